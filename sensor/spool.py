@@ -1,0 +1,118 @@
+"""Crash-safe on-disk queue of encoded batches (store-and-forward).
+
+Each batch is one file named ``<sequence>-<batch_id>.mrkb``, written to a temporary name, fsynced and
+renamed into place, so a crash leaves either the whole batch or nothing. The queue is bounded by total
+size; when full, the oldest batches are evicted and counted in ``state.json`` (never silently).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SUFFIX = ".mrkb"
+STATE = "state.json"
+
+
+@dataclass(frozen=True)
+class SpooledBatch:
+    path: Path
+    sequence: int
+    batch_id: str
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class Spool:
+    def __init__(self, directory: Path, max_bytes: int = 2 * 1024**3):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        for stale in self.dir.glob(".*.tmp"):  # a crash mid-write leaves only these
+            stale.unlink()
+        self.state = self._load_state()
+
+    def _load_state(self) -> dict:
+        try:
+            return json.loads((self.dir / STATE).read_text())
+        except (FileNotFoundError, ValueError):
+            return {"next_sequence": self._max_sequence() + 1, "evicted": 0, "evicted_bytes": 0}
+
+    def _save_state(self) -> None:
+        _write_atomic(self.dir / STATE, json.dumps(self.state).encode())
+
+    def _max_sequence(self) -> int:
+        return max((b.sequence for b in self.pending()), default=0)
+
+    def put(self, batch_id: str, data: bytes) -> SpooledBatch:
+        """Persist one encoded batch; evict the oldest if the spool would exceed its bound."""
+        seq = max(self.state["next_sequence"], self._max_sequence() + 1)
+        self.state["next_sequence"] = seq + 1
+        self._evict_for(len(data))
+        path = self.dir / f"{seq:012d}-{batch_id}{SUFFIX}"
+        _write_atomic(path, data)
+        self._save_state()
+        return SpooledBatch(path, seq, batch_id)
+
+    def _evict_for(self, incoming: int) -> None:
+        queued = self.pending()
+        total = sum(b.path.stat().st_size for b in queued)
+        while queued and total + incoming > self.max_bytes:
+            oldest = queued.pop(0)
+            size = oldest.path.stat().st_size
+            oldest.path.unlink()
+            total -= size
+            self.state["evicted"] += 1
+            self.state["evicted_bytes"] += size
+
+    def pending(self) -> list[SpooledBatch]:
+        """Queued batches, oldest first."""
+        out = []
+        for path in self.dir.glob(f"*{SUFFIX}"):
+            seq, _, batch_id = path.stem.partition("-")
+            if seq.isdigit() and batch_id:
+                out.append(SpooledBatch(path, int(seq), batch_id))
+        return sorted(out, key=lambda b: b.sequence)
+
+    def ack(self, batch: SpooledBatch) -> None:
+        """The core has the batch: drop it from the queue."""
+        batch.path.unlink(missing_ok=True)
+        _fsync_dir(self.dir)
+
+    def reject(self, batch: SpooledBatch, reason: str) -> None:
+        """The core refused the batch for good: keep it aside with the reason, out of the queue."""
+        rejected = self.dir / "rejected"
+        rejected.mkdir(exist_ok=True)
+        os.replace(batch.path, rejected / batch.path.name)
+        _write_atomic(rejected / f"{batch.path.stem}.reason.txt", reason.encode())
+
+    def stats(self) -> dict:
+        queued = self.pending()
+        return {
+            "depth": len(queued),
+            "bytes": sum(b.path.stat().st_size for b in queued),
+            "oldest_mtime": queued[0].path.stat().st_mtime if queued else None,
+            "evicted": self.state["evicted"],
+            "evicted_bytes": self.state["evicted_bytes"],
+        }

@@ -1,0 +1,119 @@
+"""Upload spooled batches to the core: bearer token, idempotent batch ids, backoff with jitter.
+
+A batch leaves the spool only when the core answers 200 (stored or duplicate). A permanent refusal
+(4xx other than 408/429) sets the batch aside with the core's reason; anything else is retried with
+exponential backoff and full jitter, oldest batch first, so a resend after a lost response is
+harmless: the core deduplicates by batch id.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from sensor.spool import Spool, SpooledBatch
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {408, 429}
+CONTENT_TYPE = "application/vnd.mieruka.batch+zstd"
+
+
+@dataclass
+class Backoff:
+    base: float = 1.0
+    cap: float = 300.0
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_delay(self) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        delay = self.rng.uniform(0, min(self.cap, self.base * 2**self.attempt))
+        self.attempt += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class UplinkReport:
+    sent: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    retries: int = 0
+    bytes_sent: int = 0
+    last_error: str = ""
+
+
+class Uplink:
+    def __init__(self, core_url: str, token: str, spool: Spool, *, timeout: float = 30.0,
+                 backoff: Backoff | None = None, verify: bool | str = True):
+        self.url = core_url.rstrip("/") + "/api/v1/ingest"
+        self.spool = spool
+        self.backoff = backoff or Backoff()
+        self.client = httpx.Client(
+            timeout=timeout, verify=verify, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def send(self, batch: SpooledBatch) -> tuple[str, str]:
+        """POST one batch; returns (outcome, detail) with outcome 'stored', 'duplicate',
+        'rejected' or 'retry'."""
+        body = batch.read()
+        try:
+            resp = self.client.post(
+                self.url, content=body,
+                headers={"Content-Type": CONTENT_TYPE, "X-Batch-Id": batch.batch_id},
+            )
+        except httpx.HTTPError as exc:
+            return "retry", f"{type(exc).__name__}: {exc}"
+        if resp.status_code == 200:
+            status = resp.json().get("status", "stored")
+            return ("duplicate" if status == "duplicate" else "stored"), status
+        detail = _detail(resp)
+        if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE_STATUS:
+            return "rejected", f"{resp.status_code}: {detail}"
+        return "retry", f"{resp.status_code}: {detail}"
+
+    def drain(self, deadline: float | None = None, sleep=time.sleep) -> UplinkReport:
+        """Send every queued batch, retrying until the queue is empty or the deadline
+        (time.monotonic() value) passes."""
+        report = UplinkReport()
+        while queued := self.spool.pending():
+            batch = queued[0]
+            outcome, detail = self.send(batch)
+            if outcome in ("stored", "duplicate"):
+                report.bytes_sent += batch.path.stat().st_size
+                self.spool.ack(batch)
+                self.backoff.reset()
+                report.sent += outcome == "stored"
+                report.duplicates += outcome == "duplicate"
+            elif outcome == "rejected":
+                log.error("core rejected batch %s: %s", batch.batch_id, detail)
+                self.spool.reject(batch, detail)
+                report.rejected += 1
+                report.last_error = detail
+            else:
+                report.retries += 1
+                report.last_error = detail
+                delay = self.backoff.next_delay()
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    log.warning("upload deadline reached with %d batches queued", len(queued))
+                    break
+                log.warning("upload of %s failed (%s); retrying in %.1fs", batch.batch_id, detail, delay)
+                sleep(delay)
+        return report
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        return str(resp.json().get("detail", resp.text))
+    except ValueError:
+        return resp.text[:500]

@@ -1,0 +1,51 @@
+import os
+
+from sensor.spool import Spool
+
+
+def test_put_pending_ack_in_order(tmp_path):
+    spool = Spool(tmp_path)
+    a = spool.put("11111111-1111-1111-1111-111111111111", b"a" * 10)
+    b = spool.put("22222222-2222-2222-2222-222222222222", b"b" * 10)
+    assert [x.batch_id for x in spool.pending()] == [a.batch_id, b.batch_id]
+    assert spool.pending()[0].read() == b"a" * 10
+    spool.ack(a)
+    assert [x.batch_id for x in spool.pending()] == [b.batch_id]
+
+
+def test_survives_reopen_and_discards_partial_writes(tmp_path):
+    spool = Spool(tmp_path)
+    spool.put("id-1", b"x")
+    # a crash mid-write leaves only a temporary file behind
+    (tmp_path / ".000000000002-id-2.mrkb.tmp").write_bytes(b"partial")
+    reopened = Spool(tmp_path)
+    assert [b.batch_id for b in reopened.pending()] == ["id-1"]
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert reopened.put("id-3", b"y").sequence == 2
+
+
+def test_sequence_continues_when_state_file_is_lost(tmp_path):
+    spool = Spool(tmp_path)
+    for i in range(3):
+        spool.put(f"id-{i}", b"z")
+    os.remove(tmp_path / "state.json")
+    assert Spool(tmp_path).put("id-next", b"z").sequence == 4
+
+
+def test_bounded_with_counted_oldest_first_eviction(tmp_path):
+    spool = Spool(tmp_path, max_bytes=25)
+    for i in range(4):
+        spool.put(f"id-{i}", bytes(10))
+    assert [b.batch_id for b in spool.pending()] == ["id-2", "id-3"]
+    stats = spool.stats()
+    assert stats["evicted"] == 2 and stats["evicted_bytes"] == 20
+    assert stats["depth"] == 2 and stats["bytes"] == 20
+
+
+def test_reject_keeps_batch_and_reason_out_of_queue(tmp_path):
+    spool = Spool(tmp_path)
+    batch = spool.put("id-bad", b"q")
+    spool.reject(batch, "400: schema mismatch")
+    assert spool.pending() == []
+    assert (tmp_path / "rejected" / batch.path.name).read_bytes() == b"q"
+    assert "schema mismatch" in (tmp_path / "rejected" / f"{batch.path.stem}.reason.txt").read_text()

@@ -1,0 +1,109 @@
+"""Uplink against a real HTTP server on 127.0.0.1 that misbehaves on purpose."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from sensor.spool import Spool
+from sensor.uplink import Backoff, Uplink
+
+
+class FlakyCore:
+    """Scripted core: each request takes the next action from `script`, then 'ok' forever."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.stored: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        core = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                batch_id = self.headers["X-Batch-Id"]
+                core.requests.append(batch_id)
+                assert self.headers["Authorization"] == "Bearer tok"
+                action = core.script.pop(0) if core.script else "ok"
+                if action == "drop":  # store, then lose the response
+                    core.stored[batch_id] = body
+                    self.connection.close()
+                    return
+                if action in ("503", "400"):
+                    self._reply(int(action), {"detail": f"scripted {action}"})
+                    return
+                dup = batch_id in core.stored
+                core.stored[batch_id] = body
+                self._reply(200, {"status": "duplicate" if dup else "stored"})
+
+            def _reply(self, code, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def spool(tmp_path):
+    s = Spool(tmp_path)
+    for i in range(3):
+        s.put(f"0000000{i}-0000-0000-0000-000000000000", f"batch-{i}".encode())
+    return s
+
+
+def run(script, spool):
+    core = FlakyCore(script)
+    delays = []
+    uplink = Uplink(core.url, "tok", spool, timeout=5, backoff=Backoff(base=0.01, cap=0.05))
+    try:
+        report = uplink.drain(sleep=delays.append)
+    finally:
+        uplink.close()
+        core.close()
+    return core, report, delays
+
+
+def test_retries_server_errors_with_backoff_then_delivers_in_order(spool):
+    core, report, delays = run(["503", "503"], spool)
+    assert report.sent == 3 and report.retries == 2
+    assert len(delays) == 2 and all(0 <= d <= 0.05 for d in delays)
+    assert [core.stored[k] for k in sorted(core.stored)] == [b"batch-0", b"batch-1", b"batch-2"]
+    assert spool.pending() == []
+
+
+def test_lost_response_is_resent_with_same_id_and_deduplicated(spool):
+    core, report, _ = run(["ok", "drop"], spool)
+    assert core.requests[1] == core.requests[2]  # the resend reuses the batch id
+    assert report.sent == 2 and report.duplicates == 1
+    assert len(core.stored) == 3 and spool.pending() == []
+
+
+def test_permanent_rejection_sets_batch_aside_and_continues(spool, tmp_path):
+    core, report, _ = run(["400"], spool)
+    assert report.rejected == 1 and report.sent == 2
+    assert "scripted 400" in report.last_error
+    assert len(list((tmp_path / "rejected").glob("*.mrkb"))) == 1
+
+
+def test_unreachable_core_stops_at_deadline_keeping_everything(spool):
+    uplink = Uplink("http://127.0.0.1:9", "tok", spool, timeout=1, backoff=Backoff(base=0.01, cap=0.02))
+    report = uplink.drain(deadline=time.monotonic() + 0.3, sleep=time.sleep)
+    uplink.close()
+    assert report.sent == 0 and report.retries >= 1
+    assert "ConnectError" in report.last_error
+    assert len(spool.pending()) == 3
