@@ -145,12 +145,23 @@ def encode(batch: Batch, level: int = 9) -> bytes:
     return zstandard.ZstdCompressor(level=level).compress(b"".join(parts))
 
 
+def _bounded_decompress(data: bytes, limit: int) -> bytes:
+    """Decompress at most `limit` bytes, whatever size the frame claims."""
+    out = bytearray()
+    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+        while len(out) < limit and (chunk := reader.read(min(1 << 20, limit - len(out)))):
+            out += chunk
+    return bytes(out)
+
+
 def decode(data: bytes, max_size: int = MAX_DECOMPRESSED) -> Batch:
     """Parse and validate a batch; raise WireError naming the first problem found."""
     try:
-        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=max_size)
+        raw = _bounded_decompress(data, max_size + 1)
     except zstandard.ZstdError as exc:
-        raise WireError(f"not a zstd frame or larger than {max_size} bytes: {exc}") from None
+        raise WireError(f"not a zstd frame: {exc}") from None
+    if len(raw) > max_size:
+        raise WireError(f"batch larger than {max_size} bytes once decompressed")
     if raw[:4] != MAGIC:
         raise WireError("bad magic: not a mieruka batch")
     if len(raw) < 9:
