@@ -1,0 +1,721 @@
+"""Deterministic synthetic plant traffic, written as a classic pcap, for demos, tests and benchmarks.
+
+The plant: PLCs polled by HMIs over Modbus/TCP, S7comm and EtherNet/IP; an engineering workstation;
+IP cameras set up by an NVR over RTSP (401 digest challenge, then 200) and streaming RTP/UDP; DHCP,
+DNS, ARP and WS-Discovery; and, unless ``risky=False``, four incidents: a Modbus write and an S7
+PLC STOP from the engineering workstation, a cleartext telnet login to a PLC, and an unknown laptop
+that appears, sweeps the subnet with ARP and asks for Internet names.
+
+How it is fast: every packet kind is laid out once with ``struct``; per packet only timestamps,
+sequence numbers, ids, lengths and IPv4/TCP checksums are stamped (UDP checksums are 0, which IPv4
+allows). Actors are generators yielding ``(time_us, builder, argument, label)``; a heap merges them
+so timestamps never decrease, and a frame is built only when it is written, so TCP state always
+matches the file. When the packet budget is nearly spent every open TCP connection is closed with
+FIN (so a flow table sees SF) and a few ARP frames fill the budget exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+import socket
+import struct
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sensor import oui
+
+EPOCH = 1_767_571_200  # 2026-01-05T00:00:00Z
+NOMINAL_PPS = 295  # packets per simulated second of the steady mix (measured); sets the span
+US = 1_000_000
+SNAPLEN = 65535
+FLUSH_BYTES = 4 << 20
+
+BROADCAST_MAC = b"\xff" * 6
+BROADCAST_IP = socket.inet_aton("255.255.255.255")
+ZERO_IP = bytes(4)
+WSD_IP, WSD_MAC = socket.inet_aton("239.255.255.250"), bytes.fromhex("01005e7ffffa")
+SUBNET = "10.10.0."
+DOMAIN = "plant.local"
+
+SYN, FIN, PSH_ACK, ACK, SYN_ACK, FIN_ACK = 0x02, 0x01, 0x18, 0x10, 0x12, 0x11
+PORT_LABELS = {502: "modbus", 102: "s7comm", 44818: "enip", 554: "rtsp", 23: "telnet"}
+
+# name, role, host number, OUI, DHCP client?, IP TTL (64 embedded/Linux, 128 Windows)
+PLANT = [
+    ("gw-1", "router", 1, "00:90:e8", False, 64),
+    ("srv-infra", "server", 2, "00:24:e8", False, 128),
+    ("plc-s7-1", "plc", 11, "00:1b:1b", False, 30),
+    ("plc-s7-2", "plc", 12, "28:63:36", False, 30),
+    ("plc-logix-1", "plc", 13, "00:00:bc", False, 64),
+    ("plc-m340-1", "plc", 14, "00:80:f4", False, 64),
+    ("plc-iqr-1", "plc", 15, "00:26:92", False, 64),
+    ("hmi-1", "hmi", 21, "00:0b:ab", True, 128),
+    ("hmi-2", "hmi", 22, "74:fe:48", True, 128),
+    ("hmi-3", "hmi", 23, "00:d0:c9", True, 128),
+    ("eng-ws-1", "engineering_workstation", 30, "3c:52:82", False, 128),
+    ("nvr-1", "nvr", 40, "54:c4:15", False, 64),
+    ("cam-axis-1", "camera", 51, "00:40:8c", True, 64),
+    ("cam-axis-2", "camera", 52, "ac:cc:8e", True, 64),
+    ("cam-hik-1", "camera", 53, "bc:ad:28", True, 64),
+    ("cam-hik-2", "camera", 54, "44:19:b6", True, 64),
+    ("cam-ipro-1", "camera", 55, "00:80:f0", True, 64),
+]
+LAPTOP = ("DESKTOP-7Q2K9LM", "unknown", 99, "c8:5b:76", True, 128)
+
+# DHCP vendor class (option 60) and parameter request list (55) by role; Windows vs embedded Linux
+DHCP_IDENTITY = {
+    "hmi": (b"MSFT 5.0", bytes([1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252])),
+    "unknown": (b"MSFT 5.0", bytes([1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252])),
+    "camera": (b"udhcp 1.30.1", bytes([1, 3, 6, 12, 15, 28, 42])),
+}
+CAMERA_URLS = {"00:40:8c": "/axis-media/media.amp", "ac:cc:8e": "/axis-media/media.amp",
+               "bc:ad:28": "/Streaming/Channels/101", "44:19:b6": "/Streaming/Channels/101",
+               "00:80:f0": "/MediaInput/h264"}
+
+
+@dataclass
+class Host:
+    name: str
+    role: str
+    ip_text: str
+    mac_text: str
+    dhcp: bool
+    ttl: int
+    ipid: int = 0
+    ip: bytes = field(init=False)
+    mac: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ip, self.mac = socket.inet_aton(self.ip_text), bytes.fromhex(self.mac_text.replace(":", ""))
+
+
+# -- frame layout -------------------------------------------------------------------------------
+
+ETH_IP = struct.Struct("!6s6sHBBHHHBBH4s4s")
+TCP_HDR = struct.Struct("!HHIIBBHHH")
+UDP_HDR = struct.Struct("!HHHH")
+ARP_FRAME = struct.Struct("!6s6sHHHBBH6s4s6s4s")
+PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, 1)
+PCAP_RECORD = struct.Struct("<IIII")
+
+
+def checksum(data: bytes) -> bytes:
+    """Internet checksum (RFC 1071), returned as the two bytes to store (byte-order independent)."""
+    if len(data) & 1:
+        data += b"\x00"
+    total = sum(memoryview(data).cast("H"))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return struct.pack("=H", ~total & 0xFFFF)
+
+
+def ipv4_frame(src: Host, dst_mac: bytes, dst_ip: bytes, proto: int, l4: bytes) -> bytes:
+    src.ipid = (src.ipid + 1) & 0xFFFF
+    head = ETH_IP.pack(dst_mac, src.mac, 0x0800, 0x45, 0, 20 + len(l4), src.ipid, 0x4000, src.ttl,
+                       proto, 0, src.ip, dst_ip)
+    frame = head[:24] + checksum(head[14:]) + head[26:] + l4
+    return frame if len(frame) >= 60 else frame + bytes(60 - len(frame))  # Ethernet minimum
+
+
+def udp_frame(src: Host, dst_mac: bytes, dst_ip: bytes, sport: int, dport: int, payload: bytes) -> bytes:
+    return ipv4_frame(src, dst_mac, dst_ip, 17, UDP_HDR.pack(sport, dport, 8 + len(payload), 0) + payload)
+
+
+def arp_frame(op: int, sender: Host, target_mac: bytes, target_ip: bytes) -> bytes:
+    eth_dst = BROADCAST_MAC if op == 1 else target_mac
+    frame = ARP_FRAME.pack(eth_dst, sender.mac, 0x0806, 1, 0x0800, 6, 4, op, sender.mac, sender.ip,
+                           target_mac, target_ip)
+    return frame + bytes(60 - len(frame))
+
+
+class Tcp:
+    """One TCP connection; segments are built (and sequence numbers advanced) only when written."""
+
+    def __init__(self, sim: Simulation, client: Host, server: Host, dport: int) -> None:
+        self.sim, self.client, self.server, self.dport = sim, client, server, dport
+        self.label = PORT_LABELS[dport]
+        self.sport = sim.ephemeral_port()
+        self.seq = {True: sim.rng.getrandbits(32), False: sim.rng.getrandbits(32)}  # by from_client
+        self.stage = 0  # segments of the handshake written (0..3)
+        self.fin = {True: False, False: False}
+        self.closed = False
+
+    def need(self) -> int:
+        """Segments still needed to finish the handshake and close (0 once closed)."""
+        if self.closed:
+            return 0
+        return (3 - self.stage) + (not self.fin[True]) + (not self.fin[False]) + 1
+
+    def segment(self, from_client: bool, flags: int, payload: bytes = b"") -> bytes:
+        sim = self.sim
+        before = self.need() if self in sim.open_conns else 0
+        src, dst = (self.client, self.server) if from_client else (self.server, self.client)
+        sport, dport = (self.sport, self.dport) if from_client else (self.dport, self.sport)
+        seq, ack = self.seq[from_client], (self.seq[not from_client] if flags != SYN else 0)
+        header = TCP_HDR.pack(sport, dport, seq, ack, 0x50, flags, 64240, 0, 0)
+        pseudo = src.ip + dst.ip + struct.pack("!HH", 6, 20 + len(payload))
+        l4 = header[:16] + checksum(pseudo + header + payload) + header[18:] + payload
+        self.seq[from_client] = (seq + len(payload) + bool(flags & (SYN | FIN))) & 0xFFFFFFFF
+        if self.stage < 3 and flags in (SYN, SYN_ACK, ACK):
+            self.stage += 1
+        if flags & FIN:
+            self.fin[from_client] = True
+        elif self.fin[True] and self.fin[False]:  # the last ACK
+            self.closed = True
+        if self.closed:
+            sim.open_conns.pop(self, None)
+        else:
+            sim.open_conns[self] = None
+        sim.reserve += self.need() - before
+        return ipv4_frame(src, dst.mac, dst.ip, 6, l4)
+
+    # builders the scheduler calls with one argument
+    def syn(self, _: object) -> bytes:
+        return self.segment(True, SYN)
+
+    def syn_ack(self, _: object) -> bytes:
+        return self.segment(False, SYN_ACK)
+
+    def ack(self, from_client: bool) -> bytes:
+        return self.segment(from_client, ACK)
+
+    def send(self, payload: bytes) -> bytes:
+        return self.segment(True, PSH_ACK, payload)
+
+    def reply(self, payload: bytes) -> bytes:
+        return self.segment(False, PSH_ACK, payload)
+
+    def fin_from(self, from_client: bool) -> bytes:
+        return self.segment(from_client, FIN_ACK)
+
+    def remaining(self) -> list[tuple[Callable, object]]:
+        """Builders that complete the handshake and close, in order (used when the budget ends)."""
+        steps: list[tuple[Callable, object]] = [(self.syn, None), (self.syn_ack, None), (self.ack, True)]
+        steps = steps[self.stage:]
+        if not self.fin[True]:
+            steps.append((self.fin_from, True))
+        if not self.fin[False]:
+            steps.append((self.fin_from, False))
+        return steps + [(self.ack, True)]
+
+
+Step = tuple[int, Callable[[object], bytes], object, str]  # (time µs, builder, argument, label)
+Exchange = tuple[int, bytes, bytes]  # (gap µs before it, request, response); either may be b""
+
+
+def tcp_open(conn: Tcp, t: int) -> Iterator[Step]:
+    yield t, conn.syn, None, conn.label
+    yield t + 300, conn.syn_ack, None, conn.label
+    yield t + 500, conn.ack, True, conn.label
+    return t + 1_000
+
+
+def tcp_exchanges(conn: Tcp, t: int, exchanges: Iterable[Exchange]) -> Iterator[Step]:
+    for gap, request, response in exchanges:
+        t += gap
+        if request:
+            yield t, conn.send, request, conn.label
+        if response:
+            yield t + 1_500, conn.reply, response, conn.label
+    return t + 2_000
+
+
+def tcp_session(conn: Tcp, t: int, exchanges: Iterable[Exchange]) -> Iterator[Step]:
+    """Handshake, request/response exchanges, then FIN from the client (Zeek conn_state SF)."""
+    t = yield from tcp_open(conn, t)
+    t = (yield from tcp_exchanges(conn, t, exchanges)) + 20_000
+    yield t, conn.fin_from, True, conn.label
+    yield t + 400, conn.fin_from, False, conn.label
+    yield t + 600, conn.ack, True, conn.label
+
+
+# -- protocol payloads --------------------------------------------------------------------------
+
+def modbus(tid: int, unit: int, pdu: bytes) -> bytes:
+    return struct.pack("!HHHB", tid & 0xFFFF, 0, len(pdu) + 1, unit) + pdu
+
+
+def tpkt_cotp_data(s7: bytes) -> bytes:
+    return struct.pack("!BBH", 3, 0, 7 + len(s7)) + b"\x02\xf0\x80" + s7
+
+
+def s7_job(pdu_ref: int, params: bytes, data: bytes = b"") -> bytes:
+    return tpkt_cotp_data(struct.pack("!BBHHHH", 0x32, 1, 0, pdu_ref, len(params), len(data)) + params + data)
+
+
+def s7_ack(pdu_ref: int, params: bytes, data: bytes = b"") -> bytes:
+    header = struct.pack("!BBHHHHBB", 0x32, 3, 0, pdu_ref, len(params), len(data), 0, 0)
+    return tpkt_cotp_data(header + params + data)
+
+
+COTP_CR = bytes.fromhex("0300001611e00000000100c0010ac1020100c2020102")
+COTP_CC = bytes.fromhex("0300001611d00001000100c0010ac1020100c2020102")
+S7_SETUP = bytes.fromhex("f0000001000101e0")
+S7_READ_DB1 = bytes.fromhex("0401120a10020010000184000000")  # read 16 bytes of DB1
+S7_STOP = bytes.fromhex("29000000000009") + b"P_PROGRAM"
+
+
+def enip(command: int, session: int, data: bytes) -> bytes:
+    """Encapsulation header (status 0, zero sender context) and data."""
+    return struct.pack("<HHII8sI", command, len(data), session, 0, b"", 0) + data
+
+
+def enip_rr(cip: bytes) -> bytes:
+    """SendRRData body: interface 0, timeout, null address item, unconnected data item."""
+    return struct.pack("<IHHHHHH", 0, 10, 2, 0, 0, 0xB2, len(cip)) + cip
+
+
+def list_identity_reply(host: Host, serial: int) -> bytes:
+    name = b"1756-L83E/B LOGIX5583E"
+    sockaddr = struct.pack("!hH4s8x", 2, 44818, host.ip)
+    body = (struct.pack("<H", 1) + sockaddr + struct.pack("<HHHBBHI", 1, 0x0E, 0xA6, 33, 11, 0x3060, serial)
+            + bytes([len(name)]) + name + b"\x03")
+    return enip(0x63, 0, struct.pack("<HHH", 1, 0x0C, len(body)) + body)
+
+
+CIP_READ_TAG = bytes.fromhex("4c06") + b"\x91\x0aTank_Level" + struct.pack("<H", 1)
+
+
+def rtsp_request(method: str, url: str, cseq: int, extra: str = "") -> bytes:
+    return (f"{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\nUser-Agent: NVR/4.1\r\n{extra}\r\n").encode()
+
+
+def rtsp_response(cseq: int, status: str = "200 OK", extra: str = "", body: str = "") -> bytes:
+    length = f"Content-Length: {len(body)}\r\n" if body else ""
+    return f"RTSP/1.0 {status}\r\nCSeq: {cseq}\r\n{extra}{length}\r\n{body}".encode()
+
+
+def dhcp_message(kind: int, xid: int, client: Host, server: Host, hostname: bytes = b"",
+                 yiaddr: bytes = ZERO_IP) -> bytes:
+    op = 2 if kind in (2, 5) else 1
+    bootp = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", op, 1, 6, 0, xid, 0, 0x8000, ZERO_IP, yiaddr,
+                        ZERO_IP, ZERO_IP, client.mac, b"", b"")
+    options = [(53, bytes([kind]))]
+    if op == 1:
+        vendor_class, params = DHCP_IDENTITY[client.role]
+        options += [(61, b"\x01" + client.mac), (12, hostname), (60, vendor_class), (55, params)]
+        if kind == 3:
+            options += [(50, client.ip), (54, server.ip)]
+    else:
+        options += [(54, server.ip), (51, struct.pack("!I", 86_400)), (1, socket.inet_aton("255.255.255.0")),
+                    (3, socket.inet_aton(SUBNET + "1")), (6, server.ip), (15, DOMAIN.encode())]
+    encoded = b"".join(bytes([code, len(value)]) + value for code, value in options)
+    return bootp + b"\x63\x82\x53\x63" + encoded + b"\xff"
+
+
+def dns_name(name: str) -> bytes:
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\x00"
+
+
+def dns_query(ident: int, name: str) -> bytes:
+    return struct.pack("!6H", ident, 0x0100, 1, 0, 0, 0) + dns_name(name) + b"\x00\x01\x00\x01"
+
+
+def dns_response(ident: int, name: str, address: bytes | None) -> bytes:
+    """An answer with one A record (name compressed to the question), or NXDOMAIN."""
+    flags, count = (0x8580, 1) if address else (0x8183, 0)
+    answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 300, 4) + address if address else b""
+    return struct.pack("!6H", ident, flags, 1, count, 0, 0) + dns_name(name) + b"\x00\x01\x00\x01" + answer
+
+
+def wsd_probe(message_id: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"'
+        ' xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"'
+        ' xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery"'
+        ' xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><s:Header>'
+        f"<a:MessageID>uuid:{message_id}</a:MessageID><a:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To>"
+        "<a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</a:Action></s:Header>"
+        "<s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body></s:Envelope>"
+    ).encode()
+
+
+def wsd_probe_match(cam: Host, relates_to: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"'
+        ' xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"'
+        ' xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery"><s:Header>'
+        f"<a:RelatesTo>uuid:{relates_to}</a:RelatesTo>"
+        "<a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/ProbeMatches</a:Action></s:Header>"
+        "<s:Body><d:ProbeMatches><d:ProbeMatch>"
+        f"<a:EndpointReference><a:Address>urn:uuid:{cam.mac.hex()}</a:Address></a:EndpointReference>"
+        "<d:Types>dn:NetworkVideoTransmitter</d:Types>"
+        f"<d:Scopes>onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/name/{cam.name}</d:Scopes>"
+        f"<d:XAddrs>http://{cam.ip_text}/onvif/device_service</d:XAddrs>"
+        "</d:ProbeMatch></d:ProbeMatches></s:Body></s:Envelope>"
+    ).encode()
+
+
+# -- the simulation -----------------------------------------------------------------------------
+
+class Simulation:
+    def __init__(self, seed: int, span_us: int, risky: bool) -> None:
+        self.rng = random.Random(seed)
+        self.span = span_us
+        self.risky = risky
+        self.reserve = 0  # frames owed to open TCP connections (handshake completion + close)
+        self.open_conns: dict[Tcp, None] = {}  # insertion-ordered, so closing order is deterministic
+        self._next_port = 49152 + self.rng.randrange(8000)
+        self.hosts = []
+        for name, role, num, prefix, dhcp, ttl in PLANT + ([LAPTOP] if risky else []):
+            tail = self.rng.randrange(1 << 24).to_bytes(3, "big").hex(":")
+            self.hosts.append(Host(name, role, f"{SUBNET}{num}", f"{prefix}:{tail}", dhcp, ttl,
+                                   ipid=self.rng.randrange(1 << 16)))
+        self.by_name = {h.name: h for h in self.hosts}
+        self.payload_pool = self.rng.randbytes(1500)
+
+    def host(self, name: str) -> Host:
+        return self.by_name[name]
+
+    def ephemeral_port(self) -> int:
+        self._next_port = 49152 + (self._next_port - 49152 + 1 + self.rng.randrange(7)) % 16384
+        return self._next_port
+
+    def at(self, fraction: float) -> int:
+        return int(self.span * fraction)
+
+    def actors(self) -> list[Iterator[Step]]:
+        h = self.host
+        cams = [x for x in self.hosts if x.role == "camera"]
+        actors = [self.startup(), self.arp_chatter(), self.ws_discovery(h("nvr-1"), cams),
+                  self.list_identity(h("eng-ws-1"), h("plc-logix-1"))]
+        for hmi, plcs in (("hmi-1", ("plc-m340-1", "plc-iqr-1")), ("hmi-2", ("plc-m340-1", "plc-iqr-1")),
+                          ("hmi-3", ("plc-m340-1",))):
+            actors += [self.modbus_poll(h(hmi), h(plc), 100_000) for plc in plcs]
+        actors += [self.s7_poll(h("hmi-1"), h(plc), 200_000) for plc in ("plc-s7-1", "plc-s7-2")]
+        actors.append(self.enip_poll(h("hmi-3"), h("plc-logix-1"), 100_000))
+        actors += [self.camera(h("nvr-1"), cam, 200_000 + 150_000 * i) for i, cam in enumerate(cams)]
+        for name, names in (("eng-ws-1", ("historian", "plc-s7-1", "plc-logix-1", "ntp")),
+                            ("hmi-1", ("historian", "ntp")), ("hmi-2", ("historian",))):
+            actors.append(self.dns_client(h(name), names, 20 * US))
+        if self.risky:
+            ews = h("eng-ws-1")
+            actors += [self.s7_maintenance(ews, h("plc-s7-2"), self.at(0.3)),
+                       self.modbus_write(ews, h("plc-m340-1"), self.at(0.45)),
+                       self.telnet_login(ews, h("plc-iqr-1"), self.at(0.55)),
+                       self.rogue_laptop(h(LAPTOP[0]), self.at(0.65))]
+        return actors
+
+    # -- infrastructure ------------------------------------------------------------------------
+
+    def startup(self) -> Iterator[Step]:
+        """Every device announces itself (gratuitous ARP); DHCP clients then lease their address."""
+        t = 0
+        for host in self.hosts:
+            if host.role != "unknown":
+                yield t, lambda h: arp_frame(1, h, bytes(6), h.ip), host, "arp"
+                t += 7_000
+        for host in self.hosts:
+            if host.dhcp and host.role != "unknown":
+                t += 15_000
+                yield from self.dhcp_lease(host, t)
+
+    def dhcp_lease(self, client: Host, t: int) -> Iterator[Step]:
+        server, xid = self.host("srv-infra"), self.rng.getrandbits(32)
+        name = client.name.encode()
+
+        def from_client(kind: int) -> bytes:
+            return udp_frame(client, BROADCAST_MAC, BROADCAST_IP, 68, 67,
+                             dhcp_message(kind, xid, client, server, name))
+
+        def from_server(kind: int) -> bytes:
+            return udp_frame(server, BROADCAST_MAC, BROADCAST_IP, 67, 68,
+                             dhcp_message(kind, xid, client, server, yiaddr=client.ip))
+
+        for offset, builder, kind in ((0, from_client, 1), (2_000, from_server, 2), (4_000, from_client, 3),
+                                      (6_000, from_server, 5)):
+            yield t + offset, builder, kind, "dhcp"
+
+    def arp_chatter(self) -> Iterator[Step]:
+        """Hosts resolving each other: who-has (broadcast) answered by is-at, about one pair a second."""
+        known = [h for h in self.hosts if h.role != "unknown"]
+        t = 500_000
+        while True:
+            asker, target = self.rng.sample(known, 2)
+            yield t, lambda a: arp_frame(1, a[0], bytes(6), a[1].ip), (asker, target), "arp"
+            yield t + 200, lambda a: arp_frame(2, a[1], a[0].mac, a[0].ip), (asker, target), "arp"
+            t += self.rng.randrange(600_000, 1_400_000)
+
+    def dns_lookup(self, client: Host, name: str, address: bytes | None, t: int) -> Iterator[Step]:
+        """One A query to the plant DNS server and its answer (NXDOMAIN when ``address`` is None)."""
+        server, port, ident = self.host("srv-infra"), self.ephemeral_port(), self.rng.getrandbits(16)
+        yield t, lambda _: udp_frame(client, server.mac, server.ip, port, 53, dns_query(ident, name)), None, "dns"
+        yield t + 800, lambda _: udp_frame(server, client.mac, client.ip, 53, port,
+                                           dns_response(ident, name, address)), None, "dns"
+
+    def dns_client(self, client: Host, names: tuple[str, ...], period: int) -> Iterator[Step]:
+        """Periodic lookups of plant names (``historian`` and ``ntp`` live on the infra server)."""
+        t = self.rng.randrange(period)
+        while True:
+            name = self.rng.choice(names)
+            address = self.by_name[name].ip if name in self.by_name else self.host("srv-infra").ip
+            yield from self.dns_lookup(client, f"{name}.{DOMAIN}", address, t)
+            t += period + self.rng.randrange(-period // 4, period // 4)
+
+    def ws_discovery(self, nvr: Host, cams: list[Host]) -> Iterator[Step]:
+        """ONVIF device discovery: the NVR probes the multicast group every 5 minutes; cameras answer."""
+        t = 100_000
+        while True:
+            message_id = f"{self.rng.getrandbits(128):032x}"
+            yield t, lambda m: udp_frame(nvr, WSD_MAC, WSD_IP, 3702, 3702, wsd_probe(m)), message_id, "wsdiscovery"
+            for i, cam in enumerate(cams):
+                yield t + 20_000 + 5_000 * i, lambda a: udp_frame(
+                    a[0], nvr.mac, nvr.ip, 3702, 3702, wsd_probe_match(*a)), (cam, message_id), "wsdiscovery"
+            t += 300 * US
+
+    # -- industrial protocols -------------------------------------------------------------------
+
+    def polls_per_session(self, period: int) -> int:
+        """Polls per TCP session: HMIs reconnect every one to four minutes."""
+        return self.rng.randrange(60 * US, 240 * US) // period
+
+    def modbus_poll(self, hmi: Host, plc: Host, period: int) -> Iterator[Step]:
+        """Read holding registers 0..9 every ``period`` µs on a connection renewed every few minutes."""
+        t, tid = self.rng.randrange(period) + 300_000, 0
+        while True:
+            conn = Tcp(self, hmi, plc, 502)
+            polls = self.polls_per_session(period)
+            exchanges = []
+            for i in range(polls):
+                tid += 1
+                values = struct.pack("!10H", *((tid * 7 + r * 131) & 0x0FFF for r in range(10)))
+                exchanges.append((period if i else 0, modbus(tid, 1, b"\x03\x00\x00\x00\x0a"),
+                                  modbus(tid, 1, b"\x03\x14" + values)))
+            yield from tcp_session(conn, t, exchanges)
+            t += polls * period + 1_050_000
+
+    def s7_poll(self, client: Host, plc: Host, period: int) -> Iterator[Step]:
+        t = self.rng.randrange(period) + 400_000
+        while True:
+            polls = self.polls_per_session(period)
+            yield from tcp_session(Tcp(self, client, plc, 102), t, self.s7_exchanges(polls, period))
+            t += polls * period + 1_100_000
+
+    def s7_exchanges(self, polls: int, period: int, stop_at: int = -1) -> Iterator[Exchange]:
+        """COTP connect, S7 setup communication, then DB1 reads (and a PLC STOP job at ``stop_at``)."""
+        yield 0, COTP_CR, COTP_CC
+        yield 3_000, s7_job(1, S7_SETUP), s7_ack(1, S7_SETUP)
+        for i in range(polls):
+            ref = (i + 2) & 0xFFFF
+            if i == stop_at:
+                yield period, s7_job(ref, S7_STOP), s7_ack(ref, b"\x29")
+                continue
+            data = b"\xff\x04\x00\x80" + struct.pack("!8H", *((i * 3 + k) & 0xFFFF for k in range(8)))
+            yield period, s7_job(ref, S7_READ_DB1), s7_ack(ref, b"\x04\x01", data)
+
+    def enip_poll(self, client: Host, plc: Host, period: int) -> Iterator[Step]:
+        """RegisterSession, then CIP Read Tag requests in SendRRData, renewed every few minutes."""
+        t = self.rng.randrange(period) + 500_000
+        while True:
+            polls, session = self.polls_per_session(period), self.rng.getrandbits(32)
+            exchanges = [(0, enip(0x65, 0, b"\x01\x00\x00\x00"), enip(0x65, session, b"\x01\x00\x00\x00"))]
+            for i in range(polls):
+                level = struct.pack("<f", 40.0 + (i % 200) / 10)
+                exchanges.append((period, enip(0x6F, session, enip_rr(CIP_READ_TAG)),
+                                  enip(0x6F, session, enip_rr(b"\xcc\x00\x00\x00\xca\x00" + level))))
+            yield from tcp_session(Tcp(self, client, plc, 44818), t, exchanges)
+            t += polls * period + 1_200_000
+
+    def list_identity(self, ews: Host, plc: Host) -> Iterator[Step]:
+        """EtherNet/IP ListIdentity broadcast from the engineering software every minute."""
+        t, serial = 2 * US, self.rng.getrandbits(32)
+        while True:
+            yield t, lambda _: udp_frame(ews, BROADCAST_MAC, socket.inet_aton(SUBNET + "255"), 44818, 44818,
+                                         enip(0x63, 0, b"")), None, "enip"
+            yield t + 2_000, lambda _: udp_frame(plc, ews.mac, ews.ip, 44818, 44818,
+                                                 list_identity_reply(plc, serial)), None, "enip"
+            t += 60 * US
+
+    # -- cameras --------------------------------------------------------------------------------
+
+    def camera(self, nvr: Host, cam: Host, t: int) -> Iterator[Step]:
+        """RTSP: OPTIONS, DESCRIBE → 401, DESCRIBE with digest → 200 + SDP, SETUP, PLAY; then H.264
+        over RTP/UDP at 25 fps (an I-frame of ~12 packets every 2 s) with a keep-alive each 30 s."""
+        url = f"rtsp://{cam.ip_text}:554{CAMERA_URLS[cam.mac_text[:8]]}"
+        realm, nonce = f"{cam.name}", f"{self.rng.getrandbits(64):016x}"
+        digest = hashlib.md5(f"{realm}:{nonce}:{url}".encode()).hexdigest()
+        session, ssrc = self.rng.getrandbits(31), self.rng.getrandbits(32)
+        client_port = 50_000 + 2 * self.hosts.index(cam)
+        server_port = 6_970 + 2 * self.hosts.index(cam)
+        sdp = (f"v=0\r\no=- {session} 1 IN IP4 {cam.ip_text}\r\ns=Media Presentation\r\nc=IN IP4 0.0.0.0\r\n"
+               "t=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:trackID=1\r\n")
+        auth = (f'Authorization: Digest username="nvr", realm="{realm}", nonce="{nonce}", uri="{url}", '
+                f'response="{digest}"\r\n')
+        transport = f"Transport: RTP/AVP;unicast;client_port={client_port}-{client_port + 1}"
+        setup = [
+            (0, rtsp_request("OPTIONS", url, 1), rtsp_response(
+                1, extra="Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER\r\n")),
+            (3_000, rtsp_request("DESCRIBE", url, 2, "Accept: application/sdp\r\n"), rtsp_response(
+                2, "401 Unauthorized", f'WWW-Authenticate: Digest realm="{realm}", nonce="{nonce}"\r\n')),
+            (3_000, rtsp_request("DESCRIBE", url, 3, "Accept: application/sdp\r\n" + auth), rtsp_response(
+                3, extra="Content-Type: application/sdp\r\n", body=sdp)),
+            (3_000, rtsp_request("SETUP", f"{url}/trackID=1", 4, transport + "\r\n" + auth), rtsp_response(
+                4, extra=f"Session: {session};timeout=60\r\n{transport};server_port={server_port}-"
+                         f"{server_port + 1};ssrc={ssrc:08X}\r\n")),
+            (3_000, rtsp_request("PLAY", url, 5, f"Session: {session}\r\n" + auth), rtsp_response(
+                5, extra=f"Session: {session}\r\nRange: npt=0.000-\r\n")),
+        ]
+        conn = Tcp(self, nvr, cam, 554)  # stays open while streaming; closed when the capture ends
+        t = yield from tcp_open(conn, t)
+        t = yield from tcp_exchanges(conn, t, setup)
+        yield from self.rtp_stream(conn, cam, nvr, server_port, client_port, ssrc, session, url, t)
+
+    def rtp_stream(self, conn: Tcp, cam: Host, nvr: Host, sport: int, dport: int, ssrc: int,
+                   session: int, url: str, t: int) -> Iterator[Step]:
+        rng, pool, rtp = self.rng, self.payload_pool, struct.Struct("!BBHII")
+        seq, frame_no, cseq = rng.getrandbits(16), 0, 6
+
+        def packet(arg: tuple[int, int, bool, int]) -> bytes:
+            number, stamp, marker, size = arg
+            head = rtp.pack(0x80, 0xE0 if marker else 0x60, number & 0xFFFF, stamp & 0xFFFFFFFF, ssrc)
+            return udp_frame(cam, nvr.mac, nvr.ip, sport, dport, head + pool[:size])
+
+        while True:
+            stamp = frame_no * 3600  # 90 kHz clock, 25 fps
+            sizes = [1400] * 11 + [rng.randrange(200, 1400)] if frame_no % 50 == 0 else [rng.randrange(150, 900)]
+            for i, size in enumerate(sizes):
+                yield t + 120 * i, packet, (seq, stamp, i == len(sizes) - 1, size), "rtp"
+                seq += 1
+            frame_no += 1
+            if frame_no % 750 == 0:  # 30 s keep-alive on the RTSP connection
+                keepalive = (0, rtsp_request("GET_PARAMETER", url, cseq, f"Session: {session}\r\n"),
+                             rtsp_response(cseq, extra=f"Session: {session}\r\n"))
+                yield from tcp_exchanges(conn, t + 2_000, [keepalive])
+                cseq += 1
+            t += 40_000 + rng.randrange(-400, 400)
+
+    # -- incidents ------------------------------------------------------------------------------
+
+    def s7_maintenance(self, ews: Host, plc: Host, t: int) -> Iterator[Step]:
+        """The engineering workstation reads a PLC, then sends it a STOP (CPU to STOP mode)."""
+        yield from tcp_session(Tcp(self, ews, plc, 102), t, self.s7_exchanges(8, 500_000, stop_at=5))
+
+    def modbus_write(self, ews: Host, plc: Host, t: int) -> Iterator[Step]:
+        """Write multiple registers (FC 16) then a single register (FC 6) from the workstation."""
+        values = struct.pack("!4H", 100, 250, 0, 1)
+        exchanges = [
+            (0, modbus(1, 1, b"\x03\x00\x64\x00\x04"), modbus(1, 1, b"\x03\x08" + bytes(8))),
+            (400_000, modbus(2, 1, b"\x10\x00\x64\x00\x04\x08" + values), modbus(2, 1, b"\x10\x00\x64\x00\x04")),
+            (400_000, modbus(3, 1, b"\x06\x00\xc8\x00\x01"), modbus(3, 1, b"\x06\x00\xc8\x00\x01")),
+        ]
+        yield from tcp_session(Tcp(self, ews, plc, 502), t, exchanges)
+
+    def telnet_login(self, ews: Host, plc: Host, t: int) -> Iterator[Step]:
+        """A cleartext telnet login to a PLC's maintenance shell."""
+        exchanges = [
+            (0, b"", b"\xff\xfd\x18\xff\xfd\x20\xff\xfd\x23\xff\xfd\x27"),
+            (20_000, b"\xff\xfc\x18\xff\xfc\x20\xff\xfc\x23\xff\xfc\x27", b"\r\nlogin: "),
+            (1_500_000, b"admin\r\n", b"Password: "),
+            (2_000_000, b"melsec123\r\n", b"\r\nWelcome to iQ-R maintenance shell\r\n> "),
+            (3_000_000, b"show version\r\n", b"R04ENCPU firmware 1.32\r\n> "),
+            (2_000_000, b"exit\r\n", b"bye\r\n"),
+        ]
+        yield from tcp_session(Tcp(self, ews, plc, 23), t, exchanges)
+
+    def rogue_laptop(self, laptop: Host, t: int) -> Iterator[Step]:
+        """An unknown laptop joins: DHCP lease, ARP sweep of the subnet, Internet name lookups."""
+        yield t, lambda h: arp_frame(1, h, bytes(6), h.ip), laptop, "arp"
+        yield from self.dhcp_lease(laptop, t + 10_000)
+        t += 200_000
+        live = {h.ip: h for h in self.hosts if h is not laptop}
+        for num in range(1, 64):
+            target_ip = socket.inet_aton(f"{SUBNET}{num}")
+            yield t, lambda ip: arp_frame(1, laptop, bytes(6), ip), target_ip, "arp"
+            if target_ip in live:
+                yield t + 300, lambda h: arp_frame(2, h, laptop.mac, laptop.ip), live[target_ip], "arp"
+            t += 15_000
+        for name in ("www.msftconnecttest.com", "login.microsoftonline.com", "dropbox.com"):
+            yield from self.dns_lookup(laptop, name, None, t)
+            t += 250_000
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+def write_pcap(path: str | Path, packets: int = 100_000, seed: int = 1, start: float | None = None,
+               risky: bool = True) -> dict:
+    """Write ``packets`` frames of simulated plant traffic to a pcap at ``path``; return a summary.
+
+    Same arguments → byte-identical file. The capture spans about ``packets / NOMINAL_PPS`` seconds
+    from ``start`` (default 2026-01-05T00:00:00Z).
+    """
+    if packets < 1:
+        raise ValueError("packets must be at least 1")
+    start_us = int(round((EPOCH if start is None else start) * US))
+    sim = Simulation(seed, packets * US // NOMINAL_PPS, risky)
+    heap: list = []
+    order = 0
+
+    def schedule(actor: Iterator[Step]) -> None:
+        nonlocal order
+        step = next(actor, None)
+        if step is not None:
+            heapq.heappush(heap, (step[0], order, step, actor))
+            order += 1
+
+    for actor in sim.actors():
+        schedule(actor)
+
+    protocols: Counter[str] = Counter()
+    transports: Counter[str] = Counter()
+    written = wire_bytes = 0
+    last = 0
+    chunks: list[bytes] = []
+    pending = 0
+    with open(path, "wb") as out:
+        out.write(PCAP_HEADER)
+
+        def emit(t: int, frame: bytes, label: str) -> None:
+            nonlocal written, wire_bytes, last, pending
+            last = max(last, t)
+            stamp = start_us + last
+            size = len(frame)
+            chunks.append(PCAP_RECORD.pack(stamp // US, stamp % US, size, size))
+            chunks.append(frame)
+            written += 1
+            wire_bytes += size
+            pending += size + 16
+            protocols[label] += 1
+            transports[_transport(frame)] += 1
+            if pending >= FLUSH_BYTES:
+                out.write(b"".join(chunks))
+                chunks.clear()
+                pending = 0
+
+        while heap and written + sim.reserve + 5 < packets:
+            t, _, (_, build, arg, label), actor = heapq.heappop(heap)
+            emit(t, build(arg), label)
+            schedule(actor)
+        # the budget is nearly spent: close every open TCP connection, then fill up with ARP
+        for conn in list(sim.open_conns):
+            for build, arg in conn.remaining():
+                last += 300
+                emit(last, build(arg), conn.label)
+        gateway, hosts = sim.hosts[0], sim.hosts[1:]
+        while written < packets:
+            last += 1_000
+            emit(last, arp_frame(1, gateway, bytes(6), hosts[written % len(hosts)].ip), "arp")
+        out.write(b"".join(chunks))
+
+    return {
+        "path": str(path),
+        "packets": written,
+        "bytes": wire_bytes,
+        "file_bytes": len(PCAP_HEADER) + 16 * written + wire_bytes,
+        "start": start_us / US,
+        "end": (start_us + last) / US,
+        "seed": seed,
+        "devices": [{"name": h.name, "role": h.role, "ip": h.ip_text, "mac": h.mac_text,
+                     "vendor": oui.vendor(h.mac_text) or ""} for h in sim.hosts],
+        "protocols": dict(sorted(protocols.items())),
+        "transports": dict(sorted(transports.items())),
+    }
+
+
+def _transport(frame: bytes) -> str:
+    if frame[12:14] == b"\x08\x06":
+        return "arp"
+    return {6: "tcp", 17: "udp"}.get(frame[23], "other")
