@@ -60,83 +60,39 @@ UDP_SERVER_PORTS = frozenset(
 )
 
 
+# Flow state is three matrices indexed by slot, so kernels pass three arrays, not dozens:
+# I (int64) holds the columns below, U (uint64) the key and addresses, H (uint8) the history.
+(KIND, ENDED, IV_SEEN, PROTO, ETHERTYPE, VLAN, IPVER, ORIG_SIDE, START, LAST, SEEN, HIST_LEN, HIST_SEEN,
+ ACTIVE, TIMEOUT, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE) = range(19)
+# per-side columns: the field's column + side (0 = lower canonical endpoint, 1 = higher)
+(PORT, PKTS, IPB, SIZE, EM_PKTS, EM_IPB, EM_BYTES, TSTATE, TPREV, DID_CLOSE, START_SEQ, REL_LAST, REL_ACK,
+ FIN_CNT, LAST_SYN, LAST_FIN, LAST_RST, RX_CNT, RX_THR, W0_CNT, W0_THR) = range(19, 19 + 2 * 21, 2)
+NI = 19 + 2 * 21
+KEY, ADDR_HI, ADDR_LO, MAC = 0, 1, 3, 5  # U columns; the last three per side
+NU = 7
+# meanings: KIND KIND_*; ENDED closed, waiting to be reported; IV_SEEN packets this interval;
+# START/LAST/SEEN first packet, Zeek's last_time (drives timers), last packet (µs);
+# ACTIVE Zeek's TCPSessionAdapter::is_active; T_* timer due times (0 = none);
+# SIZE payload bytes of non-TCP flows (-1 before the side's first packet); EM_* already
+# reported in earlier interval records; TSTATE/TPREV TCP endpoint state; START_SEQ 32-bit ISN;
+# REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped; LAST_* relative seq of
+# the last SYN/FIN/RST (history repeats); RX_*/W0_* scaled history counters and thresholds.
+
+
 class _State(NamedTuple):
-    """Per-slot flow state; 2-column arrays are per canonical side."""
+    I: np.ndarray
+    U: np.ndarray
+    H: np.ndarray
 
-    kind: np.ndarray  # uint8 KIND_*
-    ended: np.ndarray  # uint8: closed, waiting to be reported
-    iv_seen: np.ndarray  # uint8: had packets in the current interval
-    key: np.ndarray  # uint64
-    proto: np.ndarray  # uint8
-    ethertype: np.ndarray  # uint16
-    vlan: np.ndarray  # uint16
-    ipver: np.ndarray  # uint8
-    addr_hi: np.ndarray  # uint64 [C,2]
-    addr_lo: np.ndarray  # uint64 [C,2] (MAC for L2 flows)
-    port: np.ndarray  # uint16 [C,2]
-    mac: np.ndarray  # uint64 [C,2]
-    orig_side: np.ndarray  # uint8
-    start: np.ndarray  # int64 first packet
-    last: np.ndarray  # int64 Zeek's last_time (drives timers)
-    seen: np.ndarray  # int64 last packet
-    pkts: np.ndarray  # uint64 [C,2]
-    ipb: np.ndarray  # uint64 [C,2]
-    size: np.ndarray  # int64 [C,2]: payload bytes of non-TCP flows, -1 before the first packet
-    em_pkts: np.ndarray  # uint64 [C,2]: already reported in earlier interval records
-    em_ipb: np.ndarray
-    em_bytes: np.ndarray  # int64 [C,2]
-    hist: np.ndarray  # uint8 [C,HMAX]
-    hist_len: np.ndarray  # uint8
-    hist_seen: np.ndarray  # uint32
-    active: np.ndarray  # uint8: Zeek's TCPSessionAdapter::is_active
-    timeout: np.ndarray  # int64 inactivity timeout
-    t_inact: np.ndarray  # int64 due times, 0 = not scheduled
-    t_expire: np.ndarray
-    t_attempt: np.ndarray
-    t_delete: np.ndarray
-    tstate: np.ndarray  # uint8 [C,2] TCP endpoint state
-    tprev: np.ndarray  # uint8 [C,2]
-    did_close: np.ndarray  # uint8 [C,2]
-    start_seq: np.ndarray  # int64 [C,2] (32-bit value)
-    rel_last: np.ndarray  # int64 [C,2]: last seq, relative to start_seq, unwrapped
-    rel_ack: np.ndarray  # int64 [C,2]: highest ack received, relative to start_seq
-    fin_cnt: np.ndarray  # int64 [C,2]
-    h_syn: np.ndarray  # int64 [C,2]: relative seq of the last SYN/FIN/RST (history repeats)
-    h_fin: np.ndarray
-    h_rst: np.ndarray
-    cnt: np.ndarray  # int64 [C,2,2]: scaled history counters
-    thr: np.ndarray  # int64 [C,2,2]: next threshold for them
+    @staticmethod
+    def alloc(cap: int) -> _State:
+        return _State(np.zeros((cap, NI), np.int64), np.zeros((cap, NU), np.uint64), np.zeros((cap, HMAX), np.uint8))
 
-
-_SHAPE2 = {"addr_hi", "addr_lo", "port", "mac", "pkts", "ipb", "size", "em_pkts", "em_ipb", "em_bytes",
-           "tstate", "tprev", "did_close", "start_seq", "rel_last", "rel_ack", "fin_cnt", "h_syn", "h_fin",
-           "h_rst"}
-_DT = {"kind": np.uint8, "ended": np.uint8, "iv_seen": np.uint8, "key": np.uint64, "proto": np.uint8,
-       "ethertype": np.uint16, "vlan": np.uint16, "ipver": np.uint8, "addr_hi": np.uint64, "addr_lo": np.uint64,
-       "port": np.uint16, "mac": np.uint64, "orig_side": np.uint8, "pkts": np.uint64, "ipb": np.uint64,
-       "em_pkts": np.uint64, "em_ipb": np.uint64, "hist": np.uint8, "hist_len": np.uint8,
-       "hist_seen": np.uint32, "active": np.uint8, "tstate": np.uint8, "tprev": np.uint8, "did_close": np.uint8}
-
-
-def _alloc_state(cap: int) -> _State:
-    def arr(name):
-        shape = (cap,)
-        if name in _SHAPE2:
-            shape = (cap, 2)
-        elif name == "hist":
-            shape = (cap, HMAX)
-        elif name in ("cnt", "thr"):
-            shape = (cap, 2, 2)
-        return np.zeros(shape, _DT.get(name, np.int64))
-
-    return _State(*(arr(name) for name in _State._fields))
-
-
-def _grow_state(st: _State, cap: int) -> _State:
-    new = _alloc_state(cap)
-    for old, fresh in zip(st, new):
-        fresh[: len(old)] = old
-    return new
+    def grown(self, cap: int) -> _State:
+        new = _State.alloc(cap)
+        for old, fresh in zip(self, new):
+            fresh[: len(old)] = old
+        return new
 
 
 # ---------------------------------------------------------------- keys
@@ -184,37 +140,38 @@ def _keys(p, key, side):
 
 
 @njit(cache=True, inline="always")
-def _add_hist(st, s, ch):
-    n = st.hist_len[s]
+def _add_hist(I, H, s, ch):
+    n = I[s, HIST_LEN]
     if n < HMAX:
-        st.hist[s, n] = ch
-        st.hist_len[s] = n + 1
+        H[s, n] = ch
+        I[s, HIST_LEN] = n + 1
 
 
 @njit(cache=True, inline="always")
-def _lower(ch, is_orig):
+def _case(ch, is_orig):
     return ch if is_orig else ch + 32
 
 
 @njit(cache=True)
-def _check_hist(st, s, mask, ch, is_orig):
+def _check_hist(I, H, s, mask, ch, is_orig):
     """Zeek's TCP_Endpoint::CheckHistory: record the letter once; True if seen before."""
     if not is_orig:
         mask <<= 16
-    if st.hist_seen[s] & mask:
+    if I[s, HIST_SEEN] & mask:
         return True
-    st.hist_seen[s] |= mask
-    _add_hist(st, s, _lower(ch, is_orig))
+    I[s, HIST_SEEN] |= mask
+    _add_hist(I, H, s, _case(ch, is_orig))
     return False
 
 
 @njit(cache=True)
-def _scaled_hist(st, s, side, which, ch, is_orig):
-    """Zeek's ScaledHistoryEntry: the letter at the 1st, 10th, 100th … occurrence."""
-    st.cnt[s, side, which] += 1
-    if st.cnt[s, side, which] == st.thr[s, side, which]:
-        _add_hist(st, s, _lower(ch, is_orig))
-        st.thr[s, side, which] *= 10
+def _scaled_hist(I, H, s, cnt, ch, is_orig):
+    """Zeek's ScaledHistoryEntry: the letter at the 1st, 10th, 100th … occurrence.
+    ``cnt`` is the side's counter column; its threshold is two columns on."""
+    I[s, cnt] += 1
+    if I[s, cnt] == I[s, cnt + 2]:
+        _add_hist(I, H, s, _case(ch, is_orig))
+        I[s, cnt + 2] *= 10
 
 
 # ---------------------------------------------------------------- TCP (Zeek's TCPSessionAdapter)
@@ -233,237 +190,229 @@ def _handshake(state):
 
 
 @njit(cache=True)
-def _set_state(st, s, e, new):
+def _set_state(I, s, e, new):
     """TCP_Endpoint::SetState: finishing the handshake raises the inactivity timeout."""
-    old = st.tstate[s, e]
+    old = I[s, TSTATE + e]
     if old != new:
-        if not _handshake(new) and _handshake(old) and _handshake(st.tstate[s, 1 - e]):
-            st.timeout[s] = TCP_TIMEOUT
-            st.t_inact[s] = st.last[s] + TCP_TIMEOUT
-        st.tprev[s, e] = old
-        st.tstate[s, e] = new
+        if not _handshake(new) and _handshake(old) and _handshake(I[s, TSTATE + 1 - e]):
+            I[s, TIMEOUT] = TCP_TIMEOUT
+            I[s, T_INACT] = I[s, LAST] + TCP_TIMEOUT
+        I[s, TPREV + e] = old
+        I[s, TSTATE + e] = new
 
 
 @njit(cache=True, inline="always")
-def _init_seq(st, s, e, start, rel_last):
-    st.start_seq[s, e] = start & 0xFFFFFFFF
-    st.rel_ack[s, e] = 0
-    st.rel_last[s, e] = rel_last
+def _init_seq(I, s, e, start, rel_last):
+    I[s, START_SEQ + e] = start & 0xFFFFFFFF
+    I[s, REL_ACK + e] = 0
+    I[s, REL_LAST + e] = rel_last
 
 
 @njit(cache=True)
-def _init_endpoint(st, s, e, syn, seq, seg):
-    state = st.tstate[s, e]
+def _init_endpoint(I, s, e, syn, seq, seg):
+    state = I[s, TSTATE + e]
     if state == INACTIVE:
         if syn:
-            _init_seq(st, s, e, seq, seg)
+            _init_seq(I, s, e, seq, seg)
         else:  # partial connection: number as if a SYN had been seen
-            _init_seq(st, s, e, seq - 1, 1)
+            _init_seq(I, s, e, seq - 1, 1)
     elif syn and (
-        ((state == SYN_SENT or state == SYN_ACK_SENT) and seq != st.start_seq[s, e])
+        ((state == SYN_SENT or state == SYN_ACK_SENT) and seq != I[s, START_SEQ + e])
         or state == ESTABLISHED
         or state == PARTIAL
-        or (state == RESET and st.tprev[s, e] == INACTIVE)
+        or (state == RESET and I[s, TPREV + e] == INACTIVE)
     ):
-        _init_seq(st, s, e, seq, seg)
+        _init_seq(I, s, e, seq, seg)
 
 
 @njit(cache=True)
-def _update_history(st, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
+def _update_history(I, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
     bits = syn + fin + rst
     if bits > 1:
         if fin and rst:
-            _check_hist(st, s, H_FIN_RST, ord("I"), is_orig)
+            _check_hist(I, H, s, H_FIN_RST, ord("I"), is_orig)
         else:
-            _check_hist(st, s, H_MULTI, ord("Q"), is_orig)
+            _check_hist(I, H, s, H_MULTI, ord("Q"), is_orig)
     elif bits == 1:
         if syn:
             code = ord("H") if ack else ord("S")
-            if _check_hist(st, s, H_SYN, code, is_orig) and rel_seq != st.h_syn[s, e]:
-                _add_hist(st, s, _lower(code, is_orig))
-            st.h_syn[s, e] = rel_seq
+            if _check_hist(I, H, s, H_SYN, code, is_orig) and rel_seq != I[s, LAST_SYN + e]:
+                _add_hist(I, H, s, _case(code, is_orig))
+            I[s, LAST_SYN + e] = rel_seq
         if fin:
-            if _check_hist(st, s, H_FIN, ord("F"), is_orig) and rel_seq + ln != st.h_fin[s, e]:
-                _add_hist(st, s, _lower(ord("F"), is_orig))
-            st.h_fin[s, e] = rel_seq + ln
+            if _check_hist(I, H, s, H_FIN, ord("F"), is_orig) and rel_seq + ln != I[s, LAST_FIN + e]:
+                _add_hist(I, H, s, _case(ord("F"), is_orig))
+            I[s, LAST_FIN + e] = rel_seq + ln
         if rst:
-            if _check_hist(st, s, H_RST, ord("R"), is_orig) and rel_seq != st.h_rst[s, e]:
-                _add_hist(st, s, _lower(ord("R"), is_orig))
-            st.h_rst[s, e] = rel_seq
+            if _check_hist(I, H, s, H_RST, ord("R"), is_orig) and rel_seq != I[s, LAST_RST + e]:
+                _add_hist(I, H, s, _case(ord("R"), is_orig))
+            I[s, LAST_RST + e] = rel_seq
     elif ln:
-        _check_hist(st, s, H_DATA, ord("D"), is_orig)
+        _check_hist(I, H, s, H_DATA, ord("D"), is_orig)
     elif ack:
-        _check_hist(st, s, H_ACK, ord("A"), is_orig)
+        _check_hist(I, H, s, H_ACK, ord("A"), is_orig)
 
 
 @njit(cache=True)
-def _update_last_seq(st, s, e, last_seq, syn, fin, rst, ln, is_orig):
-    last_abs = (st.start_seq[s, e] + st.rel_last[s, e]) & 0xFFFFFFFF
+def _update_last_seq(I, H, s, e, last_seq, syn, fin, rst, ln, is_orig):
+    last_abs = (I[s, START_SEQ + e] + I[s, REL_LAST + e]) & 0xFFFFFFFF
     d = _sdelta(last_seq, last_abs)
     if (syn or rst) and (d > TOO_LARGE_SEQ_DELTA or d < -TOO_LARGE_SEQ_DELTA):
         pass
-    elif fin and st.rel_last[s, e] == 1:
-        st.rel_last[s, e] += d
-    elif st.tstate[s, e] == RESET:
+    elif fin and I[s, REL_LAST + e] == 1:
+        I[s, REL_LAST + e] += d
+    elif I[s, TSTATE + e] == RESET:
         pass
     elif d > 0:
-        st.rel_last[s, e] += d
+        I[s, REL_LAST + e] += d
     elif ln > 0:
-        _scaled_hist(st, s, e, SC_RXMIT, ord("T"), is_orig)
-    return d
+        _scaled_hist(I, H, s, RX_CNT + e, ord("T"), is_orig)
 
 
 @njit(cache=True)
-def _flip(st, s):
-    st.orig_side[s] = 1 - st.orig_side[s]
-    _add_hist(st, s, ord("^"))
+def _flip(I, H, s):
+    I[s, ORIG_SIDE] = 1 - I[s, ORIG_SIDE]
+    _add_hist(I, H, s, ord("^"))
 
 
 @njit(cache=True)
-def _connection_closed(st, s, e, gen_event):
+def _connection_closed(I, s, e, gen_event):
     """Zeek's ConnectionClosed (without reassembly's deferred close)."""
-    p = 1 - e
-    if st.did_close[s, e]:
+    q = 1 - e
+    if I[s, DID_CLOSE + e]:
         return
-    st.did_close[s, e] = 1
-    if st.tstate[s, e] == RESET or st.did_close[s, p] or st.tstate[s, p] == INACTIVE:
-        if gen_event and (st.tprev[s, e] != INACTIVE or st.tstate[s, p] != INACTIVE):
-            st.active[s] = 0  # ConnectionFinished
-        st.t_expire[s] = 0  # CancelTimers
-        st.t_attempt[s] = 0
-        st.t_delete[s] = st.last[s] + TCP_CLOSE_DELAY
-    elif st.tprev[s, e] != INACTIVE:
-        due = st.last[s] + TCP_SESSION_TIMER
-        if st.t_expire[s] == 0 or due < st.t_expire[s]:
-            st.t_expire[s] = due
+    I[s, DID_CLOSE + e] = 1
+    if I[s, TSTATE + e] == RESET or I[s, DID_CLOSE + q] or I[s, TSTATE + q] == INACTIVE:
+        if gen_event and (I[s, TPREV + e] != INACTIVE or I[s, TSTATE + q] != INACTIVE):
+            I[s, ACTIVE] = 0  # ConnectionFinished
+        I[s, T_EXPIRE] = 0  # CancelTimers
+        I[s, T_ATTEMPT] = 0
+        I[s, T_DELETE] = I[s, LAST] + TCP_CLOSE_DELAY
+    elif I[s, TPREV + e] != INACTIVE:
+        due = I[s, LAST] + TCP_SESSION_TIMER
+        if I[s, T_EXPIRE] == 0 or due < I[s, T_EXPIRE]:
+            I[s, T_EXPIRE] = due
 
 
 @njit(cache=True)
-def _state_machine(st, s, e, is_orig, t, seq, syn, fin, rst, ack, ln, d_last):
+def _state_machine(I, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
     """Zeek's UpdateStateMachine; returns (do_close, gen_event)."""
-    p = 1 - e
+    q = 1 - e
     do_close = False
     gen_event = False
-    state = st.tstate[s, e]
+    state = I[s, TSTATE + e]
     if state == INACTIVE:
         if syn:
             if is_orig:
-                _set_state(st, s, e, SYN_ACK_SENT if ack else SYN_SENT)
-                st.t_attempt[s] = t + TCP_ATTEMPT_DELAY
+                _set_state(I, s, e, SYN_ACK_SENT if ack else SYN_SENT)
+                I[s, T_ATTEMPT] = t + TCP_ATTEMPT_DELAY
             else:
-                if not ack and st.tstate[s, p] == SYN_ACK_SENT and seq == st.start_seq[s, e]:
-                    _flip(st, s)  # SYN and SYN-ACK seen in reverse order
-                    _set_state(st, s, p, ESTABLISHED)
-                if st.tstate[s, p] == SYN_SENT:
-                    _set_state(st, s, p, ESTABLISHED)
-                _set_state(st, s, e, ESTABLISHED)
+                if not ack and I[s, TSTATE + q] == SYN_ACK_SENT and seq == I[s, START_SEQ + e]:
+                    _flip(I, H, s)  # SYN and SYN-ACK seen in reverse order
+                    _set_state(I, s, q, ESTABLISHED)
+                if I[s, TSTATE + q] == SYN_SENT:
+                    _set_state(I, s, q, ESTABLISHED)
+                _set_state(I, s, e, ESTABLISHED)
         if fin:
-            _set_state(st, s, e, CLOSED)
+            _set_state(I, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(st, s, e, RESET)
-            pst = st.tstate[s, p]
+            _set_state(I, s, e, RESET)
+            peer = I[s, TSTATE + q]
             if is_orig:
-                reject = pst == ESTABLISHED
+                reject = peer == ESTABLISHED
             else:
-                reject = pst == SYN_SENT or pst == SYN_ACK_SENT
+                reject = peer == SYN_SENT or peer == SYN_ACK_SENT
             do_close = True
             gen_event = not reject
-        if st.tstate[s, e] == INACTIVE:
-            orig_state = st.tstate[s, st.orig_side[s]]
-            if not is_orig and ln == 0 and orig_state == SYN_SENT:
+        if I[s, TSTATE + e] == INACTIVE:
+            if not is_orig and ln == 0 and I[s, TSTATE + I[s, ORIG_SIDE]] == SYN_SENT:
                 pass
-            elif ack and st.tstate[s, p] == ESTABLISHED:
-                _set_state(st, s, e, ESTABLISHED)
+            elif ack and I[s, TSTATE + q] == ESTABLISHED:
+                _set_state(I, s, e, ESTABLISHED)
             else:
-                _set_state(st, s, e, PARTIAL)
+                _set_state(I, s, e, PARTIAL)
     elif state == SYN_SENT or state == SYN_ACK_SENT:
         if fin:
-            _set_state(st, s, e, CLOSED)
+            _set_state(I, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(st, s, e, RESET)
-            st.active[s] = 0
+            _set_state(I, s, e, RESET)
+            I[s, ACTIVE] = 0
             do_close = True
     elif state == ESTABLISHED or state == PARTIAL:
-        if syn and state == PARTIAL and st.tstate[s, p] == INACTIVE and not ack:
-            _set_state(st, s, e, SYN_SENT)
+        if syn and state == PARTIAL and I[s, TSTATE + q] == INACTIVE and not ack:
+            _set_state(I, s, e, SYN_SENT)
         if fin and not rst:
-            _set_state(st, s, e, CLOSED)
-            if st.tstate[s, p] == RESET and st.tprev[s, p] == CLOSED:
-                _set_state(st, s, p, CLOSED)
+            _set_state(I, s, e, CLOSED)
+            if I[s, TSTATE + q] == RESET and I[s, TPREV + q] == CLOSED:
+                _set_state(I, s, q, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(st, s, e, RESET)
+            _set_state(I, s, e, RESET)
             do_close = True
-            if st.tstate[s, p] != RESET or st.tprev[s, p] != ESTABLISHED:
-                st.active[s] = 0
+            if I[s, TSTATE + q] != RESET or I[s, TPREV + q] != ESTABLISHED:
+                I[s, ACTIVE] = 0
     elif state == CLOSED:
-        if rst and st.tstate[s, p] != CLOSED:
-            _set_state(st, s, e, RESET)
-            if not st.did_close[s, e]:
+        if rst and I[s, TSTATE + q] != CLOSED:
+            _set_state(I, s, e, RESET)
+            if not I[s, DID_CLOSE + e]:
                 do_close = True
     return do_close, gen_event
 
 
 @njit(cache=True)
-def _tcp_packet(st, s, e, p, j, t):
-    """Zeek's TCPSessionAdapter::Process for packet j from side e of flow s."""
-    is_orig = e == st.orig_side[s]
+def _tcp_packet(I, H, s, e, t, flags, seq, ackn, ln, win):
+    """Zeek's TCPSessionAdapter::Process for a segment from side e of flow s."""
+    is_orig = e == I[s, ORIG_SIDE]
     q = 1 - e
-    flags = p.tcp_flags[j]
     syn, fin, rst, ack = (flags >> 1) & 1, flags & 1, (flags >> 2) & 1, (flags >> 4) & 1
-    seq = np.int64(p.seq[j])
-    ackn = np.int64(p.ack[j])
-    ln = np.int64(p.pay_len[j])
     seg = ln + syn + fin - (ln if rst else 0)
-    _init_endpoint(st, s, e, syn, seq, seg)
-    last_abs = (st.start_seq[s, e] + st.rel_last[s, e]) & 0xFFFFFFFF
-    rel_seq = st.rel_last[s, e] + _sdelta(seq, last_abs)
-    _update_history(st, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
-    if p.win[j] == 0 and not rst and st.tstate[s, q] != CLOSED and st.tstate[s, e] != RESET:
-        _scaled_hist(st, s, e, SC_WIN0, ord("W"), is_orig)
-    if not (st.did_close[s, 0] and st.did_close[s, 1]):
-        st.last[s] = t
+    _init_endpoint(I, s, e, syn, seq, seg)
+    last_abs = (I[s, START_SEQ + e] + I[s, REL_LAST + e]) & 0xFFFFFFFF
+    rel_seq = I[s, REL_LAST + e] + _sdelta(seq, last_abs)
+    _update_history(I, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
+    if win == 0 and not rst and I[s, TSTATE + q] != CLOSED and I[s, TSTATE + e] != RESET:
+        _scaled_hist(I, H, s, W0_CNT + e, ord("W"), is_orig)
+    if not (I[s, DID_CLOSE] and I[s, DID_CLOSE + 1]):
+        I[s, LAST] = t
     if fin:
-        st.fin_cnt[s, e] += 1
+        I[s, FIN_CNT + e] += 1
     if ack:
-        if st.tstate[s, q] == INACTIVE:  # init_peer
-            _init_seq(st, s, q, ackn - 1, 0)
+        if I[s, TSTATE + q] == INACTIVE:  # init_peer
+            _init_seq(I, s, q, ackn - 1, 0)
         else:
-            ack_abs = (st.start_seq[s, q] + st.rel_ack[s, q]) & 0xFFFFFFFF
+            ack_abs = (I[s, START_SEQ + q] + I[s, REL_ACK + q]) & 0xFFFFFFFF
             d = _sdelta(ackn, ack_abs)
-            if st.rel_ack[s, q] + d >= 0 and not rst and not (ackn == 0 and d > TOO_LARGE_SEQ_DELTA) and d > 0:
-                st.rel_ack[s, q] += d
-    d_last = _update_last_seq(st, s, e, (seq + seg) & 0xFFFFFFFF, syn, fin, rst, ln, is_orig)
-    do_close, gen_event = _state_machine(st, s, e, is_orig, t, seq, syn, fin, rst, ack, ln, d_last)
+            if d > 0 and I[s, REL_ACK + q] + d >= 0 and not rst and not (ackn == 0 and d > TOO_LARGE_SEQ_DELTA):
+                I[s, REL_ACK + q] += d
+    _update_last_seq(I, H, s, e, (seq + seg) & 0xFFFFFFFF, syn, fin, rst, ln, is_orig)
+    do_close, gen_event = _state_machine(I, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln)
     if do_close:
-        _connection_closed(st, s, e, gen_event)
+        _connection_closed(I, s, e, gen_event)
 
 
 @njit(cache=True)
-def _is_reuse(st, s, e, p, j):
+def _is_reuse(I, s, flags, seq):
     """Zeek's TCPSessionAdapter::IsReuse: does this SYN start a new connection?"""
-    flags = p.tcp_flags[j]
     if not (flags & 2):
         return False
-    o = st.orig_side[s]
+    o = I[s, ORIG_SIDE]
     r = 1 - o
     conn_orig = o
     if flags & 16:
-        if st.tstate[s, o] != INACTIVE:
+        if I[s, TSTATE + o] != INACTIVE:
             return False
         conn_orig = r
-    if st.did_close[s, 0] or st.did_close[s, 1]:
+    if I[s, DID_CLOSE] or I[s, DID_CLOSE + 1]:
         return True
-    seq = np.int64(p.seq[j])
-    if seq == st.start_seq[s, conn_orig]:
+    if seq == I[s, START_SEQ + conn_orig]:
         return False
     if (
         not (flags & 16)
-        and st.tstate[s, conn_orig] == SYN_ACK_SENT
-        and st.tstate[s, r] == INACTIVE
-        and seq == st.start_seq[s, r]
+        and I[s, TSTATE + conn_orig] == SYN_ACK_SENT
+        and I[s, TSTATE + r] == INACTIVE
+        and seq == I[s, START_SEQ + r]
     ):
         return False
     return True
@@ -473,145 +422,125 @@ def _is_reuse(st, s, e, p, j):
 
 
 @njit(cache=True)
-def _fire_timers(st, s, now, nt):
+def _fire_timers(I, s, now, nt):
     """Run the flow's timers due at or before network time ``now``; True if the flow ended.
     A timer due at x is dispatched at the first network time >= x (``nt`` is sorted)."""
-    tcp = st.kind[s] == KIND_IP and st.proto[s] == pk.TCP
     while True:
-        due = st.t_inact[s]
-        which = 0
-        if tcp:
-            for w, x in ((1, st.t_expire[s]), (2, st.t_attempt[s]), (3, st.t_delete[s])):
-                if x != 0 and (due == 0 or x < due):
-                    due, which = x, w
+        due = I[s, T_INACT]
+        which = T_INACT
+        for col in (T_EXPIRE, T_ATTEMPT, T_DELETE):  # TCP only; zero otherwise
+            x = I[s, col]
+            if x != 0 and (due == 0 or x < due):
+                due, which = x, col
         if due == 0 or due > now:
             return False
         k = np.searchsorted(nt, due)
         t = nt[k] if k < len(nt) else now
-        o = st.orig_side[s]
+        o = I[s, ORIG_SIDE]
         r = 1 - o
-        if which == 0:  # Connection::InactivityTimer
-            if st.last[s] + st.timeout[s] <= t:
+        if which == T_INACT:  # Connection::InactivityTimer
+            if I[s, LAST] + I[s, TIMEOUT] <= t:
                 return True
-            st.t_inact[s] = st.last[s] + st.timeout[s]
-        elif which == 1:  # TCPSessionAdapter::ExpireTimer
-            st.t_expire[s] = 0
-            if not st.active[s]:
+            I[s, T_INACT] = I[s, LAST] + I[s, TIMEOUT]
+        elif which == T_EXPIRE:  # TCPSessionAdapter::ExpireTimer
+            I[s, T_EXPIRE] = 0
+            if not I[s, ACTIVE]:
                 continue
-            if st.last[s] + TCP_LINGER < t:
-                so, sr = st.tstate[s, o], st.tstate[s, r]
-                if st.did_close[s, o] or st.did_close[s, r]:
+            if I[s, LAST] + TCP_LINGER < t:
+                so, sr = I[s, TSTATE + o], I[s, TSTATE + r]
+                if I[s, DID_CLOSE + o] or I[s, DID_CLOSE + r]:
                     if (
-                        (st.did_close[s, o] and st.did_close[s, r])
+                        (I[s, DID_CLOSE + o] and I[s, DID_CLOSE + r])
                         or so == RESET or sr == RESET or so == INACTIVE or sr == INACTIVE
                     ):
                         return True
                 if so == INACTIVE and sr == INACTIVE:
                     return True
-            st.t_expire[s] = t + TCP_SESSION_TIMER
-        elif which == 2:  # AttemptTimer
-            st.t_attempt[s] = 0
-            so = st.tstate[s, o]
-            if st.active[s] and (so == SYN_SENT or so == SYN_ACK_SENT) and st.tstate[s, r] == INACTIVE:
+            I[s, T_EXPIRE] = t + TCP_SESSION_TIMER
+        elif which == T_ATTEMPT:  # AttemptTimer
+            I[s, T_ATTEMPT] = 0
+            so = I[s, TSTATE + o]
+            if I[s, ACTIVE] and (so == SYN_SENT or so == SYN_ACK_SENT) and I[s, TSTATE + r] == INACTIVE:
                 return True
         else:  # ConnDeleteTimer
             return True
 
 
 @njit(cache=True)
-def _initial_timeout(st, s):
+def _initial_timeout(ip, proto):
     """TCP starts with the UDP timeout until its handshake completes, as in Zeek."""
-    if st.kind[s] != KIND_IP:
+    if not ip:
         return OTHER_TIMEOUT
-    pr = st.proto[s]
-    if pr == pk.ICMP or pr == pk.ICMP6:
+    if proto == pk.ICMP or proto == pk.ICMP6:
         return ICMP_TIMEOUT
-    if pr == pk.TCP or pr == pk.UDP:
+    if proto == pk.TCP or proto == pk.UDP:
         return UDP_TIMEOUT
     return OTHER_TIMEOUT
 
 
 @njit(cache=True)
-def _start_flow(st, s, key, e, p, j, tcp_server, udp_server):
+def _start_flow(I, U, H, s, key, e, p, j, tcp_server, udp_server):
     """Initialise slot s as a new flow whose first packet j was sent by side e."""
     t = p.ts[j]
     ip = p.status[j] == pk.OK
-    st.kind[s] = KIND_IP if ip else KIND_L2
-    st.ended[s] = 0
-    st.iv_seen[s] = 0
-    st.key[s] = key
-    st.proto[s] = p.proto[j] if ip else 0
-    st.ethertype[s] = p.ethertype[j]
-    st.vlan[s] = p.vlan[j]
-    st.ipver[s] = p.ipver[j] if ip else 0
+    I[s, :] = 0
+    H[s, :] = 0
+    I[s, KIND] = KIND_IP if ip else KIND_L2
+    I[s, PROTO] = p.proto[j] if ip else 0
+    I[s, ETHERTYPE] = p.ethertype[j]
+    I[s, VLAN] = p.vlan[j]
+    I[s, IPVER] = p.ipver[j] if ip else 0
     a, b = e, 1 - e  # a = the sender's side
+    U[s, KEY] = key
+    U[s, MAC + a] = p.src_mac[j]
+    U[s, MAC + b] = p.dst_mac[j]
     if ip:
-        st.addr_hi[s, a], st.addr_lo[s, a], st.port[s, a] = p.src_hi[j], p.src_lo[j], p.sport[j]
-        st.addr_hi[s, b], st.addr_lo[s, b], st.port[s, b] = p.dst_hi[j], p.dst_lo[j], p.dport[j]
+        U[s, ADDR_HI + a], U[s, ADDR_LO + a], I[s, PORT + a] = p.src_hi[j], p.src_lo[j], p.sport[j]
+        U[s, ADDR_HI + b], U[s, ADDR_LO + b], I[s, PORT + b] = p.dst_hi[j], p.dst_lo[j], p.dport[j]
     else:
-        st.addr_hi[s, a], st.addr_lo[s, a], st.port[s, a] = 0, p.src_mac[j], 0
-        st.addr_hi[s, b], st.addr_lo[s, b], st.port[s, b] = 0, p.dst_mac[j], 0
-    st.mac[s, a] = p.src_mac[j]
-    st.mac[s, b] = p.dst_mac[j]
-    st.orig_side[s] = e
-    st.start[s] = st.last[s] = st.seen[s] = t
-    st.hist_len[s] = 0
-    st.hist_seen[s] = 0
-    st.active[s] = 1
-    st.t_expire[s] = st.t_attempt[s] = st.t_delete[s] = 0
+        U[s, ADDR_HI + a], U[s, ADDR_LO + a], U[s, ADDR_HI + b], U[s, ADDR_LO + b] = 0, p.src_mac[j], 0, p.dst_mac[j]
+    I[s, ORIG_SIDE] = e
+    I[s, START] = I[s, LAST] = I[s, SEEN] = t
+    I[s, ACTIVE] = 1
     for x in range(2):
-        st.pkts[s, x] = st.ipb[s, x] = st.em_pkts[s, x] = st.em_ipb[s, x] = 0
-        st.size[s, x] = -1
-        st.em_bytes[s, x] = 0
-        st.tstate[s, x] = st.tprev[s, x] = st.did_close[s, x] = 0
-        st.start_seq[s, x] = st.rel_last[s, x] = st.rel_ack[s, x] = st.fin_cnt[s, x] = 0
-        st.h_syn[s, x] = st.h_fin[s, x] = st.h_rst[s, x] = 0
-        for w in range(2):
-            st.cnt[s, x, w] = 0
-            st.thr[s, x, w] = 1
-    st.timeout[s] = _initial_timeout(st, s)
-    st.t_inact[s] = t + st.timeout[s]
+        I[s, SIZE + x] = -1
+        I[s, RX_THR + x] = I[s, W0_THR + x] = 1
+    I[s, TIMEOUT] = _initial_timeout(ip, I[s, PROTO])
+    I[s, T_INACT] = t + I[s, TIMEOUT]
     if ip:
         sp, dp = p.sport[j], p.dport[j]
-        if st.proto[s] == pk.TCP:
-            st.t_expire[s] = t + TCP_SYN_TIMEOUT
+        if I[s, PROTO] == pk.TCP:
+            I[s, T_EXPIRE] = t + TCP_SYN_TIMEOUT
             flags = p.tcp_flags[j]
             pure_syn = (flags & 2) and not (flags & 16)
             if not pure_syn and tcp_server[sp] and (not tcp_server[dp] or (not (flags & 2) and sp < dp)):
-                _flip(st, s)
-        elif st.proto[s] == pk.UDP and udp_server[sp] and not udp_server[dp]:
-            _flip(st, s)
+                _flip(I, H, s)
+        elif I[s, PROTO] == pk.UDP and udp_server[sp] and not udp_server[dp]:
+            _flip(I, H, s)
 
 
 @njit(cache=True)
-def _packet(st, s, e, p, j):
-    """Count packet j into flow s and run its protocol's per-packet logic."""
-    t = p.ts[j]
-    st.pkts[s, e] += 1
-    st.iv_seen[s] = 1
-    if t > st.seen[s]:
-        st.seen[s] = t
-    if st.kind[s] == KIND_L2:
-        st.ipb[s, e] += p.wirelen[j]
-        st.last[s] = t
-        st.size[s, e] = max(st.size[s, e], 0) + p.pay_len[j]
+def _count(I, H, s, e, t, ip_bytes, pay_len, is_tcp):
+    """Count a packet into flow s; payload and history for everything but TCP segments."""
+    I[s, PKTS + e] += 1
+    I[s, IPB + e] += ip_bytes
+    I[s, IV_SEEN] = 1
+    if t > I[s, SEEN]:
+        I[s, SEEN] = t
+    if is_tcp:
         return
-    st.ipb[s, e] += p.ip_len[j]
-    if st.proto[s] == pk.TCP and p.frag[j] != pk.FRAG_LATER:
-        _tcp_packet(st, s, e, p, j, t)
-        return
-    st.last[s] = t
-    st.size[s, e] = max(st.size[s, e], 0) + p.pay_len[j]
-    if st.proto[s] == pk.UDP:
-        is_orig = e == st.orig_side[s]
+    I[s, LAST] = t
+    I[s, SIZE + e] = max(I[s, SIZE + e], 0) + pay_len
+    if I[s, KIND] == KIND_IP and I[s, PROTO] == pk.UDP:
+        is_orig = e == I[s, ORIG_SIDE]
         mask = 1 if is_orig else 2  # UDP uses connection-level masks and explicit letters
-        if not (st.hist_seen[s] & mask):
-            st.hist_seen[s] |= mask
-            _add_hist(st, s, ord("D") if is_orig else ord("d"))
+        if not (I[s, HIST_SEEN] & mask):
+            I[s, HIST_SEEN] |= mask
+            _add_hist(I, H, s, ord("D") if is_orig else ord("d"))
 
 
 @njit(cache=True)
-def _advance(st, p, key, side, order, gstart, gslot, nt, tcp_server, udp_server, free, n_free, g0):
+def _advance(I, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_server, free, n_free, g0):
     """Feed each flow group's packets through its slot. Returns -1 when done, or the group
     index to resume from once more free slots are provided."""
     for g in range(g0, len(gstart) - 1):
@@ -622,27 +551,31 @@ def _advance(st, p, key, side, order, gstart, gslot, nt, tcp_server, udp_server,
         for k in range(a, b):
             j = order[k]
             e = side[j]
-            if s >= 0 and (
-                _fire_timers(st, s, nt[j], nt)
-                or (st.kind[s] == KIND_IP and st.proto[s] == pk.TCP and _is_reuse(st, s, e, p, j))
-            ):
-                st.ended[s] = 1
+            is_tcp = p.status[j] == pk.OK and p.proto[j] == pk.TCP and p.frag[j] != pk.FRAG_LATER
+            flags = np.int64(p.tcp_flags[j])
+            seq = np.int64(p.seq[j])
+            if s >= 0 and (_fire_timers(I, s, nt[j], nt) or (is_tcp and _is_reuse(I, s, flags, seq))):
+                I[s, ENDED] = 1
                 s = -1
             if s < 0:
                 n_free[0] -= 1
                 s = free[n_free[0]]
-                _start_flow(st, s, key[j], e, p, j, tcp_server, udp_server)
-            _packet(st, s, e, p, j)
+                _start_flow(I, U, H, s, key[j], e, p, j, tcp_server, udp_server)
+            t = p.ts[j]
+            ln = np.int64(p.pay_len[j])
+            _count(I, H, s, e, t, np.int64(p.ip_len[j] if p.status[j] == pk.OK else p.wirelen[j]), ln, is_tcp)
+            if is_tcp:
+                _tcp_packet(I, H, s, e, t, flags, seq, np.int64(p.ack[j]), ln, p.win[j])
         gslot[g] = s
     return -1
 
 
 @njit(cache=True)
-def _expire_all(st, now, nt):
+def _expire_all(I, now, nt):
     """Fire due timers of every live flow up to network time ``now``."""
-    for s in range(len(st.kind)):
-        if st.kind[s] != KIND_FREE and not st.ended[s] and _fire_timers(st, s, now, nt):
-            st.ended[s] = 1
+    for s in range(I.shape[0]):
+        if I[s, KIND] != KIND_FREE and not I[s, ENDED] and _fire_timers(I, s, now, nt):
+            I[s, ENDED] = 1
 
 
 # ---------------------------------------------------------------- Python side
@@ -702,15 +635,20 @@ def conn_state(proto: str, os: int, rs: int, osize: int, rsize: int, history: st
     return "OTH"
 
 
-def _tcp_sizes(st: _State, slots: np.ndarray) -> np.ndarray:
-    """Zeek's TCP_Endpoint::Size (payload bytes from the sequence span) per side, [n,2]."""
-    last, ack = st.rel_last[slots], st.rel_ack[slots]
-    size = np.maximum(np.maximum(last, ack), 0)
+def _pair(I: np.ndarray, slots: np.ndarray, col: int) -> np.ndarray:
+    """A per-side column for ``slots`` as an [n, 2] array."""
+    return I[slots, col : col + 2]
+
+
+def _tcp_sizes(I: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """Zeek's TCP_Endpoint::Size (payload bytes from the sequence span) per side, [n, 2]."""
+    ack = _pair(I, slots, REL_ACK)
+    size = np.maximum(np.maximum(_pair(I, slots, REL_LAST), ack), 0)
     size = np.where(size != 0, size - 1, 0)
-    size = np.where((st.fin_cnt[slots] > 0) & (size != 0), size - 1, size)
-    state, prev = st.tstate[slots], st.tprev[slots]
-    aborted = (prev == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE) & ~np.isin(ack, (0, 1))
-    return np.where(aborted, 0, size)
+    size = np.where((_pair(I, slots, FIN_CNT) > 0) & (size != 0), size - 1, size)
+    state = _pair(I, slots, TSTATE)
+    aborted = (_pair(I, slots, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
+    return np.where(aborted & ~np.isin(ack, (0, 1)), 0, size)
 
 
 class _FlowInfo(NamedTuple):
@@ -727,8 +665,8 @@ class FlowTable:
     """Feed packets with ``add`` in capture order; call ``flush`` at each interval end."""
 
     def __init__(self, uid_salt: str = "", capacity: int = 1024):
-        self._st = _alloc_state(capacity)
-        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
+        self._st = _State.alloc(capacity)
+        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # stack of free slots
         self._n_free = np.array([capacity], np.int64)
         self._slot_of: dict[int, int] = {}
         self._info: dict[int, _FlowInfo] = {}
@@ -745,16 +683,16 @@ class FlowTable:
         return self._nt
 
     def __len__(self) -> int:
-        return int(np.count_nonzero(self._st.kind))
+        return int(np.count_nonzero(self._st.I[:, KIND]))
 
     def _grow(self, need: int) -> None:
-        cap = len(self._st.kind)
-        new_cap = cap
-        while new_cap - cap + int(self._n_free[0]) < need:
-            new_cap *= 2
-        self._st = _grow_state(self._st, new_cap)
-        free = np.empty(new_cap, np.int64)  # the stack of free slots, top at n_free - 1
+        cap = len(self._st.I)
         nf = int(self._n_free[0])
+        new_cap = cap
+        while new_cap - cap + nf < need:
+            new_cap *= 2
+        self._st = self._st.grown(new_cap)
+        free = np.empty(new_cap, np.int64)
         free[: new_cap - cap] = np.arange(new_cap - 1, cap - 1, -1)
         free[new_cap - cap : new_cap - cap + nf] = self._free[:nf]
         self._free = free
@@ -791,31 +729,30 @@ class FlowTable:
         gslot = np.array([slot_of.get(k, -1) for k in gkeys], np.int64)
         g = 0
         while g >= 0:
-            g = _advance(self._st, p, key, side, order, gstart, gslot, nt, self._tcp_server, self._udp_server,
+            g = _advance(*self._st, p, key, side, order, gstart, gslot, nt, self._tcp_server, self._udp_server,
                          self._free, self._n_free, g)
             if g >= 0:
                 self._grow(int(gstart[g + 1] - gstart[g]) + 1)
-        for k, s in zip(gkeys, gslot.tolist()):
-            slot_of[k] = s
-        _expire_all(self._st, self._nt, nt)
+        slot_of.update(zip(gkeys, gslot.tolist()))
+        _expire_all(self._st.I, self._nt, nt)
 
     def flush(self, final: bool = False) -> dict[str, list]:
         """Records (column lists, wire.FLOWS names) for flows with packets since the last
         flush and for flows that ended; ``final`` ends every flow (end of input)."""
-        st = self._st
+        I = self._st.I
+        used = I[:, KIND] != KIND_FREE
         if final:
-            live = np.flatnonzero((st.kind != KIND_FREE) & (st.ended == 0))
-            st.ended[live] = 1
-        slots = np.flatnonzero((st.kind != KIND_FREE) & ((st.iv_seen != 0) | (st.ended != 0)))
+            I[used, ENDED] = 1
+        slots = np.flatnonzero(used & ((I[:, IV_SEEN] != 0) | (I[:, ENDED] != 0)))
         rows = self._records(slots)
-        st.iv_seen[slots] = 0
-        done = slots[st.ended[slots] != 0]
-        for s, k in zip(done.tolist(), st.key[done].tolist()):
+        I[slots, IV_SEEN] = 0
+        done = slots[I[slots, ENDED] != 0]
+        for s, k in zip(done.tolist(), self._st.U[done, KEY].tolist()):
             if self._slot_of.get(k) == s:
                 del self._slot_of[k]
             self._info.pop(s, None)
-        st.kind[done] = KIND_FREE
-        st.ended[done] = 0
+        I[done, KIND] = KIND_FREE
+        I[done, ENDED] = 0
         nf = int(self._n_free[0])
         self._free[nf : nf + len(done)] = done
         self._n_free[0] = nf + len(done)
@@ -828,37 +765,38 @@ class FlowTable:
         return info
 
     def _describe(self, s: int) -> _FlowInfo:
-        st = self._st
-        ver, hi, lo, port = int(st.ipver[s]), st.addr_hi[s], st.addr_lo[s], st.port[s]
-        uid_src = f"{self._salt}|{int(st.key[s])}|{int(st.start[s])}".encode()
+        I, U = self._st.I[s], self._st.U[s]
+        uid_src = f"{self._salt}|{int(U[KEY])}|{int(I[START])}".encode()
         uid = "C" + _base62(int.from_bytes(hashlib.blake2b(uid_src, digest_size=12).digest(), "big"))
-        mac = (mac_text(st.mac[s, 0]), mac_text(st.mac[s, 1]))
-        if st.kind[s] == KIND_L2:
+        mac = (mac_text(U[MAC]), mac_text(U[MAC + 1]))
+        if I[KIND] == KIND_L2:
             return _FlowInfo(uid, "", ("", ""), mac, "l2")
-        host = (ip_text(ver, hi[0], lo[0]), ip_text(ver, hi[1], lo[1]))
-        proto_num = int(st.proto[s])
+        ver = int(I[IPVER])
+        host = (ip_text(ver, U[ADDR_HI], U[ADDR_LO]), ip_text(ver, U[ADDR_HI + 1], U[ADDR_LO + 1]))
+        proto_num = int(I[PROTO])
         proto = PROTO_NAMES.get(proto_num, str(proto_num))
-        return _FlowInfo(uid, _community_id(proto_num, host, (int(port[0]), int(port[1]))), host, mac, proto)
+        return _FlowInfo(uid, _community_id(proto_num, host, (int(I[PORT]), int(I[PORT + 1]))), host, mac, proto)
 
     def _records(self, slots: np.ndarray) -> dict[str, list]:
-        st = self._st
-        o = st.orig_side[slots].astype(np.int64)
+        I, H = self._st.I, self._st.H
+        o = I[slots, ORIG_SIDE]
         r = 1 - o
         idx = np.arange(len(slots))
-        tcp = (st.kind[slots] == KIND_IP) & (st.proto[slots] == pk.TCP)
-        size = np.where(tcp[:, None], _tcp_sizes(st, slots), np.maximum(st.size[slots], 0))
-        d_bytes = np.maximum(size - st.em_bytes[slots], 0)
-        st.em_bytes[slots] = np.maximum(size, st.em_bytes[slots])
-        d_pkts = st.pkts[slots] - st.em_pkts[slots]
-        d_ipb = st.ipb[slots] - st.em_ipb[slots]
-        st.em_pkts[slots] = st.pkts[slots]
-        st.em_ipb[slots] = st.ipb[slots]
+        tcp = (I[slots, KIND] == KIND_IP) & (I[slots, PROTO] == pk.TCP)
+        active = _pair(I, slots, SIZE) >= 0  # UDP endpoint activity
+        size = np.where(tcp[:, None], _tcp_sizes(I, slots), np.maximum(_pair(I, slots, SIZE), 0))
+        d_bytes = np.maximum(size - _pair(I, slots, EM_BYTES), 0)
+        I[slots, EM_BYTES : EM_BYTES + 2] = np.maximum(size, _pair(I, slots, EM_BYTES))
+        d_pkts = _pair(I, slots, PKTS) - _pair(I, slots, EM_PKTS)
+        d_ipb = _pair(I, slots, IPB) - _pair(I, slots, EM_IPB)
+        I[slots, EM_PKTS : EM_PKTS + 2] = _pair(I, slots, PKTS)
+        I[slots, EM_IPB : EM_IPB + 2] = _pair(I, slots, IPB)
+        state = np.where(tcp[:, None], _pair(I, slots, TSTATE), active)
         cols: dict[str, list] = {name: [] for name in _RECORD_FIELDS}
-        tstate = st.tstate[slots]
         for i, s in enumerate(slots.tolist()):
             info = self._flow_info(s)
             oi, ri = int(o[i]), int(r[i])
-            history = st.hist[s, : st.hist_len[s]].tobytes().decode("ascii")
+            history = H[s, : I[s, HIST_LEN]].tobytes().decode("ascii")
             cols["uid"].append(info.uid)
             cols["community_id"].append(info.community_id)
             cols["orig_h"].append(info.host[oi])
@@ -867,20 +805,17 @@ class FlowTable:
             cols["resp_l2_addr"].append(info.mac[ri])
             cols["proto"].append(info.proto)
             cols["history"].append(history)
-            cols["conn_state"].append(
-                conn_state(info.proto, int(tstate[i, oi]) if tcp[i] else int(st.size[s, oi] >= 0),
-                           int(tstate[i, ri]) if tcp[i] else int(st.size[s, ri] >= 0),
-                           int(size[i, oi]), int(size[i, ri]), history)
-            )
-        start, seen = st.start[slots], st.seen[slots]
+            cols["conn_state"].append(conn_state(info.proto, int(state[i, oi]), int(state[i, ri]),
+                                                 int(size[i, oi]), int(size[i, ri]), history))
+        start, seen = I[slots, START], I[slots, SEEN]
         cols.update(
             ts=start.tolist(), ts_end=seen.tolist(), duration=((seen - start) / SEC).tolist(),
-            vlan=st.vlan[slots].tolist(), orig_p=st.port[slots, o].tolist(), resp_p=st.port[slots, r].tolist(),
-            ethertype=st.ethertype[slots].tolist(), service=[""] * len(slots),
+            vlan=I[slots, VLAN].tolist(), orig_p=I[slots, PORT + o].tolist(), resp_p=I[slots, PORT + r].tolist(),
+            ethertype=I[slots, ETHERTYPE].tolist(), service=[""] * len(slots),
             orig_bytes=d_bytes[idx, o].tolist(), resp_bytes=d_bytes[idx, r].tolist(),
             orig_pkts=d_pkts[idx, o].tolist(), resp_pkts=d_pkts[idx, r].tolist(),
             orig_ip_bytes=d_ipb[idx, o].tolist(), resp_ip_bytes=d_ipb[idx, r].tolist(),
-            final=(st.ended[slots] != 0).tolist(),
+            final=(I[slots, ENDED] != 0).tolist(),
         )
         return cols
 

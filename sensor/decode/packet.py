@@ -67,14 +67,16 @@ _DTYPES = dict(
 )
 
 
+# Big-endian reads. Signed int64 results on purpose: mixing unsigned and signed integers makes
+# numba unify to float64, which is slow and lossy.
 @njit(cache=True, inline="always")
 def _be16(b, o):
-    return (np.uint32(b[o]) << 8) | np.uint32(b[o + 1])
+    return (np.int64(b[o]) << 8) | np.int64(b[o + 1])
 
 
 @njit(cache=True, inline="always")
 def _be32(b, o):
-    return (np.uint32(b[o]) << 24) | (np.uint32(b[o + 1]) << 16) | (np.uint32(b[o + 2]) << 8) | np.uint32(b[o + 3])
+    return (np.int64(b[o]) << 24) | (np.int64(b[o + 1]) << 16) | (np.int64(b[o + 2]) << 8) | np.int64(b[o + 3])
 
 
 @njit(cache=True, inline="always")
@@ -109,7 +111,7 @@ def icmp_counterpart(v6, t, code):
     return code
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _link(b, p, end, lt, i, c):
     """Parse the link layer of frame i; return (ethertype, L3 offset) or (-1, 0) if malformed."""
     et = -1
@@ -128,7 +130,7 @@ def _link(b, p, end, lt, i, c):
         if lt == LT_SLL:
             et, alen, atype, addr = _be16(b, p + 14), _be16(b, p + 4), _be16(b, p + 2), p + 6
         else:
-            et, alen, atype, addr = _be16(b, p), np.uint32(b[p + 11]), _be16(b, p + 8), p + 12
+            et, alen, atype, addr = _be16(b, p), np.int64(b[p + 11]), _be16(b, p + 8), p + 12
         if alen == 6 and atype == 1:  # the sender's Ethernet address
             c.src_mac[i] = _be48(b, addr)
         q = p + hl
@@ -170,7 +172,7 @@ def _link(b, p, end, lt, i, c):
     return et, q
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _ipv6_chain(b, q, end, nh, i, c):
     """Walk IPv6 extension headers; return (transport proto, transport offset) or (-1, 0)."""
     while True:
@@ -202,7 +204,7 @@ def _ipv6_chain(b, q, end, nh, i, c):
         nh = nxt
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _transport(b, q, end, proto, l4_len, i, c):
     """Parse the transport header at q; l4_len is its length per the IP header. Return ok."""
     if proto == TCP:
@@ -240,7 +242,7 @@ def _transport(b, q, end, proto, l4_len, i, c):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _ip(b, q, end, et, wire_left, i, c):
     """Parse IPv4/IPv6 and the transport header; return ok."""
     if et == ETH_IPV4:

@@ -1,0 +1,93 @@
+"""Traffic statistics of a tenant from the rollups (traffic_1m, pairs_1h) and the batch log."""
+
+from __future__ import annotations
+
+import math
+
+from core.analytics.window import Window, utc
+from core.store.clickhouse import ClickHouseStore
+
+MAX_POINTS = 300  # default step keeps series at most this long
+_RANGE_1M = "tenant_id = {tenant:UInt32} AND minute >= {start:DateTime64(6, 'UTC')} AND minute < {end:DateTime64(6, 'UTC')}"
+# Hourly rollup: every hour that overlaps the window.
+_RANGE_1H = (
+    "tenant_id = {tenant:UInt32} AND hour >= toStartOfHour({start:DateTime64(6, 'UTC')})"
+    " AND hour < {end:DateTime64(6, 'UTC')}"
+)
+
+
+def default_step(window: Window) -> int:
+    """Seconds per point: whole minutes, at most MAX_POINTS points."""
+    span = (window.end - window.start).total_seconds()
+    return 60 * max(1, math.ceil(span / 60 / MAX_POINTS))
+
+
+def traffic_series(
+    ch: ClickHouseStore, tenant_id: int, window: Window, step: int
+) -> list[dict]:
+    """Bytes, packets and new flows per ``step`` seconds, gaps filled with zeros."""
+    rows = ch.query(
+        f"""
+        SELECT toDateTime(toStartOfInterval(minute, toIntervalSecond({{step:UInt32}})), 'UTC') AS t,
+               sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows
+        FROM traffic_1m WHERE {_RANGE_1M}
+        GROUP BY t
+        ORDER BY t WITH FILL
+            FROM toDateTime(toStartOfInterval({{start:DateTime64(6, 'UTC')}}, toIntervalSecond({{step:UInt32}})), 'UTC')
+            TO toDateTime({{end:DateTime64(6, 'UTC')}}, 'UTC')
+            STEP toIntervalSecond({{step:UInt32}})
+        """,
+        {"tenant": tenant_id, "step": step, **window.params},
+    )
+    return [{**r, "t": utc(r["t"])} for r in rows]
+
+
+def totals(ch: ClickHouseStore, tenant_id: int, window: Window) -> dict:
+    params = {"tenant": tenant_id, **window.params}
+    traffic = ch.query(
+        f"SELECT sum(packets) AS packets, sum(bytes) AS bytes, sum(flows) AS flows FROM traffic_1m WHERE {_RANGE_1M}",
+        params,
+    )[0]
+    batches = ch.query(
+        "SELECT count() AS batches FROM batches WHERE tenant_id = {tenant:UInt32}"
+        " AND interval_start >= {start:DateTime64(6, 'UTC')} AND interval_start < {end:DateTime64(6, 'UTC')}",
+        params,
+    )[0]
+    return {**traffic, **batches}
+
+
+def protocols(ch: ClickHouseStore, tenant_id: int, window: Window) -> list[dict]:
+    return ch.query(
+        f"""
+        SELECT service, proto, sum(bytes) AS bytes, sum(packets) AS packets, sum(flows) AS flows
+        FROM traffic_1m WHERE {_RANGE_1M}
+        GROUP BY service, proto HAVING packets > 0
+        ORDER BY bytes DESC, service, proto
+        """,
+        {"tenant": tenant_id, **window.params},
+    )
+
+
+def talkers(
+    ch: ClickHouseStore, tenant_id: int, window: Window, limit: int = 20
+) -> list[dict]:
+    """IP hosts by bytes sent plus received, with their number of distinct peers."""
+    return ch.query(
+        f"""
+        SELECT ip, sum(b) AS bytes, sum(p) AS packets, count() AS peers
+        FROM (
+            SELECT ip, peer, sum(bytes) AS b, sum(packets) AS p
+            FROM (
+                SELECT orig_h AS ip, resp_h AS peer, bytes, packets FROM pairs_1h WHERE {_RANGE_1H}
+                UNION ALL
+                SELECT resp_h AS ip, orig_h AS peer, bytes, packets FROM pairs_1h WHERE {_RANGE_1H}
+            )
+            WHERE ip != ''
+            GROUP BY ip, peer HAVING p > 0
+        )
+        GROUP BY ip
+        ORDER BY bytes DESC, ip
+        LIMIT {{limit:UInt32}}
+        """,
+        {"tenant": tenant_id, "limit": limit, **window.params},
+    )

@@ -1,0 +1,78 @@
+"""The FastAPI application: opens both stores, applies migrations and mounts the routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import entry_points
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from core.api.routes import (
+    assets,
+    flows,
+    health,
+    ingest,
+    protocols,
+    sensors,
+    talkers,
+    traffic,
+)
+from core.config import Settings
+from core.ingest import Ingestor
+from core.metrics import Metrics
+from core.store.clickhouse import ClickHouseStore
+from core.store.controlplane import ControlPlane
+
+log = logging.getLogger(__name__)
+
+ROUTERS = (
+    health.router,
+    ingest.router,
+    sensors.router,
+    flows.router,
+    traffic.router,
+    protocols.router,
+    talkers.router,
+    assets.router,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; stores are opened at startup and closed at shutdown (app.state.*)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        controlplane = ControlPlane(settings.database_dsn)
+        controlplane.create_schema()
+        clickhouse = ClickHouseStore(
+            settings.clickhouse_dsn, settings.clickhouse_cluster
+        ).open()
+        try:
+            clickhouse.migrate()
+            app.state.controlplane = controlplane
+            app.state.clickhouse = clickhouse
+            app.state.ingestor = Ingestor(clickhouse)
+            yield
+        finally:
+            clickhouse.close()
+            controlplane.close()
+
+    app = FastAPI(title="mieruka", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.add_exception_handler(Exception, _internal_error)
+    for router in ROUTERS:
+        app.include_router(router)
+    for page_router in entry_points(group="mieruka.routers"):  # e.g. the dashboard
+        app.include_router(page_router.load())
+    return app
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Unexpected failures answer in JSON like every other error."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)

@@ -1,0 +1,106 @@
+"""Request dependencies: stores, the caller's identity and the query window.
+
+Tenant isolation lives here: ``Principal`` and ``SensorAuth`` carry the tenant, and no route
+takes a tenant id from the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Cookie, Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from core import auth
+from core.analytics.window import Window, resolve_window
+from core.config import Settings
+from core.ingest import Ingestor
+from core.metrics import Metrics
+from core.store.clickhouse import ClickHouseStore
+from core.store.controlplane import Sensor
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_clickhouse(request: Request) -> ClickHouseStore:
+    return request.app.state.clickhouse
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.controlplane.sessions() as db:
+        yield db
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def get_ingestor(request: Request) -> Ingestor:
+    return request.app.state.ingestor
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClickHouse = Annotated[ClickHouseStore, Depends(get_clickhouse)]
+DB = Annotated[Session, Depends(get_db)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+Bearer = Annotated[
+    HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))
+]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def sensor_auth(db: DB, bearer: Bearer, metrics: MetricsDep) -> Sensor:
+    """The sensor whose token is in ``Authorization: Bearer``."""
+    sensor = auth.sensor_for_token(db, bearer.credentials) if bearer else None
+    if sensor is None:
+        metrics.rejected.labels("unauthorized").inc()
+        raise _unauthorized(
+            "invalid sensor token" if bearer else "missing sensor token"
+        )
+    return sensor
+
+
+def principal(
+    db: DB,
+    bearer: Bearer,
+    session: Annotated[str | None, Cookie(alias=auth.SESSION_COOKIE)] = None,
+) -> auth.Identity:
+    """The user behind an API token (``Authorization: Bearer``) or a login session cookie."""
+    if bearer:
+        user = auth.user_for_api_token(db, bearer.credentials)
+    else:
+        user = auth.user_for_session(db, session)
+    if user is None:
+        raise _unauthorized("invalid API token" if bearer else "not logged in")
+    return auth.identity(user)
+
+
+SensorAuth = Annotated[Sensor, Depends(sensor_auth)]
+Principal = Annotated[auth.Identity, Depends(principal)]
+
+
+def time_window(
+    ch: ClickHouse,
+    who: Principal,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Window:
+    """``start``/``end`` (ISO 8601, UTC if no offset); by default the 24 h up to the newest data."""
+    try:
+        return resolve_window(ch, who.tenant_id, start, end)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+
+
+TimeWindow = Annotated[Window, Depends(time_window)]

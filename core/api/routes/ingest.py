@@ -1,0 +1,74 @@
+"""POST /api/v1/ingest: a sensor uploads one zstd batch (see sensor/wire.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, HTTPException, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from core.api.deps import IngestorDep, MetricsDep, SensorAuth, SettingsDep
+from core.ingest import reject_reason
+from core.store.controlplane import utcnow
+from sensor.wire import WireError
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["ingest"])
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+    too_large = HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE, f"batch larger than {limit} bytes"
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/api/v1/ingest")
+async def ingest(
+    request: Request,
+    sensor: SensorAuth,
+    settings: SettingsDep,
+    ingestor: IngestorDep,
+    metrics: MetricsDep,
+) -> dict:
+    try:
+        body = await read_body(request, settings.max_batch_bytes)
+    except HTTPException:
+        metrics.rejected.labels("too_large").inc()
+        raise
+    try:
+        with metrics.latency.time():
+            result = await run_in_threadpool(
+                ingestor.ingest, sensor.tenant_id, sensor.id, body
+            )
+    except WireError as exc:
+        metrics.rejected.labels(reject_reason(exc)).inc()
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"invalid batch: {exc}"
+        ) from None
+    except Exception:
+        log.exception("storing a batch from sensor %s failed", sensor.id)
+        metrics.rejected.labels("store_failed").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "storage failed, batch not stored; retry",
+        ) from None
+    metrics.batches.labels(result.status).inc()
+    if result.status == "stored":
+        for table, n in result.rows.items():
+            metrics.rows.labels(table).inc(n)
+    await run_in_threadpool(
+        request.app.state.controlplane.touch_sensor, sensor.id, utcnow()
+    )
+    reply = {"status": result.status, "batch_id": result.batch_id}
+    return reply | ({"rows": result.rows} if result.status == "stored" else {})

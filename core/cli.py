@@ -1,0 +1,162 @@
+"""``mieruka``: run the core and provision tenants, users, sensors and API tokens.
+
+Tokens are printed once, alone on stdout (so ``TOKEN=$(mieruka sensors add ...)`` works); other
+messages go to stderr. Bad input prints one ``error:`` line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from core import accounts
+from core.config import Settings
+from core.store.controlplane import ROLES, ControlPlane
+from typer.exceptions import TyperException
+
+# Plain (not rich-boxed) usage errors: "Error: Missing option '--serial'." and exit code 2.
+_PLAIN = {"no_args_is_help": True, "rich_markup_mode": None}
+app = typer.Typer(help="mieruka core: API server and administration.", **_PLAIN)
+tenants = typer.Typer(help="Manage tenants.", **_PLAIN)
+users = typer.Typer(help="Manage users.", **_PLAIN)
+sensors = typer.Typer(help="Manage sensors.", **_PLAIN)
+tokens = typer.Typer(help="Manage API tokens.", **_PLAIN)
+app.add_typer(tenants, name="tenants")
+app.add_typer(users, name="users")
+app.add_typer(sensors, name="sensors")
+app.add_typer(tokens, name="tokens")
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail(
+            f"bad setting MIERUKA_{str(first['loc'][0]).upper()}: {first['msg']}"
+        ) from None
+
+
+@contextmanager
+def control_plane() -> Iterator[Session]:
+    """A control-plane session; AccountError becomes the one-line exit-2 error."""
+    cp = ControlPlane(settings().database_dsn)
+    try:
+        cp.create_schema()
+        with cp.sessions() as db:
+            yield db
+    except accounts.AccountError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        cp.close()
+
+
+def note(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def serve() -> None:
+    """Run the API server (one worker; host and port from MIERUKA_HOST / MIERUKA_PORT)."""
+    import uvicorn
+
+    from core.api.app import create_app
+
+    cfg = settings()
+    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, workers=1)
+
+
+@app.command()
+def demo(
+    data_dir: Path = typer.Option(Path("data/demo"), help="wiped and recreated on every run"),
+    port: int = typer.Option(8080, min=1, max=65535),
+    packets: int = typer.Option(300_000, min=1000, help="simulated packets to replay"),
+    seed: int = typer.Option(1),
+) -> None:
+    """Core + dashboard on 127.0.0.1 with embedded storage and a sensor replaying a simulated plant."""
+    from core.demo import run_demo
+
+    run_demo(data_dir, "127.0.0.1", port, packets, seed)
+
+
+@tenants.command("add")
+def tenants_add(name: str) -> None:
+    """Create a tenant."""
+    with control_plane() as db:
+        tenant = accounts.create_tenant(db, name)
+        note(f"tenant {tenant.name!r} created (id {tenant.id})")
+
+
+@users.command("add")
+def users_add(
+    tenant: str = typer.Option(..., help="tenant name"),
+    email: str = typer.Option(...),
+    role: str = typer.Option("analyst", help=f"one of {', '.join(ROLES)}"),
+    password_stdin: bool = typer.Option(
+        False, help="read the password from the first line of stdin"
+    ),
+) -> None:
+    """Create a user (password prompted unless --password-stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with control_plane() as db:
+        user = accounts.create_user(
+            db, accounts.tenant_named(db, tenant), email, password, role
+        )
+        note(f"user {user.email} ({user.role}) created in tenant {tenant!r}")
+
+
+@sensors.command("add")
+def sensors_add(
+    tenant: str = typer.Option(..., help="tenant name"),
+    serial: str = typer.Option(...),
+    name: str = typer.Option("", help="display name (default: the serial)"),
+) -> None:
+    """Register a sensor and print its bearer token (shown only this once)."""
+    with control_plane() as db:
+        sensor, raw = accounts.create_sensor(
+            db, accounts.tenant_named(db, tenant), serial, name
+        )
+        note(
+            f"sensor {sensor.serial} registered (id {sensor.id}); its token, shown only once:"
+        )
+        typer.echo(raw)
+
+
+@tokens.command("add")
+def tokens_add(
+    email: str = typer.Option(..., help="the user the token acts as"),
+    name: str = typer.Option("", help="what the token is for"),
+) -> None:
+    """Issue an API token for a user and print it (shown only this once)."""
+    with control_plane() as db:
+        token, raw = accounts.create_api_token(
+            db, accounts.user_with_email(db, email), name
+        )
+        note(f"API token {token.id} for {email}; shown only once:")
+        typer.echo(raw)
+
+
+def main() -> None:
+    """Entry point: CLI usage errors print one line and exit 2, like our own errors."""
+    try:
+        code = app(standalone_mode=False)
+    except TyperException as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(getattr(exc, "exit_code", 1))
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

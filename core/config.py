@@ -1,0 +1,38 @@
+"""Every core knob, read from ``MIERUKA_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MIERUKA_", env_file=".env", extra="ignore"
+    )
+
+    data_dir: Path = Path("./data")
+    # chdb:///<dir> runs ClickHouse in-process; http(s)://host:8123/db talks to a server.
+    clickhouse_url: str | None = None
+    # Set to a cluster name to create Replicated + Distributed tables ON CLUSTER.
+    clickhouse_cluster: str | None = None
+    database_url: str | None = None  # SQLAlchemy URL of the control plane
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_batch_bytes: int = 32 * 1024 * 1024  # compressed request body limit for ingest
+    session_hours: float = 12.0  # login session lifetime
+
+    @cached_property
+    def clickhouse_dsn(self) -> str:
+        return (
+            self.clickhouse_url or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        )
+
+    @cached_property
+    def database_dsn(self) -> str:
+        return (
+            self.database_url or f"sqlite:///{(self.data_dir / 'control.db').resolve()}"
+        )

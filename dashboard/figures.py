@@ -1,0 +1,115 @@
+"""Plotly figures for the overview, built from the rows the core's analytics return.
+
+Each builder returns ``None`` when there is nothing to draw, so the page shows an empty state
+instead of blank axes. Times on the x axis are converted to the display zone and made naive,
+because plotly.js ignores UTC offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+from markupsafe import Markup
+from plotly.subplots import make_subplots
+
+from dashboard.i18n import Translator
+from dashboard.timefmt import DISPLAY_TZ, local
+
+Row = Mapping[str, object]
+
+ACCENT = "#1f6feb"
+SECOND = "#0f9d8a"
+FONT = "system-ui, -apple-system, 'Segoe UI', 'Hiragino Sans', 'Noto Sans JP', sans-serif"
+MAX_BARS = 12
+
+
+def _style(fig: go.Figure, height: int) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin=dict(l=8, r=16, t=8, b=8),
+        font=dict(family=FONT, size=12, color="#24292f"),
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        showlegend=False,
+        hoverlabel=dict(font_family=FONT),
+    )
+    fig.update_xaxes(gridcolor="#eaeef2", zeroline=False, automargin=True)
+    fig.update_yaxes(gridcolor="#eaeef2", zeroline=False, automargin=True)
+    return fig
+
+
+def traffic_figure(
+    series: Sequence[Row], step: int, t: Translator, tz: ZoneInfo = DISPLAY_TZ
+) -> go.Figure | None:
+    """Bytes (area, top) and packets (line, bottom) per minute on a shared time axis.
+
+    ``series`` has one point per ``step`` seconds; points are scaled to per-minute averages.
+    """
+    if not any(row["bytes"] or row["packets"] for row in series):
+        return None
+    x = [local(row["t"], tz).replace(tzinfo=None) for row in series]
+    per_minute = 60 / step
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    panels = (("bytes", ACCENT, "tozeroy", "B"), ("packets", SECOND, "none", t("packets")))
+    for row_no, (key, color, fill, unit) in enumerate(panels, start=1):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[row[key] * per_minute for row in series],
+                name=t(key),
+                mode="lines",
+                fill=fill,
+                line=dict(color=color, width=1.5),
+                hovertemplate=f"%{{x|%m-%d %H:%M}}<br>%{{y:,.0f}} {unit}<extra></extra>",
+            ),
+            row=row_no,
+            col=1,
+        )
+        fig.update_yaxes(title_text=t(key), tickformat="~s", row=row_no, col=1)
+    fig.update_xaxes(tickformat="%m-%d\n%H:%M")
+    return _style(fig, 360)
+
+
+def _protocol_label(row: Row) -> str:
+    service, proto = row.get("service") or "", row.get("proto") or ""
+    return f"{service}/{proto}" if service else str(proto)
+
+
+def _top_bars(rows: Sequence[Row], label: Callable[[Row], str], color: str, t: Translator) -> go.Figure | None:
+    """Horizontal bars of the ``MAX_BARS`` largest byte counts, largest on top."""
+    top = sorted((r for r in rows if r["bytes"]), key=lambda r: r["bytes"], reverse=True)[:MAX_BARS]
+    if not top:
+        return None
+    fig = go.Figure(
+        go.Bar(
+            x=[r["bytes"] for r in reversed(top)],
+            y=[label(r) for r in reversed(top)],
+            orientation="h",
+            marker_color=color,
+            hovertemplate="%{y}<br>%{x:,} B<extra></extra>",
+        )
+    )
+    fig.update_xaxes(tickformat="~s", title_text=t("bytes"))
+    return _style(fig, max(160, 28 * len(top) + 60))
+
+
+def protocol_figure(rows: Sequence[Row], t: Translator) -> go.Figure | None:
+    """Bytes by service/proto, e.g. ``modbus/tcp``."""
+    return _top_bars(rows, _protocol_label, ACCENT, t)
+
+
+def talkers_figure(rows: Sequence[Row], t: Translator) -> go.Figure | None:
+    """Bytes sent and received per host."""
+    return _top_bars(rows, lambda r: str(r["ip"]), SECOND, t)
+
+
+def embed(fig: go.Figure | None) -> Markup | None:
+    """Figure JSON safe to place inside ``<script type="application/json">``; None stays None."""
+    if fig is None:
+        return None
+    text = fig.to_json()
+    for char, escape in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        text = text.replace(char, escape)
+    return Markup(text)

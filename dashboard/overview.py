@@ -1,0 +1,60 @@
+"""What the overview page shows: the core's analytics for one tenant and window, ready to render."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.orm import Session
+
+from core.analytics import overview as stats
+from core.analytics.assets import list_assets
+from core.analytics.window import Window, resolve_window
+from core.api.routes.sensors import list_sensors
+from core.auth import Identity
+from core.store.clickhouse import ClickHouseStore
+from dashboard import figures
+from dashboard.i18n import Translator
+from dashboard.timefmt import absolute, local, relative
+
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+DEFAULT_RANGE = "24h"
+MINUTES = "%Y-%m-%d %H:%M"
+
+
+def window_for(ch: ClickHouseStore, tenant_id: int, range_key: str) -> Window:
+    """``range_key`` long, ending where the core's default window ends (the tenant's newest data)."""
+    end = resolve_window(ch, tenant_id).end
+    return Window(end - RANGES[range_key], end)
+
+
+def overview_context(ch: ClickHouseStore, db: Session, who: Identity, range_key: str, t: Translator) -> dict:
+    tenant = who.tenant_id
+    window = window_for(ch, tenant, range_key)
+    step = stats.default_step(window)
+    now = datetime.now(timezone.utc)
+    sensors = [
+        s | {"last_seen_rel": relative(s["last_seen"], now, t) if s["last_seen"] else "",
+             "last_seen": absolute(s["last_seen"])}
+        for s in list_sensors(who, db, ch)
+    ]
+    assets = [
+        a | {"first_seen": absolute(a["first_seen"]), "last_seen": absolute(a["last_seen"])}
+        for a in list_assets(ch, tenant)
+    ]
+    series = stats.traffic_series(ch, tenant, window, step)
+    return {
+        "tz_name": local(window.end).tzname(),
+        "window": {
+            "range": range_key,
+            "start": absolute(window.start, MINUTES),
+            "end": absolute(window.end, MINUTES),
+        },
+        "totals": stats.totals(ch, tenant, window),
+        "sensors": sensors,
+        "assets": assets,
+        "figures": {
+            "traffic": figures.embed(figures.traffic_figure(series, step, t)),
+            "protocols": figures.embed(figures.protocol_figure(stats.protocols(ch, tenant, window), t)),
+            "talkers": figures.embed(figures.talkers_figure(stats.talkers(ch, tenant, window), t)),
+        },
+    }

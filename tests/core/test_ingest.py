@@ -1,0 +1,157 @@
+"""Ingest over a real HTTP server: store, dedupe, tenant from token, never half-stored."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from coretest import T0, flow, make_batch, post_batch, row_counts
+
+from sensor import wire
+
+EMPTY = {
+    "flows": 0,
+    "events": 0,
+    "observations": 0,
+    "batches": 0,
+    "traffic_1m": 0,
+    "pairs_1h": 0,
+    "asset_facts": 0,
+}
+
+
+@pytest.fixture
+def http(live):
+    with httpx.Client(base_url=live.url, timeout=30) as c:
+        yield c
+
+
+def test_batch_is_stored_and_rolled_up(live, live_tenants, http):
+    acme, _ = live_tenants
+    batch = make_batch(
+        [flow(), flow(orig_h="10.0.0.3", service="s7comm", nbytes=100, pkts=2)]
+    )
+    r = post_batch(http, acme.sensor_token, wire.encode(batch))
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "status": "stored",
+        "batch_id": batch.batch_id,
+        "rows": {"flows": 2, "events": 1, "observations": 2},
+    }
+    counts = row_counts(live.app)
+    assert (
+        counts["flows"] == 2 and counts["events"] == 1 and counts["observations"] == 2
+    )
+    assert counts["batches"] == 1
+    ch = live.app.state.clickhouse
+    stored = ch.query("SELECT tenant_id, sensor_id, toString(batch_id) AS b FROM flows")
+    assert {(r["tenant_id"], r["sensor_id"], r["b"]) for r in stored} == {
+        (acme.id, acme.sensor_id, batch.batch_id)
+    }
+    assert ch.query("SELECT sum(bytes) AS b, sum(flows) AS f FROM traffic_1m")[0] == {
+        "b": 800,
+        "f": 2,
+    }
+    with live.app.state.controlplane.sessions() as db:
+        from core.store.controlplane import Sensor
+
+        assert db.get(Sensor, acme.sensor_id).last_seen is not None
+
+
+def test_same_batch_twice_changes_nothing(live, live_tenants, http):
+    acme, _ = live_tenants
+    body = wire.encode(make_batch())
+    assert post_batch(http, acme.sensor_token, body).json()["status"] == "stored"
+    before = row_counts(live.app)
+    r = post_batch(http, acme.sensor_token, body)
+    assert r.status_code == 200 and r.json()["status"] == "duplicate"
+    assert row_counts(live.app) == before
+
+
+def test_same_batch_id_from_another_tenant_is_its_own(live, live_tenants, http):
+    acme, globex = live_tenants
+    body = wire.encode(make_batch())
+    assert post_batch(http, acme.sensor_token, body).json()["status"] == "stored"
+    assert post_batch(http, globex.sensor_token, body).json()["status"] == "stored"
+    assert row_counts(live.app)["batches"] == 2
+
+
+def test_sensor_token_decides_the_tenant(live, live_tenants, http):
+    acme, _ = live_tenants
+    batch = make_batch([flow(orig_h="10.9.9.8")])
+    batch.sensor = (
+        "SN-globex"  # the header's serial is informational; the token decides
+    )
+    assert post_batch(http, acme.sensor_token, wire.encode(batch)).status_code == 200
+    rows = live.app.state.clickhouse.query(
+        "SELECT DISTINCT tenant_id, sensor_id FROM flows"
+    )
+    assert rows == [{"tenant_id": acme.id, "sensor_id": acme.sensor_id}]
+
+
+def test_failed_store_leaves_nothing_and_resend_stores(
+    live, live_tenants, http, monkeypatch
+):
+    """The commit marker insert fails after all data rows (and rollups) were written."""
+    acme, _ = live_tenants
+    store = live.app.state.clickhouse
+    real_insert = store.insert_arrow
+
+    def failing_insert(table, data, settings=None):
+        if table == "batches":
+            raise RuntimeError("disk full")
+        real_insert(table, data, settings)
+
+    monkeypatch.setattr(store, "insert_arrow", failing_insert)
+    body = wire.encode(make_batch())
+    r = post_batch(http, acme.sensor_token, body)
+    assert r.status_code == 503
+    counts = row_counts(live.app)
+    assert (
+        counts["flows"],
+        counts["events"],
+        counts["observations"],
+        counts["batches"],
+    ) == (0, 0, 0, 0)
+    ch = live.app.state.clickhouse
+    assert ch.query(
+        "SELECT sum(bytes) AS b, sum(packets) AS p, sum(flows) AS f FROM traffic_1m"
+    )[0] == {"b": 0, "p": 0, "f": 0}
+    assert ch.query("SELECT sum(bytes) AS b FROM pairs_1h")[0]["b"] == 0
+
+    monkeypatch.setattr(store, "insert_arrow", real_insert)
+    r = post_batch(http, acme.sensor_token, body)
+    assert r.json()["status"] == "stored"
+    assert ch.query("SELECT sum(bytes) AS b, sum(flows) AS f FROM traffic_1m")[0] == {
+        "b": 700,
+        "f": 1,
+    }
+    assert ch.query("SELECT count() AS n FROM flows")[0]["n"] == 1
+
+
+def test_metrics_count_batches_and_rejections(live, live_tenants, http):
+    acme, _ = live_tenants
+    post_batch(http, acme.sensor_token, wire.encode(make_batch()))
+    post_batch(http, acme.sensor_token, b"junk")
+    post_batch(http, None, b"junk")
+    text = http.get("/metrics").text
+    assert 'mieruka_ingest_batches_total{result="stored"} 1.0' in text
+    assert 'mieruka_ingest_rejected_total{reason="not_zstd"} 1.0' in text
+    assert 'mieruka_ingest_rejected_total{reason="unauthorized"} 1.0' in text
+    assert 'mieruka_ingest_rows_total{table="flows"} 1.0' in text
+    assert "mieruka_ingest_seconds_count" in text
+
+
+def test_new_flow_counts_connections_once(live, live_tenants, http):
+    """A flow continuing from an earlier interval adds bytes but not another connection."""
+    acme, _ = live_tenants
+    from datetime import timedelta
+
+    old = flow(ts=T0 - timedelta(minutes=5))
+    post_batch(
+        http, acme.sensor_token, wire.encode(make_batch([old, flow(orig_h="10.0.0.9")]))
+    )
+    ch = live.app.state.clickhouse
+    assert ch.query("SELECT sum(flows) AS f, sum(bytes) AS b FROM traffic_1m")[0] == {
+        "f": 1,
+        "b": 1400,
+    }

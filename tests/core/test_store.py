@@ -1,0 +1,146 @@
+"""ClickHouse schema: migrations (idempotent, templated for clusters) and DSN handling."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from core.store.clickhouse import ClickHouseStore, migrations, render, split_database
+
+ROLLUPS = {
+    "traffic_1m",
+    "traffic_1m_mv",
+    "pairs_1h",
+    "pairs_1h_mv",
+    "asset_facts",
+    "asset_facts_mv",
+}
+RAW = {"flows", "events", "observations", "batches", "schema_migrations"}
+
+
+def tables(store: ClickHouseStore) -> set[str]:
+    return {
+        r["name"]
+        for r in store.query(
+            "SELECT name FROM system.tables WHERE database = currentDatabase()"
+        )
+    }
+
+
+def test_migrations_apply_once_and_are_idempotent(tmp_path):
+    versions = [v for v, _, _ in migrations()]
+    assert versions == sorted(set(versions)) and versions[0] == 1
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
+        assert store.migrate() == versions
+        assert store.migrate() == []
+        assert tables(store) == RAW | ROLLUPS
+        engines = {
+            r["name"]: r["engine"]
+            for r in store.query(
+                "SELECT name, engine FROM system.tables WHERE database = currentDatabase()"
+            )
+        }
+        assert engines["traffic_1m_mv"] == "MaterializedView"
+        assert engines["traffic_1m"] == "SummingMergeTree"
+        assert engines["asset_facts"] == "AggregatingMergeTree"
+    # Reopening the same data dir finds everything applied.
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
+        assert store.migrate() == []
+        assert store.query("SELECT count() AS n FROM schema_migrations")[0]["n"] == len(
+            versions
+        )
+
+
+def test_raw_tables_are_ordered_partitioned_and_compressed(tmp_path):
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
+        store.migrate()
+        [flows] = store.query(
+            "SELECT sorting_key, partition_key FROM system.tables WHERE name = 'flows' AND database = currentDatabase()"
+        )
+        assert flows["sorting_key"].startswith(
+            "tenant_id, sensor_id, toStartOfFiveMinutes(ts)"
+        )
+        assert flows["partition_key"] == "toYYYYMM(ts)"
+        columns = {
+            r["name"]: r
+            for r in store.query(
+                "SELECT name, type, compression_codec FROM system.columns WHERE table = 'flows' AND database = currentDatabase()"
+            )
+        }
+        assert columns["service"]["type"] == "LowCardinality(String)"
+        assert "T64" in columns["orig_bytes"]["compression_codec"]
+        assert "Delta" in columns["ts"]["compression_codec"]
+
+
+def test_database_named_in_dsn_is_created(tmp_path):
+    with ClickHouseStore(f"chdb://{tmp_path}/ch?database=mieruka_test") as store:
+        store.migrate()
+        assert store.query("SELECT currentDatabase() AS db")[0]["db"] == "mieruka_test"
+        assert "flows" in tables(store)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "expected"),
+    [
+        (
+            "http://user:pw@ch.example:8123/mieruka",
+            ("http://user:pw@ch.example:8123", "mieruka"),
+        ),
+        ("https://ch.example:8443/", ("https://ch.example:8443/", None)),
+        (
+            "chdb:///var/lib/mieruka/clickhouse",
+            ("chdb:///var/lib/mieruka/clickhouse", None),
+        ),
+        ("chdb:///data/ch?database=t1", ("chdb:///data/ch", "t1")),
+    ],
+)
+def test_split_database(dsn, expected):
+    assert split_database(dsn) == expected
+
+
+def _all_statements(cluster):
+    return [s for _, _, sql in migrations() for s in render(sql, cluster)]
+
+
+def test_single_node_rendering_has_no_cluster_parts():
+    statements = _all_statements(None)
+    text = "\n".join(statements)
+    assert "{{" not in text and "ON CLUSTER" not in text and "Replicated" not in text
+    assert "Distributed" not in text and "_local" not in text
+    assert all(s.startswith("CREATE") for s in statements)
+
+
+def test_cluster_rendering_uses_replicated_and_distributed_tables():
+    statements = _all_statements("prod")
+    assert "{{" not in "\n".join(statements)
+    assert all("ON CLUSTER `prod`" in s for s in statements)
+    local = [
+        s for s in statements if re.match(r"CREATE TABLE IF NOT EXISTS \w+_local", s)
+    ]
+    distributed = [s for s in statements if "ENGINE = Distributed" in s]
+    assert {re.search(r"EXISTS (\w+)_local", s).group(1) for s in local} == {
+        re.search(r"EXISTS (\w+) ", s).group(1) for s in distributed
+    }
+    for s in local:
+        assert "ENGINE = Replicated" in s
+        assert "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'" in s
+    summing = next(s for s in local if "traffic_1m_local" in s)
+    assert (
+        "ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', (bytes, packets, flows))"
+        in summing
+    )
+    flows = next(s for s in distributed if "EXISTS flows " in s)
+    assert (
+        "Distributed(`prod`, currentDatabase(), flows_local, sipHash64(tenant_id, sensor_id))"
+        in flows
+    )
+    mv = next(
+        s for s in statements if "MATERIALIZED VIEW IF NOT EXISTS traffic_1m_mv" in s
+    )
+    assert "TO traffic_1m_local" in mv and "FROM flows_local" in mv
+
+
+def test_unknown_marker_is_an_error():
+    with pytest.raises(ValueError, match="unknown migration marker"):
+        render("CREATE TABLE {{NOPE x}} (a UInt8)")

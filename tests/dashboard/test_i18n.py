@@ -1,0 +1,33 @@
+import pytest
+
+from dashboard.i18n import DEFAULT_LANG, LANG_COOKIE, MESSAGES, choose_lang, translator
+
+
+def test_catalogues_have_the_same_keys_and_placeholders():
+    ja, en = MESSAGES["ja"], MESSAGES["en"]
+    assert ja.keys() == en.keys()
+    for key in ja:
+        assert ("{" in ja[key]) == ("{" in en[key]), key
+
+
+def test_translator_fills_placeholders():
+    assert translator("en")("minutes_ago", n=5) == "5 min ago"
+    assert translator("ja")("minutes_ago", n=5) == "5分前"
+
+
+@pytest.mark.parametrize(
+    ("query", "cookie", "accept", "expected"),
+    [
+        (None, None, "", DEFAULT_LANG),
+        ("en", "ja", "ja", "en"),  # ?lang= wins
+        (None, "en", "ja", "en"),  # then the cookie
+        (None, None, "en-US,en;q=0.9,ja;q=0.8", "en"),
+        (None, None, "fr, ja;q=0.5, en;q=0.4", "ja"),  # best supported by weight
+        (None, None, "en;q=0, ja;q=0.1", "ja"),
+        (None, None, "fr-FR", DEFAULT_LANG),
+        ("xx", "yy", "en;q=bogus", DEFAULT_LANG),  # junk is ignored, not an error
+    ],
+)
+def test_choose_lang(query, cookie, accept, expected):
+    cookies = {LANG_COOKIE: cookie} if cookie else {}
+    assert choose_lang(query, cookies, accept) == expected
