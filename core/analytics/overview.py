@@ -48,8 +48,9 @@ def totals(ch: ClickHouseStore, tenant_id: int, window: Window) -> dict:
         f"SELECT sum(packets) AS packets, sum(bytes) AS bytes, sum(flows) AS flows FROM traffic_1m WHERE {_RANGE_1M}",
         params,
     )[0]
-    batches = ch.query(
-        "SELECT count() AS batches FROM batches WHERE tenant_id = {tenant:UInt32}"
+    batches = ch.query(  # the sensors' own capture counters, to check flows against
+        "SELECT count() AS batches, sum(packets) AS captured_packets, sum(bytes) AS captured_bytes,"
+        " sum(parse_errors) AS parse_errors FROM batches FINAL WHERE tenant_id = {tenant:UInt32}"
         " AND interval_start >= {start:DateTime64(6, 'UTC')} AND interval_start < {end:DateTime64(6, 'UTC')}",
         params,
     )[0]

@@ -1,0 +1,16 @@
+"""Shared by every test folder. Its presence puts tests/ on sys.path, so test modules can import the
+helpers in tests/coretest.py (live core server, provisioning, hand-made batches)."""
+
+from pathlib import Path
+
+import pytest
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The shared capture corpus (../shared/corpus); tests using it skip when it is absent."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    return CORPUS
