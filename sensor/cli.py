@@ -99,7 +99,8 @@ def replay(files: ExistingFiles,
            interval: Interval = 60.0,
            timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 600.0) -> None:
     """Send capture files through the spool and uplink to a core, as a live sensor would."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("sensor").setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
         queue = Spool(spool or Path(tmp))
         report = replay_files(files, queue, core, token, serial=serial, interval=interval,
