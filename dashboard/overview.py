@@ -8,9 +8,8 @@ from sqlalchemy.orm import Session
 
 from core.analytics import overview as stats
 from core.analytics.assets import list_assets
+from core.analytics.sensors import sensors_overview
 from core.analytics.window import Window, resolve_window
-from core.api.routes.sensors import list_sensors
-from core.auth import Identity
 from core.store.clickhouse import ClickHouseStore
 from dashboard import figures
 from dashboard.i18n import Translator
@@ -27,15 +26,14 @@ def window_for(ch: ClickHouseStore, tenant_id: int, range_key: str) -> Window:
     return Window(end - RANGES[range_key], end)
 
 
-def overview_context(ch: ClickHouseStore, db: Session, who: Identity, range_key: str, t: Translator) -> dict:
-    tenant = who.tenant_id
+def overview_context(ch: ClickHouseStore, db: Session, tenant: int, range_key: str, t: Translator) -> dict:
     window = window_for(ch, tenant, range_key)
     step = stats.default_step(window)
     now = datetime.now(timezone.utc)
     sensors = [
         s | {"last_seen_rel": relative(s["last_seen"], now, t) if s["last_seen"] else "",
              "last_seen": absolute(s["last_seen"])}
-        for s in list_sensors(who, db, ch)
+        for s in sensors_overview(db, ch, tenant)
     ]
     assets = [
         a | {"first_seen": absolute(a["first_seen"]), "last_seen": absolute(a["last_seen"])}

@@ -1,7 +1,7 @@
 """The dashboard's pages: login, logout, overview, and its static files (plotly.js included).
 
-Mounted into the core app with ``app.include_router(router)``; stores and settings come from
-the core's dependencies, the tenant from the login session.
+The core app mounts ``router`` through the ``mieruka.routers`` entry point; stores and settings
+come from the core's dependencies, the tenant from the login session.
 """
 
 from __future__ import annotations
@@ -102,6 +102,6 @@ def overview(
         return _redirect(request, "login")
     if range_key not in RANGES:
         range_key = DEFAULT_RANGE
-    context = overview_context(ch, db, auth.identity(user), range_key, translator(request_lang(request)))
+    context = overview_context(ch, db, user.tenant_id, range_key, translator(request_lang(request)))
     range_links = [(key, with_query(request, range=key)) for key in RANGES]
     return page(request, "overview.html", user=user, range_links=range_links, **context)

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from sensor.decode import packet as pk
+from sensor.decode.packet import _is_dns_port
 
 SEC = 1_000_000  # timestamps are int64 µs
 TCP_TIMEOUT, UDP_TIMEOUT, ICMP_TIMEOUT, OTHER_TIMEOUT = 300 * SEC, 60 * SEC, 60 * SEC, 60 * SEC
@@ -36,6 +37,7 @@ TCP_SESSION_TIMER = 6 * SEC  # ExpireTimer period
 TCP_LINGER = 5 * SEC  # tcp_connection_linger
 TCP_ATTEMPT_DELAY = 5 * SEC
 TCP_CLOSE_DELAY = 5 * SEC
+DNS_SESSION_TIMEOUT = 10 * SEC  # Zeek's DNS analyzer ends idle UDP DNS flows early
 TOO_LARGE_SEQ_DELTA = 1048576
 HMAX = 40  # history letters kept per flow
 
@@ -48,9 +50,10 @@ SC_RXMIT, SC_WIN0 = 0, 1
 KIND_FREE, KIND_IP, KIND_L2 = 0, 1, 2
 
 # Zeek's likely_server_ports as its default scripts build it (each base/protocols script adds
-# its ports); used only for Zeek's originator heuristics when a flow starts mid-stream.
+# its ports) plus 102/tcp, which the ICSNPP S7comm package adds (its baseline shows the flip);
+# used only for Zeek's originator heuristics when a flow starts mid-stream.
 TCP_SERVER_PORTS = frozenset(
-    [21, 22, 25, 53, 80, 81, 88, 110, 135, 139, 143, 389, 443, 445, 502, 563, 585, 587, 614, 631, 636,
+    [21, 22, 25, 53, 80, 81, 88, 102, 110, 135, 139, 143, 389, 443, 445, 502, 563, 585, 587, 614, 631, 636,
      989, 990, 992, 993, 995, 1080, 1434, 2811, 3128, 3268, 3306, 3389, 5222, 5223, 5269, 6666, 6667,
      6668, 6669, 8000, 8080, 8888, 20000]
 )
@@ -63,16 +66,18 @@ UDP_SERVER_PORTS = frozenset(
 # Flow state is three matrices indexed by slot, so kernels pass three arrays, not dozens:
 # I (int64) holds the columns below, U (uint64) the key and addresses, H (uint8) the history.
 (KIND, ENDED, IV_SEEN, PROTO, ETHERTYPE, VLAN, IPVER, ORIG_SIDE, START, LAST, SEEN, HIST_LEN, HIST_SEEN,
- ACTIVE, TIMEOUT, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE) = range(19)
+ ACTIVE, TIMEOUT, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE, DNS_SEEN) = range(20)
 # per-side columns: the field's column + side (0 = lower canonical endpoint, 1 = higher)
 (PORT, PKTS, IPB, SIZE, EM_PKTS, EM_IPB, EM_BYTES, TSTATE, TPREV, DID_CLOSE, START_SEQ, REL_LAST, REL_ACK,
- FIN_CNT, LAST_SYN, LAST_FIN, LAST_RST, RX_CNT, RX_THR, W0_CNT, W0_THR) = range(19, 19 + 2 * 21, 2)
-NI = 19 + 2 * 21
+ FIN_CNT, LAST_SYN, LAST_FIN, LAST_RST, RX_CNT, RX_THR, W0_CNT, W0_THR) = range(20, 20 + 2 * 21, 2)
+NI = 20 + 2 * 21
 KEY, ADDR_HI, ADDR_LO, MAC = 0, 1, 3, 5  # U columns; the last three per side
 NU = 7
 # meanings: KIND KIND_*; ENDED closed, waiting to be reported; IV_SEEN packets this interval;
 # START/LAST/SEEN first packet, Zeek's last_time (drives timers), last packet (µs);
-# ACTIVE Zeek's TCPSessionAdapter::is_active; T_* timer due times (0 = none);
+# ACTIVE Zeek's TCPSessionAdapter::is_active; T_* timer due times (0 = none; T_EXPIRE is the
+# DNS analyzer's timer for UDP DNS flows); DNS_SEEN the first
+# DNS message was seen (Zeek's DNS analyzer may flip the flow on it);
 # SIZE payload bytes of non-TCP flows (-1 before the side's first packet); EM_* already
 # reported in earlier interval records; TSTATE/TPREV TCP endpoint state; START_SEQ 32-bit ISN;
 # REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped; LAST_* relative seq of
@@ -98,7 +103,7 @@ class _State(NamedTuple):
 # ---------------------------------------------------------------- keys
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _mix(h, v):
     h ^= v
     h *= np.uint64(0x9E3779B97F4A7C15)
@@ -139,7 +144,7 @@ def _keys(p, key, side):
 # ---------------------------------------------------------------- history
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _add_hist(I, H, s, ch):
     n = I[s, HIST_LEN]
     if n < HMAX:
@@ -147,7 +152,7 @@ def _add_hist(I, H, s, ch):
         I[s, HIST_LEN] = n + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _case(ch, is_orig):
     return ch if is_orig else ch + 32
 
@@ -177,14 +182,14 @@ def _scaled_hist(I, H, s, cnt, ch, is_orig):
 # ---------------------------------------------------------------- TCP (Zeek's TCPSessionAdapter)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _sdelta(a, b):
     """Signed 32-bit difference a - b of sequence numbers."""
     d = (a - b) & 0xFFFFFFFF
     return d - 0x100000000 if d >= 0x80000000 else d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _handshake(state):
     return state == INACTIVE or state == SYN_SENT or state == SYN_ACK_SENT
 
@@ -201,7 +206,7 @@ def _set_state(I, s, e, new):
         I[s, TSTATE + e] = new
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _init_seq(I, s, e, start, rel_last):
     I[s, START_SEQ + e] = start & 0xFFFFFFFF
     I[s, REL_ACK + e] = 0
@@ -428,7 +433,7 @@ def _fire_timers(I, s, now, nt):
     while True:
         due = I[s, T_INACT]
         which = T_INACT
-        for col in (T_EXPIRE, T_ATTEMPT, T_DELETE):  # TCP only; zero otherwise
+        for col in (T_EXPIRE, T_ATTEMPT, T_DELETE):  # TCP and UDP DNS only; zero otherwise
             x = I[s, col]
             if x != 0 and (due == 0 or x < due):
                 due, which = x, col
@@ -442,6 +447,10 @@ def _fire_timers(I, s, now, nt):
             if I[s, LAST] + I[s, TIMEOUT] <= t:
                 return True
             I[s, T_INACT] = I[s, LAST] + I[s, TIMEOUT]
+        elif which == T_EXPIRE and I[s, PROTO] == pk.UDP:  # DNS_Analyzer::ExpireTimer
+            if t - I[s, LAST] >= DNS_SESSION_TIMEOUT - SEC:
+                return True
+            I[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
         elif which == T_EXPIRE:  # TCPSessionAdapter::ExpireTimer
             I[s, T_EXPIRE] = 0
             if not I[s, ACTIVE]:
@@ -515,8 +524,12 @@ def _start_flow(I, U, H, s, key, e, p, j, tcp_server, udp_server):
             pure_syn = (flags & 2) and not (flags & 16)
             if not pure_syn and tcp_server[sp] and (not tcp_server[dp] or (not (flags & 2) and sp < dp)):
                 _flip(I, H, s)
-        elif I[s, PROTO] == pk.UDP and udp_server[sp] and not udp_server[dp]:
-            _flip(I, H, s)
+        elif I[s, PROTO] == pk.UDP:
+            # never make a broadcast or multicast address the originator
+            if udp_server[sp] and not udp_server[dp] and not _group_addr(I, U, s, 1 - e, True):
+                _flip(I, H, s)
+            if _is_dns_port(I[s, PORT + 1 - I[s, ORIG_SIDE]]):  # Zeek attaches its DNS analyzer
+                I[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
 
 
 @njit(cache=True)
@@ -537,6 +550,25 @@ def _count(I, H, s, e, t, ip_bytes, pay_len, is_tcp):
         if not (I[s, HIST_SEEN] & mask):
             I[s, HIST_SEEN] |= mask
             _add_hist(I, H, s, ord("D") if is_orig else ord("d"))
+
+
+@njit(cache=True)
+def _dns_flip(I, U, H, s, e, response):
+    """Zeek's DNS analyzer flips a flow whose first message is a response sent by the
+    originator, unless the responder address is multicast."""
+    o = I[s, ORIG_SIDE]
+    r = 1 - o
+    if response and e == o and _is_dns_port(I[s, PORT + r]) and not _group_addr(I, U, s, r, False):
+        _flip(I, H, s)
+
+
+@njit(cache=True)
+def _group_addr(I, U, s, side, broadcast):
+    """Is the side's IP address multicast (or, with ``broadcast``, 255.255.255.255)?"""
+    if I[s, IPVER] == 4:
+        lo = U[s, ADDR_LO + side]
+        return (lo >> np.uint64(28)) == np.uint64(0xE) or (broadcast and lo == np.uint64(0xFFFFFFFF))
+    return (U[s, ADDR_HI + side] >> np.uint64(56)) == np.uint64(0xFF)
 
 
 @njit(cache=True)
@@ -566,6 +598,9 @@ def _advance(I, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_se
             _count(I, H, s, e, t, np.int64(p.ip_len[j] if p.status[j] == pk.OK else p.wirelen[j]), ln, is_tcp)
             if is_tcp:
                 _tcp_packet(I, H, s, e, t, flags, seq, np.int64(p.ack[j]), ln, p.win[j])
+            elif p.dns_qr[j] and not I[s, DNS_SEEN]:
+                I[s, DNS_SEEN] = 1
+                _dns_flip(I, U, H, s, e, p.dns_qr[j] == 2)
         gslot[g] = s
     return -1
 

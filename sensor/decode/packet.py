@@ -56,6 +56,7 @@ class Packets(NamedTuple):
     win: np.ndarray  # uint16
     pay_off: np.ndarray  # int64: payload offset in the buffer
     pay_len: np.ndarray  # int32: transport payload length per the headers (may exceed caplen)
+    dns_qr: np.ndarray  # uint8: UDP on a DNS port with a DNS header: 1 query, 2 response, else 0
 
 
 _DTYPES = dict(
@@ -63,28 +64,29 @@ _DTYPES = dict(
     vlan=np.uint16, ethertype=np.uint16, l3_off=np.int64, ipver=np.uint8, proto=np.uint8, src_hi=np.uint64,
     src_lo=np.uint64, dst_hi=np.uint64, dst_lo=np.uint64, ip_id=np.uint32, frag=np.uint8, ip_len=np.uint32,
     sport=np.uint16, dport=np.uint16, tcp_flags=np.uint8, seq=np.uint32, ack=np.uint32, win=np.uint16,
-    pay_off=np.int64, pay_len=np.int32,
+    pay_off=np.int64, pay_len=np.int32, dns_qr=np.uint8,
 )
+DNS_PORTS = (53, 137, 5353, 5355)  # ports Zeek's DNS analyzer is registered for
 
 
 # Big-endian reads. Signed int64 results on purpose: mixing unsigned and signed integers makes
 # numba unify to float64, which is slow and lossy.
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _be16(b, o):
     return (np.int64(b[o]) << 8) | np.int64(b[o + 1])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _be32(b, o):
     return (np.int64(b[o]) << 24) | (np.int64(b[o + 1]) << 16) | (np.int64(b[o + 2]) << 8) | np.int64(b[o + 3])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _be48(b, o):
     return (np.uint64(_be16(b, o)) << 32) | np.uint64(_be32(b, o + 2))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _be64(b, o):
     return (np.uint64(_be32(b, o)) << 32) | np.uint64(_be32(b, o + 4))
 
@@ -111,7 +113,7 @@ def icmp_counterpart(v6, t, code):
     return code
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _link(b, p, end, lt, i, c):
     """Parse the link layer of frame i; return (ethertype, L3 offset) or (-1, 0) if malformed."""
     et = -1
@@ -172,7 +174,7 @@ def _link(b, p, end, lt, i, c):
     return et, q
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _ipv6_chain(b, q, end, nh, i, c):
     """Walk IPv6 extension headers; return (transport proto, transport offset) or (-1, 0)."""
     while True:
@@ -204,7 +206,12 @@ def _ipv6_chain(b, q, end, nh, i, c):
         nh = nxt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
+def _is_dns_port(port):
+    return port == DNS_PORTS[0] or port == DNS_PORTS[1] or port == DNS_PORTS[2] or port == DNS_PORTS[3]
+
+
+@njit(cache=True)
 def _transport(b, q, end, proto, l4_len, i, c):
     """Parse the transport header at q; l4_len is its length per the IP header. Return ok."""
     if proto == TCP:
@@ -227,7 +234,9 @@ def _transport(b, q, end, proto, l4_len, i, c):
         c.sport[i] = _be16(b, q)
         c.dport[i] = _be16(b, q + 2)
         c.pay_off[i] = q + 8
-        c.pay_len[i] = max(np.int64(_be16(b, q + 4)) - 8, 0)
+        c.pay_len[i] = max(_be16(b, q + 4) - 8, 0)
+        if end - q >= 20 and (_is_dns_port(c.sport[i]) or _is_dns_port(c.dport[i])):
+            c.dns_qr[i] = 1 + (b[q + 10] >> 7)
     elif proto == ICMP or proto == ICMP6:
         if end - q < 8 or l4_len < 8:
             return False
@@ -242,7 +251,7 @@ def _transport(b, q, end, proto, l4_len, i, c):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _ip(b, q, end, et, wire_left, i, c):
     """Parse IPv4/IPv6 and the transport header; return ok."""
     if et == ETH_IPV4:

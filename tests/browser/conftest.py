@@ -1,65 +1,43 @@
-"""Fixtures for browser tests: the core app with the dashboard on a real uvicorn server, simulated
-plant traffic ingested for tenant acme (globex has none), and Debian's Chromium via Playwright."""
+"""Fixtures for browser tests: the core app (dashboard mounted by its entry point) on a real uvicorn
+server, simulated plant traffic ingested for tenant acme (globex has none), Debian's Chromium."""
 
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from coretest import LiveServer, post_batch, provision
 
-from core import accounts
 from core.api.app import create_app
 from core.config import Settings
-from dashboard.routes import router
 from sensor import pipeline, simulate, wire
 from sensor.observe import Observer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PASSWORD = "correct horse battery"
 PACKETS = 60_000  # about 3.5 minutes of the simulated plant: four one-minute batches
 
 
 @dataclass
 class Site:
     url: str
-    password: str  # of every user
     acme_email: str
     globex_email: str
     devices: list[dict]  # the simulated plant's hosts (name, ip, mac, vendor)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _provision(app, name: str) -> tuple[str, str]:
-    """Tenant ``name`` with one analyst and one sensor; returns (email, sensor token)."""
-    with app.state.controlplane.sessions() as db:
-        tenant = accounts.create_tenant(db, name)
-        user = accounts.create_user(db, tenant, f"analyst@{name}.example", PASSWORD)
-        _, token = accounts.create_sensor(db, tenant, f"SN-{name}", name=f"{name} plant")
-        return user.email, token
 
 
 def _ingest_simulated_plant(url: str, token: str, workdir: Path) -> list[dict]:
     """Simulate a capture, run it through the sensor pipeline and upload each batch."""
     pcap = workdir / "plant.pcap"
     summary = simulate.write_pcap(pcap, packets=PACKETS, seed=1)
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(base_url=url) as client:
         for batch in pipeline.iter_batches([pcap], sensor="SN-acme", observer=Observer()):
-            r = client.post("/api/v1/ingest", content=wire.encode(batch))
+            r = post_batch(client, token, wire.encode(batch))
             assert r.status_code == 200, r.text
     return summary["devices"]
 
@@ -67,24 +45,10 @@ def _ingest_simulated_plant(url: str, token: str, workdir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Site:
     workdir = tmp_path_factory.mktemp("site")
-    app = create_app(Settings(data_dir=workdir))
-    app.include_router(router)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        acme_email, acme_token = _provision(app, "acme")
-        globex_email, _ = _provision(app, "globex")
-        yield Site(url, PASSWORD, acme_email, globex_email, _ingest_simulated_plant(url, acme_token, workdir))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with LiveServer(create_app(Settings(data_dir=workdir))) as live:
+        acme, globex = provision(live.app, "acme"), provision(live.app, "globex")
+        devices = _ingest_simulated_plant(live.url, acme.sensor_token, workdir)
+        yield Site(live.url, acme.email, globex.email, devices)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from coretest import PASSWORD
+
 from dashboard.i18n import MESSAGES
 
 JA, EN = MESSAGES["ja"], MESSAGES["en"]
@@ -15,7 +17,7 @@ TRACE_POINTS = """el => el.data.map(trace => ({
 }))"""
 
 
-def log_in(page, url: str, email: str, password: str) -> None:
+def log_in(page, url: str, email: str, password: str = PASSWORD) -> None:
     page.goto(f"{url}/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
@@ -30,7 +32,7 @@ def test_overview_shows_charts_and_assets(site, page, screenshots):
 
     page.goto(site.url)
     assert page.url == f"{site.url}/login"  # not logged in → login page
-    log_in(page, site.url, site.acme_email, site.password)
+    log_in(page, site.url, site.acme_email)
     assert page.url == f"{site.url}/"
     assert page.locator("h1").inner_text() == JA["overview_title"]  # Japanese by default
 
@@ -52,7 +54,7 @@ def test_overview_shows_charts_and_assets(site, page, screenshots):
 
 
 def test_language_switch(site, page, screenshots):
-    log_in(page, site.url, site.acme_email, site.password)
+    log_in(page, site.url, site.acme_email)
     page.click("a[data-lang=en]")
     page.wait_for_selector("#talkers .js-plotly-plot")
     assert page.locator("h1").inner_text() == EN["overview_title"]
@@ -79,7 +81,7 @@ def test_wrong_password_shows_generic_error(site, page, screenshots):
     assert page.input_value("input[name=email]") == site.acme_email
     page.screenshot(path=screenshots / "login-error.png")
 
-    log_in(page, site.url, "nobody@nowhere.example", site.password)  # unknown user: the same message
+    log_in(page, site.url, "nobody@nowhere.example")  # unknown user: the same message
     assert page.locator(".alert").inner_text() == JA["login_failed"]
 
 
@@ -87,7 +89,7 @@ def test_post_without_csrf_token_is_rejected(site, page):
     page.goto(f"{site.url}/login")
     page.evaluate("document.querySelector('input[name=csrf_token]').remove()")
     page.fill("input[name=email]", site.acme_email)
-    page.fill("input[name=password]", site.password)
+    page.fill("input[name=password]", PASSWORD)
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.click("button[type=submit]")
     assert answer.value.status == 403
@@ -95,7 +97,7 @@ def test_post_without_csrf_token_is_rejected(site, page):
     assert not any(c["name"] == "mieruka_session" for c in page.context.cookies())
 
     # Logged in, a forged logout (no token) leaves the session alone.
-    log_in(page, site.url, site.acme_email, site.password)
+    log_in(page, site.url, site.acme_email)
     status = page.evaluate(
         "url => fetch(url, {method: 'POST', body: new URLSearchParams({csrf_token: 'forged'})}).then(r => r.status)",
         f"{site.url}/logout",
@@ -109,7 +111,7 @@ def test_post_without_csrf_token_is_rejected(site, page):
 
 
 def test_other_tenant_sees_none_of_acme(site, page, screenshots):
-    log_in(page, site.url, site.globex_email, site.password)
+    log_in(page, site.url, site.globex_email)
     assert page.url == f"{site.url}/"
     body = page.locator("main").inner_text()
     assert "SN-acme" not in body and "SN-globex" in body

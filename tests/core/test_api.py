@@ -260,3 +260,4 @@ def test_unexpected_error_is_json(client, data, monkeypatch):
         "/api/v1/assets", headers={"Authorization": f"Bearer {acme.api_token}"}
     )
     assert r.status_code == 500 and r.json() == {"detail": "internal server error"}
+

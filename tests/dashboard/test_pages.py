@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from coretest import PASSWORD
 from fastapi.testclient import TestClient
 
 from dashboard.i18n import MESSAGES
@@ -21,10 +22,9 @@ def csrf_token(html: str) -> str:
 def login(client):
     """``login(account)`` logs ``client`` in through the form and returns the response."""
 
-    def _login(account, email: str | None = None, password: str | None = None):
+    def _login(account, email: str | None = None, password: str = PASSWORD):
         token = csrf_token(client.get("/login").text)
-        data = {"csrf_token": token, "email": email or account.email, "password": password or account.password}
-        return client.post("/login", data=data)
+        return client.post("/login", data={"csrf_token": token, "email": email or account.email, "password": password})
 
     return _login
 
@@ -67,7 +67,7 @@ def test_cookies_are_secure_over_https(client, acme):
     https = TestClient(client.app, base_url="https://testserver", follow_redirects=False)
     page = https.get("/login")
     assert "Secure" in set_cookie(page, "mieruka_csrf")
-    r = https.post("/login", data={"csrf_token": csrf_token(page.text), "email": acme.email, "password": acme.password})
+    r = https.post("/login", data={"csrf_token": csrf_token(page.text), "email": acme.email, "password": PASSWORD})
     assert "Secure" in set_cookie(r, "mieruka_session")
 
 
@@ -82,7 +82,7 @@ def test_bad_credentials_get_one_generic_message(client, acme, login, email):
 @pytest.mark.parametrize("token", [None, "", "0" * 64])
 def test_login_without_a_valid_csrf_token_is_403(client, acme, token):
     client.get("/login")  # the browser has a seed, but the form field is missing or wrong
-    data = {"email": acme.email, "password": acme.password} | ({"csrf_token": token} if token is not None else {})
+    data = {"email": acme.email, "password": PASSWORD} | ({"csrf_token": token} if token is not None else {})
     r = client.post("/login", data=data)
     assert r.status_code == 403
     assert JA["csrf_failed"] in r.text
@@ -92,7 +92,7 @@ def test_login_without_a_valid_csrf_token_is_403(client, acme, token):
 def test_token_without_its_seed_cookie_is_403(client, acme):
     token = csrf_token(client.get("/login").text)
     client.cookies.clear()  # e.g. a cross-site page that copied a token but not the cookie
-    r = client.post("/login", data={"csrf_token": token, "email": acme.email, "password": acme.password})
+    r = client.post("/login", data={"csrf_token": token, "email": acme.email, "password": PASSWORD})
     assert r.status_code == 403
 
 
@@ -114,10 +114,10 @@ def test_overview_shows_the_tenants_data_in_tokyo_time(client, acme, login):
     assert '<html lang="ja">' in html and JA["overview_title"] in html
     for text in ("SN-acme", "10.1.0.1", "10.1.0.2", "00:1b:1b:00:00:02", "Siemens", "plc-10.1.0"):
         assert text in html
-    assert "2024-05-01 12:00:00" in html  # first seen, 03:00 UTC in JST
+    assert "2024-05-01 21:00:00" in html  # first seen, 12:00 UTC in JST
     traffic = figure(html, "traffic")
     assert [trace["name"] for trace in traffic["data"]] == [JA["bytes"], JA["packets"]]
-    assert "2024-05-01T12:00:00" in traffic["data"][0]["x"]
+    assert "2024-05-01T21:00:00" in traffic["data"][0]["x"]
     protocols = figure(html, "protocols")["data"][0]
     assert protocols["y"] == ["http/tcp", "modbus/tcp"]  # largest last = on top
     assert protocols["x"] == [3000, 7000]
@@ -144,7 +144,7 @@ def test_range_selector(client, acme, login):
     login(acme)
     html = client.get("/?range=1h").text
     assert re.search(r'data-range="1h" class="current"', html)
-    assert "2024-05-01 11:02 – 2024-05-01 12:02" in html  # one hour up to the newest data
+    assert "2024-05-01 20:02 – 2024-05-01 21:02" in html  # one hour up to the newest data
     assert re.search(r'data-range="24h" class="current"', client.get("/?range=bogus").text)
 
 
