@@ -175,6 +175,12 @@ def post_batch(
     return base.post("/api/v1/ingest", content=body, headers=headers)
 
 
+EMPTY = {  # row_counts() of stores holding nothing
+    name: 0
+    for name in ("flows", "events", "observations", "batches", "traffic_1m", "pairs_1h", "asset_facts")
+}
+
+
 def row_counts(app) -> dict[str, int]:
     """Rows in every ClickHouse data table (raw, log and rollups)."""
     ch = app.state.clickhouse

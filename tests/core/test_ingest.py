@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from coretest import T0, flow, make_batch, post_batch, row_counts
+from coretest import EMPTY, T0, flow, make_batch, post_batch, row_counts
 
 from sensor import wire
-
-EMPTY = {
-    "flows": 0,
-    "events": 0,
-    "observations": 0,
-    "batches": 0,
-    "traffic_1m": 0,
-    "pairs_1h": 0,
-    "asset_facts": 0,
-}
-
 
 @pytest.fixture
 def http(live):

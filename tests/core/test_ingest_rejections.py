@@ -10,20 +10,9 @@ import httpx
 import pyarrow as pa
 import pytest
 import zstandard
-from coretest import flow, make_batch, post_batch, row_counts
+from coretest import EMPTY, flow, make_batch, post_batch, row_counts
 
 from sensor import wire
-
-EMPTY = {
-    "flows": 0,
-    "events": 0,
-    "observations": 0,
-    "batches": 0,
-    "traffic_1m": 0,
-    "pairs_1h": 0,
-    "asset_facts": 0,
-}
-
 
 @pytest.fixture
 def shared_http(shared_live):
