@@ -7,13 +7,17 @@ inside a flow) and a second numba loop walks each flow's packets through Zeek's 
 state machine, history letters and connection timers. Python runs once per flow and interval
 to find the flow's slot and to format records.
 
-Flow state lives in numpy arrays indexed by slot (``_State``); side 0/1 is the canonical
-lower/higher endpoint, ``orig_side`` says which one Zeek calls the originator.
+Flow state lives in three matrices indexed by slot (``_State``); side 0/1 is the canonical
+lower/higher endpoint, column ``ORIG_SIDE`` says which one Zeek calls the originator.
 
 Timers follow Zeek exactly for offline replay: a timer due at time x fires at the first
 network time (running maximum of packet timestamps) >= x, before that packet is processed.
 That is what splits S0 attempts after 5 s, removes closed TCP connections 5 s after their
 last activity and expires idle flows (TCP 5 min, UDP/ICMP/other 1 min).
+
+Kernel helpers are compiled with ``_nrt=False`` (no reference counting of their array
+arguments, which otherwise dominates the per-packet cost); only the entry points called
+from Python use the runtime.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ UDP_SERVER_PORTS = frozenset(
 
 
 # Flow state is three matrices indexed by slot, so kernels pass three arrays, not dozens:
-# I (int64) holds the columns below, U (uint64) the key and addresses, H (uint8) the history.
+# F (int64) holds the columns below, U (uint64) the key and addresses, H (uint8) the history.
 (KIND, ENDED, IV_SEEN, PROTO, ETHERTYPE, VLAN, IPVER, ORIG_SIDE, START, LAST, SEEN, HIST_LEN, HIST_SEEN,
  ACTIVE, TIMEOUT, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE, DNS_SEEN) = range(20)
 # per-side columns: the field's column + side (0 = lower canonical endpoint, 1 = higher)
@@ -76,8 +80,8 @@ NU = 7
 # meanings: KIND KIND_*; ENDED closed, waiting to be reported; IV_SEEN packets this interval;
 # START/LAST/SEEN first packet, Zeek's last_time (drives timers), last packet (µs);
 # ACTIVE Zeek's TCPSessionAdapter::is_active; T_* timer due times (0 = none; T_EXPIRE is the
-# DNS analyzer's timer for UDP DNS flows); DNS_SEEN the first
-# DNS message was seen (Zeek's DNS analyzer may flip the flow on it);
+# DNS analyzer's timer for UDP DNS flows); DNS_SEEN the first DNS message was seen (Zeek's
+# DNS analyzer may flip the flow on it);
 # SIZE payload bytes of non-TCP flows (-1 before the side's first packet); EM_* already
 # reported in earlier interval records; TSTATE/TPREV TCP endpoint state; START_SEQ 32-bit ISN;
 # REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped; LAST_* relative seq of
@@ -85,7 +89,7 @@ NU = 7
 
 
 class _State(NamedTuple):
-    I: np.ndarray
+    F: np.ndarray
     U: np.ndarray
     H: np.ndarray
 
@@ -103,7 +107,7 @@ class _State(NamedTuple):
 # ---------------------------------------------------------------- keys
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _mix(h, v):
     h ^= v
     h *= np.uint64(0x9E3779B97F4A7C15)
@@ -144,280 +148,280 @@ def _keys(p, key, side):
 # ---------------------------------------------------------------- history
 
 
-@njit(cache=True)
-def _add_hist(I, H, s, ch):
-    n = I[s, HIST_LEN]
+@njit(cache=True, _nrt=False)
+def _add_hist(F, H, s, ch):
+    n = F[s, HIST_LEN]
     if n < HMAX:
         H[s, n] = ch
-        I[s, HIST_LEN] = n + 1
+        F[s, HIST_LEN] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _case(ch, is_orig):
     return ch if is_orig else ch + 32
 
 
-@njit(cache=True)
-def _check_hist(I, H, s, mask, ch, is_orig):
+@njit(cache=True, _nrt=False)
+def _check_hist(F, H, s, mask, ch, is_orig):
     """Zeek's TCP_Endpoint::CheckHistory: record the letter once; True if seen before."""
     if not is_orig:
         mask <<= 16
-    if I[s, HIST_SEEN] & mask:
+    if F[s, HIST_SEEN] & mask:
         return True
-    I[s, HIST_SEEN] |= mask
-    _add_hist(I, H, s, _case(ch, is_orig))
+    F[s, HIST_SEEN] |= mask
+    _add_hist(F, H, s, _case(ch, is_orig))
     return False
 
 
-@njit(cache=True)
-def _scaled_hist(I, H, s, cnt, ch, is_orig):
+@njit(cache=True, _nrt=False)
+def _scaled_hist(F, H, s, cnt, ch, is_orig):
     """Zeek's ScaledHistoryEntry: the letter at the 1st, 10th, 100th … occurrence.
     ``cnt`` is the side's counter column; its threshold is two columns on."""
-    I[s, cnt] += 1
-    if I[s, cnt] == I[s, cnt + 2]:
-        _add_hist(I, H, s, _case(ch, is_orig))
-        I[s, cnt + 2] *= 10
+    F[s, cnt] += 1
+    if F[s, cnt] == F[s, cnt + 2]:
+        _add_hist(F, H, s, _case(ch, is_orig))
+        F[s, cnt + 2] *= 10
 
 
 # ---------------------------------------------------------------- TCP (Zeek's TCPSessionAdapter)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _sdelta(a, b):
     """Signed 32-bit difference a - b of sequence numbers."""
     d = (a - b) & 0xFFFFFFFF
     return d - 0x100000000 if d >= 0x80000000 else d
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _handshake(state):
     return state == INACTIVE or state == SYN_SENT or state == SYN_ACK_SENT
 
 
-@njit(cache=True)
-def _set_state(I, s, e, new):
+@njit(cache=True, _nrt=False)
+def _set_state(F, s, e, new):
     """TCP_Endpoint::SetState: finishing the handshake raises the inactivity timeout."""
-    old = I[s, TSTATE + e]
+    old = F[s, TSTATE + e]
     if old != new:
-        if not _handshake(new) and _handshake(old) and _handshake(I[s, TSTATE + 1 - e]):
-            I[s, TIMEOUT] = TCP_TIMEOUT
-            I[s, T_INACT] = I[s, LAST] + TCP_TIMEOUT
-        I[s, TPREV + e] = old
-        I[s, TSTATE + e] = new
+        if not _handshake(new) and _handshake(old) and _handshake(F[s, TSTATE + 1 - e]):
+            F[s, TIMEOUT] = TCP_TIMEOUT
+            F[s, T_INACT] = F[s, LAST] + TCP_TIMEOUT
+        F[s, TPREV + e] = old
+        F[s, TSTATE + e] = new
 
 
-@njit(cache=True)
-def _init_seq(I, s, e, start, rel_last):
-    I[s, START_SEQ + e] = start & 0xFFFFFFFF
-    I[s, REL_ACK + e] = 0
-    I[s, REL_LAST + e] = rel_last
+@njit(cache=True, _nrt=False)
+def _init_seq(F, s, e, start, rel_last):
+    F[s, START_SEQ + e] = start & 0xFFFFFFFF
+    F[s, REL_ACK + e] = 0
+    F[s, REL_LAST + e] = rel_last
 
 
-@njit(cache=True)
-def _init_endpoint(I, s, e, syn, seq, seg):
-    state = I[s, TSTATE + e]
+@njit(cache=True, _nrt=False)
+def _init_endpoint(F, s, e, syn, seq, seg):
+    state = F[s, TSTATE + e]
     if state == INACTIVE:
         if syn:
-            _init_seq(I, s, e, seq, seg)
+            _init_seq(F, s, e, seq, seg)
         else:  # partial connection: number as if a SYN had been seen
-            _init_seq(I, s, e, seq - 1, 1)
+            _init_seq(F, s, e, seq - 1, 1)
     elif syn and (
-        ((state == SYN_SENT or state == SYN_ACK_SENT) and seq != I[s, START_SEQ + e])
+        ((state == SYN_SENT or state == SYN_ACK_SENT) and seq != F[s, START_SEQ + e])
         or state == ESTABLISHED
         or state == PARTIAL
-        or (state == RESET and I[s, TPREV + e] == INACTIVE)
+        or (state == RESET and F[s, TPREV + e] == INACTIVE)
     ):
-        _init_seq(I, s, e, seq, seg)
+        _init_seq(F, s, e, seq, seg)
 
 
-@njit(cache=True)
-def _update_history(I, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
+@njit(cache=True, _nrt=False)
+def _update_history(F, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
     bits = syn + fin + rst
     if bits > 1:
         if fin and rst:
-            _check_hist(I, H, s, H_FIN_RST, ord("I"), is_orig)
+            _check_hist(F, H, s, H_FIN_RST, ord("I"), is_orig)
         else:
-            _check_hist(I, H, s, H_MULTI, ord("Q"), is_orig)
+            _check_hist(F, H, s, H_MULTI, ord("Q"), is_orig)
     elif bits == 1:
         if syn:
             code = ord("H") if ack else ord("S")
-            if _check_hist(I, H, s, H_SYN, code, is_orig) and rel_seq != I[s, LAST_SYN + e]:
-                _add_hist(I, H, s, _case(code, is_orig))
-            I[s, LAST_SYN + e] = rel_seq
+            if _check_hist(F, H, s, H_SYN, code, is_orig) and rel_seq != F[s, LAST_SYN + e]:
+                _add_hist(F, H, s, _case(code, is_orig))
+            F[s, LAST_SYN + e] = rel_seq
         if fin:
-            if _check_hist(I, H, s, H_FIN, ord("F"), is_orig) and rel_seq + ln != I[s, LAST_FIN + e]:
-                _add_hist(I, H, s, _case(ord("F"), is_orig))
-            I[s, LAST_FIN + e] = rel_seq + ln
+            if _check_hist(F, H, s, H_FIN, ord("F"), is_orig) and rel_seq + ln != F[s, LAST_FIN + e]:
+                _add_hist(F, H, s, _case(ord("F"), is_orig))
+            F[s, LAST_FIN + e] = rel_seq + ln
         if rst:
-            if _check_hist(I, H, s, H_RST, ord("R"), is_orig) and rel_seq != I[s, LAST_RST + e]:
-                _add_hist(I, H, s, _case(ord("R"), is_orig))
-            I[s, LAST_RST + e] = rel_seq
+            if _check_hist(F, H, s, H_RST, ord("R"), is_orig) and rel_seq != F[s, LAST_RST + e]:
+                _add_hist(F, H, s, _case(ord("R"), is_orig))
+            F[s, LAST_RST + e] = rel_seq
     elif ln:
-        _check_hist(I, H, s, H_DATA, ord("D"), is_orig)
+        _check_hist(F, H, s, H_DATA, ord("D"), is_orig)
     elif ack:
-        _check_hist(I, H, s, H_ACK, ord("A"), is_orig)
+        _check_hist(F, H, s, H_ACK, ord("A"), is_orig)
 
 
-@njit(cache=True)
-def _update_last_seq(I, H, s, e, last_seq, syn, fin, rst, ln, is_orig):
-    last_abs = (I[s, START_SEQ + e] + I[s, REL_LAST + e]) & 0xFFFFFFFF
+@njit(cache=True, _nrt=False)
+def _update_last_seq(F, H, s, e, last_seq, syn, fin, rst, ln, is_orig):
+    last_abs = (F[s, START_SEQ + e] + F[s, REL_LAST + e]) & 0xFFFFFFFF
     d = _sdelta(last_seq, last_abs)
     if (syn or rst) and (d > TOO_LARGE_SEQ_DELTA or d < -TOO_LARGE_SEQ_DELTA):
         pass
-    elif fin and I[s, REL_LAST + e] == 1:
-        I[s, REL_LAST + e] += d
-    elif I[s, TSTATE + e] == RESET:
+    elif fin and F[s, REL_LAST + e] == 1:
+        F[s, REL_LAST + e] += d
+    elif F[s, TSTATE + e] == RESET:
         pass
     elif d > 0:
-        I[s, REL_LAST + e] += d
+        F[s, REL_LAST + e] += d
     elif ln > 0:
-        _scaled_hist(I, H, s, RX_CNT + e, ord("T"), is_orig)
+        _scaled_hist(F, H, s, RX_CNT + e, ord("T"), is_orig)
 
 
-@njit(cache=True)
-def _flip(I, H, s):
-    I[s, ORIG_SIDE] = 1 - I[s, ORIG_SIDE]
-    _add_hist(I, H, s, ord("^"))
+@njit(cache=True, _nrt=False)
+def _flip(F, H, s):
+    F[s, ORIG_SIDE] = 1 - F[s, ORIG_SIDE]
+    _add_hist(F, H, s, ord("^"))
 
 
-@njit(cache=True)
-def _connection_closed(I, s, e, gen_event):
+@njit(cache=True, _nrt=False)
+def _connection_closed(F, s, e, gen_event):
     """Zeek's ConnectionClosed (without reassembly's deferred close)."""
     q = 1 - e
-    if I[s, DID_CLOSE + e]:
+    if F[s, DID_CLOSE + e]:
         return
-    I[s, DID_CLOSE + e] = 1
-    if I[s, TSTATE + e] == RESET or I[s, DID_CLOSE + q] or I[s, TSTATE + q] == INACTIVE:
-        if gen_event and (I[s, TPREV + e] != INACTIVE or I[s, TSTATE + q] != INACTIVE):
-            I[s, ACTIVE] = 0  # ConnectionFinished
-        I[s, T_EXPIRE] = 0  # CancelTimers
-        I[s, T_ATTEMPT] = 0
-        I[s, T_DELETE] = I[s, LAST] + TCP_CLOSE_DELAY
-    elif I[s, TPREV + e] != INACTIVE:
-        due = I[s, LAST] + TCP_SESSION_TIMER
-        if I[s, T_EXPIRE] == 0 or due < I[s, T_EXPIRE]:
-            I[s, T_EXPIRE] = due
+    F[s, DID_CLOSE + e] = 1
+    if F[s, TSTATE + e] == RESET or F[s, DID_CLOSE + q] or F[s, TSTATE + q] == INACTIVE:
+        if gen_event and (F[s, TPREV + e] != INACTIVE or F[s, TSTATE + q] != INACTIVE):
+            F[s, ACTIVE] = 0  # ConnectionFinished
+        F[s, T_EXPIRE] = 0  # CancelTimers
+        F[s, T_ATTEMPT] = 0
+        F[s, T_DELETE] = F[s, LAST] + TCP_CLOSE_DELAY
+    elif F[s, TPREV + e] != INACTIVE:
+        due = F[s, LAST] + TCP_SESSION_TIMER
+        if F[s, T_EXPIRE] == 0 or due < F[s, T_EXPIRE]:
+            F[s, T_EXPIRE] = due
 
 
-@njit(cache=True)
-def _state_machine(I, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
+@njit(cache=True, _nrt=False)
+def _state_machine(F, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
     """Zeek's UpdateStateMachine; returns (do_close, gen_event)."""
     q = 1 - e
     do_close = False
     gen_event = False
-    state = I[s, TSTATE + e]
+    state = F[s, TSTATE + e]
     if state == INACTIVE:
         if syn:
             if is_orig:
-                _set_state(I, s, e, SYN_ACK_SENT if ack else SYN_SENT)
-                I[s, T_ATTEMPT] = t + TCP_ATTEMPT_DELAY
+                _set_state(F, s, e, SYN_ACK_SENT if ack else SYN_SENT)
+                F[s, T_ATTEMPT] = t + TCP_ATTEMPT_DELAY
             else:
-                if not ack and I[s, TSTATE + q] == SYN_ACK_SENT and seq == I[s, START_SEQ + e]:
-                    _flip(I, H, s)  # SYN and SYN-ACK seen in reverse order
-                    _set_state(I, s, q, ESTABLISHED)
-                if I[s, TSTATE + q] == SYN_SENT:
-                    _set_state(I, s, q, ESTABLISHED)
-                _set_state(I, s, e, ESTABLISHED)
+                if not ack and F[s, TSTATE + q] == SYN_ACK_SENT and seq == F[s, START_SEQ + e]:
+                    _flip(F, H, s)  # SYN and SYN-ACK seen in reverse order
+                    _set_state(F, s, q, ESTABLISHED)
+                if F[s, TSTATE + q] == SYN_SENT:
+                    _set_state(F, s, q, ESTABLISHED)
+                _set_state(F, s, e, ESTABLISHED)
         if fin:
-            _set_state(I, s, e, CLOSED)
+            _set_state(F, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(I, s, e, RESET)
-            peer = I[s, TSTATE + q]
+            _set_state(F, s, e, RESET)
+            peer = F[s, TSTATE + q]
             if is_orig:
                 reject = peer == ESTABLISHED
             else:
                 reject = peer == SYN_SENT or peer == SYN_ACK_SENT
             do_close = True
             gen_event = not reject
-        if I[s, TSTATE + e] == INACTIVE:
-            if not is_orig and ln == 0 and I[s, TSTATE + I[s, ORIG_SIDE]] == SYN_SENT:
+        if F[s, TSTATE + e] == INACTIVE:
+            if not is_orig and ln == 0 and F[s, TSTATE + F[s, ORIG_SIDE]] == SYN_SENT:
                 pass
-            elif ack and I[s, TSTATE + q] == ESTABLISHED:
-                _set_state(I, s, e, ESTABLISHED)
+            elif ack and F[s, TSTATE + q] == ESTABLISHED:
+                _set_state(F, s, e, ESTABLISHED)
             else:
-                _set_state(I, s, e, PARTIAL)
+                _set_state(F, s, e, PARTIAL)
     elif state == SYN_SENT or state == SYN_ACK_SENT:
         if fin:
-            _set_state(I, s, e, CLOSED)
+            _set_state(F, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(I, s, e, RESET)
-            I[s, ACTIVE] = 0
+            _set_state(F, s, e, RESET)
+            F[s, ACTIVE] = 0
             do_close = True
     elif state == ESTABLISHED or state == PARTIAL:
-        if syn and state == PARTIAL and I[s, TSTATE + q] == INACTIVE and not ack:
-            _set_state(I, s, e, SYN_SENT)
+        if syn and state == PARTIAL and F[s, TSTATE + q] == INACTIVE and not ack:
+            _set_state(F, s, e, SYN_SENT)
         if fin and not rst:
-            _set_state(I, s, e, CLOSED)
-            if I[s, TSTATE + q] == RESET and I[s, TPREV + q] == CLOSED:
-                _set_state(I, s, q, CLOSED)
+            _set_state(F, s, e, CLOSED)
+            if F[s, TSTATE + q] == RESET and F[s, TPREV + q] == CLOSED:
+                _set_state(F, s, q, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(I, s, e, RESET)
+            _set_state(F, s, e, RESET)
             do_close = True
-            if I[s, TSTATE + q] != RESET or I[s, TPREV + q] != ESTABLISHED:
-                I[s, ACTIVE] = 0
+            if F[s, TSTATE + q] != RESET or F[s, TPREV + q] != ESTABLISHED:
+                F[s, ACTIVE] = 0
     elif state == CLOSED:
-        if rst and I[s, TSTATE + q] != CLOSED:
-            _set_state(I, s, e, RESET)
-            if not I[s, DID_CLOSE + e]:
+        if rst and F[s, TSTATE + q] != CLOSED:
+            _set_state(F, s, e, RESET)
+            if not F[s, DID_CLOSE + e]:
                 do_close = True
     return do_close, gen_event
 
 
-@njit(cache=True)
-def _tcp_packet(I, H, s, e, t, flags, seq, ackn, ln, win):
+@njit(cache=True, _nrt=False)
+def _tcp_packet(F, H, s, e, t, flags, seq, ackn, ln, win):
     """Zeek's TCPSessionAdapter::Process for a segment from side e of flow s."""
-    is_orig = e == I[s, ORIG_SIDE]
+    is_orig = e == F[s, ORIG_SIDE]
     q = 1 - e
     syn, fin, rst, ack = (flags >> 1) & 1, flags & 1, (flags >> 2) & 1, (flags >> 4) & 1
     seg = ln + syn + fin - (ln if rst else 0)
-    _init_endpoint(I, s, e, syn, seq, seg)
-    last_abs = (I[s, START_SEQ + e] + I[s, REL_LAST + e]) & 0xFFFFFFFF
-    rel_seq = I[s, REL_LAST + e] + _sdelta(seq, last_abs)
-    _update_history(I, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
-    if win == 0 and not rst and I[s, TSTATE + q] != CLOSED and I[s, TSTATE + e] != RESET:
-        _scaled_hist(I, H, s, W0_CNT + e, ord("W"), is_orig)
-    if not (I[s, DID_CLOSE] and I[s, DID_CLOSE + 1]):
-        I[s, LAST] = t
+    _init_endpoint(F, s, e, syn, seq, seg)
+    last_abs = (F[s, START_SEQ + e] + F[s, REL_LAST + e]) & 0xFFFFFFFF
+    rel_seq = F[s, REL_LAST + e] + _sdelta(seq, last_abs)
+    _update_history(F, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
+    if win == 0 and not rst and F[s, TSTATE + q] != CLOSED and F[s, TSTATE + e] != RESET:
+        _scaled_hist(F, H, s, W0_CNT + e, ord("W"), is_orig)
+    if not (F[s, DID_CLOSE] and F[s, DID_CLOSE + 1]):
+        F[s, LAST] = t
     if fin:
-        I[s, FIN_CNT + e] += 1
+        F[s, FIN_CNT + e] += 1
     if ack:
-        if I[s, TSTATE + q] == INACTIVE:  # init_peer
-            _init_seq(I, s, q, ackn - 1, 0)
+        if F[s, TSTATE + q] == INACTIVE:  # init_peer
+            _init_seq(F, s, q, ackn - 1, 0)
         else:
-            ack_abs = (I[s, START_SEQ + q] + I[s, REL_ACK + q]) & 0xFFFFFFFF
+            ack_abs = (F[s, START_SEQ + q] + F[s, REL_ACK + q]) & 0xFFFFFFFF
             d = _sdelta(ackn, ack_abs)
-            if d > 0 and I[s, REL_ACK + q] + d >= 0 and not rst and not (ackn == 0 and d > TOO_LARGE_SEQ_DELTA):
-                I[s, REL_ACK + q] += d
-    _update_last_seq(I, H, s, e, (seq + seg) & 0xFFFFFFFF, syn, fin, rst, ln, is_orig)
-    do_close, gen_event = _state_machine(I, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln)
+            if d > 0 and F[s, REL_ACK + q] + d >= 0 and not rst and not (ackn == 0 and d > TOO_LARGE_SEQ_DELTA):
+                F[s, REL_ACK + q] += d
+    _update_last_seq(F, H, s, e, (seq + seg) & 0xFFFFFFFF, syn, fin, rst, ln, is_orig)
+    do_close, gen_event = _state_machine(F, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln)
     if do_close:
-        _connection_closed(I, s, e, gen_event)
+        _connection_closed(F, s, e, gen_event)
 
 
-@njit(cache=True)
-def _is_reuse(I, s, flags, seq):
+@njit(cache=True, _nrt=False)
+def _is_reuse(F, s, flags, seq):
     """Zeek's TCPSessionAdapter::IsReuse: does this SYN start a new connection?"""
     if not (flags & 2):
         return False
-    o = I[s, ORIG_SIDE]
+    o = F[s, ORIG_SIDE]
     r = 1 - o
     conn_orig = o
     if flags & 16:
-        if I[s, TSTATE + o] != INACTIVE:
+        if F[s, TSTATE + o] != INACTIVE:
             return False
         conn_orig = r
-    if I[s, DID_CLOSE] or I[s, DID_CLOSE + 1]:
+    if F[s, DID_CLOSE] or F[s, DID_CLOSE + 1]:
         return True
-    if seq == I[s, START_SEQ + conn_orig]:
+    if seq == F[s, START_SEQ + conn_orig]:
         return False
     if (
         not (flags & 16)
-        and I[s, TSTATE + conn_orig] == SYN_ACK_SENT
-        and I[s, TSTATE + r] == INACTIVE
-        and seq == I[s, START_SEQ + r]
+        and F[s, TSTATE + conn_orig] == SYN_ACK_SENT
+        and F[s, TSTATE + r] == INACTIVE
+        and seq == F[s, START_SEQ + r]
     ):
         return False
     return True
@@ -426,56 +430,56 @@ def _is_reuse(I, s, flags, seq):
 # ---------------------------------------------------------------- timers and flow lifecycle
 
 
-@njit(cache=True)
-def _fire_timers(I, s, now, nt):
+@njit(cache=True, _nrt=False)
+def _fire_timers(F, s, now, nt):
     """Run the flow's timers due at or before network time ``now``; True if the flow ended.
     A timer due at x is dispatched at the first network time >= x (``nt`` is sorted)."""
     while True:
-        due = I[s, T_INACT]
+        due = F[s, T_INACT]
         which = T_INACT
         for col in (T_EXPIRE, T_ATTEMPT, T_DELETE):  # TCP and UDP DNS only; zero otherwise
-            x = I[s, col]
+            x = F[s, col]
             if x != 0 and (due == 0 or x < due):
                 due, which = x, col
         if due == 0 or due > now:
             return False
         k = np.searchsorted(nt, due)
         t = nt[k] if k < len(nt) else now
-        o = I[s, ORIG_SIDE]
+        o = F[s, ORIG_SIDE]
         r = 1 - o
         if which == T_INACT:  # Connection::InactivityTimer
-            if I[s, LAST] + I[s, TIMEOUT] <= t:
+            if F[s, LAST] + F[s, TIMEOUT] <= t:
                 return True
-            I[s, T_INACT] = I[s, LAST] + I[s, TIMEOUT]
-        elif which == T_EXPIRE and I[s, PROTO] == pk.UDP:  # DNS_Analyzer::ExpireTimer
-            if t - I[s, LAST] >= DNS_SESSION_TIMEOUT - SEC:
+            F[s, T_INACT] = F[s, LAST] + F[s, TIMEOUT]
+        elif which == T_EXPIRE and F[s, PROTO] == pk.UDP:  # DNS_Analyzer::ExpireTimer
+            if t - F[s, LAST] >= DNS_SESSION_TIMEOUT - SEC:
                 return True
-            I[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
+            F[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
         elif which == T_EXPIRE:  # TCPSessionAdapter::ExpireTimer
-            I[s, T_EXPIRE] = 0
-            if not I[s, ACTIVE]:
+            F[s, T_EXPIRE] = 0
+            if not F[s, ACTIVE]:
                 continue
-            if I[s, LAST] + TCP_LINGER < t:
-                so, sr = I[s, TSTATE + o], I[s, TSTATE + r]
-                if I[s, DID_CLOSE + o] or I[s, DID_CLOSE + r]:
+            if F[s, LAST] + TCP_LINGER < t:
+                so, sr = F[s, TSTATE + o], F[s, TSTATE + r]
+                if F[s, DID_CLOSE + o] or F[s, DID_CLOSE + r]:
                     if (
-                        (I[s, DID_CLOSE + o] and I[s, DID_CLOSE + r])
+                        (F[s, DID_CLOSE + o] and F[s, DID_CLOSE + r])
                         or so == RESET or sr == RESET or so == INACTIVE or sr == INACTIVE
                     ):
                         return True
                 if so == INACTIVE and sr == INACTIVE:
                     return True
-            I[s, T_EXPIRE] = t + TCP_SESSION_TIMER
+            F[s, T_EXPIRE] = t + TCP_SESSION_TIMER
         elif which == T_ATTEMPT:  # AttemptTimer
-            I[s, T_ATTEMPT] = 0
-            so = I[s, TSTATE + o]
-            if I[s, ACTIVE] and (so == SYN_SENT or so == SYN_ACK_SENT) and I[s, TSTATE + r] == INACTIVE:
+            F[s, T_ATTEMPT] = 0
+            so = F[s, TSTATE + o]
+            if F[s, ACTIVE] and (so == SYN_SENT or so == SYN_ACK_SENT) and F[s, TSTATE + r] == INACTIVE:
                 return True
         else:  # ConnDeleteTimer
             return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _initial_timeout(ip, proto):
     """TCP starts with the UDP timeout until its handshake completes, as in Zeek."""
     if not ip:
@@ -487,92 +491,92 @@ def _initial_timeout(ip, proto):
     return OTHER_TIMEOUT
 
 
-@njit(cache=True)
-def _start_flow(I, U, H, s, key, e, p, j, tcp_server, udp_server):
+@njit(cache=True, _nrt=False)
+def _start_flow(F, U, H, s, key, e, p, j, tcp_server, udp_server):
     """Initialise slot s as a new flow whose first packet j was sent by side e."""
     t = p.ts[j]
     ip = p.status[j] == pk.OK
-    I[s, :] = 0
+    F[s, :] = 0
     H[s, :] = 0
-    I[s, KIND] = KIND_IP if ip else KIND_L2
-    I[s, PROTO] = p.proto[j] if ip else 0
-    I[s, ETHERTYPE] = p.ethertype[j]
-    I[s, VLAN] = p.vlan[j]
-    I[s, IPVER] = p.ipver[j] if ip else 0
+    F[s, KIND] = KIND_IP if ip else KIND_L2
+    F[s, PROTO] = p.proto[j] if ip else 0
+    F[s, ETHERTYPE] = p.ethertype[j]
+    F[s, VLAN] = p.vlan[j]
+    F[s, IPVER] = p.ipver[j] if ip else 0
     a, b = e, 1 - e  # a = the sender's side
     U[s, KEY] = key
     U[s, MAC + a] = p.src_mac[j]
     U[s, MAC + b] = p.dst_mac[j]
     if ip:
-        U[s, ADDR_HI + a], U[s, ADDR_LO + a], I[s, PORT + a] = p.src_hi[j], p.src_lo[j], p.sport[j]
-        U[s, ADDR_HI + b], U[s, ADDR_LO + b], I[s, PORT + b] = p.dst_hi[j], p.dst_lo[j], p.dport[j]
+        U[s, ADDR_HI + a], U[s, ADDR_LO + a], F[s, PORT + a] = p.src_hi[j], p.src_lo[j], p.sport[j]
+        U[s, ADDR_HI + b], U[s, ADDR_LO + b], F[s, PORT + b] = p.dst_hi[j], p.dst_lo[j], p.dport[j]
     else:
         U[s, ADDR_HI + a], U[s, ADDR_LO + a], U[s, ADDR_HI + b], U[s, ADDR_LO + b] = 0, p.src_mac[j], 0, p.dst_mac[j]
-    I[s, ORIG_SIDE] = e
-    I[s, START] = I[s, LAST] = I[s, SEEN] = t
-    I[s, ACTIVE] = 1
+    F[s, ORIG_SIDE] = e
+    F[s, START] = F[s, LAST] = F[s, SEEN] = t
+    F[s, ACTIVE] = 1
     for x in range(2):
-        I[s, SIZE + x] = -1
-        I[s, RX_THR + x] = I[s, W0_THR + x] = 1
-    I[s, TIMEOUT] = _initial_timeout(ip, I[s, PROTO])
-    I[s, T_INACT] = t + I[s, TIMEOUT]
+        F[s, SIZE + x] = -1
+        F[s, RX_THR + x] = F[s, W0_THR + x] = 1
+    F[s, TIMEOUT] = _initial_timeout(ip, F[s, PROTO])
+    F[s, T_INACT] = t + F[s, TIMEOUT]
     if ip:
         sp, dp = p.sport[j], p.dport[j]
-        if I[s, PROTO] == pk.TCP:
-            I[s, T_EXPIRE] = t + TCP_SYN_TIMEOUT
+        if F[s, PROTO] == pk.TCP:
+            F[s, T_EXPIRE] = t + TCP_SYN_TIMEOUT
             flags = p.tcp_flags[j]
             pure_syn = (flags & 2) and not (flags & 16)
             if not pure_syn and tcp_server[sp] and (not tcp_server[dp] or (not (flags & 2) and sp < dp)):
-                _flip(I, H, s)
-        elif I[s, PROTO] == pk.UDP:
+                _flip(F, H, s)
+        elif F[s, PROTO] == pk.UDP:
             # never make a broadcast or multicast address the originator
-            if udp_server[sp] and not udp_server[dp] and not _group_addr(I, U, s, 1 - e, True):
-                _flip(I, H, s)
-            if _is_dns_port(I[s, PORT + 1 - I[s, ORIG_SIDE]]):  # Zeek attaches its DNS analyzer
-                I[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
+            if udp_server[sp] and not udp_server[dp] and not _group_addr(F, U, s, 1 - e, True):
+                _flip(F, H, s)
+            if _is_dns_port(F[s, PORT + 1 - F[s, ORIG_SIDE]]):  # Zeek attaches its DNS analyzer
+                F[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
 
 
-@njit(cache=True)
-def _count(I, H, s, e, t, ip_bytes, pay_len, is_tcp):
+@njit(cache=True, _nrt=False)
+def _count(F, H, s, e, t, ip_bytes, pay_len, is_tcp):
     """Count a packet into flow s; payload and history for everything but TCP segments."""
-    I[s, PKTS + e] += 1
-    I[s, IPB + e] += ip_bytes
-    I[s, IV_SEEN] = 1
-    if t > I[s, SEEN]:
-        I[s, SEEN] = t
+    F[s, PKTS + e] += 1
+    F[s, IPB + e] += ip_bytes
+    F[s, IV_SEEN] = 1
+    if t > F[s, SEEN]:
+        F[s, SEEN] = t
     if is_tcp:
         return
-    I[s, LAST] = t
-    I[s, SIZE + e] = max(I[s, SIZE + e], 0) + pay_len
-    if I[s, KIND] == KIND_IP and I[s, PROTO] == pk.UDP:
-        is_orig = e == I[s, ORIG_SIDE]
+    F[s, LAST] = t
+    F[s, SIZE + e] = max(F[s, SIZE + e], 0) + pay_len
+    if F[s, KIND] == KIND_IP and F[s, PROTO] == pk.UDP:
+        is_orig = e == F[s, ORIG_SIDE]
         mask = 1 if is_orig else 2  # UDP uses connection-level masks and explicit letters
-        if not (I[s, HIST_SEEN] & mask):
-            I[s, HIST_SEEN] |= mask
-            _add_hist(I, H, s, ord("D") if is_orig else ord("d"))
+        if not (F[s, HIST_SEEN] & mask):
+            F[s, HIST_SEEN] |= mask
+            _add_hist(F, H, s, ord("D") if is_orig else ord("d"))
 
 
-@njit(cache=True)
-def _dns_flip(I, U, H, s, e, response):
+@njit(cache=True, _nrt=False)
+def _dns_flip(F, U, H, s, e, response):
     """Zeek's DNS analyzer flips a flow whose first message is a response sent by the
     originator, unless the responder address is multicast."""
-    o = I[s, ORIG_SIDE]
+    o = F[s, ORIG_SIDE]
     r = 1 - o
-    if response and e == o and _is_dns_port(I[s, PORT + r]) and not _group_addr(I, U, s, r, False):
-        _flip(I, H, s)
+    if response and e == o and _is_dns_port(F[s, PORT + r]) and not _group_addr(F, U, s, r, False):
+        _flip(F, H, s)
 
 
-@njit(cache=True)
-def _group_addr(I, U, s, side, broadcast):
+@njit(cache=True, _nrt=False)
+def _group_addr(F, U, s, side, broadcast):
     """Is the side's IP address multicast (or, with ``broadcast``, 255.255.255.255)?"""
-    if I[s, IPVER] == 4:
+    if F[s, IPVER] == 4:
         lo = U[s, ADDR_LO + side]
         return (lo >> np.uint64(28)) == np.uint64(0xE) or (broadcast and lo == np.uint64(0xFFFFFFFF))
     return (U[s, ADDR_HI + side] >> np.uint64(56)) == np.uint64(0xFF)
 
 
 @njit(cache=True)
-def _advance(I, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_server, free, n_free, g0):
+def _advance(F, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_server, free, n_free, g0):
     """Feed each flow group's packets through its slot. Returns -1 when done, or the group
     index to resume from once more free slots are provided."""
     for g in range(g0, len(gstart) - 1):
@@ -586,31 +590,31 @@ def _advance(I, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_se
             is_tcp = p.status[j] == pk.OK and p.proto[j] == pk.TCP and p.frag[j] != pk.FRAG_LATER
             flags = np.int64(p.tcp_flags[j])
             seq = np.int64(p.seq[j])
-            if s >= 0 and (_fire_timers(I, s, nt[j], nt) or (is_tcp and _is_reuse(I, s, flags, seq))):
-                I[s, ENDED] = 1
+            if s >= 0 and (_fire_timers(F, s, nt[j], nt) or (is_tcp and _is_reuse(F, s, flags, seq))):
+                F[s, ENDED] = 1
                 s = -1
             if s < 0:
                 n_free[0] -= 1
                 s = free[n_free[0]]
-                _start_flow(I, U, H, s, key[j], e, p, j, tcp_server, udp_server)
+                _start_flow(F, U, H, s, key[j], e, p, j, tcp_server, udp_server)
             t = p.ts[j]
             ln = np.int64(p.pay_len[j])
-            _count(I, H, s, e, t, np.int64(p.ip_len[j] if p.status[j] == pk.OK else p.wirelen[j]), ln, is_tcp)
+            _count(F, H, s, e, t, np.int64(p.ip_len[j] if p.status[j] == pk.OK else p.wirelen[j]), ln, is_tcp)
             if is_tcp:
-                _tcp_packet(I, H, s, e, t, flags, seq, np.int64(p.ack[j]), ln, p.win[j])
-            elif p.dns_qr[j] and not I[s, DNS_SEEN]:
-                I[s, DNS_SEEN] = 1
-                _dns_flip(I, U, H, s, e, p.dns_qr[j] == 2)
+                _tcp_packet(F, H, s, e, t, flags, seq, np.int64(p.ack[j]), ln, p.win[j])
+            elif p.dns_qr[j] and not F[s, DNS_SEEN]:
+                F[s, DNS_SEEN] = 1
+                _dns_flip(F, U, H, s, e, p.dns_qr[j] == 2)
         gslot[g] = s
     return -1
 
 
 @njit(cache=True)
-def _expire_all(I, now, nt):
+def _expire_all(F, now, nt):
     """Fire due timers of every live flow up to network time ``now``."""
-    for s in range(I.shape[0]):
-        if I[s, KIND] != KIND_FREE and not I[s, ENDED] and _fire_timers(I, s, now, nt):
-            I[s, ENDED] = 1
+    for s in range(F.shape[0]):
+        if F[s, KIND] != KIND_FREE and not F[s, ENDED] and _fire_timers(F, s, now, nt):
+            F[s, ENDED] = 1
 
 
 # ---------------------------------------------------------------- Python side
@@ -670,19 +674,19 @@ def conn_state(proto: str, os: int, rs: int, osize: int, rsize: int, history: st
     return "OTH"
 
 
-def _pair(I: np.ndarray, slots: np.ndarray, col: int) -> np.ndarray:
+def _pair(F: np.ndarray, slots: np.ndarray, col: int) -> np.ndarray:
     """A per-side column for ``slots`` as an [n, 2] array."""
-    return I[slots, col : col + 2]
+    return F[slots, col : col + 2]
 
 
-def _tcp_sizes(I: np.ndarray, slots: np.ndarray) -> np.ndarray:
+def _tcp_sizes(F: np.ndarray, slots: np.ndarray) -> np.ndarray:
     """Zeek's TCP_Endpoint::Size (payload bytes from the sequence span) per side, [n, 2]."""
-    ack = _pair(I, slots, REL_ACK)
-    size = np.maximum(np.maximum(_pair(I, slots, REL_LAST), ack), 0)
+    ack = _pair(F, slots, REL_ACK)
+    size = np.maximum(np.maximum(_pair(F, slots, REL_LAST), ack), 0)
     size = np.where(size != 0, size - 1, 0)
-    size = np.where((_pair(I, slots, FIN_CNT) > 0) & (size != 0), size - 1, size)
-    state = _pair(I, slots, TSTATE)
-    aborted = (_pair(I, slots, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
+    size = np.where((_pair(F, slots, FIN_CNT) > 0) & (size != 0), size - 1, size)
+    state = _pair(F, slots, TSTATE)
+    aborted = (_pair(F, slots, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
     return np.where(aborted & ~np.isin(ack, (0, 1)), 0, size)
 
 
@@ -718,10 +722,10 @@ class FlowTable:
         return self._nt
 
     def __len__(self) -> int:
-        return int(np.count_nonzero(self._st.I[:, KIND]))
+        return int(np.count_nonzero(self._st.F[:, KIND]))
 
     def _grow(self, need: int) -> None:
-        cap = len(self._st.I)
+        cap = len(self._st.F)
         nf = int(self._n_free[0])
         new_cap = cap
         while new_cap - cap + nf < need:
@@ -736,7 +740,7 @@ class FlowTable:
     def _assign_fragment_ports(self, p: pk.Packets) -> None:
         """Later IP fragments carry no ports: borrow them from the datagram's first fragment."""
         for i in np.flatnonzero((p.frag != pk.FRAG_NONE) & (p.status == pk.OK)):
-            k = (int(p.src_hi[i]), int(p.src_lo[i]), int(p.dst_hi[i]), int(p.dst_lo[i]), int(p.proto[i]), int(p.ip_id[i]))
+            k = tuple(int(col[i]) for col in (p.src_hi, p.src_lo, p.dst_hi, p.dst_lo, p.proto, p.ip_id))
             if p.frag[i] == pk.FRAG_FIRST:
                 if len(self._frags) > 65536:
                     self._frags.clear()
@@ -769,25 +773,25 @@ class FlowTable:
             if g >= 0:
                 self._grow(int(gstart[g + 1] - gstart[g]) + 1)
         slot_of.update(zip(gkeys, gslot.tolist()))
-        _expire_all(self._st.I, self._nt, nt)
+        _expire_all(self._st.F, self._nt, nt)
 
     def flush(self, final: bool = False) -> dict[str, list]:
         """Records (column lists, wire.FLOWS names) for flows with packets since the last
         flush and for flows that ended; ``final`` ends every flow (end of input)."""
-        I = self._st.I
-        used = I[:, KIND] != KIND_FREE
+        F = self._st.F
+        used = F[:, KIND] != KIND_FREE
         if final:
-            I[used, ENDED] = 1
-        slots = np.flatnonzero(used & ((I[:, IV_SEEN] != 0) | (I[:, ENDED] != 0)))
+            F[used, ENDED] = 1
+        slots = np.flatnonzero(used & ((F[:, IV_SEEN] != 0) | (F[:, ENDED] != 0)))
         rows = self._records(slots)
-        I[slots, IV_SEEN] = 0
-        done = slots[I[slots, ENDED] != 0]
+        F[slots, IV_SEEN] = 0
+        done = slots[F[slots, ENDED] != 0]
         for s, k in zip(done.tolist(), self._st.U[done, KEY].tolist()):
             if self._slot_of.get(k) == s:
                 del self._slot_of[k]
             self._info.pop(s, None)
-        I[done, KIND] = KIND_FREE
-        I[done, ENDED] = 0
+        F[done, KIND] = KIND_FREE
+        F[done, ENDED] = 0
         nf = int(self._n_free[0])
         self._free[nf : nf + len(done)] = done
         self._n_free[0] = nf + len(done)
@@ -800,38 +804,38 @@ class FlowTable:
         return info
 
     def _describe(self, s: int) -> _FlowInfo:
-        I, U = self._st.I[s], self._st.U[s]
-        uid_src = f"{self._salt}|{int(U[KEY])}|{int(I[START])}".encode()
+        F, U = self._st.F[s], self._st.U[s]
+        uid_src = f"{self._salt}|{int(U[KEY])}|{int(F[START])}".encode()
         uid = "C" + _base62(int.from_bytes(hashlib.blake2b(uid_src, digest_size=12).digest(), "big"))
         mac = (mac_text(U[MAC]), mac_text(U[MAC + 1]))
-        if I[KIND] == KIND_L2:
+        if F[KIND] == KIND_L2:
             return _FlowInfo(uid, "", ("", ""), mac, "l2")
-        ver = int(I[IPVER])
+        ver = int(F[IPVER])
         host = (ip_text(ver, U[ADDR_HI], U[ADDR_LO]), ip_text(ver, U[ADDR_HI + 1], U[ADDR_LO + 1]))
-        proto_num = int(I[PROTO])
+        proto_num = int(F[PROTO])
         proto = PROTO_NAMES.get(proto_num, str(proto_num))
-        return _FlowInfo(uid, _community_id(proto_num, host, (int(I[PORT]), int(I[PORT + 1]))), host, mac, proto)
+        return _FlowInfo(uid, _community_id(proto_num, host, (int(F[PORT]), int(F[PORT + 1]))), host, mac, proto)
 
     def _records(self, slots: np.ndarray) -> dict[str, list]:
-        I, H = self._st.I, self._st.H
-        o = I[slots, ORIG_SIDE]
+        F, H = self._st.F, self._st.H
+        o = F[slots, ORIG_SIDE]
         r = 1 - o
         idx = np.arange(len(slots))
-        tcp = (I[slots, KIND] == KIND_IP) & (I[slots, PROTO] == pk.TCP)
-        active = _pair(I, slots, SIZE) >= 0  # UDP endpoint activity
-        size = np.where(tcp[:, None], _tcp_sizes(I, slots), np.maximum(_pair(I, slots, SIZE), 0))
-        d_bytes = np.maximum(size - _pair(I, slots, EM_BYTES), 0)
-        I[slots, EM_BYTES : EM_BYTES + 2] = np.maximum(size, _pair(I, slots, EM_BYTES))
-        d_pkts = _pair(I, slots, PKTS) - _pair(I, slots, EM_PKTS)
-        d_ipb = _pair(I, slots, IPB) - _pair(I, slots, EM_IPB)
-        I[slots, EM_PKTS : EM_PKTS + 2] = _pair(I, slots, PKTS)
-        I[slots, EM_IPB : EM_IPB + 2] = _pair(I, slots, IPB)
-        state = np.where(tcp[:, None], _pair(I, slots, TSTATE), active)
+        tcp = (F[slots, KIND] == KIND_IP) & (F[slots, PROTO] == pk.TCP)
+        active = _pair(F, slots, SIZE) >= 0  # UDP endpoint activity
+        size = np.where(tcp[:, None], _tcp_sizes(F, slots), np.maximum(_pair(F, slots, SIZE), 0))
+        d_bytes = np.maximum(size - _pair(F, slots, EM_BYTES), 0)
+        F[slots, EM_BYTES : EM_BYTES + 2] = np.maximum(size, _pair(F, slots, EM_BYTES))
+        d_pkts = _pair(F, slots, PKTS) - _pair(F, slots, EM_PKTS)
+        d_ipb = _pair(F, slots, IPB) - _pair(F, slots, EM_IPB)
+        F[slots, EM_PKTS : EM_PKTS + 2] = _pair(F, slots, PKTS)
+        F[slots, EM_IPB : EM_IPB + 2] = _pair(F, slots, IPB)
+        state = np.where(tcp[:, None], _pair(F, slots, TSTATE), active)
         cols: dict[str, list] = {name: [] for name in _RECORD_FIELDS}
         for i, s in enumerate(slots.tolist()):
             info = self._flow_info(s)
             oi, ri = int(o[i]), int(r[i])
-            history = H[s, : I[s, HIST_LEN]].tobytes().decode("ascii")
+            history = H[s, : F[s, HIST_LEN]].tobytes().decode("ascii")
             cols["uid"].append(info.uid)
             cols["community_id"].append(info.community_id)
             cols["orig_h"].append(info.host[oi])
@@ -842,15 +846,15 @@ class FlowTable:
             cols["history"].append(history)
             cols["conn_state"].append(conn_state(info.proto, int(state[i, oi]), int(state[i, ri]),
                                                  int(size[i, oi]), int(size[i, ri]), history))
-        start, seen = I[slots, START], I[slots, SEEN]
+        start, seen = F[slots, START], F[slots, SEEN]
         cols.update(
             ts=start.tolist(), ts_end=seen.tolist(), duration=((seen - start) / SEC).tolist(),
-            vlan=I[slots, VLAN].tolist(), orig_p=I[slots, PORT + o].tolist(), resp_p=I[slots, PORT + r].tolist(),
-            ethertype=I[slots, ETHERTYPE].tolist(), service=[""] * len(slots),
+            vlan=F[slots, VLAN].tolist(), orig_p=F[slots, PORT + o].tolist(), resp_p=F[slots, PORT + r].tolist(),
+            ethertype=F[slots, ETHERTYPE].tolist(), service=[""] * len(slots),
             orig_bytes=d_bytes[idx, o].tolist(), resp_bytes=d_bytes[idx, r].tolist(),
             orig_pkts=d_pkts[idx, o].tolist(), resp_pkts=d_pkts[idx, r].tolist(),
             orig_ip_bytes=d_ipb[idx, o].tolist(), resp_ip_bytes=d_ipb[idx, r].tolist(),
-            final=(I[slots, ENDED] != 0).tolist(),
+            final=(F[slots, ENDED] != 0).tolist(),
         )
         return cols
 

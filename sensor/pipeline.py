@@ -97,9 +97,9 @@ def iter_intervals(paths: Iterable[Path], interval: float = 60.0, observer=None,
     for path in paths:
         for frames in iter_frames(path, CHUNK):
             p = pk.decode(frames)
-            nt = np.maximum.accumulate(np.maximum(p.ts, table.network_time)) if len(p.ts) else p.ts
+            nt = np.maximum.accumulate(np.maximum(p.ts, table.network_time))
             iv = nt // int(width) if width else np.zeros(len(nt), np.int64)
-            cuts = np.concatenate([[0], np.flatnonzero(iv[1:] != iv[:-1]) + 1, [len(iv)]]).tolist()
+            cuts = [0, *(np.flatnonzero(iv[1:] != iv[:-1]) + 1).tolist(), len(iv)] if len(iv) else [0]
             frame_end = frames.offset + frames.caplen
             for lo, hi in zip(cuts[:-1], cuts[1:]):
                 if current is not None and int(iv[lo]) != current:

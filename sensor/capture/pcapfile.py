@@ -53,11 +53,13 @@ class Frames:
         return len(self.ts)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)  # no reference counting of ``buf`` per call: see decode.packet
 def _u32(buf, off, big):
+    """The unsigned 32-bit field at ``off`` in the file's byte order, as int64."""
+    b0, b1, b2, b3 = np.int64(buf[off]), np.int64(buf[off + 1]), np.int64(buf[off + 2]), np.int64(buf[off + 3])
     if big:
-        return (np.uint32(buf[off]) << 24) | (np.uint32(buf[off + 1]) << 16) | (np.uint32(buf[off + 2]) << 8) | np.uint32(buf[off + 3])
-    return (np.uint32(buf[off + 3]) << 24) | (np.uint32(buf[off + 2]) << 16) | (np.uint32(buf[off + 1]) << 8) | np.uint32(buf[off])
+        return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
+    return (b3 << 24) | (b2 << 16) | (b1 << 8) | b0
 
 
 @njit(cache=True)
@@ -73,8 +75,8 @@ def _scan_pcap(buf, off, big, nano, max_n, ts, offs, caplen, wirelen):
         cap = _u32(buf, off + 8, big)
         if cap > MAX_CAPLEN or off + 16 + cap > end:
             return n, off, _DAMAGED
-        frac = np.int64(_u32(buf, off + 4, big))
-        ts[n] = np.int64(_u32(buf, off, big)) * 1_000_000 + (frac // 1000 if nano else frac)
+        frac = _u32(buf, off + 4, big)
+        ts[n] = _u32(buf, off, big) * 1_000_000 + (frac // 1000 if nano else frac)
         offs[n] = off + 16
         caplen[n] = cap
         wirelen[n] = _u32(buf, off + 12, big)
@@ -98,7 +100,7 @@ def _scan_pcapng(buf, off, big, n_if, max_n, ts, offs, caplen, wirelen, iface):
         if off + 12 > end:
             return n, off, _DAMAGED, bad
         btype = _u32(buf, off, big)
-        blen = np.int64(_u32(buf, off + 4, big))
+        blen = _u32(buf, off + 4, big)
         if btype == PCAPNG_SHB or btype == 1:
             return n, off, _CONTROL, bad
         if blen < 12 or blen % 4 != 0 or off + blen > end:
@@ -108,14 +110,14 @@ def _scan_pcapng(buf, off, big, n_if, max_n, ts, offs, caplen, wirelen, iface):
                 bad += 1
             else:
                 if btype == 6:
-                    ifc = np.int64(_u32(buf, off + 8, big))
+                    ifc = _u32(buf, off + 8, big)
                 else:
-                    ifc = np.int64(_u32(buf, off + 8, big) >> 16) if big else np.int64(_u32(buf, off + 8, big) & 0xFFFF)
-                cap = np.int64(_u32(buf, off + 20, big))
+                    ifc = _u32(buf, off + 8, big) >> 16 if big else _u32(buf, off + 8, big) & 0xFFFF
+                cap = _u32(buf, off + 20, big)
                 if ifc >= n_if or 28 + cap > blen - 4:
                     bad += 1
                 else:
-                    ts[n] = (np.int64(_u32(buf, off + 12, big)) << 32) | np.int64(_u32(buf, off + 16, big))
+                    ts[n] = (_u32(buf, off + 12, big) << 32) | _u32(buf, off + 16, big)
                     offs[n] = off + 28
                     caplen[n] = cap
                     wirelen[n] = _u32(buf, off + 24, big)
@@ -125,7 +127,7 @@ def _scan_pcapng(buf, off, big, n_if, max_n, ts, offs, caplen, wirelen, iface):
             if blen < 16 or n_if == 0:
                 bad += 1
             else:
-                orig = np.int64(_u32(buf, off + 8, big))
+                orig = _u32(buf, off + 8, big)
                 ts[n] = -1
                 offs[n] = off + 12
                 caplen[n] = min(orig, blen - 16)

@@ -50,7 +50,7 @@ def test_tcp_sf_history_bytes_and_packets(make_pcap):
     c = Conv().handshake().send(1, True, "PA", b"q" * 12).send(1.05, False, "A").send(1.1, False, "PA", b"r" * 30)
     c.send(2, True, "FA").send(2.1, False, "FA").send(2.2, True, "A")
     [f] = flows_of(make_pcap, c.frames)
-    assert (f["orig_h"], f["orig_p"], f["resp_h"], f["resp_p"], f["proto"]) == ("10.0.0.1", 40000, "10.0.0.2", 502, "tcp")
+    assert (f["orig_h"], f["orig_p"], f["resp_h"], f["resp_p"]) == ("10.0.0.1", 40000, "10.0.0.2", 502)
     assert (f["conn_state"], f["history"]) == ("SF", "ShADadFf")
     assert (f["orig_pkts"], f["resp_pkts"], f["orig_bytes"], f["resp_bytes"]) == (5, 4, 12, 30)
     assert f["orig_ip_bytes"] == 5 * 40 + 12 and f["resp_ip_bytes"] == 4 * 40 + 30
@@ -211,3 +211,14 @@ def test_corpus_packet_accounting(corpus):
         flow_pkts += sum(b.tables["flows"]["orig_pkts"].to_pylist()) + sum(b.tables["flows"]["resp_pkts"].to_pylist())
     assert totals["packets"] > 10_000
     assert flow_pkts + totals["parse_errors"] == totals["packets"]
+
+
+@pytest.mark.parametrize("name,content", [
+    ("damaged.pcap", bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000") + b"\x01" * 10),
+    ("damaged.pcapng", bytes.fromhex("0a0d0d0a1c0000004d3c2b1a01000000ffffffffffffffff1c000000") + b"\x06\0\0\0\xff"),
+])
+def test_only_damaged_records(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    [b] = list(iter_batches([path]))
+    assert (b.counters["packets"], b.counters["parse_errors"], b.tables["flows"].num_rows) == (1, 1, 0)

@@ -10,13 +10,14 @@ the columns — the same orig_pkts and resp_pkts.
 from __future__ import annotations
 
 import csv
+import io
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from sensor.pipeline import whole_flows
-from sensor.zeeklog import zeek_proto
+from sensor.zeeklog import FIELDS, write_conn_log, zeek_proto
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 SUFFIXES = ("conn.log", "conn.log.filtered", "conn.log.cut")
@@ -108,8 +109,9 @@ def compare(zeek_rows: list[dict], ours: list[dict]) -> tuple[int, list[str]]:
         if want[0] is None or want == got:
             matched += 1
         else:
+            zeek_state = f"{z.get('conn_state')} {z.get('history')}"
             diffs.append(f"{k}: pkts zeek {want[0]}/{want[1]} ours {got[0]}/{got[1]} "
-                         f"(zeek {z.get('conn_state')} {z.get('history')}, ours {best['conn_state']} {best['history']})")
+                         f"(zeek {zeek_state}, ours {best['conn_state']} {best['history']})")
     return matched, diffs
 
 
@@ -130,8 +132,30 @@ def test_zeek_conn_log_agreement():
     rate = matched / total
     print("\nmatched/zeek  capture")
     print("\n".join(lines))
-    print(f"overall {matched}/{total} = {rate:.1%}; excluded: " + "; ".join(f"{b} ({why})" for b, why in EXCLUDED.items()))
+    excluded = "; ".join(f"{b} ({why})" for b, why in EXCLUDED.items())
+    print(f"overall {matched}/{total} = {rate:.1%}; excluded: {excluded}")
     if problems:
         print("differences:\n" + "\n".join(problems))
     assert total > 0
     assert rate >= MIN_RATE, f"only {rate:.1%} of Zeek's connections match"
+
+
+@pytest.mark.skipif(not _cases(), reason="corpus not available")
+def test_conn_log_writer_round_trip(tmp_path):
+    """Our conn.log parses back with Zeek's header conventions, IP flows only, same values."""
+    flows = whole_flows([CORPUS / "icsnpp/profinet-io-cm/traces/profinet_io_cm_mixed_1.pcap"])
+    out = io.StringIO()
+    written = write_conn_log(flows, out, opened=0)
+    path = tmp_path / "conn.log"
+    path.write_text(out.getvalue())
+    text = out.getvalue().splitlines()
+    assert text[0] == "#separator \\x09" and text[4] == "#path\tconn" and text[5] == "#open\t1970-01-01-00-00-00"
+    assert text[7] == "#types\t" + "\t".join(t for _, t in FIELDS) and text[-1].startswith("#close\t")
+    rows = parse_conn_log(path)
+    ip_flows = [f for f in flows if f["proto"] != "l2"]
+    assert written == len(rows) == len(ip_flows) < len(flows)
+    for row, f in zip(rows, ip_flows):
+        assert row["uid"] == f["uid"] and row["id.orig_h"] == f["orig_h"] and row["proto"] == zeek_proto(f["proto"])
+        assert (int(row["orig_pkts"]), int(row["resp_ip_bytes"])) == (f["orig_pkts"], f["resp_ip_bytes"])
+        assert row["duration"] == ("-" if f["duration"] == 0 else f"{f['duration']:.6f}")
+    assert {r["proto"] for r in rows} >= {"udp", "icmp", "unknown_transport"}
