@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core import accounts
 from core.config import Settings
 from core.store.controlplane import ROLES, ControlPlane
+from tariff.cli import app as tariff_app
 from typer.exceptions import TyperException
 
 # Plain (not rich-boxed) usage errors: "Error: Missing option '--serial'." and exit code 2.
@@ -31,6 +32,7 @@ app.add_typer(tenants, name="tenants")
 app.add_typer(users, name="users")
 app.add_typer(sensors, name="sensors")
 app.add_typer(tokens, name="tokens")
+app.add_typer(tariff_app, name="tariff")  # billing: see ../shared/specs/tariff.md
 
 
 def fail(message: str) -> typer.Exit:

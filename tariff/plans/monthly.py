@@ -1,0 +1,61 @@
+"""Per-contract monthly plans without list prices: SECOM dot-i (seed 002) and CTS (seed 001).
+
+The price is the contract's ``monthly_fee``; the two plans differ only in their notice period, so both
+are one ``MonthlyPlan`` with different terms.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from tariff.calendar import BusinessCalendar, Month, add_months
+from tariff.decisions import CHURN_STOPS_PER_MONTH, monthly_plan_bills
+from tariff.fields import Fields
+from tariff.invoice import Line
+from tariff.plans.common import read_termination
+
+DAMAGES_CAP_MONTHS = 3  # 002 Art. 14-8, 001 Art. 13-9: fees received in the 3 months before the cause
+
+
+@dataclass(frozen=True)
+class MonthlyPlan:
+    code: str
+    notice_period: Callable[[date], date]  # notice date → earliest termination date
+
+
+DOT_I = MonthlyPlan("dot-i", lambda notice: add_months(notice, 2))  # 002 Art. 13-1: ２か月前までに
+CTS = MonthlyPlan("cts", lambda notice: notice + timedelta(days=7))  # 001 Art. 12-3: 7 日前までに
+
+
+@dataclass(frozen=True)
+class MonthlyContract:
+    contract_id: str
+    plan: MonthlyPlan
+    monthly_fee: int
+    start: date
+    termination: date | None
+
+    def lines(self, month: Month) -> list[Line]:
+        if not monthly_plan_bills(month, self.start, self.termination):
+            return []
+        return [Line.priced(f"{self.plan.code}.monthly", "月額料金 monthly fee", 1, self.monthly_fee)]
+
+
+def parser(plan: MonthlyPlan) -> Callable[[Fields, str, BusinessCalendar], MonthlyContract]:
+    def parse(fields: Fields, contract_id: str, calendar: BusinessCalendar) -> MonthlyContract:
+        fee = fields.count("monthly_fee")
+        start = fields.date("start_date")
+        termination, _ = read_termination(fields, start, "start_date", plan.notice_period)
+        return MonthlyContract(contract_id, plan, fee, start, termination)
+
+    return parse
+
+
+def churn_months(periods: Iterable[tuple[date, date]]) -> list[Month]:
+    """dot-i Art. 12-1①: months in which use was started and stopped repeatedly to avoid the monthly fee,
+    a ground to suspend or cancel the contract. ``periods`` are the (start, stop) days of use."""
+    stops = Counter(Month.of(stop) for _, stop in periods)
+    return sorted(month for month, n in stops.items() if n >= CHURN_STOPS_PER_MONTH)
