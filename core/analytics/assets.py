@@ -1,43 +1,149 @@
-"""Asset ledger: one row per device (by MAC, else IP) from the asset_facts latest-state table."""
+"""Asset ledger queries: fetch facts, traffic and notes for a tenant and build the ledger."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from core.analytics.ledger import Asset, build_ledger, ip_order
 from core.analytics.window import utc
 from core.store.clickhouse import ClickHouseStore
 
+AUTHORIZATION = ("unknown", "authorized", "unauthorized")
+IMPORTANCE = ("", "low", "medium", "high", "critical")
+SORTABLE = ("ip", "mac", "vendor", "hostname", "role", "model", "first_seen", "last_seen",
+            "authorized", "importance")
+MAX_EVENTS = 500
 
-def list_assets(ch: ClickHouseStore, tenant_id: int) -> list[dict]:
-    """Devices with their latest IP, vendor and hostname and first/last sighting."""
-    rows = ch.query(
+
+def _facts(ch: ClickHouseStore, tenant_id: int) -> list[dict]:
+    return ch.query(
         """
-        WITH facts AS (
-            SELECT mac AS m, ip AS i, attribute, argMaxMerge(value) AS value,
-                   min(first_seen) AS first, max(last_seen) AS seen
-            FROM asset_facts WHERE tenant_id = {tenant:UInt32}
-            GROUP BY mac, ip, attribute
-        ),
-        owners AS (  -- the MAC an IP was last seen with, so facts known only by IP join it
-            SELECT i AS owned_ip, argMax(m, seen) AS owner
-            FROM facts WHERE m != '' AND i != '' GROUP BY i
-        )
-        SELECT if(m != '', m, if(owner != '', owner, i)) AS device,
-               any(if(m != '', m, owner)) AS mac,
-               argMaxIf(i, seen, i != '') AS ip,
-               argMaxIf(value, seen, attribute = 'vendor') AS vendor,
-               argMaxIf(value, seen, attribute = 'hostname') AS hostname,
-               min(first) AS first_seen,
-               max(seen) AS last_seen
-        FROM facts LEFT JOIN owners ON facts.i = owners.owned_ip
-        GROUP BY device
-        ORDER BY ip, mac
+        SELECT mac, ip, attribute, source, argMaxMerge(value) AS value,
+               max(confidence) AS confidence, min(first_seen) AS first_seen,
+               max(last_seen) AS last_seen
+        FROM asset_facts WHERE tenant_id = {tenant:UInt32}
+        GROUP BY mac, ip, attribute, source
+        HAVING value != ''
         """,
         {"tenant": tenant_id},
     )
-    return [
-        {
-            k: (utc(v) if k in ("first_seen", "last_seen") else v)
-            for k, v in r.items()
-            if k != "device"
-        }
-        for r in rows
-    ]
+
+
+def _traffic(ch: ClickHouseStore, tenant_id: int) -> list[dict]:
+    """Per host and side: services (with the server port), VLANs, peers, first/last hour."""
+    return ch.query(
+        """
+        SELECT host, side, service, resp_p, groupUniqArray(vlan) AS vlans, uniqExact(peer) AS peers,
+               min(hour) AS first_seen, max(hour) + INTERVAL 1 HOUR AS last_seen
+        FROM (
+            SELECT resp_h AS host, 'served' AS side, orig_h AS peer, service, resp_p, vlan, hour
+            FROM pairs_1h WHERE tenant_id = {tenant:UInt32} AND packets > 0
+            UNION ALL
+            SELECT orig_h, 'used', resp_h, service, resp_p, vlan, hour
+            FROM pairs_1h WHERE tenant_id = {tenant:UInt32} AND packets > 0
+        )
+        WHERE host != ''
+        GROUP BY host, side, service, resp_p
+        """,
+        {"tenant": tenant_id},
+    )
+
+
+def _actions(ch: ClickHouseStore, tenant_id: int) -> dict[str, set[str]]:
+    rows = ch.query(
+        "SELECT orig_h, groupUniqArray(1000)(action) AS actions FROM events"
+        " WHERE tenant_id = {tenant:UInt32} GROUP BY orig_h",
+        {"tenant": tenant_id},
+    )
+    return {r["orig_h"]: set(r["actions"]) for r in rows}
+
+
+def _annotations(ch: ClickHouseStore, tenant_id: int) -> dict[str, dict]:
+    rows = ch.query(
+        "SELECT device, authorized, importance, tags, notes, updated_by, updated_at"
+        " FROM asset_annotations FINAL WHERE tenant_id = {tenant:UInt32}",
+        {"tenant": tenant_id},
+    )
+    return {r.pop("device"): r for r in rows}
+
+
+def ledger(ch: ClickHouseStore, tenant_id: int) -> dict[str, Asset]:
+    return build_ledger(_facts(ch, tenant_id), _traffic(ch, tenant_id), _actions(ch, tenant_id),
+                        _annotations(ch, tenant_id))
+
+
+def _jsonable(row: dict) -> dict:
+    return {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def list_assets(ch: ClickHouseStore, tenant_id: int, q: str = "", role: str = "",
+                sort: str = "ip", descending: bool = False) -> list[dict]:
+    """Device summaries, filtered by a free-text query and role, sorted by one column."""
+    rows = [a.summary() for a in ledger(ch, tenant_id).values()]
+    if q:
+        needle = q.lower()
+        rows = [r for r in rows if any(needle in str(v).lower() for v in r.values())]
+    if role:
+        rows = [r for r in rows if r["role"] == role]
+    key = _sort_key(sort)
+    rows.sort(key=lambda r: (key(r) is None, key(r) or ""), reverse=descending)
+    return [_jsonable(r) for r in rows]
+
+
+def _sort_key(column: str):
+    if column == "ip":
+        return lambda r: ip_order(r["ip"]) if r["ip"] else None
+    return lambda r: r[column] if r[column] not in ("", None) else None
+
+
+def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | None:
+    """One device: attributes with every source, peers by service, and its events timeline."""
+    found = ledger(ch, tenant_id).get(device)
+    if found is None:
+        return None
+    ips = sorted(found.ips)
+    peers = ch.query(
+        """
+        SELECT if(orig_h IN {ips:Array(String)}, resp_h, orig_h) AS peer,
+               if(orig_h IN {ips:Array(String)}, 'out', 'in') AS direction,
+               service, proto, resp_p, sum(bytes) AS bytes, sum(packets) AS packets,
+               sum(flows) AS flows, max(hour) AS last_hour
+        FROM pairs_1h
+        WHERE tenant_id = {tenant:UInt32} AND (orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})
+        GROUP BY peer, direction, service, proto, resp_p HAVING packets > 0
+        ORDER BY bytes DESC LIMIT 200
+        """,
+        {"tenant": tenant_id, "ips": ips},
+    ) if ips else []
+    events = ch.query(
+        """
+        SELECT ts, orig_h, resp_h, resp_p, protocol, action, status, attrs FROM events
+        WHERE tenant_id = {tenant:UInt32} AND (orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})
+        ORDER BY ts DESC LIMIT {limit:UInt32}
+        """,
+        {"tenant": tenant_id, "ips": ips, "limit": MAX_EVENTS},
+    ) if ips else []
+    return {
+        **_jsonable(found.summary()),
+        "attributes": {
+            name: [_jsonable(vars(v)) for v in values] for name, values in sorted(found.attributes.items())
+        },
+        "peers": [_jsonable(p) for p in peers],
+        "events": [_jsonable(e) for e in events],
+    }
+
+
+def annotate(ch: ClickHouseStore, tenant_id: int, device: str, actor: str, *,
+             authorized: str = "unknown", importance: str = "", tags: list[str] | None = None,
+             notes: str = "") -> dict:
+    """Record what an analyst says about a device; raises ValueError on an unknown value."""
+    if authorized not in AUTHORIZATION:
+        raise ValueError(f"authorized must be one of {', '.join(AUTHORIZATION)}")
+    if importance not in IMPORTANCE:
+        raise ValueError(f"importance must be one of {', '.join(i or '(empty)' for i in IMPORTANCE)}")
+    clean_tags = sorted({t.strip() for t in tags or [] if t.strip()})
+    row = {"tenant_id": tenant_id, "device": device, "authorized": authorized,
+           "importance": importance, "tags": clean_tags, "notes": notes.strip(),
+           "updated_by": actor, "updated_at": datetime.now(UTC)}
+    ch.insert_rows("asset_annotations", [row])
+    return _jsonable({k: v for k, v in row.items() if k != "tenant_id"})

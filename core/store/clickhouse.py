@@ -174,6 +174,12 @@ class ClickHouseStore:
     ) -> None:
         self.client.insert_arrow(table, data, settings=settings or {})
 
+    def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Insert dict rows (all with the same keys)."""
+        if rows:
+            names = list(rows[0])
+            self.client.insert(table, [[r[n] for n in names] for r in rows], column_names=names)
+
     def ping(self) -> bool:
         return self.client.command("SELECT 1") == 1
 

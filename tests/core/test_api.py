@@ -20,6 +20,7 @@ ROUTES = [
     "/api/v1/protocols",
     "/api/v1/talkers",
     "/api/v1/assets",
+    "/api/v1/assets.csv",
 ]
 
 GLOBEX_FLOW = flow(
@@ -65,7 +66,7 @@ def data(client, tenants):
 def get(client, token, path, **params):
     r = client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text
-    return r.json()
+    return r.json() if r.headers["content-type"].startswith("application/json") else r.text
 
 
 def test_totals_and_traffic_series(client, data):
@@ -150,15 +151,19 @@ def test_talkers(client, data):
 
 def test_assets(client, data):
     acme, _ = data
-    [asset] = get(client, acme.api_token, "/api/v1/assets")
-    assert asset == {
+    assets = {a["ip"]: a for a in get(client, acme.api_token, "/api/v1/assets")}
+    assert set(assets) == {"10.0.0.1", "10.0.0.2", "10.0.0.3"}  # the PLC and the hosts it talks to
+    plc = assets["10.0.0.2"]
+    assert {k: plc[k] for k in ("device", "mac", "vendor", "hostname", "role", "protocols_served")} == {
+        "device": "00:1b:1b:00:00:02",
         "mac": "00:1b:1b:00:00:02",
-        "ip": "10.0.0.2",
         "vendor": "Siemens",
         "hostname": "plc-1",
-        "first_seen": "2024-05-01T12:00:00Z",
-        "last_seen": "2024-05-01T12:01:00Z",
+        "role": "plc",
+        "protocols_served": ["http", "modbus"],
     }
+    assert plc["first_seen"] == "2024-05-01T12:00:00Z"
+    assert assets["10.0.0.1"]["role"] == "hmi" and assets["10.0.0.1"]["mac"] == ""
 
 
 def test_flows_filters_and_paging(client, data):
@@ -252,7 +257,7 @@ def test_healthz_and_openapi(client):
 
 def test_unexpected_error_is_json(client, data, monkeypatch):
     acme, _ = data
-    monkeypatch.setattr("core.api.routes.assets.list_assets", lambda *a: 1 / 0)
+    monkeypatch.setattr("core.analytics.assets.list_assets", lambda *a: 1 / 0)
     quiet = TestClient(
         client.app, raise_server_exceptions=False
     )  # no `with`: app already started

@@ -16,7 +16,7 @@ ROLLUPS = {
     "asset_facts",
     "asset_facts_mv",
 }
-RAW = {"flows", "events", "observations", "batches", "schema_migrations"}
+RAW = {"flows", "events", "observations", "batches", "schema_migrations", "asset_annotations"}
 
 
 def tables(store: ClickHouseStore) -> set[str]:

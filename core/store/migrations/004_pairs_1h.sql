@@ -7,6 +7,8 @@ CREATE TABLE IF NOT EXISTS {{TABLE pairs_1h}} {{ON_CLUSTER}}
     hour       DateTime('UTC') CODEC(DoubleDelta, ZSTD),
     orig_h     LowCardinality(String),
     resp_h     LowCardinality(String),
+    resp_p     UInt16,
+    vlan       UInt16,
     service    LowCardinality(String),
     proto      LowCardinality(String),
     bytes      Int64,
@@ -15,7 +17,7 @@ CREATE TABLE IF NOT EXISTS {{TABLE pairs_1h}} {{ON_CLUSTER}}
 )
 ENGINE = {{ENGINE SummingMergeTree((bytes, packets, flows))}}
 PARTITION BY toYYYYMM(hour)
-ORDER BY (tenant_id, sensor_id, hour, orig_h, resp_h, service, proto)
+ORDER BY (tenant_id, sensor_id, hour, orig_h, resp_h, resp_p, vlan, service, proto)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 {{DISTRIBUTED pairs_1h sipHash64(tenant_id, sensor_id)}};
@@ -28,10 +30,12 @@ SELECT
     toStartOfHour(ts_end) AS hour,
     orig_h,
     resp_h,
+    resp_p,
+    vlan,
     service,
     proto,
     sum(sign * toInt64(orig_ip_bytes + resp_ip_bytes)) AS bytes,
     sum(sign * toInt64(orig_pkts + resp_pkts)) AS packets,
     sum(sign * new_flow) AS flows
 FROM {{TABLE flows}}
-GROUP BY tenant_id, sensor_id, hour, orig_h, resp_h, service, proto;
+GROUP BY tenant_id, sensor_id, hour, orig_h, resp_h, resp_p, vlan, service, proto;
