@@ -18,7 +18,16 @@ from core.auth import (
     hash_token,
     new_token,
 )
-from core.store.controlplane import ROLES, ApiToken, Sensor, Tenant, User, audit
+from core.store.controlplane import (
+    ROLES,
+    ActivationCode,
+    ApiToken,
+    Sensor,
+    Tenant,
+    User,
+    audit,
+    utcnow,
+)
 
 MIN_PASSWORD = 8
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -86,25 +95,49 @@ def create_user(
     return user
 
 
-def create_sensor(
-    db: Session, tenant: Tenant, serial: str, name: str = "", actor: str = "cli"
-) -> tuple[Sensor, str]:
-    """Register a sensor; return it and its bearer token (shown once)."""
+def sensor_with_serial(db: Session, tenant: Tenant, serial: str) -> Sensor:
+    sensor = db.scalar(
+        select(Sensor).where(Sensor.tenant_id == tenant.id, Sensor.serial == serial.strip())
+    )
+    if sensor is None:
+        raise AccountError(f"no sensor {serial!r} in tenant {tenant.name!r}")
+    return sensor
+
+
+def free_serial(db: Session, tenant: Tenant, serial: str) -> str:
+    """``serial`` stripped, if no sensor of the tenant has it or is waiting for a box with it."""
     serial = serial.strip()
     if not serial:
         raise AccountError("sensor serial must not be empty")
-    if db.scalar(
+    taken = db.scalar(
         select(Sensor).where(Sensor.tenant_id == tenant.id, Sensor.serial == serial)
-    ):
-        raise AccountError(
-            f"sensor {serial!r} already exists in tenant {tenant.name!r}"
+    ) or db.scalar(
+        select(ActivationCode)
+        .join(Sensor)
+        .where(
+            Sensor.tenant_id == tenant.id,
+            ActivationCode.serial == serial,
+            ActivationCode.used_at.is_(None),
+            ActivationCode.expires_at > utcnow(),
         )
+    )
+    if taken:
+        raise AccountError(f"sensor {serial!r} already exists in tenant {tenant.name!r}")
+    return serial
+
+
+def create_sensor(
+    db: Session, tenant: Tenant, serial: str, name: str = "", actor: str = "cli"
+) -> tuple[Sensor, str]:
+    """Register an already activated sensor (lab, demo); return it and its bearer token (shown once)."""
+    serial = free_serial(db, tenant, serial)
     raw = new_token(SENSOR_TOKEN_PREFIX)
     sensor = Sensor(
         tenant_id=tenant.id,
         serial=serial,
         name=name or serial,
         token_hash=hash_token(raw),
+        activated_at=utcnow(),
     )
     db.add(sensor)
     db.flush()

@@ -1,21 +1,24 @@
 """``mieruka``: run the core and provision tenants, users, sensors and API tokens.
 
-Tokens are printed once, alone on stdout (so ``TOKEN=$(mieruka sensors add ...)`` works); other
-messages go to stderr. Bad input prints one ``error:`` line and exits with code 2.
+Activation codes and tokens are printed once, alone on stdout (so ``CODE=$(mieruka sensors add
+...)`` works); other messages go to stderr. Bad input prints one ``error:`` line and exits with
+code 2.
 """
 
 from __future__ import annotations
 
+import enum
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from core import accounts
+from core import accounts, activation, installation
 from core.config import Settings
 from core.store.controlplane import ROLES, ControlPlane
 from tariff.cli import app as tariff_app
@@ -121,21 +124,87 @@ def users_add(
         note(f"user {user.email} ({user.role}) created in tenant {tenant!r}")
 
 
+def _valid_for(days: float | None) -> timedelta:
+    return timedelta(days=settings().activation_code_days if days is None else days)
+
+
+VALID_DAYS = typer.Option(
+    None, min=0.001, help="days the activation code stays valid (default MIERUKA_ACTIVATION_CODE_DAYS)"
+)
+
+
+def _print_code(code: str, expires: datetime, what: str) -> None:
+    note(f"{what}; activation code valid until {expires:%Y-%m-%d %H:%M} UTC, shown only once:")
+    typer.echo(code)
+
+
 @sensors.command("add")
 def sensors_add(
     tenant: str = typer.Option(..., help="tenant name"),
     serial: str = typer.Option(...),
     name: str = typer.Option("", help="display name (default: the serial)"),
+    token: bool = typer.Option(
+        False, "--token", help="lab use: register it as activated and print its bearer token"
+    ),
+    valid_days: float | None = VALID_DAYS,
 ) -> None:
-    """Register a sensor and print its bearer token (shown only this once)."""
+    """Register a sensor as shipped and print its one-time activation code (shown only once)."""
     with control_plane() as db:
-        sensor, raw = accounts.create_sensor(
-            db, accounts.tenant_named(db, tenant), serial, name
+        owner = accounts.tenant_named(db, tenant)
+        if token:
+            sensor, raw = accounts.create_sensor(db, owner, serial, name)
+            note(f"sensor {sensor.serial} registered (id {sensor.id}); its token, shown only once:")
+            typer.echo(raw)
+            return
+        sensor, code, expires = activation.ship_sensor(db, owner, serial, name, _valid_for(valid_days))
+        _print_code(code, expires, f"sensor {sensor.serial} registered as shipped (id {sensor.id})")
+
+
+@sensors.command("code")
+def sensors_code(
+    tenant: str = typer.Option(..., help="tenant name"),
+    serial: str = typer.Option(...),
+    valid_days: float | None = VALID_DAYS,
+) -> None:
+    """Issue a new activation code for a sensor's box (the old code, if unused, stops working)."""
+    with control_plane() as db:
+        sensor = accounts.sensor_with_serial(db, accounts.tenant_named(db, tenant), serial)
+        code, expires = activation.issue_code(db, sensor, sensor.serial, _valid_for(valid_days))
+        _print_code(code, expires, f"new code for sensor {sensor.serial} (id {sensor.id})")
+
+
+@sensors.command("replace")
+def sensors_replace(
+    tenant: str = typer.Option(..., help="tenant name"),
+    serial: str = typer.Option(..., help="serial of the failed box"),
+    new_serial: str = typer.Option(..., help="serial of the replacement box"),
+    valid_days: float | None = VALID_DAYS,
+) -> None:
+    """Print an activation code with which a new box takes over a failed sensor's identity and data."""
+    with control_plane() as db:
+        sensor, code, expires = activation.replace_sensor(
+            db, accounts.tenant_named(db, tenant), serial, new_serial, _valid_for(valid_days)
         )
-        note(
-            f"sensor {sensor.serial} registered (id {sensor.id}); its token, shown only once:"
-        )
-        typer.echo(raw)
+        _print_code(code, expires, f"box {new_serial.strip()} will take over sensor {sensor.serial} "
+                                   f"(id {sensor.id}) when activated; its token stops working then")
+
+
+class Milestone(str, enum.Enum):
+    installation = "installation"
+    opening_test = "opening-test"
+
+
+@sensors.command("reset-date")
+def sensors_reset_date(
+    milestone: Milestone = typer.Argument(..., help="which completion date to forget"),
+    tenant: str = typer.Option(..., help="tenant name"),
+    serial: str = typer.Option(...),
+) -> None:
+    """Forget a sensor's installation or opening-test date, so the sensor's next report sets it."""
+    with control_plane() as db:
+        sensor = accounts.sensor_with_serial(db, accounts.tenant_named(db, tenant), serial)
+        installation.reset(db, sensor, milestone.value)
+        note(f"{milestone.value} date of sensor {sensor.serial} reset")
 
 
 @tokens.command("add")

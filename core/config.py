@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     port: int = 8000
     max_batch_bytes: int = 32 * 1024 * 1024  # compressed request body limit for ingest
     session_hours: float = 12.0  # login session lifetime
+    activation_code_days: float = 14.0  # how long a sensor activation code stays valid
+    # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.
+    ca_cert_file: Path | None = None
 
     @cached_property
     def clickhouse_dsn(self) -> str:

@@ -63,13 +63,10 @@ class Ingestor:
         """Decode (raises wire.WireError) and store one batch body; idempotent per batch_id."""
         batch = wire.decode(body)
         rows = {name: batch.rows(name) for name in wire.TABLES}
-        key = {"tenant": tenant_id, "sensor": sensor_id, "batch": batch.batch_id}
+        key = _key(tenant_id, sensor_id, batch.batch_id)
         # One batch at a time per sensor in this process, so check-then-insert cannot race.
         with self._lock(tenant_id, sensor_id):
-            stored = self.store.query(
-                f"SELECT count() AS n FROM batches WHERE {_KEY}", key
-            )
-            if stored[0]["n"]:
+            if self.has_batch(tenant_id, sensor_id, batch.batch_id):
                 return IngestResult("duplicate", batch.batch_id, rows)
             # Per request, not per batch: once a failed batch's rows are removed, the sensor's
             # resend must not be dropped as a duplicate of the removed blocks.
@@ -89,6 +86,13 @@ class Ingestor:
                     log.exception("could not remove partial batch %s", batch.batch_id)
                 raise
         return IngestResult("stored", batch.batch_id, rows)
+
+    def has_batch(self, tenant_id: int, sensor_id: int, batch_id: str) -> bool:
+        """Whether this sensor's batch ``batch_id`` is stored (its commit marker is written)."""
+        found = self.store.query(
+            f"SELECT count() AS n FROM batches WHERE {_KEY}", _key(tenant_id, sensor_id, batch_id)
+        )
+        return found[0]["n"] > 0
 
     def _lock(self, tenant_id: int, sensor_id: int) -> threading.Lock:
         with self._locks_guard:
@@ -136,6 +140,10 @@ class Ingestor:
                 f"DELETE FROM {self.store.local(table)} {self.store.on_cluster} WHERE {_KEY}",
                 key,
             )
+
+
+def _key(tenant_id: int, sensor_id: int, batch_id: str) -> dict:
+    return {"tenant": tenant_id, "sensor": sensor_id, "batch": batch_id}
 
 
 def _batch_row(batch: wire.Batch, tenant_id: int, sensor_id: int) -> pa.Table:

@@ -1,4 +1,5 @@
-"""`mieruka-sensor`: offline analysis, simulated traffic, and replay through the real uplink."""
+"""`mieruka-sensor`: installation (activate, test, status), offline analysis, simulated traffic, and
+replay through the real uplink."""
 
 from __future__ import annotations
 
@@ -12,14 +13,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
+import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 from typer.exceptions import TyperException
 
-from sensor import pipeline, simulate, wire
+from sensor import config as sensor_config
+from sensor import health, install, pipeline, service, simulate, wire
+from sensor.capture import mirror
 from sensor.capture.pcapfile import CaptureError
+from sensor.config import MIB, SensorConfig
+from sensor.errors import Problem
 from sensor.observe import Observer
+from sensor.opening import OpeningTest
 from sensor.spool import Spool
 from sensor.uplink import Uplink
 from sensor.zeeklog import write_conn_log
@@ -30,6 +37,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 ExistingFiles = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True,
                                                      help="pcap or pcapng files, read in order")]
 Interval = Annotated[float, typer.Option(min=1.0, help="batch interval in seconds of capture time")]
+ConfigPath = Annotated[Optional[Path], typer.Option(
+    "--config", dir_okay=False,
+    help=f"sensor config file (default ${sensor_config.ENV}, else {sensor_config.DEFAULT_PATH})")]
+SampleSeconds = Annotated[float, typer.Option(min=0.1, max=60.0, help="seconds to sample for traffic")]
 
 
 class Format(str, enum.Enum):
@@ -116,11 +127,130 @@ def replay_files(files, queue: Spool, core: str, token: str, *, serial: str = ""
     """Batch `files`, spool every batch, then drain the spool to the core; returns the UplinkReport."""
     for batch in pipeline.iter_batches(list(files), interval, sensor=serial, observer=Observer()):
         queue.put(batch.batch_id, wire.encode(batch))
+        health.record_batch(queue.dir, batch)
     uplink = Uplink(core, token, queue)
     try:
         return uplink.drain(deadline=deadline)
     finally:
         uplink.close()
+
+
+def _core_url(value: str) -> str:
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise typer.BadParameter(f"not an http(s) URL: {value!r}")
+    return value.rstrip("/")
+
+
+def _interface(name: Optional[str]) -> Optional[str]:
+    if name is not None and not mirror.source().exists(name):
+        raise typer.BadParameter(f"no network interface named {name!r}")
+    return name
+
+
+def _modem(spec: str) -> str:
+    if spec not in ("", "mmcli") and not spec.startswith("/dev/"):
+        raise typer.BadParameter(f"expected mmcli or a serial device such as /dev/ttyUSB2, not {spec!r}")
+    return spec
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+@app.command()
+def activate(
+    core: Annotated[str, typer.Option(callback=_core_url, help="core URL, e.g. https://core.example:8443")],
+    code: Annotated[str, typer.Option(help="one-time activation code from the operator")],
+    interface: Annotated[Optional[str], typer.Option(
+        callback=_interface, help="mirror port (default: the interface carrying the most mirrored traffic)")] = None,
+    config: ConfigPath = None,
+    ca: Annotated[Optional[Path], typer.Option(
+        exists=True, dir_okay=False, help="PEM of the CA that signed the core's certificate")] = None,
+    spool: Annotated[Path, typer.Option(file_okay=False, help="spool directory")] = Path(SensorConfig.spool),
+    modem: Annotated[str, typer.Option(
+        callback=_modem, help="LTE modem: mmcli, or its AT serial port (default: none)")] = "",
+    budget_mb: Annotated[int, typer.Option(min=1, help="monthly LTE allowance, MiB")] = SensorConfig.monthly_budget_mb,
+    sample_seconds: SampleSeconds = 5.0,
+    install_service: Annotated[bool, typer.Option(
+        "--service/--no-service", help="install and start the systemd unit (else print it)")] = True,
+) -> None:
+    """Activate this box with the operator's code, record its installation, set up the service."""
+    path = sensor_config.resolve(config)
+    request = install.Request(core, code, path, interface, ca, spool, modem, budget_mb, sample_seconds)
+    cfg = install.activate(request, _warn)
+    typer.echo(f"activated as sensor {cfg.serial} (id {cfg.sensor_id}); mirror port {cfg.interface}; "
+               f"config written to {path}", err=True)
+    if cfg.core_url.startswith("http://"):
+        _warn("the core URL is plain HTTP: for the lab only, the token crosses the network in clear")
+    unit = service.unit(path)
+    if install_service and service.can_install():
+        if failure := service.install(unit):
+            _warn(f"the service was not started ({failure})")
+    else:
+        typer.echo(f"install this unit as {service.UNIT_DIR / service.NAME} to run the sensor:", err=True)
+        typer.echo(unit)
+    typer.echo("next: run `mieruka-sensor test` (the opening test)", err=True)
+
+
+@app.command("test")
+def opening_test(config: ConfigPath = None, sample_seconds: SampleSeconds = 5.0) -> None:
+    """The opening test (開通試験): PASS/FAIL per check, exit 0 and recorded at the core on a full pass."""
+    test = OpeningTest(sensor_config.resolve(config), sample_seconds)
+    try:
+        results = []
+        for result in test.run():
+            typer.echo(result.line())
+            results.append(result)
+        failed = [r.name for r in results if r.status == "FAIL"]
+        if failed:
+            typer.echo(f"opening test FAILED: {', '.join(failed)}", err=True)
+            raise typer.Exit(1)
+        recorded = test.record(results)
+    finally:
+        test.close()
+    typer.echo(f"opening test PASSED; the core has it as completed at {recorded['opening_tested_at']}")
+
+
+@app.command()
+def status(config: ConfigPath = None,
+           as_json: Annotated[bool, typer.Option("--json", help="print the health report as JSON")] = False) -> None:
+    """Capture rate, kernel drops, parse errors, spool, last upload and data used this month."""
+    cfg = sensor_config.load(sensor_config.resolve(config))
+    try:
+        queue = Spool(Path(cfg.spool), cfg.spool_max_mb * MIB)
+    except OSError as exc:
+        raise Problem(f"cannot open the spool {cfg.spool}: {exc.strerror}", "run as root") from None
+    report = health.snapshot(queue, cfg.monthly_budget_mb * MIB)
+    if as_json:
+        typer.echo(json.dumps(report | {"serial": cfg.serial, "sensor_id": cfg.sensor_id}))
+        return
+    for label, value in _status_lines(cfg, report):
+        typer.echo(f"{label:<12} {value}")
+
+
+def _status_lines(cfg: SensorConfig, r: dict) -> list[tuple[str, str]]:
+    capture = (f"{r['capture_pps']:.1f} packets/s, {r['kernel_drops']} kernel drops, "
+               f"{r['parse_errors']} parse errors (interval ending {r['capture_at']})"
+               if r["capture_at"] else "no batch captured yet")
+    oldest = f", oldest {r['spool_oldest_age_s']:.0f} s old" if r["spool_oldest_age_s"] is not None else ""
+    used, budget = r["bytes_this_month"], r["monthly_budget_bytes"]
+    share = f"{100 * used / budget:.1f}%" if budget else "no budget set"
+    return [
+        ("sensor", f"{cfg.serial} (id {cfg.sensor_id}), core {cfg.core_url}"),
+        ("interface", cfg.interface),
+        ("capture", capture),
+        ("spool", f"{r['spool_depth']} batches, {_size(r['spool_bytes'])}{oldest}, {r['spool_evicted']} evicted"),
+        ("last upload", r["last_upload"] or "never"),
+        ("data used", f"{_size(used)} of {_size(budget)} this month ({share})"),
+    ]
+
+
+def _size(n: int) -> str:
+    return f"{n / MIB:.1f} MiB" if n >= MIB else f"{n / 1024:.1f} KiB"
 
 
 def main() -> None:
@@ -133,6 +263,9 @@ def main() -> None:
     except CaptureError as exc:  # a file that is not a readable capture is bad input too
         print(f"mieruka-sensor: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Problem as exc:  # something on site: what is wrong and what to do
+        print(f"mieruka-sensor: {exc.line()}", file=sys.stderr)
+        sys.exit(1)
     except typer.Abort:
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

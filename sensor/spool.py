@@ -34,7 +34,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: after a crash it holds either the old or the new bytes."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -60,7 +61,7 @@ class Spool:
             return {"next_sequence": self._max_sequence() + 1, "evicted": 0, "evicted_bytes": 0}
 
     def _save_state(self) -> None:
-        _write_atomic(self.dir / STATE, json.dumps(self.state).encode())
+        write_atomic(self.dir / STATE, json.dumps(self.state).encode())
 
     def _max_sequence(self) -> int:
         return max((b.sequence for b in self.pending()), default=0)
@@ -71,7 +72,7 @@ class Spool:
         self.state["next_sequence"] = seq + 1
         self._evict_for(len(data))
         path = self.dir / f"{seq:012d}-{batch_id}{SUFFIX}"
-        _write_atomic(path, data)
+        write_atomic(path, data)
         self._save_state()
         return SpooledBatch(path, seq, batch_id)
 
@@ -105,7 +106,7 @@ class Spool:
         rejected = self.dir / "rejected"
         rejected.mkdir(exist_ok=True)
         os.replace(batch.path, rejected / batch.path.name)
-        _write_atomic(rejected / f"{batch.path.stem}.reason.txt", reason.encode())
+        write_atomic(rejected / f"{batch.path.stem}.reason.txt", reason.encode())
 
     def stats(self) -> dict:
         queued = self.pending()

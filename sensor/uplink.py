@@ -3,18 +3,21 @@
 A batch leaves the spool only when the core answers 200 (stored or duplicate). A permanent refusal
 (4xx other than 408/429) sets the batch aside with the core's reason; anything else is retried with
 exponential backoff and full jitter, oldest batch first, so a resend after a lost response is
-harmless: the core deduplicates by batch id.
+harmless: the core deduplicates by batch id. Bytes sent and the last delivery are noted for the
+sensor's health report (sensor/health.py).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import ssl
 import time
 from dataclasses import dataclass, field
 
 import httpx
 
+from sensor.health import record_upload
 from sensor.spool import Spool, SpooledBatch
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,7 @@ class UplinkReport:
 
 class Uplink:
     def __init__(self, core_url: str, token: str, spool: Spool, *, timeout: float = 30.0,
-                 backoff: Backoff | None = None, verify: bool | str = True):
+                 backoff: Backoff | None = None, verify: ssl.SSLContext | bool = True):
         self.url = core_url.rstrip("/") + "/api/v1/ingest"
         self.spool = spool
         self.backoff = backoff or Backoff()
@@ -74,13 +77,33 @@ class Uplink:
             )
         except httpx.HTTPError as exc:
             return "retry", f"{type(exc).__name__}: {exc}"
+        record_upload(self.spool.dir, len(body), delivered=resp.status_code == 200)
         if resp.status_code == 200:
             status = resp.json().get("status", "stored")
             return ("duplicate" if status == "duplicate" else "stored"), status
-        detail = _detail(resp)
+        detail = response_detail(resp)
         if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE_STATUS:
             return "rejected", f"{resp.status_code}: {detail}"
         return "retry", f"{resp.status_code}: {detail}"
+
+    def deliver(self, batch: SpooledBatch, report: UplinkReport) -> str:
+        """Send one batch and settle it in the spool and ``report``; returns the outcome."""
+        outcome, detail = self.send(batch)
+        if outcome in ("stored", "duplicate"):
+            report.bytes_sent += batch.path.stat().st_size
+            self.spool.ack(batch)
+            self.backoff.reset()
+            report.sent += outcome == "stored"
+            report.duplicates += outcome == "duplicate"
+        elif outcome == "rejected":
+            log.error("core rejected batch %s: %s", batch.batch_id, detail)
+            self.spool.reject(batch, detail)
+            report.rejected += 1
+            report.last_error = detail
+        else:
+            report.retries += 1
+            report.last_error = detail
+        return outcome
 
     def drain(self, deadline: float | None = None, sleep=time.sleep) -> UplinkReport:
         """Send every queued batch, retrying until the queue is empty or the deadline
@@ -88,31 +111,20 @@ class Uplink:
         report = UplinkReport()
         while queued := self.spool.pending():
             batch = queued[0]
-            outcome, detail = self.send(batch)
-            if outcome in ("stored", "duplicate"):
-                report.bytes_sent += batch.path.stat().st_size
-                self.spool.ack(batch)
-                self.backoff.reset()
-                report.sent += outcome == "stored"
-                report.duplicates += outcome == "duplicate"
-            elif outcome == "rejected":
-                log.error("core rejected batch %s: %s", batch.batch_id, detail)
-                self.spool.reject(batch, detail)
-                report.rejected += 1
-                report.last_error = detail
-            else:
-                report.retries += 1
-                report.last_error = detail
-                delay = self.backoff.next_delay()
-                if deadline is not None and time.monotonic() + delay > deadline:
-                    log.warning("upload deadline reached with %d batches queued", len(queued))
-                    break
-                log.warning("upload of %s failed (%s); retrying in %.1fs", batch.batch_id, detail, delay)
-                sleep(delay)
+            if self.deliver(batch, report) != "retry":
+                continue
+            delay = self.backoff.next_delay()
+            if deadline is not None and time.monotonic() + delay > deadline:
+                log.warning("upload deadline reached with %d batches queued", len(queued))
+                break
+            log.warning("upload of %s failed (%s); retrying in %.1fs", batch.batch_id,
+                        report.last_error, delay)
+            sleep(delay)
         return report
 
 
-def _detail(resp: httpx.Response) -> str:
+def response_detail(resp: httpx.Response) -> str:
+    """The core's reason for an error answer (its JSON ``detail``), or the start of the body."""
     try:
         return str(resp.json().get("detail", resp.text))
     except ValueError:

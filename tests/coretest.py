@@ -44,14 +44,17 @@ def provision(app, name: str) -> Tenant:
 
 
 class LiveServer:
-    def __init__(self, app):
+    """uvicorn on a free port of 127.0.0.1; HTTPS when given a certificate and key (PEM files)."""
+
+    def __init__(self, app, certfile=None, keyfile=None):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if certfile else 'http'}://127.0.0.1:{port}"
         self.app = app
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                           ssl_certfile=certfile, ssl_keyfile=keyfile)
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

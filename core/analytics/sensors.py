@@ -1,6 +1,9 @@
-"""A tenant's sensors (control plane) with what each has delivered (batch log)."""
+"""A tenant's sensors (control plane) with what each has delivered (batch log) and its health."""
 
 from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -8,9 +11,16 @@ from sqlalchemy.orm import Session
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import Sensor
 
+JAPAN = ZoneInfo("Asia/Tokyo")  # completion dates are contract dates in Japan (specs/tariff.md)
+
+
+def _japan_date(t: datetime | None) -> date | None:
+    return t.astimezone(JAPAN).date() if t else None
+
 
 def sensors_overview(db: Session, ch: ClickHouseStore, tenant_id: int) -> list[dict]:
-    """[{id, serial, name, last_seen, batches, packets}]; batches and packets are all-time."""
+    """One dict per sensor: identity, lifecycle status and dates, latest health report, and
+    ``batches``/``packets`` delivered (all-time)."""
     stats = {
         r["sensor_id"]: r
         for r in ch.query(
@@ -27,7 +37,15 @@ def sensors_overview(db: Session, ch: ClickHouseStore, tenant_id: int) -> list[d
             "id": s.id,
             "serial": s.serial,
             "name": s.name,
+            "status": s.status,
+            "activated_at": s.activated_at,
+            "installed_at": s.installed_at,
+            "opening_tested_at": s.opening_tested_at,
+            "installation_completed_date": _japan_date(s.installed_at),
+            "opening_test_completed_date": _japan_date(s.opening_tested_at),
             "last_seen": s.last_seen,
+            "health": s.health,
+            "health_at": s.health_at,
             "batches": stats.get(s.id, {}).get("batches", 0),
             "packets": stats.get(s.id, {}).get("packets", 0),
         }

@@ -11,11 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from core.api.routes import (
+    activation,
     assets,
     flows,
     health,
     ingest,
     protocols,
+    sensor,
     sensors,
     talkers,
     traffic,
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 ROUTERS = (
     health.router,
     ingest.router,
+    activation.router,
+    sensor.router,
     sensors.router,
     flows.router,
     traffic.router,

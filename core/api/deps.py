@@ -20,7 +20,7 @@ from core.config import Settings
 from core.ingest import Ingestor
 from core.metrics import Metrics
 from core.store.clickhouse import ClickHouseStore
-from core.store.controlplane import Sensor
+from core.store.controlplane import Sensor, utcnow
 
 
 def get_settings(request: Request) -> Settings:
@@ -44,11 +44,17 @@ def get_ingestor(request: Request) -> Ingestor:
     return request.app.state.ingestor
 
 
+def get_now() -> datetime:
+    """The core's clock (a dependency, so tests can move it)."""
+    return utcnow()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClickHouse = Annotated[ClickHouseStore, Depends(get_clickhouse)]
 DB = Annotated[Session, Depends(get_db)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+Now = Annotated[datetime, Depends(get_now)]
 Bearer = Annotated[
     HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))
 ]

@@ -1,4 +1,5 @@
-"""Control-plane database (SQLAlchemy 2): tenants, users, sessions, sensors, API tokens, audit log.
+"""Control-plane database (SQLAlchemy 2): tenants, users, sessions, sensors, activation codes,
+API tokens, audit log.
 
 SQLite in the data directory by default, PostgreSQL in production (``MIERUKA_DATABASE_URL``).
 Secrets are never stored: passwords as argon2 hashes, tokens as SHA-256 of a high-entropy value.
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
+    JSON,
     DateTime,
     ForeignKey,
     Integer,
@@ -95,9 +97,34 @@ class Sensor(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
     serial: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200), default="")
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # None until activated
+    # shipped (activation code issued) → activated (the box has its token) → opened (passed the
+    # opening test); a replacement box goes back to activated until it passes its own test.
+    status: Mapped[str] = mapped_column(String(20), default="activated")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[datetime | None]
+    # Completion dates that feed billing (specs/tariff.md): the first report wins.
+    installed_at: Mapped[datetime | None]
+    opening_tested_at: Mapped[datetime | None]
     last_seen: Mapped[datetime | None]
+    health: Mapped[dict | None] = mapped_column(JSON)  # the sensor's latest health report
+    health_at: Mapped[datetime | None]
+
+
+class ActivationCode(Base):
+    """A one-time code that gives the box with ``serial`` the identity of ``sensor``."""
+
+    __tablename__ = "activation_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sensor_id: Mapped[int] = mapped_column(
+        ForeignKey("sensors.id", ondelete="CASCADE"), index=True
+    )
+    serial: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    sensor: Mapped[Sensor] = relationship(lazy="joined")
 
 
 class ApiToken(Base):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
-from core import auth, cli
+from core import activation, auth, cli
 from core.config import Settings
-from core.store.controlplane import ControlPlane
+from core.store.controlplane import AuditLog, ControlPlane, Sensor
 
 PASSWORD = "correct horse battery"
 
@@ -45,7 +48,7 @@ def controlplane() -> ControlPlane:
 
 def test_provisioning_flow(run, acme):
     r = run(
-        "sensors", "add", "--tenant", "acme", "--serial", "SN-1", "--name", "Line 1"
+        "sensors", "add", "--tenant", "acme", "--serial", "SN-1", "--name", "Line 1", "--token"
     )
     assert r.exit_code == 0
     sensor_token = r.stdout.strip()
@@ -177,3 +180,56 @@ def test_serve_runs_uvicorn_with_settings(run, monkeypatch):
         calls["host"] == "127.0.0.1" and calls["port"] == 8123 and calls["workers"] == 1
     )
     assert calls["app"].title == "mieruka"
+
+
+def sensor_named(db, serial):
+    return db.scalar(select(Sensor).where(Sensor.serial == serial))
+
+
+def test_sensors_ship_with_activation_codes_reissue_and_replace(run, acme):
+    r = run("sensors", "add", "--tenant", "acme", "--serial", "SN-1", "--valid-days", "2")
+    assert r.exit_code == 0, r.output
+    first = r.stdout.strip()
+    assert re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}", first)
+    assert "registered as shipped" in r.stderr and "shown only once" in r.stderr
+    r = run("sensors", "code", "--tenant", "acme", "--serial", "SN-1")
+    assert r.exit_code == 0, r.output
+    second = r.stdout.strip()
+    cp = controlplane()
+    with cp.sessions() as db:
+        shipped = sensor_named(db, "SN-1")
+        assert shipped.status == "shipped" and shipped.token_hash is None
+        with pytest.raises(activation.ActivationError, match="expired"):
+            activation.redeem(db, first)  # the reissue retired it
+        activation.redeem(db, second)
+    r = run("sensors", "replace", "--tenant", "acme", "--serial", "SN-1", "--new-serial", "SN-2")
+    assert r.exit_code == 0, r.output
+    assert "box SN-2 will take over sensor SN-1" in r.stderr
+    with cp.sessions() as db:
+        sensor, _ = activation.redeem(db, r.stdout.strip())
+        assert (sensor.id, sensor.serial) == (shipped.id, "SN-2")
+    r = run("sensors", "reset-date", "opening-test", "--tenant", "acme", "--serial", "SN-2")
+    assert r.exit_code == 0 and "opening-test date of sensor SN-2 reset" in r.stderr
+    with cp.sessions() as db:
+        actions = db.scalars(select(AuditLog.action).where(AuditLog.action.like("sensor.%"))).all()
+    cp.close()
+    assert actions == ["sensor.ship", "sensor.activation_code", "sensor.activation_code",
+                       "sensor.activate_refused", "sensor.activate", "sensor.replace", "sensor.activation_code",
+                       "sensor.activate", "sensor.opening-test.reset"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["replace", "--tenant", "acme", "--serial", "GHOST", "--new-serial", "N"], "no sensor 'GHOST'"),
+        (["replace", "--tenant", "acme", "--serial", "S", "--new-serial", "S"], "already exists"),
+        (["replace", "--tenant", "acme", "--serial", "S", "--new-serial", "  "], "must not be empty"),
+        (["code", "--tenant", "acme", "--serial", "GHOST"], "no sensor 'GHOST'"),
+        (["add", "--tenant", "acme", "--serial", "T", "--valid-days", "0"], "--valid-days"),
+        (["reset-date", "billing", "--tenant", "acme", "--serial", "S"], "'billing'"),
+    ],
+)
+def test_sensor_lifecycle_bad_input_exits_2(run, acme, args, message):
+    assert run("sensors", "add", "--tenant", "acme", "--serial", "S").exit_code == 0
+    r = run("sensors", *args)
+    assert r.exit_code == 2 and message in r.stderr and r.stdout == ""

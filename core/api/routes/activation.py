@@ -1,0 +1,39 @@
+"""POST /api/v1/activate: a box on site trades a one-time activation code for sensor credentials."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
+
+from core import activation
+from core.api.deps import DB, SettingsDep
+
+router = APIRouter(tags=["activation"])
+
+STATUS = {
+    "malformed": status.HTTP_400_BAD_REQUEST,
+    "unknown": status.HTTP_404_NOT_FOUND,
+    "used": status.HTTP_409_CONFLICT,
+    "expired": status.HTTP_410_GONE,
+}
+
+
+class ActivationRequest(BaseModel):
+    code: str = Field(max_length=64)
+
+
+@router.post("/api/v1/activate")
+def activate(body: ActivationRequest, db: DB, settings: SettingsDep) -> dict:
+    """The sensor's id, serial and bearer token (shown once), and the CA PEM to pin when set."""
+    try:
+        sensor, token = activation.redeem(db, body.code)
+    except activation.ActivationError as exc:
+        raise HTTPException(STATUS[exc.kind], str(exc)) from None
+    ca = settings.ca_cert_file
+    return {
+        "sensor_id": sensor.id,
+        "serial": sensor.serial,
+        "name": sensor.name,
+        "token": token,
+        "ca_pem": ca.read_text() if ca else None,
+    }

@@ -1,0 +1,81 @@
+"""/api/v1/sensor/*: what a sensor reports about itself (its token says which sensor it is).
+
+``clock`` gives the core's time for skew checks; ``installation`` and ``opening-test`` record the
+completion dates that billing uses (first report wins); ``health`` stores the latest health report.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from core import installation
+from core.api.deps import DB, IngestorDep, Now, SensorAuth
+
+router = APIRouter(prefix="/api/v1/sensor", tags=["sensor"])
+
+
+def _progress(sensor) -> dict:
+    return {"installed_at": sensor.installed_at, "opening_tested_at": sensor.opening_tested_at,
+            "status": sensor.status}
+
+
+@router.get("/clock")
+def clock(sensor: SensorAuth, now: Now) -> dict:
+    return {"utc": now}
+
+
+@router.post("/installation")
+def record_installation(sensor: SensorAuth, db: DB, now: Now) -> dict:
+    installation.record(db, sensor, "installation", now)
+    return _progress(sensor)
+
+
+class Check(BaseModel):
+    name: str = Field(max_length=100)
+    status: str = Field(max_length=10)
+    detail: str = Field(default="", max_length=500)
+
+
+class OpeningTest(BaseModel):
+    batch_id: uuid.UUID  # the test batch the sensor sent; it must have been stored
+    checks: list[Check] = Field(default=[], max_length=50)
+
+
+@router.post("/opening-test")
+def record_opening_test(body: OpeningTest, sensor: SensorAuth, db: DB, ingestor: IngestorDep,
+                        now: Now) -> dict:
+    if not ingestor.has_batch(sensor.tenant_id, sensor.id, str(body.batch_id)):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"test batch {body.batch_id} has not been stored by the core")
+    checklist = ", ".join(f"{c.name}: {c.status}" for c in body.checks)
+    installation.record(db, sensor, "opening-test", now, f"batch {body.batch_id}; {checklist}"[:1500])
+    return _progress(sensor)
+
+
+class Health(BaseModel):
+    """A sensor's health report; rates and counters are the newest capture interval's."""
+
+    model_config = ConfigDict(extra="forbid")
+    capture_pps: float | None = Field(default=None, ge=0)
+    kernel_drops: int | None = Field(default=None, ge=0)
+    parse_errors: int | None = Field(default=None, ge=0)
+    capture_at: datetime | None = None
+    spool_depth: int = Field(ge=0)
+    spool_bytes: int = Field(ge=0)
+    spool_oldest_age_s: float | None = Field(default=None, ge=0)
+    spool_evicted: int = Field(default=0, ge=0)
+    last_upload: datetime | None = None
+    bytes_this_month: int = Field(ge=0)
+    monthly_budget_bytes: int = Field(ge=0)
+
+
+@router.post("/health")
+def report_health(body: Health, sensor: SensorAuth, db: DB, now: Now) -> dict:
+    sensor.health = body.model_dump(mode="json")
+    sensor.health_at = now
+    db.commit()
+    return {"status": "stored"}

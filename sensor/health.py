@@ -1,0 +1,78 @@
+"""The sensor's health: what `mieruka-sensor status` prints and the core stores for analysts.
+
+Two small JSON files in the spool directory feed it, each written by one party:
+
+- ``capture.json``: the newest batch the capture produced (packet rate, kernel drops, parse errors);
+- ``uplink.json``: the last delivered upload and the bytes sent this month, counted in Japan time
+  (LTE data plans reset at the start of a Japanese calendar month).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sensor import wire
+from sensor.spool import Spool, write_atomic
+
+JST = timezone(timedelta(hours=9))  # Japan has no daylight saving time
+CAPTURE = "capture.json"
+UPLINK = "uplink.json"
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _month(t: datetime) -> str:
+    return t.astimezone(JST).strftime("%Y-%m")
+
+
+def record_batch(directory: Path, batch: wire.Batch) -> None:
+    """Note the capture counters of a batch just produced."""
+    seconds = (batch.interval_end - batch.interval_start).total_seconds()
+    packets = batch.counters.get("packets", 0)
+    write_atomic(directory / CAPTURE, json.dumps({
+        "capture_at": batch.interval_end.isoformat(),
+        "capture_pps": packets / seconds if seconds > 0 else None,
+        "kernel_drops": batch.counters.get("kernel_drops", 0),
+        "parse_errors": batch.counters.get("parse_errors", 0),
+    }).encode())
+
+
+def record_upload(directory: Path, nbytes: int, delivered: bool, now: datetime | None = None) -> None:
+    """Count ``nbytes`` sent over the link this month; note the time if the core took the batch."""
+    now = now or datetime.now(timezone.utc)
+    state = _read(directory / UPLINK)
+    if state.get("month") != _month(now):
+        state = {"month": _month(now), "bytes": 0, "last_upload": state.get("last_upload")}
+    state["bytes"] += nbytes
+    if delivered:
+        state["last_upload"] = now.isoformat()
+    write_atomic(directory / UPLINK, json.dumps(state).encode())
+
+
+def snapshot(spool: Spool, budget_bytes: int, now: datetime | None = None) -> dict:
+    """The health report (the fields of the core's POST /api/v1/sensor/health)."""
+    now = now or datetime.now(timezone.utc)
+    capture = _read(spool.dir / CAPTURE)
+    usage = _read(spool.dir / UPLINK)
+    queued = spool.stats()
+    oldest = queued["oldest_mtime"]
+    return {
+        "capture_pps": capture.get("capture_pps"),
+        "kernel_drops": capture.get("kernel_drops"),
+        "parse_errors": capture.get("parse_errors"),
+        "capture_at": capture.get("capture_at"),
+        "spool_depth": queued["depth"],
+        "spool_bytes": queued["bytes"],
+        "spool_oldest_age_s": max(0.0, now.timestamp() - oldest) if oldest else None,
+        "spool_evicted": queued["evicted"],
+        "last_upload": usage.get("last_upload"),
+        "bytes_this_month": usage.get("bytes", 0) if usage.get("month") == _month(now) else 0,
+        "monthly_budget_bytes": budget_bytes,
+    }
