@@ -52,14 +52,16 @@ H_SYN, H_FIN, H_RST, H_FIN_RST, H_DATA, H_ACK, H_MULTI = 0x1, 0x2, 0x4, 0x8, 0x1
 # scaled history counters (index into the cnt/thr arrays): retransmission, zero window
 SC_RXMIT, SC_WIN0 = 0, 1
 KIND_FREE, KIND_IP, KIND_L2 = 0, 1, 2
+APP_DETECT, APP_DECODE, APP_IGNORE = 0, 1, 2  # what the application-layer stage does with a flow
 
 # Zeek's likely_server_ports as its default scripts build it (each base/protocols script adds
-# its ports) plus 102/tcp, which the ICSNPP S7comm package adds (its baseline shows the flip);
-# used only for Zeek's originator heuristics when a flow starts mid-stream.
+# its ports) plus 102/tcp and 4840/tcp + 4843/tcp, which the ICSNPP S7comm and OPC UA binary packages
+# add (their baselines show the flips); used only for Zeek's originator heuristics when a flow starts
+# mid-stream.
 TCP_SERVER_PORTS = frozenset(
     [21, 22, 25, 53, 80, 81, 88, 102, 110, 135, 139, 143, 389, 443, 445, 502, 563, 585, 587, 614, 631, 636,
-     989, 990, 992, 993, 995, 1080, 1434, 2811, 3128, 3268, 3306, 3389, 5222, 5223, 5269, 6666, 6667,
-     6668, 6669, 8000, 8080, 8888, 20000]
+     989, 990, 992, 993, 995, 1080, 1434, 2811, 3128, 3268, 3306, 3389, 4840, 4843, 5222, 5223, 5269, 6666,
+     6667, 6668, 6669, 8000, 8080, 8888, 20000]
 )
 UDP_SERVER_PORTS = frozenset(
     [53, 67, 88, 123, 137, 161, 162, 443, 514, 1812, 2123, 2152, 3544, 4789, 5060, 5072, 5353, 5355,
@@ -70,18 +72,19 @@ UDP_SERVER_PORTS = frozenset(
 # Flow state is three matrices indexed by slot, so kernels pass three arrays, not dozens:
 # F (int64) holds the columns below, U (uint64) the key and addresses, H (uint8) the history.
 (KIND, ENDED, IV_SEEN, PROTO, ETHERTYPE, VLAN, IPVER, ORIG_SIDE, START, LAST, SEEN, HIST_LEN, HIST_SEEN,
- ACTIVE, TIMEOUT, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE, DNS_SEEN) = range(20)
+ ACTIVE, TIMEOUT, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE, DNS_SEEN, APP) = range(21)
 # per-side columns: the field's column + side (0 = lower canonical endpoint, 1 = higher)
 (PORT, PKTS, IPB, SIZE, EM_PKTS, EM_IPB, EM_BYTES, TSTATE, TPREV, DID_CLOSE, START_SEQ, REL_LAST, REL_ACK,
- FIN_CNT, LAST_SYN, LAST_FIN, LAST_RST, RX_CNT, RX_THR, W0_CNT, W0_THR) = range(20, 20 + 2 * 21, 2)
-NI = 20 + 2 * 21
+ FIN_CNT, LAST_SYN, LAST_FIN, LAST_RST, RX_CNT, RX_THR, W0_CNT, W0_THR) = range(21, 21 + 2 * 21, 2)
+NI = 21 + 2 * 21
 KEY, ADDR_HI, ADDR_LO, MAC = 0, 1, 3, 5  # U columns; the last three per side
 NU = 7
 # meanings: KIND KIND_*; ENDED closed, waiting to be reported; IV_SEEN packets this interval;
 # START/LAST/SEEN first packet, Zeek's last_time (drives timers), last packet (µs);
 # ACTIVE Zeek's TCPSessionAdapter::is_active; T_* timer due times (0 = none; T_EXPIRE is the
 # DNS analyzer's timer for UDP DNS flows); DNS_SEEN the first DNS message was seen (Zeek's
-# DNS analyzer may flip the flow on it);
+# DNS analyzer may flip the flow on it); APP the application-layer stage's APP_* mark (zeroed, i.e.
+# APP_DETECT, when the slot starts a flow; the kernels never read it);
 # SIZE payload bytes of non-TCP flows (-1 before the side's first packet); EM_* already
 # reported in earlier interval records; TSTATE/TPREV TCP endpoint state; START_SEQ 32-bit ISN;
 # REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped; LAST_* relative seq of
@@ -576,9 +579,9 @@ def _group_addr(F, U, s, side, broadcast):
 
 
 @njit(cache=True)
-def _advance(F, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_server, free, n_free, g0):
-    """Feed each flow group's packets through its slot. Returns -1 when done, or the group
-    index to resume from once more free slots are provided."""
+def _advance(F, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_server, free, n_free, g0, pslot):
+    """Feed each flow group's packets through its slot, noting each packet's slot in ``pslot``.
+    Returns -1 when done, or the group index to resume from once more free slots are provided."""
     for g in range(g0, len(gstart) - 1):
         a, b = gstart[g], gstart[g + 1]
         if n_free[0] < b - a + 1:
@@ -600,6 +603,7 @@ def _advance(F, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_se
             t = p.ts[j]
             ln = np.int64(p.pay_len[j])
             _count(F, H, s, e, t, np.int64(p.ip_len[j] if p.status[j] == pk.OK else p.wirelen[j]), ln, is_tcp)
+            pslot[j] = s
             if is_tcp:
                 _tcp_packet(F, H, s, e, t, flags, seq, np.int64(p.ack[j]), ln, p.win[j])
             elif p.dns_qr[j] and not F[s, DNS_SEEN]:
@@ -690,6 +694,14 @@ def _tcp_sizes(F: np.ndarray, slots: np.ndarray) -> np.ndarray:
     return np.where(aborted & ~np.isin(ack, (0, 1)), 0, size)
 
 
+class Placed(NamedTuple):
+    """Where ``FlowTable.add`` put each packet: its flow's slot (-1 if malformed) and whether
+    the originator sent it."""
+
+    slot: np.ndarray  # int64
+    is_orig: np.ndarray  # bool
+
+
 class _FlowInfo(NamedTuple):
     """Per-flow strings, computed once when the flow is first reported."""
 
@@ -709,6 +721,7 @@ class FlowTable:
         self._n_free = np.array([capacity], np.int64)
         self._slot_of: dict[int, int] = {}
         self._info: dict[int, _FlowInfo] = {}
+        self._service: dict[int, str] = {}  # slot → Zeek-style service names, comma-joined
         self._salt = uid_salt
         self._nt = np.iinfo(np.int64).min  # network time: latest timestamp seen
         self._frags: dict[tuple, tuple[int, int]] = {}
@@ -748,11 +761,12 @@ class FlowTable:
             elif k in self._frags:
                 p.sport[i], p.dport[i] = self._frags[k]
 
-    def add(self, p: pk.Packets) -> None:
+    def add(self, p: pk.Packets) -> Placed:
         """Account a batch of packets (capture order). Malformed packets are ignored."""
         n = len(p.ts)
+        pslot = np.full(n, -1, np.int64)
         if n == 0:
-            return
+            return Placed(pslot, np.zeros(0, np.bool_))
         self._assign_fragment_ports(p)
         nt = np.maximum.accumulate(np.maximum(p.ts, self._nt))
         self._nt = int(nt[-1])
@@ -769,11 +783,12 @@ class FlowTable:
         g = 0
         while g >= 0:
             g = _advance(*self._st, p, key, side, order, gstart, gslot, nt, self._tcp_server, self._udp_server,
-                         self._free, self._n_free, g)
+                         self._free, self._n_free, g, pslot)
             if g >= 0:
                 self._grow(int(gstart[g + 1] - gstart[g]) + 1)
         slot_of.update(zip(gkeys, gslot.tolist()))
         _expire_all(self._st.F, self._nt, nt)
+        return Placed(pslot, side == self._st.F[pslot, ORIG_SIDE])
 
     def flush(self, final: bool = False) -> dict[str, list]:
         """Records (column lists, wire.FLOWS names) for flows with packets since the last
@@ -790,12 +805,29 @@ class FlowTable:
             if self._slot_of.get(k) == s:
                 del self._slot_of[k]
             self._info.pop(s, None)
+            self._service.pop(s, None)
         F[done, KIND] = KIND_FREE
         F[done, ENDED] = 0
         nf = int(self._n_free[0])
         self._free[nf : nf + len(done)] = done
         self._n_free[0] = nf + len(done)
         return rows
+
+    def app_marks(self, slots: np.ndarray) -> np.ndarray:
+        """The APP_* mark of each slot's flow."""
+        return self._st.F[slots, APP]
+
+    def mark_app(self, slot: int, mark: int) -> None:
+        self._st.F[slot, APP] = mark
+
+    def set_service(self, slot: int, service: str) -> None:
+        self._service[slot] = service
+
+    def endpoints(self, slot: int) -> tuple[str, str, str, int]:
+        """(uid, orig_h, resp_h, resp_p) of the flow in ``slot``, as its records name them."""
+        info = self._flow_info(slot)
+        o = int(self._st.F[slot, ORIG_SIDE])
+        return info.uid, info.host[o], info.host[1 - o], int(self._st.F[slot, PORT + 1 - o])
 
     def _flow_info(self, s: int) -> _FlowInfo:
         info = self._info.get(s)
@@ -850,7 +882,7 @@ class FlowTable:
         cols.update(
             ts=start.tolist(), ts_end=seen.tolist(), duration=((seen - start) / SEC).tolist(),
             vlan=F[slots, VLAN].tolist(), orig_p=F[slots, PORT + o].tolist(), resp_p=F[slots, PORT + r].tolist(),
-            ethertype=F[slots, ETHERTYPE].tolist(), service=[""] * len(slots),
+            ethertype=F[slots, ETHERTYPE].tolist(), service=[self._service.get(s, "") for s in slots.tolist()],
             orig_bytes=d_bytes[idx, o].tolist(), resp_bytes=d_bytes[idx, r].tolist(),
             orig_pkts=d_pkts[idx, o].tolist(), resp_pkts=d_pkts[idx, r].tolist(),
             orig_ip_bytes=d_ipb[idx, o].tolist(), resp_ip_bytes=d_ipb[idx, r].tolist(),

@@ -1,9 +1,9 @@
-"""Capture files → per-interval ``wire.Batch`` (flows, observer rows, counters).
+"""Capture files → per-interval ``wire.Batch`` (flows, events, observations, counters).
 
 Files are read in order as one stream. Each chunk of frames is decoded into packet columns,
 cut at batch-interval boundaries (by network time, i.e. the running maximum of capture
-timestamps) and fed to the flow table; at each boundary the table's interval records
-become one batch.
+timestamps) and fed to the flow table, then to the application-layer decoders (which name each
+flow's service) and the observer; at each boundary the interval's records become one batch.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from sensor import wire
+from sensor.applayer import AppLayer
 from sensor.capture.pcapfile import CHUNK, iter_frames
 from sensor.decode import packet as pk
 from sensor.flows import SEC, FlowTable, ip_text, mac_text
@@ -33,6 +34,7 @@ class Interval:
     counters: dict[str, int]
     observations: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
+    decode_errors: dict[str, int] = field(default_factory=dict)  # malformed PDUs per app protocol
 
 
 class _Observer:
@@ -82,6 +84,7 @@ def iter_intervals(paths: Iterable[Path], interval: float = 60.0, observer=None,
                    uid_salt: str = "") -> Iterator[Interval]:
     """Analyse capture files as one stream, yielding each interval that had packets."""
     table = FlowTable(uid_salt)
+    apps = AppLayer(table)
     hook = _Observer(observer) if observer is not None else None
     width = interval * SEC if math.isfinite(interval) else None
     current = None  # interval index (or 0 for an infinite interval)
@@ -92,7 +95,11 @@ def iter_intervals(paths: Iterable[Path], interval: float = 60.0, observer=None,
         start = current * interval if width else first_ts / SEC
         end = start + interval if width else last_ts / SEC
         observations, events = hook.flush(end) if hook else ([], [])
-        return Interval(start, end, table.flush(), dict(counters), observations, events)
+        app_events, app_observations, decode_errors = apps.flush()
+        flows = table.flush()
+        apps.end(uid for uid, final in zip(flows["uid"], flows["final"]) if final)
+        return Interval(start, end, flows, dict(counters), observations + app_observations,
+                        events + app_events, decode_errors)
 
     for path in paths:
         for frames in iter_frames(path, CHUNK):
@@ -109,7 +116,7 @@ def iter_intervals(paths: Iterable[Path], interval: float = 60.0, observer=None,
                 first_ts = int(p.ts[lo]) if first_ts is None else first_ts
                 last_ts = int(nt[hi - 1])
                 seg = _slice(p, lo, hi)
-                table.add(seg)
+                apps.packets(seg, table.add(seg), frames.buf, frame_end[lo:hi])
                 if hook:
                     hook.packets(seg, frames.buf, frame_end[lo:hi])
                 malformed = int(np.count_nonzero(seg.status == pk.MALFORMED))

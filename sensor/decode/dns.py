@@ -163,6 +163,15 @@ def parse(buf: bytes, decode_values: bool = True) -> Message:
     return msg
 
 
+def is_query_like(buf: bytes) -> bool:
+    """A DNS-format message with exactly one question: DNS, LLMNR and NBNS queries and most answers.
+    Detectors of protocols with weak signatures (NTP, RTP) rule these out."""
+    try:
+        return len(parse(buf, decode_values=False).questions) == 1
+    except (ValueError, IndexError, struct.error):
+        return False
+
+
 def reverse_pointer_ip(name: str) -> str | None:
     """``"7.2.0.10.in-addr.arpa"`` → ``"10.0.2.7"`` (also ip6.arpa); None if not a reverse name."""
     lower = name.lower().rstrip(".")

@@ -1,11 +1,15 @@
-"""Helpers for the sensor hot-path tests: the corpus location and crafted capture files."""
+"""Helpers for the sensor hot-path tests: the corpus, crafted capture files, app-layer analysis."""
 
 from __future__ import annotations
 
 import struct
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from sensor.pipeline import iter_intervals
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
@@ -41,3 +45,62 @@ def corpus() -> Path:
     if not (CORPUS / "MANIFEST.csv").exists():
         pytest.skip("corpus not available")
     return CORPUS
+
+
+@dataclass
+class Analysis:
+    """What the pipeline made of a capture: app-layer events and observations, each flow's final
+    record, decode errors."""
+
+    events: list[dict]
+    observations: list[dict]
+    flows: list[dict]
+    errors: Counter
+
+    def actions(self, protocol: str) -> list[str]:
+        return [e["action"] for e in self.events if e["protocol"] == protocol]
+
+    def facts(self, ip: str) -> dict[str, str]:
+        return {o["attribute"]: o["value"] for o in self.observations if o["ip"] == ip}
+
+
+def analyse_capture(path: Path, interval: float = 60.0) -> Analysis:
+    out = Analysis([], [], [], Counter())
+    for iv in iter_intervals([path], interval):
+        out.events += iv.events
+        out.observations += iv.observations
+        out.flows += [f for f in map(dict, (zip(iv.flows, values) for values in zip(*iv.flows.values())))
+                      if f["final"]]  # one record per flow, the last
+        out.errors.update(iv.decode_errors)
+    return out
+
+
+@pytest.fixture
+def analyse_path():
+    """analyse_path(capture path, interval=60.0) -> Analysis."""
+    return analyse_capture
+
+
+@pytest.fixture
+def analyse(corpus):
+    """analyse(corpus-relative trace, interval=60.0) -> Analysis."""
+    return lambda trace, interval=60.0: analyse_capture(corpus / trace, interval)
+
+
+def transport_payloads(path: Path, port: int) -> list[tuple[bool, bytes]]:
+    """(sent to ``port``?, payload) of every TCP/UDP packet with payload to or from ``port``."""
+    from scapy.layers.inet import TCP, UDP
+    from scapy.utils import rdpcap
+
+    out = []
+    for pkt in rdpcap(str(path)):
+        l4 = pkt.getlayer(TCP) or pkt.getlayer(UDP)
+        if l4 is not None and port in (l4.sport, l4.dport) and bytes(l4.payload):
+            out.append((l4.dport == port, bytes(l4.payload)))
+    return out
+
+
+@pytest.fixture
+def payloads(corpus):
+    """payloads(corpus-relative trace, port) -> [(sent to port?, TCP/UDP payload), …]."""
+    return lambda trace, port: transport_payloads(corpus / trace, port)

@@ -1,0 +1,212 @@
+"""Application-layer stage: run protocol decoders on the flows that need them.
+
+After the flow table has placed a chunk of packets, the choice of packets is vectorised: TCP and
+UDP packets with payload whose flow is still being detected (its first MAX_TRIES payload packets)
+or was detected as one of ``registry.PROTOCOLS``. Only those reach Python. A flow whose first
+MAX_TRIES payload packets match no protocol, or whose decoder has learnt all it can, is marked
+in the flow table and never looked at again, so bulk traffic (camera RTP, file transfers) costs
+one vectorised comparison per packet.
+
+Per flow the stage keeps the detected protocol, its decoder ``Session`` and, for TCP, one
+reassembly ``Stream`` per direction. It stamps decoder events with the flow's uid and endpoints,
+turns facts into observations (by IP: the sender's MAC may be a router's), tells the flow table
+each flow's services, and counts malformed PDUs per protocol (``errors``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+import numpy as np
+
+from sensor.decode import packet as pk
+from sensor.decode import registry
+from sensor.decode.spec import MALFORMED, Event, Protocol, Session
+from sensor.decode.stream import Stream
+from sensor.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
+
+MAX_TRIES = 4  # payload packets of a flow offered to detection
+MAX_EVENTS = 50_000  # per interval
+MAX_OBSERVATIONS = 50_000  # per interval
+CONF_SERVED = 80  # a host answered in the protocol: it serves it
+
+
+class _Flow:
+    __slots__ = ("orig_h", "protocol", "resp_h", "resp_p", "served", "services", "session", "stopped", "streams",
+                 "tries", "uid")
+
+    def __init__(self, endpoints: tuple[str, str, str, int], transport: str) -> None:
+        self.uid, self.orig_h, self.resp_h, self.resp_p = endpoints
+        self.protocol: Protocol | None = None
+        self.session = Session(transport)
+        self.streams = (Stream(), Stream())  # from the originator, from the responder
+        self.tries = 0
+        self.services = 0  # how many services the flow table knows of
+        self.served = False  # the responder's protocol_served fact was noted this interval
+        self.stopped = False
+
+
+def _first_per_group(keys: np.ndarray, n: int) -> np.ndarray:
+    """Mask of the elements among the first ``n`` of their key, in array order."""
+    order = np.argsort(keys, kind="stable")
+    ks = keys[order]
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    rank = np.arange(len(ks)) - np.repeat(starts, np.diff(np.r_[starts, len(ks)]))
+    mask = np.empty(len(keys), np.bool_)
+    mask[order] = rank < n
+    return mask
+
+
+class AppLayer:
+    def __init__(self, table: FlowTable, protocols: tuple[Protocol, ...] = registry.PROTOCOLS) -> None:
+        self.table = table
+        self.protocols = protocols
+        self.errors: Counter[str] = Counter()  # malformed PDUs per protocol, this interval
+        self.dropped = 0  # rows over the per-interval caps, cumulative
+        self._flows: dict[str, _Flow] = {}  # by uid, until the flow ends or is stopped
+        self._by_slot: dict[int, _Flow] = {}  # this interval's flows by slot (slots are reused after it)
+        self._rows: list[tuple] = []  # (event, uid, orig_h, resp_h, resp_p, protocol)
+        self._facts: dict[tuple[str, str, str, str], list] = {}  # (ip, attribute, value, source) → [ts, conf]
+
+    # -- pipeline interface ---------------------------------------------------------------
+
+    def packets(self, p: pk.Packets, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
+        """Decode the packets of one chunk (already added to the flow table) that need it."""
+        payload = (p.status == pk.OK) & (p.pay_len > 0) & (p.frag != pk.FRAG_LATER) & (placed.slot >= 0)
+        cand = np.flatnonzero(payload & ((p.proto == pk.TCP) | (p.proto == pk.UDP)))
+        if not len(cand):
+            return
+        marks = self.table.app_marks(placed.slot[cand])
+        detecting = cand[marks == APP_DETECT]
+        tried = _first_per_group(placed.slot[detecting], MAX_TRIES)
+        self._run(p, np.sort(np.concatenate([cand[marks == APP_DECODE], detecting[tried]])), placed, buf, frame_end)
+        rest = detecting[~tried]  # later packets of the flows detected just now
+        self._run(p, rest[self.table.app_marks(placed.slot[rest]) == APP_DECODE], placed, buf, frame_end)
+
+    def flush(self) -> tuple[list[dict], list[dict], dict[str, int]]:
+        """This interval's events and observations (wire row dicts) and errors per protocol."""
+        utc, stamp = timezone.utc, datetime.fromtimestamp  # (positional tz: the fast call)
+        events = [
+            {"ts": stamp(ev.ts, utc), "uid": uid, "orig_h": orig_h, "resp_h": resp_h, "resp_p": resp_p,
+             "protocol": ev.protocol or protocol, "action": ev.action, "status": ev.status,
+             "attrs": {k: v if v.__class__ is str else str(v) for k, v in ev.attrs.items() if v != ""}}
+            for ev, uid, orig_h, resp_h, resp_p, protocol in sorted(self._rows, key=lambda row: row[0].ts)
+        ]
+        observations = [
+            {"ts": stamp(ts, utc), "mac": "", "ip": ip, "attribute": attribute, "value": value, "source": source,
+             "confidence": confidence}
+            for (ip, attribute, value, source), (ts, confidence) in self._facts.items()
+        ]
+        errors = dict(self.errors)
+        self._rows, self._facts, self._by_slot = [], {}, {}
+        self.errors.clear()
+        for flow in self._flows.values():
+            flow.session.pending.clear()  # a response after the interval end stands alone
+            flow.served = False
+        return events, observations, errors
+
+    def end(self, uids) -> None:
+        """Forget the state of flows that ended."""
+        for uid in uids:
+            self._flows.pop(uid, None)
+
+    # -- per packet -----------------------------------------------------------------------
+
+    def _run(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
+        view = memoryview(buf)
+        cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
+                p.proto[idx] == pk.TCP, p.seq[idx], idx)
+        for slot, is_orig, ts, lo, length, end, tcp, seq, i in zip(*(c.tolist() for c in cols)):
+            flow = self._by_slot.get(slot) or self._flow(slot, "tcp" if tcp else "udp")
+            if flow.stopped:
+                continue
+            data = bytes(view[lo : min(lo + length, end)])
+            if flow.protocol is None and not self._detect(flow, slot, data, int(p.sport[i]), int(p.dport[i])):
+                continue
+            proto = flow.protocol
+            if tcp and proto.frame is not None:
+                try:
+                    pdus = flow.streams[0 if is_orig else 1].push(seq, data, length, proto.frame)
+                except MALFORMED:
+                    self.errors[proto.name] += 1
+                    continue
+            else:  # a datagram (or a stream without framing) is decoded as it is
+                pdus = [data]
+            self._decode(flow, slot, pdus, is_orig, ts / SEC)
+
+    def _flow(self, slot: int, transport: str) -> _Flow:
+        endpoints = self.table.endpoints(slot)
+        flow = self._flows.get(endpoints[0])
+        if flow is None:
+            flow = self._flows[endpoints[0]] = _Flow(endpoints, transport)
+        self._by_slot[slot] = flow
+        return flow
+
+    def _decode(self, flow: _Flow, slot: int, pdus: list[bytes], is_orig: bool, ts: float) -> None:
+        proto, session = flow.protocol, flow.session
+        session.ts = ts
+        for pdu in pdus:
+            try:
+                items = proto.decode(pdu, is_orig, session)
+            except MALFORMED:
+                self.errors[proto.name] += 1
+                continue
+            for item in items:
+                if isinstance(item, Event):
+                    self._event(ts, flow, item)
+                else:
+                    ip = flow.orig_h if is_orig == item.about_sender else flow.resp_h
+                    self._fact(ts, ip, item.attribute, item.value, proto.name, item.confidence)
+            if not is_orig and not flow.served:
+                flow.served = True
+                self._fact(ts, flow.resp_h, "protocol_served", proto.name, proto.name, CONF_SERVED)
+        if session.malformed:
+            self.errors[proto.name] += session.malformed
+            session.malformed = 0
+        if len(session.services) != flow.services:
+            flow.services = len(session.services)
+            self.table.set_service(slot, ",".join(sorted(session.services)))
+        if session.done:
+            self._stop(slot, flow)
+
+    def _detect(self, flow: _Flow, slot: int, data: bytes, sport: int, dport: int) -> bool:
+        """Try the payload on the candidate protocols; True once the flow's protocol is known."""
+        flow.tries += 1
+        for proto in registry.candidates(flow.session.transport, sport, dport, self.protocols):
+            try:
+                if proto.detect(data):
+                    flow.protocol = proto
+                    self.table.mark_app(slot, APP_DECODE)
+                    return True
+            except MALFORMED:
+                continue
+        if flow.tries >= MAX_TRIES:
+            self._stop(slot, flow)
+        return False
+
+    def _stop(self, slot: int, flow: _Flow) -> None:
+        """No more packets of this flow reach Python; its services stay on the flow record."""
+        self.table.mark_app(slot, APP_IGNORE)
+        flow.stopped = True
+        self._flows.pop(flow.uid, None)
+
+    # -- rows -----------------------------------------------------------------------------
+
+    def _event(self, ts: float, flow: _Flow, event: Event) -> None:
+        if len(self._rows) >= MAX_EVENTS:
+            self.dropped += 1
+            return
+        event.ts = event.ts or ts
+        self._rows.append((event, flow.uid, flow.orig_h, flow.resp_h, flow.resp_p, flow.protocol.name))
+
+    def _fact(self, ts: float, ip: str, attribute: str, value: str, source: str, confidence: int) -> None:
+        key = (ip, attribute, value, source)
+        seen = self._facts.get(key)
+        if seen is not None:
+            seen[0] = min(seen[0], ts)
+            seen[1] = max(seen[1], confidence)
+        elif len(self._facts) < MAX_OBSERVATIONS:
+            self._facts[key] = [ts, confidence]
+        else:
+            self.dropped += 1

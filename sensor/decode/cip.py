@@ -1,0 +1,161 @@
+"""CIP (Common Industrial Protocol) explicit messages, as carried by EtherNet/IP.
+
+A request is service, request path (EPATH: class, instance, attribute, member, symbolic tag …) and
+data; a response is service | 0x80, general status and extended status. ``events`` turns one
+message into events: one per service, the services inside a Multiple Service Packet included,
+each request answered by the response at the same position. Service, class and status names
+follow the CIP specification (Volume 1) and Rockwell's Logix services.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from sensor.decode.spec import Event, Session
+
+SERVICES = {
+    0x01: "Get Attributes All", 0x02: "Set Attributes All", 0x03: "Get Attribute List",
+    0x04: "Set Attribute List", 0x05: "Reset", 0x06: "Start", 0x07: "Stop", 0x08: "Create", 0x09: "Delete",
+    0x0A: "Multiple Service Packet", 0x0D: "Apply Attributes", 0x0E: "Get Attribute Single",
+    0x10: "Set Attribute Single", 0x11: "Find Next Object Instance", 0x14: "Error Response", 0x15: "Restore",
+    0x16: "Save", 0x17: "No Operation", 0x18: "Get Member", 0x19: "Set Member", 0x1A: "Insert Member",
+    0x1B: "Remove Member", 0x1C: "Group Sync",
+}
+# object-specific services (0x4B-0x63) of the Connection Manager and of Logix controllers
+CONNECTION_MANAGER_SERVICES = {
+    0x4E: "Forward Close", 0x52: "Unconnected Send", 0x54: "Forward Open", 0x56: "Get Connection Data",
+    0x57: "Search Connection Data", 0x5A: "Get Connection Owner", 0x5B: "Large Forward Open",
+}
+LOGIX_SERVICES = {
+    0x4B: "Execute PCCC", 0x4C: "Read Tag", 0x4D: "Write Tag", 0x4E: "Read Modify Write Tag",
+    0x52: "Read Tag Fragmented", 0x53: "Write Tag Fragmented", 0x55: "Get Instance Attribute List",
+}
+CLASSES = {
+    0x01: "Identity", 0x02: "Message Router", 0x03: "DeviceNet", 0x04: "Assembly", 0x05: "Connection",
+    0x06: "Connection Manager", 0x07: "Register", 0x08: "Discrete Input Point", 0x09: "Discrete Output Point",
+    0x0A: "Analog Input Point", 0x0B: "Analog Output Point", 0x0E: "Presence Sensing", 0x0F: "Parameter",
+    0x10: "Parameter Group", 0x12: "Group", 0x1D: "Discrete Input Group", 0x1E: "Discrete Output Group",
+    0x1F: "Discrete Group", 0x20: "Analog Input Group", 0x21: "Analog Output Group", 0x22: "Analog Group",
+    0x23: "Position Sensor", 0x24: "Position Controller Supervisor", 0x25: "Position Controller",
+    0x26: "Block Sequencer", 0x27: "Command Block", 0x28: "Motor Data", 0x29: "Control Supervisor",
+    0x2A: "AC/DC Drive", 0x2B: "Acknowledge Handler", 0x2C: "Overload", 0x2D: "Softstart", 0x2E: "Selection",
+    0x30: "S-Device Supervisor", 0x37: "File", 0x41: "Event Log", 0x42: "Motion Axis", 0x43: "Time Sync",
+    0x44: "Modbus", 0x46: "Modbus Serial Link", 0x47: "Device Level Ring", 0x48: "QoS", 0x4D: "LLDP Management",
+    0x6B: "Symbol", 0x6C: "Template", 0xF4: "Port", 0xF5: "TCP/IP Interface", 0xF6: "Ethernet Link",
+}
+STATUSES = {
+    0x00: "Success", 0x01: "Connection failure", 0x02: "Resource unavailable", 0x03: "Invalid parameter value",
+    0x04: "Path segment error", 0x05: "Path destination unknown", 0x06: "Partial transfer", 0x07: "Connection lost",
+    0x08: "Service not supported", 0x09: "Invalid attribute value", 0x0A: "Attribute list error",
+    0x0B: "Already in requested mode/state", 0x0C: "Object state conflict", 0x0D: "Object already exists",
+    0x0E: "Attribute not settable", 0x0F: "Privilege violation", 0x10: "Device state conflict",
+    0x11: "Reply data too large", 0x12: "Fragmentation of a primitive value", 0x13: "Not enough data",
+    0x14: "Attribute not supported", 0x15: "Too much data", 0x16: "Object does not exist",
+    0x17: "Service fragmentation sequence not in progress", 0x18: "No stored attribute data",
+    0x19: "Store operation failure", 0x1A: "Routing failure, request packet too large",
+    0x1B: "Routing failure, response packet too large", 0x1C: "Missing attribute list entry data",
+    0x1D: "Invalid attribute value list", 0x1E: "Embedded service error", 0x1F: "Vendor specific error",
+    0x20: "Invalid parameter", 0x21: "Write-once value or medium already written", 0x22: "Invalid reply received",
+    0x25: "Key failure in path", 0x26: "Path size invalid", 0x27: "Unexpected attribute in list",
+    0x28: "Invalid member ID", 0x29: "Member not settable",
+}
+MULTIPLE_SERVICE_PACKET = 0x0A
+CONNECTION_MANAGER = 0x06
+# logical segments: segment byte & 0xFC → path field; the low two bits give the value size
+LOGICAL = {0x20: "class", 0x24: "instance", 0x28: "member", 0x2C: "connection_point", 0x30: "attribute"}
+SYMBOLIC = 0x91  # ANSI extended symbolic segment: a tag name
+
+
+def service_name(service: int, cls: int | None) -> str:
+    if service in SERVICES:
+        return SERVICES[service]
+    table = CONNECTION_MANAGER_SERVICES if cls == CONNECTION_MANAGER else LOGIX_SERVICES
+    return table.get(service, f"unknown-0x{service:02x}")
+
+
+def parse_path(path: bytes) -> dict[str, object]:
+    """EPATH → {"class": n, "instance": n, "attribute": n, "tag": "a.b", …}; port segments are skipped."""
+    out: dict[str, object] = {}
+    tags = []
+    pos = 0
+    while pos < len(path):
+        seg = path[pos]
+        kind = seg & 0xFC
+        if kind in LOGICAL and seg & 0x03 < 3:
+            size = seg & 0x03
+            if size == 0:
+                value, pos = path[pos + 1], pos + 2
+            elif size == 1:  # pad byte, then 16 bits
+                value, pos = struct.unpack_from("<H", path, pos + 2)[0], pos + 4
+            else:  # pad byte, then 32 bits
+                value, pos = struct.unpack_from("<I", path, pos + 2)[0], pos + 6
+            out.setdefault(LOGICAL[kind], value)
+        elif seg == SYMBOLIC:
+            length = path[pos + 1]
+            tags.append(path[pos + 2 : pos + 2 + length].decode("latin-1"))
+            pos += 2 + length + (length & 1)
+        elif seg & 0xE0 == 0:  # port segment: port, link address (extended when bit 4 is set)
+            if seg & 0x10:
+                length = path[pos + 1]
+                pos += 2 + length + (length & 1)
+            else:
+                pos += 2
+        else:
+            raise ValueError(f"unsupported EPATH segment 0x{seg:02x}")
+    if tags:
+        out["tag"] = ".".join(tags)
+    return out
+
+
+def _request_attrs(path: dict[str, object]) -> dict[str, object]:
+    attrs: dict[str, object] = {}
+    if "class" in path:
+        attrs["class"] = f"0x{path['class']:02x}"
+        attrs["class_name"] = CLASSES.get(path["class"], "")
+    for field in ("instance", "attribute"):
+        if field in path:
+            attrs[field] = f"0x{path[field]:02x}"
+    if "tag" in path:
+        attrs["tag"] = path["tag"]
+    return attrs
+
+
+def _embedded(body: bytes) -> list[bytes]:
+    """The messages of a Multiple Service Packet: count, offsets from the count, messages."""
+    count = struct.unpack_from("<H", body)[0]
+    offsets = struct.unpack_from(f"<{count}H", body, 2)
+    ends = offsets[1:] + (len(body),)
+    parts = [body[a:b] for a, b in zip(offsets, ends)]
+    if any(not part for part in parts):
+        raise ValueError("Multiple Service Packet offsets out of range")
+    return parts
+
+
+def events(msg: bytes, is_request: bool, key: object, session: Session, attrs: dict[str, object]) -> list[Event]:
+    """Events of one CIP message; ``key`` pairs a request with its response, ``attrs`` are added."""
+    service = msg[0] & 0x7F
+    if is_request:
+        path = parse_path(msg[2 : 2 + 2 * msg[1]])
+        body = msg[2 + 2 * msg[1] :]
+        cls = path.get("class")
+        event = Event(service_name(service, cls), protocol="cip",
+                      attrs={"service": f"0x{service:02x}", **_request_attrs(path), **attrs})
+        out = [session.ask((key, 0), event)]
+        if service == MULTIPLE_SERVICE_PACKET and msg[0] & 0x80 == 0:
+            for index, part in enumerate(_embedded(body), 1):
+                out += events(part, True, (key, index), session, attrs)
+        return out
+    status, extra = msg[2], msg[3]
+    body = msg[4 + 2 * extra :]
+    event = session.answer((key, 0))
+    out = []
+    if event is None:  # request not seen
+        event = Event(service_name(service, None), protocol="cip", attrs={"service": f"0x{service:02x}", **attrs})
+        out.append(event)
+    event.status = "OK" if status == 0 else STATUSES.get(status, f"unknown-0x{status:02x}")
+    if extra:
+        event.attrs["extended_status"] = f"0x{struct.unpack_from('<H', msg, 4)[0]:04x}"
+    if service == MULTIPLE_SERVICE_PACKET and status in (0, 0x1E) and body:
+        for index, part in enumerate(_embedded(body), 1):
+            out += events(part, False, (key, index), session, attrs)
+    return out

@@ -1,0 +1,29 @@
+"""The application protocols the sensor decodes, bound in detection order.
+
+Detection tries the protocols bound to one of a flow's ports first, then every other protocol of
+the flow's transport, so a protocol on a non-standard port is still found from its payload.
+"""
+
+from __future__ import annotations
+
+from sensor.decode import bacnet, dnp3, enip, fins, hartip, iec104, modbus, opcua, s7comm, slmp
+from sensor.decode import ftp, http, ntp, rtcp, rtp, rtsp, smb, snmp, ssdp, ssh, telnet, tls, wsd
+from sensor.decode.spec import Protocol
+
+PROTOCOLS: tuple[Protocol, ...] = (modbus.PROTOCOL, s7comm.PROTOCOL, enip.PROTOCOL, bacnet.PROTOCOL,
+                                     dnp3.PROTOCOL, iec104.PROTOCOL, fins.PROTOCOL, opcua.PROTOCOL,
+                                     hartip.PROTOCOL, slmp.PROTOCOL,
+                                     # binary network protocols, then text ones (HTTP and Telnet's bare
+                                     # prompt match loosely), and last RTP, whose one-packet check the
+                                     # decoder confirms over the following packets
+                                     tls.PROTOCOL, ssh.PROTOCOL, smb.PROTOCOL, snmp.PROTOCOL, ntp.PROTOCOL,
+                                     rtcp.PROTOCOL, rtsp.PROTOCOL, ssdp.PROTOCOL, wsd.PROTOCOL, ftp.PROTOCOL,
+                                     http.PROTOCOL, telnet.PROTOCOL, rtp.PROTOCOL)
+
+
+def candidates(transport: str, sport: int, dport: int,
+               protocols: tuple[Protocol, ...] = PROTOCOLS) -> list[Protocol]:
+    """Protocols to try on a new flow of ``transport``, those bound to its ports first."""
+    usable = [p for p in protocols if transport in p.transports]
+    bound = [p for p in usable if sport in p.ports or dport in p.ports]
+    return bound + [p for p in usable if p not in bound]

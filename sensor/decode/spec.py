@@ -1,0 +1,80 @@
+"""What an application-protocol module declares, and what its decoder hands back.
+
+Each protocol module (``modbus.py``, ``s7comm.py`` …) declares one ``Protocol`` as data: its
+name, transports, well-known ports (hints for the order of detection, never a verdict), a
+``detect`` function that recognises the protocol from a payload, a ``frame`` function that cuts
+a TCP byte stream into PDUs (a UDP datagram is decoded whole), and ``decode``, which turns one
+PDU into ``Event`` and ``Fact`` items using the flow's ``Session``. ``registry.PROTOCOLS`` binds
+the modules; ``sensor.applayer`` runs them. On malformed input all three raise only ValueError,
+IndexError or struct.error (``MALFORMED``), which the app layer counts and skips.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MALFORMED = (ValueError, IndexError, struct.error)
+MAX_PENDING = 256  # unanswered requests kept per flow
+
+
+@dataclass(slots=True)
+class Event:
+    """One application-level action (a row of wire.EVENTS once the app layer stamps it)."""
+
+    action: str
+    status: str = ""
+    attrs: dict[str, object] = field(default_factory=dict)  # values become strings; empty ones are dropped
+    protocol: str = ""  # default: the Protocol's name
+    ts: float = 0.0  # default: the time of the packet that completed the PDU
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """An asset fact about the PDU's sender (or its receiver), e.g. a product name it reported."""
+
+    attribute: str
+    value: str
+    about_sender: bool = True
+    confidence: int = 90
+
+
+class Session:
+    """A flow's decoder state: the Zeek-style services confirmed so far, requests awaiting their
+    response (``ask``/``answer``; the app layer forgets them at each interval end, after which a
+    response stands alone), and ``vars`` for anything else the decoder keeps. A decoder that
+    keeps what it could read of a PDU and skips a malformed rest counts that in ``malformed``."""
+
+    __slots__ = ("done", "malformed", "pending", "services", "transport", "ts", "vars")
+
+    def __init__(self, transport: str = "tcp") -> None:
+        self.transport = transport  # "tcp" or "udp"
+        self.ts = 0.0  # time of the packet being decoded
+        self.services: set[str] = set()
+        self.pending: dict[object, Event] = {}
+        self.vars: dict[str, object] = {}
+        self.done = False  # set by a decoder when nothing more is to be learnt from the flow
+        self.malformed = 0
+
+    def ask(self, key: object, event: Event) -> Event:
+        if len(self.pending) < MAX_PENDING:
+            self.pending[key] = event
+        return event
+
+    def answer(self, key: object) -> Event | None:
+        """The request ``key`` answers, with its round-trip time noted, or None."""
+        event = self.pending.pop(key, None)
+        if event is not None:
+            event.attrs["rtt"] = f"{max(self.ts - event.ts, 0.0):.6f}"
+        return event
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    transports: frozenset[str]  # {"tcp"}, {"udp"} or both
+    ports: frozenset[int]  # hints: protocols bound to a flow's port are tried first
+    detect: Callable[[bytes], bool]  # does this payload start a PDU of the protocol?
+    decode: Callable[[bytes, bool, Session], list[Event | Fact]]  # (PDU, from originator?, state)
+    frame: Callable[[bytes], int] | None = None  # TCP: PDU length at the start of a buffer, 0 = need more

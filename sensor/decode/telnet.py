@@ -1,0 +1,79 @@
+"""Telnet (RFC 854): whether a clear-text login happened, never what was typed.
+
+One "login" event per connection, opened when the server prompts for a login name or password,
+with the server's banner line; ``cleartext_credentials`` is set once the client sends anything
+after a password prompt, and the status says "failure" when the server then rejects the login.
+The client's bytes are only counted. Interactive sessions are long, so the flow is done after
+MAX_PDUS segments.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sensor.decode.dns import clean_text
+from sensor.decode.spec import Event, Fact, Protocol, Session
+
+IAC, SB, SE = 0xFF, 0xFA, 0xF0
+MAX_PDUS = 64
+MAX_BANNER = 128
+_NEGOTIATION = re.compile(rb"\xff[\xfa-\xfe]")  # IAC SB/WILL/WONT/DO/DONT
+_LOGIN = re.compile(rb"(?:login|user ?name|user)[ \t]*:[ \t]*$", re.IGNORECASE)
+_PASSWORD = re.compile(rb"password[ \t]*:[ \t]*$", re.IGNORECASE)
+_FAILURE = re.compile(rb"login incorrect|authentication failed|login failed|access denied|bad password",
+                      re.IGNORECASE)
+
+
+def detect(payload: bytes) -> bool:
+    """Option negotiation, or a bare prompt for a login name (small embedded servers skip options)."""
+    return _NEGOTIATION.match(payload) is not None or (len(payload) < 512 and _LOGIN.search(payload.rstrip(b"\r\n"))
+                                                       is not None)
+
+
+def text(data: bytes) -> bytes:
+    """The data without IAC commands and subnegotiations (IAC IAC is a literal 0xFF)."""
+    out, i = bytearray(), 0
+    while i < len(data):
+        if data[i] != IAC:
+            out.append(data[i])
+            i += 1
+        elif data[i + 1 : i + 2] == bytes((IAC,)):
+            out.append(IAC)
+            i += 2
+        elif data[i + 1 : i + 2] == bytes((SB,)):
+            end = data.find(bytes((IAC, SE)), i + 2)
+            i = len(data) if end < 0 else end + 2
+        else:
+            i += 3 if data[i + 1 : i + 2] and data[i + 1] >= 0xFB else 2
+    return bytes(out)
+
+
+def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
+    session.services.add("telnet")
+    count = session.vars["pdus"] = session.vars.get("pdus", 0) + 1
+    if count >= MAX_PDUS:
+        session.done = True
+    data = text(pdu)
+    event: Event | None = session.vars.get("event")
+    if is_orig:
+        if event is not None and session.vars.get("password_prompt") and data.strip():
+            event.attrs["cleartext_credentials"] = "true"
+        return []
+    lines = data.replace(b"\r", b"").split(b"\n")
+    if not session.vars.get("banner"):
+        banner = next((line for line in lines if line.strip() and not _LOGIN.search(line)), b"")
+        session.vars["banner"] = clean_text(banner, MAX_BANNER)
+    out: list[Event | Fact] = []
+    prompt = lines[-1].rstrip()
+    if event is None and (_LOGIN.search(prompt) or _PASSWORD.search(prompt)):
+        event = session.vars["event"] = Event("login", attrs={"banner": session.vars["banner"]})
+        out.append(event)
+    if event is not None:
+        if _PASSWORD.search(prompt):
+            session.vars["password_prompt"] = True
+        if event.attrs.get("cleartext_credentials") and _FAILURE.search(data):
+            event.status = "failure"
+    return out
+
+
+PROTOCOL = Protocol("telnet", frozenset({"tcp"}), frozenset({23, 2323}), detect, decode)

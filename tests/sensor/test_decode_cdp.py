@@ -1,0 +1,40 @@
+"""CDP parser (L2, awaiting a pipeline hook): facts from the corpus frame; malformed frames raise
+only the errors the sensor counts."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sensor.decode import cdp
+from sensor.decode.spec import MALFORMED
+
+
+@pytest.fixture
+def frame(corpus) -> bytes:
+    from scapy.utils import rdpcap
+
+    return bytes(rdpcap(str(corpus / "zeek/Traces/cdp-v1.pcap"))[0])
+
+
+def test_a_cdp_router(frame):
+    assert frame[14:22] == cdp.SNAP_HEADER  # an 802.3 frame: length, then LLC/SNAP
+    assert cdp.facts(cdp.parse(frame[14:])) == [
+        ("hostname", "R1"), ("model", "cisco 1601"),
+        ("os", "IOS (tm) 1600 Software (C1600-NY-L), Version 11.2(12)P, RELEASE SOFTWARE (fc1)"), ("role", "router"),
+        ("vendor", "Cisco"), ("ip", "192.168.10.1")]
+    with pytest.raises(ValueError):
+        cdp.parse(frame[22:])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200), cut=st.integers(0, 400), at=st.integers(8, 400), value=st.integers(0, 255))
+def test_malformed_frames_raise_only_countable_errors(frame, data, cut, at, value):
+    mutated = bytearray(frame[14:])
+    mutated[at % len(mutated)] = value
+    for payload in (cdp.SNAP_HEADER + data, bytes(mutated[: cut or None])):
+        try:
+            cdp.parse(payload)
+        except MALFORMED:
+            pass

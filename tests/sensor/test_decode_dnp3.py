@@ -1,0 +1,51 @@
+"""DNP3 decoder on real captures: transactions, object headers, unsolicited responses, malformed frames."""
+
+from __future__ import annotations
+
+from sensor.decode import dnp3
+from sensor.decode.spec import Session
+
+
+def test_read_and_control_transactions(analyse):
+    run = analyse("icsnpp/dnp3/traces/dnp3_example.pcap")
+    read = next(e for e in run.events if e["action"] == "READ")
+    assert (read["attrs"]["src"], read["attrs"]["dst"], read["attrs"]["objects"]) == ("100", "5", "g60v1")
+    assert read["attrs"]["reply_objects"] == "g1v2[0-119],g10v2[0-33],g30v2[0-19],g40v2[0-19]"
+    select = next(e for e in run.events if e["action"] == "SELECT")
+    assert select["attrs"]["objects"].startswith("g12v1[") and select["attrs"]["reply"] == "RESPONSE"
+    assert {f["service"] for f in run.flows} == {"dnp3_tcp"} and not run.errors
+
+
+def test_unsolicited_responses_and_malformed_frames(analyse):
+    run = analyse("zeek/Traces/dnp3/dnp3.pcap")
+    assert run.actions("dnp3").count("UNSOLICITED_RESPONSE") == 30
+    stop = next(e for e in run.events if e["action"] == "STOP_APPL")
+    assert (stop["attrs"]["reply"], stop["attrs"]["iin"]) == ("RESPONSE", "4097")
+    assert run.errors == {"dnp3": 8}  # requests whose last object header has qualifier 0xed
+
+
+def test_dnp3_over_udp(analyse):
+    run = analyse("zeek/Traces/dnp3/dnp3_udp_read.pcap")
+    assert [f["service"] for f in run.flows] == ["dnp3_udp"]
+    assert run.events[0]["attrs"]["iin"] == "36864"
+
+
+def test_detection_checks_the_header_crc():
+    frame = bytes.fromhex("056408c404000300b4b8c0d7007ace")
+    assert dnp3.detect(frame) and not dnp3.detect(frame[:8] + b"\x00\x00" + frame[10:])
+
+
+def test_fragments_spanning_link_frames_are_reassembled():
+    def link(user: bytes) -> bytes:
+        head = bytes([0x05, 0x64, 5 + len(user), 0x44, 1, 0, 2, 0])
+        out = head + dnp3._crc(head).to_bytes(2, "little")
+        for pos in range(0, len(user), 16):
+            block = user[pos : pos + 16]
+            out += block + dnp3._crc(block).to_bytes(2, "little")
+        return out
+
+    response = bytes.fromhex("c08100000102000009") + bytes(10)  # g1v2, start 0 stop 9, ten flags
+    session = Session()
+    assert dnp3.decode(link(b"\x40" + response[:12]), False, session) == []  # FIR
+    [event] = dnp3.decode(link(b"\x81" + response[12:]), False, session)  # FIN
+    assert (event.action, event.attrs["reply_objects"]) == ("RESPONSE", "g1v2[0-9]")

@@ -1,0 +1,178 @@
+"""Fuzzing every application decoder: random bytes and mutated real PDUs never raise anything but the
+malformed-input errors the app layer counts, and whole captures with damaged payloads never stop it."""
+
+from __future__ import annotations
+
+import functools
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sensor.decode import registry
+from sensor.decode.spec import MALFORMED, Event, Fact, Session
+from sensor.decode.stream import Stream
+from sensor.pipeline import iter_intervals
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+# (trace, port) per protocol whose payloads seed the mutations
+SEED_TRACES = {
+    "modbus": [("icsnpp/modbus/traces/modbus_example.pcap", 502)],
+    "s7comm": [("icsnpp/s7comm/traces/snap7.pcap", 102), ("ndpi/s7comm-plus.pcap", 102)],
+    "enip": [("icsnpp/enip/traces/enip_cip_example.pcap", 44818), ("icsnpp/enip/traces/enip_cip_example.pcap", 2222)],
+    "bacnet": [("icsnpp/bacnet/traces/bacnet_services.pcap", 47808),
+               ("icsnpp/bacnet/traces/bacnet_error_reject_abort.pcap", 47808)],
+    "dnp3": [("icsnpp/dnp3/traces/dnp3_example.pcap", 20000), ("zeek/Traces/dnp3/dnp3.pcap", 20000)],
+    "iec104": [("iti/IEC60870-5-104/090813_diverse.pcap", 2404)],
+    "omron_fins": [("icsnpp/omron-fins/traces/omron.pcap", 9600), ("icsnpp/omron-fins/traces/omron_test.pcap", 9600)],
+    "opcua": [("icsnpp/opcua-binary/traces/open62541_client-server_mainloop.pcap", 4840)],
+    "hart_ip": [("icsnpp/hart-ip/traces/hart-ip.pcap", 5094),
+                ("icsnpp/hart-ip/traces/hart-ip_all_types_and_commands_sent.pcapng", 5094)],
+    "slmp": [],  # the corpus has no binary 3E/4E frames
+    "ssl": [("zeek/Traces/tls/tls-conn-with-extensions.pcap", 443), ("zeek/Traces/tls/tls1.2.pcap", 443)],
+    "ssh": [("zeek/Traces/ssh/ssh_kex_curve25519.pcap", 22)],
+    "smb": [("zeek/Traces/smb/smb1.pcap", 445), ("ndpi/netbios.pcap", 138), ("ndpi/netbios.pcap", 139)],
+    "snmp": [("ndpi/snmp.pcap", 161), ("ndpi/snmp.pcap", 162), ("zeek/Traces/snmp/snmpv1_get.pcap", 161)],
+    "ntp": [("zeek/Traces/ntp/ntp.pcap", 123)],
+    "rtcp": [],  # the corpus has no RTCP
+    "rtsp": [("camera/rtspstreampcapparser/rtsp.pcap", 554), ("camera/ndpi/rtsp.pcap", 8554)],
+    "ssdp": [("nttcom/SSDP-COM/Traces/test.pcap", 1900)],
+    "ws-discovery": [("camera/ndpi/upnp.pcap", 3702)],
+    "ftp": [("zeek/Traces/ftp/ipv4.pcap", 21)],
+    "http": [("zeek/Traces/http/get.pcap", 80), ("zeek/Traces/http/multipart.pcap", 80)],
+    "telnet": [("zeek/Traces/telnet-auth-missing-name.pcap", 21)],
+    "rtp": [("camera/ndpi/rtp.pcapng", 6000), ("camera/ndpi/rtp.pcapng", 6008), ("camera/ndpi/rtp.pcapng", 5000)],
+}
+# used when the corpus is absent
+BUILT_IN = {
+    "modbus": [bytes.fromhex("0001000000060103006b0003")],
+    "s7comm": [bytes.fromhex("0300001611e00000000100c0010ac1020100c2020102")],
+    "enip": [bytes.fromhex("63000000") + bytes(20)],  # List Identity request
+    "bacnet": [bytes.fromhex("810b000c0120ffff00ff1008")],
+    "dnp3": [bytes.fromhex("056408c404000300b4b8c0d7007ace")],
+    "iec104": [bytes.fromhex("680e0000000064010600010000000014")],
+    "omron_fins": [bytes.fromhex("8000020000000000007a010100cccccc0001")],
+    "opcua": [bytes.fromhex("41434b461c000000") + bytes(20)],
+    "hart_ip": [bytes.fromhex("010000000001000d01000927c0")],
+    "slmp": [bytes.fromhex("500000ff03ff000c0010000104000064000000a80a00"), bytes.fromhex("d00000ff03ff0002000000"),
+             bytes.fromhex("5400070000000000ff03ff0008001000011000000100")],
+    "ssl": [bytes.fromhex("160301002d010000290303" + "00" * 33 + "0002002f0100")],  # ClientHello
+    "ssh": [b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n"],
+    "smb": [bytes.fromhex("00000066fe534d4240" + "00" * 59 + "24000100" + "00" * 32 + "0202")],  # SMB2 negotiate
+    "snmp": [bytes.fromhex("302602010104067075626c6963a019020101020100020100300e300c06082b060102010105000500")],
+    "ntp": [bytes.fromhex("23") + bytes(47)],  # client request
+    "rtcp": [bytes.fromhex("80c800061d95389b" + "00" * 12 + "000009c400061a80")],  # sender report
+    "rtsp": [b"DESCRIBE rtsp://cam/live RTSP/1.0\r\nCSeq: 2\r\n\r\n", b"$\x00\x00\x0c\x80\x60\x00\x01" + bytes(8)],
+    "ssdp": [b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nST: ssdp:all\r\n\r\n"],
+    "ws-discovery": [(b'<?xml version="1.0"?><e:Envelope xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery">'
+                      b"<e:Header><w:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Hello</w:Action></e:Header>"
+                      b"<e:Body><d:Hello><d:Types>dn:NetworkVideoTransmitter</d:Types><d:Scopes>"
+                      b"onvif://www.onvif.org/hardware/X1</d:Scopes></d:Hello></e:Body></e:Envelope>")],
+    "ftp": [b"220 FTP server ready\r\n", b"USER anonymous\r\n"],
+    "http": [b"GET /ISAPI/System/deviceInfo HTTP/1.1\r\nHost: cam\r\n\r\n"],
+    "telnet": [b"\xff\xfd\x18\xff\xfd\x20\r\nlogin: "],
+    "rtp": [bytes.fromhex("80600001000003e81d95389b") + bytes(160)],
+}
+PROTOCOLS = {p.name: p for p in registry.PROTOCOLS}
+
+
+@functools.cache
+def seeds(name: str) -> tuple[bytes, ...]:
+    from scapy.layers.inet import TCP, UDP
+    from scapy.utils import rdpcap
+
+    out = list(BUILT_IN[name])
+    for trace, port in SEED_TRACES[name]:
+        if (CORPUS / trace).exists():
+            for pkt in rdpcap(str(CORPUS / trace), count=400):
+                l4 = pkt.getlayer(TCP) or pkt.getlayer(UDP)
+                if l4 is not None and port in (l4.sport, l4.dport) and bytes(l4.payload):
+                    out.append(bytes(l4.payload))
+    return tuple(dict.fromkeys(out))
+
+
+@st.composite
+def mutated(draw, name: str) -> bytes:
+    data = bytearray(draw(st.sampled_from(seeds(name))))
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(("flip", "cut", "insert", "repeat")))
+        pos = draw(st.integers(0, len(data)))
+        if kind == "flip" and data:
+            data[min(pos, len(data) - 1)] = draw(st.integers(0, 255))
+        elif kind == "cut":
+            del data[pos:]
+        elif kind == "insert":
+            data[pos:pos] = draw(st.binary(max_size=8))
+        else:
+            data += data[pos:]
+    return bytes(data)
+
+
+def _exercise(name: str, payloads: list[bytes], directions: list[bool]) -> None:
+    proto = PROTOCOLS[name]
+    session = Session("udp" if proto.transports == {"udp"} else "tcp")
+    stream = Stream()
+    seq = 1
+    for payload, is_orig in zip(payloads, directions):
+        calls = [(proto.detect, (payload,))]
+        if proto.frame:
+            calls += [(proto.frame, (payload,)), (stream.push, (seq, payload, len(payload), proto.frame))]
+        for call, args in calls:
+            try:
+                call(*args)
+            except MALFORMED:
+                pass
+        seq += len(payload)
+        try:
+            items = proto.decode(payload, is_orig, session)
+        except MALFORMED:
+            continue
+        for item in items:
+            assert isinstance(item, (Event, Fact))
+            if isinstance(item, Event):
+                assert isinstance(item.action, str) and all(str(v) is not None for v in item.attrs.values())
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_decoders_only_raise_malformed(name, data):
+    payload = st.one_of(st.binary(max_size=300), mutated(name))
+    payloads = data.draw(st.lists(payload, min_size=1, max_size=6))
+    _exercise(name, payloads, data.draw(st.lists(st.booleans(), min_size=len(payloads), max_size=len(payloads))))
+
+
+def test_real_pdus_decode_cleanly_in_both_directions():
+    for name in PROTOCOLS:
+        for is_orig in (True, False):
+            _exercise(name, list(seeds(name)), [is_orig] * len(seeds(name)))
+
+
+def _records(raw: bytes) -> list[tuple[int, int]]:
+    """(data offset, length) of each record of a little-endian classic pcap."""
+    out, pos = [], 24
+    while pos + 16 <= len(raw):
+        incl = struct.unpack_from("<I", raw, pos + 8)[0]
+        out.append((pos + 16, incl))
+        pos += 16 + incl
+    return out
+
+
+@pytest.mark.parametrize("trace", ["icsnpp/modbus/traces/modbus_example.pcap", "icsnpp/dnp3/traces/dnp3_example.pcap",
+                                   "icsnpp/s7comm/traces/snap7.pcap", "icsnpp/enip/traces/enip_cip_example.pcap"])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_captures_with_damaged_payloads_never_stop_the_pipeline(trace, data, tmp_path_factory):
+    if not (CORPUS / trace).exists():
+        pytest.skip("corpus not available")
+    raw = bytearray((CORPUS / trace).read_bytes())
+    records = [r for r in _records(raw) if r[1] > 54]  # past Ethernet + IPv4 + TCP headers
+    for _ in range(data.draw(st.integers(1, 60))):
+        start, length = data.draw(st.sampled_from(records))
+        raw[start + data.draw(st.integers(54, length - 1))] = data.draw(st.integers(0, 255))
+    path = tmp_path_factory.mktemp("fuzz") / "damaged.pcap"
+    path.write_bytes(bytes(raw))
+    intervals = list(iter_intervals([path]))
+    assert sum(iv.counters["packets"] for iv in intervals) == len(_records(raw))

@@ -1,0 +1,53 @@
+"""SYN fingerprints (header fields, awaiting a pipeline hook): the OS families nDPI and the
+captures' own user agents name, p0f-style signatures, malformed headers."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
+
+from sensor.decode import tcpfp
+from sensor.decode.spec import MALFORMED
+
+# (trace, SYN sender) → what another tool or the capture itself says the sender runs
+KNOWN = {
+    ("camera/ndpi/rtsp.pcap", "10.1.1.10"): "Windows",  # nDPI: TCP Fingerprint …/Windows
+    ("ndpi/fins.pcap", "10.1.1.173"): "Windows",  # nDPI: TCP Fingerprint …/Windows
+    ("zeek/Traces/http/get.pcap", "141.142.228.5"): "macOS/iOS",  # its User-Agent: Wget (darwin12.2.0)
+}
+
+
+@pytest.mark.parametrize("trace, sender", sorted(KNOWN))
+def test_known_senders(trace, sender, corpus):
+    from scapy.utils import rdpcap
+
+    syns = [p for p in rdpcap(str(corpus / trace)) if TCP in p and p[TCP].flags == "S" and p[IP].src == sender]
+    assert syns and {tcpfp.guess(tcpfp.syn_fields(bytes(p[IP]))) for p in syns} == {KNOWN[trace, sender]}
+
+
+def test_stacks_and_signatures():
+    linux = IP(ttl=61, flags="DF") / TCP(flags="S", window=64240, options=[
+        ("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None), ("WScale", 7)])
+    syn = tcpfp.syn_fields(bytes(linux))
+    assert (tcpfp.guess(syn), tcpfp.signature(syn)) == ("Linux", "4:64:mss,sok,ts,nop,ws:mss*44,7:df")
+    windows6 = IPv6(hlim=128) / TCP(flags="S", window=64800, options=[
+        ("MSS", 1440), ("NOP", None), ("WScale", 8), ("NOP", None), ("NOP", None), ("SAckOK", b"")])
+    assert tcpfp.guess(tcpfp.syn_fields(bytes(windows6))) == "Windows"
+    rtos = IP(ttl=255) / TCP(flags="S", window=5840, options=[("MSS", 1460)])
+    syn = tcpfp.syn_fields(bytes(rtos))
+    assert (tcpfp.guess(syn), tcpfp.signature(syn)) == ("", "4:255:mss:mss*4,0:")
+    assert tcpfp.initial_ttl(1) == 32 and tcpfp.initial_ttl(200) == 255
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_malformed_headers_raise_only_countable_errors(data):
+    try:
+        syn = tcpfp.syn_fields(bytes((0x45,)) + data)
+        tcpfp.signature(syn)
+        tcpfp.guess(syn)
+    except MALFORMED:
+        pass
