@@ -21,6 +21,8 @@ from sensor import wire
 from sensor.applayer import AppLayer
 from sensor.capture.pcapfile import CHUNK, iter_frames
 from sensor.decode import packet as pk
+from sensor.decode import registry
+from sensor.decode.spec import Protocol
 from sensor.flows import SEC, FlowTable, ip_text, mac_text
 
 
@@ -81,10 +83,12 @@ def _new_counters() -> dict[str, int]:
 
 
 def iter_intervals(paths: Iterable[Path], interval: float = 60.0, observer=None,
-                   uid_salt: str = "") -> Iterator[Interval]:
-    """Analyse capture files as one stream, yielding each interval that had packets."""
+                   uid_salt: str = "", protocols: tuple[Protocol, ...] = registry.PROTOCOLS,
+                   ) -> Iterator[Interval]:
+    """Analyse capture files as one stream, yielding each interval that had packets.
+    ``protocols`` are the application decoders to run (none: flows only)."""
     table = FlowTable(uid_salt)
-    apps = AppLayer(table)
+    apps = AppLayer(table, protocols)
     hook = _Observer(observer) if observer is not None else None
     width = interval * SEC if math.isfinite(interval) else None
     current = None  # interval index (or 0 for an infinite interval)
