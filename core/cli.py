@@ -1,4 +1,4 @@
-"""``mieruka``: run the core and provision tenants, users, sensors and API tokens.
+"""``mieruka``: run the core, provision tenants, users, sensors and API tokens, and store contracts.
 
 Activation codes and tokens are printed once, alone on stdout (so ``CODE=$(mieruka sensors add
 ...)`` works); other messages go to stderr. Bad input prints one ``error:`` line and exits with
@@ -8,6 +8,7 @@ code 2.
 from __future__ import annotations
 
 import enum
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,10 +19,12 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from core import accounts, activation, installation
+from core import accounts, activation, contracts, installation
+from core.billing import contract_json
 from core.config import Settings
-from core.store.controlplane import ROLES, ControlPlane
+from core.store.controlplane import ROLES, ControlPlane, Sensor, Tenant, audit
 from tariff.cli import app as tariff_app
+from tariff.errors import InputError
 from typer.exceptions import TyperException
 
 # Plain (not rich-boxed) usage errors: "Error: Missing option '--serial'." and exit code 2.
@@ -31,10 +34,12 @@ tenants = typer.Typer(help="Manage tenants.", **_PLAIN)
 users = typer.Typer(help="Manage users.", **_PLAIN)
 sensors = typer.Typer(help="Manage sensors.", **_PLAIN)
 tokens = typer.Typer(help="Manage API tokens.", **_PLAIN)
+contracts_cli = typer.Typer(help="Manage billing contracts (contract files: specs/tariff.md).", **_PLAIN)
 app.add_typer(tenants, name="tenants")
 app.add_typer(users, name="users")
 app.add_typer(sensors, name="sensors")
 app.add_typer(tokens, name="tokens")
+app.add_typer(contracts_cli, name="contracts")
 app.add_typer(tariff_app, name="tariff")  # billing: see ../shared/specs/tariff.md
 
 
@@ -219,6 +224,90 @@ def tokens_add(
         )
         note(f"API token {token.id} for {email}; shown only once:")
         typer.echo(raw)
+
+
+CONTRACT_FILE = typer.Option(..., "--file", help="contract file, JSON (specs/tariff.md §4)")
+CONTRACT_ID = typer.Argument(..., metavar="ID", help="the contract's id (see contracts list)")
+
+
+@contextmanager
+def contract_file(path: Path) -> Iterator[str]:
+    """The file's text; a file the tariff engine rejects becomes one error line naming the field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"--file: cannot read {path}: {exc}") from None
+    try:
+        yield text
+    except InputError as exc:
+        raise fail(f"{path}: {exc}") from None
+
+
+def _sensors(db: Session, tenant: Tenant, serials: list[str]) -> list[Sensor]:
+    return [accounts.sensor_with_serial(db, tenant, serial) for serial in serials]
+
+
+def _read(db: Session, action: str, detail: str) -> None:
+    """Operators' reads are the provider's own records, apart from any tenant's."""
+    audit(db, "cli", action, None, detail)
+    db.commit()
+
+
+@contracts_cli.command("add")
+def contracts_add(
+    tenant: str = typer.Option(..., help="tenant name"),
+    file: Path = CONTRACT_FILE,
+    sensor: list[str] = typer.Option(
+        [], metavar="SERIAL", help="a sensor delivered for this OsecT contract's opening (repeatable)"
+    ),
+) -> None:
+    """Store a contract file for a tenant and print the contract's id."""
+    with contract_file(file) as text, control_plane() as db:
+        owner = accounts.tenant_named(db, tenant)
+        contract = contracts.add_contract(db, owner, text, _sensors(db, owner, sensor))
+        note(f"contract {contract.contract_id} ({contract.plan}) added to tenant {owner.name!r}")
+        typer.echo(contract.id)
+
+
+@contracts_cli.command("update")
+def contracts_update(
+    contract: int = CONTRACT_ID,
+    file: Path = CONTRACT_FILE,
+    sensor: list[str] = typer.Option(
+        [], metavar="SERIAL", help="replaces the contract's sensors when given (repeatable)"
+    ),
+) -> None:
+    """Replace a contract's file (sensor changes, termination, corrected dates); it keeps its number."""
+    with contract_file(file) as text, control_plane() as db:
+        row = contracts.get_contract(db, contract, None)
+        if row is None:
+            raise fail(f"ID: no contract {contract}")
+        contracts.update_contract(db, row, text, _sensors(db, row.tenant, sensor) if sensor else None)
+        note(f"contract {row.contract_id} updated")
+
+
+@contracts_cli.command("list")
+def contracts_list(tenant: str | None = typer.Option(None, help="only this tenant's")) -> None:
+    """One line per contract: id, tenant, contract number, plan, opening date (OsecT)."""
+    with control_plane() as db:
+        tenant_id = accounts.tenant_named(db, tenant).id if tenant else None
+        rows = [contract_json(row) for row in contracts.list_contracts(db, tenant_id)]
+        _read(db, "contract.list", f"{tenant or 'all tenants'}: {len(rows)} contract(s)")
+    for c in rows:
+        opening = c["opening"]["opening_date"] if c["opening"] else "-"
+        typer.echo("\t".join([str(c["id"]), c["tenant"], c["contract_id"], c["plan"], opening, c["error"] or ""]))
+
+
+@contracts_cli.command("show")
+def contracts_show(contract: int = CONTRACT_ID) -> None:
+    """A contract as JSON: its file, sensors, completion dates and where each came from, opening date."""
+    with control_plane() as db:
+        row = contracts.get_contract(db, contract, None)
+        if row is None:
+            raise fail(f"ID: no contract {contract}")
+        shown = contract_json(row)
+        _read(db, "contract.show", f"contract {row.id} {row.contract_id} of {row.tenant.name}")
+    typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
 
 
 def main() -> None:

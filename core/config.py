@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     max_batch_bytes: int = 32 * 1024 * 1024  # compressed request body limit for ingest
     session_hours: float = 12.0  # login session lifetime
     activation_code_days: float = 14.0  # how long a sensor activation code stays valid
+    # The provider's own tenant: its billing users see every tenant's contracts (core.contracts).
+    provider_tenant: str = "provider"
     # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.
     ca_cert_file: Path | None = None
 

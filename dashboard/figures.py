@@ -1,4 +1,4 @@
-"""Plotly figures for the overview, built from the rows the core's analytics return.
+"""Plotly figures for the overview and asset pages, built from the rows the core's analytics return.
 
 Each builder returns ``None`` when there is nothing to draw, so the page shows an empty state
 instead of blank axes. Times on the x axis are converted to the display zone and made naive,
@@ -23,6 +23,8 @@ ACCENT = "#1f6feb"
 SECOND = "#0f9d8a"
 FONT = "system-ui, -apple-system, 'Segoe UI', 'Hiragino Sans', 'Noto Sans JP', sans-serif"
 MAX_BARS = 12
+# One colour per protocol on the events timeline.
+PALETTE = (ACCENT, SECOND, "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#b42318")
 
 
 def _style(fig: go.Figure, height: int) -> go.Figure:
@@ -103,6 +105,36 @@ def protocol_figure(rows: Sequence[Row], t: Translator) -> go.Figure | None:
 def talkers_figure(rows: Sequence[Row], t: Translator) -> go.Figure | None:
     """Bytes sent and received per host."""
     return _top_bars(rows, lambda r: str(r["ip"]), SECOND, t)
+
+
+def _event_label(event: Row) -> str:
+    return f"{event['protocol']} · {event['action'] or '-'}"
+
+
+def events_figure(events: Sequence[Row], tz: ZoneInfo = DISPLAY_TZ) -> go.Figure | None:
+    """Each event a dot at its time, on a row per ``protocol · action``, one colour per protocol."""
+    if not events:
+        return None
+    by_protocol: dict[str, list[Row]] = {}
+    for event in events:
+        by_protocol.setdefault(str(event["protocol"]), []).append(event)
+    fig = go.Figure()
+    for i, (protocol, rows) in enumerate(sorted(by_protocol.items())):
+        fig.add_trace(
+            go.Scatter(
+                x=[local(r["ts"], tz).replace(tzinfo=None) for r in rows],
+                y=[_event_label(r) for r in rows],
+                customdata=[[r["orig_h"], r["resp_h"], r["status"]] for r in rows],
+                name=protocol,
+                mode="markers",
+                marker={"color": PALETTE[i % len(PALETTE)], "size": 8, "opacity": 0.7},
+                hovertemplate="%{x|%m-%d %H:%M:%S}<br>%{y}<br>%{customdata[0]} → %{customdata[1]}"
+                " %{customdata[2]}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(type="category", categoryorder="category descending")
+    fig.update_xaxes(tickformat="%m-%d\n%H:%M:%S")
+    return _style(fig, max(180, 32 * len({_event_label(e) for e in events}) + 80))
 
 
 def embed(fig: go.Figure | None) -> Markup | None:

@@ -13,11 +13,10 @@ from core.analytics.window import Window, resolve_window
 from core.store.clickhouse import ClickHouseStore
 from dashboard import figures
 from dashboard.i18n import Translator
-from dashboard.timefmt import absolute, local, relative
+from dashboard.timefmt import MINUTES, absolute, local, relative
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 DEFAULT_RANGE = "24h"
-MINUTES = "%Y-%m-%d %H:%M"
 
 
 def window_for(ch: ClickHouseStore, tenant_id: int, range_key: str) -> Window:

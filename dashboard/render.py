@@ -36,20 +36,27 @@ def path_for(context: dict, route: str, /, **params: str) -> str:
     return context["request"].url_for(route, **params).path
 
 
+def with_query(request: Request, **params: str) -> str:
+    """This page's path with some query parameters replaced."""
+    return request.url.path + "?" + urlencode({**request.query_params, **params})
+
+
+@pass_context
+def this_page(context: dict, /, **params: str) -> str:
+    """``with_query`` for templates, e.g. a sortable column header."""
+    return with_query(context["request"], **params)
+
+
 TEMPLATES.env.filters["num"] = "{:,}".format
 TEMPLATES.env.filters["bytes"] = human_bytes
 TEMPLATES.env.globals["path_for"] = path_for
+TEMPLATES.env.globals["this_page"] = this_page
 
 
 def request_lang(request: Request) -> str:
     return choose_lang(
         request.query_params.get("lang"), request.cookies, request.headers.get("accept-language", "")
     )
-
-
-def with_query(request: Request, **params: str) -> str:
-    """This page's path with some query parameters replaced."""
-    return request.url.path + "?" + urlencode({**request.query_params, **params})
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: object) -> HTMLResponse:

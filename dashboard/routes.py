@@ -1,4 +1,5 @@
-"""The dashboard's pages: login, logout, overview, and its static files (plotly.js included).
+"""The dashboard's pages: login, logout, overview, the asset ledger, and its static files
+(plotly.js included).
 
 The core app mounts ``router`` through the ``mieruka.routers`` entry point; stores and settings
 come from the core's dependencies, the tenant from the login session.
@@ -11,12 +12,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from core import auth
+from core.analytics.assets import ledger as asset_ledger
 from core.api.deps import DB, ClickHouse, SettingsDep
-from dashboard import csrf
+from core.store.controlplane import User
+from dashboard import annotation, csrf
+from dashboard.assets import assets_csv, detail_context, list_context
 from dashboard.cookies import set_cookie
 from dashboard.i18n import translator
 from dashboard.overview import DEFAULT_RANGE, RANGES, overview_context
@@ -33,7 +38,14 @@ STATIC = {
     "plotly.min.js": Path(str(resources.files("plotly") / "package_data" / "plotly.min.js")),
 }
 
-Token = Annotated[str, Form()]
+FormText = Annotated[str, Form()]
+
+
+def session_user(request: Request, db: DB) -> User | None:
+    return auth.user_for_session(db, request.cookies.get(auth.SESSION_COOKIE))
+
+
+SessionUser = Annotated[User | None, Depends(session_user)]
 
 
 @router.get("/static/dashboard/{name}", name="dashboard_static")
@@ -51,9 +63,13 @@ def _csrf_rejected(request: Request) -> HTMLResponse:
     return page(request, "error.html", status_code=403, message="csrf_failed")
 
 
+def _asset_not_found(request: Request, user: User) -> HTMLResponse:
+    return page(request, "error.html", status_code=404, message="asset_not_found", user=user, back="assets")
+
+
 @router.get("/login", name="login")
-def login_form(request: Request, db: DB) -> Response:
-    if auth.user_for_session(db, request.cookies.get(auth.SESSION_COOKIE)):
+def login_form(request: Request, user: SessionUser) -> Response:
+    if user:
         return _redirect(request, "overview")
     return page(request, "login.html", email="", error=None)
 
@@ -63,9 +79,9 @@ def login(
     request: Request,
     db: DB,
     settings: SettingsDep,
-    csrf_token: Token = "",
-    email: Token = "",
-    password: Token = "",
+    csrf_token: FormText = "",
+    email: FormText = "",
+    password: FormText = "",
 ) -> Response:
     if not csrf.is_valid(request, csrf_token):
         return _csrf_rejected(request)
@@ -83,7 +99,7 @@ def login(
 
 
 @router.post("/logout", name="logout")
-def logout(request: Request, db: DB, csrf_token: Token = "") -> Response:
+def logout(request: Request, db: DB, csrf_token: FormText = "") -> Response:
     if not csrf.is_valid(request, csrf_token):
         return _csrf_rejected(request)
     if raw := request.cookies.get(auth.SESSION_COOKIE):
@@ -95,9 +111,9 @@ def logout(request: Request, db: DB, csrf_token: Token = "") -> Response:
 
 @router.get("/", name="overview")
 def overview(
-    request: Request, db: DB, ch: ClickHouse, range_key: Annotated[str, Query(alias="range")] = DEFAULT_RANGE
+    request: Request, user: SessionUser, db: DB, ch: ClickHouse,
+    range_key: Annotated[str, Query(alias="range")] = DEFAULT_RANGE,
 ) -> Response:
-    user = auth.user_for_session(db, request.cookies.get(auth.SESSION_COOKIE))
     if user is None:
         return _redirect(request, "login")
     if range_key not in RANGES:
@@ -105,3 +121,65 @@ def overview(
     context = overview_context(ch, db, user.tenant_id, range_key, translator(request_lang(request)))
     range_links = [(key, with_query(request, range=key)) for key in RANGES]
     return page(request, "overview.html", user=user, range_links=range_links, **context)
+
+
+@router.get("/assets", name="assets")
+def assets(request: Request, user: SessionUser, ch: ClickHouse, q: str = "", role: str = "", sort: str = "ip",
+           order: str = "asc") -> Response:
+    if user is None:
+        return _redirect(request, "login")
+    context = list_context(ch, user.tenant_id, q.strip(), role, sort, order, translator(request_lang(request)))
+    return page(request, "assets.html", user=user, **context)
+
+
+@router.get("/assets.csv", name="assets_csv")
+def assets_download(request: Request, user: SessionUser, ch: ClickHouse, q: str = "", role: str = "",
+                    sort: str = "ip", order: str = "asc") -> Response:
+    if user is None:
+        return _redirect(request, "login")
+    return Response(
+        assets_csv(ch, user.tenant_id, q.strip(), role, sort, order),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="assets.csv"', "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/assets/{device}", name="asset")
+def asset(request: Request, user: SessionUser, ch: ClickHouse, device: str, saved: str = "") -> Response:
+    if user is None:
+        return _redirect(request, "login")
+    context = detail_context(ch, user.tenant_id, device, translator(request_lang(request)))
+    if context is None:
+        return _asset_not_found(request, user)
+    return page(request, "asset.html", user=user, saved=saved == "1", **context)
+
+
+@router.post("/assets/{device}/annotation", name="asset_annotation")
+def annotate(
+    request: Request,
+    user: SessionUser,
+    ch: ClickHouse,
+    db: DB,
+    device: str,
+    csrf_token: FormText = "",
+    authorized: FormText = "unknown",
+    importance: FormText = "",
+    tags: FormText = "",
+    notes: FormText = "",
+) -> Response:
+    if user is None:
+        return _redirect(request, "login")
+    if not csrf.is_valid(request, csrf_token):
+        return _csrf_rejected(request)
+    if device not in asset_ledger(ch, user.tenant_id):
+        return _asset_not_found(request, user)
+    try:
+        submitted = annotation.parse(authorized, importance, tags, notes)
+    except ValidationError as exc:
+        t = translator(request_lang(request))
+        context = detail_context(ch, user.tenant_id, device, t)
+        context["form"] = {"authorized": authorized, "importance": importance, "tags": tags, "notes": notes}
+        return page(request, "asset.html", status_code=400, user=user, error=annotation.error_message(exc, t),
+                    **context)
+    annotation.save(ch, db, user, device, submitted)
+    return RedirectResponse(request.url_for("asset", device=device).path + "?saved=1", status_code=303)

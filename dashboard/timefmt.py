@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from dashboard.i18n import Translator
 
 DISPLAY_TZ = ZoneInfo("Asia/Tokyo")
+SECONDS = "%Y-%m-%d %H:%M:%S"
+MINUTES = "%Y-%m-%d %H:%M"
 
 
 def as_utc(t: datetime) -> datetime:
@@ -19,7 +21,12 @@ def local(t: datetime, tz: ZoneInfo = DISPLAY_TZ) -> datetime:
     return as_utc(t).astimezone(tz)
 
 
-def absolute(t: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S", tz: ZoneInfo = DISPLAY_TZ) -> str:
+def zone_name(tz: ZoneInfo = DISPLAY_TZ) -> str:
+    """The zone's current abbreviation, e.g. ``JST``."""
+    return datetime.now(tz).tzname() or tz.key
+
+
+def absolute(t: datetime | None, fmt: str = SECONDS, tz: ZoneInfo = DISPLAY_TZ) -> str:
     return local(t, tz).strftime(fmt) if t else ""
 
 

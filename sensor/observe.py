@@ -38,6 +38,7 @@ CONF_DNS = 60
 CONF_IP_SINGLE = 50
 CONF_IP_SHARED = 20
 CONF_ROUTER = 30
+CONF_DHCP_ROUTER = 70  # the gateway a DHCP server hands out
 
 MALFORMED = (ValueError, IndexError, struct.error)
 UNSPECIFIED = frozenset({"0.0.0.0", "::", ""})
@@ -184,6 +185,8 @@ class Observer:
             "domain": msg.text(dhcp.DOMAIN), "message": msg.text(dhcp.MESSAGE),
             "lease_time": "" if lease is None else str(lease), "trans_id": str(msg.xid),
         })
+        if (gateway := msg.address(dhcp.ROUTER)) and not from_client:
+            self._fact(ts, "", gateway, "role", "router", "dhcp", CONF_DHCP_ROUTER)
         if not client:
             return
         self._vendor(ts, client)  # names are facts about the client MAC; addresses come next

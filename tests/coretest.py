@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -15,7 +16,7 @@ import httpx
 import uvicorn
 from fastapi.testclient import TestClient
 
-from core import accounts
+from core import accounts, contracts
 from sensor import wire
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -41,6 +42,40 @@ def provision(app, name: str) -> Tenant:
         sensor, sensor_token = accounts.create_sensor(db, tenant, f"SN-{name}")
         _, api_token = accounts.create_api_token(db, user, "tests")
         return Tenant(tenant.id, name, user.email, sensor.id, sensor_token, api_token)
+
+
+def add_user(app, tenant: str, email: str, role: str) -> str:
+    """A ``role`` user of ``tenant`` (a tenant created if new); returns an API token of theirs."""
+    with app.state.controlplane.sessions() as db:
+        try:
+            owner = accounts.tenant_named(db, tenant)
+        except accounts.AccountError:
+            owner = accounts.create_tenant(db, tenant)
+        user = accounts.create_user(db, owner, email, PASSWORD, role)
+        return accounts.create_api_token(db, user, "tests")[1]
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# The spec's worked examples as contract files (specs/tariff.md §1: delivered 2026-11-19 → opening
+# 2026-12-03, December 612,258 + tax 61,225; §2: October 18,000 + 1,800, November 28,500 + 2,850).
+OSECT_EXAMPLE = {"contract_id": "C-1", "plan": "osect", "desired_opening_date": "2026-12-01",
+                 "equipment_delivered_date": "2026-11-19", "installation_completed_date": "2026-11-20",
+                 "opening_test_completed_date": "2026-11-27", "termination_date": None, "sensors": 2}
+SCC_EXAMPLE = {"contract_id": "S-1", "plan": "secure-camera-cloud", "camera_type": "network",
+               "contract_date": "2026-10-20", "installation_date": "2026-10-28", "service_start_date": None,
+               "cameras": 4, "ip_vpn_ids": 3, "storage_units": 2, "termination_date": None,
+               "outages": [{"aware_at": "2026-12-03T10:00:00+09:00", "restored_at": "2026-12-07T10:00:00+09:00"}]}
+
+
+def store_contract(app, tenant: str, document: dict, serials: tuple[str, ...] = ()) -> int:
+    """Store a contract file for ``tenant`` with the tenant's sensors ``serials``; returns its id."""
+    with app.state.controlplane.sessions() as db:
+        owner = accounts.tenant_named(db, tenant)
+        sensors = [accounts.sensor_with_serial(db, owner, serial) for serial in serials]
+        return contracts.add_contract(db, owner, json.dumps(document), sensors).id
 
 
 class LiveServer:

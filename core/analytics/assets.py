@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 
 from core.analytics.ledger import Asset, build_ledger, ip_order
@@ -10,6 +12,9 @@ from core.store.clickhouse import ClickHouseStore
 
 AUTHORIZATION = ("unknown", "authorized", "unauthorized")
 IMPORTANCE = ("", "low", "medium", "high", "critical")
+CSV_COLUMNS = ("ip", "mac", "role", "vendor", "hostname", "model", "firmware", "serial", "os",
+               "protocols_served", "protocols_used", "vlans", "first_seen", "last_seen",
+               "authorized", "importance", "tags", "notes")
 SORTABLE = ("ip", "mac", "vendor", "hostname", "role", "model", "first_seen", "last_seen",
             "authorized", "importance")
 MAX_EVENTS = 500
@@ -88,6 +93,16 @@ def list_assets(ch: ClickHouseStore, tenant_id: int, q: str = "", role: str = ""
     key = _sort_key(sort)
     rows.sort(key=lambda r: (key(r) is None, key(r) or ""), reverse=descending)
     return [_jsonable(r) for r in rows]
+
+
+def assets_csv(rows: list[dict]) -> str:
+    """Listed assets as CSV: UTC times, list values space-separated."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([" ".join(map(str, v)) if isinstance(v, list) else v for v in (row[c] for c in CSV_COLUMNS)])
+    return out.getvalue()
 
 
 def _sort_key(column: str):

@@ -14,7 +14,15 @@ from datetime import datetime
 
 from core.analytics.roles import Role, choose_role, infer_role, service_name
 
-SUMMARY_ATTRIBUTES = ("vendor", "hostname", "model", "firmware", "serial", "os")
+# Summary column → the attributes that can fill it, preferred first.
+SUMMARY_ATTRIBUTES = {
+    "vendor": ("vendor",),
+    "hostname": ("hostname", "netbios_name", "device_name", "dns_name", "fqdn"),
+    "model": ("model", "product", "upnp_device"),
+    "firmware": ("firmware", "revision", "software"),
+    "serial": ("serial",),
+    "os": ("os",),
+}
 
 
 @dataclass(frozen=True)
@@ -42,9 +50,12 @@ class Asset:
     role: Role | None = None
     annotation: dict = field(default_factory=dict)
 
-    def best(self, attribute: str) -> str:
-        found = self.attributes.get(attribute)
-        return found[0].value if found else ""
+    def best(self, *attributes: str) -> str:
+        """The best value of the first of ``attributes`` that was observed."""
+        for attribute in attributes:
+            if found := self.attributes.get(attribute):
+                return found[0].value
+        return ""
 
     def seen(self, first: datetime, last: datetime) -> None:
         self.first_seen = first if self.first_seen is None else min(self.first_seen, first)
@@ -60,7 +71,7 @@ class Asset:
             "mac": self.mac,
             "ip": self.ip,
             "ips": sorted(self.ips, key=ip_order),
-            **{name: self.best(name) for name in SUMMARY_ATTRIBUTES},
+            **{name: self.best(*sources) for name, sources in SUMMARY_ATTRIBUTES.items()},
             "role": self.role.value if self.role else "",
             "role_source": self.role.source if self.role else "",
             "protocols_served": sorted(s for s in self.served if s),
@@ -129,11 +140,11 @@ def build_ledger(facts: list[dict], traffic: list[dict], actions: dict[str, set[
             continue
         a = asset(key)
         a.ips.add(host)
-        name, detected = service_name(t["service"], t["resp_p"])
         side = a.served if t["side"] == "served" else a.used
-        side[name] = side.get(name, False) or detected
-        if name == "rtsp" and t["side"] == "used":
-            a.rtsp_servers += t["peers"]
+        for name, detected in _services(t["service"], t["resp_p"]):
+            side[name] = side.get(name, False) or detected
+            if name == "rtsp" and t["side"] == "used":
+                a.rtsp_servers += t["peers"]
         a.vlans.update(v for v in t["vlans"] if v)
         a.seen(t["first_seen"], t["last_seen"])
 
@@ -144,11 +155,26 @@ def build_ledger(facts: list[dict], traffic: list[dict], actions: dict[str, set[
             a.actions |= actions.get(ip, set())
         stated = a.attributes.get("role")
         a.role = choose_role(
-            infer_role(a.served, a.used, a.actions, a.rtsp_servers),
+            infer_role(_served(a), a.used, a.actions, a.rtsp_servers),
             Role(stated[0].value, stated[0].source, stated[0].confidence) if stated else None,
         )
         a.annotation = annotations.get(a.device, {})
     return assets
+
+
+def _services(service: str, resp_p: int) -> list[tuple[str, bool]]:
+    """(name, detected) for each service of a flow ("cotp,s7comm" names two), else a port hint."""
+    names = [n for n in service.split(",") if n]
+    return [(n, True) for n in names] if names else [service_name("", resp_p)]
+
+
+def _served(a: Asset) -> dict[str, bool]:
+    """What a device serves, for its role. A decoder's protocol_served fact is proof; otherwise a
+    service it also uses as a client does not count (an engineering workstation that answers a
+    controller's unicast List Identity reply is not a controller)."""
+    proven = {v.value for v in a.attributes.get("protocol_served", [])}
+    return {name: detected for name, detected in a.served.items()
+            if name in proven or name not in a.used}
 
 
 def _ip_owners(facts: list[dict]) -> dict[str, str]:

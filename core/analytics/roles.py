@@ -57,7 +57,7 @@ def infer_role(served: dict[str, bool], used: dict[str, bool], actions: set[str]
     if "rtsp" in used and rtsp_peers >= 2:
         return Role("nvr", "behaviour", conf({"rtsp"}))
     if used_ot:
-        engineering = any(word in action for action in actions for word in ENGINEERING_WORDS)
+        engineering = any(word in action.lower() for action in actions for word in ENGINEERING_WORDS)
         return Role("engineering_workstation" if engineering else "hmi", "behaviour", conf(used_ot))
     if INFRA_SERVICES & served.keys():
         return Role("server", "behaviour", conf(INFRA_SERVICES & served.keys()))

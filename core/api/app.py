@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from core.api.routes import (
     activation,
     assets,
+    billing,
     flows,
     health,
     ingest,
@@ -41,6 +42,7 @@ ROUTERS = (
     protocols.router,
     talkers.router,
     assets.router,
+    billing.router,
 )
 
 

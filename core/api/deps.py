@@ -1,7 +1,7 @@
 """Request dependencies: stores, the caller's identity and the query window.
 
-Tenant isolation lives here: ``Principal`` and ``SensorAuth`` carry the tenant, and no route
-takes a tenant id from the client.
+Tenant isolation lives here: ``Principal`` and ``SensorAuth`` carry the tenant, ``BillingScope`` the
+tenants whose contracts a billing user sees, and no route takes a tenant id from the client.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import Cookie, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from core import auth
+from core import auth, contracts
 from core.analytics.window import Window, resolve_window
 from core.config import Settings
 from core.ingest import Ingestor
@@ -94,6 +94,17 @@ def principal(
 
 SensorAuth = Annotated[Sensor, Depends(sensor_auth)]
 Principal = Annotated[auth.Identity, Depends(principal)]
+
+
+def billing_scope(who: Principal, db: DB, settings: SettingsDep) -> contracts.Scope:
+    """The contracts a billing user sees (core.contracts); every other role gets 403."""
+    scope = contracts.billing_scope(db, who, settings.provider_tenant)
+    if scope is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "billing staff only")
+    return scope
+
+
+BillingScope = Annotated[contracts.Scope, Depends(billing_scope)]
 
 
 def time_window(

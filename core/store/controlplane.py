@@ -1,5 +1,5 @@
 """Control-plane database (SQLAlchemy 2): tenants, users, sessions, sensors, activation codes,
-API tokens, audit log.
+API tokens, contracts, audit log.
 
 SQLite in the data directory by default, PostgreSQL in production (``MIERUKA_DATABASE_URL``).
 Secrets are never stored: passwords as argon2 hashes, tokens as SHA-256 of a high-entropy value.
@@ -137,6 +137,36 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class Contract(Base):
+    """A billing contract: the contract file (specs/tariff.md §4) as validated by the tariff engine,
+    plus the columns it is looked up by. ``contract_id`` is the provider's contract number."""
+
+    __tablename__ = "contracts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    contract_id: Mapped[str] = mapped_column(String(100), unique=True)
+    plan: Mapped[str] = mapped_column(String(40), index=True)
+    document: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tenant: Mapped[Tenant] = relationship(lazy="joined")
+    # OsecT: the sensors whose installation and opening-test dates feed the opening date.
+    sensors: Mapped[list[Sensor]] = relationship(
+        secondary="contract_sensors", order_by=Sensor.serial, lazy="selectin"
+    )
+
+
+class ContractSensor(Base):
+    """Links a sensor to its contract; a sensor belongs to at most one contract."""
+
+    __tablename__ = "contract_sensors"
+    sensor_id: Mapped[int] = mapped_column(
+        ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True
+    )
+    contract_id: Mapped[int] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
 
 
 class AuditLog(Base):

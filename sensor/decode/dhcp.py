@@ -19,6 +19,7 @@ HOSTNAME, DOMAIN, REQUESTED_IP, LEASE_TIME, MSG_TYPE, SERVER_ID, PARAMS, MESSAGE
     12, 15, 50, 51, 53, 54, 55, 56, 60,
 )
 FQDN = 81
+ROUTER = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +44,9 @@ class Dhcp:
         return dns.clean_text(self.options.get(option, b"").rstrip(b"\x00"))
 
     def address(self, option: int) -> str:
+        """The (first) IPv4 address an address option carries, or ""."""
         value = self.options.get(option, b"")
-        return socket.inet_ntoa(value) if len(value) == 4 else ""
+        return socket.inet_ntoa(value[:4]) if len(value) >= 4 and len(value) % 4 == 0 else ""
 
     @property
     def param_list(self) -> str:

@@ -42,7 +42,7 @@ def _ingest_simulated_plant(url: str, token: str, workdir: Path) -> list[dict]:
     return summary["devices"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # not session: chDB holds one data path per process, later tests need theirs
 def site(tmp_path_factory) -> Site:
     workdir = tmp_path_factory.mktemp("site")
     with LiveServer(create_app(Settings(data_dir=workdir))) as live:
@@ -51,7 +51,7 @@ def site(tmp_path_factory) -> Site:
         yield Site(live.url, acme.email, globex.email, devices)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from browsertest import collect_errors, log_in
 from coretest import PASSWORD
 
 from dashboard.i18n import MESSAGES
@@ -17,18 +18,8 @@ TRACE_POINTS = """el => el.data.map(trace => ({
 }))"""
 
 
-def log_in(page, url: str, email: str, password: str = PASSWORD) -> None:
-    page.goto(f"{url}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-
-
 def test_overview_shows_charts_and_assets(site, page, screenshots):
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    errors = collect_errors(page)
 
     page.goto(site.url)
     assert page.url == f"{site.url}/login"  # not logged in → login page

@@ -6,11 +6,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from coretest import make_batch, post_batch, provision
+from coretest import bearer, make_batch, post_batch, provision
 from sqlalchemy import select
 
 from core import accounts, activation, installation
-from core.api.deps import get_now
 from core.auth import hash_token
 from core.store.controlplane import AuditLog, Sensor
 from sensor import wire
@@ -41,10 +40,6 @@ def activate(client, code: str):
     return client.post("/api/v1/activate", json={"code": code})
 
 
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def sensor_row(app, sensor_id: int) -> Sensor:
     with app.state.controlplane.sessions() as db:
         return db.get(Sensor, sensor_id)
@@ -54,15 +49,6 @@ def audit_actions(app, tenant_id=None) -> list[tuple[str, str]]:
     with app.state.controlplane.sessions() as db:
         rows = db.scalars(select(AuditLog).order_by(AuditLog.id))
         return [(r.action, r.detail) for r in rows if tenant_id is None or r.tenant_id == tenant_id]
-
-
-@pytest.fixture
-def clock(client):
-    """clock(t): the core's time is ``t`` until the test ends."""
-    def set_to(t: datetime) -> None:
-        client.app.dependency_overrides[get_now] = lambda: t
-    yield set_to
-    client.app.dependency_overrides.pop(get_now, None)
 
 
 def test_codes_are_typeable():

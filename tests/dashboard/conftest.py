@@ -4,26 +4,12 @@ is mounted by the core's ``mieruka.routers`` entry point) and tenants with one s
 from __future__ import annotations
 
 import pytest
-from coretest import T0, Tenant, flow, make_batch, post_batch, provision
+from coretest import PASSWORD, Tenant, post_batch, provision
 from fastapi.testclient import TestClient
+from pagetest import csrf_token, plant_batch
 
 from core.api.app import create_app
 from core.config import Settings
-from sensor import wire
-
-
-def plant_batch(subnet: str) -> bytes:
-    """One minute from T0 of Modbus and HTTP among ``subnet``.1-3, and vendor/hostname facts for .2."""
-    flows = [
-        flow(f"{subnet}.1", f"{subnet}.2", "modbus", nbytes=7000, pkts=10),
-        flow(f"{subnet}.3", f"{subnet}.2", "http", nbytes=3000, pkts=10),
-    ]
-    observations = [
-        dict(ts=T0, mac="00:1b:1b:00:00:02", ip=f"{subnet}.2", attribute=attribute, value=value,
-             source="dhcp", confidence=90)
-        for attribute, value in (("vendor", "Siemens"), ("hostname", f"plc-{subnet}"))
-    ]
-    return wire.encode(make_batch(flows, [], observations))
 
 
 @pytest.fixture
@@ -56,3 +42,14 @@ def globex(client) -> Tenant:
 def initech(client) -> Tenant:
     """Tenant initech, without data."""
     return provision(client.app, "initech")
+
+
+@pytest.fixture
+def login(client):
+    """``login(account)`` logs ``client`` in through the form and returns the response."""
+
+    def _login(account, email: str | None = None, password: str = PASSWORD):
+        token = csrf_token(client.get("/login").text)
+        return client.post("/login", data={"csrf_token": token, "email": email or account.email, "password": password})
+
+    return _login

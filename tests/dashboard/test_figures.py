@@ -1,7 +1,7 @@
 import json
 from datetime import datetime, timedelta, timezone
 
-from dashboard.figures import MAX_BARS, embed, protocol_figure, talkers_figure, traffic_figure
+from dashboard.figures import MAX_BARS, embed, events_figure, protocol_figure, talkers_figure, traffic_figure
 from dashboard.i18n import translator
 
 T = translator("en")
@@ -46,6 +46,20 @@ def test_talkers_figure_keeps_the_largest():
     bar = talkers_figure(rows, T).data[0]
     assert len(bar.y) == MAX_BARS
     assert bar.y[-1] == "10.0.0.29"
+
+
+def test_events_figure_has_a_trace_per_protocol_and_a_row_per_action():
+    def event(minute, protocol, action):
+        return {"ts": START + timedelta(minutes=minute), "protocol": protocol, "action": action,
+                "orig_h": "10.0.0.1", "resp_h": "10.0.0.2", "status": "ok"}
+
+    events = [event(2, "s7comm", "stop"), event(1, "modbus", "read"), event(0, "modbus", "")]
+    modbus, s7 = events_figure(events).data
+    assert (modbus.name, s7.name) == ("modbus", "s7comm")
+    assert list(modbus.y) == ["modbus · read", "modbus · -"]
+    assert modbus.x[0] == datetime(2024, 4, 1, 9, 1)  # naive JST for plotly.js
+    assert list(s7.customdata[0]) == ["10.0.0.1", "10.0.0.2", "ok"]
+    assert events_figure([]) is None
 
 
 def test_embed_passes_none_through():

@@ -1,5 +1,12 @@
+import ast
+import inspect
+from collections import Counter
+
 import pytest
 
+from core.analytics.assets import AUTHORIZATION, IMPORTANCE
+from dashboard import i18n
+from dashboard.assets import ROLES
 from dashboard.i18n import DEFAULT_LANG, LANG_COOKIE, MESSAGES, choose_lang, translator
 
 
@@ -8,6 +15,19 @@ def test_catalogues_have_the_same_keys_and_placeholders():
     assert ja.keys() == en.keys()
     for key in ja:
         assert ("{" in ja[key]) == ("{" in en[key]), key
+
+
+def test_no_key_is_written_twice():
+    """A repeated key in a dict literal silently replaces the first message."""
+    for node in ast.walk(ast.parse(inspect.getsource(i18n))):
+        if isinstance(node, ast.Dict) and node.keys and all(isinstance(k, ast.Constant) for k in node.keys):
+            assert [k for k, n in Counter(k.value for k in node.keys).items() if n > 1] == []
+
+
+def test_every_ledger_value_has_a_label():
+    keys = [f"role_{r}" for r in ROLES] + [f"auth_{a}" for a in AUTHORIZATION]
+    keys += [f"importance_{i or 'none'}" for i in IMPORTANCE]
+    assert [k for k in keys if k not in MESSAGES["ja"]] == []
 
 
 def test_translator_fills_placeholders():

@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from coretest import PASSWORD
 from fastapi.testclient import TestClient
+from pagetest import csrf_token, figure
 
 from dashboard.i18n import MESSAGES
 
 JA, EN = MESSAGES["ja"], MESSAGES["en"]
 
 
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-@pytest.fixture
-def login(client):
-    """``login(account)`` logs ``client`` in through the form and returns the response."""
-
-    def _login(account, email: str | None = None, password: str = PASSWORD):
-        token = csrf_token(client.get("/login").text)
-        return client.post("/login", data={"csrf_token": token, "email": email or account.email, "password": password})
-
-    return _login
-
-
 def set_cookie(response, name: str) -> str:
     """The Set-Cookie header for ``name``, or ""."""
     return next((h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")), "")
-
-
-def figure(html: str, chart: str) -> dict:
-    return json.loads(re.search(rf'<script type="application/json" id="{chart}-data">(.*?)</script>', html).group(1))
 
 
 def test_pages_need_a_session(client):

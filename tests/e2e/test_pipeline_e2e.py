@@ -108,3 +108,21 @@ def test_same_batches_twice_change_nothing(plant, core, tmp_path):
              api(core, tenant, "/api/v1/flows", limit=1000),
              api(core, tenant, "/api/v1/assets"))
     assert after == before
+
+
+def test_ledger_lists_every_simulated_device_with_its_role(plant, core, tmp_path):
+    path, summary, _ = plant
+    tenant = provision(core.app, "e2e-ledger")
+    spool = Spool(tmp_path / "spool")
+    for batch in pipeline.iter_batches([path], sensor="SN-ledger", observer=Observer()):
+        spool.put(batch.batch_id, wire.encode(batch))
+    assert Uplink(core.url, tenant.sensor_token, spool).drain().sent > 0
+
+    assets = {a["ip"]: a for a in api(core, tenant, "/api/v1/assets")}
+    found = {d["name"]: (assets.get(d["ip"], {}).get("role", "missing"), d["role"]) for d in summary["devices"]}
+    print("\n".join(f"{name:18} ours {ours:24} simulated {want}" for name, (ours, want) in found.items()))
+    for device in summary["devices"]:
+        asset = assets[device["ip"]]
+        assert asset["mac"] == device["mac"], device
+        assert (asset["role"] or "unknown") == device["role"], (device, asset["role"], asset["protocols_served"],
+                                                                asset["protocols_used"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, status
@@ -17,9 +15,6 @@ from core.store.controlplane import audit
 router = APIRouter(tags=["assets"])
 
 Sort = Literal[*ledger.SORTABLE]  # type: ignore[valid-type]
-CSV_COLUMNS = ("ip", "mac", "role", "vendor", "hostname", "model", "firmware", "serial", "os",
-               "protocols_served", "protocols_used", "vlans", "first_seen", "last_seen",
-               "authorized", "importance", "tags", "notes")
 
 
 @router.get("/api/v1/assets")
@@ -30,13 +25,7 @@ def list_assets(who: Principal, ch: ClickHouse, q: str = "", role: str = "", sor
 
 @router.get("/api/v1/assets.csv", response_class=Response)
 def export_assets(who: Principal, ch: ClickHouse, q: str = "", role: str = "") -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in ledger.list_assets(ch, who.tenant_id, q, role):
-        writer.writerow([" ".join(map(str, v)) if isinstance(v, list) else v for v in
-                         (row[c] for c in CSV_COLUMNS)])
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+    return Response(ledger.assets_csv(ledger.list_assets(ch, who.tenant_id, q, role)), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="assets.csv"'})
 
 

@@ -1,0 +1,105 @@
+"""What the asset ledger pages (資産台帳) show: the list with its filter and sort, its CSV, and one
+device's detail, from the core's ledger queries for one tenant."""
+
+from __future__ import annotations
+
+
+from core.analytics import assets as ledger
+from core.store.clickhouse import ClickHouseStore
+from dashboard import figures
+from dashboard.i18n import Translator
+from dashboard.timefmt import MINUTES, SECONDS, absolute, zone_name
+
+# Roles the core infers from behaviour or sensors state, in the role filter's order.
+ROLES = ("plc", "hmi", "engineering_workstation", "camera", "nvr", "server", "router", "switch", "iot")
+LATEST_EVENTS = 25
+# The list's columns: key (a sort key when in ledger.SORTABLE) and heading message.
+COLUMNS = (
+    ("ip", "ip"), ("mac", "mac"), ("role", "role"), ("vendor", "vendor"), ("hostname", "hostname"),
+    ("model", "model_firmware"), ("protocols", "protocol_list"), ("vlans", "vlans"),
+    ("authorized", "authorization"), ("importance", "importance"), ("tags", "tags"),
+    ("first_seen", "first_seen"), ("last_seen", "last_observed"),
+)
+
+
+def _role_label(role: str, t: Translator) -> str:
+    """A known role in the UI language; one a sensor made up, as it said it."""
+    return t(f"role_{role}") if role in ROLES else role
+
+
+def _sort_order(sort: str, order: str) -> tuple[str, bool]:
+    """(column, descending?) from the query, IP ascending when it names no sortable column."""
+    return (sort if sort in ledger.SORTABLE else "ip"), order == "desc"
+
+
+def _columns(sort: str, descending: bool, t: Translator) -> list[dict]:
+    """Headings; a sortable one links to itself ascending, or flipped when it is the active one."""
+    columns = []
+    for key, message in COLUMNS:
+        active = key == sort
+        columns.append({
+            "key": key,
+            "label": t(message),
+            "sortable": key in ledger.SORTABLE,
+            "order": "desc" if active and not descending else "asc",
+            "aria": ("descending" if descending else "ascending") if active else None,
+        })
+    return columns
+
+
+def _times(row: dict, *keys: str, fmt: str = SECONDS) -> dict:
+    """``row`` with the times at ``keys`` as the UI shows them."""
+    return row | {k: absolute(row[k], fmt) for k in keys}
+
+
+def list_context(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str, order: str,
+                 t: Translator) -> dict:
+    sort, descending = _sort_order(sort, order)
+    assets = [
+        _times(a, "first_seen", "last_seen", fmt=MINUTES) | {"role_label": _role_label(a["role"], t)}
+        for a in ledger.list_assets(ch, tenant, q, role, sort, descending)
+    ]
+    query = {"q": q, "role": role, "sort": sort, "order": "desc" if descending else "asc"}
+    return {
+        "assets": assets,
+        "unauthorized": sum(a["authorized"] == "unauthorized" for a in assets),
+        "query": query,
+        # The filter's options, and the role asked for when it is one a sensor made up.
+        "roles": [(r, _role_label(r, t)) for r in (ROLES if role in ("", *ROLES) else (*ROLES, role))],
+        "columns": _columns(sort, descending, t),
+        "tz_name": zone_name(),
+    }
+
+
+def assets_csv(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str, order: str) -> str:
+    """The list as the API's CSV has it (same columns, UTC times, lists space-separated)."""
+    return ledger.assets_csv(ledger.list_assets(ch, tenant, q, role, *_sort_order(sort, order)))
+
+
+def detail_context(ch: ClickHouseStore, tenant: int, device: str, t: Translator) -> dict | None:
+    """The device's page, or None when the tenant has no such device."""
+    found = ledger.asset_detail(ch, tenant, device)
+    if found is None:
+        return None
+    attributes, peers, events = found.pop("attributes"), found.pop("peers"), found.pop("events")
+    return {
+        "asset": _times(found, "first_seen", "last_seen") | {
+            "role_label": _role_label(found["role"], t),
+            "role_source": t("role_inferred") if found["role_source"] == "behaviour" else found["role_source"],
+        },
+        "attributes": [(name, [_times(v, "first_seen", "last_seen") for v in values])
+                       for name, values in attributes.items()],
+        "peers": [_times(p, "last_hour", fmt="%Y-%m-%d %H:00") for p in peers],
+        "events": [_times(e, "ts") for e in events[:LATEST_EVENTS]],
+        "event_count": len(events),
+        "timeline": figures.embed(figures.events_figure(events)),
+        "form": {  # the annotation form, filled with what the device has now
+            "authorized": found["authorized"], "importance": found["importance"],
+            "tags": ", ".join(found["tags"]), "notes": found["notes"],
+        },
+        "choices": {
+            "authorized": [(v, t(f"auth_{v}")) for v in ledger.AUTHORIZATION],
+            "importance": [(v, t(f"importance_{v or 'none'}")) for v in ledger.IMPORTANCE],
+        },
+        "tz_name": zone_name(),
+    }
