@@ -5,18 +5,20 @@ UDP packets with payload whose flow is still being detected (its first MAX_TRIES
 or was detected as one of ``registry.PROTOCOLS``. Only those reach Python. A flow whose first
 MAX_TRIES payload packets match no protocol, or whose decoder has learnt all it can, is marked
 in the flow table and never looked at again, so bulk traffic (camera RTP, file transfers) costs
-one vectorised comparison per packet.
+one vectorised comparison per packet; a decoder of a cyclic exchange can likewise pause its flow
+until the next interval.
 
 Per flow the stage keeps the detected protocol, its decoder ``Session`` and, for TCP, one
 reassembly ``Stream`` per direction. It stamps decoder events with the flow's uid and endpoints,
 turns facts into observations (by IP: the sender's MAC may be a router's), tells the flow table
-each flow's services, and counts malformed PDUs per protocol (``errors``).
+each flow's services, notes that the responder serves each service its decoder confirmed (a
+``protocol_served`` fact per service and interval) and counts malformed PDUs per protocol
+(``errors``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -25,10 +27,10 @@ from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
 from sensor.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
+from sensor.rows import Facts, event_row
 
 MAX_TRIES = 4  # payload packets of a flow offered to detection
 MAX_EVENTS = 50_000  # per interval
-MAX_OBSERVATIONS = 50_000  # per interval
 CONF_SERVED = 80  # a host answered in the protocol: it serves it
 
 
@@ -43,7 +45,7 @@ class _Flow:
         self.streams = (Stream(), Stream())  # from the originator, from the responder
         self.tries = 0
         self.services = 0  # how many services the flow table knows of
-        self.served = False  # the responder's protocol_served fact was noted this interval
+        self.served: set[str] = set()  # services the responder's protocol_served facts named this interval
         self.stopped = False
 
 
@@ -63,11 +65,12 @@ class AppLayer:
         self.table = table
         self.protocols = protocols
         self.errors: Counter[str] = Counter()  # malformed PDUs per protocol, this interval
-        self.dropped = 0  # rows over the per-interval caps, cumulative
+        self.dropped = 0  # events over the per-interval cap, cumulative
         self._flows: dict[str, _Flow] = {}  # by uid, until the flow ends or is stopped
         self._by_slot: dict[int, _Flow] = {}  # this interval's flows by slot (slots are reused after it)
+        self._paused: dict[str, int] = {}  # uid → slot of the flows paused until the interval end
         self._rows: list[tuple] = []  # (event, uid, orig_h, resp_h, resp_p, protocol)
-        self._facts: dict[tuple[str, str, str, str], list] = {}  # (ip, attribute, value, source) → [ts, conf]
+        self._facts = Facts()  # by IP: the sender's MAC may be a router's
 
     # -- pipeline interface ---------------------------------------------------------------
 
@@ -86,24 +89,19 @@ class AppLayer:
 
     def flush(self) -> tuple[list[dict], list[dict], dict[str, int]]:
         """This interval's events and observations (wire row dicts) and errors per protocol."""
-        utc, stamp = timezone.utc, datetime.fromtimestamp  # (positional tz: the fast call)
-        events = [
-            {"ts": stamp(ev.ts, utc), "uid": uid, "orig_h": orig_h, "resp_h": resp_h, "resp_p": resp_p,
-             "protocol": ev.protocol or protocol, "action": ev.action, "status": ev.status,
-             "attrs": {k: v if v.__class__ is str else str(v) for k, v in ev.attrs.items() if v != ""}}
-            for ev, uid, orig_h, resp_h, resp_p, protocol in sorted(self._rows, key=lambda row: row[0].ts)
-        ]
-        observations = [
-            {"ts": stamp(ts, utc), "mac": "", "ip": ip, "attribute": attribute, "value": value, "source": source,
-             "confidence": confidence}
-            for (ip, attribute, value, source), (ts, confidence) in self._facts.items()
-        ]
+        events = [event_row(*row) for row in sorted(self._rows, key=lambda row: row[0].ts)]
+        observations = self._facts.flush()
         errors = dict(self.errors)
-        self._rows, self._facts, self._by_slot = [], {}, {}
+        self._rows, self._by_slot = [], {}
         self.errors.clear()
+        for uid, slot in self._paused.items():
+            if self.table.endpoints(slot)[0] == uid:  # the slot is still the flow's
+                self.table.mark_app(slot, APP_DECODE)
+        self._paused = {}
         for flow in self._flows.values():
             flow.session.pending.clear()  # a response after the interval end stands alone
-            flow.served = False
+            flow.session.pause = False
+            flow.served.clear()
         return events, observations, errors
 
     def end(self, uids) -> None:
@@ -119,7 +117,7 @@ class AppLayer:
                 p.proto[idx] == pk.TCP, p.seq[idx], idx)
         for slot, is_orig, ts, lo, length, end, tcp, seq, i in zip(*(c.tolist() for c in cols)):
             flow = self._by_slot.get(slot) or self._flow(slot, "tcp" if tcp else "udp")
-            if flow.stopped:
+            if flow.stopped or flow.session.pause:
                 continue
             data = bytes(view[lo : min(lo + length, end)])
             if flow.protocol is None and not self._detect(flow, slot, data, int(p.sport[i]), int(p.dport[i])):
@@ -157,10 +155,11 @@ class AppLayer:
                     self._event(ts, flow, item)
                 else:
                     ip = flow.orig_h if is_orig == item.about_sender else flow.resp_h
-                    self._fact(ts, ip, item.attribute, item.value, proto.name, item.confidence)
-            if not is_orig and not flow.served:
-                flow.served = True
-                self._fact(ts, flow.resp_h, "protocol_served", proto.name, proto.name, CONF_SERVED)
+                    self._facts.add(ts, "", ip, item.attribute, item.value, proto.name, item.confidence)
+            if not is_orig and not session.services <= flow.served:  # what the decoder confirmed, once
+                for service in session.services - flow.served:
+                    self._facts.add(ts, "", flow.resp_h, "protocol_served", service, proto.name, CONF_SERVED)
+                flow.served |= session.services
         if session.malformed:
             self.errors[proto.name] += session.malformed
             session.malformed = 0
@@ -169,6 +168,9 @@ class AppLayer:
             self.table.set_service(slot, ",".join(sorted(session.services)))
         if session.done:
             self._stop(slot, flow)
+        elif session.pause:  # no packet of the flow reaches Python until the interval ends
+            self.table.mark_app(slot, APP_IGNORE)
+            self._paused[flow.uid] = slot
 
     def _detect(self, flow: _Flow, slot: int, data: bytes, sport: int, dport: int) -> bool:
         """Try the payload on the candidate protocols; True once the flow's protocol is known."""
@@ -199,14 +201,3 @@ class AppLayer:
             return
         event.ts = event.ts or ts
         self._rows.append((event, flow.uid, flow.orig_h, flow.resp_h, flow.resp_p, flow.protocol.name))
-
-    def _fact(self, ts: float, ip: str, attribute: str, value: str, source: str, confidence: int) -> None:
-        key = (ip, attribute, value, source)
-        seen = self._facts.get(key)
-        if seen is not None:
-            seen[0] = min(seen[0], ts)
-            seen[1] = max(seen[1], confidence)
-        elif len(self._facts) < MAX_OBSERVATIONS:
-            self._facts[key] = [ts, confidence]
-        else:
-            self.dropped += 1

@@ -1,12 +1,14 @@
-"""`mieruka-sensor`: installation (activate, test, status), offline analysis, simulated traffic, and
-replay through the real uplink."""
+"""`mieruka-sensor`: installation (activate, test, status), the service (run), offline analysis,
+simulated traffic, and replay through the real uplink."""
 
 from __future__ import annotations
 
 import enum
 import json
 import logging
+import signal
 import sys
+import threading
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -21,6 +23,7 @@ from typer.exceptions import TyperException
 
 from sensor import config as sensor_config
 from sensor import health, install, pipeline, service, simulate, wire
+from sensor import runner
 from sensor.capture import mirror
 from sensor.capture.pcapfile import CaptureError
 from sensor.config import MIB, SensorConfig
@@ -89,10 +92,12 @@ def simulate_cmd(out: Annotated[Path, typer.Option(dir_okay=False, help="pcap fi
                  seed: int = 1,
                  start: Annotated[Optional[datetime], typer.Option(
                      help="capture start (UTC), default 2026-01-05T00:00:00")] = None,
-                 risky: Annotated[bool, typer.Option(help="include the risky incidents")] = True) -> None:
+                 risky: Annotated[bool, typer.Option(help="include the risky incidents")] = True,
+                 cameras: Annotated[bool, typer.Option(
+                     help="a camera-heavy site: 16 cameras streaming about 2 Mbit/s each")] = False) -> None:
     """Write deterministic synthetic plant traffic (PLCs, HMIs, cameras, NVR, DHCP/DNS/ARP)."""
     began = _epoch(start) if start else None
-    summary = simulate.write_pcap(out, packets=packets, seed=seed, start=began, risky=risky)
+    summary = simulate.write_pcap(out, packets=packets, seed=seed, start=began, risky=risky, cameras=cameras)
     typer.echo(f"{out}: {summary['packets']} packets, {len(summary['devices'])} devices")
 
 
@@ -216,6 +221,18 @@ def opening_test(config: ConfigPath = None, sample_seconds: SampleSeconds = 5.0)
 
 
 @app.command()
+def run(config: ConfigPath = None) -> None:
+    """Capture on the mirror port and upload to the core until SIGTERM (what the service runs)."""
+    cfg = sensor_config.load(sensor_config.resolve(config))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("sensor").setLevel(logging.INFO)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    runner.run(cfg, stop)
+
+
+@app.command()
 def status(config: ConfigPath = None,
            as_json: Annotated[bool, typer.Option("--json", help="print the health report as JSON")] = False) -> None:
     """Capture rate, kernel drops, parse errors, spool, last upload and data used this month."""
@@ -237,15 +254,19 @@ def _status_lines(cfg: SensorConfig, r: dict) -> list[tuple[str, str]]:
                f"{r['parse_errors']} parse errors (interval ending {r['capture_at']})"
                if r["capture_at"] else "no batch captured yet")
     oldest = f", oldest {r['spool_oldest_age_s']:.0f} s old" if r["spool_oldest_age_s"] is not None else ""
+    refused = f", {r['spool_write_failures']} writes failed (disk full?)" if r["spool_write_failures"] else ""
+    spool = f"{r['spool_depth']} batches, {_size(r['spool_bytes'])}{oldest}, {r['spool_evicted']} evicted{refused}"
     used, budget = r["bytes_this_month"], r["monthly_budget_bytes"]
     share = f"{100 * used / budget:.1f}%" if budget else "no budget set"
+    economy = (f"; economy mode: flows summarised per pair and service every {cfg.economy_interval_s / 60:g} min"
+               if r["data_mode"] == "economy" else "")
     return [
         ("sensor", f"{cfg.serial} (id {cfg.sensor_id}), core {cfg.core_url}"),
         ("interface", cfg.interface),
         ("capture", capture),
-        ("spool", f"{r['spool_depth']} batches, {_size(r['spool_bytes'])}{oldest}, {r['spool_evicted']} evicted"),
+        ("spool", spool),
         ("last upload", r["last_upload"] or "never"),
-        ("data used", f"{_size(used)} of {_size(budget)} this month ({share})"),
+        ("data used", f"{_size(used)} of {_size(budget)} this month ({share}){economy}"),
     ]
 
 

@@ -21,6 +21,7 @@ from sensor.errors import Problem
 DEFAULT_PATH = Path("/etc/mieruka/sensor.toml")
 ENV = "MIERUKA_SENSOR_CONFIG"
 MIB = 1024 * 1024
+CAPTURES = ("scapy", "dumpcap")
 
 
 class ConfigError(Problem):
@@ -39,6 +40,26 @@ class SensorConfig:
     ca_file: str = ""  # PEM the core's certificate must chain to; "" = the system's trust store
     monthly_budget_mb: int = 3000  # LTE data allowance per month
     modem: str = ""  # "" = none (wired uplink), "mmcli" (ModemManager), or an AT port like /dev/ttyUSB2
+    # `mieruka-sensor run`
+    capture: str = "scapy"  # "scapy" (AF_PACKET socket) or "dumpcap" (kernel ring → rotating files, high rates)
+    bpf_filter: str = ""  # tcpdump filter syntax; "" = every frame
+    capture_buffer_mb: int = 64  # kernel buffer of the capture socket
+    ring_dir: str = "/var/lib/mieruka/ring"  # dumpcap's rotating files
+    ring_seconds: int = 10  # one file per this many seconds
+    ring_files: int = 60  # files dumpcap keeps at most (unread ones included)
+    interval_s: float = 60.0  # batch interval
+    heartbeat_s: float = 60.0  # health report period
+    upload_timeout_s: float = 30.0  # per request to the core
+    retry_max_s: float = 300.0  # longest wait between upload attempts (exponential backoff with jitter)
+    economy_interval_s: float = 900.0  # near the data budget: flows summarised over this period
+
+    def __post_init__(self) -> None:
+        if self.capture not in CAPTURES:
+            raise ValueError(f"capture must be one of {', '.join(CAPTURES)}, not {self.capture!r}")
+        for name in ("interval_s", "heartbeat_s", "upload_timeout_s", "retry_max_s", "economy_interval_s",
+                     "ring_seconds", "ring_files"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
 
     @property
     def verify(self) -> ssl.SSLContext | bool:

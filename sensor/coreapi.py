@@ -52,7 +52,11 @@ def _request(client: httpx.Client, method: str, url: str, **kw) -> dict:
                            TokenRefused.REMEDY)
     if resp.status_code >= 400:
         raise CoreError(f"the core answered {resp.status_code}: {response_detail(resp)}")
-    return resp.json()
+    try:
+        return resp.json()
+    except ValueError:
+        raise CoreError(f"{url} answered {resp.status_code} but not as a mieruka core: {resp.text[:200]!r}",
+                        "check the core URL in the config") from None
 
 
 def activate(core_url: str, code: str, verify: ssl.SSLContext | bool = True, timeout: float = 30.0) -> dict:

@@ -5,6 +5,8 @@ Two small JSON files in the spool directory feed it, each written by one party:
 - ``capture.json``: the newest batch the capture produced (packet rate, kernel drops, parse errors);
 - ``uplink.json``: the last delivered upload and the bytes sent this month, counted in Japan time
   (LTE data plans reset at the start of a Japanese calendar month).
+
+The data mode (full, or economy near the monthly budget: sensor/budget.py) follows from the latter.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sensor import wire
+from sensor import budget, wire
 from sensor.spool import Spool, write_atomic
 
 JST = timezone(timedelta(hours=9))  # Japan has no daylight saving time
@@ -56,11 +58,17 @@ def record_upload(directory: Path, nbytes: int, delivered: bool, now: datetime |
     write_atomic(directory / UPLINK, json.dumps(state).encode())
 
 
+def bytes_this_month(directory: Path, now: datetime | None = None) -> int:
+    usage = _read(directory / UPLINK)
+    return usage.get("bytes", 0) if usage.get("month") == _month(now or datetime.now(timezone.utc)) else 0
+
+
 def snapshot(spool: Spool, budget_bytes: int, now: datetime | None = None) -> dict:
     """The health report (the fields of the core's POST /api/v1/sensor/health)."""
     now = now or datetime.now(timezone.utc)
     capture = _read(spool.dir / CAPTURE)
     usage = _read(spool.dir / UPLINK)
+    used = bytes_this_month(spool.dir, now)
     queued = spool.stats()
     oldest = queued["oldest_mtime"]
     return {
@@ -72,7 +80,9 @@ def snapshot(spool: Spool, budget_bytes: int, now: datetime | None = None) -> di
         "spool_bytes": queued["bytes"],
         "spool_oldest_age_s": max(0.0, now.timestamp() - oldest) if oldest else None,
         "spool_evicted": queued["evicted"],
+        "spool_write_failures": queued["write_failures"],
         "last_upload": usage.get("last_upload"),
-        "bytes_this_month": usage.get("bytes", 0) if usage.get("month") == _month(now) else 0,
+        "bytes_this_month": used,
         "monthly_budget_bytes": budget_bytes,
+        "data_mode": budget.mode(used, budget_bytes),
     }

@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 
 from sensor import oui
 from sensor.decode import arp, dhcp, dns, nbns
+from sensor.rows import Facts
 
-MAX_OBSERVATIONS = 50_000  # per interval
 MAX_EVENTS = 50_000  # per interval
 MAX_IPS_PER_HOST = 4  # a MAC sourcing more IPs than this in one interval is routing for others
 MAX_ANSWERS = 10  # answers listed in a DNS event
@@ -65,7 +65,8 @@ class Observer:
 
     def __init__(self) -> None:
         self.errors = 0  # malformed packets, cumulative
-        self.dropped = 0  # rows over the per-interval caps, cumulative
+        self.dropped = 0  # events over the per-interval cap, cumulative
+        self._facts = Facts()
         self._handlers = {
             67: self._dhcp, 68: self._dhcp, 53: self._dns, 5353: self._mdns, 5355: self._llmnr,
             137: self._nbns,
@@ -73,7 +74,6 @@ class Observer:
         self._reset()
 
     def _reset(self) -> None:
-        self._facts: dict[tuple[str, str, str, str, str], list] = {}  # key → [ts, confidence]
         self._host_ips: dict[str, dict[str, float]] = {}  # MAC → {IP: first ts} from IP traffic
         self._events: list[dict] = []
         self._dns_pending: dict[tuple, dict] = {}  # (client, port, server, id) → query event
@@ -107,11 +107,7 @@ class Observer:
 
     def flush(self) -> tuple[list[dict], list[dict]]:
         self._host_ip_facts()
-        observations = [
-            {"ts": _utc(ts), "mac": mac, "ip": ip, "attribute": attribute, "value": value,
-             "source": source, "confidence": confidence}
-            for (mac, ip, attribute, value, source), (ts, confidence) in self._facts.items()
-        ]
+        observations = self._facts.flush()
         events = self._events
         for event in events:
             event["ts"] = _utc(event["ts"])
@@ -119,20 +115,6 @@ class Observer:
         return observations, events
 
     # -- row builders ---------------------------------------------------------------------
-
-    def _fact(self, ts: float, mac: str, ip: str, attribute: str, value: str, source: str,
-              confidence: int) -> None:
-        if not value:
-            return
-        key = (mac, ip, attribute, value, source)
-        seen = self._facts.get(key)
-        if seen is not None:
-            seen[0] = min(seen[0], ts)
-            seen[1] = max(seen[1], confidence)
-        elif len(self._facts) < MAX_OBSERVATIONS:
-            self._facts[key] = [ts, confidence]
-        else:
-            self.dropped += 1
 
     def _event(self, ts: float, orig_h: str, resp_h: str, resp_p: int, protocol: str,
                action: str, attrs: dict[str, str]) -> dict:
@@ -146,16 +128,16 @@ class Observer:
         return event
 
     def _vendor(self, ts: float, mac: str) -> None:
-        self._fact(ts, mac, "", "vendor", oui.vendor(mac) or "", "oui", CONF_OUI)
+        self._facts.add(ts, mac, "", "vendor", oui.vendor(mac) or "", "oui", CONF_OUI)
 
     def _host_ip_facts(self) -> None:
         for mac, ips in self._host_ips.items():
             if len(ips) > MAX_IPS_PER_HOST:
-                self._fact(min(ips.values()), mac, "", "role", "router", "ip", CONF_ROUTER)
+                self._facts.add(min(ips.values()), mac, "", "role", "router", "ip", CONF_ROUTER)
                 continue
             confidence = CONF_IP_SINGLE if len(ips) == 1 else CONF_IP_SHARED
             for ip, ts in ips.items():
-                self._fact(ts, mac, ip, "ip", ip, "ip", confidence)
+                self._facts.add(ts, mac, ip, "ip", ip, "ip", confidence)
 
     # -- protocols ------------------------------------------------------------------------
 
@@ -165,7 +147,7 @@ class Observer:
             return
         self._vendor(ts, packet.sender_mac)
         if _is_unicast(packet.sender_mac):
-            self._fact(ts, packet.sender_mac, packet.sender_ip, "ip", packet.sender_ip, "arp", CONF_ARP)
+            self._facts.add(ts, packet.sender_mac, packet.sender_ip, "ip", packet.sender_ip, "arp", CONF_ARP)
 
     def _dhcp(self, ts, src_mac, src_ip, dst_ip, sport, dport, payload) -> None:
         msg = dhcp.parse(payload)
@@ -186,18 +168,18 @@ class Observer:
             "lease_time": "" if lease is None else str(lease), "trans_id": str(msg.xid),
         })
         if (gateway := msg.address(dhcp.ROUTER)) and not from_client:
-            self._fact(ts, "", gateway, "role", "router", "dhcp", CONF_DHCP_ROUTER)
+            self._facts.add(ts, "", gateway, "role", "router", "dhcp", CONF_DHCP_ROUTER)
         if not client:
             return
         self._vendor(ts, client)  # names are facts about the client MAC; addresses come next
-        self._fact(ts, client, "", "hostname", hostname, "dhcp", CONF_DHCP)
-        self._fact(ts, client, "", "fqdn", fqdn, "dhcp", CONF_DHCP)
-        self._fact(ts, client, "", "dhcp_vendor_class", vendor_class, "dhcp", CONF_DHCP)
-        self._fact(ts, client, "", "dhcp_fingerprint", params, "dhcp", CONF_DHCP)
+        self._facts.add(ts, client, "", "hostname", hostname, "dhcp", CONF_DHCP)
+        self._facts.add(ts, client, "", "fqdn", fqdn, "dhcp", CONF_DHCP)
+        self._facts.add(ts, client, "", "dhcp_vendor_class", vendor_class, "dhcp", CONF_DHCP)
+        self._facts.add(ts, client, "", "dhcp_fingerprint", params, "dhcp", CONF_DHCP)
         if from_client:
-            self._fact(ts, client, requested, "requested_ip", requested, "dhcp", CONF_DHCP_REQUESTED)
+            self._facts.add(ts, client, requested, "requested_ip", requested, "dhcp", CONF_DHCP_REQUESTED)
         if msg.message_type in ("ACK", "BOOTREPLY") and assigned:
-            self._fact(ts, client, assigned, "ip", assigned, "dhcp", CONF_DHCP_ASSIGNED)
+            self._facts.add(ts, client, assigned, "ip", assigned, "dhcp", CONF_DHCP_ASSIGNED)
 
     def _dns(self, ts, src_mac, src_ip, dst_ip, sport, dport, payload) -> None:
         msg = dns.parse(payload)
@@ -230,8 +212,8 @@ class Observer:
                 continue
             service, instance = _mdns_service(record)
             mac = src_mac if src_ip else ""
-            self._fact(ts, mac, src_ip, "mdns_service", service, "mdns", CONF_MDNS)
-            self._fact(ts, mac, src_ip, "mdns_instance", instance, "mdns", CONF_MDNS)
+            self._facts.add(ts, mac, src_ip, "mdns_service", service, "mdns", CONF_MDNS)
+            self._facts.add(ts, mac, src_ip, "mdns_instance", instance, "mdns", CONF_MDNS)
 
     def _llmnr(self, ts, src_mac, src_ip, dst_ip, sport, dport, payload) -> None:
         msg = dns.parse(payload)
@@ -249,9 +231,9 @@ class Observer:
             ip = name.ip or src_ip  # node-status names belong to the responder
             mac = src_mac if ip == src_ip else ""
             if name.group:
-                self._fact(ts, mac, ip, "workgroup", name.name, "nbns", CONF_NBNS)
+                self._facts.add(ts, mac, ip, "workgroup", name.name, "nbns", CONF_NBNS)
             elif name.suffix in NETBIOS_HOST_SUFFIXES:
-                self._fact(ts, mac, ip, "hostname", name.name, "nbns", CONF_NBNS)
+                self._facts.add(ts, mac, ip, "hostname", name.name, "nbns", CONF_NBNS)
 
     def _name_record(self, ts: float, mac: str, record: dns.Record,
                      attribute: str, source: str, confidence: int,
@@ -264,7 +246,7 @@ class Observer:
         else:
             return
         if ip not in LOOPBACK:
-            self._fact(ts, mac, ip, attribute, shape(name), source, confidence)
+            self._facts.add(ts, mac, ip, attribute, shape(name), source, confidence)
 
 
 def _is_unicast(mac: str) -> bool:

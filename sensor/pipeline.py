@@ -1,9 +1,11 @@
-"""Capture files → per-interval ``wire.Batch`` (flows, events, observations, counters).
+"""Capture files or live capture → per-interval ``wire.Batch`` (flows, events, observations, counters).
 
-Files are read in order as one stream. Each chunk of frames is decoded into packet columns,
-cut at batch-interval boundaries (by network time, i.e. the running maximum of capture
-timestamps) and fed to the flow table, then to the application-layer decoders (which name each
-flow's service) and the observer; at each boundary the interval's records become one batch.
+Files and live chunk streams are read in order as one stream (a live stream's chunks also carry
+the wall clock, which closes intervals when no packet does). Each chunk of frames is decoded into
+packet columns, cut at batch-interval boundaries (by network time, i.e. the running maximum of capture
+timestamps) and fed to the flow table, then to the decoding stages (application layer, link
+layer, SYN fingerprints; they name flows' services) and the observer; at each boundary the
+interval's records become one batch.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import pyarrow as pa
 
 from sensor import wire
 from sensor.applayer import AppLayer
-from sensor.capture.pcapfile import CHUNK, iter_frames
+from sensor.capture.pcapfile import CHUNK, Frames, iter_frames
 from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import Protocol
 from sensor.flows import SEC, FlowTable, ip_text, mac_text
+from sensor.linklayer import LinkLayer
+from sensor.synprint import SynPrints
 
 
 @dataclass
@@ -82,33 +86,48 @@ def _new_counters() -> dict[str, int]:
     return dict.fromkeys(wire.COUNTERS, 0)
 
 
-def iter_intervals(paths: Iterable[Path], interval: float = 60.0, observer=None,
+def _chunks(source: Path | Iterable[Frames]) -> Iterable[Frames]:
+    return iter_frames(source, CHUNK) if isinstance(source, (str, Path)) else source
+
+
+def _empty(iv: Interval) -> bool:
+    return not (any(iv.counters.values()) or iv.flows["uid"] or iv.events or iv.observations)
+
+
+def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float = 60.0, observer=None,
                    uid_salt: str = "", protocols: tuple[Protocol, ...] = registry.PROTOCOLS,
                    ) -> Iterator[Interval]:
-    """Analyse capture files as one stream, yielding each interval that had packets.
-    ``protocols`` are the application decoders to run (none: flows only)."""
+    """Analyse capture files and live chunk streams (``sensor.capture.live``) in order as one
+    stream, yielding each interval that had packets (or news of kernel drops).
+    ``protocols`` are the application decoders to run (none: flows only, no decoding at all)."""
     table = FlowTable(uid_salt)
-    apps = AppLayer(table, protocols)
+    stages = (AppLayer(table, protocols), LinkLayer(table), SynPrints()) if protocols else ()
     hook = _Observer(observer) if observer is not None else None
     width = interval * SEC if math.isfinite(interval) else None
     current = None  # interval index (or 0 for an infinite interval)
     first_ts = last_ts = None
+    floor = np.iinfo(np.int64).min  # live capture: the clock by which every packet was in
     counters = _new_counters()
 
     def close() -> Interval:
         start = current * interval if width else first_ts / SEC
         end = start + interval if width else last_ts / SEC
         observations, events = hook.flush(end) if hook else ([], [])
-        app_events, app_observations, decode_errors = apps.flush()
+        decode_errors: dict[str, int] = {}
+        for stage in stages:
+            stage_events, stage_observations, stage_errors = stage.flush()
+            events, observations = events + stage_events, observations + stage_observations
+            decode_errors.update(stage_errors)
         flows = table.flush()
-        apps.end(uid for uid, final in zip(flows["uid"], flows["final"]) if final)
-        return Interval(start, end, flows, dict(counters), observations + app_observations,
-                        events + app_events, decode_errors)
+        ended = [uid for uid, final in zip(flows["uid"], flows["final"]) if final]
+        for stage in stages:
+            stage.end(ended)
+        return Interval(start, end, flows, dict(counters), observations, events, decode_errors)
 
-    for path in paths:
-        for frames in iter_frames(path, CHUNK):
+    for source in sources:
+        for frames in _chunks(source):
             p = pk.decode(frames)
-            nt = np.maximum.accumulate(np.maximum(p.ts, table.network_time))
+            nt = np.maximum.accumulate(np.maximum(p.ts, max(table.network_time, floor)))
             iv = nt // int(width) if width else np.zeros(len(nt), np.int64)
             cuts = [0, *(np.flatnonzero(iv[1:] != iv[:-1]) + 1).tolist(), len(iv)] if len(iv) else [0]
             frame_end = frames.offset + frames.caplen
@@ -120,7 +139,9 @@ def iter_intervals(paths: Iterable[Path], interval: float = 60.0, observer=None,
                 first_ts = int(p.ts[lo]) if first_ts is None else first_ts
                 last_ts = int(nt[hi - 1])
                 seg = _slice(p, lo, hi)
-                apps.packets(seg, table.add(seg), frames.buf, frame_end[lo:hi])
+                placed = table.add(seg)
+                for stage in stages:
+                    stage.packets(seg, placed, frames.buf, frame_end[lo:hi])
                 if hook:
                     hook.packets(seg, frames.buf, frame_end[lo:hi])
                 malformed = int(np.count_nonzero(seg.status == pk.MALFORMED))
@@ -131,6 +152,15 @@ def iter_intervals(paths: Iterable[Path], interval: float = 60.0, observer=None,
             # damaged records have no timestamp: count them in the interval being built
             counters["packets"] += frames.errors
             counters["parse_errors"] += frames.errors
+            counters["kernel_drops"] += frames.kernel_drops
+            if frames.clock is not None and width:  # live: close intervals on time, quiet port or not
+                floor = max(floor, frames.clock)
+                tick = floor // int(width)
+                if current is not None and tick > current:
+                    if not _empty(done := close()):
+                        yield done
+                    counters = _new_counters()
+                current = tick if current is None else max(current, tick)
     if current is None:
         if counters["packets"]:  # nothing readable, only damaged records
             yield Interval(0.0, 0.0, table.flush(final=True), dict(counters))
@@ -139,7 +169,8 @@ def iter_intervals(paths: Iterable[Path], interval: float = 60.0, observer=None,
     final = table.flush(final=True)
     for name, values in final.items():
         last.flows[name] = last.flows[name] + values
-    yield last
+    if not _empty(last):
+        yield last
 
 
 def _utc(seconds: float) -> datetime:
@@ -151,9 +182,10 @@ def flows_table(cols: dict[str, list]) -> pa.Table:
     return pa.Table.from_pydict({name: cols[name] for name in wire.FLOWS.names}, schema=wire.FLOWS)
 
 
-def iter_batches(paths: list[Path], interval: float = 60.0, sensor: str = "", observer=None) -> Iterator[wire.Batch]:
-    """One wire.Batch per interval of capture time that had packets."""
-    for iv in iter_intervals(paths, interval, observer, uid_salt=sensor):
+def iter_batches(sources: Iterable[Path | Iterable[Frames]], interval: float = 60.0, sensor: str = "",
+                 observer=None) -> Iterator[wire.Batch]:
+    """One wire.Batch per interval (see iter_intervals)."""
+    for iv in iter_intervals(sources, interval, observer, uid_salt=sensor):
         tables = {
             "flows": flows_table(iv.flows),
             "events": wire.table_from_rows("events", iv.events),

@@ -24,6 +24,8 @@ Restart=always
 RestartSec=10
 # capture needs raw sockets and promiscuous mode, nothing else
 AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN
+# SIGTERM to the sensor alone: it stops its dumpcap itself, after flushing what it captured
+KillMode=mixed
 
 [Install]
 WantedBy=multi-user.target

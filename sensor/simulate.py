@@ -4,7 +4,8 @@ The plant: PLCs polled by HMIs over Modbus/TCP, S7comm and EtherNet/IP; an engin
 IP cameras set up by an NVR over RTSP (401 digest challenge, then 200) and streaming RTP/UDP; DHCP,
 DNS, ARP and WS-Discovery; and, unless ``risky=False``, four incidents: a Modbus write and an S7
 PLC STOP from the engineering workstation, a cleartext telnet login to a PLC, and an unknown laptop
-that appears, sweeps the subnet with ARP and asks for Internet names.
+that appears, sweeps the subnet with ARP and asks for Internet names. ``cameras=True`` makes it a
+camera-heavy site instead: 16 cameras streaming H.264 at about 2 Mbit/s each, next to the same plant.
 
 How it is fast: every packet kind is laid out once with ``struct``; per packet only timestamps,
 sequence numbers, ids, lengths and IPv4/TCP checksums are stamped (UDP checksums are 0, which IPv4
@@ -30,6 +31,7 @@ from sensor import oui
 
 EPOCH = 1_767_571_200  # 2026-01-05T00:00:00Z
 NOMINAL_PPS = 295  # packets per simulated second of the steady mix (measured); sets the span
+CAMERA_SITE_PPS = 2750  # the same for the camera-heavy site
 US = 1_000_000
 SNAPLEN = 65535
 FLUSH_BYTES = 4 << 20
@@ -65,6 +67,9 @@ PLANT = [
     ("cam-ipro-1", "camera", 55, "00:80:f0", True, 64),
 ]
 LAPTOP = ("DESKTOP-7Q2K9LM", "unknown", 99, "c8:5b:76", True, 128)
+# the camera-heavy site's other cameras (the plant's five, and these)
+MORE_CAMERAS = [(f"cam-{i}", "camera", 55 + i, ("00:40:8c", "bc:ad:28", "00:80:f0")[i % 3], True, 64)
+                for i in range(1, 12)]
 
 # DHCP vendor class (option 60) and parameter request list (55) by role; Windows vs embedded Linux
 DHCP_IDENTITY = {
@@ -353,15 +358,17 @@ def wsd_probe_match(cam: Host, relates_to: str) -> bytes:
 # -- the simulation -----------------------------------------------------------------------------
 
 class Simulation:
-    def __init__(self, seed: int, span_us: int, risky: bool) -> None:
+    def __init__(self, seed: int, span_us: int, risky: bool, cameras: bool = False) -> None:
         self.rng = random.Random(seed)
         self.span = span_us
         self.risky = risky
+        self.hd = cameras  # full-HD streams (else low-bitrate ones)
         self.reserve = 0  # frames owed to open TCP connections (handshake completion + close)
         self.open_conns: dict[Tcp, None] = {}  # insertion-ordered, so closing order is deterministic
         self._next_port = 49152 + self.rng.randrange(8000)
         self.hosts = []
-        for name, role, num, prefix, dhcp, ttl in PLANT + ([LAPTOP] if risky else []):
+        devices = PLANT + ([LAPTOP] if risky else []) + (MORE_CAMERAS if cameras else [])
+        for name, role, num, prefix, dhcp, ttl in devices:
             tail = self.rng.randrange(1 << 24).to_bytes(3, "big").hex(":")
             self.hosts.append(Host(name, role, f"{SUBNET}{num}", f"{prefix}:{tail}", dhcp, ttl,
                                    ipid=self.rng.randrange(1 << 16)))
@@ -576,7 +583,11 @@ class Simulation:
 
         while True:
             stamp = frame_no * 3600  # 90 kHz clock, 25 fps
-            sizes = [1400] * 11 + [rng.randrange(200, 1400)] if frame_no % 50 == 0 else [rng.randrange(150, 900)]
+            if self.hd:  # ~2 Mbit/s: I-frame ~85 kB, P-frames ~7 kB
+                full = 60 if frame_no % 50 == 0 else rng.randrange(2, 8)
+                sizes = [1400] * full + [rng.randrange(200, 1400)]
+            else:
+                sizes = [1400] * 11 + [rng.randrange(200, 1400)] if frame_no % 50 == 0 else [rng.randrange(150, 900)]
             for i, size in enumerate(sizes):
                 yield t + 120 * i, packet, (seq, stamp, i == len(sizes) - 1, size), "rtp"
                 seq += 1
@@ -636,16 +647,17 @@ class Simulation:
 # -- writing --------------------------------------------------------------------------------------
 
 def write_pcap(path: str | Path, packets: int = 100_000, seed: int = 1, start: float | None = None,
-               risky: bool = True) -> dict:
-    """Write ``packets`` frames of simulated plant traffic to a pcap at ``path``; return a summary.
+               risky: bool = True, cameras: bool = False) -> dict:
+    """Write ``packets`` frames of simulated plant traffic (camera-heavy if ``cameras``) to a pcap at
+    ``path``; return a summary.
 
     Same arguments → byte-identical file. The capture spans about ``packets / NOMINAL_PPS`` seconds
-    from ``start`` (default 2026-01-05T00:00:00Z).
+    (``CAMERA_SITE_PPS`` for the camera-heavy site) from ``start`` (default 2026-01-05T00:00:00Z).
     """
     if packets < 1:
         raise ValueError("packets must be at least 1")
     start_us = int(round((EPOCH if start is None else start) * US))
-    sim = Simulation(seed, packets * US // NOMINAL_PPS, risky)
+    sim = Simulation(seed, packets * US // (CAMERA_SITE_PPS if cameras else NOMINAL_PPS), risky, cameras)
     heap: list = []
     order = 0
 

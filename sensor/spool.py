@@ -1,8 +1,9 @@
 """Crash-safe on-disk queue of encoded batches (store-and-forward).
 
 Each batch is one file named ``<sequence>-<batch_id>.mrkb``, written to a temporary name, fsynced and
-renamed into place, so a crash leaves either the whole batch or nothing. The queue is bounded by total
-size; when full, the oldest batches are evicted and counted in ``state.json`` (never silently).
+renamed into place, so a crash leaves either the whole batch or nothing, and a failed write (disk full)
+leaves nothing and is counted. The queue is bounded by total size; when full, the oldest batches are
+evicted and counted in ``state.json`` (never silently). One thread may put while another sends and acks.
 """
 
 from __future__ import annotations
@@ -37,12 +38,24 @@ def _fsync_dir(path: Path) -> None:
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: after a crash it holds either the old or the new bytes."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
+
+
+def _size(path: Path) -> int:
+    """The file's size; 0 once it is gone (acknowledged by the uploader meanwhile)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 class Spool:
@@ -52,7 +65,7 @@ class Spool:
         self.max_bytes = max_bytes
         for stale in self.dir.glob(".*.tmp"):  # a crash mid-write leaves only these
             stale.unlink()
-        self.state = self._load_state()
+        self.state = {"write_failures": 0} | self._load_state()
 
     def _load_state(self) -> dict:
         try:
@@ -72,20 +85,31 @@ class Spool:
         self.state["next_sequence"] = seq + 1
         self._evict_for(len(data))
         path = self.dir / f"{seq:012d}-{batch_id}{SUFFIX}"
-        write_atomic(path, data)
-        self._save_state()
+        try:
+            write_atomic(path, data)
+        except OSError:
+            self.state["write_failures"] += 1  # saved with the next batch that fits
+            raise
+        try:
+            self._save_state()
+        except OSError:
+            pass  # the batch is stored; the counters are saved with the next one
         return SpooledBatch(path, seq, batch_id)
 
     def _evict_for(self, incoming: int) -> None:
         queued = self.pending()
-        total = sum(b.path.stat().st_size for b in queued)
+        total = sum(_size(b.path) for b in queued)
         while queued and total + incoming > self.max_bytes:
             oldest = queued.pop(0)
-            size = oldest.path.stat().st_size
-            oldest.path.unlink()
+            size = _size(oldest.path)
+            oldest.path.unlink(missing_ok=True)
             total -= size
-            self.state["evicted"] += 1
-            self.state["evicted_bytes"] += size
+            self.count_eviction(size)
+
+    def count_eviction(self, size: int) -> None:
+        """A batch of ``size`` bytes lost for want of space (the spool's bound, or a full disk)."""
+        self.state["evicted"] += 1
+        self.state["evicted_bytes"] += size
 
     def pending(self) -> list[SpooledBatch]:
         """Queued batches, oldest first."""
@@ -112,8 +136,19 @@ class Spool:
         queued = self.pending()
         return {
             "depth": len(queued),
-            "bytes": sum(b.path.stat().st_size for b in queued),
-            "oldest_mtime": queued[0].path.stat().st_mtime if queued else None,
+            "bytes": sum(_size(b.path) for b in queued),
+            "oldest_mtime": _mtime(queued),
             "evicted": self.state["evicted"],
             "evicted_bytes": self.state["evicted_bytes"],
+            "write_failures": self.state["write_failures"],
         }
+
+
+def _mtime(queued: list[SpooledBatch]) -> float | None:
+    """When the oldest batch still queued was written."""
+    for batch in queued:
+        try:
+            return batch.path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+    return None

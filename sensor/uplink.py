@@ -3,8 +3,8 @@
 A batch leaves the spool only when the core answers 200 (stored or duplicate). A permanent refusal
 (4xx other than 408/429) sets the batch aside with the core's reason; anything else is retried with
 exponential backoff and full jitter, oldest batch first, so a resend after a lost response is
-harmless: the core deduplicates by batch id. Bytes sent and the last delivery are noted for the
-sensor's health report (sensor/health.py).
+harmless: the core deduplicates by batch id. A batch the spool evicted meanwhile is skipped. Bytes
+sent and the last delivery are noted for the sensor's health report (sensor/health.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -66,10 +67,9 @@ class Uplink:
     def close(self) -> None:
         self.client.close()
 
-    def send(self, batch: SpooledBatch) -> tuple[str, str]:
+    def send(self, batch: SpooledBatch, body: bytes) -> tuple[str, str]:
         """POST one batch; returns (outcome, detail) with outcome 'stored', 'duplicate',
         'rejected' or 'retry'."""
-        body = batch.read()
         try:
             resp = self.client.post(
                 self.url, content=body,
@@ -77,20 +77,23 @@ class Uplink:
             )
         except httpx.HTTPError as exc:
             return "retry", f"{type(exc).__name__}: {exc}"
-        record_upload(self.spool.dir, len(body), delivered=resp.status_code == 200)
-        if resp.status_code == 200:
-            status = resp.json().get("status", "stored")
-            return ("duplicate" if status == "duplicate" else "stored"), status
-        detail = response_detail(resp)
-        if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE_STATUS:
-            return "rejected", f"{resp.status_code}: {detail}"
-        return "retry", f"{resp.status_code}: {detail}"
+        outcome, detail = _outcome(resp)
+        try:
+            record_upload(self.spool.dir, len(body), delivered=outcome in ("stored", "duplicate"))
+        except OSError as exc:  # a full disk must not stop the upload that frees it
+            log.warning("cannot note the upload in the health state: %s", exc)
+        return outcome, detail
 
     def deliver(self, batch: SpooledBatch, report: UplinkReport) -> str:
-        """Send one batch and settle it in the spool and ``report``; returns the outcome."""
-        outcome, detail = self.send(batch)
+        """Send one batch and settle it in the spool and ``report``; returns the outcome
+        (``send``'s, or 'evicted')."""
+        try:
+            body = batch.read()
+        except FileNotFoundError:
+            return "evicted"
+        outcome, detail = self.send(batch, body)
         if outcome in ("stored", "duplicate"):
-            report.bytes_sent += batch.path.stat().st_size
+            report.bytes_sent += len(body)
             self.spool.ack(batch)
             self.backoff.reset()
             report.sent += outcome == "stored"
@@ -105,11 +108,12 @@ class Uplink:
             report.last_error = detail
         return outcome
 
-    def drain(self, deadline: float | None = None, sleep=time.sleep) -> UplinkReport:
-        """Send every queued batch, retrying until the queue is empty or the deadline
-        (time.monotonic() value) passes."""
+    def drain(self, deadline: float | None = None, sleep=time.sleep,
+              stop: threading.Event | None = None) -> UplinkReport:
+        """Send every queued batch, retrying until the queue is empty, the deadline
+        (time.monotonic() value) passes or ``stop`` is set."""
         report = UplinkReport()
-        while queued := self.spool.pending():
+        while (queued := self.spool.pending()) and not (stop and stop.is_set()):
             batch = queued[0]
             if self.deliver(batch, report) != "retry":
                 continue
@@ -121,6 +125,19 @@ class Uplink:
                         report.last_error, delay)
             sleep(delay)
         return report
+
+
+def _outcome(resp: httpx.Response) -> tuple[str, str]:
+    if resp.status_code == 200:
+        try:
+            status = resp.json()["status"]
+        except (ValueError, KeyError, TypeError):  # e.g. an LTE carrier's captive portal
+            return "retry", f"200 but not a core's answer: {resp.text[:200]!r}"
+        return ("duplicate" if status == "duplicate" else "stored"), status
+    detail = response_detail(resp)
+    if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE_STATUS:
+        return "rejected", f"{resp.status_code}: {detail}"
+    return "retry", f"{resp.status_code}: {detail}"
 
 
 def response_detail(resp: httpx.Response) -> str:

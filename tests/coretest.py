@@ -36,7 +36,12 @@ class Tenant:
 
 
 def provision(app, name: str) -> Tenant:
-    with app.state.controlplane.sessions() as db:
+    return provision_in(app.state.controlplane, name)
+
+
+def provision_in(controlplane, name: str) -> Tenant:
+    """A tenant with an analyst, a sensor and an API token, in a ``ControlPlane``."""
+    with controlplane.sessions() as db:
         tenant = accounts.create_tenant(db, name)
         user = accounts.create_user(db, tenant, f"analyst@{name}.example", PASSWORD)
         sensor, sensor_token = accounts.create_sensor(db, tenant, f"SN-{name}")

@@ -43,12 +43,18 @@ def ship(core, serial: str, valid=timedelta(days=14)) -> str:
         return activation.ship_sensor(db, tenant, serial, "", valid)[1]
 
 
-def sensor(*args, config: Path, capture: Path | None, **kw) -> subprocess.CompletedProcess:
+def sensor_env(config: Path, capture: Path | None) -> dict[str, str]:
+    """The environment of a sensor command: its config, and stand-in interfaces if ``capture``."""
     env = {k: v for k, v in os.environ.items() if k not in (REPLAY_ENV, sensor_config.ENV)}
     env[sensor_config.ENV] = str(config)
     if capture:
         env[REPLAY_ENV] = str(capture)
-    return subprocess.run([CLI, *map(str, args)], env=env, capture_output=True, text=True, timeout=120, **kw)
+    return env
+
+
+def sensor(*args, config: Path, capture: Path | None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *map(str, args)], env=sensor_env(config, capture), capture_output=True, text=True,
+                          timeout=120, **kw)
 
 
 def one_line(res: subprocess.CompletedProcess) -> str:

@@ -50,7 +50,7 @@ def totals(ch: ClickHouseStore, tenant_id: int, window: Window) -> dict:
     )[0]
     batches = ch.query(  # the sensors' own capture counters, to check flows against
         "SELECT count() AS batches, sum(packets) AS captured_packets, sum(bytes) AS captured_bytes,"
-        " sum(parse_errors) AS parse_errors FROM batches FINAL WHERE tenant_id = {tenant:UInt32}"
+        " sum(parse_errors) AS parse_errors, sum(kernel_drops) AS kernel_drops FROM batches FINAL WHERE tenant_id = {tenant:UInt32}"
         " AND interval_start >= {start:DateTime64(6, 'UTC')} AND interval_start < {end:DateTime64(6, 'UTC')}",
         params,
     )[0]

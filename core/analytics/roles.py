@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 # Zeek-style service names of industrial control protocols (the server side is a controller).
 OT_SERVICES = frozenset({
-    "modbus", "s7comm", "s7comm-plus", "enip", "cip", "bacnet", "dnp3", "iec104", "fins", "slmp",
-    "melsec", "opcua", "hart-ip", "ads", "profinet", "cclink", "knxnet-ip", "mms", "goose",
+    "modbus", "s7comm", "s7comm-plus", "enip", "cip", "bacnet", "dnp3", "dnp3_tcp", "iec104",
+    "omron_fins", "slmp", "opcua", "hart_ip", "ads", "knxnet_ip", "mms", "goose", "profinet_rt",
+    "cclink_ie_field_basic",
 })
 CAMERA_SERVICES = frozenset({"rtsp", "ws-discovery", "onvif"})
 INFRA_SERVICES = frozenset({"dns", "dhcp", "ntp", "ldap", "kerberos", "syslog", "smb"})
@@ -19,7 +20,7 @@ ENGINEERING_WORDS = ("download", "upload", "stop", "start", "run", "program", "f
 # Well-known server ports, used only when a flow has no detected service (lower confidence).
 PORT_HINTS = {
     502: "modbus", 102: "s7comm", 44818: "enip", 2222: "cip", 47808: "bacnet", 20000: "dnp3",
-    2404: "iec104", 9600: "fins", 5007: "slmp", 4840: "opcua", 5094: "hart-ip", 48898: "ads",
+    2404: "iec104", 9600: "omron_fins", 5007: "slmp", 4840: "opcua", 5094: "hart_ip", 48898: "ads",
     554: "rtsp", 53: "dns", 67: "dhcp", 123: "ntp", 445: "smb",
 }
 

@@ -63,12 +63,17 @@ class LiveSource:
     def own_mac(self, name: str) -> bytes:
         return bytes.fromhex((SYS_NET / name / "address").read_text().strip().replace(":", ""))
 
-    def _open(self, name: str):
+    def open(self, name: str, bpf_filter: str = ""):
+        """A promiscuous Scapy listen socket on ``name``, keeping only what ``bpf_filter`` matches."""
         from scapy.arch.linux import L2ListenSocket  # Scapy only where live capture happens
+        from scapy.error import Scapy_Exception
 
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # "unable to guess type" noise
         try:
-            return L2ListenSocket(iface=name, promisc=True)
+            return L2ListenSocket(iface=name, promisc=True, filter=bpf_filter or None)
+        except Scapy_Exception as exc:
+            raise CaptureUnavailable(f"bad capture filter {bpf_filter!r}: {exc}",
+                                     "fix bpf_filter in the sensor config (tcpdump filter syntax)") from None
         except PermissionError:
             raise CaptureUnavailable(
                 f"no permission to capture on {name}",
@@ -79,10 +84,10 @@ class LiveSource:
 
     def check(self, name: str) -> None:
         """Open (and close) a promiscuous capture socket, or raise CaptureUnavailable."""
-        self._open(name).close()
+        self.open(name).close()
 
     def frames(self, name: str, seconds: float) -> list[bytes]:
-        sock = self._open(name)
+        sock = self.open(name)
         out = []
         try:
             end = time.monotonic() + seconds

@@ -48,9 +48,16 @@ class Frames:
     wirelen: np.ndarray  # int32
     linktype: np.ndarray  # int32
     errors: int = 0  # damaged records (this chunk)
+    kernel_drops: int = 0  # live capture: packets the kernel dropped since the previous chunk
+    clock: int | None = None  # live capture: µs by which every packet was in this or an earlier chunk
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    @classmethod
+    def empty(cls, **kw) -> Frames:
+        """A chunk without frames (carrying only damage, drop or clock news)."""
+        return cls(np.zeros(0, np.uint8), *_new_cols(0), np.empty(0, np.int32), **kw)
 
 
 @njit(cache=True, _nrt=False)  # no reference counting of ``buf`` per call: see decode.packet
@@ -268,5 +275,5 @@ def _iter_pcapng(buf: np.ndarray, chunk: int, path) -> Iterator[Frames]:
             why, pending = _DAMAGED, pending + 1
         if why != _FULL:
             if pending:
-                yield Frames(buf, *_new_cols(0), np.empty(0, np.int32), pending)
+                yield Frames.empty(errors=pending)
             return

@@ -1,10 +1,9 @@
 """CDP (Cisco Discovery Protocol, IEEE 802.3 frames with LLC/SNAP OUI 00:00:0C, PID 0x2000): what a
 Cisco switch, router or phone says about itself, and the asset facts that follow from it.
 
-CDP is not IP, so it has no ``Protocol``: ``parse`` takes the frame's payload after the 802.3
-header (LLC/SNAP included) and ``facts`` turns it into (attribute, value) facts about the
-sender's MAC. The pipeline must hand these frames over: 802.3 length frames (EtherType column 0)
-whose payload starts with SNAP_HEADER.
+``parse`` takes the frame's payload after the 802.3 header (LLC/SNAP included), ``facts`` turns
+it into (attribute, value) facts about the sender's MAC: its device id, platform, software, port,
+capabilities and the role they imply, and addresses.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import struct
 from dataclasses import dataclass, field
 
 from sensor.decode.dns import clean_text
+from sensor.decode.spec import Event, Fact, LinkProtocol, Session
 
 SNAP_HEADER = bytes.fromhex("aaaa0300000c2000")  # LLC DSAP/SSAP SNAP, UI, OUI Cisco, PID CDP
 DEVICE_ID, ADDRESSES, PORT_ID, CAPABILITIES, SOFTWARE, PLATFORM = 1, 2, 3, 4, 5, 6
@@ -81,7 +81,17 @@ def parse(payload: bytes) -> Neighbor:
 def facts(neighbor: Neighbor) -> list[tuple[str, str]]:
     """(attribute, value) facts about the sender."""
     role = next((value for capability, value in ROLES if capability in neighbor.capabilities), "")
-    out = [("hostname", neighbor.device_id), ("model", neighbor.platform), ("os", neighbor.software), ("role", role),
+    out = [("hostname", neighbor.device_id), ("model", neighbor.platform), ("os", neighbor.software),
+           ("port", neighbor.port_id), ("capabilities", ",".join(neighbor.capabilities)), ("role", role),
            ("vendor", "Cisco" if neighbor.platform.lower().startswith("cisco") else "")]
     out += [("ip", address) for address in neighbor.addresses]
     return [(attribute, value) for attribute, value in out if value]
+
+
+def decode(payload: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
+    out = [Fact(attribute, value) for attribute, value in facts(parse(payload))]
+    session.services.add("cdp")
+    return out
+
+
+PROTOCOL = LinkProtocol("cdp", 0, decode, llc=SNAP_HEADER)

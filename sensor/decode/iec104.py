@@ -95,11 +95,15 @@ def _asdu(asdu: bytes, is_orig: bool, session: Session) -> list[Event]:
     cause_name = CAUSES.get(cause, f"unknown-{cause}")
     key = (kind, common, ioa)
     if cause in ANSWERS:
-        event = session.answer((key, not is_orig))
+        pair = (key, not is_orig)
+        pending = session.pending.get(pair)
+        if cause == 10 and pending is not None and "rtt" in pending.attrs:  # termination after the confirmation
+            del session.pending[pair]  # the event keeps the confirmation's reply and round-trip time
+            pending.attrs["term_rtt"] = f"{max(session.ts - pending.ts, 0.0):.6f}"
+            return []
+        event = session.answer(pair)
         if event is not None:
-            negative = cause_byte & 0x40 or cause >= 44
-            if cause != 10 or not event.status:  # keep a negative confirmation over the termination
-                event.status = "negative" if negative else "OK"
+            event.status = "negative" if cause_byte & 0x40 or cause >= 44 else "OK"
             event.attrs["reply"] = cause_name
             if cause == 7:  # the termination may follow
                 session.ask((key, not is_orig), event)

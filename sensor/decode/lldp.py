@@ -1,10 +1,9 @@
 """LLDP (IEEE 802.1AB, EtherType 0x88CC): what a switch, phone, camera or PLC says about itself
-to its link neighbour, and the asset facts that follows from it.
+to its link neighbour, and the asset facts that follow from it.
 
-LLDP is not IP, so it has no ``Protocol``: ``parse`` takes the frame's payload after the Ethernet
-header and ``facts`` turns the result into (attribute, value) facts about the sender's MAC. The
-pipeline must hand these frames over (see ``sensor.observe``): they are NON_IP frames with
-EtherType 0x88CC.
+``parse`` takes the frame's payload after the Ethernet header, ``facts`` turns the result into
+(attribute, value) facts about the sender's MAC: its system name, description, port, enabled
+capabilities and the role they imply, management addresses and LLDP-MED inventory.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from sensor.decode.dns import clean_text
+from sensor.decode.spec import Event, Fact, LinkProtocol, Session
 
 ETHERTYPE = 0x88CC
 END, CHASSIS_ID, PORT_ID, TTL, PORT_DESCRIPTION, SYSTEM_NAME, SYSTEM_DESCRIPTION, CAPABILITIES, MANAGEMENT = range(9)
@@ -83,7 +83,7 @@ def parse(payload: bytes) -> Neighbor:
             neighbor.capabilities = [name for bit, name in enumerate(CAPABILITY_NAMES) if enabled >> bit & 1]
         elif kind == MANAGEMENT:
             address = _address(value)
-            if address:
+            if address not in ("", "0.0.0.0", "::"):  # unset
                 neighbor.management_addresses.append(address)
         elif kind == ORGANIZATIONAL and value[:3] == MED_OUI and value[3] in MED_INVENTORY:
             neighbor.inventory[MED_INVENTORY[value[3]]] = clean_text(value[4:])
@@ -99,7 +99,17 @@ def role(capabilities: list[str]) -> str:
 def facts(neighbor: Neighbor) -> list[tuple[str, str]]:
     """(attribute, value) facts about the sender."""
     out = [("hostname", neighbor.system_name), ("description", neighbor.system_description),
+           ("port", neighbor.port_description or neighbor.port_id), ("capabilities", ",".join(neighbor.capabilities)),
            ("role", role(neighbor.capabilities))]
     out += [("ip", address) for address in neighbor.management_addresses]
     out += [(key, value) for key, value in neighbor.inventory.items() if key in ("vendor", "model", "firmware", "serial")]
     return [(attribute, value) for attribute, value in out if value]
+
+
+def decode(payload: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
+    out = [Fact(attribute, value) for attribute, value in facts(parse(payload))]
+    session.services.add("lldp")
+    return out
+
+
+PROTOCOL = LinkProtocol("lldp", ETHERTYPE, decode)

@@ -6,19 +6,25 @@ the flow's transport, so a protocol on a non-standard port is still found from i
 
 from __future__ import annotations
 
-from sensor.decode import bacnet, dnp3, enip, fins, hartip, iec104, modbus, opcua, s7comm, slmp
-from sensor.decode import ftp, http, ntp, rtcp, rtp, rtsp, smb, snmp, ssdp, ssh, telnet, tls, wsd
-from sensor.decode.spec import Protocol
+from sensor.decode import ads, bacnet, cclink_basic, dnp3, enip, fins, hartip, iec104, knxip, modbus, opcua, s7comm
+from sensor.decode import slmp
+from sensor.decode import ftp, http, mqtt, ntp, rtcp, rtp, rtsp, smb, snmp, ssdp, ssh, telnet, tls, wsd
+from sensor.decode import cclink_ie, cdp, goose, lldp, profinet
+from sensor.decode.spec import LinkProtocol, Protocol
 
 PROTOCOLS: tuple[Protocol, ...] = (modbus.PROTOCOL, s7comm.PROTOCOL, enip.PROTOCOL, bacnet.PROTOCOL,
                                      dnp3.PROTOCOL, iec104.PROTOCOL, fins.PROTOCOL, opcua.PROTOCOL,
-                                     hartip.PROTOCOL, slmp.PROTOCOL,
+                                     hartip.PROTOCOL, slmp.PROTOCOL, cclink_basic.PROTOCOL, ads.PROTOCOL,
+                                     knxip.PROTOCOL,
                                      # binary network protocols, then text ones (HTTP and Telnet's bare
                                      # prompt match loosely), and last RTP, whose one-packet check the
                                      # decoder confirms over the following packets
                                      tls.PROTOCOL, ssh.PROTOCOL, smb.PROTOCOL, snmp.PROTOCOL, ntp.PROTOCOL,
-                                     rtcp.PROTOCOL, rtsp.PROTOCOL, ssdp.PROTOCOL, wsd.PROTOCOL, ftp.PROTOCOL,
-                                     http.PROTOCOL, telnet.PROTOCOL, rtp.PROTOCOL)
+                                     mqtt.PROTOCOL, rtcp.PROTOCOL, rtsp.PROTOCOL, ssdp.PROTOCOL, wsd.PROTOCOL,
+                                     ftp.PROTOCOL, http.PROTOCOL, telnet.PROTOCOL, rtp.PROTOCOL)
+# carried straight in Ethernet frames, bound by EtherType (or LLC/SNAP header)
+LINK_PROTOCOLS: tuple[LinkProtocol, ...] = (lldp.PROTOCOL, cdp.PROTOCOL, goose.PROTOCOL, profinet.PROTOCOL,
+                                              cclink_ie.PROTOCOL)
 
 
 def candidates(transport: str, sport: int, dport: int,

@@ -7,7 +7,8 @@ and sub-function. Module identification from SZL answers becomes asset facts. S7
 0x72, S7-1200/1500): one event per request answered by its sequence number; the PLC's order
 number and firmware, which it states when a session is created, become facts. Names follow
 Wireshark's s7comm dissector and ICSNPP's s7comm.log; services as ICSNPP: cotp, s7comm,
-s7comm-plus.
+s7comm-plus. ISO transport data that starts with a session PDU is MMS (IEC 61850), which
+``sensor.decode.mms`` decodes (service mms); malformed MMS is counted under this protocol.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 import struct
 
+from sensor.decode import mms
 from sensor.decode.spec import Event, Fact, Protocol, Session
 
 COTP_CR, COTP_CC, COTP_DT = 0xE0, 0xD0, 0xF0
@@ -107,7 +109,7 @@ def _tsaps(header: bytes) -> dict[int, bytes]:
 
 
 def detect(payload: bytes) -> bool:
-    """A TPKT/COTP connection request naming TSAPs (unlike RDP's), or data carrying S7 PDUs."""
+    """A TPKT/COTP connection request naming TSAPs (unlike RDP's), or data carrying S7 or MMS PDUs."""
     try:
         n = frame(payload)
         if n == 0 or n > len(payload):
@@ -119,7 +121,8 @@ def detect(payload: bytes) -> bool:
         params = _tsaps(header)
         return TSAP_CALLING in params and TSAP_CALLED in params
     if kind == COTP_DT:
-        return len(data) >= 2 and (data[0] == S7 and data[1] in ROSCTR or data[0] == S7PLUS and data[1] in (1, 2, 3))
+        s7 = len(data) >= 2 and (data[0] == S7 and data[1] in ROSCTR or data[0] == S7PLUS and data[1] in (1, 2, 3))
+        return s7 or mms.is_data(data)
     return False
 
 
@@ -141,7 +144,9 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     if data[:1] == bytes([S7PLUS]):
         session.services.add("s7comm-plus")
         return _s7plus(data, is_orig, session)
-    session.done = True  # another ISO application on this transport (e.g. MMS)
+    if mms.is_session(data):
+        return mms.decode(data, is_orig, session)
+    session.done = True  # another ISO application on this transport
     return []
 
 

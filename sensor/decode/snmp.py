@@ -11,10 +11,10 @@ sysobjectid and, for well-known enterprise numbers, vendor.
 
 from __future__ import annotations
 
+from sensor.decode.ber import OCTET_STRING, OID, SEQUENCE, Reader, oid_text
 from sensor.decode.dns import clean_text
 from sensor.decode.spec import Event, Fact, Protocol, Session
 
-SEQUENCE, INTEGER, OCTET_STRING, NULL, OID = 0x30, 0x02, 0x04, 0x05, 0x06
 PDUS = {0xA0: "get_request", 0xA1: "get_next_request", 0xA2: "response", 0xA3: "set_request", 0xA4: "trap",
         0xA5: "get_bulk_request", 0xA6: "inform_request", 0xA7: "trap_v2", 0xA8: "report"}
 RESPONSES = frozenset({0xA2, 0xA8})
@@ -37,65 +37,15 @@ CONF_SYSTEM = 85
 CONF_ENTERPRISE = 60
 
 
-class _Ber:
-    """Definite-length BER: tag, length, value; reading off the end raises ValueError."""
-
-    __slots__ = ("buf", "pos")
-
-    def __init__(self, buf: bytes) -> None:
-        self.buf, self.pos = buf, 0
-
-    def more(self) -> bool:
-        return self.pos < len(self.buf)
-
-    def read(self) -> tuple[int, bytes]:
-        tag, first = self.buf[self.pos], self.buf[self.pos + 1]
-        pos = self.pos + 2
-        if first & 0x80:
-            size = first & 0x7F
-            if not 0 < size <= 4:
-                raise ValueError("unsupported BER length")
-            length = int.from_bytes(self.buf[pos : pos + size], "big")
-            pos += size
-        else:
-            length = first
-        if pos + length > len(self.buf):
-            raise ValueError("BER value runs past its container")
-        self.pos = pos + length
-        return tag, self.buf[pos : pos + length]
-
-    def expect(self, tag: int) -> bytes:
-        got, value = self.read()
-        if got != tag:
-            raise ValueError(f"BER tag {got:#x}, expected {tag:#x}")
-        return value
-
-    def integer(self) -> int:
-        return int.from_bytes(self.expect(INTEGER), "big", signed=True)
-
-
-def oid_text(raw: bytes) -> str:
-    if not raw:
-        raise ValueError("empty OID")
-    arcs, value = [], 0
-    for byte in raw:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return ".".join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
-
-
 def detect(payload: bytes) -> bool:
     """A SEQUENCE spanning the datagram, version 0/1/3, then a community and a PDU tag (v1/v2c) or
     v3's header SEQUENCE."""
     try:
-        outer = _Ber(payload)
+        outer = Reader(payload)
         tag, value = outer.read()
         if tag != SEQUENCE or outer.pos != len(payload):
             return False
-        msg = _Ber(value)
+        msg = Reader(value)
         version = msg.integer()
         if version in (0, 1):
             msg.expect(OCTET_STRING)
@@ -106,12 +56,12 @@ def detect(payload: bytes) -> bool:
 
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
-    outer = _Ber(pdu)
-    msg = _Ber(outer.expect(SEQUENCE))
+    outer = Reader(pdu)
+    msg = Reader(outer.expect(SEQUENCE))
     version = msg.integer()
     attrs: dict[str, object] = {"version": VERSIONS.get(version, str(version))}
     if version == 3:
-        header = _Ber(msg.expect(SEQUENCE))
+        header = Reader(msg.expect(SEQUENCE))
         header.integer(), header.integer()  # msgID, msgMaxSize
         flags = header.expect(OCTET_STRING)
         attrs["security_level"] = SECURITY_LEVELS[flags[0] & 3] if flags else ""
@@ -120,7 +70,7 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
         if tag != SEQUENCE:  # encryptedPDU
             session.services.add("snmp")
             return [Event("encrypted_pdu", attrs=attrs)]
-        scoped = _Ber(data)
+        scoped = Reader(data)
         scoped.expect(OCTET_STRING), scoped.expect(OCTET_STRING)  # context engine id and name
         tag, body = scoped.read()
     else:
@@ -132,10 +82,10 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     if tag not in PDUS:
         raise ValueError(f"unknown SNMP PDU {tag:#x}")
     session.services.add("snmp")
-    return _pdu(tag, _Ber(body), attrs, session)
+    return _pdu(tag, Reader(body), attrs, session)
 
 
-def _pdu(tag: int, body: _Ber, attrs: dict[str, object], session: Session) -> list[Event | Fact]:
+def _pdu(tag: int, body: Reader, attrs: dict[str, object], session: Session) -> list[Event | Fact]:
     if tag == 0xA4:  # v1 trap: enterprise, agent address, generic and specific trap, time stamp
         attrs["enterprise"] = oid_text(body.expect(OID))
         body.read()
@@ -146,7 +96,7 @@ def _pdu(tag: int, body: _Ber, attrs: dict[str, object], session: Session) -> li
         request_id, error = body.integer(), body.integer()
         body.integer()  # error index
         attrs["request_id"] = request_id
-    bindings = _varbinds(_Ber(body.expect(SEQUENCE)))
+    bindings = _varbinds(Reader(body.expect(SEQUENCE)))
     attrs["oids"] = ",".join(oid for oid, _, _ in bindings[:MAX_OIDS])
     out: list[Event | Fact] = []
     if tag in RESPONSES:
@@ -163,10 +113,10 @@ def _pdu(tag: int, body: _Ber, attrs: dict[str, object], session: Session) -> li
     return out
 
 
-def _varbinds(seq: _Ber) -> list[tuple[str, int, bytes]]:
+def _varbinds(seq: Reader) -> list[tuple[str, int, bytes]]:
     out = []
     while seq.more() and len(out) < MAX_VARBINDS:
-        binding = _Ber(seq.expect(SEQUENCE))
+        binding = Reader(seq.expect(SEQUENCE))
         oid = oid_text(binding.expect(OID))
         tag, value = binding.read()
         out.append((oid, tag, value))

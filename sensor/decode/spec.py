@@ -5,8 +5,10 @@ name, transports, well-known ports (hints for the order of detection, never a ve
 ``detect`` function that recognises the protocol from a payload, a ``frame`` function that cuts
 a TCP byte stream into PDUs (a UDP datagram is decoded whole), and ``decode``, which turns one
 PDU into ``Event`` and ``Fact`` items using the flow's ``Session``. ``registry.PROTOCOLS`` binds
-the modules; ``sensor.applayer`` runs them. On malformed input all three raise only ValueError,
-IndexError or struct.error (``MALFORMED``), which the app layer counts and skips.
+the modules; ``sensor.applayer`` runs them. A protocol carried straight in Ethernet frames
+declares a ``LinkProtocol`` instead (``registry.LINK_PROTOCOLS``, run by ``sensor.linklayer``).
+On malformed input these functions raise only ValueError, IndexError or struct.error
+(``MALFORMED``), which the stages count and skip.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MALFORMED = (ValueError, IndexError, struct.error)
 MAX_PENDING = 256  # unanswered requests kept per flow
@@ -46,15 +52,16 @@ class Session:
     response stands alone), and ``vars`` for anything else the decoder keeps. A decoder that
     keeps what it could read of a PDU and skips a malformed rest counts that in ``malformed``."""
 
-    __slots__ = ("done", "malformed", "pending", "services", "transport", "ts", "vars")
+    __slots__ = ("done", "malformed", "pause", "pending", "services", "transport", "ts", "vars")
 
     def __init__(self, transport: str = "tcp") -> None:
-        self.transport = transport  # "tcp" or "udp"
+        self.transport = transport  # "tcp", "udp" or "l2"
         self.ts = 0.0  # time of the packet being decoded
         self.services: set[str] = set()
         self.pending: dict[object, Event] = {}
         self.vars: dict[str, object] = {}
         self.done = False  # set by a decoder when nothing more is to be learnt from the flow
+        self.pause = False  # … nothing more this interval (a cyclic exchange): cleared at the interval end
         self.malformed = 0
 
     def ask(self, key: object, event: Event) -> Event:
@@ -78,3 +85,19 @@ class Protocol:
     detect: Callable[[bytes], bool]  # does this payload start a PDU of the protocol?
     decode: Callable[[bytes, bool, Session], list[Event | Fact]]  # (PDU, from originator?, state)
     frame: Callable[[bytes], int] | None = None  # TCP: PDU length at the start of a buffer, 0 = need more
+
+
+@dataclass(frozen=True)
+class LinkProtocol:
+    """A protocol carried straight in Ethernet frames (no IP), bound by its EtherType; 0 binds
+    802.3 frames whose payload starts with ``llc`` (an LLC/SNAP header). ``decode`` takes the
+    payload after the MAC header and VLAN tags, whether the L2 flow's originator sent it, and the
+    flow's state; its facts are about the sender's MAC (or the receiver's). ``cyclic`` marks, from
+    each frame's stream id (its payload's first 16 bits: PROFINET frame id, GOOSE APPID, CC-Link
+    IE frame type …), the frames of periodic streams, which the link-layer stage samples."""
+
+    name: str
+    ethertype: int
+    decode: Callable[[bytes, bool, Session], list[Event | Fact]]
+    cyclic: Callable[[np.ndarray], np.ndarray] | None = None  # stream ids → mask of cyclic ones
+    llc: bytes = b""

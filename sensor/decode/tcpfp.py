@@ -2,8 +2,8 @@
 MSS and the order of the TCP options differ between operating systems' stacks.
 
 It needs header fields, not payload, so it has no ``Protocol``: ``syn_fields`` reads them from the
-IP header on (the pipeline would call it for SYN packets only, a few per flow) and ``guess``
-names the OS family. ``signature`` is p0f's layout, ``ver:ittl:olayout:window,scale:df``, for
+IP header on (``sensor.synprint`` calls it for one SYN per source address and interval) and
+``guess`` names the OS family. ``signature`` is p0f's layout, ``ver:ittl:olayout:window,scale:df``, for
 analysts who keep their own databases. The table below is ours: common stacks' default SYNs.
 """
 

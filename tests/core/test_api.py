@@ -73,7 +73,8 @@ def test_totals_and_traffic_series(client, data):
     acme, _ = data
     totals = get(client, acme.api_token, "/api/v1/totals")
     assert totals == {"packets": 17, "bytes": 1700, "flows": 3, "batches": 2,
-                      "captured_packets": 17, "captured_bytes": 0, "parse_errors": 0}
+                      "captured_packets": 17, "captured_bytes": 0, "parse_errors": 0,
+                      "kernel_drops": 0}
     traffic = get(client, acme.api_token, "/api/v1/traffic", step=60)
     points = {p["t"]: p for p in traffic["series"]}
     assert points["2024-05-01T12:00:00Z"] == {
@@ -105,7 +106,8 @@ def test_explicit_window(client, data):
         end="2024-05-01T12:02:00Z",
     )
     assert totals == {"packets": 7, "bytes": 700, "flows": 1, "batches": 1,
-                      "captured_packets": 7, "captured_bytes": 0, "parse_errors": 0}
+                      "captured_packets": 7, "captured_bytes": 0, "parse_errors": 0,
+                      "kernel_drops": 0}
     empty = get(
         client,
         acme.api_token,
@@ -114,7 +116,7 @@ def test_explicit_window(client, data):
         end="2023-01-02T00:00:00Z",
     )
     assert empty == {"packets": 0, "bytes": 0, "flows": 0, "batches": 0,
-                     "captured_packets": 0, "captured_bytes": 0, "parse_errors": 0}
+                     "captured_packets": 0, "captured_bytes": 0, "parse_errors": 0, "kernel_drops": 0}
 
 
 def test_bad_window_is_400(client, data):

@@ -1,4 +1,5 @@
-from core.analytics.roles import Role, choose_role, infer_role, service_name
+from core.analytics.roles import OT_SERVICES, Role, choose_role, infer_role, service_name
+from sensor.decode import registry
 
 
 def test_controller_serves_an_ot_protocol():
@@ -34,3 +35,11 @@ def test_port_hints_only_when_no_service_was_detected():
     assert service_name("modbus", 8080) == ("modbus", True)
     assert service_name("", 502) == ("modbus", False)
     assert service_name("", 31337) == ("", False)
+
+
+def test_every_industrial_protocol_the_sensor_names_is_known_to_the_role_rules():
+    industrial = {"modbus", "s7comm", "enip", "bacnet", "dnp3", "iec104", "omron_fins", "slmp", "opcua",
+                  "hart_ip", "ads", "knxnet_ip", "cclink_ie_field_basic"}
+    named = {p.name for p in registry.PROTOCOLS}
+    assert industrial <= named  # the sensor still uses these service names
+    assert industrial <= OT_SERVICES

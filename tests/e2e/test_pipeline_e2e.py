@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dpkt
 import httpx
 import pytest
+from capturetest import capture_totals
 from coretest import LiveServer, provision
 
 from core.api.app import create_app
@@ -22,19 +22,6 @@ from sensor.uplink import Uplink
 
 PACKETS = 90_000  # about five minutes of simulated plant: six one-minute batches
 WIDE = {"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"}
-
-
-def capture_totals(path: Path) -> dict:
-    """Packets, frame bytes and IP-layer bytes of a capture, read with dpkt (not our reader)."""
-    packets = frame_bytes = layer_bytes = 0
-    with open(path, "rb") as f:
-        for _, buf in dpkt.pcap.Reader(f):
-            eth = dpkt.ethernet.Ethernet(buf)
-            packets += 1
-            frame_bytes += len(buf)
-            ip = eth.data
-            layer_bytes += ip.len if isinstance(ip, (dpkt.ip.IP,)) else len(buf)
-    return {"packets": packets, "frame_bytes": frame_bytes, "layer_bytes": layer_bytes}
 
 
 @pytest.fixture(scope="module")

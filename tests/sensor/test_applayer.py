@@ -116,6 +116,17 @@ def test_undetected_flows_stop_reaching_python_after_max_tries(make_pcap, analys
     assert len(tries) == applayer.MAX_TRIES and run.flows[0]["service"] == "" and not run.events
 
 
+def test_a_protocol_claimed_but_never_confirmed_is_not_served(make_pcap, analyse_path):
+    """RTP's one-packet check claims the flow; the responder's other SSRC shows it is not one stream."""
+    def rtp(src, dst, ports, ssrc: int, t: int) -> tuple[int, bytes]:
+        header = struct.pack(">BBHII", 0x80, 96, 1, 1000, ssrc)
+        return T0 + t, bytes(Ether(src=src[0], dst=dst[0]) / IP(src=src[1], dst=dst[1])
+                             / UDP(sport=ports[0], dport=ports[1]) / (header + bytes(100)))
+
+    run = analyse_path(make_pcap([rtp(CLI, SRV, (5004, 5006), 1, 0), rtp(SRV, CLI, (5006, 5004), 2, 20_000)]))
+    assert run.flows[0]["service"] == "" and not run.observations
+
+
 def test_a_response_after_the_interval_end_stands_alone(make_pcap, analyse_path):
     conv = Tcp().segment(True, READ)
     conv.t += 60

@@ -1,5 +1,5 @@
-"""CDP parser (L2, awaiting a pipeline hook): facts from the corpus frame; malformed frames raise
-only the errors the sensor counts."""
+"""CDP: facts from the corpus frame (alone and through the pipeline's link-layer stage); malformed
+frames raise only the errors the sensor counts."""
 
 from __future__ import annotations
 
@@ -22,10 +22,18 @@ def test_a_cdp_router(frame):
     assert frame[14:22] == cdp.SNAP_HEADER  # an 802.3 frame: length, then LLC/SNAP
     assert cdp.facts(cdp.parse(frame[14:])) == [
         ("hostname", "R1"), ("model", "cisco 1601"),
-        ("os", "IOS (tm) 1600 Software (C1600-NY-L), Version 11.2(12)P, RELEASE SOFTWARE (fc1)"), ("role", "router"),
-        ("vendor", "Cisco"), ("ip", "192.168.10.1")]
+        ("os", "IOS (tm) 1600 Software (C1600-NY-L), Version 11.2(12)P, RELEASE SOFTWARE (fc1)"), ("port", "Ethernet0"),
+        ("capabilities", "router"), ("role", "router"), ("vendor", "Cisco"), ("ip", "192.168.10.1")]
     with pytest.raises(ValueError):
         cdp.parse(frame[22:])
+
+
+def test_the_pipeline_finds_cdp_among_802_3_frames(analyse):
+    run = analyse("zeek/Traces/cdp-v1.pcap")
+    facts = {(o["mac"], o["ip"], o["attribute"]): o["value"] for o in run.observations if o["source"] == "cdp"}
+    assert facts[("00:e0:1e:d5:d5:15", "", "role")] == "router"
+    assert facts[("00:e0:1e:d5:d5:15", "192.168.10.1", "ip")] == "192.168.10.1"
+    assert [f["service"] for f in run.flows] == ["cdp"] and not run.errors
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -1,5 +1,6 @@
-"""Fuzzing every application decoder: random bytes and mutated real PDUs never raise anything but the
-malformed-input errors the app layer counts, and whole captures with damaged payloads never stop it."""
+"""Fuzzing every application and link-layer decoder: random bytes and mutated real PDUs never raise
+anything but the malformed-input errors the stages count, and whole captures with damaged payloads
+never stop the pipeline."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 # (trace, port) per protocol whose payloads seed the mutations
 SEED_TRACES = {
     "modbus": [("icsnpp/modbus/traces/modbus_example.pcap", 502)],
-    "s7comm": [("icsnpp/s7comm/traces/snap7.pcap", 102), ("ndpi/s7comm-plus.pcap", 102)],
+    "s7comm": [("icsnpp/s7comm/traces/snap7.pcap", 102), ("ndpi/s7comm-plus.pcap", 102),
+               ("ndpi/iso9506-1-mms.pcap", 102), ("iti/IEC61850/Sample_File_MMS_and_GOOSE.pcap", 102)],  # and MMS
     "enip": [("icsnpp/enip/traces/enip_cip_example.pcap", 44818), ("icsnpp/enip/traces/enip_cip_example.pcap", 2222)],
     "bacnet": [("icsnpp/bacnet/traces/bacnet_services.pcap", 47808),
                ("icsnpp/bacnet/traces/bacnet_error_reject_abort.pcap", 47808)],
@@ -30,7 +32,7 @@ SEED_TRACES = {
     "opcua": [("icsnpp/opcua-binary/traces/open62541_client-server_mainloop.pcap", 4840)],
     "hart_ip": [("icsnpp/hart-ip/traces/hart-ip.pcap", 5094),
                 ("icsnpp/hart-ip/traces/hart-ip_all_types_and_commands_sent.pcapng", 5094)],
-    "slmp": [],  # the corpus has no binary 3E/4E frames
+    "slmp": [("nttcom/CCLinkFieldBasic/Traces/cclink_ief_basic_only.pcap", 61450)],  # 3E frames of CC-Link IE Basic
     "ssl": [("zeek/Traces/tls/tls-conn-with-extensions.pcap", 443), ("zeek/Traces/tls/tls1.2.pcap", 443)],
     "ssh": [("zeek/Traces/ssh/ssh_kex_curve25519.pcap", 22)],
     "smb": [("zeek/Traces/smb/smb1.pcap", 445), ("ndpi/netbios.pcap", 138), ("ndpi/netbios.pcap", 139)],
@@ -44,6 +46,10 @@ SEED_TRACES = {
     "http": [("zeek/Traces/http/get.pcap", 80), ("zeek/Traces/http/multipart.pcap", 80)],
     "telnet": [("zeek/Traces/telnet-auth-missing-name.pcap", 21)],
     "rtp": [("camera/ndpi/rtp.pcapng", 6000), ("camera/ndpi/rtp.pcapng", 6008), ("camera/ndpi/rtp.pcapng", 5000)],
+    "mqtt": [("zeek/Traces/mqtt.pcap", 1883), ("ndpi/mqtt.pcap", 1883), ("ndpi/coap_mqtt.pcap", 1883)],
+    "ads": [("ndpi/beckhoff_ads.pcapng", 48898), ("iti/beckoff/beckofflink.pcapng", 48898)],
+    "knxnet_ip": [("ndpi/knxip.pcapng", 3671)],
+    "cclink_ie_field_basic": [("nttcom/CCLinkFieldBasic/Traces/cclink_ief_basic_only.pcap", 61450)],
 }
 # used when the corpus is absent
 BUILT_IN = {
@@ -74,8 +80,32 @@ BUILT_IN = {
     "http": [b"GET /ISAPI/System/deviceInfo HTTP/1.1\r\nHost: cam\r\n\r\n"],
     "telnet": [b"\xff\xfd\x18\xff\xfd\x20\r\nlogin: "],
     "rtp": [bytes.fromhex("80600001000003e81d95389b") + bytes(160)],
+    "mqtt": [bytes.fromhex("101000044d5154540402003c0004") + b"abcd", bytes.fromhex("820a00010005746f7069630001")],
+    "ads": [bytes.fromhex("000020000000050d756001011027c0a801630101808004000400000000000000000005000000")],
+    "knxnet_ip": [bytes.fromhex("06100202004e08010a0000050e57360102001101000000fa12345678e000170c00246d012345")
+                  + b"KNX".ljust(30, b"\0") + bytes.fromhex("0a020201030104010501")],
+    "cclink_ie_field_basic": [bytes.fromhex("500000ffff03003e000000700e000001000000") + bytes(28)
+                              + bytes.fromhex("808610ac0100d806f40103000b00010000000000818610ac")],
+}
+# link-layer protocols: traces whose frames of the protocol's EtherType (or LLC/SNAP header) seed them
+LINK_SEED_TRACES = {
+    "lldp": ["zeek/Traces/lldp.pcap", "iti/profinet/Profinet_Failed.pcap"],
+    "cdp": ["zeek/Traces/cdp-v1.pcap"],
+    "goose": ["iti/IEC61850/GOOSE.pcap", "iti/IEC61850/Sample_File_GOOSE.pcap"],
+    "profinet": ["iti/profinet/ChangeIPUsingDCP.pcap", "iti/profinet/profinet-wireshark-bug.pcap",
+                 "iti/profinet/PROFINET-RT.pcap", "icsnpp/profinet-io-cm/traces/profinet_io_cm.pcap"],
+    "cclink_ie": ["nttcom/CCLinkField-CCLinkControl/Traces/cc_link_ief.pcap", "nttcom/CCLinkIENoIP/Traces/test2.pcap"],
+}
+LINK_BUILT_IN = {
+    "lldp": [bytes.fromhex("020704001122334455040302000106020078") + bytes(2)],
+    "cdp": [bytes.fromhex("aaaa0300000c2000") + bytes.fromhex("02b4000000010006523100060009636973636f")],
+    "goose": [bytes.fromhex("0001002600000000611c8004676362318102000a8501018601028701008801018901008a0101")],
+    "profinet": [bytes.fromhex("fefe05000100000100010004ffff0000"), bytes.fromhex("8000") + bytes(40)],
+    "cclink_ie": [bytes.fromhex("15010000000000010100") + bytes(4), bytes.fromhex("2507000013010000010000000000")
+                  + bytes(30)],
 }
 PROTOCOLS = {p.name: p for p in registry.PROTOCOLS}
+LINK_PROTOCOLS = {p.name: p for p in registry.LINK_PROTOCOLS}
 
 
 @functools.cache
@@ -93,9 +123,33 @@ def seeds(name: str) -> tuple[bytes, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _l2_payload(frame: bytes) -> tuple[int, bytes]:
+    """(EtherType or 0 for 802.3, payload after the MAC header and VLAN tags) of an Ethernet frame."""
+    pos, ethertype = 12, int.from_bytes(frame[12:14], "big")
+    while ethertype in (0x8100, 0x88A8):
+        pos += 4
+        ethertype = int.from_bytes(frame[pos : pos + 2], "big")
+    return (ethertype if ethertype >= 0x600 else 0), frame[pos + 2 :]
+
+
+@functools.cache
+def link_seeds(name: str) -> tuple[bytes, ...]:
+    from scapy.utils import rdpcap
+
+    proto = LINK_PROTOCOLS[name]
+    out = list(LINK_BUILT_IN[name])
+    for trace in LINK_SEED_TRACES[name]:
+        if (CORPUS / trace).exists():
+            for pkt in rdpcap(str(CORPUS / trace), count=400):
+                ethertype, payload = _l2_payload(bytes(pkt))
+                if ethertype == proto.ethertype and payload.startswith(proto.llc):
+                    out.append(payload)
+    return tuple(dict.fromkeys(out))
+
+
 @st.composite
-def mutated(draw, name: str) -> bytes:
-    data = bytearray(draw(st.sampled_from(seeds(name))))
+def mutated(draw, name: str, link: bool = False) -> bytes:
+    data = bytearray(draw(st.sampled_from(link_seeds(name) if link else seeds(name))))
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(("flip", "cut", "insert", "repeat")))
         pos = draw(st.integers(0, len(data)))
@@ -108,6 +162,22 @@ def mutated(draw, name: str) -> bytes:
         else:
             data += data[pos:]
     return bytes(data)
+
+
+def _check(items: list) -> None:
+    for item in items:
+        assert isinstance(item, (Event, Fact))
+        if isinstance(item, Event):
+            assert isinstance(item.action, str) and all(str(v) is not None for v in item.attrs.values())
+
+
+def _exercise_link(name: str, payloads: list[bytes], directions: list[bool]) -> None:
+    session = Session("l2")
+    for payload, is_orig in zip(payloads, directions):
+        try:
+            _check(LINK_PROTOCOLS[name].decode(payload, is_orig, session))
+        except MALFORMED:
+            pass
 
 
 def _exercise(name: str, payloads: list[bytes], directions: list[bool]) -> None:
@@ -126,13 +196,9 @@ def _exercise(name: str, payloads: list[bytes], directions: list[bool]) -> None:
                 pass
         seq += len(payload)
         try:
-            items = proto.decode(payload, is_orig, session)
+            _check(proto.decode(payload, is_orig, session))
         except MALFORMED:
             continue
-        for item in items:
-            assert isinstance(item, (Event, Fact))
-            if isinstance(item, Event):
-                assert isinstance(item.action, str) and all(str(v) is not None for v in item.attrs.values())
 
 
 @pytest.mark.parametrize("name", sorted(PROTOCOLS))
@@ -144,10 +210,21 @@ def test_decoders_only_raise_malformed(name, data):
     _exercise(name, payloads, data.draw(st.lists(st.booleans(), min_size=len(payloads), max_size=len(payloads))))
 
 
+@pytest.mark.parametrize("name", sorted(LINK_PROTOCOLS))
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_link_decoders_only_raise_malformed(name, data):
+    payloads = data.draw(st.lists(st.one_of(st.binary(max_size=300), mutated(name, link=True)), min_size=1, max_size=6))
+    _exercise_link(name, payloads, data.draw(st.lists(st.booleans(), min_size=len(payloads), max_size=len(payloads))))
+
+
 def test_real_pdus_decode_cleanly_in_both_directions():
     for name in PROTOCOLS:
         for is_orig in (True, False):
             _exercise(name, list(seeds(name)), [is_orig] * len(seeds(name)))
+    for name in LINK_PROTOCOLS:
+        for is_orig in (True, False):
+            _exercise_link(name, list(link_seeds(name)), [is_orig] * len(link_seeds(name)))
 
 
 def _records(raw: bytes) -> list[tuple[int, int]]:

@@ -13,6 +13,9 @@ def test_commands_are_answered_by_their_confirmation(analyse):
     assert commands and all(e["status"] == "OK" and e["attrs"]["cot"] == "act" for e in commands)
     assert {e["attrs"]["reply"] for e in commands} <= {"actcon", "actterm"}
     assert Counter(e["action"] for e in run.events)["M_ME_NC_1"] == 14
+    terminated = next(e for e in commands if "term_rtt" in e["attrs"] and e["action"] == "C_SC_TA_1")
+    assert (terminated["attrs"]["reply"], terminated["attrs"]["rtt"], terminated["attrs"]["term_rtt"]) == (
+        "actcon", "0.051040", "0.051657")  # confirmed, then terminated
 
 
 def test_startdt_and_interrogation(analyse):

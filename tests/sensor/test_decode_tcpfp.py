@@ -1,5 +1,5 @@
-"""SYN fingerprints (header fields, awaiting a pipeline hook): the OS families nDPI and the
-captures' own user agents name, p0f-style signatures, malformed headers."""
+"""SYN fingerprints: the OS families nDPI and the captures' own user agents name (alone and as
+the pipeline's facts, one SYN per source and interval), p0f-style signatures, malformed headers."""
 
 from __future__ import annotations
 
@@ -26,6 +26,19 @@ def test_known_senders(trace, sender, corpus):
 
     syns = [p for p in rdpcap(str(corpus / trace)) if TCP in p and p[TCP].flags == "S" and p[IP].src == sender]
     assert syns and {tcpfp.guess(tcpfp.syn_fields(bytes(p[IP]))) for p in syns} == {KNOWN[trace, sender]}
+
+
+def test_the_pipeline_fingerprints_one_syn_per_source_and_interval(analyse, monkeypatch):
+    from sensor import synprint
+
+    calls, syn_fields = [], tcpfp.syn_fields
+    monkeypatch.setattr(tcpfp, "syn_fields", lambda data: calls.append(data) or syn_fields(data))
+    run = analyse("camera/ndpi/rtsp.pcap", float("inf"))
+    facts = {(o["ip"], o["attribute"]): (o["value"], o["confidence"])
+             for o in run.observations if o["source"] == "tcpfp"}
+    assert facts[("10.1.1.10", "os")] == ("Windows", synprint.CONF_OS)
+    assert facts[("10.1.1.10", "tcp_signature")][0] == "4:128:mss,nop,ws,nop,nop,sok:mss*44,8:df"
+    assert len(calls) == len({ip for ip, _ in facts}) and not run.errors
 
 
 def test_stacks_and_signatures():

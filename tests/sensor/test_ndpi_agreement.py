@@ -27,7 +27,8 @@ NDPI = {
     "Modbus": ("modbus", {"modbus"}), "DNP3": ("dnp3", {"dnp3_tcp", "dnp3_udp"}), "IEC60870": ("iec104", {"iec104"}),
     "S7Comm": ("s7comm", {"s7comm"}), "S7CommPlus": ("s7comm", {"s7comm-plus"}), "EthernetIP": ("enip", {"enip"}),
     "CIP": ("enip", {"cip", "enip"}), "BACnet": ("bacnet", {"bacnet"}), "FINS": ("omron_fins", {"omron_fins"}),
-    "HART-IP": ("hart_ip", {"hart_ip"}), "OPC-UA": ("opcua", {"opcua"}),
+    "HART-IP": ("hart_ip", {"hart_ip"}), "OPC-UA": ("opcua", {"opcua"}), "MQTT": ("mqtt", {"mqtt"}),
+    "BeckhoffADS": ("ads", {"ads"}), "ISO9506-1-MMS": ("s7comm", {"mms"}), "KNXnet_IP": ("knxnet_ip", {"knxnet_ip"}),
 }
 _FLOW = re.compile(r"^\t\d+\t(TCP|UDP) (\S+):(\d+) <?-> (\S+):(\d+) (?:\[VLAN: \d+\])?\[proto: [\d.]+/([\w.-]+)\]")
 

@@ -10,7 +10,7 @@ import dpkt
 import pytest
 
 from sensor.observe import Observer
-from sensor.simulate import EPOCH, NOMINAL_PPS, write_pcap
+from sensor.simulate import CAMERA_SITE_PPS, EPOCH, NOMINAL_PPS, write_pcap
 
 SIZE = 20_000
 PORTS = {502: "modbus", 102: "s7comm", 44818: "enip", 554: "rtsp", 23: "telnet", 53: "dns",
@@ -179,3 +179,16 @@ def test_observer_finds_the_simulated_assets(capture):
     dns = [e for e in events if e["protocol"] == "dns"]
     assert {e["status"] for e in dns} == {"NOERROR", "NXDOMAIN"}
     assert {"DISCOVER", "OFFER", "REQUEST", "ACK"} == {e["action"] for e in events if e["protocol"] == "dhcp"}
+
+
+def test_camera_heavy_site(tmp_path):
+    """16 cameras at about 2 Mbit/s each carry nearly all the bytes; still deterministic by seed."""
+    summary = write_pcap(tmp_path / "cams.pcap", 30_000, seed=2, cameras=True)
+    again = write_pcap(tmp_path / "again.pcap", 30_000, seed=2, cameras=True)
+    assert (tmp_path / "cams.pcap").read_bytes() == (tmp_path / "again.pcap").read_bytes()
+    assert again == {**summary, "path": str(tmp_path / "again.pcap")}
+    assert Counter(d["role"] for d in summary["devices"])["camera"] == 16
+    seconds = summary["end"] - summary["start"]
+    assert 0.8 < seconds / (30_000 / CAMERA_SITE_PPS) < 1.25
+    assert 25 < summary["bytes"] * 8 / seconds / 1e6 < 40  # Mbit/s
+    assert summary["protocols"]["rtp"] > 0.9 * summary["packets"]

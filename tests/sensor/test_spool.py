@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from sensor.spool import Spool
 
 
@@ -49,3 +51,21 @@ def test_reject_keeps_batch_and_reason_out_of_queue(tmp_path):
     assert spool.pending() == []
     assert (tmp_path / "rejected" / batch.path.name).read_bytes() == b"q"
     assert "schema mismatch" in (tmp_path / "rejected" / f"{batch.path.stem}.reason.txt").read_text()
+
+
+def test_a_failed_write_leaves_nothing_and_is_counted(tmp_path, monkeypatch):
+    spool = Spool(tmp_path)
+    spool.put("id-1", b"x")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", disk_full)
+        with pytest.raises(OSError):
+            spool.put("id-2", b"y")
+    assert [b.batch_id for b in spool.pending()] == ["id-1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000000000001-id-1.mrkb", "state.json"]
+    assert spool.stats()["write_failures"] == 1
+    spool.put("id-3", b"z")  # the count is saved with the next batch that fits
+    assert Spool(tmp_path).stats()["write_failures"] == 1

@@ -37,6 +37,13 @@ class FlakyCore:
                 if action in ("503", "400"):
                     self._reply(int(action), {"detail": f"scripted {action}"})
                     return
+                if action == "portal":  # an LTE carrier's captive portal answers instead of the core
+                    page = b"<html>top up your data plan</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 dup = batch_id in core.stored
                 core.stored[batch_id] = body
                 self._reply(200, {"status": "duplicate" if dup else "stored"})
@@ -107,3 +114,10 @@ def test_unreachable_core_stops_at_deadline_keeping_everything(spool):
     assert report.sent == 0 and report.retries >= 1
     assert "ConnectError" in report.last_error
     assert len(spool.pending()) == 3
+
+
+def test_a_200_that_is_not_the_core_s_answer_is_retried(spool, tmp_path):
+    core, report, _ = run(["portal"], spool)
+    assert report.sent == 3 and report.retries == 1 and "not a core's answer" in report.last_error
+    assert core.requests[0] == core.requests[1]
+    assert json.loads((tmp_path / "uplink.json").read_text())["last_upload"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,9 +69,11 @@ class Health(BaseModel):
     spool_bytes: int = Field(ge=0)
     spool_oldest_age_s: float | None = Field(default=None, ge=0)
     spool_evicted: int = Field(default=0, ge=0)
+    spool_write_failures: int = Field(default=0, ge=0)  # batches the spool disk could not take (full?)
     last_upload: datetime | None = None
     bytes_this_month: int = Field(ge=0)
     monthly_budget_bytes: int = Field(ge=0)
+    data_mode: Literal["full", "economy"] = "full"  # economy: near the budget, flows sent as summaries
 
 
 @router.post("/health")
