@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from sensor.decode.spec import Event, Protocol, Session
+from sensor.decode.stream import whole_pdus
 
 TYPES = {
     1: "M_SP_NA_1", 2: "M_SP_TA_1", 3: "M_DP_NA_1", 4: "M_DP_TA_1", 5: "M_ST_NA_1", 6: "M_ST_TA_1",
@@ -61,16 +62,7 @@ def _plausible(apdu: bytes) -> bool:
 
 
 def detect(payload: bytes) -> bool:
-    pos = 0
-    while pos < len(payload):
-        try:
-            n = frame(payload[pos:])
-        except ValueError:
-            return False
-        if n == 0 or pos + n > len(payload) or not _plausible(payload[pos : pos + n]):
-            return False
-        pos += n
-    return pos > 0
+    return whole_pdus(payload, frame, _plausible)
 
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.stream import whole_pdus
 
 FUNCTIONS = {
     0x01: "READ_COILS", 0x02: "READ_DISCRETE_INPUTS", 0x03: "READ_HOLDING_REGISTERS",
@@ -68,16 +69,7 @@ def frame(buf: bytes) -> int:
 
 def detect(payload: bytes) -> bool:
     """Whole MBAP frames (protocol id 0, sane length) carrying known function codes."""
-    pos = 0
-    while pos < len(payload):
-        try:
-            n = frame(payload[pos:])
-        except ValueError:
-            return False
-        if n == 0 or pos + n > len(payload) or (payload[pos + 7] & 0x7F) not in FUNCTIONS:
-            return False
-        pos += n
-    return pos > 0
+    return whole_pdus(payload, frame, lambda pdu: pdu[7] & 0x7F in FUNCTIONS)
 
 
 def _request_fields(code: int, body: bytes) -> dict[str, object]:

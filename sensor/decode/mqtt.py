@@ -16,6 +16,7 @@ import struct
 
 from sensor.decode.dns import clean_text
 from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.stream import whole_pdus
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = 8, 9, 10, 11, 12, 13, 14, 15
@@ -87,15 +88,9 @@ def _plausible(packet: bytes) -> bool:
 
 def detect(payload: bytes) -> bool:
     """Whole MQTT packets, the first a CONNECT, CONNACK or PUBLISH with a printable topic."""
-    pos = 0
     try:
-        while pos < len(payload):
-            n = frame(payload[pos:])
-            if n == 0 or pos + n > len(payload) or not _plausible(payload[pos : pos + n]):
-                return False
-            pos += n
-        return pos > 0 and payload[0] >> 4 in (CONNECT, CONNACK, PUBLISH)
-    except (ValueError, IndexError, struct.error):
+        return whole_pdus(payload, frame, _plausible) and payload[0] >> 4 in (CONNECT, CONNACK, PUBLISH)
+    except (IndexError, struct.error):
         return False
 
 

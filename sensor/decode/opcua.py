@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.stream import whole_pdus
 
 MESSAGE_TYPES = frozenset({b"HEL", b"ACK", b"ERR", b"RHE", b"OPN", b"MSG", b"CLO"})
 CHUNK_TYPES = frozenset(b"FCA")
@@ -48,16 +49,7 @@ def frame(buf: bytes) -> int:
 
 def detect(payload: bytes) -> bool:
     """Whole UA TCP messages; the first of a connection is usually Hello (or a reverse Hello)."""
-    pos = 0
-    while pos < len(payload):
-        try:
-            n = frame(payload[pos:])
-        except ValueError:
-            return False
-        if n == 0 or pos + n > len(payload):
-            return False
-        pos += n
-    return pos > 0
+    return whole_pdus(payload, frame)
 
 
 class _Reader:

@@ -15,6 +15,20 @@ MAX_BUFFER = 1 << 16
 Frame = Callable[[bytes], int]
 
 
+def whole_pdus(payload: bytes, frame: Frame, plausible: Callable[[bytes], bool] = lambda pdu: True) -> bool:
+    """Is ``payload`` one or more whole PDUs, each of them ``plausible``? (A detector's test.)"""
+    pos = 0
+    while pos < len(payload):
+        try:
+            n = frame(payload[pos:])
+        except ValueError:
+            return False
+        if n == 0 or pos + n > len(payload) or not plausible(payload[pos : pos + n]):
+            return False
+        pos += n
+    return pos > 0
+
+
 def cut(data: bytes, frame: Frame) -> tuple[list[bytes], bytes]:
     """Whole PDUs at the start of ``data`` and the unfinished rest."""
     pdus = []
