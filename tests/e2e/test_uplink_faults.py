@@ -125,12 +125,12 @@ def test_outage_then_recovery(core, proxy, plant, tmp_path, seconds):
     assert_clean_spool(tmp_path / "spool")
 
 
-def test_core_restarts_mid_upload(core, proxy, plant, tmp_path):
-    proxy.mode = "slow"  # answers take a while: the restart lands between batches
+def test_core_crashes_and_restarts_mid_upload(core, proxy, plant, tmp_path):
+    proxy.mode = "slow"  # answers take a while: the crash lands while batches are on their way
     run, tenant, _ = start(core, proxy.url, plant, tmp_path, "restart")
     with run:
         eventually(lambda: totals(core, tenant)["batches"] >= 2)
-        core.stop()
+        core.process.kill()  # kill -9: no graceful shutdown
         time.sleep(1)
         core.start()
         proxy.mode = "pass"
