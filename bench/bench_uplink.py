@@ -4,12 +4,13 @@
 
 A camera-heavy capture (sensor.simulate.write_pcap with cameras=True: 16 cameras at about 2 Mbit/s
 next to the plant) goes through the sensor pipeline, and every interval's batch is encoded for the
-wire as the sensor spools it (Arrow IPC + zstd level 9). The peer is what a Zeek-style sensor would
-ship for the same interval: the same rows and columns as Zeek TSV logs (one per table, Zeek's header,
-unset/empty markers, epoch times), concatenated and compressed with zstd at the same level, one frame
-per interval as an uplink sends them. Also printed: the Zeek logs compressed whole at zstd's highest
-level (its best case, which no per-interval uplink gets), and the economy mode near the data budget
-(flows as per-pair summaries over 15 minutes, sensor/budget.py).
+wire as the sensor spools it (wire.encode: the compact column form, zstd level 19). The peer is what
+a Zeek-style sensor would ship for the same interval: the same rows and columns as Zeek TSV logs (one
+per table, Zeek's header, unset/empty markers, epoch times), concatenated and compressed with zstd at
+the same level, one frame per interval as an uplink sends them. Two peers for the events: the same
+folded rows, and one row per PDU as Zeek's protocol logs have them. Also printed: the Zeek logs
+compressed whole (its best case, which no per-interval uplink gets), and the economy mode near the
+data budget (flows as per-pair summaries over 15 minutes, sensor/budget.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sensor.observe import Observer  # noqa: E402
 from sensor.pipeline import iter_batches  # noqa: E402
 from sensor.simulate import write_pcap  # noqa: E402
 
-LEVEL = 9  # wire.encode's
+LEVEL = 19  # wire.encode's
 ZEEK_TYPES = {"timestamp[us, tz=UTC]": "time", "string": "string", "bool": "bool", "double": "interval"}
 
 
@@ -91,6 +92,7 @@ def main() -> None:
         write_pcap(path, packets=args.packets, seed=1, cameras=True)
 
     batches = list(iter_batches([path], args.interval, sensor="SN-bench", observer=Observer()))
+    per_pdu = list(iter_batches([path], args.interval, sensor="SN-bench", observer=Observer(), fold=False))
     captured = sum(b.counters["bytes"] for b in batches)
     seconds = (batches[-1].interval_end - batches[0].interval_start).total_seconds()
     zstd = zstandard.ZstdCompressor(level=LEVEL)
@@ -98,20 +100,23 @@ def main() -> None:
     ours_flows = sum(len(wire.encode(flows_only(b))) for b in batches)
     zeek = sum(len(zstd.compress(logs(b))) for b in batches)
     zeek_flows = sum(len(zstd.compress(zeek_tsv("flows", b.tables["flows"]))) for b in batches)
+    zeek_pdus = sum(len(zstd.compress(logs(b))) for b in per_pdu)
     zeek_whole = len(zstandard.ZstdCompressor(level=19).compress(b"".join(logs(b) for b in batches)))
     saving = sum(len(wire.encode(b)) for b in economy(batches, 900.0))
     rows = {name: sum(b.rows(name) for b in batches) for name in wire.TABLES}
 
     print(f"capture: {args.packets:,} packets, {captured / 1e6:,.1f} MB over {seconds:.0f} s "
           f"({captured * 8 / seconds / 1e6:.1f} Mbit/s), {len(batches)} batches of {args.interval:g} s; "
-          + ", ".join(f"{n:,} {name}" for name, n in rows.items()))
+          + ", ".join(f"{n:,} {name}" for name, n in rows.items())
+          + f" (events before folding: {sum(b.rows('events') for b in per_pdu):,})")
     print(f"{'what is sent':<58}{'bytes':>12}{'per captured byte':>20}{'ours ÷ this':>13}")
     for label, sent, mine in [
         ("mieruka batches (flows + events + observations)", ours, ours),
-        ("Zeek-style TSV logs of the same rows, zstd -9 per interval", zeek, ours),
-        ("Zeek-style TSV logs, zstd -19 over the whole capture", zeek_whole, ours),
+        ("Zeek-style TSV logs of the same rows, zstd per interval", zeek, ours),
+        ("Zeek-style TSV logs, one event row per PDU, per interval", zeek_pdus, ours),
+        ("Zeek-style TSV logs of the same rows, whole capture", zeek_whole, ours),
         ("mieruka flows alone", ours_flows, ours_flows),
-        ("Zeek-style TSV flows alone, zstd -9 per interval", zeek_flows, ours_flows),
+        ("Zeek-style TSV flows alone, zstd per interval", zeek_flows, ours_flows),
         ("mieruka economy mode (flows summarised over 15 min)", saving, saving),
     ]:
         print(f"{label:<58}{sent:>12,}{sent / captured:>20.5%}{mine / sent:>13.2f}")

@@ -90,7 +90,7 @@ def detail_context(ch: ClickHouseStore, tenant: int, device: str, t: Translator)
         "attributes": [(name, [_times(v, "first_seen", "last_seen") for v in values])
                        for name, values in attributes.items()],
         "peers": [_times(p, "last_hour", fmt="%Y-%m-%d %H:00") for p in peers],
-        "events": [_times(e, "ts") for e in events[:LATEST_EVENTS]],
+        "events": [_times(e, "ts", "ts_end") for e in events[:LATEST_EVENTS]],
         "event_count": len(events),
         "timeline": figures.embed(figures.events_figure(events)),
         "form": {  # the annotation form, filled with what the device has now

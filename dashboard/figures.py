@@ -124,12 +124,12 @@ def events_figure(events: Sequence[Row], tz: ZoneInfo = DISPLAY_TZ) -> go.Figure
             go.Scatter(
                 x=[local(r["ts"], tz).replace(tzinfo=None) for r in rows],
                 y=[_event_label(r) for r in rows],
-                customdata=[[r["orig_h"], r["resp_h"], r["status"]] for r in rows],
+                customdata=[[r["orig_h"], r["resp_h"], r["status"], r["count"]] for r in rows],
                 name=protocol,
                 mode="markers",
                 marker={"color": PALETTE[i % len(PALETTE)], "size": 8, "opacity": 0.7},
                 hovertemplate="%{x|%m-%d %H:%M:%S}<br>%{y}<br>%{customdata[0]} → %{customdata[1]}"
-                " %{customdata[2]}<extra></extra>",
+                " %{customdata[2]} ×%{customdata[3]}<extra></extra>",
             )
         )
     fig.update_yaxes(type="category", categoryorder="category descending")

@@ -32,7 +32,7 @@ def overview_context(ch: ClickHouseStore, db: Session, tenant: int, range_key: s
     sensors = [
         s | {"last_seen_rel": relative(s["last_seen"], now, t) if s["last_seen"] else "",
              "last_seen": absolute(s["last_seen"])}
-        for s in sensors_overview(db, ch, tenant)
+        for s in sensors_overview(db, ch, tenant, now)
     ]
     assets = [
         a | {"first_seen": absolute(a["first_seen"]), "last_seen": absolute(a["last_seen"])}

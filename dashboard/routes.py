@@ -1,4 +1,4 @@
-"""The dashboard's pages: login, logout, overview, the asset ledger, and its static files
+"""The dashboard's pages: login, logout, overview, the asset ledger, sensors, and its static files
 (plotly.js included).
 
 The core app mounts ``router`` through the ``mieruka.routers`` entry point; stores and settings
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from core import auth
 from core.analytics.assets import ledger as asset_ledger
-from core.api.deps import DB, ClickHouse, SettingsDep
+from core.api.deps import DB, ClickHouse, Now, SettingsDep
 from core.store.controlplane import User
 from dashboard import annotation, csrf
 from dashboard.assets import assets_csv, detail_context, list_context
@@ -26,6 +26,7 @@ from dashboard.cookies import set_cookie
 from dashboard.i18n import translator
 from dashboard.overview import DEFAULT_RANGE, RANGES, overview_context
 from dashboard.render import page, request_lang, with_query
+from dashboard.sensors import sensors_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -121,6 +122,14 @@ def overview(
     context = overview_context(ch, db, user.tenant_id, range_key, translator(request_lang(request)))
     range_links = [(key, with_query(request, range=key)) for key in RANGES]
     return page(request, "overview.html", user=user, range_links=range_links, **context)
+
+
+@router.get("/sensors", name="sensors")
+def sensors(request: Request, user: SessionUser, db: DB, ch: ClickHouse, now: Now) -> Response:
+    if user is None:
+        return _redirect(request, "login")
+    context = sensors_context(db, ch, user.tenant_id, now, translator(request_lang(request)))
+    return page(request, "sensors.html", user=user, **context)
 
 
 @router.get("/assets", name="assets")

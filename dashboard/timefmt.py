@@ -30,13 +30,15 @@ def absolute(t: datetime | None, fmt: str = SECONDS, tz: ZoneInfo = DISPLAY_TZ) 
     return local(t, tz).strftime(fmt) if t else ""
 
 
+def duration(seconds: float, t_: Translator) -> str:
+    """``42秒`` / ``3 min`` / ``5 h`` / ``2 d``: the largest whole unit."""
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return t_(unit, n=int(seconds // size))
+    return t_("seconds", n=int(seconds))
+
+
 def relative(t: datetime, now: datetime, t_: Translator) -> str:
     """``3分前`` / ``3 min ago``; future times (clock skew) read as "just now"."""
     seconds = (as_utc(now) - as_utc(t)).total_seconds()
-    if seconds < 60:
-        return t_("just_now")
-    if seconds < 3600:
-        return t_("minutes_ago", n=int(seconds // 60))
-    if seconds < 86400:
-        return t_("hours_ago", n=int(seconds // 3600))
-    return t_("days_ago", n=int(seconds // 86400))
+    return t_("just_now") if seconds < 60 else t_("ago", d=duration(seconds, t_))

@@ -56,7 +56,10 @@ class Format(str, enum.Enum):
 def analyze(files: ExistingFiles,
             out: Annotated[Path, typer.Option(file_okay=False, help="output directory")],
             format: Annotated[Format, typer.Option("--format")] = Format.jsonl,
-            interval: Interval = 60.0) -> None:
+            interval: Interval = 60.0,
+            every_pdu: Annotated[bool, typer.Option(
+                "--every-pdu", help="one event per PDU, as a Zeek log has, instead of repeats folded per interval")] = False,
+            ) -> None:
     """Analyse capture files offline (the same code path as live capture)."""
     out.mkdir(parents=True, exist_ok=True)
     if format is Format.zeek:
@@ -64,7 +67,7 @@ def analyze(files: ExistingFiles,
             rows = write_conn_log(pipeline.whole_flows(files, interval), f)
         typer.echo(f"conn.log: {rows} connections")
         return
-    batches = list(pipeline.iter_batches(files, interval, observer=Observer()))
+    batches = list(pipeline.iter_batches(files, interval, observer=Observer(), fold=not every_pdu))
     totals = {k: sum(b.counters.get(k, 0) for b in batches) for k in wire.COUNTERS}
     for name in wire.TABLES:
         tables = [b.tables[name] for b in batches] or [wire.empty_table(name)]
@@ -265,7 +268,7 @@ def _status_lines(cfg: SensorConfig, r: dict) -> list[tuple[str, str]]:
         ("interface", cfg.interface),
         ("capture", capture),
         ("spool", spool),
-        ("last upload", r["last_upload"] or "never"),
+        ("last upload", (r["last_upload"] or "never") + (f"; failing now: {r['last_error']}" if r["last_error"] else "")),
         ("data used", f"{_size(used)} of {_size(budget)} this month ({share}){economy}"),
     ]
 

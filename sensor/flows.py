@@ -22,15 +22,14 @@ from Python use the runtime.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
 from typing import NamedTuple
 
-import communityid
 import numpy as np
 from numba import njit
 
+from sensor import wire
 from sensor.decode import packet as pk
 from sensor.decode.packet import _is_dns_port
 
@@ -624,15 +623,6 @@ def _expire_all(F, now, nt):
 # ---------------------------------------------------------------- Python side
 
 
-def _base62(n: int) -> str:
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 62)
-        out = digits[r] + out
-    return out or "0"
-
-
 def mac_text(v: int) -> str:
     return ":".join(f"{b:02x}" for b in int(v).to_bytes(6, "big"))
 
@@ -706,7 +696,6 @@ class _FlowInfo(NamedTuple):
     """Per-flow strings, computed once when the flow is first reported."""
 
     uid: str
-    community_id: str
     host: tuple[str, str]  # per canonical side
     mac: tuple[str, str]
     proto: str
@@ -837,16 +826,16 @@ class FlowTable:
 
     def _describe(self, s: int) -> _FlowInfo:
         F, U = self._st.F[s], self._st.U[s]
-        uid_src = f"{self._salt}|{int(U[KEY])}|{int(F[START])}".encode()
-        uid = "C" + _base62(int.from_bytes(hashlib.blake2b(uid_src, digest_size=12).digest(), "big"))
         mac = (mac_text(U[MAC]), mac_text(U[MAC + 1]))
         if F[KIND] == KIND_L2:
-            return _FlowInfo(uid, "", ("", ""), mac, "l2")
-        ver = int(F[IPVER])
-        host = (ip_text(ver, U[ADDR_HI], U[ADDR_LO]), ip_text(ver, U[ADDR_HI + 1], U[ADDR_LO + 1]))
-        proto_num = int(F[PROTO])
-        proto = PROTO_NAMES.get(proto_num, str(proto_num))
-        return _FlowInfo(uid, _community_id(proto_num, host, (int(F[PORT]), int(F[PORT + 1]))), host, mac, proto)
+            host, proto = ("", ""), "l2"
+        else:
+            ver = int(F[IPVER])
+            host = (ip_text(ver, U[ADDR_HI], U[ADDR_LO]), ip_text(ver, U[ADDR_HI + 1], U[ADDR_LO + 1]))
+            proto = PROTO_NAMES.get(int(F[PROTO]), str(int(F[PROTO])))
+        ends = [(host[side], int(F[PORT + side]), mac[side]) for side in (0, 1)]
+        uid = wire.flow_uid(self._salt, proto, int(F[VLAN]), int(F[ETHERTYPE]), int(F[START]), *ends)
+        return _FlowInfo(uid, host, mac, proto)
 
     def _records(self, slots: np.ndarray) -> dict[str, list]:
         F, H = self._st.F, self._st.H
@@ -869,7 +858,8 @@ class FlowTable:
             oi, ri = int(o[i]), int(r[i])
             history = H[s, : F[s, HIST_LEN]].tobytes().decode("ascii")
             cols["uid"].append(info.uid)
-            cols["community_id"].append(info.community_id)
+            cols["community_id"].append(wire.community_id(info.proto, info.host[oi], info.host[ri],
+                                                          int(F[s, PORT + oi]), int(F[s, PORT + ri])))
             cols["orig_h"].append(info.host[oi])
             cols["resp_h"].append(info.host[ri])
             cols["orig_l2_addr"].append(info.mac[oi])
@@ -893,19 +883,3 @@ class FlowTable:
 
 _RECORD_FIELDS = ("uid", "community_id", "orig_h", "resp_h", "orig_l2_addr", "resp_l2_addr", "proto", "history",
                   "conn_state")
-
-
-def _community_id(proto: int, host: tuple[str, str], port: tuple[int, int]) -> str:
-    """Community ID v1 (seed 0) of a flow, from the ``communityid`` package."""
-    if proto == pk.ICMP:  # ports are (type, counterpart type or code): what make_icmp expects
-        tpl = communityid.FlowTuple.make_icmp(host[0], host[1], *port)
-    elif proto == pk.ICMP6:
-        tpl = communityid.FlowTuple.make_icmp6(host[0], host[1], *port)
-    elif proto in (pk.TCP, pk.UDP, 132):
-        tpl = communityid.FlowTuple(proto, host[0], host[1], *port)
-    else:
-        tpl = communityid.FlowTuple(proto, host[0], host[1])
-    return _CID.calc(tpl)
-
-
-_CID = communityid.CommunityID(seed=0)

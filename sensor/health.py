@@ -46,8 +46,10 @@ def record_batch(directory: Path, batch: wire.Batch) -> None:
     }).encode())
 
 
-def record_upload(directory: Path, nbytes: int, delivered: bool, now: datetime | None = None) -> None:
-    """Count ``nbytes`` sent over the link this month; note the time if the core took the batch."""
+def record_upload(directory: Path, nbytes: int, delivered: bool, error: str = "",
+                  now: datetime | None = None) -> None:
+    """Count ``nbytes`` sent over the link this month; note the time if the core took the batch,
+    else why not (``error``, until a batch is delivered)."""
     now = now or datetime.now(timezone.utc)
     state = _read(directory / UPLINK)
     if state.get("month") != _month(now):
@@ -55,6 +57,7 @@ def record_upload(directory: Path, nbytes: int, delivered: bool, now: datetime |
     state["bytes"] += nbytes
     if delivered:
         state["last_upload"] = now.isoformat()
+    state["last_error"] = "" if delivered else error[:500]
     write_atomic(directory / UPLINK, json.dumps(state).encode())
 
 
@@ -82,6 +85,7 @@ def snapshot(spool: Spool, budget_bytes: int, now: datetime | None = None) -> di
         "spool_evicted": queued["evicted"],
         "spool_write_failures": queued["write_failures"],
         "last_upload": usage.get("last_upload"),
+        "last_error": usage.get("last_error", ""),
         "bytes_this_month": used,
         "monthly_budget_bytes": budget_bytes,
         "data_mode": budget.mode(used, budget_bytes),

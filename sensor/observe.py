@@ -110,7 +110,8 @@ class Observer:
         observations = self._facts.flush()
         events = self._events
         for event in events:
-            event["ts"] = _utc(event["ts"])
+            event["ts"] = event["ts_end"] = _utc(event["ts"])
+            event["count"] = 1
         self._reset()
         return observations, events
 

@@ -25,6 +25,7 @@ from sensor.capture.pcapfile import CHUNK, Frames, iter_frames
 from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import Protocol
+from sensor.fold import fold_events
 from sensor.flows import SEC, FlowTable, ip_text, mac_text
 from sensor.linklayer import LinkLayer
 from sensor.synprint import SynPrints
@@ -122,6 +123,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
         ended = [uid for uid, final in zip(flows["uid"], flows["final"]) if final]
         for stage in stages:
             stage.end(ended)
+        counters["decode_errors"] = sum(decode_errors.values())
         return Interval(start, end, flows, dict(counters), observations, events, decode_errors)
 
     for source in sources:
@@ -183,12 +185,13 @@ def flows_table(cols: dict[str, list]) -> pa.Table:
 
 
 def iter_batches(sources: Iterable[Path | Iterable[Frames]], interval: float = 60.0, sensor: str = "",
-                 observer=None) -> Iterator[wire.Batch]:
-    """One wire.Batch per interval (see iter_intervals)."""
+                 observer=None, fold: bool = True) -> Iterator[wire.Batch]:
+    """One wire.Batch per interval (see iter_intervals), its repeated events folded into one row
+    each (sensor.fold) unless ``fold`` is False."""
     for iv in iter_intervals(sources, interval, observer, uid_salt=sensor):
         tables = {
             "flows": flows_table(iv.flows),
-            "events": wire.table_from_rows("events", iv.events),
+            "events": wire.table_from_rows("events", fold_events(iv.events) if fold else iv.events),
             "observations": wire.table_from_rows("observations", iv.observations),
         }
         yield wire.Batch(_utc(iv.start), _utc(iv.end), tables, iv.counters, sensor=sensor)

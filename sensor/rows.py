@@ -47,6 +47,7 @@ class Facts:
 
 def event_row(event: Event, uid: str, orig_h: str, resp_h: str, resp_p: int, protocol: str) -> dict:
     """A decoder event stamped with its flow (``protocol``: the decoder's, unless the event names one)."""
-    return {"ts": datetime.fromtimestamp(event.ts, timezone.utc), "uid": uid, "orig_h": orig_h, "resp_h": resp_h,
-            "resp_p": resp_p, "protocol": event.protocol or protocol, "action": event.action, "status": event.status,
+    ts = datetime.fromtimestamp(event.ts, timezone.utc)
+    return {"ts": ts, "ts_end": ts, "count": 1, "uid": uid, "orig_h": orig_h, "resp_h": resp_h, "resp_p": resp_p,
+            "protocol": event.protocol or protocol, "action": event.action, "status": event.status,
             "attrs": {k: v if v.__class__ is str else str(v) for k, v in event.attrs.items() if v != ""}}

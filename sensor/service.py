@@ -38,9 +38,10 @@ def can_install() -> bool:
 
 
 def install(text: str) -> str | None:
-    """Write, enable and start the unit; None on success, else why it failed."""
+    """Write, enable and (re)start the unit, so a re-activation's new credentials take effect at
+    once; None on success, else why it failed."""
     (UNIT_DIR / NAME).write_text(text)
-    for args in (["daemon-reload"], ["enable", "--now", NAME]):
+    for args in (["daemon-reload"], ["enable", NAME], ["restart", NAME]):
         done = subprocess.run(["systemctl", *args], capture_output=True, text=True)
         if done.returncode:
             return f"systemctl {' '.join(args)}: {done.stderr.strip()}"

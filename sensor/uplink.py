@@ -1,9 +1,11 @@
 """Upload spooled batches to the core: bearer token, idempotent batch ids, backoff with jitter.
 
 A batch leaves the spool only when the core answers 200 (stored or duplicate). A permanent refusal
-(4xx other than 408/429) sets the batch aside with the core's reason; anything else is retried with
-exponential backoff and full jitter, oldest batch first, so a resend after a lost response is
-harmless: the core deduplicates by batch id. A batch the spool evicted meanwhile is skipped. Bytes
+of the batch (4xx other than 401/403/408/429) sets it aside with the core's reason; a refusal of the
+sensor's credentials (401/403, e.g. after its identity moved to replacement hardware) keeps every
+batch queued until the sensor is activated again; anything else is retried with exponential
+backoff and full jitter, oldest batch first, so a resend after a lost response is harmless: the
+core deduplicates by batch id. A batch the spool evicted meanwhile is skipped. Bytes
 sent and the last delivery are noted for the sensor's health report (sensor/health.py).
 """
 
@@ -24,6 +26,7 @@ from sensor.spool import Spool, SpooledBatch
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 429}
+CREDENTIALS_REFUSED = {401, 403}
 CONTENT_TYPE = "application/vnd.mieruka.batch+zstd"
 
 
@@ -49,6 +52,7 @@ class UplinkReport:
     sent: int = 0
     duplicates: int = 0
     rejected: int = 0
+    refused: int = 0  # attempts the core refused for the credentials (batches kept)
     retries: int = 0
     bytes_sent: int = 0
     last_error: str = ""
@@ -69,7 +73,7 @@ class Uplink:
 
     def send(self, batch: SpooledBatch, body: bytes) -> tuple[str, str]:
         """POST one batch; returns (outcome, detail) with outcome 'stored', 'duplicate',
-        'rejected' or 'retry'."""
+        'rejected', 'refused' or 'retry'."""
         try:
             resp = self.client.post(
                 self.url, content=body,
@@ -79,7 +83,8 @@ class Uplink:
             return "retry", f"{type(exc).__name__}: {exc}"
         outcome, detail = _outcome(resp)
         try:
-            record_upload(self.spool.dir, len(body), delivered=outcome in ("stored", "duplicate"))
+            delivered = outcome in ("stored", "duplicate")
+            record_upload(self.spool.dir, len(body), delivered, "" if delivered else detail)
         except OSError as exc:  # a full disk must not stop the upload that frees it
             log.warning("cannot note the upload in the health state: %s", exc)
         return outcome, detail
@@ -104,7 +109,8 @@ class Uplink:
             report.rejected += 1
             report.last_error = detail
         else:
-            report.retries += 1
+            report.retries += outcome == "retry"
+            report.refused += outcome == "refused"
             report.last_error = detail
         return outcome
 
@@ -115,7 +121,7 @@ class Uplink:
         report = UplinkReport()
         while (queued := self.spool.pending()) and not (stop and stop.is_set()):
             batch = queued[0]
-            if self.deliver(batch, report) != "retry":
+            if self.deliver(batch, report) not in ("retry", "refused"):
                 continue
             delay = self.backoff.next_delay()
             if deadline is not None and time.monotonic() + delay > deadline:
@@ -135,6 +141,9 @@ def _outcome(resp: httpx.Response) -> tuple[str, str]:
             return "retry", f"200 but not a core's answer: {resp.text[:200]!r}"
         return ("duplicate" if status == "duplicate" else "stored"), status
     detail = response_detail(resp)
+    if resp.status_code in CREDENTIALS_REFUSED:
+        return "refused", (f"{resp.status_code}: the core refused this sensor's credentials ({detail}); "
+                           "batches stay queued until `mieruka-sensor activate` is run again")
     if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE_STATUS:
         return "rejected", f"{resp.status_code}: {detail}"
     return "retry", f"{resp.status_code}: {detail}"

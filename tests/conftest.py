@@ -14,3 +14,14 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture
+def clock(client):
+    """clock(t): the core's time is ``t`` until the test ends (``client``: the folder's TestClient)."""
+    from core.api.deps import get_now
+
+    def set_to(t) -> None:
+        client.app.dependency_overrides[get_now] = lambda: t
+    yield set_to
+    client.app.dependency_overrides.pop(get_now, None)

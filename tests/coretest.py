@@ -162,6 +162,8 @@ def make_batch(
         else [
             dict(
                 ts=start,
+                ts_end=start,
+                count=1,
                 uid="C1",
                 orig_h="10.0.0.1",
                 resp_h="10.0.0.2",

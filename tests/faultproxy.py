@@ -7,7 +7,7 @@ sensor and a real core.
 - ``blackhole``: forward nothing and answer nothing, like a dead radio link (the sender times out);
   a connection that saw it is reset once the mode changes;
 - ``cut``: forward, but reset each connection with probability ``p`` at a random byte of what it
-  carries up (batches of tens of KiB) or down (answers of ~200 B), seeded: the core may or may
+  carries up (batches of a few KiB) or down (answers of ~200 B), seeded: the core may or may
   not have stored the batch whose answer is lost;
 - ``slow``: forward, each response chunk ``delay`` seconds late;
 - ``hold``: forward requests, keep every response until the mode changes.
@@ -66,7 +66,7 @@ class FaultProxy:
             return
         server.settimeout(None)
         way = self.rng.choice(["up", "down"])
-        at = self.rng.randrange(100_000 if way == "up" else 1000)
+        at = self.rng.randrange(4000 if way == "up" else 1000)
         link = {"dead": False, "cut": {way: at} if self.rng.random() < self.p else {}}
         threading.Thread(target=self._pump, args=(client, server, "up", link), daemon=True).start()
         self._pump(server, client, "down", link)

@@ -132,7 +132,7 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | Non
     ) if ips else []
     events = ch.query(
         """
-        SELECT ts, orig_h, resp_h, resp_p, protocol, action, status, attrs FROM events
+        SELECT ts, ts_end, count, orig_h, resp_h, resp_p, protocol, action, status, attrs FROM events
         WHERE tenant_id = {tenant:UInt32} AND (orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})
         ORDER BY ts DESC LIMIT {limit:UInt32}
         """,

@@ -13,6 +13,8 @@ Migrations are numbered ``NNN_name.sql`` files, applied in order once each and r
     {{ENGINE E(args)}}    ``E(args)`` or ``ReplicatedE('<zk path>', '{replica}', args)``
     {{DISTRIBUTED name [shard key]}}
                           on a cluster, the ``Distributed`` table ``name`` over ``name_local``
+    {{ALTER name}} …;     ``ALTER TABLE name …``; on a cluster, of ``name_local`` and then of the
+                          Distributed ``name``, both ``ON CLUSTER``
 
 Queries always use the plain name, which is the data itself or the Distributed table over it.
 """
@@ -36,6 +38,7 @@ REPLICA_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 _MARKER = re.compile(r"\{\{(\w+)(?: ([^}]*))?\}\}")
 _ENGINE = re.compile(r"(\w+)(?:\((.*)\))?$")
 _MIGRATION_FILE = re.compile(r"(\d+)_(\w+)\.sql$")
+_ALTER = re.compile(r"\{\{ALTER (\w+)\}\}([^;]*);")
 
 _BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS {{TABLE schema_migrations}} {{ON_CLUSTER}}
@@ -70,8 +73,14 @@ def render(sql: str, cluster: str | None = None) -> list[str]:
             )
         raise ValueError(f"unknown migration marker {m.group(0)}")
 
+    def alter(m: re.Match) -> str:
+        table, clause = m.groups()
+        if not cluster:
+            return f"ALTER TABLE {table}{clause};"
+        return "".join(f"ALTER TABLE {t} {{{{ON_CLUSTER}}}}{clause};" for t in (f"{table}_local", table))
+
     lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
-    text = _MARKER.sub(expand, "\n".join(lines))
+    text = _MARKER.sub(expand, _ALTER.sub(alter, "\n".join(lines)))
     return [s.strip() for s in text.split(";") if s.strip()]
 
 

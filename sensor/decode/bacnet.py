@@ -3,14 +3,18 @@
 One event per confirmed request, answered by the Simple-/Complex-ACK, Error, Reject or Abort with
 the same invoke id sent the other way; one event per unconfirmed request (who-is, i-am, i-have,
 time synchronisation …), per network-layer message and per BVLL-only function (foreign device
-registration, broadcast tables). I-Am announces the device instance and vendor id; a read-property
-answer about the device object's vendor, model or firmware becomes an asset fact. Service and
-type names are the standard's, in the spelling ICSNPP's bacnet.log uses.
+registration, broadcast tables). I-Am announces the device instance and vendor id, which names the
+vendor through ASHRAE's vendor identifier registry (``data/bacnet_vendors.csv``, as Wireshark carries
+it); a read-property answer about the device object's vendor, model or firmware becomes an asset
+fact. Service and type names are the standard's, in the spelling ICSNPP's bacnet.log uses.
 """
 
 from __future__ import annotations
 
+import csv
 import struct
+from functools import cache
+from importlib.resources import files
 
 from sensor.decode.spec import Event, Fact, Protocol, Session
 
@@ -100,12 +104,24 @@ PROPERTIES = {
 # device object properties (character strings) that describe the device
 DEVICE_FACTS = {121: "vendor", 70: "model", 44: "firmware", 12: "software", 77: "bacnet_device_name"}
 DEVICE = 8
+# a vendor named from the I-Am's vendor id: registered by the maker, but ranked below the vendor-name
+# string the device reports itself (90)
+CONF_VENDOR_ID = 85
 READ_PROPERTY, WRITE_PROPERTY, I_AM, I_HAVE, WHO_IS = 12, 15, 0, 1, 8
 OPENING, CLOSING = 6, 7
 
 
 def _name(table: tuple[str, ...], code: int) -> str:
     return table[code] if code < len(table) else f"unknown-{code}"
+
+
+@cache
+def vendors() -> dict[int, str]:
+    """ASHRAE's BACnet vendor identifiers → vendor names (read once, on first use)."""
+    with files("sensor.decode").joinpath("data/bacnet_vendors.csv").open(encoding="utf-8") as f:
+        rows = csv.reader(line for line in f if not line.startswith("#"))
+        next(rows)  # header: id,name
+        return {int(number): name for number, name in rows}
 
 
 def detect(payload: bytes) -> bool:
@@ -287,7 +303,12 @@ def _unconfirmed(service: int, body: bytes, attrs: dict[str, object]) -> list[Ev
         object_type, instance = _object_id(tags[0][3])
         vendor = _unsigned(tags[3][3])
         event.attrs.update(object_type=object_type, instance=instance, vendor_id=vendor)
-        return [event, Fact("bacnet_device_id", str(instance)), Fact("bacnet_vendor_id", str(vendor))]
+        out: list[Event | Fact] = [event, Fact("bacnet_device_id", str(instance)),
+                                   Fact("bacnet_vendor_id", str(vendor))]
+        name = vendors().get(vendor)
+        if name:
+            out.append(Fact("vendor", name, confidence=CONF_VENDOR_ID))
+        return out
     if service == I_HAVE:  # device id, object id, object name
         tags = _tags(body)
         if len(tags) < 3:

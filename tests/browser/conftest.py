@@ -28,6 +28,7 @@ class Site:
     url: str
     acme_email: str
     globex_email: str
+    acme_sensor_token: str
     devices: list[dict]  # the simulated plant's hosts (name, ip, mac, vendor)
 
 
@@ -48,7 +49,7 @@ def site(tmp_path_factory) -> Site:
     with LiveServer(create_app(Settings(data_dir=workdir))) as live:
         acme, globex = provision(live.app, "acme"), provision(live.app, "globex")
         devices = _ingest_simulated_plant(live.url, acme.sensor_token, workdir)
-        yield Site(live.url, acme.email, globex.email, devices)
+        yield Site(live.url, acme.email, globex.email, acme.sensor_token, devices)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ and is closed at teardown before the next one opens.
 
 from __future__ import annotations
 
-from datetime import datetime
 
 import pytest
 from argon2 import PasswordHasher
@@ -16,7 +15,6 @@ from fastapi.testclient import TestClient
 
 from core import auth
 from core.api.app import create_app
-from core.api.deps import get_now
 from core.config import Settings
 
 
@@ -53,15 +51,6 @@ def client(module_settings):
 @pytest.fixture(scope="module")
 def tenants(client) -> tuple[Tenant, Tenant]:
     return provision(client.app, "acme"), provision(client.app, "globex")
-
-
-@pytest.fixture
-def clock(client):
-    """clock(t): the core's time is ``t`` until the test ends."""
-    def set_to(t: datetime) -> None:
-        client.app.dependency_overrides[get_now] = lambda: t
-    yield set_to
-    client.app.dependency_overrides.pop(get_now, None)
 
 
 @pytest.fixture

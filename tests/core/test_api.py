@@ -185,8 +185,9 @@ def test_flows_filters_and_paging(client, data):
     )
 
 
-def test_sensors(client, data):
+def test_sensors(client, data, clock):
     acme, _ = data
+    clock(T0 + timedelta(minutes=5))
     [sensor] = get(client, acme.api_token, "/api/v1/sensors")
     assert (
         sensor["serial"] == "SN-acme"
@@ -194,6 +195,8 @@ def test_sensors(client, data):
         and sensor["packets"] == 17
     )
     assert sensor["last_seen"] is not None
+    # The newer batch covers 12:01-12:02, three minutes before the core's clock.
+    assert sensor["last_interval_end"] == "2024-05-01T12:02:00Z" and sensor["upload_lag_s"] == 180
 
 
 # Strings that only the other tenant's data contains.

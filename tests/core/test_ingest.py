@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from coretest import EMPTY, T0, flow, make_batch, post_batch, row_counts
@@ -44,6 +46,20 @@ def test_batch_is_stored_and_rolled_up(live, live_tenants, http):
         from core.store.controlplane import Sensor
 
         assert db.get(Sensor, acme.sensor_id).last_seen is not None
+
+
+def test_folded_events_and_decode_errors_are_stored(live, live_tenants, http):
+    acme, _ = live_tenants
+    poll = dict(ts=T0, ts_end=T0 + timedelta(seconds=59), count=30, uid="C1", orig_h="10.0.0.1", resp_h="10.0.0.2",
+                resp_p=502, protocol="modbus", action="READ_HOLDING_REGISTERS", status="OK",
+                attrs={"unit": "1", "address": "0", "quantity": "10", "rtt": "0.002000", "rtt_max": "0.004000"})
+    batch = make_batch(events=[poll], decode_errors=3)
+    assert post_batch(http, acme.sensor_token, wire.encode(batch)).status_code == 200
+    ch = live.app.state.clickhouse
+    key = {"b": batch.batch_id}
+    [event] = ch.query("SELECT count, ts_end, attrs['rtt_max'] AS rtt_max FROM events WHERE batch_id = {b:UUID}", key)
+    assert event["count"] == 30 and event["ts_end"] == T0 + timedelta(seconds=59) and event["rtt_max"] == "0.004000"
+    assert ch.query("SELECT decode_errors FROM batches WHERE batch_id = {b:UUID}", key) == [{"decode_errors": 3}]
 
 
 def test_same_batch_twice_changes_nothing(live, live_tenants, http):

@@ -27,14 +27,14 @@ def _frame(raw: bytes) -> bytes:
 
 
 def _with_version(version: int) -> bytes:
-    raw = zstandard.ZstdDecompressor().decompress(
+    raw = zstandard.ZstdDecompressor(dict_data=wire.zstd_prefix()).decompress(
         wire.encode(make_batch()), max_output_size=1 << 24
     )
     return _frame(raw[:4] + bytes([version]) + raw[5:])
 
 
 def _with_header(**changes) -> bytes:
-    raw = zstandard.ZstdDecompressor().decompress(
+    raw = zstandard.ZstdDecompressor(dict_data=wire.zstd_prefix()).decompress(
         wire.encode(make_batch()), max_output_size=1 << 24
     )
     (length,) = struct.unpack_from("<I", raw, 5)
@@ -45,7 +45,7 @@ def _with_header(**changes) -> bytes:
 
 def _with_flows_table(table: pa.Table) -> bytes:
     """A batch whose flows table is ``table``, written as the encoder would but unvalidated."""
-    raw = zstandard.ZstdDecompressor().decompress(
+    raw = zstandard.ZstdDecompressor(dict_data=wire.zstd_prefix()).decompress(
         wire.encode(make_batch()), max_output_size=1 << 24
     )
     (length,) = struct.unpack_from("<I", raw, 5)

@@ -108,7 +108,14 @@ def test_single_node_rendering_has_no_cluster_parts():
     text = "\n".join(statements)
     assert "{{" not in text and "ON CLUSTER" not in text and "Replicated" not in text
     assert "Distributed" not in text and "_local" not in text
-    assert all(s.startswith("CREATE") for s in statements)
+    assert all(s.startswith(("CREATE", "ALTER TABLE events ", "ALTER TABLE batches ")) for s in statements)
+
+
+def test_cluster_rendering_alters_storage_then_distributed_table():
+    alters = [s for s in _all_statements("prod") if s.startswith("ALTER")]
+    assert [s.split(" ON ")[0] for s in alters] == ["ALTER TABLE events_local", "ALTER TABLE events",
+                                                   "ALTER TABLE batches_local", "ALTER TABLE batches"]
+    assert all("ON CLUSTER `prod` ADD COLUMN IF NOT EXISTS" in s for s in alters)
 
 
 def test_cluster_rendering_uses_replicated_and_distributed_tables():

@@ -22,11 +22,13 @@ PLC = "00:1b:1b:00:00:02"  # acme's 10.1.0.2, serving Modbus to 10.1.0.1 (an HMI
 
 
 def ledger_batch(start=T0 + timedelta(minutes=1)) -> bytes:
-    """Modbus events from the HMI to the PLC, and the PLC's vendor from a second, weaker source."""
+    """Modbus events from the HMI to the PLC (twelve polls folded into one row, then a write), and
+    the PLC's vendor from a second, weaker source."""
     events = [
-        dict(ts=start + timedelta(seconds=i), uid="C1", orig_h="10.1.0.1", resp_h="10.1.0.2", resp_p=502,
-             protocol="modbus", action=action, status="ok", attrs={"unit": "1", "address": "40001"})
-        for i, action in enumerate(("read_holding_registers", "write_single_register"))
+        dict(ts=start + timedelta(seconds=i), ts_end=start + timedelta(seconds=i), count=count, uid="C1",
+             orig_h="10.1.0.1", resp_h="10.1.0.2", resp_p=502, protocol="modbus", action=action, status="ok",
+             attrs={"unit": "1", "address": "40001"})
+        for i, (action, count) in enumerate((("read_holding_registers", 12), ("write_single_register", 1)))
     ]
     oui = dict(ts=start, mac=PLC, ip="10.1.0.2", attribute="vendor", value="Siemens AG", source="oui",
                confidence=70)
@@ -121,6 +123,7 @@ def test_detail_shows_attributes_by_source_peers_and_events(client, plant, login
     events = re.search(r'<section class="card" id="events">.*?</section>', html, re.DOTALL).group(0)
     assert events.index("write_single_register") < events.index("read_holding_registers")  # newest first
     assert "2024-05-01 21:01:01" in events and "<span>address</span>40001" in events
+    assert events.count("×") == 1 and "×12" in events  # the folded polls, counted
     timeline = figure(html, "timeline")["data"]
     assert [trace["name"] for trace in timeline] == ["modbus"]
     assert timeline[0]["y"] == ["modbus · write_single_register", "modbus · read_holding_registers"]

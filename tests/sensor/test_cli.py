@@ -48,6 +48,15 @@ def test_analyze_jsonl_and_parquet_agree_and_sum_to_the_capture(capture, tmp_pat
     assert any(o["attribute"] == "vendor" and "Siemens" in o["value"] for o in observations)
 
 
+def test_analyze_folds_repeated_events_unless_asked_for_every_pdu(capture, tmp_path):
+    assert run("analyze", capture, "--out", "folded", cwd=tmp_path).returncode == 0
+    assert run("analyze", capture, "--out", "every", "--every-pdu", cwd=tmp_path).returncode == 0
+    folded = [json.loads(line) for line in open(tmp_path / "folded" / "events.jsonl")]
+    every = [json.loads(line) for line in open(tmp_path / "every" / "events.jsonl")]
+    assert all(e["count"] == 1 for e in every) and any(e["count"] > 1 for e in folded)
+    assert sum(e["count"] for e in folded) == len(every) > len(folded)
+
+
 def test_analyze_zeek_writes_whole_flows(capture, tmp_path):
     res = run("analyze", capture, "--out", "z", "--format", "zeek", cwd=tmp_path)
     assert res.returncode == 0, res.stderr

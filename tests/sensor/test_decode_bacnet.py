@@ -1,10 +1,21 @@
-"""BACnet/IP decoder on real captures: services, errors, discovery, device facts."""
+"""BACnet/IP decoder on real captures and built frames: services, errors, discovery, device facts,
+vendor names from I-Am vendor ids."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from sensor.decode import bacnet
+from sensor.decode.spec import Event, Fact, Session
+
+
+def _i_am(vendor: int, npdu: str = "0100") -> bytes:
+    """A broadcast BVLL I-Am of device 101 (max APDU 1476, segmentation both) with ``vendor`` as its
+    vendor id (an application-tagged unsigned of 1 or 2 octets)."""
+    size = 1 if vendor < 256 else 2
+    apdu = bytes.fromhex("1000" "c402000065" "2205c4" "9100") + bytes([0x20 | size]) + vendor.to_bytes(size, "big")
+    body = bytes.fromhex(npdu) + apdu
+    return bytes.fromhex("810b") + (4 + len(body)).to_bytes(2, "big") + body
 
 
 def test_services_and_their_answers(analyse):
@@ -36,3 +47,44 @@ def test_detection_tolerates_a_wrong_bvll_length_but_not_other_traffic():
     assert bacnet.detect(bytes.fromhex("810b0007018000"))  # who-is-router-to-network
     assert not bacnet.detect(bytes.fromhex("810a000d02045001149105911a"))  # NPDU version 2
     assert not bacnet.detect(b"\x81\x0a\x00\x05\x01")  # nothing after the NPDU version
+
+
+def test_i_am_vendor_id_names_the_vendor():
+    """A spec-built I-Am: the vendor id stays, and ASHRAE's registry names the vendor, ranked below
+    the vendor-name string a device reports itself."""
+    items = bacnet.decode(_i_am(5), True, Session("udp"))
+    [event] = [item for item in items if isinstance(item, Event)]
+    assert (event.action, event.attrs["instance"], event.attrs["vendor_id"]) == ("i_am", 101, 5)
+    facts = {fact.attribute: fact for fact in items if isinstance(fact, Fact)}
+    assert facts["bacnet_vendor_id"].value == "5" and facts["bacnet_device_id"].value == "101"
+    assert facts["vendor"] == Fact("vendor", "Johnson Controls, Inc.", confidence=bacnet.CONF_VENDOR_ID)
+    assert bacnet.CONF_VENDOR_ID < Fact("vendor", "").confidence  # the device's own vendor-name wins
+
+
+def test_unregistered_or_relayed_vendor_ids_name_no_vendor():
+    for unnamed in (999, 65000):  # reserved by ASHRAE, not (yet) assigned
+        items = bacnet.decode(_i_am(unnamed), True, Session("udp"))
+        vendor_facts = [(f.attribute, f.value) for f in items if isinstance(f, Fact) and "vendor" in f.attribute]
+        assert vendor_facts == [("bacnet_vendor_id", str(unnamed))]
+    routed = bacnet.decode(_i_am(5, npdu="0108" "0001" "01" "07"), True, Session("udp"))  # SNET 1, SADR 7
+    assert [item.action for item in routed] == ["i_am"]  # a router sent it, not the device: no facts
+
+
+def test_vendor_table_is_ashraes_registry():
+    vendors = bacnet.vendors()
+    assert len(vendors) > 1400 and vendors[0] == "ASHRAE" and vendors[8] == "Delta Controls"
+    assert vendors[260] == "BACnet Stack at SourceForge" and vendors[1096] == "Moxa Inc."
+    assert not any("reserved" in name.lower() for name in vendors.values())
+    assert bacnet.vendors() is vendors  # read once
+
+
+def test_i_am_vendor_names_on_real_captures(analyse):
+    services = analyse("icsnpp/bacnet/traces/bacnet_services.pcap")
+    for ip, vendor_id, vendor in (("192.168.0.16", "42", "Acuity Brands Lighting, Inc."),
+                                  ("192.168.0.24", "24", "Automated Logic Corporation")):
+        facts = services.facts(ip)
+        assert (facts["bacnet_vendor_id"], facts["vendor"]) == (vendor_id, vendor)
+    named = {(o["value"], o["source"], o["confidence"]) for o in services.observations
+             if o["ip"] == "192.168.0.24" and o["attribute"] == "vendor"}  # one per interval
+    assert named == {("Automated Logic Corporation", "bacnet", bacnet.CONF_VENDOR_ID)}
+    assert analyse("ndpi/bacnet.pcap").facts("204.172.177.255")["vendor"] == "BACnet Stack at SourceForge"

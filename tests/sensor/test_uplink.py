@@ -34,7 +34,7 @@ class FlakyCore:
                     core.stored[batch_id] = body
                     self.connection.close()
                     return
-                if action in ("503", "400"):
+                if action in ("503", "400", "401"):
                     self._reply(int(action), {"detail": f"scripted {action}"})
                     return
                 if action == "portal":  # an LTE carrier's captive portal answers instead of the core
@@ -105,6 +105,16 @@ def test_permanent_rejection_sets_batch_aside_and_continues(spool, tmp_path):
     assert report.rejected == 1 and report.sent == 2
     assert "scripted 400" in report.last_error
     assert len(list((tmp_path / "rejected").glob("*.mrkb"))) == 1
+
+
+def test_refused_credentials_keep_every_batch_queued(spool, tmp_path):
+    """A 401 (the sensor's identity moved to a replacement box, or its token was revoked) is not the
+    batch's fault: nothing is set aside, and the batches go once the core accepts the sensor again."""
+    core, report, _ = run(["401", "401"], spool)
+    assert report.refused == 2 and report.rejected == 0 and report.sent == 3
+    assert "activate" in report.last_error and "scripted 401" in report.last_error
+    assert not (tmp_path / "rejected").exists() or not list((tmp_path / "rejected").iterdir())
+    assert core.requests[0] == core.requests[1] == core.requests[2]  # the same oldest batch, again
 
 
 def test_unreachable_core_stops_at_deadline_keeping_everything(spool):

@@ -1,10 +1,14 @@
 import struct
 from datetime import datetime, timezone
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import zstandard
 
 from sensor import wire
+from sensor.observe import Observer
+from sensor.pipeline import iter_batches
 
 T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
 T1 = datetime(2026, 1, 5, 0, 1, tzinfo=timezone.utc)
@@ -26,7 +30,7 @@ def make_batch():
         T0, T1,
         {
             "flows": wire.table_from_rows("flows", [flow_row()]),
-            "events": wire.table_from_rows("events", [dict(ts=T0, uid="Cabc", orig_h="10.0.0.1",
+            "events": wire.table_from_rows("events", [dict(ts=T0, ts_end=T0, count=1, uid="Cabc", orig_h="10.0.0.1",
                                                            resp_h="10.0.0.2", resp_p=502,
                                                            protocol="modbus", action="read",
                                                            status="ok", attrs={"unit": "1"})]),
@@ -52,7 +56,7 @@ def frame(raw: bytes) -> bytes:
 
 
 def raw_of(batch) -> bytes:
-    return zstandard.ZstdDecompressor().decompress(wire.encode(batch))
+    return zstandard.ZstdDecompressor(dict_data=wire.zstd_prefix()).decompress(wire.encode(batch))
 
 
 @pytest.mark.parametrize(
@@ -73,8 +77,6 @@ def test_rejections_name_the_problem(mangle, reason):
 
 
 def test_schema_mismatch_is_rejected():
-    import pyarrow as pa
-
     batch = make_batch()
     raw = raw_of(batch)
     head_len = struct.unpack_from("<I", raw, 5)[0]
@@ -98,3 +100,79 @@ def test_decompression_bomb_is_refused():
     bomb = zstandard.ZstdCompressor().compress(bytes(10_000_000))
     with pytest.raises(wire.WireError, match="larger than"):
         wire.decode(bomb, max_size=1_000_000)
+
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+def test_real_batches_round_trip_exactly_with_derived_columns_left_out():
+    trace = CORPUS / "icsnpp" / "enip" / "traces"
+    paths = sorted(trace.glob("*.pcap")) if trace.is_dir() else []
+    if not paths:
+        pytest.skip("corpus absent")
+    batches = list(iter_batches(paths[:3], 60.0, sensor="SN-7", observer=Observer()))
+    assert sum(b.rows("events") for b in batches) > 0
+    for batch in batches:
+        body = wire.encode(batch)
+        back = wire.decode(body)
+        for name in wire.TABLES:
+            assert back.tables[name].equals(batch.tables[name]), name
+        # every uid, community id and duration was derived at the far end, not sent
+        raw = zstandard.ZstdDecompressor(dict_data=wire.zstd_prefix()).decompress(body)
+        for uid in batch.tables["flows"].column("uid").to_pylist():
+            assert uid.encode() not in raw
+
+
+def test_a_flow_uid_depends_on_the_flow_not_on_who_originated_it():
+    a, b = ("10.0.0.1", 40000, "00:00:00:00:00:01"), ("10.0.0.2", 502, "00:00:00:00:00:02")
+    uid = wire.flow_uid("SN-1", "tcp", 0, 0x800, 1_700_000_000_000_000, a, b)
+    assert uid == wire.flow_uid("SN-1", "tcp", 0, 0x800, 1_700_000_000_000_000, b, a)
+    assert uid != wire.flow_uid("SN-2", "tcp", 0, 0x800, 1_700_000_000_000_000, a, b)
+    assert uid != wire.flow_uid("SN-1", "tcp", 0, 0x800, 1_700_000_000_000_001, a, b)
+    assert uid.startswith("C") and len(uid) >= 15
+
+
+def test_community_id_matches_the_specification_example():
+    # the Community ID spec's TCP example
+    assert wire.community_id("tcp", "128.232.110.120", "66.35.250.204", 34855, 80) == "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+    assert wire.community_id("l2", "", "", 0, 0) == ""
+
+
+def _v1_body(batch: wire.Batch) -> bytes:
+    """``batch`` as a version-1 sensor sent it: TABLES as they are, events without count and ts_end."""
+    import io
+    import json
+
+    import pyarrow.ipc as ipc
+
+    tables = dict(batch.tables, events=batch.tables["events"].drop_columns(["ts_end", "count"]))
+    counters = {k: batch.counters.get(k, 0) for k in wire.COUNTERS if k != "decode_errors"}
+    head = json.dumps({"version": 1, "batch_id": batch.batch_id, "sensor": batch.sensor,
+                       "interval_start": batch.interval_start.isoformat(), "interval_end": batch.interval_end.isoformat(),
+                       "rows": {n: t.num_rows for n, t in tables.items()}, "counters": counters}).encode()
+    parts = [wire.MAGIC, struct.pack("<BI", 1, len(head)), head]
+    for table in tables.values():
+        sink = io.BytesIO()
+        with ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        parts += [struct.pack("<Q", len(sink.getvalue())), sink.getvalue()]
+    return frame(b"".join(parts))
+
+
+def test_version_1_batches_still_spooled_at_an_upgrade_are_read():
+    batch = make_batch()
+    back = wire.decode(_v1_body(batch))
+    assert back.tables["events"].equals(batch.tables["events"])  # count 1, ts_end = ts
+    assert back.counters["decode_errors"] == 0 and back.counters["packets"] == 5
+
+
+def test_an_event_naming_a_missing_flow_row_is_rejected():
+    batch = make_batch()
+    batch.tables["events"] = batch.tables["events"].set_column(3, "uid", pa.array(["Cother"]))
+    body = wire.encode(batch)
+    assert wire.decode(body).tables["events"]["uid"].to_pylist() == ["Cother"]  # not a flow of the batch: sent
+    wire_tables = wire._wire_tables(make_batch())
+    events = wire_tables["events"]
+    wire_tables["events"] = events.set_column(events.schema.get_field_index("flow"), "flow", pa.array([5], pa.int8()))
+    with pytest.raises(KeyError, match="flow row"):
+        wire._tables_from_wire(wire_tables, T0, "SN-1")

@@ -71,6 +71,7 @@ class Health(BaseModel):
     spool_evicted: int = Field(default=0, ge=0)
     spool_write_failures: int = Field(default=0, ge=0)  # batches the spool disk could not take (full?)
     last_upload: datetime | None = None
+    last_error: str = Field(default="", max_length=500)  # why the last upload attempt failed, until one succeeds
     bytes_this_month: int = Field(ge=0)
     monthly_budget_bytes: int = Field(ge=0)
     data_mode: Literal["full", "economy"] = "full"  # economy: near the budget, flows sent as summaries

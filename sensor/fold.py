@@ -1,0 +1,48 @@
+"""Fold an interval's repeated events into one row each, with a count.
+
+A plant's polling repeats the same request many times a minute: the same Modbus read of the same
+registers, the same S7 read of the same areas. Such events differ only in the attributes that name
+one PDU (transaction ids, sequence numbers, round-trip times: ``TRANSACTION_ATTRS``). Events of
+one flow with the same protocol, action, status and other attributes become one row: the first
+one's time in ``ts``, the last one's in ``ts_end``, how many in ``count``, and the round-trip times
+summarised as ``rtt`` (mean) and ``rtt_max``. An event that happened once keeps every attribute,
+so a write or a PLC stop amid the polls stays a row of its own, transaction id included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# Attributes naming one PDU rather than what was done; decoders use these names for them.
+TRANSACTION_ATTRS = frozenset({
+    "tid", "trans_id", "seq", "sid", "cseq", "pdu_ref", "invoke_id", "request_id", "xid", "sq_num",
+    "rtt", "term_rtt",
+})
+
+
+def _key(row: dict) -> tuple:
+    attrs = row["attrs"]
+    return (row["uid"], row["orig_h"], row["resp_h"], row["resp_p"], row["protocol"], row["action"],
+            row["status"], tuple(sorted((k, v) for k, v in attrs.items() if k not in TRANSACTION_ATTRS)))
+
+
+def fold_events(rows: Iterable[dict]) -> list[dict]:
+    """wire.EVENTS rows (each with ``count`` 1) → one row per distinct event, in time order."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(_key(row), []).append(row)
+    out = []
+    for members in groups.values():
+        first = members[0]
+        if len(members) == 1:
+            out.append(first)
+            continue
+        kept = {k: v for k, v in first["attrs"].items() if k not in TRANSACTION_ATTRS}
+        rtts = [float(r["attrs"]["rtt"]) for r in members if "rtt" in r["attrs"]]
+        if rtts:
+            kept["rtt"] = f"{sum(rtts) / len(rtts):.6f}"
+            kept["rtt_max"] = f"{max(rtts):.6f}"
+        out.append({**first, "attrs": kept, "ts": min(r["ts"] for r in members),
+                    "ts_end": max(r["ts_end"] for r in members), "count": sum(r["count"] for r in members)})
+    out.sort(key=lambda r: r["ts"])
+    return out
