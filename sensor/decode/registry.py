@@ -7,7 +7,7 @@ the flow's transport, so a protocol on a non-standard port is still found from i
 from __future__ import annotations
 
 from sensor.decode import ads, bacnet, cclink_basic, dnp3, enip, fins, hartip, iec104, knxip, modbus, opcua, s7comm
-from sensor.decode import slmp
+from sensor.decode import pnio_cm, slmp
 from sensor.decode import ftp, http, mqtt, ntp, rtcp, rtp, rtsp, smb, snmp, ssdp, ssh, telnet, tls, wsd
 from sensor.decode import cclink_ie, cdp, goose, lldp, profinet
 from sensor.decode.spec import LinkProtocol, Protocol
@@ -15,7 +15,7 @@ from sensor.decode.spec import LinkProtocol, Protocol
 PROTOCOLS: tuple[Protocol, ...] = (modbus.PROTOCOL, s7comm.PROTOCOL, enip.PROTOCOL, bacnet.PROTOCOL,
                                      dnp3.PROTOCOL, iec104.PROTOCOL, fins.PROTOCOL, opcua.PROTOCOL,
                                      hartip.PROTOCOL, slmp.PROTOCOL, cclink_basic.PROTOCOL, ads.PROTOCOL,
-                                     knxip.PROTOCOL,
+                                     knxip.PROTOCOL, pnio_cm.PROTOCOL,
                                      # binary network protocols, then text ones (HTTP and Telnet's bare
                                      # prompt match loosely), and last RTP, whose one-packet check the
                                      # decoder confirms over the following packets

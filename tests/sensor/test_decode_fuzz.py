@@ -50,6 +50,8 @@ SEED_TRACES = {
     "ads": [("ndpi/beckhoff_ads.pcapng", 48898), ("iti/beckoff/beckofflink.pcapng", 48898)],
     "knxnet_ip": [("ndpi/knxip.pcapng", 3671)],
     "cclink_ie_field_basic": [("nttcom/CCLinkFieldBasic/Traces/cclink_ief_basic_only.pcap", 61450)],
+    "profinet_io_cm": [("icsnpp/profinet-io-cm/traces/profinet_io_cm.pcap", 34964),
+                       ("icsnpp/profinet-io-cm/traces/profinet_io_cm_write.pcapng", 49153)],  # with fragments
 }
 # used when the corpus is absent
 BUILT_IN = {
@@ -86,6 +88,9 @@ BUILT_IN = {
                   + b"KNX".ljust(30, b"\0") + bytes.fromhex("0a020201030104010501")],
     "cclink_ie_field_basic": [bytes.fromhex("500000ffff03003e000000700e000001000000") + bytes(28)
                               + bytes.fromhex("808610ac0100d806f40103000b00010000000000818610ac")],
+    "profinet_io_cm": [bytes.fromhex("04002000100000000000000000000000000000000000000101" "00a0de976cd111827100a02442df7d"
+                                     "902f141300000010a994d2106890ca5a03000000010000000700000002000000000004000000"
+                                     "000000000000")],  # little-endian Read request
 }
 # link-layer protocols: traces whose frames of the protocol's EtherType (or LLC/SNAP header) seed them
 LINK_SEED_TRACES = {

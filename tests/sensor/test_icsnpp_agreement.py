@@ -5,7 +5,8 @@ through the pipeline and each log row must be matched by one of our events on th
 (originator and responder address and port, found through the event's uid and our flow record, so
 uids need not agree) whose fields agree with the row. An event offers a request view (at its time),
 a response view (at its time plus its round-trip time) and a transaction view, each usable by one
-row; rows are paired with the nearest view in time, or in order where the log masks timestamps.
+row; rows are paired with the nearest view in time, or in order where the log masks timestamps (or, like
+profinet_io_cm.log, lacks them).
 Per protocol the table shows matched/rows; each must reach MIN_RATE. The conn.logs of the same
 tests check the ``service`` we give each connection (row "service").
 
@@ -18,8 +19,12 @@ Documented differences in what is compared (not exclusions of rows):
 - BACnet: Reject and Abort rows name no service (``reject``/``abort``); we keep the service of the
   request they answer, so only the PDU type, invoke id and reason are compared. Vendor names are not
   compared: we report the numeric vendor id (no BACnet vendor table is shipped).
+- PROFINET IO-CM: ICSNPP prints the UUIDs of a little-endian header in wire byte order and splits
+  the interface version's 32 bits the other way round from DCE (major in the high half); the test
+  maps both to DCE's reading. A device often answers from another port: the answer is then a
+  separate connection in both logs, and our event for it a response alone.
 Rows not checked, with the reason, are counted in the table's "skipped" column: S7comm-plus
-notifications, BACnet segment ACKs and HART-IP keep-alives (flow control, not actions) and
+notifications, BACnet segment ACKs and HART-IP keep-alives, PROFINET IO-CM pings, fragment acks and other RPC flow control (not actions) and
 cip_io.log (cyclic I/O is summarised by the flow record, not logged per packet).
 """
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 import bisect
 import csv
 import itertools
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -399,6 +405,38 @@ def hart_expect(row: dict):
     return ("resp",) if row["message_type"] == "Response" else ("req",), want
 
 
+# -- PROFINET IO-CM (its log comes through zeek-cut without ts and uid) --------------------------
+
+PNIO_CM_COLUMNS = ("id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p") + PEERS[1:] + (
+    "proto", "rpc_version", "packet_type", "reserved_for_impl_1", "last_fragment", "fragment", "no_fragment_requested",
+    "maybe", "idempotent", "broadcast", "reserved_for_impl_2", "cancel_was_pending_at_call_end", "integer_encoding",
+    "character_encoding", "floating_point_encoding", "serial_high", "object_uuid", "interface_uuid", "activity_uuid",
+    "server_boot_time", "interface_vers_major", "interface_vers_minor", "sequence_num", "operation_num",
+    "interface_hint", "activity_hint", "len_of_body", "fragment_num", "auth_protocol", "serial_low", "vers_fack",
+    "window_size", "max_tsdu", "max_frag_size", "serial_number", "sel_ack_len", "array_of_sel_ack")
+PNIO_CM_UUIDS = ("object_uuid", "interface_uuid", "activity_uuid")
+PNIO_CM_CALLS = {"Request": ("req",), "Response": ("resp",), "Fault": ("resp",), "Reject": ("resp",)}
+
+
+def pnio_cm_views(event: dict) -> list[View]:
+    ids = {"action": event["action"], **_pick(event, "seq", "interface_version", *PNIO_CM_UUIDS)}
+    request = {**ids, "packet_type": "Request"}
+    views = _views(event, request, {**ids, "packet_type": event["attrs"].get("reply", "")})
+    more = int(event["attrs"].get("fragments", 1)) - 1  # ICSNPP logs each fragment of a request
+    return views + [View("req", v.ts, request) for v in views if v.side == "req" for _ in range(more)]
+
+
+def pnio_cm_expect(row: dict):
+    if row["packet_type"] not in PNIO_CM_CALLS:
+        return None
+    little = row["integer_encoding"] == "Little Endian"
+    want = {name: str(uuid.UUID(bytes_le=uuid.UUID(row[name]).bytes)).upper() if little else row[name]
+            for name in PNIO_CM_UUIDS}
+    want.update(action=row["operation_num"], packet_type=row["packet_type"], seq=row["sequence_num"],
+                interface_version=f"{row['interface_vers_minor']}.{row['interface_vers_major']}")
+    return PNIO_CM_CALLS[row["packet_type"]], want
+
+
 # -- the logs -----------------------------------------------------------------------------------
 
 MODBUS = frozenset({"modbus"})
@@ -420,6 +458,8 @@ SPECS: dict[str, Spec] = {
     "omron_fins_general.log": Spec("omron_fins", frozenset({"omron_fins"}), fins_expect, fins_views, FINS_COLUMNS),
     "opcua_binary.log": Spec("opcua", frozenset({"opcua"}), opcua_expect, opcua_views, OPCUA_COLUMNS),
     "hart_ip_general.log": Spec("hart_ip", frozenset({"hart_ip"}), hart_expect, hart_views, HART_COLUMNS),
+    "profinet_io_cm.log": Spec("profinet_io_cm", frozenset({"profinet_io_cm"}), pnio_cm_expect, pnio_cm_views,
+                               PNIO_CM_COLUMNS),
 }
 # ICSNPP's modbus.log test output went through zeek-cut without its header
 HEADERLESS = {"icsnpp/modbus/baseline/analyzer.basic/modbus.log": ID + ("func", "exception")}
@@ -428,8 +468,10 @@ KNOWN_DEVICES = "s7comm_known_devices.log"  # identity strings, checked against 
 # conn.logs written by a Zeek that had the protocol's analyzer: their service column is checked. Not
 # ics-pcap/MODBUS: that old Bro left the service empty even for connections its modbus.log decoded.
 SERVICE_BASELINES = ("icsnpp/modbus/", "icsnpp/dnp3/", "icsnpp/s7comm/", "icsnpp/enip/", "icsnpp/bacnet/",
-                     "zeek/Baseline/scripts.base.protocols.modbus", "ics-pcap/DNP3/")
-OT_SERVICES = {"modbus", "dnp3_tcp", "dnp3_udp", "cotp", "s7comm", "s7comm-plus", "enip", "cip", "bacnet"}
+                     "icsnpp/profinet-io-cm/", "zeek/Baseline/scripts.base.protocols.modbus", "ics-pcap/DNP3/")
+OT_SERVICES = {"modbus", "dnp3_tcp", "dnp3_udp", "cotp", "s7comm", "s7comm-plus", "enip", "cip", "bacnet",
+               "profinet_io_cm"}
+CONN_COLUMNS = ("id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service")  # zeek-cut by ICSNPP tests
 KNOWN_DEVICE_FACTS = {"system_name": "automation_system_name", "product": "module_name",
                       "serial": "module_serial", "plant_name": "plant_name"}
 
@@ -518,7 +560,7 @@ def compare(rows: list[dict], spec: Spec, traffic: Traffic) -> Outcome:
         out.rows += 1
         sides, want = expected
         conn = (row["id.orig_h"], row["id.orig_p"], row["id.resp_h"], row["id.resp_p"])
-        ts = _ts(row["ts"])
+        ts = _ts(row.get("ts", "-"))
         best = None
         for side in sides:
             group, when = views.get((conn, side), []), times.get((conn, side), [])
@@ -568,7 +610,7 @@ def services(rows: list[dict], traffic: Traffic) -> Outcome:
         if row["proto"] not in ("tcp", "udp"):
             continue
         out.rows += 1
-        want = set(row["service"].split(",")) & OT_SERVICES
+        want = {name.removeprefix("spicy_") for name in row["service"].split(",")} & OT_SERVICES  # Spicy analyzers
         conn = (row["id.orig_h"], row["id.orig_p"], row["id.resp_h"], row["id.resp_p"])
         got = [set(service.split(",")) & OT_SERVICES for service in ours.get(conn, [])]
         if want in got:
@@ -595,7 +637,7 @@ def test_icsnpp_and_zeek_protocol_log_agreement():
         if name == KNOWN_DEVICES:
             protocol, outcome = "s7comm", known_devices(read_log(CORPUS / base), traffic[trace])
         elif name == "conn.log":
-            protocol, outcome = "service", services(read_log(CORPUS / base), traffic[trace])
+            protocol, outcome = "service", services(read_log(CORPUS / base, CONN_COLUMNS), traffic[trace])
         else:
             spec = SPECS[name]
             rows = mark_bro_duplicates(read_log(CORPUS / base, HEADERLESS.get(base, spec.columns)))
@@ -613,6 +655,7 @@ def test_icsnpp_and_zeek_protocol_log_agreement():
         print(f"{protocol:10} {t.matched:8d} {t.rows:6d} {t.matched / max(t.rows, 1):7.1%} {t.skipped:8d}")
     if problems:
         print("first differences per baseline:\n" + "\n".join(problems))
-    assert set(totals) == {"modbus", "dnp3", "s7comm", "enip", "bacnet", "omron_fins", "opcua", "hart_ip", "service"}
+    assert set(totals) == {"modbus", "dnp3", "s7comm", "enip", "bacnet", "omron_fins", "opcua", "hart_ip",
+                           "profinet_io_cm", "service"}
     low = {p: t.matched / t.rows for p, t in totals.items() if t.rows and t.matched / t.rows < MIN_RATE}
     assert not low, f"agreement below {MIN_RATE:.0%}: {low}"
