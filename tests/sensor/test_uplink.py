@@ -30,6 +30,9 @@ class FlakyCore:
                 core.requests.append(batch_id)
                 assert self.headers["Authorization"] == "Bearer tok"
                 action = core.script.pop(0) if core.script else "ok"
+                if action == "down":  # the link is down: the connection dies before the core sees it
+                    self.connection.close()
+                    return
                 if action == "drop":  # store, then lose the response
                     core.stored[batch_id] = body
                     self.connection.close()
@@ -115,6 +118,30 @@ def test_refused_credentials_keep_every_batch_queued(spool, tmp_path):
     assert "activate" in report.last_error and "scripted 401" in report.last_error
     assert not (tmp_path / "rejected").exists() or not list((tmp_path / "rejected").iterdir())
     assert core.requests[0] == core.requests[1] == core.requests[2]  # the same oldest batch, again
+
+
+def test_resumes_within_the_backoff_cap_after_a_24_hour_outage(spool):
+    """A day without a link (simulated time: each backoff sleep advances a clock), then the link is
+    back: every batch goes, in order, within one capped delay of the link returning."""
+    day, cap = 24 * 3600, 300.0
+    core, clock, delays = FlakyCore(["down"]), [0.0], []
+
+    def sleep(delay: float) -> None:
+        delays.append(delay)
+        clock[0] += delay
+        if clock[0] < day:
+            core.script.append("down")
+
+    uplink = Uplink(core.url, "tok", spool, timeout=5, backoff=Backoff(base=1.0, cap=cap))
+    try:
+        report = uplink.drain(sleep=sleep)
+    finally:
+        uplink.close()
+        core.close()
+    assert report.sent == 3 and report.rejected == 0 and spool.pending() == []
+    assert sorted(core.stored) == [f"0000000{i}-0000-0000-0000-000000000000" for i in range(3)]
+    assert day <= clock[0] < day + cap and max(delays) <= cap
+    assert report.retries == len(delays) > day / cap  # it kept trying all day, at least once per capped delay
 
 
 def test_unreachable_core_stops_at_deadline_keeping_everything(spool):
