@@ -251,10 +251,10 @@ def _wire_tables(batch: Batch) -> dict[str, pa.Table]:
                                  _unless_equal(flows.column(name), derived[name]))
     row_of = {uid: i for i, uid in reversed(list(enumerate(batch.tables["flows"].column("uid").to_pylist())))}
     events = batch.tables["events"]
-    flow = [row_of.get(uid) for uid in events.column("uid").to_pylist()]
-    found = pa.array([f is not None for f in flow])
+    uids = events.column("uid").to_pylist()
+    flow = [row_of.get(uid) for uid in uids]  # the uid travels only for an event of no flow of the batch
     events = events.set_column(events.schema.get_field_index("uid"), "uid",
-                               _unless_equal(events.column("uid"), pc.if_else(found, events.column("uid"), None)))
+                               pa.array([u if f is None else None for f, u in zip(flow, uids)], pa.string()))
     events = events.append_column("flow", pa.array(flow, pa.int64()))
     start_us = _micros(batch.interval_start)
     return {name: _compact(table, start_us) for name, table in
