@@ -237,10 +237,11 @@ def _expand(table: pa.Table, schema: pa.Schema, start_us: int) -> pa.Table:
     return pa.table(cols, schema=schema)
 
 
-def _unless_equal(col: pa.ChunkedArray, other: pa.Array) -> pa.Array:
-    """``col`` with null where it equals ``other`` (built afresh, so no value hides under a null)."""
-    same = pc.fill_null(pc.equal(col, other), False).to_pylist()
-    return pa.array([None if s else v for s, v in zip(same, col.to_pylist())], col.type)
+def _unless_equal(col: pa.ChunkedArray, other: pa.Array) -> pa.ChunkedArray:
+    """``col`` with null where it equals ``other``; the nulls come from an all-null array, so no
+    value hides under them (it would still travel)."""
+    same = pc.fill_null(pc.equal(col, other), False)
+    return pc.if_else(same, pa.nulls(len(col), col.type), col)
 
 
 def _wire_tables(batch: Batch) -> dict[str, pa.Table]:

@@ -12,8 +12,9 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
+from sensor.decode import neighbors
 from sensor.decode.dns import clean_text
-from sensor.decode.spec import Event, Fact, LinkProtocol, Session
+from sensor.decode.spec import LinkProtocol
 
 SNAP_HEADER = bytes.fromhex("aaaa0300000c2000")  # LLC DSAP/SSAP SNAP, UI, OUI Cisco, PID CDP
 DEVICE_ID, ADDRESSES, PORT_ID, CAPABILITIES, SOFTWARE, PLATFORM = 1, 2, 3, 4, 5, 6
@@ -71,8 +72,7 @@ def parse(payload: bytes) -> Neighbor:
             lines = value.splitlines() or [b""]
             neighbor.software = clean_text(next((line for line in lines if b"Version" in line), lines[0]))
         elif kind == CAPABILITIES:
-            bits = int.from_bytes(value[:4], "big")
-            neighbor.capabilities = [name for bit, name in enumerate(CAPABILITY_NAMES) if bits >> bit & 1]
+            neighbor.capabilities = neighbors.capabilities(int.from_bytes(value[:4], "big"), CAPABILITY_NAMES)
         elif kind == ADDRESSES:
             neighbor.addresses = _addresses(value)
     return neighbor
@@ -80,7 +80,7 @@ def parse(payload: bytes) -> Neighbor:
 
 def facts(neighbor: Neighbor) -> list[tuple[str, str]]:
     """(attribute, value) facts about the sender."""
-    role = next((value for capability, value in ROLES if capability in neighbor.capabilities), "")
+    role = neighbors.role(neighbor.capabilities, ROLES)
     out = [("hostname", neighbor.device_id), ("model", neighbor.platform), ("os", neighbor.software),
            ("port", neighbor.port_id), ("capabilities", ",".join(neighbor.capabilities)), ("role", role),
            ("vendor", "Cisco" if neighbor.platform.lower().startswith("cisco") else "")]
@@ -88,10 +88,4 @@ def facts(neighbor: Neighbor) -> list[tuple[str, str]]:
     return [(attribute, value) for attribute, value in out if value]
 
 
-def decode(payload: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
-    out = [Fact(attribute, value) for attribute, value in facts(parse(payload))]
-    session.services.add("cdp")
-    return out
-
-
-PROTOCOL = LinkProtocol("cdp", 0, decode, llc=SNAP_HEADER)
+PROTOCOL = LinkProtocol("cdp", 0, neighbors.decoder("cdp", parse, facts), llc=SNAP_HEADER)

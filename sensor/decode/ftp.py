@@ -45,12 +45,6 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     return out
 
 
-def _next(session: Session, counter: str) -> int:
-    n = session.vars.get(counter, 0)
-    session.vars[counter] = n + 1
-    return n
-
-
 def _command(line: bytes, session: Session) -> list[Event | Fact]:
     m = _COMMAND.match(line.strip())
     if m is None:
@@ -62,7 +56,7 @@ def _command(line: bytes, session: Session) -> list[Event | Fact]:
             attrs["anonymous"] = "true" if arg.strip().lower().decode("latin-1") in ANONYMOUS else "false"
     else:
         attrs = {"arg": clean_text(arg, MAX_ARG)}
-    return [session.ask(_next(session, "commands"), Event(command, attrs=attrs))]
+    return [session.ask(session.count("commands"), Event(command, attrs=attrs))]
 
 
 def _reply(line: bytes, session: Session) -> list[Event | Fact]:
@@ -77,7 +71,7 @@ def _reply(line: bytes, session: Session) -> list[Event | Fact]:
     if code.startswith("1"):
         return []  # preliminary reply: the final one follows
     out: list[Event | Fact] = []
-    event = session.answer(_next(session, "replies"))
+    event = session.answer(session.count("replies"))
     if event is None:  # command not seen in this interval
         event = Event("-")
         out.append(event)

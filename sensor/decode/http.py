@@ -73,12 +73,6 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     return _request(msg, session) if msg.is_request else _response(msg, session)
 
 
-def _next(session: Session, counter: str) -> int:
-    n = session.vars.get(counter, 0)
-    session.vars[counter] = n + 1
-    return n
-
-
 def _request(msg: textproto.Message, session: Session) -> list[Event | Fact]:
     uri, leaked = textproto.redact(msg.uri)
     api, vendor = camera_api(uri)
@@ -91,7 +85,7 @@ def _request(msg: textproto.Message, session: Session) -> list[Event | Fact]:
             attrs["auth_scheme"] = "WS-Security"
             leaked = leaked or b"#PasswordText" in msg.body
     attrs = textproto.authorization(msg, leaked) | attrs
-    out: list[Event | Fact] = [session.ask(_next(session, "requests"), Event(msg.method, attrs=attrs))]
+    out: list[Event | Fact] = [session.ask(session.count("requests"), Event(msg.method, attrs=attrs))]
     if attrs["user_agent"]:
         out.append(Fact("software", str(attrs["user_agent"]), confidence=CONF_SOFTWARE))
     if vendor:
@@ -105,7 +99,7 @@ def _response(msg: textproto.Message, session: Session) -> list[Event | Fact]:
     if 100 <= msg.status < 200 and msg.status != 101:
         return []  # interim response: the final one follows
     out: list[Event | Fact] = []
-    event = session.answer(_next(session, "responses"))
+    event = session.answer(session.count("responses"))
     if event is None:  # request not seen in this interval
         event = Event("-")
         out.append(event)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from sensor.decode import neighbors
 from sensor.decode.dns import clean_text
-from sensor.decode.spec import Event, Fact, LinkProtocol, Session
+from sensor.decode.spec import LinkProtocol
 
 ETHERTYPE = 0x88CC
 END, CHASSIS_ID, PORT_ID, TTL, PORT_DESCRIPTION, SYSTEM_NAME, SYSTEM_DESCRIPTION, CAPABILITIES, MANAGEMENT = range(9)
@@ -79,8 +80,7 @@ def parse(payload: bytes) -> Neighbor:
         elif kind == SYSTEM_DESCRIPTION:
             neighbor.system_description = clean_text(value)
         elif kind == CAPABILITIES:
-            enabled = int.from_bytes(value[2:4], "big")
-            neighbor.capabilities = [name for bit, name in enumerate(CAPABILITY_NAMES) if enabled >> bit & 1]
+            neighbor.capabilities = neighbors.capabilities(int.from_bytes(value[2:4], "big"), CAPABILITY_NAMES)
         elif kind == MANAGEMENT:
             address = _address(value)
             if address not in ("", "0.0.0.0", "::"):  # unset
@@ -92,24 +92,14 @@ def parse(payload: bytes) -> Neighbor:
     return neighbor
 
 
-def role(capabilities: list[str]) -> str:
-    return next((value for capability, value in ROLES if capability in capabilities), "")
-
-
 def facts(neighbor: Neighbor) -> list[tuple[str, str]]:
     """(attribute, value) facts about the sender."""
     out = [("hostname", neighbor.system_name), ("description", neighbor.system_description),
            ("port", neighbor.port_description or neighbor.port_id), ("capabilities", ",".join(neighbor.capabilities)),
-           ("role", role(neighbor.capabilities))]
+           ("role", neighbors.role(neighbor.capabilities, ROLES))]
     out += [("ip", address) for address in neighbor.management_addresses]
     out += [(key, value) for key, value in neighbor.inventory.items() if key in ("vendor", "model", "firmware", "serial")]
     return [(attribute, value) for attribute, value in out if value]
 
 
-def decode(payload: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
-    out = [Fact(attribute, value) for attribute, value in facts(parse(payload))]
-    session.services.add("lldp")
-    return out
-
-
-PROTOCOL = LinkProtocol("lldp", ETHERTYPE, decode)
+PROTOCOL = LinkProtocol("lldp", ETHERTYPE, neighbors.decoder("lldp", parse, facts))

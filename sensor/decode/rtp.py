@@ -127,8 +127,7 @@ def sample(data: bytes, session: Session, key: str = "rtp") -> Event | None:
     confirms it (the event is then updated in place as the sample grows). Sets ``session.done`` when
     SAMPLE packets were seen or the packets are not one stream. Codecs of dynamic payload types
     come from ``session.vars["rtpmap"]`` when the flow's SDP was seen (RTSP interleaving)."""
-    seen = session.vars[key + ".seen"] = session.vars.get(key + ".seen", 0) + 1
-    if seen >= SAMPLE:
+    if session.count(key + ".seen") >= SAMPLE:
         session.done = True
     header = parse(data)
     if header is None:

@@ -63,8 +63,7 @@ def netbios_name(encoded: bytes) -> str:
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     if session.transport == "udp":
         return _datagram(pdu, session)
-    count = session.vars["pdus"] = session.vars.get("pdus", 0) + 1
-    if count >= MAX_PDUS:
+    if session.count("pdus") >= MAX_PDUS:
         session.done = True
     if pdu[0] == SESSION_REQUEST:  # called name (server), calling name (client)
         session.services.add("netbios-ssn")

@@ -64,6 +64,12 @@ class Session:
         self.pause = False  # … nothing more this interval (a cyclic exchange): cleared at the interval end
         self.malformed = 0
 
+    def count(self, name: str) -> int:
+        """How many times ``name`` was counted in this flow, this time included (1, 2, …): PDUs seen,
+        or the order numbers that pair pipelined requests with their responses."""
+        n = self.vars[name] = self.vars.get(name, 0) + 1
+        return n
+
     def ask(self, key: object, event: Event) -> Event:
         if len(self.pending) < MAX_PENDING:
             self.pending[key] = event

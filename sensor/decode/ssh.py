@@ -74,8 +74,7 @@ def _chosen(client: list[str], server: list[str]) -> str:
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     session.services.add("ssh")
-    count = session.vars["pdus"] = session.vars.get("pdus", 0) + 1
-    if count >= MAX_PDUS:
+    if session.count("pdus") >= MAX_PDUS:
         session.done = True
     event: Event | None = session.vars.get("event")
     out: list[Event | Fact] = []

@@ -50,8 +50,7 @@ def text(data: bytes) -> bytes:
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     session.services.add("telnet")
-    count = session.vars["pdus"] = session.vars.get("pdus", 0) + 1
-    if count >= MAX_PDUS:
+    if session.count("pdus") >= MAX_PDUS:
         session.done = True
     data = text(pdu)
     event: Event | None = session.vars.get("event")

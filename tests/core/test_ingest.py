@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from coretest import EMPTY, T0, flow, make_batch, post_batch, row_counts
+from coretest import T0, flow, make_batch, post_batch, row_counts
 
 from sensor import wire
+
 
 @pytest.fixture
 def http(live):

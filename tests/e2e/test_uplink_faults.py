@@ -77,12 +77,13 @@ def totals(core, tenant) -> dict:
                                          "parse_errors", "kernel_drops")}
 
 
-def delivered(core, tenant, plant: Plant, timeout: float = 60.0) -> None:
-    """Wait until the core has the whole capture; then it must have it exactly."""
+def delivered(core, tenant, plant: Plant, run, timeout: float = 60.0) -> None:
+    """Wait until the core has the whole capture; then it must have it exactly (else show the
+    sensor's log: what it was doing)."""
     try:
         eventually(lambda: totals(core, tenant)["batches"] >= plant.expected["batches"], timeout, every=0.5)
     finally:
-        assert totals(core, tenant) == plant.expected
+        assert totals(core, tenant) == plant.expected, f"sensor log:\n{run.log[-4000:]}"
 
 
 def sensor_health(core, tenant) -> dict:
@@ -105,7 +106,7 @@ def test_connections_cut_mid_request_and_mid_response(core, proxy, plant, tmp_pa
     proxy.mode = "cut"
     run, tenant, _ = start(core, proxy.url, plant, tmp_path, "cut")
     with run:
-        delivered(core, tenant, plant)
+        delivered(core, tenant, plant, run)
         assert run.stop() == 0, run.log
     assert proxy.cuts >= 3 and "retrying in" in run.log
     assert_clean_spool(tmp_path / "spool")
@@ -120,7 +121,7 @@ def test_outage_then_recovery(core, proxy, plant, tmp_path, seconds):
         time.sleep(seconds)
         assert totals(core, tenant)["batches"] == 0 and "health report not delivered" in run.log
         proxy.mode = "pass"
-        delivered(core, tenant, plant, timeout=15)
+        delivered(core, tenant, plant, run, timeout=15)
         assert run.stop() == 0, run.log
     assert_clean_spool(tmp_path / "spool")
 
@@ -134,7 +135,7 @@ def test_core_crashes_and_restarts_mid_upload(core, proxy, plant, tmp_path):
         time.sleep(1)
         core.start()
         proxy.mode = "pass"
-        delivered(core, tenant, plant)
+        delivered(core, tenant, plant, run)
         assert run.stop() == 0, run.log
     assert "retrying in" in run.log, run.log
 
@@ -152,7 +153,7 @@ def test_sensor_killed_mid_upload(core, proxy, plant, tmp_path):
     duplicates = core.metric(DUPLICATES)
     proxy.mode = "pass"
     with sensor_run(config, plant.quiet) as again:  # the same box restarted; its port is quiet now
-        delivered(core, tenant, plant)
+        delivered(core, tenant, plant, again)
         assert again.stop() == 0, again.log
     assert core.metric(DUPLICATES) == duplicates + 1
     assert_clean_spool(tmp_path / "spool")
@@ -194,7 +195,7 @@ def test_spool_disk_full(core, proxy, plant, tmp_path, tiny_disk):
         assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"]  # no partial batch, nothing half-written
         assert totals(core, tenant)["batches"] == 0
         filler.unlink()
-        delivered(core, tenant, plant)
+        delivered(core, tenant, plant, run)
         assert run.stop() == 0, run.log
     assert "the spool takes batches again" in run.log
     assert_clean_spool(tiny_disk)
@@ -248,7 +249,7 @@ def test_packet_loss_on_a_real_link(core, plant, tmp_path, lossy_namespace):
     try:
         run, tenant, _ = start(core, relay.url, plant, tmp_path, "loss", netns=ns, upload_timeout_s=5.0)
         with run:
-            delivered(core, tenant, plant)
+            delivered(core, tenant, plant, run)
             assert run.stop() == 0, run.log
     finally:
         relay.close()

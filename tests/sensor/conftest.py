@@ -87,6 +87,22 @@ def analyse(corpus):
     return lambda trace, interval=60.0: analyse_capture(corpus / trace, interval)
 
 
+@pytest.fixture
+def decoded_pdus(monkeypatch) -> list[bytes]:
+    """Every PDU the application layer hands to a decoder from now on, in order (the real decoders run)."""
+    from sensor import applayer
+
+    seen: list[bytes] = []
+    decode = applayer.AppLayer._decode
+
+    def spy(self, flow, slot, pdus, *args):
+        seen.extend(pdus)
+        return decode(self, flow, slot, pdus, *args)
+
+    monkeypatch.setattr(applayer.AppLayer, "_decode", spy)
+    return seen
+
+
 def transport_payloads(path: Path, port: int) -> list[tuple[bool, bytes]]:
     """(sent to ``port``?, payload) of every TCP/UDP packet with payload to or from ``port``."""
     from scapy.layers.inet import TCP, UDP

@@ -8,14 +8,9 @@ from sensor.decode import cclink_basic
 TRACE = "nttcom/CCLinkFieldBasic/Traces/cclink_ief_basic_only.pcap"  # 444 frames over two minutes
 
 
-def test_one_frame_per_flow_and_interval(analyse, monkeypatch):
-    from sensor import applayer
-
-    calls, decode = [], applayer.AppLayer._decode
-    monkeypatch.setattr(applayer.AppLayer, "_decode", lambda self, flow, slot, pdus, *args: (
-        calls.extend(pdus), decode(self, flow, slot, pdus, *args)))
+def test_one_frame_per_flow_and_interval(analyse, decoded_pdus):
     run = analyse(TRACE)
-    assert len(calls) == len(run.events) == 4  # 2 flows × 2 intervals
+    assert len(decoded_pdus) == len(run.events) == 4  # 2 flows × 2 intervals
     request = next(e for e in run.events if e["action"] == "cyclicDataReq")
     assert {k: request["attrs"][k] for k in ("cmd", "master", "slaves", "slave_ids", "group")} == {
         "cmd": "cyclic", "master": "172.16.134.128", "slaves": "1", "slave_ids": "172.16.134.129", "group": "1"}

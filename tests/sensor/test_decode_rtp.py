@@ -9,7 +9,6 @@ import struct
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from sensor import applayer
 from sensor.decode import rtp
 from sensor.decode.spec import Session
 from sensor.pipeline import whole_flows
@@ -37,22 +36,14 @@ def test_the_ndpi_streams(analyse):
     assert {f["resp_p"]: f["service"] for f in run.flows if f["service"]} == {6000: "rtp", 5000: "rtp", 6008: "rtp"}
 
 
-def test_a_long_stream_costs_one_sample(make_pcap, analyse_path, monkeypatch):
-    decoded = []
-    original = applayer.AppLayer._decode
-
-    def counting(self, flow, slot, pdus, *args):
-        decoded.extend(pdus)
-        return original(self, flow, slot, pdus, *args)
-
-    monkeypatch.setattr(applayer.AppLayer, "_decode", counting)
+def test_a_long_stream_costs_one_sample(make_pcap, analyse_path, decoded_pdus):
     path = make_pcap(stream(range(1000), step_us=2000, ts_step=180))
     run = analyse_path(path)
     [event] = run.events
     assert (event["action"], event["attrs"]["ssrc"], event["attrs"]["sampled"], event["attrs"]["lost"]) == (
         "stream", "0x1d95389b", str(rtp.SAMPLE), "0")
     assert float(event["attrs"]["jitter_ms"]) < 0.001 and event["attrs"]["clock_rate"] == "90000"
-    assert len(decoded) == rtp.SAMPLE and whole_flows([path])[0]["orig_pkts"] == 1000  # all still counted
+    assert len(decoded_pdus) == rtp.SAMPLE and whole_flows([path])[0]["orig_pkts"] == 1000  # all still counted
 
 
 def test_loss_and_jitter_over_the_sample(make_pcap, analyse_path):

@@ -3,7 +3,6 @@ interleaved RTP sampled and then left alone; credentials flagged, never kept."""
 
 from __future__ import annotations
 
-from sensor import applayer
 from sensor.decode import rtp, rtsp
 from sensor.decode.spec import Event, Session
 
@@ -23,21 +22,13 @@ def test_a_camera_session_with_a_digest_challenge(analyse):
     assert [f["service"] for f in run.flows] == ["rtsp"]
 
 
-def test_interleaved_media_is_sampled_then_the_flow_is_left_alone(analyse, monkeypatch):
-    decoded = []
-    original = applayer.AppLayer._decode
-
-    def counting(self, flow, slot, pdus, *args):
-        decoded.extend(pdus)
-        return original(self, flow, slot, pdus, *args)
-
-    monkeypatch.setattr(applayer.AppLayer, "_decode", counting)
+def test_interleaved_media_is_sampled_then_the_flow_is_left_alone(analyse, decoded_pdus):
     run = analyse(CAMERA)
     [stream] = [e for e in run.events if e["protocol"] == "rtp"]
     assert {k: stream["attrs"][k] for k in ("ssrc", "payload_type", "codec", "clock_rate", "lost")} == {
         "ssrc": "0x7fff00ff", "payload_type": "96", "codec": "H265", "clock_rate": "90000", "lost": "0"}
     assert int(stream["attrs"]["sampled"]) <= rtp.SAMPLE
-    assert len(decoded) <= rtp.SAMPLE + 20  # of 1027 packets, nearly all video
+    assert len(decoded_pdus) <= rtp.SAMPLE + 20  # of 1027 packets, nearly all video
 
 
 def test_ndpis_rtsp_flows_name_client_and_server_software(analyse):

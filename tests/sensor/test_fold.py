@@ -74,5 +74,5 @@ def test_folded_batches_count_every_pdu_event_of_real_captures(folder):
             assert folded == counts, trace.name
             folded_rows += len(rows)
             detail_rows += counts.total()
-    assert folded_rows <= detail_rows
+    assert folded_rows < detail_rows  # every folder has repeated polls: folding must have happened
     print(f"{folder}: {detail_rows} events → {folded_rows} rows")

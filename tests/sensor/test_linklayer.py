@@ -74,7 +74,7 @@ def test_802_3_frames_reach_the_protocol_of_their_snap_header(corpus, make_pcap)
 
     def decode(payload, is_orig, session):
         seen.append(payload)
-        return cdp.decode(payload, is_orig, session)
+        return cdp.PROTOCOL.decode(payload, is_orig, session)
 
     proto = LinkProtocol("cdp", 0, decode, llc=cdp.SNAP_HEADER)
     (_, observations, errors), _ = run(make_pcap([(T0, stp), (T0 + 10, cdp_frame), (T0 + 20, stp)]), (proto,))
