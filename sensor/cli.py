@@ -67,7 +67,8 @@ def analyze(files: ExistingFiles,
             rows = write_conn_log(pipeline.whole_flows(files, interval), f)
         typer.echo(f"conn.log: {rows} connections")
         return
-    batches = list(pipeline.iter_batches(files, interval, observer=Observer(), fold=not every_pdu))
+    stats = pipeline.Stats()
+    batches = list(pipeline.iter_batches(files, interval, observer=Observer(), fold=not every_pdu, stats=stats))
     totals = {k: sum(b.counters.get(k, 0) for b in batches) for k in wire.COUNTERS}
     for name in wire.TABLES:
         tables = [b.tables[name] for b in batches] or [wire.empty_table(name)]
@@ -81,6 +82,8 @@ def analyze(files: ExistingFiles,
         typer.echo(f"{name}: {table.num_rows} rows")
     typer.echo(f"{len(batches)} intervals, {totals['packets']} packets, "
                f"{totals['parse_errors']} parse errors")
+    if stats.errors:
+        typer.echo(f"unparsed: {stats.summary()}")
 
 
 def _json_default(value):

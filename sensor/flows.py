@@ -763,7 +763,14 @@ class FlowTable:
         side = np.zeros(n, np.uint8)
         _keys(p, key, side)
         valid = np.flatnonzero(p.status != pk.MALFORMED)
-        order = valid[np.argsort(key[valid], kind="stable")]
+        if len(valid):  # (a chunk of malformed frames only still advances the network time)
+            self._place(p, key, side, valid[np.argsort(key[valid], kind="stable")], nt, pslot)
+        _expire_all(self._st.F, self._nt, nt)
+        return Placed(pslot, side == self._st.F[pslot, ORIG_SIDE])
+
+    def _place(self, p: pk.Packets, key: np.ndarray, side: np.ndarray, order: np.ndarray, nt: np.ndarray,
+               pslot: np.ndarray) -> None:
+        """Feed the packets ``order`` (grouped by flow key) through their flows' slots."""
         ks = key[order]
         gstart = np.concatenate([[0], np.flatnonzero(ks[1:] != ks[:-1]) + 1, [len(order)]]).astype(np.int64)
         gkeys = ks[gstart[:-1]].tolist()
@@ -776,8 +783,6 @@ class FlowTable:
             if g >= 0:
                 self._grow(int(gstart[g + 1] - gstart[g]) + 1)
         slot_of.update(zip(gkeys, gslot.tolist()))
-        _expire_all(self._st.F, self._nt, nt)
-        return Placed(pslot, side == self._st.F[pslot, ORIG_SIDE])
 
     def flush(self, final: bool = False) -> dict[str, list]:
         """Records (column lists, wire.FLOWS names) for flows with packets since the last

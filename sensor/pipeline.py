@@ -6,11 +6,17 @@ packet columns, cut at batch-interval boundaries (by network time, i.e. the runn
 timestamps) and fed to the flow table, then to the decoding stages (application layer, link
 layer, SYN fingerprints; they name flows' services) and the observer; at each boundary the
 interval's records become one batch.
+
+Nothing a capture holds stops it: every frame read is either decoded (and counted in exactly one
+flow record) or counted as a parse error with its reason (``Stats``), frames of link types the
+decoder does not know per link type.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +36,8 @@ from sensor.flows import SEC, FlowTable, ip_text, mac_text
 from sensor.linklayer import LinkLayer
 from sensor.synprint import SynPrints
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Interval:
@@ -42,6 +50,44 @@ class Interval:
     observations: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
     decode_errors: dict[str, int] = field(default_factory=dict)  # malformed PDUs per app protocol
+
+
+@dataclass
+class Stats:
+    """Frames the pipeline read since it started and what became of them: each is decoded (an IP
+    or non-IP frame, counted in one flow record) or counted in ``errors`` under one reason
+    ("record": a damaged file record, else ``packet.ERRORS``), so ``balanced`` always holds."""
+
+    read: int = 0
+    decoded: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    link_types: Counter[int] = field(default_factory=Counter)  # frames of unknown link types, per link type
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.decoded + sum(self.errors.values())
+
+    def add(self, frames: Frames, p: pk.Packets) -> None:
+        self.read += len(frames) + frames.errors
+        bad = p.status == pk.MALFORMED
+        self.decoded += len(p.ts) - int(np.count_nonzero(bad))
+        if frames.errors:
+            self.errors["record"] += frames.errors
+        for code, count in enumerate(np.bincount(p.error[bad]).tolist()):
+            if count and code in pk.ERRORS:  # (a malformed frame without a reason unbalances the stats)
+                self.errors[pk.ERRORS[code]] += count
+        unknown = bad & (p.error == pk.ERR_LINK_TYPE)
+        if unknown.any():
+            for lt, count in zip(*(a.tolist() for a in np.unique(frames.linktype[unknown], return_counts=True))):
+                if lt not in self.link_types:
+                    log.warning("frames of link type %d, which the sensor cannot decode, are counted and skipped", lt)
+                self.link_types[lt] += count
+
+    def summary(self) -> str:
+        """"ip 2, link_type 1 (link type 147: 1)", or "" if every frame was decoded."""
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.errors.items()))
+        types = ", ".join(f"link type {lt}: {n}" for lt, n in sorted(self.link_types.items()))
+        return f"{reasons} ({types})" if types else reasons
 
 
 class _Observer:
@@ -97,10 +143,12 @@ def _empty(iv: Interval) -> bool:
 
 def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float = 60.0, observer=None,
                    uid_salt: str = "", protocols: tuple[Protocol, ...] = registry.PROTOCOLS,
-                   ) -> Iterator[Interval]:
+                   stats: Stats | None = None) -> Iterator[Interval]:
     """Analyse capture files and live chunk streams (``sensor.capture.live``) in order as one
     stream, yielding each interval that had packets (or news of kernel drops).
-    ``protocols`` are the application decoders to run (none: flows only, no decoding at all)."""
+    ``protocols`` are the application decoders to run (none: flows only, no decoding at all);
+    ``stats``, if given, accumulates what was read and what could not be decoded."""
+    stats = Stats() if stats is None else stats
     table = FlowTable(uid_salt)
     stages = (AppLayer(table, protocols), LinkLayer(table), SynPrints()) if protocols else ()
     hook = _Observer(observer) if observer is not None else None
@@ -129,6 +177,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
     for source in sources:
         for frames in _chunks(source):
             p = pk.decode(frames)
+            stats.add(frames, p)
             nt = np.maximum.accumulate(np.maximum(p.ts, max(table.network_time, floor)))
             iv = nt // int(width) if width else np.zeros(len(nt), np.int64)
             cuts = [0, *(np.flatnonzero(iv[1:] != iv[:-1]) + 1).tolist(), len(iv)] if len(iv) else [0]
@@ -185,10 +234,10 @@ def flows_table(cols: dict[str, list]) -> pa.Table:
 
 
 def iter_batches(sources: Iterable[Path | Iterable[Frames]], interval: float = 60.0, sensor: str = "",
-                 observer=None, fold: bool = True) -> Iterator[wire.Batch]:
+                 observer=None, fold: bool = True, stats: Stats | None = None) -> Iterator[wire.Batch]:
     """One wire.Batch per interval (see iter_intervals), its repeated events folded into one row
     each (sensor.fold) unless ``fold`` is False."""
-    for iv in iter_intervals(sources, interval, observer, uid_salt=sensor):
+    for iv in iter_intervals(sources, interval, observer, uid_salt=sensor, stats=stats):
         tables = {
             "flows": flows_table(iv.flows),
             "events": wire.table_from_rows("events", fold_events(iv.events) if fold else iv.events),

@@ -2,7 +2,10 @@
 
 Every frame gets a ``status``: OK (an IP packet with its transport header), NON_IP (a
 well-formed L2 frame that does not carry IP: ARP, PROFINET, GOOSE, LLDP, …) or MALFORMED
-(truncated or inconsistent headers, unknown link type). Addresses are integers: MACs as
+(truncated or inconsistent headers, unknown link type), and a MALFORMED frame an ``error``
+saying why (``ERRORS``). Tunnels and link encapsulations are opened down to IP: VLAN tags of
+any depth, PPPoE sessions, MPLS label stacks, PPP (bare or in HDLC framing), Cisco HDLC and
+NFLOG records. Addresses are integers: MACs as
 uint64, IP addresses as two uint64 halves (IPv4 in the low half). For ICMP, ``sport`` is
 the type and ``dport`` the counterpart type (echo request ↔ reply, …) or else the code,
 which is how Zeek and Community ID key ICMP flows.
@@ -22,6 +25,9 @@ from numba import njit
 from sensor.capture.pcapfile import Frames
 
 OK, NON_IP, MALFORMED = 0, 1, 2
+# why a frame is MALFORMED: an unknown link type; a damaged link or tunnel header; IP; transport
+ERR_NONE, ERR_LINK_TYPE, ERR_LINK, ERR_IP, ERR_TRANSPORT = 0, 1, 2, 3, 4
+ERRORS = {ERR_LINK_TYPE: "link_type", ERR_LINK: "link", ERR_IP: "ip", ERR_TRANSPORT: "transport"}
 FRAG_NONE, FRAG_FIRST, FRAG_LATER = 0, 1, 2
 TCP, UDP, ICMP, ICMP6 = 6, 17, 1, 58
 ETH_IPV4, ETH_IPV6, ETH_ARP = 0x0800, 0x86DD, 0x0806
@@ -29,6 +35,10 @@ ETH_IPV4, ETH_IPV6, ETH_ARP = 0x0800, 0x86DD, 0x0806
 # link types (LINKTYPE_* values as stored in pcap/pcapng)
 LT_NULL, LT_ETHERNET, LT_RAW, LT_LOOP, LT_SLL, LT_IPV4, LT_IPV6, LT_SLL2 = 0, 1, 101, 108, 113, 228, 229, 276
 LT_RAW_ALIASES = (12, 14)  # DLT_RAW as written by some BSDs
+LT_PPP, LT_PPP_HDLC, LT_PPP_ETHER, LT_C_HDLC, LT_NFLOG = 9, 50, 51, 104, 239
+ETH_PPP, ETH_PPPOE, ETH_MPLS, ETH_MPLS_MC = 0x880B, 0x8864, 0x8847, 0x8848
+NFULA_PAYLOAD = 9  # the NFLOG TLV holding the packet
+MAX_WIRELEN = 1 << 18  # longer than any real frame (TSO, jumbo): a record header that lies
 
 
 class Packets(NamedTuple):
@@ -61,6 +71,7 @@ class Packets(NamedTuple):
     pay_off: np.ndarray  # int64: payload offset in the buffer
     pay_len: np.ndarray  # int32: transport payload length per the headers (may exceed caplen)
     dns_qr: np.ndarray  # uint8: UDP on a DNS port with a DNS header: 1 query, 2 response, else 0
+    error: np.ndarray  # uint8: ERR_* of a MALFORMED frame
 
 
 _DTYPES = dict(
@@ -68,7 +79,7 @@ _DTYPES = dict(
     vlan=np.uint16, ethertype=np.uint16, l3_off=np.int64, ipver=np.uint8, proto=np.uint8, src_hi=np.uint64,
     src_lo=np.uint64, dst_hi=np.uint64, dst_lo=np.uint64, ip_id=np.uint32, frag=np.uint8, ip_len=np.uint32,
     sport=np.uint16, dport=np.uint16, tcp_flags=np.uint8, seq=np.uint32, ack=np.uint32, win=np.uint16,
-    pay_off=np.int64, pay_len=np.int32, dns_qr=np.uint8,
+    pay_off=np.int64, pay_len=np.int32, dns_qr=np.uint8, error=np.uint8,
 )
 DNS_PORTS = (53, 137, 5353, 5355)  # ports Zeek's DNS analyzer is registered for
 
@@ -118,13 +129,103 @@ def icmp_counterpart(v6, t, code):
 
 
 @njit(cache=True, _nrt=False)
+def _ppp_type(proto):
+    """The EtherType of a PPP protocol number (RFC 1661 / IANA PPP DLL numbers); ETH_PPP for the
+    rest (link control, authentication, …), which makes the frame a non-IP one."""
+    if proto == 0x21:
+        return ETH_IPV4
+    if proto == 0x57:
+        return ETH_IPV6
+    if proto == 0x281:
+        return ETH_MPLS
+    if proto == 0x283:
+        return ETH_MPLS_MC
+    return ETH_PPP
+
+
+@njit(cache=True, _nrt=False)
+def _ppp(b, q, end):
+    """A PPP header at q (optional FF 03 HDLC address and control, then the protocol, one byte
+    when compressed): return (EtherType, offset after it) or (-1, 0)."""
+    if end - q >= 2 and b[q] == 0xFF and b[q + 1] == 0x03:
+        q += 2
+    if end - q < 1:
+        return -1, 0
+    if b[q] & 1:  # protocol field compression: an odd first octet is the whole field
+        return _ppp_type(np.int64(b[q])), q + 1
+    if end - q < 2:
+        return -1, 0
+    return _ppp_type(_be16(b, q)), q + 2
+
+
+@njit(cache=True, _nrt=False)
+def _pppoe(b, q, end):
+    """A PPPoE session header (RFC 2516: ver/type 0x11, code 0, session id, length) and the PPP
+    protocol after it: return (EtherType, offset) or (-1, 0)."""
+    if end - q < 8 or b[q] != 0x11 or b[q + 1] != 0:
+        return -1, 0
+    return _ppp(b, q + 6, end)
+
+
+@njit(cache=True, _nrt=False)
+def _mpls(b, q, end):
+    """An MPLS label stack: labels up to the bottom-of-stack bit, then IPv4 or IPv6 by the version
+    nibble; any other payload (a pseudowire) leaves a non-IP MPLS frame. Return (EtherType, offset)."""
+    while True:
+        if end - q < 4:
+            return -1, 0
+        bottom = b[q + 2] & 1
+        q += 4
+        if bottom:
+            break
+    v = b[q] >> 4 if end > q else 0
+    if v == 4:
+        return ETH_IPV4, q
+    if v == 6:
+        return ETH_IPV6, q
+    return ETH_MPLS, q
+
+
+@njit(cache=True, _nrt=False)
+def _le16(b, o):
+    return np.int64(b[o]) | (np.int64(b[o + 1]) << 8)
+
+
+@njit(cache=True, _nrt=False)
+def _nflog(b, p, end):
+    """An NFLOG record: a 4-byte header (address family, version, resource id), then TLVs whose
+    length (header included, padded to 4 bytes) and type are in the logging host's byte order,
+    read here as little-endian. The packet is the NFULA_PAYLOAD TLV's value (it may run past
+    the snaplen). Return (EtherType by address family or version nibble, offset) or (-1, 0)."""
+    if end - p < 4:
+        return -1, 0
+    fam = b[p]
+    q = p + 4
+    while end - q >= 4:
+        ln = _le16(b, q)
+        if ln < 4:
+            return -1, 0
+        if (_le16(b, q + 2) & 0x3FFF) == NFULA_PAYLOAD:  # without the nested / byte-order flags
+            q += 4
+            v = b[q] >> 4 if end > q else 0
+            if fam == 2 or (fam != 10 and v == 4):
+                return ETH_IPV4, q
+            if fam == 10 or v == 6:
+                return ETH_IPV6, q
+            return -1, 0
+        q += (ln + 3) & ~3
+    return -1, 0
+
+
+@njit(cache=True, _nrt=False)
 def _link(b, p, end, lt, i, c):
-    """Parse the link layer of frame i; return (ethertype, L3 offset) or (-1, 0) if malformed."""
-    et = -1
+    """Parse the link layer of frame i and the tunnels inside it; return (ethertype, L3 offset),
+    or (-ERR_*, 0) if the link type is unknown or a header is damaged."""
+    et = -ERR_LINK
     q = p
     if lt == LT_ETHERNET:
         if end - p < 14:
-            return -1, 0
+            return -ERR_LINK, 0
         c.dst_mac[i] = _be48(b, p)
         c.src_mac[i] = _be48(b, p + 6)
         et = _be16(b, p + 12)
@@ -132,7 +233,7 @@ def _link(b, p, end, lt, i, c):
     elif lt == LT_SLL or lt == LT_SLL2:
         hl = 16 if lt == LT_SLL else 20
         if end - p < hl:
-            return -1, 0
+            return -ERR_LINK, 0
         if lt == LT_SLL:
             et, alen, atype, addr = _be16(b, p + 14), _be16(b, p + 4), _be16(b, p + 2), p + 6
         else:
@@ -142,17 +243,17 @@ def _link(b, p, end, lt, i, c):
         q = p + hl
     elif lt == LT_RAW or lt == LT_RAW_ALIASES[0] or lt == LT_RAW_ALIASES[1] or lt == LT_IPV4 or lt == LT_IPV6:
         if end - p < 1:
-            return -1, 0
+            return -ERR_LINK, 0
         v = b[p] >> 4
         if lt == LT_IPV4 or (lt != LT_IPV6 and v == 4):
             et = ETH_IPV4
         elif lt == LT_IPV6 or v == 6:
             et = ETH_IPV6
         else:
-            return -1, 0
+            return -ERR_LINK, 0
     elif lt == LT_NULL or lt == LT_LOOP:
         if end - p < 4:
-            return -1, 0
+            return -ERR_LINK, 0
         fam = b[p] if b[p] != 0 else b[p + 3]  # host byte order for NULL, network for LOOP
         if fam == 2:
             et = ETH_IPV4
@@ -161,18 +262,41 @@ def _link(b, p, end, lt, i, c):
         else:
             et = 0
         q = p + 4
+    elif lt == LT_PPP or (lt == LT_PPP_HDLC and end - p >= 1 and b[p] == 0xFF):
+        et, q = _ppp(b, p, end)
+    elif lt == LT_C_HDLC or lt == LT_PPP_HDLC:  # Cisco HDLC: address 0x0F/0x8F, control, EtherType
+        if end - p < 4 or (b[p] & 0x7F) != 0x0F:
+            return -ERR_LINK, 0
+        et, q = _be16(b, p + 2), p + 4
+    elif lt == LT_PPP_ETHER:
+        et, q = _pppoe(b, p, end)
+    elif lt == LT_NFLOG:
+        et, q = _nflog(b, p, end)
     else:
-        return -1, 0
-    # 802.1Q / 802.1ad / QinQ tags: keep the outer VLAN id
+        return -ERR_LINK_TYPE, 0
+    # tunnels, each at least 4 bytes: 802.1Q / 802.1ad / QinQ tags of any depth (the outer VLAN id
+    # is kept), PPPoE sessions, MPLS label stacks
     tagged = False
-    while et == 0x8100 or et == 0x88A8 or et == 0x9100:
-        if end - q < 4:
-            return -1, 0
-        if not tagged:
-            c.vlan[i] = _be16(b, q) & 0xFFF
-            tagged = True
-        et = _be16(b, q + 2)
-        q += 4
+    while et >= 0:
+        if et == 0x8100 or et == 0x88A8 or et == 0x9100:
+            if end - q < 4:
+                return -ERR_LINK, 0
+            if not tagged:
+                c.vlan[i] = _be16(b, q) & 0xFFF
+                tagged = True
+            et = _be16(b, q + 2)
+            q += 4
+        elif et == ETH_PPPOE:
+            et, q = _pppoe(b, q, end)
+        elif et == ETH_MPLS or et == ETH_MPLS_MC:
+            et2, q2 = _mpls(b, q, end)
+            if et2 == ETH_MPLS:  # not IP: a non-IP MPLS frame, its payload after the label stack
+                return et, q2
+            et, q = et2, q2
+        else:
+            break
+    if et < 0:
+        return -ERR_LINK, 0
     if et < 0x600:  # 802.3 length field: an LLC frame
         et = 0
     return et, q
@@ -257,16 +381,16 @@ def _transport(b, q, end, proto, l4_len, i, c):
 
 @njit(cache=True, _nrt=False)
 def _ip(b, q, end, et, wire_left, i, c):
-    """Parse IPv4/IPv6 and the transport header; return ok."""
+    """Parse IPv4/IPv6 and the transport header; return ERR_NONE or why not."""
     if et == ETH_IPV4:
         if end - q < 20 or (b[q] >> 4) != 4:
-            return False
+            return ERR_IP
         ihl = np.int64(b[q] & 0xF) * 4
         tot = np.int64(_be16(b, q + 2))
         if tot == 0:  # TSO: length left unset by the sender's NIC
             tot = wire_left
         if ihl < 20 or end - q < ihl or tot < ihl or tot > wire_left:
-            return False
+            return ERR_IP
         c.ipver[i] = 4
         proto = b[q + 9]
         c.ip_id[i] = _be16(b, q + 4)
@@ -281,13 +405,13 @@ def _ip(b, q, end, et, wire_left, i, c):
         l4_len = tot - ihl
     else:
         if end - q < 40 or (b[q] >> 4) != 6:
-            return False
+            return ERR_IP
         plen = np.int64(_be16(b, q + 4))
         if plen == 0:  # jumbogram or TSO
             plen = wire_left - 40
         tot = plen + 40
         if tot > wire_left:
-            return False
+            return ERR_IP
         c.ipver[i] = 6
         c.src_hi[i] = _be64(b, q + 8)
         c.src_lo[i] = _be64(b, q + 16)
@@ -295,17 +419,17 @@ def _ip(b, q, end, et, wire_left, i, c):
         c.dst_lo[i] = _be64(b, q + 32)
         proto, l4 = _ipv6_chain(b, q + 40, end, np.int64(b[q + 6]), i, c)
         if proto < 0:
-            return False
+            return ERR_IP
         l4_len = tot - (l4 - q)
         if l4_len < 0:
-            return False
+            return ERR_IP
     c.proto[i] = proto
     c.ip_len[i] = tot
     if c.frag[i] == FRAG_LATER:
         c.pay_off[i] = l4
         c.pay_len[i] = l4_len
-        return True
-    return _transport(b, l4, end, proto, l4_len, i, c)
+        return ERR_NONE
+    return ERR_NONE if _transport(b, l4, end, proto, l4_len, i, c) else ERR_TRANSPORT
 
 
 @njit(cache=True)
@@ -317,6 +441,7 @@ def _decode(b, offset, linktype, c):
         c.l3_off[i] = q
         if et < 0:
             c.status[i] = MALFORMED
+            c.error[i] = -et
             continue
         c.ethertype[i] = et
         if et != ETH_IPV4 and et != ETH_IPV6:
@@ -325,7 +450,9 @@ def _decode(b, offset, linktype, c):
             c.pay_len[i] = end - q
             continue
         wire_left = np.int64(c.wirelen[i]) - (q - p)
-        c.status[i] = OK if _ip(b, q, end, et, wire_left, i, c) else MALFORMED
+        err = _ip(b, q, end, et, wire_left, i, c)
+        c.status[i] = OK if err == ERR_NONE else MALFORMED
+        c.error[i] = err
 
 
 def decode(frames: Frames) -> Packets:
@@ -334,7 +461,7 @@ def decode(frames: Frames) -> Packets:
     cols = {name: np.zeros(n, dt) for name, dt in _DTYPES.items()}
     cols["ts"] = frames.ts
     cols["caplen"] = frames.caplen
-    cols["wirelen"] = np.maximum(frames.wirelen, frames.caplen)
+    cols["wirelen"] = np.maximum(np.minimum(frames.wirelen, MAX_WIRELEN), frames.caplen)  # a record may lie
     pk = Packets(**cols)
     _decode(frames.buf, frames.offset, frames.linktype, pk)
     return pk
