@@ -153,12 +153,16 @@ SAMPLES = [
     (_sll2(bytes(TCP4), 0x0800), 276),
     (struct.pack("<I", 2) + bytes(TCP4), 0),
     (bytes(TCP4), 101),
+    (b"\xff\x03\x00\x21" + bytes(TCP4), 9),
+    (bytes(Ether(src=SRC, dst=DST, type=0x8864)) + bytes.fromhex("110000050033") + b"\x00\x21" + bytes(TCP4), 1),
+    (bytes(Ether(src=SRC, dst=DST, type=0x8847)) + bytes.fromhex("00010140") + bytes(TCP4), 1),
+    (struct.pack(">BBH", 2, 0, 0) + struct.pack("<HH", 4 + len(TCP4), 9) + bytes(TCP4), 239),
 ]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(SAMPLES), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=8),
-       st.integers(0, 200), st.binary(max_size=120), st.sampled_from([0, 1, 12, 101, 108, 113, 228, 229, 276]))
+       st.integers(0, 200), st.binary(max_size=120), st.sampled_from([0, 1, 9, 12, 50, 51, 101, 104, 108, 113, 228, 229, 239, 276]))
 def test_fuzz_never_raises(sample, flips, cut, noise, linktype):
     frame, lt = sample
     mutated = bytearray(frame[: max(cut, 1)])
@@ -167,6 +171,7 @@ def test_fuzz_never_raises(sample, flips, cut, noise, linktype):
             mutated[pos] = value
     p = decode(bytes(mutated), noise or b"\0", linktype=lt if noise else linktype)
     assert set(p.status.tolist()) <= {pk.OK, pk.NON_IP, pk.MALFORMED}
+    assert ((p.error != pk.ERR_NONE) == (p.status == pk.MALFORMED)).all()  # a reason for every malformed frame
     ends = np.array([len(mutated), len(mutated) + max(len(noise), 1)])
     ok = p.status != pk.MALFORMED
     assert (p.pay_off[ok] <= ends[ok]).all()
