@@ -7,10 +7,12 @@ audit entry and commits. Raw tokens are returned once; only their hashes are sto
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from core import passwords
 from core.auth import (
     API_TOKEN_PREFIX,
     SENSOR_TOKEN_PREFIX,
@@ -25,11 +27,11 @@ from core.store.controlplane import (
     Sensor,
     Tenant,
     User,
+    UserSession,
     audit,
     utcnow,
 )
 
-MIN_PASSWORD = 8
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -78,10 +80,9 @@ def create_user(
         raise AccountError(f"not an email address: {email!r}")
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"password must be at least {MIN_PASSWORD} characters")
     if db.scalar(select(User).where(User.email == email)):
         raise AccountError(f"user {email!r} already exists")
+    _check_password(password, email, tenant)
     user = User(
         tenant_id=tenant.id,
         email=email,
@@ -147,13 +148,109 @@ def create_sensor(
 
 
 def create_api_token(
-    db: Session, user: User, name: str = "", actor: str = "cli"
+    db: Session,
+    user: User,
+    name: str = "",
+    actor: str = "cli",
+    valid_for: timedelta | None = None,
 ) -> tuple[ApiToken, str]:
-    """Issue an API token acting as ``user``; return it and the raw token (shown once)."""
+    """Issue an API token acting as ``user`` (expiring after ``valid_for``, if given); return it
+    and the raw token (shown once)."""
+    if valid_for is not None and valid_for <= timedelta(0):
+        raise AccountError("token lifetime must be positive")
     raw = new_token(API_TOKEN_PREFIX)
-    token = ApiToken(user_id=user.id, name=name, token_hash=hash_token(raw))
+    expires = utcnow() + valid_for if valid_for is not None else None
+    token = ApiToken(user_id=user.id, name=name.strip(), token_hash=hash_token(raw), expires_at=expires)
     db.add(token)
     db.flush()
-    audit(db, actor, "api_token.create", user.tenant_id, f"{user.email}: {name}")
+    until = f", expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
+    audit(db, actor, "api_token.create", user.tenant_id, f"token {token.id} for {user.email}: {name}{until}")
     db.commit()
     return token, raw
+
+
+def api_tokens(db: Session, tenant_id: int | None = None) -> list[ApiToken]:
+    """API tokens, newest first; only ``tenant_id``'s when given."""
+    query = select(ApiToken).join(User).order_by(ApiToken.id.desc())
+    if tenant_id is not None:
+        query = query.where(User.tenant_id == tenant_id)
+    return list(db.scalars(query))
+
+
+def api_token(db: Session, token_id: int, tenant_id: int | None = None) -> ApiToken:
+    token = db.get(ApiToken, token_id)
+    if token is None or (tenant_id is not None and token.user.tenant_id != tenant_id):
+        raise AccountError(f"no API token {token_id}")
+    return token
+
+
+def revoke_api_token(db: Session, token: ApiToken, actor: str = "cli") -> None:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit(db, actor, "api_token.revoke", token.user.tenant_id, f"token {token.id} of {token.user.email}")
+    db.commit()
+
+
+def _check_password(password: str, email: str, tenant: Tenant) -> None:
+    if reason := passwords.weakness(password, email, tenant.name):
+        raise AccountError(reason)
+
+
+def users(db: Session, tenant_id: int | None = None) -> list[User]:
+    """Users by e-mail; only ``tenant_id``'s when given."""
+    query = select(User).order_by(User.email)
+    if tenant_id is not None:
+        query = query.where(User.tenant_id == tenant_id)
+    return list(db.scalars(query))
+
+
+def tenant_user(db: Session, user_id: int, tenant_id: int) -> User:
+    """A user of the tenant; another tenant's user is as unknown as a missing one."""
+    user = db.get(User, user_id)
+    if user is None or user.tenant_id != tenant_id:
+        raise AccountError(f"no user {user_id}")
+    return user
+
+
+def set_password(db: Session, user: User, password: str, actor: str = "cli") -> None:
+    """Replace the password (policy-checked); the user's sessions end and any pause is lifted."""
+    _check_password(password, user.email, user.tenant)
+    user.password_hash = hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+    db.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    audit(db, actor, "user.set_password", user.tenant_id, user.email)
+    db.commit()
+
+
+def unlock_user(db: Session, user: User, actor: str = "cli") -> None:
+    """Lift a pause after too many failed logins (core.auth.ACCOUNT_CEILING)."""
+    user.failed_logins, user.locked_until = 0, None
+    audit(db, actor, "user.unlock", user.tenant_id, user.email)
+    db.commit()
+
+
+def set_disabled(db: Session, user: User, disabled: bool, actor: str = "cli") -> None:
+    """Disable (no login; sessions end, API tokens stop working) or enable a user again."""
+    if disabled and user.disabled_at is None:
+        user.disabled_at = utcnow()
+        db.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    elif not disabled:
+        user.disabled_at = None
+    audit(db, actor, "user.disable" if disabled else "user.enable", user.tenant_id, user.email)
+    db.commit()
+
+
+def set_role(db: Session, user: User, role: str, actor: str = "cli") -> None:
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    audit(db, actor, "user.set_role", user.tenant_id, f"{user.email}: {user.role} -> {role}")
+    user.role = role
+    db.commit()
+
+
+def revoke_sensor(db: Session, sensor: Sensor, actor: str = "cli") -> None:
+    """The sensor's token stops working (its batches wait on the box); a new activation code
+    (core.activation.issue_code) brings the same box back."""
+    sensor.token_hash = None
+    audit(db, actor, "sensor.revoke", sensor.tenant_id, sensor.serial)
+    db.commit()

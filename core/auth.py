@@ -14,15 +14,17 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.store.controlplane import ApiToken, Sensor, User, UserSession, utcnow
+from core.store.controlplane import ApiToken, Sensor, User, UserSession, audit, utcnow
 
 SESSION_COOKIE = "mieruka_session"
 SESSION_LIFETIME = timedelta(hours=12)
-MAX_FAILED_LOGINS = 5  # consecutive failures before the account is locked for LOCKOUT
-LOCKOUT = timedelta(minutes=15)
+# Consecutive failures after which an account is paused for everyone. High, because anyone can
+# fail on purpose: the tight limits are per source address (core.throttle), not per account.
+ACCOUNT_CEILING = 100
+ACCOUNT_PAUSE = timedelta(minutes=15)
 SENSOR_TOKEN_PREFIX = "mks_"
 API_TOKEN_PREFIX = "mka_"
 
@@ -59,29 +61,74 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def authenticate_user(db: Session, email: str, password: str) -> User | None:
-    """The user if email and password match and the account is not locked out, else None."""
-    user = db.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        _verify(
-            _DUMMY_HASH, password
-        )  # same cost as a real check: no user enumeration by timing
-        return None
+@dataclass(frozen=True)
+class Attempt:
+    """A password check: ``ok``, ``failed`` (unknown user, wrong password or disabled account
+    alike) or ``paused`` (too many failures on the account; the password was not checked)."""
+
+    outcome: str
+    user: User | None = None
+
+
+def check_password(db: Session, email: str, password: str, source: str = "") -> Attempt:
+    """Check a login and audit it. Each attempt is counted before the password is checked, in one
+    atomic UPDATE, so parallel guesses all count and at most ACCOUNT_CEILING are checked."""
+    email = email.strip().lower()
     now = utcnow()
-    ok = _verify(user.password_hash, password)
-    if user.locked_until and user.locked_until > now:
-        return None
-    if not ok:
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.failed_logins, user.locked_until = 0, now + LOCKOUT
-        db.commit()
-        return None
+    # The first statement writes, so SQLite takes its write lock at once (a read first could not
+    # upgrade); committed before the slow argon2 check.
+    counted = db.execute(
+        update(User)
+        .where(User.email == email, or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.id, User.failed_logins)
+        .execution_options(synchronize_session=False)
+    ).first()
+    db.commit()
+    user = db.scalar(select(User).where(User.email == email))
+    if user is not None:
+        db.refresh(user)
+    at = f"{email} from {source or '?'}"
+    if user is None:
+        _verify(_DUMMY_HASH, password)  # same cost as a real check: no user enumeration by timing
+        return _audited(db, Attempt("failed"), None, f"{at} (unknown user)")
+    if counted is None or counted.failed_logins > ACCOUNT_CEILING:
+        if counted is not None:  # the attempt that crossed the ceiling pauses the account
+            db.execute(
+                update(User).where(User.id == user.id)
+                .values(failed_logins=0, locked_until=now + ACCOUNT_PAUSE)
+                .execution_options(synchronize_session=False)
+            )
+        return _audited(db, Attempt("paused", user), user.tenant_id, at)
+    if not _verify(user.password_hash, password):
+        return _audited(db, Attempt("failed", user), user.tenant_id, at)
+    if user.disabled_at is not None:
+        return _audited(db, Attempt("failed", user), user.tenant_id, f"{at} (account disabled)")
     user.failed_logins, user.locked_until = 0, None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    return _audited(db, Attempt("ok", user), user.tenant_id, at)
+
+
+def _audited(db: Session, attempt: Attempt, tenant_id: int | None, detail: str) -> Attempt:
+    actor = attempt.user.email if attempt.outcome == "ok" else "login attempt"
+    audit(db, actor, f"login.{attempt.outcome}", tenant_id, detail)
     db.commit()
-    return user
+    return attempt
+
+
+def audit_throttled(db: Session, email: str, source: str) -> None:
+    """Record a login refused by core.throttle (in the account's tenant's log, if it exists)."""
+    email = email.strip().lower()
+    tenant_id = db.scalar(select(User.tenant_id).where(User.email == email))
+    audit(db, "login attempt", "login.throttled", tenant_id, f"{email} from {source or '?'}")
+    db.commit()
+
+
+def authenticate_user(db: Session, email: str, password: str) -> User | None:
+    """The user if email and password match and the account may log in, else None."""
+    attempt = check_password(db, email, password)
+    return attempt.user if attempt.outcome == "ok" else None
 
 
 def start_session(
@@ -115,7 +162,8 @@ def user_for_session(db: Session, raw: str | None) -> User | None:
         db.delete(found)
         db.commit()
         return None
-    return db.get(User, found.user_id)
+    user = db.get(User, found.user_id)
+    return user if user.disabled_at is None else None
 
 
 def identity(user: User) -> Identity:
@@ -124,9 +172,16 @@ def identity(user: User) -> Identity:
     )
 
 
+def token_is_live(token: ApiToken) -> bool:
+    return token.revoked_at is None and (token.expires_at is None or token.expires_at > utcnow())
+
+
 def user_for_api_token(db: Session, raw: str) -> User | None:
+    """The token's user, unless the token expired or was revoked or the user is disabled."""
     token = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw)))
-    return token.user if token else None
+    if token is None or not token_is_live(token) or token.user.disabled_at is not None:
+        return None
+    return token.user
 
 
 def sensor_for_token(db: Session, raw: str) -> Sensor | None:

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     port: int = 8000
     max_batch_bytes: int = 32 * 1024 * 1024  # compressed request body limit for ingest
     session_hours: float = 12.0  # login session lifetime
+    # Where login throttling (core.throttle) counts attempts: memory:// is per process; give a
+    # shared storage URI (redis://host:6379) when several API processes serve logins.
+    rate_limit_storage: str = "memory://"
     activation_code_days: float = 14.0  # how long a sensor activation code stays valid
     # The provider's own tenant: its billing users see every tenant's contracts (core.contracts).
     provider_tenant: str = "provider"

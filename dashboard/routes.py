@@ -7,6 +7,7 @@ come from the core's dependencies, the tenant from the login session.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
@@ -86,10 +87,20 @@ def login(
 ) -> Response:
     if not csrf.is_valid(request, csrf_token):
         return _csrf_rejected(request)
-    user = auth.authenticate_user(db, email, password)
-    if user is None:
-        # One message for unknown user, wrong password and lockout: no account enumeration.
+    source = request.client.host if request.client else ""
+    throttle = request.app.state.login_throttle
+    if (wait := throttle.admit(source, email)) is not None:
+        auth.audit_throttled(db, email, source)  # refused before the password is even checked
+        response = page(request, "login.html", status_code=429, email=email, error="login_throttled",
+                        minutes=math.ceil(wait / 60))
+        response.headers["Retry-After"] = str(wait)
+        return response
+    attempt = auth.check_password(db, email, password, source)
+    if attempt.outcome != "ok":
+        # One message for unknown user, wrong password, disabled or paused account: no enumeration.
         return page(request, "login.html", email=email, error="login_failed")
+    throttle.succeeded(source, email)
+    user = attempt.user
     if old := request.cookies.get(auth.SESSION_COOKIE):
         auth.end_session(db, old)  # no session fixation
     lifetime = timedelta(hours=settings.session_hours)

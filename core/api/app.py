@@ -28,6 +28,7 @@ from core.ingest import Ingestor
 from core.metrics import Metrics
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane
+from core.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="mieruka", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.login_throttle = LoginThrottle(settings.rate_limit_storage)
     app.add_exception_handler(Exception, _internal_error)
     for router in ROUTERS:
         app.include_router(router)

@@ -36,16 +36,57 @@ def test_authenticate(cp, user):
         assert auth.authenticate_user(db, "nobody@acme.example", PASSWORD) is None
 
 
-def test_lockout_after_repeated_failures(cp, user):
+def test_disabled_user_cannot_log_in_and_loses_sessions_and_tokens(cp, user):
     with cp.sessions() as db:
-        for _ in range(auth.MAX_FAILED_LOGINS):
-            assert auth.authenticate_user(db, user.email, "wrong password") is None
-        assert (
-            auth.authenticate_user(db, user.email, PASSWORD) is None
-        )  # locked, even when right
-        db.get(User, user.id).locked_until = utcnow() - timedelta(seconds=1)
+        session = auth.start_session(db, user)
+        _, api_token = accounts.create_api_token(db, user, "ci")
+        accounts.set_disabled(db, db.get(User, user.id), True)
+        assert auth.check_password(db, user.email, PASSWORD).outcome == "failed"
+        assert auth.user_for_session(db, session) is None
+        assert auth.user_for_api_token(db, api_token) is None
+        accounts.set_disabled(db, db.get(User, user.id), False)
+        assert auth.user_for_api_token(db, api_token).id == user.id  # tokens come back, sessions do not
+        assert auth.user_for_session(db, session) is None
+        assert auth.authenticate_user(db, user.email, PASSWORD).id == user.id
+
+
+def test_api_tokens_expire_and_can_be_revoked(cp, user):
+    with cp.sessions() as db:
+        token, raw = accounts.create_api_token(db, user, "ci", valid_for=timedelta(days=1))
+        assert auth.user_for_api_token(db, raw).id == user.id
+        token.expires_at = utcnow() - timedelta(seconds=1)
         db.commit()
-        assert auth.authenticate_user(db, user.email, PASSWORD) is not None
+        assert auth.user_for_api_token(db, raw) is None
+        other, raw2 = accounts.create_api_token(db, user, "grafana")
+        accounts.revoke_api_token(db, other)
+        assert auth.user_for_api_token(db, raw2) is None
+        with pytest.raises(accounts.AccountError, match="positive"):
+            accounts.create_api_token(db, user, "x", valid_for=timedelta(0))
+
+
+def test_schema_upgrade_adds_new_columns_to_an_old_database(tmp_path):
+    """A database made before users.disabled_at and api_tokens.expires_at/revoked_at existed."""
+    url = f"sqlite:///{tmp_path}/old.db"
+    old = ControlPlane(url)
+    with old.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE tenants (id INTEGER PRIMARY KEY, name VARCHAR(200) UNIQUE, "
+                          "created_at DATETIME)"))
+        conn.execute(text("CREATE TABLE users (id INTEGER PRIMARY KEY, tenant_id INTEGER, email VARCHAR(320), "
+                          "password_hash VARCHAR(200), role VARCHAR(20), failed_logins INTEGER, "
+                          "locked_until DATETIME, created_at DATETIME)"))
+        conn.execute(text("CREATE TABLE api_tokens (id INTEGER PRIMARY KEY, user_id INTEGER, name VARCHAR(200), "
+                          "token_hash VARCHAR(64), created_at DATETIME)"))
+        conn.execute(text("INSERT INTO tenants VALUES (1, 'acme', '2026-01-01')"))
+        conn.execute(text(f"INSERT INTO users VALUES (1, 1, 'ana@acme.example', '{auth.hash_password(PASSWORD)}',"
+                          " 'admin', 0, NULL, '2026-01-01')"))
+        conn.execute(text(f"INSERT INTO api_tokens VALUES (1, 1, 'ci', '{auth.hash_token('mka_old')}', "
+                          "'2026-01-01')"))
+    old.create_schema()
+    old.create_schema()  # idempotent
+    with old.sessions() as db:
+        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD).disabled_at is None
+        assert auth.user_for_api_token(db, "mka_old").email == "ana@acme.example"
+    old.close()
 
 
 def test_sessions(cp, user):

@@ -1,0 +1,29 @@
+"""Password policy: at least 8 characters, no reuse of the e-mail address or its user name, and
+zxcvbn's strength estimate (which knows common passwords, repeats and sequences) of at least
+MIN_SCORE, judged against the user's own e-mail, user name and tenant name."""
+
+from __future__ import annotations
+
+from zxcvbn import zxcvbn
+
+MIN_LENGTH = 8
+MAX_LENGTH = 200  # argon2 would take more, but a pass phrase needs no more
+MIN_SCORE = 3  # zxcvbn: 0 too guessable … 4 very unguessable; 3 resists offline slow-hash attacks
+
+
+def weakness(password: str, email: str, tenant: str) -> str | None:
+    """None if ``password`` passes, else a one-line reason starting with "password"."""
+    if len(password) < MIN_LENGTH:
+        return f"password must be at least {MIN_LENGTH} characters"
+    if len(password) > MAX_LENGTH:
+        return f"password must be at most {MAX_LENGTH} characters"
+    email = email.strip().lower()
+    local = email.partition("@")[0]
+    folded = password.casefold()
+    if email in folded or (len(local) >= 3 and local in folded):
+        return "password must not contain the e-mail address or user name"
+    verdict = zxcvbn(password, user_inputs=[email, local, tenant])
+    if verdict["score"] < MIN_SCORE:
+        hint = verdict["feedback"]["warning"] or " ".join(verdict["feedback"]["suggestions"])
+        return f"password is too easy to guess{': ' + hint if hint else ''}"
+    return None
