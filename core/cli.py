@@ -19,10 +19,10 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from core import accounts, activation, contracts, installation
+from core import accounts, activation, auth, contracts, installation
 from core.billing import contract_json
 from core.config import Settings
-from core.store.controlplane import ROLES, ControlPlane, Sensor, Tenant, audit
+from core.store.controlplane import ROLES, ControlPlane, Sensor, Tenant, audit, utcnow
 from tariff.cli import app as tariff_app
 from tariff.errors import InputError
 from typer.exceptions import TyperException
@@ -118,15 +118,76 @@ def users_add(
     ),
 ) -> None:
     """Create a user (password prompted unless --password-stdin)."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_stdin)
     with control_plane() as db:
         user = accounts.create_user(
             db, accounts.tenant_named(db, tenant), email, password, role
         )
         note(f"user {user.email} ({user.role}) created in tenant {tenant!r}")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+EMAIL = typer.Argument(..., metavar="EMAIL", help="the user's e-mail address")
+
+
+@users.command("list")
+def users_list(tenant: str | None = typer.Option(None, help="only this tenant's")) -> None:
+    """One line per user: e-mail, tenant, role, state (active, disabled, paused until ...)."""
+    with control_plane() as db:
+        tenant_id = accounts.tenant_named(db, tenant).id if tenant else None
+        rows = accounts.users(db, tenant_id)
+        _read(db, "user.list", f"{tenant or 'all tenants'}: {len(rows)} user(s)")
+        for user in rows:
+            typer.echo("\t".join([user.email, user.tenant.name, user.role, _user_state(user)]))
+
+
+def _user_state(user) -> str:
+    if user.disabled_at:
+        return f"disabled since {user.disabled_at:%Y-%m-%d %H:%M} UTC"
+    if user.locked_until and user.locked_until > utcnow():
+        return f"paused until {user.locked_until:%Y-%m-%d %H:%M} UTC"
+    return "active"
+
+
+@users.command("disable")
+def users_disable(email: str = EMAIL) -> None:
+    """Disable a user: no login; their sessions end and their API tokens stop working."""
+    with control_plane() as db:
+        accounts.set_disabled(db, accounts.user_with_email(db, email), True)
+        note(f"user {email} disabled")
+
+
+@users.command("enable")
+def users_enable(email: str = EMAIL) -> None:
+    """Let a disabled user log in again (their API tokens work again)."""
+    with control_plane() as db:
+        accounts.set_disabled(db, accounts.user_with_email(db, email), False)
+        note(f"user {email} enabled")
+
+
+@users.command("unlock")
+def users_unlock(email: str = EMAIL) -> None:
+    """Lift the pause an account gets after too many failed logins."""
+    with control_plane() as db:
+        accounts.unlock_user(db, accounts.user_with_email(db, email))
+        note(f"user {email} unlocked")
+
+
+@users.command("set-password")
+def users_set_password(
+    email: str = EMAIL,
+    password_stdin: bool = typer.Option(False, help="read the password from the first line of stdin"),
+) -> None:
+    """Set a user's password (prompted unless --password-stdin); their sessions end."""
+    password = _password(password_stdin)
+    with control_plane() as db:
+        accounts.set_password(db, accounts.user_with_email(db, email), password)
+        note(f"password of {email} set")
 
 
 def _valid_for(days: float | None) -> timedelta:
@@ -216,14 +277,54 @@ def sensors_reset_date(
 def tokens_add(
     email: str = typer.Option(..., help="the user the token acts as"),
     name: str = typer.Option("", help="what the token is for"),
+    expires_days: float | None = typer.Option(None, min=0.001, help="days until it stops working (default: never)"),
 ) -> None:
     """Issue an API token for a user and print it (shown only this once)."""
+    valid_for = timedelta(days=expires_days) if expires_days is not None else None
     with control_plane() as db:
-        token, raw = accounts.create_api_token(
-            db, accounts.user_with_email(db, email), name
-        )
-        note(f"API token {token.id} for {email}; shown only once:")
+        token, raw = accounts.create_api_token(db, accounts.user_with_email(db, email), name, valid_for=valid_for)
+        until = f"valid until {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "no expiry"
+        note(f"API token {token.id} for {email} ({until}); shown only once:")
         typer.echo(raw)
+
+
+@tokens.command("list")
+def tokens_list(tenant: str | None = typer.Option(None, help="only this tenant's")) -> None:
+    """One line per API token: id, user, name, created, expires, state (live, expired, revoked)."""
+    with control_plane() as db:
+        tenant_id = accounts.tenant_named(db, tenant).id if tenant else None
+        rows = accounts.api_tokens(db, tenant_id)
+        _read(db, "api_token.list", f"{tenant or 'all tenants'}: {len(rows)} token(s)")
+        for token in rows:
+            expires = f"{token.expires_at:%Y-%m-%d %H:%M}" if token.expires_at else "never"
+            typer.echo("\t".join([str(token.id), token.user.email, token.name,
+                                   f"{token.created_at:%Y-%m-%d %H:%M}", expires, _token_state(token)]))
+
+
+def _token_state(token) -> str:
+    if token.revoked_at:
+        return "revoked"
+    return "live" if auth.token_is_live(token) else "expired"
+
+
+@tokens.command("revoke")
+def tokens_revoke(token_id: int = typer.Argument(..., metavar="ID", help="the token's id (see tokens list)")) -> None:
+    """Revoke an API token: it answers 401 from now on."""
+    with control_plane() as db:
+        accounts.revoke_api_token(db, accounts.api_token(db, token_id))
+        note(f"API token {token_id} revoked")
+
+
+@sensors.command("revoke")
+def sensors_revoke(
+    tenant: str = typer.Option(..., help="tenant name"),
+    serial: str = typer.Option(...),
+) -> None:
+    """Stop a sensor's token from working (its batches wait on the box); `sensors code` brings it back."""
+    with control_plane() as db:
+        sensor = accounts.sensor_with_serial(db, accounts.tenant_named(db, tenant), serial)
+        accounts.revoke_sensor(db, sensor)
+        note(f"token of sensor {sensor.serial} revoked; issue a new code with `mieruka sensors code` to bring it back")
 
 
 CONTRACT_FILE = typer.Option(..., "--file", help="contract file, JSON (specs/tariff.md §4)")

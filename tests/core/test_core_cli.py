@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from core import activation, auth, cli
 from core.config import Settings
-from core.store.controlplane import AuditLog, ControlPlane, Sensor
+from core.store.controlplane import AuditLog, ControlPlane, Sensor, User, utcnow
 
 PASSWORD = "correct horse battery"
 
@@ -147,6 +148,12 @@ def test_password_prompt(run):
             "no user with email",
         ),
         (["tenants", "frobnicate"], None, "No such command"),
+        (["users", "disable", "ghost@acme.example"], None, "no user with email"),
+        (["users", "set-password", "ana@acme.example", "--password-stdin"], "password1", "too easy to guess"),
+        (["tokens", "revoke", "abc"], None, "Invalid value for 'ID'"),
+        (["tokens", "revoke", "999"], None, "no API token 999"),
+        (["tokens", "add", "--email", "ana@acme.example", "--expires-days", "0"], None, "--expires-days"),
+        (["sensors", "revoke", "--tenant", "acme", "--serial", "nope"], None, "no sensor 'nope'"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(run, acme, args, stdin, message):
@@ -233,3 +240,60 @@ def test_sensor_lifecycle_bad_input_exits_2(run, acme, args, message):
     assert run("sensors", "add", "--tenant", "acme", "--serial", "S").exit_code == 0
     r = run("sensors", *args)
     assert r.exit_code == 2 and message in r.stderr and r.stdout == ""
+
+
+def test_users_disable_enable_unlock_set_password_list(run, acme):
+    cp = controlplane()
+    assert run("users", "disable", "ana@acme.example").exit_code == 0
+    with cp.sessions() as db:
+        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD) is None
+    r = run("users", "list")
+    assert r.exit_code == 0 and r.stdout.startswith("ana@acme.example\tacme\tanalyst\tdisabled since ")
+    assert run("users", "enable", "ana@acme.example").exit_code == 0
+    with cp.sessions() as db:
+        user = db.scalar(select(User).where(User.email == "ana@acme.example"))
+        user.locked_until = utcnow() + timedelta(minutes=15)
+        db.commit()
+        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD) is None
+    assert "paused until" in run("users", "list", "--tenant", "acme").stdout
+    assert run("users", "unlock", "ana@acme.example").exit_code == 0
+    assert run("users", "list").stdout.strip().endswith("\tactive")
+    r = run("users", "set-password", "ana@acme.example", "--password-stdin", stdin="tram depot lantern 42\n")
+    assert r.exit_code == 0, r.output
+    with cp.sessions() as db:
+        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD) is None
+        assert auth.authenticate_user(db, "ana@acme.example", "tram depot lantern 42") is not None
+        actions = [a for (a,) in db.execute(select(AuditLog.action))]
+    assert {"user.disable", "user.enable", "user.unlock", "user.set_password"} <= set(actions)
+    cp.close()
+
+
+def test_tokens_expire_list_and_revoke(run, acme):
+    r = run("tokens", "add", "--email", "ana@acme.example", "--name", "grafana", "--expires-days", "30")
+    assert r.exit_code == 0 and "valid until" in r.stderr
+    raw = r.stdout.strip()
+    cp = controlplane()
+    with cp.sessions() as db:
+        assert auth.user_for_api_token(db, raw).email == "ana@acme.example"
+    line = run("tokens", "list").stdout.strip().split("\t")
+    assert line[0] == "1" and line[1:3] == ["ana@acme.example", "grafana"] and line[-1] == "live"
+    assert run("tokens", "revoke", "1").exit_code == 0
+    assert run("tokens", "list", "--tenant", "acme").stdout.strip().endswith("\trevoked")
+    with cp.sessions() as db:
+        assert auth.user_for_api_token(db, raw) is None
+    cp.close()
+
+
+def test_sensor_revoke_then_a_new_code_brings_the_same_box_back(run, acme):
+    r = run("sensors", "add", "--tenant", "acme", "--serial", "SN-1", "--token")
+    token = r.stdout.strip()
+    assert run("sensors", "revoke", "--tenant", "acme", "--serial", "SN-1").exit_code == 0
+    cp = controlplane()
+    with cp.sessions() as db:
+        assert auth.sensor_for_token(db, token) is None
+        sensor_id = sensor_named(db, "SN-1").id
+    code = run("sensors", "code", "--tenant", "acme", "--serial", "SN-1").stdout.strip()
+    with cp.sessions() as db:
+        sensor, new_token = activation.redeem(db, code)
+        assert sensor.id == sensor_id and auth.sensor_for_token(db, new_token).serial == "SN-1"
+    cp.close()
