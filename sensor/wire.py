@@ -34,9 +34,11 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import zstandard
 
+from sensor import batchcheck
+
 MAGIC = b"MRKB"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3  # 3: the frame carries its content checksum (2 did not; the content is the same)
+READABLE_VERSIONS = (1, 2, 3)
 MAX_DECOMPRESSED = 256 * 1024 * 1024
 
 TS = pa.timestamp("us", tz="UTC")
@@ -105,7 +107,12 @@ COUNTERS = ("packets", "bytes", "parse_errors", "kernel_drops", "non_ip_packets"
 
 
 class WireError(ValueError):
-    """A batch that does not follow this format; the message says why."""
+    """A batch that does not follow this format; the message says why, ``reason`` in one word
+    (a ``Reason``)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -232,7 +239,7 @@ def _expand(table: pa.Table, schema: pa.Schema, start_us: int) -> pa.Table:
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)
         if pa.types.is_timestamp(f.type):
-            col = pc.add(col.cast(pa.int64()), start_us).cast(f.type)
+            col = pc.add_checked(col.cast(pa.int64()), start_us).cast(f.type)
         cols.append(col.cast(f.type))
     return pa.table(cols, schema=schema)
 
@@ -262,21 +269,31 @@ def _wire_tables(batch: Batch) -> dict[str, pa.Table]:
             {"flows": flows, "events": events, "observations": batch.tables["observations"]}.items()}
 
 
-def _tables_from_wire(wire_tables: dict[str, pa.Table], start: datetime, salt: str) -> dict[str, pa.Table]:
+def _expand_all(wire_tables: dict[str, pa.Table], start: datetime) -> tuple[dict[str, pa.Table], pa.Array]:
+    """The compact tables back in TABLES' types, derived columns still null where they were left
+    out, and the flow row each event names (ArrowInvalid or KeyError when they cannot be)."""
     start_us = _micros(start)
-    flows = _expand(wire_tables["flows"], FLOWS, start_us)
+    tables = {name: _expand(wire_tables[name], TABLES[name], start_us) for name in TABLES}
+    flow = wire_tables["events"].column("flow").cast(pa.int64())
+    if pc.any(pc.or_(pc.less(flow, 0), pc.greater_equal(flow, tables["flows"].num_rows))).as_py():
+        raise KeyError("an event names a flow row the batch does not have")
+    return tables, flow
+
+
+def _resolve(tables: dict[str, pa.Table], flow: pa.ChunkedArray, salt: str) -> dict[str, pa.Table]:
+    """Fill in what the compact form left out: derived flow columns and the uids events name."""
+    flows, events = tables["flows"], tables["events"]
     derived = _derive(flows, salt)
     for name in DERIVED:
         flows = flows.set_column(flows.schema.get_field_index(name), name,
                                  pc.coalesce(flows.column(name), derived[name]))
-    events = _expand(wire_tables["events"], EVENTS, start_us)
-    flow = wire_tables["events"].column("flow").cast(pa.int64())
-    if pc.any(pc.or_(pc.less(flow, 0), pc.greater_equal(flow, flows.num_rows))).as_py():
-        raise KeyError("an event names a flow row the batch does not have")
     uid = pc.coalesce(events.column("uid"), flows.column("uid").take(flow))  # a null row number takes null
     events = events.set_column(events.schema.get_field_index("uid"), "uid", uid)
-    return {"flows": flows, "events": events, "observations": _expand(wire_tables["observations"],
-                                                                      OBSERVATIONS, start_us)}
+    return tables | {"flows": flows, "events": events}
+
+
+def _tables_from_wire(wire_tables: dict[str, pa.Table], start: datetime, salt: str) -> dict[str, pa.Table]:
+    return _resolve(*_expand_all(wire_tables, start), salt)
 
 
 @functools.cache
@@ -320,70 +337,215 @@ def encode(batch: Batch, level: int = 19) -> bytes:
     tables = {name: t if t.schema.equals(TABLES[name]) else t.cast(TABLES[name]) for name, t in batch.tables.items()}
     for body in map(_ipc_bytes, _wire_tables(replace(batch, tables=tables)).values()):
         parts += [struct.pack("<Q", len(body)), body]
-    return zstandard.ZstdCompressor(level=level, dict_data=zstd_prefix()).compress(b"".join(parts))
+    return zstandard.ZstdCompressor(level=level, dict_data=zstd_prefix(), write_checksum=True).compress(b"".join(parts))
 
 
-def _bounded_decompress(data: bytes, limit: int) -> bytes:
-    """Decompress at most `limit` bytes, whatever size the frame claims."""
-    out = bytearray()
-    with zstandard.ZstdDecompressor(dict_data=zstd_prefix()).stream_reader(data) as reader:
-        while len(out) < limit and (chunk := reader.read(min(1 << 20, limit - len(out)))):
-            out += chunk
-    return bytes(out)
+class Reason:
+    """The kinds of WireError, one word each (the core's low-cardinality metric labels)."""
+    NOT_ZSTD, CHECKSUM, TOO_LARGE, MAGIC, VERSION = "not_zstd", "bad_checksum", "too_large", "bad_magic", "bad_version"
+    HEADER, TIME, TRUNCATED, ARROW, SCHEMA, ROWS, VALUE = (
+        "bad_header", "bad_time", "truncated", "bad_arrow", "schema_mismatch", "row_count_mismatch", "bad_value")
 
 
-def decode(data: bytes, max_size: int = MAX_DECOMPRESSED) -> Batch:
-    """Parse and validate a batch; raise WireError naming the first problem found."""
+@dataclass(frozen=True)
+class TimeBounds:
+    """The times a batch may speak of (the core's clock minus the oldest age it takes, plus the
+    clock skew it allows); interval and row times outside are refused."""
+    earliest: datetime
+    latest: datetime
+
+
+MAX_INTERVAL_S = 86_400  # the longest interval a batch may cover (economy intervals are minutes)
+MAX_HEADER = 64 * 1024
+CHUNK = 1 << 20
+_UNRESOLVED = frozenset({("flows", name) for name in DERIVED} | {("events", "uid")})
+
+
+class _Frame:
+    """The decompressed content of a frame, read in order and in pieces of at most CHUNK bytes: a
+    piece is inflated only once what comes before it has passed its checks, and no more than
+    ``limit`` bytes in all, whatever sizes the frame and the batch claim."""
+
+    def __init__(self, reader: zstandard.ZstdDecompressionReader, limit: int):
+        self.reader, self.limit, self.left = reader, limit, limit
+
+    def read(self, n: int, what: str) -> memoryview:
+        if n > self.left:
+            raise WireError(Reason.TOO_LARGE, f"batch larger than the {self.limit} bytes taken once decompressed "
+                                              f"({what} needs {n} more, {self.left} left)")
+        out = io.BytesIO()
+        while out.tell() < n and (chunk := self.reader.read(min(CHUNK, n - out.tell()))):
+            out.write(chunk)
+        self.left -= out.tell()
+        if out.tell() < n:
+            raise WireError(Reason.TRUNCATED, f"{what} truncated")
+        return out.getbuffer()  # the buffer itself, not a copy of it
+
+    def ended(self) -> bool:
+        """Whether the content ends here (reading to the end verifies the frame's checksum)."""
+        return not self.reader.read(1)
+
+
+def decode(data: bytes, max_size: int = MAX_DECOMPRESSED, bounds: TimeBounds | None = None) -> Batch:
+    """Parse and validate a batch completely; raise WireError naming the first problem found.
+    Values are touched only once Arrow has fully validated every table and its types are the ones
+    ``encode`` writes, so no input reaches a compute kernel in a shape it cannot handle."""
     try:
-        raw = _bounded_decompress(data, max_size + 1)
+        return _decode(data, max_size, bounds)
+    except WireError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hostile input: any other failure is still the batch's
+        raise WireError(Reason.VALUE, f"malformed batch ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def _decode(data: bytes, max_size: int, bounds: TimeBounds | None) -> Batch:
+    try:
+        has_checksum = zstandard.get_frame_parameters(data).has_checksum
+        with zstandard.ZstdDecompressor(dict_data=zstd_prefix()).stream_reader(data) as reader:
+            return _parse(_Frame(reader, max_size), has_checksum, bounds)
     except zstandard.ZstdError as exc:
-        raise WireError(f"not a zstd frame: {exc}") from None
-    if len(raw) > max_size:
-        raise WireError(f"batch larger than {max_size} bytes once decompressed")
-    if raw[:4] != MAGIC:
-        raise WireError("bad magic: not a mieruka batch")
-    if len(raw) < 9:
-        raise WireError("truncated header")
-    version, head_len = struct.unpack_from("<BI", raw, 4)
+        reason = Reason.CHECKSUM if "checksum" in str(exc) else Reason.NOT_ZSTD
+        raise WireError(reason, f"not a zstd frame: {exc}") from None
+
+
+def _parse(frame: _Frame, has_checksum: bool, bounds: TimeBounds | None) -> Batch:
+    if frame.read(4, "magic") != MAGIC:
+        raise WireError(Reason.MAGIC, "bad magic: not a mieruka batch")
+    version, head_len = struct.unpack("<BI", frame.read(5, "header"))
     if version not in READABLE_VERSIONS:
-        raise WireError(f"unsupported batch version {version} (this core reads {READABLE_VERSIONS})")
-    pos = 9 + head_len
-    try:
-        header = json.loads(raw[9:pos])
-        start = datetime.fromisoformat(header["interval_start"])
-        end = datetime.fromisoformat(header["interval_end"])
-        batch_id = str(uuid.UUID(header["batch_id"]))
-        rows = header["rows"]
-        sent = header["counters"]
-        counters = {k: int(sent[k] if version > 1 or k in sent else 0) for k in COUNTERS}  # v1 lacks decode_errors
-    except (ValueError, KeyError, TypeError) as exc:
-        raise WireError(f"bad header: {exc!r}") from None
-    if end < start:
-        raise WireError("interval_end before interval_start")
+        raise WireError(Reason.VERSION, f"unsupported batch version {version} (this core reads {READABLE_VERSIONS})")
+    if version >= 3 and not has_checksum:
+        raise WireError(Reason.CHECKSUM, f"a version {version} frame must carry its content checksum")
+    if head_len > MAX_HEADER:
+        raise WireError(Reason.HEADER, f"bad header: {head_len} bytes long")
+    start, end, batch_id, sensor, rows, counters = _header(bytes(frame.read(head_len, "header")), version, bounds)
     tables = {}
     for name in TABLES:
-        if pos + 8 > len(raw):
-            raise WireError(f"truncated before table {name}")
-        (length,) = struct.unpack_from("<Q", raw, pos)
-        pos += 8
-        if pos + length > len(raw):
-            raise WireError(f"table {name} truncated")
-        try:
-            table = ipc.open_stream(raw[pos : pos + length]).read_all()
-        except pa.ArrowException as exc:
-            raise WireError(f"table {name} is not Arrow IPC: {exc}") from None
-        pos += length
-        if table.num_rows != rows.get(name):
-            raise WireError(f"table {name} has {table.num_rows} rows, header says {rows.get(name)}")
-        tables[name] = table
-    if pos != len(raw):
-        raise WireError("trailing bytes after last table")
-    sensor = str(header.get("sensor", ""))
+        (length,) = struct.unpack("<Q", frame.read(8, f"table {name}"))
+        tables[name] = _arrow_table(name, frame.read(length, f"table {name}"), rows[name])
+    if not frame.ended():
+        raise WireError(Reason.TRUNCATED, "trailing bytes after last table")
     try:
-        tables = _tables_from_wire(tables, start, sensor) if version > 1 else _upgrade_v1(tables)
+        if version > 1:
+            _check_compact_types(tables)
+            tables, flow = _expand_all(tables, start)
+        else:
+            tables, flow = _upgrade_v1(tables), None
     except (pa.ArrowException, KeyError) as exc:
-        raise WireError(f"table schema mismatch: {exc}") from None
+        raise WireError(Reason.SCHEMA, f"table schema mismatch: {exc}") from None
+    _check_values(tables, start, end, bounds)  # before deriving: derivations parse addresses and protocols
+    if flow is not None:
+        tables = _resolve(tables, flow, sensor)
+        if tables["events"]["uid"].null_count:
+            raise WireError(Reason.VALUE, "events.uid: an event names neither a uid nor a flow row")
     return Batch(start, end, tables, counters, batch_id, sensor)
+
+
+def _header(text: bytes, version: int, bounds: TimeBounds | None):
+    """The header's fields, each checked for type and range."""
+    def bad(why: str) -> WireError:
+        return WireError(Reason.HEADER, f"bad header: {why}")
+
+    try:
+        header = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise bad(f"not JSON ({type(exc).__name__})") from None
+    if not isinstance(header, dict):
+        raise bad("not a JSON object")
+    if header.get("version") != version:
+        raise bad(f"version {header.get('version')!r} differs from the frame's {version}")
+    try:
+        batch_id = str(uuid.UUID(_typed(header, "batch_id", str)))
+        sensor = header.get("sensor", "")
+        if not isinstance(sensor, str) or len(sensor) > 200:
+            raise bad("sensor is not a short string")
+        start, end = (_aware_time(_typed(header, k, str)) for k in ("interval_start", "interval_end"))
+        rows, sent = _typed(header, "rows", dict), _typed(header, "counters", dict)
+        rows = {name: _count(rows, name, 2**31 - 1) for name in TABLES}
+        counters = {k: _count(sent, k, batchcheck.MAX_COUNTER) if version > 1 or k in sent else 0  # v1 lacks decode_errors
+                    for k in COUNTERS}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise bad(repr(exc)) from None
+    if end < start:
+        raise WireError(Reason.TIME, f"interval_end before interval_start")
+    if (end - start).total_seconds() > MAX_INTERVAL_S:
+        raise WireError(Reason.TIME, f"interval longer than {MAX_INTERVAL_S} s")
+    if bounds and (start < bounds.earliest or end > bounds.latest):
+        raise WireError(Reason.TIME, f"interval {_iso(start)}..{_iso(end)} outside what this core takes "
+                        f"({_iso(bounds.earliest)}..{_iso(bounds.latest)})")
+    return start, end, batch_id, sensor, rows, counters
+
+
+def _typed(header: dict, key: str, kind: type):
+    value = header[key]
+    if not isinstance(value, kind):
+        raise TypeError(f"{key} is {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
+def _count(values: dict, key: str, top: int) -> int:
+    value = values[key]
+    if type(value) is not int or not 0 <= value <= top:  # bool is an int subclass: refused too
+        raise ValueError(f"{key} = {value!r} is not an integer in 0..{top}")
+    return value
+
+
+def _aware_time(text: str) -> datetime:
+    t = datetime.fromisoformat(text)
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return t.astimezone(timezone.utc)
+
+
+def _arrow_table(name: str, body: memoryview, rows: int) -> pa.Table:
+    """One IPC stream as a table, fully validated (offsets, dictionary indices, UTF-8) before any
+    value is read: unvalidated IPC data can crash a compute kernel."""
+    try:
+        table = ipc.open_stream(pa.py_buffer(body)).read_all()
+        table.validate(full=True)
+    except (pa.ArrowException, OSError) as exc:  # pyarrow raises OSError for some damaged IPC
+        raise WireError(Reason.ARROW, f"table {name} is not valid Arrow IPC: {str(exc)[:300]}") from None
+    if table.num_rows != rows:
+        raise WireError(Reason.ROWS, f"table {name} has {table.num_rows} rows, header says {rows}")
+    return table
+
+
+def _check_values(tables: dict[str, pa.Table], start: datetime, end: datetime, bounds: TimeBounds | None) -> None:
+    """Every value in its column's domain, and no nulls but where the compact form leaves them."""
+    try:
+        batchcheck.no_nulls(tables, skip=_UNRESOLVED)
+        s, e = _micros(start), _micros(end)
+        batchcheck.flows(tables["flows"], e, _micros(bounds.earliest) if bounds else None)
+        batchcheck.events(tables["events"], s, e)
+        batchcheck.observations(tables["observations"], s, e)
+    except batchcheck.BadTime as exc:
+        raise WireError(Reason.TIME, str(exc)) from None
+    except batchcheck.BadValue as exc:
+        raise WireError(Reason.VALUE, str(exc)) from None
+
+
+def _compact_type_ok(want: pa.DataType, got: pa.DataType) -> bool:
+    """Whether ``got`` is a type ``_compact`` can write for a ``want`` column."""
+    if pa.types.is_timestamp(want):
+        return pa.types.is_signed_integer(got)
+    if pa.types.is_unsigned_integer(want):
+        return pa.types.is_unsigned_integer(got) and got.bit_width <= want.bit_width
+    if pa.types.is_signed_integer(want):
+        return pa.types.is_signed_integer(got) and got.bit_width <= want.bit_width
+    if pa.types.is_string(want):
+        return (pa.types.is_dictionary(got) and pa.types.is_signed_integer(got.index_type)
+                and got.index_type.bit_width <= 32 and pa.types.is_string(got.value_type))
+    return got.equals(want)
+
+
+def _check_compact_types(tables: dict[str, pa.Table]) -> None:
+    for name, table in tables.items():
+        want = TABLES[name].append(pa.field("flow", pa.int64())) if name == "events" else TABLES[name]
+        if table.schema.names != want.names:
+            raise KeyError(f"{name} columns {table.schema.names}")
+        for f, got in zip(want, table.schema.types):
+            if not _compact_type_ok(f.type, got):
+                raise KeyError(f"{name}.{f.name} is {got}, not a compact {f.type}")
 
 
 def _upgrade_v1(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:

@@ -23,7 +23,7 @@ def shared_http(shared_live):
 
 
 def _frame(raw: bytes) -> bytes:
-    return zstandard.ZstdCompressor().compress(raw)
+    return zstandard.ZstdCompressor(write_checksum=True).compress(raw)
 
 
 def _with_version(version: int) -> bytes:

@@ -52,7 +52,7 @@ def test_roundtrip_keeps_every_value():
 
 
 def frame(raw: bytes) -> bytes:
-    return zstandard.ZstdCompressor().compress(raw)
+    return zstandard.ZstdCompressor(write_checksum=True).compress(raw)
 
 
 def raw_of(batch) -> bytes:
@@ -96,10 +96,48 @@ def test_schema_mismatch_is_rejected():
         wire.decode(frame(mangled))
 
 
-def test_decompression_bomb_is_refused():
-    bomb = zstandard.ZstdCompressor().compress(bytes(10_000_000))
-    with pytest.raises(wire.WireError, match="larger than"):
-        wire.decode(bomb, max_size=1_000_000)
+def bomb(inflated: int) -> bytes:
+    """A small frame of a batch's header and a flows table of ``inflated`` zero bytes."""
+    raw = raw_of(make_batch())
+    pos = 9 + struct.unpack_from("<I", raw, 5)[0]
+    return frame(raw[:pos] + struct.pack("<Q", inflated) + bytes(inflated))
+
+
+def test_decompression_bomb_is_refused_before_it_is_inflated():
+    with pytest.raises(wire.WireError, match="larger than") as refused:
+        wire.decode(bomb(10_000_000), max_size=1_000_000)
+    assert refused.value.reason == "too_large"
+    with pytest.raises(wire.WireError, match="bad magic"):  # garbage is refused at its first bytes
+        wire.decode(frame(bytes(10_000_000)), max_size=1_000_000)
+
+
+def test_decompression_holds_one_copy_of_the_batch():
+    """Issue 9 #5: the content was built in a bytearray, then copied (twice the memory, per request)."""
+    import tracemalloc
+
+    size = 64 << 20
+    body = bomb(size)
+    tracemalloc.start()
+    try:
+        with pytest.raises(wire.WireError, match="not valid Arrow IPC"):
+            wire.decode(body)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.2 * size, f"peak {peak / size:.2f} x the content"
+
+
+def test_a_damaged_frame_fails_its_checksum():
+    body = bytearray(wire.encode(make_batch()))
+    body[len(body) // 2] ^= 0x10
+    with pytest.raises(wire.WireError) as refused:
+        wire.decode(bytes(body))
+    assert refused.value.reason in ("bad_checksum", "not_zstd")
+
+
+def test_a_version_3_frame_without_its_checksum_is_refused():
+    with pytest.raises(wire.WireError, match="checksum"):
+        wire.decode(zstandard.ZstdCompressor().compress(raw_of(make_batch())))
 
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

@@ -7,8 +7,8 @@ import logging
 from fastapi import APIRouter, HTTPException, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from core.api.deps import IngestorDep, MetricsDep, SensorAuth, SettingsDep
-from core.ingest import reject_reason
+from core.api.deps import IngestorDep, MetricsDep, Now, SensorAuth, SettingsDep
+from core.ingest import reject_reason, time_bounds
 from core.store.controlplane import utcnow
 from sensor.wire import WireError
 
@@ -40,6 +40,7 @@ async def ingest(
     settings: SettingsDep,
     ingestor: IngestorDep,
     metrics: MetricsDep,
+    now: Now,
 ) -> dict:
     try:
         body = await read_body(request, settings.max_batch_bytes)
@@ -47,16 +48,19 @@ async def ingest(
         metrics.rejected.labels("too_large").inc()
         raise
     try:
+        bounds = time_bounds(
+            now, settings.ingest_max_age_days, settings.ingest_max_future_s
+        )
         with metrics.latency.time():
             result = await run_in_threadpool(
-                ingestor.ingest, sensor.tenant_id, sensor.id, body
+                ingestor.ingest, sensor.tenant_id, sensor.id, body, bounds
             )
-    except WireError as exc:
+    except WireError as exc:  # the batch's fault, whatever it is: 400, never a retry
         metrics.rejected.labels(reject_reason(exc)).inc()
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, f"invalid batch: {exc}"
         ) from None
-    except Exception:
+    except Exception:  # only the store can fail here: wire.decode turns every failure into WireError
         log.exception("storing a batch from sensor %s failed", sensor.id)
         metrics.rejected.labels("store_failed").inc()
         raise HTTPException(
