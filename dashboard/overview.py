@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from core.analytics import overview as stats
 from core.analytics.assets import list_assets
 from core.analytics.sensors import sensors_overview
-from core.analytics.window import Window, resolve_window
+from core.analytics.window import Window, ending, resolve_window
 from core.store.clickhouse import ClickHouseStore
 from dashboard import figures
 from dashboard.i18n import Translator
@@ -21,8 +21,7 @@ DEFAULT_RANGE = "24h"
 
 def window_for(ch: ClickHouseStore, tenant_id: int, range_key: str) -> Window:
     """``range_key`` long, ending where the core's default window ends (the tenant's newest data)."""
-    end = resolve_window(ch, tenant_id).end
-    return Window(end - RANGES[range_key], end)
+    return ending(resolve_window(ch, tenant_id).end, RANGES[range_key])
 
 
 def overview_context(ch: ClickHouseStore, db: Session, tenant: int, range_key: str, t: Translator) -> dict:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime
 
 from core.analytics.ledger import Asset, build_ledger, ip_order
 from core.analytics.window import utc
+from core.csvsafe import csv_text
 from core.store.clickhouse import ClickHouseStore
 
 AUTHORIZATION = ("unknown", "authorized", "unauthorized")
@@ -96,13 +95,9 @@ def list_assets(ch: ClickHouseStore, tenant_id: int, q: str = "", role: str = ""
 
 
 def assets_csv(rows: list[dict]) -> str:
-    """Listed assets as CSV: UTC times, list values space-separated."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow([" ".join(map(str, v)) if isinstance(v, list) else v for v in (row[c] for c in CSV_COLUMNS)])
-    return out.getvalue()
+    """Listed assets as CSV: UTC times, list values space-separated, formulas neutralised."""
+    return csv_text(CSV_COLUMNS, ({c: " ".join(map(str, v)) if isinstance(v, list) else v
+                                   for c, v in ((c, row[c]) for c in CSV_COLUMNS)} for row in rows))
 
 
 def _sort_key(column: str):

@@ -96,6 +96,25 @@ SensorAuth = Annotated[Sensor, Depends(sensor_auth)]
 Principal = Annotated[auth.Identity, Depends(principal)]
 
 
+def admin(who: Principal) -> auth.Identity:
+    """An admin of their own tenant; every other role gets 403."""
+    if who.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "admins only")
+    return who
+
+
+def admin_writer(who: Annotated[auth.Identity, Depends(admin)], bearer: Bearer) -> auth.Identity:
+    """An admin changing something: only with an API token (a cookie could be a cross-site request;
+    the dashboard has its own CSRF-protected forms)."""
+    if bearer is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "writes through the API need an API token")
+    return who
+
+
+Admin = Annotated[auth.Identity, Depends(admin)]
+AdminWriter = Annotated[auth.Identity, Depends(admin_writer)]
+
+
 def billing_scope(who: Principal, db: DB, settings: SettingsDep) -> contracts.Scope:
     """The contracts a billing user sees (core.contracts); every other role gets 403."""
     scope = contracts.billing_scope(db, who, settings.provider_tenant)
@@ -113,7 +132,8 @@ def time_window(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> Window:
-    """``start``/``end`` (ISO 8601, UTC if no offset); by default the 24 h up to the newest data."""
+    """``start``/``end`` (ISO 8601, UTC if no offset, clamped to 1970..2106); by default the 24 h up
+    to the newest data."""
     try:
         return resolve_window(ch, who.tenant_id, start, end)
     except ValueError as exc:

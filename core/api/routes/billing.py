@@ -3,8 +3,7 @@ and CSV. For billing staff only (``BillingScope`` gives whose contracts); every 
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from fastapi.responses import Response
 from core import contracts
 from core.api.deps import DB, BillingScope
 from core.billing import Run, contract_json, invoice_run, invoice_totals, run_json
+from core.csvsafe import csv_text
 from tariff.calendar import Month
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
@@ -71,17 +71,17 @@ def invoices_csv(scope: BillingScope, db: DB, month: BillingMonth) -> Response:
 
 
 def run_csv(run: Run) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS)
-    writer.writeheader()
+    return csv_text(CSV_COLUMNS, _run_rows(run))
+
+
+def _run_rows(run: Run) -> Iterator[dict]:
     for bill in run.bills:
         row = bill.contract
         whose = {"tenant": row.tenant.name, "contract_id": row.contract_id, "plan": row.plan, "month": run.month}
         if bill.invoice is None:
-            writer.writerow(whose | {"row": "error", "description": str(bill.derived.error)})
+            yield whose | {"row": "error", "description": str(bill.derived.error)}
             continue
         for line in bill.invoice.lines:
-            writer.writerow(whose | {"row": "line"} | asdict(line))
-        writer.writerow(whose | {"row": "invoice"} | invoice_totals(bill.invoice))
-    writer.writerow({"row": "run", "month": run.month} | run.totals)
-    return out.getvalue()
+            yield whose | {"row": "line"} | asdict(line)
+        yield whose | {"row": "invoice"} | invoice_totals(bill.invoice)
+    yield {"row": "run", "month": run.month} | run.totals

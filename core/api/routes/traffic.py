@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
 
 from core.analytics import overview
 from core.api.deps import ClickHouse, Principal, TimeWindow
 
 router = APIRouter(tags=["traffic"])
+MAX_SERIES_POINTS = 10_000  # a longer series is refused, not built (one query, one response)
 
 
 @router.get("/api/v1/traffic")
@@ -22,6 +23,9 @@ def traffic(
     ] = None,
 ) -> dict:
     step = step or overview.default_step(window)
+    if (window.end - window.start).total_seconds() / step > MAX_SERIES_POINTS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            f"step too small for the window: at most {MAX_SERIES_POINTS} points")
     return {
         "start": window.start,
         "end": window.end,
