@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from core.api.routes import (
     activation,
     assets,
+    audit,
     billing,
     flows,
     health,
@@ -21,7 +22,9 @@ from core.api.routes import (
     sensor,
     sensors,
     talkers,
+    tokens,
     traffic,
+    users,
 )
 from core.config import Settings
 from core.ingest import Ingestor
@@ -44,6 +47,9 @@ ROUTERS = (
     talkers.router,
     assets.router,
     billing.router,
+    users.router,
+    tokens.router,
+    audit.router,
 )
 
 
