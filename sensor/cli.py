@@ -248,11 +248,15 @@ def status(config: ConfigPath = None,
     except OSError as exc:
         raise Problem(f"cannot open the spool {cfg.spool}: {exc.strerror}", "run as root") from None
     report = health.snapshot(queue, cfg.monthly_budget_mb * MIB)
+    link_types = health.unknown_link_types(queue.dir)
     if as_json:
-        typer.echo(json.dumps(report | {"serial": cfg.serial, "sensor_id": cfg.sensor_id}))
+        typer.echo(json.dumps(report | {"serial": cfg.serial, "sensor_id": cfg.sensor_id,
+                                        "unknown_link_types": link_types}))
         return
     for label, value in _status_lines(cfg, report):
         typer.echo(f"{label:<12} {value}")
+    if link_types:  # frames counted as parse errors, by the link type the sensor cannot decode
+        typer.echo(f"{'link types':<12} not decoded: " + ", ".join(f"{lt} ({n} frames)" for lt, n in link_types.items()))
 
 
 def _status_lines(cfg: SensorConfig, r: dict) -> list[tuple[str, str]]:

@@ -2,7 +2,8 @@
 
 Two small JSON files in the spool directory feed it, each written by one party:
 
-- ``capture.json``: the newest batch the capture produced (packet rate, kernel drops, parse errors);
+- ``capture.json``: the newest batch the capture produced (packet rate, kernel drops, parse errors),
+  and the frames of link types the sensor cannot decode since it started, per link type;
 - ``uplink.json``: the last delivered upload and the bytes sent this month, counted in Japan time
   (LTE data plans reset at the start of a Japanese calendar month).
 
@@ -12,6 +13,7 @@ The data mode (full, or economy near the monthly budget: sensor/budget.py) follo
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,8 +36,8 @@ def _month(t: datetime) -> str:
     return t.astimezone(JST).strftime("%Y-%m")
 
 
-def record_batch(directory: Path, batch: wire.Batch) -> None:
-    """Note the capture counters of a batch just produced."""
+def record_batch(directory: Path, batch: wire.Batch, unknown_link_types: Mapping[int, int] | None = None) -> None:
+    """Note the capture counters of a batch just produced (and the frames of unknown link types)."""
     seconds = (batch.interval_end - batch.interval_start).total_seconds()
     packets = batch.counters.get("packets", 0)
     write_atomic(directory / CAPTURE, json.dumps({
@@ -43,7 +45,14 @@ def record_batch(directory: Path, batch: wire.Batch) -> None:
         "capture_pps": packets / seconds if seconds > 0 else None,
         "kernel_drops": batch.counters.get("kernel_drops", 0),
         "parse_errors": batch.counters.get("parse_errors", 0),
+        "unknown_link_types": {str(lt): n for lt, n in sorted((unknown_link_types or {}).items())},
     }).encode())
+
+
+def unknown_link_types(directory: Path) -> dict[str, int]:
+    """Frames of link types the capture could not decode, per link type (kept beside the health
+    report: the core's report has no field for them)."""
+    return _read(directory / CAPTURE).get("unknown_link_types", {})
 
 
 def record_upload(directory: Path, nbytes: int, delivered: bool, error: str = "",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import replace
 
 from sensor import budget, health, wire
@@ -32,10 +33,11 @@ class Producer:
         self.lock = threading.Lock()  # put (capture thread) and retry (uploader thread)
         self.refused = False  # the spool refused the last write
 
-    def put(self, batch: wire.Batch) -> None:
-        """Spool one interval's batch (and, around economy mode, a flow summary)."""
+    def put(self, batch: wire.Batch, unknown_link_types: Mapping[int, int] | None = None) -> None:
+        """Spool one interval's batch (and, around economy mode, a flow summary); note its counters
+        and the frames of unknown link types so far for the health report."""
         try:
-            health.record_batch(self.spool.dir, batch)
+            health.record_batch(self.spool.dir, batch, unknown_link_types)
         except OSError:
             pass  # a full disk: the status shows the previous interval's figures meanwhile
         if budget.mode(health.bytes_this_month(self.spool.dir), self.budget_bytes) == "economy":

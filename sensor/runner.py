@@ -45,10 +45,11 @@ def run(cfg: SensorConfig, stop: threading.Event) -> None:
         thread.start()
     log.info("capturing on %s (%s), batches every %g s to %s", cfg.interface, cfg.capture, cfg.interval_s,
              cfg.core_url)
+    stats = pipeline.Stats()
     try:
         for batch in pipeline.iter_batches([capture.chunks(stop)], cfg.interval_s, sensor=cfg.serial,
-                                           observer=Observer()):
-            producer.put(batch)
+                                           observer=Observer(), stats=stats):
+            producer.put(batch, stats.link_types)
             wake.set()
         producer.finish()
         if not stop.is_set():
@@ -63,6 +64,8 @@ def run(cfg: SensorConfig, stop: threading.Event) -> None:
         producer.finish()  # (again, if the capture failed: the flow summary so far)
         left = uplink.drain(deadline=time.monotonic() + GRACE)
         log.info("stopped: %d batches sent at shutdown, %d left in the spool", left.sent, len(spool.pending()))
+        log.info("frames read %d: %d decoded, %d parse errors%s", stats.read, stats.decoded,
+                 sum(stats.errors.values()), f" ({stats.summary()})" if stats.errors else "")
         report()
         uplink.close()
         core.close()

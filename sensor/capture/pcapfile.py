@@ -19,6 +19,7 @@ from numba import njit
 
 CHUNK = 1 << 18  # records per chunk
 MAX_CAPLEN = 1 << 18  # larger than any real snaplen: a garbled record header
+MAX_TS = (1 << 32) * 1_000_000  # µs: classic pcap's 32-bit seconds end in 2106; later pcapng times are lies
 
 PCAP_MAGIC = {  # magic as read little-endian → (big-endian file, nanosecond timestamps)
     0xA1B2C3D4: (False, False),
@@ -213,19 +214,19 @@ def _parse_idb(buf: np.ndarray, off: int, blen: int, big: bool) -> _Interface:
         if code == 9 and len(value) >= 1:
             iface.tsresol = value[0]
         elif code == 14 and len(value) >= 8:
-            iface.tsoffset = int.from_bytes(value[:8], order, signed=True)
+            iface.tsoffset = max(-(1 << 32), min(int.from_bytes(value[:8], order, signed=True), 1 << 32))
     return iface
 
 
 def _to_us(raw: np.ndarray, ifc: _Interface) -> np.ndarray:
+    """Interface ticks → µs since the epoch, within [0, MAX_TS] whatever the interface says."""
     v = ifc.tsresol
-    if v & 0x80:
-        us = (raw.astype(np.float64) * 1e6 / float(2 ** (v & 0x7F))).astype(np.int64)
-    elif v >= 6:
-        us = raw // (10 ** (v - 6))
-    else:
-        us = raw * (10 ** (6 - v))
-    return us + ifc.tsoffset * 1_000_000
+    if 6 <= v <= 24:
+        us = raw // (10 ** (v - 6))  # exact
+    else:  # (float64 holds µs exactly until 2255)
+        per_us = 2.0 ** (v & 0x7F) / 1e6 if v & 0x80 else 10.0 ** (v - 6)
+        us = np.clip(raw.astype(np.float64) / per_us, 0, MAX_TS).astype(np.int64)
+    return np.clip(us + ifc.tsoffset * 1_000_000, 0, MAX_TS)
 
 
 def _control_block(buf: np.ndarray, off: int, big: bool, section: list[_Interface]):

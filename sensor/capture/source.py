@@ -1,18 +1,22 @@
 """The capture `mieruka-sensor run` reads: the mirror port through Scapy's socket or a dumpcap
 ring, or, for the lab and tests, the interface's stand-in capture file ($MIERUKA_SENSOR_CAPTURE_DIR,
-read once: the port is quiet after it)."""
+read once: the port is quiet after it; a file that is not a capture counts as one damaged record)."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from sensor.capture import mirror
 from sensor.capture.live import LiveCapture
-from sensor.capture.pcapfile import Frames, iter_frames
+from sensor.capture.pcapfile import CaptureError, Frames, iter_frames
 from sensor.capture.ring import DumpcapRing
 from sensor.config import SensorConfig
+
+log = logging.getLogger(__name__)
 
 
 class StandIn:
@@ -20,10 +24,14 @@ class StandIn:
         self.path = path
 
     def chunks(self, stop: threading.Event) -> Iterator[Frames]:
-        for frames in iter_frames(self.path):
-            if stop.is_set():
-                return
-            yield frames
+        try:
+            for frames in iter_frames(self.path):
+                if stop.is_set():
+                    return
+                yield frames
+        except CaptureError as exc:
+            log.error("%s: counted as a damaged record", exc)
+            yield Frames.empty(errors=1, clock=int(time.time() * 1_000_000))
 
     def close(self) -> None:
         pass

@@ -20,14 +20,15 @@ UDP_FRAME = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
                   / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1000, dport=2000) / (b"x" * 20))
 
 
-def pcapng_bytes(frames: list[tuple[int, bytes]], linktype: int) -> bytes:
-    """A little-endian pcapng section: one interface of ``linktype``, one enhanced packet block per frame."""
+def pcapng_bytes(frames: list[tuple[int, bytes]], linktype: int, options: bytes = b"") -> bytes:
+    """A little-endian pcapng section: one interface of ``linktype`` (with ``options``), one enhanced
+    packet block per frame."""
     def block(btype: int, body: bytes) -> bytes:
         body += b"\0" * (-len(body) % 4)
         return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
 
     out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
-           block(1, struct.pack("<HHI", linktype, 0, 65535))]
+           block(1, struct.pack("<HHI", linktype, 0, 65535) + options)]
     for ts, data in frames:
         out.append(block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data))
     return b"".join(out)
@@ -71,6 +72,21 @@ def test_a_bogus_pcapng_interface_link_type(tmp_path):
     batches, stats = run_pipeline(path)
     assert stats.link_types == {0xBEEF: 2}
     assert_accounted(batches, stats, 2)
+
+
+@pytest.mark.parametrize("options,year", [
+    (struct.pack("<HHB3x", 9, 1, 0), 2106),  # if_tsresol 10^0: microsecond ticks read as seconds
+    (struct.pack("<HHB3x", 9, 1, 30), 1970),
+    (struct.pack("<HHB3x", 9, 1, 0xFF), 1970),  # 2^-127
+    (struct.pack("<HHq", 14, 8, 1 << 62), 2106),  # if_tsoffset
+    (struct.pack("<HHq", 14, 8, -(1 << 62)), 1970),
+])
+def test_lying_interface_clocks_stay_within_pcap_time(tmp_path, options, year):
+    path = tmp_path / "clock.pcapng"
+    path.write_bytes(pcapng_bytes([(T0, UDP_FRAME)], linktype=1, options=options))
+    [batch], stats = run_pipeline(path)
+    assert batch.interval_start.year == year
+    assert_accounted([batch], stats, 1)
 
 
 def test_analyze_reports_what_it_could_not_parse(make_pcap, tmp_path):
