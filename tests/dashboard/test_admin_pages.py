@@ -1,0 +1,139 @@
+"""Admin pages: users, API tokens and the audit log of the admin's own tenant; CSRF on every form;
+other roles get 403 and no links; another tenant's users and tokens are unknown (404)."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from coretest import PASSWORD, add_user, bearer, provision
+from pagetest import csrf_token
+
+from core import accounts
+from dashboard.i18n import MESSAGES
+
+JA, EN = MESSAGES["ja"], MESSAGES["en"]
+BOSS = SimpleNamespace(email="boss@acme.example")
+
+
+@pytest.fixture
+def org(client):
+    acme, globex = provision(client.app, "acme"), provision(client.app, "globex")
+    add_user(client.app, "acme", BOSS.email, "admin")
+    return acme, globex
+
+
+def _user_id(client, email: str) -> int:
+    with client.app.state.controlplane.sessions() as db:
+        return accounts.user_with_email(db, email).id
+
+
+def _post(client, path: str, **data):
+    token = csrf_token(client.get("/admin/users").text)
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+def test_other_roles_get_403_and_no_admin_links(client, org, login):
+    acme, _ = org
+    assert login(acme).status_code == 303
+    assert "/admin/users" not in client.get("/").text
+    for path in ("/admin/users", "/admin/tokens", "/admin/audit"):
+        r = client.get(path)
+        assert r.status_code == 403 and JA["admin_only"] in r.text
+
+
+def test_logged_out_is_sent_to_login(client, org):
+    assert client.get("/admin/users").headers["location"] == "/login"
+
+
+def test_admin_sees_links_and_only_their_tenants_users(client, org, login):
+    login(BOSS)
+    home = client.get("/?lang=en").text
+    assert all(f'href="/admin/{p}"' in home for p in ("users", "tokens", "audit"))
+    page = client.get("/admin/users").text
+    assert re.findall(r'data-user="([^"]+)"', page) == ["analyst@acme.example", BOSS.email]
+
+
+def test_disable_needs_csrf_and_ends_the_users_session(client, org, login):
+    acme, _ = org
+    analyst = _user_id(client, acme.email)
+    login(BOSS)
+    r = client.post(f"/admin/users/{analyst}/disable", data={"csrf_token": "0" * 64})
+    assert r.status_code == 403 and JA["csrf_failed"] in r.text
+    r = _post(client, f"/admin/users/{analyst}/disable")
+    assert r.status_code == 303 and r.headers["location"] == "/admin/users?done=user_disabled"
+    page = client.get(r.headers["location"]).text
+    assert JA["done_user_disabled"] in page and JA["state_disabled"] in page
+    assert client.get("/api/v1/sensors", headers=bearer(acme.api_token)).status_code == 401
+    assert _post(client, f"/admin/users/{analyst}/enable").status_code == 303
+    assert client.get("/api/v1/sensors", headers=bearer(acme.api_token)).status_code == 200
+
+
+def test_another_tenants_user_is_not_found(client, org, login):
+    _, globex = org
+    victim = _user_id(client, globex.email)
+    login(BOSS)
+    for path, data in [(f"/admin/users/{victim}/disable", {}), (f"/admin/users/{victim}/unlock", {}),
+                       (f"/admin/users/{victim}/role", {"role": "admin"}),
+                       (f"/admin/users/{victim}/password", {"password": "tram depot lantern 42"})]:
+        r = _post(client, path, **data)
+        assert r.status_code == 404 and JA["admin_not_found"] in r.text, path
+    with client.app.state.controlplane.sessions() as db:
+        user = accounts.user_with_email(db, globex.email)
+        assert user.disabled_at is None and user.role == "analyst"
+    assert client.get("/api/v1/sensors", headers=bearer(globex.api_token)).status_code == 200
+
+
+def test_globex_token_cannot_be_revoked_from_acme(client, org, login):
+    _, globex = org
+    with client.app.state.controlplane.sessions() as db:
+        globex_token = accounts.api_tokens(db, globex.id)[0].id
+    login(BOSS)
+    r = _post(client, f"/admin/tokens/{globex_token}/revoke")
+    assert r.status_code == 404
+    assert client.get("/api/v1/sensors", headers=bearer(globex.api_token)).status_code == 200
+
+
+def test_add_user_applies_the_password_policy(client, org, login):
+    login(BOSS)
+    r = _post(client, "/admin/users", email="cy@acme.example", role="billing", password="password")
+    assert r.status_code == 422 and "password is too easy to guess" in r.text
+    assert 'value="cy@acme.example"' in r.text  # the form keeps what was typed, not the password
+    r = _post(client, "/admin/users", email="cy@acme.example", role="billing", password="tram depot lantern 42")
+    assert r.status_code == 303
+    assert "cy@acme.example" in client.get("/admin/users").text
+
+
+def test_issue_shows_the_token_once_and_revoke_stops_it(client, org, login):
+    login(BOSS)
+    token = csrf_token(client.get("/admin/tokens").text)
+    r = client.post("/admin/tokens", data={"csrf_token": token, "name": "grafana", "expires_days": "30",
+                                           "user_id": str(_user_id(client, BOSS.email))})
+    assert r.status_code == 201
+    raw = re.search(r'<code class="mono secret">([^<]+)</code>', r.text).group(1)
+    assert client.get("/api/v1/sensors", headers=bearer(raw)).status_code == 200
+    listed = client.get("/admin/tokens").text
+    assert raw not in listed and "grafana" in listed
+    new_id = re.findall(r'data-token="(\d+)"', listed)[0]
+    r = client.post("/admin/tokens", data={"csrf_token": token, "expires_days": "-1"})
+    assert r.status_code == 422 and JA["admin_bad_days"] in r.text
+    r = _post(client, f"/admin/tokens/{new_id}/revoke")
+    assert r.headers["location"] == "/admin/tokens?done=token_revoked"
+    assert client.get("/api/v1/sensors", headers=bearer(raw)).status_code == 401
+
+
+def test_audit_page_is_the_tenants_own_newest_first_and_filterable(client, org, login):
+    acme, _ = org
+    login(acme, password="wrong password")
+    login(BOSS)
+    _post(client, f"/admin/users/{_user_id(client, acme.email)}/unlock")
+    page = client.get("/admin/audit?lang=en").text
+    actions = re.findall(r'<span class="badge">([^<]+)</span>', page)
+    assert actions[0] == "user.unlock" and "login.failed" in actions and "login.ok" in actions
+    ids = [int(i) for i in re.findall(r'data-id="(\d+)"', page)]
+    assert ids == sorted(ids, reverse=True)
+    assert "globex" not in page
+    logins = client.get("/admin/audit?action=login").text
+    assert set(re.findall(r'<span class="badge">([^<]+)</span>', logins)) == {"login.ok", "login.failed"}
+    assert EN["audit_none"] in client.get("/admin/audit?actor=nobody-at-all").text  # ?lang=en stuck
