@@ -84,7 +84,7 @@ def serve() -> None:
     from core.api.app import create_app
 
     cfg = settings()
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, workers=1)
+    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, workers=1, server_header=False)
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     provider_tenant: str = "provider"
     # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.
     ca_cert_file: Path | None = None
+    # /metrics needs ``Authorization: Bearer <token>`` when set; unset, only loopback clients
+    # reaching the core directly (no proxy headers) may read it.
+    metrics_token: SecretStr | None = None
+    docs: bool = True  # false: no /docs, /redoc or /openapi.json
 
     @cached_property
     def clickhouse_dsn(self) -> str:

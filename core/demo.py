@@ -34,7 +34,8 @@ def _sensor_cli() -> str:
 def _start_server(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]:
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                       server_header=False)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

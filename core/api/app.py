@@ -26,6 +26,7 @@ from core.api.routes import (
     traffic,
     users,
 )
+from core.api.security import SecuredApp
 from core.config import Settings
 from core.ingest import Ingestor
 from core.metrics import Metrics
@@ -74,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             clickhouse.close()
             controlplane.close()
 
-    app = FastAPI(title="mieruka", version="0.1.0", lifespan=lifespan)
+    no_docs = {} if settings.docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = SecuredApp(title="mieruka", version="0.1.0", lifespan=lifespan, **no_docs)
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.login_throttle = LoginThrottle(settings.rate_limit_storage)

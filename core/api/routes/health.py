@@ -1,14 +1,16 @@
-"""GET /healthz (both stores reachable) and /metrics (Prometheus text format)."""
+"""GET /healthz (both stores reachable) and /metrics (Prometheus text format, token or loopback)."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import secrets
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from core.api.deps import MetricsDep
+from core.api.deps import Bearer, MetricsDep, SettingsDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -35,6 +37,32 @@ def healthz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+# Headers a reverse proxy adds: a request carrying one came from further away than its peer.
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def metrics_reader(request: Request, settings: SettingsDep, bearer: Bearer) -> None:
+    """With MIERUKA_METRICS_TOKEN, its bearer; without, a loopback client reaching us directly."""
+    token = settings.metrics_token
+    if token is not None:
+        if bearer is None or not secrets.compare_digest(bearer.credentials.encode(),
+                                                        token.get_secret_value().encode()):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "metrics token required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return
+    if not _loopback(request.client.host if request.client else "") or any(
+            h in request.headers for h in PROXY_HEADERS):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "metrics are for loopback clients unless MIERUKA_METRICS_TOKEN is set")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@router.get("/metrics", dependencies=[Depends(metrics_reader)])
 def metrics(m: MetricsDep) -> Response:
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)
