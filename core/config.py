@@ -6,7 +6,11 @@ from functools import cached_property
 from pathlib import Path
 
 from pydantic import SecretStr
+import limits
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core import throttle
 
 
 class Settings(BaseSettings):
@@ -32,6 +36,15 @@ class Settings(BaseSettings):
     # Where login throttling (core.throttle) counts attempts: memory:// is per process; give a
     # shared storage URI (redis://host:6379) when several API processes serve logins.
     rate_limit_storage: str = "memory://"
+    # Login attempts allowed (``limits`` notation; README "Login protection" explains the policy).
+    login_limit_per_account_source: str = throttle.PER_ACCOUNT_FROM_SOURCE
+    login_limit_per_source: str = throttle.PER_SOURCE
+
+    @field_validator("login_limit_per_account_source", "login_limit_per_source")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        limits.parse_many(value)  # ValueError names the bad part
+        return value
     activation_code_days: float = 14.0  # how long a sensor activation code stays valid
     # The provider's own tenant: its billing users see every tenant's contracts (core.contracts).
     provider_tenant: str = "provider"

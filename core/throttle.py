@@ -11,24 +11,28 @@ from __future__ import annotations
 import math
 import time
 
-from limits import RateLimitItem, parse, storage, strategies
+from limits import RateLimitItem, parse, parse_many, storage, strategies
 
-# One address guessing one account; tight, and it cannot hurt the owner on another address.
-PER_ACCOUNT_FROM_SOURCE = parse("5/15 minutes")
+# One address guessing one account: tight, yet it cannot hurt the owner on another address.
+PER_ACCOUNT_FROM_SOURCE = "5/15 minutes"
 # One address guessing across accounts (an office behind NAT shares an address: successes count).
-PER_SOURCE = (parse("10/minute"), parse("60/hour"))
+PER_SOURCE = "10/minute;60/hour"
 
 
 class LoginThrottle:
-    def __init__(self, storage_uri: str = "memory://"):
+    def __init__(self, storage_uri: str = "memory://", per_account_from_source: str = PER_ACCOUNT_FROM_SOURCE,
+                 per_source: str = PER_SOURCE):
+        """Limits in the ``limits`` notation, e.g. ``5/15 minutes`` or ``10/minute;60/hour``."""
         self.limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
+        self.per_pair = parse(per_account_from_source)
+        self.per_source = parse_many(per_source)
 
     def admit(self, source: str, email: str) -> int | None:
         """Count an attempt: None if it may be checked, else the seconds until one may be."""
         email = email.strip().lower()
         windows: list[tuple[RateLimitItem, tuple[str, ...]]] = [
-            (PER_ACCOUNT_FROM_SOURCE, ("login", source, email)),
-            *((limit, ("login", source)) for limit in PER_SOURCE),
+            (self.per_pair, ("login", source, email)),
+            *((limit, ("login", source)) for limit in self.per_source),
         ]
         for limit, ids in windows:
             if not self.limiter.hit(limit, *ids):
@@ -37,4 +41,4 @@ class LoginThrottle:
         return None
 
     def succeeded(self, source: str, email: str) -> None:
-        self.limiter.clear(PER_ACCOUNT_FROM_SOURCE, "login", source, email.strip().lower())
+        self.limiter.clear(self.per_pair, "login", source, email.strip().lower())

@@ -79,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = SecuredApp(title="mieruka", version="0.1.0", lifespan=lifespan, **no_docs)
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.login_throttle = LoginThrottle(settings.rate_limit_storage)
+    app.state.login_throttle = LoginThrottle(
+        settings.rate_limit_storage, settings.login_limit_per_account_source, settings.login_limit_per_source
+    )
     app.add_exception_handler(Exception, _internal_error)
     for router in ROUTERS:
         app.include_router(router)

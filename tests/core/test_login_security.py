@@ -149,3 +149,20 @@ def test_a_strong_password_is_accepted(cp):
         accounts.set_password(db, user, "tram depot lantern 42")
     with cp.sessions() as db:
         assert auth.authenticate_user(db, EMAILS[0], "tram depot lantern 42").id == user.id
+
+
+def test_limits_are_settings_and_bad_ones_are_refused(settings, monkeypatch):
+    from pydantic import ValidationError
+
+    from core.config import Settings
+
+    app = create_app(settings.model_copy(update={"login_limit_per_source": "2/minute"}))
+    with _client_from(app, "203.0.113.9") as client:
+        with app.state.controlplane.sessions() as db:
+            accounts.create_tenant(db, "acme")
+        token = _csrf(client)
+        codes = [_login(client, EMAILS[i], "wrong password", token).status_code for i in range(3)]
+    assert codes == [200, 200, 429]
+    monkeypatch.setenv("MIERUKA_LOGIN_LIMIT_PER_SOURCE", "ten per minute")
+    with pytest.raises(ValidationError, match="login_limit_per_source"):
+        Settings()
