@@ -392,10 +392,14 @@ def decode(data: bytes, max_size: int = MAX_DECOMPRESSED, bounds: TimeBounds | N
     ``encode`` writes, so no input reaches a compute kernel in a shape it cannot handle."""
     try:
         return _decode(data, max_size, bounds)
-    except WireError:
-        raise
+    except WireError as exc:
+        error = exc
     except Exception as exc:  # noqa: BLE001 - hostile input: any other failure is still the batch's
-        raise WireError(Reason.VALUE, f"malformed batch ({type(exc).__name__}: {str(exc)[:200]})") from None
+        error = WireError(Reason.VALUE, f"malformed batch ({type(exc).__name__}: {str(exc)[:200]})")
+    # Raised bare: a traceback (or a chained exception's) would keep the decompressed content
+    # alive in its frames, in reference cycles that only a full garbage collection frees.
+    error.__context__ = error.__cause__ = None
+    raise error.with_traceback(None)
 
 
 def _decode(data: bytes, max_size: int, bounds: TimeBounds | None) -> Batch:
@@ -503,7 +507,8 @@ def _arrow_table(name: str, body: memoryview, rows: int) -> pa.Table:
     try:
         table = ipc.open_stream(pa.py_buffer(body)).read_all()
         table.validate(full=True)
-    except (pa.ArrowException, OSError) as exc:  # pyarrow raises OSError for some damaged IPC
+    # pyarrow raises OSError for some damaged IPC, UnicodeDecodeError for undecodable field names
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise WireError(Reason.ARROW, f"table {name} is not valid Arrow IPC: {str(exc)[:300]}") from None
     if table.num_rows != rows:
         raise WireError(Reason.ROWS, f"table {name} has {table.num_rows} rows, header says {rows}")
