@@ -1,0 +1,74 @@
+"""Admin pages in Chromium at 1366 px, Japanese and English: an admin disables a user, issues and
+revokes a token and reads the audit log; the login page says when attempts are throttled."""
+
+from __future__ import annotations
+
+import pytest
+from browsertest import collect_errors, log_in
+from coretest import LiveServer, add_user, provision
+
+from core.api.app import create_app
+from core.config import Settings
+from dashboard.i18n import MESSAGES
+
+BOSS = "boss@acme.example"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("admin")))) as live:
+        live.acme = provision(live.app, "acme")
+        provision(live.app, "globex")
+        add_user(live.app, "acme", BOSS, "admin")
+        yield live
+
+
+@pytest.fixture
+def wide(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
+    yield context.new_page()
+    context.close()
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_admin_pages(server, wide, screenshots, lang):
+    t = MESSAGES[lang]
+    page = wide
+    errors = collect_errors(page)
+    log_in(page, server.url, BOSS)
+    page.goto(f"{server.url}/admin/users?lang={lang}")
+    assert page.locator("h1").inner_text() == t["nav_admin_users"]
+    assert page.locator("nav.topnav a.active").inner_text() == t["nav_admin_users"]
+    row = page.locator(f"tr[data-user='{server.acme.email}']")
+    row.locator("button[data-action=disable]").click()
+    page.wait_for_load_state()
+    assert page.locator("#done").inner_text() == t["done_user_disabled"]
+    assert row.locator("[data-col=state]").inner_text().strip() == t["state_disabled"]
+    page.screenshot(path=screenshots / f"admin-users-{lang}.png", full_page=True)
+    row.locator("button[data-action=enable]").click()
+    page.wait_for_load_state()
+
+    page.click(f"nav.topnav a:has-text('{t['nav_admin_tokens']}')")
+    page.fill("#add-token input[name=name]", f"grafana-{lang}")
+    page.click("#add-token button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("#new-token code").inner_text().startswith("mka_")
+    page.screenshot(path=screenshots / f"admin-tokens-{lang}.png", full_page=True)
+
+    page.click(f"nav.topnav a:has-text('{t['nav_admin_audit']}')")
+    page.fill("#audit-filter input[name=action]", "user.")
+    page.click("#audit-filter button[type=submit]")
+    page.wait_for_load_state()
+    actions = page.locator("#audit tbody tr td:nth-child(3)").all_inner_texts()
+    assert actions[:2] == ["user.enable", "user.disable"]
+    page.goto(f"{server.url}/admin/audit")
+    page.screenshot(path=screenshots / f"admin-audit-{lang}.png", full_page=True)
+    assert errors == []
+
+
+def test_throttled_login_says_so(server, wide, screenshots):
+    page = wide
+    for _ in range(6):
+        log_in(page, server.url, "boss@acme.example", "not the password")
+    assert page.locator(".alert").inner_text() == MESSAGES["ja"]["login_throttled"].format(minutes=15)
+    page.screenshot(path=screenshots / "login-throttled-ja.png")
