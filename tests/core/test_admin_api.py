@@ -133,3 +133,26 @@ def test_audit_log_is_the_tenants_own_newest_first(client, org):
     older = client.get("/api/v1/audit", headers=admin, params={"before_id": only[-1]["id"]}).json()
     assert older and older[0]["id"] < only[-1]["id"]
     assert client.get("/api/v1/audit", headers=admin, params={"limit": 0}).status_code == 422
+
+
+def test_revoked_sensor_gets_401_until_a_new_code_brings_the_box_back(client, org):
+    """`mieruka sensors revoke` / `sensors code`: 401 makes the sensor keep its batches queued."""
+    from datetime import timedelta
+
+    from coretest import make_batch, post_batch
+
+    from core import accounts, activation
+    from sensor import wire
+
+    acme = org["acme"]
+    body = wire.encode(make_batch())
+    with client.app.state.controlplane.sessions() as db:
+        sensor = accounts.sensor_with_serial(db, accounts.tenant_named(db, "acme"), "SN-acme")
+        accounts.revoke_sensor(db, sensor)
+    assert post_batch(client, acme.sensor_token, body).status_code == 401
+    with client.app.state.controlplane.sessions() as db:
+        code, _ = activation.issue_code(db, sensor, "SN-acme", timedelta(days=1))
+    r = client.post("/api/v1/activate", json={"code": code})
+    assert r.status_code == 200, r.text
+    assert post_batch(client, r.json()["token"], body).status_code == 200
+    assert post_batch(client, acme.sensor_token, body).status_code == 401  # the old token stays dead
