@@ -17,6 +17,8 @@ from limits import RateLimitItem, parse, parse_many, storage, strategies
 PER_ACCOUNT_FROM_SOURCE = "5/15 minutes"
 # One address guessing across accounts (an office behind NAT shares an address: successes count).
 PER_SOURCE = "10/minute;60/hour"
+# Refusals go to the audit log at most this often per (source, account), so a flood cannot fill it.
+AUDITED_REFUSALS = parse("1/minute")
 
 
 class LoginThrottle:
@@ -39,6 +41,10 @@ class LoginThrottle:
                 reset = self.limiter.get_window_stats(limit, *ids).reset_time
                 return max(1, math.ceil(reset - time.time()))
         return None
+
+    def worth_auditing(self, source: str, email: str) -> bool:
+        """True for the first refusal of a (source, account) in AUDITED_REFUSALS' window."""
+        return self.limiter.hit(AUDITED_REFUSALS, "login-refused", source, email.strip().lower())
 
     def succeeded(self, source: str, email: str) -> None:
         self.limiter.clear(self.per_pair, "login", source, email.strip().lower())

@@ -90,7 +90,8 @@ def login(
     source = request.client.host if request.client else ""
     throttle = request.app.state.login_throttle
     if (wait := throttle.admit(source, email)) is not None:
-        auth.audit_throttled(db, email, source)  # refused before the password is even checked
+        if throttle.worth_auditing(source, email):  # refused before the password is even checked
+            auth.audit_throttled(db, email, source)
         response = page(request, "login.html", status_code=429, email=email, error="login_throttled",
                         minutes=math.ceil(wait / 60))
         response.headers["Retry-After"] = str(wait)

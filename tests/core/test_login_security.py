@@ -96,7 +96,8 @@ def test_parallel_guesses_over_http_stop_at_the_limit(live):
     with live.app.state.controlplane.sessions() as db:
         assert db.query(User).filter_by(email=EMAILS[0]).one().failed_logins == 5
         actions = [a for (a,) in db.query(AuditLog.action)]
-    assert actions.count("login.failed") == 5 and actions.count("login.throttled") == 16
+    # 16 refusals, audited once a minute per (source, account): a flood cannot fill the log.
+    assert actions.count("login.failed") == 5 and actions.count("login.throttled") == 1
 
 
 def test_one_address_guessing_across_accounts_is_throttled(live):
