@@ -266,6 +266,8 @@ def _status_lines(cfg: SensorConfig, r: dict) -> list[tuple[str, str]]:
     oldest = f", oldest {r['spool_oldest_age_s']:.0f} s old" if r["spool_oldest_age_s"] is not None else ""
     refused = f", {r['spool_write_failures']} writes failed (disk full?)" if r["spool_write_failures"] else ""
     spool = f"{r['spool_depth']} batches, {_size(r['spool_bytes'])}{oldest}, {r['spool_evicted']} evicted{refused}"
+    if r["spool_rejected"]:
+        spool += f"; {r['spool_rejected']} set aside, refused by the core (last: {r['last_rejection']})"
     used, budget = r["bytes_this_month"], r["monthly_budget_bytes"]
     share = f"{100 * used / budget:.1f}%" if budget else "no budget set"
     economy = (f"; economy mode: flows summarised per pair and service every {cfg.economy_interval_s / 60:g} min"

@@ -93,6 +93,8 @@ def snapshot(spool: Spool, budget_bytes: int, now: datetime | None = None) -> di
         "spool_oldest_age_s": max(0.0, now.timestamp() - oldest) if oldest else None,
         "spool_evicted": queued["evicted"],
         "spool_write_failures": queued["write_failures"],
+        "spool_rejected": queued["rejected"],  # set aside: the core refused them for good
+        "last_rejection": queued["last_rejection"][:500],
         "last_upload": usage.get("last_upload"),
         "last_error": usage.get("last_error", ""),
         "bytes_this_month": used,

@@ -3,7 +3,8 @@
 Each batch is one file named ``<sequence>-<batch_id>.mrkb``, written to a temporary name, fsynced and
 renamed into place, so a crash leaves either the whole batch or nothing, and a failed write (disk full)
 leaves nothing and is counted. The queue is bounded by total size; when full, the oldest batches are
-evicted and counted in ``state.json`` (never silently). One thread may put while another sends and acks.
+evicted and counted in ``state.json`` (never silently). A batch the core refused for good is set aside
+in ``rejected/`` with the core's reason, out of the queue. One thread may put while another sends and acks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 SUFFIX = ".mrkb"
 STATE = "state.json"
+REJECTED, REASON = "rejected", ".reason.txt"  # batches the core refused for good, each with its reason
 
 
 @dataclass(frozen=True)
@@ -127,13 +129,25 @@ class Spool:
 
     def reject(self, batch: SpooledBatch, reason: str) -> None:
         """The core refused the batch for good: keep it aside with the reason, out of the queue."""
-        rejected = self.dir / "rejected"
+        rejected = self.dir / REJECTED
         rejected.mkdir(exist_ok=True)
+        write_atomic(rejected / f"{batch.path.stem}{REASON}", reason.encode())
         os.replace(batch.path, rejected / batch.path.name)
-        write_atomic(rejected / f"{batch.path.stem}.reason.txt", reason.encode())
+
+    def set_aside(self) -> tuple[int, str]:
+        """How many batches the core refused for good, and its reason for the newest of them."""
+        reasons = sorted((self.dir / REJECTED).glob(f"*{REASON}"))  # named by sequence: oldest first
+        last = ""
+        if reasons:
+            try:
+                last = reasons[-1].read_text(errors="replace")
+            except FileNotFoundError:  # removed by hand meanwhile
+                pass
+        return len(reasons), last
 
     def stats(self) -> dict:
         queued = self.pending()
+        rejected, last_rejection = self.set_aside()
         return {
             "depth": len(queued),
             "bytes": sum(_size(b.path) for b in queued),
@@ -141,6 +155,8 @@ class Spool:
             "evicted": self.state["evicted"],
             "evicted_bytes": self.state["evicted_bytes"],
             "write_failures": self.state["write_failures"],
+            "rejected": rejected,
+            "last_rejection": last_rejection,
         }
 
 

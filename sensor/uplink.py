@@ -105,7 +105,12 @@ class Uplink:
             report.duplicates += outcome == "duplicate"
         elif outcome == "rejected":
             log.error("core rejected batch %s: %s", batch.batch_id, detail)
-            self.spool.reject(batch, detail)
+            try:
+                self.spool.reject(batch, detail)
+            except OSError as exc:  # cannot set it aside (disk full?): drop it rather than block the queue
+                log.error("cannot set batch %s aside (%s); dropping it", batch.batch_id, exc)
+                self.spool.count_eviction(len(body))
+                self.spool.ack(batch)
             report.rejected += 1
             report.last_error = detail
         else:

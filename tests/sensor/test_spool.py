@@ -69,3 +69,13 @@ def test_a_failed_write_leaves_nothing_and_is_counted(tmp_path, monkeypatch):
     assert spool.stats()["write_failures"] == 1
     spool.put("id-3", b"z")  # the count is saved with the next batch that fits
     assert Spool(tmp_path).stats()["write_failures"] == 1
+
+
+def test_set_aside_counts_refused_batches_and_keeps_the_newest_reason(tmp_path):
+    spool = Spool(tmp_path)
+    assert spool.set_aside() == (0, "")
+    first, second = spool.put("a", b"1"), spool.put("b", b"2")
+    spool.reject(first, "400: bad_time")
+    spool.reject(second, "400: schema mismatch")
+    assert spool.set_aside() == (2, "400: schema mismatch")
+    assert spool.stats()["rejected"] == 2 and spool.pending() == []

@@ -158,3 +158,33 @@ def test_a_200_that_is_not_the_core_s_answer_is_retried(spool, tmp_path):
     assert report.sent == 3 and report.retries == 1 and "not a core's answer" in report.last_error
     assert core.requests[0] == core.requests[1]
     assert json.loads((tmp_path / "uplink.json").read_text())["last_upload"]
+
+
+def test_set_aside_batches_show_in_the_health_report_and_status(spool, tmp_path):
+    """A batch the core can never store is set aside with the core's reason and does not hold up the
+    queue; `mieruka-sensor status` and the health report the core keeps say how many, and why."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sensor import config as sensor_config
+    from sensor import health
+
+    core, report, _ = run(["400", "ok", "400"], spool)
+    assert report.rejected == 2 and report.sent == 1 and spool.pending() == []
+    snapshot = health.snapshot(spool, 0)
+    assert snapshot["spool_rejected"] == 2 and snapshot["last_rejection"] == "400: scripted 400"
+    cfg = sensor_config.SensorConfig(core_url=core.url, token="tok", sensor_id=1, serial="SN-1",
+                                     interface="eth1", spool=str(tmp_path))
+    sensor_config.save(cfg, tmp_path / "sensor.toml")
+    cli = Path(sys.executable).parent / "mieruka-sensor"
+    status = subprocess.run([cli, "status", "--config", tmp_path / "sensor.toml"], capture_output=True, text=True,
+                            timeout=120)
+    assert "2 set aside, refused by the core (last: 400: scripted 400)" in status.stdout, status.stderr
+
+
+def test_a_batch_that_cannot_be_set_aside_is_dropped_not_retried(spool, tmp_path):
+    (tmp_path / "rejected").write_text("a file where the directory should be")  # reject() fails
+    core, report, _ = run(["400"], spool)
+    assert report.rejected == 1 and report.sent == 2 and spool.pending() == []
+    assert spool.stats()["evicted"] == 1  # counted as lost, never silently

@@ -70,6 +70,8 @@ class Health(BaseModel):
     spool_oldest_age_s: float | None = Field(default=None, ge=0)
     spool_evicted: int = Field(default=0, ge=0)
     spool_write_failures: int = Field(default=0, ge=0)  # batches the spool disk could not take (full?)
+    spool_rejected: int = Field(default=0, ge=0)  # batches set aside: the core refused them for good (4xx)
+    last_rejection: str = Field(default="", max_length=500)  # the core's reason for the newest of them
     last_upload: datetime | None = None
     last_error: str = Field(default="", max_length=500)  # why the last upload attempt failed, until one succeeds
     bytes_this_month: int = Field(ge=0)
