@@ -35,6 +35,7 @@ def fleet(client, clock, acme, globex):
     assert client.post("/api/v1/sensor/installation", headers=sensor).status_code == 200
     start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=1)
     batch = make_batch([flow(ts=start)], start=start)
+    clock(utcnow())  # the core takes a batch of this minute only when its clock says so
     assert post_batch(client, acme.sensor_token, wire.encode(batch)).status_code == 200
     clock(datetime(2024, 5, 2, 16, 0, tzinfo=UTC))
     r = client.post("/api/v1/sensor/opening-test", headers=sensor, json={"batch_id": batch.batch_id})
@@ -146,3 +147,21 @@ def test_why_uploads_are_failing_is_shown(client, fleet, acme, login):
     acme_row = row(client.get("/sensors").text, "SN-acme")
     assert 'data-col="upload-error"' in acme_row and "401: the core refused" in acme_row
     assert "upload-error" not in row(client.get("/sensors").text, "SN-acme-spare")
+
+
+def test_batches_set_aside_are_counted_with_the_newest_reason(client, fleet, acme, login):
+    reason = "400: invalid batch: interval 9999-12-31T23:00:00+00:00..9999-12-31T23:01:00+00:00 outside what this core takes"
+    report = ACME_HEALTH | {"spool_rejected": 2, "last_rejection": reason}
+    assert client.post("/api/v1/sensor/health", headers=bearer(acme.sensor_token), json=report).status_code == 200
+    login(acme)
+
+    def note(html: str, column: str) -> str:
+        return re.search(rf'data-col="{column}"[^>]*>(.*?)</div>', row(html, "SN-acme"), re.DOTALL).group(1).strip()
+
+    html = client.get("/sensors").text
+    assert note(html, "set-aside") == JA["set_aside"].format(n=2)
+    shown = note(html, "last-rejection")
+    assert shown.endswith("...") and reason.startswith(shown[:-3]) and len(shown) <= 60
+    assert reason in row(html, "SN-acme")  # whole, in the tooltip
+    assert "set-aside" not in row(html, "SN-acme-spare")
+    assert note(client.get("/sensors?lang=en").text, "set-aside") == "2 set aside (refused by the core)"
