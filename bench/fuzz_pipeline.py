@@ -114,9 +114,10 @@ def mutate_frames(rng: random.Random, frames: list[Frame], now: int) -> tuple[li
                 f.wirelen = rng.choice((0, len(f.data) - 1, len(f.data) + rng.randint(1, 3000), 0xFFFFFFFF))
             elif kind == "linktype":
                 f.linktype = rng.choice(LINK_TYPES)
-        if kind == "isolate":  # a few frames alone in otherwise empty intervals
-            frames = [Frame(now + i * int(rng.uniform(1.5, 5) * INTERVAL * 1e6), f.linktype, f.data, f.wirelen)
-                      for i, f in enumerate(rng.sample(frames, min(len(frames), rng.randint(1, 4))))]
+        if kind == "isolate":  # a few frames alone in otherwise empty intervals, minutes apart
+            alone = rng.sample(frames, min(len(frames), rng.randint(1, 4)))
+            gap = int(rng.uniform(1.5, 5) * INTERVAL * 1e6)
+            frames = [Frame(now - (len(alone) - i) * gap, f.linktype, f.data, f.wirelen) for i, f in enumerate(alone)]
         elif kind == "shuffle":  # out-of-order timestamps
             stamps = [f.ts for f in frames]
             rng.shuffle(stamps)

@@ -191,6 +191,8 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                 last_ts = int(nt[hi - 1])
                 seg = _slice(p, lo, hi)
                 placed = table.add(seg)
+                if width:  # a packet stamped before its interval (out of order) dates its events at the start
+                    seg = seg._replace(ts=np.maximum(seg.ts, current * int(width)))
                 for stage in stages:
                     stage.packets(seg, placed, frames.buf, frame_end[lo:hi])
                 if hook:

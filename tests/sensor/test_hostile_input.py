@@ -7,12 +7,14 @@ from __future__ import annotations
 import struct
 
 import pytest
+from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from typer.testing import CliRunner
 
 from sensor import pipeline
 from sensor.cli import app
+from sensor.observe import Observer
 
 T0 = 1_700_000_000_000_000  # µs, on a minute boundary
 MIN = 60_000_000
@@ -87,6 +89,18 @@ def test_lying_interface_clocks_stay_within_pcap_time(tmp_path, options, year):
     [batch], stats = run_pipeline(path)
     assert batch.interval_start.year == year
     assert_accounted([batch], stats, 1)
+
+
+def test_a_packet_stamped_minutes_before_its_interval_dates_its_events_in_it(make_pcap):
+    """Batches are cut by network time, so a late packet joins the current interval; its events and
+    observations must not claim a time before it (a core refuses rows outside their interval)."""
+    query = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.53")
+                  / UDP(sport=5000, dport=53) / DNS(id=7, qd=DNSQR(qname="plc.example")))
+    path = make_pcap([(T0 + 5 * MIN, UDP_FRAME), (T0, query)])
+    [batch] = pipeline.iter_batches([path], 60.0, observer=Observer())
+    events = batch.tables["events"].to_pylist()
+    assert [e["protocol"] for e in events] == ["dns"]
+    assert all(e["ts"] >= batch.interval_start for e in events + batch.tables["observations"].to_pylist())
 
 
 def test_analyze_reports_what_it_could_not_parse(make_pcap, tmp_path):
