@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Cookie, Depends, HTTPException, Request, status
+from fastapi import Cookie, Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,8 @@ def get_now() -> datetime:
     return utcnow()
 
 
+# An id in a path: control-plane ids are 64-bit signed integers, so anything else is a 422, not a 500.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClickHouse = Annotated[ClickHouseStore, Depends(get_clickhouse)]
 DB = Annotated[Session, Depends(get_db)]

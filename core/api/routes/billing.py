@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import Response
 
 from core import contracts
-from core.api.deps import DB, BillingScope
+from core.api.deps import DB, BillingScope, RowId
 from core.billing import Run, contract_json, invoice_run, invoice_totals, run_json
 from core.csvsafe import csv_text
 from tariff.calendar import Month
@@ -41,7 +41,7 @@ def list_contracts(scope: BillingScope, db: DB) -> list[dict]:
 
 
 @router.get("/contracts/{contract}")
-def show_contract(contract: int, scope: BillingScope, db: DB) -> dict:
+def show_contract(contract: RowId, scope: BillingScope, db: DB) -> dict:
     """One contract with its completion dates and, for OsecT, its opening date and how it was derived."""
     row = contracts.get_contract(db, contract, scope.tenant_id)
     if row is None:

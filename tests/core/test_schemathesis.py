@@ -1,0 +1,58 @@
+"""schemathesis over the core's OpenAPI schema, against a real server on 127.0.0.1: every operation,
+valid and invalid input, with the credential it takes. The only check: no answer is a 5xx."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import schemathesis
+from coretest import OSECT_EXAMPLE, add_user, bearer, make_batch, post_batch, store_contract
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from core.api.app import create_app
+from core.config import Settings
+from sensor import wire
+
+MAX_EXAMPLES = 40  # per operation, fuzzing phase (the coverage phase adds its own cases); about 40 s
+CASES: list[tuple[str, int]] = []  # (operation, status) of every case sent
+
+# The schema of an app built but not started (routes need no stores); cases go to the live server.
+schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
+
+
+@pytest.fixture(scope="module")
+def tenant(shared_live):
+    """acme with traffic and a contract; tokens of its analyst, admin, billing user and sensor."""
+    acme, _ = shared_live.tenants
+    with httpx.Client(base_url=shared_live.url) as http:
+        assert post_batch(http, acme.sensor_token, wire.encode(make_batch())).status_code == 200
+    store_contract(shared_live.app, "acme", OSECT_EXAMPLE, ("SN-acme",))
+    return {"sensor": acme.sensor_token, "analyst": acme.api_token,
+            "admin": add_user(shared_live.app, "acme", "admin@acme.example", "admin"),
+            "billing": add_user(shared_live.app, "acme", "billing@acme.example", "billing")}
+
+
+def token_for(path: str, tokens: dict) -> str:
+    """The credential an operation takes: sensors', billing staff's, or else an admin's (who reads
+    everything an analyst does and administers the tenant)."""
+    if path == "/api/v1/ingest" or path.startswith("/api/v1/sensor/"):
+        return tokens["sensor"]
+    return tokens["billing" if path.startswith("/api/v1/billing/") else "admin"]
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case, shared_live, tenant):
+    response = case.call_and_validate(base_url=shared_live.url, headers=bearer(token_for(case.path, tenant)),
+                                      checks=[not_a_server_error], timeout=30)
+    CASES.append((case.operation.label, response.status_code))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tally():
+    """After the run: how many cases, and how many were answered with something other than 401."""
+    yield
+    served = sum(status != 401 for _, status in CASES)
+    print(f"\nschemathesis: {len(CASES)} cases, {len({op for op, _ in CASES})} operations, {served} not 401")
+
