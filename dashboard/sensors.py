@@ -4,6 +4,7 @@ spool, data used against the monthly budget)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -19,6 +20,9 @@ STALE_AFTER = timedelta(minutes=5)
 # the usage bar turns amber there.
 BUDGET_WARN_PCT = 80
 LIFECYCLE = ("shipped", "activated", "opened")
+# What every refusal's text starts with (the HTTP status, the core's "invalid batch: "): left out
+# of the short form of the sensor's newest reason for setting a batch aside.
+REFUSAL_PREFIX = re.compile(r"^\d{3}: (invalid batch: )?")
 
 
 def _since(t: datetime | None, now: datetime, t_: Translator) -> str:
@@ -39,6 +43,7 @@ def _row(s: dict, now: datetime, t: Translator) -> dict:
         "spool_oldest": duration(oldest, t) if oldest is not None else "",
         "budget_pct": round(100 * used / budget) if budget else None,  # no budget: no bar
         "economy": health.get("data_mode") == "economy",
+        "rejection": REFUSAL_PREFIX.sub("", health.get("last_rejection") or ""),
         "health": health,
     }
 
