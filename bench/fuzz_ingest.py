@@ -37,7 +37,6 @@ from pathlib import Path
 
 import httpx
 import pyarrow as pa
-import pyarrow.compute as pc
 import zstandard
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,11 +9,17 @@ The header names the batch (``batch_id``, stable across resends so the core can 
 interval, the row count of each table and the capture counters for the interval.
 
 The tables travel in a compact form of TABLES that ``decode`` turns back into exactly the tables
-``encode`` was given (version 2; version 1 batches, sent as TABLES themselves, are still read):
+``encode`` was given (version 2 and 3; version 1 batches, sent as TABLES themselves, are still read):
 strings are dictionary-encoded, times are microseconds from the interval start, integers take the
 narrowest type holding their values, a flow's ``uid``, ``community_id`` and ``duration`` are null
 wherever they equal what ``flow_uid``, ``community_id`` and ts_end − ts give for the row, and an
-event names its flow by row number (``flow``) instead of by uid.
+event names its flow by row number (``flow``) instead of by uid. A version 3 frame carries zstd's
+content checksum (version 2, the same content without it, is still read).
+
+``decode`` trusts nothing: it inflates the frame piece by piece, checking each piece before the
+next (sizes, header fields and types), fully validates every Arrow table before reading a value,
+checks every column's type and every value's domain (sensor/batchcheck.py) and, given the core's
+TimeBounds, the times; whatever fails is a WireError naming the problem and its ``Reason``.
 """
 
 from __future__ import annotations
@@ -394,6 +400,8 @@ def decode(data: bytes, max_size: int = MAX_DECOMPRESSED, bounds: TimeBounds | N
         return _decode(data, max_size, bounds)
     except WireError as exc:
         error = exc
+    except MemoryError:  # the core's trouble, not the batch's
+        raise
     except Exception as exc:  # noqa: BLE001 - hostile input: any other failure is still the batch's
         error = WireError(Reason.VALUE, f"malformed batch ({type(exc).__name__}: {str(exc)[:200]})")
     # Raised bare: a traceback (or a chained exception's) would keep the decompressed content
