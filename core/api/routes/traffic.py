@@ -24,7 +24,7 @@ def traffic(
 ) -> dict:
     step = step or overview.default_step(window)
     if (window.end - window.start).total_seconds() / step > MAX_SERIES_POINTS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"step too small for the window: at most {MAX_SERIES_POINTS} points")
     return {
         "start": window.start,
