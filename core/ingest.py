@@ -34,11 +34,6 @@ _KEY = "tenant_id = {tenant:UInt32} AND sensor_id = {sensor:UInt32} AND batch_id
 DECODE_SLOTS = 2
 
 
-def reject_reason(exc: wire.WireError) -> str:
-    """The metric label of a refused batch: one of the few wire.Reason words."""
-    return exc.reason
-
-
 def time_bounds(now: datetime, max_age_days: float, max_future_s: float) -> wire.TimeBounds:
     return wire.TimeBounds(now - timedelta(days=max_age_days), now + timedelta(seconds=max_future_s))
 
