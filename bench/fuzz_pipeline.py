@@ -10,7 +10,8 @@ types changed (pcap header or pcapng interface), single frames isolated in other
 intervals; then the container itself is damaged: record and block lengths that lie, files cut
 short, bytes flipped anywhere. Each file goes through the pipeline once and is checked:
 
-- no exception escapes;
+- no exception escapes, and no decoder fails otherwise than on malformed input (the registry's
+  guard counts such failures as malformed PDUs, in ``spec.FAULTS``: reported separately here);
 - every frame is accounted for: frames read = decoded + counted as errors (per reason); the
   batches' ``packets`` and ``parse_errors`` counters agree, the flow records count every decoded
   frame once; when the container was left intact, the reader read exactly the frames written.
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from sensor import pipeline, wire  # noqa: E402
 from sensor.capture.pcapfile import CaptureError, iter_frames  # noqa: E402
+from sensor.decode import spec  # noqa: E402
 from sensor.observe import Observer  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -284,6 +286,7 @@ class Report:
     read: int = 0
     exceptions: Counter = field(default_factory=Counter)  # "Type: message" → files
     mismatches: int = 0
+    faults: Counter = field(default_factory=Counter)  # decoder failures other than MALFORMED, per protocol
     reasons: Counter = field(default_factory=Counter)
     link_types: Counter = field(default_factory=Counter)
     seconds: float = 0.0
@@ -291,12 +294,14 @@ class Report:
 
 
 def fuzz(frames_wanted: int, seed: int, keep: Path | None = None, corpus: Path = CORPUS,
-         max_frames_per_file: int = 2000) -> Report:
-    """Mutate corpus captures until ``frames_wanted`` frames were written; check each file."""
+         max_frames_per_file: int = 2000, progress: bool = False) -> Report:
+    """Mutate corpus captures until ``frames_wanted`` frames were written; check each file
+    (``progress``: a line on stderr at every tenth of the way)."""
     rng = random.Random(seed)
     sources = [f for f in (load_frames(p)[:max_frames_per_file] for p in corpus_files(corpus)) if f]
     now = int(time.time() * 1e6)
     report = Report()
+    faults = Counter(spec.FAULTS)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzz.cap"
@@ -305,6 +310,8 @@ def fuzz(frames_wanted: int, seed: int, keep: Path | None = None, corpus: Path =
             path.write_bytes(cap.data)
             report.files += 1
             report.written += cap.frames
+            if progress and report.written * 10 // frames_wanted > (report.written - cap.frames) * 10 // frames_wanted:
+                print(f"{report.written:,} frames, {time.perf_counter() - start:.0f} s", file=sys.stderr)
             try:
                 stats, problems = check(path, cap)
             except Exception as exc:  # noqa: BLE001 - what the fuzzer is looking for
@@ -320,6 +327,7 @@ def fuzz(frames_wanted: int, seed: int, keep: Path | None = None, corpus: Path =
                 report.mismatches += 1
                 _keep(report, keep, cap, "; ".join(problems))
     report.seconds = time.perf_counter() - start
+    report.faults = spec.FAULTS - faults
     return report
 
 
@@ -339,7 +347,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="directory for the captures that fail")
     args = ap.parse_args()
     logging.getLogger("sensor").setLevel(logging.ERROR)  # (not a line per unknown link type met)
-    r = fuzz(args.frames, args.seed, args.keep)
+    r = fuzz(args.frames, args.seed, args.keep, progress=True)
     print(f"captures fuzzed        {r.files:,}")
     print(f"frames written         {r.written:,}")
     print(f"frames read            {r.read:,}  (parse errors by reason: {dict(r.reasons.most_common())})")
@@ -347,11 +355,12 @@ def main() -> None:
     print(f"escaped exceptions     {sum(r.exceptions.values())}")
     for what, n in r.exceptions.most_common():
         print(f"  {n:6d} × {what}")
+    print(f"decoder faults         {sum(r.faults.values())} {dict(r.faults) if r.faults else ''}")
     print(f"accounting mismatches  {r.mismatches}")
     for line in r.failures:
         print(f"  {line}")
     print(f"time                   {r.seconds:.1f} s, {r.written / r.seconds:,.0f} frames/s")
-    sys.exit(1 if r.exceptions or r.mismatches else 0)
+    sys.exit(1 if r.exceptions or r.mismatches or r.faults else 0)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 from sensor import oui
 from sensor.decode import arp, dhcp, dns, nbns
+from sensor.decode.spec import guard
 from sensor.rows import Facts
 
 MAX_EVENTS = 50_000  # per interval
@@ -67,9 +68,10 @@ class Observer:
         self.errors = 0  # malformed packets, cumulative
         self.dropped = 0  # events over the per-interval cap, cumulative
         self._facts = Facts()
-        self._handlers = {
-            67: self._dhcp, 68: self._dhcp, 53: self._dns, 5353: self._mdns, 5355: self._llmnr,
-            137: self._nbns,
+        self._arp = guard("arp", self._arp)
+        self._handlers = {  # (a parser's bug costs its packet: sensor.decode.spec.guard)
+            67: guard("dhcp", self._dhcp), 68: guard("dhcp", self._dhcp), 53: guard("dns", self._dns),
+            5353: guard("mdns", self._mdns), 5355: guard("llmnr", self._llmnr), 137: guard("nbns", self._nbns),
         }
         self._reset()
 

@@ -1,4 +1,4 @@
-"""The application protocols the sensor decodes, bound in detection order.
+"""The application protocols the sensor decodes, bound in detection order (and ``guarded``).
 
 Detection tries the protocols bound to one of a flow's ports first, then every other protocol of
 the flow's transport, so a protocol on a non-standard port is still found from its payload.
@@ -10,9 +10,9 @@ from sensor.decode import ads, bacnet, cclink_basic, dnp3, enip, fins, hartip, i
 from sensor.decode import pnio_cm, slmp
 from sensor.decode import ftp, http, mqtt, ntp, rtcp, rtp, rtsp, smb, snmp, ssdp, ssh, telnet, tls, wsd
 from sensor.decode import cclink_ie, cdp, goose, lldp, profinet
-from sensor.decode.spec import LinkProtocol, Protocol
+from sensor.decode.spec import LinkProtocol, Protocol, guarded
 
-PROTOCOLS: tuple[Protocol, ...] = (modbus.PROTOCOL, s7comm.PROTOCOL, enip.PROTOCOL, bacnet.PROTOCOL,
+PROTOCOLS: tuple[Protocol, ...] = tuple(map(guarded, (modbus.PROTOCOL, s7comm.PROTOCOL, enip.PROTOCOL, bacnet.PROTOCOL,
                                      dnp3.PROTOCOL, iec104.PROTOCOL, fins.PROTOCOL, opcua.PROTOCOL,
                                      hartip.PROTOCOL, slmp.PROTOCOL, cclink_basic.PROTOCOL, ads.PROTOCOL,
                                      knxip.PROTOCOL, pnio_cm.PROTOCOL,
@@ -21,10 +21,10 @@ PROTOCOLS: tuple[Protocol, ...] = (modbus.PROTOCOL, s7comm.PROTOCOL, enip.PROTOC
                                      # decoder confirms over the following packets
                                      tls.PROTOCOL, ssh.PROTOCOL, smb.PROTOCOL, snmp.PROTOCOL, ntp.PROTOCOL,
                                      mqtt.PROTOCOL, rtcp.PROTOCOL, rtsp.PROTOCOL, ssdp.PROTOCOL, wsd.PROTOCOL,
-                                     ftp.PROTOCOL, http.PROTOCOL, telnet.PROTOCOL, rtp.PROTOCOL)
+                                     ftp.PROTOCOL, http.PROTOCOL, telnet.PROTOCOL, rtp.PROTOCOL)))
 # carried straight in Ethernet frames, bound by EtherType (or LLC/SNAP header)
-LINK_PROTOCOLS: tuple[LinkProtocol, ...] = (lldp.PROTOCOL, cdp.PROTOCOL, goose.PROTOCOL, profinet.PROTOCOL,
-                                              cclink_ie.PROTOCOL)
+LINK_PROTOCOLS: tuple[LinkProtocol, ...] = tuple(map(guarded, (lldp.PROTOCOL, cdp.PROTOCOL, goose.PROTOCOL,
+                                                             profinet.PROTOCOL, cclink_ie.PROTOCOL)))
 
 
 def candidates(transport: str, sport: int, dport: int,

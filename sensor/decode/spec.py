@@ -8,12 +8,19 @@ PDU into ``Event`` and ``Fact`` items using the flow's ``Session``. ``registry.P
 the modules; ``sensor.applayer`` runs them. A protocol carried straight in Ethernet frames
 declares a ``LinkProtocol`` instead (``registry.LINK_PROTOCOLS``, run by ``sensor.linklayer``).
 On malformed input these functions raise only ValueError, IndexError or struct.error
-(``MALFORMED``), which the stages count and skip.
+(``MALFORMED``), which the stages count and skip. The registry binds them ``guarded``: any other
+exception (a decoder bug) costs that one PDU too, as a ``DecoderFault``, counted in ``FAULTS`` and
+logged with its traceback once per protocol, rather than the capture (the observer's parsers are
+``guard``-ed likewise).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import logging
 import struct
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,7 +28,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
+log = logging.getLogger(__name__)
+
 MALFORMED = (ValueError, IndexError, struct.error)
+FAULTS: Counter[str] = Counter()  # decoder failures other than MALFORMED, per protocol, since start
 MAX_PENDING = 256  # unanswered requests kept per flow
 
 
@@ -107,3 +117,31 @@ class LinkProtocol:
     decode: Callable[[bytes, bool, Session], list[Event | Fact]]
     cyclic: Callable[[np.ndarray], np.ndarray] | None = None  # stream ids → mask of cyclic ones
     llc: bytes = b""
+
+
+class DecoderFault(ValueError):
+    """A decoder failed otherwise than on malformed input; its PDU is counted as malformed."""
+
+
+def guard(name: str, fn: Callable) -> Callable:
+    """``fn`` raising DecoderFault (counted, logged) instead of anything but MALFORMED."""
+
+    @functools.wraps(fn)
+    def call(*args):
+        try:
+            return fn(*args)
+        except MALFORMED:
+            raise
+        except Exception as exc:  # noqa: BLE001 - hostile input must not stop the capture
+            if not FAULTS[name]:
+                log.error("the %s decoder failed (counted as a malformed PDU from now on)", name, exc_info=exc)
+            FAULTS[name] += 1
+            raise DecoderFault(f"{name}: {type(exc).__name__}") from exc
+    return call
+
+
+def guarded(proto: Protocol | LinkProtocol) -> Protocol | LinkProtocol:
+    """``proto`` with its decoding functions guarded (see the module docstring)."""
+    names = ("detect", "decode", "frame") if isinstance(proto, Protocol) else ("decode",)
+    return dataclasses.replace(proto, **{n: guard(proto.name, getattr(proto, n))
+                                         for n in names if getattr(proto, n) is not None})

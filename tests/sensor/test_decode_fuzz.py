@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sensor.decode import registry
+from sensor.decode import registry, spec
 from sensor.decode.spec import MALFORMED, Event, Fact, Session
 from sensor.decode.stream import Stream
 from sensor.pipeline import iter_intervals
@@ -204,6 +205,14 @@ def _exercise(name: str, payloads: list[bytes], directions: list[bool]) -> None:
             _check(proto.decode(payload, is_orig, session))
         except MALFORMED:
             continue
+
+
+@pytest.fixture(autouse=True)
+def no_decoder_faults():
+    """The registry's guard turns any other exception into a malformed PDU: count them instead."""
+    before = Counter(spec.FAULTS)
+    yield
+    assert spec.FAULTS == before, f"decoders failed otherwise than MALFORMED: {spec.FAULTS - before}"
 
 
 @pytest.mark.parametrize("name", sorted(PROTOCOLS))

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from sensor import pipeline
 from sensor.cli import app
+from sensor.decode import spec
 from sensor.observe import Observer
 
 T0 = 1_700_000_000_000_000  # µs, on a minute boundary
@@ -101,6 +102,18 @@ def test_a_packet_stamped_minutes_before_its_interval_dates_its_events_in_it(mak
     events = batch.tables["events"].to_pylist()
     assert [e["protocol"] for e in events] == ["dns"]
     assert all(e["ts"] >= batch.interval_start for e in events + batch.tables["observations"].to_pylist())
+
+
+def test_a_decoder_bug_costs_its_pdus_not_the_capture(make_pcap, caplog):
+    def decode(pdu, is_orig, session):
+        return {}["no such key"]
+
+    boom = spec.guarded(spec.Protocol("boom", frozenset({"udp"}), frozenset({2000}), lambda data: True, decode))
+    path = make_pcap([(T0 + i, UDP_FRAME) for i in range(3)])
+    before = spec.FAULTS["boom"]
+    [iv] = pipeline.iter_intervals([path], 60.0, protocols=(boom,))
+    assert iv.decode_errors == {"boom": 3} and spec.FAULTS["boom"] - before == 3
+    assert [r.exc_info[0] for r in caplog.records if "boom decoder failed" in r.message] == [KeyError]
 
 
 def test_analyze_reports_what_it_could_not_parse(make_pcap, tmp_path):
