@@ -18,3 +18,5 @@ def test_mutated_batches_get_no_5xx_and_store_only_valid_rows(tmp_path):
     assert tally.status[400] > BATCHES // 2  # the mutations do hit the checks
     assert tally.stored > 0  # and some mutants are valid batches, stored and counted
     assert tally.stored_but_invalid == 0 and not tally.failures, tally.failures
+    reasons = {v for k, v in vars(fuzz_ingest.wire.Reason).items() if k.isupper()}
+    assert set(tally.reasons) <= reasons, tally.reasons  # metric labels stay a short fixed list
