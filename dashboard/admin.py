@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from core import accounts, auditlog, auth
-from core.api.deps import DB
+from core.api.deps import DB, MAX_ID
 from core.store.controlplane import ROLES, ApiToken, User, utcnow
 from dashboard import csrf
 from dashboard.render import page
@@ -22,6 +22,7 @@ from dashboard.timefmt import MINUTES, absolute, zone_name
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 USER_ACTIONS = ("disable", "enable", "unlock")
 # ?done= after a change (post/redirect/get); anything else shows no notice.
 DONE = {"user_created", "role_changed", "password_set", "user_disabled", "user_enabled", "user_unlocked",
@@ -89,7 +90,7 @@ def create_user(request: Request, user: SessionUser, db: DB, csrf_token: FormTex
 
 
 @router.post("/admin/users/{user_id}/role", name="admin_user_role")
-def change_role(request: Request, user: SessionUser, db: DB, user_id: int, csrf_token: FormText = "",
+def change_role(request: Request, user: SessionUser, db: DB, user_id: RowId, csrf_token: FormText = "",
                 role: FormText = "") -> Response:
     if refused := _refusal(request, user, csrf_token):
         return refused
@@ -107,7 +108,7 @@ def change_role(request: Request, user: SessionUser, db: DB, user_id: int, csrf_
 
 
 @router.post("/admin/users/{user_id}/password", name="admin_user_password")
-def reset_password(request: Request, user: SessionUser, db: DB, user_id: int, csrf_token: FormText = "",
+def reset_password(request: Request, user: SessionUser, db: DB, user_id: RowId, csrf_token: FormText = "",
                    password: FormText = "") -> Response:
     if refused := _refusal(request, user, csrf_token):
         return refused
@@ -122,7 +123,7 @@ def reset_password(request: Request, user: SessionUser, db: DB, user_id: int, cs
 
 
 @router.post("/admin/users/{user_id}/{action}", name="admin_user_action")
-def user_action(request: Request, user: SessionUser, db: DB, user_id: int, action: str,
+def user_action(request: Request, user: SessionUser, db: DB, user_id: RowId, action: str,
                 csrf_token: FormText = "") -> Response:
     if refused := _refusal(request, user, csrf_token):
         return refused
@@ -183,7 +184,7 @@ def create_token(request: Request, user: SessionUser, db: DB, csrf_token: FormTe
 
 
 @router.post("/admin/tokens/{token_id}/revoke", name="admin_token_revoke")
-def revoke_token(request: Request, user: SessionUser, db: DB, token_id: int, csrf_token: FormText = "") -> Response:
+def revoke_token(request: Request, user: SessionUser, db: DB, token_id: RowId, csrf_token: FormText = "") -> Response:
     if refused := _refusal(request, user, csrf_token):
         return refused
     try:
@@ -195,7 +196,7 @@ def revoke_token(request: Request, user: SessionUser, db: DB, token_id: int, csr
 
 @router.get("/admin/audit", name="admin_audit")
 def audit_page(request: Request, user: SessionUser, db: DB, action: str = "", actor: str = "",
-               before: int | None = None) -> Response:
+               before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Response:
     if refused := _refusal(request, user):
         return refused
     action, actor = action.strip()[:100], actor.strip()[:320]

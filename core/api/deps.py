@@ -98,6 +98,9 @@ SensorAuth = Annotated[Sensor, Depends(sensor_auth)]
 Principal = Annotated[auth.Identity, Depends(principal)]
 
 
+MAX_ID = 2**31 - 1  # row ids are 32-bit on PostgreSQL; larger ones in a path are a 422, not a 500
+
+
 def admin(who: Principal) -> auth.Identity:
     """An admin of their own tenant; every other role gets 403."""
     if who.role != "admin":

@@ -156,3 +156,10 @@ def test_revoked_sensor_gets_401_until_a_new_code_brings_the_box_back(client, or
     assert r.status_code == 200, r.text
     assert post_batch(client, r.json()["token"], body).status_code == 200
     assert post_batch(client, acme.sensor_token, body).status_code == 401  # the old token stays dead
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users/2286719327671138910208/enable", "/api/v1/users/0/unlock",
+                                  "/api/v1/tokens/99999999999999999999"])
+def test_out_of_range_ids_are_422_not_500(client, org, path):
+    method = "DELETE" if "tokens" in path else "POST"
+    assert client.request(method, path, headers=bearer(org["admin"])).status_code == 422

@@ -137,3 +137,9 @@ def test_audit_page_is_the_tenants_own_newest_first_and_filterable(client, org, 
     logins = client.get("/admin/audit?action=login").text
     assert set(re.findall(r'<span class="badge">([^<]+)</span>', logins)) == {"login.ok", "login.failed"}
     assert EN["audit_none"] in client.get("/admin/audit?actor=nobody-at-all").text  # ?lang=en stuck
+
+
+def test_out_of_range_ids_are_refused_not_500(client, org, login):
+    login(BOSS)
+    assert _post(client, f"/admin/users/{2**70}/disable").status_code == 422
+    assert client.get(f"/admin/audit?before={2**70}").status_code == 422

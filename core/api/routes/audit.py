@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from core import auditlog
-from core.api.deps import DB, Admin
+from core.api.deps import DB, MAX_ID, Admin
 from core.store.controlplane import AuditLog
 
 router = APIRouter(tags=["audit"])
@@ -26,13 +26,14 @@ class AuditEntry(BaseModel):
         return cls(id=row.id, ts=row.ts, actor=row.actor, action=row.action, detail=row.detail)
 
 
-@router.get("/api/v1/audit", responses={403: {"description": "not an admin"}})
+@router.get("/api/v1/audit", responses={401: {"description": "no valid API token or login session"},
+                                        403: {"description": "not an admin"}})
 def list_audit(
     who: Admin,
     db: DB,
     action: str = Query("", max_length=100, description="action prefix, e.g. login or user.disable"),
     actor: str = Query("", max_length=320, description="part of the actor"),
-    before_id: int | None = Query(None, ge=1, description="entries older than this id (paging)"),
+    before_id: int | None = Query(None, ge=1, le=MAX_ID, description="entries older than this id (paging)"),
     limit: int = Query(auditlog.PAGE, ge=1, le=1000),
 ) -> list[AuditEntry]:
     rows = auditlog.entries(db, who.tenant_id, action, actor, before_id, limit)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from core import accounts, auth
-from core.api.deps import DB, Admin, AdminWriter
+from core.api.deps import DB, MAX_ID, Admin, AdminWriter
 from core.store.controlplane import ApiToken
 
 router = APIRouter(tags=["tokens"])
 ERRORS = {
+    401: {"description": "no valid API token or login session"},
     403: {"description": "not an admin, or a write without an API token"},
     404: {"description": "no such token or user in the caller's tenant"},
 }
@@ -37,8 +38,9 @@ class TokenOut(BaseModel):
 
 class NewToken(BaseModel):
     name: str = Field("", max_length=200)
-    user_id: int | None = Field(None, description="the user the token acts as (default: the caller)")
-    expires_days: float | None = Field(None, gt=0, le=3650, description="default: never expires")
+    user_id: int | None = Field(None, ge=1, le=MAX_ID,
+                                description="the user the token acts as (default: the caller)")
+    expires_days: float | None = Field(None, ge=0.001, le=3650, description="default: never expires")
 
 
 class IssuedToken(TokenOut):
@@ -62,7 +64,7 @@ def create_token(body: NewToken, who: AdminWriter, db: DB) -> IssuedToken:
 
 
 @router.delete("/api/v1/tokens/{token_id}", responses=ERRORS)
-def revoke_token(token_id: int, who: AdminWriter, db: DB) -> TokenOut:
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=MAX_ID)], who: AdminWriter, db: DB) -> TokenOut:
     """The token answers 401 from now on."""
     try:
         token = accounts.api_token(db, token_id, who.tenant_id)

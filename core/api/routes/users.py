@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from core import accounts, auth
-from core.api.deps import DB, Admin, AdminWriter
+from core import accounts, auth, passwords
+from core.api.deps import DB, MAX_ID, Admin, AdminWriter
 from core.store.controlplane import ROLES, User, utcnow
 
 router = APIRouter(tags=["users"])
 Role = Literal[*ROLES]  # type: ignore[valid-type]
+UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
+PASSWORD_RULE = "also refused with 422 when easy to guess or containing the e-mail address (core.passwords)"
 ERRORS = {
+    401: {"description": "no valid API token or login session"},
     403: {"description": "not an admin, or a write without an API token"},
     404: {"description": "no such user in the caller's tenant"},
 }
@@ -39,13 +42,15 @@ class UserOut(BaseModel):
 
 
 class NewUser(BaseModel):
-    email: str = Field(max_length=320)
+    email: str = Field(max_length=320, pattern=accounts.EMAIL_PATTERN)
     role: Role = "analyst"
-    password: str = Field(max_length=200)
+    password: str = Field(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH,
+                          description=PASSWORD_RULE)
 
 
 class NewPassword(BaseModel):
-    password: str = Field(max_length=200)
+    password: str = Field(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH,
+                          description=PASSWORD_RULE)
 
 
 class NewRole(BaseModel):
@@ -85,7 +90,7 @@ def create_user(body: NewUser, who: AdminWriter, db: DB) -> UserOut:
 
 
 @router.post("/api/v1/users/{user_id}/disable", responses=ERRORS | {409: {"description": "own account"}})
-def disable_user(user_id: int, who: AdminWriter, db: DB) -> UserOut:
+def disable_user(user_id: UserId, who: AdminWriter, db: DB) -> UserOut:
     """No login; the user's sessions end and their API tokens stop working."""
     user = _user(db, who, user_id)
     _not_self(who, user, "disable")
@@ -94,14 +99,14 @@ def disable_user(user_id: int, who: AdminWriter, db: DB) -> UserOut:
 
 
 @router.post("/api/v1/users/{user_id}/enable", responses=ERRORS)
-def enable_user(user_id: int, who: AdminWriter, db: DB) -> UserOut:
+def enable_user(user_id: UserId, who: AdminWriter, db: DB) -> UserOut:
     user = _user(db, who, user_id)
     accounts.set_disabled(db, user, False, who.email)
     return UserOut.of(user)
 
 
 @router.post("/api/v1/users/{user_id}/unlock", responses=ERRORS)
-def unlock_user(user_id: int, who: AdminWriter, db: DB) -> UserOut:
+def unlock_user(user_id: UserId, who: AdminWriter, db: DB) -> UserOut:
     """Lift the pause after too many failed logins."""
     user = _user(db, who, user_id)
     accounts.unlock_user(db, user, who.email)
@@ -109,7 +114,7 @@ def unlock_user(user_id: int, who: AdminWriter, db: DB) -> UserOut:
 
 
 @router.put("/api/v1/users/{user_id}/role", responses=ERRORS | {409: {"description": "own account"}})
-def change_role(user_id: int, body: NewRole, who: AdminWriter, db: DB) -> UserOut:
+def change_role(user_id: UserId, body: NewRole, who: AdminWriter, db: DB) -> UserOut:
     user = _user(db, who, user_id)
     _not_self(who, user, "change the role of")
     accounts.set_role(db, user, body.role, who.email)
@@ -118,7 +123,7 @@ def change_role(user_id: int, body: NewRole, who: AdminWriter, db: DB) -> UserOu
 
 @router.put("/api/v1/users/{user_id}/password",
             responses=ERRORS | {422: {"description": "weak password"}})
-def reset_password(user_id: int, body: NewPassword, who: AdminWriter, db: DB) -> UserOut:
+def reset_password(user_id: UserId, body: NewPassword, who: AdminWriter, db: DB) -> UserOut:
     """Set a new password (policy-checked); the user's sessions end."""
     user = _user(db, who, user_id)
     try:
