@@ -5,6 +5,8 @@ pcapng interface description), through the pipeline and the `analyze` command.""
 from __future__ import annotations
 
 import struct
+import threading
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from scapy.layers.dns import DNS, DNSQR
@@ -13,6 +15,7 @@ from scapy.layers.l2 import Ether
 from typer.testing import CliRunner
 
 from sensor import pipeline
+from sensor.capture.source import StandIn
 from sensor.cli import app
 from sensor.decode import spec
 from sensor.observe import Observer
@@ -114,6 +117,16 @@ def test_a_decoder_bug_costs_its_pdus_not_the_capture(make_pcap, caplog):
     [iv] = pipeline.iter_intervals([path], 60.0, protocols=(boom,))
     assert iv.decode_errors == {"boom": 3} and spec.FAULTS["boom"] - before == 3
     assert [r.exc_info[0] for r in caplog.records if "boom decoder failed" in r.message] == [KeyError]
+
+
+def test_a_stand_in_interface_file_that_is_no_capture_is_one_damaged_record(tmp_path):
+    """`run` on such a file stays up; the damage is counted in the interval of the wall clock."""
+    path = tmp_path / "eth1.pcap"
+    path.write_bytes(b"this is not a capture file")
+    stats = pipeline.Stats()
+    [batch] = pipeline.iter_batches([StandIn(path).chunks(threading.Event())], 60.0, stats=stats)
+    assert (batch.counters["packets"], batch.counters["parse_errors"], stats.errors) == (1, 1, {"record": 1})
+    assert datetime.now(timezone.utc) - batch.interval_end < timedelta(seconds=60)
 
 
 def test_analyze_reports_what_it_could_not_parse(make_pcap, tmp_path):
