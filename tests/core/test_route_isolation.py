@@ -5,7 +5,8 @@ Each route is classified by the authentication dependency it has: ``sensor_auth`
 it must be listed in PUBLIC. A route that is none of these fails the suite, so a new route cannot
 escape the checks: every user and page GET route must refuse anonymous callers and sensors, return
 nothing of another tenant (whatever tenant id the client names) and answer 404/403 to another
-tenant's ids in its path.
+tenant's ids in its path; every API write naming an object in its path answers 404 to an admin of
+another tenant.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def unclassified(app) -> list[tuple[str, str]]:
 
 ROUTES = route_table(create_app(Settings()))  # built, not started: routes need no stores
 READS = [(path, kind, query) for method, path, kind, query in ROUTES if method == "GET" and kind in ("user", "page")]
+# API writes that name an object in their path, tried on the other tenant's objects.
+WRITES = [(method, path) for method, path, kind, _ in ROUTES
+          if method != "GET" and kind == "user" and re.search(r"{\w+}", path)]
+# A valid body for each such write that takes one (a 422 would hide the tenant check behind it).
+BODIES = {"/api/v1/assets/{device}/annotation": {}, "/api/v1/users/{user_id}/role": {"role": "analyst"},
+          "/api/v1/users/{user_id}/password": {"password": "Vermilion kettle drums at 4am"}}
 SENSOR_ROUTES = [(method, path) for method, path, kind, _ in ROUTES if kind == "sensor"]
 
 
@@ -172,3 +179,14 @@ def test_sensor_routes_need_a_sensor_token(client, world, method, path):
     for headers in ({}, acme["creds"]["admin"][0], acme["creds"]["admin"][1]):
         r = client.request(method, url(path, acme["ids"]), headers=headers)
         assert r.status_code == 401, (headers, r.text)
+
+
+@pytest.mark.parametrize("method, path", WRITES)
+def test_writes_cannot_reach_the_other_tenants_objects(client, world, method, path):
+    """An admin's API token (allowed every write) aimed at the other tenant's ids: 404, nothing changed."""
+    for me, other in (("acme", "globex"), ("globex", "acme")):
+        r = client.request(method, url(path, world[other]["ids"]), json=BODIES.get(path),
+                           headers=world[me]["creds"]["admin"][0])
+        assert r.status_code == 404, (me, r.status_code, r.text[:200])
+        their_analyst = world[other]["creds"]["analyst"][0]  # neither disabled nor revoked
+        assert client.get("/api/v1/sensors", headers=their_analyst).status_code == 200
