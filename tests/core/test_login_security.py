@@ -10,6 +10,7 @@ import httpx
 import pytest
 from coretest import PASSWORD, LiveServer
 from fastapi.testclient import TestClient
+from pgtest import postgres_url
 
 from core import accounts, auth
 from core.api.app import create_app
@@ -20,14 +21,32 @@ EMAILS = [f"user{i}@acme.example" for i in range(5)]
 
 @pytest.fixture
 def cp(tmp_path):
-    cp = ControlPlane(f"sqlite:///{tmp_path}/control.db")
+    cp = _provisioned(ControlPlane(f"sqlite:///{tmp_path}/control.db"))
+    yield cp
+    cp.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_cp(request, tmp_path):
+    """The control plane on SQLite, and on PostgreSQL when installed."""
+    if request.param == "sqlite":
+        cp = _provisioned(ControlPlane(f"sqlite:///{tmp_path}/control.db"))
+        yield cp
+        cp.close()
+        return
+    with postgres_url() as url:
+        cp = _provisioned(ControlPlane(url))
+        yield cp
+        cp.close()
+
+
+def _provisioned(cp: ControlPlane) -> ControlPlane:
     cp.create_schema()
     with cp.sessions() as db:
         tenant = accounts.create_tenant(db, "acme")
         for email in EMAILS:
             accounts.create_user(db, tenant, email, PASSWORD)
-    yield cp
-    cp.close()
+    return cp
 
 
 def _attempt(cp: ControlPlane, email: str, password: str) -> str:
@@ -40,14 +59,16 @@ def _failed_logins(cp: ControlPlane, email: str) -> int:
         return db.query(User).filter_by(email=email).one().failed_logins
 
 
-def test_parallel_failures_are_each_counted(cp):
+def test_parallel_failures_are_each_counted(any_cp):
+    cp = any_cp
     with ThreadPoolExecutor(20) as pool:
         outcomes = list(pool.map(lambda _: _attempt(cp, EMAILS[0], "wrong password"), range(20)))
     assert outcomes == ["failed"] * 20
     assert _failed_logins(cp, EMAILS[0]) == 20
 
 
-def test_account_ceiling_holds_under_a_burst(cp, monkeypatch):
+def test_account_ceiling_holds_under_a_burst(any_cp, monkeypatch):
+    cp = any_cp
     monkeypatch.setattr(auth, "ACCOUNT_CEILING", 5)
     with ThreadPoolExecutor(20) as pool:
         outcomes = list(pool.map(lambda _: _attempt(cp, EMAILS[0], "wrong password"), range(30)))
