@@ -3,7 +3,7 @@
 ``SecuredApp`` puts ``SecurityHeaders`` outside Starlette's whole middleware stack, so even the
 500 answer of an unexpected failure carries them. HSTS is sent only on requests that arrived over
 TLS: uvicorn sets the scheme to ``https`` for a TLS listener, or from ``X-Forwarded-Proto`` when the
-peer is one of its ``--forwarded-allow-ips`` (``FORWARDED_ALLOW_IPS``, default 127.0.0.1); the
+peer is one of its ``--forwarded-allow-ips`` (``FORWARDED_ALLOW_IPS``, default loopback); the
 header itself is never read here, so no client can ask for HSTS. The ``Server`` header is turned
 off where uvicorn starts (``server_header=False``) and dropped here in case another server adds one.
 """
