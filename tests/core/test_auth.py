@@ -1,11 +1,14 @@
-"""Passwords, sessions and tokens: verification, lockout, expiry, and hashed-only storage."""
+"""Passwords, sessions and tokens: verification, disabled users, token expiry and revocation, hashed-only
+storage, and the column upgrade of an older control-plane database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from pgtest import postgres_url
+from sqlalchemy import inspect, text
 
 from core import accounts, auth
 from core.store.controlplane import ControlPlane, User, utcnow
@@ -64,29 +67,30 @@ def test_api_tokens_expire_and_can_be_revoked(cp, user):
             accounts.create_api_token(db, user, "x", valid_for=timedelta(0))
 
 
-def test_schema_upgrade_adds_new_columns_to_an_old_database(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_schema_upgrade_adds_new_columns_to_an_old_database(tmp_path, backend):
     """A database made before users.disabled_at and api_tokens.expires_at/revoked_at existed."""
-    url = f"sqlite:///{tmp_path}/old.db"
-    old = ControlPlane(url)
-    with old.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE tenants (id INTEGER PRIMARY KEY, name VARCHAR(200) UNIQUE, "
-                          "created_at DATETIME)"))
-        conn.execute(text("CREATE TABLE users (id INTEGER PRIMARY KEY, tenant_id INTEGER, email VARCHAR(320), "
-                          "password_hash VARCHAR(200), role VARCHAR(20), failed_logins INTEGER, "
-                          "locked_until DATETIME, created_at DATETIME)"))
-        conn.execute(text("CREATE TABLE api_tokens (id INTEGER PRIMARY KEY, user_id INTEGER, name VARCHAR(200), "
-                          "token_hash VARCHAR(64), created_at DATETIME)"))
-        conn.execute(text("INSERT INTO tenants VALUES (1, 'acme', '2026-01-01')"))
-        conn.execute(text(f"INSERT INTO users VALUES (1, 1, 'ana@acme.example', '{auth.hash_password(PASSWORD)}',"
-                          " 'admin', 0, NULL, '2026-01-01')"))
-        conn.execute(text(f"INSERT INTO api_tokens VALUES (1, 1, 'ci', '{auth.hash_token('mka_old')}', "
-                          "'2026-01-01')"))
-    old.create_schema()
-    old.create_schema()  # idempotent
-    with old.sessions() as db:
-        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD).disabled_at is None
-        assert auth.user_for_api_token(db, "mka_old").email == "ana@acme.example"
-    old.close()
+    with ExitStack() as stack:
+        url = f"sqlite:///{tmp_path}/old.db" if backend == "sqlite" else stack.enter_context(postgres_url())
+        old = ControlPlane(url)
+        stack.callback(old.close)
+        old.create_schema()
+        with old.sessions() as db:
+            user = accounts.create_user(db, accounts.create_tenant(db, "acme"), "ana@acme.example", PASSWORD)
+            _, raw = accounts.create_api_token(db, user, "ci")
+        with old.engine.begin() as conn:
+            for table, column in NEW_COLUMNS:
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        old.create_schema()
+        old.create_schema()  # idempotent
+        columns = {t: {c["name"] for c in inspect(old.engine).get_columns(t)} for t, _ in NEW_COLUMNS}
+        assert all(column in columns[table] for table, column in NEW_COLUMNS)
+        with old.sessions() as db:
+            assert auth.authenticate_user(db, "ana@acme.example", PASSWORD).disabled_at is None
+            assert auth.user_for_api_token(db, raw).email == "ana@acme.example"
+
+
+NEW_COLUMNS = [("users", "disabled_at"), ("api_tokens", "expires_at"), ("api_tokens", "revoked_at")]
 
 
 def test_sessions(cp, user):
