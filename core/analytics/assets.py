@@ -96,8 +96,11 @@ def list_assets(ch: ClickHouseStore, tenant_id: int, q: str = "", role: str = ""
 
 def assets_csv(rows: list[dict]) -> str:
     """Listed assets as CSV: UTC times, list values space-separated, formulas neutralised."""
-    return csv_text(CSV_COLUMNS, ({c: " ".join(map(str, v)) if isinstance(v, list) else v
-                                   for c, v in ((c, row[c]) for c in CSV_COLUMNS)} for row in rows))
+    return csv_text(CSV_COLUMNS, ({c: _csv_cell(row[c]) for c in CSV_COLUMNS} for row in rows))
+
+
+def _csv_cell(value):
+    return " ".join(map(str, value)) if isinstance(value, list) else value
 
 
 def _sort_key(column: str):

@@ -65,9 +65,11 @@ def resolve_window(
         latest = latest_data(ch, tenant_id, now) or now
         # End at the next whole minute, so the newest minute bucket is inside the window.
         end = min(latest.replace(second=0, microsecond=0) + MINUTE, LATEST)
-    start = None if start is None else clamp(start)
-    end = None if end is None else clamp(end)
-    window = Window(start or clamp(end - DEFAULT_SPAN), end or clamp(start + DEFAULT_SPAN))
+    if start is None:
+        start = clamp(end) - DEFAULT_SPAN
+    if end is None:
+        end = clamp(start) + DEFAULT_SPAN
+    window = Window(clamp(start), clamp(end))
     if window.start >= window.end:
         raise ValueError("start must be before end")
     return window
