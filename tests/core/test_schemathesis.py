@@ -23,13 +23,12 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 
 @pytest.fixture(scope="module")
 def tenant(shared_live):
-    """acme with traffic and a contract; tokens of its analyst, admin, billing user and sensor."""
+    """acme with traffic and a contract; tokens of its admin, billing user and sensor."""
     acme, _ = shared_live.tenants
     with httpx.Client(base_url=shared_live.url) as http:
         assert post_batch(http, acme.sensor_token, wire.encode(make_batch())).status_code == 200
     store_contract(shared_live.app, "acme", OSECT_EXAMPLE, ("SN-acme",))
-    return {"sensor": acme.sensor_token, "analyst": acme.api_token,
-            "admin": add_user(shared_live.app, "acme", "admin@acme.example", "admin"),
+    return {"sensor": acme.sensor_token, "admin": add_user(shared_live.app, "acme", "admin@acme.example", "admin"),
             "billing": add_user(shared_live.app, "acme", "billing@acme.example", "billing")}
 
 
