@@ -133,12 +133,15 @@ def events(t: pa.Table, start: int, end: int) -> None:
     if attrs.items.null_count:
         raise BadValue("events.attrs: a null value")
     _at_most("events.attrs length", pc.utf8_length(attrs.items), MAX_TEXT)
+    _at_most("events.attrs key length", pc.utf8_length(attrs.keys), MAX_TEXT)
 
 
 def observations(t: pa.Table, start: int, end: int) -> None:
     _between("observations.ts", t["ts"], start - ROW_SLACK_US, end + ROW_SLACK_US)
     _macs("observations.mac", t["mac"])
     _addresses("observations.ip", t["ip"], empty_ok=True)
+    if pc.any(pc.and_(pc.equal(t["mac"], ""), pc.equal(t["ip"], ""))).as_py():
+        raise BadValue("observations: a row names no device (neither mac nor ip)")
     _at_most("observations.confidence", t["confidence"], MAX_CONFIDENCE)
     _texts("observations", t)
 

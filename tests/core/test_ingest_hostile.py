@@ -136,6 +136,11 @@ MALFORMED = {  # issue 9 #3: each was answered 503 "retry" (or stored), blocking
     "null ts": (with_column("flows", "ts", pa.array([None], pa.int8())), "null"),
     "garbage MAC as a device key": (with_column("observations", "mac", pa.array(["zz", "zz"]).dictionary_encode()),
                                     "not a MAC address"),
+    "observation of no device": (with_column("observations", "ip", pa.array(["", ""]).dictionary_encode(),
+                                             make_batch(start=START, flows=[flow(ts=START)], observations=[
+                                                 dict(ts=START, mac="", ip="10.0.0.9", attribute="hostname",
+                                                      value="x", source="dhcp", confidence=80)] * 2)),
+                                 "names no device"),
     "conn_state not Zeek's": (with_column("flows", "conn_state", pa.array(["XX"]).dictionary_encode()),
                               "not one of the known"),
     "confidence 200": (with_column("observations", "confidence", pa.array([200, 1], pa.uint8())), "more than 100"),
