@@ -18,7 +18,10 @@ def as_utc(t: datetime) -> datetime:
 
 
 def local(t: datetime, tz: ZoneInfo = DISPLAY_TZ) -> datetime:
-    return as_utc(t).astimezone(tz)
+    try:
+        return as_utc(t).astimezone(tz)
+    except OverflowError:  # e.g. 9999-12-31 23:59 UTC from a broken sensor clock: shown in UTC
+        return as_utc(t)
 
 
 def zone_name(tz: ZoneInfo = DISPLAY_TZ) -> str:

@@ -27,13 +27,18 @@ def store_batch_row(app, tenant, start: datetime, end: datetime) -> None:
 
 @pytest.fixture(scope="module")
 def tenants(client):
-    """far_future and far_past: one real batch at T0 plus one dated 9999-12-31 / 0001-01-01."""
+    """far_future and far_past: one real batch at T0 plus a batch and an observation dated
+    9999-12-31 / 0001-01-01."""
     far_future, far_past = provision(client.app, "future"), provision(client.app, "past")
     for tenant in (far_future, far_past):
         assert post_batch(client, tenant.sensor_token, wire.encode(make_batch())).status_code == 200
     store_batch_row(client.app, far_future, datetime(9999, 12, 31, 23, 58, tzinfo=UTC),
                     datetime(9999, 12, 31, 23, 59, tzinfo=UTC))
     store_batch_row(client.app, far_past, datetime(1, 1, 1, tzinfo=UTC), datetime(1, 1, 1, 0, 1, tzinfo=UTC))
+    for tenant, ts in ((far_future, datetime(9999, 12, 31, 23, 59, tzinfo=UTC)), (far_past, datetime(1, 1, 1, tzinfo=UTC))):
+        client.app.state.clickhouse.insert_rows("observations", [dict(
+            tenant_id=tenant.id, sensor_id=tenant.sensor_id, batch_id=uuid.uuid4(), ts=ts, mac="00:1b:1b:00:00:09",
+            ip="10.0.0.9", attribute="hostname", value="clockless", source="dhcp", confidence=80)])
     return far_future, far_past
 
 
