@@ -8,6 +8,7 @@ names a shared one (e.g. ``redis://host:6379``) for several API processes.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 
@@ -31,7 +32,7 @@ class LoginThrottle:
 
     def admit(self, source: str, email: str) -> int | None:
         """Count an attempt: None if it may be checked, else the seconds until one may be."""
-        email = email.strip().lower()
+        source, email = source_key(source), email.strip().lower()
         windows: list[tuple[RateLimitItem, tuple[str, ...]]] = [
             (self.per_pair, ("login", source, email)),
             *((limit, ("login", source)) for limit in self.per_source),
@@ -44,7 +45,21 @@ class LoginThrottle:
 
     def worth_auditing(self, source: str, email: str) -> bool:
         """True for the first refusal of a (source, account) in AUDITED_REFUSALS' window."""
-        return self.limiter.hit(AUDITED_REFUSALS, "login-refused", source, email.strip().lower())
+        return self.limiter.hit(AUDITED_REFUSALS, "login-refused", source_key(source), email.strip().lower())
 
     def succeeded(self, source: str, email: str) -> None:
-        self.limiter.clear(self.per_pair, "login", source, email.strip().lower())
+        self.limiter.clear(self.per_pair, "login", source_key(source), email.strip().lower())
+
+
+def source_key(address: str) -> str:
+    """What a source is counted by: the IPv4 address, or the IPv6 /64 (one host usually holds a
+    whole /64, so counting single IPv6 addresses would let it rotate past every limit)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

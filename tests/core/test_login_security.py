@@ -15,6 +15,7 @@ from pgtest import postgres_url
 from core import accounts, auth
 from core.api.app import create_app
 from core.store.controlplane import AuditLog, ControlPlane, User
+from core.throttle import LoginThrottle, source_key
 
 EMAILS = [f"user{i}@acme.example" for i in range(5)]
 
@@ -171,6 +172,14 @@ def test_a_strong_password_is_accepted(cp):
         accounts.set_password(db, user, "tram depot lantern 42")
     with cp.sessions() as db:
         assert auth.authenticate_user(db, EMAILS[0], "tram depot lantern 42").id == user.id
+
+
+def test_an_ipv6_host_cannot_rotate_addresses_within_its_64():
+    throttle = LoginThrottle()
+    waits = [throttle.admit(f"2001:db8:1:2::{i:x}", EMAILS[0]) for i in range(1, 8)]
+    assert waits[:5] == [None] * 5 and all(w and w > 0 for w in waits[5:])
+    assert throttle.admit("2001:db8:1:3::1", EMAILS[0]) is None  # another /64
+    assert source_key("::ffff:192.0.2.1") == "192.0.2.1" == source_key("192.0.2.1")
 
 
 def test_limits_are_settings_and_bad_ones_are_refused(settings, monkeypatch):
