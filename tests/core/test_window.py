@@ -7,14 +7,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from coretest import PASSWORD, make_batch, post_batch, provision
+from coretest import PASSWORD, flow, make_batch, post_batch, provision
 
 from core import auth
 from core.analytics.window import EARLIEST, LATEST, resolve_window
 from sensor import wire
 
 READS = ["/api/v1/totals", "/api/v1/traffic", "/api/v1/flows", "/api/v1/protocols", "/api/v1/talkers"]
-PAGES = ["/", "/?range=1h", "/?range=7d", "/sensors", "/assets"]
+PAGES = ["/", "/?range=1h", "/?range=7d", "/sensors", "/assets", "/assets/00:1b:1b:00:00:09", "/assets.csv"]
 
 
 def store_batch_row(app, tenant, start: datetime, end: datetime) -> None:
@@ -27,7 +27,7 @@ def store_batch_row(app, tenant, start: datetime, end: datetime) -> None:
 
 @pytest.fixture(scope="module")
 def tenants(client):
-    """far_future and far_past: one real batch at T0 plus a batch and an observation dated
+    """far_future and far_past: one real batch at T0 plus a batch, an observation and a flow dated
     9999-12-31 / 0001-01-01."""
     far_future, far_past = provision(client.app, "future"), provision(client.app, "past")
     for tenant in (far_future, far_past):
@@ -39,6 +39,9 @@ def tenants(client):
         client.app.state.clickhouse.insert_rows("observations", [dict(
             tenant_id=tenant.id, sensor_id=tenant.sensor_id, batch_id=uuid.uuid4(), ts=ts, mac="00:1b:1b:00:00:09",
             ip="10.0.0.9", attribute="hostname", value="clockless", source="dhcp", confidence=80)])
+        client.app.state.clickhouse.insert_rows("flows", [dict(
+            flow(orig_h="10.0.0.9", ts=ts, ts_end=ts), tenant_id=tenant.id, sensor_id=tenant.sensor_id,
+            batch_id=uuid.uuid4())])
     return far_future, far_past
 
 
@@ -46,7 +49,8 @@ def api(client, tenant, path, **params):
     return client.get(path, params=params, headers={"Authorization": f"Bearer {tenant.api_token}"})
 
 
-@pytest.mark.parametrize("path", [*READS, "/api/v1/sensors", "/api/v1/assets"])
+@pytest.mark.parametrize("path", [*READS, "/api/v1/sensors", "/api/v1/assets", "/api/v1/assets/00:1b:1b:00:00:09",
+                                  "/api/v1/assets.csv"])
 def test_reads_survive_data_dated_at_the_ends_of_time(client, tenants, path):
     for tenant in tenants:
         r = api(client, tenant, path)
