@@ -7,7 +7,7 @@ audit entry and commits. Raw tokens are returned once; only their hashes are sto
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from core.auth import (
     hash_password,
     hash_token,
     new_token,
+    token_is_live,
 )
 from core.store.controlplane import (
     ROLES,
@@ -183,6 +184,23 @@ def api_token(db: Session, token_id: int, tenant_id: int | None = None) -> ApiTo
     if token is None or (tenant_id is not None and token.user.tenant_id != tenant_id):
         raise AccountError(f"no API token {token_id}")
     return token
+
+
+def token_state(token: ApiToken) -> str:
+    """``live``, ``expired`` or ``revoked``."""
+    if token.revoked_at:
+        return "revoked"
+    return "live" if token_is_live(token) else "expired"
+
+
+def paused_until(user: User) -> datetime | None:
+    """When the pause after too many failed logins ends, if the account is paused now."""
+    return user.locked_until if user.locked_until and user.locked_until > utcnow() else None
+
+
+def user_state(user: User) -> str:
+    """``active``, ``disabled`` or ``paused``."""
+    return "disabled" if user.disabled_at else "paused" if paused_until(user) else "active"
 
 
 def revoke_api_token(db: Session, token: ApiToken, actor: str = "cli") -> None:

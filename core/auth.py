@@ -1,7 +1,8 @@
 """Credentials: argon2 passwords, login sessions, sensor and API bearer tokens.
 
-The dashboard relies on ``authenticate_user``, ``start_session``, ``end_session``,
-``user_for_session`` and ``SESSION_COOKIE``. Raw tokens are returned once and stored only as
+The dashboard relies on ``check_password``, ``start_session``, ``end_session``,
+``user_for_session`` and ``SESSION_COOKIE``; throttling per source address is core.throttle's.
+Disabled users' sessions and API tokens stop working; API tokens may expire or be revoked. Raw tokens are returned once and stored only as
 SHA-256 hashes (they are high-entropy, so a fast hash is enough); functions that write commit.
 """
 

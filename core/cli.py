@@ -19,10 +19,10 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from core import accounts, activation, auth, contracts, installation
+from core import accounts, activation, contracts, installation
 from core.billing import contract_json
 from core.config import Settings
-from core.store.controlplane import ROLES, ControlPlane, Sensor, Tenant, audit, utcnow
+from core.store.controlplane import ROLES, ControlPlane, Sensor, Tenant, audit
 from tariff.cli import app as tariff_app
 from tariff.errors import InputError
 from typer.exceptions import TyperException
@@ -147,11 +147,12 @@ def users_list(tenant: str | None = typer.Option(None, help="only this tenant's"
 
 
 def _user_state(user) -> str:
-    if user.disabled_at:
+    state = accounts.user_state(user)
+    if state == "disabled":
         return f"disabled since {user.disabled_at:%Y-%m-%d %H:%M} UTC"
-    if user.locked_until and user.locked_until > utcnow():
+    if state == "paused":
         return f"paused until {user.locked_until:%Y-%m-%d %H:%M} UTC"
-    return "active"
+    return state
 
 
 @users.command("disable")
@@ -298,13 +299,7 @@ def tokens_list(tenant: str | None = typer.Option(None, help="only this tenant's
         for token in rows:
             expires = f"{token.expires_at:%Y-%m-%d %H:%M}" if token.expires_at else "never"
             typer.echo("\t".join([str(token.id), token.user.email, token.name,
-                                   f"{token.created_at:%Y-%m-%d %H:%M}", expires, _token_state(token)]))
-
-
-def _token_state(token) -> str:
-    if token.revoked_at:
-        return "revoked"
-    return "live" if auth.token_is_live(token) else "expired"
+                                   f"{token.created_at:%Y-%m-%d %H:%M}", expires, accounts.token_state(token)]))
 
 
 @tokens.command("revoke")

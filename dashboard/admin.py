@@ -9,19 +9,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from core import accounts, auditlog, auth
+from core import accounts, auditlog
 from core.api.deps import DB, MAX_ID
-from core.store.controlplane import ROLES, ApiToken, User, utcnow
+from core.store.controlplane import ROLES, ApiToken, User
 from dashboard import csrf
 from dashboard.render import page
-from dashboard.routes import SessionUser
+from dashboard.routes import FormText, SessionUser
 from dashboard.timefmt import MINUTES, absolute, zone_name
 
 router = APIRouter(include_in_schema=False)
-FormText = Annotated[str, Form()]
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 USER_ACTIONS = ("disable", "enable", "unlock")
 # ?done= after a change (post/redirect/get); anything else shows no notice.
@@ -58,11 +57,10 @@ def _not_found(request: Request, user: User, back: str) -> Response:
 
 
 def user_row(u: User) -> dict:
-    paused = u.locked_until if u.locked_until and u.locked_until > utcnow() else None
     return {
         "id": u.id, "email": u.email, "role": u.role, "failed_logins": u.failed_logins,
-        "state": "disabled" if u.disabled_at else "paused" if paused else "active",
-        "paused_until": absolute(paused, MINUTES), "created": absolute(u.created_at, MINUTES),
+        "state": accounts.user_state(u), "paused_until": absolute(accounts.paused_until(u), MINUTES),
+        "created": absolute(u.created_at, MINUTES),
     }
 
 
@@ -144,8 +142,7 @@ def user_action(request: Request, user: SessionUser, db: DB, user_id: RowId, act
 
 
 def token_row(token: ApiToken) -> dict:
-    state = "revoked" if token.revoked_at else "live" if auth.token_is_live(token) else "expired"
-    return {"id": token.id, "user": token.user.email, "name": token.name, "state": state,
+    return {"id": token.id, "user": token.user.email, "name": token.name, "state": accounts.token_state(token),
             "created": absolute(token.created_at, MINUTES),
             "expires": absolute(token.expires_at, MINUTES) if token.expires_at else ""}
 

@@ -7,7 +7,7 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from coretest import PASSWORD, add_user, bearer, provision
+from coretest import add_user, bearer, provision
 from pagetest import csrf_token
 
 from core import accounts

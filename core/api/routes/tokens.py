@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
-from core import accounts, auth
+from core import accounts
 from core.api.deps import DB, MAX_ID, Admin, AdminWriter
 from core.store.controlplane import ApiToken
 
@@ -31,9 +31,8 @@ class TokenOut(BaseModel):
 
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
-        state = "revoked" if token.revoked_at else "live" if auth.token_is_live(token) else "expired"
         return cls(id=token.id, user=token.user.email, name=token.name, created_at=token.created_at,
-                   expires_at=token.expires_at, revoked_at=token.revoked_at, state=state)
+                   expires_at=token.expires_at, revoked_at=token.revoked_at, state=accounts.token_state(token))
 
 
 class NewToken(BaseModel):

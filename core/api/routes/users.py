@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core import accounts, auth, passwords
 from core.api.deps import DB, MAX_ID, Admin, AdminWriter
-from core.store.controlplane import ROLES, User, utcnow
+from core.store.controlplane import ROLES, User
 
 router = APIRouter(tags=["users"])
 Role = Literal[*ROLES]  # type: ignore[valid-type]
@@ -35,10 +35,9 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        paused = user.locked_until if user.locked_until and user.locked_until > utcnow() else None
-        state = "disabled" if user.disabled_at else "paused" if paused else "active"
-        return cls(id=user.id, email=user.email, role=user.role, state=state,
-                   failed_logins=user.failed_logins, paused_until=paused, created_at=user.created_at)
+        return cls(id=user.id, email=user.email, role=user.role, state=accounts.user_state(user),
+                   failed_logins=user.failed_logins, paused_until=accounts.paused_until(user),
+                   created_at=user.created_at)
 
 
 class NewUser(BaseModel):
