@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from pathlib import Path
 
 import pytest
 from coretest import PASSWORD, SCC_EXAMPLE, T0, add_user, bearer, make_batch, post_batch, provision, store_contract
@@ -95,3 +97,11 @@ def test_invoice_csv_neutralises_tenant_and_contract_names(client):
     assert mine and {(row["tenant"], row["contract_id"]) for row in mine} == {("'=cmd|' /C calc'!A0", "'@SUM(1+1)")}
     assert formulas(rows) == []
     assert "-2758" in {row["amount"] for row in mine}  # the outage credit stays a (negative) number
+
+
+def test_csvsafe_is_the_only_csv_writer():
+    """A CSV written any other way would skip the neutralisation: core and dashboard use csv_text."""
+    root = Path(__file__).resolve().parents[2]
+    writers = [str(path.relative_to(root)) for package in ("core", "dashboard") for path in (root / package).rglob("*.py")
+               if re.search(r"csv\.(writer|DictWriter)\(", path.read_text(encoding="utf-8"))]
+    assert writers == ["core/csvsafe.py"]
