@@ -8,6 +8,7 @@ from zxcvbn import zxcvbn
 
 MIN_LENGTH = 8
 MAX_LENGTH = 200  # argon2 would take more, but a pass phrase needs no more
+ZXCVBN_MAX = 72
 MIN_SCORE = 3  # zxcvbn: 0 too guessable … 4 very unguessable; 3 resists offline slow-hash attacks
 
 
@@ -22,7 +23,8 @@ def weakness(password: str, email: str, tenant: str) -> str | None:
     folded = password.casefold()
     if email in folded or (len(local) >= 3 and local in folded):
         return "password must not contain the e-mail address or user name"
-    verdict = zxcvbn(password, user_inputs=[email, local, tenant])
+    # zxcvbn judges at most 72 characters (it raises beyond): longer pass phrases by their start.
+    verdict = zxcvbn(password[:ZXCVBN_MAX], user_inputs=[email, local, tenant], max_length=ZXCVBN_MAX)
     if verdict["score"] < MIN_SCORE:
         hint = verdict["feedback"]["warning"] or " ".join(verdict["feedback"]["suggestions"])
         return f"password is too easy to guess{': ' + hint if hint else ''}"

@@ -166,6 +166,16 @@ def test_weak_passwords_are_refused(cp, password):
         assert message.startswith("password") and "\n" not in message
 
 
+def test_long_passwords_are_judged_not_crashed_on(cp):
+    with cp.sessions() as db:
+        user = accounts.user_with_email(db, EMAILS[0])
+        with pytest.raises(accounts.AccountError, match="too easy to guess"):
+            accounts.set_password(db, user, "a" * 150)
+        with pytest.raises(accounts.AccountError, match="at most 200"):
+            accounts.set_password(db, user, "tram depot lantern 42 " * 10)
+        accounts.set_password(db, user, "tram depot lantern 42 " * 6)  # 132 characters
+
+
 def test_a_strong_password_is_accepted(cp):
     with cp.sessions() as db:
         user = accounts.user_with_email(db, EMAILS[0])
