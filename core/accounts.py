@@ -38,7 +38,12 @@ _EMAIL = re.compile(EMAIL_PATTERN)
 
 
 class AccountError(ValueError):
-    """Provisioning input that cannot be applied; the message says why."""
+    """Provisioning input that cannot be applied; the message says why (``code`` names a refused
+    password's weakness, core.passwords.Weakness, for translated messages)."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
 
 
 def tenant_named(db: Session, name: str) -> Tenant:
@@ -211,8 +216,8 @@ def revoke_api_token(db: Session, token: ApiToken, actor: str = "cli") -> None:
 
 
 def _check_password(password: str, email: str, tenant: Tenant) -> None:
-    if reason := passwords.weakness(password, email, tenant.name):
-        raise AccountError(reason)
+    if weak := passwords.weakness(password, email, tenant.name):
+        raise AccountError(weak.message, weak.code)
 
 
 def users(db: Session, tenant_id: int | None = None) -> list[User]:

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from core import accounts, auditlog
+from core import accounts, auditlog, passwords
 from core.api.deps import DB, MAX_ID
 from core.store.controlplane import ROLES, ApiToken, User
 from dashboard import csrf
@@ -52,6 +52,14 @@ def _done(request: Request) -> str:
     return done if done in DONE else ""
 
 
+def _error(exc: accounts.AccountError) -> dict:
+    """A refused password in the page's language; other refusals (e-mail taken, ...) as they are."""
+    if exc.code:
+        return {"error_key": f"password_{exc.code}",
+                "error_args": {"min": passwords.MIN_LENGTH, "max": passwords.MAX_LENGTH}}
+    return {"error": str(exc)}
+
+
 def _not_found(request: Request, user: User, back: str) -> Response:
     return _page(request, "error.html", user, 404, message="admin_not_found", back=back)
 
@@ -83,7 +91,7 @@ def create_user(request: Request, user: SessionUser, db: DB, csrf_token: FormTex
     try:
         accounts.create_user(db, user.tenant, email, password, role, user.email)
     except accounts.AccountError as exc:
-        return _users_page(request, db, user, 422, error=str(exc), form={"email": email, "role": role})
+        return _users_page(request, db, user, 422, form={"email": email, "role": role}, **_error(exc))
     return _back(request, "admin_users", "user_created")
 
 
@@ -114,9 +122,9 @@ def reset_password(request: Request, user: SessionUser, db: DB, user_id: RowId, 
         target = accounts.tenant_user(db, user_id, user.tenant_id)
         accounts.set_password(db, target, password, user.email)
     except accounts.AccountError as exc:
-        if str(exc).startswith("no user"):
+        if not exc.code:  # not a password problem: the user is not the admin's
             return _not_found(request, user, "admin_users")
-        return _users_page(request, db, user, 422, error=str(exc))
+        return _users_page(request, db, user, 422, **_error(exc))
     return _back(request, "admin_users", "password_set")
 
 
