@@ -12,6 +12,8 @@ short, bytes flipped anywhere. Each file goes through the pipeline once and is c
 
 - no exception escapes, and no decoder fails otherwise than on malformed input (the registry's
   guard counts such failures as malformed PDUs, in ``spec.FAULTS``: reported separately here);
+- no capture takes more than SLOW seconds (a decoder whose work grows with a count read from
+  the packet rather than with its bytes stops a sensor as surely as an exception);
 - every frame is accounted for: frames read = decoded + counted as errors (per reason); the
   batches' ``packets`` and ``parse_errors`` counters agree, the flow records count every decoded
   frame once; when the container was left intact, the reader read exactly the frames written.
@@ -45,6 +47,7 @@ from sensor.observe import Observer  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 INTERVAL = 60.0
+SLOW = 10.0  # seconds for one capture (at most 2,000 frames; typically 0.01-0.1 s)
 # link types to swap in: known ones (each frame then parses as something else) and unknown ones
 LINK_TYPES = (0, 1, 9, 12, 50, 51, 101, 104, 108, 113, 147, 200, 228, 229, 239, 276, 0xFFFF)
 
@@ -286,6 +289,7 @@ class Report:
     read: int = 0
     exceptions: Counter = field(default_factory=Counter)  # "Type: message" → files
     mismatches: int = 0
+    slow: int = 0  # captures that took more than SLOW seconds
     faults: Counter = field(default_factory=Counter)  # decoder failures other than MALFORMED, per protocol
     reasons: Counter = field(default_factory=Counter)
     link_types: Counter = field(default_factory=Counter)
@@ -312,6 +316,7 @@ def fuzz(frames_wanted: int, seed: int, keep: Path | None = None, corpus: Path =
             report.written += cap.frames
             if progress and report.written * 10 // frames_wanted > (report.written - cap.frames) * 10 // frames_wanted:
                 print(f"{report.written:,} frames, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+            began = time.perf_counter()
             try:
                 stats, problems = check(path, cap)
             except Exception as exc:  # noqa: BLE001 - what the fuzzer is looking for
@@ -320,6 +325,10 @@ def fuzz(frames_wanted: int, seed: int, keep: Path | None = None, corpus: Path =
                 report.exceptions[key] += 1
                 _keep(report, keep, cap, key)
                 continue
+            took = time.perf_counter() - began
+            if took > SLOW:
+                report.slow += 1
+                _keep(report, keep, cap, f"took {took:.1f} s")
             report.read += stats.read
             report.reasons.update(stats.errors)
             report.link_types.update(stats.link_types)
@@ -357,10 +366,11 @@ def main() -> None:
         print(f"  {n:6d} × {what}")
     print(f"decoder faults         {sum(r.faults.values())} {dict(r.faults) if r.faults else ''}")
     print(f"accounting mismatches  {r.mismatches}")
+    print(f"slow captures          {r.slow} (over {SLOW:g} s each)")
     for line in r.failures:
         print(f"  {line}")
     print(f"time                   {r.seconds:.1f} s, {r.written / r.seconds:,.0f} frames/s")
-    sys.exit(1 if r.exceptions or r.mismatches or r.faults else 0)
+    sys.exit(1 if r.exceptions or r.mismatches or r.faults or r.slow else 0)
 
 
 if __name__ == "__main__":

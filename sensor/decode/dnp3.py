@@ -196,8 +196,10 @@ def _walk(data: bytes, header_only: bool, out: list[str]) -> None:
         size = SIZES.get((group, variation))
         if size is None:
             if prefix in (4, 5, 6):  # each object is preceded by its own size
+                width = PREFIX_SIZES[prefix]
+                if count * width > len(data) - pos:  # (a count of 2^32 must not cost 2^32 steps)
+                    raise ValueError("DNP3 objects truncated")
                 for _ in range(count):
-                    width = PREFIX_SIZES[prefix]
                     pos += width + int.from_bytes(data[pos : pos + width], "little")
                 continue
             if group in (110, 111) and variation:  # octet strings: the variation is the length

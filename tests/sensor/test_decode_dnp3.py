@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sensor.decode import dnp3
 from sensor.decode.spec import Session
 
@@ -49,3 +51,13 @@ def test_fragments_spanning_link_frames_are_reassembled():
     assert dnp3.decode(link(b"\x40" + response[:12]), False, session) == []  # FIR
     [event] = dnp3.decode(link(b"\x81" + response[12:]), False, session)  # FIN
     assert (event.action, event.attrs["reply_objects"]) == ("RESPONSE", "g1v2[0-9]")
+
+
+def test_a_huge_object_count_costs_no_time():
+    """A count of 2^24 size-prefixed objects in a 10-byte request is a malformed header at once (found
+    by bench/fuzz_pipeline.py: the walk took one step per object, minutes for a count of 2^32)."""
+    session = Session()
+    start = time.perf_counter()
+    objects = dnp3._objects(bytes([120, 1, 0x59]) + b"\xff\xff\xff\x00" + b"\0" * 3, False, session)
+    assert time.perf_counter() - start < 0.1
+    assert (objects, session.malformed) == ("g120v1[16777215]", 1)

@@ -37,7 +37,7 @@ def sources():
 
 def test_mutated_captures_through_the_pipeline(corpus):
     report = fz.fuzz(30_000, seed=9, corpus=corpus, max_frames_per_file=300)
-    assert not report.exceptions and not report.mismatches and not report.faults, report.failures
+    assert not (report.exceptions or report.mismatches or report.faults or report.slow), report.failures
     assert report.written >= 30_000 and report.read > 15_000
     assert set(report.reasons) == {"record", "link_type", "link", "ip", "transport"}  # every stage was hit
     assert len(report.link_types) >= 3
