@@ -3,6 +3,7 @@ it (reader, header decoder, flow table, application and link-layer decoders, SYN
 observer, folding, batch building) and as `run` spools it (each batch encoded for the wire).
 
     .venv/bin/python bench/fuzz_pipeline.py [--frames 1000000] [--seed 1] [--keep DIR]
+    .venv/bin/python bench/fuzz_pipeline.py --run [--frames 1000000] [--seed 1]
 
 The frames of the captures in the shared corpus (MANIFEST.csv) are mutated and written as new
 pcap or pcapng files: frames cut short, bytes flipped or spliced in, wire lengths that lie, link
@@ -20,6 +21,12 @@ short, bytes flipped anywhere. Each file goes through the pipeline once and is c
 
 Prints frames written and read, exceptions, accounting mismatches and the rate. Files that fail
 are written to ``--keep`` to be replayed with ``mieruka-sensor analyze``.
+
+``--run`` instead writes one capture of that many mutated frames (one pcapng section per mutated
+corpus capture, its records intact, its times moved to end now) as a stand-in interface
+(``$MIERUKA_SENSOR_CAPTURE_DIR``), runs `mieruka-sensor run` on it against a real core process
+(tests/runtest.py's ``CoreProcess``) until the spool is empty, and checks the core's totals
+(captured packets, packets in flows, parse errors) against the pipeline's accounting of that file.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from sensor.observe import Observer  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 INTERVAL = 60.0
+SECTION_SPAN = 120_000_000  # µs: --run squeezes each mutated capture into 2 minutes of the past
 SLOW = 10.0  # seconds for one capture (at most 2,000 frames; typically 0.01-0.1 s)
 # link types to swap in: known ones (each frame then parses as something else) and unknown ones
 LINK_TYPES = (0, 1, 9, 12, 50, 51, 101, 104, 108, 113, 147, 200, 228, 229, 239, 276, 0xFFFF)
@@ -349,13 +357,84 @@ def _keep(report: Report, keep: Path | None, cap: Capture, what: str) -> None:
         (keep / name).write_bytes(cap.data)
 
 
+def run_fuzz(frames_wanted: int, seed: int, corpus: Path = CORPUS) -> dict:
+    """`mieruka-sensor run` fed by one big mutated capture, uploading to a real core (see above)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from runtest import CoreProcess, eventually, sensor_run, write_config
+
+    from sensor.spool import Spool
+
+    rng = random.Random(seed)
+    sources = [f for f in (load_frames(p) for p in corpus_files(corpus)) if f]
+    now = int(time.time() * 1e6)
+    sections, written = [], 0
+    while written < frames_wanted:
+        frames, _ = mutate_frames(rng, rng.choice(sources), now)
+        sections.append(frames)
+        written += len(frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "site").mkdir()
+        capture = tmp / "site" / "eth1.pcap"
+        end = now
+        with open(capture, "wb") as f:  # the sections one after the other in time, the last ending now,
+            for frames in reversed(sections):  # each squeezed into at most SECTION_SPAN
+                last = max(fr.ts for fr in frames)
+                scale = min(1.0, SECTION_SPAN / max(last - min(fr.ts for fr in frames), 1))
+                for fr in frames:
+                    fr.ts = end - int((last - fr.ts) * scale)
+                end = min(fr.ts for fr in frames) - 1_000_000
+            for frames in sections:
+                f.write(write_pcapng(frames, big=rng.random() < 0.3)[0])
+        began = time.perf_counter()
+        stats, problems = check(capture, Capture(b"", written))
+        analysed = time.perf_counter() - began
+        core = CoreProcess(tmp / "core").start()
+        try:
+            tenant = core.provision("fuzz")
+            config = write_config(tmp / "sensor.toml", core.url, tenant, "SN-fuzz", interval_s=300.0, heartbeat_s=5.0)
+            began = time.perf_counter()
+            with sensor_run(config, tmp / "site") as run:
+                run.wait_for("the capture ended", timeout=3600)
+                eventually(lambda: not Spool(tmp / "spool").pending(), 600, every=1.0)
+                code = run.stop()
+            took = time.perf_counter() - began
+            totals = core.get(tenant, "/api/v1/totals")
+        finally:
+            core.stop()
+    stored = (totals["captured_packets"], totals["packets"], totals["parse_errors"])
+    expected = (stats.read, stats.decoded, sum(stats.errors.values()))
+    return {"frames": written, "sections": len(sections), "stats": stats, "problems": problems,
+            "exit": code, "tracebacks": run.log.count("Traceback"),
+            "rejected": [line for line in run.lines if "rejected" in line],
+            "stored": stored, "expected": expected, "analyse_s": analysed, "run_s": took}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=1_000_000, help="mutated frames to write (at least)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", type=Path, help="directory for the captures that fail")
+    ap.add_argument("--run", action="store_true", help="through `mieruka-sensor run` and a real core instead")
     args = ap.parse_args()
     logging.getLogger("sensor").setLevel(logging.ERROR)  # (not a line per unknown link type met)
+    if args.run:
+        r = run_fuzz(args.frames, args.seed)
+        st = r["stats"]
+        print(f"frames written         {r['frames']:,} in {r['sections']:,} pcapng sections")
+        print(f"frames read            {st.read:,}: {st.decoded:,} decoded, "
+              f"parse errors {dict(st.errors.most_common())}")
+        print(f"run                    exit code {r['exit']}, {r['tracebacks']} tracebacks, "
+              f"{len(r['rejected'])} batches rejected, {r['run_s']:.1f} s ({st.read / r['run_s']:,.0f} frames/s "
+              f"captured to uploaded; the pipeline alone: {r['analyse_s']:.1f} s)")
+        print(f"core totals            captured {r['stored'][0]:,}, in flows {r['stored'][1]:,}, "
+              f"parse errors {r['stored'][2]:,} (expected {r['expected'][0]:,}, {r['expected'][1]:,}, "
+              f"{r['expected'][2]:,})")
+        for line in r["rejected"][:3]:
+            print(f"  {line}")
+        ok = not r["problems"] and r["exit"] == 0 and not r["tracebacks"] and r["stored"] == r["expected"]
+        print("accounting             " + ("every frame accounted for" if ok else f"MISMATCH {r['problems']}"))
+        sys.exit(0 if ok else 1)
     r = fuzz(args.frames, args.seed, args.keep, progress=True)
     print(f"captures fuzzed        {r.files:,}")
     print(f"frames written         {r.written:,}")

@@ -256,7 +256,8 @@ def status(config: ConfigPath = None,
     for label, value in _status_lines(cfg, report):
         typer.echo(f"{label:<12} {value}")
     if link_types:  # frames counted as parse errors, by the link type the sensor cannot decode
-        typer.echo(f"{'link types':<12} not decoded: " + ", ".join(f"{lt} ({n} frames)" for lt, n in link_types.items()))
+        counts = ", ".join(f"{lt} ({n} frames)" for lt, n in link_types.items())
+        typer.echo(f"{'link types':<12} not decoded: {counts}")
 
 
 def _status_lines(cfg: SensorConfig, r: dict) -> list[tuple[str, str]]:
