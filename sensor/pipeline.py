@@ -84,7 +84,7 @@ class Stats:
                 self.link_types[lt] += count
 
     def summary(self) -> str:
-        """"ip 2, link_type 1 (link type 147: 1)", or "" if every frame was decoded."""
+        """What could not be decoded, e.g. ``ip 2, link_type 1 (link type 147: 1)``; "" if nothing."""
         reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.errors.items()))
         types = ", ".join(f"link type {lt}: {n}" for lt, n in sorted(self.link_types.items()))
         return f"{reasons} ({types})" if types else reasons
