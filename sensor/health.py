@@ -23,6 +23,7 @@ from sensor.spool import Spool, write_atomic
 JST = timezone(timedelta(hours=9))  # Japan has no daylight saving time
 CAPTURE = "capture.json"
 UPLINK = "uplink.json"
+MAX_LINK_TYPES = 64  # the core takes at most this many link types per report
 
 
 def _read(path: Path) -> dict:
@@ -50,8 +51,7 @@ def record_batch(directory: Path, batch: wire.Batch, unknown_link_types: Mapping
 
 
 def unknown_link_types(directory: Path) -> dict[str, int]:
-    """Frames of link types the capture could not decode, per link type (kept beside the health
-    report: the core's report has no field for them)."""
+    """Frames of link types the capture could not decode, per link type, in the newest interval."""
     return _read(directory / CAPTURE).get("unknown_link_types", {})
 
 
@@ -87,6 +87,7 @@ def snapshot(spool: Spool, budget_bytes: int, now: datetime | None = None) -> di
         "capture_pps": capture.get("capture_pps"),
         "kernel_drops": capture.get("kernel_drops"),
         "parse_errors": capture.get("parse_errors"),
+        "unknown_link_types": dict(list(capture.get("unknown_link_types", {}).items())[:MAX_LINK_TYPES]),
         "capture_at": capture.get("capture_at"),
         "spool_depth": queued["depth"],
         "spool_bytes": queued["bytes"],

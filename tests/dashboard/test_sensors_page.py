@@ -165,3 +165,18 @@ def test_batches_set_aside_are_counted_with_the_newest_reason(client, fleet, acm
     assert reason in row(html, "SN-acme")  # whole, in the tooltip
     assert "set-aside" not in row(html, "SN-acme-spare")
     assert note(client.get("/sensors?lang=en").text, "set-aside") == "2 set aside"
+
+
+def test_frames_of_unknown_link_types_are_shown_per_type(client, fleet, acme, login):
+    report = ACME_HEALTH | {"unknown_link_types": {"147": 3, "239": 1200}}
+    assert client.post("/api/v1/sensor/health", headers=bearer(acme.sensor_token), json=report).status_code == 200
+    login(acme)
+    def note(html: str) -> str:
+        return re.search(r'data-col="unknown-link-types"[^>]*>(.*?)</div>', row(html, "SN-acme")).group(1)
+
+    assert note(client.get("/sensors").text) == "リンク種別 147: 3, リンク種別 239: 1,200"
+    assert note(client.get("/sensors?lang=en").text) == "link type 147: 3, link type 239: 1,200"
+    assert "unknown-link-types" not in row(client.get("/sensors").text, "SN-acme-spare")
+    for bad in ({"ppp": 1}, {"147": -1}, {str(n): 1 for n in range(65)}):
+        r = client.post("/api/v1/sensor/health", headers=bearer(acme.sensor_token), json=ACME_HEALTH | {"unknown_link_types": bad})
+        assert r.status_code == 422, bad

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core import installation
 from core.api.deps import DB, IngestorDep, Now, SensorAuth
@@ -64,6 +64,9 @@ class Health(BaseModel):
     capture_pps: float | None = Field(default=None, ge=0)
     kernel_drops: int | None = Field(default=None, ge=0)
     parse_errors: int | None = Field(default=None, ge=0)
+    # frames of link types the sensor cannot decode (counted in parse_errors), per link type number
+    unknown_link_types: dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")], Annotated[int, Field(ge=0)]] = (
+        Field(default_factory=dict, max_length=64))
     capture_at: datetime | None = None
     spool_depth: int = Field(ge=0)
     spool_bytes: int = Field(ge=0)
