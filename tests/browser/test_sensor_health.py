@@ -10,7 +10,7 @@ from coretest import bearer
 from dashboard.i18n import MESSAGES
 
 JA, EN = MESSAGES["ja"], MESSAGES["en"]
-HEALTH = {"capture_pps": 950.0, "kernel_drops": 12, "parse_errors": 0, "spool_depth": 1, "spool_bytes": 2048,
+HEALTH = {"capture_pps": 950.0, "kernel_drops": 12, "parse_errors": 40, "unknown_link_types": {"239": 40}, "spool_depth": 1, "spool_bytes": 2048,
           "spool_oldest_age_s": 30.0, "bytes_this_month": 900_000_000, "monthly_budget_bytes": 1_000_000_000,
           "data_mode": "economy", "spool_rejected": 2,
           "last_rejection": "400: invalid batch: interval 9999-12-31T23:00:00+00:00..9999-12-31T23:01:00+00:00 outside "
@@ -40,6 +40,7 @@ def test_sensors_table_with_health(site, page, screenshots):
     assert set_aside.inner_text() == JA["set_aside"].format(n=2) and set_aside.is_visible()
     assert HEALTH["last_rejection"] in set_aside.get_attribute("title")
     assert row.locator("[data-col=last-rejection]").inner_text().startswith("interval 9999-12")
+    assert row.locator("[data-col=unknown-link-types]").inner_text() == "DLT 239: 40"
     assert errors == []
     page.set_viewport_size({"width": 1366, "height": 900})
     page.screenshot(path=screenshots / "sensors-ja.png", full_page=True)

@@ -174,8 +174,8 @@ def test_frames_of_unknown_link_types_are_shown_per_type(client, fleet, acme, lo
     def note(html: str) -> str:
         return re.search(r'data-col="unknown-link-types"[^>]*>(.*?)</div>', row(html, "SN-acme")).group(1)
 
-    assert note(client.get("/sensors").text) == "リンク種別 147: 3, リンク種別 239: 1,200"
-    assert note(client.get("/sensors?lang=en").text) == "link type 147: 3, link type 239: 1,200"
+    assert note(client.get("/sensors").text) == "DLT 147: 3, DLT 239: 1,200"
+    assert note(client.get("/sensors?lang=en").text) == "DLT 147: 3, DLT 239: 1,200"
     assert "unknown-link-types" not in row(client.get("/sensors").text, "SN-acme-spare")
     for bad in ({"ppp": 1}, {"147": -1}, {str(n): 1 for n in range(65)}):
         r = client.post("/api/v1/sensor/health", headers=bearer(acme.sensor_token), json=ACME_HEALTH | {"unknown_link_types": bad})
