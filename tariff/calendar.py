@@ -50,12 +50,6 @@ class BusinessCalendar:
                 days.append(d)
         return days
 
-    def business_day_before(self, d: date, n: int) -> date:
-        """``bd(d,-n)``: the n-th business day strictly before ``d`` (n ≥ 1)."""
-        if n < 1:
-            raise ValueError("n must be at least 1")
-        return self.business_days_before(d, n)[-1]
-
 
 JAPAN = BusinessCalendar()
 

@@ -74,10 +74,6 @@ def monthly_plan_bills(month: Month, start: date, termination: date | None) -> b
     return Month.of(start) <= month and (termination is None or month <= Month.of(termination))
 
 
-# Own (002 Art. 12-1① 当月内の利用開始・利用終了を繰り返した場合): "repeated" means use stopped at least
-# twice in one calendar month (so it was restarted in between).
-CHURN_STOPS_PER_MONTH = 2
-
 CIERO_REFUSAL_DAYS = 30  # 003 Art. 11: 満了日の30日前までに…更新拒絶の通知
 
 
@@ -92,6 +88,23 @@ def ciero_renews(expiry: date, termination: date | None, notice: date | None) ->
     if termination < expiry:
         return False
     return notice is not None and notice > expiry - timedelta(days=CIERO_REFUSAL_DAYS)
+
+
+def charge_month(day: date) -> Month:
+    """Own (004 Art. 19-3, 21; 000 Art. 37-39; 003 Art. 19; 002 Art. 14-8: the terms let the provider
+    claim these without saying on which bill): late interest goes on the invoice of the month the late
+    payment was received, an evasion's amount and surcharge on that of the month it was recorded, and
+    damages as a credit on that of the month the claim was settled (the invoice total may then be
+    negative: a credit note)."""
+    return Month.of(day)
+
+
+# Own (消費税法 6条 別表第二 (interest is exempt); damages and a penalty are no consideration for a
+# service, so not taxed; 000 Art. 40 adds tax only where the law imposes it): late interest, damages and
+# Secure Camera Cloud's surcharge (000 Art. 37 names no tax) are outside the invoice's taxable subtotal.
+# OsecT's surcharge carries tax because 004 Art. 19-3 says so (消費税相当額を加算した額).
+OSECT_SURCHARGE_TAXED = True
+SCC_SURCHARGE_TAXED = False
 
 
 def damages_window(cause: date, months: int) -> tuple[date, date]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from datetime import date
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from tariff.calendar import Month
 from tariff.decisions import tax_date
 from tariff.money import tax
+
+if TYPE_CHECKING:
+    from tariff.charges import Charges
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,7 @@ class Line:
     quantity: int
     unit_price: int
     amount: int
+    taxable: ClassVar[bool] = True
 
     @classmethod
     def priced(cls, code: str, description: str, quantity: int, unit_price: int) -> Line:
@@ -24,10 +29,22 @@ class Line:
         return cls(code, description, quantity, unit_price, quantity * unit_price)
 
 
+@dataclass(frozen=True)
+class UntaxedLine(Line):
+    """A line outside the taxable subtotal (decisions: late interest, damages, some surcharges)."""
+
+    taxable: ClassVar[bool] = False
+
+
 class Contract(Protocol):
     contract_id: str
+    charges: Charges
 
-    def lines(self, month: Month) -> list[Line]: ...
+    def lines(self, month: Month) -> list[Line]:
+        """The plan's fees of ``month``."""
+
+    def damages_cap(self, cause: date) -> int:
+        """The provider's liability cap for a cause arising on ``cause`` (tariff.damages)."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +69,10 @@ class Invoice:
 
 
 def invoice(contract: Contract, month: Month) -> Invoice:
-    """The invoice of ``month``; a month outside the contract's billing has no lines and totals 0.
-    Every line is taxable; tax is computed once on the subtotal and truncated (spec §0)."""
-    lines = tuple(contract.lines(month))
+    """The invoice of ``month``: the plan's fees, then the lines of the contract's recorded payments,
+    evasions and damages (tariff.charges); a month with none of these has no lines and totals 0. Tax
+    is computed once on the taxable lines' sum and truncated (spec §0)."""
+    lines = (*contract.lines(month), *contract.charges.lines(month, contract.damages_cap))
     subtotal = sum(line.amount for line in lines)
-    owed_tax = tax(subtotal, tax_date(month))
+    owed_tax = tax(sum(line.amount for line in lines if line.taxable), tax_date(month))
     return Invoice(contract.contract_id, month, lines, subtotal, owed_tax, subtotal + owed_tax)

@@ -7,6 +7,8 @@ from datetime import date
 from fractions import Fraction
 
 from tariff.calendar import ONE_DAY, BusinessCalendar, Month, period_end
+from tariff.charges import Charges, Terms, read_charges
+from tariff.damages import paid_by_cap
 from tariff.decisions import ciero_renews
 from tariff.fields import Fields
 from tariff.invoice import Line
@@ -15,6 +17,7 @@ from tariff.plans.common import read_termination
 PLAN = "ciero"
 TERM_MONTHS = 12  # Art. 11: 利用開始日から1年間, renewed 1 year at a time
 LATE_INTEREST_RATE = Fraction(146, 1000)  # Art. 19: 年14.6%
+TERMS = Terms("ciero", interest_rate=LATE_INTEREST_RATE, damages_capped=True)  # Art. 16-3
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,10 @@ class CieroContract:
     start: date
     termination: date | None
     notice: date | None
+    charges: Charges
+
+    def damages_cap(self, cause: date) -> int:
+        return paid_by_cap(self.charges.receipts, cause)
 
     def term_start(self, k: int) -> date:
         """First day of the k-th term (k = 0 is the first); terms follow each other without gaps."""
@@ -50,4 +57,4 @@ def parse(fields: Fields, contract_id: str, calendar: BusinessCalendar) -> Ciero
     # Cancellation is possible at any time (Art. 15-1): the notice never moves the date; it only
     # decides whether a renewal was refused in time (decisions.ciero_renews).
     termination, notice = read_termination(fields, start, "start_date", lambda notice: notice)
-    return CieroContract(contract_id, fee, start, termination, notice)
+    return CieroContract(contract_id, fee, start, termination, notice, read_charges(fields, TERMS, start))

@@ -6,13 +6,14 @@ are one ``MonthlyPlan`` with different terms.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from tariff.calendar import BusinessCalendar, Month, add_months
-from tariff.decisions import CHURN_STOPS_PER_MONTH, monthly_plan_bills
+from tariff.charges import Charges, Terms, read_charges
+from tariff.damages import fees_received_cap
+from tariff.decisions import monthly_plan_bills
 from tariff.fields import Fields
 from tariff.invoice import Line
 from tariff.plans.common import read_termination
@@ -23,11 +24,12 @@ DAMAGES_CAP_MONTHS = 3  # 002 Art. 14-8, 001 Art. 13-9: fees received in the 3 m
 @dataclass(frozen=True)
 class MonthlyPlan:
     code: str
+    terms: Terms  # no late interest or surcharge stated; damages capped (Art. 14-8 / 13-9)
     notice_period: Callable[[date], date]  # notice date → earliest termination date
 
 
-DOT_I = MonthlyPlan("dot-i", lambda notice: add_months(notice, 2))  # 002 Art. 13-1: ２か月前までに
-CTS = MonthlyPlan("cts", lambda notice: notice + timedelta(days=7))  # 001 Art. 12-3: 7 日前までに
+DOT_I = MonthlyPlan("dot-i", Terms("dot-i", damages_capped=True), lambda notice: add_months(notice, 2))  # 002 Art. 13-1: ２か月前までに
+CTS = MonthlyPlan("cts", Terms("cts", damages_capped=True), lambda notice: notice + timedelta(days=7))  # 001 Art. 12-3: 7 日前までに
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,10 @@ class MonthlyContract:
     monthly_fee: int
     start: date
     termination: date | None
+    charges: Charges
+
+    def damages_cap(self, cause: date) -> int:
+        return fees_received_cap(self.charges.receipts, cause, DAMAGES_CAP_MONTHS)
 
     def lines(self, month: Month) -> list[Line]:
         if not monthly_plan_bills(month, self.start, self.termination):
@@ -49,13 +55,7 @@ def parser(plan: MonthlyPlan) -> Callable[[Fields, str, BusinessCalendar], Month
         fee = fields.count("monthly_fee")
         start = fields.date("start_date")
         termination, _ = read_termination(fields, start, "start_date", plan.notice_period)
-        return MonthlyContract(contract_id, plan, fee, start, termination)
+        return MonthlyContract(contract_id, plan, fee, start, termination, read_charges(fields, plan.terms, start))
 
     return parse
 
-
-def churn_months(periods: Iterable[tuple[date, date]]) -> list[Month]:
-    """dot-i Art. 12-1①: months in which use was started and stopped repeatedly to avoid the monthly fee,
-    a ground to suspend or cancel the contract. ``periods`` are the (start, stop) days of use."""
-    stops = Counter(Month.of(stop) for _, stop in periods)
-    return sorted(month for month, n in stops.items() if n >= CHURN_STOPS_PER_MONTH)

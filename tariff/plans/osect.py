@@ -7,7 +7,8 @@ from datetime import date
 from fractions import Fraction
 
 from tariff.calendar import ONE_DAY, BusinessCalendar, Month
-from tariff.decisions import osect_new_sensors
+from tariff.charges import Charges, Terms, read_charges
+from tariff.decisions import OSECT_SURCHARGE_TAXED, osect_new_sensors
 from tariff.errors import InputError
 from tariff.fields import Fields
 from tariff.invoice import Line
@@ -19,6 +20,13 @@ PLAN = "osect"
 INITIAL_FEE = 250_000  # 料金表 第1表 初期費用, per sensor, once
 MONTHLY_FEE = 60_000  # 料金表 第1表 基本サービス料, per sensor per month
 LATE_INTEREST_RATE = Fraction(145, 1000)  # Art. 21: 年 14.5％
+TERMS = Terms(
+    "osect",
+    interest_rate=LATE_INTEREST_RATE,
+    surcharge_multiple=2,  # Art. 19-3: 免れた額の2倍に相当する額に消費税相当額を加算した額
+    surcharge_taxed=OSECT_SURCHARGE_TAXED,
+    damages_capped=True,  # Art. 27-2
+)
 
 # Contract-file field of each opening input (errors from derive_opening name the input).
 OPENING_FIELDS = {
@@ -39,6 +47,13 @@ class OsecTContract:
     sensors: tuple[tuple[date, int], ...]
     # (day, sensors owing the initial fee): the opening, then each increase (decisions.osect_new_sensors).
     additions: tuple[tuple[date, int], ...]
+    charges: Charges
+
+    def damages_cap(self, cause: date) -> int:
+        """Art. 27-2: the monthly base fee of the sensors in use when the service became unusable
+        (none before the opening date)."""
+        in_use = [count for since, count in self.sensors if since <= cause]
+        return MONTHLY_FEE * in_use[-1] if in_use else 0
 
     def lines(self, month: Month) -> list[Line]:
         start = max(month.first, self.opening.opening_date)
@@ -107,4 +122,5 @@ def parse(fields: Fields, contract_id: str, calendar: BusinessCalendar) -> OsecT
             if added := osect_new_sensors(count, new_count):
                 additions.append((day, added))
         count = new_count
-    return OsecTContract(contract_id, opening, termination, tuple(sensors), tuple(additions))
+    charges = read_charges(fields, TERMS, opened)
+    return OsecTContract(contract_id, opening, termination, tuple(sensors), tuple(additions), charges)

@@ -8,7 +8,9 @@ from datetime import date, datetime
 from fractions import Fraction
 
 from tariff.calendar import BusinessCalendar, Month, add_months, tokyo_date
+from tariff.charges import Charges, Terms, read_charges
 from tariff.decisions import (
+    SCC_SURCHARGE_TAXED,
     outage_during_suspension,
     scc_early_termination_months,
     scc_outage_credit,
@@ -30,6 +32,13 @@ STORAGE_FEE = 2_000  # 追加ストレージ利用料, per unit (7 days/network 
 MINIMUM_MONTHS = 12  # Art. 11-1: 利用開始日の翌月から1年間
 NOTICE_MONTHS = 3  # Art. 19: 解除日の3か月前までに
 LATE_INTEREST_RATE = Fraction(145, 1000)  # Art. 38: 年 14.5%
+TERMS = Terms(
+    "scc",
+    interest_rate=LATE_INTEREST_RATE,
+    surcharge_multiple=1,  # Art. 37: その免れた額と同額を割増金として
+    surcharge_taxed=SCC_SURCHARGE_TAXED,
+    damages_capped=True,  # Art. 48: 契約内容の月額料金を限度として
+)
 OUTAGE_BLOCK_HOURS = 72  # Art. 34-5: only whole multiples of 72 hours count …
 OUTAGE_BLOCK_DAYS = 3  # … at one day per 24 hours
 
@@ -59,6 +68,12 @@ class SecureCameraCloudContract:
     termination: date | None  # in effect, after the notice rule
     outages: tuple[Outage, ...]
     suspensions: tuple[tuple[date, date], ...]  # customer-fault suspensions (Art. 31), inclusive
+    charges: Charges
+
+    def damages_cap(self, cause: date) -> int:
+        """Art. 48 (last paragraph): the contract's monthly fee when the cause arose (the counts a
+        contract file holds do not change over time)."""
+        return sum(line.amount for line in self._monthly_lines())
 
     def lines(self, month: Month) -> list[Line]:
         lines = self._initial_lines() if month == Month.of(self.contract_date) else []
@@ -175,5 +190,6 @@ def parse(fields: Fields, contract_id: str, calendar: BusinessCalendar) -> Secur
         termination=termination,
         outages=tuple(outages),
         suspensions=tuple(suspensions),
+        charges=read_charges(fields, TERMS, contract_date),
         **counts,
     )

@@ -1,4 +1,5 @@
-"""Tax by date, truncation, late-payment interest and evasion surcharges — exact integers only."""
+"""Tax by date, truncation and late-payment interest — exact integers only (surcharges and damages on
+invoices: test_tariff_charges)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from tariff.interest import late_interest, osect_evasion_surcharge, scc_evasion_surcharge
+from tariff.interest import late_interest
 from tariff.money import tax, tax_rate, truncate
 from tariff.plans import LATE_INTEREST_RATES
 
@@ -64,12 +65,3 @@ def test_late_interest_is_simple_and_truncated():
         late_interest(1_000_000, Fraction(146, 1000), date(2023, 1, 1), date(2024, 1, 2)).interest == 146_000
     )
 
-
-def test_osect_evasion_surcharge_is_twice_the_amount_plus_tax():
-    assert osect_evasion_surcharge(100_000, date(2026, 12, 1)) == 220_000
-    assert osect_evasion_surcharge(100_000, date(2019, 9, 1)) == 216_000
-    assert osect_evasion_surcharge(33_333, date(2026, 12, 1)) == 66_666 + 6_666
-
-
-def test_scc_evasion_surcharge_equals_the_evaded_amount():
-    assert scc_evasion_surcharge(100_000) == 100_000

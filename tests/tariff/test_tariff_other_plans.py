@@ -1,4 +1,5 @@
-"""dot-i, CTS and Ciero: prices set per contract, with their notice, renewal and damages-cap rules."""
+"""dot-i, CTS and Ciero: prices set per contract, with their notice and renewal rules (damages caps:
+test_tariff_charges)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from tarifftest import amounts, bill
 
 from tariff.calendar import Month
 from tariff.contracts import parse_contract
-from tariff.damages import ciero_cap, fees_received_cap, osect_cap
-from tariff.plans.monthly import churn_months
 
 
 def monthly(plan: str, **fields) -> dict:
@@ -49,16 +48,6 @@ def test_cts_needs_seven_days_notice():
     assert parse_contract(timely).termination == date(2026, 9, 30)
 
 
-def test_dot_i_churn_within_a_month_is_flagged():
-    periods = [
-        (date(2026, 5, 1), date(2026, 5, 10)),
-        (date(2026, 5, 20), date(2026, 5, 25)),
-        (date(2026, 6, 1), date(2026, 6, 30)),
-        (date(2026, 7, 3), date(2026, 8, 2)),
-    ]
-    assert churn_months(periods) == [Month(2026, 5)]
-
-
 def test_ciero_bills_the_annual_fee_when_each_term_starts():
     data = ciero()
     assert amounts(bill(data, "2026-04")) == [("ciero.annual", 120_000)]
@@ -96,23 +85,3 @@ def test_tax_rate_follows_the_billing_month():
     assert bill(data, "2019-09").tax == 800
     assert bill(data, "2019-10").tax == 1_000
 
-
-def test_osect_damages_cap_is_the_monthly_fee_of_the_affected_sensors():
-    assert osect_cap(3) == 180_000
-
-
-def test_fees_received_in_the_three_months_before_the_cause_cap_dot_i_and_cts():
-    receipts = [
-        (date(2026, 2, 15), 10_000),
-        (date(2026, 2, 16), 10_000),
-        (date(2026, 4, 30), 10_000),
-        (date(2026, 5, 15), 10_000),
-        (date(2026, 5, 16), 10_000),
-    ]
-    assert fees_received_cap(receipts, date(2026, 5, 15)) == 30_000
-
-
-def test_ciero_cap_is_the_amount_paid():
-    receipts = [(date(2026, 4, 1), 120_000), (date(2027, 4, 1), 120_000)]
-    assert ciero_cap(receipts, date(2027, 3, 31)) == 120_000
-    assert ciero_cap(receipts, date(2027, 4, 1)) == 240_000
