@@ -1,5 +1,6 @@
 """schemathesis over the core's OpenAPI schema, against a real server on 127.0.0.1: every operation,
-valid and invalid input, with the credential it takes. The only check: no answer is a 5xx."""
+valid and invalid input, with the credential it takes. The checks: no answer is a 5xx, and every
+answer's body fits the schema declared for its status (the routes' response models, core.api.models)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import schemathesis
 from coretest import OSECT_EXAMPLE, add_user, bearer, make_batch, post_batch, store_contract
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from core.api.app import create_app
 from core.config import Settings
@@ -44,7 +45,7 @@ def token_for(path: str, tokens: dict) -> str:
 @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case, shared_live, tenant):
     response = case.call_and_validate(base_url=shared_live.url, headers=bearer(token_for(case.path, tenant)),
-                                      checks=[not_a_server_error], timeout=30)
+                                      checks=[not_a_server_error, response_schema_conformance], timeout=30)
     CASES.append((case.operation.label, response.status_code))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, status
@@ -10,27 +11,116 @@ from pydantic import BaseModel, Field
 
 from core.analytics import assets as ledger
 from core.api.deps import DB, Bearer, ClickHouse, Principal
+from core.api.models import NEEDS_LOGIN, Out, Volume, csv_response, refusals
 from core.store.controlplane import audit
 
 router = APIRouter(tags=["assets"])
 
 Sort = Literal[*ledger.SORTABLE]  # type: ignore[valid-type]
+Authorization = Literal[*ledger.AUTHORIZATION]  # type: ignore[valid-type]
+Importance = Literal[*ledger.IMPORTANCE]  # type: ignore[valid-type]
+BEST = "the best observed value (most confident, then most recent); empty when none was observed"
 
 
-@router.get("/api/v1/assets")
+class AssetSummary(Out):
+    """A device of the ledger: identity, the best value of each attribute, traffic, analyst notes."""
+
+    device: str = Field(description="the device's key: its MAC on the local segment, else its IP",
+                        examples=["00:1b:1b:00:00:02"])
+    mac: str = Field(description="empty for a host seen only by IP (behind a router)")
+    ip: str = Field(description="its main IP address (empty if none is known)", examples=["10.0.0.2"])
+    ips: list[str] = Field(description="every IP address seen for the device, in address order")
+    vendor: str = Field(description=BEST)
+    hostname: str = Field(description=BEST)
+    model: str = Field(description=BEST)
+    firmware: str = Field(description=BEST)
+    serial: str = Field(description=BEST)
+    os: str = Field(description=BEST)
+    role: str = Field(description="e.g. plc, hmi, engineering, camera; empty when unknown", examples=["plc"])
+    role_source: str = Field(description="what the role rests on: behaviour, ports, or the source that stated it")
+    protocols_served: list[str] = Field(description="services it answers, sorted")
+    protocols_used: list[str] = Field(description="services it uses as a client, sorted")
+    vlans: list[int] = Field(description="VLAN ids its traffic was tagged with (untagged not listed)")
+    first_seen: datetime
+    last_seen: datetime
+    authorized: Authorization = Field(description="analyst's verdict")
+    importance: Importance = Field(description="analyst's rating; empty when not rated")
+    tags: list[str]
+    notes: str
+
+
+class AttributeValue(Out):
+    """One value of an attribute as one source reported it."""
+
+    value: str
+    source: str = Field(description="who reported it, e.g. oui, dhcp, a decoder", examples=["dhcp"])
+    confidence: int = Field(description="0-100")
+    first_seen: datetime
+    last_seen: datetime
+
+
+class Peer(Volume):
+    """Traffic with one peer over one service (hourly rollup, all time)."""
+
+    peer: str = Field(description="the peer's IP address")
+    direction: Literal["in", "out"] = Field(description="out: the device opened the connections")
+    service: str = Field(description="detected service; empty when none was detected")
+    proto: str = Field(examples=["tcp"])
+    resp_p: int = Field(description="the server port")
+    last_hour: datetime = Field(description="start of the newest hour with traffic")
+
+
+class Event(Out):
+    """An application-level action the device took part in (repeats within a batch folded into one)."""
+
+    ts: datetime = Field(description="first occurrence")
+    ts_end: datetime = Field(description="last occurrence")
+    count: int
+    orig_h: str
+    resp_h: str
+    resp_p: int
+    protocol: str = Field(examples=["modbus"])
+    action: str = Field(examples=["read_holding_registers"])
+    status: str
+    attrs: dict[str, str] = Field(description="protocol-specific details, e.g. unit and address")
+
+
+class AssetDetail(AssetSummary):
+    """A device with every source of every attribute, its peers (at most 200, by bytes) and its
+    events, newest first (at most 500)."""
+
+    attributes: dict[str, list[AttributeValue]] = Field(description="by attribute name, best value first")
+    peers: list[Peer]
+    events: list[Event]
+
+
+class SavedAnnotation(Out):
+    """What an analyst said about a device, as stored."""
+
+    device: str
+    authorized: Authorization
+    importance: Importance
+    tags: list[str] = Field(description="trimmed, without duplicates, sorted")
+    notes: str
+    updated_by: str = Field(description="the e-mail address of the user who saved it")
+    updated_at: datetime
+
+
+@router.get("/api/v1/assets", responses=refusals({401: NEEDS_LOGIN}))
 def list_assets(who: Principal, ch: ClickHouse, q: str = "", role: str = "", sort: Sort = "ip",
-                order: Literal["asc", "desc"] = "asc") -> list[dict]:
+                order: Literal["asc", "desc"] = "asc") -> list[AssetSummary]:
     return ledger.list_assets(ch, who.tenant_id, q, role, sort, order == "desc")
 
 
-@router.get("/api/v1/assets.csv", response_class=Response)
+@router.get("/api/v1/assets.csv", response_class=Response,
+            responses=csv_response("the listed assets, a row each") | refusals({401: NEEDS_LOGIN}))
 def export_assets(who: Principal, ch: ClickHouse, q: str = "", role: str = "") -> Response:
     return Response(ledger.assets_csv(ledger.list_assets(ch, who.tenant_id, q, role)), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="assets.csv"'})
 
 
-@router.get("/api/v1/assets/{device}")
-def asset_detail(device: str, who: Principal, ch: ClickHouse) -> dict:
+@router.get("/api/v1/assets/{device}", responses=refusals({401: NEEDS_LOGIN, 404: "no such device"}))
+def asset_detail(device: str, who: Principal, ch: ClickHouse) -> AssetDetail:
     found = ledger.asset_detail(ch, who.tenant_id, device)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {device!r}")
@@ -44,9 +134,10 @@ class Annotation(BaseModel):
     notes: str = Field("", max_length=4000)
 
 
-@router.put("/api/v1/assets/{device}/annotation")
+@router.put("/api/v1/assets/{device}/annotation", responses=refusals(
+    {401: NEEDS_LOGIN, 403: "a write without an API token", 404: "no such device"}))
 def annotate(device: str, body: Annotation, who: Principal, bearer: Bearer, ch: ClickHouse,
-             db: DB) -> dict:
+             db: DB) -> SavedAnnotation:
     """Set authorisation, importance, tags and notes; they survive re-observation."""
     if bearer is None:  # a cookie alone could be a cross-site request: the dashboard has its own form
         raise HTTPException(status.HTTP_403_FORBIDDEN, "writes through the API need an API token")

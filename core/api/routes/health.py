@@ -5,12 +5,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import Field
 
 from core.api.deps import Bearer, MetricsDep, SettingsDep
+from core.api.models import Out, refusals
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -24,7 +27,16 @@ def _check(probe) -> bool:
         return False
 
 
-@router.get("/healthz")
+class Health(Out):
+    """Whether both stores answer."""
+
+    status: Literal["ok", "unavailable"]
+    clickhouse: bool = Field(description="the flow store answered a ping")
+    controlplane: bool = Field(description="the control-plane database answered a ping")
+
+
+@router.get("/healthz", response_model=Health,
+            responses={503: {"model": Health, "description": "a store does not answer"}})
 def healthz(request: Request) -> JSONResponse:
     checks = {
         "clickhouse": _check(request.app.state.clickhouse.ping),
@@ -63,6 +75,9 @@ def _loopback(host: str) -> bool:
         return False
 
 
-@router.get("/metrics", dependencies=[Depends(metrics_reader)])
+@router.get("/metrics", dependencies=[Depends(metrics_reader)], response_class=Response, responses={
+    200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+    **refusals({401: "MIERUKA_METRICS_TOKEN is set and this is not its bearer",
+                403: "not a loopback client, or forwarded by a proxy"})})
 def metrics(m: MetricsDep) -> Response:
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)

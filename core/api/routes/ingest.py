@@ -1,13 +1,17 @@
-"""POST /api/v1/ingest: a sensor uploads one zstd batch (see sensor/wire.py)."""
+"""POST /api/v1/ingest: a sensor uploads one zstd batch (see sensor/wire/)."""
 
 from __future__ import annotations
 
 import logging
 
+from typing import Literal
+
 from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from core.api.deps import IngestorDep, MetricsDep, Now, SensorAuth, SettingsDep
+from core.api.models import Out, refusals
 from core.ingest import time_bounds
 from core.store.controlplane import utcnow
 from sensor.wire import WireError
@@ -33,7 +37,22 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/api/v1/ingest")
+class Ingested(Out):
+    """The batch's fate: stored now, or already stored before (a retry; nothing stored twice)."""
+
+    status: Literal["stored", "duplicate"]
+    batch_id: str = Field(description="the batch's id, from its envelope",
+                          examples=["6f1c2a4e-8d3b-4f6a-9c1e-2b7d5e0a9f13"])
+    rows: dict[str, int] = Field(default_factory=dict, description="rows stored per table; only when stored",
+                                 examples=[{"flows": 120, "events": 4, "observations": 9}])
+
+
+@router.post("/api/v1/ingest", response_model_exclude_unset=True, responses=refusals({
+    400: "not a valid batch (the reason says what is wrong); do not retry it",
+    401: "no valid sensor token",
+    413: "batch larger than the core accepts",
+    503: "storage failed, nothing stored; retry",
+}))
 async def ingest(
     request: Request,
     sensor: SensorAuth,
@@ -41,7 +60,7 @@ async def ingest(
     ingestor: IngestorDep,
     metrics: MetricsDep,
     now: Now,
-) -> dict:
+) -> Ingested:
     try:
         body = await read_body(request, settings.max_batch_bytes)
     except HTTPException:
