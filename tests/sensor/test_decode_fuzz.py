@@ -1,10 +1,13 @@
-"""Fuzzing every application and link-layer decoder: random bytes and mutated real PDUs never raise
-anything but the malformed-input errors the stages count, and whole captures with damaged payloads
-never stop the pipeline."""
+"""Fuzzing every application and link-layer decoder: real and spec-built PDUs decode into events and
+facts of the expected types, random bytes and mutated real PDUs never raise anything but the
+malformed-input errors the stages count nor yield anything else, and whole captures with damaged
+payloads never stop the pipeline."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import re
 import struct
 from collections import Counter
 from pathlib import Path
@@ -63,7 +66,8 @@ BUILT_IN = {
     "dnp3": [bytes.fromhex("056408c404000300b4b8c0d7007ace")],
     "iec104": [bytes.fromhex("680e0000000064010600010000000014")],
     "omron_fins": [bytes.fromhex("8000020000000000007a010100cccccc0001")],
-    "opcua": [bytes.fromhex("41434b461c000000") + bytes(20)],
+    "opcua": [bytes.fromhex("48454c463a00000000000000000001000000010000000000000000001a000000")  # Hello
+              + b"opc.tcp://plc.example:4840", bytes.fromhex("41434b461c000000") + bytes(20)],  # its ACK
     "hart_ip": [bytes.fromhex("010000000001000d01000927c0")],
     "slmp": [bytes.fromhex("500000ff03ff000c0010000104000064000000a80a00"), bytes.fromhex("d00000ff03ff0002000000"),
              bytes.fromhex("5400070000000000ff03ff0008001000011000000100")],
@@ -83,7 +87,7 @@ BUILT_IN = {
     "http": [b"GET /ISAPI/System/deviceInfo HTTP/1.1\r\nHost: cam\r\n\r\n"],
     "telnet": [b"\xff\xfd\x18\xff\xfd\x20\r\nlogin: "],
     "rtp": [bytes.fromhex("80600001000003e81d95389b") + bytes(160)],
-    "mqtt": [bytes.fromhex("101000044d5154540402003c0004") + b"abcd", bytes.fromhex("820a00010005746f7069630001")],
+    "mqtt": [bytes.fromhex("101000044d5154540402003c0004") + b"abcd", bytes.fromhex("820a00010005746f70696301")],
     "ads": [bytes.fromhex("000020000000050d756001011027c0a801630101808004000400000000000000000005000000")],
     "knxnet_ip": [bytes.fromhex("06100202004e08010a0000050e57360102001101000000fa12345678e000170c00246d012345")
                   + b"KNX".ljust(30, b"\0") + bytes.fromhex("0a020201030104010501")],
@@ -115,18 +119,25 @@ LINK_PROTOCOLS = {p.name: p for p in registry.LINK_PROTOCOLS}
 
 
 @functools.cache
-def seeds(name: str) -> tuple[bytes, ...]:
+def corpus_pdus(name: str) -> tuple[tuple[bytes, bool, bool], ...]:
+    """(payload, sent by the client?, over TCP?) of the protocol's packets in its seed traces, in
+    capture order."""
     from scapy.layers.inet import TCP, UDP
     from scapy.utils import rdpcap
 
-    out = list(BUILT_IN[name])
+    out = []
     for trace, port in SEED_TRACES[name]:
         if (CORPUS / trace).exists():
             for pkt in rdpcap(str(CORPUS / trace), count=400):
                 l4 = pkt.getlayer(TCP) or pkt.getlayer(UDP)
                 if l4 is not None and port in (l4.sport, l4.dport) and bytes(l4.payload):
-                    out.append(bytes(l4.payload))
-    return tuple(dict.fromkeys(out))
+                    out.append((bytes(l4.payload), l4.dport == port, isinstance(l4, TCP)))
+    return tuple(out)
+
+
+@functools.cache
+def seeds(name: str) -> tuple[bytes, ...]:
+    return tuple(dict.fromkeys([*BUILT_IN[name], *(payload for payload, _, _ in corpus_pdus(name))]))
 
 
 def _l2_payload(frame: bytes) -> tuple[int, bytes]:
@@ -170,23 +181,52 @@ def mutated(draw, name: str, link: bool = False) -> bytes:
     return bytes(data)
 
 
-def _check(items: list) -> None:
+# What a decoder may hand back, whatever its input: attribute and fact names from the code, actions
+# (a protocol's own names: "Read State", "READ_COILS", "unknown-0x68") and statuses as short printable
+# text, attribute values that become strings (wire.EVENTS attrs), text no longer than MAX_TEXT.
+NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+LABEL = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+MAX_TEXT = 1024  # the longest seen from the corpus is 167 characters (an SNMP sysDescr)
+ATTR_TYPES = (str, int, float)
+
+
+def _check(items: list) -> int:
+    """Fail unless every item is a well-formed Event or Fact; return how many there were."""
+    assert isinstance(items, list), f"decode returned {type(items).__name__}, not a list"
     for item in items:
-        assert isinstance(item, (Event, Fact))
-        if isinstance(item, Event):
-            assert isinstance(item.action, str) and all(str(v) is not None for v in item.attrs.values())
+        assert type(item) in (Event, Fact), f"decode yielded {item!r}"
+        if type(item) is Fact:
+            assert NAME.fullmatch(item.attribute), item
+            assert type(item.value) is str and len(item.value) <= MAX_TEXT, item
+            continue
+        assert LABEL.fullmatch(item.action) and (item.status == "" or LABEL.fullmatch(item.status)), item
+        assert type(item.protocol) is str, item
+        for key, value in item.attrs.items():
+            assert type(key) is str and NAME.fullmatch(key), (key, item)
+            assert isinstance(value, ATTR_TYPES) and type(value) is not bool, (key, value, item)
+            assert len(str(value)) <= MAX_TEXT, (key, item)
+    return len(items)
 
 
-def _exercise_link(name: str, payloads: list[bytes], directions: list[bool]) -> None:
+def _exercise_link(name: str, payloads: list[bytes], directions: list[bool]) -> Counter:
+    """Decode ``payloads`` as one L2 flow: counts of ``pdus``, ``malformed`` ones and ``items``."""
     session = Session("l2")
+    seen = Counter()
     for payload, is_orig in zip(payloads, directions):
+        seen["pdus"] += 1
         try:
-            _check(LINK_PROTOCOLS[name].decode(payload, is_orig, session))
+            items = LINK_PROTOCOLS[name].decode(payload, is_orig, session)
         except MALFORMED:
-            pass
+            seen["malformed"] += 1
+            continue
+        seen["items"] += _check(items)
+    return seen
 
 
-def _exercise(name: str, payloads: list[bytes], directions: list[bool]) -> None:
+def _exercise(name: str, payloads: list[bytes], directions: list[bool]) -> Counter:
+    """Decode ``payloads`` as one flow (detect, frame and stream them too): counts of ``pdus``,
+    ``malformed`` ones and ``items``."""
+    seen = Counter()
     proto = PROTOCOLS[name]
     session = Session("udp" if proto.transports == {"udp"} else "tcp")
     stream = Stream()
@@ -201,10 +241,14 @@ def _exercise(name: str, payloads: list[bytes], directions: list[bool]) -> None:
             except MALFORMED:
                 pass
         seq += len(payload)
+        seen["pdus"] += 1
         try:
-            _check(proto.decode(payload, is_orig, session))
+            items = proto.decode(payload, is_orig, session)
         except MALFORMED:
+            seen["malformed"] += 1
             continue
+        seen["items"] += _check(items)
+    return seen
 
 
 @pytest.fixture(autouse=True)
@@ -232,13 +276,62 @@ def test_link_decoders_only_raise_malformed(name, data):
     _exercise_link(name, payloads, data.draw(st.lists(st.booleans(), min_size=len(payloads), max_size=len(payloads))))
 
 
-def test_real_pdus_decode_cleanly_in_both_directions():
-    for name in PROTOCOLS:
-        for is_orig in (True, False):
-            _exercise(name, list(seeds(name)), [is_orig] * len(seeds(name)))
-    for name in LINK_PROTOCOLS:
-        for is_orig in (True, False):
-            _exercise_link(name, list(link_seeds(name)), [is_orig] * len(link_seeds(name)))
+def _frames(frame, payload: bytes) -> int:
+    try:
+        return frame(payload)
+    except MALFORMED:
+        return 0
+
+
+def _assert_valid_pdus_decode(name: str, link: bool = False) -> None:
+    """The spec-built PDUs of ``name`` all decode, the real ones (the corpus's, in their directions)
+    nearly all — a few are TCP segments that are not whole PDUs — and together they yield events or
+    facts."""
+    if link:
+        exercise, built_in, real = _exercise_link, LINK_BUILT_IN[name], [(p, True) for p in link_seeds(name)]
+    else:
+        frame = PROTOCOLS[name].frame  # TCP: only segments holding exactly one whole PDU
+        real = [(p, o) for p, o, tcp in corpus_pdus(name) if not (tcp and frame) or _frames(frame, p) == len(p)]
+        exercise, built_in = _exercise, BUILT_IN[name]
+    items = 0
+    for pdu in built_in:
+        # in the direction it was built for, which the table does not say: one must take it
+        tries = [exercise(name, [pdu], [is_orig]) for is_orig in (True, False)]
+        assert any(not t["malformed"] for t in tries), f"{name}: spec-built PDU {pdu.hex()} refused"
+        items += sum(t["items"] for t in tries)
+    if real:
+        seen = exercise(name, [p for p, _ in real], [is_orig for _, is_orig in real])
+        assert seen["malformed"] <= seen["pdus"] // 10, f"{name}: {seen['malformed']} of {seen['pdus']} PDUs refused"
+        items += seen["items"]
+    assert items, f"{name}: {len(built_in) + len(real)} valid PDUs yielded nothing"
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+def test_real_pdus_decode_in_both_directions(name):
+    _assert_valid_pdus_decode(name)
+
+
+@pytest.mark.parametrize("name", sorted(LINK_PROTOCOLS))
+def test_real_link_pdus_decode_in_both_directions(name):
+    _assert_valid_pdus_decode(name, link=True)
+
+
+def _refuse_all(payload, is_orig, session):
+    raise ValueError("refused")
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [_refuse_all, lambda payload, is_orig, session: [], lambda payload, is_orig, session: [Event("read", attrs={"x": b"\0"})],
+     lambda payload, is_orig, session: [Fact("vendor", "x" * (MAX_TEXT + 1))]],
+    ids=["refuses-every-pdu", "yields-nothing", "bytes-attribute", "unbounded-fact"],
+)
+@pytest.mark.parametrize(("name", "link"), [("modbus", False), ("goose", True)])
+def test_a_broken_decoder_fails_these_checks(broken, name, link, monkeypatch):
+    table = LINK_PROTOCOLS if link else PROTOCOLS
+    monkeypatch.setitem(table, name, dataclasses.replace(table[name], decode=broken))
+    with pytest.raises(AssertionError):
+        _assert_valid_pdus_decode(name, link)
 
 
 def _records(raw: bytes) -> list[tuple[int, int]]:
