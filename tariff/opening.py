@@ -35,6 +35,19 @@ def delay_days(done: date, deadline: date, count_from: date) -> int:
     return max(1, (done - count_from).days + 1)
 
 
+def _delay(why: list[str], event: str, done: date, bd: dict[int, date], deadline: int, count_from: int,
+           kind: str, articles: str) -> int:
+    """The days of one provider delay (delay_days against bd(D,-deadline), counted from
+    bd(D,-count_from)), its derivation appended to ``why``."""
+    days = delay_days(done, bd[deadline], bd[count_from])
+    if days:
+        why.append(f"{event} {done}, after bd(D,-{deadline}) = {bd[deadline]}: {kind} counted from "
+                   f"bd(D,-{count_from}) = {bd[count_from]} = {days} day(s) ({articles})")
+    else:
+        why.append(f"{event} {done}, by bd(D,-{deadline}) = {bd[deadline]}: no {kind}")
+    return days
+
+
 def derive_opening(
     desired: date,
     delivered: date,
@@ -55,14 +68,8 @@ def derive_opening(
     bd = dict(enumerate(days, start=1))  # bd[n] = bd(D,-n)
 
     why = []
-    shipping = delay_days(delivered, bd[SHIPPING_DEADLINE], bd[SHIPPING_COUNT_FROM])
-    if shipping:
-        why.append(
-            f"equipment delivered {delivered}, after bd(D,-9) = {bd[SHIPPING_DEADLINE]}: shipping delay "
-            f"counted from bd(D,-8) = {bd[SHIPPING_COUNT_FROM]} = {shipping} day(s) (Art. 10-3(1), 5(9))"
-        )
-    else:
-        why.append(f"equipment delivered {delivered}, by bd(D,-9) = {bd[SHIPPING_DEADLINE]}: no delay")
+    shipping = _delay(why, "equipment delivered", delivered, bd, SHIPPING_DEADLINE, SHIPPING_COUNT_FROM,
+                      "shipping delay", "Art. 10-3(1), 5(9)")
 
     deadline = bd[INSTALLATION_DEADLINE]
     if installed is None or installed > deadline:
@@ -78,14 +85,8 @@ def derive_opening(
         test = PENDING_TEST_DELAY_DAYS
         why.append("opening test not completed yet: no test delay counted, the opening date is provisional")
     else:
-        test = delay_days(tested, bd[TEST_DEADLINE], bd[TEST_COUNT_FROM])
-        if test:
-            why.append(
-                f"opening test completed {tested}, after bd(D,-2) = {bd[TEST_DEADLINE]}: test delay counted "
-                f"from bd(D,-1) = {bd[TEST_COUNT_FROM]} = {test} day(s) (Art. 10-3(2), 5(10))"
-            )
-        else:
-            why.append(f"opening test completed {tested}, by bd(D,-2) = {bd[TEST_DEADLINE]}: no test delay")
+        test = _delay(why, "opening test completed", tested, bd, TEST_DEADLINE, TEST_COUNT_FROM, "test delay",
+                      "Art. 10-3(2), 5(10)")
 
     delay = combined_opening_delay(shipping, test)
     opening = desired + timedelta(days=delay)

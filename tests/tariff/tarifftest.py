@@ -45,6 +45,16 @@ def scc(**overrides) -> dict:
     return {**copy.deepcopy(S1), "outages": [], **overrides}
 
 
+def monthly(plan: str = "dot-i", **overrides) -> dict:
+    """A dot-i (or CTS) contract at 10,000 yen a month from 2026-04-15, with overrides."""
+    return {"contract_id": "M-1", "plan": plan, "monthly_fee": 10_000, "start_date": "2026-04-15", **overrides}
+
+
+def ciero(**overrides) -> dict:
+    """A Ciero contract at 120,000 yen a year from 2026-04-01, with overrides."""
+    return {"contract_id": "P-1", "plan": "ciero", "annual_fee": 120_000, "start_date": "2026-04-01", **overrides}
+
+
 def bill(data: dict, month: str) -> Invoice:
     return invoice(parse_contract(data), Month.parse(month))
 

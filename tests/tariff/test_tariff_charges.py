@@ -6,24 +6,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from tarifftest import C1, amounts, bill, osect, scc
+from tarifftest import C1, amounts, bill, ciero, monthly, osect, scc
 from test_tariff_cli import tariff
 
 from tariff.contracts import parse_contract
 from tariff.errors import InputError
 
 
-def ciero(**fields) -> dict:
-    return {"contract_id": "P-1", "plan": "ciero", "annual_fee": 10_000, "start_date": "2024-04-01", **fields}
-
-
-def dot_i(**fields) -> dict:
-    return {"contract_id": "M-1", "plan": "dot-i", "monthly_fee": 10_000, "start_date": "2026-01-15", **fields}
-
-
 def test_spec_late_interest_example_is_billed_in_the_month_of_payment():
     # Spec §0: 10,000 yen due 2024-04-30 paid 2024-05-31 at 14.6 % → 30 days → 120 yen (Ciero's rate).
-    data = ciero(payments=[{"due": "2024-04-30", "paid": "2024-05-31", "amount": 10_000}])
+    data = ciero(start_date="2024-04-01", annual_fee=10_000,
+                 payments=[{"due": "2024-04-30", "paid": "2024-05-31", "amount": 10_000}])
     may = bill(data, "2024-05")
     assert amounts(may) == [("ciero.late_interest", 120)]
     assert "30 day(s) at 14.6 %" in may.lines[0].description
@@ -46,7 +39,7 @@ def test_payments_on_time_or_under_plans_without_a_rate_owe_no_interest():
     assert [code for code, _ in amounts(bill(on_time, "2027-05"))] == ["osect.monthly"]
     # Paid the day after the due date: days = (paid − due) − 1 = 0.
     assert [code for code, _ in amounts(bill(on_time, "2027-06"))] == ["osect.monthly"]
-    late = dot_i(payments=[{"due": "2026-04-30", "paid": "2026-09-30", "amount": 10_000}])
+    late = monthly(payments=[{"due": "2026-04-30", "paid": "2026-09-30", "amount": 10_000}])
     assert amounts(bill(late, "2026-09")) == [("dot-i.monthly", 10_000)]
 
 
@@ -77,7 +70,8 @@ def test_osect_damages_are_capped_at_the_monthly_fee_of_the_sensors_in_use():
 
 def test_dot_i_damages_are_capped_at_the_fees_received_in_the_three_months_before():
     paid = ["2026-02-15", "2026-02-16", "2026-04-30", "2026-05-15", "2026-05-16"]
-    data = dot_i(
+    data = monthly(
+        start_date="2026-01-15",
         payments=[{"due": day, "paid": day, "amount": 10_000} for day in paid],
         damages=[{"cause": "2026-05-15", "settled": "2026-06-01", "claimed": 100_000}],
     )
@@ -88,7 +82,7 @@ def test_dot_i_damages_are_capped_at_the_fees_received_in_the_three_months_befor
 def test_ciero_damages_are_capped_at_the_amount_paid_by_the_cause():
     payments = [{"due": "2026-04-01", "paid": "2026-04-01", "amount": 120_000},
                 {"due": "2027-04-01", "paid": "2027-04-01", "amount": 120_000}]
-    data = ciero(start_date="2026-04-01", annual_fee=120_000, payments=payments,
+    data = ciero(payments=payments,
                  damages=[{"cause": "2027-03-31", "settled": "2027-06-01", "claimed": 1_000_000},
                           {"cause": "2027-04-01", "settled": "2027-07-01", "claimed": 1_000_000}])
     assert amounts(bill(data, "2027-06")) == [("ciero.damages", -120_000)]
@@ -104,7 +98,7 @@ def test_scc_damages_are_capped_at_the_monthly_fee():
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        (dot_i(evasions=[{"date": "2026-05-01", "evaded": 1}]), "evasions"),
+        (monthly(evasions=[{"date": "2026-05-01", "evaded": 1}]), "evasions"),
         (osect(payments=[{"due": "2027-01-01", "paid": "2027-01-05", "amount": -1}]), "payments[0].amount"),
         (osect(payments=[{"due": "2027-01-01", "paid": "2027-01-05"}]), "payments[0].amount"),
         (osect(payments=[{"due": "2026-11-01", "paid": "2027-01-05", "amount": 1}]), "payments[0].due"),

@@ -96,18 +96,7 @@ def test_invoice_outside_the_contract_is_empty(contract_file):
 
 
 def test_late_interest_json_shape():
-    run = tariff(
-        "late-interest",
-        "--plan",
-        "ciero",
-        "--principal",
-        "10000",
-        "--due",
-        "2024-04-30",
-        "--paid",
-        "2024-05-31",
-        "--json",
-    )
+    run = tariff(*replace(INTEREST, "--plan", "ciero"), "--json")  # spec §0's example at Ciero's 14.6 %
     assert run.returncode == 0 and json.loads(run.stdout) == {"days": 30, "interest": 120}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tarifftest import osect, scc
+from tarifftest import monthly, osect, scc
 
 from tariff.contracts import parse_contract, parse_contract_json
 from tariff.errors import InputError
@@ -15,16 +15,6 @@ def without(data: dict, key: str) -> dict:
 
 def changes(*pairs) -> list[dict]:
     return [{"date": d, "count": c} for d, c in pairs]
-
-
-def dot_i(**fields) -> dict:
-    return {
-        "contract_id": "M-1",
-        "plan": "dot-i",
-        "monthly_fee": 10_000,
-        "start_date": "2026-04-15",
-        **fields,
-    }
 
 
 INVALID = [
@@ -77,10 +67,10 @@ INVALID = [
     ),
     (scc(outages=[{"aware_at": "2026-12-03T10:00:00+09:00"}]), "outages[0].restored_at"),
     (scc(suspensions=[{"start": "2026-12-05", "end": "2026-12-01"}]), "suspensions[0].end"),
-    (without(dot_i(), "monthly_fee"), "monthly_fee"),
-    (dot_i(monthly_fee=-1), "monthly_fee"),
-    (dot_i(termination_date="2026-04-14"), "termination_date"),
-    (dot_i(camera_type="network"), "camera_type"),
+    (without(monthly(), "monthly_fee"), "monthly_fee"),
+    (monthly(monthly_fee=-1), "monthly_fee"),
+    (monthly(termination_date="2026-04-14"), "termination_date"),
+    (monthly(camera_type="network"), "camera_type"),
     ([1, 2], "contract"),
     ("C-1", "contract"),
 ]

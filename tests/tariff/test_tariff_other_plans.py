@@ -5,24 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from tarifftest import amounts, bill
+from tarifftest import amounts, bill, ciero, monthly
 
 from tariff.calendar import Month
 from tariff.contracts import parse_contract
-
-
-def monthly(plan: str, **fields) -> dict:
-    return {"contract_id": "M-1", "plan": plan, "monthly_fee": 10_000, "start_date": "2026-04-15", **fields}
-
-
-def ciero(**fields) -> dict:
-    return {
-        "contract_id": "P-1",
-        "plan": "ciero",
-        "annual_fee": 120_000,
-        "start_date": "2026-04-01",
-        **fields,
-    }
 
 
 def test_monthly_plans_bill_whole_months_while_in_force():
