@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sensor.decode import registry  # noqa: E402
-from sensor.pipeline import iter_intervals  # noqa: E402
+from sensor.meter.pipeline import iter_intervals  # noqa: E402
 from sensor.simulate import write_pcap  # noqa: E402
 
 
@@ -97,7 +97,7 @@ def cold_compile_seconds(sample: Path) -> float:
     """First call in a fresh interpreter with an empty numba cache: import + JIT compile + run."""
     code = (
         "import sys, time; t = time.perf_counter(); sys.path.insert(0, sys.argv[1]);"
-        "from sensor.pipeline import iter_intervals; list(iter_intervals([sys.argv[2]]));"
+        "from sensor.meter.pipeline import iter_intervals; list(iter_intervals([sys.argv[2]]));"
         "print(time.perf_counter() - t)"
     )
     with tempfile.TemporaryDirectory() as cache:

@@ -10,7 +10,7 @@ per table, Zeek's header, unset/empty markers, epoch times), concatenated and co
 the same level, one frame per interval as an uplink sends them. Two peers for the events: the same
 folded rows, and one row per PDU as Zeek's protocol logs have them. Also printed: the Zeek logs
 compressed whole (its best case, which no per-interval uplink gets), and the economy mode near the
-data budget (flows as per-pair summaries over 15 minutes, sensor/budget.py).
+data budget (flows as per-pair summaries over 15 minutes, sensor/ship/budget.py).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ import zstandard
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sensor import budget, wire  # noqa: E402
-from sensor.observe import Observer  # noqa: E402
-from sensor.pipeline import iter_batches  # noqa: E402
+from sensor import wire  # noqa: E402
+from sensor.ship import budget
+from sensor.meter.observe import Observer  # noqa: E402
+from sensor.meter.pipeline import iter_batches  # noqa: E402
 from sensor.simulate import write_pcap  # noqa: E402
 
 LEVEL = 19  # wire.encode's

@@ -16,7 +16,7 @@ Seed batches are real (a simulated plant capture through the sensor's pipeline) 
 Checked: no answer but 200 and 400 (no 5xx), the core alive with /healthz 200 at the end; every
 batch the core stored passes ``wire.decode`` here too; once the core is stopped, its store holds
 exactly the rows of the seeding batches and of the batches answered "stored", every stored row
-passes sensor/batchcheck.py, and the other tenant's rows are as they were. Prints the counts;
+passes sensor/wire/batchcheck.py, and the other tenant's rows are as they were. Prints the counts;
 exits 1 if any check failed. Bodies that drew a 5xx or broke the core go to ``--keep``.
 """
 
@@ -46,7 +46,9 @@ from coretest import flow, make_batch  # noqa: E402
 from runtest import CoreProcess  # noqa: E402
 
 from core.store.clickhouse import ClickHouseStore  # noqa: E402
-from sensor import batchcheck, pipeline, simulate, wire  # noqa: E402
+from sensor import simulate, wire  # noqa: E402
+from sensor.meter import pipeline  # noqa: E402
+from sensor.wire import batchcheck  # noqa: E402
 
 TABLES = ("flows", "events", "observations", "batches")
 HOSTILE_VALUES = [None, -5, 2**70, 2**63, "1", 1.5, True, [], {}, "", "x" * 5000, {"a": [1]},

@@ -47,10 +47,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sensor import pipeline, wire  # noqa: E402
+from sensor import wire  # noqa: E402
+from sensor.meter import pipeline
 from sensor.capture.pcapfile import CaptureError, iter_frames  # noqa: E402
 from sensor.decode import spec  # noqa: E402
-from sensor.observe import Observer  # noqa: E402
+from sensor.meter.observe import Observer  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 INTERVAL = 60.0
@@ -362,7 +363,7 @@ def run_fuzz(frames_wanted: int, seed: int, corpus: Path = CORPUS) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from runtest import CoreProcess, eventually, sensor_run, write_config
 
-    from sensor.spool import Spool
+    from sensor.ship.spool import Spool
 
     rng = random.Random(seed)
     sources = [f for f in (load_frames(p) for p in corpus_files(corpus)) if f]

@@ -19,8 +19,10 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from core import accounts, activation, contracts, installation
-from core.billing import contract_json
+from core.access import accounts
+from core.billing import contracts
+from core.fleet import activation, installation
+from core.billing.invoices import contract_json
 from core.config import Settings
 from core.store.controlplane import ROLES, ControlPlane, Sensor, Tenant, audit
 from tariff.cli import app as tariff_app

@@ -10,7 +10,7 @@ import limits
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core import throttle
+from core.access import throttle
 
 
 class Settings(BaseSettings):
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     ingest_max_future_s: float = 300.0
     ingest_max_age_days: float = 3650.0
     session_hours: float = 12.0  # login session lifetime
-    # Where login throttling (core.throttle) counts attempts: memory:// is per process; give a
+    # Where login throttling (core.access.throttle) counts attempts: memory:// is per process; give a
     # shared storage URI (redis://host:6379) when several API processes serve logins.
     rate_limit_storage: str = "memory://"
     # Login attempts allowed (``limits`` notation; README "Login protection" explains the policy).
@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         limits.parse_many(value)  # ValueError names the bad part
         return value
     activation_code_days: float = 14.0  # how long a sensor activation code stays valid
-    # The provider's own tenant: its billing users see every tenant's contracts (core.contracts).
+    # The provider's own tenant: its billing users see every tenant's contracts (core.billing.contracts).
     provider_tenant: str = "provider"
     # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.
     ca_cert_file: Path | None = None

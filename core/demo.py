@@ -17,7 +17,7 @@ from pathlib import Path
 
 import uvicorn
 
-from core import accounts
+from core.access import accounts
 from core.api.app import create_app
 from core.config import Settings
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from core import accounts, auditlog, passwords
+from core.access import accounts, auditlog, passwords
 from core.api.deps import DB, MAX_ID
 from core.store.controlplane import ROLES, ApiToken, User
 from dashboard import csrf

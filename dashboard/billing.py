@@ -2,7 +2,7 @@
 and how it was derived, the invoice lines and totals — with month navigation and the run's CSV.
 
 Mounted through the ``mieruka.routers`` entry point; whose contracts a user sees is decided by
-``core.contracts.billing_scope``, as for the billing API.
+``core.billing.contracts.billing_scope``, as for the billing API.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from core import auth, contracts
+from core.access import auth
+from core.billing import contracts
 from core.api.deps import DB, SettingsDep
-from core.billing import Bill, Run, invoice_run
-from core.contract_dates import CONTRACT, CompletionDate
+from core.billing.invoices import Bill, Run, invoice_run
+from core.billing.contract_dates import CONTRACT, CompletionDate
 from core.store.controlplane import utcnow
 from dashboard.i18n import Translator, translator
 from dashboard.render import page, request_lang

@@ -13,7 +13,7 @@ import secrets
 
 from fastapi import Request, Response
 
-from core.auth import SESSION_COOKIE
+from core.access.auth import SESSION_COOKIE
 from dashboard.cookies import set_cookie
 
 CSRF_COOKIE = "mieruka_csrf"

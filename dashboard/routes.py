@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from core import auth
+from core.access import auth
 from core.analytics.assets import ledger as asset_ledger
 from core.api.deps import DB, ClickHouse, Now, SettingsDep
 from core.store.controlplane import User

@@ -16,7 +16,7 @@ from dashboard.timefmt import absolute, duration, relative, zone_name
 
 # Nothing received for this long (five one-minute batch intervals) and the row is highlighted.
 STALE_AFTER = timedelta(minutes=5)
-# Past this share of the budget the sensor goes into economy mode (sensor/budget.py ECONOMY_AT);
+# Past this share of the budget the sensor goes into economy mode (sensor/ship/budget.py ECONOMY_AT);
 # the usage bar turns amber there.
 BUDGET_WARN_PCT = 80
 LIFECYCLE = ("shipped", "activated", "opened")

@@ -21,18 +21,21 @@ import pyarrow.parquet as pq
 import typer
 from typer.exceptions import TyperException
 
-from sensor import config as sensor_config
-from sensor import health, install, pipeline, service, simulate, wire
-from sensor import runner
+from sensor.site import config as sensor_config
+from sensor import simulate, wire
+from sensor.meter import pipeline
+from sensor.ship import health
+from sensor.site import install, service
+from sensor.site import runner
 from sensor.capture import mirror
 from sensor.capture.pcapfile import CaptureError
-from sensor.config import MIB, SensorConfig
+from sensor.site.config import MIB, SensorConfig
 from sensor.errors import Problem
-from sensor.observe import Observer
-from sensor.opening import OpeningTest
-from sensor.spool import Spool
-from sensor.uplink import Uplink
-from sensor.zeeklog import write_conn_log
+from sensor.meter.observe import Observer
+from sensor.site.opening import OpeningTest
+from sensor.ship.spool import Spool
+from sensor.ship.uplink import Uplink
+from sensor.meter.zeeklog import write_conn_log
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="mieruka sensor: capture, analyse and upload OT / camera network metadata.")

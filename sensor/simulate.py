@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sensor import oui
+from sensor.meter import oui
 
 EPOCH = 1_767_571_200  # 2026-01-05T00:00:00Z
 NOMINAL_PPS = 295  # packets per simulated second of the steady mix (measured); sets the span

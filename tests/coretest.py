@@ -16,7 +16,8 @@ import httpx
 import uvicorn
 from fastapi.testclient import TestClient
 
-from core import accounts, contracts
+from core.access import accounts
+from core.billing import contracts
 from sensor import wire
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -13,8 +13,9 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
-from core import accounts, activation
-from sensor import config as sensor_config
+from core.access import accounts
+from core.fleet import activation
+from sensor.site import config as sensor_config
 from sensor.capture.mirror import REPLAY_ENV
 
 CLI = str(Path(sys.executable).parent / "mieruka-sensor")

@@ -17,7 +17,7 @@ from coretest import Tenant, provision_in
 from installtest import CLI, sensor_env
 
 from core.store.controlplane import ControlPlane
-from sensor import config as sensor_config
+from sensor.site import config as sensor_config
 
 CORE_CLI = str(Path(sys.executable).parent / "mieruka")
 WIDE = {"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from core.analytics.ledger import Asset, build_ledger, ip_order
 from core.analytics.window import utc
-from core.csvsafe import csv_text
+from core.export.csvsafe import csv_text
 from core.store.clickhouse import ClickHouseStore
 
 AUTHORIZATION = ("unknown", "authorized", "unauthorized")

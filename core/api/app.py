@@ -29,10 +29,10 @@ from core.api.routes import (
 from core.api.security import SecuredApp
 from core.config import Settings
 from core.ingest import Ingestor
-from core.metrics import Metrics
+from core.api.metrics import Metrics
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane
-from core.throttle import LoginThrottle
+from core.access.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 

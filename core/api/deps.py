@@ -14,11 +14,12 @@ from fastapi import Cookie, Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from core import auth, contracts
+from core.access import auth
+from core.billing import contracts
 from core.analytics.window import Window, resolve_window
 from core.config import Settings
 from core.ingest import Ingestor
-from core.metrics import Metrics
+from core.api.metrics import Metrics
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import Sensor, utcnow
 
@@ -121,7 +122,7 @@ AdminWriter = Annotated[auth.Identity, Depends(admin_writer)]
 
 
 def billing_scope(who: Principal, db: DB, settings: SettingsDep) -> contracts.Scope:
-    """The contracts a billing user sees (core.contracts); every other role gets 403."""
+    """The contracts a billing user sees (core.billing.contracts); every other role gets 403."""
     scope = contracts.billing_scope(db, who, settings.provider_tenant)
     if scope is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "billing staff only")

@@ -74,7 +74,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20), default="analyst")
-    # Consecutive failed logins, counted atomically (core.auth); past the ceiling the account is
+    # Consecutive failed logins, counted atomically (core.access.auth); past the ceiling the account is
     # paused until ``locked_until``.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]

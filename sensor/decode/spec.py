@@ -5,8 +5,8 @@ name, transports, well-known ports (hints for the order of detection, never a ve
 ``detect`` function that recognises the protocol from a payload, a ``frame`` function that cuts
 a TCP byte stream into PDUs (a UDP datagram is decoded whole), and ``decode``, which turns one
 PDU into ``Event`` and ``Fact`` items using the flow's ``Session``. ``registry.PROTOCOLS`` binds
-the modules; ``sensor.applayer`` runs them. A protocol carried straight in Ethernet frames
-declares a ``LinkProtocol`` instead (``registry.LINK_PROTOCOLS``, run by ``sensor.linklayer``).
+the modules; ``sensor.meter.applayer`` runs them. A protocol carried straight in Ethernet frames
+declares a ``LinkProtocol`` instead (``registry.LINK_PROTOCOLS``, run by ``sensor.meter.linklayer``).
 On malformed input these functions raise only ValueError, IndexError or struct.error
 (``MALFORMED``), which the stages count and skip. The registry binds them ``guarded``: any other
 exception (a decoder bug) costs that one PDU too, as a ``DecoderFault``, counted in ``FAULTS`` and

@@ -2,7 +2,7 @@
 MSS and the order of the TCP options differ between operating systems' stacks.
 
 It needs header fields, not payload, so it has no ``Protocol``: ``syn_fields`` reads them from the
-IP header on (``sensor.synprint`` calls it for one SYN per source address and interval) and
+IP header on (``sensor.meter.synprint`` calls it for one SYN per source address and interval) and
 ``guess`` names the OS family. ``signature`` is p0f's layout, ``ver:ittl:olayout:window,scale:df``, for
 analysts who keep their own databases. The table below is ours: common stacks' default SYNs.
 """

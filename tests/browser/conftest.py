@@ -14,8 +14,9 @@ from coretest import LiveServer, post_batch, provision
 
 from core.api.app import create_app
 from core.config import Settings
-from sensor import pipeline, simulate, wire
-from sensor.observe import Observer
+from sensor import simulate, wire
+from sensor.meter import pipeline
+from sensor.meter.observe import Observer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

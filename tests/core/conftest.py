@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from coretest import LiveServer, Tenant, provision
 from fastapi.testclient import TestClient
 
-from core import auth
+from core.access import auth
 from core.api.app import create_app
 from core.config import Settings
 

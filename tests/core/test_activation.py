@@ -9,8 +9,9 @@ import pytest
 from coretest import bearer, make_batch, post_batch, provision
 from sqlalchemy import select
 
-from core import accounts, activation, installation
-from core.auth import hash_token
+from core.access import accounts
+from core.fleet import activation, installation
+from core.access.auth import hash_token
 from core.store.controlplane import AuditLog, Sensor
 from sensor import wire
 

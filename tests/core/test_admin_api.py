@@ -90,7 +90,7 @@ def test_role_change_password_reset_and_unlock(client, org):
 
 def test_writes_need_an_api_token(client, org):
     """A session cookie alone cannot change accounts (the dashboard has CSRF-checked forms)."""
-    from core import auth
+    from core.access import auth
     with client.app.state.controlplane.sessions() as db:
         session = auth.start_session(db, auth.authenticate_user(db, "boss@acme.example", PASSWORD))
     client.cookies.set(auth.SESSION_COOKIE, session)
@@ -141,7 +141,8 @@ def test_revoked_sensor_gets_401_until_a_new_code_brings_the_box_back(client, or
 
     from coretest import make_batch, post_batch
 
-    from core import accounts, activation
+    from core.access import accounts
+    from core.fleet import activation
     from sensor import wire
 
     acme = org["acme"]

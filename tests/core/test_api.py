@@ -8,7 +8,7 @@ import pytest
 from coretest import PASSWORD, T0, flow, make_batch, post_batch
 from fastapi.testclient import TestClient
 
-from core import auth
+from core.access import auth
 from sensor import wire
 
 GLOBEX_FLOW = flow(

@@ -10,7 +10,7 @@ import pytest
 from pgtest import postgres_url
 from sqlalchemy import inspect, text
 
-from core import accounts, auth
+from core.access import accounts, auth
 from core.store.controlplane import ControlPlane, User, utcnow
 
 PASSWORD = "correct horse battery"

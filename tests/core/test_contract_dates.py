@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 from coretest import OSECT_EXAMPLE, add_user, bearer, make_batch, post_batch, provision, store_contract
 
-from core import accounts
-from core.contract_dates import SENSOR_COLUMNS
+from core.access import accounts
+from core.billing.contract_dates import SENSOR_COLUMNS
 from sensor import wire
 
 DATES = dict.fromkeys(SENSOR_COLUMNS)  # the file leaves both completion dates to the sensors

@@ -10,7 +10,9 @@ from coretest import OSECT_EXAMPLE, SCC_EXAMPLE
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from core import accounts, cli, contracts
+from core import cli
+from core.access import accounts
+from core.billing import contracts
 from core.config import Settings
 from core.store.controlplane import AuditLog, Contract, ControlPlane
 from tariff.errors import InputError

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from core import activation, auth, cli
+from core import cli
+from core.access import auth
+from core.fleet import activation
 from core.config import Settings
 from core.store.controlplane import AuditLog, ControlPlane, Sensor, User, utcnow
 

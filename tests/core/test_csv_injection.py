@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from coretest import PASSWORD, SCC_EXAMPLE, T0, add_user, bearer, make_batch, post_batch, provision, store_contract
 
-from core import auth
-from core.csvsafe import csv_text, neutral
+from core.access import auth
+from core.export.csvsafe import csv_text, neutral
 from sensor import wire
 
 HYPERLINK = '=HYPERLINK("http://x","y")'
@@ -104,4 +104,4 @@ def test_csvsafe_is_the_only_csv_writer():
     root = Path(__file__).resolve().parents[2]
     writers = [str(path.relative_to(root)) for package in ("core", "dashboard") for path in (root / package).rglob("*.py")
                if re.search(r"csv\.(writer|DictWriter)\(", path.read_text(encoding="utf-8"))]
-    assert writers == ["core/csvsafe.py"]
+    assert writers == ["core/export/csvsafe.py"]

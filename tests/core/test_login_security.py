@@ -12,10 +12,10 @@ from coretest import PASSWORD, LiveServer
 from fastapi.testclient import TestClient
 from pgtest import postgres_url
 
-from core import accounts, auth
+from core.access import accounts, auth
 from core.api.app import create_app
 from core.store.controlplane import AuditLog, ControlPlane, User
-from core.throttle import LoginThrottle, source_key
+from core.access.throttle import LoginThrottle, source_key
 
 EMAILS = [f"user{i}@acme.example" for i in range(5)]
 

@@ -19,7 +19,7 @@ from coretest import store_contract
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 
-from core import accounts, auth
+from core.access import accounts, auth
 from core.api import deps
 from core.api.app import create_app
 from core.config import Settings

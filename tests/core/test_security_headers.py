@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from runtest import CoreProcess
 
-from core import auth
+from core.access import auth
 from core.api.app import create_app
 from core.api.security import CSP, DOCS_CSP, HEADERS, HSTS
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from coretest import PASSWORD, flow, make_batch, post_batch, provision
 
-from core import auth
+from core.access import auth
 from core.analytics.window import EARLIEST, LATEST, resolve_window
 from sensor import wire
 

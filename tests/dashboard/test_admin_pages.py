@@ -10,7 +10,7 @@ import pytest
 from coretest import add_user, bearer, provision
 from pagetest import csrf_token
 
-from core import accounts
+from core.access import accounts
 from dashboard.i18n import MESSAGES
 
 JA, EN = MESSAGES["ja"], MESSAGES["en"]

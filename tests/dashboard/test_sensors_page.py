@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from coretest import bearer, flow, make_batch, post_batch
 
-from core import accounts
+from core.access import accounts
 from core.store.controlplane import Sensor, utcnow
 from dashboard.i18n import MESSAGES
 from dashboard.sensors import STALE_AFTER

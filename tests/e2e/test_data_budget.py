@@ -12,10 +12,12 @@ from runtest import api_get, eventually, sensor_run, write_config
 
 from core.api.app import create_app
 from core.config import Settings
-from sensor import health, pipeline, simulate
-from sensor.config import MIB
-from sensor.observe import Observer
-from sensor.spool import Spool
+from sensor import simulate
+from sensor.meter import pipeline
+from sensor.ship import health
+from sensor.site.config import MIB
+from sensor.meter.observe import Observer
+from sensor.ship.spool import Spool
 
 INTERVAL, PERIOD = 5.0, 30.0
 

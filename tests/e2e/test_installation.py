@@ -18,12 +18,13 @@ import pytest
 from coretest import LiveServer
 from installtest import CLI, ETH0_MAC, PEER, SAMPLE, frames, interfaces, one_line, sensor, ship
 
-from core import accounts, activation
+from core.access import accounts
+from core.fleet import activation
 from core.api.app import create_app
 from core.api.deps import get_now
 from core.config import Settings
 from core.store.controlplane import Sensor, utcnow
-from sensor import config as sensor_config
+from sensor.site import config as sensor_config
 
 PR_CAPBSET_DROP, CAP_NET_ADMIN, CAP_NET_RAW = 24, 12, 13  # <linux/prctl.h>, <linux/capability.h>
 

@@ -15,10 +15,11 @@ from coretest import LiveServer, provision
 
 from core.api.app import create_app
 from core.config import Settings
-from sensor import pipeline, simulate, wire
-from sensor.observe import Observer
-from sensor.spool import Spool
-from sensor.uplink import Uplink
+from sensor import simulate, wire
+from sensor.meter import pipeline
+from sensor.meter.observe import Observer
+from sensor.ship.spool import Spool
+from sensor.ship.uplink import Uplink
 
 PACKETS = 90_000  # about five minutes of simulated plant: six one-minute batches
 WIDE = {"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"}

@@ -25,8 +25,9 @@ from faultproxy import FaultProxy
 from installtest import sensor
 from runtest import CoreProcess, eventually, sensor_run, write_config
 
-from sensor import pipeline, simulate
-from sensor.spool import SUFFIX
+from sensor import simulate
+from sensor.meter import pipeline
+from sensor.ship.spool import SUFFIX
 
 PACKETS = 20_000  # about 70 s of simulated plant
 INTERVAL = 10.0  # → 8 batches

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sensor.pipeline import iter_intervals
+from sensor.meter.pipeline import iter_intervals
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
@@ -90,7 +90,7 @@ def analyse(corpus):
 @pytest.fixture
 def decoded_pdus(monkeypatch) -> list[bytes]:
     """Every PDU the application layer hands to a decoder from now on, in order (the real decoders run)."""
-    from sensor import applayer
+    from sensor.meter import applayer
 
     seen: list[bytes] = []
     decode = applayer.AppLayer._decode

@@ -7,8 +7,8 @@ import struct
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
-from sensor import applayer
-from sensor.pipeline import iter_intervals
+from sensor.meter import applayer
+from sensor.meter.pipeline import iter_intervals
 
 CLI, SRV = ("02:00:00:00:00:01", "10.0.0.1"), ("02:00:00:00:00:02", "10.0.0.2")
 T0 = 1_700_000_000_000_000  # µs
@@ -143,7 +143,7 @@ def test_services_are_joined_as_zeek_does(analyse):
 
 def test_decoding_is_the_same_whatever_the_chunking(corpus, monkeypatch):
     """Chunks of a few frames cut flows mid-detection and mid-PDU: same events as one chunk."""
-    from sensor import pipeline
+    from sensor.meter import pipeline
 
     trace = corpus / "icsnpp/enip/traces/enip_cip_example.pcap"
     whole = [e for iv in iter_intervals([trace]) for e in iv.events]

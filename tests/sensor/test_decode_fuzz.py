@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sensor.decode import registry, spec
 from sensor.decode.spec import MALFORMED, Event, Fact, Session
 from sensor.decode.stream import Stream
-from sensor.pipeline import iter_intervals
+from sensor.meter.pipeline import iter_intervals
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 # (trace, port) per protocol whose payloads seed the mutations

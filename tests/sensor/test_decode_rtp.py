@@ -11,7 +11,7 @@ from scapy.layers.l2 import Ether
 
 from sensor.decode import rtp
 from sensor.decode.spec import Session
-from sensor.pipeline import whole_flows
+from sensor.meter.pipeline import whole_flows
 
 T0 = 1_700_000_000_000_000  # µs
 

@@ -29,7 +29,7 @@ def test_known_senders(trace, sender, corpus):
 
 
 def test_the_pipeline_fingerprints_one_syn_per_source_and_interval(analyse, monkeypatch):
-    from sensor import synprint
+    from sensor.meter import synprint
 
     calls, syn_fields = [], tcpfp.syn_fields
     monkeypatch.setattr(tcpfp, "syn_fields", lambda data: calls.append(data) or syn_fields(data))

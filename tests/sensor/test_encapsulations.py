@@ -13,7 +13,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.layers.ppp import HDLC, PPP, PPPoE
 
-from sensor import pipeline
+from sensor.meter import pipeline
 
 T0 = 1_700_000_000_000_000
 PAYLOAD = b"p" * 33

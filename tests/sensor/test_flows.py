@@ -9,7 +9,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 
 from sensor import wire
-from sensor.pipeline import iter_batches, whole_flows
+from sensor.meter.pipeline import iter_batches, whole_flows
 
 CLI, SRV = ("02:00:00:00:00:01", "10.0.0.1"), ("02:00:00:00:00:02", "10.0.0.2")
 T0 = 1_700_000_000_000_000  # µs

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sensor.fold import TRANSACTION_ATTRS, fold_events
-from sensor.pipeline import iter_batches, iter_intervals
+from sensor.meter.fold import TRANSACTION_ATTRS, fold_events
+from sensor.meter.pipeline import iter_batches, iter_intervals
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 

@@ -14,11 +14,11 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from typer.testing import CliRunner
 
-from sensor import pipeline
-from sensor.capture.source import StandIn
+from sensor.meter import pipeline
+from sensor.site.source import StandIn
 from sensor.cli import app
 from sensor.decode import spec
-from sensor.observe import Observer
+from sensor.meter.observe import Observer
 
 T0 = 1_700_000_000_000_000  # µs, on a minute boundary
 MIN = 60_000_000

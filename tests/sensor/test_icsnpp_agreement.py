@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 
 from sensor.decode import modbus
-from sensor.pipeline import iter_intervals
+from sensor.meter.pipeline import iter_intervals
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 MIN_RATE = 0.95

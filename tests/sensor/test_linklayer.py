@@ -10,8 +10,8 @@ from sensor.capture.pcapfile import iter_frames
 from sensor.decode import cdp
 from sensor.decode import packet as pk
 from sensor.decode.spec import Event, Fact, LinkProtocol
-from sensor.flows import FlowTable
-from sensor.linklayer import LinkLayer
+from sensor.meter.flows import FlowTable
+from sensor.meter.linklayer import LinkLayer
 
 T0 = 1_700_000_000_000_000  # µs
 A, B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sensor import oui, wire
+from sensor import wire
+from sensor.meter import oui
 from sensor.decode import arp, dhcp, dns, nbns
-from sensor.observe import MALFORMED, Observer
+from sensor.meter.observe import MALFORMED, Observer
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 

@@ -20,7 +20,7 @@ from core.api.app import create_app
 from core.config import Settings
 from sensor.capture.pcapfile import CaptureError
 from sensor.cli import app
-from sensor.spool import Spool
+from sensor.ship.spool import Spool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import fuzz_pipeline as fz  # noqa: E402

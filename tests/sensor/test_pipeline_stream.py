@@ -9,7 +9,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from sensor.capture.pcapfile import Frames, iter_frames
-from sensor.pipeline import iter_intervals
+from sensor.meter.pipeline import iter_intervals
 
 T0 = 1_700_000_020_000_000  # µs, 40 s into a minute
 S = 1_000_000

@@ -7,12 +7,13 @@ import errno
 
 import pytest
 
-from sensor import budget, health, producer, spool, wire
-from sensor.observe import Observer
-from sensor.pipeline import iter_batches
-from sensor.producer import Producer
+from sensor import wire
+from sensor.ship import budget, health, producer, spool
+from sensor.meter.observe import Observer
+from sensor.meter.pipeline import iter_batches
+from sensor.ship.producer import Producer
 from sensor.simulate import write_pcap
-from sensor.spool import Spool
+from sensor.ship.spool import Spool
 
 COUNTS = ("orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "orig_ip_bytes", "resp_ip_bytes")
 

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 import dpkt
 import pytest
 
-from sensor.observe import Observer
+from sensor.meter.observe import Observer
 from sensor.simulate import CAMERA_SITE_PPS, EPOCH, NOMINAL_PPS, write_pcap
 
 SIZE = 20_000

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from sensor.spool import Spool
+from sensor.ship.spool import Spool
 
 
 def test_put_pending_ack_in_order(tmp_path):

@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sensor.spool import Spool
-from sensor.uplink import Backoff, Uplink
+from sensor.ship.spool import Spool
+from sensor.ship.uplink import Backoff, Uplink
 
 
 class FlakyCore:
@@ -167,8 +167,8 @@ def test_set_aside_batches_show_in_the_health_report_and_status(spool, tmp_path)
     import sys
     from pathlib import Path
 
-    from sensor import config as sensor_config
-    from sensor import health
+    from sensor.site import config as sensor_config
+    from sensor.ship import health
 
     core, report, _ = run(["400", "ok", "400"], spool)
     assert report.rejected == 2 and report.sent == 1 and spool.pending() == []

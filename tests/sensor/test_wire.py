@@ -7,8 +7,8 @@ import pytest
 import zstandard
 
 from sensor import wire
-from sensor.observe import Observer
-from sensor.pipeline import iter_batches
+from sensor.meter.observe import Observer
+from sensor.meter.pipeline import iter_batches
 
 T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
 T1 = datetime(2026, 1, 5, 0, 1, tzinfo=timezone.utc)

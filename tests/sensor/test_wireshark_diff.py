@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 
 from sensor.decode import ads, bacnet, dnp3, enip, iec104, modbus, s7comm
-from sensor.observe import Observer
-from sensor.pipeline import iter_intervals
+from sensor.meter.observe import Observer
+from sensor.meter.pipeline import iter_intervals
 
 pyshark = pytest.importorskip("pyshark")
 

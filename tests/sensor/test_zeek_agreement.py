@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sensor.pipeline import whole_flows
-from sensor.zeeklog import FIELDS, write_conn_log, zeek_proto
+from sensor.meter.pipeline import whole_flows
+from sensor.meter.zeeklog import FIELDS, write_conn_log, zeek_proto
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 SUFFIXES = ("conn.log", "conn.log.filtered", "conn.log.cut")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
-from core import activation
+from core.fleet import activation
 from core.api.deps import DB, SettingsDep
 
 router = APIRouter(tags=["activation"])

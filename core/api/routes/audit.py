@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from core import auditlog
+from core.access import auditlog
 from core.api.deps import DB, MAX_ID, Admin
 from core.store.controlplane import AuditLog
 

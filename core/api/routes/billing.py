@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import Response
 
-from core import contracts
+from core.billing import contracts
 from core.api.deps import DB, BillingScope, RowId
-from core.billing import Run, contract_json, invoice_run, invoice_totals, run_json
-from core.csvsafe import csv_text
+from core.billing.invoices import Run, contract_json, invoice_run, invoice_totals, run_json
+from core.export.csvsafe import csv_text
 from tariff.calendar import Month
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])

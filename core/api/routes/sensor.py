@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from core import installation
+from core.fleet import installation
 from core.api.deps import DB, IngestorDep, Now, SensorAuth
 
 router = APIRouter(prefix="/api/v1/sensor", tags=["sensor"])

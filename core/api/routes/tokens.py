@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
-from core import accounts
+from core.access import accounts
 from core.api.deps import DB, MAX_ID, Admin, AdminWriter
 from core.store.controlplane import ApiToken
 

@@ -9,14 +9,14 @@ from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from core import accounts, auth, passwords
+from core.access import accounts, auth, passwords
 from core.api.deps import DB, MAX_ID, Admin, AdminWriter
 from core.store.controlplane import ROLES, User
 
 router = APIRouter(tags=["users"])
 Role = Literal[*ROLES]  # type: ignore[valid-type]
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
-PASSWORD_RULE = "also refused with 422 when easy to guess or containing the e-mail address (core.passwords)"
+PASSWORD_RULE = "also refused with 422 when easy to guess or containing the e-mail address (core.access.passwords)"
 ERRORS = {
     401: {"description": "no valid API token or login session"},
     403: {"description": "not an admin, or a write without an API token"},

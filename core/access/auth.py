@@ -1,7 +1,7 @@
 """Credentials: argon2 passwords, login sessions, sensor and API bearer tokens.
 
 The dashboard relies on ``check_password``, ``start_session``, ``end_session``,
-``user_for_session`` and ``SESSION_COOKIE``; throttling per source address is core.throttle's.
+``user_for_session`` and ``SESSION_COOKIE``; throttling per source address is core.access.throttle's.
 Disabled users' sessions and API tokens stop working; API tokens may expire or be revoked. Raw tokens are returned once and stored only as
 SHA-256 hashes (they are high-entropy, so a fast hash is enough); functions that write commit.
 """
@@ -23,7 +23,7 @@ from core.store.controlplane import ApiToken, Sensor, User, UserSession, audit, 
 SESSION_COOKIE = "mieruka_session"
 SESSION_LIFETIME = timedelta(hours=12)
 # Consecutive failures after which an account is paused for everyone. High, because anyone can
-# fail on purpose: the tight limits are per source address (core.throttle), not per account.
+# fail on purpose: the tight limits are per source address (core.access.throttle), not per account.
 ACCOUNT_CEILING = 100
 ACCOUNT_PAUSE = timedelta(minutes=15)
 SENSOR_TOKEN_PREFIX = "mks_"
@@ -119,7 +119,7 @@ def _audited(db: Session, attempt: Attempt, tenant_id: int | None, detail: str) 
 
 
 def audit_throttled(db: Session, email: str, source: str) -> None:
-    """Record a login refused by core.throttle (in the account's tenant's log, if it exists)."""
+    """Record a login refused by core.access.throttle (in the account's tenant's log, if it exists)."""
     email = email.strip().lower()
     tenant_id = db.scalar(select(User.tenant_id).where(User.email == email))
     audit(db, "login attempt", "login.throttled", tenant_id, f"{email} from {source or '?'}")

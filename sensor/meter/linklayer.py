@@ -24,8 +24,8 @@ import numpy as np
 from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, LinkProtocol, Session
-from sensor.flows import SEC, FlowTable, Placed, mac_text
-from sensor.rows import Facts, event_row
+from sensor.meter.flows import SEC, FlowTable, Placed, mac_text
+from sensor.meter.rows import Facts, event_row
 
 MAX_EVENTS = 50_000  # per interval
 

@@ -15,13 +15,13 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 
-from sensor import budget, health, wire
-from sensor.config import MIB
-from sensor.spool import Spool
+from sensor import wire
+from sensor.ship import budget, health
+from sensor.ship.spool import Spool
 
 log = logging.getLogger(__name__)
 
-MAX_BACKLOG = 64 * MIB
+MAX_BACKLOG = 64 * 1024 * 1024  # 64 MiB
 
 
 class Producer:

@@ -17,9 +17,9 @@ from operator import attrgetter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.accounts import AccountError
-from core.auth import Identity
-from core.billing import derive
+from core.access.accounts import AccountError
+from core.access.auth import Identity
+from core.billing.invoices import derive
 from core.store.controlplane import Contract, ContractSensor, Sensor, Tenant, audit
 from tariff.contracts import parse_contract_json
 from tariff.errors import InputError

@@ -14,14 +14,15 @@ import threading
 import time
 from pathlib import Path
 
-from sensor import health, pipeline
-from sensor.capture.source import open_capture
-from sensor.config import MIB, SensorConfig
-from sensor.coreapi import CoreClient, CoreError
-from sensor.observe import Observer
-from sensor.producer import Producer
-from sensor.spool import Spool
-from sensor.uplink import Backoff, Uplink
+from sensor.meter import pipeline
+from sensor.ship import health
+from sensor.site.source import open_capture
+from sensor.site.config import MIB, SensorConfig
+from sensor.ship.coreapi import CoreClient, CoreError
+from sensor.meter.observe import Observer
+from sensor.ship.producer import Producer
+from sensor.ship.spool import Spool
+from sensor.ship.uplink import Backoff, Uplink
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from core.store.controlplane import Sensor
 from tariff.calendar import parse_date, tokyo_date
 from tariff.plans import osect
 
-# Contract-file field → the Sensor column holding that report (core.installation records them).
+# Contract-file field → the Sensor column holding that report (core.fleet.installation records them).
 SENSOR_COLUMNS = {
     osect.OPENING_FIELDS["installed"]: "installed_at",
     osect.OPENING_FIELDS["tested"]: "opening_tested_at",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from core.contract_dates import SENSORS, CompletionDate, completion_dates, with_reported_dates
+from core.billing.contract_dates import SENSORS, CompletionDate, completion_dates, with_reported_dates
 from core.store.controlplane import Contract, Sensor
 from tariff.calendar import Month
 from tariff.contracts import parse_contract

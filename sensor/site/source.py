@@ -14,7 +14,7 @@ from sensor.capture import mirror
 from sensor.capture.live import LiveCapture
 from sensor.capture.pcapfile import CaptureError, Frames, iter_frames
 from sensor.capture.ring import DumpcapRing
-from sensor.config import SensorConfig
+from sensor.site.config import SensorConfig
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sensor import config as sensor_config
-from sensor import coreapi
+from sensor.site import config as sensor_config
+from sensor.ship import coreapi
 from sensor.capture import mirror
-from sensor.config import SensorConfig
+from sensor.site.config import SensorConfig
 from sensor.errors import Problem
 
 CA_FILE = "core-ca.pem"  # next to the config

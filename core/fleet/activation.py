@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.accounts import free_serial, sensor_with_serial
-from core.auth import SENSOR_TOKEN_PREFIX, hash_token, new_token
+from core.access.accounts import free_serial, sensor_with_serial
+from core.access.auth import SENSOR_TOKEN_PREFIX, hash_token, new_token
 from core.store.controlplane import ActivationCode, Sensor, Tenant, audit, utcnow
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U

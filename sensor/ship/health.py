@@ -7,7 +7,7 @@ Two small JSON files in the spool directory feed it, each written by one party:
 - ``uplink.json``: the last delivered upload and the bytes sent this month, counted in Japan time
   (LTE data plans reset at the start of a Japanese calendar month).
 
-The data mode (full, or economy near the monthly budget: sensor/budget.py) follows from the latter.
+The data mode (full, or economy near the monthly budget: sensor/ship/budget.py) follows from the latter.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sensor import budget, wire
-from sensor.spool import Spool, write_atomic
+from sensor import wire
+from sensor.ship import budget
+from sensor.ship.spool import Spool, write_atomic
 
 JST = timezone(timedelta(hours=9))  # Japan has no daylight saving time
 CAPTURE = "capture.json"

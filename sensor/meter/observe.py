@@ -17,10 +17,10 @@ import struct
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
-from sensor import oui
+from sensor.meter import oui
 from sensor.decode import arp, dhcp, dns, nbns
 from sensor.decode.spec import guard
-from sensor.rows import Facts
+from sensor.meter.rows import Facts
 
 MAX_EVENTS = 50_000  # per interval
 MAX_IPS_PER_HOST = 4  # a MAC sourcing more IPs than this in one interval is routing for others

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from core import passwords
-from core.auth import (
+from core.access import passwords
+from core.access.auth import (
     API_TOKEN_PREFIX,
     SENSOR_TOKEN_PREFIX,
     hash_password,
@@ -39,7 +39,7 @@ _EMAIL = re.compile(EMAIL_PATTERN)
 
 class AccountError(ValueError):
     """Provisioning input that cannot be applied; the message says why (``code`` names a refused
-    password's weakness, core.passwords.Weakness, for translated messages)."""
+    password's weakness, core.access.passwords.Weakness, for translated messages)."""
 
     def __init__(self, message: str, code: str = ""):
         super().__init__(message)
@@ -247,7 +247,7 @@ def set_password(db: Session, user: User, password: str, actor: str = "cli") -> 
 
 
 def unlock_user(db: Session, user: User, actor: str = "cli") -> None:
-    """Lift a pause after too many failed logins (core.auth.ACCOUNT_CEILING)."""
+    """Lift a pause after too many failed logins (core.access.auth.ACCOUNT_CEILING)."""
     user.failed_logins, user.locked_until = 0, None
     audit(db, actor, "user.unlock", user.tenant_id, user.email)
     db.commit()
@@ -274,7 +274,7 @@ def set_role(db: Session, user: User, role: str, actor: str = "cli") -> None:
 
 def revoke_sensor(db: Session, sensor: Sensor, actor: str = "cli") -> None:
     """The sensor's token stops working (its batches wait on the box); a new activation code
-    (core.activation.issue_code) brings the same box back."""
+    (core.fleet.activation.issue_code) brings the same box back."""
     sensor.token_hash = None
     audit(db, actor, "sensor.revoke", sensor.tenant_id, sensor.serial)
     db.commit()

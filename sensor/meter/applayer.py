@@ -26,8 +26,8 @@ from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
-from sensor.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
-from sensor.rows import Facts, event_row
+from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
+from sensor.meter.rows import Facts, event_row
 
 MAX_TRIES = 4  # payload packets of a flow offered to detection
 MAX_EVENTS = 50_000  # per interval

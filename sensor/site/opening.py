@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sensor import config as sensor_config
-from sensor import health, modem, wire
+from sensor.site import config as sensor_config
+from sensor import wire
+from sensor.ship import health
+from sensor.site import modem
 from sensor.capture import mirror
-from sensor.config import MIB, SensorConfig
-from sensor.coreapi import UNREACHABLE, CoreClient
+from sensor.site.config import MIB, SensorConfig
+from sensor.ship.coreapi import UNREACHABLE, CoreClient
 from sensor.errors import Problem
-from sensor.spool import Spool
-from sensor.uplink import Uplink, UplinkReport
+from sensor.ship.spool import Spool
+from sensor.ship.uplink import Uplink, UplinkReport
 
 MAX_SKEW = 5.0  # seconds
 

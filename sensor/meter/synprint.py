@@ -15,8 +15,8 @@ import numpy as np
 from sensor.decode import packet as pk
 from sensor.decode import tcpfp
 from sensor.decode.spec import MALFORMED
-from sensor.flows import SEC, Placed, ip_text
-from sensor.rows import Facts
+from sensor.meter.flows import SEC, Placed, ip_text
+from sensor.meter.rows import Facts
 
 SYN, ACK = 0x02, 0x10
 CONF_OS = 30  # a default stack's look, which anyone can change

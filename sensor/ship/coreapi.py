@@ -10,7 +10,7 @@ from datetime import datetime
 import httpx
 
 from sensor.errors import Problem
-from sensor.uplink import response_detail
+from sensor.ship.uplink import response_detail
 
 UNREACHABLE = "check the LTE dongle or network cable, and the core URL in the config"
 

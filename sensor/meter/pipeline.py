@@ -26,15 +26,15 @@ import numpy as np
 import pyarrow as pa
 
 from sensor import wire
-from sensor.applayer import AppLayer
+from sensor.meter.applayer import AppLayer
 from sensor.capture.pcapfile import CHUNK, Frames, iter_frames
 from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import Protocol
-from sensor.fold import fold_events
-from sensor.flows import SEC, FlowTable, ip_text, mac_text
-from sensor.linklayer import LinkLayer
-from sensor.synprint import SynPrints
+from sensor.meter.fold import fold_events
+from sensor.meter.flows import SEC, FlowTable, ip_text, mac_text
+from sensor.meter.linklayer import LinkLayer
+from sensor.meter.synprint import SynPrints
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def flows_table(cols: dict[str, list]) -> pa.Table:
 def iter_batches(sources: Iterable[Path | Iterable[Frames]], interval: float = 60.0, sensor: str = "",
                  observer=None, fold: bool = True, stats: Stats | None = None) -> Iterator[wire.Batch]:
     """One wire.Batch per interval (see iter_intervals), its repeated events folded into one row
-    each (sensor.fold) unless ``fold`` is False."""
+    each (sensor.meter.fold) unless ``fold`` is False."""
     for iv in iter_intervals(sources, interval, observer, uid_salt=sensor, stats=stats):
         tables = {
             "flows": flows_table(iv.flows),

@@ -18,7 +18,7 @@ content checksum (version 2, the same content without it, is still read).
 
 ``decode`` trusts nothing: it inflates the frame piece by piece, checking each piece before the
 next (sizes, header fields and types), fully validates every Arrow table before reading a value,
-checks every column's type and every value's domain (sensor/batchcheck.py) and, given the core's
+checks every column's type and every value's domain (sensor/wire/batchcheck.py) and, given the core's
 TimeBounds, the times; whatever fails is a WireError naming the problem and its ``Reason``.
 """
 
@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import zstandard
 
-from sensor import batchcheck
+from sensor.wire import batchcheck
 
 MAGIC = b"MRKB"
 VERSION = 3  # 3: the frame carries its content checksum (2 did not; the content is the same)
@@ -81,7 +81,7 @@ FLOWS = pa.schema(
 EVENTS = pa.schema(
     [
         ("ts", TS),  # the first occurrence in the interval
-        ("ts_end", TS),  # the last (sensor.fold folds repeated events into one row)
+        ("ts_end", TS),  # the last (sensor.meter.fold folds repeated events into one row)
         ("count", pa.uint32()),
         ("uid", pa.string()),
         ("orig_h", pa.string()),

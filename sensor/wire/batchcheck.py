@@ -1,4 +1,4 @@
-"""The values a batch's tables may hold (sensor/wire.py checks them before the core stores a row).
+"""The values a batch's tables may hold (sensor/wire/__init__.py checks them before the core stores a row).
 
 Every rule is one vectorised pass over a column, or over its distinct values where Python has to
 parse them (addresses): a realistic batch has few distinct addresses however many rows it has.
@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 PROTOS = ["tcp", "udp", "icmp", "icmp6", "l2"] + [str(n) for n in range(256)]
-# Zeek's conn_state values; "" for economy-mode summaries (sensor/budget.py)
+# Zeek's conn_state values; "" for economy-mode summaries (sensor/ship/budget.py)
 CONN_STATES = ["", "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"]
 MAC = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
 MAX_VLAN = 4095

@@ -6,7 +6,7 @@ sensor's credentials (401/403, e.g. after its identity moved to replacement hard
 batch queued until the sensor is activated again; anything else is retried with exponential
 backoff and full jitter, oldest batch first, so a resend after a lost response is harmless: the
 core deduplicates by batch id. A batch the spool evicted meanwhile is skipped. Bytes
-sent and the last delivery are noted for the sensor's health report (sensor/health.py).
+sent and the last delivery are noted for the sensor's health report (sensor/ship/health.py).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from sensor.health import record_upload
-from sensor.spool import Spool, SpooledBatch
+from sensor.ship.health import record_upload
+from sensor.ship.spool import Spool, SpooledBatch
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Billing: stored contracts, completion dates from the sensors, invoice runs (with tariff/)."""

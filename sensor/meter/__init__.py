@@ -1,0 +1,1 @@
+"""Packets → flows (Zeek conn.log semantics, interval records), application events, observations."""
