@@ -5,20 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import Field
 
 from core.access import auditlog
 from core.api.deps import DB, MAX_ID, Admin
+from core.api.models import NEEDS_LOGIN, Out, refusals
 from core.store.controlplane import AuditLog
 
 router = APIRouter(tags=["audit"])
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Out):
     id: int
     ts: datetime
-    actor: str
-    action: str
+    actor: str = Field(description="who acted: a user's e-mail address, sensor:<serial>, or cli",
+                       examples=["admin@example.com"])
+    action: str = Field(examples=["user.disable"])
     detail: str
 
     @classmethod
@@ -26,8 +28,7 @@ class AuditEntry(BaseModel):
         return cls(id=row.id, ts=row.ts, actor=row.actor, action=row.action, detail=row.detail)
 
 
-@router.get("/api/v1/audit", responses={401: {"description": "no valid API token or login session"},
-                                        403: {"description": "not an admin"}})
+@router.get("/api/v1/audit", responses=refusals({401: NEEDS_LOGIN, 403: "not an admin"}))
 def list_audit(
     who: Admin,
     db: DB,

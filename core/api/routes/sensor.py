@@ -15,8 +15,26 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.fleet import installation
 from core.api.deps import DB, IngestorDep, Now, SensorAuth
+from core.api.models import Out, refusals
 
 router = APIRouter(prefix="/api/v1/sensor", tags=["sensor"])
+NO_SENSOR = {401: "no valid sensor token"}
+
+
+class Clock(Out):
+    utc: datetime = Field(description="the core's time")
+
+
+class Progress(Out):
+    """The sensor's completion times as the core recorded them (the first report of each wins)."""
+
+    installed_at: datetime | None
+    opening_tested_at: datetime | None
+    status: Literal["activated", "opened"] = Field(description="opened once the opening test is recorded")
+
+
+class Stored(Out):
+    status: Literal["stored"]
 
 
 def _progress(sensor) -> dict:
@@ -24,13 +42,13 @@ def _progress(sensor) -> dict:
             "status": sensor.status}
 
 
-@router.get("/clock")
-def clock(sensor: SensorAuth, now: Now) -> dict:
+@router.get("/clock", responses=refusals(NO_SENSOR))
+def clock(sensor: SensorAuth, now: Now) -> Clock:
     return {"utc": now}
 
 
-@router.post("/installation")
-def record_installation(sensor: SensorAuth, db: DB, now: Now) -> dict:
+@router.post("/installation", responses=refusals(NO_SENSOR))
+def record_installation(sensor: SensorAuth, db: DB, now: Now) -> Progress:
     installation.record(db, sensor, "installation", now)
     return _progress(sensor)
 
@@ -46,9 +64,10 @@ class OpeningTest(BaseModel):
     checks: list[Check] = Field(default=[], max_length=50)
 
 
-@router.post("/opening-test")
+@router.post("/opening-test",
+             responses=refusals(NO_SENSOR | {409: "the test batch has not been stored by the core"}))
 def record_opening_test(body: OpeningTest, sensor: SensorAuth, db: DB, ingestor: IngestorDep,
-                        now: Now) -> dict:
+                        now: Now) -> Progress:
     if not ingestor.has_batch(sensor.tenant_id, sensor.id, str(body.batch_id)):
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"test batch {body.batch_id} has not been stored by the core")
@@ -82,8 +101,8 @@ class Health(BaseModel):
     data_mode: Literal["full", "economy"] = "full"  # economy: near the budget, flows sent as summaries
 
 
-@router.post("/health")
-def report_health(body: Health, sensor: SensorAuth, db: DB, now: Now) -> dict:
+@router.post("/health", responses=refusals(NO_SENSOR))
+def report_health(body: Health, sensor: SensorAuth, db: DB, now: Now) -> Stored:
     sensor.health = body.model_dump(mode="json")
     sensor.health_at = now
     db.commit()

@@ -10,19 +10,20 @@ from pydantic import BaseModel, Field
 
 from core.access import accounts
 from core.api.deps import DB, MAX_ID, Admin, AdminWriter
+from core.api.models import NEEDS_LOGIN, Out, refusals
 from core.store.controlplane import ApiToken
 
 router = APIRouter(tags=["tokens"])
-ERRORS = {
-    401: {"description": "no valid API token or login session"},
-    403: {"description": "not an admin, or a write without an API token"},
-    404: {"description": "no such token or user in the caller's tenant"},
-}
+ERRORS = refusals({
+    401: NEEDS_LOGIN,
+    403: "not an admin, or a write without an API token",
+    404: "no such token or user in the caller's tenant",
+})
 
 
-class TokenOut(BaseModel):
+class TokenOut(Out):
     id: int
-    user: str
+    user: str = Field(description="the e-mail address of the user the token acts as")
     name: str
     created_at: datetime
     expires_at: datetime | None

@@ -11,25 +11,29 @@ from sqlalchemy.orm import Session
 
 from core.access import accounts, auth, passwords
 from core.api.deps import DB, MAX_ID, Admin, AdminWriter
+from core.api.models import NEEDS_LOGIN, Out, refusals
 from core.store.controlplane import ROLES, User
 
 router = APIRouter(tags=["users"])
 Role = Literal[*ROLES]  # type: ignore[valid-type]
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 PASSWORD_RULE = "also refused with 422 when easy to guess or containing the e-mail address (core.access.passwords)"
-ERRORS = {
-    401: {"description": "no valid API token or login session"},
-    403: {"description": "not an admin, or a write without an API token"},
-    404: {"description": "no such user in the caller's tenant"},
+REFUSED = {
+    401: NEEDS_LOGIN,
+    403: "not an admin, or a write without an API token",
+    404: "no such user in the caller's tenant",
 }
+ERRORS = refusals(REFUSED)
+OWN_ACCOUNT = refusals(REFUSED | {409: "own account"})
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     id: int
     email: str
-    role: str
-    state: Literal["active", "disabled", "paused"]
-    failed_logins: int
+    role: Role
+    state: Literal["active", "disabled", "paused"] = Field(
+        description="paused: too many failed logins; login refused until paused_until or an unlock")
+    failed_logins: int = Field(description="failed logins since the last successful one")
     paused_until: datetime | None
     created_at: datetime
 
@@ -79,7 +83,7 @@ def list_users(who: Admin, db: DB) -> list[UserOut]:
 
 
 @router.post("/api/v1/users", status_code=status.HTTP_201_CREATED,
-             responses=ERRORS | {422: {"description": "bad e-mail, weak password, or e-mail taken"}})
+             responses=refusals(REFUSED | {422: "bad e-mail, weak password, or e-mail taken"}))
 def create_user(body: NewUser, who: AdminWriter, db: DB) -> UserOut:
     tenant = db.get(User, who.user_id).tenant
     try:
@@ -88,7 +92,7 @@ def create_user(body: NewUser, who: AdminWriter, db: DB) -> UserOut:
         raise _invalid(exc) from None
 
 
-@router.post("/api/v1/users/{user_id}/disable", responses=ERRORS | {409: {"description": "own account"}})
+@router.post("/api/v1/users/{user_id}/disable", responses=OWN_ACCOUNT)
 def disable_user(user_id: UserId, who: AdminWriter, db: DB) -> UserOut:
     """No login; the user's sessions end and their API tokens stop working."""
     user = _user(db, who, user_id)
@@ -112,7 +116,7 @@ def unlock_user(user_id: UserId, who: AdminWriter, db: DB) -> UserOut:
     return UserOut.of(user)
 
 
-@router.put("/api/v1/users/{user_id}/role", responses=ERRORS | {409: {"description": "own account"}})
+@router.put("/api/v1/users/{user_id}/role", responses=OWN_ACCOUNT)
 def change_role(user_id: UserId, body: NewRole, who: AdminWriter, db: DB) -> UserOut:
     user = _user(db, who, user_id)
     _not_self(who, user, "change the role of")
@@ -121,7 +125,7 @@ def change_role(user_id: UserId, body: NewRole, who: AdminWriter, db: DB) -> Use
 
 
 @router.put("/api/v1/users/{user_id}/password",
-            responses=ERRORS | {422: {"description": "weak password"}})
+            responses=refusals(REFUSED | {422: "weak password"}))
 def reset_password(user_id: UserId, body: NewPassword, who: AdminWriter, db: DB) -> UserOut:
     """Set a new password (policy-checked); the user's sessions end."""
     user = _user(db, who, user_id)
