@@ -71,10 +71,7 @@ def _reply(line: bytes, session: Session) -> list[Event | Fact]:
     if code.startswith("1"):
         return []  # preliminary reply: the final one follows
     out: list[Event | Fact] = []
-    event = session.answer(session.count("replies"))
-    if event is None:  # command not seen in this interval
-        event = Event("-")
-        out.append(event)
+    event = session.answer_in_turn("replies", out)
     event.status = code
     event.attrs["reply_msg"] = text
     if event.action == "AUTH" and code == "234":

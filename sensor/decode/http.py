@@ -99,10 +99,7 @@ def _response(msg: textproto.Message, session: Session) -> list[Event | Fact]:
     if 100 <= msg.status < 200 and msg.status != 101:
         return []  # interim response: the final one follows
     out: list[Event | Fact] = []
-    event = session.answer(session.count("responses"))
-    if event is None:  # request not seen in this interval
-        event = Event("-")
-        out.append(event)
+    event = session.answer_in_turn("responses", out)
     server, content_type = msg.header("server"), msg.header("content-type")
     event.status = str(msg.status)
     event.attrs.update(status_msg=msg.reason, server=server, content_type=content_type, **textproto.challenge(msg))

@@ -92,6 +92,16 @@ class Session:
             event.attrs["rtt"] = f"{max(self.ts - event.ts, 0.0):.6f}"
         return event
 
+    def answer_in_turn(self, counter: str, out: list[Event | Fact]) -> Event:
+        """For protocols whose n-th response answers the n-th request (requests asked under
+        ``count(...)``): the request this response answers, or, when it was not seen this interval,
+        a stand-alone ``-`` event appended to ``out``."""
+        event = self.answer(self.count(counter))
+        if event is None:
+            event = Event("-")
+            out.append(event)
+        return event
+
 
 @dataclass(frozen=True)
 class Protocol:

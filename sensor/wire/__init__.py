@@ -298,10 +298,6 @@ def _resolve(tables: dict[str, pa.Table], flow: pa.ChunkedArray, salt: str) -> d
     return tables | {"flows": flows, "events": events}
 
 
-def _tables_from_wire(wire_tables: dict[str, pa.Table], start: datetime, salt: str) -> dict[str, pa.Table]:
-    return _resolve(*_expand_all(wire_tables, start), salt)
-
-
 @functools.cache
 def zstd_prefix() -> zstandard.ZstdCompressionDict:
     """What every batch repeats (the tables' schemas in their compact form) as a zstd prefix both

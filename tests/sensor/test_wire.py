@@ -214,4 +214,4 @@ def test_an_event_naming_a_missing_flow_row_is_rejected():
     events = wire_tables["events"]
     wire_tables["events"] = events.set_column(events.schema.get_field_index("flow"), "flow", pa.array([5], pa.int8()))
     with pytest.raises(KeyError, match="flow row"):
-        wire._tables_from_wire(wire_tables, T0, "SN-1")
+        wire._resolve(*wire._expand_all(wire_tables, T0), "SN-1")  # what decode does after expanding
