@@ -16,8 +16,9 @@ import httpx
 import uvicorn
 from fastapi.testclient import TestClient
 
-from core.access import accounts
+from core.access import accounts, auth
 from core.billing import contracts
+from core.store.controlplane import User
 from sensor import wire
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -59,6 +60,13 @@ def add_user(app, tenant: str, email: str, role: str) -> str:
             owner = accounts.create_tenant(db, tenant)
         user = accounts.create_user(db, owner, email, PASSWORD, role)
         return accounts.create_api_token(db, user, "tests")[1]
+
+
+def authenticated(db, email: str, password: str) -> User | None:
+    """The user if e-mail and password match and the account may log in, else None: a login's check
+    (auth.check_password) without its session."""
+    attempt = auth.check_password(db, email, password)
+    return attempt.user if attempt.outcome == "ok" else None
 
 
 def bearer(token: str) -> dict:

@@ -126,12 +126,6 @@ def audit_throttled(db: Session, email: str, source: str) -> None:
     db.commit()
 
 
-def authenticate_user(db: Session, email: str, password: str) -> User | None:
-    """The user if email and password match and the account may log in, else None."""
-    attempt = check_password(db, email, password)
-    return attempt.user if attempt.outcome == "ok" else None
-
-
 def start_session(
     db: Session, user: User, lifetime: timedelta = SESSION_LIFETIME
 ) -> str:

@@ -4,7 +4,7 @@ Other roles get 403; another tenant's users and tokens are as unknown as missing
 from __future__ import annotations
 
 import pytest
-from coretest import PASSWORD, add_user, bearer, provision
+from coretest import PASSWORD, add_user, authenticated, bearer, provision
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_writes_need_an_api_token(client, org):
     """A session cookie alone cannot change accounts (the dashboard has CSRF-checked forms)."""
     from core.access import auth
     with client.app.state.controlplane.sessions() as db:
-        session = auth.start_session(db, auth.authenticate_user(db, "boss@acme.example", PASSWORD))
+        session = auth.start_session(db, authenticated(db, "boss@acme.example", PASSWORD))
     client.cookies.set(auth.SESSION_COOKIE, session)
     try:
         assert client.get("/api/v1/users").status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from coretest import PASSWORD, T0, flow, make_batch, post_batch
+from coretest import PASSWORD, T0, authenticated, flow, make_batch, post_batch
 from fastapi.testclient import TestClient
 
 from core.access import auth
@@ -197,7 +197,7 @@ def test_each_tenant_counts_only_its_own_traffic(client, data):
 def test_session_cookie_gives_access(client, data):
     acme, _ = data
     with client.app.state.controlplane.sessions() as db:
-        user = auth.authenticate_user(db, acme.email, PASSWORD)
+        user = authenticated(db, acme.email, PASSWORD)
         raw = auth.start_session(db, user)
     cookie = {"Cookie": f"{auth.SESSION_COOKIE}={raw}"}
     assert client.get("/api/v1/totals", headers=cookie).json()["batches"] == 2

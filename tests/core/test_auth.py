@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
+from coretest import authenticated
 from pgtest import postgres_url
 from sqlalchemy import inspect, text
 
@@ -33,10 +34,10 @@ def user(cp):
 
 def test_authenticate(cp, user):
     with cp.sessions() as db:
-        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD).id == user.id
-        assert auth.authenticate_user(db, " ANA@acme.example ", PASSWORD).id == user.id
-        assert auth.authenticate_user(db, "ana@acme.example", "wrong password") is None
-        assert auth.authenticate_user(db, "nobody@acme.example", PASSWORD) is None
+        assert authenticated(db, "ana@acme.example", PASSWORD).id == user.id
+        assert authenticated(db, " ANA@acme.example ", PASSWORD).id == user.id
+        assert authenticated(db, "ana@acme.example", "wrong password") is None
+        assert authenticated(db, "nobody@acme.example", PASSWORD) is None
 
 
 def test_disabled_user_cannot_log_in_and_loses_sessions_and_tokens(cp, user):
@@ -50,7 +51,7 @@ def test_disabled_user_cannot_log_in_and_loses_sessions_and_tokens(cp, user):
         accounts.set_disabled(db, db.get(User, user.id), False)
         assert auth.user_for_api_token(db, api_token).id == user.id  # tokens come back, sessions do not
         assert auth.user_for_session(db, session) is None
-        assert auth.authenticate_user(db, user.email, PASSWORD).id == user.id
+        assert authenticated(db, user.email, PASSWORD).id == user.id
 
 
 def test_api_tokens_expire_and_can_be_revoked(cp, user):
@@ -86,7 +87,7 @@ def test_schema_upgrade_adds_new_columns_to_an_old_database(tmp_path, backend):
         columns = {t: {c["name"] for c in inspect(old.engine).get_columns(t)} for t, _ in NEW_COLUMNS}
         assert all(column in columns[table] for table, column in NEW_COLUMNS)
         with old.sessions() as db:
-            assert auth.authenticate_user(db, "ana@acme.example", PASSWORD).disabled_at is None
+            assert authenticated(db, "ana@acme.example", PASSWORD).disabled_at is None
             assert auth.user_for_api_token(db, raw).email == "ana@acme.example"
 
 

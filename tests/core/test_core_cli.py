@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from coretest import authenticated
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -66,7 +67,7 @@ def test_provisioning_flow(run, acme):
     with cp.sessions() as db:
         assert auth.sensor_for_token(db, sensor_token).name == "Line 1"
         assert auth.user_for_api_token(db, api_token).email == "ana@acme.example"
-        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD) is not None
+        assert authenticated(db, "ana@acme.example", PASSWORD) is not None
     cp.close()
 
 
@@ -248,7 +249,7 @@ def test_users_disable_enable_unlock_set_password_list(run, acme):
     cp = controlplane()
     assert run("users", "disable", "ana@acme.example").exit_code == 0
     with cp.sessions() as db:
-        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD) is None
+        assert authenticated(db, "ana@acme.example", PASSWORD) is None
     r = run("users", "list")
     assert r.exit_code == 0 and r.stdout.startswith("ana@acme.example\tacme\tanalyst\tdisabled since ")
     assert run("users", "enable", "ana@acme.example").exit_code == 0
@@ -256,15 +257,15 @@ def test_users_disable_enable_unlock_set_password_list(run, acme):
         user = db.scalar(select(User).where(User.email == "ana@acme.example"))
         user.locked_until = utcnow() + timedelta(minutes=15)
         db.commit()
-        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD) is None
+        assert authenticated(db, "ana@acme.example", PASSWORD) is None
     assert "paused until" in run("users", "list", "--tenant", "acme").stdout
     assert run("users", "unlock", "ana@acme.example").exit_code == 0
     assert run("users", "list").stdout.strip().endswith("\tactive")
     r = run("users", "set-password", "ana@acme.example", "--password-stdin", stdin="tram depot lantern 42\n")
     assert r.exit_code == 0, r.output
     with cp.sessions() as db:
-        assert auth.authenticate_user(db, "ana@acme.example", PASSWORD) is None
-        assert auth.authenticate_user(db, "ana@acme.example", "tram depot lantern 42") is not None
+        assert authenticated(db, "ana@acme.example", PASSWORD) is None
+        assert authenticated(db, "ana@acme.example", "tram depot lantern 42") is not None
         actions = [a for (a,) in db.execute(select(AuditLog.action))]
     assert {"user.disable", "user.enable", "user.unlock", "user.set_password"} <= set(actions)
     cp.close()

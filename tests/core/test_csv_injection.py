@@ -9,7 +9,18 @@ import re
 from pathlib import Path
 
 import pytest
-from coretest import PASSWORD, SCC_EXAMPLE, T0, add_user, bearer, make_batch, post_batch, provision, store_contract
+from coretest import (
+    PASSWORD,
+    SCC_EXAMPLE,
+    T0,
+    add_user,
+    authenticated,
+    bearer,
+    make_batch,
+    post_batch,
+    provision,
+    store_contract,
+)
 
 from core.access import auth
 from core.export.csvsafe import csv_text, neutral
@@ -80,7 +91,7 @@ def test_assets_csv_neutralises_what_the_sensor_reported(client, plant):
 
 def test_dashboard_csv_neutralises_too(client, plant):
     with client.app.state.controlplane.sessions() as db:
-        raw = auth.start_session(db, auth.authenticate_user(db, plant.email, PASSWORD))
+        raw = auth.start_session(db, authenticated(db, plant.email, PASSWORD))
     r = client.get("/assets.csv", headers={"Cookie": f"{auth.SESSION_COOKIE}={raw}"})
     assert r.status_code == 200 and "'" + HYPERLINK in {c for row in cells(r.text) for c in row}
     assert formulas(cells(r.text)) == []

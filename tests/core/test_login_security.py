@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from coretest import PASSWORD, LiveServer
+from coretest import PASSWORD, LiveServer, authenticated
 from fastapi.testclient import TestClient
 from pgtest import postgres_url
 
@@ -181,7 +181,7 @@ def test_a_strong_password_is_accepted(cp):
         user = accounts.user_with_email(db, EMAILS[0])
         accounts.set_password(db, user, "tram depot lantern 42")
     with cp.sessions() as db:
-        assert auth.authenticate_user(db, EMAILS[0], "tram depot lantern 42").id == user.id
+        assert authenticated(db, EMAILS[0], "tram depot lantern 42").id == user.id
 
 
 def test_an_ipv6_host_cannot_rotate_addresses_within_its_64():

@@ -7,7 +7,7 @@ import socket
 
 import httpx
 import pytest
-from coretest import PASSWORD, bearer, provision
+from coretest import PASSWORD, authenticated, bearer, provision
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from runtest import CoreProcess
@@ -32,7 +32,7 @@ def acme(client):
 @pytest.fixture(scope="module")
 def session(client, acme):
     with client.app.state.controlplane.sessions() as db:
-        raw = auth.start_session(db, auth.authenticate_user(db, acme.email, PASSWORD))
+        raw = auth.start_session(db, authenticated(db, acme.email, PASSWORD))
     return {"Cookie": f"{auth.SESSION_COOKIE}={raw}"}
 
 

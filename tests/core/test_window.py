@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from coretest import PASSWORD, flow, make_batch, post_batch, provision
+from coretest import PASSWORD, authenticated, flow, make_batch, post_batch, provision
 
 from core.access import auth
 from core.analytics.window import EARLIEST, LATEST, resolve_window
@@ -69,7 +69,7 @@ def test_default_window_ends_at_the_newest_data_not_in_the_future(client, tenant
 def test_pages_survive_data_dated_at_the_ends_of_time(client, tenants):
     for tenant in tenants:
         with client.app.state.controlplane.sessions() as db:
-            raw = auth.start_session(db, auth.authenticate_user(db, tenant.email, PASSWORD))
+            raw = auth.start_session(db, authenticated(db, tenant.email, PASSWORD))
         for path in PAGES:
             r = client.get(path, headers={"Cookie": f"{auth.SESSION_COOKIE}={raw}"})
             assert r.status_code == 200, (tenant.name, path, r.text[:300])
