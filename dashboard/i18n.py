@@ -1,527 +1,112 @@
-"""UI message catalogue (Japanese and English) and the choice of language for a request."""
+"""The UI's messages (gettext catalogues, Japanese and English) and the choice of language for a request.
+
+The catalogues are ``dashboard/locale/<lang>/LC_MESSAGES/messages.po``, compiled to ``.mo`` files by
+the install (``setup.py``) and by ``./dev``. Message ids are keys such as ``asset_total``, not English
+text: templates, Python code and tests name a message by its key, and the English wording is a
+translation like the Japanese one, so rewording it orphans nothing. Values fill ``{placeholders}``
+(``str.format``); a message that needs plural forms in some language is a plural entry, used with
+``tn("key", n)``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import gettext
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+from babel.messages.mofile import read_mo
 
 DEFAULT_LANG = "ja"
 LANG_COOKIE = "mieruka_lang"
-
-MESSAGES: dict[str, dict[str, str]] = {
-    "ja": {
-        "app_name": "mieruka",
-        "tagline": "OT・ネットワークカメラ可視化",
-        "nav_overview": "概要",
-        "logout": "ログアウト",
-        "language": "言語",
-        "login_title": "ログイン",
-        "email": "メールアドレス",
-        "password": "パスワード",
-        "login_submit": "ログイン",
-        "login_failed": "メールアドレスまたはパスワードが正しくありません。",
-        "login_throttled": "ログイン試行が多すぎます。{minutes}分後にもう一度お試しください。",
-        "csrf_failed": "フォームの有効期限が切れたか、不正な送信です。ページを再読み込みしてやり直してください。",
-        "overview_title": "概要",
-        "window": "表示期間",
-        "range_1h": "1時間",
-        "range_24h": "24時間",
-        "range_7d": "7日間",
-        "times_in": "時刻は {tz} で表示",
-        "sensors": "センサー",
-        "sensor_name": "名前",
-        "serial": "シリアル",
-        "last_seen": "最終受信",
-        "first_seen": "初回観測",
-        "last_observed": "最終観測",
-        "asset_count": "資産数",
-        "batches": "バッチ数",
-        "packets": "パケット",
-        "bytes": "バイト",
-        "flows": "フロー",
-        "peers": "通信相手数",
-        "never": "未受信",
-        "traffic": "トラフィック推移（1分あたり）",
-        "protocols": "プロトコル構成",
-        "talkers": "通信量上位ホスト",
-        "assets": "資産一覧",
-        "ip": "IPアドレス",
-        "mac": "MACアドレス",
-        "vendor": "ベンダー",
-        "hostname": "ホスト名",
-        "no_sensors": "センサーはまだ登録されていません。",
-        "no_data": "この期間のデータはありません。",
-        "no_assets": "資産はまだ検出されていません。",
-        "just_now": "たった今",
-        "ago": "{d}前",
-        "seconds": "{n}秒",
-        "minutes": "{n}分",
-        "hours": "{n}時間",
-        "days": "{n}日",
-        # asset ledger pages (dashboard/assets.py)
-        "nav_assets": "資産台帳",
-        "assets_title": "資産台帳",
-        "asset_total": "{n}台",
-        "unauthorized_count": "不許可 {n}台",
-        "search": "キーワード",
-        "search_hint": "IP・MAC・ベンダー・ホスト名・タグ…",
-        "all_roles": "すべての役割",
-        "filter": "絞り込む",
-        "clear_filter": "条件をクリア",
-        "csv_download": "CSVダウンロード",
-        "no_matches": "条件に一致する資産はありません。",
-        "role": "役割",
-        "model": "機種",
-        "firmware": "ファームウェア",
-        "model_firmware": "機種 / FW",
-        "os": "OS",
-        "protocol_list": "プロトコル",
-        "protocols_served": "提供",
-        "protocols_used": "利用",
-        "vlans": "VLAN",
-        "authorization": "許可状態",
-        "importance": "重要度",
-        "tags": "タグ",
-        "notes": "メモ",
-        "role_plc": "PLC",
-        "role_hmi": "HMI",
-        "role_engineering_workstation": "エンジニアリングWS",
-        "role_camera": "カメラ",
-        "role_nvr": "レコーダー",
-        "role_server": "サーバー",
-        "role_router": "ルーター",
-        "role_switch": "スイッチ",
-        "role_iot": "IoT機器",
-        "role_inferred": "通信から推定",
-        "role_source": "根拠: {source}",
-        "auth_unknown": "未確認",
-        "auth_authorized": "許可",
-        "auth_unauthorized": "不許可",
-        "importance_none": "未設定",
-        "importance_low": "低",
-        "importance_medium": "中",
-        "importance_high": "高",
-        "importance_critical": "最重要",
-        "asset_summary": "基本情報",
-        "ip_addresses": "IPアドレス",
-        "attributes": "属性（情報源ごと）",
-        "attribute": "属性",
-        "value": "値",
-        "source": "情報源",
-        "confidence": "確度",
-        "peers_title": "通信相手",
-        "peer": "相手",
-        "direction": "方向",
-        "direction_in": "受信",
-        "direction_out": "送信",
-        "service": "サービス",
-        "last_hour": "最終観測（時間帯）",
-        "timeline": "イベントの時系列",
-        "latest_events": "最新のイベント",
-        "events_shown": "{total}件中 最新{shown}件",
-        "time": "時刻",
-        "protocol": "プロトコル",
-        "action": "操作",
-        "status": "結果",
-        "route": "送信元 → 宛先",
-        "details": "詳細",
-        "no_events": "この資産のイベントはありません。",
-        "no_peers": "通信相手はまだありません。",
-        "annotation": "アナリストの評価",
-        "tags_hint": "カンマ区切り（例: ライン1, 更新予定）",
-        "save": "保存",
-        "saved": "評価を保存しました。",
-        "annotation_invalid": "「{field}」の値が正しくありません。",
-        "asset_not_found": "この資産は見つかりません。",
-        # sensors page (dashboard/sensors.py)
-        "nav_sensors": "センサー",
-        "sensors_title": "センサーの稼働状況",
-        "sensor_count": "{n}台",
-        "stale_count": "{n}台が受信途絶",
-        "stale_rule": "最終受信から{d}を超えたセンサーを強調表示",
-        "latest_interval_note": "取込レート・取りこぼし・解析エラーは直近のキャプチャ区間の値",
-        "sensor": "センサー",
-        "sensor_status": "状態",
-        "lifecycle_shipped": "出荷済み",
-        "lifecycle_activated": "有効化済み",
-        "lifecycle_opened": "開通済み",
-        "stale": "受信途絶",
-        "health_reported": "レポート {when}",
-        "upload_lag": "アップロード遅延",
-        "upload_lag_hint": "最後に届いたバッチの区間終了からの経過時間",
-        "capture_rate": "取込レート",
-        "kernel_drops": "取りこぼし",
-        "parse_errors": "解析エラー",
-        "spool": "未送信",
-        "spool_oldest": "最古 {d}",
-        "set_aside": "{n} 件保留",
-        "link_type": "DLT {lt}: {n}",
-        "unknown_link_types_hint": "センサーが解析できないリンク種別（DLT）のフレーム数。解析エラーに含まれます。",
-        "set_aside_hint": "コアが受理しないため送信キューから外したバッチ（センサーの rejected/ に理由と共に保存）。最新の理由:",
-        "data_used": "今月の通信量",
-        "no_budget": "上限なし",
-        "economy_mode": "節約モード",
-        "economy_hint": "データ上限に近いため、フローを要約して送信しています",
-        # billing page (dashboard/billing.py)
-        "nav_billing": "請求",
-        # admin pages (dashboard/admin.py)
-        "nav_admin_users": "ユーザー管理",
-        "nav_admin_tokens": "APIトークン",
-        "nav_admin_audit": "監査ログ",
-        "admin_only": "このページは管理者のみ利用できます。",
-        "admin_not_found": "指定されたユーザーまたはトークンは見つかりません。",
-        "admin_not_self": "自分自身のアカウントは無効化・権限変更できません。",
-        "admin_bad_days": "有効日数は1〜3650の数値で指定してください。",
-        "admin_users_note": "このテナントのユーザー",
-        "admin_role": "権限",
-        "admin_state": "状態",
-        "admin_failed_logins": "連続ログイン失敗",
-        "admin_created": "作成日時",
-        "admin_actions": "操作",
-        "admin_new_password": "パスワード再設定",
-        "admin_you": "自分",
-        "admin_save": "変更",
-        "admin_paused_until": "{when} まで一時停止",
-        "admin_unlock": "ロック解除",
-        "admin_enable": "有効化",
-        "admin_disable": "無効化",
-        "admin_set": "設定",
-        "admin_add_user": "ユーザーを追加",
-        "admin_create": "追加",
-        "admin_password_rule": "パスワードは8文字以上で、推測されにくいもの（よく使われるパスワード、メールアドレスやテナント名を含むものは不可）にしてください。",
-        "password_too_short": "パスワードは{min}文字以上にしてください。",
-        "password_too_long": "パスワードは{max}文字以下にしてください。",
-        "password_contains_email": "パスワードにメールアドレスやユーザー名を含めないでください。",
-        "password_guessable": "パスワードが推測されやすすぎます。よく使われる語、繰り返し、連番、メールアドレスやテナント名を避け、語を足してください。",
-        "user_role_admin": "管理者",
-        "user_role_analyst": "アナリスト",
-        "user_role_billing": "請求担当",
-        "state_active": "有効",
-        "state_disabled": "無効",
-        "state_paused": "一時停止中",
-        "done_user_created": "ユーザーを追加しました。",
-        "done_role_changed": "権限を変更しました。",
-        "done_password_set": "パスワードを設定しました。そのユーザーのログインセッションは終了しました。",
-        "done_user_disabled": "ユーザーを無効化しました。セッションとAPIトークンは使えなくなりました。",
-        "done_user_enabled": "ユーザーを有効化しました。",
-        "done_user_unlocked": "ロックを解除しました。",
-        "done_token_revoked": "APIトークンを失効させました。",
-        "admin_tokens_note": "このテナントのユーザーとして API を呼び出すトークン",
-        "admin_token_once": "トークン {id} を発行しました。この画面でのみ表示されます。今すぐ控えてください。",
-        "admin_token_user": "ユーザー",
-        "admin_token_name": "用途",
-        "admin_expires": "有効期限",
-        "admin_never": "無期限",
-        "token_live": "有効",
-        "token_expired": "期限切れ",
-        "token_revoked": "失効",
-        "admin_revoke": "失効",
-        "admin_no_tokens": "APIトークンはまだありません。",
-        "admin_add_token": "トークンを発行",
-        "admin_expires_days": "有効日数（空欄で無期限）",
-        "admin_issue": "発行",
-        "admin_audit_note": "このテナントの操作とログインの記録（新しい順）",
-        "audit_action": "操作",
-        "audit_actor": "実行者",
-        "audit_filter": "絞り込み",
-        "audit_clear": "解除",
-        "audit_time": "日時",
-        "audit_detail": "内容",
-        "audit_none": "該当する記録はありません。",
-        "audit_older": "さらに古い記録",
-        "billing_title": "月次請求",
-        "billing_only": "この画面は請求担当者のみ利用できます。",
-        "billing_month": "請求月",
-        "contract_count": "契約 {n}件",
-        "yen_note": "金額は円（税抜）、消費税は請求書ごとに計算",
-        "unbillable": "計算できない契約",
-        "contract_error": "この契約は計算できません: {error}",
-        "opening_date": "開通日",
-        "opening_rule": "= 開通希望日 {desired} + {days}日（配送遅延 {shipping}日と開通試験遅延 {test}日の大きい方）",
-        "installation_completed_date": "設置完了日",
-        "opening_test_completed_date": "開通試験完了日",
-        "installation_deadline": "設置期限（開通希望日の4営業日前）",
-        "derivation": "算定根拠（約款の条項）",
-        "date_from_contract": "契約で設定",
-        "date_from_sensors": "センサーの報告（最も遅い日）",
-        "date_waiting": "未完了（{serials} の報告待ち）",
-        "date_not_reported": "未報告",
-        "line_code": "項目",
-        "line_description": "内容",
-        "quantity": "数量",
-        "unit_price": "単価",
-        "amount": "金額",
-        "subtotal": "小計",
-        "tax": "消費税",
-        "total": "合計",
-        "not_billed": "この月の請求はありません。",
-        "no_contracts": "契約はまだ登録されていません。",
-    },
-    "en": {
-        "app_name": "mieruka",
-        "tagline": "OT & network camera visibility",
-        "nav_overview": "Overview",
-        "logout": "Log out",
-        "language": "Language",
-        "login_title": "Log in",
-        "email": "Email",
-        "password": "Password",
-        "login_submit": "Log in",
-        "login_failed": "Incorrect email or password.",
-        "login_throttled": "Too many login attempts. Try again in {minutes} min.",
-        "csrf_failed": "The form has expired or was not sent from this site. Reload the page and try again.",
-        "overview_title": "Overview",
-        "window": "Window",
-        "range_1h": "1 hour",
-        "range_24h": "24 hours",
-        "range_7d": "7 days",
-        "times_in": "Times shown in {tz}",
-        "sensors": "Sensors",
-        "sensor_name": "Name",
-        "serial": "Serial",
-        "last_seen": "Last seen",
-        "first_seen": "First seen",
-        "last_observed": "Last seen",
-        "asset_count": "Assets",
-        "batches": "Batches",
-        "packets": "Packets",
-        "bytes": "Bytes",
-        "flows": "Flows",
-        "peers": "Peers",
-        "never": "Never",
-        "traffic": "Traffic per minute",
-        "protocols": "Protocol mix",
-        "talkers": "Top talkers",
-        "assets": "Assets",
-        "ip": "IP address",
-        "mac": "MAC address",
-        "vendor": "Vendor",
-        "hostname": "Hostname",
-        "no_sensors": "No sensors registered yet.",
-        "no_data": "No data in this window.",
-        "no_assets": "No assets discovered yet.",
-        "just_now": "just now",
-        "ago": "{d} ago",
-        "seconds": "{n} s",
-        "minutes": "{n} min",
-        "hours": "{n} h",
-        "days": "{n} d",
-        # asset ledger pages (dashboard/assets.py)
-        "nav_assets": "Assets",
-        "assets_title": "Asset ledger",
-        "asset_total": "{n} assets",
-        "unauthorized_count": "{n} unauthorised",
-        "search": "Search",
-        "search_hint": "IP, MAC, vendor, hostname, tag…",
-        "all_roles": "All roles",
-        "filter": "Filter",
-        "clear_filter": "Clear filter",
-        "csv_download": "Download CSV",
-        "no_matches": "No assets match the filter.",
-        "role": "Role",
-        "model": "Model",
-        "firmware": "Firmware",
-        "model_firmware": "Model / FW",
-        "os": "OS",
-        "protocol_list": "Protocols",
-        "protocols_served": "serves",
-        "protocols_used": "uses",
-        "vlans": "VLANs",
-        "authorization": "Authorisation",
-        "importance": "Importance",
-        "tags": "Tags",
-        "notes": "Notes",
-        "role_plc": "PLC",
-        "role_hmi": "HMI",
-        "role_engineering_workstation": "Engineering WS",
-        "role_camera": "Camera",
-        "role_nvr": "NVR",
-        "role_server": "Server",
-        "role_router": "Router",
-        "role_switch": "Switch",
-        "role_iot": "IoT device",
-        "role_inferred": "inferred from traffic",
-        "role_source": "source: {source}",
-        "auth_unknown": "Unreviewed",
-        "auth_authorized": "Authorised",
-        "auth_unauthorized": "Unauthorised",
-        "importance_none": "Not set",
-        "importance_low": "Low",
-        "importance_medium": "Medium",
-        "importance_high": "High",
-        "importance_critical": "Critical",
-        "asset_summary": "Summary",
-        "ip_addresses": "IP addresses",
-        "attributes": "Attributes by source",
-        "attribute": "Attribute",
-        "value": "Value",
-        "source": "Source",
-        "confidence": "Confidence",
-        "peers_title": "Peers",
-        "peer": "Peer",
-        "direction": "Direction",
-        "direction_in": "inbound",
-        "direction_out": "outbound",
-        "service": "Service",
-        "last_hour": "Last seen (hour)",
-        "timeline": "Events over time",
-        "latest_events": "Latest events",
-        "events_shown": "latest {shown} of {total}",
-        "time": "Time",
-        "protocol": "Protocol",
-        "action": "Action",
-        "status": "Status",
-        "route": "From → to",
-        "details": "Details",
-        "no_events": "No events for this asset.",
-        "no_peers": "No peers yet.",
-        "annotation": "Analyst assessment",
-        "tags_hint": "comma-separated, e.g. line-1, to-replace",
-        "save": "Save",
-        "saved": "Assessment saved.",
-        "annotation_invalid": "Invalid value for \"{field}\".",
-        "asset_not_found": "No such asset.",
-        # sensors page (dashboard/sensors.py)
-        "nav_sensors": "Sensors",
-        "sensors_title": "Sensor health",
-        "sensor_count": "{n} sensor(s)",
-        "stale_count": "{n} not reporting",
-        "stale_rule": "highlighted when nothing was received for over {d}",
-        "latest_interval_note": "capture rate, drops and parse errors are the latest capture interval's",
-        "sensor": "Sensor",
-        "sensor_status": "Status",
-        "lifecycle_shipped": "Shipped",
-        "lifecycle_activated": "Activated",
-        "lifecycle_opened": "In service",
-        "stale": "Not reporting",
-        "health_reported": "report {when}",
-        "upload_lag": "Upload lag",
-        "upload_lag_hint": "time since the end of the newest delivered batch's interval",
-        "capture_rate": "Capture rate",
-        "kernel_drops": "Kernel drops",
-        "parse_errors": "Parse errors",
-        "spool": "Queued",
-        "spool_oldest": "oldest {d}",
-        "set_aside": "{n} set aside",
-        "link_type": "DLT {lt}: {n}",
-        "unknown_link_types_hint": "frames of link types (DLT) the sensor cannot decode; counted in parse errors",
-        "set_aside_hint": "batches the core refused for good, taken out of the upload queue (kept with the reason in the sensor's rejected/). Newest reason:",
-        "data_used": "Data this month",
-        "no_budget": "no budget",
-        "economy_mode": "Economy mode",
-        "economy_hint": "Near the data budget: flows are sent as summaries",
-        # billing page (dashboard/billing.py)
-        "nav_billing": "Billing",
-        # admin pages (dashboard/admin.py)
-        "nav_admin_users": "Users",
-        "nav_admin_tokens": "API tokens",
-        "nav_admin_audit": "Audit log",
-        "admin_only": "This page is for administrators only.",
-        "admin_not_found": "No such user or token.",
-        "admin_not_self": "You cannot disable your own account or change its role.",
-        "admin_bad_days": "Days valid must be a number from 1 to 3650.",
-        "admin_users_note": "Users of this tenant",
-        "admin_role": "Role",
-        "admin_state": "State",
-        "admin_failed_logins": "Failed logins in a row",
-        "admin_created": "Created",
-        "admin_actions": "Actions",
-        "admin_new_password": "Reset password",
-        "admin_you": "you",
-        "admin_save": "Change",
-        "admin_paused_until": "paused until {when}",
-        "admin_unlock": "Unlock",
-        "admin_enable": "Enable",
-        "admin_disable": "Disable",
-        "admin_set": "Set",
-        "admin_add_user": "Add a user",
-        "admin_create": "Add",
-        "admin_password_rule": "Passwords need at least 8 characters and must be hard to guess (no common passwords, none containing the e-mail address or the tenant name).",
-        "password_too_short": "The password needs at least {min} characters.",
-        "password_too_long": "The password must be at most {max} characters.",
-        "password_contains_email": "The password must not contain the e-mail address or user name.",
-        "password_guessable": "The password is too easy to guess. Avoid common words, repeats, sequences, the e-mail address and the tenant name; add another word or two.",
-        "user_role_admin": "Administrator",
-        "user_role_analyst": "Analyst",
-        "user_role_billing": "Billing",
-        "state_active": "Active",
-        "state_disabled": "Disabled",
-        "state_paused": "Paused",
-        "done_user_created": "User added.",
-        "done_role_changed": "Role changed.",
-        "done_password_set": "Password set; the user's login sessions have ended.",
-        "done_user_disabled": "User disabled; their sessions and API tokens no longer work.",
-        "done_user_enabled": "User enabled.",
-        "done_user_unlocked": "Account unlocked.",
-        "done_token_revoked": "API token revoked.",
-        "admin_tokens_note": "Tokens that call the API as a user of this tenant",
-        "admin_token_once": "Token {id} issued. It is shown only on this page: copy it now.",
-        "admin_token_user": "User",
-        "admin_token_name": "Purpose",
-        "admin_expires": "Expires",
-        "admin_never": "never",
-        "token_live": "Live",
-        "token_expired": "Expired",
-        "token_revoked": "Revoked",
-        "admin_revoke": "Revoke",
-        "admin_no_tokens": "No API tokens yet.",
-        "admin_add_token": "Issue a token",
-        "admin_expires_days": "Days valid (empty: never expires)",
-        "admin_issue": "Issue",
-        "admin_audit_note": "Changes and logins in this tenant, newest first",
-        "audit_action": "Action",
-        "audit_actor": "Actor",
-        "audit_filter": "Filter",
-        "audit_clear": "Clear",
-        "audit_time": "Time",
-        "audit_detail": "Detail",
-        "audit_none": "No matching entries.",
-        "audit_older": "Older entries",
-        "billing_title": "Monthly invoices",
-        "billing_only": "This page is for billing staff only.",
-        "billing_month": "Billing month",
-        "contract_count": "{n} contract(s)",
-        "yen_note": "amounts in yen before tax; tax is computed per invoice",
-        "unbillable": "Contracts that cannot be billed",
-        "contract_error": "This contract cannot be billed: {error}",
-        "opening_date": "Opening date",
-        "opening_rule": "= desired date {desired} + {days} day(s) (the larger of the shipping delay, {shipping}, and the opening-test delay, {test})",
-        "installation_completed_date": "Installation completed",
-        "opening_test_completed_date": "Opening test completed",
-        "installation_deadline": "Installation deadline (4 business days before the desired date)",
-        "derivation": "How it was derived (articles of the terms)",
-        "date_from_contract": "set in the contract",
-        "date_from_sensors": "reported by the sensors (the latest)",
-        "date_waiting": "not yet ({serials} still to report)",
-        "date_not_reported": "not reported",
-        "line_code": "Item",
-        "line_description": "Description",
-        "quantity": "Qty",
-        "unit_price": "Unit price",
-        "amount": "Amount",
-        "subtotal": "Subtotal",
-        "tax": "Consumption tax",
-        "total": "Total",
-        "not_billed": "Nothing is billed this month.",
-        "no_contracts": "No contracts yet.",
-    },
-}
-
-LANGS = tuple(MESSAGES)
+LANGS = ("ja", "en")
 # The name of each language in itself, for the switcher.
 LANG_NAMES = {"ja": "日本語", "en": "English"}
+LOCALE_DIR = Path(__file__).parent / "locale"
 
-Translator = Callable[..., str]
+
+def N_(key: str) -> str:
+    """Marks a message looked up by a computed key, so that ``pybabel extract`` finds it."""
+    return key
 
 
-def translator(lang: str) -> Translator:
-    """``t("key", n=3)`` → the message in ``lang`` with its ``{placeholders}`` filled."""
-    catalogue = MESSAGES[lang]
+# Messages whose keys the code computes (t(f"role_{role}"), t(error_key), "nav_" ~ route, ...).
+COMPUTED_KEYS = (
+    # overview and base template
+    N_("nav_overview"), N_("nav_assets"), N_("nav_sensors"), N_("nav_billing"),
+    N_("range_1h"), N_("range_24h"), N_("range_7d"),
+    # relative times (dashboard/timefmt.py)
+    N_("just_now"), N_("ago"), N_("seconds"), N_("minutes"), N_("hours"), N_("days"),
+    # login and errors (dashboard/routes.py)
+    N_("login_failed"), N_("login_throttled"), N_("csrf_failed"), N_("asset_not_found"), N_("billing_only"),
+    # asset ledger (dashboard/assets.py)
+    N_("role_plc"), N_("role_hmi"), N_("role_engineering_workstation"), N_("role_server"), N_("role_camera"),
+    N_("role_nvr"), N_("role_router"), N_("role_switch"), N_("role_iot"),
+    N_("auth_authorized"), N_("auth_unauthorized"), N_("auth_unknown"),
+    N_("importance_critical"), N_("importance_high"), N_("importance_medium"), N_("importance_low"),
+    N_("importance_none"),
+    N_("direction_in"), N_("direction_out"), N_("model"), N_("firmware"), N_("model_firmware"), N_("os"),
+    N_("peers"),
+    # sensors page (dashboard/sensors.py)
+    N_("lifecycle_shipped"), N_("lifecycle_activated"), N_("lifecycle_opened"),
+    # admin pages (dashboard/admin.py)
+    N_("admin_only"), N_("admin_not_found"), N_("admin_not_self"), N_("admin_bad_days"),
+    N_("admin_disable"), N_("admin_enable"), N_("admin_unlock"),
+    N_("done_user_created"), N_("done_user_disabled"), N_("done_user_enabled"), N_("done_user_unlocked"),
+    N_("done_role_changed"), N_("done_password_set"), N_("done_token_revoked"),
+    N_("password_too_short"), N_("password_too_long"), N_("password_contains_email"), N_("password_guessable"),
+    N_("state_active"), N_("state_disabled"), N_("state_paused"),
+    N_("token_live"), N_("token_expired"), N_("token_revoked"),
+    N_("user_role_admin"), N_("user_role_analyst"), N_("user_role_billing"),
+)
 
-    def t(key: str, **values: object) -> str:
-        text = catalogue[key]
+
+def _catalogue(lang: str):
+    path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.mo"
+    try:
+        with path.open("rb") as f:
+            return read_mo(f)
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"{path} is missing: compile the catalogues with `pybabel compile -d {LOCALE_DIR}` (./dev does)"
+        ) from None
+
+
+_CATALOGUES = {lang: _catalogue(lang) for lang in LANGS}
+# key → message; a plural entry maps to its forms, one per the language's Plural-Forms.
+MESSAGES: dict[str, dict[str, str | tuple[str, ...]]] = {
+    lang: {m.id: m.string for m in catalogue if isinstance(m.id, str) and m.id}
+    | {m.id[0]: tuple(m.string) for m in catalogue if not isinstance(m.id, str)}
+    for lang, catalogue in _CATALOGUES.items()
+}
+_PLURAL_FORM = {lang: gettext.c2py(catalogue.plural_expr) for lang, catalogue in _CATALOGUES.items()}
+
+
+class Translator:
+    """``t("key", d="5分")``: the message in one language with its ``{placeholders}`` filled;
+    ``t.tn("key", n)``: a plural entry's form for ``n``, with ``{n}`` filled too."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self._messages = MESSAGES[lang]
+        self._plural_form = _PLURAL_FORM[lang]
+
+    def __call__(self, key: str, **values: object) -> str:
+        text = self._messages[key]
+        if not isinstance(text, str):
+            raise TypeError(f"message {key!r} has plural forms: use tn()")
         return text.format(**values) if values else text
 
-    return t
+    def tn(self, key: str, n: int, **values: object) -> str:
+        forms = self._messages[key]
+        if isinstance(forms, str):
+            raise TypeError(f"message {key!r} has no plural forms: use t()")
+        return forms[self._plural_form(n)].format(n=n, **values)
+
+
+@cache
+def translator(lang: str) -> Translator:
+    return Translator(lang)
 
 
 def _from_accept_language(header: str) -> str | None:
@@ -534,7 +119,7 @@ def _from_accept_language(header: str) -> str | None:
         except ValueError:
             continue
         primary = tag.strip().lower().split("-")[0]
-        if primary in MESSAGES and q > 0:
+        if primary in LANGS and q > 0:
             ranked.append((-q, position, primary))
     return min(ranked)[2] if ranked else None
 
@@ -542,6 +127,6 @@ def _from_accept_language(header: str) -> str | None:
 def choose_lang(query: str | None, cookies: Mapping[str, str], accept_language: str) -> str:
     """``?lang=`` beats the cookie, which beats Accept-Language; Japanese otherwise."""
     for candidate in (query, cookies.get(LANG_COOKIE)):
-        if candidate in MESSAGES:
+        if candidate in LANGS:
             return candidate
     return _from_accept_language(accept_language) or DEFAULT_LANG

@@ -62,13 +62,15 @@ def request_lang(request: Request) -> str:
 def page(request: Request, template: str, status_code: int = 200, **context: object) -> HTMLResponse:
     """Render ``template`` in the request's language with a CSRF token for its forms."""
     lang = request_lang(request)
+    t = translator(lang)
     seed = csrf.seed(request)
     response = TEMPLATES.TemplateResponse(
         request,
         template,
         {
             "lang": lang,
-            "t": translator(lang),
+            "t": t,
+            "tn": t.tn,
             "csrf_token": csrf.token(request, seed),
             "lang_links": [(code, LANG_NAMES[code], with_query(request, lang=code)) for code in LANGS],
             "user": None,

@@ -14,7 +14,7 @@ from pagetest import csrf_token, figure, plant_batch
 
 from core.analytics.assets import CSV_COLUMNS
 from core.store.controlplane import AuditLog
-from dashboard.i18n import MESSAGES
+from dashboard.i18n import MESSAGES, translator
 from sensor import wire
 
 JA, EN = MESSAGES["ja"], MESSAGES["en"]
@@ -68,7 +68,7 @@ def test_list_shows_every_device_with_role_links_and_tokyo_times(client, plant, 
     html = client.get("/assets").text
     assert devices(html) == ["10.1.0.1", PLC, "10.1.0.3"]  # IP order by default
     assert re.search(r'<a href="/assets" class="active" aria-current="page">', html)  # nav state
-    assert JA["asset_total"].format(n=3) in html
+    assert translator("ja").tn("asset_total", 3) in html
     plc = row(html, PLC)
     assert f'href="/assets/{PLC}"' in plc and ">10.1.0.2</a>" in plc
     assert f'<span class="badge role-plc">{JA["role_plc"]}</span>' in plc
