@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -141,9 +141,7 @@ EMAIL = typer.Argument(..., metavar="EMAIL", help="the user's e-mail address")
 def users_list(tenant: str | None = typer.Option(None, help="only this tenant's")) -> None:
     """One line per user: e-mail, tenant, role, state (active, disabled, paused until ...)."""
     with control_plane() as db:
-        tenant_id = accounts.tenant_named(db, tenant).id if tenant else None
-        rows = accounts.users(db, tenant_id)
-        _read(db, "user.list", f"{tenant or 'all tenants'}: {len(rows)} user(s)")
+        rows = _listed(db, tenant, accounts.users, "user.list", "user")
         for user in rows:
             typer.echo("\t".join([user.email, user.tenant.name, user.role, _user_state(user)]))
 
@@ -295,9 +293,7 @@ def tokens_add(
 def tokens_list(tenant: str | None = typer.Option(None, help="only this tenant's")) -> None:
     """One line per API token: id, user, name, created, expires, state (live, expired, revoked)."""
     with control_plane() as db:
-        tenant_id = accounts.tenant_named(db, tenant).id if tenant else None
-        rows = accounts.api_tokens(db, tenant_id)
-        _read(db, "api_token.list", f"{tenant or 'all tenants'}: {len(rows)} token(s)")
+        rows = _listed(db, tenant, accounts.api_tokens, "api_token.list", "token")
         for token in rows:
             expires = f"{token.expires_at:%Y-%m-%d %H:%M}" if token.expires_at else "never"
             typer.echo("\t".join([str(token.id), token.user.email, token.name,
@@ -351,6 +347,14 @@ def _read(db: Session, action: str, detail: str) -> None:
     db.commit()
 
 
+def _listed(db: Session, tenant: str | None, rows_of: Callable[[Session, int | None], list], action: str,
+            noun: str) -> list:
+    """``rows_of`` one tenant's (by name) or, with no tenant, all tenants' rows; the read audited."""
+    rows = rows_of(db, accounts.tenant_named(db, tenant).id if tenant else None)
+    _read(db, action, f"{tenant or 'all tenants'}: {len(rows)} {noun}(s)")
+    return rows
+
+
 @contracts_cli.command("add")
 def contracts_add(
     tenant: str = typer.Option(..., help="tenant name"),
@@ -388,9 +392,8 @@ def contracts_update(
 def contracts_list(tenant: str | None = typer.Option(None, help="only this tenant's")) -> None:
     """One line per contract: id, tenant, contract number, plan, opening date (OsecT)."""
     with control_plane() as db:
-        tenant_id = accounts.tenant_named(db, tenant).id if tenant else None
-        rows = [contract_json(row) for row in contracts.list_contracts(db, tenant_id)]
-        _read(db, "contract.list", f"{tenant or 'all tenants'}: {len(rows)} contract(s)")
+        stored = _listed(db, tenant, contracts.list_contracts, "contract.list", "contract")
+        rows = [contract_json(row) for row in stored]
     for c in rows:
         opening = c["opening"]["opening_date"] if c["opening"] else "-"
         typer.echo("\t".join([str(c["id"]), c["tenant"], c["contract_id"], c["plan"], opening, c["error"] or ""]))

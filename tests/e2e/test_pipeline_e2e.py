@@ -45,6 +45,14 @@ def api(core, tenant, path, **params):
     return r.json()
 
 
+def spooled(path, directory: Path, serial: str) -> Spool:
+    """A spool holding the capture's batches, as the sensor ``serial`` makes them."""
+    spool = Spool(directory)
+    for batch in pipeline.iter_batches([path], sensor=serial, observer=Observer()):
+        spool.put(batch.batch_id, wire.encode(batch))
+    return spool
+
+
 def test_capture_through_sensor_process_to_api_totals(plant, core, tmp_path):
     """A real `mieruka-sensor replay` process uploads over HTTP; the API's totals equal the capture's."""
     path, summary, expected = plant
@@ -76,34 +84,29 @@ def test_capture_through_sensor_process_to_api_totals(plant, core, tmp_path):
 def test_same_batches_twice_change_nothing(plant, core, tmp_path):
     path, _, expected = plant
     tenant = provision(core.app, "e2e-dup")
-    spool = Spool(tmp_path / "spool")
-    for batch in pipeline.iter_batches([path], sensor="SN-dup", observer=Observer()):
-        spool.put(batch.batch_id, wire.encode(batch))
+    spool = spooled(path, tmp_path / "spool", "SN-dup")
     shutil.copytree(tmp_path / "spool", tmp_path / "again")
     n = len(spool.pending())
 
     first = Uplink(core.url, tenant.sensor_token, spool).drain()
     assert first.sent == n and first.duplicates == 0
-    before = (api(core, tenant, "/api/v1/totals"),
-              api(core, tenant, "/api/v1/flows", limit=1000),
-              api(core, tenant, "/api/v1/assets"))
+    def stored():
+        return (api(core, tenant, "/api/v1/totals"), api(core, tenant, "/api/v1/flows", limit=1000),
+                api(core, tenant, "/api/v1/assets"))
+
+    before = stored()
     assert before[0]["packets"] == expected["packets"]
     assert 0 < len(before[1]) < 1000  # every flow record fits on the page compared
 
     second = Uplink(core.url, tenant.sensor_token, Spool(tmp_path / "again")).drain()
     assert second.sent == 0 and second.duplicates == n
-    after = (api(core, tenant, "/api/v1/totals"),
-             api(core, tenant, "/api/v1/flows", limit=1000),
-             api(core, tenant, "/api/v1/assets"))
-    assert after == before
+    assert stored() == before
 
 
 def test_ledger_lists_every_simulated_device_with_its_role(plant, core, tmp_path):
     path, summary, _ = plant
     tenant = provision(core.app, "e2e-ledger")
-    spool = Spool(tmp_path / "spool")
-    for batch in pipeline.iter_batches([path], sensor="SN-ledger", observer=Observer()):
-        spool.put(batch.batch_id, wire.encode(batch))
+    spool = spooled(path, tmp_path / "spool", "SN-ledger")
     assert Uplink(core.url, tenant.sensor_token, spool).drain().sent > 0
 
     assets = {a["ip"]: a for a in api(core, tenant, "/api/v1/assets")}
