@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from fractions import Fraction
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from tarifftest import osect, scc
 
@@ -80,9 +80,10 @@ def test_opening_date_is_never_earlier_than_desired(inputs):
 def test_a_full_osect_month_is_the_monthly_fee_times_sensors(contract):
     ((_, sensors),) = contract.sensors
     opened, end = contract.opening.opening_date, contract.termination or date(2037, 12, 31)
-    for month in months(opened, end):
-        if opened <= month.first and month.last <= end:
-            assert monthly_fee(contract, month) == osect_plan.MONTHLY_FEE * sensors
+    full = [month for month in months(opened, end) if opened <= month.first and month.last <= end]
+    assume(full)  # a contract ended within its opening month has none: not an example of this
+    for month in full:
+        assert monthly_fee(contract, month) == osect_plan.MONTHLY_FEE * sensors
 
 
 @settings(max_examples=60)
