@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import read_mo
 
 DEFAULT_LANG = "ja"
@@ -61,7 +62,7 @@ COMPUTED_KEYS = (
 )
 
 
-def _catalogue(lang: str):
+def _catalogue(lang: str) -> Catalog:
     path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.mo"
     try:
         with path.open("rb") as f:
@@ -79,6 +80,7 @@ MESSAGES: dict[str, dict[str, str | tuple[str, ...]]] = {
     | {m.id[0]: tuple(m.string) for m in catalogue if not isinstance(m.id, str)}
     for lang, catalogue in _CATALOGUES.items()
 }
+# Plural-Forms' C expression → n's form index, as the standard library's GNUTranslations does.
 _PLURAL_FORM = {lang: gettext.c2py(catalogue.plural_expr) for lang, catalogue in _CATALOGUES.items()}
 
 
