@@ -50,8 +50,8 @@ NEEDS_LOGIN = "no valid API token or login session"
 
 def refusals(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries for the error statuses a route raises, each with its body's model."""
-    return {code: {"model": Unprocessable if code == 422 else Problem, "description": text}
-            for code, text in described.items()}
+    return {code: {"model": Unprocessable, "description": f"{text}; or the request failed validation"}
+            if code == 422 else {"model": Problem, "description": text} for code, text in described.items()}
 
 
 def csv_response(description: str) -> dict[int | str, dict[str, Any]]:

@@ -27,7 +27,7 @@ def _check(probe) -> bool:
         return False
 
 
-class Health(Out):
+class ServiceHealth(Out):
     """Whether both stores answer."""
 
     status: Literal["ok", "unavailable"]
@@ -35,8 +35,8 @@ class Health(Out):
     controlplane: bool = Field(description="the control-plane database answered a ping")
 
 
-@router.get("/healthz", response_model=Health,
-            responses={503: {"model": Health, "description": "a store does not answer"}})
+@router.get("/healthz", response_model=ServiceHealth,
+            responses={503: {"model": ServiceHealth, "description": "a store does not answer"}})
 def healthz(request: Request) -> JSONResponse:
     checks = {
         "clickhouse": _check(request.app.state.clickhouse.ping),
