@@ -5,6 +5,7 @@ body. A new route returning a bare ``dict`` fails here."""
 from __future__ import annotations
 
 import pytest
+from coretest import bearer
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import Response
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from core.api.app import create_app
 from core.api.models import Out, csv_response, refusals
 from core.config import Settings
+from core.store.controlplane import Sensor
 
 
 def documented(path: str) -> bool:
@@ -117,3 +119,16 @@ def test_refusals_document_the_error_body(tiny):
     assert spec["paths"]["/gone"]["get"]["responses"]["404"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Problem"}
     assert spec["components"]["schemas"]["Problem"]["required"] == ["detail"]
+
+
+def test_a_health_report_is_shown_as_it_was_sent(client, tenants):
+    """A report stored before a field existed keeps its shape: its model fills in no defaults."""
+    acme, _ = tenants
+    old = {"capture_pps": 10.0, "kernel_drops": 0, "parse_errors": 0, "capture_at": None, "spool_depth": 1,
+           "spool_bytes": 2, "spool_oldest_age_s": None, "spool_evicted": 0, "last_upload": None,
+           "bytes_this_month": 3, "monthly_budget_bytes": 4}
+    with client.app.state.controlplane.sessions() as db:
+        db.get(Sensor, acme.sensor_id).health = old
+        db.commit()
+    [sensor] = client.get("/api/v1/sensors", headers=bearer(acme.api_token)).json()
+    assert sensor["health"] == old and sensor["batches"] == 0 and sensor["last_interval_end"] is None
