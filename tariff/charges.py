@@ -56,6 +56,11 @@ class Charges:
     claims: tuple[Claim, ...] = ()
 
     @property
+    def recorded(self) -> bool:
+        """Whether there is any record (most contracts have none)."""
+        return bool(self.payments or self.evasions or self.claims)
+
+    @property
     def receipts(self) -> list[tuple[date, int]]:
         """(day received, yen) of every payment, for the damages caps (tariff.damages)."""
         return [(p.paid, p.amount) for p in self.payments]

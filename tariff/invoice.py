@@ -72,7 +72,14 @@ def invoice(contract: Contract, month: Month) -> Invoice:
     """The invoice of ``month``: the plan's fees, then the lines of the contract's recorded payments,
     evasions and damages (tariff.charges); a month with none of these has no lines and totals 0. Tax
     is computed once on the taxable lines' sum and truncated (spec §0)."""
-    lines = (*contract.lines(month), *contract.charges.lines(month, contract.damages_cap))
-    subtotal = sum(line.amount for line in lines)
-    owed_tax = tax(sum(line.amount for line in lines if line.taxable), tax_date(month))
+    lines = contract.lines(month)
+    if contract.charges.recorded:
+        lines += contract.charges.lines(month, contract.damages_cap)
+    lines = tuple(lines)
+    subtotal = untaxed = 0
+    for line in lines:
+        subtotal += line.amount
+        if not line.taxable:
+            untaxed += line.amount
+    owed_tax = tax(subtotal - untaxed, tax_date(month))
     return Invoice(contract.contract_id, month, lines, subtotal, owed_tax, subtotal + owed_tax)
