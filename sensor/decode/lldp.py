@@ -20,7 +20,6 @@ END, CHASSIS_ID, PORT_ID, TTL, PORT_DESCRIPTION, SYSTEM_NAME, SYSTEM_DESCRIPTION
 ORGANIZATIONAL = 127
 MED_OUI, MED_INVENTORY = b"\x00\x12\xbb", {5: "hardware", 6: "firmware", 7: "software", 8: "serial",
                                             9: "vendor", 10: "model"}
-MAC_SUBTYPE = 4  # chassis id subtype: MAC address
 CAPABILITY_NAMES = ("other", "repeater", "bridge", "wlan_access_point", "router", "telephone", "docsis", "station",
                     "c_vlan", "s_vlan", "tpmr")
 # enabled capability → device role, most specific first

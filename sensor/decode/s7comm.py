@@ -65,7 +65,6 @@ AREAS = {0x03: "SYSINFO", 0x05: "SYSFLAGS", 0x06: "ANAIN", 0x07: "ANAOUT", 0x1C:
 # SZL 0x001C (component identification) record index → fact; SZL 0x0011 (module identification)
 COMPONENT_FACTS = {1: "system_name", 2: "product", 3: "plant_name", 5: "serial", 7: "module_type"}
 SZL_MODULE_ID, SZL_COMPONENT_ID = 0x0011, 0x001C
-PLUS_OPCODES = {0x31: "Request", 0x32: "Response", 0x33: "Notification", 0x02: "Response2"}
 PLUS_FUNCTIONS = {
     0x04B1: "Error", 0x04BB: "Explore", 0x04CA: "Create Object", 0x04D4: "Delete Object",
     0x04F2: "Set Variable", 0x04FC: "Get Variable", 0x0506: "Add Link", 0x051A: "Remove Link",

@@ -48,8 +48,6 @@ HMAX = 40  # history letters kept per flow
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
 # history masks (Zeek's TCP_Endpoint HIST_*; responder bits are shifted by 16)
 H_SYN, H_FIN, H_RST, H_FIN_RST, H_DATA, H_ACK, H_MULTI = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40
-# scaled history counters (index into the cnt/thr arrays): retransmission, zero window
-SC_RXMIT, SC_WIN0 = 0, 1
 KIND_FREE, KIND_IP, KIND_L2 = 0, 1, 2
 APP_DETECT, APP_DECODE, APP_IGNORE = 0, 1, 2  # what the application-layer stage does with a flow
 
