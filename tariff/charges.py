@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 
 from tariff.calendar import Month
@@ -75,12 +76,12 @@ class Charges:
             late = late_interest(p.amount, terms.interest_rate, p.due, p.paid)
             if late.interest:
                 why = (f"延滞利息 late-payment interest: {p.amount:,} due {p.due}, paid {p.paid}, {late.days} "
-                       f"day(s) at {float(terms.interest_rate * 100):g} %")
+                       f"day(s) at {_percent(terms.interest_rate)} %")
                 lines.append(UntaxedLine.priced(f"{code}.late_interest", why, 1, late.interest))
         for e in self.evasions:
             if terms.surcharge_multiple is None or charge_month(e.recorded) != month:
                 continue
-            surcharge = UntaxedLine if not terms.surcharge_taxed else Line
+            surcharge = Line if terms.surcharge_taxed else UntaxedLine
             lines += [
                 Line.priced(f"{code}.evaded", f"免れた料金 evaded fees recorded {e.recorded}", 1, e.evaded),
                 surcharge.priced(f"{code}.surcharge", f"割増金 surcharge × {terms.surcharge_multiple}", 1,
@@ -129,3 +130,8 @@ def _allowed(fields: Fields, key: str, provided: bool) -> list[Fields]:
     if items and not provided:
         raise fields.error(key, "this plan's terms provide for none")
     return items
+
+
+def _percent(rate: Fraction) -> str:
+    """"14.5" for 145/1000, exactly (a rate in the terms has a finite decimal form)."""
+    return f"{(Decimal(rate.numerator) / rate.denominator * 100).normalize():f}"
