@@ -78,8 +78,8 @@ class Charges:
                 why = (f"延滞利息 late-payment interest: {p.amount:,} due {p.due}, paid {p.paid}, {late.days} "
                        f"day(s) at {_percent(terms.interest_rate)} %")
                 lines.append(UntaxedLine.priced(f"{code}.late_interest", why, 1, late.interest))
-        for e in self.evasions:
-            if terms.surcharge_multiple is None or charge_month(e.recorded) != month:
+        for e in self.evasions:  # only plans with a surcharge hold any (read_charges)
+            if charge_month(e.recorded) != month:
                 continue
             surcharge = Line if terms.surcharge_taxed else UntaxedLine
             lines += [
