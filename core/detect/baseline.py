@@ -1,0 +1,65 @@
+"""The baseline: what a tenant's sensors saw while learning, as keyed rows in ``detect_baseline``.
+
+Kinds: ``device`` (a MAC, or a site IP), ``link`` (``orig>resp|service``), ``function``
+(``orig>resp|protocol|action``) and ``attribute`` (``device|attribute|source``, value = the
+current value). Detection asks about the keys of one batch: answers come from a per-process cache
+loaded once per tenant, and keys the cache lacks are looked up (another worker, or an analyst's
+"learn", may have added them since), so a batch costs no query once its keys are known.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from core.store.clickhouse import ClickHouseStore
+
+KINDS = ("device", "link", "function", "attribute")
+
+
+def add(ch: ClickHouseStore, tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> None:
+    """Store (kind, key, value) entries as of data time ``ts``."""
+    ch.insert_rows("detect_baseline", [{"tenant_id": tenant_id, "kind": k, "key": key, "value": v, "ts": ts}
+                                       for k, key, v in entries])
+
+
+class Baseline:
+    """A cached view of ``detect_baseline`` for detection (one per process)."""
+
+    def __init__(self, ch: ClickHouseStore):
+        self.ch = ch
+        self._known: dict[int, dict[tuple[str, str], str]] = {}
+        self._guard = threading.Lock()
+
+    def lookup(self, tenant_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The (kind, key) pairs of ``keys`` in the baseline, with their values."""
+        with self._guard:
+            known = self._known.get(tenant_id)
+        if known is None:
+            known = {(r["kind"], r["key"]): r["value"] for r in self.ch.query(
+                "SELECT kind, key, value FROM detect_baseline FINAL WHERE tenant_id = {t:UInt32}",
+                {"t": tenant_id})}
+            with self._guard:
+                self._known[tenant_id] = known
+        missing = [k for k in keys if k not in known]
+        if missing:
+            for r in self.ch.query(
+                    "SELECT kind, key, value FROM detect_baseline FINAL WHERE tenant_id = {t:UInt32} "
+                    "AND (kind, key) IN {keys:Array(Tuple(String, String))}",
+                    {"t": tenant_id, "keys": missing}):
+                known[(r["kind"], r["key"])] = r["value"]
+        return {k: known[k] for k in keys if k in known}
+
+    def add(self, tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> None:
+        if not entries:
+            return
+        add(self.ch, tenant_id, entries, ts)
+        with self._guard:
+            known = self._known.get(tenant_id)
+            if known is not None:
+                known.update(((k, key), v) for k, key, v in entries)
+
+    def forget(self, tenant_id: int) -> None:
+        """Drop the tenant's cache (the next lookup reloads it)."""
+        with self._guard:
+            self._known.pop(tenant_id, None)
