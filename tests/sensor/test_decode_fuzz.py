@@ -307,12 +307,12 @@ def _assert_valid_pdus_decode(name: str, link: bool = False) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PROTOCOLS))
-def test_real_pdus_decode_in_both_directions(name):
+def test_real_and_spec_built_pdus_decode(name):
     _assert_valid_pdus_decode(name)
 
 
 @pytest.mark.parametrize("name", sorted(LINK_PROTOCOLS))
-def test_real_link_pdus_decode_in_both_directions(name):
+def test_real_and_spec_built_link_pdus_decode(name):
     _assert_valid_pdus_decode(name, link=True)
 
 
