@@ -20,13 +20,13 @@ from tariff.invoice import Line, UntaxedLine
 
 @dataclass(frozen=True)
 class Terms:
-    """What a plan's terms say about late payment, evasion and damages; None: they say nothing."""
+    """What a plan's terms say about late payment and evasion (None: nothing); every plan caps damages,
+    each in its own way (the contract's ``damages_cap``)."""
 
     prefix: str  # of the line codes: ``osect.late_interest``
     interest_rate: Fraction | None = None
     surcharge_multiple: int | None = None  # × the evaded amount (ex-tax)
     surcharge_taxed: bool = False
-    damages_capped: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,8 @@ class Charges:
 
 
 def read_charges(fields: Fields, terms: Terms, starts: date) -> Charges:
-    """The optional ``payments``, ``evasions`` and ``damages`` lists of a contract file; the last two
-    only for plans whose terms provide for them. ``starts``: no record may be dated before it."""
+    """The optional ``payments``, ``evasions`` and ``damages`` lists of a contract file; evasions only
+    for plans whose terms set a surcharge. ``starts``: no record may be dated before it."""
 
     def record_date(item: Fields, key: str, not_before: date, what: str) -> date:
         day = item.date(key)
@@ -113,23 +113,19 @@ def read_charges(fields: Fields, terms: Terms, starts: date) -> Charges:
                                 item.count("amount")))
         item.done()
     evasions = []
-    for item in _allowed(fields, "evasions", terms.surcharge_multiple is not None):
+    evasion_items = fields.items("evasions")
+    if evasion_items and terms.surcharge_multiple is None:
+        raise fields.error("evasions", "this plan's terms set no surcharge")
+    for item in evasion_items:
         evasions.append(Evasion(record_date(item, "date", starts, "the contract's start"),
                                 item.count("evaded", minimum=1)))
         item.done()
     claims = []
-    for item in _allowed(fields, "damages", terms.damages_capped):
+    for item in fields.items("damages"):
         cause = record_date(item, "cause", starts, "the contract's start")
         claims.append(Claim(cause, record_date(item, "settled", cause, "cause"), item.count("claimed")))
         item.done()
     return Charges(terms, tuple(payments), tuple(evasions), tuple(claims))
-
-
-def _allowed(fields: Fields, key: str, provided: bool) -> list[Fields]:
-    items = fields.items(key)
-    if items and not provided:
-        raise fields.error(key, "this plan's terms provide for none")
-    return items
 
 
 def _percent(rate: Fraction) -> str:

@@ -17,7 +17,7 @@ from tariff.plans.common import read_termination
 PLAN = "ciero"
 TERM_MONTHS = 12  # Art. 11: 利用開始日から1年間, renewed 1 year at a time
 LATE_INTEREST_RATE = Fraction(146, 1000)  # Art. 19: 年14.6%
-TERMS = Terms("ciero", interest_rate=LATE_INTEREST_RATE, damages_capped=True)  # Art. 16-3
+TERMS = Terms("ciero", interest_rate=LATE_INTEREST_RATE)
 
 
 @dataclass(frozen=True)

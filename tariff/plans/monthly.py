@@ -24,12 +24,12 @@ DAMAGES_CAP_MONTHS = 3  # 002 Art. 14-8, 001 Art. 13-9: fees received in the 3 m
 @dataclass(frozen=True)
 class MonthlyPlan:
     code: str
-    terms: Terms  # no late interest or surcharge stated; damages capped (Art. 14-8 / 13-9)
+    terms: Terms  # no late interest or surcharge stated
     notice_period: Callable[[date], date]  # notice date → earliest termination date
 
 
-DOT_I = MonthlyPlan("dot-i", Terms("dot-i", damages_capped=True), lambda notice: add_months(notice, 2))  # 002 Art. 13-1: ２か月前までに
-CTS = MonthlyPlan("cts", Terms("cts", damages_capped=True), lambda notice: notice + timedelta(days=7))  # 001 Art. 12-3: 7 日前までに
+DOT_I = MonthlyPlan("dot-i", Terms("dot-i"), lambda notice: add_months(notice, 2))  # 002 Art. 13-1: ２か月前までに
+CTS = MonthlyPlan("cts", Terms("cts"), lambda notice: notice + timedelta(days=7))  # 001 Art. 12-3: 7 日前までに
 
 
 @dataclass(frozen=True)

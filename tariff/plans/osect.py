@@ -25,7 +25,6 @@ TERMS = Terms(
     interest_rate=LATE_INTEREST_RATE,
     surcharge_multiple=2,  # Art. 19-3: 免れた額の2倍に相当する額に消費税相当額を加算した額
     surcharge_taxed=OSECT_SURCHARGE_TAXED,
-    damages_capped=True,  # Art. 27-2
 )
 
 # Contract-file field of each opening input (errors from derive_opening name the input).

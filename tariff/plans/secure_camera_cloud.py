@@ -37,7 +37,6 @@ TERMS = Terms(
     interest_rate=LATE_INTEREST_RATE,
     surcharge_multiple=1,  # Art. 37: その免れた額と同額を割増金として
     surcharge_taxed=SCC_SURCHARGE_TAXED,
-    damages_capped=True,  # Art. 48: 契約内容の月額料金を限度として
 )
 OUTAGE_BLOCK_HOURS = 72  # Art. 34-5: only whole multiples of 72 hours count …
 OUTAGE_BLOCK_DAYS = 3  # … at one day per 24 hours
