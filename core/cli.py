@@ -24,6 +24,7 @@ from core.billing import contracts
 from core.fleet import activation, installation
 from core.billing.invoices import contract_json
 from core.config import Settings
+from core.forward import deliver, destinations
 from core.store.controlplane import ROLES, ControlPlane, Sensor, Tenant, audit
 from tariff.cli import app as tariff_app
 from tariff.errors import InputError
@@ -42,6 +43,8 @@ app.add_typer(users, name="users")
 app.add_typer(sensors, name="sensors")
 app.add_typer(tokens, name="tokens")
 app.add_typer(contracts_cli, name="contracts")
+forward = typer.Typer(help="Forward alerts to a SIEM: syslog (CEF, LEEF) or webhook.", **_PLAIN)
+app.add_typer(forward, name="forward")
 app.add_typer(tariff_app, name="tariff")  # billing: see ../shared/specs/tariff.md
 
 
@@ -409,6 +412,81 @@ def contracts_show(contract: int = CONTRACT_ID) -> None:
         shown = contract_json(row)
         _read(db, "contract.show", f"contract {row.id} {row.contract_id} of {row.tenant.name}")
     typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+
+
+TENANT = typer.Option(..., help="tenant name")
+DESTINATION = typer.Argument(..., metavar="NAME", help="the destination's name (see forward list)")
+
+
+@forward.command("add")
+def forward_add(
+    name: str = DESTINATION,
+    tenant: str = TENANT,
+    url: str = typer.Option(..., help="udp|tcp|tls://host:port (syslog) or http(s)://... (webhook)"),
+    format: str = typer.Option("", help="cef or leef for syslog (default cef); json for a webhook"),
+    min_severity: str = typer.Option("info", help="forward only alerts at least this severe"),
+    secret_stdin: bool = typer.Option(False, help="read the webhook's HMAC key from the first line of stdin"),
+    ca: Path | None = typer.Option(None, help="TLS: CA bundle the receiver's certificate must chain to"),
+    cert: Path | None = typer.Option(None, help="TLS: client certificate (PEM)"),
+    key: Path | None = typer.Option(None, help="TLS: the client certificate's key (PEM)"),
+    insecure: bool = typer.Option(False, help="TLS: do not check the receiver's certificate"),
+) -> None:
+    """Add a destination the tenant's alerts are forwarded to."""
+    fmt = format or ("json" if url.startswith("http") else "cef")
+    secret = sys.stdin.readline().strip() if secret_stdin else None
+    with control_plane() as db:
+        try:
+            added = destinations.add(db, accounts.tenant_named(db, tenant).id, name, url, fmt, min_severity,
+                                     secret, *(str(f) if f else None for f in (ca, cert, key)), not insecure)
+        except destinations.DestinationError as exc:
+            raise fail(str(exc)) from None
+        audit(db, "cli", "forward.add", added.tenant_id, f"{name} {destinations.masked_url(url)}")
+        db.commit()
+        note(f"destination {name!r} added ({fmt}, {min_severity} and above)")
+
+
+@forward.command("list")
+def forward_list(tenant: str | None = typer.Option(None, help="only this tenant's")) -> None:
+    """One line per destination: tenant, name, URL, format, minimum severity, queue, last outcomes."""
+    with control_plane() as db:
+        rows = _listed(db, tenant, destinations.states, "forward.list", "destination")
+        for tenant_id, d in rows:
+            seen = [f"{when:%Y-%m-%d %H:%M:%S}" if when else "-" for when in (d.last_success, d.last_failure)]
+            typer.echo("\t".join([db.get(Tenant, tenant_id).name, d.name, d.url, d.format, d.min_severity,
+                                   f"queued={d.queued}", f"ok={seen[0]}", f"failed={seen[1]}", d.last_error or ""]))
+
+
+@forward.command("test")
+def forward_test(name: str = DESTINATION, tenant: str = TENANT) -> None:
+    """Send a test alert (severity info, not queued) and say in one line whether it was taken."""
+    with control_plane() as db:
+        destination = _destination(db, tenant, name)
+        db.expunge(destination)
+    try:
+        with deliver.connect(destination) as sender:
+            sender.send(deliver.sample_alert(), "test")
+    except Exception as exc:  # whatever the receiver or the network did, one line
+        typer.echo(f"failed: {name} ({destinations.masked_url(destination.url)}): {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(f"ok: test alert sent to {name} ({destinations.masked_url(destination.url)})")
+
+
+@forward.command("remove")
+def forward_remove(name: str = DESTINATION, tenant: str = TENANT) -> None:
+    """Remove a destination with whatever it has not yet been sent."""
+    with control_plane() as db:
+        destination = _destination(db, tenant, name)
+        destinations.remove(db, destination)
+        audit(db, "cli", "forward.remove", destination.tenant_id, name)
+        db.commit()
+        note(f"destination {name!r} removed")
+
+
+def _destination(db: Session, tenant: str, name: str):
+    try:
+        return destinations.named(db, accounts.tenant_named(db, tenant).id, name)
+    except destinations.DestinationError as exc:
+        raise fail(str(exc)) from None
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from core.api.routes import (
     audit,
     billing,
     flows,
+    forwarding,
     health,
     ingest,
     protocols,
@@ -28,6 +29,7 @@ from core.api.routes import (
 )
 from core.api.security import SecuredApp
 from core.config import Settings
+from core.forward.worker import Worker
 from core.ingest import Ingestor
 from core.api.metrics import Metrics
 from core.store.clickhouse import ClickHouseStore
@@ -43,6 +45,7 @@ ROUTERS = (
     sensor.router,
     sensors.router,
     flows.router,
+    forwarding.router,
     traffic.router,
     protocols.router,
     talkers.router,
@@ -70,7 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.controlplane = controlplane
             app.state.clickhouse = clickhouse
             app.state.ingestor = Ingestor(clickhouse)
-            yield
+            forwarder = Worker(controlplane)  # drains the alert outbox
+            forwarder.start()
+            try:
+                yield
+            finally:
+                forwarder.stop()
         finally:
             clickhouse.close()
             controlplane.close()

@@ -5,8 +5,9 @@ Alert detection calls ``enqueue(db, tenant_id, alert)`` whenever an alert is rai
 if and only if it is committed. One row is written per destination of the tenant whose minimum
 severity the alert reaches; the worker (``core.forward.worker``) delivers them in order.
 
-The alert is a plain dict with the API's field names (JSON-serialisable; missing optional fields
-are sent empty)::
+The alert is a plain dict with the API's field names (``core.detect.store.public``'s answer will
+do: ``ts``/``ts_last`` may be datetimes, ``sensor_id`` stands in for ``sensor``, other keys such as
+comments and evidence are not forwarded; missing optional fields are sent empty)::
 
     {
         "id": "…",                     # the alert's id (str), required
@@ -42,6 +43,26 @@ def reaches(severity: str, minimum: str) -> bool:
     return SEVERITIES.index(severity) <= SEVERITIES.index(minimum)
 
 
+FIELDS = ("id", "kind", "severity", "title_ja", "title_en", "ts", "ts_last", "count", "status", "src", "dst",
+          "protocol", "technique", "details", "sensor")
+
+
+def _us(value: object) -> int:
+    return int(value.timestamp() * 1_000_000) if isinstance(value, datetime) else int(value or 0)
+
+
+def portable(alert: dict) -> dict:
+    """The forwarded fields of ``alert``, JSON-serialisable (times in µs since the epoch)."""
+    kept = {field: alert.get(field, "") for field in FIELDS}
+    kept.update(id=str(alert["id"]), ts=_us(alert.get("ts")), ts_last=_us(alert.get("ts_last")),
+                count=int(alert.get("count") or 1), sensor=str(alert.get("sensor", alert.get("sensor_id", ""))),
+                details={str(k): str(v) for k, v in dict(alert.get("details") or {}).items()})
+    for side in ("src", "dst"):
+        end = alert.get(side) or {}
+        kept[side] = {"ip": str(end.get("ip") or ""), "mac": str(end.get("mac") or "")}
+    return kept
+
+
 def enqueue(db: Session, tenant_id: int, alert: dict) -> int:
     """Queue ``alert`` for each of the tenant's destinations it reaches; the rows queued.
 
@@ -50,7 +71,7 @@ def enqueue(db: Session, tenant_id: int, alert: dict) -> int:
     if not alert.get("id") or alert.get("severity") not in SEVERITIES:
         raise ValueError("an alert needs an id and a severity of " + ", ".join(SEVERITIES))
     destinations = db.scalars(select(Destination).where(Destination.tenant_id == tenant_id)).all()
-    queued = 0
+    alert, queued = portable(alert), 0
     for destination in destinations:
         if reaches(alert["severity"], destination.min_severity):
             db.add(OutboxEntry(tenant_id=tenant_id, destination_id=destination.id,
