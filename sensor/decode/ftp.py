@@ -2,7 +2,8 @@
 like Zeek's ftp.log. The server's greeting becomes a software fact.
 
 User names and passwords are never kept: USER and PASS events carry no argument, PASS sets
-``cleartext_credentials`` and USER says whether the login is anonymous. AUTH TLS ends decoding:
+``cleartext_credentials`` and USER says whether the login is anonymous; a PASS that logs in (230)
+with a vendor default (``defaults``) sets ``default_credentials``. AUTH TLS ends decoding:
 the rest of the control channel is encrypted.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from sensor.decode import defaults
 from sensor.decode.dns import clean_text
 from sensor.decode.spec import Event, Fact, Protocol, Session
 
@@ -56,7 +58,12 @@ def _command(line: bytes, session: Session) -> list[Event | Fact]:
             attrs["anonymous"] = "true" if arg.strip().lower().decode("latin-1") in ANONYMOUS else "false"
     else:
         attrs = {"arg": clean_text(arg, MAX_ARG)}
-    return [session.ask(session.count("commands"), Event(command, attrs=attrs))]
+    event = session.ask(session.count("commands"), Event(command, attrs=attrs))
+    if command == "USER":
+        session.vars["user"] = arg.strip()[:MAX_ARG].decode("latin-1")  # for the check below only
+    elif command == "PASS" and defaults.is_default(str(session.vars.get("user", "")), arg.decode("latin-1")):
+        session.vars["default_pass"] = event
+    return [event]
 
 
 def _reply(line: bytes, session: Session) -> list[Event | Fact]:
@@ -74,6 +81,10 @@ def _reply(line: bytes, session: Session) -> list[Event | Fact]:
     event = session.answer_in_turn("replies", out)
     event.status = code
     event.attrs["reply_msg"] = text
+    if session.vars.get("default_pass") is event:
+        del session.vars["default_pass"]
+        if code == "230":  # logged in
+            event.attrs["default_credentials"] = "true"
     if event.action == "AUTH" and code == "234":
         session.done = True  # TLS from here on
     return out

@@ -85,7 +85,9 @@ def _request(msg: textproto.Message, session: Session) -> list[Event | Fact]:
             attrs["auth_scheme"] = "WS-Security"
             leaked = leaked or b"#PasswordText" in msg.body
     attrs = textproto.authorization(msg, leaked) | attrs
-    out: list[Event | Fact] = [session.ask(session.count("requests"), Event(msg.method, attrs=attrs))]
+    event = session.ask(session.count("requests"), Event(msg.method, attrs=attrs))
+    textproto.note_default(msg, event, session)
+    out: list[Event | Fact] = [event]
     if attrs["user_agent"]:
         out.append(Fact("software", str(attrs["user_agent"]), confidence=CONF_SOFTWARE))
     if vendor:
@@ -102,6 +104,7 @@ def _response(msg: textproto.Message, session: Session) -> list[Event | Fact]:
     event = session.answer_in_turn("responses", out)
     server, content_type = msg.header("server"), msg.header("content-type")
     event.status = str(msg.status)
+    textproto.confirm_default(event, msg.status, session)
     event.attrs.update(status_msg=msg.reason, server=server, content_type=content_type, **textproto.challenge(msg))
     if server:
         out.append(Fact("software", server, confidence=CONF_SOFTWARE))

@@ -51,7 +51,9 @@ def _request(msg: textproto.Message, session: Session) -> list[Event | Fact]:
     agent = msg.header("user-agent")
     attrs = {"url": url, "cseq": msg.header("cseq"), "user_agent": agent, "transport": msg.header("transport"),
              **textproto.authorization(msg, leaked)}
-    out: list[Event | Fact] = [session.ask(msg.header("cseq"), Event(msg.method, attrs=attrs))]
+    event = session.ask(msg.header("cseq"), Event(msg.method, attrs=attrs))
+    textproto.note_default(msg, event, session)
+    out: list[Event | Fact] = [event]
     if agent:
         out.append(Fact("software", agent, confidence=CONF_SOFTWARE))
     return out
@@ -65,6 +67,7 @@ def _response(msg: textproto.Message, session: Session) -> list[Event | Fact]:
         out.append(event)
     server = msg.header("server")
     event.status = str(msg.status)
+    textproto.confirm_default(event, msg.status, session)
     event.attrs.update(server=server, **textproto.challenge(msg))
     rtpmap = {int(pt): (name.decode(), int(clock)) for pt, name, clock in _RTPMAP.findall(msg.body)}
     if rtpmap:

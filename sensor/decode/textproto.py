@@ -13,7 +13,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sensor.decode import defaults
 from sensor.decode.dns import clean_text
+from sensor.decode.spec import Event, Session
 
 MAX_HEAD = 16 * 1024  # a head longer than this is not a message head
 MAX_BODY = 16 * 1024  # bodies framed with their head (SDP, SOAP); longer ones pass as opaque chunks
@@ -118,6 +120,28 @@ def authorization(msg: Message, leaked: bool) -> dict[str, str]:
     if leaked or scheme == "Basic":
         attrs["cleartext_credentials"] = "true"
     return attrs
+
+
+MAX_DEFAULT_LOGINS = 16  # requests with default credentials awaiting their response, per flow
+
+
+def note_default(msg: Message, event: Event, session: Session) -> None:
+    """Remember the request ``event`` when its Authorization logs in with a vendor default."""
+    logins = session.vars.setdefault("default_logins", [])
+    if len(logins) < MAX_DEFAULT_LOGINS and defaults.authorization(msg.header("authorization"), msg.method):
+        logins.append(event)
+
+
+def confirm_default(event: Event, status: int, session: Session) -> None:
+    """Flag ``default_credentials`` on the request ``event`` when it logged in with a vendor default
+    and the server accepted it (a 2xx or 3xx answer)."""
+    logins = session.vars.get("default_logins") or []
+    for i, waiting in enumerate(logins):
+        if waiting is event:
+            del logins[i]
+            if 200 <= status < 400:
+                event.attrs["default_credentials"] = "true"
+            return
 
 
 def challenge(msg: Message) -> dict[str, str]:

@@ -34,3 +34,20 @@ def test_lines_and_multi_line_replies():
     [auth] = ftp.decode(b"AUTH TLS\r\n", True, session)
     ftp.decode(b"234 AUTH TLS successful\r\n", False, session)
     assert auth.status == "234" and session.done
+
+
+def _login(user: bytes, password: bytes, reply: bytes):
+    session = Session()
+    ftp.decode(b"USER " + user + b"\r\n", True, session)
+    ftp.decode(b"331 Password required\r\n", False, session)
+    [event] = ftp.decode(b"PASS " + password + b"\r\n", True, session)
+    ftp.decode(reply, False, session)
+    return event
+
+
+def test_a_vendor_default_login_that_succeeds_is_flagged():
+    event = _login(b"sysdiag", b"factorycast@schneider", b"230 User logged in\r\n")
+    assert event.attrs["default_credentials"] == "true" and "factorycast" not in str(event.attrs)
+    assert "default_credentials" not in _login(b"sysdiag", b"factorycast@schneider", b"530 Login incorrect\r\n").attrs
+    assert "default_credentials" not in _login(b"sysdiag", b"other", b"230 User logged in\r\n").attrs
+    assert "default_credentials" not in _login(b"anonymous", b"guest@", b"230 Guest login ok\r\n").attrs

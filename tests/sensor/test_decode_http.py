@@ -132,3 +132,16 @@ def test_detection_wants_a_request_or_status_line():
     assert http.detect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") and http.detect(b"HTTP/1.0 200 OK\r\n\r\n")
     assert not http.detect(b"DESCRIBE rtsp://cam/ RTSP/1.0\r\n") and not http.detect(b"GET /")
     assert not http.detect(b"\x16\x03\x01\x00\xa5\x01")
+
+
+def test_a_default_basic_login_is_flagged_only_when_the_camera_accepts_it():
+    request = (b"GET /ISAPI/System/deviceInfo HTTP/1.1\r\nHost: 10.0.0.53\r\n"
+               b"Authorization: Basic YWRtaW46MTIzNDU=\r\n\r\n")  # admin:12345, Hikvision's old default
+    for status, flagged in ((b"200 OK", True), (b"401 Unauthorized", False)):
+        [event], _, session = run((True, request), (False, b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n\r\n"))
+        assert (event.attrs.get("default_credentials") == "true") is flagged
+        assert session.vars["default_logins"] == []  # answered: no longer remembered
+    own = b"Authorization: Basic YWRtaW46c2VjcmV0LTk5\r\n\r\n"  # admin:secret-99
+    [event], _, _ = run((True, request.replace(b"Authorization: Basic YWRtaW46MTIzNDU=\r\n\r\n", own)),
+                        (False, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+    assert "default_credentials" not in event.attrs

@@ -61,3 +61,25 @@ def test_framing_cuts_messages_and_interleaved_frames():
     assert rtsp.frame(b"$\x00") == 0
     assert rtsp.detect(b"SETUP rtsp://cam/track1 RTSP/1.0\r\nCSeq: 3\r\n\r\n") and rtsp.detect(b"RTSP/1.0 200 OK\r\n")
     assert not rtsp.detect(b"GET / HTTP/1.1\r\n\r\n")
+
+
+def _digest_request(password: str, cseq: int) -> bytes:
+    import hashlib
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    url, realm, nonce = "rtsp://10.0.0.51:554/axis-media/media.amp", "AXIS_ACCC8E", "5f1a9e"
+    response = md5(f"{md5(f'root:{realm}:{password}')}:{nonce}:{md5(f'DESCRIBE:{url}')}")
+    return (f"DESCRIBE {url} RTSP/1.0\r\nCSeq: {cseq}\r\nAuthorization: Digest username=\"root\", "
+            f"realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{url}\", response=\"{response}\"\r\n\r\n").encode()
+
+
+def test_a_digest_login_with_a_default_password_is_recognised_and_not_kept():
+    session = Session()
+    [default] = rtsp.decode(_digest_request("pass", 3), True, session)  # Axis's old root password
+    [own] = rtsp.decode(_digest_request("Zq8-unique", 4), True, session)
+    rtsp.decode(b"RTSP/1.0 200 OK\r\nCSeq: 3\r\n\r\n", False, session)
+    rtsp.decode(b"RTSP/1.0 200 OK\r\nCSeq: 4\r\n\r\n", False, session)
+    assert default.attrs["default_credentials"] == "true" and "default_credentials" not in own.attrs
+    assert "cleartext_credentials" not in default.attrs and "pass" not in str(default.attrs.values())

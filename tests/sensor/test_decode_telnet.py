@@ -32,3 +32,20 @@ def test_options_are_stripped_and_detection(analyse):
     assert telnet.detect(b"\xff\xfd\x01") and telnet.detect(b"\r\nlogin: ") and not telnet.detect(b"GET / HTTP/1.1\r\n")
     run = analyse("zeek/Traces/telnet-auth-missing-name.pcap")  # an auth option without a name, on port 21
     assert [f["service"] for f in run.flows] == ["telnet"] and not run.errors
+
+
+def test_a_default_login_that_succeeds_is_flagged_without_what_was_typed():
+    # typed a key at a time (the server echoes the name, not the password), then as whole lines
+    keys = [(True, bytes([c])) for c in b"admin"] + [(True, b"\r\n")]
+    for typing in (keys, [(True, b"admin\r\n")]):
+        [event], _ = converse((False, b"\r\nlogin: "), *typing, (False, b"Password: "), (True, b"admin\r\n"),
+                              (False, b"\r\nWelcome\r\n> "))
+        assert event.attrs["default_credentials"] == "true" and event.status == ""
+        assert "admin" not in str(event.attrs)
+
+
+def test_a_default_password_rejected_or_another_password_is_not_flagged():
+    for password, answer in ((b"admin\r\n", b"\r\nLogin incorrect\r\nlogin: "), (b"s3cret!\r\n", b"\r\n> ")):
+        [event], _ = converse((False, b"login: "), (True, b"admin\r\n"), (False, b"Password: "), (True, password),
+                              (False, answer))
+        assert "default_credentials" not in event.attrs
