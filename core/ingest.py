@@ -6,6 +6,10 @@ insert cannot double rows. If any step fails, the rows already written are remov
 error propagates: flows are first re-inserted with ``sign`` negated (the rollup views sum
 ``sign``, so this retracts the batch from them), then every table's rows of the batch are deleted. The
 asset ledger keeps what it saw: min/max/argMax are unchanged when the sensor resends the batch.
+
+With a ``Detector``, detection runs after the commit, inside the sensor's lock (so in batch order);
+its failure is logged and never undoes or refuses the stored batch. A resent batch that is stored
+but not yet detected (the core stopped in between) is detected then, once (see core/detect/engine.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.exceptions import OperationalError
 
+from core.detect.engine import Detector
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
 
@@ -48,8 +53,9 @@ class IngestResult:
 class Ingestor:
     """Stores decoded batches for authenticated sensors into one ClickHouse store."""
 
-    def __init__(self, store: ClickHouseStore):
+    def __init__(self, store: ClickHouseStore, detector: Detector | None = None):
         self.store = store
+        self.detector = detector
         self._locks: dict[tuple[int, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
@@ -65,6 +71,8 @@ class Ingestor:
         # One batch at a time per sensor in this process, so check-then-insert cannot race.
         with self._lock(tenant_id, sensor_id):
             if self.has_batch(tenant_id, sensor_id, batch.batch_id):
+                if self.detector and not self.detector.done(tenant_id, sensor_id, batch.batch_id):
+                    self._detect(tenant_id, sensor_id, batch)
                 return IngestResult("duplicate", batch.batch_id, rows)
             # Per request, not per batch: once a failed batch's rows are removed, the sensor's
             # resend must not be dropped as a duplicate of the removed blocks.
@@ -83,7 +91,15 @@ class Ingestor:
                 except Exception:  # the original error matters more; log this one
                     log.exception("could not remove partial batch %s", batch.batch_id)
                 raise
+            if self.detector:
+                self._detect(tenant_id, sensor_id, batch)
         return IngestResult("stored", batch.batch_id, rows)
+
+    def _detect(self, tenant_id: int, sensor_id: int, batch: wire.Batch) -> None:
+        try:
+            self.detector.detect(tenant_id, sensor_id, batch)
+        except Exception:  # the batch is stored; its resend (if any) detects it again
+            log.exception("detection failed on batch %s of sensor %s", batch.batch_id, sensor_id)
 
     def has_batch(self, tenant_id: int, sensor_id: int, batch_id: str) -> bool:
         """Whether this sensor's batch ``batch_id`` is stored (its commit marker is written)."""

@@ -30,6 +30,8 @@ from core.api.routes import (
 from core.api.security import SecuredApp
 from core.config import Settings
 from core.forward.worker import Worker
+from core.detect.engine import Detector
+from core.detect.watch import SilenceWatch
 from core.ingest import Ingestor
 from core.api.metrics import Metrics
 from core.store.clickhouse import ClickHouseStore
@@ -72,13 +74,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             clickhouse.migrate()
             app.state.controlplane = controlplane
             app.state.clickhouse = clickhouse
-            app.state.ingestor = Ingestor(clickhouse)
+            app.state.detector = Detector(clickhouse, controlplane)
+            app.state.ingestor = Ingestor(clickhouse, app.state.detector)
+            silence = SilenceWatch(app.state.detector)  # raises sensor_silent
+            silence.start()
             forwarder = Worker(controlplane)  # drains the alert outbox
             forwarder.start()
             try:
                 yield
             finally:
                 forwarder.stop()
+                silence.stop()
         finally:
             clickhouse.close()
             controlplane.close()

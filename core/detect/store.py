@@ -182,7 +182,7 @@ def public(row: dict, comments: list[dict]) -> dict:
         "title_ja": row["title_ja"], "title_en": row["title_en"],
         "src": {"ip": row["src_ip"], "mac": row["src_mac"], "device": row["src_device"]},
         "dst": {"ip": row["dst_ip"], "mac": row["dst_mac"], "device": row["dst_device"]},
-        "protocol": row["protocol"], "details": json.loads(row["details"] or "{}"),
+        "protocol": row["protocol"], "details": row["details"] if isinstance(row["details"], dict) else json.loads(row["details"] or "{}"),
         "technique": row["technique"], "technique_name": kind.technique_name if kind else "",
         "evidence": list(row["evidence"]), "status": row["status"], "assignee": row["assignee"],
         "comments": comments,
@@ -207,17 +207,21 @@ def _comments(ch: ClickHouseStore, tenant_id: int, ids: list[str]) -> dict[str, 
 
 
 def _evidence(ch: ClickHouseStore, row: dict) -> tuple[list[dict], list[dict]]:
-    """The evidence flows and events (by uid) of the alert's sensor, the first rows of each."""
+    """The evidence flows and events (by uid) of the alert's sensor while the alert lasted, the
+    first rows of each; a new OT function's events only of that function."""
     if not row["evidence"]:
         return [], []
     params = {"t": row["tenant_id"], "s": row["sensor_id"], "uids": list(row["evidence"]),
-              "n": EVIDENCE_ROWS}
-    key = "tenant_id = {t:UInt32} AND sensor_id = {s:UInt32} AND uid IN {uids:Array(String)}"
+              "n": EVIDENCE_ROWS, "from": row["ts"], "to": row["ts_last"]}
+    key = ("tenant_id = {t:UInt32} AND sensor_id = {s:UInt32} AND uid IN {uids:Array(String)} "
+           "AND ts <= {to:DateTime64(6)} AND ts_end >= {from:DateTime64(6)}")
+    action = json.loads(row["details"] or "{}").get("function") if row["kind"] == "new_ot_function" else None
     flows = ch.query(
         "SELECT ts, ts_end, uid, orig_h, orig_p, resp_h, resp_p, proto, service, orig_bytes, resp_bytes, "
         f"orig_pkts, resp_pkts, conn_state, orig_l2_addr, resp_l2_addr FROM flows WHERE {key} AND sign > 0 "
         "ORDER BY ts, uid LIMIT {n:UInt32}", params)
     events = ch.query(
         "SELECT ts, ts_end, count, uid, orig_h, resp_h, resp_p, protocol, action, status, attrs "
-        f"FROM events WHERE {key} ORDER BY ts, uid LIMIT {{n:UInt32}}", params)
+        f"FROM events WHERE {key} {'AND action = {action:String}' if action else ''} "
+        "ORDER BY ts, uid LIMIT {n:UInt32}", params | {"action": action or ""})
     return flows, events

@@ -65,6 +65,10 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Detection (core/detect): the learning period in data hours (None: 168) and its epoch, which
+    # ``mieruka tenants relearn`` advances so every sensor learns again from its next data.
+    learning_hours: Mapped[int | None]
+    learning_epoch: Mapped[int | None]
 
 
 class User(Base):
@@ -113,6 +117,7 @@ class Sensor(Base):
     last_seen: Mapped[datetime | None]
     health: Mapped[dict | None] = mapped_column(JSON)  # the sensor's latest health report
     health_at: Mapped[datetime | None]
+    silent_minutes: Mapped[int | None]  # sensor_silent after this long without an upload (None: 30)
 
 
 class ActivationCode(Base):

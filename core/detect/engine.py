@@ -1,0 +1,277 @@
+"""Detection at ingest: one stored batch in, alerts out, against the baseline (never history).
+
+Per batch, in this order:
+
+1. Learning: the tenant's period (``learning_hours``, default 168) runs from the sensor's first
+   data time in the tenant's current learning epoch (``mieruka tenants relearn`` starts a new one).
+   A batch that starts inside it adds what it shows to the baseline and raises nothing but
+   indicator matches (a listed indicator is never normal).
+2. After it: unknown devices, links and OT functions, changed device attributes, the stateless
+   rules (``core.detect.registry``) and indicator matches become findings.
+3. Findings fold into alerts: one open alert (``new``/``acknowledged``) per tenant, sensor, kind
+   and key takes the repeats (``count``, ``ts_last``); otherwise a new alert whose id is derived
+   from tenant, sensor, kind, key and first time — the same data gives the same alerts.
+4. Alerts are written, then the baseline, then the batch's ``detect_done`` row.
+
+Crash safety: if the core dies between the batch's commit and step 4, the sensor got no reply and
+resends the batch; ingest sees a stored batch without ``detect_done`` and runs detection for it
+(``Detector.detect`` is idempotent per batch: an alert that already took this batch, by its
+``last_batch``, is not folded again). A batch with ``detect_done`` is never detected twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import select
+
+from core.detect import notify, registry
+from core.detect import store as alerts
+from core.detect.baseline import Baseline
+from core.detect.indicators import EVENT_ATTRS, Indicators, domain_hit, normalise
+from core.detect.kinds import KINDS, OPEN_STATUSES, Finding
+from core.detect.observe import MAX_EVIDENCE, Sighting, sightings
+from core.detect.site import Site
+from core.store.clickhouse import ClickHouseStore
+from core.store.controlplane import ControlPlane, Sensor, Tenant, utcnow
+from sensor import wire
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEARNING_HOURS = 168
+DEFAULT_SILENT_MINUTES = 30
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def alert_id(tenant_id: int, sensor_id: int, kind: str, key: str, ts: int) -> str:
+    return hashlib.sha256(f"{tenant_id}|{sensor_id}|{kind}|{key}|{ts}".encode()).hexdigest()[:32]
+
+
+class Detector:
+    """Runs detection for stored batches; one per process (it caches baseline and indicators)."""
+
+    def __init__(self, ch: ClickHouseStore, controlplane: ControlPlane):
+        self.ch = ch
+        self.controlplane = controlplane
+        self.baseline = Baseline(ch)
+        self.indicators = Indicators(ch)
+        self._learning: dict[tuple[int, int, int], int] = {}  # (tenant, sensor, epoch) → first µs
+        self._guard = threading.Lock()
+
+    # -- per batch ------------------------------------------------------------------------------
+
+    def done(self, tenant_id: int, sensor_id: int, batch_id: str) -> bool:
+        return self.ch.query(
+            "SELECT count() AS n FROM detect_done WHERE tenant_id = {t:UInt32} AND sensor_id = {s:UInt32} "
+            "AND batch_id = {b:UUID}", {"t": tenant_id, "s": sensor_id, "b": batch_id})[0]["n"] > 0
+
+    def detect(self, tenant_id: int, sensor_id: int, batch: wire.Batch) -> list[dict]:
+        """Detect one stored batch (callers serialise per sensor); the alerts raised or folded."""
+        hours, epoch = self._policy(tenant_id)
+        start = micros(batch.interval_start)
+        learning = start < self._first_data(tenant_id, sensor_id, epoch, start) + hours * 3_600_000_000
+        site = Site(tenant_id)
+        seen = _latest(sightings(batch, site))
+        known = self.baseline.lookup(tenant_id, {(s.kind, s.key) for s in seen})
+        findings = self._indicator_matches(tenant_id, batch)
+        # an attribute's value is always kept current; anything else is learned only while learning
+        learned = [(s.kind, s.key, s.value) for s in seen if known.get((s.kind, s.key)) != s.value
+                   if s.kind == "attribute" or (learning and (s.kind, s.key) not in known)]
+        if not learning:
+            findings += _news(seen, known)
+            for name, rules in registry.rules():
+                try:
+                    findings += rules(batch, site)
+                except Exception:  # one broken rule must not stop the others
+                    log.exception("rule module %s failed on batch %s", name, batch.batch_id)
+        changed = self._fold(tenant_id, sensor_id, batch.batch_id, findings)
+        self.baseline.add(tenant_id, learned, batch.interval_end)
+        self.ch.insert_rows("detect_done", [{"tenant_id": tenant_id, "sensor_id": sensor_id,
+                                             "batch_id": batch.batch_id}])
+        return changed
+
+    def _policy(self, tenant_id: int) -> tuple[int, int]:
+        with self.controlplane.session() as db:
+            tenant = db.get(Tenant, tenant_id)
+        if tenant is None:
+            return DEFAULT_LEARNING_HOURS, 0
+        hours = DEFAULT_LEARNING_HOURS if tenant.learning_hours is None else tenant.learning_hours
+        return hours, tenant.learning_epoch or 0
+
+    def _first_data(self, tenant_id: int, sensor_id: int, epoch: int, start: int) -> int:
+        """The sensor's first data time (µs) in the epoch; this batch's start if it is the first."""
+        key = (tenant_id, sensor_id, epoch)
+        with self._guard:
+            first = self._learning.get(key)
+        if first is None:
+            rows = self.ch.query(
+                "SELECT min(first_ts) AS first, count() AS n FROM detect_learning WHERE tenant_id = {t:UInt32} "
+                "AND sensor_id = {s:UInt32} AND epoch = {e:UInt32}", {"t": tenant_id, "s": sensor_id, "e": epoch})
+            if rows[0]["n"]:
+                first = micros(rows[0]["first"])
+            else:
+                first = start
+                self.ch.insert_rows("detect_learning", [{"tenant_id": tenant_id, "sensor_id": sensor_id,
+                                                         "epoch": epoch, "first_ts": from_micros(start)}])
+            with self._guard:
+                self._learning[key] = first
+        return first
+
+    def _indicator_matches(self, tenant_id: int, batch: wire.Batch) -> list[Finding]:
+        listed = self.indicators.of(tenant_id)
+        if not listed:
+            return []
+        found = []
+        flows = batch.tables["flows"]
+        listed_ips = pa.array(sorted(v for t, v in listed if t == "ip"), pa.string())
+        if flows.num_rows and len(listed_ips):
+            hit = pc.or_(pc.is_in(flows["orig_h"], listed_ips), pc.is_in(flows["resp_h"], listed_ips))
+            for f in flows.filter(hit).select(["ts", "ts_end", "uid", "orig_h", "resp_h", "service"]).to_pylist():
+                ip = f["orig_h"] if ("ip", f["orig_h"]) in listed else f["resp_h"]
+                found.append(_indicator("ip", ip, listed[("ip", ip)], f, f["service"]))
+        events = batch.tables["events"]
+        if events.num_rows:
+            for e in events.select(["ts", "ts_end", "uid", "orig_h", "resp_h", "protocol", "attrs"]).to_pylist():
+                for name, value in e["attrs"]:
+                    kind = EVENT_ATTRS.get(name)
+                    if kind is None:
+                        continue
+                    value = normalise(kind, value) or ""
+                    match = domain_hit(listed, value) if kind == "domain" else (
+                        value if (kind, value) in listed else None)
+                    if match:
+                        found.append(_indicator(kind, match, listed[(kind, match)], e, e["protocol"], name))
+        return found
+
+    def _fold(self, tenant_id: int, sensor_id: int, batch_id: str, findings: list[Finding]) -> list[dict]:
+        merged = _merge(findings)
+        if not merged:
+            return []
+        open_rows = {(r["kind"], r["key"]): r for r in self.ch.query(
+            "SELECT * FROM alerts FINAL WHERE tenant_id = {t:UInt32} AND sensor_id = {s:UInt32} "
+            "AND status IN {open:Array(String)} AND (kind, key) IN {keys:Array(Tuple(String, String))}",
+            {"t": tenant_id, "s": sensor_id, "open": list(OPEN_STATUSES), "keys": list(merged)})}
+        rows, raised = [], []
+        for (kind, key), f in merged.items():
+            row = open_rows.get((kind, key))
+            if row is None:
+                row = _new_row(tenant_id, sensor_id, batch_id, f)
+                raised.append(row)
+            elif row["last_batch"] == batch_id:
+                continue  # this batch was folded in before the core stopped
+            else:
+                evidence = list(row["evidence"])
+                evidence += [u for u in f.evidence if u not in evidence][:MAX_EVIDENCE - len(evidence)]
+                row = row | {"count": row["count"] + f.count, "evidence": evidence, "last_batch": batch_id,
+                             "ts_last": max(row["ts_last"], from_micros(f.ts_last)),
+                             "version": alerts.next_version(row["version"])}
+            rows.append(row)
+        alerts.write(self.ch, rows)
+        shown = [alerts.public(r, []) for r in rows]
+        if raised:
+            with self.controlplane.session() as db:
+                for alert in shown:
+                    if alert["id"] in {r["id"] for r in raised}:
+                        notify.send(db, tenant_id, alert)
+        return shown
+
+    # -- periodic -------------------------------------------------------------------------------
+
+    def check_silent(self, now: datetime | None = None) -> list[dict]:
+        """Raise ``sensor_silent`` for each sensor whose last upload is older than its threshold
+        (``silent_minutes``, default 30); the alerts raised or folded."""
+        now = now or utcnow()
+        with self.controlplane.session() as db:
+            sensors = db.execute(select(Sensor.tenant_id, Sensor.id, Sensor.serial, Sensor.last_seen,
+                                        Sensor.silent_minutes).where(Sensor.last_seen.is_not(None))).all()
+        changed = []
+        for tenant_id, sensor_id, serial, last_seen, minutes in sensors:
+            limit = timedelta(minutes=minutes or DEFAULT_SILENT_MINUTES)
+            if now - last_seen <= limit:
+                continue
+            since = micros(last_seen + limit)
+            finding = Finding("sensor_silent", f"sensor:{sensor_id}", since, micros(now),
+                              details=(("sensor", serial), ("last_seen", last_seen.isoformat()),
+                                       ("threshold_minutes", str(int(limit.total_seconds() // 60)))))
+            # folded per check: the "batch" of a silence check is its minute
+            changed += self._fold(tenant_id, sensor_id, f"silent:{now:%Y%m%d%H%M}", [finding])
+        return changed
+
+
+def _latest(seen: list[Sighting]) -> list[Sighting]:
+    """One sighting per key: the last value of an attribute, the first sighting of anything else."""
+    out: dict[tuple[str, str], Sighting] = {}
+    for s in seen:
+        old = out.get((s.kind, s.key))
+        if old is None or (s.kind == "attribute" and s.finding.ts >= old.finding.ts):
+            out[(s.kind, s.key)] = s
+    return list(out.values())
+
+
+def _news(seen: list[Sighting], known: dict[tuple[str, str], str]) -> list[Finding]:
+    """Findings of what the baseline lacks, and of attributes whose value changed."""
+    new_macs = {s.key for s in seen if s.kind == "device" and (s.kind, s.key) not in known}
+    out = []
+    for s in seen:
+        if s.kind == "attribute":
+            before = known.get((s.kind, s.key))
+            if before is not None and before != s.value:
+                out.append(replace(s.finding, details=s.finding.details + (("previous", before),)))
+        elif (s.kind, s.key) not in known and not (s.kind == "device" and s.value in new_macs):
+            out.append(s.finding)
+    return out
+
+
+def _indicator(kind: str, value: str, note: str, row: dict, protocol: str, field: str = "") -> Finding:
+    ts, ts_last = micros(row["ts"]), micros(row["ts_end"])
+    details = (("indicator_type", kind), ("indicator", value)) + ((("note", note),) if note else ()) + (
+        (("field", field),) if field else ())
+    return Finding("indicator_match", f"{kind}:{value}|{row['orig_h']}>{row['resp_h']}", ts, ts_last,
+                   src_ip=row["orig_h"], dst_ip=row["resp_h"], protocol=protocol, details=details,
+                   evidence=(row["uid"],) if row["uid"] else ())
+
+
+def _merge(findings: list[Finding]) -> dict[tuple[str, str], Finding]:
+    """Findings of one kind and key in the batch as one (first time, last time, summed count)."""
+    out: dict[tuple[str, str], Finding] = {}
+    for f in findings:
+        if f.kind not in KINDS:
+            log.warning("finding of unknown kind %r dropped", f.kind)
+            continue
+        old = out.get((f.kind, f.key))
+        if old is None:
+            out[(f.kind, f.key)] = replace(f, evidence=tuple(f.evidence[:MAX_EVIDENCE]))
+        else:
+            evidence = old.evidence + tuple(u for u in f.evidence if u not in old.evidence)
+            out[(f.kind, f.key)] = replace(old, ts=min(old.ts, f.ts), ts_last=max(old.ts_last, f.ts_last),
+                                           count=old.count + f.count, evidence=evidence[:MAX_EVIDENCE])
+    return out
+
+
+def _new_row(tenant_id: int, sensor_id: int, batch_id: str, f: Finding) -> dict:
+    kind = KINDS[f.kind]
+    return {
+        "tenant_id": tenant_id, "id": alert_id(tenant_id, sensor_id, f.kind, f.key, f.ts), "sensor_id": sensor_id,
+        "kind": f.kind, "key": f.key, "ts": from_micros(f.ts), "ts_last": from_micros(max(f.ts, f.ts_last)),
+        "count": f.count, "severity": f.effective_severity(), "title_ja": kind.title_ja, "title_en": kind.title_en,
+        "src_ip": f.src_ip, "src_mac": f.src_mac, "src_device": f.src_mac or f.src_ip,
+        "dst_ip": f.dst_ip, "dst_mac": f.dst_mac, "dst_device": f.dst_mac or f.dst_ip,
+        "protocol": f.protocol, "details": dict(f.details), "technique": kind.technique,
+        "evidence": list(f.evidence), "status": "new", "assignee": "", "last_batch": batch_id,
+        "version": alerts.next_version(),
+    }

@@ -1,0 +1,163 @@
+"""Indicators of compromise: imported offline from STIX 2.1 bundles or CSV (``type,value[,note]``),
+per tenant or global (tenant 0), and matched against a batch's flows and events.
+
+Types: ``ip`` (IPv4/IPv6), ``domain`` (matches the name and its subdomains in DNS queries, TLS SNI
+and HTTP Host), ``ja3``, ``ja4`` (TLS client fingerprints) and ``hassh`` (SSH client or server).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import stix2
+from stix2patterns.pattern import Pattern
+
+from core.store.clickhouse import ClickHouseStore
+
+TYPES = ("ip", "domain", "ja3", "ja4", "hassh")
+_CSV_TYPES = {"ip": "ip", "ipv4": "ip", "ipv6": "ip", "ipv4-addr": "ip", "ipv6-addr": "ip",
+              "domain": "domain", "domain-name": "domain", "ja3": "ja3", "ja4": "ja4", "hassh": "hassh"}
+_STIX_OBJECTS = {"ipv4-addr": "ip", "ipv6-addr": "ip", "domain-name": "domain"}
+# event attribute → indicator type
+EVENT_ATTRS = {"qname": "domain", "server_name": "domain", "host": "domain", "ja3": "ja3", "ja4": "ja4",
+               "hassh": "hassh", "hassh_server": "hassh"}
+RELOAD_S = 30.0  # how long a process trusts its copy of the lists
+
+
+class IndicatorError(ValueError):
+    """A file that is neither a STIX 2.1 bundle nor indicator CSV."""
+
+
+@dataclass(frozen=True)
+class Indicator:
+    type: str
+    value: str
+    note: str = ""
+
+
+def normalise(kind: str, value: str) -> str | None:
+    """The value as matching compares it, or None if it is not a valid ``kind``."""
+    value = value.strip()
+    if kind == "ip":
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            return None
+    if kind == "domain":
+        value = value.lower().rstrip(".")
+        return value if value and " " not in value and len(value) <= 253 else None
+    value = value.lower()
+    return value if value and len(value) <= 128 and value.replace("_", "").isalnum() else None
+
+
+def parse(text: str) -> tuple[list[Indicator], int]:
+    """Indicators in a STIX bundle (JSON) or CSV text, and how many entries were skipped."""
+    if text.lstrip().startswith("{"):
+        return _stix(text)
+    return _csv(text)
+
+
+def _stix(text: str) -> tuple[list[Indicator], int]:
+    try:
+        bundle = stix2.parse(json.loads(text), allow_custom=True)
+    except (ValueError, stix2.exceptions.STIXError) as exc:
+        raise IndicatorError(f"not a STIX 2.1 bundle: {exc}") from None
+    found, skipped = [], 0
+    for obj in getattr(bundle, "objects", None) or []:
+        if obj.get("type") != "indicator":
+            continue
+        if obj.get("pattern_type") != "stix":
+            skipped += 1
+            continue
+        note = obj.get("name") or obj.get("description") or ""
+        got = [Indicator(t, v, note[:500]) for t, v in _pattern_values(obj["pattern"])]
+        found += got
+        skipped += not got
+    return found, skipped
+
+
+def _pattern_values(pattern: str) -> list[tuple[str, str]]:
+    """(type, value) of each ``=`` comparison on an object path we can match."""
+    out = []
+    for obj_type, comparisons in Pattern(pattern).inspect().comparisons.items():
+        for path, op, literal in comparisons:
+            if op != "=":
+                continue
+            name = ".".join(str(p) for p in path).lower()
+            kind = _STIX_OBJECTS.get(obj_type) if name == "value" else next(
+                (t for t in ("ja3", "ja4", "hassh") if t in name), None)
+            value = normalise(kind, literal.strip("'")) if kind else None
+            if value:
+                out.append((kind, value))
+    return out
+
+
+def _csv(text: str) -> tuple[list[Indicator], int]:
+    found, skipped = [], 0
+    for n, row in enumerate(csv.reader(io.StringIO(text))):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if n == 0 and row[0].strip().lower() == "type":
+            continue  # header
+        kind = _CSV_TYPES.get(row[0].strip().lower())
+        value = normalise(kind, row[1]) if kind and len(row) >= 2 else None
+        if value is None:
+            skipped += 1
+            continue
+        found.append(Indicator(kind, value, (row[2] if len(row) > 2 else "").strip()[:500]))
+    if not found and skipped:
+        raise IndicatorError("no indicator in the file: expected CSV rows type,value[,note] or a STIX bundle")
+    return found, skipped
+
+
+def import_file(ch: ClickHouseStore, path: Path, tenant_id: int = 0) -> tuple[int, int]:
+    """Store the file's indicators for the tenant (0: every tenant); (imported, skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndicatorError(f"cannot read {path}: {exc}") from None
+    found, skipped = parse(text)
+    ch.insert_rows("indicators", [{"tenant_id": tenant_id, "type": i.type, "value": i.value, "note": i.note,
+                                   "source": path.name} for i in found])
+    return len(found), skipped
+
+
+class Indicators:
+    """The lists one tenant is matched against (its own and the global ones), reloaded every
+    RELOAD_S seconds so an import reaches a running core."""
+
+    def __init__(self, ch: ClickHouseStore, reload_s: float = RELOAD_S):
+        self.ch = ch
+        self.reload_s = reload_s
+        self._lists: dict[int, tuple[float, dict[tuple[str, str], str]]] = {}
+        self._guard = threading.Lock()
+
+    def of(self, tenant_id: int) -> dict[tuple[str, str], str]:
+        """(type, value) → note."""
+        with self._guard:
+            cached = self._lists.get(tenant_id)
+        if cached and time.monotonic() - cached[0] < self.reload_s:
+            return cached[1]
+        rows = self.ch.query("SELECT type, value, note FROM indicators FINAL WHERE tenant_id IN (0, {t:UInt32})",
+                             {"t": tenant_id})
+        found = {(r["type"], r["value"]): r["note"] for r in rows}
+        with self._guard:
+            self._lists[tenant_id] = (time.monotonic(), found)
+        return found
+
+
+def domain_hit(listed: dict[tuple[str, str], str], name: str) -> str | None:
+    """The listed domain ``name`` is or is under, if any."""
+    labels = name.lower().rstrip(".").split(".")
+    for i in range(len(labels) - 1):
+        candidate = ".".join(labels[i:])
+        if ("domain", candidate) in listed:
+            return candidate
+    return None
