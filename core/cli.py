@@ -45,6 +45,10 @@ app.add_typer(tokens, name="tokens")
 app.add_typer(contracts_cli, name="contracts")
 forward = typer.Typer(help="Forward alerts to a SIEM: syslog (CEF, LEEF) or webhook.", **_PLAIN)
 app.add_typer(forward, name="forward")
+indicators = typer.Typer(help="Indicators of compromise matched at ingest.", **_PLAIN)
+app.add_typer(indicators, name="indicators")
+alerts_cli = typer.Typer(help="Alerts.", **_PLAIN)
+app.add_typer(alerts_cli, name="alerts")
 app.add_typer(tariff_app, name="tariff")  # billing: see ../shared/specs/tariff.md
 
 
@@ -105,12 +109,74 @@ def demo(
     run_demo(data_dir, "127.0.0.1", port, packets, seed)
 
 
+LEARNING_HOURS = typer.Option(None, "--learning-hours", min=0, max=24 * 365,
+                              help="detection's learning period in hours of data (default 168)")
+
+
 @tenants.command("add")
-def tenants_add(name: str) -> None:
+def tenants_add(name: str, learning_hours: int | None = LEARNING_HOURS) -> None:
     """Create a tenant."""
     with control_plane() as db:
         tenant = accounts.create_tenant(db, name)
+        tenant.learning_hours = learning_hours
+        db.commit()
         note(f"tenant {tenant.name!r} created (id {tenant.id})")
+
+
+@tenants.command("set")
+def tenants_set(name: str, learning_hours: int | None = LEARNING_HOURS) -> None:
+    """Change a tenant's detection settings."""
+    if learning_hours is None:
+        raise fail("nothing to set: give --learning-hours")
+    with control_plane() as db:
+        tenant = accounts.tenant_named(db, name)
+        tenant.learning_hours = learning_hours
+        audit(db, "cli", "tenant.set", tenant.id, f"learning_hours={learning_hours}")
+        db.commit()
+        note(f"tenant {tenant.name!r}: learning period {learning_hours} h")
+
+
+@tenants.command("relearn")
+def tenants_relearn(name: str) -> None:
+    """Start detection's learning period again: every sensor of the tenant learns from its next data."""
+    with control_plane() as db:
+        tenant = accounts.tenant_named(db, name)
+        tenant.learning_epoch = (tenant.learning_epoch or 0) + 1
+        audit(db, "cli", "tenant.relearn", tenant.id, f"epoch {tenant.learning_epoch}")
+        db.commit()
+        note(f"tenant {tenant.name!r} learns again from each sensor's next data")
+
+
+@indicators.command("import")
+def indicators_import(
+    file: Path = typer.Argument(..., metavar="FILE", help="a STIX 2.1 bundle (JSON) or CSV type,value[,note]"),
+    tenant: str | None = typer.Option(None, help="only this tenant's (default: every tenant)"),
+) -> None:
+    """Import indicators (IP, domain, JA3, JA4, HASSH) to match at ingest."""
+    from core.detect.indicators import IndicatorError, import_file
+    from core.store.clickhouse import ClickHouseStore
+
+    with control_plane() as db:
+        owner = accounts.tenant_named(db, tenant) if tenant else None
+        cfg = settings()
+        try:
+            with ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+                ch.migrate()
+                imported, skipped = import_file(ch, file, owner.id if owner else 0)
+        except IndicatorError as exc:
+            raise fail(str(exc)) from None
+        audit(db, "cli", "indicators.import", owner.id if owner else None,
+              f"{file.name}: {imported} imported, {skipped} skipped")
+        db.commit()
+    note(f"{imported} indicator(s) imported for {tenant or 'every tenant'}, {skipped} skipped")
+
+
+@alerts_cli.command("kinds")
+def alerts_kinds() -> None:
+    """Print the alert kinds as a Markdown table."""
+    from core.detect.kinds import markdown_table
+
+    typer.echo(markdown_table())
 
 
 @users.command("add")

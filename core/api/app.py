@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from core.api.routes import (
     activation,
+    alerts,
     assets,
     audit,
     billing,
@@ -52,6 +53,7 @@ ROUTERS = (
     protocols.router,
     talkers.router,
     assets.router,
+    alerts.router,
     billing.router,
     users.router,
     tokens.router,

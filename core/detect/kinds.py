@@ -84,3 +84,11 @@ class Finding:
 
     def effective_severity(self) -> str:
         return self.severity or KINDS[self.kind].severity
+
+
+def markdown_table() -> str:
+    """The kinds as README's Detections table (``mieruka alerts kinds``)."""
+    lines = ["| kind | severity | when | ATT&CK for ICS | title (ja) |", "|---|---|---|---|---|"]
+    lines += [f"| `{k.name}` | {k.severity} | {k.when} | {k.technique} {k.technique_name} | {k.title_ja} |"
+              for k in KINDS.values()]
+    return "\n".join(lines)

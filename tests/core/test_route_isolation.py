@@ -23,7 +23,8 @@ from core.access import accounts, auth
 from core.api import deps
 from core.api.app import create_app
 from core.config import Settings
-from core.store.controlplane import ApiToken, User
+from core.detect import store as alerts
+from core.store.controlplane import ApiToken, Tenant, User
 from dashboard.routes import session_user
 from sensor import wire
 
@@ -73,7 +74,8 @@ WRITES = [(method, path) for method, path, kind, _ in ROUTES
           if method != "GET" and kind == "user" and re.search(r"{\w+}", path)]
 # A valid body for each such write that takes one (a 422 would hide the tenant check behind it).
 BODIES = {"/api/v1/assets/{device}/annotation": {}, "/api/v1/users/{user_id}/role": {"role": "analyst"},
-          "/api/v1/users/{user_id}/password": {"password": "Vermilion kettle drums at 4am"}}
+          "/api/v1/users/{user_id}/password": {"password": "Vermilion kettle drums at 4am"},
+          "/api/v1/alerts/{alert_id}": {"status": "acknowledged"}}
 SENSOR_ROUTES = [(method, path) for method, path, kind, _ in ROUTES if kind == "sensor"]
 
 
@@ -108,6 +110,8 @@ def world(client):
     for name, batch, contract in (("acme", make_batch(), OSECT_EXAMPLE),
                                   ("globex", make_batch([globex_flow], [], globex_obs), SCC_EXAMPLE)):
         tenant = provision(client.app, name)
+        with client.app.state.controlplane.session() as db:  # no learning: the batch raises alerts
+            db.get(Tenant, tenant.id).learning_hours = 0
         assert post_batch(client, tenant.sensor_token, wire.encode(batch)).status_code == 200
         contract_id = store_contract(client.app, name, contract)
         creds = {}
@@ -124,7 +128,8 @@ def world(client):
                 creds[role] = (bearer(token), {"Cookie": f"{auth.SESSION_COOKIE}={auth.start_session(db, user)}"})
             analyst = db.scalar(select(User).where(User.email == f"analyst@{name}.example"))
             token_id = db.scalar(select(ApiToken.id).where(ApiToken.user_id == analyst.id))
-        ids = {"device": batch.tables["observations"]["mac"][0].as_py(), "contract": contract_id, "user_id": analyst.id, "token_id": token_id}
+        ids = {"device": batch.tables["observations"]["mac"][0].as_py(), "contract": contract_id, "user_id": analyst.id, "token_id": token_id,
+               "alert_id": alerts.list_alerts(client.app.state.clickhouse, tenant.id, kind=["new_device"])[0]["id"]}
         world[name] = {"tenant": tenant, "creds": creds, "ids": ids}
     return world
 
