@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from sensor.decode import ads, bacnet, cclink_basic, dnp3, enip, fins, hartip, iec104, knxip, modbus, opcua, s7comm
 from sensor.decode import pnio_cm, slmp
-from sensor.decode import ftp, http, mqtt, ntp, rtcp, rtp, rtsp, smb, snmp, ssdp, ssh, telnet, tls, wsd
+from sensor.decode import ftp, http, mqtt, ntp, rdp, rtcp, rtp, rtsp, smb, snmp, ssdp, ssh, teamviewer, telnet, tls
+from sensor.decode import vnc, wsd
 from sensor.decode import cclink_ie, cdp, goose, lldp, profinet
 from sensor.decode.spec import LinkProtocol, Protocol, guarded
 
@@ -19,9 +20,11 @@ PROTOCOLS: tuple[Protocol, ...] = tuple(map(guarded, (modbus.PROTOCOL, s7comm.PR
                                      # binary network protocols, then text ones (HTTP and Telnet's bare
                                      # prompt match loosely), and last RTP, whose one-packet check the
                                      # decoder confirms over the following packets
-                                     tls.PROTOCOL, ssh.PROTOCOL, smb.PROTOCOL, snmp.PROTOCOL, ntp.PROTOCOL,
+                                     tls.PROTOCOL, ssh.PROTOCOL, rdp.PROTOCOL, vnc.PROTOCOL, smb.PROTOCOL,
+                                     snmp.PROTOCOL, ntp.PROTOCOL,
                                      mqtt.PROTOCOL, rtcp.PROTOCOL, rtsp.PROTOCOL, ssdp.PROTOCOL, wsd.PROTOCOL,
-                                     ftp.PROTOCOL, http.PROTOCOL, telnet.PROTOCOL, rtp.PROTOCOL)))
+                                     ftp.PROTOCOL, http.PROTOCOL, telnet.PROTOCOL, teamviewer.PROTOCOL,
+                                     rtp.PROTOCOL)))
 # carried straight in Ethernet frames, bound by EtherType (or LLC/SNAP header)
 LINK_PROTOCOLS: tuple[LinkProtocol, ...] = tuple(map(guarded, (lldp.PROTOCOL, cdp.PROTOCOL, goose.PROTOCOL,
                                                              profinet.PROTOCOL, cclink_ie.PROTOCOL)))

@@ -37,7 +37,7 @@ ATTACKS = {
     "zeek/Traces/ftp/ipv4.pcap": {"cleartext_credentials"},
     "ndpi/mqtt.pcap": {"cleartext_credentials"},
     "zeek/Traces/snmp/snmpv1_get.pcap": {"default_credentials"},
-    "zeek/Traces/modbus/modbus-and-non-modbus-p502.pcap": {"internet_exposure"},
+    "zeek/Traces/modbus/modbus-and-non-modbus-p502.pcap": {"internet_exposure", "remote_access"},
     "zeek/Traces/ssh/ssh_kex_curve25519.pcap": {"remote_access"},
     "zeek/Traces/telnet-auth-missing-name.pcap": {"remote_access"},
     "ics-pcap/DNP3/DNP3-Write/DNP3-Write.pcap": set(),
@@ -163,3 +163,9 @@ def test_smbv1_session_and_announcements(corpus):
 def test_ssh_into_the_site_from_inside(corpus):
     [ssh], _ = _only(corpus, "zeek/Traces/ssh/ssh_kex_curve25519.pcap", "remote_access")
     assert ssh.protocol == "ssh" and ssh.effective_severity() == "medium" and ("from", "site") in ssh.details
+
+
+def test_rdp_from_the_internet_is_high(corpus):
+    [rdp], uids = _only(corpus, "zeek/Traces/modbus/modbus-and-non-modbus-p502.pcap", "remote_access")
+    assert rdp.protocol == "rdp" and rdp.effective_severity() == "high" and ("from", "internet") in rdp.details
+    assert Site().is_public(rdp.src_ip) and Site().is_site(rdp.dst_ip) and set(rdp.evidence) <= uids

@@ -49,6 +49,7 @@ SEED_TRACES = {
     "ftp": [("zeek/Traces/ftp/ipv4.pcap", 21)],
     "http": [("zeek/Traces/http/get.pcap", 80), ("zeek/Traces/http/multipart.pcap", 80)],
     "telnet": [("zeek/Traces/telnet-auth-missing-name.pcap", 21)],
+    "rdp": [], "vnc": [], "teamviewer": [],  # the corpus holds no such session on a port of its own
     "rtp": [("camera/ndpi/rtp.pcapng", 6000), ("camera/ndpi/rtp.pcapng", 6008), ("camera/ndpi/rtp.pcapng", 5000)],
     "mqtt": [("zeek/Traces/mqtt.pcap", 1883), ("ndpi/mqtt.pcap", 1883), ("ndpi/coap_mqtt.pcap", 1883)],
     "ads": [("ndpi/beckhoff_ads.pcapng", 48898), ("iti/beckoff/beckofflink.pcapng", 48898)],
@@ -86,6 +87,10 @@ BUILT_IN = {
     "ftp": [b"220 FTP server ready\r\n", b"USER anonymous\r\n"],
     "http": [b"GET /ISAPI/System/deviceInfo HTTP/1.1\r\nHost: cam\r\n\r\n"],
     "telnet": [b"\xff\xfd\x18\xff\xfd\x20\r\nlogin: "],
+    "rdp": [bytes.fromhex("0300002924e00000000000") + b"Cookie: mstshash=eng\r\n" + bytes.fromhex("0100080003000000"),
+            bytes.fromhex("030000130ed000001234000200080001000000")],  # connection request, confirm (TLS)
+    "vnc": [b"RFB 003.008\n"],
+    "teamviewer": [bytes.fromhex("17240a00") + bytes(20)],
     "rtp": [bytes.fromhex("80600001000003e81d95389b") + bytes(160)],
     "mqtt": [bytes.fromhex("101000044d5154540402003c0004") + b"abcd", bytes.fromhex("820a00010005746f70696301")],
     "ads": [bytes.fromhex("000020000000050d756001011027c0a801630101808004000400000000000000000005000000")],
