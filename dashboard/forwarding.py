@@ -18,6 +18,7 @@ from dashboard.timefmt import absolute, duration, zone_name
 
 router = APIRouter(include_in_schema=False)
 FORBIDDEN = N_("forwarding_forbidden")
+N_("nav_forwarding")  # base.html's navigation: "nav_" ~ route
 
 
 def _row(d: destinations.State, now: datetime, t: Translator) -> dict:

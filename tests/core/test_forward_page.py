@@ -49,9 +49,12 @@ def test_forwarding_page(live, browser):
     context, page = logged_in(browser, live.url, acme.email)
     cookies = {c["name"]: c["value"] for c in context.cookies()}
     eventually(failed, 20)
+    page.click(f".topnav a:has-text('{MESSAGES['ja']['nav_forwarding']}')")  # reached from the navigation
+    assert page.url == f"{live.url}/forwarding"
     for lang in ("ja", "en"):
         m = MESSAGES[lang]
         page.goto(f"{live.url}/forwarding?lang={lang}")
+        assert page.locator(".topnav a.active").inner_text() == m["nav_forwarding"]
         assert page.locator("h1").inner_text() == m["forwarding_title"]
         qradar, webhook = page.locator("tr[data-destination=qradar]"), page.locator("tr[data-destination=soc-webhook]")
         assert qradar.locator("[data-col=queued]").inner_text().startswith("3")
@@ -69,6 +72,7 @@ def test_forwarding_page(live, browser):
 
     context, page = logged_in(browser, live.url, "bill@acme.example")
     assert page.goto(f"{live.url}/forwarding").status == 403
+    assert page.locator(".topnav a[href='/forwarding']").count() == 0
     assert page.locator("[role=alert]").inner_text() == MESSAGES["ja"]["forwarding_forbidden"]
     context.close()
     assert httpx.get(f"{live.url}/forwarding", follow_redirects=False).status_code == 303

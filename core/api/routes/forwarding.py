@@ -52,5 +52,5 @@ class DestinationOut(Out):
 
 
 @router.get("/api/v1/forwarding", responses=ERRORS)
-def forwarding(who: Annotated[auth.Identity, Depends(watcher)], db: DB) -> list[DestinationOut]:
+def forwarding_status(who: Annotated[auth.Identity, Depends(watcher)], db: DB) -> list[DestinationOut]:
     return [DestinationOut.of(state) for _, state in destinations.states(db, who.tenant_id)]
