@@ -153,9 +153,130 @@ def test_device_and_firmware_change(site):
     site.post(batch(later, poll(later, observations=facts)))
     (firmware,) = site.alerts()  # the first hostname is no change
     assert (firmware["kind"], firmware["severity"], firmware["src"]["mac"]) == ("firmware_change", "high", PLC[1])
-    assert firmware["details"] | {} == {"attribute": "firmware", "value": "V2.0", "source": "modbus",
+    assert firmware["details"] == {"attribute": "firmware", "value": "V2.0", "source": "modbus",
                                         "previous": "V1.0"}
     facts[1] = facts[1] | {"value": "evil-plc", "ts": later + HOUR}
     site.post(batch(later + HOUR, poll(later + HOUR, observations=facts[1:])))
     change = by_kind(site.alerts())["device_change"][0]
     assert change["details"]["previous"] == "plc-1" and change["details"]["value"] == "evil-plc"
+
+
+def test_a_core_stopping_between_commit_and_detection_detects_on_the_resend(site, client, monkeypatch):
+    learned(site)
+    detector = client.app.state.detector
+    b = batch(T0 + 2 * HOUR, poll(T0 + 2 * HOUR, orig=LAPTOP, action="write_single_register"))
+    real = detector.detect
+
+    def dies(*args):
+        raise RuntimeError("core stopped")
+
+    monkeypatch.setattr(detector, "detect", dies)
+    assert site.post(b)["status"] == "stored"  # the batch is stored whole
+    assert site.alerts() == []
+    monkeypatch.setattr(detector, "detect", real)
+    assert site.post(b)["status"] == "duplicate"  # the resend finishes detection
+    raised = sorted((a["kind"], a["count"]) for a in site.alerts())
+    assert raised == [("new_device", 1), ("new_link", 1), ("new_ot_function", 3)]
+    site.post(b)
+    assert sorted((a["kind"], a["count"]) for a in site.alerts()) == raised
+
+
+def test_detection_stopped_after_its_alerts_folds_nothing_twice(site, client, monkeypatch):
+    learned(site)
+    detector = client.app.state.detector
+    write = batch(T0 + 2 * HOUR, poll(T0 + 2 * HOUR, action="write_single_register"))
+    site.post(write)
+    again = batch(T0 + 3 * HOUR, poll(T0 + 3 * HOUR, action="write_single_register"))
+    calls = []
+
+    def dies_after_alerts(*args):  # the alerts are written, the done marker is not
+        calls.append(args)
+        raise RuntimeError("core stopped")
+
+    monkeypatch.setattr(detector.baseline, "add", dies_after_alerts)
+    site.post(again)
+    assert calls and site.alerts()[0]["count"] == 6
+    monkeypatch.undo()
+    assert site.post(again)["status"] == "duplicate"
+    assert site.alerts()[0]["count"] == 6  # not 9
+
+
+def test_relearn_learns_again_from_the_next_data(site, client):
+    learned(site)
+    later = T0 + 2 * HOUR
+    site.post(batch(later, poll(later, orig=LAPTOP)))
+    before = {(a["kind"], a["src"]["ip"]) for a in site.alerts()}
+    assert before == {("new_device", LAPTOP[0]), ("new_link", LAPTOP[0]), ("new_ot_function", LAPTOP[0])}
+    with client.app.state.controlplane.session() as db:
+        tenant = db.get(Tenant, site.id)
+        tenant.learning_epoch = (tenant.learning_epoch or 0) + 1  # what `mieruka tenants relearn` does
+    relearn = T0 + 5 * HOUR
+    site.post(batch(relearn, poll(relearn, action="write_single_register")))  # learning again: normal
+    site.post(batch(relearn + 2 * HOUR, poll(relearn + 2 * HOUR, action="write_single_register")))
+    assert {(a["kind"], a["src"]["ip"]) for a in site.alerts()} == before
+    site.post(batch(relearn + 2 * HOUR + timedelta(minutes=1),
+                    poll(relearn + 2 * HOUR, action="write_multiple_registers")))
+    assert {(a["kind"], a["src"]["ip"]) for a in site.alerts()} - before == {("new_ot_function", HMI[0])}
+
+
+STIX_IP, STIX_DOMAIN, CSV_JA3, CSV_HASSH = "203.0.113.9", "evil.example", "bd9c99b3a0f752c3ab8b052a79e9de3e", \
+    "0df0d56bb50c6b2426d8d40234bf1826"
+
+
+def stix_bundle() -> str:
+    import stix2
+
+    return stix2.Bundle(objects=[
+        stix2.Indicator(name="C2 server", pattern=f"[ipv4-addr:value = '{STIX_IP}']", pattern_type="stix"),
+        stix2.Indicator(name="phishing", pattern=f"[domain-name:value = '{STIX_DOMAIN}']", pattern_type="stix"),
+        stix2.Indicator(name="yara", pattern="rule x { condition: true }", pattern_type="yara"),
+    ]).serialize()
+
+
+def test_indicators_from_stix_and_csv_match_flows_dns_tls_and_ssh(site, client, tmp_path):
+    from core.detect.indicators import import_file
+
+    ch = client.app.state.clickhouse
+    (tmp_path / "feed.json").write_text(stix_bundle())
+    (tmp_path / "feed.csv").write_text(f"type,value,note\nja3,{CSV_JA3},old client\nhassh,{CSV_HASSH},\n"
+                                       "ip,not-an-ip,\n")
+    assert import_file(ch, tmp_path / "feed.json", site.id) == (2, 1)
+    assert import_file(ch, tmp_path / "feed.csv", site.id) == (2, 1)
+    client.app.state.detector.indicators.reload_s = 0
+    t = T0 + 10 * HOUR
+    pc = ("10.0.0.80", "00:1b:1b:00:00:80")
+    dns = dict(ts=t, ts_end=t, count=1, uid="Cdns", orig_h=pc[0], resp_h="10.0.0.53", resp_p=53, protocol="dns",
+               action="query", status="", attrs={"qname": "www." + STIX_DOMAIN})
+    tls = dict(ts=t, ts_end=t, count=1, uid="Ctls", orig_h=pc[0], resp_h="198.51.100.7", resp_p=443,
+               protocol="ssl", action="handshake", status="", attrs={"ja3": CSV_JA3, "server_name": "ok.example"})
+    ssh = dict(ts=t, ts_end=t, count=1, uid="Cssh", orig_h=pc[0], resp_h="10.0.0.2", resp_p=22, protocol="ssh",
+               action="handshake", status="", attrs={"hassh": CSV_HASSH})
+    c2 = flow(orig_h=pc[0], resp_h=STIX_IP, service="ssl", ts=t, uid="Cc2", orig_l2_addr=pc[1])
+    # while learning, too: a listed indicator is never normal
+    site.post(make_batch([c2], [dns, tls, ssh], [], start=t))
+    found = {a["details"]["indicator_type"]: a for a in site.alerts(kind=["indicator_match"])}
+    assert set(found) == {"ip", "domain", "ja3", "hassh"}
+    assert (found["ip"]["src"]["ip"], found["ip"]["dst"]["ip"], found["ip"]["evidence"]) == (pc[0], STIX_IP, ["Cc2"])
+    assert found["ip"]["details"]["note"] == "C2 server" and found["ip"]["severity"] == "high"
+    assert (found["domain"]["details"]["indicator"], found["domain"]["details"]["field"]) == (STIX_DOMAIN, "qname")
+    assert found["ja3"]["dst"]["ip"] == "198.51.100.7" and found["hassh"]["evidence"] == ["Cssh"]
+    other = provision(client.app, f"other{next(_names)}")  # a tenant's list is its own
+    post_batch(client, other.sensor_token, wire.encode(make_batch([c2], [], [], start=t)))
+    assert store.list_alerts(ch, other.id, kind=["indicator_match"]) == []
+
+
+def test_sensor_silent_after_its_threshold(site, client):
+    from core.store.controlplane import Sensor
+
+    detector = client.app.state.detector
+    with client.app.state.controlplane.session() as db:
+        sensor = db.get(Sensor, site.sensor_id)
+        sensor.last_seen, sensor.silent_minutes = T0, 10
+    assert [a for a in detector.check_silent(T0 + timedelta(minutes=10)) if a["sensor_id"] == site.sensor_id] == []
+    (alert,) = [a for a in detector.check_silent(T0 + timedelta(minutes=11)) if a["sensor_id"] == site.sensor_id]
+    assert (alert["kind"], alert["severity"], alert["ts"]) == ("sensor_silent", "medium", T0 + timedelta(minutes=10))
+    detector.check_silent(T0 + timedelta(minutes=12))
+    (folded,) = site.alerts(kind=["sensor_silent"])
+    assert (folded["id"], folded["count"], folded["ts_last"]) == (alert["id"], 2, T0 + timedelta(minutes=12))
+    with client.app.state.controlplane.session() as db:
+        db.get(Sensor, site.sensor_id).last_seen = None  # keep the other tests' checks quiet

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from core.analytics.window import clamp
 from core.api.deps import DB, Bearer, ClickHouse, Principal
 from core.api.models import NEEDS_LOGIN, Out, csv_response, refusals
 from core.detect import store
@@ -120,7 +121,9 @@ def _filters(start: datetime | None = None, end: datetime | None = None,
              severity: Annotated[list[Severity], Query()] = [],  # noqa: B006
              kind: Annotated[list[Kind], Query()] = [],  # noqa: B006
              device: str = Query("", max_length=200, description="an IP, MAC or device key on either side")) -> dict:
-    return {"start": start, "end": end, "status": status, "severity": severity, "kind": kind, "device": device}
+    """The filters; times (ISO 8601, UTC if no offset) clamped to what the store holds."""
+    return {"start": start and clamp(start), "end": end and clamp(end), "status": status, "severity": severity,
+            "kind": kind, "device": device}
 
 
 Filters = Annotated[dict, Depends(_filters)]
