@@ -20,6 +20,7 @@ from core.forward.models import Destination, OutboxEntry
 from core.store.controlplane import ControlPlane, utcnow
 
 log = logging.getLogger(__name__)
+PURGE_EVERY = timedelta(minutes=10)
 
 
 class Worker:
@@ -30,6 +31,7 @@ class Worker:
         self.poll_s, self.batch, self.lease = poll_s, batch, timedelta(seconds=lease_s)
         self.backoff_s, self.backoff_max_s, self.keep = backoff_s, backoff_max_s, keep
         self._stop = threading.Event()
+        self._purged = utcnow() - PURGE_EVERY  # the first round purges
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -55,7 +57,9 @@ class Worker:
         with self.cp.session() as db:
             due = db.scalars(select(Destination.id).where(
                 or_(Destination.next_attempt.is_(None), Destination.next_attempt <= now))).all()
-            db.execute(delete(OutboxEntry).where(OutboxEntry.delivered_at < now - self.keep))
+            if now - self._purged >= PURGE_EVERY:  # a write; not every round
+                db.execute(delete(OutboxEntry).where(OutboxEntry.delivered_at < now - self.keep))
+                self._purged = now
         return sum(self._drain(destination_id) for destination_id in due if self._claim(destination_id))
 
     def _claim(self, destination_id: int) -> bool:

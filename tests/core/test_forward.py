@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -240,6 +241,21 @@ def test_cef_and_leef_escape_what_would_break_their_fields():
     assert attrs["devTime"] == "2024-12-06T01:54:20.000+0000"
     assert [parse_cef(formats.cef(alert(1, s)))[0][6] for s in ("critical", "high", "medium", "low", "info")] \
         == ["10", "8", "5", "3", "1"]
+
+
+def test_enqueue_takes_the_alert_as_the_api_shows_it(cp):
+    """Datetimes, sensor_id, extra keys (comments, evidence): stored JSON-ready, only the forwarded fields."""
+    acme = tenant(cp, "acme")
+    add(cp, acme, "siem", "udp://127.0.0.1:9", "cef")
+    shown = alert(1, ts=datetime(2024, 12, 6, 1, 53, 20, tzinfo=UTC), ts_last=datetime(2024, 12, 6, 1, 54, 20, tzinfo=UTC),
+                  sensor_id=7, comments=[{"at": datetime.now(UTC), "text": "seen"}], evidence=["C1"])
+    del shown["sensor"]
+    enqueue(cp, acme, [shown])
+    with cp.sessions() as db:
+        [row] = db.scalars(select(OutboxEntry)).all()
+    assert set(row.alert) == set(outbox.FIELDS)
+    assert (row.alert["ts"], row.alert["ts_last"], row.alert["sensor"]) == (
+        1_733_450_000_000_000, 1_733_450_060_000_000, "7")
 
 
 def test_enqueue_belongs_to_the_callers_transaction(cp):
