@@ -33,6 +33,7 @@ def browser():
 def test_forwarding_page(live, browser):
     acme = provision(live.app, "acme")
     add_user(live.app, "acme", "bill@acme.example", "billing")
+    add_user(live.app, "acme", "admin@acme.example", "admin")
     cp = live.app.state.controlplane
     hook = WebhookReceiver()
     add(cp, acme.id, "soc-webhook", f"http://127.0.0.1:{hook.port}/hooks/0123456789abcdef", "json", secret=SECRET)
@@ -69,6 +70,13 @@ def test_forwarding_page(live, browser):
         page.screenshot(path=str(shots / f"forwarding-{lang}.png"), full_page=True)
     context.close()
     hook.stop()
+
+    context, page = logged_in(browser, live.url, "admin@acme.example")  # the longest navigation
+    page.goto(f"{live.url}/forwarding?lang=en")
+    assert page.locator(".topnav a.active").inner_text() == MESSAGES["en"]["nav_forwarding"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    page.screenshot(path=str(shots / "forwarding-admin-en.png"))
+    context.close()
 
     context, page = logged_in(browser, live.url, "bill@acme.example")
     assert page.goto(f"{live.url}/forwarding").status == 403
