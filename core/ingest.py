@@ -7,9 +7,11 @@ error propagates: flows are first re-inserted with ``sign`` negated (the rollup 
 ``sign``, so this retracts the batch from them), then every table's rows of the batch are deleted. The
 asset ledger keeps what it saw: min/max/argMax are unchanged when the sensor resends the batch.
 
-With a ``Detector``, detection runs after the commit, inside the sensor's lock (so in batch order);
-its failure is logged and never undoes or refuses the stored batch. A resent batch that is stored
-but not yet detected (the core stopped in between) is detected then, once (see core/detect/engine.py).
+With a ``Detector``, detection runs once the batch's rows are stored and before its commit marker,
+inside the sensor's lock (so in batch order). Its failure is logged and never undoes or refuses the
+batch. If the core stops before the marker, the sensor resends the batch, which is stored and
+detected again; detection is idempotent per batch (core/detect/engine.py), so nothing is raised or
+counted twice. A batch with its marker is a duplicate and is not detected again.
 """
 
 from __future__ import annotations
@@ -71,8 +73,6 @@ class Ingestor:
         # One batch at a time per sensor in this process, so check-then-insert cannot race.
         with self._lock(tenant_id, sensor_id):
             if self.has_batch(tenant_id, sensor_id, batch.batch_id):
-                if self.detector and not self.detector.done(tenant_id, sensor_id, batch.batch_id):
-                    self._detect(tenant_id, sensor_id, batch)
                 return IngestResult("duplicate", batch.batch_id, rows)
             # Per request, not per batch: once a failed batch's rows are removed, the sensor's
             # resend must not be dropped as a duplicate of the removed blocks.
@@ -84,6 +84,8 @@ class Ingestor:
                         attempted.append(name)
                         data = self._with_keys(batch, name, tenant_id, sensor_id)
                         self._insert(name, data, token)
+                if self.detector:
+                    self._detect(tenant_id, sensor_id, batch)
                 self._insert("batches", _batch_row(batch, tenant_id, sensor_id), token)
             except Exception:
                 try:
@@ -91,14 +93,12 @@ class Ingestor:
                 except Exception:  # the original error matters more; log this one
                     log.exception("could not remove partial batch %s", batch.batch_id)
                 raise
-            if self.detector:
-                self._detect(tenant_id, sensor_id, batch)
         return IngestResult("stored", batch.batch_id, rows)
 
     def _detect(self, tenant_id: int, sensor_id: int, batch: wire.Batch) -> None:
         try:
             self.detector.detect(tenant_id, sensor_id, batch)
-        except Exception:  # the batch is stored; its resend (if any) detects it again
+        except Exception:  # the batch is stored all the same; its alerts are lost
             log.exception("detection failed on batch %s of sensor %s", batch.batch_id, sensor_id)
 
     def has_batch(self, tenant_id: int, sensor_id: int, batch_id: str) -> bool:

@@ -11,12 +11,13 @@ Per batch, in this order:
 3. Findings fold into alerts: one open alert (``new``/``acknowledged``) per tenant, sensor, kind
    and key takes the repeats (``count``, ``ts_last``); otherwise a new alert whose id is derived
    from tenant, sensor, kind, key and first time — the same data gives the same alerts.
-4. Alerts are written, then the baseline, then the batch's ``detect_done`` row.
+4. Alerts are written, then the baseline.
 
-Crash safety: if the core dies between the batch's commit and step 4, the sensor got no reply and
-resends the batch; ingest sees a stored batch without ``detect_done`` and runs detection for it
-(``Detector.detect`` is idempotent per batch: an alert that already took this batch, by its
-``last_batch``, is not folded again). A batch with ``detect_done`` is never detected twice.
+Crash safety: ingest (core/ingest.py) detects a batch after storing its rows and before writing its
+commit marker. If the core stops in between, the sensor got no reply and resends the batch, which
+is stored and detected again: ``detect`` is idempotent per batch (an alert that already took this
+batch, by its ``last_batch``, is not raised or folded again; the baseline is a set). A committed
+batch is a duplicate and never detected twice.
 """
 
 from __future__ import annotations
@@ -75,13 +76,9 @@ class Detector:
 
     # -- per batch ------------------------------------------------------------------------------
 
-    def done(self, tenant_id: int, sensor_id: int, batch_id: str) -> bool:
-        return self.ch.query(
-            "SELECT count() AS n FROM detect_done WHERE tenant_id = {t:UInt32} AND sensor_id = {s:UInt32} "
-            "AND batch_id = {b:UUID}", {"t": tenant_id, "s": sensor_id, "b": batch_id})[0]["n"] > 0
-
     def detect(self, tenant_id: int, sensor_id: int, batch: wire.Batch) -> list[dict]:
-        """Detect one stored batch (callers serialise per sensor); the alerts raised or folded."""
+        """Detect one batch whose rows are stored (callers serialise per sensor); the alerts raised
+        or folded."""
         hours, epoch = self._policy(tenant_id)
         start = micros(batch.interval_start)
         learning = start < self._first_data(tenant_id, sensor_id, epoch, start) + hours * 3_600_000_000
@@ -101,8 +98,6 @@ class Detector:
                     log.exception("rule module %s failed on batch %s", name, batch.batch_id)
         changed = self._fold(tenant_id, sensor_id, batch.batch_id, findings)
         self.baseline.add(tenant_id, learned, batch.interval_end)
-        self.ch.insert_rows("detect_done", [{"tenant_id": tenant_id, "sensor_id": sensor_id,
-                                             "batch_id": batch.batch_id}])
         return changed
 
     def _policy(self, tenant_id: int) -> tuple[int, int]:
@@ -182,19 +177,17 @@ class Detector:
                              "version": alerts.next_version(row["version"])}
             rows.append(row)
         alerts.write(self.ch, rows)
-        shown = [alerts.public(r, []) for r in rows]
         if raised:
             with self.controlplane.session() as db:
-                for alert in shown:
-                    if alert["id"] in {r["id"] for r in raised}:
-                        notify.send(db, tenant_id, alert)
-        return shown
+                for row in raised:
+                    notify.send(db, tenant_id, alerts.public(row, []))
+        return rows
 
     # -- periodic -------------------------------------------------------------------------------
 
     def check_silent(self, now: datetime | None = None) -> list[dict]:
         """Raise ``sensor_silent`` for each sensor whose last upload is older than its threshold
-        (``silent_minutes``, default 30); the alerts raised or folded."""
+        (``silent_minutes``, default 30); the alerts raised or folded (stored rows)."""
         now = now or utcnow()
         with self.controlplane.session() as db:
             sensors = db.execute(select(Sensor.tenant_id, Sensor.id, Sensor.serial, Sensor.last_seen,

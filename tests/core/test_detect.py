@@ -161,44 +161,43 @@ def test_device_and_firmware_change(site):
     assert change["details"]["previous"] == "plc-1" and change["details"]["value"] == "evil-plc"
 
 
-def test_a_core_stopping_between_commit_and_detection_detects_on_the_resend(site, client, monkeypatch):
+def test_a_batch_whose_commit_fails_after_detection_raises_nothing_twice_when_resent(site, client, monkeypatch):
+    """The core stops (here: its commit marker fails) after detecting a batch: the sensor resends
+    it, it is stored and detected again, and no alert is raised or counted twice."""
     learned(site)
-    detector = client.app.state.detector
+    ingestor = client.app.state.ingestor
     b = batch(T0 + 2 * HOUR, poll(T0 + 2 * HOUR, orig=LAPTOP, action="write_single_register"))
-    real = detector.detect
+    real = ingestor._insert
 
-    def dies(*args):
-        raise RuntimeError("core stopped")
+    def marker_fails(table, data, token):
+        if table == "batches":
+            raise RuntimeError("core stopped")
+        real(table, data, token)
 
-    monkeypatch.setattr(detector, "detect", dies)
-    assert site.post(b)["status"] == "stored"  # the batch is stored whole
-    assert site.alerts() == []
-    monkeypatch.setattr(detector, "detect", real)
-    assert site.post(b)["status"] == "duplicate"  # the resend finishes detection
+    monkeypatch.setattr(ingestor, "_insert", marker_fails)
+    r = post_batch(client, site.sensor_token, wire.encode(b))
+    assert r.status_code == 503
     raised = sorted((a["kind"], a["count"]) for a in site.alerts())
     assert raised == [("new_device", 1), ("new_link", 1), ("new_ot_function", 3)]
-    site.post(b)
+    monkeypatch.undo()
+    assert site.post(b)["status"] == "stored"
+    assert sorted((a["kind"], a["count"]) for a in site.alerts()) == raised
+    assert site.post(b)["status"] == "duplicate"
     assert sorted((a["kind"], a["count"]) for a in site.alerts()) == raised
 
 
-def test_detection_stopped_after_its_alerts_folds_nothing_twice(site, client, monkeypatch):
+def test_a_failing_detection_never_loses_the_batch(site, client, monkeypatch):
     learned(site)
-    detector = client.app.state.detector
-    write = batch(T0 + 2 * HOUR, poll(T0 + 2 * HOUR, action="write_single_register"))
-    site.post(write)
-    again = batch(T0 + 3 * HOUR, poll(T0 + 3 * HOUR, action="write_single_register"))
-    calls = []
 
-    def dies_after_alerts(*args):  # the alerts are written, the done marker is not
-        calls.append(args)
-        raise RuntimeError("core stopped")
+    def broken(*args):
+        raise RuntimeError("a bug in detection")
 
-    monkeypatch.setattr(detector.baseline, "add", dies_after_alerts)
-    site.post(again)
-    assert calls and site.alerts()[0]["count"] == 6
-    monkeypatch.undo()
-    assert site.post(again)["status"] == "duplicate"
-    assert site.alerts()[0]["count"] == 6  # not 9
+    monkeypatch.setattr(client.app.state.detector, "detect", broken)
+    b = batch(T0 + 2 * HOUR, poll(T0 + 2 * HOUR, orig=LAPTOP))
+    assert site.post(b)["status"] == "stored"
+    stored = site.ch.query("SELECT count() AS n FROM flows WHERE tenant_id = {t:UInt32} AND batch_id = {b:UUID}",
+                           {"t": site.id, "b": b.batch_id})
+    assert stored[0]["n"] == 1 and site.alerts() == []
 
 
 def test_relearn_learns_again_from_the_next_data(site, client):

@@ -1,5 +1,5 @@
 -- Detection (core/detect/): the baseline learned per tenant, when each sensor started learning,
--- which batches detection has finished, imported indicators, and alerts with their comments.
+-- imported indicators, and alerts with their comments.
 
 -- What is normal, by kind: device (MAC or site IP), link (pair and service), function (pair,
 -- protocol and action), attribute (device and attribute; value holds the current value).
@@ -28,19 +28,6 @@ ENGINE = {{ENGINE ReplacingMergeTree}}
 ORDER BY (tenant_id, sensor_id, epoch);
 
 {{DISTRIBUTED detect_learning sipHash64(tenant_id)}};
-
--- Batches detection has finished: a stored batch missing here is detected when it is resent.
-CREATE TABLE IF NOT EXISTS {{TABLE detect_done}} {{ON_CLUSTER}}
-(
-    tenant_id  UInt32,
-    sensor_id  UInt32,
-    batch_id   UUID,
-    done_at    DateTime64(3, 'UTC') DEFAULT now64(3)
-)
-ENGINE = {{ENGINE ReplacingMergeTree}}
-ORDER BY (tenant_id, sensor_id, batch_id);
-
-{{DISTRIBUTED detect_done sipHash64(tenant_id)}};
 
 -- Indicators of compromise; tenant 0 holds the global list.
 CREATE TABLE IF NOT EXISTS {{TABLE indicators}} {{ON_CLUSTER}}
