@@ -13,11 +13,11 @@ import ssl
 import subprocess
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from coretest import bearer, provision
+from coretest import T0, bearer, flow, make_batch, post_batch, provision
 from runtest import eventually, free_port
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -28,7 +28,8 @@ from core.config import Settings
 from core.forward import destinations, formats, outbox
 from core.forward.models import OutboxEntry
 from core.forward.worker import Worker
-from core.store.controlplane import ControlPlane
+from core.store.controlplane import ControlPlane, Tenant
+from sensor import wire
 
 SECRET = "hmac-key-for-tests"
 RFC5424 = re.compile(r"<(\d+)>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|\[.*?\]) (.*)", re.S)
@@ -419,3 +420,36 @@ def test_forwarding_api_shows_the_tenants_queue_and_no_secrets(client, tls_files
         token = accounts.create_api_token(db, user, "t")[1]
     assert client.get("/api/v1/forwarding", headers=bearer(token)).status_code == 403
     assert client.get("/api/v1/forwarding").status_code == 401
+
+
+def test_an_alert_raised_at_ingest_and_its_status_change_reach_the_siem(client):
+    """Ingest → detection → outbox (same transaction) → the app's worker → a TCP syslog receiver."""
+    site = provision(client.app, "plant")
+    with client.app.state.controlplane.session() as db:
+        db.get(Tenant, site.id).learning_hours = 1
+    receiver = StreamReceiver()
+    add(client.app.state.controlplane, site.id, "siem", f"tcp://127.0.0.1:{receiver.port}", "cef",
+        min_severity="medium")
+
+    def post(at, orig_h: str, mac: str) -> None:
+        batch = make_batch([flow(orig_h=orig_h, resp_h="10.0.0.2", service="modbus", ts=at, uid=f"C{orig_h}",
+                                 orig_l2_addr=mac, resp_l2_addr="00:1b:1b:00:00:02")], [], [], start=at)
+        assert post_batch(client, site.sensor_token, wire.encode(batch)).status_code == 200
+
+    post(T0, "10.0.0.1", "00:1b:1b:00:00:01")  # learning
+    post(T0 + timedelta(hours=2), "10.0.0.66", "02:00:00:00:00:66")  # an unknown laptop after it
+    eventually(lambda: receiver.frames, 20)
+    events = [parse_cef(parse_syslog(f)[8]) for f in receiver.frames]
+    new_device = next(ext for head, ext in events if head[4] == "new_device")
+    assert new_device["src"] == "10.0.0.66" and new_device["cs2"] == "new" and new_device["deviceExternalId"]
+    raised = {a["id"]: a["severity"] for a in client.get("/api/v1/alerts", headers=bearer(site.api_token)).json()["alerts"]}
+    assert "low" in raised.values()  # new_link: raised, stored, but below this destination's minimum
+    assert sorted(ext["externalId"] for _, ext in events) == sorted(i for i, sev in raised.items() if sev != "low")
+    seen = len(receiver.frames)
+    r = client.patch(f"/api/v1/alerts/{new_device['externalId']}", json={"status": "acknowledged"},
+                     headers=bearer(site.api_token))
+    assert r.status_code == 200, r.text
+    eventually(lambda: len(receiver.frames) > seen, 20)
+    head, ext = parse_cef(parse_syslog(receiver.frames[-1])[8])
+    assert (ext["externalId"], ext["cs2"]) == (new_device["externalId"], "acknowledged")
+    receiver.stop()
