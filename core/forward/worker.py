@@ -82,6 +82,7 @@ class Worker:
                     db.expunge_all()
                 if not rows:
                     break
+                self._renew(destination_id)  # a long backlog keeps its lease, batch by batch
                 head = rows[0].id
                 with deliver.connect(destination) as sender:
                     for row in rows:
@@ -94,6 +95,11 @@ class Worker:
             log.warning("forwarding to destination %d failed: %s", destination_id, error)
         self._settle(destination_id, delivered, error, head if error else None)
         return delivered
+
+    def _renew(self, destination_id: int) -> None:
+        with self.cp.session() as db:
+            db.execute(update(Destination).where(Destination.id == destination_id)
+                       .values(lease_until=utcnow() + self.lease))
 
     def _mark(self, row_id: int) -> None:
         with self.cp.session() as db:

@@ -337,6 +337,25 @@ def test_a_receiver_down_for_a_while_gets_everything_once_in_order(cp):
     tcp.stop(), hook.stop()
 
 
+def test_two_workers_on_one_control_plane_send_each_alert_once(cp):
+    """Two core processes share the database: a destination is leased to one worker at a time."""
+    tcp = StreamReceiver()
+    acme = tenant(cp, "acme")
+    add(cp, acme, "tcp", f"tcp://127.0.0.1:{tcp.port}", "cef")
+    workers = [Worker(cp, poll_s=0.01, batch=5) for _ in range(2)]
+    for w in workers:
+        w.start()
+    try:
+        enqueue(cp, acme, [alert(i) for i in range(60)])
+        eventually(lambda: state(cp, "tcp").queued == 0, 20)
+    finally:
+        for w in workers:
+            w.stop()
+    time.sleep(0.2)
+    assert [parse_cef(parse_syslog(f)[8])[1]["externalId"] for f in tcp.frames] == [f"A{i:04d}" for i in range(60)]
+    tcp.stop()
+
+
 def test_min_severity_and_tenants_keep_to_their_own_destinations(cp):
     receivers = {name: StreamReceiver() for name in ("acme", "globex")}
     ids = {name: tenant(cp, name) for name in receivers}
