@@ -8,7 +8,7 @@ not per row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -57,25 +57,29 @@ class _Devices:
     """Devices of the batch by key, with an address of each and the uids they showed up in."""
 
     def __init__(self):
-        self.found: dict[str, Finding] = {}
+        self.found: dict[str, list] = {}  # key → [ts, ts_last, count, ip, mac, uids]
         self.mac_of: dict[str, str] = {}  # ip → the MAC it came from in this batch
 
-    def see(self, mac: str, ip: str, site: Site, ts: int, ts_last: int, uid: str) -> None:
+    def see(self, mac: str, ip: str, site: Site, ts: int, ts_last: int, uid: str, n: int = 1) -> None:
         mac = mac if is_unicast_mac(mac) else ""
         ip = ip if site.is_site(ip) else ""
         if mac and ip:
             self.mac_of.setdefault(ip, mac)
-        for key in filter(None, (mac, ip)):
-            old = self.found.get(key)
-            if old is None:
-                self.found[key] = Finding("new_device", key, ts, ts_last, src_ip=ip, src_mac=mac,
-                                          evidence=(uid,) if uid else ())
-            else:
-                evidence = old.evidence if len(old.evidence) >= MAX_EVIDENCE or not uid or uid in old.evidence \
-                    else old.evidence + (uid,)
-                self.found[key] = replace(old, ts=min(old.ts, ts), ts_last=max(old.ts_last, ts_last),
-                                          count=old.count + 1, src_ip=old.src_ip or ip,
-                                          src_mac=old.src_mac or mac, evidence=evidence)
+        for key in (mac, ip):
+            if not key:
+                continue
+            seen = self.found.get(key)
+            if seen is None:
+                self.found[key] = [ts, ts_last, n, ip, mac, [uid] if uid else []]
+                continue
+            seen[0], seen[1], seen[2] = min(seen[0], ts), max(seen[1], ts_last), seen[2] + n
+            seen[3], seen[4] = seen[3] or ip, seen[4] or mac
+            if uid and len(seen[5]) < MAX_EVIDENCE and uid not in seen[5]:
+                seen[5].append(uid)
+
+    def findings(self) -> dict[str, Finding]:
+        return {key: Finding("new_device", key, ts, ts_last, n, src_ip=ip, src_mac=mac, evidence=tuple(uids))
+                for key, (ts, ts_last, n, ip, mac, uids) in self.found.items()}
 
 
 def sightings(batch: wire.Batch, site: Site) -> list[Sighting]:
@@ -90,11 +94,15 @@ def sightings(batch: wire.Batch, site: Site) -> list[Sighting]:
             if link := _link(g, site):
                 found.append(link)
     observations = batch.tables["observations"]
-    for o in observations.to_pylist() if observations.num_rows else ():
-        ts = int(o["ts"].timestamp() * 1_000_000)
-        devices.see(o["mac"], o["ip"], site, ts, ts, "")
-        if o["attribute"] in WATCHED and o["value"]:
-            found.append(_attribute(o, ts, site))
+    if observations.num_rows:
+        for g in _grouped(observations.append_column("uid", pa.nulls(observations.num_rows, pa.string())),
+                          ["mac", "ip"], ts_end="ts"):
+            devices.see(g["mac"], g["ip"], site, g["ts"], g["ts_last"], "", g["n"])
+        watched = observations.filter(pc.is_in(observations["attribute"], pa.array(sorted(WATCHED))))
+        watched = watched.append_column("us", watched["ts"].cast(pa.int64()))
+        for o in watched.select(["us", "mac", "ip", "attribute", "value", "source"]).to_pylist():
+            if o["value"]:
+                found.append(_attribute(o, o["us"], site))
     events = batch.tables["events"]
     if events.num_rows:
         ot = events.filter(pc.is_in(events["protocol"], pa.array(sorted(OT_PROTOCOLS))))
@@ -105,7 +113,7 @@ def sightings(batch: wire.Batch, site: Site) -> list[Sighting]:
                     "new_ot_function", key, g["ts"], g["ts_last"], g["n"], src_ip=g["orig_h"], dst_ip=g["resp_h"],
                     protocol=g["protocol"], details=(("function", g["action"]),),
                     evidence=(g["uid"],) if g["uid"] else ())))
-    for key, f in devices.found.items():
+    for key, f in devices.findings().items():
         # a new IP of a device whose MAC is also new in this batch is one device, shown by its MAC
         owner = devices.mac_of.get(key)
         found.append(Sighting("device", key, owner or "", f))

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS {{TABLE alerts}} {{ON_CLUSTER}}
     version     UInt64
 )
 ENGINE = {{ENGINE ReplacingMergeTree(version)}}
-ORDER BY (tenant_id, id);
+-- detection looks up the open alert of (sensor, kind, key); an id never changes its sensor, kind or key
+ORDER BY (tenant_id, sensor_id, kind, key, id);
 
 {{DISTRIBUTED alerts sipHash64(tenant_id)}};
 
