@@ -2,10 +2,15 @@
 
 The plant: PLCs polled by HMIs over Modbus/TCP, S7comm and EtherNet/IP; an engineering workstation;
 IP cameras set up by an NVR over RTSP (401 digest challenge, then 200) and streaming RTP/UDP; DHCP,
-DNS, ARP and WS-Discovery; and, unless ``risky=False``, four incidents: a Modbus write and an S7
-PLC STOP from the engineering workstation, a cleartext telnet login to a PLC, and an unknown laptop
-that appears, sweeps the subnet with ARP and asks for Internet names. ``cameras=True`` makes it a
-camera-heavy site instead: 16 cameras streaming H.264 at about 2 Mbit/s each, next to the same plant.
+DNS, ARP and WS-Discovery. Unless ``risky=False``, the first half (LEARN_FRACTION) is only that
+normal traffic, to learn from, and then INCIDENTS follow at known times by known devices, one or more
+for every alert kind: an unknown laptop that sweeps the subnet with ARP, port-scans a PLC, logs into
+a camera with its default password, speaks SMBv1 and looks up an indicator's domain; an S7 STOP and
+a program download; Modbus writes (between a known pair, too); a new S7 link; a clear-text Telnet
+login; a CIP firmware update after which the PLC reports a new revision; an HMI renamed; a
+connection out to the Internet, one in from it and an RDP session from outside. ``cameras=True``
+makes it a camera-heavy site instead: 16 cameras streaming H.264 at about 2 Mbit/s each, next to
+the same plant.
 
 How it is fast: every packet kind is laid out once with ``struct``; per packet only timestamps,
 sequence numbers, ids, lengths and IPv4/TCP checksums are stamped (UDP checksums are 0, which IPv4
@@ -43,8 +48,10 @@ WSD_IP, WSD_MAC = socket.inet_aton("239.255.255.250"), bytes.fromhex("01005e7fff
 SUBNET = "10.10.0."
 DOMAIN = "plant.local"
 
-SYN, FIN, PSH_ACK, ACK, SYN_ACK, FIN_ACK = 0x02, 0x01, 0x18, 0x10, 0x12, 0x11
-PORT_LABELS = {502: "modbus", 102: "s7comm", 44818: "enip", 554: "rtsp", 23: "telnet"}
+SYN, FIN, PSH_ACK, ACK, SYN_ACK, FIN_ACK, RST, RST_ACK = 0x02, 0x01, 0x18, 0x10, 0x12, 0x11, 0x04, 0x14
+SEQ = 0xFFFFFFFF
+PORT_LABELS = {502: "modbus", 102: "s7comm", 44818: "enip", 554: "rtsp", 23: "telnet", 80: "http", 443: "tls",
+               445: "smb", 3389: "rdp"}
 
 # name, role, host number, OUI, DHCP client?, IP TTL (64 embedded/Linux, 128 Windows)
 PLANT = [
@@ -67,6 +74,35 @@ PLANT = [
     ("cam-ipro-1", "camera", 55, "00:80:f0", True, 64),
 ]
 LAPTOP = ("DESKTOP-7Q2K9LM", "unknown", 99, "c8:5b:76", True, 128)
+# hosts on the Internet (behind gw-1): a web server, an attacker probing the site, an RDP client
+INTERNET = {"web": "93.184.216.34", "attacker": "45.155.205.233", "rdp-client": "185.220.101.47"}
+INDICATOR_DOMAIN = "avsvmcloud.com"  # a published indicator (SUNBURST's command-and-control domain)
+LEARN_FRACTION = 0.5  # the risky plant's first half is normal traffic only
+# The risky plant's incidents: (fraction of the span, method, source, target, alert kinds it shows).
+# Devices are plant names, the laptop's or INTERNET's keys.
+INCIDENTS = (
+    (0.52, "rogue_laptop", LAPTOP[0], "", ("new_device", "scan", "indicator_match")),
+    (0.56, "port_scan", LAPTOP[0], "plc-s7-1", ("scan", "new_link")),
+    (0.58, "camera_default_login", LAPTOP[0], "cam-hik-1", ("default_credentials", "cleartext_credentials")),
+    (0.60, "smb1_session", LAPTOP[0], "srv-infra", ("smbv1",)),
+    (0.62, "s7_maintenance", "eng-ws-1", "plc-s7-2", ("plc_stop", "new_link")),
+    (0.63, "s7_restart", "eng-ws-1", "plc-s7-2", ("plc_start",)),
+    (0.64, "s7_download", "eng-ws-1", "plc-s7-1", ("plc_program_change",)),
+    (0.66, "modbus_write", "eng-ws-1", "plc-m340-1", ("new_link", "new_ot_function")),
+    (0.68, "modbus_register_write", "hmi-2", "plc-iqr-1", ("new_ot_function",)),
+    (0.70, "s7_link", "hmi-2", "plc-s7-1", ("new_link",)),
+    (0.72, "telnet_login", "eng-ws-1", "plc-iqr-1", ("cleartext_credentials", "remote_access", "new_link")),
+    (0.74, "firmware_update", "eng-ws-1", "plc-logix-1", ("firmware_change",)),
+    (0.78, "renamed", "hmi-3", "", ("device_change",)),
+    (0.80, "outbound", "eng-ws-1", "web", ("internet_exposure",)),
+    (0.82, "inbound", "attacker", "nvr-1", ("internet_exposure",)),
+    (0.84, "rdp_from_outside", "rdp-client", "eng-ws-1", ("remote_access", "internet_exposure")),
+)
+SCAN_PORTS = (20, 21, 22, 25, 110, 111, 135, 139, 143, 161, 389, 465, 587, 636, 993, 995, 1433, 1521, 1723,
+              3306, 5432, 5900, 5985, 6379, 8000, 8080, 8443, 8888, 9100, 10000)  # and SCAN_OPEN
+SCAN_OPEN = 80  # the scanned PLC's web server: the one port that answers
+DEFAULT_LOGIN = "Basic YWRtaW46MTIzNDU="  # admin:12345, the cameras' old factory login
+REVISIONS = ((33, 11), (34, 1))  # plc-logix-1's firmware before and after the update
 # the camera-heavy site's other cameras (the plant's five, and these)
 MORE_CAMERAS = [(f"cam-{i}", "camera", 55 + i, ("00:40:8c", "bc:ad:28", "00:80:f0")[i % 3], True, 64)
                 for i in range(1, 12)]
@@ -130,6 +166,14 @@ def udp_frame(src: Host, dst_mac: bytes, dst_ip: bytes, sport: int, dport: int, 
     return ipv4_frame(src, dst_mac, dst_ip, 17, UDP_HDR.pack(sport, dport, 8 + len(payload), 0) + payload)
 
 
+def tcp_frame(src: Host, dst: Host, sport: int, dport: int, seq: int, ack: int, flags: int,
+              payload: bytes = b"") -> bytes:
+    header = TCP_HDR.pack(sport, dport, seq, ack, 0x50, flags, 64240, 0, 0)
+    pseudo = src.ip + dst.ip + struct.pack("!HH", 6, 20 + len(payload))
+    l4 = header[:16] + checksum(pseudo + header + payload) + header[18:] + payload
+    return ipv4_frame(src, dst.mac, dst.ip, 6, l4)
+
+
 def arp_frame(op: int, sender: Host, target_mac: bytes, target_ip: bytes) -> bytes:
     eth_dst = BROADCAST_MAC if op == 1 else target_mac
     frame = ARP_FRAME.pack(eth_dst, sender.mac, 0x0806, 1, 0x0800, 6, 4, op, sender.mac, sender.ip,
@@ -161,9 +205,7 @@ class Tcp:
         src, dst = (self.client, self.server) if from_client else (self.server, self.client)
         sport, dport = (self.sport, self.dport) if from_client else (self.dport, self.sport)
         seq, ack = self.seq[from_client], (self.seq[not from_client] if flags != SYN else 0)
-        header = TCP_HDR.pack(sport, dport, seq, ack, 0x50, flags, 64240, 0, 0)
-        pseudo = src.ip + dst.ip + struct.pack("!HH", 6, 20 + len(payload))
-        l4 = header[:16] + checksum(pseudo + header + payload) + header[18:] + payload
+        frame = tcp_frame(src, dst, sport, dport, seq, ack, flags, payload)
         self.seq[from_client] = (seq + len(payload) + bool(flags & (SYN | FIN))) & 0xFFFFFFFF
         if self.stage < 3 and flags in (SYN, SYN_ACK, ACK):
             self.stage += 1
@@ -176,7 +218,7 @@ class Tcp:
         else:
             sim.open_conns[self] = None
         sim.reserve += self.need() - before
-        return ipv4_frame(src, dst.mac, dst.ip, 6, l4)
+        return frame
 
     # builders the scheduler calls with one argument
     def syn(self, _: object) -> bytes:
@@ -262,6 +304,25 @@ COTP_CC = bytes.fromhex("0300001611d00001000100c0010ac1020100c2020102")
 S7_SETUP = bytes.fromhex("f0000001000101e0")
 S7_READ_DB1 = bytes.fromhex("0401120a10020010000184000000")  # read 16 bytes of DB1
 S7_STOP = bytes.fromhex("29000000000009") + b"P_PROGRAM"
+# program download of OB1: Request Download (file name, then load memory and MC7 lengths), and the
+# PLC Control that activates the block (PI service _INSE)
+S7_REQUEST_DOWNLOAD = bytes.fromhex("1a0001000000000009") + b"_0800001P" + b"\x0d1000144000110"
+S7_INSERT_BLOCK = bytes.fromhex("28000000000000fd0009") + b"0800001P\x00" + b"\x05_INSE"
+S7_START = bytes.fromhex("28000000000000fd0000") + b"\x09P_PROGRAM"  # PLC Control: warm restart
+RDP_REQUEST = bytes.fromhex("0300002924e00000000000") + b"Cookie: mstshash=eng\r\n" + bytes.fromhex("0100080003000000")
+RDP_CONFIRM = bytes.fromhex("030000130ed000001234000200080001000000")  # the server picks TLS
+
+
+def smb1(command: int, response: bool, words: bytes, data: bytes) -> bytes:
+    """One SMBv1 message in a NetBIOS session frame."""
+    header = (b"\xffSMB" + bytes([command]) + bytes(4) + bytes([0x98 if response else 0x18])
+              + struct.pack("<H", 0xC001) + bytes(12) + struct.pack("<HHHH", 0, 0xFEFF, 0, 1))
+    body = header + bytes([len(words) // 2]) + words + struct.pack("<H", len(data)) + data
+    return struct.pack("!I", len(body)) + body
+
+
+SMB1_NEGOTIATE = smb1(0x72, False, b"", b"\x02NT LM 0.12\x00")
+SMB1_NEGOTIATED = smb1(0x72, True, struct.pack("<H", 0) + bytes(32), b"")  # the server picks NT LM 0.12
 
 
 def enip(command: int, session: int, data: bytes) -> bytes:
@@ -274,15 +335,16 @@ def enip_rr(cip: bytes) -> bytes:
     return struct.pack("<IHHHHHH", 0, 10, 2, 0, 0, 0xB2, len(cip)) + cip
 
 
-def list_identity_reply(host: Host, serial: int) -> bytes:
+def list_identity_reply(host: Host, serial: int, revision: tuple[int, int] = REVISIONS[0]) -> bytes:
     name = b"1756-L83E/B LOGIX5583E"
     sockaddr = struct.pack("!hH4s8x", 2, 44818, host.ip)
-    body = (struct.pack("<H", 1) + sockaddr + struct.pack("<HHHBBHI", 1, 0x0E, 0xA6, 33, 11, 0x3060, serial)
+    body = (struct.pack("<H", 1) + sockaddr + struct.pack("<HHHBBHI", 1, 0x0E, 0xA6, *revision, 0x3060, serial)
             + bytes([len(name)]) + name + b"\x03")
     return enip(0x63, 0, struct.pack("<HHH", 1, 0x0C, len(body)) + body)
 
 
 CIP_READ_TAG = bytes.fromhex("4c06") + b"\x91\x0aTank_Level" + struct.pack("<H", 1)
+CIP_NVS = bytes.fromhex("0220a12401")  # path: Non-Volatile Storage object (0xA1), instance 1 (ControlFLASH)
 
 
 def rtsp_request(method: str, url: str, cseq: int, extra: str = "") -> bytes:
@@ -374,9 +436,14 @@ class Simulation:
                                    ipid=self.rng.randrange(1 << 16)))
         self.by_name = {h.name: h for h in self.hosts}
         self.payload_pool = self.rng.randbytes(1500)
+        gateway = self.hosts[0]  # the Internet's frames come and go through the router
+        self.internet = {name: Host(name, "internet", ip, gateway.mac_text, False, 50)
+                         for name, ip in INTERNET.items()} if risky else {}
+        self.firmware_at = self.at(next(f for f, method, *_ in INCIDENTS if method == "firmware_update")) \
+            if risky else span_us  # from then on the PLC reports its new firmware revision
 
     def host(self, name: str) -> Host:
-        return self.by_name[name]
+        return self.by_name[name] if name in self.by_name else self.internet[name]
 
     def ephemeral_port(self) -> int:
         self._next_port = 49152 + (self._next_port - 49152 + 1 + self.rng.randrange(7)) % 16384
@@ -400,12 +467,15 @@ class Simulation:
                             ("hmi-1", ("historian", "ntp")), ("hmi-2", ("historian",))):
             actors.append(self.dns_client(h(name), names, 20 * US))
         if self.risky:
-            ews = h("eng-ws-1")
-            actors += [self.s7_maintenance(ews, h("plc-s7-2"), self.at(0.3)),
-                       self.modbus_write(ews, h("plc-m340-1"), self.at(0.45)),
-                       self.telnet_login(ews, h("plc-iqr-1"), self.at(0.55)),
-                       self.rogue_laptop(h(LAPTOP[0]), self.at(0.65))]
+            actors += [getattr(self, method)(h(src), h(dst) if dst else None, self.at(fraction))
+                       for fraction, method, src, dst, _ in INCIDENTS]
         return actors
+
+    def incidents(self, start_us: int) -> list[dict]:
+        """INCIDENTS as they happen in the capture: time (s since the epoch), what, who, the kinds."""
+        return [{"ts": (start_us + self.at(fraction)) / US, "incident": method, "src": self.host(src).ip_text,
+                 "dst": self.host(dst).ip_text if dst else "", "kinds": list(kinds)}
+                for fraction, method, src, dst, kinds in INCIDENTS] if self.risky else []
 
     # -- infrastructure ------------------------------------------------------------------------
 
@@ -421,9 +491,9 @@ class Simulation:
                 t += 15_000
                 yield from self.dhcp_lease(host, t)
 
-    def dhcp_lease(self, client: Host, t: int) -> Iterator[Step]:
+    def dhcp_lease(self, client: Host, t: int, hostname: str = "") -> Iterator[Step]:
         server, xid = self.host("srv-infra"), self.rng.getrandbits(32)
-        name = client.name.encode()
+        name = (hostname or client.name).encode()
 
         def from_client(kind: int) -> bytes:
             return udp_frame(client, BROADCAST_MAC, BROADCAST_IP, 68, 67,
@@ -533,8 +603,9 @@ class Simulation:
         while True:
             yield t, lambda _: udp_frame(ews, BROADCAST_MAC, socket.inet_aton(SUBNET + "255"), 44818, 44818,
                                          enip(0x63, 0, b"")), None, "enip"
-            yield t + 2_000, lambda _: udp_frame(plc, ews.mac, ews.ip, 44818, 44818,
-                                                 list_identity_reply(plc, serial)), None, "enip"
+            revision = REVISIONS[t >= self.firmware_at]
+            yield t + 2_000, lambda r: udp_frame(plc, ews.mac, ews.ip, 44818, 44818,
+                                                 list_identity_reply(plc, serial, r)), revision, "enip"
             t += 60 * US
 
     # -- cameras --------------------------------------------------------------------------------
@@ -615,6 +686,41 @@ class Simulation:
         ]
         yield from tcp_session(Tcp(self, ews, plc, 502), t, exchanges)
 
+    def modbus_register_write(self, hmi: Host, plc: Host, t: int) -> Iterator[Step]:
+        """An HMI that only ever read this PLC writes a set point (FC 6) on its own connection."""
+        yield from tcp_session(Tcp(self, hmi, plc, 502), t, [
+            (0, modbus(1, 1, b"\x06\x00\x10\x01\xf4"), modbus(1, 1, b"\x06\x00\x10\x01\xf4"))])
+
+    def s7_link(self, hmi: Host, plc: Host, t: int) -> Iterator[Step]:
+        """An HMI reads a PLC it never talked to."""
+        yield from tcp_session(Tcp(self, hmi, plc, 102), t, self.s7_exchanges(5, 200_000))
+
+    def s7_restart(self, ews: Host, plc: Host, t: int) -> Iterator[Step]:
+        """The engineering workstation starts the stopped PLC again."""
+        exchanges = [(0, COTP_CR, COTP_CC), (3_000, s7_job(1, S7_SETUP), s7_ack(1, S7_SETUP)),
+                     (300_000, s7_job(2, S7_START), s7_ack(2, b"\x28"))]
+        yield from tcp_session(Tcp(self, ews, plc, 102), t, exchanges)
+
+    def s7_download(self, ews: Host, plc: Host, t: int) -> Iterator[Step]:
+        """The engineering workstation downloads OB1 into a PLC and activates it."""
+        exchanges = [(0, COTP_CR, COTP_CC), (3_000, s7_job(1, S7_SETUP), s7_ack(1, S7_SETUP)),
+                     (200_000, s7_job(2, S7_REQUEST_DOWNLOAD), s7_ack(2, b"\x1a")),
+                     (900_000, s7_job(3, S7_INSERT_BLOCK), s7_ack(3, b"\x28"))]
+        yield from tcp_session(Tcp(self, ews, plc, 102), t, exchanges)
+
+    def firmware_update(self, ews: Host, plc: Host, t: int) -> Iterator[Step]:
+        """ControlFLASH-style update: RegisterSession, then the firmware written in chunks to the
+        Non-Volatile Storage object (CIP class 0xA1); the PLC reports its new revision afterwards."""
+        session = self.rng.getrandbits(32)
+        exchanges = [(0, enip(0x65, 0, b"\x01\x00\x00\x00"), enip(0x65, session, b"\x01\x00\x00\x00")),
+                     (50_000, enip(0x6F, session, enip_rr(b"\x4b" + CIP_NVS + struct.pack("<I", 4_194_304))),
+                      enip(0x6F, session, enip_rr(b"\xcb\x00\x00\x00")))]
+        for chunk in range(8):
+            data = struct.pack("<I", chunk * 480) + self.payload_pool[:480]
+            exchanges.append((40_000, enip(0x6F, session, enip_rr(b"\x4d" + CIP_NVS + data)),
+                              enip(0x6F, session, enip_rr(b"\xcd\x00\x00\x00"))))
+        yield from tcp_session(Tcp(self, ews, plc, 44818), t, exchanges)
+
     def telnet_login(self, ews: Host, plc: Host, t: int) -> Iterator[Step]:
         """A cleartext telnet login to a PLC's maintenance shell."""
         exchanges = [
@@ -627,21 +733,73 @@ class Simulation:
         ]
         yield from tcp_session(Tcp(self, ews, plc, 23), t, exchanges)
 
-    def rogue_laptop(self, laptop: Host, t: int) -> Iterator[Step]:
-        """An unknown laptop joins: DHCP lease, ARP sweep of the subnet, Internet name lookups."""
+    def rogue_laptop(self, laptop: Host, _: None, t: int) -> Iterator[Step]:
+        """An unknown laptop joins: DHCP lease, ARP sweep of the /24, Internet name lookups (one of
+        them an indicator's domain)."""
         yield t, lambda h: arp_frame(1, h, bytes(6), h.ip), laptop, "arp"
         yield from self.dhcp_lease(laptop, t + 10_000)
         t += 200_000
         live = {h.ip: h for h in self.hosts if h is not laptop}
-        for num in range(1, 64):
+        for num in range(1, 255):
             target_ip = socket.inet_aton(f"{SUBNET}{num}")
             yield t, lambda ip: arp_frame(1, laptop, bytes(6), ip), target_ip, "arp"
             if target_ip in live:
                 yield t + 300, lambda h: arp_frame(2, h, laptop.mac, laptop.ip), live[target_ip], "arp"
-            t += 15_000
-        for name in ("www.msftconnecttest.com", "login.microsoftonline.com", "dropbox.com"):
+            t += 5_000
+        for name in ("www.msftconnecttest.com", "login.microsoftonline.com", INDICATOR_DOMAIN):
             yield from self.dns_lookup(laptop, name, None, t)
             t += 250_000
+
+    def port_scan(self, scanner: Host, target: Host, t: int) -> Iterator[Step]:
+        """A SYN scan of common ports from one source port: closed ports answer RST, the open one
+        (SCAN_OPEN) SYN-ACK, which the scanner resets."""
+        sport = self.ephemeral_port()
+        for port in (*SCAN_PORTS, SCAN_OPEN):
+            seq, label = self.rng.getrandbits(32), PORT_LABELS.get(port, "scan")
+            yield t, lambda a: tcp_frame(scanner, target, sport, a[0], a[1], 0, SYN), (port, seq), label
+            if port == SCAN_OPEN:
+                reply_seq = self.rng.getrandbits(32)
+                yield t + 200, lambda a: tcp_frame(target, scanner, a[0], sport, a[2], (a[1] + 1) & SEQ, SYN_ACK), \
+                    (port, seq, reply_seq), label
+                yield t + 400, lambda a: tcp_frame(scanner, target, sport, a[0], (a[1] + 1) & SEQ, 0, RST), \
+                    (port, seq), label
+            else:
+                yield t + 200, lambda a: tcp_frame(target, scanner, a[0], sport, 0, (a[1] + 1) & SEQ, RST_ACK), \
+                    (port, seq), label
+            t += 2_000
+
+    def camera_default_login(self, client: Host, cam: Host, t: int) -> Iterator[Step]:
+        """The camera's web API answers a login with its factory password."""
+        request = (f"GET /ISAPI/System/deviceInfo HTTP/1.1\r\nHost: {cam.ip_text}\r\n"
+                   f"Authorization: {DEFAULT_LOGIN}\r\nUser-Agent: Mozilla/5.0\r\n\r\n").encode()
+        body = b"<DeviceInfo><deviceName>IP CAMERA</deviceName><model>DS-2CD2143G0-I</model></DeviceInfo>"
+        response = (b"HTTP/1.1 200 OK\r\nServer: App-webs/\r\nContent-Type: application/xml\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        yield from tcp_session(Tcp(self, client, cam, 80), t, [(0, request, response)])
+
+    def smb1_session(self, client: Host, server: Host, t: int) -> Iterator[Step]:
+        """A client negotiates SMBv1 (NT LM 0.12 only) with the file server, which accepts it."""
+        yield from tcp_session(Tcp(self, client, server, 445), t, [(0, SMB1_NEGOTIATE, SMB1_NEGOTIATED)])
+
+    def renamed(self, hmi: Host, _: None, t: int) -> Iterator[Step]:
+        """An HMI renews its lease under another host name (replaced or reinstalled)."""
+        yield from self.dhcp_lease(hmi, t, f"{hmi.name.upper()}-NEW")
+
+    def outbound(self, client: Host, server: Host, t: int) -> Iterator[Step]:
+        """A site device connects out to a web server on the Internet."""
+        yield from tcp_session(Tcp(self, client, server, 443), t, [])
+
+    def inbound(self, client: Host, server: Host, t: int) -> Iterator[Step]:
+        """A host on the Internet reaches the NVR's web page through a forwarded port."""
+        request = f"GET / HTTP/1.1\r\nHost: {server.ip_text}\r\nUser-Agent: zgrab/0.x\r\n\r\n".encode()
+        yield from tcp_session(Tcp(self, client, server, 80), t, [
+            (0, request, b"HTTP/1.1 200 OK\r\nServer: NVR-Web\r\nContent-Length: 0\r\n\r\n")])
+
+    def rdp_from_outside(self, client: Host, server: Host, t: int) -> Iterator[Step]:
+        """An RDP session from the Internet into the engineering workstation (then TLS)."""
+        exchanges = [(0, RDP_REQUEST, RDP_CONFIRM)]
+        exchanges += [(300_000, self.payload_pool[:200], self.payload_pool[200:1400]) for _ in range(5)]
+        yield from tcp_session(Tcp(self, client, server, 3389), t, exchanges)
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -724,6 +882,7 @@ def write_pcap(path: str | Path, packets: int = 100_000, seed: int = 1, start: f
                      "vendor": oui.vendor(h.mac_text) or ""} for h in sim.hosts],
         "protocols": dict(sorted(protocols.items())),
         "transports": dict(sorted(transports.items())),
+        "incidents": sim.incidents(start_us),
     }
 
 

@@ -10,11 +10,11 @@ import dpkt
 import pytest
 
 from sensor.meter.observe import Observer
-from sensor.simulate import CAMERA_SITE_PPS, EPOCH, NOMINAL_PPS, write_pcap
+from sensor.simulate import CAMERA_SITE_PPS, EPOCH, NOMINAL_PPS, SCAN_PORTS, write_pcap
 
 SIZE = 20_000
 PORTS = {502: "modbus", 102: "s7comm", 44818: "enip", 554: "rtsp", 23: "telnet", 53: "dns",
-         67: "dhcp", 68: "dhcp", 3702: "wsdiscovery"}
+         67: "dhcp", 68: "dhcp", 3702: "wsdiscovery", 80: "http", 443: "tls", 445: "smb", 3389: "rdp"}
 
 
 def read(path) -> list[tuple[float, dpkt.ethernet.Ethernet]]:
@@ -26,7 +26,7 @@ def label(eth: dpkt.ethernet.Ethernet) -> str:
     if isinstance(eth.data, dpkt.arp.ARP):
         return "arp"
     l4 = eth.data.data
-    return PORTS.get(l4.dport) or PORTS.get(l4.sport) or "rtp"
+    return PORTS.get(l4.dport) or PORTS.get(l4.sport) or ("scan" if isinstance(l4, dpkt.tcp.TCP) else "rtp")
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,8 @@ def test_counts_in_summary_are_true(capture):
     transports = Counter("arp" if isinstance(e.data, dpkt.arp.ARP) else
                          "tcp" if isinstance(e.data.data, dpkt.tcp.TCP) else "udp" for _, e in frames)
     assert summary["transports"] == dict(sorted(transports.items()))
-    assert set(summary["protocols"]) == {"arp", "dhcp", "dns", "enip", "modbus", "rtp", "rtsp",
-                                         "s7comm", "telnet", "wsdiscovery"}
+    assert set(summary["protocols"]) == {"arp", "dhcp", "dns", "enip", "modbus", "rtp", "rtsp", "s7comm",
+                                         "telnet", "wsdiscovery", "http", "tls", "smb", "rdp", "scan"}
 
 
 def test_time_runs_forward_over_the_expected_span(capture):
@@ -99,8 +99,11 @@ def test_tcp_connections_open_and_close_with_valid_checksums(capture):
             pseudo = ip.src + ip.dst + b"\x00\x06" + len(tcp).to_bytes(2, "big")
             assert dpkt.in_cksum(pseudo + tcp) == 0
             flows[frozenset([(ip.src, ip.data.sport), (ip.dst, ip.data.dport)])].append(ip.data.flags)
+    syn, ack, fin, rst = dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK, dpkt.tcp.TH_FIN, dpkt.tcp.TH_RST
+    probes = [flags for flags in flows.values() if any(f & rst for f in flags)]  # the port scan's
+    assert len(probes) == len(SCAN_PORTS) + 1 and all(flags[0] == syn and len(flags) <= 3 for flags in probes)
+    flows = {k: flags for k, flags in flows.items() if flags not in probes}
     assert len(flows) >= 15
-    syn, ack, fin = dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK, dpkt.tcp.TH_FIN
     for flags in flows.values():
         assert flags[:3] == [syn, syn | ack, ack]
         assert [f for f in flags if f & fin] == [fin | ack, fin | ack]
@@ -119,8 +122,9 @@ def test_tiny_captures_are_exact_and_well_formed(tmp_path, size):
             tcp_flags[frozenset([eth.data.data.sport, eth.data.data.dport])].append(eth.data.data.flags)
     if size >= 500:  # polling has started: even cut short, every connection is closed
         assert len(tcp_flags) >= 5
-    for flags in tcp_flags.values():
-        assert flags[0] == dpkt.tcp.TH_SYN and sum(bool(f & dpkt.tcp.TH_FIN) for f in flags) == 2
+    for flags in tcp_flags.values():  # connections; the port scan's probes are answered or reset
+        assert flags[0] == dpkt.tcp.TH_SYN
+        assert sum(bool(f & dpkt.tcp.TH_FIN) for f in flags) == 2 or any(f & dpkt.tcp.TH_RST for f in flags)
 
 
 def test_bad_size_is_rejected(tmp_path):
@@ -192,3 +196,28 @@ def test_camera_heavy_site(tmp_path):
     assert 0.8 < seconds / (30_000 / CAMERA_SITE_PPS) < 1.25
     assert 25 < summary["bytes"] * 8 / seconds / 1e6 < 40  # Mbit/s
     assert summary["protocols"]["rtp"] > 0.9 * summary["packets"]
+
+
+def test_incidents_of_every_kind_follow_the_learning_half(capture):
+    from core.detect.kinds import KINDS
+    from sensor.simulate import INTERNET, LEARN_FRACTION
+
+    _, summary, frames = capture
+    incidents = summary["incidents"]
+    learned_until = summary["start"] + LEARN_FRACTION * (summary["end"] - summary["start"])
+    assert all(learned_until < i["ts"] < summary["end"] for i in incidents)
+    assert [i["ts"] for i in incidents] == sorted(i["ts"] for i in incidents)
+    # sensor_silent is the core's to see: a sensor's capture cannot show its own silence
+    assert {k for i in incidents for k in i["kinds"]} == set(KINDS) - {"sensor_silent"}
+    known = {d["ip"] for d in summary["devices"]} | set(INTERNET.values())
+    assert all(i["src"] in known and i["dst"] in known | {""} for i in incidents)
+    # nothing of the incidents before their time: the laptop is silent during the learning half
+    laptop = next(d for d in summary["devices"] if d["role"] == "unknown")
+    first = min(ts for ts, e in frames if e.src.hex(":") == laptop["mac"])
+    assert first == pytest.approx(incidents[0]["ts"], abs=0.01)
+
+
+def test_a_safe_plant_has_no_incidents(tmp_path):
+    summary = write_pcap(tmp_path / "safe.pcap", 5_000, seed=7, risky=False)
+    assert summary["incidents"] == [] and "unknown" not in {d["role"] for d in summary["devices"]}
+    assert not {"scan", "rdp", "smb", "tls", "http"} & set(summary["protocols"])
