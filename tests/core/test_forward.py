@@ -151,6 +151,7 @@ class WebhookReceiver:
 
     def __init__(self, port: int | None = None):
         self.port, self.bodies, self.refused = port or free_port(), [], 0
+        self.unavailable_after, self.unavailable = None, 0  # answer 503 this often after that many bodies
         self.server = None
         self.start()
 
@@ -160,6 +161,11 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.unavailable and len(receiver.bodies) == receiver.unavailable_after:
+                    receiver.unavailable -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 fields = dict(p.split("=", 1) for p in self.headers[formats.SIGNATURE_HEADER].split(","))
                 mac = hmac.new(SECRET.encode(), fields["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
                 fresh = abs(time.time() - int(fields["t"])) < 300
@@ -335,6 +341,24 @@ def test_a_receiver_down_for_a_while_gets_everything_once_in_order(cp):
         rows = db.scalars(select(OutboxEntry)).all()
         assert len(rows) == 80 and all(r.delivered_at for r in rows) and max(r.attempts for r in rows) >= 2
     tcp.stop(), hook.stop()
+
+
+def test_a_refusal_midway_holds_back_the_rest_until_it_is_taken(cp):
+    """The webhook answers 503 to the 5th alert three times: the 6th and later wait, nothing is skipped."""
+    hook = WebhookReceiver()
+    hook.unavailable_after, hook.unavailable = 4, 3
+    acme = tenant(cp, "acme")
+    add(cp, acme, "hook", f"http://127.0.0.1:{hook.port}/", "json", secret=SECRET)
+    enqueue(cp, acme, [alert(i) for i in range(10)])
+    worker = Worker(cp, poll_s=0.02, backoff_s=0.05)
+    worker.start()
+    try:
+        eventually(lambda: state(cp, "hook").queued == 0, 20)
+    finally:
+        worker.stop()
+    assert [b["alert"]["id"] for b in hook.bodies] == [f"A{i:04d}" for i in range(10)] and hook.unavailable == 0
+    assert "503" in state(cp, "hook").last_error
+    hook.stop()
 
 
 def test_two_workers_on_one_control_plane_send_each_alert_once(cp):
