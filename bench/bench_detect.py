@@ -5,7 +5,8 @@
 A simulated plant capture (sensor.simulate.write_pcap, with its risky traffic) goes through the
 sensor pipeline into wire-encoded batches. Everything is ingested into one embedded ClickHouse
 (chDB) through ``core.ingest.Ingestor`` — decode + store (+ detect), as the ingest route runs it —
-for a tenant without detection and one with it, in alternating order across rounds. Two cases:
+for a tenant without detection and one with it, batch by batch in alternating order (so both see
+the same load on a shared machine). Two cases:
 
 - after learning: each tenant first ingests the capture untimed (the detecting one learns it, a
   one-hour learning period), then the timed run ingests the same capture two hours later (new
@@ -66,11 +67,13 @@ def shifted(batch: wire.Batch, by: timedelta) -> wire.Batch:
     return wire.Batch(batch.interval_start + by, batch.interval_end + by, tables, batch.counters, sensor=batch.sensor)
 
 
-def timed(ingestor: Ingestor, tenant_id: int, sensor_id: int, bodies: list[bytes]) -> float:
-    began = time.perf_counter()
-    for body in bodies:
-        assert ingestor.ingest(tenant_id, sensor_id, body).status == "stored"
-    return time.perf_counter() - began
+def interleaved(ingestors: dict, tenants: dict, bodies: list[bytes], totals: dict) -> None:
+    """Each batch into both tenants, alternating which goes first, so both see the same load."""
+    for i, body in enumerate(bodies):
+        for label in ("off", "on") if i % 2 == 0 else ("on", "off"):
+            began = time.perf_counter()
+            assert ingestors[label].ingest(*tenants[label], body).status == "stored"
+            totals[label] += time.perf_counter() - began
 
 
 def main() -> None:
@@ -103,15 +106,12 @@ def main() -> None:
             for case, learning_hours, warmup, bodies in (("after learning", 1, first, later),
                                                           ("nothing learned", 0, [], first)):
                 totals = {"off": 0.0, "on": 0.0}
-                raised = ""
                 for r in range(args.rounds):
-                    for label in ("off", "on") if r % 2 == 0 else ("on", "off"):
-                        tenant_id, sensor_id = tenant(cp, f"{case}-{label}{r}", learning_hours)
-                        timed(ingestors[label], tenant_id, sensor_id, warmup)
-                        totals[label] += timed(ingestors[label], tenant_id, sensor_id, bodies)
-                        if label == "on":
-                            found = alerts.list_alerts(ch, tenant_id, limit=1000)
-                            raised = f"{len(found)} ({', '.join(sorted({a['kind'] for a in found}))})"
+                    tenants = {label: tenant(cp, f"{case}-{label}{r}", learning_hours) for label in ingestors}
+                    interleaved(ingestors, tenants, warmup, {"off": 0.0, "on": 0.0})
+                    interleaved(ingestors, tenants, bodies, totals)
+                found = alerts.list_alerts(ch, tenants["on"][0], limit=1000)
+                raised = f"{len(found)} ({', '.join(sorted({a['kind'] for a in found}))})"
                 off, on = (rows * args.rounds / totals[k] for k in ("off", "on"))
                 print(f"{case:<18}{'off':>10}{totals['off']:>10.2f}{off:>10,.0f}")
                 print(f"{case:<18}{'on':>10}{totals['on']:>10.2f}{on:>10,.0f}{on / off:>10.2f}  {raised}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -72,6 +72,7 @@ class Detector:
         self.baseline = Baseline(ch)
         self.indicators = Indicators(ch)
         self._learning: dict[tuple[int, int, int], int] = {}  # (tenant, sensor, epoch) → first µs
+        self._open = OpenAlerts(ch)
         self._guard = threading.Lock()
 
     # -- per batch ------------------------------------------------------------------------------
@@ -157,10 +158,7 @@ class Detector:
         merged = _merge(findings)
         if not merged:
             return []
-        open_rows = {(r["kind"], r["key"]): r for r in self.ch.query(
-            "SELECT * FROM alerts FINAL WHERE tenant_id = {t:UInt32} AND sensor_id = {s:UInt32} "
-            "AND status IN {open:Array(String)} AND (kind, key) IN {keys:Array(Tuple(String, String))}",
-            {"t": tenant_id, "s": sensor_id, "open": list(OPEN_STATUSES), "keys": list(merged)})}
+        open_rows = self._open.of(tenant_id, sensor_id)
         rows, raised = [], []
         for (kind, key), f in merged.items():
             row = open_rows.get((kind, key))
@@ -174,9 +172,12 @@ class Detector:
                 evidence += [u for u in f.evidence if u not in evidence][:MAX_EVIDENCE - len(evidence)]
                 row = row | {"count": row["count"] + f.count, "evidence": evidence, "last_batch": batch_id,
                              "ts_last": max(row["ts_last"], from_micros(f.ts_last)),
-                             "version": alerts.next_version(row["version"])}
+                             # +1, not the clock: an analyst's change made meanwhile (a clock
+                             # version) outranks a fold that started from the row before it
+                             "version": row["version"] + 1}
             rows.append(row)
         alerts.write(self.ch, rows)
+        self._open.wrote(tenant_id, sensor_id, rows)
         if raised:
             with self.controlplane.session() as db:
                 for row in raised:
@@ -204,6 +205,34 @@ class Detector:
             # folded per check: the "batch" of a silence check is its minute
             changed += self._fold(tenant_id, sensor_id, f"silent:{now:%Y%m%d%H%M}", [finding])
         return changed
+
+
+class OpenAlerts:
+    """Each sensor's open alerts by (kind, key), so folding costs no query per batch. Loaded from
+    ``alerts`` and kept with what detection writes; reloaded after an analyst's change in this
+    process (``store.analyst_writes``) and at least every RELOAD_S seconds (another process's)."""
+
+    RELOAD_S = 30.0
+
+    def __init__(self, ch: ClickHouseStore):
+        self.ch = ch
+        self._cache: dict[tuple[int, int], tuple[float, int, dict[tuple[str, str], dict]]] = {}
+
+    def of(self, tenant_id: int, sensor_id: int) -> dict[tuple[str, str], dict]:
+        cached = self._cache.get((tenant_id, sensor_id))
+        if cached and cached[1] == alerts.analyst_writes and time.monotonic() - cached[0] < self.RELOAD_S:
+            return cached[2]
+        generation = alerts.analyst_writes
+        rows = {(r["kind"], r["key"]): r for r in self.ch.query(
+            "SELECT * FROM alerts FINAL WHERE tenant_id = {t:UInt32} AND sensor_id = {s:UInt32} "
+            "AND status IN {open:Array(String)}", {"t": tenant_id, "s": sensor_id, "open": list(OPEN_STATUSES)})}
+        self._cache[(tenant_id, sensor_id)] = (time.monotonic(), generation, rows)
+        return rows
+
+    def wrote(self, tenant_id: int, sensor_id: int, rows: list[dict]) -> None:
+        cached = self._cache.get((tenant_id, sensor_id))
+        if cached:
+            cached[2].update(((r["kind"], r["key"]), r) for r in rows)
 
 
 def _latest(seen: list[Sighting]) -> list[Sighting]:

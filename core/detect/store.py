@@ -30,6 +30,9 @@ CSV_COLUMNS = ("id", "sensor_id", "ts", "ts_last", "count", "kind", "severity", 
 LEARNABLE = {"new_device": "device", "new_link": "link", "new_ot_function": "function"}
 EVIDENCE_ROWS = 100
 
+# Alert changes analysts made in this process: detection's open-alert cache reloads when it moves.
+analyst_writes = 0
+
 _SEVERITY_RANK = "indexOf(['" + "','".join(SEVERITIES) + "'], severity)"  # 1 = most severe
 
 
@@ -132,7 +135,9 @@ def update_alert(ch: ClickHouseStore, db: Session, tenant_id: int, alert_id: str
         return None
     changes = {k: v for k, v in (("status", status), ("assignee", assignee)) if v is not None and v != row[k]}
     if changes:
+        global analyst_writes
         write(ch, [row | changes | {"version": next_version(row["version"])}])
+        analyst_writes += 1
     if comment:
         ch.insert_rows("alert_comments", [{"tenant_id": tenant_id, "alert_id": alert_id,
                                            "ts": datetime.now().astimezone(), "author": actor,
