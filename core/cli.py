@@ -109,12 +109,12 @@ def demo(
     run_demo(data_dir, "127.0.0.1", port, packets, seed)
 
 
-LEARNING_HOURS = typer.Option(None, "--learning-hours", min=0, max=24 * 365,
+LEARNING_HOURS = typer.Option(None, "--learning-hours", min=0.0, max=24.0 * 365,
                               help="detection's learning period in hours of data (default 168)")
 
 
 @tenants.command("add")
-def tenants_add(name: str, learning_hours: int | None = LEARNING_HOURS) -> None:
+def tenants_add(name: str, learning_hours: float | None = LEARNING_HOURS) -> None:
     """Create a tenant."""
     with control_plane() as db:
         tenant = accounts.create_tenant(db, name)
@@ -124,7 +124,7 @@ def tenants_add(name: str, learning_hours: int | None = LEARNING_HOURS) -> None:
 
 
 @tenants.command("set")
-def tenants_set(name: str, learning_hours: int | None = LEARNING_HOURS) -> None:
+def tenants_set(name: str, learning_hours: float | None = LEARNING_HOURS) -> None:
     """Change a tenant's detection settings."""
     if learning_hours is None:
         raise fail("nothing to set: give --learning-hours")

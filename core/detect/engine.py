@@ -101,7 +101,7 @@ class Detector:
         self.baseline.add(tenant_id, learned, batch.interval_end)
         return changed
 
-    def _policy(self, tenant_id: int) -> tuple[int, int]:
+    def _policy(self, tenant_id: int) -> tuple[float, int]:
         with self.controlplane.session() as db:
             tenant = db.get(Tenant, tenant_id)
         if tenant is None:

@@ -67,7 +67,7 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Detection (core/detect): the learning period in data hours (None: 168) and its epoch, which
     # ``mieruka tenants relearn`` advances so every sensor learns again from its next data.
-    learning_hours: Mapped[int | None]
+    learning_hours: Mapped[float | None]
     learning_epoch: Mapped[int | None]
 
 
