@@ -52,7 +52,8 @@ def _identity(event: dict) -> bool:
     return ((protocol == "enip" and action == "List Identity")
             or (protocol == "cip" and action.startswith("Get Attribute") and attrs.get("class") == "0x01")
             or (protocol == "s7comm" and action == "Read SZL" and attrs.get("szl_id", "").lower() in S7_IDENTITY_SZL)
-            or (protocol == "modbus" and (action == "REPORT_SLAVE_ID" or attrs.get("mei_type") == "0x0e")))
+            # Modbus Read Device Identification: MEI type 14 (0x0E)
+            or (protocol == "modbus" and (action == "REPORT_SLAVE_ID" or attrs.get("mei_type") == "14")))
 
 
 def _network_scans(batch: Batch, site: Site, found: Findings) -> None:
