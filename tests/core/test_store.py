@@ -17,6 +17,7 @@ ROLLUPS = {
     "asset_facts_mv",
 }
 RAW = {"flows", "events", "observations", "batches", "schema_migrations", "asset_annotations"}
+DETECTION = {"detect_baseline", "detect_learning", "indicators", "alerts", "alert_comments"}
 
 
 def tables(store: ClickHouseStore) -> set[str]:
@@ -34,7 +35,7 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
         assert store.migrate() == versions
         assert store.migrate() == []
-        assert tables(store) == RAW | ROLLUPS
+        assert tables(store) == RAW | ROLLUPS | DETECTION
         engines = {
             r["name"]: r["engine"]
             for r in store.query(
