@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sensor.decode import ads, bacnet, cclink_basic, dnp3, enip, fins, hartip, iec104, knxip, modbus, opcua, s7comm
 from sensor.decode import pnio_cm, slmp
-from sensor.decode import ftp, http, mqtt, ntp, rdp, rtcp, rtp, rtsp, smb, snmp, ssdp, ssh, teamviewer, telnet, tls
-from sensor.decode import vnc, wsd
+from sensor.decode import ftp, http, imap, mqtt, ntp, pop3, rdp, rtcp, rtp, rtsp, smb, smtp, snmp, ssdp, ssh
+from sensor.decode import teamviewer, telnet, tls, vnc, wsd
 from sensor.decode import cclink_ie, cdp, goose, lldp, profinet
 from sensor.decode.spec import LinkProtocol, Protocol, guarded
 
@@ -23,7 +23,8 @@ PROTOCOLS: tuple[Protocol, ...] = tuple(map(guarded, (modbus.PROTOCOL, s7comm.PR
                                      tls.PROTOCOL, ssh.PROTOCOL, rdp.PROTOCOL, vnc.PROTOCOL, smb.PROTOCOL,
                                      snmp.PROTOCOL, ntp.PROTOCOL,
                                      mqtt.PROTOCOL, rtcp.PROTOCOL, rtsp.PROTOCOL, ssdp.PROTOCOL, wsd.PROTOCOL,
-                                     ftp.PROTOCOL, http.PROTOCOL, telnet.PROTOCOL, teamviewer.PROTOCOL,
+                                     ftp.PROTOCOL, smtp.PROTOCOL, pop3.PROTOCOL, imap.PROTOCOL, http.PROTOCOL,
+                                     telnet.PROTOCOL, teamviewer.PROTOCOL,
                                      rtp.PROTOCOL)))
 # carried straight in Ethernet frames, bound by EtherType (or LLC/SNAP header)
 LINK_PROTOCOLS: tuple[LinkProtocol, ...] = tuple(map(guarded, (lldp.PROTOCOL, cdp.PROTOCOL, goose.PROTOCOL,

@@ -50,6 +50,7 @@ SEED_TRACES = {
     "http": [("zeek/Traces/http/get.pcap", 80), ("zeek/Traces/http/multipart.pcap", 80)],
     "telnet": [("zeek/Traces/telnet-auth-missing-name.pcap", 21)],
     "rdp": [], "vnc": [], "teamviewer": [],  # the corpus holds no such session on a port of its own
+    "pop3": [], "imap": [], "smtp": [],  # nor any mail
     "rtp": [("camera/ndpi/rtp.pcapng", 6000), ("camera/ndpi/rtp.pcapng", 6008), ("camera/ndpi/rtp.pcapng", 5000)],
     "mqtt": [("zeek/Traces/mqtt.pcap", 1883), ("ndpi/mqtt.pcap", 1883), ("ndpi/coap_mqtt.pcap", 1883)],
     "ads": [("ndpi/beckhoff_ads.pcapng", 48898), ("iti/beckoff/beckofflink.pcapng", 48898)],
@@ -90,6 +91,9 @@ BUILT_IN = {
     "rdp": [bytes.fromhex("0300002924e00000000000") + b"Cookie: mstshash=eng\r\n" + bytes.fromhex("0100080003000000"),
             bytes.fromhex("030000130ed000001234000200080001000000")],  # connection request, confirm (TLS)
     "vnc": [b"RFB 003.008\n"],
+    "pop3": [b"+OK POP3 ready\r\n", b"USER ops\r\n", b"PASS x\r\n"],
+    "imap": [b"* OK IMAP4rev1 ready\r\n", b"a1 LOGIN ops x\r\n", b"a1 OK done\r\n"],
+    "smtp": [b"220 mail ESMTP Postfix\r\n", b"AUTH PLAIN AG9wcwB4\r\n", b"235 2.7.0 ok\r\n"],
     "teamviewer": [bytes.fromhex("17240a00") + bytes(20)],
     "rtp": [bytes.fromhex("80600001000003e81d95389b") + bytes(160)],
     "mqtt": [bytes.fromhex("101000044d5154540402003c0004") + b"abcd", bytes.fromhex("820a00010005746f70696301")],
