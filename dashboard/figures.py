@@ -8,6 +8,7 @@ because plotly.js ignores UTC offsets.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
@@ -135,6 +136,35 @@ def events_figure(events: Sequence[Row], tz: ZoneInfo = DISPLAY_TZ) -> go.Figure
     fig.update_yaxes(type="category", categoryorder="category descending")
     fig.update_xaxes(tickformat="%m-%d\n%H:%M:%S")
     return _style(fig, max(180, 32 * len({_event_label(e) for e in events}) + 80))
+
+
+# Severity colours, most severe first (the same as the alert pages' badges).
+SEVERITY_COLOURS = {"critical": "#b42318", "high": "#e8590c", "medium": "#d97706", "low": "#1f6feb",
+                    "info": "#98a2b3"}
+
+
+def alerts_figure(rows: Sequence[Row], start: datetime, end: datetime, severity_label: Callable[[str], str],
+                  t: Translator, tz: ZoneInfo = DISPLAY_TZ) -> go.Figure | None:
+    """Alerts per hour (``bucket``, ``severity``, ``n`` rows) over [start, end), stacked by severity,
+    most severe on top."""
+    if not rows:
+        return None
+    fig = go.Figure()
+    for severity in reversed(SEVERITY_COLOURS):  # the first trace stacks at the bottom
+        mine = [r for r in rows if r["severity"] == severity]
+        if mine:
+            fig.add_trace(go.Bar(
+                x=[local(r["bucket"], tz).replace(tzinfo=None) for r in mine], y=[r["n"] for r in mine],
+                name=severity_label(severity), marker_color=SEVERITY_COLOURS[severity], width=3600 * 900,  # ms
+                offset=0,  # a bar covers its bucket, from the bucket's start
+                hovertemplate=f"%{{x|%m-%d %H:00}}<br>{severity_label(severity)}: %{{y}}<extra></extra>"))
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat="%m-%d\n%H:%M", range=[local(start, tz).replace(tzinfo=None),
+                                                       local(end, tz).replace(tzinfo=None)])
+    fig.update_yaxes(title_text=t("alerts_per_hour"), rangemode="tozero", tickformat="d")
+    fig = _style(fig, 220)
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=1.12, x=0))
+    return fig
 
 
 def embed(fig: go.Figure | None) -> Markup | None:

@@ -21,7 +21,7 @@ from core.access import auth
 from core.analytics.assets import ledger as asset_ledger
 from core.api.deps import DB, ClickHouse, Now, SettingsDep
 from core.store.controlplane import User
-from dashboard import annotation, csrf
+from dashboard import alertview, annotation, csrf
 from dashboard.assets import assets_csv, detail_context, list_context
 from dashboard.cookies import set_cookie
 from dashboard.i18n import translator
@@ -131,9 +131,11 @@ def overview(
         return _redirect(request, "login")
     if range_key not in RANGES:
         range_key = DEFAULT_RANGE
-    context = overview_context(ch, db, user.tenant_id, range_key, translator(request_lang(request)))
+    t = translator(request_lang(request))
+    context = overview_context(ch, db, user.tenant_id, range_key, t)
     range_links = [(key, with_query(request, range=key)) for key in RANGES]
-    return page(request, "overview.html", user=user, range_links=range_links, **context)
+    return page(request, "overview.html", user=user, range_links=range_links,
+                alert_summary=alertview.summary(ch, user.tenant_id, t), **context)
 
 
 @router.get("/sensors", name="sensors")
@@ -169,10 +171,12 @@ def assets_download(request: Request, user: SessionUser, ch: ClickHouse, q: str 
 def asset(request: Request, user: SessionUser, ch: ClickHouse, device: str, saved: str = "") -> Response:
     if user is None:
         return _redirect(request, "login")
-    context = detail_context(ch, user.tenant_id, device, translator(request_lang(request)))
+    t = translator(request_lang(request))
+    context = detail_context(ch, user.tenant_id, device, t)
     if context is None:
         return _asset_not_found(request, user)
-    return page(request, "asset.html", user=user, saved=saved == "1", **context)
+    return page(request, "asset.html", user=user, saved=saved == "1",
+                device_alerts=alertview.device_alerts(ch, user.tenant_id, device, t), **context)
 
 
 @router.post("/assets/{device}/annotation", name="asset_annotation")
