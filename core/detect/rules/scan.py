@@ -42,7 +42,7 @@ def _probe(flow: dict, start_us: int, unicast) -> bool:
     if flow["ts"] < start_us or not flow["orig_pkts"] or not unicast(flow["resp_h"]):
         return False
     if flow["proto"] == "tcp":
-        return ("S" in flow["history"] and flow["orig_bytes"] == 0 and flow["resp_bytes"] == 0
+        return ("S" in (flow["history"] or "") and flow["orig_bytes"] == 0 and flow["resp_bytes"] == 0
                 and flow["conn_state"] in PROBE_STATES)
     return flow["proto"] == "udp" and flow["resp_pkts"] == 0
 
