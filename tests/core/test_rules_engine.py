@@ -28,8 +28,8 @@ _names = itertools.count()
 RULE_KINDS = frozenset({"plc_stop", "plc_start", "plc_program_change", "firmware_change", "cleartext_credentials",
                         "default_credentials", "smbv1", "internet_exposure", "remote_access", "scan"})
 # polling captures whose second half only repeats the first: the same reads between the same devices
-CYCLIC = ("ndpi/modbus.pcap", "iti/ModbusTCP/modbus_test.pcap", "ics-pcap/S7/S7-1511_db2_var1_HMI/S7-1511_db2_var1_HMI.pcap",
-          "ics-pcap/DNP3/DNP3-Read/DNP3-Read.pcap", "ndpi/cip_io.pcap", "ndpi/ethernetIP.pcap", "ndpi/opc-ua.pcap",
+CYCLIC = ("ndpi/modbus.pcap", "iti/ModbusTCP/modbus_test.pcap",
+          "ics-pcap/S7/S7-1511_db2_var1_HMI/S7-1511_db2_var1_HMI.pcap", "ics-pcap/DNP3/DNP3-Read/DNP3-Read.pcap", "ndpi/cip_io.pcap", "ndpi/ethernetIP.pcap", "ndpi/opc-ua.pcap",
           "iti/C37.118/C37.118_1PMU_TCP.pcap", "ndpi/profinet-io-le.pcap",
           "nttcom/CCLinkFieldBasic/Traces/cclink_ief_basic_only.pcap", "icsnpp/bacnet/traces/bacnet_example.pcap")
 # merged from captures of 2004–2023: its flows start years before their batch, which the core refuses

@@ -26,7 +26,8 @@ def _found(events: list[dict], targets: set[str]):
 
 
 def test_a_modbus_unit_id_scan():
-    units = [_event(i, "10.0.0.2", "modbus", "READ_HOLDING_REGISTERS", unit=str(i)) for i in range(1, 1 + scan.MODBUS_UNITS)]
+    units = [_event(i, "10.0.0.2", "modbus", "READ_HOLDING_REGISTERS", unit=str(i))
+             for i in range(1, 1 + scan.MODBUS_UNITS)]
     [found] = _found(units, {"10.0.0.2"})
     assert (found.kind, found.key, found.src_ip, found.dst_ip) == ("scan", f"modbus_units:{SCANNER}>10.0.0.2",
                                                                   SCANNER, "10.0.0.2")
