@@ -12,34 +12,34 @@ DEFAULT_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0
                     "fc00::/7", "fe80::/10")
 
 
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
 @lru_cache(maxsize=65536)
-def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _place(networks: Networks, ip: str) -> tuple[bool, bool]:
+    """(on the site, public) for ``ip``: a batch asks about the same few addresses many times."""
     try:
-        return ipaddress.ip_address(ip)
+        addr = ipaddress.ip_address(ip)
     except ValueError:
-        return None
+        return False, False
+    on_site_net = any(addr in net for net in networks)
+    unicast = not (addr.is_multicast or addr.is_unspecified or addr.is_loopback)
+    site = unicast and on_site_net and not (addr.version == 4 and ip.endswith(".255"))  # .255: a broadcast
+    return site, addr.is_global and not addr.is_multicast and not on_site_net
 
 
 @dataclass(frozen=True)
 class Site:
     tenant_id: int = 0
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
-        ipaddress.ip_network(n) for n in DEFAULT_NETWORKS)
+    networks: Networks = tuple(ipaddress.ip_network(n) for n in DEFAULT_NETWORKS)
 
     def is_site(self, ip: str) -> bool:
         """A unicast address on one of the site's networks (a device of the site)."""
-        addr = _address(ip)
-        if addr is None or addr.is_multicast or addr.is_unspecified or addr.is_loopback:
-            return False
-        if addr.version == 4 and ip.endswith(".255"):
-            return False  # most likely a subnet broadcast
-        return any(addr in net for net in self.networks)
+        return _place(self.networks, ip)[0]
 
     def is_public(self, ip: str) -> bool:
         """A global unicast address off the site (the internet)."""
-        addr = _address(ip)
-        return (addr is not None and addr.is_global and not addr.is_multicast
-                and not any(addr in net for net in self.networks))
+        return _place(self.networks, ip)[1]
 
 
 def is_unicast_mac(mac: str) -> bool:
