@@ -43,8 +43,8 @@ def test_every_incident_raises_its_kinds_by_its_devices(plant):
     for incident in summary["incidents"]:
         at = incident["ts"] * US
         for kind in sorted(MINE & set(incident["kinds"])):
-            # by the incident's devices (the laptop's ARP sweep: by its MAC, no addresses)
-            who = (lambda f: f.src_mac == laptop_mac and not f.src_ip) if not incident["dst"] else \
+            # by the incident's devices (the laptop's ARP sweep: its MAC and the address it announced)
+            who = (lambda f: (f.src_mac, f.src_ip) == (laptop_mac, incident["src"])) if not incident["dst"] else \
                 (lambda f: (f.src_ip, f.dst_ip) == (incident["src"], incident["dst"]))
             match = [(f, uids) for f, uids in found if f.kind == kind and at <= f.ts < at + 60 * US and who(f)]
             assert match, (incident, kind)

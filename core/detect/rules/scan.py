@@ -87,8 +87,18 @@ def _network_scans(batch: Batch, site: Site, found: Findings) -> None:
     for mac, requests in arp.items():
         sent = sum(f["orig_pkts"] for f in requests)
         if sent >= ARP_SWEEP_REQUESTS:
-            _add(found, f"arp:{mac}", requests, src_mac=mac, protocol="arp",
+            _add(found, f"arp:{mac}", requests, src_mac=mac, src_ip=_address_of(batch, mac), protocol="arp",
                  details=(("scan", "ARP sweep"), ("requests", str(sent))))
+
+
+def _address_of(batch: Batch, mac: str) -> str:
+    """The IP address the batch's observations give ``mac`` (its ARP or DHCP binding), or ""."""
+    table = batch.tables["observations"]
+    for row_mac, attribute, value in zip(table.column("mac").to_pylist(), table.column("attribute").to_pylist(),
+                                         table.column("value").to_pylist()):
+        if row_mac == mac and attribute == "ip":
+            return value
+    return ""
 
 
 def _add(found: Findings, key: str, flows_: list[dict], **fields) -> None:
