@@ -75,10 +75,11 @@ def by_kind(alerts) -> dict[str, list[dict]]:
 def test_the_learning_period_raises_nothing_and_what_is_new_after_it_raises(site):
     intruder = poll(T0 + 2 * HOUR, orig=LAPTOP, action="write_single_register")
     # the same unusual traffic while learning is normal
-    site.post(batch(T0, poll(T0), poll(T0, orig=LAPTOP, action="write_single_register")))
+    site.post(batch(T0, poll(T0, firmware="V0.9"), poll(T0, orig=LAPTOP, action="write_single_register")))
+    site.post(batch(T0 + timedelta(minutes=5), poll(T0 + timedelta(minutes=5))))  # firmware V0.9 → V1.0
     assert site.alerts() == []
     site.post(batch(T0 + 2 * HOUR, intruder))
-    assert site.alerts() == []  # learned: nothing is new
+    assert site.alerts() == []  # learned: nothing is new, and the firmware is as last seen
 
 
 def test_new_device_link_and_function_after_learning(site):
