@@ -11,7 +11,10 @@ import pytest
 from coretest import T0, bearer, post_batch
 from test_detect import HMI, HOUR, LAPTOP, PLC, batch, poll
 
-from core.store.controlplane import AuditLog, Tenant
+from sqlalchemy import select
+
+from core.access import auth
+from core.store.controlplane import AuditLog, Tenant, User
 from sensor import wire
 
 
@@ -80,6 +83,13 @@ def test_detail_triage_learn_and_csv(live, raised, http):
     assert http.patch(f"/api/v1/alerts/{function['id']}", json={"status": "gone"},
                       headers=bearer(raised.api_token)).status_code == 422
     assert http.patch(f"/api/v1/alerts/{function['id']}", json=change).status_code == 401
+    with live.app.state.controlplane.sessions() as db:  # a login cookie alone may read, not write
+        user = db.scalar(select(User).where(User.email == raised.email))
+        cookie = {"Cookie": f"{auth.SESSION_COOKIE}={auth.start_session(db, user)}"}
+    assert http.get(f"/api/v1/alerts/{function['id']}", headers=cookie).status_code == 200
+    for write in (http.patch(f"/api/v1/alerts/{function['id']}", json=change, headers=cookie),
+                  http.post(f"/api/v1/alerts/{function['id']}/learn", headers=cookie)):
+        assert write.status_code == 403
 
     r = http.post(f"/api/v1/alerts/{function['id']}/learn", headers=bearer(raised.api_token))
     assert r.status_code == 200 and r.json()["status"] == "resolved"
