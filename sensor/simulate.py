@@ -508,14 +508,17 @@ class Simulation:
             yield t + offset, builder, kind, "dhcp"
 
     def arp_chatter(self) -> Iterator[Step]:
-        """Hosts resolving each other: who-has (broadcast) answered by is-at, about one pair a second."""
+        """Every host refreshes its ARP entries for the router and the infrastructure server (DNS,
+        DHCP, historian) about once a minute, staggered: who-has (broadcast) answered by is-at."""
         known = [h for h in self.hosts if h.role != "unknown"]
-        t = 500_000
+        servers = [self.host("gw-1"), self.host("srv-infra")]
+        pairs = [(asker, target) for target in servers for asker in known if asker is not target]
+        t, step = 500_000, 60 * US // len(pairs)
         while True:
-            asker, target = self.rng.sample(known, 2)
-            yield t, lambda a: arp_frame(1, a[0], bytes(6), a[1].ip), (asker, target), "arp"
-            yield t + 200, lambda a: arp_frame(2, a[1], a[0].mac, a[0].ip), (asker, target), "arp"
-            t += self.rng.randrange(600_000, 1_400_000)
+            for asker, target in pairs:
+                yield t, lambda a: arp_frame(1, a[0], bytes(6), a[1].ip), (asker, target), "arp"
+                yield t + 200, lambda a: arp_frame(2, a[1], a[0].mac, a[0].ip), (asker, target), "arp"
+                t += step + self.rng.randrange(-step // 4, step // 4)
 
     def dns_lookup(self, client: Host, name: str, address: bytes | None, t: int) -> Iterator[Step]:
         """One A query to the plant DNS server and its answer (NXDOMAIN when ``address`` is None)."""

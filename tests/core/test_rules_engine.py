@@ -111,3 +111,32 @@ def test_plain_polling_learned_on_its_first_half_raises_nothing_above_info(clien
 @pytest.fixture(autouse=True)
 def _present(clock):
     clock(T0 + timedelta(days=1))  # the core's clock: after every moved batch
+
+
+def test_the_simulated_plant_raises_every_kind_through_the_engine(client, tmp_path):
+    """The simulator's plant, learned on its normal first half: every kind but sensor_silent (the
+    core's own watch) is raised by the incidents of its second half."""
+    from core.detect.indicators import import_file
+    from core.detect.kinds import KINDS
+    from sensor.meter.observe import Observer
+    from sensor.simulate import INDICATOR_DOMAIN, LEARN_FRACTION, write_pcap
+
+    summary = write_pcap(tmp_path / "plant.pcap", 40_000, seed=5, start=T0.timestamp())
+    learned_until = T0 + timedelta(seconds=LEARN_FRACTION * (summary["end"] - summary["start"]))
+    tenant = provision(client.app, f"rules{next(_names)}")
+    with client.app.state.controlplane.session() as db:
+        db.get(Tenant, tenant.id).learning_hours = 1
+    (tmp_path / "feed.csv").write_text(f"type,value\ndomain,{INDICATOR_DOMAIN}\n")
+    import_file(client.app.state.clickhouse, tmp_path / "feed.csv", tenant.id)
+    client.app.state.detector.indicators.reload_s = 0
+    for batch in pipeline.iter_batches([tmp_path / "plant.pcap"], 10.0, observer=Observer()):
+        after = batch.interval_end > learned_until
+        r = post_batch(client, tenant.sensor_token, wire.encode(moved(batch, AFTER_LEARNING) if after else batch))
+        assert r.status_code == 200, r.text
+    alerts = store.list_alerts(client.app.state.clickhouse, tenant.id, sort="ts", descending=False, limit=1000)
+    print("\nsimulated plant → alerts through the engine (learned on its first half)")
+    for a in alerts:
+        print(f"  {a['ts']:%H:%M:%S} {a['kind']:22s} {a['severity']:9s} {a['src']['ip'] or a['src']['mac']:16s}"
+              f" → {a['dst']['ip']:16s} {a['protocol']}")
+    raised = _row(alerts)
+    assert set(raised) == set(KINDS) - {"sensor_silent"}
