@@ -276,8 +276,9 @@ def _merge(findings: list[Finding]) -> dict[tuple[str, str], Finding]:
             log.warning("finding of unknown kind %r dropped", f.kind)
             continue
         old = out.get((f.kind, f.key))
+        f = replace(f, evidence=tuple(u for u in f.evidence if u))
         if old is None:
-            out[(f.kind, f.key)] = replace(f, evidence=tuple(f.evidence[:MAX_EVIDENCE]))
+            out[(f.kind, f.key)] = replace(f, evidence=f.evidence[:MAX_EVIDENCE])
         else:
             evidence = old.evidence + tuple(u for u in f.evidence if u not in old.evidence)
             out[(f.kind, f.key)] = replace(old, ts=min(old.ts, f.ts), ts_last=max(old.ts_last, f.ts_last),
@@ -293,7 +294,7 @@ def _new_row(tenant_id: int, sensor_id: int, batch_id: str, f: Finding) -> dict:
         "count": f.count, "severity": f.effective_severity(), "title_ja": kind.title_ja, "title_en": kind.title_en,
         "src_ip": f.src_ip, "src_mac": f.src_mac, "src_device": f.src_mac or f.src_ip,
         "dst_ip": f.dst_ip, "dst_mac": f.dst_mac, "dst_device": f.dst_mac or f.dst_ip,
-        "protocol": f.protocol, "details": dict(f.details), "technique": kind.technique,
+        "protocol": f.protocol, "details": {str(k): str(v) for k, v in f.details}, "technique": kind.technique,
         "evidence": list(f.evidence), "status": "new", "assignee": "", "last_batch": batch_id,
         "version": alerts.next_version(),
     }
