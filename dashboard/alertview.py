@@ -23,7 +23,7 @@ from dashboard.i18n import N_, Translator
 from dashboard.timefmt import MINUTES, absolute, as_utc, zone_name
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-DEFAULT_RANGE = "7d"
+DEFAULT_RANGE = "24h"
 STATUS_FILTERS = ("open", "all", *STATUSES)  # "open": new or acknowledged
 PAGE = 50
 DEVICE_ALERTS = 20  # on a device's page
@@ -34,6 +34,9 @@ COLUMNS = (("severity", "severity"), ("kind", "alert"), ("count", "alert_count")
 # Detail names the plain-words messages use; a kind that lacks one shows "–".
 WORDS = ("function", "service", "port", "attribute", "value", "previous", "sensor", "last_seen",
          "threshold_minutes", "direction", "scan", "indicator", "indicator_type")
+# detail names shown in the page's language (others as the detector named them)
+DETAIL_NAMES = ("function", "status", "service", "port", "attribute", "value", "previous", "source", "direction",
+                "scan", "indicator", "indicator_type", "sensor", "last_seen", "threshold_minutes", "action", "from")
 # form action → status it sets
 STATUS_ACTIONS = {"acknowledge": "acknowledged", "resolve": "resolved", "false_positive": "false_positive",
                   "reopen": "new"}
@@ -54,6 +57,10 @@ COMPUTED_KEYS = (
     N_("done_assign"), N_("done_comment"),
     N_("action_acknowledge"), N_("action_resolve"), N_("action_false_positive"), N_("action_reopen"),
     N_("action_learn"),
+    N_("detail_function"), N_("detail_status"), N_("detail_service"), N_("detail_port"), N_("detail_attribute"),
+    N_("detail_value"), N_("detail_previous"), N_("detail_source"), N_("detail_direction"), N_("detail_scan"),
+    N_("detail_indicator"), N_("detail_indicator_type"), N_("detail_sensor"), N_("detail_last_seen"),
+    N_("detail_threshold_minutes"), N_("detail_action"), N_("detail_from"),
 )
 
 
@@ -98,13 +105,25 @@ def window(ch: ClickHouseStore, tenant: int, range_key: str) -> Window:
     return ending(end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1), RANGES[range_key])
 
 
-def _side(end: dict, devices: set[str]) -> dict:
-    """One side of an alert: its label, and its device key when the ledger has a page for it."""
+def device_keys(ch: ClickHouseStore, tenant: int) -> dict[str, str]:
+    """The ledger's device keys by key, MAC and IP: an alert's side known only by its IP (e.g. an
+    OT function from events) still links to its device's page."""
+    keys: dict[str, str] = {}
+    for key, asset in ledger(ch, tenant).items():
+        for name in (*asset.ips, asset.mac, key):
+            if name:
+                keys[name] = key
+    return keys
+
+
+def _side(end: dict, devices: dict[str, str]) -> dict:
+    """One side of an alert: its label, and the device key of its page when the ledger has one."""
     label = end["ip"] or end["mac"] or end["device"]
-    return {"label": label, "device": end["device"] if end["device"] in devices else ""}
+    key = next((devices[n] for n in (end["device"], end["mac"], end["ip"]) if n in devices), "")
+    return {"label": label, "device": key}
 
 
-def row(alert: dict, devices: set[str], t: Translator) -> dict:
+def row(alert: dict, devices: dict[str, str], t: Translator) -> dict:
     """An alert as a list row shows it."""
     return {
         "id": alert["id"], "severity": alert["severity"], "severity_label": t(f"severity_{alert['severity']}"),
@@ -136,7 +155,7 @@ def list_context(ch: ClickHouseStore, tenant: int, f: Filters, csv_path: str, t:
     f.page = min(f.page, pages)
     alerts = store.list_alerts(ch, tenant, **chosen, sort=f.sort, descending=f.order == "desc", limit=PAGE,
                                offset=(f.page - 1) * PAGE)
-    devices = set(ledger(ch, tenant)) if alerts else set()
+    devices = device_keys(ch, tenant) if alerts else {}
     counts = store.counts_by_severity(ch, tenant, win.start, win.end, f.statuses())
     severity_label = lambda s: t(f"severity_{s}")  # noqa: E731
     figure = figures.alerts_figure(store.timeline(ch, tenant, win.start, win.end, status=f.statuses()),
@@ -214,7 +233,7 @@ def detail_context(ch: ClickHouseStore, db: Session, tenant: int, alert_id: str,
     alert = store.get_alert(ch, tenant, alert_id)
     if alert is None:
         return None
-    devices = set(ledger(ch, tenant))
+    devices = device_keys(ch, tenant)
     kind = KINDS.get(alert["kind"])
     shown = row(alert, devices, t)
     return {
@@ -222,7 +241,8 @@ def detail_context(ch: ClickHouseStore, db: Session, tenant: int, alert_id: str,
         "what": what_happened(alert, t),
         "technique": {"id": alert["technique"], "name": alert["technique_name"],
                       "url": f"https://attack.mitre.org/techniques/{alert['technique']}/"},
-        "details": sorted(alert["details"].items()),
+        "details": [(t(f"detail_{name}") if name in DETAIL_NAMES else name, value)
+                    for name, value in sorted(alert["details"].items())],
         "ends": [(t("alert_src"), alert["src"], shown["src"]["device"]),
                  (t("alert_dst"), alert["dst"], shown["dst"]["device"])],
         "flows": _times(alert["evidence_flows"], "ts", "ts_end"),
@@ -241,14 +261,20 @@ def device_alerts(ch: ClickHouseStore, tenant: int, device: str, t: Translator) 
     closed = store.list_alerts(ch, tenant, status=[s for s in STATUSES if s not in OPEN_STATUSES], device=device,
                                sort="ts_last", limit=DEVICE_ALERTS - len(opened))
     total = store.count_alerts(ch, tenant, device=device)
-    devices = set(ledger(ch, tenant)) if opened or closed else set()
+    devices = device_keys(ch, tenant) if opened or closed else {}
     return {"rows": [row(a, devices, t) for a in opened + closed], "open": len(opened), "total": total,
             "device": device}
 
 
 def summary(ch: ClickHouseStore, tenant: int, t: Translator) -> dict:
-    """The overview's summary: open alerts by severity and the newest few of them."""
+    """The overview's summary: open alerts by severity, and a few of them, the most severe first
+    and the newest within a severity (so a critical one is not hidden behind many low ones)."""
     counts = store.counts_by_severity(ch, tenant, status=list(OPEN_STATUSES))
-    newest = store.list_alerts(ch, tenant, status=list(OPEN_STATUSES), sort="ts_last", limit=NEWEST)
+    newest: list[dict] = []
+    for severity in (s for s in SEVERITIES if counts[s]):
+        newest += store.list_alerts(ch, tenant, status=list(OPEN_STATUSES), severity=[severity], sort="ts_last",
+                                    limit=NEWEST - len(newest))
+        if len(newest) == NEWEST:
+            break
     return {"counts": [{"severity": s, "label": t(f"severity_{s}"), "n": counts[s]} for s in SEVERITIES],
-            "open": sum(counts.values()), "newest": [row(a, set(), t) for a in newest]}
+            "open": sum(counts.values()), "newest": [row(a, {}, t) for a in newest]}

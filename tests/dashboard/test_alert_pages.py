@@ -15,7 +15,7 @@ from sqlalchemy import select
 from core.detect import store
 from core.detect.kinds import KINDS, SEVERITIES, STATUSES
 from core.store.controlplane import AuditLog, Tenant
-from dashboard.alertview import what_happened
+from dashboard.alertview import DETAIL_NAMES, what_happened
 from dashboard.i18n import MESSAGES, translator
 from sensor import wire
 
@@ -101,10 +101,15 @@ def test_the_alert_page_says_what_happened_with_evidence_and_refuses_other_tenan
         what = re.search(r'<p class="what">(.*?)</p>', html, re.S).group(1)
         assert words in what and LAPTOP in what and PLC in what
         assert "T0858" in html and "Change Operating Mode" in html
+        assert f"<dt>{MESSAGES[lang]['detail_function']}</dt><dd>PLC Stop</dd>" in html
         evidence = re.search(r'id="evidence-events".*?</section>', html, re.S).group(0)
         assert "PLC Stop" in evidence and "×2" in evidence
         assert "Cstop" in re.search(r'id="evidence-flows".*?</section>', html, re.S).group(0)
         assert f'href="/assets/{PLC_MAC}"' in html
+    function = site.alerts["new_ot_function"]  # known by IPs only (from events): linked through the ledger
+    assert function["dst"] == {"ip": PLC, "mac": "", "device": PLC}
+    html = client.get(f"/alerts/{function['id']}").text
+    assert f'href="/assets/{PLC_MAC}"' in html and f'href="/assets/{LAPTOP}"' in html
     theirs = store.list_alerts(site.ch, site.globex.id)[0]["id"]
     assert client.get(f"/alerts/{theirs}").status_code == 404
     assert client.get("/alerts/not-an-id").status_code == 404
@@ -171,7 +176,8 @@ def test_the_device_page_and_the_overview_show_alerts(client, login, site):
     assert "resolved" in statuses and statuses == sorted(statuses, key=lambda s: s == "resolved")  # open first
     html = client.get("/", params={"lang": "ja"}).text
     summary = re.search(r'id="alert-summary".*?</section>', html, re.S).group(0)
-    assert site.alerts["plc_stop"]["id"] in rows(summary) and MESSAGES["ja"]["open_alerts"] in summary
+    assert rows(summary)[0] == site.alerts["plc_stop"]["id"]  # the most severe first
+    assert MESSAGES["ja"]["open_alerts"] in summary
     assert html.index('id="alert-summary"') < html.index('id="sensors"')
 
 
@@ -182,6 +188,8 @@ def test_every_kind_severity_and_status_reads_in_both_languages():
             assert t(f"severity_{s}")
         for s in STATUSES:
             assert t(f"alert_status_{s}")
+        for name in DETAIL_NAMES:
+            assert t(f"detail_{name}")
         for kind in KINDS:  # details a kind may lack show as "–", never a KeyError
             empty = {"kind": kind, "details": {}, "protocol": "", "src": {"ip": "10.0.0.1", "mac": ""},
                      "dst": {"ip": "", "mac": ""}}
