@@ -276,5 +276,6 @@ def summary(ch: ClickHouseStore, tenant: int, t: Translator) -> dict:
                                     limit=NEWEST - len(newest))
         if len(newest) == NEWEST:
             break
+    devices = device_keys(ch, tenant) if newest else {}
     return {"counts": [{"severity": s, "label": t(f"severity_{s}"), "n": counts[s]} for s in SEVERITIES],
-            "open": sum(counts.values()), "newest": [row(a, {}, t) for a in newest]}
+            "open": sum(counts.values()), "newest": [row(a, devices, t) for a in newest]}

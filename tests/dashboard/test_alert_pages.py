@@ -177,6 +177,7 @@ def test_the_device_page_and_the_overview_show_alerts(client, login, site):
     html = client.get("/", params={"lang": "ja"}).text
     summary = re.search(r'id="alert-summary".*?</section>', html, re.S).group(0)
     assert rows(summary)[0] == site.alerts["plc_stop"]["id"]  # the most severe first
+    assert f'href="/assets/{PLC_MAC}"' in summary and f'href="/alerts/{site.alerts["plc_stop"]["id"]}"' in summary
     assert MESSAGES["ja"]["open_alerts"] in summary
     assert html.index('id="alert-summary"') < html.index('id="sensors"')
 
