@@ -25,6 +25,7 @@ TENANT = "demo"
 EMAIL = "analyst@demo.example"
 SERIAL = "DEMO-0001"
 SIM_PPS = 300  # simulated packets per second of capture time (see sensor.simulate)
+LEARN_SHARE = 0.5  # the simulated plant's first half is normal traffic (sensor.simulate.LEARN_FRACTION)
 
 
 def _sensor_cli() -> str:
@@ -49,9 +50,11 @@ def _start_server(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]
     return server, thread
 
 
-def _provision(app, password: str) -> str:
+def _provision(app, password: str, packets: int) -> str:
     with app.state.controlplane.sessions() as db:
         tenant = accounts.create_tenant(db, TENANT, actor="demo")
+        # learn on the normal first half, so the incidents that follow raise alerts
+        tenant.learning_hours = packets / SIM_PPS * LEARN_SHARE / 3600
         accounts.create_user(db, tenant, EMAIL, password, role="analyst", actor="demo")
         _, token = accounts.create_sensor(
             db, tenant, SERIAL, name="Demo plant sensor", actor="demo"
@@ -107,7 +110,7 @@ def run_demo(
     server, thread = _start_server(settings)
     url = f"http://{host}:{port}"
     password = secrets.token_urlsafe(12)
-    token = _provision(server.config.app, password)
+    token = _provision(server.config.app, password, packets)
     print(
         f"core listening on {url}; replaying {packets} simulated packets through a sensor…",
         flush=True,

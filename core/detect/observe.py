@@ -42,12 +42,16 @@ def _micros(column: pa.ChunkedArray) -> list[int]:
     return column.cast(pa.int64()).to_pylist()
 
 
-def _grouped(table: pa.Table, keys: list[str], ts_end: str = "ts_end", count: str | None = None) -> list[dict]:
-    """One dict per distinct ``keys``: first ts, last ts_end, first uid and the rows' count."""
+def _grouped(table: pa.Table, keys: list[str], ts_end: str = "ts_end", count: str | None = None,
+             anyof: str | None = None) -> list[dict]:
+    """One dict per distinct ``keys``: first ts, last ts_end, first uid, the rows' count and, given
+    ``anyof`` (a boolean column), whether any row has it."""
     aggs = [("ts", "min"), (ts_end, "max"), ("uid", "first")]
     aggs.append((count, "sum") if count else ("uid", "count"))
+    if anyof:
+        aggs.append((anyof, "any"))
     grouped = table.group_by(keys, use_threads=False).aggregate(aggs)
-    grouped = grouped.rename_columns(keys + ["ts", "ts_last", "uid", "n"])
+    grouped = grouped.rename_columns(keys + ["ts", "ts_last", "uid", "n"] + ([anyof] if anyof else []))
     columns = {name: (_micros(grouped[name]) if name in ("ts", "ts_last") else grouped[name].to_pylist())
                for name in grouped.column_names}
     return [dict(zip(columns, values)) for values in zip(*columns.values())]
@@ -87,11 +91,13 @@ def sightings(batch: wire.Batch, site: Site) -> list[Sighting]:
     found: list[Sighting] = []
     flows = batch.tables["flows"]
     if flows.num_rows:
-        for g in _grouped(flows, ["orig_h", "resp_h", "orig_l2_addr", "resp_l2_addr", "proto", "resp_p",
-                                  "ethertype", "service"]):
+        # a link is a service that answered: a refused or unanswered probe is the scan rule's matter
+        answered = pc.and_(pc.greater(flows["resp_pkts"], 0), pc.not_equal(flows["conn_state"], "REJ"))
+        for g in _grouped(flows.append_column("answered", answered), ["orig_h", "resp_h", "orig_l2_addr",
+                          "resp_l2_addr", "proto", "resp_p", "ethertype", "service"], anyof="answered"):
             devices.see(g["orig_l2_addr"], g["orig_h"], site, g["ts"], g["ts_last"], g["uid"])
             devices.see(g["resp_l2_addr"], g["resp_h"], site, g["ts"], g["ts_last"], g["uid"])
-            if link := _link(g, site):
+            if g["answered"] and (link := _link(g, site)):
                 found.append(link)
     observations = batch.tables["observations"]
     if observations.num_rows:
