@@ -20,6 +20,7 @@ import uvicorn
 from core.access import accounts
 from core.api.app import create_app
 from core.config import Settings
+from core.detect.indicators import import_file
 
 TENANT = "demo"
 EMAIL = "analyst@demo.example"
@@ -50,7 +51,8 @@ def _start_server(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]
     return server, thread
 
 
-def _provision(app, password: str, packets: int) -> str:
+def _provision(app, password: str, packets: int) -> tuple[int, str]:
+    """The demo tenant's id and its sensor's token."""
     with app.state.controlplane.sessions() as db:
         tenant = accounts.create_tenant(db, TENANT, actor="demo")
         # learn on the normal first half, so the incidents that follow raise alerts
@@ -59,10 +61,11 @@ def _provision(app, password: str, packets: int) -> str:
         _, token = accounts.create_sensor(
             db, tenant, SERIAL, name="Demo plant sensor", actor="demo"
         )
-    return token
+    return tenant.id, token
 
 
-def _run_sensor(url: str, token: str, workdir: Path, packets: int, seed: int) -> None:
+def _run_sensor(app, tenant_id: int, url: str, token: str, workdir: Path, packets: int, seed: int) -> None:
+    """Simulate the plant, import the indicators its incidents match, replay it through a sensor."""
     capture = workdir / "plant.pcap"
     start = time.time() - packets / SIM_PPS
     cli = _sensor_cli()
@@ -78,9 +81,12 @@ def _run_sensor(url: str, token: str, workdir: Path, packets: int, seed: int) ->
             str(seed),
             "--start",
             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start)),
+            "--indicators",
+            str(workdir / "indicators.csv"),
         ],
         check=True,
     )
+    import_file(app.state.clickhouse, workdir / "indicators.csv", tenant_id)
     subprocess.run(
         [
             cli,
@@ -110,12 +116,12 @@ def run_demo(
     server, thread = _start_server(settings)
     url = f"http://{host}:{port}"
     password = secrets.token_urlsafe(12)
-    token = _provision(server.config.app, password, packets)
+    tenant_id, token = _provision(server.config.app, password, packets)
     print(
         f"core listening on {url}; replaying {packets} simulated packets through a sensor…",
         flush=True,
     )
-    _run_sensor(url, token, data_dir, packets, seed)
+    _run_sensor(server.config.app, tenant_id, url, token, data_dir, packets, seed)
     print(
         f"\nmieruka demo is ready: {url}/\n  login: {EMAIL}\n  password: {password}\n"
         "Ctrl-C stops it.",

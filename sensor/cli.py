@@ -103,11 +103,16 @@ def simulate_cmd(out: Annotated[Path, typer.Option(dir_okay=False, help="pcap fi
                      help="capture start (UTC), default 2026-01-05T00:00:00")] = None,
                  risky: Annotated[bool, typer.Option(help="include the risky incidents")] = True,
                  cameras: Annotated[bool, typer.Option(
-                     help="a camera-heavy site: 16 cameras streaming about 2 Mbit/s each")] = False) -> None:
+                     help="a camera-heavy site: 16 cameras streaming about 2 Mbit/s each")] = False,
+                 indicators: Annotated[Optional[Path], typer.Option(
+                     dir_okay=False, help="also write the indicator list (CSV) the risky incidents match, "
+                                          "for `mieruka indicators import`")] = None) -> None:
     """Write deterministic synthetic plant traffic (PLCs, HMIs, cameras, NVR, DHCP/DNS/ARP)."""
     began = _epoch(start) if start else None
     summary = simulate.write_pcap(out, packets=packets, seed=seed, start=began, risky=risky, cameras=cameras)
     typer.echo(f"{out}: {summary['packets']} packets, {len(summary['devices'])} devices")
+    if indicators:
+        indicators.write_text(f"type,value,note\ndomain,{simulate.INDICATOR_DOMAIN},simulated incident\n")
 
 
 def _epoch(t: datetime) -> float:
