@@ -53,8 +53,8 @@ def site(tmp_path_factory) -> Site:
         yield Site(live.url, acme.email, globex.email, acme.sensor_token, devices)
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="module")  # not session: a live sync Playwright keeps its event loop running,
+def browser():                   # and a later test elsewhere that starts its own would be refused
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
