@@ -13,7 +13,7 @@ import re
 
 from sensor.decode import defaults
 from sensor.decode.dns import clean_text
-from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.spec import Event, Fact, Protocol, Session, by_line
 
 MAX_LINE = 4096
 MAX_ARG = 256
@@ -40,11 +40,7 @@ def frame(buf: bytes) -> int:
 
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
-    session.services.add("ftp")
-    out: list[Event | Fact] = []
-    for line in pdu.splitlines():
-        out += _command(line, session) if is_orig else _reply(line, session)
-    return out
+    return by_line(pdu, is_orig, session, "ftp", _command, _reply)
 
 
 def _command(line: bytes, session: Session) -> list[Event | Fact]:

@@ -11,7 +11,7 @@ import re
 
 from sensor.decode import defaults
 from sensor.decode.ftp import frame  # one PDU: the complete lines at the start of the buffer
-from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.spec import Event, Fact, Protocol, Session, by_line
 
 CLEAR_MECHANISMS = frozenset({"PLAIN", "LOGIN"})
 _GREETING = re.compile(rb"\* (?:OK|PREAUTH)[ \[]")
@@ -25,11 +25,7 @@ def detect(payload: bytes) -> bool:
 
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
-    session.services.add("imap")
-    out: list[Event | Fact] = []
-    for line in pdu.splitlines():
-        out += _command(line, session) if is_orig else _reply(line, session)
-    return out
+    return by_line(pdu, is_orig, session, "imap", _command, _reply)
 
 
 def _command(line: bytes, session: Session) -> list[Event | Fact]:

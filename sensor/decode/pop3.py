@@ -11,7 +11,7 @@ import re
 
 from sensor.decode import defaults
 from sensor.decode.ftp import frame  # one PDU: the complete lines at the start of the buffer
-from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.spec import Event, Fact, Protocol, Session, by_line
 
 MAX_ARG = 256
 LOGIN = frozenset({"USER", "PASS", "APOP", "AUTH", "STLS"})
@@ -25,11 +25,7 @@ def detect(payload: bytes) -> bool:
 
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
-    session.services.add("pop3")
-    out: list[Event | Fact] = []
-    for line in pdu.splitlines():
-        out += _command(line, session) if is_orig else _reply(line, session)
-    return out
+    return by_line(pdu, is_orig, session, "pop3", _command, _reply)
 
 
 def _command(line: bytes, session: Session) -> list[Event | Fact]:

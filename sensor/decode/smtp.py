@@ -14,7 +14,7 @@ import re
 
 from sensor.decode import defaults
 from sensor.decode.ftp import frame  # one PDU: the complete lines at the start of the buffer
-from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.spec import Event, Fact, Protocol, Session, by_line
 
 CLEAR_MECHANISMS = frozenset({"PLAIN", "LOGIN"})
 _GREETING = re.compile(rb"220[ -][^\r\n]*(?:SMTP|ESMTP|Postfix|Exim|Sendmail)", re.IGNORECASE)
@@ -33,11 +33,7 @@ def _b64(data: bytes) -> str:
 
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
-    session.services.add("smtp")
-    out: list[Event | Fact] = []
-    for line in pdu.splitlines():
-        out += _client(line, session) if is_orig else _server(line, session)
-    return out
+    return by_line(pdu, is_orig, session, "smtp", _client, _server)
 
 
 def _client(line: bytes, session: Session) -> list[Event | Fact]:

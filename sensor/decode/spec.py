@@ -103,6 +103,18 @@ class Session:
         return event
 
 
+LineParser = Callable[[bytes, Session], list[Event | Fact]]
+
+
+def by_line(pdu: bytes, is_orig: bool, session: Session, service: str, client: LineParser,
+            server: LineParser) -> list[Event | Fact]:
+    """A PDU of a line-based command protocol (FTP, POP3, IMAP, SMTP), each line read by the
+    client's or the server's parser; the flow is marked as ``service``."""
+    session.services.add(service)
+    parse = client if is_orig else server
+    return [item for line in pdu.splitlines() for item in parse(line, session)]
+
+
 @dataclass(frozen=True)
 class Protocol:
     name: str
