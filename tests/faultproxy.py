@@ -73,9 +73,9 @@ class FaultProxy:
 
     def _pump(self, src: socket.socket, dst: socket.socket, way: str, link: dict) -> None:
         sent = 0
-        readable = select.poll()  # not select.select: it fails on descriptors past 1023, and a long test
-        readable.register(src, select.POLLIN)  # session holds more than that open by the time this runs
         try:
+            readable = select.poll()  # not select.select: it fails on descriptors past 1023, and a long
+            readable.register(src, select.POLLIN)  # test session holds more than that open by now
             while True:
                 if not readable.poll(100):
                     if link["dead"] and self.mode != "blackhole":
