@@ -46,6 +46,7 @@ from coretest import flow, make_batch  # noqa: E402
 from runtest import CoreProcess  # noqa: E402
 
 from core.store.clickhouse import ClickHouseStore  # noqa: E402
+from core.store.controlplane import Tenant as TenantRow  # noqa: E402
 from sensor import simulate, wire  # noqa: E402
 from sensor.meter import pipeline  # noqa: E402
 from sensor.wire import batchcheck  # noqa: E402
@@ -329,6 +330,9 @@ def run(batches: int, seed: int, workdir: Path, keep: Path | None = None, log=pr
     bodies = seed_bodies(workdir, now)
     core = CoreProcess(workdir / "core").start()
     fuzzed, other = core.provision("fuzzed"), core.provision("other")
+    with core.controlplane.sessions() as db:  # no learning: every valid mutant runs every detector
+        db.get(TenantRow, fuzzed.id).learning_hours = 0
+        db.commit()
     tally = Tally()
     rng = random.Random(seed)
     try:
@@ -374,6 +378,8 @@ def run(batches: int, seed: int, workdir: Path, keep: Path | None = None, log=pr
             healthz = http.get("/healthz").status_code if alive else None
             if not (alive and healthz == 200):
                 tally.failures.append(f"core alive={alive}, /healthz {healthz}")
+            tally.failures += [line for line in core.process.lines  # a detector that raised on a mutant
+                               if "detection failed" in line or "rule module" in line]
             rejected = _rejections(http)
     finally:
         if core.process.proc.poll() is None:
@@ -389,6 +395,8 @@ def run(batches: int, seed: int, workdir: Path, keep: Path | None = None, log=pr
         if (theirs := tenant_rows(store, other.id)) != {t: seeded[t] for t in TABLES}:
             tally.failures.append(f"other tenant's rows {theirs}, expected {dict(seeded)}")
         tally.failures += stored_rows_valid(store, fuzzed.id, now - timedelta(days=3650), now + timedelta(minutes=10))
+        if not store.query("SELECT count() AS n FROM alerts WHERE tenant_id = {t:UInt32}", {"t": fuzzed.id})[0]["n"]:
+            tally.failures.append("no alert raised: the mutants never reached detection")
     return tally
 
 
