@@ -71,8 +71,3 @@ class Baseline:
             known = self._known.get(tenant_id)
             if known is not None:
                 known.update(((k, key), v) for k, key, v in entries)
-
-    def forget(self, tenant_id: int) -> None:
-        """Drop the tenant's cache (the next lookup reloads it)."""
-        with self._guard:
-            self._known.pop(tenant_id, None)

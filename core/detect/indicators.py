@@ -21,7 +21,6 @@ from stix2patterns.pattern import Pattern
 
 from core.store.clickhouse import ClickHouseStore
 
-TYPES = ("ip", "domain", "ja3", "ja4", "hassh")
 _CSV_TYPES = {"ip": "ip", "ipv4": "ip", "ipv6": "ip", "ipv4-addr": "ip", "ipv6-addr": "ip",
               "domain": "domain", "domain-name": "domain", "ja3": "ja3", "ja4": "ja4", "hassh": "hassh"}
 _STIX_OBJECTS = {"ipv4-addr": "ip", "ipv6-addr": "ip", "domain-name": "domain"}
