@@ -1,0 +1,1 @@
+"""The assessment report (ワンクリック・アセスメントレポート) for a tenant and period."""
