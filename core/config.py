@@ -2,15 +2,61 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import SecretStr
 import limits
-from pydantic import field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.access import throttle
+
+
+class RiskWeights(BaseModel):
+    """The device risk formula's points, caps and multipliers (``core.analytics.risk``; docs/risk.md).
+
+    A table given in configuration is merged over its defaults, so ``{"alert": {"critical": 40}}``
+    changes one severity only.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert: dict[str, float] = {"critical": 30, "high": 20, "medium": 10, "low": 3, "info": 0}  # per open alert
+    alerts_cap: float = 40
+    cvss: float = 4  # per CVSS point of the worst known vulnerability
+    family_share: float = 0.5  # share counted of a match on vendor + product family only
+    vulns_cap: float = 40
+    internet_inbound: float = 25  # a public host reached the device
+    internet_outbound: float = 15  # the device reached a public host
+    remote_access: float = 15  # it accepts RDP, VNC, SSH, Telnet, TeamViewer or AnyDesk
+    exposure_cap: float = 30
+    insecure: dict[str, float] = {"telnet": 10, "ftp": 8, "http": 5, "smbv1": 10, "snmp": 5,
+                                  "default_credentials": 20, "cleartext_credentials": 5}
+    insecure_cap: float = 30
+    unauthorized: float = 25  # the analyst marked it unauthorised
+    unapproved_new: float = 10  # appeared after learning (open new-device alert), never authorised
+    zone: float = 5  # per other zone it talks with
+    zones_cap: float = 15
+    role: dict[str, float] = {"plc": 1.5, "engineering_workstation": 1.4, "hmi": 1.2, "server": 1.1}
+    importance: dict[str, float] = {"critical": 1.5, "high": 1.3, "medium": 1.1, "low": 0.9}
+    high: int = 70  # a score from here is "high"
+    medium: int = 40  # from here "medium", below "low"
+    site_top: int = 5  # the site score is the mean of this many highest device scores
+    days: float = 30  # pairs (internet peers, zone links) counted over this many days back
+
+    @field_validator("alert", "insecure", "role", "importance", mode="before")
+    @classmethod
+    def _over_defaults(cls, value, info):
+        return {**cls.model_fields[info.field_name].default, **value}
+
+    @classmethod
+    def load(cls, path: Path) -> RiskWeights:
+        """Weights from a TOML or JSON file (by its suffix)."""
+        text = path.read_text(encoding="utf-8")
+        return cls.model_validate(json.loads(text) if path.suffix == ".json" else tomllib.loads(text))
 
 
 class Settings(BaseSettings):
@@ -54,6 +100,14 @@ class Settings(BaseSettings):
     # reaching the core directly (no proxy headers) may read it.
     metrics_token: SecretStr | None = None
     docs: bool = True  # false: no /docs, /redoc or /openapi.json
+    # Device risk weights: MIERUKA_RISK as JSON ({"alert": {"critical": 40}}), or a TOML/JSON file
+    # (MIERUKA_RISK_FILE) that replaces them; docs/risk.md explains each.
+    risk: RiskWeights = RiskWeights()
+    risk_file: Path | None = None
+
+    @cached_property
+    def risk_weights(self) -> RiskWeights:
+        return RiskWeights.load(self.risk_file) if self.risk_file else self.risk
 
     @cached_property
     def clickhouse_dsn(self) -> str:
