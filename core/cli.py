@@ -24,6 +24,7 @@ from core.billing import contracts
 from core.fleet import activation, installation
 from core.billing.invoices import contract_json
 from core.config import Settings
+from core.detect.site import parse_networks
 from core.forward import deliver, destinations
 from core.store.controlplane import ROLES, ControlPlane, Sensor, Tenant, audit
 from tariff.cli import app as tariff_app
@@ -111,29 +112,53 @@ def demo(
 
 LEARNING_HOURS = typer.Option(None, "--learning-hours", min=0.0, max=24.0 * 365,
                               help="detection's learning period in hours of data (default 168)")
+SITE_NETWORKS = typer.Option(None, "--site-networks", metavar="CIDR,…",
+                             help="the site's networks, comma-separated (default: private, CGNAT and "
+                                  "link-local ranges); addresses outside are the internet")
+
+
+def _site_networks(text: str | None) -> str | None:
+    """``--site-networks`` checked and normalised, or None when not given."""
+    if text is None:
+        return None
+    try:
+        return ",".join(map(str, parse_networks(text)))
+    except ValueError as exc:
+        raise fail(f"--site-networks: {exc}") from None
 
 
 @tenants.command("add")
-def tenants_add(name: str, learning_hours: float | None = LEARNING_HOURS) -> None:
+def tenants_add(name: str, learning_hours: float | None = LEARNING_HOURS,
+                site_networks: str | None = SITE_NETWORKS) -> None:
     """Create a tenant."""
+    networks = _site_networks(site_networks)
     with control_plane() as db:
         tenant = accounts.create_tenant(db, name)
         tenant.learning_hours = learning_hours
+        tenant.site_networks = networks
         db.commit()
         note(f"tenant {tenant.name!r} created (id {tenant.id})")
 
 
 @tenants.command("set")
-def tenants_set(name: str, learning_hours: float | None = LEARNING_HOURS) -> None:
+def tenants_set(name: str, learning_hours: float | None = LEARNING_HOURS,
+                site_networks: str | None = SITE_NETWORKS) -> None:
     """Change a tenant's detection settings."""
-    if learning_hours is None:
-        raise fail("nothing to set: give --learning-hours")
+    if learning_hours is None and site_networks is None:
+        raise fail("nothing to set: give --learning-hours or --site-networks")
+    networks = _site_networks(site_networks)
     with control_plane() as db:
         tenant = accounts.tenant_named(db, name)
-        tenant.learning_hours = learning_hours
-        audit(db, "cli", "tenant.set", tenant.id, f"learning_hours={learning_hours}")
+        changed = []
+        if learning_hours is not None:
+            tenant.learning_hours = learning_hours
+            changed.append(f"learning_hours={learning_hours}")
+        if networks is not None:
+            tenant.site_networks = networks
+            changed.append(f"site_networks={networks}")
+        audit(db, "cli", "tenant.set", tenant.id, " ".join(changed)[:2000])
         db.commit()
-        note(f"tenant {tenant.name!r}: learning period {learning_hours} h")
+        note(f"tenant {tenant.name!r}: " + ", ".join(changed))
 
 
 @tenants.command("relearn")
@@ -294,6 +319,22 @@ def sensors_add(
             return
         sensor, code, expires = activation.ship_sensor(db, owner, serial, name, _valid_for(valid_days))
         _print_code(code, expires, f"sensor {sensor.serial} registered as shipped (id {sensor.id})")
+
+
+@sensors.command("set")
+def sensors_set(
+    tenant: str = typer.Option(..., help="tenant name"),
+    serial: str = typer.Option(...),
+    silent_minutes: int = typer.Option(..., min=1, max=60 * 24 * 31,
+                                       help="raise sensor_silent after this many minutes without an upload"),
+) -> None:
+    """Change a sensor's settings: how long a silence raises ``sensor_silent`` (default 30 minutes)."""
+    with control_plane() as db:
+        sensor = accounts.sensor_with_serial(db, accounts.tenant_named(db, tenant), serial)
+        sensor.silent_minutes = silent_minutes
+        audit(db, "cli", "sensor.set", sensor.tenant_id, f"{sensor.serial}: silent_minutes={silent_minutes}")
+        db.commit()
+        note(f"sensor {sensor.serial}: sensor_silent after {silent_minutes} min without an upload")
 
 
 @sensors.command("code")

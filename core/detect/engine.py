@@ -39,7 +39,7 @@ from core.detect.baseline import Baseline
 from core.detect.indicators import EVENT_ATTRS, Indicators, domain_hit, normalise
 from core.detect.kinds import KINDS, OPEN_STATUSES, Finding
 from core.detect.observe import MAX_EVIDENCE, Sighting, sightings
-from core.detect.site import Site
+from core.detect.site import Site, site_of
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane, Sensor, Tenant, utcnow
 from sensor import wire
@@ -80,10 +80,9 @@ class Detector:
     def detect(self, tenant_id: int, sensor_id: int, batch: wire.Batch) -> list[dict]:
         """Detect one batch whose rows are stored (callers serialise per sensor); the alerts raised
         or folded."""
-        hours, epoch = self._policy(tenant_id)
+        hours, epoch, site = self._policy(tenant_id)
         start = micros(batch.interval_start)
         learning = start < self._first_data(tenant_id, sensor_id, epoch, start) + hours * 3_600_000_000
-        site = Site(tenant_id)
         seen = _latest(sightings(batch, site))
         known = self.baseline.lookup(tenant_id, {(s.kind, s.key) for s in seen})
         findings = self._indicator_matches(tenant_id, batch)
@@ -101,13 +100,14 @@ class Detector:
         self.baseline.add(tenant_id, learned, batch.interval_end)
         return changed
 
-    def _policy(self, tenant_id: int) -> tuple[float, int]:
+    def _policy(self, tenant_id: int) -> tuple[float, int, Site]:
+        """The tenant's learning period (hours), learning epoch and site."""
         with self.controlplane.session() as db:
             tenant = db.get(Tenant, tenant_id)
         if tenant is None:
-            return DEFAULT_LEARNING_HOURS, 0
+            return DEFAULT_LEARNING_HOURS, 0, Site(tenant_id)
         hours = DEFAULT_LEARNING_HOURS if tenant.learning_hours is None else tenant.learning_hours
-        return hours, tenant.learning_epoch or 0
+        return hours, tenant.learning_epoch or 0, site_of(tenant)
 
     def _first_data(self, tenant_id: int, sensor_id: int, epoch: int, start: int) -> int:
         """The sensor's first data time (µs) in the epoch; this batch's start if it is the first."""
@@ -180,8 +180,7 @@ class Detector:
         self._open.wrote(tenant_id, sensor_id, rows)
         if raised:
             with self.controlplane.session() as db:
-                for row in raised:
-                    notify.send(db, tenant_id, alerts.public(row, []))
+                notify.send(db, tenant_id, *(alerts.public(row, []) for row in raised))
         return rows
 
     # -- periodic -------------------------------------------------------------------------------

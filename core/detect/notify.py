@@ -8,6 +8,6 @@ from sqlalchemy.orm import Session
 from core.forward import outbox
 
 
-def send(db: Session, tenant_id: int, alert: dict) -> None:
-    """Queue ``alert`` (as ``core.detect.store.public`` shows it) for the tenant's destinations."""
-    outbox.enqueue(db, tenant_id, alert)
+def send(db: Session, tenant_id: int, *alerts: dict) -> None:
+    """Queue alerts (as ``core.detect.store.public`` shows them) for the tenant's destinations."""
+    outbox.enqueue(db, tenant_id, *alerts)

@@ -1,45 +1,84 @@
 """What a tenant's site is: the networks its devices live on, so rules can tell a site address
-from a public one. Rules get a ``Site`` with every batch (``rules(batch, site)``)."""
+from a public one. Rules get a ``Site`` with every batch (``rules(batch, site)``).
+
+A tenant's networks are set with ``mieruka tenants set NAME --site-networks CIDR,…``; by default
+they are the private, shared (CGNAT) and link-local ranges.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
-# Private, shared (CGNAT) and link-local ranges: a plant's networks unless the tenant says otherwise.
 DEFAULT_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
                     "fc00::/7", "fe80::/10")
+MAX_NETWORKS = 256
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Networks = tuple[Network, ...]
 
 
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+@lru_cache(maxsize=256)
+def parse_networks(text: str) -> Networks:
+    """Comma-separated CIDRs (host bits allowed: ``192.168.1.7/24`` is ``192.168.1.0/24``);
+    ValueError naming the first bad one."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise ValueError("no network given")
+    if len(parts) > MAX_NETWORKS:
+        raise ValueError(f"at most {MAX_NETWORKS} networks")
+    out = []
+    for part in parts:
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"not a network: {part[:60]!r}") from None
+    return tuple(dict.fromkeys(out))
 
 
-@lru_cache(maxsize=65536)
-def _place(networks: Networks, ip: str) -> tuple[bool, bool]:
-    """(on the site, public) for ``ip``: a batch asks about the same few addresses many times."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False, False
-    on_site_net = any(addr in net for net in networks)
-    unicast = not (addr.is_multicast or addr.is_unspecified or addr.is_loopback)
-    site = unicast and on_site_net and not (addr.version == 4 and ip.endswith(".255"))  # .255: a broadcast
-    return site, addr.is_global and not addr.is_multicast and not on_site_net
+@lru_cache(maxsize=64)
+def _placer(networks: Networks):
+    """A cached ``ip → (on the site, public)`` for one set of networks: a batch asks about the
+    same few addresses many times."""
+
+    @lru_cache(maxsize=65536)
+    def place(ip: str) -> tuple[bool, bool]:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False, False
+        on_site_net = any(addr in net for net in networks)
+        unicast = not (addr.is_multicast or addr.is_unspecified or addr.is_loopback)
+        site = unicast and on_site_net and not (addr.version == 4 and ip.endswith(".255"))  # .255: a broadcast
+        return site, addr.is_global and not addr.is_multicast and not on_site_net
+
+    return place
 
 
 @dataclass(frozen=True)
 class Site:
     tenant_id: int = 0
-    networks: Networks = tuple(ipaddress.ip_network(n) for n in DEFAULT_NETWORKS)
+    networks: Networks = parse_networks(",".join(DEFAULT_NETWORKS))
+    _place: object = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_place", _placer(self.networks))
 
     def is_site(self, ip: str) -> bool:
         """A unicast address on one of the site's networks (a device of the site)."""
-        return _place(self.networks, ip)[0]
+        return self._place(ip)[0]
 
     def is_public(self, ip: str) -> bool:
         """A global unicast address off the site (the internet)."""
-        return _place(self.networks, ip)[1]
+        return self._place(ip)[1]
+
+
+def site_of(tenant) -> Site:
+    """The site of a tenant (``core.store.controlplane.Tenant``): its networks, or the defaults."""
+    if not tenant.site_networks:
+        return Site(tenant.id)
+    return Site(tenant.id, parse_networks(tenant.site_networks))
 
 
 def is_unicast_mac(mac: str) -> bool:

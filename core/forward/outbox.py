@@ -1,6 +1,6 @@
 """The outbox: alert changes waiting to be forwarded, written in the caller's transaction.
 
-Alert detection calls ``enqueue(db, tenant_id, alert)`` whenever an alert is raised or changes
+Alert detection calls ``enqueue(db, tenant_id, *alerts)`` whenever an alert is raised or changes
 (status, count), in the same control-plane session as its own change, so a change is forwarded
 if and only if it is committed. One row is written per destination of the tenant whose minimum
 severity the alert reaches; the worker (``core.forward.worker``) delivers them in order.
@@ -63,20 +63,24 @@ def portable(alert: dict) -> dict:
     return kept
 
 
-def enqueue(db: Session, tenant_id: int, alert: dict) -> int:
-    """Queue ``alert`` for each of the tenant's destinations it reaches; the rows queued.
+def enqueue(db: Session, tenant_id: int, *alerts: dict) -> int:
+    """Queue each alert for each of the tenant's destinations it reaches; the rows queued.
 
     Adds to ``db`` without committing: the caller's transaction decides.
     """
-    if not alert.get("id") or alert.get("severity") not in SEVERITIES:
-        raise ValueError("an alert needs an id and a severity of " + ", ".join(SEVERITIES))
+    for alert in alerts:
+        if not alert.get("id") or alert.get("severity") not in SEVERITIES:
+            raise ValueError("an alert needs an id and a severity of " + ", ".join(SEVERITIES))
+    if not alerts:
+        return 0
     destinations = db.scalars(select(Destination).where(Destination.tenant_id == tenant_id)).all()
-    alert, queued = portable(alert), 0
-    for destination in destinations:
-        if reaches(alert["severity"], destination.min_severity):
-            db.add(OutboxEntry(tenant_id=tenant_id, destination_id=destination.id,
-                               alert_id=str(alert["id"]), alert=alert))
-            queued += 1
+    queued = 0
+    for alert in map(portable, alerts):
+        for destination in destinations:
+            if reaches(alert["severity"], destination.min_severity):
+                db.add(OutboxEntry(tenant_id=tenant_id, destination_id=destination.id,
+                                   alert_id=str(alert["id"]), alert=alert))
+                queued += 1
     return queued
 
 

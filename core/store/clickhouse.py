@@ -111,6 +111,7 @@ class ClickHouseStore:
         self.dsn = dsn
         self.cluster = cluster
         self._client: Client | None = None
+        self._column_types: dict[tuple[str, tuple[str, ...]], list] = {}  # insert_rows's, per table and columns
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -184,10 +185,17 @@ class ClickHouseStore:
         self.client.insert_arrow(table, data, settings=settings or {})
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
-        """Insert dict rows (all with the same keys)."""
-        if rows:
-            names = list(rows[0])
-            self.client.insert(table, [[r[n] for n in names] for r in rows], column_names=names)
+        """Insert dict rows (all with the same keys). The columns' types are asked once per table
+        and set of columns (a query less per insert)."""
+        if not rows:
+            return
+        names = tuple(rows[0])
+        types = self._column_types.get((table, names))
+        if types is None:
+            types = self.client.create_insert_context(table, list(names)).column_types
+            self._column_types[(table, names)] = types
+        self.client.insert(table, [[r[n] for n in names] for r in rows], column_names=list(names),
+                           column_types=types)
 
     def ping(self) -> bool:
         return self.client.command("SELECT 1") == 1
@@ -212,4 +220,5 @@ class ClickHouseStore:
                 {"v": version, "n": name},
             )
             applied.append(version)
+        self._column_types.clear()  # the tables may have changed
         return applied

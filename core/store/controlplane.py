@@ -69,6 +69,7 @@ class Tenant(Base):
     # ``mieruka tenants relearn`` advances so every sensor learns again from its next data.
     learning_hours: Mapped[float | None]
     learning_epoch: Mapped[int | None]
+    site_networks: Mapped[str | None] = mapped_column(String(8000))  # CIDRs, comma-separated (None: private ranges)
 
 
 class User(Base):

@@ -10,7 +10,7 @@ from core import cli
 from core.config import Settings
 from core.detect.kinds import KINDS
 from core.store.clickhouse import ClickHouseStore
-from core.store.controlplane import AuditLog, ControlPlane, Tenant
+from core.store.controlplane import AuditLog, ControlPlane, Sensor, Tenant
 
 
 @pytest.fixture
@@ -40,6 +40,34 @@ def test_learning_hours_and_relearn(run):
     for bad in (("tenants", "set", "acme"), ("tenants", "set", "acme", "--learning-hours", "-1"),
                 ("tenants", "relearn", "nobody")):
         r = run(*bad)
+        assert r.exit_code == 2, (bad, r.output)
+
+
+def test_site_networks(run):
+    assert run("tenants", "add", "acme", "--site-networks", "203.0.113.0/24, 10.1.2.3/16").exit_code == 0
+    assert tenant("acme").site_networks == "203.0.113.0/24,10.1.0.0/16"
+    assert run("tenants", "set", "acme", "--site-networks", "192.0.2.0/25").exit_code == 0
+    assert tenant("acme").site_networks == "192.0.2.0/25"
+    for bad in ("", "10.0.0.0/33", "example.com", ",,"):
+        r = run("tenants", "set", "acme", "--site-networks", bad)
+        assert r.exit_code == 2 and r.output.count("error:") == 1, (bad, r.output)
+    assert tenant("acme").site_networks == "192.0.2.0/25"
+
+
+def test_sensor_silent_minutes(run):
+    assert run("tenants", "add", "acme").exit_code == 0
+    assert run("sensors", "add", "--tenant", "acme", "--serial", "SN-1", "--token").exit_code == 0
+    assert run("sensors", "set", "--tenant", "acme", "--serial", "SN-1", "--silent-minutes", "90").exit_code == 0
+    cp = ControlPlane(Settings().database_dsn)
+    try:
+        with cp.sessions() as db:
+            assert db.query(Sensor).filter_by(serial="SN-1").one().silent_minutes == 90
+            assert db.query(AuditLog).filter_by(action="sensor.set").count() == 1
+    finally:
+        cp.close()
+    for bad in (("--silent-minutes", "0"), ("--silent-minutes", "x"), ("--serial", "SN-2", "--silent-minutes", "5")):
+        args = ["sensors", "set", "--tenant", "acme", "--serial", "SN-1", *bad]
+        r = run(*args)
         assert r.exit_code == 2, (bad, r.output)
 
 

@@ -61,13 +61,14 @@ def batches(path: Path, parts: int) -> list[wire.Batch]:
     return [moved(b, T0 + i * step - b.interval_start) for i, b in enumerate(pipeline.iter_batches([path], interval))]
 
 
-def alerts_after(client, path: Path, learn: bool) -> list[dict]:
+def alerts_after(client, path: Path, learn: bool, site_networks: str | None = None) -> list[dict]:
     """A new tenant's alerts for the capture: with ``learn``, its first half (of about four batches;
     at least one) inside a one-hour learning period, then the whole capture AFTER_LEARNING later;
     else the capture with no learning period."""
     tenant = provision(client.app, f"rules{next(_names)}")
     with client.app.state.controlplane.session() as db:
         db.get(Tenant, tenant.id).learning_hours = 1 if learn else 0
+        db.get(Tenant, tenant.id).site_networks = site_networks
     cut = batches(path, 4)
     posted = [*cut[:max(1, len(cut) // 2)], *(moved(b, AFTER_LEARNING) for b in cut)] if learn else cut
     for batch in posted:
@@ -106,6 +107,17 @@ def test_plain_polling_learned_on_its_first_half_raises_nothing_above_info(clien
     assert not {k for kinds in table.values() for k, s in kinds.items() if k in RULE_KINDS and s != "info"}
     for name in CYCLIC:
         assert all(s == "info" for s in table[name].values()), (name, table[name])
+
+
+def test_the_tenants_site_networks_decide_what_is_the_internet(client, corpus):
+    """ntp.pcap's clients ask public NTP servers: the internet by default, the site when the
+    tenant's networks include those servers."""
+    path = corpus / "zeek/Traces/ntp/ntp.pcap"
+    exposed = [a for a in alerts_after(client, path, learn=False) if a["kind"] == "internet_exposure"]
+    assert exposed
+    servers = ",".join(sorted({f"{a['dst']['ip']}/32" for a in exposed}))
+    assert not [a for a in alerts_after(client, path, learn=False, site_networks=f"192.168.0.0/16,{servers}")
+                if a["kind"] == "internet_exposure"]
 
 
 @pytest.fixture(autouse=True)
