@@ -30,7 +30,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("new_link", "low", "T0886", "Remote Services", "未知の通信", "New communication link",
          "a pair of devices talking over a service not seen between them while learning"),
     Kind("new_ot_function", "high", "T0855", "Unauthorized Command Message", "未知の制御コマンド",
-         "New OT function", "an OT function between a pair that only used others while learning"),
+         "New OT function", "an OT function a pair did not use while learning — a pair never seen before "
+         "included, so a new device writing to a PLC raises this (high) beside `new_link`"),
     Kind("plc_stop", "critical", "T0858", "Change Operating Mode", "PLC停止", "PLC stop",
          "S7 STOP, UMAS stop, FINS stop, SLMP remote stop, CIP or others where decoded"),
     Kind("plc_start", "high", "T0858", "Change Operating Mode", "PLC起動", "PLC start",
