@@ -50,6 +50,8 @@ indicators = typer.Typer(help="Indicators of compromise matched at ingest.", **_
 app.add_typer(indicators, name="indicators")
 alerts_cli = typer.Typer(help="Alerts.", **_PLAIN)
 app.add_typer(alerts_cli, name="alerts")
+advisories = typer.Typer(help="Security advisories (CSAF 2.0) matched against devices.", **_PLAIN)
+app.add_typer(advisories, name="advisories")
 app.add_typer(tariff_app, name="tariff")  # billing: see ../shared/specs/tariff.md
 
 
@@ -202,6 +204,63 @@ def alerts_kinds() -> None:
     from core.detect.kinds import markdown_table
 
     typer.echo(markdown_table())
+
+
+@advisories.command("import")
+def advisories_import(
+    path: Path = typer.Argument(..., metavar="PATH", help="a CSAF 2.0 JSON file, or a folder of them"),
+) -> None:
+    """Import advisories (offline); a newer release of an advisory replaces the one stored."""
+    from core.store.clickhouse import ClickHouseStore
+    from core.vulns.csaf import CsafError
+    from core.vulns.store import import_path
+
+    cfg = settings()
+    try:
+        with ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+            ch.migrate()
+            report = import_path(ch, path)
+    except CsafError as exc:
+        raise fail(str(exc)) from None
+    for file, why in report.refused.items():
+        typer.echo(f"error: {file}: {why}", err=True)
+    if not report.imported:
+        raise typer.Exit(2)
+    note(f"{len(report.imported)} advisory file(s) imported, {len(report.refused)} refused")
+    if report.refused:
+        raise typer.Exit(1)
+
+
+@advisories.command("match")
+def advisories_match(
+    vendor: str = typer.Option("", help="the device's vendor, e.g. 'Siemens AG'"),
+    model: str = typer.Option("", help="model or catalogue number, e.g. '6ES7 214-1AG40-0XB0'"),
+    firmware: str = typer.Option("", help="firmware version in the vendor's notation, e.g. V4.4.0"),
+    assets: Path | None = typer.Option(None, "--assets", metavar="FILE.csv", help="CSV with columns vendor,model,firmware"),
+) -> None:
+    """Match devices (one, or a purchase list) against the imported advisories: a JSON line each."""
+    from core.store.clickhouse import ClickHouseStore
+    from core.vulns.match import DeviceId, match_devices
+    from core.vulns.purchase import PurchaseListError, read_devices
+
+    if assets is not None and (vendor or model or firmware):
+        raise fail("give --assets or --vendor/--model/--firmware, not both")
+    if assets is None and not model:
+        raise fail("--model (or --assets) is required: a vendor alone matches nothing")
+    try:
+        devices = read_devices(assets) if assets else [DeviceId("1", vendor, model, firmware)]
+    except PurchaseListError as exc:
+        raise fail(str(exc)) from None
+    cfg = settings()
+    with ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+        ch.migrate()
+        found = match_devices(ch, devices)
+    for d in devices:
+        matches = [{"cve": m.cve, "cvss": m.cvss, "advisory": m.advisory, "confidence": m.confidence}
+                   for m in found.get(d.key, [])]
+        typer.echo(json.dumps({"vendor": d.vendor, "model": d.model, "firmware": d.firmware, "matches": matches},
+                              ensure_ascii=False))
+
 
 
 @users.command("add")

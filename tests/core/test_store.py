@@ -18,6 +18,7 @@ ROLLUPS = {
 }
 RAW = {"flows", "events", "observations", "batches", "schema_migrations", "asset_annotations"}
 DETECTION = {"detect_baseline", "detect_learning", "indicators", "alerts", "alert_comments"}
+VULNS = {"advisories", "advisory_products", "advisory_vulns"}
 
 
 def tables(store: ClickHouseStore) -> set[str]:
@@ -35,7 +36,7 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
         assert store.migrate() == versions
         assert store.migrate() == []
-        assert tables(store) == RAW | ROLLUPS | DETECTION
+        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS
         engines = {
             r["name"]: r["engine"]
             for r in store.query(
