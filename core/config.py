@@ -73,6 +73,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    chromium: Path = Path("/usr/bin/chromium")  # prints the assessment report to PDF (core.report)
     max_batch_bytes: int = 32 * 1024 * 1024  # compressed request body limit for ingest
     # Batches whose interval or rows lie further ahead of the core's clock than this, or further
     # back than the oldest age, are refused with 400 (a sensor clock gone wrong, or a forged date).

@@ -102,6 +102,16 @@ def counts_by_severity(ch: ClickHouseStore, tenant_id: int, start: datetime | No
     return {s: found.get(s, 0) for s in SEVERITIES}
 
 
+def counts_by_kind(ch: ClickHouseStore, tenant_id: int, start: datetime | None = None,
+                   end: datetime | None = None) -> list[dict]:
+    """Alerts per kind (rows of kind, n and the most severe of their severities), most severe
+    kind first, then the most alerts."""
+    where, params = _where(tenant_id, start, end, [], [], [], "")
+    return ch.query(f"SELECT kind, {list(SEVERITIES)}[min(rank)] AS severity, count() AS n FROM "
+                    f"(SELECT kind, {_SEVERITY_RANK} AS rank FROM alerts FINAL WHERE {where}) "
+                    "GROUP BY kind ORDER BY min(rank), n DESC, kind", params)
+
+
 def timeline(ch: ClickHouseStore, tenant_id: int, start: datetime, end: datetime,
              bucket_s: int = 3600, status: list[str] = ()) -> list[dict]:
     """Alerts by first time: rows of bucket (start of the bucket), severity and n, in time order."""

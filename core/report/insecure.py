@@ -1,0 +1,46 @@
+"""Insecure protocols in use during a period, per device: what the ledger says a device serves
+(Telnet, FTP, HTTP without TLS) and what the decoders flagged in the period's events (SMBv1
+negotiated, SNMP v1/v2c answered, logins in clear text or with a vendor default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.analytics.ledger import Asset
+from core.report.period import Period
+from core.store.clickhouse import ClickHouseStore
+
+# Most serious first; each is a finding with a recommendation (recommendations.toml).
+INSECURE = ("default_credentials", "telnet", "smbv1", "cleartext_credentials", "ftp", "snmp_v1v2c", "http")
+SERVED = ("telnet", "ftp", "http")  # a detected service the device offers
+
+# One row per (server, flag): the flags the sensor's decoders set (README "Detections").
+_FLAGGED = """
+SELECT resp_h AS host, flag, sum(count) AS n FROM events
+ARRAY JOIN arrayFilter(x -> x != '', [
+    if(protocol = 'smb' AND action = 'negotiate' AND attrs['smb1'] = 'true', 'smbv1', ''),
+    if(protocol = 'snmp' AND attrs['version'] IN ('1', '2c') AND mapContains(attrs, 'rtt'), 'snmp_v1v2c', ''),
+    if(protocol != 'snmp' AND attrs['cleartext_credentials'] = 'true', 'cleartext_credentials', ''),
+    if(attrs['default_credentials'] = 'true' OR (attrs['default_community'] = 'true'
+       AND mapContains(attrs, 'rtt') AND status IN ('', 'noError')), 'default_credentials', '')
+]) AS flag
+WHERE tenant_id = {tenant:UInt32} AND ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')}
+  AND (protocol IN ('smb', 'snmp') OR mapContains(attrs, 'cleartext_credentials')
+       OR mapContains(attrs, 'default_credentials'))
+GROUP BY host, flag
+"""
+
+
+@dataclass(frozen=True)
+class Use:
+    protocol: str  # one of INSECURE
+    device: str  # the ledger's key of the device that offers it (its IP when not in the ledger)
+
+
+def insecure_uses(ch: ClickHouseStore, tenant_id: int, period: Period, assets: dict[str, Asset]) -> list[Use]:
+    """Every (protocol, device) in use in the period, most serious protocol first."""
+    found = {Use(name, key) for key, a in assets.items() for name in SERVED if a.served.get(name)}
+    owner = {ip: key for key, a in assets.items() for ip in a.ips}
+    rows = ch.query(_FLAGGED, {"tenant": tenant_id, "start": period.start, "end": period.end})
+    found |= {Use(r["flag"], owner.get(r["host"], r["host"])) for r in rows if r["host"]}
+    return sorted(found, key=lambda u: (INSECURE.index(u.protocol), u.device))

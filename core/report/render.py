@@ -1,0 +1,88 @@
+"""The report as HTML (one Jinja2 template, print CSS for A4) and as PDF (headless Chromium prints
+the HTML; the page's fonts, Japanese included, are embedded by Chromium)."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from core.detect.kinds import KINDS, SEVERITIES
+from core.report.catalogue import Words, messages
+from core.report.charts import SEVERITY_COLOURS, Bar, bar_chart
+from core.report.model import Report
+from core.report.period import DISPLAY_TZ
+
+PDF_TIMEOUT_S = 120
+CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-pdf-header-footer",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+_ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                   autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["num"] = "{:,}".format
+_ENV.filters["local"] = lambda t: t.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+class ReportError(Exception):
+    """The PDF could not be made (no Chromium, or it failed); the message says why."""
+
+
+def css_string(text: str) -> Markup:
+    """``text`` as a CSS string literal inside a <style> element (the page header and footer)."""
+    escaped = "".join(c if c.isalnum() or c in " -_.:/()〜" else f"\\{ord(c):x} " for c in text)
+    return Markup(f'"{escaped}"')
+
+
+_ENV.filters["css_string"] = css_string
+
+
+def label(t: Words, prefix: str, value: str) -> str:
+    """A computed key's text (``role_plc``), or the value itself when the catalogue has no such key."""
+    key = f"{prefix}_{value or 'unknown'}"
+    return t(key) if key in messages() else value
+
+
+def charts(report: Report, t: Words) -> dict[str, Markup]:
+    lang = t.lang
+    return {
+        "severity": bar_chart([Bar(t(f"severity_{s}"), report.alerts[s], SEVERITY_COLOURS[s],
+                                   report.alerts_previous[s]) for s in SEVERITIES]),
+        "roles": bar_chart([Bar(label(t, "role", r), n) for r, n in report.roles]),
+        "vendors": bar_chart([Bar(v or t("vendor_other"), n) for v, n in report.vendors]),
+        "kinds": bar_chart([Bar(kind_title(k["kind"], lang), k["n"], SEVERITY_COLOURS[k["severity"]])
+                            for k in report.alert_kinds]),
+    }
+
+
+def kind_title(kind: str, lang: str) -> str:
+    found = KINDS.get(kind)
+    return (found.title_ja if lang == "ja" else found.title_en) if found else kind
+
+
+def render_html(report: Report, lang: str) -> str:
+    t = Words(lang)
+    return _ENV.get_template("report.html").render(
+        report=report, t=t, lang=lang, severities=SEVERITIES, charts=charts(report, t),
+        label=lambda prefix, value: label(t, prefix, value), kind_title=lambda k: kind_title(k, lang))
+
+
+def render_pdf(html: str, chromium: Path) -> bytes:
+    """Print ``html`` to PDF with headless Chromium (A4 and margins from the page's @page rule)."""
+    if not chromium.is_file():
+        raise ReportError(f"{chromium} not found: install Chromium (apt-get install chromium) or set MIERUKA_CHROMIUM")
+    with tempfile.TemporaryDirectory(prefix="mieruka-report-") as tmp:
+        page, pdf = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        page.write_text(html, encoding="utf-8")
+        try:
+            done = subprocess.run([str(chromium), *CHROMIUM_ARGS, f"--user-data-dir={tmp}/profile",
+                                   f"--print-to-pdf={pdf}", page.as_uri()],
+                                  capture_output=True, timeout=PDF_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ReportError(f"Chromium could not print the report: {exc}") from None
+        if done.returncode != 0 or not pdf.is_file():
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise ReportError(f"Chromium could not print the report (exit {done.returncode}): {tail[0]}")
+        return pdf.read_bytes()
