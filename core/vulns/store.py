@@ -28,27 +28,33 @@ def import_path(ch: ClickHouseStore, path: Path) -> ImportReport:
     else:
         raise CsafError(f"{path}: no such file or folder")
     report = ImportReport()
+    read_ok: dict[str, Advisory] = {}
     for file in files:
         try:
-            advisory = read(file)
+            read_ok[file.name] = read(file)
         except CsafError as exc:
             report.refused[str(file)] = str(exc)
-            continue
-        store(ch, advisory, file.name)
-        report.imported.append(advisory.advisory_id)
+    store(ch, read_ok)
+    report.imported = [a.advisory_id for a in read_ok.values()]
     return report
 
 
-def store(ch: ClickHouseStore, a: Advisory, source: str) -> None:
-    key = {"advisory_id": a.advisory_id, "release": a.current_release}
-    ch.insert_rows("advisories", [{**key, "revision": a.revision, "title": a.title, "publisher": a.publisher,
-                                   "initial": a.initial_release, "source": source}])
-    ch.insert_rows("advisory_products", [
-        {**key, "product_id": p.product_id, "vendor": p.vendor, "family": p.family, "name": p.name,
-         "condition": p.condition, "kind": p.kind, "model_numbers": list(p.model_numbers)} for p in a.products])
-    ch.insert_rows("advisory_vulns", [
-        {**key, "cve": v.cve, "cvss": v.cvss, "title": v.title, "products": list(v.products),
-         "remediations": v.remediations} for v in a.vulnerabilities])
+def store(ch: ClickHouseStore, advisories: dict[str, Advisory]) -> None:
+    """Insert advisories (source file name → advisory): products and CVEs first, the advisory row,
+    which makes its release the newest, last."""
+    heads, products, vulns = [], [], []
+    for source, a in advisories.items():
+        key = {"advisory_id": a.advisory_id, "release": a.current_release}
+        heads.append({**key, "revision": a.revision, "title": a.title, "publisher": a.publisher,
+                      "initial": a.initial_release, "source": source})
+        products += [{**key, "product_id": p.product_id, "vendor": p.vendor, "family": p.family, "name": p.name,
+                      "condition": p.condition, "kind": p.kind, "model_numbers": list(p.model_numbers)}
+                     for p in a.products]
+        vulns += [{**key, "cve": v.cve, "cvss": v.cvss, "title": v.title, "products": list(v.products),
+                   "remediations": v.remediations} for v in a.vulnerabilities]
+    ch.insert_rows("advisory_products", products)
+    ch.insert_rows("advisory_vulns", vulns)
+    ch.insert_rows("advisories", heads)
 
 
 _NEWEST = "(advisory_id, release) IN (SELECT advisory_id, max(release) FROM advisories GROUP BY advisory_id)"
