@@ -34,14 +34,16 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from core.analytics.ledger import Asset
+from core.analytics.ledger import SUMMARY_ATTRIBUTES, Asset
 from core.config import RiskWeights, Settings
 from core.detect.kinds import OPEN_STATUSES, SEVERITIES
 from core.detect.rules.remote import REMOTE
 from core.detect.site import Site
 from core.store.clickhouse import ClickHouseStore
+from core.vulns.match import DeviceId, match_devices
 
 LEVELS = ("high", "medium", "low")
+FACTORS = ("alerts", "vulnerabilities", "exposure", "insecure_services", "unauthorized", "zones", "role")
 # Alert kinds whose server side (dst) offers an insecure service; an SMBv1 browser announcement's
 # sender (src, key "announcement:…") runs SMBv1 itself.
 INSECURE_ALERTS = ("smbv1", "default_credentials", "cleartext_credentials")
@@ -172,6 +174,7 @@ def gather(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset], w: Ris
     _from_alerts(ch, tenant_id, owner, found)
     _from_services(assets, found)
     _from_pairs(ch, tenant_id, owner, found, now - timedelta(days=w.days), {})
+    _from_advisories(ch, assets, found)
     return found
 
 
@@ -246,11 +249,19 @@ def _from_pairs(ch: ClickHouseStore, tenant_id: int, owner: dict[str, str], foun
             found[resp].zones.add(zone[orig])
 
 
+
+def _from_advisories(ch: ClickHouseStore, assets: dict[str, Asset], found: dict[str, Evidence]) -> None:
+    """The imported advisories' matches on each device's vendor, model and firmware."""
+    ids = [DeviceId(key, *(a.best(*SUMMARY_ATTRIBUTES[name]) for name in ("vendor", "model", "firmware")))
+           for key, a in assets.items()]
+    for key, matches in match_devices(ch, ids).items():
+        found[key].vulns = matches
+
 # --- the site ---------------------------------------------------------------------------------
 
-def site_summary(risks: dict[str, Risk], w: RiskWeights) -> dict:
+def site_summary(scores: list[int], w: RiskWeights) -> dict:
     """The site's score (mean of the highest ``site_top`` device scores), max, mean and counts by level."""
-    scores = sorted((r.score for r in risks.values()), reverse=True)
+    scores = sorted(scores, reverse=True)
     top = scores[:max(w.site_top, 1)]
     by_level = defaultdict(int)
     for s in scores:
@@ -261,24 +272,21 @@ def site_summary(risks: dict[str, Risk], w: RiskWeights) -> dict:
             "devices": len(scores), **{name: by_level[name] for name in LEVELS}}
 
 
-def site_risk(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset],
-              risks: dict[str, Risk] | None = None, weights: RiskWeights | None = None,
+def site_risk(ch: ClickHouseStore, tenant_id: int, devices: list[dict], weights: RiskWeights | None = None,
               now: datetime | None = None, days: int = TREND_DAYS) -> dict:
-    """Today's site summary, its trend by day (the stored snapshots, today's written when it
-    changed) and the riskiest devices."""
+    """Today's site summary of ``devices`` (ledger rows with ``risk``), its trend by day (the
+    stored snapshots; today's written when its figures changed) and the ten riskiest devices."""
     weights = weights or weights_from_settings()
     now = now or datetime.now(UTC)
-    risks = risks if risks is not None else device_risk(ch, tenant_id, assets, weights, now)
-    today = site_summary(risks, weights)
+    today = site_summary([d["risk"] for d in devices], weights)
     trend = _trend(ch, tenant_id, now.date() - timedelta(days=days - 1))
-    if not trend or trend[-1]["day"] != now.date() or _figures(trend[-1]) != _figures(today):
-        ch.insert_rows("risk_daily", [{"tenant_id": tenant_id, "day": now.date(), "computed_at": now,
-                                       **{k: today[k] for k in SNAPSHOT}}])
-        trend = [d for d in trend if d["day"] != now.date()] + [{"day": now.date(), **_figures(today)}]
-    ranked = sorted(risks.items(), key=lambda kv: (-kv[1].score, kv[0]))
-    return {**today, "trend": trend,
-            "top": [{"device": key, "ip": assets[key].ip, "role": assets[key].role.value if assets[key].role else "",
-                     "score": r.score, "level": level(r.score, weights)} for key, r in ranked[:10] if r.score]}
+    snapshot = {"day": now.date(), **_figures(today)}
+    if not trend or trend[-1] != snapshot:
+        ch.insert_rows("risk_daily", [{"tenant_id": tenant_id, "computed_at": now, **snapshot}])
+        trend = [d for d in trend if d["day"] != now.date()] + [snapshot]
+    ranked = sorted((d for d in devices if d["risk"]), key=lambda d: (-d["risk"], d["device"]))[:10]
+    return {**today, "trend": trend, "top": [{"device": d["device"], "ip": d["ip"], "role": d["role"],
+                                               "score": d["risk"], "level": d["risk_level"]} for d in ranked]}
 
 
 SNAPSHOT = ("score", "max_score", "mean_score", "devices", *LEVELS)
@@ -296,7 +304,10 @@ def _trend(ch: ClickHouseStore, tenant_id: int, since: date) -> list[dict]:
     return [{"day": r["day"], **_figures(r)} for r in rows]
 
 
-def by_device(risks: dict[str, Risk], w: RiskWeights) -> dict[str, dict]:
-    """Each device's score, level and factors as plain values (for the ledger's rows)."""
-    return {key: {"risk": r.score, "risk_level": level(r.score, w),
-                  "risk_factors": [asdict(f) for f in r.factors]} for key, r in risks.items()}
+def scored(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset],
+           weights: RiskWeights | None = None) -> dict[str, dict]:
+    """Each device's score, level and factors as plain values, for the ledger's rows."""
+    weights = weights or weights_from_settings()
+    return {key: {"risk": r.score, "risk_level": level(r.score, weights),
+                  "risk_factors": [asdict(f) for f in r.factors]}
+            for key, r in device_risk(ch, tenant_id, assets, weights).items()}

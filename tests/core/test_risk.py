@@ -6,20 +6,24 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from pathlib import Path
 
 import pytest
 from coretest import provision
 from fastapi.testclient import TestClient
 
 from core.analytics import risk
-from core.analytics.ledger import Asset
+from core.analytics.ledger import Asset, Attribute
 from core.analytics.roles import Role
 from core.api.app import create_app
 from core.config import RiskWeights, Settings
 from core.detect import store as alerts
 from core.detect.engine import _new_row
 from core.detect.kinds import Finding
+from core.vulns import store as vulns_store
+from core.vulns.match import DeviceId, match_devices
 
+CSAF = Path(__file__).resolve().parents[3] / "shared" / "advisories" / "csaf"
 NOW = datetime.now(UTC).replace(microsecond=0)
 W = RiskWeights()
 _tenants = count(1)
@@ -142,6 +146,24 @@ def test_exposure_from_public_peers_in_the_hourly_pairs(ch, tenant):
     assert points(scores(ch, tenant, old)[old.device], "exposure") == 0
 
 
+@pytest.mark.skipif(not CSAF.is_dir(), reason="../shared/advisories/csaf is not there")
+def test_known_vulnerabilities_count_the_worst_cvss(ch, tenant):
+    vulns_store.import_path(ch, CSAF / "icsa-17-320-01.json")  # Moxa NPort; advisories are global
+    nport = device("00:90:e8:00:00:01", "10.0.0.20")
+    seen = dict(source="test", confidence=90, first_seen=NOW, last_seen=NOW)
+    nport.attributes = {"vendor": [Attribute("Moxa", **seen)], "model": [Attribute("NPort 5150", **seen)],
+                        "firmware": [Attribute("3.7", **seen)]}
+    fixed = device("00:90:e8:00:00:02", "10.0.0.21")
+    fixed.attributes = dict(nport.attributes, firmware=[Attribute("4.0", **seen)])  # past every range
+    matches = match_devices(ch, [DeviceId(nport.device, "Moxa", "NPort 5150", "3.7")])[nport.device]
+    worst = max(matches, key=lambda m: m.cvss)
+    found = scores(ch, tenant, nport, fixed)
+    factor = next(f for f in found[nport.device].factors if f.name == "vulnerabilities")
+    assert factor.points == round(min(worst.cvss * 4, 40)) > 0
+    assert factor.detail.startswith(f"{worst.cve} CVSS {worst.cvss:g} (exact)")
+    assert found[fixed.device].score == 0
+
+
 def test_unauthorised_and_new_devices_never_authorised(ch, tenant):
     marked = device("00:00:00:00:00:0a", "10.0.0.10", authorized="unauthorized")
     newcomer = device("00:00:00:00:00:0b", "10.0.0.11")
@@ -190,7 +212,12 @@ def test_site_summary_keeps_a_snapshot_a_day(ch, tenant):
     ch.insert_rows("risk_daily", [{"tenant_id": tenant, "day": (NOW - timedelta(days=2)).date(), "score": 9,
                                    "max_score": 20, "mean_score": 7.5, "devices": 3, "high": 0, "medium": 0,
                                    "low": 3, "computed_at": NOW - timedelta(days=2)}])
-    first = risk.site_risk(ch, tenant, assets, weights=W, now=NOW)
+
+    def rows() -> list[dict]:
+        scores = risk.scored(ch, tenant, assets, W)
+        return [a.summary() | scores[key] for key, a in assets.items()]
+
+    first = risk.site_risk(ch, tenant, rows(), weights=W, now=NOW)
     plc_score = round((15 + 23 + 25) * 1.5)  # remote access 15, insecure 10+8+5, unauthorised 25
     assert (first["max_score"], first["devices"], first["high"], first["medium"], first["low"]) == (
         plc_score, 3, 1, 0, 2)
@@ -198,9 +225,9 @@ def test_site_summary_keeps_a_snapshot_a_day(ch, tenant):
     assert [d["day"] for d in first["trend"]] == [(NOW - timedelta(days=2)).date(), NOW.date()]
     assert first["top"][0] == {"device": "00:00:00:00:01:01", "ip": "10.1.0.1", "role": "plc",
                                "score": plc_score, "level": "high"}
-    again = risk.site_risk(ch, tenant, assets, weights=W, now=NOW + timedelta(minutes=1))
+    again = risk.site_risk(ch, tenant, rows(), weights=W, now=NOW + timedelta(minutes=1))
     stored = ch.query("SELECT count() AS n FROM risk_daily WHERE tenant_id = {t:UInt32}", {"t": tenant})
     assert again["trend"] == first["trend"] and stored[0]["n"] == 2  # unchanged: nothing written
     del assets["00:00:00:00:01:01"]
-    later = risk.site_risk(ch, tenant, assets, weights=W, now=NOW + timedelta(minutes=2))
+    later = risk.site_risk(ch, tenant, rows(), weights=W, now=NOW + timedelta(minutes=2))
     assert later["trend"][-1]["max_score"] == 25 and len(later["trend"]) == 2  # today's replaced
