@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from core.analytics.ledger import Asset, build_ledger, ip_order
-from core.analytics.window import utc
+from core.analytics.window import EARLIEST, LATEST, clamp, utc
 from core.export.csvsafe import csv_text
 from core.store.clickhouse import ClickHouseStore
 
@@ -17,49 +17,82 @@ CSV_COLUMNS = ("ip", "mac", "role", "vendor", "hostname", "model", "firmware", "
 SORTABLE = ("ip", "mac", "vendor", "hostname", "role", "model", "first_seen", "last_seen",
             "authorized", "importance")
 MAX_EVENTS = 500
+HOUR = timedelta(hours=1)
 
 
-def _facts(ch: ClickHouseStore, tenant_id: int) -> list[dict]:
+# A window's rows in the hourly state tables of migration 010: sightings that overlap
+# [start, end). A bucket holds sightings that start in its hour; a flow record or folded event lasts
+# one batch interval, so one earlier bucket is enough to find those that reach into the window.
+_OVERLAPS = """tenant_id = {tenant:UInt32}
+    AND hour >= {first_hour:DateTime('UTC')}
+    AND hour < {end:DateTime64(6, 'UTC')}
+    AND last_seen >= {start:DateTime64(6, 'UTC')} AND first_seen < {end:DateTime64(6, 'UTC')}"""
+# First and last sighting, cut to the window.
+_SEEN = """greatest(min(first_seen), {start:DateTime64(6, 'UTC')}) AS first_seen,
+    least(max(last_seen), {end:DateTime64(6, 'UTC')}) AS last_seen"""
+
+
+def _facts(ch: ClickHouseStore, params: dict) -> list[dict]:
+    """Every attribute per device and source as it stood at the window's end: the value seen last
+    by then (of two seen as late, the one first seen later)."""
     return ch.query(
         """
-        SELECT mac, ip, attribute, source, argMaxMerge(value) AS value,
-               max(confidence) AS confidence, min(first_seen) AS first_seen,
-               max(last_seen) AS last_seen
-        FROM asset_facts WHERE tenant_id = {tenant:UInt32}
+        SELECT mac, ip, attribute, source, argMax(value, (until, since)) AS value,
+               max(confidence) AS confidence, min(since) AS first_seen, max(until) AS last_seen
+        FROM (SELECT mac, ip, attribute, source, value, confidence, first_seen AS since,
+                     least(last_seen, {end:DateTime64(6, 'UTC')}) AS until
+              FROM asset_fact_values
+              WHERE tenant_id = {tenant:UInt32} AND first_seen < {end:DateTime64(6, 'UTC')})
         GROUP BY mac, ip, attribute, source
-        HAVING value != ''
         """,
-        {"tenant": tenant_id},
+        params,
     )
 
 
-def _traffic(ch: ClickHouseStore, tenant_id: int) -> list[dict]:
-    """Per host and side: services (with the server port), VLANs, peers, first/last hour."""
+def _sightings(ch: ClickHouseStore, params: dict) -> list[dict]:
+    """Devices (MAC/IP as observed) seen in the window, with their first and last sighting in it."""
     return ch.query(
-        """
+        f"SELECT mac, ip, {_SEEN} FROM (SELECT * FROM asset_seen_1h WHERE {_OVERLAPS}) GROUP BY mac, ip",
+        params,
+    )
+
+
+def _traffic(ch: ClickHouseStore, params: dict) -> list[dict]:
+    """Per host and side: services (with the server port), VLANs, peers, first/last sighting."""
+    return ch.query(
+        f"""
         SELECT host, side, service, resp_p, groupUniqArray(vlan) AS vlans, uniqExact(peer) AS peers,
-               min(hour) AS first_seen, max(hour) + INTERVAL 1 HOUR AS last_seen
+               {_SEEN}
         FROM (
-            SELECT resp_h AS host, 'served' AS side, orig_h AS peer, service, resp_p, vlan, hour
-            FROM pairs_1h WHERE tenant_id = {tenant:UInt32} AND packets > 0
+            SELECT resp_h AS host, 'served' AS side, orig_h AS peer, service, resp_p, vlan,
+                   first_seen, last_seen
+            FROM pair_seen_1h WHERE {_OVERLAPS}
             UNION ALL
-            SELECT orig_h, 'used', resp_h, service, resp_p, vlan, hour
-            FROM pairs_1h WHERE tenant_id = {tenant:UInt32} AND packets > 0
+            SELECT orig_h, 'used', resp_h, service, resp_p, vlan, first_seen, last_seen
+            FROM pair_seen_1h WHERE {_OVERLAPS}
         )
         WHERE host != ''
         GROUP BY host, side, service, resp_p
         """,
-        {"tenant": tenant_id},
+        params,
     )
 
 
-def _actions(ch: ClickHouseStore, tenant_id: int) -> dict[str, set[str]]:
+def _actions(ch: ClickHouseStore, params: dict) -> dict[str, set[str]]:
     rows = ch.query(
-        "SELECT orig_h, groupUniqArray(1000)(action) AS actions FROM events"
-        " WHERE tenant_id = {tenant:UInt32} GROUP BY orig_h",
-        {"tenant": tenant_id},
+        "SELECT orig_h, groupUniqArray(1000)(action) AS actions FROM event_actions_1h"
+        f" WHERE {_OVERLAPS} GROUP BY orig_h",
+        params,
     )
     return {r["orig_h"]: set(r["actions"]) for r in rows}
+
+
+def window_params(tenant_id: int, start: datetime | None, end: datetime | None) -> dict:
+    """Query parameters of a window; an open bound is the earliest or latest time stored."""
+    start = clamp(start) if start else EARLIEST
+    first_hour = max(start.replace(minute=0, second=0, microsecond=0) - HOUR, EARLIEST)
+    return {"tenant": tenant_id, "start": start, "end": clamp(end) if end else LATEST,
+            "first_hour": first_hour}
 
 
 def _annotations(ch: ClickHouseStore, tenant_id: int) -> dict[str, dict]:
@@ -71,9 +104,13 @@ def _annotations(ch: ClickHouseStore, tenant_id: int) -> dict[str, dict]:
     return {r.pop("device"): r for r in rows}
 
 
-def ledger(ch: ClickHouseStore, tenant_id: int) -> dict[str, Asset]:
-    return build_ledger(_facts(ch, tenant_id), _traffic(ch, tenant_id), _actions(ch, tenant_id),
-                        _annotations(ch, tenant_id))
+def ledger(ch: ClickHouseStore, tenant_id: int, start: datetime | None = None,
+           end: datetime | None = None) -> dict[str, Asset]:
+    """The devices seen in [start, end) (None: open), with their first and last sighting in it and
+    their attributes as they stood at its end. Reads the state tables kept at ingest only."""
+    params = window_params(tenant_id, start, end)
+    return build_ledger(_facts(ch, params), _traffic(ch, params), _actions(ch, params),
+                        _annotations(ch, tenant_id), sightings=_sightings(ch, params))
 
 
 def _jsonable(row: dict) -> dict:
@@ -81,9 +118,10 @@ def _jsonable(row: dict) -> dict:
 
 
 def list_assets(ch: ClickHouseStore, tenant_id: int, q: str = "", role: str = "",
-                sort: str = "ip", descending: bool = False) -> list[dict]:
-    """Device summaries, filtered by a free-text query and role, sorted by one column."""
-    rows = [a.summary() for a in ledger(ch, tenant_id).values()]
+                sort: str = "ip", descending: bool = False, start: datetime | None = None,
+                end: datetime | None = None) -> list[dict]:
+    """Device summaries of the window, filtered by a free-text query and role, sorted by one column."""
+    rows = [a.summary() for a in ledger(ch, tenant_id, start=start, end=end).values()]
     if q:
         needle = q.lower()
         rows = [r for r in rows if any(needle in str(v).lower() for v in r.values())]

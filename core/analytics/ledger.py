@@ -108,12 +108,15 @@ def is_local_host(ip: str) -> bool:
 
 
 def build_ledger(facts: list[dict], traffic: list[dict], actions: dict[str, set[str]],
-                 annotations: dict[str, dict]) -> dict[str, Asset]:
+                 annotations: dict[str, dict], sightings: list[dict] | None = None) -> dict[str, Asset]:
     """Devices by key.
 
     facts: mac, ip, attribute, source, value, confidence, first_seen, last_seen
     traffic: host, side ("served"/"used"), service, resp_p, vlans, peers, first_seen, last_seen
     actions: event actions by originating IP; annotations: by device key.
+    sightings: mac, ip, first_seen, last_seen — where devices were seen (by default the facts). A
+    device is one that was sighted or has traffic; facts about any other are left out (in a time
+    window, they speak of devices seen only outside it).
     """
     owner = _ip_owners(facts)
     assets: dict[str, Asset] = {}
@@ -124,21 +127,22 @@ def build_ledger(facts: list[dict], traffic: list[dict], actions: dict[str, set[
             found = assets[key] = Asset(key, mac)
         return found
 
-    for f in facts:
-        mac = f["mac"] or owner.get(f["ip"], "")
-        a = asset(mac or f["ip"], mac)
-        if f["ip"]:
-            a.ips.add(f["ip"])
-        a.attributes.setdefault(f["attribute"], []).append(Attribute(
-            f["value"], f["source"], f["confidence"], f["first_seen"], f["last_seen"]))
-        a.seen(f["first_seen"], f["last_seen"])
+    def key_of(mac: str, ip: str) -> tuple[str, str]:
+        mac = mac or owner.get(ip, "")
+        return mac or ip, mac
+
+    for s in facts if sightings is None else sightings:
+        a = asset(*key_of(s["mac"], s["ip"]))
+        if s["ip"]:
+            a.ips.add(s["ip"])
+        a.seen(s["first_seen"], s["last_seen"])
 
     for t in traffic:
         host = t["host"]
-        key = owner.get(host) or host
+        key, mac = key_of("", host)
         if key not in assets and not is_local_host(host):
             continue
-        a = asset(key)
+        a = asset(key, mac)
         a.ips.add(host)
         side = a.served if t["side"] == "served" else a.used
         for name, detected in _services(t["service"], t["resp_p"]):
@@ -147,6 +151,11 @@ def build_ledger(facts: list[dict], traffic: list[dict], actions: dict[str, set[
                 a.rtsp_servers += t["peers"]
         a.vlans.update(v for v in t["vlans"] if v)
         a.seen(t["first_seen"], t["last_seen"])
+
+    for f in facts:
+        if a := assets.get(key_of(f["mac"], f["ip"])[0]):
+            a.attributes.setdefault(f["attribute"], []).append(Attribute(
+                f["value"], f["source"], f["confidence"], f["first_seen"], f["last_seen"]))
 
     for a in assets.values():
         for values in a.attributes.values():

@@ -19,6 +19,8 @@ ROLLUPS = {
 RAW = {"flows", "events", "observations", "batches", "schema_migrations", "asset_annotations"}
 DETECTION = {"detect_baseline", "detect_learning", "indicators", "alerts", "alert_comments"}
 VULNS = {"advisories", "advisory_products", "advisory_vulns"}
+LEDGER = {f"{t}{mv}" for t in ("asset_seen_1h", "asset_fact_values", "pair_seen_1h", "event_actions_1h")
+          for mv in ("", "_mv")}
 
 
 def tables(store: ClickHouseStore) -> set[str]:
@@ -36,7 +38,7 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
         assert store.migrate() == versions
         assert store.migrate() == []
-        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS
+        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER
         engines = {
             r["name"]: r["engine"]
             for r in store.query(

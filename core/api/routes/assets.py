@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from core.analytics import assets as ledger
 from core.api.deps import DB, Bearer, ClickHouse, Principal
 from core.api.models import NEEDS_LOGIN, Out, Volume, csv_response, refusals
+from core.api.period import Period
 from core.store.controlplane import audit
 
 router = APIRouter(tags=["assets"])
@@ -106,16 +107,22 @@ class SavedAnnotation(Out):
     updated_at: datetime
 
 
-@router.get("/api/v1/assets", responses=refusals({401: NEEDS_LOGIN}))
-def list_assets(who: Principal, ch: ClickHouse, q: str = "", role: str = "", sort: Sort = "ip",
-                order: Literal["asc", "desc"] = "asc") -> list[AssetSummary]:
-    return ledger.list_assets(ch, who.tenant_id, q, role, sort, order == "desc")
+@router.get("/api/v1/assets", responses=refusals({401: NEEDS_LOGIN, 422: "start not before end"}))
+def list_assets(who: Principal, ch: ClickHouse, window: Period, q: str = "", role: str = "",
+                sort: Sort = "ip", order: Literal["asc", "desc"] = "asc") -> list[AssetSummary]:
+    """The devices seen in [start, end) (either open; both open: all history), first and last seen
+    within it, attributes as they stood at its end."""
+    start, end = window
+    return ledger.list_assets(ch, who.tenant_id, q, role, sort, order == "desc", start=start, end=end)
 
 
 @router.get("/api/v1/assets.csv", response_class=Response,
-            responses=csv_response("the listed assets, a row each") | refusals({401: NEEDS_LOGIN}))
-def export_assets(who: Principal, ch: ClickHouse, q: str = "", role: str = "") -> Response:
-    return Response(ledger.assets_csv(ledger.list_assets(ch, who.tenant_id, q, role)), media_type="text/csv; charset=utf-8",
+            responses=csv_response("the listed assets, a row each")
+            | refusals({401: NEEDS_LOGIN, 422: "start not before end"}))
+def export_assets(who: Principal, ch: ClickHouse, window: Period, q: str = "", role: str = "") -> Response:
+    start, end = window
+    rows = ledger.list_assets(ch, who.tenant_id, q, role, start=start, end=end)
+    return Response(ledger.assets_csv(rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="assets.csv"'})
 
 
