@@ -26,6 +26,7 @@ from core.billing.invoices import contract_json
 from core.config import Settings
 from core.detect.site import parse_networks
 from core.forward import deliver, destinations
+from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ROLES, ControlPlane, Sensor, Tenant, audit
 from tariff.cli import app as tariff_app
 from tariff.errors import InputError
@@ -172,6 +173,79 @@ def tenants_relearn(name: str) -> None:
         audit(db, "cli", "tenant.relearn", tenant.id, f"epoch {tenant.learning_epoch}")
         db.commit()
         note(f"tenant {tenant.name!r} learns again from each sensor's next data")
+
+
+@tenants.command("export")
+def tenants_export(
+    name: str,
+    out: Path = typer.Option(..., "--out", help="a new or empty directory"),
+) -> None:
+    """Export every row of a tenant: Parquet (and CSV for small tables) per table, its invoices and a
+    manifest with row counts and SHA-256 per file."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from core.billing.invoices import invoices_through
+    from core.export.tenant import export_tenant, row_counts
+    from tariff.calendar import Month
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise fail(f"--out {out}: not an empty directory")
+    cfg = settings()
+    with control_plane() as db, ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+        tenant = accounts.tenant_named(db, name)
+        ch.migrate()
+        invoices = invoices_through(contracts.list_contracts(db, tenant.id), Month.of(datetime.now().date()))
+        total = sum(row_counts(ch, tenant.id).values())
+        with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                      transient=True) as bar:
+            task, done = bar.add_task("ClickHouse", total=total), {}
+
+            def advance(table: str, rows: int) -> None:
+                done[table] = rows
+                bar.update(task, description=table, completed=min(sum(done.values()), total))
+
+            manifest = export_tenant(ch, db.get_bind(), tenant.id, tenant.name, out, progress=advance, extra={
+                "invoices.json": json.dumps(invoices, ensure_ascii=False, indent=1).encode()})
+        audit(db, "cli", "tenant.export", tenant.id, f"{len(manifest['files'])} files to {out}"[:2000])
+        db.commit()
+    rows = sum(f["rows"] for f in manifest["files"] if f["path"].endswith(".parquet"))
+    note(f"tenant {name!r}: {rows} rows in {len(manifest['files'])} files under {out} (manifest.json)")
+
+
+@tenants.command("purge")
+def tenants_purge(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", help="confirm: the data cannot be restored"),
+) -> None:
+    """Delete every row of a tenant (contract ended): its data, users, tokens; kept are its name,
+    contracts and sensors' billing dates, and the audit record of the deletion."""
+    from core.export.purge import purge_tenant
+
+    if not yes:
+        raise fail("purging deletes the tenant's data for good: give --yes")
+    cfg = settings()
+    with control_plane() as db, ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+        tenant = accounts.tenant_named(db, name)
+        ch.migrate()
+        deleted = purge_tenant(ch, db.get_bind(), tenant.id, actor="cli")
+    note(f"tenant {name!r} purged: {sum(deleted.values())} rows from {len(deleted)} tables")
+
+
+@tenants.command("purge-ended")
+def tenants_purge_ended(
+    dry_run: bool = typer.Option(False, "--dry-run", help="only list the tenants that would be purged"),
+) -> None:
+    """Purge every tenant whose contracts all ended more than MIERUKA_PURGE_GRACE_DAYS ago (the core
+    also does this every hour)."""
+    from core.export.purge import ended, purge_ended
+
+    cfg = settings()
+    with control_plane() as db, ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+        ch.migrate()
+        engine = db.get_bind()
+        due = ended(engine, cfg.purge_grace_days) if dry_run else purge_ended(ch, engine, cfg.purge_grace_days)
+        names = [db.get(Tenant, t).name for t in due]
+    note(f"{'due' if dry_run else 'purged'}: {', '.join(names) or 'none'}")
 
 
 @indicators.command("import")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 import limits
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.access import throttle
@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     activation_code_days: float = 14.0  # how long a sensor activation code stays valid
     # The provider's own tenant: its billing users see every tenant's contracts (core.billing.contracts).
     provider_tenant: str = "provider"
+    # Deletion (core.export.purge): a tenant's data goes this many days after its last contract ends.
+    purge_grace_days: float = Field(30.0, ge=0)
     # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.
     ca_cert_file: Path | None = None
     # /metrics needs ``Authorization: Bearer <token>`` when set; unset, only loopback clients

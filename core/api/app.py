@@ -31,8 +31,9 @@ from core.api.routes import (
 from core.api.security import SecuredApp
 from core.config import Settings
 from core.forward.worker import Worker
+from core.api.periodic import Periodic
 from core.detect.engine import Detector
-from core.detect.watch import SilenceWatch
+from core.export.purge import purge_ended
 from core.ingest import Ingestor
 from core.api.metrics import Metrics
 from core.store.clickhouse import ClickHouseStore
@@ -78,15 +79,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.clickhouse = clickhouse
             app.state.detector = Detector(clickhouse, controlplane)
             app.state.ingestor = Ingestor(clickhouse, app.state.detector)
-            silence = SilenceWatch(app.state.detector)  # raises sensor_silent
-            silence.start()
-            forwarder = Worker(controlplane)  # drains the alert outbox
-            forwarder.start()
+            jobs = [Periodic("silence-watch", app.state.detector.check_silent, 60.0),
+                    Periodic("purge-ended", lambda: purge_ended(clickhouse, controlplane.engine,
+                                                                settings.purge_grace_days), 3600.0),
+                    Worker(controlplane)]  # drains the alert outbox
+            for job in jobs:
+                job.start()
             try:
                 yield
             finally:
-                forwarder.stop()
-                silence.stop()
+                for job in jobs:
+                    job.stop()
         finally:
             clickhouse.close()
             controlplane.close()

@@ -127,3 +127,18 @@ def run_json(run: Run) -> dict:
         "errors": [_identity(b.contract) | {"error": str(b.derived.error)} for b in run.bills if b.derived.error],
         **run.totals,
     }
+
+
+def invoices_through(contracts: Sequence[Contract], through: Month) -> list[dict]:
+    """Every month's invoice run of ``contracts`` (``run_json``) from the first opening month to
+    ``through``, months that bill nothing left out: a tenant's invoices for its export."""
+    openings = [d.opening.opening_date for d in (derive(c.document, c.sensors) for c in contracts) if d.opening]
+    if not openings:
+        return []
+    month, out = Month.of(min(openings)), []
+    while month <= through:
+        run = invoice_run(contracts, month)
+        if run.invoices:
+            out.append(run_json(run))
+        month = month.plus(1)
+    return out

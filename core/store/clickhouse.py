@@ -197,6 +197,36 @@ class ClickHouseStore:
         self.client.insert(table, [[r[n] for n in names] for r in rows], column_names=list(names),
                            column_types=types)
 
+    def tenant_tables(self) -> list[dict]:
+        """Every table that holds rows per tenant (a ``tenant_id`` column), by the name queries use,
+        with its engine, sorting key and columns (name → type). Views are left out (their rows live
+        in their target tables); on a cluster the Distributed table stands for its ``_local`` one
+        (whose engine and key are given)."""
+        tables = {r["name"]: r for r in self.query(
+            "SELECT name, engine, sorting_key FROM system.tables WHERE database = currentDatabase() "
+            "AND engine NOT IN ('View', 'MaterializedView', 'LiveView', 'WindowView')")}
+        columns: dict[str, dict[str, str]] = {}
+        for r in self.query("SELECT table, name, type FROM system.columns WHERE database = currentDatabase() "
+                            "ORDER BY table, position"):
+            columns.setdefault(r["table"], {})[r["name"]] = r["type"]
+        out = []
+        for name, table in sorted(tables.items()):
+            if "tenant_id" not in columns.get(name, {}):
+                continue
+            if name.endswith("_local") and tables.get(name[:-6], {}).get("engine") == "Distributed":
+                continue
+            local = tables.get(f"{name}_local") if table["engine"] == "Distributed" else None
+            shown = {k: (local or table)[k] for k in ("engine", "sorting_key")}  # the data's engine and key
+            out.append({"name": name, **shown, "columns": columns[name]})
+        return out
+
+    def delete_tenant_rows(self, table: str, tenant_id: int) -> None:
+        """Delete a tenant's rows of ``table`` (a name from ``tenant_tables``) on every replica, and
+        wait until they are gone."""
+        target = f"{table}_local {self.on_cluster}" if self.cluster else table
+        self.command(f"ALTER TABLE {target} DELETE WHERE tenant_id = {{t:UInt32}}", {"t": tenant_id},
+                     settings={"mutations_sync": 2})
+
     def ping(self) -> bool:
         return self.client.command("SELECT 1") == 1
 

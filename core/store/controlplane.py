@@ -70,6 +70,7 @@ class Tenant(Base):
     learning_hours: Mapped[float | None]
     learning_epoch: Mapped[int | None]
     site_networks: Mapped[str | None] = mapped_column(String(8000))  # CIDRs, comma-separated (None: private ranges)
+    purged_at: Mapped[datetime | None]  # its data deleted when its contracts ended (core.export.purge)
 
 
 class User(Base):
