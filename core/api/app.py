@@ -27,6 +27,7 @@ from core.api.routes import (
     tokens,
     traffic,
     users,
+    vulnerabilities,
 )
 from core.api.security import SecuredApp
 from core.config import Settings
@@ -59,6 +60,7 @@ ROUTERS = (
     users.router,
     tokens.router,
     audit.router,
+    vulnerabilities.router,
 )
 
 

@@ -10,8 +10,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from core.analytics import assets as ledger
+from core.analytics.vulnerabilities import for_device
 from core.api.deps import DB, Bearer, ClickHouse, Principal
 from core.api.models import NEEDS_LOGIN, Out, Volume, csv_response, refusals
+from core.api.routes.vulnerabilities import Vulnerability
 from core.api.period import Period
 from core.store.controlplane import audit
 
@@ -93,6 +95,7 @@ class AssetDetail(AssetSummary):
     attributes: dict[str, list[AttributeValue]] = Field(description="by attribute name, best value first")
     peers: list[Peer]
     events: list[Event]
+    vulnerabilities: list[Vulnerability] = Field(description="known CVEs from the imported advisories, most severe first")
 
 
 class SavedAnnotation(Out):
@@ -131,7 +134,7 @@ def asset_detail(device: str, who: Principal, ch: ClickHouse) -> AssetDetail:
     found = ledger.asset_detail(ch, who.tenant_id, device)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {device!r}")
-    return found
+    return {**found, "vulnerabilities": for_device(ch, found)}
 
 
 class Annotation(BaseModel):
