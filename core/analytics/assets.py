@@ -23,12 +23,12 @@ HOUR = timedelta(hours=1)
 # A window's rows in the hourly state tables of migration 010: sightings that overlap
 # [start, end). A bucket holds sightings that start in its hour; a flow record or folded event lasts
 # one batch interval, so one earlier bucket is enough to find those that reach into the window.
-_OVERLAPS = """tenant_id = {tenant:UInt32}
+OVERLAPS = """tenant_id = {tenant:UInt32}
     AND hour >= {first_hour:DateTime('UTC')}
     AND hour < {end:DateTime64(6, 'UTC')}
     AND last_seen >= {start:DateTime64(6, 'UTC')} AND first_seen < {end:DateTime64(6, 'UTC')}"""
 # First and last sighting, cut to the window.
-_SEEN = """greatest(min(first_seen), {start:DateTime64(6, 'UTC')}) AS first_seen,
+SEEN = """greatest(min(first_seen), {start:DateTime64(6, 'UTC')}) AS first_seen,
     least(max(last_seen), {end:DateTime64(6, 'UTC')}) AS last_seen"""
 
 
@@ -52,7 +52,7 @@ def _facts(ch: ClickHouseStore, params: dict) -> list[dict]:
 def _sightings(ch: ClickHouseStore, params: dict) -> list[dict]:
     """Devices (MAC/IP as observed) seen in the window, with their first and last sighting in it."""
     return ch.query(
-        f"SELECT mac, ip, {_SEEN} FROM (SELECT * FROM asset_seen_1h WHERE {_OVERLAPS}) GROUP BY mac, ip",
+        f"SELECT mac, ip, {SEEN} FROM (SELECT * FROM asset_seen_1h WHERE {OVERLAPS}) GROUP BY mac, ip",
         params,
     )
 
@@ -62,14 +62,14 @@ def _traffic(ch: ClickHouseStore, params: dict) -> list[dict]:
     return ch.query(
         f"""
         SELECT host, side, service, resp_p, groupUniqArray(vlan) AS vlans, uniqExact(peer) AS peers,
-               {_SEEN}
+               {SEEN}
         FROM (
             SELECT resp_h AS host, 'served' AS side, orig_h AS peer, service, resp_p, vlan,
                    first_seen, last_seen
-            FROM pair_seen_1h WHERE {_OVERLAPS}
+            FROM pair_seen_1h WHERE {OVERLAPS}
             UNION ALL
             SELECT orig_h, 'used', resp_h, service, resp_p, vlan, first_seen, last_seen
-            FROM pair_seen_1h WHERE {_OVERLAPS}
+            FROM pair_seen_1h WHERE {OVERLAPS}
         )
         WHERE host != ''
         GROUP BY host, side, service, resp_p
@@ -81,7 +81,7 @@ def _traffic(ch: ClickHouseStore, params: dict) -> list[dict]:
 def _actions(ch: ClickHouseStore, params: dict) -> dict[str, set[str]]:
     rows = ch.query(
         "SELECT orig_h, groupUniqArray(1000)(action) AS actions FROM event_actions_1h"
-        f" WHERE {_OVERLAPS} GROUP BY orig_h",
+        f" WHERE {OVERLAPS} GROUP BY orig_h",
         params,
     )
     return {r["orig_h"]: set(r["actions"]) for r in rows}
