@@ -729,6 +729,48 @@ def _destination(db: Session, tenant: str, name: str):
         raise fail(str(exc)) from None
 
 
+@app.command("report")
+def report_command(
+    tenant: str = TENANT,
+    start: str = typer.Option(..., help="first day (YYYY-MM-DD, in Japan) or ISO 8601 time"),
+    end: str = typer.Option(..., help="last day (YYYY-MM-DD, included) or ISO 8601 time (excluded)"),
+    out: Path = typer.Option(..., metavar="FILE.pdf|FILE.html", help="the report's file; its extension says the format"),
+    lang: str = typer.Option("ja", help="ja or en"),
+) -> None:
+    """Write the assessment report of a tenant's period (PDF or HTML, Japanese or English)."""
+    from core.report.catalogue import LANGS
+    from core.report.make import FORMATS, make_report
+    from core.report.period import period
+    from core.report.render import ReportError
+    from core.store.clickhouse import ClickHouseStore
+
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise fail(f"--out: {out.name} must end in .pdf or .html")
+    if lang not in LANGS:
+        raise fail(f"--lang: {lang!r} is not one of {', '.join(LANGS)}")
+    try:
+        span = period(start, end)
+    except ValueError as exc:
+        raise fail(f"--start/--end: {exc}") from None
+    cfg = settings()
+    with control_plane() as db:
+        owner = accounts.tenant_named(db, tenant)
+        try:
+            with ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+                ch.migrate()
+                made = make_report(ch, owner.id, owner.name, span, lang, fmt, cfg.chromium)
+        except ReportError as exc:
+            raise fail(str(exc)) from None
+        try:
+            out.write_bytes(made)
+        except OSError as exc:
+            raise fail(f"--out: {exc.strerror}: {out}") from None
+        audit(db, "cli", "report", owner.id, f"{span.start:%Y-%m-%dT%H:%MZ}/{span.end:%Y-%m-%dT%H:%MZ} {lang} {fmt}")
+        db.commit()
+    note(f"report written to {out} ({len(made):,} bytes)")
+
+
 def main() -> None:
     """Entry point: CLI usage errors print one line and exit 2, like our own errors."""
     try:

@@ -1,7 +1,7 @@
 """The report's words in Japanese and English: ``messages.toml`` holds every key with both.
 
 The core never imports the dashboard, so the report keeps its own small catalogue (a data file,
-one table per key with ``ja`` and ``en``); ``tests/report/test_catalogue.py`` checks that every key
+one table per key with ``ja`` and ``en``); ``tests/core/test_report_catalogue.py`` checks that every key
 the template and the code use is there in both languages with the same placeholders.
 """
 

@@ -1,0 +1,166 @@
+"""The assessment report on the simulated plant (a normal capture learned, so the incidents of a
+risky one raise alerts; the real CISA advisories imported): the PDF's key figures,
+read back with pdftotext, equal what the API answers for the same tenant and period, in Japanese
+and English; the PDF embeds a Japanese font; the report names the plant's insecure protocols with
+their recommendations."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from coretest import LiveServer, bearer, post_batch, provision
+
+from core.api.app import create_app
+from core.config import Settings
+from core.detect.indicators import import_file
+from core.detect.kinds import SEVERITIES
+from core.report.catalogue import Words
+from core.report.make import make_report
+from core.report.model import build_report
+from core.report.period import period
+from core.store.controlplane import Tenant
+from core.vulns.store import import_path
+from sensor import simulate, wire
+from sensor.meter import pipeline
+from sensor.meter.observe import Observer
+
+PACKETS = 60_000
+ADVISORIES = Path(__file__).resolve().parents[3] / "shared" / "advisories" / "csaf"
+DAY = "2026-01-05"  # simulate.EPOCH's day in Japan: the whole capture
+START, END = "2026-01-04T15:00:00Z", "2026-01-05T15:00:00Z"  # that day in UTC, as the API takes it
+
+needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext"), reason="apt-get install poppler-utils")
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory):
+    """acme's simulated plant: a normal capture learned, the risky one two hours later; indicators
+    and advisories imported."""
+    workdir = tmp_path_factory.mktemp("report")
+    with LiveServer(create_app(Settings(data_dir=workdir))) as live:
+        acme = provision(live.app, "acme")
+        provision(live.app, "globex")
+        ch = live.app.state.clickhouse
+        with live.app.state.controlplane.session() as db:
+            db.get(Tenant, acme.id).learning_hours = 1
+        indicators = workdir / "indicators.csv"
+        indicators.write_text(f"type,value\ndomain,{simulate.INDICATOR_DOMAIN}\n")
+        import_file(ch, indicators, acme.id)
+        if ADVISORIES.is_dir():
+            import_path(ch, ADVISORIES)
+        with httpx.Client(base_url=live.url) as client:  # an hour of the normal plant, then the risky one
+            for start, risky in ((simulate.EPOCH, False), (simulate.EPOCH + 7200, True)):
+                capture = workdir / f"plant-{risky}.pcap"
+                summary = simulate.write_pcap(capture, packets=PACKETS, seed=1, start=start, risky=risky)
+                for batch in pipeline.iter_batches([capture], sensor="SN-acme", observer=Observer()):
+                    assert post_batch(client, acme.sensor_token, wire.encode(batch)).status_code == 200
+        live.acme, live.summary = acme, summary
+        yield live
+
+
+def api(plant, path: str, **params) -> object:
+    r = httpx.get(f"{plant.url}{path}", params=params, headers=bearer(plant.acme.api_token))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def figure(text: str, label: str) -> int:
+    """The first number after ``label`` at the start of a line of the key-figures table."""
+    found = re.search(rf"^\s*{re.escape(label)}\s+([\d,]+)\s", text, re.M)
+    assert found, f"{label!r} not in the PDF"
+    return int(found.group(1).replace(",", ""))
+
+
+@needs_poppler
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_pdf_key_figures_equal_the_api(plant, lang, tmp_path):
+    ch, t = plant.app.state.clickhouse, Words(lang)
+    started = time.perf_counter()
+    pdf = make_report(ch, plant.acme.id, "acme", period(DAY, DAY), lang, "pdf", Settings().chromium)
+    print(f"\nPDF ({lang}) made in {time.perf_counter() - started:.2f} s, {len(pdf):,} bytes")
+    assert pdf.startswith(b"%PDF")
+    text = pdf_text(pdf, tmp_path)
+    print(text[:3000])
+
+    devices = api(plant, "/api/v1/assets")
+    assert len(devices) >= len(plant.summary["devices"])
+    assert figure(text, t("figure_devices")) == len(devices)
+    total = 0
+    for severity in SEVERITIES:
+        n = api(plant, "/api/v1/alerts", start=START, end=END, severity=severity, limit=1)["total"]
+        assert figure(text, t("figure_alerts_severity", severity=t(f"severity_{severity}"))) == n, severity
+        total += n
+    assert total > 0, "the incidents raised no alerts"
+    assert figure(text, t("figure_alerts")) == total == api(plant, "/api/v1/alerts", start=START, end=END)["total"]
+
+    risk = api(plant, "/api/v1/risk")
+    assert figure(text, t("figure_risk_score")) == risk["score"]
+    level = re.search(rf"{re.escape(t('risk_level'))}:\s*(\S+)", text)
+    assert level and level.group(1) == t(f"level_{risk['level']}")
+
+    report = build_report(ch, plant.acme.id, "acme", period(DAY, DAY))
+    assert figure(text, t("figure_vulnerable_devices")) == len(report.vulnerabilities)
+    if ADVISORIES.is_dir():  # the ControlLogix's firmware is inside a real advisory's range
+        assert report.vulnerabilities
+        for matches in report.vulnerabilities.values():
+            assert all(m.cve in text for m in matches)
+
+
+@needs_poppler
+def test_pdf_embeds_a_japanese_font(plant, tmp_path):
+    path = tmp_path / "report.pdf"
+    path.write_bytes(make_report(plant.app.state.clickhouse, plant.acme.id, "acme", period(DAY, DAY), "ja", "pdf",
+                                 Settings().chromium))
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    embedded = [line for line in fonts.splitlines() if "IPA" in line]
+    assert embedded and all(" yes " in line for line in embedded), fonts
+    pages = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    assert int(re.search(r"Pages:\s+(\d+)", pages).group(1)) >= 5  # a chapter a page at least
+
+
+def test_findings_name_the_incidents_with_recommendations(plant):
+    report = build_report(plant.app.state.clickhouse, plant.acme.id, "acme", period(DAY, DAY))
+    rules = {f.rule.id for f in report.findings}
+    # the incidents: a PLC stop and program download, the laptop's scan and default camera login,
+    # Telnet into a PLC, SMBv1, the indicator domain, the Internet both ways
+    assert {"plc_change", "scan", "default_credentials", "smbv1", "indicator_match",
+            "internet_exposure"} <= rules, rules
+    assert set(report.insecure) >= {"default_credentials", "smbv1", "telnet"}
+    by_ip = {d.ip: d for d in report.devices.values()}
+    laptop = next(f for f in report.findings if f.rule.id == "scan")
+    assert simulate_ip(simulate.LAPTOP[0], plant) in [report.device(k).ip for k in laptop.devices]
+    assert all(by_ip.get(report.device(k).ip) for f in report.findings for k in f.devices)
+    html = make_report(plant.app.state.clickhouse, plant.acme.id, "acme", period(DAY, DAY), "en", "html",
+                       Settings().chromium).decode()
+    for f in report.findings:
+        assert f.recommendation("en") in html.replace("&#34;", '"').replace("&#39;", "'")
+
+
+def simulate_ip(name: str, plant) -> str:
+    return next(d["ip"] for d in plant.summary["devices"] if d["name"] == name)
+
+
+def test_another_tenant_and_an_empty_period_report_nothing(plant):
+    ch = plant.app.state.clickhouse
+    with plant.app.state.controlplane.session() as db:
+        globex = db.query(Tenant).filter_by(name="globex").one()
+    empty = build_report(ch, globex.id, "globex", period(DAY, DAY))
+    assert not empty.devices and not empty.findings and empty.alerts_total == 0
+    later = build_report(ch, plant.acme.id, "acme", period("2026-01-06", "2026-01-07"))
+    assert not later.devices and later.alerts_total == 0 and not later.insecure
+    # the two days before hold the plant: the comparison counts it
+    day = build_report(ch, plant.acme.id, "acme", period(DAY, DAY))
+    assert later.devices_previous == len(day.devices) and later.alerts_previous == day.alerts
