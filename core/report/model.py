@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from core.analytics.assets import ledger
+from core.analytics.changes import changes
 from core.analytics.ledger import Asset, ip_order
 from core.analytics.risk import Risk, device_risk, level, site_summary, weights_from_settings
 from core.detect import store as alerts
@@ -16,7 +17,8 @@ from core.report.insecure import insecure_uses
 from core.report.period import Period
 from core.report.recommend import Finding, Observation, findings
 from core.store.clickhouse import ClickHouseStore
-from core.vulns.match import DeviceId, VulnMatch, match_devices
+from core.analytics.vulnerabilities import by_device as vulnerabilities_of
+from core.vulns.match import VulnMatch
 
 TOP_ALERTS = 10
 TOP_VENDORS = 10
@@ -68,6 +70,7 @@ class Report:
     riskiest: list[tuple[Device, Risk, str]]  # devices with a risk, highest first, with the level
     site: dict  # core.analytics.risk.site_summary of the devices: score, level, counts by level
     vulnerabilities: dict[str, list[VulnMatch]]  # device key → its matches (devices with any)
+    changes: dict  # core.analytics.changes.changes: the previous period against this one
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -103,16 +106,9 @@ class Report:
         return self.devices.get(key) or Device(key, key, "", "", "", "", "")
 
 
-def in_period(assets: dict[str, Asset], period: Period) -> dict[str, Asset]:
-    """The devices seen at some time in the period."""
-    return {k: a for k, a in assets.items()
-            if a.first_seen and a.last_seen and a.first_seen < period.end and a.last_seen >= period.start}
-
-
 def build_report(ch: ClickHouseStore, tenant_id: int, tenant: str, period: Period) -> Report:
-    everything = ledger(ch, tenant_id)
-    assets = in_period(everything, period)
     previous = period.previous()
+    assets = ledger(ch, tenant_id, start=period.start, end=period.end)
     found_alerts = alerts.list_alerts(ch, tenant_id, period.start, period.end, kind=list(ALERT_FINDINGS),
                                       limit=alerts.MAX_PAGE)
     uses = insecure_uses(ch, tenant_id, period, assets)
@@ -122,14 +118,15 @@ def build_report(ch: ClickHouseStore, tenant_id: int, tenant: str, period: Perio
     report = Report(
         tenant=tenant, period=period, generated=datetime.now(UTC),
         devices=devices,
-        devices_previous=len(in_period(everything, previous)),
+        devices_previous=len(ledger(ch, tenant_id, start=previous.start, end=previous.end)),
         alerts=alerts.counts_by_severity(ch, tenant_id, period.start, period.end),
         alerts_previous=alerts.counts_by_severity(ch, tenant_id, previous.start, previous.end),
         alert_kinds=alerts.counts_by_kind(ch, tenant_id, period.start, period.end),
         top_alerts=alerts.list_alerts(ch, tenant_id, period.start, period.end, sort="severity",
                                       limit=TOP_ALERTS),
         insecure={}, site=site_summary([r.score for r in risks.values()], weights),
-        vulnerabilities=match_devices(ch, [DeviceId(k, d.vendor, d.model, d.firmware) for k, d in devices.items()]),
+        vulnerabilities=vulnerabilities_of(ch, assets.values()),
+        changes=changes(ch, tenant_id, (previous.start, previous.end), (period.start, period.end), volatile=False),
         riskiest=[(Device.of(assets[k]), r, level(r.score, weights)) for k, r in
                   sorted(risks.items(), key=lambda kr: (-kr[1].score, kr[0]))[:RISKIEST] if r.score],
     )

@@ -17,6 +17,7 @@ from core.report.model import Report
 from core.report.period import DISPLAY_TZ
 
 PDF_TIMEOUT_S = 120
+MAX_ROWS = 30  # rows of each list of changes
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-pdf-header-footer",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
@@ -65,7 +66,7 @@ def kind_title(kind: str, lang: str) -> str:
 def render_html(report: Report, lang: str) -> str:
     t = Words(lang)
     return _ENV.get_template("report.html").render(
-        report=report, t=t, lang=lang, severities=SEVERITIES, charts=charts(report, t),
+        report=report, t=t, lang=lang, severities=SEVERITIES, charts=charts(report, t), max_rows=MAX_ROWS,
         label=lambda prefix, value: label(t, prefix, value), kind_title=lambda k: kind_title(k, lang))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from core.analytics.changes import LISTS
 from core.analytics.risk import FACTORS, LEVELS
 from core.detect.kinds import SEVERITIES
 from core.report import model
@@ -34,7 +35,7 @@ def computed_keys() -> set[str]:
     return ({f"severity_{s}" for s in SEVERITIES} | {f"role_{r}" for r in (*ROLES, "unknown")}
             | {f"insecure_{p}" for p in INSECURE} | {f"finding_{f}" for f in FINDINGS}
             | {f"factor_{f}" for f in FACTORS} | {f"level_{level}" for level in LEVELS}
-            | {f"confidence_{c}" for c in CONFIDENCE})
+            | {f"confidence_{c}" for c in CONFIDENCE} | {f"changes_{name}" for name in LISTS})
 
 
 def placeholders(text: str) -> set[str]:
