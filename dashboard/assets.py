@@ -15,7 +15,7 @@ ROLES = ("plc", "hmi", "engineering_workstation", "camera", "nvr", "server", "ro
 LATEST_EVENTS = 25
 # The list's columns: key (a sort key when in ledger.SORTABLE) and heading message.
 COLUMNS = (
-    ("ip", "ip"), ("mac", "mac"), ("role", "role"), ("vendor", "vendor"), ("hostname", "hostname"),
+    ("ip", "ip"), ("mac", "mac"), ("role", "role"), ("risk", "risk"), ("vendor", "vendor"), ("hostname", "hostname"),
     ("model", "model_firmware"), ("protocols", "protocol_list"), ("vlans", "vlans"),
     ("authorized", "authorization"), ("importance", "importance"), ("tags", "tags"),
     ("first_seen", "first_seen"), ("last_seen", "last_observed"),

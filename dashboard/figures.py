@@ -175,3 +175,28 @@ def embed(fig: go.Figure | None) -> Markup | None:
     for char, escape in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
         text = text.replace(char, escape)
     return Markup(text)
+
+
+# Risk level colours, highest first (the same as the risk badges).
+RISK_COLOURS = {"high": "#b42318", "medium": "#d97706", "low": "#1f6feb"}
+
+
+def risk_trend_figure(trend: Sequence[Row], t: Translator) -> go.Figure | None:
+    """The site's risk by day: its score (line, top) and its devices by level (stacked bars, bottom)."""
+    if not trend:
+        return None
+    days = [row["day"].isoformat() for row in trend]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.55, 0.45])
+    fig.add_trace(go.Scatter(x=days, y=[row["score"] for row in trend], mode="lines+markers", line_color=ACCENT,
+                             name=t("site_risk_score"), hovertemplate="%{x}<br>%{y}<extra></extra>"), row=1, col=1)
+    for level in reversed(RISK_COLOURS):  # the first trace stacks at the bottom
+        label = t(f"risk_level_{level}")
+        fig.add_trace(go.Bar(x=days, y=[row[level] for row in trend], name=label, marker_color=RISK_COLOURS[level],
+                             hovertemplate=f"%{{x}}<br>{label}: %{{y}}<extra></extra>"), row=2, col=1)
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat="%m-%d", dtick=86400000)  # a tick a day; a day nobody asked stays a gap
+    fig.update_yaxes(title_text=t("site_risk_score"), range=[0, 105], row=1, col=1)
+    fig.update_yaxes(title_text=t("devices"), rangemode="tozero", tickformat="d", row=2, col=1)
+    fig = _style(fig, 260)
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=1.12, x=0))
+    return fig

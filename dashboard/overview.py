@@ -11,7 +11,7 @@ from core.analytics.assets import list_assets
 from core.analytics.sensors import sensors_overview
 from core.analytics.window import Window, ending, resolve_window
 from core.store.clickhouse import ClickHouseStore
-from dashboard import figures
+from dashboard import figures, riskview
 from dashboard.i18n import Translator
 from dashboard.timefmt import MINUTES, absolute, local, relative
 
@@ -33,10 +33,8 @@ def overview_context(ch: ClickHouseStore, db: Session, tenant: int, range_key: s
              "last_seen": absolute(s["last_seen"])}
         for s in sensors_overview(db, ch, tenant, now)
     ]
-    assets = [
-        a | {"first_seen": absolute(a["first_seen"]), "last_seen": absolute(a["last_seen"])}
-        for a in list_assets(ch, tenant)
-    ]
+    devices = list_assets(ch, tenant)
+    assets = [a | {"first_seen": absolute(a["first_seen"]), "last_seen": absolute(a["last_seen"])} for a in devices]
     series = stats.traffic_series(ch, tenant, window, step)
     return {
         "tz_name": local(window.end).tzname(),
@@ -48,6 +46,7 @@ def overview_context(ch: ClickHouseStore, db: Session, tenant: int, range_key: s
         "totals": stats.totals(ch, tenant, window),
         "sensors": sensors,
         "assets": assets,
+        "risk": riskview.site_context(ch, tenant, devices, t),
         "figures": {
             "traffic": figures.embed(figures.traffic_figure(series, step, t)),
             "protocols": figures.embed(figures.protocol_figure(stats.protocols(ch, tenant, window), t)),

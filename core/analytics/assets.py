@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from core.analytics import risk
 from core.analytics.ledger import Asset, build_ledger, ip_order
 from core.analytics.window import EARLIEST, LATEST, clamp, utc
 from core.export.csvsafe import csv_text
@@ -15,7 +16,7 @@ CSV_COLUMNS = ("ip", "mac", "role", "vendor", "hostname", "model", "firmware", "
                "protocols_served", "protocols_used", "vlans", "first_seen", "last_seen",
                "authorized", "importance", "tags", "notes")
 SORTABLE = ("ip", "mac", "vendor", "hostname", "role", "model", "first_seen", "last_seen",
-            "authorized", "importance")
+            "authorized", "importance", "risk")
 MAX_EVENTS = 500
 HOUR = timedelta(hours=1)
 
@@ -121,7 +122,9 @@ def list_assets(ch: ClickHouseStore, tenant_id: int, q: str = "", role: str = ""
                 sort: str = "ip", descending: bool = False, start: datetime | None = None,
                 end: datetime | None = None) -> list[dict]:
     """Device summaries of the window, filtered by a free-text query and role, sorted by one column."""
-    rows = [a.summary() for a in ledger(ch, tenant_id, start=start, end=end).values()]
+    assets = ledger(ch, tenant_id, start=start, end=end)
+    scores = risk.scored(ch, tenant_id, assets)
+    rows = [a.summary() | scores[key] for key, a in assets.items()]
     if q:
         needle = q.lower()
         rows = [r for r in rows if any(needle in str(v).lower() for v in r.values())]
@@ -144,12 +147,15 @@ def _csv_cell(value):
 def _sort_key(column: str):
     if column == "ip":
         return lambda r: ip_order(r["ip"]) if r["ip"] else None
+    if column == "risk":
+        return lambda r: (r["risk"],)  # a tuple: a score of 0 is a value, not a missing one
     return lambda r: r[column] if r[column] not in ("", None) else None
 
 
 def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | None:
     """One device: attributes with every source, peers by service, and its events timeline."""
-    found = ledger(ch, tenant_id).get(device)
+    assets = ledger(ch, tenant_id)
+    found = assets.get(device)
     if found is None:
         return None
     ips = sorted(found.ips)
@@ -176,6 +182,7 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | Non
     ) if ips else []
     return {
         **_jsonable(found.summary()),
+        **risk.scored(ch, tenant_id, assets)[device],
         "attributes": {
             name: [_jsonable(vars(v)) for v in values] for name, values in sorted(found.attributes.items())
         },

@@ -13,6 +13,7 @@ from core.analytics import assets as ledger
 from core.analytics.vulnerabilities import for_device
 from core.api.deps import DB, Bearer, ClickHouse, Principal
 from core.api.models import NEEDS_LOGIN, Out, Volume, csv_response, refusals
+from core.api.routes.risk import Level, RiskFactor
 from core.api.routes.vulnerabilities import Vulnerability
 from core.api.period import Period
 from core.store.controlplane import audit
@@ -48,6 +49,9 @@ class AssetSummary(Out):
     last_seen: datetime
     authorized: Authorization = Field(description="analyst's verdict")
     importance: Importance = Field(description="analyst's rating; empty when not rated")
+    risk: int = Field(ge=0, le=100, description="risk score: the factors' points, capped at 100 (docs/risk.md)")
+    risk_level: Level = Field(description="high from 70, medium from 40 (by default), else low")
+    risk_factors: list[RiskFactor] = Field(description="what makes up the score; factors adding nothing left out")
     tags: list[str]
     notes: str
 
