@@ -145,10 +145,13 @@ def tenants_add(name: str, learning_hours: float | None = LEARNING_HOURS,
 
 @tenants.command("set")
 def tenants_set(name: str, learning_hours: float | None = LEARNING_HOURS,
-                site_networks: str | None = SITE_NETWORKS) -> None:
-    """Change a tenant's detection settings."""
-    if learning_hours is None and site_networks is None:
-        raise fail("nothing to set: give --learning-hours or --site-networks")
+                site_networks: str | None = SITE_NETWORKS,
+                retention_days: int | None = typer.Option(
+                    None, min=0, max=65535, help="days its raw flows, events and observations are kept "
+                                                 "(0: kept; default MIERUKA_RETENTION_RAW_DAYS); stored rows too")) -> None:
+    """Change a tenant's detection and retention settings."""
+    if learning_hours is None and site_networks is None and retention_days is None:
+        raise fail("nothing to set: give --learning-hours, --site-networks or --retention-days")
     networks = _site_networks(site_networks)
     with control_plane() as db:
         tenant = accounts.tenant_named(db, name)
@@ -159,6 +162,15 @@ def tenants_set(name: str, learning_hours: float | None = LEARNING_HOURS,
         if networks is not None:
             tenant.site_networks = networks
             changed.append(f"site_networks={networks}")
+        if retention_days is not None:
+            from core.export.retention import redate
+
+            cfg = settings()
+            with ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+                ch.migrate()
+                redate(ch, tenant.id, retention_days)
+            tenant.retention_days = retention_days
+            changed.append(f"retention_days={retention_days}")
         audit(db, "cli", "tenant.set", tenant.id, " ".join(changed)[:2000])
         db.commit()
         note(f"tenant {tenant.name!r}: " + ", ".join(changed))

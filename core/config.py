@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     provider_tenant: str = "provider"
     # Deletion (core.export.purge): a tenant's data goes this many days after its last contract ends.
     purge_grace_days: float = Field(30.0, ge=0)
+    # Retention (core.export.retention): raw records per tenant (its own setting, else this; 0: kept),
+    # rollups for every tenant.
+    retention_raw_days: int = Field(400, ge=0, le=65535)
+    retention_rollup_days: int = Field(1830, ge=1, le=65535)
     # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.
     ca_cert_file: Path | None = None
     # /metrics needs ``Authorization: Bearer <token>`` when set; unset, only loopback clients

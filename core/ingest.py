@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,9 +56,11 @@ class IngestResult:
 class Ingestor:
     """Stores decoded batches for authenticated sensors into one ClickHouse store."""
 
-    def __init__(self, store: ClickHouseStore, detector: Detector | None = None):
+    def __init__(self, store: ClickHouseStore, detector: Detector | None = None,
+                 retention: Callable[[int], int] = lambda tenant_id: 0):
         self.store = store
         self.detector = detector
+        self.retention = retention  # tenant → days its raw records are kept (0: kept)
         self._locks: dict[tuple[int, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
@@ -78,11 +81,12 @@ class Ingestor:
             # resend must not be dropped as a duplicate of the removed blocks.
             token = f"{tenant_id}:{sensor_id}:{batch.batch_id}:{uuid.uuid4().hex}"
             attempted: list[str] = []
+            days = self.retention(tenant_id)
             try:
                 for name in INSERT_ORDER:
                     if rows[name]:
                         attempted.append(name)
-                        data = self._with_keys(batch, name, tenant_id, sensor_id)
+                        data = self._with_keys(batch, name, tenant_id, sensor_id, days)
                         self._insert(name, data, token)
                 if self.detector:
                     self._detect(tenant_id, sensor_id, batch)
@@ -127,7 +131,7 @@ class Ingestor:
 
     @staticmethod
     def _with_keys(
-        batch: wire.Batch, name: str, tenant_id: int, sensor_id: int
+        batch: wire.Batch, name: str, tenant_id: int, sensor_id: int, retention_days: int
     ) -> pa.Table:
         table = batch.tables[name]
         n = table.num_rows
@@ -135,6 +139,8 @@ class Ingestor:
             table.append_column("tenant_id", pa.array([tenant_id] * n, pa.uint32()))
             .append_column("sensor_id", pa.array([sensor_id] * n, pa.uint32()))
             .append_column("batch_id", pa.array([batch.batch_id] * n, pa.string()))
+            .append_column("interval_start", pa.array([batch.interval_start] * n, wire.TS))
+            .append_column("retention_days", pa.array([retention_days] * n, pa.uint16()))
         )
         if name == "flows":
             started = pc.greater_equal(

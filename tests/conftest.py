@@ -1,9 +1,14 @@
 """Shared by every test folder. Its presence puts tests/ on sys.path, so test modules can import the
 helpers in tests/coretest.py (live core server, provisioning, hand-made batches)."""
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Test data is dated from 2024 (coretest.T0) while ClickHouse expires raw records on its own clock:
+# every core a test starts keeps them, unless the test sets a retention (tests/core/test_retention.py).
+os.environ.setdefault("MIERUKA_RETENTION_RAW_DAYS", "0")
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 

@@ -37,6 +37,8 @@ from core.forward.worker import Worker
 from core.api.periodic import Periodic
 from core.detect.engine import Detector
 from core.export.purge import purge_ended
+from core.export.retention import Retention
+from core.export.retention import apply as apply_retention
 from core.ingest import Ingestor
 from core.api.metrics import Metrics
 from core.store.clickhouse import ClickHouseStore
@@ -84,7 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.controlplane = controlplane
             app.state.clickhouse = clickhouse
             app.state.detector = Detector(clickhouse, controlplane)
-            app.state.ingestor = Ingestor(clickhouse, app.state.detector)
+            retention = Retention(controlplane, settings.retention_raw_days)
+            apply_retention(clickhouse, retention, settings.retention_rollup_days)
+            app.state.ingestor = Ingestor(clickhouse, app.state.detector, retention.days)
             jobs = [Periodic("silence-watch", app.state.detector.check_silent, 60.0),
                     Periodic("purge-ended", lambda: purge_ended(clickhouse, controlplane.engine,
                                                                 settings.purge_grace_days), 3600.0),

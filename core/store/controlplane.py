@@ -71,6 +71,7 @@ class Tenant(Base):
     learning_epoch: Mapped[int | None]
     site_networks: Mapped[str | None] = mapped_column(String(8000))  # CIDRs, comma-separated (None: private ranges)
     purged_at: Mapped[datetime | None]  # its data deleted when its contracts ended (core.export.purge)
+    retention_days: Mapped[int | None]  # days its raw records are kept (None: the default; core.export.retention)
 
 
 class User(Base):

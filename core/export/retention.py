@@ -1,0 +1,89 @@
+"""Retention (specs/rules.md "Retention"): how long a tenant's data is kept, enforced by ClickHouse TTLs.
+
+- Raw records (flows, events, observations) carry their tenant's retention in days
+  (``retention_days``, set at ingest) and expire that long after their batch's interval: the
+  tenant's own ``retention_days`` (``mieruka tenants set NAME --retention-days N``, which also
+  re-dates the rows already stored), else ``MIERUKA_RETENTION_RAW_DAYS``.
+- Rollups (Summing/AggregatingMergeTree tables with a time column in their key: traffic per minute,
+  pairs and ledger state per hour …) are kept ``MIERUKA_RETENTION_ROLLUP_DAYS`` for every tenant,
+  longer than raw records, so trends and the ledger outlive the raw rows they were made from.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from core.store.clickhouse import ClickHouseStore
+from core.store.controlplane import ControlPlane, Tenant
+
+RAW_TABLES = ("flows", "events", "observations")
+_ROLLUP_ENGINE = re.compile(r"(Summing|Aggregating)MergeTree")
+
+
+class Retention:
+    """Each tenant's raw retention in days, looked up in the control plane at most every RELOAD_S."""
+
+    RELOAD_S = 60.0
+
+    def __init__(self, controlplane: ControlPlane, default_days: int):
+        self.controlplane = controlplane
+        self.default_days = default_days
+        self._cache: dict[int, tuple[float, int]] = {}
+        self._guard = threading.Lock()
+
+    def days(self, tenant_id: int) -> int:
+        with self._guard:
+            cached = self._cache.get(tenant_id)
+        if cached and time.monotonic() - cached[0] < self.RELOAD_S:
+            return cached[1]
+        with self.controlplane.session() as db:
+            tenant = db.get(Tenant, tenant_id)
+            days = tenant.retention_days if tenant and tenant.retention_days is not None else self.default_days
+        with self._guard:
+            self._cache[tenant_id] = (time.monotonic(), days)
+        return days
+
+    def forget(self, tenant_id: int) -> None:
+        with self._guard:
+            self._cache.pop(tenant_id, None)
+
+
+def redate(ch: ClickHouseStore, tenant_id: int, days: int) -> None:
+    """Give a tenant's stored raw records a new retention (a mutation; waits for it)."""
+    for table in RAW_TABLES:
+        target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
+        ch.command(f"ALTER TABLE {target} UPDATE retention_days = {{d:UInt16}} WHERE tenant_id = {{t:UInt32}}",
+                   {"d": days, "t": tenant_id}, settings={"mutations_sync": 2})
+
+
+def undated_tenants(ch: ClickHouseStore) -> set[int]:
+    """Tenants with raw records stored before retention existed (``retention_days`` 0)."""
+    return {r["tenant_id"] for table in RAW_TABLES for r in ch.query(
+        f"SELECT DISTINCT tenant_id FROM {table} WHERE retention_days = 0")}
+
+
+def rollup_tables(ch: ClickHouseStore) -> dict[str, str]:
+    """Rollup table → its time column (the first DateTime of its sorting key)."""
+    out = {}
+    for table in ch.tenant_tables():
+        if not _ROLLUP_ENGINE.search(table["engine"]):
+            continue
+        for token in re.findall(r"\w+", table["sorting_key"]):
+            if table["columns"].get(token, "").startswith("DateTime"):
+                out[table["name"]] = token
+                break
+    return out
+
+
+def apply(ch: ClickHouseStore, retention: Retention, rollup_days: int) -> None:
+    """Make the store keep what the settings say: every rollup's TTL, and a retention for raw records
+    stored before there was one."""
+    for table, column in rollup_tables(ch).items():
+        ttl = f"{column} + toIntervalDay({int(rollup_days)})"
+        target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
+        if ttl.replace(" ", "") not in ch.command(f"SHOW CREATE TABLE {target.split()[0]}").replace(" ", ""):
+            ch.command(f"ALTER TABLE {target} MODIFY TTL {ttl}", settings={"mutations_sync": 2})
+    for tenant_id in undated_tenants(ch):
+        redate(ch, tenant_id, retention.days(tenant_id))

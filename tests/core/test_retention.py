@@ -1,0 +1,125 @@
+"""Retention with ClickHouse TTLs: raw records expire after their tenant's retention, counted from
+their batch's interval (which also partitions them), rollups outlive them; stores from before
+retention are rebuilt by migration 014 without losing a row or a rollup view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from coretest import flow, make_batch
+from typer.testing import CliRunner
+
+import core.store.clickhouse as clickhouse
+from core import cli
+from core.config import Settings
+from core.export import retention
+from core.ingest import Ingestor, _batch_row
+from core.store.clickhouse import ClickHouseStore
+from core.store.controlplane import ControlPlane, Tenant
+from sensor import wire
+
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+ACME, GLOBEX = 1, 2
+
+
+def count(ch: ClickHouseStore, table: str, tenant_id: int) -> int:
+    return ch.query(f"SELECT count() AS n FROM {table} WHERE tenant_id = {{t:UInt32}}", {"t": tenant_id})[0]["n"]
+
+
+def days_ago(days: float, long_flow: bool = False) -> wire.Batch:
+    """A minute of data ``days`` ago; with ``long_flow``, a connection that began 40 days earlier."""
+    start = NOW - timedelta(days=days)
+    began = start - timedelta(days=40) if long_flow else start
+    return make_batch([flow(ts=began)], start=start)
+
+
+def test_raw_records_expire_by_their_tenants_retention_and_rollups_stay(tmp_path):
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
+        ch.migrate()
+        ingest = Ingestor(ch, retention={ACME: 2, GLOBEX: 30}.__getitem__)
+        for tenant_id in (ACME, GLOBEX):
+            for days in (5, 1):
+                assert ingest.ingest(tenant_id, 1, wire.encode(days_ago(days))).status == "stored"
+        for table in retention.RAW_TABLES:
+            ch.command(f"OPTIMIZE TABLE {table} FINAL")
+            per_batch = days_ago(1).rows(table)
+            assert (count(ch, table, ACME), count(ch, table, GLOBEX)) == (per_batch, 2 * per_batch), table
+        assert count(ch, "pairs_1h", ACME) == 2  # the expired minute's rollup is kept
+
+
+def test_partitions_follow_the_interval_not_the_flows_start(tmp_path):
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
+        ch.migrate()
+        batch = days_ago(1, long_flow=True)
+        Ingestor(ch).ingest(ACME, 1, wire.encode(batch))
+        (row,) = ch.query("SELECT _partition_id AS p, ts FROM flows")
+        assert row["p"] == batch.interval_start.strftime("%Y%m") != row["ts"].strftime("%Y%m")
+
+
+def test_rollup_ttls_and_undated_rows_are_applied_at_start(tmp_path):
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
+        ch.migrate()
+        Ingestor(ch).ingest(ACME, 1, wire.encode(days_ago(1)))  # stored with no retention (0)
+        cp = ControlPlane(f"sqlite:///{tmp_path}/cp.db")
+        cp.create_schema()
+        with cp.session() as db:
+            db.add(Tenant(id=ACME, name="acme", retention_days=90))
+        retention.apply(ch, retention.Retention(cp, 400), rollup_days=1000)
+        cp.close()
+        rollups = retention.rollup_tables(ch)
+        assert {"traffic_1m", "pairs_1h", "asset_seen_1h"} <= set(rollups)
+        for table, column in rollups.items():
+            assert f"TTL {column} + toIntervalDay(1000)" in ch.command(f"SHOW CREATE TABLE {table}"), table
+        assert ch.query("SELECT DISTINCT retention_days AS d FROM flows") == [{"d": 90}]
+        assert retention.undated_tenants(ch) == set()
+
+
+def test_a_store_from_before_retention_is_rebuilt_without_losing_rows(tmp_path, monkeypatch):
+    every = clickhouse.migrations()
+    monkeypatch.setattr(clickhouse, "migrations", lambda: [m for m in every if m[0] < 14])
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
+        ch.migrate()
+        old = days_ago(1, long_flow=True)
+        ingest = Ingestor(ch)
+        for name in wire.TABLES:  # stored as the core did before: no interval, no retention
+            table = ingest._with_keys(old, name, ACME, 1, 0).drop_columns(["interval_start", "retention_days"])
+            ch.insert_arrow(name, table)
+        ch.insert_arrow("batches", _batch_row(old, ACME, 1))
+        before = {t: count(ch, t, ACME) for t in (*retention.RAW_TABLES, "pairs_1h", "traffic_1m")}
+        monkeypatch.setattr(clickhouse, "migrations", lambda: every)
+        assert ch.migrate() == [m[0] for m in every if m[0] >= 14]
+        assert {t: count(ch, t, ACME) for t in before} == before
+        assert ch.query("SELECT interval_start AS i FROM flows") == [{"i": old.interval_start}]
+        assert not [r for r in ch.query("SELECT name FROM system.tables WHERE name LIKE '%_v2%'")]
+        ingest.ingest(ACME, 1, wire.encode(days_ago(0.5)))  # the rollup views follow the new tables
+        assert count(ch, "pairs_1h", ACME) == before["pairs_1h"] + 1
+        assert count(ch, "flows", ACME) == before["flows"] + 1
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIERUKA_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(cli.app, list(args))
+
+
+def test_setting_a_tenants_retention_redates_its_stored_rows(run):
+    assert run("tenants", "add", "acme").exit_code == 0
+    assert run("tenants", "add", "globex").exit_code == 0
+    cfg = Settings()
+    with ClickHouseStore(cfg.clickhouse_dsn) as ch:
+        ch.migrate()
+        for tenant_id in (ACME, GLOBEX):
+            Ingestor(ch, retention=lambda t: 400).ingest(tenant_id, 1, wire.encode(days_ago(1)))
+    r = run("tenants", "set", "acme", "--retention-days", "30")
+    assert r.exit_code == 0, r.output
+    assert run("tenants", "set", "acme", "--retention-days", "-1").exit_code == 2
+    with ClickHouseStore(cfg.clickhouse_dsn) as ch:
+        for table in retention.RAW_TABLES:
+            got = ch.query(f"SELECT DISTINCT tenant_id, retention_days FROM {table} ORDER BY tenant_id")
+            assert [(r["tenant_id"], r["retention_days"]) for r in got] == [(ACME, 30), (GLOBEX, 400)], table
+    cp = ControlPlane(cfg.database_dsn)
+    with cp.sessions() as db:
+        assert db.get(Tenant, ACME).retention_days == 30
+    cp.close()
