@@ -16,13 +16,16 @@ from dashboard.i18n import Translator
 
 # Commas as typed on Western and Japanese keyboards.
 TAG_SEPARATORS = re.compile(r"[,、，]")
-FIELD_LABELS = {"authorized": "authorization", "importance": "importance", "tags": "tags", "notes": "notes"}
+FIELD_LABELS = {"authorized": "authorization", "importance": "importance", "tags": "tags", "notes": "notes",
+                "zone": "zone", "purdue_level": "purdue_level"}
 
 
-def parse(authorized: str, importance: str, tags: str, notes: str) -> Annotation:
+def parse(authorized: str, importance: str, tags: str, notes: str, zone: str = "",
+          purdue_level: str = "") -> Annotation:
     """The submitted fields; raises ``ValidationError`` on a value the API would refuse."""
     tag_list = [tag.strip() for tag in TAG_SEPARATORS.split(tags) if tag.strip()]
-    return Annotation(authorized=authorized, importance=importance, tags=tag_list, notes=notes)
+    return Annotation(authorized=authorized, importance=importance, tags=tag_list, notes=notes, zone=zone,
+                      purdue_level=purdue_level or None)
 
 
 def error_message(exc: ValidationError, t: Translator) -> str:

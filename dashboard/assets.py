@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 from core.analytics import assets as ledger
+from core.analytics.zones import network_zone
 from core.store.clickhouse import ClickHouseStore
 from dashboard import figures
 from dashboard.i18n import Translator
@@ -25,6 +26,11 @@ COLUMNS = (
 def _role_label(role: str, t: Translator) -> str:
     """A known role in the UI language; one a sensor made up, as it said it."""
     return t(f"role_{role}") if role in ROLES else role
+
+
+def purdue_choices(t: Translator) -> list[tuple[str, str]]:
+    """The Purdue level select's (value, label): not set, then level 0 to 5."""
+    return [("", t("purdue_none"))] + [(str(n), t(f"purdue_{n}")) for n in ledger.PURDUE_LEVELS]
 
 
 def _sort_order(sort: str, order: str) -> tuple[str, bool]:
@@ -95,11 +101,14 @@ def detail_context(ch: ClickHouseStore, tenant: int, device: str, t: Translator)
         "timeline": figures.embed(figures.events_figure(events)),
         "form": {  # the annotation form, filled with what the device has now
             "authorized": found["authorized"], "importance": found["importance"],
-            "tags": ", ".join(found["tags"]), "notes": found["notes"],
+            "tags": ", ".join(found["tags"]), "notes": found["notes"], "zone": found["zone"],
+            "purdue_level": "" if found["purdue_level"] is None else str(found["purdue_level"]),
         },
+        "default_zone": network_zone(found["vlans"], found["ip"]),
         "choices": {
             "authorized": [(v, t(f"auth_{v}")) for v in ledger.AUTHORIZATION],
             "importance": [(v, t(f"importance_{v or 'none'}")) for v in ledger.IMPORTANCE],
+            "purdue_level": purdue_choices(t),
         },
         "tz_name": zone_name(),
     }

@@ -59,6 +59,9 @@ COMPUTED_KEYS = (
     N_("state_active"), N_("state_disabled"), N_("state_paused"),
     N_("token_live"), N_("token_expired"), N_("token_revoked"),
     N_("user_role_admin"), N_("user_role_analyst"), N_("user_role_billing"),
+    # network map and zones (dashboard/netmap.py, dashboard/assets.py purdue_choices)
+    N_("nav_network_map"), N_("zone_assign_invalid"),
+    N_("purdue_0"), N_("purdue_1"), N_("purdue_2"), N_("purdue_3"), N_("purdue_4"), N_("purdue_5"),
 )
 
 

@@ -191,6 +191,8 @@ def annotate(
     importance: FormText = "",
     tags: FormText = "",
     notes: FormText = "",
+    zone: FormText = "",
+    purdue_level: FormText = "",
 ) -> Response:
     if user is None:
         return _redirect(request, "login")
@@ -199,11 +201,12 @@ def annotate(
     if device not in asset_ledger(ch, user.tenant_id):
         return _asset_not_found(request, user)
     try:
-        submitted = annotation.parse(authorized, importance, tags, notes)
+        submitted = annotation.parse(authorized, importance, tags, notes, zone, purdue_level)
     except ValidationError as exc:
         t = translator(request_lang(request))
         context = detail_context(ch, user.tenant_id, device, t)
-        context["form"] = {"authorized": authorized, "importance": importance, "tags": tags, "notes": notes}
+        context["form"] = {"authorized": authorized, "importance": importance, "tags": tags, "notes": notes,
+                           "zone": zone, "purdue_level": purdue_level}
         return page(request, "asset.html", status_code=400, user=user, error=annotation.error_message(exc, t),
                     **context)
     annotation.save(ch, db, user, device, submitted)

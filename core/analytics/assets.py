@@ -12,6 +12,8 @@ from core.store.clickhouse import ClickHouseStore
 
 AUTHORIZATION = ("unknown", "authorized", "unauthorized")
 IMPORTANCE = ("", "low", "medium", "high", "critical")
+PURDUE_LEVELS = range(6)  # Purdue model levels 0 (process) to 5 (enterprise network)
+ANNOTATED = ("authorized", "importance", "tags", "notes", "zone", "purdue_level")
 CSV_COLUMNS = ("ip", "mac", "role", "vendor", "hostname", "model", "firmware", "serial", "os",
                "protocols_served", "protocols_used", "vlans", "first_seen", "last_seen",
                "authorized", "importance", "tags", "notes")
@@ -98,7 +100,7 @@ def window_params(tenant_id: int, start: datetime | None, end: datetime | None) 
 
 def _annotations(ch: ClickHouseStore, tenant_id: int) -> dict[str, dict]:
     rows = ch.query(
-        "SELECT device, authorized, importance, tags, notes, updated_by, updated_at"
+        "SELECT device, authorized, importance, tags, notes, zone, purdue_level, updated_by, updated_at"
         " FROM asset_annotations FINAL WHERE tenant_id = {tenant:UInt32}",
         {"tenant": tenant_id},
     )
@@ -193,15 +195,39 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | Non
 
 def annotate(ch: ClickHouseStore, tenant_id: int, device: str, actor: str, *,
              authorized: str = "unknown", importance: str = "", tags: list[str] | None = None,
-             notes: str = "") -> dict:
-    """Record what an analyst says about a device; raises ValueError on an unknown value."""
+             notes: str = "", zone: str = "", purdue_level: int | None = None) -> dict:
+    """Record what an analyst says about a device (an empty zone: the default one, its VLAN or
+    subnet); raises ValueError on an unknown value."""
+    row = _annotation_row(tenant_id, device, actor, authorized, importance, tags, notes, zone, purdue_level)
+    ch.insert_rows("asset_annotations", [row])
+    return _saved(row)
+
+
+def amend(ch: ClickHouseStore, tenant_id: int, devices: list[str], actor: str, **changes) -> list[dict]:
+    """Change some annotation fields (e.g. the zone) of several devices at once, keeping the rest;
+    returns what each device has now."""
+    current = _annotations(ch, tenant_id)
+    rows = [_annotation_row(tenant_id, device, actor, **(
+        {k: v for k, v in current.get(device, {}).items() if k in ANNOTATED} | changes)) for device in devices]
+    ch.insert_rows("asset_annotations", rows)
+    return [_saved(row) for row in rows]
+
+
+def _saved(row: dict) -> dict:
+    return _jsonable({k: v for k, v in row.items() if k != "tenant_id"})
+
+
+def _annotation_row(tenant_id: int, device: str, actor: str, authorized: str = "unknown", importance: str = "",
+                    tags: list[str] | None = None, notes: str = "", zone: str = "",
+                    purdue_level: int | None = None) -> dict:
     if authorized not in AUTHORIZATION:
         raise ValueError(f"authorized must be one of {', '.join(AUTHORIZATION)}")
     if importance not in IMPORTANCE:
         raise ValueError(f"importance must be one of {', '.join(i or '(empty)' for i in IMPORTANCE)}")
+    if purdue_level is not None and purdue_level not in PURDUE_LEVELS:
+        raise ValueError("purdue_level must be 0 to 5, or empty")
     clean_tags = sorted({t.strip() for t in tags or [] if t.strip()})
-    row = {"tenant_id": tenant_id, "device": device, "authorized": authorized,
-           "importance": importance, "tags": clean_tags, "notes": notes.strip(),
-           "updated_by": actor, "updated_at": datetime.now(UTC)}
-    ch.insert_rows("asset_annotations", [row])
-    return _jsonable({k: v for k, v in row.items() if k != "tenant_id"})
+    return {"tenant_id": tenant_id, "device": device, "authorized": authorized,
+            "importance": importance, "tags": clean_tags, "notes": notes.strip(),
+            "zone": " ".join(zone.split()), "purdue_level": purdue_level,
+            "updated_by": actor, "updated_at": datetime.now(UTC)}

@@ -83,6 +83,8 @@ class Asset:
             "importance": self.annotation.get("importance", ""),
             "tags": list(self.annotation.get("tags", [])),
             "notes": self.annotation.get("notes", ""),
+            "zone": self.annotation.get("zone", ""),
+            "purdue_level": self.annotation.get("purdue_level"),
         }
 
 

@@ -30,6 +30,7 @@ from core.api.routes import (
     traffic,
     users,
     vulnerabilities,
+    zones,
 )
 from core.api.security import SecuredApp
 from core.config import Settings
@@ -67,6 +68,7 @@ ROUTERS = (
     tokens.router,
     audit.router,
     vulnerabilities.router,
+    zones.router,
 )
 
 

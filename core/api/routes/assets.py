@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
+from core.access.auth import Identity
 from core.analytics import assets as ledger
 from core.analytics.vulnerabilities import for_device
 from core.api.deps import DB, Bearer, ClickHouse, Principal
@@ -16,6 +18,7 @@ from core.api.models import NEEDS_LOGIN, Out, Volume, csv_response, refusals
 from core.api.routes.risk import Level, RiskFactor
 from core.api.routes.vulnerabilities import Vulnerability
 from core.api.period import Period
+from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import audit
 
 router = APIRouter(tags=["assets"])
@@ -23,6 +26,8 @@ router = APIRouter(tags=["assets"])
 Sort = Literal[*ledger.SORTABLE]  # type: ignore[valid-type]
 Authorization = Literal[*ledger.AUTHORIZATION]  # type: ignore[valid-type]
 Importance = Literal[*ledger.IMPORTANCE]  # type: ignore[valid-type]
+PurdueLevel = Annotated[int, Field(ge=min(ledger.PURDUE_LEVELS), le=max(ledger.PURDUE_LEVELS))]
+ZoneName = Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
 BEST = "the best observed value (most confident, then most recent); empty when none was observed"
 
 
@@ -54,6 +59,9 @@ class AssetSummary(Out):
     risk_factors: list[RiskFactor] = Field(description="what makes up the score; factors adding nothing left out")
     tags: list[str]
     notes: str
+    zone: str = Field(description="the analyst's zone for it; empty: its default zone, the VLAN or subnet"
+                      " (GET /api/v1/zones)")
+    purdue_level: PurdueLevel | None = Field(description="the analyst's Purdue model level; null: not set")
 
 
 class AttributeValue(Out):
@@ -110,6 +118,8 @@ class SavedAnnotation(Out):
     importance: Importance
     tags: list[str] = Field(description="trimmed, without duplicates, sorted")
     notes: str
+    zone: str = Field(description="spaces collapsed; empty: the default zone (VLAN or subnet)")
+    purdue_level: PurdueLevel | None
     updated_by: str = Field(description="the e-mail address of the user who saved it")
     updated_at: datetime
 
@@ -141,23 +151,46 @@ def asset_detail(device: str, who: Principal, ch: ClickHouse) -> AssetDetail:
     return {**found, "vulnerabilities": for_device(ch, found)}
 
 
+def check_writable(ch: ClickHouseStore, who: Identity, bearer: HTTPAuthorizationCredentials | None,
+                   devices: list[str]) -> None:
+    """Refuses a write without an API token (a cookie alone could be a cross-site request: the
+    dashboard has its own forms) or naming a device the tenant does not have."""
+    if bearer is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "writes through the API need an API token")
+    known = ledger.ledger(ch, who.tenant_id)
+    if unknown := [device for device in devices if device not in known]:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {unknown[0]!r}")
+
+
 class Annotation(BaseModel):
     authorized: Literal[*ledger.AUTHORIZATION] = "unknown"  # type: ignore[valid-type]
     importance: Literal[*ledger.IMPORTANCE] = ""  # type: ignore[valid-type]
     tags: list[str] = Field(default_factory=list, max_length=32)
     notes: str = Field("", max_length=4000)
+    zone: ZoneName = Field("", description="empty: the default zone (VLAN or subnet)")
+    purdue_level: PurdueLevel | None = None
 
 
 @router.put("/api/v1/assets/{device}/annotation", responses=refusals(
     {401: NEEDS_LOGIN, 403: "a write without an API token", 404: "no such device"}))
 def annotate(device: str, body: Annotation, who: Principal, bearer: Bearer, ch: ClickHouse,
              db: DB) -> SavedAnnotation:
-    """Set authorisation, importance, tags and notes; they survive re-observation."""
-    if bearer is None:  # a cookie alone could be a cross-site request: the dashboard has its own form
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "writes through the API need an API token")
-    if device not in ledger.ledger(ch, who.tenant_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {device!r}")
+    """Set authorisation, importance, tags, notes, zone and Purdue level; they survive re-observation
+    (a field left out takes its default: PATCH changes only the fields given)."""
+    check_writable(ch, who, bearer, [device])
     saved = ledger.annotate(ch, who.tenant_id, device, who.email, **body.model_dump())
     audit(db, who.email, "asset.annotate", who.tenant_id, f"{device}: {body.model_dump_json()}")
     db.commit()
     return saved
+
+
+@router.patch("/api/v1/assets/{device}/annotation", responses=refusals(
+    {401: NEEDS_LOGIN, 403: "a write without an API token", 404: "no such device"}))
+def amend_annotation(device: str, body: Annotation, who: Principal, bearer: Bearer, ch: ClickHouse,
+                     db: DB) -> SavedAnnotation:
+    """Change only the fields given (e.g. zone or purdue_level), keeping the others."""
+    check_writable(ch, who, bearer, [device])
+    saved = ledger.amend(ch, who.tenant_id, [device], who.email, **body.model_dump(exclude_unset=True))
+    audit(db, who.email, "asset.annotate", who.tenant_id, f"{device}: {body.model_dump_json(exclude_unset=True)}")
+    db.commit()
+    return saved[0]

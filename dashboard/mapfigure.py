@@ -1,0 +1,142 @@
+"""The network map as a plotly figure: zones as boxes (``dashboard.maplayout``), devices as dots
+coloured by role, links as lines coloured by service and as wide as their traffic is heavy.
+
+A device's dot carries its page's path as ``customdata``; dashboard.js opens it on a click.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from core.analytics.zones import Link
+from dashboard.figures import FONT, PALETTE
+from dashboard.i18n import Translator
+from dashboard.maplayout import Layout, layout
+from dashboard.render import human_bytes
+
+# Dot colours: the role badges' text colours; unknown roles grey.
+ROLE_COLOURS = {"plc": "#1849a9", "hmi": "#0b6b5d", "engineering_workstation": "#5b2bb5", "camera": "#c26a00",
+                "nvr": "#9e1c5c", "server": "#30445c", "router": "#3d4753", "switch": "#3d4753", "iot": "#4d7c0f"}
+OTHER_COLOUR = "#98a2b3"
+MAX_SERVICES = len(PALETTE)  # the busiest services get a colour each, the rest are "other"
+MAX_WIDTH = 7.0  # px, the heaviest link
+CELL_PX = 62  # height of a grid row
+FULL_LABELS = 60  # up to this many devices each dot is labelled in full, beyond it shortly
+
+
+@dataclass(frozen=True)
+class Node:
+    key: str
+    label: str  # in full (name or address) and short (the address's last part)
+    short: str
+    hover: str  # HTML, escaped by the caller
+    role: str  # a ROLE_COLOURS key, or anything else for grey
+    role_label: str
+    path: str | None  # the device's page
+
+
+@dataclass(frozen=True)
+class MapZone:
+    name: str
+    title: str  # as shown: the name, with its Purdue level(s)
+    nodes: list[Node]
+    tier: object  # zones of one tier share a shelf
+
+
+def network_map(zones: Sequence[MapZone], links: Sequence[Link], t: Translator) -> go.Figure | None:
+    nodes = [n for z in zones for n in z.nodes]
+    if not nodes:
+        return None
+    where = layout([(z.name, [n.key for n in z.nodes], z.tier) for z in zones])
+    fig = go.Figure()
+    _draw_zones(fig, zones, where)
+    _draw_links(fig, [link for link in links if link.source in where.positions and link.target in where.positions],
+                where, {n.key: n.label for n in nodes}, t)
+    _draw_nodes(fig, nodes, where, t, full_labels=len(nodes) <= FULL_LABELS)
+    fig.update_layout(
+        height=int(where.height * CELL_PX) + 120,
+        margin=dict(l=8, r=8, t=8, b=8),
+        font=dict(family=FONT, size=12, color="#24292f"),
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        hoverlabel=dict(font_family=FONT), hovermode="closest", dragmode="pan",
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=11)),
+    )
+    fig.update_xaxes(visible=False, range=[-0.7, where.width + 0.2], fixedrange=False)
+    fig.update_yaxes(visible=False, range=[where.height + 0.1, -0.7])
+    return fig
+
+
+def _draw_zones(fig: go.Figure, zones: Sequence[MapZone], where: Layout) -> None:
+    for zone, box in zip(zones, where.boxes, strict=True):
+        fig.add_shape(type="rect", x0=box.x0, y0=box.y0, x1=box.x1, y1=box.y1, layer="below",
+                      line=dict(color="#d0d7de", width=1), fillcolor="rgba(246,248,250,0.9)")
+        room = max(4, int((box.x1 - box.x0) * 7))  # characters that fit the box's width
+        title = zone.title if len(zone.title) <= room else zone.title[:room - 1] + "…"
+        fig.add_annotation(x=box.x0 + 0.1, y=box.y0 + 0.05, text=f"<b>{title}</b>", showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(size=11, color="#57606a"),
+                           hovertext=zone.title)
+
+
+def _draw_links(fig: go.Figure, links: Sequence[Link], where: Layout, names: dict[str, str],
+                t: Translator) -> None:
+    """A trace per (service, width): plotly gives a line trace one width. Hover on each link's middle."""
+    if not links:
+        return
+    by_bytes: dict[str, int] = {}
+    for link in links:
+        by_bytes[link.service] = by_bytes.get(link.service, 0) + link.bytes
+    busiest = sorted(by_bytes, key=lambda s: (-by_bytes[s], s))[:MAX_SERVICES]
+    colour = {service: PALETTE[i] for i, service in enumerate(busiest)}
+    other = t("map_other_services")
+    widths = _widths([link.bytes for link in links])
+    groups: dict[tuple[str, float], list[Link]] = {}
+    for link, width in zip(links, widths, strict=True):
+        groups.setdefault((link.service if link.service in colour else other, width), []).append(link)
+    shown: set[str] = set()
+    for (service, width), members in sorted(groups.items(), key=lambda g: (g[0][0] == other, g[0][0], g[0][1])):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for link in members:
+            (x0, y0), (x1, y1) = where.positions[link.source], where.positions[link.target]
+            xs += [x0, x1, None]
+            ys += [y0, y1, None]
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines", hoverinfo="skip", name=service, legendgroup=service,
+            showlegend=service not in shown, line=dict(color=colour.get(service, OTHER_COLOUR), width=width),
+            opacity=0.55))
+        shown.add(service)
+    fig.add_trace(go.Scatter(
+        x=[(where.positions[k.source][0] + where.positions[k.target][0]) / 2 for k in links],
+        y=[(where.positions[k.source][1] + where.positions[k.target][1]) / 2 for k in links],
+        mode="markers", marker=dict(size=10, opacity=0), showlegend=False,
+        hovertext=[f"{names[k.source]} → {names[k.target]}<br>{k.service} · {human_bytes(k.bytes)}" for k in links],
+        hovertemplate="%{hovertext}<extra></extra>"))
+
+
+def _widths(traffic: list[int]) -> list[float]:
+    """Line widths 1 … MAX_WIDTH px by the logarithm of the bytes, in whole pixels (few traces)."""
+    low, high = math.log10(max(1, min(traffic))), math.log10(max(1, max(traffic)))
+    span = high - low or 1.0
+    return [float(round(1 + (MAX_WIDTH - 1) * (math.log10(max(1, b)) - low) / span)) for b in traffic]
+
+
+def _draw_nodes(fig: go.Figure, nodes: Sequence[Node], where: Layout, t: Translator, full_labels: bool) -> None:
+    """A trace per role, so the legend names the colours; hosts outside the site a diamond."""
+    by_role: dict[str, list[Node]] = {}
+    for node in nodes:
+        by_role.setdefault(node.role if node.role in ROLE_COLOURS else "", []).append(node)
+    for role, members in sorted(by_role.items(), key=lambda r: (r[0] == "", r[0])):
+        fig.add_trace(go.Scatter(
+            x=[where.positions[n.key][0] for n in members], y=[where.positions[n.key][1] for n in members],
+            mode="markers+text", name=members[0].role_label if role else t("map_role_other"),
+            text=[n.label if full_labels else n.short for n in members], textposition="bottom center",
+            textfont=dict(size=10 if full_labels else 9, color="#57606a"),
+            marker=dict(size=14 if full_labels else 11, color=ROLE_COLOURS.get(role, OTHER_COLOUR),
+                        symbol=["diamond" if n.path is None else "circle" for n in members],
+                        line=dict(color="#ffffff", width=1.5)),
+            customdata=[n.path for n in members], hovertext=[n.hover for n in members],
+            hovertemplate="%{hovertext}<extra></extra>"))
