@@ -17,6 +17,7 @@ ROLLUPS = {
     "asset_facts_mv",
 }
 RAW = {"flows", "events", "observations", "batches", "schema_migrations", "asset_annotations"}
+RISK = {"risk_daily"}
 DETECTION = {"detect_baseline", "detect_learning", "indicators", "alerts", "alert_comments"}
 VULNS = {"advisories", "advisory_products", "advisory_vulns"}
 LEDGER = {f"{t}{mv}" for t in ("asset_seen_1h", "asset_fact_values", "pair_seen_1h", "event_actions_1h")
@@ -38,7 +39,7 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
         assert store.migrate() == versions
         assert store.migrate() == []
-        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER
+        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER | RISK
         engines = {
             r["name"]: r["engine"]
             for r in store.query(
@@ -62,10 +63,13 @@ def test_raw_tables_are_ordered_partitioned_and_compressed(tmp_path):
         [flows] = store.query(
             "SELECT sorting_key, partition_key FROM system.tables WHERE name = 'flows' AND database = currentDatabase()"
         )
+        # by the batch's interval, which moves with the data (a long connection's start does not)
         assert flows["sorting_key"].startswith(
-            "tenant_id, sensor_id, toStartOfFiveMinutes(ts)"
+            "tenant_id, sensor_id, toStartOfFiveMinutes(interval_start)"
         )
-        assert flows["partition_key"] == "toYYYYMM(ts)"
+        assert flows["partition_key"] == "toYYYYMM(interval_start)"
+        assert "TTL toDateTime(interval_start) + toIntervalDay(retention_days) WHERE retention_days > 0" in \
+            store.command("SHOW CREATE TABLE flows")
         columns = {
             r["name"]: r
             for r in store.query(
@@ -112,20 +116,24 @@ def test_single_node_rendering_has_no_cluster_parts():
     text = "\n".join(statements)
     assert "{{" not in text and "ON CLUSTER" not in text and "Replicated" not in text
     assert "Distributed" not in text and "_local" not in text
-    assert all(s.startswith(("CREATE", "ALTER TABLE events ", "ALTER TABLE batches ")) for s in statements)
+    assert all(s.startswith(("CREATE", "ALTER TABLE ", "INSERT INTO ", "EXCHANGE TABLES ", "DROP TABLE IF EXISTS "))
+               for s in statements)
 
 
 def test_cluster_rendering_alters_storage_then_distributed_table():
-    alters = [s for s in _all_statements("prod") if s.startswith("ALTER")]
-    assert [s.split(" ON ")[0] for s in alters] == ["ALTER TABLE events_local", "ALTER TABLE events",
-                                                   "ALTER TABLE batches_local", "ALTER TABLE batches"]
-    assert all("ON CLUSTER `prod` ADD COLUMN IF NOT EXISTS" in s for s in alters)
+    alters = [s.split(" ON ")[0] for s in _all_statements("prod") if s.startswith("ALTER")]
+    assert alters[:4] == ["ALTER TABLE events_local", "ALTER TABLE events",
+                          "ALTER TABLE batches_local", "ALTER TABLE batches"]
+    assert alters[::2] == [f"{a}_local" for a in alters[1::2]]  # each storage table, then its Distributed one
+    assert all("ON CLUSTER `prod` ADD COLUMN IF NOT EXISTS" in s
+               for s in _all_statements("prod") if s.startswith("ALTER"))
 
 
 def test_cluster_rendering_uses_replicated_and_distributed_tables():
     statements = _all_statements("prod")
     assert "{{" not in "\n".join(statements)
-    assert all("ON CLUSTER `prod`" in s for s in statements)
+    # an INSERT has no ON CLUSTER: it writes through the Distributed tables to every shard
+    assert all("ON CLUSTER `prod`" in s for s in statements if not s.startswith("INSERT"))
     local = [
         s for s in statements if re.match(r"CREATE TABLE IF NOT EXISTS \w+_local", s)
     ]

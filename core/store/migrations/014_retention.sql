@@ -2,7 +2,8 @@
 -- batch's interval (a time that moves with the data: a month-long connection's records fall in the
 -- months they were seen, not the month it began), and each row carries its tenant's retention in
 -- days (0: kept). The tables are rebuilt with the new keys, rows copied with their batch's interval,
--- and swapped in; the rollup views follow the names.
+-- and swapped in; the rollup views follow the names. (On a cluster a batch and its rows live on one
+-- shard, so the copy joins each shard's own batches.)
 
 CREATE TABLE IF NOT EXISTS {{TABLE flows_v2}} {{ON_CLUSTER}}
 (
@@ -55,7 +56,7 @@ SELECT f.tenant_id, f.sensor_id, f.batch_id, if(b.batch_id = f.batch_id, b.inter
        f.new_flow, f.sign
 FROM flows AS f LEFT JOIN (SELECT tenant_id, sensor_id, batch_id, interval_start FROM batches FINAL) AS b
     ON b.tenant_id = f.tenant_id AND b.sensor_id = f.sensor_id AND b.batch_id = f.batch_id
-SETTINGS distributed_product_mode = 'local';  -- a batch and its rows live on one shard
+SETTINGS distributed_product_mode = 'local';
 
 EXCHANGE TABLES {{TABLE flows}} AND {{TABLE flows_v2}} {{ON_CLUSTER}};
 
@@ -100,7 +101,7 @@ SELECT e.tenant_id, e.sensor_id, e.batch_id, if(b.batch_id = e.batch_id, b.inter
        e.ts, e.ts_end, e.count, e.uid, e.orig_h, e.resp_h, e.resp_p, e.protocol, e.action, e.status, e.attrs
 FROM events AS e LEFT JOIN (SELECT tenant_id, sensor_id, batch_id, interval_start FROM batches FINAL) AS b
     ON b.tenant_id = e.tenant_id AND b.sensor_id = e.sensor_id AND b.batch_id = e.batch_id
-SETTINGS distributed_product_mode = 'local';  -- a batch and its rows live on one shard
+SETTINGS distributed_product_mode = 'local';
 
 EXCHANGE TABLES {{TABLE events}} AND {{TABLE events_v2}} {{ON_CLUSTER}};
 
@@ -141,7 +142,7 @@ SELECT o.tenant_id, o.sensor_id, o.batch_id, if(b.batch_id = o.batch_id, b.inter
        o.ts, o.mac, o.ip, o.attribute, o.value, o.source, o.confidence
 FROM observations AS o LEFT JOIN (SELECT tenant_id, sensor_id, batch_id, interval_start FROM batches FINAL) AS b
     ON b.tenant_id = o.tenant_id AND b.sensor_id = o.sensor_id AND b.batch_id = o.batch_id
-SETTINGS distributed_product_mode = 'local';  -- a batch and its rows live on one shard
+SETTINGS distributed_product_mode = 'local';
 
 EXCHANGE TABLES {{TABLE observations}} AND {{TABLE observations_v2}} {{ON_CLUSTER}};
 
