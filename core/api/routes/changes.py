@@ -122,7 +122,7 @@ Volatile = Annotated[bool, Query(description="include counters and first/last-se
 
 
 @router.get("/api/v1/changes", responses=ERRORS)
-def changes(who: Principal, ch: ClickHouse, between: Periods, volatile: Volatile = True) -> Changes:
+def get_changes(who: Principal, ch: ClickHouse, between: Periods, volatile: Volatile = True) -> Changes:
     """Devices added and removed, attributes changed (old → new), communication pairs added and
     removed per service, and functions newly used per pair, from period A to period B."""
     a, b = between
@@ -131,7 +131,7 @@ def changes(who: Principal, ch: ClickHouse, between: Periods, volatile: Volatile
 
 @router.get("/api/v1/changes.csv", response_class=Response,
             responses=csv_response("one row per change, its kind first") | ERRORS)
-def changes_csv(who: Principal, ch: ClickHouse, between: Periods, volatile: Volatile = True) -> Response:
+def export_changes(who: Principal, ch: ClickHouse, between: Periods, volatile: Volatile = True) -> Response:
     a, b = between
     return Response(diff.changes_csv(diff.changes(ch, who.tenant_id, a, b, volatile)),
                     media_type="text/csv; charset=utf-8",
