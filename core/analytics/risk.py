@@ -5,8 +5,8 @@ by the device's role and the analyst's importance, and the product is capped at 
 caps and multipliers are configuration (``core.config.RiskWeights``, ``MIERUKA_RISK`` or
 ``MIERUKA_RISK_FILE``); docs/risk.md gives the defaults and the reasons for them.
 
-- ``alerts``: each open alert (new or acknowledged) that names the device on either side, by
-  severity (critical 30, high 20, medium 10, low 3, info 0), up to 40.
+- ``alerts``: each open alert (new or acknowledged) that names the device on either side (by IP,
+  or by MAC where the side has no IP), by severity (critical 30, high 20, medium 10, low 3, info 0), up to 40.
 - ``vulnerabilities``: the worst known vulnerability's CVSS × 4 (a match on vendor and product
   family only, version unknown, counts half), up to 40.
 - ``exposure``: a public host reached it (25) or it reached one (15), from open
@@ -191,11 +191,12 @@ def _owners(assets: dict[str, Asset]) -> dict[str, str]:
 
 
 def _side(owner: dict[str, str], row: dict, side: str) -> str | None:
-    for column in ("device", "mac", "ip"):
-        value = row[f"{side}_{column}"]
-        if value and value in owner:
-            return owner[value]
-    return None
+    """The device on one side of an alert: by its IP when it has one (a public host's frames carry
+    the router's MAC), else by its MAC or device key."""
+    ip = row[f"{side}_ip"]
+    if ip:
+        return owner.get(ip)
+    return owner.get(row[f"{side}_mac"]) or owner.get(row[f"{side}_device"])
 
 
 def _from_alerts(ch: ClickHouseStore, tenant_id: int, owner: dict[str, str], found: dict[str, Evidence]) -> None:

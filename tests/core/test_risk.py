@@ -118,6 +118,12 @@ def test_alerts_find_their_device_by_mac_ip_or_key(ch, tenant):
     raise_alert(ch, tenant, "device_change", dst="10.9.0.1")
     found = scores(ch, tenant, by_mac, by_ip)
     assert points(found[by_mac.device], "alerts") == 10 and points(found[by_ip.device], "alerts") == 10
+    # a public host's frames carry the router's MAC: the alert is not the router's
+    router = device("00:00:00:00:00:fe", "10.0.0.254", "router")
+    alerts.write(ch, [_new_row(tenant, 1, "t", Finding("internet_exposure", "inbound:52.94.0.9>10.9.0.1", ts, ts,
+                                                       src_ip="52.94.0.9", src_mac=router.device, dst_ip="10.9.0.1"))])
+    found = scores(ch, tenant, by_mac, by_ip, router)
+    assert found[router.device].score == 0 and points(found[by_ip.device], "alerts") == 10 + 20
 
 
 def test_insecure_services_served_and_flagged_by_alerts(ch, tenant):
