@@ -1,4 +1,5 @@
-"""Admin pages (管理): the tenant's users, its API tokens and its audit log, for admins only.
+"""Admin pages (管理): the tenant's users, its API tokens, its audit log and the export of all its
+data (before its contract ends), for admins only.
 
 Every form carries the CSRF token; the tenant is the logged-in admin's, so another tenant's user or
 token is as unknown as a missing one. Mounted through the ``mieruka.routers`` entry point.
@@ -6,15 +7,24 @@ token is as unknown as a missing one. Mounted through the ``mieruka.routers`` en
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+import shutil
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 
 from core.access import accounts, auditlog, passwords
-from core.api.deps import DB, MAX_ID
-from core.store.controlplane import ROLES, ApiToken, User
+from core.api.deps import DB, MAX_ID, ClickHouse
+from core.billing import contracts
+from core.billing.invoices import invoices_through
+from core.export.tenant import export_tenant, row_counts, zipped
+from core.store.controlplane import ROLES, ApiToken, User, audit
+from tariff.calendar import Month
 from dashboard import csrf
 from dashboard.render import page
 from dashboard.routes import FormText, SessionUser
@@ -211,3 +221,33 @@ def audit_page(request: Request, user: SessionUser, db: DB, action: str = "", ac
     older = entries[-1]["id"] if len(entries) == auditlog.PAGE else None
     return _page(request, "admin_audit.html", user, nav="admin_audit", entries=entries, action=action,
                  actor=actor, older=older)
+
+
+@router.get("/admin/export", name="admin_export")
+def export_page(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
+    if refused := _refusal(request, user):
+        return refused
+    counts = sorted(row_counts(ch, user.tenant_id).items(), key=lambda kv: (-kv[1], kv[0]))
+    return _page(request, "admin_export.html", user, nav="admin_export", counts=counts,
+                 total=sum(n for _, n in counts))
+
+
+@router.post("/admin/export", name="admin_export_download")
+def export_download(request: Request, user: SessionUser, db: DB, ch: ClickHouse, csrf_token: FormText = "") -> Response:
+    """Every row of the tenant as a ZIP (Parquet and CSV per table, invoices, manifest), audited."""
+    if refused := _refusal(request, user, csrf_token):
+        return refused
+    work = FilePath(tempfile.mkdtemp(prefix="mieruka-export-"))
+    try:
+        invoices = invoices_through(contracts.list_contracts(db, user.tenant_id), Month.of(date.today()))
+        manifest = export_tenant(ch, db.get_bind(), user.tenant_id, user.tenant.name, work / "export", extra={
+            "invoices.json": json.dumps(invoices, ensure_ascii=False, indent=1).encode()})
+        archive = zipped(work / "export", work / "export.zip")
+    except Exception:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    audit(db, user.email, "tenant.export", user.tenant_id, f"{len(manifest['files'])} files (dashboard)")
+    db.commit()
+    name = f"mieruka-{user.tenant.name}-{date.today():%Y%m%d}.zip"
+    return FileResponse(archive, media_type="application/zip", filename=name,
+                        background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -208,3 +209,12 @@ def _described(out: Path, path: Path, rows: int) -> ExportedFile:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return ExportedFile(str(path.relative_to(out)), rows, path.stat().st_size, digest.hexdigest())
+
+
+def zipped(directory: Path, target: Path) -> Path:
+    """The export directory as one ZIP file (Parquet stored as it is, text files deflated)."""
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            method = zipfile.ZIP_STORED if path.suffix == ".parquet" else zipfile.ZIP_DEFLATED
+            archive.write(path, path.relative_to(directory), compress_type=method)
+    return target

@@ -3,14 +3,19 @@ other roles get 403 and no links; another tenant's users and tokens are unknown 
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import re
+import zipfile
 from types import SimpleNamespace
 
+import pyarrow.parquet as pq
 import pytest
-from coretest import add_user, bearer, provision
-from pagetest import csrf_token
+from coretest import add_user, bearer, post_batch, provision
+from pagetest import csrf_token, plant_batch
 
-from core.access import accounts
+from core.access import accounts, auditlog
 from dashboard.i18n import MESSAGES
 
 JA, EN = MESSAGES["ja"], MESSAGES["en"]
@@ -145,3 +150,27 @@ def test_out_of_range_ids_are_refused_not_500(client, org, login):
     login(BOSS)
     assert _post(client, f"/admin/users/{2**70}/disable").status_code == 422
     assert client.get(f"/admin/audit?before={2**70}").status_code == 422
+
+
+def test_the_admin_downloads_every_row_of_the_tenant_as_one_zip(client, org, login):
+    acme, globex = org
+    for tenant, subnet in ((acme, "10.1.1"), (globex, "10.2.2")):
+        assert post_batch(client, tenant.sensor_token, plant_batch(subnet)).status_code == 200
+    login(acme)
+    assert client.get("/admin/export").status_code == 403
+    client.cookies.clear()
+    login(BOSS)
+    page = client.get("/admin/export?lang=en").text
+    assert EN["admin_export_button"] in page and re.search(r'<td class="mono">flows</td><td class="num">2</td>', page)
+    assert client.post("/admin/export", data={"csrf_token": "forged"}).status_code == 403
+    r = client.post("/admin/export", data={"csrf_token": csrf_token(page)})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(r.content))
+    manifest = json.loads(archive.read("manifest.json"))
+    flows = pq.read_table(io.BytesIO(archive.read("clickhouse/flows.parquet")))
+    assert flows.num_rows == 2 and set(flows.column("resp_h").to_pylist()) == {"10.1.1.2"}
+    for f in manifest["files"]:
+        assert hashlib.sha256(archive.read(f["path"])).hexdigest() == f["sha256"]
+    assert b"10.2.2" not in b"".join(archive.read(n) for n in archive.namelist())  # nothing of globex
+    with client.app.state.controlplane.sessions() as db:
+        assert [e.actor for e in auditlog.entries(db, acme.id, action="tenant.export")] == [BOSS.email]
