@@ -18,6 +18,7 @@ from core.report.period import Period
 from core.report.recommend import Finding, Observation, findings
 from core.store.clickhouse import ClickHouseStore
 from core.analytics.vulnerabilities import by_device as vulnerabilities_of
+from core.analytics.vulnerabilities import severity as cvss_severity
 from core.vulns.match import VulnMatch
 
 TOP_ALERTS = 10
@@ -134,7 +135,7 @@ def build_report(ch: ClickHouseStore, tenant_id: int, tenant: str, period: Perio
         report.insecure.setdefault(use.protocol, []).append(use.device)
     observed = [Observation(u.protocol, u.device) for u in uses]
     observed += _alert_observations(found_alerts, assets)
-    observed += [Observation("vulnerability", key, _vuln_values(m))
+    observed += [Observation("vulnerability", key, _vuln_values(m), _vuln_severity(m.cvss))
                  for key, matches in report.vulnerabilities.items() for m in matches]
     observed += [Observation("unknown_device", k) for k, a in assets.items()
                  if a.annotation.get("authorized") == "unauthorized"]
@@ -153,6 +154,12 @@ def _alert_observations(found: list[dict], assets: dict[str, Asset]) -> list[Obs
             if key:
                 out.append(Observation(finding, key))
     return out
+
+
+def _vuln_severity(cvss: float) -> str:
+    """The CVSS v3 rating as an alert severity (a score of 0, "none", is low)."""
+    rating = cvss_severity(cvss)
+    return "low" if rating == "none" else rating
 
 
 def _vuln_values(match: VulnMatch) -> tuple[tuple[str, str], ...]:

@@ -26,11 +26,13 @@ class Rule:
 
 @dataclass(frozen=True)
 class Observation:
-    """One finding on one device; ``values`` fill the recommendation's placeholders."""
+    """One finding on one device; ``values`` fill the recommendation's placeholders, ``severity``
+    (when given) overrides the rule's (a vulnerability's comes from its CVSS)."""
 
     finding: str
     device: str
     values: tuple[tuple[str, str], ...] = ()
+    severity: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,11 @@ class Finding:
     rule: Rule
     devices: tuple[str, ...]
     values: tuple[tuple[str, str], ...] = ()
+    stated_severity: str = ""
 
     @property
     def severity(self) -> str:
-        return self.rule.severity
+        return self.stated_severity or self.rule.severity
 
     def recommendation(self, lang: str) -> str:
         return getattr(self.rule, lang).format(**dict(self.values))
@@ -64,8 +67,9 @@ def rule_for(finding: str, role: str) -> Rule:
 
 def findings(observations: Iterable[Observation], role_of: Callable[[str], str]) -> list[Finding]:
     """Observations grouped by the rule that answers them: most severe first, then most devices."""
-    grouped: dict[tuple[Rule, tuple], set[str]] = {}
+    grouped: dict[tuple[Rule, tuple, str], set[str]] = {}
     for o in observations:
-        grouped.setdefault((rule_for(o.finding, role_of(o.device)), o.values), set()).add(o.device)
-    found = [Finding(rule, tuple(sorted(devices)), values) for (rule, values), devices in grouped.items()]
+        grouped.setdefault((rule_for(o.finding, role_of(o.device)), o.values, o.severity), set()).add(o.device)
+    found = [Finding(rule, tuple(sorted(devices)), values, severity)
+             for (rule, values, severity), devices in grouped.items()]
     return sorted(found, key=lambda f: (SEVERITIES.index(f.severity), -len(f.devices), f.rule.id, f.values))

@@ -16,7 +16,7 @@ from core.detect.kinds import SEVERITIES
 from core.report import model
 from core.report.catalogue import LANGS, Words, messages
 from core.report.insecure import INSECURE
-from core.report.recommend import rule_for, rules
+from core.report.recommend import Observation, findings, rule_for, rules
 from core.vulns.match import CONFIDENCE
 
 REPORT = Path(model.__file__).parent
@@ -72,3 +72,14 @@ def test_every_finding_has_a_rule_for_any_role_with_both_languages():
         assert rule.finding in FINDINGS, rule.id
     assert rule_for("telnet", "plc").id == "telnet_controller" and rule_for("telnet", "camera").id == "telnet"
     assert len({r.id for r in rules()}) == len(rules())
+
+
+def test_a_vulnerability_is_as_severe_as_its_cvss_and_devices_share_a_finding():
+    observed = [Observation("vulnerability", device, (("cve", "CVE-1"), ("cvss", "9.8"), ("advisory", "A"),
+                                                       ("remediation", "update")), "critical")
+                for device in ("plc-1", "plc-2")] + [Observation("telnet", "plc-1"), Observation("telnet", "cam")]
+    found = findings(observed, {"plc-1": "plc", "plc-2": "plc", "cam": "camera"}.get)
+    assert [(f.rule.id, f.severity, f.devices) for f in found] == [
+        ("vulnerability", "critical", ("plc-1", "plc-2")), ("telnet_controller", "critical", ("plc-1",)),
+        ("telnet", "high", ("cam",))]  # most severe, then most devices
+    assert "CVE-1" in found[0].recommendation("en") and "update" in found[0].recommendation("ja")
