@@ -17,7 +17,7 @@ from core.analytics.window import clamp, resolve_window
 from core.api.deps import ClickHouse
 from core.store.clickhouse import ClickHouseStore
 from dashboard.assets import _role_label as role_label
-from dashboard.i18n import translator
+from dashboard.i18n import N_, translator
 from dashboard.overview import RANGES
 from dashboard.render import page, request_lang
 from dashboard.routes import SessionUser
@@ -27,6 +27,13 @@ router = APIRouter(include_in_schema=False)
 DEFAULT_RANGE = "7d"
 BOUNDS = ("a_start", "a_end", "b_start", "b_end")
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">, in the site's zone
+# Messages the template names by key: "attr_" + a compared field, "changes_range_" + a range.
+LABELS = (N_("attr_vendor"), N_("attr_model"), N_("attr_firmware"), N_("attr_hostname"), N_("attr_os"),
+          N_("attr_serial"), N_("attr_role"), N_("attr_ips"), N_("attr_vlans"), N_("changes_range_1h"),
+          N_("changes_range_24h"), N_("changes_range_7d"))
+SECTIONS = (N_("devices_added"), N_("devices_removed"), N_("pairs_added"), N_("pairs_removed"),
+            N_("nav_changes"))  # and base.html's navigation: "nav_" ~ route
+INVERTED = N_("changes_inverted")
 
 
 def _typed(text: str) -> datetime | None:
@@ -90,7 +97,7 @@ def changes_page(request: Request, user: SessionUser, ch: ClickHouse) -> Respons
         return RedirectResponse(request.url_for("login").path, status_code=303)
     range_key, bounds, stable = _request(request, ch, user.tenant_id)
     if _inverted(bounds):
-        return page(request, "error.html", status_code=422, message="changes_inverted", user=user,
+        return page(request, "error.html", status_code=422, message=INVERTED, user=user,
                     back="changes")
     t = translator(request_lang(request))
     return page(request, "changes.html", user=user, nav="changes",
