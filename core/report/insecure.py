@@ -1,6 +1,7 @@
 """Insecure protocols in use during a period, per device: what the ledger says a device serves
 (Telnet, FTP, HTTP without TLS) and what the decoders flagged in the period's events (SMBv1
-negotiated, SNMP v1/v2c answered, logins in clear text or with a vendor default)."""
+negotiated, SNMP v1/v2c answered, logins in clear text or with a vendor default), kept per hour at
+ingest in ``insecure_use_1h``."""
 
 from __future__ import annotations
 
@@ -14,19 +15,11 @@ from core.store.clickhouse import ClickHouseStore
 INSECURE = ("default_credentials", "telnet", "smbv1", "cleartext_credentials", "ftp", "snmp_v1v2c", "http")
 SERVED = ("telnet", "ftp", "http")  # a detected service the device offers
 
-# One row per (server, flag): the flags the sensor's decoders set (README "Detections").
+# The flags per server in the hours the period touches (migration 015 keeps them at ingest).
 _FLAGGED = """
-SELECT resp_h AS host, flag, sum(count) AS n FROM events
-ARRAY JOIN arrayFilter(x -> x != '', [
-    if(protocol = 'smb' AND action = 'negotiate' AND attrs['smb1'] = 'true', 'smbv1', ''),
-    if(protocol = 'snmp' AND attrs['version'] IN ('1', '2c') AND mapContains(attrs, 'rtt'), 'snmp_v1v2c', ''),
-    if(protocol != 'snmp' AND attrs['cleartext_credentials'] = 'true', 'cleartext_credentials', ''),
-    if(attrs['default_credentials'] = 'true' OR (attrs['default_community'] = 'true'
-       AND mapContains(attrs, 'rtt') AND status IN ('', 'noError')), 'default_credentials', '')
-]) AS flag
-WHERE tenant_id = {tenant:UInt32} AND ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')}
-  AND (protocol IN ('smb', 'snmp') OR mapContains(attrs, 'cleartext_credentials')
-       OR mapContains(attrs, 'default_credentials'))
+SELECT host, flag FROM insecure_use_1h
+WHERE tenant_id = {tenant:UInt32} AND hour >= toStartOfHour({start:DateTime64(6, 'UTC')})
+  AND hour < {end:DateTime64(6, 'UTC')}
 GROUP BY host, flag
 """
 

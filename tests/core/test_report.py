@@ -164,3 +164,14 @@ def test_another_tenant_and_an_empty_period_report_nothing(plant):
     day = build_report(ch, plant.acme.id, "acme", period(DAY, DAY))
     assert later.devices_previous == len(day.devices) and later.alerts_previous == day.alerts
     assert later.changes["totals"]["devices_removed"] == len(day.devices) == day.changes["totals"]["devices_added"]
+
+
+def test_insecure_use_is_read_from_state_kept_at_ingest(plant):
+    """Last in the module: it empties acme's raw events, and the report's insecure protocols stay."""
+    ch = plant.app.state.clickhouse
+    before = build_report(ch, plant.acme.id, "acme", period(DAY, DAY)).insecure
+    assert {"smbv1", "default_credentials", "cleartext_credentials"} <= before.keys()
+    ch.command("ALTER TABLE events DELETE WHERE tenant_id = {t:UInt32}", {"t": plant.acme.id},
+               settings={"mutations_sync": 2})
+    assert ch.query("SELECT count() AS n FROM events WHERE tenant_id = {t:UInt32}", {"t": plant.acme.id})[0]["n"] == 0
+    assert build_report(ch, plant.acme.id, "acme", period(DAY, DAY)).insecure == before

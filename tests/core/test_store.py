@@ -18,6 +18,7 @@ ROLLUPS = {
 }
 RAW = {"flows", "events", "observations", "batches", "schema_migrations", "asset_annotations"}
 RISK = {"risk_daily"}
+REPORT = {"insecure_use_1h", "insecure_use_1h_mv"}  # the assessment report's insecure use per hour
 DETECTION = {"detect_baseline", "detect_learning", "indicators", "alerts", "alert_comments"}
 VULNS = {"advisories", "advisory_products", "advisory_vulns"}
 LEDGER = {f"{t}{mv}" for t in ("asset_seen_1h", "asset_fact_values", "pair_seen_1h", "event_actions_1h")
@@ -39,7 +40,7 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
         assert store.migrate() == versions
         assert store.migrate() == []
-        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER | RISK
+        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER | RISK | REPORT
         engines = {
             r["name"]: r["engine"]
             for r in store.query(
