@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -30,3 +36,28 @@ def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> st
     writer.writeheader()
     writer.writerows({k: neutral(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+def write_arrow_csv(table: pa.Table, path: Path) -> None:
+    """``table`` as a CSV file, with the same neutralised text cells as ``csv_text``, column-wise:
+    nested values (lists, maps) as JSON, times in ISO 8601."""
+    columns = []
+    for name, column in zip(table.column_names, table.columns):
+        kind = column.type
+        if pa.types.is_list(kind) or pa.types.is_map(kind) or pa.types.is_struct(kind):
+            column = pa.array([None if v is None else json.dumps(dict(v) if pa.types.is_map(kind) else v,
+                                                                  ensure_ascii=False, default=str)
+                               for v in column.to_pylist()], pa.string())
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = _neutral_column(column)
+        columns.append(column)
+    pacsv.write_csv(pa.table(columns, names=table.column_names), path)
+
+
+def _neutral_column(column):
+    trimmed = pc.utf8_ltrim_whitespace(column)
+    risky = None
+    for start in FORMULA_START:
+        hit = pc.or_(pc.starts_with(column, start), pc.starts_with(trimmed, start))
+        risky = hit if risky is None else pc.or_(risky, hit)
+    return pc.if_else(pc.fill_null(risky, False), pc.binary_join_element_wise("'", column, ""), column)

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 
-from core.export.csvsafe import csv_text
+from core.export.csvsafe import write_arrow_csv
 from core.store.clickhouse import ClickHouseStore
 
 CHUNK_ROWS = 200_000
@@ -189,18 +189,9 @@ def _write(out: Path, stem: str, chunks: Iterator[pa.Table], label: str, progres
     written = [_described(out, path, rows)]
     if rows <= CSV_MAX_ROWS:
         csv_path = out / f"{stem}.csv"
-        table = pq.read_table(path)
-        csv_path.write_text(csv_text(table.column_names, ({k: _cell(v) for k, v in row.items()}
-                                                           for row in table.to_pylist())), encoding="utf-8")
+        write_arrow_csv(pq.read_table(path), csv_path)
         written.append(_described(out, csv_path, rows))
     return written
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value if not isinstance(value, list) or not value or not isinstance(value[0], tuple)
-                          else dict(value), ensure_ascii=False, default=str)
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _described(out: Path, path: Path, rows: int) -> ExportedFile:

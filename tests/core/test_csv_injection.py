@@ -8,6 +8,7 @@ import io
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from coretest import (
     PASSWORD,
@@ -23,7 +24,7 @@ from coretest import (
 )
 
 from core.access import auth
-from core.export.csvsafe import csv_text, neutral
+from core.export.csvsafe import csv_text, neutral, write_arrow_csv
 from sensor import wire
 
 HYPERLINK = '=HYPERLINK("http://x","y")'
@@ -53,6 +54,17 @@ def formulas(rows: list[list[str]]) -> list[str]:
 def test_neutral_prefixes_a_quote_to_formula_text(payload):
     assert neutral(payload) == "'" + payload
     assert formulas(cells(csv_text(["x"], [{"x": payload}]))) == []
+
+
+def test_arrow_csv_writes_the_same_cells_column_wise(tmp_path):
+    plain = ["plc-1", "10.0.0.2", "", "a=b", None]
+    table = pa.table({"text": PAYLOADS + plain, "n": list(range(-3, len(PAYLOADS) + len(plain) - 3)),
+                      "tags": [["+cmd", "ok"]] * (len(PAYLOADS) + len(plain))})
+    write_arrow_csv(table, tmp_path / "t.csv")
+    rows = cells((tmp_path / "t.csv").open(newline="").read())
+    assert formulas(rows) == []
+    assert [r[0] for r in rows[1:]] == [str(neutral(p)) for p in PAYLOADS + plain[:-1]] + [""]
+    assert rows[1][1] == "-3" and rows[1][2] == '["+cmd", "ok"]'
 
 
 def test_numbers_and_plain_text_stay_as_they_are():
