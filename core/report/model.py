@@ -115,11 +115,12 @@ def build_report(ch: ClickHouseStore, tenant_id: int, tenant: str, period: Perio
     uses = insecure_uses(ch, tenant_id, period, assets)
     weights = weights_from_settings()
     risks = device_risk(ch, tenant_id, assets, weights)
+    found_changes = changes(ch, tenant_id, (previous.start, previous.end), (period.start, period.end), volatile=False)
     devices = {k: Device.of(a) for k, a in sorted(assets.items(), key=lambda ka: ip_order(ka[1].ip))}
     report = Report(
         tenant=tenant, period=period, generated=datetime.now(UTC),
         devices=devices,
-        devices_previous=len(ledger(ch, tenant_id, start=previous.start, end=previous.end)),
+        devices_previous=len(assets) - found_changes["totals"]["devices_added"] + found_changes["totals"]["devices_removed"],
         alerts=alerts.counts_by_severity(ch, tenant_id, period.start, period.end),
         alerts_previous=alerts.counts_by_severity(ch, tenant_id, previous.start, previous.end),
         alert_kinds=alerts.counts_by_kind(ch, tenant_id, period.start, period.end),
@@ -127,7 +128,7 @@ def build_report(ch: ClickHouseStore, tenant_id: int, tenant: str, period: Perio
                                       limit=TOP_ALERTS),
         insecure={}, site=site_summary([r.score for r in risks.values()], weights),
         vulnerabilities=vulnerabilities_of(ch, assets.values()),
-        changes=changes(ch, tenant_id, (previous.start, previous.end), (period.start, period.end), volatile=False),
+        changes=found_changes,
         riskiest=[(Device.of(assets[k]), r, level(r.score, weights)) for k, r in
                   sorted(risks.items(), key=lambda kr: (-kr[1].score, kr[0]))[:RISKIEST] if r.score],
     )

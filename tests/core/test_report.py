@@ -24,6 +24,7 @@ from core.report.catalogue import Words
 from core.report.make import make_report
 from core.report.model import build_report
 from core.report.period import period
+from core.report.render import css_string
 from core.store.controlplane import Tenant
 from core.vulns.store import import_path
 from sensor import simulate, wire
@@ -146,6 +147,13 @@ def test_findings_name_the_incidents_with_recommendations(plant):
                        Settings().chromium).decode()
     for f in report.findings:
         assert f.recommendation("en") in html.replace("&#34;", '"').replace("&#39;", "'")
+
+
+def test_the_page_header_quotes_any_tenant_name_safely():
+    """The header's text sits in a CSS string inside <style>: quotes, backslashes and angle brackets
+    are escapes, so no name ends the string or the element."""
+    assert css_string('a"b\\c</style>') == '"a\\22 b\\5c c\\3c /style\\3e "'
+    assert css_string("デモ工場 (A-1)") == '"デモ工場 (A-1)"'
 
 
 def simulate_ip(name: str, plant) -> str:
