@@ -196,7 +196,7 @@ def risk_trend_figure(trend: Sequence[Row], t: Translator) -> go.Figure | None:
     fig.update_layout(barmode="stack")
     fig.update_xaxes(tickformat="%m-%d", dtick=86400000)  # a tick a day; a day nobody asked stays a gap
     fig.update_yaxes(title_text=t("site_risk_score"), range=[0, 105], row=1, col=1)
-    fig.update_yaxes(title_text=t("devices"), rangemode="tozero", tickformat="d", row=2, col=1)
+    fig.update_yaxes(title_text=t("risk_devices"), rangemode="tozero", tickformat="d", row=2, col=1)
     fig = _style(fig, 260)
     fig.update_layout(showlegend=True, legend=dict(orientation="h", y=1.12, x=0))
     return fig

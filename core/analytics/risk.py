@@ -51,11 +51,28 @@ INSECURE_SERVED = ("telnet", "ftp", "http", "snmp")
 TREND_DAYS = 30
 
 
+# How the English detail says a part's term (a term not listed is said as it is: a severity, a role,
+# a protocol); the dashboard says each term in the page's language.
+TERMS = {"": "", "cvss": "CVSS", "exact": "exact match", "family": "vendor and family match", "cves": "CVEs",
+         "internet_inbound": "internet inbound", "internet_outbound": "internet outbound",
+         "remote_access": "remote access", "smbv1": "SMBv1", "default_credentials": "default credentials",
+         "cleartext_credentials": "cleartext credentials", "marked_unauthorized": "marked unauthorized",
+         "new_unauthorized": "new since learning, not authorized", "importance_critical": "importance critical",
+         "importance_high": "importance high", "importance_medium": "importance medium",
+         "importance_low": "importance low"}
+
+
 @dataclass(frozen=True)
 class Factor:
     name: str
     points: int
-    detail: str
+    detail: str  # what it rests on, in English
+    parts: tuple[tuple[str, str], ...] = ()  # the detail as (term, value) pairs, for other languages
+
+
+def factor(name: str, points: float, parts: list[tuple[str, str]]) -> Factor:
+    detail = ", ".join(f"{TERMS.get(term, term)} {value}".strip() for term, value in parts)
+    return Factor(name, round(points), detail, tuple(parts))
 
 
 @dataclass(frozen=True)
@@ -110,59 +127,59 @@ def score(asset: Asset, found: Evidence, w: RiskWeights) -> Risk:
     multiplier = w.role.get(role, 1.0) * w.importance.get(importance, 1.0)
     weighted = round(base * multiplier)
     if weighted != base:
-        parts = [f"{name} ×{w_:g}" for name, w_ in (
-            (role, w.role.get(role, 1.0)), (f"importance {importance}", w.importance.get(importance, 1.0)))
-            if w_ != 1.0]
-        factors.append(Factor("role", weighted - base, ", ".join(parts)))
+        parts = [(term, f"×{weight:g}") for term, weight in (
+            (role, w.role.get(role, 1.0)), (f"importance_{importance}", w.importance.get(importance, 1.0)))
+            if weight != 1.0]
+        factors.append(factor("role", weighted - base, parts))
     return Risk(max(0, min(100, weighted)), tuple(factors))
 
 
-def _capped(name: str, points: float, cap: float, detail: str) -> Factor:
-    return Factor(name, round(min(points, cap)), detail)
+def _capped(name: str, points: float, cap: float, parts: list[tuple[str, str]]) -> Factor:
+    return factor(name, min(points, cap), parts)
 
 
 def _alerts(found: Evidence, w: RiskWeights) -> Factor:
     counts = [(s, found.alerts[s]) for s in SEVERITIES if found.alerts.get(s)]
     return _capped("alerts", sum(w.alert.get(s, 0) * n for s, n in counts), w.alerts_cap,
-                   ", ".join(f"{s} {n}" for s, n in counts))
+                   [(s, str(n)) for s, n in counts])
 
 
 def _vulns(found: Evidence, w: RiskWeights) -> Factor:
     if not found.vulns:
-        return Factor("vulnerabilities", 0, "")
+        return factor("vulnerabilities", 0, [])
     share = {"exact": 1.0, "family": w.family_share}
     worst = max(found.vulns, key=lambda v: (v.cvss or 0) * share.get(v.confidence, 0))
     points = (worst.cvss or 0) * share.get(worst.confidence, 0) * w.cvss
     cves = len({v.cve for v in found.vulns})
     return _capped("vulnerabilities", points, w.vulns_cap,
-                   f"{worst.cve} CVSS {worst.cvss:g} ({worst.confidence}); {cves} CVE")
+                   [("", worst.cve), ("cvss", f"{worst.cvss:g}"), (worst.confidence, ""), ("cves", str(cves))])
 
 
 def _exposure(found: Evidence, w: RiskWeights) -> Factor:
-    parts = [(w.internet_inbound, "internet inbound") if found.internet_in else None,
-             (w.internet_outbound, "internet outbound") if found.internet_out else None,
-             (w.remote_access, "remote access: " + ", ".join(sorted(found.remote))) if found.remote else None]
+    parts = [(w.internet_inbound, ("internet_inbound", "")) if found.internet_in else None,
+             (w.internet_outbound, ("internet_outbound", "")) if found.internet_out else None,
+             (w.remote_access, ("remote_access", " ".join(sorted(found.remote)))) if found.remote else None]
     parts = [p for p in parts if p]
-    return _capped("exposure", sum(p for p, _ in parts), w.exposure_cap, "; ".join(d for _, d in parts))
+    return _capped("exposure", sum(p for p, _ in parts), w.exposure_cap, [part for _, part in parts])
 
 
 def _insecure(found: Evidence, w: RiskWeights) -> Factor:
     names = sorted(found.insecure, key=lambda n: (-w.insecure.get(n, 0), n))
     return _capped("insecure_services", sum(w.insecure.get(n, 0) for n in names), w.insecure_cap,
-                   ", ".join(names))
+                   [(n, "") for n in names])
 
 
 def _unauthorized(asset: Asset, found: Evidence, w: RiskWeights) -> Factor:
     said = asset.annotation.get("authorized", "unknown")
     if said == "unauthorized":
-        return Factor("unauthorized", round(w.unauthorized), "marked unauthorized")
+        return factor("unauthorized", w.unauthorized, [("marked_unauthorized", "")])
     if said != "authorized" and found.new_unapproved:
-        return Factor("unauthorized", round(w.unapproved_new), "new since learning, not authorized")
-    return Factor("unauthorized", 0, "")
+        return factor("unauthorized", w.unapproved_new, [("new_unauthorized", "")])
+    return factor("unauthorized", 0, [])
 
 
 def _zones(found: Evidence, w: RiskWeights) -> Factor:
-    return _capped("zones", w.zone * len(found.zones), w.zones_cap, ", ".join(sorted(found.zones)))
+    return _capped("zones", w.zone * len(found.zones), w.zones_cap, [("", z) for z in sorted(found.zones)])
 
 
 # --- gathering: one query per source for the whole tenant ---------------------------------------

@@ -17,7 +17,8 @@ from core.analytics.assets import list_assets
 from core.api.app import create_app
 from core.config import Settings
 from core.store.controlplane import Tenant
-from dashboard.i18n import MESSAGES
+from dashboard.i18n import MESSAGES, translator
+from dashboard.riskview import say
 from sensor import simulate, wire
 from sensor.meter import pipeline
 from sensor.meter.observe import Observer
@@ -56,7 +57,7 @@ def fits(page) -> bool:
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_ledger_device_page_and_overview_show_risk(plant, browser, screenshots, lang):
-    m = MESSAGES[lang]
+    m, t = MESSAGES[lang], translator(lang)
     riskiest = plant.ranked[0]
     assert riskiest["risk"] >= 70 and riskiest["risk_level"] == "high", riskiest  # the plant's incidents
     context = browser.new_context(viewport={"width": WIDTH, "height": 900}, locale="ja-JP")
@@ -81,7 +82,7 @@ def test_ledger_device_page_and_overview_show_risk(plant, browser, screenshots, 
     assert rows.count() == len(riskiest["risk_factors"]) > 1
     for row, factor in zip(rows.all(), riskiest["risk_factors"]):
         cells = row.locator("td").all_inner_texts()
-        assert cells == [m[f"risk_factor_{factor['name']}"], f"{factor['points']:+d}", factor["detail"]]
+        assert cells == [m[f"risk_factor_{factor['name']}"], f"{factor['points']:+d}", say(factor["parts"], t)]
     total = sum(f["points"] for f in riskiest["risk_factors"])
     if total > riskiest["risk"]:  # the cap is said
         assert str(total) in section.locator("p.muted").inner_text()

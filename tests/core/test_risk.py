@@ -89,10 +89,10 @@ def test_a_critical_plc_served_telnet_and_reached_from_the_internet_scores_high(
     found = scores(ch, tenant, plc)[plc.device]
     assert found.score == 100 and found.total > 100  # capped
     by_name = {f.name: f for f in found.factors}
-    assert by_name["alerts"] == risk.Factor("alerts", 40, "critical 2")  # 2 × 30, capped at 40
+    assert by_name["alerts"] == risk.Factor("alerts", 40, "critical 2", (("critical", "2"),))  # 2 × 30, capped
     assert by_name["exposure"].points == 30  # inbound 25 + remote access (telnet) 15, capped at 30
     assert "internet inbound" in by_name["exposure"].detail and "telnet" in by_name["exposure"].detail
-    assert by_name["insecure_services"] == risk.Factor("insecure_services", 10, "telnet")
+    assert by_name["insecure_services"] == risk.Factor("insecure_services", 10, "telnet", (("telnet", ""),))
     assert by_name["role"].detail == "plc ×1.5" and by_name["role"].points == round(80 * 1.5) - 80
     assert risk.level(found.score, W) == "high"
 
@@ -135,7 +135,8 @@ def test_insecure_services_served_and_flagged_by_alerts(ch, tenant):
     raise_alert(ch, tenant, "smbv1", src="10.0.0.6", severity="info", key="announcement:10.0.0.6")
     found = scores(ch, tenant, server, client)
     factor = next(f for f in found[server.device].factors if f.name == "insecure_services")
-    assert factor.points == 30 and factor.detail == "default_credentials, smbv1, ftp, http, snmp"
+    assert factor.points == 30 and factor.detail == "default credentials, SMBv1, ftp, http, snmp"
+    assert [term for term, _ in factor.parts] == ["default_credentials", "smbv1", "ftp", "http", "snmp"]
     # the client that logged in offers nothing insecure: only the alert's points
     assert points(found[client.device], "insecure_services") == 0
     assert points(found[client.device], "alerts") == 20
@@ -166,7 +167,7 @@ def test_known_vulnerabilities_count_the_worst_cvss(ch, tenant):
     found = scores(ch, tenant, nport, fixed)
     factor = next(f for f in found[nport.device].factors if f.name == "vulnerabilities")
     assert factor.points == round(min(worst.cvss * 4, 40)) > 0
-    assert factor.detail.startswith(f"{worst.cve} CVSS {worst.cvss:g} (exact)")
+    assert factor.detail.startswith(f"{worst.cve}, CVSS {worst.cvss:g}, exact match, CVEs ")
     assert found[fixed.device].score == 0
 
 

@@ -37,8 +37,8 @@ def test_assets_sort_by_risk_and_the_site_summary(settings):
             (OLD_BOX, "", 10 + 15),  # Telnet: an insecure service and remote access
         ]
         assert ranked[0]["risk_factors"] == [
-            {"name": "alerts", "points": 30, "detail": "critical 1"},
-            {"name": "role", "points": 15, "detail": "plc ×1.5"}]
+            {"name": "alerts", "points": 30, "detail": "critical 1", "parts": [["critical", "1"]]},
+            {"name": "role", "points": 15, "detail": "plc ×1.5", "parts": [["plc", "×1.5"]]}]
         assert ranked[0]["risk_level"] == "medium" and ranked[2]["risk_level"] == "low"
         ascending = client.get("/api/v1/assets", params={"sort": "risk"}, headers=auth).json()
         assert [a["device"] for a in ascending] == [OLD_BOX, HMI, PLC]

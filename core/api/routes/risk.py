@@ -25,8 +25,12 @@ class RiskFactor(Out):
 
     name: FactorName
     points: int = Field(description="what it adds (role: what the multiplication added; may be negative)")
-    detail: str = Field(description="what it rests on, e.g. the alerts by severity or the services",
+    detail: str = Field(description="what it rests on, in English, e.g. the alerts by severity or the services",
                         examples=["critical 1, high 2"])
+    parts: list[tuple[str, str]] = Field(
+        description="the detail as (term, value) pairs: a term is a severity, role, protocol, importance_… or one "
+                    "of docs/risk.md's words (internet_inbound, remote_access, …); the value a count, name or weight",
+        examples=[[["critical", "1"], ["high", "2"]]])
 
 
 class LevelCounts(Out):
