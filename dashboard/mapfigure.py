@@ -18,14 +18,19 @@ from dashboard.i18n import Translator
 from dashboard.maplayout import Layout, layout
 from dashboard.render import human_bytes
 
-# Dot colours: the role badges' text colours; unknown roles grey.
+# Dot colours, near the role badges' text colours; unknown roles light grey.
 ROLE_COLOURS = {"plc": "#1849a9", "hmi": "#0b6b5d", "engineering_workstation": "#5b2bb5", "camera": "#c26a00",
-                "nvr": "#9e1c5c", "server": "#30445c", "router": "#3d4753", "switch": "#3d4753", "iot": "#4d7c0f"}
-OTHER_COLOUR = "#98a2b3"
+                "nvr": "#9e1c5c", "server": "#475467", "router": "#1d2939", "switch": "#1d2939", "iot": "#4d7c0f"}
+OTHER_COLOUR = "#c0c7d0"
+# A device's risk level as a ring around its dot (low: none).
+RISK_RINGS = {"high": ("#d92d20", 3.5), "medium": ("#f79009", 2.5)}
+NO_RING = ("#ffffff", 1.5)
 MAX_SERVICES = len(PALETTE)  # the busiest services get a colour each, the rest are "other"
 MAX_WIDTH = 7.0  # px, the heaviest link
 CELL_PX = 62  # height of a grid row
 FULL_LABELS = 60  # up to this many devices each dot is labelled in full, beyond it shortly
+CURVE_POINTS = 9  # odd: the middle one is where a link's hover sits
+BEND, MAX_BEND = 0.25, 1.5  # a link's control point off its chord: a share of its length, at most cells
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Node:
     role: str  # a ROLE_COLOURS key, or anything else for grey
     role_label: str
     path: str | None  # the device's page
+    risk: str = ""  # its risk level: high, medium, low; empty when not scored
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ def network_map(zones: Sequence[MapZone], links: Sequence[Link], t: Translator) 
     _draw_links(fig, [link for link in links if link.source in where.positions and link.target in where.positions],
                 where, {n.key: n.label for n in nodes}, t)
     _draw_nodes(fig, nodes, where, t, full_labels=len(nodes) <= FULL_LABELS)
+    _risk_legend(fig, {n.risk for n in nodes}, t)
     fig.update_layout(
         height=int(where.height * CELL_PX) + 120,
         margin=dict(l=8, r=8, t=8, b=8),
@@ -101,20 +108,32 @@ def _draw_links(fig: go.Figure, links: Sequence[Link], where: Layout, names: dic
         xs: list[float | None] = []
         ys: list[float | None] = []
         for link in members:
-            (x0, y0), (x1, y1) = where.positions[link.source], where.positions[link.target]
-            xs += [x0, x1, None]
-            ys += [y0, y1, None]
+            curve = _curve(where.positions[link.source], where.positions[link.target])
+            xs += [x for x, _ in curve] + [None]
+            ys += [y for _, y in curve] + [None]
         fig.add_trace(go.Scatter(
             x=xs, y=ys, mode="lines", hoverinfo="skip", name=service, legendgroup=service,
             showlegend=service not in shown, line=dict(color=colour.get(service, OTHER_COLOUR), width=width),
             opacity=0.55))
         shown.add(service)
+    middles = [_curve(where.positions[k.source], where.positions[k.target])[CURVE_POINTS // 2] for k in links]
     fig.add_trace(go.Scatter(
-        x=[(where.positions[k.source][0] + where.positions[k.target][0]) / 2 for k in links],
-        y=[(where.positions[k.source][1] + where.positions[k.target][1]) / 2 for k in links],
-        mode="markers", marker=dict(size=10, opacity=0), showlegend=False,
+        x=[x for x, _ in middles], y=[y for _, y in middles],
+        mode="markers", marker=dict(size=7, opacity=0), showlegend=False,
         hovertext=[f"{names[k.source]} → {names[k.target]}<br>{k.service} · {human_bytes(k.bytes)}" for k in links],
         hovertemplate="%{hovertext}<extra></extra>"))
+
+
+def _curve(start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
+    """A quadratic Bézier from ``start`` to ``end`` bent to the left of its direction, so links along
+    a row of devices stay apart and the two directions of a pair are two arcs."""
+    (x0, y0), (x1, y1) = start, end
+    dx, dy = x1 - x0, y1 - y0
+    bend = min(BEND * math.hypot(dx, dy), MAX_BEND) / (math.hypot(dx, dy) or 1.0)
+    cx, cy = (x0 + x1) / 2 + dy * bend, (y0 + y1) / 2 - dx * bend
+    steps = [i / (CURVE_POINTS - 1) for i in range(CURVE_POINTS)]
+    return [((1 - s) ** 2 * x0 + 2 * (1 - s) * s * cx + s * s * x1,
+             (1 - s) ** 2 * y0 + 2 * (1 - s) * s * cy + s * s * y1) for s in steps]
 
 
 def _widths(traffic: list[int]) -> list[float]:
@@ -137,6 +156,16 @@ def _draw_nodes(fig: go.Figure, nodes: Sequence[Node], where: Layout, t: Transla
             textfont=dict(size=10 if full_labels else 9, color="#57606a"),
             marker=dict(size=14 if full_labels else 11, color=ROLE_COLOURS.get(role, OTHER_COLOUR),
                         symbol=["diamond" if n.path is None else "circle" for n in members],
-                        line=dict(color="#ffffff", width=1.5)),
+                        line=dict(color=[RISK_RINGS.get(n.risk, NO_RING)[0] for n in members],
+                                  width=[RISK_RINGS.get(n.risk, NO_RING)[1] for n in members])),
             customdata=[n.path for n in members], hovertext=[n.hover for n in members],
             hovertemplate="%{hovertext}<extra></extra>"))
+
+
+def _risk_legend(fig: go.Figure, levels: set[str], t: Translator) -> None:
+    """Legend entries (no points) for the rings the map shows."""
+    for risk, (colour, width) in RISK_RINGS.items():
+        if risk in levels:
+            fig.add_trace(go.Scatter(
+                x=[None], y=[None], mode="markers", name=f"{t('risk')}: {t(f'risk_level_{risk}')}",
+                marker=dict(size=12, color="rgba(0,0,0,0)", line=dict(color=colour, width=width))))

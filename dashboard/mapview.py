@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from markupsafe import escape
 
+from core.analytics import risk
 from core.analytics import zones as zoning
 from core.analytics.assets import ledger
 from core.analytics.ledger import Asset
@@ -34,16 +35,17 @@ def _levels(levels: list[int]) -> str:
     return f"L{levels[0]}" if len(levels) == 1 else f"L{levels[0]}–{levels[-1]}"
 
 
-def _node(asset: Asset, zone: str, t: Translator, device_path: Callable[[str], str]) -> Node:
+def _node(asset: Asset, zone: str, risk: dict, t: Translator, device_path: Callable[[str], str]) -> Node:
     role = asset.role.value if asset.role else ""
     name = asset.best("hostname") or asset.ip or asset.device
     level = zoning.purdue_level(asset)
     details = [asset.ip if asset.ip != name else "", role_label(role, t) if role else t("role_unknown"),
                asset.best("vendor"), f"{t('zone')}: {zone_title(zone, t)}",
-               f"{t('purdue_level')}: {t('purdue_none') if level is None else level}"]
+               f"{t('purdue_level')}: {t('purdue_none') if level is None else level}",
+               f"{t('risk')}: {risk['risk']} ({t('risk_level_' + risk['risk_level'])})"]
     hover = f"<b>{escape(name)}</b><br>" + "<br>".join(str(escape(d)) for d in details if d)
     return Node(asset.device, name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "…",
-                _short(asset), hover, role, role_label(role, t), device_path(asset.device))
+                _short(asset), hover, role, role_label(role, t), device_path(asset.device), risk["risk_level"])
 
 
 def _short(asset: Asset) -> str:
@@ -56,7 +58,7 @@ def _short(asset: Asset) -> str:
 
 
 def _external(t: Translator) -> MapZone:
-    node = Node(zoning.EXTERNAL, t("zone_external"), t("zone_external"), escape(t("zone_external_hint")),
+    node = Node(zoning.EXTERNAL, "", "", escape(t("zone_external_hint")),  # its zone's title names it
                 zoning.EXTERNAL, t("zone_external"), None)
     return MapZone(zoning.EXTERNAL, t("zone_external"), [node], zoning.EXTERNAL)
 
@@ -82,8 +84,10 @@ def map_context(ch: ClickHouseStore, tenant: int, range_key: str, t: Translator,
     zones = zoning.zones(ch, tenant, assets)
     links = zoning.device_links(assets, zoning.pair_traffic(ch, tenant, window.start, window.end))
     zone_of = zoning.device_zones(ch, tenant, assets)
+    risks = risk.scored(ch, tenant, assets)
     drawn = [MapZone(z.name, " · ".join(filter(None, (zone_title(z.name, t), _levels(z.purdue_levels)))),
-                     [_node(a, z.name, t, device_path) for a in z.devices], _levels(z.purdue_levels[-1:]))
+                     [_node(a, z.name, risks[a.device], t, device_path) for a in z.devices],
+                     _levels(z.purdue_levels[-1:]))
              for z in zones]
     if any(zoning.EXTERNAL in (link.source, link.target) for link in links):
         drawn.insert(0, _external(t))

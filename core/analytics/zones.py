@@ -146,9 +146,10 @@ def _side(owner: dict[str, str], ip: str) -> str:
     if ip in owner:
         return owner[ip]
     try:
-        return EXTERNAL if ipaddress.ip_address(ip).is_global else ""
+        addr = ipaddress.ip_address(ip)
     except ValueError:
         return ""
+    return EXTERNAL if addr.is_global and not addr.is_multicast else ""
 
 
 def zone_links(zone_of: dict[str, str], links: list[Link]) -> list[Link]:

@@ -44,6 +44,7 @@ def _plant_batches() -> list[wire.Batch]:
         flow(EWS, HMI, "vnc", nbytes=300, pkts=3, resp_p=5900),
         flow(EWS, "8.8.8.8", "dns", proto="udp", nbytes=200, pkts=2, resp_p=53),
         flow(EWS, "10.0.1.255", "", proto="udp", nbytes=90, pkts=1, resp_p=137),
+        flow(EWS, "239.255.255.250", "ssdp", proto="udp", nbytes=90, pkts=1, resp_p=1900),
         flow("10.0.3.5", "10.0.3.6", "rtsp", nbytes=5000, pkts=5, resp_p=554, vlan=30),
         flow("10.0.3.6", HMI, "http", nbytes=600, pkts=6, resp_p=80),
     ]
