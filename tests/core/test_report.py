@@ -24,7 +24,7 @@ from core.report.catalogue import Words
 from core.report.make import make_report
 from core.report.model import build_report
 from core.report.period import period
-from core.report.render import css_string
+from core.report.render import css_string, render_html
 from core.store.controlplane import Tenant
 from core.vulns.store import import_path
 from sensor import simulate, wire
@@ -172,6 +172,18 @@ def test_another_tenant_and_an_empty_period_report_nothing(plant):
     day = build_report(ch, plant.acme.id, "acme", period(DAY, DAY))
     assert later.devices_previous == len(day.devices) and later.alerts_previous == day.alerts
     assert later.changes["totals"]["devices_removed"] == len(day.devices) == day.changes["totals"]["devices_added"]
+
+
+def test_changes_since_the_previous_period_name_the_laptop_and_the_renamed_hmi(plant):
+    """The hour and a half around the risky capture against the one before it (the normal capture)."""
+    ch = plant.app.state.clickhouse
+    report = build_report(ch, plant.acme.id, "acme", period("2026-01-05T01:30:00Z", "2026-01-05T03:00:00Z"))
+    found = report.changes
+    assert simulate_ip(simulate.LAPTOP[0], plant) in {d["ip"] for d in found["devices_added"]}
+    renamed = {(c["attribute"], c["new"]) for c in found["attributes_changed"]}
+    assert ("hostname", "HMI-3-NEW") in renamed
+    html = render_html(report, "en")
+    assert "Devices added" in html and "HMI-3-NEW" in html
 
 
 def test_insecure_use_is_read_from_state_kept_at_ingest(plant):
