@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from coretest import PASSWORD
+from pathlib import Path
+
+import httpx
+from coretest import PASSWORD, post_batch
+
+from sensor import simulate, wire
+from sensor.meter import pipeline
+from sensor.meter.observe import Observer
 
 
 def log_in(page, url: str, email: str, password: str = PASSWORD) -> None:
@@ -19,3 +26,11 @@ def collect_errors(page) -> list[str]:
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     return errors
+
+
+def ingest_plant(client: httpx.Client, token: str, path: Path, start: float, risky: bool) -> None:
+    """Simulate 30,000 packets of the plant from ``start`` (with its incidents when ``risky``) into
+    ``path`` and upload them through the sensor pipeline."""
+    simulate.write_pcap(path, packets=30_000, seed=5, start=start, risky=risky)
+    for batch in pipeline.iter_batches([path], sensor="SN-acme", observer=Observer()):
+        assert post_batch(client, token, wire.encode(batch)).status_code == 200

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from browsertest import collect_errors, log_in
-from coretest import LiveServer, post_batch, provision
+from browsertest import collect_errors, ingest_plant, log_in
+from coretest import LiveServer, provision
 
 from core.api.app import create_app
 from core.config import Settings
 from core.detect import store
 from core.store.controlplane import Tenant
-from sensor import simulate, wire
-from sensor.meter import pipeline
-from sensor.meter.observe import Observer
+from sensor import simulate
 from dashboard.alertview import NEWEST, PAGE
 from dashboard.i18n import MESSAGES
 
@@ -33,10 +31,7 @@ def plant(tmp_path_factory):
             db.get(Tenant, acme.id).learning_hours = 1
         with httpx.Client(base_url=live.url) as client:
             for name, start, risky in (("safe", simulate.EPOCH, False), ("risky", simulate.EPOCH + 7200, True)):
-                path = workdir / f"{name}.pcap"
-                simulate.write_pcap(path, packets=30_000, seed=5, start=start, risky=risky)
-                for batch in pipeline.iter_batches([path], sensor="SN-acme", observer=Observer()):
-                    assert post_batch(client, acme.sensor_token, wire.encode(batch)).status_code == 200
+                ingest_plant(client, acme.sensor_token, workdir / f"{name}.pcap", start, risky)
         live.alerts = store.list_alerts(live.app.state.clickhouse, acme.id, limit=1000)
         live.acme = acme
         yield live
