@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import plotly.graph_objects as go
 
 from core.analytics.zones import Link
@@ -59,7 +60,6 @@ def network_map(zones: Sequence[MapZone], links: Sequence[Link], t: Translator) 
         return None
     where = layout([(z.name, [n.key for n in z.nodes], z.tier) for z in zones])
     fig = go.Figure()
-    _draw_zones(fig, zones, where)
     _draw_links(fig, [link for link in links if link.source in where.positions and link.target in where.positions],
                 where, {n.key: n.label for n in nodes}, t)
     _draw_nodes(fig, nodes, where, t, full_labels=len(nodes) <= FULL_LABELS)
@@ -71,21 +71,26 @@ def network_map(zones: Sequence[MapZone], links: Sequence[Link], t: Translator) 
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
         hoverlabel=dict(font_family=FONT), hovermode="closest", dragmode="pan",
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=11)),
+        **_zone_boxes(zones, where),
     )
     fig.update_xaxes(visible=False, range=[-0.7, where.width + 0.2], fixedrange=False)
     fig.update_yaxes(visible=False, range=[where.height + 0.1, -0.7])
     return fig
 
 
-def _draw_zones(fig: go.Figure, zones: Sequence[MapZone], where: Layout) -> None:
+def _zone_boxes(zones: Sequence[MapZone], where: Layout) -> dict:
+    """Layout shapes (a rectangle per zone) and annotations (its title), set at once: plotly's
+    add_shape and add_annotation copy the layout each time."""
+    shapes, titles = [], []
     for zone, box in zip(zones, where.boxes, strict=True):
-        fig.add_shape(type="rect", x0=box.x0, y0=box.y0, x1=box.x1, y1=box.y1, layer="below",
-                      line=dict(color="#d0d7de", width=1), fillcolor="rgba(246,248,250,0.9)")
+        shapes.append(dict(type="rect", x0=box.x0, y0=box.y0, x1=box.x1, y1=box.y1, layer="below",
+                           line=dict(color="#d0d7de", width=1), fillcolor="rgba(246,248,250,0.9)"))
         room = max(4, int((box.x1 - box.x0) * 7))  # characters that fit the box's width
         title = zone.title if len(zone.title) <= room else zone.title[:room - 1] + "…"
-        fig.add_annotation(x=box.x0 + 0.1, y=box.y0 + 0.05, text=f"<b>{title}</b>", showarrow=False,
+        titles.append(dict(x=box.x0 + 0.1, y=box.y0 + 0.05, text=f"<b>{title}</b>", showarrow=False,
                            xanchor="left", yanchor="top", font=dict(size=11, color="#57606a"),
-                           hovertext=zone.title)
+                           hovertext=zone.title))
+    return {"shapes": shapes, "annotations": titles}
 
 
 def _draw_links(fig: go.Figure, links: Sequence[Link], where: Layout, names: dict[str, str],
@@ -105,20 +110,18 @@ def _draw_links(fig: go.Figure, links: Sequence[Link], where: Layout, names: dic
         groups.setdefault((link.service if link.service in colour else other, width), []).append(link)
     shown: set[str] = set()
     for (service, width), members in sorted(groups.items(), key=lambda g: (g[0][0] == other, g[0][0], g[0][1])):
-        xs: list[float | None] = []
-        ys: list[float | None] = []
-        for link in members:
-            curve = _curve(where.positions[link.source], where.positions[link.target])
-            xs += [x for x, _ in curve] + [None]
-            ys += [y for _, y in curve] + [None]
+        # The curves one after another, a gap (NaN) between two; numpy arrays, which plotly takes
+        # without checking each number (lists of a few thousand took it a tenth of a second).
+        points = np.array([point for link in members for point in (
+            *_curve(where.positions[link.source], where.positions[link.target]), (math.nan, math.nan))])
         fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="lines", hoverinfo="skip", name=service, legendgroup=service,
+            x=points[:, 0], y=points[:, 1], mode="lines", hoverinfo="skip", name=service, legendgroup=service,
             showlegend=service not in shown, line=dict(color=colour.get(service, OTHER_COLOUR), width=width),
             opacity=0.55))
         shown.add(service)
     middles = [_curve(where.positions[k.source], where.positions[k.target])[CURVE_POINTS // 2] for k in links]
     fig.add_trace(go.Scatter(
-        x=[x for x, _ in middles], y=[y for _, y in middles],
+        x=np.array([x for x, _ in middles]), y=np.array([y for _, y in middles]),
         mode="markers", marker=dict(size=7, opacity=0), showlegend=False,
         hovertext=[f"{names[k.source]} → {names[k.target]}<br>{k.service} · {human_bytes(k.bytes)}" for k in links],
         hovertemplate="%{hovertext}<extra></extra>"))
