@@ -18,7 +18,8 @@ caps and multipliers are configuration (``core.config.RiskWeights``, ``MIERUKA_R
   credentials 5 from open alerts where the device is the server; up to 30.
 - ``unauthorized``: the analyst marked it unauthorised (25); or it appeared after learning (an open
   ``new_device`` alert) and nobody has authorised it (10).
-- ``zones``: 5 per other zone it talks with in the last 30 days, up to 15.
+- ``zones``: 5 per other zone (``core.analytics.zones``: the analyst's, else its VLAN or subnet) it
+  talks with in the hourly pairs of the last 30 days, up to 15.
 - ``role``: the sum × the role's weight (PLC 1.5, engineering workstation 1.4, HMI 1.2, server
   1.1, else 1) × the importance's (critical 1.5, high 1.3, medium 1.1, low 0.9, unrated 1); the
   factor's points are what the multiplication added (negative for low importance).
@@ -35,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from core.analytics.ledger import SUMMARY_ATTRIBUTES, Asset
+from core.analytics.zones import device_zones
 from core.config import RiskWeights, Settings
 from core.detect.kinds import OPEN_STATUSES, SEVERITIES
 from core.detect.rules.remote import REMOTE
@@ -190,7 +192,7 @@ def gather(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset], w: Ris
     owner = _owners(assets)
     _from_alerts(ch, tenant_id, owner, found)
     _from_services(assets, found)
-    _from_pairs(ch, tenant_id, owner, found, now - timedelta(days=w.days), {})
+    _from_pairs(ch, tenant_id, owner, found, now - timedelta(days=w.days), device_zones(ch, tenant_id, assets))
     _from_advisories(ch, assets, found)
     return found
 

@@ -183,6 +183,20 @@ def test_unauthorised_and_new_devices_never_authorised(ch, tenant):
     assert found[accepted.device].score == 10  # the open alert only
 
 
+def test_links_to_other_zones(ch, tenant):
+    engineering = device("00:00:00:00:00:30", "10.0.0.30")
+    plc_line1, plc_line2 = device("00:00:00:00:00:31", "10.0.1.31"), device("00:00:00:00:00:32", "10.0.2.32")
+    add_pair(ch, tenant, "10.0.0.30", "10.0.1.31")
+    add_pair(ch, tenant, "10.0.0.30", "10.0.2.32")
+    found = scores(ch, tenant, engineering, plc_line1, plc_line2)
+    zones = next(f for f in found[engineering.device].factors if f.name == "zones")
+    assert (zones.points, zones.detail) == (10, "10.0.1.0/24, 10.0.2.0/24")  # default zones: the /24s
+    assert points(found[plc_line1.device], "zones") == points(found[plc_line2.device], "zones") == 5
+    for a in (engineering, plc_line1, plc_line2):  # the analyst puts them in one zone
+        a.annotation = {"zone": "Cell 1"}
+    assert all(r.score == 0 for r in scores(ch, tenant, engineering, plc_line1, plc_line2).values())
+
+
 def test_role_and_importance_multiply(ch, tenant):
     plc = device("00:00:00:00:00:0d", "10.0.0.13", "plc", importance="critical", authorized="unauthorized")
     low = device("00:00:00:00:00:0e", "10.0.0.14", importance="low", authorized="unauthorized")
