@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from core.analytics import overview as stats
 from core.analytics.assets import list_assets
 from core.analytics.sensors import sensors_overview
+from core.analytics.vulnerabilities import counts as vuln_counts
 from core.analytics.window import Window, ending, resolve_window
 from core.store.clickhouse import ClickHouseStore
 from dashboard import figures, riskview
@@ -46,6 +47,7 @@ def overview_context(ch: ClickHouseStore, db: Session, tenant: int, range_key: s
         "totals": stats.totals(ch, tenant, window),
         "sensors": sensors,
         "assets": assets,
+        "vulns": vuln_counts(ch, assets),
         "risk": riskview.site_context(ch, tenant, devices, t),
         "figures": {
             "traffic": figures.embed(figures.traffic_figure(series, step, t)),

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from core.access import auth
 from core.analytics.assets import ledger as asset_ledger
+from core.analytics.vulnerabilities import for_device as device_vulnerabilities
 from core.api.deps import DB, ClickHouse, Now, SettingsDep
 from core.store.controlplane import User
 from dashboard import alertview, annotation, csrf
@@ -176,7 +177,8 @@ def asset(request: Request, user: SessionUser, ch: ClickHouse, device: str, save
     if context is None:
         return _asset_not_found(request, user)
     return page(request, "asset.html", user=user, saved=saved == "1",
-                device_alerts=alertview.device_alerts(ch, user.tenant_id, device, t), **context)
+                device_alerts=alertview.device_alerts(ch, user.tenant_id, device, t),
+                device_vulns=device_vulnerabilities(ch, context["asset"]), **context)
 
 
 @router.post("/assets/{device}/annotation", name="asset_annotation")

@@ -27,10 +27,23 @@ def by_device(ch: ClickHouseStore, assets: Iterable[Asset]) -> dict[str, list[Vu
     return match_devices(ch, (device_id(a) for a in assets))
 
 
+def summary_id(summary: dict) -> DeviceId:
+    """The device of a ledger summary (``Asset.summary()``, an API or page row)."""
+    return DeviceId(summary["device"], summary["vendor"], summary["model"], summary["firmware"])
+
+
 def for_device(ch: ClickHouseStore, summary: dict) -> list[dict]:
-    """The matches of one device of the ledger, given its summary (``Asset.summary()``)."""
-    device = DeviceId(summary["device"], summary["vendor"], summary["model"], summary["firmware"])
+    """The matches of one device of the ledger, given its summary."""
+    device = summary_id(summary)
     return [as_dict(m) for m in match_devices(ch, [device]).get(device.key, [])]
+
+
+def counts(ch: ClickHouseStore, summaries: Iterable[dict]) -> dict:
+    """For an overview: distinct CVEs, the devices they affect, and the CVEs of each severity."""
+    found = match_devices(ch, (summary_id(s) for s in summaries))
+    worst = {m.cve: m.cvss for matches in found.values() for m in matches}
+    return {"cves": len(worst), "devices": len(found),
+            **{name: sum(1 for c in worst.values() if severity(c) == name) for name, _ in SEVERITIES}}
 
 
 def as_dict(match: VulnMatch) -> dict:

@@ -89,7 +89,7 @@ class Catalogue:
                               and (not cond.only_cves or v.cve in cond.only_cves))
                 if not vendor or not vulns:
                     continue
-                label = p.name if p.condition.strip() in p.name or not p.condition else f"{p.name} {p.condition}"
+                label = p.name if cond.every or p.condition in p.name else f"{p.name} {p.condition}"
                 self.entries.setdefault(vendor, []).append(_Entry(
                     a.advisory_id, a.title, label.strip(), product_families(vendor, p.family) | product_families(vendor, p.name),
                     model_patterns(p.family, p.name, model_text, *p.model_numbers), cond, vulns))

@@ -31,6 +31,7 @@ class Site:
     globex_email: str
     acme_sensor_token: str
     devices: list[dict]  # the simulated plant's hosts (name, ip, mac, vendor)
+    app: object  # the app behind url, for stores a test fills directly (e.g. imported advisories)
 
 
 def _ingest_simulated_plant(url: str, token: str, workdir: Path) -> list[dict]:
@@ -50,7 +51,7 @@ def site(tmp_path_factory) -> Site:
     with LiveServer(create_app(Settings(data_dir=workdir))) as live:
         acme, globex = provision(live.app, "acme"), provision(live.app, "globex")
         devices = _ingest_simulated_plant(live.url, acme.sensor_token, workdir)
-        yield Site(live.url, acme.email, globex.email, acme.sensor_token, devices)
+        yield Site(live.url, acme.email, globex.email, acme.sensor_token, devices, live.app)
 
 
 @pytest.fixture(scope="module")  # not session: a live sync Playwright keeps its event loop running,

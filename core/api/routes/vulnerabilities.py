@@ -86,9 +86,9 @@ class Vulnerabilities(Out):
 
 
 @router.get("/api/v1/vulnerabilities", responses=refusals({401: NEEDS_LOGIN, 422: "a bad filter"}))
-def vulnerabilities(who: Principal, ch: ClickHouse,
-                    min_cvss: float = Query(0, ge=0, le=10, description="leave out CVEs scored lower"),
-                    confidence: Confidence | None = Query(None, description="only matches of this confidence"),
-                    ) -> Vulnerabilities:
+def list_vulnerabilities(who: Principal, ch: ClickHouse,
+                         min_cvss: float = Query(0, ge=0, le=10, description="leave out CVEs scored lower"),
+                         confidence: Confidence | None = Query(None, description="only matches of this confidence"),
+                         ) -> Vulnerabilities:
     """The tenant's devices matched against the imported advisories: by CVE and by device."""
     return tenant_vulnerabilities(ch, who.tenant_id, min_cvss, confidence)
