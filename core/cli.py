@@ -53,6 +53,8 @@ alerts_cli = typer.Typer(help="Alerts.", **_PLAIN)
 app.add_typer(alerts_cli, name="alerts")
 advisories = typer.Typer(help="Security advisories (CSAF 2.0) matched against devices.", **_PLAIN)
 app.add_typer(advisories, name="advisories")
+export_cli = typer.Typer(help="Exports: the data team's statistics across tenants.", **_PLAIN)
+app.add_typer(export_cli, name="export")
 app.add_typer(tariff_app, name="tariff")  # billing: see ../shared/specs/tariff.md
 
 
@@ -781,6 +783,47 @@ def report_command(
         audit(db, "cli", "report", owner.id, f"{span.start:%Y-%m-%dT%H:%MZ}/{span.end:%Y-%m-%dT%H:%MZ} {lang} {fmt}")
         db.commit()
     note(f"report written to {out} ({len(made):,} bytes)")
+
+
+@export_cli.command("stats")
+def export_stats(
+    start: str = typer.Option(..., help="first day (YYYY-MM-DD, UTC)"),
+    end: str = typer.Option(..., help="last day (YYYY-MM-DD, UTC, included)"),
+    out: Path = typer.Option(..., metavar="FILE.parquet|FILE.csv", help="the file; its extension says the format"),
+    purpose: str = typer.Option(..., help="why the statistics are exported (kept in the audit log)"),
+    period: str = typer.Option("month", help="month or week"),
+) -> None:
+    """Statistics across every tenant for the data team: a cell is published only when it aggregates
+    MIERUKA_STATS_K tenants and MIERUKA_STATS_M devices (README "Statistics for the data team")."""
+    from datetime import UTC, date
+
+    from core.export.stats import FORMATS, write_stats
+    from core.stats.access import PURPOSE_MAX, record_read
+    from core.stats.build import statistics
+    from core.stats.periods import KINDS, periods
+
+    if out.suffix.lower() not in FORMATS:
+        raise fail(f"--out: {out.name} must end in .parquet or .csv")
+    if period not in KINDS:
+        raise fail(f"--period: {period!r} is not one of {', '.join(KINDS)}")
+    if not 3 <= len(purpose.strip()) <= PURPOSE_MAX:
+        raise fail(f"--purpose: say why, in 3 to {PURPOSE_MAX} characters")
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+        periods(first, last, period)
+    except ValueError as exc:
+        raise fail(f"--start/--end: {exc}") from None
+    cfg = settings()
+    with control_plane() as db, ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+        ch.migrate()
+        found = statistics(ch, db, first, last, period, cfg.stats_k, cfg.stats_m, datetime.now(UTC))
+        try:
+            size = write_stats(out, found.all_rows(), found.metadata(first, last))
+        except OSError as exc:
+            raise fail(f"--out: {exc.strerror}: {out}") from None
+        record_read(db, "cli", "stats.export", purpose, first, last, period)
+    suppressed = sum(sum(reasons.values()) for reasons in found.suppressed.values())
+    note(f"{len(found.rows)} rows, {suppressed} cells suppressed: {out} ({size:,} bytes)")
 
 
 def main() -> None:

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     activation_code_days: float = 14.0  # how long a sensor activation code stays valid
     # The provider's own tenant: its billing users see every tenant's contracts (core.billing.contracts).
     provider_tenant: str = "provider"
+    # Cross-tenant statistics (core/stats): a cell is published only when it aggregates at least
+    # stats_k tenants and stats_m devices (sensors, for fleet health); otherwise it is suppressed.
+    stats_k: int = Field(3, ge=2)
+    stats_m: int = Field(10, ge=1)
     # Deletion (core.export.purge): a tenant's data goes this many days after its last contract ends.
     purge_grace_days: float = Field(30.0, ge=0)
     # Retention (core.export.retention): raw records per tenant (its own setting, else this; 0: kept),

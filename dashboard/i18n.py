@@ -58,7 +58,7 @@ COMPUTED_KEYS = (
     N_("password_too_short"), N_("password_too_long"), N_("password_contains_email"), N_("password_guessable"),
     N_("state_active"), N_("state_disabled"), N_("state_paused"),
     N_("token_live"), N_("token_expired"), N_("token_revoked"),
-    N_("user_role_admin"), N_("user_role_analyst"), N_("user_role_billing"),
+    N_("user_role_admin"), N_("user_role_analyst"), N_("user_role_billing"), N_("user_role_datateam"),
     # network map and zones (dashboard/netmap.py, dashboard/assets.py purdue_choices)
     N_("nav_network_map"), N_("zone_assign_invalid"),
     N_("purdue_0"), N_("purdue_1"), N_("purdue_2"), N_("purdue_3"), N_("purdue_4"), N_("purdue_5"),

@@ -19,6 +19,7 @@ from core.billing import contracts
 from core.analytics.window import Window, resolve_window
 from core.config import Settings
 from core.ingest import Ingestor
+from core.stats.access import is_data_team
 from core.api.metrics import Metrics
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import Sensor, utcnow
@@ -130,6 +131,16 @@ def billing_scope(who: Principal, db: DB, settings: SettingsDep) -> contracts.Sc
 
 
 BillingScope = Annotated[contracts.Scope, Depends(billing_scope)]
+
+
+def data_team(who: Principal, db: DB, settings: SettingsDep) -> auth.Identity:
+    """The provider's data team (core.stats.access); every other caller gets 403."""
+    if not is_data_team(db, who, settings.provider_tenant):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the provider's data team only")
+    return who
+
+
+DataTeam = Annotated[auth.Identity, Depends(data_team)]
 
 
 def time_window(

@@ -36,7 +36,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
-ROLES = ("admin", "analyst", "billing")
+ROLES = ("admin", "analyst", "billing", "datateam")  # datateam: the provider's statistics (core/stats)
 
 
 def utcnow() -> datetime:

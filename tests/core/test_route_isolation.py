@@ -15,7 +15,7 @@ import re
 
 import pytest
 from coretest import OSECT_EXAMPLE, PASSWORD, SCC_EXAMPLE, T0, bearer, flow, make_batch, post_batch, provision
-from coretest import store_contract
+from coretest import add_user, store_contract
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 
@@ -26,6 +26,7 @@ from core.config import Settings
 from core.detect import store as alerts
 from core.store.controlplane import ApiToken, Tenant, User
 from dashboard.routes import session_user
+from dashboard.stats import data_team_session
 from sensor import wire
 
 # Routes anyone may call: health, metrics (gated by its own token or loopback check), activation
@@ -36,8 +37,8 @@ PUBLIC = {
     ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
 }
 KINDS = ((deps.sensor_auth, "sensor"), (deps.principal, "user"), (session_user, "page"))
-ROLES = ("analyst", "admin", "billing")
-QUERY_VALUES = {"month": "2026-12"}  # a value for each required query parameter
+ROLES = ("analyst", "admin", "billing", "datateam")
+QUERY_VALUES = {"month": "2026-12", "purpose": "route isolation test"}  # a value for each required query parameter
 
 
 def _calls(dependant) -> set:
@@ -77,6 +78,10 @@ BODIES = {"/api/v1/assets/{device}/annotation": {}, "/api/v1/users/{user_id}/rol
           "/api/v1/users/{user_id}/password": {"password": "Vermilion kettle drums at 4am"},
           "/api/v1/alerts/{alert_id}": {"status": "acknowledged"}}
 SENSOR_ROUTES = [(method, path) for method, path, kind, _ in ROUTES if kind == "sensor"]
+# Routes across every tenant by design (the data team's statistics): the provider's data team only.
+DATA_TEAM_CALLS = {deps.data_team, data_team_session}
+DATA_TEAM_ROUTES = {route.path for route in iter_route_contexts(create_app(Settings()).routes)
+                    if getattr(route, "dependant", None) and _calls(route.dependant) & DATA_TEAM_CALLS}
 
 
 def test_every_route_is_classified():
@@ -131,6 +136,7 @@ def world(client):
         ids = {"device": batch.tables["observations"]["mac"][0].as_py(), "contract": contract_id, "user_id": analyst.id, "token_id": token_id,
                "alert_id": alerts.list_alerts(client.app.state.clickhouse, tenant.id, kind=["new_device"])[0]["id"]}
         world[name] = {"tenant": tenant, "creds": creds, "ids": ids}
+    world["provider"] = _provider_data_team(client)
     return world
 
 
@@ -160,6 +166,8 @@ def test_every_read_needs_a_user(client, world, path, kind, query):
 
 @pytest.mark.parametrize("path, kind, query", READS, ids=[r[0] for r in READS])
 def test_every_read_returns_only_the_callers_data(client, world, path, kind, query):
+    if path in DATA_TEAM_ROUTES:
+        return _data_team_only(client, world, path, kind, query)
     for me, other in (("acme", "globex"), ("globex", "acme")):
         mine, theirs = world[me], world[other]
         params = {q: QUERY_VALUES[q] for q in query} | {"tenant_id": theirs["tenant"].id, "tenant": theirs["tenant"].id}
@@ -176,6 +184,29 @@ def test_every_read_returns_only_the_callers_data(client, world, path, kind, que
         if re.search(r"{\w+}", path):  # the other tenant's ids are not found (or forbidden)
             r = client.get(url(path, theirs["ids"]), params=params, headers=headers, follow_redirects=False)
             assert r.status_code in (403, 404), (me, role, r.status_code, r.text[:200])
+
+
+def _provider_data_team(client) -> tuple[dict, dict]:
+    """An API token's and a login session's headers of the provider's data team."""
+    token = add_user(client.app, "provider", "data@provider.example", "datateam")
+    with client.app.state.controlplane.sessions() as db:
+        user = db.scalar(select(User).where(User.email == "data@provider.example"))
+        return bearer(token), {"Cookie": f"{auth.SESSION_COOKIE}={auth.start_session(db, user)}"}
+
+
+def _data_team_only(client, world, path, kind, query):
+    """Every role of a customer tenant, its datateam users included, is refused; the provider's data
+    team reads it, and nothing in it names a tenant or its addresses."""
+    params = {q: QUERY_VALUES[q] for q in query}
+    for name in ("acme", "globex"):
+        for role in ROLES:
+            headers = world[name]["creds"][role][0 if kind == "user" else 1]
+            r = client.get(path, params=params, headers=headers, follow_redirects=False)
+            assert r.status_code == 403, (name, role, r.status_code)
+    r = client.get(path, params=params, headers=world["provider"][0 if kind == "user" else 1], follow_redirects=False)
+    assert r.status_code == 200, r.text[:200]
+    for marker in ("acme", "globex", "10.0.0.", "10.2.0."):
+        assert marker not in r.text.lower(), marker
 
 
 @pytest.mark.parametrize("method, path", SENSOR_ROUTES)

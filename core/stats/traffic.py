@@ -1,0 +1,59 @@
+"""Protocol tables of a period from the rollups kept at ingest: protocols in use (``pairs_1h``: flows,
+bytes, packets and the site devices on either side) and OT functions (``event_actions_1h``: events
+per protocol and action). A device here is a site address (core.analytics.ledger.is_local_host)."""
+
+from __future__ import annotations
+
+from core.analytics.ledger import is_local_host
+from core.analytics.roles import OT_SERVICES
+from core.stats import labels
+from core.stats.periods import Period
+from core.stats.table import Table, share
+from core.store.clickhouse import ClickHouseStore
+
+_HOURS = "hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}"
+MEASURES = ("flows", "bytes", "packets")
+
+
+def protocols(ch: ClickHouseStore, period: Period, sites: int) -> Table:
+    """Per transport (group) and service (label, ``unknown`` when none was detected)."""
+    params = {"start": period.start, "end": period.end}
+    rows = ch.query(
+        f"""SELECT tenant_id, proto, service, sum(flows) AS flows, sum(bytes) AS bytes, sum(packets) AS packets
+        FROM pairs_1h WHERE {_HOURS} GROUP BY tenant_id, proto, service""", params)
+    totals = {m: sum(r[m] for r in rows) for m in MEASURES}
+
+    def measures(cell):
+        return {"site_share": share(len(cell.tenants), sites),
+                **{m: cell.sums[m] for m in MEASURES},
+                **{f"{m[:-1]}_share": share(cell.sums[m], totals[m]) for m in MEASURES}}
+
+    table = Table("protocols", measures)
+    for r in rows:
+        table.add(labels.name(r["proto"]), labels.name(r["service"]), r["tenant_id"],
+                  **{m: r[m] for m in MEASURES})
+    for r in ch.query(
+            f"""SELECT DISTINCT tenant_id, proto, service, host FROM pairs_1h
+            ARRAY JOIN [orig_h, resp_h] AS host WHERE {_HOURS}""", params):
+        if is_local_host(r["host"]):
+            table.add(labels.name(r["proto"]), labels.name(r["service"]), r["tenant_id"], r["host"])
+    return table
+
+
+def ot_functions(ch: ClickHouseStore, period: Period, sites: int) -> Table:
+    """Per OT protocol (group) and function (label): events, and the devices that sent or got them."""
+    rows = ch.query(
+        f"""SELECT tenant_id, protocol, action, orig_h, resp_h, sum(count) AS events FROM event_actions_1h
+        WHERE {_HOURS} AND protocol IN {{ot:Array(String)}} GROUP BY tenant_id, protocol, action, orig_h, resp_h""",
+        {"start": period.start, "end": period.end, "ot": sorted(OT_SERVICES)})
+    total = sum(r["events"] for r in rows)
+    table = Table("ot_functions", lambda cell: {"site_share": share(len(cell.tenants), sites),
+                                                "events": cell.sums["events"],
+                                                "event_share": share(cell.sums["events"], total)})
+    for r in rows:
+        cell = table.cell(labels.name(r["protocol"]), labels.name(r["action"]))
+        cell.add(r["tenant_id"], events=r["events"])
+        for host in (r["orig_h"], r["resp_h"]):
+            if is_local_host(host):
+                cell.add(r["tenant_id"], host)
+    return table
