@@ -26,7 +26,7 @@ caps and multipliers are configuration (``core.config.RiskWeights``, ``MIERUKA_R
 
 The score is the total capped at 100; a level names it (high from 70, medium from 40, else low).
 The site's score is the mean of its five highest device scores; ``site_risk`` keeps a snapshot a day
-(``risk_daily``) so the summary has a trend.
+(``risk_daily``; ``core.analytics.risktrend`` computes it hourly) so the summary has a trend.
 """
 
 from __future__ import annotations

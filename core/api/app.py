@@ -37,6 +37,7 @@ from core.api.security import SecuredApp
 from core.config import Settings
 from core.forward.worker import Worker
 from core.api.periodic import Periodic
+from core.analytics.risktrend import keep_daily
 from core.detect.engine import Detector
 from core.export.purge import purge_ended
 from core.export.retention import Retention
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs = [Periodic("silence-watch", app.state.detector.check_silent, 60.0),
                     Periodic("purge-ended", lambda: purge_ended(clickhouse, controlplane.engine,
                                                                 settings.purge_grace_days), 3600.0),
+                    Periodic("risk-trend", lambda: keep_daily(clickhouse, controlplane), 3600.0),
                     Worker(controlplane)]  # drains the alert outbox
             for job in jobs:
                 job.start()

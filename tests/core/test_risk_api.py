@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from coretest import bearer, flow, make_batch, post_batch, provision
 from fastapi.testclient import TestClient
 
+from core.analytics.risktrend import keep_daily
 from core.api.app import create_app
 from core.detect import store as alerts
 from core.detect.engine import _new_row
@@ -61,3 +62,14 @@ def test_assets_sort_by_risk_and_the_site_summary(settings):
             assert r.status_code == 422 and "days" in r.text
         assert client.get("/api/v1/assets", params={"sort": "danger"}, headers=auth).status_code == 422
         assert client.get("/api/v1/risk").status_code == 401
+
+        # the core's hourly job keeps today's snapshot current with nobody looking
+        ch = client.app.state.clickhouse
+        alerts.write(ch, [_new_row(acme.id, acme.sensor_id, "t", Finding(
+            "plc_program_change", "s7:download", now, now, src_ip=HMI, dst_ip=OLD_BOX))])
+        keep_daily(ch, client.app.state.controlplane)
+        today = ch.query("SELECT tenant_id, max_score, medium FROM risk_daily FINAL WHERE day = today()"
+                         " ORDER BY tenant_id")
+        # the box now 30 + 10 + 15, the HMI 40 × 1.2, the PLC 45: all medium
+        assert today == [{"tenant_id": acme.id, "max_score": 55, "medium": 3},
+                         {"tenant_id": globex.id, "max_score": 0, "medium": 0}]  # as the API left it
