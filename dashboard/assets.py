@@ -3,17 +3,20 @@ device's detail, from the core's ledger queries for one tenant."""
 
 from __future__ import annotations
 
+from datetime import datetime
 
 from core.analytics import assets as ledger
 from core.analytics.zones import network_zone
 from core.store.clickhouse import ClickHouseStore
 from dashboard import figures
-from dashboard.i18n import Translator
+from dashboard.i18n import N_, Translator
 from dashboard.timefmt import MINUTES, SECONDS, absolute, zone_name
 
 # Roles the core infers from behaviour or sensors state, in the role filter's order.
 ROLES = ("plc", "hmi", "engineering_workstation", "camera", "nvr", "server", "router", "switch", "iot")
 LATEST_EVENTS = 25
+ALL_HISTORY = "all"  # the ledger's default period; else one of the overview's ranges
+N_("range_all")  # assets.html: "range_" ~ period
 # The list's columns: key (a sort key when in ledger.SORTABLE) and heading message.
 COLUMNS = (
     ("ip", "ip"), ("mac", "mac"), ("role", "role"), ("risk", "risk"), ("vendor", "vendor"), ("hostname", "hostname"),
@@ -58,15 +61,35 @@ def _times(row: dict, *keys: str, fmt: str = SECONDS) -> dict:
     return row | {k: absolute(row[k], fmt) for k in keys}
 
 
+def _overview_ranges():
+    """The overview's ranges and their window (imported late: the overview imports users of this module)."""
+    from dashboard.overview import RANGES, window_for
+
+    return RANGES, window_for
+
+
+def _period(ch: ClickHouseStore, tenant: int, range_key: str) -> tuple[datetime | None, datetime | None]:
+    """The ledger's period: one of the overview's ranges up to the newest data, else all history."""
+    ranges, window_for = _overview_ranges()
+    if range_key not in ranges:
+        return None, None
+    window = window_for(ch, tenant, range_key)
+    return window.start, window.end
+
+
 def list_context(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str, order: str,
-                 t: Translator) -> dict:
+                 t: Translator, range_key: str = ALL_HISTORY) -> dict:
     sort, descending = _sort_order(sort, order)
+    start, end = _period(ch, tenant, range_key)
     assets = [
         _times(a, "first_seen", "last_seen", fmt=MINUTES) | {"role_label": _role_label(a["role"], t)}
-        for a in ledger.list_assets(ch, tenant, q, role, sort, descending)
+        for a in ledger.list_assets(ch, tenant, q, role, sort, descending, start=start, end=end)
     ]
-    query = {"q": q, "role": role, "sort": sort, "order": "desc" if descending else "asc"}
+    range_key = range_key if start else ALL_HISTORY
+    query = {"q": q, "role": role, "sort": sort, "order": "desc" if descending else "asc", "range": range_key}
     return {
+        "period": {"range": range_key, "start": absolute(start, MINUTES), "end": absolute(end, MINUTES),
+                   "choices": (ALL_HISTORY, *_overview_ranges()[0])},
         "assets": assets,
         "unauthorized": sum(a["authorized"] == "unauthorized" for a in assets),
         "query": query,
@@ -77,9 +100,11 @@ def list_context(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str,
     }
 
 
-def assets_csv(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str, order: str) -> str:
+def assets_csv(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str, order: str,
+               range_key: str = ALL_HISTORY) -> str:
     """The list as the API's CSV has it (same columns, UTC times, lists space-separated)."""
-    return ledger.assets_csv(ledger.list_assets(ch, tenant, q, role, *_sort_order(sort, order)))
+    start, end = _period(ch, tenant, range_key)
+    return ledger.assets_csv(ledger.list_assets(ch, tenant, q, role, *_sort_order(sort, order), start=start, end=end))
 
 
 def detail_context(ch: ClickHouseStore, tenant: int, device: str, t: Translator) -> dict | None:

@@ -27,11 +27,14 @@ router = APIRouter(include_in_schema=False)
 DEFAULT_RANGE = "7d"
 BOUNDS = ("a_start", "a_end", "b_start", "b_end")
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">, in the site's zone
-# Messages the template names by key: "attr_" + a compared field, "changes_range_" + a range.
+# Messages the template names by key: "attr_" + a compared field, "changes_range_" + a range,
+# sections and columns.
 LABELS = (N_("attr_vendor"), N_("attr_model"), N_("attr_firmware"), N_("attr_hostname"), N_("attr_os"),
           N_("attr_serial"), N_("attr_role"), N_("attr_ips"), N_("attr_vlans"), N_("changes_range_1h"),
           N_("changes_range_24h"), N_("changes_range_7d"))
-SECTIONS = (N_("devices_added"), N_("devices_removed"), N_("pairs_added"), N_("pairs_removed"),
+HEADINGS = (N_("devices_added"), N_("devices_removed"), N_("attributes_changed"), N_("pairs_added"),
+            N_("pairs_removed"), N_("functions_added"), N_("old_value"), N_("new_value"), N_("client"),
+            N_("server"), N_("function"), N_("uses"),
             N_("nav_changes"))  # and base.html's navigation: "nav_" ~ route
 INVERTED = N_("changes_inverted")
 

@@ -149,20 +149,22 @@ def sensors(request: Request, user: SessionUser, db: DB, ch: ClickHouse, now: No
 
 @router.get("/assets", name="assets")
 def assets(request: Request, user: SessionUser, ch: ClickHouse, q: str = "", role: str = "", sort: str = "ip",
-           order: str = "asc") -> Response:
+           order: str = "asc", range_key: Annotated[str, Query(alias="range")] = "all") -> Response:
     if user is None:
         return _redirect(request, "login")
-    context = list_context(ch, user.tenant_id, q.strip(), role, sort, order, translator(request_lang(request)))
+    context = list_context(ch, user.tenant_id, q.strip(), role, sort, order, translator(request_lang(request)),
+                           range_key)
     return page(request, "assets.html", user=user, **context)
 
 
 @router.get("/assets.csv", name="assets_csv")
 def assets_download(request: Request, user: SessionUser, ch: ClickHouse, q: str = "", role: str = "",
-                    sort: str = "ip", order: str = "asc") -> Response:
+                    sort: str = "ip", order: str = "asc",
+                    range_key: Annotated[str, Query(alias="range")] = "all") -> Response:
     if user is None:
         return _redirect(request, "login")
     return Response(
-        assets_csv(ch, user.tenant_id, q.strip(), role, sort, order),
+        assets_csv(ch, user.tenant_id, q.strip(), role, sort, order, range_key),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="assets.csv"', "Cache-Control": "no-store"},
     )

@@ -99,3 +99,31 @@ def test_an_inverted_period_is_refused(plant, wide):
     response = wide.goto(f"{url}/changes?a_start=2026-01-06T00:00&a_end=2026-01-05T00:00")
     assert response.status == 422
     assert MESSAGES["ja"]["changes_inverted"] in wide.content()
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_ledger_by_period(plant, wide, screenshots, lang):
+    """The asset ledger's period picker: all history lists the camera gone in period B, the last
+    hour (period B) lists the laptop and not the camera; sort, filter and CSV keep the period."""
+    url, acme, periods = plant
+    page = wide
+    errors = collect_errors(page)
+    log_in(page, url, acme.email)
+    page.goto(f"{url}/assets?lang={lang}")
+    gone, laptop = periods.devices[twoperiods.GONE], twoperiods.LAPTOP
+    ips = lambda: set(page.locator("#ledger tbody tr td:nth-child(1)").all_inner_texts())  # noqa: E731
+    assert page.locator(".ranges a.current").get_attribute("data-range") == "all"
+    assert {gone["ip"], laptop["ip"]} <= ips()
+    page.click(".ranges a[data-range='1h']")
+    assert "range=1h" in page.url
+    assert laptop["ip"] in ips() and gone["ip"] not in ips()
+    page.click("th a[data-sort=vendor]")
+    assert "range=1h" in page.url and gone["ip"] not in ips()
+    page.fill("input[name=q]", "10.10.0")
+    page.press("input[name=q]", "Enter")
+    assert "range=1h" in page.url and gone["ip"] not in ips()
+    href = page.locator("#csv").get_attribute("href")
+    csv_text = httpx.get(url + href, cookies={c["name"]: c["value"] for c in page.context.cookies()}).text
+    assert laptop["ip"] in csv_text and gone["ip"] not in csv_text
+    page.screenshot(path=screenshots / f"ledger-assets-1h-{lang}.png", full_page=True)
+    assert errors == []
