@@ -21,12 +21,15 @@ from core.access import accounts
 from core.api.app import create_app
 from core.config import Settings
 from core.detect.indicators import import_file
+from core.vulns.store import import_path
 
 TENANT = "demo"
 EMAIL = "analyst@demo.example"
 SERIAL = "DEMO-0001"
 SIM_PPS = 300  # simulated packets per second of capture time (see sensor.simulate)
 LEARN_SHARE = 0.5  # the simulated plant's first half is normal traffic (sensor.simulate.LEARN_FRACTION)
+# Public CISA advisories (CSAF 2.0) beside the checkout, imported when there.
+ADVISORIES = Path(__file__).resolve().parents[2] / "shared" / "advisories" / "csaf"
 
 
 def _sensor_cli() -> str:
@@ -117,6 +120,9 @@ def run_demo(
     url = f"http://{host}:{port}"
     password = secrets.token_urlsafe(12)
     tenant_id, token = _provision(server.config.app, password, packets)
+    if ADVISORIES.is_dir():
+        imported = import_path(server.config.app.state.clickhouse, ADVISORIES).imported
+        print(f"imported {len(imported)} advisories from {ADVISORIES}", flush=True)
     print(
         f"core listening on {url}; replaying {packets} simulated packets through a sensor…",
         flush=True,
