@@ -120,8 +120,9 @@ def test_alerts_find_their_device_by_mac_ip_or_key(ch, tenant):
     assert points(found[by_mac.device], "alerts") == 10 and points(found[by_ip.device], "alerts") == 10
     # a public host's frames carry the router's MAC: the alert is not the router's
     router = device("00:00:00:00:00:fe", "10.0.0.254", "router")
-    alerts.write(ch, [_new_row(tenant, 1, "t", Finding("internet_exposure", "inbound:52.94.0.9>10.9.0.1", ts, ts,
-                                                       src_ip="52.94.0.9", src_mac=router.device, dst_ip="10.9.0.1"))])
+    inbound = Finding("internet_exposure", "inbound:52.94.0.9>10.9.0.1", ts, ts, src_ip="52.94.0.9",
+                      src_mac=router.device, dst_ip="10.9.0.1")
+    alerts.write(ch, [_new_row(tenant, 1, "t", inbound)])
     found = scores(ch, tenant, by_mac, by_ip, router)
     assert found[router.device].score == 0 and points(found[by_ip.device], "alerts") == 10 + 20
 
@@ -227,7 +228,8 @@ def test_bad_weights_are_refused():
 
 def test_site_summary_keeps_a_snapshot_a_day(ch, tenant):
     assets = {a.device: a for a in (
-        device("00:00:00:00:01:01", "10.1.0.1", "plc", served=("telnet", "ftp", "http"), authorized="unauthorized"),
+        device("00:00:00:00:01:01", "10.1.0.1", "plc", served=("telnet", "ftp", "http"),
+               authorized="unauthorized"),
         device("00:00:00:00:01:02", "10.1.0.2", authorized="unauthorized"),
         device("00:00:00:00:01:03", "10.1.0.3"))}
     ch.insert_rows("risk_daily", [{"tenant_id": tenant, "day": (NOW - timedelta(days=2)).date(), "score": 9,

@@ -28,8 +28,9 @@ class RiskFactor(Out):
     detail: str = Field(description="what it rests on, in English, e.g. the alerts by severity or the services",
                         examples=["critical 1, high 2"])
     parts: list[tuple[str, str]] = Field(
-        description="the detail as (term, value) pairs: a term is a severity, role, protocol, importance_… or one "
-                    "of docs/risk.md's words (internet_inbound, remote_access, …); the value a count, name or weight",
+        description="the detail as (term, value) pairs: a term is a severity, role, protocol, importance_… "
+                    "or one of docs/risk.md's words (internet_inbound, remote_access, …); the value a count, "
+                    "name or weight",
         examples=[[["critical", "1"], ["high", "2"]]])
 
 
