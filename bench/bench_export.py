@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine  # noqa: E402
 
-from core.export.tenant import _final, _select_list, export_tenant  # noqa: E402
+from core.export.tenant import final, select_list, export_tenant  # noqa: E402
 from core.store.clickhouse import ClickHouseStore  # noqa: E402
 from core.store.controlplane import Base  # noqa: E402
 
@@ -81,7 +81,7 @@ def main() -> None:
             rss = reset_peak()
             began = time.perf_counter()
             for table in ch.tenant_tables():
-                ch.command(f"SELECT {_select_list(table['columns'])} FROM {table['name']}{_final(table)} "
+                ch.command(f"SELECT {select_list(table['columns'])} FROM {table['name']}{final(table)} "
                            f"WHERE tenant_id = 1 INTO OUTFILE '{work}/peer-{table['name']}.parquet' FORMAT Parquet")
             peer_s, peer_rss = time.perf_counter() - began, peak_rss_mib() - rss
             rss = reset_peak()

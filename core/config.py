@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     # rollups for every tenant.
     retention_raw_days: int = Field(400, ge=0, le=65535)
     retention_rollup_days: int = Field(1830, ge=1, le=65535)
+    # Tests of crash safety only: the core process exits at this ingest step (core.ingest.STEPS).
+    ingest_crash_at: str = ""
     # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.
     ca_cert_file: Path | None = None
     # /metrics needs ``Authorization: Bearer <token>`` when set; unset, only loopback clients

@@ -112,9 +112,10 @@ class CoreProcess:
         self.process: Process | None = None
         self.controlplane = ControlPlane(f"sqlite:///{(data_dir / 'control.db').resolve()}")
 
-    def start(self) -> CoreProcess:
+    def start(self, **settings: str) -> CoreProcess:
+        """Start it; ``settings`` are more MIERUKA_* variables (``ingest_crash_at="after:flows"``)."""
         env = os.environ | {"MIERUKA_DATA_DIR": str(self.data_dir), "MIERUKA_HOST": self.host,
-                            "MIERUKA_PORT": str(self.port)}
+                            "MIERUKA_PORT": str(self.port)} | {f"MIERUKA_{k.upper()}": v for k, v in settings.items()}
         self.process = Process([CORE_CLI, "serve"], env)
         eventually(self._healthy, 60)
         return self

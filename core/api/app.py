@@ -93,11 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.detector = Detector(clickhouse, controlplane)
             retention = Retention(controlplane, settings.retention_raw_days)
             apply_retention(clickhouse, retention, settings.retention_rollup_days)
-            app.state.ingestor = Ingestor(clickhouse, app.state.detector, retention.days)
+            app.state.ingestor = Ingestor(clickhouse, app.state.detector, retention.days, settings.ingest_crash_at)
             jobs = [Periodic("silence-watch", app.state.detector.check_silent, 60.0),
                     Periodic("purge-ended", lambda: purge_ended(clickhouse, controlplane.engine,
                                                                 settings.purge_grace_days), 3600.0),
                     Periodic("risk-trend", lambda: keep_daily(clickhouse, controlplane), 3600.0),
+                    # half-stored batches no sensor resent: from 10 minutes after start, when
+                    # every sensor that can has resent what it sent before a crash
+                    Periodic("ingest-recover", app.state.ingestor.recover, 600.0),
                     Worker(controlplane)]  # drains the alert outbox
             for job in jobs:
                 job.start()

@@ -72,17 +72,19 @@ def export_tenant(ch: ClickHouseStore, controlplane: Engine, tenant_id: int, ten
 
 def row_counts(ch: ClickHouseStore, tenant_id: int) -> dict[str, int]:
     """The tenant's rows per ClickHouse table, counted as the export reads them."""
-    return {t["name"]: ch.query(f"SELECT count() AS n FROM {t['name']}{_final(t)} WHERE tenant_id = {{t:UInt32}}",
+    return {t["name"]: ch.query(f"SELECT count() AS n FROM {t['name']}{final(t)} WHERE tenant_id = {{t:UInt32}}",
                                 {"t": tenant_id})[0]["n"] for t in ch.tenant_tables()}
 
 
 # -- ClickHouse ---------------------------------------------------------------------------------
 
-def _final(table: dict) -> str:
+def final(table: dict) -> str:
+    """`` FINAL`` for a table that merges rows (one row per key, as the core's queries see it)."""
     return " FINAL" if _MERGING.search(table["engine"]) else ""
 
 
-def _select_list(columns: dict[str, str]) -> str:
+def select_list(columns: dict[str, str]) -> str:
+    """The columns as plain values: aggregate states finalised, UUIDs as text."""
     def one(name: str, kind: str) -> str:
         quoted = f"`{name}`"
         if kind.startswith("AggregateFunction("):
@@ -102,13 +104,13 @@ def _time_column(table: dict) -> str | None:
 
 
 def _clickhouse_chunks(ch: ClickHouseStore, table: dict, tenant_id: int) -> Iterator[pa.Table]:
-    base = f"SELECT {_select_list(table['columns'])} FROM {table['name']}{_final(table)} WHERE tenant_id = {{t:UInt32}}"
+    base = f"SELECT {select_list(table['columns'])} FROM {table['name']}{final(table)} WHERE tenant_id = {{t:UInt32}}"
     params = {"t": tenant_id}
     column = _time_column(table)
     if column is None:
         yield _arrow(ch, base, params)
         return
-    hours = ch.query(f"SELECT toStartOfHour(`{column}`) AS h, count() AS n FROM {table['name']}{_final(table)} "
+    hours = ch.query(f"SELECT toStartOfHour(`{column}`) AS h, count() AS n FROM {table['name']}{final(table)} "
                      "WHERE tenant_id = {t:UInt32} GROUP BY h ORDER BY h", params)
     if not hours:
         yield _arrow(ch, base + " AND 0", params)

@@ -161,3 +161,23 @@ def test_new_flow_counts_connections_once(live, live_tenants, http):
         "f": 1,
         "b": 1400,
     }
+
+
+def test_workers_storing_the_same_batch_at_once_store_it_once(live, live_tenants):
+    """Two ingest workers (each with its own per-sensor locks, as two core processes have) get the
+    same batch from eight requests at once: the deduplication tokens store it once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.ingest import Ingestor
+
+    acme, _ = live_tenants
+    store = live.app.state.clickhouse
+    workers = [Ingestor(store), Ingestor(store)]
+    body = wire.encode(make_batch([flow(), flow(orig_h="10.0.0.3", nbytes=100, pkts=2)]))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: workers[i % 2].ingest(acme.id, acme.sensor_id, body).status, range(8)))
+    assert "stored" in results
+    counts = row_counts(live.app)
+    assert (counts["flows"], counts["events"], counts["observations"]) == (2, 1, 2)
+    assert store.query("SELECT count() AS n FROM batches")[0]["n"] == 1
+    assert store.query("SELECT sum(bytes) AS b, sum(flows) AS f FROM traffic_1m")[0] == {"b": 800, "f": 2}
