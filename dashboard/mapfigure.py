@@ -155,14 +155,19 @@ def _draw_nodes(fig: go.Figure, nodes: Sequence[Node], where: Layout, t: Transla
         fig.add_trace(go.Scatter(
             x=[where.positions[n.key][0] for n in members], y=[where.positions[n.key][1] for n in members],
             mode="markers+text", name=members[0].role_label if role else t("map_role_other"),
-            text=[n.label if full_labels else n.short for n in members], textposition="bottom center",
-            textfont=dict(size=10 if full_labels else 9, color="#57606a"),
+            text=[n.label if full_labels else n.short for n in members], textposition=[_label_side(where.positions[n.key][0], full_labels) for n in members],
+            textfont=dict(size=10 if full_labels else 9, color="#57606a", shadow="auto"),  # a halo over links
             marker=dict(size=14 if full_labels else 11, color=ROLE_COLOURS.get(role, OTHER_COLOUR),
                         symbol=["diamond" if n.path is None else "circle" for n in members],
                         line=dict(color=[RISK_RINGS.get(n.risk, NO_RING)[0] for n in members],
                                   width=[RISK_RINGS.get(n.risk, NO_RING)[1] for n in members])),
             customdata=[n.path for n in members], hovertext=[n.hover for n in members],
             hovertemplate="%{hovertext}<extra></extra>"))
+
+
+def _label_side(x: float, full_labels: bool) -> str:
+    """Full labels alternate below and above the dots along a row, so neighbours' names do not meet."""
+    return "top center" if full_labels and round(x) % 2 else "bottom center"
 
 
 def _risk_legend(fig: go.Figure, levels: set[str], t: Translator) -> None:
