@@ -1,5 +1,5 @@
 """``mieruka report``: a fresh data directory's tenant gets its HTML and PDF (every figure zero);
-bad dates, extension, language or tenant print one line and exit 2."""
+bad dates, extension, language or tenant, or no Chromium for a PDF, print one line and exit 2."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 MIERUKA = str(Path(sys.executable).parent / "mieruka")
 
 
-def mieruka(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+def mieruka(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([MIERUKA, *args], capture_output=True, text=True, timeout=180,
-                          env={"PATH": "/usr/bin:/bin", "MIERUKA_DATA_DIR": str(data_dir)})
+                          env={"PATH": "/usr/bin:/bin", "MIERUKA_DATA_DIR": str(data_dir), **env})
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,10 @@ def test_html_and_pdf_of_an_empty_tenant(data_dir, tmp_path):
                    "--out", str(pdf)).returncode == 0
     words = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "セキュリティ・アセスメントレポート" in words and "対象期間のアラートはありません。" in words
+
+
+def test_no_chromium_is_one_line_and_exit_2(data_dir, tmp_path):
+    done = mieruka(data_dir, "report", "--tenant", "acme", "--start", "2026-11-01", "--end", "2026-11-30",
+                   "--out", str(tmp_path / "r.pdf"), MIERUKA_CHROMIUM=str(tmp_path / "no-chromium"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no-chromium not found" in done.stderr
+    assert not (tmp_path / "r.pdf").exists()
