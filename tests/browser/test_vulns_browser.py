@@ -45,6 +45,8 @@ def test_vulnerabilities_page(plant, browser, screenshots, lang):
 
     kpi = page.locator("#vuln-kpi strong")
     assert int(kpi.inner_text()) == 2  # CVE-2022-1161 and CVE-2024-6207
+    assert fits(page)
+    page.locator(".kpis").screenshot(path=screenshots / f"vulns-overview-{lang}.png")
     page.click(f".topnav a:has-text('{text['nav_vulnerabilities']}')")
     assert page.url == f"{plant.url}/vulnerabilities"
     print(f"/vulnerabilities ({lang}): {server_ms(page):.0f} ms at the server and over the wire")
