@@ -9,6 +9,7 @@ from coretest import T0, bearer, post_batch
 from pagetest import csrf_token, figure, plant_batch
 
 from core.store.controlplane import AuditLog
+from dashboard.i18n import MESSAGES
 
 PLC = "00:1b:1b:00:00:02"  # acme's 10.1.0.2 (pagetest.plant_batch)
 # A second batch from 10.1.9.0/24 where acme's PLC (same MAC) answers as 10.1.9.2 too: one device
@@ -91,3 +92,10 @@ def test_device_page_sets_zone_and_purdue_level(client, acme, login):
     assert (detail["zone"], detail["purdue_level"], detail["importance"]) == ("Cell A", 1, "high")
     bad = client.post(f"/assets/{PLC}/annotation", data=form | {"purdue_level": "9"})
     assert bad.status_code == 400 and 'value="Cell A"' in bad.text
+
+
+def test_a_tenant_without_data_gets_an_empty_map(client, initech, login):
+    login(initech)
+    html = client.get("/map?lang=en").text
+    assert "network-map-data" not in html
+    assert MESSAGES["en"]["map_empty"] in html and MESSAGES["en"]["no_zone_links"] in html
