@@ -312,6 +312,10 @@ def advisories_import(
         raise fail(str(exc)) from None
     for file, why in report.refused.items():
         typer.echo(f"error: {file}: {why}", err=True)
+    with control_plane() as db:
+        audit(db, "cli", "advisories.import", None,
+              f"{path}: {len(report.imported)} imported, {len(report.refused)} refused")
+        db.commit()
     if not report.imported:
         raise typer.Exit(2)
     note(f"{len(report.imported)} advisory file(s) imported, {len(report.refused)} refused")

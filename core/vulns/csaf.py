@@ -68,6 +68,16 @@ def read(path: Path) -> Advisory:
 
 
 def parse(data) -> Advisory:
+    """A CSAF document (parsed JSON) read into an Advisory; raises CsafError."""
+    try:
+        return _parse(data)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        if isinstance(exc, CsafError):
+            raise
+        raise CsafError(f"malformed document ({type(exc).__name__}: {exc})") from None
+
+
+def _parse(data) -> Advisory:
     document = _object(data, "the file").get("document")
     tracking = _object(document, "document").get("tracking")
     _object(tracking, "document.tracking")

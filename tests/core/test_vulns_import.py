@@ -8,9 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from core import cli
+from core.config import Settings
+from core.store.controlplane import AuditLog, ControlPlane
 from core.store.clickhouse import ClickHouseStore
 from core.vulns import store
 from core.vulns.csaf import CsafError, parse
@@ -106,6 +111,11 @@ def test_cli_import_a_folder_with_one_bad_file(run, tmp_path):
     r = run("advisories", "import", folder)
     assert r.exit_code == 1
     assert "broken.json: not JSON" in r.output and "2 advisory file(s) imported, 1 refused" in r.output
+    cp = ControlPlane(Settings().database_dsn)
+    with cp.sessions() as db:
+        (logged,) = db.scalars(select(AuditLog).where(AuditLog.action == "advisories.import")).all()
+    cp.close()
+    assert logged.actor == "cli" and logged.detail.endswith("2 imported, 1 refused")
     r = run("advisories", "match", "--vendor", "Siemens AG", "--model", "6ES7 214-1AG40-0XB0", "--firmware", "V4.4.9")
     assert r.exit_code == 0
     line = json.loads(r.stdout)
@@ -136,3 +146,33 @@ def test_cli_refuses_bad_arguments_with_one_line(run, tmp_path):
         r = run("advisories", *args)
         assert r.exit_code == 2, (args, r.output)
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: "), (args, r.stderr)
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                           max_leaves=6)
+
+
+def _paths(value, path=()):
+    yield path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from _paths(child, (*path, key))
+
+
+@needs_csaf
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_damaged_advisory_is_refused_never_a_crash(data):
+    """Any part of a real advisory replaced by any JSON value: read, or refused with a CsafError."""
+    name = data.draw(st.sampled_from(sorted(p.name for p in CSAF.glob("*.json"))))
+    document = json.loads((CSAF / name).read_text())
+    path = data.draw(st.sampled_from(list(_paths(document))[1:]))
+    holder = document
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = data.draw(JSON_VALUES)
+    try:
+        parse(document)
+    except CsafError as exc:
+        assert str(exc)
