@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from core.analytics.assets import ledger
 from core.analytics.changes import changes
-from core.analytics.ledger import Asset, ip_order
+from core.analytics.ledger import Asset, ip_order, is_local_host
 from core.analytics.risk import Risk, device_risk, level, site_summary, weights_from_settings
 from core.detect import store as alerts
 from core.report.insecure import insecure_uses
@@ -145,13 +145,15 @@ def build_report(ch: ClickHouseStore, tenant_id: int, tenant: str, period: Perio
 
 
 def _alert_observations(found: list[dict], assets: dict[str, Asset]) -> list[Observation]:
-    """Each alert's finding on each of its sides that is a device of the period."""
-    owner = {ip: key for key, a in assets.items() for ip in a.ips}
+    """Each alert's finding on each of its sides that is a device of the period: by the side's IP
+    when it has one, else by its device key. A public address is no device of the site (its frames
+    carry the router's MAC, so the router's ledger entry lists it)."""
+    owner = {ip: key for key, a in assets.items() for ip in a.ips if is_local_host(ip)}
     out = []
     for alert in found:
         finding, sides = ALERT_FINDINGS[alert["kind"]]
         for side in (alert[name] for name in sides):
-            key = side["device"] if side["device"] in assets else owner.get(side["ip"])
+            key = owner.get(side["ip"]) if side["ip"] else side["device"] if side["device"] in assets else None
             if key:
                 out.append(Observation(finding, key))
     return out

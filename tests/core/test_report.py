@@ -142,6 +142,9 @@ def test_findings_name_the_incidents_with_recommendations(plant):
     by_ip = {d.ip: d for d in report.devices.values()}
     laptop = next(f for f in report.findings if f.rule.id == "scan")
     assert simulate_ip(simulate.LAPTOP[0], plant) in [report.device(k).ip for k in laptop.devices]
+    exposed = next(f for f in report.findings if f.rule.id == "internet_exposure")
+    router = next(d["ip"] for d in plant.summary["devices"] if d["role"] == "router")
+    assert router not in [report.device(k).ip for k in exposed.devices]  # it only carries the frames
     assert all(by_ip.get(report.device(k).ip) for f in report.findings for k in f.devices)
     html = make_report(plant.app.state.clickhouse, plant.acme.id, "acme", period(DAY, DAY), "en", "html",
                        Settings().chromium).decode()
