@@ -16,7 +16,7 @@ PURDUE_LEVELS = range(6)  # Purdue model levels 0 (process) to 5 (enterprise net
 ANNOTATED = ("authorized", "importance", "tags", "notes", "zone", "purdue_level")
 CSV_COLUMNS = ("ip", "mac", "role", "vendor", "hostname", "model", "firmware", "serial", "os",
                "protocols_served", "protocols_used", "vlans", "first_seen", "last_seen",
-               "authorized", "importance", "tags", "notes")
+               "authorized", "importance", "tags", "notes", "risk")
 SORTABLE = ("ip", "mac", "vendor", "hostname", "role", "model", "first_seen", "last_seen",
             "authorized", "importance", "risk")
 MAX_EVENTS = 500
