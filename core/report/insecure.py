@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.analytics.ledger import Asset
+from core.analytics.ledger import Asset, is_local_host
 from core.report.period import Period
 from core.store.clickhouse import ClickHouseStore
 
@@ -30,10 +30,16 @@ class Use:
     device: str  # the ledger's key of the device that offers it (its IP when not in the ledger)
 
 
+def site_owners(assets: dict[str, Asset]) -> dict[str, str]:
+    """Site IP → its device's key. A public address is no site device's, though the router's ledger
+    entry lists those whose frames it carried."""
+    return {ip: key for key, a in assets.items() for ip in a.ips if is_local_host(ip)}
+
+
 def insecure_uses(ch: ClickHouseStore, tenant_id: int, period: Period, assets: dict[str, Asset]) -> list[Use]:
     """Every (protocol, device) in use in the period, most serious protocol first."""
     found = {Use(name, key) for key, a in assets.items() for name in SERVED if a.served.get(name)}
-    owner = {ip: key for key, a in assets.items() for ip in a.ips}
+    owner = site_owners(assets)
     rows = ch.query(_FLAGGED, {"tenant": tenant_id, "start": period.start, "end": period.end})
     found |= {Use(r["flag"], owner.get(r["host"], r["host"])) for r in rows if r["host"]}
     return sorted(found, key=lambda u: (INSECURE.index(u.protocol), u.device))

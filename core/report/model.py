@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from core.analytics.assets import ledger
 from core.analytics.changes import changes
-from core.analytics.ledger import Asset, ip_order, is_local_host
+from core.analytics.ledger import Asset, ip_order
 from core.analytics.risk import Risk, device_risk, level, site_summary, weights_from_settings
 from core.detect import store as alerts
-from core.report.insecure import insecure_uses
+from core.report.insecure import insecure_uses, site_owners
 from core.report.period import Period
 from core.report.recommend import Finding, Observation, findings
 from core.store.clickhouse import ClickHouseStore
@@ -146,9 +146,8 @@ def build_report(ch: ClickHouseStore, tenant_id: int, tenant: str, period: Perio
 
 def _alert_observations(found: list[dict], assets: dict[str, Asset]) -> list[Observation]:
     """Each alert's finding on each of its sides that is a device of the period: by the side's IP
-    when it has one, else by its device key. A public address is no device of the site (its frames
-    carry the router's MAC, so the router's ledger entry lists it)."""
-    owner = {ip: key for key, a in assets.items() for ip in a.ips if is_local_host(ip)}
+    when it has one, else by its device key."""
+    owner = site_owners(assets)
     out = []
     for alert in found:
         finding, sides = ALERT_FINDINGS[alert["kind"]]
