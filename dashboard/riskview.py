@@ -10,7 +10,7 @@ from dashboard import figures
 from dashboard.assets import _role_label as role_label
 from dashboard.i18n import N_, Translator
 
-# Messages named by computed keys ("risk_level_" ~ level, "risk_factor_" ~ name); tests/core/test_risk.py
+# Messages named by computed keys ("risk_level_" ~ level, "risk_factor_" ~ name); test_risk_view.py
 # checks each level and factor has one.
 COMPUTED_KEYS = (
     N_("risk_level_high"), N_("risk_level_medium"), N_("risk_level_low"),
