@@ -11,8 +11,8 @@ every attempt of generation g — in any process — so:
   inserts the rest;
 - two workers storing the same batch at once store it once;
 - if a step fails while the core runs, the rows of the batch are taken out before the error
-  propagates (flows first re-inserted with ``sign`` negated, which retracts them from the rollup
-  views that sum ``sign``, then every table's rows of the batch deleted) and the attempt is logged
+  propagates (flows and events first re-inserted with ``sign`` negated, which retracts them from the
+  rollup views that sum ``sign``, then every table's rows of the batch deleted) and the attempt is logged
   'removed': the resend is generation g + 1, with new tokens.
 
 ``recover`` (every 10 minutes, from 10 minutes after the core starts, so sensors have resent what
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 INSERT_ORDER = ("events", "observations", "flows")  # flows last: it feeds the rollups
 INSERT_ATTEMPTS = 3
+RETRACTABLE = ("events", "flows")  # their views sum ``sign``: re-inserted negated, a batch is given back
 RECOVER_AFTER = timedelta(minutes=10)  # an attempt this old without its marker is not in flight
 # Steps at which ``crash_at`` makes the process exit (the crash tests): start, before:/after: a table.
 STEPS = ("start", *(f"{when}:{table}" for table in (*INSERT_ORDER, "batches") for when in ("before", "after")))
@@ -176,7 +177,15 @@ class Ingestor:
 
     def _take_out(self, key: dict, generation: int, token: str) -> None:
         """Remove every row of a batch that is not committed, and log its attempt as removed."""
-        self._remove(list(INSERT_ORDER), key, token)
+        for table in RETRACTABLE:
+            # its own token: a second retraction of the same rows (a later generation) is not a
+            # duplicate of the first
+            self.store.command(
+                f"INSERT INTO {table} SELECT * REPLACE (-sign AS sign) FROM {table} WHERE {_KEY}",
+                key, settings={"insert_deduplication_token": f"{token}:retract:{table}"},
+            )
+        for table in INSERT_ORDER:
+            self.store.command(f"DELETE FROM {self.store.local(table)} {self.store.on_cluster} WHERE {_KEY}", key)
         self._log_attempt(key, generation, "removed")
 
     def _step(self, step: str) -> None:
@@ -220,20 +229,6 @@ class Ingestor:
             )
             table = table.append_column("new_flow", pc.cast(started, pa.uint8()))
         return table
-
-    def _remove(self, tables: list[str], key: dict, token: str) -> None:
-        if "flows" in tables:
-            # its own token: a second retraction of the same rows (a later generation) is not a
-            # duplicate of the first
-            self.store.command(
-                f"INSERT INTO flows SELECT * REPLACE (-sign AS sign) FROM flows WHERE {_KEY}",
-                key, settings={"insert_deduplication_token": f"{token}:retract"},
-            )
-        for table in tables:
-            self.store.command(
-                f"DELETE FROM {self.store.local(table)} {self.store.on_cluster} WHERE {_KEY}",
-                key,
-            )
 
 
 def _key(tenant_id: int, sensor_id: int, batch_id: str) -> dict:

@@ -123,6 +123,7 @@ def test_failed_store_leaves_nothing_and_resend_stores(
         "SELECT sum(bytes) AS b, sum(packets) AS p, sum(flows) AS f FROM traffic_1m"
     )[0] == {"b": 0, "p": 0, "f": 0}
     assert ch.query("SELECT sum(bytes) AS b FROM pairs_1h")[0]["b"] == 0
+    assert ch.query("SELECT sum(count) AS n FROM event_actions_1h")[0]["n"] == 0
 
     monkeypatch.setattr(store, "insert_arrow", real_insert)
     r = post_batch(http, acme.sensor_token, body)
@@ -132,6 +133,7 @@ def test_failed_store_leaves_nothing_and_resend_stores(
         "f": 1,
     }
     assert ch.query("SELECT count() AS n FROM flows")[0]["n"] == 1
+    assert ch.query("SELECT sum(count) AS n FROM event_actions_1h")[0]["n"] == 1
 
 
 def test_metrics_count_batches_and_rejections(live, live_tenants, http):

@@ -19,6 +19,7 @@ ROLLUPS = {
 RAW = {"flows", "events", "observations", "batches", "schema_migrations", "asset_annotations"}
 RISK = {"risk_daily"}
 REPORT = {"insecure_use_1h", "insecure_use_1h_mv"}  # the assessment report's insecure use per hour
+INGEST = {"ingest_intents"}  # each attempt to store a batch (exactly-once ingest)
 DETECTION = {"detect_baseline", "detect_learning", "indicators", "alerts", "alert_comments"}
 VULNS = {"advisories", "advisory_products", "advisory_vulns"}
 LEDGER = {f"{t}{mv}" for t in ("asset_seen_1h", "asset_fact_values", "pair_seen_1h", "event_actions_1h")
@@ -40,7 +41,7 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
         assert store.migrate() == versions
         assert store.migrate() == []
-        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER | RISK | REPORT
+        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER | RISK | REPORT | INGEST
         engines = {
             r["name"]: r["engine"]
             for r in store.query(
@@ -82,6 +83,19 @@ def test_raw_tables_are_ordered_partitioned_and_compressed(tmp_path):
         assert "Delta" in columns["ts"]["compression_codec"]
 
 
+def test_every_table_a_view_fills_drops_a_block_it_saw_before(tmp_path):
+    """A resent block is dropped by its deduplication token only where the table keeps a window:
+    every view's target, the raw tables and the commit marker (a table added later included)."""
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
+        store.migrate()
+        views = store.query("SELECT create_table_query AS q FROM system.tables WHERE engine = 'MaterializedView' "
+                            "AND database = currentDatabase()")
+        targets = {re.search(r" TO \w+\.(\w+)", v["q"]).group(1) for v in views}
+        assert {"pairs_1h", "traffic_1m", "asset_facts", "event_actions_1h"} <= targets
+        for table in targets | {"flows", "events", "observations", "batches"}:
+            assert "non_replicated_deduplication_window = 1000" in store.command(f"SHOW CREATE TABLE {table}"), table
+
+
 def test_database_named_in_dsn_is_created(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch?database=mieruka_test") as store:
         store.migrate()
@@ -117,17 +131,20 @@ def test_single_node_rendering_has_no_cluster_parts():
     text = "\n".join(statements)
     assert "{{" not in text and "ON CLUSTER" not in text and "Replicated" not in text
     assert "Distributed" not in text and "_local" not in text
-    assert all(s.startswith(("CREATE", "ALTER TABLE ", "INSERT INTO ", "EXCHANGE TABLES ", "DROP TABLE IF EXISTS "))
+    assert all(s.startswith(("CREATE", "ALTER TABLE ", "INSERT INTO ", "EXCHANGE TABLES ", "DROP TABLE IF EXISTS ",
+                             "DROP VIEW IF EXISTS "))
                for s in statements)
 
 
 def test_cluster_rendering_alters_storage_then_distributed_table():
-    alters = [s.split(" ON ")[0] for s in _all_statements("prod") if s.startswith("ALTER")]
+    columns = [s for s in _all_statements("prod") if s.startswith("ALTER") and " COLUMN " in s]
+    alters = [s.split(" ON ")[0] for s in columns]
     assert alters[:4] == ["ALTER TABLE events_local", "ALTER TABLE events",
                           "ALTER TABLE batches_local", "ALTER TABLE batches"]
     assert alters[::2] == [f"{a}_local" for a in alters[1::2]]  # each storage table, then its Distributed one
-    assert all("ON CLUSTER `prod` ADD COLUMN IF NOT EXISTS" in s
-               for s in _all_statements("prod") if s.startswith("ALTER"))
+    assert all("ON CLUSTER `prod` " in s for s in columns)
+    settings = [s for s in _all_statements("prod") if s.startswith("ALTER") and " COLUMN " not in s]
+    assert settings and all(re.match(r"ALTER TABLE \w+_local ON CLUSTER `prod` MODIFY SETTING ", s) for s in settings)
 
 
 def test_cluster_rendering_uses_replicated_and_distributed_tables():
