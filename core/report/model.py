@@ -5,20 +5,20 @@ each count beside the previous period's of equal length."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.analytics.assets import ledger
 from core.analytics.changes import changes
 from core.analytics.ledger import Asset, ip_order
 from core.analytics.risk import Risk, device_risk, level, site_summary, weights_from_settings
+from core.analytics.vulnerabilities import by_device as vulnerabilities_of
+from core.analytics.vulnerabilities import severity as cvss_severity
 from core.detect import store as alerts
 from core.report.insecure import insecure_uses, site_owners
 from core.report.period import Period
 from core.report.recommend import Finding, Observation, findings
 from core.store.clickhouse import ClickHouseStore
-from core.analytics.vulnerabilities import by_device as vulnerabilities_of
-from core.analytics.vulnerabilities import severity as cvss_severity
 from core.vulns.match import VulnMatch
 
 TOP_ALERTS = 10
@@ -72,7 +72,7 @@ class Report:
     site: dict  # core.analytics.risk.site_summary of the devices: score, level, counts by level
     vulnerabilities: dict[str, list[VulnMatch]]  # device key → its matches (devices with any)
     changes: dict  # core.analytics.changes.changes: the previous period against this one
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding]  # most severe first
 
     @property
     def previous(self) -> Period:
@@ -110,38 +110,39 @@ class Report:
 def build_report(ch: ClickHouseStore, tenant_id: int, tenant: str, period: Period) -> Report:
     previous = period.previous()
     assets = ledger(ch, tenant_id, start=period.start, end=period.end)
-    found_alerts = alerts.list_alerts(ch, tenant_id, period.start, period.end, kind=list(ALERT_FINDINGS),
-                                      limit=alerts.MAX_PAGE)
-    uses = insecure_uses(ch, tenant_id, period, assets)
+    devices = {k: Device.of(a) for k, a in sorted(assets.items(), key=lambda ka: ip_order(ka[1].ip))}
+    found_changes = changes(ch, tenant_id, (previous.start, previous.end), (period.start, period.end), volatile=False)
     weights = weights_from_settings()
     risks = device_risk(ch, tenant_id, assets, weights)
-    found_changes = changes(ch, tenant_id, (previous.start, previous.end), (period.start, period.end), volatile=False)
-    devices = {k: Device.of(a) for k, a in sorted(assets.items(), key=lambda ka: ip_order(ka[1].ip))}
-    report = Report(
-        tenant=tenant, period=period, generated=datetime.now(UTC),
-        devices=devices,
-        devices_previous=len(assets) - found_changes["totals"]["devices_added"] + found_changes["totals"]["devices_removed"],
+    ranked = sorted(((k, r) for k, r in risks.items() if r.score), key=lambda kr: (-kr[1].score, kr[0]))
+    uses = insecure_uses(ch, tenant_id, period, assets)
+    insecure: dict[str, list[str]] = {}
+    for use in uses:
+        insecure.setdefault(use.protocol, []).append(use.device)
+    vulnerable = vulnerabilities_of(ch, assets.values())
+
+    observed = [Observation(u.protocol, u.device) for u in uses]
+    observed += _alert_observations(alerts.list_alerts(ch, tenant_id, period.start, period.end,
+                                                       kind=list(ALERT_FINDINGS), limit=alerts.MAX_PAGE), assets)
+    observed += [Observation("vulnerability", key, _vuln_values(m), _vuln_severity(m.cvss))
+                 for key, matches in vulnerable.items() for m in matches]
+    observed += [Observation("unknown_device", k) for k, a in assets.items()
+                 if a.annotation.get("authorized") == "unauthorized"]
+
+    totals = found_changes["totals"]
+    return Report(
+        tenant=tenant, period=period, generated=datetime.now(UTC), devices=devices,
+        devices_previous=len(assets) - totals["devices_added"] + totals["devices_removed"],
         alerts=alerts.counts_by_severity(ch, tenant_id, period.start, period.end),
         alerts_previous=alerts.counts_by_severity(ch, tenant_id, previous.start, previous.end),
         alert_kinds=alerts.counts_by_kind(ch, tenant_id, period.start, period.end),
-        top_alerts=alerts.list_alerts(ch, tenant_id, period.start, period.end, sort="severity",
-                                      limit=TOP_ALERTS),
-        insecure={}, site=site_summary([r.score for r in risks.values()], weights),
-        vulnerabilities=vulnerabilities_of(ch, assets.values()),
-        changes=found_changes,
-        riskiest=[(Device.of(assets[k]), r, level(r.score, weights)) for k, r in
-                  sorted(risks.items(), key=lambda kr: (-kr[1].score, kr[0]))[:RISKIEST] if r.score],
+        top_alerts=alerts.list_alerts(ch, tenant_id, period.start, period.end, sort="severity", limit=TOP_ALERTS),
+        insecure=insecure,
+        riskiest=[(devices[k], r, level(r.score, weights)) for k, r in ranked[:RISKIEST]],
+        site=site_summary([r.score for r in risks.values()], weights),
+        vulnerabilities=vulnerable, changes=found_changes,
+        findings=findings(observed, lambda key: devices[key].role if key in devices else ""),
     )
-    for use in uses:
-        report.insecure.setdefault(use.protocol, []).append(use.device)
-    observed = [Observation(u.protocol, u.device) for u in uses]
-    observed += _alert_observations(found_alerts, assets)
-    observed += [Observation("vulnerability", key, _vuln_values(m), _vuln_severity(m.cvss))
-                 for key, matches in report.vulnerabilities.items() for m in matches]
-    observed += [Observation("unknown_device", k) for k, a in assets.items()
-                 if a.annotation.get("authorized") == "unauthorized"]
-    report.findings = findings(observed, lambda key: report.device(key).role)
-    return report
 
 
 def _alert_observations(found: list[dict], assets: dict[str, Asset]) -> list[Observation]:
