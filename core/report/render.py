@@ -3,6 +3,7 @@ the HTML; the page's fonts, Japanese included, are embedded by Chromium)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from core.report.period import DISPLAY_TZ
 
 PDF_TIMEOUT_S = 120
 MAX_ROWS = 30  # rows of each list of changes
-CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-pdf-header-footer",
+CHROMIUM_ARGS = ("--headless", "--disable-gpu", "--no-first-run", "--no-pdf-header-footer",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -70,6 +71,12 @@ def render_html(report: Report, lang: str) -> str:
         label=lambda prefix, value: label(t, prefix, value), kind_title=lambda k: kind_title(k, lang))
 
 
+def _sandbox() -> tuple[str, ...]:
+    """Chromium keeps its sandbox except as root, where it cannot start with one (the page itself
+    runs no script and loads nothing: its Content-Security-Policy says so)."""
+    return ("--no-sandbox",) if os.geteuid() == 0 else ()
+
+
 def render_pdf(html: str, chromium: Path) -> bytes:
     """Print ``html`` to PDF with headless Chromium (A4 and margins from the page's @page rule)."""
     if not chromium.is_file():
@@ -78,7 +85,7 @@ def render_pdf(html: str, chromium: Path) -> bytes:
         page, pdf = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
         page.write_text(html, encoding="utf-8")
         try:
-            done = subprocess.run([str(chromium), *CHROMIUM_ARGS, f"--user-data-dir={tmp}/profile",
+            done = subprocess.run([str(chromium), *CHROMIUM_ARGS, *_sandbox(), f"--user-data-dir={tmp}/profile",
                                    f"--print-to-pdf={pdf}", page.as_uri()],
                                   capture_output=True, timeout=PDF_TIMEOUT_S, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:

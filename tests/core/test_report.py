@@ -150,6 +150,7 @@ def test_findings_name_the_incidents_with_recommendations(plant):
                        Settings().chromium).decode()
     for f in report.findings:
         assert f.recommendation("en") in html.replace("&#34;", '"').replace("&#39;", "'")
+    assert "<script" not in html and "default-src 'none'" in html  # nothing runs, nothing is fetched
 
 
 def test_the_page_header_quotes_any_tenant_name_safely():
