@@ -128,6 +128,26 @@ def test_defaults_and_isolation(plant):
     assert client.get("/api/v1/changes", params=query(periods)).status_code == 401
 
 
+def test_the_ledger_api_by_period(plant):
+    client, acme, periods = plant
+    auth = bearer(acme.api_token)
+
+    def devices(start, end, path="/api/v1/assets"):
+        r = client.get(path, params={"start": start.isoformat(), "end": end.isoformat()}, headers=auth)
+        assert r.status_code == 200, r.text
+        return r
+
+    gone, laptop = periods.devices[twoperiods.GONE]["mac"], twoperiods.LAPTOP["mac"]
+    in_a = {d["device"] for d in devices(*periods.a).json()}
+    in_b = {d["device"] for d in devices(*periods.b).json()}
+    assert gone in in_a - in_b and laptop in in_b - in_a
+    assert twoperiods.LAPTOP["ip"] in devices(*periods.b, path="/api/v1/assets.csv").text
+    for path in ("/api/v1/assets", "/api/v1/assets.csv"):
+        inverted = client.get(path, params={"start": periods.b[1].isoformat(), "end": periods.b[0].isoformat()},
+                              headers=auth)
+        assert inverted.status_code == 422 and "start must be before end" in inverted.json()["detail"]
+
+
 def test_no_raw_table_is_read(plant):
     """Delete every raw row: both periods' changes, with and without volatile fields, stay the same.
     (Runs last in this module.)"""
