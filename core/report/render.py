@@ -71,10 +71,10 @@ def render_html(report: Report, lang: str) -> str:
         label=lambda prefix, value: label(t, prefix, value), kind_title=lambda k: kind_title(k, lang))
 
 
-def _sandbox() -> tuple[str, ...]:
-    """Chromium keeps its sandbox except as root, where it cannot start with one (the page itself
-    runs no script and loads nothing: its Content-Security-Policy says so)."""
-    return ("--no-sandbox",) if os.geteuid() == 0 else ()
+def _sandboxes() -> tuple[tuple[str, ...], ...]:
+    """Chromium's sandbox first, then none: as root, or where the system gives no user namespaces,
+    it cannot start with one (the page runs no script and loads nothing, as its CSP says)."""
+    return ((),) * (os.geteuid() != 0) + (("--no-sandbox",),)
 
 
 def render_pdf(html: str, chromium: Path) -> bytes:
@@ -84,13 +84,14 @@ def render_pdf(html: str, chromium: Path) -> bytes:
     with tempfile.TemporaryDirectory(prefix="mieruka-report-") as tmp:
         page, pdf = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
         page.write_text(html, encoding="utf-8")
-        try:
-            done = subprocess.run([str(chromium), *CHROMIUM_ARGS, *_sandbox(), f"--user-data-dir={tmp}/profile",
-                                   f"--print-to-pdf={pdf}", page.as_uri()],
-                                  capture_output=True, timeout=PDF_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ReportError(f"Chromium could not print the report: {exc}") from None
-        if done.returncode != 0 or not pdf.is_file():
-            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise ReportError(f"Chromium could not print the report (exit {done.returncode}): {tail[0]}")
-        return pdf.read_bytes()
+        for sandbox in _sandboxes():
+            try:
+                done = subprocess.run([str(chromium), *CHROMIUM_ARGS, *sandbox, f"--user-data-dir={tmp}/profile",
+                                       f"--print-to-pdf={pdf}", page.as_uri()],
+                                      capture_output=True, timeout=PDF_TIMEOUT_S, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ReportError(f"Chromium could not print the report: {exc}") from None
+            if done.returncode == 0 and pdf.is_file():
+                return pdf.read_bytes()
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise ReportError(f"Chromium could not print the report (exit {done.returncode}): {tail[0]}")
