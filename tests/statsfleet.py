@@ -23,7 +23,7 @@ CSAF = Path(__file__).resolve().parents[2] / "shared" / "advisories" / "csaf"
 JANUARY = datetime(2026, 1, 5, tzinfo=UTC)  # the simulator's default start
 FEBRUARY = datetime(2026, 2, 9, tzinfo=UTC)
 # name, seed, packets, incidents, camera-heavy
-PLANTS = (("kawasaki-seiko", 1, 24_000, True, False), ("nagoya-denki", 2, 18_000, True, False),
+PLANTS = (("kawasaki-seiko", 1, 24_000, True, False), ("nagoya-denki", 2, 26_000, True, False),
           ("hokuriku-kagaku", 3, 21_000, True, False), ("setouchi-suido", 4, 15_000, False, False),
           ("tohoku-unyu", 5, 12_000, False, True))
 LONE = "tohoku-unyu"  # the only tenant with an Omron PLC

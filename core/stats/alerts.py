@@ -2,7 +2,8 @@
 by kind (group) and severity (label), and the insecure practices — alert kinds that say a site
 uses clear-text or default credentials, SMBv1, talks with the internet or takes remote sessions —
 as the share of sites and devices that showed them at any time in the period. A device is the
-ledger key on either side of an alert."""
+ledger key on either side of an alert. Only the tenants that delivered data in the period count (a
+repeat folded into an old alert can make it span periods in which its site sent nothing)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ def _rows(ch: ClickHouseStore, period: Period) -> list[dict]:
         {"start": period.start, "end": period.end})
 
 
-def alert_tables(ch: ClickHouseStore, period: Period, sites: int, devices: int) -> list[Table]:
-    rows = _rows(ch, period)
+def alert_tables(ch: ClickHouseStore, period: Period, active: set[int], devices: int) -> list[Table]:
+    """``active``: the tenants that delivered data in the period (the sites counted), ``devices`` theirs."""
+    sites = len(active)
+    rows = [r for r in _rows(ch, period) if r["tenant_id"] in active]
     alerts = Table("alerts", lambda cell: {"alerts": cell.sums["alerts"], "occurrences": cell.sums["occurrences"],
                                            "alerts_per_site": share(cell.sums["alerts"], sites),
                                            "site_share": share(len(cell.tenants), sites)})

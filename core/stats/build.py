@@ -9,7 +9,8 @@ serial or free text: labels come from core.stats.labels.
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.export.anonymity import Cell, suppress
 from core.stats.alerts import alert_tables
 from core.stats.devices import device_tables, fleet
+from core.stats.freshness import fingerprints
 from core.stats.health import fleet_health
 from core.stats.periods import Period, periods
 from core.stats.table import Table
@@ -27,6 +29,7 @@ from core.store.clickhouse import ClickHouseStore
 COLUMNS = ("period", "table", "group", "label", "sites", "devices", "measure", "value")
 FIRMWARE, FAMILIES = "firmware_by_model_family", "devices_by_model_family"
 FAMILY_SUPPRESSED = "model_family_suppressed"  # its family's own cell is not published
+CACHED_PERIODS = 512  # computed periods kept in memory (each a few hundred rows)
 DEVICES = ("ledger devices (site addresses in protocols and ot_functions, sensors in fleet_health);"
            " a cell is published with at least k sites and m devices, suppressed cells merge into 'other'")
 
@@ -63,11 +66,30 @@ class Stats:
 
 def statistics(ch: ClickHouseStore, db: Session, start: date, end: date, kind: str, k: int, m: int,
                now: datetime) -> Stats:
-    """Every table of every ``kind`` period (month or week) holding a day from ``start`` to ``end``."""
+    """Every table of every ``kind`` period (month or week) holding a day from ``start`` to ``end``. A
+    period computed before is reused while what it reads is unchanged (core.stats.freshness)."""
     out = Stats(kind, k, m)
-    for period in periods(start, end, kind):
-        _period(ch, db, period, now, out)
+    shown = periods(start, end, kind)
+    marks = fingerprints(ch, db, shown, kind, now)
+    for period in shown:
+        if marks[period.name][0] is None:
+            continue  # no batch in it: no site, nothing to publish
+        key = (ch.dsn, kind, period.name, k, m, marks[period.name])
+        with _lock:
+            part = _cache.get(key)
+        if part is None:
+            part = Stats(kind, k, m)
+            _period(ch, db, period, now, part)
+            with _lock:
+                _cache[key] = part
+                while len(_cache) > CACHED_PERIODS:
+                    _cache.popitem(last=False)
+        out.rows += part.rows
+        out.suppressed.update(part.suppressed)
     return out
+
+_cache: OrderedDict[tuple, Stats] = OrderedDict()
+_lock = threading.Lock()
 
 
 def _period(ch: ClickHouseStore, db: Session, period: Period, now: datetime, out: Stats) -> None:
@@ -78,7 +100,7 @@ def _period(ch: ClickHouseStore, db: Session, period: Period, now: datetime, out
         for key in assets:
             totals.add("", "all", tenant, key)
     tables = [totals, *device_tables(ch, who), protocols(ch, period, who.sites),
-              ot_functions(ch, period, who.sites), *alert_tables(ch, period, who.sites, who.devices),
+              ot_functions(ch, period, who.sites), *alert_tables(ch, period, set(who.ledgers), who.devices),
               fleet_health(ch, db, period, now)]
     published_families: set[str] = set()
     for table in tables:

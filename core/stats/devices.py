@@ -41,7 +41,8 @@ def fleet(ch: ClickHouseStore, period: Period) -> Fleet:
 
 def device_tables(ch: ClickHouseStore, who: Fleet) -> list[Table]:
     def of_devices(cell):
-        return {"device_share": share(len(cell.devices), who.devices), "site_share": share(len(cell.tenants), who.sites)}
+        return {"device_share": share(len(cell.devices), who.devices),
+                "site_share": share(len(cell.tenants), who.sites)}
 
     vendor, role, family = (Table(name, of_devices) for name in ("devices_by_vendor", "devices_by_role",
                                                                  "devices_by_model_family"))

@@ -34,14 +34,17 @@ def tenant(shared_live):
         assert post_batch(http, acme.sensor_token, wire.encode(make_batch())).status_code == 200
     store_contract(shared_live.app, "acme", OSECT_EXAMPLE, ("SN-acme",))
     return {"sensor": acme.sensor_token, "admin": add_user(shared_live.app, "acme", "admin@acme.example", "admin"),
-            "billing": add_user(shared_live.app, "acme", "billing@acme.example", "billing")}
+            "billing": add_user(shared_live.app, "acme", "billing@acme.example", "billing"),
+            "datateam": add_user(shared_live.app, "provider", "data@provider.example", "datateam")}
 
 
 def token_for(path: str, tokens: dict) -> str:
-    """The credential an operation takes: sensors', billing staff's, or else an admin's (who reads
+    """The credential an operation takes: sensors', billing staff's, the data team's, or else an admin's (who reads
     everything an analyst does and administers the tenant)."""
     if path == "/api/v1/ingest" or path.startswith("/api/v1/sensor/"):
         return tokens["sensor"]
+    if path.startswith("/api/v1/stats"):
+        return tokens["datateam"]  # the provider's data team
     return tokens["billing" if path.startswith("/api/v1/billing/") else "admin"]
 
 
@@ -95,4 +98,3 @@ def tally():
     print(f"\nschemathesis: {len(CASES)} cases, {len({op for op, _ in CASES})} operations, {served} not 401,"
           f" {succeeded} 2xx")
     print("no 2xx from fuzzing (see test_successes_the_fuzzer_cannot_reach_fit_their_models):", sorted({op for op, _ in CASES} - {op for op, status in CASES if 200 <= status < 300}))
-

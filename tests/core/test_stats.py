@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from coretest import add_user, bearer
+from coretest import add_user, bearer, flow, make_batch
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from statsfleet import CSAF, LONE, build_fleet
@@ -30,11 +30,13 @@ from core.detect.kinds import KINDS
 from core.export.anonymity import OTHER
 from core.export.stats import METADATA_KEY, stats_bytes
 from core.stats import labels
+from core.stats import build as build_module
 from core.stats.build import statistics
 from core.stats.health import quantile
 from core.stats.periods import periods
 from core.store.controlplane import AuditLog, Sensor
 from core.vulns.match import DeviceId, match_devices
+from sensor import wire
 
 pytestmark = pytest.mark.skipif(not CSAF.is_dir(), reason="../shared/advisories/csaf is not there")
 START, END = date(2026, 1, 1), date(2026, 2, 28)
@@ -79,11 +81,12 @@ def expected_cells(client, plants) -> tuple[dict, dict]:
     """Every cell before suppression, and per period the fleet's sites and devices."""
     months = periods(START, END, "month")
     ch = client.app.state.clickhouse
-    device_rows, totals = [], {}
+    device_rows, totals, active_by_period = [], {}, {}
     for p in months:
         batches = query(client, "SELECT DISTINCT tenant_id FROM batches WHERE interval_start >= {s:DateTime64(6)}"
                         " AND interval_start < {e:DateTime64(6)}", s=p.start, e=p.end)
         active = sorted(batches["tenant_id"])
+        active_by_period[p.name] = set(active)
         total_devices = 0
         for tenant in active:
             assets = ledger(ch, tenant, start=p.start, end=p.end)
@@ -101,9 +104,9 @@ def expected_cells(client, plants) -> tuple[dict, dict]:
                     device_rows.append((p.name, table, group, label, tenant, key))
         totals[p.name] = {"sites": len(active), "devices": total_devices}
     expected = cells(pd.DataFrame(device_rows, columns=["period", "table", "group", "label", "tenant", "device"]))
-    for each in (_protocols, _functions, _alerts):
+    for each in (_protocols, _functions):
         expected |= each(client, months)
-    return expected, totals
+    return expected | _alerts(client, months, active_by_period), totals
 
 
 def _in(frame: pd.DataFrame, column: str, months) -> pd.Series:
@@ -121,11 +124,13 @@ def _with_hosts(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
 
 def _protocols(client, months) -> dict:
     flows = query(client, "SELECT tenant_id AS tenant, proto, service, ts_end, orig_h, resp_h, sign,"
-                          " orig_ip_bytes + resp_ip_bytes AS ip_bytes, orig_pkts + resp_pkts AS pkts, new_flow FROM flows")
+                          " orig_ip_bytes + resp_ip_bytes AS ip_bytes, orig_pkts + resp_pkts AS pkts, new_flow"
+                          " FROM flows")
     flows = flows.assign(period=_in(flows, "ts_end", months), table="protocols", group=flows["proto"].map(labels.name),
                          label=flows["service"].map(labels.name), flows=flows["sign"] * flows["new_flow"],
                          bytes=flows["sign"] * flows["ip_bytes"], packets=flows["sign"] * flows["pkts"])
-    return cells(_with_hosts(flows.dropna(subset=["period"]), "flows", "bytes", "packets"), ("flows", "bytes", "packets"))
+    sums = ("flows", "bytes", "packets")
+    return cells(_with_hosts(flows.dropna(subset=["period"]), *sums), sums)
 
 
 def _functions(client, months) -> dict:
@@ -138,12 +143,14 @@ def _functions(client, months) -> dict:
     return cells(_with_hosts(events.dropna(subset=["period"]), "events"), ("events",))
 
 
-def _alerts(client, months) -> dict:
+def _alerts(client, months, active: dict) -> dict:
+    """Alerts of the tenants that delivered data in the period: raised in it, or (insecure practices)
+    active in it."""
     alerts = query(client, "SELECT tenant_id AS tenant, kind, severity, ts, ts_last, count, src_device, dst_device"
                            " FROM alerts FINAL")
     rows = []
     for p in months:
-        for a in alerts.itertuples():
+        for a in alerts[alerts["tenant"].isin(active[p.name])].itertuples():
             ends = [d for d in (a.src_device, a.dst_device) if d]
             if p.start <= a.ts < p.end:
                 rows.append((p.name, "alerts", a.kind, a.severity, a.tenant, None, 1, a.count))
@@ -151,7 +158,8 @@ def _alerts(client, months) -> dict:
             if a.kind in labels.INSECURE_PRACTICES and a.ts < p.end and a.ts_last >= p.start:
                 rows.append((p.name, "insecure_practices", "", a.kind, a.tenant, None, 0, 0))
                 rows += [(p.name, "insecure_practices", "", a.kind, a.tenant, d, 0, 0) for d in ends]
-    frame = pd.DataFrame(rows, columns=["period", "table", "group", "label", "tenant", "device", "alerts", "occurrences"])
+    frame = pd.DataFrame(rows, columns=["period", "table", "group", "label", "tenant", "device", "alerts",
+                                        "occurrences"])
     return cells(frame, ("alerts", "occurrences"))
 
 
@@ -187,7 +195,8 @@ def published(stats) -> dict:
 
 
 def merged(parts: list[dict]) -> dict:
-    out = {"tenants": set().union(*(p["tenants"] for p in parts)), "devices": set().union(*(p["devices"] for p in parts))}
+    out = {"tenants": set().union(*(p["tenants"] for p in parts)),
+           "devices": set().union(*(p["devices"] for p in parts))}
     for key in parts[0].keys() - {"tenants", "devices"}:
         out[key] = sum(p[key] for p in parts)
     return out
@@ -214,7 +223,8 @@ def test_every_published_cell_equals_pandas_and_other_merges_exactly_the_rest(fl
         whole = merged([cells_by_key[k] for k in keys])
         shown = {k for k in keys if k in got}
         hidden = [cells_by_key[k] for k in keys if k not in got]
-        families = {g: len(merged([cells_by_key[k] for k in keys if k[2] == g])["devices"]) for g in {k[2] for k in keys}}
+        families = {g: len(merged([cells_by_key[k] for k in keys if k[2] == g])["devices"])
+                    for g in {k[2] for k in keys}}
         for key in shown:
             cell = cells_by_key[key]
             want = {"sites": len(cell["tenants"]), "devices": len(cell["devices"]),
@@ -291,7 +301,8 @@ def test_vulnerabilities_and_fleet_health(fleet, expected):
     batches = query(client, "SELECT tenant_id, sensor_id, interval_start, interval_end, received_at, bytes"
                             " FROM batches FINAL WHERE interval_start < toDateTime64('2026-02-01', 6, 'UTC')")
     per_sensor = batches.groupby("sensor_id").agg(first=("interval_start", "min"), captured=("bytes", "sum"))
-    covered = (batches["interval_end"] - batches["interval_start"]).dt.total_seconds().groupby(batches["sensor_id"]).sum()
+    seconds = (batches["interval_end"] - batches["interval_start"]).dt.total_seconds()
+    covered = seconds.groupby(batches["sensor_id"]).sum()
     until = datetime(2026, 2, 1, tzinfo=UTC)
     uptime = [covered[s] / (until - per_sensor.loc[s, "first"]).total_seconds() for s in per_sensor.index]
     lag = (batches["received_at"] - batches["interval_end"]).dt.total_seconds().clip(lower=0)
@@ -392,7 +403,8 @@ def test_the_api_answers_the_providers_data_team_only(fleet):
     for fmt, media in ((".csv", "text/csv"), (".parquet", "application/vnd.apache.parquet")):
         r = client.get(f"/api/v1/stats{fmt}", params=query, headers=bearer(client.app.state.datateam_token))
         assert r.status_code == 200 and r.headers["content-type"].startswith(media)
-    refused = [add_user(client.app, "provider", f"{role}@provider.example", role) for role in ("analyst", "admin", "billing")]
+    refused = [add_user(client.app, "provider", f"{role}@provider.example", role)
+               for role in ("analyst", "admin", "billing")]
     refused += [add_user(client.app, "kawasaki-seiko", f"{role}@kawasaki-seiko.example", role)
                 for role in ("admin", "billing", "datateam")]
     for token in refused:
@@ -440,17 +452,37 @@ def test_the_cli_writes_the_file_and_audits_its_purpose(fleet, monkeypatch, tmp_
     assert run("--start", "2026-01-01", "--end", "2026-02-28", "--period", "week", "--out", str(weekly),
                "--purpose", "weekly trend").exit_code == 0
     assert "2026-W07" in weekly.read_text()
+    window = ("--start", "2026-01-01", "--end", "2026-02-28")
     for args, says in (
-            (("--start", "2026-01-32", "--end", "2026-02-28", "--out", str(out), "--purpose", "x y z"), "--start/--end"),
-            (("--start", "2026-03-01", "--end", "2026-02-28", "--out", str(out), "--purpose", "x y z"), "--start/--end"),
-            (("--start", "2026-01-01", "--end", "2026-02-28", "--out", "stats.xlsx", "--purpose", "x y z"), "--out"),
-            (("--start", "2026-01-01", "--end", "2026-02-28", "--out", str(out), "--purpose", "x y z",
-              "--period", "day"), "--period"),
-            (("--start", "2026-01-01", "--end", "2026-02-28", "--out", str(out)), "--purpose"),
-            (("--start", "2026-01-01", "--end", "2026-02-28", "--out", str(out), "--purpose", " "), "--purpose")):
+            (("--start", "2026-01-32", "--end", "2026-02-28", "--out", str(out), "--purpose", "x y"), "--start/--end"),
+            (("--start", "2026-03-01", "--end", "2026-02-28", "--out", str(out), "--purpose", "x y"), "--start/--end"),
+            ((*window, "--out", "stats.xlsx", "--purpose", "x y z"), "--out"),
+            ((*window, "--out", str(out), "--purpose", "x y z", "--period", "day"), "--period"),
+            ((*window, "--out", str(out)), "--purpose"),
+            ((*window, "--out", str(out), "--purpose", " "), "--purpose")):
         r = run(*args)
         assert r.exit_code == 2 and says in r.stderr and r.stdout == "", (args, r.output)
         assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1 or "Missing option" in r.stderr
     with client.app.state.controlplane.sessions() as db:
         details = db.scalars(select(AuditLog.detail).where(AuditLog.actor == "cli", AuditLog.action == "stats.export"))
         assert sorted(d.split("purpose: ")[1] for d in details) == ["service quality review", "weekly trend"]
+
+
+def test_a_period_is_computed_again_only_when_what_it_reads_changes(fleet, monkeypatch):
+    """(Last: it adds a batch to February.) A second build reuses both months; a batch delivered in
+    February recomputes February only, and its answer then equals a build from nothing."""
+    client, plants = fleet
+    computed = []
+    compute = build_module._period
+    monkeypatch.setattr(build_module, "_period", lambda ch, db, period, now, out: (
+        computed.append(period.name), compute(ch, db, period, now, out)))
+    first = build(client, 3, 4)
+    assert build(client, 3, 4).rows == first.rows and computed.count("2026-01") <= 1
+    computed.clear()
+    late = datetime(2026, 2, 20, 3, 0, tzinfo=UTC)
+    batch = make_batch(flows=[flow("10.10.0.21", "10.10.0.99", ts=late)], start=late)
+    assert client.app.state.ingestor.ingest(plants[0].id, plants[0].sensor_id, wire.encode(batch)).status == "stored"
+    after = build(client, 3, 4)
+    assert computed == ["2026-02"]
+    build_module._cache.clear()
+    assert build(client, 3, 4).rows == after.rows != first.rows
