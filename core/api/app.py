@@ -36,6 +36,7 @@ from core.api.routes import (
 from core.api.security import SecuredApp
 from core.config import Settings
 from core.forward.worker import Worker
+from core.api import docs
 from core.api.periodic import Periodic
 from core.analytics.risktrend import keep_daily
 from core.detect.engine import Detector
@@ -113,8 +114,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             clickhouse.close()
             controlplane.close()
 
-    no_docs = {} if settings.docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
-    app = SecuredApp(title="mieruka", version="0.1.0", lifespan=lifespan, **no_docs)
+    app = SecuredApp(title="mieruka", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                     openapi_url="/openapi.json" if settings.docs else None)
+    if settings.docs:  # served from the installed package: no CDN
+        app.include_router(docs.router)
+        app.docs_paths = docs.PATHS
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.login_throttle = LoginThrottle(

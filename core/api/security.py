@@ -17,11 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # The dashboard loads only its own scripts (plotly.js included); plotly sets inline styles.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
        " object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-# FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from a CDN and start them inline.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net;"
-            " style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com;"
-            " font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com"
-            " https://cdn.redoc.ly; worker-src blob:; object-src 'none'; base-uri 'none';"
+# The API reference pages (core/api/docs.py) start Swagger UI / ReDoc with an inline script; their
+# scripts are our own files. ReDoc renders in a worker from a blob.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline';"
+            " img-src 'self' data:; worker-src blob:; object-src 'none'; base-uri 'none';"
             " frame-ancestors 'none'")
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -62,8 +61,10 @@ class SecurityHeaders:
 
 
 class SecuredApp(FastAPI):
-    """FastAPI with ``SecurityHeaders`` around everything, Starlette's error handling included."""
+    """FastAPI with ``SecurityHeaders`` around everything, Starlette's error handling included;
+    ``docs_paths`` get the API reference pages' policy."""
+
+    docs_paths: frozenset[str] = frozenset()
 
     def build_middleware_stack(self) -> ASGIApp:
-        docs = frozenset(p for p in (self.docs_url, self.redoc_url, self.swagger_ui_oauth2_redirect_url) if p)
-        return SecurityHeaders(super().build_middleware_stack(), docs)
+        return SecurityHeaders(super().build_middleware_stack(), self.docs_paths)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import socket
 
 import httpx
@@ -60,11 +62,18 @@ def test_user_pages_api_csv_and_validation_errors_carry_the_headers(client, acme
         assert_secured(r)
 
 
-def test_docs_pages_get_the_csp_their_cdn_scripts_need(client):
+def test_docs_pages_load_only_their_own_scripts(client):
+    """Swagger UI and ReDoc come from the core itself (a closed network has no CDN)."""
     for path in ("/docs", "/redoc"):
         r = client.get(path)
-        assert r.status_code == 200 and "cdn.jsdelivr.net" in r.text
+        assert r.status_code == 200 and not re.findall(r'(?:src|href)="(?:https?:)?//', r.text), r.text
         assert_secured(r, DOCS_CSP)
+        assets = re.findall(r'(?:src|href|url)[=:] ?["\']?(/static/docs/[\w.-]+)', r.text)
+        assert len(assets) >= 2, r.text
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
+    assert "https:" not in DOCS_CSP and "http:" not in DOCS_CSP
+    assert client.get("/static/docs/../../etc/passwd").status_code == 404
 
 
 def test_an_unexpected_failure_carries_the_headers(client, acme, monkeypatch):
