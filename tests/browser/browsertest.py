@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from coretest import PASSWORD, post_batch
+from coretest import PASSWORD, Tenant, post_batch, provision
 
+from core.store.controlplane import Tenant as TenantRow
 from sensor import simulate, wire
 from sensor.meter import pipeline
 from sensor.meter.observe import Observer
@@ -34,3 +35,11 @@ def ingest_plant(client: httpx.Client, token: str, path: Path, start: float, ris
     simulate.write_pcap(path, packets=30_000, seed=5, start=start, risky=risky)
     for batch in pipeline.iter_batches([path], sensor="SN-acme", observer=Observer()):
         assert post_batch(client, token, wire.encode(batch)).status_code == 200
+
+
+def provision_learning(app, name: str = "acme", hours: float = 1) -> Tenant:
+    """A tenant whose detection learns ``hours`` of data (the plant's safe capture) before alerting."""
+    tenant = provision(app, name)
+    with app.state.controlplane.session() as db:
+        db.get(TenantRow, tenant.id).learning_hours = hours
+    return tenant

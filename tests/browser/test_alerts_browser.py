@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from browsertest import collect_errors, ingest_plant, log_in
-from coretest import LiveServer, provision
+from browsertest import collect_errors, ingest_plant, log_in, provision_learning
+from coretest import LiveServer
 
 from core.api.app import create_app
 from core.config import Settings
 from core.detect import store
-from core.store.controlplane import Tenant
 from sensor import simulate
 from dashboard.alertview import NEWEST, PAGE
 from dashboard.i18n import MESSAGES
@@ -26,9 +25,7 @@ def plant(tmp_path_factory):
     """acme learns an hour of nothing but a safe capture, then the risky plant two hours later."""
     workdir = tmp_path_factory.mktemp("alerts")
     with LiveServer(create_app(Settings(data_dir=workdir))) as live:
-        acme = provision(live.app, "acme")
-        with live.app.state.controlplane.session() as db:
-            db.get(Tenant, acme.id).learning_hours = 1
+        acme = provision_learning(live.app)
         with httpx.Client(base_url=live.url) as client:
             for name, start, risky in (("safe", simulate.EPOCH, False), ("risky", simulate.EPOCH + 7200, True)):
                 ingest_plant(client, acme.sensor_token, workdir / f"{name}.pcap", start, risky)

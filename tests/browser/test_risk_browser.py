@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from browsertest import collect_errors, ingest_plant, log_in
-from coretest import LiveServer, bearer, provision
+from browsertest import collect_errors, ingest_plant, log_in, provision_learning
+from coretest import LiveServer, bearer
 
 from core.analytics import risk
 from core.analytics.assets import list_assets
 from core.api.app import create_app
 from core.config import Settings
-from core.store.controlplane import Tenant
 from dashboard.i18n import MESSAGES, translator
 from dashboard.riskview import say
 from sensor import simulate
@@ -28,9 +27,7 @@ WIDTH = 1366
 def plant(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("risk")
     with LiveServer(create_app(Settings(data_dir=workdir))) as live:
-        acme = provision(live.app, "acme")
-        with live.app.state.controlplane.session() as db:
-            db.get(Tenant, acme.id).learning_hours = 1
+        acme = provision_learning(live.app)
         ch = live.app.state.clickhouse
         with httpx.Client(base_url=live.url) as client:
             ingest_plant(client, acme.sensor_token, workdir / "safe.pcap", simulate.EPOCH, risky=False)
