@@ -11,6 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from core.analytics.risk import Factor
 from core.detect.kinds import KINDS, SEVERITIES
 from core.report.catalogue import Words, messages
 from core.report.charts import SEVERITY_COLOURS, Bar, bar_chart
@@ -41,10 +42,17 @@ def css_string(text: str) -> Markup:
 _ENV.filters["css_string"] = css_string
 
 
-def label(t: Words, prefix: str, value: str) -> str:
-    """A computed key's text (``role_plc``), or the value itself when the catalogue has no such key."""
-    key = f"{prefix}_{value or 'unknown'}"
-    return t(key) if key in messages() else value
+def word(t: Words, value: str, *prefixes: str) -> str:
+    """A computed key's text: the first of ``prefix_value`` the catalogue has (``role_plc``), else the
+    value itself (a protocol, a zone's name)."""
+    return next((t(f"{p}_{value}") for p in prefixes if f"{p}_{value}" in messages()), value)
+
+
+def factor_detail(t: Words, factor: Factor) -> str:
+    """What a risk factor rests on, in the report's language (its parts: a term and a value each)."""
+    return t("list_separator").join(
+        f"{word(t, term, 'term', 'severity', 'role', 'insecure') if term else ''} {value}".strip()
+        for term, value in factor.parts)
 
 
 def charts(report: Report, t: Words) -> dict[str, Markup]:
@@ -52,7 +60,7 @@ def charts(report: Report, t: Words) -> dict[str, Markup]:
     return {
         "severity": bar_chart([Bar(t(f"severity_{s}"), report.alerts[s], SEVERITY_COLOURS[s],
                                    report.alerts_previous[s]) for s in SEVERITIES]),
-        "roles": bar_chart([Bar(label(t, "role", r), n) for r, n in report.roles]),
+        "roles": bar_chart([Bar(word(t, r or "unknown", "role"), n) for r, n in report.roles]),
         "vendors": bar_chart([Bar(v or t("vendor_other"), n) for v, n in report.vendors]),
         "kinds": bar_chart([Bar(kind_title(k["kind"], lang), k["n"], SEVERITY_COLOURS[k["severity"]])
                             for k in report.alert_kinds]),
@@ -68,7 +76,8 @@ def render_html(report: Report, lang: str) -> str:
     t = Words(lang)
     return _ENV.get_template("report.html").render(
         report=report, t=t, lang=lang, severities=SEVERITIES, charts=charts(report, t), max_rows=MAX_ROWS,
-        label=lambda prefix, value: label(t, prefix, value), kind_title=lambda k: kind_title(k, lang))
+        role=lambda value: word(t, value or "unknown", "role"), kind_title=lambda k: kind_title(k, lang),
+        factor_detail=lambda f: factor_detail(t, f))
 
 
 def _sandboxes() -> tuple[tuple[str, ...], ...]:

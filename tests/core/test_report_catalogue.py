@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.analytics.changes import LISTS
-from core.analytics.risk import FACTORS, LEVELS
+from core.analytics.risk import FACTORS, LEVELS, TERMS
 from core.detect.kinds import SEVERITIES
 from core.report import model
 from core.report.catalogue import LANGS, Words, messages
@@ -35,7 +35,8 @@ def computed_keys() -> set[str]:
     return ({f"severity_{s}" for s in SEVERITIES} | {f"role_{r}" for r in (*ROLES, "unknown")}
             | {f"insecure_{p}" for p in INSECURE} | {f"finding_{f}" for f in FINDINGS}
             | {f"factor_{f}" for f in FACTORS} | {f"level_{level}" for level in LEVELS}
-            | {f"confidence_{c}" for c in CONFIDENCE} | {f"changes_{name}" for name in LISTS})
+            | {f"confidence_{c}" for c in CONFIDENCE} | {f"changes_{name}" for name in LISTS}
+            | {f"term_{term}" for term in TERMS if term})
 
 
 def placeholders(text: str) -> set[str]:
