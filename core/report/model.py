@@ -70,6 +70,7 @@ class Report:
     insecure: dict[str, list[str]]  # protocol → device keys
     riskiest: list[tuple[Device, Risk, str]]  # devices with a risk, highest first, with the level
     site: dict  # core.analytics.risk.site_summary of the devices: score, level, counts by level
+    site_score_previous: int | None  # the last daily snapshot (risk_daily) taken in the previous period
     vulnerabilities: dict[str, list[VulnMatch]]  # device key → its matches (devices with any)
     changes: dict  # core.analytics.changes.changes: the previous period against this one
     findings: list[Finding]  # most severe first
@@ -140,9 +141,18 @@ def build_report(ch: ClickHouseStore, tenant_id: int, tenant: str, period: Perio
         insecure=insecure,
         riskiest=[(devices[k], r, level(r.score, weights)) for k, r in ranked[:RISKIEST]],
         site=site_summary([r.score for r in risks.values()], weights),
+        site_score_previous=_site_score_in(ch, tenant_id, previous),
         vulnerabilities=vulnerable, changes=found_changes,
         findings=findings(observed, lambda key: devices[key].role if key in devices else ""),
     )
+
+
+def _site_score_in(ch: ClickHouseStore, tenant_id: int, period: Period) -> int | None:
+    """The site's risk score of the last day (UTC) in ``period`` that has a snapshot."""
+    row = ch.query("SELECT argMax(score, day) AS score, count() AS n FROM risk_daily FINAL"
+                   " WHERE tenant_id = {t:UInt32} AND day >= {a:Date} AND day < {b:Date}",
+                   {"t": tenant_id, "a": period.start.date(), "b": period.end.date()})[0]
+    return row["score"] if row["n"] else None
 
 
 def _alert_observations(found: list[dict], assets: dict[str, Asset]) -> list[Observation]:

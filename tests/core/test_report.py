@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
@@ -36,6 +37,7 @@ ADVISORIES = Path(__file__).resolve().parents[3] / "shared" / "advisories" / "cs
 DAY = "2026-01-05"  # simulate.EPOCH's day in Japan: the whole capture
 START, END = "2026-01-04T15:00:00Z", "2026-01-05T15:00:00Z"  # that day in UTC, as the API takes it
 
+PREVIOUS_SCORE = 42  # a risk_daily snapshot in the previous period (2026-01-03, UTC)
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext"), reason="apt-get install poppler-utils")
 
 
@@ -61,6 +63,9 @@ def plant(tmp_path_factory):
                 summary = simulate.write_pcap(capture, packets=PACKETS, seed=1, start=start, risky=risky)
                 for batch in pipeline.iter_batches([capture], sensor="SN-acme", observer=Observer()):
                     assert post_batch(client, acme.sensor_token, wire.encode(batch)).status_code == 200
+        ch.insert_rows("risk_daily", [{  # the site's score the day before, as the risk page keeps it
+            "tenant_id": acme.id, "day": date(2026, 1, 3), "score": PREVIOUS_SCORE, "max_score": 50,
+            "mean_score": 20.0, "devices": 10, "high": 0, "medium": 2, "low": 8, "computed_at": datetime.now(UTC)}])
         live.acme, live.summary = acme, summary
         yield live
 
@@ -78,11 +83,16 @@ def pdf_text(pdf: bytes, tmp_path: Path) -> str:
                           check=True).stdout
 
 
-def figure(text: str, label: str) -> int:
-    """The first number after ``label`` at the start of a line of the key-figures table."""
-    found = re.search(rf"^\s*{re.escape(label)}\s+([\d,]+)\s", text, re.M)
+def figures(text: str, label: str) -> tuple[int, int | None]:
+    """This period's and the previous period's figure (None: "–") on ``label``'s line of the
+    key-figures table."""
+    found = re.search(rf"^\s*{re.escape(label)}\s+([\d,]+)\s+([\d,]+|–)\s*$", text, re.M)
     assert found, f"{label!r} not in the PDF"
-    return int(found.group(1).replace(",", ""))
+    return tuple(None if n == "–" else int(n.replace(",", "")) for n in found.groups())
+
+
+def figure(text: str, label: str) -> int:
+    return figures(text, label)[0]
 
 
 @needs_poppler
@@ -108,7 +118,7 @@ def test_pdf_key_figures_equal_the_api(plant, lang, tmp_path):
     assert figure(text, t("figure_alerts")) == total == api(plant, "/api/v1/alerts", start=START, end=END)["total"]
 
     risk = api(plant, "/api/v1/risk")
-    assert figure(text, t("figure_risk_score")) == risk["score"]
+    assert figures(text, t("figure_risk_score")) == (risk["score"], PREVIOUS_SCORE)
     level = re.search(rf"{re.escape(t('risk_level'))}:\s*(\S+)", text)
     assert level and level.group(1) == t(f"level_{risk['level']}")
 
