@@ -22,7 +22,8 @@ def download(page, tmp_path, language: str, fmt: str):
     page.select_option("select[name=format]", fmt)
     with page.expect_download() as info:
         page.click("#report-download")
-    saved = tmp_path / info.value.suggested_filename
+    saved = tmp_path / language / info.value.suggested_filename  # the name is the same in both languages
+    saved.parent.mkdir(exist_ok=True)
     info.value.save_as(saved)
     return saved
 
@@ -73,5 +74,6 @@ def test_download_the_report_in_both_languages(site, browser, screenshots, tmp_p
     assert errors == []
     context.close()
 
+    assert "セキュリティ・アセスメントレポート" in html_ja.read_text()  # not overwritten by the English one
     look_at_report(browser, html_ja, "report-document-ja.png", screenshots)
     look_at_report(browser, html_en, "report-document-en.png", screenshots)
