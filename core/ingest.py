@@ -68,6 +68,7 @@ class IngestResult:
     status: str  # "stored" or "duplicate"
     batch_id: str
     rows: dict[str, int]
+    interval_end: datetime
 
 
 class Ingestor:
@@ -97,7 +98,7 @@ class Ingestor:
         with self._lock(tenant_id, sensor_id):
             committed, generation, retried = self._state(key)
             if committed:
-                return IngestResult("duplicate", batch.batch_id, rows)
+                return IngestResult("duplicate", batch.batch_id, rows, batch.interval_end)
             token = _token(key, generation)
             days = self.retention(tenant_id)
             # a resend after a crash: each table's insert is one block, stored whole or not at all
@@ -121,7 +122,7 @@ class Ingestor:
                 except Exception:  # the original error matters more; log this one
                     log.exception("could not remove partial batch %s", batch.batch_id)
                 raise
-        return IngestResult("stored", batch.batch_id, rows)
+        return IngestResult("stored", batch.batch_id, rows, batch.interval_end)
 
     def recover(self, older_than: timedelta = RECOVER_AFTER) -> int:
         """Take out the rows of attempts older than ``older_than`` that neither committed nor were

@@ -44,7 +44,7 @@ from core.export.purge import purge_ended
 from core.export.retention import Retention
 from core.export.retention import apply as apply_retention
 from core.ingest import Ingestor
-from core.api.metrics import Metrics
+from core.api.metrics import Metrics, RequestTimer
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane
 from core.access.throttle import LoginThrottle
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             clickhouse.migrate()
             app.state.controlplane = controlplane
             app.state.clickhouse = clickhouse
+            clickhouse.observe = app.state.metrics.observe_clickhouse
             app.state.detector = Detector(clickhouse, controlplane)
             retention = Retention(controlplane, settings.retention_raw_days)
             apply_retention(clickhouse, retention, settings.retention_rollup_days)
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.rate_limit_storage, settings.login_limit_per_account_source, settings.login_limit_per_source
     )
     app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(RequestTimer, metrics=app.state.metrics)
     for router in ROUTERS:
         app.include_router(router)
     for page_router in entry_points(group="mieruka.routers"):  # e.g. the dashboard

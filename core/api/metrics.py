@@ -1,37 +1,98 @@
-"""Prometheus metrics of one app instance (own registry, so apps in one process don't mix)."""
+"""Prometheus metrics of one app instance (own registry, so apps in one process don't mix).
+
+Counted as things happen: batches by result, rejections by reason, rows by table, ingest time, the
+lag from a batch's interval end to its storage per sensor, request time per route and ClickHouse
+time per kind of call. Read from the control plane when scraped (``refresh``): each sensor's
+upload age and batches it set aside, each forwarding destination's queue.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import time
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.forward.models import Destination, OutboxEntry
+from core.store.controlplane import ControlPlane, Sensor
+
+SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.batches = Counter(
-            "mieruka_ingest_batches",
-            "Batches accepted, by result (stored, duplicate)",
-            ["result"],
-            registry=self.registry,
-        )
-        self.rejected = Counter(
-            "mieruka_ingest_rejected",
-            "Batches rejected, by reason",
-            ["reason"],
-            registry=self.registry,
-        )
-        self.rows = Counter(
-            "mieruka_ingest_rows",
-            "Rows stored, by table",
-            ["table"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "mieruka_ingest_seconds",
-            "Time to validate and store a batch",
-            registry=self.registry,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-        )
+        r = self.registry
+        self.batches = Counter("mieruka_ingest_batches", "Batches accepted, by result (stored, duplicate)",
+                               ["result"], registry=r)
+        self.rejected = Counter("mieruka_ingest_rejected", "Batches rejected, by reason", ["reason"], registry=r)
+        self.rows = Counter("mieruka_ingest_rows", "Rows stored, by table", ["table"], registry=r)
+        self.latency = Histogram("mieruka_ingest_seconds", "Time to validate and store a batch", registry=r,
+                                 buckets=SECONDS)
+        self.lag = Gauge("mieruka_ingest_lag_seconds", "From the end of a sensor's latest stored batch "
+                         "interval to its storage", ["sensor_id"], registry=r)
+        self.requests = Histogram("mieruka_http_request_seconds", "HTTP requests by method, route template "
+                                  "and status class", ["method", "route", "status"], registry=r, buckets=SECONDS)
+        self.queries = Histogram("mieruka_clickhouse_seconds", "ClickHouse calls by kind (query, command, "
+                                 "insert)", ["kind"], registry=r, buckets=SECONDS)
+        self.upload_age = Gauge("mieruka_sensor_upload_age_seconds", "Since each sensor's last upload",
+                                ["sensor_id"], registry=r)
+        self.set_aside = Gauge("mieruka_sensor_batches_set_aside", "Batches a sensor set aside (refused "
+                               "for good), from its latest health report", ["sensor_id"], registry=r)
+        self.queue = Gauge("mieruka_forward_queue_depth", "Alert changes waiting per forwarding destination",
+                           ["destination_id"], registry=r)
+        self.queue_age = Gauge("mieruka_forward_queue_oldest_seconds", "Age of the oldest waiting alert "
+                               "change per destination", ["destination_id"], registry=r)
+
+    def refresh(self, controlplane: ControlPlane) -> None:
+        """Set the gauges read from the control plane (at each scrape)."""
+        now = datetime.now(UTC)
+        with controlplane.session() as db:
+            sensors = db.execute(select(Sensor.id, Sensor.last_seen, Sensor.health)).all()
+            queues = db.execute(
+                select(Destination.id, func.count(OutboxEntry.id), func.min(OutboxEntry.created_at))
+                .join(OutboxEntry, (OutboxEntry.destination_id == Destination.id)
+                      & OutboxEntry.delivered_at.is_(None), isouter=True)
+                .group_by(Destination.id)).all()
+        for sensor_id, last_seen, health in sensors:
+            if last_seen is not None:
+                self.upload_age.labels(str(sensor_id)).set((now - last_seen).total_seconds())
+            self.set_aside.labels(str(sensor_id)).set(float((health or {}).get("spool_rejected") or 0))
+        for destination_id, depth, oldest in queues:
+            self.queue.labels(str(destination_id)).set(depth)
+            self.queue_age.labels(str(destination_id)).set((now - oldest).total_seconds() if oldest else 0)
+
+    def observe_clickhouse(self, kind: str, seconds: float) -> None:
+        self.queries.labels(kind).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class RequestTimer:
+    """ASGI middleware: each HTTP request's time, by method, route template (not the raw path, so
+    the labels stay few) and status class."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began, status = time.perf_counter(), [500]
+
+        async def send_timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_timed)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, f"{status[0] // 100}xx").observe(
+                time.perf_counter() - began)

@@ -22,6 +22,9 @@ Queries always use the plain name, which is the data itself or the Distributed t
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -112,6 +115,7 @@ class ClickHouseStore:
         self.cluster = cluster
         self._client: Client | None = None
         self._column_types: dict[tuple[str, tuple[str, ...]], list] = {}  # insert_rows's, per table and columns
+        self.observe: Callable[[str, float], None] | None = None  # (kind, seconds) of each call: metrics
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -163,11 +167,20 @@ class ClickHouseStore:
 
     # -- statements -------------------------------------------------------------------------
 
+    @contextmanager
+    def _timed(self, kind: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.observe:
+                self.observe(kind, time.perf_counter() - began)
+
     def query(
         self, sql: str, params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
-        result = self.client.query(sql, parameters=params or {})
-        return list(result.named_results())
+        with self._timed("query"):
+            return list(self.client.query(sql, parameters=params or {}).named_results())
 
     def command(
         self,
@@ -175,14 +188,14 @@ class ClickHouseStore:
         params: dict[str, Any] | None = None,
         settings: dict | None = None,
     ):
-        return self.client.command(
-            sql, parameters=params or {}, settings=settings or {}
-        )
+        with self._timed("command"):
+            return self.client.command(sql, parameters=params or {}, settings=settings or {})
 
     def insert_arrow(
         self, table: str, data: pa.Table, settings: dict | None = None
     ) -> None:
-        self.client.insert_arrow(table, data, settings=settings or {})
+        with self._timed("insert"):
+            self.client.insert_arrow(table, data, settings=settings or {})
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Insert dict rows (all with the same keys). The columns' types are asked once per table
@@ -194,8 +207,9 @@ class ClickHouseStore:
         if types is None:
             types = self.client.create_insert_context(table, list(names)).column_types
             self._column_types[(table, names)] = types
-        self.client.insert(table, [[r[n] for n in names] for r in rows], column_names=list(names),
-                           column_types=types)
+        with self._timed("insert"):
+            self.client.insert(table, [[r[n] for n in names] for r in rows], column_names=list(names),
+                               column_types=types)
 
     def tenant_tables(self) -> list[dict]:
         """Every table that holds rows per tenant (a ``tenant_id`` column), by the name queries use,

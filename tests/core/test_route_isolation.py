@@ -35,7 +35,7 @@ PUBLIC = {
     ("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/api/v1/activate"),
     ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/static/dashboard/{name}"),
     ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
-    ("GET", "/static/docs/{name}"),
+    ("GET", "/static/docs/{name}"), ("GET", "/livez"), ("GET", "/readyz"),
 }
 KINDS = ((deps.sensor_auth, "sensor"), (deps.principal, "user"), (session_user, "page"))
 ROLES = ("analyst", "admin", "billing", "datateam")

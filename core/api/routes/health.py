@@ -1,4 +1,5 @@
-"""GET /healthz (both stores reachable) and /metrics (Prometheus text format, token or loopback)."""
+"""Probes and metrics: GET /livez (the process serves), /readyz and its older name /healthz (both
+stores answer: 503 when one does not), /metrics (Prometheus text format, token or loopback)."""
 
 from __future__ import annotations
 
@@ -35,9 +36,22 @@ class ServiceHealth(Out):
     controlplane: bool = Field(description="the control-plane database answered a ping")
 
 
+class Liveness(Out):
+    """The process serves requests (it says nothing of the stores: see /readyz)."""
+
+    status: Literal["ok"]
+
+
+@router.get("/livez", response_model=Liveness)
+def livez() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=ServiceHealth,
+            responses={503: {"model": ServiceHealth, "description": "a store does not answer"}})
 @router.get("/healthz", response_model=ServiceHealth,
             responses={503: {"model": ServiceHealth, "description": "a store does not answer"}})
-def healthz(request: Request) -> JSONResponse:
+def readyz(request: Request) -> JSONResponse:
     checks = {
         "clickhouse": _check(request.app.state.clickhouse.ping),
         "controlplane": _check(request.app.state.controlplane.ping),
@@ -79,5 +93,6 @@ def _loopback(host: str) -> bool:
     200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
     **refusals({401: "MIERUKA_METRICS_TOKEN is set and this is not its bearer",
                 403: "not a loopback client, or forwarded by a proxy"})})
-def metrics(m: MetricsDep) -> Response:
+def metrics(request: Request, m: MetricsDep) -> Response:
+    m.refresh(request.app.state.controlplane)
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)

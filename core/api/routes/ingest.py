@@ -90,6 +90,7 @@ async def ingest(
     if result.status == "stored":
         for table, n in result.rows.items():
             metrics.rows.labels(table).inc(n)
+        metrics.lag.labels(str(sensor.id)).set((utcnow() - result.interval_end).total_seconds())
     await run_in_threadpool(
         request.app.state.controlplane.touch_sensor, sensor.id, utcnow()
     )
