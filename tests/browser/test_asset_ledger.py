@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from browsertest import collect_errors, log_in
 
+from dashboard.assets import COLUMNS
 from dashboard.i18n import MESSAGES
 
 JA = MESSAGES["ja"]
 ROWS = "#ledger tbody tr"
 
 
-def column(page, n: int) -> list[str]:
+def column(page, name: str) -> list[str]:
+    """The texts of the ledger's column ``name`` (a key of dashboard.assets.COLUMNS)."""
+    n = [key for key, _ in COLUMNS].index(name) + 1
     return page.locator(f"{ROWS} td:nth-child({n})").all_inner_texts()
 
 
@@ -20,23 +23,23 @@ def test_filter_open_a_plc_and_annotate_it(site, page, screenshots):
     page.click(f".topnav a:has-text('{JA['nav_assets']}')")
     assert page.url == f"{site.url}/assets"
     assert page.locator(".topnav a.active").inner_text() == JA["nav_assets"]
-    assert set(column(page, 1)) >= {d["ip"] for d in site.devices}
+    assert set(column(page, "ip")) >= {d["ip"] for d in site.devices}
     page.screenshot(path=screenshots / "assets-ja.png", full_page=True)
 
     page.click("th a[data-sort=vendor]")  # sorting is the server's: the page reloads sorted
     assert page.locator("th[aria-sort=ascending] a").get_attribute("data-sort") == "vendor"
-    vendors = [v for v in column(page, 4) if v]
+    vendors = [v for v in column(page, "vendor") if v]
     assert vendors == sorted(vendors)
 
     page.select_option("select[name=role]", "plc")
     page.click(f"button:has-text('{JA['filter']}')")
     assert "role=plc" in page.url and "sort=vendor" in page.url  # the filter keeps the sort
-    assert set(column(page, 3)) == {JA["role_plc"]}
+    assert set(column(page, "role")) == {JA["role_plc"]}
     page.fill("input[name=q]", "rockwell")
     page.press("input[name=q]", "Enter")
     assert page.locator(ROWS).count() == 1
     logix = next(d for d in site.devices if d["name"] == "plc-logix-1")
-    assert column(page, 1) == [logix["ip"]]
+    assert column(page, "ip") == [logix["ip"]]
 
     # Anywhere on the row opens it: the address link covers the row (force: Playwright sees the cover).
     page.locator(ROWS).first.locator("td:nth-child(4)").click(force=True)

@@ -106,7 +106,7 @@ def test_csv_download_is_the_apis_csv(client, plant, login):
     assert rows[0][:4] == ["10.1.0.2", PLC, "plc", "Siemens"]
     api = client.get("/api/v1/assets.csv?role=plc", headers={"Authorization": f"Bearer {plant.api_token}"})
     assert r.text == api.text
-    assert 'href="/assets.csv?q=&amp;role=plc&amp;sort=ip&amp;order=asc"' in client.get("/assets?role=plc").text
+    assert 'href="/assets.csv?q=&amp;role=plc&amp;sort=ip&amp;order=asc&amp;range=' in client.get("/assets?role=plc").text
 
 
 def test_detail_shows_attributes_by_source_peers_and_events(client, plant, login):
