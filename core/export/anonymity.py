@@ -70,7 +70,7 @@ def suppress(cells: Iterable[Cell], k: int, m: int) -> Outcome:
     failed = [c for c in cells if not passes(c, k, m)]
     reasons = Counter(_reason(c, k) for c in failed)
     if not failed:
-        return Outcome(published, None, reasons)
+        return Outcome(sorted(published, key=_by_label), None, reasons)
     other = Cell(OTHER, OTHER)
     for c in failed:
         other.merge(c)
@@ -81,5 +81,8 @@ def suppress(cells: Iterable[Cell], k: int, m: int) -> Outcome:
     if not passes(other, k, m):
         reasons[WHOLE_TABLE] += 1
         return Outcome([], None, reasons)
-    published.sort(key=lambda c: (c.group, c.label))
-    return Outcome(published, other, reasons)
+    return Outcome(sorted(published, key=_by_label), other, reasons)
+
+
+def _by_label(cell: Cell) -> tuple[str, str]:
+    return cell.group, cell.label

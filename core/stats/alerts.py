@@ -17,7 +17,7 @@ from core.store.clickhouse import ClickHouseStore
 def _rows(ch: ClickHouseStore, period: Period) -> list[dict]:
     """Alerts active in the period (first seen before its end, last seen after its start)."""
     return ch.query(
-        """SELECT tenant_id, kind, severity, ts, count, src_device, dst_device FROM alerts FINAL
+        """SELECT tenant_id, kind, severity, ts, src_device, dst_device FROM alerts FINAL
         WHERE ts < {end:DateTime64(6, 'UTC')} AND ts_last >= {start:DateTime64(6, 'UTC')}""",
         {"start": period.start, "end": period.end})
 
@@ -26,7 +26,7 @@ def alert_tables(ch: ClickHouseStore, period: Period, active: set[int], devices:
     """``active``: the tenants that delivered data in the period (the sites counted), ``devices`` theirs."""
     sites = len(active)
     rows = [r for r in _rows(ch, period) if r["tenant_id"] in active]
-    alerts = Table("alerts", lambda cell: {"alerts": cell.sums["alerts"], "occurrences": cell.sums["occurrences"],
+    alerts = Table("alerts", lambda cell: {"alerts": cell.sums["alerts"],
                                            "alerts_per_site": share(cell.sums["alerts"], sites),
                                            "site_share": share(len(cell.tenants), sites)})
     practices = Table("insecure_practices", lambda cell: {"site_share": share(len(cell.tenants), sites),
@@ -36,7 +36,7 @@ def alert_tables(ch: ClickHouseStore, period: Period, active: set[int], devices:
         kind = r["kind"] if r["kind"] in KINDS else labels.UNLISTED
         if r["ts"] >= period.start:  # raised in the period
             cell = alerts.cell(kind, r["severity"] if r["severity"] in SEVERITIES else labels.UNLISTED)
-            cell.add(r["tenant_id"], alerts=1, occurrences=r["count"])
+            cell.add(r["tenant_id"], alerts=1)
             for device in ends:
                 cell.add(r["tenant_id"], device)
         if kind in labels.INSECURE_PRACTICES:

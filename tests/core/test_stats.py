@@ -146,21 +146,20 @@ def _functions(client, months) -> dict:
 def _alerts(client, months, active: dict) -> dict:
     """Alerts of the tenants that delivered data in the period: raised in it, or (insecure practices)
     active in it."""
-    alerts = query(client, "SELECT tenant_id AS tenant, kind, severity, ts, ts_last, count, src_device, dst_device"
+    alerts = query(client, "SELECT tenant_id AS tenant, kind, severity, ts, ts_last, src_device, dst_device"
                            " FROM alerts FINAL")
     rows = []
     for p in months:
         for a in alerts[alerts["tenant"].isin(active[p.name])].itertuples():
             ends = [d for d in (a.src_device, a.dst_device) if d]
             if p.start <= a.ts < p.end:
-                rows.append((p.name, "alerts", a.kind, a.severity, a.tenant, None, 1, a.count))
-                rows += [(p.name, "alerts", a.kind, a.severity, a.tenant, d, 0, 0) for d in ends]
+                rows.append((p.name, "alerts", a.kind, a.severity, a.tenant, None, 1))
+                rows += [(p.name, "alerts", a.kind, a.severity, a.tenant, d, 0) for d in ends]
             if a.kind in labels.INSECURE_PRACTICES and a.ts < p.end and a.ts_last >= p.start:
-                rows.append((p.name, "insecure_practices", "", a.kind, a.tenant, None, 0, 0))
-                rows += [(p.name, "insecure_practices", "", a.kind, a.tenant, d, 0, 0) for d in ends]
-    frame = pd.DataFrame(rows, columns=["period", "table", "group", "label", "tenant", "device", "alerts",
-                                        "occurrences"])
-    return cells(frame, ("alerts", "occurrences"))
+                rows.append((p.name, "insecure_practices", "", a.kind, a.tenant, None, 0))
+                rows += [(p.name, "insecure_practices", "", a.kind, a.tenant, d, 0) for d in ends]
+    frame = pd.DataFrame(rows, columns=["period", "table", "group", "label", "tenant", "device", "alerts"])
+    return cells(frame, ("alerts",))
 
 
 def measures(table: str, cell: dict, whole: dict, total: dict, family_devices: int) -> dict:
@@ -177,8 +176,7 @@ def measures(table: str, cell: dict, whole: dict, total: dict, family_devices: i
     if table == "ot_functions":
         return {"site_share": site_share, "events": cell["events"], "event_share": cell["events"] / whole["events"]}
     if table == "alerts":
-        return {"alerts": cell["alerts"], "occurrences": cell["occurrences"],
-                "alerts_per_site": cell["alerts"] / total["sites"], "site_share": site_share}
+        return {"alerts": cell["alerts"], "alerts_per_site": cell["alerts"] / total["sites"], "site_share": site_share}
     if table == "insecure_practices":
         return {"site_share": site_share, "device_share": devices / total["devices"]}
     raise AssertionError(table)
@@ -469,8 +467,9 @@ def test_the_cli_writes_the_file_and_audits_its_purpose(fleet, monkeypatch, tmp_
 
 
 def test_a_period_is_computed_again_only_when_what_it_reads_changes(fleet, monkeypatch):
-    """(Last: it adds a batch to February.) A second build reuses both months; a batch delivered in
-    February recomputes February only, and its answer then equals a build from nothing."""
+    """(Last: it changes the store.) A second build reuses both months; a sensor's report moving out of
+    January recomputes January only, a batch delivered in February February only, and the answer then
+    equals a build from nothing."""
     client, plants = fleet
     computed = []
     compute = build_module._period
@@ -479,10 +478,15 @@ def test_a_period_is_computed_again_only_when_what_it_reads_changes(fleet, monke
     first = build(client, 3, 4)
     assert build(client, 3, 4).rows == first.rows and computed.count("2026-01") <= 1
     computed.clear()
+    with client.app.state.controlplane.session() as db:  # a sensor's latest report is now of March
+        db.get(Sensor, plants[1].sensor_id).health_at = NOW
+    moved = build(client, 3, 4)
+    assert computed == ["2026-01"] and moved.rows != first.rows  # January's data used changed
+    computed.clear()
     late = datetime(2026, 2, 20, 3, 0, tzinfo=UTC)
     batch = make_batch(flows=[flow("10.10.0.21", "10.10.0.99", ts=late)], start=late)
     assert client.app.state.ingestor.ingest(plants[0].id, plants[0].sensor_id, wire.encode(batch)).status == "stored"
     after = build(client, 3, 4)
     assert computed == ["2026-02"]
     build_module._cache.clear()
-    assert build(client, 3, 4).rows == after.rows != first.rows
+    assert build(client, 3, 4).rows == after.rows != moved.rows
