@@ -420,6 +420,7 @@ def test_the_api_answers_the_providers_data_team_only(fleet):
 @pytest.mark.parametrize("query, status", [
     ({"start": "2026-01-01", "end": "2026-02-28"}, 422),  # no purpose
     ({"purpose": "x"}, 422),  # too short to say anything
+    ({"purpose": "  \t   "}, 422),
     ({"purpose": "trend", "period": "day"}, 422),
     ({"purpose": "trend", "start": "2026-02-01", "end": "2026-01-01"}, 400),
     ({"purpose": "trend", "start": "1900-01-01", "end": "2026-01-01"}, 400),

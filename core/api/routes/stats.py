@@ -20,7 +20,7 @@ from core.stats.periods import KINDS, periods
 
 router = APIRouter(prefix="/api/v1", tags=["stats"])
 MAX_PERIODS = 104  # two years of weeks, eight and a half of months
-REFUSED = refusals({401: NEEDS_LOGIN, 403: "not the provider's data team",
+REFUSED = refusals({401: NEEDS_LOGIN, 403: "not the provider's data team", 422: "no purpose given",
                     400: f"start after end, a day before 1970-01-05 or after 2105, or more than {MAX_PERIODS} periods"})
 PARQUET = "application/vnd.apache.parquet"
 
@@ -74,7 +74,10 @@ def stats_request(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     if count > MAX_PERIODS:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"more than {MAX_PERIODS} periods: ask for fewer")
-    return Request(start, end, period, " ".join(purpose.split()))
+    purpose = " ".join(purpose.split())
+    if len(purpose) < 3:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "purpose: say why, in at least 3 characters")
+    return Request(start, end, period, purpose)
 
 
 StatsRequest = Annotated[Request, Depends(stats_request)]
