@@ -110,7 +110,7 @@ def _clickhouse_chunks(ch: ClickHouseStore, table: dict, tenant_id: int) -> Iter
     if column is None:
         yield _arrow(ch, base, params)
         return
-    hours = ch.query(f"SELECT toStartOfHour(`{column}`) AS h, count() AS n FROM {table['name']}{final(table)} "
+    hours = ch.query(f"SELECT toStartOfHour(toDateTime(`{column}`)) AS h, count() AS n FROM {table['name']}{final(table)} "
                      "WHERE tenant_id = {t:UInt32} GROUP BY h ORDER BY h", params)
     if not hours:
         yield _arrow(ch, base + " AND 0", params)

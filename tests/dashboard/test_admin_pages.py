@@ -55,7 +55,9 @@ def test_logged_out_is_sent_to_login(client, org):
 def test_admin_sees_links_and_only_their_tenants_users(client, org, login):
     login(BOSS)
     home = client.get("/?lang=en").text
-    assert all(f'href="/admin/{p}"' in home for p in ("users", "tokens", "audit"))
+    assert f'href="/admin/users">{EN["nav_admin"]}</a>' in home  # one menu item; the pages are its tabs
+    tabs = client.get("/admin/audit?lang=en").text
+    assert all(f'href="/admin/{p}" data-tab="admin_{p}"' in tabs for p in ("users", "tokens", "audit", "export"))
     page = client.get("/admin/users").text
     assert re.findall(r'data-user="([^"]+)"', page) == ["analyst@acme.example", BOSS.email]
 
