@@ -99,8 +99,8 @@ def _period(ch: ClickHouseStore, db: Session, period: Period, now: datetime, out
         totals.cell("", "all").tenants.add(tenant)
         for key in assets:
             totals.add("", "all", tenant, key)
-    tables = [totals, *device_tables(ch, who), protocols(ch, period, who.sites),
-              ot_functions(ch, period, who.sites), *alert_tables(ch, period, set(who.ledgers), who.devices),
+    tables = [totals, *device_tables(ch, who), protocols(ch, period, list(who.ledgers)),
+              ot_functions(ch, period, list(who.ledgers)), *alert_tables(ch, period, set(who.ledgers), who.devices),
               fleet_health(ch, db, period, now)]
     published_families: set[str] = set()
     for table in tables:

@@ -11,13 +11,15 @@ from core.stats.periods import Period
 from core.stats.table import Table, share
 from core.store.clickhouse import ClickHouseStore
 
-_HOURS = "hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}"
+# the period's hours, of the tenants that delivered a batch in it (the sites counted)
+_HOURS = ("hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}"
+          " AND tenant_id IN {active:Array(UInt32)}")
 MEASURES = ("flows", "bytes", "packets")
 
 
-def protocols(ch: ClickHouseStore, period: Period, sites: int) -> Table:
+def protocols(ch: ClickHouseStore, period: Period, active: list[int]) -> Table:
     """Per transport (group) and service (label, ``unknown`` when none was detected)."""
-    params = {"start": period.start, "end": period.end}
+    sites, params = len(active), {"start": period.start, "end": period.end, "active": active}
     rows = ch.query(
         f"""SELECT tenant_id, proto, service, sum(flows) AS flows, sum(bytes) AS bytes, sum(packets) AS packets
         FROM pairs_1h WHERE {_HOURS} GROUP BY tenant_id, proto, service""", params)
@@ -40,12 +42,13 @@ def protocols(ch: ClickHouseStore, period: Period, sites: int) -> Table:
     return table
 
 
-def ot_functions(ch: ClickHouseStore, period: Period, sites: int) -> Table:
+def ot_functions(ch: ClickHouseStore, period: Period, active: list[int]) -> Table:
     """Per OT protocol (group) and function (label): events, and the devices that sent or got them."""
+    sites = len(active)
     rows = ch.query(
         f"""SELECT tenant_id, protocol, action, orig_h, resp_h, sum(count) AS events FROM event_actions_1h
         WHERE {_HOURS} AND protocol IN {{ot:Array(String)}} GROUP BY tenant_id, protocol, action, orig_h, resp_h""",
-        {"start": period.start, "end": period.end, "ot": sorted(OT_SERVICES)})
+        {"start": period.start, "end": period.end, "active": active, "ot": sorted(OT_SERVICES)})
     total = sum(r["events"] for r in rows)
     table = Table("ot_functions", lambda cell: {"site_share": share(len(cell.tenants), sites),
                                                 "events": cell.sums["events"],

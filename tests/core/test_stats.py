@@ -105,12 +105,18 @@ def expected_cells(client, plants) -> tuple[dict, dict]:
         totals[p.name] = {"sites": len(active), "devices": total_devices}
     expected = cells(pd.DataFrame(device_rows, columns=["period", "table", "group", "label", "tenant", "device"]))
     for each in (_protocols, _functions):
-        expected |= each(client, months)
+        expected |= each(client, months, active_by_period)
     return expected | _alerts(client, months, active_by_period), totals
 
 
 def _in(frame: pd.DataFrame, column: str, months) -> pd.Series:
     return frame[column].map(lambda t: next((p.name for p in months if p.start <= t < p.end), None))
+
+
+def _of_active(frame: pd.DataFrame, active: dict) -> pd.DataFrame:
+    """The rows of a period's tenants that delivered a batch in it."""
+    frame = frame.dropna(subset=["period"])
+    return frame[[tenant in active[period] for tenant, period in zip(frame["tenant"], frame["period"])]]
 
 
 def _with_hosts(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
@@ -122,7 +128,7 @@ def _with_hosts(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
     return pd.concat(rows)
 
 
-def _protocols(client, months) -> dict:
+def _protocols(client, months, active: dict) -> dict:
     flows = query(client, "SELECT tenant_id AS tenant, proto, service, ts_end, orig_h, resp_h, sign,"
                           " orig_ip_bytes + resp_ip_bytes AS ip_bytes, orig_pkts + resp_pkts AS pkts, new_flow"
                           " FROM flows")
@@ -130,17 +136,17 @@ def _protocols(client, months) -> dict:
                          label=flows["service"].map(labels.name), flows=flows["sign"] * flows["new_flow"],
                          bytes=flows["sign"] * flows["ip_bytes"], packets=flows["sign"] * flows["pkts"])
     sums = ("flows", "bytes", "packets")
-    return cells(_with_hosts(flows.dropna(subset=["period"]), *sums), sums)
+    return cells(_with_hosts(_of_active(flows, active), *sums), sums)
 
 
-def _functions(client, months) -> dict:
+def _functions(client, months, active: dict) -> dict:
     events = query(client, "SELECT tenant_id AS tenant, protocol, action, toStartOfHour(ts) AS hour, orig_h, resp_h,"
                            " count FROM events")
     events = events[events["protocol"].isin(OT_SERVICES)]
     events = events.assign(period=_in(events, "hour", months), table="ot_functions",
                            group=events["protocol"].map(labels.name), label=events["action"].map(labels.name),
                            events=events["count"])
-    return cells(_with_hosts(events.dropna(subset=["period"]), "events"), ("events",))
+    return cells(_with_hosts(_of_active(events, active), "events"), ("events",))
 
 
 def _alerts(client, months, active: dict) -> dict:
