@@ -102,9 +102,10 @@ class Settings(BaseSettings):
     # Deletion (core.export.purge): a tenant's data goes this many days after its last contract ends.
     purge_grace_days: float = Field(30.0, ge=0)
     # Retention (core.export.retention): raw records per tenant (its own setting, else this; 0: kept),
-    # rollups for every tenant.
+    # rollups for every tenant — by default longer than the oldest data ingest accepts
+    # (ingest_max_age_days), so no accepted batch's rollups expire on arrival.
     retention_raw_days: int = Field(400, ge=0, le=65535)
-    retention_rollup_days: int = Field(1830, ge=1, le=65535)
+    retention_rollup_days: int = Field(3660, ge=1, le=65535)
     # Tests of crash safety only: the core process exits at this ingest step (core.ingest.STEPS).
     ingest_crash_at: str = ""
     # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.
