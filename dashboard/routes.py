@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from core.access import auth
@@ -25,7 +25,7 @@ from core.store.controlplane import User
 from dashboard import alertview, annotation, csrf
 from dashboard.assets import assets_csv, detail_context, list_context
 from dashboard.cookies import set_cookie
-from dashboard.i18n import translator
+from dashboard.i18n import N_, translator
 from dashboard.overview import DEFAULT_RANGE, RANGES, overview_context
 from dashboard.render import page, request_lang, with_query
 from dashboard.sensors import sensors_context
@@ -64,6 +64,17 @@ def _redirect(request: Request, route: str) -> RedirectResponse:
 
 def _csrf_rejected(request: Request) -> HTMLResponse:
     return page(request, "error.html", status_code=403, message="csrf_failed")
+
+
+async def not_found_page(request: Request, exc: HTTPException) -> Response:
+    """404 for the core app (the ``mieruka.not_found`` entry point): a browser asking for a page gets
+    the styled page in its language; the API and other clients keep the JSON body."""
+    wants_page = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")
+    if not wants_page:
+        return JSONResponse({"detail": exc.detail}, status_code=404, headers=getattr(exc, "headers", None))
+    with request.app.state.controlplane.sessions() as db:
+        user = session_user(request, db)
+    return page(request, "error.html", status_code=404, message=N_("page_not_found"), user=user)
 
 
 def _asset_not_found(request: Request, user: User) -> HTMLResponse:
@@ -178,6 +189,8 @@ def asset(request: Request, user: SessionUser, ch: ClickHouse, device: str, save
     context = detail_context(ch, user.tenant_id, device, t)
     if context is None:
         return _asset_not_found(request, user)
+    if context["asset"]["device"] != device:  # named by an IP or an upper-case MAC: its own address
+        return RedirectResponse(request.url_for("asset", device=context["asset"]["device"]).path, status_code=303)
     return page(request, "asset.html", user=user, saved=saved == "1",
                 device_alerts=alertview.device_alerts(ch, user.tenant_id, device, t),
                 device_vulns=device_vulnerabilities(ch, context["asset"]), **context)

@@ -154,12 +154,23 @@ def _sort_key(column: str):
     return lambda r: r[column] if r[column] not in ("", None) else None
 
 
+def device_key(assets: dict[str, Asset], device: str) -> str | None:
+    """The ledger key ``device`` names: the key itself, a MAC in any letter case, or an IP the
+    device holds (the lowest key when several do)."""
+    named = device.strip()
+    if named in assets or named.lower() in assets:
+        return named if named in assets else named.lower()
+    return next((key for key in sorted(assets) if named in assets[key].ips), None)
+
+
 def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | None:
-    """One device: attributes with every source, peers by service, and its events timeline."""
+    """One device (by its key, a MAC in any case or one of its IPs): attributes with every source,
+    peers by service, and its events timeline."""
     assets = ledger(ch, tenant_id)
-    found = assets.get(device)
-    if found is None:
+    key = device_key(assets, device)
+    if key is None:
         return None
+    found = assets[key]
     ips = sorted(found.ips)
     peers = ch.query(
         """
@@ -184,7 +195,7 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | Non
     ) if ips else []
     return {
         **_jsonable(found.summary()),
-        **risk.scored(ch, tenant_id, assets)[device],
+        **risk.scored(ch, tenant_id, assets)[key],
         "attributes": {
             name: [_jsonable(vars(v)) for v in values] for name, values in sorted(found.attributes.items())
         },

@@ -131,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     for page_router in entry_points(group="mieruka.routers"):  # e.g. the dashboard
         app.include_router(page_router.load())
+    for not_found in entry_points(group="mieruka.not_found"):  # the dashboard's page for browsers
+        app.add_exception_handler(404, not_found.load())
     return app
 
 

@@ -201,3 +201,22 @@ def test_other_tenants_assets_are_not_found(client, plant, globex, login):
     # Both plants have a device with this MAC; each tenant sees its own.
     mine = client.get(f"/assets/{PLC}").text
     assert "10.2.0.2" in mine and "10.1.0" not in mine and "write_single_register" not in mine
+
+
+def test_a_device_named_by_its_ip_or_an_upper_case_mac_opens_its_page(client, plant, login):
+    login(plant)
+    for named in ("10.1.0.2", PLC.upper()):
+        r = client.get(f"/assets/{named}", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/assets/{PLC}", named
+    r = client.get("/api/v1/assets/10.1.0.2", headers={"Authorization": f"Bearer {plant.api_token}"})
+    assert r.status_code == 200 and r.json()["device"] == PLC
+    assert client.get("/assets/10.1.0.99").status_code == 404
+
+
+def test_an_unknown_page_is_the_styled_404_and_the_api_keeps_json(client, plant, login):
+    login(plant)
+    r = client.get("/no/such/page?lang=en", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert r.status_code == 404 and EN["page_not_found"] in r.text and 'class="topnav"' in r.text
+    api = client.get("/api/v1/nowhere", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # not a browser
