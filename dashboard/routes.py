@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from pydantic import ValidationError
 
 from core.access import auth
+from core.analytics.assets import MAX_QUERY
 from core.analytics.assets import ledger as asset_ledger
 from core.analytics.vulnerabilities import for_device as device_vulnerabilities
 from core.api.deps import DB, ClickHouse, Now, SettingsDep
@@ -163,6 +164,8 @@ def assets(request: Request, user: SessionUser, ch: ClickHouse, q: str = "", rol
            order: str = "asc", range_key: Annotated[str, Query(alias="range")] = "all") -> Response:
     if user is None:
         return _redirect(request, "login")
+    if len(q) > MAX_QUERY:
+        return page(request, "error.html", status_code=422, message=N_("search_too_long"), user=user, back="assets")
     context = list_context(ch, user.tenant_id, q.strip(), role, sort, order, translator(request_lang(request)),
                            range_key)
     return page(request, "assets.html", user=user, **context)
@@ -174,6 +177,8 @@ def assets_download(request: Request, user: SessionUser, ch: ClickHouse, q: str 
                     range_key: Annotated[str, Query(alias="range")] = "all") -> Response:
     if user is None:
         return _redirect(request, "login")
+    if len(q) > MAX_QUERY:
+        return page(request, "error.html", status_code=422, message=N_("search_too_long"), user=user, back="assets")
     return Response(
         assets_csv(ch, user.tenant_id, q.strip(), role, sort, order, range_key),
         media_type="text/csv; charset=utf-8",

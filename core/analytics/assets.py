@@ -20,6 +20,7 @@ CSV_COLUMNS = ("ip", "mac", "role", "vendor", "hostname", "model", "firmware", "
 SORTABLE = ("ip", "mac", "vendor", "hostname", "role", "model", "first_seen", "last_seen",
             "authorized", "importance", "risk")
 MAX_EVENTS = 500
+MAX_QUERY = 200  # the longest search text: a longer one would be echoed into every link of the page
 HOUR = timedelta(hours=1)
 
 

@@ -220,3 +220,14 @@ def test_an_unknown_page_is_the_styled_404_and_the_api_keeps_json(client, plant,
     api = client.get("/api/v1/nowhere", headers={"Accept": "text/html"})
     assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
     assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # not a browser
+
+
+def test_a_search_longer_than_200_characters_is_refused_with_a_page(client, plant, login):
+    login(plant)
+    assert 'maxlength="200"' in client.get("/assets").text
+    for path in ("/assets", "/assets.csv"):
+        r = client.get(path, params={"q": "a" * 201, "lang": "en"})
+        assert r.status_code == 422 and EN["search_too_long"] in r.text, path
+    assert client.get("/assets", params={"q": "a" * 200}).status_code == 200
+    api = client.get("/api/v1/assets", params={"q": "a" * 201}, headers={"Authorization": f"Bearer {plant.api_token}"})
+    assert api.status_code == 422

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
@@ -28,6 +28,7 @@ Authorization = Literal[*ledger.AUTHORIZATION]  # type: ignore[valid-type]
 Importance = Literal[*ledger.IMPORTANCE]  # type: ignore[valid-type]
 PurdueLevel = Annotated[int, Field(ge=min(ledger.PURDUE_LEVELS), le=max(ledger.PURDUE_LEVELS))]
 ZoneName = Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
+Search = Annotated[str, Query(max_length=ledger.MAX_QUERY, description="text any shown column contains")]
 BEST = "the best observed value (most confident, then most recent); empty when none was observed"
 
 
@@ -125,7 +126,7 @@ class SavedAnnotation(Out):
 
 
 @router.get("/api/v1/assets", responses=refusals({401: NEEDS_LOGIN, 422: "start not before end"}))
-def list_assets(who: Principal, ch: ClickHouse, window: Period, q: str = "", role: str = "",
+def list_assets(who: Principal, ch: ClickHouse, window: Period, q: Search = "", role: str = "",
                 sort: Sort = "ip", order: Literal["asc", "desc"] = "asc") -> list[AssetSummary]:
     """The devices seen in [start, end) (either open; both open: all history), first and last seen
     within it, attributes as they stood at its end."""
@@ -136,7 +137,7 @@ def list_assets(who: Principal, ch: ClickHouse, window: Period, q: str = "", rol
 @router.get("/api/v1/assets.csv", response_class=Response,
             responses=csv_response("the listed assets, a row each")
             | refusals({401: NEEDS_LOGIN, 422: "start not before end"}))
-def export_assets(who: Principal, ch: ClickHouse, window: Period, q: str = "", role: str = "") -> Response:
+def export_assets(who: Principal, ch: ClickHouse, window: Period, q: Search = "", role: str = "") -> Response:
     start, end = window
     rows = ledger.list_assets(ch, who.tenant_id, q, role, start=start, end=end)
     return Response(ledger.assets_csv(rows), media_type="text/csv; charset=utf-8",
