@@ -92,14 +92,24 @@ def note(message: str) -> None:
 
 
 @app.command()
-def serve() -> None:
-    """Run the API server (one worker; host and port from MIERUKA_HOST / MIERUKA_PORT)."""
+def serve(
+    workers: int = typer.Option(1, min=1, max=64, help="worker processes; more than one needs a ClickHouse "
+                                                        "server (MIERUKA_CLICKHOUSE_URL) and PostgreSQL "
+                                                        "(MIERUKA_DATABASE_URL)"),
+) -> None:
+    """Run the API server (host and port from MIERUKA_HOST / MIERUKA_PORT)."""
     import uvicorn
 
     from core.api.app import create_app
 
     cfg = settings()
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, workers=1, server_header=False)
+    if workers > 1 and (cfg.clickhouse_dsn.startswith("chdb:") or cfg.database_dsn.startswith("sqlite")):
+        raise fail("--workers > 1 needs MIERUKA_CLICKHOUSE_URL (a ClickHouse server) and MIERUKA_DATABASE_URL "
+                   "(PostgreSQL): the embedded stores belong to one process")
+    # one worker runs this app; several each build their own from the same settings (the environment)
+    app_or_factory = create_app(cfg) if workers == 1 else "core.api.app:create_app"
+    uvicorn.run(app_or_factory, factory=workers > 1, host=cfg.host, port=cfg.port, workers=workers,
+                server_header=False)
 
 
 @app.command()

@@ -192,6 +192,20 @@ def test_serve_runs_uvicorn_with_settings(run, monkeypatch):
     assert calls["app"].title == "mieruka"
 
 
+def test_serve_workers_need_server_stores(run, monkeypatch):
+    import uvicorn
+
+    calls = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(kw, app=app))
+    r = run("serve", "--workers", "2")
+    assert r.exit_code == 2 and r.stderr.count("error:") == 1 and "MIERUKA_CLICKHOUSE_URL" in r.stderr
+    assert calls == {}
+    monkeypatch.setenv("MIERUKA_CLICKHOUSE_URL", "http://ch.example:8123/mieruka")
+    monkeypatch.setenv("MIERUKA_DATABASE_URL", "postgresql+psycopg://core@pg.example/mieruka")
+    assert run("serve", "--workers", "4").exit_code == 0
+    assert (calls["app"], calls["factory"], calls["workers"]) == ("core.api.app:create_app", True, 4)
+
+
 def sensor_named(db, serial):
     return db.scalar(select(Sensor).where(Sensor.serial == serial))
 
