@@ -56,6 +56,18 @@ def _columns(sort: str, descending: bool, t: Translator) -> list[dict]:
     return columns
 
 
+def _shown(t: Translator):
+    """The texts of a device the ledger's row shows in the page's language: what its search matches."""
+    def texts(row: dict) -> list[str]:
+        labels = [_role_label(row["role"], t) if row["role"] else "", t(f"auth_{row['authorized']}"),
+                  t(f"importance_{row['importance']}") if row["importance"] else "", str(row["risk"])]
+        values = [row[k] for k in ("ip", "mac", "vendor", "hostname", "model", "firmware")]
+        lists = [*row["protocols_served"], *row["protocols_used"], *map(str, row["vlans"]), *row["tags"]]
+        times = [absolute(row[k], MINUTES) for k in ("first_seen", "last_seen")]
+        return [text for text in (*labels, *values, *lists, *times) if text]
+    return texts
+
+
 def _times(row: dict, *keys: str, fmt: str = SECONDS) -> dict:
     """``row`` with the times at ``keys`` as the UI shows them."""
     return row | {k: absolute(row[k], fmt) for k in keys}
@@ -83,7 +95,7 @@ def list_context(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str,
     start, end = _period(ch, tenant, range_key)
     assets = [
         _times(a, "first_seen", "last_seen", fmt=MINUTES) | {"role_label": _role_label(a["role"], t)}
-        for a in ledger.list_assets(ch, tenant, q, role, sort, descending, start=start, end=end)
+        for a in ledger.list_assets(ch, tenant, q, role, sort, descending, start=start, end=end, shown=_shown(t))
     ]
     range_key = range_key if start else ALL_HISTORY
     query = {"q": q, "role": role, "sort": sort, "order": "desc" if descending else "asc", "range": range_key}

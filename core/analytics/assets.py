@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from core.analytics import risk
@@ -121,21 +122,45 @@ def _jsonable(row: dict) -> dict:
     return {k: utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
+def returned_texts(value) -> list[str]:
+    """What the API returns of a device, as text: each value, a list's items and a mapping's values
+    one by one, times in ISO 8601 UTC — the texts its search matches."""
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in returned_texts(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in returned_texts(item)]
+    if isinstance(value, datetime):
+        return [utc(value).isoformat()]
+    return [] if value in ("", None) else [str(value)]
+
+
 def list_assets(ch: ClickHouseStore, tenant_id: int, q: str = "", role: str = "",
                 sort: str = "ip", descending: bool = False, start: datetime | None = None,
-                end: datetime | None = None) -> list[dict]:
-    """Device summaries of the window, filtered by a free-text query and role, sorted by one column."""
+                end: datetime | None = None, shown: Callable[[dict], Iterable[str]] = returned_texts) -> list[dict]:
+    """Device summaries of the window, filtered by a free-text query (any of the texts ``shown``
+    gives of a device contains it, case aside) and role, sorted by one column."""
     assets = ledger(ch, tenant_id, start=start, end=end)
     scores = risk.scored(ch, tenant_id, assets)
     rows = [a.summary() | scores[key] for key, a in assets.items()]
     if q:
-        needle = q.lower()
-        rows = [r for r in rows if any(needle in str(v).lower() for v in r.values())]
+        needle = q.casefold()
+        rows = [r for r in rows if any(needle in text.casefold() for text in shown(r))]
     if role:
         rows = [r for r in rows if r["role"] == role]
-    key = _sort_key(sort)
-    rows.sort(key=lambda r: (key(r) is None, key(r) or ""), reverse=descending)
-    return [_jsonable(r) for r in rows]
+    return [_jsonable(r) for r in sort_assets(rows, sort, descending)]
+
+
+def sort_assets(rows: list[dict], column: str, descending: bool) -> list[dict]:
+    """Rows by ``column`` either way, empty values last both ways, ties by IP then MAC."""
+    rows = sorted(rows, key=lambda r: (_ip_key(r), r["mac"]))
+    key = _sort_key(column)
+    present = [r for r in rows if key(r) is not None]
+    present.sort(key=key, reverse=descending)  # stable both ways: ties keep the IP order
+    return present + [r for r in rows if key(r) is None]
+
+
+def _ip_key(row: dict):
+    return ip_order(row["ip"]) if row["ip"] else (10, 0)  # no IP after every address
 
 
 def assets_csv(rows: list[dict]) -> str:
@@ -152,6 +177,8 @@ def _sort_key(column: str):
         return lambda r: ip_order(r["ip"]) if r["ip"] else None
     if column == "risk":
         return lambda r: (r["risk"],)  # a tuple: a score of 0 is a value, not a missing one
+    if column == "importance":  # by rank, low to critical
+        return lambda r: IMPORTANCE.index(r["importance"]) if r["importance"] else None
     return lambda r: r[column] if r[column] not in ("", None) else None
 
 

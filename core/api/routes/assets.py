@@ -28,7 +28,7 @@ Authorization = Literal[*ledger.AUTHORIZATION]  # type: ignore[valid-type]
 Importance = Literal[*ledger.IMPORTANCE]  # type: ignore[valid-type]
 PurdueLevel = Annotated[int, Field(ge=min(ledger.PURDUE_LEVELS), le=max(ledger.PURDUE_LEVELS))]
 ZoneName = Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
-Search = Annotated[str, Query(max_length=ledger.MAX_QUERY, description="text any shown column contains")]
+Search = Annotated[str, Query(max_length=ledger.MAX_QUERY, description="text one of the returned values contains, case aside: role, status and importance as their keys, times in ISO 8601 UTC, a list item by item")]
 BEST = "the best observed value (most confident, then most recent); empty when none was observed"
 
 
