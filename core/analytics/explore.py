@@ -1,0 +1,293 @@
+"""Hunting in the raw flows and events: filters, sort, keyset pages, the count and a timeline of
+exactly the filtered result, and the rows to download.
+
+Raw tables are read here (not the rollups), so every query names the tenant and a time window on
+the tables' ordering key: ``interval_start`` (the batch's interval, in ORDER BY since migration 014)
+within a margin of the window, plus the exact ``ts`` condition. Pages are keyset pages on
+(sort column, ts, uid, sensor_id): a deep page costs what the first one does, no OFFSET.
+The count is ``count()`` under the same WHERE (filters make the rollups useless for it).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.analytics.window import Window, utc
+from core.detect.danger import danger
+from core.store.clickhouse import ClickHouseStore
+
+MAX_PAGE = 500
+EXPORT_CAP = 100_000
+# a record's ts lies in its batch's interval; batches are at most a few minutes: one ordering bucket
+MARGIN = timedelta(minutes=5)
+TS = "DateTime64(6, 'UTC')"
+# the columns shown, with their ClickHouse types (for the cursor's typed parameters)
+FLOW_COLUMNS = {
+    "ts": TS, "ts_end": TS, "sensor_id": "UInt32", "uid": "String", "orig_h": "String", "orig_p": "UInt16",
+    "resp_h": "String", "resp_p": "UInt16", "proto": "String", "service": "String", "conn_state": "String",
+    "duration": "Float64", "orig_bytes": "UInt64", "resp_bytes": "UInt64", "orig_pkts": "UInt64",
+    "resp_pkts": "UInt64", "orig_l2_addr": "String", "resp_l2_addr": "String",
+}
+EVENT_COLUMNS = {
+    "ts": TS, "ts_end": TS, "sensor_id": "UInt32", "uid": "String", "orig_h": "String", "resp_h": "String",
+    "resp_p": "UInt16", "protocol": "String", "action": "String", "status": "String", "count": "UInt32",
+}
+# after the sort column, a total order: records of one flow may share ts (a flow's closing record
+# has its last packet's ts), so the row's own hash ends the key
+TIE = ("ts", "uid", "sensor_id", "row_hash")
+ROW_HASH = "UInt64"
+BUCKETS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
+MAX_BUCKETS = 240
+
+
+@dataclass(frozen=True)
+class Kind:
+    table: str
+    columns: dict[str, str]
+    protocol: str  # SQL matching {protocol:String}
+    status: str
+    port: str
+    row_hash: str  # SQL: a hash of the record's other fields
+    extra: tuple[str, ...] = ()  # selected but not sortable
+
+
+FLOWS = Kind("flows", FLOW_COLUMNS, "(proto = {protocol:String} OR has(splitByChar(',', service), {protocol:String}))",
+             "conn_state = {status:String}", "(orig_p = {port:UInt16} OR resp_p = {port:UInt16})",
+             "cityHash64(final, ts_end, orig_p, resp_p, orig_bytes, resp_bytes, orig_pkts, resp_pkts, conn_state, history)")
+EVENTS = Kind("events", EVENT_COLUMNS, "protocol = {protocol:String}", "status = {status:String}",
+              "resp_p = {port:UInt16}",
+              "cityHash64(ts_end, resp_p, protocol, action, status, count, mapKeys(attrs), mapValues(attrs))",
+              ("attrs",))
+KINDS = {"flows": FLOWS, "events": EVENTS}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the analyst asked for; None or empty: any."""
+
+    window: Window
+    sensor: int | None = None
+    protocol: str | None = None
+    action: str | None = None  # events only
+    status: str | None = None
+    source: str | None = None  # IP or MAC of the originator
+    destination: str | None = None  # IP or MAC of the responder
+    device: str | None = None  # IP or MAC, either side
+    port: int | None = None
+    attrs: tuple[tuple[str, str], ...] = ()  # events only: attrs[key] = value
+    uids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sort:
+    column: str = "ts"
+    descending: bool = True
+
+
+@dataclass
+class Page:
+    rows: list[dict]
+    next_cursor: str | None
+
+
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+TEXT_FILTERS = ("protocol", "action", "status", "source", "destination", "device")
+MAX_TEXT = 200
+
+
+def _address(value: str) -> str:
+    """An IP as typed, a MAC in the stored spelling (lower case, colons)."""
+    mac = value.strip().lower().replace("-", ":")
+    return mac if MAC.match(mac) else value.strip()
+
+
+def parse_filters(window: Window, query: Mapping[str, object]) -> Filters:
+    """Filters from a query's values (strings, or lists of them for ``attr`` and ``uid``); ValueError
+    names the bad one."""
+    text = {}
+    for name in TEXT_FILTERS:
+        value = str(query.get(name) or "").strip()
+        if len(value) > MAX_TEXT:
+            raise ValueError(f"{name}: at most {MAX_TEXT} characters")
+        text[name] = value or None
+    for name in ("source", "destination", "device"):
+        text[name] = text[name] and _address(text[name])
+    numbers = {}
+    for name, top in (("sensor", 2**32 - 1), ("port", 65535)):
+        value = query.get(name)
+        value = "" if value is None else str(value).strip()
+        if value and not (value.isdigit() and int(value) <= top):
+            raise ValueError(f"{name}: a whole number from 0 to {top}")
+        numbers[name] = int(value) if value else None
+    attrs = []
+    for item in _many(query.get("attr")):
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip() or len(item) > MAX_TEXT:
+            raise ValueError("attr: key=value")
+        attrs.append((key.strip(), value))
+    uids = tuple(u for u in _many(query.get("uid")) if u)
+    if any(len(u) > 64 for u in uids) or len(uids) > 500:
+        raise ValueError("uid: at most 500 ids of at most 64 characters")
+    return Filters(window, attrs=tuple(attrs), uids=uids, **text, **numbers)
+
+
+def _many(value: object) -> list[str]:
+    if value is None:
+        return []
+    return [str(v).strip() for v in value] if isinstance(value, list | tuple) else [str(value).strip()]
+
+
+def sort_of(kind: Kind, text: str) -> Sort:
+    """``column`` or ``-column`` (descending); ValueError names an unknown column."""
+    column = text.removeprefix("-")
+    if column not in kind.columns:
+        raise ValueError(f"sort: unknown column {column!r}; one of {', '.join(kind.columns)}")
+    return Sort(column, text.startswith("-"))
+
+
+def _where(kind: Kind, f: Filters, tenant_id: int) -> tuple[str, dict]:
+    params = {"tenant": tenant_id, "start": f.window.start, "end": f.window.end,
+              "lo": f.window.start - MARGIN, "hi": f.window.end + MARGIN}
+    sql = ["tenant_id = {tenant:UInt32}", "sign = 1",
+           f"interval_start >= {{lo:{TS}}}", f"interval_start < {{hi:{TS}}}",
+           f"ts >= {{start:{TS}}}", f"ts < {{end:{TS}}}"]
+
+    def add(condition: str, **values) -> None:
+        sql.append(condition)
+        params.update(values)
+
+    if f.sensor is not None:
+        add("sensor_id = {sensor:UInt32}", sensor=f.sensor)
+    if f.protocol:
+        add(kind.protocol, protocol=f.protocol)
+    if f.action:
+        add("action = {action:String}", action=f.action)
+    if f.status:
+        add(kind.status, status=f.status)
+    if f.port is not None:
+        add(kind.port, port=f.port)
+    sides = {"source": ("orig_h", "orig_l2_addr"), "destination": ("resp_h", "resp_l2_addr")}
+    if kind is EVENTS:  # events carry addresses only
+        sides = {"source": ("orig_h",), "destination": ("resp_h",)}
+    for name, value in (("source", f.source), ("destination", f.destination)):
+        if value:
+            add("(" + " OR ".join(f"{c} = {{{name}:String}}" for c in sides[name]) + ")", **{name: value})
+    if f.device:
+        columns = sides["source"] + sides["destination"]
+        add("(" + " OR ".join(f"{c} = {{device:String}}" for c in columns) + ")", device=f.device)
+    for i, (key, value) in enumerate(f.attrs):
+        add(f"attrs[{{ak{i}:String}}] = {{av{i}:String}}", **{f"ak{i}": key, f"av{i}": value})
+    if f.uids:
+        add("uid IN {uids:Array(String)}", uids=list(f.uids))
+    return " AND ".join(sql), params
+
+
+def encode_cursor(sort: Sort, row: dict) -> str:
+    values = [row[c].isoformat() if isinstance(row[c], datetime) else row[c] for c in _key(sort)]
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _key(sort: Sort) -> tuple[str, ...]:
+    return (sort.column, *(c for c in TIE if c != sort.column))
+
+
+def _cursor_params(kind: Kind, sort: Sort, cursor: str) -> dict:
+    """The cursor's values by parameter name; ValueError for one this sort did not make."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("cursor: not a cursor this query made") from None
+    key = _key(sort)
+    if not isinstance(values, list) or len(values) != len(key):
+        raise ValueError("cursor: not a cursor of this sort")
+    params = {}
+    for i, (column, value) in enumerate(zip(key, values, strict=True)):
+        kind_type = _type(kind, column)
+        if kind_type == TS:
+            if not isinstance(value, str):
+                raise ValueError("cursor: a bad time")
+            value = utc(datetime.fromisoformat(value))
+        elif kind_type == "String" and not isinstance(value, str):
+            raise ValueError("cursor: a bad value")
+        elif kind_type != "String" and (not isinstance(value, int | float) or isinstance(value, bool)):
+            raise ValueError("cursor: a bad number")
+        params[f"k{i}"] = value
+    return params
+
+
+def _order(sort: Sort) -> str:
+    direction = " DESC" if sort.descending else ""
+    return ", ".join(c + direction for c in _key(sort))
+
+
+def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort, limit: int,
+         cursor: str | None = None) -> Page:
+    """Up to ``limit`` rows after ``cursor`` (None: the first page), and the cursor of the next page."""
+    where, params = _where(kind, f, tenant_id)
+    if cursor:
+        params |= _cursor_params(kind, sort, cursor)
+        key = _key(sort)
+        mine = ", ".join(key)
+        theirs = ", ".join(f"{{k{i}:{_type(kind, c)}}}" for i, c in enumerate(key))
+        where += f" AND ({mine}) {'<' if sort.descending else '>'} ({theirs})"
+    columns = ", ".join((*kind.columns, *kind.extra, f"{kind.row_hash} AS row_hash"))
+    rows = ch.query(f"SELECT {columns} FROM {kind.table} WHERE {where} ORDER BY {_order(sort)}"
+                    " LIMIT {limit:UInt32}", params | {"limit": limit + 1})
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([_shaped(kind, r) for r in rows], encode_cursor(sort, rows[-1]) if more else None)
+
+
+def _type(kind: Kind, column: str) -> str:
+    return ROW_HASH if column == "row_hash" else kind.columns[column]
+
+
+def _shaped(kind: Kind, row: dict) -> dict:
+    row = {k: v for k, v in row.items() if k != "row_hash"} | {"ts": utc(row["ts"]), "ts_end": utc(row["ts_end"])}
+    if kind is EVENTS:
+        row["attrs"] = dict(row["attrs"])
+        row["danger"] = danger(row["protocol"], row["action"], row["attrs"])
+    return row
+
+
+def count(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters) -> int:
+    where, params = _where(kind, f, tenant_id)
+    return ch.query(f"SELECT count() AS n FROM {kind.table} WHERE {where}", params)[0]["n"]
+
+
+def bucket_seconds(window: Window) -> int:
+    """The smallest bucket that keeps the timeline to at most MAX_BUCKETS bars."""
+    span = (window.end - window.start).total_seconds()
+    return next((b for b in BUCKETS if span / b <= MAX_BUCKETS), BUCKETS[-1])
+
+
+def timeline(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters) -> tuple[int, list[dict]]:
+    """Records per bucket of the filtered result: (bucket seconds, [{t, n}])."""
+    where, params = _where(kind, f, tenant_id)
+    step = bucket_seconds(f.window)
+    rows = ch.query(f"SELECT toStartOfInterval(ts, INTERVAL {{step:UInt32}} SECOND) AS t, count() AS n"
+                    f" FROM {kind.table} WHERE {where} GROUP BY t ORDER BY t", params | {"step": step})
+    return step, [{"t": utc(r["t"]), "n": r["n"]} for r in rows]
+
+
+def export_rows(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort,
+                cap: int = EXPORT_CAP, chunk: int = 5000) -> Iterator[dict]:
+    """Every row of the result in the page order, up to ``cap``, fetched a keyset page at a time."""
+    cursor, sent = None, 0
+    while sent < cap:
+        found = page(ch, kind, tenant_id, f, sort, min(chunk, cap - sent), cursor)
+        yield from found.rows
+        sent += len(found.rows)
+        if found.next_cursor is None:
+            return
+        cursor = found.next_cursor
+
+
+def export_columns(kind: Kind) -> list[str]:
+    return [*kind.columns, *kind.extra, *(("danger",) if kind is EVENTS else ())]
