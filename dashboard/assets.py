@@ -1,4 +1,4 @@
-"""What the asset ledger pages (資産台帳) show: the list with its filter and sort, its CSV, and one
+"""What the asset ledger pages (資産台帳) show: the list with its filter and sort, and one
 device's detail, from the core's ledger queries for one tenant."""
 
 from __future__ import annotations
@@ -110,13 +110,6 @@ def list_context(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str,
         "columns": _columns(sort, descending, t),
         "tz_name": zone_name(),
     }
-
-
-def assets_csv(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str, order: str,
-               range_key: str = ALL_HISTORY) -> str:
-    """The list as the API's CSV has it (same columns, UTC times, lists space-separated)."""
-    start, end = _period(ch, tenant, range_key)
-    return ledger.assets_csv(ledger.list_assets(ch, tenant, q, role, *_sort_order(sort, order), start=start, end=end))
 
 
 def detail_context(ch: ClickHouseStore, tenant: int, device: str, t: Translator) -> dict | None:

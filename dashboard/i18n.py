@@ -39,7 +39,7 @@ COMPUTED_KEYS = (
     # relative times (dashboard/timefmt.py)
     N_("just_now"), N_("ago"), N_("seconds"), N_("minutes"), N_("hours"), N_("days"),
     # login and errors (dashboard/routes.py)
-    N_("login_failed"), N_("login_throttled"), N_("csrf_failed"), N_("asset_not_found"), N_("billing_only"),
+    N_("login_failed"), N_("login_locked"), N_("csrf_failed"), N_("asset_not_found"), N_("billing_only"),
     # asset ledger (dashboard/assets.py)
     N_("role_plc"), N_("role_hmi"), N_("role_engineering_workstation"), N_("role_server"), N_("role_camera"),
     N_("role_nvr"), N_("role_router"), N_("role_switch"), N_("role_iot"),

@@ -8,10 +8,10 @@ come from the core's dependencies, the tenant from the login session.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -24,12 +24,14 @@ from core.analytics.vulnerabilities import for_device as device_vulnerabilities
 from core.api.deps import DB, ClickHouse, Now, SettingsDep
 from core.store.controlplane import User
 from dashboard import alertview, annotation, csrf
-from dashboard.assets import assets_csv, detail_context, list_context
+from dashboard.assets import detail_context, list_context
+from dashboard.assets_download import page_csv
 from dashboard.cookies import set_cookie
 from dashboard.i18n import N_, translator
 from dashboard.overview import DEFAULT_RANGE, RANGES, overview_context
 from dashboard.render import page, request_lang, with_query
 from dashboard.sensors import sensors_context
+from dashboard.timefmt import absolute, zone_name
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,6 +84,17 @@ def _asset_not_found(request: Request, user: User) -> HTMLResponse:
     return page(request, "error.html", status_code=404, message="asset_not_found", user=user, back="assets")
 
 
+def _locked(request: Request, email: str, wait: int) -> HTMLResponse:
+    """429: logins for ``email`` (from here, or anywhere once paused) are locked for ``wait`` seconds;
+    the same answer whether or not the account exists. The retry time is shown to the minute."""
+    retry = datetime.now(UTC) + timedelta(seconds=wait)
+    retry = retry.replace(second=0, microsecond=0) + timedelta(minutes=1 if retry.second or retry.microsecond else 0)
+    response = page(request, "login.html", status_code=429, email=email, error="login_locked",
+                    minutes=math.ceil(wait / 60), retry_at=f"{absolute(retry, '%H:%M')} {zone_name()}")
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @router.get("/login", name="login")
 def login_form(request: Request, user: SessionUser) -> Response:
     if user:
@@ -105,13 +118,15 @@ def login(
     if (wait := throttle.admit(source, email)) is not None:
         if throttle.worth_auditing(source, email):  # refused before the password is even checked
             auth.audit_throttled(db, email, source)
-        response = page(request, "login.html", status_code=429, email=email, error="login_throttled",
-                        minutes=math.ceil(wait / 60))
-        response.headers["Retry-After"] = str(wait)
-        return response
+        return _locked(request, email, wait)
     attempt = auth.check_password(db, email, password, source)
+    if attempt.outcome == "paused":
+        return _locked(request, email, auth.pause_left(attempt.user))
+    if attempt.user is None and (wait := throttle.unknown_account_failed(
+            email, auth.ACCOUNT_CEILING, auth.ACCOUNT_PAUSE.total_seconds())) is not None:
+        return _locked(request, email, wait)  # as an account failed as often would be: no enumeration
     if attempt.outcome != "ok":
-        # One message for unknown user, wrong password, disabled or paused account: no enumeration.
+        # One message for unknown user, wrong password or disabled account: no enumeration.
         return page(request, "login.html", email=email, error="login_failed")
     throttle.succeeded(source, email)
     user = attempt.user
@@ -174,13 +189,17 @@ def assets(request: Request, user: SessionUser, ch: ClickHouse, q: str = "", rol
 @router.get("/assets.csv", name="assets_csv")
 def assets_download(request: Request, user: SessionUser, ch: ClickHouse, q: str = "", role: str = "",
                     sort: str = "ip", order: str = "asc",
-                    range_key: Annotated[str, Query(alias="range")] = "all") -> Response:
+                    range_key: Annotated[str, Query(alias="range")] = "all",
+                    encoding: Literal["excel", "utf8"] = "excel") -> Response:
+    """The table as the page shows it; ``excel`` starts with a BOM so Excel reads it as UTF-8."""
     if user is None:
         return _redirect(request, "login")
     if len(q) > MAX_QUERY:
         return page(request, "error.html", status_code=422, message=N_("search_too_long"), user=user, back="assets")
+    t = translator(request_lang(request))
+    context = list_context(ch, user.tenant_id, q.strip(), role, sort, order, t, range_key)
     return Response(
-        assets_csv(ch, user.tenant_id, q.strip(), role, sort, order, range_key),
+        page_csv(context, t, encoding),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="assets.csv"', "Cache-Control": "no-store"},
     )

@@ -9,9 +9,10 @@ SHA-256 hashes (they are high-entropy, so a fast hash is enough); functions that
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -109,6 +110,14 @@ def check_password(db: Session, email: str, password: str, source: str = "") -> 
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return _audited(db, Attempt("ok", user), user.tenant_id, at)
+
+
+def pause_left(user: User) -> int:
+    """Seconds until a paused account may log in again (a whole pause when it was paused just now)."""
+    now, until = utcnow(), user.locked_until
+    until = until and (until if until.tzinfo else until.replace(tzinfo=UTC))  # SQLite gives naive UTC
+    until = until if until and until > now else now + ACCOUNT_PAUSE
+    return max(1, math.ceil((until - now).total_seconds()))
 
 
 def _audited(db: Session, attempt: Attempt, tenant_id: int | None, detail: str) -> Attempt:

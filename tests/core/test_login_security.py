@@ -112,7 +112,7 @@ def test_parallel_guesses_over_http_stop_at_the_limit(live):
         assert codes == [200] * 5 + [429] * 15
         throttled = next(r for r in replies if r.status_code == 429)
         assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60
-        assert "Too many login attempts" in throttled.text or "ログイン試行" in throttled.text
+        assert "temporarily locked" in throttled.text or "一時的にロック" in throttled.text
         # Right password, same address, same account: still throttled, not even checked.
         assert _login(client, EMAILS[0], PASSWORD, token).status_code == 429
     with live.app.state.controlplane.sessions() as db:

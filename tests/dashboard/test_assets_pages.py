@@ -3,16 +3,19 @@ the annotation form (CSRF, validation, audit, persistence) and tenant isolation.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
 from datetime import timedelta
 
+import lxml.html
 import pytest
 from coretest import T0, make_batch, post_batch
 from pagetest import csrf_token, figure, plant_batch
 
 from core.analytics.assets import CSV_COLUMNS
+from core.export.csvsafe import neutral
 from core.store.controlplane import AuditLog
 from dashboard.i18n import MESSAGES, translator
 from sensor import wire
@@ -96,17 +99,49 @@ def test_filter_and_sort_are_done_by_the_server(client, plant, login):
     assert devices(client.get("/assets?sort=bogus&order=sideways").text)[0] == "10.1.0.1"
 
 
-def test_csv_download_is_the_apis_csv(client, plant, login):
+def table(html: str) -> list[list[str]]:
+    """The ledger table as a reader sees it: header, then each row's cells, their texts space-joined."""
+    doc = lxml.html.fromstring(html)
+    header = [" ".join(th.text_content().split()).strip(" ▲▼↕") for th in doc.xpath('//table//thead//th')]
+    rows = [[" ".join(t.strip() for t in td.itertext() if t.strip()) for td in tr.xpath("./td")]
+            for tr in doc.xpath('//table//tbody/tr')]
+    return [header, *rows]
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_csv_download_is_the_page_as_shown(client, plant, login, lang):
+    """The page's columns and cell texts, labels in the page's language, times in JST: not the API's keys."""
     login(plant)
-    r = client.get("/assets.csv?role=plc")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    annotate(client, PLC, authorized="unauthorized", importance="high", tags="line-1, =cmd")
+    query = f"q=&role=&sort=ip&order=desc&range=all&lang={lang}"
+    r = client.get(f"/assets.csv?{query}&encoding=excel")
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
     assert r.headers["content-disposition"] == 'attachment; filename="assets.csv"'
-    header, *rows = list(csv.reader(io.StringIO(r.text)))
-    assert tuple(header) == CSV_COLUMNS and len(rows) == 1
-    assert rows[0][:4] == ["10.1.0.2", PLC, "plc", "Siemens"]
-    api = client.get("/api/v1/assets.csv?role=plc", headers={"Authorization": f"Bearer {plant.api_token}"})
-    assert r.text == api.text
-    assert 'href="/assets.csv?q=&amp;role=plc&amp;sort=ip&amp;order=asc&amp;range=' in client.get("/assets?role=plc").text
+    shown = table(client.get(f"/assets?{query}").text)
+    downloaded = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    # The one difference: a cell a spreadsheet would run as a formula starts with a quote.
+    assert "'=cmd line-1" in {c for row in downloaded for c in row}
+    assert downloaded == [[neutral(c) for c in row] for row in shown]
+    plc = dict(zip(downloaded[0], next(row for row in downloaded if row[1] == PLC), strict=True))
+    t = translator(lang)
+    assert plc[t("role")] == t("role_plc") and plc[t("authorization")] == t("auth_unauthorized")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", plc[t("first_seen")])  # the page's format, in JST
+    api = client.get("/api/v1/assets.csv", headers={"Authorization": f"Bearer {plant.api_token}"})
+    assert api.content[:3] != codecs.BOM_UTF8 and tuple(next(csv.reader(io.StringIO(api.text)))) == CSV_COLUMNS
+    assert ",plc," in api.text and ",unknown," in api.text and "12:00:00+00:00" in api.text  # keys, UTC times
+
+
+def test_csv_has_a_bom_only_when_excel_is_chosen(client, plant, login):
+    login(plant)
+    html = client.get("/assets?lang=ja").text
+    links = dict(re.findall(r'id="csv-(\w+)" href="([^"]+)" download>', html))
+    assert set(links) == {"excel", "utf8"} and all("encoding=" in href for href in links.values())
+    excel, plain = (client.get(links[k].replace("&amp;", "&")) for k in ("excel", "utf8"))
+    assert excel.content.startswith(codecs.BOM_UTF8) and not plain.content.startswith(codecs.BOM_UTF8)
+    assert excel.content[3:] == plain.content
+    assert excel.content.decode("utf-8-sig") == plain.content.decode("utf-8")
+    assert MESSAGES["ja"]["role_plc"] in plain.text and MESSAGES["ja"]["first_seen"] in excel.content.decode("utf-8-sig")
+    assert client.get("/assets.csv?encoding=latin1").status_code == 422
 
 
 def test_detail_shows_attributes_by_source_peers_and_events(client, plant, login):
