@@ -19,6 +19,7 @@ from core.detect.kinds import KINDS, OPEN_STATUSES, SEVERITIES, STATUSES
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import AuditLog
 from dashboard import figures
+from dashboard.explorer import evidence_query
 from dashboard.i18n import N_, Translator
 from dashboard.timefmt import MINUTES, absolute, as_utc, zone_name
 
@@ -247,6 +248,7 @@ def detail_context(ch: ClickHouseStore, db: Session, tenant: int, alert_id: str,
                  (t("alert_dst"), alert["dst"], shown["dst"]["device"])],
         "flows": _times(alert["evidence_flows"], "ts", "ts_end"),
         "events": _times(alert["evidence_events"], "ts", "ts_end"),
+        "explore": {kind: evidence_query(alert[f"evidence_{kind}"]) for kind in ("flows", "events")},
         "history": _history(db, tenant, alert, t),
         "learnable": alert["kind"] in store.LEARNABLE and alert["status"] in OPEN_STATUSES,
         "kind_when": kind.when if kind else "",
