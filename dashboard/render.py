@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 
-from dashboard import csrf, riskview
+from dashboard import csrf, plotlyjs, riskview
 from dashboard.cookies import set_cookie
 from dashboard.i18n import LANG_COOKIE, LANG_NAMES, LANGS, choose_lang, translator
 
@@ -52,6 +52,7 @@ TEMPLATES.env.filters["bytes"] = human_bytes
 TEMPLATES.env.filters["risk_parts"] = riskview.say
 TEMPLATES.env.globals["path_for"] = path_for
 TEMPLATES.env.globals["this_page"] = this_page
+TEMPLATES.env.globals["plotly_js"] = plotlyjs.NAME  # its versioned file name
 
 
 def request_lang(request: Request) -> str:

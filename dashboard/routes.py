@@ -1,5 +1,5 @@
 """The dashboard's pages: login, logout, overview, the asset ledger, sensors, and its static files
-(plotly.js included).
+(plotly.js from dashboard.plotlyjs).
 
 The core app mounts ``router`` through the ``mieruka.routers`` entry point; stores and settings
 come from the core's dependencies, the tenant from the login session.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,7 +22,7 @@ from core.analytics.assets import ledger as asset_ledger
 from core.analytics.vulnerabilities import for_device as device_vulnerabilities
 from core.api.deps import DB, ClickHouse, Now, SettingsDep
 from core.store.controlplane import User
-from dashboard import alertview, annotation, csrf
+from dashboard import alertview, annotation, csrf, plotlyjs
 from dashboard.assets import detail_context, list_context
 from dashboard.assets_download import page_csv
 from dashboard.cookies import set_cookie
@@ -40,8 +39,6 @@ STATIC = {
     "style.css": _STATIC_DIR / "style.css",
     "dashboard.js": _STATIC_DIR / "dashboard.js",
     "favicon.svg": _STATIC_DIR / "favicon.svg",
-    # Served from the installed plotly package: sites are closed networks, no CDN.
-    "plotly.min.js": Path(str(resources.files("plotly") / "package_data" / "plotly.min.js")),
 }
 
 FormText = Annotated[str, Form()]
@@ -55,7 +52,12 @@ SessionUser = Annotated[User | None, Depends(session_user)]
 
 
 @router.get("/static/dashboard/{name}", name="dashboard_static")
-def static(name: str) -> FileResponse:
+def static(request: Request, name: str) -> Response:
+    if name == plotlyjs.NAME:  # compressed when the browser takes it; its versioned URL never changes
+        content, headers = plotlyjs.body(request.headers.get("accept-encoding", ""))
+        return Response(content, media_type=plotlyjs.MEDIA_TYPE, headers=headers)
+    if name == "plotly.min.js":  # the unversioned name pages used before
+        return RedirectResponse(request.url_for("dashboard_static", name=plotlyjs.NAME).path, status_code=308)
     if name not in STATIC:
         raise HTTPException(404)
     return FileResponse(STATIC[name], headers={"Cache-Control": "public, max-age=3600"})

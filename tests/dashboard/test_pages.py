@@ -9,6 +9,7 @@ from coretest import PASSWORD
 from fastapi.testclient import TestClient
 from pagetest import csrf_token, figure
 
+from dashboard import plotlyjs
 from dashboard.i18n import MESSAGES
 
 JA, EN = MESSAGES["ja"], MESSAGES["en"]
@@ -140,7 +141,7 @@ def test_language_from_query_cookie_and_accept_language(client, acme, login):
 
 @pytest.mark.parametrize(
     ("name", "content_type"),
-    [("plotly.min.js", "javascript"), ("dashboard.js", "javascript"), ("style.css", "text/css")],
+    [(plotlyjs.NAME, "javascript"), ("dashboard.js", "javascript"), ("style.css", "text/css")],
 )
 def test_static_files_are_served_locally(client, name, content_type):
     r = client.get(f"/static/dashboard/{name}")
