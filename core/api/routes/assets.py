@@ -138,6 +138,8 @@ def list_assets(who: Principal, ch: ClickHouse, window: Period, q: Search = "", 
             responses=csv_response("the listed assets, a row each")
             | refusals({401: NEEDS_LOGIN, 422: "start not before end"}))
 def export_assets(who: Principal, ch: ClickHouse, window: Period, q: Search = "", role: str = "") -> Response:
+    """For programs: internal keys (role ``plc``, authorisation ``unknown``), times in UTC, UTF-8
+    without a BOM. The dashboard's ``/assets.csv`` is the page as a person reads it."""
     start, end = window
     rows = ledger.list_assets(ch, who.tenant_id, q, role, start=start, end=end)
     return Response(ledger.assets_csv(rows), media_type="text/csv; charset=utf-8",
