@@ -7,6 +7,7 @@ because plotly.js ignores UTC offsets.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,6 +28,35 @@ FONT = "system-ui, -apple-system, 'Segoe UI', 'Hiragino Sans', 'Noto Sans JP', s
 MAX_BARS = 12
 # One colour per protocol on the events timeline.
 PALETTE = (ACCENT, SECOND, "#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#b42318")
+# A time axis's tick labels by the distance between ticks (ms): the clock to the needed precision, and
+# under it the date, which plotly writes on the first tick and where it changes ("12-03" once, not on
+# every tick). The x values are already in the display zone.
+DAY_MS = 86_400_000
+TIME_TICKS = [
+    dict(dtickrange=[None, 1000], value="%H:%M:%S.%L\n%Y-%m-%d"),
+    dict(dtickrange=[1000, 60_000], value="%H:%M:%S\n%Y-%m-%d"),
+    dict(dtickrange=[60_000, DAY_MS], value="%H:%M\n%Y-%m-%d"),
+    dict(dtickrange=[DAY_MS, "M1"], value="%m-%d\n%Y"),
+    dict(dtickrange=["M1", None], value="%Y-%m"),
+]
+
+
+def byte_label(value: float) -> str:
+    """``6 MB``, ``1.5 kB``, ``0 B``: bytes in SI units (powers of 1000)."""
+    for power, unit in ((4, "TB"), (3, "GB"), (2, "MB"), (1, "kB")):
+        if abs(value) >= 1000 ** power:
+            return f"{value / 1000 ** power:.3g} {unit}"
+    return f"{value:.3g} B"
+
+
+def byte_axis(top: float) -> dict:
+    """An axis of 0 to ``top`` bytes with about five round ticks (1, 2 or 5 × 10ⁿ apart), each
+    labelled with its unit — plotly's own SI format writes "6M", not "6 MB"."""
+    rough = max(top, 1) / 5
+    magnitude = 10 ** math.floor(math.log10(rough))
+    step = max(1, next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= rough))  # whole bytes
+    values = [i * step for i in range(math.floor(top / step) + 1)]
+    return dict(tickmode="array", tickvals=values, ticktext=[byte_label(v) for v in values])
 
 
 def _style(fig: go.Figure, height: int) -> go.Figure:
@@ -58,10 +88,11 @@ def traffic_figure(
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     panels = (("bytes", ACCENT, "tozeroy", "B"), ("packets", SECOND, "none", t("packets")))
     for row_no, (key, color, fill, unit) in enumerate(panels, start=1):
+        y = [row[key] * per_minute for row in series]
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=[row[key] * per_minute for row in series],
+                y=y,
                 name=t(key),
                 mode="lines",
                 fill=fill,
@@ -71,8 +102,9 @@ def traffic_figure(
             row=row_no,
             col=1,
         )
-        fig.update_yaxes(title_text=t(key), tickformat="~s", row=row_no, col=1)
-    fig.update_xaxes(tickformat="%m-%d\n%H:%M")
+        ticks = byte_axis(max(y)) if key == "bytes" else {"tickformat": "~s"}
+        fig.update_yaxes(title_text=t(key), row=row_no, col=1, **ticks)
+    fig.update_xaxes(tickformatstops=TIME_TICKS)
     return _style(fig, 360)
 
 
@@ -95,7 +127,7 @@ def _top_bars(rows: Sequence[Row], label: Callable[[Row], str], color: str, t: T
             hovertemplate="%{y}<br>%{x:,} B<extra></extra>",
         )
     )
-    fig.update_xaxes(tickformat="~s", title_text=t("bytes"))
+    fig.update_xaxes(title_text=t("bytes"), **byte_axis(top[0]["bytes"]))
     return _style(fig, max(160, 28 * len(top) + 60))
 
 
@@ -135,7 +167,7 @@ def events_figure(events: Sequence[Row], tz: ZoneInfo = DISPLAY_TZ) -> go.Figure
             )
         )
     fig.update_yaxes(type="category", categoryorder="category descending")
-    fig.update_xaxes(tickformat="%m-%d\n%H:%M:%S")
+    fig.update_xaxes(tickformatstops=TIME_TICKS)
     return _style(fig, max(180, 32 * len({_event_label(e) for e in events}) + 80))
 
 
@@ -160,7 +192,7 @@ def alerts_figure(rows: Sequence[Row], start: datetime, end: datetime, severity_
                 offset=0,  # a bar covers its bucket, from the bucket's start
                 hovertemplate=f"%{{x|%m-%d %H:00}}<br>{severity_label(severity)}: %{{y}}<extra></extra>"))
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(tickformat="%m-%d\n%H:%M", range=[local(start, tz).replace(tzinfo=None),
+    fig.update_xaxes(tickformatstops=TIME_TICKS, range=[local(start, tz).replace(tzinfo=None),
                                                        local(end, tz).replace(tzinfo=None)])
     fig.update_yaxes(title_text=t("alerts_per_hour"), rangemode="tozero", tickformat="d")
     fig = _style(fig, 220)
