@@ -8,7 +8,7 @@ from datetime import datetime
 from core.analytics import assets as ledger
 from core.analytics.zones import network_zone
 from core.store.clickhouse import ClickHouseStore
-from dashboard import figures
+from dashboard import figures, reported
 from dashboard.i18n import N_, Translator
 from dashboard.timefmt import MINUTES, SECONDS, absolute, zone_name
 
@@ -125,10 +125,13 @@ def detail_context(ch: ClickHouseStore, tenant: int, device: str, t: Translator)
         },
         "attributes": [(name, [_times(v, "first_seen", "last_seen") for v in values])
                        for name, values in attributes.items()],
+        "attribute_labels": {name: reported.attribute_label(name, t) for name in attributes},
         "peers": [_times(p, "last_hour", fmt="%Y-%m-%d %H:00") for p in peers],
-        "events": [_times(e, "ts", "ts_end") for e in events[:LATEST_EVENTS]],
+        "events": [_times(e, "ts", "ts_end") | {"action_label": reported.function_label(e["action"], t),
+                                                 "details": reported.details(e["attrs"], t)}
+                   for e in events[:LATEST_EVENTS]],
         "event_count": len(events),
-        "timeline": figures.embed(figures.events_figure(events)),
+        "timeline": figures.embed(figures.events_figure(events, lambda action: reported.function_label(action, t))),
         "form": {  # the annotation form, filled with what the device has now
             "authorized": found["authorized"], "importance": found["importance"],
             "tags": ", ".join(found["tags"]), "notes": found["notes"], "zone": found["zone"],

@@ -141,14 +141,16 @@ def talkers_figure(rows: Sequence[Row], t: Translator) -> go.Figure | None:
     return _top_bars(rows, lambda r: str(r["ip"]), SECOND, t)
 
 
-def _event_label(event: Row) -> str:
-    return f"{event['protocol']} · {event['action'] or '-'}"
-
-
-def events_figure(events: Sequence[Row], tz: ZoneInfo = DISPLAY_TZ) -> go.Figure | None:
-    """Each event a dot at its time, on a row per ``protocol · action``, one colour per protocol."""
+def events_figure(events: Sequence[Row], function: Callable[[str], str] = str,
+                  tz: ZoneInfo = DISPLAY_TZ) -> go.Figure | None:
+    """Each event a dot at its time, on a row per ``protocol · action`` (the action as ``function``
+    names it), one colour per protocol."""
     if not events:
         return None
+
+    def _event_label(event: Row) -> str:
+        return f"{event['protocol']} · {function(str(event['action'])) if event['action'] else '-'}"
+
     by_protocol: dict[str, list[Row]] = {}
     for event in events:
         by_protocol.setdefault(str(event["protocol"]), []).append(event)

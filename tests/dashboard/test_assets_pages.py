@@ -157,11 +157,12 @@ def test_detail_shows_attributes_by_source_peers_and_events(client, plant, login
     assert JA["direction_in"] in peers
     events = re.search(r'<section class="card" id="events">.*?</section>', html, re.DOTALL).group(0)
     assert events.index("write_single_register") < events.index("read_holding_registers")  # newest first
-    assert "2024-05-01 21:01:01" in events and "<span>address</span>40001" in events
+    assert "2024-05-01 21:01:01" in events and f"<span>{JA['detail_address']}</span>40001" in events
     assert events.count("×") == 1 and "×12" in events  # the folded polls, counted
     timeline = figure(html, "timeline")["data"]
     assert [trace["name"] for trace in timeline] == ["modbus"]
-    assert timeline[0]["y"] == ["modbus · write_single_register", "modbus · read_holding_registers"]
+    assert timeline[0]["y"] == [f"modbus · {JA[f'fn_{action}']}"
+                                for action in ("write_single_register", "read_holding_registers")]
     assert timeline[0]["x"][0].startswith("2024-05-01T21:01:01")  # Tokyo time
     assert EN["attributes"] in client.get(f"/assets/{PLC}?lang=en").text
 
