@@ -16,8 +16,17 @@ from dashboard.i18n import MESSAGES
 ROWS = "#ledger tbody tr"
 
 
+@pytest.fixture
+def wide(browser):
+    """1366 px, downloads kept."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP", accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_download_choice_gives_the_table_on_screen(site, page, screenshots, lang):
+def test_download_choice_gives_the_table_on_screen(site, wide, screenshots, lang):
+    page = wide
     log_in(page, site.url, site.acme_email)
     page.goto(f"{site.url}/assets?lang={lang}&sort=ip&order=asc")
     texts = MESSAGES[lang]
