@@ -19,7 +19,7 @@ from core.detect.kinds import KINDS, OPEN_STATUSES, SEVERITIES, STATUSES
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import AuditLog
 from dashboard import figures
-from dashboard.explorer import evidence_query
+from dashboard.explorelinks import evidence_query
 from dashboard.i18n import N_, Translator
 from dashboard.timefmt import MINUTES, absolute, as_utc, zone_name
 

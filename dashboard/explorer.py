@@ -9,7 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
 import plotly.graph_objects as go
@@ -23,6 +23,7 @@ from core.analytics.window import Window, clamp, ending, resolve_window
 from core.api.deps import ClickHouse
 from core.detect.danger import DANGERS
 from core.export.csvsafe import neutral
+from dashboard.explorelinks import INPUT_FORMAT
 from dashboard.figures import ACCENT, _style, embed
 from dashboard.i18n import N_, Translator, translator
 from dashboard.overview import RANGES
@@ -31,9 +32,9 @@ from dashboard.routes import SessionUser
 from dashboard.timefmt import DISPLAY_TZ, SECONDS, absolute, local, zone_name
 
 router = APIRouter(include_in_schema=False)
+PAGE_SIZES = (25, 100, 500)
 PAGE_SIZE = 100
 DEFAULT_RANGE = "24h"
-INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">, in the site's zone
 FILTERS = {"flows": ("sensor", "protocol", "status", "source", "destination", "device", "port"),
            "events": ("sensor", "protocol", "action", "status", "source", "destination", "device", "port", "attr")}
 BAD_FILTER = N_("explore_bad_filter")
@@ -81,22 +82,10 @@ def _query(request: Request, kind: str) -> tuple[dict, str]:
     values = {name: q.get(name, "") for name in FILTERS[kind] if name != "attr"}
     values |= {"attr": [a for a in q.getlist("attr") if a.strip()] if kind == "events" else [],
                "uid": [u for u in q.getlist("uid") if u.strip()]}
-    kept = [(k, v) for k in ("range", "start", "end", "sort") if (v := q.get(k))]
+    kept = [(k, v) for k in ("range", "start", "end", "sort", "size") if (v := q.get(k))]
     kept += [(k, v) for k, v in values.items() if isinstance(v, str) and v]
     kept += [(k, v) for k in ("attr", "uid") for v in values[k]]
     return values, urlencode(kept)
-
-
-def evidence_query(rows: list[dict]) -> str:
-    """The explorer's query for exactly these records (an alert's evidence): their uids, in a window
-    of whole minutes around them."""
-    uids = sorted({r["uid"] for r in rows if r["uid"]})
-    if not uids:
-        return ""
-    start = min(r["ts"] for r in rows).replace(second=0, microsecond=0)
-    end = max(r["ts"] for r in rows).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return urlencode([("start", local(start).strftime(INPUT_FORMAT)), ("end", local(end).strftime(INPUT_FORMAT)),
-                      *(("uid", u) for u in uids)])
 
 
 def relinker(link: str):
@@ -115,14 +104,16 @@ def _parsed(request: Request, ch, user, kind: str):
     return range_key, filters, sort, values, link
 
 
-def timeline_figure(step: int, buckets: list[dict], t: Translator) -> go.Figure | None:
+def timeline_figure(window: Window, step: int, buckets: list[dict], t: Translator) -> go.Figure | None:
+    """Records per bucket over the whole window (so where in it they fall shows)."""
     if not buckets:
         return None
     fig = go.Figure(go.Bar(x=[local(b["t"]).replace(tzinfo=None) for b in buckets], y=[b["n"] for b in buckets],
                            marker_color=ACCENT, width=step * 1000 * 0.9,
                            hovertemplate="%{x|%m-%d %H:%M}<br>%{y:,} " + t("explore_records") + "<extra></extra>"))
     fig.update_yaxes(rangemode="tozero", tickformat="~s")
-    fig.update_xaxes(tickformat="%H:%M\n%m-%d" if step < 86400 else "%m-%d")
+    fig.update_xaxes(tickformat="%H:%M\n%m-%d" if step < 86400 else "%m-%d",
+                     range=[local(window.start).replace(tzinfo=None), local(window.end).replace(tzinfo=None)])
     return _style(fig, 180)
 
 
@@ -137,18 +128,21 @@ def _explore_page(request: Request, user, ch, kind: str) -> Response:
     try:
         range_key, filters, sort, values, link = _parsed(request, ch, user, kind)
         cursor = request.query_params.get("cursor") or None
-        found = explore.page(ch, explore.KINDS[kind], user.tenant_id, filters, sort, PAGE_SIZE, cursor)
+        size = int(request.query_params.get("size") or PAGE_SIZE)
+        if size not in PAGE_SIZES:
+            raise ValueError(f"size: one of {', '.join(map(str, PAGE_SIZES))}")
+        found = explore.page(ch, explore.KINDS[kind], user.tenant_id, filters, sort, size, cursor)
     except ValueError as exc:
         return page(request, "error.html", status_code=422, message=BAD_FILTER, detail=str(exc), user=user,
-                    back="flows")
+                    back="explore_flows")
     step, buckets = explore.timeline(ch, explore.KINDS[kind], user.tenant_id, filters)
     page_no = int(p) if (p := request.query_params.get("page", "1")).isdigit() else 1
-    return page(request, "explorer.html", user=user, nav="flows", kind=kind, t=t,
+    return page(request, "explorer.html", user=user, nav="explore_flows", kind=kind, t=t,
                 rows=[_shown(kind, r) for r in found.rows], count=explore.count(ch, explore.KINDS[kind],
                                                                                   user.tenant_id, filters),
-                figure=embed(timeline_figure(step, buckets, t)), step=step, sort=sort, values=values,
+                figure=embed(timeline_figure(filters.window, step, buckets, t)), step=step, sort=sort, values=values,
                 columns=SHOWN[kind], link=link, relink=relinker(link), range=range_key,
-                ranges=list(RANGES), page_no=page_no, page_size=PAGE_SIZE,
+                ranges=list(RANGES), page_no=page_no, page_size=size, page_sizes=PAGE_SIZES,
                 next_link=f"?{link}&{urlencode({'cursor': found.next_cursor, 'page': page_no + 1})}"
                 if found.next_cursor else None,
                 inputs={"start": local(filters.window.start).strftime(INPUT_FORMAT),
@@ -157,12 +151,12 @@ def _explore_page(request: Request, user, ch, kind: str) -> Response:
                 tz_name=zone_name(), filters=FILTERS[kind])
 
 
-@router.get("/flows", name="flows")
+@router.get("/flows", name="explore_flows")
 def flows_page(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
     return _explore_page(request, user, ch, "flows")
 
 
-@router.get("/events", name="events")
+@router.get("/events", name="explore_events")
 def events_page(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
     return _explore_page(request, user, ch, "events")
 
@@ -209,21 +203,21 @@ def _download(request: Request, user, ch, kind: str, fmt: str) -> Response:
     return Response(out.getvalue(), media_type="application/vnd.apache.parquet", headers=headers)
 
 
-@router.get("/flows.csv", name="flows_csv")
+@router.get("/flows.csv", name="explore_flows_csv")
 def flows_csv(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
     return _download(request, user, ch, "flows", "csv")
 
 
-@router.get("/flows.parquet", name="flows_parquet")
+@router.get("/flows.parquet", name="explore_flows_parquet")
 def flows_parquet(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
     return _download(request, user, ch, "flows", "parquet")
 
 
-@router.get("/events.csv", name="events_csv")
+@router.get("/events.csv", name="explore_events_csv")
 def events_csv(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
     return _download(request, user, ch, "events", "csv")
 
 
-@router.get("/events.parquet", name="events_parquet")
+@router.get("/events.parquet", name="explore_events_parquet")
 def events_parquet(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
     return _download(request, user, ch, "events", "parquet")

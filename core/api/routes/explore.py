@@ -99,7 +99,7 @@ Many = Annotated[list[str], Query(max_length=500)]
 
 
 @router.get("/api/v1/explore/flows", responses=BAD)
-def explore_flows(who: Principal, ch: ClickHouse, window: TimeWindow, sensor: Sensor = None,
+def search_flows(who: Principal, ch: ClickHouse, window: TimeWindow, sensor: Sensor = None,
                   protocol: Text = None, status_: Annotated[str | None, Query(alias="status", max_length=200)] = None,
                   source: Text = None, destination: Text = None, device: Text = None, port: Port = None,
                   uid: Many = [], sort: Annotated[str, Query(max_length=40)] = "-ts", limit: Limit = 100,
@@ -110,7 +110,7 @@ def explore_flows(who: Principal, ch: ClickHouse, window: TimeWindow, sensor: Se
 
 
 @router.get("/api/v1/explore/events", responses=BAD)
-def explore_events(who: Principal, ch: ClickHouse, window: TimeWindow, sensor: Sensor = None,
+def search_events(who: Principal, ch: ClickHouse, window: TimeWindow, sensor: Sensor = None,
                    protocol: Text = None, action: Text = None,
                    status_: Annotated[str | None, Query(alias="status", max_length=200)] = None,
                    source: Text = None, destination: Text = None, device: Text = None, port: Port = None,
