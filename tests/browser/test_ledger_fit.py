@@ -60,3 +60,15 @@ def test_a_short_timeline_ticks_show_the_clock_and_the_date_once(site, page, scr
     dates = [line for lines in ticks for line in lines[1:]]
     assert dates and len(dates) == len(set(dates)), ticks  # the date under the first tick, not on each
     assert errors == []
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.parametrize("path", ["/", "/sensors", "/alerts"])
+def test_pages_fit_1366_with_headings_whole(site, page, screenshots, path, lang):
+    errors = collect_errors(page)
+    _open(page, site, 1366, lang, path)
+    page.screenshot(path=screenshots / f"f14-{path.strip('/') or 'overview'}-{lang}-1366.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    wrapped = [(text, lines) for text, lines in page.evaluate(HEADING_LINES) if lines > 2]
+    assert wrapped == []  # no heading a character a line
+    assert errors == []
