@@ -121,12 +121,16 @@ def login(
         if throttle.worth_auditing(source, email):  # refused before the password is even checked
             auth.audit_throttled(db, email, source)
         return _locked(request, email, wait)
+    # An unknown address is paused as an account failed as often would be, its password not
+    # checked either: the answer and its cost tell an outsider nothing (no enumeration).
+    pause = auth.ACCOUNT_PAUSE.total_seconds()
+    if (wait := throttle.unknown_account_paused(email, pause)) is not None:
+        return _locked(request, email, wait)
     attempt = auth.check_password(db, email, password, source)
     if attempt.outcome == "paused":
         return _locked(request, email, auth.pause_left(attempt.user))
-    if attempt.user is None and (wait := throttle.unknown_account_failed(
-            email, auth.ACCOUNT_CEILING, auth.ACCOUNT_PAUSE.total_seconds())) is not None:
-        return _locked(request, email, wait)  # as an account failed as often would be: no enumeration
+    if attempt.user is None and (wait := throttle.unknown_account_failed(email, auth.ACCOUNT_CEILING, pause)):
+        return _locked(request, email, wait)
     if attempt.outcome != "ok":
         # One message for unknown user, wrong password or disabled account: no enumeration.
         return page(request, "login.html", email=email, error="login_failed")

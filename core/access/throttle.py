@@ -47,21 +47,30 @@ class LoginThrottle:
         """True for the first refusal of a (source, account) in AUDITED_REFUSALS' window."""
         return self.limiter.hit(AUDITED_REFUSALS, "login-refused", source_key(source), email.strip().lower())
 
+    def unknown_account_paused(self, email: str, pause: float) -> int | None:
+        """Seconds left of the pause ``unknown_account_failed`` put on an address, or None."""
+        paused, key = _pause(pause), ("login-paused", email.strip().lower())
+        if self.limiter.test(paused, *key):
+            return None
+        return max(1, math.ceil(self.limiter.get_window_stats(paused, *key).reset_time - time.time()))
+
     def unknown_account_failed(self, email: str, ceiling: int, pause: float) -> int | None:
         """Count a failure on an address that is no account, as core.access.auth counts one on an
         account: after ``ceiling`` failures it is paused ``pause`` seconds, so a locked account and an
         unknown address tried as often get the same answer. None, or the seconds until a retry."""
         email = email.strip().lower()
-        paused = parse(f"1/{math.ceil(pause)} seconds")
-        if self.limiter.test(paused, "login-paused", email):
-            if self.limiter.hit(parse(f"{ceiling}/{math.ceil(pause)} seconds"), "login-unknown", email):
-                return None
-            self.limiter.hit(paused, "login-paused", email)
-        reset = self.limiter.get_window_stats(paused, "login-paused", email).reset_time
-        return max(1, math.ceil(reset - time.time()))
+        if self.limiter.hit(parse(f"{ceiling}/{math.ceil(pause)} seconds"), "login-unknown", email):
+            return None
+        self.limiter.hit(_pause(pause), "login-paused", email)
+        return self.unknown_account_paused(email, pause)
 
     def succeeded(self, source: str, email: str) -> None:
         self.limiter.clear(self.per_pair, "login", source_key(source), email.strip().lower())
+
+
+def _pause(seconds: float) -> RateLimitItem:
+    """One hit per pause: taken when an unknown address is paused, so its window is the pause."""
+    return parse(f"1/{math.ceil(seconds)} seconds")
 
 
 def source_key(address: str) -> str:
