@@ -25,9 +25,24 @@ HEADING_LINES = """() => [...document.querySelectorAll('thead th')].map(th => {
 })"""
 
 
+@pytest.fixture(scope="module")
+def signed_in(site, browser):
+    """One logged-in browser context for the module (a login per test would meet the login throttle)."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
+    log_in(context.new_page(), site.url, site.acme_email)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(signed_in):
+    page = signed_in.new_page()
+    yield page
+    page.close()
+
+
 def _open(page, site, width: int, lang: str, path: str) -> None:
     page.set_viewport_size({"width": width, "height": 900})
-    log_in(page, site.url, site.acme_email)
     page.goto(f"{site.url}{path}{'&' if '?' in path else '?'}lang={lang}")
 
 
