@@ -41,8 +41,8 @@ def test_a_device_page_names_attributes_functions_and_details_in_its_language(cl
     assert ("vendor", shown["attr_vendor"]) in attributes
     assert ("odd_attribute", "odd attribute") in attributes  # readable, not a key
     events = page[page.index('id="events"'):]
-    assert f'<td title="read_holding_registers">{shown["fn_read_holding_registers"]}' in events
-    assert f'<td title="write_single_register">{shown["fn_write_single_register"]}' in events
+    assert f'<td class="fn" title="read_holding_registers">{shown["fn_read_holding_registers"]}' in events
+    assert f'<td class="fn" title="write_single_register">{shown["fn_write_single_register"]}' in events
     assert f'<span class="kv"><span>{shown["detail_rtt"]}</span>1.5 ms</span>' in events
     assert f'<span class="kv"><span>{shown["detail_rtt_max"]}</span>250 ms</span>' in events
     assert '<span class="kv"><span>odd detail</span>7</span>' in events
