@@ -203,21 +203,13 @@ def _download(request: Request, user, ch, kind: str, fmt: str) -> Response:
     return Response(out.getvalue(), media_type="application/vnd.apache.parquet", headers=headers)
 
 
-@router.get("/flows.csv", name="explore_flows_csv")
-def flows_csv(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
-    return _download(request, user, ch, "flows", "csv")
+def _download_route(kind: str, fmt: str):
+    def download(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
+        return _download(request, user, ch, kind, fmt)
+    return download
 
 
-@router.get("/flows.parquet", name="explore_flows_parquet")
-def flows_parquet(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
-    return _download(request, user, ch, "flows", "parquet")
-
-
-@router.get("/events.csv", name="explore_events_csv")
-def events_csv(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
-    return _download(request, user, ch, "events", "csv")
-
-
-@router.get("/events.parquet", name="explore_events_parquet")
-def events_parquet(request: Request, user: SessionUser, ch: ClickHouse) -> Response:
-    return _download(request, user, ch, "events", "parquet")
+for _kind in explore.KINDS:
+    for _fmt in ("csv", "parquet"):
+        router.add_api_route(f"/{_kind}.{_fmt}", _download_route(_kind, _fmt), methods=["GET"],
+                             name=f"explore_{_kind}_{_fmt}")

@@ -59,7 +59,8 @@ class Kind:
 
 FLOWS = Kind("flows", FLOW_COLUMNS, "(proto = {protocol:String} OR has(splitByChar(',', service), {protocol:String}))",
              "conn_state = {status:String}", "(orig_p = {port:UInt16} OR resp_p = {port:UInt16})",
-             "cityHash64(final, ts_end, orig_p, resp_p, orig_bytes, resp_bytes, orig_pkts, resp_pkts, conn_state, history)")
+             "cityHash64(final, ts_end, orig_p, resp_p, orig_bytes, resp_bytes, orig_pkts, resp_pkts, conn_state, history)",
+             ("community_id", "vlan", "ethertype", "history", "orig_ip_bytes", "resp_ip_bytes", "final"))
 EVENTS = Kind("events", EVENT_COLUMNS, "protocol = {protocol:String}", "status = {status:String}",
               "resp_p = {port:UInt16}",
               "cityHash64(ts_end, resp_p, protocol, action, status, count, mapKeys(attrs), mapValues(attrs))",

@@ -12,33 +12,11 @@ from pydantic import Field
 from core.analytics import explore
 from core.api.deps import ClickHouse, Principal, TimeWindow
 from core.api.models import NEEDS_LOGIN, Out, refusals
+from core.api.routes.flows import Flow
 from core.detect.danger import DANGERS
 
 router = APIRouter(tags=["explore"])
 Text = Annotated[str | None, Query(max_length=explore.MAX_TEXT)]
-
-
-class ExploredFlow(Out):
-    """A flow's record for one batch interval (the fields of GET /api/v1/flows that the explorer shows)."""
-
-    ts: datetime
-    ts_end: datetime
-    sensor_id: int
-    uid: str
-    orig_h: str
-    orig_p: int
-    resp_h: str
-    resp_p: int
-    proto: str
-    service: str
-    conn_state: str
-    duration: float
-    orig_bytes: int
-    resp_bytes: int
-    orig_pkts: int
-    resp_pkts: int
-    orig_l2_addr: str
-    resp_l2_addr: str
 
 
 class Event(Out):
@@ -72,7 +50,7 @@ class Result(Out):
 
 
 class FlowResult(Result):
-    rows: list[ExploredFlow]
+    rows: list[Flow]
 
 
 class EventResult(Result):
