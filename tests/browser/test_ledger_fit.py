@@ -16,8 +16,8 @@ MEASURE = """() => {
   return {card: card.scrollWidth, client: card.clientWidth, width: window.innerWidth,
           page: document.documentElement.scrollWidth, last: last.getBoundingClientRect().right};
 }"""
-# Each heading's height in lines of its own text.
-HEADING_LINES = """() => [...document.querySelectorAll('thead th')].map(th => {
+# Each cell's height in lines of its own text (the cells a selector names).
+LINES = """selector => [...document.querySelectorAll(selector)].map(th => {
   const style = getComputedStyle(th);
   const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.5;
   const range = document.createRange(); range.selectNodeContents(th);
@@ -54,7 +54,7 @@ def test_the_assets_table_fits_with_both_time_columns(site, page, screenshots, w
     m = page.evaluate(MEASURE)
     assert m["page"] <= m["width"] and m["card"] <= m["client"], m  # nothing scrolls sideways
     assert m["last"] <= m["width"], m  # last seen is on screen
-    wrapped = [(text, lines) for text, lines in page.evaluate(HEADING_LINES) if lines > 2]
+    wrapped = [(text, lines) for text, lines in page.evaluate(LINES, "thead th") if lines > 2]
     assert wrapped == []  # no heading a character (or a word) a line
     assert errors == []
 
@@ -74,6 +74,8 @@ def test_a_short_timeline_ticks_show_the_clock_and_the_date_once(site, page, scr
     assert len(set(clocks)) == len(clocks)  # each tick its own time
     dates = [line for lines in ticks for line in lines[1:]]
     assert dates and len(dates) == len(set(dates)), ticks  # the date under the first tick, not on each
+    wrapped = [(text, lines) for text, lines in page.evaluate(LINES, "#events td.fn") if lines > 1]
+    assert wrapped == []  # a function's name (タグ読出し ×221) on one line
     assert errors == []
 
 
@@ -84,6 +86,6 @@ def test_pages_fit_1366_with_headings_whole(site, page, screenshots, path, lang)
     _open(page, site, 1366, lang, path)
     page.screenshot(path=screenshots / f"f14-{path.strip('/') or 'overview'}-{lang}-1366.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
-    wrapped = [(text, lines) for text, lines in page.evaluate(HEADING_LINES) if lines > 2]
+    wrapped = [(text, lines) for text, lines in page.evaluate(LINES, "thead th") if lines > 2]
     assert wrapped == []  # no heading a character a line
     assert errors == []
