@@ -113,8 +113,10 @@ def _protocol_label(row: Row) -> str:
     return f"{service}/{proto}" if service else str(proto)
 
 
-def _top_bars(rows: Sequence[Row], label: Callable[[Row], str], color: str, t: Translator) -> go.Figure | None:
-    """Horizontal bars of the ``MAX_BARS`` largest byte counts, largest on top."""
+def _top_bars(rows: Sequence[Row], label: Callable[[Row], str], color: str, t: Translator,
+              link: Callable[[Row], str] | None = None) -> go.Figure | None:
+    """Horizontal bars of the ``MAX_BARS`` largest byte counts, largest on top; a click on a bar opens
+    ``link(row)`` when given (dashboard.js follows a path in customdata)."""
     top = sorted((r for r in rows if r["bytes"]), key=lambda r: r["bytes"], reverse=True)[:MAX_BARS]
     if not top:
         return None
@@ -124,6 +126,7 @@ def _top_bars(rows: Sequence[Row], label: Callable[[Row], str], color: str, t: T
             y=[label(r) for r in reversed(top)],
             orientation="h",
             marker_color=color,
+            customdata=[link(r) for r in reversed(top)] if link else None,
             hovertemplate="%{y}<br>%{x:,} B<extra></extra>",
         )
     )
@@ -136,9 +139,9 @@ def protocol_figure(rows: Sequence[Row], t: Translator) -> go.Figure | None:
     return _top_bars(rows, _protocol_label, ACCENT, t)
 
 
-def talkers_figure(rows: Sequence[Row], t: Translator) -> go.Figure | None:
-    """Bytes sent and received per host."""
-    return _top_bars(rows, lambda r: str(r["ip"]), SECOND, t)
+def talkers_figure(rows: Sequence[Row], t: Translator, link: Callable[[Row], str] | None = None) -> go.Figure | None:
+    """Bytes sent and received per host; ``link``: where a click on a host's bar goes."""
+    return _top_bars(rows, lambda r: str(r["ip"]), SECOND, t, link)
 
 
 def events_figure(events: Sequence[Row], function: Callable[[str], str] = str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
@@ -52,6 +53,8 @@ def overview_context(ch: ClickHouseStore, db: Session, tenant: int, range_key: s
         "figures": {
             "traffic": figures.embed(figures.traffic_figure(series, step, t)),
             "protocols": figures.embed(figures.protocol_figure(stats.protocols(ch, tenant, window), t)),
-            "talkers": figures.embed(figures.talkers_figure(stats.talkers(ch, tenant, window), t)),
+            "talkers": figures.embed(figures.talkers_figure(
+                stats.talkers(ch, tenant, window), t,
+                lambda r: "/flows?" + urlencode({"range": range_key, "device": r["ip"]}))),  # the explorer
         },
     }

@@ -102,3 +102,21 @@ def rows(page) -> list[tuple[str, ...]]:
         found.append((row.get_attribute("data-ts"), cells[1].split(":")[0].strip(), cells[2].strip(),
                       cells[5].split("⚠")[0].strip(), cells[9].strip()))
     return found
+
+
+def test_a_top_talkers_bar_opens_the_flows_of_its_host(site, wide):
+    page = wide
+    log_in(page, site.url, site.acme_email)
+    page.goto(f"{site.url}/?range=7d")
+    page.wait_for_selector("#talkers .js-plotly-plot")
+    bars = page.locator("#talkers .js-plotly-plot").evaluate("el => el.data[0].customdata")
+    host = bars[-1].split("device=")[1]  # the top bar
+    page.locator("#talkers").scroll_into_view_if_needed()
+    box = page.locator("#talkers .js-plotly-plot .bars .point path").last.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # plotly's drag layer on top
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url("**/flows?**")
+    assert page.input_value("input[name=device]") == host
+    sources = page.locator("#results tbody tr td:nth-child(2)").all_inner_texts()
+    targets = page.locator("#results tbody tr td:nth-child(3)").all_inner_texts()
+    assert sources and all(host in (s.split(":")[0], d) for s, d in zip(sources, targets, strict=True))
