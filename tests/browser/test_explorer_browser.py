@@ -120,3 +120,18 @@ def test_a_top_talkers_bar_opens_the_flows_of_its_host(site, wide):
     sources = page.locator("#results tbody tr td:nth-child(2)").all_inner_texts()
     targets = page.locator("#results tbody tr td:nth-child(3)").all_inner_texts()
     assert sources and all(host in (s.split(":")[0], d) for s, d in zip(sources, targets, strict=True))
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_dangerous_modbus_writes_are_badged(site, wide, screenshots, lang):
+    page = wide
+    log_in(page, site.url, site.acme_email)
+    page.goto(f"{site.url}/events?range=7d&protocol=modbus&sort=-action&lang={lang}")
+    badges = page.locator("#results .danger-badge")
+    assert badges.count() > 0
+    assert set(badges.all_inner_texts()) <= {f"⚠ {MESSAGES[lang]['explore_danger_' + d]}"
+                                              for d in ("write", "plc_stop", "plc_start", "plc_program_change",
+                                                        "firmware_change")}
+    row = page.locator("#results tr.danger").first
+    assert "WRITE" in row.inner_text().upper() or badges.first.get_attribute("data-danger") != "write"
+    page.screenshot(path=screenshots / f"explorer-danger-{lang}.png", full_page=True)
