@@ -19,6 +19,7 @@ from pagetest import csrf_token, figure
 
 from core.api.app import create_app
 from core.config import Settings
+from dashboard.explorelinks import evidence_query
 from sensor import wire
 from sensor.meter.observe import Observer
 from sensor.meter.pipeline import iter_batches
@@ -124,3 +125,14 @@ def test_a_bad_filter_gets_the_styled_422(site):
     answer = client.get("/events", params={"port": "99999", "lang": "en"})
     assert answer.status_code == 422 and "port" in answer.text and "<nav" in answer.text
     assert client.get("/flows.csv", params={"sort": "nope"}).status_code == 422
+
+
+def test_an_alerts_evidence_link_opens_exactly_those_records(site):
+    client, acme = site
+    flows = api_rows(client, acme, "flows")
+    evidence = [{"ts": datetime.fromisoformat(r["ts"]), "uid": r["uid"]} for r in flows[10:13]]
+    page = client.get("/flows?" + evidence_query(evidence)).text
+    uids = {e["uid"] for e in evidence}
+    assert {uid for _, uid in uids_shown(page)} == uids
+    assert int(re.search(r'data-count="(\d+)"', page).group(1)) == sum(r["uid"] in uids for r in flows)
+    assert evidence_query([{"ts": evidence[0]["ts"], "uid": ""}]) == ""  # no uid: no link
