@@ -27,6 +27,7 @@ from dashboard.explorelinks import INPUT_FORMAT
 from dashboard.figures import ACCENT, _style, embed
 from dashboard.i18n import N_, Translator, translator
 from dashboard.overview import RANGES
+from dashboard.reported import details, function_label
 from dashboard.render import page, request_lang
 from dashboard.routes import SessionUser
 from dashboard.timefmt import DISPLAY_TZ, SECONDS, absolute, local, zone_name
@@ -117,8 +118,13 @@ def timeline_figure(window: Window, step: int, buckets: list[dict], t: Translato
     return _style(fig, 180)
 
 
-def _shown(kind: str, row: dict) -> dict:
-    return row | {"ts_shown": absolute(row["ts"], SECONDS), "ts_end_shown": absolute(row["ts_end"], SECONDS)}
+def _shown(kind: str, row: dict, t: Translator) -> dict:
+    """A row as the table shows it: local times; an event's function and details in the page's
+    language (the sensor's own names stay in the title and the downloads)."""
+    shown = row | {"ts_shown": absolute(row["ts"], SECONDS), "ts_end_shown": absolute(row["ts_end"], SECONDS)}
+    if kind == "events":
+        shown |= {"action_label": function_label(row["action"], t), "details": details(row["attrs"], t)}
+    return shown
 
 
 def _explore_page(request: Request, user, ch, kind: str) -> Response:
@@ -138,7 +144,7 @@ def _explore_page(request: Request, user, ch, kind: str) -> Response:
     step, buckets = explore.timeline(ch, explore.KINDS[kind], user.tenant_id, filters)
     page_no = int(p) if (p := request.query_params.get("page", "1")).isdigit() else 1
     return page(request, "explorer.html", user=user, nav="explore_flows", kind=kind, t=t,
-                rows=[_shown(kind, r) for r in found.rows], count=explore.count(ch, explore.KINDS[kind],
+                rows=[_shown(kind, r, t) for r in found.rows], count=explore.count(ch, explore.KINDS[kind],
                                                                                   user.tenant_id, filters),
                 figure=embed(timeline_figure(filters.window, step, buckets, t)), step=step, sort=sort, values=values,
                 columns=SHOWN[kind], link=link, relink=relinker(link), range=range_key,
