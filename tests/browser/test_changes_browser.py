@@ -122,7 +122,7 @@ def test_the_ledger_by_period(plant, wide, screenshots, lang):
     page.fill("input[name=q]", "10.10.0")
     page.press("input[name=q]", "Enter")
     assert "range=1h" in page.url and gone["ip"] not in ips()
-    href = page.locator("#csv").get_attribute("href")
+    href = page.locator("#csv-utf8").get_attribute("href")  # the page as shown, plain UTF-8
     csv_text = httpx.get(url + href, cookies={c["name"]: c["value"] for c in page.context.cookies()}).text
     assert laptop["ip"] in csv_text and gone["ip"] not in csv_text
     page.screenshot(path=screenshots / f"ledger-assets-1h-{lang}.png", full_page=True)
