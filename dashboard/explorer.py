@@ -5,10 +5,8 @@ Backed by core.analytics.explore like GET /api/v1/explore/*. Mounted through ``m
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
@@ -22,7 +20,7 @@ from core.analytics import explore
 from core.analytics.window import Window, clamp, ending, resolve_window
 from core.api.deps import ClickHouse
 from core.detect.danger import DANGERS
-from core.export.csvsafe import neutral
+from core.export.csvsafe import csv_chunks
 from dashboard.explorelinks import INPUT_FORMAT
 from dashboard.figures import ACCENT, _style, embed
 from dashboard.i18n import N_, Translator, translator
@@ -178,19 +176,6 @@ def _cells(kind: str, row: dict, zoned: bool) -> list:
     return [cells[c] for c in explore.export_columns(explore.KINDS[kind])]
 
 
-def _csv_lines(kind: str, rows: Iterator[dict]) -> Iterator[str]:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(explore.export_columns(explore.KINDS[kind]))
-    for i, row in enumerate(rows, start=1):
-        writer.writerow([neutral(v) for v in _cells(kind, row, zoned=True)])
-        if i % 1000 == 0:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
-
-
 def _download(request: Request, user, ch, kind: str, fmt: str) -> Response:
     if user is None:
         return RedirectResponse(request.url_for("login").path, status_code=303)
@@ -201,7 +186,8 @@ def _download(request: Request, user, ch, kind: str, fmt: str) -> Response:
     rows = explore.export_rows(ch, explore.KINDS[kind], user.tenant_id, filters, sort)
     headers = {"Content-Disposition": f'attachment; filename="{kind}.{fmt}"', "Cache-Control": "no-store"}
     if fmt == "csv":
-        return StreamingResponse(_csv_lines(kind, rows), media_type="text/csv; charset=utf-8", headers=headers)
+        lines = csv_chunks(explore.export_columns(explore.KINDS[kind]), (_cells(kind, r, zoned=True) for r in rows))
+        return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=headers)
     names = explore.export_columns(explore.KINDS[kind])
     columns = list(zip(*(_cells(kind, r, zoned=False) for r in rows), strict=True)) or [[] for _ in names]
     out = io.BytesIO()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,6 +36,20 @@ def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> st
     writer.writeheader()
     writer.writerows({k: neutral(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+def csv_chunks(columns: Sequence[str], rows: Iterable[Sequence[object]], every: int = 1000) -> Iterator[str]:
+    """``csv_text`` for a stream: a header, then the rows (neutralised cells), ``every`` rows a chunk."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for i, row in enumerate(rows, start=1):
+        writer.writerow([neutral(v) for v in row])
+        if i % every == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def write_arrow_csv(table: pa.Table, path: Path) -> None:
