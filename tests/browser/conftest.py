@@ -80,3 +80,22 @@ def screenshots() -> Path:
     path = Path(tempfile.gettempdir()) / "mieruka-screenshots"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def signed_in(site, browser):
+    """One logged-in context for a module at 1366 px (a login per test would meet the login throttle)."""
+    from browsertest import log_in
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
+    log_in(context.new_page(), site.url, site.acme_email)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def signed_page(signed_in):
+    """A new page of the module's logged-in context."""
+    page = signed_in.new_page()
+    yield page
+    page.close()

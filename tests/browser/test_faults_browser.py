@@ -11,7 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors
 
 from dashboard.assets import COLUMNS
 from dashboard.i18n import MESSAGES
@@ -20,29 +20,14 @@ ROWS = "#ledger tbody tr"
 JST = ZoneInfo("Asia/Tokyo")
 
 
-@pytest.fixture(scope="module")
-def signed_in(site, browser):
-    """One logged-in context for the module (a login per test would meet the login throttle)."""
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
-    log_in(context.new_page(), site.url, site.acme_email)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def page(signed_in):
-    page = signed_in.new_page()
-    yield page
-    page.close()
-
-
 def column(page, name: str) -> list[str]:
     n = [key for key, _ in COLUMNS].index(name) + 1
     return [t.strip() for t in page.locator(f"{ROWS} td:nth-child({n})").all_inner_texts()]
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_seen_times_search_sort_and_the_search_limit(site, page, screenshots, lang):
+def test_seen_times_search_sort_and_the_search_limit(site, signed_page, screenshots, lang):
+    page = signed_page
     text, errors = MESSAGES[lang], collect_errors(page)
     page.goto(f"{site.url}/assets?lang={lang}")
     # 1: first and last seen as the API has them to the microsecond (the page shows JST minutes),
@@ -81,7 +66,8 @@ def test_seen_times_search_sort_and_the_search_limit(site, page, screenshots, la
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_unknown_pages_and_devices_named_by_ip_or_upper_case_mac(site, page, screenshots, lang):
+def test_unknown_pages_and_devices_named_by_ip_or_upper_case_mac(site, signed_page, screenshots, lang):
+    page = signed_page
     text = MESSAGES[lang]
     r = page.goto(f"{site.url}/no/such/page?lang={lang}")
     assert r.status == 404 and text["page_not_found"] in page.inner_text("main")
@@ -94,7 +80,8 @@ def test_unknown_pages_and_devices_named_by_ip_or_upper_case_mac(site, page, scr
         assert plc["ip"] in page.inner_text("h1")
 
 
-def test_plotly_comes_compressed_and_cacheable(site, page):
+def test_plotly_comes_compressed_and_cacheable(site, signed_page):
+    page = signed_page
     scripts = []
     page.on("response", lambda r: scripts.append(r) if "plotly" in r.url else None)
     page.goto(f"{site.url}/")

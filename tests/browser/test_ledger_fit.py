@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors
 
 FITS = [(1366, "ja"), (1366, "en"), (1440, "en")]
 # The right edge of the ledger's card and of its last-seen column, and the viewport's width.
@@ -25,29 +25,14 @@ LINES = """selector => [...document.querySelectorAll(selector)].map(th => {
 })"""
 
 
-@pytest.fixture(scope="module")
-def signed_in(site, browser):
-    """One logged-in browser context for the module (a login per test would meet the login throttle)."""
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP")
-    log_in(context.new_page(), site.url, site.acme_email)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def page(signed_in):
-    page = signed_in.new_page()
-    yield page
-    page.close()
-
-
 def _open(page, site, width: int, lang: str, path: str) -> None:
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(f"{site.url}{path}{'&' if '?' in path else '?'}lang={lang}")
 
 
 @pytest.mark.parametrize(("width", "lang"), FITS)
-def test_the_assets_table_fits_with_both_time_columns(site, page, screenshots, width, lang):
+def test_the_assets_table_fits_with_both_time_columns(site, signed_page, screenshots, width, lang):
+    page = signed_page
     errors = collect_errors(page)
     _open(page, site, width, lang, "/assets")
     page.screenshot(path=screenshots / f"f14-assets-{lang}-{width}.png")
@@ -60,7 +45,8 @@ def test_the_assets_table_fits_with_both_time_columns(site, page, screenshots, w
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_a_short_timeline_ticks_show_the_clock_and_the_date_once(site, page, screenshots, lang):
+def test_a_short_timeline_ticks_show_the_clock_and_the_date_once(site, signed_page, screenshots, lang):
+    page = signed_page
     errors = collect_errors(page)
     plc = next(d for d in site.devices if d["name"] == "plc-logix-1")  # minutes of CIP events
     _open(page, site, 1366, lang, f"/assets/{plc['mac']}")
@@ -81,7 +67,8 @@ def test_a_short_timeline_ticks_show_the_clock_and_the_date_once(site, page, scr
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 @pytest.mark.parametrize("path", ["/", "/sensors", "/alerts"])
-def test_pages_fit_1366_with_headings_whole(site, page, screenshots, path, lang):
+def test_pages_fit_1366_with_headings_whole(site, signed_page, screenshots, path, lang):
+    page = signed_page
     errors = collect_errors(page)
     _open(page, site, 1366, lang, path)
     page.screenshot(path=screenshots / f"f14-{path.strip('/') or 'overview'}-{lang}-1366.png", full_page=True)
