@@ -28,7 +28,8 @@ STATUSES = {
     0x0000: "Success", 0x0001: "Invalid Command", 0x0002: "Insufficient Memory", 0x0003: "Incorrect Data",
     0x0064: "Invalid Session Handle", 0x0065: "Invalid Length", 0x0069: "Unsupported Protocol Revision",
 }
-LIST_IDENTITY, SEND_RR_DATA, SEND_UNIT_DATA = 0x0063, 0x006F, 0x0070
+LIST_IDENTITY, SEND_RR_DATA, SEND_UNIT_DATA, NOP = 0x0063, 0x006F, 0x0070, 0x0000
+SESSION_BOUND = frozenset({0x0066, SEND_RR_DATA, SEND_UNIT_DATA, 0x0072, 0x0073})  # need a registered session
 ITEM_IDENTITY, ITEM_CONNECTED_DATA, ITEM_UNCONNECTED_DATA, ITEM_SEQUENCED_ADDRESS = 0x000C, 0x00B1, 0x00B2, 0x8002
 HEADER = struct.Struct("<HHII8sI")  # command, length, session handle, status, sender context, options
 IDENTITY = struct.Struct("<H2x2s4s8xHHHBBHI")  # version, sockaddr (big-endian family, port, address), vendor …
@@ -75,15 +76,25 @@ def _is_io(pdu: bytes) -> bool:
         and items[1][0] == ITEM_CONNECTED_DATA
 
 
+def _telling(pdu: bytes) -> bool:
+    """An encapsulation message that shows EtherNet/IP: not a NOP (an all-zero header is one), and a
+    session handle on the commands that need a registered session."""
+    command, _, handle = struct.unpack_from("<HHI", pdu)
+    return command != NOP and (handle != 0 or command not in SESSION_BOUND)
+
+
 def detect(payload: bytes) -> bool:
-    pos = 0
-    while pos + 4 <= len(payload):  # whole encapsulation messages, several per segment allowed
+    """Whole encapsulation messages filling the payload (several per segment allowed), one of them
+    ``_telling``; or CIP I/O."""
+    pos, telling = 0, False
+    while pos + 4 <= len(payload):
         command, length = struct.unpack_from("<HH", payload, pos)
         end = pos + HEADER.size + length
         if command not in COMMANDS or end > len(payload) or not _is_encapsulation(payload[pos:end]):
             break
+        telling = telling or _telling(payload[pos:end])
         pos = end
-    return (pos > 0 and pos == len(payload)) or _is_io(payload)
+    return (telling and pos == len(payload)) or _is_io(payload)
 
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:

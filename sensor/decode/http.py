@@ -4,7 +4,8 @@ http.log fields (method, host, uri, version, user_agent, status, Server).
 Camera APIs are recognised by path (Hikvision ISAPI, Axis VAPIX, Dahua CGI/RPC2, ONVIF SOAP): the
 request names the API and its vendor becomes a hint about the server. A device describing itself
 (an ONVIF GetDeviceInformation answer, a UPnP device description) gives vendor, model, firmware,
-serial and name facts. Credentials are
+serial and name facts; a Server banner of a known shape (``sensor.decode.identity``) gives vendor,
+model or firmware facts. Credentials are
 flagged, never kept: Basic authorization, a WS-Security PasswordText or credentials in the URL
 set ``cleartext_credentials``; any other scheme is named only. A tunnel (101, CONNECT) or a media
 stream (MJPEG, video) ends decoding of the flow.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from sensor.decode import soap, textproto
+from sensor.decode import identity, soap, textproto
 from sensor.decode.spec import Event, Fact, Protocol, Session
 
 _METHODS = rb"(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE)"
@@ -36,9 +37,9 @@ CAMERA_APIS = (
 STREAMING = ("multipart/x-mixed-replace", "video/", "audio/")  # endless bodies: nothing more to learn
 # elements of a device's self-description → facts: ONVIF GetDeviceInformation, UPnP device description
 DEVICE_INFORMATION = {"Manufacturer": "vendor", "Model": "model", "FirmwareVersion": "firmware",
-                      "SerialNumber": "serial"}
-UPNP_DESCRIPTION = {"manufacturer": "vendor", "modelName": "model", "serialNumber": "serial",
-                    "friendlyName": "device_name"}
+                      "SerialNumber": "serial", "HardwareId": "hardware_id"}
+UPNP_DESCRIPTION = {"manufacturer": "vendor", "modelName": "model", "modelNumber": "model_number",
+                    "serialNumber": "serial", "friendlyName": "device_name"}
 DESCRIPTIONS = ((b"GetDeviceInformationResponse", DEVICE_INFORMATION),
                 (b"urn:schemas-upnp-org:device-1-0", UPNP_DESCRIPTION))
 CONF_SOFTWARE = 60  # a software banner names the product, not the device
@@ -107,7 +108,7 @@ def _response(msg: textproto.Message, session: Session) -> list[Event | Fact]:
     textproto.confirm_default(event, msg.status, session)
     event.attrs.update(status_msg=msg.reason, server=server, content_type=content_type, **textproto.challenge(msg))
     if server:
-        out.append(Fact("software", server, confidence=CONF_SOFTWARE))
+        out += [Fact("software", server, confidence=CONF_SOFTWARE), *identity.banner_facts("server", server)]
     for marker, elements in DESCRIPTIONS:
         if marker in msg.body:
             for element, attribute in elements.items():

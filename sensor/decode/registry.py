@@ -9,7 +9,7 @@ from __future__ import annotations
 from sensor.decode import ads, bacnet, cclink_basic, dnp3, enip, fins, hartip, iec104, knxip, modbus, opcua, s7comm
 from sensor.decode import pnio_cm, slmp
 from sensor.decode import ftp, http, imap, mqtt, ntp, pop3, rdp, rtcp, rtp, rtsp, smb, smtp, snmp, ssdp, ssh
-from sensor.decode import teamviewer, telnet, tls, vnc, wsd
+from sensor.decode import netbios_ns, teamviewer, telnet, tls, vnc, wsd
 from sensor.decode import cclink_ie, cdp, goose, lldp, profinet
 from sensor.decode.spec import LinkProtocol, Protocol, guarded
 
@@ -21,7 +21,7 @@ PROTOCOLS: tuple[Protocol, ...] = tuple(map(guarded, (modbus.PROTOCOL, s7comm.PR
                                      # prompt match loosely), and last RTP, whose one-packet check the
                                      # decoder confirms over the following packets
                                      tls.PROTOCOL, ssh.PROTOCOL, rdp.PROTOCOL, vnc.PROTOCOL, smb.PROTOCOL,
-                                     snmp.PROTOCOL, ntp.PROTOCOL,
+                                     netbios_ns.PROTOCOL, snmp.PROTOCOL, ntp.PROTOCOL,
                                      mqtt.PROTOCOL, rtcp.PROTOCOL, rtsp.PROTOCOL, ssdp.PROTOCOL, wsd.PROTOCOL,
                                      ftp.PROTOCOL, smtp.PROTOCOL, pop3.PROTOCOL, imap.PROTOCOL, http.PROTOCOL,
                                      telnet.PROTOCOL, teamviewer.PROTOCOL,

@@ -1,7 +1,7 @@
 """RTP media streams (RFC 3550): facts from a sample, never from every packet.
 
-RTP is bulk traffic, so only a flow's first SAMPLE packets reach this decoder: CONFIRM of them in
-sequence under one SSRC confirm the stream (the service "rtp" and one "stream" event), the rest of
+RTP is bulk traffic, so only a flow's first SAMPLE packets per direction reach this decoder: CONFIRM
+of them in sequence under one SSRC confirm that direction's stream (the service "rtp" and one "stream" event), the rest of
 the sample refines the event (payload type and codec, loss per RFC 3550 A.1, interarrival jitter
 per A.8, the bitrate over the sample, which an I-frame burst inflates), then the flow is marked done and no later packet reaches Python.
 The flow record still counts every byte and packet, so the stream's whole bitrate is there.
@@ -151,7 +151,8 @@ def sample(data: bytes, session: Session, key: str = "rtp") -> Event | None:
 
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
-    event = sample(pdu[2:] if session.transport == "tcp" else pdu, session)
+    # one stream per direction: two-way media (VoIP, a camera's talk-back audio) has an SSRC each way
+    event = sample(pdu[2:] if session.transport == "tcp" else pdu, session, "rtp" if is_orig else "rtp.resp")
     if event is None:
         return []
     session.services.add("rtp")

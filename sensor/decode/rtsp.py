@@ -2,7 +2,8 @@
 answered by the response with the same CSeq (status, Server, the authentication scheme a 401
 challenge asks for).
 
-The client's User-Agent and the server's Server header become software facts; a DESCRIBE answer's
+The client's User-Agent and the server's Server header become software facts (and a Server banner
+of a known shape vendor, model or firmware facts: ``sensor.decode.identity``); a DESCRIBE answer's
 SDP names the codecs. Credentials are flagged, never kept: Basic authorization or a
 user:password@ URL set ``cleartext_credentials``, any other scheme is named only. Media
 interleaved on the connection ($-framed RTP) is sampled like an RTP flow (``sensor.decode.rtp``);
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from sensor.decode import rtp, textproto
+from sensor.decode import identity, rtp, textproto
 from sensor.decode.spec import Event, Fact, Protocol, Session
 
 _METHODS = rb"(?:OPTIONS|DESCRIBE|SETUP|PLAY|PAUSE|TEARDOWN|GET_PARAMETER|SET_PARAMETER|ANNOUNCE|RECORD|REDIRECT)"
@@ -74,7 +75,7 @@ def _response(msg: textproto.Message, session: Session) -> list[Event | Fact]:
         session.vars["rtpmap"] = rtpmap  # names the codecs of interleaved media
         event.attrs["codecs"] = ",".join(sorted({name for name, _ in rtpmap.values()}))
     if server:
-        out.append(Fact("software", server, confidence=CONF_SOFTWARE))
+        out += [Fact("software", server, confidence=CONF_SOFTWARE), *identity.banner_facts("server", server)]
     return out
 
 

@@ -4,7 +4,7 @@
 On TCP, one "negotiate" event per connection: the dialects the client offers, the chosen one as
 the status, and ``smb1`` when SMBv1 was negotiated (``smb1_offered`` when the client still offers
 it). The peers' names and OS come from the NetBIOS session request (a flow that carries only that
-is "netbios-ssn"), SMBv1 session setup (NativeOS, NativeLanMan) and NTLMSSP
+is "netbios-ssn"; a datagram flow is "netbios-dgm" too), SMBv1 session setup (NativeOS, NativeLanMan) and NTLMSSP
 (``sensor.decode.ntlm``). File traffic follows the session setup, so the flow is done after
 MAX_PDUS messages or an encrypted (SMB3 transform) one. On UDP, each browser announcement is an
 event flagged ``smb1`` and names the announcing host, its workgroup and OS version.
@@ -65,8 +65,9 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
         return _datagram(pdu, session)
     if session.count("pdus") >= MAX_PDUS:
         session.done = True
-    if pdu[0] == SESSION_REQUEST:  # called name (server), calling name (client)
+    if pdu[0]:  # a NetBIOS session packet (direct-hosted SMB's header starts with a zero byte)
         session.services.add("netbios-ssn")
+    if pdu[0] == SESSION_REQUEST:  # called name (server), calling name (client)
         called, calling = netbios_name(pdu[5:37]), netbios_name(pdu[39:71])
         return [Fact("netbios_name", name, about_sender=sender, confidence=CONF_NAME)
                 for name, sender in ((called, False), (calling, True)) if name and name != "*SMBSERVER"]
@@ -149,7 +150,7 @@ def _datagram(pdu: bytes, session: Session) -> list[Event | Fact]:
     """A NetBIOS datagram carrying SMBv1; a browser announcement is an event."""
     if pdu[DATAGRAM_SMB : DATAGRAM_SMB + 4] != SMB1:
         raise ValueError("NetBIOS datagram without SMB")
-    session.services.add("smb")
+    session.services |= {"netbios-dgm", "smb"}
     start = pdu.find(BROWSE, DATAGRAM_SMB)
     if start < 0 or pdu[start + len(BROWSE)] not in ANNOUNCEMENTS:
         return []

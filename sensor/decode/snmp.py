@@ -6,11 +6,14 @@ Community strings are never kept: a v1/v2c message sets ``cleartext_credentials`
 is a clear-text password) and ``default_community`` when it is "public" or "private"; a v3
 message gives only its security level. A response's system group values become facts about the
 agent: sysName → hostname, sysDescr → description, sysLocation → location, sysObjectID →
-sysobjectid and, for well-known enterprise numbers, vendor.
+sysobjectid and, for well-known enterprise numbers, vendor; a sysDescr of a known shape (Siemens
+SIMATIC, Cisco IOS, Axis, Linux, Windows: ``sensor.decode.identity``) gives vendor, model, firmware
+or OS.
 """
 
 from __future__ import annotations
 
+from sensor.decode import identity
 from sensor.decode.ber import OCTET_STRING, OID, SEQUENCE, Reader, oid_text
 from sensor.decode.dns import clean_text
 from sensor.decode.spec import Event, Fact, Protocol, Session
@@ -29,12 +32,14 @@ SYSTEM_FACTS = {"1.3.6.1.2.1.1.1.0": "description", "1.3.6.1.2.1.1.5.0": "hostna
                 "1.3.6.1.2.1.1.6.0": "location", "1.3.6.1.2.1.1.2.0": "sysobjectid"}
 ENTERPRISE = "1.3.6.1.4.1."
 ENTERPRISES = {9: "Cisco", 11: "Hewlett-Packard", 311: "Microsoft", 368: "Axis", 674: "Dell", 2001: "Oki",
-               2011: "Huawei", 2636: "Juniper", 4329: "Siemens", 8691: "Moxa", 14988: "MikroTik", 39165: "Hikvision",
+               2011: "Huawei", 2636: "Juniper", 3833: "Schneider Electric", 4329: "Siemens", 8691: "Moxa",
+               14988: "MikroTik", 39165: "Hikvision",
                41112: "Ubiquiti"}
 MAX_OIDS = 5  # listed in an event
 MAX_VARBINDS = 64
 CONF_SYSTEM = 85
 CONF_ENTERPRISE = 60
+CONF_DESCRIPTION = 80  # what the agent's sysDescr says of its device
 
 
 def detect(payload: bytes) -> bool:
@@ -133,6 +138,8 @@ def _system_facts(bindings: list[tuple[str, int, bytes]]) -> list[Fact]:
         if not text:
             continue
         facts.append(Fact(attribute, text, confidence=CONF_SYSTEM))
+        if attribute == "description":
+            facts += identity.banner_facts("sysdescr", text, CONF_DESCRIPTION)
         if tag == OID and text.startswith(ENTERPRISE):
             number = int(text[len(ENTERPRISE) :].split(".", 1)[0])
             if number in ENTERPRISES:

@@ -4,14 +4,14 @@ announcements and search responses, one event each with the search or notificati
 
 A response goes to the searcher's port from the device's, so it is a flow of its own and stands
 alone. An announcer's SERVER header ("OS/version UPnP/1.0 product/version") gives software and OS
-facts and its device type (urn:…:device:<type>:<v>) an ``upnp_device`` fact.
+facts (and vendor facts when the product is a known banner: ``sensor.decode.identity``) and its device type (urn:…:device:<type>:<v>) an ``upnp_device`` fact.
 """
 
 from __future__ import annotations
 
 import re
 
-from sensor.decode import textproto
+from sensor.decode import identity, textproto
 from sensor.decode.spec import Event, Fact, Protocol, Session
 
 _REQUEST_LINE = re.compile(rb"(?:M-SEARCH|NOTIFY) \* HTTP/1\.[01]\r?\n")
@@ -47,6 +47,7 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
         parts = software.split()
         if len(parts) == 3 and parts[1].upper().startswith("UPNP/"):
             out.append(Fact("os", parts[0].replace("/", " "), confidence=CONF_OS))
+            out += identity.banner_facts("server", parts[2])
     device = _DEVICE_TYPE.match(target)
     if device and msg.method != "M-SEARCH":  # a searcher asks for a type; others announce theirs
         out.append(Fact("upnp_device", device[1]))

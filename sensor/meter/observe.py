@@ -1,4 +1,5 @@
-"""Asset facts (observations) and name-service events from ARP, DHCP, DNS, mDNS, LLMNR and NBNS.
+"""Asset facts (observations) and name-service events from ARP, DHCP, DNS, mDNS, LLMNR and NBNS
+(a DHCP client's OS guessed from its vendor class and request list: ``sensor.decode.dhcp_os``).
 
 The packet pipeline hands the ``Observer`` every ARP frame and every UDP datagram to or from one of
 ``UDP_PORTS``, plus the distinct (MAC, IP) source pairs of all IP traffic, and calls ``flush()`` once
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 from sensor.meter import oui
-from sensor.decode import arp, dhcp, dns, nbns
+from sensor.decode import arp, dhcp, dhcp_os, dns, nbns
 from sensor.decode.spec import guard
 from sensor.meter.rows import Facts
 
@@ -181,6 +182,8 @@ class Observer:
         self._facts.add(ts, client, "", "dhcp_fingerprint", params, "dhcp", CONF_DHCP)
         if from_client:
             self._facts.add(ts, client, requested, "requested_ip", requested, "dhcp", CONF_DHCP_REQUESTED)
+            for os, confidence in dhcp_os.guesses(vendor_class, params):
+                self._facts.add(ts, client, "", "os", os, "dhcp", confidence)
         if msg.message_type in ("ACK", "BOOTREPLY") and assigned:
             self._facts.add(ts, client, assigned, "ip", assigned, "dhcp", CONF_DHCP_ASSIGNED)
 

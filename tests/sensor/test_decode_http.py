@@ -94,7 +94,7 @@ def test_onvif_device_information_names_the_camera():
     assert "cleartext_credentials" not in event.attrs  # a password digest is not clear text
     assert {(f.attribute, f.value) for f in facts} == {
         ("vendor", "HIKVISION"), ("model", "DS-2CD2142FWD-I"), ("firmware", "V5.5.0 build 170725"),
-        ("serial", "DS-2CD2142FWD-I20170811AAWR123456789")}
+        ("serial", "DS-2CD2142FWD-I20170811AAWR123456789"), ("hardware_id", "88")}
     assert session.services == {"http", "onvif"}
     [event], _, _ = run((True, soap(b"POST /onvif/device_service HTTP/1.1\r\n",
                                     ONVIF_REQUEST.replace(b"#PasswordDigest", b"#PasswordText"))))

@@ -87,7 +87,8 @@ def test_browser_announcements_flag_smb1_and_name_the_host(analyse):
         ("10.0.5.9", "NVR9", "true"), ("10.0.5.93", "BOWIE", "true")}
     assert (run.facts("10.0.5.9")["netbios_name"], run.facts("10.0.5.9")["os"]) == ("NVR9", "Windows NT 6.1")
     services = {(f["proto"], f["resp_p"]): f["service"] for f in run.flows if f["service"]}
-    assert services == {("udp", 138): "smb", ("tcp", 139): "netbios-ssn"}  # a session request alone is not SMB
+    assert services == {("udp", 137): "netbios-ns", ("udp", 138): "netbios-dgm,smb",
+                        ("tcp", 139): "netbios-ssn"}  # a session request alone is not SMB
 
 
 def test_smb1_session_setup_names_the_servers_os():
