@@ -5,13 +5,22 @@ data; a response is service | 0x80, general status and extended status. ``events
 message into events: one per service, the services inside a Multiple Service Packet included,
 each request answered by the response at the same position. Service, class and status names
 follow the CIP specification (Volume 1) and Rockwell's Logix services.
+
+A reply to a request for the Identity object (class 1, instance 1: Get_Attributes_All,
+Get_Attribute_List, Get_Attribute_Single) names the device: vendor, device type, product code,
+revision, serial number and product name, as List Identity does (``identity_facts``). A request
+carried by an Unconnected Send is routed to another module (a slot of the chassis behind the
+adapter), so its identity becomes a ``cip_module`` fact about the adapter's address instead.
+Vendor and device type names come from pycomm3's tables (Wireshark's list).
 """
 
 from __future__ import annotations
 
 import struct
 
-from sensor.decode.spec import Event, Session
+from pycomm3.cip.status_info import PRODUCT_TYPES, VENDORS
+
+from sensor.decode.spec import MALFORMED, MAX_PENDING, Event, Fact, Session
 
 SERVICES = {
     0x01: "Get Attributes All", 0x02: "Set Attributes All", 0x03: "Get Attribute List",
@@ -64,6 +73,13 @@ CONNECTION_MANAGER = 0x06
 # logical segments: segment byte & 0xFC → path field; the low two bits give the value size
 LOGICAL = {0x20: "class", 0x24: "instance", 0x28: "member", 0x2C: "connection_point", 0x30: "attribute"}
 SYMBOLIC = 0x91  # ANSI extended symbolic segment: a tag name
+GET_ATTRIBUTES_ALL, GET_ATTRIBUTE_LIST, GET_ATTRIBUTE_SINGLE, UNCONNECTED_SEND = 0x01, 0x03, 0x0E, 0x52
+IDENTITY_CLASS = 0x01
+# Identity object attributes in Get_Attributes_All order: vendor id, device type, product code,
+# revision (major, minor), status, serial number, product name (SHORT_STRING)
+IDENTITY_ATTRIBUTES = (1, 2, 3, 4, 5, 6, 7)
+IDENTITY_SIZES = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 4}
+CONF_MODULE = 80
 
 
 def service_name(service: int, cls: int | None) -> str:
@@ -131,8 +147,103 @@ def _embedded(body: bytes) -> list[bytes]:
     return parts
 
 
-def events(msg: bytes, is_request: bool, key: object, session: Session, attrs: dict[str, object]) -> list[Event]:
-    """Events of one CIP message; ``key`` pairs a request with its response, ``attrs`` are added."""
+def _identity_request(service: int, path: dict[str, object], body: bytes) -> tuple[int, ...]:
+    """The Identity attributes a request asks for (none when it is not about the Identity object)."""
+    if path.get("class") != IDENTITY_CLASS or path.get("instance", 1) != 1:
+        return ()
+    if service == GET_ATTRIBUTES_ALL:
+        return IDENTITY_ATTRIBUTES
+    if service == GET_ATTRIBUTE_SINGLE and "attribute" in path:
+        return (int(path["attribute"]),)
+    if service == GET_ATTRIBUTE_LIST:  # count, attribute ids
+        count = struct.unpack_from("<H", body)[0]
+        return struct.unpack_from(f"<{count}H", body, 2)
+    return ()
+
+
+def _unconnected_send(body: bytes) -> tuple[bytes, str]:
+    """Unconnected Send request data: priority/tick, timeout ticks, message size, the embedded
+    message (padded to even length), route path size in words, reserved, route path; → (message,
+    route as "port 1 link 0")."""
+    size = struct.unpack_from("<H", body, 2)[0]
+    message = body[4 : 4 + size]
+    pos = 4 + size + (size & 1)
+    route = body[pos + 2 : pos + 2 + 2 * body[pos]]
+    if len(message) != size or len(route) < 2:
+        raise ValueError("Unconnected Send truncated")
+    return message, f"port {route[0] & 0x0F} link {route[1]}"
+
+
+def _identity_values(service: int, wanted: tuple[int, ...], body: bytes) -> dict[int, bytes]:
+    """Identity attribute id → raw value from a reply: Get_Attributes_All (attributes in order),
+    Get_Attribute_Single (the one value) or Get_Attribute_List (count, then id, status, value)."""
+    values: dict[int, bytes] = {}
+    pos = 0
+    listed = service == GET_ATTRIBUTE_LIST
+    count = struct.unpack_from("<H", body)[0] if listed else len(wanted)
+    pos = 2 if listed else 0
+    for index in range(count):
+        if listed:
+            attribute, status = struct.unpack_from("<HH", body, pos)
+            pos += 4
+            if status:
+                continue
+        else:
+            attribute = wanted[index]
+        size = IDENTITY_SIZES.get(attribute)
+        if size is None and attribute == 7:
+            size = 1 + body[pos]
+        if size is None or pos + size > len(body):
+            break  # an attribute this decoder cannot size: the rest cannot be read
+        values[attribute] = body[pos : pos + size]
+        pos += size
+    return values
+
+
+def identity_facts(identity: dict[str, object]) -> list[Fact]:
+    """Facts about a device from its Identity (as ``identity_attrs`` or List Identity name them)."""
+    facts = {"vendor": identity.get("vendor"), "device_type": identity.get("device_type"),
+             "product": identity.get("product_name"), "firmware": identity.get("revision"),
+             "serial": identity.get("serial")}
+    return [Fact(attribute, str(value)) for attribute, value in facts.items() if value]
+
+
+def identity_attrs(values: dict[int, bytes]) -> dict[str, object]:
+    """Identity attribute values → the names List Identity gives them."""
+    out: dict[str, object] = {}
+    if 1 in values:
+        vendor = struct.unpack("<H", values[1])[0]
+        out.update(vendor_id=vendor, vendor=VENDORS.get(vendor, ""))
+    if 2 in values:
+        device_type = struct.unpack("<H", values[2])[0]
+        out.update(device_type_id=device_type, device_type=PRODUCT_TYPES.get(device_type, ""))
+    if 3 in values:
+        out["product_code"] = struct.unpack("<H", values[3])[0]
+    if 4 in values:
+        out["revision"] = f"{values[4][0]}.{values[4][1]}"
+    if 6 in values:
+        out["serial"] = f"0x{struct.unpack('<I', values[6])[0]:08x}"
+    if 7 in values:
+        out["product_name"] = values[7][1:].decode("latin-1").strip("\x00 ")
+    return out
+
+
+def _identity_reply(asked: tuple, service: int, body: bytes) -> list[Fact]:
+    wanted, route = asked
+    identity = identity_attrs(_identity_values(service, wanted, body))
+    if not route:
+        return identity_facts(identity)
+    if not identity.get("product_name"):
+        return []
+    module = " ".join(str(v) for v in (identity.get("vendor"), identity["product_name"],
+                                      identity.get("revision") and f"rev {identity['revision']}") if v)
+    return [Fact("cip_module", f"{route}: {module}", confidence=CONF_MODULE)]
+
+
+def events(msg: bytes, is_request: bool, key: object, session: Session,
+           attrs: dict[str, object]) -> list[Event | Fact]:
+    """Events of one CIP message (and the facts an Identity reply states); ``key`` pairs a request
+    with its response, ``attrs`` are added."""
     service = msg[0] & 0x7F
     if is_request:
         path = parse_path(msg[2 : 2 + 2 * msg[1]])
@@ -140,7 +251,18 @@ def events(msg: bytes, is_request: bool, key: object, session: Session, attrs: d
         cls = path.get("class")
         event = Event(service_name(service, cls), protocol="cip",
                       attrs={"service": f"0x{service:02x}", **_request_attrs(path), **attrs})
-        out = [session.ask((key, 0), event)]
+        out: list[Event | Fact] = [session.ask((key, 0), event)]
+        route = ""
+        if service == UNCONNECTED_SEND and cls == CONNECTION_MANAGER:
+            try:
+                inner, route = _unconnected_send(body)
+                service, path, body = inner[0] & 0x7F, parse_path(inner[2 : 2 + 2 * inner[1]]), inner[2 + 2 * inner[1] :]
+            except MALFORMED:  # the Unconnected Send event stands; what it carries is unreadable
+                session.malformed += 1
+                return out
+        asked = session.vars.setdefault("identity", {})
+        if (wanted := _identity_request(service, path, body)) and len(asked) < MAX_PENDING:
+            asked[key] = (wanted, route)
         if service == MULTIPLE_SERVICE_PACKET and msg[0] & 0x80 == 0:
             for index, part in enumerate(_embedded(body), 1):
                 out += events(part, True, (key, index), session, attrs)
@@ -149,6 +271,9 @@ def events(msg: bytes, is_request: bool, key: object, session: Session, attrs: d
     body = msg[4 + 2 * extra :]
     event = session.answer((key, 0))
     out = []
+    asked = session.vars.get("identity", {}).pop(key, None)
+    if asked and status in (0, 0x06) and service in (GET_ATTRIBUTES_ALL, GET_ATTRIBUTE_LIST, GET_ATTRIBUTE_SINGLE):
+        out += _identity_reply(asked, service, body)
     if event is None:  # request not seen
         event = Event(service_name(service, None), protocol="cip", attrs={"service": f"0x{service:02x}", **attrs})
         out.append(event)

@@ -2,7 +2,7 @@
 
 One event per command, answered by the response with the same service id; the command code names
 the action (Memory Area Read, Run, Stop, Program Area Write …). A Controller Data Read answer
-states the PLC's model and version: asset facts.
+states the PLC's model and version: asset facts (and the vendor, Omron).
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ MEMORY_AREAS = {0x30: "CIO bit", 0x31: "WR bit", 0x32: "HR bit", 0x33: "AR bit",
                 0x81: "TIM/CNT (CV)"}
 MEMORY_COMMANDS = frozenset({0x0101, 0x0102, 0x0103})
 CONTROLLER_DATA_READ = 0x0501
+OMRON = "OMRON"
+CONF_VENDOR = 80  # FINS is Omron's: the vendor a controller model implies, above the MAC's OUI (70)
 HEADER = struct.Struct(">BBBBBBBBBBH")  # ICF, RSV, GCT, DNA, DA1, DA2, SNA, SA1, SA2, SID, command
 ICF_RESPONSE = 0x40
 
@@ -100,7 +102,8 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     if code == CONTROLLER_DATA_READ and end == 0 and len(body) >= 42:  # end code, model, version
         model, version = (body[2:22].split(b"\x00")[0].decode("latin-1").strip(),
                           body[22:42].split(b"\x00")[0].decode("latin-1").strip())
-        out += [Fact(attribute, value) for attribute, value in (("model", model), ("firmware", version)) if value]
+        facts = [Fact(attribute, value) for attribute, value in (("model", model), ("firmware", version)) if value]
+        out += facts + ([Fact("vendor", OMRON, confidence=CONF_VENDOR)] if facts else [])
     return out
 
 

@@ -1,5 +1,6 @@
 """Modbus/TCP (MBAP + PDU): one event per request, answered by the response with the same
-transaction id; Read Device Identification answers become asset facts.
+transaction id; Read Device Identification answers (every object) and Schneider UMAS Read ID
+answers become asset facts.
 
 Function and exception names are Zeek's (``base/protocols/modbus/consts.zeek``), so ``action``
 reads like Zeek's ``modbus.log`` ``func``. Register and coil values are process data and are not
@@ -43,9 +44,19 @@ UMAS_FUNCTIONS = {
     0x50: "MONITOR_PLC", 0x58: "CHECK_PLC", 0x70: "READ_IO_OBJECT", 0x71: "WRITE_IO_OBJECT",
     0x73: "GET_STATUS_MODULE", 0xFE: "RESPONSE_OK", 0xFD: "RESPONSE_ERROR",
 }
-# Read Device Identification object ids → observation attributes
-DEVICE_ID_OBJECTS = {0x00: "vendor", 0x01: "product_code", 0x02: "firmware", 0x04: "product", 0x05: "model"}
+# Read Device Identification object ids (basic 0-2, regular 3-6) → observation attributes
+DEVICE_ID_OBJECTS = {0x00: "vendor", 0x01: "product_code", 0x02: "firmware", 0x03: "vendor_url", 0x04: "product",
+                     0x05: "model", 0x06: "application"}
+PRODUCT_CODE = 0x01
+CONF_PRODUCT_CODE_MODEL = 85  # a product code ("BMX P34 2020") names the model when no model name does
 MEI_DEVICE_ID = 0x0E
+UMAS_READ_ID = 0x02
+UMAS_OK = 0xFE
+# UMAS Read ID answer after the status: range, ident, model, communication version, patch,
+# internal version, hardware version, crash code, then the CPU's name (length-prefixed)
+UMAS_ID = struct.Struct("<HIHHHHHI2xB")
+SCHNEIDER = "Schneider Electric"
+CONF_UMAS_VENDOR = 80  # UMAS is Schneider's own: above the MAC's OUI (70), below a stated vendor name
 MBAP = struct.Struct(">HHHBB")  # transaction id, protocol id, length, unit id, function code
 MAX_LENGTH = 254  # unit id + 253-byte PDU
 
@@ -107,8 +118,25 @@ def _device_id(body: bytes) -> list[Fact]:
         text = value.decode("latin-1").strip("\x00 ")
         if attribute and text:
             facts.append(Fact(attribute, text))
+            if obj == PRODUCT_CODE:
+                facts.append(Fact("model", text, confidence=CONF_PRODUCT_CODE_MODEL))
         pos += 2 + length
     return facts
+
+
+def _umas_id(body: bytes) -> list[Fact]:
+    """A UMAS Read ID answer (after the session byte and the OK status): the CPU's reference
+    ("140 CPU 311 10", "BMX P34 2020") and its communication firmware version, whose two bytes
+    read as Schneider writes versions (0x0270 → V2.70)."""
+    *_, version, _, _, _, _, length = UMAS_ID.unpack_from(body, 2)
+    name = body[2 + UMAS_ID.size : 2 + UMAS_ID.size + length]
+    if len(name) != length:
+        raise ValueError("UMAS Read ID name truncated")
+    model = name.decode("latin-1").strip("\x00 ")
+    facts = [Fact(attribute, value) for attribute, value in
+             (("model", model), ("firmware", f"V{version >> 8:X}.{version & 0xFF:02X}" if version else ""))
+             if value]
+    return facts + [Fact("vendor", SCHNEIDER, confidence=CONF_UMAS_VENDOR)] if facts else []
 
 
 def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
@@ -130,6 +158,9 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
         event.status = "OK"
         if code == 0x2B and body[0] == MEI_DEVICE_ID:
             out += _device_id(body)
+        elif code == 0x5A and len(body) >= 2 and body[1] == UMAS_OK \
+                and event.attrs.get("umas_function") == UMAS_FUNCTIONS[UMAS_READ_ID]:
+            out += _umas_id(body)
     return out
 
 

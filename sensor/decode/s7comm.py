@@ -3,7 +3,8 @@
 S7comm (magic 0x32): one event per job (read/write variable, block upload/download, PI service
 such as PLC start, PLC stop …) answered by the ACK-Data with the same PDU reference, and per
 user-data request (Read SZL, block list, clock …) answered by the next response of the same group
-and sub-function. Module identification from SZL answers becomes asset facts. S7comm-plus (magic
+and sub-function. Module and component identification from SZL answers (order number,
+firmware, module type, station and module names, serial number) become asset facts. S7comm-plus (magic
 0x72, S7-1200/1500): one event per request answered by its sequence number; the PLC's order
 number and firmware, which it states when a session is created, become facts. Names follow
 Wireshark's s7comm dissector and ICSNPP's s7comm.log; services as ICSNPP: cotp, s7comm,
@@ -62,9 +63,17 @@ ERROR_CLASSES = {
 BLOCK_TYPES = {"08": "OB", "0A": "DB", "0B": "SDB", "0C": "FC", "0D": "SFC", "0E": "FB", "0F": "SFB"}
 AREAS = {0x03: "SYSINFO", 0x05: "SYSFLAGS", 0x06: "ANAIN", 0x07: "ANAOUT", 0x1C: "C", 0x1D: "T",
          0x80: "P", 0x81: "I", 0x82: "Q", 0x83: "M", 0x84: "DB", 0x85: "DI", 0x86: "L", 0x87: "V"}
-# SZL 0x001C (component identification) record index → fact; SZL 0x0011 (module identification)
-COMPONENT_FACTS = {1: "system_name", 2: "product", 3: "plant_name", 5: "serial", 7: "module_type"}
+# SZL 0x001C (component identification) record index → fact: the station (automation system)
+# name, the module's name as configured ("PLC_1"), the plant designation, the serial number and
+# the module type name ("CPU 315-2 PN/DP"); record 4 is the copyright ("Original Siemens Equipment")
+COMPONENT_FACTS = {1: "station_name", 2: "device_name", 3: "plant_name", 5: "serial", 7: "product"}
+COPYRIGHT = 4
 SZL_MODULE_ID, SZL_COMPONENT_ID = 0x0011, 0x001C
+MODULE_ORDER_NUMBER, MODULE_FIRMWARE = 0x0001, 0x0007  # SZL 0x0011 record indexes
+SIEMENS = "Siemens"
+CONF_VENDOR = 80  # the vendor an order number or copyright implies: above the MAC's OUI (70)
+SIEMENS_ORDER_NUMBER = re.compile(r"^6(?:ES7|AG1|ES5|GK1|GK7)\b")
+MAX_SZL = 1 << 16  # bytes of one SZL answer kept across its data units
 PLUS_FUNCTIONS = {
     0x04B1: "Error", 0x04BB: "Explore", 0x04CA: "Create Object", 0x04D4: "Delete Object",
     0x04F2: "Set Variable", 0x04FC: "Get Variable", 0x0506: "Add Link", 0x051A: "Remove Link",
@@ -256,29 +265,58 @@ def _userdata(param: bytes, data: bytes, ref: int, session: Session) -> list[Eve
     if error:
         event.attrs["error_code"] = f"0x{error:04x}"
     elif (group, sub) == (0x4, 0x01) and data[:1] == b"\xff":
-        out += _szl_facts(data)
+        out += _szl_answer(data, param[9] if param[3] >= 8 else 0, session)
     return out
 
 
-def _szl_facts(data: bytes) -> list[Fact]:
-    """Read SZL answer data: return code, size, length, SZL id, index, record length, count, records."""
-    szl_id, _, size, count = struct.unpack_from(">HHHH", data, 4)
-    records = [data[12 + i * size : 12 + (i + 1) * size] for i in range(count)]
-    facts = []
+def _szl_answer(data: bytes, more: int, session: Session) -> list[Fact]:
+    """Read SZL answer data (return code, transport size, length, then the SZL); an answer longer
+    than one PDU comes in data units, the first with the SZL header, each with "more follow" set
+    (parameter byte "last data unit" non-zero) but the last."""
+    length = struct.unpack_from(">H", data, 2)[0]
+    part = data[4 : 4 + length]
+    held = session.vars.pop("szl", None)
+    szl = held + part if isinstance(held, bytes) else part
+    if more:
+        if len(szl) <= MAX_SZL:
+            session.vars["szl"] = szl
+        return []
+    return _szl_facts(szl) if len(szl) >= 8 else []
+
+
+def _szl_facts(szl: bytes) -> list[Fact]:
+    """An SZL: id, index, record length, record count, records (each starts with its index)."""
+    szl_id, _, size, count = struct.unpack_from(">HHHH", szl)
+    records = [szl[8 + i * size : 8 + (i + 1) * size] for i in range(count)]
+    facts: list[Fact] = []
     for record in records:
         if len(record) != size or size < 2:
             break
         index = struct.unpack_from(">H", record)[0]
         text = record[2:].split(b"\x00")[0].decode("latin-1").strip()
-        if szl_id & 0xFF == SZL_COMPONENT_ID & 0xFF and index in COMPONENT_FACTS and text:
-            facts.append(Fact(COMPONENT_FACTS[index], text))
+        if szl_id & 0xFF == SZL_COMPONENT_ID & 0xFF:
+            if index in COMPONENT_FACTS and text:
+                facts.append(Fact(COMPONENT_FACTS[index], text))
+            elif index == COPYRIGHT and SIEMENS.lower() in text.lower():
+                facts.append(Fact("vendor", SIEMENS, confidence=CONF_VENDOR))
         elif szl_id & 0xFF == SZL_MODULE_ID & 0xFF and size >= 28:
-            if index == 1 and text:  # order number (MLFB), padded to 20 characters
-                facts.append(Fact("model", record[2:22].decode("latin-1").strip()))
-            elif index == 7:  # firmware: 'V', major, minor, patch in the version bytes
-                major, minor, patch = record[25], record[26], record[27]
-                facts.append(Fact("firmware", f"V{major}.{minor}.{patch}"))
+            facts += _module_facts(index, record)
     return facts
+
+
+def _module_facts(index: int, record: bytes) -> list[Fact]:
+    """SZL 0x0011 record: index, order number (MLFB, 20 characters), module type id, then two
+    version words; the firmware record's are 'V', major, minor, patch."""
+    if index == MODULE_ORDER_NUMBER:
+        order = record[2:22].decode("latin-1").strip("\x00 ")
+        if not order:
+            return []
+        vendor = [Fact("vendor", SIEMENS, confidence=CONF_VENDOR)] if SIEMENS_ORDER_NUMBER.match(order) else []
+        return [Fact("model", order), *vendor]
+    if index == MODULE_FIRMWARE and record[24:25] == b"V":
+        major, minor, patch = record[25], record[26], record[27]
+        return [Fact("firmware", f"V{major}.{minor}.{patch}")]
+    return []
 
 
 # -- S7comm-plus ----------------------------------------------------------------------------------
@@ -294,7 +332,8 @@ def _s7plus(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     if not is_orig:
         match = PLUS_IDENTITY.search(pdu)
         if match:
-            out += [Fact("model", match[1].decode()), Fact("firmware", match[2].decode())]
+            out += [Fact("model", match[1].decode()), Fact("firmware", match[2].decode()),
+                    Fact("vendor", SIEMENS, confidence=CONF_VENDOR)]
     if opcode not in (0x31, 0x32, 0x02):  # notifications are cyclic data
         return out
     function, seq = struct.unpack_from(">H2xH", pdu, pos + 3)

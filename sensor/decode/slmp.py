@@ -3,7 +3,7 @@
 One event per request (device read/write with the device, head number and points; remote run,
 stop, pause, reset; password lock/unlock …) answered by the next response (3E) or the response
 with the same serial number (4E), its status the end code. A Read Type Name answer names the CPU
-model: an asset fact. (ASCII-coded frames are not decoded.)
+model (and model code, and the vendor): asset facts. (ASCII-coded frames are not decoded.)
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ COMMANDS = {
 }
 DEVICE_COMMANDS = frozenset({0x0401, 0x1401})
 READ_TYPE_NAME = 0x0101
+MITSUBISHI = "Mitsubishi Electric"
+CONF_VENDOR = 80  # a MELSEC CPU's model name implies the vendor: above the MAC's OUI (70)
 DEVICES = {0x9C: "X", 0x9D: "Y", 0x90: "M", 0x92: "L", 0x93: "F", 0x94: "V", 0xA0: "B", 0xA8: "D", 0xB4: "W",
            0xC1: "TS", 0xC0: "TC", 0xC2: "TN", 0xC4: "CS", 0xC3: "CC", 0xC5: "CN", 0xAF: "R", 0xB0: "ZR",
            0x91: "SM", 0xA9: "SD", 0xCC: "Z"}
@@ -87,9 +89,18 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
         out.append(event)
     event.status = "OK" if end == 0 else f"0x{end:04x}"
     if end == 0 and event.attrs.get("command") == f"0x{READ_TYPE_NAME:04x}" and len(body) >= 18:
-        model = body[2:18].decode("latin-1").strip("\x00 ")
-        out += [Fact("model", model)] if model else []
+        out += _type_name(body[2:])
     return out
+
+
+def _type_name(data: bytes) -> list[Fact]:
+    """Read Type Name answer: the CPU's model name (16 characters, space padded), then its model
+    code (2 bytes; not sent by every CPU)."""
+    model = data[:16].decode("latin-1").strip("\x00 ")
+    if not model:
+        return []
+    code = [Fact("slmp_model_code", f"0x{struct.unpack_from('<H', data, 16)[0]:04x}")] if len(data) >= 18 else []
+    return [Fact("model", model), Fact("vendor", MITSUBISHI, confidence=CONF_VENDOR), *code]
 
 
 PROTOCOL = Protocol("slmp", frozenset({"tcp", "udp"}), frozenset({5000, 5001, 5002, 5007, 5010}), detect, decode,

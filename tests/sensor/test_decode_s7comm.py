@@ -23,7 +23,7 @@ def test_snap7_session(analyse):
 def test_module_identification_from_szl(analyse):
     facts = analyse("icsnpp/s7comm/traces/s7ident.pcap").facts("172.17.0.2")
     assert facts["model"] == "6ES7 315-2EH14-0AB0" and facts["firmware"] == "V3.2.6"
-    assert (facts["system_name"], facts["product"], facts["serial"]) == (
+    assert (facts["station_name"], facts["product"], facts["serial"]) == (
         "SNAP7-SERVER", "CPU 315-2 PN/DP", "S C-C2UR28922012")
 
 
