@@ -38,6 +38,11 @@ from clickhouse_connect.driver.client import Client
 clickhouse_connect.common.set_setting("autogenerate_session_id", False)
 
 REPLICA_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
+# Sent with every request on a cluster, where rows go in through Distributed tables: an INSERT returns
+# once every shard has stored its rows (not queued on one server's disk to be sent later), and each
+# shard's Replicated table drops a block whose deduplication token it has seen — what exactly-once
+# ingest (core/ingest) counts on. deploy/clickhouse/users.xml sets the same in the user's profile.
+CLUSTER_SETTINGS = {"distributed_foreground_insert": 1, "insert_deduplicate": 1}
 _MARKER = re.compile(r"\{\{(\w+)(?: ([^}]*))?\}\}")
 _ENGINE = re.compile(r"(\w+)(?:\((.*)\))?$")
 _MIGRATION_FILE = re.compile(r"(\d+)_(\w+)\.sql$")
@@ -134,10 +139,9 @@ class ClickHouseStore:
         self._client = self._connect(server_dsn, database)
         return self
 
-    @staticmethod
-    def _connect(dsn: str, database: str | None = None) -> Client:
+    def _connect(self, dsn: str, database: str | None = None) -> Client:
         return clickhouse_connect.get_client(
-            dsn=dsn, database=database, tz_mode="aware"
+            dsn=dsn, database=database, tz_mode="aware", settings=CLUSTER_SETTINGS if self.cluster else None
         )
 
     def close(self) -> None:

@@ -1,0 +1,152 @@
+"""The ClickHouse schema on the production cluster (deploy/): what the migrations render for it is what
+ClickHouse's replication docs ask for, every statement parses in ClickHouse itself, and the schema
+they build — replayed in chDB with deploy/clickhouse/cluster.xml as its configuration — has a
+Distributed twin with the same columns for every storage table. Inserts through the store on a
+cluster are synchronous (exactly-once ingest counts on it)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import clickhouse_connect
+import pyarrow as pa
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+from core.store.clickhouse import _BOOTSTRAP, ClickHouseStore, migrations, render
+
+CLUSTER_XML = Path(__file__).resolve().parents[2] / "deploy" / "clickhouse" / "cluster.xml"
+CLUSTER = ET.parse(CLUSTER_XML).find("remote_servers")[0].tag  # the one cluster the deploy defines
+STATEMENTS = [s for sql in (_BOOTSTRAP, *(sql for _, _, sql in migrations())) for s in render(sql, CLUSTER)]
+# the values cluster.xml takes from each server's environment (docker-compose.yml)
+NODE_ENV = {"CLICKHOUSE_SHARD": "01", "CLICKHOUSE_REPLICA": "ch-s1-r1", "CLICKHOUSE_CLUSTER_SECRET": "s",
+            "CLICKHOUSE_INTERSERVER_PASSWORD": "p"}
+CREATE_LOCAL = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)_local ON CLUSTER `(\w+)`.*?ENGINE = (\w+)\((.*?)\)\s*\n",
+                          re.S)
+
+
+@pytest.fixture(scope="module")
+def chdb(tmp_path_factory):
+    """An in-process ClickHouse whose configuration is the deploy's cluster file (no Keeper: tables
+    are replayed unreplicated)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in NODE_ENV.items():
+            env.setenv(name, value)
+        client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path_factory.mktemp('cluster')}",
+                                               chdb_options={"config-file": str(CLUSTER_XML)})
+        yield client
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def replayed(chdb):
+    """Every rendered DDL statement applied in order, ON CLUSTER dropped and Replicated engines made
+    plain (what each server does with it, less Keeper); the backfill INSERTs, which read the shards,
+    are left out. Returns each table's engine (name, full) and its columns (name → type)."""
+    for statement in STATEMENTS:
+        if not statement.startswith("INSERT"):
+            single = re.sub(r"Replicated(\w*MergeTree)\('[^']*', '\{replica\}'(?:, )?", r"\1(",
+                            statement.replace(f" ON CLUSTER `{CLUSTER}`", ""))
+            chdb.command(single)
+    engines = {name: (engine, full) for name, engine, full in chdb.query(
+        "SELECT name, engine, engine_full FROM system.tables WHERE database = currentDatabase()").result_rows}
+    columns: dict[str, dict[str, str]] = {}
+    for table, name, type_ in chdb.query("SELECT table, name, type FROM system.columns "
+                                         "WHERE database = currentDatabase()").result_rows:
+        columns.setdefault(table, {})[name] = type_
+    return engines, columns
+
+
+@pytest.fixture(scope="module")
+def views(chdb, replayed) -> dict[str, tuple[set[str], str]]:
+    """Each materialized view of the replayed schema: the tables whose inserts it sees, its target."""
+    found: dict[str, tuple[set[str], str]] = {}
+    for name, query in chdb.query("SELECT name, create_table_query FROM system.tables WHERE database = "
+                                  "currentDatabase() AND engine = 'MaterializedView'").result_rows:
+        found[name] = (set(), re.search(r" TO \w+\.(\w+) ", query).group(1))
+    for source, dependents in chdb.query("SELECT name, dependencies_table FROM system.tables "
+                                         "WHERE database = currentDatabase()").result_rows:
+        for view in dependents:
+            found[view][0].add(source)
+    return found
+
+
+def test_the_deploy_config_defines_the_cluster_chdb_runs_with(chdb):
+    shards = chdb.query("SELECT shard_num, groupArray(host_name) FROM system.clusters "
+                        "WHERE cluster = {c:String} GROUP BY shard_num ORDER BY shard_num", {"c": CLUSTER}).result_rows
+    assert shards == [(1, ["ch-s1-r1", "ch-s1-r2"]), (2, ["ch-s2-r1", "ch-s2-r2"])]
+    assert dict(chdb.query("SELECT macro, substitution FROM system.macros").result_rows) == {"shard": "01",
+                                                                                              "replica": "ch-s1-r1"}
+
+
+def test_every_rendered_statement_parses_in_clickhouse(chdb):
+    with pytest.raises(DatabaseError, match="Syntax error"):  # the check can fail
+        chdb.command("SELECT formatQuery({q:String})", {"q": "CREATE TABLE t ON CLUSTER `c` (a UInt8"})
+    for statement in STATEMENTS:
+        formatted = chdb.command("SELECT formatQuery({q:String})", {"q": statement})
+        assert formatted.split()[:2] == statement.split()[:2]
+
+
+def test_every_statement_but_inserts_runs_on_the_whole_cluster():
+    ddl = [s for s in STATEMENTS if not s.startswith("INSERT")]
+    assert ddl and all(f"ON CLUSTER `{CLUSTER}`" in s for s in ddl)
+    # the rows a backfill INSERT writes go through the Distributed tables to every shard
+    assert all(not re.search(r"INSERT INTO \w+_local", s) for s in STATEMENTS)
+
+
+def test_every_storage_table_is_replicated_per_shard_and_replica():
+    created = CREATE_LOCAL.findall("\n".join(s + "\n" for s in STATEMENTS))
+    assert len(created) >= 20
+    for table, cluster, engine, args in created:
+        assert cluster == CLUSTER
+        assert re.fullmatch(r"Replicated\w*MergeTree", engine), table
+        path, replica = re.match(r"'([^']*)', '([^']*)'", args).groups()
+        # one Keeper path per shard and table ({table} is fixed at creation, so EXCHANGE and RENAME
+        # keep it), one replica name per server
+        assert "{shard}" in path and ("{uuid}" in path or "{table}" in path or table in path), path
+        assert replica == "{replica}"
+    # no storage table stays unreplicated, whatever its name
+    assert not [s for s in STATEMENTS if re.search(r"ENGINE = (?!Replicated)\w*MergeTree", s)]
+
+
+def test_views_read_and_write_local_tables(views):
+    assert len(views) >= 7
+    for view, (sources, target) in views.items():
+        # each server's view sees the rows stored on that server and writes its rollup beside them
+        assert sources and all(s.endswith("_local") for s in sources), view
+        assert target.endswith("_local"), view
+
+
+def test_every_storage_table_has_a_distributed_twin_with_its_columns(replayed):
+    engines, columns = replayed
+    local = [t for t in engines if t.endswith("_local")]
+    assert len(local) >= 20
+    for table in local:
+        assert engines[table][0].endswith("MergeTree")
+        twin = table.removesuffix("_local")
+        assert re.match(rf"Distributed\('{CLUSTER}', '\w+', '{table}'(, |\))", engines[twin][1]), engines[twin]
+        assert columns[twin] == columns[table], twin  # after every ALTER and EXCHANGE of the migrations
+    # nothing else: queries read the Distributed tables, views fill the local ones
+    others = {t for t, (engine, _) in engines.items() if engine not in ("Distributed", "MaterializedView")}
+    assert others == set(local)
+
+
+def test_inserts_through_a_cluster_store_are_synchronous(chdb, replayed):
+    """On a cluster the store's inserts wait for the shards: with them out of reach (their names do
+    not resolve here) an insert fails at once instead of being queued on the server's disk and
+    acknowledged — which is what a client without the settings gets."""
+    row = pa.table({"tenant_id": pa.array([1], pa.uint32()), "sensor_id": pa.array([2], pa.uint32()),
+                    "batch_id": pa.array(["3f1f6f3e-0000-4000-8000-000000000001"]),
+                    "generation": pa.array([0], pa.uint32()), "state": pa.array(["started"])})
+    path = chdb.path
+    with ClickHouseStore(f"chdb://{path}", CLUSTER) as store:
+        assert store.client.command("SELECT getSetting('distributed_foreground_insert'), "
+                                    "getSetting('insert_deduplicate')") == ["true", "true"]
+        with pytest.raises(DatabaseError, match="ch-s"):
+            store.insert_arrow("ingest_intents", row, {"insert_deduplication_token": "1:2:3:0:ingest_intents"})
+    queued = "SELECT sum(data_files) FROM system.distribution_queue WHERE table = 'ingest_intents'"
+    assert chdb.command(queued) == 0
+    chdb.insert_arrow("ingest_intents", row)  # background mode: accepted though no shard has it
+    assert chdb.command(queued) == 1
