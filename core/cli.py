@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from core.access import accounts
@@ -55,6 +56,9 @@ advisories = typer.Typer(help="Security advisories (CSAF 2.0) matched against de
 app.add_typer(advisories, name="advisories")
 export_cli = typer.Typer(help="Exports: the data team's statistics across tenants.", **_PLAIN)
 app.add_typer(export_cli, name="export")
+db_cli = typer.Typer(help="The control-plane database (MIERUKA_DATABASE_URL; default SQLite in the data directory).",
+                     **_PLAIN)
+app.add_typer(db_cli, name="db")
 app.add_typer(tariff_app, name="tariff")  # billing: see ../shared/specs/tariff.md
 
 
@@ -123,6 +127,19 @@ def demo(
     from core.demo import run_demo
 
     run_demo(data_dir, "127.0.0.1", port, packets, seed)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the control plane's schema migrations (every command and `serve` also does at start)."""
+    cp = ControlPlane(settings().database_dsn)
+    try:
+        note(f"control plane ({cp.url.get_backend_name()}) at revision {cp.create_schema()}")
+    except OperationalError as exc:
+        where = cp.url.render_as_string(hide_password=True)
+        raise fail(f"control plane {where}: {str(exc.orig).splitlines()[0]}") from None
+    finally:
+        cp.close()
 
 
 LEARNING_HOURS = typer.Option(None, "--learning-hours", min=0.0, max=24.0 * 365,

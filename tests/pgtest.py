@@ -1,10 +1,18 @@
-"""A throwaway PostgreSQL cluster for control-plane tests (skipped without PostgreSQL or psycopg).
+"""A throwaway PostgreSQL cluster for control-plane tests: one per test process, started on first use
+with Debian's initdb/pg_ctl and stopped at exit, a fresh database for each caller.
 
-(A module of its own, not conftest: several test folders have a conftest.)
+``MIERUKA_TEST_POSTGRES=1`` puts every control plane of the core tests on it (``controlplane_url``: one
+database per data directory); otherwise tests that ask for ``postgres_url()`` get a database and the rest
+stay on SQLite files. Without PostgreSQL or psycopg, ``postgres_url()`` skips; with the switch on, that
+is an error. (A module of its own, not conftest: several test folders have a conftest.)
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import importlib.util
+import itertools
 import os
 import shutil
 import socket
@@ -15,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+POSTGRES = os.environ.get("MIERUKA_TEST_POSTGRES") == "1"
 
 
 def _bin(name: str) -> str | None:
@@ -27,29 +37,78 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
+class _Cluster:
+    """initdb + pg_ctl start in a private temp dir (Unix socket there, no TCP), fsync off."""
+
+    def __init__(self):
+        self.workdir = Path(tempfile.mkdtemp(prefix="mieruka-pg-"))  # pytest's dirs are private to root
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.data = self.workdir / "pgdata"
+        self._run(_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.workdir / "pg.log"), "-o",
+                  f"-k {self.workdir} -p {self.port} -c listen_addresses='' -c fsync=off "
+                  "-c full_page_writes=off -c synchronous_commit=off -c max_connections=300", "start")
+        import psycopg
+
+        self.admin = psycopg.connect(host=str(self.workdir), port=self.port, user="postgres", dbname="postgres",
+                                     autocommit=True)
+        self.names = itertools.count(1)
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(_as_postgres(list(args)), check=True, capture_output=True)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@/{database}?host={self.workdir}&port={self.port}"
+
+    def create(self, database: str) -> str:
+        exists = self.admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            self.admin.execute(f'CREATE DATABASE "{database}"')
+        return self.url(database)
+
+    def stop(self) -> None:
+        self.admin.close()
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_cluster: _Cluster | None = None
+
+
+def _running() -> _Cluster:
+    global _cluster
+    if _cluster is None:
+        missing = ("psycopg (pip install -e '.[dev]')" if importlib.util.find_spec("psycopg") is None
+                   else "PostgreSQL (apt-get install postgresql)" if not _bin("initdb") else None)
+        if missing and POSTGRES:
+            pytest.fail(f"MIERUKA_TEST_POSTGRES=1 needs {missing}")
+        if missing:
+            pytest.skip(f"{missing} not installed")
+        _cluster = _Cluster()
+        atexit.register(_cluster.stop)
+    return _cluster
+
+
 @contextmanager
 def postgres_url() -> Iterator[str]:
-    """A SQLAlchemy URL of the database of a private, throwaway cluster."""
-    pytest.importorskip("psycopg")
-    if not _bin("initdb"):
-        pytest.skip("PostgreSQL not installed (apt-get install postgresql)")
-    with tempfile.TemporaryDirectory(prefix="mieruka-pg-") as tmp:  # pytest's dirs are private to root
-        workdir = Path(tmp)
-        if os.geteuid() == 0:
-            shutil.chown(workdir, "postgres")
-        yield from _cluster(workdir)
+    """A SQLAlchemy URL of a new, empty database of the process's cluster."""
+    cluster = _running()
+    yield cluster.create(f"test_{next(cluster.names)}")
 
 
-def _cluster(workdir: Path) -> Iterator[str]:
-    data, sock = workdir / "pgdata", workdir
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    run = lambda *a: subprocess.run(_as_postgres(list(a)), check=True, capture_output=True)  # noqa: E731
-    run(_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    run(_bin("pg_ctl"), "-D", str(data), "-w", "-l", str(workdir / "pg.log"), "-o",
-        f"-k {sock} -p {port} -c listen_addresses='' -c fsync=off", "start")
-    try:
-        yield f"postgresql+psycopg://postgres@/postgres?host={sock}&port={port}"
-    finally:
-        run(_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+def controlplane_url(data_dir: Path) -> str:
+    """The control plane of a data directory: its SQLite file (the core's default), or with
+    MIERUKA_TEST_POSTGRES=1 a database of its own on the cluster (the same one each time)."""
+    data_dir = Path(data_dir).resolve()
+    if not POSTGRES:
+        return f"sqlite:///{data_dir / 'control.db'}"
+    return _running().create("cp_" + hashlib.sha1(str(data_dir).encode()).hexdigest()[:24])
+
+
+def controlplane_env(data_dir: Path) -> dict[str, str]:
+    """MIERUKA_* variables that give a ``mieruka`` process the control plane of ``data_dir``."""
+    return {"MIERUKA_DATABASE_URL": controlplane_url(data_dir)} if POSTGRES else {}

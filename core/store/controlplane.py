@@ -1,7 +1,8 @@
 """Control-plane database (SQLAlchemy 2): tenants, users, sessions, sensors, activation codes,
 API tokens, contracts, audit log.
 
-SQLite in the data directory by default, PostgreSQL in production (``MIERUKA_DATABASE_URL``).
+SQLite in the data directory by default, PostgreSQL in production (``MIERUKA_DATABASE_URL``); the
+schema is Alembic's (core.store.cpmigrate), applied by ``create_schema``.
 Secrets are never stored: passwords as argon2 hashes, tokens as SHA-256 of a high-entropy value.
 """
 
@@ -22,11 +23,10 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
     text,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -35,6 +35,8 @@ from sqlalchemy.orm import (
     relationship,
     sessionmaker,
 )
+
+from core.store import cpmigrate
 
 ROLES = ("admin", "analyst", "billing", "datateam")  # datateam: the provider's statistics (core/stats)
 
@@ -211,9 +213,9 @@ class ControlPlane:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
-        add_missing_columns(self.engine)
+    def create_schema(self) -> str:
+        """Bring the database to the newest schema revision (core.store.cpmigrate); returns it."""
+        return cpmigrate.upgrade(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -233,24 +235,6 @@ class ControlPlane:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def add_missing_columns(engine: Engine) -> None:
-    """Add columns that tables of an older database lack (``create_all`` only adds tables).
-
-    New columns must be nullable, so rows written before them stay valid; idempotent.
-    """
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                if not column.nullable:
-                    raise RuntimeError(f"cannot add NOT NULL column {table.name}.{column.name}")
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -1,15 +1,13 @@
 """Passwords, sessions and tokens: verification, disabled users, token expiry and revocation, hashed-only
-storage, and the column upgrade of an older control-plane database (SQLite and PostgreSQL)."""
+storage."""
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
 from coretest import authenticated
-from pgtest import postgres_url
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from core.access import accounts, auth
 from core.store.controlplane import ControlPlane, User, utcnow
@@ -66,32 +64,6 @@ def test_api_tokens_expire_and_can_be_revoked(cp, user):
         assert auth.user_for_api_token(db, raw2) is None
         with pytest.raises(accounts.AccountError, match="positive"):
             accounts.create_api_token(db, user, "x", valid_for=timedelta(0))
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_schema_upgrade_adds_new_columns_to_an_old_database(tmp_path, backend):
-    """A database made before users.disabled_at and api_tokens.expires_at/revoked_at existed."""
-    with ExitStack() as stack:
-        url = f"sqlite:///{tmp_path}/old.db" if backend == "sqlite" else stack.enter_context(postgres_url())
-        old = ControlPlane(url)
-        stack.callback(old.close)
-        old.create_schema()
-        with old.sessions() as db:
-            user = accounts.create_user(db, accounts.create_tenant(db, "acme"), "ana@acme.example", PASSWORD)
-            _, raw = accounts.create_api_token(db, user, "ci")
-        with old.engine.begin() as conn:
-            for table, column in NEW_COLUMNS:
-                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
-        old.create_schema()
-        old.create_schema()  # idempotent
-        columns = {t: {c["name"] for c in inspect(old.engine).get_columns(t)} for t, _ in NEW_COLUMNS}
-        assert all(column in columns[table] for table, column in NEW_COLUMNS)
-        with old.sessions() as db:
-            assert authenticated(db, "ana@acme.example", PASSWORD).disabled_at is None
-            assert auth.user_for_api_token(db, raw).email == "ana@acme.example"
-
-
-NEW_COLUMNS = [("users", "disabled_at"), ("api_tokens", "expires_at"), ("api_tokens", "revoked_at")]
 
 
 def test_sessions(cp, user):
