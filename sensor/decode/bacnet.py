@@ -5,8 +5,9 @@ the same invoke id sent the other way; one event per unconfirmed request (who-is
 time synchronisation …), per network-layer message and per BVLL-only function (foreign device
 registration, broadcast tables). I-Am announces the device instance and vendor id, which names the
 vendor through ASHRAE's vendor identifier registry (``data/bacnet_vendors.csv``, as Wireshark carries
-it); a read-property answer about the device object's vendor, model or firmware becomes an asset
-fact. Service and type names are the standard's, in the spelling ICSNPP's bacnet.log uses.
+it); a read-property or read-property-multiple answer about the device object's vendor name or
+identifier, model name, firmware revision, application software version or object name becomes
+an asset fact. Service and type names are the standard's, in the spelling ICSNPP's bacnet.log uses.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import struct
 from functools import cache
 from importlib.resources import files
 
-from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.spec import MALFORMED, Event, Fact, Protocol, Session
 
 BVLC_TYPE = 0x81
 BVLC_FUNCTIONS = {
@@ -102,12 +103,14 @@ PROPERTIES = {
     155: "database-revision",
 }
 # device object properties (character strings) that describe the device
-DEVICE_FACTS = {121: "vendor", 70: "model", 44: "firmware", 12: "software", 77: "bacnet_device_name"}
+DEVICE_FACTS = {121: "vendor", 70: "model", 44: "firmware", 12: "software", 77: "device_name"}
+VENDOR_IDENTIFIER = 120
 DEVICE = 8
+CHARACTER_STRING, UNSIGNED = 7, 2  # application tag numbers
 # a vendor named from the I-Am's vendor id: registered by the maker, but ranked below the vendor-name
 # string the device reports itself (90)
 CONF_VENDOR_ID = 85
-READ_PROPERTY, WRITE_PROPERTY, I_AM, I_HAVE, WHO_IS = 12, 15, 0, 1, 8
+READ_PROPERTY, READ_PROPERTY_MULTIPLE, WRITE_PROPERTY, I_AM, I_HAVE, WHO_IS = 12, 14, 15, 0, 1, 8
 OPENING, CLOSING = 6, 7
 
 
@@ -263,8 +266,11 @@ def _apdu(apdu: bytes, is_orig: bool, session: Session, attrs: dict[str, object]
     event.attrs["reply"] = PDU_TYPES[kind]
     if kind in (2, 3):
         event.status = "OK"
-        if kind == 3 and not apdu[0] & 0x08 and apdu[2] == READ_PROPERTY:
-            out += _device_fact(apdu[3:])
+        if kind == 3 and not apdu[0] & 0x08 and apdu[2] in (READ_PROPERTY, READ_PROPERTY_MULTIPLE):
+            try:
+                out += _device_facts(apdu[3:], apdu[2] == READ_PROPERTY_MULTIPLE)
+            except MALFORMED:  # the answer stands; its unreadable values are counted
+                session.malformed += 1
     elif kind == 5:
         event.status = _error_code(apdu[3:])
     elif kind == 6:
@@ -303,12 +309,7 @@ def _unconfirmed(service: int, body: bytes, attrs: dict[str, object]) -> list[Ev
         object_type, instance = _object_id(tags[0][3])
         vendor = _unsigned(tags[3][3])
         event.attrs.update(object_type=object_type, instance=instance, vendor_id=vendor)
-        out: list[Event | Fact] = [event, Fact("bacnet_device_id", str(instance)),
-                                   Fact("bacnet_vendor_id", str(vendor))]
-        name = vendors().get(vendor)
-        if name:
-            out.append(Fact("vendor", name, confidence=CONF_VENDOR_ID))
-        return out
+        return [event, Fact("bacnet_device_id", str(instance)), *_vendor_id_facts(vendor)]
     if service == I_HAVE:  # device id, object id, object name
         tags = _tags(body)
         if len(tags) < 3:
@@ -331,18 +332,58 @@ def _error_code(body: bytes) -> str:
     return _name(ERROR_CODES, values[1])
 
 
-def _device_fact(body: bytes) -> list[Fact]:
-    """A read-property answer (object id, property id, [index], value in [3]) about a device string."""
-    tags = _tags(body)
+def _vendor_id_facts(vendor: int) -> list[Fact]:
+    """A vendor identifier and, when ASHRAE's registry knows it, the vendor it names."""
+    name = vendors().get(vendor)
+    return [Fact("bacnet_vendor_id", str(vendor))] + ([Fact("vendor", name, confidence=CONF_VENDOR_ID)] if name else [])
+
+
+def _device_facts(body: bytes, multiple: bool) -> list[Fact]:
+    """Facts from a read-property or read-property-multiple answer about a device object."""
+    facts: list[Fact] = []
+    for object_type, prop, number, content in (_rpm_values if multiple else _rp_value)(_tags(body)):
+        if object_type != "device":
+            continue
+        attribute = DEVICE_FACTS.get(prop)
+        if attribute and number == CHARACTER_STRING and (text := _text(content)):
+            facts.append(Fact(attribute, text))
+        elif prop == VENDOR_IDENTIFIER and number == UNSIGNED:
+            facts += _vendor_id_facts(_unsigned(content))
+    return facts
+
+
+Tags = list[tuple[int, bool, int, bytes]]
+
+
+def _rp_value(tags: Tags) -> list[tuple[str, int, int, bytes]]:
+    """ReadProperty-ACK: object id [0], property id [1], [array index [2]], value in [3]: its first
+    application-tagged value as (object type, property, application tag number, content)."""
     if len(tags) < 4 or tags[0][:2] != (0, True) or tags[1][:2] != (1, True):
         return []
     object_type, _ = _object_id(tags[0][3])
-    attribute = DEVICE_FACTS.get(_unsigned(tags[1][3]))
-    value = next((content for number, context, lvt, content in tags[2:] if not context and number == 7), None)
-    if object_type != "device" or attribute is None or value is None:
-        return []
-    text = _text(value)
-    return [Fact(attribute, text)] if text else []
+    value = next(((number, content) for number, context, lvt, content in tags[2:] if not context), None)
+    return [(object_type, _unsigned(tags[1][3]), *value)] if value else []
+
+
+def _rpm_values(tags: Tags) -> list[tuple[str, int, int, bytes]]:
+    """ReadPropertyMultiple-ACK: per object, its id [0] and in [1] its results: property id [2],
+    [array index [3]], then the value in [4] (or an error in [5]); the first application-tagged
+    value of each property, as ``_rp_value`` gives it."""
+    out: list[tuple[str, int, int, bytes]] = []
+    object_type, prop, depth, taken = "", -1, 0, False
+    for number, context, lvt, content in tags:
+        if context and lvt == OPENING:
+            depth += 1
+        elif context and lvt == CLOSING:
+            depth -= 1
+        elif depth == 0 and context and number == 0:
+            object_type, _ = _object_id(content)
+        elif depth == 1 and context and number == 2:
+            prop, taken = _unsigned(content), False
+        elif depth == 2 and not context and not taken:
+            out.append((object_type, prop, number, content))
+            taken = True
+    return out
 
 
 PROTOCOL = Protocol("bacnet", frozenset({"udp"}), frozenset({47808}), detect, decode)

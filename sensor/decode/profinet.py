@@ -10,13 +10,17 @@ event named by its service: a tool's Identify request (with its filter), a devic
 response or Hello (what it says about itself), and a Get or Set (answered on the same L2 flow by
 the response with its xid; the name, address or control a Set writes is kept, and a Set is the
 configuration change to watch). What a device says about itself becomes facts about its MAC:
-station name, type of station, vendor and device id, the IO-Controller role, its IP address.
+station name, type of station, vendor and device id (and the vendor and device family they name,
+``data/profinet_ids.csv``), the IO-Controller role, its IP address.
 """
 
 from __future__ import annotations
 
+import csv
 import ipaddress
 import struct
+from functools import cache
+from importlib.resources import files
 
 from sensor.decode.dns import clean_text
 from sensor.decode.spec import Event, Fact, LinkProtocol, Session
@@ -37,6 +41,24 @@ IO_CONTROLLER = 0x02  # device role bit
 BLOCK_ERRORS = {0: "OK", 1: "option not supported", 2: "suboption not supported", 3: "suboption not set",
                 4: "resource error", 5: "set not possible", 6: "in operation"}
 MAX_BLOCKS = 32
+CONF_VENDOR_ID = 85  # a vendor named by its registered id: above the MAC's OUI (70), below a stated name
+
+
+@cache
+def known_ids() -> dict[tuple[int, int | None], str]:
+    """(vendor id, device id or None) → vendor or device family name (``data/profinet_ids.csv``)."""
+    with files("sensor.decode").joinpath("data/profinet_ids.csv").open(encoding="utf-8") as f:
+        rows = csv.DictReader(line for line in f if not line.startswith("#"))
+        return {(int(r["vendor"], 16), int(r["device"], 16) if r["device"] else None): r["name"] for r in rows}
+
+
+def _id_facts(vendor: int, device: int) -> list[Fact]:
+    """The vendor and device family its DCP DeviceID names, when the table knows them."""
+    names = known_ids()
+    facts = [Fact("vendor", names[(vendor, None)], confidence=CONF_VENDOR_ID)] if (vendor, None) in names else []
+    if (vendor, device) in names:
+        facts.append(Fact("product", names[(vendor, device)], confidence=CONF_VENDOR_ID))
+    return facts
 
 
 def _blocks(data: bytes) -> list[tuple[tuple[int, int], bytes]]:
@@ -72,7 +94,8 @@ def _about_device(blocks: list[tuple[tuple[int, int], bytes]]) -> tuple[dict[str
         elif key == DEVICE_ID:
             vendor, device = struct.unpack_from(">HH", value)
             attrs.update(vendor_id=f"0x{vendor:04x}", device_id=f"0x{device:04x}")
-            facts += [Fact("profinet_vendor_id", attrs["vendor_id"]), Fact("profinet_device_id", attrs["device_id"])]
+            facts += [Fact("profinet_vendor_id", attrs["vendor_id"]), Fact("profinet_device_id", attrs["device_id"]),
+                      *_id_facts(vendor, device)]
         elif key == DEVICE_ROLE:
             attrs["device_role"] = f"0x{value[0]:02x}"
             if value[0] & IO_CONTROLLER:

@@ -15,7 +15,8 @@ def test_an_ip_address_is_set_through_dcp(analyse):
     assert (change["ip"], change["dst_mac"], "rtt" in change) == ("192.168.0.10", DEVICE, True)
     facts = {(o["attribute"], o["value"]) for o in run.observations if o["mac"] == DEVICE and o["source"] == "profinet"}
     assert facts == {("hostname", "X208-BORD"), ("model", "INC"), ("profinet_vendor_id", "0x002a"),
-                     ("profinet_device_id", "0x0a01"), ("ip", "192.168.0.6")}
+                     ("profinet_device_id", "0x0a01"), ("ip", "192.168.0.6"),
+                     ("vendor", "Siemens"), ("product", "SCALANCE X-200")}  # the ids' names
     addresses = {o["ip"] for o in run.observations if o["attribute"] == "ip" and o["source"] == "profinet"}
     assert addresses == {"192.168.0.6"}  # the address column too, so the ledger ties it to the MAC
 
