@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -59,6 +60,9 @@ app.add_typer(export_cli, name="export")
 db_cli = typer.Typer(help="The control-plane database (MIERUKA_DATABASE_URL; default SQLite in the data directory).",
                      **_PLAIN)
 app.add_typer(db_cli, name="db")
+clickhouse_cli = typer.Typer(help="The ClickHouse store (MIERUKA_CLICKHOUSE_URL, MIERUKA_CLICKHOUSE_CLUSTER).",
+                             **_PLAIN)
+app.add_typer(clickhouse_cli, name="clickhouse")
 app.add_typer(tariff_app, name="tariff")  # billing: see ../shared/specs/tariff.md
 
 
@@ -140,6 +144,19 @@ def db_upgrade() -> None:
         raise fail(f"control plane {where}: {str(exc.orig).splitlines()[0]}") from None
     finally:
         cp.close()
+
+
+@clickhouse_cli.command("upgrade")
+def clickhouse_upgrade() -> None:
+    """Apply the ClickHouse schema migrations, ON CLUSTER on a cluster (`serve` also does at start: run
+    this once before starting several workers, which would otherwise race to apply the same one)."""
+    cfg = settings()
+    try:
+        with ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+            applied = ch.migrate()
+    except ClickHouseError as exc:
+        raise fail(f"clickhouse: {str(exc).strip().splitlines()[0]}") from None
+    note(f"ClickHouse migrations applied: {', '.join(map(str, applied))}" if applied else "ClickHouse schema up to date")
 
 
 LEARNING_HOURS = typer.Option(None, "--learning-hours", min=0.0, max=24.0 * 365,
