@@ -1,15 +1,22 @@
 """Batch ingest: validate → dedupe → insert, exactly once whatever fails or crashes.
 
-A batch is stored as: its attempt logged in ``ingest_intents`` ('started', generation g), then
-events, observations, flows, then its ``batches`` row, which is the commit marker the dedupe check
-reads. Every insert carries the deduplication token *tenant:sensor:batch:g:table*, the same for
-every attempt of generation g — in any process — so:
+Batches that arrive while others are being stored wait and are stored together, as one group
+(core/ingest/group.py): one insert per table for all of them, so the fixed cost of an insert and of
+the views it feeds is paid per group, not per batch. A group is stored as: its batches' attempts
+logged in ``ingest_intents`` ('started', generation g), then events, observations, flows, then their
+``batches`` rows, the commit markers the dedupe check reads. Each insert carries a deduplication
+token: a batch stored alone has *tenant:sensor:batch:g:table*, the same for every attempt of
+generation g — in any process; a group has a digest of its batches' tokens. So:
 
 - if the core dies anywhere before the marker, the sensor (which got no answer) resends the batch:
   the next attempt has the same generation, skips the tables that hold the batch already (each
-  table's rows are one block, stored whole or not at all; checked by query, so however long ago) and
-  inserts the rest;
-- two workers storing the same batch at once store it once;
+  insert is one block, stored whole or not at all; checked by query, so however long ago) and
+  inserts the rest, whatever group it is in now;
+- two workers storing the same batch at once store it once when each stores it alone (the same
+  token). With several workers (a ClickHouse server), a batch whose group is still being stored when
+  the sensor gives up waiting (30 s) and resends it to another worker could be stored twice; groups
+  are capped at GROUP_ROWS rows so that one is stored in a few seconds. An embedded store has one
+  process, whose per-sensor lock keeps a batch out of two groups;
 - if a step fails while the core runs, the rows of the batch are taken out before the error
   propagates (flows and events first re-inserted with ``sign`` negated, which retracts them from the
   rollup views that sum ``sign``, then every table's rows of the batch deleted) and the attempt is logged
@@ -29,6 +36,7 @@ counted twice. A batch with its marker is a duplicate and is not detected again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -41,6 +49,7 @@ import pyarrow.compute as pc
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from core.detect.engine import Detector
+from core.ingest.group import GroupCommit
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
 
@@ -57,6 +66,9 @@ _KEY = "tenant_id = {tenant:UInt32} AND sensor_id = {sensor:UInt32} AND batch_id
 # Decodes at once in this process: each may hold a batch of up to wire.MAX_DECOMPRESSED bytes
 # decompressed plus its tables, so concurrent requests must not multiply that.
 DECODE_SLOTS = 2
+# Batches waiting while a group is stored go in the next group, up to this many rows: one insert per
+# table for all of them (the fixed cost of an insert and of its views is paid per group).
+GROUP_ROWS = 500_000
 
 
 def time_bounds(now: datetime, max_age_days: float, max_future_s: float) -> wire.TimeBounds:
@@ -85,6 +97,7 @@ class Ingestor:
         self._locks: dict[tuple[int, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+        self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), GROUP_ROWS)
 
     def ingest(self, tenant_id: int, sensor_id: int, body: bytes,
                bounds: wire.TimeBounds | None = None) -> IngestResult:
@@ -92,37 +105,53 @@ class Ingestor:
         ``bounds``: the times the batch may speak of."""
         with self._decode_slots:
             batch = wire.decode(body, bounds=bounds)
-        rows = {name: batch.rows(name) for name in wire.TABLES}
-        key = _key(tenant_id, sensor_id, batch.batch_id)
-        # One batch at a time per sensor in this process, so check-then-insert cannot race.
+        pending = _Pending(tenant_id, sensor_id, batch)
+        # One batch at a time per sensor in this process, so check-then-insert cannot race, and a
+        # group holds at most one batch of a sensor (detection sees each sensor's batches in order).
         with self._lock(tenant_id, sensor_id):
-            committed, generation, retried = self._state(key)
+            self._group.submit(pending)
+        return IngestResult(pending.status, batch.batch_id, pending.rows, batch.interval_end)
+
+    def _store(self, group: list[_Pending]) -> None:
+        """Store a group of batches (of different sensors): one insert per table for all of them."""
+        states = self._states([p.key for p in group])
+        live = []
+        for p in group:
+            committed, p.generation, retried = states[_key_tuple(p.key)]
             if committed:
-                return IngestResult("duplicate", batch.batch_id, rows, batch.interval_end)
-            token = _token(key, generation)
-            days = self.retention(tenant_id)
+                p.status = "duplicate"
+                continue
             # a resend after a crash: each table's insert is one block, stored whole or not at all
-            stored = self._stored_tables(key, batch.interval_start) if retried else set()
-            self._step("start")
-            self._log_attempt(key, generation, "started")
+            p.stored = self._stored_tables(p.key, p.batch.interval_start) if retried else set()
+            live.append(p)
+        if not live:
+            return
+        self._step("start")
+        self._log_attempts(live, "started")
+        try:
+            for name in INSERT_ORDER:
+                members = [p for p in live if p.rows[name] and name not in p.stored]
+                if members:
+                    self._step(f"before:{name}")
+                    tables = [self._with_keys(p.batch, name, p.tenant_id, p.sensor_id, self.retention(p.tenant_id))
+                              for p in members]
+                    self._insert(name, _concat(tables), _group_token(members))
+                    self._step(f"after:{name}")
+            if self.detector:
+                for p in live:
+                    self._detect(p.tenant_id, p.sensor_id, p.batch)
+            self._step("before:batches")
+            self._insert("batches", _concat([_batch_row(p.batch, p.tenant_id, p.sensor_id) for p in live]),
+                         _group_token(live))
+            self._step("after:batches")
+        except Exception:
             try:
-                for name in INSERT_ORDER:
-                    if rows[name] and name not in stored:
-                        self._step(f"before:{name}")
-                        self._insert(name, self._with_keys(batch, name, tenant_id, sensor_id, days), token)
-                        self._step(f"after:{name}")
-                if self.detector:
-                    self._detect(tenant_id, sensor_id, batch)
-                self._step("before:batches")
-                self._insert("batches", _batch_row(batch, tenant_id, sensor_id), token)
-                self._step("after:batches")
-            except Exception:
-                try:
-                    self._take_out(key, generation, token)
-                except Exception:  # the original error matters more; log this one
-                    log.exception("could not remove partial batch %s", batch.batch_id)
-                raise
-        return IngestResult("stored", batch.batch_id, rows, batch.interval_end)
+                self._take_out([(p.key, p.generation) for p in live])
+            except Exception:  # the original error matters more; log this one
+                log.exception("could not remove the partial batches %s", ", ".join(p.batch.batch_id for p in live))
+            raise
+        for p in live:
+            p.status = "stored"
 
     def recover(self, older_than: timedelta = RECOVER_AFTER) -> int:
         """Take out the rows of attempts older than ``older_than`` that neither committed nor were
@@ -141,7 +170,7 @@ class Ingestor:
             with self._lock(row["tenant_id"], row["sensor_id"]):
                 committed, generation, _ = self._state(key)
                 if not committed and generation == row["generation"]:
-                    self._take_out(key, generation, _token(key, generation))
+                    self._take_out([(key, generation)])
                     log.warning("took out partial batch %s of sensor %s", row["batch_id"], row["sensor_id"])
         return len(stale)
 
@@ -156,13 +185,27 @@ class Ingestor:
         return self._state(_key(tenant_id, sensor_id, batch_id))[0]
 
     def _state(self, key: dict) -> tuple[bool, int, bool]:
-        """(committed, the generation of the next attempt, whether that generation was attempted
-        before: the core died during it) of a batch."""
-        row = self.store.query(
-            f"SELECT (SELECT count() FROM batches WHERE {_KEY}) AS committed, "
-            f"(SELECT countIf(state = 'removed') FROM ingest_intents WHERE {_KEY}) AS removed, "
-            f"(SELECT countIf(state = 'started') FROM ingest_intents WHERE {_KEY}) AS started", key)[0]
-        return row["committed"] > 0, row["removed"], row["started"] > row["removed"]
+        return self._states([key])[_key_tuple(key)]
+
+    def _states(self, keys: list[dict]) -> dict[tuple, tuple[bool, int, bool]]:
+        """Per batch key: (committed, the generation of the next attempt, whether that generation
+        was attempted before: the core died during it)."""
+        where = ("tenant_id IN {tenants:Array(UInt32)} AND sensor_id IN {sensors:Array(UInt32)} "
+                 "AND batch_id IN {batches:Array(UUID)}")
+        rows = self.store.query(
+            "SELECT tenant_id, sensor_id, toString(batch_id) AS batch_id, sum(committed) AS committed, "
+            "sum(removed) AS removed, sum(started) AS started FROM ("
+            f" SELECT tenant_id, sensor_id, batch_id, 1 AS committed, 0 AS removed, 0 AS started FROM batches WHERE {where}"
+            " UNION ALL SELECT tenant_id, sensor_id, batch_id, 0, state = 'removed', state = 'started'"
+            f" FROM ingest_intents WHERE {where}) GROUP BY tenant_id, sensor_id, batch_id",
+            {"tenants": sorted({k["tenant"] for k in keys}), "sensors": sorted({k["sensor"] for k in keys}),
+             "batches": sorted({k["batch"] for k in keys})})
+        found = {(r["tenant_id"], r["sensor_id"], r["batch_id"]): r for r in rows}
+        out = {}
+        for key in keys:
+            r = found.get(_key_tuple(key), {"committed": 0, "removed": 0, "started": 0})
+            out[_key_tuple(key)] = (r["committed"] > 0, r["removed"], r["started"] > r["removed"])
+        return out
 
     def _stored_tables(self, key: dict, interval_start: datetime) -> set[str]:
         """The raw tables that hold the batch's rows (whatever the deduplication window remembers)."""
@@ -171,23 +214,29 @@ class Ingestor:
                                                       for t in INSERT_ORDER), key | {"start": interval_start})[0]
         return {t for t in INSERT_ORDER if row[t]}
 
-    def _log_attempt(self, key: dict, generation: int, state: str) -> None:
-        self.store.insert_rows("ingest_intents", [{"tenant_id": key["tenant"], "sensor_id": key["sensor"],
-                                                   "batch_id": key["batch"], "generation": generation,
-                                                   "state": state}])
+    def _log_attempts(self, pending: list[_Pending], state: str) -> None:
+        self.store.insert_rows("ingest_intents", [
+            {"tenant_id": p.tenant_id, "sensor_id": p.sensor_id, "batch_id": p.batch.batch_id,
+             "generation": p.generation, "state": state} for p in pending])
 
-    def _take_out(self, key: dict, generation: int, token: str) -> None:
-        """Remove every row of a batch that is not committed, and log its attempt as removed."""
+    def _take_out(self, attempts: list[tuple[dict, int]]) -> None:
+        """Remove every row of batches (key, generation) that are not committed, and log their
+        attempts as removed."""
+        keys = {"keys": [_key_tuple(key) for key, _ in attempts]}
+        where = "(tenant_id, sensor_id, batch_id) IN {keys:Array(Tuple(UInt32, UInt32, UUID))}"
+        token = _joint_token([_token(key, generation) for key, generation in attempts])
         for table in RETRACTABLE:
             # its own token: a second retraction of the same rows (a later generation) is not a
             # duplicate of the first
             self.store.command(
-                f"INSERT INTO {table} SELECT * REPLACE (-sign AS sign) FROM {table} WHERE {_KEY}",
-                key, settings={"insert_deduplication_token": f"{token}:retract:{table}"},
+                f"INSERT INTO {table} SELECT * REPLACE (-sign AS sign) FROM {table} WHERE {where}",
+                keys, settings={"insert_deduplication_token": f"{token}:retract:{table}"},
             )
         for table in INSERT_ORDER:
-            self.store.command(f"DELETE FROM {self.store.local(table)} {self.store.on_cluster} WHERE {_KEY}", key)
-        self._log_attempt(key, generation, "removed")
+            self.store.command(f"DELETE FROM {self.store.local(table)} {self.store.on_cluster} WHERE {where}", keys)
+        self.store.insert_rows("ingest_intents", [
+            {"tenant_id": key["tenant"], "sensor_id": key["sensor"], "batch_id": key["batch"],
+             "generation": generation, "state": "removed"} for key, generation in attempts])
 
     def _step(self, step: str) -> None:
         if step == self.crash_at:
@@ -230,6 +279,43 @@ class Ingestor:
             )
             table = table.append_column("new_flow", pc.cast(started, pa.uint8()))
         return table
+
+
+class _Pending:
+    """A decoded batch waiting in a group, and what became of it."""
+
+    def __init__(self, tenant_id: int, sensor_id: int, batch: wire.Batch) -> None:
+        self.tenant_id, self.sensor_id, self.batch = tenant_id, sensor_id, batch
+        self.key = _key(tenant_id, sensor_id, batch.batch_id)
+        self.rows = {name: batch.rows(name) for name in wire.TABLES}
+        self.status = ""  # "stored" or "duplicate" once its group is stored
+        self.generation = 0
+        self.stored: set[str] = set()  # tables holding its rows already (a resend after a crash)
+
+    @property
+    def token(self) -> str:
+        return _token(self.key, self.generation)
+
+
+def _group_token(members: list[_Pending]) -> str:
+    return _joint_token([p.token for p in members])
+
+
+def _joint_token(tokens: list[str]) -> str:
+    """One batch's own token; for several, a digest of theirs: the same group stored again (another
+    worker, a retried connection) is the same insert."""
+    if len(tokens) == 1:
+        return tokens[0]
+    return "group:" + hashlib.sha256("|".join(sorted(tokens)).encode()).hexdigest()[:32]
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """One table, one chunk: the insert is one block, stored whole or not at all."""
+    return pa.concat_tables(tables, promote_options="default").combine_chunks() if len(tables) > 1 else tables[0]
+
+
+def _key_tuple(key: dict) -> tuple:
+    return key["tenant"], key["sensor"], key["batch"]
 
 
 def _key(tenant_id: int, sensor_id: int, batch_id: str) -> dict:

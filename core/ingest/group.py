@@ -1,0 +1,91 @@
+"""Group commit: many callers' items stored by one call, each caller answered once its item is stored.
+
+A caller submits its item and waits. When no store call is running, the first waiting caller becomes
+the leader: it takes every waiting item (up to ``max_size``) and stores them in one ``store`` call while
+later arrivals queue for the next group. Groups grow with the load on their own: an idle core stores
+each item at once, a busy one stores what arrived during the previous store call. If a group fails,
+each of its items is stored again on its own, so one bad item fails alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class _Slot(Generic[T]):
+    __slots__ = ("done", "error", "item")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class GroupCommit(Generic[T]):
+    def __init__(self, store: Callable[[list[T]], None], size: Callable[[T], int], max_size: int):
+        self._store = store
+        self._size = size
+        self._max_size = max_size
+        self._queue: deque[_Slot[T]] = deque()
+        self._busy = False
+        self._cond = threading.Condition()
+
+    def submit(self, item: T) -> None:
+        """Store ``item`` with whatever else is waiting; returns once it is stored, or raises its error."""
+        slot = _Slot(item)
+        with self._cond:
+            self._queue.append(slot)
+        while True:
+            with self._cond:
+                while self._busy and not slot.done:
+                    self._cond.wait()
+                if slot.done:
+                    break
+                group = self._take()
+                self._busy = True
+            try:
+                self._run(group)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+        if slot.error is not None:
+            raise slot.error
+
+    def _take(self) -> list[_Slot[T]]:
+        group = [self._queue.popleft()]
+        total = self._size(group[0].item)
+        while self._queue and total + self._size(self._queue[0].item) <= self._max_size:
+            total += self._size(self._queue[0].item)
+            group.append(self._queue.popleft())
+        return group
+
+    def _run(self, group: list[_Slot[T]]) -> None:
+        try:
+            try:
+                self._store([s.item for s in group])
+            except Exception as error:
+                if len(group) == 1:
+                    group[0].error = error
+                    return
+                log.warning("a group of %d failed (%s); storing each on its own", len(group), error)
+                for slot in group:
+                    try:
+                        self._store([slot.item])
+                    except Exception as own:
+                        slot.error = own
+        except BaseException as error:  # the leader is interrupted: nobody in its group was stored
+            for slot in group:
+                slot.error = slot.error or error
+            raise
+        finally:
+            for slot in group:
+                slot.done = True
