@@ -150,3 +150,13 @@ def test_inserts_through_a_cluster_store_are_synchronous(chdb, replayed):
     assert chdb.command(queued) == 0
     chdb.insert_arrow("ingest_intents", row)  # background mode: accepted though no shard has it
     assert chdb.command(queued) == 1
+
+
+def test_a_batch_and_its_rows_share_a_shard(replayed):
+    """The raw tables, the commit marker and the attempt log are sharded alike, so a batch lives on one
+    shard: one Keeper deduplication log sees every retry of it, and migration 014's join of raw rows to
+    their batches runs shard by shard (distributed_product_mode = 'local')."""
+    engines, _ = replayed
+    keys = {t: re.search(r"'\w+_local', (.+)\)$", engines[t][1]).group(1)
+            for t in ("flows", "events", "observations", "batches", "ingest_intents")}
+    assert set(keys.values()) == {"sipHash64(tenant_id, sensor_id)"}, keys

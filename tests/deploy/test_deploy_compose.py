@@ -1,6 +1,6 @@
 """deploy/: the production compose file validates (Debian's docker-compose, no daemon needed), needs
 every secret it uses, and agrees with the ClickHouse, Keeper and Caddy configuration it mounts; both
-Caddy configurations pass Caddy's own validation."""
+Caddy configurations pass Caddy's own validation; the runbook's commands exist."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import typer
 import yaml
+
+from core import cli
+from sensor import cli as sensor_cli
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SECRETS = ("CLICKHOUSE_PASSWORD", "CLICKHOUSE_INTERSERVER_PASSWORD", "CLICKHOUSE_CLUSTER_SECRET",
@@ -167,3 +171,20 @@ def test_caddy_validates_both_configurations(tmp_path):
     broken = tmp_path / "broken.Caddyfile"  # the check can fail
     broken.write_text(public.replace("lb_policy least_conn", "lb_policy fewest"))
     assert validate(broken).returncode != 0
+
+
+def test_the_runbook_names_only_commands_and_options_that_exist(compose):
+    text = (DEPLOY / "RUNBOOK.md").read_text().replace("\\\n", " ")
+    code = re.findall(r"```sh\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", text)
+    code += [" ".join(compose["services"]["migrate"]["command"]), " ".join(compose["services"]["core"]["command"])]
+    programs = {"mieruka": typer.main.get_command(cli.app), "mieruka-sensor": typer.main.get_command(sensor_cli.app)}
+    checked = 0
+    for program, args in re.findall(r"(?<![\w-])(mieruka(?:-sensor)?) ([a-z][^\n&#|]*)", "\n".join(code)):
+        command, words = programs[program], args.split()
+        while words and hasattr(command, "commands") and words[0] in command.commands:
+            command = command.commands[words.pop(0)]
+        assert not hasattr(command, "commands"), f"{program} {args}: no such command"
+        known = {o for param in command.params for o in param.opts}
+        assert {w.split("=")[0] for w in words if w.startswith("--")} <= known, f"{program} {args}"
+        checked += 1
+    assert checked >= 8
