@@ -65,6 +65,13 @@ def test_every_secret_must_be_given(tmp_path):
         assert done.returncode != 0 and f"set {missing} in deploy/.env" in done.stderr, missing
 
 
+def test_the_example_env_file_lists_every_variable_the_compose_file_reads():
+    used = set(re.findall(r"\$\{(\w+)", (DEPLOY / "docker-compose.yml").read_text()))
+    listed = {line.split("=")[0] for line in (DEPLOY / ".env.example").read_text().splitlines()
+              if line and not line.startswith("#")}
+    assert used == listed and set(SECRETS) <= listed
+
+
 def test_clickhouse_servers_are_the_cluster_the_core_is_given(compose, cluster_xml):
     servers = services_of(compose, "clickhouse/clickhouse-server")
     clusters = cluster_xml.find("remote_servers")
