@@ -1,9 +1,10 @@
 """Deterministic synthetic plant traffic, written as a classic pcap, for demos, tests and benchmarks.
 
 The plant: PLCs polled by HMIs over Modbus/TCP, S7comm and EtherNet/IP; an engineering workstation;
-IP cameras set up by an NVR over RTSP (401 digest challenge, then 200) and streaming RTP/UDP; DHCP,
-DNS, ARP and WS-Discovery. Unless ``risky=False``, the first half (LEARN_FRACTION) is only that
-normal traffic, to learn from, and then INCIDENTS follow at known times by known devices, one or more
+IP cameras set up by an NVR over RTSP (401 digest challenge, then 200) and streaming RTP/UDP, some
+telling who they are (ONVIF device information, a UPnP description, a self-signed HTTPS certificate:
+CAMERA_IDENTITY and the rest); DHCP, DNS, ARP and WS-Discovery. Unless ``risky=False``, the first
+half (LEARN_FRACTION) is only that normal traffic, to learn from, and then INCIDENTS follow at known times by known devices, one or more
 for every alert kind: an unknown laptop that sweeps the subnet with ARP, port-scans a PLC, logs into
 a camera with its default password, speaks SMBv1 and looks up an indicator's domain; an S7 STOP and
 a program download; Modbus writes (between a known pair, too); a new S7 link; a clear-text Telnet
@@ -22,6 +23,7 @@ FIN (so a flow table sees SF) and a few ARP frames fill the budget exactly.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import heapq
 import random
@@ -113,6 +115,30 @@ DHCP_IDENTITY = {
     "unknown": (b"MSFT 5.0", bytes([1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252])),
     "camera": (b"udhcp 1.30.1", bytes([1, 3, 6, 12, 15, 28, 42])),
 }
+# Cameras that describe themselves (plant names): ONVIF GetDeviceInformation answers (manufacturer,
+# model, firmware, serial, hardware id) with the HTTP Server banner of their web server ("" for none).
+# cam-hik-1 runs a firmware inside ICSA-17-124-01's range for the DS-2CD2xx2FWD series, cam-ipro-1 is
+# one of ICSA-23-012-04's Sanyo models at an affected release; cam-axis-1 matches no advisory.
+CAMERA_IDENTITY = {
+    "cam-hik-1": ("HIKVISION", "DS-2CD2132FWD-IS", "V5.4.0 build 160530", "DS-2CD2132FWD-IS20160601CCWR58120001",
+                  "88", "App-webs/"),
+    "cam-axis-1": ("AXIS", "M3045-V", "9.80.1", "ACCC8E5A1C01", "1A4", ""),
+    "cam-ipro-1": ("Panasonic", "VCC-HD5600P", "2.03-06", "ZD6410021", "1", ""),
+}
+UPNP_CAMERA = ("cam-axis-2", "AXIS", "AXIS P3245-LVE", "P3245-LVE", "ACCC8E5A1C02")  # SSDP + description
+TLS_CAMERA = "cam-hik-2"  # serves HTTPS with its own (self-signed) certificate
+# cam-hik-2's certificate: a real self-signed ECDSA P-256 certificate made once with openssl
+# (subject = issuer "C=CN, ST=ZJ, L=HZ, O=Hikvision, OU=Embedded Net, CN=DS-2CD2143G0-I",
+# valid 2025-06-01 to 2035-05-30, serial 5A3C01), stored here so that every run writes the same bytes
+CAMERA_CERT = base64.b64decode(
+    "MIIBwDCCAWYCA1o8ATAKBggqhkjOPQQDAjBrMQswCQYDVQQGEwJDTjELMAkGA1UECAwCWkoxCzAJBgNVBAcMAkhaMRIwEAYDVQQK"
+    "DAlIaWt2aXNpb24xFTATBgNVBAsMDEVtYmVkZGVkIE5ldDEXMBUGA1UEAwwORFMtMkNEMjE0M0cwLUkwHhcNMjUwNjAxMDAwMDAw"
+    "WhcNMzUwNTMwMDAwMDAwWjBrMQswCQYDVQQGEwJDTjELMAkGA1UECAwCWkoxCzAJBgNVBAcMAkhaMRIwEAYDVQQKDAlIaWt2aXNp"
+    "b24xFTATBgNVBAsMDEVtYmVkZGVkIE5ldDEXMBUGA1UEAwwORFMtMkNEMjE0M0cwLUkwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC"
+    "AARrZ9knX1MV7eZNbtSPC9Kgr2+R05hWR1qeCyhL+0ZJeqZwCchVo+cDqiJdLqMykNpth2lS4939yT87AgAdGvD2MAoGCCqGSM49"
+    "BAMCA0gAMEUCIDrfmGJmAIn9SpuEVfd/c6qTFGvAGfyivFrqJMZGBWA6AiEAgnwn0s5mMN9KWqsFtORnaAbFP8dtvBylas7PlXrX"
+    "GWI=")
+IDENTITY_PERIOD = 1800 * US  # the NVR re-reads its cameras' identities; cameras re-announce themselves
 CAMERA_URLS = {"00:40:8c": "/axis-media/media.amp", "ac:cc:8e": "/axis-media/media.amp",
                "bc:ad:28": "/Streaming/Channels/101", "44:19:b6": "/Streaming/Channels/101",
                "00:80:f0": "/MediaInput/h264"}
@@ -184,11 +210,14 @@ def arp_frame(op: int, sender: Host, target_mac: bytes, target_ip: bytes) -> byt
 class Tcp:
     """One TCP connection; segments are built (and sequence numbers advanced) only when written."""
 
-    def __init__(self, sim: Simulation, client: Host, server: Host, dport: int) -> None:
+    def __init__(self, sim: Simulation, client: Host, server: Host, dport: int,
+                 rng: random.Random | None = None) -> None:
         self.sim, self.client, self.server, self.dport = sim, client, server, dport
         self.label = PORT_LABELS[dport]
-        self.sport = sim.ephemeral_port()
-        self.seq = {True: sim.rng.getrandbits(32), False: sim.rng.getrandbits(32)}  # by from_client
+        # a connection with a random source of its own leaves the plant's draws (its traffic) as they were
+        self.sport = sim.ephemeral_port() if rng is None else 32768 + rng.randrange(16384)
+        rng = rng or sim.rng
+        self.seq = {True: rng.getrandbits(32), False: rng.getrandbits(32)}  # by from_client
         self.stage = 0  # segments of the handshake written (0..3)
         self.fin = {True: False, False: False}
         self.closed = False
@@ -417,6 +446,70 @@ def wsd_probe_match(cam: Host, relates_to: str) -> bytes:
     ).encode()
 
 
+def http_message(start: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    """An HTTP/1.1 (or SSDP) message; a response or a body gets a Content-Length."""
+    if body or start.startswith("HTTP/"):
+        headers = {**headers, "Content-Length": str(len(body))}
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return f"{start}\r\n{head}\r\n".encode() + body
+
+
+def onvif_device_information(identity: tuple[str, ...]) -> bytes:
+    manufacturer, model, firmware, serial, hardware = identity[:5]
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"'
+        ' xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><env:Body><tds:GetDeviceInformationResponse>'
+        f"<tds:Manufacturer>{manufacturer}</tds:Manufacturer><tds:Model>{model}</tds:Model>"
+        f"<tds:FirmwareVersion>{firmware}</tds:FirmwareVersion><tds:SerialNumber>{serial}</tds:SerialNumber>"
+        f"<tds:HardwareId>{hardware}</tds:HardwareId></tds:GetDeviceInformationResponse></env:Body></env:Envelope>"
+    ).encode()
+
+
+ONVIF_GET_DEVICE_INFORMATION = (
+    b'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
+    b'<s:Body><tds:GetDeviceInformation xmlns:tds="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>')
+
+
+def upnp_description(cam: Host, manufacturer: str, model_name: str, model_number: str, serial: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0"><specVersion><major>1</major>'
+        "<minor>0</minor></specVersion><device><deviceType>urn:schemas-upnp-org:device:Basic:1</deviceType>"
+        f"<friendlyName>{model_name} - {serial}</friendlyName><manufacturer>{manufacturer}</manufacturer>"
+        f"<modelName>{model_name}</modelName><modelNumber>{model_number}</modelNumber>"
+        f"<serialNumber>{serial}</serialNumber><UDN>uuid:Upnp-BasicDevice-1_0-{serial}</UDN>"
+        f"<presentationURL>http://{cam.ip_text}:80/</presentationURL></device></root>"
+    ).encode()
+
+
+def tls_record(kind: int, body: bytes) -> bytes:
+    return struct.pack("!BHH", kind, 0x0303, len(body)) + body
+
+
+def tls_handshake(kind: int, body: bytes) -> bytes:
+    return bytes([kind]) + len(body).to_bytes(3, "big") + body
+
+
+def tls_client_hello(rng: random.Random) -> bytes:
+    """TLS 1.2 ClientHello of a browser reaching a camera by address (no SNI): ECDHE-ECDSA/RSA AES-GCM."""
+    extensions = (struct.pack("!HHH", 10, 4, 2) + struct.pack("!H", 23)  # supported groups: secp256r1
+                  + struct.pack("!HHB", 11, 2, 1) + b"\x00"  # EC point formats: uncompressed
+                  + struct.pack("!HHH", 13, 6, 4) + struct.pack("!HH", 0x0403, 0x0804))  # signature algorithms
+    body = (struct.pack("!H", 0x0303) + rng.randbytes(32) + b"\x00" + struct.pack("!H6H", 12, 0xC02B, 0xC02F,
+            0xC02C, 0xC030, 0x009C, 0x009D) + b"\x01\x00" + struct.pack("!H", len(extensions)) + extensions)
+    return tls_record(22, tls_handshake(1, body))
+
+
+def tls_server_flight(rng: random.Random, certificate: bytes) -> bytes:
+    """ServerHello (ECDHE-ECDSA-AES128-GCM-SHA256), Certificate, ServerKeyExchange (secp256r1), ServerHelloDone."""
+    hello = struct.pack("!H", 0x0303) + rng.randbytes(32) + b"\x00" + struct.pack("!HB", 0xC02B, 0) + \
+        struct.pack("!HHHB", 6, 11, 2, 1) + b"\x00"
+    chain = len(certificate).to_bytes(3, "big") + certificate
+    key_exchange = b"\x03" + struct.pack("!HB", 23, 65) + b"\x04" + rng.randbytes(64) + \
+        struct.pack("!HH", 0x0403, 71) + rng.randbytes(71)
+    return tls_record(22, tls_handshake(2, hello) + tls_handshake(11, len(chain).to_bytes(3, "big") + chain)
+                      + tls_handshake(12, key_exchange) + tls_handshake(14, b""))
+
+
 # -- the simulation -----------------------------------------------------------------------------
 
 class Simulation:
@@ -463,6 +556,7 @@ class Simulation:
         actors += [self.s7_poll(h("hmi-1"), h(plc), 200_000) for plc in ("plc-s7-1", "plc-s7-2")]
         actors.append(self.enip_poll(h("hmi-3"), h("plc-logix-1"), 100_000))
         actors += [self.camera(h("nvr-1"), cam, 200_000 + 150_000 * i) for i, cam in enumerate(cams)]
+        actors += self.camera_identities(h("nvr-1"), h("eng-ws-1"))
         for name, names in (("eng-ws-1", ("historian", "plc-s7-1", "plc-logix-1", "ntp")),
                             ("hmi-1", ("historian", "ntp")), ("hmi-2", ("historian",))):
             actors.append(self.dns_client(h(name), names, 20 * US))
@@ -672,6 +766,56 @@ class Simulation:
                 yield from tcp_exchanges(conn, t + 2_000, [keepalive])
                 cseq += 1
             t += 40_000 + rng.randrange(-400, 400)
+
+    # -- cameras describing themselves ------------------------------------------------------------
+    # A random source of their own keeps the rest of the plant's traffic as it was.
+
+    def camera_identities(self, nvr: Host, ews: Host) -> list[Iterator[Step]]:
+        rng = random.Random(f"identities-{self.hosts[0].mac_text}")  # per seed (the router's MAC is)
+        actors = [self.onvif_identity(nvr, self.host(name), identity, rng, 3 * US + 400_000 * i)
+                  for i, (name, identity) in enumerate(CAMERA_IDENTITY.items())]
+        actors += [self.upnp_announce(nvr, self.host(UPNP_CAMERA[0]), rng, 5 * US),
+                   self.https_session(ews, self.host(TLS_CAMERA), rng, 6 * US)]
+        return actors
+
+    def onvif_identity(self, nvr: Host, cam: Host, identity: tuple[str, ...], rng: random.Random,
+                       t: int) -> Iterator[Step]:
+        """The NVR asks the camera's ONVIF device service who it is (GetDeviceInformation)."""
+        request = http_message("POST /onvif/device_service HTTP/1.1", {
+            "Host": cam.ip_text, "Content-Type": "application/soap+xml; charset=utf-8"}, ONVIF_GET_DEVICE_INFORMATION)
+        server = {"Server": identity[5]} if identity[5] else {}
+        response = http_message("HTTP/1.1 200 OK", {**server, "Content-Type": "application/soap+xml; charset=utf-8"},
+                                onvif_device_information(identity))
+        while True:
+            yield from tcp_session(Tcp(self, nvr, cam, 80, rng), t, [(0, request, response)])
+            t += IDENTITY_PERIOD
+
+    def upnp_announce(self, nvr: Host, cam: Host, rng: random.Random, t: int) -> Iterator[Step]:
+        """The camera announces itself over SSDP; the NVR fetches its UPnP device description."""
+        _, manufacturer, model_name, model_number, serial = UPNP_CAMERA
+        location = f"http://{cam.ip_text}:80/rootdesc.xml"
+        notify = http_message("NOTIFY * HTTP/1.1", {
+            "HOST": "239.255.255.250:1900", "CACHE-CONTROL": "max-age=1800", "LOCATION": location,
+            "NT": "upnp:rootdevice", "NTS": "ssdp:alive", "SERVER": "Linux/4.9 UPnP/1.0 AXIS/10.12.114",
+            "USN": f"uuid:Upnp-BasicDevice-1_0-{serial}::upnp:rootdevice"})
+        request = http_message("GET /rootdesc.xml HTTP/1.1", {"Host": f"{cam.ip_text}:80", "User-Agent": "NVR/4.1"})
+        response = http_message("HTTP/1.1 200 OK", {"Content-Type": 'text/xml; charset="utf-8"'},
+                                upnp_description(cam, manufacturer, model_name, model_number, serial))
+        while True:
+            yield t, lambda _: udp_frame(cam, WSD_MAC, WSD_IP, 1900, 1900, notify), None, "ssdp"
+            yield from tcp_session(Tcp(self, nvr, cam, 80, rng), t + 50_000, [(0, request, response)])
+            t += IDENTITY_PERIOD
+
+    def https_session(self, client: Host, cam: Host, rng: random.Random, t: int) -> Iterator[Step]:
+        """The engineering workstation opens the camera's web page over HTTPS (TLS 1.2: the camera's
+        certificate travels in the clear), then a few encrypted records."""
+        finish = tls_record(22, rng.randbytes(70)) + tls_record(20, b"\x01") + tls_record(22, rng.randbytes(40))
+        exchanges = [(0, tls_client_hello(rng), tls_server_flight(rng, CAMERA_CERT)),
+                     (2_000, finish, tls_record(20, b"\x01") + tls_record(22, rng.randbytes(40))),
+                     (3_000, tls_record(23, rng.randbytes(420)), tls_record(23, rng.randbytes(1200)))]
+        while True:
+            yield from tcp_session(Tcp(self, client, cam, 443, rng), t, exchanges)
+            t += IDENTITY_PERIOD
 
     # -- incidents ------------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from sensor.meter.observe import Observer
 from sensor.simulate import CAMERA_SITE_PPS, EPOCH, NOMINAL_PPS, SCAN_PORTS, write_pcap
 
 SIZE = 20_000
-PORTS = {502: "modbus", 102: "s7comm", 44818: "enip", 554: "rtsp", 23: "telnet", 53: "dns",
+PORTS = {502: "modbus", 102: "s7comm", 44818: "enip", 9600: "fins", 5000: "slmp", 47808: "bacnet",
+         554: "rtsp", 23: "telnet", 53: "dns",
          67: "dhcp", 68: "dhcp", 3702: "wsdiscovery", 80: "http", 443: "tls", 445: "smb", 3389: "rdp"}
 
 
@@ -25,6 +26,8 @@ def read(path) -> list[tuple[float, dpkt.ethernet.Ethernet]]:
 def label(eth: dpkt.ethernet.Ethernet) -> str:
     if isinstance(eth.data, dpkt.arp.ARP):
         return "arp"
+    if eth.type == 0x8892:
+        return "profinet"
     l4 = eth.data.data
     return PORTS.get(l4.dport) or PORTS.get(l4.sport) or ("scan" if isinstance(l4, dpkt.tcp.TCP) else "rtp")
 
@@ -43,11 +46,12 @@ def test_counts_in_summary_are_true(capture):
     with open(path, "rb") as f:
         assert summary["bytes"] == sum(len(buf) for _, buf in dpkt.pcap.Reader(f))
     assert summary["protocols"] == dict(sorted(Counter(label(eth) for _, eth in frames).items()))
-    transports = Counter("arp" if isinstance(e.data, dpkt.arp.ARP) else
+    transports = Counter("arp" if isinstance(e.data, dpkt.arp.ARP) else "other" if isinstance(e.data, bytes) else
                          "tcp" if isinstance(e.data.data, dpkt.tcp.TCP) else "udp" for _, e in frames)
     assert summary["transports"] == dict(sorted(transports.items()))
     assert set(summary["protocols"]) == {"arp", "dhcp", "dns", "enip", "modbus", "rtp", "rtsp", "s7comm",
-                                         "telnet", "wsdiscovery", "http", "tls", "smb", "rdp", "scan"}
+                                         "telnet", "wsdiscovery", "http", "tls", "smb", "rdp", "scan",
+                                         "fins", "slmp", "bacnet", "profinet"}
 
 
 def test_time_runs_forward_over_the_expected_span(capture):
@@ -75,7 +79,7 @@ def test_deterministic_by_seed(tmp_path, capture):
 def test_every_device_appears_with_a_real_vendor(capture):
     _, summary, frames = capture
     sources = {(e.src.hex(":"), bytes(e.data.spa if isinstance(e.data, dpkt.arp.ARP) else e.data.src))
-               for _, e in frames}
+               for _, e in frames if not isinstance(e.data, bytes)}  # (PROFINET frames have no IP)
     roles = Counter(d["role"] for d in summary["devices"])
     assert roles["plc"] >= 4 and roles["camera"] >= 4 and roles["hmi"] >= 2
     assert {"router", "server", "engineering_workstation", "nvr", "unknown"} <= set(roles)
@@ -167,7 +171,7 @@ def test_observer_finds_the_simulated_assets(capture):
         src, dst = eth.src.hex(":"), eth.dst.hex(":")
         if isinstance(eth.data, dpkt.arp.ARP):
             observer.packet(ts, src, dst, 0x0806, None, None, 0, 0, bytes(eth.data))
-        elif isinstance(eth.data.data, dpkt.udp.UDP):
+        elif isinstance(eth.data, dpkt.ip.IP) and isinstance(eth.data.data, dpkt.udp.UDP):
             ip, udp = eth.data, eth.data.data
             if {udp.sport, udp.dport} & Observer.UDP_PORTS:
                 observer.packet(ts, src, dst, 0x0800, ".".join(map(str, ip.src)), ".".join(map(str, ip.dst)),
