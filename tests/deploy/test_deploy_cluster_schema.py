@@ -160,3 +160,12 @@ def test_a_batch_and_its_rows_share_a_shard(replayed):
     keys = {t: re.search(r"'\w+_local', (.+)\)$", engines[t][1]).group(1)
             for t in ("flows", "events", "observations", "batches", "ingest_intents")}
     assert set(keys.values()) == {"sipHash64(tenant_id, sensor_id)"}, keys
+
+
+def test_the_core_users_profile_holds_settings_clickhouse_knows(chdb):
+    users = ET.parse(CLUSTER_XML.with_name("users.xml")).getroot()
+    profile = users.find(f"profiles/{users.findtext('users/mieruka/profile')}")
+    names = [setting.tag for setting in profile]
+    known = {r[0] for r in chdb.query("SELECT name FROM system.settings WHERE name IN {n:Array(String)}",
+                                      {"n": names}).result_rows}
+    assert names and set(names) == known
