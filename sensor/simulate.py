@@ -1,6 +1,8 @@
 """Deterministic synthetic plant traffic, written as a classic pcap, for demos, tests and benchmarks.
 
-The plant: PLCs polled by HMIs over Modbus/TCP, S7comm and EtherNet/IP; an engineering workstation;
+The plant: PLCs polled by HMIs over Modbus/TCP, S7comm, EtherNet/IP and FINS, each stating its
+identity when asked (see S7_IDENTITY and the rest), a MELSEC CPU read over SLMP, a BACnet building
+controller and a PROFINET IO device found by DCP; an engineering workstation;
 IP cameras set up by an NVR over RTSP (401 digest challenge, then 200) and streaming RTP/UDP, some
 telling who they are (ONVIF device information, a UPnP description, a self-signed HTTPS certificate:
 CAMERA_IDENTITY and the rest); DHCP, DNS, ARP and WS-Discovery. Unless ``risky=False``, the first
@@ -76,6 +78,13 @@ PLANT = [
     ("cam-ipro-1", "camera", 55, "00:80:f0", True, 64),
 ]
 LAPTOP = ("DESKTOP-7Q2K9LM", "unknown", 99, "c8:5b:76", True, 128)
+# controllers that answer only to their own protocols: FINS/UDP, BACnet/IP, PROFINET DCP
+MORE_CONTROLLERS = [
+    ("plc-cp1l-1", "plc", 16, "00:00:0a", False, 64),
+    ("bms-o3-1", "building_controller", 17, "00:40:ae", False, 64),
+    ("io-et200sp-1", "io_device", 18, "00:1b:1b", False, 64),
+]
+LATE = frozenset(d[0] for d in MORE_CONTROLLERS)  # announce themselves (gratuitous ARP) when they start
 # hosts on the Internet (behind gw-1): a web server, an attacker probing the site, an RDP client
 INTERNET = {"web": "93.184.216.34", "attacker": "45.155.205.233", "rdp-client": "185.220.101.47"}
 INDICATOR_DOMAIN = "avsvmcloud.com"  # a published indicator (SUNBURST's command-and-control domain)
@@ -105,6 +114,24 @@ SCAN_PORTS = (20, 21, 22, 25, 110, 111, 135, 139, 143, 161, 389, 465, 587, 636, 
 SCAN_OPEN = 80  # the scanned PLC's web server: the one port that answers
 DEFAULT_LOGIN = "Basic YWRtaW46MTIzNDU="  # admin:12345, the cameras' old factory login
 REVISIONS = ((33, 11), (34, 1))  # plc-logix-1's firmware before and after the update
+# What the controllers say of themselves when asked (S7 SZL, Modbus device identification, CIP
+# Identity, FINS Controller Data Read, SLMP Read Type Name, BACnet device object, PROFINET DCP).
+# The firmware is inside published advisories' affected ranges, so vulnerability matching finds
+# them: S7-1200 V4.4.0 < V4.5.0 and S7-1500 V2.8.3 < V2.9.2 (ICSA-22-286-04), M340 v2.8 < 2.9
+# (ICSA-17-054-03), CP1L 1.07 < 1.10 (ICSA-22-179-02), Logix 33.11 (ICSA-24-284-20).
+S7_IDENTITY = {  # order number, firmware, station, module name, serial, module type
+    "plc-s7-1": ("6ES7 214-1AG40-0XB0", (4, 4, 0), "Line1", "PLC_LINE1", "S C-J9T612342019", "CPU 1214C DC/DC/DC"),
+    "plc-s7-2": ("6ES7 515-2AM01-0AB0", (2, 8, 3), "Line2", "PLC_LINE2", "S C-K2V518772020", "CPU 1515-2 PN"),
+}
+MODBUS_IDENTITY = {"plc-m340-1": (b"Schneider Electric", b"BMX P34 2020", b"v2.8")}  # vendor, product code, revision
+LOGIX_NAME = b"1756-L83E/B LOGIX5583E"
+FINS_IDENTITY = (b"CP1L-EM40DT-D", b"01.07")  # controller model, version
+MELSEC_TYPE_NAME = b"R04ENCPU"
+BACNET_DEVICE = 1201  # device instance; vendor id 8 (Delta Controls) and its device object's properties:
+BACNET_PROPERTIES = ((121, "Delta Controls"), (70, "O3-DIN-CPU"), (44, "4.40.1"), (12, "V4.40"),
+                     (77, "BMS-Building-A"))
+PROFINET_STATION = (b"et200sp-line1", b"ET200SP", 0x002A, 0x0313)  # name, type of station, vendor, device id
+OT_IDENTITY_PERIOD = 600 * US  # engineering tools re-read the controllers' identities
 # the camera-heavy site's other cameras (the plant's five, and these)
 MORE_CAMERAS = [(f"cam-{i}", "camera", 55 + i, ("00:40:8c", "bc:ad:28", "00:80:f0")[i % 3], True, 64)
                 for i in range(1, 12)]
@@ -374,6 +401,111 @@ def list_identity_reply(host: Host, serial: int, revision: tuple[int, int] = REV
 
 CIP_READ_TAG = bytes.fromhex("4c06") + b"\x91\x0aTank_Level" + struct.pack("<H", 1)
 CIP_NVS = bytes.fromhex("0220a12401")  # path: Non-Volatile Storage object (0xA1), instance 1 (ControlFLASH)
+CIP_GET_IDENTITY = bytes.fromhex("01022001" "2401")  # Get_Attributes_All, Identity object (class 1) instance 1
+
+
+def cip_identity_reply(serial: int, revision: tuple[int, int]) -> bytes:
+    """Get_Attributes_All reply of the Identity object: vendor 1 (Rockwell), type 0x0E (PLC),
+    product code, revision, status, serial number, product name."""
+    return (b"\x81\x00\x00\x00" + struct.pack("<HHHBBHI", 1, 0x0E, 0xA6, *revision, 0x3060, serial)
+            + bytes([len(LOGIX_NAME)]) + LOGIX_NAME)
+
+
+def s7_userdata(pdu_ref: int, params: bytes, data: bytes) -> bytes:
+    return tpkt_cotp_data(struct.pack("!BBHHHH", 0x32, 7, 0, pdu_ref, len(params), len(data)) + params + data)
+
+
+def s7_read_szl(pdu_ref: int, szl_id: int) -> bytes:
+    """A Read SZL request (user data, CPU functions) of a whole SZL, index 0."""
+    return s7_userdata(pdu_ref, bytes.fromhex("000112041144" "0100"), b"\xff\x09\x00\x04" + struct.pack("!HH", szl_id, 0))
+
+
+def s7_szl_answer(pdu_ref: int, szl_id: int, size: int, records: list[bytes]) -> bytes:
+    """The Read SZL answer: the SZL header (id, index, record size, count) and its records, in one unit."""
+    szl = struct.pack("!HHHH", szl_id, 0, size, len(records)) + b"".join(r.ljust(size, b"\x00") for r in records)
+    return s7_userdata(pdu_ref, bytes.fromhex("000112081284" "01010000" "0000"), b"\xff\x09" + struct.pack("!H", len(szl)) + szl)
+
+
+def s7_identity_answers(first_ref: int, identity: tuple) -> list[tuple[bytes, bytes]]:
+    """(request, answer) of the two identity SZLs: module identification (0x0011: order number of
+    the module and of its hardware, firmware version) and component identification (0x001C)."""
+    order, (major, minor, patch), station, module, serial, module_type = identity
+    mlfb = order.encode().ljust(20)
+    modules = [struct.pack("!H", 1) + mlfb + bytes.fromhex("00000001" "0001"),
+               struct.pack("!H", 6) + mlfb + bytes.fromhex("00000001" "0001"),
+               struct.pack("!H", 7) + b" " * 20 + b"\x00\x00V" + bytes([major, minor, patch])]
+    texts = ((1, station), (2, module), (3, ""), (4, "Original Siemens Equipment"), (5, serial), (7, module_type))
+    components = [struct.pack("!H", index) + text.encode() for index, text in texts]
+    return [(s7_read_szl(first_ref, 0x0011), s7_szl_answer(first_ref, 0x0011, 28, modules)),
+            (s7_read_szl(first_ref + 1, 0x001C), s7_szl_answer(first_ref + 1, 0x001C, 34, components))]
+
+
+def modbus_device_id_answer(objects: tuple[bytes, ...]) -> bytes:
+    """Read Device Identification (basic) answer: MEI type, code, conformity, more, next, count, objects."""
+    return b"\x2b\x0e\x01\x01\x00\x00" + bytes([len(objects)]) + b"".join(
+        bytes([number, len(value)]) + value for number, value in enumerate(objects))
+
+
+def fins(command: bool, sid: int, plc: int, hmi: int, code: int, data: bytes) -> bytes:
+    """A FINS frame between the HMI's node and the PLC's (network 0): header, command code, data."""
+    dst, src = (plc, hmi) if command else (hmi, plc)
+    return struct.pack("!BBBBBBBBBBH", 0x80 if command else 0xC0, 0, 2, 0, dst, 0, 0, src, 0, sid & 0xFF, code) + data
+
+
+def fins_controller_data() -> bytes:
+    """Controller Data Read answer: end code, model and version (20 characters each, space padded),
+    then the areas (zeros)."""
+    model, version = FINS_IDENTITY
+    return b"\x00\x00" + model.ljust(20) + version.ljust(20) + bytes(52)
+
+
+def slmp_3e(request: bool, body: bytes) -> bytes:
+    """A binary 3E frame to/from the CPU of the own station: subheader, route, data length, body."""
+    return (b"\x50\x00" if request else b"\xd0\x00") + b"\x00\xff\xff\x03\x00" + struct.pack("<H", len(body)) + body
+
+
+def bacnet_apdu(apdu: bytes, broadcast: bool = False, reply: bool = False) -> bytes:
+    """BVLC (original unicast or broadcast), NPDU version 1 (expecting a reply or not), then the APDU."""
+    npdu = b"\x01" + (b"\x04" if reply else b"\x00") + apdu
+    return struct.pack("!BBH", 0x81, 0x0B if broadcast else 0x0A, 4 + len(npdu)) + npdu
+
+
+def bacnet_device_properties(invoke: int) -> tuple[bytes, bytes]:
+    """ReadPropertyMultiple of the device object's identity properties, and its ComplexACK."""
+    device = b"\x0c" + struct.pack("!I", (8 << 22) | BACNET_DEVICE)
+    props = [number for number, _ in BACNET_PROPERTIES] + [120]
+    request = bytes([0x00, 0x05, invoke, 14]) + device + b"\x1e" + b"".join(bytes([0x09, p]) for p in props) + b"\x1f"
+    values = b"".join(bytes([0x29, number, 0x4E, 0x75, len(text) + 1, 0]) + text.encode() + b"\x4f"
+                      for number, text in BACNET_PROPERTIES) + bytes([0x29, 120, 0x4E, 0x21, 8, 0x4F])
+    return bacnet_apdu(request, reply=True), bacnet_apdu(bytes([0x30, invoke, 14]) + device + b"\x1e" + values + b"\x1f")
+
+
+def bacnet_i_am() -> bytes:
+    """I-Am: device id, max APDU 1476, segmentation both, vendor id 8."""
+    return bacnet_apdu(b"\x10\x00\xc4" + struct.pack("!I", (8 << 22) | BACNET_DEVICE) + b"\x22\x05\xc4\x91\x00\x21\x08",
+                       broadcast=True)
+
+
+DCP_MULTICAST = bytes.fromhex("010ecf000000")
+
+
+def dcp_frame(dst: bytes, src: Host, payload: bytes) -> bytes:
+    frame = dst + src.mac + b"\x88\x92" + payload
+    return frame + bytes(max(0, 60 - len(frame)))
+
+
+def dcp_block(option: int, suboption: int, value: bytes, info: bool = True) -> bytes:
+    """A DCP block (a response's value starts with its 2-byte BlockInfo), padded to even length."""
+    value = (b"\x00\x00" if info else b"") + value
+    return struct.pack("!BBH", option, suboption, len(value)) + value + b"\x00" * (len(value) & 1)
+
+
+def dcp_identify_response(device: Host, xid: int) -> bytes:
+    name, kind, vendor, device_id = PROFINET_STATION
+    blocks = (dcp_block(2, 2, name) + dcp_block(2, 1, kind) + dcp_block(2, 3, struct.pack("!HH", vendor, device_id))
+              + dcp_block(2, 4, b"\x01\x00") + dcp_block(1, 2, device.ip + socket.inet_aton("255.255.255.0")
+                                                         + socket.inet_aton(SUBNET + "1")))
+    return struct.pack("!HBBIHH", 0xFEFF, 5, 1, xid, 0, len(blocks)) + blocks
 
 
 def rtsp_request(method: str, url: str, cseq: int, extra: str = "") -> bytes:
@@ -523,10 +655,12 @@ class Simulation:
         self._next_port = 49152 + self.rng.randrange(8000)
         self.hosts = []
         devices = PLANT + ([LAPTOP] if risky else []) + (MORE_CAMERAS if cameras else [])
-        for name, role, num, prefix, dhcp, ttl in devices:
-            tail = self.rng.randrange(1 << 24).to_bytes(3, "big").hex(":")
+        more = random.Random(f"controllers-{seed}")  # their own draws leave the plant's as they were
+        for (name, role, num, prefix, dhcp, ttl), rng in [(d, self.rng) for d in devices] + \
+                [(d, more) for d in MORE_CONTROLLERS]:
+            tail = rng.randrange(1 << 24).to_bytes(3, "big").hex(":")
             self.hosts.append(Host(name, role, f"{SUBNET}{num}", f"{prefix}:{tail}", dhcp, ttl,
-                                   ipid=self.rng.randrange(1 << 16)))
+                                   ipid=rng.randrange(1 << 16)))
         self.by_name = {h.name: h for h in self.hosts}
         self.payload_pool = self.rng.randbytes(1500)
         gateway = self.hosts[0]  # the Internet's frames come and go through the router
@@ -534,6 +668,7 @@ class Simulation:
                          for name, ip in INTERNET.items()} if risky else {}
         self.firmware_at = self.at(next(f for f, method, *_ in INCIDENTS if method == "firmware_update")) \
             if risky else span_us  # from then on the PLC reports its new firmware revision
+        self.logix_serial = more.getrandbits(32)
 
     def host(self, name: str) -> Host:
         return self.by_name[name] if name in self.by_name else self.internet[name]
@@ -555,6 +690,8 @@ class Simulation:
             actors += [self.modbus_poll(h(hmi), h(plc), 100_000) for plc in plcs]
         actors += [self.s7_poll(h("hmi-1"), h(plc), 200_000) for plc in ("plc-s7-1", "plc-s7-2")]
         actors.append(self.enip_poll(h("hmi-3"), h("plc-logix-1"), 100_000))
+        actors += [self.fins_poll(h("hmi-3"), h("plc-cp1l-1"), US), self.slmp_type_name(h("eng-ws-1"), h("plc-iqr-1")),
+                   self.bacnet_device(h("eng-ws-1"), h("bms-o3-1")), self.dcp_identify(h("eng-ws-1"), h("io-et200sp-1"))]
         actors += [self.camera(h("nvr-1"), cam, 200_000 + 150_000 * i) for i, cam in enumerate(cams)]
         actors += self.camera_identities(h("nvr-1"), h("eng-ws-1"))
         for name, names in (("eng-ws-1", ("historian", "plc-s7-1", "plc-logix-1", "ntp")),
@@ -577,7 +714,7 @@ class Simulation:
         """Every device announces itself (gratuitous ARP); DHCP clients then lease their address."""
         t = 0
         for host in self.hosts:
-            if host.role != "unknown":
+            if host.role != "unknown" and host.name not in LATE:
                 yield t, lambda h: arp_frame(1, h, bytes(6), h.ip), host, "arp"
                 t += 7_000
         for host in self.hosts:
@@ -604,7 +741,7 @@ class Simulation:
     def arp_chatter(self) -> Iterator[Step]:
         """Every host refreshes its ARP entries for the router and the infrastructure server (DNS,
         DHCP, historian) about once a minute, staggered: who-has (broadcast) answered by is-at."""
-        known = [h for h in self.hosts if h.role != "unknown"]
+        known = [h for h in self.hosts if h.role != "unknown" and h.name not in LATE]
         servers = [self.host("gw-1"), self.host("srv-infra")]
         pairs = [(asker, target) for target in servers for asker in known if asker is not target]
         t, step = 500_000, 60 * US // len(pairs)
@@ -654,6 +791,10 @@ class Simulation:
             conn = Tcp(self, hmi, plc, 502)
             polls = self.polls_per_session(period)
             exchanges = []
+            if plc.name in MODBUS_IDENTITY:  # the HMI reads the device identification on connecting
+                tid += 1
+                exchanges.append((0, modbus(tid, 1, b"\x2b\x0e\x01\x00"),
+                                  modbus(tid, 1, modbus_device_id_answer(MODBUS_IDENTITY[plc.name]))))
             for i in range(polls):
                 tid += 1
                 values = struct.pack("!10H", *((tid * 7 + r * 131) & 0x0FFF for r in range(10)))
@@ -666,13 +807,17 @@ class Simulation:
         t = self.rng.randrange(period) + 400_000
         while True:
             polls = self.polls_per_session(period)
-            yield from tcp_session(Tcp(self, client, plc, 102), t, self.s7_exchanges(polls, period))
+            yield from tcp_session(Tcp(self, client, plc, 102), t, self.s7_exchanges(polls, period, plc=plc))
             t += polls * period + 1_100_000
 
-    def s7_exchanges(self, polls: int, period: int, stop_at: int = -1) -> Iterator[Exchange]:
-        """COTP connect, S7 setup communication, then DB1 reads (and a PLC STOP job at ``stop_at``)."""
+    def s7_exchanges(self, polls: int, period: int, stop_at: int = -1, plc: Host | None = None) -> Iterator[Exchange]:
+        """COTP connect, S7 setup communication, the PLC's identity (SZL reads, as an HMI does on
+        connecting, when ``plc`` has one), then DB1 reads (and a PLC STOP job at ``stop_at``)."""
         yield 0, COTP_CR, COTP_CC
         yield 3_000, s7_job(1, S7_SETUP), s7_ack(1, S7_SETUP)
+        if plc is not None and plc.name in S7_IDENTITY:
+            for request, answer in s7_identity_answers(0x0100, S7_IDENTITY[plc.name]):
+                yield 2_000, request, answer
         for i in range(polls):
             ref = (i + 2) & 0xFFFF
             if i == stop_at:
@@ -686,7 +831,9 @@ class Simulation:
         t = self.rng.randrange(period) + 500_000
         while True:
             polls, session = self.polls_per_session(period), self.rng.getrandbits(32)
-            exchanges = [(0, enip(0x65, 0, b"\x01\x00\x00\x00"), enip(0x65, session, b"\x01\x00\x00\x00"))]
+            identity = cip_identity_reply(self.logix_serial, REVISIONS[t >= self.firmware_at])
+            exchanges = [(0, enip(0x65, 0, b"\x01\x00\x00\x00"), enip(0x65, session, b"\x01\x00\x00\x00")),
+                         (2_000, enip(0x6F, session, enip_rr(CIP_GET_IDENTITY)), enip(0x6F, session, enip_rr(identity)))]
             for i in range(polls):
                 level = struct.pack("<f", 40.0 + (i % 200) / 10)
                 exchanges.append((period, enip(0x6F, session, enip_rr(CIP_READ_TAG)),
@@ -696,7 +843,7 @@ class Simulation:
 
     def list_identity(self, ews: Host, plc: Host) -> Iterator[Step]:
         """EtherNet/IP ListIdentity broadcast from the engineering software every minute."""
-        t, serial = 2 * US, self.rng.getrandbits(32)
+        t, serial = 2 * US, self.logix_serial
         while True:
             yield t, lambda _: udp_frame(ews, BROADCAST_MAC, socket.inet_aton(SUBNET + "255"), 44818, 44818,
                                          enip(0x63, 0, b"")), None, "enip"
@@ -704,6 +851,63 @@ class Simulation:
             yield t + 2_000, lambda r: udp_frame(plc, ews.mac, ews.ip, 44818, 44818,
                                                  list_identity_reply(plc, serial, r)), revision, "enip"
             t += 60 * US
+
+    @staticmethod
+    def announce(host: Host, t: int) -> Step:
+        """A gratuitous ARP: how a controller that starts late joins the plant."""
+        return t, lambda h: arp_frame(1, h, bytes(6), h.ip), host, "arp"
+
+    def fins_poll(self, hmi: Host, plc: Host, period: int) -> Iterator[Step]:
+        """FINS/UDP: the HMI reads the controller's model and version (Controller Data Read) now and
+        then, and 10 DM words every ``period`` µs."""
+        t, sid, node, own = 1_500_000, 0, plc.ip[3], hmi.ip[3]
+        read_dm = b"\x82\x00\x64\x00\x00\x0a"  # DM 100, 10 words
+        yield self.announce(plc, t - 1_000)
+        while True:
+            sid += 1
+            ask = (0x0501, b"", fins_controller_data()) if sid % (OT_IDENTITY_PERIOD // period) == 1 \
+                else (0x0101, read_dm, b"\x00\x00" + bytes(20))
+            code, request, answer = ask
+            yield t, lambda a: udp_frame(hmi, plc.mac, plc.ip, 9600, 9600, fins(True, a[0], node, own, a[1], a[2])), \
+                (sid, code, request), "fins"
+            yield t + 1_200, lambda a: udp_frame(plc, hmi.mac, hmi.ip, 9600, 9600, fins(False, a[0], node, own, a[1], a[2])), \
+                (sid, code, answer), "fins"
+            t += period
+
+    def slmp_type_name(self, ews: Host, plc: Host) -> Iterator[Step]:
+        """SLMP over UDP: the engineering tool reads the CPU's type name (Read Type Name)."""
+        t = 2_500_000
+        request = slmp_3e(True, b"\x10\x00\x01\x01\x00\x00")  # timer, command 0x0101, subcommand 0
+        answer = slmp_3e(False, b"\x00\x00" + MELSEC_TYPE_NAME.ljust(16))
+        while True:
+            yield t, lambda _: udp_frame(ews, plc.mac, plc.ip, 5000, 5000, request), None, "slmp"
+            yield t + 900, lambda _: udp_frame(plc, ews.mac, ews.ip, 5000, 5000, answer), None, "slmp"
+            t += OT_IDENTITY_PERIOD
+
+    def bacnet_device(self, ews: Host, bms: Host) -> Iterator[Step]:
+        """BACnet/IP: the building controller announces itself (I-Am broadcast) and the workstation
+        reads its device object's identity properties (ReadPropertyMultiple)."""
+        t, invoke, broadcast = 3 * US, 0, socket.inet_aton(SUBNET + "255")
+        yield self.announce(bms, t - 1_000)
+        while True:
+            invoke = (invoke + 1) & 0xFF
+            request, answer = bacnet_device_properties(invoke)
+            yield t, lambda _: udp_frame(bms, BROADCAST_MAC, broadcast, 47808, 47808, bacnet_i_am()), None, "bacnet"
+            yield t + 50_000, lambda r: udp_frame(ews, bms.mac, bms.ip, 47808, 47808, r), request, "bacnet"
+            yield t + 52_000, lambda a: udp_frame(bms, ews.mac, ews.ip, 47808, 47808, a), answer, "bacnet"
+            t += OT_IDENTITY_PERIOD
+
+    def dcp_identify(self, ews: Host, device: Host) -> Iterator[Step]:
+        """PROFINET DCP: the engineering tool's Identify All (multicast), answered by the IO device
+        with its station name, type, vendor and device id, role and address."""
+        t, xid = 3_500_000, 0x01000000
+        identify = struct.pack("!HBBIHH", 0xFEFE, 5, 0, xid, 1, 4) + b"\xff\xff\x00\x00"
+        yield self.announce(device, t - 1_000)
+        while True:
+            yield t, lambda x: dcp_frame(DCP_MULTICAST, ews, identify[:4] + struct.pack("!I", x) + identify[8:]), xid, \
+                "profinet"
+            yield t + 3_000, lambda x: dcp_frame(ews.mac, device, dcp_identify_response(device, x)), xid, "profinet"
+            t, xid = t + OT_IDENTITY_PERIOD, xid + 1
 
     # -- cameras --------------------------------------------------------------------------------
 
@@ -1036,4 +1240,4 @@ def write_pcap(path: str | Path, packets: int = 100_000, seed: int = 1, start: f
 def _transport(frame: bytes) -> str:
     if frame[12:14] == b"\x08\x06":
         return "arp"
-    return {6: "tcp", 17: "udp"}.get(frame[23], "other")
+    return {6: "tcp", 17: "udp"}.get(frame[23], "other") if frame[12:14] == b"\x08\x00" else "other"

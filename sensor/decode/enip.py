@@ -4,7 +4,8 @@ Encapsulation commands become ``enip`` events (List Identity, Register Session â
 messages that Send RR Data and Send Unit Data carry become ``cip`` events (``cip.events``), paired
 by sender context (unconnected) or CIP sequence count (connected). A List Identity reply names
 the device: vendor, device type, product code, revision, serial number and product name, as event
-attributes and as asset facts. Cyclic CIP I/O is recognised (service ``cip``, as ICSNPP names
+attributes and as asset facts (so do Identity object replies inside Send RR Data and Send Unit
+Data: ``sensor.decode.cip``). Cyclic CIP I/O is recognised (service ``cip``, as ICSNPP names
 it) and then left to the flow record. Vendor and device type names come from pycomm3's tables
 (Wireshark's list).
 """
@@ -120,7 +121,7 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
         event.status = _status(status)
         identity = _identity(data)
         event.attrs.update(identity)
-        return out + _identity_facts(identity)
+        return out + cip.identity_facts(identity)
     if is_orig:
         return [session.ask(key, Event(name, protocol="enip", attrs={"session": f"0x{handle:08x}"}))]
     event = session.answer(key)
@@ -167,12 +168,6 @@ def _identity(data: bytes) -> dict[str, object]:
             "serial": f"0x{serial:08x}", "product_name": product_name.decode("latin-1"),
         }
     raise ValueError("List Identity reply without an identity item")
-
-
-def _identity_facts(identity: dict[str, object]) -> list[Fact]:
-    facts = {"vendor": identity["vendor"], "device_type": identity["device_type"], "product": identity["product_name"],
-             "firmware": identity["revision"], "serial": identity["serial"]}
-    return [Fact(attribute, str(value)) for attribute, value in facts.items() if value]
 
 
 PROTOCOL = Protocol("enip", frozenset({"tcp", "udp"}), frozenset({44818, 2222}), detect, decode, frame)

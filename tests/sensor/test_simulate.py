@@ -4,6 +4,7 @@ protocol content, and the Observer finding what was simulated."""
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections import Counter, defaultdict
 
 import dpkt
@@ -15,7 +16,8 @@ from sensor.simulate import CAMERA_SITE_PPS, EPOCH, NOMINAL_PPS, SCAN_PORTS, wri
 SIZE = 20_000
 PORTS = {502: "modbus", 102: "s7comm", 44818: "enip", 9600: "fins", 5000: "slmp", 47808: "bacnet",
          554: "rtsp", 23: "telnet", 53: "dns",
-         67: "dhcp", 68: "dhcp", 3702: "wsdiscovery", 80: "http", 443: "tls", 445: "smb", 3389: "rdp"}
+         67: "dhcp", 68: "dhcp", 3702: "wsdiscovery", 80: "http", 443: "tls", 445: "smb", 3389: "rdp",
+         1900: "ssdp"}
 
 
 def read(path) -> list[tuple[float, dpkt.ethernet.Ethernet]]:
@@ -51,7 +53,7 @@ def test_counts_in_summary_are_true(capture):
     assert summary["transports"] == dict(sorted(transports.items()))
     assert set(summary["protocols"]) == {"arp", "dhcp", "dns", "enip", "modbus", "rtp", "rtsp", "s7comm",
                                          "telnet", "wsdiscovery", "http", "tls", "smb", "rdp", "scan",
-                                         "fins", "slmp", "bacnet", "profinet"}
+                                         "fins", "slmp", "bacnet", "profinet", "ssdp"}
 
 
 def test_time_runs_forward_over_the_expected_span(capture):
@@ -222,6 +224,12 @@ def test_incidents_of_every_kind_follow_the_learning_half(capture):
 
 
 def test_a_safe_plant_has_no_incidents(tmp_path):
-    summary = write_pcap(tmp_path / "safe.pcap", 5_000, seed=7, risky=False)
+    path = tmp_path / "safe.pcap"
+    summary = write_pcap(path, 5_000, seed=7, risky=False)
     assert summary["incidents"] == [] and "unknown" not in {d["role"] for d in summary["devices"]}
-    assert not {"scan", "rdp", "smb", "tls", "http"} & set(summary["protocols"])
+    assert not {"scan", "rdp", "smb"} & set(summary["protocols"])
+    # its web traffic is the NVR and the engineering workstation reading cameras' identities, nothing else
+    role = {d["ip"]: d["role"] for d in summary["devices"]}
+    web = {(role[socket.inet_ntoa(e.data.src)], role[socket.inet_ntoa(e.data.dst)]) for _, e in read(path)
+           if label(e) in ("http", "tls") and e.data.data.dport in (80, 443)}
+    assert web == {("nvr", "camera"), ("engineering_workstation", "camera")}
