@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from core.analytics import risk
+from core.analytics.explore import MARGIN
 from core.analytics.ledger import Asset, build_ledger, ip_order
+from core.analytics.spans import SEEN, state_rows, whole_days
 from core.analytics.window import EARLIEST, LATEST, clamp, utc
 from core.export.csvsafe import csv_text
 from core.store.clickhouse import ClickHouseStore
@@ -23,18 +25,6 @@ SORTABLE = ("ip", "mac", "vendor", "hostname", "role", "model", "first_seen", "l
 MAX_EVENTS = 500
 MAX_QUERY = 200  # the longest search text: a longer one would be echoed into every link of the page
 HOUR = timedelta(hours=1)
-
-
-# A window's rows in the hourly state tables of migration 010: sightings that overlap
-# [start, end). A bucket holds sightings that start in its hour; a flow record or folded event lasts
-# one batch interval, so one earlier bucket is enough to find those that reach into the window. An
-# open bound takes everything on its side, data dated before 1970 or after 2106 included.
-OVERLAPS = """tenant_id = {tenant:UInt32}
-    AND ({open_start:Bool} OR (hour >= {first_hour:DateTime('UTC')} AND last_seen >= {start:DateTime64(6, 'UTC')}))
-    AND ({open_end:Bool} OR (hour < {end:DateTime64(6, 'UTC')} AND first_seen < {end:DateTime64(6, 'UTC')}))"""
-# First and last sighting, cut to the window.
-SEEN = """least(greatest(min(first_seen), {start:DateTime64(6, 'UTC')}), {end:DateTime64(6, 'UTC')}) AS first_seen,
-    greatest(least(max(last_seen), {end:DateTime64(6, 'UTC')}), {start:DateTime64(6, 'UTC')}) AS last_seen"""
 
 
 def _facts(ch: ClickHouseStore, params: dict) -> list[dict]:
@@ -57,25 +47,24 @@ def _facts(ch: ClickHouseStore, params: dict) -> list[dict]:
 def _sightings(ch: ClickHouseStore, params: dict) -> list[dict]:
     """Devices (MAC/IP as observed) seen in the window, with their first and last sighting in it."""
     return ch.query(
-        f"SELECT mac, ip, {SEEN} FROM (SELECT * FROM asset_seen_1h WHERE {OVERLAPS}) GROUP BY mac, ip",
+        f"SELECT mac, ip, {SEEN} FROM {state_rows('asset_seen', 'mac, ip, first_seen, last_seen', params)}"
+        " GROUP BY mac, ip",
         params,
     )
 
 
 def _traffic(ch: ClickHouseStore, params: dict) -> list[dict]:
-    """Per host and side: services (with the server port), VLANs, peers, first/last sighting."""
+    """Per host and side: services (with the server port), VLANs, peers, first/last sighting. Each
+    pair is summed up first, then counted on both of its sides."""
+    pairs = state_rows("pair_seen", "orig_h, resp_h, resp_p, vlan, service, first_seen, last_seen", params)
     return ch.query(
         f"""
-        SELECT host, side, service, resp_p, groupUniqArray(vlan) AS vlans, uniqExact(peer) AS peers,
-               {SEEN}
-        FROM (
-            SELECT resp_h AS host, 'served' AS side, orig_h AS peer, service, resp_p, vlan,
-                   first_seen, last_seen
-            FROM pair_seen_1h WHERE {OVERLAPS}
-            UNION ALL
-            SELECT orig_h, 'used', resp_h, service, resp_p, vlan, first_seen, last_seen
-            FROM pair_seen_1h WHERE {OVERLAPS}
-        )
+        SELECT side_of.1 AS host, side_of.2 AS side, service, resp_p, groupUniqArray(vlan) AS vlans,
+               uniqExact(side_of.3) AS peers, {SEEN}
+        FROM (SELECT orig_h, resp_h, resp_p, vlan, service, min(first_seen) AS first_seen,
+                     max(last_seen) AS last_seen
+              FROM {pairs} GROUP BY orig_h, resp_h, resp_p, vlan, service)
+        ARRAY JOIN [(resp_h, 'served', orig_h), (orig_h, 'used', resp_h)] AS side_of
         WHERE host != ''
         GROUP BY host, side, service, resp_p
         """,
@@ -85,8 +74,8 @@ def _traffic(ch: ClickHouseStore, params: dict) -> list[dict]:
 
 def _actions(ch: ClickHouseStore, params: dict) -> dict[str, set[str]]:
     rows = ch.query(
-        "SELECT orig_h, groupUniqArray(1000)(action) AS actions FROM event_actions_1h"
-        f" WHERE {OVERLAPS} GROUP BY orig_h",
+        "SELECT orig_h, groupUniqArray(1000)(action) AS actions"
+        f" FROM {state_rows('event_actions', 'orig_h, action, first_seen, last_seen', params)} GROUP BY orig_h",
         params,
     )
     return {r["orig_h"]: set(r["actions"]) for r in rows}
@@ -96,8 +85,9 @@ def window_params(tenant_id: int, start: datetime | None, end: datetime | None) 
     """Query parameters of a window; an open bound is the earliest or latest time shown."""
     first = clamp(start) if start else EARLIEST
     first_hour = max(first.replace(minute=0, second=0, microsecond=0) - HOUR, EARLIEST)
-    return {"tenant": tenant_id, "start": first, "end": clamp(end) if end else LATEST,
-            "first_hour": first_hour, "open_start": start is None, "open_end": end is None}
+    last = clamp(end) if end else LATEST
+    return {"tenant": tenant_id, "start": first, "end": last, "first_hour": first_hour,
+            "open_start": start is None, "open_end": end is None, **whole_days(first, last)}
 
 
 def _annotations(ch: ClickHouseStore, tenant_id: int) -> dict[str, dict]:
@@ -213,14 +203,7 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | Non
         """,
         {"tenant": tenant_id, "ips": ips},
     ) if ips else []
-    events = ch.query(
-        """
-        SELECT ts, ts_end, count, orig_h, resp_h, resp_p, protocol, action, status, attrs FROM events
-        WHERE tenant_id = {tenant:UInt32} AND (orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})
-        ORDER BY ts DESC LIMIT {limit:UInt32}
-        """,
-        {"tenant": tenant_id, "ips": ips, "limit": MAX_EVENTS},
-    ) if ips else []
+    events = newest_events(ch, tenant_id, ips) if ips else []
     return {
         **_jsonable(found.summary()),
         **risk.scored(ch, tenant_id, assets)[key],
@@ -230,6 +213,38 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | Non
         "peers": [_jsonable(p) for p in peers],
         "events": [_jsonable(e) for e in events],
     }
+
+
+def newest_events(ch: ClickHouseStore, tenant_id: int, ips: list[str]) -> list[dict]:
+    """The newest MAX_EVENTS events to or from ``ips``. Their hours come from the hourly actions
+    rollup: each of its (hour, pair, action) keys stands for at least one stored event, so counting
+    keys back from the newest hour gives an hour after which MAX_EVENTS events surely lie (or the
+    device's first); only the raw events since then are read (the batch interval in the ordering key,
+    the hosts' skip indexes)."""
+    params = {"tenant": tenant_id, "ips": ips, "limit": MAX_EVENTS}
+    since = ch.query(
+        """
+        SELECT min(hour) AS since FROM (
+            SELECT hour, keys, sum(keys) OVER (ORDER BY hour DESC) AS upto
+            FROM (SELECT hour, count() AS keys FROM (
+                      SELECT hour FROM event_actions_1h
+                      WHERE tenant_id = {tenant:UInt32}
+                        AND (orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})
+                      GROUP BY hour, orig_h, resp_h, protocol, action HAVING sum(count) > 0)
+                  GROUP BY hour))
+        WHERE upto - keys < {limit:UInt32}
+        """,
+        params,
+    )[0]["since"]
+    return ch.query(
+        """
+        SELECT ts, ts_end, count, orig_h, resp_h, resp_p, protocol, action, status, attrs FROM events
+        WHERE tenant_id = {tenant:UInt32} AND (orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})
+          AND interval_start >= {floor:DateTime64(6, 'UTC')} AND ts >= {since:DateTime64(6, 'UTC')}
+        ORDER BY ts DESC LIMIT {limit:UInt32}
+        """,
+        params | {"since": since, "floor": since - MARGIN},
+    )
 
 
 def annotate(ch: ClickHouseStore, tenant_id: int, device: str, actor: str, *,

@@ -1,7 +1,7 @@
 """What changed between two periods (差分): the ledger of period A against the ledger of period B —
 devices added and removed, attributes changed, communication pairs added and removed per service,
 and functions (protocol actions) a pair newly used. Everything comes from the windowed ledger and
-the state tables of migration 010, so comparing any two periods is a few small queries.
+the state tables of migrations 010 and 018, so comparing any two periods is a few small queries.
 
 Volatile fields are the ones that differ from one period to the next without anything having
 changed: counters (bytes, packets, uses) and first/last-seen times. ``volatile=False`` leaves them
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.analytics.assets import OVERLAPS, SEEN, ledger, window_params
+from core.analytics.assets import ledger, window_params
 from core.analytics.ledger import Asset, ip_order
 from core.analytics.roles import service_name
+from core.analytics.spans import SEEN, pair_volume_rows, state_rows
 from core.export.csvsafe import csv_text
 from core.store.clickhouse import ClickHouseStore
 
@@ -89,7 +90,7 @@ def _pairs(ch: ClickHouseStore, tenant_id: int, period: Period, volatile: bool) 
     rows = ch.query(
         f"""
         SELECT orig_h, resp_h, proto, service, resp_p, {SEEN}
-        FROM (SELECT * FROM pair_seen_1h WHERE {OVERLAPS})
+        FROM {state_rows("pair_seen", "orig_h, resp_h, proto, service, resp_p, first_seen, last_seen", params)}
         GROUP BY orig_h, resp_h, proto, service, resp_p
         """,
         params,
@@ -113,11 +114,9 @@ def _pairs(ch: ClickHouseStore, tenant_id: int, period: Period, volatile: bool) 
 def _volume(ch: ClickHouseStore, params: dict) -> dict[tuple, tuple[int, int]]:
     """Bytes and packets per pair over the hours the period touches (the hourly rollup's grain)."""
     rows = ch.query(
-        """
+        f"""
         SELECT orig_h, resp_h, proto, service, resp_p, sum(bytes) AS bytes, sum(packets) AS packets
-        FROM pairs_1h
-        WHERE tenant_id = {tenant:UInt32} AND hour >= toStartOfHour({start:DateTime64(6, 'UTC')})
-          AND hour < {end:DateTime64(6, 'UTC')}
+        FROM {pair_volume_rows("orig_h, resp_h, proto, service, resp_p, bytes, packets")}
         GROUP BY orig_h, resp_h, proto, service, resp_p
         """,
         params,
@@ -132,7 +131,8 @@ def _functions(ch: ClickHouseStore, tenant_id: int, period: Period, volatile: bo
     rows = ch.query(
         f"""
         SELECT orig_h, resp_h, protocol, action, sum(count) AS count, {SEEN}
-        FROM (SELECT * FROM event_actions_1h WHERE {OVERLAPS} AND action != '')
+        FROM {state_rows("event_actions", "orig_h, resp_h, protocol, action, count, first_seen, last_seen",
+                         params, where="action != ''")}
         GROUP BY orig_h, resp_h, protocol, action
         """,
         params,
