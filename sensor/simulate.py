@@ -7,7 +7,8 @@ IP cameras set up by an NVR over RTSP (401 digest challenge, then 200) and strea
 telling who they are (ONVIF device information, a UPnP description, a self-signed HTTPS certificate:
 CAMERA_IDENTITY and the rest); DHCP, DNS, ARP and WS-Discovery. Unless ``risky=False``, the first
 half (LEARN_FRACTION) is only that normal traffic, to learn from, and then INCIDENTS follow at known
-times by known devices, one or more for every alert kind: an unknown laptop that sweeps the subnet with ARP, port-scans a PLC, logs into
+times by known devices, one or more for every alert kind: an unknown laptop that sweeps the subnet
+with ARP, port-scans a PLC, logs into
 a camera with its default password, speaks SMBv1 and looks up an indicator's domain; an S7 STOP and
 a program download; Modbus writes (between a known pair, too); a new S7 link; a clear-text Telnet
 login; a CIP firmware update after which the PLC reports a new revision; an HMI renamed; a
