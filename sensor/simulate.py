@@ -454,8 +454,8 @@ def fins(command: bool, sid: int, plc: int, hmi: int, code: int, data: bytes) ->
 
 
 def fins_controller_data() -> bytes:
-    """Controller Data Read answer: end code, model and version (20 characters each, space padded),
-    then the areas (zeros)."""
+    """Controller Data Read answer (to the request for model and version, parameter 00): end code,
+    model and version (20 characters each, space padded), then the areas (zeros)."""
     model, version = FINS_IDENTITY
     return b"\x00\x00" + model.ljust(20) + version.ljust(20) + bytes(52)
 
@@ -866,7 +866,7 @@ class Simulation:
         yield self.announce(plc, t - 1_000)
         while True:
             sid += 1
-            ask = (0x0501, b"", fins_controller_data()) if sid % (OT_IDENTITY_PERIOD // period) == 1 \
+            ask = (0x0501, b"\x00", fins_controller_data()) if sid % (OT_IDENTITY_PERIOD // period) == 1 \
                 else (0x0101, read_dm, b"\x00\x00" + bytes(20))
             code, request, answer = ask
             yield t, lambda a: udp_frame(hmi, plc.mac, plc.ip, 9600, 9600, fins(True, a[0], node, own, a[1], a[2])), \
