@@ -40,6 +40,7 @@ SEED_TRACES = {
     "ssl": [("zeek/Traces/tls/tls-conn-with-extensions.pcap", 443), ("zeek/Traces/tls/tls1.2.pcap", 443)],
     "ssh": [("zeek/Traces/ssh/ssh_kex_curve25519.pcap", 22)],
     "smb": [("zeek/Traces/smb/smb1.pcap", 445), ("ndpi/netbios.pcap", 138), ("ndpi/netbios.pcap", 139)],
+    "netbios-ns": [("ndpi/netbios.pcap", 137), ("nttcom/CIFS-NBNS-COM/Traces/test.pcap", 137)],
     "snmp": [("ndpi/snmp.pcap", 161), ("ndpi/snmp.pcap", 162), ("zeek/Traces/snmp/snmpv1_get.pcap", 161)],
     "ntp": [("zeek/Traces/ntp/ntp.pcap", 123)],
     "rtcp": [],  # the corpus has no RTCP
@@ -76,6 +77,8 @@ BUILT_IN = {
     "ssl": [bytes.fromhex("160301002d010000290303" + "00" * 33 + "0002002f0100")],  # ClientHello
     "ssh": [b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n"],
     "smb": [bytes.fromhex("00000066fe534d4240" + "00" * 59 + "24000100" + "00" * 32 + "0202")],  # SMB2 negotiate
+    "netbios-ns": [bytes.fromhex("12340110000100000000000020" "4641454d4544434e4546454f4548454a454f4546454646434341"
+                                 "4341434141410000200001")],  # name query for PLC-ENGINEER<00>
     "snmp": [bytes.fromhex("302602010104067075626c6963a019020101020100020100300e300c06082b060102010105000500")],
     "ntp": [bytes.fromhex("23") + bytes(47)],  # client request
     "rtcp": [bytes.fromhex("80c800061d95389b" + "00" * 12 + "000009c400061a80")],  # sender report

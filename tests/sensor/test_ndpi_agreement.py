@@ -30,6 +30,7 @@ NDPI = {
     "HART-IP": ("hart_ip", {"hart_ip"}), "OPC-UA": ("opcua", {"opcua"}), "MQTT": ("mqtt", {"mqtt"}),
     "BeckhoffADS": ("ads", {"ads"}), "ISO9506-1-MMS": ("s7comm", {"mms"}), "KNXnet_IP": ("knxnet_ip", {"knxnet_ip"}),
     "PROFINET_IO": ("profinet_io_cm", {"profinet_io_cm"}),
+    "NetBIOS": ("netbios-ns", {"netbios-ns", "netbios-dgm", "netbios-ssn"}),
 }
 _FLOW = re.compile(r"^\t\d+\t(TCP|UDP) (\S+):(\d+) <?-> (\S+):(\d+) (?:\[VLAN: \d+\])?\[proto: [\d.]+/([\w.-]+)\]")
 
