@@ -1,10 +1,11 @@
 """How well the sensor identifies devices: per input, the devices the ledger builds from the
 sensor's observations and the share of them with a vendor, a model and a firmware.
 
-    .venv/bin/python bench/identity_coverage.py [--packets 60000] [--corpus /work/shared/corpus]
+    .venv/bin/python bench/identity_coverage.py [--packets 60000] [--plant FILE] [--corpus DIR]
                                                 [--json out.json] [--all]
 
-Inputs: the simulated plant (``sensor.simulate.write_pcap``) and every capture of the corpus.
+Inputs: the simulated plant (``sensor.simulate.write_pcap``, or a capture of it given with
+``--plant``, e.g. one an older simulator wrote) and every capture of the corpus.
 Each is read by the sensor pipeline as the CLI reads a file (decoders and the observer on), its
 observations are merged per fact and handed to the core's ledger (``core.analytics.ledger``),
 so a device and its summary columns are exactly what the asset ledger would show. Only the
@@ -65,8 +66,7 @@ def table(rows: list[dict], everything: bool) -> str:
     lines = [f"| {'input':<72} | devices | OT | {' | '.join(f'{c:<11}' for c in COLUMNS)} |",
              f"|{'-' * 74}|--------:|---:|{'|'.join('-' * 12 + ':' for _ in COLUMNS)}|"]
     for r in rows:
-        if everything or r["ot"] or r["model"] or r["firmware"] or r["input"] in ("TOTAL corpus",) \
-                or r["input"].startswith("simulated"):
+        if everything or r["ot"] or r["model"] or r["firmware"] or r["input"].startswith(("TOTAL", "simulated")):
             cells = " | ".join(share(r[c], r["devices"]) for c in COLUMNS)
             lines.append(f"| {r['input']:<72} | {r['devices']:>7} | {r['ot']:>2} | {cells} |")
     return "\n".join(lines)
@@ -75,21 +75,27 @@ def table(rows: list[dict], everything: bool) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packets", type=int, default=60_000, help="simulated plant size")
+    ap.add_argument("--plant", type=Path, help="a simulated plant capture to read instead of simulating one")
     ap.add_argument("--corpus", type=Path, default=Path("/work/shared/corpus"))
     ap.add_argument("--json", type=Path, help="write every row (with the identities found) here")
     ap.add_argument("--all", action="store_true", help="print every capture, not only those with OT or identities")
     args = ap.parse_args()
     started = time.perf_counter()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        plant = Path(tmp) / "plant.pcap"
-        write_pcap(plant, args.packets, seed=1)
-        rows.append(row(f"simulated plant ({args.packets:,} packets)", ledger_of(plant)))
+    if args.plant:
+        rows.append(row(f"simulated plant ({args.plant.name})", ledger_of(args.plant)))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            plant = Path(tmp) / "plant.pcap"
+            write_pcap(plant, args.packets, seed=1)
+            rows.append(row(f"simulated plant ({args.packets:,} packets)", ledger_of(plant)))
     captures = sorted({p for pattern in CAPTURES for p in args.corpus.rglob(pattern)})
-    corpus = [row(str(p.relative_to(args.corpus)), ledger_of(p)) for p in captures]
+    ledgers = {str(p.relative_to(args.corpus)): ledger_of(p) for p in captures}
+    corpus = [row(name, devices) for name, devices in ledgers.items()]
     total = {"input": "TOTAL corpus", **{k: sum(r[k] for r in corpus) for k in ("devices", "ot", *COLUMNS)},
              "identified": []}
-    rows += corpus + [total]
+    ot = row("TOTAL corpus, OT devices (serving an OT protocol)", [d for ds in ledgers.values() for d in ds if d["ot"]])
+    rows += corpus + [total, {**ot, "identified": []}]
     print(table(rows, args.all))
     print(f"\n{len(captures)} captures, {time.perf_counter() - started:.0f} s")
     if args.json:
