@@ -57,7 +57,9 @@ def store(ch: ClickHouseStore, advisories: dict[str, Advisory]) -> None:
     ch.insert_rows("advisories", heads)
 
 
-_NEWEST = "(advisory_id, release) IN (SELECT advisory_id, max(release) FROM advisories GROUP BY advisory_id)"
+# GLOBAL: on a cluster the newest releases are read once and sent to every shard (a plain IN of one
+# Distributed table inside a query of another is refused there).
+_NEWEST = "(advisory_id, release) GLOBAL IN (SELECT advisory_id, max(release) FROM advisories GROUP BY advisory_id)"
 
 
 def fingerprint(ch: ClickHouseStore) -> tuple:

@@ -26,7 +26,6 @@ from sensor import wire
 # needs GLOBAL IN, or distributed_product_mode = 'local' when both are sharded alike.
 KNOWN = {
     r"FROM ingest_intents\s+WHERE state = 'started'": "Ingestor.recover: NOT IN (SELECT … FROM batches)",
-    r"IN \(SELECT advisory_id, max\(release\) FROM advisories": "core/vulns: each advisory's newest release",
 }
 SKIPPED = ("/static", "/docs", "/redoc", "/openapi.json", "/metrics", "/login", "/logout",
            "/report/download")  # no queries, or Chromium printing a PDF
