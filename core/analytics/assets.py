@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from core.analytics import risk
 from core.analytics.explore import MARGIN
 from core.analytics.ledger import Asset, build_ledger, ip_order
-from core.analytics.spans import SEEN, state_rows, whole_days
+from core.analytics.spans import SEEN, pair_volume_rows, state_rows, whole_days
 from core.analytics.window import EARLIEST, LATEST, clamp, utc
 from core.export.csvsafe import csv_text
 from core.store.clickhouse import ClickHouseStore
@@ -190,18 +190,20 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | Non
         return None
     found = assets[key]
     ips = sorted(found.ips)
+    pairs = pair_volume_rows("orig_h, resp_h, service, proto, resp_p, bytes, packets, flows, last_hour",
+                             "orig_h, resp_h, service, proto, resp_p, bytes, packets, flows, hour",
+                             where="(orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})")
     peers = ch.query(
-        """
-        SELECT if(orig_h IN {ips:Array(String)}, resp_h, orig_h) AS peer,
-               if(orig_h IN {ips:Array(String)}, 'out', 'in') AS direction,
+        f"""
+        SELECT if(orig_h IN {{ips:Array(String)}}, resp_h, orig_h) AS peer,
+               if(orig_h IN {{ips:Array(String)}}, 'out', 'in') AS direction,
                service, proto, resp_p, sum(bytes) AS bytes, sum(packets) AS packets,
-               sum(flows) AS flows, max(hour) AS last_hour
-        FROM pairs_1h
-        WHERE tenant_id = {tenant:UInt32} AND (orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})
+               sum(flows) AS flows, max(last_hour) AS last_hour
+        FROM {pairs}
         GROUP BY peer, direction, service, proto, resp_p HAVING packets > 0
         ORDER BY bytes DESC LIMIT 200
         """,
-        {"tenant": tenant_id, "ips": ips},
+        {"tenant": tenant_id, "ips": ips, "start": EARLIEST, "end": LATEST, **whole_days(EARLIEST, LATEST)},
     ) if ips else []
     events = newest_events(ch, tenant_id, ips) if ips else []
     return {
@@ -215,27 +217,28 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | Non
     }
 
 
+# The oldest bucket (hour or day) still needed for the newest {limit} events of {ips}: each key of the
+# actions rollup, per bucket, stands for at least one stored event, so once the keys of the newer
+# buckets reach the limit the older ones are not needed.
+_NEEDED_SINCE = """
+    SELECT min(bucket) AS since FROM (
+        SELECT bucket, keys, sum(keys) OVER (ORDER BY bucket DESC) AS upto
+        FROM (SELECT bucket, count() AS keys FROM (
+                  SELECT {bucket} AS bucket FROM {table}
+                  WHERE tenant_id = {{tenant:UInt32}} AND {bucket} >= {{since:DateTime('UTC')}}
+                    AND (orig_h IN {{ips:Array(String)}} OR resp_h IN {{ips:Array(String)}})
+                  GROUP BY bucket, orig_h, resp_h, protocol, action HAVING sum(count) > 0)
+              GROUP BY bucket))
+    WHERE upto - keys < {{limit:UInt32}}"""
+
+
 def newest_events(ch: ClickHouseStore, tenant_id: int, ips: list[str]) -> list[dict]:
-    """The newest MAX_EVENTS events to or from ``ips``. Their hours come from the hourly actions
-    rollup: each of its (hour, pair, action) keys stands for at least one stored event, so counting
-    keys back from the newest hour gives an hour after which MAX_EVENTS events surely lie (or the
-    device's first); only the raw events since then are read (the batch interval in the ordering key,
-    the hosts' skip indexes)."""
-    params = {"tenant": tenant_id, "ips": ips, "limit": MAX_EVENTS}
-    since = ch.query(
-        """
-        SELECT min(hour) AS since FROM (
-            SELECT hour, keys, sum(keys) OVER (ORDER BY hour DESC) AS upto
-            FROM (SELECT hour, count() AS keys FROM (
-                      SELECT hour FROM event_actions_1h
-                      WHERE tenant_id = {tenant:UInt32}
-                        AND (orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})
-                      GROUP BY hour, orig_h, resp_h, protocol, action HAVING sum(count) > 0)
-                  GROUP BY hour))
-        WHERE upto - keys < {limit:UInt32}
-        """,
-        params,
-    )[0]["since"]
+    """The newest MAX_EVENTS events to or from ``ips``, read from raw events only since the hour
+    that bounds them: first the day from the daily actions rollup, then the hour inside it from the
+    hourly one; the raw read is then a time range of the ordering key (the batch interval)."""
+    params = {"tenant": tenant_id, "ips": ips, "limit": MAX_EVENTS, "since": EARLIEST}
+    for table, bucket in (("event_actions_1d", "day"), ("event_actions_1h", "hour")):
+        params["since"] = ch.query(_NEEDED_SINCE.format(table=table, bucket=bucket), params)[0]["since"]
     return ch.query(
         """
         SELECT ts, ts_end, count, orig_h, resp_h, resp_p, protocol, action, status, attrs FROM events
@@ -243,7 +246,7 @@ def newest_events(ch: ClickHouseStore, tenant_id: int, ips: list[str]) -> list[d
           AND interval_start >= {floor:DateTime64(6, 'UTC')} AND ts >= {since:DateTime64(6, 'UTC')}
         ORDER BY ts DESC LIMIT {limit:UInt32}
         """,
-        params | {"since": since, "floor": since - MARGIN},
+        params | {"floor": params["since"] - MARGIN},
     )
 
 

@@ -1,19 +1,16 @@
-"""Traffic statistics of a tenant from the rollups (traffic_1m, pairs_1h) and the batch log."""
+"""Traffic statistics of a tenant from the rollups (traffic_1m; pairs_1h and pairs_1d: every hour that
+overlaps the window) and the batch log."""
 
 from __future__ import annotations
 
 import math
 
+from core.analytics.spans import pair_volume_rows, whole_days
 from core.analytics.window import Window, utc
 from core.store.clickhouse import ClickHouseStore
 
 MAX_POINTS = 300  # default step keeps series at most this long
 _RANGE_1M = "tenant_id = {tenant:UInt32} AND minute >= {start:DateTime64(6, 'UTC')} AND minute < {end:DateTime64(6, 'UTC')}"
-# Hourly rollup: every hour that overlaps the window.
-_RANGE_1H = (
-    "tenant_id = {tenant:UInt32} AND hour >= toStartOfHour({start:DateTime64(6, 'UTC')})"
-    " AND hour < {end:DateTime64(6, 'UTC')}"
-)
 
 
 def default_step(window: Window) -> int:
@@ -79,9 +76,10 @@ def talkers(
         FROM (
             SELECT ip, peer, sum(bytes) AS b, sum(packets) AS p
             FROM (
-                SELECT orig_h AS ip, resp_h AS peer, bytes, packets FROM pairs_1h WHERE {_RANGE_1H}
-                UNION ALL
-                SELECT resp_h AS ip, orig_h AS peer, bytes, packets FROM pairs_1h WHERE {_RANGE_1H}
+                SELECT side_of.1 AS ip, side_of.2 AS peer, bytes, packets
+                FROM (SELECT orig_h, resp_h, sum(bytes) AS bytes, sum(packets) AS packets
+                      FROM {pair_volume_rows("orig_h, resp_h, bytes, packets")} GROUP BY orig_h, resp_h)
+                ARRAY JOIN [(orig_h, resp_h), (resp_h, orig_h)] AS side_of
             )
             WHERE ip != ''
             GROUP BY ip, peer HAVING p > 0
@@ -90,5 +88,5 @@ def talkers(
         ORDER BY bytes DESC, ip
         LIMIT {{limit:UInt32}}
         """,
-        {"tenant": tenant_id, "limit": limit, **window.params},
+        {"tenant": tenant_id, "limit": limit, **window.params, **whole_days(window.start, window.end)},
     )

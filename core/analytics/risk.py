@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from core.analytics.ledger import SUMMARY_ATTRIBUTES, Asset
+from core.analytics.spans import pair_volume_rows, whole_days
+from core.analytics.window import LATEST
 from core.analytics.zones import device_zones
 from core.config import RiskWeights, Settings
 from core.detect.kinds import OPEN_STATUSES, SEVERITIES
@@ -252,11 +254,14 @@ def _from_services(assets: dict[str, Asset], found: dict[str, Evidence]) -> None
 
 def _from_pairs(ch: ClickHouseStore, tenant_id: int, owner: dict[str, str], found: dict[str, Evidence],
                 since: datetime, zone: dict[str, str]) -> None:
-    """Public peers and peers in other zones, from the hourly pairs since ``since``."""
+    """Public peers and peers in other zones, from the pairs of the hours since ``since`` (whole
+    days from the daily rollup)."""
+    first = since.replace(minute=0, second=0, microsecond=0)
+    first += timedelta(hours=1) if first < since else timedelta(0)
     rows = ch.query(
-        "SELECT orig_h, resp_h FROM pairs_1h WHERE tenant_id = {t:UInt32} AND hour >= {since:DateTime}"
-        " AND orig_h != '' AND resp_h != '' GROUP BY orig_h, resp_h HAVING sum(packets) > 0",
-        {"t": tenant_id, "since": since})
+        f"SELECT orig_h, resp_h FROM {pair_volume_rows('orig_h, resp_h, packets')}"
+        " WHERE orig_h != '' AND resp_h != '' GROUP BY orig_h, resp_h HAVING sum(packets) > 0",
+        {"tenant": tenant_id, "start": first, "end": LATEST, **whole_days(first, LATEST)})
     public = Site(tenant_id).is_public  # the default site networks: the tenant's are the control plane's
     for row in rows:
         orig, resp = owner.get(row["orig_h"]), owner.get(row["resp_h"])

@@ -51,10 +51,11 @@ def state_rows(table: str, columns: str, params: dict, where: str = "1") -> str:
             f" UNION ALL SELECT {columns} FROM {table}_1h WHERE {OVERLAPS} AND {EDGE_HOURS} AND {where})")
 
 
-def pair_volume_rows(columns: str) -> str:
+def pair_volume_rows(columns: str, hourly: str | None = None, where: str = "1") -> str:
     """A subquery of ``columns`` from the pairs rollup over the hours [hour of {start}, {end}): whole
-    days from ``pairs_1d``, the rest from ``pairs_1h`` (parameters as for ``state_rows``)."""
-    return (f"(SELECT {columns} FROM pairs_1d WHERE tenant_id = {{tenant:UInt32}} AND {WHOLE_DAYS}"
-            f" UNION ALL SELECT {columns} FROM pairs_1h WHERE tenant_id = {{tenant:UInt32}}"
+    days from ``pairs_1d``, the rest from ``pairs_1h`` (``hourly``: its own spelling of the columns,
+    e.g. ``hour AS last_hour``; parameters as for ``state_rows``)."""
+    return (f"(SELECT {columns} FROM pairs_1d WHERE tenant_id = {{tenant:UInt32}} AND {WHOLE_DAYS} AND {where}"
+            f" UNION ALL SELECT {hourly or columns} FROM pairs_1h WHERE tenant_id = {{tenant:UInt32}} AND {where}"
             " AND hour >= toStartOfHour({start:DateTime64(6, 'UTC')}) AND hour < {end:DateTime64(6, 'UTC')}"
             f" AND {EDGE_HOURS})")

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from core.analytics.ledger import Asset
 from core.analytics.roles import service_name
+from core.analytics.spans import pair_volume_rows, whole_days
 from core.analytics.window import EARLIEST, LATEST, Window, clamp
 from core.store.clickhouse import ClickHouseStore
 
@@ -85,19 +86,21 @@ def _address_order(ip: str) -> tuple:
 
 def pair_traffic(ch: ClickHouseStore, tenant_id: int, start: datetime | None = None,
                  end: datetime | None = None) -> list[dict]:
-    """Host pairs by service in [start, end) (None: open; whole hours of the hourly rollup)."""
+    """Host pairs by service in [start, end) (None: open; whole hours of the hourly rollup, whole
+    days of the daily one)."""
     window = Window(clamp(start) if start else EARLIEST, clamp(end) if end else LATEST)
+    pairs = pair_volume_rows("orig_h, resp_h, service, proto, resp_p, bytes, packets, flows, first_hour, last_hour",
+                             "orig_h, resp_h, service, proto, resp_p, bytes, packets, flows, hour, hour",
+                             where="orig_h != '' AND resp_h != ''")
     return ch.query(
-        """
+        f"""
         SELECT orig_h, resp_h, service, proto, resp_p, sum(bytes) AS bytes, sum(packets) AS packets,
-               sum(flows) AS flows, min(hour) AS first_hour, max(hour) AS last_hour
-        FROM pairs_1h
-        WHERE tenant_id = {tenant:UInt32} AND hour >= toStartOfHour({start:DateTime64(6, 'UTC')})
-          AND hour < {end:DateTime64(6, 'UTC')} AND orig_h != '' AND resp_h != ''
+               sum(flows) AS flows, min(first_hour) AS first_hour, max(last_hour) AS last_hour
+        FROM {pairs}
         GROUP BY orig_h, resp_h, service, proto, resp_p
         HAVING packets > 0
         """,
-        {"tenant": tenant_id, **window.params},
+        {"tenant": tenant_id, **window.params, **whole_days(window.start, window.end)},
     )
 
 

@@ -61,9 +61,10 @@ def raise_alert(ch, tenant: int, kind: str, src: str = "", dst: str = "", severi
 
 def add_pair(ch, tenant: int, orig: str, resp: str, service: str = "", hours_ago: int = 1) -> None:
     hour = (NOW - timedelta(hours=hours_ago)).replace(minute=0, second=0)
-    ch.insert_rows("pairs_1h", [{"tenant_id": tenant, "sensor_id": 1, "hour": hour, "orig_h": orig,
-                                 "resp_h": resp, "resp_p": 80, "vlan": 0, "service": service,
-                                 "proto": "tcp", "bytes": 1000, "packets": 10, "flows": 1}])
+    row = {"tenant_id": tenant, "sensor_id": 1, "orig_h": orig, "resp_h": resp, "resp_p": 80, "vlan": 0,
+           "service": service, "proto": "tcp", "bytes": 1000, "packets": 10, "flows": 1}
+    ch.insert_rows("pairs_1h", [row | {"hour": hour}])  # and its day, as the views keep both
+    ch.insert_rows("pairs_1d", [row | {"day": hour.replace(hour=0), "first_hour": hour, "last_hour": hour}])
 
 
 def scores(ch, tenant, *assets: Asset, weights: RiskWeights = W) -> dict[str, risk.Risk]:

@@ -184,22 +184,26 @@ SELECT tenant_id, orig_h, resp_h, protocol, action, sum(count), min(first_seen),
 FROM event_actions_1h
 GROUP BY tenant_id, orig_h, resp_h, protocol, action;
 
+-- Pairs per day also keep the first and last hour they had traffic in (hours of pairs_1h), so a
+-- peer's "last hour" needs no hourly read.
 CREATE TABLE IF NOT EXISTS {{TABLE pairs_1d}} {{ON_CLUSTER}}
 (
-    tenant_id  UInt32,
-    sensor_id  UInt32,
-    day        DateTime('UTC') CODEC(DoubleDelta, ZSTD),
-    orig_h     LowCardinality(String),
-    resp_h     LowCardinality(String),
-    resp_p     UInt16,
-    vlan       UInt16,
-    service    LowCardinality(String),
-    proto      LowCardinality(String),
-    bytes      Int64,
-    packets    Int64,
-    flows      Int64
+    tenant_id   UInt32,
+    sensor_id   UInt32,
+    day         DateTime('UTC') CODEC(DoubleDelta, ZSTD),
+    orig_h      LowCardinality(String),
+    resp_h      LowCardinality(String),
+    resp_p      UInt16,
+    vlan        UInt16,
+    service     LowCardinality(String),
+    proto       LowCardinality(String),
+    bytes       SimpleAggregateFunction(sum, Int64),
+    packets     SimpleAggregateFunction(sum, Int64),
+    flows       SimpleAggregateFunction(sum, Int64),
+    first_hour  SimpleAggregateFunction(min, DateTime('UTC')),
+    last_hour   SimpleAggregateFunction(max, DateTime('UTC'))
 )
-ENGINE = {{ENGINE SummingMergeTree((bytes, packets, flows))}}
+ENGINE = {{ENGINE AggregatingMergeTree}}
 PARTITION BY toYYYYMM(day)
 ORDER BY (tenant_id, sensor_id, day, orig_h, resp_h, resp_p, vlan, service, proto)
 SETTINGS non_replicated_deduplication_window = 1000;
@@ -211,13 +215,15 @@ TO {{TABLE pairs_1d}} AS
 SELECT tenant_id, sensor_id, toStartOfDay(ts_end) AS day, orig_h, resp_h, resp_p, vlan, service, proto,
        sum(sign * toInt64(orig_ip_bytes + resp_ip_bytes)) AS bytes,
        sum(sign * toInt64(orig_pkts + resp_pkts)) AS packets,
-       sum(sign * new_flow) AS flows
+       sum(sign * new_flow) AS flows,
+       min(toStartOfHour(ts_end)) AS first_hour,
+       max(toStartOfHour(ts_end)) AS last_hour
 FROM {{TABLE flows}}
 GROUP BY tenant_id, sensor_id, day, orig_h, resp_h, resp_p, vlan, service, proto;
 
 INSERT INTO pairs_1d
 SELECT tenant_id, sensor_id, toStartOfDay(hour) AS day, orig_h, resp_h, resp_p, vlan, service, proto,
-       sum(bytes), sum(packets), sum(flows)
+       sum(bytes), sum(packets), sum(flows), min(hour), max(hour)
 FROM pairs_1h
 GROUP BY tenant_id, sensor_id, day, orig_h, resp_h, resp_p, vlan, service, proto;
 
