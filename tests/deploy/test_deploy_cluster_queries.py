@@ -16,6 +16,7 @@ from coretest import PASSWORD, T0, add_user, bearer, make_batch, post_batch, pro
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from core.analytics.risktrend import keep_daily
 from core.api.app import create_app
 from core.config import Settings
 from core.store.clickhouse import ClickHouseStore
@@ -48,8 +49,8 @@ def get_routes(app) -> list[str]:
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory) -> dict[str, dict]:
     """SQL → parameters of every query and INSERT … SELECT the core sent after start-up, while it
-    stored two batches, looked for batches to recover and answered every GET route (API with a
-    token, pages signed in)."""
+    stored two batches, ran its periodic jobs and answered every GET route (API with a token, pages
+    signed in)."""
     sent: dict[str, dict] = {}
     query, command = ClickHouseStore.query, ClickHouseStore.command
 
@@ -71,7 +72,10 @@ def captured(tmp_path_factory) -> dict[str, dict]:
         for minute in range(2):
             body = wire.encode(make_batch(start=T0 + timedelta(minutes=minute)))
             assert post_batch(client, acme.sensor_token, body).status_code == 200
+        # the periodic jobs, at once: recovery of half-stored batches, the silence watch, the risk trend
         client.app.state.ingestor.recover(timedelta(0))
+        client.app.state.detector.check_silent(T0 + timedelta(days=1))
+        keep_daily(client.app.state.clickhouse, client.app.state.controlplane)
         paths = get_routes(client.app)
         for path in paths:
             if path.startswith("/api/"):
