@@ -30,16 +30,18 @@ KNOWN = {
 }
 SKIPPED = ("/static", "/docs", "/redoc", "/openapi.json", "/metrics", "/login", "/logout",
            "/report/download")  # no queries, or Chromium printing a PDF
+DOWNLOADS = (".csv", ".parquet")  # the queries of the page or route they download
 PATH_VALUES = {"device": "10.0.0.2"}
 QUERY_VALUES = {"month": "2024-05", "purpose": "cluster query test"}
 
 
 def get_routes(app) -> list[str]:
-    """Every GET route's path, with sample values in its path parameters (routes whose parameters
-    have none are left out)."""
+    """Every GET route's path but downloads, with sample values in its path parameters (routes whose
+    parameters have none are left out)."""
     paths = []
     for route in iter_route_contexts(app.routes):
-        if "GET" in (route.methods or ()) and not route.path.startswith(SKIPPED):
+        if "GET" in (route.methods or ()) and not route.path.startswith(SKIPPED) \
+                and not route.path.endswith(DOWNLOADS):
             path = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m.group(1), "{?}"), route.path)
             if "{?}" not in path:
                 paths.append(path)
