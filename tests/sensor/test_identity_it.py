@@ -13,7 +13,7 @@ from test_zeek_agreement import parse_conn_log
 from core.vulns.csaf import read as read_advisory
 from core.vulns.match import Catalogue, DeviceId
 from sensor.decode import dhcp_os, identity, tls, x509
-from sensor.decode.spec import MALFORMED, Session
+from sensor.decode.spec import MALFORMED, Fact, Session
 from sensor.meter.observe import Observer
 from sensor.meter.pipeline import iter_intervals
 from sensor.simulate import CAMERA_CERT, CAMERA_IDENTITY, TLS_CAMERA, UPNP_CAMERA, write_pcap
@@ -124,7 +124,8 @@ def test_snmp_sysdescr_answers_become_identity_facts():
     binding = tlv(0x30, tlv(0x06, bytes.fromhex("2b06010201010100")) + tlv(0x04, descr))
     pdu = tlv(0xA2, tlv(0x02, b"\x07") + tlv(0x02, b"\x00") + tlv(0x02, b"\x00") + tlv(0x30, binding))
     message = tlv(0x30, tlv(0x02, b"\x01") + tlv(0x04, b"public") + pdu)
-    facts = {f.attribute: (f.value, f.confidence) for f in snmp.decode(message, False, Session()) if hasattr(f, "value")}
+    facts = {f.attribute: (f.value, f.confidence) for f in snmp.decode(message, False, Session())
+             if isinstance(f, Fact)}
     assert facts["model"] == ("6ES7 315-2EH14-0AB0", snmp.CONF_DESCRIPTION)
     assert facts["firmware"][0] == "V3.2.6" and facts["description"][0] == descr.decode()
 
@@ -161,13 +162,15 @@ def plant(tmp_path_factory):
 def test_simulated_cameras_describe_themselves(plant):
     for name, (vendor, model, firmware, serial, hardware, server) in CAMERA_IDENTITY.items():
         facts = plant(name, "http")
-        assert (facts["vendor"], facts["model"], facts["firmware"], facts["serial"]) == (vendor, model, firmware, serial)
+        assert (facts["vendor"], facts["model"], facts["firmware"], facts["serial"], facts["hardware_id"]) == (
+            vendor, model, firmware, serial, hardware)
         assert facts.get("software", "") == server
     upnp = plant(UPNP_CAMERA[0], "http")
     assert (upnp["vendor"], upnp["model"], upnp["model_number"], upnp["serial"]) == (
         "AXIS", "AXIS P3245-LVE", "P3245-LVE", "ACCC8E5A1C02")
     assert plant(UPNP_CAMERA[0], "ssdp")["os"] == "Linux 4.9"
-    assert (plant(TLS_CAMERA, "ssl")["tls_cert_self_signed"], plant(TLS_CAMERA, "ssl")["vendor"]) == ("true", "Hikvision")
+    camera = plant(TLS_CAMERA, "ssl")
+    assert (camera["tls_cert_self_signed"], camera["vendor"]) == ("true", "Hikvision")
     # DHCP: the HMIs are Windows 10/11 by their request list, the cameras BusyBox's udhcpc
     assert {o for o, _ in dhcp_os.guesses("MSFT 5.0", "1,3,6,15,31,33,43,44,46,47,119,121,249,252")} >= {
         plant("hmi-1", "dhcp")["os"]}
