@@ -261,6 +261,7 @@ def events(msg: bytes, is_request: bool, key: object, session: Session,
                 session.malformed += 1
                 return out
         asked = session.vars.setdefault("identity", {})
+        asked.pop(key, None)  # a request of this key unanswered before is superseded
         if (wanted := _identity_request(service, path, body)) and len(asked) < MAX_PENDING:
             asked[key] = (wanted, route)
         if service == MULTIPLE_SERVICE_PACKET and msg[0] & 0x80 == 0:

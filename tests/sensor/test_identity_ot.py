@@ -198,6 +198,16 @@ def test_cip_get_attribute_single_and_list():
         ("vendor", "Rockwell Automation/Allen-Bradley"), ("firmware", "32.11")}
 
 
+def test_cip_reply_to_another_object_is_not_taken_for_identity():
+    """An Identity request left unanswered, then another Get_Attribute_Single under the same sender
+    context: its reply is that object's, not the Identity's."""
+    session = Session()
+    cip.events(bytes.fromhex("0e03200124013007"), True, "k", session, {})
+    cip.events(bytes.fromhex("0e0320f524013005"), True, "k", session, {})  # TCP/IP Interface, domain name
+    reply = cip.events(b"\x8e\x00\x00\x00\x0bplant.local", False, "k", session, {})
+    assert not [f for f in reply if isinstance(f, Fact)]
+
+
 def test_cip_truncated_unconnected_send_keeps_its_event():
     session = Session()
     out = cip.events(bytes.fromhex("5202200624010a0e") + struct.pack("<H", 40) + b"\x01\x02", True, "k", session, {})
