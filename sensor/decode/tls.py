@@ -147,8 +147,8 @@ def detect(payload: bytes) -> bool:
 
 def records(payload: bytes) -> bool:
     """Whole TLS records (type 20–24, version 3.0–3.3, a length within the limit) filling the payload
-    exactly: MIN_RECORDS or more, or one application-data record (a random payload passes these
-    checks with a chance near 2⁻⁴⁰ per record)."""
+    exactly: MIN_RECORDS or more, or one application-data record (random bytes pass for one with a
+    chance of about 2⁻³⁶: type, version and a length that ends exactly at the payload's end)."""
     pos = count = 0
     kind = 0
     while pos + RECORD.size <= len(payload):
