@@ -4,8 +4,8 @@
 On TCP, one "negotiate" event per connection: the dialects the client offers, the chosen one as
 the status, and ``smb1`` when SMBv1 was negotiated (``smb1_offered`` when the client still offers
 it). The peers' names and OS come from the NetBIOS session request (a flow that carries only that
-is "netbios-ssn"; a datagram flow is "netbios-dgm" too), SMBv1 session setup (NativeOS, NativeLanMan) and NTLMSSP
-(``sensor.decode.ntlm``). File traffic follows the session setup, so the flow is done after
+is "netbios-ssn"; a datagram flow is "netbios-dgm" too), SMBv1 session setup (NativeOS,
+NativeLanMan) and NTLMSSP (``sensor.decode.ntlm``). File traffic follows the session setup, so the flow is done after
 MAX_PDUS messages or an encrypted (SMB3 transform) one. On UDP, each browser announcement is an
 event flagged ``smb1`` and names the announcing host, its workgroup and OS version.
 """

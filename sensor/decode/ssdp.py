@@ -4,7 +4,8 @@ announcements and search responses, one event each with the search or notificati
 
 A response goes to the searcher's port from the device's, so it is a flow of its own and stands
 alone. An announcer's SERVER header ("OS/version UPnP/1.0 product/version") gives software and OS
-facts (and vendor facts when the product is a known banner: ``sensor.decode.identity``) and its device type (urn:…:device:<type>:<v>) an ``upnp_device`` fact.
+facts (and vendor facts when the product is a known banner: ``sensor.decode.identity``) and its
+device type (urn:…:device:<type>:<v>) an ``upnp_device`` fact.
 """
 
 from __future__ import annotations
