@@ -2,8 +2,9 @@
 
 RTP is bulk traffic, so only a flow's first SAMPLE packets per direction reach this decoder: CONFIRM
 of them in sequence under one SSRC confirm that direction's stream (the service "rtp" and one
-"stream" event; two-way media has one each way), the rest of the sample refines the event (payload type and codec, loss per RFC 3550 A.1, interarrival jitter
-per A.8, the bitrate over the sample, which an I-frame burst inflates), then the flow is marked done and no later packet reaches Python.
+"stream" event; two-way media has one each way), the rest of the sample refines the event (payload
+type and codec, loss per RFC 3550 A.1, interarrival jitter per A.8, the bitrate over the sample,
+which an I-frame burst inflates), then the flow is marked done and no later packet reaches Python.
 The flow record still counts every byte and packet, so the stream's whole bitrate is there.
 A flow whose first packets are not one stream is given up without a service.
 
