@@ -265,18 +265,18 @@ def _userdata(param: bytes, data: bytes, ref: int, session: Session) -> list[Eve
     if error:
         event.attrs["error_code"] = f"0x{error:04x}"
     elif (group, sub) == (0x4, 0x01) and data[:1] == b"\xff":
-        out += _szl_answer(data, param[9] if param[3] >= 8 else 0, session)
+        out += _szl_answer(data, param[9] if param[3] >= 8 else 0, "szl_id" in event.attrs, session)
     return out
 
 
-def _szl_answer(data: bytes, more: int, session: Session) -> list[Fact]:
+def _szl_answer(data: bytes, more: int, first: bool, session: Session) -> list[Fact]:
     """Read SZL answer data (return code, transport size, length, then the SZL); an answer longer
-    than one PDU comes in data units, the first with the SZL header, each with "more follow" set
-    (parameter byte "last data unit" non-zero) but the last."""
+    than one PDU comes in data units, the first (the answer to a request naming the SZL) with the
+    SZL header, each with "more follow" set (parameter byte "last data unit" non-zero) but the last."""
     length = struct.unpack_from(">H", data, 2)[0]
     part = data[4 : 4 + length]
     held = session.vars.pop("szl", None)
-    szl = held + part if isinstance(held, bytes) else part
+    szl = held + part if isinstance(held, bytes) and not first else part
     if more:
         if len(szl) <= MAX_SZL:
             session.vars["szl"] = szl

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sensor.decode import bacnet, cip, modbus, opcua, slmp
+from sensor.decode import bacnet, cip, modbus, opcua, s7comm, slmp
 from sensor.decode.spec import Event, Fact, Session
 from sensor.meter.pipeline import iter_intervals
-from sensor.simulate import write_pcap
+from sensor.simulate import s7_read_szl, s7_szl_answer, s7_userdata, write_pcap
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 ADVISORIES = Path(__file__).resolve().parents[2].parent / "shared" / "advisories" / "csaf"
@@ -109,6 +109,17 @@ def test_simulated_s7_plcs_state_what_tshark_reads(plant):
     assert set(expected) == {devices["plc-s7-1"]["ip"], devices["plc-s7-2"]["ip"]}
     assert all(_ours_s7(run, ip) == identity for ip, identity in expected.items())
     assert expected[devices["plc-s7-1"]["ip"]][:2] == ("6ES7 214-1AG40-0XB0", "V4.4.0")
+
+
+def test_s7_szl_answer_cut_short_is_not_glued_to_the_next():
+    """A multi-unit answer whose rest never comes: the next request's answer is read alone."""
+    session, more = Session(), bytes.fromhex("000112081284" "0101" "0001" "0000")  # "last data unit": no
+    s7comm.decode(s7_read_szl(1, 0x0011), True, session)
+    s7comm.decode(s7_userdata(1, more, b"\xff\x09\x00\x0a" + bytes.fromhex("00110000001c000a") + b"6E"), False, session)
+    s7comm.decode(s7_read_szl(2, 0x001C), True, session)
+    answer = s7_szl_answer(2, 0x001C, 34, [struct.pack(">H", 2) + b"PLC_7"])
+    assert [(f.attribute, f.value) for f in s7comm.decode(answer, False, session) if isinstance(f, Fact)] == [
+        ("device_name", "PLC_7")]
 
 
 def test_s7plus_session_names_the_plc_and_its_vendor(corpus):
