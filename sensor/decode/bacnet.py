@@ -17,7 +17,7 @@ import struct
 from functools import cache
 from importlib.resources import files
 
-from sensor.decode.spec import MALFORMED, Event, Fact, Protocol, Session
+from sensor.decode.spec import Event, Fact, Protocol, Session, salvage
 
 BVLC_TYPE = 0x81
 BVLC_FUNCTIONS = {
@@ -267,10 +267,7 @@ def _apdu(apdu: bytes, is_orig: bool, session: Session, attrs: dict[str, object]
     if kind in (2, 3):
         event.status = "OK"
         if kind == 3 and not apdu[0] & 0x08 and apdu[2] in (READ_PROPERTY, READ_PROPERTY_MULTIPLE):
-            try:
-                out += _device_facts(apdu[3:], apdu[2] == READ_PROPERTY_MULTIPLE)
-            except MALFORMED:  # the answer stands; its unreadable values are counted
-                session.malformed += 1
+            out += salvage(session, _device_facts, apdu[3:], apdu[2] == READ_PROPERTY_MULTIPLE)
     elif kind == 5:
         event.status = _error_code(apdu[3:])
     elif kind == 6:

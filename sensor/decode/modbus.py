@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.spec import Event, Fact, Protocol, Session, salvage
 from sensor.decode.stream import whole_pdus
 
 FUNCTIONS = {
@@ -157,10 +157,10 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     else:
         event.status = "OK"
         if code == 0x2B and body[0] == MEI_DEVICE_ID:
-            out += _device_id(body)
+            out += salvage(session, _device_id, body)
         elif code == 0x5A and len(body) >= 2 and body[1] == UMAS_OK \
                 and event.attrs.get("umas_function") == UMAS_FUNCTIONS[UMAS_READ_ID]:
-            out += _umas_id(body)
+            out += salvage(session, _umas_id, body)
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from sensor.decode.spec import MALFORMED, MAX_PENDING, Event, Fact, Protocol, Session
+from sensor.decode.spec import MAX_PENDING, Event, Fact, Protocol, Session, salvage
 from sensor.decode.stream import whole_pdus
 
 MESSAGE_TYPES = frozenset({b"HEL", b"ACK", b"ERR", b"RHE", b"OPN", b"MSG", b"CLO"})
@@ -239,10 +239,7 @@ def _service(reader: _Reader, chunk: int, is_orig: bool, session: Session, attrs
     event.status = "OK" if result == 0 else f"0x{result:08x}"
     nodes = session.vars.get("reads", {}).pop(request_id, None)
     if result == 0 and type_id - 3 in (FIND_SERVERS, GET_ENDPOINTS, CREATE_SESSION, READ):
-        try:
-            out += _server_facts(reader, type_id - 3, nodes)
-        except MALFORMED:  # the response stands; what it says of the server is unreadable
-            session.malformed += 1
+        out += salvage(session, _server_facts, reader, type_id - 3, nodes)
     return out
 
 

@@ -18,7 +18,7 @@ import re
 import struct
 
 from sensor.decode import mms
-from sensor.decode.spec import Event, Fact, Protocol, Session
+from sensor.decode.spec import Event, Fact, Protocol, Session, salvage
 
 COTP_CR, COTP_CC, COTP_DT = 0xE0, 0xD0, 0xF0
 TSAP_CALLING, TSAP_CALLED = 0xC1, 0xC2
@@ -265,7 +265,7 @@ def _userdata(param: bytes, data: bytes, ref: int, session: Session) -> list[Eve
     if error:
         event.attrs["error_code"] = f"0x{error:04x}"
     elif (group, sub) == (0x4, 0x01) and data[:1] == b"\xff":
-        out += _szl_answer(data, param[9] if param[3] >= 8 else 0, "szl_id" in event.attrs, session)
+        out += salvage(session, _szl_answer, data, param[9] if param[3] >= 8 else 0, "szl_id" in event.attrs, session)
     return out
 
 

@@ -106,6 +106,16 @@ class Session:
 LineParser = Callable[[bytes, Session], list[Event | Fact]]
 
 
+def salvage(session: Session, read: Callable[..., list[Fact]], *args: object) -> list[Fact]:
+    """The facts ``read(*args)`` finds in the optional part of a PDU (an answer's identity), or none
+    when that part is malformed, which is counted: the PDU's event stands either way."""
+    try:
+        return read(*args)
+    except MALFORMED:
+        session.malformed += 1
+        return []
+
+
 def by_line(pdu: bytes, is_orig: bool, session: Session, service: str, client: LineParser,
             server: LineParser) -> list[Event | Fact]:
     """A PDU of a line-based command protocol (FTP, POP3, IMAP, SMTP), each line read by the
