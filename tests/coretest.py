@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy import inspect, text
 
 from core.access import accounts, auth
 from core.billing import contracts
@@ -67,6 +68,13 @@ def authenticated(db, email: str, password: str) -> User | None:
     (auth.check_password) without its session."""
     attempt = auth.check_password(db, email, password)
     return attempt.user if attempt.outcome == "ok" else None
+
+
+def every_row(db) -> str:
+    """Every row of every control-plane table as text, on any backend (to look for secrets in)."""
+    conn = db.connection()
+    return "\n".join(repr(tuple(row)) for table in inspect(conn).get_table_names()
+                     for row in conn.execute(text(f'SELECT * FROM "{table}"')))
 
 
 def bearer(token: str) -> dict:

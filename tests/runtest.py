@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from coretest import Tenant, provision_in
 from installtest import CLI, sensor_env
+from pgtest import controlplane_env, controlplane_url
 
 from core.store.controlplane import ControlPlane
 from sensor.site import config as sensor_config
@@ -110,12 +111,13 @@ class CoreProcess:
         self.data_dir, self.host, self.port = data_dir, host, free_port(host)
         self.url = f"http://{host}:{self.port}"
         self.process: Process | None = None
-        self.controlplane = ControlPlane(f"sqlite:///{(data_dir / 'control.db').resolve()}")
+        self.controlplane = ControlPlane(controlplane_url(data_dir))
 
     def start(self, **settings: str) -> CoreProcess:
         """Start it; ``settings`` are more MIERUKA_* variables (``ingest_crash_at="after:flows"``)."""
-        env = os.environ | {"MIERUKA_DATA_DIR": str(self.data_dir), "MIERUKA_HOST": self.host,
-                            "MIERUKA_PORT": str(self.port)} | {f"MIERUKA_{k.upper()}": v for k, v in settings.items()}
+        env = os.environ | controlplane_env(self.data_dir) | {
+            "MIERUKA_DATA_DIR": str(self.data_dir), "MIERUKA_HOST": self.host, "MIERUKA_PORT": str(self.port)
+        } | {f"MIERUKA_{k.upper()}": v for k, v in settings.items()}
         self.process = Process([CORE_CLI, "serve"], env)
         eventually(self._healthy, 60)
         return self

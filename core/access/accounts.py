@@ -16,6 +16,7 @@ from core.access import passwords
 from core.access.auth import (
     API_TOKEN_PREFIX,
     SENSOR_TOKEN_PREFIX,
+    email_key,
     hash_password,
     hash_token,
     new_token,
@@ -33,7 +34,7 @@ from core.store.controlplane import (
     utcnow,
 )
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"  # no control characters
 _EMAIL = re.compile(EMAIL_PATTERN)
 
 
@@ -54,7 +55,7 @@ def tenant_named(db: Session, name: str) -> Tenant:
 
 
 def user_with_email(db: Session, email: str) -> User:
-    user = db.scalar(select(User).where(User.email == email.strip().lower()))
+    user = db.scalar(select(User).where(User.email == email_key(email)))
     if user is None:
         raise AccountError(f"no user with email {email!r}")
     return user

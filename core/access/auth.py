@@ -72,22 +72,30 @@ class Attempt:
     user: User | None = None
 
 
+def email_key(email: str) -> str:
+    """An address as users are looked up by: trimmed, lower case. One with a NUL, which no stored address
+    has (PostgreSQL refuses the byte in text), is looked up as "", which matches no user either."""
+    email = email.strip().lower()
+    return "" if "\x00" in email else email
+
+
 def check_password(db: Session, email: str, password: str, source: str = "") -> Attempt:
     """Check a login and audit it. Each attempt is counted before the password is checked, in one
     atomic UPDATE, so parallel guesses all count and at most ACCOUNT_CEILING are checked."""
     email = email.strip().lower()
+    key = email_key(email)
     now = utcnow()
     # The first statement writes, so SQLite takes its write lock at once (a read first could not
     # upgrade); committed before the slow argon2 check.
     counted = db.execute(
         update(User)
-        .where(User.email == email, or_(User.locked_until.is_(None), User.locked_until <= now))
+        .where(User.email == key, or_(User.locked_until.is_(None), User.locked_until <= now))
         .values(failed_logins=User.failed_logins + 1)
         .returning(User.id, User.failed_logins)
         .execution_options(synchronize_session=False)
     ).first()
     db.commit()
-    user = db.scalar(select(User).where(User.email == email))
+    user = db.scalar(select(User).where(User.email == key))
     if user is not None:
         db.refresh(user)
     at = f"{email} from {source or '?'}"
@@ -130,7 +138,7 @@ def _audited(db: Session, attempt: Attempt, tenant_id: int | None, detail: str) 
 def audit_throttled(db: Session, email: str, source: str) -> None:
     """Record a login refused by core.access.throttle (in the account's tenant's log, if it exists)."""
     email = email.strip().lower()
-    tenant_id = db.scalar(select(User.tenant_id).where(User.email == email))
+    tenant_id = db.scalar(select(User.tenant_id).where(User.email == email_key(email)))
     audit(db, "login attempt", "login.throttled", tenant_id, f"{email} from {source or '?'}")
     db.commit()
 

@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from core.api.routes import (
     activation,
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.rate_limit_storage, settings.login_limit_per_account_source, settings.login_limit_per_source
     )
     app.add_exception_handler(Exception, _internal_error)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_middleware(RequestTimer, metrics=app.state.metrics)
     for router in ROUTERS:
         app.include_router(router)
@@ -136,6 +138,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for not_found in entry_points(group="mieruka.not_found"):  # the dashboard's page for browsers
         app.add_exception_handler(404, not_found.load())
     return app
+
+
+async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+    """A value the control-plane database refuses: the client's, so a 422. (PostgreSQL is stricter than
+    SQLite: no NUL in text, no text longer than its column, no integer beyond the column's range.)"""
+    log.warning("%s %s: %s", request.method, request.url.path, str(exc.orig).splitlines()[0])
+    return JSONResponse({"detail": "a value is too long, too large or holds a character that cannot be stored"},
+                        status_code=422)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -51,8 +51,8 @@ def get_now() -> datetime:
     return utcnow()
 
 
-# An id in a path: control-plane ids are 64-bit signed integers, so anything else is a 422, not a 500.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+MAX_ID = 2**31 - 1  # row ids are 32-bit on PostgreSQL; larger ones in a path are a 422, not a 500
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClickHouse = Annotated[ClickHouseStore, Depends(get_clickhouse)]
 DB = Annotated[Session, Depends(get_db)]
@@ -98,9 +98,6 @@ def principal(
 
 SensorAuth = Annotated[Sensor, Depends(sensor_auth)]
 Principal = Annotated[auth.Identity, Depends(principal)]
-
-
-MAX_ID = 2**31 - 1  # row ids are 32-bit on PostgreSQL; larger ones in a path are a 422, not a 500
 
 
 def admin(who: Principal) -> auth.Identity:

@@ -248,4 +248,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def audit(
     db: Session, actor: str, action: str, tenant_id: int | None = None, detail: str = ""
 ) -> None:
-    db.add(AuditLog(actor=actor, action=action, tenant_id=tenant_id, detail=detail))
+    db.add(AuditLog(actor=_fitting(actor, AuditLog.actor), action=action, tenant_id=tenant_id,
+                    detail=_fitting(detail, AuditLog.detail)))
+
+
+def _fitting(text: str, column) -> str:
+    """Text an audit column can hold on every backend: PostgreSQL, unlike SQLite, refuses NUL and
+    text longer than the column (what is recorded may quote what a client sent)."""
+    return text.replace("\x00", "\ufffd")[: column.type.length]

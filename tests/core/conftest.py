@@ -1,4 +1,5 @@
-"""Fixtures for core tests: real chDB and SQLite, each app in its own data dir.
+"""Fixtures for core tests: real chDB and SQLite, each app in its own data dir. With
+MIERUKA_TEST_POSTGRES=1 every control plane is a PostgreSQL database instead (tests/pgtest.py).
 
 chdb hosts one data directory per process and can move to another only once every client is
 closed, so an app (and its directory) lives for one test, or for a module of read-only tests,
@@ -11,6 +12,7 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 from coretest import LiveServer, Tenant, provision
+from pgtest import POSTGRES, controlplane_url
 from fastapi.testclient import TestClient
 
 from core.access import auth
@@ -25,6 +27,19 @@ def cheap_password_hashing():
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     yield
     auth._hasher = real
+
+
+@pytest.fixture(autouse=True, scope="session")
+def control_plane_backend():
+    """MIERUKA_TEST_POSTGRES=1: a data directory's control plane, unless a test names one, is a database of
+    its own on the session's PostgreSQL rather than its SQLite file (every path that builds Settings:
+    fixtures, the CLI in process, tests reading ``Settings().database_dsn``)."""
+    if not POSTGRES:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Settings, "database_dsn", property(lambda s: s.database_url or controlplane_url(s.data_dir)))
+        yield
 
 
 def make_settings(data_dir) -> Settings:

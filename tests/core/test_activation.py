@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from coretest import bearer, make_batch, post_batch, provision
+from coretest import bearer, every_row, make_batch, post_batch, provision
 from sqlalchemy import select
 
 from core.access import accounts
@@ -74,7 +74,7 @@ def test_activation_gives_a_working_token_and_only_hashes_are_stored(client, mod
     row = sensor_row(client.app, sensor_id)
     assert row.status == "activated" and row.activated_at is not None
     with client.app.state.controlplane.sessions() as db:
-        dump = "\n".join(db.connection().connection.iterdump())
+        dump = every_row(db)
     raw_file = b"".join(p.read_bytes() for p in module_settings.data_dir.glob("control.db*"))
     for secret in (code, code.replace("-", ""), body["token"]):
         assert secret not in dump and secret.encode() not in raw_file

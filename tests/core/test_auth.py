@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from coretest import authenticated
+from coretest import authenticated, every_row
+from pgtest import controlplane_url
 from sqlalchemy import text
 
 from core.access import accounts, auth
@@ -17,7 +18,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def cp(tmp_path):
-    cp = ControlPlane(f"sqlite:///{tmp_path}/control.db")
+    cp = ControlPlane(controlplane_url(tmp_path))
     cp.create_schema()
     yield cp
     cp.close()
@@ -89,7 +90,7 @@ def test_secrets_are_stored_only_hashed(cp, user, tmp_path):
         assert auth.user_for_api_token(db, api_token).id == user.id
         stored = db.execute(text("SELECT password_hash FROM users")).scalar()
         assert stored.startswith("$argon2")
-        dump = "\n".join(db.connection().connection.iterdump())
+        dump = every_row(db)
     cp.close()
     raw_file = b"".join(p.read_bytes() for p in tmp_path.glob("control.db*"))
     for secret in (PASSWORD, sensor_token, api_token, session):

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from coretest import OSECT_EXAMPLE, SCC_EXAMPLE
+from pgtest import controlplane_url
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -20,7 +21,7 @@ from tariff.errors import InputError
 
 @pytest.fixture
 def db(tmp_path):
-    cp = ControlPlane(f"sqlite:///{tmp_path / 'control.db'}")
+    cp = ControlPlane(controlplane_url(tmp_path))
     cp.create_schema()
     with cp.sessions() as session:
         yield session

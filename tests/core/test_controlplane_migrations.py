@@ -24,7 +24,7 @@ from core.access import accounts, auth
 from core.api.app import create_app
 from core.config import Settings
 from core.store import cpmigrate
-from core.store.controlplane import ApiToken, Base, ControlPlane, Sensor, User
+from core.store.controlplane import ApiToken, AuditLog, Base, ControlPlane, Sensor, User
 
 BACKENDS = ["sqlite", "postgresql"]
 # What an older release's database lacked: columns added since (nullable), a table, an index.
@@ -152,5 +152,28 @@ def test_the_cli_and_the_app_on_postgresql(tmp_path, monkeypatch):
             assert login.status_code == 303, login.text
             users = client.get("/api/v1/users")  # with the session cookie of the login
             assert users.status_code == 200 and [u["email"] for u in users.json()] == ["ana@acme.example"]
-        with ControlPlane(url).sessions() as db:
+            refused_by_postgresql(client, bearer(token))
+        cp = ControlPlane(url)  # what the app wrote stays
+        with cp.sessions() as db:
             assert db.scalar(select(User.email)) == "ana@acme.example"
+        cp.close()
+
+
+def refused_by_postgresql(client, admin: dict) -> None:
+    """What SQLite stores and PostgreSQL refuses is a 4xx or a failed login, never a 500."""
+    assert client.delete(f"/api/v1/tokens/{2**31}", headers=admin).status_code == 422  # ids are 32-bit
+    nul = client.post("/api/v1/users", json={"email": "a\x00b@acme.example", "password": PASSWORD + "x1"},
+                      headers=admin)
+    assert nul.status_code == 422 and "email" in nul.text
+    token = client.post("/api/v1/tokens", json={"name": "ci\x00"}, headers=admin)
+    assert token.status_code == 422 and "cannot be stored" in token.text
+    client.cookies.clear()  # logged out
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    for email in ("ana\x00@acme.example", "x" * 5000 + "@acme.example"):
+        login = client.post("/login", data={"csrf_token": csrf, "email": email, "password": "wrong"},
+                            follow_redirects=False)
+        assert login.status_code == 200  # the form again, with its error
+    with client.app.state.controlplane.sessions() as db:  # recorded, as far as the column holds
+        details = db.scalars(select(AuditLog.detail).where(AuditLog.action == "login.failed")).all()
+    assert any(d.startswith("ana\ufffd@acme.example from") for d in details)
+    assert any(len(d) == AuditLog.detail.type.length and d.startswith("xxx") for d in details)

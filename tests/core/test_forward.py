@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from coretest import T0, bearer, flow, make_batch, post_batch, provision
+from pgtest import controlplane_url
 from runtest import eventually, free_port
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -201,7 +202,7 @@ def tls_files(tmp_path_factory):
 
 @pytest.fixture
 def cp(tmp_path):
-    controlplane = ControlPlane(f"sqlite:///{tmp_path}/cp.db")
+    controlplane = ControlPlane(controlplane_url(tmp_path))
     controlplane.create_schema()
     yield controlplane
     controlplane.close()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from coretest import PASSWORD, LiveServer, authenticated
 from fastapi.testclient import TestClient
-from pgtest import postgres_url
+from pgtest import controlplane_url, postgres_url
 
 from core.access import accounts, auth
 from core.api.app import create_app
@@ -22,7 +22,7 @@ EMAILS = [f"user{i}@acme.example" for i in range(5)]
 
 @pytest.fixture
 def cp(tmp_path):
-    cp = _provisioned(ControlPlane(f"sqlite:///{tmp_path}/control.db"))
+    cp = _provisioned(ControlPlane(controlplane_url(tmp_path)))
     yield cp
     cp.close()
 

@@ -9,13 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from pgtest import controlplane_env
 
 MIERUKA = str(Path(sys.executable).parent / "mieruka")
 
 
 def mieruka(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([MIERUKA, *args], capture_output=True, text=True, timeout=180,
-                          env={"PATH": "/usr/bin:/bin", "MIERUKA_DATA_DIR": str(data_dir), **env})
+                          env={"PATH": "/usr/bin:/bin", "MIERUKA_DATA_DIR": str(data_dir),
+                               **controlplane_env(data_dir), **env})
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from coretest import flow, make_batch
+from pgtest import controlplane_url
 from typer.testing import CliRunner
 
 import core.store.clickhouse as clickhouse
@@ -61,7 +62,7 @@ def test_rollup_ttls_and_undated_rows_are_applied_at_start(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
         ch.migrate()
         Ingestor(ch).ingest(ACME, 1, wire.encode(days_ago(1)))  # stored with no retention (0)
-        cp = ControlPlane(f"sqlite:///{tmp_path}/cp.db")
+        cp = ControlPlane(controlplane_url(tmp_path))
         cp.create_schema()
         with cp.session() as db:
             db.add(Tenant(id=ACME, name="acme", retention_days=90))
