@@ -1,6 +1,7 @@
-"""Protocol tables of a period from the rollups kept at ingest: protocols in use (``pairs_1h``: flows,
-bytes, packets and the site devices on either side) and OT functions (``event_actions_1h``: events
-per protocol and action). A device here is a site address (core.analytics.ledger.is_local_host)."""
+"""Protocol tables of a period from the daily rollups kept at ingest (a period is whole UTC days):
+protocols in use (``pairs_1d``: flows, bytes, packets and the site devices on either side) and OT
+functions (``event_actions_1d``: events per protocol and action). A device here is a site address
+(core.analytics.ledger.is_local_host)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from core.stats.periods import Period
 from core.stats.table import Table, share
 from core.store.clickhouse import ClickHouseStore
 
-# the period's hours, of the tenants that delivered a batch in it (the sites counted)
-_HOURS = ("hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}"
+# the period's days, of the tenants that delivered a batch in it (the sites counted)
+_DAYS = ("day >= {start:DateTime('UTC')} AND day < {end:DateTime('UTC')}"
           " AND tenant_id IN {active:Array(UInt32)}")
 MEASURES = ("flows", "bytes", "packets")
 
@@ -22,7 +23,7 @@ def protocols(ch: ClickHouseStore, period: Period, active: list[int]) -> Table:
     sites, params = len(active), {"start": period.start, "end": period.end, "active": active}
     rows = ch.query(
         f"""SELECT tenant_id, proto, service, sum(flows) AS flows, sum(bytes) AS bytes, sum(packets) AS packets
-        FROM pairs_1h WHERE {_HOURS} GROUP BY tenant_id, proto, service""", params)
+        FROM pairs_1d WHERE {_DAYS} GROUP BY tenant_id, proto, service""", params)
     totals = {m: sum(r[m] for r in rows) for m in MEASURES}
 
     def measures(cell):
@@ -35,8 +36,8 @@ def protocols(ch: ClickHouseStore, period: Period, active: list[int]) -> Table:
         table.add(labels.name(r["proto"]), labels.name(r["service"]), r["tenant_id"],
                   **{m: r[m] for m in MEASURES})
     for r in ch.query(
-            f"""SELECT DISTINCT tenant_id, proto, service, host FROM pairs_1h
-            ARRAY JOIN [orig_h, resp_h] AS host WHERE {_HOURS}""", params):
+            f"""SELECT DISTINCT tenant_id, proto, service, host FROM pairs_1d
+            ARRAY JOIN [orig_h, resp_h] AS host WHERE {_DAYS}""", params):
         if is_local_host(r["host"]):
             table.add(labels.name(r["proto"]), labels.name(r["service"]), r["tenant_id"], r["host"])
     return table
@@ -46,8 +47,8 @@ def ot_functions(ch: ClickHouseStore, period: Period, active: list[int]) -> Tabl
     """Per OT protocol (group) and function (label): events, and the devices that sent or got them."""
     sites = len(active)
     rows = ch.query(
-        f"""SELECT tenant_id, protocol, action, orig_h, resp_h, sum(count) AS events FROM event_actions_1h
-        WHERE {_HOURS} AND protocol IN {{ot:Array(String)}} GROUP BY tenant_id, protocol, action, orig_h, resp_h""",
+        f"""SELECT tenant_id, protocol, action, orig_h, resp_h, sum(count) AS events FROM event_actions_1d
+        WHERE {_DAYS} AND protocol IN {{ot:Array(String)}} GROUP BY tenant_id, protocol, action, orig_h, resp_h""",
         {"start": period.start, "end": period.end, "active": active, "ot": sorted(OT_SERVICES)})
     total = sum(r["events"] for r in rows)
     table = Table("ot_functions", lambda cell: {"site_share": share(len(cell.tenants), sites),
