@@ -20,7 +20,7 @@ import struct
 
 from pycomm3.cip.status_info import PRODUCT_TYPES, VENDORS
 
-from sensor.decode.spec import MALFORMED, MAX_PENDING, Event, Fact, Session
+from sensor.decode.spec import MALFORMED, MAX_PENDING, Event, Fact, Session, salvage
 
 SERVICES = {
     0x01: "Get Attributes All", 0x02: "Set Attributes All", 0x03: "Get Attribute List",
@@ -178,7 +178,6 @@ def _identity_values(service: int, wanted: tuple[int, ...], body: bytes) -> dict
     """Identity attribute id → raw value from a reply: Get_Attributes_All (attributes in order),
     Get_Attribute_Single (the one value) or Get_Attribute_List (count, then id, status, value)."""
     values: dict[int, bytes] = {}
-    pos = 0
     listed = service == GET_ATTRIBUTE_LIST
     count = struct.unpack_from("<H", body)[0] if listed else len(wanted)
     pos = 2 if listed else 0
@@ -190,9 +189,9 @@ def _identity_values(service: int, wanted: tuple[int, ...], body: bytes) -> dict
                 continue
         else:
             attribute = wanted[index]
-        size = IDENTITY_SIZES.get(attribute)
-        if size is None and attribute == 7:
-            size = 1 + body[pos]
+        if pos >= len(body):
+            break  # a shorter answer (Get_Attributes_All of a device without a product name)
+        size = 1 + body[pos] if attribute == 7 else IDENTITY_SIZES.get(attribute)
         if size is None or pos + size > len(body):
             break  # an attribute this decoder cannot size: the rest cannot be read
         values[attribute] = body[pos : pos + size]
@@ -252,17 +251,18 @@ def events(msg: bytes, is_request: bool, key: object, session: Session,
         event = Event(service_name(service, cls), protocol="cip",
                       attrs={"service": f"0x{service:02x}", **_request_attrs(path), **attrs})
         out: list[Event | Fact] = [session.ask((key, 0), event)]
-        route = ""
-        if service == UNCONNECTED_SEND and cls == CONNECTION_MANAGER:
-            try:
-                inner, route = _unconnected_send(body)
-                service, path, body = inner[0] & 0x7F, parse_path(inner[2 : 2 + 2 * inner[1]]), inner[2 + 2 * inner[1] :]
-            except MALFORMED:  # the Unconnected Send event stands; what it carries is unreadable
-                session.malformed += 1
-                return out
         asked = session.vars.setdefault("identity", {})
         asked.pop(key, None)  # a request of this key unanswered before is superseded
-        if (wanted := _identity_request(service, path, body)) and len(asked) < MAX_PENDING:
+        route = ""
+        try:
+            if service == UNCONNECTED_SEND and cls == CONNECTION_MANAGER:
+                inner, route = _unconnected_send(body)
+                service, path, body = inner[0] & 0x7F, parse_path(inner[2 : 2 + 2 * inner[1]]), inner[2 + 2 * inner[1] :]
+            wanted = _identity_request(service, path, body)
+        except MALFORMED:  # the request's event stands; what it carries is unreadable
+            session.malformed += 1
+            return out
+        if wanted and len(asked) < MAX_PENDING:
             asked[key] = (wanted, route)
         if service == MULTIPLE_SERVICE_PACKET and msg[0] & 0x80 == 0:
             for index, part in enumerate(_embedded(body), 1):
@@ -274,7 +274,7 @@ def events(msg: bytes, is_request: bool, key: object, session: Session,
     out = []
     asked = session.vars.get("identity", {}).pop(key, None)
     if asked and status in (0, 0x06) and service in (GET_ATTRIBUTES_ALL, GET_ATTRIBUTE_LIST, GET_ATTRIBUTE_SINGLE):
-        out += _identity_reply(asked, service, body)
+        out += salvage(session, _identity_reply, asked, service, body)
     if event is None:  # request not seen
         event = Event(service_name(service, None), protocol="cip", attrs={"service": f"0x{service:02x}", **attrs})
         out.append(event)

@@ -220,6 +220,18 @@ def test_cip_reply_to_another_object_is_not_taken_for_identity():
     assert not [f for f in reply if isinstance(f, Fact)]
 
 
+def test_cip_short_and_truncated_identity_replies():
+    """Get_Attributes_All of a device that stops after the serial number; a Get_Attribute_List reply
+    cut inside its count: the first names what it has, the second only counts as malformed."""
+    short, _ = _cip_exchange(bytes.fromhex("01022001" "2401"), b"\x81\x00\x00\x00" + struct.pack(
+        "<HHHBBHI", 1, 0x0E, 0x36, 20, 16, 0, 0x0051823F))
+    assert {(f.attribute, f.value) for f in short if isinstance(f, Fact)} == {
+        ("vendor", "Rockwell Automation/Allen-Bradley"), ("device_type", "Programmable Logic Controller"),
+        ("firmware", "20.16"), ("serial", "0x0051823f")}
+    cut, session = _cip_exchange(bytes.fromhex("0302200124010100" "0700"), b"\x83\x00\x00\x00\x01")
+    assert [e.status for e in cut if isinstance(e, Event)] == [] and session.malformed == 1
+
+
 def test_cip_truncated_unconnected_send_keeps_its_event():
     session = Session()
     out = cip.events(bytes.fromhex("5202200624010a0e") + struct.pack("<H", 40) + b"\x01\x02", True, "k", session, {})
