@@ -3,8 +3,8 @@
 One event per request (session initiate/close, audit log read, direct PDU, a token-passing PDU's
 HART command) answered by the response with the same sequence number; published
 (burst) PDUs stand alone; keep-alives are flow control. A Read Unique Identifier answer names the
-field device (expanded device type, device id, manufacturer, software revision) and Read Long Tag
-its tag: asset facts.
+field device (expanded device type, device id, manufacturer, software revision), Read Tag its tag
+and descriptor (Packed ASCII) and Read Long Tag its long tag: asset facts.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ COMMANDS = {
     72: "Squawk", 73: "Find Device", 79: "Write Device Variable", 89: "Set Real-Time Clock",
     90: "Read Real-Time Clock",
 }
-READ_UNIQUE_IDENTIFIER, READ_LONG_TAG = 0, 20
+READ_UNIQUE_IDENTIFIER, READ_TAG, READ_LONG_TAG = 0, 13, 20
 ACK_FRAMES = frozenset({1, 6})  # burst (BACK) and field-device-to-master (ACK) frames carry a response code
 HEADER = struct.Struct(">BBBBHH")  # version, message type, message id, status, sequence number, byte count
 
@@ -114,7 +114,18 @@ def _device_facts(number: int, data: bytes) -> list[Fact]:
     if number == READ_LONG_TAG and len(data) >= 32:
         tag = data[:32].decode("latin-1").strip("\x00 ")
         return [Fact("hart_tag", tag)] if tag else []
+    if number == READ_TAG and len(data) >= 18:  # tag (8 characters), descriptor (16), date
+        named = (("hart_tag", packed_ascii(data[:6])), ("hart_descriptor", packed_ascii(data[6:18])))
+        return [Fact(attribute, text) for attribute, text in named if text]
     return []
+
+
+def packed_ascii(data: bytes) -> str:
+    """HART Packed ASCII: four 6-bit characters in every three bytes (0-31 stand for 64-95, '@'
+    to '_'); the padding ('@' and spaces) is dropped."""
+    bits, count = int.from_bytes(data, "big"), len(data) * 8 // 6
+    codes = ((bits >> 6 * (count - 1 - i)) & 0x3F for i in range(count))
+    return "".join(chr(c + 64 if c < 32 else c) for c in codes).strip("@ ")
 
 
 PROTOCOL = Protocol("hart_ip", frozenset({"udp", "tcp"}), frozenset({5094}), detect, decode, frame)

@@ -4,6 +4,8 @@ malformed input (the answer's event stands, the unreadable rest is counted)."""
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import shutil
 import struct
@@ -17,7 +19,8 @@ import pytest
 from sensor.decode import bacnet, cip, modbus, opcua, s7comm, slmp
 from sensor.decode.spec import Event, Fact, Session
 from sensor.meter.pipeline import iter_intervals
-from sensor.simulate import s7_read_szl, s7_szl_answer, s7_userdata, write_pcap
+from sensor.simulate import (PCAP_HEADER, PCAP_RECORD, Host, s7_read_szl, s7_szl_answer, s7_userdata, udp_frame,
+                             write_pcap)
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 ADVISORIES = Path(__file__).resolve().parents[2].parent / "shared" / "advisories" / "csaf"
@@ -361,6 +364,33 @@ def test_opcua_build_info_from_a_read_of_the_server_status():
     opcua.decode(_ua_msg(631, 6, read), True, session)
     cut = opcua.decode(_ua_msg(634, 6, response[:60]), False, session)
     assert [e.status for e in cut if isinstance(e, Event)] == [] and session.malformed == 1  # event answered, kept
+
+
+# -- HART-IP ------------------------------------------------------------------------------------
+
+def _packed(text: str) -> bytes:
+    bits = 0
+    for ch in text:
+        bits = bits << 6 | ord(ch) & 0x3F
+    return bits.to_bytes(len(text) * 6 // 8, "big")
+
+
+@needs_tshark
+def test_hart_read_tag_packed_ascii_as_tshark_reads_it(tmp_path):
+    """A field device's Read Tag answer (command 13): tag and descriptor in Packed ASCII."""
+    data = _packed("PT-101  ") + _packed("FLOW XMTR LINE 2") + bytes([6, 12, 125])
+    hart = bytes([0x86, 0xA6, 0x4E, 0x00, 0x12, 0x34, 13, len(data) + 2, 0, 0]) + data
+    hart += bytes([functools.reduce(operator.xor, hart)])
+    pdu = struct.pack(">BBBBHH", 1, 1, 3, 0, 7, 8 + len(hart)) + hart
+    device = Host("transmitter", "plc", "10.0.0.5", "00:00:5e:00:53:05", False, 64)
+    client = Host("ews", "engineering_workstation", "10.0.0.9", "00:00:5e:00:53:09", False, 128)
+    frame = udp_frame(device, client.mac, client.ip, 5094, 50000, pdu)
+    path = tmp_path / "hart.pcap"
+    path.write_bytes(PCAP_HEADER + PCAP_RECORD.pack(1, 0, len(frame), len(frame)) + frame)
+    [(tag, descriptor)] = tshark(path, "hart_ip", "hart_ip.pt.rsp.tag", "hart_ip.pt.rsp.descriptor")
+    got = facts(run_of(path), "10.0.0.5", "hart_ip")
+    assert got == {"hart_tag": {tag.strip()}, "hart_descriptor": {descriptor.strip()}} == {
+        "hart_tag": {"PT-101"}, "hart_descriptor": {"FLOW XMTR LINE 2"}}
 
 
 # -- the ledger and vulnerability matching --------------------------------------------------------
