@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # (ingest_max_age_days), so no accepted batch's rollups expire on arrival.
     retention_raw_days: int = Field(400, ge=0, le=65535)
     retention_rollup_days: int = Field(3660, ge=1, le=65535)
+    # Batches arriving while others are stored are stored together, up to this many rows per group
+    # (core/ingest/group.py); 1 stores each batch on its own.
+    ingest_group_rows: int = Field(500_000, ge=1)
     # Tests of crash safety only: the core process exits at this ingest step (core.ingest.STEPS).
     ingest_crash_at: str = ""
     # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.

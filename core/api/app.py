@@ -98,7 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.detector = Detector(clickhouse, controlplane)
             retention = Retention(controlplane, settings.retention_raw_days)
             apply_retention(clickhouse, retention, settings.retention_rollup_days)
-            app.state.ingestor = Ingestor(clickhouse, app.state.detector, retention.days, settings.ingest_crash_at)
+            app.state.ingestor = Ingestor(clickhouse, app.state.detector, retention.days, settings.ingest_crash_at,
+                                         group_rows=settings.ingest_group_rows)
+            app.state.ingestor.observe_group = app.state.metrics.group.observe
             jobs = [Periodic("silence-watch", app.state.detector.check_silent, 60.0),
                     Periodic("purge-ended", lambda: purge_ended(clickhouse, controlplane.engine,
                                                                 settings.purge_grace_days), 3600.0),

@@ -73,6 +73,9 @@ def _unauthorized(detail: str) -> HTTPException:
 def sensor_auth(db: DB, bearer: Bearer, metrics: MetricsDep) -> Sensor:
     """The sensor whose token is in ``Authorization: Bearer``."""
     sensor = auth.sensor_for_token(db, bearer.credentials) if bearer else None
+    # The connection goes back to the pool now (the sensor stays loaded): an upload holds its
+    # request for as long as its batch takes to store, and hundreds of sensors upload at once.
+    db.commit()
     if sensor is None:
         metrics.rejected.labels("unauthorized").inc()
         raise _unauthorized(

@@ -31,6 +31,8 @@ class Metrics:
         self.rows = Counter("mieruka_ingest_rows", "Rows stored, by table", ["table"], registry=r)
         self.latency = Histogram("mieruka_ingest_seconds", "Time to validate and store a batch", registry=r,
                                  buckets=SECONDS)
+        self.group = Histogram("mieruka_ingest_group_batches", "Batches stored together by one insert per "
+                               "table (group commit)", registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
         self.lag = Gauge("mieruka_ingest_lag_seconds", "From the end of a sensor's latest stored batch "
                          "interval to its storage", ["sensor_id"], registry=r)
         self.requests = Histogram("mieruka_http_request_seconds", "HTTP requests by method, route template "

@@ -66,8 +66,8 @@ _KEY = "tenant_id = {tenant:UInt32} AND sensor_id = {sensor:UInt32} AND batch_id
 # Decodes at once in this process: each may hold a batch of up to wire.MAX_DECOMPRESSED bytes
 # decompressed plus its tables, so concurrent requests must not multiply that.
 DECODE_SLOTS = 2
-# Batches waiting while a group is stored go in the next group, up to this many rows: one insert per
-# table for all of them (the fixed cost of an insert and of its views is paid per group).
+# Batches waiting while a group is stored go in the next group, up to this many rows (by default;
+# MIERUKA_INGEST_GROUP_ROWS): one insert per table for all of them.
 GROUP_ROWS = 500_000
 
 
@@ -87,7 +87,8 @@ class Ingestor:
     """Stores decoded batches for authenticated sensors into one ClickHouse store."""
 
     def __init__(self, store: ClickHouseStore, detector: Detector | None = None,
-                 retention: Callable[[int], int] = lambda tenant_id: 0, crash_at: str = ""):
+                 retention: Callable[[int], int] = lambda tenant_id: 0, crash_at: str = "",
+                 group_rows: int = GROUP_ROWS):
         self.store = store
         self.detector = detector
         self.retention = retention  # tenant → days its raw records are kept (0: kept)
@@ -97,7 +98,8 @@ class Ingestor:
         self._locks: dict[tuple[int, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
-        self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), GROUP_ROWS)
+        self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), group_rows)
+        self.observe_group: Callable[[int], None] | None = None  # batches in each group stored: metrics
 
     def ingest(self, tenant_id: int, sensor_id: int, body: bytes,
                bounds: wire.TimeBounds | None = None) -> IngestResult:
@@ -126,6 +128,8 @@ class Ingestor:
             live.append(p)
         if not live:
             return
+        if self.observe_group:
+            self.observe_group(len(live))
         self._step("start")
         self._log_attempts(live, "started")
         try:
@@ -164,6 +168,7 @@ class Ingestor:
               AND (tenant_id, sensor_id, batch_id) NOT IN (SELECT tenant_id, sensor_id, batch_id FROM batches)
               AND (tenant_id, sensor_id, batch_id, generation) NOT IN
                   (SELECT tenant_id, sensor_id, batch_id, generation FROM ingest_intents WHERE state = 'removed')
+            SETTINGS distributed_product_mode = 'local'  -- on a cluster: these tables are sharded alike
             """, {"age": int(older_than.total_seconds())})
         for row in stale:
             key = _key(row["tenant_id"], row["sensor_id"], row["batch_id"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import (
@@ -39,6 +39,9 @@ from sqlalchemy.orm import (
 from core.store import cpmigrate
 
 ROLES = ("admin", "analyst", "billing", "datateam")  # datateam: the provider's statistics (core/stats)
+
+
+TOUCH_EVERY = timedelta(seconds=30)  # a sensor's last_seen is written at most this often
 
 
 def utcnow() -> datetime:
@@ -212,6 +215,7 @@ class ControlPlane:
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._touched: dict[int, datetime] = {}  # sensor id → the last_seen written (touch_sensor)
 
     def create_schema(self) -> str:
         """Bring the database to the newest schema revision (core.store.cpmigrate); returns it."""
@@ -224,6 +228,12 @@ class ControlPlane:
             yield db
 
     def touch_sensor(self, sensor_id: int, when: datetime) -> None:
+        """Note a sensor's upload at ``when``: written at most every TOUCH_EVERY per sensor and process
+        (hundreds of sensors upload at once, each write takes the database's write lock)."""
+        last = self._touched.get(sensor_id)
+        if last is not None and timedelta(0) <= when - last < TOUCH_EVERY:
+            return
+        self._touched[sensor_id] = when
         with self.session() as db:
             db.execute(
                 update(Sensor).where(Sensor.id == sensor_id).values(last_seen=when)

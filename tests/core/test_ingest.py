@@ -183,3 +183,27 @@ def test_workers_storing_the_same_batch_at_once_store_it_once(live, live_tenants
     assert (counts["flows"], counts["events"], counts["observations"]) == (2, 1, 2)
     assert store.query("SELECT count() AS n FROM batches")[0]["n"] == 1
     assert store.query("SELECT sum(bytes) AS b, sum(flows) AS f FROM traffic_1m")[0] == {"b": 800, "f": 2}
+
+
+def test_a_sensors_last_seen_is_written_at_most_every_30_seconds(tmp_path):
+    """Uploads note last_seen without a database write each (hundreds of sensors upload at once)."""
+    from core.access import accounts
+    from core.store.controlplane import TOUCH_EVERY, ControlPlane, Sensor
+
+    cp = ControlPlane(f"sqlite:///{tmp_path / 'control.db'}")
+    cp.create_schema()
+    with cp.sessions() as db:
+        sensor_id = accounts.create_sensor(db, accounts.create_tenant(db, "acme"), "SN-1")[0].id
+        db.commit()
+
+    def seen():
+        with cp.sessions() as db:
+            return db.get(Sensor, sensor_id).last_seen
+    cp.touch_sensor(sensor_id, T0)
+    cp.touch_sensor(sensor_id, T0 + TOUCH_EVERY - timedelta(seconds=1))
+    assert seen() == T0
+    cp.touch_sensor(sensor_id, T0 + TOUCH_EVERY)
+    assert seen() == T0 + TOUCH_EVERY
+    cp.touch_sensor(sensor_id, T0)  # the clock went back: written
+    assert seen() == T0
+    cp.close()

@@ -1,0 +1,174 @@
+"""Ingest over HTTP with several connections, beside a bare insert of the same rows (the ceiling).
+
+    .venv/bin/python bench/bench_ingest.py [--packets 100000] [--interval 10] [--sensors 24]
+                                           [--connections 8] [--workdir DIR]
+
+A simulated plant capture goes through the sensor pipeline into wire batches of ``--interval``
+seconds. Each of ``--sensors`` sensors (over four tenants) sends its own copy of them (new batch
+ids), in order, over ``--connections`` keep-alive HTTP connections at once, to a real core
+(``mieruka serve``, embedded ClickHouse, detection on) — twice: with group commit as shipped, and
+with each batch stored on its own (MIERUKA_INGEST_GROUP_ROWS=1), as before group commit. The
+ceiling is one bare ``clickhouse_connect`` insert per table of all the same rows (with the keys
+ingest adds) into a fresh store with the same tables and views, in this process.
+
+Printed: rows/s each way and the ratio to the ceiling (target >= 0.8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.access import accounts  # noqa: E402
+from core.ingest import INSERT_ORDER, Ingestor  # noqa: E402
+from core.store.clickhouse import ClickHouseStore  # noqa: E402
+from core.store.controlplane import ControlPlane  # noqa: E402
+from sensor import wire  # noqa: E402
+from sensor.meter.observe import Observer  # noqa: E402
+from sensor.meter.pipeline import iter_batches  # noqa: E402
+from sensor.simulate import write_pcap  # noqa: E402
+
+TENANTS = 4
+
+
+def rows_of(batch: wire.Batch) -> int:
+    return sum(batch.rows(name) for name in wire.TABLES)
+
+
+def provision(data_dir: Path, sensors: int) -> list[tuple[int, int, str]]:
+    """(tenant id, sensor id, token) of each sensor, in a fresh control plane."""
+    cp = ControlPlane(f"sqlite:///{(data_dir / 'control.db').resolve()}")
+    cp.create_schema()
+    out = []
+    with cp.sessions() as db:
+        owners = [accounts.create_tenant(db, f"bench{i}") for i in range(TENANTS)]
+        for i in range(sensors):
+            sensor, token = accounts.create_sensor(db, owners[i % TENANTS], f"SN-{i}")
+            out.append((owners[i % TENANTS].id, sensor.id, token))
+        db.commit()
+    cp.close()
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_core(data_dir: Path, port: int, group_rows: int) -> subprocess.Popen:
+    env = dict(os.environ, MIERUKA_DATA_DIR=str(data_dir), MIERUKA_PORT=str(port), MIERUKA_HOST="127.0.0.1",
+               MIERUKA_RETENTION_RAW_DAYS="0", MIERUKA_INGEST_GROUP_ROWS=str(group_rows))
+    core = subprocess.Popen([str(ROOT / ".venv/bin/mieruka"), "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(data_dir / "core.log", "wb"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return core
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    core.kill()
+    raise SystemExit(f"the core did not start; see {data_dir / 'core.log'}")
+
+
+def post_all(port: int, sensors: list[tuple[int, int, str]], bodies: list[list[bytes]], connections: int) -> float:
+    """Seconds to post every sensor's batches, in order per sensor, over ``connections`` at once."""
+    errors: list[str] = []
+
+    def connection(mine: list[int]) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            for i in range(len(bodies[0])):
+                for s in mine:
+                    r = client.post("/api/v1/ingest", content=bodies[s][i],
+                                    headers={"Authorization": f"Bearer {sensors[s][2]}"})
+                    if r.status_code != 200 or r.json()["status"] != "stored":
+                        errors.append(f"{r.status_code} {r.text[:200]}")
+    threads = [threading.Thread(target=connection, args=(list(range(c, len(sensors), connections)),))
+               for c in range(connections)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise SystemExit(f"{len(errors)} batches not stored, e.g. {errors[0]}")
+    return elapsed
+
+
+def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_rows: int) -> float:
+    data_dir = workdir / name
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    sensors = provision(data_dir, args.sensors)
+    bodies = [[wire.encode(wire.Batch(b.interval_start, b.interval_end, b.tables, b.counters, sensor=f"SN-{s}"))
+               for b in batches] for s in range(args.sensors)]
+    port = free_port()
+    core = run_core(data_dir, port, group_rows)
+    try:
+        elapsed = post_all(port, sensors, bodies, args.connections)
+    finally:
+        core.terminate()
+        core.wait(30)
+    return args.sensors * sum(map(rows_of, batches)) / elapsed
+
+
+def ceiling_rate(workdir: Path, batches: list[wire.Batch], sensors: int) -> float:
+    """Rows/s of one bare insert per table of every sensor's rows (keys added as ingest adds them)."""
+    data_dir = workdir / "bare"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    store = ClickHouseStore(f"chdb://{data_dir}").open()
+    store.migrate()
+    tables = {name: pa.concat_tables([Ingestor._with_keys(b, name, 1 + s % TENANTS, 1 + s, 0)
+                                      for s in range(sensors) for b in batches if b.rows(name)],
+                                     promote_options="default").combine_chunks()
+              for name in INSERT_ORDER}
+    began = time.perf_counter()
+    for name in INSERT_ORDER:
+        store.client.insert_arrow(name, tables[name])
+    elapsed = time.perf_counter() - began
+    store.close()
+    return sensors * sum(map(rows_of, batches)) / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--packets", type=int, default=100_000)
+    ap.add_argument("--interval", type=float, default=10.0, help="batch interval, seconds")
+    ap.add_argument("--sensors", type=int, default=24)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench-ingest")
+    args = ap.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    capture = args.workdir / f"plant-{args.packets}.pcap"
+    if not capture.exists():
+        write_pcap(capture, packets=args.packets, seed=1)
+    batches = list(iter_batches([capture], args.interval, sensor="SN", observer=Observer()))
+    per_sensor = sum(map(rows_of, batches))
+    print(f"{args.sensors} sensors x {len(batches)} batches, {per_sensor / len(batches):.0f} rows per batch, "
+          f"{args.sensors * per_sensor:,} rows, {args.connections} connections")
+    bare = ceiling_rate(args.workdir, batches, args.sensors)
+    print(f"ceiling (one bare insert per table)  {bare:>10,.0f} rows/s")
+    for name, group_rows in (("each batch alone", 1), ("group commit", 500_000)):
+        rate = core_rate(args.workdir, name.replace(" ", "-"), batches, args, group_rows)
+        print(f"core, {name:<30} {rate:>10,.0f} rows/s   {rate / bare:.2f} of the ceiling")
+
+
+if __name__ == "__main__":
+    main()
