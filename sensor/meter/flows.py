@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from sensor import wire
+from sensor.wire import community
 from sensor.decode import packet as pk
 from sensor.decode.packet import _is_dns_port
 
@@ -861,8 +862,6 @@ class FlowTable:
             oi, ri = int(o[i]), int(r[i])
             history = H[s, : F[s, HIST_LEN]].tobytes().decode("ascii")
             cols["uid"].append(info.uid)
-            cols["community_id"].append(wire.community_id(info.proto, info.host[oi], info.host[ri],
-                                                          int(F[s, PORT + oi]), int(F[s, PORT + ri])))
             cols["orig_h"].append(info.host[oi])
             cols["resp_h"].append(info.host[ri])
             cols["orig_l2_addr"].append(info.mac[oi])
@@ -872,6 +871,7 @@ class FlowTable:
             cols["conn_state"].append(conn_state(info.proto, int(state[i, oi]), int(state[i, ri]),
                                                  int(size[i, oi]), int(size[i, ri]), history))
         start, seen = F[slots, START], F[slots, SEEN]
+        cols["community_id"] = self._community_ids(slots, o, r)
         cols.update(
             ts=start.tolist(), ts_end=seen.tolist(), duration=((seen - start) / SEC).tolist(),
             vlan=F[slots, VLAN].tolist(), orig_p=F[slots, PORT + o].tolist(), resp_p=F[slots, PORT + r].tolist(),
@@ -884,5 +884,12 @@ class FlowTable:
         return cols
 
 
-_RECORD_FIELDS = ("uid", "community_id", "orig_h", "resp_h", "orig_l2_addr", "resp_l2_addr", "proto", "history",
+    def _community_ids(self, slots: np.ndarray, o: np.ndarray, r: np.ndarray) -> list[str]:
+        F, U = self._st.F, self._st.U
+        proto = np.where(F[slots, KIND] == KIND_IP, F[slots, PROTO], 0)
+        ends = [community.words_to_bytes(U[slots, ADDR_HI + side], U[slots, ADDR_LO + side]) for side in (o, r)]
+        return community.community_ids(proto, F[slots, IPVER] == 6, *ends, F[slots, PORT + o], F[slots, PORT + r])
+
+
+_RECORD_FIELDS = ("uid", "orig_h", "resp_h", "orig_l2_addr", "resp_l2_addr", "proto", "history",
                   "conn_state")

@@ -12,7 +12,7 @@ The tables travel in a compact form of TABLES that ``decode`` turns back into ex
 ``encode`` was given (version 2 and 3; version 1 batches, sent as TABLES themselves, are still read):
 strings are dictionary-encoded, times are microseconds from the interval start, integers take the
 narrowest type holding their values, a flow's ``uid``, ``community_id`` and ``duration`` are null
-wherever they equal what ``flow_uid``, ``community_id`` and ts_end − ts give for the row, and an
+wherever they equal what ``flow_uid``, ``flow_community_ids`` and ts_end − ts give for the row, and an
 event names its flow by row number (``flow``) instead of by uid. A version 3 frame carries zstd's
 content checksum (version 2, the same content without it, is still read).
 
@@ -33,14 +33,13 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-import communityid
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import zstandard
 
-from sensor.wire import batchcheck
+from sensor.wire import batchcheck, community
 
 MAGIC = b"MRKB"
 VERSION = 3  # 3: the frame carries its content checksum (2 did not; the content is the same)
@@ -145,8 +144,6 @@ def table_from_rows(name: str, rows: list[dict]) -> pa.Table:
 # -- flow identifiers, derived from the flow's record -----------------------------------------
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_IP_PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
-_CID = communityid.CommunityID(seed=0)
 DERIVED = ("uid", "community_id", "duration")  # flow columns the core can work out from the rest
 
 
@@ -167,21 +164,12 @@ def flow_uid(salt: str, proto: str, vlan: int, ethertype: int, start_us: int,
     return "C" + _base62(int.from_bytes(hashlib.blake2b(src, digest_size=12).digest(), "big"))
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def community_id(proto: str, orig_h: str, resp_h: str, orig_p: int, resp_p: int) -> str:
-    """Community ID v1 (seed 0) of a flow record (Zeek's ICMP convention: ports are type and code)."""
-    number = _IP_PROTOCOLS.get(proto) or (int(proto) if proto.isdigit() else 0)
-    if not number:  # an L2 flow
-        return ""
-    if number == 1:
-        tpl = communityid.FlowTuple.make_icmp(orig_h, resp_h, orig_p, resp_p)
-    elif number == 58:
-        tpl = communityid.FlowTuple.make_icmp6(orig_h, resp_h, orig_p, resp_p)
-    elif number in (6, 17, 132):
-        tpl = communityid.FlowTuple(number, orig_h, resp_h, orig_p, resp_p)
-    else:
-        tpl = communityid.FlowTuple(number, orig_h, resp_h)
-    return _CID.calc(tpl)
+def flow_community_ids(flows: pa.Table) -> list[str]:
+    """Community ID v1 (seed 0) of each row of a wire.FLOWS table ("" for L2 flows)."""
+    orig, v6 = community.text_to_bytes(flows.column("orig_h"))
+    resp, _ = community.text_to_bytes(flows.column("resp_h"))
+    ports = [flows.column(n).to_numpy().astype(np.int64) for n in ("orig_p", "resp_p")]
+    return community.community_ids(community.protocol_numbers(flows.column("proto")), v6, orig, resp, *ports)
 
 
 def _derive(flows: pa.Table, salt: str) -> dict[str, pa.Array]:
@@ -194,8 +182,7 @@ def _derive(flows: pa.Table, salt: str) -> dict[str, pa.Array]:
                c["resp_h"], c["resp_p"], c["resp_l2_addr"])
     uids = [flow_uid(salt, proto, vlan, et, ts, (oh, op, om), (rh, rp, rm))
             for proto, vlan, et, ts, oh, op, om, rh, rp, rm in rows]
-    cids = [community_id(*row) for row in zip(c["proto"], c["orig_h"], c["resp_h"], c["orig_p"], c["resp_p"])]
-    return {"uid": pa.array(uids, pa.string()), "community_id": pa.array(cids, pa.string()),
+    return {"uid": pa.array(uids, pa.string()), "community_id": pa.array(flow_community_ids(flows), pa.string()),
             "duration": pa.array((end - start) / 1_000_000, pa.float64())}
 
 

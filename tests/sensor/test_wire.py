@@ -173,8 +173,9 @@ def test_a_flow_uid_depends_on_the_flow_not_on_who_originated_it():
 
 def test_community_id_matches_the_specification_example():
     # the Community ID spec's TCP example
-    assert wire.community_id("tcp", "128.232.110.120", "66.35.250.204", 34855, 80) == "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
-    assert wire.community_id("l2", "", "", 0, 0) == ""
+    flows = pa.table({"orig_h": ["128.232.110.120", ""], "resp_h": ["66.35.250.204", ""], "orig_p": [34855, 0],
+                      "resp_p": [80, 0], "proto": ["tcp", "l2"]})
+    assert wire.flow_community_ids(flows) == ["1:LQU9qZlK+B5F3KDmev6m5PMibrg=", ""]
 
 
 def _v1_body(batch: wire.Batch) -> bytes:

@@ -1,0 +1,145 @@
+"""Community ID v1 (seed 0) of many flows at once, from their columns.
+
+The hash input of each flow (seed, the two endpoints in canonical order, protocol, padding, and
+the ports for TCP, UDP, SCTP, ICMP and ICMPv6) is packed for all rows with numpy; only the SHA-1
+itself runs per row (hashlib, over ready bytes), and base64 is again done in bulk. ICMP and ICMPv6
+follow Zeek (and the ``communityid`` package): the ports are type and code, except that a type with
+a reply type (echo, timestamp, router/neighbour solicitation, …) pairs with that type and may be
+flipped like ports; other types are one-way and keep their order.
+
+Addresses come as [n, 16] uint8 arrays in network byte order, an IPv4 address in the last four
+bytes; ``words_to_bytes`` and ``text_to_bytes`` build them from the sensor's and the wire's forms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
+PORT_PROTOCOLS = (ICMP, TCP, UDP, ICMP6, SCTP)
+NAMED_PROTOCOLS = {"tcp": TCP, "udp": UDP, "icmp": ICMP, "icmp6": ICMP6}
+
+_ICMP_PAIRS = {0: 8, 8: 0, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
+_ICMP6_PAIRS = {128: 129, 129: 128, 130: 131, 131: 130, 133: 134, 134: 133, 135: 136, 136: 135,
+                139: 140, 140: 139, 144: 145, 145: 144}
+
+
+def _pair_table(pairs: dict[int, int]) -> np.ndarray:
+    """type → paired type, -1 where the type is one-way."""
+    table = np.full(65536, -1, np.int64)
+    table[list(pairs)] = list(pairs.values())
+    return table
+
+
+_ICMP_PAIR = _pair_table(_ICMP_PAIRS)
+_ICMP6_PAIR = _pair_table(_ICMP6_PAIRS)
+_B64 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", np.uint8)
+
+
+def words_to_bytes(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """[n, 16] network-order addresses from the high and low 64 bits (an IPv4 address in ``lo``)."""
+    words = np.stack([np.asarray(hi, np.uint64), np.asarray(lo, np.uint64)], axis=1).astype(">u8")
+    return words.view(np.uint8).reshape(len(words), 16)
+
+
+def text_to_bytes(addresses: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """([n, 16] addresses, [n] is-IPv6) of a string column, parsing each distinct address once.
+    An empty or unparsable address is all zeros (the L2 flows' empty host)."""
+    encoded = pc.dictionary_encode(addresses)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks() if encoded.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
+    words = encoded.dictionary.to_pylist()
+    packed = np.zeros((len(words), 16), np.uint8)
+    v6 = np.zeros(len(words), np.bool_)
+    for i, text in enumerate(words):
+        raw = _pton(text or "")
+        v6[i] = len(raw) == 16
+        if raw:
+            packed[i, 16 - len(raw):] = np.frombuffer(raw, np.uint8)
+    index = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    return packed[index], v6[index]
+
+
+def _pton(text: str) -> bytes:
+    try:
+        return socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
+    except OSError:
+        return b""
+
+
+def protocol_numbers(names: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """IP protocol numbers of the wire's ``proto`` names (tcp, udp, icmp, icmp6, a number; 0 for l2)."""
+    encoded = pc.dictionary_encode(names)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks() if encoded.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
+    numbers = np.array([NAMED_PROTOCOLS.get(n) or (int(n) if n and n.isdigit() and int(n) < 256 else 0)
+                        for n in encoded.dictionary.to_pylist()] or [0], np.int64)
+    return numbers[encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)]
+
+
+def community_ids(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp: np.ndarray,
+                  orig_p: np.ndarray, resp_p: np.ndarray) -> list[str]:
+    """Community ID v1 (seed 0) of each flow; "" where ``proto`` is 0 (an L2 flow)."""
+    n = len(proto)
+    proto = np.asarray(proto, np.int64)
+    sport = np.asarray(orig_p, np.int64).copy()
+    dport = np.asarray(resp_p, np.int64).copy()
+    one_way = np.zeros(n, np.bool_)
+    for number, pairs in ((ICMP, _ICMP_PAIR), (ICMP6, _ICMP6_PAIR)):
+        icmp = proto == number
+        paired = pairs[sport[icmp] & 0xFFFF]
+        one_way[icmp] = paired < 0
+        dport[icmp] = np.where(paired < 0, dport[icmp], paired)
+    # canonical order: the smaller address first, or the smaller port when the addresses are equal
+    diff = orig != resp
+    first = np.argmax(diff, axis=1)
+    rows = np.arange(n)
+    o_first, r_first = orig[rows, first].astype(np.int16), resp[rows, first].astype(np.int16)
+    has_ports = np.isin(proto, PORT_PROTOCOLS)
+    same = ~diff.any(axis=1)
+    keep = one_way | (~same & (o_first < r_first)) | (same & has_ports & (sport < dport))
+    lo_addr = np.where(keep[:, None], orig, resp)
+    hi_addr = np.where(keep[:, None], resp, orig)
+    lo_port = np.where(keep, sport, dport).astype(">u2").view(np.uint8).reshape(n, 2)
+    hi_port = np.where(keep, dport, sport).astype(">u2").view(np.uint8).reshape(n, 2)
+    digests = np.zeros((n, 21), np.uint8)  # 20 bytes of SHA-1, one zero byte to make whole base64 groups
+    v6 = np.asarray(v6, np.bool_)
+    for is_v6 in (False, True):
+        width = 16 if is_v6 else 4
+        for ports in (False, True):
+            sel = np.flatnonzero((v6 == is_v6) & (has_ports == ports) & (proto != 0))
+            if not len(sel):
+                continue
+            parts = [np.zeros((len(sel), 2), np.uint8), lo_addr[sel, 16 - width:], hi_addr[sel, 16 - width:],
+                     proto[sel, None].astype(np.uint8), np.zeros((len(sel), 1), np.uint8)]
+            if ports:
+                parts += [lo_port[sel], hi_port[sel]]
+            packed = np.ascontiguousarray(np.concatenate(parts, axis=1))
+            size = packed.shape[1]
+            blob = packed.tobytes()
+            sha1 = hashlib.sha1
+            digests[sel, :20] = np.frombuffer(b"".join(sha1(blob[i:i + size]).digest()
+                                                       for i in range(0, len(blob), size)), np.uint8).reshape(-1, 20)
+    return _render(digests, proto != 0)
+
+
+def _render(digests: np.ndarray, present: np.ndarray) -> list[str]:
+    """"1:" + base64 of each 20-byte digest (the 21st byte is zero), "" where not ``present``."""
+    n = len(digests)
+    groups = digests.reshape(n, 7, 3).astype(np.uint32)
+    bits = (groups[:, :, 0] << 16) | (groups[:, :, 1] << 8) | groups[:, :, 2]
+    sextets = np.stack([(bits >> shift) & 0x3F for shift in (18, 12, 6, 0)], axis=2).reshape(n, 28)
+    text = np.empty((n, 30), np.uint8)
+    text[:, 0], text[:, 1] = ord("1"), ord(":")
+    text[:, 2:] = _B64[sextets]
+    text[:, 29] = ord("=")
+    out = text.view("S30").ravel().astype(str).tolist()
+    if not present.all():
+        for i in np.flatnonzero(~present).tolist():
+            out[i] = ""
+    return out

@@ -1,0 +1,101 @@
+"""The bulk Community ID (sensor/wire/community.py) equals the ``communityid`` package's, on the
+corpus's flow records and on hand-made rows covering every protocol family and ICMP type pairing."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from pathlib import Path
+
+import communityid
+import pyarrow as pa
+import pytest
+
+from sensor import wire
+from sensor.meter.pipeline import iter_intervals
+
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+_CID = communityid.CommunityID(seed=0)
+_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
+
+
+def reference(proto: str, orig_h: str, resp_h: str, orig_p: int, resp_p: int) -> str:
+    """The ``communityid`` package's Community ID of a flow record (Zeek's ICMP type/code ports)."""
+    number = _NUMBERS.get(proto) or (int(proto) if proto.isdigit() else 0)
+    if not number:
+        return ""
+    if number == 1:
+        tpl = communityid.FlowTuple.make_icmp(orig_h, resp_h, orig_p, resp_p)
+    elif number == 58:
+        tpl = communityid.FlowTuple.make_icmp6(orig_h, resp_h, orig_p, resp_p)
+    elif number in (6, 17, 132):
+        tpl = communityid.FlowTuple(number, orig_h, resp_h, orig_p, resp_p)
+    else:
+        tpl = communityid.FlowTuple(number, orig_h, resp_h)
+    return _CID.calc(tpl)
+
+
+def _table(rows: list[tuple]) -> pa.Table:
+    names = ("proto", "orig_h", "resp_h", "orig_p", "resp_p")
+    return pa.table({n: list(col) for n, col in zip(names, zip(*rows))})
+
+
+def _captures() -> list:
+    if not (CORPUS / "MANIFEST.csv").exists():
+        return []
+    return sorted(p for p in CORPUS.rglob("*") if p.suffix in (".pcap", ".pcapng", ".cap") and p.stat().st_size > 200)
+
+
+@pytest.fixture(scope="module")
+def corpus_flows() -> list[tuple]:
+    """(proto, orig_h, resp_h, orig_p, resp_p, community_id) of every flow record of every capture."""
+    if not _captures():
+        pytest.skip("corpus not available")
+    rows = []
+    for path in _captures():
+        for iv in iter_intervals([path], protocols=()):
+            f = iv.flows
+            rows += zip(f["proto"], f["orig_h"], f["resp_h"], f["orig_p"], f["resp_p"], f["community_id"])
+    return rows
+
+
+def test_the_sensor_community_ids_equal_the_package_on_every_corpus_capture(corpus_flows):
+    wrong = [row for row in corpus_flows if row[5] != reference(*row[:5])]
+    assert not wrong, wrong[:5]
+    families = {(row[0], ":" in row[1]) for row in corpus_flows}
+    # the corpus holds IPv4 and IPv6 flows of each transport, ICMP of both versions and L2 flows
+    assert {("tcp", False), ("udp", False), ("tcp", True), ("udp", True), ("icmp", False), ("icmp6", True),
+            ("l2", False)} <= families
+
+
+def test_the_core_check_computes_the_same_ids_from_the_records(corpus_flows):
+    assert wire.flow_community_ids(_table([row[:5] for row in corpus_flows])) == [row[5] for row in corpus_flows]
+
+
+def test_every_protocol_family_and_icmp_pairing_equals_the_package():
+    rng = random.Random(7)
+    rows = []
+    icmp_types = {"icmp": [0, 3, 5, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 255],
+                  "icmp6": [1, 2, 128, 129, 130, 131, 133, 134, 135, 136, 137, 139, 140, 143, 144, 145]}
+    for _ in range(3000):
+        proto = rng.choice(["tcp", "udp", "icmp", "icmp6", "132", "47", "50", "89", "255"])
+        v6 = proto == "icmp6" or (proto != "icmp" and rng.random() < 0.5)
+        near = rng.getrandbits(3)  # few distinct addresses: equal ends and one-byte differences
+        make = (lambda: ipaddress.IPv6Address((0xFE80 << 112) | rng.choice([near, rng.getrandbits(64)]))) if v6 else (
+            lambda: ipaddress.IPv4Address(rng.choice([0x0A000000 | near, rng.getrandbits(32)])))
+        a = str(make())
+        b = a if rng.random() < 0.15 else str(make())
+        if proto in icmp_types:
+            sport, dport = rng.choice(icmp_types[proto]), rng.randrange(256)
+        else:
+            sport = rng.randrange(65536)
+            dport = rng.choice([sport, 502, rng.randrange(65536)])
+        rows.append((proto, a, b, sport, dport))
+    rows.append(("l2", "", "", 0, 0))
+    assert wire.flow_community_ids(_table(rows)) == [reference(*row) for row in rows]
+
+
+def test_an_empty_batch_has_no_ids():
+    assert wire.flow_community_ids(_table([("tcp", "10.0.0.1", "10.0.0.2", 1, 2)]).slice(0, 0)) == []
+
