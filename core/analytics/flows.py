@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.analytics.explore import MARGIN
 from core.analytics.window import Window, utc
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
@@ -22,6 +23,9 @@ def list_flows(
     filters = [
         "tenant_id = {tenant:UInt32}",
         "sign = 1",
+        # the ordering key's batch interval first (a record lies in its batch's interval), then exact
+        "interval_start >= {lo:DateTime64(6, 'UTC')}",
+        "interval_start < {hi:DateTime64(6, 'UTC')}",
         "ts < {end:DateTime64(6, 'UTC')}",
         "ts_end >= {start:DateTime64(6, 'UTC')}",
     ]
@@ -38,6 +42,8 @@ def list_flows(
             "offset": offset,
             "host": host,
             "service": service,
+            "lo": window.start - MARGIN,
+            "hi": window.end + MARGIN,
             **window.params,
         },
     )

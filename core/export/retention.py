@@ -5,8 +5,9 @@
   tenant's own ``retention_days`` (``mieruka tenants set NAME --retention-days N``, which also
   re-dates the rows already stored), else ``MIERUKA_RETENTION_RAW_DAYS``.
 - Rollups (Summing/AggregatingMergeTree tables with a time column in their key: traffic per minute,
-  pairs and ledger state per hour …) are kept ``MIERUKA_RETENTION_ROLLUP_DAYS`` for every tenant,
-  longer than raw records, so trends and the ledger outlive the raw rows they were made from.
+  pairs and ledger state per hour and day …; the ledger's all-time state by its last sighting) are
+  kept ``MIERUKA_RETENTION_ROLLUP_DAYS`` for every tenant, longer than raw records, so trends and the
+  ledger outlive the raw rows they were made from.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane, Tenant
 
 RAW_TABLES = ("flows", "events", "observations")
+LATEST_STATE = ("pair_seen_all", "asset_seen_all", "event_actions_all")  # migration 018
 _ROLLUP_ENGINE = re.compile(r"(Summing|Aggregating)MergeTree")
 
 
@@ -65,11 +67,16 @@ def undated_tenants(ch: ClickHouseStore) -> set[int]:
 
 
 def rollup_tables(ch: ClickHouseStore) -> dict[str, str]:
-    """Rollup table → its time column (the first DateTime of its sorting key)."""
+    """Rollup table → its time column (the first DateTime of its sorting key; for the ledger's
+    all-time state, its last sighting: a key not seen for the retention goes as its hours do)."""
     out = {}
     for table in ch.tenant_tables():
         if not _ROLLUP_ENGINE.search(table["engine"]):
             continue
+        if table["name"] in LATEST_STATE:
+            # its hour bucket, as in the hourly tables; a time past 2096 counts as 2096, so that
+            # adding the retention stays inside DateTime's range (to 2106)
+            out[table["name"]] = "least(toStartOfHour(last_seen), toDateTime(3976214400))"
         for token in re.findall(r"\w+", table["sorting_key"]):
             if table["columns"].get(token, "").startswith("DateTime"):
                 out[table["name"]] = token
