@@ -158,7 +158,9 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
     floor = np.iinfo(np.int64).min  # live capture: the clock by which every packet was in
     counters = _new_counters()
 
-    def close() -> Interval:
+    def close(final: bool = False) -> Interval:
+        """The interval's records; ``final`` (end of input) ends every flow in its last interval
+        record, rather than in a zero-packet record after it."""
         start = current * interval if width else first_ts / SEC
         end = start + interval if width else last_ts / SEC
         observations, events = hook.flush(end) if hook else ([], [])
@@ -167,8 +169,8 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
             stage_events, stage_observations, stage_errors = stage.flush()
             events, observations = events + stage_events, observations + stage_observations
             decode_errors.update(stage_errors)
-        flows = table.flush()
-        ended = [uid for uid, final in zip(flows["uid"], flows["final"]) if final]
+        flows = table.flush(final)
+        ended = [uid for uid, done in zip(flows["uid"], flows["final"]) if done]
         for stage in stages:
             stage.end(ended)
         counters["decode_errors"] = sum(decode_errors.values())
@@ -218,10 +220,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
         if counters["packets"]:  # nothing readable, only damaged records
             yield Interval(0.0, 0.0, table.flush(final=True), dict(counters))
         return
-    last = close()
-    final = table.flush(final=True)
-    for name, values in final.items():
-        last.flows[name] = last.flows[name] + values
+    last = close(final=True)
     if not _empty(last):
         yield last
 
