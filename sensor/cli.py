@@ -22,6 +22,7 @@ import typer
 from typer.exceptions import TyperException
 
 from sensor.site import config as sensor_config
+from sensor.active import review as active_review
 from sensor import simulate, wire
 from sensor.meter import pipeline
 from sensor.ship import health
@@ -268,6 +269,24 @@ def status(config: ConfigPath = None,
         typer.echo(f"{'link types':<12} not decoded: {counts}")
 
 
+@app.command("active-id")
+def active_id(config: ConfigPath = None,
+              list_requests: Annotated[bool, typer.Option(
+                  "--list", help="print every request active identification may send: bytes in hex and meaning")] = False,
+              capture: Annotated[Optional[list[Path]], typer.Option(
+                  exists=True, dir_okay=False, readable=True,
+                  help="with --list: the exact requests for each device this capture shows, and whether it is due")]
+              = None) -> None:
+    """Optional active identification: its settings, and (--list) exactly what it would send."""
+    if capture and not list_requests:
+        raise typer.BadParameter("--capture goes with --list")
+    settings = sensor_config.load(sensor_config.resolve(config)).active
+    typer.echo(active_review.summary(settings))
+    if list_requests:
+        for line in active_review.requests(settings, capture or []):
+            typer.echo(line)
+
+
 def _status_lines(cfg: SensorConfig, r: dict) -> list[tuple[str, str]]:
     capture = (f"{r['capture_pps']:.1f} packets/s, {r['kernel_drops']} kernel drops, "
                f"{r['parse_errors']} parse errors (interval ending {r['capture_at']})"
@@ -307,7 +326,7 @@ def main() -> None:
         sys.exit(2)
     except Problem as exc:  # something on site: what is wrong and what to do
         print(f"mieruka-sensor: {exc.line()}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))
     except typer.Abort:
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

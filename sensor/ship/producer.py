@@ -48,6 +48,12 @@ class Producer:
         self._queue(batch)
         self.retry()
 
+    def put_extra(self, batch: wire.Batch) -> None:
+        """Spool a batch that is no capture interval (active identification's answers): no capture
+        figures for the health report, no economy summary."""
+        self._queue(batch)
+        self.retry()
+
     def finish(self) -> None:
         """The capture ended: spool the flow summary being gathered."""
         self._queue(self.summary.take())

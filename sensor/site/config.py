@@ -11,11 +11,12 @@ import json
 import os
 import ssl
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomli_w
 
+from sensor.active.settings import ActiveSettings, SettingError, parse_table
 from sensor.errors import Problem
 
 DEFAULT_PATH = Path("/etc/mieruka/sensor.toml")
@@ -26,6 +27,12 @@ CAPTURES = ("scapy", "dumpcap")
 
 class ConfigError(Problem):
     """No usable configuration."""
+
+
+class BadSetting(ConfigError):
+    """A value the config may not hold (a usage error: exit code 2)."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -52,8 +59,11 @@ class SensorConfig:
     upload_timeout_s: float = 30.0  # per request to the core
     retry_max_s: float = 300.0  # longest wait between upload attempts (exponential backoff with jitter)
     economy_interval_s: float = 900.0  # near the data budget: flows summarised over this period
+    # [active]: optional active identification, off unless its mode says otherwise (sensor/active/settings.py)
+    active: ActiveSettings = field(default_factory=ActiveSettings)
 
     def __post_init__(self) -> None:
+        self.active = parse_table(self.active)
         if self.capture not in CAPTURES:
             raise ValueError(f"capture must be one of {', '.join(CAPTURES)}, not {self.capture!r}")
         for name in ("interval_s", "heartbeat_s", "upload_timeout_s", "retry_max_s", "economy_interval_s",
@@ -93,6 +103,8 @@ def load(path: Path) -> SensorConfig:
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         return SensorConfig(**data)
+    except SettingError as exc:
+        raise BadSetting(f"{path}: {exc}", "fix the [active] table of the config") from None
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{path} is not a valid sensor config: {exc}",
                           "fix the file, or activate again with a new code") from None

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from sensor.active.policy import Identifier
 from sensor.meter import pipeline
 from sensor.ship import health
 from sensor.site.source import open_capture
@@ -42,6 +43,12 @@ def run(cfg: SensorConfig, stop: threading.Event) -> None:
     report = functools.partial(_report_health, core, spool, cfg.monthly_budget_mb * MIB)
     helpers = [threading.Thread(target=_upload, args=(uplink, producer, stop, wake), name="uploader"),
                threading.Thread(target=_heartbeat, args=(report, cfg.heartbeat_s, stop), name="heartbeat")]
+    active = None
+    if cfg.active.mode != "off":  # optional active identification of the devices seen (sensor/active)
+        active = Identifier(cfg.active, cfg.serial, emit=producer.put_extra)
+        helpers.append(threading.Thread(target=active.run, args=(stop,), name="active-id"))
+        log.warning("active identification %s: %s to devices seen in %s", cfg.active.mode,
+                    ", ".join(cfg.active.protocols), ", ".join(cfg.active.networks))
     for thread in helpers:
         thread.start()
     log.info("capturing on %s (%s), batches every %g s to %s", cfg.interface, cfg.capture, cfg.interval_s,
@@ -51,6 +58,8 @@ def run(cfg: SensorConfig, stop: threading.Event) -> None:
         for batch in pipeline.iter_batches([capture.chunks(stop)], cfg.interval_s, sensor=cfg.serial,
                                            observer=Observer(), stats=stats):
             producer.put(batch, stats.link_types)
+            if active is not None:
+                active.learn(batch)
             wake.set()
         producer.finish()
         if not stop.is_set():
