@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 PROBES: dict[str, exchange.Probe] = {p.name: p for p in (enip.PROBE, s7comm.PROBE, modbus.PROBE, bacnet.PROBE,
                                                           snmp.PROBE)}
 SOURCE = "active"  # the observations' source and the events' protocol
-POLL_S = 60.0  # how often the loop looks for devices due
+POLL_S = 60.0  # how often the loop looks for devices due (and as soon as a batch shows news)
+WAKE_S = 0.5  # how soon the loop notices a stop or a batch learnt
 
 
 class Identifier:
@@ -48,9 +49,11 @@ class Identifier:
         self.asked = self.log.last_asked()
         self.counts: Counter[str] = Counter()  # outcomes: identified, answered, timeout, refused, malformed …
         self._next = 0.0  # monotonic time the next request may go
+        self._news = threading.Event()  # a batch was learnt since the last round
 
     def learn(self, batch: wire.Batch) -> None:
         self.seen.learn(batch)
+        self._news.set()
 
     def decision(self, target: Target, now: float) -> str:
         """"due", or why ``target`` is not asked now."""
@@ -84,7 +87,12 @@ class Identifier:
                 continue
             if not self._pace(stop):
                 break
-            row = self._ask(target, facts)
+            try:
+                row = self._ask(target, facts)
+            except Exception:  # noqa: BLE001 - one device's failure costs only its request
+                self.counts["failed"] += 1
+                log.exception("active identification of %s (%s) failed", target.ip, target.protocol)
+                continue
             if row is not None:
                 events.append(row)
         observations = facts.flush()
@@ -98,14 +106,17 @@ class Identifier:
     def run(self, stop: threading.Event, poll: float = POLL_S) -> None:
         """Rounds until ``stop``; a failure costs its round, never the sensor."""
         while not stop.is_set():
+            self._news.clear()
             try:
                 batch = self.round(stop)
                 if batch is not None and self.emit is not None:
                     self.emit(batch)
             except Exception:  # noqa: BLE001 - the capture goes on whatever happens here
-                self.counts["failed_rounds"] += 1
+                self.counts["failed"] += 1
                 log.exception("active identification: the round failed")
-            stop.wait(poll)
+            deadline = time.monotonic() + poll
+            while not (stop.wait(WAKE_S) or self._news.is_set()) and time.monotonic() < deadline:
+                pass
 
     # -- one target ---------------------------------------------------------------------------
 

@@ -321,6 +321,26 @@ def test_rate_limits_hold_across_rounds_and_restarts(tmp_path, batches, responde
     assert sent["s7"] == sent["bacnet"] == sent["snmp"] == b""  # protocols switched off
 
 
+def test_the_service_loop_asks_once_a_batch_shows_devices(tmp_path, batches, responders):
+    emitted: list[wire.Batch] = []
+    ident = Identifier(settings(tmp_path, protocols=["modbus"]), "SN-1", emit=emitted.append)
+    stop = threading.Event()
+    loop = threading.Thread(target=ident.run, args=(stop,))
+    loop.start()
+    try:
+        for batch in batches:  # as `run` hands it each batch it spooled
+            ident.learn(batch)
+        deadline = time.monotonic() + 5
+        while not emitted and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(5)
+    assert not loop.is_alive()
+    assert len(emitted) == 1  # one round's batch: the Modbus devices inside the networks, each once
+    assert sorted(emitted[0].tables["events"].column("resp_h").to_pylist()) == [f"{NET}.{n}" for n in (12, 22, 23)]
+
+
 def test_dry_run_logs_and_sends_nothing(tmp_path, batches, responders):
     ident = identifier(settings(tmp_path, mode="dry-run"), batches)
     assert ident.round() is None
