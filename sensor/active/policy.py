@@ -2,7 +2,8 @@
 
 A target (a device seen serving a protocol, ``targets.Seen``) is asked only when all hold: the
 mode is not off, its protocol is switched on, its address is inside the site's networks and not
-excluded (``ActiveSettings.may_ask``), it was not asked about that protocol within
+excluded (``ActiveSettings.may_ask``), its traffic has not told its model and firmware already, it
+was not asked about that protocol within
 ``interval_hours`` (the request log remembers across restarts), and the global pace of
 ``max_rate`` requests per second allows it. Every request is written to the local log before it
 is sent (none is sent if the log cannot be written); in dry-run mode only the log is written.
@@ -64,6 +65,8 @@ class Identifier:
             return f"{target.protocol} is not switched on"
         if not s.may_ask(target.ip):
             return "outside the site's networks, excluded, or not one device"
+        if target.identified:
+            return "its traffic already told its model and firmware"
         last = self.asked.get(target.key)
         if last is not None and now - last < s.interval_hours * 3600:
             return f"asked at {_iso(last)}, again after {s.interval_hours:g} h"

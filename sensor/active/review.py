@@ -23,8 +23,8 @@ MODE_TEXT = {"off": "off: nothing is sent", "dry-run": "dry run: requests are lo
 def summary(s: ActiveSettings) -> str:
     return (f"active identification {MODE_TEXT[s.mode]}; protocols {', '.join(s.protocols) or 'none'}; "
             f"site networks {', '.join(s.networks) or 'none'}; excluded {', '.join(s.exclude) or 'none'}; "
-            f"at most one request per device and protocol every {s.interval_hours:g} h and {s.max_rate:g} "
-            f"requests/s in all; {s.timeout_s:g} s to answer; log {s.log}")
+            f"at most one request per device and protocol every {s.interval_hours:g} h, and at most "
+            f"{s.max_rate:g} per second in all; {s.timeout_s:g} s to answer; log {s.log}")
 
 
 def _messages(target: Target, s: ActiveSettings) -> Iterator[str]:
@@ -40,8 +40,9 @@ def requests(s: ActiveSettings, captures: list[Path]) -> Iterator[str]:
         for name in s.protocols:
             transport = "udp" if name in UDP_ONLY else "tcp"
             example = Target("<device>", name, transport, DEFAULT_PORTS[name])
+            unit = "; Modbus unit 1 here, on site the unit its clients use" if name == "modbus" else ""
             yield f"{name} ({PROBES[name].action}) to {transport.upper()} port {DEFAULT_PORTS[name]} " \
-                  "or the port the device was seen serving; Modbus unit 1 here, the unit seen in use on site"
+                  f"or the port the device was seen serving{unit}"
             yield from _messages(example, s)
         return
     with tempfile.TemporaryDirectory() as tmp:  # review only: the site's request log is not read

@@ -1,7 +1,8 @@
 """The devices the sensor has seen serve a protocol it may ask about, learnt from its own batches:
 a decoder's ``protocol_served`` fact (the device answered in the protocol) makes a device a target;
 the flows give the port and transport it served on, Modbus events the unit id its clients address,
-BACnet I-Am facts the device instance."""
+BACnet I-Am facts the device instance, and passive facts whether its model and firmware are known
+already (then there is nothing to ask)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sensor.active.settings import PROTOCOLS
 
 MAX_TARGETS = 4096  # (device, protocol) pairs kept
 DEFAULT_PORTS = {"enip": 44818, "s7comm": 102, "modbus": 502, "bacnet": 47808, "snmp": 161}
+IDENTITY = frozenset({"model", "firmware"})  # what a device must have told passively to be left alone
 UDP_ONLY = frozenset({"bacnet", "snmp"})
 TCP_ONLY = frozenset({"s7comm", "modbus"})
 
@@ -27,6 +29,7 @@ class Target:
     port: int = 0
     unit: int = 1  # Modbus unit id as its clients address it
     instance: int | None = None  # BACnet device instance, when an I-Am named it
+    identified: bool = False  # its traffic told its model and firmware
 
     @property
     def key(self) -> tuple[str, str]:
@@ -41,6 +44,7 @@ class Seen:
         self._ports: dict[tuple[str, str], tuple[str, int]] = {}
         self._units: dict[str, int] = {}
         self._instances: dict[str, int] = {}
+        self._known: dict[str, set[str]] = {}  # IDENTITY attributes passive facts gave, by address
         self._lock = threading.Lock()
 
     def learn(self, batch: wire.Batch) -> None:
@@ -53,6 +57,8 @@ class Seen:
                     self._served.setdefault((ip, value), None)
                 elif attribute == "bacnet_device_id" and source == "bacnet" and value.isdigit():
                     self._instances[ip] = int(value)
+                elif attribute in IDENTITY and source != "active" and ip and len(self._known) < MAX_TARGETS:
+                    self._known.setdefault(ip, set()).add(attribute)
             for ip, port, proto, service in flows:
                 for name in set(service.split(",")) & set(PROTOCOLS):
                     if (ip, name) not in self._ports or proto == "tcp":  # a TCP port first (List Identity)
@@ -71,7 +77,7 @@ class Seen:
         if transport not in ("tcp", "udp") or protocol in (UDP_ONLY if transport == "tcp" else TCP_ONLY):
             transport, port = ("udp" if protocol in UDP_ONLY else "tcp"), DEFAULT_PORTS[protocol]
         return Target(ip, protocol, transport, port or DEFAULT_PORTS[protocol], self._units.get(ip, 1),
-                      self._instances.get(ip))
+                      self._instances.get(ip), self._known.get(ip, set()) >= IDENTITY)
 
 
 def _rows(table: pa.Table, names: tuple[str, ...]) -> list[tuple]:

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from scapy.asn1.asn1 import ASN1_OID, ASN1_STRING
+from scapy.asn1.asn1 import ASN1_OID, ASN1_STRING, ASN1_TIME_TICKS
 from scapy.layers.snmp import SNMP, SNMPget, SNMPresponse, SNMPvarbind
 
 from sensor import cli
@@ -50,9 +50,14 @@ DEVICES = {  # name → (host, protocol, transport, port): what the capture show
     "garbage": (host(23), "modbus", "tcp", 502),
     "slow": (host(24), "enip", "udp", 44818),
     "outside": (host(256 + 40), "modbus", "tcp", 502),  # 127.77.1.40: outside the site's networks
+    "known": (host(26), "modbus", "tcp", 502),  # its traffic told its identity: nothing to ask
 }
 UNSEEN = (host(25), "modbus", "tcp", 502)  # serves Modbus but never showed it on the mirror port
 MODBUS_UNIT = 3  # what the HMI addresses the Modbus device as
+AI_1 = b"\x0c\x00\x00\x00\x01\x19\x55"  # analog-input 1, present-value
+PRESENT_VALUE = (sim.bacnet_apdu(b"\x00\x05\x09\x0c" + AI_1, reply=True),  # ReadProperty, and its answer
+                 sim.bacnet_apdu(b"\x30\x09\x0c" + AI_1 + b"\x3e\x44\x41\xc8\x00\x00\x3f"))
+LIST_SERVICES = struct.pack("<HHHHH16s", 1, 0x100, 20, 1, 0x120, b"Communications")  # one item: CIP over TCP and UDP
 
 
 # -- the capture the sensor saw ----------------------------------------------------------------
@@ -98,20 +103,24 @@ def seen_traffic(t: int = sim.EPOCH * 1_000_000) -> list[tuple[int, bytes]]:
                 (sim.COTP_CR, sim.COTP_CC), (sim.s7_job(1, sim.S7_SETUP), sim.s7_ack(1, sim.S7_SETUP))])
         elif protocol == "modbus":
             unit = MODBUS_UNIT if name == "modbus" else 1
+            told = [(sim.modbus(8, unit, b"\x2b\x0e\x01\x00"), modbus_answer(sim.modbus(8, unit, b"\x2b\x0e\x01\x00")))]
             frames += tcp_conversation(CLIENT, device, port, t, [
-                (sim.modbus(7, unit, b"\x03\x00\x00\x00\x02"), sim.modbus(7, unit, b"\x03\x04\x00\x01\x00\x02"))])
+                (sim.modbus(7, unit, b"\x03\x00\x00\x00\x02"), sim.modbus(7, unit, b"\x03\x04\x00\x01\x00\x02")),
+                *(told if name == "known" else [])])
         elif protocol == "enip" and transport == "tcp":
             frames += tcp_conversation(CLIENT, device, port, t, [
                 (sim.enip(0x65, 0, b"\x01\x00\x00\x00"), sim.enip(0x65, 0x1234, b"\x01\x00\x00\x00"))])
-        elif protocol == "enip":
-            frames += udp_exchange(CLIENT, device, port, t, sim.enip(0x63, 0, b""), sim.list_identity_reply(device, 7))
+        elif protocol == "enip":  # List Services: no identity on the wire
+            frames += udp_exchange(CLIENT, device, port, t, sim.enip(0x04, 0, b""), sim.enip(0x04, 0, LIST_SERVICES))
         elif protocol == "bacnet":
             frames += [(t, sim.udp_frame(device, sim.BROADCAST_MAC, sim.BROADCAST_IP, port, port, sim.bacnet_i_am()))]
-            frames += udp_exchange(CLIENT, device, port, t + 1000, *sim.bacnet_device_properties(9))
+            frames += udp_exchange(CLIENT, device, port, t + 1000, *PRESENT_VALUE)
         elif protocol == "snmp":
             request = bytes(SNMP(version=1, community=b"other", PDU=SNMPget(id=5, varbindlist=[
                 SNMPvarbind(oid=ASN1_OID("1.3.6.1.2.1.1.3.0"))])))
-            frames += udp_exchange(CLIENT, device, port, t, request, snmp_answer(5, b"other"))
+            answer = bytes(SNMP(version=1, community=b"other", PDU=SNMPresponse(id=5, varbindlist=[
+                SNMPvarbind(oid=ASN1_OID("1.3.6.1.2.1.1.3.0"), value=ASN1_TIME_TICKS(360000))])))
+            frames += udp_exchange(CLIENT, device, port, t, request, answer)
     return frames
 
 
@@ -146,6 +155,7 @@ ANSWERS = {
     "enip": lambda request: sim.list_identity_reply(DEVICES["enip"][0], 0x2A),
     "bacnet": lambda request: sim.bacnet_device_properties(request[8])[1],
     "snmp": lambda request: snmp_answer(int(SNMP(request).PDU.id.val), COMMUNITY.encode()),
+    "known": modbus_answer,
     "garbage": lambda request: b"\x00\x07\x00\x00\x00\x03\x01\x2b\x0e",  # MBAP length 3, then a cut-short MEI answer
     "slow": lambda request: sim.list_identity_reply(DEVICES["slow"][0], 1),  # after DELAYS
 }
@@ -276,12 +286,15 @@ def test_asks_each_seen_device_once_and_reads_the_answers(tmp_path, batches, res
         assert bytes(responders[name].received) == b"".join(planned(ident, name)), name
     for name in ("silent", "garbage"):  # no next message once an answer failed
         assert bytes(responders[name].received) == planned(ident, name)[0], name
-    for name in ("excluded", "outside", "unseen"):
+    for name in ("excluded", "outside", "unseen", "known"):
         assert responders[name].received == b"", name
     assert responders["modbus"].received[6] == MODBUS_UNIT  # the unit id the HMI used
     assert responders["bacnet"].received[11:15] == struct.pack(">I", 8 << 22 | sim.BACNET_DEVICE)  # from its I-Am
 
     ip = {name: d[0].ip_text for name, d in DEVICES.items()}
+    decisions = {t.ip: decision for t, decision, _ in ident.plan()}
+    assert decisions[ip["known"]] == "its traffic already told its model and firmware"
+    assert decisions[ip["modbus"]].startswith("asked at ")
     assert facts(batch, ip["s7"]) >= {"model": "6ES7 214-1AG40-0XB0", "firmware": "V4.4.0", "vendor": "Siemens"}.items()
     assert facts(batch, ip["modbus"]) >= {"vendor": "Schneider Electric", "model": "BMX P34 2020", "firmware": "v2.8"}.items()
     assert facts(batch, ip["enip"]) >= {"product": "1756-L83E/B LOGIX5583E", "serial": "0x0000002a"}.items()
