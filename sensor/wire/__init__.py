@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import zstandard
 
-from sensor.wire import batchcheck, community
+from sensor.wire import batchcheck, community, flowuid
 
 MAGIC = b"MRKB"
 VERSION = 3  # 3: the frame carries its content checksum (2 did not; the content is the same)
@@ -174,15 +174,9 @@ def flow_community_ids(flows: pa.Table) -> list[str]:
 
 def _derive(flows: pa.Table, salt: str) -> dict[str, pa.Array]:
     """DERIVED columns as worked out from the other columns of ``flows`` (wire.FLOWS names)."""
-    c = {n: flows.column(n).to_pylist() for n in ("vlan", "orig_h", "orig_p", "resp_h", "resp_p", "proto",
-                                                 "ethertype", "orig_l2_addr", "resp_l2_addr")}
     start = flows.column("ts").cast(pa.int64()).to_numpy()
     end = flows.column("ts_end").cast(pa.int64()).to_numpy()
-    rows = zip(c["proto"], c["vlan"], c["ethertype"], start.tolist(), c["orig_h"], c["orig_p"], c["orig_l2_addr"],
-               c["resp_h"], c["resp_p"], c["resp_l2_addr"])
-    uids = [flow_uid(salt, proto, vlan, et, ts, (oh, op, om), (rh, rp, rm))
-            for proto, vlan, et, ts, oh, op, om, rh, rp, rm in rows]
-    return {"uid": pa.array(uids, pa.string()), "community_id": pa.array(flow_community_ids(flows), pa.string()),
+    return {"uid": flowuid.flow_uids(flows, salt), "community_id": pa.array(flow_community_ids(flows), pa.string()),
             "duration": pa.array((end - start) / 1_000_000, pa.float64())}
 
 

@@ -1,5 +1,6 @@
 """The bulk Community ID (sensor/wire/community.py) equals the ``communityid`` package's, on the
-corpus's flow records and on hand-made rows covering every protocol family and ICMP type pairing."""
+corpus's flow records and on hand-made rows covering every protocol family and ICMP type pairing;
+the bulk uids (sensor/wire/flowuid.py) equal ``wire.flow_uid`` row by row."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from sensor import wire
-from sensor.meter.pipeline import iter_intervals
+from sensor.meter.pipeline import flows_table, iter_intervals
+from sensor.wire.flowuid import flow_uids
 
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -48,16 +50,19 @@ def _captures() -> list:
 
 
 @pytest.fixture(scope="module")
-def corpus_flows() -> list[tuple]:
-    """(proto, orig_h, resp_h, orig_p, resp_p, community_id) of every flow record of every capture."""
+def corpus_table() -> pa.Table:
+    """Every flow record of every corpus capture (wire.FLOWS), with uids salted "SN-1"."""
     if not _captures():
         pytest.skip("corpus not available")
-    rows = []
-    for path in _captures():
-        for iv in iter_intervals([path], protocols=()):
-            f = iv.flows
-            rows += zip(f["proto"], f["orig_h"], f["resp_h"], f["orig_p"], f["resp_p"], f["community_id"])
-    return rows
+    return pa.concat_tables(flows_table(iv.flows) for path in _captures()
+                            for iv in iter_intervals([path], protocols=(), uid_salt="SN-1"))
+
+
+@pytest.fixture(scope="module")
+def corpus_flows(corpus_table) -> list[tuple]:
+    """(proto, orig_h, resp_h, orig_p, resp_p, community_id) of every flow record of every capture."""
+    names = ("proto", "orig_h", "resp_h", "orig_p", "resp_p", "community_id")
+    return list(zip(*(corpus_table.column(n).to_pylist() for n in names)))
 
 
 def test_the_sensor_community_ids_equal_the_package_on_every_corpus_capture(corpus_flows):
@@ -71,6 +76,17 @@ def test_the_sensor_community_ids_equal_the_package_on_every_corpus_capture(corp
 
 def test_the_core_check_computes_the_same_ids_from_the_records(corpus_flows):
     assert wire.flow_community_ids(_table([row[:5] for row in corpus_flows])) == [row[5] for row in corpus_flows]
+
+
+def test_bulk_uids_equal_flow_uid_row_by_row(corpus_table):
+    rows = corpus_table.to_pylist()
+    starts = corpus_table.column("ts").cast(pa.int64()).to_pylist()
+    expected = [wire.flow_uid("SN-1", r["proto"], r["vlan"], r["ethertype"], start,
+                              (r["orig_h"], r["orig_p"], r["orig_l2_addr"]), (r["resp_h"], r["resp_p"], r["resp_l2_addr"]))
+                for r, start in zip(rows, starts)]
+    assert flow_uids(corpus_table, "SN-1").to_pylist() == expected == corpus_table.column("uid").to_pylist()
+    short = [uid for uid in expected if len(uid) < 18]  # digests with leading zero digits are covered
+    assert short
 
 
 def test_every_protocol_family_and_icmp_pairing_equals_the_package():
