@@ -282,6 +282,7 @@ def active_id(config: ConfigPath = None,
         raise typer.BadParameter("--capture goes with --list")
     settings = sensor_config.load(sensor_config.resolve(config)).active
     typer.echo(active_review.summary(settings))
+    typer.echo(f"request log: {active_review.tally(settings)}")
     if list_requests:
         for line in active_review.requests(settings, capture or []):
             typer.echo(line)
@@ -307,6 +308,7 @@ def _status_lines(cfg: SensorConfig, r: dict) -> list[tuple[str, str]]:
         ("spool", spool),
         ("last upload", (r["last_upload"] or "never") + (f"; failing now: {r['last_error']}" if r["last_error"] else "")),
         ("data used", f"{_size(used)} of {_size(budget)} this month ({share}){economy}"),
+        ("active id", cfg.active.mode if cfg.active.mode == "off" else f"{cfg.active.mode}: {active_review.tally(cfg.active)}"),
     ]
 
 

@@ -6,11 +6,13 @@ whether it would be asked now."""
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from sensor.active.policy import PROBES, Identifier
+from sensor.active.requestlog import RequestLog
 from sensor.active.settings import ActiveSettings
 from sensor.active.targets import DEFAULT_PORTS, UDP_ONLY, Target
 from sensor.meter import pipeline
@@ -25,6 +27,19 @@ def summary(s: ActiveSettings) -> str:
             f"site networks {', '.join(s.networks) or 'none'}; excluded {', '.join(s.exclude) or 'none'}; "
             f"at most one request per device and protocol every {s.interval_hours:g} h, and at most "
             f"{s.max_rate:g} per second in all; {s.timeout_s:g} s to answer; log {s.log}")
+
+
+def tally(s: ActiveSettings) -> str:
+    """What the request log holds: requests sent (or, dry run, not sent), their outcomes, the last."""
+    entries = RequestLog(Path(s.log)).entries()
+    requests = [e for e in entries if e.get("event") == "request"]
+    if not requests:
+        return "no request logged"
+    sent = sum(1 for e in requests if not e.get("dry_run"))
+    outcomes = Counter(str(e.get("status")) for e in entries if e.get("event") == "result")
+    told = ", ".join(f"{status} {n}" for status, n in sorted(outcomes.items()))
+    return (f"{sent} requests sent, {len(requests) - sent} logged in dry run; last {requests[-1].get('time', '?')} "
+            f"to {requests[-1].get('device', '?')} ({requests[-1].get('protocol', '?')})" + (f"; {told}" if told else ""))
 
 
 def _messages(target: Target, s: ActiveSettings) -> Iterator[str]:

@@ -421,10 +421,11 @@ def test_cli_lists_what_would_be_sent_and_refuses_bad_values(tmp_path, monkeypat
     config = tmp_path / "sensor.toml"
     body = ('core_url = "http://127.0.0.1:9"\ntoken = "t"\nsensor_id = 1\nserial = "SN-1"\ninterface = "lo"\n'
             '[active]\nprotocols = ["modbus", "s7comm", "snmp"]\nsnmp_community = "plantread"\n'
-            f'networks = ["{NET}.0/24"]\n')
+            f'networks = ["{NET}.0/24"]\nlog = "{tmp_path / "active.jsonl"}"\n')
     config.write_text(body)
     code, out, _ = run_cli(monkeypatch, capsys, "active-id", "--list", "--config", config)
     assert code == 0 and out.startswith("active identification off: nothing is sent; protocols modbus, s7comm, snmp")
+    assert "\nrequest log: no request logged\n" in out
     assert modbus.request(1, 1, modbus.BASIC, 0).hex() in out
     assert s7comm.read_szl(0x0011).hex() in out and "Read SZL 0x0011" in out
     assert "List Identity" not in out  # enip switched off
@@ -434,6 +435,14 @@ def test_cli_lists_what_would_be_sent_and_refuses_bad_values(tmp_path, monkeypat
     code, out, _ = run_cli(monkeypatch, capsys, "active-id", "--list", "--config", config, "--capture", pcap)
     assert code == 0 and f"{NET}.12 modbus TCP 502: active identification is off" in out
     assert modbus.request(1, MODBUS_UNIT, modbus.BASIC, 0).hex() in out  # the unit id seen in use
+
+    log = RequestLog(tmp_path / "active.jsonl")
+    log.write({"ts": 1.0, "time": "1970-01-01T00:00:01+00:00", "event": "request", "device": f"{NET}.12",
+               "protocol": "modbus", "dry_run": False})
+    log.write({"ts": 1.1, "event": "result", "device": f"{NET}.12", "protocol": "modbus", "status": "identified"})
+    code, out, _ = run_cli(monkeypatch, capsys, "active-id", "--config", config)
+    assert out.splitlines()[1] == (f"request log: 1 requests sent, 0 logged in dry run; last 1970-01-01T00:00:01+00:00 "
+                                   f"to {NET}.12 (modbus); identified 1")
 
     for bad, named in (('exclude = ["everywhere"]', "active.exclude"), ('mode = "loud"', "active.mode")):
         config.write_text(body + bad + "\n")
