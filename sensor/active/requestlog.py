@@ -31,7 +31,8 @@ class RequestLog:
             os.fsync(f.fileno())
 
     def last_asked(self) -> dict[tuple[str, str], float]:
-        """(device, protocol) → the time of its latest request in the log (and the old log)."""
+        """(device, protocol) → the time of its latest request sent, in the log (and the old log);
+        a dry run's entries do not count, so switching from dry run to on asks at once."""
         asked: dict[tuple[str, str], float] = {}
         for path in (self.path.with_name(self.path.name + ".1"), self.path):
             try:
@@ -41,7 +42,7 @@ class RequestLog:
             for line in lines:
                 try:
                     entry = json.loads(line)
-                    if entry.get("event") == "request":
+                    if entry.get("event") == "request" and not entry.get("dry_run"):
                         key = (str(entry["device"]), str(entry["protocol"]))
                         asked[key] = max(asked.get(key, 0.0), float(entry["ts"]))
                 except (ValueError, KeyError, TypeError, AttributeError):

@@ -361,6 +361,9 @@ def test_dry_run_logs_and_sends_nothing(tmp_path, batches, responders):
     entries = RequestLog(tmp_path / "active.jsonl").entries()
     assert len(entries) == 8 and all(e["dry_run"] and e["event"] == "request" for e in entries)
     assert ident.counts == {"dry_run": 8}
+    assert ident.round() is None and len(RequestLog(tmp_path / "active.jsonl").entries()) == 8  # once per interval
+    switched_on = identifier(settings(tmp_path), batches)  # the operator switches it on: asked at once
+    assert switched_on.round().rows("events") == 8
 
 
 @pytest.mark.parametrize(("table", "message"), [
