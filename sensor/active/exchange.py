@@ -99,6 +99,9 @@ def run(protocol: str, transport: str, ip: str, port: int, messages: list[Messag
         out.status, out.detail = "error", exc.strerror or type(exc).__name__
     if out.status == "answered" and out.facts:
         out.status = "identified"
+    refused = [f"{event.action}: {event.status}" for event in out.events if event.status not in ("", "OK")]
+    if refused and not out.detail:  # what the device said no to (a Modbus exception, an S7 error class …)
+        out.detail = "; ".join(refused)
     return out
 
 
