@@ -36,6 +36,7 @@ PROBES: dict[str, exchange.Probe] = {p.name: p for p in (enip.PROBE, s7comm.PROB
 SOURCE = "active"  # the observations' source and the events' protocol
 POLL_S = 60.0  # how often the loop looks for devices due (and as soon as a batch shows news)
 WAKE_S = 0.5  # how soon the loop notices a stop or a batch learnt
+ROUND_S = 60.0  # a round hands on what it learnt after this long; the next one goes on at once
 
 
 class Identifier:
@@ -51,6 +52,7 @@ class Identifier:
         self.counts: Counter[str] = Counter()  # outcomes: identified, answered, timeout, refused, malformed …
         self._next = 0.0  # monotonic time the next request may go
         self._news = threading.Event()  # a batch was learnt since the last round
+        self._cut = False  # the last round ended on its time budget with devices still due
 
     def learn(self, batch: wire.Batch) -> None:
         self.seen.learn(batch)
@@ -78,16 +80,23 @@ class Identifier:
         return [(t, self.decision(t, now), PROBES[t.protocol].messages(t, self.settings) if t.protocol in PROBES else [])
                 for t in self.seen.targets()]
 
-    def round(self, stop: threading.Event | None = None) -> wire.Batch | None:
-        """Ask every device that is due, at the allowed pace; the batch of what they answered."""
+    def round(self, stop: threading.Event | None = None, budget: float = ROUND_S) -> wire.Batch | None:
+        """Ask the devices that are due, at the allowed pace, for ``budget`` seconds (one device at
+        least); the batch of what they answered. Devices still due wait for the next round."""
         events: list[dict] = []
         facts = Facts()
         started = self.clock()
+        until, asked = time.monotonic() + budget, False
+        self._cut = False
         for target in self.seen.targets():
             if stop is not None and stop.is_set():
                 break
             if self.decision(target, self.clock()) != "due":
                 continue
+            if asked and time.monotonic() > until:
+                self._cut = True
+                break
+            asked = True
             if not self._pace(stop):
                 break
             try:
@@ -118,7 +127,7 @@ class Identifier:
                 self.counts["failed"] += 1
                 log.exception("active identification: the round failed")
             deadline = time.monotonic() + poll
-            while not (stop.wait(WAKE_S) or self._news.is_set()) and time.monotonic() < deadline:
+            while not (self._cut or stop.wait(WAKE_S) or self._news.is_set()) and time.monotonic() < deadline:
                 pass
 
     # -- one target ---------------------------------------------------------------------------

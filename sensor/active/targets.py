@@ -55,12 +55,15 @@ class Seen:
             for ip, attribute, value, source in observations:
                 if attribute == "protocol_served" and value in PROTOCOLS and ip and len(self._served) < MAX_TARGETS:
                     self._served.setdefault((ip, value), None)
-                elif attribute == "bacnet_device_id" and source == "bacnet" and value.isdigit():
+                elif attribute == "bacnet_device_id" and source == "bacnet" and value.isdigit() \
+                        and len(self._instances) < MAX_TARGETS:
                     self._instances[ip] = int(value)
                 elif attribute in IDENTITY and source != "active" and ip and len(self._known) < MAX_TARGETS:
                     self._known.setdefault(ip, set()).add(attribute)
             for ip, port, proto, service in flows:
                 for name in set(service.split(",")) & set(PROTOCOLS):
+                    if len(self._ports) >= MAX_TARGETS and (ip, name) not in self._ports:
+                        break
                     if (ip, name) not in self._ports or proto == "tcp":  # a TCP port first (List Identity)
                         self._ports[(ip, name)] = (proto, port)
             for ip, protocol, attrs in events:

@@ -383,6 +383,14 @@ def test_hostile_answers_cost_a_counted_outcome_never_a_crash(name, tmp_path, ba
     assert "malformed" in outcomes or "timeout" in outcomes, outcomes
 
 
+def test_a_round_hands_on_its_answers_after_its_time_budget(tmp_path, batches, responders):
+    ident = identifier(settings(tmp_path, protocols=["modbus"]), batches)
+    first = ident.round(budget=0.0)  # the budget is spent after the first device
+    assert first.rows("events") == 1
+    rest = ident.round()
+    assert rest.rows("events") == 2 and ident.round() is None  # the others next, each once
+
+
 def test_dry_run_logs_and_sends_nothing(tmp_path, batches, responders):
     ident = identifier(settings(tmp_path, mode="dry-run"), batches)
     assert ident.round() is None
