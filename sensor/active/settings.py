@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 MODES = ("off", "dry-run", "on")  # dry-run: log what would be sent, send nothing
 PROTOCOLS = ("enip", "s7comm", "modbus", "bacnet", "snmp")
 SNMP_VERSIONS = ("1", "2c")
+LIMITS = {"interval_hours": 24 * 365.0, "max_rate": 100.0, "timeout_s": 60.0}  # the highest value each may have
 
 
 class SettingError(ValueError):
@@ -41,10 +42,10 @@ class ActiveSettings:
         if self.mode != "off" and not self.allowed:
             raise SettingError("active.networks must name the site's networks (CIDR) before active.mode is "
                                f"{self.mode!r}")
-        for name in ("interval_hours", "max_rate", "timeout_s"):
+        for name, top in LIMITS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise SettingError(f"active.{name} must be a positive number, not {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= top:
+                raise SettingError(f"active.{name} must be a positive number up to {top:g}, not {value!r}")
         if self.snmp_version not in SNMP_VERSIONS:
             raise SettingError(f"active.snmp_version must be one of {', '.join(SNMP_VERSIONS)}, "
                                f"not {self.snmp_version!r}")

@@ -409,6 +409,8 @@ def test_dry_run_logs_and_sends_nothing(tmp_path, batches, responders):
     ({"protocols": ["modbus", "dnp3"]}, "'dnp3' is not one of"),
     ({"networks": ["10.10.0.0/33"]}, "active.networks"),
     ({"max_rate": 0}, "active.max_rate must be a positive number"),
+    ({"max_rate": 1000}, "active.max_rate must be a positive number up to 100"),
+    ({"timeout_s": True}, "active.timeout_s must be a positive number"),
     ({"interval_hours": "daily"}, "active.interval_hours must be a positive number"),
     ({"protocols": ["snmp"]}, "snmp_community is empty"),
     ({"s7_tsap": "zz"}, "active.s7_tsap"),
