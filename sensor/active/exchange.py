@@ -88,7 +88,7 @@ def run(protocol: str, transport: str, ip: str, port: int, messages: list[Messag
                 if message.answered is not None and not message.answered(answer):
                     break
             if transport == "tcp":
-                sock.shutdown(socket.SHUT_RDWR)
+                _close(sock)
     except (TimeoutError, socket.timeout):
         out.status, out.detail = "timeout", f"no answer within {timeout:g} s"
     except Malformed as exc:
@@ -103,6 +103,14 @@ def run(protocol: str, transport: str, ip: str, port: int, messages: list[Messag
     if refused and not out.detail:  # what the device said no to (a Modbus exception, an S7 error class …)
         out.detail = "; ".join(refused)
     return out
+
+
+def _close(sock: socket.socket) -> None:
+    """Disconnect (a device that closed first has said all it had to)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _read(sock: socket.socket, frame, deadline: float) -> bytes:
