@@ -109,6 +109,11 @@ class AppLayer:
         for uid in uids:
             self._flows.pop(uid, None)
 
+    def forget_slots(self, slots: list[int]) -> None:
+        """The flow table evicted these slots' flows: the slots may now hold other flows."""
+        for slot in slots:
+            self._by_slot.pop(slot, None)
+
     # -- per packet -----------------------------------------------------------------------
 
     def _run(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:

@@ -703,7 +703,12 @@ class _FlowInfo(NamedTuple):
 class FlowTable:
     """Feed packets with ``add`` in capture order; call ``flush`` at each interval end."""
 
-    def __init__(self, uid_salt: str = "", capacity: int = 1024):
+    def __init__(self, uid_salt: str = "", capacity: int = 1024, max_flows: int | None = None):
+        """``max_flows`` bounds the table: when it is full, the flows quiet the longest (those
+        already ended first) are evicted, i.e. reported at once with a final record, as Zeek's and
+        NetFlow's exporters do under memory pressure; ``evictions`` counts them."""
+        self._max = max_flows
+        capacity = min(capacity, max_flows) if max_flows else capacity
         self._st = _State.alloc(capacity)
         self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # stack of free slots
         self._n_free = np.array([capacity], np.int64)
@@ -717,6 +722,9 @@ class FlowTable:
         self._tcp_server[list(TCP_SERVER_PORTS)] = True
         self._udp_server = np.zeros(65536, np.bool_)
         self._udp_server[list(UDP_SERVER_PORTS)] = True
+        self._evicted: list[dict[str, list]] = []  # records of the flows evicted since the last flush
+        self._evicted_slots: list[int] = []  # their slots, until a stage takes them (take_evicted)
+        self.evictions = 0  # flows evicted since the table was made
 
     @property
     def network_time(self) -> int:
@@ -725,12 +733,42 @@ class FlowTable:
     def __len__(self) -> int:
         return int(np.count_nonzero(self._st.F[:, KIND]))
 
-    def _grow(self, need: int) -> None:
+    def _make_room(self, need: int, busy: np.ndarray) -> None:
+        """At least ``need`` free slots: grow up to ``max_flows``, then evict flows not in ``busy``
+        (the slots of the chunk being placed); a chunk with more flows than that still grows."""
+        cap, nf = len(self._st.F), int(self._n_free[0])
+        if self._max is None or cap < self._max:
+            self._grow(need, self._max)
+        elif nf < need:
+            self._evict(max(need - nf, self._max // 16), busy)  # in bulk, not one flow per chunk
+        if int(self._n_free[0]) < need:
+            self._grow(need)
+
+    def _evict(self, count: int, busy: np.ndarray) -> None:
+        F = self._st.F
+        live = np.flatnonzero(F[:, KIND] != KIND_FREE)
+        live = live[~np.isin(live, busy)]
+        victims = live[np.lexsort((F[live, SEEN], F[live, ENDED] == 0))[:count]]
+        F[victims, ENDED] = 1
+        self._evicted.append(self._records(victims))
+        self._release(victims)
+        self._evicted_slots += victims.tolist()
+        self.evictions += len(victims)
+
+    def take_evicted(self) -> list[int]:
+        """Slots freed by evictions since the last call (a stage forgets what it held by slot)."""
+        slots, self._evicted_slots = self._evicted_slots, []
+        return slots
+
+    def _grow(self, need: int, limit: int | None = None) -> None:
         cap = len(self._st.F)
         nf = int(self._n_free[0])
         new_cap = cap
-        while new_cap - cap + nf < need:
+        while new_cap - cap + nf < need and (limit is None or new_cap < limit):
             new_cap *= 2
+        new_cap = min(new_cap, max(limit, cap)) if limit else new_cap
+        if new_cap == cap:
+            return
         self._st = self._st.grown(new_cap)
         free = np.empty(new_cap, np.int64)
         free[: new_cap - cap] = np.arange(new_cap - 1, cap - 1, -1)
@@ -780,7 +818,7 @@ class FlowTable:
             g = _advance(*self._st, p, key, side, order, gstart, gslot, nt, self._tcp_server, self._udp_server,
                          self._free, self._n_free, g, pslot)
             if g >= 0:
-                self._grow(int(gstart[g + 1] - gstart[g]) + 1)
+                self._make_room(int(gstart[g + 1] - gstart[g]) + 1, gslot)
         slot_of.update(zip(gkeys, gslot.tolist()))
 
     def flush(self, final: bool = False) -> dict[str, list]:
@@ -792,8 +830,16 @@ class FlowTable:
             F[used, ENDED] = 1
         slots = np.flatnonzero(used & ((F[:, IV_SEEN] != 0) | (F[:, ENDED] != 0)))
         rows = self._records(slots)
+        if self._evicted:  # evicted flows first, as they were reported
+            rows = {name: [v for part in self._evicted for v in part[name]] + values for name, values in rows.items()}
+            self._evicted = []
         F[slots, IV_SEEN] = 0
-        done = slots[F[slots, ENDED] != 0]
+        self._release(slots[F[slots, ENDED] != 0])
+        return rows
+
+    def _release(self, done: np.ndarray) -> None:
+        """Free the slots of flows that ended and have been reported."""
+        F = self._st.F
         for s, k in zip(done.tolist(), self._st.U[done, KEY].tolist()):
             if self._slot_of.get(k) == s:
                 del self._slot_of[k]
@@ -804,7 +850,6 @@ class FlowTable:
         nf = int(self._n_free[0])
         self._free[nf : nf + len(done)] = done
         self._n_free[0] = nf + len(done)
-        return rows
 
     def app_marks(self, slots: np.ndarray) -> np.ndarray:
         """The APP_* mark of each slot's flow."""

@@ -50,6 +50,7 @@ class Interval:
     observations: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
     decode_errors: dict[str, int] = field(default_factory=dict)  # malformed PDUs per app protocol
+    evicted_flows: int = 0  # flows the full flow table reported early (their records are in ``flows``)
 
 
 @dataclass
@@ -143,14 +144,17 @@ def _empty(iv: Interval) -> bool:
 
 def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float = 60.0, observer=None,
                    uid_salt: str = "", protocols: tuple[Protocol, ...] = registry.PROTOCOLS,
-                   stats: Stats | None = None) -> Iterator[Interval]:
+                   stats: Stats | None = None, max_flows: int | None = None) -> Iterator[Interval]:
     """Analyse capture files and live chunk streams (``sensor.capture.live``) in order as one
     stream, yielding each interval that had packets (or news of kernel drops).
     ``protocols`` are the application decoders to run (none: flows only, no decoding at all);
-    ``stats``, if given, accumulates what was read and what could not be decoded."""
+    ``stats``, if given, accumulates what was read and what could not be decoded; ``max_flows``
+    bounds the flow table (FlowTable: the longest-quiet flows are evicted, i.e. reported early)."""
     stats = Stats() if stats is None else stats
-    table = FlowTable(uid_salt)
-    stages = (AppLayer(table, protocols), LinkLayer(table), SynPrints()) if protocols else ()
+    table = FlowTable(uid_salt, max_flows=max_flows)
+    app = AppLayer(table, protocols) if protocols else None
+    stages = (app, LinkLayer(table), SynPrints()) if app else ()
+    evicted = 0  # table.evictions at the last interval's end
     hook = _Observer(observer) if observer is not None else None
     width = interval * SEC if math.isfinite(interval) else None
     current = None  # interval index (or 0 for an infinite interval)
@@ -161,6 +165,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
     def close(final: bool = False) -> Interval:
         """The interval's records; ``final`` (end of input) ends every flow in its last interval
         record, rather than in a zero-packet record after it."""
+        nonlocal evicted
         start = current * interval if width else first_ts / SEC
         end = start + interval if width else last_ts / SEC
         observations, events = hook.flush(end) if hook else ([], [])
@@ -174,7 +179,9 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
         for stage in stages:
             stage.end(ended)
         counters["decode_errors"] = sum(decode_errors.values())
-        return Interval(start, end, flows, dict(counters), observations, events, decode_errors)
+        iv = Interval(start, end, flows, dict(counters), observations, events, decode_errors, table.evictions - evicted)
+        evicted = table.evictions
+        return iv
 
     for source in sources:
         for frames in _chunks(source):
@@ -183,6 +190,8 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
             nt = np.maximum.accumulate(np.maximum(p.ts, max(table.network_time, floor)))
             iv = nt // int(width) if width else np.zeros(len(nt), np.int64)
             cuts = [0, *(np.flatnonzero(iv[1:] != iv[:-1]) + 1).tolist(), len(iv)] if len(iv) else [0]
+            if max_flows and len(iv):  # a bounded table can evict only flows outside the slice it places
+                cuts = sorted({*cuts, *range(0, len(iv), max(1, max_flows // 4))})
             frame_end = frames.offset + frames.caplen
             for lo, hi in zip(cuts[:-1], cuts[1:]):
                 if current is not None and int(iv[lo]) != current:
@@ -193,6 +202,9 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                 last_ts = int(nt[hi - 1])
                 seg = _slice(p, lo, hi)
                 placed = table.add(seg)
+                freed = table.take_evicted()
+                if app and freed:
+                    app.forget_slots(freed)
                 if width:  # a packet stamped before its interval (out of order) dates its events at the start
                     seg = seg._replace(ts=np.maximum(seg.ts, current * int(width)))
                 for stage in stages:
