@@ -177,3 +177,11 @@ def refused_by_postgresql(client, admin: dict) -> None:
         details = db.scalars(select(AuditLog.detail).where(AuditLog.action == "login.failed")).all()
     assert any(d.startswith("ana\ufffd@acme.example from") for d in details)
     assert any(len(d) == AuditLog.detail.type.length and d.startswith("xxx") for d in details)
+
+
+def test_db_upgrade_names_an_unreachable_database_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIERUKA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MIERUKA_DATABASE_URL", "postgresql+psycopg://core:secret@127.0.0.1:1/mieruka")
+    r = CliRunner().invoke(cli.app, ["db", "upgrade"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("error: control plane postgresql+psycopg://core:***@127.0.0.1:1/mieruka: ")
