@@ -134,7 +134,15 @@ def catalogue(ch: ClickHouseStore) -> Catalogue:
 
 
 def match_devices(ch: ClickHouseStore, devices: Iterable[DeviceId]) -> dict[str, list[VulnMatch]]:
-    """Device key → its matches (devices without any are left out)."""
+    """Device key → its matches (devices without any are left out). A plant holds many devices of one
+    vendor, model and firmware: each such identity is matched once."""
     known = catalogue(ch)
-    found = {d.key: known.match(d) for d in devices}
-    return {key: matches for key, matches in found.items() if matches}
+    by_identity: dict[tuple[str, str, str], list[VulnMatch]] = {}
+    found = {}
+    for d in devices:
+        identity = (d.vendor, d.model, d.firmware)
+        if identity not in by_identity:
+            by_identity[identity] = known.match(d)
+        if by_identity[identity]:
+            found[d.key] = list(by_identity[identity])
+    return found
