@@ -165,11 +165,22 @@ def iter_frames(path: str | Path, chunk: int = CHUNK) -> Iterator[Frames]:
         raise CaptureError(f"{path}: too short for a capture file")
     magic = int.from_bytes(buf[:4].tobytes(), "little")
     if magic == PCAPNG_SHB:
-        yield from _iter_pcapng(buf, chunk, path)
+        chunks = _iter_pcapng(buf, chunk, path)
     elif magic in PCAP_MAGIC:
-        yield from _iter_pcap(buf, chunk, path)
+        chunks = _iter_pcap(buf, chunk, path)
     else:
         raise CaptureError(f"{path}: not a pcap or pcapng file (magic {magic:#010x})")
+    mapped = getattr(buf.base, "obj", None)  # the mmap under the array (none for an empty file)
+    released = 0
+    for frames in chunks:
+        yield frames
+        # back for more: the pages before this chunk's last frame were read, so the mapped file
+        # need not stay resident (a frame read again is paged in from the file)
+        if isinstance(mapped, mmap.mmap) and len(frames):
+            upto = int(frames.offset[-1]) // mmap.PAGESIZE * mmap.PAGESIZE
+            if upto > released:
+                mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                released = upto
 
 
 def _iter_pcap(buf: np.ndarray, chunk: int, path) -> Iterator[Frames]:
