@@ -1,17 +1,21 @@
-"""pcap → flows throughput: mieruka's sensor pipeline against tshark, a dpkt loop and Scapy.
+"""pcap → flows throughput: mieruka's sensor pipeline against nDPI's ndpiReader, tshark, a dpkt loop and Scapy.
 
     .venv/bin/python bench/bench_flows.py [--packets 1000000] [--scapy-packets 20000]
+    .venv/bin/python bench/bench_flows.py --concurrent 100000   # 100,000 flows open at once
 
-All tools read the same simulated plant capture (sensor.simulate.write_pcap) in one run; the
-output is packets/s per tool and our speed as a ratio to each. Scapy is timed on a prefix of
-the file and its rate extrapolated (it would take minutes on the whole file). numba compile
-time is measured separately, in a child process with an empty numba cache.
+All tools read the same capture in one run: the simulated plant (sensor.simulate.write_pcap) or,
+with ``--concurrent``, bench/concurrent_flows.py's busy site. The output is packets/s per tool
+and our speed as a ratio to each; ours, ndpiReader and tshark each run as a whole process of
+their own, so their maximum RSS is printed beside them (ours as a ratio to each peer's too).
+Scapy is timed on a prefix of the file and its rate extrapolated (it would take minutes on the
+whole file). numba compile time is measured separately, in a child process with an empty numba cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.concurrent_flows import write as write_concurrent  # noqa: E402
 from sensor.decode import registry  # noqa: E402
 from sensor.meter.pipeline import iter_intervals  # noqa: E402
 from sensor.simulate import write_pcap  # noqa: E402
@@ -86,11 +91,37 @@ def scapy_flows(path: Path, limit: int) -> tuple[int, int]:
     return n, len(flows)
 
 
-def tshark_flows(path: Path) -> int:
-    """Conversations tshark lists with its TCP and UDP conversation statistics."""
-    out = subprocess.run(["tshark", "-r", str(path), "-q", "-z", "conv,tcp", "-z", "conv,udp"],
-                         capture_output=True, text=True, check=True).stdout
-    return sum(1 for line in out.splitlines() if "<->" in line)
+def measured(cmd: list[str]) -> tuple[float, float, str]:
+    """(seconds, max RSS in MB, stdout) of ``cmd`` run as a process of its own."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, out)
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def ours_process(path: Path, decoding: bool) -> tuple[float, float, int, int]:
+    """(seconds, max RSS MB, packets, flow records) of ``ours`` in a fresh interpreter."""
+    seconds, rss, out = measured([sys.executable, __file__, "--child", "decoders" if decoding else "flows", str(path)])
+    packets, records = map(int, out.split())
+    return seconds, rss, packets, records
+
+
+def tshark_flows(path: Path) -> tuple[float, float, int]:
+    """(seconds, max RSS MB, conversations tshark lists with its TCP and UDP conversation statistics)."""
+    seconds, rss, out = measured(["tshark", "-r", str(path), "-q", "-z", "conv,tcp", "-z", "conv,udp"])
+    return seconds, rss, sum(1 for line in out.splitlines() if "<->" in line)
+
+
+def ndpi_flows(path: Path) -> tuple[float, float, int]:
+    """(seconds, max RSS MB, unique flows) of nDPI's ndpiReader (flow table and protocol detection)."""
+    seconds, rss, out = measured(["ndpiReader", "-i", str(path)])
+    found = re.search(r"Unique flows:\s+(\d+)", out)
+    return seconds, rss, int(found[1]) if found else -1
 
 
 def cold_compile_seconds(sample: Path) -> float:
@@ -116,42 +147,63 @@ def timed(fn, *args):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=1_000_000)
+    ap.add_argument("--concurrent", type=int, default=0, help="read a capture of this many concurrent flows instead")
     ap.add_argument("--scapy-packets", type=int, default=20_000)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench")
+    ap.add_argument("--child", choices=("flows", "decoders"), help=argparse.SUPPRESS)
+    ap.add_argument("capture", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:  # one measured run of ours: print packets and flow records
+        print(*ours(args.capture, args.child == "decoders"))
+        return
     args.workdir.mkdir(parents=True, exist_ok=True)
-    path = args.workdir / f"plant-{args.packets}.pcap"
     sample = args.workdir / "plant-1000.pcap"
-    for p, n in ((path, args.packets), (sample, 1000)):
-        if not p.exists():
-            write_pcap(p, packets=n, seed=1)
+    if args.concurrent:
+        path = args.workdir / f"concurrent-{args.concurrent}.pcap"
+        if not path.exists():
+            write_concurrent(path, args.concurrent)
+    else:
+        path = args.workdir / f"plant-{args.packets}.pcap"
+        if not path.exists():
+            write_pcap(path, packets=args.packets, seed=1)
+    if not sample.exists():
+        write_pcap(sample, packets=1000, seed=1)
     size_mb = path.stat().st_size / 1e6
-    print(f"capture: {path} ({args.packets:,} packets, {size_mb:.0f} MB), cpu: {os.cpu_count()} cores")
+    print(f"capture: {path} ({size_mb:.0f} MB), cpu: {os.cpu_count()} cores")
 
     compile_s = cold_compile_seconds(sample)
     warm_s, _ = timed(ours, sample)  # loads the compiled kernels from the numba cache
     rows = []
-    ours_s, (n, records) = timed(ours, path, False)
-    rows.append(("mieruka flows (steady state, decoders off)", n, ours_s, f"{records:,} flow records", False))
-    full_s, _ = timed(ours, path, True)
-    rows.append(("mieruka flows + protocol decoders (steady state)", n, full_s, "events and facts too", False))
+    ours_s, ours_rss, n, records = ours_process(path, False)
+    rows.append(("mieruka flows (process, decoders off)", n, ours_s, ours_rss, f"{records:,} flow records", False))
+    full_s, full_rss, _, _ = ours_process(path, True)
+    rows.append(("mieruka flows + protocol decoders (process)", n, full_s, full_rss, "events and facts too", False))
+    missing = [tool for tool in ("ndpiReader", "tshark") if not shutil.which(tool)]
+    if shutil.which("ndpiReader"):
+        ndpi_s, ndpi_rss, nflows = ndpi_flows(path)
+        rows.append(("ndpiReader -i (nDPI)", n, ndpi_s, ndpi_rss, f"{nflows:,} flows", False))
     if shutil.which("tshark"):
-        tshark_s, convs = timed(tshark_flows, path)
-        rows.append(("tshark -q -z conv,tcp -z conv,udp", args.packets, tshark_s, f"{convs:,} conversations", False))
+        tshark_s, tshark_rss, convs = tshark_flows(path)
+        rows.append(("tshark -q -z conv,tcp -z conv,udp", n, tshark_s, tshark_rss, f"{convs:,} conversations", False))
     dpkt_s, (dn, dflows) = timed(dpkt_flows, path)
-    rows.append(("dpkt loop + flow dict", dn, dpkt_s, f"{dflows:,} flows", False))
+    rows.append(("dpkt loop + flow dict (in process)", dn, dpkt_s, None, f"{dflows:,} flows", False))
     scapy_s, (sn, sflows) = timed(scapy_flows, path, args.scapy_packets)
-    rows.append((f"Scapy PcapReader ({sn:,}-packet prefix, extrapolated)", sn, scapy_s, f"{sflows:,} flows", True))
+    rows.append((f"Scapy PcapReader ({sn:,}-packet prefix, in process)", sn, scapy_s, None, f"{sflows:,} flows", True))
 
     our_rate, full_rate = n / ours_s, n / full_s
-    if not shutil.which("tshark"):
-        print("tshark not installed: skipped (apt-get install -y tshark)")
+    for tool, package in (("ndpiReader", "libndpi-bin"), ("tshark", "tshark")):
+        if tool in missing:
+            print(f"{tool} not installed: skipped (apt-get install -y {package})")
     print(f"numba: cold first call (compile, empty cache) {compile_s:.1f} s; warm first call (cached) {warm_s:.2f} s")
-    print(f"{'tool':58} {'packets':>10} {'seconds':>8} {'pkt/s':>12} {'flows ×':>8} {'decode ×':>9}  notes")
-    for name, count, secs, note, extrapolated in rows:
+    print(f"{'tool':52} {'packets':>10} {'seconds':>8} {'pkt/s':>11} {'max RSS':>8} {'flows ×':>8} {'decode ×':>9}"
+          f" {'RSS ×':>6}  notes")
+    for name, count, secs, rss, note, extrapolated in rows:
         rate = count / secs
-        print(f"{name:58} {count:>10,} {secs:>8.2f} {rate:>12,.0f} {our_rate / rate:>8.1f} {full_rate / rate:>9.1f}  {note}"
-              + ("; rate extrapolated" if extrapolated else ""))
+        rss_text = f"{rss:>5.0f} MB" if rss else f"{'-':>8}"
+        rss_ratio = f"{full_rss / rss:>6.2f}" if rss else f"{'-':>6}"
+        print(f"{name:52} {count:>10,} {secs:>8.2f} {rate:>11,.0f} {rss_text} {our_rate / rate:>8.2f} "
+              f"{full_rate / rate:>9.2f} {rss_ratio}  {note}" + ("; rate extrapolated" if extrapolated else ""))
+    print("flows × / decode ×: our rate (decoders off / on) over the tool's; RSS ×: our max RSS (decoders on) over the tool's")
 
 
 if __name__ == "__main__":
