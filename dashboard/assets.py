@@ -13,7 +13,7 @@ from dashboard.i18n import N_, Translator
 from dashboard.timefmt import MINUTES, SECONDS, absolute, zone_name
 
 # Roles the core infers from behaviour or sensors state, in the role filter's order.
-ROLES = ("plc", "hmi", "engineering_workstation", "camera", "nvr", "server", "router", "switch", "iot")
+ROLES = ("plc", "hmi", "engineering_workstation", "camera", "nvr", "server", "router", "switch", "iot", "io_device")
 LATEST_EVENTS = 25
 ALL_HISTORY = "all"  # the ledger's default period; else one of the overview's ranges
 N_("range_all")  # assets.html: "range_" ~ period

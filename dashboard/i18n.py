@@ -42,7 +42,7 @@ COMPUTED_KEYS = (
     N_("login_failed"), N_("login_locked"), N_("csrf_failed"), N_("asset_not_found"), N_("billing_only"),
     # asset ledger (dashboard/assets.py)
     N_("role_plc"), N_("role_hmi"), N_("role_engineering_workstation"), N_("role_server"), N_("role_camera"),
-    N_("role_nvr"), N_("role_router"), N_("role_switch"), N_("role_iot"),
+    N_("role_nvr"), N_("role_router"), N_("role_switch"), N_("role_iot"), N_("role_io_device"),
     N_("auth_authorized"), N_("auth_unauthorized"), N_("auth_unknown"),
     N_("importance_critical"), N_("importance_high"), N_("importance_medium"), N_("importance_low"),
     N_("importance_none"),

@@ -21,7 +21,8 @@ from dashboard.render import human_bytes
 
 # Dot colours, near the role badges' text colours; unknown roles light grey.
 ROLE_COLOURS = {"plc": "#1849a9", "hmi": "#0b6b5d", "engineering_workstation": "#5b2bb5", "camera": "#c26a00",
-                "nvr": "#9e1c5c", "server": "#475467", "router": "#1d2939", "switch": "#1d2939", "iot": "#4d7c0f"}
+                "nvr": "#9e1c5c", "server": "#475467", "router": "#1d2939", "switch": "#1d2939", "iot": "#4d7c0f",
+                "io_device": "#3b6e8f"}
 OTHER_COLOUR = "#c0c7d0"
 # A device's risk level as a ring around its dot (low: none).
 RISK_RINGS = {"high": ("#d92d20", 3.5), "medium": ("#f79009", 2.5)}

@@ -82,7 +82,7 @@ LAPTOP = ("DESKTOP-7Q2K9LM", "unknown", 99, "c8:5b:76", True, 128)
 # controllers that answer only to their own protocols: FINS/UDP, BACnet/IP, PROFINET DCP
 MORE_CONTROLLERS = [
     ("plc-cp1l-1", "plc", 16, "00:00:0a", False, 64),
-    ("bms-o3-1", "building_controller", 17, "00:40:ae", False, 64),
+    ("bms-o3-1", "plc", 17, "00:40:ae", False, 64),
     ("io-et200sp-1", "io_device", 18, "00:1b:1b", False, 64),
 ]
 LATE = frozenset(d[0] for d in MORE_CONTROLLERS)  # announce themselves (gratuitous ARP) when they start

@@ -13,7 +13,7 @@ from core.vulns.catalogue import device_families, families, vendor_key
 
 UNKNOWN = "unknown"  # nothing observed
 UNLISTED = "unlisted"  # observed, but not a label of the closed list (or not like one)
-ROLES = ("plc", "hmi", "engineering_workstation", "camera", "nvr", "server", "router", "switch", "iot")
+ROLES = ("plc", "hmi", "engineering_workstation", "camera", "nvr", "server", "router", "switch", "iot", "io_device")
 INSECURE_PRACTICES = ("cleartext_credentials", "default_credentials", "smbv1", "internet_exposure",
                       "remote_access")
 

@@ -37,7 +37,7 @@ TYPE_OF_STATION, NAME_OF_STATION, DEVICE_ID, DEVICE_ROLE = (DEVICE, 1), (DEVICE,
 CONTROLS = {1: "start_transaction", 2: "end_transaction", 3: "signal", 5: "reset_factory_settings",
             6: "reset_to_factory"}
 RESPONSE = (CONTROL, 4)
-IO_CONTROLLER = 0x02  # device role bit
+IO_DEVICE, IO_CONTROLLER = 0x01, 0x02  # device role bits
 BLOCK_ERRORS = {0: "OK", 1: "option not supported", 2: "suboption not supported", 3: "suboption not set",
                 4: "resource error", 5: "set not possible", 6: "in operation"}
 MAX_BLOCKS = 32
@@ -100,6 +100,8 @@ def _about_device(blocks: list[tuple[tuple[int, int], bytes]]) -> tuple[dict[str
             attrs["device_role"] = f"0x{value[0]:02x}"
             if value[0] & IO_CONTROLLER:
                 facts.append(Fact("role", "plc"))
+            elif value[0] & IO_DEVICE:  # remote I/O, drives, field devices
+                facts.append(Fact("role", "io_device"))
         elif key == IP_PARAMETER:
             attrs.update(_ip(value))
             if attrs["ip"] != "0.0.0.0":
