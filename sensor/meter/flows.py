@@ -22,6 +22,7 @@ from Python use the runtime.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import NamedTuple
@@ -622,10 +623,12 @@ def _expire_all(F, now, nt):
 # ---------------------------------------------------------------- Python side
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a site's hosts repeat across its many flows
 def mac_text(v: int) -> str:
     return ":".join(f"{b:02x}" for b in int(v).to_bytes(6, "big"))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def ip_text(ver: int, hi: int, lo: int) -> str:
     if ver == 4:
         return str(ipaddress.IPv4Address(int(lo) & 0xFFFFFFFF))
