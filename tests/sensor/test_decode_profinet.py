@@ -16,7 +16,8 @@ def test_an_ip_address_is_set_through_dcp(analyse):
     facts = {(o["attribute"], o["value"]) for o in run.observations if o["mac"] == DEVICE and o["source"] == "profinet"}
     assert facts == {("hostname", "X208-BORD"), ("model", "INC"), ("profinet_vendor_id", "0x002a"),
                      ("profinet_device_id", "0x0a01"), ("ip", "192.168.0.6"),
-                     ("vendor", "Siemens"), ("product", "SCALANCE X-200")}  # the ids' names
+                     ("vendor", "Siemens"), ("product", "SCALANCE X-200"),  # the ids' names
+                     ("role", "io_device")}  # as it states (a PROFINET switch is an IO device for its diagnostics)
     addresses = {o["ip"] for o in run.observations if o["attribute"] == "ip" and o["source"] == "profinet"}
     assert addresses == {"192.168.0.6"}  # the address column too, so the ledger ties it to the MAC
 
