@@ -5,6 +5,7 @@ Built from the core's alert store (core/detect/store.py) for one tenant."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -109,9 +110,14 @@ def window(ch: ClickHouseStore, tenant: int, range_key: str) -> Window:
 def device_keys(ch: ClickHouseStore, tenant: int) -> dict[str, str]:
     """The ledger's device keys by key, MAC and IP: an alert's side known only by its IP (e.g. an
     OT function from events) still links to its device's page."""
+    return keys_by_name((key, (*asset.ips, asset.mac)) for key, asset in ledger(ch, tenant).items())
+
+
+def keys_by_name(devices: Iterable[tuple[str, Iterable[str]]]) -> dict[str, str]:
+    """Device keys by key and by each of the (device key, its addresses) pairs' addresses."""
     keys: dict[str, str] = {}
-    for key, asset in ledger(ch, tenant).items():
-        for name in (*asset.ips, asset.mac, key):
+    for key, names in devices:
+        for name in (*names, key):
             if name:
                 keys[name] = key
     return keys
@@ -268,9 +274,10 @@ def device_alerts(ch: ClickHouseStore, tenant: int, device: str, t: Translator) 
             "device": device}
 
 
-def summary(ch: ClickHouseStore, tenant: int, t: Translator) -> dict:
+def summary(ch: ClickHouseStore, tenant: int, t: Translator, devices: dict[str, str] | None = None) -> dict:
     """The overview's summary: open alerts by severity, and a few of them, the most severe first
-    and the newest within a severity (so a critical one is not hidden behind many low ones)."""
+    and the newest within a severity (so a critical one is not hidden behind many low ones).
+    ``devices``: ``device_keys`` when the caller has the ledger already."""
     counts = store.counts_by_severity(ch, tenant, status=list(OPEN_STATUSES))
     newest: list[dict] = []
     for severity in (s for s in SEVERITIES if counts[s]):
@@ -278,6 +285,9 @@ def summary(ch: ClickHouseStore, tenant: int, t: Translator) -> dict:
                                     limit=NEWEST - len(newest))
         if len(newest) == NEWEST:
             break
-    devices = device_keys(ch, tenant) if newest else {}
+    if not newest:
+        devices = {}
+    elif devices is None:
+        devices = device_keys(ch, tenant)
     return {"counts": [{"severity": s, "label": t(f"severity_{s}"), "n": counts[s]} for s in SEVERITIES],
             "open": sum(counts.values()), "newest": [row(a, devices, t) for a in newest]}

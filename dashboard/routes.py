@@ -168,8 +168,9 @@ def overview(
     t = translator(request_lang(request))
     context = overview_context(ch, db, user.tenant_id, range_key, t)
     range_links = [(key, with_query(request, range=key)) for key in RANGES]
+    devices = alertview.keys_by_name((a["device"], (*a["ips"], a["mac"])) for a in context["assets"])
     return page(request, "overview.html", user=user, range_links=range_links,
-                alert_summary=alertview.summary(ch, user.tenant_id, t), **context)
+                alert_summary=alertview.summary(ch, user.tenant_id, t, devices), **context)
 
 
 @router.get("/sensors", name="sensors")
