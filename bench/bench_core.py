@@ -15,7 +15,8 @@ raw tables.
    derives from the app) plus a few filtered variants: one warm-up, then ``--repeat`` requests each
    (``--download-repeat`` for the CSV/Parquet/report downloads).
 
-``--keep DIR`` keeps the data dir; run again with the same sizes and the fill is skipped.
+``--keep DIR`` keeps the data dir; run again with the same sizes and the fill is skipped. ``--routes REGEX``
+times only the routes whose label (path, or the variant's name) the pattern matches, and only their raw questions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -195,9 +197,11 @@ def path_ids(cp: ControlPlane, ids: dict, plant: Plant) -> dict:
 # -- timing ------------------------------------------------------------------------------------
 
 
-def time_raw(ch: ClickHouseStore, params: dict, repeat: int) -> dict[str, float]:
+def time_raw(ch: ClickHouseStore, params: dict, repeat: int, names: set[str]) -> dict[str, float]:
     medians = {}
     for name, sql in RAW.items():
+        if name not in names:
+            continue
         times = []
         for _ in range(repeat):
             began = time.perf_counter()
@@ -266,6 +270,13 @@ def routes(ids: dict, plant: Plant, window: dict) -> list[tuple[str, str, str, d
     ]
 
 
+def pattern(text: str) -> re.Pattern:
+    try:
+        return re.compile(text)
+    except re.error as error:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {error}") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flows", type=int, default=100_000_000)
@@ -277,6 +288,8 @@ def main() -> None:
                         help="timed requests per download (CSV, Parquet, the report file): capped, not pages")
     parser.add_argument("--raw-repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="data dir kept (and reused when filled with the same sizes)")
+    parser.add_argument("--routes", type=pattern, default=re.compile(""), metavar="REGEX",
+                        help="time only the routes whose label matches (re.search), e.g. 'changes|assets \\(30'")
     args = parser.parse_args()
     args.events = args.flows // 10 if args.events is None else args.events
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-core-"))
@@ -301,20 +314,21 @@ def main() -> None:
         print(f"fill: {fill_seconds:.0f} s, {(plan['fill']['flows'] + plan['fill']['events']) / fill_seconds:,.0f} rows/s")
         table_sizes(ch)
         big = plants(args.flows, args.events, ids)[0]
+        iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
+        window = {"start": iso(plan["start"]), "end": iso(end), "end_7d": iso(end - 7 * 86400)}
+        chosen = [r for r in routes(ids, big, window) if args.routes.search(r[0])]
         print("\nthe same questions of the raw tables:")
         raw = time_raw(ch, {"tenant": big.tenant, "start": datetime.fromtimestamp(end - 86400, UTC),
                                "end": datetime.fromtimestamp(end, UTC), "ip": big.device_ip(DEVICE)},
-                       args.raw_repeat)
+                       args.raw_repeat, {QUESTION[path] for _, path, _, _ in chosen if path in QUESTION})
     logins = sessions(cp)
     path_values = path_ids(cp, ids, big)
     cp.close()
-    iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
-    window = {"start": iso(plan["start"]), "end": iso(end), "end_7d": iso(end - 7 * 86400)}
     server, base = serve(work)
     results = []
     try:
         with httpx.Client(base_url=base, timeout=120, follow_redirects=False) as client:
-            for label, path, kind, params in routes(ids, big, window):
+            for label, path, kind, params in chosen:
                 params = {k: v for k, v in params.items() if k != "end_7d"}
                 people = ["provider"] if path in DATA_TEAM_ROUTES else list(ROLES)
                 candidates = [bearer(ids["tokens"][p]) if kind == "user" else
