@@ -46,7 +46,7 @@ from core.export.purge import purge_ended
 from core.export.retention import Retention
 from core.export.retention import apply as apply_retention
 from core.ingest import Ingestor
-from core.api.metrics import Metrics, RequestTimer
+from core.api.metrics import Metrics, RequestTimer, worker_exits
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane
 from core.access.throttle import LoginThrottle
@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             clickhouse.close()
             controlplane.close()
+            worker_exits()
 
     app = SecuredApp(title="mieruka", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                      openapi_url="/openapi.json" if settings.docs else None)

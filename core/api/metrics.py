@@ -4,20 +4,30 @@ Counted as things happen: batches by result, rejections by reason, rows by table
 lag from a batch's interval end to its storage per sensor, request time per route and ClickHouse
 time per kind of call. Read from the control plane when scraped (``refresh``): each sensor's
 upload age and batches it set aside, each forwarding destination's queue.
+
+With several worker processes (``mieruka serve --workers N``) each counts in its own files in
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, chosen when the variable is set
+before the worker starts) and a scrape of any worker reads them all: counters and histograms summed
+over the workers, gauges the most recently set value.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.forward.models import Destination, OutboxEntry
 from core.store.controlplane import ControlPlane, Sensor
 
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+LATEST = "mostrecent"  # a gauge's value over workers: the one set last
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -31,22 +41,27 @@ class Metrics:
         self.rows = Counter("mieruka_ingest_rows", "Rows stored, by table", ["table"], registry=r)
         self.latency = Histogram("mieruka_ingest_seconds", "Time to validate and store a batch", registry=r,
                                  buckets=SECONDS)
+        self.in_flight = Gauge("mieruka_ingest_in_flight_batches", "Batches received and not answered yet "
+                               "(decoding, waiting for their group, being stored), over the live workers",
+                               registry=r, multiprocess_mode="livesum")
         self.group = Histogram("mieruka_ingest_group_batches", "Batches stored together by one insert per "
                                "table (group commit)", registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
         self.lag = Gauge("mieruka_ingest_lag_seconds", "From the end of a sensor's latest stored batch "
-                         "interval to its storage", ["sensor_id"], registry=r)
+                         "interval to its storage", ["sensor_id"], registry=r, multiprocess_mode=LATEST)
         self.requests = Histogram("mieruka_http_request_seconds", "HTTP requests by method, route template "
                                   "and status class", ["method", "route", "status"], registry=r, buckets=SECONDS)
         self.queries = Histogram("mieruka_clickhouse_seconds", "ClickHouse calls by kind (query, command, "
                                  "insert)", ["kind"], registry=r, buckets=SECONDS)
         self.upload_age = Gauge("mieruka_sensor_upload_age_seconds", "Since each sensor's last upload",
-                                ["sensor_id"], registry=r)
+                                ["sensor_id"], registry=r, multiprocess_mode=LATEST)
         self.set_aside = Gauge("mieruka_sensor_batches_set_aside", "Batches a sensor set aside (refused "
-                               "for good), from its latest health report", ["sensor_id"], registry=r)
+                               "for good), from its latest health report", ["sensor_id"], registry=r,
+                               multiprocess_mode=LATEST)
         self.queue = Gauge("mieruka_forward_queue_depth", "Alert changes waiting per forwarding destination",
-                           ["destination_id"], registry=r)
+                           ["destination_id"], registry=r, multiprocess_mode=LATEST)
         self.queue_age = Gauge("mieruka_forward_queue_oldest_seconds", "Age of the oldest waiting alert "
-                               "change per destination", ["destination_id"], registry=r)
+                               "change per destination", ["destination_id"], registry=r,
+                               multiprocess_mode=LATEST)
 
     def refresh(self, controlplane: ControlPlane) -> None:
         """Set the gauges read from the control plane (at each scrape)."""
@@ -70,7 +85,35 @@ class Metrics:
         self.queries.labels(kind).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The text format: this process's metrics, or every worker's in multiprocess mode."""
+        if not shared():
+            return generate_latest(self.registry)
+        workers = CollectorRegistry()
+        multiprocess.MultiProcessCollector(workers)
+        return generate_latest(workers)
+
+
+def share_between_workers() -> str:
+    """Before starting worker processes: a fresh, empty directory for their metric files (the
+    operator's PROMETHEUS_MULTIPROC_DIR, emptied, or a new temporary one), set in the environment
+    the workers inherit; its path."""
+    path = os.environ.get(MULTIPROC_DIR) or tempfile.mkdtemp(prefix="mieruka-metrics-")
+    shutil.rmtree(path, ignore_errors=True)  # files of an earlier run would be counted again
+    os.makedirs(path)
+    os.environ[MULTIPROC_DIR] = path
+    return path
+
+
+def worker_exits() -> None:
+    """A worker stops: its live gauges (batches in flight) are dropped; its counters stay in the sums."""
+    if shared():
+        multiprocess.mark_process_dead(os.getpid())
+
+
+def shared() -> bool:
+    """Whether this process counts in PROMETHEUS_MULTIPROC_DIR's files (fixed when prometheus_client
+    was first imported)."""
+    return values.ValueClass is not values.MutexValue
 
 
 class RequestTimer:

@@ -192,7 +192,7 @@ def test_serve_runs_uvicorn_with_settings(run, monkeypatch):
     assert calls["app"].title == "mieruka"
 
 
-def test_serve_workers_need_server_stores(run, monkeypatch):
+def test_serve_workers_need_server_stores(run, monkeypatch, tmp_path):
     import uvicorn
 
     calls = {}
@@ -202,8 +202,12 @@ def test_serve_workers_need_server_stores(run, monkeypatch):
     assert calls == {}
     monkeypatch.setenv("MIERUKA_CLICKHOUSE_URL", "http://ch.example:8123/mieruka")
     monkeypatch.setenv("MIERUKA_DATABASE_URL", "postgresql+psycopg://core@pg.example/mieruka")
+    metrics_dir = tmp_path / "metrics"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))  # what the workers inherit
+    (metrics_dir / "old").mkdir(parents=True)
     assert run("serve", "--workers", "4").exit_code == 0
     assert (calls["app"], calls["factory"], calls["workers"]) == ("core.api.app:create_app", True, 4)
+    assert metrics_dir.is_dir() and not any(metrics_dir.iterdir())  # an earlier run's files are not counted
 
 
 def sensor_named(db, serial):

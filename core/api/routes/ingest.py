@@ -70,7 +70,7 @@ async def ingest(
         bounds = time_bounds(
             now, settings.ingest_max_age_days, settings.ingest_max_future_s
         )
-        with metrics.latency.time():
+        with metrics.latency.time(), metrics.in_flight.track_inprogress():
             result = await run_in_threadpool(
                 ingestor.ingest, sensor.tenant_id, sensor.id, body, bounds
             )
