@@ -22,7 +22,7 @@ from sensor.errors import Problem
 DEFAULT_PATH = Path("/etc/mieruka/sensor.toml")
 ENV = "MIERUKA_SENSOR_CONFIG"
 MIB = 1024 * 1024
-CAPTURES = ("scapy", "dumpcap")
+CAPTURES = ("scapy", "dumpcap", "tpacket")
 
 
 class ConfigError(Problem):
@@ -48,9 +48,11 @@ class SensorConfig:
     monthly_budget_mb: int = 3000  # LTE data allowance per month
     modem: str = ""  # "" = none (wired uplink), "mmcli" (ModemManager), or an AT port like /dev/ttyUSB2
     # `mieruka-sensor run`
-    capture: str = "scapy"  # "scapy" (AF_PACKET socket) or "dumpcap" (kernel ring → rotating files, high rates)
+    # "scapy" (AF_PACKET socket, one read per frame), "dumpcap" (kernel ring → rotating files) or
+    # "tpacket" (the kernel's mmap ring read in blocks; high rates, no extra package)
+    capture: str = "scapy"
     bpf_filter: str = ""  # tcpdump filter syntax; "" = every frame
-    capture_buffer_mb: int = 64  # kernel buffer of the capture socket
+    capture_buffer_mb: int = 64  # kernel buffer of the capture socket (tpacket: its ring)
     ring_dir: str = "/var/lib/mieruka/ring"  # dumpcap's rotating files
     ring_seconds: int = 10  # one file per this many seconds
     ring_files: int = 60  # files dumpcap keeps at most (unread ones included)

@@ -1,6 +1,7 @@
-"""The capture `mieruka-sensor run` reads: the mirror port through Scapy's socket or a dumpcap
-ring, or, for the lab and tests, the interface's stand-in capture file ($MIERUKA_SENSOR_CAPTURE_DIR,
-read once: the port is quiet after it; a file that is not a capture counts as one damaged record)."""
+"""The capture `mieruka-sensor run` reads: the mirror port through Scapy's socket, a dumpcap ring or
+the kernel's mmap ring (TPACKET_V3), or, for the lab and tests, the interface's stand-in capture file
+($MIERUKA_SENSOR_CAPTURE_DIR, read once: the port is quiet after it; a file that is not a capture
+counts as one damaged record)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sensor.capture import mirror
 from sensor.capture.live import LiveCapture
 from sensor.capture.pcapfile import CaptureError, Frames, iter_frames
 from sensor.capture.ring import DumpcapRing
+from sensor.capture.tpacket import PacketRing
 from sensor.site.config import SensorConfig
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ class StandIn:
         pass
 
 
-def open_capture(cfg: SensorConfig) -> StandIn | LiveCapture | DumpcapRing:
+def open_capture(cfg: SensorConfig) -> StandIn | LiveCapture | DumpcapRing | PacketRing:
     """Start capturing on the configured interface; CaptureUnavailable if it cannot be."""
     src = mirror.source()
     if not src.exists(cfg.interface):
@@ -49,4 +51,6 @@ def open_capture(cfg: SensorConfig) -> StandIn | LiveCapture | DumpcapRing:
     if cfg.capture == "dumpcap":
         return DumpcapRing(cfg.interface, cfg.bpf_filter, Path(cfg.ring_dir), cfg.ring_seconds, cfg.ring_files,
                            cfg.capture_buffer_mb)
+    if cfg.capture == "tpacket":
+        return PacketRing(cfg.interface, cfg.bpf_filter, cfg.capture_buffer_mb)
     return LiveCapture(cfg.interface, cfg.bpf_filter, cfg.capture_buffer_mb)

@@ -1,5 +1,5 @@
-"""`mieruka-sensor run` capturing live on the loopback interface (Scapy's AF_PACKET socket, or dumpcap's
-ring of files), with traffic this test makes: the flows arrive at a real core exactly as sent,
+"""`mieruka-sensor run` capturing live on the loopback interface (Scapy's AF_PACKET socket, dumpcap's
+ring of files, or the kernel's mmap ring), with traffic this test makes: the flows arrive at a real core exactly as sent,
 kernel drops are counted, and SIGTERM flushes the interval being captured."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def core(tmp_path_factory):
 
 def capture_modes():
     dumpcap = pytest.mark.skipif(not shutil.which("dumpcap"), reason="dumpcap not installed (apt-get install tshark)")
-    return [pytest.param("scapy"), pytest.param("dumpcap", marks=dumpcap)]
+    return [pytest.param("scapy"), pytest.param("dumpcap", marks=dumpcap), pytest.param("tpacket")]
 
 
 def udp_burst(port: int, datagrams: int, payload: int, pause: float = 0.0) -> None:
@@ -99,7 +99,7 @@ def test_live_capture_on_loopback_reaches_the_core(core, tmp_path, capture):
 
 def capturing_process(pid: int, capture: str) -> int:
     """The process reading the capture socket: the sensor itself, or its dumpcap."""
-    if capture == "scapy":
+    if capture != "dumpcap":
         return pid
     children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
     return next(c for c in children if Path(f"/proc/{c}/comm").read_text().strip() == "dumpcap")
@@ -138,4 +138,4 @@ def test_bad_capture_settings_are_one_line(core, tmp_path):
     assert one_line(res).startswith("mieruka-sensor: bad capture filter 'udp port'"), res.stderr
     config.write_text(config.read_text().replace('capture = "scapy"', 'capture = "pcap"'))
     res = sensor("run", config=config, capture=None)
-    assert res.returncode == 1 and "capture must be one of scapy, dumpcap, not 'pcap'" in one_line(res)
+    assert res.returncode == 1 and "capture must be one of scapy, dumpcap, tpacket, not 'pcap'" in one_line(res)

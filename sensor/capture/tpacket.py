@@ -1,0 +1,226 @@
+"""Live capture through the kernel's memory-mapped packet ring (AF_PACKET, TPACKET_V3), no C binding.
+
+The kernel writes frames into a ring of blocks shared with us (``PACKET_RX_RING``) and hands over a
+block when it is full or when its timer (every ``RETIRE_MS``) finds frames in it: no system call per
+frame. A numba loop walks each handed-over block, copies its frames into the chunk being built
+(putting back the VLAN tag the kernel moved into the frame header, as libpcap does) and gives the
+block back, so a chunk costs a few calls per block instead of one Python call per frame. Chunks carry what the pipeline wants
+(``pcapfile.Frames``): kernel drops since the last chunk (``PACKET_STATISTICS``) and the wall-clock
+time by which every frame was in when the ring had been read empty.
+"""
+
+from __future__ import annotations
+
+import mmap
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+from numba import njit
+
+from sensor.capture import kdrops, mirror
+from sensor.capture.pcapfile import CHUNK, Frames
+
+SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_RX_RING, PACKET_VERSION = 263, 1, 5, 10  # <linux/if_packet.h>
+TPACKET_V3, PACKET_MR_PROMISC = 2, 1
+ETH_P_ALL = 0x0003
+SO_ATTACH_FILTER = 26
+TP_STATUS_USER, TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x1, 0x10, 0x40
+PACKET_OUTGOING = 4
+BLOCK_SIZE = 1 << 20  # bytes per ring block (a power of two times the page size)
+FRAME_SIZE = 1 << 11  # TPACKET_V3 ignores it beyond checking block_size is a multiple
+RETIRE_MS = 50  # a block with frames is handed over within this many ms, full or not
+CHUNK_BYTES = 32 << 20  # a chunk ends at this many frame bytes (or CHUNK frames, or its tick)
+WAKE = 0.25  # seconds between looks at the stop flag while the port is quiet
+LINKTYPE_ETHERNET = 1
+HDR_LEN = 48  # TPACKET_ALIGN(sizeof(struct tpacket3_hdr)); struct sockaddr_ll follows it
+
+
+@njit(cache=True)
+def _u32(buf, off):
+    return (np.int64(buf[off]) | (np.int64(buf[off + 1]) << 8) | (np.int64(buf[off + 2]) << 16)
+            | (np.int64(buf[off + 3]) << 24))
+
+
+@njit(cache=True)
+def _u16(buf, off):
+    return np.int64(buf[off]) | (np.int64(buf[off + 1]) << 8)
+
+
+@njit(cache=True)
+def _take_block(ring, base, size, skip_outgoing, out, used, n, ts, offs, caplen, wirelen):
+    """Copy the frames of the handed-over block at ``base`` into ``out`` from ``used`` and the
+    columns from ``n``, then give the block back to the kernel. Returns (n, used, damaged): a
+    header pointing outside the block (which the kernel never writes) ends the block as damaged."""
+    count = _u32(ring, base + 12)
+    pkt = base + _u32(ring, base + 16)
+    damaged = 0
+    for _ in range(count):
+        if pkt < base or pkt + HDR_LEN + 12 > base + size:
+            damaged = 1
+            break
+        snap, length, status = _u32(ring, pkt + 12), _u32(ring, pkt + 16), _u32(ring, pkt + 20)
+        start = pkt + _u16(ring, pkt + 24)
+        if start + snap > base + size or snap > length:
+            damaged = 1
+            break
+        if not (skip_outgoing and ring[pkt + HDR_LEN + 10] == PACKET_OUTGOING):
+            tci = _u16(ring, pkt + 32)
+            tagged = ((status & TP_STATUS_VLAN_VALID) != 0 or tci != 0) and snap >= 12
+            offs[n] = used
+            ts[n] = _u32(ring, pkt + 4) * 1_000_000 + _u32(ring, pkt + 8) // 1000
+            if tagged:  # the kernel took the 802.1Q tag out of the frame: put it back after the MACs
+                tpid = _u16(ring, pkt + 36) if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+                out[used : used + 12] = ring[start : start + 12]
+                out[used + 12] = tpid >> 8
+                out[used + 13] = tpid & 0xFF
+                out[used + 14] = tci >> 8
+                out[used + 15] = tci & 0xFF
+                out[used + 16 : used + snap + 4] = ring[start + 12 : start + snap]
+                caplen[n], wirelen[n] = snap + 4, length + 4
+            else:
+                out[used : used + snap] = ring[start : start + snap]
+                caplen[n], wirelen[n] = snap, length
+            used += caplen[n]
+            n += 1
+        pkt += _u32(ring, pkt)  # tp_next_offset
+    ring[base + 8 : base + 12] = 0  # block_status = TP_STATUS_KERNEL: the kernel may fill it again
+    return n, used, damaged
+
+
+class _Chunk:
+    """The frames of the chunk being built, grown as blocks arrive."""
+
+    def __init__(self, frames: int, size: int):
+        self.out = np.empty(size, np.uint8)
+        self.ts, self.offs = np.empty(frames, np.int64), np.empty(frames, np.int64)
+        self.caplen, self.wirelen = np.empty(frames, np.int32), np.empty(frames, np.int32)
+        self.n = self.used = self.damaged = 0
+
+    def room(self, frames: int, size: int) -> None:
+        if self.n + frames > len(self.ts):
+            grow = max(2 * len(self.ts), self.n + frames)
+            for name in ("ts", "offs", "caplen", "wirelen"):
+                old = getattr(self, name)
+                setattr(self, name, np.concatenate([old[: self.n], np.empty(grow - self.n, old.dtype)]))
+        if self.used + size > len(self.out):
+            self.out = np.concatenate([self.out[: self.used], np.empty(max(len(self.out), size), np.uint8)])
+
+    def frames(self, kernel_drops: int, clock: float | None) -> Frames:
+        n = self.n
+        return Frames(self.out[: self.used], self.ts[:n], self.offs[:n], self.caplen[:n], self.wirelen[:n],
+                      np.full(n, LINKTYPE_ETHERNET, np.int32), errors=self.damaged, kernel_drops=kernel_drops,
+                      clock=None if clock is None else int(clock * 1e6))
+
+
+class PacketRing:
+    """A promiscuous TPACKET_V3 capture on ``interface`` with a ring of ``buffer_mb`` MiB."""
+
+    def __init__(self, interface: str, bpf_filter: str = "", buffer_mb: int = 64):
+        self.block_nr = max(2, (buffer_mb << 20) // BLOCK_SIZE)
+        self.sock = _open_socket(interface, bpf_filter)
+        try:
+            self.sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
+            req = struct.pack("7I", BLOCK_SIZE, self.block_nr, FRAME_SIZE, BLOCK_SIZE // FRAME_SIZE * self.block_nr,
+                              RETIRE_MS, 0, 0)
+            self.sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
+            self.map = mmap.mmap(self.sock.fileno(), BLOCK_SIZE * self.block_nr, mmap.MAP_SHARED,
+                                 mmap.PROT_READ | mmap.PROT_WRITE)
+            self.ring = np.frombuffer(self.map, np.uint8)
+            self.sock.bind((interface, ETH_P_ALL))  # frames queue from here on, filtered
+        except OSError as exc:
+            self.sock.close()
+            raise mirror.CaptureUnavailable(f"cannot set up the packet ring on {interface}: {exc.strerror or exc}",
+                                            "use a Linux kernel with TPACKET_V3 (3.2+), or set capture = \"scapy\"") \
+                from None
+        self.block = 0  # the next block the kernel hands over
+        flags = int((mirror.SYS_NET / interface / "flags").read_text(), 16)
+        # on loopback the kernel shows every frame twice, outgoing then incoming: keep one (as libpcap)
+        self.skip_outgoing = bool(flags & mirror.IFF_LOOPBACK)
+        self.size_hint = (CHUNK // 8, 4 * BLOCK_SIZE)  # frames and bytes of a chunk, grown to fit the rate
+
+    def close(self) -> None:
+        self.ring = None  # the mapping can close only once no array views it
+        try:
+            self.map.close()
+        except BufferError:  # a view of it is still alive somewhere: the kernel frees the ring with the socket
+            pass
+        self.sock.close()
+
+    def _ready(self) -> bool:
+        return bool(self.ring[self.block * BLOCK_SIZE + 8] & TP_STATUS_USER)
+
+    def chunks(self, stop: threading.Event, tick: float = 1.0) -> Iterator[Frames]:
+        """Chunks until ``stop`` is set; the last one holds what the ring held at that moment, once
+        the kernel has handed over the block it was filling (within ``RETIRE_MS``)."""
+        while not stop.is_set():
+            yield self._read(time.monotonic() + tick, stop)
+        drained = time.monotonic() + 4 * RETIRE_MS / 1000  # the block being filled is handed over by then
+        while True:
+            yield (last := self._read(drained, None))
+            if len(last) < CHUNK and len(last.buf) < CHUNK_BYTES:  # not cut short by size: the ring is empty
+                return
+
+    def _read(self, until: float, stop: threading.Event | None) -> Frames:
+        """A chunk of the blocks handed over until ``until`` (or, if ``stop`` is None, until the ring
+        is read empty and ``until`` has passed), at most CHUNK frames or CHUNK_BYTES."""
+        chunk, clock = _Chunk(*self.size_hint), None
+        while chunk.n < CHUNK and chunk.used < CHUNK_BYTES:
+            if not self._ready():
+                clock = time.time()  # every block the kernel handed over is read: every frame up to now is in
+                left = until - time.monotonic()
+                if left <= 0 or stop is not None and stop.is_set():
+                    break
+                select.select([self.sock], [], [], min(left, WAKE))
+                continue
+            base = self.block * BLOCK_SIZE
+            chunk.room(int(self.ring[base + 12 : base + 16].view(np.uint32)[0]), 2 * BLOCK_SIZE)
+            chunk.n, chunk.used, damaged = _take_block(self.ring, base, BLOCK_SIZE, self.skip_outgoing, chunk.out,
+                                                       chunk.used, chunk.n, chunk.ts, chunk.offs, chunk.caplen,
+                                                       chunk.wirelen)
+            chunk.damaged += damaged
+            self.block = (self.block + 1) % self.block_nr
+            if stop is not None and time.monotonic() >= until:  # a busy port: one chunk per tick
+                break
+        self.size_hint = (max(self.size_hint[0], chunk.n), max(self.size_hint[1], chunk.used))
+        return chunk.frames(kdrops.read_drops(self.sock), clock)
+
+
+def _open_socket(interface: str, bpf_filter: str) -> socket.socket:
+    """An unbound packet socket on nothing yet (no frame queues before the filter is on), in
+    promiscuous mode on ``interface`` and with ``bpf_filter`` attached."""
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    except PermissionError:
+        raise mirror.CaptureUnavailable(
+            f"no permission to capture on {interface}",
+            "run as root, or grant CAP_NET_RAW and CAP_NET_ADMIN (the systemd unit does)") from None
+    try:
+        index = socket.if_nametoindex(interface)
+        sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct.pack("IHH8s", index, PACKET_MR_PROMISC, 0, b""))
+        if bpf_filter:
+            _attach_filter(sock, interface, bpf_filter)
+    except OSError as exc:
+        sock.close()
+        raise mirror.CaptureUnavailable(f"cannot capture on {interface}: {exc.strerror or exc}",
+                                        "check the interface exists and is up (ip link)") from None
+    except mirror.CaptureUnavailable:
+        sock.close()
+        raise
+    return sock
+
+
+def _attach_filter(sock: socket.socket, interface: str, bpf_filter: str) -> None:
+    """Compile ``bpf_filter`` with libpcap (through Scapy, as the Scapy socket does) and attach it."""
+    from scapy.arch.linux import attach_filter  # Scapy only where live capture happens
+    from scapy.error import Scapy_Exception
+
+    try:
+        attach_filter(sock, bpf_filter, interface)
+    except Scapy_Exception as exc:
+        raise mirror.CaptureUnavailable(f"bad capture filter {bpf_filter!r}: {exc}",
+                                        "fix bpf_filter in the sensor config (tcpdump filter syntax)") from None
