@@ -1,7 +1,9 @@
 """The network map as a plotly figure: zones as boxes (``dashboard.maplayout``), devices as dots
 coloured by role, links as lines coloured by service and as wide as their traffic is heavy.
 
-A device's dot carries its page's path as ``customdata``; dashboard.js opens it on a click.
+A device's dot carries its page's path as ``customdata``; dashboard.js opens it on a click. The
+traces and layout are plain dicts, not validated by plotly (``dashboard.figures.figure``), and the
+links' curves are computed as arrays: a map of 300 devices has thousands of links.
 """
 
 from __future__ import annotations
@@ -60,23 +62,21 @@ def network_map(zones: Sequence[MapZone], links: Sequence[Link], t: Translator) 
     if not nodes:
         return None
     where = layout([(z.name, [n.key for n in z.nodes], z.tier) for z in zones])
-    fig = go.Figure()
-    _draw_links(fig, [link for link in links if link.source in where.positions and link.target in where.positions],
-                where, {n.key: n.label for n in nodes}, t)
-    _draw_nodes(fig, nodes, where, t, full_labels=len(nodes) <= FULL_LABELS)
-    _risk_legend(fig, {n.risk for n in nodes}, t)
-    fig.update_layout(
-        height=int(where.height * CELL_PX) + 120,
-        margin=dict(l=8, r=8, t=8, b=8),
-        font=dict(family=FONT, size=12, color="#24292f"),
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-        hoverlabel=dict(font_family=FONT), hovermode="closest", dragmode="pan",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=11)),
+    drawn = [link for link in links if link.source in where.positions and link.target in where.positions]
+    traces = [*_links(drawn, where, {n.key: n.label for n in nodes}, t),
+              *_nodes(nodes, where, t, full_labels=len(nodes) <= FULL_LABELS),
+              *_risk_legend({n.risk for n in nodes}, t)]
+    return go.Figure({"data": traces, "layout": {
+        "height": int(where.height * CELL_PX) + 120,
+        "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
+        "font": {"family": FONT, "size": 12, "color": "#24292f"},
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+        "hoverlabel": {"font": {"family": FONT}}, "hovermode": "closest", "dragmode": "pan",
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "font": {"size": 11}},
         **_zone_boxes(zones, where),
-    )
-    fig.update_xaxes(visible=False, range=[-0.7, where.width + 0.2], fixedrange=False)
-    fig.update_yaxes(visible=False, range=[where.height + 0.1, -0.7])
-    return fig
+        "xaxis": {"visible": False, "range": [-0.7, where.width + 0.2], "fixedrange": False},
+        "yaxis": {"visible": False, "range": [where.height + 0.1, -0.7]},
+    }}, _validate=False)
 
 
 def _zone_boxes(zones: Sequence[MapZone], where: Layout) -> dict:
@@ -94,11 +94,10 @@ def _zone_boxes(zones: Sequence[MapZone], where: Layout) -> dict:
     return {"shapes": shapes, "annotations": titles}
 
 
-def _draw_links(fig: go.Figure, links: Sequence[Link], where: Layout, names: dict[str, str],
-                t: Translator) -> None:
+def _links(links: Sequence[Link], where: Layout, names: dict[str, str], t: Translator) -> list[dict]:
     """A trace per (service, width): plotly gives a line trace one width. Hover on each link's middle."""
     if not links:
-        return
+        return []
     by_bytes: dict[str, int] = {}
     for link in links:
         by_bytes[link.service] = by_bytes.get(link.service, 0) + link.bytes
@@ -106,38 +105,39 @@ def _draw_links(fig: go.Figure, links: Sequence[Link], where: Layout, names: dic
     colour = {service: PALETTE[i] for i, service in enumerate(busiest)}
     other = t("map_other_services")
     widths = _widths([link.bytes for link in links])
-    groups: dict[tuple[str, float], list[Link]] = {}
-    for link, width in zip(links, widths, strict=True):
-        groups.setdefault((link.service if link.service in colour else other, width), []).append(link)
-    shown: set[str] = set()
+    curves = _curves(np.array([where.positions[k.source] for k in links]),
+                     np.array([where.positions[k.target] for k in links]))
+    groups: dict[tuple[str, float], list[int]] = {}
+    for i, (link, width) in enumerate(zip(links, widths, strict=True)):
+        groups.setdefault((link.service if link.service in colour else other, width), []).append(i)
+    traces, shown = [], set()
     for (service, width), members in sorted(groups.items(), key=lambda g: (g[0][0] == other, g[0][0], g[0][1])):
-        # The curves one after another, a gap (NaN) between two; numpy arrays, which plotly takes
-        # without checking each number (lists of a few thousand took it a tenth of a second).
-        points = np.array([point for link in members for point in (
-            *_curve(where.positions[link.source], where.positions[link.target]), (math.nan, math.nan))])
-        fig.add_trace(go.Scatter(
-            x=points[:, 0], y=points[:, 1], mode="lines", hoverinfo="skip", name=service, legendgroup=service,
-            showlegend=service not in shown, line=dict(color=colour.get(service, OTHER_COLOUR), width=width),
-            opacity=0.55))
+        # The curves one after another, a gap (NaN) between two.
+        gaps = np.full((len(members), 1, 2), math.nan)
+        points = np.concatenate([curves[members], gaps], axis=1).reshape(-1, 2)
+        traces.append({"type": "scatter", "x": points[:, 0], "y": points[:, 1], "mode": "lines", "hoverinfo": "skip",
+                       "name": service, "legendgroup": service, "showlegend": service not in shown,
+                       "line": {"color": colour.get(service, OTHER_COLOUR), "width": width}, "opacity": 0.55})
         shown.add(service)
-    middles = [_curve(where.positions[k.source], where.positions[k.target])[CURVE_POINTS // 2] for k in links]
-    fig.add_trace(go.Scatter(
-        x=np.array([x for x, _ in middles]), y=np.array([y for _, y in middles]),
-        mode="markers", marker=dict(size=7, opacity=0), showlegend=False,
-        hovertext=[f"{names[k.source]} → {names[k.target]}<br>{k.service} · {human_bytes(k.bytes)}" for k in links],
-        hovertemplate="%{hovertext}<extra></extra>"))
+    middles = curves[:, CURVE_POINTS // 2]
+    traces.append({
+        "type": "scatter", "x": middles[:, 0], "y": middles[:, 1], "mode": "markers",
+        "marker": {"size": 7, "opacity": 0}, "showlegend": False,
+        "hovertext": [f"{names[k.source]} → {names[k.target]}<br>{k.service} · {human_bytes(k.bytes)}" for k in links],
+        "hovertemplate": "%{hovertext}<extra></extra>"})
+    return traces
 
 
-def _curve(start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
-    """A quadratic Bézier from ``start`` to ``end`` bent to the left of its direction, so links along
-    a row of devices stay apart and the two directions of a pair are two arcs."""
-    (x0, y0), (x1, y1) = start, end
-    dx, dy = x1 - x0, y1 - y0
-    bend = min(BEND * math.hypot(dx, dy), MAX_BEND) / (math.hypot(dx, dy) or 1.0)
-    cx, cy = (x0 + x1) / 2 + dy * bend, (y0 + y1) / 2 - dx * bend
-    steps = [i / (CURVE_POINTS - 1) for i in range(CURVE_POINTS)]
-    return [((1 - s) ** 2 * x0 + 2 * (1 - s) * s * cx + s * s * x1,
-             (1 - s) ** 2 * y0 + 2 * (1 - s) * s * cy + s * s * y1) for s in steps]
+def _curves(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Quadratic Béziers (links × CURVE_POINTS × x, y) from ``starts`` to ``ends`` (links × x, y), each
+    bent to the left of its direction, so links along a row of devices stay apart and the two
+    directions of a pair are two arcs."""
+    delta = ends - starts
+    length = np.hypot(delta[:, 0], delta[:, 1])
+    bend = np.minimum(BEND * length, MAX_BEND) / np.where(length > 0, length, 1.0)
+    control = (starts + ends) / 2 + np.stack([delta[:, 1], -delta[:, 0]], axis=1) * bend[:, None]
+    s = (np.arange(CURVE_POINTS) / (CURVE_POINTS - 1))[None, :, None]
+    return (1 - s) ** 2 * starts[:, None] + 2 * (1 - s) * s * control[:, None] + s * s * ends[:, None]
 
 
 def _widths(traffic: list[int]) -> list[float]:
@@ -147,23 +147,25 @@ def _widths(traffic: list[int]) -> list[float]:
     return [float(round(1 + (MAX_WIDTH - 1) * (math.log10(max(1, b)) - low) / span)) for b in traffic]
 
 
-def _draw_nodes(fig: go.Figure, nodes: Sequence[Node], where: Layout, t: Translator, full_labels: bool) -> None:
+def _nodes(nodes: Sequence[Node], where: Layout, t: Translator, full_labels: bool) -> list[dict]:
     """A trace per role, so the legend names the colours; hosts outside the site a diamond."""
     by_role: dict[str, list[Node]] = {}
     for node in nodes:
         by_role.setdefault(node.role if node.role in ROLE_COLOURS else "", []).append(node)
-    for role, members in sorted(by_role.items(), key=lambda r: (r[0] == "", r[0])):
-        fig.add_trace(go.Scatter(
-            x=[where.positions[n.key][0] for n in members], y=[where.positions[n.key][1] for n in members],
-            mode="markers+text", name=members[0].role_label if role else t("map_role_other"),
-            text=[n.label if full_labels else n.short for n in members], textposition=[_label_side(where.positions[n.key][0], full_labels) for n in members],
-            textfont=dict(size=10 if full_labels else 9, color="#57606a", shadow="auto"),  # a halo over links
-            marker=dict(size=14 if full_labels else 11, color=ROLE_COLOURS.get(role, OTHER_COLOUR),
-                        symbol=["diamond" if n.path is None else "circle" for n in members],
-                        line=dict(color=[RISK_RINGS.get(n.risk, NO_RING)[0] for n in members],
-                                  width=[RISK_RINGS.get(n.risk, NO_RING)[1] for n in members])),
-            customdata=[n.path for n in members], hovertext=[n.hover for n in members],
-            hovertemplate="%{hovertext}<extra></extra>"))
+    return [{
+        "type": "scatter", "x": [where.positions[n.key][0] for n in members],
+        "y": [where.positions[n.key][1] for n in members],
+        "mode": "markers+text", "name": members[0].role_label if role else t("map_role_other"),
+        "text": [n.label if full_labels else n.short for n in members],
+        "textposition": [_label_side(where.positions[n.key][0], full_labels) for n in members],
+        "textfont": {"size": 10 if full_labels else 9, "color": "#57606a", "shadow": "auto"},  # a halo over links
+        "marker": {"size": 14 if full_labels else 11, "color": ROLE_COLOURS.get(role, OTHER_COLOUR),
+                   "symbol": ["diamond" if n.path is None else "circle" for n in members],
+                   "line": {"color": [RISK_RINGS.get(n.risk, NO_RING)[0] for n in members],
+                            "width": [RISK_RINGS.get(n.risk, NO_RING)[1] for n in members]}},
+        "customdata": [n.path for n in members], "hovertext": [n.hover for n in members],
+        "hovertemplate": "%{hovertext}<extra></extra>",
+    } for role, members in sorted(by_role.items(), key=lambda r: (r[0] == "", r[0]))]
 
 
 def _label_side(x: float, full_labels: bool) -> str:
@@ -171,10 +173,9 @@ def _label_side(x: float, full_labels: bool) -> str:
     return "top center" if full_labels and round(x) % 2 else "bottom center"
 
 
-def _risk_legend(fig: go.Figure, levels: set[str], t: Translator) -> None:
+def _risk_legend(levels: set[str], t: Translator) -> list[dict]:
     """Legend entries (no points) for the rings the map shows."""
-    for risk, (colour, width) in RISK_RINGS.items():
-        if risk in levels:
-            fig.add_trace(go.Scatter(
-                x=[None], y=[None], mode="markers", name=f"{t('risk')}: {t(f'risk_level_{risk}')}",
-                marker=dict(size=12, color="rgba(0,0,0,0)", line=dict(color=colour, width=width))))
+    return [{"type": "scatter", "x": [None], "y": [None], "mode": "markers",
+             "name": f"{t('risk')}: {t(f'risk_level_{risk}')}",
+             "marker": {"size": 12, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": width}}}
+            for risk, (colour, width) in RISK_RINGS.items() if risk in levels]

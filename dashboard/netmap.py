@@ -19,6 +19,7 @@ from dashboard.i18n import translator
 from dashboard.mapview import KEEP, map_context
 from dashboard.overview import DEFAULT_RANGE, RANGES
 from dashboard.render import page, request_lang, with_query
+from dashboard.routepaths import route_path
 from dashboard.routes import SessionUser
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +38,7 @@ def network_map(request: Request, user: SessionUser, ch: ClickHouse,
     if range_key not in RANGES:
         range_key = DEFAULT_RANGE
     context = map_context(ch, user.tenant_id, range_key, translator(request_lang(request)),
-                          lambda device: request.url_for("asset", device=device).path)
+                          lambda device: route_path(request, "asset", device=device))
     range_links = [(key, with_query(request, range=key, saved="")) for key in RANGES]
     return page(request, "netmap.html", user=user, nav="network_map", range_links=range_links, saved=saved == "1",
                 **context)

@@ -13,6 +13,7 @@ from jinja2 import pass_context
 from dashboard import csrf, plotlyjs, riskview
 from dashboard.cookies import set_cookie
 from dashboard.i18n import LANG_COOKIE, LANG_NAMES, LANGS, choose_lang, translator
+from dashboard.routepaths import route_path
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 YEAR = 365 * 24 * 3600
@@ -33,7 +34,7 @@ def human_bytes(n: float) -> str:
 @pass_context
 def path_for(context: dict, route: str, /, **params: str) -> str:
     """Like ``url_for`` but a path, so links stay right behind a TLS-terminating proxy."""
-    return context["request"].url_for(route, **params).path
+    return route_path(context["request"], route, **params)
 
 
 def with_query(request: Request, **params: str) -> str:

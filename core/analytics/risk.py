@@ -32,7 +32,7 @@ The site's score is the mean of its five highest device scores; ``site_risk`` ke
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from core.analytics.ledger import SUMMARY_ATTRIBUTES, Asset
@@ -72,6 +72,11 @@ class Factor:
     points: int
     detail: str  # what it rests on, in English
     parts: tuple[tuple[str, str], ...] = ()  # the detail as (term, value) pairs, for other languages
+
+    def as_dict(self) -> dict:
+        """As ``dataclasses.asdict`` gives it, a tenth of the time (its deep copy of the parts is not
+        needed: they are tuples of strings)."""
+        return {"name": self.name, "points": self.points, "detail": self.detail, "parts": self.parts}
 
 
 def factor(name: str, points: float, parts: list[tuple[str, str]]) -> Factor:
@@ -334,5 +339,5 @@ def scored(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset],
     """Each device's score, level and factors as plain values, for the ledger's rows."""
     weights = weights or weights_from_settings()
     return {key: {"risk": r.score, "risk_level": level(r.score, weights),
-                  "risk_factors": [asdict(f) for f in r.factors]}
+                  "risk_factors": [f.as_dict() for f in r.factors]}
             for key, r in device_risk(ch, tenant_id, assets, weights).items()}
