@@ -105,7 +105,7 @@ def _request_fields(code: int, body: bytes) -> dict[str, object]:
     return {}
 
 
-def _device_id(body: bytes) -> list[Fact]:
+def device_id_facts(body: bytes) -> list[Fact]:
     """Read Device Identification response: MEI type, code, conformity, more, next id, count, objects."""
     count = body[5]
     pos, facts = 6, []
@@ -124,7 +124,7 @@ def _device_id(body: bytes) -> list[Fact]:
     return facts
 
 
-def _umas_id(body: bytes) -> list[Fact]:
+def umas_id_facts(body: bytes) -> list[Fact]:
     """A UMAS Read ID answer (after the session byte and the OK status): the CPU's reference
     ("140 CPU 311 10", "BMX P34 2020") and its communication firmware version, whose two bytes
     read as Schneider writes versions (0x0270 → V2.70)."""
@@ -157,10 +157,10 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     else:
         event.status = "OK"
         if code == 0x2B and body[0] == MEI_DEVICE_ID:
-            out += salvage(session, _device_id, body)
+            out += salvage(session, device_id_facts, body)
         elif code == 0x5A and len(body) >= 2 and body[1] == UMAS_OK \
                 and event.attrs.get("umas_function") == UMAS_FUNCTIONS[UMAS_READ_ID]:
-            out += salvage(session, _umas_id, body)
+            out += salvage(session, umas_id_facts, body)
     return out
 
 

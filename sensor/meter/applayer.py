@@ -14,6 +14,10 @@ turns facts into observations (by IP: the sender's MAC may be a router's), tells
 each flow's services, notes that the responder serves each service its decoder confirmed (a
 ``protocol_served`` fact per service and interval) and counts malformed PDUs per protocol
 (``errors``).
+
+Modbus/TCP flows, once detected, go to the compiled path instead (``sensor.meter.fast_modbus``):
+their packets never enter the per-packet loop, and no Python object is made per PDU. The module's
+``COMPILED`` switch (on by default) forces the Python path when off; the tests compare both.
 """
 
 from __future__ import annotations
@@ -26,16 +30,18 @@ from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
+from sensor.meter.fast_modbus import FastModbus
 from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
 from sensor.meter.rows import Facts, event_row
 
 MAX_TRIES = 4  # payload packets of a flow offered to detection
 MAX_EVENTS = 50_000  # per interval
 CONF_SERVED = 80  # a host answered in the protocol: it serves it
+COMPILED = True  # Modbus/TCP through the compiled path (False: every PDU through the Python decoder)
 
 
 class _Flow:
-    __slots__ = ("orig_h", "protocol", "resp_h", "resp_p", "served", "services", "session", "stopped", "streams",
+    __slots__ = ("fid", "orig_h", "protocol", "resp_h", "resp_p", "served", "services", "session", "stopped", "streams",
                  "tries", "uid")
 
     def __init__(self, endpoints: tuple[str, str, str, int], transport: str) -> None:
@@ -47,6 +53,7 @@ class _Flow:
         self.services = 0  # how many services the flow table knows of
         self.served: set[str] = set()  # services the responder's protocol_served facts named this interval
         self.stopped = False
+        self.fid: int | None = None  # on the compiled path: its flow id there
 
 
 def _first_per_group(keys: np.ndarray, n: int) -> np.ndarray:
@@ -61,8 +68,11 @@ def _first_per_group(keys: np.ndarray, n: int) -> np.ndarray:
 
 
 class AppLayer:
-    def __init__(self, table: FlowTable, protocols: tuple[Protocol, ...] = registry.PROTOCOLS) -> None:
+    def __init__(self, table: FlowTable, protocols: tuple[Protocol, ...] = registry.PROTOCOLS,
+                 fold: bool = False) -> None:
+        """``fold``: hand the compiled path's events over already folded (sensor.meter.fold)."""
         self.table = table
+        self.fold = fold
         self.protocols = protocols
         self.errors: Counter[str] = Counter()  # malformed PDUs per protocol, this interval
         self.dropped = 0  # events over the per-interval cap, cumulative
@@ -71,6 +81,8 @@ class AppLayer:
         self._paused: dict[str, int] = {}  # uid → slot of the flows paused until the interval end
         self._rows: list[tuple] = []  # (event, uid, orig_h, resp_h, resp_p, protocol)
         self._facts = Facts()  # by IP: the sender's MAC may be a router's
+        compiled = COMPILED and any(proto.name == "modbus" for proto in protocols)
+        self._modbus = FastModbus(self._facts) if compiled else None
 
     # -- pipeline interface ---------------------------------------------------------------
 
@@ -90,6 +102,8 @@ class AppLayer:
     def flush(self) -> tuple[list[dict], list[dict], dict[str, int]]:
         """This interval's events and observations (wire row dicts) and errors per protocol."""
         events = [event_row(*row) for row in sorted(self._rows, key=lambda row: row[0].ts)]
+        if self._modbus:
+            events = sorted(events + self._modbus.flush(self.fold), key=lambda row: row["ts"])
         observations = self._facts.flush()
         errors = dict(self.errors)
         self._rows, self._by_slot = [], {}
@@ -107,16 +121,24 @@ class AppLayer:
     def end(self, uids) -> None:
         """Forget the state of flows that ended."""
         for uid in uids:
-            self._flows.pop(uid, None)
+            flow = self._flows.pop(uid, None)
+            if flow is not None and flow.fid is not None:
+                self._modbus.release(flow.fid)
 
     def forget_slots(self, slots: list[int]) -> None:
         """The flow table evicted these slots' flows: the slots may now hold other flows."""
         for slot in slots:
             self._by_slot.pop(slot, None)
+        if self._modbus:
+            self._modbus.forget_slots(slots)
 
     # -- per packet -----------------------------------------------------------------------
 
     def _run(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
+        compiled: list[int] = []  # packets of flows on the compiled path, met in the loop
+        if self._modbus:
+            placed_fids = self._modbus.fids(placed.slot[idx])
+            compiled, idx = idx[placed_fids >= 0].tolist(), idx[placed_fids < 0]
         view = memoryview(buf)
         cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
                 p.proto[idx] == pk.TCP, p.seq[idx], idx)
@@ -124,8 +146,13 @@ class AppLayer:
             flow = self._by_slot.get(slot) or self._flow(slot, "tcp" if tcp else "udp")
             if flow.stopped or flow.session.pause:
                 continue
-            data = bytes(view[lo : min(lo + length, end)])
-            if flow.protocol is None and not self._detect(flow, slot, data, int(p.sport[i]), int(p.dport[i])):
+            if flow.fid is None:
+                data = bytes(view[lo : min(lo + length, end)])
+                if flow.protocol is None and not self._detect(flow, slot, data, int(p.sport[i]), int(p.dport[i])):
+                    continue
+            if flow.fid is not None:
+                self._modbus.place(slot, flow.fid)
+                compiled.append(i)
                 continue
             proto = flow.protocol
             if tcp and proto.frame is not None:
@@ -137,6 +164,17 @@ class AppLayer:
             else:  # a datagram (or a stream without framing) is decoded as it is
                 pdus = [data]
             self._decode(flow, slot, pdus, is_orig, ts / SEC)
+        if compiled:
+            self._compiled(p, np.sort(np.array(compiled, np.int64)), placed, buf, frame_end)
+
+    def _compiled(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray,
+                  frame_end: np.ndarray) -> None:
+        self._modbus.packets(buf, self._modbus.fids(placed.slot[idx]), placed.is_orig[idx], p.ts[idx],
+                             p.pay_off[idx], p.pay_len[idx].astype(np.int64), frame_end[idx],
+                             p.seq[idx].astype(np.int64))
+        errors = self._modbus.take_errors()
+        if errors:
+            self.errors["modbus"] += errors
 
     def _flow(self, slot: int, transport: str) -> _Flow:
         endpoints = self.table.endpoints(slot)
@@ -185,6 +223,9 @@ class AppLayer:
                 if proto.detect(data):
                     flow.protocol = proto
                     self.table.mark_app(slot, APP_DECODE)
+                    if self._modbus and proto.name == "modbus" and flow.session.transport == "tcp":
+                        flow.fid = self._modbus.add((flow.uid, flow.orig_h, flow.resp_h, flow.resp_p))
+                        self.table.set_service(slot, "modbus")  # as the decoder's first PDU would
                     return True
             except MALFORMED:
                 continue

@@ -5,13 +5,14 @@ registers, the same S7 read of the same areas. Such events differ only in the at
 one PDU (transaction ids, sequence numbers, round-trip times: ``TRANSACTION_ATTRS``). Events of
 one flow with the same protocol, action, status and other attributes become one row: the first
 one's time in ``ts``, the last one's in ``ts_end``, how many in ``count``, and the round-trip times
-summarised as ``rtt`` (mean) and ``rtt_max``. An event that happened once keeps every attribute,
+summarised as ``rtt`` (mean, to the µs) and ``rtt_max``. An event that happened once keeps every attribute,
 so a write or a PLC stop amid the polls stays a row of its own, transaction id included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 # Attributes naming one PDU rather than what was done; decoders use these names for them.
 TRANSACTION_ATTRS = frozenset({
@@ -26,6 +27,12 @@ def _key(row: dict) -> tuple:
             row["status"], tuple(sorted((k, v) for k, v in attrs.items() if k not in TRANSACTION_ATTRS)))
 
 
+def _mean_seconds(values: list[str]) -> str:
+    """The mean of decimal second strings to the µs, rounded half to even: exact, whatever the
+    order (the compiled decoders sum whole µs)."""
+    return format((sum(map(Decimal, values)) / len(values)).quantize(Decimal("0.000001")), "f")
+
+
 def fold_events(rows: Iterable[dict]) -> list[dict]:
     """wire.EVENTS rows (each with ``count`` 1) → one row per distinct event, in time order."""
     groups: dict[tuple, list[dict]] = {}
@@ -38,10 +45,10 @@ def fold_events(rows: Iterable[dict]) -> list[dict]:
             out.append(first)
             continue
         kept = {k: v for k, v in first["attrs"].items() if k not in TRANSACTION_ATTRS}
-        rtts = [float(r["attrs"]["rtt"]) for r in members if "rtt" in r["attrs"]]
+        rtts = [r["attrs"]["rtt"] for r in members if "rtt" in r["attrs"]]
         if rtts:
-            kept["rtt"] = f"{sum(rtts) / len(rtts):.6f}"
-            kept["rtt_max"] = f"{max(rtts):.6f}"
+            kept["rtt"] = _mean_seconds(rtts)
+            kept["rtt_max"] = f"{max(map(float, rtts)):.6f}"
         out.append({**first, "attrs": kept, "ts": min(r["ts"] for r in members),
                     "ts_end": max(r["ts_end"] for r in members), "count": sum(r["count"] for r in members)})
     out.sort(key=lambda r: r["ts"])

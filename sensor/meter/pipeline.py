@@ -144,15 +144,17 @@ def _empty(iv: Interval) -> bool:
 
 def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float = 60.0, observer=None,
                    uid_salt: str = "", protocols: tuple[Protocol, ...] = registry.PROTOCOLS,
-                   stats: Stats | None = None, max_flows: int | None = None) -> Iterator[Interval]:
+                   stats: Stats | None = None, max_flows: int | None = None,
+                   folded: bool = False) -> Iterator[Interval]:
     """Analyse capture files and live chunk streams (``sensor.capture.live``) in order as one
     stream, yielding each interval that had packets (or news of kernel drops).
     ``protocols`` are the application decoders to run (none: flows only, no decoding at all);
     ``stats``, if given, accumulates what was read and what could not be decoded; ``max_flows``
-    bounds the flow table (FlowTable: the longest-quiet flows are evicted, i.e. reported early)."""
+    bounds the flow table (FlowTable: the longest-quiet flows are evicted, i.e. reported early);
+    ``folded`` lets the compiled decoders hand over their events folded (as ``fold_events`` would)."""
     stats = Stats() if stats is None else stats
     table = FlowTable(uid_salt, max_flows=max_flows)
-    app = AppLayer(table, protocols) if protocols else None
+    app = AppLayer(table, protocols, fold=folded) if protocols else None
     stages = (app, LinkLayer(table), SynPrints()) if app else ()
     evicted = 0  # table.evictions at the last interval's end
     hook = _Observer(observer) if observer is not None else None
@@ -250,7 +252,7 @@ def iter_batches(sources: Iterable[Path | Iterable[Frames]], interval: float = 6
                  observer=None, fold: bool = True, stats: Stats | None = None) -> Iterator[wire.Batch]:
     """One wire.Batch per interval (see iter_intervals), its repeated events folded into one row
     each (sensor.meter.fold) unless ``fold`` is False."""
-    for iv in iter_intervals(sources, interval, observer, uid_salt=sensor, stats=stats):
+    for iv in iter_intervals(sources, interval, observer, uid_salt=sensor, stats=stats, folded=fold):
         tables = {
             "flows": flows_table(iv.flows),
             "events": wire.table_from_rows("events", fold_events(iv.events) if fold else iv.events),
