@@ -1,17 +1,20 @@
 """Ingest over HTTP with several connections, beside a bare insert of the same rows (the ceiling).
 
-    .venv/bin/python bench/bench_ingest.py [--packets 100000] [--interval 10] [--sensors 24]
-                                           [--connections 8] [--workdir DIR]
+    .venv/bin/python bench/bench_ingest.py [--packets 100000] [--interval 10] [--merge 1] [--sensors 24]
+                                           [--connections 8] [--modes alone,group] [--profile]
+                                           [--workdir DIR]
 
 A simulated plant capture goes through the sensor pipeline into wire batches of ``--interval``
-seconds. Each of ``--sensors`` sensors (over four tenants) sends its own copy of them (new batch
+seconds; ``--merge K`` sends each K consecutive ones as one batch (larger batches from the same
+capture: its rows, its interval from the first start to the last end). Each of ``--sensors`` sensors (over four tenants) sends its own copy of them (new batch
 ids), in order, over ``--connections`` keep-alive HTTP connections at once, to a real core
 (``mieruka serve``, embedded ClickHouse, detection on) — twice: with group commit as shipped, and
 with each batch stored on its own (MIERUKA_INGEST_GROUP_ROWS=1), as before group commit. The
 ceiling is one bare ``clickhouse_connect`` insert per table of all the same rows (with the keys
 ingest adds) into a fresh store with the same tables and views, in this process.
 
-Printed: rows/s each way and the ratio to the ceiling (target >= 0.8).
+Printed: rows/s each way and the ratio to the ceiling (target >= 0.8). ``--profile`` records the
+core with py-spy into WORKDIR/<mode>.txt (collapsed stacks of the busy threads, one line each).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import httpx
 import pyarrow as pa
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -68,6 +73,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def merged(batches: list[wire.Batch], k: int) -> list[wire.Batch]:
+    """Each ``k`` consecutive batches as one."""
+    out = []
+    for i in range(0, len(batches), k):
+        part = batches[i:i + k]
+        counters = {name: sum(b.counters.get(name, 0) for b in part) for name in wire.COUNTERS}
+        tables = {name: pa.concat_tables([b.tables[name] for b in part]).combine_chunks() for name in wire.TABLES}
+        out.append(wire.Batch(part[0].interval_start, part[-1].interval_end, tables, counters, sensor="SN"))
+    return out
 
 
 def run_core(data_dir: Path, port: int, group_rows: int) -> subprocess.Popen:
@@ -112,6 +128,15 @@ def post_all(port: int, sensors: list[tuple[int, int, str]], bodies: list[list[b
     return elapsed
 
 
+def group_sizes(port: int) -> str:
+    """How the core grouped the batches, from its /metrics."""
+    found = {(s.name, s.labels.get("le")): s.value
+             for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+             if family.name == "mieruka_ingest_group_batches" for s in family.samples}
+    groups, batches = found[("mieruka_ingest_group_batches_count", None)], found[("mieruka_ingest_group_batches_sum", None)]
+    return f"{batches:.0f} batches in {groups:.0f} groups ({batches / max(groups, 1):.1f} per group)"
+
+
 def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_rows: int) -> float:
     data_dir = workdir / name
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -121,9 +146,16 @@ def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_r
                for b in batches] for s in range(args.sensors)]
     port = free_port()
     core = run_core(data_dir, port, group_rows)
+    spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(core.pid), "--nonblocking",
+                            "--rate", "100", "--format", "raw", "-o", str(workdir / f"{name}.txt")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if args.profile else None
     try:
         elapsed = post_all(port, sensors, bodies, args.connections)
+        print(f"  {name}: {group_sizes(port)}")
     finally:
+        if spy:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            spy.wait(60)
         core.terminate()
         core.wait(30)
     return args.sensors * sum(map(rows_of, batches)) / elapsed
@@ -151,21 +183,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=100_000)
     ap.add_argument("--interval", type=float, default=10.0, help="batch interval, seconds")
+    ap.add_argument("--merge", type=int, default=1, help="capture batches per batch sent")
     ap.add_argument("--sensors", type=int, default=24)
     ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--modes", default="alone,group", help="the core's ways to run, of: alone, group")
+    ap.add_argument("--profile", action="store_true", help="record the core with py-spy")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench-ingest")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     capture = args.workdir / f"plant-{args.packets}.pcap"
     if not capture.exists():
         write_pcap(capture, packets=args.packets, seed=1)
-    batches = list(iter_batches([capture], args.interval, sensor="SN", observer=Observer()))
+    batches = merged(list(iter_batches([capture], args.interval, sensor="SN", observer=Observer())), args.merge)
     per_sensor = sum(map(rows_of, batches))
     print(f"{args.sensors} sensors x {len(batches)} batches, {per_sensor / len(batches):.0f} rows per batch, "
           f"{args.sensors * per_sensor:,} rows, {args.connections} connections")
     bare = ceiling_rate(args.workdir, batches, args.sensors)
     print(f"ceiling (one bare insert per table)  {bare:>10,.0f} rows/s")
-    for name, group_rows in (("each batch alone", 1), ("group commit", 500_000)):
+    modes = {"alone": ("each batch alone", 1), "group": ("group commit", 500_000)}
+    for name, group_rows in (modes[m] for m in args.modes.split(",")):
         rate = core_rate(args.workdir, name.replace(" ", "-"), batches, args, group_rows)
         print(f"core, {name:<30} {rate:>10,.0f} rows/s   {rate / bare:.2f} of the ceiling")
 

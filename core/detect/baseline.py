@@ -23,10 +23,19 @@ additions = 0  # baseline writes of this process: a key found missing may be the
 
 def add(ch: ClickHouseStore, tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> None:
     """Store (kind, key, value) entries as of data time ``ts``."""
+    write(ch, rows(tenant_id, entries, ts))
+
+
+def rows(tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> list[dict]:
+    return [{"tenant_id": tenant_id, "kind": k, "key": key, "value": v, "ts": ts} for k, key, v in entries]
+
+
+def write(ch: ClickHouseStore, baseline_rows: list[dict]) -> None:
+    """Store ``rows`` (of any tenants) in one insert."""
     global additions
-    additions += 1
-    ch.insert_rows("detect_baseline", [{"tenant_id": tenant_id, "kind": k, "key": key, "value": v, "ts": ts}
-                                       for k, key, v in entries])
+    if baseline_rows:
+        additions += 1
+        ch.insert_rows("detect_baseline", baseline_rows)
 
 
 class Baseline:
@@ -63,11 +72,16 @@ class Baseline:
             self._missing[tenant_id] = (since, generation, absent)
         return {k: known[k] for k in keys if k in known}
 
-    def add(self, tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> None:
-        if not entries:
-            return
-        add(self.ch, tenant_id, entries, ts)
+    def learn(self, tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> list[dict]:
+        """Know (kind, key, value) entries from now on in this process; the rows that store them
+        (``write``), so a group of batches learns with one insert."""
         with self._guard:
             known = self._known.get(tenant_id)
             if known is not None:
                 known.update(((k, key), v) for k, key, v in entries)
+        return rows(tenant_id, entries, ts)
+
+    def forget(self, tenant_id: int) -> None:
+        """Drop the tenant's cache (what it learned could not be stored): loaded again when asked."""
+        with self._guard:
+            self._known.pop(tenant_id, None)

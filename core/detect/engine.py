@@ -11,7 +11,9 @@ Per batch, in this order:
 3. Findings fold into alerts: one open alert (``new``/``acknowledged``) per tenant, sensor, kind
    and key takes the repeats (``count``, ``ts_last``); otherwise a new alert whose id is derived
    from tenant, sensor, kind, key and first time — the same data gives the same alerts.
-4. Alerts are written, then the baseline.
+4. Alerts are written, then the baseline. Ingest detects a group of batches at once
+   (``examine`` while their rows are stored, then ``write``): each batch is detected after the
+   ones before it as if alone, and the group's alerts and baseline rows are one insert each.
 
 Crash safety: ingest (core/ingest.py) detects a batch after storing its rows and before writing its
 commit marker. If the core stops in between, the sensor got no reply and resends the batch, which
@@ -26,14 +28,14 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import select
 
-from core.detect import notify, registry
+from core.detect import baseline, notify, registry
 from core.detect import store as alerts
 from core.detect.baseline import Baseline
 from core.detect.indicators import EVENT_ATTRS, Indicators, domain_hit, normalise
@@ -63,6 +65,16 @@ def alert_id(tenant_id: int, sensor_id: int, kind: str, key: str, ts: int) -> st
     return hashlib.sha256(f"{tenant_id}|{sensor_id}|{kind}|{key}|{ts}".encode()).hexdigest()[:32]
 
 
+@dataclass
+class Detection:
+    """What ``Detector.examine`` found in a group of batches, held in the caches and not yet written."""
+
+    batches: list[tuple[int, int, wire.Batch]]
+    changed: list[list[dict]] = field(default_factory=list)  # per batch: the alert rows raised or folded
+    raised: dict[int, list[dict]] = field(default_factory=dict)  # per tenant: the rows raised (to notify)
+    learned: list[dict] = field(default_factory=list)  # baseline rows
+
+
 class Detector:
     """Runs detection for stored batches; one per process (it caches baseline and indicators)."""
 
@@ -80,7 +92,53 @@ class Detector:
     def detect(self, tenant_id: int, sensor_id: int, batch: wire.Batch) -> list[dict]:
         """Detect one batch whose rows are stored (callers serialise per sensor); the alerts raised
         or folded."""
-        hours, epoch, site = self._policy(tenant_id)
+        return self.detect_group([(tenant_id, sensor_id, batch)])[0]
+
+    def detect_group(self, batches: list[tuple[int, int, wire.Batch]]) -> list[list[dict]]:
+        """Detect stored batches (tenant, sensor, batch), each after the ones before it; per batch
+        the alerts raised or folded (``examine``, then ``write``)."""
+        return self.write(self.examine(batches))
+
+    def examine(self, batches: list[tuple[int, int, wire.Batch]]) -> Detection:
+        """Detect batches (tenant, sensor, batch), each after the ones before it — the same alerts as
+        one by one: the caches of open alerts and of the baseline take in each batch's, so the next
+        sees what it raised and learned — without writing anything (``write`` stores it all at once,
+        ``discard`` forgets it), so it may run while the batches' rows are being stored. The
+        tenants' policies are read once. A batch whose detection fails is logged and gets no alerts."""
+        policies = self._policies({tenant_id for tenant_id, _, _ in batches})
+        found = Detection(batches)
+        for tenant_id, sensor_id, batch in batches:
+            try:
+                rows, raised, learned = self._detect_one(tenant_id, sensor_id, batch, policies[tenant_id])
+            except Exception:  # this batch's alerts are lost; the others go on
+                log.exception("detection failed on batch %s of sensor %s", batch.batch_id, sensor_id)
+                rows, raised, learned = [], [], []
+            found.changed.append(rows)
+            found.learned += learned
+            found.raised.setdefault(tenant_id, []).extend(raised)
+        return found
+
+    def write(self, found: Detection) -> list[list[dict]]:
+        """Store what ``examine`` found: one insert of alerts, one control-plane session for the
+        notifications and one insert of baseline rows for all its batches; per batch the alerts."""
+        try:
+            self._write([row for rows in found.changed for row in rows], found.raised, found.learned)
+        except Exception:
+            self.discard(found)
+            raise
+        return found.changed
+
+    def discard(self, found: Detection) -> None:
+        """Forget what ``examine`` took into the caches (it is not stored): they load again when asked."""
+        for tenant_id, sensor_id, _ in found.batches:
+            self._open.forget(tenant_id, sensor_id)
+            self.baseline.forget(tenant_id)
+
+    def _detect_one(self, tenant_id: int, sensor_id: int, batch: wire.Batch,
+                    policy: tuple[float, int, Site]) -> tuple[list[dict], list[dict], list[dict]]:
+        """One batch: the alert rows it raised or folded, those of them raised, and the baseline rows
+        it learned (kept in the caches, not written)."""
+        hours, epoch, site = policy
         start = micros(batch.interval_start)
         learning = start < self._first_data(tenant_id, sensor_id, epoch, start) + hours * 3_600_000_000
         seen = _latest(sightings(batch, site))
@@ -96,14 +154,28 @@ class Detector:
                     findings += rules(batch, site)
                 except Exception:  # one broken rule must not stop the others
                     log.exception("rule module %s failed on batch %s", name, batch.batch_id)
-        changed = self._fold(tenant_id, sensor_id, batch.batch_id, findings)
-        self.baseline.add(tenant_id, learned, batch.interval_end)
-        return changed
+        rows, raised = self._fold(tenant_id, sensor_id, batch.batch_id, findings)
+        return rows, raised, self.baseline.learn(tenant_id, learned, batch.interval_end)
 
-    def _policy(self, tenant_id: int) -> tuple[float, int, Site]:
-        """The tenant's learning period (hours), learning epoch and site."""
+    def _write(self, rows: list[dict], raised: dict[int, list[dict]], learned: list[dict]) -> None:
+        """Alert rows, then the notifications of those raised (per tenant), then the baseline rows."""
+        if rows:
+            alerts.write(self.ch, rows)
+        if any(raised.values()):
+            with self.controlplane.session() as db:
+                for tenant_id, new in raised.items():
+                    if new:
+                        notify.send(db, tenant_id, *(alerts.public(row, []) for row in new))
+        baseline.write(self.ch, learned)
+
+    def _policies(self, tenant_ids: set[int]) -> dict[int, tuple[float, int, Site]]:
+        """Each tenant's learning period (hours), learning epoch and site."""
         with self.controlplane.session() as db:
-            tenant = db.get(Tenant, tenant_id)
+            tenants = {t.id: t for t in db.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)))}
+        return {tenant_id: self._policy(tenant_id, tenants.get(tenant_id)) for tenant_id in tenant_ids}
+
+    @staticmethod
+    def _policy(tenant_id: int, tenant: Tenant | None) -> tuple[float, int, Site]:
         if tenant is None:
             return DEFAULT_LEARNING_HOURS, 0, Site(tenant_id)
         hours = DEFAULT_LEARNING_HOURS if tenant.learning_hours is None else tenant.learning_hours
@@ -154,10 +226,13 @@ class Detector:
                         found.append(_indicator(kind, match, listed[(kind, match)], e, e["protocol"], name))
         return found
 
-    def _fold(self, tenant_id: int, sensor_id: int, batch_id: str, findings: list[Finding]) -> list[dict]:
+    def _fold(self, tenant_id: int, sensor_id: int, batch_id: str,
+              findings: list[Finding]) -> tuple[list[dict], list[dict]]:
+        """The alert rows the findings raise or fold into (kept in the open-alert cache, not
+        written), and those of them raised."""
         merged = _merge(findings)
         if not merged:
-            return []
+            return [], []
         open_rows = self._open.of(tenant_id, sensor_id)
         rows, raised = [], []
         for (kind, key), f in merged.items():
@@ -176,12 +251,8 @@ class Detector:
                              # version) outranks a fold that started from the row before it
                              "version": row["version"] + 1}
             rows.append(row)
-        alerts.write(self.ch, rows)
         self._open.wrote(tenant_id, sensor_id, rows)
-        if raised:
-            with self.controlplane.session() as db:
-                notify.send(db, tenant_id, *(alerts.public(row, []) for row in raised))
-        return rows
+        return rows, raised
 
     # -- periodic -------------------------------------------------------------------------------
 
@@ -202,7 +273,13 @@ class Detector:
                               details=(("sensor", serial), ("last_seen", last_seen.isoformat()),
                                        ("threshold_minutes", str(int(limit.total_seconds() // 60)))))
             # folded per check: the "batch" of a silence check is its minute
-            changed += self._fold(tenant_id, sensor_id, f"silent:{now:%Y%m%d%H%M}", [finding])
+            rows, raised = self._fold(tenant_id, sensor_id, f"silent:{now:%Y%m%d%H%M}", [finding])
+            try:
+                self._write(rows, {tenant_id: raised}, [])
+            except Exception:
+                self._open.forget(tenant_id, sensor_id)
+                raise
+            changed += rows
         return changed
 
 
@@ -232,6 +309,10 @@ class OpenAlerts:
         cached = self._cache.get((tenant_id, sensor_id))
         if cached:
             cached[2].update(((r["kind"], r["key"]), r) for r in rows)
+
+    def forget(self, tenant_id: int, sensor_id: int) -> None:
+        """Drop the sensor's cache (rows it took in were not stored): loaded again when asked."""
+        self._cache.pop((tenant_id, sensor_id), None)
 
 
 def _latest(seen: list[Sighting]) -> list[Sighting]:

@@ -27,9 +27,12 @@ they had sent) takes out the rows of attempts older than RECOVER_AFTER that neit
 were taken out: a crash whose batch no sensor resent. The asset ledger keeps what it saw:
 min/max/argMax are unchanged when the sensor resends the batch.
 
-With a ``Detector``, detection runs once the batch's rows are stored and before its commit marker,
-inside the sensor's lock (so in batch order). Its failure is logged and never undoes or refuses the
-batch. If the core stops before the marker, the sensor resends the batch, which is stored and
+With a ``Detector``, detection examines the group's batches in the order they came while their rows
+are being stored (``Detector.examine``: the same alerts as one by one; Python beside the inserts,
+which release the GIL) and writes what it found once the rows are stored, before the commit markers
+(one insert per table for the group), inside each sensor's lock (so each sensor's batches in order).
+Its failure is logged and never undoes or refuses a batch; a group that fails to store discards what
+detection found. If the core stops before the marker, the sensor resends the batch, which is stored and
 detected again; detection is idempotent per batch (core/detect/engine.py), so nothing is raised or
 counted twice. A batch with its marker is a duplicate and is not detected again.
 """
@@ -41,6 +44,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,7 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.exceptions import OperationalError
 
-from core.detect.engine import Detector
+from core.detect.engine import Detection, Detector
 from core.ingest.group import GroupCommit
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
@@ -98,6 +102,8 @@ class Ingestor:
         self._locks: dict[tuple[int, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+        # one group's detection at a time, beside the leader that stores the group's rows
+        self._examiner = ThreadPoolExecutor(1, thread_name_prefix="detect") if detector else None
         self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), group_rows)
         self.observe_group: Callable[[int], None] | None = None  # batches in each group stored: metrics
 
@@ -132,6 +138,9 @@ class Ingestor:
             self.observe_group(len(live))
         self._step("start")
         self._log_attempts(live, "started")
+        # detection examines the batches while their rows are stored (the inserts let go of the
+        # GIL) and writes its alerts once they are
+        examining = self._examiner.submit(self._examine, live) if self._examiner else None
         try:
             for name in INSERT_ORDER:
                 members = [p for p in live if p.rows[name] and name not in p.stored]
@@ -141,14 +150,15 @@ class Ingestor:
                               for p in members]
                     self._insert(name, _concat(tables), _group_token(members))
                     self._step(f"after:{name}")
-            if self.detector:
-                for p in live:
-                    self._detect(p.tenant_id, p.sensor_id, p.batch)
+            if examining:
+                self._write_detection(examining, live)
             self._step("before:batches")
             self._insert("batches", _concat([_batch_row(p.batch, p.tenant_id, p.sensor_id) for p in live]),
                          _group_token(live))
             self._step("after:batches")
         except Exception:
+            if examining:
+                self._discard_detection(examining)
             try:
                 self._take_out([(p.key, p.generation) for p in live])
             except Exception:  # the original error matters more; log this one
@@ -179,11 +189,21 @@ class Ingestor:
                     log.warning("took out partial batch %s of sensor %s", row["batch_id"], row["sensor_id"])
         return len(stale)
 
-    def _detect(self, tenant_id: int, sensor_id: int, batch: wire.Batch) -> None:
+    def _examine(self, group: list[_Pending]) -> Detection:
+        return self.detector.examine([(p.tenant_id, p.sensor_id, p.batch) for p in group])
+
+    def _write_detection(self, examining: Future[Detection], group: list[_Pending]) -> None:
         try:
-            self.detector.detect(tenant_id, sensor_id, batch)
-        except Exception:  # the batch is stored all the same; its alerts are lost
-            log.exception("detection failed on batch %s of sensor %s", batch.batch_id, sensor_id)
+            self.detector.write(examining.result())
+        except Exception:  # the batches are stored all the same; their alerts are lost
+            log.exception("detection failed on batches %s", ", ".join(p.batch.batch_id for p in group))
+
+    def _discard_detection(self, examining: Future[Detection]) -> None:
+        """The group is not stored: what detection took into its caches goes."""
+        try:
+            self.detector.discard(examining.result())
+        except Exception:  # examine failed: it kept nothing
+            pass
 
     def has_batch(self, tenant_id: int, sensor_id: int, batch_id: str) -> bool:
         """Whether this sensor's batch ``batch_id`` is stored (its commit marker is written)."""

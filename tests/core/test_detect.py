@@ -193,7 +193,7 @@ def test_a_failing_detection_never_loses_the_batch(site, client, monkeypatch):
     def broken(*args):
         raise RuntimeError("a bug in detection")
 
-    monkeypatch.setattr(client.app.state.detector, "detect", broken)
+    monkeypatch.setattr(client.app.state.detector, "examine", broken)
     b = batch(T0 + 2 * HOUR, poll(T0 + 2 * HOUR, orig=LAPTOP))
     assert site.post(b)["status"] == "stored"
     stored = site.ch.query("SELECT count() AS n FROM flows WHERE tenant_id = {t:UInt32} AND batch_id = {b:UUID}",
