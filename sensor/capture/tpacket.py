@@ -65,7 +65,7 @@ def _take_block(ring, base, size, skip_outgoing, out, used, n, ts, offs, caplen,
             break
         snap, length, status = _u32(ring, pkt + 12), _u32(ring, pkt + 16), _u32(ring, pkt + 20)
         start = pkt + _u16(ring, pkt + 24)
-        if start + snap > base + size or snap > length:
+        if start + snap > base + size or snap > length or n >= len(ts) or used + snap + 4 > len(out):
             damaged = 1
             break
         if not (skip_outgoing and ring[pkt + HDR_LEN + 10] == PACKET_OUTGOING):
@@ -93,22 +93,16 @@ def _take_block(ring, base, size, skip_outgoing, out, used, n, ts, offs, caplen,
 
 
 class _Chunk:
-    """The frames of the chunk being built, grown as blocks arrive."""
+    """The frames of the chunk being built. Its arrays are allocated at the most a chunk can hold
+    (a chunk ends once past CHUNK frames or CHUNK_BYTES, so it can hold one block more): pages never
+    written are never mapped, and nothing is copied to grow them."""
 
-    def __init__(self, frames: int, size: int):
-        self.out = np.empty(size, np.uint8)
+    def __init__(self):
+        self.out = np.empty(CHUNK_BYTES + 2 * BLOCK_SIZE, np.uint8)  # frames' bytes, plus VLAN tags put back
+        frames = CHUNK + BLOCK_SIZE // HDR_LEN
         self.ts, self.offs = np.empty(frames, np.int64), np.empty(frames, np.int64)
         self.caplen, self.wirelen = np.empty(frames, np.int32), np.empty(frames, np.int32)
         self.n = self.used = self.damaged = 0
-
-    def room(self, frames: int, size: int) -> None:
-        if self.n + frames > len(self.ts):
-            grow = max(2 * len(self.ts), self.n + frames)
-            for name in ("ts", "offs", "caplen", "wirelen"):
-                old = getattr(self, name)
-                setattr(self, name, np.concatenate([old[: self.n], np.empty(grow - self.n, old.dtype)]))
-        if self.used + size > len(self.out):
-            self.out = np.concatenate([self.out[: self.used], np.empty(max(len(self.out), size), np.uint8)])
 
     def frames(self, kernel_drops: int, clock: float | None) -> Frames:
         n = self.n
@@ -122,6 +116,7 @@ class PacketRing:
 
     def __init__(self, interface: str, bpf_filter: str = "", buffer_mb: int = 64):
         self.block_nr = max(2, (buffer_mb << 20) // BLOCK_SIZE)
+        _take_frames(np.zeros(64, np.uint8), 0, _Chunk(), False)  # load (or compile) the walker before frames come
         self.sock = _open_socket(interface, bpf_filter)
         try:
             self.sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
@@ -141,7 +136,6 @@ class PacketRing:
         flags = int((mirror.SYS_NET / interface / "flags").read_text(), 16)
         # on loopback the kernel shows every frame twice, outgoing then incoming: keep one (as libpcap)
         self.skip_outgoing = bool(flags & mirror.IFF_LOOPBACK)
-        self.size_hint = (CHUNK // 8, 4 * BLOCK_SIZE)  # frames and bytes of a chunk, grown to fit the rate
 
     def close(self) -> None:
         self.ring = None  # the mapping can close only once no array views it
@@ -168,7 +162,7 @@ class PacketRing:
     def _read(self, until: float, stop: threading.Event | None) -> Frames:
         """A chunk of the blocks handed over until ``until`` (or, if ``stop`` is None, until the ring
         is read empty and ``until`` has passed), at most CHUNK frames or CHUNK_BYTES."""
-        chunk, clock = _Chunk(*self.size_hint), None
+        chunk, clock = _Chunk(), None
         while chunk.n < CHUNK and chunk.used < CHUNK_BYTES:
             if not self._ready():
                 clock = time.time()  # every block the kernel handed over is read: every frame up to now is in
@@ -177,17 +171,17 @@ class PacketRing:
                     break
                 select.select([self.sock], [], [], min(left, WAKE))
                 continue
-            base = self.block * BLOCK_SIZE
-            chunk.room(int(self.ring[base + 12 : base + 16].view(np.uint32)[0]), 2 * BLOCK_SIZE)
-            chunk.n, chunk.used, damaged = _take_block(self.ring, base, BLOCK_SIZE, self.skip_outgoing, chunk.out,
-                                                       chunk.used, chunk.n, chunk.ts, chunk.offs, chunk.caplen,
-                                                       chunk.wirelen)
-            chunk.damaged += damaged
+            _take_frames(self.ring, self.block * BLOCK_SIZE, chunk, self.skip_outgoing)
             self.block = (self.block + 1) % self.block_nr
             if stop is not None and time.monotonic() >= until:  # a busy port: one chunk per tick
                 break
-        self.size_hint = (max(self.size_hint[0], chunk.n), max(self.size_hint[1], chunk.used))
         return chunk.frames(kdrops.read_drops(self.sock), clock)
+
+
+def _take_frames(ring: np.ndarray, base: int, chunk: _Chunk, skip_outgoing: bool) -> None:
+    chunk.n, chunk.used, damaged = _take_block(ring, base, min(BLOCK_SIZE, len(ring)), skip_outgoing, chunk.out,
+                                               chunk.used, chunk.n, chunk.ts, chunk.offs, chunk.caplen, chunk.wirelen)
+    chunk.damaged += damaged
 
 
 def _open_socket(interface: str, bpf_filter: str) -> socket.socket:
