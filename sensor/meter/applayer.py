@@ -23,6 +23,7 @@ their packets never enter the per-packet loop, and no Python object is made per 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
 from sensor.meter.fast_modbus import FastModbus
 from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
+from sensor.meter.fold import TRANSACTION_ATTRS, merged
 from sensor.meter.rows import Facts, event_row
 
 MAX_TRIES = 4  # payload packets of a flow offered to detection
@@ -54,6 +56,10 @@ class _Flow:
         self.served: set[str] = set()  # services the responder's protocol_served facts named this interval
         self.stopped = False
         self.fid: int | None = None  # on the compiled path: its flow id there
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
 
 
 def _first_per_group(keys: np.ndarray, n: int) -> np.ndarray:
@@ -101,7 +107,8 @@ class AppLayer:
 
     def flush(self) -> tuple[list[dict], list[dict], dict[str, int]]:
         """This interval's events and observations (wire row dicts) and errors per protocol."""
-        events = [event_row(*row) for row in sorted(self._rows, key=lambda row: row[0].ts)]
+        rows = sorted(self._rows, key=lambda row: row[0].ts)
+        events = self._folded(rows) if self.fold else [event_row(*row) for row in rows]
         if self._modbus:
             events = sorted(events + self._modbus.flush(self.fold), key=lambda row: row["ts"])
         observations = self._facts.flush()
@@ -240,6 +247,26 @@ class AppLayer:
         self._flows.pop(flow.uid, None)
 
     # -- rows -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _folded(rows: list[tuple]) -> list[dict]:
+        """fold_events of the rows' event_row dicts, without a dict per event."""
+        groups: dict[tuple, list[tuple]] = {}
+        for row in rows:
+            event, uid, orig_h, resp_h, resp_p, protocol = row
+            attrs = tuple(sorted((k, v if v.__class__ is str else str(v)) for k, v in event.attrs.items()
+                                 if v != "" and k not in TRANSACTION_ATTRS))
+            key = (uid, orig_h, resp_h, resp_p, event.protocol or protocol, event.action, event.status, attrs)
+            groups.setdefault(key, []).append(row)
+        out = []
+        for members in groups.values():
+            first = event_row(*members[0])
+            if len(members) > 1:
+                times = [row[0].ts for row in members]
+                first = merged(first, len(members), _utc(min(times)), _utc(max(times)),
+                               [str(row[0].attrs["rtt"]) for row in members if row[0].attrs.get("rtt", "") != ""])
+            out.append(first)
+        return out
 
     def _event(self, ts: float, flow: _Flow, event: Event) -> None:
         if len(self._rows) >= MAX_EVENTS:

@@ -12,6 +12,7 @@ so a write or a PLC stop amid the polls stays a row of its own, transaction id i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 
 # Attributes naming one PDU rather than what was done; decoders use these names for them.
@@ -38,18 +39,18 @@ def fold_events(rows: Iterable[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault(_key(row), []).append(row)
-    out = []
-    for members in groups.values():
-        first = members[0]
-        if len(members) == 1:
-            out.append(first)
-            continue
-        kept = {k: v for k, v in first["attrs"].items() if k not in TRANSACTION_ATTRS}
-        rtts = [r["attrs"]["rtt"] for r in members if "rtt" in r["attrs"]]
-        if rtts:
-            kept["rtt"] = _mean_seconds(rtts)
-            kept["rtt_max"] = f"{max(map(float, rtts)):.6f}"
-        out.append({**first, "attrs": kept, "ts": min(r["ts"] for r in members),
-                    "ts_end": max(r["ts_end"] for r in members), "count": sum(r["count"] for r in members)})
+    out = [members[0] if len(members) == 1 else
+           merged(members[0], sum(r["count"] for r in members), min(r["ts"] for r in members),
+                  max(r["ts_end"] for r in members), [r["attrs"]["rtt"] for r in members if "rtt" in r["attrs"]])
+           for members in groups.values()]
     out.sort(key=lambda r: r["ts"])
     return out
+
+
+def merged(first: dict, count: int, ts: datetime, ts_end: datetime, rtts: list[str]) -> dict:
+    """The row of a group of ``count`` events whose first row is ``first`` (``rtts``: their round-trip times)."""
+    kept = {k: v for k, v in first["attrs"].items() if k not in TRANSACTION_ATTRS}
+    if rtts:
+        kept["rtt"] = _mean_seconds(rtts)
+        kept["rtt_max"] = f"{max(map(float, rtts)):.6f}"
+    return {**first, "attrs": kept, "ts": ts, "ts_end": ts_end, "count": count}

@@ -1,6 +1,7 @@
 """The compiled Modbus/TCP path gives exactly what the Python decoder gives: on the simulated plant,
 on every Modbus capture of the corpus and on random, split, truncated and malformed payloads —
-events one per PDU and folded, observations, malformed counts and flow services."""
+events one per PDU and folded, observations, malformed counts and flow services. Events folded in
+the app layer (``folded``) are the rows ``fold_events`` makes of the per-PDU events."""
 
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ def assert_paths_agree(path: Path, monkeypatch) -> int:
     assert [(_canonical(events), *rest) for events, *rest in folded] == \
         [(_canonical(fold_events(events)), *rest) for events, *rest in python]
     return sum(event["protocol"] == "modbus" for events, *_ in python for event in events)
+
+
+@pytest.mark.parametrize("folder", ["icsnpp/s7comm/traces", "icsnpp/enip/traces", "icsnpp/bacnet/traces",
+                                    "icsnpp/dnp3/traces"])
+def test_other_protocols_fold_in_the_app_layer_as_fold_events_folds_them(folder, monkeypatch):
+    """With ``folded``, the Python decoders' events are folded without a dict per event: the same rows."""
+    traces = sorted(p for p in (CORPUS / folder).glob("*") if p.suffix in (".pcap", ".pcapng"))
+    if not traces:
+        pytest.skip("corpus not available")
+    for trace in traces:
+        assert_paths_agree(trace, monkeypatch)
 
 
 @pytest.fixture(scope="module")
