@@ -1,7 +1,8 @@
 """What changed between two periods (差分): the ledger of period A against the ledger of period B —
 devices added and removed, attributes changed, communication pairs added and removed per service,
 and functions (protocol actions) a pair newly used. Everything comes from the windowed ledger and
-the state tables of migrations 010 and 018, so comparing any two periods is a few small queries.
+the state tables of migrations 010 and 018, so comparing any two periods is a few small queries;
+pairs and functions read both periods in one query each, which returns only what changed.
 
 Volatile fields are the ones that differ from one period to the next without anything having
 changed: counters (bytes, packets, uses) and first/last-seen times. ``volatile=False`` leaves them
@@ -14,8 +15,8 @@ from datetime import datetime
 
 from core.analytics.assets import ledger, window_params
 from core.analytics.ledger import Asset, ip_order
-from core.analytics.roles import service_name
-from core.analytics.spans import SEEN, pair_volume_rows, state_rows
+from core.analytics.roles import PORT_HINTS
+from core.analytics.spans import each_period, pair_volume_rows, seen, state_rows
 from core.export.csvsafe import csv_text
 from core.store.clickhouse import ClickHouseStore
 
@@ -25,6 +26,7 @@ COMPARED = ("vendor", "model", "firmware", "hostname", "os", "serial", "role", "
 LISTS = ("devices_added", "devices_removed", "attributes_changed", "pairs_added", "pairs_removed",
          "functions_added")
 MAX_ROWS = 1000  # per list; "totals" says how many there were
+VOLATILE_PAIR = ("first_seen", "last_seen", "bytes", "packets")
 CSV_COLUMNS = ("change", "device", "ip", "peer_device", "peer_ip", "attribute", "old", "new", "service",
                "protocol", "action", "role", "vendor", "model", "first_seen", "last_seen", "bytes",
                "packets", "count")
@@ -35,15 +37,14 @@ def changes(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile:
     before = ledger(ch, tenant_id, start=a[0], end=a[1])
     after = ledger(ch, tenant_id, start=b[0], end=b[1])
     owner = {ip: key for assets in (before, after) for key, asset in assets.items() for ip in asset.ips}
-    pairs_a, pairs_b = _pairs(ch, tenant_id, a, volatile), _pairs(ch, tenant_id, b, volatile)
-    functions_a, functions_b = _functions(ch, tenant_id, a, volatile), _functions(ch, tenant_id, b, volatile)
+    pairs_added, pairs_removed = _pairs(ch, tenant_id, a, b, volatile)
     found = {
         "devices_added": _devices(after, after.keys() - before.keys(), volatile),
         "devices_removed": _devices(before, before.keys() - after.keys(), volatile),
         "attributes_changed": _attributes(before, after),
-        "pairs_added": _linked([pairs_b[k] for k in pairs_b.keys() - pairs_a.keys()], owner),
-        "pairs_removed": _linked([pairs_a[k] for k in pairs_a.keys() - pairs_b.keys()], owner),
-        "functions_added": _linked([functions_b[k] for k in functions_b.keys() - functions_a.keys()], owner),
+        "pairs_added": _linked(pairs_added, owner),
+        "pairs_removed": _linked(pairs_removed, owner),
+        "functions_added": _linked(_functions(ch, tenant_id, a, b, volatile), owner),
     }
     for name in ("pairs_added", "pairs_removed", "functions_added"):
         found[name].sort(key=lambda r: (ip_order(r["orig_h"]), ip_order(r["resp_h"]), r.get("service", ""),
@@ -83,63 +84,81 @@ def _attributes(before: dict[str, Asset], after: dict[str, Asset]) -> list[dict]
     return rows
 
 
-def _pairs(ch: ClickHouseStore, tenant_id: int, period: Period, volatile: bool) -> dict[tuple, dict]:
-    """Who talked to whom over what in the period, by (client, server, transport, service): the
-    detected service, else the server port's usual one, else the port."""
-    params = window_params(tenant_id, *period)
-    rows = ch.query(
+# The service a pair is listed under: the detected one, else the server port's usual one
+# (core.analytics.roles.service_name over PORT_HINTS), else transport/port.
+_HINTED = "if(service != '', service, transform(resp_p, {hint_ports:Array(UInt16)}, {hint_names:Array(String)}, ''))"
+LABEL = f"if({_HINTED} != '', {_HINTED}, concat(proto, '/', toString(resp_p)))"
+HINTS = {"hint_ports": list(PORT_HINTS), "hint_names": list(PORT_HINTS.values())}
+# The first and last sighting of a group whose rows all come from one period, cut to that period.
+PERIOD_SEEN = seen("{starts:Array(DateTime64(6, 'UTC'))}[min(period) + 1]",
+                   "{ends:Array(DateTime64(6, 'UTC'))}[min(period) + 1]")
+
+
+def _periods(tenant_id: int, a: Period, b: Period, table: str, columns: str, where: str = "1") -> tuple[str, dict]:
+    """``table``'s state rows of both periods in one subquery (``period`` 0 for A, 1 for B) and its parameters."""
+    windows = [window_params(tenant_id, *period) for period in (a, b)]
+    return each_period([(state_rows(table, columns, w, where), w) for w in windows])
+
+
+def _pairs(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile: bool) -> tuple[list, list]:
+    """(added, removed): who talked to whom over what in one period and not the other, by (client,
+    server, transport, service LABEL). Both periods in one query that returns the changed pairs only."""
+    rows, params = _periods(tenant_id, a, b, "pair_seen",
+                            "orig_h, resp_h, proto, service, resp_p, first_seen, last_seen")
+    changed = ch.query(
         f"""
-        SELECT orig_h, resp_h, proto, service, resp_p, {SEEN}
-        FROM {state_rows("pair_seen", "orig_h, resp_h, proto, service, resp_p, first_seen, last_seen", params)}
-        GROUP BY orig_h, resp_h, proto, service, resp_p
+        SELECT orig_h, resp_h, proto, {LABEL} AS label, min(period) AS only_in,
+               groupUniqArray((service, resp_p)) AS keys, {PERIOD_SEEN}
+        FROM {rows}
+        GROUP BY orig_h, resp_h, proto, label HAVING min(period) = max(period)
+        """,
+        params | HINTS,
+    )
+    volume = _volume(ch, tenant_id, (a, b), changed) if volatile and changed else {}
+    found: tuple[list, list] = ([], [])
+    for r in changed:
+        counted = [volume.get((r["only_in"], r["orig_h"], r["resp_h"], r["proto"], *key), (0, 0))
+                   for key in r["keys"]]
+        found[1 - r["only_in"]].append({
+            "orig_h": r["orig_h"], "resp_h": r["resp_h"], "proto": r["proto"], "service": r["label"],
+            **({"first_seen": r["first_seen"], "last_seen": r["last_seen"], "bytes": sum(c[0] for c in counted),
+                "packets": sum(c[1] for c in counted)} if volatile else dict.fromkeys(VOLATILE_PAIR))})
+    return found
+
+
+def _volume(ch: ClickHouseStore, tenant_id: int, periods: tuple[Period, Period],
+            changed: list[dict]) -> dict[tuple, tuple[int, int]]:
+    """Bytes and packets per pair key over the hours a period touches (the hourly rollup's grain), by
+    (period, orig_h, resp_h, proto, service, resp_p), of the periods with changed pairs. (Every key:
+    naming the changed ones costs more than it saves.)"""
+    wanted = {r["only_in"] for r in changed}
+    rows, params = each_period([(pair_volume_rows("orig_h, resp_h, proto, service, resp_p, bytes, packets",
+                                                  where="1" if index in wanted else "0"),
+                                 window_params(tenant_id, *period)) for index, period in enumerate(periods)])
+    found = ch.query(
+        f"""
+        SELECT period, orig_h, resp_h, proto, service, resp_p, sum(bytes) AS bytes, sum(packets) AS packets
+        FROM {rows} GROUP BY period, orig_h, resp_h, proto, service, resp_p
         """,
         params,
     )
-    volume = _volume(ch, params) if volatile else {}
-    pairs: dict[tuple, dict] = {}
-    for r in rows:
-        label = service_name(r["service"], r["resp_p"])[0] or f"{r['proto']}/{r['resp_p']}"
-        found = pairs.setdefault((r["orig_h"], r["resp_h"], r["proto"], label), {
-            "orig_h": r["orig_h"], "resp_h": r["resp_h"], "proto": r["proto"], "service": label,
-            "first_seen": None, "last_seen": None, "bytes": None, "packets": None})
-        if volatile:
-            bytes_, packets = volume.get((r["orig_h"], r["resp_h"], r["proto"], r["service"], r["resp_p"]), (0, 0))
-            found["first_seen"] = min(found["first_seen"] or r["first_seen"], r["first_seen"])
-            found["last_seen"] = max(found["last_seen"] or r["last_seen"], r["last_seen"])
-            found["bytes"] = (found["bytes"] or 0) + bytes_
-            found["packets"] = (found["packets"] or 0) + packets
-    return pairs
+    return {(r["period"], r["orig_h"], r["resp_h"], r["proto"], r["service"], r["resp_p"]): (r["bytes"], r["packets"])
+            for r in found}
 
 
-def _volume(ch: ClickHouseStore, params: dict) -> dict[tuple, tuple[int, int]]:
-    """Bytes and packets per pair over the hours the period touches (the hourly rollup's grain)."""
-    rows = ch.query(
+def _functions(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile: bool) -> list[dict]:
+    """Actions a pair used per protocol in period B and not in period A."""
+    rows, params = _periods(tenant_id, a, b, "event_actions",
+                            "orig_h, resp_h, protocol, action, count, first_seen, last_seen", where="action != ''")
+    added = ch.query(
         f"""
-        SELECT orig_h, resp_h, proto, service, resp_p, sum(bytes) AS bytes, sum(packets) AS packets
-        FROM {pair_volume_rows("orig_h, resp_h, proto, service, resp_p, bytes, packets")}
-        GROUP BY orig_h, resp_h, proto, service, resp_p
+        SELECT orig_h, resp_h, protocol, action, sum(count) AS count, {PERIOD_SEEN}
+        FROM {rows}
+        GROUP BY orig_h, resp_h, protocol, action HAVING min(period) = 1
         """,
         params,
     )
-    return {(r["orig_h"], r["resp_h"], r["proto"], r["service"], r["resp_p"]): (r["bytes"], r["packets"])
-            for r in rows}
-
-
-def _functions(ch: ClickHouseStore, tenant_id: int, period: Period, volatile: bool) -> dict[tuple, dict]:
-    """Actions used per pair and protocol in the period."""
-    params = window_params(tenant_id, *period)
-    rows = ch.query(
-        f"""
-        SELECT orig_h, resp_h, protocol, action, sum(count) AS count, {SEEN}
-        FROM {state_rows("event_actions", "orig_h, resp_h, protocol, action, count, first_seen, last_seen",
-                         params, where="action != ''")}
-        GROUP BY orig_h, resp_h, protocol, action
-        """,
-        params,
-    )
-    return {(r["orig_h"], r["resp_h"], r["protocol"], r["action"]): {
-        "orig_h": r["orig_h"], "resp_h": r["resp_h"], "protocol": r["protocol"], "action": r["action"],
-        **{k: r[k] if volatile else None for k in ("count", "first_seen", "last_seen")}} for r in rows}
+    return [r if volatile else r | dict.fromkeys(("count", "first_seen", "last_seen")) for r in added]
 
 
 def _linked(rows: list[dict], owner: dict[str, str]) -> list[dict]:

@@ -10,6 +10,7 @@ A month is then ~30 rows per key instead of ~720, and the same minima, maxima an
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from core.analytics.window import LATEST
@@ -23,9 +24,16 @@ DAY = timedelta(days=1)
 OVERLAPS = """tenant_id = {tenant:UInt32}
     AND ({open_start:Bool} OR (hour >= {first_hour:DateTime('UTC')} AND last_seen >= {start:DateTime64(6, 'UTC')}))
     AND ({open_end:Bool} OR (hour < {end:DateTime64(6, 'UTC')} AND first_seen < {end:DateTime64(6, 'UTC')}))"""
-# First and last sighting, cut to the window.
-SEEN = """least(greatest(min(first_seen), {start:DateTime64(6, 'UTC')}), {end:DateTime64(6, 'UTC')}) AS first_seen,
-    greatest(least(max(last_seen), {end:DateTime64(6, 'UTC')}), {start:DateTime64(6, 'UTC')}) AS last_seen"""
+
+
+def seen(start: str, end: str) -> str:
+    """First and last sighting, cut to the window from ``start`` to ``end`` (SQL expressions)."""
+    return (f"least(greatest(min(first_seen), {start}), {end}) AS first_seen,"
+            f" greatest(least(max(last_seen), {end}), {start}) AS last_seen")
+
+
+SEEN = seen("{start:DateTime64(6, 'UTC')}", "{end:DateTime64(6, 'UTC')}")
+_PARAMETER = re.compile(r"\{(\w+):")
 WHOLE_DAYS = "day >= {day_lo:DateTime('UTC')} AND day < {day_hi:DateTime('UTC')}"
 EDGE_HOURS = "(hour < {day_lo:DateTime('UTC')} OR hour >= {day_hi:DateTime('UTC')})"
 
@@ -59,3 +67,18 @@ def pair_volume_rows(columns: str, hourly: str | None = None, where: str = "1") 
             f" UNION ALL SELECT {hourly or columns} FROM pairs_1h WHERE tenant_id = {{tenant:UInt32}} AND {where}"
             " AND hour >= toStartOfHour({start:DateTime64(6, 'UTC')}) AND hour < {end:DateTime64(6, 'UTC')}"
             f" AND {EDGE_HOURS})")
+
+
+def each_period(parts: list[tuple[str, dict]]) -> tuple[str, dict]:
+    """One subquery of several windows' subqueries (``state_rows``/``pair_volume_rows`` with each
+    window's parameters), every row tagged with ``period``, the index of its window; and the parameters
+    it takes: each window's own renamed ``p<index>_…`` (the tenant shared), and ``starts``/``ends``,
+    the windows' bounds by ``period + 1``. One query then answers for every period."""
+    subqueries, params = [], {"starts": [p["start"] for _, p in parts], "ends": [p["end"] for _, p in parts]}
+    for index, (sql, window) in enumerate(parts):
+        own = set(window) - {"tenant"}
+        prefix = f"p{index}_"
+        subqueries.append(_PARAMETER.sub(lambda m: "{" + (prefix * (m[1] in own)) + m[1] + ":",
+                                         f"SELECT {index} AS period, * FROM {sql}"))
+        params |= {(prefix * (k in own)) + k: v for k, v in window.items()}
+    return "(" + " UNION ALL ".join(subqueries) + ")", params

@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from coretest import flow, make_batch
 
-from core.analytics import assets
+from core.analytics import assets, changes
 from core.analytics.assets import newest_events, window_params
+from core.analytics.roles import service_name
 from core.analytics.spans import OVERLAPS, SEEN, pair_volume_rows, state_rows
 from core.ingest import Ingestor
 from core.store.clickhouse import ClickHouseStore
@@ -148,6 +150,93 @@ def test_a_devices_newest_events_are_the_raw_tables_newest(store, monkeypatch):
             newest = newest_events(store, TENANT, [host])
             assert [r["ts"] for r in newest] == [r["ts"] for r in raw]
             assert len(newest) == min(limit, len(raw)) and newest
+
+
+# The changes' questions of the raw records, at the state tables' grain: a key's records bucketed by the
+# hour they start in, a bucket counting for a window when it overlaps it (OVERLAPS), one bucket back.
+RAW_BUCKETS = """
+    SELECT {key}, min(f) AS first_seen, max(l) AS last_seen, sum(n) AS count FROM (
+        SELECT {key}, {grain}, toStartOfHour(ts) AS hour, min(ts) AS f, max(ts_end) AS l, sum({counted}) AS n
+        FROM {table} WHERE tenant_id = {{tenant:UInt32}} AND {where} GROUP BY ALL)
+    WHERE hour >= {{first_hour:DateTime('UTC')}} AND l >= {{start:DateTime64(6, 'UTC')}}
+      AND hour < {{end:DateTime64(6, 'UTC')}} AND f < {{end:DateTime64(6, 'UTC')}}
+    GROUP BY {key}"""
+RAW_PAIRS = RAW_BUCKETS.format(key="orig_h, resp_h, proto, service, resp_p", grain="vlan", table="flows",
+                               where="sign > 0", counted="0")
+RAW_FUNCTIONS = RAW_BUCKETS.format(key="orig_h, resp_h, protocol, action", grain="1", table="events",
+                                   where="action != ''", counted="toUInt64(count)")
+RAW_VOLUME = """
+    SELECT orig_h, resp_h, proto, service, resp_p, sum(sign * toInt64(orig_ip_bytes + resp_ip_bytes)) AS bytes,
+           sum(sign * toInt64(orig_pkts + resp_pkts)) AS packets
+    FROM flows WHERE tenant_id = {tenant:UInt32}
+      AND ts_end >= toStartOfHour({start:DateTime64(6, 'UTC')}) AND ts_end < {end:DateTime64(6, 'UTC')}
+    GROUP BY ALL"""
+
+
+def raw_window(store, start: datetime, end: datetime) -> tuple[dict, dict]:
+    """(pairs by (client, server, transport, service as the ledger names it), functions by key) of a
+    window from the raw records, times cut to the window, bytes and packets over the hours it touches."""
+    params = window_params(TENANT, start, end)
+    cut = {"first_seen": lambda t: min(max(t, params["start"]), params["end"]),
+           "last_seen": lambda t: max(min(t, params["end"]), params["start"])}
+    volume = {tuple(r.values())[:5]: (r["bytes"], r["packets"]) for r in store.query(RAW_VOLUME, params)}
+    pairs: dict[tuple, dict] = {}
+    for r in store.query(RAW_PAIRS, params):
+        key = (r["orig_h"], r["resp_h"], r["proto"], r["service"], r["resp_p"])
+        label = service_name(r["service"], r["resp_p"])[0] or f"{r['proto']}/{r['resp_p']}"
+        pair = pairs.setdefault(key[:3] + (label,), {"orig_h": r["orig_h"], "resp_h": r["resp_h"], "proto": r["proto"],
+                                                       "service": label, "first_seen": None, "last_seen": None,
+                                                       "bytes": 0, "packets": 0, "keys": 0})
+        pair["first_seen"] = min(pair["first_seen"] or cut["first_seen"](r["first_seen"]), cut["first_seen"](r["first_seen"]))
+        pair["last_seen"] = max(pair["last_seen"] or cut["last_seen"](r["last_seen"]), cut["last_seen"](r["last_seen"]))
+        pair["bytes"] += volume.get(key, (0, 0))[0]
+        pair["packets"] += volume.get(key, (0, 0))[1]
+        pair["keys"] += 1
+    functions = {tuple(r.values())[:4]: r | {k: cut[k](r[k]) for k in cut} for r in store.query(RAW_FUNCTIONS, params)}
+    return pairs, functions
+
+
+def test_changes_between_windows_equal_the_raw_answer(store):
+    """Pairs added and removed and functions newly used between two windows — read through both
+    periods' day and edge-hour rows in one query — equal the raw records' answer: windows cutting
+    hours, across midnight, overlapping, one of whole days, one holding nothing, and hand-made
+    records where the two periods meet (a service named by its port only, a pair named the same from
+    a detected service and a port, a flow across the boundary, a new function)."""
+    ingest, x = Ingestor(store), DAY0 + timedelta(days=1, hours=6)
+    meet = x + timedelta(minutes=10, seconds=15)
+    hand_made = [
+        [flow("10.9.0.1", "10.9.0.2", "modbus", ts=x), flow("10.9.0.3", "10.9.0.4", "", ts=x, uid="Chinted")],
+        [flow("10.9.0.1", "10.9.0.2", "", ts=x + timedelta(minutes=10), uid="Cacross")],  # until meet + 15 s
+        [flow("10.9.0.5", "10.9.0.6", "", ts=x + timedelta(minutes=70), resp_p=102, uid="Cs7"),
+         flow("10.9.0.5", "10.9.0.6", "", ts=x + timedelta(minutes=70), resp_p=47, uid="Cport")]]
+    for flows in hand_made:
+        event = dict(ts=flows[0]["ts"], ts_end=flows[0]["ts"], count=2, uid=flows[0]["uid"], orig_h=flows[0]["orig_h"],
+                     resp_h=flows[0]["resp_h"], resp_p=flows[0]["resp_p"], protocol="modbus",
+                     action=f"write_{flows[0]['uid']}", status="ok", attrs={})
+        batch = make_batch(flows, [event], [], start=flows[0]["ts"])
+        assert ingest.ingest(TENANT, SENSOR, wire.encode(batch)).status == "stored"
+    gap = (DAY0 - timedelta(days=9), DAY0 - timedelta(days=8))
+    cases = [((STARTS[0], STARTS[1] + timedelta(minutes=1, seconds=30)), (STARTS[1] + timedelta(minutes=1, seconds=30), STARTS[3])),
+             ((DAY0, DAY0 + timedelta(days=1)), (DAY0 + timedelta(days=1), DAY0 + timedelta(days=3))),
+             ((DAY0 + timedelta(hours=23), DAY0 + timedelta(days=2, hours=6)), (STARTS[2], STARTS[2] + timedelta(minutes=2))),
+             ((STARTS[1] + timedelta(minutes=1), STARTS[1] + timedelta(minutes=3)), (STARTS[0], STARTS[0] + timedelta(minutes=3))),
+             ((x - timedelta(minutes=30), meet), (meet, x + timedelta(hours=2))),
+             (gap, (DAY0, DAY0 + timedelta(days=3))), ((DAY0, DAY0 + timedelta(days=3)), gap)]
+    seen = {"pairs_added": set(), "pairs_removed": set(), "functions_added": set()}
+    for a, b in cases:
+        (pairs_a, functions_a), (pairs_b, functions_b) = raw_window(store, *a), raw_window(store, *b)
+        expected = {"pairs_added": [pairs_b[k] for k in pairs_b.keys() - pairs_a.keys()],
+                    "pairs_removed": [pairs_a[k] for k in pairs_a.keys() - pairs_b.keys()],
+                    "functions_added": [functions_b[k] for k in functions_b.keys() - functions_a.keys()]}
+        found = changes.changes(store, TENANT, a, b)
+        for name, rows in expected.items():
+            assert sorted(str(sorted((k, v) for k, v in r.items() if k != "keys")) for r in rows) == sorted(
+                str(sorted((k, v) for k, v in r.items() if not k.endswith("_device"))) for r in found[name]), (name, a, b)
+            seen[name] |= {(r["resp_h"], r.get("service") or r["action"], r.get("keys", 1)) for r in rows}
+    assert ("10.9.0.6", "s7comm", 1) in seen["pairs_added"] and ("10.9.0.6", "tcp/47", 1) in seen["pairs_added"]
+    assert ("10.9.0.4", "modbus", 1) in seen["pairs_removed"]
+    assert ("10.9.0.2", "modbus", 2) in seen["pairs_added"]  # against the empty window: both of its keys
+    assert ("10.9.0.6", "write_Cs7", 1) in seen["functions_added"] and len(seen["functions_added"]) > 10
 
 
 def test_an_upgraded_store_is_backfilled(store):
