@@ -76,7 +76,7 @@ def _first_per_group(keys: np.ndarray, n: int) -> np.ndarray:
 class AppLayer:
     def __init__(self, table: FlowTable, protocols: tuple[Protocol, ...] = registry.PROTOCOLS,
                  fold: bool = False) -> None:
-        """``fold``: hand the compiled path's events over already folded (sensor.meter.fold)."""
+        """``fold``: hand each interval's events over folded (sensor.meter.fold), as the sensor sends them."""
         self.table = table
         self.fold = fold
         self.protocols = protocols
@@ -111,6 +111,7 @@ class AppLayer:
         events = self._folded(rows) if self.fold else [event_row(*row) for row in rows]
         if self._modbus:
             events = sorted(events + self._modbus.flush(self.fold), key=lambda row: row["ts"])
+            self.dropped += self._modbus.dropped
         observations = self._facts.flush()
         errors = dict(self.errors)
         self._rows, self._by_slot = [], {}

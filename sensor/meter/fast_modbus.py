@@ -25,6 +25,7 @@ from sensor.meter.flows import SEC
 from sensor.meter.rows import Facts
 
 CONF_SERVED = 80  # as applayer.CONF_SERVED
+MAX_EVENTS = 1 << 19  # per interval (96 bytes each); the Python path keeps 50,000 of all protocols
 NAMES = [modbus.function_name(code) for code in range(256)]
 UMAS_NAMES = [modbus.UMAS_FUNCTIONS.get(code, f"unknown-{code}") for code in range(256)]
 STATUS_NAMES = {k.STATUS_NONE: "", k.STATUS_OK: "OK",
@@ -51,6 +52,7 @@ class FastModbus:
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
         self.errors = 0  # malformed PDUs since the caller last took them
+        self.dropped = 0  # events over MAX_EVENTS in the interval flushed last
         self.ends: list[tuple[str, str, str, int]] = []  # (uid, orig_h, resp_h, resp_p) by fid
         self._free: list[int] = []
         self._flows = np.empty((0, k.FLOW_COLS), np.int64)
@@ -60,7 +62,8 @@ class FastModbus:
         self._vals = np.zeros(1 << 12, np.int64)
         self._events = np.zeros((1 << 14, k.EVENT_COLS), np.int64)
         self._jobs = np.zeros((1 << 8, k.JOB_COLS), np.int64)
-        self._cnt = np.zeros(4, np.int64)
+        self._cnt = np.zeros(k.COUNTERS, np.int64)
+        self._cnt[k.C_MAX_EVENTS] = MAX_EVENTS
 
     # -- flows ----------------------------------------------------------------------------
 
@@ -148,7 +151,7 @@ class FastModbus:
     def _grow(self, pdus: int) -> None:
         """Make room for ``pdus`` more PDUs."""
         cnt = self._cnt
-        while cnt[k.C_EVENTS] + pdus > len(self._events):
+        while cnt[k.C_EVENTS] + pdus > len(self._events) and len(self._events) < MAX_EVENTS:
             self._events = np.concatenate([self._events, np.zeros_like(self._events)])
         if cnt[k.C_JOBS] + pdus > len(self._jobs):
             self._jobs = np.zeros((2 * (cnt[k.C_JOBS] + pdus), k.JOB_COLS), np.int64)  # taken after every call
@@ -191,7 +194,8 @@ class FastModbus:
         self._flows[:n, k.F_SERVED] = -1
         self._flows[:n, k.F_PENDING] = 0
         self._keys.fill(-1)
-        self._cnt[:] = 0
+        self.dropped = int(self._cnt[k.C_DROPPED])
+        self._cnt[: k.C_MAX_EVENTS] = 0
         self._by_slot.fill(-1)
         return rows
 

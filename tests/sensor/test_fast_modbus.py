@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sensor.decode.fast.modbus import rtt_us
-from sensor.meter import applayer
+from sensor.meter import applayer, fast_modbus
 from sensor.meter.fold import fold_events
 from sensor.meter.pipeline import iter_intervals
 from sensor.simulate import Host, modbus, modbus_device_id_answer, tcp_frame, write_pcap
@@ -82,6 +82,15 @@ def test_every_modbus_capture_of_the_corpus_decodes_the_same(trace, monkeypatch)
     if not (CORPUS / trace).exists():
         pytest.skip("corpus not available")
     assert assert_paths_agree(CORPUS / trace, monkeypatch) > 0
+
+
+def test_events_over_the_cap_are_dropped_and_the_rest_still_paired(plant, monkeypatch):
+    monkeypatch.setattr(fast_modbus, "MAX_EVENTS", 40)
+    monkeypatch.setattr(applayer, "COMPILED", True)
+    for iv in iter_intervals([plant]):
+        modbus_events = [e for e in iv.events if e["protocol"] == "modbus"]
+        assert len(modbus_events) == 40
+        assert sum(e["status"] == "OK" and "rtt" in e["attrs"] for e in modbus_events) > 30
 
 
 CLIENT = Host("hmi", "hmi", "10.9.0.10", "02:00:00:00:00:0a", False, 64)

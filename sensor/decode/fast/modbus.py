@@ -34,8 +34,9 @@ FLOW_COLS = 6
 J_FID, J_TS, J_OFF, J_LEN, J_KIND = range(5)
 JOB_COLS = 5
 JOB_DEVICE_ID, JOB_UMAS_ID = 1, 2
-# counters
-C_EVENTS, C_PENDING, C_ERRORS, C_JOBS = range(4)
+# counters: events, pending requests, malformed PDUs, identity jobs, events dropped over the cap, the cap
+C_EVENTS, C_PENDING, C_ERRORS, C_JOBS, C_DROPPED, C_MAX_EVENTS = range(6)
+COUNTERS = 6
 # scan results
 DONE, FALLBACK, GROW = 0, 1, 2
 
@@ -148,7 +149,11 @@ def _request(b, o, n, code):
 
 @njit(cache=True, _nrt=False)
 def _event(ev, cnt, fid, ts, name, status, unit, layout, v1, v2, v3, v4, tid):
+    """A new event row, or -1 (counted) once the interval has C_MAX_EVENTS."""
     k = cnt[C_EVENTS]
+    if k >= cnt[C_MAX_EVENTS]:
+        cnt[C_DROPPED] += 1
+        return -1
     cnt[C_EVENTS] = k + 1
     ev[k, E_FID], ev[k, E_TS], ev[k, E_NAME], ev[k, E_STATUS], ev[k, E_UNIT] = fid, ts, name, status, unit
     ev[k, E_LAYOUT], ev[k, E_V1], ev[k, E_V2], ev[k, E_V3], ev[k, E_V4] = layout, v1, v2, v3, v4
@@ -174,7 +179,7 @@ def decode_pdu(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
             cnt[C_ERRORS] += 1
             return
         k = _event(ev, cnt, fid, ts, code, STATUS_NONE, unit, layout, v1, v2, v3, v4, tid)
-        if flows[fid, F_PENDING] < MAX_PENDING:  # Session.ask
+        if k >= 0 and flows[fid, F_PENDING] < MAX_PENDING:  # Session.ask
             at = _find(keys, key)
             if at < 0:
                 keys[-1 - at] = key
@@ -220,7 +225,7 @@ def decode_pdu(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
 
 @njit(cache=True, _nrt=False)
 def _room(pdus, keys, ev, jobs, cnt):
-    return (cnt[C_EVENTS] + pdus <= len(ev) and cnt[C_JOBS] + pdus <= len(jobs)
+    return ((cnt[C_EVENTS] + pdus <= len(ev) or len(ev) >= cnt[C_MAX_EVENTS]) and cnt[C_JOBS] + pdus <= len(jobs)
             and 2 * (cnt[C_PENDING] + pdus) <= len(keys))
 
 
