@@ -8,6 +8,7 @@ every packet was in: the pipeline closes intervals with that time even when the 
 
 from __future__ import annotations
 
+import math
 import select
 import socket
 import threading
@@ -44,7 +45,7 @@ class LiveCapture:
         """Chunks until ``stop`` is set; the last one holds what was queued at that moment."""
         while not stop.is_set():
             yield self._read(time.monotonic() + tick, stop)
-        yield self._read(0.0, stop)
+        yield self._read(math.inf, stop)  # read until the queue is empty (not only the next 256 frames)
 
     def _read(self, until: float, stop: threading.Event) -> Frames:
         data, stamps, clock = bytearray(), [], None
