@@ -262,14 +262,16 @@ def detail_context(ch: ClickHouseStore, db: Session, tenant: int, alert_id: str,
     }
 
 
-def device_alerts(ch: ClickHouseStore, tenant: int, device: str, t: Translator) -> dict:
-    """A device's alerts (either side), open ones first, newest first within each."""
+def device_alerts(ch: ClickHouseStore, tenant: int, device: str, t: Translator,
+                  devices: dict[str, str] | None = None) -> dict:
+    """A device's alerts (either side), open ones first, newest first within each. ``devices``:
+    ``device_keys`` when the caller has the ledger already."""
     opened = store.list_alerts(ch, tenant, status=list(OPEN_STATUSES), device=device, sort="ts_last",
                                limit=DEVICE_ALERTS)
     closed = store.list_alerts(ch, tenant, status=[s for s in STATUSES if s not in OPEN_STATUSES], device=device,
                                sort="ts_last", limit=DEVICE_ALERTS - len(opened))
     total = store.count_alerts(ch, tenant, device=device)
-    devices = device_keys(ch, tenant) if opened or closed else {}
+    devices = (device_keys(ch, tenant) if devices is None else devices) if opened or closed else {}
     return {"rows": [row(a, devices, t) for a in opened + closed], "open": len(opened), "total": total,
             "device": device}
 

@@ -9,6 +9,7 @@ from core.analytics import assets as ledger
 from core.analytics.zones import network_zone
 from core.store.clickhouse import ClickHouseStore
 from dashboard import figures, reported
+from dashboard.alertview import keys_by_name
 from dashboard.i18n import N_, Translator
 from dashboard.timefmt import MINUTES, SECONDS, absolute, zone_name
 
@@ -114,7 +115,8 @@ def list_context(ch: ClickHouseStore, tenant: int, q: str, role: str, sort: str,
 
 def detail_context(ch: ClickHouseStore, tenant: int, device: str, t: Translator) -> dict | None:
     """The device's page, or None when the tenant has no such device."""
-    found = ledger.asset_detail(ch, tenant, device)
+    assets = ledger.ledger(ch, tenant)
+    found = ledger.asset_detail(ch, tenant, device, assets)
     if found is None:
         return None
     attributes, peers, events = found.pop("attributes"), found.pop("peers"), found.pop("events")
@@ -144,4 +146,6 @@ def detail_context(ch: ClickHouseStore, tenant: int, device: str, t: Translator)
             "purdue_level": purdue_choices(t),
         },
         "tz_name": zone_name(),
+        # the ledger's keys by address, for the links of the device's alerts (one ledger a page)
+        "device_keys": keys_by_name((key, (*a.ips, a.mac)) for key, a in assets.items()),
     }

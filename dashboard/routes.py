@@ -223,7 +223,7 @@ def asset(request: Request, user: SessionUser, ch: ClickHouse, device: str, save
     if context["asset"]["device"] != device:  # named by an IP or an upper-case MAC: its own address
         return RedirectResponse(request.url_for("asset", device=context["asset"]["device"]).path, status_code=303)
     return page(request, "asset.html", user=user, saved=saved == "1",
-                device_alerts=alertview.device_alerts(ch, user.tenant_id, device, t),
+                device_alerts=alertview.device_alerts(ch, user.tenant_id, device, t, context.pop("device_keys")),
                 device_vulns=device_vulnerabilities(ch, context["asset"]), **context)
 
 

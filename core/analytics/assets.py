@@ -181,10 +181,11 @@ def device_key(assets: dict[str, Asset], device: str) -> str | None:
     return next((key for key in sorted(assets) if named in assets[key].ips), None)
 
 
-def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str) -> dict | None:
+def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str,
+                 assets: dict[str, Asset] | None = None) -> dict | None:
     """One device (by its key, a MAC in any case or one of its IPs): attributes with every source,
-    peers by service, and its events timeline."""
-    assets = ledger(ch, tenant_id)
+    peers by service, and its events timeline. ``assets``: the tenant's ledger, when the caller has it."""
+    assets = ledger(ch, tenant_id) if assets is None else assets
     key = device_key(assets, device)
     if key is None:
         return None
