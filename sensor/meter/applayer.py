@@ -143,8 +143,9 @@ class AppLayer:
     # -- per packet -----------------------------------------------------------------------
 
     def _run(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
-        compiled: list[int] = []  # packets of flows on the compiled path, met in the loop
+        compiled: list[int] = []  # packets of flows on the compiled path
         if self._modbus:
+            self._place(placed.slot[idx])
             placed_fids = self._modbus.fids(placed.slot[idx])
             compiled, idx = idx[placed_fids >= 0].tolist(), idx[placed_fids < 0]
         view = memoryview(buf)
@@ -174,6 +175,15 @@ class AppLayer:
             self._decode(flow, slot, pdus, is_orig, ts / SEC)
         if compiled:
             self._compiled(p, np.sort(np.array(compiled, np.int64)), placed, buf, frame_end)
+
+    def _place(self, slots: np.ndarray) -> None:
+        """Tell the compiled path which slots hold its flows (once per flow and interval), so that
+        their packets skip the loop; a flow detected in the loop is placed there."""
+        for slot in np.unique(slots[self._modbus.fids(slots) < 0]).tolist():
+            flow = self._by_slot.get(slot) or self._flows.get(self.table.endpoints(slot)[0])
+            if flow is not None and flow.fid is not None:
+                self._by_slot[slot] = flow
+                self._modbus.place(slot, flow.fid)
 
     def _compiled(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray,
                   frame_end: np.ndarray) -> None:
