@@ -102,14 +102,17 @@ def _periods(tenant_id: int, a: Period, b: Period, table: str, columns: str, whe
 
 def _pairs(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile: bool) -> tuple[list, list]:
     """(added, removed): who talked to whom over what in one period and not the other, by (client,
-    server, transport, service LABEL). Both periods in one query that returns the changed pairs only."""
+    server, transport, service LABEL). Both periods in one query that returns the changed pairs only
+    (labelled once per key and period, not per row)."""
     rows, params = _periods(tenant_id, a, b, "pair_seen",
                             "orig_h, resp_h, proto, service, resp_p, first_seen, last_seen")
     changed = ch.query(
         f"""
         SELECT orig_h, resp_h, proto, {LABEL} AS label, min(period) AS only_in,
                groupUniqArray((service, resp_p)) AS keys, {PERIOD_SEEN}
-        FROM {rows}
+        FROM (SELECT period, orig_h, resp_h, proto, service, resp_p, min(first_seen) AS first_seen,
+                     max(last_seen) AS last_seen
+              FROM {rows} GROUP BY period, orig_h, resp_h, proto, service, resp_p)
         GROUP BY orig_h, resp_h, proto, label HAVING min(period) = max(period)
         """,
         params | HINTS,
