@@ -112,39 +112,42 @@ def _remove(keys, vals, i):
 
 
 @njit(cache=True, _nrt=False)
+def _layout(code):
+    """(layout, body bytes the request's fields need) by function code, as modbus._request_fields."""
+    if code in (0x01, 0x02, 0x03, 0x04, 0x0F, 0x10):
+        return L_ADDR_QTY, 4
+    if code == 0x05 or code == 0x06:
+        return L_ADDR_QTY, 2  # one coil or register: quantity 1
+    if code == 0x16 or code == 0x18:
+        return L_ADDR, 2
+    if code == 0x17:
+        return L_RW, 8
+    if code == 0x08:
+        return L_SUB, 2
+    if code == 0x2B:
+        return L_MEI, 1
+    if code == 0x5A:
+        return L_UMAS, 2
+    return L_NONE, 0
+
+
+@njit(cache=True, _nrt=False)
 def _request(b, o, n, code):
     """(layout, v1, v2, v3, v4) of a request's fields, layout -1 when the body is too short
     (the Python decoder's struct.error / IndexError)."""
-    body, blen = o + 8, n - 8
-    if code in (0x01, 0x02, 0x03, 0x04, 0x0F, 0x10):
-        if blen < 4:
-            return -1, 0, 0, 0, 0
-        return L_ADDR_QTY, _be16(b, body), _be16(b, body + 2), 0, 0
-    if code == 0x05 or code == 0x06:
-        if blen < 2:
-            return -1, 0, 0, 0, 0
-        return L_ADDR_QTY, _be16(b, body), 1, 0, 0
-    if code == 0x16 or code == 0x18:
-        if blen < 2:
-            return -1, 0, 0, 0, 0
-        return L_ADDR, _be16(b, body), 0, 0, 0
-    if code == 0x17:
-        if blen < 8:
-            return -1, 0, 0, 0, 0
-        return L_RW, _be16(b, body), _be16(b, body + 2), _be16(b, body + 4), _be16(b, body + 6)
-    if code == 0x08:
-        if blen < 2:
-            return -1, 0, 0, 0, 0
-        return L_SUB, _be16(b, body), 0, 0, 0
-    if code == 0x2B:
-        if blen < 1:
-            return -1, 0, 0, 0, 0
-        return L_MEI, np.int64(b[body]), 0, 0, 0
-    if code == 0x5A:
-        if blen < 2:
-            return -1, 0, 0, 0, 0
-        return L_UMAS, np.int64(b[body + 1]), 0, 0, 0
-    return L_NONE, 0, 0, 0, 0
+    body = o + 8
+    layout, need = _layout(code)
+    if n - 8 < need:
+        return -1, 0, 0, 0, 0
+    if layout == L_NONE:
+        return L_NONE, 0, 0, 0, 0
+    if layout == L_MEI or layout == L_UMAS:  # the MEI type; UMAS: the function after the session byte
+        return layout, np.int64(b[body + need - 1]), 0, 0, 0
+    if layout == L_ADDR_QTY:
+        return layout, _be16(b, body), _be16(b, body + 2) if need == 4 else 1, 0, 0
+    if layout == L_RW:
+        return layout, _be16(b, body), _be16(b, body + 2), _be16(b, body + 4), _be16(b, body + 6)
+    return layout, _be16(b, body), 0, 0, 0  # L_ADDR, L_SUB
 
 
 @njit(cache=True, _nrt=False)
