@@ -15,6 +15,7 @@ import pytest
 
 from bench import veth
 from sensor.capture.live import LiveCapture
+from sensor.capture.mirror import CaptureUnavailable
 from sensor.capture.tpacket import PacketRing
 from sensor.capture.pcapfile import Frames, iter_frames
 from sensor.meter.pipeline import Stats, iter_intervals
@@ -155,11 +156,11 @@ def iter_frames_of(frames: list[bytes]) -> Frames:
     return Frames(np.frombuffer(buf, np.uint8), ts, offsets, lengths, lengths.copy(), np.ones(len(frames), np.int32))
 
 
-def test_a_bad_filter_is_refused(link):
-    from sensor.capture.mirror import CaptureUnavailable
-
+def test_bad_settings_are_refused(link):
     with pytest.raises(CaptureUnavailable, match="bad capture filter 'udp port'"):
         PacketRing(link[1], "udp port")
+    with pytest.raises(CaptureUnavailable, match="cannot capture on no-such-if0: "):
+        PacketRing("no-such-if0")
 
 
 def test_the_filter_keeps_only_what_it_matches(link, plant):
