@@ -218,3 +218,6 @@ def _attach_filter(sock: socket.socket, interface: str, bpf_filter: str) -> None
     except Scapy_Exception as exc:
         raise mirror.CaptureUnavailable(f"bad capture filter {bpf_filter!r}: {exc}",
                                         "fix bpf_filter in the sensor config (tcpdump filter syntax)") from None
+    except ImportError:  # Scapy compiles filters with libpcap
+        raise mirror.CaptureUnavailable("cannot compile the capture filter: libpcap is not installed",
+                                        "apt-get install libpcap0.8, or set bpf_filter = \"\"") from None
