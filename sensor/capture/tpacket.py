@@ -15,6 +15,7 @@ import mmap
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from sensor.capture import kdrops, mirror
-from sensor.capture.pcapfile import CHUNK, Frames
+from sensor.capture.pcapfile import CHUNK, Frames, _u32
 
 SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_RX_RING, PACKET_VERSION = 263, 1, 5, 10  # <linux/if_packet.h>
 TPACKET_V3, PACKET_MR_PROMISC = 2, 1
@@ -38,16 +39,14 @@ CHUNK_BYTES = 32 << 20  # a chunk ends at this many frame bytes (or CHUNK frames
 WAKE = 0.25  # seconds between looks at the stop flag while the port is quiet
 LINKTYPE_ETHERNET = 1
 HDR_LEN = 48  # TPACKET_ALIGN(sizeof(struct tpacket3_hdr)); struct sockaddr_ll follows it
-
-
-@njit(cache=True)
-def _u32(buf, off):
-    return (np.int64(buf[off]) | (np.int64(buf[off + 1]) << 8) | (np.int64(buf[off + 2]) << 16)
-            | (np.int64(buf[off + 3]) << 24))
+BIG = sys.byteorder == "big"  # the kernel writes the ring's headers in host byte order
 
 
 @njit(cache=True)
 def _u16(buf, off):
+    """The ring's unsigned 16-bit field at ``off`` (host byte order), as int64."""
+    if BIG:
+        return (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
     return np.int64(buf[off]) | (np.int64(buf[off + 1]) << 8)
 
 
@@ -56,14 +55,14 @@ def _take_block(ring, base, size, skip_outgoing, out, used, n, ts, offs, caplen,
     """Copy the frames of the handed-over block at ``base`` into ``out`` from ``used`` and the
     columns from ``n``, then give the block back to the kernel. Returns (n, used, damaged): a
     header pointing outside the block (which the kernel never writes) ends the block as damaged."""
-    count = _u32(ring, base + 12)
-    pkt = base + _u32(ring, base + 16)
+    count = _u32(ring, base + 12, BIG)
+    pkt = base + _u32(ring, base + 16, BIG)
     damaged = 0
     for _ in range(count):
         if pkt < base or pkt + HDR_LEN + 12 > base + size:
             damaged = 1
             break
-        snap, length, status = _u32(ring, pkt + 12), _u32(ring, pkt + 16), _u32(ring, pkt + 20)
+        snap, length, status = _u32(ring, pkt + 12, BIG), _u32(ring, pkt + 16, BIG), _u32(ring, pkt + 20, BIG)
         start = pkt + _u16(ring, pkt + 24)
         if start + snap > base + size or snap > length or n >= len(ts) or used + snap + 4 > len(out):
             damaged = 1
@@ -72,7 +71,7 @@ def _take_block(ring, base, size, skip_outgoing, out, used, n, ts, offs, caplen,
             tci = _u16(ring, pkt + 32)
             tagged = ((status & TP_STATUS_VLAN_VALID) != 0 or tci != 0) and snap >= 12
             offs[n] = used
-            ts[n] = _u32(ring, pkt + 4) * 1_000_000 + _u32(ring, pkt + 8) // 1000
+            ts[n] = _u32(ring, pkt + 4, BIG) * 1_000_000 + _u32(ring, pkt + 8, BIG) // 1000
             if tagged:  # the kernel took the 802.1Q tag out of the frame: put it back after the MACs
                 tpid = _u16(ring, pkt + 36) if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
                 out[used : used + 12] = ring[start : start + 12]
@@ -87,7 +86,7 @@ def _take_block(ring, base, size, skip_outgoing, out, used, n, ts, offs, caplen,
                 caplen[n], wirelen[n] = snap, length
             used += caplen[n]
             n += 1
-        pkt += _u32(ring, pkt)  # tp_next_offset
+        pkt += _u32(ring, pkt, BIG)  # tp_next_offset
     ring[base + 8 : base + 12] = 0  # block_status = TP_STATUS_KERNEL: the kernel may fill it again
     return n, used, damaged
 
@@ -126,6 +125,7 @@ class PacketRing:
             self.map = mmap.mmap(self.sock.fileno(), BLOCK_SIZE * self.block_nr, mmap.MAP_SHARED,
                                  mmap.PROT_READ | mmap.PROT_WRITE)
             self.ring = np.frombuffer(self.map, np.uint8)
+            self.words = np.frombuffer(self.map, np.uint32)  # host byte order
             self.sock.bind((interface, ETH_P_ALL))  # frames queue from here on, filtered
         except OSError as exc:
             self.sock.close()
@@ -138,7 +138,7 @@ class PacketRing:
         self.skip_outgoing = bool(flags & mirror.IFF_LOOPBACK)
 
     def close(self) -> None:
-        self.ring = None  # the mapping can close only once no array views it
+        self.ring = self.words = None  # the mapping can close only once no array views it
         try:
             self.map.close()
         except BufferError:  # a view of it is still alive somewhere: the kernel frees the ring with the socket
@@ -146,7 +146,7 @@ class PacketRing:
         self.sock.close()
 
     def _ready(self) -> bool:
-        return bool(self.ring[self.block * BLOCK_SIZE + 8] & TP_STATUS_USER)
+        return bool(self.words[(self.block * BLOCK_SIZE + 8) // 4] & TP_STATUS_USER)  # the block's status
 
     def chunks(self, stop: threading.Event, tick: float = 1.0) -> Iterator[Frames]:
         """Chunks until ``stop`` is set; the last one holds what the ring held at that moment, once
