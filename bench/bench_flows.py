@@ -39,7 +39,7 @@ def ours(path: Path, decoding: bool = True) -> tuple[int, int]:
     packets = records = 0
     for iv in iter_intervals([path], protocols=registry.PROTOCOLS if decoding else (), folded=True):
         packets += iv.counters["packets"]
-        records += len(iv.flows["uid"])
+        records += iv.flows.num_rows
     return packets, records
 
 

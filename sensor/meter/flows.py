@@ -28,10 +28,11 @@ import re
 from typing import NamedTuple
 
 import numpy as np
+import pyarrow as pa
 from numba import njit
 
 from sensor import wire
-from sensor.wire import community
+from sensor.wire import community, flowuid
 from sensor.decode import packet as pk
 from sensor.decode.packet import _is_dns_port
 
@@ -76,8 +77,10 @@ UDP_SERVER_PORTS = frozenset(
 (PORT, PKTS, IPB, SIZE, EM_PKTS, EM_IPB, EM_BYTES, TSTATE, TPREV, DID_CLOSE, START_SEQ, REL_LAST, REL_ACK,
  FIN_CNT, LAST_SYN, LAST_FIN, LAST_RST, RX_CNT, RX_THR, W0_CNT, W0_THR) = range(21, 21 + 2 * 21, 2)
 NI = 21 + 2 * 21
-KEY, ADDR_HI, ADDR_LO, MAC = 0, 1, 3, 5  # U columns; the last three per side
-NU = 7
+KEY, ADDR_HI, ADDR_LO, MAC, UID = 0, 1, 3, 5, 7  # U columns; ADDR_*/MAC per side, UID two words
+NU = 9
+RECORD_SLICE = 1 << 14  # flows whose records are built at once
+UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the uid's digest is worked out
 # meanings: KIND KIND_*; ENDED closed, waiting to be reported; IV_SEEN packets this interval;
 # START/LAST/SEEN first packet, Zeek's last_time (drives timers), last packet (µs);
 # ACTIVE Zeek's TCPSessionAdapter::is_active; T_* timer due times (0 = none; T_EXPIRE is the
@@ -99,11 +102,11 @@ class _State(NamedTuple):
     def alloc(cap: int) -> _State:
         return _State(np.zeros((cap, NI), np.int64), np.zeros((cap, NU), np.uint64), np.zeros((cap, HMAX), np.uint8))
 
-    def grown(self, cap: int) -> _State:
-        new = _State.alloc(cap)
-        for old, fresh in zip(self, new):
-            fresh[: len(old)] = old
-        return new
+    def grow(self, cap: int) -> None:
+        """``cap`` rows, in place: a realloc moves the pages rather than copying them, so growing
+        never holds the old and the new matrices at once (nothing may keep a view of them)."""
+        for matrix in self:
+            matrix.resize((cap, matrix.shape[1]), refcheck=False)  # new rows are zeros
 
 
 # ---------------------------------------------------------------- keys
@@ -507,6 +510,7 @@ def _start_flow(F, U, H, s, key, e, p, j, tcp_server, udp_server):
     F[s, IPVER] = p.ipver[j] if ip else 0
     a, b = e, 1 - e  # a = the sender's side
     U[s, KEY] = key
+    U[s, UID + 1] = 0  # the uid's digest: worked out when the flow is first named
     U[s, MAC + a] = p.src_mac[j]
     U[s, MAC + b] = p.dst_mac[j]
     if ip:
@@ -623,34 +627,45 @@ def _expire_all(F, now, nt):
 # ---------------------------------------------------------------- Python side
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a site's hosts repeat across its many flows
 def mac_text(v: int) -> str:
-    return ":".join(f"{b:02x}" for b in int(v).to_bytes(6, "big"))
+    return _mac_text(int(v))
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def ip_text(ver: int, hi: int, lo: int) -> str:
+    return _ip_text(int(ver), int(hi), int(lo))
+
+
+# a site's hosts repeat across its many flows and packets; the caches are bounded (flow records
+# format each distinct address once per interval anyway)
+@functools.lru_cache(maxsize=1 << 14)
+def _mac_text(v: int) -> str:
+    return ":".join(f"{b:02x}" for b in v.to_bytes(6, "big"))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _ip_text(ver: int, hi: int, lo: int) -> str:
     if ver == 4:
-        return str(ipaddress.IPv4Address(int(lo) & 0xFFFFFFFF))
-    return str(ipaddress.IPv6Address((int(hi) << 64) | int(lo)))
+        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
 PROTO_NAMES = {pk.TCP: "tcp", pk.UDP: "udp", pk.ICMP: "icmp", pk.ICMP6: "icmp6"}
 _RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
 
 
-def conn_state(proto: str, os: int, rs: int, osize: int, rsize: int, history: str) -> str:
-    """Zeek's Conn::conn_state from endpoint states (TCP) or activity (UDP)."""
+def conn_state(proto: str, os: int, rs: int, empty: bool, rstos0: bool) -> str:
+    """Zeek's Conn::conn_state from endpoint states (TCP) or activity (UDP); ``empty``: no payload
+    either way; ``rstos0``: the history reads as a SYN the originator reset (``_RSTOS0``)."""
     if proto == "tcp":
         o_inactive = os in (INACTIVE, PARTIAL)
         r_inactive = rs in (INACTIVE, PARTIAL)
         if rs == RESET:
-            if os in (SYN_SENT, SYN_ACK_SENT) or (os == RESET and osize == 0 and rsize == 0):
+            if os in (SYN_SENT, SYN_ACK_SENT) or (os == RESET and empty):
                 return "REJ"
             return "RSTRH" if o_inactive else "RSTR"
         if os == RESET:
             if r_inactive:
-                return "RSTOS0" if _RSTOS0.fullmatch(history) else "OTH"
+                return "RSTOS0" if rstos0 else "OTH"
             return "RSTO"
         if rs == CLOSED and os == CLOSED:
             return "SF"
@@ -694,15 +709,6 @@ class Placed(NamedTuple):
     is_orig: np.ndarray  # bool
 
 
-class _FlowInfo(NamedTuple):
-    """Per-flow strings, computed once when the flow is first reported."""
-
-    uid: str
-    host: tuple[str, str]  # per canonical side
-    mac: tuple[str, str]
-    proto: str
-
-
 class FlowTable:
     """Feed packets with ``add`` in capture order; call ``flush`` at each interval end."""
 
@@ -716,7 +722,6 @@ class FlowTable:
         self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # stack of free slots
         self._n_free = np.array([capacity], np.int64)
         self._slot_of: dict[int, int] = {}
-        self._info: dict[int, _FlowInfo] = {}
         self._service: dict[int, str] = {}  # slot → Zeek-style service names, comma-joined
         self._salt = uid_salt
         self._nt = np.iinfo(np.int64).min  # network time: latest timestamp seen
@@ -725,7 +730,7 @@ class FlowTable:
         self._tcp_server[list(TCP_SERVER_PORTS)] = True
         self._udp_server = np.zeros(65536, np.bool_)
         self._udp_server[list(UDP_SERVER_PORTS)] = True
-        self._evicted: list[dict[str, list]] = []  # records of the flows evicted since the last flush
+        self._evicted: list[pa.Table] = []  # records of the flows evicted since the last flush
         self._evicted_slots: list[int] = []  # their slots, until a stage takes them (take_evicted)
         self.evictions = 0  # flows evicted since the table was made
 
@@ -768,11 +773,11 @@ class FlowTable:
         nf = int(self._n_free[0])
         new_cap = cap
         while new_cap - cap + nf < need and (limit is None or new_cap < limit):
-            new_cap *= 2
+            new_cap += max(new_cap // 4, 1024)  # by a quarter: the rows beyond the flows are zeroed, i.e. resident
         new_cap = min(new_cap, max(limit, cap)) if limit else new_cap
         if new_cap == cap:
             return
-        self._st = self._st.grown(new_cap)
+        self._st.grow(new_cap)
         free = np.empty(new_cap, np.int64)
         free[: new_cap - cap] = np.arange(new_cap - 1, cap - 1, -1)
         free[new_cap - cap : new_cap - cap + nf] = self._free[:nf]
@@ -824,9 +829,9 @@ class FlowTable:
                 self._make_room(int(gstart[g + 1] - gstart[g]) + 1, gslot)
         slot_of.update(zip(gkeys, gslot.tolist()))
 
-    def flush(self, final: bool = False) -> dict[str, list]:
-        """Records (column lists, wire.FLOWS names) for flows with packets since the last
-        flush and for flows that ended; ``final`` ends every flow (end of input)."""
+    def flush(self, final: bool = False) -> pa.Table:
+        """Records (a wire.FLOWS table) for flows with packets since the last flush and for flows
+        that ended; ``final`` ends every flow (end of input)."""
         F = self._st.F
         used = F[:, KIND] != KIND_FREE
         if final:
@@ -834,7 +839,7 @@ class FlowTable:
         slots = np.flatnonzero(used & ((F[:, IV_SEEN] != 0) | (F[:, ENDED] != 0)))
         rows = self._records(slots)
         if self._evicted:  # evicted flows first, as they were reported
-            rows = {name: [v for part in self._evicted for v in part[name]] + values for name, values in rows.items()}
+            rows = pa.concat_tables([*self._evicted, rows])
             self._evicted = []
         F[slots, IV_SEEN] = 0
         self._release(slots[F[slots, ENDED] != 0])
@@ -846,7 +851,6 @@ class FlowTable:
         for s, k in zip(done.tolist(), self._st.U[done, KEY].tolist()):
             if self._slot_of.get(k) == s:
                 del self._slot_of[k]
-            self._info.pop(s, None)
             self._service.pop(s, None)
         F[done, KIND] = KIND_FREE
         F[done, ENDED] = 0
@@ -866,34 +870,46 @@ class FlowTable:
 
     def endpoints(self, slot: int) -> tuple[str, str, str, int]:
         """(uid, orig_h, resp_h, resp_p) of the flow in ``slot``, as its records name them."""
-        info = self._flow_info(slot)
-        o = int(self._st.F[slot, ORIG_SIDE])
-        return info.uid, info.host[o], info.host[1 - o], int(self._st.F[slot, PORT + 1 - o])
+        F = self._st.F
+        o = int(F[slot, ORIG_SIDE])
+        host = self._hosts(slot)
+        return wire.uid_text(self._digest(slot)), host[o], host[1 - o], int(F[slot, PORT + 1 - o])
 
-    def _flow_info(self, s: int) -> _FlowInfo:
-        info = self._info.get(s)
-        if info is None:
-            info = self._info[s] = self._describe(s)
-        return info
+    def _hosts(self, s: int) -> tuple[str, str]:
+        F, U = self._st.F, self._st.U
+        if F[s, KIND] == KIND_L2:
+            return "", ""
+        return ip_text(F[s, IPVER], U[s, ADDR_HI], U[s, ADDR_LO]), ip_text(F[s, IPVER], U[s, ADDR_HI + 1], U[s, ADDR_LO + 1])
 
-    def _describe(self, s: int) -> _FlowInfo:
-        F, U = self._st.F[s], self._st.U[s]
-        mac = (mac_text(U[MAC]), mac_text(U[MAC + 1]))
-        if F[KIND] == KIND_L2:
-            host, proto = ("", ""), "l2"
-        else:
-            ver = int(F[IPVER])
-            host = (ip_text(ver, U[ADDR_HI], U[ADDR_LO]), ip_text(ver, U[ADDR_HI + 1], U[ADDR_LO + 1]))
-            proto = PROTO_NAMES.get(int(F[PROTO]), str(int(F[PROTO])))
-        ends = [(host[side], int(F[PORT + side]), mac[side]) for side in (0, 1)]
-        uid = wire.flow_uid(self._salt, proto, int(F[VLAN]), int(F[ETHERTYPE]), int(F[START]), *ends)
-        return _FlowInfo(uid, host, mac, proto)
+    def _digest(self, s: int) -> bytes:
+        """The digest under the flow's uid, worked out once and kept in the slot."""
+        F, U = self._st.F, self._st.U
+        if int(U[s, UID + 1]) & UID_KNOWN:
+            return _digests(U[[s]])[0].tobytes()
+        host = self._hosts(s)
+        proto = "l2" if F[s, KIND] == KIND_L2 else PROTO_NAMES.get(int(F[s, PROTO]), str(int(F[s, PROTO])))
+        ends = [(host[x], int(F[s, PORT + x]), mac_text(U[s, MAC + x])) for x in (0, 1)]
+        digest = wire.flow_digest(self._salt, proto, int(F[s, VLAN]), int(F[s, ETHERTYPE]), int(F[s, START]), *ends)
+        _keep_digests(U, np.array([s]), np.frombuffer(digest, np.uint8).reshape(1, 12))
+        return digest
 
-    def _records(self, slots: np.ndarray) -> dict[str, list]:
-        F, H = self._st.F, self._st.H
+    def _records(self, slots: np.ndarray) -> pa.Table:
+        """The flows' interval records as a wire.FLOWS table, built a slice of slots at a time (a
+        chunk each) so that the temporaries stay small whatever the number of flows."""
+        if len(slots) <= RECORD_SLICE:
+            return self._record_slice(slots)
+        return pa.concat_tables(self._record_slice(slots[i : i + RECORD_SLICE]) for i in range(0, len(slots), RECORD_SLICE))
+
+    def _record_slice(self, slots: np.ndarray) -> pa.Table:
+        """Records built column by column from the slots' state: texts are formatted once per
+        distinct value (host, MAC, protocol, state), never once per flow."""
+        if not len(slots):
+            return wire.FLOWS.empty_table()
+        F, U = self._st.F, self._st.U
+        n = len(slots)
         o = F[slots, ORIG_SIDE]
         r = 1 - o
-        idx = np.arange(len(slots))
+        idx = np.arange(n)
         tcp = (F[slots, KIND] == KIND_IP) & (F[slots, PROTO] == pk.TCP)
         active = _pair(F, slots, SIZE) >= 0  # UDP endpoint activity
         size = np.where(tcp[:, None], _tcp_sizes(F, slots), np.maximum(_pair(F, slots, SIZE), 0))
@@ -904,40 +920,121 @@ class FlowTable:
         F[slots, EM_PKTS : EM_PKTS + 2] = _pair(F, slots, PKTS)
         F[slots, EM_IPB : EM_IPB + 2] = _pair(F, slots, IPB)
         state = np.where(tcp[:, None], _pair(F, slots, TSTATE), active)
-        cols: dict[str, list] = {name: [] for name in _RECORD_FIELDS}
-        for i, s in enumerate(slots.tolist()):
-            info = self._flow_info(s)
-            oi, ri = int(o[i]), int(r[i])
-            history = H[s, : F[s, HIST_LEN]].tobytes().decode("ascii")
-            cols["uid"].append(info.uid)
-            cols["orig_h"].append(info.host[oi])
-            cols["resp_h"].append(info.host[ri])
-            cols["orig_l2_addr"].append(info.mac[oi])
-            cols["resp_l2_addr"].append(info.mac[ri])
-            cols["proto"].append(info.proto)
-            cols["history"].append(history)
-            cols["conn_state"].append(conn_state(info.proto, int(state[i, oi]), int(state[i, ri]),
-                                                 int(size[i, oi]), int(size[i, ri]), history))
+        l2 = F[slots, KIND] == KIND_L2
+        ver = np.where(l2, 0, F[slots, IPVER]).astype(np.uint64)
+        hosts, host = _texts(np.stack([np.repeat(ver, 2), U[slots, ADDR_HI : ADDR_HI + 2].ravel(),
+                                       U[slots, ADDR_LO : ADDR_LO + 2].ravel()], axis=1),
+                             lambda v, hi, lo: ip_text(v, hi, lo) if v else "")
+        macs, mac = _texts(U[slots, MAC : MAC + 2].reshape(-1, 1), mac_text)
+        host, mac = host.reshape(n, 2), mac.reshape(n, 2)
+        proto_code = np.where(l2, -1, F[slots, PROTO])
+        protos, proto = _texts(proto_code[:, None], _proto_name)
+        history = _history(F, self._st.H, slots)
         start, seen = F[slots, START], F[slots, SEEN]
-        cols["community_id"] = self._community_ids(slots, o, r)
-        cols.update(
-            ts=start.tolist(), ts_end=seen.tolist(), duration=((seen - start) / SEC).tolist(),
-            vlan=F[slots, VLAN].tolist(), orig_p=F[slots, PORT + o].tolist(), resp_p=F[slots, PORT + r].tolist(),
-            ethertype=F[slots, ETHERTYPE].tolist(), service=[self._service.get(s, "") for s in slots.tolist()],
-            orig_bytes=d_bytes[idx, o].tolist(), resp_bytes=d_bytes[idx, r].tolist(),
-            orig_pkts=d_pkts[idx, o].tolist(), resp_pkts=d_pkts[idx, r].tolist(),
-            orig_ip_bytes=d_ipb[idx, o].tolist(), resp_ip_bytes=d_ipb[idx, r].tolist(),
-            final=(F[slots, ENDED] != 0).tolist(),
-        )
-        return cols
+        cols = {
+            "ts": start, "ts_end": seen, "vlan": F[slots, VLAN],
+            "orig_h": hosts.take(host[idx, o]), "orig_p": F[slots, PORT + o],
+            "resp_h": hosts.take(host[idx, r]), "resp_p": F[slots, PORT + r],
+            "proto": protos.take(proto), "ethertype": F[slots, ETHERTYPE], "service": self._services(slots),
+            "duration": (seen - start) / SEC,
+            "orig_bytes": d_bytes[idx, o], "resp_bytes": d_bytes[idx, r],
+            "orig_pkts": d_pkts[idx, o], "resp_pkts": d_pkts[idx, r],
+            "orig_ip_bytes": d_ipb[idx, o], "resp_ip_bytes": d_ipb[idx, r],
+            "conn_state": _conn_states(proto_code, state[idx, o], state[idx, r],
+                                       (size == 0).all(axis=1), history),
+            "history": history,
+            "orig_l2_addr": macs.take(mac[idx, o]), "resp_l2_addr": macs.take(mac[idx, r]),
+            "final": F[slots, ENDED] != 0,
+            "community_id": self._community_ids(slots, o, r),
+        }
+        cols["uid"] = self._uids(slots, cols)
+        return pa.Table.from_arrays([_arrow(cols[f.name], f.type) for f in wire.FLOWS], schema=wire.FLOWS)
 
+    def _uids(self, slots: np.ndarray, cols: dict) -> pa.Array:
+        """The flows' uids from the digests the slots keep; digests of flows named for the first
+        time are worked out in bulk (``flowuid``) from their record's columns."""
+        U = self._st.U
+        new = (U[slots, UID + 1] & np.uint64(UID_KNOWN)) == 0
+        if new.any():
+            names = ("ts", "proto", "vlan", "ethertype", "orig_h", "orig_p", "orig_l2_addr", "resp_h", "resp_p",
+                     "resp_l2_addr")
+            fresh = pa.table({name: _arrow(cols[name], wire.FLOWS.field(name).type) for name in names})
+            fresh = fresh.filter(pa.array(new))
+            _keep_digests(U, slots[new], flowuid.flow_digests(fresh, self._salt))
+        return flowuid.uid_texts(_digests(U[slots]))
 
-    def _community_ids(self, slots: np.ndarray, o: np.ndarray, r: np.ndarray) -> list[str]:
+    def _services(self, slots: np.ndarray) -> pa.Array:
+        """The service names the decoding stages gave the flows ("" for none)."""
+        names = [""]
+        code = np.zeros(n := len(slots), np.int64)
+        if self._service:
+            row = np.full(len(self._st.F), -1, np.int64)
+            row[slots] = np.arange(n)
+            number: dict[str, int] = {}
+            for s, name in self._service.items():
+                if row[s] >= 0:
+                    code[row[s]] = number.setdefault(name, len(number) + 1)
+            names += list(number)
+        return pa.array(names, pa.string()).take(code)
+
+    def _community_ids(self, slots: np.ndarray, o: np.ndarray, r: np.ndarray) -> pa.Array:
         F, U = self._st.F, self._st.U
         proto = np.where(F[slots, KIND] == KIND_IP, F[slots, PROTO], 0)
         ends = [community.words_to_bytes(U[slots, ADDR_HI + side], U[slots, ADDR_LO + side]) for side in (o, r)]
-        return community.community_ids(proto, F[slots, IPVER] == 6, *ends, F[slots, PORT + o], F[slots, PORT + r])
+        return community.community_id_array(proto, F[slots, IPVER] == 6, *ends, F[slots, PORT + o], F[slots, PORT + r])
 
 
-_RECORD_FIELDS = ("uid", "orig_h", "resp_h", "orig_l2_addr", "resp_l2_addr", "proto", "history",
-                  "conn_state")
+def _arrow(col: np.ndarray | pa.Array, kind: pa.DataType) -> pa.Array:
+    return col if isinstance(col, pa.Array) else pa.array(col, kind)
+
+
+def _proto_name(code: int) -> str:
+    return "l2" if code < 0 else PROTO_NAMES.get(code, str(code))
+
+
+def _texts(values: np.ndarray, fmt) -> tuple[pa.Array, np.ndarray]:
+    """Each distinct row of ``values`` formatted once by ``fmt``: (the texts, each row's index into them)."""
+    order = np.lexsort(values.T[::-1])  # (np.unique over rows sorts them as bytes: several times slower)
+    ranked = values[order]
+    first = np.ones(len(values), np.bool_)
+    first[1:] = (ranked[1:] != ranked[:-1]).any(axis=1)
+    index = np.empty(len(values), np.int64)
+    index[order] = np.cumsum(first) - 1
+    return pa.array([fmt(*row) for row in ranked[first].tolist()], pa.string()), index
+
+
+def _history(F: np.ndarray, H: np.ndarray, slots: np.ndarray) -> pa.Array:
+    """The history letters of each flow as one Arrow string column, straight from the slots' bytes."""
+    length = F[slots, HIST_LEN]
+    letters = H[slots][np.arange(HMAX)[None, :] < length[:, None]]  # row by row, in order
+    offsets = np.concatenate([[0], np.cumsum(length)]).astype(np.int32)
+    return pa.StringArray.from_buffers(len(slots), pa.py_buffer(offsets), pa.py_buffer(letters.tobytes()))
+
+
+def _conn_states(proto: np.ndarray, os: np.ndarray, rs: np.ndarray, empty: np.ndarray, history: pa.Array) -> pa.Array:
+    """``conn_state`` of each flow, worked out once per distinct combination of its inputs; the
+    history is read only where it decides (a TCP originator's reset with a quiet responder)."""
+    tcp = proto == pk.TCP
+    rstos0 = np.zeros(len(proto), np.bool_)
+    ask = np.flatnonzero(tcp & (os == RESET) & (rs != RESET) & np.isin(rs, (INACTIVE, PARTIAL)))
+    if len(ask):
+        rstos0[ask] = [_RSTOS0.fullmatch(h) is not None for h in history.take(ask).to_pylist()]
+    kind = np.where(tcp, 0, np.where(proto == pk.UDP, 1, 2))
+    texts, index = _texts(np.stack([kind, os, rs, empty, rstos0], axis=1),
+                          lambda k, o, r, e, z: conn_state(("tcp", "udp", "")[k], o, r, bool(e), bool(z)))
+    return texts.take(index)
+
+
+def _keep_digests(U: np.ndarray, slots: np.ndarray, digests: np.ndarray) -> None:
+    """Keep each slot's 12-byte uid digest in its UID words (marked known)."""
+    U[slots, UID] = digests[:, :8].copy().view(">u8").ravel()
+    low = np.zeros((len(slots), 8), np.uint8)
+    low[:, 4:] = digests[:, 8:]
+    U[slots, UID + 1] = low.view(">u8").ravel() | np.uint64(UID_KNOWN)
+
+
+def _digests(rows: np.ndarray) -> np.ndarray:
+    """The 12-byte uid digests kept in U ``rows``, [n, 12] uint8."""
+    high = rows[:, UID].astype(">u8").view(np.uint8).reshape(-1, 8)
+    low = (rows[:, UID + 1] & np.uint64(0xFFFFFFFF)).astype(">u4").view(np.uint8).reshape(-1, 4)
+    return np.concatenate([high, low], axis=1)

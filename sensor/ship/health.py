@@ -47,6 +47,7 @@ def record_batch(directory: Path, batch: wire.Batch, unknown_link_types: Mapping
         "capture_pps": packets / seconds if seconds > 0 else None,
         "kernel_drops": batch.counters.get("kernel_drops", 0),
         "parse_errors": batch.counters.get("parse_errors", 0),
+        "evicted_flows": batch.counters.get("evicted_flows", 0),
         "unknown_link_types": {str(lt): n for lt, n in sorted((unknown_link_types or {}).items())},
     }).encode())
 
@@ -88,6 +89,7 @@ def snapshot(spool: Spool, budget_bytes: int, now: datetime | None = None) -> di
         "capture_pps": capture.get("capture_pps"),
         "kernel_drops": capture.get("kernel_drops"),
         "parse_errors": capture.get("parse_errors"),
+        "evicted_flows": capture.get("evicted_flows"),
         "unknown_link_types": dict(list(capture.get("unknown_link_types", {}).items())[:MAX_LINK_TYPES]),
         "capture_at": capture.get("capture_at"),
         "spool_depth": queued["depth"],

@@ -107,8 +107,10 @@ OBSERVATIONS = pa.schema(
 
 TABLES: dict[str, pa.Schema] = {"flows": FLOWS, "events": EVENTS, "observations": OBSERVATIONS}
 
-# parse_errors: damaged frames; decode_errors: malformed application PDUs the decoders skipped
-COUNTERS = ("packets", "bytes", "parse_errors", "kernel_drops", "non_ip_packets", "decode_errors")
+# parse_errors: damaged frames; decode_errors: malformed application PDUs the decoders skipped;
+# evicted_flows: flows the sensor's full flow table reported early (memory pressure)
+COUNTERS = ("packets", "bytes", "parse_errors", "kernel_drops", "non_ip_packets", "decode_errors", "evicted_flows")
+LATER_COUNTERS = frozenset({"evicted_flows"})  # added within version 3: a header without one reads 0
 
 
 class WireError(ValueError):
@@ -159,24 +161,38 @@ def flow_uid(salt: str, proto: str, vlan: int, ethertype: int, start_us: int,
              end_a: tuple[str, int, str], end_b: tuple[str, int, str]) -> str:
     """Zeek-style uid ("C" + base62) of the flow that started at ``start_us`` between two
     (address, port, MAC) ends, whichever of them originated it."""
+    return uid_text(flow_digest(salt, proto, vlan, ethertype, start_us, end_a, end_b))
+
+
+def flow_digest(salt: str, proto: str, vlan: int, ethertype: int, start_us: int,
+                end_a: tuple[str, int, str], end_b: tuple[str, int, str]) -> bytes:
+    """The 12-byte digest under ``flow_uid`` (a flow table keeps it rather than the text)."""
     low, high = sorted((end_a, end_b))
     src = f"{salt}|{proto}|{vlan}|{ethertype}|{start_us}|{low}|{high}".encode()
-    return "C" + _base62(int.from_bytes(hashlib.blake2b(src, digest_size=12).digest(), "big"))
+    return hashlib.blake2b(src, digest_size=12).digest()
+
+
+def uid_text(digest: bytes) -> str:
+    return "C" + _base62(int.from_bytes(digest, "big"))
 
 
 def flow_community_ids(flows: pa.Table) -> list[str]:
     """Community ID v1 (seed 0) of each row of a wire.FLOWS table ("" for L2 flows)."""
+    return _community_id_array(flows).to_pylist()
+
+
+def _community_id_array(flows: pa.Table) -> pa.StringArray:
     orig, v6 = community.text_to_bytes(flows.column("orig_h"))
     resp, _ = community.text_to_bytes(flows.column("resp_h"))
     ports = [flows.column(n).to_numpy().astype(np.int64) for n in ("orig_p", "resp_p")]
-    return community.community_ids(community.protocol_numbers(flows.column("proto")), v6, orig, resp, *ports)
+    return community.community_id_array(community.protocol_numbers(flows.column("proto")), v6, orig, resp, *ports)
 
 
 def _derive(flows: pa.Table, salt: str) -> dict[str, pa.Array]:
     """DERIVED columns as worked out from the other columns of ``flows`` (wire.FLOWS names)."""
     start = flows.column("ts").cast(pa.int64()).to_numpy()
     end = flows.column("ts_end").cast(pa.int64()).to_numpy()
-    return {"uid": flowuid.flow_uids(flows, salt), "community_id": pa.array(flow_community_ids(flows), pa.string()),
+    return {"uid": flowuid.flow_uids(flows, salt), "community_id": _community_id_array(flows),
             "duration": pa.array((end - start) / 1_000_000, pa.float64())}
 
 
@@ -215,7 +231,7 @@ def _compact(table: pa.Table, start_us: int) -> pa.Table:
         elif pa.types.is_string(col.type):
             col = _dictionary(col)
         cols.append(col)
-    return pa.table(cols, names=table.schema.names)
+    return pa.table(cols, names=table.schema.names).combine_chunks()  # one record batch, however it was built
 
 
 def _expand(table: pa.Table, schema: pa.Schema, start_us: int) -> pa.Table:
@@ -466,8 +482,8 @@ def _header(text: bytes, version: int, bounds: TimeBounds | None):
         start, end = (_aware_time(_typed(header, k, str)) for k in ("interval_start", "interval_end"))
         rows, sent = _typed(header, "rows", dict), _typed(header, "counters", dict)
         rows = {name: _count(rows, name, 2**31 - 1) for name in TABLES}
-        counters = {k: _count(sent, k, batchcheck.MAX_COUNTER) if version > 1 or k in sent else 0  # v1 lacks decode_errors
-                    for k in COUNTERS}
+        counters = {k: _count(sent, k, batchcheck.MAX_COUNTER) if k in sent or (version > 1 and k not in LATER_COUNTERS)
+                    else 0 for k in COUNTERS}  # v1 lacks decode_errors; older senders the LATER_COUNTERS
     except (ValueError, KeyError, TypeError) as exc:
         raise bad(repr(exc)) from None
     if end < start:

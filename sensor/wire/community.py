@@ -85,6 +85,12 @@ def protocol_numbers(names: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def community_ids(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp: np.ndarray,
                   orig_p: np.ndarray, resp_p: np.ndarray) -> list[str]:
     """Community ID v1 (seed 0) of each flow; "" where ``proto`` is 0 (an L2 flow)."""
+    return community_id_array(proto, v6, orig, resp, orig_p, resp_p).to_pylist()
+
+
+def community_id_array(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp: np.ndarray,
+                       orig_p: np.ndarray, resp_p: np.ndarray) -> pa.StringArray:
+    """``community_ids`` as an Arrow string array (no Python string per flow)."""
     n = len(proto)
     proto = np.asarray(proto, np.int64)
     sport = np.asarray(orig_p, np.int64).copy()
@@ -128,7 +134,7 @@ def community_ids(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp: np.
     return _render(digests, proto != 0)
 
 
-def _render(digests: np.ndarray, present: np.ndarray) -> list[str]:
+def _render(digests: np.ndarray, present: np.ndarray) -> pa.StringArray:
     """"1:" + base64 of each 20-byte digest (the 21st byte is zero), "" where not ``present``."""
     n = len(digests)
     groups = digests.reshape(n, 7, 3).astype(np.uint32)
@@ -138,8 +144,6 @@ def _render(digests: np.ndarray, present: np.ndarray) -> list[str]:
     text[:, 0], text[:, 1] = ord("1"), ord(":")
     text[:, 2:] = _B64[sextets]
     text[:, 29] = ord("=")
-    out = text.view("S30").ravel().astype(str).tolist()
-    if not present.all():
-        for i in np.flatnonzero(~present).tolist():
-            out[i] = ""
-    return out
+    present = np.asarray(present, np.bool_)
+    offsets = np.concatenate([[0], np.cumsum(np.where(present, 30, 0))]).astype(np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text[present].tobytes()))

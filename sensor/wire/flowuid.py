@@ -35,9 +35,15 @@ def _less_or_equal(a: tuple, b: tuple) -> pa.Array:
 
 def flow_uids(flows: pa.Table, salt: str) -> pa.Array:
     """The uid ``wire.flow_uid`` gives each row of ``flows`` (wire.FLOWS names)."""
+    return uid_texts(flow_digests(flows, salt))
+
+
+def flow_digests(flows: pa.Table, salt: str) -> np.ndarray:
+    """The 12-byte BLAKE2b digest under each row's uid, [n, 12] uint8 (``flows`` needs ts, proto,
+    vlan, ethertype and each end's address, port and MAC)."""
     n = flows.num_rows
     if not n:
-        return pa.array([], pa.string())
+        return np.zeros((0, 12), np.uint8)
     col = {name: flows.column(name).combine_chunks() for name in (
         "proto", "vlan", "ethertype", "orig_h", "orig_p", "orig_l2_addr", "resp_h", "resp_p", "resp_l2_addr")}
     a = (col["orig_h"], col["orig_p"], col["orig_l2_addr"])
@@ -51,13 +57,12 @@ def flow_uids(flows: pa.Table, salt: str) -> pa.Array:
     offsets = np.frombuffer(src.buffers()[1], np.int32, n + 1, src.offset * 4)
     data = memoryview(src.buffers()[2] or b"")
     blake = hashlib.blake2b
-    digests = np.frombuffer(b"".join(blake(data[lo:hi], digest_size=12).digest()
-                                     for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())),
-                            np.uint8).reshape(n, 12)
-    return _base62_uids(digests)
+    return np.frombuffer(b"".join(blake(data[lo:hi], digest_size=12).digest()
+                                  for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())),
+                         np.uint8).reshape(n, 12)
 
 
-def _base62_uids(digests: np.ndarray) -> pa.Array:
+def uid_texts(digests: np.ndarray) -> pa.Array:
     """"C" + base62 (no leading zeros; "0" for zero) of each big-endian 12-byte digest."""
     n = len(digests)
     limbs = digests.reshape(n, 3, 4).astype(np.uint64)

@@ -69,8 +69,7 @@ def analyse_capture(path: Path, interval: float = 60.0) -> Analysis:
     for iv in iter_intervals([path], interval):
         out.events += iv.events
         out.observations += iv.observations
-        out.flows += [f for f in map(dict, (zip(iv.flows, values) for values in zip(*iv.flows.values())))
-                      if f["final"]]  # one record per flow, the last
+        out.flows += [f for f in iv.flow_records() if f["final"]]  # one record per flow, the last
         out.errors.update(iv.decode_errors)
     return out
 

@@ -147,6 +147,6 @@ def test_decoding_is_the_same_whatever_the_chunking(corpus, monkeypatch):
 
     trace = corpus / "icsnpp/enip/traces/enip_cip_example.pcap"
     whole = [e for iv in iter_intervals([trace]) for e in iv.events]
-    monkeypatch.setattr(pipeline, "CHUNK", 7)
+    monkeypatch.setattr(pipeline, "FILE_CHUNK", 7)
     chunked = [e for iv in iter_intervals([trace]) for e in iv.events]
     assert len(whole) > 500 and chunked == whole

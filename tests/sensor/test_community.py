@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from sensor import wire
-from sensor.meter.pipeline import flows_table, iter_intervals
+from sensor.meter.pipeline import iter_intervals
 from sensor.wire.flowuid import flow_uids
 
 
@@ -54,7 +54,7 @@ def corpus_table() -> pa.Table:
     """Every flow record of every corpus capture (wire.FLOWS), with uids salted "SN-1"."""
     if not _captures():
         pytest.skip("corpus not available")
-    return pa.concat_tables(flows_table(iv.flows) for path in _captures()
+    return pa.concat_tables(iv.flows for path in _captures()
                             for iv in iter_intervals([path], protocols=(), uid_salt="SN-1"))
 
 

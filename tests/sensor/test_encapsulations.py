@@ -37,7 +37,7 @@ def flows_of(make_pcap, frame: bytes, linktype: int) -> tuple[list[dict], pipeli
     path = make_pcap([(T0, frame), (T0 + 1000, frame)], linktype=linktype)
     flows: dict[str, dict] = {}  # by uid, the interval records' counts summed
     for iv in pipeline.iter_intervals([path], 60.0, stats=stats):
-        for record in (dict(zip(iv.flows, values)) for values in zip(*iv.flows.values())):
+        for record in iv.flow_records():
             seen = flows.setdefault(record["uid"], record)
             if seen is not record:
                 for name in ("orig_pkts", "orig_bytes", "orig_ip_bytes", "resp_pkts"):

@@ -16,8 +16,7 @@ COUNTS = ("orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "orig_ip_bytes",
 
 
 def _records(intervals) -> list[dict]:
-    return [dict(zip(iv.flows, values), interval=i) for i, iv in enumerate(intervals)
-            for values in zip(*iv.flows.values())]
+    return [record | {"interval": i} for i, iv in enumerate(intervals) for record in iv.flow_records()]
 
 
 def test_a_flow_alive_at_the_end_of_input_ends_in_its_last_interval_record(make_pcap):

@@ -20,7 +20,7 @@ def capture(tmp_path_factory):
 
 
 def _records(intervals) -> list[dict]:
-    return [dict(zip(iv.flows, values)) for iv in intervals for values in zip(*iv.flows.values())]
+    return [record for iv in intervals for record in iv.flow_records()]
 
 
 def test_a_full_table_evicts_counts_and_still_accounts_every_packet(capture):
@@ -44,7 +44,7 @@ def test_without_pressure_the_bound_changes_nothing(capture):
 
 def test_decoders_survive_evictions_and_name_only_reported_flows(capture):
     intervals = list(iter_intervals([capture], 60.0, max_flows=1024))
-    uids = {uid for iv in intervals for uid in iv.flows["uid"]}
+    uids = {uid for iv in intervals for uid in iv.flows["uid"].to_pylist()}
     events = [e for iv in intervals for e in iv.events]
     assert events and {e["uid"] for e in events} <= uids
     assert sum(iv.evicted_flows for iv in intervals) > 0

@@ -534,8 +534,9 @@ class Traffic:
         for iv in iter_intervals([CORPUS / trace], interval=60.0):
             self.events += iv.events
             self.observations += iv.observations
-            for values in zip(*(iv.flows[name] for name in ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "service"))):
-                self.flows[values[0]] = dict(zip(("uid", "orig_h", "orig_p", "resp_h", "resp_p", "service"), values))
+            names = ("uid", "orig_h", "orig_p", "resp_h", "resp_p", "service")
+            for row in iv.flows.select(names).to_pylist():
+                self.flows[row["uid"]] = row
 
     def tuple_of(self, uid: str) -> tuple[str, str, str, str]:
         f = self.flows[uid]

@@ -55,7 +55,7 @@ def test_cyclic_streams_are_sampled_once_per_second_and_acyclic_frames_all_pass(
     assert [(e["action"], e["attrs"]["stream"], e["attrs"]["src_mac"]) for e in events] == [
         ("hello", "0001", A), ("hello", "0002", A), ("hello", "feff", A)]  # repeats kept once
     assert {(o["mac"], o["attribute"], o["value"]) for o in observations} == {(A, "hostname", "plc-1")}
-    assert sorted(flows["service"]) == ["", "test"] and not errors
+    assert sorted(flows["service"].to_pylist()) == ["", "test"] and not errors
 
 
 def test_malformed_frames_are_counted(make_pcap):
