@@ -72,7 +72,7 @@ def flow_totals(source) -> dict[tuple, Counter]:
     """Packet and byte totals per flow (5-tuple), summed over every interval record."""
     totals: dict[tuple, Counter] = defaultdict(Counter)
     for iv in iter_intervals([source]):
-        f = iv.flows
+        f = iv.flows.to_pydict()
         for i in range(len(f["uid"])):
             key = (f["orig_h"][i], f["orig_p"][i], f["resp_h"][i], f["resp_p"][i], f["proto"][i], f["service"][i])
             totals[key].update({name: f[name][i] for name in TOTALS})
