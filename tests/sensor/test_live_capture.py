@@ -25,6 +25,7 @@ from sensor.simulate import write_pcap
 
 pytestmark = pytest.mark.skipif(bool(veth.available()), reason=veth.available() or "veth pairs available")
 
+KEY = ("vlan", "orig_l2_addr", "resp_l2_addr", "orig_h", "orig_p", "resp_h", "resp_p", "proto", "service")
 TOTALS = ("orig_pkts", "resp_pkts", "orig_bytes", "resp_bytes", "orig_ip_bytes", "resp_ip_bytes")
 
 
@@ -69,12 +70,12 @@ def frame_bytes(chunks: list[Frames]) -> list[bytes]:
 
 
 def flow_totals(source) -> dict[tuple, Counter]:
-    """Packet and byte totals per flow (5-tuple), summed over every interval record."""
+    """Packet and byte totals per flow (VLAN, addresses, ports, protocol, service), summed over its records."""
     totals: dict[tuple, Counter] = defaultdict(Counter)
     for iv in iter_intervals([source]):
         f = iv.flows.to_pydict()
         for i in range(len(f["uid"])):
-            key = (f["orig_h"][i], f["orig_p"][i], f["resp_h"][i], f["resp_p"][i], f["proto"][i], f["service"][i])
+            key = tuple(f[name][i] for name in KEY)
             totals[key].update({name: f[name][i] for name in TOTALS})
     return dict(totals)
 
