@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.analytics import risk
 from core.analytics.explore import MARGIN
+from core.analytics.kept import Kept
 from core.analytics.ledger import Asset, build_ledger, ip_order
 from core.analytics.spans import SEEN, pair_volume_rows, state_rows, whole_days
 from core.analytics.window import EARLIEST, LATEST, clamp, utc
@@ -99,13 +100,21 @@ def _annotations(ch: ClickHouseStore, tenant_id: int) -> dict[str, dict]:
     return {r.pop("device"): r for r in rows}
 
 
+# The tables a ledger is read from (core.analytics.kept: a ledger is kept until they change).
+LEDGER_TABLES = ("asset_fact_values", "asset_annotations", *(
+    f"{state}_{grain}" for state in ("asset_seen", "pair_seen", "event_actions") for grain in ("1h", "1d", "all")))
+_LEDGERS: Kept[dict[str, Asset]] = Kept(LEDGER_TABLES)
+
+
 def ledger(ch: ClickHouseStore, tenant_id: int, start: datetime | None = None,
            end: datetime | None = None) -> dict[str, Asset]:
     """The devices seen in [start, end) (None: open), with their first and last sighting in it and
-    their attributes as they stood at its end. Reads the state tables kept at ingest only."""
+    their attributes as they stood at its end. Reads the state tables kept at ingest only; kept until
+    they change (the same objects for every caller meanwhile: read them, do not change them)."""
     params = window_params(tenant_id, start, end)
-    return build_ledger(_facts(ch, params), _traffic(ch, params), _actions(ch, params),
-                        _annotations(ch, tenant_id), sightings=_sightings(ch, params))
+    return _LEDGERS.get(ch, (tenant_id, start, end), lambda: build_ledger(
+        _facts(ch, params), _traffic(ch, params), _actions(ch, params), _annotations(ch, tenant_id),
+        sightings=_sightings(ch, params)))
 
 
 def _jsonable(row: dict) -> dict:

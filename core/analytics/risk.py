@@ -35,6 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from core.analytics.kept import Kept, Same
 from core.analytics.ledger import SUMMARY_ATTRIBUTES, Asset
 from core.analytics.spans import pair_volume_rows, whole_days
 from core.analytics.window import LATEST
@@ -199,7 +200,7 @@ def gather(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset], w: Ris
     owner = _owners(assets)
     _from_alerts(ch, tenant_id, owner, found)
     _from_services(assets, found)
-    _from_pairs(ch, tenant_id, owner, found, now - timedelta(days=w.days), device_zones(ch, tenant_id, assets))
+    _from_pairs(ch, tenant_id, owner, found, pairs_from(now, w), device_zones(ch, tenant_id, assets))
     _from_advisories(ch, assets, found)
     return found
 
@@ -257,12 +258,17 @@ def _from_services(assets: dict[str, Asset], found: dict[str, Evidence]) -> None
         found[key].insecure |= set(INSECURE_SERVED) & a.served.keys()
 
 
-def _from_pairs(ch: ClickHouseStore, tenant_id: int, owner: dict[str, str], found: dict[str, Evidence],
-                since: datetime, zone: dict[str, str]) -> None:
-    """Public peers and peers in other zones, from the pairs of the hours since ``since`` (whole
-    days from the daily rollup)."""
+def pairs_from(now: datetime, w: RiskWeights) -> datetime:
+    """The first hour of the pairs risk reads: the first whole one of the last ``w.days`` days."""
+    since = now - timedelta(days=w.days)
     first = since.replace(minute=0, second=0, microsecond=0)
-    first += timedelta(hours=1) if first < since else timedelta(0)
+    return first + timedelta(hours=1) if first < since else first
+
+
+def _from_pairs(ch: ClickHouseStore, tenant_id: int, owner: dict[str, str], found: dict[str, Evidence],
+                first: datetime, zone: dict[str, str]) -> None:
+    """Public peers and peers in other zones, from the pairs of the hours from ``first`` on (whole
+    days from the daily rollup)."""
     rows = ch.query(
         f"SELECT orig_h, resp_h FROM {pair_volume_rows('orig_h, resp_h, packets')}"
         " WHERE orig_h != '' AND resp_h != '' GROUP BY orig_h, resp_h HAVING sum(packets) > 0",
@@ -334,10 +340,22 @@ def _trend(ch: ClickHouseStore, tenant_id: int, since: date) -> list[dict]:
     return [{"day": r["day"], **_figures(r)} for r in rows]
 
 
+# What risk reads besides the ledger it is given (core.analytics.kept: scores are kept until these change).
+RISK_TABLES = ("alerts", "pairs_1d", "pairs_1h", "advisories", "advisory_products", "advisory_vulns")
+_SCORES: Kept[dict[str, dict]] = Kept(RISK_TABLES)
+
+
 def scored(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset],
            weights: RiskWeights | None = None) -> dict[str, dict]:
-    """Each device's score, level and factors as plain values, for the ledger's rows."""
+    """Each device's score, level and factors as plain values, for the ledger's rows; kept for the
+    same ledger (the very object: ``core.analytics.assets.ledger`` keeps it while its tables stay the
+    same), weights and first hour of pairs until the tables risk reads change."""
     weights = weights or weights_from_settings()
-    return {key: {"risk": r.score, "risk_level": level(r.score, weights),
-                  "risk_factors": [f.as_dict() for f in r.factors]}
-            for key, r in device_risk(ch, tenant_id, assets, weights).items()}
+    now = datetime.now(UTC)
+
+    def compute() -> dict[str, dict]:
+        return {key: {"risk": r.score, "risk_level": level(r.score, weights),
+                      "risk_factors": [f.as_dict() for f in r.factors]}
+                for key, r in device_risk(ch, tenant_id, assets, weights, now).items()}
+
+    return _SCORES.get(ch, (tenant_id, Same(assets), weights.model_dump_json(), pairs_from(now, weights)), compute)
