@@ -13,7 +13,8 @@ raw tables.
 3. Starts ``mieruka serve`` (uvicorn, one process, 127.0.0.1) over the data dir and times every GET
    route of the app that a user or a page serves (the route list is the one the tenant-isolation test
    derives from the app) plus a few filtered variants: one warm-up, then ``--repeat`` requests each
-   (``--download-repeat`` for the CSV/Parquet/report downloads).
+   (``--download-repeat`` for the CSV/Parquet/report downloads), with the server's CPU time per request
+   (all its threads, from /proc: on a machine loaded by other work, a steadier measure than wall time).
 
 ``--keep DIR`` keeps the data dir; run again with the same sizes and the fill is skipped. ``--routes REGEX``
 times only the routes whose label (path, or the variant's name) the pattern matches, and only their raw questions.
@@ -239,20 +240,28 @@ def serve(data_dir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("mieruka serve did not become ready")
 
 
-def time_route(client: httpx.Client, target: str, params: dict, candidates: list[dict], repeat: int):
-    """Status and request times (ms) with the first credential that gets a 200 (else the last one)."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_route(client: httpx.Client, target: str, params: dict, candidates: list[dict], repeat: int, pid: int):
+    """Status, request times (ms), size and the server's (``pid``) mean CPU ms per timed request, with the
+    first credential that gets a 200 (else the last one)."""
     for headers in candidates:
         first = client.get(target, params=params, headers=headers)
         if first.status_code == 200:
             break
-    times = []
+    times, cpu = [], cpu_seconds(pid)
     for _ in range(repeat if first.status_code == 200 else 0):
         began = time.perf_counter()
         answer = client.get(target, params=params, headers=headers)
         times.append((time.perf_counter() - began) * 1000)
         if answer.status_code != 200:  # reported as the route's status
-            return answer.status_code, times, len(answer.content)
-    return first.status_code, times, len(first.content)
+            return answer.status_code, times, len(answer.content), None
+    per_request = (cpu_seconds(pid) - cpu) * 1000 / len(times) if times else None
+    return first.status_code, times, len(first.content), per_request
 
 
 def routes(ids: dict, plant: Plant, window: dict) -> list[tuple[str, str, str, dict]]:
@@ -334,8 +343,9 @@ def main() -> None:
                 candidates = [bearer(ids["tokens"][p]) if kind == "user" else
                               {"Cookie": f"{auth.SESSION_COOKIE}={logins[p]}"} for p in people]
                 repeat = args.download_repeat if path.endswith((".csv", ".parquet", "/download")) else args.repeat
-                status, times, size = time_route(client, url(path, path_values), params, candidates, repeat)
-                results.append((label, status, times, size, raw.get(QUESTION.get(path, ""))))
+                status, times, size, cpu = time_route(client, url(path, path_values), params, candidates, repeat,
+                                                      server.pid)
+                results.append((label, status, times, size, raw.get(QUESTION.get(path, "")), cpu))
                 p50 = f"{percentile(times, 0.5):8.1f}" if times else "       -"
                 print(f"  {label:44s} {status} {p50} ms", flush=True)
     finally:
@@ -345,12 +355,14 @@ def main() -> None:
 
 
 def report(results: list, args) -> None:
-    print(f"\n{'route':44s} {'status':>6s} {'p50 ms':>8s} {'p95 ms':>8s} {'bytes':>10s} {'raw ms':>8s} {'raw/p50':>8s}")
+    print(f"\n{'route':44s} {'status':>6s} {'p50 ms':>8s} {'p95 ms':>8s} {'cpu ms':>8s} {'bytes':>10s} {'raw ms':>8s}"
+          f" {'raw/p50':>8s}")
     slow = []
-    for label, status, times, size, raw in results:
+    for label, status, times, size, raw, cpu in results:
         p50, p95 = (percentile(times, 0.5), percentile(times, 0.95)) if times else (float("nan"),) * 2
         ratio = f"{raw / p50:8.0f}" if raw and times else "       -"
-        print(f"{label:44s} {status:6d} {p50:8.1f} {p95:8.1f} {size:10,} {f'{raw:8.0f}' if raw else '       -'} {ratio}")
+        print(f"{label:44s} {status:6d} {p50:8.1f} {p95:8.1f} {f'{cpu:8.1f}' if cpu is not None else '       -'}"
+              f" {size:10,} {f'{raw:8.0f}' if raw else '       -'} {ratio}")
         if status != 200 or p95 >= GOAL_MS:
             slow.append(label)
     print(f"\n{len(results)} routes, {args.repeat} requests each ({args.download_repeat} per download); "
