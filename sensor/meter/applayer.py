@@ -145,7 +145,6 @@ class AppLayer:
     def _run(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
         compiled: list[int] = []  # packets of flows on the compiled path
         if self._modbus:
-            self._place(placed.slot[idx])
             placed_fids = self._modbus.fids(placed.slot[idx])
             compiled, idx = idx[placed_fids >= 0].tolist(), idx[placed_fids < 0]
         view = memoryview(buf)
@@ -159,8 +158,7 @@ class AppLayer:
                 data = bytes(view[lo : min(lo + length, end)])
                 if flow.protocol is None and not self._detect(flow, slot, data, int(p.sport[i]), int(p.dport[i])):
                     continue
-            if flow.fid is not None:
-                self._modbus.place(slot, flow.fid)
+            if flow.fid is not None:  # detected just now
                 compiled.append(i)
                 continue
             proto = flow.protocol
@@ -175,15 +173,6 @@ class AppLayer:
             self._decode(flow, slot, pdus, is_orig, ts / SEC)
         if compiled:
             self._compiled(p, np.sort(np.array(compiled, np.int64)), placed, buf, frame_end)
-
-    def _place(self, slots: np.ndarray) -> None:
-        """Tell the compiled path which slots hold its flows (once per flow and interval), so that
-        their packets skip the loop; a flow detected in the loop is placed there."""
-        for slot in np.unique(slots[self._modbus.fids(slots) < 0]).tolist():
-            flow = self._by_slot.get(slot) or self._flows.get(self.table.endpoints(slot)[0])
-            if flow is not None and flow.fid is not None:
-                self._by_slot[slot] = flow
-                self._modbus.place(slot, flow.fid)
 
     def _compiled(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray,
                   frame_end: np.ndarray) -> None:
@@ -242,7 +231,7 @@ class AppLayer:
                     flow.protocol = proto
                     self.table.mark_app(slot, APP_DECODE)
                     if self._modbus and proto.name == "modbus" and flow.session.transport == "tcp":
-                        flow.fid = self._modbus.add((flow.uid, flow.orig_h, flow.resp_h, flow.resp_p))
+                        flow.fid = self._modbus.add((flow.uid, flow.orig_h, flow.resp_h, flow.resp_p), slot)
                         self.table.set_service(slot, "modbus")  # as the decoder's first PDU would
                     return True
             except MALFORMED:

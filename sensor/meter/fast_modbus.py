@@ -56,7 +56,7 @@ class FastModbus:
         self.ends: list[tuple[str, str, str, int]] = []  # (uid, orig_h, resp_h, resp_p) by fid
         self._free: list[int] = []
         self._flows = np.empty((0, k.FLOW_COLS), np.int64)
-        self._by_slot = np.full(0, -1, np.int64)  # this interval's fid of each flow-table slot
+        self._by_slot = np.full(0, -1, np.int64)  # fid of each flow-table slot holding a Modbus flow
         self._streams: dict[tuple[int, int], Stream] = {}  # unfinished PDUs Python's Stream holds
         self._keys = np.full(1 << 12, -1, np.int64)  # pending requests: fid << 16 | tid → event row
         self._vals = np.zeros(1 << 12, np.int64)
@@ -67,8 +67,8 @@ class FastModbus:
 
     # -- flows ----------------------------------------------------------------------------
 
-    def add(self, ends: tuple[str, str, str, int]) -> int:
-        """A flow detected as Modbus: its fid."""
+    def add(self, ends: tuple[str, str, str, int], slot: int) -> int:
+        """A flow detected as Modbus, in the flow-table slot ``slot``: its fid."""
         if self._free:
             fid = self._free.pop()
             self.ends[fid] = ends
@@ -77,19 +77,16 @@ class FastModbus:
             self.ends.append(ends)
             if fid >= len(self._flows):
                 self._flows = np.concatenate([self._flows, np.empty((max(64, fid), k.FLOW_COLS), np.int64)])
-        self._flows[fid] = (-1, -1, 0, 0, -1, 0)
-        return fid
-
-    def place(self, slot: int, fid: int) -> None:
-        """The flow-table slot holds the flow ``fid`` (until the interval ends or the slot is freed)."""
+        self._flows[fid] = (-1, -1, 0, 0, -1, 0, slot)
         if slot >= len(self._by_slot):
             grown = np.full(max(slot + 1, 2 * len(self._by_slot)), -1, np.int64)
             grown[: len(self._by_slot)] = self._by_slot
             self._by_slot = grown
         self._by_slot[slot] = fid
+        return fid
 
     def fids(self, slots: np.ndarray) -> np.ndarray:
-        """The fid of each slot's flow when it is placed, else -1."""
+        """The fid of each slot's Modbus flow, else -1."""
         out = np.full(len(slots), -1, np.int64)
         inside = slots < len(self._by_slot)
         out[inside] = self._by_slot[slots[inside]]
@@ -100,7 +97,10 @@ class FastModbus:
         self._by_slot[inside] = -1
 
     def release(self, fid: int) -> None:
-        """The flow ended (after the interval's flush)."""
+        """The flow ended (after the interval's flush): its slot may hold another flow next."""
+        slot = self._flows[fid, k.F_SLOT]
+        if slot < len(self._by_slot) and self._by_slot[slot] == fid:  # not since taken by another flow
+            self._by_slot[slot] = -1
         self._streams.pop((fid, 0), None)
         self._streams.pop((fid, 1), None)
         self._free.append(fid)
@@ -184,7 +184,7 @@ class FastModbus:
 
     def flush(self, fold: bool) -> list[dict]:
         """The interval's events (wire.EVENTS dicts, folded or one per event); notes which responders
-        served Modbus; forgets pending requests and the interval's slots."""
+        served Modbus; forgets pending requests."""
         n = len(self.ends)
         for fid, served in enumerate(self._flows[:n, k.F_SERVED].tolist()):
             if served >= 0:
@@ -196,7 +196,6 @@ class FastModbus:
         self._keys.fill(-1)
         self.dropped = int(self._cnt[k.C_DROPPED])
         self._cnt[: k.C_MAX_EVENTS] = 0
-        self._by_slot.fill(-1)
         return rows
 
     def _row(self, e: list[int], count: int, ts_end: int, rtt: dict[str, str] | None = None) -> dict:

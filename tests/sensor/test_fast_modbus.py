@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.concurrent_flows import write as write_concurrent
 from sensor.decode.fast.modbus import rtt_us
 from sensor.meter import applayer, fast_modbus
 from sensor.meter.fold import fold_events
@@ -36,18 +37,19 @@ def _canonical(rows: list[dict]) -> list[str]:
     return sorted(json.dumps(row, sort_keys=True, default=str) for row in rows)
 
 
-def _run(path: Path, compiled: bool, folded: bool, monkeypatch) -> list[tuple]:
+def _run(path: Path, compiled: bool, folded: bool, monkeypatch, **options) -> list[tuple]:
     """Per interval: (events folded or one per PDU, observations, decode errors, flow services)."""
     monkeypatch.setattr(applayer, "COMPILED", compiled)
     return [(fold_events(iv.events) if folded else iv.events, _canonical(iv.observations), iv.decode_errors,
-             [str(service) for service in iv.flows["service"]]) for iv in iter_intervals([path], folded=folded)]
+             [str(service) for service in iv.flows["service"]])
+            for iv in iter_intervals([path], folded=folded, **options)]
 
 
-def assert_paths_agree(path: Path, monkeypatch) -> int:
+def assert_paths_agree(path: Path, monkeypatch, **options) -> int:
     """Both paths agree, per PDU and folded; returns how many Modbus events the capture has."""
-    python = _run(path, False, False, monkeypatch)
-    per_pdu = _run(path, True, False, monkeypatch)
-    folded = _run(path, True, True, monkeypatch)
+    python = _run(path, False, False, monkeypatch, **options)
+    per_pdu = _run(path, True, False, monkeypatch, **options)
+    folded = _run(path, True, True, monkeypatch, **options)
     assert [(_canonical(events), *rest) for events, *rest in per_pdu] == \
         [(_canonical(events), *rest) for events, *rest in python]
     assert [(_canonical(events), *rest) for events, *rest in folded] == \
@@ -91,6 +93,13 @@ def test_events_over_the_cap_are_dropped_and_the_rest_still_paired(plant, monkey
         modbus_events = [e for e in iv.events if e["protocol"] == "modbus"]
         assert len(modbus_events) == 40
         assert sum(e["status"] == "OK" and "rtt" in e["attrs"] for e in modbus_events) > 30
+
+
+def test_many_flows_evicted_from_a_bounded_flow_table_decode_the_same(tmp_path, monkeypatch):
+    """Slots of evicted and ended flows are reused by other flows: the compiled path follows."""
+    path = tmp_path / "concurrent.pcap"
+    write_concurrent(path, 800, 4)
+    assert assert_paths_agree(path, monkeypatch, max_flows=256) > 500
 
 
 CLIENT = Host("hmi", "hmi", "10.9.0.10", "02:00:00:00:00:0a", False, 64)

@@ -27,9 +27,10 @@ L_NONE, L_ADDR_QTY, L_ADDR, L_RW, L_SUB, L_MEI, L_UMAS = range(7)
 LAYOUT_ATTRS = ((), ("address", "quantity"), ("address",), ("address", "quantity", "write_address", "write_quantity"),
                 ("subfunction",), ("mei_type",), ("umas_function",))
 # per-flow state columns: next sequence number per direction (-1: none yet), whether Python's Stream
-# holds an unfinished PDU for the direction, time of the interval's first good answer, requests pending
-F_SEQ, F_DIRTY, F_SERVED, F_PENDING = 0, 2, 4, 5
-FLOW_COLS = 6
+# holds an unfinished PDU for the direction, time of the interval's first good answer, requests pending,
+# the flow-table slot (for the caller)
+F_SEQ, F_DIRTY, F_SERVED, F_PENDING, F_SLOT = 0, 2, 4, 5, 6
+FLOW_COLS = 7
 # identity jobs: flow, time, offset and length of the PDU body in the buffer, kind
 J_FID, J_TS, J_OFF, J_LEN, J_KIND = range(5)
 JOB_COLS = 5
