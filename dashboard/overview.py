@@ -37,7 +37,7 @@ def overview_context(ch: ClickHouseStore, db: Session, tenant: int, range_key: s
     ]
     devices = list_assets(ch, tenant)
     assets = [a | {"first_seen": absolute(a["first_seen"]), "last_seen": absolute(a["last_seen"])} for a in devices]
-    series = stats.traffic_series(ch, tenant, window, step)
+    found = stats.window_stats(ch, tenant, window, step)
     return {
         "tz_name": local(window.end).tzname(),
         "window": {
@@ -45,16 +45,16 @@ def overview_context(ch: ClickHouseStore, db: Session, tenant: int, range_key: s
             "start": absolute(window.start, MINUTES),
             "end": absolute(window.end, MINUTES),
         },
-        "totals": stats.totals(ch, tenant, window),
+        "totals": found["totals"],
         "sensors": sensors,
         "assets": assets,
         "vulns": vuln_counts(ch, assets),
         "risk": riskview.site_context(ch, tenant, devices, t),
         "figures": {
-            "traffic": figures.embed(figures.traffic_figure(series, step, t)),
-            "protocols": figures.embed(figures.protocol_figure(stats.protocols(ch, tenant, window), t)),
+            "traffic": figures.embed(figures.traffic_figure(found["series"], step, t)),
+            "protocols": figures.embed(figures.protocol_figure(found["protocols"], t)),
             "talkers": figures.embed(figures.talkers_figure(
-                stats.talkers(ch, tenant, window), t,
+                found["talkers"], t,
                 lambda r: "/flows?" + urlencode({"range": range_key, "device": r["ip"]}))),  # the explorer
         },
     }

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from coretest import T0, bearer, flow, make_batch, post_batch, provision
 from fastapi.testclient import TestClient
 
-from core.analytics import assets, risk
+from core.analytics import assets, overview, risk
 from core.analytics.kept import Kept, Same, parts_version
+from core.analytics.window import Window
 from core.api.app import create_app
 from core.detect import store as alerts
 from core.detect.engine import _new_row
@@ -43,6 +44,9 @@ def test_kept_results_follow_every_change_of_their_tables(settings, monkeypatch)
         assert assets.ledger(ch, globex.id) == {}  # per tenant
         window = assets.ledger(ch, acme.id, start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1))
         assert window is not first and _ips(window) == {HMI, PLC}  # per window
+        hours = Window(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+        figures = overview.window_stats(ch, acme.id, hours, 60)
+        assert overview.window_stats(ch, acme.id, hours, 60) is figures
         scores = risk.scored(ch, acme.id, first)
         assert risk.scored(ch, acme.id, first) is scores
         before = _risk_of(client, acme.api_token, PLC)
@@ -71,6 +75,7 @@ def test_kept_results_follow_every_change_of_their_tables(settings, monkeypatch)
         newer = make_batch(flows=[flow(resp_h=NEW, uid="Cnew")], start=T0 + timedelta(minutes=1))
         assert post_batch(client, acme.sensor_token, wire.encode(newer)).status_code == 200
         assert NEW in _ips(assets.ledger(ch, acme.id))
+        assert overview.window_stats(ch, acme.id, hours, 60)["totals"]["batches"] == figures["totals"]["batches"] + 1
         assert NEW in {r["ip"] for r in client.get("/api/v1/assets", headers=bearer(acme.api_token)).json()}
 
         # risk reads the pairs of the last 30 days up to now: the next hour's score is computed anew
