@@ -31,9 +31,30 @@ LINK_PROTOCOLS: tuple[LinkProtocol, ...] = tuple(map(guarded, (lldp.PROTOCOL, cd
                                                              profinet.PROTOCOL, cclink_ie.PROTOCOL)))
 
 
+# per (transport, id of a protocols tuple): the tuple, its protocols of the transport, port → their
+# indices, and the detection orders built so far (by the indices bound to a flow's ports)
+_PLANS: dict[tuple[str, int], tuple] = {}
+MAX_PLANS = 64  # protocol tuples are few (the registry's, a test's)
+
+
 def candidates(transport: str, sport: int, dport: int,
-               protocols: tuple[Protocol, ...] = PROTOCOLS) -> list[Protocol]:
-    """Protocols to try on a new flow of ``transport``, those bound to its ports first."""
-    usable = [p for p in protocols if transport in p.transports]
-    bound = [p for p in usable if sport in p.ports or dport in p.ports]
-    return bound + [p for p in usable if p not in bound]
+               protocols: tuple[Protocol, ...] = PROTOCOLS) -> tuple[Protocol, ...]:
+    """Protocols to try on a new flow of ``transport``, those bound to its ports first (one dict
+    lookup per port: detection runs on every new flow)."""
+    plan = _PLANS.get((transport, id(protocols)))
+    if plan is None or plan[0] is not protocols:
+        usable = tuple(p for p in protocols if transport in p.transports)
+        by_port: dict[int, set[int]] = {}
+        for i, proto in enumerate(usable):
+            for port in proto.ports:
+                by_port.setdefault(port, set()).add(i)
+        if len(_PLANS) >= MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[transport, id(protocols)] = (protocols, usable, by_port, {})
+    _, usable, by_port, orders = plan
+    bound = tuple(sorted(by_port.get(sport, set()) | by_port.get(dport, set())))
+    order = orders.get(bound)
+    if order is None:
+        order = orders[bound] = tuple(usable[i] for i in bound) + tuple(
+            p for i, p in enumerate(usable) if i not in bound)
+    return order
