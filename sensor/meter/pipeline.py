@@ -255,6 +255,13 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
         yield last
 
 
+def return_memory_promptly() -> None:
+    """Arrow buffers from the C library's malloc rather than Arrow's mimalloc pool, which keeps
+    what an interval's records freed (100,000 concurrent flows: 25 MB more at the peak). For a
+    sensor process, once at its start."""
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
 def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
