@@ -62,8 +62,8 @@ def _query(range_key: str, bounds: dict[str, datetime], stable: bool) -> str:
 
 def context(ch: ClickHouseStore, tenant: int, range_key: str, bounds: dict[str, datetime], stable: bool,
             t) -> dict:
-    found = diff.changes(ch, tenant, (bounds["a_start"], bounds["a_end"]),
-                         (bounds["b_start"], bounds["b_end"]), volatile=not stable)
+    found = dict(diff.changes(ch, tenant, (bounds["a_start"], bounds["a_end"]),
+                              (bounds["b_start"], bounds["b_end"]), volatile=not stable))  # a kept answer: a copy
     for name in ("devices_added", "devices_removed"):
         found[name] = [d | {"role_label": role_label(d["role"], t), "first_seen": absolute(d["first_seen"]),
                             "last_seen": absolute(d["last_seen"])} for d in found[name]]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.analytics.assets import ledger, window_params
+from core.analytics.assets import LEDGER_TABLES, ledger, window_params
+from core.analytics.kept import Kept
 from core.analytics.ledger import Asset, ip_order
 from core.analytics.roles import PORT_HINTS
 from core.analytics.spans import each_period, pair_volume_rows, seen, state_rows
@@ -32,8 +33,17 @@ CSV_COLUMNS = ("change", "device", "ip", "peer_device", "peer_ip", "attribute", 
                "packets", "count")
 
 
+# The tables changes are read from (core.analytics.kept: an answer is kept until they change).
+_KEPT: Kept[dict] = Kept((*LEDGER_TABLES, "pairs_1h", "pairs_1d"))
+
+
 def changes(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile: bool = True) -> dict:
-    """Period ``b`` against period ``a`` (each [start, end), UTC)."""
+    """Period ``b`` against period ``a`` (each [start, end), UTC); kept until a table it is read from
+    changes (the same dict for every caller meanwhile: read it, do not change it)."""
+    return _KEPT.get(ch, (tenant_id, a, b, volatile), lambda: _changes(ch, tenant_id, a, b, volatile))
+
+
+def _changes(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile: bool) -> dict:
     before = ledger(ch, tenant_id, start=a[0], end=a[1])
     after = ledger(ch, tenant_id, start=b[0], end=b[1])
     owner = {ip: key for assets in (before, after) for key, asset in assets.items() for ip in asset.ips}

@@ -201,9 +201,12 @@ def test_changes_between_windows_equal_the_raw_answer(store):
     periods' day and edge-hour rows in one query — equal the raw records' answer: windows cutting
     hours, across midnight, overlapping, one of whole days, one holding nothing, and hand-made
     records where the two periods meet (a service named by its port only, a pair named the same from
-    a detected service and a port, a flow across the boundary, a new function)."""
+    a detected service and a port, a flow across the boundary, a new function) — asked before they
+    came in too, so a kept answer must not outlive them."""
     ingest, x = Ingestor(store), DAY0 + timedelta(days=1, hours=6)
     meet = x + timedelta(minutes=10, seconds=15)
+    around = ((x - timedelta(minutes=30), meet), (meet, x + timedelta(hours=2)))
+    assert not any(changes.changes(store, TENANT, *around)["totals"].values())  # nothing there yet: kept until …
     hand_made = [
         [flow("10.9.0.1", "10.9.0.2", "modbus", ts=x), flow("10.9.0.3", "10.9.0.4", "", ts=x, uid="Chinted")],
         [flow("10.9.0.1", "10.9.0.2", "", ts=x + timedelta(minutes=10), uid="Cacross")],  # until meet + 15 s
@@ -220,7 +223,7 @@ def test_changes_between_windows_equal_the_raw_answer(store):
              ((DAY0, DAY0 + timedelta(days=1)), (DAY0 + timedelta(days=1), DAY0 + timedelta(days=3))),
              ((DAY0 + timedelta(hours=23), DAY0 + timedelta(days=2, hours=6)), (STARTS[2], STARTS[2] + timedelta(minutes=2))),
              ((STARTS[1] + timedelta(minutes=1), STARTS[1] + timedelta(minutes=3)), (STARTS[0], STARTS[0] + timedelta(minutes=3))),
-             ((x - timedelta(minutes=30), meet), (meet, x + timedelta(hours=2))),
+             around,  # … the batches below come in
              (gap, (DAY0, DAY0 + timedelta(days=3))), ((DAY0, DAY0 + timedelta(days=3)), gap)]
     seen = {"pairs_added": set(), "pairs_removed": set(), "functions_added": set()}
     for a, b in cases:
