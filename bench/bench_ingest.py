@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_ingest.py [--packets 100000] [--interval 10] [--merge 1] [--sensors 24]
                                            [--connections 8] [--modes alone,group] [--profile]
-                                           [--workdir DIR]
+                                           [--core-src DIR] [--workdir DIR]
 
 A simulated plant capture goes through the sensor pipeline into wire batches of ``--interval``
 seconds; ``--merge K`` sends each K consecutive ones as one batch (larger batches from the same
@@ -11,9 +11,13 @@ ids), in order, over ``--connections`` keep-alive HTTP connections at once, to a
 (``mieruka serve``, embedded ClickHouse, detection on) — twice: with group commit as shipped, and
 with each batch stored on its own (MIERUKA_INGEST_GROUP_ROWS=1), as before group commit. The
 ceiling is one bare ``clickhouse_connect`` insert per table of all the same rows (with the keys
-ingest adds) into a fresh store with the same tables and views, in this process.
+ingest adds) into a fresh store with the same tables and views (filled in parallel, as the core
+fills them), in this process. ``--core-src DIR`` runs the core from another source tree (a git
+worktree of an earlier commit) to compare.
 
-Printed: rows/s each way and the ratio to the ceiling (target >= 0.8). ``--profile`` records the
+Printed: rows/s each way and the ratio to the ceiling (target >= 0.8), by the clock and per CPU
+second the core (every thread) or the bare insert used — on a machine others share, the clock
+swings with their load, CPU seconds much less. ``--profile`` records the
 core with py-spy into WORKDIR/<mode>.txt (collapsed stacks of the busy threads, one line each).
 """
 
@@ -39,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.access import accounts  # noqa: E402
-from core.ingest import INSERT_ORDER, Ingestor  # noqa: E402
+from core.ingest import INSERT_ORDER, INSERT_SETTINGS, Ingestor  # noqa: E402
 from core.store.clickhouse import ClickHouseStore  # noqa: E402
 from core.store.controlplane import ControlPlane  # noqa: E402
 from sensor import wire  # noqa: E402
@@ -86,9 +90,11 @@ def merged(batches: list[wire.Batch], k: int) -> list[wire.Batch]:
     return out
 
 
-def run_core(data_dir: Path, port: int, group_rows: int) -> subprocess.Popen:
+def run_core(data_dir: Path, port: int, group_rows: int, source: Path | None) -> subprocess.Popen:
     env = dict(os.environ, MIERUKA_DATA_DIR=str(data_dir), MIERUKA_PORT=str(port), MIERUKA_HOST="127.0.0.1",
                MIERUKA_RETENTION_RAW_DAYS="0", MIERUKA_INGEST_GROUP_ROWS=str(group_rows))
+    if source:  # ahead of the installed (editable) tree
+        env["PYTHONPATH"] = str(source.resolve())
     core = subprocess.Popen([str(ROOT / ".venv/bin/mieruka"), "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(data_dir / "core.log", "wb"))
     deadline = time.monotonic() + 120
@@ -145,12 +151,14 @@ def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_r
     bodies = [[wire.encode(wire.Batch(b.interval_start, b.interval_end, b.tables, b.counters, sensor=f"SN-{s}"))
                for b in batches] for s in range(args.sensors)]
     port = free_port()
-    core = run_core(data_dir, port, group_rows)
+    core = run_core(data_dir, port, group_rows, args.core_src)
     spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(core.pid), "--nonblocking",
                             "--rate", "100", "--format", "raw", "-o", str(workdir / f"{name}.txt")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if args.profile else None
     try:
+        cpu = cpu_seconds(core.pid)
         elapsed = post_all(port, sensors, bodies, args.connections)
+        cpu = cpu_seconds(core.pid) - cpu
         print(f"  {name}: {group_sizes(port)}")
     finally:
         if spy:
@@ -158,11 +166,19 @@ def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_r
             spy.wait(60)
         core.terminate()
         core.wait(30)
-    return args.sensors * sum(map(rows_of, batches)) / elapsed
+    rows = args.sensors * sum(map(rows_of, batches))
+    return rows / elapsed, rows / cpu
 
 
-def ceiling_rate(workdir: Path, batches: list[wire.Batch], sensors: int) -> float:
-    """Rows/s of one bare insert per table of every sensor's rows (keys added as ingest adds them)."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ceiling_rate(workdir: Path, batches: list[wire.Batch], sensors: int) -> tuple[float, float]:
+    """Rows/s and rows per CPU second of one bare insert per table of every sensor's rows (keys added
+    as ingest adds them)."""
     data_dir = workdir / "bare"
     shutil.rmtree(data_dir, ignore_errors=True)
     store = ClickHouseStore(f"chdb://{data_dir}").open()
@@ -171,12 +187,13 @@ def ceiling_rate(workdir: Path, batches: list[wire.Batch], sensors: int) -> floa
                                       for s in range(sensors) for b in batches if b.rows(name)],
                                      promote_options="default").combine_chunks()
               for name in INSERT_ORDER}
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for name in INSERT_ORDER:
-        store.client.insert_arrow(name, tables[name])
-    elapsed = time.perf_counter() - began
+        store.client.insert_arrow(name, tables[name], settings=INSERT_SETTINGS)  # the same views as the core
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     store.close()
-    return sensors * sum(map(rows_of, batches)) / elapsed
+    rows = sensors * sum(map(rows_of, batches))
+    return rows / elapsed, rows / cpu
 
 
 def main() -> None:
@@ -188,6 +205,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--modes", default="alone,group", help="the core's ways to run, of: alone, group")
     ap.add_argument("--profile", action="store_true", help="record the core with py-spy")
+    ap.add_argument("--core-src", type=Path, help="run the core from this source tree")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench-ingest")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -198,12 +216,13 @@ def main() -> None:
     per_sensor = sum(map(rows_of, batches))
     print(f"{args.sensors} sensors x {len(batches)} batches, {per_sensor / len(batches):.0f} rows per batch, "
           f"{args.sensors * per_sensor:,} rows, {args.connections} connections")
-    bare = ceiling_rate(args.workdir, batches, args.sensors)
-    print(f"ceiling (one bare insert per table)  {bare:>10,.0f} rows/s")
+    bare, bare_cpu = ceiling_rate(args.workdir, batches, args.sensors)
+    print(f"ceiling (one bare insert per table)  {bare:>10,.0f} rows/s {bare_cpu:>10,.0f} rows/CPU s")
     modes = {"alone": ("each batch alone", 1), "group": ("group commit", 500_000)}
     for name, group_rows in (modes[m] for m in args.modes.split(",")):
-        rate = core_rate(args.workdir, name.replace(" ", "-"), batches, args, group_rows)
-        print(f"core, {name:<30} {rate:>10,.0f} rows/s   {rate / bare:.2f} of the ceiling")
+        rate, per_cpu = core_rate(args.workdir, name.replace(" ", "-"), batches, args, group_rows)
+        print(f"core, {name:<30} {rate:>10,.0f} rows/s {per_cpu:>10,.0f} rows/CPU s   "
+              f"{rate / bare:.2f} / {per_cpu / bare_cpu:.2f} of the ceiling")
 
 
 if __name__ == "__main__":

@@ -104,8 +104,9 @@ class Detector:
         one by one: the caches of open alerts and of the baseline take in each batch's, so the next
         sees what it raised and learned — without writing anything (``write`` stores it all at once,
         ``discard`` forgets it), so it may run while the batches' rows are being stored. The
-        tenants' policies are read once. A batch whose detection fails is logged and gets no alerts."""
+        tenants' policies and the sensors' first data times are read once. A batch whose detection fails is logged and gets no alerts."""
         policies = self._policies({tenant_id for tenant_id, _, _ in batches})
+        self._load_first_data({(tenant_id, sensor_id, policies[tenant_id][1]) for tenant_id, sensor_id, _ in batches})
         found = Detection(batches)
         for tenant_id, sensor_id, batch in batches:
             try:
@@ -181,21 +182,29 @@ class Detector:
         hours = DEFAULT_LEARNING_HOURS if tenant.learning_hours is None else tenant.learning_hours
         return hours, tenant.learning_epoch or 0, site_of(tenant)
 
+    def _load_first_data(self, keys: set[tuple[int, int, int]]) -> None:
+        """Cache what the store holds of these (tenant, sensor, epoch)'s first data times: one query."""
+        with self._guard:
+            missing = [key for key in keys if key not in self._learning]
+        if not missing:
+            return
+        rows = self.ch.query(
+            "SELECT tenant_id, sensor_id, epoch, min(first_ts) AS first FROM detect_learning "
+            "WHERE (tenant_id, sensor_id, epoch) IN {keys:Array(Tuple(UInt32, UInt32, UInt32))} "
+            "GROUP BY tenant_id, sensor_id, epoch", {"keys": missing})
+        with self._guard:
+            self._learning.update(((r["tenant_id"], r["sensor_id"], r["epoch"]), micros(r["first"])) for r in rows)
+
     def _first_data(self, tenant_id: int, sensor_id: int, epoch: int, start: int) -> int:
-        """The sensor's first data time (µs) in the epoch; this batch's start if it is the first."""
+        """The sensor's first data time (µs) in the epoch, once ``_load_first_data`` asked the store;
+        this batch's start if it is the first."""
         key = (tenant_id, sensor_id, epoch)
         with self._guard:
             first = self._learning.get(key)
         if first is None:
-            rows = self.ch.query(
-                "SELECT min(first_ts) AS first, count() AS n FROM detect_learning WHERE tenant_id = {t:UInt32} "
-                "AND sensor_id = {s:UInt32} AND epoch = {e:UInt32}", {"t": tenant_id, "s": sensor_id, "e": epoch})
-            if rows[0]["n"]:
-                first = micros(rows[0]["first"])
-            else:
-                first = start
-                self.ch.insert_rows("detect_learning", [{"tenant_id": tenant_id, "sensor_id": sensor_id,
-                                                         "epoch": epoch, "first_ts": from_micros(start)}])
+            first = start
+            self.ch.insert_rows("detect_learning", [{"tenant_id": tenant_id, "sensor_id": sensor_id,
+                                                     "epoch": epoch, "first_ts": from_micros(start)}])
             with self._guard:
                 self._learning[key] = first
         return first

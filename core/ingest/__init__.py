@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 
 INSERT_ORDER = ("events", "observations", "flows")  # flows last: it feeds the rollups
 INSERT_ATTEMPTS = 3
+# the views a raw table feeds are filled in parallel: a group's inserts take a quarter less time
+# (bench_ingest; the same rows end up in the same tables)
+INSERT_SETTINGS = {"parallel_view_processing": 1}
 RETRACTABLE = ("events", "flows")  # their views sum ``sign``: re-inserted negated, a batch is given back
 RECOVER_AFTER = timedelta(minutes=10)  # an attempt this old without its marker is not in flight
 # Steps at which ``crash_at`` makes the process exit (the crash tests): start, before:/after: a table.
@@ -276,6 +279,7 @@ class Ingestor:
         settings = {
             "insert_deduplication_token": f"{token}:{table}",
             "deduplicate_blocks_in_dependent_materialized_views": 1,
+            **INSERT_SETTINGS,
         }
         for attempt in range(INSERT_ATTEMPTS):
             try:
