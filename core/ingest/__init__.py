@@ -295,12 +295,15 @@ class Ingestor:
     ) -> pa.Table:
         table = batch.tables[name]
         n = table.num_rows
+
+        def same(value, kind: pa.DataType) -> pa.Array:  # built in Arrow, not from a Python list per row
+            return pa.repeat(pa.scalar(value, kind), n)
         table = (
-            table.append_column("tenant_id", pa.array([tenant_id] * n, pa.uint32()))
-            .append_column("sensor_id", pa.array([sensor_id] * n, pa.uint32()))
-            .append_column("batch_id", pa.array([batch.batch_id] * n, pa.string()))
-            .append_column("interval_start", pa.array([batch.interval_start] * n, wire.TS))
-            .append_column("retention_days", pa.array([retention_days] * n, pa.uint16()))
+            table.append_column("tenant_id", same(tenant_id, pa.uint32()))
+            .append_column("sensor_id", same(sensor_id, pa.uint32()))
+            .append_column("batch_id", same(batch.batch_id, pa.string()))
+            .append_column("interval_start", same(batch.interval_start, wire.TS))
+            .append_column("retention_days", same(retention_days, pa.uint16()))
         )
         if name == "flows":
             started = pc.greater_equal(
