@@ -2,10 +2,10 @@
 
 A MergeTree table's rows are its active parts, and parts never change: an insert adds one, a merge,
 mutation, TTL pass or dropped partition replaces some with new ones under new names. The active parts
-of a result's tables (with each part's rows, size and time, and each table's UUID, so that a table
-made again is not taken for the old one) are therefore an exact version of what it was computed from:
-``Kept`` answers with the kept result while they are the same parts, and computes it again as soon as
-any of them changed — whichever tenant's data did. On a cluster this server's ``system.parts`` does not
+of a result's tables (with each part's rows, size and time, and each table's UUID where the database
+gives one, so that a table made again is not taken for the old one) are therefore a version of what it
+was computed from: ``Kept`` answers with the kept result while they are the same parts, and computes it
+again as soon as any of them changed — whichever tenant's data did. On a cluster this server's ``system.parts`` does not
 see the other shards' parts: nothing is kept there.
 """
 
