@@ -15,7 +15,7 @@ import pytest
 from bench.concurrent_flows import write as write_concurrent
 from sensor.decode.fast.modbus import rtt_us
 from sensor.meter import applayer, fast_modbus
-from sensor.meter.fold import fold_events
+from sensor.meter.fold import _key, fold_events
 from sensor.meter.pipeline import iter_intervals
 from sensor.simulate import Host, modbus, modbus_device_id_answer, tcp_frame, write_pcap
 
@@ -38,10 +38,9 @@ def _canonical(rows: list[dict]) -> list[str]:
 
 
 def _run(path: Path, compiled: bool, folded: bool, monkeypatch, **options) -> list[tuple]:
-    """Per interval: (events folded or one per PDU, observations, decode errors, flow services)."""
+    """Per interval: (events as the app layer hands them over, observations, decode errors, flow services)."""
     monkeypatch.setattr(applayer, "COMPILED", compiled)
-    return [(fold_events(iv.events) if folded else iv.events, _canonical(iv.observations), iv.decode_errors,
-             [str(service) for service in iv.flows["service"]])
+    return [(iv.events, _canonical(iv.observations), iv.decode_errors, [str(service) for service in iv.flows["service"]])
             for iv in iter_intervals([path], folded=folded, **options)]
 
 
@@ -54,6 +53,8 @@ def assert_paths_agree(path: Path, monkeypatch, **options) -> int:
         [(_canonical(events), *rest) for events, *rest in python]
     assert [(_canonical(events), *rest) for events, *rest in folded] == \
         [(_canonical(fold_events(events)), *rest) for events, *rest in python]
+    for events, *_ in folded:  # folded once: no two rows of an interval are one event
+        assert len({_key(row) for row in events}) == len(events)
     return sum(event["protocol"] == "modbus" for events, *_ in python for event in events)
 
 
