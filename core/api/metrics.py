@@ -14,10 +14,10 @@ over the workers, gauges the most recently set value.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 from sqlalchemy import func, select
@@ -94,14 +94,15 @@ class Metrics:
 
 
 def share_between_workers() -> str:
-    """Before starting worker processes: a fresh, empty directory for their metric files (the
-    operator's PROMETHEUS_MULTIPROC_DIR, emptied, or a new temporary one), set in the environment
-    the workers inherit; its path."""
-    path = os.environ.get(MULTIPROC_DIR) or tempfile.mkdtemp(prefix="mieruka-metrics-")
-    shutil.rmtree(path, ignore_errors=True)  # files of an earlier run would be counted again
-    os.makedirs(path)
-    os.environ[MULTIPROC_DIR] = path
-    return path
+    """Before starting worker processes: a directory for their metric files (the operator's
+    PROMETHEUS_MULTIPROC_DIR without the metric files of an earlier run, which would be counted
+    again, or a new temporary one), set in the environment the workers inherit; its path."""
+    path = Path(os.environ.get(MULTIPROC_DIR) or tempfile.mkdtemp(prefix="mieruka-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for earlier in path.glob("*.db"):  # prometheus_client's files; nothing else is touched
+        earlier.unlink()
+    os.environ[MULTIPROC_DIR] = str(path)
+    return str(path)
 
 
 def worker_exits() -> None:

@@ -204,10 +204,12 @@ def test_serve_workers_need_server_stores(run, monkeypatch, tmp_path):
     monkeypatch.setenv("MIERUKA_DATABASE_URL", "postgresql+psycopg://core@pg.example/mieruka")
     metrics_dir = tmp_path / "metrics"
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))  # what the workers inherit
-    (metrics_dir / "old").mkdir(parents=True)
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_4242.db").write_bytes(b"an earlier run's counts")
+    (metrics_dir / "notes.txt").write_text("the operator's")
     assert run("serve", "--workers", "4").exit_code == 0
     assert (calls["app"], calls["factory"], calls["workers"]) == ("core.api.app:create_app", True, 4)
-    assert metrics_dir.is_dir() and not any(metrics_dir.iterdir())  # an earlier run's files are not counted
+    assert [p.name for p in metrics_dir.iterdir()] == ["notes.txt"]  # an earlier run's counts are not counted
 
 
 def sensor_named(db, serial):
