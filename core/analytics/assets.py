@@ -200,10 +200,30 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str,
         return None
     found = assets[key]
     ips = sorted(found.ips)
+    peers, events = _HOSTS.get(ch, (tenant_id, tuple(ips), MAX_EVENTS), lambda: (
+        (_peers(ch, tenant_id, ips), newest_events(ch, tenant_id, ips)) if ips else ([], [])))
+    return {
+        **_jsonable(found.summary()),
+        **risk.scored(ch, tenant_id, assets)[key],
+        "attributes": {
+            name: [_jsonable(vars(v)) for v in values] for name, values in sorted(found.attributes.items())
+        },
+        "peers": [_jsonable(p) for p in peers],
+        "events": [_jsonable(e) for e in events],
+    }
+
+
+# What a device's peers and newest events are read from (core.analytics.kept: kept until these change).
+HOST_TABLES = ("pairs_1d", "pairs_1h", "event_actions_1d", "event_actions_1h", "events")
+_HOSTS: Kept[tuple[list[dict], list[dict]]] = Kept(HOST_TABLES)
+
+
+def _peers(ch: ClickHouseStore, tenant_id: int, ips: list[str]) -> list[dict]:
+    """The peers of ``ips`` by direction and service, the 200 heaviest, over all time."""
     pairs = pair_volume_rows("orig_h, resp_h, service, proto, resp_p, bytes, packets, flows, last_hour",
                              "orig_h, resp_h, service, proto, resp_p, bytes, packets, flows, hour",
                              where="(orig_h IN {ips:Array(String)} OR resp_h IN {ips:Array(String)})")
-    peers = ch.query(
+    return ch.query(
         f"""
         SELECT if(orig_h IN {{ips:Array(String)}}, resp_h, orig_h) AS peer,
                if(orig_h IN {{ips:Array(String)}}, 'out', 'in') AS direction,
@@ -214,17 +234,7 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str,
         ORDER BY bytes DESC LIMIT 200
         """,
         {"tenant": tenant_id, "ips": ips, "start": EARLIEST, "end": LATEST, **whole_days(EARLIEST, LATEST)},
-    ) if ips else []
-    events = newest_events(ch, tenant_id, ips) if ips else []
-    return {
-        **_jsonable(found.summary()),
-        **risk.scored(ch, tenant_id, assets)[key],
-        "attributes": {
-            name: [_jsonable(vars(v)) for v in values] for name, values in sorted(found.attributes.items())
-        },
-        "peers": [_jsonable(p) for p in peers],
-        "events": [_jsonable(e) for e in events],
-    }
+    )
 
 
 # The oldest bucket (hour or day) still needed for the newest {limit} events of {ips}: each key of the
