@@ -170,7 +170,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
     table = FlowTable(uid_salt, max_flows=max_flows)
     app = AppLayer(table, protocols, fold=folded) if protocols else None
     stages = (app, LinkLayer(table), SynPrints()) if app else ()
-    evicted = 0  # table.evictions at the last interval's end
+    evicted = dropped = 0  # table.evictions and app.dropped at the last interval's end
     hook = _Observer(observer) if observer is not None else None
     width = interval * SEC if math.isfinite(interval) else None
     current = None  # interval index (or 0 for an infinite interval)
@@ -181,7 +181,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
     def close(final: bool = False) -> Interval:
         """The interval's records; ``final`` (end of input) ends every flow in its last interval
         record, rather than in a zero-packet record after it."""
-        nonlocal evicted
+        nonlocal evicted, dropped
         start = current * interval if width else first_ts / SEC
         end = start + interval if width else last_ts / SEC
         observations, events = hook.flush(end) if hook else ([], [])
@@ -197,8 +197,9 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                 stage.end(ended)
         counters["decode_errors"] = sum(decode_errors.values())
         counters["evicted_flows"] = table.evictions - evicted
+        counters["dropped_events"] = (app.dropped if app else 0) - dropped
         iv = Interval(start, end, flows, dict(counters), observations, events, decode_errors)
-        evicted = table.evictions
+        evicted, dropped = table.evictions, app.dropped if app else 0
         return iv
 
     for source in sources:

@@ -48,6 +48,7 @@ def record_batch(directory: Path, batch: wire.Batch, unknown_link_types: Mapping
         "kernel_drops": batch.counters.get("kernel_drops", 0),
         "parse_errors": batch.counters.get("parse_errors", 0),
         "evicted_flows": batch.counters.get("evicted_flows", 0),
+        "dropped_events": batch.counters.get("dropped_events", 0),
         "unknown_link_types": {str(lt): n for lt, n in sorted((unknown_link_types or {}).items())},
     }).encode())
 
@@ -90,6 +91,7 @@ def snapshot(spool: Spool, budget_bytes: int, now: datetime | None = None) -> di
         "kernel_drops": capture.get("kernel_drops"),
         "parse_errors": capture.get("parse_errors"),
         "evicted_flows": capture.get("evicted_flows"),
+        "dropped_events": capture.get("dropped_events"),
         "unknown_link_types": dict(list(capture.get("unknown_link_types", {}).items())[:MAX_LINK_TYPES]),
         "capture_at": capture.get("capture_at"),
         "spool_depth": queued["depth"],

@@ -108,9 +108,11 @@ OBSERVATIONS = pa.schema(
 TABLES: dict[str, pa.Schema] = {"flows": FLOWS, "events": EVENTS, "observations": OBSERVATIONS}
 
 # parse_errors: damaged frames; decode_errors: malformed application PDUs the decoders skipped;
-# evicted_flows: flows the sensor's full flow table reported early (memory pressure)
-COUNTERS = ("packets", "bytes", "parse_errors", "kernel_drops", "non_ip_packets", "decode_errors", "evicted_flows")
-LATER_COUNTERS = frozenset({"evicted_flows"})  # added within version 3: a header without one reads 0
+# evicted_flows: flows the sensor's full flow table reported early (memory pressure);
+# dropped_events: decoder events over the sensor's per-interval cap, not sent
+COUNTERS = ("packets", "bytes", "parse_errors", "kernel_drops", "non_ip_packets", "decode_errors", "evicted_flows",
+            "dropped_events")
+LATER_COUNTERS = frozenset({"evicted_flows", "dropped_events"})  # added within version 3: a header without one reads 0
 
 
 class WireError(ValueError):

@@ -38,9 +38,11 @@ def _canonical(rows: list[dict]) -> list[str]:
 
 
 def _run(path: Path, compiled: bool, folded: bool, monkeypatch, **options) -> list[tuple]:
-    """Per interval: (events as the app layer hands them over, observations, decode errors, flow services)."""
+    """Per interval: (events as the app layer hands them over, observations, decode errors, flow services,
+    events dropped over the cap)."""
     monkeypatch.setattr(applayer, "COMPILED", compiled)
-    return [(iv.events, _canonical(iv.observations), iv.decode_errors, [str(service) for service in iv.flows["service"]])
+    return [(iv.events, _canonical(iv.observations), iv.decode_errors, [str(service) for service in iv.flows["service"]],
+             iv.counters["dropped_events"])
             for iv in iter_intervals([path], folded=folded, **options)]
 
 
@@ -87,13 +89,17 @@ def test_every_modbus_capture_of_the_corpus_decodes_the_same(trace, monkeypatch)
     assert assert_paths_agree(CORPUS / trace, monkeypatch) > 0
 
 
-def test_events_over_the_cap_are_dropped_and_the_rest_still_paired(plant, monkeypatch):
+@pytest.mark.parametrize("seed", range(2))
+def test_events_over_the_cap_are_dropped_and_counted_as_the_python_path_does(seed, tmp_path, monkeypatch):
+    """Answers to dropped requests pair with them (no event of their own), as the Python path's do."""
+    path = tmp_path / "fuzz.pcap"
+    _fuzz_capture(path, seed)
     monkeypatch.setattr(fast_modbus, "MAX_EVENTS", 40)
-    monkeypatch.setattr(applayer, "COMPILED", True)
-    for iv in iter_intervals([plant]):
-        modbus_events = [e for e in iv.events if e["protocol"] == "modbus"]
-        assert len(modbus_events) == 40
-        assert sum(e["status"] == "OK" and "rtt" in e["attrs"] for e in modbus_events) > 30
+    monkeypatch.setattr(applayer, "MAX_EVENTS", 40)
+    assert_paths_agree(path, monkeypatch)
+    intervals = _run(path, True, False, monkeypatch)
+    assert all(len(events) <= 40 for events, *_ in intervals)
+    assert sum(dropped for *_, dropped in intervals) > 500
 
 
 def test_many_flows_evicted_from_a_bounded_flow_table_decode_the_same(tmp_path, monkeypatch):

@@ -84,6 +84,7 @@ class Health(BaseModel):
     kernel_drops: int | None = Field(default=None, ge=0)
     parse_errors: int | None = Field(default=None, ge=0)
     evicted_flows: int | None = Field(default=None, ge=0)  # flows the full flow table reported early
+    dropped_events: int | None = Field(default=None, ge=0)  # decoder events over the per-interval cap
     # frames of link types the sensor cannot decode (counted in parse_errors), per link type number
     unknown_link_types: dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")], Annotated[int, Field(ge=0)]] = (
         Field(default_factory=dict, max_length=64))

@@ -45,6 +45,8 @@ MAX_PENDING = 256  # as spec.MAX_PENDING: unanswered requests kept per flow
 MBAP_MIN, MAX_LENGTH = 2, 254  # modbus.frame's sane MBAP length field
 UMAS_READ_ID, UMAS_OK, MEI_DEVICE_ID = 0x02, 0xFE, 0x0E
 SEQ_MASK = 0xFFFFFFFF
+# pending-table values of requests whose event was dropped over the cap (else the event row)
+DROPPED, DROPPED_UMAS_READ_ID = -1, -2
 
 
 @njit(cache=True, _nrt=False)
@@ -183,23 +185,25 @@ def decode_pdu(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
             cnt[C_ERRORS] += 1
             return
         k = _event(ev, cnt, fid, ts, code, STATUS_NONE, unit, layout, v1, v2, v3, v4, tid)
-        if k >= 0 and flows[fid, F_PENDING] < MAX_PENDING:  # Session.ask
+        if flows[fid, F_PENDING] < MAX_PENDING:  # Session.ask, also of a request dropped over the cap
             at = _find(keys, key)
             if at < 0:
                 keys[-1 - at] = key
                 at = -1 - at
                 flows[fid, F_PENDING] += 1
                 cnt[C_PENDING] += 1
-            vals[at] = k
+            vals[at] = k if k >= 0 else (DROPPED_UMAS_READ_ID if layout == L_UMAS and v1 == UMAS_READ_ID else DROPPED)
         return
     at = _find(keys, key)  # Session.answer
     k = -1
-    if at >= 0:
+    paired = at >= 0
+    if paired:
         k = vals[at]
         _remove(keys, vals, at)
         flows[fid, F_PENDING] -= 1
         cnt[C_PENDING] -= 1
-        ev[k, E_RTT] = rtt_us(ev[k, E_TS], ts)
+        if k >= 0:
+            ev[k, E_RTT] = rtt_us(ev[k, E_TS], ts)
     body, blen = o + 8, n - 8
     if code & 0x80:
         if blen < 1:
@@ -216,12 +220,12 @@ def decode_pdu(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
                 return
             if b[body] == MEI_DEVICE_ID:
                 _job(jobs, cnt, fid, ts, body, blen, JOB_DEVICE_ID)
-        elif code == 0x5A and blen >= 2 and b[body + 1] == UMAS_OK and k >= 0 \
-                and ev[k, E_LAYOUT] == L_UMAS and ev[k, E_V1] == UMAS_READ_ID:
+        elif code == 0x5A and blen >= 2 and b[body + 1] == UMAS_OK and (k == DROPPED_UMAS_READ_ID or (
+                k >= 0 and ev[k, E_LAYOUT] == L_UMAS and ev[k, E_V1] == UMAS_READ_ID)):
             _job(jobs, cnt, fid, ts, body, blen, JOB_UMAS_ID)
     if k >= 0:
         ev[k, E_STATUS] = status
-    else:  # request not seen in this interval
+    elif not paired:  # request not seen in this interval (a dropped one was seen: its answer adds no event)
         _event(ev, cnt, fid, ts, code & 0x7F, status, unit, L_NONE, 0, 0, 0, 0, tid)
     if flows[fid, F_SERVED] < 0:
         flows[fid, F_SERVED] = ts
