@@ -11,6 +11,7 @@ time by which every frame was in when the ring had been read empty.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import select
 import socket
@@ -30,11 +31,15 @@ SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_RX_RING, PACKET_VERSION = 263, 1, 5, 1
 TPACKET_V3, PACKET_MR_PROMISC = 2, 1
 ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
+DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)  # the classic BPF program "ret #0": no frame is kept
 TP_STATUS_USER, TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x1, 0x10, 0x40
 PACKET_OUTGOING = 4
 BLOCK_SIZE = 1 << 20  # bytes per ring block (a power of two times the page size)
 FRAME_SIZE = 1 << 11  # TPACKET_V3 ignores it beyond checking block_size is a multiple
-RETIRE_MS = 50  # a block with frames is handed over within this many ms, full or not
+RETIRE_MS = 50  # the period of the kernel's timer that hands over a block with frames, full or not
+# a frame waits in the block being filled for a timer period (rounded up to whole jiffies) and the
+# timer's lateness: three periods bound it
+HANDED_OVER = 3 * RETIRE_MS / 1000
 CHUNK_BYTES = 32 << 20  # a chunk ends at this many frame bytes (or CHUNK frames, or its tick)
 WAKE = 0.25  # seconds between looks at the stop flag while the port is quiet
 LINKTYPE_ETHERNET = 1
@@ -43,37 +48,38 @@ BIG = sys.byteorder == "big"  # the kernel writes the ring's headers in host byt
 
 
 @njit(cache=True)
-def _u16(buf, off):
-    """The ring's unsigned 16-bit field at ``off`` (host byte order), as int64."""
-    if BIG:
+def _u16(buf, off, big):
+    """The unsigned 16-bit field at ``off`` (big-endian if ``big``), as int64."""
+    if big:
         return (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
     return np.int64(buf[off]) | (np.int64(buf[off + 1]) << 8)
 
 
 @njit(cache=True)
-def _take_block(ring, base, size, skip_outgoing, out, used, n, ts, offs, caplen, wirelen):
-    """Copy the frames of the handed-over block at ``base`` into ``out`` from ``used`` and the
-    columns from ``n``, then give the block back to the kernel. Returns (n, used, damaged): a
-    header pointing outside the block (which the kernel never writes) ends the block as damaged."""
-    count = _u32(ring, base + 12, BIG)
-    pkt = base + _u32(ring, base + 16, BIG)
+def _take_block(ring, base, size, big, skip_outgoing, out, used, n, ts, offs, caplen, wirelen):
+    """Copy the frames of the handed-over block at ``base`` (its headers big-endian if ``big``) into
+    ``out`` from ``used`` and the columns from ``n``, then give the block back to the kernel. Returns
+    (n, used, damaged): a header pointing outside the block (which the kernel never writes) ends the
+    block as damaged."""
+    count = _u32(ring, base + 12, big)
+    pkt = base + _u32(ring, base + 16, big)
     damaged = 0
     for _ in range(count):
         if pkt < base or pkt + HDR_LEN + 12 > base + size:
             damaged = 1
             break
-        snap, length, status = _u32(ring, pkt + 12, BIG), _u32(ring, pkt + 16, BIG), _u32(ring, pkt + 20, BIG)
-        start = pkt + _u16(ring, pkt + 24)
+        snap, length, status = _u32(ring, pkt + 12, big), _u32(ring, pkt + 16, big), _u32(ring, pkt + 20, big)
+        start = pkt + _u16(ring, pkt + 24, big)
         if start + snap > base + size or snap > length or n >= len(ts) or used + snap + 4 > len(out):
             damaged = 1
             break
         if not (skip_outgoing and ring[pkt + HDR_LEN + 10] == PACKET_OUTGOING):
-            tci = _u16(ring, pkt + 32)
+            tci = _u32(ring, pkt + 32, big) & 0xFFFF  # tp_vlan_tci is a 32-bit field
             tagged = ((status & TP_STATUS_VLAN_VALID) != 0 or tci != 0) and snap >= 12
             offs[n] = used
-            ts[n] = _u32(ring, pkt + 4, BIG) * 1_000_000 + _u32(ring, pkt + 8, BIG) // 1000
+            ts[n] = _u32(ring, pkt + 4, big) * 1_000_000 + _u32(ring, pkt + 8, big) // 1000
             if tagged:  # the kernel took the 802.1Q tag out of the frame: put it back after the MACs
-                tpid = _u16(ring, pkt + 36) if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+                tpid = _u16(ring, pkt + 36, big) if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
                 out[used : used + 12] = ring[start : start + 12]
                 out[used + 12] = tpid >> 8
                 out[used + 13] = tpid & 0xFF
@@ -86,7 +92,7 @@ def _take_block(ring, base, size, skip_outgoing, out, used, n, ts, offs, caplen,
                 caplen[n], wirelen[n] = snap, length
             used += caplen[n]
             n += 1
-        pkt += _u32(ring, pkt, BIG)  # tp_next_offset
+        pkt += _u32(ring, pkt, big)  # tp_next_offset
     ring[base + 8 : base + 12] = 0  # block_status = TP_STATUS_KERNEL: the kernel may fill it again
     return n, used, damaged
 
@@ -149,25 +155,33 @@ class PacketRing:
         return bool(self.words[(self.block * BLOCK_SIZE + 8) // 4] & TP_STATUS_USER)  # the block's status
 
     def chunks(self, stop: threading.Event, tick: float = 1.0) -> Iterator[Frames]:
-        """Chunks until ``stop`` is set; the last one holds what the ring held at that moment, once
-        the kernel has handed over the block it was filling (within ``RETIRE_MS``)."""
+        """Chunks until ``stop`` is set; then the ring stops taking frames (a busy port would keep it
+        full forever) and the last chunks hold what it held, up to the block the kernel was filling."""
         while not stop.is_set():
             yield self._read(time.monotonic() + tick, stop)
-        drained = time.monotonic() + 4 * RETIRE_MS / 1000  # the block being filled is handed over by then
+        _drop_every_frame(self.sock)
+        drained = time.monotonic() + HANDED_OVER  # the block being filled is handed over by then
         while True:
             yield (last := self._read(drained, None))
             if len(last) < CHUNK and len(last.buf) < CHUNK_BYTES:  # not cut short by size: the ring is empty
                 return
 
+    def _filling_empty(self) -> bool:
+        """No frame is in the block the kernel fills (its num_pkts; stale, so not empty, if the
+        kernel has not opened it yet)."""
+        return not self.words[(self.block * BLOCK_SIZE + 12) // 4]
+
     def _read(self, until: float, stop: threading.Event | None) -> Frames:
-        """A chunk of the blocks handed over until ``until`` (or, if ``stop`` is None, until the ring
-        is read empty and ``until`` has passed), at most CHUNK frames or CHUNK_BYTES."""
+        """A chunk of the blocks handed over until ``until`` (or, if ``stop`` is None, of the ring
+        taken off the port: until it is read empty, the block being filled included, or ``until``
+        has passed), at most CHUNK frames or CHUNK_BYTES."""
         chunk, clock = _Chunk(), None
         while chunk.n < CHUNK and chunk.used < CHUNK_BYTES:
             if not self._ready():
-                clock = time.time()  # every block the kernel handed over is read: every frame up to now is in
+                # every block handed over is read: every frame is in but those of the block being filled
+                clock = time.time() - HANDED_OVER
                 left = until - time.monotonic()
-                if left <= 0 or stop is not None and stop.is_set():
+                if left <= 0 or (self._filling_empty() if stop is None else stop.is_set()):
                     break
                 select.select([self.sock], [], [], min(left, WAKE))
                 continue
@@ -179,9 +193,15 @@ class PacketRing:
 
 
 def _take_frames(ring: np.ndarray, base: int, chunk: _Chunk, skip_outgoing: bool) -> None:
-    chunk.n, chunk.used, damaged = _take_block(ring, base, min(BLOCK_SIZE, len(ring)), skip_outgoing, chunk.out,
+    chunk.n, chunk.used, damaged = _take_block(ring, base, min(BLOCK_SIZE, len(ring)), BIG, skip_outgoing, chunk.out,
                                                chunk.used, chunk.n, chunk.ts, chunk.offs, chunk.caplen, chunk.wirelen)
     chunk.damaged += damaged
+
+
+def _drop_every_frame(sock: socket.socket) -> None:
+    """Let no frame into the ring from now on (the filter the capture had is replaced)."""
+    program = ctypes.create_string_buffer(DROP_ALL, len(DROP_ALL))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", 1, ctypes.addressof(program)))
 
 
 def _open_socket(interface: str, bpf_filter: str) -> socket.socket:

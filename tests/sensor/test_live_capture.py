@@ -1,11 +1,13 @@
 """Live capture on a real veth pair, chiefly the TPACKET_V3 path (sensor/capture/tpacket.py): frames
 sent into one end with a raw socket are captured at the other exactly as sent (by the Scapy socket
 too), give the same flows as `analyze` of the file they came from, kernel drops are counted from the
-kernel's counter, and damaged frames are counted without stopping the capture."""
+kernel's counter, damaged frames are counted without stopping the capture, a stop ends the capture
+while the port stays busy, and a chunk's clock never runs ahead of a frame still in the ring."""
 
 from __future__ import annotations
 
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -18,6 +20,7 @@ import pytest
 from bench import veth
 from sensor.capture.live import LiveCapture
 from sensor.capture.mirror import CaptureUnavailable
+from sensor.capture import tpacket
 from sensor.capture.tpacket import PacketRing
 from sensor.capture.pcapfile import Frames, iter_frames
 from sensor.meter.pipeline import Stats, iter_intervals
@@ -176,3 +179,96 @@ def test_the_filter_keeps_only_what_it_matches(link, plant):
     send(link[0], frames)
     arp = [f for f in frames if f[12:14] == b"\x08\x06"]
     assert arp and frame_bytes(captured(ring)) == arp
+
+
+def numbered(seq: int) -> bytes:
+    """A broadcast frame of the local experimental EtherType carrying ``seq``."""
+    return bytes.fromhex("ffffffffffff 020000000001 88b5") + seq.to_bytes(4, "big") + bytes(42)
+
+
+def test_a_stop_ends_while_the_port_stays_busy(link, monkeypatch):
+    """A mirror port never goes quiet: frames keep arriving faster than the consumer takes chunks,
+    yet a stop ends the capture once the ring holds no frame that came before it, and every frame
+    sent before the stop is read once, in order, none dropped."""
+    monkeypatch.setattr(tpacket, "CHUNK", 50)  # a consumer slower than the port: about a block per 0.1 s
+    ring = PacketRing(link[1])
+    sent, sending = [0], threading.Event()
+    sending.set()
+
+    def sender():
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as tx:
+            tx.bind((link[0], 0))
+            while sending.is_set():
+                for _ in range(20):
+                    tx.send(numbered(sent[0]))
+                    sent[0] += 1
+                time.sleep(0.01)  # about 2,000 frames/s, two blocks per 0.1 s (the kernel's timer hands them over)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    stop, chunks, started = threading.Event(), [], time.monotonic()
+    try:
+        for chunk in ring.chunks(stop, tick=0.1):
+            chunks.append(chunk)
+            time.sleep(0.1)  # the pipeline's time for a chunk
+            if not stop.is_set() and time.monotonic() - started > 0.5:
+                sent_before_stop, stopped = sent[0], time.monotonic()
+                stop.set()
+            elif stop.is_set() and time.monotonic() - stopped > 5:
+                sending.clear()  # (the stop has not ended the capture: let the port go quiet)
+        took = time.monotonic() - stopped
+    finally:
+        sending.clear()
+        thread.join()
+        ring.close()
+    seq = [int.from_bytes(frame[14:18], "big") for frame in frame_bytes(chunks)]
+    assert seq == list(range(len(seq))) and len(seq) >= sent_before_stop
+    assert sum(c.kernel_drops for c in chunks) == 0 and sum(c.errors for c in chunks) == 0
+    assert took < 3, f"the stop took {took:.1f} s"
+
+
+def test_the_clock_never_runs_ahead_of_a_frame_in_the_ring(link):
+    """A chunk's clock says every frame up to it is in: no frame read later is older, although a
+    frame sent just before a read waits in the block being filled until the kernel's timer hands it over."""
+    ring = PacketRing(link[1])
+    stop = threading.Event()
+    reads = ring.chunks(stop, tick=0)
+    chunks = []
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as tx:
+        tx.bind((link[0], 0))
+        for seq in range(5):
+            tx.send(numbered(seq))
+            chunks.append(next(reads))
+    stop.set()
+    chunks += list(reads)
+    ring.close()
+    assert len(frame_bytes(chunks)) == 5
+    every_frame_in = np.iinfo(np.int64).min
+    for chunk in chunks:
+        assert (chunk.ts >= every_frame_in).all(), (chunk.ts - every_frame_in) / 1000  # ms
+        if chunk.clock is not None:
+            every_frame_in = max(every_frame_in, chunk.clock)
+
+
+@pytest.mark.parametrize("order", ["<", ">"], ids=["little-endian", "big-endian"])
+def test_a_block_is_read_in_either_byte_order(order, plant):
+    """The kernel writes the ring's headers in the host's byte order: a handed-over block laid out
+    as on a little- or big-endian host gives back its frames, the 802.1Q tag the kernel took out
+    (``tp_vlan_tci``, a 32-bit field) put back, and the block is given back to the kernel."""
+    _, frames = plant
+    plain, tagged = frames[0], frames[1]
+    ring = np.zeros(4096, np.uint8)
+    pkt, mac = 48, 48 + 32  # the block's header, then each frame's header, sockaddr_ll and frame
+    struct.pack_into(order + "5I", ring, 0, 1, 0, tpacket.TP_STATUS_USER, 2, pkt)  # version .. offset_to_first_pkt
+    for frame, status, tci, last in ((tagged, tpacket.TP_STATUS_VLAN_VALID, 0xE064, False), (plain, 0, 0, True)):
+        step = 0 if last else (mac + len(frame) + 15) // 16 * 16
+        struct.pack_into(order + "6I2H2IH", ring, pkt, step, 1_767_571_200, 5000, len(frame), len(frame),
+                         tpacket.TP_STATUS_USER | status, mac, mac + 14, 0, tci, 0x8100)
+        ring[pkt + mac : pkt + mac + len(frame)] = np.frombuffer(frame, np.uint8)
+        pkt += step
+    chunk = tpacket._Chunk()
+    chunk.n, chunk.used, damaged = tpacket._take_block(ring, 0, len(ring), order == ">", False, chunk.out, 0, 0,
+                                                       chunk.ts, chunk.offs, chunk.caplen, chunk.wirelen)
+    assert damaged == 0 and ring[8:12].tolist() == [0, 0, 0, 0]  # TP_STATUS_KERNEL
+    assert frame_bytes([chunk.frames(0, None)]) == [tagged[:12] + bytes.fromhex("8100 e064") + tagged[12:], plain]
+    assert chunk.ts[:2].tolist() == [1_767_571_200_000_005] * 2
