@@ -26,6 +26,8 @@ RestartSec=10
 AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN
 # SIGTERM to the sensor alone: it stops its dumpcap itself, after flushing what it captured
 KillMode=mixed
+# TimeoutStopSec stays systemd's 90 s: a stop spools the interval in seconds (it reads at most the capture
+# buffer, dumpcap's files wait on disk); only sending the spool is cut short, and it resumes at the next start
 
 [Install]
 WantedBy=multi-user.target
