@@ -4,8 +4,9 @@ Packets arrive as column arrays (``sensor.decode.packet.Packets``), in capture o
 interval at a time. Per call the work is vectorised: a numba loop hashes every packet's
 canonical (direction-free) key, numpy sorts packets by key (stable, so time order is kept
 inside a flow) and a second numba loop walks each flow's packets through Zeek's TCP endpoint
-state machine, history letters and connection timers. Python runs once per flow and interval
-to find the flow's slot and to format records.
+state machine, history letters and connection timers. Python runs once per flow and chunk to
+find the flow's slot; an interval's records are built as Arrow columns from the matrices, with no
+Python object per flow.
 
 Flow state lives in three matrices indexed by slot (``_State``); side 0/1 is the canonical
 lower/higher endpoint, column ``ORIG_SIDE`` says which one Zeek calls the originator.

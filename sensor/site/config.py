@@ -57,6 +57,9 @@ class SensorConfig:
     ring_seconds: int = 10  # one file per this many seconds
     ring_files: int = 60  # files dumpcap keeps at most (unread ones included)
     interval_s: float = 60.0  # batch interval
+    # flows kept open at once (~620 bytes each); beyond it the longest-quiet flows are reported
+    # early and counted (the batches' evicted_flows) rather than the sensor running out of memory
+    max_flows: int = 500_000
     heartbeat_s: float = 60.0  # health report period
     upload_timeout_s: float = 30.0  # per request to the core
     retry_max_s: float = 300.0  # longest wait between upload attempts (exponential backoff with jitter)
@@ -69,7 +72,7 @@ class SensorConfig:
         if self.capture not in CAPTURES:
             raise ValueError(f"capture must be one of {', '.join(CAPTURES)}, not {self.capture!r}")
         for name in ("interval_s", "heartbeat_s", "upload_timeout_s", "retry_max_s", "economy_interval_s",
-                     "ring_seconds", "ring_files"):
+                     "ring_seconds", "ring_files", "max_flows"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
 

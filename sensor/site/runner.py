@@ -56,7 +56,7 @@ def run(cfg: SensorConfig, stop: threading.Event) -> None:
     stats = pipeline.Stats()
     try:
         for batch in pipeline.iter_batches([capture.chunks(stop)], cfg.interval_s, sensor=cfg.serial,
-                                           observer=Observer(), stats=stats):
+                                           observer=Observer(), stats=stats, max_flows=cfg.max_flows):
             producer.put(batch, stats.link_types)
             if active is not None:
                 active.learn(batch)

@@ -20,6 +20,7 @@ from sensor.meter import pipeline
 from sensor.ship import health
 from sensor.ship.spool import Spool
 from sensor.ship.uplink import Uplink
+from sensor.site.config import SensorConfig
 
 FLOWS, MAX_FLOWS = 3000, 512
 
@@ -84,3 +85,10 @@ def test_a_header_from_before_the_counter_reads_as_no_evictions(monkeypatch):
     older = wire.encode(batch)  # as a sensor from before the counter writes its header
     monkeypatch.undo()
     assert wire.decode(older).counters == dict.fromkeys(wire.COUNTERS, 0) | {"packets": 1}
+
+
+def test_the_run_config_bounds_the_flow_table():
+    base = dict(core_url="https://core.example", token="t", sensor_id=1, serial="SN-1", interface="eth1")
+    assert SensorConfig(**base).max_flows == 500_000
+    with pytest.raises(ValueError, match="max_flows must be positive"):
+        SensorConfig(**base, max_flows=0)

@@ -161,7 +161,7 @@ def test_counters_and_malformed_packets(make_pcap):
     [b] = list(iter_batches([path], sensor="S-1"))
     # the one-byte LLDP frame is a whole Ethernet frame but a malformed LLDPDU: a decode error
     assert b.counters == {"packets": 4, "bytes": len(good) + 20 + 15, "parse_errors": 2, "kernel_drops": 0,
-                          "non_ip_packets": 1, "decode_errors": 1}
+                          "non_ip_packets": 1, "decode_errors": 1, "evicted_flows": 0, "dropped_events": 0}
     flows = b.tables["flows"]
     assert flows.schema.equals(wire.FLOWS)
     assert sum(flows["orig_pkts"].to_pylist()) + sum(flows["resp_pkts"].to_pylist()) == 2
