@@ -6,6 +6,9 @@ import logging
 
 from typing import Literal
 
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import RunVar
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +21,19 @@ from sensor.wire import WireError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
+# Uploads wait for their group in threads of their own: a burst of them cannot take every thread of
+# the pool the other routes (and every request's sync dependencies) run in (anyio's, 40 threads).
+INGEST_THREADS = 128
+_ingest_threads: RunVar[anyio.CapacityLimiter] = RunVar("ingest_threads")  # one per event loop, as anyio's
+
+
+def ingest_threads() -> anyio.CapacityLimiter:
+    try:
+        return _ingest_threads.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(INGEST_THREADS)
+        _ingest_threads.set(limiter)
+        return limiter
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -71,8 +87,8 @@ async def ingest(
             now, settings.ingest_max_age_days, settings.ingest_max_future_s
         )
         with metrics.latency.time(), metrics.in_flight.track_inprogress():
-            result = await run_in_threadpool(
-                ingestor.ingest, sensor.tenant_id, sensor.id, body, bounds
+            result = await anyio.to_thread.run_sync(
+                ingestor.ingest, sensor.tenant_id, sensor.id, body, bounds, limiter=ingest_threads()
             )
     except WireError as exc:  # the batch's fault, whatever it is: 400, never a retry
         metrics.rejected.labels(exc.reason).inc()  # one of the few wire.Reason words
