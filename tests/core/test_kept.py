@@ -47,6 +47,8 @@ def test_kept_results_follow_every_change_of_their_tables(settings, monkeypatch)
         hours = Window(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
         figures = overview.window_stats(ch, acme.id, hours, 60)
         assert overview.window_stats(ch, acme.id, hours, 60) is figures
+        peers = {p["peer"] for p in assets.asset_detail(ch, acme.id, HMI)["peers"]}
+        assert peers == {PLC}
         scores = risk.scored(ch, acme.id, first)
         assert risk.scored(ch, acme.id, first) is scores
         before = _risk_of(client, acme.api_token, PLC)
@@ -75,6 +77,7 @@ def test_kept_results_follow_every_change_of_their_tables(settings, monkeypatch)
         newer = make_batch(flows=[flow(resp_h=NEW, uid="Cnew")], start=T0 + timedelta(minutes=1))
         assert post_batch(client, acme.sensor_token, wire.encode(newer)).status_code == 200
         assert NEW in _ips(assets.ledger(ch, acme.id))
+        assert {p["peer"] for p in assets.asset_detail(ch, acme.id, HMI)["peers"]} == {PLC, NEW}
         assert overview.window_stats(ch, acme.id, hours, 60)["totals"]["batches"] == figures["totals"]["batches"] + 1
         assert NEW in {r["ip"] for r in client.get("/api/v1/assets", headers=bearer(acme.api_token)).json()}
 
