@@ -5,30 +5,17 @@ page shows it."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 
-import httpx
 import pytest
-from coretest import PASSWORD, LiveServer, bearer, provision
+from counterpath import carried, core, reported, ship, stored  # noqa: F401 (core: the fixture)
 
 from bench.concurrent_flows import write
-from core.api.app import create_app
-from core.config import Settings
 from sensor import wire
 from sensor.meter import pipeline
-from sensor.ship import health
-from sensor.ship.spool import Spool
-from sensor.ship.uplink import Uplink
 from sensor.site.config import SensorConfig
 
 FLOWS, MAX_FLOWS = 3000, 512
-
-
-@pytest.fixture(scope="module")
-def core(tmp_path_factory):
-    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("core")))) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -36,46 +23,22 @@ def shipped(core, tmp_path_factory):
     """The busy capture through a bounded sensor, spooled and uploaded: (tenant, spool, batches)."""
     capture = tmp_path_factory.mktemp("busy") / "busy.pcap"
     write(capture, FLOWS, rounds=2)
-    tenant = provision(core.app, "evicting")
-    spool = Spool(tmp_path_factory.mktemp("spool"))
     batches = list(pipeline.iter_batches([capture], 60.0, sensor="SN-evicting", max_flows=MAX_FLOWS))
-    for batch in batches:
-        spool.put(batch.batch_id, wire.encode(batch))
-        health.record_batch(spool.dir, batch)
-    uplink = Uplink(core.url, tenant.sensor_token, spool)
-    try:
-        report = uplink.drain()
-    finally:
-        uplink.close()
-    assert report.sent == len(batches) and not report.rejected
-    return tenant, spool, batches
+    return (*ship(core, batches, "evicting", tmp_path_factory.mktemp("spool")), batches)
 
 
 def test_the_core_stores_the_evictions_each_batch_reports(core, shipped):
     tenant, _, batches = shipped
-    sent = sum(b.counters["evicted_flows"] for b in batches)
+    sent = carried(batches, "evicted_flows")
     assert sent > FLOWS - MAX_FLOWS  # the second round meets flows the first evicted
-    for batch in batches:  # the header carries the count through decode
-        assert wire.decode(wire.encode(batch)).counters["evicted_flows"] == batch.counters["evicted_flows"]
-    rows = core.app.state.clickhouse.query(
-        "SELECT sum(evicted_flows) AS evicted, count() AS batches FROM batches FINAL WHERE tenant_id = {t:UInt32}",
-        {"t": tenant.id})
-    assert rows == [{"evicted": sent, "batches": len(batches)}]
+    assert stored(core, tenant, "evicted_flows") == {"total": sent, "batches": len(batches)}
 
 
 def test_the_health_report_and_the_sensors_page_show_the_evictions(core, shipped):
     tenant, spool, batches = shipped
-    report = health.snapshot(spool, budget_bytes=10**9)
-    assert report["evicted_flows"] == batches[-1].counters["evicted_flows"] > 0
-    r = httpx.post(core.url + "/api/v1/sensor/health", headers=bearer(tenant.sensor_token), json=report, timeout=30)
-    assert r.status_code in (200, 204), r.text
-    listed = httpx.get(core.url + "/api/v1/sensors", headers=bearer(tenant.api_token), timeout=30).json()
-    assert [s["health"]["evicted_flows"] for s in listed] == [report["evicted_flows"]]
-    with httpx.Client(base_url=core.url, timeout=30, headers={"Accept-Language": "en"}) as browser:
-        token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text)[1]
-        browser.post("/login", data={"csrf_token": token, "email": tenant.email, "password": PASSWORD})
-        page = browser.get("/sensors").text
-    assert f"flows evicted early: {report['evicted_flows']:,}" in page
+    count, listed, pages = reported(core, tenant, spool, "evicted_flows")
+    assert count == batches[-1].counters["evicted_flows"] > 0 and listed == [count]
+    assert f"flows evicted early: {count:,}" in pages["en"] and f"早期出力フロー: {count:,}" in pages["ja"]
 
 
 def test_a_header_from_before_the_counter_reads_as_no_evictions(monkeypatch):
