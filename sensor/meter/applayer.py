@@ -15,9 +15,11 @@ each flow's services, notes that the responder serves each service its decoder c
 ``protocol_served`` fact per service and interval) and counts malformed PDUs per protocol
 (``errors``).
 
-Modbus/TCP flows, once detected, go to the compiled path instead (``sensor.meter.fast_modbus``):
-their packets never enter the per-packet loop, and no Python object is made per PDU. The module's
-``COMPILED`` switch (on by default) forces the Python path when off; the tests compare both.
+Modbus/TCP and S7comm flows, once detected, go to compiled paths instead (``sensor.meter.fast_modbus``,
+``sensor.meter.fast_s7comm``): their packets never enter the per-packet loop, and no Python object is
+made per PDU. An S7comm flow the kernel cannot follow moves to the Python path for good, with the
+decoder state it would have had. The module's ``COMPILED`` switch (on by default) forces the Python
+path when off; the tests compare both.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
 from sensor.meter.fast_modbus import FastModbus
+from sensor.meter.fast_s7comm import FastS7
 from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
 from sensor.meter.fold import TRANSACTION_ATTRS, merged
 from sensor.meter.rows import Facts, event_row
@@ -39,12 +42,12 @@ from sensor.meter.rows import Facts, event_row
 MAX_TRIES = 4  # payload packets of a flow offered to detection
 MAX_EVENTS = 50_000  # per interval
 CONF_SERVED = 80  # a host answered in the protocol: it serves it
-COMPILED = True  # Modbus/TCP through the compiled path (False: every PDU through the Python decoder)
+COMPILED = True  # Modbus/TCP and S7comm through the compiled paths (False: every PDU through the Python decoder)
 
 
 class _Flow:
-    __slots__ = ("fid", "orig_h", "protocol", "resp_h", "resp_p", "served", "services", "session", "stopped", "streams",
-                 "tries", "uid")
+    __slots__ = ("fast", "fid", "orig_h", "protocol", "resp_h", "resp_p", "served", "services", "session", "stopped",
+                 "streams", "tries", "uid")
 
     def __init__(self, endpoints: tuple[str, str, str, int], transport: str) -> None:
         self.uid, self.orig_h, self.resp_h, self.resp_p = endpoints
@@ -55,7 +58,8 @@ class _Flow:
         self.services = 0  # how many services the flow table knows of
         self.served: set[str] = set()  # services the responder's protocol_served facts named this interval
         self.stopped = False
-        self.fid: int | None = None  # on the compiled path: its flow id there
+        self.fid: int | None = None  # on a compiled path: its flow id there
+        self.fast: FastModbus | FastS7 | None = None  # that path
 
 
 def _utc(ts: float) -> datetime:
@@ -87,8 +91,12 @@ class AppLayer:
         self._paused: dict[str, int] = {}  # uid → slot of the flows paused until the interval end
         self._rows: list[tuple] = []  # (event, uid, orig_h, resp_h, resp_p, protocol)
         self._facts = Facts()  # by IP: the sender's MAC may be a router's
-        compiled = COMPILED and any(proto.name == "modbus" for proto in protocols)
-        self._modbus = FastModbus(self._facts) if compiled else None
+        names = {proto.name for proto in protocols} if COMPILED else set()
+        self._fast: dict[str, FastModbus | FastS7] = {}  # compiled paths by protocol name
+        if "modbus" in names:
+            self._fast["modbus"] = FastModbus(self._facts)
+        if "s7comm" in names:
+            self._fast["s7comm"] = FastS7(self._facts, table)
 
     # -- pipeline interface ---------------------------------------------------------------
 
@@ -109,9 +117,11 @@ class AppLayer:
         """This interval's events and observations (wire row dicts) and errors per protocol."""
         rows = sorted(self._rows, key=lambda row: row[0].ts)
         events = self._folded(rows) if self.fold else [event_row(*row) for row in rows]
-        if self._modbus:
-            events = sorted(events + self._modbus.flush(self.fold), key=lambda row: row["ts"])
-            self.dropped += self._modbus.dropped
+        if self._fast:
+            for path in self._fast.values():
+                events = events + path.flush(self.fold)
+                self.dropped += path.dropped
+            events.sort(key=lambda row: row["ts"])
         observations = self._facts.flush()
         errors = dict(self.errors)
         self._rows, self._by_slot = [], {}
@@ -131,22 +141,22 @@ class AppLayer:
         for uid in uids:
             flow = self._flows.pop(uid, None)
             if flow is not None and flow.fid is not None:
-                self._modbus.release(flow.fid)
+                flow.fast.release(flow.fid)
 
     def forget_slots(self, slots: list[int]) -> None:
         """The flow table evicted these slots' flows: the slots may now hold other flows."""
         for slot in slots:
             self._by_slot.pop(slot, None)
-        if self._modbus:
-            self._modbus.forget_slots(slots)
+        for path in self._fast.values():
+            path.forget_slots(slots)
 
     # -- per packet -----------------------------------------------------------------------
 
     def _run(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
-        compiled: list[int] = []  # packets of flows on the compiled path
-        if self._modbus:
-            placed_fids = self._modbus.fids(placed.slot[idx])
-            compiled, idx = idx[placed_fids >= 0].tolist(), idx[placed_fids < 0]
+        compiled: dict[str, list[int]] = {}  # packets of flows on each compiled path
+        for name, path in self._fast.items():
+            placed_fids = path.fids(placed.slot[idx])
+            compiled[name], idx = idx[placed_fids >= 0].tolist(), idx[placed_fids < 0]
         view = memoryview(buf)
         cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
                 p.proto[idx] == pk.TCP, p.seq[idx], idx)
@@ -159,7 +169,7 @@ class AppLayer:
                 if flow.protocol is None and not self._detect(flow, slot, data, int(p.sport[i]), int(p.dport[i])):
                     continue
             if flow.fid is not None:  # detected just now
-                compiled.append(i)
+                compiled[flow.protocol.name].append(i)
                 continue
             proto = flow.protocol
             if tcp and proto.frame is not None:
@@ -171,17 +181,39 @@ class AppLayer:
             else:  # a datagram (or a stream without framing) is decoded as it is
                 pdus = [data]
             self._decode(flow, slot, pdus, is_orig, ts / SEC)
-        if compiled:
-            self._compiled(p, np.sort(np.array(compiled, np.int64)), placed, buf, frame_end)
+        for name, packets in compiled.items():
+            if packets:
+                self._compiled(name, p, np.sort(np.array(packets, np.int64)), placed, buf, frame_end)
 
-    def _compiled(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray,
+    def _compiled(self, name: str, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray,
                   frame_end: np.ndarray) -> None:
-        self._modbus.packets(buf, self._modbus.fids(placed.slot[idx]), placed.is_orig[idx], p.ts[idx],
-                             p.pay_off[idx], p.pay_len[idx].astype(np.int64), frame_end[idx],
-                             p.seq[idx].astype(np.int64))
-        errors = self._modbus.take_errors()
+        path = self._fast[name]
+        cols = (buf, path.fids(placed.slot[idx]), placed.is_orig[idx], p.ts[idx], p.pay_off[idx],
+                p.pay_len[idx].astype(np.int64), frame_end[idx], p.seq[idx].astype(np.int64))
+        if name == "s7comm":
+            path.packets(*cols, lambda fid, positions: self._move(path, fid, idx[positions], p, placed, buf, frame_end))
+        else:
+            path.packets(*cols)
+        errors = path.take_errors()
         if errors:
-            self.errors["modbus"] += errors
+            self.errors[name] += errors
+
+    def _move(self, path: FastS7, fid: int, idx: np.ndarray, p: pk.Packets, placed: Placed, buf: np.ndarray,
+              frame_end: np.ndarray) -> None:
+        """A compiled flow goes on in Python, from its packets ``idx`` on, with the decoder state it would have."""
+        flow = self._flows[path.ends[fid][0]]
+        services, served, seqs, events, pending, variables = path.move_out(fid)
+        flow.fid = flow.fast = None
+        flow.session.services |= services
+        flow.services = len(flow.session.services)
+        flow.served |= served
+        flow.session.pending.update(pending)
+        flow.session.vars.update(variables)
+        for stream, next_seq in zip(flow.streams, seqs):
+            stream.next_seq = next_seq
+        for event in events:
+            self._event(event.ts, flow, event)
+        self._run(p, idx, placed, buf, frame_end)
 
     def _flow(self, slot: int, transport: str) -> _Flow:
         endpoints = self.table.endpoints(slot)
@@ -230,9 +262,11 @@ class AppLayer:
                 if proto.detect(data):
                     flow.protocol = proto
                     self.table.mark_app(slot, APP_DECODE)
-                    if self._modbus and proto.name == "modbus" and flow.session.transport == "tcp":
-                        flow.fid = self._modbus.add((flow.uid, flow.orig_h, flow.resp_h, flow.resp_p), slot)
-                        self.table.set_service(slot, "modbus")  # as the decoder's first PDU would
+                    if proto.name in self._fast and flow.session.transport == "tcp":
+                        flow.fast = self._fast[proto.name]
+                        flow.fid = flow.fast.add((flow.uid, flow.orig_h, flow.resp_h, flow.resp_p), slot)
+                        if proto.name == "modbus":
+                            self.table.set_service(slot, "modbus")  # as the decoder's first PDU would
                     return True
             except MALFORMED:
                 continue

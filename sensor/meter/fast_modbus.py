@@ -21,6 +21,7 @@ from sensor.decode import modbus
 from sensor.decode.fast import modbus as k
 from sensor.decode.spec import MALFORMED
 from sensor.decode.stream import Stream
+from sensor.meter.fast_fold import folded_rows, seconds
 from sensor.meter.flows import SEC
 from sensor.meter.rows import Facts
 
@@ -36,16 +37,6 @@ KEY_COLS = [k.E_FID, k.E_NAME, k.E_STATUS, k.E_UNIT, k.E_LAYOUT, k.E_V1, k.E_V2,
 
 def _utc(ts_us: int) -> datetime:
     return datetime.fromtimestamp(ts_us / SEC, timezone.utc)
-
-
-def _seconds(us: int) -> str:
-    return f"{us // 1_000_000}.{us % 1_000_000:06d}"
-
-
-def _mean_us(total: int, n: int) -> int:
-    """total / n rounded half to even, as fold.py rounds the mean of the decimal strings."""
-    q, r = divmod(total, n)
-    return q + 1 if 2 * r > n or (2 * r == n and q & 1) else q
 
 
 class FastModbus:
@@ -190,7 +181,8 @@ class FastModbus:
             if served >= 0:
                 self.facts.add(served / SEC, "", self.ends[fid][2], "protocol_served", "modbus", "modbus", CONF_SERVED)
         events = self._events[: self._cnt[k.C_EVENTS]]
-        rows = self._folded(events) if fold else [self._row(e, 1, e[k.E_TS]) for e in events.tolist()]
+        rows = folded_rows(events, KEY_COLS, k.E_TS, k.E_RTT, self._row) if fold else \
+            [self._row(e, 1, e[k.E_TS]) for e in events.tolist()]
         self._flows[:n, k.F_SERVED] = -1
         self._flows[:n, k.F_PENDING] = 0
         self._keys.fill(-1)
@@ -212,34 +204,7 @@ class FastModbus:
         if rtt is not None:
             attrs.update(rtt)
         elif e[k.E_RTT] >= 0:
-            attrs["rtt"] = _seconds(e[k.E_RTT])
+            attrs["rtt"] = seconds(e[k.E_RTT])
         return {"ts": _utc(e[k.E_TS]), "ts_end": _utc(ts_end), "count": count, "uid": uid, "orig_h": orig_h,
                 "resp_h": resp_h, "resp_p": resp_p, "protocol": "modbus", "action": NAMES[e[k.E_NAME]],
                 "status": STATUS_NAMES[e[k.E_STATUS]], "attrs": attrs}
-
-    def _folded(self, events: np.ndarray) -> list[dict]:
-        """fold_events of the interval's events, grouped with numpy."""
-        if not len(events):
-            return []
-        order = np.lexsort(events[:, KEY_COLS[::-1]].T)
-        keys = events[order][:, KEY_COLS]
-        starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)])
-        ts, rtt = events[order, k.E_TS], events[order, k.E_RTT]
-        answered = rtt >= 0
-        counts = np.diff(np.r_[starts, len(order)])
-        first_ts, last_ts = np.minimum.reduceat(ts, starts), np.maximum.reduceat(ts, starts)
-        rtt_n = np.add.reduceat(answered.astype(np.int64), starts)
-        rtt_sum = np.add.reduceat(np.where(answered, rtt, 0), starts)
-        rtt_max = np.maximum.reduceat(rtt, starts)
-        rows = []
-        for start, count, t0, t1, n, total, top in zip(order[starts].tolist(), counts.tolist(), first_ts.tolist(),
-                                                       last_ts.tolist(), rtt_n.tolist(), rtt_sum.tolist(),
-                                                       rtt_max.tolist()):
-            e = events[start].tolist()
-            if count == 1:
-                rows.append(self._row(e, 1, t1))
-                continue
-            e[k.E_TS] = t0
-            rtt_attrs = {"rtt": _seconds(_mean_us(total, n)), "rtt_max": _seconds(top)} if n else {}
-            rows.append(self._row(e, count, t1, rtt_attrs))
-        return rows

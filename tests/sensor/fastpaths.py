@@ -1,0 +1,91 @@
+"""Run a capture through the app layer on the compiled paths and on the Python path and compare."""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+from sensor.meter import applayer
+from sensor.meter.fold import _key, fold_events
+from sensor.meter.pipeline import iter_intervals
+from sensor.simulate import Host, tcp_frame
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+def canonical(rows: list[dict]) -> list[str]:
+    return sorted(json.dumps(row, sort_keys=True, default=str) for row in rows)
+
+
+def run(path: Path, compiled: bool, folded: bool, monkeypatch, **options) -> list[tuple]:
+    """Per interval: (events as the app layer hands them over, observations, decode errors, flow services,
+    events dropped over the cap)."""
+    monkeypatch.setattr(applayer, "COMPILED", compiled)
+    return [(iv.events, canonical(iv.observations), iv.decode_errors, [str(service) for service in iv.flows["service"]],
+             iv.counters["dropped_events"])
+            for iv in iter_intervals([path], folded=folded, **options)]
+
+
+def assert_paths_agree(path: Path, monkeypatch, protocol: str = "modbus", **options) -> int:
+    """Both paths agree, per PDU and folded; returns how many ``protocol`` events the capture has."""
+    python = run(path, False, False, monkeypatch, **options)
+    per_pdu = run(path, True, False, monkeypatch, **options)
+    folded = run(path, True, True, monkeypatch, **options)
+    assert [(canonical(events), *rest) for events, *rest in per_pdu] == \
+        [(canonical(events), *rest) for events, *rest in python]
+    assert [(canonical(events), *rest) for events, *rest in folded] == \
+        [(canonical(fold_events(events)), *rest) for events, *rest in python]
+    for events, *_ in folded:  # folded once: no two rows of an interval are one event
+        assert len({_key(row) for row in events}) == len(events)
+    return sum(event["protocol"] == protocol for events, *_ in python for event in events)
+
+
+CLIENT = Host("hmi", "hmi", "10.9.0.10", "02:00:00:00:00:0a", False, 64)
+SERVER = Host("plc", "plc", "10.9.0.20", "02:00:00:00:00:14", False, 64)
+T0 = 1_767_225_600_000_000  # µs
+
+
+def fuzz_capture(path: Path, seed: int, server_port: int, opening: bytes, frame: Callable[[random.Random, bool], bytes],
+                 flows: int = 40, segments: int = 40) -> None:
+    """TCP flows to ``server_port`` (each opened by ``opening``, for detection) of random ``frame``s sent
+    whole, several to a segment, split across segments, retransmitted, overlapping, after a gap, or
+    truncated by the capture; over three 60 s intervals."""
+    rng = random.Random(seed)
+    records = []
+    for n in range(flows):
+        port = 40000 + n
+        seq = {True: rng.randrange(1 << 32), False: rng.randrange(1 << 32)}
+        last: dict[bool, tuple[int, bytes]] = {}
+        t = T0 + rng.randrange(60_000_000)
+        for i in range(segments):
+            from_client = i == 0 or rng.random() < 0.5
+            frames = rng.choice((1, 1, 1, 2, 3))
+            payload = opening if i == 0 else b"".join(frame(rng, from_client) for _ in range(frames))
+            start = seq[from_client]
+            roll = rng.random()
+            if roll < 0.1 and from_client in last:  # retransmission, or overlap with new bytes after it
+                start, old = last[from_client]
+                payload = old + (payload if rng.random() < 0.5 else b"")
+            elif roll < 0.15:  # a gap: bytes never captured
+                start = (start + rng.randrange(1, 50)) & 0xFFFFFFFF
+            src, dst, ports = (CLIENT, SERVER, (port, server_port)) if from_client else \
+                (SERVER, CLIENT, (server_port, port))
+            if 0.15 <= roll < 0.25 and len(payload) > 2:  # a frame split across two segments
+                cut = rng.randrange(1, len(payload))
+                records.append((t, tcp_frame(src, dst, *ports, start, 1, 0x18, payload[:cut]), None))
+                start, payload = (start + cut) & 0xFFFFFFFF, payload[cut:]
+            packet = tcp_frame(src, dst, *ports, start, 1, 0x18, payload)
+            caplen = len(packet) - rng.randrange(1, len(payload) + 1) if rng.random() < 0.05 else None
+            records.append((t, packet, caplen))
+            last[from_client] = (start, payload)
+            seq[from_client] = max(seq[from_client], (start + len(payload)) & 0xFFFFFFFF)
+            t += rng.choice((0, 1, 900, 20_000, 3_000_000))
+    records.sort(key=lambda r: r[0])
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for ts, packet, caplen in records:
+        data = packet[:caplen] if caplen else packet
+        out.append(struct.pack("<IIII", *divmod(ts, 1_000_000), len(data), len(packet)) + data)
+    path.write_bytes(b"".join(out))
