@@ -114,14 +114,16 @@ def serve(
     if workers > 1 and (cfg.clickhouse_dsn.startswith("chdb:") or cfg.database_dsn.startswith("sqlite")):
         raise fail("--workers > 1 needs MIERUKA_CLICKHOUSE_URL (a ClickHouse server) and MIERUKA_DATABASE_URL "
                    "(PostgreSQL): the embedded stores belong to one process")
-    if workers > 1:  # one scrape of /metrics sums every worker's
-        from core.api.metrics import share_between_workers
+    if workers == 1:
+        uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, server_header=False)
+        return
+    from core.api.metrics import shared_between_workers
 
-        note(f"workers share their metrics in {share_between_workers()}")
-    # one worker runs this app; several each build their own from the same settings (the environment)
-    app_or_factory = create_app(cfg) if workers == 1 else "core.api.app:create_app"
-    uvicorn.run(app_or_factory, factory=workers > 1, host=cfg.host, port=cfg.port, workers=workers,
-                server_header=False)
+    with shared_between_workers() as metrics_dir:  # one scrape of /metrics sums every worker's
+        note(f"workers share their metrics in {metrics_dir}")
+        # each worker builds its own app from the same settings (the environment)
+        uvicorn.run("core.api.app:create_app", factory=True, host=cfg.host, port=cfg.port, workers=workers,
+                    server_header=False)
 
 
 @app.command()

@@ -14,8 +14,11 @@ over the workers, gauges the most recently set value.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -93,16 +96,24 @@ class Metrics:
         return generate_latest(workers)
 
 
-def share_between_workers() -> str:
-    """Before starting worker processes: a directory for their metric files (the operator's
+@contextmanager
+def shared_between_workers() -> Iterator[str]:
+    """While worker processes run: a directory for their metric files (the operator's
     PROMETHEUS_MULTIPROC_DIR without the metric files of an earlier run, which would be counted
-    again, or a new temporary one), set in the environment the workers inherit; its path."""
-    path = Path(os.environ.get(MULTIPROC_DIR) or tempfile.mkdtemp(prefix="mieruka-metrics-"))
+    again, or a new temporary one, removed when the block ends), set in the environment the workers
+    inherit; its path."""
+    given = os.environ.get(MULTIPROC_DIR)
+    path = Path(given or tempfile.mkdtemp(prefix="mieruka-metrics-"))
     path.mkdir(parents=True, exist_ok=True)
     for earlier in path.glob("*.db"):  # prometheus_client's files; nothing else is touched
         earlier.unlink()
     os.environ[MULTIPROC_DIR] = str(path)
-    return str(path)
+    try:
+        yield str(path)
+    finally:
+        if not given:  # only the directory made here
+            shutil.rmtree(path, ignore_errors=True)
+            del os.environ[MULTIPROC_DIR]
 
 
 def worker_exits() -> None:

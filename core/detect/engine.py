@@ -11,9 +11,11 @@ Per batch, in this order:
 3. Findings fold into alerts: one open alert (``new``/``acknowledged``) per tenant, sensor, kind
    and key takes the repeats (``count``, ``ts_last``); otherwise a new alert whose id is derived
    from tenant, sensor, kind, key and first time — the same data gives the same alerts.
-4. Alerts are written, then the baseline. Ingest detects a group of batches at once
-   (``examine`` while their rows are stored, then ``write``): each batch is detected after the
-   ones before it as if alone, and the group's alerts and baseline rows are one insert each.
+4. The baseline is written, then per tenant the notifications of the alerts raised (forwarding's
+   outbox), then the alerts. Ingest detects a group of batches at once (``examine`` while their rows
+   are stored, then ``write``): each batch is detected after the ones before it as if alone, and the
+   group's alerts and baseline rows are one insert each. If a write fails, the group is not
+   acknowledged: its batches are stored again each on its own, and detected again.
 
 Crash safety: ingest (core/ingest.py) detects a batch after storing its rows and before writing its
 commit marker. If the core stops in between, the sensor got no reply and resends the batch, which
@@ -120,8 +122,9 @@ class Detector:
         return found
 
     def write(self, found: Detection) -> list[list[dict]]:
-        """Store what ``examine`` found: one insert of alerts, one control-plane session for the
-        notifications and one insert of baseline rows for all its batches; per batch the alerts."""
+        """Store what ``examine`` found: one insert of baseline rows, a control-plane transaction per
+        tenant for the notifications and one insert of alerts for all its batches; per batch the
+        alerts. On failure the caches forget what the batches took in and the error propagates."""
         try:
             self._write([row for rows in found.changed for row in rows], found.raised, found.learned)
         except Exception:
@@ -159,15 +162,28 @@ class Detector:
         return rows, raised, self.baseline.learn(tenant_id, learned, batch.interval_end)
 
     def _write(self, rows: list[dict], raised: dict[int, list[dict]], learned: list[dict]) -> None:
-        """Alert rows, then the notifications of those raised (per tenant), then the baseline rows."""
-        if rows:
-            alerts.write(self.ch, rows)
-        if any(raised.values()):
-            with self.controlplane.session() as db:
-                for tenant_id, new in raised.items():
-                    if new:
-                        notify.send(db, tenant_id, *(alerts.public(row, []) for row in new))
+        """The baseline rows; then per tenant its notifications, each tenant in a transaction of its
+        own; then the alert rows of the tenants whose notifications were queued. An alert is stored
+        only once it is in the outbox: a stored alert is never raised again (its ``last_batch``), so
+        one stored before its notification failed would never be forwarded. The other way round, a
+        resend raises it again with the same id: forwarded twice at worst, never lost. Raises if
+        anything failed (after storing what did not), so the batches are not acknowledged and are
+        stored again, each on its own (core/ingest/group.py)."""
         baseline.write(self.ch, learned)
+        failed: dict[int, Exception] = {}
+        for tenant_id, new in raised.items():
+            if not new:
+                continue
+            try:
+                with self.controlplane.session() as db:
+                    notify.send(db, tenant_id, *(alerts.public(row, []) for row in new))
+            except Exception as error:  # this tenant's alerts wait for the resend; the others go on
+                failed[tenant_id] = error
+        notified = [row for row in rows if row["tenant_id"] not in failed]
+        if notified:
+            alerts.write(self.ch, notified)
+        if failed:
+            raise NotificationFailed(sorted(failed)) from next(iter(failed.values()))
 
     def _policies(self, tenant_ids: set[int]) -> dict[int, tuple[float, int, Site]]:
         """Each tenant's learning period (hours), learning epoch and site."""
@@ -290,6 +306,13 @@ class Detector:
                 raise
             changed += rows
         return changed
+
+
+class NotificationFailed(RuntimeError):
+    """Some tenants' alerts could not be queued for forwarding (nor were they stored)."""
+
+    def __init__(self, tenant_ids: list[int]):
+        super().__init__(f"the notifications of tenants {tenant_ids} failed; their alerts are not stored")
 
 
 class OpenAlerts:

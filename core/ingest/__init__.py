@@ -31,8 +31,10 @@ With a ``Detector``, detection examines the group's batches in the order they ca
 are being stored (``Detector.examine``: the same alerts as one by one; Python beside the inserts,
 which release the GIL) and writes what it found once the rows are stored, before the commit markers
 (one insert per table for the group), inside each sensor's lock (so each sensor's batches in order).
-Its failure is logged and never undoes or refuses a batch; a group that fails to store discards what
-detection found. If the core stops before the marker, the sensor resends the batch, which is stored and
+If examining fails, that is logged and the batches are stored without alerts; if writing what it
+found fails, the group fails like any insert: its rows are taken out and each batch is stored again
+on its own (a failed write costs at most a resend of the batch it belongs to, never the group's
+alerts or baseline); a group that fails to store discards what detection found. If the core stops before the marker, the sensor resends the batch, which is stored and
 detected again; detection is idempotent per batch (core/detect/engine.py), so nothing is raised or
 counted twice. A batch with its marker is a duplicate and is not detected again.
 """
@@ -170,6 +172,11 @@ class Ingestor:
         for p in live:
             p.status = "stored"
 
+    def close(self) -> None:
+        """Stop detection's thread (the app shuts down)."""
+        if self._examiner:
+            self._examiner.shutdown()
+
     def recover(self, older_than: timedelta = RECOVER_AFTER) -> int:
         """Take out the rows of attempts older than ``older_than`` that neither committed nor were
         taken out (the core died and the batch was not resent since); how many."""
@@ -196,10 +203,14 @@ class Ingestor:
         return self.detector.examine([(p.tenant_id, p.sensor_id, p.batch) for p in group])
 
     def _write_detection(self, examining: Future[Detection], group: list[_Pending]) -> None:
+        """Write what detection found; if that fails the group fails (its batches are stored again,
+        each on its own, and detected again): nothing it learned or raised is lost for being grouped."""
         try:
-            self.detector.write(examining.result())
-        except Exception:  # the batches are stored all the same; their alerts are lost
+            found = examining.result()
+        except Exception:  # examine itself failed: the batches are stored without their alerts
             log.exception("detection failed on batches %s", ", ".join(p.batch.batch_id for p in group))
+            return
+        self.detector.write(found)
 
     def _discard_detection(self, examining: Future[Detection]) -> None:
         """The group is not stored: what detection took into its caches goes."""
