@@ -18,6 +18,9 @@ raw tables.
 
 ``--keep DIR`` keeps the data dir; run again with the same sizes and the fill is skipped. ``--routes REGEX``
 times only the routes whose label (path, or the variant's name) the pattern matches, and only their raw questions.
+``--churn`` times a fleet at work: before every timed request a sensor of another tenant uploads a one-minute
+batch through ``/api/v1/ingest`` (not timed), so results the core keeps until its tables change
+(core/analytics/kept.py) are computed again each time, as they are while sensors send.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,9 +56,13 @@ from core.access import accounts, auth  # noqa: E402
 from core.billing import contracts  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.store.clickhouse import ClickHouseStore  # noqa: E402
-from core.store.controlplane import ApiToken, ControlPlane, Sensor, User  # noqa: E402
+from core.store.controlplane import ApiToken, ControlPlane, Sensor, Tenant, User  # noqa: E402
 from core.vulns.store import import_path  # noqa: E402
 from plant_fill import Plant, fill  # noqa: E402
+from sensor import wire  # noqa: E402
+from sensor.meter.observe import Observer  # noqa: E402
+from sensor.meter.pipeline import iter_batches  # noqa: E402
+from sensor.simulate import write_pcap  # noqa: E402
 from test_route_isolation import DATA_TEAM_ROUTES, QUERY_VALUES, READS, url  # noqa: E402
 
 ADVISORIES = ROOT.parent / "shared" / "advisories" / "csaf"
@@ -246,21 +256,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def time_route(client: httpx.Client, target: str, params: dict, candidates: list[dict], repeat: int, pid: int):
+class Fleet:
+    """A sensor of another tenant uploading one-minute batches of a small simulated plant, each under a
+    new batch id (so each is stored): the writes a core serving a fleet sees between two page views."""
+
+    def __init__(self, cp: ControlPlane, tenant: int, work: Path):
+        with cp.sessions() as db:
+            sensor, self.token = accounts.create_sensor(db, db.get(Tenant, tenant), f"SN-churn-{time.time_ns()}")
+            serial = sensor.serial
+            db.commit()
+        capture = work / "churn.pcap"
+        write_pcap(capture, packets=3_000, seed=7, start=time.time() - 900)
+        self.batches = list(iter_batches([capture], 60.0, sensor=serial, observer=Observer()))
+        self.sent = 0
+
+    def upload(self, client: httpx.Client) -> None:
+        batch = replace(self.batches[self.sent % len(self.batches)], batch_id=str(uuid.uuid4()))
+        answer = client.post("/api/v1/ingest", content=wire.encode(batch),
+                             headers={"Authorization": f"Bearer {self.token}"})
+        if answer.status_code != 200 or answer.json()["status"] != "stored":
+            raise SystemExit(f"churn upload refused: {answer.status_code} {answer.text[:200]}")
+        self.sent += 1
+
+
+def time_route(client: httpx.Client, target: str, params: dict, candidates: list[dict], repeat: int, pid: int,
+               between: Callable[[], None] = lambda: None):
     """Status, request times (ms), size and the server's (``pid``) mean CPU ms per timed request, with the
-    first credential that gets a 200 (else the last one)."""
+    first credential that gets a 200 (else the last one); ``between`` runs before each timed request, untimed
+    (its CPU is left out)."""
     for headers in candidates:
         first = client.get(target, params=params, headers=headers)
         if first.status_code == 200:
             break
-    times, cpu = [], cpu_seconds(pid)
+    times, cpu = [], 0.0
     for _ in range(repeat if first.status_code == 200 else 0):
+        between()
+        cpu -= cpu_seconds(pid)
         began = time.perf_counter()
         answer = client.get(target, params=params, headers=headers)
         times.append((time.perf_counter() - began) * 1000)
+        cpu += cpu_seconds(pid)
         if answer.status_code != 200:  # reported as the route's status
             return answer.status_code, times, len(answer.content), None
-    per_request = (cpu_seconds(pid) - cpu) * 1000 / len(times) if times else None
+    per_request = cpu * 1000 / len(times) if times else None
     return first.status_code, times, len(first.content), per_request
 
 
@@ -299,6 +337,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="data dir kept (and reused when filled with the same sizes)")
     parser.add_argument("--routes", type=pattern, default=re.compile(""), metavar="REGEX",
                         help="time only the routes whose label matches (re.search), e.g. 'changes|assets \\(30'")
+    parser.add_argument("--churn", action="store_true",
+                        help="another tenant's sensor uploads a batch before every timed request (a fleet at work)")
     args = parser.parse_args()
     args.events = args.flows // 10 if args.events is None else args.events
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-core-"))
@@ -332,6 +372,7 @@ def main() -> None:
                        args.raw_repeat, {QUESTION[path] for _, path, _, _ in chosen if path in QUESTION})
     logins = sessions(cp)
     path_values = path_ids(cp, ids, big)
+    fleet = Fleet(cp, ids["small1"], work) if args.churn else None
     cp.close()
     server, base = serve(work)
     results = []
@@ -343,8 +384,9 @@ def main() -> None:
                 candidates = [bearer(ids["tokens"][p]) if kind == "user" else
                               {"Cookie": f"{auth.SESSION_COOKIE}={logins[p]}"} for p in people]
                 repeat = args.download_repeat if path.endswith((".csv", ".parquet", "/download")) else args.repeat
+                between = (lambda: fleet.upload(client)) if fleet else (lambda: None)
                 status, times, size, cpu = time_route(client, url(path, path_values), params, candidates, repeat,
-                                                      server.pid)
+                                                      server.pid, between)
                 results.append((label, status, times, size, raw.get(QUESTION.get(path, "")), cpu))
                 p50 = f"{percentile(times, 0.5):8.1f}" if times else "       -"
                 print(f"  {label:44s} {status} {p50} ms", flush=True)
@@ -365,7 +407,8 @@ def report(results: list, args) -> None:
               f" {size:10,} {f'{raw:8.0f}' if raw else '       -'} {ratio}")
         if status != 200 or p95 >= GOAL_MS:
             slow.append(label)
-    print(f"\n{len(results)} routes, {args.repeat} requests each ({args.download_repeat} per download); "
+    churn = ", another tenant's batch stored before each" if args.churn else ""
+    print(f"\n{len(results)} routes, {args.repeat} requests each ({args.download_repeat} per download{churn}); "
           f"p95 ≥ {GOAL_MS} ms or not 200: {slow or 'none'}")
 
 
