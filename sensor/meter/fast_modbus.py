@@ -22,6 +22,7 @@ from sensor.decode.fast import modbus as k
 from sensor.decode.spec import MALFORMED
 from sensor.decode.stream import Stream
 from sensor.meter.fast_fold import folded_rows, seconds
+from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.flows import SEC
 from sensor.meter.rows import Facts
 
@@ -39,62 +40,16 @@ def _utc(ts_us: int) -> datetime:
     return datetime.fromtimestamp(ts_us / SEC, timezone.utc)
 
 
-class FastModbus:
+class FastModbus(CompiledFlows):
     def __init__(self, facts: Facts) -> None:
+        super().__init__(k, (-1, -1, 0, 0, -1, 0, 0), MAX_EVENTS)
         self.facts = facts
         self.errors = 0  # malformed PDUs since the caller last took them
-        self.dropped = 0  # events over MAX_EVENTS in the interval flushed last
-        self.ends: list[tuple[str, str, str, int]] = []  # (uid, orig_h, resp_h, resp_p) by fid
-        self._free: list[int] = []
-        self._flows = np.empty((0, k.FLOW_COLS), np.int64)
-        self._by_slot = np.full(0, -1, np.int64)  # fid of each flow-table slot holding a Modbus flow
         self._streams: dict[tuple[int, int], Stream] = {}  # unfinished PDUs Python's Stream holds
-        self._keys = np.full(1 << 12, -1, np.int64)  # pending requests: fid << 16 | tid → event row
-        self._vals = np.zeros(1 << 12, np.int64)
-        self._events = np.zeros((1 << 14, k.EVENT_COLS), np.int64)
-        self._jobs = np.zeros((1 << 8, k.JOB_COLS), np.int64)
-        self._cnt = np.zeros(k.COUNTERS, np.int64)
-        self._cnt[k.C_MAX_EVENTS] = MAX_EVENTS
 
-    # -- flows ----------------------------------------------------------------------------
-
-    def add(self, ends: tuple[str, str, str, int], slot: int) -> int:
-        """A flow detected as Modbus, in the flow-table slot ``slot``: its fid."""
-        if self._free:
-            fid = self._free.pop()
-            self.ends[fid] = ends
-        else:
-            fid = len(self.ends)
-            self.ends.append(ends)
-            if fid >= len(self._flows):
-                self._flows = np.concatenate([self._flows, np.empty((max(64, fid), k.FLOW_COLS), np.int64)])
-        self._flows[fid] = (-1, -1, 0, 0, -1, 0, slot)
-        if slot >= len(self._by_slot):
-            grown = np.full(max(slot + 1, 2 * len(self._by_slot)), -1, np.int64)
-            grown[: len(self._by_slot)] = self._by_slot
-            self._by_slot = grown
-        self._by_slot[slot] = fid
-        return fid
-
-    def fids(self, slots: np.ndarray) -> np.ndarray:
-        """The fid of each slot's Modbus flow, else -1."""
-        out = np.full(len(slots), -1, np.int64)
-        inside = slots < len(self._by_slot)
-        out[inside] = self._by_slot[slots[inside]]
-        return out
-
-    def forget_slots(self, slots: list[int]) -> None:
-        inside = [slot for slot in slots if slot < len(self._by_slot)]
-        self._by_slot[inside] = -1
-
-    def release(self, fid: int) -> None:
-        """The flow ended (after the interval's flush): its slot may hold another flow next."""
-        slot = self._flows[fid, k.F_SLOT]
-        if slot < len(self._by_slot) and self._by_slot[slot] == fid:  # not since taken by another flow
-            self._by_slot[slot] = -1
+    def _forget(self, fid: int) -> None:
         self._streams.pop((fid, 0), None)
         self._streams.pop((fid, 1), None)
-        self._free.append(fid)
 
     # -- packets --------------------------------------------------------------------------
 
@@ -138,21 +93,6 @@ class FastModbus:
             k.decode_pdus(data, np.cumsum(sizes) - sizes, sizes, fid, is_orig, ts, self._flows, self._keys,
                           self._vals, self._events, self._jobs, self._cnt)
             self._identities(data)
-
-    def _grow(self, pdus: int) -> None:
-        """Make room for ``pdus`` more PDUs."""
-        cnt = self._cnt
-        while cnt[k.C_EVENTS] + pdus > len(self._events) and len(self._events) < MAX_EVENTS:
-            self._events = np.concatenate([self._events, np.zeros_like(self._events)])
-        if cnt[k.C_JOBS] + pdus > len(self._jobs):
-            self._jobs = np.zeros((2 * (cnt[k.C_JOBS] + pdus), k.JOB_COLS), np.int64)  # taken after every call
-        size = len(self._keys)
-        while 2 * (cnt[k.C_PENDING] + pdus) > size:
-            size *= 2
-        if size != len(self._keys):
-            keys, vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
-            k.rehash(self._keys, self._vals, keys, vals)
-            self._keys, self._vals = keys, vals
 
     def _identities(self, data: np.ndarray) -> None:
         """Identity answers the kernel found in ``data``: facts about the responder, by modbus.py's parsers."""

@@ -24,6 +24,7 @@ from sensor.decode.fast import modbus as pending
 from sensor.decode.fast import s7comm as k
 from sensor.decode.spec import Event, Session, salvage
 from sensor.meter.fast_fold import folded_rows, seconds
+from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
 
@@ -46,66 +47,16 @@ def _services(bits: int) -> set[str]:
     return {name for bit, name in SERVICES if bits & bit}
 
 
-class FastS7:
+class FastS7(CompiledFlows):
     def __init__(self, facts: Facts, table: FlowTable) -> None:
+        super().__init__(k, (-1, -1, 0, 0, -1, -1, 0, 0, 0, 0), MAX_EVENTS)
         self.facts = facts
         self.table = table
         self.errors = 0  # malformed SZL answers since the caller last took them
-        self.dropped = 0  # events over MAX_EVENTS in the interval flushed last
-        self.ends: list[tuple[str, str, str, int]] = []  # (uid, orig_h, resp_h, resp_p) by fid
-        self._free: list[int] = []
-        self._flows = np.empty((0, k.FLOW_COLS), np.int64)
-        self._told = np.empty(0, np.int64)  # services (bits) the flow table was told of, by fid
-        self._by_slot = np.full(0, -1, np.int64)  # fid of each flow-table slot holding an S7comm flow
         self._szl: dict[int, Session] = {}  # SZL data units held per fid (Session.vars), as the decoder's
-        self._keys = np.full(1 << 12, -1, np.int64)  # pending requests → event row
-        self._vals = np.zeros(1 << 12, np.int64)
-        self._events = np.zeros((1 << 14, k.EVENT_COLS), np.int64)
-        self._jobs = np.zeros((1 << 6, k.JOB_COLS), np.int64)
-        self._cnt = np.zeros(k.COUNTERS, np.int64)
-        self._cnt[k.C_MAX_EVENTS] = MAX_EVENTS
 
-    # -- flows ----------------------------------------------------------------------------
-
-    def add(self, ends: tuple[str, str, str, int], slot: int) -> int:
-        """A flow detected as S7comm, in the flow-table slot ``slot``: its fid."""
-        if self._free:
-            fid = self._free.pop()
-            self.ends[fid] = ends
-        else:
-            fid = len(self.ends)
-            self.ends.append(ends)
-            if fid >= len(self._flows):
-                grow = max(64, fid)
-                self._flows = np.concatenate([self._flows, np.empty((grow, k.FLOW_COLS), np.int64)])
-                self._told = np.concatenate([self._told, np.zeros(grow, np.int64)])
-        self._flows[fid] = (-1, -1, 0, 0, -1, -1, 0, slot, 0)
-        self._told[fid] = 0
-        if slot >= len(self._by_slot):
-            grown = np.full(max(slot + 1, 2 * len(self._by_slot)), -1, np.int64)
-            grown[: len(self._by_slot)] = self._by_slot
-            self._by_slot = grown
-        self._by_slot[slot] = fid
-        return fid
-
-    def fids(self, slots: np.ndarray) -> np.ndarray:
-        """The fid of each slot's S7comm flow, else -1."""
-        out = np.full(len(slots), -1, np.int64)
-        inside = slots < len(self._by_slot)
-        out[inside] = self._by_slot[slots[inside]]
-        return out
-
-    def forget_slots(self, slots: list[int]) -> None:
-        inside = [slot for slot in slots if slot < len(self._by_slot)]
-        self._by_slot[inside] = -1
-
-    def release(self, fid: int) -> None:
-        """The flow ended or went on in Python: its slot may hold another flow, its fid is free."""
-        slot = self._flows[fid, k.F_SLOT]
-        if slot < len(self._by_slot) and self._by_slot[slot] == fid:  # not since taken by another flow
-            self._by_slot[slot] = -1
+    def _forget(self, fid: int) -> None:
         self._szl.pop(fid, None)
-        self._free.append(fid)
 
     # -- packets --------------------------------------------------------------------------
 
@@ -128,21 +79,6 @@ class FastS7:
             start = i
         self._tell_services()
 
-    def _grow(self, frames: int) -> None:
-        """Make room for ``frames`` more PDUs."""
-        cnt = self._cnt
-        while cnt[k.C_EVENTS] + frames > len(self._events) and len(self._events) < MAX_EVENTS:
-            self._events = np.concatenate([self._events, np.zeros_like(self._events)])
-        if cnt[k.C_JOBS] + frames > len(self._jobs):
-            self._jobs = np.zeros((2 * (cnt[k.C_JOBS] + frames), k.JOB_COLS), np.int64)  # taken after every call
-        size = len(self._keys)
-        while 2 * (cnt[k.C_PENDING] + frames) > size:
-            size *= 2
-        if size != len(self._keys):
-            keys, vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
-            pending.rehash(self._keys, self._vals, keys, vals)
-            self._keys, self._vals = keys, vals
-
     def _szl_answers(self, data: np.ndarray) -> None:
         """Read SZL answers the kernel found in ``data``: facts by s7comm.py's parsers."""
         for fid, ts, off, length, more, first, is_orig in self._jobs[: self._cnt[k.C_JOBS]].tolist():
@@ -158,9 +94,9 @@ class FastS7:
 
     def _tell_services(self) -> None:
         n = len(self.ends)
-        for fid in np.flatnonzero(self._flows[:n, k.F_SERVICES] != self._told[:n]).tolist():
+        for fid in np.flatnonzero(self._flows[:n, k.F_SERVICES] != self._flows[:n, k.F_TOLD]).tolist():
             bits = int(self._flows[fid, k.F_SERVICES])
-            self._told[fid] = bits
+            self._flows[fid, k.F_TOLD] = bits
             if not self._flows[fid, k.F_MOVED]:  # (a moved flow's were told as it moved)
                 self.table.set_service(int(self._flows[fid, k.F_SLOT]), ",".join(sorted(_services(bits))))
 
@@ -193,7 +129,7 @@ class FastS7:
             self._keys, self._vals = np.full(len(keys), -1, np.int64), np.zeros(len(keys), np.int64)
             pending.rehash(kept_keys, kept_vals, self._keys, self._vals)
             self._cnt[k.C_PENDING] -= len(taken)
-        if flow[k.F_SERVICES] != self._told[fid]:  # the flow table knows the services the decoder would have told
+        if flow[k.F_SERVICES] != flow[k.F_TOLD]:  # the flow table learns what the decoder would have told it
             self.table.set_service(flow[k.F_SLOT], ",".join(sorted(_services(flow[k.F_SERVICES]))))
         held = self._szl.get(fid)
         seqs = [None if s < 0 else s for s in flow[k.F_SEQ : k.F_SEQ + 2]]

@@ -13,7 +13,7 @@ import pytest
 from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, run
 
 from sensor.meter import applayer, fast_s7comm
-from sensor.simulate import (COTP_CC, COTP_CR, S7_INSERT_BLOCK, S7_READ_DB1, S7_REQUEST_DOWNLOAD, S7_SETUP, S7_START,
+from sensor.simulate import (COTP_CC, COTP_CR, S7_INSERT_BLOCK, S7_REQUEST_DOWNLOAD, S7_SETUP, S7_START,
                              S7_STOP, s7_identity_answers, tpkt_cotp_data, write_pcap)
 
 S7_TRACES = sorted(p for p in [*(CORPUS / "ics-pcap/S7").glob("*/*.pcap"),

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sensor.decode.fast import tcp
+
 # event columns
 E_FID, E_TS, E_NAME, E_STATUS, E_UNIT, E_LAYOUT, E_V1, E_V2, E_V3, E_V4, E_TID, E_RTT = range(12)
 EVENT_COLS = 12
@@ -44,7 +46,6 @@ DONE, FALLBACK, GROW = 0, 1, 2
 MAX_PENDING = 256  # as spec.MAX_PENDING: unanswered requests kept per flow
 MBAP_MIN, MAX_LENGTH = 2, 254  # modbus.frame's sane MBAP length field
 UMAS_READ_ID, UMAS_OK, MEI_DEVICE_ID = 0x02, 0xFE, 0x0E
-SEQ_MASK = 0xFFFFFFFF
 # pending-table values of requests whose event was dropped over the cap (else the event row)
 DROPPED, DROPPED_UMAS_READ_ID = -1, -2
 
@@ -154,13 +155,53 @@ def _request(b, o, n, code):
 
 
 @njit(cache=True, _nrt=False)
-def _event(ev, cnt, fid, ts, name, status, unit, layout, v1, v2, v3, v4, tid):
-    """A new event row, or -1 (counted) once the interval has C_MAX_EVENTS."""
+def ask(flows, pending, keys, vals, cnt, fid, key, value):
+    """Session.ask: ``value`` (the request's event row, or a marker for one dropped over the cap)
+    under ``key``; ``pending``: the flow column counting the flow's pending requests."""
+    if flows[fid, pending] >= MAX_PENDING:
+        return
+    at = _find(keys, key)
+    if at < 0:
+        at = -1 - at
+        keys[at] = key
+        flows[fid, pending] += 1
+        cnt[C_PENDING] += 1
+    vals[at] = value
+
+
+@njit(cache=True, _nrt=False)
+def answer(flows, pending, keys, vals, cnt, ev, fid, key, ts):
+    """Session.answer: (paired, the request's row or marker; -1 when not paired), the row's rtt set
+    (event rows of every kernel keep E_TS and E_RTT where this module's do)."""
+    at = _find(keys, key)
+    if at < 0:
+        return False, DROPPED
+    k = vals[at]
+    _remove(keys, vals, at)
+    flows[fid, pending] -= 1
+    cnt[C_PENDING] -= 1
+    if k >= 0:
+        ev[k, E_RTT] = rtt_us(ev[k, E_TS], ts)
+    return True, k
+
+
+@njit(cache=True, _nrt=False)
+def new_row(cnt):
+    """The index of a new event row, or -1 (counted) once the interval has C_MAX_EVENTS."""
     k = cnt[C_EVENTS]
     if k >= cnt[C_MAX_EVENTS]:
         cnt[C_DROPPED] += 1
         return -1
     cnt[C_EVENTS] = k + 1
+    return k
+
+
+@njit(cache=True, _nrt=False)
+def _event(ev, cnt, fid, ts, name, status, unit, layout, v1, v2, v3, v4, tid):
+    """A new event row, or -1 (counted) once the interval has C_MAX_EVENTS."""
+    k = new_row(cnt)
+    if k < 0:
+        return k
     ev[k, E_FID], ev[k, E_TS], ev[k, E_NAME], ev[k, E_STATUS], ev[k, E_UNIT] = fid, ts, name, status, unit
     ev[k, E_LAYOUT], ev[k, E_V1], ev[k, E_V2], ev[k, E_V3], ev[k, E_V4] = layout, v1, v2, v3, v4
     ev[k, E_TID], ev[k, E_RTT] = tid, -1
@@ -185,25 +226,10 @@ def decode_pdu(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
             cnt[C_ERRORS] += 1
             return
         k = _event(ev, cnt, fid, ts, code, STATUS_NONE, unit, layout, v1, v2, v3, v4, tid)
-        if flows[fid, F_PENDING] < MAX_PENDING:  # Session.ask, also of a request dropped over the cap
-            at = _find(keys, key)
-            if at < 0:
-                keys[-1 - at] = key
-                at = -1 - at
-                flows[fid, F_PENDING] += 1
-                cnt[C_PENDING] += 1
-            vals[at] = k if k >= 0 else (DROPPED_UMAS_READ_ID if layout == L_UMAS and v1 == UMAS_READ_ID else DROPPED)
+        ask(flows, F_PENDING, keys, vals, cnt, fid, key,
+            k if k >= 0 else DROPPED_UMAS_READ_ID if layout == L_UMAS and v1 == UMAS_READ_ID else DROPPED)
         return
-    at = _find(keys, key)  # Session.answer
-    k = -1
-    paired = at >= 0
-    if paired:
-        k = vals[at]
-        _remove(keys, vals, at)
-        flows[fid, F_PENDING] -= 1
-        cnt[C_PENDING] -= 1
-        if k >= 0:
-            ev[k, E_RTT] = rtt_us(ev[k, E_TS], ts)
+    paired, k = answer(flows, F_PENDING, keys, vals, cnt, ev, fid, key, ts)
     body, blen = o + 8, n - 8
     if code & 0x80:
         if blen < 1:
@@ -232,7 +258,8 @@ def decode_pdu(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
 
 
 @njit(cache=True, _nrt=False)
-def _room(pdus, keys, ev, jobs, cnt):
+def room(pdus, keys, ev, jobs, cnt):
+    """Whether the tables hold ``pdus`` more PDUs (past the cap events are only counted)."""
     return ((cnt[C_EVENTS] + pdus <= len(ev) or len(ev) >= cnt[C_MAX_EVENTS]) and cnt[C_JOBS] + pdus <= len(jobs)
             and 2 * (cnt[C_PENDING] + pdus) <= len(keys))
 
@@ -246,16 +273,11 @@ def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, e
         if flows[f, F_DIRTY + d]:
             return FALLBACK, i
         s = seq[i]
-        if flows[f, F_SEQ + d] >= 0:
-            delta = (s - flows[f, F_SEQ + d]) & SEQ_MASK
-            if delta >= 1 << 31:
-                delta -= 1 << 32
-            if delta < 0:
-                if ln + delta <= 0:
-                    continue  # a retransmission: nothing new
-                return FALLBACK, i
-        if min(lo + ln, end[i]) - lo != ln:
-            return FALLBACK, i  # truncated by the capture
+        kind = tcp.segment(flows[f, F_SEQ + d], s, lo, ln, end[i])
+        if kind == tcp.SKIP:
+            continue
+        if kind == tcp.ASIDE:
+            return FALLBACK, i
         pos, pdus, bad = lo, 0, False
         while pos < lo + ln:
             if lo + ln - pos < 6:
@@ -268,9 +290,9 @@ def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, e
                 return FALLBACK, i
             pos += 6 + size
             pdus += 1
-        if not bad and not _room(pdus, keys, ev, jobs, cnt):
+        if not bad and not room(pdus, keys, ev, jobs, cnt):
             return GROW, i
-        flows[f, F_SEQ + d] = (s + ln) & SEQ_MASK
+        flows[f, F_SEQ + d] = (s + ln) & tcp.SEQ_MASK
         if bad:  # Stream drops the segment's frames and counts the error
             cnt[C_ERRORS] += 1
             continue

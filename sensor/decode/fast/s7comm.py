@@ -19,7 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sensor.decode.fast.modbus import _be16, _find, _remove, rtt_us
+from sensor.decode.fast import tcp
+from sensor.decode.fast.modbus import (C_DROPPED, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS,  # noqa: F401
+                                       _be16, answer, ask, new_row, room)  # (counters: the Python side reads them here)
 
 # event columns: the ROSCTR and name code say which of A1..A5 mean what (see ``sensor.meter.fast_s7comm``)
 E_FID, E_TS, E_ROSCTR, E_NAME, E_STATUS, E_REF, E_A1, E_A2, E_A3, E_A4, E_A5, E_RTT = range(12)
@@ -30,27 +32,23 @@ JOB, ACK, ACK_DATA, USERDATA = 1, 2, 3, 7
 MAX_AREAS = 4  # distinct areas of a Read/Write Variable job the row holds (A2..A5)
 # per-flow state: next sequence number per direction (-1: none yet), services (bits), services the
 # responder was seen serving this interval (bits) and when, requests pending, the flow-table slot,
-# whether the flow went on in Python
-F_SEQ, F_SERVICES, F_SERVED, F_SERVED_AT, F_PENDING, F_SLOT, F_MOVED = 0, 2, 3, 4, 6, 7, 8
-FLOW_COLS = 9
+# whether the flow went on in Python; (not read here) the services the flow table was told of
+F_SEQ, F_SERVICES, F_SERVED, F_SERVED_AT, F_PENDING, F_SLOT, F_MOVED, F_TOLD = 0, 2, 3, 4, 6, 7, 8, 9
+FLOW_COLS = 10
 SVC_COTP, SVC_S7 = 1, 2
 # Read SZL answer jobs: flow, time, offset and length of the S7 data, "more data units follow",
 # whether the request named the SZL, sender is the originator
 J_FID, J_TS, J_OFF, J_LEN, J_MORE, J_FIRST, J_ORIG = range(7)
 JOB_COLS = 7
-# counters: events, pending requests, SZL jobs, events dropped over the cap, the cap
-C_EVENTS, C_PENDING, C_JOBS, C_DROPPED, C_MAX_EVENTS = range(5)
-COUNTERS = 5
+# counters laid out as the Modbus kernel's (its ``room`` reads them; C_ERRORS is not used here)
 DONE, MOVE, GROW = 0, 1, 2
 # pending-table keys: fid << 20 | kind << 16 | PDU reference, or group << 8 | sub-function
 K_JOB, K_USERDATA = 0, 1
 # pending values of requests whose event was dropped over the cap (else the event row)
 DROPPED, DROPPED_SZL = -1, -2
 
-MAX_PENDING = 256  # as spec.MAX_PENDING
 COTP_DT, S7 = 0xF0, 0x32
 SZL_GROUP, SZL_SUB = 0x4, 0x01
-SEQ_MASK = 0xFFFFFFFF
 
 
 @njit(cache=True, _nrt=False)
@@ -121,45 +119,14 @@ def _frame_ok(b, o, n, areas):
 @njit(cache=True, _nrt=False)
 def _event(ev, cnt, fid, ts, rosctr, name, status, ref, a):
     """A new event row, or -1 (counted) once the interval has C_MAX_EVENTS."""
-    k = cnt[C_EVENTS]
-    if k >= cnt[C_MAX_EVENTS]:
-        cnt[C_DROPPED] += 1
-        return -1
-    cnt[C_EVENTS] = k + 1
+    k = new_row(cnt)
+    if k < 0:
+        return k
     ev[k, E_FID], ev[k, E_TS], ev[k, E_ROSCTR], ev[k, E_NAME], ev[k, E_STATUS] = fid, ts, rosctr, name, status
     ev[k, E_REF], ev[k, E_RTT] = ref, -1
     for j in range(5):
         ev[k, E_A1 + j] = a[j]
     return k
-
-
-@njit(cache=True, _nrt=False)
-def _ask(flows, keys, vals, cnt, fid, key, k, dropped):
-    """Session.ask: remember the request's row (or ``dropped``) under ``key``."""
-    if flows[fid, F_PENDING] >= MAX_PENDING:
-        return
-    at = _find(keys, key)
-    if at < 0:
-        at = -1 - at
-        keys[at] = key
-        flows[fid, F_PENDING] += 1
-        cnt[C_PENDING] += 1
-    vals[at] = k if k >= 0 else dropped
-
-
-@njit(cache=True, _nrt=False)
-def _answer(flows, keys, vals, cnt, ev, fid, key, ts):
-    """Session.answer: (paired, the request's row or a DROPPED marker), its rtt set."""
-    at = _find(keys, key)
-    if at < 0:
-        return False, DROPPED
-    k = vals[at]
-    _remove(keys, vals, at)
-    flows[fid, F_PENDING] -= 1
-    cnt[C_PENDING] -= 1
-    if k >= 0:
-        ev[k, E_RTT] = rtt_us(ev[k, E_TS], ts)
-    return True, k
 
 
 @njit(cache=True, _nrt=False)
@@ -175,11 +142,11 @@ def _decode_s7(b, o, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt, a):
         elif function == 0xF0:
             a[0] = _be16(b, p + 6)
         k = _event(ev, cnt, fid, ts, JOB, function, STATUS_NONE, ref, a)
-        _ask(flows, keys, vals, cnt, fid, (fid << 20) | (K_JOB << 16) | ref, k, DROPPED)
+        ask(flows, F_PENDING, keys, vals, cnt, fid, (fid << 20) | (K_JOB << 16) | ref, k if k >= 0 else DROPPED)
         return
     if rosctr != USERDATA:  # Ack, ACK-Data
         error = _be16(b, o + 10)
-        paired, k = _answer(flows, keys, vals, cnt, ev, fid, (fid << 20) | (K_JOB << 16) | ref, ts)
+        paired, k = answer(flows, F_PENDING, keys, vals, cnt, ev, fid, (fid << 20) | (K_JOB << 16) | ref, ts)
         if not paired:
             k = _event(ev, cnt, fid, ts, rosctr, np.int64(b[o + 12]) if plen else 0, STATUS_NONE, ref, a)
         if k >= 0:
@@ -196,9 +163,9 @@ def _decode_s7(b, o, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt, a):
             a[0], a[1] = _be16(b, data + 4), _be16(b, data + 6)
         k = _event(ev, cnt, fid, ts, USERDATA, name, STATUS_NONE, ref, a)
         if kind == 4:
-            _ask(flows, keys, vals, cnt, fid, key, k, DROPPED_SZL if szl else DROPPED)
+            ask(flows, F_PENDING, keys, vals, cnt, fid, key, k if k >= 0 else DROPPED_SZL if szl else DROPPED)
         return
-    paired, k = _answer(flows, keys, vals, cnt, ev, fid, key, ts)
+    paired, k = answer(flows, F_PENDING, keys, vals, cnt, ev, fid, key, ts)
     first = k == DROPPED_SZL or (k >= 0 and ev[k, E_A1] >= 0)  # the request named the SZL
     if not paired:
         k = _event(ev, cnt, fid, ts, USERDATA, name, STATUS_NONE, ref, a)
@@ -228,12 +195,6 @@ def _decode_frame(b, o, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt, a):
                 flows[fid, F_SERVED_AT + bit] = ts
 
 
-@njit(cache=True, _nrt=False)
-def _room(frames, keys, ev, jobs, cnt):
-    return ((cnt[C_EVENTS] + frames <= len(ev) or len(ev) >= cnt[C_MAX_EVENTS]) and cnt[C_JOBS] + frames <= len(jobs)
-            and 2 * (cnt[C_PENDING] + frames) <= len(keys))
-
-
 @njit(cache=True)
 def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, ev, jobs, cnt):
     """Packets start… of S7comm flows (fid per packet) → events; returns (DONE, len) or
@@ -246,16 +207,11 @@ def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, e
         if flows[f, F_MOVED]:
             continue
         s = seq[i]
-        if flows[f, F_SEQ + d] >= 0:
-            delta = (s - flows[f, F_SEQ + d]) & SEQ_MASK
-            if delta >= 1 << 31:
-                delta -= 1 << 32
-            if delta < 0:
-                if ln + delta <= 0:
-                    continue  # a retransmission: nothing new
-                return MOVE, i
-        if min(lo + ln, end[i]) - lo != ln:
-            return MOVE, i  # truncated by the capture
+        kind = tcp.segment(flows[f, F_SEQ + d], s, lo, ln, end[i])
+        if kind == tcp.SKIP:
+            continue
+        if kind == tcp.ASIDE:
+            return MOVE, i
         pos, frames = lo, 0
         while pos < lo + ln:
             if lo + ln - pos < 4 or b[pos] != 3 or b[pos + 1] != 0:
@@ -265,9 +221,9 @@ def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, e
                 return MOVE, i
             pos += size
             frames += 1
-        if not _room(frames, keys, ev, jobs, cnt):
+        if not room(frames, keys, ev, jobs, cnt):
             return GROW, i
-        flows[f, F_SEQ + d] = (s + ln) & SEQ_MASK
+        flows[f, F_SEQ + d] = (s + ln) & tcp.SEQ_MASK
         pos = lo
         while pos < lo + ln:
             _decode_frame(b, pos, f, is_orig[i], ts[i], flows, keys, vals, ev, jobs, cnt, a)

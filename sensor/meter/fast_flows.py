@@ -1,0 +1,86 @@
+"""What the compiled protocol paths (``fast_modbus``, ``fast_s7comm``) share: their flows' ids (fids)
+and the flow-table slot → fid map, and the tables their kernels write (flow state, pending
+requests, event rows, jobs for Python, counters), grown before a kernel call would overflow them."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+from sensor.decode.fast import modbus as pending
+
+
+class CompiledFlows:
+    """``kernel``: the kernel module (its FLOW_COLS, EVENT_COLS, JOB_COLS, COUNTERS, F_SLOT and C_* indexes)."""
+
+    def __init__(self, kernel: ModuleType, initial: tuple[int, ...], max_events: int) -> None:
+        self.k = kernel
+        self._initial = initial  # a new flow's state row (its slot is set apart)
+        self.dropped = 0  # events over the cap in the interval flushed last
+        self.ends: list[tuple[str, str, str, int]] = []  # (uid, orig_h, resp_h, resp_p) by fid
+        self._free: list[int] = []
+        self._flows = np.empty((0, kernel.FLOW_COLS), np.int64)
+        self._by_slot = np.full(0, -1, np.int64)  # fid of each flow-table slot holding a flow of this path
+        self._keys = np.full(1 << 12, -1, np.int64)  # pending requests: kernel key → event row
+        self._vals = np.zeros(1 << 12, np.int64)
+        self._events = np.zeros((1 << 14, kernel.EVENT_COLS), np.int64)
+        self._jobs = np.zeros((1 << 6, kernel.JOB_COLS), np.int64)
+        self._cnt = np.zeros(kernel.COUNTERS, np.int64)
+        self._cnt[kernel.C_MAX_EVENTS] = max_events
+
+    def add(self, ends: tuple[str, str, str, int], slot: int) -> int:
+        """A flow detected as this path's protocol, in the flow-table slot ``slot``: its fid."""
+        if self._free:
+            fid = self._free.pop()
+            self.ends[fid] = ends
+        else:
+            fid = len(self.ends)
+            self.ends.append(ends)
+            if fid >= len(self._flows):
+                self._flows = np.concatenate([self._flows, np.empty((max(64, fid), self.k.FLOW_COLS), np.int64)])
+        self._flows[fid] = self._initial
+        self._flows[fid, self.k.F_SLOT] = slot
+        if slot >= len(self._by_slot):
+            grown = np.full(max(slot + 1, 2 * len(self._by_slot)), -1, np.int64)
+            grown[: len(self._by_slot)] = self._by_slot
+            self._by_slot = grown
+        self._by_slot[slot] = fid
+        return fid
+
+    def fids(self, slots: np.ndarray) -> np.ndarray:
+        """The fid of each slot's flow on this path, else -1."""
+        out = np.full(len(slots), -1, np.int64)
+        inside = slots < len(self._by_slot)
+        out[inside] = self._by_slot[slots[inside]]
+        return out
+
+    def forget_slots(self, slots: list[int]) -> None:
+        inside = [slot for slot in slots if slot < len(self._by_slot)]
+        self._by_slot[inside] = -1
+
+    def release(self, fid: int) -> None:
+        """The flow ended (after the interval's flush) or left the path: its slot may hold another flow next."""
+        slot = self._flows[fid, self.k.F_SLOT]
+        if slot < len(self._by_slot) and self._by_slot[slot] == fid:  # not since taken by another flow
+            self._by_slot[slot] = -1
+        self._forget(fid)
+        self._free.append(fid)
+
+    def _forget(self, fid: int) -> None:
+        """Python-side state of a released flow."""
+
+    def _grow(self, pdus: int) -> None:
+        """Make room for ``pdus`` more PDUs."""
+        k, cnt = self.k, self._cnt
+        while cnt[k.C_EVENTS] + pdus > len(self._events) and len(self._events) < cnt[k.C_MAX_EVENTS]:
+            self._events = np.concatenate([self._events, np.zeros_like(self._events)])
+        if cnt[k.C_JOBS] + pdus > len(self._jobs):
+            self._jobs = np.zeros((2 * (cnt[k.C_JOBS] + pdus), k.JOB_COLS), np.int64)  # taken after every call
+        size = len(self._keys)
+        while 2 * (cnt[k.C_PENDING] + pdus) > size:
+            size *= 2
+        if size != len(self._keys):
+            keys, vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
+            pending.rehash(self._keys, self._vals, keys, vals)
+            self._keys, self._vals = keys, vals
