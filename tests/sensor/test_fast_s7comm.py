@@ -104,6 +104,11 @@ def test_the_simulated_plant_decodes_the_same(plant, monkeypatch):
     assert assert_paths_agree(plant, monkeypatch, "s7comm") > 500
 
 
+def test_flows_evicted_from_a_bounded_flow_table_decode_the_same(plant, monkeypatch):
+    """Slots of evicted and ended flows are reused by other flows: the compiled path follows."""
+    assert assert_paths_agree(plant, monkeypatch, "s7comm", max_flows=64) > 500
+
+
 @pytest.mark.parametrize("trace", [str(p.relative_to(CORPUS)) for p in S7_TRACES])
 def test_every_s7comm_capture_of_the_corpus_decodes_the_same(trace, monkeypatch):
     assert_paths_agree(CORPUS / trace, monkeypatch, "s7comm")
@@ -119,7 +124,11 @@ def test_the_corpus_has_s7comm_captures():
 def test_random_and_broken_payloads_decode_the_same(seed, tmp_path, monkeypatch):
     path = tmp_path / "fuzz.pcap"
     _fuzz_capture(path, seed)
+    moved = []
+    move_out = fast_s7comm.FastS7.move_out
+    monkeypatch.setattr(fast_s7comm.FastS7, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
     assert assert_paths_agree(path, monkeypatch, "s7comm") > 300
+    assert moved  # flows moved to Python midway, pending requests and all (the plant's flows mostly stay)
 
 
 def test_events_over_the_cap_are_dropped_and_counted_as_the_python_path_does(monkeypatch):
