@@ -49,10 +49,10 @@ T0 = 1_767_225_600_000_000  # µs
 
 
 def fuzz_capture(path: Path, seed: int, server_port: int, opening: bytes, frame: Callable[[random.Random, bool], bytes],
-                 flows: int = 40, segments: int = 40) -> None:
+                 flows: int = 40, segments: int = 40, clean: bool = False) -> None:
     """TCP flows to ``server_port`` (each opened by ``opening``, for detection) of random ``frame``s sent
     whole, several to a segment, split across segments, retransmitted, overlapping, after a gap, or
-    truncated by the capture; over three 60 s intervals."""
+    truncated by the capture (``clean``: whole and in sequence only); over three 60 s intervals."""
     rng = random.Random(seed)
     records = []
     for n in range(flows):
@@ -65,7 +65,7 @@ def fuzz_capture(path: Path, seed: int, server_port: int, opening: bytes, frame:
             frames = rng.choice((1, 1, 1, 2, 3))
             payload = opening if i == 0 else b"".join(frame(rng, from_client) for _ in range(frames))
             start = seq[from_client]
-            roll = rng.random()
+            roll = 1.0 if clean else rng.random()
             if roll < 0.1 and from_client in last:  # retransmission, or overlap with new bytes after it
                 start, old = last[from_client]
                 payload = old + (payload if rng.random() < 0.5 else b"")
@@ -78,7 +78,7 @@ def fuzz_capture(path: Path, seed: int, server_port: int, opening: bytes, frame:
                 records.append((t, tcp_frame(src, dst, *ports, start, 1, 0x18, payload[:cut]), None))
                 start, payload = (start + cut) & 0xFFFFFFFF, payload[cut:]
             packet = tcp_frame(src, dst, *ports, start, 1, 0x18, payload)
-            caplen = len(packet) - rng.randrange(1, len(payload) + 1) if rng.random() < 0.05 else None
+            caplen = len(packet) - rng.randrange(1, len(payload) + 1) if not clean and rng.random() < 0.05 else None
             records.append((t, packet, caplen))
             last[from_client] = (start, payload)
             seq[from_client] = max(seq[from_client], (start + len(payload)) & 0xFFFFFFFF)

@@ -64,6 +64,26 @@ def _userdata(rng: random.Random, ref: int, from_client: bool) -> bytes:
     return struct.pack("!BBHHHH", 0x32, 7, 0, ref, len(params), len(data)) + params + data
 
 
+def _plain_frame(rng: random.Random, from_client: bool) -> bytes:
+    """A TPKT frame of what the kernel decodes itself, paired or not: COTP connection PDUs,
+    Read/Write Variable, Setup Communication and other jobs, their answers, user data and SZL answers."""
+    ref = rng.randrange(3)
+    roll = rng.random()
+    if roll < 0.04:
+        return rng.choice((COTP_CR, COTP_CC))
+    if roll < 0.1 and not from_client:
+        return rng.choice(s7_identity_answers(ref, IDENTITY))[1]
+    if roll < 0.6 and from_client:
+        items = [bytes([0x12, 0x0A, 0x10, 0x02]) + struct.pack("!HH", 16, rng.randrange(3)) +
+                 bytes([rng.choice((0x81, 0x83, 0x84, 0x84)), 0, 0, 0]) for _ in range(rng.choice((1, 1, 2, 5)))]
+        params = rng.choice((bytes([rng.choice((0x04, 0x05)), len(items)]) + b"".join(items), S7_SETUP, b"\x1b\x00",
+                             b"\x00"))
+        return tpkt_cotp_data(struct.pack("!BBHHHH", 0x32, 1, 0, ref, len(params), 0) + params)
+    if roll < 0.6:
+        return tpkt_cotp_data(_answer(rng, ref))
+    return tpkt_cotp_data(_userdata(rng, ref, from_client))
+
+
 def _frame(rng: random.Random, from_client: bool) -> bytes:
     """A TPKT frame, often unusual or broken: COTP connection PDUs, jobs, answers, user data, SZL
     identity answers, COTP fragments, S7comm-plus, damaged headers."""
@@ -129,6 +149,17 @@ def test_random_and_broken_payloads_decode_the_same(seed, tmp_path, monkeypatch)
     monkeypatch.setattr(fast_s7comm.FastS7, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
     assert assert_paths_agree(path, monkeypatch, "s7comm") > 300
     assert moved  # flows moved to Python midway, pending requests and all (the plant's flows mostly stay)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_random_payloads_the_kernel_takes_throughout_decode_the_same(seed, tmp_path, monkeypatch):
+    path = tmp_path / "plain.pcap"
+    fuzz_capture(path, seed, 102, COTP_CR, _plain_frame, segments=80, clean=True)
+    moved = []
+    move_out = fast_s7comm.FastS7.move_out
+    monkeypatch.setattr(fast_s7comm.FastS7, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
+    assert assert_paths_agree(path, monkeypatch, "s7comm") > 1000
+    assert len(moved) < 2 * 40 / 2  # most flows stay compiled (some meet a malformed item list)
 
 
 def test_events_over_the_cap_are_dropped_and_counted_as_the_python_path_does(monkeypatch):
