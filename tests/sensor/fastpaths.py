@@ -8,12 +8,22 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from sensor.meter import applayer
 from sensor.meter.fold import _key, fold_events
 from sensor.meter.pipeline import iter_intervals
-from sensor.simulate import Host, tcp_frame
+from sensor.simulate import Host, tcp_frame, write_pcap
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def plant(tmp_path_factory) -> Path:
+    """The simulated plant both compiled paths' tests read (30,000 packets)."""
+    path = tmp_path_factory.mktemp("plant") / "plant.pcap"
+    write_pcap(path, packets=30_000, seed=3)
+    return path
 
 
 def canonical(rows: list[dict]) -> list[str]:

@@ -9,12 +9,12 @@ import random
 from pathlib import Path
 
 import pytest
-from fastpaths import CORPUS, T0, assert_paths_agree, fuzz_capture, run
+from fastpaths import CORPUS, T0, assert_paths_agree, fuzz_capture, plant, run  # noqa: F401 (plant: a fixture)
 
 from bench.concurrent_flows import write as write_concurrent
 from sensor.decode.fast.modbus import rtt_us
 from sensor.meter import applayer, fast_modbus
-from sensor.simulate import modbus, modbus_device_id_answer, write_pcap
+from sensor.simulate import modbus, modbus_device_id_answer
 
 MODBUS_TRACES = [
     "ics-pcap/MODBUS/MODBUS-TestDataPart1/MODBUS-TestDataPart1.pcap",
@@ -38,13 +38,6 @@ def test_other_protocols_fold_in_the_app_layer_as_fold_events_folds_them(folder,
         pytest.skip("corpus not available")
     for trace in traces:
         assert_paths_agree(trace, monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def plant(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("plant") / "plant.pcap"
-    write_pcap(path, packets=30_000, seed=3)
-    return path
 
 
 def test_the_simulated_plant_decodes_the_same(plant, monkeypatch):

@@ -10,11 +10,11 @@ import struct
 from pathlib import Path
 
 import pytest
-from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, run
+from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, plant, run  # noqa: F401 (plant: a fixture)
 
 from sensor.meter import applayer, fast_s7comm
 from sensor.simulate import (COTP_CC, COTP_CR, S7_INSERT_BLOCK, S7_REQUEST_DOWNLOAD, S7_SETUP, S7_START,
-                             S7_STOP, s7_identity_answers, tpkt_cotp_data, write_pcap)
+                             S7_STOP, s7_identity_answers, tpkt_cotp_data)
 
 S7_TRACES = sorted(p for p in [*(CORPUS / "ics-pcap/S7").glob("*/*.pcap"),
                                *(CORPUS / "icsnpp/s7comm/traces").glob("*.pcap"), CORPUS / "iti/s7/s7comm_clean.pcap",
@@ -111,13 +111,6 @@ def _frame(rng: random.Random, from_client: bool) -> bytes:
 
 def _fuzz_capture(path: Path, seed: int) -> None:
     fuzz_capture(path, seed, 102, COTP_CR, _frame)
-
-
-@pytest.fixture(scope="module")
-def plant(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("plant") / "plant.pcap"
-    write_pcap(path, packets=30_000, seed=3)
-    return path
 
 
 def test_the_simulated_plant_decodes_the_same(plant, monkeypatch):
