@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from counterpath import carried, core, reported, ship, stored  # noqa: F401 (core: the fixture)
 
-from sensor.meter import applayer, fast_modbus, pipeline
+from sensor.meter import applayer, fast_modbus, fast_s7comm, pipeline
 from sensor.simulate import write_pcap
 
 CAP = 25  # events per interval, on both the compiled and the Python paths
@@ -20,6 +20,7 @@ def shipped(core, tmp_path_factory):
     write_pcap(capture, packets=6000, seed=4)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fast_modbus, "MAX_EVENTS", CAP)
+        patch.setattr(fast_s7comm, "MAX_EVENTS", CAP)
         patch.setattr(applayer, "MAX_EVENTS", CAP)
         batches = list(pipeline.iter_batches([capture], 60.0, sensor="SN-dropping"))
     return (*ship(core, batches, "dropping", tmp_path_factory.mktemp("spool")), batches)
