@@ -136,6 +136,6 @@ def test_bad_capture_settings_are_one_line(core, tmp_path):
     res = sensor("run", config=config, capture=None)
     assert res.returncode == 1
     assert one_line(res).startswith("mieruka-sensor: bad capture filter 'udp port'"), res.stderr
-    config.write_text(config.read_text().replace('capture = "scapy"', 'capture = "pcap"'))
+    config.write_text(config.read_text().replace('capture = "tpacket"', 'capture = "pcap"'))
     res = sensor("run", config=config, capture=None)
     assert res.returncode == 1 and "capture must be one of scapy, dumpcap, tpacket, not 'pcap'" in one_line(res)
