@@ -115,7 +115,7 @@ def serve(
         raise fail("--workers > 1 needs MIERUKA_CLICKHOUSE_URL (a ClickHouse server) and MIERUKA_DATABASE_URL "
                    "(PostgreSQL): the embedded stores belong to one process")
     if workers == 1:
-        uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, server_header=False)
+        uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, workers=1, server_header=False)
         return
     from core.api.metrics import shared_between_workers
 
