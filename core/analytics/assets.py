@@ -237,28 +237,40 @@ def _peers(ch: ClickHouseStore, tenant_id: int, ips: list[str]) -> list[dict]:
     )
 
 
-# The oldest bucket (hour or day) still needed for the newest {limit} events of {ips}: each key of the
-# actions rollup, per bucket, stands for at least one stored event, so once the keys of the newer
-# buckets reach the limit the older ones are not needed.
+# The oldest bucket (hour or day) from {since} on still needed for the newest {limit} events of {ips}:
+# each key of the actions rollup, per bucket, stands for at least one stored event, so once the keys of
+# the newer buckets reach the limit the older ones are not needed. Also the newest bucket and all the keys.
 _NEEDED_SINCE = """
-    SELECT min(bucket) AS since FROM (
-        SELECT bucket, keys, sum(keys) OVER (ORDER BY bucket DESC) AS upto
-        FROM (SELECT bucket, count() AS keys FROM (
-                  SELECT {bucket} AS bucket FROM {table}
-                  WHERE tenant_id = {{tenant:UInt32}} AND {bucket} >= {{since:DateTime('UTC')}}
-                    AND (orig_h IN {{ips:Array(String)}} OR resp_h IN {{ips:Array(String)}})
-                  GROUP BY bucket, orig_h, resp_h, protocol, action HAVING sum(count) > 0)
-              GROUP BY bucket))
-    WHERE upto - keys < {{limit:UInt32}}"""
+    SELECT minIf(bucket, upto - keys < {{limit:UInt32}}) AS since, max(bucket) AS newest, max(upto) AS total
+    FROM (SELECT bucket, keys, sum(keys) OVER (ORDER BY bucket DESC) AS upto
+          FROM (SELECT bucket, count() AS keys FROM (
+                    SELECT {bucket} AS bucket FROM {table}
+                    WHERE tenant_id = {{tenant:UInt32}} AND {bucket} >= {{since:DateTime('UTC')}}
+                      AND (orig_h IN {{ips:Array(String)}} OR resp_h IN {{ips:Array(String)}})
+                    GROUP BY bucket, orig_h, resp_h, protocol, action HAVING sum(count) > 0)
+                GROUP BY bucket))"""
+_NEEDED_DAY = _NEEDED_SINCE.format(table="event_actions_1d", bucket="day")
+_NEEDED_HOUR = _NEEDED_SINCE.format(table="event_actions_1h", bucket="hour")
+RECENT = timedelta(days=1)  # the hours looked at first: the device's newest day and the day before
+
+
+def _newest_hour(ch: ClickHouseStore, params: dict) -> datetime:
+    """The hour that bounds the newest events: the day from the daily actions rollup, then the hour
+    inside it from the hourly one — read first over the device's last two days only (a busy device's
+    bound lies there), then, when their keys fall short of the limit, from that day on."""
+    day = ch.query(_NEEDED_DAY, params | {"since": EARLIEST})[0]
+    recent = max(day["since"], day["newest"] - RECENT)
+    hour = ch.query(_NEEDED_HOUR, params | {"since": recent})[0]
+    if hour["total"] < params["limit"] and recent > day["since"]:
+        hour = ch.query(_NEEDED_HOUR, params | {"since": day["since"]})[0]
+    return hour["since"]
 
 
 def newest_events(ch: ClickHouseStore, tenant_id: int, ips: list[str]) -> list[dict]:
-    """The newest MAX_EVENTS events to or from ``ips``, read from raw events only since the hour
-    that bounds them: first the day from the daily actions rollup, then the hour inside it from the
-    hourly one; the raw read is then a time range of the ordering key (the batch interval)."""
-    params = {"tenant": tenant_id, "ips": ips, "limit": MAX_EVENTS, "since": EARLIEST}
-    for table, bucket in (("event_actions_1d", "day"), ("event_actions_1h", "hour")):
-        params["since"] = ch.query(_NEEDED_SINCE.format(table=table, bucket=bucket), params)[0]["since"]
+    """The newest MAX_EVENTS events to or from ``ips``, read from raw events only since the hour that
+    bounds them (_newest_hour): a time range of the ordering key (the batch interval)."""
+    params = {"tenant": tenant_id, "ips": ips, "limit": MAX_EVENTS}
+    since = _newest_hour(ch, params)
     return ch.query(
         """
         SELECT ts, ts_end, count, orig_h, resp_h, resp_p, protocol, action, status, attrs FROM events
@@ -266,7 +278,7 @@ def newest_events(ch: ClickHouseStore, tenant_id: int, ips: list[str]) -> list[d
           AND interval_start >= {floor:DateTime64(6, 'UTC')} AND ts >= {since:DateTime64(6, 'UTC')}
         ORDER BY ts DESC LIMIT {limit:UInt32}
         """,
-        params | {"floor": params["since"] - MARGIN},
+        params | {"since": since, "floor": since - MARGIN},
     )
 
 
