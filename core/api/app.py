@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -80,6 +81,14 @@ ROUTERS = (
 )
 
 
+@functools.cache
+def _collect_startup_garbage() -> None:
+    """Once per process, before its first ``gc.freeze``: the garbage cycles of imports and startup
+    (~2,500 objects; a full pass, ~170 ms) would otherwise be kept until shutdown. A process serves one
+    app; another app started later in the same process (the tests) is not worth 170 ms each."""
+    gc.collect()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app; stores are opened at startup and closed at shutdown (app.state.*)."""
     settings = settings or Settings()
@@ -114,9 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 job.start()
             # What the app holds while it runs (modules, plotly's validators, routes, stores: ~300 000
             # objects) is kept out of the collector's full passes, which then scan only what requests
-            # leave; each pass over all of it took 100-700 ms, every few page requests. Collected
-            # first, so startup's garbage is not kept until shutdown.
-            gc.collect()
+            # leave; each pass over all of it took 100-700 ms, every few page requests.
+            _collect_startup_garbage()
             gc.freeze()
             try:
                 yield
