@@ -201,7 +201,7 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str,
     found = assets[key]
     ips = sorted(found.ips)
     peers, events = _HOSTS.get(ch, (tenant_id, tuple(ips), MAX_EVENTS), lambda: (
-        (_peers(ch, tenant_id, ips), newest_events(ch, tenant_id, ips)) if ips else ([], [])))
+        (_peers(ch, tenant_id, ips), newest_events(ch, tenant_id, ips, found.last_seen)) if ips else ([], [])))
     return {
         **_jsonable(found.summary()),
         **risk.scored(ch, tenant_id, assets)[key],
@@ -254,23 +254,30 @@ _NEEDED_HOUR = _NEEDED_SINCE.format(table="event_actions_1h", bucket="hour")
 RECENT = timedelta(days=1)  # the hours looked at first: the device's newest day and the day before
 
 
-def _newest_hour(ch: ClickHouseStore, params: dict) -> datetime:
-    """The hour that bounds the newest events: the day from the daily actions rollup, then the hour
-    inside it from the hourly one — read first over the device's last two days only (a busy device's
-    bound lies there), then, when their keys fall short of the limit, from that day on."""
-    day = ch.query(_NEEDED_DAY, params | {"since": EARLIEST})[0]
-    recent = max(day["since"], day["newest"] - RECENT)
+def _newest_hour(ch: ClickHouseStore, params: dict, last_seen: datetime | None) -> datetime:
+    """The hour that bounds the newest events, read from the hourly actions rollup over the device's last
+    two days first (a busy device's bound lies there): from the day before the one it was ``last_seen``
+    in, else before the daily rollup's newest day. Only when their keys fall short of the limit, the daily
+    rollup's bound (the oldest day needed), and the hourly rollup from that day on."""
+    day = None if last_seen else ch.query(_NEEDED_DAY, params | {"since": EARLIEST})[0]
+    newest = day["newest"] if day else last_seen.replace(hour=0, minute=0, second=0, microsecond=0)
+    recent = max(newest - RECENT, day["since"] if day else EARLIEST)
     hour = ch.query(_NEEDED_HOUR, params | {"since": recent})[0]
-    if hour["total"] < params["limit"] and recent > day["since"]:
-        hour = ch.query(_NEEDED_HOUR, params | {"since": day["since"]})[0]
-    return hour["since"]
+    if hour["total"] >= params["limit"]:  # the newer keys reach the limit within the recent hours
+        return hour["since"]
+    day = day or ch.query(_NEEDED_DAY, params | {"since": EARLIEST})[0]
+    if recent <= day["since"]:  # the recent hours covered every day needed
+        return hour["since"]
+    return ch.query(_NEEDED_HOUR, params | {"since": day["since"]})[0]["since"]
 
 
-def newest_events(ch: ClickHouseStore, tenant_id: int, ips: list[str]) -> list[dict]:
-    """The newest MAX_EVENTS events to or from ``ips``, read from raw events only since the hour that
-    bounds them (_newest_hour): a time range of the ordering key (the batch interval)."""
+def newest_events(ch: ClickHouseStore, tenant_id: int, ips: list[str],
+                  last_seen: datetime | None = None) -> list[dict]:
+    """The newest MAX_EVENTS events to or from ``ips`` (a device last seen at ``last_seen``, when known),
+    read from raw events only since the hour that bounds them (_newest_hour): a time range of the
+    ordering key (the batch interval)."""
     params = {"tenant": tenant_id, "ips": ips, "limit": MAX_EVENTS}
-    since = _newest_hour(ch, params)
+    since = _newest_hour(ch, params, last_seen)
     return ch.query(
         """
         SELECT ts, ts_end, count, orig_h, resp_h, resp_p, protocol, action, status, attrs FROM events

@@ -255,17 +255,20 @@ def test_an_upgraded_store_is_backfilled(store):
 
 
 def test_newest_events_look_at_the_recent_days_first_then_further_back(store, monkeypatch):
-    """A busy device's bound is found in its last two days (two rollup reads); a limit they fall short of
-    reads the hourly rollup again from the daily bound — the events equal the raw table's both ways."""
+    """A busy device's bound is found in its last two days: one hourly rollup read when the caller knows
+    when the device was last seen, else the daily one first; a limit they fall short of reads the daily
+    bound and the hourly rollup from there — the events equal the raw table's every way."""
     host = store.query("SELECT orig_h AS h, count() AS n FROM events GROUP BY h ORDER BY n DESC LIMIT 1")[0]["h"]
+    last_seen = store.query("SELECT max(ts) AS t FROM events WHERE orig_h = {h:String} OR resp_h = {h:String}",
+                            {"h": host})[0]["t"]
     asked = []
     monkeypatch.setattr(store, "query", lambda sql, params=None, _query=store.query: (
         asked.append(sql), _query(sql, params))[1])
-    for limit, rollup_reads in ((5, 2), (100_000, 3)):
+    for seen, limit, rollup_reads in ((None, 5, 2), (None, 100_000, 3), (last_seen, 5, 1), (last_seen, 100_000, 3)):
         monkeypatch.setattr(assets, "MAX_EVENTS", limit)
         asked.clear()
-        newest = newest_events(store, TENANT, [host])
+        newest = newest_events(store, TENANT, [host], seen)
         raw = store.query("SELECT ts FROM events WHERE orig_h = {h:String} OR resp_h = {h:String}"
                           " ORDER BY ts DESC LIMIT {n:UInt32}", {"h": host, "n": limit})
         assert [r["ts"] for r in newest] == [r["ts"] for r in raw] and newest
-        assert sum("event_actions_1" in sql for sql in asked) == rollup_reads, limit
+        assert sum("event_actions_1" in sql for sql in asked) == rollup_reads, (seen, limit)
