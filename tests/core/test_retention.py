@@ -86,7 +86,10 @@ def test_a_store_from_before_retention_is_rebuilt_without_losing_rows(tmp_path, 
         for name in wire.TABLES:  # stored as the core did before: no interval, no retention
             table = ingest._with_keys(old, name, ACME, 1, 0).drop_columns(["interval_start", "retention_days"])
             ch.insert_arrow(name, table)
-        ch.insert_arrow("batches", _batch_row(old, ACME, 1))
+        marker = _batch_row(old, ACME, 1)  # only the columns the batches table had then
+        had = {r["name"] for r in ch.query("SELECT name FROM system.columns WHERE database = currentDatabase()"
+                                           " AND table = 'batches'")}
+        ch.insert_arrow("batches", marker.select([c for c in marker.column_names if c in had]))
         before = {t: count(ch, t, ACME) for t in (*retention.RAW_TABLES, "pairs_1h", "traffic_1m")}
         monkeypatch.setattr(clickhouse, "migrations", lambda: every)
         assert ch.migrate() == [m[0] for m in every if m[0] >= 14]
