@@ -13,8 +13,8 @@ ATTRIBUTES = frozenset(key.removeprefix("attr_") for key in (
     N_("attr_vendor"), N_("attr_model"), N_("attr_firmware"), N_("attr_hostname"), N_("attr_os"),
     N_("attr_serial"), N_("attr_role"), N_("attr_ip"), N_("attr_mac"), N_("attr_device_type"),
     N_("attr_product"), N_("attr_protocol_served"), N_("attr_protocol_used"), N_("attr_dns_name"),
-    N_("attr_netbios_name"), N_("attr_tcp_signature"), N_("attr_software"), N_("attr_hart_tag"),
-    N_("attr_goose_control_block"),
+    N_("attr_netbios_name"), N_("attr_tcp_signature"), N_("attr_software"), N_("attr_client_software"),
+    N_("attr_hart_tag"), N_("attr_goose_control_block"),
 ))
 # Event details with a label ("detail_" + name).
 DETAILS = frozenset(key.removeprefix("detail_") for key in (

@@ -90,7 +90,7 @@ def _request(msg: textproto.Message, session: Session) -> list[Event | Fact]:
     textproto.note_default(msg, event, session)
     out: list[Event | Fact] = [event]
     if attrs["user_agent"]:
-        out.append(Fact("software", str(attrs["user_agent"]), confidence=CONF_SOFTWARE))
+        out.append(Fact("client_software", str(attrs["user_agent"]), confidence=CONF_SOFTWARE))
     if vendor:
         out.append(Fact("vendor", vendor, about_sender=False, confidence=CONF_API_HINT))
     if msg.method == "CONNECT":

@@ -56,7 +56,7 @@ def _request(msg: textproto.Message, session: Session) -> list[Event | Fact]:
     textproto.note_default(msg, event, session)
     out: list[Event | Fact] = [event]
     if agent:
-        out.append(Fact("software", agent, confidence=CONF_SOFTWARE))
+        out.append(Fact("client_software", agent, confidence=CONF_SOFTWARE))
     return out
 
 

@@ -86,7 +86,7 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
         event.attrs["client" if is_orig else "server"] = banner
         event.attrs["version"] = "1" if banner.startswith("SSH-1.5-") else "2"
         software = banner.split("-", 2)[-1]
-        out.append(Fact("software", software, confidence=CONF_SOFTWARE))
+        out.append(Fact("client_software" if is_orig else "software", software, confidence=CONF_SOFTWARE))
         lowered = software.lower()
         out += [Fact("os", name, confidence=CONF_OS) for word, name in OS_WORDS if word in lowered][:1]
         return out

@@ -57,3 +57,12 @@ def test_the_ledger_names_the_controllers_and_their_advisories(site):
     found = client.get("/api/v1/vulnerabilities", headers=bearer(acme.api_token)).json()
     affected = {d["device"] for d in found["by_device"]}
     assert {devices[n]["mac"] for n, (_, advisory) in EXPECTED.items() if advisory} <= affected
+
+
+def test_software_a_device_runs_as_a_client_is_not_its_firmware(site):
+    """The NVR's User-Agent (RTSP and HTTP requests to its cameras) is client software: listed as such,
+    never the NVR's firmware — where a server's own banner may stand in for one."""
+    client, acme, devices = site
+    detail = client.get(f"/api/v1/assets/{devices['nvr-1']['mac']}", headers=bearer(acme.api_token)).json()
+    assert {a["value"] for a in detail["attributes"]["client_software"]} == {"NVR/4.1"}
+    assert "software" not in detail["attributes"] and detail["firmware"] != "NVR/4.1"

@@ -30,7 +30,7 @@ def test_requests_match_zeeks_http_log(trace, analyse, corpus):
 def test_server_and_client_software_become_facts(analyse):
     run = analyse("zeek/Traces/http/get.pcap")
     assert run.facts("192.150.187.43")["software"] == "Apache/2.4.3 (Fedora)"
-    assert run.facts("141.142.228.5")["software"] == "Wget/1.14 (darwin12.2.0)"
+    assert run.facts("141.142.228.5")["client_software"] == "Wget/1.14 (darwin12.2.0)"
     assert [f["service"] for f in run.flows] == ["http"]
 
 

@@ -35,7 +35,7 @@ def test_ndpis_rtsp_flows_name_client_and_server_software(analyse):
     run = analyse("camera/ndpi/rtsp.pcap")
     assert {f["service"] for f in run.flows if f["service"]} == {"rtsp"}
     assert run.facts("10.2.2.2")["software"] == "VLC/3.0.12"
-    assert run.facts("10.1.1.10")["software"] == "LibVLC/3.0.16 (LIVE555 Streaming Media v2016.11.28)"
+    assert run.facts("10.1.1.10")["client_software"] == "LibVLC/3.0.16 (LIVE555 Streaming Media v2016.11.28)"
     setups = [e for e in run.events if e["action"] == "SETUP"]
     assert setups and all(e["attrs"]["transport"].startswith("RTP/AVP;unicast;client_port=") for e in setups)
 

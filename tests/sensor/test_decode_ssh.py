@@ -19,7 +19,7 @@ def test_the_handshake_matches_zeeks_ssh_log(analyse, corpus):
     [event] = run.events
     assert {k: event["attrs"][k] for k in FIELDS} == {k: zeek[k] for k in FIELDS}
     assert event["attrs"]["version"] == zeek["version"] == "2"
-    assert run.facts("192.168.1.100")["software"] == "OpenSSH_7.4" and run.facts("192.168.1.32")["software"] == \
+    assert run.facts("192.168.1.100")["client_software"] == "OpenSSH_7.4" and run.facts("192.168.1.32")["software"] == \
         "OpenSSH_7.5"
 
 
