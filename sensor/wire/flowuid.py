@@ -1,17 +1,19 @@
 """``wire.flow_uid`` of every row of a flows table at once.
 
-The hash input strings are built with Arrow's string kernels and the base62 text with numpy; only
-BLAKE2b runs per row (hashlib over slices of one buffer). The result equals ``flow_uid`` row by
-row (tests/sensor/test_community.py checks it on the corpus).
+The hash input strings are built with Arrow's string kernels; their BLAKE2b digests
+(sensor/wire/blake2.py) and base62 texts are compiled loops over the rows that let go of the GIL. The
+result equals ``flow_uid`` row by row (tests/sensor/test_community.py checks it on the corpus,
+tests/sensor/test_blake2.py on the plant's batches too).
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
+
+from sensor.wire import blake2
 
 _BASE62 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)
 _DIGITS = 17  # 62**17 > 2**96: a 12-byte digest has at most 17 base62 digits
@@ -55,35 +57,44 @@ def flow_digests(flows: pa.Table, salt: str) -> np.ndarray:
     src = pc.binary_join_element_wise(pa.scalar(salt), col["proto"], _text(col["vlan"]), _text(col["ethertype"]),
                                       start, low, high, "|").cast(pa.binary())
     offsets = np.frombuffer(src.buffers()[1], np.int32, n + 1, src.offset * 4)
-    data = memoryview(src.buffers()[2] or b"")
-    blake = hashlib.blake2b
-    return np.frombuffer(b"".join(blake(data[lo:hi], digest_size=12).digest()
-                                  for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())),
-                         np.uint8).reshape(n, 12)
+    data = np.frombuffer(src.buffers()[2] or b"", np.uint8)
+    return blake2.digests(data, offsets, 12)
 
 
 def uid_texts(digests: np.ndarray) -> pa.Array:
     """"C" + base62 (no leading zeros; "0" for zero) of each big-endian 12-byte digest."""
+    data, offsets = _base62(np.ascontiguousarray(digests, np.uint8), _BASE62)
+    return pa.StringArray.from_buffers(len(digests), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+@njit(cache=True, nogil=True)
+def _base62(digests, alphabet):
+    """The uid texts of ``digests`` ([n, 12]) as one buffer and its n + 1 int32 offsets."""
     n = len(digests)
-    limbs = digests.reshape(n, 3, 4).astype(np.uint64)
-    limbs = (limbs[:, :, 0] << 24) | (limbs[:, :, 1] << 16) | (limbs[:, :, 2] << 8) | limbs[:, :, 3]
-    digits = np.zeros((n, _DIGITS), np.uint8)
-    for k in range(_DIGITS - 1, -1, -1):  # long division by 62, least significant digit first
-        rest = np.zeros(n, np.uint64)
+    data = np.empty(n * (_DIGITS + 1), np.uint8)
+    offsets = np.empty(n + 1, np.int32)
+    digits = np.empty(_DIGITS, np.uint8)
+    offsets[0] = 0
+    at = 0
+    for row in range(n):
+        limbs = np.zeros(3, np.uint64)  # the 96-bit number in three 32-bit limbs, most significant first
         for j in range(3):
-            cur = (rest << np.uint64(32)) | limbs[:, j]
-            limbs[:, j], rest = cur // np.uint64(62), cur % np.uint64(62)
-        digits[:, k] = rest
-    lead = np.minimum(np.argmax(digits != 0, axis=1), _DIGITS - 1)  # keep one digit of zero
-    text = _BASE62[digits]
-    width = _DIGITS - lead
-    out = np.full((n, _DIGITS + 1), 0, np.uint8)
-    out[:, 0] = ord("C")
-    cols = np.arange(_DIGITS)
-    src_idx = np.minimum(lead[:, None] + cols[None, :], _DIGITS - 1)
-    out[:, 1:] = np.where(cols[None, :] < width[:, None], np.take_along_axis(text, src_idx, axis=1), 0)
-    lengths = width + 1
-    keep = np.arange(_DIGITS + 1)[None, :] < lengths[:, None]
-    data = out[keep]
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data.tobytes()))
+            for k in range(4):
+                limbs[j] = (limbs[j] << np.uint64(8)) | np.uint64(digests[row, 4 * j + k])
+        count = 0
+        while True:  # long division by 62, least significant digit first
+            rest = np.uint64(0)
+            for j in range(3):
+                cur = (rest << np.uint64(32)) | limbs[j]
+                limbs[j] = cur // np.uint64(62)
+                rest = cur % np.uint64(62)
+            digits[count] = alphabet[rest]
+            count += 1
+            if limbs[0] == 0 and limbs[1] == 0 and limbs[2] == 0:
+                break
+        data[at] = ord("C")
+        for k in range(count):
+            data[at + 1 + k] = digits[count - 1 - k]
+        at += count + 1
+        offsets[row + 1] = at
+    return data[:at], offsets
