@@ -33,7 +33,9 @@ from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
+from sensor.meter.fast_iec104 import FastIec104
 from sensor.meter.fast_modbus import FastModbus
+from sensor.meter.fast_path import MovingFlows
 from sensor.meter.fast_s7comm import FastS7
 from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
 from sensor.meter.fold import TRANSACTION_ATTRS, merged
@@ -97,6 +99,8 @@ class AppLayer:
             self._fast["modbus"] = FastModbus(self._facts)
         if "s7comm" in names:
             self._fast["s7comm"] = FastS7(self._facts, table)
+        if "iec104" in names:
+            self._fast["iec104"] = FastIec104(self._facts, table)
 
     # -- pipeline interface ---------------------------------------------------------------
 
@@ -190,7 +194,7 @@ class AppLayer:
         path = self._fast[name]
         cols = (buf, path.fids(placed.slot[idx]), placed.is_orig[idx], p.ts[idx], p.pay_off[idx],
                 p.pay_len[idx].astype(np.int64), frame_end[idx], p.seq[idx].astype(np.int64))
-        if name == "s7comm":
+        if isinstance(path, MovingFlows):
             path.packets(*cols, lambda fid, positions: self._move(path, fid, idx[positions], p, placed, buf, frame_end))
         else:
             path.packets(*cols)
@@ -198,7 +202,7 @@ class AppLayer:
         if errors:
             self.errors[name] += errors
 
-    def _move(self, path: FastS7, fid: int, idx: np.ndarray, p: pk.Packets, placed: Placed, buf: np.ndarray,
+    def _move(self, path: MovingFlows, fid: int, idx: np.ndarray, p: pk.Packets, placed: Placed, buf: np.ndarray,
               frame_end: np.ndarray) -> None:
         """A compiled flow goes on in Python, from its packets ``idx`` on, with the decoder state it would have."""
         flow = self._flows[path.ends[fid][0]]
