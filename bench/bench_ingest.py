@@ -41,6 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent  # the virtualenv's scripts (a worktree of this checkout has none)
 
 from core.access import accounts  # noqa: E402
 from core.ingest import INSERT_ORDER, INSERT_SETTINGS, Ingestor  # noqa: E402
@@ -95,7 +96,7 @@ def run_core(data_dir: Path, port: int, group_rows: int, source: Path | None) ->
                MIERUKA_RETENTION_RAW_DAYS="0", MIERUKA_INGEST_GROUP_ROWS=str(group_rows))
     if source:  # ahead of the installed (editable) tree
         env["PYTHONPATH"] = str(source.resolve())
-    core = subprocess.Popen([str(ROOT / ".venv/bin/mieruka"), "serve"], env=env,
+    core = subprocess.Popen([str(BIN / "mieruka"), "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(data_dir / "core.log", "wb"))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -152,14 +153,17 @@ def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_r
                for b in batches] for s in range(args.sensors)]
     port = free_port()
     core = run_core(data_dir, port, group_rows, args.core_src)
-    spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(core.pid), "--nonblocking",
+    spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(core.pid), "--nonblocking",
                             "--rate", "100", "--format", "raw", "-o", str(workdir / f"{name}.txt")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if args.profile else None
     try:
-        cpu = cpu_seconds(core.pid)
+        cpu, threads = cpu_seconds(core.pid), thread_cpu(core.pid)
         elapsed = post_all(port, sensors, bodies, args.connections)
         cpu = cpu_seconds(core.pid) - cpu
         print(f"  {name}: {group_sizes(port)}")
+        spent = {name: seconds - threads.get(name, 0) for name, seconds in thread_cpu(core.pid).items()}
+        print(f"  {name}: CPU seconds by thread: " + ", ".join(
+            f"{thread} {seconds:.1f}" for thread, seconds in sorted(spent.items(), key=lambda kv: -kv[1]) if seconds >= 0.05))
     finally:
         if spy:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -174,6 +178,21 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process, all its threads (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """The process's CPU seconds so far by thread name (digits dropped: chDB's pools; Python's
+    threads are all named after the process): where the time goes beyond what py-spy sees (C++)."""
+    by_name: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm, rest = (task / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = rest.split()
+        name = comm.rstrip("0123456789-_ ") or comm
+        by_name[name] = by_name.get(name, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return by_name
 
 
 def ceiling_rate(workdir: Path, batches: list[wire.Batch], sensors: int) -> tuple[float, float]:
