@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.concurrent_flows import write as write_concurrent  # noqa: E402
 from sensor.decode import registry  # noqa: E402
-from sensor.meter.pipeline import iter_intervals, return_memory_promptly  # noqa: E402
+from sensor.meter.pipeline import iter_intervals, lean_process  # noqa: E402
 from sensor.simulate import write_pcap  # noqa: E402
 
 
@@ -155,7 +155,7 @@ def main() -> None:
     ap.add_argument("capture", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:  # one measured run of ours, as mieruka-sensor runs it: print packets and flow records
-        return_memory_promptly()
+        lean_process()
         print(*ours(args.capture, args.child == "decoders"))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -319,7 +319,7 @@ def _size(n: int) -> str:
 
 def main() -> None:
     """Entry point: a usage error is one line on stderr and exit code 2."""
-    pipeline.return_memory_promptly()
+    pipeline.lean_process()
     try:
         code = app(standalone_mode=False)
     except TyperException as exc:  # usage errors (exit code 2) and other CLI errors

@@ -45,23 +45,54 @@ MAX_TRIES = 4  # payload packets of a flow offered to detection
 MAX_EVENTS = 50_000  # per interval
 CONF_SERVED = 80  # a host answered in the protocol: it serves it
 COMPILED = True  # Modbus/TCP and S7comm through the compiled paths (False: every PDU through the Python decoder)
+NOTHING: frozenset[str] = frozenset()
 
 
 class _Flow:
-    __slots__ = ("fast", "fid", "orig_h", "protocol", "resp_h", "resp_p", "served", "services", "session", "stopped",
-                 "streams", "tries", "uid")
+    """A detected flow. Its decoder ``session`` and reassembly ``streams`` are made when the Python
+    path first needs them: a flow on a compiled path never does."""
 
-    def __init__(self, endpoints: tuple[str, str, str, int], transport: str) -> None:
-        self.uid, self.orig_h, self.resp_h, self.resp_p = endpoints
-        self.protocol: Protocol | None = None
-        self.session = Session(transport)
-        self.streams = (Stream(), Stream())  # from the originator, from the responder
-        self.tries = 0
+    __slots__ = ("_session", "_streams", "ends", "fast", "fid", "protocol", "served", "services", "stopped", "transport")
+
+    def __init__(self, endpoints: tuple[str, str, str, int], transport: str, protocol: Protocol) -> None:
+        self.ends = endpoints  # (uid, orig_h, resp_h, resp_p)
+        self.transport = transport
+        self.protocol = protocol
+        self._session: Session | None = None
+        self._streams: tuple[Stream, Stream] | None = None
         self.services = 0  # how many services the flow table knows of
-        self.served: set[str] = set()  # services the responder's protocol_served facts named this interval
+        self.served: frozenset[str] = NOTHING  # services the responder's protocol_served facts named this interval
         self.stopped = False
         self.fid: int | None = None  # on a compiled path: its flow id there
         self.fast: FastModbus | FastS7 | None = None  # that path
+
+    uid = property(lambda self: self.ends[0])
+    orig_h = property(lambda self: self.ends[1])
+    resp_h = property(lambda self: self.ends[2])
+    resp_p = property(lambda self: self.ends[3])
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(self.transport)
+        return self._session
+
+    @property
+    def streams(self) -> tuple[Stream, Stream]:
+        """From the originator, from the responder."""
+        if self._streams is None:
+            self._streams = (Stream(), Stream())
+        return self._streams
+
+    @property
+    def paused(self) -> bool:
+        return self._session is not None and self._session.pause
+
+    def new_interval(self) -> None:
+        if self._session is not None:
+            self._session.pending.clear()  # a response after the interval end stands alone
+            self._session.pause = False
+        self.served = NOTHING
 
 
 def _utc(ts: float) -> datetime:
@@ -135,9 +166,7 @@ class AppLayer:
                 self.table.mark_app(slot, APP_DECODE)
         self._paused = {}
         for flow in self._flows.values():
-            flow.session.pending.clear()  # a response after the interval end stands alone
-            flow.session.pause = False
-            flow.served.clear()
+            flow.new_interval()
         return events, observations, errors
 
     def end(self, uids) -> None:
@@ -165,16 +194,26 @@ class AppLayer:
         cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
                 p.proto[idx] == pk.TCP, p.seq[idx], idx)
         for slot, is_orig, ts, lo, length, end, tcp, seq, i in zip(*(c.tolist() for c in cols)):
-            flow = self._by_slot.get(slot) or self._flow(slot, "tcp" if tcp else "udp")
-            if flow.stopped or flow.session.pause:
-                continue
-            if flow.fid is None:
-                data = bytes(view[lo : min(lo + length, end)])
-                if flow.protocol is None and not self._detect(flow, slot, data, int(p.sport[i]), int(p.dport[i])):
+            data = None
+            flow = self._by_slot.get(slot)
+            if flow is None:
+                mark = self.table.app_mark(slot)
+                if mark == APP_IGNORE:  # (stopped by an earlier packet of this chunk)
                     continue
+                if mark == APP_DETECT:
+                    data = bytes(view[lo : min(lo + length, end)])
+                    flow = self._detect(slot, data, "tcp" if tcp else "udp", int(p.sport[i]), int(p.dport[i]))
+                    if flow is None:
+                        continue
+                else:
+                    flow = self._flow(slot)
+            if flow.stopped or flow.paused:
+                continue
             if flow.fid is not None:  # detected just now
                 compiled[flow.protocol.name].append(i)
                 continue
+            if data is None:
+                data = bytes(view[lo : min(lo + length, end)])
             proto = flow.protocol
             if tcp and proto.frame is not None:
                 try:
@@ -219,12 +258,9 @@ class AppLayer:
             self._event(event.ts, flow, event)
         self._run(p, idx, placed, buf, frame_end)
 
-    def _flow(self, slot: int, transport: str) -> _Flow:
-        endpoints = self.table.endpoints(slot)
-        flow = self._flows.get(endpoints[0])
-        if flow is None:
-            flow = self._flows[endpoints[0]] = _Flow(endpoints, transport)
-        self._by_slot[slot] = flow
+    def _flow(self, slot: int) -> _Flow:
+        """The flow in ``slot``, detected in an earlier interval."""
+        flow = self._by_slot[slot] = self._flows[self.table.endpoints(slot)[0]]
         return flow
 
     def _decode(self, flow: _Flow, slot: int, pdus: list[bytes], is_orig: bool, ts: float) -> None:
@@ -258,25 +294,30 @@ class AppLayer:
             self.table.mark_app(slot, APP_IGNORE)
             self._paused[flow.uid] = slot
 
-    def _detect(self, flow: _Flow, slot: int, data: bytes, sport: int, dport: int) -> bool:
-        """Try the payload on the candidate protocols; True once the flow's protocol is known."""
-        flow.tries += 1
-        for proto in registry.candidates(flow.session.transport, sport, dport, self.protocols):
+    def _detect(self, slot: int, data: bytes, transport: str, sport: int, dport: int) -> _Flow | None:
+        """Try the payload on the candidate protocols: the flow once its protocol is known. Until then
+        the flow table counts the tries: nothing is kept here of a flow no decoder takes."""
+        tries = self.table.count_try(slot)
+        for proto in registry.candidates(transport, sport, dport, self.protocols):
             try:
                 if proto.detect(data):
-                    flow.protocol = proto
-                    self.table.mark_app(slot, APP_DECODE)
-                    if proto.name in self._fast and flow.session.transport == "tcp":
-                        flow.fast = self._fast[proto.name]
-                        flow.fid = flow.fast.add((flow.uid, flow.orig_h, flow.resp_h, flow.resp_p), slot)
-                        if proto.name == "modbus":
-                            self.table.set_service(slot, "modbus")  # as the decoder's first PDU would
-                    return True
+                    return self._detected(slot, transport, proto)
             except MALFORMED:
                 continue
-        if flow.tries >= MAX_TRIES:
-            self._stop(slot, flow)
-        return False
+        if tries >= MAX_TRIES:
+            self.table.mark_app(slot, APP_IGNORE)
+        return None
+
+    def _detected(self, slot: int, transport: str, proto: Protocol) -> _Flow:
+        endpoints = self.table.endpoints(slot)
+        flow = self._flows[endpoints[0]] = self._by_slot[slot] = _Flow(endpoints, transport, proto)
+        self.table.mark_app(slot, APP_DECODE)
+        if proto.name in self._fast and transport == "tcp":
+            flow.fast = self._fast[proto.name]
+            flow.fid = flow.fast.add(endpoints, slot)
+            if proto.name == "modbus":
+                self.table.set_service(slot, "modbus")  # as the decoder's first PDU would
+        return flow
 
     def _stop(self, slot: int, flow: _Flow) -> None:
         """No more packets of this flow reach Python; its services stay on the flow record."""

@@ -73,11 +73,11 @@ UDP_SERVER_PORTS = frozenset(
 # Flow state is three matrices indexed by slot, so kernels pass three arrays, not dozens:
 # F (int64) holds the columns below, U (uint64) the key and addresses, H (uint8) the history.
 (KIND, ENDED, IV_SEEN, PROTO, ETHERTYPE, VLAN, IPVER, ORIG_SIDE, START, LAST, SEEN, HIST_LEN, HIST_SEEN,
- ACTIVE, TIMEOUT, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE, DNS_SEEN, APP) = range(21)
+ ACTIVE, TIMEOUT, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE, DNS_SEEN, APP, APP_TRIES) = range(22)
 # per-side columns: the field's column + side (0 = lower canonical endpoint, 1 = higher)
 (PORT, PKTS, IPB, SIZE, EM_PKTS, EM_IPB, EM_BYTES, TSTATE, TPREV, DID_CLOSE, START_SEQ, REL_LAST, REL_ACK,
- FIN_CNT, LAST_SYN, LAST_FIN, LAST_RST, RX_CNT, RX_THR, W0_CNT, W0_THR) = range(21, 21 + 2 * 21, 2)
-NI = 21 + 2 * 21
+ FIN_CNT, LAST_SYN, LAST_FIN, LAST_RST, RX_CNT, RX_THR, W0_CNT, W0_THR) = range(22, 22 + 2 * 21, 2)
+NI = 22 + 2 * 21
 KEY, ADDR_HI, ADDR_LO, MAC, UID = 0, 1, 3, 5, 7  # U columns; ADDR_*/MAC per side, UID two words
 NU = 9
 RECORD_SLICE = 1 << 14  # flows whose records are built at once
@@ -87,7 +87,8 @@ UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the 
 # ACTIVE Zeek's TCPSessionAdapter::is_active; T_* timer due times (0 = none; T_EXPIRE is the
 # DNS analyzer's timer for UDP DNS flows); DNS_SEEN the first DNS message was seen (Zeek's
 # DNS analyzer may flip the flow on it); APP the application-layer stage's APP_* mark (zeroed, i.e.
-# APP_DETECT, when the slot starts a flow; the kernels never read it);
+# APP_DETECT, when the slot starts a flow; the kernels never read it) and APP_TRIES its payload
+# packets offered to detection so far (so that a flow being detected needs no object of the stage);
 # SIZE payload bytes of non-TCP flows (-1 before the side's first packet); EM_* already
 # reported in earlier interval records; TSTATE/TPREV TCP endpoint state; START_SEQ 32-bit ISN;
 # REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped; LAST_* relative seq of
@@ -863,8 +864,17 @@ class FlowTable:
         """The APP_* mark of each slot's flow."""
         return self._st.F[slots, APP]
 
+    def app_mark(self, slot: int) -> int:
+        return int(self._st.F[slot, APP])
+
     def mark_app(self, slot: int, mark: int) -> None:
         self._st.F[slot, APP] = mark
+
+    def count_try(self, slot: int) -> int:
+        """One more payload packet of the flow offered to detection: how many so far."""
+        F = self._st.F
+        F[slot, APP_TRIES] += 1
+        return int(F[slot, APP_TRIES])
 
     def set_service(self, slot: int, service: str) -> None:
         self._service[slot] = service

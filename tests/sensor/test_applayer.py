@@ -104,9 +104,9 @@ def test_undetected_flows_stop_reaching_python_after_max_tries(make_pcap, analys
     tries = []
     detect = applayer.AppLayer._detect
 
-    def counting(self, flow, *args):
-        tries.append(flow.uid)
-        return detect(self, flow, *args)
+    def counting(self, slot, *args):
+        tries.append(slot)
+        return detect(self, slot, *args)
 
     monkeypatch.setattr(applayer.AppLayer, "_detect", counting)
     rtp = [(T0 + i * 20_000, bytes(Ether(src=CLI[0], dst=SRV[0]) / IP(src=CLI[1], dst=SRV[1])
