@@ -7,7 +7,9 @@ registration, broadcast tables). I-Am announces the device instance and vendor i
 vendor through ASHRAE's vendor identifier registry (``data/bacnet_vendors.csv``, as Wireshark carries
 it); a read-property or read-property-multiple answer about the device object's vendor name or
 identifier, model name, firmware revision, application software version or object name becomes
-an asset fact. Service and type names are the standard's, in the spelling ICSNPP's bacnet.log uses.
+an asset fact — a segmented answer once its segments are put back together (in order, none missing,
+at most ``MAX_SEGMENTED`` bytes). The segments after a message's first add no event of their own.
+Service and type names are the standard's, in the spelling ICSNPP's bacnet.log uses.
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ CHARACTER_STRING, UNSIGNED = 7, 2  # application tag numbers
 # string the device reports itself (90)
 CONF_VENDOR_ID = 85
 READ_PROPERTY, READ_PROPERTY_MULTIPLE, WRITE_PROPERTY, I_AM, I_HAVE, WHO_IS = 12, 14, 15, 0, 1, 8
+MAX_SEGMENTED = 32_768  # bytes of one segmented answer put back together for its identity facts
+MAX_REASSEMBLIES = 2  # segmented answers being put back together in a flow at once (oldest dropped)
 OPENING, CLOSING = 6, 7
 
 
@@ -247,15 +251,18 @@ def _apdu(apdu: bytes, is_orig: bool, session: Session, attrs: dict[str, object]
         invoke = apdu[2]
         pos = 5 if apdu[0] & 0x08 else 3
         service = apdu[pos]
+        if apdu[0] & 0x08 and apdu[3] != 0:  # a later segment of a request already counted
+            return []
         event = Event(_name(CONFIRMED, service), attrs={**attrs, "invoke_id": invoke})
-        if not apdu[0] & 0x08 or apdu[3] == 0:  # the first segment carries the service's parameters
-            event.attrs.update(_request_fields(service, apdu[pos + 1 :]))
+        event.attrs.update(_request_fields(service, apdu[pos + 1 :]))
         return [session.ask((invoke, is_orig), event)]
     if kind == 1:
         return _unconfirmed(apdu[1], apdu[2:], attrs)
     if kind == 4:  # segment ACK: flow control, not an action
         return []
     invoke = apdu[1]
+    if kind == 3 and apdu[0] & 0x08 and apdu[2] != 0:
+        return _later_segment(apdu, invoke, is_orig, session)
     event = session.answer((invoke, not is_orig))
     out: list[Event | Fact] = []
     if event is None:
@@ -266,8 +273,10 @@ def _apdu(apdu: bytes, is_orig: bool, session: Session, attrs: dict[str, object]
     event.attrs["reply"] = PDU_TYPES[kind]
     if kind in (2, 3):
         event.status = "OK"
-        if kind == 3 and not apdu[0] & 0x08 and apdu[2] in (READ_PROPERTY, READ_PROPERTY_MULTIPLE):
-            out += salvage(session, _device_facts, apdu[3:], apdu[2] == READ_PROPERTY_MULTIPLE)
+        if kind == 3 and apdu[0] & 0x08:
+            out += _start_reassembly(apdu, invoke, is_orig, session)
+        elif kind == 3:
+            out += _answer_facts(apdu[2], apdu[3:], session)
     elif kind == 5:
         event.status = _error_code(apdu[3:])
     elif kind == 6:
@@ -275,6 +284,47 @@ def _apdu(apdu: bytes, is_orig: bool, session: Session, attrs: dict[str, object]
     else:
         event.status = _name(ABORT_REASONS, apdu[2])
     return out
+
+
+def _answer_facts(service: int, body: bytes, session: Session) -> list[Fact]:
+    if service not in (READ_PROPERTY, READ_PROPERTY_MULTIPLE):
+        return []
+    return salvage(session, _device_facts, body, service == READ_PROPERTY_MULTIPLE)
+
+
+def _start_reassembly(apdu: bytes, invoke: int, is_orig: bool, session: Session) -> list[Fact]:
+    """The first segment of a Complex-ACK (flags, invoke id, sequence 0, window, service, data):
+    kept while more follow; read at once when it is the only one."""
+    if len(apdu) < 5:
+        raise ValueError("BACnet segment without its header")
+    parts: dict = session.vars.setdefault("segmented", {})
+    parts.pop((invoke, is_orig), None)
+    if not apdu[0] & 0x04:  # no more follow
+        return _answer_facts(apdu[4], apdu[5:], session)
+    if len(apdu) - 5 <= MAX_SEGMENTED:
+        if len(parts) >= MAX_REASSEMBLIES:
+            parts.pop(next(iter(parts)))
+        parts[(invoke, is_orig)] = [1, apdu[4], bytearray(apdu[5:])]
+    return []
+
+
+def _later_segment(apdu: bytes, invoke: int, is_orig: bool, session: Session) -> list[Fact]:
+    """A Complex-ACK segment after the first: added to its answer, whose facts are read once the last
+    one is in. A segment out of order, or an answer grown past ``MAX_SEGMENTED``, is given up."""
+    parts: dict = session.vars.get("segmented", {})
+    state = parts.get((invoke, is_orig))
+    if state is None:
+        return []
+    expected, service, data = state
+    if len(apdu) < 5 or apdu[2] != expected or len(data) + len(apdu) - 5 > MAX_SEGMENTED:
+        del parts[(invoke, is_orig)]
+        return []
+    data += apdu[5:]
+    state[0] = (expected + 1) % 256
+    if apdu[0] & 0x04:  # more follow
+        return []
+    del parts[(invoke, is_orig)]
+    return _answer_facts(service, bytes(data), session)
 
 
 def _request_fields(service: int, body: bytes) -> dict[str, object]:

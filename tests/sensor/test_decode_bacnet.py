@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sensor import simulate
 from sensor.decode import bacnet
 from sensor.decode.spec import Event, Fact, Session
 
@@ -88,3 +89,65 @@ def test_i_am_vendor_names_on_real_captures(analyse):
              if o["ip"] == "192.168.0.24" and o["attribute"] == "vendor"}  # one per interval
     assert named == {("Automated Logic Corporation", "bacnet", bacnet.CONF_VENDOR_ID)}
     assert analyse("ndpi/bacnet.pcap").facts("204.172.177.255")["vendor"] == "BACnet Stack at SourceForge"
+
+
+def _segmented(answer: bytes, size: int, order: list[int] | None = None) -> list[bytes]:
+    """``answer`` (a BVLL ComplexACK, unsegmented) cut into segments of ``size`` service-data bytes:
+    flags SEG (and MOR but on the last), invoke id, sequence number, window 4, service, data."""
+    apdu = answer[6:]
+    invoke, service, data = apdu[1], apdu[2], apdu[3:]
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    frames = [simulate.bacnet_apdu(bytes([0x38 | (0x04 if n < len(chunks) - 1 else 0), invoke, n, 4, service]) + chunk)
+              for n, chunk in enumerate(chunks)]
+    return [frames[n] for n in (order or range(len(frames)))]
+
+
+def _decoded(request: bytes, segments: list[bytes]) -> tuple[list[Event], list[Fact], Session]:
+    session = Session("udp")
+    items = bacnet.decode(request, True, session)
+    for segment in segments:
+        items += bacnet.decode(segment, False, session)
+    return ([i for i in items if isinstance(i, Event)], [i for i in items if isinstance(i, Fact)], session)
+
+
+def test_a_segmented_answer_about_the_device_gives_its_identity_and_one_event():
+    request, answer = simulate.bacnet_device_properties(invoke=7)
+    whole = {(f.attribute, f.value) for f in _decoded(request, [answer])[1]}
+    assert {"vendor", "model", "firmware"} <= {attribute for attribute, _ in whole}
+    segments = _segmented(answer, 16)
+    assert len(segments) >= 4
+    events, facts, session = _decoded(request, segments)
+    assert {(f.attribute, f.value) for f in facts} == whole
+    assert [(e.action, e.status, e.attrs["reply"]) for e in events] == [("read_property_multiple", "OK", "COMPLEX_ACK")]
+    assert session.vars["segmented"] == {} and session.malformed == 0
+
+
+def test_a_segmented_answer_with_a_segment_missing_or_out_of_order_gives_nothing_but_its_event():
+    request, answer = simulate.bacnet_device_properties(invoke=7)
+    n = len(_segmented(answer, 16))
+    for order in ([0, 2, 1, *range(3, n)], [0, *range(2, n)], list(range(1, n))):
+        [event], facts, _ = _decoded(request, _segmented(answer, 16, order))  # the request's
+        assert facts == [] and event.status == ("OK" if order[0] == 0 else ""), order
+
+
+def test_segmented_answers_kept_at_once_are_bounded():
+    session = Session("udp")
+    for invoke in range(50):
+        request, answer = simulate.bacnet_device_properties(invoke=invoke)
+        bacnet.decode(request, True, session)
+        bacnet.decode(_segmented(answer, 16)[0], False, session)
+    assert len(session.vars["segmented"]) == bacnet.MAX_REASSEMBLIES
+    huge = simulate.bacnet_apdu(bytes([0x30, 99, 14]) + bytes(bacnet.MAX_SEGMENTED))
+    [first, *rest] = _segmented(huge, 1400)
+    bacnet.decode(first, False, session)
+    assert (99, False) in session.vars["segmented"]
+    for segment in rest:
+        assert bacnet.decode(segment, False, session) == []
+    assert (99, False) not in session.vars["segmented"]
+
+
+def test_a_real_segmented_answer_adds_no_event_per_segment(analyse):
+    run = analyse("icsnpp/bacnet/traces/bacnet_segmented_data.pcap")
+    answers = [e for e in run.events if e["action"] == "read_property"]
+    assert [(e["attrs"]["invoke_id"], e["attrs"]["pdu_type"], e["status"]) for e in answers] == [
+        ("93", "CONFIRMED_REQUEST", "OK"), ("94", "CONFIRMED_REQUEST", "OK")]
