@@ -33,6 +33,7 @@ from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
+from sensor.meter.fast_dnp3 import FastDnp3
 from sensor.meter.fast_iec104 import FastIec104
 from sensor.meter.fast_modbus import FastModbus
 from sensor.meter.fast_path import MovingFlows
@@ -132,6 +133,8 @@ class AppLayer:
             self._fast["s7comm"] = FastS7(self._facts, table)
         if "iec104" in names:
             self._fast["iec104"] = FastIec104(self._facts, table)
+        if "dnp3" in names:
+            self._fast["dnp3"] = FastDnp3(self._facts, table)
 
     # -- pipeline interface ---------------------------------------------------------------
 

@@ -21,6 +21,8 @@ STATUS = {k.STATUS_NONE: "", k.STATUS_OK: "OK", k.STATUS_NEGATIVE: "negative"}
 
 class FastIec104(FramedFlows):
     protocol = "iec104"
+    services = ((k.SERVICE, "iec104"),)
+    min_frame = 6
     fid_shift = k.FID_SHIFT
 
     def __init__(self, facts: Facts, table: FlowTable) -> None:

@@ -195,13 +195,10 @@ class MovingFlows(CompiledFlows):
 
 class FramedFlows(MovingFlows):
     """A path whose kernel is ``sensor.decode.fast.framed``'s scan of the protocol's frames (the
-    kernel module's size, takes, decode and MAX_FID), confirming one service, the protocol's."""
-
-    min_frame = 6
+    kernel module's size, takes, decode and MAX_FID), confirming one service (framed.SERVICE)."""
 
     def __init__(self, kernel: ModuleType, max_events: int, facts: Facts, table: FlowTable) -> None:
         super().__init__(kernel, framed.INITIAL, max_events, facts, table)
-        self.services = ((framed.SERVICE, self.protocol),)
 
     def _scan(self, *packets: np.ndarray | int) -> tuple[int, int]:
         k = self.k

@@ -108,7 +108,7 @@ def test_random_and_broken_apdus_decode_the_same(seed, tmp_path, monkeypatch):
 
 def test_a_station_s_routine_stays_compiled_and_decodes_the_same(tmp_path, monkeypatch):
     path = tmp_path / "plain.pcap"
-    fuzz_capture(path, 7, 2404, STARTDT_ACT, _station(), segments=120, clean=True)
+    fuzz_capture(path, 7, 2404, STARTDT_ACT, _station(), segments=80, clean=True)
     moved = _moved(monkeypatch)
     assert assert_paths_agree(path, monkeypatch, "iec104") > 2000
     assert not moved
@@ -121,7 +121,7 @@ def test_a_bounded_flow_table_and_the_event_cap_decode_the_same(tmp_path, monkey
     """Slots of evicted flows are reused by others; events over the cap are dropped and counted,
     their commands still pending (a confirmation, then a termination, adds no event)."""
     path = tmp_path / "plain.pcap"
-    fuzz_capture(path, 8, 2404, STARTDT_ACT, _station(), clean=True)
+    fuzz_capture(path, 8, 2404, STARTDT_ACT, _station(), segments=20, clean=True)
     assert_paths_agree(path, monkeypatch, "iec104", max_flows=8)
     monkeypatch.setattr(fast_iec104, "MAX_EVENTS", 40)
     monkeypatch.setattr(applayer, "MAX_EVENTS", 40)

@@ -5,7 +5,7 @@ given the protocol's three functions (numba dispatchers, specialised at compile 
 - ``size(b, pos, left)``: the length of the frame at ``pos`` (``left`` bytes to the segment's end),
   INCOMPLETE when it ends past the segment (or its header does), BAD when the header is not the
   protocol's (Python's ``Stream`` then drops the segment and counts one malformed PDU);
-- ``takes(b, o, n)``: whether the kernel decodes the whole frame b[o:o+n] exactly as Python would;
+- ``takes(b, o, n, ev)``: whether the kernel decodes the whole frame b[o:o+n] exactly as Python would;
 - ``decode(b, o, n, fid, is_orig, ts, flows, pending, keys, vals, ev, cnt)``: decode it; False
   when the Python decoder would have raised (counted malformed, the responder then serves nothing).
 
@@ -34,7 +34,7 @@ INCOMPLETE, BAD = -1, -2
 
 
 @njit(cache=True, _nrt=False)
-def _frames(size, takes, b, lo, ln):
+def _frames(size, takes, b, lo, ln, ev):
     """(frames, DONE) when the segment b[lo:lo+ln] is whole frames the kernel takes, (0, BAD) when
     Python's Stream would drop it, else (0, MOVE)."""
     pos, frames = lo, 0
@@ -44,7 +44,7 @@ def _frames(size, takes, b, lo, ln):
             return 0, BAD
         if n == INCOMPLETE:
             return 0, MOVE
-        if not takes(b, pos, n):
+        if not takes(b, pos, n, ev):
             return 0, MOVE
         pos += n
         frames += 1
@@ -66,7 +66,7 @@ def scan(size, takes, decode, max_fid, b, fid, is_orig, ts, off, length, end, se
             continue
         if kind == tcp.ASIDE or f >= max_fid:
             return MOVE, i
-        frames, verdict = _frames(size, takes, b, lo, ln)
+        frames, verdict = _frames(size, takes, b, lo, ln, ev)
         if verdict == MOVE:
             return MOVE, i
         if not room(frames, keys, ev, jobs, cnt):

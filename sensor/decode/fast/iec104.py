@@ -17,12 +17,13 @@ from numba import njit
 
 from sensor.decode.fast.framed import (BAD, C_DROPPED, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS,  # noqa: F401
                                        F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, F_SERVICES, F_SLOT, F_TOLD,
-                                       FLOW_COLS, GROW, INCOMPLETE, JOB_COLS, MOVE)  # (the Python side reads them here)
+                                       FLOW_COLS, GROW, INCOMPLETE, JOB_COLS, MOVE, SERVICE)  # (read by the Python side)
 from sensor.decode.fast.modbus import DROPPED, _find, _remove, answer, ask, new_row, rtt_us
 
 # event columns: format (I or U), type (or the U-frame's control), cause byte but its P/N bit,
 # originator, common address, first information object address, objects, status, the answer's
-# cause (-1: none), round-trip times to the confirmation and to the termination (-1: none)
+# cause (-1: none), round-trip times to the confirmation (where modbus.answer sets it) and to the
+# termination (-1: none)
 E_FID, E_TS, E_FORMAT, E_TYPE, E_CAUSE, E_ORIGINATOR, E_COMMON, E_IOA, E_OBJECTS, E_STATUS, E_REPLY, E_RTT, \
     E_TERM_RTT = range(13)
 EVENT_COLS = 13
@@ -51,7 +52,7 @@ def size(b, pos, left):
 
 
 @njit(cache=True, _nrt=False)
-def takes(b, o, n):
+def takes(b, o, n, ev):
     return True
 
 

@@ -1,0 +1,173 @@
+"""The compiled DNP3 path gives exactly what the Python decoder gives: on every DNP3 capture of the
+corpus and on random, split, truncated and malformed link frames — events one per PDU and folded
+(requests with their responses, object headers both ways), services served, malformed counts and
+flow services — including flows that move to the Python path midway (fragments spread over
+frames, more object headers than the kernel holds), over the event cap and with a bounded flow
+table. (The simulated plant has no DNP3.)"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Callable
+
+import pytest
+from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, run
+
+from sensor.decode import dnp3
+from sensor.meter import applayer, fast_dnp3
+
+DNP3_TRACES = sorted(p for p in [*(CORPUS / "ics-pcap/DNP3").glob("*/*.pcap"), *(CORPUS / "iti/dnp3").glob("*.pcap"),
+                                 *(CORPUS / "icsnpp/dnp3/traces").glob("*.pcap"), CORPUS / "ndpi/dnp3.pcap",
+                                 *(CORPUS / "zeek/Traces/dnp3").glob("*.pcap")] if p.exists())
+Frame = Callable[[random.Random, bool], bytes]
+
+
+def link(user: bytes, control: int = 0xC4, dst: int = 10, src: int = 1) -> bytes:
+    """A link frame: header with its CRC, user data in 16-byte blocks each with its CRC."""
+    head = b"\x05\x64" + bytes([5 + len(user), control]) + struct.pack("<HH", dst, src)
+    out = head + struct.pack("<H", dnp3._crc(head))
+    for pos in range(0, len(user), 16):
+        out += user[pos : pos + 16] + struct.pack("<H", dnp3._crc(user[pos : pos + 16]))
+    return out
+
+
+REQUEST_LINK_STATUS = link(b"", 0xC9)
+
+
+def _header(rng: random.Random, data: bool, plain: bool) -> bytes:
+    """An object header (with its objects when ``data``): class polls, ranges and counts of each
+    width, prefixed objects, now and then (unless ``plain``) a value past what the kernel holds."""
+    group, variation = rng.choice(((60, 1), (60, 2), (1, 2), (1, 1), (30, 1), (20, 1), (12, 1), (3, 2), (80, 1),
+                                   (50, 1), (70, 3), (110, 4), (120, 1)))
+    if group == 60:
+        return bytes([group, variation, 0x06])
+    code = rng.choice((0, 0, 1, 2, 7, 8, 9, 0x28, 0x17, 0x5B))
+    big = not plain and rng.random() < 0.05
+    if code & 0x0F <= 5:
+        width = (1, 2, 4)[code % 3]
+        start = rng.randrange(1 << 23, 1 << 24) if big and width == 4 else rng.randrange(8)
+        count = rng.randrange(1, 6)
+        head = bytes([group, variation, code]) + (start).to_bytes(width, "little") + \
+            (start + count - 1).to_bytes(width, "little")
+    else:
+        width = {7: 1, 8: 2, 9: 4, 0xB: 1}[code & 0x0F]
+        count = 1 << 23 if big and width == 4 else rng.randrange(1, 4)
+        head = bytes([group, variation, code]) + count.to_bytes(width, "little")
+    return head + (_objects(rng, group, variation, code >> 4, count) if data and count < 256 else b"")
+
+
+def _objects(rng: random.Random, group: int, variation: int, prefix: int, count: int) -> bytes:
+    """``count`` objects of the header's size (as dnp3.SIZES has it) and prefix: random values."""
+    width = dnp3.PREFIX_SIZES[prefix]
+    size = dnp3.SIZES.get((group, variation))
+    if size is None and prefix >= 4:  # each object is preceded by its own size
+        return b"".join(len(data).to_bytes(width, "little") + data
+                        for data in (rng.randbytes(rng.randrange(5)) for _ in range(count)))
+    if size is None:
+        return rng.randbytes(count * (width + variation)) if group in (110, 111) else b""
+    if size == 0:  # packed bits
+        return rng.randbytes((count * (2 if group in (3, 4) else 1) + 7) // 8)
+    return rng.randbytes(count * (width + size))
+
+
+def _fragment(rng: random.Random, from_master: bool, seq: int, plain: bool = False) -> bytes:
+    """An application fragment: requests from the master (reads, selects and operates, confirms,
+    restarts …), responses and unsolicited responses from the outstation; ``plain``: with no more
+    object headers, nor larger values, than the kernel holds."""
+    headers = rng.choice((0, 1, 1, 2, 4, 8 if plain else 9)) if plain or rng.random() < 0.9 else rng.randrange(12)
+    if from_master:
+        function = rng.choice((0x01, 0x01, 0x01, 0x03, 0x04, 0x05, 0x02, 0x00, 0x0D, 0x14, 0x17, 0x20, 0x5A))
+        head = bytes([0xC0 | seq, function])
+        data = function not in (0x01, 0x14, 0x15, 0x16)
+    else:
+        function = rng.choice((0x81, 0x81, 0x81, 0x82, 0x83))
+        head = bytes([0xC0 | seq, function]) + struct.pack(">H", rng.choice((0, 0, 0x8000, 0x0002, 0x0100)))
+        data = True
+    body = b"".join(_header(rng, data, plain) for _ in range(headers))
+    if rng.random() < 0.05:  # a reserved prefix (the headers before it are kept), or cut short
+        body += b"\x01\x02\x7a" if plain else b"\x01\x02\x0a"
+        body = body if plain else body[: rng.randrange(len(body) + 1)]
+    return head + body
+
+
+def _station(rng: random.Random, from_master: bool) -> bytes:
+    """A segment's link frames: mostly one whole fragment (transport FIR and FIN), sometimes a
+    fragment spread over several frames, link-layer frames, a frame without FIR."""
+    roll = rng.random()
+    if roll < 0.05:
+        return rng.choice((REQUEST_LINK_STATUS, link(b"", 0x0B), link(b"", 0x80)))
+    fragment = _fragment(rng, from_master, rng.randrange(16))
+    if roll < 0.1 or len(fragment) > 249:
+        pieces = [fragment[pos : pos + rng.choice((20, 60, 249))] for pos in range(0, len(fragment), 249)]
+        pieces = [piece for piece in pieces if piece] or [b""]
+        return b"".join(link(bytes([(0x40 if i == 0 else 0) | (0x80 if i == len(pieces) - 1 else 0) | i]) + piece)
+                        for i, piece in enumerate(pieces))
+    if roll < 0.13:
+        return link(bytes([0x80]) + fragment)  # FIN without FIR
+    return link(bytes([0xC0]) + fragment, 0xC4 if from_master else 0x44)
+
+
+def _broken(rng: random.Random, from_master: bool) -> bytes:
+    """The station's frames, sometimes broken: a bad start or length, user data of 0-2 bytes."""
+    roll = rng.random()
+    if roll < 0.02:
+        return bytes([0x05, rng.choice((0x64, 0x65)), rng.choice((3, 4, 5, 6))]) + rng.randbytes(7)
+    if roll < 0.05:
+        return link(bytes([0xC0]) + rng.randbytes(rng.randrange(2)))
+    return _station(rng, from_master)
+
+
+def _moved(monkeypatch) -> list[int]:
+    moved: list[int] = []
+    move_out = fast_dnp3.FastDnp3.move_out
+    monkeypatch.setattr(fast_dnp3.FastDnp3, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
+    return moved
+
+
+@pytest.mark.parametrize("trace", [str(p.relative_to(CORPUS)) for p in DNP3_TRACES])
+def test_every_dnp3_capture_of_the_corpus_decodes_the_same(trace, monkeypatch):
+    assert_paths_agree(CORPUS / trace, monkeypatch, "dnp3")
+
+
+def test_the_corpus_has_dnp3_captures():
+    if not CORPUS.exists():
+        pytest.skip("corpus not available")
+    assert len(DNP3_TRACES) >= 20
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_and_broken_frames_decode_the_same(seed, tmp_path, monkeypatch):
+    path = tmp_path / "fuzz.pcap"
+    fuzz_capture(path, seed, 20000, REQUEST_LINK_STATUS, _broken)
+    moved = _moved(monkeypatch)
+    assert assert_paths_agree(path, monkeypatch, "dnp3") > 400
+    assert moved  # flows moved to Python midway, pending requests and all
+
+
+def test_whole_fragments_stay_compiled_and_decode_the_same(tmp_path, monkeypatch):
+    path = tmp_path / "plain.pcap"
+    fuzz_capture(path, 5, 20000, REQUEST_LINK_STATUS, _whole_fragments, segments=60, clean=True)
+    moved = _moved(monkeypatch)
+    assert assert_paths_agree(path, monkeypatch, "dnp3") > 1500
+    assert not moved
+    events = [event for events, *_ in run(path, True, False, monkeypatch) for event in events]
+    assert sum("rtt" in event["attrs"] and "reply_objects" in event["attrs"] for event in events) > 300
+
+
+def test_a_bounded_flow_table_and_the_event_cap_decode_the_same(tmp_path, monkeypatch):
+    path = tmp_path / "plain.pcap"
+    fuzz_capture(path, 6, 20000, REQUEST_LINK_STATUS, _whole_fragments, segments=20, clean=True)
+    assert_paths_agree(path, monkeypatch, "dnp3", max_flows=8)
+    monkeypatch.setattr(fast_dnp3, "MAX_EVENTS", 40)
+    monkeypatch.setattr(applayer, "MAX_EVENTS", 40)
+    assert_paths_agree(path, monkeypatch, "dnp3")
+    assert sum(dropped for *_, dropped in run(path, True, False, monkeypatch)) > 300
+
+
+def _whole_fragments(rng: random.Random, from_master: bool) -> bytes:
+    """One whole fragment a frame, with no more object headers, nor larger values, than the kernel holds."""
+    while True:
+        fragment = _fragment(rng, from_master, rng.randrange(16), plain=True)
+        if len(fragment) <= 249:
+            return link(bytes([0xC0]) + fragment, 0xC4 if from_master else 0x44)
