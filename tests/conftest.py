@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import storetemplate
 
 # Test data is dated from 2024 (coretest.T0) while ClickHouse expires raw records on its own clock:
 # every core a test starts keeps them, unless the test sets a retention (tests/core/test_retention.py).
@@ -19,6 +20,13 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(autouse=True, scope="session")
+def store_template_folder(tmp_path_factory) -> None:
+    """The run's migrated-store template (tests/storetemplate.py) lives where every xdist worker sees it."""
+    base = tmp_path_factory.getbasetemp()
+    storetemplate.use_root(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
 
 
 @pytest.fixture

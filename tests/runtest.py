@@ -16,6 +16,7 @@ import httpx
 from coretest import Tenant, provision_in
 from installtest import CLI, sensor_env
 from pgtest import controlplane_env, controlplane_url
+from storetemplate import migrated
 
 from core.store.controlplane import ControlPlane
 from sensor.site import config as sensor_config
@@ -108,10 +109,11 @@ class CoreProcess:
     """`mieruka serve` on a fixed port and data directory, restartable."""
 
     def __init__(self, data_dir: Path, host: str = "127.0.0.1"):
+        """``data_dir`` gets a migrated store if it has none (tests/storetemplate.py)."""
         self.data_dir, self.host, self.port = data_dir, host, free_port(host)
         self.url = f"http://{host}:{self.port}"
         self.process: Process | None = None
-        self.controlplane = ControlPlane(controlplane_url(data_dir))
+        self.controlplane = ControlPlane(controlplane_url(migrated(data_dir)))
 
     def start(self, **settings: str) -> CoreProcess:
         """Start it; ``settings`` are more MIERUKA_* variables (``ingest_crash_at="after:flows"``)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from coretest import LiveServer, post_batch, provision
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -48,7 +49,7 @@ def _ingest_simulated_plant(url: str, token: str, workdir: Path) -> list[dict]:
 @pytest.fixture(scope="module")  # not session: chDB holds one data path per process, later tests need theirs
 def site(tmp_path_factory) -> Site:
     workdir = tmp_path_factory.mktemp("site")
-    with LiveServer(create_app(Settings(data_dir=workdir))) as live:
+    with LiveServer(create_app(Settings(data_dir=migrated(workdir)))) as live:
         acme, globex = provision(live.app, "acme"), provision(live.app, "globex")
         devices = _ingest_simulated_plant(live.url, acme.sensor_token, workdir)
         yield Site(live.url, acme.email, globex.email, acme.sensor_token, devices, live.app)

@@ -13,6 +13,7 @@ import pytest
 from argon2 import PasswordHasher
 from coretest import LiveServer, Tenant, provision
 from pgtest import POSTGRES, controlplane_url
+from storetemplate import migrated
 from fastapi.testclient import TestClient
 
 from core.access import auth
@@ -43,7 +44,8 @@ def control_plane_backend():
 
 
 def make_settings(data_dir) -> Settings:
-    return Settings(data_dir=data_dir, max_batch_bytes=256 * 1024)
+    """A data directory whose ClickHouse store is migrated already (tests/storetemplate.py)."""
+    return Settings(data_dir=migrated(data_dir), max_batch_bytes=256 * 1024)
 
 
 @pytest.fixture

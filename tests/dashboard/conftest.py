@@ -7,6 +7,7 @@ import pytest
 from coretest import PASSWORD, Tenant, post_batch, provision
 from fastapi.testclient import TestClient
 from pagetest import csrf_token, plant_batch
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -15,7 +16,7 @@ from core.config import Settings
 @pytest.fixture
 def client(tmp_path):
     """TestClient on the started core app."""
-    with TestClient(create_app(Settings(data_dir=tmp_path)), follow_redirects=False) as c:
+    with TestClient(create_app(Settings(data_dir=migrated(tmp_path))), follow_redirects=False) as c:
         yield c
 
 
