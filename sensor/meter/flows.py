@@ -36,6 +36,7 @@ from sensor import wire
 from sensor.wire import community, flowuid
 from sensor.decode import packet as pk
 from sensor.decode.packet import _is_dns_port
+from sensor.meter.slotindex import SlotIndex
 
 SEC = 1_000_000  # timestamps are int64 µs
 TCP_TIMEOUT, UDP_TIMEOUT, ICMP_TIMEOUT, OTHER_TIMEOUT = 300 * SEC, 60 * SEC, 60 * SEC, 60 * SEC
@@ -70,14 +71,23 @@ UDP_SERVER_PORTS = frozenset(
 )
 
 
-# Flow state is three matrices indexed by slot, so kernels pass three arrays, not dozens:
-# F (int64) holds the columns below, U (uint64) the key and addresses, H (uint8) the history.
-(KIND, ENDED, IV_SEEN, PROTO, ETHERTYPE, VLAN, IPVER, ORIG_SIDE, START, LAST, SEEN, HIST_LEN, HIST_SEEN,
- ACTIVE, TIMEOUT, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE, DNS_SEEN, APP, APP_TRIES) = range(22)
+# Flow state is four matrices indexed by slot, so kernels pass four arrays, not dozens: F (int64)
+# holds the times, sequence numbers, bytes and packets, S (int32) the small columns (kinds, flags,
+# states, ports, timeouts, counters), U (uint64) the key and addresses, H (uint8) the history.
+# 496 bytes a slot (616 with every column int64).
+# S columns: each value fits 31 bits (a port, an EtherType or VLAN id, a state, a history mask, a
+# timeout below 2^31 µs); the two history counters and the FIN count saturate at I32_MAX.
+(KIND, ENDED, IV_SEEN, PROTO, ETHERTYPE, VLAN, IPVER, ORIG_SIDE, HIST_LEN, HIST_SEEN, ACTIVE, TIMEOUT, DNS_SEEN,
+ APP, APP_TRIES, SERVICE) = range(16)
 # per-side columns: the field's column + side (0 = lower canonical endpoint, 1 = higher)
-(PORT, PKTS, IPB, SIZE, EM_PKTS, EM_IPB, EM_BYTES, TSTATE, TPREV, DID_CLOSE, START_SEQ, REL_LAST, REL_ACK,
- FIN_CNT, LAST_SYN, LAST_FIN, LAST_RST, RX_CNT, RX_THR, W0_CNT, W0_THR) = range(22, 22 + 2 * 21, 2)
-NI = 22 + 2 * 21
+PORT, TSTATE, TPREV, DID_CLOSE, FIN_CNT, RX_CNT, RX_THR, W0_CNT, W0_THR = range(16, 16 + 2 * 9, 2)
+NS = 16 + 2 * 9
+# F columns, then per side
+START, LAST, SEEN, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE = range(7)
+(PKTS, IPB, SIZE, EM_PKTS, EM_IPB, EM_BYTES, START_SEQ, REL_LAST, REL_ACK, LAST_SYN, LAST_FIN,
+ LAST_RST) = range(7, 7 + 2 * 12, 2)
+NI = 7 + 2 * 12
+I32_MAX = 2**31 - 1
 KEY, ADDR_HI, ADDR_LO, MAC, UID = 0, 1, 3, 5, 7  # U columns; ADDR_*/MAC per side, UID two words
 NU = 9
 RECORD_SLICE = 1 << 14  # flows whose records are built at once
@@ -89,6 +99,7 @@ UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the 
 # DNS analyzer may flip the flow on it); APP the application-layer stage's APP_* mark (zeroed, i.e.
 # APP_DETECT, when the slot starts a flow; the kernels never read it) and APP_TRIES its payload
 # packets offered to detection so far (so that a flow being detected needs no object of the stage);
+# SERVICE the flow's service names (``FlowTable.set_service``; 0: none);
 # SIZE payload bytes of non-TCP flows (-1 before the side's first packet); EM_* already
 # reported in earlier interval records; TSTATE/TPREV TCP endpoint state; START_SEQ 32-bit ISN;
 # REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped; LAST_* relative seq of
@@ -97,12 +108,14 @@ UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the 
 
 class _State(NamedTuple):
     F: np.ndarray
+    S: np.ndarray
     U: np.ndarray
     H: np.ndarray
 
     @staticmethod
     def alloc(cap: int) -> _State:
-        return _State(np.zeros((cap, NI), np.int64), np.zeros((cap, NU), np.uint64), np.zeros((cap, HMAX), np.uint8))
+        return _State(np.zeros((cap, NI), np.int64), np.zeros((cap, NS), np.int32), np.zeros((cap, NU), np.uint64),
+                      np.zeros((cap, HMAX), np.uint8))
 
     def grow(self, cap: int) -> None:
         """``cap`` rows, in place: a realloc moves the pages rather than copying them, so growing
@@ -156,11 +169,11 @@ def _keys(p, key, side):
 
 
 @njit(cache=True, _nrt=False)
-def _add_hist(F, H, s, ch):
-    n = F[s, HIST_LEN]
+def _add_hist(S, H, s, ch):
+    n = S[s, HIST_LEN]
     if n < HMAX:
         H[s, n] = ch
-        F[s, HIST_LEN] = n + 1
+        S[s, HIST_LEN] = n + 1
 
 
 @njit(cache=True, _nrt=False)
@@ -169,25 +182,28 @@ def _case(ch, is_orig):
 
 
 @njit(cache=True, _nrt=False)
-def _check_hist(F, H, s, mask, ch, is_orig):
+def _check_hist(S, H, s, mask, ch, is_orig):
     """Zeek's TCP_Endpoint::CheckHistory: record the letter once; True if seen before."""
     if not is_orig:
         mask <<= 16
-    if F[s, HIST_SEEN] & mask:
+    if S[s, HIST_SEEN] & mask:
         return True
-    F[s, HIST_SEEN] |= mask
-    _add_hist(F, H, s, _case(ch, is_orig))
+    S[s, HIST_SEEN] |= mask
+    _add_hist(S, H, s, _case(ch, is_orig))
     return False
 
 
 @njit(cache=True, _nrt=False)
-def _scaled_hist(F, H, s, cnt, ch, is_orig):
+def _scaled_hist(S, H, s, cnt, ch, is_orig):
     """Zeek's ScaledHistoryEntry: the letter at the 1st, 10th, 100th … occurrence.
     ``cnt`` is the side's counter column; its threshold is two columns on."""
-    F[s, cnt] += 1
-    if F[s, cnt] == F[s, cnt + 2]:
-        _add_hist(F, H, s, _case(ch, is_orig))
-        F[s, cnt + 2] *= 10
+    n = np.int64(S[s, cnt]) + 1
+    if n > I32_MAX:  # 2^31 of them: saturated (as the thresholds: Zeek's are 32 bits too)
+        return
+    S[s, cnt] = n
+    if n == S[s, cnt + 2]:
+        _add_hist(S, H, s, _case(ch, is_orig))
+        S[s, cnt + 2] = min(n * 10, I32_MAX)
 
 
 # ---------------------------------------------------------------- TCP (Zeek's TCPSessionAdapter)
@@ -206,15 +222,15 @@ def _handshake(state):
 
 
 @njit(cache=True, _nrt=False)
-def _set_state(F, s, e, new):
+def _set_state(F, S, s, e, new):
     """TCP_Endpoint::SetState: finishing the handshake raises the inactivity timeout."""
-    old = F[s, TSTATE + e]
+    old = S[s, TSTATE + e]
     if old != new:
-        if not _handshake(new) and _handshake(old) and _handshake(F[s, TSTATE + 1 - e]):
-            F[s, TIMEOUT] = TCP_TIMEOUT
+        if not _handshake(new) and _handshake(old) and _handshake(S[s, TSTATE + 1 - e]):
+            S[s, TIMEOUT] = TCP_TIMEOUT
             F[s, T_INACT] = F[s, LAST] + TCP_TIMEOUT
-        F[s, TPREV + e] = old
-        F[s, TSTATE + e] = new
+        S[s, TPREV + e] = old
+        S[s, TSTATE + e] = new
 
 
 @njit(cache=True, _nrt=False)
@@ -225,8 +241,8 @@ def _init_seq(F, s, e, start, rel_last):
 
 
 @njit(cache=True, _nrt=False)
-def _init_endpoint(F, s, e, syn, seq, seg):
-    state = F[s, TSTATE + e]
+def _init_endpoint(F, S, s, e, syn, seq, seg):
+    state = S[s, TSTATE + e]
     if state == INACTIVE:
         if syn:
             _init_seq(F, s, e, seq, seg)
@@ -236,198 +252,198 @@ def _init_endpoint(F, s, e, syn, seq, seg):
         ((state == SYN_SENT or state == SYN_ACK_SENT) and seq != F[s, START_SEQ + e])
         or state == ESTABLISHED
         or state == PARTIAL
-        or (state == RESET and F[s, TPREV + e] == INACTIVE)
+        or (state == RESET and S[s, TPREV + e] == INACTIVE)
     ):
         _init_seq(F, s, e, seq, seg)
 
 
 @njit(cache=True, _nrt=False)
-def _update_history(F, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
+def _update_history(F, S, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
     bits = syn + fin + rst
     if bits > 1:
         if fin and rst:
-            _check_hist(F, H, s, H_FIN_RST, ord("I"), is_orig)
+            _check_hist(S, H, s, H_FIN_RST, ord("I"), is_orig)
         else:
-            _check_hist(F, H, s, H_MULTI, ord("Q"), is_orig)
+            _check_hist(S, H, s, H_MULTI, ord("Q"), is_orig)
     elif bits == 1:
         if syn:
             code = ord("H") if ack else ord("S")
-            if _check_hist(F, H, s, H_SYN, code, is_orig) and rel_seq != F[s, LAST_SYN + e]:
-                _add_hist(F, H, s, _case(code, is_orig))
+            if _check_hist(S, H, s, H_SYN, code, is_orig) and rel_seq != F[s, LAST_SYN + e]:
+                _add_hist(S, H, s, _case(code, is_orig))
             F[s, LAST_SYN + e] = rel_seq
         if fin:
-            if _check_hist(F, H, s, H_FIN, ord("F"), is_orig) and rel_seq + ln != F[s, LAST_FIN + e]:
-                _add_hist(F, H, s, _case(ord("F"), is_orig))
+            if _check_hist(S, H, s, H_FIN, ord("F"), is_orig) and rel_seq + ln != F[s, LAST_FIN + e]:
+                _add_hist(S, H, s, _case(ord("F"), is_orig))
             F[s, LAST_FIN + e] = rel_seq + ln
         if rst:
-            if _check_hist(F, H, s, H_RST, ord("R"), is_orig) and rel_seq != F[s, LAST_RST + e]:
-                _add_hist(F, H, s, _case(ord("R"), is_orig))
+            if _check_hist(S, H, s, H_RST, ord("R"), is_orig) and rel_seq != F[s, LAST_RST + e]:
+                _add_hist(S, H, s, _case(ord("R"), is_orig))
             F[s, LAST_RST + e] = rel_seq
     elif ln:
-        _check_hist(F, H, s, H_DATA, ord("D"), is_orig)
+        _check_hist(S, H, s, H_DATA, ord("D"), is_orig)
     elif ack:
-        _check_hist(F, H, s, H_ACK, ord("A"), is_orig)
+        _check_hist(S, H, s, H_ACK, ord("A"), is_orig)
 
 
 @njit(cache=True, _nrt=False)
-def _update_last_seq(F, H, s, e, last_seq, syn, fin, rst, ln, is_orig):
+def _update_last_seq(F, S, H, s, e, last_seq, syn, fin, rst, ln, is_orig):
     last_abs = (F[s, START_SEQ + e] + F[s, REL_LAST + e]) & 0xFFFFFFFF
     d = _sdelta(last_seq, last_abs)
     if (syn or rst) and (d > TOO_LARGE_SEQ_DELTA or d < -TOO_LARGE_SEQ_DELTA):
         pass
     elif fin and F[s, REL_LAST + e] == 1:
         F[s, REL_LAST + e] += d
-    elif F[s, TSTATE + e] == RESET:
+    elif S[s, TSTATE + e] == RESET:
         pass
     elif d > 0:
         F[s, REL_LAST + e] += d
     elif ln > 0:
-        _scaled_hist(F, H, s, RX_CNT + e, ord("T"), is_orig)
+        _scaled_hist(S, H, s, RX_CNT + e, ord("T"), is_orig)
 
 
 @njit(cache=True, _nrt=False)
-def _flip(F, H, s):
-    F[s, ORIG_SIDE] = 1 - F[s, ORIG_SIDE]
-    _add_hist(F, H, s, ord("^"))
+def _flip(S, H, s):
+    S[s, ORIG_SIDE] = 1 - S[s, ORIG_SIDE]
+    _add_hist(S, H, s, ord("^"))
 
 
 @njit(cache=True, _nrt=False)
-def _connection_closed(F, s, e, gen_event):
+def _connection_closed(F, S, s, e, gen_event):
     """Zeek's ConnectionClosed (without reassembly's deferred close)."""
     q = 1 - e
-    if F[s, DID_CLOSE + e]:
+    if S[s, DID_CLOSE + e]:
         return
-    F[s, DID_CLOSE + e] = 1
-    if F[s, TSTATE + e] == RESET or F[s, DID_CLOSE + q] or F[s, TSTATE + q] == INACTIVE:
-        if gen_event and (F[s, TPREV + e] != INACTIVE or F[s, TSTATE + q] != INACTIVE):
-            F[s, ACTIVE] = 0  # ConnectionFinished
+    S[s, DID_CLOSE + e] = 1
+    if S[s, TSTATE + e] == RESET or S[s, DID_CLOSE + q] or S[s, TSTATE + q] == INACTIVE:
+        if gen_event and (S[s, TPREV + e] != INACTIVE or S[s, TSTATE + q] != INACTIVE):
+            S[s, ACTIVE] = 0  # ConnectionFinished
         F[s, T_EXPIRE] = 0  # CancelTimers
         F[s, T_ATTEMPT] = 0
         F[s, T_DELETE] = F[s, LAST] + TCP_CLOSE_DELAY
-    elif F[s, TPREV + e] != INACTIVE:
+    elif S[s, TPREV + e] != INACTIVE:
         due = F[s, LAST] + TCP_SESSION_TIMER
         if F[s, T_EXPIRE] == 0 or due < F[s, T_EXPIRE]:
             F[s, T_EXPIRE] = due
 
 
 @njit(cache=True, _nrt=False)
-def _state_machine(F, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
+def _state_machine(F, S, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
     """Zeek's UpdateStateMachine; returns (do_close, gen_event)."""
     q = 1 - e
     do_close = False
     gen_event = False
-    state = F[s, TSTATE + e]
+    state = S[s, TSTATE + e]
     if state == INACTIVE:
         if syn:
             if is_orig:
-                _set_state(F, s, e, SYN_ACK_SENT if ack else SYN_SENT)
+                _set_state(F, S, s, e, SYN_ACK_SENT if ack else SYN_SENT)
                 F[s, T_ATTEMPT] = t + TCP_ATTEMPT_DELAY
             else:
-                if not ack and F[s, TSTATE + q] == SYN_ACK_SENT and seq == F[s, START_SEQ + e]:
-                    _flip(F, H, s)  # SYN and SYN-ACK seen in reverse order
-                    _set_state(F, s, q, ESTABLISHED)
-                if F[s, TSTATE + q] == SYN_SENT:
-                    _set_state(F, s, q, ESTABLISHED)
-                _set_state(F, s, e, ESTABLISHED)
+                if not ack and S[s, TSTATE + q] == SYN_ACK_SENT and seq == F[s, START_SEQ + e]:
+                    _flip(S, H, s)  # SYN and SYN-ACK seen in reverse order
+                    _set_state(F, S, s, q, ESTABLISHED)
+                if S[s, TSTATE + q] == SYN_SENT:
+                    _set_state(F, S, s, q, ESTABLISHED)
+                _set_state(F, S, s, e, ESTABLISHED)
         if fin:
-            _set_state(F, s, e, CLOSED)
+            _set_state(F, S, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(F, s, e, RESET)
-            peer = F[s, TSTATE + q]
+            _set_state(F, S, s, e, RESET)
+            peer = S[s, TSTATE + q]
             if is_orig:
                 reject = peer == ESTABLISHED
             else:
                 reject = peer == SYN_SENT or peer == SYN_ACK_SENT
             do_close = True
             gen_event = not reject
-        if F[s, TSTATE + e] == INACTIVE:
-            if not is_orig and ln == 0 and F[s, TSTATE + F[s, ORIG_SIDE]] == SYN_SENT:
+        if S[s, TSTATE + e] == INACTIVE:
+            if not is_orig and ln == 0 and S[s, TSTATE + S[s, ORIG_SIDE]] == SYN_SENT:
                 pass
-            elif ack and F[s, TSTATE + q] == ESTABLISHED:
-                _set_state(F, s, e, ESTABLISHED)
+            elif ack and S[s, TSTATE + q] == ESTABLISHED:
+                _set_state(F, S, s, e, ESTABLISHED)
             else:
-                _set_state(F, s, e, PARTIAL)
+                _set_state(F, S, s, e, PARTIAL)
     elif state == SYN_SENT or state == SYN_ACK_SENT:
         if fin:
-            _set_state(F, s, e, CLOSED)
+            _set_state(F, S, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(F, s, e, RESET)
-            F[s, ACTIVE] = 0
+            _set_state(F, S, s, e, RESET)
+            S[s, ACTIVE] = 0
             do_close = True
     elif state == ESTABLISHED or state == PARTIAL:
-        if syn and state == PARTIAL and F[s, TSTATE + q] == INACTIVE and not ack:
-            _set_state(F, s, e, SYN_SENT)
+        if syn and state == PARTIAL and S[s, TSTATE + q] == INACTIVE and not ack:
+            _set_state(F, S, s, e, SYN_SENT)
         if fin and not rst:
-            _set_state(F, s, e, CLOSED)
-            if F[s, TSTATE + q] == RESET and F[s, TPREV + q] == CLOSED:
-                _set_state(F, s, q, CLOSED)
+            _set_state(F, S, s, e, CLOSED)
+            if S[s, TSTATE + q] == RESET and S[s, TPREV + q] == CLOSED:
+                _set_state(F, S, s, q, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(F, s, e, RESET)
+            _set_state(F, S, s, e, RESET)
             do_close = True
-            if F[s, TSTATE + q] != RESET or F[s, TPREV + q] != ESTABLISHED:
-                F[s, ACTIVE] = 0
+            if S[s, TSTATE + q] != RESET or S[s, TPREV + q] != ESTABLISHED:
+                S[s, ACTIVE] = 0
     elif state == CLOSED:
-        if rst and F[s, TSTATE + q] != CLOSED:
-            _set_state(F, s, e, RESET)
-            if not F[s, DID_CLOSE + e]:
+        if rst and S[s, TSTATE + q] != CLOSED:
+            _set_state(F, S, s, e, RESET)
+            if not S[s, DID_CLOSE + e]:
                 do_close = True
     return do_close, gen_event
 
 
 @njit(cache=True, _nrt=False)
-def _tcp_packet(F, H, s, e, t, flags, seq, ackn, ln, win):
+def _tcp_packet(F, S, H, s, e, t, flags, seq, ackn, ln, win):
     """Zeek's TCPSessionAdapter::Process for a segment from side e of flow s."""
-    is_orig = e == F[s, ORIG_SIDE]
+    is_orig = e == S[s, ORIG_SIDE]
     q = 1 - e
     syn, fin, rst, ack = (flags >> 1) & 1, flags & 1, (flags >> 2) & 1, (flags >> 4) & 1
     seg = ln + syn + fin - (ln if rst else 0)
-    _init_endpoint(F, s, e, syn, seq, seg)
+    _init_endpoint(F, S, s, e, syn, seq, seg)
     last_abs = (F[s, START_SEQ + e] + F[s, REL_LAST + e]) & 0xFFFFFFFF
     rel_seq = F[s, REL_LAST + e] + _sdelta(seq, last_abs)
-    _update_history(F, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
-    if win == 0 and not rst and F[s, TSTATE + q] != CLOSED and F[s, TSTATE + e] != RESET:
-        _scaled_hist(F, H, s, W0_CNT + e, ord("W"), is_orig)
-    if not (F[s, DID_CLOSE] and F[s, DID_CLOSE + 1]):
+    _update_history(F, S, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
+    if win == 0 and not rst and S[s, TSTATE + q] != CLOSED and S[s, TSTATE + e] != RESET:
+        _scaled_hist(S, H, s, W0_CNT + e, ord("W"), is_orig)
+    if not (S[s, DID_CLOSE] and S[s, DID_CLOSE + 1]):
         F[s, LAST] = t
-    if fin:
-        F[s, FIN_CNT + e] += 1
+    if fin and S[s, FIN_CNT + e] < I32_MAX:
+        S[s, FIN_CNT + e] += 1
     if ack:
-        if F[s, TSTATE + q] == INACTIVE:  # init_peer
+        if S[s, TSTATE + q] == INACTIVE:  # init_peer
             _init_seq(F, s, q, ackn - 1, 0)
         else:
             ack_abs = (F[s, START_SEQ + q] + F[s, REL_ACK + q]) & 0xFFFFFFFF
             d = _sdelta(ackn, ack_abs)
             if d > 0 and F[s, REL_ACK + q] + d >= 0 and not rst and not (ackn == 0 and d > TOO_LARGE_SEQ_DELTA):
                 F[s, REL_ACK + q] += d
-    _update_last_seq(F, H, s, e, (seq + seg) & 0xFFFFFFFF, syn, fin, rst, ln, is_orig)
-    do_close, gen_event = _state_machine(F, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln)
+    _update_last_seq(F, S, H, s, e, (seq + seg) & 0xFFFFFFFF, syn, fin, rst, ln, is_orig)
+    do_close, gen_event = _state_machine(F, S, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln)
     if do_close:
-        _connection_closed(F, s, e, gen_event)
+        _connection_closed(F, S, s, e, gen_event)
 
 
 @njit(cache=True, _nrt=False)
-def _is_reuse(F, s, flags, seq):
+def _is_reuse(F, S, s, flags, seq):
     """Zeek's TCPSessionAdapter::IsReuse: does this SYN start a new connection?"""
     if not (flags & 2):
         return False
-    o = F[s, ORIG_SIDE]
+    o = S[s, ORIG_SIDE]
     r = 1 - o
     conn_orig = o
     if flags & 16:
-        if F[s, TSTATE + o] != INACTIVE:
+        if S[s, TSTATE + o] != INACTIVE:
             return False
         conn_orig = r
-    if F[s, DID_CLOSE] or F[s, DID_CLOSE + 1]:
+    if S[s, DID_CLOSE] or S[s, DID_CLOSE + 1]:
         return True
     if seq == F[s, START_SEQ + conn_orig]:
         return False
     if (
         not (flags & 16)
-        and F[s, TSTATE + conn_orig] == SYN_ACK_SENT
-        and F[s, TSTATE + r] == INACTIVE
+        and S[s, TSTATE + conn_orig] == SYN_ACK_SENT
+        and S[s, TSTATE + r] == INACTIVE
         and seq == F[s, START_SEQ + r]
     ):
         return False
@@ -438,7 +454,7 @@ def _is_reuse(F, s, flags, seq):
 
 
 @njit(cache=True, _nrt=False)
-def _fire_timers(F, s, now, nt):
+def _fire_timers(F, S, s, now, nt):
     """Run the flow's timers due at or before network time ``now``; True if the flow ended.
     A timer due at x is dispatched at the first network time >= x (``nt`` is sorted)."""
     while True:
@@ -452,25 +468,25 @@ def _fire_timers(F, s, now, nt):
             return False
         k = np.searchsorted(nt, due)
         t = nt[k] if k < len(nt) else now
-        o = F[s, ORIG_SIDE]
+        o = S[s, ORIG_SIDE]
         r = 1 - o
         if which == T_INACT:  # Connection::InactivityTimer
-            if F[s, LAST] + F[s, TIMEOUT] <= t:
+            if F[s, LAST] + S[s, TIMEOUT] <= t:
                 return True
-            F[s, T_INACT] = F[s, LAST] + F[s, TIMEOUT]
-        elif which == T_EXPIRE and F[s, PROTO] == pk.UDP:  # DNS_Analyzer::ExpireTimer
+            F[s, T_INACT] = F[s, LAST] + S[s, TIMEOUT]
+        elif which == T_EXPIRE and S[s, PROTO] == pk.UDP:  # DNS_Analyzer::ExpireTimer
             if t - F[s, LAST] >= DNS_SESSION_TIMEOUT - SEC:
                 return True
             F[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
         elif which == T_EXPIRE:  # TCPSessionAdapter::ExpireTimer
             F[s, T_EXPIRE] = 0
-            if not F[s, ACTIVE]:
+            if not S[s, ACTIVE]:
                 continue
             if F[s, LAST] + TCP_LINGER < t:
-                so, sr = F[s, TSTATE + o], F[s, TSTATE + r]
-                if F[s, DID_CLOSE + o] or F[s, DID_CLOSE + r]:
+                so, sr = S[s, TSTATE + o], S[s, TSTATE + r]
+                if S[s, DID_CLOSE + o] or S[s, DID_CLOSE + r]:
                     if (
-                        (F[s, DID_CLOSE + o] and F[s, DID_CLOSE + r])
+                        (S[s, DID_CLOSE + o] and S[s, DID_CLOSE + r])
                         or so == RESET or sr == RESET or so == INACTIVE or sr == INACTIVE
                     ):
                         return True
@@ -479,8 +495,8 @@ def _fire_timers(F, s, now, nt):
             F[s, T_EXPIRE] = t + TCP_SESSION_TIMER
         elif which == T_ATTEMPT:  # AttemptTimer
             F[s, T_ATTEMPT] = 0
-            so = F[s, TSTATE + o]
-            if F[s, ACTIVE] and (so == SYN_SENT or so == SYN_ACK_SENT) and F[s, TSTATE + r] == INACTIVE:
+            so = S[s, TSTATE + o]
+            if S[s, ACTIVE] and (so == SYN_SENT or so == SYN_ACK_SENT) and S[s, TSTATE + r] == INACTIVE:
                 return True
         else:  # ConnDeleteTimer
             return True
@@ -499,92 +515,93 @@ def _initial_timeout(ip, proto):
 
 
 @njit(cache=True, _nrt=False)
-def _start_flow(F, U, H, s, key, e, p, j, tcp_server, udp_server):
+def _start_flow(F, S, U, H, s, key, e, p, j, tcp_server, udp_server):
     """Initialise slot s as a new flow whose first packet j was sent by side e."""
     t = p.ts[j]
     ip = p.status[j] == pk.OK
     F[s, :] = 0
+    S[s, :] = 0
     H[s, :] = 0
-    F[s, KIND] = KIND_IP if ip else KIND_L2
-    F[s, PROTO] = p.proto[j] if ip else 0
-    F[s, ETHERTYPE] = p.ethertype[j]
-    F[s, VLAN] = p.vlan[j]
-    F[s, IPVER] = p.ipver[j] if ip else 0
+    S[s, KIND] = KIND_IP if ip else KIND_L2
+    S[s, PROTO] = p.proto[j] if ip else 0
+    S[s, ETHERTYPE] = p.ethertype[j]
+    S[s, VLAN] = p.vlan[j]
+    S[s, IPVER] = p.ipver[j] if ip else 0
     a, b = e, 1 - e  # a = the sender's side
     U[s, KEY] = key
     U[s, UID + 1] = 0  # the uid's digest: worked out when the flow is first named
     U[s, MAC + a] = p.src_mac[j]
     U[s, MAC + b] = p.dst_mac[j]
     if ip:
-        U[s, ADDR_HI + a], U[s, ADDR_LO + a], F[s, PORT + a] = p.src_hi[j], p.src_lo[j], p.sport[j]
-        U[s, ADDR_HI + b], U[s, ADDR_LO + b], F[s, PORT + b] = p.dst_hi[j], p.dst_lo[j], p.dport[j]
+        U[s, ADDR_HI + a], U[s, ADDR_LO + a], S[s, PORT + a] = p.src_hi[j], p.src_lo[j], p.sport[j]
+        U[s, ADDR_HI + b], U[s, ADDR_LO + b], S[s, PORT + b] = p.dst_hi[j], p.dst_lo[j], p.dport[j]
     else:
         U[s, ADDR_HI + a], U[s, ADDR_LO + a], U[s, ADDR_HI + b], U[s, ADDR_LO + b] = 0, p.src_mac[j], 0, p.dst_mac[j]
-    F[s, ORIG_SIDE] = e
+    S[s, ORIG_SIDE] = e
     F[s, START] = F[s, LAST] = F[s, SEEN] = t
-    F[s, ACTIVE] = 1
+    S[s, ACTIVE] = 1
     for x in range(2):
         F[s, SIZE + x] = -1
-        F[s, RX_THR + x] = F[s, W0_THR + x] = 1
-    F[s, TIMEOUT] = _initial_timeout(ip, F[s, PROTO])
-    F[s, T_INACT] = t + F[s, TIMEOUT]
+        S[s, RX_THR + x] = S[s, W0_THR + x] = 1
+    S[s, TIMEOUT] = _initial_timeout(ip, S[s, PROTO])
+    F[s, T_INACT] = t + S[s, TIMEOUT]
     if ip:
         sp, dp = p.sport[j], p.dport[j]
-        if F[s, PROTO] == pk.TCP:
+        if S[s, PROTO] == pk.TCP:
             F[s, T_EXPIRE] = t + TCP_SYN_TIMEOUT
             flags = p.tcp_flags[j]
             pure_syn = (flags & 2) and not (flags & 16)
             if not pure_syn and tcp_server[sp] and (not tcp_server[dp] or (not (flags & 2) and sp < dp)):
-                _flip(F, H, s)
-        elif F[s, PROTO] == pk.UDP:
+                _flip(S, H, s)
+        elif S[s, PROTO] == pk.UDP:
             # never make a broadcast or multicast address the originator
-            if udp_server[sp] and not udp_server[dp] and not _group_addr(F, U, s, 1 - e, True):
-                _flip(F, H, s)
-            if _is_dns_port(F[s, PORT + 1 - F[s, ORIG_SIDE]]):  # Zeek attaches its DNS analyzer
+            if udp_server[sp] and not udp_server[dp] and not _group_addr(S, U, s, 1 - e, True):
+                _flip(S, H, s)
+            if _is_dns_port(S[s, PORT + 1 - S[s, ORIG_SIDE]]):  # Zeek attaches its DNS analyzer
                 F[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
 
 
 @njit(cache=True, _nrt=False)
-def _count(F, H, s, e, t, ip_bytes, pay_len, is_tcp):
+def _count(F, S, H, s, e, t, ip_bytes, pay_len, is_tcp):
     """Count a packet into flow s; payload and history for everything but TCP segments."""
     F[s, PKTS + e] += 1
     F[s, IPB + e] += ip_bytes
-    F[s, IV_SEEN] = 1
+    S[s, IV_SEEN] = 1
     if t > F[s, SEEN]:
         F[s, SEEN] = t
     if is_tcp:
         return
     F[s, LAST] = t
     F[s, SIZE + e] = max(F[s, SIZE + e], 0) + pay_len
-    if F[s, KIND] == KIND_IP and F[s, PROTO] == pk.UDP:
-        is_orig = e == F[s, ORIG_SIDE]
+    if S[s, KIND] == KIND_IP and S[s, PROTO] == pk.UDP:
+        is_orig = e == S[s, ORIG_SIDE]
         mask = 1 if is_orig else 2  # UDP uses connection-level masks and explicit letters
-        if not (F[s, HIST_SEEN] & mask):
-            F[s, HIST_SEEN] |= mask
-            _add_hist(F, H, s, ord("D") if is_orig else ord("d"))
+        if not (S[s, HIST_SEEN] & mask):
+            S[s, HIST_SEEN] |= mask
+            _add_hist(S, H, s, ord("D") if is_orig else ord("d"))
 
 
 @njit(cache=True, _nrt=False)
-def _dns_flip(F, U, H, s, e, response):
+def _dns_flip(S, U, H, s, e, response):
     """Zeek's DNS analyzer flips a flow whose first message is a response sent by the
     originator, unless the responder address is multicast."""
-    o = F[s, ORIG_SIDE]
+    o = S[s, ORIG_SIDE]
     r = 1 - o
-    if response and e == o and _is_dns_port(F[s, PORT + r]) and not _group_addr(F, U, s, r, False):
-        _flip(F, H, s)
+    if response and e == o and _is_dns_port(S[s, PORT + r]) and not _group_addr(S, U, s, r, False):
+        _flip(S, H, s)
 
 
 @njit(cache=True, _nrt=False)
-def _group_addr(F, U, s, side, broadcast):
+def _group_addr(S, U, s, side, broadcast):
     """Is the side's IP address multicast (or, with ``broadcast``, 255.255.255.255)?"""
-    if F[s, IPVER] == 4:
+    if S[s, IPVER] == 4:
         lo = U[s, ADDR_LO + side]
         return (lo >> np.uint64(28)) == np.uint64(0xE) or (broadcast and lo == np.uint64(0xFFFFFFFF))
     return (U[s, ADDR_HI + side] >> np.uint64(56)) == np.uint64(0xFF)
 
 
 @njit(cache=True)
-def _advance(F, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_server, free, n_free, g0, pslot):
+def _advance(F, S, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_server, free, n_free, g0, pslot):
     """Feed each flow group's packets through its slot, noting each packet's slot in ``pslot``.
     Returns -1 when done, or the group index to resume from once more free slots are provided."""
     for g in range(g0, len(gstart) - 1):
@@ -598,32 +615,32 @@ def _advance(F, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp_se
             is_tcp = p.status[j] == pk.OK and p.proto[j] == pk.TCP and p.frag[j] != pk.FRAG_LATER
             flags = np.int64(p.tcp_flags[j])
             seq = np.int64(p.seq[j])
-            if s >= 0 and (_fire_timers(F, s, nt[j], nt) or (is_tcp and _is_reuse(F, s, flags, seq))):
-                F[s, ENDED] = 1
+            if s >= 0 and (_fire_timers(F, S, s, nt[j], nt) or (is_tcp and _is_reuse(F, S, s, flags, seq))):
+                S[s, ENDED] = 1
                 s = -1
             if s < 0:
                 n_free[0] -= 1
                 s = free[n_free[0]]
-                _start_flow(F, U, H, s, key[j], e, p, j, tcp_server, udp_server)
+                _start_flow(F, S, U, H, s, key[j], e, p, j, tcp_server, udp_server)
             t = p.ts[j]
             ln = np.int64(p.pay_len[j])
-            _count(F, H, s, e, t, np.int64(p.ip_len[j] if p.status[j] == pk.OK else p.wirelen[j]), ln, is_tcp)
+            _count(F, S, H, s, e, t, np.int64(p.ip_len[j] if p.status[j] == pk.OK else p.wirelen[j]), ln, is_tcp)
             pslot[j] = s
             if is_tcp:
-                _tcp_packet(F, H, s, e, t, flags, seq, np.int64(p.ack[j]), ln, p.win[j])
-            elif p.dns_qr[j] and not F[s, DNS_SEEN]:
-                F[s, DNS_SEEN] = 1
-                _dns_flip(F, U, H, s, e, p.dns_qr[j] == 2)
+                _tcp_packet(F, S, H, s, e, t, flags, seq, np.int64(p.ack[j]), ln, p.win[j])
+            elif p.dns_qr[j] and not S[s, DNS_SEEN]:
+                S[s, DNS_SEEN] = 1
+                _dns_flip(S, U, H, s, e, p.dns_qr[j] == 2)
         gslot[g] = s
     return -1
 
 
 @njit(cache=True)
-def _expire_all(F, now, nt):
+def _expire_all(F, S, now, nt):
     """Fire due timers of every live flow up to network time ``now``."""
     for s in range(F.shape[0]):
-        if F[s, KIND] != KIND_FREE and not F[s, ENDED] and _fire_timers(F, s, now, nt):
-            F[s, ENDED] = 1
+        if S[s, KIND] != KIND_FREE and not S[s, ENDED] and _fire_timers(F, S, s, now, nt):
+            S[s, ENDED] = 1
 
 
 # ---------------------------------------------------------------- Python side
@@ -692,14 +709,14 @@ def _pair(F: np.ndarray, slots: np.ndarray, col: int) -> np.ndarray:
     return F[slots, col : col + 2]
 
 
-def _tcp_sizes(F: np.ndarray, slots: np.ndarray) -> np.ndarray:
+def _tcp_sizes(F: np.ndarray, S: np.ndarray, slots: np.ndarray) -> np.ndarray:
     """Zeek's TCP_Endpoint::Size (payload bytes from the sequence span) per side, [n, 2]."""
     ack = _pair(F, slots, REL_ACK)
     size = np.maximum(np.maximum(_pair(F, slots, REL_LAST), ack), 0)
     size = np.where(size != 0, size - 1, 0)
-    size = np.where((_pair(F, slots, FIN_CNT) > 0) & (size != 0), size - 1, size)
-    state = _pair(F, slots, TSTATE)
-    aborted = (_pair(F, slots, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
+    size = np.where((_pair(S, slots, FIN_CNT) > 0) & (size != 0), size - 1, size)
+    state = _pair(S, slots, TSTATE)
+    aborted = (_pair(S, slots, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
     return np.where(aborted & ~np.isin(ack, (0, 1)), 0, size)
 
 
@@ -723,8 +740,9 @@ class FlowTable:
         self._st = _State.alloc(capacity)
         self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # stack of free slots
         self._n_free = np.array([capacity], np.int64)
-        self._slot_of: dict[int, int] = {}
-        self._service: dict[int, str] = {}  # slot → Zeek-style service names, comma-joined
+        self._slot_of = SlotIndex()  # flow key hash → the slot of the key's latest flow
+        self._service_names = [""]  # Zeek-style service names, comma-joined, by their SERVICE code
+        self._service_codes = {"": 0}
         self._salt = uid_salt
         self._nt = np.iinfo(np.int64).min  # network time: latest timestamp seen
         self._frags: dict[tuple, tuple[int, int]] = {}
@@ -741,7 +759,7 @@ class FlowTable:
         return self._nt
 
     def __len__(self) -> int:
-        return int(np.count_nonzero(self._st.F[:, KIND]))
+        return int(np.count_nonzero(self._st.S[:, KIND]))
 
     def _make_room(self, need: int, busy: np.ndarray) -> None:
         """At least ``need`` free slots: grow up to ``max_flows``, then evict flows not in ``busy``
@@ -755,11 +773,11 @@ class FlowTable:
             self._grow(need)
 
     def _evict(self, count: int, busy: np.ndarray) -> None:
-        F = self._st.F
-        live = np.flatnonzero(F[:, KIND] != KIND_FREE)
+        F, S = self._st.F, self._st.S
+        live = np.flatnonzero(S[:, KIND] != KIND_FREE)
         live = live[~np.isin(live, busy)]
-        victims = live[np.lexsort((F[live, SEEN], F[live, ENDED] == 0))[:count]]
-        F[victims, ENDED] = 1
+        victims = live[np.lexsort((F[live, SEEN], S[live, ENDED] == 0))[:count]]
+        S[victims, ENDED] = 1
         self._evicted.append(self._records(victims))
         self._release(victims)
         self._evicted_slots += victims.tolist()
@@ -812,95 +830,98 @@ class FlowTable:
         valid = np.flatnonzero(p.status != pk.MALFORMED)
         if len(valid):  # (a chunk of malformed frames only still advances the network time)
             self._place(p, key, side, valid[np.argsort(key[valid], kind="stable")], nt, pslot)
-        _expire_all(self._st.F, self._nt, nt)
-        return Placed(pslot, side == self._st.F[pslot, ORIG_SIDE])
+        _expire_all(self._st.F, self._st.S, self._nt, nt)
+        return Placed(pslot, side == self._st.S[pslot, ORIG_SIDE])
 
     def _place(self, p: pk.Packets, key: np.ndarray, side: np.ndarray, order: np.ndarray, nt: np.ndarray,
                pslot: np.ndarray) -> None:
         """Feed the packets ``order`` (grouped by flow key) through their flows' slots."""
         ks = key[order]
         gstart = np.concatenate([[0], np.flatnonzero(ks[1:] != ks[:-1]) + 1, [len(order)]]).astype(np.int64)
-        gkeys = ks[gstart[:-1]].tolist()
-        slot_of = self._slot_of
-        gslot = np.array([slot_of.get(k, -1) for k in gkeys], np.int64)
+        gkeys = ks[gstart[:-1]]
+        gslot = self._slot_of.get(gkeys)
         g = 0
         while g >= 0:
             g = _advance(*self._st, p, key, side, order, gstart, gslot, nt, self._tcp_server, self._udp_server,
                          self._free, self._n_free, g, pslot)
             if g >= 0:
                 self._make_room(int(gstart[g + 1] - gstart[g]) + 1, gslot)
-        slot_of.update(zip(gkeys, gslot.tolist()))
+        self._slot_of.put(gkeys, gslot)
 
     def flush(self, final: bool = False) -> pa.Table:
         """Records (a wire.FLOWS table) for flows with packets since the last flush and for flows
         that ended; ``final`` ends every flow (end of input)."""
-        F = self._st.F
-        used = F[:, KIND] != KIND_FREE
+        S = self._st.S
+        used = S[:, KIND] != KIND_FREE
         if final:
-            F[used, ENDED] = 1
-        slots = np.flatnonzero(used & ((F[:, IV_SEEN] != 0) | (F[:, ENDED] != 0)))
+            S[used, ENDED] = 1
+        slots = np.flatnonzero(used & ((S[:, IV_SEEN] != 0) | (S[:, ENDED] != 0)))
         rows = self._records(slots)
         if self._evicted:  # evicted flows first, as they were reported
             rows = pa.concat_tables([*self._evicted, rows])
             self._evicted = []
-        F[slots, IV_SEEN] = 0
-        self._release(slots[F[slots, ENDED] != 0])
+        S[slots, IV_SEEN] = 0
+        self._release(slots[S[slots, ENDED] != 0])
         return rows
 
     def _release(self, done: np.ndarray) -> None:
         """Free the slots of flows that ended and have been reported."""
-        F = self._st.F
-        for s, k in zip(done.tolist(), self._st.U[done, KEY].tolist()):
-            if self._slot_of.get(k) == s:
-                del self._slot_of[k]
-            self._service.pop(s, None)
-        F[done, KIND] = KIND_FREE
-        F[done, ENDED] = 0
+        S = self._st.S
+        self._slot_of.drop(self._st.U[done, KEY], done)
+        S[done, KIND] = KIND_FREE
+        S[done, ENDED] = 0
         nf = int(self._n_free[0])
         self._free[nf : nf + len(done)] = done
         self._n_free[0] = nf + len(done)
 
     def app_marks(self, slots: np.ndarray) -> np.ndarray:
         """The APP_* mark of each slot's flow."""
-        return self._st.F[slots, APP]
+        return self._st.S[slots, APP]
 
     def app_mark(self, slot: int) -> int:
-        return int(self._st.F[slot, APP])
+        return int(self._st.S[slot, APP])
 
     def mark_app(self, slot: int, mark: int) -> None:
-        self._st.F[slot, APP] = mark
+        self._st.S[slot, APP] = mark
 
     def count_try(self, slot: int) -> int:
         """One more payload packet of the flow offered to detection: how many so far."""
-        F = self._st.F
-        F[slot, APP_TRIES] += 1
-        return int(F[slot, APP_TRIES])
+        S = self._st.S
+        S[slot, APP_TRIES] += 1
+        return int(S[slot, APP_TRIES])
 
     def set_service(self, slot: int, service: str) -> None:
-        self._service[slot] = service
+        code = self._service_codes.get(service)
+        if code is None:
+            code = self._service_codes[service] = len(self._service_names)
+            self._service_names.append(service)
+        self._st.S[slot, SERVICE] = code
+
+    def service(self, slot: int) -> str:
+        return self._service_names[self._st.S[slot, SERVICE]]
 
     def endpoints(self, slot: int) -> tuple[str, str, str, int]:
         """(uid, orig_h, resp_h, resp_p) of the flow in ``slot``, as its records name them."""
-        F = self._st.F
-        o = int(F[slot, ORIG_SIDE])
+        S = self._st.S
+        o = int(S[slot, ORIG_SIDE])
         host = self._hosts(slot)
-        return wire.uid_text(self._digest(slot)), host[o], host[1 - o], int(F[slot, PORT + 1 - o])
+        return wire.uid_text(self._digest(slot)), host[o], host[1 - o], int(S[slot, PORT + 1 - o])
 
     def _hosts(self, s: int) -> tuple[str, str]:
-        F, U = self._st.F, self._st.U
-        if F[s, KIND] == KIND_L2:
+        S, U = self._st.S, self._st.U
+        if S[s, KIND] == KIND_L2:
             return "", ""
-        return ip_text(F[s, IPVER], U[s, ADDR_HI], U[s, ADDR_LO]), ip_text(F[s, IPVER], U[s, ADDR_HI + 1], U[s, ADDR_LO + 1])
+        return ip_text(S[s, IPVER], U[s, ADDR_HI], U[s, ADDR_LO]), ip_text(S[s, IPVER], U[s, ADDR_HI + 1], U[s, ADDR_LO + 1])
 
     def _digest(self, s: int) -> bytes:
         """The digest under the flow's uid, worked out once and kept in the slot."""
-        F, U = self._st.F, self._st.U
+        F, S, U, _ = self._st
         if int(U[s, UID + 1]) & UID_KNOWN:
             return _digests(U[[s]])[0].tobytes()
         host = self._hosts(s)
-        proto = "l2" if F[s, KIND] == KIND_L2 else PROTO_NAMES.get(int(F[s, PROTO]), str(int(F[s, PROTO])))
-        ends = [(host[x], int(F[s, PORT + x]), mac_text(U[s, MAC + x])) for x in (0, 1)]
-        digest = wire.flow_digest(self._salt, proto, int(F[s, VLAN]), int(F[s, ETHERTYPE]), int(F[s, START]), *ends)
+        proto = "l2" if S[s, KIND] == KIND_L2 else PROTO_NAMES.get(int(S[s, PROTO]), str(int(S[s, PROTO])))
+        ends = [(host[x], int(S[s, PORT + x]), mac_text(U[s, MAC + x])) for x in (0, 1)]
+        digest = wire.flow_digest(self._salt, proto, int(S[s, VLAN]), int(S[s, ETHERTYPE]), int(F[s, START]), *ends)
         _keep_digests(U, np.array([s]), np.frombuffer(digest, np.uint8).reshape(1, 12))
         return digest
 
@@ -916,37 +937,37 @@ class FlowTable:
         distinct value (host, MAC, protocol, state), never once per flow."""
         if not len(slots):
             return wire.FLOWS.empty_table()
-        F, U = self._st.F, self._st.U
+        F, S, U, H = self._st
         n = len(slots)
-        o = F[slots, ORIG_SIDE]
+        o = S[slots, ORIG_SIDE]
         r = 1 - o
         idx = np.arange(n)
-        tcp = (F[slots, KIND] == KIND_IP) & (F[slots, PROTO] == pk.TCP)
+        tcp = (S[slots, KIND] == KIND_IP) & (S[slots, PROTO] == pk.TCP)
         active = _pair(F, slots, SIZE) >= 0  # UDP endpoint activity
-        size = np.where(tcp[:, None], _tcp_sizes(F, slots), np.maximum(_pair(F, slots, SIZE), 0))
+        size = np.where(tcp[:, None], _tcp_sizes(F, S, slots), np.maximum(_pair(F, slots, SIZE), 0))
         d_bytes = np.maximum(size - _pair(F, slots, EM_BYTES), 0)
         F[slots, EM_BYTES : EM_BYTES + 2] = np.maximum(size, _pair(F, slots, EM_BYTES))
         d_pkts = _pair(F, slots, PKTS) - _pair(F, slots, EM_PKTS)
         d_ipb = _pair(F, slots, IPB) - _pair(F, slots, EM_IPB)
         F[slots, EM_PKTS : EM_PKTS + 2] = _pair(F, slots, PKTS)
         F[slots, EM_IPB : EM_IPB + 2] = _pair(F, slots, IPB)
-        state = np.where(tcp[:, None], _pair(F, slots, TSTATE), active)
-        l2 = F[slots, KIND] == KIND_L2
-        ver = np.where(l2, 0, F[slots, IPVER]).astype(np.uint64)
+        state = np.where(tcp[:, None], _pair(S, slots, TSTATE), active)
+        l2 = S[slots, KIND] == KIND_L2
+        ver = np.where(l2, 0, S[slots, IPVER]).astype(np.uint64)
         hosts, host = _texts(np.stack([np.repeat(ver, 2), U[slots, ADDR_HI : ADDR_HI + 2].ravel(),
                                        U[slots, ADDR_LO : ADDR_LO + 2].ravel()], axis=1),
                              lambda v, hi, lo: ip_text(v, hi, lo) if v else "")
         macs, mac = _texts(U[slots, MAC : MAC + 2].reshape(-1, 1), mac_text)
         host, mac = host.reshape(n, 2), mac.reshape(n, 2)
-        proto_code = np.where(l2, -1, F[slots, PROTO])
+        proto_code = np.where(l2, -1, S[slots, PROTO])
         protos, proto = _texts(proto_code[:, None], _proto_name)
-        history = _history(F, self._st.H, slots)
+        history = _history(S, H, slots)
         start, seen = F[slots, START], F[slots, SEEN]
         cols = {
-            "ts": start, "ts_end": seen, "vlan": F[slots, VLAN],
-            "orig_h": hosts.take(host[idx, o]), "orig_p": F[slots, PORT + o],
-            "resp_h": hosts.take(host[idx, r]), "resp_p": F[slots, PORT + r],
-            "proto": protos.take(proto), "ethertype": F[slots, ETHERTYPE], "service": self._services(slots),
+            "ts": start, "ts_end": seen, "vlan": S[slots, VLAN],
+            "orig_h": hosts.take(host[idx, o]), "orig_p": S[slots, PORT + o],
+            "resp_h": hosts.take(host[idx, r]), "resp_p": S[slots, PORT + r],
+            "proto": protos.take(proto), "ethertype": S[slots, ETHERTYPE], "service": self._services(slots),
             "duration": (seen - start) / SEC,
             "orig_bytes": d_bytes[idx, o], "resp_bytes": d_bytes[idx, r],
             "orig_pkts": d_pkts[idx, o], "resp_pkts": d_pkts[idx, r],
@@ -955,7 +976,7 @@ class FlowTable:
                                        (size == 0).all(axis=1), history),
             "history": history,
             "orig_l2_addr": macs.take(mac[idx, o]), "resp_l2_addr": macs.take(mac[idx, r]),
-            "final": F[slots, ENDED] != 0,
+            "final": S[slots, ENDED] != 0,
             "community_id": self._community_ids(slots, o, r),
         }
         cols["uid"] = self._uids(slots, cols)
@@ -976,23 +997,13 @@ class FlowTable:
 
     def _services(self, slots: np.ndarray) -> pa.Array:
         """The service names the decoding stages gave the flows ("" for none)."""
-        names = [""]
-        code = np.zeros(n := len(slots), np.int64)
-        if self._service:
-            row = np.full(len(self._st.F), -1, np.int64)
-            row[slots] = np.arange(n)
-            number: dict[str, int] = {}
-            for s, name in self._service.items():
-                if row[s] >= 0:
-                    code[row[s]] = number.setdefault(name, len(number) + 1)
-            names += list(number)
-        return pa.array(names, pa.string()).take(code)
+        return pa.array(self._service_names, pa.string()).take(self._st.S[slots, SERVICE])
 
     def _community_ids(self, slots: np.ndarray, o: np.ndarray, r: np.ndarray) -> pa.Array:
-        F, U = self._st.F, self._st.U
-        proto = np.where(F[slots, KIND] == KIND_IP, F[slots, PROTO], 0)
+        S, U = self._st.S, self._st.U
+        proto = np.where(S[slots, KIND] == KIND_IP, S[slots, PROTO], 0)
         ends = [community.words_to_bytes(U[slots, ADDR_HI + side], U[slots, ADDR_LO + side]) for side in (o, r)]
-        return community.community_id_array(proto, F[slots, IPVER] == 6, *ends, F[slots, PORT + o], F[slots, PORT + r])
+        return community.community_id_array(proto, S[slots, IPVER] == 6, *ends, S[slots, PORT + o], S[slots, PORT + r])
 
 
 def _arrow(col: np.ndarray | pa.Array, kind: pa.DataType) -> pa.Array:
@@ -1014,9 +1025,9 @@ def _texts(values: np.ndarray, fmt) -> tuple[pa.Array, np.ndarray]:
     return pa.array([fmt(*row) for row in ranked[first].tolist()], pa.string()), index
 
 
-def _history(F: np.ndarray, H: np.ndarray, slots: np.ndarray) -> pa.Array:
+def _history(S: np.ndarray, H: np.ndarray, slots: np.ndarray) -> pa.Array:
     """The history letters of each flow as one Arrow string column, straight from the slots' bytes."""
-    length = F[slots, HIST_LEN]
+    length = S[slots, HIST_LEN]
     letters = H[slots][np.arange(HMAX)[None, :] < length[:, None]]  # row by row, in order
     offsets = np.concatenate([[0], np.cumsum(length)]).astype(np.int32)
     return pa.StringArray.from_buffers(len(slots), pa.py_buffer(offsets), pa.py_buffer(letters.tobytes()))

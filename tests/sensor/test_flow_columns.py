@@ -26,44 +26,44 @@ CAPTURES = ("zeek/Traces/tls/tls1.2.pcap", "ics-pcap/S7/s7-1200-hmi/s7-1200-hmi.
 STAMP = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
 
-def reference_records(table: FlowTable, F: np.ndarray, slots: np.ndarray) -> pa.Table:
-    """The records as the table built them before, row by row from ``F`` (its state before the
-    interval's counts were marked reported)."""
+def reference_records(table: FlowTable, F: np.ndarray, S: np.ndarray, slots: np.ndarray) -> pa.Table:
+    """The records as the table built them before, row by row from ``F`` and ``S`` (its state
+    before the interval's counts were marked reported)."""
     U, H = table._st.U, table._st.H
     pair = lambda col: F[slots, col : col + 2]  # noqa: E731
-    o, idx = F[slots, ORIG_SIDE], np.arange(len(slots))
+    o, idx = S[slots, ORIG_SIDE], np.arange(len(slots))
     r = 1 - o
-    tcp = (F[slots, KIND] == KIND_IP) & (F[slots, PROTO] == 6)
-    size = np.where(tcp[:, None], flows._tcp_sizes(F, slots), np.maximum(pair(SIZE), 0))
+    tcp = (S[slots, KIND] == KIND_IP) & (S[slots, PROTO] == 6)
+    size = np.where(tcp[:, None], flows._tcp_sizes(F, S, slots), np.maximum(pair(SIZE), 0))
     d_bytes = np.maximum(size - pair(EM_BYTES), 0)
     d_pkts, d_ipb = pair(PKTS) - pair(EM_PKTS), pair(IPB) - pair(EM_IPB)
-    state = np.where(tcp[:, None], pair(TSTATE), pair(SIZE) >= 0)
+    state = np.where(tcp[:, None], S[slots, TSTATE : TSTATE + 2], pair(SIZE) >= 0)
     rows = {name: [] for name in wire.FLOWS.names}
     for i, s in enumerate(slots.tolist()):
         oi, ri = int(o[i]), int(r[i])
         mac = (mac_text(U[s, MAC]), mac_text(U[s, MAC + 1]))
-        if F[s, KIND] == KIND_L2:
+        if S[s, KIND] == KIND_L2:
             host, proto = ("", ""), "l2"
         else:
-            ver = int(F[s, IPVER])
+            ver = int(S[s, IPVER])
             host = (ip_text(ver, U[s, ADDR_HI], U[s, ADDR_LO]), ip_text(ver, U[s, ADDR_HI + 1], U[s, ADDR_LO + 1]))
-            proto = flows.PROTO_NAMES.get(int(F[s, PROTO]), str(int(F[s, PROTO])))
-        ends = [(host[x], int(F[s, PORT + x]), mac[x]) for x in (0, 1)]
-        history = H[s, : F[s, HIST_LEN]].tobytes().decode("ascii")
-        ports = (int(F[s, PORT + oi]), int(F[s, PORT + ri]))
+            proto = flows.PROTO_NAMES.get(int(S[s, PROTO]), str(int(S[s, PROTO])))
+        ends = [(host[x], int(S[s, PORT + x]), mac[x]) for x in (0, 1)]
+        history = H[s, : S[s, HIST_LEN]].tobytes().decode("ascii")
+        ports = (int(S[s, PORT + oi]), int(S[s, PORT + ri]))
         values = {
             "ts": int(F[s, START]), "ts_end": int(F[s, SEEN]), "duration": (int(F[s, SEEN]) - int(F[s, START])) / 1e6,
-            "uid": wire.flow_uid(table._salt, proto, int(F[s, VLAN]), int(F[s, ETHERTYPE]), int(F[s, START]), *ends),
+            "uid": wire.flow_uid(table._salt, proto, int(S[s, VLAN]), int(S[s, ETHERTYPE]), int(F[s, START]), *ends),
             "community_id": community_reference(proto, host[oi], host[ri], *ports) if proto != "l2" else "",
-            "vlan": int(F[s, VLAN]), "orig_h": host[oi], "resp_h": host[ri], "orig_p": ports[0], "resp_p": ports[1],
-            "proto": proto, "ethertype": int(F[s, ETHERTYPE]), "service": table._service.get(s, ""),
+            "vlan": int(S[s, VLAN]), "orig_h": host[oi], "resp_h": host[ri], "orig_p": ports[0], "resp_p": ports[1],
+            "proto": proto, "ethertype": int(S[s, ETHERTYPE]), "service": table.service(s),
             "orig_bytes": int(d_bytes[i, oi]), "resp_bytes": int(d_bytes[i, ri]),
             "orig_pkts": int(d_pkts[i, oi]), "resp_pkts": int(d_pkts[i, ri]),
             "orig_ip_bytes": int(d_ipb[i, oi]), "resp_ip_bytes": int(d_ipb[i, ri]),
             "conn_state": flows.conn_state(proto, int(state[i, oi]), int(state[i, ri]),
                                            size[i, oi] == 0 and size[i, ri] == 0,
                                            flows._RSTOS0.fullmatch(history) is not None),
-            "history": history, "orig_l2_addr": mac[oi], "resp_l2_addr": mac[ri], "final": bool(F[s, ENDED]),
+            "history": history, "orig_l2_addr": mac[oi], "resp_l2_addr": mac[ri], "final": bool(S[s, ENDED]),
         }
         for name, value in values.items():
             rows[name].append(value)
@@ -85,7 +85,7 @@ def compared(monkeypatch):
     built = FlowTable._records
 
     def checked(self, slots):
-        expected = reference_records(self, self._st.F.copy(), slots)
+        expected = reference_records(self, self._st.F.copy(), self._st.S.copy(), slots)
         got = built(self, slots)
         seen.append((got.num_rows, got.combine_chunks().equals(expected), _frame(got) == _frame(expected)))
         return got

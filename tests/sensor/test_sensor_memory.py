@@ -8,11 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Dot1Q, Ether
 
 from bench.concurrent_flows import write as write_concurrent
+from sensor.meter import flows
 from sensor.meter.applayer import AppLayer
 from sensor.meter.pipeline import iter_intervals
+from sensor.meter.slotindex import SlotIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,3 +58,46 @@ def test_the_sensor_process_runs_pyarrow_without_pandas(busy_site):
     out = subprocess.run([sys.executable, "-c", code, str(busy_site)], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.split("\n")
     assert out[:2] == ["1000 False", "(1, 1)"]  # and anything else may still import pandas
+
+
+def test_the_slot_index_answers_as_a_dict_through_rebuilds_and_removals():
+    rng = np.random.default_rng(5)
+    index, reference = SlotIndex(), {}
+    pool = np.concatenate([rng.integers(0, 2**63, 3000, dtype=np.uint64),
+                           np.arange(0, 4096 * 64, 4096, dtype=np.uint64)])  # keys sharing a home entry
+    for step in range(60):
+        keys = np.unique(rng.choice(pool, 400))
+        slots = rng.integers(0, 10_000, len(keys))
+        assert index.get(keys).tolist() == [reference.get(k, -1) for k in keys.tolist()]
+        index.put(keys, slots)
+        reference.update(zip(keys.tolist(), slots.tolist()))
+        gone = rng.choice(keys, 150, replace=False)
+        stale = rng.random(len(gone)) < 0.3  # asked to drop a slot the key no longer leads to
+        held = np.array([reference[k] for k in gone.tolist()])
+        index.drop(gone, np.where(stale, held + 1, held))
+        for k in gone[~stale].tolist():
+            del reference[k]
+        assert len(index) == len(reference)
+    assert index.get(pool).tolist() == [reference.get(k, -1) for k in pool.tolist()]
+    assert len(index._keys) < 4 * len(pool)  # removed entries were dropped by the rebuilds
+
+
+def test_narrow_state_columns_saturate_rather_than_wrap():
+    """The scaled history counters (retransmissions, zero windows) are 32 bits, as Zeek's."""
+    S, H = np.zeros((1, flows.NS), np.int32), np.zeros((1, flows.HMAX), np.uint8)
+    S[0, flows.RX_CNT], S[0, flows.RX_THR] = flows.I32_MAX - 1, flows.I32_MAX
+    for _ in range(3):
+        flows._scaled_hist(S, H, 0, flows.RX_CNT, ord("T"), True)
+    assert S[0, flows.RX_CNT] == S[0, flows.RX_THR] == flows.I32_MAX
+    assert H[0, : S[0, flows.HIST_LEN]].tobytes() == b"T"  # at the threshold, once
+
+
+def test_widest_ports_ethertypes_and_vlans_come_out_whole(make_pcap):
+    frames = [(1_000_000, bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=4095)
+                                / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=65535, dport=65534, flags="S"))),
+              (1_000_009, bytes(Ether(src="02:00:00:00:00:03", dst="02:00:00:00:00:04", type=0xFFFF) / bytes(46)))]
+    [interval] = list(iter_intervals([make_pcap(frames)], 60.0, protocols=()))
+    rows = sorted(interval.flows.select(["orig_p", "resp_p", "vlan", "ethertype", "history"]).to_pylist(),
+                  key=lambda row: row["ethertype"])
+    assert rows == [{"orig_p": 65535, "resp_p": 65534, "vlan": 4095, "ethertype": 0x0800, "history": "S"},
+                    {"orig_p": 0, "resp_p": 0, "vlan": 0, "ethertype": 0xFFFF, "history": ""}]
