@@ -19,10 +19,11 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from core.access import accounts, auditlog, passwords
+from core.analytics.rowcounts import row_counts
 from core.api.deps import DB, MAX_ID, ClickHouse
 from core.billing import contracts
 from core.billing.invoices import invoices_through
-from core.export.tenant import export_tenant, row_counts, zipped
+from core.export.tenant import export_tenant, zipped
 from core.store.controlplane import ROLES, ApiToken, User, audit
 from tariff.calendar import Month
 from dashboard import csrf

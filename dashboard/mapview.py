@@ -11,7 +11,7 @@ from markupsafe import escape
 from core.analytics import risk
 from core.analytics import zones as zoning
 from core.analytics.assets import ledger
-from core.analytics.kept import Kept, Same
+from core.analytics.kept import INGEST, Kept, Same
 from core.analytics.ledger import Asset
 from core.store.clickhouse import ClickHouseStore
 from dashboard import figures
@@ -23,8 +23,8 @@ from dashboard.timefmt import MINUTES, absolute, zone_name
 
 LABEL_CHARS = 14
 KEEP = "keep"  # the editor's Purdue choice that leaves each device's level as it is
-# A window's links between the devices of its ledger, kept until the pairs rollups change (core.analytics.kept).
-_LINKS: Kept[list[zoning.Link]] = Kept(("pairs_1d", "pairs_1h"))
+# A window's links between the devices of its ledger, kept until the tenant's batches change (core.analytics.kept).
+_LINKS: Kept[list[zoning.Link]] = Kept(INGEST)
 
 
 def zone_title(name: str, t: Translator) -> str:
@@ -85,7 +85,7 @@ def map_context(ch: ClickHouseStore, tenant: int, range_key: str, t: Translator,
     window = window_for(ch, tenant, range_key)
     assets = ledger(ch, tenant, start=window.start, end=window.end)
     zones = zoning.zones(ch, tenant, assets)
-    links = _LINKS.get(ch, (tenant, Same(assets), window.start, window.end), lambda: zoning.device_links(
+    links = _LINKS.get(ch, tenant, (Same(assets), window.start, window.end), lambda: zoning.device_links(
         assets, zoning.pair_traffic(ch, tenant, window.start, window.end)))
     zone_of = zoning.device_zones(ch, tenant, assets)
     risks = risk.scored(ch, tenant, assets)

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from core.analytics import risk
 from core.analytics.explore import MARGIN
-from core.analytics.kept import Kept
-from core.analytics.ledger import Asset, build_ledger, ip_order
-from core.analytics.spans import SEEN, pair_volume_rows, state_rows, whole_days
-from core.analytics.window import EARLIEST, LATEST, clamp, utc
+from core.analytics.kept import INGEST, Kept
+from core.analytics.ledger import Asset, ip_order
+from core.analytics.ledger_reads import annotations, built, read
+from core.analytics.spans import pair_volume_rows, whole_days
+from core.analytics.window import EARLIEST, LATEST, utc
 from core.export.csvsafe import csv_text
 from core.store.clickhouse import ClickHouseStore
 
@@ -25,85 +26,11 @@ SORTABLE = ("ip", "mac", "vendor", "hostname", "role", "model", "first_seen", "l
             "authorized", "importance", "risk")
 MAX_EVENTS = 500
 MAX_QUERY = 200  # the longest search text: a longer one would be echoed into every link of the page
-HOUR = timedelta(hours=1)
 
 
-def _facts(ch: ClickHouseStore, params: dict) -> list[dict]:
-    """Every attribute per device and source as it stood at the window's end: the value seen last
-    by then (of two seen as late, the one first seen later)."""
-    return ch.query(
-        """
-        SELECT mac, ip, attribute, source, argMax(value, (until, since)) AS value,
-               max(confidence) AS confidence, min(since) AS first_seen, max(until) AS last_seen
-        FROM (SELECT mac, ip, attribute, source, value, confidence, first_seen AS since,
-                     least(last_seen, {end:DateTime64(6, 'UTC')}) AS until
-              FROM asset_fact_values
-              WHERE tenant_id = {tenant:UInt32} AND ({open_end:Bool} OR first_seen < {end:DateTime64(6, 'UTC')}))
-        GROUP BY mac, ip, attribute, source
-        """,
-        params,
-    )
-
-
-def _sightings(ch: ClickHouseStore, params: dict) -> list[dict]:
-    """Devices (MAC/IP as observed) seen in the window, with their first and last sighting in it."""
-    return ch.query(
-        f"SELECT mac, ip, {SEEN} FROM {state_rows('asset_seen', 'mac, ip, first_seen, last_seen', params)}"
-        " GROUP BY mac, ip",
-        params,
-    )
-
-
-def _traffic(ch: ClickHouseStore, params: dict) -> list[dict]:
-    """Per host and side: services (with the server port), VLANs, peers, first/last sighting. Each
-    pair is summed up first, then counted on both of its sides."""
-    pairs = state_rows("pair_seen", "orig_h, resp_h, resp_p, vlan, service, first_seen, last_seen", params)
-    return ch.query(
-        f"""
-        SELECT side_of.1 AS host, side_of.2 AS side, service, resp_p, groupUniqArray(vlan) AS vlans,
-               uniqExact(side_of.3) AS peers, {SEEN}
-        FROM (SELECT orig_h, resp_h, resp_p, vlan, service, min(first_seen) AS first_seen,
-                     max(last_seen) AS last_seen
-              FROM {pairs} GROUP BY orig_h, resp_h, resp_p, vlan, service)
-        ARRAY JOIN [(resp_h, 'served', orig_h), (orig_h, 'used', resp_h)] AS side_of
-        WHERE host != ''
-        GROUP BY host, side, service, resp_p
-        """,
-        params,
-    )
-
-
-def _actions(ch: ClickHouseStore, params: dict) -> dict[str, set[str]]:
-    rows = ch.query(
-        "SELECT orig_h, groupUniqArray(1000)(action) AS actions"
-        f" FROM {state_rows('event_actions', 'orig_h, action, first_seen, last_seen', params)} GROUP BY orig_h",
-        params,
-    )
-    return {r["orig_h"]: set(r["actions"]) for r in rows}
-
-
-def window_params(tenant_id: int, start: datetime | None, end: datetime | None) -> dict:
-    """Query parameters of a window; an open bound is the earliest or latest time shown."""
-    first = clamp(start) if start else EARLIEST
-    first_hour = max(first.replace(minute=0, second=0, microsecond=0) - HOUR, EARLIEST)
-    last = clamp(end) if end else LATEST
-    return {"tenant": tenant_id, "start": first, "end": last, "first_hour": first_hour,
-            "open_start": start is None, "open_end": end is None, **whole_days(first, last)}
-
-
-def _annotations(ch: ClickHouseStore, tenant_id: int) -> dict[str, dict]:
-    rows = ch.query(
-        "SELECT device, authorized, importance, tags, notes, zone, purdue_level, updated_by, updated_at"
-        " FROM asset_annotations FINAL WHERE tenant_id = {tenant:UInt32}",
-        {"tenant": tenant_id},
-    )
-    return {r.pop("device"): r for r in rows}
-
-
-# The tables a ledger is read from (core.analytics.kept: a ledger is kept until they change).
-LEDGER_TABLES = ("asset_fact_values", "asset_annotations", *(
-    f"{state}_{grain}" for state in ("asset_seen", "pair_seen", "event_actions") for grain in ("1h", "1d", "all")))
-_LEDGERS: Kept[dict[str, Asset]] = Kept(LEDGER_TABLES)
+# What changes a ledger (core.analytics.kept: a ledger is kept until its tenant's batches or notes change).
+LEDGER_SOURCES = (*INGEST, "asset_annotations")
+_LEDGERS: Kept[dict[str, Asset]] = Kept(LEDGER_SOURCES)
 
 
 def ledger(ch: ClickHouseStore, tenant_id: int, start: datetime | None = None,
@@ -111,10 +38,7 @@ def ledger(ch: ClickHouseStore, tenant_id: int, start: datetime | None = None,
     """The devices seen in [start, end) (None: open), with their first and last sighting in it and
     their attributes as they stood at its end. Reads the state tables kept at ingest only; kept until
     they change (the same objects for every caller meanwhile: read them, do not change them)."""
-    params = window_params(tenant_id, start, end)
-    return _LEDGERS.get(ch, (tenant_id, start, end), lambda: build_ledger(
-        _facts(ch, params), _traffic(ch, params), _actions(ch, params), _annotations(ch, tenant_id),
-        sightings=_sightings(ch, params)))
+    return _LEDGERS.get(ch, tenant_id, (start, end), lambda: built(read(ch, tenant_id, [(start, end)]), 0))
 
 
 def _jsonable(row: dict) -> dict:
@@ -200,7 +124,7 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str,
         return None
     found = assets[key]
     ips = sorted(found.ips)
-    peers, events = _HOSTS.get(ch, (tenant_id, tuple(ips), MAX_EVENTS), lambda: (
+    peers, events = _HOSTS.get(ch, tenant_id, (tuple(ips), MAX_EVENTS), lambda: (
         (_peers(ch, tenant_id, ips), newest_events(ch, tenant_id, ips, found.last_seen)) if ips else ([], [])))
     return {
         **_jsonable(found.summary()),
@@ -213,9 +137,8 @@ def asset_detail(ch: ClickHouseStore, tenant_id: int, device: str,
     }
 
 
-# What a device's peers and newest events are read from (core.analytics.kept: kept until these change).
-HOST_TABLES = ("pairs_1d", "pairs_1h", "event_actions_1d", "event_actions_1h", "events")
-_HOSTS: Kept[tuple[list[dict], list[dict]]] = Kept(HOST_TABLES)
+# A device's peers and newest events: from its tenant's batches (core.analytics.kept: kept until they change).
+_HOSTS: Kept[tuple[list[dict], list[dict]]] = Kept(INGEST)
 
 
 def _peers(ch: ClickHouseStore, tenant_id: int, ips: list[str]) -> list[dict]:
@@ -302,7 +225,7 @@ def annotate(ch: ClickHouseStore, tenant_id: int, device: str, actor: str, *,
 def amend(ch: ClickHouseStore, tenant_id: int, devices: list[str], actor: str, **changes) -> list[dict]:
     """Change some annotation fields (e.g. the zone) of several devices at once, keeping the rest;
     returns what each device has now."""
-    current = _annotations(ch, tenant_id)
+    current = annotations(ch, tenant_id)
     rows = [_annotation_row(tenant_id, device, actor, **(
         {k: v for k, v in current.get(device, {}).items() if k in ANNOTATED} | changes)) for device in devices]
     ch.insert_rows("asset_annotations", rows)

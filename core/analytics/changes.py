@@ -1,8 +1,9 @@
 """What changed between two periods (差分): the ledger of period A against the ledger of period B —
 devices added and removed, attributes changed, communication pairs added and removed per service,
-and functions (protocol actions) a pair newly used. Everything comes from the windowed ledger and
-the state tables of migrations 010 and 018, so comparing any two periods is a few small queries;
-pairs and functions read both periods in one query each, which returns only what changed.
+and functions (protocol actions) a pair newly used. Everything comes from the state tables of
+migrations 010 and 018, each read once for both periods (``spans.each_period``): the two ledgers' sources
+(core.analytics.ledger_reads) — the functions a pair newly used come with their actions — and the pairs,
+in a query that returns only what changed; so comparing any two periods is six small queries.
 
 Volatile fields are the ones that differ from one period to the next without anything having
 changed: counters (bytes, packets, uses) and first/last-seen times. ``volatile=False`` leaves them
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.analytics.assets import LEDGER_TABLES, ledger, window_params
+from core.analytics.assets import LEDGER_SOURCES
 from core.analytics.kept import Kept
 from core.analytics.ledger import Asset, ip_order
+from core.analytics.ledger_reads import Reads, built, cut, read, window_params
 from core.analytics.roles import PORT_HINTS
 from core.analytics.spans import each_period, pair_volume_rows, seen, state_rows
 from core.export.csvsafe import csv_text
@@ -33,19 +35,19 @@ CSV_COLUMNS = ("change", "device", "ip", "peer_device", "peer_ip", "attribute", 
                "packets", "count")
 
 
-# The tables changes are read from (core.analytics.kept: an answer is kept until they change).
-_KEPT: Kept[dict] = Kept((*LEDGER_TABLES, "pairs_1h", "pairs_1d"))
+# What changes are read from (core.analytics.kept: an answer is kept until the tenant's batches or notes change).
+_KEPT: Kept[dict] = Kept(LEDGER_SOURCES)
 
 
 def changes(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile: bool = True) -> dict:
     """Period ``b`` against period ``a`` (each [start, end), UTC); kept until a table it is read from
     changes (the same dict for every caller meanwhile: read it, do not change it)."""
-    return _KEPT.get(ch, (tenant_id, a, b, volatile), lambda: _changes(ch, tenant_id, a, b, volatile))
+    return _KEPT.get(ch, tenant_id, (a, b, volatile), lambda: _changes(ch, tenant_id, a, b, volatile))
 
 
 def _changes(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile: bool) -> dict:
-    before = ledger(ch, tenant_id, start=a[0], end=a[1])
-    after = ledger(ch, tenant_id, start=b[0], end=b[1])
+    reads = read(ch, tenant_id, [a, b], functions=True)
+    before, after = built(reads, 0), built(reads, 1)
     owner = {ip: key for assets in (before, after) for key, asset in assets.items() for ip in asset.ips}
     pairs_added, pairs_removed = _pairs(ch, tenant_id, a, b, volatile)
     found = {
@@ -54,7 +56,7 @@ def _changes(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile
         "attributes_changed": _attributes(before, after),
         "pairs_added": _linked(pairs_added, owner),
         "pairs_removed": _linked(pairs_removed, owner),
-        "functions_added": _linked(_functions(ch, tenant_id, a, b, volatile), owner),
+        "functions_added": _linked(_functions(reads, volatile), owner),
     }
     for name in ("pairs_added", "pairs_removed", "functions_added"):
         found[name].sort(key=lambda r: (ip_order(r["orig_h"]), ip_order(r["resp_h"]), r.get("service", ""),
@@ -159,19 +161,13 @@ def _volume(ch: ClickHouseStore, tenant_id: int, periods: tuple[Period, Period],
             for r in found}
 
 
-def _functions(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile: bool) -> list[dict]:
-    """Actions a pair used per protocol in period B and not in period A."""
-    rows, params = _periods(tenant_id, a, b, "event_actions",
-                            "orig_h, resp_h, protocol, action, count, first_seen, last_seen", where="action != ''")
-    added = ch.query(
-        f"""
-        SELECT orig_h, resp_h, protocol, action, sum(count) AS count, {PERIOD_SEEN}
-        FROM {rows}
-        GROUP BY orig_h, resp_h, protocol, action HAVING min(period) = 1
-        """,
-        params,
-    )
-    return [r if volatile else r | dict.fromkeys(("count", "first_seen", "last_seen")) for r in added]
+def _functions(reads: Reads, volatile: bool) -> list[dict]:
+    """Actions a pair used per protocol in period B and not in period A (read with the ledgers' actions),
+    with their uses and first and last sighting in B."""
+    if not volatile:
+        return [r | dict.fromkeys(("count", "first_seen", "last_seen")) for r in reads.functions_added]
+    return [r | dict(zip(("first_seen", "last_seen"), cut(reads.windows[1], r["first_seen"], r["last_seen"])))
+            for r in reads.functions_added]
 
 
 def _linked(rows: list[dict], owner: dict[str, str]) -> list[dict]:

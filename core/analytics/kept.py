@@ -1,12 +1,17 @@
-"""Results computed from the store, kept in the process until the tables they were read from change.
+"""Results computed from the store, kept in the process until what they were read from changes for
+their tenant.
 
-A MergeTree table's rows are its active parts, and parts never change: an insert adds one, a merge,
-mutation, TTL pass or dropped partition replaces some with new ones under new names. The active parts
-of a result's tables (with each part's rows, size and time, and each table's UUID where the database
-gives one, so that a table made again is not taken for the old one) are therefore a version of what it
-was computed from: ``Kept`` answers with the kept result while they are the same parts, and computes it
-again as soon as any of them changed — whichever tenant's data did. On a cluster this server's ``system.parts`` does not
-see the other shards' parts: nothing is kept there.
+Every writer of what a tenant's results read is counted per tenant (core.store.tenant_changes,
+migration 021): a sensor's batch once its commit marker is written (its rows and the rollups they feed
+are in before it), an ingest attempt whose rows were taken out, each table written outside batches
+(notes, alerts and their states, comments, indicators, baselines, risk snapshots) by a view, advisory
+imports for every tenant, and the mutations (a retention pass counts itself; a deletion takes the
+tenant's counts with its rows). A result's version is its tenant's counts (and tenant 0's) of the
+sources it reads: another tenant's batch leaves it alone, a merge adds nothing, and on a cluster the
+counts are read through the Distributed table like any data.
+
+Rows a TTL merge expires in the background (older than the retention) leave the counts as they are:
+a result that still holds them is computed again at its tenant's next change.
 """
 
 from __future__ import annotations
@@ -17,22 +22,12 @@ from threading import Lock
 from typing import Generic, TypeVar
 
 from core.store.clickhouse import ClickHouseStore
+from core.store.tenant_changes import RETENTION, version
 
 T = TypeVar("T")
 
-_VERSION = """
-    SELECT (SELECT groupArraySorted(1000)((name, uuid)) FROM system.tables
-            WHERE database = currentDatabase() AND name IN {tables:Array(String)}) AS tables,
-           (SELECT groupArraySorted(100000)((table, name, rows, bytes_on_disk, modification_time)) FROM system.parts
-            WHERE database = currentDatabase() AND active AND table IN {tables:Array(String)}) AS parts"""
-
-
-def parts_version(ch: ClickHouseStore, tables: tuple[str, ...]) -> tuple | None:
-    """The active parts of ``tables`` as a comparable value; None on a cluster (not knowable here)."""
-    if ch.cluster:
-        return None
-    row = ch.query(_VERSION, {"tables": list(tables)})[0]
-    return tuple(map(tuple, row["tables"])), tuple(map(tuple, row["parts"]))
+# What a batch writes: its rows and rollups (counted with the marker), an attempt taken out, retention.
+INGEST = ("batches", "ingest_intents.removed", RETENTION)
 
 
 class Same:
@@ -52,21 +47,20 @@ class Same:
 
 
 class Kept(Generic[T]):
-    """Up to ``size`` results by key, each with the version of ``tables`` it was computed from."""
+    """Up to ``size`` results by tenant and key, each with the version of the ``sources`` (None: every
+    source) it was computed from."""
 
-    def __init__(self, tables: tuple[str, ...], size: int = 8):
-        self.tables = tables
+    def __init__(self, sources: tuple[str, ...] | None, size: int = 8):
+        self.sources = sources
         self.size = size
         self._results: OrderedDict[Hashable, T] = OrderedDict()
         self._lock = Lock()  # pages are served from a thread pool
 
-    def get(self, ch: ClickHouseStore, key: Hashable, compute: Callable[[], T]) -> T:
-        """The result for ``key``: the kept one when the tables have not changed since, else ``compute()``'s.
+    def get(self, ch: ClickHouseStore, tenant_id: int, key: Hashable, compute: Callable[[], T]) -> T:
+        """The tenant's result for ``key``: the kept one while its sources have not changed since (read
+        before computing: a change made meanwhile moves the version after it), else ``compute()``'s.
         Callers must not change what they get: the next caller gets the same objects."""
-        version = parts_version(ch, self.tables)
-        if version is None:
-            return compute()
-        full = (ch.dsn, key, version)
+        full = (ch.dsn, tenant_id, key, version(ch, tenant_id, self.sources))
         with self._lock:
             if full in self._results:
                 self._results.move_to_end(full)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from core.analytics.kept import Kept
+from core.analytics.kept import INGEST, Kept
 from core.analytics.spans import pair_volume_rows, whole_days
 from core.analytics.window import Window, utc
 from core.store.clickhouse import ClickHouseStore
@@ -20,15 +20,14 @@ def default_step(window: Window) -> int:
     return 60 * max(1, math.ceil(span / 60 / MAX_POINTS))
 
 
-# What the overview's figures of a window read (core.analytics.kept: kept until these change).
-WINDOW_TABLES = ("traffic_1m", "batches", "pairs_1d", "pairs_1h")
-_WINDOWS: Kept[dict] = Kept(WINDOW_TABLES)
+# The overview's figures of a window: from the tenant's batches (core.analytics.kept: kept until they change).
+_WINDOWS: Kept[dict] = Kept(INGEST)
 
 
 def window_stats(ch: ClickHouseStore, tenant_id: int, window: Window, step: int) -> dict:
     """The overview's figures of one window: ``series`` (``traffic_series``), ``totals``, ``protocols`` and
     ``talkers``; kept until their tables change (the same objects for every caller meanwhile)."""
-    return _WINDOWS.get(ch, (tenant_id, window.start, window.end, step), lambda: {
+    return _WINDOWS.get(ch, tenant_id, (window.start, window.end, step), lambda: {
         "series": traffic_series(ch, tenant_id, window, step), "totals": totals(ch, tenant_id, window),
         "protocols": protocols(ch, tenant_id, window), "talkers": talkers(ch, tenant_id, window)})
 

@@ -35,7 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from core.analytics.kept import Kept, Same
+from core.analytics.kept import INGEST, Kept, Same
 from core.analytics.ledger import SUMMARY_ATTRIBUTES, Asset
 from core.analytics.spans import pair_volume_rows, whole_days
 from core.analytics.window import LATEST
@@ -340,16 +340,16 @@ def _trend(ch: ClickHouseStore, tenant_id: int, since: date) -> list[dict]:
     return [{"day": r["day"], **_figures(r)} for r in rows]
 
 
-# What risk reads besides the ledger it is given (core.analytics.kept: scores are kept until these change).
-RISK_TABLES = ("alerts", "pairs_1d", "pairs_1h", "advisories", "advisory_products", "advisory_vulns")
-_SCORES: Kept[dict[str, dict]] = Kept(RISK_TABLES)
+# What changes what risk reads besides the ledger it is given: the tenant's batches (pairs), its alerts,
+# advisory imports (core.analytics.kept: scores are kept until one of them does).
+_SCORES: Kept[dict[str, dict]] = Kept((*INGEST, "alerts", "advisories"))
 
 
 def scored(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset],
            weights: RiskWeights | None = None) -> dict[str, dict]:
     """Each device's score, level and factors as plain values, for the ledger's rows; kept for the
     same ledger (the very object: ``core.analytics.assets.ledger`` keeps it while its tables stay the
-    same), weights and first hour of pairs until the tables risk reads change."""
+    same), weights and first hour of pairs until what risk reads changes."""
     weights = weights or weights_from_settings()
     now = datetime.now(UTC)
 
@@ -358,4 +358,4 @@ def scored(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset],
                       "risk_factors": [f.as_dict() for f in r.factors]}
                 for key, r in device_risk(ch, tenant_id, assets, weights, now).items()}
 
-    return _SCORES.get(ch, (tenant_id, Same(assets), weights.model_dump_json(), pairs_from(now, weights)), compute)
+    return _SCORES.get(ch, tenant_id, (Same(assets), weights.model_dump_json(), pairs_from(now, weights)), compute)

@@ -33,7 +33,8 @@ def purge_tenant(ch: ClickHouseStore, controlplane: Engine, tenant_id: int, acto
     """Delete the tenant's data; the rows deleted per table (ClickHouse tables by name, control-plane
     tables as ``controlplane.<name>``)."""
     deleted = {name: n for name, n in row_counts(ch, tenant_id).items()}
-    for table in ch.tenant_tables():
+    # its change counts last: results read meanwhile are not kept past the deletion (core.store.tenant_changes)
+    for table in sorted(ch.tenant_tables(), key=lambda t: t["name"] == "tenant_changes"):
         ch.delete_tenant_rows(table["name"], tenant_id)
     meta = MetaData()
     meta.reflect(controlplane)

@@ -18,6 +18,7 @@ import time
 
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane, Tenant
+from core.store.tenant_changes import EVERY_TENANT, RETENTION, changed
 
 RAW_TABLES = ("flows", "events", "observations")
 LATEST_STATE = ("pair_seen_all", "asset_seen_all", "event_actions_all")  # migration 018
@@ -58,6 +59,7 @@ def redate(ch: ClickHouseStore, tenant_id: int, days: int) -> None:
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
         ch.command(f"ALTER TABLE {target} UPDATE retention_days = {{d:UInt16}} WHERE tenant_id = {{t:UInt32}}",
                    {"d": days, "t": tenant_id}, settings={"mutations_sync": 2})
+    changed(ch, tenant_id, RETENTION)  # rows past the new retention may be gone: its results are read again
 
 
 def undated_tenants(ch: ClickHouseStore) -> set[int]:
@@ -92,5 +94,6 @@ def apply(ch: ClickHouseStore, retention: Retention, rollup_days: int) -> None:
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
         if ttl.replace(" ", "") not in ch.command(f"SHOW CREATE TABLE {target.split()[0]}").replace(" ", ""):
             ch.command(f"ALTER TABLE {target} MODIFY TTL {ttl}", settings={"mutations_sync": 2})
+            changed(ch, EVERY_TENANT, RETENTION)  # every tenant's rollups may have lost rows
     for tenant_id in undated_tenants(ch):
         redate(ch, tenant_id, retention.days(tenant_id))

@@ -1,26 +1,41 @@
-"""Ledgers and risk scores kept between requests (core.analytics.kept) are never stale: whatever
-changes a table they were read from — a batch, an analyst's note, an alert, an advisory import —
-the next read computes them again; with nothing changed it is the very same result."""
+"""Results kept between requests (core.analytics.kept) are never stale and are kept per tenant: every
+writer of what they read — the tenant's batch, an attempt taken out, an analyst's note, an alert and
+its states, comments, indicators, baselines, risk snapshots, an advisory import, a retention pass, the
+tenant's deletion — makes the next read compute them again; another tenant's batch and a merge do not.
+With nothing changed it is the very same result."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from itertools import count
+from pathlib import Path
 
+import pytest
 from coretest import T0, bearer, flow, make_batch, post_batch, provision
 from fastapi.testclient import TestClient
 
-from core.analytics import assets, overview, risk
-from core.analytics.kept import Kept, Same, parts_version
+from core.analytics import assets, changes, overview, risk, rowcounts
+from core.analytics.kept import Kept, Same
 from core.analytics.window import Window
 from core.api.app import create_app
+from core.detect import baseline, indicators
 from core.detect import store as alerts
 from core.detect.engine import _new_row
 from core.detect.kinds import Finding
-from core.store.clickhouse import ClickHouseStore
+from core.export import retention, tenant
+from core.export.purge import purge_tenant
+from core.store import tenant_changes
+from core.store.clickhouse import migrations, render
+from core.vulns import store as advisories
 from sensor import wire
 
 HMI, PLC, NEW = "10.0.0.1", "10.0.0.2", "10.0.0.9"
 PLC_KEY = "00:1b:1b:00:00:02"  # the batch's observations name the PLC's MAC
+HOURS = Window(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+PERIODS = ((T0 - timedelta(hours=1), T0), (T0, T0 + timedelta(hours=1)))
+CSAF = Path(__file__).resolve().parents[3] / "shared" / "advisories" / "csaf"
+ALL = {"ledger", "window", "changes", "risk", "counts"}
 
 
 def _ips(ledger: dict) -> set[str]:
@@ -32,7 +47,13 @@ def _risk_of(client, token: str, ip: str) -> int:
     return next(r["risk"] for r in rows if r["ip"] == ip)
 
 
-def test_kept_results_follow_every_change_of_their_tables(settings, monkeypatch):
+def _alert(tenant, src=HMI, dst=PLC) -> dict:
+    now = int(datetime.now(UTC).timestamp() * 1e6)
+    return _new_row(tenant.id, tenant.sensor_id, "t", Finding("plc_stop", f"s7:stop:{dst}", now, now,
+                                                              src_ip=src, dst_ip=dst))
+
+
+def test_kept_results_follow_every_change_of_their_tenant(settings, monkeypatch):
     with TestClient(create_app(settings)) as client:
         ch = client.app.state.clickhouse
         acme, globex = provision(client.app, "acme"), provision(client.app, "globex")
@@ -44,9 +65,8 @@ def test_kept_results_follow_every_change_of_their_tables(settings, monkeypatch)
         assert assets.ledger(ch, globex.id) == {}  # per tenant
         window = assets.ledger(ch, acme.id, start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1))
         assert window is not first and _ips(window) == {HMI, PLC}  # per window
-        hours = Window(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
-        figures = overview.window_stats(ch, acme.id, hours, 60)
-        assert overview.window_stats(ch, acme.id, hours, 60) is figures
+        figures = overview.window_stats(ch, acme.id, HOURS, 60)
+        assert overview.window_stats(ch, acme.id, HOURS, 60) is figures
         peers = {p["peer"] for p in assets.asset_detail(ch, acme.id, HMI)["peers"]}
         assert peers == {PLC}
         scores = risk.scored(ch, acme.id, first)
@@ -61,24 +81,23 @@ def test_kept_results_follow_every_change_of_their_tables(settings, monkeypatch)
 
         # an alert changes the score, not the ledger
         marked = _risk_of(client, acme.api_token, PLC)
-        now = int(datetime.now(UTC).timestamp() * 1e6)
-        alerts.write(ch, [_new_row(acme.id, acme.sensor_id, "t", Finding(
-            "plc_stop", "s7:stop", now, now, src_ip=HMI, dst_ip=PLC))])
+        alerts.write(ch, [_alert(acme)])
         assert assets.ledger(ch, acme.id) is noted
         assert _risk_of(client, acme.api_token, PLC) > marked
 
-        # another tenant's batch changes the tables too: computed again, the same devices
+        # another tenant's batch leaves this tenant's results as they are
         other = make_batch(flows=[flow(orig_h="10.9.0.1", resp_h="10.9.0.2")])
         assert post_batch(client, globex.sensor_token, wire.encode(other)).status_code == 200
-        again = assets.ledger(ch, acme.id)
-        assert again is not noted and _ips(again) == {HMI, PLC}
+        assert assets.ledger(ch, acme.id) is noted
+        assert overview.window_stats(ch, acme.id, HOURS, 60) is figures
+        assert {"10.9.0.1", "10.9.0.2"} <= _ips(assets.ledger(ch, globex.id))
 
         # a new device of this tenant
         newer = make_batch(flows=[flow(resp_h=NEW, uid="Cnew")], start=T0 + timedelta(minutes=1))
         assert post_batch(client, acme.sensor_token, wire.encode(newer)).status_code == 200
         assert NEW in _ips(assets.ledger(ch, acme.id))
         assert {p["peer"] for p in assets.asset_detail(ch, acme.id, HMI)["peers"]} == {PLC, NEW}
-        assert overview.window_stats(ch, acme.id, hours, 60)["totals"]["batches"] == figures["totals"]["batches"] + 1
+        assert overview.window_stats(ch, acme.id, HOURS, 60)["totals"]["batches"] == figures["totals"]["batches"] + 1
         assert NEW in {r["ip"] for r in client.get("/api/v1/assets", headers=bearer(acme.api_token)).json()}
 
         # risk reads the pairs of the last 30 days up to now: the next hour's score is computed anew
@@ -95,26 +114,184 @@ def test_kept_results_follow_every_change_of_their_tables(settings, monkeypatch)
         assert risk.scored(ch, acme.id, latest) is not kept
 
 
-def test_the_version_is_the_tables_parts_and_nothing_is_kept_on_a_cluster(settings):
-    with TestClient(create_app(settings)) as client:
-        ch = client.app.state.clickhouse
-        empty = parts_version(ch, ("asset_annotations",))
-        assert parts_version(ch, ("asset_annotations",)) == empty
-        assets.annotate(ch, 1, "10.0.0.1", "someone", notes="first")
-        one = parts_version(ch, ("asset_annotations",))
-        assert one != empty and len(one[1]) == len(empty[1]) + 1
-        assert parts_version(ch, ("alerts",)) != one  # only the tables named
+# -- one case per writer -------------------------------------------------------------------------
 
-        kept, calls = Kept(("asset_annotations",), size=2), []
-        compute = lambda: calls.append(1) or object()  # noqa: E731
-        a = kept.get(ch, "a", compute)
-        assert kept.get(ch, "a", compute) is a and len(calls) == 1
-        kept.get(ch, "b", compute), kept.get(ch, "c", compute)  # "a" is the oldest of three: let go
-        assert kept.get(ch, "a", compute) is not a and len(calls) == 4
+@pytest.fixture(scope="module")
+def site(module_settings):
+    """acme and globex, each with a batch; acme with an alert and an analyst."""
+    with TestClient(create_app(module_settings)) as client:
+        acme, globex = provision(client.app, "acme"), provision(client.app, "globex")
+        for who, hosts in ((acme, {}), (globex, {"orig_h": "10.9.0.1", "resp_h": "10.9.0.2"})):
+            assert post_batch(client, who.sensor_token, wire.encode(make_batch(flows=[flow(**hosts)]))).status_code == 200
+        alerts.write(client.app.state.clickhouse, [_alert(acme)])
+        yield client, acme, globex
 
-    clustered = ClickHouseStore(settings.clickhouse_dsn, cluster="shards")  # not opened: never asked
-    assert parts_version(clustered, ("alerts",)) is None
-    assert kept.get(clustered, "a", compute) is not kept.get(clustered, "a", compute)
+
+def _kept(ch, tenant_id: int) -> dict:
+    """Every kind of kept result of the tenant, by name."""
+    ledger = assets.ledger(ch, tenant_id)
+    return {"ledger": ledger, "window": overview.window_stats(ch, tenant_id, HOURS, 60),
+            "changes": changes.changes(ch, tenant_id, *PERIODS), "risk": risk.scored(ch, tenant_id, ledger),
+            "counts": rowcounts.row_counts(ch, tenant_id)}
+
+
+_later = count(1)
+
+
+def _batch(client, who) -> None:
+    minutes = next(_later)
+    batch = make_batch(flows=[flow(resp_h=f"10.0.1.{minutes}", uid=f"C{minutes}")],
+                       start=T0 + timedelta(minutes=minutes))
+    assert post_batch(client, who.sensor_token, wire.encode(batch)).status_code == 200
+
+
+def _taken_out(client, acme, globex, monkeypatch, tmp_path) -> None:
+    """A batch whose commit marker fails: its rows are taken out again (ingest's failure path)."""
+    ingestor = client.app.state.ingestor
+    insert = ingestor._insert
+
+    def failing(table, data, token):
+        if table == "batches":
+            raise RuntimeError("the marker could not be written")
+        insert(table, data, token)
+
+    monkeypatch.setattr(ingestor, "_insert", failing)
+    batch = make_batch(flows=[flow(resp_h="10.0.2.1", uid="Cfail")], start=T0 + timedelta(minutes=50))
+    with pytest.raises(RuntimeError):
+        ingestor.ingest(acme.id, acme.sensor_id, wire.encode(batch))
+    assert not ingestor.has_batch(acme.id, acme.sensor_id, batch.batch_id)
+
+
+def _analyst(client, acme, **change) -> None:
+    ch = client.app.state.clickhouse
+    row = alerts.list_alerts(ch, acme.id)[0]
+    if "status" in change:
+        change["status"] = "acknowledged" if row["status"] == "new" else "new"
+    with client.app.state.controlplane.session() as db:
+        assert alerts.update_alert(ch, db, acme.id, row["id"], "analyst@acme.example", **change)
+
+
+def _indicators(client, acme, globex, monkeypatch, tmp_path) -> None:
+    listed = tmp_path / "ioc.csv"
+    listed.write_text("type,value,note\nip,203.0.113.7,test\n")
+    assert indicators.import_file(client.app.state.clickhouse, listed, tenant_id=acme.id) == (1, 0)
+
+
+def _advisories(client, acme, globex, monkeypatch, tmp_path) -> None:
+    if not CSAF.is_dir():
+        pytest.skip("../shared/advisories/csaf is not there")
+    advisories.import_path(client.app.state.clickhouse, sorted(CSAF.glob("*.json"))[0])
+
+
+def _merge(client, acme, globex, monkeypatch, tmp_path) -> None:
+    ch = client.app.state.clickhouse
+    for table in ch.tenant_tables():
+        ch.command(f"OPTIMIZE TABLE {table['name']} FINAL")
+
+
+def _rollup_retention(client, acme, globex, monkeypatch, tmp_path) -> None:
+    retention.apply(client.app.state.clickhouse, retention.Retention(client.app.state.controlplane, 40000),
+                    rollup_days=40001)
+
+
+NOTED = {"ledger", "changes", "risk", "counts"}  # a note: the ledger, what is read from it, the counts
+# writer → which of acme's kept results, and which of globex's, it makes computed again
+WRITERS = {
+    "acme's batch": (lambda c, a, g, m, t: _batch(c, a), ALL, set()),
+    "another tenant's batch": (lambda c, a, g, m, t: _batch(c, g), set(), ALL),
+    "acme's batch taken out": (_taken_out, ALL, set()),
+    "a note": (lambda c, a, g, m, t: assets.annotate(c.app.state.clickhouse, a.id, PLC_KEY, "analyst@acme.example",
+                                                     notes=f"note {next(_later)}"), NOTED, set()),
+    "another tenant's note": (lambda c, a, g, m, t: assets.annotate(c.app.state.clickhouse, g.id, "10.9.0.1", "x",
+                                                                    notes="theirs"), set(), NOTED),
+    "an alert": (lambda c, a, g, m, t: alerts.write(c.app.state.clickhouse, [_alert(a, dst=HMI)]),
+                 {"risk", "counts"}, set()),
+    "an alert's state": (lambda c, a, g, m, t: _analyst(c, a, status=""), {"risk", "counts"}, set()),
+    "a comment": (lambda c, a, g, m, t: _analyst(c, a, comment="seen"), {"counts"}, set()),
+    "indicators": (_indicators, {"counts"}, set()),
+    "a baseline": (lambda c, a, g, m, t: baseline.add(c.app.state.clickhouse, a.id, [("device", "10.0.0.77", "")], T0),
+                   {"counts"}, set()),
+    "a risk snapshot": (lambda c, a, g, m, t: risk.site_risk(c.app.state.clickhouse, a.id, [{"risk": 0}]),
+                        {"counts"}, set()),
+    "an advisory import": (_advisories, {"risk", "counts"}, {"risk", "counts"}),
+    "another tenant's retention": (lambda c, a, g, m, t: retention.redate(c.app.state.clickhouse, g.id, 40000),
+                                   set(), ALL),
+    "acme's retention": (lambda c, a, g, m, t: retention.redate(c.app.state.clickhouse, a.id, 40000), ALL, set()),
+    "the rollups' retention": (_rollup_retention, ALL, ALL),
+    "a merge of every table": (_merge, set(), set()),
+    "acme's deletion": (lambda c, a, g, m, t: purge_tenant(c.app.state.clickhouse, c.app.state.controlplane.engine,
+                                                           a.id, "test"), ALL, set()),
+}
+
+
+def _moved(before: dict, after: dict) -> set[str]:
+    return {name for name in after if after[name] is not before[name]}
+
+
+@pytest.mark.parametrize("writer", WRITERS)  # in this order: the deletion last
+def test_each_writer_moves_its_tenants_results_only(site, writer, monkeypatch, tmp_path):
+    client, acme, globex = site
+    ch = client.app.state.clickhouse
+    write, ours, theirs = WRITERS[writer]
+    before, other = _kept(ch, acme.id), _kept(ch, globex.id)
+    assert _moved(before, _kept(ch, acme.id)) == set()  # nothing changed: kept
+    write(client, acme, globex, monkeypatch, tmp_path)
+    after = _kept(ch, acme.id)
+    assert (_moved(before, after), _moved(other, _kept(ch, globex.id))) == (ours, theirs)
+    assert after["counts"] == tenant.row_counts(ch, acme.id)  # kept or computed, exact
+
+
+def test_every_tenant_table_is_counted_by_a_writer(site):
+    """Each table of a tenant's rows is filled from the raw tables (ingest: before the batch's commit
+    marker) or counted by a view of migration 021, so the admin counts, kept until any of the tenant's
+    counts moves, miss no change."""
+    client, *_ = site
+    ch = client.app.state.clickhouse
+    rows = ch.query("SELECT name, dependencies_table AS views, create_table_query AS sql FROM system.tables"
+                    " WHERE database = currentDatabase()")
+    target = {r["name"]: re.search(r" TO \S*?(\w+) ", r["sql"]).group(1) for r in rows if " TO " in r["sql"]}
+    feeds = {r["name"]: {target[v] for v in r["views"] if v in target} for r in rows}
+    filled, todo = set(), ["flows", "events", "observations"]
+    while todo:
+        table = todo.pop()
+        filled.add(table)
+        todo += feeds.get(table, set()) - filled
+    counted = {name for name, targets in feeds.items() if "tenant_changes" in targets}
+    assert {"batches", "alerts", "asset_annotations", "ingest_intents"} <= counted
+    assert {t["name"] for t in ch.tenant_tables()} - counted - filled == {"tenant_changes"}
+
+
+def test_the_version_is_the_tenants_counts_and_a_cluster_reads_them_through_distributed(site):
+    ch = site[0].app.state.clickhouse
+    one, two = 1001, 1002  # tenants of their own
+    assert tenant_changes.version(ch, one, ("asset_annotations",)) == ()
+    assets.annotate(ch, one, "10.0.0.1", "someone", notes="first")
+    noted = tenant_changes.version(ch, one, ("asset_annotations",))
+    assert noted[0][:3] == (one, "asset_annotations", 1)
+    assert tenant_changes.version(ch, two, ("asset_annotations",)) == ()  # only the tenant's
+    assert tenant_changes.version(ch, one, ("alerts",)) == ()  # only the sources named
+    assets.annotate(ch, one, "10.0.0.1", "someone", notes="second")
+    twice = tenant_changes.version(ch, one, ("asset_annotations",))
+    assert twice[0][2] == 2 and twice[0][3] >= noted[0][3]
+    ch.command("OPTIMIZE TABLE tenant_changes FINAL")
+    assert tenant_changes.version(ch, one, ("asset_annotations",)) == twice  # a merge adds nothing
+
+    kept, calls = Kept(("asset_annotations",), size=2), []
+    compute = lambda: calls.append(1) or object()  # noqa: E731
+    a = kept.get(ch, one, "a", compute)
+    assert kept.get(ch, one, "a", compute) is a and len(calls) == 1
+    assert kept.get(ch, two, "a", compute) is not a  # per tenant
+    kept.get(ch, one, "b", compute), kept.get(ch, one, "c", compute)  # "a" is the oldest of three: let go
+    assert kept.get(ch, one, "a", compute) is not a and len(calls) == 5
+
+    (sql,) = [sql for version, _, sql in migrations() if version == 21]
+    statements = render(sql, "shards")
+    assert any("tenant_changes ON CLUSTER `shards` AS tenant_changes_local ENGINE = Distributed" in s for s in statements)
+    views = [s for s in statements if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert len(views) == 10 and all(" TO tenant_changes_local " in s and re.search(r"FROM \w+_local\b", s)
+                                    for s in views)
+    assert any("FROM batches_local" in s for s in views)
+    assert "FROM tenant_changes" in tenant_changes._VERSION  # the Distributed table on a cluster
 
 
 def test_same_matches_the_very_object_only():
