@@ -5,6 +5,10 @@ value)`` â€” ``sites`` the tenants a cell aggregates, ``devices`` its devices â€
 suppressed counted per table and reason (table ``suppressed``; never the values) and the export's
 parameters (table ``export``). No row carries a tenant, site, sensor, address, MAC, host name,
 serial or free text: labels come from core.stats.labels.
+
+Statistics are of whole days: a period not yet over is published up to the end of yesterday (UTC), so a
+period's statistics, kept once computed, change only with late data for its days (core.stats.freshness),
+not with every batch of the day.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from core.stats.alerts import alert_tables
 from core.stats.devices import device_tables, fleet
 from core.stats.freshness import fingerprints
 from core.stats.health import fleet_health
-from core.stats.periods import Period, periods
+from core.stats.periods import Period, periods, so_far
 from core.stats.table import Table
 from core.stats.traffic import ot_functions, protocols
 from core.store.clickhouse import ClickHouseStore
@@ -66,11 +70,12 @@ class Stats:
 
 def statistics(ch: ClickHouseStore, db: Session, start: date, end: date, kind: str, k: int, m: int,
                now: datetime) -> Stats:
-    """Every table of every ``kind`` period (month or week) holding a day from ``start`` to ``end``. A
-    period computed before is reused while what it reads is unchanged (core.stats.freshness)."""
+    """Every table of every ``kind`` period (month or week) holding a day from ``start`` to ``end``, of its
+    whole days by ``now``. A period computed before is reused while what it reads is unchanged
+    (core.stats.freshness)."""
     out = Stats(kind, k, m)
-    shown = periods(start, end, kind)
-    marks = fingerprints(ch, db, shown, kind, now)
+    shown = [p for p in (so_far(p, now) for p in periods(start, end, kind)) if p]
+    marks = fingerprints(ch, db, shown, kind) if shown else {}
     for period in shown:
         if marks[period.name][0] is None:
             continue  # no batch in it: no site, nothing to publish

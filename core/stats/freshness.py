@@ -1,11 +1,9 @@
 """What a period's statistics depend on, summed up cheaply, so a period computed once is kept until its
 data changes: the batches delivered in it (a late upload too), the alerts active in it (a new one, or
-an old one whose repeats reach into it), the advisories imported, the sensors' latest health reports dated in it, and, for a
-period not yet over, the minute (its uptimes run to now)."""
+an old one whose repeats reach into it), the advisories imported, the sensors' latest health reports
+dated in it. Periods are of whole days (core.stats.periods.so_far): today's batches change none."""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +16,7 @@ from core.vulns import store as advisories
 _PERIOD_OF = {"month": "toStartOfMonth", "week": "toMonday"}
 
 
-def fingerprints(ch: ClickHouseStore, db: Session, shown: list[Period], kind: str, now: datetime) -> dict[str, tuple]:
+def fingerprints(ch: ClickHouseStore, db: Session, shown: list[Period], kind: str) -> dict[str, tuple]:
     """Period name → a value that changes whenever anything its statistics read changes."""
     bounds = {"first": shown[0].start, "last": shown[-1].end,
               "starts": [p.start for p in shown], "ends": [p.end for p in shown]}
@@ -37,8 +35,6 @@ def fingerprints(ch: ClickHouseStore, db: Session, shown: list[Period], kind: st
     reports = db.scalars(select(Sensor.health_at).where(Sensor.health_at >= bounds["first"],
                                                         Sensor.health_at < bounds["last"])).all()
     imported = advisories.fingerprint(ch)
-    minute = now.replace(second=0, microsecond=0)
     return {p.name: (batches.get(p.start.date().isoformat()), alerts.get(i),
-                     tuple(sorted(t for t in reports if p.start <= t < p.end)), imported,
-                     minute if p.end > now else None)
+                     tuple(sorted(t for t in reports if p.start <= t < p.end)), imported)
             for i, p in enumerate(shown, start=1)}

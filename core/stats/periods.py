@@ -1,4 +1,4 @@
-"""The periods statistics are cut into: calendar months or ISO weeks, in UTC."""
+"""The periods statistics are cut into: calendar months or ISO weeks, in UTC, of whole days."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ def period_of(day: date, kind: str) -> Period:
         year, week, _ = monday.isocalendar()
         return Period(f"{year}-W{week:02d}", _midnight(monday), _midnight(monday + timedelta(days=7)))
     raise ValueError(f"period must be one of {', '.join(KINDS)}, not {kind!r}")
+
+
+def so_far(period: Period, now: datetime) -> Period | None:
+    """The period's whole days by ``now``: all of it once it is over, its days before today while it
+    runs, None on its first day (a day's data is still arriving)."""
+    midnight = _midnight(now.astimezone(UTC).date())
+    if period.end <= midnight:
+        return period
+    return Period(period.name, period.start, midnight) if period.start < midnight else None
 
 
 def periods(start: date, end: date, kind: str = "month") -> list[Period]:
