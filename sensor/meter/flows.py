@@ -793,7 +793,7 @@ class FlowTable:
         nf = int(self._n_free[0])
         new_cap = cap
         while new_cap - cap + nf < need and (limit is None or new_cap < limit):
-            new_cap += max(new_cap // 4, 1024)  # by a quarter: the rows beyond the flows are zeroed, i.e. resident
+            new_cap += max(new_cap // 8, 1024)  # by an eighth: the rows beyond the flows are zeroed, i.e. resident
         new_cap = min(new_cap, max(limit, cap)) if limit else new_cap
         if new_cap == cap:
             return
