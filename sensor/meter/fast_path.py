@@ -23,7 +23,7 @@ from types import ModuleType
 
 import numpy as np
 
-from sensor.decode.fast import framed
+from sensor.decode.fast import framed, moving
 from sensor.decode.fast import modbus as pending
 from sensor.decode.spec import Event
 from sensor.meter.fast_fold import folded_rows, seconds
@@ -194,13 +194,14 @@ class MovingFlows(CompiledFlows):
 
 
 class FramedFlows(MovingFlows):
-    """A path whose kernel is ``sensor.decode.fast.framed``'s scan of the protocol's frames (the
-    kernel module's size, takes, decode and MAX_FID), confirming one service (framed.SERVICE)."""
+    """A path whose kernel is ``sensor.decode.fast.framed``'s scan of the protocol's frames
+    (``framed_id``: the protocol's number there), confirming one service (moving.SERVICE)."""
+
+    framed_id = -1
 
     def __init__(self, kernel: ModuleType, max_events: int, facts: Facts, table: FlowTable) -> None:
-        super().__init__(kernel, framed.INITIAL, max_events, facts, table)
+        super().__init__(kernel, moving.INITIAL, max_events, facts, table)
 
     def _scan(self, *packets: np.ndarray | int) -> tuple[int, int]:
-        k = self.k
-        return framed.scan(k.size, k.takes, k.decode, k.MAX_FID, *packets, self._flows, self._keys, self._vals,
-                           self._events, self._jobs, self._cnt)
+        return framed.scan(self.framed_id, *packets, self._flows, self._keys, self._vals, self._events, self._jobs,
+                           self._cnt)

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from sensor.decode import dnp3
-from sensor.decode.fast.framed import (BAD, C_DROPPED, C_ERRORS, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS,  # noqa: F401
+from sensor.decode.fast.moving import (BAD, C_DROPPED, C_ERRORS, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS,  # noqa: F401
                                        F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, F_SERVICES, F_SLOT, F_TOLD,
                                        FLOW_COLS, GROW, INCOMPLETE, JOB_COLS, MOVE, SERVICE)  # (read by the Python side)
 from sensor.decode.fast.modbus import DROPPED, answer, ask, new_row

@@ -1,6 +1,7 @@
 """The scan of the compiled decoders of TCP protocols framed by a length header whose flows move to
-Python when the kernel meets what it does not take (IEC 104, DNP3): one loop over a chunk's packets
-given the protocol's three functions (numba dispatchers, specialised at compile time):
+Python when the kernel meets what it does not take: one loop over a chunk's packets for IEC 104
+(``sensor.decode.fast.iec104``) and DNP3 (``sensor.decode.fast.dnp3``), each kernel giving three
+functions, chosen by the protocol number:
 
 - ``size(b, pos, left)``: the length of the frame at ``pos`` (``left`` bytes to the segment's end),
   INCOMPLETE when it ends past the segment (or its header does), BAD when the header is not the
@@ -10,41 +11,51 @@ given the protocol's three functions (numba dispatchers, specialised at compile 
   when the Python decoder would have raised (counted malformed, the responder then serves nothing).
 
 A segment is read only when all its frames are whole and taken; otherwise the scan returns MOVE and
-the flow goes on in Python from that segment on (``sensor.meter.fast_path``).
+the flow goes on in Python from that segment on (``sensor.meter.fast_path``). (The functions are
+not numba arguments: a cached kernel specialised on dispatchers fails to save its cache index.)
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-from sensor.decode.fast import tcp
-from sensor.decode.fast.modbus import C_DROPPED, C_ERRORS, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS  # noqa: F401
+from sensor.decode.fast import dnp3, iec104, tcp
 from sensor.decode.fast.modbus import room
+from sensor.decode.fast.moving import (BAD, C_ERRORS, DONE, F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, GROW,
+                                       F_SERVICES, INCOMPLETE, MOVE, SERVICE)
 
-# per-flow state: next sequence number per direction (-1: none yet), services (bit 1: the one
-# service), whether the responder served it this interval and when, requests pending, the
-# flow-table slot, whether the flow went on in Python; (not read here) the services told
-F_SEQ, F_SERVICES, F_SERVED, F_SERVED_AT, F_PENDING, F_SLOT, F_MOVED, F_TOLD = 0, 2, 3, 4, 5, 6, 7, 8
-FLOW_COLS = 9
-INITIAL = (-1, -1, 0, 0, 0, 0, 0, 0, 0)  # a new flow's state (its slot set apart)
-SERVICE = 1
-JOB_COLS = 1  # (no jobs for Python)
-DONE, MOVE, GROW = 0, 1, 2
-INCOMPLETE, BAD = -1, -2
+IEC104, DNP3 = 0, 1
 
 
 @njit(cache=True, _nrt=False)
-def _frames(size, takes, b, lo, ln, ev):
+def _size(proto, b, pos, left):
+    return iec104.size(b, pos, left) if proto == IEC104 else dnp3.size(b, pos, left)
+
+
+@njit(cache=True, _nrt=False)
+def _takes(proto, b, o, n, ev):
+    return iec104.takes(b, o, n, ev) if proto == IEC104 else dnp3.takes(b, o, n, ev)
+
+
+@njit(cache=True, _nrt=False)
+def _decode(proto, b, o, n, fid, is_orig, ts, flows, keys, vals, ev, cnt):
+    if proto == IEC104:
+        return iec104.decode(b, o, n, fid, is_orig, ts, flows, F_PENDING, keys, vals, ev, cnt)
+    return dnp3.decode(b, o, n, fid, is_orig, ts, flows, F_PENDING, keys, vals, ev, cnt)
+
+
+@njit(cache=True, _nrt=False)
+def _frames(proto, b, lo, ln, ev):
     """(frames, DONE) when the segment b[lo:lo+ln] is whole frames the kernel takes, (0, BAD) when
     Python's Stream would drop it, else (0, MOVE)."""
     pos, frames = lo, 0
     while pos < lo + ln:
-        n = size(b, pos, lo + ln - pos)
+        n = _size(proto, b, pos, lo + ln - pos)
         if n == BAD:
             return 0, BAD
         if n == INCOMPLETE:
             return 0, MOVE
-        if not takes(b, pos, n, ev):
+        if not _takes(proto, b, pos, n, ev):
             return 0, MOVE
         pos += n
         frames += 1
@@ -52,11 +63,11 @@ def _frames(size, takes, b, lo, ln, ev):
 
 
 @njit(cache=True, _nrt=False)
-def scan(size, takes, decode, max_fid, b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, ev,
-         jobs, cnt):
-    """Packets start… of the protocol's flows (fid per packet; a fid from ``max_fid`` on is not
-    taken) → events; returns (DONE, len) or (MOVE | GROW, index of the packet Python must take
+def scan(proto, b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, ev, jobs, cnt):
+    """Packets start… of the protocol's flows (fid per packet; a fid from the kernel's MAX_FID on is
+    not taken) → events; returns (DONE, len) or (MOVE | GROW, index of the packet Python must take
     over at, or make room for, first). Packets of flows already moved to Python are skipped."""
+    max_fid = iec104.MAX_FID if proto == IEC104 else dnp3.MAX_FID
     for i in range(start, len(fid)):
         f, d, lo, ln = fid[i], 0 if is_orig[i] else 1, off[i], length[i]
         if flows[f, F_MOVED]:
@@ -66,7 +77,7 @@ def scan(size, takes, decode, max_fid, b, fid, is_orig, ts, off, length, end, se
             continue
         if kind == tcp.ASIDE or f >= max_fid:
             return MOVE, i
-        frames, verdict = _frames(size, takes, b, lo, ln, ev)
+        frames, verdict = _frames(proto, b, lo, ln, ev)
         if verdict == MOVE:
             return MOVE, i
         if not room(frames, keys, ev, jobs, cnt):
@@ -77,9 +88,9 @@ def scan(size, takes, decode, max_fid, b, fid, is_orig, ts, off, length, end, se
             continue
         pos = lo
         while pos < lo + ln:
-            n = size(b, pos, lo + ln - pos)
+            n = _size(proto, b, pos, lo + ln - pos)
             flows[f, F_SERVICES] |= SERVICE
-            if decode(b, pos, n, f, is_orig[i], ts[i], flows, F_PENDING, keys, vals, ev, cnt):
+            if _decode(proto, b, pos, n, f, is_orig[i], ts[i], flows, keys, vals, ev, cnt):
                 if not is_orig[i] and not flows[f, F_SERVED]:
                     flows[f, F_SERVED], flows[f, F_SERVED_AT] = SERVICE, ts[i]
             else:
