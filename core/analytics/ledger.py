@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from core.analytics.roles import Role, choose_role, infer_role, service_name
 
@@ -88,6 +89,7 @@ class Asset:
         }
 
 
+@lru_cache(maxsize=1 << 16)  # parsing an address is slow; ledgers sort the same few thousand again and again
 def ip_order(ip: str):
     try:
         addr = ipaddress.ip_address(ip)

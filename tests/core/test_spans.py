@@ -12,7 +12,9 @@ import pytest
 from coretest import flow, make_batch
 
 from core.analytics import assets, changes
-from core.analytics.assets import newest_events, window_params
+from core.analytics.assets import newest_events
+from core.analytics import ledger_reads
+from core.analytics.ledger_reads import window_params
 from core.analytics.roles import service_name
 from core.analytics.spans import OVERLAPS, SEEN, pair_volume_rows, state_rows
 from core.ingest import Ingestor
@@ -240,6 +242,29 @@ def test_changes_between_windows_equal_the_raw_answer(store):
     assert ("10.9.0.4", "modbus", 1) in seen["pairs_removed"]
     assert ("10.9.0.2", "modbus", 2) in seen["pairs_added"]  # against the empty window: both of its keys
     assert ("10.9.0.6", "write_Cs7", 1) in seen["functions_added"] and len(seen["functions_added"]) > 10
+
+
+def _snapshot(assets: dict) -> dict:
+    return {key: (a.summary(), {name: [vars(v) for v in values] for name, values in a.attributes.items()},
+                  a.served, a.used, a.actions, a.rtsp_servers) for key, a in assets.items()}
+
+
+def test_ledgers_read_together_equal_each_read_alone(store):
+    """Several windows' ledgers read with one query per source (core.analytics.ledger_reads: rows tagged
+    with their window) equal each window's ledger read alone — open, cutting hours, across midnight, of
+    nothing; over all time, each client's actions are the raw events'."""
+    windows = [(None, None), (STARTS[0], STARTS[1] + timedelta(minutes=1, seconds=30)),
+               (DAY0 + timedelta(hours=23), DAY0 + timedelta(days=2, hours=6)),
+               (DAY0 - timedelta(days=9), DAY0 - timedelta(days=8)), (None, STARTS[2])]
+    together = ledger_reads.read(store, TENANT, windows)
+    for index, window in enumerate(windows):
+        alone = ledger_reads.read(store, TENANT, [window])
+        assert _snapshot(ledger_reads.built(together, index)) == _snapshot(ledger_reads.built(alone, 0)), window
+        assert together.actions[index] == alone.actions[0]
+    assert together.actions[0] == {r["orig_h"]: set(r["a"]) for r in store.query(
+        "SELECT orig_h, groupUniqArray(action) AS a FROM events WHERE tenant_id = {t:UInt32} AND sign > 0"
+        " GROUP BY orig_h", {"t": TENANT})}
+    assert len(_snapshot(ledger_reads.built(together, 0))) > 10 and not ledger_reads.built(together, 3)
 
 
 def test_an_upgraded_store_is_backfilled(store):
