@@ -16,9 +16,9 @@ each flow's services, notes that the responder serves each service its decoder c
 (``errors``).
 
 Modbus/TCP and S7comm flows, once detected, go to compiled paths instead (``sensor.meter.fast_modbus``,
-``sensor.meter.fast_s7comm``): their packets never enter the per-packet loop, and no Python object is
-made per PDU. An S7comm flow the kernel cannot follow moves to the Python path for good, with the
-decoder state it would have had. The module's ``COMPILED`` switch (on by default) forces the Python
+``sensor.meter.fast_s7comm``; EtherNet/IP-CIP over TCP, IEC 104 and DNP3 likewise): their packets never
+enter the per-packet loop, and no Python object is made per PDU. A flow such a kernel cannot follow
+moves to the Python path for good, with the decoder state it would have had. The module's ``COMPILED`` switch (on by default) forces the Python
 path when off; the tests compare both.
 """
 
@@ -34,6 +34,7 @@ from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
 from sensor.meter.fast_dnp3 import FastDnp3
+from sensor.meter.fast_enip import FastEnip
 from sensor.meter.fast_iec104 import FastIec104
 from sensor.meter.fast_modbus import FastModbus
 from sensor.meter.fast_path import MovingFlows
@@ -131,6 +132,8 @@ class AppLayer:
             self._fast["modbus"] = FastModbus(self._facts)
         if "s7comm" in names:
             self._fast["s7comm"] = FastS7(self._facts, table)
+        if "enip" in names:
+            self._fast["enip"] = FastEnip(self._facts, table)
         if "iec104" in names:
             self._fast["iec104"] = FastIec104(self._facts, table)
         if "dnp3" in names:

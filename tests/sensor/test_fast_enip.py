@@ -1,0 +1,221 @@
+"""The compiled EtherNet/IP-CIP path gives exactly what the Python decoders give: on the simulated
+plant, on every EtherNet/IP capture of the corpus and on random, split, truncated and malformed
+payloads — enip and cip events one per PDU and folded (tag names included), observations (Identity
+answers, direct and routed to a module), malformed counts and flow services — including flows that
+move to the Python path midway with their pending and Identity requests."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import numpy as np
+import pytest
+from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, plant, run  # noqa: F401 (plant: a fixture)
+
+from sensor.decode.fast import enip as kernel
+from sensor.meter import applayer, fast_enip
+from sensor.simulate import CIP_GET_IDENTITY, CIP_READ_TAG, cip_identity_reply, enip, enip_rr
+
+ENIP_TRACES = sorted(p for p in [*(CORPUS / "ics-pcap/EIP").glob("*/*.pcap"),
+                                 *(CORPUS / "icsnpp/enip/traces").glob("*"),
+                                 *(CORPUS / "iti/EthernetIP").glob("*.pcap"), CORPUS / "ndpi/ethernetIP.pcap",
+                                 CORPUS / "ndpi/cip_io.pcap"] if p.exists() and p.suffix in (".pcap", ".pcapng"))
+REGISTER = enip(0x65, 0, b"\x01\x00\x00\x00")
+TAGS = (b"Tank_Level", b"Program:Main", b"Valve_3", b"", b"x" * 41, b"T\xe4nk")
+COMMANDS = (0x0001, 0x0004, 0x0065, 0x0066, 0x0072, 0x0000)
+
+
+class Messages:
+    """Random encapsulation messages; ``broken``: often unusual or broken ones too (damaged headers,
+    CPF items cut short, EPATH segments the decoder refuses, List Identity, CIP I/O …), else only
+    messages the kernel takes, of every kind it takes."""
+
+    def __init__(self, broken: bool) -> None:
+        self.broken = broken
+
+    def odd(self, rng: random.Random, p: float) -> bool:
+        return self.broken and rng.random() < p
+
+    def path(self, rng: random.Random) -> bytes:
+        """An EPATH (its size in words first): symbolic tags, logical class/instance/attribute/member
+        of each size, port segments."""
+        segments = []
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            roll = rng.random()
+            if roll < 0.45:
+                tag = rng.choice(TAGS)
+                segments.append(bytes([0x91, len(tag)]) + tag + b"\x00" * (len(tag) & 1))
+            elif roll < 0.85:
+                kind, size = rng.choice((0x20, 0x24, 0x24, 0x28, 0x30, 0x2C)), rng.choice((0, 0, 1, 2))
+                value = rng.choice((1, 1, 2, 0x6B, 0x300, 70000))
+                segments.append(bytes([kind | size]) + (bytes([value & 0xFF]) if size == 0 else b"\x00" + (
+                    struct.pack("<H", value & 0xFFFF) if size == 1 else struct.pack("<I", value))))
+            elif roll < 0.95 or not self.broken:
+                segments.append(rng.choice((b"\x01\x00", b"\x12\x02\x0a\x0b", b"\x12\x03abc\x00")))
+            elif rng.random() < 0.3:
+                segments.append(rng.choice((b"\x34\x00", b"\x23\x00", b"\x91")))
+        path = b"".join(segments)
+        path += b"\x00" * (len(path) & 1)
+        return bytes([len(path) // 2 + (rng.choice((1, -1)) if self.odd(rng, 0.04) else 0) & 0xFF]) + path
+
+    def request(self, rng: random.Random, depth: int = 0) -> bytes:
+        """Read/Write Tag, Identity requests (all, single, list), Unconnected Send to a module,
+        Multiple Service Packet, anything else."""
+        roll = rng.random()
+        if roll < 0.35:
+            return bytes([rng.choice((0x4C, 0x4D, 0x52, 0x4E))]) + self.path(rng) + rng.randbytes(rng.choice((0, 2, 4)))
+        if roll < 0.5:
+            service = rng.choice((0x01, 0x0E, 0x03, 0x05))
+            data = b""
+            if service == 0x03:
+                ids = [rng.choice((1, 2, 3, 4, 5, 6, 7, 40 if self.broken else 9))
+                       for _ in range(rng.choice((1, 2, 7)))]
+                ids += [1] if self.odd(rng, 0.2) else []
+                data = struct.pack(f"<H{len(ids)}H", len(ids), *ids)[: 1 if self.odd(rng, 0.2) else 99]
+            return bytes([service]) + rng.choice((b"\x02\x20\x01\x24\x01", b"\x01\x20\x01", b"\x02\x20\x01\x24\x02",
+                                                  b"\x03\x20\x01\x24\x01\x30\x07")) + data
+        if roll < 0.65:
+            inner = rng.choice((CIP_GET_IDENTITY, b"\x0e\x03\x20\x01\x24\x01\x30\x01", b"\x4c" + self.path(rng),
+                                b"\x0a\x00" if self.broken else b"\x4d\x00"))
+            route = rng.choice((b"\x01\x00\x01\x03", b"\x01\x00\x02\x00", b"\x00\x00", b"\x02\x00\x12\x02"))
+            body = b"\x07\xe9" + struct.pack("<H", len(inner)) + inner + b"\x00" * (len(inner) & 1) + route
+            return b"\x52\x02\x20\x06\x24\x01" + body[: rng.choice((3, 9)) if rng.random() < 0.1 else 99]
+        if roll < 0.8 and depth == 0:
+            return self.multiple([self.request(rng, 1) for _ in range(rng.choice((1, 2, 3)))], rng,
+                                 b"\x0a\x02\x20\x02\x24\x01")
+        service = rng.randrange(0x80)
+        return bytes([service if service != 0x0A or self.broken else 0x0B]) + self.path(rng) + \
+            rng.randbytes(rng.randrange(4))
+
+    def multiple(self, parts: list[bytes], rng: random.Random, head: bytes) -> bytes:
+        """A Multiple Service Packet: count, offsets, the services."""
+        offsets, at = [], 2 + 2 * len(parts)
+        for part in parts:
+            offsets.append(at)
+            at += len(part)
+        if self.odd(rng, 0.05):
+            offsets.reverse()
+        return head + struct.pack(f"<H{len(parts)}H", len(parts), *offsets) + b"".join(parts)
+
+    def response(self, rng: random.Random, depth: int = 0) -> bytes:
+        """Identity answers (whole, cut short, listed), Read Tag data, statuses and extended statuses,
+        Multiple Service Packet answers."""
+        roll = rng.random()
+        if roll < 0.25:
+            if rng.random() < 0.2:
+                return b"\x83\x00\x00\x00\x02\x00" + struct.pack("<HHH", 7, 0, 1) + b"\x00" + \
+                    bytes([rng.randrange(20)]) + b"PLC" + struct.pack("<HHH", 1, 0, 1) + b"\x00"
+            answer = cip_identity_reply(rng.randrange(1 << 32), rng.choice(((33, 11), (34, 1))))
+            return bytes([rng.choice((0x81, 0x8E, 0x83, 0x81))]) + answer[1 : rng.choice((12, 20, 99, 99))]
+        if roll < 0.4 and depth == 0:
+            parts = [self.response(rng, 1) for _ in range(rng.choice((1, 2, 3)))]
+            return self.multiple(parts, rng, bytes([0x8A, 0, rng.choice((0, 0, 0x1E, 0x08)), 0]))
+        status, extra = rng.choice((0, 0, 0, 0x06, 0x05, 0x1E, 0x99)), rng.choice((0, 0, 0, 1))
+        message = bytes([rng.choice((0xCC, 0xCD, 0xD2, 0x81, 0x8E, 0x83, 0xC4)), 0, status, extra]) + \
+            rng.randbytes(2 * extra) + rng.randbytes(rng.choice((0, 2, 6)))
+        return message[: rng.choice((3, 5)) if self.odd(rng, 0.1) else 99]
+
+    def frame(self, rng: random.Random, from_client: bool) -> bytes:
+        """Commands, Send RR Data and Send Unit Data carrying CIP (from either side) with sender
+        contexts and sequence counts that pair some of them."""
+        roll, session = rng.random(), rng.choice((0x1234, 0x1234, 0))
+        if roll < 0.12:
+            data = rng.choice((b"", b"", b"\x01\x00\x00\x00"))
+            message = struct.pack("<HHII8sI", rng.choice(COMMANDS), len(data), session,
+                                  rng.choice((0, 0, 0, 1, 0x64)), self.context(rng), 0) + data
+        elif roll < 0.14 and self.broken:
+            message = rng.choice((enip(0x63, 0, b""), enip(0x63, 0, b"\x01\x00\x0c\x00\x02\x00\x01\x00"),
+                                  struct.pack("<HHHH", 2, 0x8002, 8, 0) + rng.randbytes(8) +
+                                  b"\xb1\x00\x02\x00\x01\x00"))
+        else:
+            cip = self.request(rng) if from_client == (rng.random() < 0.93) else self.response(rng)
+            if rng.random() < 0.6:
+                command, items = 0x6F, [(0, b""), (0xB2, cip)]
+            else:
+                command, items = 0x70, [(0xA1, b"\x01\x00\x00\x00"), (0xB1, struct.pack("<H", rng.randrange(3)) + cip)]
+            if rng.random() < 0.05:
+                items.reverse()
+            if rng.random() < 0.03:
+                items = items[:1]
+            cpf = struct.pack("<H", len(items)) + b"".join(struct.pack("<HH", kind, len(body)) + body
+                                                           for kind, body in items)
+            data = struct.pack("<IH", 0, 10) + cpf[: rng.choice((1, 7)) if self.odd(rng, 0.06) else 9999]
+            message = struct.pack("<HHII8sI", command, len(data), session, 0, self.context(rng), 0) + data
+        if self.odd(rng, 0.03):  # a damaged header
+            at = rng.randrange(24)
+            message = message[:at] + rng.randbytes(1) + message[at + 1 :]
+        return message
+
+    def context(self, rng: random.Random) -> bytes:
+        """Sender contexts: mostly counters under one high half, sometimes zero (or another high
+        half, a text: more values than a flow's slots hold)."""
+        if rng.random() < 0.9:
+            return struct.pack("<II", rng.randrange(3), 0x00E108B8)
+        return rng.choice((bytes(8), struct.pack("<II", rng.randrange(3), 7), b"_pycomm_") if self.broken else
+                          (bytes(8),))
+
+
+@pytest.mark.parametrize("table", [{}, {"max_flows": 64}], ids=["whole", "bounded"])
+def test_the_simulated_plant_decodes_the_same(table, plant, monkeypatch):
+    """Also with a bounded flow table: slots of evicted and ended flows are reused by other flows,
+    which the compiled path follows."""
+    assert assert_paths_agree(plant, monkeypatch, "cip", **table) > 500
+
+
+@pytest.mark.parametrize("trace", [str(p.relative_to(CORPUS)) for p in ENIP_TRACES] or ["(no corpus)"])
+def test_every_enip_capture_of_the_corpus_decodes_the_same(trace, monkeypatch):
+    if not ENIP_TRACES:
+        pytest.skip("corpus not available")
+    assert len(ENIP_TRACES) >= 20
+    assert_paths_agree(CORPUS / trace, monkeypatch, "cip")
+
+
+def _moves(monkeypatch) -> list[int]:
+    moved: list[int] = []
+    move_out = fast_enip.FastEnip.move_out
+    monkeypatch.setattr(fast_enip.FastEnip, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
+    return moved
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_and_broken_payloads_decode_the_same(seed, tmp_path, monkeypatch):
+    path = tmp_path / "fuzz.pcap"
+    fuzz_capture(path, seed, 44818, REGISTER, Messages(broken=True).frame)
+    moved = _moves(monkeypatch)
+    assert assert_paths_agree(path, monkeypatch, "cip") > 300
+    assert moved  # flows moved to Python midway, pending and Identity requests and all
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_random_payloads_the_kernel_takes_throughout_decode_the_same(seed, tmp_path, monkeypatch):
+    path = tmp_path / "plain.pcap"
+    fuzz_capture(path, seed, 44818, REGISTER, Messages(broken=False).frame, segments=80, clean=True)
+    moved = _moves(monkeypatch)
+    assert assert_paths_agree(path, monkeypatch, "cip") > 1000
+    assert not moved
+
+
+def test_events_over_the_cap_are_dropped_and_counted_as_the_python_path_does(tmp_path, monkeypatch):
+    """On flows the kernel follows throughout (a flow moving to Python brings its events along,
+    which the Python path's cap counts again); answers to dropped requests add no event."""
+    path = tmp_path / "plain.pcap"
+    fuzz_capture(path, 7, 44818, REGISTER, Messages(broken=False).frame, flows=20, segments=80, clean=True)
+    for module in (fast_enip, applayer):
+        monkeypatch.setattr(module, "MAX_EVENTS", 30)
+    assert_paths_agree(path, monkeypatch, "cip")
+    intervals = run(path, True, False, monkeypatch)
+    assert all(len(events) <= 30 for events, *_ in intervals) and sum(n for *_, n in intervals) > 1000
+
+
+def test_tag_names_filed_under_one_hash_stay_apart():
+    """The tag table compares a name's bytes, not only its hash."""
+    keys, vals = np.full(16, -1, np.int64), np.zeros(16, np.int64)
+    at, arena, cnt = np.zeros((8, 2), np.int64), np.zeros(64, np.uint8), np.zeros(kernel.COUNTERS, np.int64)
+    tank, valve = (np.frombuffer(name.ljust(16, b"\0"), np.uint8) for name in (b"Tank", b"Valve"))
+    assert kernel._intern(tank, 4, keys, vals, at, arena, cnt) == 0
+    keys.fill(-1)
+    kernel._place(keys, vals, kernel._hash(valve, 0, 5), 0)  # "Tank" filed under the hash of "Valve"
+    assert kernel._intern(valve, 5, keys, vals, at, arena, cnt) == 1
+    assert kernel._intern(valve, 5, keys, vals, at, arena, cnt) == 1
+    assert arena[at[1, 0] : at[1, 0] + 5].tobytes() == b"Valve" and cnt[kernel.C_TAGS] == 2
