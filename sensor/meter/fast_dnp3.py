@@ -5,7 +5,6 @@ values them. A flow the kernel cannot follow moves to Python (``sensor.meter.fas
 from __future__ import annotations
 
 from sensor.decode import dnp3
-from sensor.decode.fast import framed
 from sensor.decode.fast import dnp3 as k
 from sensor.meter.fast_path import FramedFlows
 from sensor.meter.flows import FlowTable
@@ -30,9 +29,6 @@ def _objects(words: list[int]) -> str:
 class FastDnp3(FramedFlows):
     protocol = "dnp3"
     services = ((k.SERVICE, "dnp3_tcp"),)
-    min_frame = 10
-    fid_shift = k.FID_SHIFT
-    framed_id = framed.DNP3
 
     def __init__(self, facts: Facts, table: FlowTable) -> None:
         super().__init__(k, MAX_EVENTS, facts, table)

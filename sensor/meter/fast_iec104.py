@@ -6,7 +6,6 @@ IEC 104 flow's packets go to the numba kernel a chunk at a time; its event rows 
 from __future__ import annotations
 
 from sensor.decode import iec104
-from sensor.decode.fast import framed
 from sensor.decode.fast import iec104 as k
 from sensor.decode.spec import Event
 from sensor.meter.fast_fold import seconds
@@ -23,9 +22,6 @@ STATUS = {k.STATUS_NONE: "", k.STATUS_OK: "OK", k.STATUS_NEGATIVE: "negative"}
 class FastIec104(FramedFlows):
     protocol = "iec104"
     services = ((k.SERVICE, "iec104"),)
-    min_frame = 6
-    fid_shift = k.FID_SHIFT
-    framed_id = framed.IEC104
 
     def __init__(self, facts: Facts, table: FlowTable) -> None:
         super().__init__(k, MAX_EVENTS, facts, table)

@@ -194,14 +194,14 @@ class MovingFlows(CompiledFlows):
 
 
 class FramedFlows(MovingFlows):
-    """A path whose kernel is ``sensor.decode.fast.framed``'s scan of the protocol's frames
-    (``framed_id``: the protocol's number there), confirming one service (moving.SERVICE)."""
-
-    framed_id = -1
+    """A path whose kernel is ``sensor.decode.fast.framed``'s scan of the protocol's frames (the
+    kernel module's MIN_FRAME and FID_SHIFT), confirming one service (moving.SERVICE)."""
 
     def __init__(self, kernel: ModuleType, max_events: int, facts: Facts, table: FlowTable) -> None:
         super().__init__(kernel, moving.INITIAL, max_events, facts, table)
+        self.min_frame, self.fid_shift = kernel.MIN_FRAME, kernel.FID_SHIFT
+        self._framed = framed.KERNELS.index(kernel)
 
     def _scan(self, *packets: np.ndarray | int) -> tuple[int, int]:
-        return framed.scan(self.framed_id, *packets, self._flows, self._keys, self._vals, self._events, self._jobs,
+        return framed.scan(self._framed, *packets, self._flows, self._keys, self._vals, self._events, self._jobs,
                            self._cnt)

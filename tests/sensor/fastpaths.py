@@ -39,6 +39,14 @@ def run(path: Path, compiled: bool, folded: bool, monkeypatch, **options) -> lis
             for iv in iter_intervals([path], folded=folded, **options)]
 
 
+def moves(monkeypatch, path_class: type) -> list[int]:
+    """The fids a compiled path's flows move to Python with, as they move (filled during runs)."""
+    moved: list[int] = []
+    move_out = path_class.move_out
+    monkeypatch.setattr(path_class, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
+    return moved
+
+
 def assert_paths_agree(path: Path, monkeypatch, protocol: str = "modbus", **options) -> int:
     """Both paths agree, per PDU and folded; returns how many ``protocol`` events the capture has."""
     python = run(path, False, False, monkeypatch, **options)

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable
 
 import pytest
-from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, run
+from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, moves, run
 
 from sensor.decode import dnp3
 from sensor.meter import applayer, fast_dnp3
@@ -118,13 +118,6 @@ def _broken(rng: random.Random, from_master: bool) -> bytes:
     return _station(rng, from_master)
 
 
-def _moved(monkeypatch) -> list[int]:
-    moved: list[int] = []
-    move_out = fast_dnp3.FastDnp3.move_out
-    monkeypatch.setattr(fast_dnp3.FastDnp3, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
-    return moved
-
-
 @pytest.mark.parametrize("trace", [str(p.relative_to(CORPUS)) for p in DNP3_TRACES])
 def test_every_dnp3_capture_of_the_corpus_decodes_the_same(trace, monkeypatch):
     assert_paths_agree(CORPUS / trace, monkeypatch, "dnp3")
@@ -140,7 +133,7 @@ def test_the_corpus_has_dnp3_captures():
 def test_random_and_broken_frames_decode_the_same(seed, tmp_path, monkeypatch):
     path = tmp_path / "fuzz.pcap"
     fuzz_capture(path, seed, 20000, REQUEST_LINK_STATUS, _broken)
-    moved = _moved(monkeypatch)
+    moved = moves(monkeypatch, fast_dnp3.FastDnp3)
     assert assert_paths_agree(path, monkeypatch, "dnp3") > 400
     assert moved  # flows moved to Python midway, pending requests and all
 
@@ -148,7 +141,7 @@ def test_random_and_broken_frames_decode_the_same(seed, tmp_path, monkeypatch):
 def test_whole_fragments_stay_compiled_and_decode_the_same(tmp_path, monkeypatch):
     path = tmp_path / "plain.pcap"
     fuzz_capture(path, 5, 20000, REQUEST_LINK_STATUS, _whole_fragments, segments=60, clean=True)
-    moved = _moved(monkeypatch)
+    moved = moves(monkeypatch, fast_dnp3.FastDnp3)
     assert assert_paths_agree(path, monkeypatch, "dnp3") > 1500
     assert not moved
     events = [event for events, *_ in run(path, True, False, monkeypatch) for event in events]

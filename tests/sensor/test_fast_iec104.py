@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable
 
 import pytest
-from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, run
+from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, moves, run
 
 from sensor.meter import applayer, fast_iec104
 
@@ -79,13 +79,6 @@ def _broken(station: Callable[[random.Random, bool], bytes]) -> Callable[[random
     return frame
 
 
-def _moved(monkeypatch) -> list[int]:
-    moved: list[int] = []
-    move_out = fast_iec104.FastIec104.move_out
-    monkeypatch.setattr(fast_iec104.FastIec104, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
-    return moved
-
-
 @pytest.mark.parametrize("trace", [str(p.relative_to(CORPUS)) for p in IEC104_TRACES])
 def test_every_iec104_capture_of_the_corpus_decodes_the_same(trace, monkeypatch):
     assert assert_paths_agree(CORPUS / trace, monkeypatch, "iec104") > 0
@@ -101,7 +94,7 @@ def test_the_corpus_has_iec104_captures():
 def test_random_and_broken_apdus_decode_the_same(seed, tmp_path, monkeypatch):
     path = tmp_path / "fuzz.pcap"
     fuzz_capture(path, seed, 2404, STARTDT_ACT, _broken(_station()))
-    moved = _moved(monkeypatch)
+    moved = moves(monkeypatch, fast_iec104.FastIec104)
     assert assert_paths_agree(path, monkeypatch, "iec104") > 500
     assert moved  # flows moved to Python midway, pending commands and all
 
@@ -109,7 +102,7 @@ def test_random_and_broken_apdus_decode_the_same(seed, tmp_path, monkeypatch):
 def test_a_station_s_routine_stays_compiled_and_decodes_the_same(tmp_path, monkeypatch):
     path = tmp_path / "plain.pcap"
     fuzz_capture(path, 7, 2404, STARTDT_ACT, _station(), segments=80, clean=True)
-    moved = _moved(monkeypatch)
+    moved = moves(monkeypatch, fast_iec104.FastIec104)
     assert assert_paths_agree(path, monkeypatch, "iec104") > 2000
     assert not moved
     events = [event for events, *_ in run(path, True, False, monkeypatch) for event in events]

@@ -25,6 +25,7 @@ from sensor.decode.fast.moving import (BAD, C_DROPPED, C_ERRORS, C_EVENTS, C_JOB
 from sensor.decode.fast.modbus import DROPPED, answer, ask, new_row
 
 MAX_HEADERS = 8  # object headers held per fragment
+MIN_FRAME = 10  # a link header and its CRC
 # event columns: function, the request's object headers (0: none), round-trip time (E_TS and
 # E_RTT where modbus.answer sets it), link source and destination, the answer's function (-1: none),
 # internal indications and object headers

@@ -25,6 +25,7 @@ from sensor.decode.fast.moving import (BAD, C_ERRORS, DONE, F_MOVED, F_PENDING, 
                                        F_SERVICES, INCOMPLETE, MOVE, SERVICE)
 
 IEC104, DNP3 = 0, 1
+KERNELS = (iec104, dnp3)  # by protocol number
 
 
 @njit(cache=True, _nrt=False)
