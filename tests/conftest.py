@@ -22,6 +22,16 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` hands out the longest files first (tests/fileorder.py)."""
+    if config.getvalue("dist") == "loadfile":
+        from fileorder import LongestFileFirst
+
+        return LongestFileFirst(config, log)
+    return None
+
+
 @pytest.fixture(autouse=True, scope="session")
 def store_template_folder(tmp_path_factory) -> None:
     """The run's migrated-store template (tests/storetemplate.py) lives where every xdist worker sees it."""
