@@ -6,7 +6,9 @@
 All tools read the same capture in one run: the simulated plant (sensor.simulate.write_pcap) or,
 with ``--concurrent``, bench/concurrent_flows.py's busy site. The output is packets/s per tool
 and our speed as a ratio to each; ours, ndpiReader and tshark each run as a whole process of
-their own, so their maximum RSS is printed beside them (ours as a ratio to each peer's too).
+their own, so their maximum RSS is printed beside them (ours as a ratio to each peer's too). Ours
+runs as ``mieruka-sensor`` does (``pipeline.lean_process``: pyarrow without pandas, which the
+``sensor`` extra does not install), so a dev or core install measures what a sensor box runs.
 Scapy is timed on a prefix of the file and its rate extrapolated (it would take minutes on the
 whole file). numba compile time is measured separately, in a child process with an empty numba cache.
 """
