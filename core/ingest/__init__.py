@@ -2,7 +2,9 @@
 
 Batches that arrive while others are being stored wait and are stored together, as one group
 (core/ingest/group.py): one insert per table for all of them, so the fixed cost of an insert and of
-the views it feeds is paid per group, not per batch. A group is stored as: its batches' attempts
+the views it feeds is paid per group, not per batch. A request only parses its batch (``wire.parse``);
+the group's values are checked and its derived columns filled in together (``wire.complete``: a bad
+batch is found and refused alone). A group is stored as: its batches' attempts
 logged in ``ingest_intents`` ('started', generation g), then events, observations, flows, then their
 ``batches`` rows, the commit markers the dedupe check reads. Each insert carries a deduplication
 token: a batch stored alone has *tenant:sensor:batch:g:table*, the same for every attempt of
@@ -117,16 +119,21 @@ class Ingestor:
         """Decode (raises wire.WireError) and store one batch body; idempotent per batch_id.
         ``bounds``: the times the batch may speak of."""
         with self._decode_slots:
-            batch = wire.decode(body, bounds=bounds)
-        pending = _Pending(tenant_id, sensor_id, batch)
+            parsed = wire.parse(body, bounds=bounds)
+        pending = _Pending(tenant_id, sensor_id, parsed)
         # One batch at a time per sensor in this process, so check-then-insert cannot race, and a
         # group holds at most one batch of a sensor (detection sees each sensor's batches in order).
         with self._lock(tenant_id, sensor_id):
             self._group.submit(pending)
-        return IngestResult(pending.status, batch.batch_id, pending.rows, batch.interval_end)
+        if pending.error:
+            raise pending.error
+        return IngestResult(pending.status, parsed.batch_id, pending.rows, parsed.interval_end)
 
     def _store(self, group: list[_Pending]) -> None:
         """Store a group of batches (of different sensors): one insert per table for all of them."""
+        group = _completed(group)
+        if not group:
+            return
         states = self._states([p.key for p in group])
         live = []
         for p in group:
@@ -325,12 +332,15 @@ class Ingestor:
 
 
 class _Pending:
-    """A decoded batch waiting in a group, and what became of it."""
+    """A parsed batch waiting in a group, and what became of it."""
 
-    def __init__(self, tenant_id: int, sensor_id: int, batch: wire.Batch) -> None:
-        self.tenant_id, self.sensor_id, self.batch = tenant_id, sensor_id, batch
-        self.key = _key(tenant_id, sensor_id, batch.batch_id)
-        self.rows = {name: batch.rows(name) for name in wire.TABLES}
+    def __init__(self, tenant_id: int, sensor_id: int, parsed: wire.Parsed | wire.Batch) -> None:
+        self.tenant_id, self.sensor_id, self.parsed = tenant_id, sensor_id, parsed
+        # once its values are checked (``_completed``; a decoded batch is already)
+        self.batch = parsed if isinstance(parsed, wire.Batch) else None
+        self.error: wire.WireError | None = None  # or the reason they are not stored
+        self.key = _key(tenant_id, sensor_id, parsed.batch_id)
+        self.rows = {name: parsed.rows(name) for name in wire.TABLES}
         self.status = ""  # "stored" or "duplicate" once its group is stored
         self.generation = 0
         self.stored: set[str] = set()  # tables holding its rows already (a resend after a crash)
@@ -338,6 +348,18 @@ class _Pending:
     @property
     def token(self) -> str:
         return _token(self.key, self.generation)
+
+
+def _completed(group: list[_Pending]) -> list[_Pending]:
+    """The group's batches whose values pass ``wire.complete`` (checked and derived together: most of a
+    small batch's decoding is the number of Arrow calls, not its rows); the others get their error."""
+    fresh = [p for p in group if p.batch is None and p.error is None]
+    for p, done in zip(fresh, wire.complete([p.parsed for p in fresh])):
+        if isinstance(done, wire.WireError):
+            p.error = done
+        else:
+            p.batch = done
+    return [p for p in group if p.error is None]
 
 
 def _group_token(members: list[_Pending]) -> str:

@@ -199,7 +199,7 @@ def _community_id_array(flows: pa.Table) -> pa.StringArray:
     return ids.take(pa.array(inverse.ravel(), pa.int64()))
 
 
-def _derive(flows: pa.Table, salt: str) -> dict[str, pa.Array]:
+def _derive(flows: pa.Table, salt: str | pa.Array) -> dict[str, pa.Array]:
     """DERIVED columns as worked out from the other columns of ``flows`` (wire.FLOWS names)."""
     start = flows.column("ts").cast(pa.int64()).to_numpy()
     end = flows.column("ts_end").cast(pa.int64()).to_numpy()
@@ -300,7 +300,7 @@ def _expand_all(wire_tables: dict[str, pa.Table], start: datetime) -> tuple[dict
     return tables, flow
 
 
-def _resolve(tables: dict[str, pa.Table], flow: pa.ChunkedArray, salt: str) -> dict[str, pa.Table]:
+def _resolve(tables: dict[str, pa.Table], flow: pa.ChunkedArray, salt: str | pa.Array) -> dict[str, pa.Table]:
     """Fill in what the compact form left out: derived flow columns and the uids events name."""
     flows, events = tables["flows"], tables["events"]
     derived = _derive(flows, salt)
@@ -421,8 +421,60 @@ def decode(data: bytes, max_size: int = MAX_DECOMPRESSED, bounds: TimeBounds | N
     """Parse and validate a batch completely; raise WireError naming the first problem found.
     Values are touched only once Arrow has fully validated every table and its types are the ones
     ``encode`` writes, so no input reaches a compute kernel in a shape it cannot handle."""
+    (done,) = complete([parse(data, max_size, bounds)])
+    if isinstance(done, WireError):
+        raise done
+    return done
+
+
+@dataclass
+class Parsed:
+    """A batch read and its tables' types checked (``parse``); its values are checked and its derived
+    columns filled in by ``complete``, for many batches at once."""
+    interval_start: datetime
+    interval_end: datetime
+    tables: dict[str, pa.Table]
+    counters: dict[str, int]
+    batch_id: str
+    sensor: str
+    flow: pa.ChunkedArray | None  # the flow row each event names; None: version 1, nothing to resolve
+    bounds: TimeBounds | None
+
+    def rows(self, name: str) -> int:
+        return self.tables[name].num_rows
+
+
+def parse(data: bytes, max_size: int = MAX_DECOMPRESSED, bounds: TimeBounds | None = None) -> Parsed:
+    """The first half of ``decode``: the frame, header and tables read and their types checked
+    (raises WireError); ``complete`` does the rest."""
+    return _guarded(_decode, data, max_size, bounds)
+
+
+def complete(parsed: list[Parsed]) -> list[Batch | WireError]:
+    """The second half of ``decode`` for each parsed batch: every value checked, derived columns
+    filled in — the batch, or the WireError naming its first problem. Checked and derived in one
+    pass over all their rows (the Arrow calls, not their rows, are most of a small batch's cost);
+    if that finds a problem, each batch again on its own, so a bad batch fails alone."""
+    if len(parsed) > 1:
+        try:
+            return _split(_completed(*_joined(parsed)), parsed)
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - at least one of them is bad: found below, one by one
+            pass
+    out: list[Batch | WireError] = []
+    for p in parsed:
+        try:
+            out.append(_guarded(_complete, p))
+        except WireError as exc:
+            out.append(exc)
+    return out
+
+
+def _guarded(step, *args):
+    """``step(*args)``, any failure but the core's own (MemoryError) a WireError."""
     try:
-        return _decode(data, max_size, bounds)
+        return step(*args)
     except WireError as exc:
         error = exc
     except MemoryError:  # the core's trouble, not the batch's
@@ -435,7 +487,7 @@ def decode(data: bytes, max_size: int = MAX_DECOMPRESSED, bounds: TimeBounds | N
     raise error.with_traceback(None)
 
 
-def _decode(data: bytes, max_size: int, bounds: TimeBounds | None) -> Batch:
+def _decode(data: bytes, max_size: int, bounds: TimeBounds | None) -> Parsed:
     try:
         has_checksum = zstandard.get_frame_parameters(data).has_checksum
         with zstandard.ZstdDecompressor(dict_data=zstd_prefix()).stream_reader(data) as reader:
@@ -470,12 +522,69 @@ def _parse(frame: _Frame, has_checksum: bool, bounds: TimeBounds | None) -> Batc
             tables, flow = _upgrade_v1(tables), None
     except (pa.ArrowException, KeyError) as exc:
         raise WireError(Reason.SCHEMA, f"table schema mismatch: {exc}") from None
-    _check_values(tables, start, end, bounds)  # before deriving: derivations parse addresses and protocols
+    return Parsed(start, end, tables, counters, batch_id, sensor, flow, bounds)
+
+
+def _complete(p: Parsed) -> Batch:
+    """Check the values of one parsed batch and fill in what it left out."""
+    earliest = _micros(p.bounds.earliest) if p.bounds else None
+    window = _Window(*(dict.fromkeys(TABLES, _micros(t)) for t in (p.interval_start, p.interval_end)), earliest)
+    tables = _completed(p.tables, p.flow, p.sensor, window)
+    return Batch(p.interval_start, p.interval_end, tables, p.counters, p.batch_id, p.sensor)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The times rows may speak of, in microseconds: per table, the interval start and end of each
+    row's batch (one number for one batch, an array of one per row for several), and the oldest
+    time a flow may have (None: no limit)."""
+    start: dict[str, int | np.ndarray]
+    end: dict[str, int | np.ndarray]
+    earliest: int | np.ndarray | None
+
+
+def _completed(tables: dict[str, pa.Table], flow: pa.ChunkedArray | None, salt: str | pa.Array,
+               window: _Window) -> dict[str, pa.Table]:
+    """``tables`` with every value checked and the derived columns filled in."""
+    _check_values(tables, window)  # before deriving: derivations parse addresses and protocols
     if flow is not None:
-        tables = _resolve(tables, flow, sensor)
+        tables = _resolve(tables, flow, salt)
         if tables["events"]["uid"].null_count:
             raise WireError(Reason.VALUE, "events.uid: an event names neither a uid nor a flow row")
-    return Batch(start, end, tables, counters, batch_id, sensor)
+    return tables
+
+
+def _joined(parsed: list[Parsed]) -> tuple[dict[str, pa.Table], pa.ChunkedArray | None, pa.Array, _Window]:
+    """Several parsed batches as one set of tables, for ``_completed``: each row keeps its own
+    batch's interval, time bounds and uid salt, and each event its flow row."""
+    def per_row(name: str, values: list) -> np.ndarray:
+        return np.repeat(np.array(values, np.int64), [p.rows(name) for p in parsed])
+
+    if len({p.flow is None for p in parsed}) > 1:
+        raise ValueError("version 1 batches beside later ones")  # completed one by one instead
+    tables = {name: pa.concat_tables([p.tables[name] for p in parsed]).combine_chunks() for name in TABLES}
+    starts, ends = [_micros(p.interval_start) for p in parsed], [_micros(p.interval_end) for p in parsed]
+    oldest = [_micros(p.bounds.earliest) if p.bounds else np.iinfo(np.int64).min for p in parsed]
+    window = _Window({name: per_row(name, starts) for name in TABLES}, {name: per_row(name, ends) for name in TABLES},
+                     per_row("flows", oldest))
+    flow = None
+    if parsed[0].flow is not None:  # each batch's flow rows follow those of the batches before it
+        first_row = np.cumsum([0] + [p.rows("flows") for p in parsed[:-1]])
+        flow = pc.add(pa.chunked_array([p.flow.cast(pa.int64()) for p in parsed], pa.int64()),
+                      pa.array(per_row("events", first_row)))
+    salt = pa.array(np.repeat(np.array([p.sensor for p in parsed], object), [p.rows("flows") for p in parsed]),
+                    pa.string())
+    return tables, flow, salt, window
+
+
+def _split(tables: dict[str, pa.Table], parsed: list[Parsed]) -> list[Batch]:
+    """The completed tables of ``parsed`` joined, as one batch per parsed batch."""
+    out, at = [], dict.fromkeys(TABLES, 0)
+    for p in parsed:
+        mine = {name: tables[name].slice(at[name], p.rows(name)) for name in TABLES}
+        at = {name: at[name] + p.rows(name) for name in TABLES}
+        out.append(Batch(p.interval_start, p.interval_end, mine, p.counters, p.batch_id, p.sensor))
+    return out
 
 
 def _header(text: bytes, version: int, bounds: TimeBounds | None):
@@ -548,14 +657,13 @@ def _arrow_table(name: str, body: memoryview, rows: int) -> pa.Table:
     return table
 
 
-def _check_values(tables: dict[str, pa.Table], start: datetime, end: datetime, bounds: TimeBounds | None) -> None:
+def _check_values(tables: dict[str, pa.Table], window: _Window) -> None:
     """Every value in its column's domain, and no nulls but where the compact form leaves them."""
     try:
         batchcheck.no_nulls(tables, skip=_UNRESOLVED)
-        s, e = _micros(start), _micros(end)
-        batchcheck.flows(tables["flows"], e, _micros(bounds.earliest) if bounds else None)
-        batchcheck.events(tables["events"], s, e)
-        batchcheck.observations(tables["observations"], s, e)
+        batchcheck.flows(tables["flows"], window.end["flows"], window.earliest)
+        batchcheck.events(tables["events"], window.start["events"], window.end["events"])
+        batchcheck.observations(tables["observations"], window.start["observations"], window.end["observations"])
     except batchcheck.BadTime as exc:
         raise WireError(Reason.TIME, str(exc)) from None
     except batchcheck.BadValue as exc:

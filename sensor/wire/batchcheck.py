@@ -2,7 +2,8 @@
 
 Every rule is one vectorised pass over a column, or over its distinct values where Python has to
 parse them (addresses): a realistic batch has few distinct addresses however many rows it has.
-Times are microseconds since the epoch; the window arguments are what the interval allows.
+Times are microseconds since the epoch; the window arguments are what the interval allows: one
+number for one batch, or an array of one per row when several batches are checked at once.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,6 +25,9 @@ MAX_COUNTER = 2**63 - 1  # UInt64 in the store, summed by the rollups: keep sums
 MAX_TEXT = 8192  # the longest string any column may hold
 ROW_SLACK_US = 60_000_000  # how far an event or observation may lie outside its interval
 FLOW_COUNTERS = ("orig_bytes", "resp_bytes", "orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes")
+
+
+Bound = int | np.ndarray  # a time limit for every row, or one per row
 
 
 class BadValue(ValueError):
@@ -75,8 +80,16 @@ def _micros(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return col.cast(pa.int64())
 
 
-def _between(where: str, col: pa.ChunkedArray, low: int | None, high: int) -> None:
+def _between(where: str, col: pa.ChunkedArray, low: Bound | None, high: Bound) -> None:
     if not len(col):
+        return
+    if isinstance(high, np.ndarray):  # several batches' rows, each with its own bounds
+        us = _micros(col)
+        outside = pc.greater(us, pa.array(high))
+        if low is not None:
+            outside = pc.or_(outside, pc.less(us, pa.array(low)))
+        if pc.any(outside).as_py():
+            raise BadTime(f"{where}: a row time lies outside its interval or the window this core takes")
         return
     extremes = pc.min_max(_micros(col)).as_py()
     if extremes["min"] is None:
@@ -96,7 +109,7 @@ def _texts(name: str, table: pa.Table) -> None:
             _at_most(f"{name}.{f.name} length", pc.utf8_length(col), MAX_TEXT)
 
 
-def flows(t: pa.Table, end: int, earliest: int | None) -> None:
+def flows(t: pa.Table, end: Bound, earliest: Bound | None) -> None:
     """A flow may have begun, and even ended, before its interval (one timed out after a gap in the
     capture reports its last packet), but not before ``earliest``, nor after the interval."""
     _between("flows.ts", t["ts"], earliest, end + ROW_SLACK_US)
@@ -120,7 +133,7 @@ def flows(t: pa.Table, end: int, earliest: int | None) -> None:
     _texts("flows", t)
 
 
-def events(t: pa.Table, start: int, end: int) -> None:
+def events(t: pa.Table, start: Bound, end: Bound) -> None:
     _between("events.ts", t["ts"], start - ROW_SLACK_US, end + ROW_SLACK_US)
     _between("events.ts_end", t["ts_end"], start - ROW_SLACK_US, end + ROW_SLACK_US)
     _ordered("events", t["ts"], t["ts_end"])
@@ -136,7 +149,7 @@ def events(t: pa.Table, start: int, end: int) -> None:
     _at_most("events.attrs key length", pc.utf8_length(attrs.keys), MAX_TEXT)
 
 
-def observations(t: pa.Table, start: int, end: int) -> None:
+def observations(t: pa.Table, start: Bound, end: Bound) -> None:
     _between("observations.ts", t["ts"], start - ROW_SLACK_US, end + ROW_SLACK_US)
     _macs("observations.mac", t["mac"])
     _addresses("observations.ip", t["ip"], empty_ok=True)

@@ -35,14 +35,14 @@ def _less_or_equal(a: tuple, b: tuple) -> pa.Array:
         pc.less(ap, bp), pc.and_(pc.equal(ap, bp), pc.less_equal(am, bm)))))
 
 
-def flow_uids(flows: pa.Table, salt: str) -> pa.Array:
+def flow_uids(flows: pa.Table, salt: str | pa.Array) -> pa.Array:
     """The uid ``wire.flow_uid`` gives each row of ``flows`` (wire.FLOWS names)."""
     return uid_texts(flow_digests(flows, salt))
 
 
-def flow_digests(flows: pa.Table, salt: str) -> np.ndarray:
+def flow_digests(flows: pa.Table, salt: str | pa.Array) -> np.ndarray:
     """The 12-byte BLAKE2b digest under each row's uid, [n, 12] uint8 (``flows`` needs ts, proto,
-    vlan, ethertype and each end's address, port and MAC)."""
+    vlan, ethertype and each end's address, port and MAC; ``salt``: one for every row, or each row's)."""
     n = flows.num_rows
     if not n:
         return np.zeros((0, 12), np.uint8)
@@ -54,7 +54,8 @@ def flow_digests(flows: pa.Table, salt: str) -> np.ndarray:
     a_low = _less_or_equal(a, b)
     low, high = pc.if_else(a_low, a_text, b_text), pc.if_else(a_low, b_text, a_text)
     start = _text(flows.column("ts").combine_chunks().cast(pa.int64()))
-    src = pc.binary_join_element_wise(pa.scalar(salt), col["proto"], _text(col["vlan"]), _text(col["ethertype"]),
+    salt = salt if isinstance(salt, pa.Array) else pa.scalar(salt)
+    src = pc.binary_join_element_wise(salt, col["proto"], _text(col["vlan"]), _text(col["ethertype"]),
                                       start, low, high, "|").cast(pa.binary())
     offsets = np.frombuffer(src.buffers()[1], np.int32, n + 1, src.offset * 4)
     data = np.frombuffer(src.buffers()[2] or b"", np.uint8)

@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from coretest import T0, flow, make_batch
@@ -150,3 +151,34 @@ def test_a_group_crashed_mid_store_is_stored_once_from_resends_in_other_groups(c
     assert totals(store, tenant) == {"flows": 2 * SENSORS, "events": SENSORS, "batches": SENSORS,
                                      "rolled_up_bytes": expected_bytes(bodies)}
     assert raw_bytes(store, tenant) == expected_bytes(bodies)
+
+
+def test_batches_with_bad_values_in_a_group_are_refused_alone(client, monkeypatch):
+    """A group's values are checked together (wire.complete); the batches that fail get their own
+    reason and the rest of the group is stored as one insert per table, with the columns derived as
+    decoding each alone derives them."""
+    store, tenant = client.app.state.clickhouse, 43
+    ingestor, bodies = Ingestor(store), bodies_for(tenant)
+    bad_address, bad_time = tenant * 100 + 5, tenant * 100 + 8
+    bodies[bad_address] = wire.encode(make_batch([flow(orig_h="10.0.0.300")], start=T0 + timedelta(minutes=5)))
+    late = make_batch(start=T0 + timedelta(minutes=8))  # an event inside another batch's interval, not its own
+    late.tables["events"] = late.tables["events"].set_column(
+        0, "ts", pc.add(late.tables["events"]["ts"], pa.scalar(timedelta(minutes=3))))
+    late.tables["events"] = late.tables["events"].set_column(1, "ts_end", late.tables["events"]["ts"])
+    bodies[bad_time] = wire.encode(late)
+    insert_arrow, calls = held_until_queued(store, ingestor, SENSORS - 1)
+    monkeypatch.setattr(store, "insert_arrow", insert_arrow)
+    outcome = ingest_all(ingestor, tenant, bodies)
+    refused = {s: outcome.pop(s) for s in (bad_address, bad_time)}
+    assert [(type(e), e.reason) for e in refused.values()] == [(wire.WireError, "bad_value"), (wire.WireError, "bad_time")]
+    assert "10.0.0.300" in str(refused[bad_address]) and "events.ts" in str(refused[bad_time])
+    assert set(outcome.values()) == {"stored"}
+    assert calls == {"events": 2, "observations": 2, "flows": 2, "batches": 2}  # no batch stored again alone
+    good = {s: b for s, b in bodies.items() if s not in refused}
+    assert totals(store, tenant) == {"flows": 2 * len(good), "events": len(good), "batches": len(good),
+                                     "rolled_up_bytes": expected_bytes(good)}
+    stored = store.query("SELECT uid, community_id, duration FROM flows WHERE tenant_id = {t:UInt32} "
+                         "ORDER BY uid", {"t": tenant})
+    alone = sorted((r["uid"], r["community_id"], r["duration"]) for b in good.values()
+                   for r in wire.decode(b).tables["flows"].select(["uid", "community_id", "duration"]).to_pylist())
+    assert [(r["uid"], r["community_id"], r["duration"]) for r in stored] == alone

@@ -1,0 +1,79 @@
+"""``wire.complete`` checks and derives many parsed batches in one pass (the core does it per group):
+the batches equal ``wire.decode`` of each alone, and a bad batch among them gets decode's own error
+while the others are completed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyarrow as pa
+import pytest
+
+from sensor import wire
+from sensor.meter.observe import Observer
+from sensor.meter.pipeline import iter_batches
+from sensor.simulate import write_pcap
+
+
+@pytest.fixture(scope="module")
+def bodies(tmp_path_factory) -> list[bytes]:
+    """The simulated plant in 2-second batches, each from another of seven sensors (uid salts)."""
+    path = tmp_path_factory.mktemp("plant") / "plant.pcap"
+    write_pcap(path, packets=8000, seed=2)
+    batches = list(iter_batches([path], 2.0, sensor="SN", observer=Observer()))
+    return [wire.encode(wire.Batch(b.interval_start, b.interval_end, b.tables, b.counters, sensor=f"SN-{i % 7}"))
+            for i, b in enumerate(batches)]
+
+
+def test_completed_together_equals_decoded_alone(bodies):
+    alone = [wire.decode(body) for body in bodies]
+    together = wire.complete([wire.parse(body) for body in bodies])
+    assert len(together) == len(alone) > 5
+    for a, b in zip(alone, together):
+        assert (a.batch_id, a.sensor, a.interval_start, a.counters) == (b.batch_id, b.sensor, b.interval_start, b.counters)
+        for name in wire.TABLES:
+            assert a.tables[name].equals(b.tables[name]), name
+    assert sum(b.rows("events") for b in together) and len({b.sensor for b in together}) == 7
+
+
+def _with_time(body: bytes, table: str, by: timedelta) -> bytes:
+    """The batch with its first row of ``table`` moved by ``by``."""
+    batch = wire.decode(body)
+    t = batch.tables[table]
+    times = [ts + by if i == 0 else ts for i, ts in enumerate(t["ts"].to_pylist())]
+    batch.tables[table] = t.set_column(0, "ts", pa.array(times, wire.TS))
+    if "ts_end" in t.column_names:
+        batch.tables[table] = batch.tables[table].set_column(1, "ts_end", pa.array(
+            [max(a, b) for a, b in zip(times, t["ts_end"].to_pylist())], wire.TS))
+    return wire.encode(batch)
+
+
+def test_a_bad_batch_among_good_ones_fails_alone_with_decodes_error(bodies):
+    bad = list(bodies)
+    # an observation a minute past its own interval's slack: inside a later batch's interval
+    bad[1] = _with_time(bodies[1], "observations", timedelta(seconds=75))
+    flows = wire.decode(bodies[3])
+    flows.tables["flows"] = flows.tables["flows"].set_column(
+        flows.tables["flows"].schema.get_field_index("orig_h"), "orig_h",
+        pa.array(["10.0.0.300"] + flows.tables["flows"]["orig_h"].to_pylist()[1:]))
+    bad[3] = wire.encode(flows)
+    results = wire.complete([wire.parse(body) for body in bad])
+    for i in (1, 3):
+        with pytest.raises(wire.WireError) as alone:
+            wire.decode(bad[i])
+        assert isinstance(results[i], wire.WireError)
+        assert (results[i].reason, str(results[i])) == (alone.value.reason, str(alone.value))
+    assert results[1].reason == wire.Reason.TIME and results[3].reason == wire.Reason.VALUE
+    good = [r for i, r in enumerate(results) if i not in (1, 3)]
+    assert all(isinstance(r, wire.Batch) for r in good)
+    assert [r.tables["flows"]["uid"] for r in good] == [wire.decode(b).tables["flows"]["uid"]
+                                                        for i, b in enumerate(bodies) if i not in (1, 3)]
+
+
+def test_version_1_batches_beside_later_ones_are_completed_each_alone(bodies):
+    from test_wire import _v1_body, make_batch  # the v1 writer the upgrade test keeps
+
+    old = _v1_body(make_batch())
+    results = wire.complete([wire.parse(old), wire.parse(bodies[0])])
+    assert [type(r) for r in results] == [wire.Batch, wire.Batch]
+    assert results[0].tables["events"].equals(wire.decode(old).tables["events"])
