@@ -57,6 +57,7 @@ class _Cluster:
         self.admin = psycopg.connect(host=str(self.workdir), port=self.port, user="postgres", dbname="postgres",
                                      autocommit=True)
         self.names = itertools.count(1)
+        self.controlplane_migrated = False
 
     def _run(self, *args: str) -> None:
         subprocess.run(_as_postgres(list(args)), check=True, capture_output=True)
@@ -64,11 +65,23 @@ class _Cluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.workdir}&port={self.port}"
 
-    def create(self, database: str) -> str:
+    def create(self, database: str, template: str = "template1") -> str:
         exists = self.admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
-            self.admin.execute(f'CREATE DATABASE "{database}"')
+            self.admin.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
         return self.url(database)
+
+    def migrated(self, database: str) -> str:
+        """A database at the control plane's newest schema: a copy of one migrated once per cluster
+        (0.2 s of migrations saved per data directory; test_controlplane_migrations migrates its own)."""
+        if not self.controlplane_migrated:
+            from core.store.controlplane import ControlPlane
+
+            controlplane = ControlPlane(self.create("cp_template"))
+            controlplane.create_schema()
+            controlplane.close()  # a template database must have no connections
+            self.controlplane_migrated = True
+        return self.create(database, "cp_template")
 
     def stop(self) -> None:
         self.admin.close()
@@ -102,11 +115,11 @@ def postgres_url() -> Iterator[str]:
 
 def controlplane_url(data_dir: Path) -> str:
     """The control plane of a data directory: its SQLite file (the core's default), or with
-    MIERUKA_TEST_POSTGRES=1 a database of its own on the cluster (the same one each time)."""
+    MIERUKA_TEST_POSTGRES=1 a database of its own on the cluster (the same one each time), migrated."""
     data_dir = Path(data_dir).resolve()
     if not POSTGRES:
         return f"sqlite:///{data_dir / 'control.db'}"
-    return _running().create("cp_" + hashlib.sha1(str(data_dir).encode()).hexdigest()[:24])
+    return _running().migrated("cp_" + hashlib.sha1(str(data_dir).encode()).hexdigest()[:24])
 
 
 def controlplane_env(data_dir: Path) -> dict[str, str]:
