@@ -41,10 +41,8 @@ def _python_key(key: int, his: list[int]) -> object:
 def _asked(wanted: int) -> tuple[tuple[int, ...], str]:
     """An Identity request as the kernel's asked table holds it → as cip.events keeps it:
     (attributes, route)."""
-    route = f"port {wanted >> k.PORT_SHIFT & 0xF} link {wanted >> k.LINK_SHIFT & 0xFF}" if wanted & k.ROUTED else ""
-    if wanted & k.WANT_ALL:
-        return cip.IDENTITY_ATTRIBUTES, route
-    return tuple(wanted >> (5 * i) & k.MAX_ID for i in range(wanted >> k.COUNT_SHIFT & 7)), route
+    route = f"port {wanted >> k.PORT_SHIFT & 0xF} link {wanted >> k.LINK_SHIFT}" if wanted & k.ROUTED else ""
+    return tuple(wanted >> (k.ID_BITS * i) & k.MAX_ID for i in range(wanted >> k.COUNT_SHIFT & 7)), route
 
 
 class FastEnip(MovingFlows):

@@ -55,11 +55,13 @@ SVC_ENIP = 1
 # the attributes asked, sender is the originator
 J_FID, J_TS, J_OFF, J_LEN, J_SERVICE, J_WANTED, J_ORIG = range(7)
 JOB_COLS = 7
-# the Identity attributes a request asks for: WANT_ALL (Get Attributes All), else how many (1 to
-# MAX_WANTED) << 35 | their ids (each below 32) in 5 bits each, the first in the low bits; and for a
-# request an Unconnected Send carries to a module, ROUTED | port << 40 | link << 44
-WANT_ALL, ROUTED, COUNT_SHIFT, PORT_SHIFT, LINK_SHIFT = 1 << 38, 1 << 39, 35, 40, 44
-MAX_WANTED, MAX_ID = 7, 31
+# the Identity attributes a request asks for: how many (1 to MAX_WANTED) << COUNT_SHIFT | their ids
+# (up to MAX_ID) in ID_BITS each, the first in the low bits (Get Attributes All: 1 to 7, as
+# cip.IDENTITY_ATTRIBUTES); for a request an Unconnected Send carries to a module, also ROUTED | port
+# << PORT_SHIFT | link (up to MAX_LINK) << LINK_SHIFT
+ID_BITS, MAX_ID, MAX_WANTED, COUNT_SHIFT = 7, 127, 7, 49
+ROUTED, PORT_SHIFT, LINK_SHIFT, MAX_LINK = 1 << 52, 53, 57, 63
+WANT_ALL = 7 << COUNT_SHIFT | sum(attribute << (ID_BITS * i) for i, attribute in enumerate(range(1, 8)))
 # counters as the Modbus kernel's, then the tags interned, the arena bytes they take, Identity
 # requests awaiting their answer
 C_TAGS, C_ARENA, C_ASKED = 6, 7, 8
@@ -261,7 +263,7 @@ def _ask_identity(flows, fid, asked_keys, asked_vals, cnt, key, wanted):
 def _unconnected_send(b, o, n, pv, name):
     """cip._unconnected_send of the request data b[o:o+n]: False where the decoder finds it
     malformed; else into ``pv`` the embedded request's path, service, the offset and length of its
-    data and its route (ROUTED, port and link, as the asked table holds it)."""
+    data and its route (as the asked table holds it; -1 when it cannot)."""
     if n < 4:
         return False
     size = _le16(b, o + 2)
@@ -274,7 +276,7 @@ def _unconnected_send(b, o, n, pv, name):
         return False
     port, link = np.int64(b[o + pos + 2] & 0x0F), np.int64(b[o + pos + 3])
     pv[U_SERVICE], pv[U_DATA], pv[U_SIZE] = b[m] & 0x7F, pe, m + size - pe
-    pv[U_ROUTE] = ROUTED | port << PORT_SHIFT | link << LINK_SHIFT
+    pv[U_ROUTE] = ROUTED | port << PORT_SHIFT | link << LINK_SHIFT if link <= MAX_LINK else -1
     return True
 
 
@@ -288,7 +290,7 @@ def _identity_request(b, service, pv, o, n):
     if service == GET_ALL:
         return WANT_ALL
     if service == GET_SINGLE and pv[V_ATTRIBUTE] >= 0:
-        return (1 << COUNT_SHIFT) | pv[V_ATTRIBUTE] if pv[V_ATTRIBUTE] <= MAX_ID else -2
+        return 1 << COUNT_SHIFT | pv[V_ATTRIBUTE] if pv[V_ATTRIBUTE] <= MAX_ID else -2
     if service != GET_LIST:
         return 0
     if n < 2 or 2 + 2 * _le16(b, o) > n:
@@ -301,7 +303,7 @@ def _identity_request(b, service, pv, o, n):
         attribute = _le16(b, o + 2 + 2 * i)
         if attribute > MAX_ID:
             return -2
-        wanted |= attribute << (5 * i)
+        wanted |= attribute << (ID_BITS * i)
     return wanted
 
 
@@ -342,6 +344,8 @@ def _message(b, m, mlen, is_req, key, nested, commit, fid, is_orig, ts, command,
             if commit:
                 cnt[C_ERRORS] += 1
             return 1, 0, -1
+        if wanted > 0 and route < 0:
+            return -1, 0, -1
         if wanted > 0 and commit:
             _ask_identity(flows, fid, asked_keys, asked_vals, cnt, key, wanted | route)
         if service == MSP and b[m] & 0x80 == 0:
