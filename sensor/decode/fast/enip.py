@@ -7,11 +7,12 @@ sequence count (Send Unit Data), each embedded service by its position.
 The kernel takes a flow's in-sequence segments of whole encapsulation messages it fully
 understands: commands without data, Send RR Data / Send Unit Data with CPF items and a CIP request
 or response (EPATH of logical, port and ANSI symbolic segments; Multiple Service Packet one level
-deep; Unconnected Send to anything but the Identity object), and Identity requests (Get Attributes
-All, Get Attribute Single) whose answers become jobs read by the Python decoder's parsers. It checks
-a whole segment before it decodes any of it; at the first segment it does not take (a message split
-or overlapped, List Identity replies, CIP I/O, Get Attribute List of the Identity, anything
-malformed) it returns MOVE and the flow goes on in Python from that segment on.
+deep; Unconnected Send), and Identity requests (Get Attributes All, Get Attribute Single and List,
+also routed to a module by an Unconnected Send), kept until answered as cip.py keeps them; their
+answers become jobs read by the Python decoder's parsers. It checks a whole segment before it
+decodes any of it; at the first segment it does not take (a message split or overlapped, List
+Identity replies, CIP I/O, an Identity request it cannot hold, anything the decoder would reject)
+it returns MOVE and the flow goes on in Python from that segment on.
 
 Strings stay out of the rows: a request's symbolic tag name is interned once per distinct value
 into a byte arena (``tag_*``: a hash table whose entries are compared byte for byte), and its row
@@ -555,7 +556,7 @@ def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, e
     """Packets start… of EtherNet/IP flows (fid per packet) → events; returns (DONE, len) or
     (MOVE | GROW, index of the packet Python must take over at, or make room for, first). Packets
     of flows already moved to Python are skipped, and so are pure retransmissions."""
-    pv = np.empty(11, np.int64)
+    pv = np.empty(X_USED + 1, np.int64)
     name = np.empty(PATH_MAX, np.uint8)
     for i in range(start, len(fid)):
         f, d, lo, ln, t = fid[i], 0 if is_orig[i] else 1, off[i], length[i], ts[i]
