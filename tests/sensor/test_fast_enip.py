@@ -189,8 +189,28 @@ def test_random_and_broken_payloads_decode_the_same(seed, tmp_path, monkeypatch)
     assert moved  # flows moved to Python midway, pending and Identity requests and all
 
 
+def _smallest_tables(monkeypatch) -> None:
+    """The compiled path starts with tables of one or two rows (grown as its kernel asks) and forgets
+    its tag names at every interval's end."""
+    init = fast_enip.FastEnip.__init__
+
+    def small(self, *args) -> None:
+        init(self, *args)
+        self._events, self._jobs, self._keys, self._vals = self._events[:1], self._jobs[:1], self._keys[:2], \
+            self._vals[:2]
+        self._asked_keys, self._asked_vals, self._tag_keys, self._tag_vals = self._asked_keys[:2], \
+            self._asked_vals[:2], self._tag_keys[:2], self._tag_vals[:2]
+        self._tag_at, self._arena = self._tag_at[:1], self._arena[:1]
+
+    monkeypatch.setattr(fast_enip.FastEnip, "__init__", small)
+    monkeypatch.setattr(fast_enip, "MAX_TAGS", 1)
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_random_payloads_the_kernel_takes_throughout_decode_the_same(seed, tmp_path, monkeypatch):
+    """Seed 1 with the smallest tables."""
+    if seed:
+        _smallest_tables(monkeypatch)
     path = tmp_path / "plain.pcap"
     fuzz_capture(path, seed, 44818, REGISTER, Messages(broken=False).frame, segments=80, clean=True)
     moved = _moves(monkeypatch)
