@@ -8,6 +8,7 @@ import re
 import pytest
 from browsertest import collect_errors, log_in
 from coretest import LiveServer, add_user, provision
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -18,7 +19,7 @@ BOSS = "boss@acme.example"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("admin")))) as live:
+    with LiveServer(create_app(Settings(data_dir=migrated(tmp_path_factory.mktemp("admin"))))) as live:
         live.acme = provision(live.app, "acme")
         provision(live.app, "globex")
         add_user(live.app, "acme", BOSS, "admin")

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from browsertest import collect_errors, ingest_plant, log_in, provision_learning
 from coretest import LiveServer
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -24,7 +25,7 @@ WIDTH = 1366
 def plant(tmp_path_factory):
     """acme learns an hour of nothing but a safe capture, then the risky plant two hours later."""
     workdir = tmp_path_factory.mktemp("alerts")
-    with LiveServer(create_app(Settings(data_dir=workdir))) as live:
+    with LiveServer(create_app(Settings(data_dir=migrated(workdir)))) as live:
         acme = provision_learning(live.app)
         with httpx.Client(base_url=live.url) as client:
             for name, start, risky in (("safe", simulate.EPOCH, False), ("risky", simulate.EPOCH + 7200, True)):

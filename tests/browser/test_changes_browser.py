@@ -13,6 +13,7 @@ import pytest
 import twoperiods
 from browsertest import collect_errors, log_in
 from coretest import LiveServer, provision
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -26,7 +27,7 @@ WIDTH = 1366
 def plant(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("changes")
     periods = twoperiods.build(workdir)
-    with LiveServer(create_app(Settings(data_dir=workdir))) as live:
+    with LiveServer(create_app(Settings(data_dir=migrated(workdir)))) as live:
         acme = provision(live.app, "acme")
         for batch in periods.batches:
             live.app.state.ingestor.ingest(acme.id, acme.sensor_id, wire.encode(batch))

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 import pytest
 from browsertest import collect_errors
 from coretest import LiveServer
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -15,7 +16,7 @@ from core.config import Settings
 
 @pytest.fixture(scope="module")
 def core(tmp_path_factory):
-    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("docs")))) as live:
+    with LiveServer(create_app(Settings(data_dir=migrated(tmp_path_factory.mktemp("docs"))))) as live:
         yield live
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from browsertest import collect_errors, log_in
 from coretest import T0, LiveServer, flow, make_batch, post_batch, provision
+from storetemplate import migrated
 
 from core.analytics.assets import amend
 from core.api.app import create_app
@@ -86,7 +87,7 @@ def _upload(url: str, token: str, batches) -> None:
 def sites(tmp_path_factory):
     """acme: the simulated plant; bigco: the constructed 200-device site, cells and levels named."""
     workdir = tmp_path_factory.mktemp("netmap")
-    with LiveServer(create_app(Settings(data_dir=workdir))) as live:
+    with LiveServer(create_app(Settings(data_dir=migrated(workdir)))) as live:
         acme, bigco = provision(live.app, "acme"), provision(live.app, "bigco")
         pcap = workdir / "plant.pcap"
         plant = simulate.write_pcap(pcap, packets=PLANT_PACKETS, seed=1)["devices"]

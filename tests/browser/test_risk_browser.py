@@ -11,6 +11,7 @@ import httpx
 import pytest
 from browsertest import collect_errors, ingest_plant, log_in, provision_learning
 from coretest import LiveServer, bearer
+from storetemplate import migrated
 
 from core.analytics import risk
 from core.analytics.assets import list_assets
@@ -26,7 +27,7 @@ WIDTH = 1366
 @pytest.fixture(scope="module")
 def plant(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("risk")
-    with LiveServer(create_app(Settings(data_dir=workdir))) as live:
+    with LiveServer(create_app(Settings(data_dir=migrated(workdir)))) as live:
         acme = provision_learning(live.app)
         ch = live.app.state.clickhouse
         with httpx.Client(base_url=live.url) as client:

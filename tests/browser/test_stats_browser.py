@@ -13,6 +13,7 @@ import pytest
 from browsertest import collect_errors, log_in
 from coretest import LiveServer
 from statsfleet import CSAF, DATATEAM, PLANTS, build_fleet
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -29,7 +30,7 @@ CHARTS = ("devices-role", "devices-vendor", "protocols", "ot-functions", "insecu
 def fleet_site(tmp_path_factory):
     """Five tenants is a small fleet: a cell needs 3 tenants and 4 devices here (m = 10 by default)."""
     workdir = tmp_path_factory.mktemp("stats-site")
-    with LiveServer(create_app(Settings(data_dir=workdir, stats_m=4))) as live:
+    with LiveServer(create_app(Settings(data_dir=migrated(workdir), stats_m=4))) as live:
         build_fleet(live.app, workdir)
         yield live
 

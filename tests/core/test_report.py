@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from coretest import LiveServer, bearer, post_batch, provision
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -47,7 +48,7 @@ def plant(tmp_path_factory):
     """acme's simulated plant: a normal capture learned, the risky one two hours later; indicators
     and advisories imported."""
     workdir = tmp_path_factory.mktemp("report")
-    with LiveServer(create_app(Settings(data_dir=workdir))) as live:
+    with LiveServer(create_app(Settings(data_dir=migrated(workdir)))) as live:
         acme = provision(live.app, "acme")
         provision(live.app, "globex")
         ch = live.app.state.clickhouse

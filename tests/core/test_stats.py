@@ -18,6 +18,7 @@ from coretest import add_user, bearer, flow, make_batch
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from statsfleet import CSAF, LONE, build_fleet
+from storetemplate import migrated
 from typer.testing import CliRunner
 
 from core import cli
@@ -47,7 +48,7 @@ K, M = 3, 10
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("stats")
-    with TestClient(create_app(Settings(data_dir=workdir))) as client:
+    with TestClient(create_app(Settings(data_dir=migrated(workdir)))) as client:
         started = time.perf_counter()
         plants = build_fleet(client.app, workdir)
         print(f"\nfleet of {len(plants)} tenants ingested in {time.perf_counter() - started:.1f} s")

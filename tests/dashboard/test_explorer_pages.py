@@ -16,6 +16,7 @@ import pytest
 from coretest import PASSWORD, bearer, provision
 from fastapi.testclient import TestClient
 from pagetest import csrf_token, figure
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -32,7 +33,7 @@ API_WINDOW = {"start": "2026-01-04T23:30:00Z", "end": "2026-01-05T00:30:00Z"}
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A logged-in client of acme, whose sensor sent 20,000 simulated packets."""
-    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("data"))), follow_redirects=False) as client:
+    with TestClient(create_app(Settings(data_dir=migrated(tmp_path_factory.mktemp("data")))), follow_redirects=False) as client:
         acme = provision(client.app, "acme")
         pcap = tmp_path_factory.mktemp("pcap") / "plant.pcap"
         write_pcap(pcap, packets=20_000, seed=3, start=EPOCH)

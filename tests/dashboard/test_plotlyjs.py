@@ -9,6 +9,7 @@ import httpx
 import pytest
 from coretest import PASSWORD, LiveServer, provision
 from plotly.offline import get_plotlyjs_version
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -19,7 +20,7 @@ URL = f"/static/dashboard/plotly-{get_plotlyjs_version()}.min.js"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("plotlyjs")))) as server:
+    with LiveServer(create_app(Settings(data_dir=migrated(tmp_path_factory.mktemp("plotlyjs"))))) as server:
         server.acme = provision(server.app, "acme")
         yield server
 

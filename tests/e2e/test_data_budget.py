@@ -9,6 +9,7 @@ from capturetest import capture_totals
 from coretest import LiveServer, provision
 from installtest import sensor
 from runtest import api_get, eventually, sensor_run, write_config
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -24,7 +25,7 @@ INTERVAL, PERIOD = 5.0, 30.0
 
 @pytest.fixture(scope="module")
 def core(tmp_path_factory):
-    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("core")))) as server:
+    with LiveServer(create_app(Settings(data_dir=migrated(tmp_path_factory.mktemp("core"))))) as server:
         yield server
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from coretest import LiveServer
 from installtest import CLI, ETH0_MAC, PEER, SAMPLE, frames, interfaces, one_line, sensor, ship
+from storetemplate import migrated
 
 from core.access import accounts
 from core.fleet import activation
@@ -46,7 +47,7 @@ def quiet_site(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def core(tmp_path_factory):
-    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("core")))) as server:
+    with LiveServer(create_app(Settings(data_dir=migrated(tmp_path_factory.mktemp("core"))))) as server:
         yield server
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from coretest import LiveServer
 from installtest import ETH0_MAC, PEER, SAMPLE, frames, interfaces, one_line, sensor, ship
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -35,7 +36,7 @@ def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
 
 def test_tls_core_certificate_is_pinned_at_activation(site, tmp_path):
     cert, key = self_signed(tmp_path, "core")
-    settings = Settings(data_dir=tmp_path / "core", ca_cert_file=cert)
+    settings = Settings(data_dir=migrated(tmp_path / "core"), ca_cert_file=cert)
     with LiveServer(create_app(settings), certfile=cert, keyfile=key) as tls_core:
         code = ship(tls_core, "SN-tls")
         config = tmp_path / "etc" / "sensor.toml"

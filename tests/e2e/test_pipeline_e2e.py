@@ -12,6 +12,7 @@ import httpx
 import pytest
 from capturetest import capture_totals
 from coretest import LiveServer, provision
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -34,7 +35,7 @@ def plant(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def core(tmp_path_factory):
-    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("core")))) as server:
+    with LiveServer(create_app(Settings(data_dir=migrated(tmp_path_factory.mktemp("core"))))) as server:
         yield server
 
 

@@ -9,6 +9,7 @@ import re
 import httpx
 import pytest
 from coretest import PASSWORD, LiveServer, Tenant, bearer, provision
+from storetemplate import migrated
 
 from core.api.app import create_app
 from core.config import Settings
@@ -21,7 +22,7 @@ from sensor.ship.uplink import Uplink
 @pytest.fixture(scope="module")
 def core(tmp_path_factory):
     """A live core of the module's own (a test module imports this fixture by name)."""
-    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("core")))) as server:
+    with LiveServer(create_app(Settings(data_dir=migrated(tmp_path_factory.mktemp("core"))))) as server:
         yield server
 
 

@@ -14,6 +14,7 @@ import pytest
 from coretest import LiveServer, provision
 from installtest import sensor
 from runtest import api_get, eventually, sensor_run, write_config
+from storetemplate import migrated
 from typer.testing import CliRunner
 
 from core.api.app import create_app
@@ -67,7 +68,7 @@ def test_the_analyze_command(sources, tmp_path):
 
 @pytest.fixture(scope="module")
 def core(tmp_path_factory):
-    with LiveServer(create_app(Settings(data_dir=tmp_path_factory.mktemp("core")))) as server:
+    with LiveServer(create_app(Settings(data_dir=migrated(tmp_path_factory.mktemp("core"))))) as server:
         yield server
 
 
