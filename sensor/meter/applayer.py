@@ -206,13 +206,13 @@ class AppLayer:
                 mark = self.table.app_mark(slot)
                 if mark == APP_IGNORE:  # (stopped by an earlier packet of this chunk)
                     continue
-                if mark == APP_DETECT:
+                if mark == APP_DECODE:
+                    flow = self._flow(slot)
+                if flow is None:
                     data = bytes(view[lo : min(lo + length, end)])
                     flow = self._detect(slot, data, "tcp" if tcp else "udp", int(p.sport[i]), int(p.dport[i]))
                     if flow is None:
                         continue
-                else:
-                    flow = self._flow(slot)
             if flow.stopped or flow.paused:
                 continue
             if flow.fid is not None:  # detected just now
@@ -264,9 +264,12 @@ class AppLayer:
             self._event(event.ts, flow, event)
         self._run(p, idx, placed, buf, frame_end)
 
-    def _flow(self, slot: int) -> _Flow:
-        """The flow in ``slot``, detected in an earlier interval."""
-        flow = self._by_slot[slot] = self._flows[self.table.endpoints(slot)[0]]
+    def _flow(self, slot: int) -> _Flow | None:
+        """The flow in ``slot``, detected in an earlier interval; None if it was forgotten with an
+        ended flow of the same uid (a connection reused within the µs it started): detect it again."""
+        flow = self._flows.get(self.table.endpoints(slot)[0])
+        if flow is not None:
+            self._by_slot[slot] = flow
         return flow
 
     def _decode(self, flow: _Flow, slot: int, pdus: list[bytes], is_orig: bool, ts: float) -> None:

@@ -101,3 +101,23 @@ def test_widest_ports_ethertypes_and_vlans_come_out_whole(make_pcap):
                   key=lambda row: row["ethertype"])
     assert rows == [{"orig_p": 65535, "resp_p": 65534, "vlan": 4095, "ethertype": 0x0800, "history": "S"},
                     {"orig_p": 0, "resp_p": 0, "vlan": 0, "ethertype": 0xFFFF, "history": ""}]
+
+
+def test_a_flow_sharing_an_ended_flow_s_uid_is_decoded_on(make_pcap):
+    """A connection reused at the very µs its predecessor started gets the same uid; when the
+    predecessor's end forgets the uid, the successor is detected again, as before it was kept."""
+    def segment(t_us: int, from_client: bool, flags: str, seq: int, data: bytes = b"") -> tuple[int, bytes]:
+        ends = (("02:00:00:00:00:01", "10.0.0.1", 40000), ("02:00:00:00:00:02", "10.0.0.2", 80))
+        (smac, sip, sport), (dmac, dip, dport) = ends if from_client else ends[::-1]
+        return 1_700_000_000_000_000 + t_us, bytes(Ether(src=smac, dst=dmac) / IP(src=sip, dst=dip)
+                                                   / TCP(sport=sport, dport=dport, flags=flags, seq=seq) / data)
+
+    get = b"GET /a HTTP/1.1\r\nHost: cam\r\n\r\n"
+    frames = [segment(0, True, "S", 100), segment(10, False, "SA", 900), segment(20, True, "PA", 101, get),
+              segment(30, True, "R", 101 + len(get)),
+              segment(0, True, "S", 7000), segment(40, False, "SA", 800), segment(50, True, "PA", 7001, get),
+              segment(61_000_000, True, "PA", 7001 + len(get), get)]  # the next interval
+    intervals = list(iter_intervals([make_pcap(frames)], 60.0))
+    first, second = ([(e["uid"], e["action"]) for e in iv.events if e["protocol"] == "http"] for iv in intervals)
+    assert len({uid for uid, _ in first}) == 1 and len(first) == 2  # both flows: one uid
+    assert second == first[:1]
