@@ -79,7 +79,7 @@ def statistics(ch: ClickHouseStore, db: Session, start: date, end: date, kind: s
     for period in shown:
         if marks[period.name][0] is None:
             continue  # no batch in it: no site, nothing to publish
-        key = (ch.dsn, kind, period.name, k, m, marks[period.name])
+        key = (ch.dsn, kind, period.name, period.end, k, m, marks[period.name])  # end: a new day moves it
         with _lock:
             part = _cache.get(key)
         if part is None:
