@@ -1,6 +1,7 @@
 """What keeps the sensor's memory small at many concurrent flows: the application layer keeps no
 object for a flow no decoder takes and no decoder session for a flow on a compiled path; the
-sensor process runs pyarrow without pandas."""
+sensor process runs pyarrow without pandas; the flow table's key index is two arrays and its small
+state columns 32 bits wide (values that fit, counters that saturate)."""
 
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ def test_flows_on_a_compiled_path_or_never_detected_hold_no_decoder_state(busy_s
     monkeypatch.setattr(AppLayer, "flush", watched)
     [interval] = list(iter_intervals([busy_site], 60.0))
     services = dict(zip(interval.flows["uid"].to_pylist(), interval.flows["service"].to_pylist()))
-    [flows] = held
+    [kept] = held
     modbus = {uid for uid, service in services.items() if service == "modbus"}
     assert len(services) == 1000 and 700 < len(modbus) < 900
     # one object per Modbus flow, none for the UDP flows that no decoder took
-    assert {flow.uid for flow in flows} == modbus and not any(services[uid] for uid in set(services) - modbus)
-    assert all(flow.fid is not None and flow._session is None and flow._streams is None for flow in flows)
+    assert {flow.uid for flow in kept} == modbus and not any(services[uid] for uid in set(services) - modbus)
+    assert all(flow.fid is not None and flow._session is None and flow._streams is None for flow in kept)
     assert len(interval.events) == len(modbus)  # each flow's request and answer, decoded all the same
 
 
