@@ -8,7 +8,7 @@ state machine, history letters and connection timers. Python runs once per flow 
 find the flow's slot; an interval's records are built as Arrow columns from the matrices, with no
 Python object per flow.
 
-Flow state lives in three matrices indexed by slot (``_State``); side 0/1 is the canonical
+Flow state lives in four matrices indexed by slot (``_State``); side 0/1 is the canonical
 lower/higher endpoint, column ``ORIG_SIDE`` says which one Zeek calls the originator.
 
 Timers follow Zeek exactly for offline replay: a timer due at time x fires at the first
