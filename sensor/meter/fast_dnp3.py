@@ -1,11 +1,16 @@
 """The application layer's compiled DNP3 path (``sensor.decode.fast.dnp3``; DNP3 over TCP): a detected
 flow's packets go to the numba kernel a chunk at a time; its event rows read as ``sensor.decode.dnp3``
-values them. A flow the kernel cannot follow moves to Python (``sensor.meter.fast_path``)."""
+values them. The segments of fragments spread over link frames are put together here, as
+``dnp3._transport`` does, and the whole fragment handed back to the kernel. A flow the kernel cannot
+follow moves to Python (``sensor.meter.fast_path``), with the start of a fragment held."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from sensor.decode import dnp3
 from sensor.decode.fast import dnp3 as k
+from sensor.decode.fast import framed, tcp
 from sensor.meter.fast_path import FramedFlows
 from sensor.meter.flows import FlowTable
 from sensor.meter.rows import Facts
@@ -26,12 +31,84 @@ def _objects(words: list[int]) -> str:
     return ",".join(_label(word) for word in words if word)
 
 
+def _transport(held: bytes | None, data: bytes) -> tuple[bytes | None, np.ndarray | None, bool]:
+    """dnp3._transport of a link frame's user data ``data`` with the start of a fragment ``held``
+    (None: none): (what is held after, the fragment when whole (after its transport header byte),
+    whether it was too large)."""
+    header, segment = data[0], data[1:]
+    if header & 0x40:
+        held = b""
+    elif held is None:  # a segment of a fragment whose start was not seen
+        return None, None, False
+    fragment = held + segment
+    if len(fragment) > dnp3.MAX_FRAGMENT:
+        return None, None, True
+    if header & 0x80:
+        return None, np.frombuffer(data[:1] + fragment, np.uint8), False
+    return fragment, None, False
+
+
 class FastDnp3(FramedFlows):
     protocol = "dnp3"
     services = ((k.SERVICE, "dnp3_tcp"),)
 
     def __init__(self, facts: Facts, table: FlowTable) -> None:
         super().__init__(k, MAX_EVENTS, facts, table)
+        self._held: dict[tuple[int, int], bytes] = {}  # (fid, direction) → the start of a fragment
+
+    def _forget(self, fid: int) -> None:
+        self._held.pop((fid, 0), None)
+        self._held.pop((fid, 1), None)
+
+    def _partial(self, fid: int, d: int) -> bytes | None:
+        """The start of a fragment held for the direction (the kernel drops it at a whole fragment)."""
+        if not self._flows[fid, k.F_PARTIAL + d]:
+            self._held.pop((fid, d), None)
+            return None
+        return self._held.get((fid, d))
+
+    def _hold(self, fid: int, d: int, held: bytes | None) -> None:
+        self._flows[fid, k.F_PARTIAL + d] = held is not None
+        if held is None:
+            self._held.pop((fid, d), None)
+        else:
+            self._held[fid, d] = held
+
+    def _vars(self, fid: int) -> dict:
+        return {f"fragment{1 - d}": held for d in (0, 1) if (held := self._partial(fid, d)) is not None}
+
+    def _aside(self, buf: np.ndarray, i: int, fid: np.ndarray, is_orig: np.ndarray, ts: np.ndarray, off: np.ndarray,
+               length: np.ndarray, seq: np.ndarray) -> bool:
+        """A segment of whole link frames, some of them segments of fragments spread over frames:
+        those put together here, the others read by the kernel; False when a fragment put together
+        has more or larger object headers than the kernel holds (nothing of the segment is read)."""
+        f, orig, t, lo, ln = int(fid[i]), bool(is_orig[i]), int(ts[i]), int(off[i]), int(length[i])
+        d, frames, pos = 0 if orig else 1, [], lo
+        while pos < lo + ln:
+            n = int(k.size(buf, pos, lo + ln - pos))
+            kind = k.fragment(buf, pos)[1]
+            frames.append((pos, kind, dnp3._user_data(bytes(buf[pos : pos + n])) if kind == k.SEGMENT else b""))
+            pos += n
+        held = self._partial(f, d)
+        for pos, kind, data in frames:
+            held, whole, _ = _transport(held, data) if kind == k.SEGMENT else (None if kind == k.WHOLE else held,
+                                                                               None, False)
+            if whole is not None and not k.fits(whole, 0, False, len(whole), self._events):
+                return False
+        self._grow(len(frames))
+        self._flows[f, k.F_SEQ + d] = (int(seq[i]) + ln) & tcp.SEQ_MASK
+        for pos, kind, data in frames:
+            if kind == k.SEGMENT:
+                held, whole, too_large = _transport(self._partial(f, d), data)
+                self._hold(f, d, held)
+                decoded = not too_large and (whole is None or k.assembled(
+                    whole, len(whole), int(buf[pos + 6]) | int(buf[pos + 7]) << 8, int(buf[pos + 4]) | int(buf[pos + 5]) << 8,
+                    f, orig, t, self._flows, self._keys, self._vals, self._events, self._cnt))
+            else:
+                decoded = k.decode(buf, pos, 0, f, orig, t, self._flows, k.F_PENDING, self._keys, self._vals,
+                                   self._events, self._cnt)
+            framed.frame_done(decoded, self._flows, f, orig, t, self._cnt)
+        return True
 
     def _pending_key(self, key: int) -> object:
         return "dnp3", bool(key)

@@ -23,7 +23,7 @@ from types import ModuleType
 
 import numpy as np
 
-from sensor.decode.fast import framed, moving
+from sensor.decode.fast import framed
 from sensor.decode.fast import modbus as pending
 from sensor.decode.spec import Event
 from sensor.meter.fast_fold import folded_rows, seconds
@@ -67,12 +67,26 @@ class MovingFlows(CompiledFlows):
             if status == k.GROW:
                 self._grow(int(length[i]) // self.min_frame + 1)
             elif status == k.MOVE:
-                f = int(fid[i])
-                self._flows[f, k.F_MOVED] = 1
-                move(f, i + np.flatnonzero(fid[i:] == f))
+                self._move_from(i, fid, move)
+                i += 1
+            elif status != k.DONE:  # the packet is the path's own to read
+                if not self._aside(buf, i, fid, is_orig, ts, off, length, seq):
+                    self._move_from(i, fid, move)
                 i += 1
             start = i
         self._tell_services()
+
+    def _move_from(self, i: int, fid: np.ndarray, move: Callable[[int, np.ndarray], None]) -> None:
+        """The flow of packet ``i`` goes on in Python from that packet on."""
+        f = int(fid[i])
+        self._flows[f, self.k.F_MOVED] = 1
+        move(f, i + np.flatnonzero(fid[i:] == f))
+
+    def _aside(self, buf: np.ndarray, i: int, fid: np.ndarray, is_orig: np.ndarray, ts: np.ndarray, off: np.ndarray,
+               length: np.ndarray, seq: np.ndarray) -> bool:
+        """Read packet ``i``, which the kernel left to the path (a scan result of its own); False when
+        the flow must go on in Python from it instead."""
+        raise NotImplementedError
 
     def _scan(self, *packets: np.ndarray | int) -> tuple[int, int]:
         return self.k.scan(*packets, self._flows, self._keys, self._vals, self._events, self._jobs, self._cnt)
@@ -195,10 +209,10 @@ class MovingFlows(CompiledFlows):
 
 class FramedFlows(MovingFlows):
     """A path whose kernel is ``sensor.decode.fast.framed``'s scan of the protocol's frames (the
-    kernel module's MIN_FRAME and FID_SHIFT), confirming one service (moving.SERVICE)."""
+    kernel module's MIN_FRAME, FID_SHIFT and INITIAL), confirming one service (moving.SERVICE)."""
 
     def __init__(self, kernel: ModuleType, max_events: int, facts: Facts, table: FlowTable) -> None:
-        super().__init__(kernel, moving.INITIAL, max_events, facts, table)
+        super().__init__(kernel, kernel.INITIAL, max_events, facts, table)
         self.min_frame, self.fid_shift = kernel.MIN_FRAME, kernel.FID_SHIFT
         self._framed = framed.KERNELS.index(kernel)
 

@@ -7,6 +7,7 @@ import random
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -45,6 +46,26 @@ def moves(monkeypatch, path_class: type) -> list[int]:
     move_out = path_class.move_out
     monkeypatch.setattr(path_class, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
     return moved
+
+
+def agree_on_fuzz(tmp_path: Path, monkeypatch, path_class: type, protocol: str, seed: int, server_port: int,
+                  opening: bytes, frame: Callable[[random.Random, bool], bytes], **capture) -> tuple[int, list[int], Path]:
+    """A fuzz_capture through both paths, which agree: (its ``protocol`` events, the fids of
+    ``path_class`` flows moved to Python, the capture)."""
+    path = tmp_path / "fuzz.pcap"
+    fuzz_capture(path, seed, server_port, opening, frame, **capture)
+    moved = moves(monkeypatch, path_class)
+    return assert_paths_agree(path, monkeypatch, protocol), moved, path
+
+
+def agree_bounded(path: Path, monkeypatch, protocol: str, path_module: ModuleType) -> int:
+    """Both paths agree on ``path`` with a flow table of 8 slots (evicted flows' slots reused), then
+    with a cap of 40 events an interval on both (``path_module.MAX_EVENTS``); the events dropped."""
+    assert_paths_agree(path, monkeypatch, protocol, max_flows=8)
+    monkeypatch.setattr(path_module, "MAX_EVENTS", 40)
+    monkeypatch.setattr(applayer, "MAX_EVENTS", 40)
+    assert_paths_agree(path, monkeypatch, protocol)
+    return sum(dropped for *_, dropped in run(path, True, False, monkeypatch))
 
 
 def assert_paths_agree(path: Path, monkeypatch, protocol: str = "modbus", **options) -> int:

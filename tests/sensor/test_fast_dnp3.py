@@ -1,9 +1,9 @@
 """The compiled DNP3 path gives exactly what the Python decoder gives: on every DNP3 capture of the
 corpus and on random, split, truncated and malformed link frames — events one per PDU and folded
 (requests with their responses, object headers both ways), services served, malformed counts and
-flow services — including flows that move to the Python path midway (fragments spread over
-frames, more object headers than the kernel holds), over the event cap and with a bounded flow
-table. (The simulated plant has no DNP3.)"""
+flow services — fragments spread over link frames (put together for the kernel), flows that move
+to the Python path midway (more object headers than the kernel holds, split frames), over the
+event cap and with a bounded flow table. (The simulated plant has no DNP3.)"""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import struct
 from collections.abc import Callable
 
 import pytest
-from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, moves, run
+from fastpaths import CORPUS, agree_bounded, agree_on_fuzz, assert_paths_agree, fuzz_capture, run
 
 from sensor.decode import dnp3
-from sensor.meter import applayer, fast_dnp3
+from sensor.meter import fast_dnp3
 
 DNP3_TRACES = sorted(p for p in [*(CORPUS / "ics-pcap/DNP3").glob("*/*.pcap"), *(CORPUS / "iti/dnp3").glob("*.pcap"),
                                  *(CORPUS / "icsnpp/dnp3/traces").glob("*.pcap"), CORPUS / "ndpi/dnp3.pcap",
@@ -131,36 +131,49 @@ def test_the_corpus_has_dnp3_captures():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_random_and_broken_frames_decode_the_same(seed, tmp_path, monkeypatch):
-    path = tmp_path / "fuzz.pcap"
-    fuzz_capture(path, seed, 20000, REQUEST_LINK_STATUS, _broken)
-    moved = moves(monkeypatch, fast_dnp3.FastDnp3)
-    assert assert_paths_agree(path, monkeypatch, "dnp3") > 400
+    events, moved, _ = agree_on_fuzz(tmp_path, monkeypatch, fast_dnp3.FastDnp3, "dnp3", seed, 20000,
+                                     REQUEST_LINK_STATUS, _broken)
+    assert events > 400
     assert moved  # flows moved to Python midway, pending requests and all
 
 
-def test_whole_fragments_stay_compiled_and_decode_the_same(tmp_path, monkeypatch):
-    path = tmp_path / "plain.pcap"
-    fuzz_capture(path, 5, 20000, REQUEST_LINK_STATUS, _whole_fragments, segments=60, clean=True)
-    moved = moves(monkeypatch, fast_dnp3.FastDnp3)
-    assert assert_paths_agree(path, monkeypatch, "dnp3") > 1500
+def test_fragments_in_one_frame_or_spread_over_frames_stay_compiled_and_decode_the_same(tmp_path, monkeypatch):
+    assembled = []
+    aside = fast_dnp3.FastDnp3._aside
+    monkeypatch.setattr(fast_dnp3.FastDnp3, "_aside", lambda self, *a: assembled.append(1) or aside(self, *a))
+    events, moved, path = agree_on_fuzz(tmp_path, monkeypatch, fast_dnp3.FastDnp3, "dnp3", 5, 20000,
+                                        REQUEST_LINK_STATUS, _fragments(), segments=60, clean=True)
+    assert events > 1500
     assert not moved
+    assert len(assembled) > 300  # segments with fragments spread over frames, put together for the kernel
     events = [event for events, *_ in run(path, True, False, monkeypatch) for event in events]
     assert sum("rtt" in event["attrs"] and "reply_objects" in event["attrs"] for event in events) > 300
 
 
 def test_a_bounded_flow_table_and_the_event_cap_decode_the_same(tmp_path, monkeypatch):
     path = tmp_path / "plain.pcap"
-    fuzz_capture(path, 6, 20000, REQUEST_LINK_STATUS, _whole_fragments, segments=20, clean=True)
-    assert_paths_agree(path, monkeypatch, "dnp3", max_flows=8)
-    monkeypatch.setattr(fast_dnp3, "MAX_EVENTS", 40)
-    monkeypatch.setattr(applayer, "MAX_EVENTS", 40)
-    assert_paths_agree(path, monkeypatch, "dnp3")
-    assert sum(dropped for *_, dropped in run(path, True, False, monkeypatch)) > 300
+    fuzz_capture(path, 6, 20000, REQUEST_LINK_STATUS, _fragments(), segments=20, clean=True)
+    assert agree_bounded(path, monkeypatch, "dnp3", fast_dnp3) > 300
 
 
-def _whole_fragments(rng: random.Random, from_master: bool) -> bytes:
-    """One whole fragment a frame, with no more object headers, nor larger values, than the kernel holds."""
-    while True:
+def _fragments() -> Frame:
+    """Fragments with no more object headers, nor larger values, than the kernel holds: most in one
+    link frame, some spread over frames, their last frames often in the direction's next segments."""
+    rest: dict[bool, list[bytes]] = {True: [], False: []}
+
+    def frame(rng: random.Random, from_master: bool) -> bytes:
+        if rest[from_master]:
+            return rest[from_master].pop(0)
         fragment = _fragment(rng, from_master, rng.randrange(16), plain=True)
-        if len(fragment) <= 249:
-            return link(bytes([0xC0]) + fragment, 0xC4 if from_master else 0x44)
+        control = 0xC4 if from_master else 0x44
+        if len(fragment) <= 249 and rng.random() < 0.7:
+            return link(bytes([0xC0]) + fragment, control)
+        size = rng.choice((20, 100, 249))
+        pieces = [fragment[pos : pos + size] for pos in range(0, len(fragment), size)]
+        frames = [link(bytes([(0x40 if i == 0 else 0) | (0x80 if i == len(pieces) - 1 else 0) | i % 64]) + piece,
+                       control) for i, piece in enumerate(pieces)]
+        cut = rng.randrange(1, len(frames) + 1)
+        rest[from_master] = frames[cut:]
+        return b"".join(frames[:cut])
+
+    return frame

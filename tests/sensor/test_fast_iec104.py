@@ -11,9 +11,9 @@ import struct
 from collections.abc import Callable
 
 import pytest
-from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, moves, run
+from fastpaths import CORPUS, agree_bounded, agree_on_fuzz, assert_paths_agree, fuzz_capture, run
 
-from sensor.meter import applayer, fast_iec104
+from sensor.meter import fast_iec104
 
 IEC104_TRACES = sorted(p for p in [CORPUS / "ics-pcap/IEC_60870/IEC104_SQ/IEC104_SQ.pcapng",
                                    CORPUS / "ndpi/iec60780-5-104.pcap", CORPUS / "ndpi/IEC104.pcap",
@@ -84,26 +84,23 @@ def test_every_iec104_capture_of_the_corpus_decodes_the_same(trace, monkeypatch)
     assert assert_paths_agree(CORPUS / trace, monkeypatch, "iec104") > 0
 
 
-def test_the_corpus_has_iec104_captures():
-    if not CORPUS.exists():
-        pytest.skip("corpus not available")
-    assert len(IEC104_TRACES) >= 5
+def test_the_corpus_has_iec104_captures_from_three_sources():
+    sources = {path.relative_to(CORPUS).parts[0] for path in IEC104_TRACES}
+    assert sources == {"ics-pcap", "ndpi", "iti"} or not CORPUS.exists()
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_random_and_broken_apdus_decode_the_same(seed, tmp_path, monkeypatch):
-    path = tmp_path / "fuzz.pcap"
-    fuzz_capture(path, seed, 2404, STARTDT_ACT, _broken(_station()))
-    moved = moves(monkeypatch, fast_iec104.FastIec104)
-    assert assert_paths_agree(path, monkeypatch, "iec104") > 500
+    events, moved, _ = agree_on_fuzz(tmp_path, monkeypatch, fast_iec104.FastIec104, "iec104", seed, 2404, STARTDT_ACT,
+                                     _broken(_station()))
+    assert events > 500
     assert moved  # flows moved to Python midway, pending commands and all
 
 
 def test_a_station_s_routine_stays_compiled_and_decodes_the_same(tmp_path, monkeypatch):
-    path = tmp_path / "plain.pcap"
-    fuzz_capture(path, 7, 2404, STARTDT_ACT, _station(), segments=80, clean=True)
-    moved = moves(monkeypatch, fast_iec104.FastIec104)
-    assert assert_paths_agree(path, monkeypatch, "iec104") > 2000
+    events, moved, path = agree_on_fuzz(tmp_path, monkeypatch, fast_iec104.FastIec104, "iec104", 7, 2404,
+                                        STARTDT_ACT, _station(), segments=80, clean=True)
+    assert events > 2000
     assert not moved
     events = [event for events, *_ in run(path, True, False, monkeypatch) for event in events]
     assert sum("term_rtt" in event["attrs"] for event in events) > 20  # commands confirmed, then terminated
@@ -115,8 +112,4 @@ def test_a_bounded_flow_table_and_the_event_cap_decode_the_same(tmp_path, monkey
     their commands still pending (a confirmation, then a termination, adds no event)."""
     path = tmp_path / "plain.pcap"
     fuzz_capture(path, 8, 2404, STARTDT_ACT, _station(), segments=20, clean=True)
-    assert_paths_agree(path, monkeypatch, "iec104", max_flows=8)
-    monkeypatch.setattr(fast_iec104, "MAX_EVENTS", 40)
-    monkeypatch.setattr(applayer, "MAX_EVENTS", 40)
-    assert_paths_agree(path, monkeypatch, "iec104")
-    assert sum(dropped for *_, dropped in run(path, True, False, monkeypatch)) > 500
+    assert agree_bounded(path, monkeypatch, "iec104", fast_iec104) > 500

@@ -6,12 +6,14 @@ functions, chosen by the protocol number:
 - ``size(b, pos, left)``: the length of the frame at ``pos`` (``left`` bytes to the segment's end),
   INCOMPLETE when it ends past the segment (or its header does), BAD when the header is not the
   protocol's (Python's ``Stream`` then drops the segment and counts one malformed PDU);
-- ``takes(b, o, n, ev)``: whether the kernel decodes the whole frame b[o:o+n] exactly as Python would;
+- ``takes(b, o, n, ev)``: whether the kernel decodes the whole frame b[o:o+n] exactly as Python would
+  (TAKEN), does not (NOT_TAKEN), or Python puts it together with others first (PIECES);
 - ``decode(b, o, n, fid, is_orig, ts, flows, pending, keys, vals, ev, cnt)``: decode it; False
   when the Python decoder would have raised (counted malformed, the responder then serves nothing).
 
 A segment is read only when all its frames are whole and taken; otherwise the scan returns MOVE and
-the flow goes on in Python from that segment on (``sensor.meter.fast_path``). (The functions are
+the flow goes on in Python from that segment on (``sensor.meter.fast_path``), or PIECE: the
+protocol's path reads the segment (``frame_done`` after each frame, as here). (The functions are
 not numba arguments: a cached kernel specialised on dispatchers fails to save its cache index.)
 """
 
@@ -22,7 +24,7 @@ from numba import njit
 from sensor.decode.fast import dnp3, iec104, tcp
 from sensor.decode.fast.modbus import room
 from sensor.decode.fast.moving import (BAD, C_ERRORS, DONE, F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, GROW,
-                                       F_SERVICES, INCOMPLETE, MOVE, SERVICE)
+                                       F_SERVICES, INCOMPLETE, MOVE, NOT_TAKEN, PIECE, PIECES, SERVICE)
 
 IEC104, DNP3 = 0, 1
 KERNELS = (iec104, dnp3)  # by protocol number
@@ -47,20 +49,24 @@ def _decode(proto, b, o, n, fid, is_orig, ts, flows, keys, vals, ev, cnt):
 
 @njit(cache=True, _nrt=False)
 def _frames(proto, b, lo, ln, ev):
-    """(frames, DONE) when the segment b[lo:lo+ln] is whole frames the kernel takes, (0, BAD) when
-    Python's Stream would drop it, else (0, MOVE)."""
-    pos, frames = lo, 0
+    """(frames, DONE) when the segment b[lo:lo+ln] is whole frames the kernel takes, (frames, PIECE)
+    when some are for Python to put together, (0, BAD) when Python's Stream would drop it, else
+    (0, MOVE)."""
+    pos, frames, verdict = lo, 0, DONE
     while pos < lo + ln:
         n = _size(proto, b, pos, lo + ln - pos)
         if n == BAD:
             return 0, BAD
         if n == INCOMPLETE:
             return 0, MOVE
-        if not _takes(proto, b, pos, n, ev):
+        taken = _takes(proto, b, pos, n, ev)
+        if taken == NOT_TAKEN:
             return 0, MOVE
+        if taken == PIECES:
+            verdict = PIECE
         pos += n
         frames += 1
-    return frames, DONE
+    return frames, verdict
 
 
 @njit(cache=True, _nrt=False)
@@ -79,8 +85,8 @@ def scan(proto, b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, 
         if kind == tcp.ASIDE or f >= max_fid:
             return MOVE, i
         frames, verdict = _frames(proto, b, lo, ln, ev)
-        if verdict == MOVE:
-            return MOVE, i
+        if verdict == MOVE or verdict == PIECE:
+            return verdict, i
         if not room(frames, keys, ev, jobs, cnt):
             return GROW, i
         flows[f, F_SEQ + d] = (seq[i] + ln) & tcp.SEQ_MASK
@@ -90,11 +96,18 @@ def scan(proto, b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, 
         pos = lo
         while pos < lo + ln:
             n = _size(proto, b, pos, lo + ln - pos)
-            flows[f, F_SERVICES] |= SERVICE
-            if _decode(proto, b, pos, n, f, is_orig[i], ts[i], flows, keys, vals, ev, cnt):
-                if not is_orig[i] and not flows[f, F_SERVED]:
-                    flows[f, F_SERVED], flows[f, F_SERVED_AT] = SERVICE, ts[i]
-            else:
-                cnt[C_ERRORS] += 1
+            frame_done(_decode(proto, b, pos, n, f, is_orig[i], ts[i], flows, keys, vals, ev, cnt), flows, f,
+                       is_orig[i], ts[i], cnt)
             pos += n
     return DONE, len(fid)
+
+
+@njit(cache=True, _nrt=False)
+def frame_done(decoded, flows, f, is_orig, ts, cnt):
+    """After a frame: the service confirmed; a responder's frame the decoder read (``decoded``) serves
+    it, one it failed on is counted malformed."""
+    flows[f, F_SERVICES] |= SERVICE
+    if not decoded:
+        cnt[C_ERRORS] += 1
+    elif not is_orig and not flows[f, F_SERVED]:
+        flows[f, F_SERVED], flows[f, F_SERVED_AT] = SERVICE, ts

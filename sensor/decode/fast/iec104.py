@@ -15,9 +15,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sensor.decode.fast.moving import (BAD, C_DROPPED, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS,  # noqa: F401
+from sensor.decode.fast.moving import (BAD, C_DROPPED, DONE, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS,  # noqa: F401
                                        F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, F_SERVICES, F_SLOT, F_TOLD,
-                                       FLOW_COLS, GROW, INCOMPLETE, JOB_COLS, MOVE, SERVICE)  # (read by the Python side)
+                                       FLOW_COLS, GROW, INCOMPLETE, INITIAL, JOB_COLS, MOVE, SERVICE,
+                                       TAKEN)  # (read by the Python side)
 from sensor.decode.fast.modbus import DROPPED, _find, _remove, answer, ask, new_row, rtt_us
 
 # event columns: format (I or U), type (or the U-frame's control), cause byte but its P/N bit,
@@ -54,7 +55,7 @@ def size(b, pos, left):
 
 @njit(cache=True, _nrt=False)
 def takes(b, o, n, ev):
-    return True
+    return TAKEN
 
 
 @njit(cache=True, _nrt=False)

@@ -11,5 +11,6 @@ FLOW_COLS = 9
 INITIAL = (-1, -1, 0, 0, 0, 0, 0, 0, 0)  # a new flow's state (its slot set apart)
 SERVICE = 1
 JOB_COLS = 1  # (no jobs for Python)
-DONE, MOVE, GROW = 0, 1, 2
+DONE, MOVE, GROW, PIECE = 0, 1, 2, 3  # scan results (PIECE: a segment for Python to put together)
+NOT_TAKEN, TAKEN, PIECES = 0, 1, 2  # what a kernel's takes() says of a frame
 INCOMPLETE, BAD = -1, -2
