@@ -17,7 +17,7 @@ from datetime import datetime
 from core.analytics.assets import LEDGER_SOURCES
 from core.analytics.kept import Kept
 from core.analytics.ledger import Asset, ip_order
-from core.analytics.ledger_reads import Reads, built, cut, read, window_params
+from core.analytics.ledger_reads import Reads, built, read, window_params
 from core.analytics.roles import PORT_HINTS
 from core.analytics.spans import each_period, pair_volume_rows, seen, state_rows
 from core.export.csvsafe import csv_text
@@ -166,8 +166,13 @@ def _functions(reads: Reads, volatile: bool) -> list[dict]:
     with their uses and first and last sighting in B."""
     if not volatile:
         return [r | dict.fromkeys(("count", "first_seen", "last_seen")) for r in reads.functions_added]
-    return [r | dict(zip(("first_seen", "last_seen"), cut(reads.windows[1], r["first_seen"], r["last_seen"])))
+    return [r | dict(zip(("first_seen", "last_seen"), _cut(reads.windows[1], r["first_seen"], r["last_seen"])))
             for r in reads.functions_added]
+
+
+def _cut(window: dict, first: datetime, last: datetime) -> tuple[datetime, datetime]:
+    """A first and last sighting cut to a window (as ``spans.seen`` does in SQL)."""
+    return min(max(first, window["start"]), window["end"]), max(min(last, window["end"]), window["start"])
 
 
 def _linked(rows: list[dict], owner: dict[str, str]) -> list[dict]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.analytics.ledger import Asset, build_ledger
-from core.analytics.spans import each_period, state_rows, whole_days
+from core.analytics.spans import SEEN_BY_PERIOD, each_period, state_rows, whole_days
 from core.analytics.window import EARLIEST, LATEST, clamp
 from core.store.clickhouse import ClickHouseStore
 
@@ -63,9 +63,12 @@ def built(reads: Reads, index: int) -> dict[str, Asset]:
                         sightings=reads.sightings[index])
 
 
-def cut(window: dict, first: datetime, last: datetime) -> tuple[datetime, datetime]:
-    """A first and last sighting cut to a window (as ``spans.seen`` does in SQL)."""
-    return min(max(first, window["start"]), window["end"]), max(min(last, window["end"]), window["start"])
+def _by_period(rows: list[dict], count: int) -> list[list[dict]]:
+    """Rows tagged with ``period`` by window (the tag dropped)."""
+    found: list[list[dict]] = [[] for _ in range(count)]
+    for row in rows:
+        found[row.pop("period")].append(row)
+    return found
 
 
 def _facts(ch: ClickHouseStore, windows: list[dict]) -> list[list[dict]]:
@@ -76,27 +79,20 @@ def _facts(ch: ClickHouseStore, windows: list[dict]) -> list[list[dict]]:
         " least(last_seen, {end:DateTime64(6, 'UTC')}) AS until FROM asset_fact_values"
         " WHERE tenant_id = {tenant:UInt32} AND ({open_end:Bool} OR first_seen < {end:DateTime64(6, 'UTC')}))",
         window) for window in windows])
-    found: list[list[dict]] = [[] for _ in windows]
-    for r in ch.query(
-            f"""
-            SELECT period, mac, ip, attribute, source, argMax(value, (until, since)) AS value,
-                   max(confidence) AS confidence, min(since) AS first_seen, max(until) AS last_seen
-            FROM {rows} GROUP BY period, mac, ip, attribute, source
-            """,
-            params):
-        found[r.pop("period")].append(r)
-    return found
+    return _by_period(ch.query(
+        f"""
+        SELECT period, mac, ip, attribute, source, argMax(value, (until, since)) AS value,
+               max(confidence) AS confidence, min(since) AS first_seen, max(until) AS last_seen
+        FROM {rows} GROUP BY period, mac, ip, attribute, source
+        """,
+        params), len(windows))
 
 
 def _sightings(ch: ClickHouseStore, windows: list[dict]) -> list[list[dict]]:
     """Devices (MAC/IP as observed) seen in each window, with their first and last sighting in it."""
     rows, params = each_period([(state_rows("asset_seen", "mac, ip, first_seen, last_seen", w), w) for w in windows])
-    found: list[list[dict]] = [[] for _ in windows]
-    for r in ch.query(f"SELECT period, mac, ip, min(first_seen) AS first, max(last_seen) AS last FROM {rows}"
-                      " GROUP BY period, mac, ip", params):
-        first_seen, last_seen = cut(windows[r["period"]], r["first"], r["last"])
-        found[r["period"]].append({"mac": r["mac"], "ip": r["ip"], "first_seen": first_seen, "last_seen": last_seen})
-    return found
+    return _by_period(ch.query(
+        f"SELECT period, mac, ip, {SEEN_BY_PERIOD} FROM {rows} GROUP BY period, mac, ip", params), len(windows))
 
 
 def _traffic(ch: ClickHouseStore, windows: list[dict]) -> list[list[dict]]:
@@ -104,23 +100,18 @@ def _traffic(ch: ClickHouseStore, windows: list[dict]) -> list[list[dict]]:
     in it. Each pair is summed up first, then counted on both of its sides."""
     pairs, params = each_period([(state_rows(
         "pair_seen", "orig_h, resp_h, resp_p, vlan, service, first_seen, last_seen", w), w) for w in windows])
-    found: list[list[dict]] = [[] for _ in windows]
-    for r in ch.query(
-            f"""
-            SELECT period, side_of.1 AS host, side_of.2 AS side, service, resp_p, groupUniqArray(vlan) AS vlans,
-                   uniqExact(side_of.3) AS peers, min(first_seen) AS first, max(last_seen) AS last
-            FROM (SELECT period, orig_h, resp_h, resp_p, vlan, service, min(first_seen) AS first_seen,
-                         max(last_seen) AS last_seen
-                  FROM {pairs} GROUP BY period, orig_h, resp_h, resp_p, vlan, service)
-            ARRAY JOIN [(resp_h, 'served', orig_h), (orig_h, 'used', resp_h)] AS side_of
-            WHERE host != ''
-            GROUP BY period, host, side, service, resp_p
-            """,
-            params):
-        period = r.pop("period")
-        r["first_seen"], r["last_seen"] = cut(windows[period], r.pop("first"), r.pop("last"))
-        found[period].append(r)
-    return found
+    return _by_period(ch.query(
+        f"""
+        SELECT period, side_of.1 AS host, side_of.2 AS side, service, resp_p, groupUniqArray(vlan) AS vlans,
+               uniqExact(side_of.3) AS peers, {SEEN_BY_PERIOD}
+        FROM (SELECT period, orig_h, resp_h, resp_p, vlan, service, min(first_seen) AS first_seen,
+                     max(last_seen) AS last_seen
+              FROM {pairs} GROUP BY period, orig_h, resp_h, resp_p, vlan, service)
+        ARRAY JOIN [(resp_h, 'served', orig_h), (orig_h, 'used', resp_h)] AS side_of
+        WHERE host != ''
+        GROUP BY period, host, side, service, resp_p
+        """,
+        params), len(windows))
 
 
 def _actions(ch: ClickHouseStore, windows: list[dict], functions: bool) -> tuple[list[dict[str, set[str]]], list[dict]]:

@@ -33,6 +33,9 @@ def seen(start: str, end: str) -> str:
 
 
 SEEN = seen("{start:DateTime64(6, 'UTC')}", "{end:DateTime64(6, 'UTC')}")
+# The same cut to each window of ``each_period`` (grouped by ``period``).
+SEEN_BY_PERIOD = seen("{starts:Array(DateTime64(6, 'UTC'))}[period + 1]",
+                      "{ends:Array(DateTime64(6, 'UTC'))}[period + 1]")
 _PARAMETER = re.compile(r"\{(\w+):")
 WHOLE_DAYS = "day >= {day_lo:DateTime('UTC')} AND day < {day_hi:DateTime('UTC')}"
 EDGE_HOURS = "(hour < {day_lo:DateTime('UTC')} OR hour >= {day_hi:DateTime('UTC')})"
