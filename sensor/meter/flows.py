@@ -36,6 +36,7 @@ from sensor import wire
 from sensor.wire import community, flowuid
 from sensor.decode import packet as pk
 from sensor.decode.packet import _is_dns_port
+from sensor.meter import siphash
 from sensor.meter.slotindex import SlotIndex
 
 SEC = 1_000_000  # timestamps are int64 µs
@@ -127,41 +128,32 @@ class _State(NamedTuple):
 # ---------------------------------------------------------------- keys
 
 
-@njit(cache=True, _nrt=False)
-def _mix(h, v):
-    h ^= v
-    h *= np.uint64(0x9E3779B97F4A7C15)
-    h ^= h >> np.uint64(29)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(32)
-    return h
-
-
 @njit(cache=True)
-def _keys(p, key, side):
-    """Canonical flow key hash per packet and the sender's side (0 = lower endpoint)."""
+def _keys(p, key, side, k0, k1):
+    """Canonical flow key per packet (SipHash-1-3 under the table's secret ``k0``, ``k1`` of the
+    status, VLAN, protocol and both endpoints, lower endpoint first) and the sender's side (0 = lower)."""
     for i in range(len(p.ts)):
         st = p.status[i]
         if st == pk.MALFORMED:
             continue
-        h = np.uint64(st + 1)
-        h = _mix(h, np.uint64(p.vlan[i]))
         if st == pk.OK:
             a = (p.src_hi[i], p.src_lo[i], p.sport[i])
             b = (p.dst_hi[i], p.dst_lo[i], p.dport[i])
-            h = _mix(h, (np.uint64(p.proto[i]) << np.uint64(8)) | np.uint64(p.ipver[i]))
+            code = (np.uint64(p.proto[i]) << np.uint64(8)) | np.uint64(p.ipver[i])
         else:
             a = (np.uint64(0), p.src_mac[i], np.uint16(0))
             b = (np.uint64(0), p.dst_mac[i], np.uint16(0))
-            h = _mix(h, np.uint64(p.ethertype[i]))
+            code = np.uint64(p.ethertype[i])
         s = 1 if b < a else 0
         lo, hi = (b, a) if s else (a, b)
-        h = _mix(h, lo[0])
-        h = _mix(h, lo[1])
-        h = _mix(h, (np.uint64(lo[2]) << np.uint64(16)) | np.uint64(hi[2]))
-        h = _mix(h, hi[0])
-        h = _mix(h, hi[1])
-        key[i] = h
+        v = siphash.start(k0, k1)
+        v = siphash.absorb(v, np.uint64(st) | (np.uint64(p.vlan[i]) << np.uint64(8)) | (code << np.uint64(24)))
+        v = siphash.absorb(v, lo[0])
+        v = siphash.absorb(v, lo[1])
+        v = siphash.absorb(v, (np.uint64(lo[2]) << np.uint64(16)) | np.uint64(hi[2]))
+        v = siphash.absorb(v, hi[0])
+        v = siphash.absorb(v, hi[1])
+        key[i] = siphash.finish(v, 6)
         side[i] = s
 
 
@@ -741,6 +733,7 @@ class FlowTable:
         self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # stack of free slots
         self._n_free = np.array([capacity], np.int64)
         self._slot_of = SlotIndex()  # flow key hash → the slot of the key's latest flow
+        self._secret = siphash.secret()  # of the flow keys: see sensor.meter.siphash
         self._service_names = [""]  # Zeek-style service names, comma-joined, by their SERVICE code
         self._service_codes = {"": 0}
         self._salt = uid_salt
@@ -826,10 +819,10 @@ class FlowTable:
         self._nt = int(nt[-1])
         key = np.zeros(n, np.uint64)
         side = np.zeros(n, np.uint8)
-        _keys(p, key, side)
+        _keys(p, key, side, *self._secret)
         valid = np.flatnonzero(p.status != pk.MALFORMED)
         if len(valid):  # (a chunk of malformed frames only still advances the network time)
-            self._place(p, key, side, valid[np.argsort(key[valid], kind="stable")], nt, pslot)
+            self._place(p, key, side, _in_arrival_order(valid[np.argsort(key[valid], kind="stable")], key), nt, pslot)
         _expire_all(self._st.F, self._st.S, self._nt, nt)
         return Placed(pslot, side == self._st.S[pslot, ORIG_SIDE])
 
@@ -1004,6 +997,19 @@ class FlowTable:
         proto = np.where(S[slots, KIND] == KIND_IP, S[slots, PROTO], 0)
         ends = [community.words_to_bytes(U[slots, ADDR_HI + side], U[slots, ADDR_LO + side]) for side in (o, r)]
         return community.community_id_array(proto, S[slots, IPVER] == 6, *ends, S[slots, PORT + o], S[slots, PORT + r])
+
+
+def _in_arrival_order(by_key: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Packets grouped by flow key, each group in capture order, with the groups put in the order of
+    their first packets: new flows then take slots in capture order, so the records come out in the
+    same order whatever the keys' secret."""
+    ks = key[by_key]
+    starts = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1])))
+    lengths = np.diff(np.append(starts, len(ks)))
+    order = np.argsort(by_key[starts])  # the groups by their first packet
+    starts, lengths = starts[order], lengths[order]
+    shift = starts - (np.cumsum(lengths) - lengths)  # each group's move from its new place to its old
+    return by_key[np.arange(len(ks)) + np.repeat(shift, lengths)]
 
 
 def _arrow(col: np.ndarray | pa.Array, kind: pa.DataType) -> pa.Array:

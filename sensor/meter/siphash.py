@@ -1,0 +1,76 @@
+"""SipHash-1-3 (Aumasson and Bernstein; the variant Python's ``hash`` and Rust's HashMap use) over
+64-bit words, for the flow table's keys.
+
+A flow's key decides which slot its packets are counted on and where the slot index looks first, and
+the packets' addresses are the sender's to choose: with a public hash an attacker can make flows share
+a key (their packets counted on someone else's flow) or crowd one region of the index (every lookup
+then walks it). Keyed with a secret drawn per process, the keys cannot be predicted, only guessed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit
+
+
+def secret() -> tuple[np.uint64, np.uint64]:
+    """A fresh 128-bit key."""
+    k0, k1 = np.frombuffer(os.urandom(16), np.uint64)
+    return np.uint64(k0), np.uint64(k1)
+
+
+@njit(cache=True, inline="always")
+def _rotl(x, b):
+    return (x << np.uint64(b)) | (x >> np.uint64(64 - b))
+
+
+@njit(cache=True, inline="always")
+def _round(v0, v1, v2, v3):
+    v0 += v1
+    v1 = _rotl(v1, 13) ^ v0
+    v0 = _rotl(v0, 32)
+    v2 += v3
+    v3 = _rotl(v3, 16) ^ v2
+    v0 += v3
+    v3 = _rotl(v3, 21) ^ v0
+    v2 += v1
+    v1 = _rotl(v1, 17) ^ v2
+    v2 = _rotl(v2, 32)
+    return v0, v1, v2, v3
+
+
+@njit(cache=True, inline="always")
+def start(k0, k1):
+    """The state after the key, before the message."""
+    return (k0 ^ np.uint64(0x736F6D6570736575), k1 ^ np.uint64(0x646F72616E646F6D),
+            k0 ^ np.uint64(0x6C7967656E657261), k1 ^ np.uint64(0x7465646279746573))
+
+
+@njit(cache=True, inline="always")
+def absorb(v, m):
+    """One 8-byte message block (the word, little-endian) into the state."""
+    v0, v1, v2, v3 = v
+    v3 ^= m
+    v0, v1, v2, v3 = _round(v0, v1, v2, v3)
+    return v0 ^ m, v1, v2, v3
+
+
+@njit(cache=True, inline="always")
+def finish(v, words):
+    """The hash of a message of ``words`` 8-byte blocks absorbed into ``v``."""
+    v0, v1, v2, v3 = absorb(v, np.uint64((8 * words) & 0xFF) << np.uint64(56))
+    v2 ^= np.uint64(0xFF)
+    for _ in range(3):
+        v0, v1, v2, v3 = _round(v0, v1, v2, v3)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+@njit(cache=True)
+def hash_words(k0, k1, words):
+    """SipHash-1-3 of ``words`` (uint64) laid out as little-endian bytes."""
+    v = start(k0, k1)
+    for w in words:
+        v = absorb(v, w)
+    return finish(v, len(words))
