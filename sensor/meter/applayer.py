@@ -46,7 +46,7 @@ from sensor.meter.rows import Facts, event_row
 MAX_TRIES = 4  # payload packets of a flow offered to detection
 MAX_EVENTS = 50_000  # per interval
 CONF_SERVED = 80  # a host answered in the protocol: it serves it
-COMPILED = True  # Modbus/TCP and S7comm through the compiled paths (False: every PDU through the Python decoder)
+COMPILED = True  # detected flows through the compiled paths (False: every PDU through the Python decoder)
 NOTHING: frozenset[str] = frozenset()
 
 
