@@ -142,8 +142,7 @@ def _explore_page(request: Request, user, ch, kind: str) -> Response:
     step, buckets = explore.timeline(ch, explore.KINDS[kind], user.tenant_id, filters)
     page_no = int(p) if (p := request.query_params.get("page", "1")).isdigit() else 1
     return page(request, "explorer.html", user=user, nav="explore_flows", kind=kind, t=t,
-                rows=[_shown(kind, r, t) for r in found.rows], count=explore.count(ch, explore.KINDS[kind],
-                                                                                  user.tenant_id, filters),
+                rows=[_shown(kind, r, t) for r in found.rows], count=explore.count(buckets),
                 figure=embed(timeline_figure(filters.window, step, buckets, t)), step=step, sort=sort, values=values,
                 columns=SHOWN[kind], link=link, relink=relinker(link), range=range_key,
                 ranges=list(RANGES), page_no=page_no, page_size=size, page_sizes=PAGE_SIZES,

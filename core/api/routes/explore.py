@@ -65,7 +65,7 @@ def _explored(ch, who, kind: explore.Kind, window, query: dict, sort: str, limit
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     step, buckets = explore.timeline(ch, kind, who.tenant_id, filters)
-    return {"count": explore.count(ch, kind, who.tenant_id, filters), "bucket_seconds": step,
+    return {"count": explore.count(buckets), "bucket_seconds": step,
             "timeline": buckets, "next_cursor": found.next_cursor, "rows": found.rows}
 
 
