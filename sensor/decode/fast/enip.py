@@ -380,33 +380,42 @@ def _message(b, m, mlen, is_req, key, nested, commit, fid, is_orig, ts, command,
 
 
 @njit(cache=True, _nrt=False)
-def _cip(b, m, mlen, is_req, key, commit, fid, is_orig, ts, command, seq, flows, keys, vals, ev, jobs, cnt,
-         asked_keys, asked_vals, tag_keys, tag_vals, tag_at, arena, pv, name):
-    """A CIP message and, in a Multiple Service Packet, its services (cip._embedded): rows, or -1."""
-    rows, o, n = _message(b, m, mlen, is_req, key, False, commit, fid, is_orig, ts, command, seq, flows, keys, vals,
-                          ev, jobs, cnt, asked_keys, asked_vals, tag_keys, tag_vals, tag_at, arena, pv, name)
-    if rows < 0 or n < 0:
-        return rows
-    if n < 2:
-        return -1
-    count = _le16(b, o)
-    if count > MAX_PARTS or 2 + 2 * count > n:
+def _parts(b, o, n):
+    """How many services a Multiple Service Packet's body b[o:o+n] holds when each is non-empty
+    (cip._embedded: count, offsets from the count, services) and the kernel takes so many, else -1."""
+    if n < 2 or _le16(b, o) > MAX_PARTS or 2 + 2 * _le16(b, o) > n:
         return -1
     last = -1
-    for i in range(count):  # parts body[offset_i:offset_i+1] are all non-empty
+    for i in range(_le16(b, o)):
         at = _le16(b, o + 2 + 2 * i)
         if at <= last or at >= n:
             return -1
         last = at
-    for i in range(count):
-        at = _le16(b, o + 2 + 2 * i)
-        stop = _le16(b, o + 4 + 2 * i) if i + 1 < count else n
-        r, _, _ = _message(b, o + at, stop - at, is_req, key | ((i + 1) << 32) if key >= 0 else NONE, True, commit,
-                           fid, is_orig, ts, command, seq, flows, keys, vals, ev, jobs, cnt, asked_keys, asked_vals,
-                           tag_keys, tag_vals, tag_at, arena, pv, name)
+    return _le16(b, o)
+
+
+@njit(cache=True, _nrt=False)
+def _cip(b, m, mlen, is_req, key, commit, fid, is_orig, ts, command, seq, flows, keys, vals, ev, jobs, cnt,
+         asked_keys, asked_vals, tag_keys, tag_vals, tag_at, arena, pv, name):
+    """A CIP message and, in a Multiple Service Packet, its services: rows, or -1."""
+    rows, body, size, count, i = 0, 0, 0, 0, -1
+    while i < count:  # the message (i = -1), then each service of its Multiple Service Packet
+        o, n, k = m, mlen, key
+        if i >= 0:
+            o = body + _le16(b, body + 2 + 2 * i)
+            n = (body + _le16(b, body + 4 + 2 * i) if i + 1 < count else body + size) - o
+            k = key | ((i + 1) << 32) if key >= 0 else NONE
+        r, msp, msp_size = _message(b, o, n, is_req, k, i >= 0, commit, fid, is_orig, ts, command, seq, flows, keys,
+                                    vals, ev, jobs, cnt, asked_keys, asked_vals, tag_keys, tag_vals, tag_at, arena, pv,
+                                    name)
         if r < 0:
             return -1
         rows += r
+        if i < 0 and msp_size >= 0:
+            body, size, count = msp, msp_size, _parts(b, msp, msp_size)
+            if count < 0:
+                return -1
+        i += 1
     return rows
 
 
@@ -522,20 +531,23 @@ def _encapsulation(b, o, size, commit, fid, is_orig, ts, flows, keys, vals, ev, 
 
 
 @njit(cache=True, _nrt=False)
-def _rows(b, lo, ln, f, is_orig, ts, flows, keys, vals, ev, jobs, cnt, asked_keys, asked_vals, tag_keys, tag_vals,
-          tag_at, arena, pv, name):
-    """The rows the segment b[lo:lo+ln] may add when it is whole encapsulation messages the kernel
-    takes, else -1."""
+def _messages(b, lo, ln, commit, f, is_orig, ts, flows, keys, vals, ev, jobs, cnt, asked_keys, asked_vals, tag_keys,
+              tag_vals, tag_at, arena, pv, name):
+    """The encapsulation messages of the segment b[lo:lo+ln]: checked (``commit`` False: the rows
+    they may add, -1 unless they are whole messages the kernel takes), then decoded."""
     pos, rows = lo, 0
-    pv[X_NEW_HI], pv[X_NEW_SLOT], pv[X_USED] = -1, -1, 0
+    if not commit:
+        pv[X_NEW_HI], pv[X_NEW_SLOT], pv[X_USED] = -1, -1, 0
     while pos < lo + ln:
         if lo + ln - pos < 24 or not _command(_le16(b, pos)) or pos + 24 + _le16(b, pos + 2) > lo + ln:
             return -1
         size = 24 + _le16(b, pos + 2)
-        r = _encapsulation(b, pos, size, False, f, is_orig, ts, flows, keys, vals, ev, jobs, cnt, asked_keys,
+        r = _encapsulation(b, pos, size, commit, f, is_orig, ts, flows, keys, vals, ev, jobs, cnt, asked_keys,
                            asked_vals, tag_keys, tag_vals, tag_at, arena, pv, name)
         if r < 0:
             return -1
+        if commit and not is_orig and not flows[f, F_SERVED]:
+            flows[f, F_SERVED], flows[f, F_SERVED_AT] = SVC_ENIP, ts
         rows += r
         pos += size
     return rows
@@ -561,22 +573,15 @@ def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, e
     for i in range(start, len(fid)):
         f, d, lo, ln, t = fid[i], 0 if is_orig[i] else 1, off[i], length[i], ts[i]
         kind = tcp.SKIP if flows[f, F_MOVED] else tcp.segment(flows[f, F_SEQ + d], seq[i], lo, ln, end[i])
-        rows = -1 if kind == tcp.ASIDE or f >= 1 << (63 - FID_SHIFT) else 0 if kind == tcp.SKIP else \
-            _rows(b, lo, ln, f, is_orig[i], t, flows, keys, vals, ev, jobs, cnt, asked_keys, asked_vals, tag_keys,
-                  tag_vals, tag_at, arena, pv, name)
-        if rows < 0:
+        if kind == tcp.ASIDE or f >= 1 << (63 - FID_SHIFT):
             return MOVE, i
-        if kind == tcp.SKIP:
-            continue
-        if not _room(rows, ln, keys, ev, jobs, cnt, asked_keys, tag_keys, tag_at, arena):
-            return GROW, i
-        flows[f, F_SEQ + d] = (seq[i] + ln) & tcp.SEQ_MASK
-        pos = lo
-        while pos < lo + ln:
-            size = 24 + _le16(b, pos + 2)
-            _encapsulation(b, pos, size, True, f, is_orig[i], t, flows, keys, vals, ev, jobs, cnt, asked_keys,
-                           asked_vals, tag_keys, tag_vals, tag_at, arena, pv, name)
-            if not is_orig[i] and not flows[f, F_SERVED]:
-                flows[f, F_SERVED], flows[f, F_SERVED_AT] = SVC_ENIP, t
-            pos += size
+        for commit in range(2 if kind == tcp.TAKE else 0):  # check the whole segment, then decode it
+            rows = _messages(b, lo, ln, commit == 1, f, is_orig[i], t, flows, keys, vals, ev, jobs, cnt, asked_keys,
+                             asked_vals, tag_keys, tag_vals, tag_at, arena, pv, name)
+            if rows < 0:
+                return MOVE, i
+            if not commit and not _room(rows, ln, keys, ev, jobs, cnt, asked_keys, tag_keys, tag_at, arena):
+                return GROW, i
+        if kind == tcp.TAKE:
+            flows[f, F_SEQ + d] = (seq[i] + ln) & tcp.SEQ_MASK
     return DONE, len(fid)
