@@ -10,10 +10,13 @@ import random
 import struct
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from fastpaths import CORPUS, agree_bounded, agree_on_fuzz, assert_paths_agree, fuzz_capture, run
 
 from sensor.meter import fast_iec104
+from sensor.meter.flows import FlowTable
+from sensor.meter.rows import Facts
 
 IEC104_TRACES = sorted(p for p in [CORPUS / "ics-pcap/IEC_60870/IEC104_SQ/IEC104_SQ.pcapng",
                                    CORPUS / "ndpi/iec60780-5-104.pcap", CORPUS / "ndpi/IEC104.pcap",
@@ -113,3 +116,20 @@ def test_a_bounded_flow_table_and_the_event_cap_decode_the_same(tmp_path, monkey
     path = tmp_path / "plain.pcap"
     fuzz_capture(path, 8, 2404, STARTDT_ACT, _station(), segments=20, clean=True)
     assert agree_bounded(path, monkeypatch, "iec104", fast_iec104) > 500
+
+
+def test_a_flow_past_the_pending_keys_reach_goes_on_in_python():
+    """Pending keys hold 14 bits of flow id: the 16,385th IEC 104 flow held at once is not taken."""
+    table = FlowTable()
+    path = fast_iec104.FastIec104(Facts(), table)
+    for n in range(fast_iec104.k.MAX_FID - 1):
+        path.add((f"C{n}", "10.0.0.1", "10.0.0.2", 2404), 0)
+    last, beyond = path.add(("Cl", "10.0.0.1", "10.0.0.2", 2404), 1), path.add(("Cb", "10.0.0.3", "10.0.0.2", 2404), 2)
+    assert beyond == fast_iec104.k.MAX_FID
+    buf = np.frombuffer(STARTDT_ACT * 2, np.uint8)
+    moved = []
+    path.packets(buf, np.array([last, beyond]), np.array([True, True]), np.zeros(2, np.int64), np.array([0, 6]),
+                 np.array([6, 6]), np.array([6, 12]), np.array([1, 1]), lambda fid, positions: moved.append(fid))
+    assert moved == [beyond]
+    assert table.service(1) == "iec104"
+    assert [row["action"] for row in path.flush(False)] == ["STARTDT act"]

@@ -5,7 +5,7 @@ address and direction; a confirmation then a termination).
 
 Every APCI is fixed binary fields, so the kernel takes every whole frame; a flow moves to Python
 (``sensor.decode.fast.framed``) only at a frame split across segments, an overlap or a truncated
-capture, or when it is the 16,384th IEC 104 flow held at once (its pending keys would not fit).
+capture, or when more than 16,384 IEC 104 flows are held at once (its pending keys would not fit).
 
 Columns, state and results are plain int64 arrays (see the index names below); timestamps are µs.
 """
