@@ -119,6 +119,8 @@ class FastEnip(MovingFlows):
 
     def _take_asked(self, fid: int) -> list[tuple[int, int]]:
         """The flow's Identity requests (kernel key without the flow's bits, attributes), taken out."""
+        if not self._flows[fid, k.F_ASKED]:
+            return []
         keys = self._asked_keys
         taken = np.flatnonzero((keys >= 0) & (keys >> k.FID_SHIFT == fid))
         if not len(taken):
