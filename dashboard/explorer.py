@@ -135,11 +135,11 @@ def _explore_page(request: Request, user, ch, kind: str) -> Response:
         size = int(request.query_params.get("size") or PAGE_SIZE)
         if size not in PAGE_SIZES:
             raise ValueError(f"size: one of {', '.join(map(str, PAGE_SIZES))}")
-        found = explore.page(ch, explore.KINDS[kind], user.tenant_id, filters, sort, size, cursor)
+        step, buckets = explore.timeline(ch, explore.KINDS[kind], user.tenant_id, filters)
+        found = explore.page(ch, explore.KINDS[kind], user.tenant_id, filters, sort, size, cursor, (step, buckets))
     except ValueError as exc:
         return page(request, "error.html", status_code=422, message=BAD_FILTER, detail=str(exc), user=user,
                     back="explore_flows")
-    step, buckets = explore.timeline(ch, explore.KINDS[kind], user.tenant_id, filters)
     page_no = int(p) if (p := request.query_params.get("page", "1")).isdigit() else 1
     return page(request, "explorer.html", user=user, nav="explore_flows", kind=kind, t=t,
                 rows=[_shown(kind, r, t) for r in found.rows], count=explore.count(buckets),

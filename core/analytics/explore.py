@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from core.analytics.window import Window, utc
@@ -229,8 +229,12 @@ def _order(sort: Sort) -> str:
 
 
 def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort, limit: int,
-         cursor: str | None = None) -> Page:
-    """Up to ``limit`` rows after ``cursor`` (None: the first page), and the cursor of the next page."""
+         cursor: str | None = None, timeline: tuple[int, list[dict]] | None = None) -> Page:
+    """Up to ``limit`` rows after ``cursor`` (None: the first page), and the cursor of the next page.
+    ``timeline``: the result's (``timeline``), when the caller has it — a first page in time order then
+    reads only the buckets that hold it."""
+    if cursor is None and timeline and sort.column == "ts":
+        f = replace(f, window=_first_buckets(f.window, sort.descending, *timeline, limit + 1))
     where, params = _where(kind, f, tenant_id)
     if cursor:
         params |= _cursor_params(kind, sort, cursor)
@@ -244,6 +248,19 @@ def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([_shaped(kind, r) for r in rows], encode_cursor(sort, rows[-1]) if more else None)
+
+
+def _first_buckets(window: Window, descending: bool, step: int, buckets: list[dict], wanted: int) -> Window:
+    """The part of ``window`` covered by its timeline's newest (``descending``) or oldest buckets that
+    hold ``wanted`` records: the first ``wanted`` in time order are all there."""
+    held = 0
+    for bucket in reversed(buckets) if descending else buckets:
+        held += bucket["n"]
+        if held >= wanted:
+            if descending:
+                return Window(max(bucket["t"], window.start), window.end)
+            return Window(window.start, min(bucket["t"] + timedelta(seconds=step), window.end))
+    return window
 
 
 def _type(kind: Kind, column: str) -> str:

@@ -11,6 +11,8 @@ import json
 import pytest
 from coretest import bearer, provision
 
+from core.analytics import explore
+from core.analytics.window import Window
 from core.detect.danger import danger
 from sensor import wire
 from sensor.meter.observe import Observer
@@ -148,6 +150,26 @@ def test_pages_cover_the_result_once_in_order(client, plant, sort):
     column, descending = sort.removeprefix("-"), sort.startswith("-")
     order = [(at(r[column]) if column == "ts" else r[column], at(r["ts"]), r["uid"], r["sensor_id"]) for r in pages]
     assert order == sorted(order, reverse=descending)  # the row hash orders what these leave tied
+
+
+@pytest.mark.parametrize("sort", ["-ts", "ts"])
+@pytest.mark.parametrize("limit", [1, 97, 5000])
+def test_a_first_page_in_time_order_reads_only_the_buckets_that_hold_it(client, plant, sort, limit):
+    """With the result's timeline, the first page sorted by time is read from the newest (oldest) buckets
+    that hold it only, and is the page read over the whole window — narrowed or not (a limit past the result)."""
+    (acme, _), _ = plant
+    ch = client.app.state.clickhouse
+    window = Window(at(WINDOW["start"]), at(WINDOW["end"]))
+    for query in ({}, {"protocol": "modbus"}):
+        filters, order = explore.parse_filters(window, query), explore.sort_of(explore.FLOWS, sort)
+        timeline = explore.timeline(ch, explore.FLOWS, acme.id, filters)
+        narrowed = explore._first_buckets(window, order.descending, *timeline, limit + 1)
+        if limit >= explore.count(timeline[1]):
+            assert narrowed == window
+        elif limit == 1 and not query:  # the plant's flows fill several buckets: the first holds the page
+            assert narrowed != window
+        assert explore.page(ch, explore.FLOWS, acme.id, filters, order, limit, timeline=timeline) == explore.page(
+            ch, explore.FLOWS, acme.id, filters, order, limit)
 
 
 def test_the_timeline_counts_the_filtered_result(client, plant):

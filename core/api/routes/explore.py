@@ -61,10 +61,10 @@ def _explored(ch, who, kind: explore.Kind, window, query: dict, sort: str, limit
     try:
         filters = explore.parse_filters(window, query)
         order = explore.sort_of(kind, sort)
-        found = explore.page(ch, kind, who.tenant_id, filters, order, limit, cursor)
+        step, buckets = explore.timeline(ch, kind, who.tenant_id, filters)
+        found = explore.page(ch, kind, who.tenant_id, filters, order, limit, cursor, (step, buckets))
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
-    step, buckets = explore.timeline(ch, kind, who.tenant_id, filters)
     return {"count": explore.count(buckets), "bucket_seconds": step,
             "timeline": buckets, "next_cursor": found.next_cursor, "rows": found.rows}
 
