@@ -157,13 +157,10 @@ def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_r
                             "--rate", "100", "--format", "raw", "-o", str(workdir / f"{name}.txt")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if args.profile else None
     try:
-        cpu, threads = cpu_seconds(core.pid), thread_cpu(core.pid)
+        cpu = cpu_seconds(core.pid)
         elapsed = post_all(port, sensors, bodies, args.connections)
         cpu = cpu_seconds(core.pid) - cpu
         print(f"  {name}: {group_sizes(port)}")
-        spent = {name: seconds - threads.get(name, 0) for name, seconds in thread_cpu(core.pid).items()}
-        print(f"  {name}: CPU seconds by thread: " + ", ".join(
-            f"{thread} {seconds:.1f}" for thread, seconds in sorted(spent.items(), key=lambda kv: -kv[1]) if seconds >= 0.05))
     finally:
         if spy:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -178,21 +175,6 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process, all its threads (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    """The process's CPU seconds so far by thread name (digits dropped: chDB's pools; Python's
-    threads are all named after the process): where the time goes beyond what py-spy sees (C++)."""
-    by_name: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            comm, rest = (task / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
-        except OSError:  # the thread ended meanwhile
-            continue
-        fields = rest.split()
-        name = comm.rstrip("0123456789-_ ") or comm
-        by_name[name] = by_name.get(name, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return by_name
 
 
 def ceiling_rate(workdir: Path, batches: list[wire.Batch], sensors: int) -> tuple[float, float]:
