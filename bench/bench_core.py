@@ -19,8 +19,8 @@ raw tables.
 ``--keep DIR`` keeps the data dir; run again with the same sizes and the fill is skipped. ``--routes REGEX``
 times only the routes whose label (path, or the variant's name) the pattern matches, and only their raw questions.
 ``--churn`` times a fleet at work: before every timed request a sensor of another tenant uploads a one-minute
-batch through ``/api/v1/ingest`` (not timed), so results the core keeps until its tables change
-(core/analytics/kept.py) are computed again each time, as they are while sensors send.
+batch through ``/api/v1/ingest`` (not timed): results the core keeps per tenant (core/analytics/kept.py) must
+stay kept, and what reads every tenant (the data team's statistics) must not be recomputed per batch.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def path_ids(cp: ControlPlane, ids: dict, plant: Plant) -> dict:
 def time_raw(ch: ClickHouseStore, params: dict, repeat: int, names: set[str]) -> dict[str, float]:
     medians = {}
     for name, sql in RAW.items():
-        if name not in names:
+        if name not in names or not repeat:  # --raw-repeat 0: the routes only
             continue
         times = []
         for _ in range(repeat):
