@@ -11,6 +11,7 @@ import random
 import numpy as np
 import pyarrow as pa
 import pytest
+from test_community import reference_uids
 
 from sensor import wire
 from sensor.meter.pipeline import iter_intervals
@@ -63,11 +64,7 @@ def plant_flows(tmp_path_factory) -> pa.Table:
 
 
 def test_bulk_uids_equal_hashlib_on_every_plant_flow(plant_flows):
-    rows = plant_flows.to_pylist()
-    starts = plant_flows.column("ts").cast(pa.int64()).to_pylist()
-    expected = [wire.flow_uid("SN-7", r["proto"], r["vlan"], r["ethertype"], start,
-                              (r["orig_h"], r["orig_p"], r["orig_l2_addr"]), (r["resp_h"], r["resp_p"], r["resp_l2_addr"]))
-                for r, start in zip(rows, starts)]
+    expected = reference_uids(plant_flows, "SN-7")
     assert len(expected) > 800
     assert flow_uids(plant_flows, "SN-7").to_pylist() == expected == plant_flows.column("uid").to_pylist()
     # a batch decoded by the core derives the same uids the sensor sent

@@ -78,12 +78,16 @@ def test_the_core_check_computes_the_same_ids_from_the_records(corpus_flows):
     assert wire.flow_community_ids(_table([row[:5] for row in corpus_flows])) == [row[5] for row in corpus_flows]
 
 
+def reference_uids(flows: pa.Table, salt: str) -> list[str]:
+    """``wire.flow_uid`` (hashlib's BLAKE2b) of each row of a wire.FLOWS table, one at a time."""
+    starts = flows.column("ts").cast(pa.int64()).to_pylist()
+    return [wire.flow_uid(salt, r["proto"], r["vlan"], r["ethertype"], start,
+                          (r["orig_h"], r["orig_p"], r["orig_l2_addr"]), (r["resp_h"], r["resp_p"], r["resp_l2_addr"]))
+            for r, start in zip(flows.to_pylist(), starts)]
+
+
 def test_bulk_uids_equal_flow_uid_row_by_row(corpus_table):
-    rows = corpus_table.to_pylist()
-    starts = corpus_table.column("ts").cast(pa.int64()).to_pylist()
-    expected = [wire.flow_uid("SN-1", r["proto"], r["vlan"], r["ethertype"], start,
-                              (r["orig_h"], r["orig_p"], r["orig_l2_addr"]), (r["resp_h"], r["resp_p"], r["resp_l2_addr"]))
-                for r, start in zip(rows, starts)]
+    expected = reference_uids(corpus_table, "SN-1")
     assert flow_uids(corpus_table, "SN-1").to_pylist() == expected == corpus_table.column("uid").to_pylist()
     short = [uid for uid in expected if len(uid) < 18]  # digests with leading zero digits are covered
     assert short
