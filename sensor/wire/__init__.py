@@ -467,7 +467,7 @@ def complete(parsed: list[Parsed]) -> list[Batch | WireError]:
         try:
             out.append(_guarded(_complete, p))
         except WireError as exc:
-            out.append(exc)
+            out.append(exc.with_traceback(None))  # caught, it held frames with the batch's tables again
     return out
 
 
