@@ -309,10 +309,11 @@ class AppLayer:
         tries = self.table.count_try(slot)
         for proto in registry.candidates(transport, sport, dport, self.protocols):
             try:
-                if proto.detect(data):
-                    return self._detected(slot, transport, proto)
-            except MALFORMED:
+                detected = proto.detect(data)
+            except MALFORMED:  # the input's fault only: what follows raises whatever it raises
                 continue
+            if detected:
+                return self._detected(slot, transport, proto)
         if tries >= MAX_TRIES:
             self.table.mark_app(slot, APP_IGNORE)
         return None

@@ -6,6 +6,11 @@ interval's end the rows become wire.EVENTS dicts (``sensor.meter.fast_path``), `
 events as the Python decoders name them. Tag names come from the kernel's arena once per distinct
 name; answers of the Identity object are read by the Python decoder's parsers.
 
+The tag tables are bounded whatever the traffic: only requests whose event is kept intern their tag,
+and a segment that would intern past MAX_TAGS names or MAX_ARENA bytes moves its flow to Python
+instead (output as the Python path's); once past half of either at an interval's end, every name
+is forgotten (no row names one then).
+
 A flow the kernel cannot follow goes on in Python for good, with its pending requests and the
 Identity requests it still awaits (``session.vars["identity"]``, as ``sensor.decode.cip`` keeps them).
 """
@@ -17,13 +22,14 @@ import numpy as np
 from sensor.decode import cip, enip
 from sensor.decode.fast import enip as k
 from sensor.decode.fast import modbus as pending
+from sensor.decode.fast import siphash
 from sensor.decode.spec import Event, Session, salvage
 from sensor.meter.fast_path import MovingFlows
 from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
 
 MAX_EVENTS = 1 << 19  # per interval (112 bytes each)
-MAX_TAGS, MAX_ARENA = 1 << 16, 1 << 22  # tag names kept across intervals (then forgotten at an interval's end)
+MAX_TAGS, MAX_ARENA = 1 << 16, 1 << 22  # tag names and their bytes the kernel holds at most
 
 
 def _python_key(key: int, his: list[int]) -> object:
@@ -45,6 +51,13 @@ def _asked(wanted: int) -> tuple[tuple[int, ...], str]:
     return tuple(wanted >> (k.ID_BITS * i) & k.MAX_ID for i in range(wanted >> k.COUNT_SHIFT & 7)), route
 
 
+def _longer(table: np.ndarray, rows: int, cap: int) -> np.ndarray:
+    """``table`` with zero rows after it: twice as many rows as now, or ``rows`` if more, ``cap`` at most."""
+    grown = np.zeros((min(max(2 * len(table), rows), cap), *table.shape[1:]), table.dtype)
+    grown[: len(table)] = table
+    return grown
+
+
 class FastEnip(MovingFlows):
     protocol = "enip"
     services = ((k.SVC_ENIP, "enip"),)
@@ -60,6 +73,8 @@ class FastEnip(MovingFlows):
         self._tag_at = np.zeros((1 << 7, 2), np.int64)  # number → (offset, length) in the arena
         self._arena = np.zeros(1 << 14, np.uint8)
         self._tags: list[str] = []
+        self._cnt[k.C_MAX_TAGS], self._cnt[k.C_MAX_ARENA] = MAX_TAGS, MAX_ARENA
+        self._cnt[k.C_K0 : k.C_K1 + 1] = np.array(siphash.secret(), np.uint64).view(np.int64)
         self._identity = Session()  # counts malformed Identity answers
         self._his: list[int] = []  # the context high bits of the flow moving out, by slot
 
@@ -75,15 +90,17 @@ class FastEnip(MovingFlows):
             keys, vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
             pending.rehash(self._asked_keys, self._asked_vals, keys, vals)
             self._asked_keys, self._asked_vals = keys, vals
-        tags = int(cnt[k.C_TAGS]) + pdus
+        max_tags, max_arena = int(cnt[k.C_MAX_TAGS]), int(cnt[k.C_MAX_ARENA])  # (the kernel interns no more)
+        tags = min(int(cnt[k.C_TAGS]) + pdus, max_tags)
         if tags > len(self._tag_at):
-            self._tag_at = np.concatenate([self._tag_at, np.zeros((tags, 2), np.int64)])
+            self._tag_at = _longer(self._tag_at, tags, max_tags)
         if 2 * tags > len(self._tag_keys):
-            size = 1 << (2 * tags).bit_length()
+            size = 1 << (2 * tags - 1).bit_length()
             self._tag_keys, self._tag_vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
-            k.reindex(self._tag_at, self._arena, cnt[k.C_TAGS], self._tag_keys, self._tag_vals)
-        if cnt[k.C_ARENA] + pdus > len(self._arena):
-            self._arena = np.concatenate([self._arena, np.zeros(int(cnt[k.C_ARENA]) + pdus, np.uint8)])
+            k.reindex(self._tag_at, self._arena, cnt, self._tag_keys, self._tag_vals)
+        nbytes = min(int(cnt[k.C_ARENA]) + pdus, max_arena)
+        if nbytes > len(self._arena):
+            self._arena = _longer(self._arena, nbytes, max_arena)
 
     def _jobs_done(self, data: np.ndarray) -> None:
         """Name the tags interned by the last scan; read the Identity answers it found in ``data``."""
@@ -138,7 +155,8 @@ class FastEnip(MovingFlows):
 
     def flush(self, fold: bool) -> list[dict]:
         rows = super().flush(fold)
-        if self._cnt[k.C_TAGS] > MAX_TAGS or self._cnt[k.C_ARENA] > MAX_ARENA:  # no row names a tag now
+        cnt = self._cnt
+        if 2 * cnt[k.C_TAGS] > cnt[k.C_MAX_TAGS] or 2 * cnt[k.C_ARENA] > cnt[k.C_MAX_ARENA]:  # no row names a tag now
             self._tag_keys.fill(-1)
             self._cnt[k.C_TAGS] = self._cnt[k.C_ARENA] = 0
             self._tags = []

@@ -35,8 +35,8 @@ from numba import njit
 from sensor import wire
 from sensor.wire import community, flowuid
 from sensor.decode import packet as pk
+from sensor.decode.fast import siphash
 from sensor.decode.packet import _is_dns_port
-from sensor.meter import siphash
 from sensor.meter.slotindex import SlotIndex
 
 SEC = 1_000_000  # timestamps are int64 µs
@@ -733,7 +733,7 @@ class FlowTable:
         self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # stack of free slots
         self._n_free = np.array([capacity], np.int64)
         self._slot_of = SlotIndex()  # flow key hash → the slot of the key's latest flow
-        self._secret = siphash.secret()  # of the flow keys: see sensor.meter.siphash
+        self._secret = siphash.secret()  # of the flow keys: see sensor.decode.fast.siphash
         self._service_names = [""]  # Zeek-style service names, comma-joined, by their SERVICE code
         self._service_codes = {"": 0}
         self._salt = uid_salt

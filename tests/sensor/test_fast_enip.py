@@ -6,14 +6,20 @@ move to the Python path midway with their pending and Identity requests."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import random
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, plant, run  # noqa: F401 (plant: a fixture)
 
 from sensor.decode.fast import enip as kernel
+from sensor.decode.fast import modbus as pending
+from sensor.decode.fast import siphash
 from sensor.meter import applayer, fast_enip
 from sensor.simulate import CIP_GET_IDENTITY, CIP_READ_TAG, cip_identity_reply, enip, enip_rr
 
@@ -190,8 +196,7 @@ def test_random_and_broken_payloads_decode_the_same(seed, tmp_path, monkeypatch)
 
 
 def _smallest_tables(monkeypatch) -> None:
-    """The compiled path starts with tables of one or two rows (grown as its kernel asks) and forgets
-    its tag names at every interval's end."""
+    """The compiled path starts with tables of one or two rows (grown as its kernel asks)."""
     init = fast_enip.FastEnip.__init__
 
     def small(self, *args) -> None:
@@ -203,7 +208,6 @@ def _smallest_tables(monkeypatch) -> None:
         self._tag_at, self._arena = self._tag_at[:1], self._arena[:1]
 
     monkeypatch.setattr(fast_enip.FastEnip, "__init__", small)
-    monkeypatch.setattr(fast_enip, "MAX_TAGS", 1)
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -237,7 +241,147 @@ def test_tag_names_filed_under_one_hash_stay_apart():
     tank, valve = (np.frombuffer(name.ljust(16, b"\0"), np.uint8) for name in (b"Tank", b"Valve"))
     assert kernel._intern(tank, 4, keys, vals, at, arena, cnt) == 0
     keys.fill(-1)
-    kernel._place(keys, vals, kernel._hash(valve, 0, 5), 0)  # "Tank" filed under the hash of "Valve"
+    kernel._place(keys, vals, kernel._hash(valve, 0, 5, cnt), 0)  # "Tank" filed under the hash of "Valve"
     assert kernel._intern(valve, 5, keys, vals, at, arena, cnt) == 1
     assert kernel._intern(valve, 5, keys, vals, at, arena, cnt) == 1
     assert arena[at[1, 0] : at[1, 0] + 5].tobytes() == b"Valve" and cnt[kernel.C_TAGS] == 2
+
+
+# -- hostile tag names: memory, hash, faults ----------------------------------------------------
+
+READ_TAG_ANSWER = enip(0x6F, 1, enip_rr(b"\xcc\x00\x00\x00\xc4\x00\x01\x00\x00\x00"))
+
+
+def _read_tag(name: bytes) -> bytes:
+    path = bytes([0x91, len(name)]) + name + b"\x00" * (len(name) & 1)
+    return enip(0x6F, 1, enip_rr(bytes([0x4C, len(path) // 2]) + path + b"\x01\x00"))
+
+
+class NewNames:
+    """Read Tag requests, each naming a tag no request named before (of ``lengths`` bytes), and answers."""
+
+    def __init__(self, lengths: tuple[int, int]) -> None:
+        self.lengths, self.sent = lengths, 0
+
+    def frame(self, rng: random.Random, from_client: bool) -> bytes:
+        if not from_client:
+            return READ_TAG_ANSWER
+        self.sent += 1
+        return _read_tag((b"t%06d_" % self.sent).ljust(rng.randint(*self.lengths), b"x"))
+
+
+def _tables_at_flush(monkeypatch) -> list[dict]:
+    """The compiled path's tag tables at each interval's end (filled during runs): tags and bytes
+    interned (in all, and this interval), events kept, table sizes, names in Python, the hash table."""
+    seen: list[dict] = []
+    flush = fast_enip.FastEnip.flush
+    left: dict[fast_enip.FastEnip, int] = {}  # tags interned after the last flush, by path (kept alive)
+
+    def spy(self, fold: bool) -> list[dict]:
+        cnt = self._cnt
+        seen.append({"tags": cnt[kernel.C_TAGS], "new": cnt[kernel.C_TAGS] - left.get(self, 0),
+                     "bytes": cnt[kernel.C_ARENA], "kept": cnt[kernel.C_EVENTS], "tag_at": len(self._tag_at),
+                     "tag_keys": len(self._tag_keys), "arena": len(self._arena), "names": len(self._tags),
+                     "keys": self._tag_keys.copy()})
+        rows = flush(self, fold)
+        left[self] = cnt[kernel.C_TAGS]
+        return rows
+
+    monkeypatch.setattr(fast_enip.FastEnip, "flush", spy)
+    return seen
+
+
+def test_tags_of_requests_dropped_over_the_cap_are_not_interned(tmp_path, monkeypatch):
+    path, names = tmp_path / "names.pcap", NewNames((20, 60))
+    fuzz_capture(path, 1, 44818, REGISTER, names.frame, flows=20, segments=60, clean=True)
+    for module in (fast_enip, applayer):
+        monkeypatch.setattr(module, "MAX_EVENTS", 40)
+    seen = _tables_at_flush(monkeypatch)
+    assert_paths_agree(path, monkeypatch, "cip")
+    assert names.sent > 20 * 40 and seen
+    assert all(0 < at["new"] <= at["kept"] <= 40 for at in seen), [(at["new"], at["kept"]) for at in seen]
+
+
+@pytest.mark.parametrize("max_tags, max_arena, lengths", [(24, 1 << 22, (4, 12)), (1 << 16, 600, (100, 200))],
+                         ids=["names", "bytes"])
+def test_tag_tables_never_pass_their_caps(max_tags, max_arena, lengths, tmp_path, monkeypatch):
+    """From tables of one row, distinct names far past a cap within an interval: the tables stop at
+    the caps, and the flows that would pass them go on in Python, with the same output."""
+    _smallest_tables(monkeypatch)
+    monkeypatch.setattr(fast_enip, "MAX_TAGS", max_tags)
+    monkeypatch.setattr(fast_enip, "MAX_ARENA", max_arena)
+    path, names = tmp_path / "names.pcap", NewNames(lengths)
+    fuzz_capture(path, 2, 44818, REGISTER, names.frame, flows=12, segments=60, clean=True)
+    seen, moved = _tables_at_flush(monkeypatch), _moves(monkeypatch)
+    assert_paths_agree(path, monkeypatch, "cip")
+    assert names.sent > 10 * min(max_tags, max_arena // lengths[1]) and moved and seen
+    for at in seen:
+        assert 0 < at["tags"] == at["names"] <= max_tags and at["bytes"] <= max_arena, at
+        assert at["tag_at"] <= max_tags and at["tag_keys"] <= 4 * max_tags and at["arena"] <= max_arena, at
+
+
+def test_tag_names_hash_as_cpythons_siphash_of_bytes():
+    """The tag table's hash is SipHash-1-3 of the name's bytes, CPython's own when its key is zero."""
+    rng = random.Random(5)
+    names = [rng.randbytes(n) for n in range(1, 26)]
+    code = "import sys; print([hash(bytes.fromhex(name)) for name in sys.argv[1:]])"
+    out = subprocess.run([sys.executable, "-c", code, *(name.hex() for name in names)], check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}).stdout
+    ours = []
+    for name in names:
+        buf = np.frombuffer(b"--" + name, np.uint8)  # at an offset, as in the arena
+        ours.append(int(np.array([siphash.hash_bytes(np.uint64(0), np.uint64(0), buf, 2, len(name))]).view(np.int64)[0]))
+    assert eval(out) == ours
+
+
+def _fnv_keys(names: np.ndarray) -> np.ndarray:
+    """The public hash the tag table had, of each name (a row of bytes): FNV-1a, 62 bits."""
+    h = np.full(len(names), 14695981039346656037, np.uint64)
+    for column in names.T:
+        h = (h ^ column) * np.uint64(1099511628211)
+    return (h >> np.uint64(2)).astype(np.int64)
+
+
+def _homes(keys: np.ndarray, bits: int) -> np.ndarray:
+    """modbus._slot of each key in a table of 2**bits slots, vectorised."""
+    x = keys.copy()
+    x ^= x >> 17
+    x *= 0xED5AD4BB
+    x ^= x >> 11
+    x *= 0xAC4C1B51
+    x ^= x >> 15
+    return x & ((1 << bits) - 1)
+
+
+def test_names_crafted_to_share_one_home_spread_over_the_table(tmp_path, monkeypatch):
+    """300 names that all share one home of any table up to 4,096 slots under the public hash: under
+    the keyed one every lookup stays short, and the output is the Python path's."""
+    index = np.arange(1_190_000)  # (the 300th such name is the 1,189,041st)
+    candidates = np.stack([np.full(len(index), c) for c in b"tag"] +
+                          [index // 10**p % 10 + 48 for p in range(7, -1, -1)], axis=1).astype(np.uint8)
+    crafted = candidates[_homes(_fnv_keys(candidates), 12) == 0][:300]
+    table = np.empty(1 << 12, np.int64)
+    assert len(crafted) == 300 and {pending._slot(table, key) for key in _fnv_keys(crafted).tolist()} == {0}
+    names = itertools.cycle(name.tobytes() for name in crafted)
+    path = tmp_path / "crafted.pcap"
+    fuzz_capture(path, 3, 44818, REGISTER, lambda rng, client: _read_tag(next(names)) if client else READ_TAG_ANSWER,
+                 flows=3, segments=250, clean=True)
+    seen = _tables_at_flush(monkeypatch)
+    assert_paths_agree(path, monkeypatch, "cip")
+    assert max(at["tags"] for at in seen) == 300
+    for at in seen:
+        keys = at["keys"]
+        assert len(keys) <= 4096
+        probes = [(i - pending._slot(keys, key)) % len(keys) for i, key in enumerate(keys.tolist()) if key >= 0]
+        assert max(probes) < 32, sorted(probes)[-10:]
+
+
+def test_a_fault_registering_a_compiled_flow_is_raised_not_taken_for_malformed_input(tmp_path, monkeypatch):
+    """A state row that does not fit the flow table (our fault: a ValueError) stops the run; the
+    detection's malformed-input handler once swallowed it and the flow silently decoded nothing."""
+    path = tmp_path / "one.pcap"
+    fuzz_capture(path, 4, 44818, REGISTER, Messages(broken=False).frame, flows=1, segments=4, clean=True)
+    monkeypatch.setattr(kernel, "INITIAL", kernel.INITIAL[:-1])
+    with pytest.raises(ValueError, match="broadcast"):
+        run(path, True, False, monkeypatch)
+    assert run(path, False, False, monkeypatch)  # the Python path registers no compiled flow

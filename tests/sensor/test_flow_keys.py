@@ -14,7 +14,8 @@ import numpy as np
 from sensor import simulate
 from sensor.capture.pcapfile import iter_frames
 from sensor.decode import packet as pk
-from sensor.meter import flows, siphash
+from sensor.decode.fast import siphash
+from sensor.meter import flows
 from sensor.meter.pipeline import iter_intervals
 
 M64 = (1 << 64) - 1

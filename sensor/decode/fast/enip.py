@@ -14,9 +14,11 @@ decodes any of it; at the first segment it does not take (a message split or ove
 Identity replies, CIP I/O, an Identity request it cannot hold, anything the decoder would reject)
 it returns MOVE and the flow goes on in Python from that segment on.
 
-Strings stay out of the rows: a request's symbolic tag name is interned once per distinct value
-into a byte arena (``tag_*``: a hash table whose entries are compared byte for byte), and its row
-holds the tag's number. A sender context's low 32 bits go into the pending-table key, its high 32
+Strings stay out of the rows: a kept request's symbolic tag name is interned once per distinct
+value into a byte arena (``tag_*``: a hash table, keyed by SipHash under the path's secret, whose
+entries are compared byte for byte), and its row holds the tag's number. The tags and their bytes
+never pass the caps the path sets (C_MAX_TAGS, C_MAX_ARENA): a segment that would intern past them
+moves its flow to Python. A sender context's low 32 bits go into the pending-table key, its high 32
 bits are one of the flow's CTX_SLOTS values (F_CTX…), by their slot; a slot takes new high bits
 only while no key of the flow's is made under it, so keys stay exact.
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sensor.decode.fast import tcp
+from sensor.decode.fast import siphash, tcp
 from sensor.decode.fast.modbus import (C_DROPPED, C_ERRORS, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING,  # noqa: F401
                                        MAX_PENDING, _find, _remove, _slot, answer, ask, new_row, room)
 
@@ -64,9 +66,10 @@ ID_BITS, MAX_ID, MAX_WANTED, COUNT_SHIFT = 7, 127, 7, 49
 ROUTED, PORT_SHIFT, LINK_SHIFT, MAX_LINK = 1 << 52, 53, 57, 63
 WANT_ALL = 7 << COUNT_SHIFT | sum(attribute << (ID_BITS * i) for i, attribute in enumerate(range(1, 8)))
 # counters as the Modbus kernel's, then the tags interned, the arena bytes they take, Identity
-# requests awaiting their answer
-C_TAGS, C_ARENA, C_ASKED = 6, 7, 8
-COUNTERS = 9
+# requests awaiting their answer; settings: the caps on tags and arena bytes, the tag hash's 128-bit
+# secret (two int64 holding its bits)
+C_TAGS, C_ARENA, C_ASKED, C_MAX_TAGS, C_MAX_ARENA, C_K0, C_K1 = 6, 7, 8, 9, 10, 11, 12
+COUNTERS = 13
 DONE, MOVE, GROW = 0, 1, 2
 # pending-table keys: fid << 45 | context slot << 43 | kind << 40 | index << 32 | the low 32 bits of
 # the context (or the sequence count); index: the command (K_ENIP) or the embedded service's position
@@ -78,9 +81,10 @@ MAX_PARTS = 255  # services of a Multiple Service Packet the kernel takes
 PATH_MAX = 512  # bytes of a tag name (an EPATH holds at most 510)
 # scratch values (``pv``): the path's class, instance, attribute (-1: absent) and tag name length (the
 # name in ``name``); an Unconnected Send's embedded service, the offset and length of its data, its
-# route; while checking a segment, new context high bits it brings (-1: none), the slot they take
-# and the slots its requests use (bits)
-V_CLASS, V_INSTANCE, V_ATTRIBUTE, V_TAG, U_SERVICE, U_DATA, U_SIZE, U_ROUTE, X_NEW_HI, X_NEW_SLOT, X_USED = range(11)
+# route; while checking a segment, new context high bits it brings (-1: none), the slot they take,
+# the slots its requests use (bits), and the tags it may intern and their bytes (at most)
+V_CLASS, V_INSTANCE, V_ATTRIBUTE, V_TAG, U_SERVICE, U_DATA, U_SIZE, U_ROUTE, X_NEW_HI, X_NEW_SLOT, X_USED, X_TAGS, \
+    X_BYTES = range(13)
 
 SEND_RR_DATA, SEND_UNIT_DATA, LIST_IDENTITY = 0x6F, 0x70, 0x63
 ITEM_CONNECTED, ITEM_UNCONNECTED = 0xB1, 0xB2
@@ -167,11 +171,10 @@ def _path(b, p, pe, pv, name):
 
 
 @njit(cache=True, _nrt=False)
-def _hash(s, o, n):
-    """FNV-1a of s[o:o+n], 62 bits (a pending-table-style key: never -1)."""
-    h = np.uint64(14695981039346656037)
-    for i in range(o, o + n):
-        h = (h ^ np.uint64(s[i])) * np.uint64(1099511628211)
+def _hash(s, o, n, cnt):
+    """SipHash-1-3 of s[o:o+n] under the secret in ``cnt``, 62 bits (a pending-table-style key:
+    never -1). Keyed: a client cannot choose names that share one home and make lookups walk."""
+    h = siphash.hash_bytes(np.uint64(cnt[C_K0]), np.uint64(cnt[C_K1]), s, o, n)
     return np.int64(h >> np.uint64(2))
 
 
@@ -185,9 +188,9 @@ def _place(tag_keys, tag_vals, h, t):
 
 
 @njit(cache=True, _nrt=False)
-def _intern(name, n, tag_keys, tag_vals, tag_at, arena, cnt):
-    """The number of the tag name name[:n], interned now if new (the caller made room)."""
-    h = _hash(name, 0, n)
+def _lookup(name, n, h, tag_keys, tag_vals, tag_at, arena):
+    """(number of the tag name name[:n] filed under hash ``h``, else -1; the table slot it is in or
+    would take)."""
     i, mask = _slot(tag_keys, h), len(tag_keys) - 1
     while tag_keys[i] != -1:
         if tag_keys[i] == h:
@@ -199,8 +202,18 @@ def _intern(name, n, tag_keys, tag_vals, tag_at, arena, cnt):
                     same = False
                     break
             if same:
-                return t
+                return t, i
         i = (i + 1) & mask
+    return -1, i
+
+
+@njit(cache=True, _nrt=False)
+def _intern(name, n, tag_keys, tag_vals, tag_at, arena, cnt):
+    """The number of the tag name name[:n], interned now if new (the caller made room)."""
+    h = _hash(name, 0, n, cnt)
+    t, i = _lookup(name, n, h, tag_keys, tag_vals, tag_at, arena)
+    if t >= 0:
+        return t
     t, at = cnt[C_TAGS], cnt[C_ARENA]
     for j in range(n):
         arena[at + j] = name[j]
@@ -211,10 +224,20 @@ def _intern(name, n, tag_keys, tag_vals, tag_at, arena, cnt):
 
 
 @njit(cache=True)
-def reindex(tag_at, arena, count, tag_keys, tag_vals):
-    """Place tags 0…count-1 in a new (larger) hash table."""
-    for t in range(count):
-        _place(tag_keys, tag_vals, _hash(arena, tag_at[t, 0], tag_at[t, 1]), t)
+def reindex(tag_at, arena, cnt, tag_keys, tag_vals):
+    """Place the tags interned (0…cnt[C_TAGS]-1) in a new (larger) hash table."""
+    for t in range(cnt[C_TAGS]):
+        _place(tag_keys, tag_vals, _hash(arena, tag_at[t, 0], tag_at[t, 1], cnt), t)
+
+
+@njit(cache=True, _nrt=False)
+def _new_tag(name, n, tag_keys, tag_vals, tag_at, arena, cnt, pv):
+    """While checking: a request's tag name name[:n] (n > 0) counts in X_TAGS and X_BYTES when it is
+    new and its event would be kept (only kept requests intern their tag)."""
+    if cnt[C_EVENTS] < cnt[C_MAX_EVENTS] and _lookup(name, n, _hash(name, 0, n, cnt), tag_keys, tag_vals, tag_at,
+                                                     arena)[0] < 0:
+        pv[X_TAGS] += 1
+        pv[X_BYTES] += n
 
 
 # -- rows and pending requests -------------------------------------------------------------------
@@ -324,11 +347,14 @@ def _message(b, m, mlen, is_req, key, nested, commit, fid, is_orig, ts, command,
             return -1, 0, -1
         cls = pv[V_CLASS]
         if commit:
-            tag = _intern(name, pv[V_TAG], tag_keys, tag_vals, tag_at, arena, cnt) if pv[V_TAG] else NONE
-            k = _row(ev, cnt, fid, ts, P_CIP, service, pv, tag, command, NONE, seq)
+            k = _row(ev, cnt, fid, ts, P_CIP, service, pv, NONE, command, NONE, seq)
+            if k >= 0 and pv[V_TAG]:
+                ev[k, E_TAG] = _intern(name, pv[V_TAG], tag_keys, tag_vals, tag_at, arena, cnt)
             ask(flows, F_PENDING, keys, vals, cnt, fid, key, k if k >= 0 else DROPPED)
             if flows[fid, F_ASKED]:
                 _pop(flows, fid, asked_keys, asked_vals, cnt, key)
+        elif pv[V_TAG]:
+            _new_tag(name, pv[V_TAG], tag_keys, tag_vals, tag_at, arena, cnt, pv)
         body, size, route = pe, m + mlen - pe, 0
         if service == UNCONNECTED_SEND and cls == CONNECTION_MANAGER:
             if not _unconnected_send(b, body, size, pv, name):
@@ -537,7 +563,7 @@ def _messages(b, lo, ln, commit, f, is_orig, ts, flows, keys, vals, ev, jobs, cn
     they may add, -1 unless they are whole messages the kernel takes), then decoded."""
     pos, rows = lo, 0
     if not commit:
-        pv[X_NEW_HI], pv[X_NEW_SLOT], pv[X_USED] = -1, -1, 0
+        pv[X_NEW_HI], pv[X_NEW_SLOT], pv[X_USED], pv[X_TAGS], pv[X_BYTES] = -1, -1, 0, 0, 0
     while pos < lo + ln:
         if lo + ln - pos < 24 or not _command(_le16(b, pos)) or pos + 24 + _le16(b, pos + 2) > lo + ln:
             return -1
@@ -554,11 +580,11 @@ def _messages(b, lo, ln, commit, f, is_orig, ts, flows, keys, vals, ev, jobs, cn
 
 
 @njit(cache=True, _nrt=False)
-def _room(rows, nbytes, keys, ev, jobs, cnt, asked_keys, tag_keys, tag_at, arena):
-    """Whether the tables hold ``rows`` more rows (requests, Identity requests, tags of ``nbytes``
-    bytes in all)."""
+def _room(rows, tags, nbytes, keys, ev, jobs, cnt, asked_keys, tag_keys, tag_at, arena):
+    """Whether the tables hold ``rows`` more rows (requests, Identity requests) and ``tags`` more
+    tags of ``nbytes`` bytes in all."""
     return (room(rows, keys, ev, jobs, cnt) and 2 * (cnt[C_ASKED] + rows) <= len(asked_keys)
-            and cnt[C_TAGS] + rows <= len(tag_at) and 2 * (cnt[C_TAGS] + rows) <= len(tag_keys)
+            and cnt[C_TAGS] + tags <= len(tag_at) and 2 * (cnt[C_TAGS] + tags) <= len(tag_keys)
             and cnt[C_ARENA] + nbytes <= len(arena))
 
 
@@ -567,8 +593,9 @@ def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, e
          tag_keys, tag_vals, tag_at, arena):
     """Packets start… of EtherNet/IP flows (fid per packet) → events; returns (DONE, len) or
     (MOVE | GROW, index of the packet Python must take over at, or make room for, first). Packets
-    of flows already moved to Python are skipped, and so are pure retransmissions."""
-    pv = np.empty(X_USED + 1, np.int64)
+    of flows already moved to Python are skipped, and so are pure retransmissions; a segment whose
+    new tags would pass the caps moves its flow."""
+    pv = np.empty(X_BYTES + 1, np.int64)
     name = np.empty(PATH_MAX, np.uint8)
     for i in range(start, len(fid)):
         f, d, lo, ln, t = fid[i], 0 if is_orig[i] else 1, off[i], length[i], ts[i]
@@ -578,9 +605,11 @@ def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, e
         for commit in range(2 if kind == tcp.TAKE else 0):  # check the whole segment, then decode it
             rows = _messages(b, lo, ln, commit == 1, f, is_orig[i], t, flows, keys, vals, ev, jobs, cnt, asked_keys,
                              asked_vals, tag_keys, tag_vals, tag_at, arena, pv, name)
-            if rows < 0:
+            if rows < 0 or not commit and (cnt[C_TAGS] + pv[X_TAGS] > cnt[C_MAX_TAGS]
+                                           or cnt[C_ARENA] + pv[X_BYTES] > cnt[C_MAX_ARENA]):
                 return MOVE, i
-            if not commit and not _room(rows, ln, keys, ev, jobs, cnt, asked_keys, tag_keys, tag_at, arena):
+            if not commit and not _room(rows, pv[X_TAGS], pv[X_BYTES], keys, ev, jobs, cnt, asked_keys, tag_keys,
+                                        tag_at, arena):
                 return GROW, i
         if kind == tcp.TAKE:
             flows[f, F_SEQ + d] = (seq[i] + ln) & tcp.SEQ_MASK

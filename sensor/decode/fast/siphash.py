@@ -1,10 +1,12 @@
 """SipHash-1-3 (Aumasson and Bernstein; the variant Python's ``hash`` and Rust's HashMap use) over
-64-bit words, for the flow table's keys.
+64-bit words, for the flow table's keys, and over bytes, for the compiled EtherNet/IP path's tag names
+(here, under the decoders, so that both layers reach it).
 
 A flow's key decides which slot its packets are counted on and where the slot index looks first, and
 the packets' addresses are the sender's to choose: with a public hash an attacker can make flows share
 a key (their packets counted on someone else's flow) or crowd one region of the index (every lookup
-then walks it). Keyed with a secret drawn per process, the keys cannot be predicted, only guessed.
+then walks it); so too with tag names, which a client chooses. Keyed with a secret drawn per table,
+the keys cannot be predicted, only guessed.
 """
 
 from __future__ import annotations
@@ -60,7 +62,13 @@ def absorb(v, m):
 @njit(cache=True, inline="always")
 def finish(v, words):
     """The hash of a message of ``words`` 8-byte blocks absorbed into ``v``."""
-    v0, v1, v2, v3 = absorb(v, np.uint64((8 * words) & 0xFF) << np.uint64(56))
+    return _final(v, np.uint64((8 * words) & 0xFF) << np.uint64(56))
+
+
+@njit(cache=True, inline="always")
+def _final(v, last):
+    """The hash once the message's last block (its length in the top byte, any bytes left below)."""
+    v0, v1, v2, v3 = absorb(v, last)
     v2 ^= np.uint64(0xFF)
     for _ in range(3):
         v0, v1, v2, v3 = _round(v0, v1, v2, v3)
@@ -74,3 +82,18 @@ def hash_words(k0, k1, words):
     for w in words:
         v = absorb(v, w)
     return finish(v, len(words))
+
+
+@njit(cache=True, _nrt=False)
+def hash_bytes(k0, k1, s, o, n):
+    """SipHash-1-3 of the bytes s[o:o+n] (``s`` uint8)."""
+    v, whole = start(k0, k1), o + (n & ~7)
+    for i in range(o, whole, 8):
+        word = np.uint64(0)
+        for j in range(8):
+            word |= np.uint64(s[i + j]) << np.uint64(8 * j)
+        v = absorb(v, word)
+    last = np.uint64(n & 0xFF) << np.uint64(56)
+    for j in range(n & 7):
+        last |= np.uint64(s[whole + j]) << np.uint64(8 * j)
+    return _final(v, last)
