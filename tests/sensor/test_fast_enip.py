@@ -320,6 +320,19 @@ def test_tag_tables_never_pass_their_caps(max_tags, max_arena, lengths, tmp_path
         assert at["tag_at"] <= max_tags and at["tag_keys"] <= 4 * max_tags and at["arena"] <= max_arena, at
 
 
+def test_tag_names_are_forgotten_at_an_interval_end_past_half_a_cap(tmp_path, monkeypatch):
+    """20 names in turn under a cap of 24: no flow moves, and every interval starts with no name
+    (its rows then name tags numbered anew), with the same output."""
+    monkeypatch.setattr(fast_enip, "MAX_TAGS", 24)
+    path = tmp_path / "pool.pcap"
+    fuzz_capture(path, 6, 44818, REGISTER, lambda rng, client: _read_tag(b"pool_%02d" % rng.randrange(20)) if client
+                 else READ_TAG_ANSWER, flows=6, segments=150, clean=True)
+    seen, moved = _tables_at_flush(monkeypatch), _moves(monkeypatch)
+    assert_paths_agree(path, monkeypatch, "cip")
+    assert not moved and len(seen) >= 4
+    assert all(12 < at["new"] == at["tags"] <= 20 for at in seen), [(at["new"], at["tags"]) for at in seen]
+
+
 def test_tag_names_hash_as_cpythons_siphash_of_bytes():
     """The tag table's hash is SipHash-1-3 of the name's bytes, CPython's own when its key is zero."""
     rng = random.Random(5)
