@@ -56,6 +56,10 @@ RANGE_SIZES = {0x0: 1, 0x1: 2, 0x2: 4, 0x3: 1, 0x4: 2, 0x5: 4}  # start/stop pai
 COUNT_SIZES = {0x7: 1, 0x8: 2, 0x9: 4, 0xB: 1}
 PREFIX_SIZES = {0: 0, 1: 1, 2: 2, 3: 4, 4: 1, 5: 2, 6: 4}
 MAX_FRAGMENT = 1 << 16
+# Bytes of unfinished fragments held across all flows of the process (both paths). IEEE 1815's
+# usual fragment size is 2048 bytes, so 2048 directions can be midway through one at once, far more
+# than a site's outstations; per flow alone, MAX_FRAGMENT each way of 500,000 flows would be ~64 GB.
+MAX_HELD = 4 << 20
 START = b"\x05\x64"
 
 
@@ -113,22 +117,48 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event]:
     return out
 
 
+class Held(bytes):
+    """The start of a fragment held for a flow's direction; its bytes count in ``Held.total`` while
+    it lives (a flow's state dropped, ended or evicted, drops them too)."""
+
+    total = 0  # bytes held across flows
+
+    def __new__(cls, data: bytes) -> Held:
+        held = super().__new__(cls, data)
+        Held.total += len(held)
+        return held
+
+    def __del__(self) -> None:
+        Held.total -= len(self)
+
+
+def over_budget(held: int, fragment: int) -> bool:
+    """Whether holding a fragment of ``fragment`` bytes instead of this direction's ``held`` bytes
+    would take the bytes held across flows past MAX_HELD."""
+    return Held.total - held + fragment > MAX_HELD
+
+
 def _transport(data: bytes, is_orig: bool, session: Session) -> bytes | None:
-    """Reassemble transport segments (FIR starts, FIN ends a fragment); the fragment when whole."""
+    """Reassemble transport segments (FIR starts, FIN ends a fragment); the fragment when whole. A
+    fragment too large, or one that cannot be held within MAX_HELD, is given up (malformed)."""
     header, segment = data[0], data[1:]
     key = f"fragment{int(is_orig)}"
     if header & 0x40:
         session.vars[key] = b""
     elif key not in session.vars:  # middle of a fragment whose start was not seen
         return None
-    fragment = session.vars[key] + segment
+    held = session.vars[key]
+    fragment = held + segment
     if len(fragment) > MAX_FRAGMENT:
         del session.vars[key]
         raise ValueError("DNP3 fragment too large")
     if header & 0x80:
         del session.vars[key]
         return fragment
-    session.vars[key] = fragment
+    if over_budget(len(held), len(fragment)):
+        del session.vars[key]
+        raise ValueError("DNP3 fragments held past the budget")
+    session.vars[key] = Held(fragment)
     return None
 
 

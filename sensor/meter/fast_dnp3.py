@@ -1,8 +1,9 @@
 """The application layer's compiled DNP3 path (``sensor.decode.fast.dnp3``; DNP3 over TCP): a detected
 flow's packets go to the numba kernel a chunk at a time; its event rows read as ``sensor.decode.dnp3``
 values them. The segments of fragments spread over link frames are put together here, as
-``dnp3._transport`` does, and the whole fragment handed back to the kernel. A flow the kernel cannot
-follow moves to Python (``sensor.meter.fast_path``), with the start of a fragment held."""
+``dnp3._transport`` does, and the whole fragment handed back to the kernel; the starts held count
+against the one budget of held bytes (``dnp3.MAX_HELD``) the Python decoder's count against. A flow
+the kernel cannot follow moves to Python (``sensor.meter.fast_path``), with the start of a fragment held."""
 
 from __future__ import annotations
 
@@ -31,10 +32,11 @@ def _objects(words: list[int]) -> str:
     return ",".join(_label(word) for word in words if word)
 
 
-def _transport(held: bytes | None, data: bytes) -> tuple[bytes | None, np.ndarray | None, bool]:
+def _transport(held: bytes | None, data: bytes, live: int) -> tuple[bytes | None, np.ndarray | None, bool]:
     """dnp3._transport of a link frame's user data ``data`` with the start of a fragment ``held``
-    (None: none): (what is held after, the fragment when whole (after its transport header byte),
-    whether it was too large)."""
+    (None: none) and ``live`` the bytes of the direction's start held now (what dnp3.over_budget
+    weighs): (what is
+    held after, the fragment when whole (after its transport header byte), whether it was given up)."""
     header, segment = data[0], data[1:]
     if header & 0x40:
         held = b""
@@ -45,6 +47,8 @@ def _transport(held: bytes | None, data: bytes) -> tuple[bytes | None, np.ndarra
         return None, None, True
     if header & 0x80:
         return None, np.frombuffer(data[:1] + fragment, np.uint8), False
+    if dnp3.over_budget(live, len(fragment)):
+        return None, None, True
     return fragment, None, False
 
 
@@ -54,7 +58,8 @@ class FastDnp3(FramedFlows):
 
     def __init__(self, facts: Facts, table: FlowTable) -> None:
         super().__init__(k, MAX_EVENTS, facts, table)
-        self._held: dict[tuple[int, int], bytes] = {}  # (fid, direction) → the start of a fragment
+        self._held: dict[tuple[int, int], dnp3.Held] = {}  # (fid, direction) → the start of a fragment
+        self._stale = False  # whether the kernel may have dropped starts still held here since _purge
 
     def _forget(self, fid: int) -> None:
         self._held.pop((fid, 0), None)
@@ -69,10 +74,21 @@ class FastDnp3(FramedFlows):
 
     def _hold(self, fid: int, d: int, held: bytes | None) -> None:
         self._flows[fid, k.F_PARTIAL + d] = held is not None
-        if held is None:
-            self._held.pop((fid, d), None)
-        else:
-            self._held[fid, d] = held
+        self._held.pop((fid, d), None)  # (its bytes leave dnp3.Held.total before the new ones count)
+        if held is not None:
+            self._held[fid, d] = dnp3.Held(held)
+
+    def _scan(self, *packets: np.ndarray | int) -> tuple[int, int]:
+        status, i = super()._scan(*packets)
+        self._stale |= i > packets[-1]  # the kernel read packets from ``start`` on
+        return status, i
+
+    def _purge(self) -> None:
+        """Drop the starts the kernel dropped at a whole fragment, as Python drops them at once, so
+        that dnp3.Held.total weighs what the Python decoder would hold."""
+        for fid, d in [key for key in self._held if not self._flows[key[0], k.F_PARTIAL + key[1]]]:
+            del self._held[fid, d]
+        self._stale = False
 
     def _vars(self, fid: int) -> dict:
         return {f"fragment{1 - d}": held for d in (0, 1) if (held := self._partial(fid, d)) is not None}
@@ -89,17 +105,21 @@ class FastDnp3(FramedFlows):
             kind = k.fragment(buf, pos)[1]
             frames.append((pos, kind, dnp3._user_data(bytes(buf[pos : pos + n])) if kind == k.SEGMENT else b""))
             pos += n
+        if self._stale and dnp3.Held.total + ln > dnp3.MAX_HELD:  # (no fragment of the segment grows past it)
+            self._purge()
         held = self._partial(f, d)
+        live = len(held or b"")
         for pos, kind, data in frames:
-            held, whole, _ = _transport(held, data) if kind == k.SEGMENT else (None if kind == k.WHOLE else held,
-                                                                               None, False)
+            held, whole, _ = _transport(held, data, live) if kind == k.SEGMENT else \
+                (None if kind == k.WHOLE else held, None, False)
             if whole is not None and not k.fits(whole, 0, False, len(whole), self._events):
                 return False
         self._grow(len(frames))
         self._flows[f, k.F_SEQ + d] = (int(seq[i]) + ln) & tcp.SEQ_MASK
         for pos, kind, data in frames:
             if kind == k.SEGMENT:
-                held, whole, too_large = _transport(self._partial(f, d), data)
+                held = self._partial(f, d)
+                held, whole, too_large = _transport(held, data, len(held or b""))
                 self._hold(f, d, held)
                 decoded = not too_large and (whole is None or k.assembled(
                     whole, len(whole), int(buf[pos + 6]) | int(buf[pos + 7]) << 8, int(buf[pos + 4]) | int(buf[pos + 5]) << 8,
@@ -107,6 +127,8 @@ class FastDnp3(FramedFlows):
             else:
                 decoded = k.decode(buf, pos, 0, f, orig, t, self._flows, k.F_PENDING, self._keys, self._vals,
                                    self._events, self._cnt)
+                if kind == k.WHOLE:  # the kernel dropped the start held, as Python drops it
+                    self._held.pop((f, d), None)
             framed.frame_done(decoded, self._flows, f, orig, t, self._cnt)
         return True
 

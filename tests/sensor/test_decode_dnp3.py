@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from sensor.decode import dnp3
 from sensor.decode.spec import Session
 
@@ -37,15 +39,16 @@ def test_detection_checks_the_header_crc():
     assert dnp3.detect(frame) and not dnp3.detect(frame[:8] + b"\x00\x00" + frame[10:])
 
 
-def test_fragments_spanning_link_frames_are_reassembled():
-    def link(user: bytes) -> bytes:
-        head = bytes([0x05, 0x64, 5 + len(user), 0x44, 1, 0, 2, 0])
-        out = head + dnp3._crc(head).to_bytes(2, "little")
-        for pos in range(0, len(user), 16):
-            block = user[pos : pos + 16]
-            out += block + dnp3._crc(block).to_bytes(2, "little")
-        return out
+def link(user: bytes) -> bytes:
+    head = bytes([0x05, 0x64, 5 + len(user), 0x44, 1, 0, 2, 0])
+    out = head + dnp3._crc(head).to_bytes(2, "little")
+    for pos in range(0, len(user), 16):
+        block = user[pos : pos + 16]
+        out += block + dnp3._crc(block).to_bytes(2, "little")
+    return out
 
+
+def test_fragments_spanning_link_frames_are_reassembled():
     response = bytes.fromhex("c08100000102000009") + bytes(10)  # g1v2, start 0 stop 9, ten flags
     session = Session()
     assert dnp3.decode(link(b"\x40" + response[:12]), False, session) == []  # FIR
@@ -61,3 +64,22 @@ def test_a_huge_object_count_costs_no_time():
     objects = dnp3._objects(bytes([120, 1, 0x59]) + b"\xff\xff\xff\x00" + b"\0" * 3, False, session)
     assert time.perf_counter() - start < 0.1
     assert (objects, session.malformed) == ("g120v1[16777215]", 1)
+
+
+def test_fragments_held_across_flows_share_one_budget(monkeypatch):
+    """Unfinished fragments of many flows hold at most MAX_HELD bytes together: a start that would
+    pass it is given up (malformed); a flow's held start is let go with its state."""
+    monkeypatch.setattr(dnp3, "MAX_HELD", 1000)
+    sessions = [Session() for _ in range(5)]
+    for i in range(4):
+        dnp3.decode(link(b"\x40" + bytes(240)), False, sessions[i])  # FIR, no FIN: 240 bytes held
+    assert dnp3.Held.total == 960
+    with pytest.raises(ValueError, match="budget"):
+        dnp3.decode(link(b"\x40" + bytes(41)), False, sessions[4])
+    assert "fragment0" not in sessions[4].vars
+    dnp3.decode(link(b"\x40" + bytes(40)), False, sessions[4])  # exactly at the budget
+    with pytest.raises(ValueError, match="budget"):  # a held start that would grow past it is given up
+        dnp3.decode(link(b"\x01" + bytes(1)), False, sessions[0])
+    assert dnp3.Held.total == 760
+    sessions.clear()
+    assert dnp3.Held.total == 0

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable
 
 import pytest
-from fastpaths import CORPUS, agree_bounded, agree_on_fuzz, assert_paths_agree, fuzz_capture, run
+from fastpaths import CORPUS, agree_bounded, agree_on_fuzz, assert_paths_agree, canonical, fuzz_capture, run
 
 from sensor.decode import dnp3
 from sensor.meter import fast_dnp3
@@ -154,6 +154,47 @@ def test_a_bounded_flow_table_and_the_event_cap_decode_the_same(tmp_path, monkey
     path = tmp_path / "plain.pcap"
     fuzz_capture(path, 6, 20000, REQUEST_LINK_STATUS, _fragments(), segments=20, clean=True)
     assert agree_bounded(path, monkeypatch, "dnp3", fast_dnp3) > 300
+
+
+def test_a_flood_of_unfinished_fragments_stays_within_one_budget_on_both_paths(tmp_path, monkeypatch):
+    """Many flows start fragments and never finish them (some whole fragments between): the bytes held
+    across flows never pass dnp3.MAX_HELD (made small here), fragments past it are given up and counted
+    malformed, and both paths agree on all of it."""
+    monkeypatch.setattr(dnp3, "MAX_HELD", 32 << 10)
+    peaks = {True: 0, False: 0}
+    transport, hold = dnp3._transport, fast_dnp3.FastDnp3._hold
+
+    def noting(compiled: bool, call: Callable) -> Callable:
+        def noted(*args):
+            out = call(*args)
+            peaks[compiled] = max(peaks[compiled], dnp3.Held.total)
+            return out
+        return noted
+
+    monkeypatch.setattr(dnp3, "_transport", noting(False, transport))
+    monkeypatch.setattr(fast_dnp3.FastDnp3, "_hold", noting(True, hold))
+    path = tmp_path / "flood.pcap"
+    fuzz_capture(path, 7, 20000, REQUEST_LINK_STATUS, _unfinished, flows=200, segments=24, clean=True)
+    python = run(path, False, False, monkeypatch)
+    assert dnp3.Held.total == 0  # the flows ended, their held starts with them
+    compiled = run(path, True, False, monkeypatch)
+    assert dnp3.Held.total == 0
+    assert [(canonical(events), *rest) for events, *rest in compiled] == \
+        [(canonical(events), *rest) for events, *rest in python]
+    assert dnp3.MAX_HELD // 2 < peaks[False] <= dnp3.MAX_HELD
+    assert dnp3.MAX_HELD // 2 < peaks[True] <= dnp3.MAX_HELD
+    given_up = sum(errors.get("dnp3", 0) for _, _, errors, *_ in python)
+    assert given_up > 100
+    assert sum(event["protocol"] == "dnp3" for events, *_ in python for event in events) > 100
+
+
+def _unfinished(rng: random.Random, from_master: bool) -> bytes:
+    """Segments that start a fragment (FIR) or add to it, never finishing it; now and then a whole fragment."""
+    roll = rng.random()
+    if roll < 0.15:
+        return link(bytes([0xC0]) + _fragment(rng, from_master, rng.randrange(16), plain=True)[:240],
+                    0xC4 if from_master else 0x44)
+    return link(bytes([(0x40 if roll < 0.35 else 0) | rng.randrange(64)]) + rng.randbytes(200))
 
 
 def _fragments() -> Frame:
