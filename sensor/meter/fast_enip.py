@@ -149,12 +149,14 @@ class FastEnip(MovingFlows):
         pending.rehash(kept, self._asked_vals.copy(), self._asked_keys, self._asked_vals)
         self._cnt[k.C_ASKED] -= len(taken)
         self._flows[fid, k.F_ASKED] = 0
+        self._flows[fid, k.F_LIVE_ASKED : k.F_LIVE_ASKED + k.CTX_SLOTS] = 0
         return out
 
     # -- interval end ---------------------------------------------------------------------
 
     def flush(self, fold: bool) -> list[dict]:
         rows = super().flush(fold)
+        self._flows[: len(self.ends), k.F_LIVE : k.F_LIVE + k.CTX_SLOTS] = 0  # (the pending table is empty now)
         cnt = self._cnt
         if 2 * cnt[k.C_TAGS] > cnt[k.C_MAX_TAGS] or 2 * cnt[k.C_ARENA] > cnt[k.C_MAX_ARENA]:  # no row names a tag now
             self._tag_keys.fill(-1)

@@ -15,13 +15,13 @@ import sys
 
 import numpy as np
 import pytest
-from fastpaths import CORPUS, assert_paths_agree, fuzz_capture, plant, run  # noqa: F401 (plant: a fixture)
+from fastpaths import CLIENT, CORPUS, SERVER, T0, assert_paths_agree, fuzz_capture, plant, run  # noqa: F401 (plant: a fixture)
 
 from sensor.decode.fast import enip as kernel
 from sensor.decode.fast import modbus as pending
 from sensor.decode.fast import siphash
 from sensor.meter import applayer, fast_enip
-from sensor.simulate import CIP_GET_IDENTITY, CIP_READ_TAG, cip_identity_reply, enip, enip_rr
+from sensor.simulate import CIP_GET_IDENTITY, CIP_READ_TAG, cip_identity_reply, enip, enip_rr, tcp_frame
 
 ENIP_TRACES = sorted(p for p in [*(CORPUS / "ics-pcap/EIP").glob("*/*.pcap"),
                                  *(CORPUS / "icsnpp/enip/traces").glob("*"),
@@ -398,3 +398,108 @@ def test_a_fault_registering_a_compiled_flow_is_raised_not_taken_for_malformed_i
     with pytest.raises(ValueError, match="broadcast"):
         run(path, True, False, monkeypatch)
     assert run(path, False, False, monkeypatch)  # the Python path registers no compiled flow
+
+
+def _live_by_slot(table: np.ndarray, flows: int) -> np.ndarray:
+    """How many keys of each flow a pending-style table holds under each context slot (Send Unit
+    Data keys, made under no slot, aside)."""
+    keys = table[table >= 0]
+    keys = keys[(keys >> 40 & 7) != kernel.K_UNIT]
+    counts = np.zeros((flows, kernel.CTX_SLOTS), np.int64)
+    np.add.at(counts, (keys >> kernel.FID_SHIFT, keys >> kernel.CTX_SHIFT & 3), 1)
+    return counts
+
+
+def test_the_flows_counts_of_keys_by_context_slot_are_what_the_tables_hold(tmp_path, monkeypatch):
+    """After every chunk and at every interval's end, on random and broken payloads (flows moving to
+    Python, Identity requests kept across intervals): each flow's F_LIVE… and F_LIVE_ASKED… counts."""
+    checked = []
+    tell, flush = fast_enip.FastEnip._tell_services, fast_enip.FastEnip.flush
+
+    def check(self) -> None:
+        n, live = len(self.ends), [f for f in range(len(self.ends)) if f not in self._free]
+        for column, table in ((kernel.F_LIVE, self._keys), (kernel.F_LIVE_ASKED, self._asked_keys)):
+            assert (self._flows[live, column : column + kernel.CTX_SLOTS] == _live_by_slot(table, n)[live]).all()
+        checked.append(int(self._flows[live, kernel.F_LIVE : kernel.F_LIVE_ASKED + kernel.CTX_SLOTS].sum()))
+
+    monkeypatch.setattr(fast_enip.FastEnip, "_tell_services", lambda self: check(self) or tell(self))
+    monkeypatch.setattr(fast_enip.FastEnip, "flush", lambda self, fold: check(self) or flush(self, fold))
+    path = tmp_path / "fuzz.pcap"
+    fuzz_capture(path, 1, 44818, REGISTER, Messages(broken=True).frame)
+    moved = _moves(monkeypatch)
+    assert assert_paths_agree(path, monkeypatch, "cip") > 300
+    assert moved and len(checked) >= 6 and max(checked) > 0
+
+
+ANSWER = b"\xcc\x00\x00\x00\xc4\x00\x01\x00\x00\x00"  # Read Tag's answer
+
+
+def _context_flood(path, filler: int, pairs: int) -> None:
+    """``filler`` flows of 256 unanswered Read Tag requests each (32 to a segment), then a flow of
+    ``pairs`` requests, each with new sender-context high bits, and their answers: its four slots
+    are soon taken by contexts no key is pending under, so each request must find one free."""
+    frames = []
+
+    def flow(port: int, messages: list[tuple[bool, bytes]]) -> None:
+        seq = {True: 1000, False: 5000}
+        for from_client, payload in messages:
+            src, dst, ports = (CLIENT, SERVER, (port, 44818)) if from_client else (SERVER, CLIENT, (44818, port))
+            frames.append(tcp_frame(src, dst, *ports, seq[from_client], 1, 0x18, payload))
+            seq[from_client] += len(payload)
+
+    def message(low: int, high: int, cip: bytes) -> bytes:
+        data = enip_rr(cip)
+        return struct.pack("<HHIIIII", 0x6F, len(data), 1, 0, low, high, 0) + data
+
+    read = _read_tag(b"a")[24 + 16 :]  # its CIP request
+    for f in range(filler):
+        flow(20000 + f, [(True, REGISTER)] + [(True, b"".join(message(s * 32 + i, 0, read) for i in range(32)))
+                                              for s in range(8)])
+    flow(19999, [(True, REGISTER)] + [(client, message(i, i + 1, read if client else ANSWER))
+                                      for i in range(pairs) for client in (True, False)])
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + b"".join(
+        struct.pack("<IIII", *divmod(T0 + n, 1_000_000), len(frame), len(frame)) + frame
+        for n, frame in enumerate(frames)))
+
+
+LINES_IN_KERNEL = """
+import sys, warnings
+warnings.simplefilter("ignore")  # (numpy scalars wrap SipHash's arithmetic with a warning)
+from sensor.decode.fast import enip
+from sensor.meter.pipeline import iter_intervals
+lines = 0
+def count(frame, event, arg):
+    global lines
+    lines += event == "line"
+    return count
+out = []
+for path in sys.argv[1:]:
+    lines = 0
+    sys.settrace(lambda frame, event, arg: count if frame.f_code.co_filename == enip.__file__ else None)
+    list(iter_intervals([path]))
+    sys.settrace(None)
+    out.append(lines)
+print(out)
+"""
+
+
+def test_a_flood_of_new_sender_contexts_costs_each_request_the_same_whatever_other_flows_hold(tmp_path,
+                                                                                               monkeypatch):
+    """Each request of the flood takes a slot by the flow's counts, never by looking through the pending
+    and Identity tables, which other flows' unanswered requests fill: the lines the kernel runs (as
+    plain Python, counted by a tracer) per request/answer pair are few, and as many with 2,048
+    requests of other flows pending as with none. (It once scanned both tables: 16,000 lines a pair,
+    25,000 with the filler.)"""
+    pairs, paths = 20, []
+    for filler in (8, 0):
+        for flood in (0, pairs):
+            paths.append(tmp_path / f"flood-{filler}-{flood}.pcap")
+            _context_flood(paths[-1], filler, flood)
+    out = subprocess.run([sys.executable, "-c", LINES_IN_KERNEL, *map(str, paths)], check=True, capture_output=True,
+                         text=True, env={**os.environ, "NUMBA_DISABLE_JIT": "1"}).stdout
+    filled_before, filled, empty_before, empty = eval(out)
+    per_pair, per_pair_filled = (empty - empty_before) / pairs, (filled - filled_before) / pairs
+    assert per_pair < 1000 and abs(per_pair_filled - per_pair) < 5, (per_pair, per_pair_filled)
+    moved = _moves(monkeypatch)
+    assert assert_paths_agree(paths[1], monkeypatch, "cip") == 8 * 256 + pairs  # (an answer joins its request)
+    assert not moved  # the kernel took every request

@@ -20,7 +20,8 @@ entries are compared byte for byte), and its row holds the tag's number. The tag
 never pass the caps the path sets (C_MAX_TAGS, C_MAX_ARENA): a segment that would intern past them
 moves its flow to Python. A sender context's low 32 bits go into the pending-table key, its high 32
 bits are one of the flow's CTX_SLOTS values (F_CTX…), by their slot; a slot takes new high bits
-only while no key of the flow's is made under it, so keys stay exact.
+only while no key of the flow's is made under it, so keys stay exact. The flow counts its keys under
+each slot (F_LIVE…, F_LIVE_ASKED…), so a request finds a free slot without looking at the tables.
 
 Columns, state and results are plain int64 arrays (see the index names below); timestamps are µs.
 """
@@ -47,12 +48,16 @@ NONE = -1
 # per-flow state: next sequence number per direction (-1: none yet), services (bits), whether the
 # responder served them this interval and when, requests pending, the flow-table slot, whether the
 # flow went on in Python, (not read here) the services told, Identity requests awaiting their
-# answer (kept across intervals, as the decoder's), sender contexts' high 32 bits by slot (-1: free)
+# answer (kept across intervals, as the decoder's), sender contexts' high 32 bits by slot (-1: free),
+# the flow's keys made under each slot in the pending table and in the asked table (Send Unit Data
+# keys, made under no slot, aside)
 F_SEQ, F_SERVICES, F_SERVED, F_SERVED_AT, F_PENDING, F_SLOT, F_MOVED, F_TOLD, F_ASKED, F_CTX = 0, 2, 3, 4, 5, 6, 7, 8, \
     9, 10
 CTX_SLOTS = 4
-FLOW_COLS = F_CTX + CTX_SLOTS
-INITIAL = (-1, -1, 0, 0, 0, 0, 0, 0, 0, 0) + (-1,) * CTX_SLOTS  # a new flow's state (its slot set apart)
+F_LIVE = F_CTX + CTX_SLOTS
+F_LIVE_ASKED = F_LIVE + CTX_SLOTS
+FLOW_COLS = F_LIVE_ASKED + CTX_SLOTS
+INITIAL = (-1, -1, 0, 0, 0, 0, 0, 0, 0, 0) + (-1,) * CTX_SLOTS + (0,) * (2 * CTX_SLOTS)  # (its slot set apart)
 SVC_ENIP = 1
 # Identity answers for Python: flow, time, offset and length of the reply data, the reply's service,
 # the attributes asked, sender is the originator
@@ -257,6 +262,32 @@ def _row(ev, cnt, fid, ts, proto, name, pv, tag, command, session, seq):
 
 
 @njit(cache=True, _nrt=False)
+def _count(flows, fid, column, key, step):
+    """A key of the flow's enters (``step`` 1) or leaves (-1) a table: its slot's count in the
+    columns from ``column`` (F_LIVE, F_LIVE_ASKED) follows, unless it is made under no slot."""
+    if (key >> 40) & 7 != K_UNIT:
+        flows[fid, column + ((key >> CTX_SHIFT) & 3)] += step
+
+
+@njit(cache=True, _nrt=False)
+def _ask(flows, fid, keys, vals, cnt, key, value):
+    """``ask`` (the Modbus kernel's), the flow's count of keys under the slot kept."""
+    before = flows[fid, F_PENDING]
+    ask(flows, F_PENDING, keys, vals, cnt, fid, key, value)
+    if flows[fid, F_PENDING] > before:
+        _count(flows, fid, F_LIVE, key, 1)
+
+
+@njit(cache=True, _nrt=False)
+def _answer(flows, fid, keys, vals, cnt, ev, key, ts):
+    """``answer`` (the Modbus kernel's), the flow's count of keys under the slot kept."""
+    paired, k = answer(flows, F_PENDING, keys, vals, cnt, ev, fid, key, ts)
+    if paired:
+        _count(flows, fid, F_LIVE, key, -1)
+    return paired, k
+
+
+@njit(cache=True, _nrt=False)
 def _pop(flows, fid, asked_keys, asked_vals, cnt, key):
     """The Identity attributes asked under ``key`` (forgotten now), else -1."""
     at = _find(asked_keys, key)
@@ -266,6 +297,7 @@ def _pop(flows, fid, asked_keys, asked_vals, cnt, key):
     _remove(asked_keys, asked_vals, at)
     flows[fid, F_ASKED] -= 1
     cnt[C_ASKED] -= 1
+    _count(flows, fid, F_LIVE_ASKED, key, -1)
     return wanted
 
 
@@ -278,6 +310,7 @@ def _ask_identity(flows, fid, asked_keys, asked_vals, cnt, key, wanted):
     asked_keys[at], asked_vals[at] = key, wanted
     flows[fid, F_ASKED] += 1
     cnt[C_ASKED] += 1
+    _count(flows, fid, F_LIVE_ASKED, key, 1)
 
 
 # -- CIP -----------------------------------------------------------------------------------------
@@ -350,7 +383,7 @@ def _message(b, m, mlen, is_req, key, nested, commit, fid, is_orig, ts, command,
             k = _row(ev, cnt, fid, ts, P_CIP, service, pv, NONE, command, NONE, seq)
             if k >= 0 and pv[V_TAG]:
                 ev[k, E_TAG] = _intern(name, pv[V_TAG], tag_keys, tag_vals, tag_at, arena, cnt)
-            ask(flows, F_PENDING, keys, vals, cnt, fid, key, k if k >= 0 else DROPPED)
+            _ask(flows, fid, keys, vals, cnt, key, k if k >= 0 else DROPPED)
             if flows[fid, F_ASKED]:
                 _pop(flows, fid, asked_keys, asked_vals, cnt, key)
         elif pv[V_TAG]:
@@ -385,7 +418,7 @@ def _message(b, m, mlen, is_req, key, nested, commit, fid, is_orig, ts, command,
         return -1, 0, -1
     body = min(m + 4 + 2 * extra, m + mlen)
     if commit:
-        paired, k = answer(flows, F_PENDING, keys, vals, cnt, ev, fid, key, ts) if key >= 0 else (False, DROPPED)
+        paired, k = _answer(flows, fid, keys, vals, cnt, ev, key, ts) if key >= 0 else (False, DROPPED)
         wanted = _pop(flows, fid, asked_keys, asked_vals, cnt, key) if key >= 0 and flows[fid, F_ASKED] else -1
         if wanted >= 0 and (status == 0 or status == 0x06) and (
                 service == GET_ALL or service == GET_LIST or service == GET_SINGLE):
@@ -449,16 +482,7 @@ def _cip(b, m, mlen, is_req, key, commit, fid, is_orig, ts, command, seq, flows,
 
 
 @njit(cache=True, _nrt=False)
-def _keyed(fid, slot, table):
-    """Whether ``table`` holds a key of the flow's made under the context slot."""
-    for key in table:
-        if key >= 0 and key >> FID_SHIFT == fid and (key >> CTX_SHIFT) & 3 == slot and (key >> 40) & 7 != K_UNIT:
-            return True
-    return False
-
-
-@njit(cache=True, _nrt=False)
-def _context(flows, fid, hi, is_req, commit, pv, keys, asked_keys):
+def _context(flows, fid, hi, is_req, commit, pv):
     """The flow's slot of a message's sender context high bits ``hi`` (-1: none). A request with new
     high bits takes a slot no key of the flow's is made under and no request of the segment used;
     while checking it (``commit`` False; -1: the kernel does not take it) ``pv`` notes the one new
@@ -481,7 +505,7 @@ def _context(flows, fid, hi, is_req, commit, pv, keys, asked_keys):
             return -1
         for j in range(CTX_SLOTS):
             if not pv[X_USED] >> j & 1 and (flows[fid, F_CTX + j] < 0 or not (
-                    _keyed(fid, j, keys) or _keyed(fid, j, asked_keys))):
+                    flows[fid, F_LIVE + j] or flows[fid, F_LIVE_ASKED + j])):
                 slot = j
                 break
         if slot < 0:
@@ -530,7 +554,7 @@ def _encapsulation(b, o, size, commit, fid, is_orig, ts, flows, keys, vals, ev, 
             return -1
         is_req = b[item] & 0x80 == 0
         if item_kind == ITEM_UNCONNECTED:
-            slot = _context(flows, fid, hi, is_req, commit, pv, keys, asked_keys)
+            slot = _context(flows, fid, hi, is_req, commit, pv)
             if slot < 0 and not commit:
                 return -1
             key = (fid << FID_SHIFT) | (slot << CTX_SHIFT) | (K_RR << 40) | low if slot >= 0 else NONE
@@ -538,7 +562,7 @@ def _encapsulation(b, o, size, commit, fid, is_orig, ts, flows, keys, vals, ev, 
                     jobs, cnt, asked_keys, asked_vals, tag_keys, tag_vals, tag_at, arena, pv, name)
     if command == LIST_IDENTITY and length:
         return -1
-    slot = _context(flows, fid, hi, is_orig, commit, pv, keys, asked_keys)
+    slot = _context(flows, fid, hi, is_orig, commit, pv)
     if slot < 0 and not commit:
         return -1
     if commit:
@@ -546,9 +570,9 @@ def _encapsulation(b, o, size, commit, fid, is_orig, ts, flows, keys, vals, ev, 
         pv[V_CLASS], pv[V_INSTANCE], pv[V_ATTRIBUTE] = NONE, NONE, NONE
         if is_orig:
             k = _row(ev, cnt, fid, ts, P_ENIP, command, pv, NONE, NONE, handle, NONE)
-            ask(flows, F_PENDING, keys, vals, cnt, fid, key, k if k >= 0 else DROPPED)
+            _ask(flows, fid, keys, vals, cnt, key, k if k >= 0 else DROPPED)
             return 1
-        paired, k = answer(flows, F_PENDING, keys, vals, cnt, ev, fid, key, ts) if slot >= 0 else (False, DROPPED)
+        paired, k = _answer(flows, fid, keys, vals, cnt, ev, key, ts) if slot >= 0 else (False, DROPPED)
         if not paired:
             k = _row(ev, cnt, fid, ts, P_ENIP, command, pv, NONE, NONE, handle, NONE)
         if k >= 0:
