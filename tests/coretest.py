@@ -237,6 +237,19 @@ def post_batch(
     return base.post("/api/v1/ingest", content=body, headers=headers)
 
 
+def fail_commit_markers(monkeypatch, ingestor, message: str) -> None:
+    """From now on the ingestor's commit-marker insert (``batches``) raises RuntimeError(message), after
+    the batch's rows were stored: the path where ingest takes them out again."""
+    insert = ingestor._insert
+
+    def failing(table, data, token):
+        if table == "batches":
+            raise RuntimeError(message)
+        insert(table, data, token)
+
+    monkeypatch.setattr(ingestor, "_insert", failing)
+
+
 EMPTY = {  # row_counts() of stores holding nothing
     name: 0
     for name in ("flows", "events", "observations", "batches", "traffic_1m", "pairs_1h", "asset_facts")

@@ -7,7 +7,7 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from coretest import T0, flow, make_batch, post_batch, provision
+from coretest import T0, fail_commit_markers, flow, make_batch, post_batch, provision
 
 from core.detect import store
 from core.detect.engine import alert_id, micros
@@ -168,14 +168,7 @@ def test_a_batch_whose_commit_fails_after_detection_raises_nothing_twice_when_re
     learned(site)
     ingestor = client.app.state.ingestor
     b = batch(T0 + 2 * HOUR, poll(T0 + 2 * HOUR, orig=LAPTOP, action="write_single_register"))
-    real = ingestor._insert
-
-    def marker_fails(table, data, token):
-        if table == "batches":
-            raise RuntimeError("core stopped")
-        real(table, data, token)
-
-    monkeypatch.setattr(ingestor, "_insert", marker_fails)
+    fail_commit_markers(monkeypatch, ingestor, "core stopped")
     r = post_batch(client, site.sensor_token, wire.encode(b))
     assert r.status_code == 503
     raised = sorted((a["kind"], a["count"]) for a in site.alerts())

@@ -12,7 +12,7 @@ from itertools import count
 from pathlib import Path
 
 import pytest
-from coretest import T0, bearer, flow, make_batch, post_batch, provision
+from coretest import T0, bearer, fail_commit_markers, flow, make_batch, post_batch, provision
 from fastapi.testclient import TestClient
 
 from core.analytics import assets, changes, overview, risk, rowcounts
@@ -148,14 +148,7 @@ def _batch(client, who) -> None:
 def _taken_out(client, acme, globex, monkeypatch, tmp_path) -> None:
     """A batch whose commit marker fails: its rows are taken out again (ingest's failure path)."""
     ingestor = client.app.state.ingestor
-    insert = ingestor._insert
-
-    def failing(table, data, token):
-        if table == "batches":
-            raise RuntimeError("the marker could not be written")
-        insert(table, data, token)
-
-    monkeypatch.setattr(ingestor, "_insert", failing)
+    fail_commit_markers(monkeypatch, ingestor, "the marker could not be written")
     batch = make_batch(flows=[flow(resp_h="10.0.2.1", uid="Cfail")], start=T0 + timedelta(minutes=50))
     with pytest.raises(RuntimeError):
         ingestor.ingest(acme.id, acme.sensor_id, wire.encode(batch))
