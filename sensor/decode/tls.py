@@ -16,8 +16,10 @@ whole records of valid type, version and length that fill the payload exactly.
 
 from __future__ import annotations
 
+import csv
 import struct
 from functools import cache
+from importlib.resources import files
 
 from sensor.decode import identity, tlsprint, x509
 from sensor.decode.dns import clean_text
@@ -52,16 +54,14 @@ CONF_SERVER_NAME = 50  # one name among the many a shared server may have
 
 
 @cache
-def _cipher_names() -> dict[int, str]:
-    from scapy.layers.tls.crypto.suites import (
-        _tls_cipher_suites,  # IANA names; loaded on first use
-    )
-
-    return _tls_cipher_suites
+def cipher_names() -> dict[int, str]:
+    """Cipher suite value → IANA name (``data/tls_cipher_suites.csv``, Scapy's table)."""
+    with files("sensor.decode").joinpath("data/tls_cipher_suites.csv").open(encoding="utf-8") as f:
+        return {int(row["value"], 16): row["name"] for row in csv.DictReader(line for line in f if line[0] != "#")}
 
 
 def cipher_name(code: int) -> str:
-    return _cipher_names().get(code, f"0x{code:04x}")
+    return cipher_names().get(code, f"0x{code:04x}")
 
 
 def version_name(code: int) -> str:
