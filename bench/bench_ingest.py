@@ -51,6 +51,7 @@ from sensor import wire  # noqa: E402
 from sensor.meter.observe import Observer  # noqa: E402
 from sensor.meter.pipeline import iter_batches  # noqa: E402
 from sensor.simulate import write_pcap  # noqa: E402
+from merged_batches import merged  # noqa: E402
 
 TENANTS = 4
 
@@ -80,24 +81,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def merged(batches: list[wire.Batch], k: int) -> list[wire.Batch]:
-    """Each ``k`` consecutive batches as one."""
-    out = []
-    for i in range(0, len(batches), k):
-        part = batches[i:i + k]
-        counters = {name: sum(b.counters.get(name, 0) for b in part) for name in wire.COUNTERS}
-        tables = {name: pa.concat_tables([b.tables[name] for b in part]).combine_chunks() for name in wire.TABLES}
-        out.append(wire.Batch(part[0].interval_start, part[-1].interval_end, tables, counters, sensor="SN"))
-    return out
-
-
 def run_core(data_dir: Path, port: int, group_rows: int, source: Path | None) -> subprocess.Popen:
+    """``mieruka serve`` on ``port``; with ``group_rows`` 0 the HTTP floor (``http_floor.py``) instead."""
     env = dict(os.environ, MIERUKA_DATA_DIR=str(data_dir), MIERUKA_PORT=str(port), MIERUKA_HOST="127.0.0.1",
                MIERUKA_RETENTION_RAW_DAYS="0", MIERUKA_INGEST_GROUP_ROWS=str(group_rows))
     if source:  # ahead of the installed (editable) tree
         env["PYTHONPATH"] = str(source.resolve())
-    core = subprocess.Popen([str(BIN / "mieruka"), "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(data_dir / "core.log", "wb"))
+    command = ([sys.executable, str(Path(__file__).with_name("http_floor.py")), str(port)] if not group_rows
+               else [str(BIN / "mieruka"), "serve"])
+    core = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir / "core.log", "wb"))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -160,7 +152,8 @@ def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_r
         cpu = cpu_seconds(core.pid)
         elapsed = post_all(port, sensors, bodies, args.connections)
         cpu = cpu_seconds(core.pid) - cpu
-        print(f"  {name}: {group_sizes(port)}")
+        if group_rows:
+            print(f"  {name}: {group_sizes(port)}")
     finally:
         if spy:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -204,7 +197,7 @@ def main() -> None:
     ap.add_argument("--merge", type=int, default=1, help="capture batches per batch sent")
     ap.add_argument("--sensors", type=int, default=24)
     ap.add_argument("--connections", type=int, default=8)
-    ap.add_argument("--modes", default="alone,group", help="the core's ways to run, of: alone, group")
+    ap.add_argument("--modes", default="alone,group", help="the core's ways to run, of: alone, group, floor")
     ap.add_argument("--profile", action="store_true", help="record the core with py-spy")
     ap.add_argument("--core-src", type=Path, help="run the core from this source tree")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench-ingest")
@@ -219,7 +212,7 @@ def main() -> None:
           f"{args.sensors * per_sensor:,} rows, {args.connections} connections")
     bare, bare_cpu = ceiling_rate(args.workdir, batches, args.sensors)
     print(f"ceiling (one bare insert per table)  {bare:>10,.0f} rows/s {bare_cpu:>10,.0f} rows/CPU s")
-    modes = {"alone": ("each batch alone", 1), "group": ("group commit", 500_000)}
+    modes = {"alone": ("each batch alone", 1), "group": ("group commit", 500_000), "floor": ("HTTP floor, nothing stored", 0)}
     for name, group_rows in (modes[m] for m in args.modes.split(",")):
         rate, per_cpu = core_rate(args.workdir, name.replace(" ", "-"), batches, args, group_rows)
         print(f"core, {name:<30} {rate:>10,.0f} rows/s {per_cpu:>10,.0f} rows/CPU s   "

@@ -1,11 +1,11 @@
 """Where an ingest's time goes, in process: every ClickHouse call and decoding step timed.
 
-    .venv/bin/python bench/bench_ingest_calls.py [--packets 100000] [--interval 60] [--sensors 64]
+    .venv/bin/python bench/bench_ingest_calls.py [--packets 100000] [--interval 60] [--merge 1] [--sensors 64]
                                                  [--core-src DIR]
 
 The simulated plant as wire batches of ``--interval`` seconds; each of ``--sensors`` sensors (over four
 tenants) stores its own copy through ``core.ingest.Ingestor`` (embedded chDB, detection on) from a
-thread of its own, in order — as the ingest route runs it, without HTTP. Printed: rows/s and rows per
+thread of its own, in order (``--merge K``: each K consecutive batches sent as one) — as the ingest route runs it, without HTTP. Printed: rows/s and rows per
 CPU second of the process, the groups, and per step (``wire`` decoding, detection, each kind of
 ClickHouse call) its calls, wall time and the CPU time of the thread that made them (chDB's own
 threads are not in that column). ``--core-src DIR`` takes ``core`` and ``sensor`` from another tree
@@ -57,6 +57,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=100_000)
     ap.add_argument("--interval", type=float, default=60.0, help="batch interval, seconds")
+    ap.add_argument("--merge", type=int, default=1, help="capture batches per batch sent")
     ap.add_argument("--sensors", type=int, default=64)
     ap.add_argument("--core-src", type=Path, help="take core and sensor from this source tree")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench-ingest")
@@ -72,12 +73,13 @@ def main() -> None:
     from sensor.meter.observe import Observer
     from sensor.meter.pipeline import iter_batches
     from sensor.simulate import write_pcap
+    from merged_batches import merged
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     capture = args.workdir / f"plant-{args.packets}.pcap"
     if not capture.exists():
         write_pcap(capture, packets=args.packets, seed=1)
-    batches = list(iter_batches([capture], args.interval, sensor="SN", observer=Observer()))
+    batches = merged(list(iter_batches([capture], args.interval, sensor="SN", observer=Observer())), args.merge)
     bodies = [[wire.encode(wire.Batch(b.interval_start, b.interval_end, b.tables, b.counters, sensor=f"SN-{s}"))
                for b in batches] for s in range(args.sensors)]
     rows = args.sensors * sum(b.rows(name) for b in batches for name in wire.TABLES)

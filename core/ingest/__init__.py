@@ -57,6 +57,7 @@ import pyarrow.compute as pc
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from core.detect.engine import Detection, Detector
+from core.export.retention import days_kept
 from core.ingest.group import GroupCommit
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
@@ -113,6 +114,7 @@ class Ingestor:
         self._examiner = ThreadPoolExecutor(1, thread_name_prefix="detect") if detector else None
         self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), group_rows)
         self.observe_group: Callable[[int], None] | None = None  # batches in each group stored: metrics
+        wire.zstd_prefix()  # built now, not by the first upload (pyarrow imports pandas on first use)
 
     def ingest(self, tenant_id: int, sensor_id: int, body: bytes,
                bounds: wire.TimeBounds | None = None) -> IngestResult:
@@ -158,7 +160,8 @@ class Ingestor:
                 members = [p for p in live if p.rows[name] and name not in p.stored]
                 if members:
                     self._step(f"before:{name}")
-                    tables = [self._with_keys(p.batch, name, p.tenant_id, p.sensor_id, self.retention(p.tenant_id))
+                    tables = [self._with_keys(p.batch, name, p.tenant_id, p.sensor_id,
+                                              days_kept(p.batch.interval_start, self.retention(p.tenant_id)))
                               for p in members]
                     self._insert(name, _concat(tables), _group_token(members))
                     self._step(f"after:{name}")
