@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from numba import njit
+
+from sensor.jit import njit
 
 CHUNK = 1 << 18  # records per chunk
 MAX_CAPLEN = 1 << 18  # larger than any real snaplen: a garbled record header

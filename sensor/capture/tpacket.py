@@ -22,10 +22,10 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from numba import njit
 
 from sensor.capture import kdrops, mirror
 from sensor.capture.pcapfile import CHUNK, Frames, _u32
+from sensor.jit import njit
 
 SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_RX_RING, PACKET_VERSION = 263, 1, 5, 10  # <linux/if_packet.h>
 TPACKET_V3, PACKET_MR_PROMISC = 2, 1

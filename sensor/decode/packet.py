@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from sensor.capture.pcapfile import Frames
+from sensor.jit import njit
 
 OK, NON_IP, MALFORMED = 0, 1, 2
 # why a frame is MALFORMED: an unknown link type; a damaged link or tunnel header; IP; transport

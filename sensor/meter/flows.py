@@ -30,9 +30,9 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
-from numba import njit
 
 from sensor import wire
+from sensor.jit import njit
 from sensor.wire import community, flowuid
 from sensor.decode import packet as pk
 from sensor.decode.fast import siphash

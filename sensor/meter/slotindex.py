@@ -9,7 +9,8 @@ arrays of keys, so Python never goes through the flows one by one.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from sensor.jit import njit
 
 EMPTY, GONE = -1, -2  # slot values of unused and removed entries
 

@@ -9,7 +9,8 @@ the corpus, and on lengths around every block boundary), without a Python call p
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from sensor.jit import njit
 
 _IV = np.array([
     0x6A09E667F3BCC908, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,

@@ -18,7 +18,6 @@ Columns, state and results are plain int64 arrays (see the index names below); t
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sensor.decode import dnp3
 from sensor.decode.fast import moving
@@ -27,6 +26,7 @@ from sensor.decode.fast.moving import (BAD, C_DROPPED, DONE, C_ERRORS, C_EVENTS,
                                        GROW, INCOMPLETE, JOB_COLS, MOVE, NOT_TAKEN, PIECES, SERVICE,
                                        TAKEN)  # (read by the Python side)
 from sensor.decode.fast.modbus import DROPPED, answer, ask, new_row
+from sensor.jit import njit
 
 MAX_HEADERS = 8  # object headers held per fragment
 # per-flow state: moving's, and per direction whether Python holds the start of a fragment

@@ -29,11 +29,11 @@ Columns, state and results are plain int64 arrays (see the index names below); t
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sensor.decode.fast import siphash, tcp
 from sensor.decode.fast.modbus import (C_DROPPED, C_ERRORS, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING,  # noqa: F401
                                        MAX_PENDING, _find, _remove, _slot, answer, ask, new_row, room)
+from sensor.jit import njit
 
 # event columns (E_TS and E_RTT where the Modbus kernel's are: its ``answer`` sets the rtt);
 # -1: absent. ENIP rows: command, session handle, encapsulation status; CIP rows: service, path

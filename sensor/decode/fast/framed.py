@@ -19,12 +19,11 @@ not numba arguments: a cached kernel specialised on dispatchers fails to save it
 
 from __future__ import annotations
 
-from numba import njit
-
 from sensor.decode.fast import dnp3, iec104, tcp
 from sensor.decode.fast.modbus import room
 from sensor.decode.fast.moving import (BAD, C_ERRORS, DONE, F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, GROW,
                                        F_SERVICES, INCOMPLETE, MOVE, NOT_TAKEN, PIECE, PIECES, SERVICE)
+from sensor.jit import njit
 
 IEC104, DNP3 = 0, 1
 KERNELS = (iec104, dnp3)  # by protocol number

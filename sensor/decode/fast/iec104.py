@@ -13,13 +13,13 @@ Columns, state and results are plain int64 arrays (see the index names below); t
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sensor.decode.fast.moving import (BAD, C_DROPPED, DONE, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS,  # noqa: F401
                                        F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, F_SERVICES, F_SLOT, F_TOLD,
                                        FLOW_COLS, GROW, INCOMPLETE, INITIAL, JOB_COLS, MOVE, SERVICE,
                                        TAKEN)  # (read by the Python side)
 from sensor.decode.fast.modbus import DROPPED, _find, _remove, answer, ask, new_row, rtt_us
+from sensor.jit import njit
 
 # event columns: format (I or U), type (or the U-frame's control), cause byte but its P/N bit,
 # originator, common address, first information object address, objects, status, the answer's

@@ -16,9 +16,9 @@ seconds the Python decoder subtracts.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sensor.decode.fast import tcp
+from sensor.jit import njit
 
 # event columns
 E_FID, E_TS, E_NAME, E_STATUS, E_UNIT, E_LAYOUT, E_V1, E_V2, E_V3, E_V4, E_TID, E_RTT = range(12)

@@ -17,11 +17,11 @@ Columns, state and results are plain int64 arrays (see the index names below); t
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sensor.decode.fast import tcp
 from sensor.decode.fast.modbus import (C_DROPPED, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS,  # noqa: F401
                                        _be16, answer, ask, new_row, room)  # (counters: the Python side reads them here)
+from sensor.jit import njit
 
 # event columns: the ROSCTR and name code say which of A1..A5 mean what (see ``sensor.meter.fast_s7comm``)
 E_FID, E_TS, E_ROSCTR, E_NAME, E_STATUS, E_REF, E_A1, E_A2, E_A3, E_A4, E_A5, E_RTT = range(12)

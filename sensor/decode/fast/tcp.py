@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numba import njit
+from sensor.jit import njit
 
 TAKE, SKIP, ASIDE = 0, 1, 2  # read it; a pure retransmission; for Python (overlap or capture-truncated)
 SEQ_MASK = 0xFFFFFFFF

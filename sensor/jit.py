@@ -1,0 +1,199 @@
+"""numba's ``njit`` for the sensor's kernels, cached under a digest of every source a kernel is built from.
+
+numba checks a cached kernel against its own file only (numba issues #1833, #9483): a kernel that inlines or
+calls a function of another module, or folds in its constants, went on running the old machine code after
+only that module changed. Every sensor module that compiles takes ``njit`` from here, which first puts a
+cache locator in front of numba's own for the sensor's files: a module's kernels are cached in a directory
+named by a digest of the module's source and of every sensor module it imports, transitively (read from the
+import statements), and of the compiler's version — a change to any of them lands in a new directory, so old
+machine code is never met again. Directories no process has opened for a day go when a new one is made.
+
+The cache root is ``$NUMBA_CACHE_DIR/<package>`` when that is set, else ``<package>/__pycache__/numba``
+beside the sources (a dev checkout, a writable install), else ``$XDG_CACHE_HOME/mieruka/numba`` (a read-only
+site-packages), else the temp directory: the first one that can be written.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+from numba import njit  # noqa: F401  (the sensor's kernels are compiled through this module)
+from numba.core import caching, config
+
+UNUSED_FOR = 24 * 3600  # seconds: a digest directory opened by no process for this long is removed
+
+# import statements, parenthesised ones whole, wherever they stand (parsed on their own: fast)
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]*(?:\([^)]*\)|[^\n]*)|import[ \t]+[^\n]*)", re.M)
+
+
+def _stamp(path: Path) -> tuple[Path, int, int]:
+    """The memo key of a file: its content is read again once it changed."""
+    st = path.stat()
+    return path, st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=1024)
+def _imported_names(path: Path, mtime_ns: int, size: int) -> tuple[tuple[int, str | None, tuple[str, ...]], ...]:
+    """(level, module, names) of every import statement of a source file: ``import a.b`` is (0, "a.b", ())."""
+    source = path.read_bytes()
+    try:
+        tree = ast.parse(b"\n".join(m.group(0).strip() for m in _IMPORT.finditer(source)))
+    except SyntaxError:  # an import-like line in a string, a comment with a parenthesis: parse the whole file
+        tree = ast.parse(source)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(0, alias.name, ()) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.level, node.module, tuple(alias.name for alias in node.names)))
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=1024)
+def _content_digest(path: Path, mtime_ns: int, size: int) -> bytes:
+    return hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_file(package: Path, name: str) -> Path | None:
+    """The source of module ``name`` ("sensor.a.b") inside ``package``; None for any other module."""
+    parts = name.split(".")
+    if parts[0] != package.name:
+        return None
+    base = package.joinpath(*parts[1:])
+    for path in (base / "__init__.py", base.parent / f"{base.name}.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports(package: Path, path: Path) -> set[Path]:
+    """The files of ``package`` that ``path`` imports, with the packages around each (their ``__init__``
+    runs first)."""
+    home = path.relative_to(package.parent).parts[:-1]  # the package relative imports start from
+    names = []
+    for level, module, members in _imported_names(*_stamp(path)):
+        if level:
+            module = ".".join([*home[:len(home) - level + 1], *([module] if module else [])])
+        names += [module, *(f"{module}.{member}" for member in members)]  # a member may be a submodule
+    files = set()
+    for name in names:
+        parts = name.split(".")
+        files.update(f for f in (_module_file(package, ".".join(parts[:n])) for n in range(1, len(parts) + 1)) if f)
+    return files
+
+
+def source_digest(package: Path, path: Path) -> str:
+    """A digest of ``path``, every file of ``package`` it imports, transitively, and the compiler's version."""
+    seen, todo = set(), [path]
+    while todo:
+        file = todo.pop()
+        if file not in seen:
+            seen.add(file)
+            todo += _imports(package, file)
+    digest = hashlib.blake2b(f"{numba.__version__} {sys.version}".encode(), digest_size=12)
+    for file in sorted(seen):
+        digest.update(str(file.relative_to(package)).encode() + b"\0" + _content_digest(*_stamp(file)))
+    return digest.hexdigest()
+
+
+def _writable(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+        return True
+    except OSError:
+        return False
+
+
+@functools.cache
+def cache_root(package: Path) -> Path | None:
+    """The first of the cache roots (module docstring) this process can write; None when none is."""
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    candidates = [package / "__pycache__" / "numba", user_cache / "mieruka" / "numba",
+                  Path(tempfile.gettempdir()) / f"mieruka-numba-{os.getuid()}"]
+    if config.CACHE_DIR:
+        candidates.insert(0, Path(config.CACHE_DIR) / package.name)
+    return next((root for root in candidates if _writable(root)), None)
+
+
+def _prune(directory: Path) -> None:
+    """Remove the other digests' directories of ``directory``'s module no process opened for UNUSED_FOR.
+    (A process still running old code that finds its directory gone compiles again: numba reads a missing
+    index or data file as a miss.)"""
+    stem, now = directory.name.rsplit("-", 1)[0], time.time()
+    for other in directory.parent.glob(f"{stem}-*"):
+        try:
+            unused = now - other.stat().st_mtime > UNUSED_FOR
+        except OSError:  # removed meanwhile by another process
+            continue
+        if unused and other != directory and other.name.rsplit("-", 1)[0] == stem:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+@functools.cache
+def _cache_dir(package: Path, path: Path) -> tuple[str, str] | None:
+    """(directory, digest) for the kernels of source file ``path``, made and marked as opened now."""
+    root = cache_root(package)
+    if root is None:
+        return None
+    digest = source_digest(package, path)
+    directory = root / path.parent.relative_to(package) / f"{path.stem}-{digest}"
+    fresh = not directory.exists()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        os.utime(directory)
+    except OSError:
+        return None
+    if fresh:
+        _prune(directory)
+    return str(directory), digest
+
+
+class DigestLocator(caching._CacheLocator):
+    """numba's cache locator for the kernels of the files under ``package``."""
+
+    package: Path
+
+    def __init__(self, py_func, cache_path: str, digest: str):
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path, self._digest = cache_path, digest
+
+    def get_cache_path(self) -> str:
+        return self._cache_path
+
+    def get_source_stamp(self) -> str:
+        return self._digest  # the directory already says it; numba also keeps it in the index
+
+    def get_disambiguator(self) -> str:
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        path = Path(py_file).resolve()
+        if not path.is_relative_to(cls.package) or not path.is_file():
+            return None  # another package's kernel: numba's own locators take it
+        place = _cache_dir(cls.package, path)
+        return cls(py_func, *place) if place else None
+
+
+def cache_under_digests(package: Path) -> None:
+    """Cache the kernels of the files under ``package`` (a package's directory) by their sources' digest.
+    Call it before the first of them is compiled: numba picks a kernel's locator when it is decorated."""
+    package = package.resolve()
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # (its older name)
+    if not any(getattr(cls, "package", None) == package for cls in impl._locator_classes):
+        impl._locator_classes.insert(0, type("DigestLocator", (DigestLocator,), {"package": package}))
+
+
+cache_under_digests(Path(__file__).parent)
