@@ -76,15 +76,6 @@ def _final(v, last):
     return v0 ^ v1 ^ v2 ^ v3
 
 
-@njit(cache=True)
-def hash_words(k0, k1, words):
-    """SipHash-1-3 of ``words`` (uint64) laid out as little-endian bytes."""
-    v = start(k0, k1)
-    for w in words:
-        v = absorb(v, w)
-    return finish(v, len(words))
-
-
 @njit(cache=True, _nrt=False)
 def hash_bytes(k0, k1, s, o, n):
     """SipHash-1-3 of the bytes s[o:o+n] (``s`` uint8)."""
