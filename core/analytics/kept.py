@@ -12,6 +12,9 @@ counts are read through the Distributed table like any data.
 
 Rows a TTL merge expires in the background (older than the retention) leave the counts as they are:
 a result that still holds them is computed again at its tenant's next change.
+
+Each tenant keeps its own few results, so that tenants browsing at once do not push each other's out; a
+bound on them all (a provider has hundreds of tenants) lets the least recently read tenant's go first.
 """
 
 from __future__ import annotations
@@ -47,27 +50,48 @@ class Same:
 
 
 class Kept(Generic[T]):
-    """Up to ``size`` results by tenant and key, each with the version of the ``sources`` (None: every
-    source) it was computed from."""
+    """Each tenant's results by key, up to ``size`` a tenant and ``total`` in all (the least recently
+    read go first), each with the version of the ``sources`` (None: every source) it was computed from."""
 
-    def __init__(self, sources: tuple[str, ...] | None, size: int = 8):
+    def __init__(self, sources: tuple[str, ...] | None, size: int = 8, total: int = 1024):
         self.sources = sources
-        self.size = size
-        self._results: OrderedDict[Hashable, T] = OrderedDict()
+        self.size, self.total = size, total
+        # by (store, tenant), least recently read first: by key, least recently read first: (version, result)
+        self._tenants: OrderedDict[tuple[str, int], OrderedDict[Hashable, tuple[tuple, T]]] = OrderedDict()
+        self._count = 0
         self._lock = Lock()  # pages are served from a thread pool
+
+    def __len__(self) -> int:
+        return self._count
 
     def get(self, ch: ClickHouseStore, tenant_id: int, key: Hashable, compute: Callable[[], T]) -> T:
         """The tenant's result for ``key``: the kept one while its sources have not changed since (read
         before computing: a change made meanwhile moves the version after it), else ``compute()``'s.
         Callers must not change what they get: the next caller gets the same objects."""
-        full = (ch.dsn, tenant_id, key, version(ch, tenant_id, self.sources))
+        tenant, now = (ch.dsn, tenant_id), version(ch, tenant_id, self.sources)
         with self._lock:
-            if full in self._results:
-                self._results.move_to_end(full)
-                return self._results[full]
+            results = self._tenants.get(tenant)
+            if results is not None and key in results and results[key][0] == now:
+                self._tenants.move_to_end(tenant)
+                results.move_to_end(key)
+                return results[key][1]
         result = compute()
         with self._lock:
-            self._results[full] = result
-            while len(self._results) > self.size:
-                self._results.popitem(last=False)
+            self._keep(tenant, key, now, result)
         return result
+
+    def _keep(self, tenant: tuple[str, int], key: Hashable, now: tuple, result: T) -> None:
+        results = self._tenants.setdefault(tenant, OrderedDict())
+        self._tenants.move_to_end(tenant)
+        self._count += key not in results
+        results[key] = (now, result)  # an older version of the key's result is never read again
+        results.move_to_end(key)
+        if len(results) > self.size:
+            results.popitem(last=False)
+            self._count -= 1
+        while self._count > self.total:
+            oldest = next(iter(self._tenants.values()))
+            oldest.popitem(last=False)
+            self._count -= 1
+            if not oldest:
+                self._tenants.popitem(last=False)

@@ -8,7 +8,7 @@ from core.analytics.kept import Kept
 from core.export import tenant
 from core.store.clickhouse import ClickHouseStore
 
-_COUNTS: Kept[dict[str, int]] = Kept(None, size=16)
+_COUNTS: Kept[dict[str, int]] = Kept(None, size=1)  # one result a tenant
 
 
 def row_counts(ch: ClickHouseStore, tenant_id: int) -> dict[str, int]:

@@ -257,15 +257,17 @@ def test_every_tenant_table_is_counted_by_a_writer(site):
 def test_the_version_is_the_tenants_counts_and_a_cluster_reads_them_through_distributed(site):
     ch = site[0].app.state.clickhouse
     one, two = 1001, 1002  # tenants of their own
-    assert tenant_changes.version(ch, one, ("asset_annotations",)) == ()
+    started = tenant_changes.version(ch, one, ())  # every version holds the core processes' starts
+    assert [r[:3] for r in started] == [(tenant_changes.EVERY_TENANT, tenant_changes.START, 1)]
+    assert tenant_changes.version(ch, one, ("asset_annotations",)) == started
     assets.annotate(ch, one, "10.0.0.1", "someone", notes="first")
     noted = tenant_changes.version(ch, one, ("asset_annotations",))
-    assert noted[0][:3] == (one, "asset_annotations", 1)
-    assert tenant_changes.version(ch, two, ("asset_annotations",)) == ()  # only the tenant's
-    assert tenant_changes.version(ch, one, ("alerts",)) == ()  # only the sources named
+    assert noted[-1][:3] == (one, "asset_annotations", 1)
+    assert tenant_changes.version(ch, two, ("asset_annotations",)) == started  # only the tenant's
+    assert tenant_changes.version(ch, one, ("alerts",)) == started  # only the sources named
     assets.annotate(ch, one, "10.0.0.1", "someone", notes="second")
     twice = tenant_changes.version(ch, one, ("asset_annotations",))
-    assert twice[0][2] == 2 and twice[0][3] >= noted[0][3]
+    assert twice[-1][2] == 2 and twice[-1][3] >= noted[-1][3]
     ch.command("OPTIMIZE TABLE tenant_changes FINAL")
     assert tenant_changes.version(ch, one, ("asset_annotations",)) == twice  # a merge adds nothing
 
@@ -291,3 +293,32 @@ def test_same_matches_the_very_object_only():
     one, twin = {"k": 1}, {"k": 1}
     assert Same(one) == Same(one) and hash(Same(one)) == hash(Same(one))
     assert Same(one) != Same(twin) and Same(one) != one
+
+
+def test_each_tenant_keeps_its_own_results_within_a_bound_on_all(site):
+    """Hundreds of tenants browsing at once keep their own results (one bound a tenant), and a bound on
+    them all lets the least recently read tenant's oldest go first."""
+    ch = site[0].app.state.clickhouse
+    calls = []
+    compute = lambda: calls.append(1) or object()  # noqa: E731
+    kept, tenants = Kept(("asset_annotations",)), range(3001, 3301)  # 300 tenants of their own
+    first = {(t, k): kept.get(ch, t, k, compute) for t in tenants for k in ("day", "week")}
+    assert all(kept.get(ch, t, k, compute) is first[t, k] for t, k in first) and len(calls) == len(kept) == 600
+
+    assets.annotate(ch, 3001, "10.0.0.1", "someone", notes="changed")
+    again = kept.get(ch, 3001, "day", compute)
+    assert again is not first[3001, "day"] and len(kept) == 600  # the new version replaces the old
+    for k in ("month", "year", "today", "hour", "minute", "second", "all"):  # a tenant's 8th, 9th result
+        kept.get(ch, 3002, k, compute)
+    assert kept.get(ch, 3002, "day", compute) is not first[3002, "day"]  # its oldest let go
+    assert kept.get(ch, 3003, "day", compute) is first[3003, "day"]  # not another tenant's
+
+    small = Kept(("asset_annotations",), size=2, total=5)
+    for t in (1, 2, 3):
+        for k in ("a", "b"):
+            small.get(ch, 4000 + t, (t, k), compute)
+    assert len(small) == 5  # the first tenant's oldest went
+    calls.clear()
+    assert [small.get(ch, 4000 + t, (t, k), compute) and len(calls) for t, k in ((1, "b"), (3, "b"), (1, "a"))] \
+        == [0, 0, 1]
+    assert len(small) == 5
