@@ -3,7 +3,10 @@
 - Raw records (flows, events, observations) carry their tenant's retention in days
   (``retention_days``, set at ingest) and expire that long after their batch's interval: the
   tenant's own ``retention_days`` (``mieruka tenants set NAME --retention-days N``, which also
-  re-dates the rows already stored), else ``MIERUKA_RETENTION_RAW_DAYS``.
+  re-dates the rows already stored), else ``MIERUKA_RETENTION_RAW_DAYS``. A batch arriving later than
+  that keeps its raw rows TAKE_OUT_GRACE after its arrival (``days_kept``): a take-out of its attempt
+  (core.ingest: its group failed, or ``recover`` after a crash) negates the rows it re-reads, and rows
+  the TTL dropped on arrival would leave their traffic in the rollups.
 - Rollups (Summing/AggregatingMergeTree tables with a time column in their key: traffic per minute,
   pairs and ledger state per hour and day …; the ledger's all-time state by its last sighting) are
   kept ``MIERUKA_RETENTION_ROLLUP_DAYS`` for every tenant, longer than raw records, so trends and the
@@ -12,9 +15,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane, Tenant
@@ -22,6 +27,9 @@ from core.store.tenant_changes import EVERY_TENANT, RETENTION, changed
 
 RAW_TABLES = ("flows", "events", "observations")
 LATEST_STATE = ("pair_seen_all", "asset_seen_all", "event_actions_all")  # migration 018
+# how long a late batch's raw rows outlive its arrival: past any take-out of its attempt (recover
+# takes out a crashed attempt 10-20 minutes after it while the core runs; a day covers a restart)
+TAKE_OUT_GRACE = timedelta(days=1)
 _ROLLUP_ENGINE = re.compile(r"(Summing|Aggregating)MergeTree")
 
 
@@ -51,6 +59,15 @@ class Retention:
     def forget(self, tenant_id: int) -> None:
         with self._guard:
             self._cache.pop(tenant_id, None)
+
+
+def days_kept(interval_start: datetime, days: int, now: datetime | None = None) -> int:
+    """The retention a batch's raw rows are stored with (days after ``interval_start``; 0: kept): the
+    tenant's ``days``, or for a batch older than that, until TAKE_OUT_GRACE after it arrived ``now``."""
+    if days == 0:
+        return 0
+    arrived = now or datetime.now(UTC)
+    return max(days, math.ceil((arrived + TAKE_OUT_GRACE - interval_start) / timedelta(days=1)))
 
 
 def redate(ch: ClickHouseStore, tenant_id: int, days: int) -> None:

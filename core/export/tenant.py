@@ -9,7 +9,9 @@
     OUT/<name>                        files the caller adds (the CLI adds the invoices)
 
 Tables that merge rows (Replacing/Summing/AggregatingMergeTree) are read ``FINAL``: one row per key,
-as every query of the core sees them; aggregate states are written as their values. Big tables are
+as every query of the core sees them; aggregate states are written as their values. Of a
+SummingMergeTree only rows whose sums are not all zero are read: a merge drops the others (a batch taken
+out: its rows and their negation), which ``FINAL`` alone may still count. Big tables are
 read in time slices of at most about CHUNK_ROWS rows and written as Parquet row groups, so memory
 stays bounded whatever the tenant's size, and other queries of the core run between slices.
 """
@@ -37,6 +39,7 @@ CHUNK_ROWS = 200_000
 CSV_MAX_ROWS = 100_000
 SECRET_COLUMN = re.compile(r"hash|secret", re.IGNORECASE)  # password/token hashes, webhook keys
 _MERGING = re.compile(r"(Replacing|Summing|Aggregating|Collapsing|VersionedCollapsing)MergeTree")
+_NUMBER = re.compile(r"U?Int\d+$|Float\d+$|Decimal")
 
 Progress = Callable[[str, int], None]  # (table, rows written so far)
 
@@ -72,8 +75,8 @@ def export_tenant(ch: ClickHouseStore, controlplane: Engine, tenant_id: int, ten
 
 def row_counts(ch: ClickHouseStore, tenant_id: int) -> dict[str, int]:
     """The tenant's rows per ClickHouse table, counted as the export reads them."""
-    return {t["name"]: ch.query(f"SELECT count() AS n FROM {t['name']}{final(t)} WHERE tenant_id = {{t:UInt32}}",
-                                {"t": tenant_id})[0]["n"] for t in ch.tenant_tables()}
+    return {t["name"]: ch.query(f"SELECT count() AS n FROM {t['name']}{final(t)} WHERE tenant_id = {{t:UInt32}}"
+                                + nonzero(t), {"t": tenant_id})[0]["n"] for t in ch.tenant_tables()}
 
 
 # -- ClickHouse ---------------------------------------------------------------------------------
@@ -81,6 +84,16 @@ def row_counts(ch: ClickHouseStore, tenant_id: int) -> dict[str, int]:
 def final(table: dict) -> str:
     """`` FINAL`` for a table that merges rows (one row per key, as the core's queries see it)."""
     return " FINAL" if _MERGING.search(table["engine"]) else ""
+
+
+def nonzero(table: dict) -> str:
+    """`` AND …`` for a SummingMergeTree: its rows whose sums (its numeric columns outside the key, as
+    ClickHouse sums them) are not all zero, the rows a merge keeps; else nothing."""
+    if "SummingMergeTree" not in table["engine"]:
+        return ""
+    key = set(re.findall(r"\w+", table["sorting_key"]))
+    sums = [name for name, kind in table["columns"].items() if name not in key and _NUMBER.match(kind)]
+    return " AND (" + " OR ".join(f"`{name}` != 0" for name in sums) + ")"
 
 
 def select_list(columns: dict[str, str]) -> str:
@@ -104,14 +117,15 @@ def _time_column(table: dict) -> str | None:
 
 
 def _clickhouse_chunks(ch: ClickHouseStore, table: dict, tenant_id: int) -> Iterator[pa.Table]:
-    base = f"SELECT {select_list(table['columns'])} FROM {table['name']}{final(table)} WHERE tenant_id = {{t:UInt32}}"
+    base = (f"SELECT {select_list(table['columns'])} FROM {table['name']}{final(table)} WHERE tenant_id = {{t:UInt32}}"
+            + nonzero(table))
     params = {"t": tenant_id}
     column = _time_column(table)
     if column is None:
         yield _arrow(ch, base, params)
         return
     hours = ch.query(f"SELECT toStartOfHour(toDateTime(`{column}`)) AS h, count() AS n FROM {table['name']}{final(table)} "
-                     "WHERE tenant_id = {t:UInt32} GROUP BY h ORDER BY h", params)
+                     "WHERE tenant_id = {t:UInt32}" + nonzero(table) + " GROUP BY h ORDER BY h", params)
     if not hours:
         yield _arrow(ch, base + " AND 0", params)
     for start, end in _slices(hours):
