@@ -317,15 +317,10 @@ def zstd_prefix() -> zstandard.ZstdCompressionDict:
     """What every batch repeats (the tables' schemas in their compact form) as a zstd prefix both
     ends build from TABLES, so a batch does not pay for it. A change to TABLES is a new VERSION
     anyway; a frame compressed without it (version 1) decompresses the same."""
-    # a dictionary object per caller (it digests itself lazily), its content built once
-    return zstandard.ZstdCompressionDict(_prefix_content(), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-
-
-@functools.cache
-def _prefix_content() -> bytes:
     empty = Batch(datetime.fromtimestamp(0, timezone.utc), datetime.fromtimestamp(0, timezone.utc),
                   {name: empty_table(name) for name in TABLES})
-    return b"".join(_ipc_bytes(t) for t in _wire_tables(empty).values())
+    schemas = b"".join(_ipc_bytes(t) for t in _wire_tables(empty).values())
+    return zstandard.ZstdCompressionDict(schemas, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
 
 
 def _micros(t: datetime) -> int:
