@@ -2,10 +2,12 @@
 
 Kinds: ``device`` (a MAC, or a site IP), ``link`` (``orig>resp|service``), ``function``
 (``orig>resp|protocol|action``) and ``attribute`` (``device|attribute|source``, value = the
-current value). Detection asks about the keys of one batch: answers come from a per-process cache
-loaded once per tenant, and keys the cache lacks are looked up (another worker, or an analyst's
-"learn", may have added them since) — a key found missing is not asked again for RELOAD_S seconds
-unless this process added to the baseline — so a batch costs no query once its keys are known.
+current value). Detection asks about the keys a group of batches shows: answers come from a
+per-process cache loaded once per tenant, and keys the cache lacks are looked up (another worker, or
+an analyst's "learn", may have added them since) — one query for all the group's tenants; a key found
+missing is not asked again for RELOAD_S seconds unless an analyst added to the baseline in this
+process — so a group costs no query once its keys are known. What detection learns enters the cache
+as it learns it, so its own writes need no new look-up.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from core.store.clickhouse import ClickHouseStore
 
 KINDS = ("device", "link", "function", "attribute")
 RELOAD_S = 30.0
-additions = 0  # baseline writes of this process: a key found missing may be there now
+additions = 0  # analysts' additions in this process: a key found missing may be there now
 
 
 def add(ch: ClickHouseStore, tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> None:
-    """Store (kind, key, value) entries as of data time ``ts``."""
+    """Store (kind, key, value) entries as of data time ``ts`` (an analyst's "learn")."""
+    global additions
     write(ch, rows(tenant_id, entries, ts))
+    additions += 1
 
 
 def rows(tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> list[dict]:
@@ -32,9 +36,7 @@ def rows(tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> l
 
 def write(ch: ClickHouseStore, baseline_rows: list[dict]) -> None:
     """Store ``rows`` (of any tenants) in one insert."""
-    global additions
     if baseline_rows:
-        additions += 1
         ch.insert_rows("detect_baseline", baseline_rows)
 
 
@@ -49,28 +51,48 @@ class Baseline:
 
     def lookup(self, tenant_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """The (kind, key) pairs of ``keys`` in the baseline, with their values."""
+        self.prefetch({tenant_id: keys})
         with self._guard:
-            known = self._known.get(tenant_id)
-        if known is None:
-            known = {(r["kind"], r["key"]): r["value"] for r in self.ch.query(
-                "SELECT kind, key, value FROM detect_baseline FINAL WHERE tenant_id = {t:UInt32}",
-                {"t": tenant_id})}
+            known = self._known[tenant_id]
+        return {k: known[k] for k in keys if k in known}
+
+    def prefetch(self, wanted: dict[int, set[tuple[str, str]]]) -> None:
+        """Make ``lookup`` of these tenants' (kind, key) pairs answer from the cache: one query loads
+        the tenants not cached, one looks up the keys neither cached nor recently found missing."""
+        with self._guard:
+            unloaded = sorted(t for t in wanted if t not in self._known)
+        if unloaded:
+            loaded: dict[int, dict[tuple[str, str], str]] = {t: {} for t in unloaded}
+            for r in self.ch.query("SELECT tenant_id, kind, key, value FROM detect_baseline FINAL "
+                                   "WHERE tenant_id IN {t:Array(UInt32)}", {"t": unloaded}):
+                loaded[r["tenant_id"]][(r["kind"], r["key"])] = r["value"]
             with self._guard:
-                self._known[tenant_id] = known
+                for tenant_id, known in loaded.items():
+                    self._known.setdefault(tenant_id, known)
+        missing = []
+        with self._guard:
+            for tenant_id, keys in wanted.items():
+                known, absent = self._known[tenant_id], self._absent(tenant_id)
+                missing += [(tenant_id, *k) for k in keys if k not in known and k not in absent]
+        if not missing:
+            return
+        rows = self.ch.query("SELECT tenant_id, kind, key, value FROM detect_baseline FINAL "
+                             "WHERE (tenant_id, kind, key) IN {keys:Array(Tuple(UInt32, String, String))}",
+                             {"keys": missing})
+        with self._guard:
+            for r in rows:
+                self._known[r["tenant_id"]][(r["kind"], r["key"])] = r["value"]
+            for tenant_id, kind, key in missing:
+                if (kind, key) not in self._known[tenant_id]:
+                    self._absent(tenant_id).add((kind, key))
+
+    def _absent(self, tenant_id: int) -> set[tuple[str, str]]:
+        """The tenant's keys found missing lately (under the guard): forgotten after RELOAD_S seconds
+        or an analyst's addition."""
         since, generation, absent = self._missing.get(tenant_id, (0.0, -1, set()))
         if generation != additions or time.monotonic() - since > RELOAD_S:
-            since, generation, absent = time.monotonic(), additions, set()
-        missing = [k for k in keys if k not in known and k not in absent]
-        if missing:
-            for r in self.ch.query(
-                    "SELECT kind, key, value FROM detect_baseline FINAL WHERE tenant_id = {t:UInt32} "
-                    "AND (kind, key) IN {keys:Array(Tuple(String, String))}",
-                    {"t": tenant_id, "keys": missing}):
-                known[(r["kind"], r["key"])] = r["value"]
-            absent.update(k for k in missing if k not in known)
-        with self._guard:
-            self._missing[tenant_id] = (since, generation, absent)
-        return {k: known[k] for k in keys if k in known}
+            self._missing[tenant_id] = since, generation, absent = time.monotonic(), additions, set()
+        return absent
 
     def learn(self, tenant_id: int, entries: list[tuple[str, str, str]], ts: datetime) -> list[dict]:
         """Know (kind, key, value) entries from now on in this process; the rows that store them

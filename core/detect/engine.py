@@ -75,6 +75,7 @@ class Detection:
     changed: list[list[dict]] = field(default_factory=list)  # per batch: the alert rows raised or folded
     raised: dict[int, list[dict]] = field(default_factory=dict)  # per tenant: the rows raised (to notify)
     learned: list[dict] = field(default_factory=list)  # baseline rows
+    first_data: list[dict] = field(default_factory=list)  # learning rows: sensors' first data times
 
 
 class Detector:
@@ -105,14 +106,26 @@ class Detector:
         """Detect batches (tenant, sensor, batch), each after the ones before it — the same alerts as
         one by one: the caches of open alerts and of the baseline take in each batch's, so the next
         sees what it raised and learned — without writing anything (``write`` stores it all at once,
-        ``discard`` forgets it), so it may run while the batches' rows are being stored. The
-        tenants' policies and the sensors' first data times are read once. A batch whose detection fails is logged and gets no alerts."""
+        ``discard`` forgets it), so it may run while the batches' rows are being stored. What the
+        group needs from the store is read up front, one query each for all its tenants and sensors
+        (policies, first data times, open alerts, the baseline's answers for every key the batches
+        show), and the batches' sightings are worked out together. A batch whose detection fails is
+        logged and gets no alerts."""
         policies = self._policies({tenant_id for tenant_id, _, _ in batches})
         self._load_first_data({(tenant_id, sensor_id, policies[tenant_id][1]) for tenant_id, sensor_id, _ in batches})
+        self._open.load({(tenant_id, sensor_id) for tenant_id, sensor_id, _ in batches})
+        shown = self._sightings(batches, policies)
+        wanted: dict[int, set[tuple[str, str]]] = {}
+        for (tenant_id, _, _), seen in zip(batches, shown):
+            wanted.setdefault(tenant_id, set()).update((s.kind, s.key) for s in seen or ())
+        self.baseline.prefetch(wanted)
         found = Detection(batches)
-        for tenant_id, sensor_id, batch in batches:
+        for (tenant_id, sensor_id, batch), seen in zip(batches, shown):
             try:
-                rows, raised, learned = self._detect_one(tenant_id, sensor_id, batch, policies[tenant_id])
+                if seen is None:
+                    raise RuntimeError("no sightings")  # logged when they failed
+                rows, raised, learned = self._detect_one(tenant_id, sensor_id, batch, policies[tenant_id], seen,
+                                                         found.first_data)
             except Exception:  # this batch's alerts are lost; the others go on
                 log.exception("detection failed on batch %s of sensor %s", batch.batch_id, sensor_id)
                 rows, raised, learned = [], [], []
@@ -126,7 +139,8 @@ class Detector:
         tenant for the notifications and one insert of alerts for all its batches; per batch the
         alerts. On failure the caches forget what the batches took in and the error propagates."""
         try:
-            self._write([row for rows in found.changed for row in rows], found.raised, found.learned)
+            self._write([row for rows in found.changed for row in rows], found.raised, found.learned,
+                        found.first_data)
         except Exception:
             self.discard(found)
             raise
@@ -137,15 +151,37 @@ class Detector:
         for tenant_id, sensor_id, _ in found.batches:
             self._open.forget(tenant_id, sensor_id)
             self.baseline.forget(tenant_id)
+        with self._guard:
+            for row in found.first_data:
+                self._learning.pop((row["tenant_id"], row["sensor_id"], row["epoch"]), None)
 
-    def _detect_one(self, tenant_id: int, sensor_id: int, batch: wire.Batch,
-                    policy: tuple[float, int, Site]) -> tuple[list[dict], list[dict], list[dict]]:
+    def _sightings(self, batches: list[tuple[int, int, wire.Batch]],
+                   policies: dict[int, tuple[float, int, Site]]) -> list[list[Sighting] | None]:
+        """Each batch's sightings, worked out together; if that fails, each batch on its own (None for
+        a batch whose own fail: it is logged, and gets no alerts)."""
+        sites = [policies[tenant_id][2] for tenant_id, _, _ in batches]
+        try:
+            return sightings([batch for _, _, batch in batches], sites)
+        except Exception:
+            log.exception("sightings failed for a group of %d batches; working them out one by one", len(batches))
+        shown: list[list[Sighting] | None] = []
+        for (_, sensor_id, batch), site in zip(batches, sites):
+            try:
+                shown += sightings([batch], [site])
+            except Exception:
+                log.exception("sightings failed on batch %s of sensor %s", batch.batch_id, sensor_id)
+                shown.append(None)
+        return shown
+
+    def _detect_one(self, tenant_id: int, sensor_id: int, batch: wire.Batch, policy: tuple[float, int, Site],
+                    shown: list[Sighting], first_data: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
         """One batch: the alert rows it raised or folded, those of them raised, and the baseline rows
-        it learned (kept in the caches, not written)."""
+        it learned (kept in the caches, not written); a sensor's first batch adds its learning row to
+        ``first_data``."""
         hours, epoch, site = policy
         start = micros(batch.interval_start)
-        learning = start < self._first_data(tenant_id, sensor_id, epoch, start) + hours * 3_600_000_000
-        seen = _latest(sightings(batch, site))
+        learning = start < self._first_data(tenant_id, sensor_id, epoch, start, first_data) + hours * 3_600_000_000
+        seen = _latest(shown)
         known = self.baseline.lookup(tenant_id, {(s.kind, s.key) for s in seen})
         findings = self._indicator_matches(tenant_id, batch)
         # an attribute's value is always kept current; anything else is learned only while learning
@@ -161,14 +197,17 @@ class Detector:
         rows, raised = self._fold(tenant_id, sensor_id, batch.batch_id, findings)
         return rows, raised, self.baseline.learn(tenant_id, learned, batch.interval_end)
 
-    def _write(self, rows: list[dict], raised: dict[int, list[dict]], learned: list[dict]) -> None:
-        """The baseline rows; then per tenant its notifications, each tenant in a transaction of its
+    def _write(self, rows: list[dict], raised: dict[int, list[dict]], learned: list[dict],
+               first_data: list[dict] = ()) -> None:
+        """The learning rows and the baseline rows; then per tenant its notifications, each tenant in a transaction of its
         own; then the alert rows of the tenants whose notifications were queued. An alert is stored
         only once it is in the outbox: a stored alert is never raised again (its ``last_batch``), so
         one stored before its notification failed would never be forwarded. The other way round, a
         resend raises it again with the same id: forwarded twice at worst, never lost. Raises if
         anything failed (after storing what did not), so the batches are not acknowledged and are
         stored again, each on its own (core/ingest/group.py)."""
+        if first_data:
+            self.ch.insert_rows("detect_learning", list(first_data))
         baseline.write(self.ch, learned)
         failed: dict[int, Exception] = {}
         for tenant_id, new in raised.items():
@@ -211,16 +250,17 @@ class Detector:
         with self._guard:
             self._learning.update(((r["tenant_id"], r["sensor_id"], r["epoch"]), micros(r["first"])) for r in rows)
 
-    def _first_data(self, tenant_id: int, sensor_id: int, epoch: int, start: int) -> int:
+    def _first_data(self, tenant_id: int, sensor_id: int, epoch: int, start: int, new: list[dict]) -> int:
         """The sensor's first data time (µs) in the epoch, once ``_load_first_data`` asked the store;
-        this batch's start if it is the first."""
+        this batch's start if it is the first (its learning row added to ``new``, written with the
+        group's detection)."""
         key = (tenant_id, sensor_id, epoch)
         with self._guard:
             first = self._learning.get(key)
         if first is None:
             first = start
-            self.ch.insert_rows("detect_learning", [{"tenant_id": tenant_id, "sensor_id": sensor_id,
-                                                     "epoch": epoch, "first_ts": from_micros(start)}])
+            new.append({"tenant_id": tenant_id, "sensor_id": sensor_id, "epoch": epoch,
+                        "first_ts": from_micros(start)})
             with self._guard:
                 self._learning[key] = first
         return first
@@ -298,6 +338,7 @@ class Detector:
                               details=(("sensor", serial), ("last_seen", last_seen.isoformat()),
                                        ("threshold_minutes", str(int(limit.total_seconds() // 60)))))
             # folded per check: the "batch" of a silence check is its minute
+            self._open.load({(tenant_id, sensor_id)})
             rows, raised = self._fold(tenant_id, sensor_id, f"silent:{now:%Y%m%d%H%M}", [finding])
             try:
                 self._write(rows, {tenant_id: raised}, [])
@@ -317,8 +358,9 @@ class NotificationFailed(RuntimeError):
 
 class OpenAlerts:
     """Each sensor's open alerts by (kind, key), so folding costs no query per batch. Loaded from
-    ``alerts`` and kept with what detection writes; reloaded after an analyst's change in this
-    process (``store.analyst_writes``) and at least every RELOAD_S seconds (another process's)."""
+    ``alerts`` — for a group's sensors in one query — and kept with what detection writes; loaded
+    again after an analyst's change in this process (``store.analyst_writes``) and at least every
+    RELOAD_S seconds (another process's), when a group starts (``load``), never within one."""
 
     RELOAD_S = 30.0
 
@@ -326,16 +368,27 @@ class OpenAlerts:
         self.ch = ch
         self._cache: dict[tuple[int, int], tuple[float, int, dict[tuple[str, str], dict]]] = {}
 
-    def of(self, tenant_id: int, sensor_id: int) -> dict[tuple[str, str], dict]:
-        cached = self._cache.get((tenant_id, sensor_id))
-        if cached and cached[1] == alerts.analyst_writes and time.monotonic() - cached[0] < self.RELOAD_S:
-            return cached[2]
+    def load(self, sensors: set[tuple[int, int]]) -> None:
+        """Load the open alerts of these (tenant, sensor) whose copy is missing or stale: one query."""
+        now = time.monotonic()
+        stale = sorted(key for key in sensors if not ((cached := self._cache.get(key))
+                       and cached[1] == alerts.analyst_writes and now - cached[0] < self.RELOAD_S))
+        if not stale:
+            return
         generation = alerts.analyst_writes
-        rows = {(r["kind"], r["key"]): r for r in self.ch.query(
-            "SELECT * FROM alerts FINAL WHERE tenant_id = {t:UInt32} AND sensor_id = {s:UInt32} "
-            "AND status IN {open:Array(String)}", {"t": tenant_id, "s": sensor_id, "open": list(OPEN_STATUSES)})}
-        self._cache[(tenant_id, sensor_id)] = (time.monotonic(), generation, rows)
-        return rows
+        loaded: dict[tuple[int, int], dict[tuple[str, str], dict]] = {key: {} for key in stale}
+        for r in self.ch.query(
+                "SELECT * FROM alerts FINAL WHERE (tenant_id, sensor_id) IN {keys:Array(Tuple(UInt32, UInt32))} "
+                "AND status IN {open:Array(String)}", {"keys": stale, "open": list(OPEN_STATUSES)}):
+            loaded[(r["tenant_id"], r["sensor_id"])][(r["kind"], r["key"])] = r
+        for key, rows in loaded.items():
+            self._cache[key] = (now, generation, rows)
+
+    def of(self, tenant_id: int, sensor_id: int) -> dict[tuple[str, str], dict]:
+        """The sensor's open alerts as loaded (``load``) and written since."""
+        if (tenant_id, sensor_id) not in self._cache:
+            self.load({(tenant_id, sensor_id)})
+        return self._cache[(tenant_id, sensor_id)][2]
 
     def wrote(self, tenant_id: int, sensor_id: int, rows: list[dict]) -> None:
         cached = self._cache.get((tenant_id, sensor_id))
@@ -352,7 +405,7 @@ def _latest(seen: list[Sighting]) -> list[Sighting]:
     out: dict[tuple[str, str], Sighting] = {}
     for s in seen:
         old = out.get((s.kind, s.key))
-        if old is None or (s.kind == "attribute" and s.finding.ts >= old.finding.ts):
+        if old is None or (s.kind == "attribute" and s.ts >= old.ts):
             out[(s.kind, s.key)] = s
     return list(out.values())
 

@@ -1,15 +1,19 @@
-"""What one batch shows that the baseline knows or not: its devices, links, OT functions and
-device attributes, each as a baseline key with the finding it raises when the key is unknown
-(or, for an attribute, when its value changed).
+"""What batches show that the baseline knows or not: their devices, links, OT functions and device
+attributes, each as a baseline key with the finding it raises when the key is unknown (or, for an
+attribute, when its value changed).
 
-The batch's tables are grouped first (Arrow), so the Python work is per distinct pair or device,
-not per row.
+A group of batches is worked out together, in Arrow: their tables are joined with each row's batch
+as a column, and filtered and keyed in one pass, so a group of small batches costs about the Arrow
+calls of one. Only the grouping runs per batch (a slice of the joined table): a batch's groups come
+in Arrow's own order, which decides which uids are an alert's evidence and which group of a
+repeated key stands, so it must be the order the batch alone gives. Python only hands each batch its sightings (per distinct pair, device or
+function, never per row); a sighting's finding is built when asked for, which is rare: while a
+sensor learns none is, and after it most keys are known.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,128 +30,251 @@ OT_PROTOCOLS = frozenset((
 WATCHED = {"model": "device_change", "product": "device_change", "hostname": "device_change",
            "os": "device_change", "role": "device_change", "firmware": "firmware_change",
            "revision": "firmware_change"}
+FLOW_KEYS = ["orig_h", "resp_h", "orig_l2_addr", "resp_l2_addr", "proto", "resp_p", "ethertype", "service"]
 
 
-@dataclass(frozen=True)
 class Sighting:
-    """A baseline entry the batch shows, and the finding if it is new (or changed)."""
+    """A baseline entry a batch shows; ``finding`` is what it raises if new (or changed), built when
+    asked. ``ts``: the data time of an attribute's value (the latest value of a batch is kept)."""
 
-    kind: str  # baseline kind: device, link, function, attribute
-    key: str
-    value: str
-    finding: Finding
+    __slots__ = ("kind", "key", "value", "ts", "_rows", "_row")
 
+    def __init__(self, kind: str, key: str, value: str, rows: _Rows, row: int, ts: int = 0):
+        self.kind, self.key, self.value, self.ts = kind, key, value, ts
+        self._rows, self._row = rows, row
 
-def _micros(column: pa.ChunkedArray) -> list[int]:
-    return column.cast(pa.int64()).to_pylist()
-
-
-def _grouped(table: pa.Table, keys: list[str], ts_end: str = "ts_end", count: str | None = None,
-             anyof: str | None = None) -> list[dict]:
-    """One dict per distinct ``keys``: first ts, last ts_end, first uid, the rows' count and, given
-    ``anyof`` (a boolean column), whether any row has it."""
-    aggs = [("ts", "min"), (ts_end, "max"), ("uid", "first")]
-    aggs.append((count, "sum") if count else ("uid", "count"))
-    if anyof:
-        aggs.append((anyof, "any"))
-    grouped = table.group_by(keys, use_threads=False).aggregate(aggs)
-    grouped = grouped.rename_columns(keys + ["ts", "ts_last", "uid", "n"] + ([anyof] if anyof else []))
-    columns = {name: (_micros(grouped[name]) if name in ("ts", "ts_last") else grouped[name].to_pylist())
-               for name in grouped.column_names}
-    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+    @property
+    def finding(self) -> Finding:
+        return self._rows.finding(self._row)
 
 
-class _Devices:
-    """Devices of the batch by key, with an address of each and the uids they showed up in."""
+class _Rows:
+    """An Arrow table of one kind's sightings whose findings are built from its columns, converted to
+    Python lists the first time one is asked for."""
 
-    def __init__(self):
-        self.found: dict[str, list] = {}  # key → [ts, ts_last, count, ip, mac, uids]
-        self.mac_of: dict[str, str] = {}  # ip → the MAC it came from in this batch
+    def __init__(self, table: pa.Table, build):
+        self.table, self._build, self._columns = table, build, None
 
-    def see(self, mac: str, ip: str, site: Site, ts: int, ts_last: int, uid: str, n: int = 1) -> None:
-        mac = mac if is_unicast_mac(mac) else ""
-        ip = ip if site.is_site(ip) else ""
-        if mac and ip:
-            self.mac_of.setdefault(ip, mac)
-        for key in (mac, ip):
-            if not key:
-                continue
-            seen = self.found.get(key)
-            if seen is None:
-                self.found[key] = [ts, ts_last, n, ip, mac, [uid] if uid else []]
-                continue
-            seen[0], seen[1], seen[2] = min(seen[0], ts), max(seen[1], ts_last), seen[2] + n
-            seen[3], seen[4] = seen[3] or ip, seen[4] or mac
-            if uid and len(seen[5]) < MAX_EVIDENCE and uid not in seen[5]:
-                seen[5].append(uid)
-
-    def findings(self) -> dict[str, Finding]:
-        return {key: Finding("new_device", key, ts, ts_last, n, src_ip=ip, src_mac=mac, evidence=tuple(uids))
-                for key, (ts, ts_last, n, ip, mac, uids) in self.found.items()}
+    def finding(self, row: int) -> Finding:
+        if self._columns is None:
+            self._columns = {name: _python(self.table[name]) for name in self.table.column_names}
+        return self._build({name: values[row] for name, values in self._columns.items()})
 
 
-def sightings(batch: wire.Batch, site: Site) -> list[Sighting]:
-    devices = _Devices()
-    found: list[Sighting] = []
-    flows = batch.tables["flows"]
-    if flows.num_rows:
-        # a link is a service that answered: a refused or unanswered probe is the scan rule's matter
-        answered = pc.and_(pc.greater(flows["resp_pkts"], 0), pc.not_equal(flows["conn_state"], "REJ"))
-        for g in _grouped(flows.append_column("answered", answered), ["orig_h", "resp_h", "orig_l2_addr",
-                          "resp_l2_addr", "proto", "resp_p", "ethertype", "service"], anyof="answered"):
-            devices.see(g["orig_l2_addr"], g["orig_h"], site, g["ts"], g["ts_last"], g["uid"])
-            devices.see(g["resp_l2_addr"], g["resp_h"], site, g["ts"], g["ts_last"], g["uid"])
-            if g["answered"] and (link := _link(g, site)):
-                found.append(link)
-    observations = batch.tables["observations"]
-    if observations.num_rows:
-        for g in _grouped(observations.append_column("uid", pa.nulls(observations.num_rows, pa.string())),
-                          ["mac", "ip"], ts_end="ts"):
-            devices.see(g["mac"], g["ip"], site, g["ts"], g["ts_last"], "", g["n"])
-        watched = observations.filter(pc.is_in(observations["attribute"], pa.array(sorted(WATCHED))))
-        watched = watched.append_column("us", watched["ts"].cast(pa.int64()))
-        for o in watched.select(["us", "mac", "ip", "attribute", "value", "source"]).to_pylist():
-            if o["value"]:
-                found.append(_attribute(o, o["us"], site))
-    events = batch.tables["events"]
-    if events.num_rows:
-        ot = events.filter(pc.is_in(events["protocol"], pa.array(sorted(OT_PROTOCOLS))))
-        if ot.num_rows:
-            for g in _grouped(ot, ["orig_h", "resp_h", "resp_p", "protocol", "action"], count="count"):
-                key = f"{g['orig_h']}>{g['resp_h']}|{g['protocol']}|{g['action']}"
-                found.append(Sighting("function", key, "", Finding(
-                    "new_ot_function", key, g["ts"], g["ts_last"], g["n"], src_ip=g["orig_h"], dst_ip=g["resp_h"],
-                    protocol=g["protocol"], details=(("function", g["action"]),),
-                    evidence=(g["uid"],) if g["uid"] else ())))
-    for key, f in devices.findings().items():
-        # a new IP of a device whose MAC is also new in this batch is one device, shown by its MAC
-        owner = devices.mac_of.get(key)
-        found.append(Sighting("device", key, owner or "", f))
-    return found
+def sightings(batches: list[wire.Batch], sites: list[Site]) -> list[list[Sighting]]:
+    """Per batch (each with its tenant's site), what it shows: its links, attribute values, OT
+    functions, then devices, each in the order the batch shows them first."""
+    flows = _joined(batches, "flows")
+    observations = _joined(batches, "observations")
+    events = _joined(batches, "events")
+    places = _Places(sites)
+    groups = _flow_groups(flows, len(batches))
+    owners = _observed(observations, len(batches))
+    sections = [_links(groups, places), _attributes(observations, places), _functions(events, len(batches)),
+                _devices(groups, owners, places)]
+    out: list[list[Sighting]] = [[] for _ in batches]
+    for kind, rows, columns in sections:
+        values = columns.get("value") or [""] * len(columns["b"])
+        times = columns.get("ts") or [0] * len(columns["b"])
+        for row, (b, key, value, ts) in enumerate(zip(columns["b"], columns["key"], values, times)):
+            out[b].append(Sighting(kind, key, value, rows, row, ts))
+    return out
 
 
-def _link(g: dict, site: Site) -> Sighting | None:
-    """The flow group's link if both ends are site devices (IP) or stations (a layer-2 flow)."""
-    if g["orig_h"] or g["resp_h"]:
-        if not (site.is_site(g["orig_h"]) and site.is_site(g["resp_h"])):
-            return None
-        orig, resp = g["orig_h"], g["resp_h"]
-    else:
-        if not (is_unicast_mac(g["orig_l2_addr"]) and is_unicast_mac(g["resp_l2_addr"])):
-            return None
-        orig, resp = g["orig_l2_addr"], g["resp_l2_addr"]
-    service = g["service"] or (f"{g['proto']}/{g['resp_p']}" if g["orig_h"] else f"l2/0x{g['ethertype']:04x}")
-    key = f"{orig}>{resp}|{service}"
-    return Sighting("link", key, "", Finding(
-        "new_link", key, g["ts"], g["ts_last"], g["n"], src_ip=g["orig_h"], src_mac=g["orig_l2_addr"],
-        dst_ip=g["resp_h"], dst_mac=g["resp_l2_addr"], protocol=service,
-        details=(("service", service), ("port", str(g["resp_p"]))), evidence=(g["uid"],) if g["uid"] else ()))
+def _joined(batches: list[wire.Batch], name: str) -> pa.Table:
+    """The batches' ``name`` tables as one, with each row's batch (its index) in column ``b``."""
+    tables = [batch.tables[name] for batch in batches]
+    sizes = [t.num_rows for t in tables]
+    joined = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    return joined.append_column("b", pa.array(np.repeat(np.arange(len(tables), dtype=np.int32), sizes)))
 
 
-def _attribute(o: dict, ts: int, site: Site) -> Sighting:
-    device = o["mac"] if is_unicast_mac(o["mac"]) else o["ip"]
-    key = f"{device}|{o['attribute']}|{o['source']}"
-    return Sighting("attribute", key, o["value"], Finding(
-        WATCHED[o["attribute"]], key, ts, ts, src_ip=o["ip"] if site.is_site(o["ip"]) else "",
-        src_mac=o["mac"] if is_unicast_mac(o["mac"]) else "", protocol=o["source"],
-        details=(("attribute", o["attribute"]), ("value", o["value"]), ("source", o["source"]))))
+def _grouped(table: pa.Table, batches: int, keys: list[str], aggregations: list[tuple[str, str]],
+             names: list[str]) -> pa.Table:
+    """``table`` (a joined one, by batch) grouped by ``keys`` within each batch, its columns named
+    ``b``, ``keys`` and ``names`` (one per aggregation); each batch's groups in the order the batch's
+    own table grouped alone gives."""
+    counts = np.bincount(table["b"].to_numpy(), minlength=batches)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    parts = [table.slice(start, count).group_by(keys, use_threads=False).aggregate(aggregations)
+             for start, count in zip(starts.tolist(), counts.tolist())]
+    out = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    out = out.rename_columns(keys + names)
+    b = np.repeat(np.arange(batches, dtype=np.int32), [part.num_rows for part in parts])
+    return out.add_column(0, "b", pa.array(b))
+
+
+def _python(column: pa.ChunkedArray) -> list:
+    if pa.types.is_timestamp(column.type):
+        column = column.cast(pa.int64())
+    return column.to_pylist()
+
+
+class _Places:
+    """Which addresses are site devices, per batch: worked out once per distinct address and set of
+    site networks."""
+
+    def __init__(self, sites: list[Site]):
+        self.sites = sites
+        self.networks: dict = {}
+        for b, site in enumerate(sites):
+            self.networks.setdefault(site.networks, (site, []))[1].append(b)
+
+    def site_ips(self, ips: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
+        """The addresses that are devices of their batch's site, "" for the others."""
+        on_site = None
+        for site, members in self.networks.values():
+            distinct = pc.unique(ips).to_pylist()
+            ok = pc.is_in(ips, pa.array([ip for ip in distinct if site.is_site(ip)], pa.string()))
+            if len(self.networks) > 1:
+                ok = pc.and_(ok, pc.is_in(b, pa.array(members, pa.int32())))
+            on_site = ok if on_site is None else pc.or_(on_site, ok)
+        return pc.if_else(on_site, ips, "")
+
+
+def _unicast(macs: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Station MACs as they are, "" for the others."""
+    ok = [mac for mac in pc.unique(macs).to_pylist() if is_unicast_mac(mac)]
+    return pc.if_else(pc.is_in(macs, pa.array(ok, pa.string())), macs, "")
+
+
+def _micros(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return column.cast(pa.int64())
+
+
+def _flow_groups(flows: pa.Table, batches: int) -> pa.Table:
+    """One row per batch and distinct flow key (FLOW_KEYS), in the order each first shows: first ts,
+    last ts_end, first uid, rows, whether any was answered; with the ends' station MACs and site
+    addresses (``*_mac``, ``*_ip``; "" if not)."""
+    # a link is a service that answered: a refused or unanswered probe is the scan rule's matter
+    answered = pc.and_(pc.greater(flows["resp_pkts"], 0), pc.not_equal(flows["conn_state"], "REJ"))
+    return _grouped(flows.append_column("answered", answered), batches, FLOW_KEYS,
+                    [("ts", "min"), ("ts_end", "max"), ("uid", "first"), ("uid", "count"), ("answered", "any")],
+                    ["ts", "ts_last", "uid", "n", "answered"])
+
+
+def _observed(observations: pa.Table, batches: int) -> pa.Table:
+    """One row per batch and distinct (mac, ip) of the observations: first and last ts."""
+    return _grouped(observations, batches, ["mac", "ip"], [("ts", "min"), ("ts", "max")], ["ts", "ts_last"])
+
+
+def _links(groups: pa.Table, places: _Places) -> tuple[str, _Rows, dict]:
+    """Answered flow groups between two site devices (IP) or two stations (a layer-2 flow)."""
+    ip_flow = pc.or_(pc.not_equal(groups["orig_h"], ""), pc.not_equal(groups["resp_h"], ""))
+    both_ips = pc.and_(pc.not_equal(places.site_ips(groups["orig_h"], groups["b"]), ""),
+                       pc.not_equal(places.site_ips(groups["resp_h"], groups["b"]), ""))
+    both_macs = pc.and_(pc.not_equal(_unicast(groups["orig_l2_addr"]), ""),
+                        pc.not_equal(_unicast(groups["resp_l2_addr"]), ""))
+    links = groups.filter(pc.and_(groups["answered"], pc.if_else(ip_flow, both_ips, both_macs)))
+    ip_flow = pc.or_(pc.not_equal(links["orig_h"], ""), pc.not_equal(links["resp_h"], ""))
+    ethertypes = pc.unique(links["ethertype"])
+    layer2 = pc.take(pa.array([f"l2/0x{e:04x}" for e in ethertypes.to_pylist()], pa.string()),
+                     pc.index_in(links["ethertype"], ethertypes))
+    port = pc.binary_join_element_wise(links["proto"], pc.cast(links["resp_p"], pa.string()), "/")
+    service = pc.if_else(pc.not_equal(links["service"], ""), links["service"], pc.if_else(ip_flow, port, layer2))
+    orig = pc.if_else(ip_flow, links["orig_h"], links["orig_l2_addr"])
+    resp = pc.if_else(ip_flow, links["resp_h"], links["resp_l2_addr"])
+    key = pc.binary_join_element_wise(pc.binary_join_element_wise(orig, resp, ">"), service, "|")
+    links = links.select(["b", "orig_h", "resp_h", "orig_l2_addr", "resp_l2_addr", "resp_p", "ts", "ts_last",
+                          "uid", "n"]).append_column("key", key).append_column("service", service)
+    return "link", _Rows(links, _link), {"b": links["b"].to_pylist(), "key": key.to_pylist()}
+
+
+def _link(g: dict) -> Finding:
+    return Finding(
+        "new_link", g["key"], g["ts"], g["ts_last"], g["n"], src_ip=g["orig_h"], src_mac=g["orig_l2_addr"],
+        dst_ip=g["resp_h"], dst_mac=g["resp_l2_addr"], protocol=g["service"],
+        details=(("service", g["service"]), ("port", str(g["resp_p"]))), evidence=(g["uid"],) if g["uid"] else ())
+
+
+def _attributes(observations: pa.Table, places: _Places) -> tuple[str, _Rows, dict]:
+    """Each observed value of a watched attribute, keyed by device (its MAC if a station's, else its
+    address), attribute and source."""
+    watched = observations.filter(pc.and_(pc.is_in(observations["attribute"], pa.array(sorted(WATCHED))),
+                                          pc.not_equal(observations["value"], "")))
+    mac = _unicast(watched["mac"])
+    device = pc.if_else(pc.not_equal(mac, ""), watched["mac"], watched["ip"])
+    key = pc.binary_join_element_wise(device, watched["attribute"], watched["source"], "|")
+    table = pa.table({"b": watched["b"], "key": key, "value": watched["value"], "ts": _micros(watched["ts"]),
+                      "attribute": watched["attribute"], "source": watched["source"], "src_mac": mac,
+                      "src_ip": places.site_ips(watched["ip"], watched["b"])})
+    columns = {name: table[name].to_pylist() for name in ("b", "key", "value", "ts")}
+    return "attribute", _Rows(table, _attribute), columns
+
+
+def _attribute(o: dict) -> Finding:
+    return Finding(
+        WATCHED[o["attribute"]], o["key"], o["ts"], o["ts"], src_ip=o["src_ip"], src_mac=o["src_mac"],
+        protocol=o["source"],
+        details=(("attribute", o["attribute"]), ("value", o["value"]), ("source", o["source"])))
+
+
+def _functions(events: pa.Table, batches: int) -> tuple[str, _Rows, dict]:
+    """The OT functions each pair used (per responder port, the first of a key standing)."""
+    ot = events.filter(pc.is_in(events["protocol"], pa.array(sorted(OT_PROTOCOLS))))
+    grouped = _grouped(ot, batches, ["orig_h", "resp_h", "resp_p", "protocol", "action"],
+                       [("ts", "min"), ("ts_end", "max"), ("uid", "first"), ("count", "sum")],
+                       ["ts", "ts_last", "uid", "n"])
+    pair = pc.binary_join_element_wise(grouped["orig_h"], grouped["resp_h"], ">")
+    key = pc.binary_join_element_wise(pair, grouped["protocol"], grouped["action"], "|")
+    grouped = grouped.append_column("key", key)
+    return "function", _Rows(grouped, _function), {"b": grouped["b"].to_pylist(), "key": key.to_pylist()}
+
+
+def _function(g: dict) -> Finding:
+    return Finding("new_ot_function", g["key"], g["ts"], g["ts_last"], g["n"], src_ip=g["orig_h"],
+                   dst_ip=g["resp_h"], protocol=g["protocol"], details=(("function", g["action"]),),
+                   evidence=(g["uid"],) if g["uid"] else ())
+
+
+def _devices(groups: pa.Table, owners: pa.Table, places: _Places) -> tuple[str, _Rows, dict]:
+    """The devices each batch shows — a station MAC, a site address — in the order it shows them
+    first: each flow group's originator then responder, then the observations' (mac, ip) pairs
+    (which count no rows). Per device: first ts, last ts_last, rows, the first address and MAC seen
+    with it, the first MAX_EVIDENCE distinct uids; its value is the MAC an address came from first
+    in the batch (a new IP of a new MAC is one device, shown by its MAC)."""
+    n = groups.num_rows
+    order = np.arange(n, dtype=np.int64) * 2
+    sides = []
+    for side, seq in (("orig", order), ("resp", order + 1)):
+        sides.append(pa.table({
+            "b": groups["b"], "mac": _unicast(groups[f"{side}_l2_addr"]),
+            "ip": places.site_ips(groups[f"{side}_h"], groups["b"]), "ts": _micros(groups["ts"]),
+            "ts_last": _micros(groups["ts_last"]), "uid": groups["uid"], "n": pa.repeat(pa.scalar(1, pa.int64()), n),
+            "seq": pa.array(seq)}))
+    m = owners.num_rows
+    sides.append(pa.table({
+        "b": owners["b"], "mac": _unicast(owners["mac"]), "ip": places.site_ips(owners["ip"], owners["b"]),
+        "ts": _micros(owners["ts"]), "ts_last": _micros(owners["ts_last"]), "uid": pa.nulls(m, pa.string()),
+        "n": pa.repeat(pa.scalar(0, pa.int64()), m), "seq": pa.array(2 * n + np.arange(m, dtype=np.int64))}))
+    seen = pa.concat_tables(sides).sort_by("seq")
+    # the MAC each site address came from first
+    paired = seen.filter(pc.and_(pc.not_equal(seen["mac"], ""), pc.not_equal(seen["ip"], "")))
+    owner = paired.group_by(["b", "ip"], use_threads=False).aggregate([("mac", "first")])
+    owner_of = dict(zip(zip(owner["b"].to_pylist(), owner["ip"].to_pylist()), owner["mac_first"].to_pylist()))
+    # one row per key a sighting names: its MAC first, then its address
+    null = pa.scalar(None, pa.string())
+    by_key = []
+    for name, offset in (("mac", 0), ("ip", 1)):
+        named = seen.filter(pc.not_equal(seen[name], ""))
+        by_key.append(pa.table({
+            "b": named["b"], "key": named[name], "ts": named["ts"], "ts_last": named["ts_last"], "n": named["n"],
+            "ip": pc.if_else(pc.equal(named["ip"], ""), null, named["ip"]),
+            "mac": pc.if_else(pc.equal(named["mac"], ""), null, named["mac"]),
+            "uid": pc.if_else(pc.equal(named["uid"], ""), null, named["uid"]),
+            "pos": pc.add(pc.multiply(named["seq"], 2), offset)}))
+    keyed = pa.concat_tables(by_key).sort_by("pos")
+    devices = keyed.group_by(["b", "key"], use_threads=False).aggregate(
+        [("ts", "min"), ("ts_last", "max"), ("n", "sum"), ("ip", "first"), ("mac", "first"), ("uid", "list"),
+         ("pos", "min")])
+    devices = devices.rename_columns(["b", "key", "ts", "ts_last", "n", "ip", "mac", "uids", "pos"])
+    devices = devices.sort_by([("b", "ascending"), ("pos", "ascending")])
+    b, key = devices["b"].to_pylist(), devices["key"].to_pylist()
+    return "device", _Rows(devices, _device), {"b": b, "key": key,
+                                               "value": [owner_of.get(k, "") for k in zip(b, key)]}
+
+
+def _device(d: dict) -> Finding:
+    evidence = list(dict.fromkeys(u for u in d["uids"] if u))[:MAX_EVIDENCE]
+    return Finding("new_device", d["key"], d["ts"], d["ts_last"], d["n"], src_ip=d["ip"] or "",
+                   src_mac=d["mac"] or "", evidence=tuple(evidence))
