@@ -132,7 +132,7 @@ class _Observer:
         ip = p.status == pk.OK
         if ip.any():
             rows = np.stack([p.src_mac[ip], p.ipver[ip].astype(np.uint64), p.src_hi[ip], p.src_lo[ip]], axis=1)
-            self.pairs.update(map(tuple, np.unique(rows, axis=0).tolist()))
+            self.pairs.update(map(tuple, _distinct_rows(rows).tolist()))
 
     def flush(self, ts: float) -> tuple[list[dict], list[dict]]:
         pairs = sorted(self.pairs)
@@ -140,6 +140,22 @@ class _Observer:
         self.obs.ip_pairs(ts, [(mac_text(m), ip_text(v, hi, lo)) for m, v, hi, lo in pairs])
         observations, events = self.obs.flush()
         return list(observations), list(events)
+
+
+def _distinct_rows(rows: np.ndarray) -> np.ndarray:
+    """The distinct rows of a uint64 matrix, in no order: ``np.unique(rows, axis=0)`` sorts the rows
+    as bytes, ~40 ms per 65,536; this sorts one 64-bit mix of each row and compares every row with its
+    group's first, so rows that merely share a mix are still told apart."""
+    mix = np.zeros(len(rows), np.uint64)
+    for column, factor in zip(rows.T, _MIX):
+        mix ^= column * factor
+    _, first, group = np.unique(mix, return_index=True, return_inverse=True)
+    distinct = rows[first]
+    shared = (rows != distinct[group]).any(axis=1)
+    return np.concatenate([distinct, np.unique(rows[shared], axis=0)]) if shared.any() else distinct
+
+
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], np.uint64)
 
 
 def _slice(p: pk.Packets, lo: int, hi: int) -> pk.Packets:

@@ -1,0 +1,57 @@
+"""The sensor as a whole process: what `mieruka-sensor analyze` imports to read a capture, and the
+shortcuts the pcap path takes (the observer's distinct address pairs) giving what the plain way gives."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sensor.meter import pipeline
+
+# modules analyze has no use for: the uplink's HTTP client, the site's service modules, the
+# simulator, active identification and Scapy's TLS stack (which once named ciphers)
+UNUSED_BY_ANALYZE = ("httpx", "sensor.site.runner", "sensor.site.install", "sensor.site.opening", "sensor.ship",
+                     "sensor.simulate", "sensor.active.review", "scapy.layers")
+
+_ANALYZE = """
+import json, sys
+from sensor.cli import app
+app(["analyze", sys.argv[1], "--out", sys.argv[2]], standalone_mode=False)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_analyze_imports_only_what_it_uses(corpus, tmp_path):
+    """A TLS 1.2 capture (a ServerHello names its cipher, a certificate is read) through analyze in
+    a fresh interpreter loads none of the modules other commands use."""
+    trace = corpus / "zeek/Traces/tls/tls1.2.pcap"
+    run = subprocess.run([sys.executable, "-c", _ANALYZE, str(trace), str(tmp_path)], capture_output=True,
+                         text=True, check=True)
+    loaded = json.loads(run.stdout.splitlines()[-1])
+    assert [m for m in loaded if m.startswith(UNUSED_BY_ANALYZE)] == []
+    [event] = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert (event["protocol"], dict(event["attrs"])["cipher"]) == ("ssl", "TLS_RSA_WITH_RC4_128_MD5")
+
+
+def _as_set(rows: np.ndarray) -> set[tuple[int, ...]]:
+    return set(map(tuple, rows.tolist()))
+
+
+@pytest.mark.parametrize("mix", ["real", "colliding"])
+def test_distinct_rows_are_numpys_unique_rows(mix, monkeypatch):
+    """Each distinct row once, as ``np.unique(rows, axis=0)`` has them, even when every row's mix
+    is the same (rows are then told apart by comparing them whole)."""
+    if mix == "colliding":
+        monkeypatch.setattr(pipeline, "_MIX", np.zeros(4, np.uint64))
+    rng = np.random.default_rng(7)
+    kinds = rng.integers(0, 1 << 63, size=(300, 4), dtype=np.uint64)
+    kinds[:50, 2:] = 0  # IPv4-like rows: the high address half empty
+    kinds[50:60] = kinds[40:50] ^ np.array([1, 0, 0, 0], np.uint64)  # rows one bit apart
+    rows = kinds[rng.integers(0, len(kinds), 20_000)]
+    distinct = pipeline._distinct_rows(rows)
+    assert len(distinct) == len(_as_set(distinct))
+    assert _as_set(distinct) == _as_set(np.unique(rows, axis=0))
