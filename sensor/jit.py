@@ -4,8 +4,8 @@ numba checks a cached kernel against its own file only (numba issues #1833, #948
 calls a function of another module, or folds in its constants, went on running the old machine code after
 only that module changed. Every sensor module that compiles takes ``njit`` from here, which first puts a
 cache locator in front of numba's own for the sensor's files: a module's kernels are cached in a directory
-named by a digest of the module's source and of every sensor module it imports, transitively (read from the
-import statements), and of the compiler's version — a change to any of them lands in a new directory, so old
+named by a digest of the module's source, of every sensor module it imports, transitively (as its import
+statements say), and of the compiler's version. A change to any of them lands in a new directory, so old
 machine code is never met again. Directories no process has opened for a day go when a new one is made.
 
 The cache root is ``$NUMBA_CACHE_DIR/<package>`` when that is set, else ``<package>/__pycache__/numba``
