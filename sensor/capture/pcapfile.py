@@ -1,8 +1,10 @@
 """pcap / pcapng file replay: a capture file → chunks of frame records (no per-packet Python).
 
 The file is memory-mapped; a numba loop walks the record headers and fills column arrays
-(timestamp µs, frame offset into the buffer, captured and wire length, link type). pcapng
-section headers and interface descriptions are rare, so the loop hands them back to Python.
+(timestamp µs, frame offset into the buffer, captured and wire length, link type), asking for the
+file's next bytes ahead of the record it reads (``READ_AHEAD``: a record's offset is known only once
+the one before it is read, so else each record waits for memory). pcapng section headers and
+interface descriptions are rare, so the loop hands them back to Python.
 A truncated or garbled record is counted in ``Frames.errors`` and ends the file: there is no
 reliable way to resynchronise on a damaged record stream.
 """
@@ -16,11 +18,13 @@ from typing import Iterator
 
 import numpy as np
 
+from sensor.capture.prefetch import LINE, prefetch
 from sensor.jit import njit
 
 CHUNK = 1 << 18  # records per chunk
 MAX_CAPLEN = 1 << 18  # larger than any real snaplen: a garbled record header
 MAX_TS = (1 << 32) * 1_000_000  # µs: classic pcap's 32-bit seconds end in 2106; later pcapng times are lies
+READ_AHEAD = 512  # bytes past the record being read already asked for (1M-packet plant: 0.13 → 0.05 s)
 
 PCAP_MAGIC = {  # magic as read little-endian → (big-endian file, nanosecond timestamps)
     0xA1B2C3D4: (False, False),
@@ -71,12 +75,24 @@ def _u32(buf, off, big):
     return (b3 << 24) | (b2 << 16) | (b1 << 8) | b0
 
 
+@njit(cache=True, _nrt=False)
+def _ask_ahead(buf, asked, upto):
+    """Prefetch the lines from ``asked`` to ``upto`` (at most the end); return how far is asked for."""
+    upto = min(upto, len(buf))
+    while asked < upto:
+        prefetch(buf, asked)
+        asked += LINE
+    return asked
+
+
 @njit(cache=True)
 def _scan_pcap(buf, off, big, nano, max_n, ts, offs, caplen, wirelen):
     """Fill up to max_n records from ``off``; return (count, next offset, exit reason)."""
     end = len(buf)
     n = 0
+    asked = off
     while n < max_n:
+        asked = _ask_ahead(buf, max(asked, off), off + READ_AHEAD)
         if off >= end:
             return n, off, _END
         if off + 16 > end:
@@ -103,7 +119,9 @@ def _scan_pcapng(buf, off, big, n_if, max_n, ts, offs, caplen, wirelen, iface):
     end = len(buf)
     n = 0
     bad = 0
+    asked = off
     while n < max_n:
+        asked = _ask_ahead(buf, max(asked, off), off + READ_AHEAD)
         if off >= end:
             return n, off, _END, bad
         if off + 12 > end:

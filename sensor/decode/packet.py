@@ -12,7 +12,8 @@ which is how Zeek and Community ID key ICMP flows.
 
 Helpers are compiled with ``_nrt=False``: they only index arrays they are handed, and without
 the runtime's reference counting a call no longer costs two atomic operations per array in
-the ``Packets`` tuple (that made the loop ~8x slower).
+the ``Packets`` tuple (that made the loop ~8x slower). The loop asks for the headers of the frame
+``DECODE_AHEAD`` frames on while it decodes one, so that their memory is on its way.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from typing import NamedTuple
 import numpy as np
 
 from sensor.capture.pcapfile import Frames
+from sensor.capture.prefetch import LINE, prefetch
 from sensor.jit import njit
 
 OK, NON_IP, MALFORMED = 0, 1, 2
 # why a frame is MALFORMED: an unknown link type; a damaged link or tunnel header; IP; transport
 ERR_NONE, ERR_LINK_TYPE, ERR_LINK, ERR_IP, ERR_TRANSPORT = 0, 1, 2, 3, 4
 ERRORS = {ERR_LINK_TYPE: "link_type", ERR_LINK: "link", ERR_IP: "ip", ERR_TRANSPORT: "transport"}
+DECODE_AHEAD = 8  # frames (1M-packet plant: decoding 0.16 → 0.09 s)
 FRAG_NONE, FRAG_FIRST, FRAG_LATER = 0, 1, 2
 TCP, UDP, ICMP, ICMP6 = 6, 17, 1, 58
 ETH_IPV4, ETH_IPV6, ETH_ARP = 0x0800, 0x86DD, 0x0806
@@ -434,7 +437,13 @@ def _ip(b, q, end, et, wire_left, i, c):
 
 @njit(cache=True)
 def _decode(b, offset, linktype, c):
-    for i in range(len(offset)):
+    n = len(offset)
+    last = len(b) - 1
+    for i in range(n):
+        if i + DECODE_AHEAD < n:  # the link, IP and transport headers: two lines at most
+            ahead = offset[i + DECODE_AHEAD]
+            prefetch(b, min(ahead, last))
+            prefetch(b, min(ahead + LINE, last))
         p = offset[i]
         end = p + c.caplen[i]
         et, q = _link(b, p, end, linktype[i], i, c)
