@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEARNING_HOURS = 168
 DEFAULT_SILENT_MINUTES = 30
+_ATTR_ENTRIES = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))  # an event's attrs, as a list
+_INDICATOR_ATTRS = pa.array(sorted(EVENT_ATTRS), pa.string())
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -278,17 +280,25 @@ class Detector:
                 ip = f["orig_h"] if ("ip", f["orig_h"]) in listed else f["resp_h"]
                 found.append(_indicator("ip", ip, listed[("ip", ip)], f, f["service"]))
         events = batch.tables["events"]
-        if events.num_rows:
-            for e in events.select(["ts", "ts_end", "uid", "orig_h", "resp_h", "protocol", "attrs"]).to_pylist():
-                for name, value in e["attrs"]:
-                    kind = EVENT_ATTRS.get(name)
-                    if kind is None:
-                        continue
-                    value = normalise(kind, value) or ""
-                    match = domain_hit(listed, value) if kind == "domain" else (
-                        value if (kind, value) in listed else None)
-                    if match:
-                        found.append(_indicator(kind, match, listed[(kind, match)], e, e["protocol"], name))
+        if not events.num_rows:
+            return found
+        # the attributes an indicator can name, picked out in Arrow: the rest of the events stay there
+        attrs = events["attrs"].cast(_ATTR_ENTRIES)
+        entries, rows = pc.list_flatten(attrs), pc.list_parent_indices(attrs)
+        names = pc.struct_field(entries, 0)
+        named = pc.is_in(names, _INDICATOR_ATTRS)
+        matched: dict[int, dict] = {}
+        for row, name, value in zip(rows.filter(named).to_pylist(), names.filter(named).to_pylist(),
+                                    pc.struct_field(entries, 1).filter(named).to_pylist()):
+            kind = EVENT_ATTRS[name]
+            value = normalise(kind, value) or ""
+            match = domain_hit(listed, value) if kind == "domain" else (value if (kind, value) in listed else None)
+            if match:
+                if row not in matched:
+                    matched[row] = events.slice(row, 1).select(
+                        ["ts", "ts_end", "uid", "orig_h", "resp_h", "protocol"]).to_pylist()[0]
+                e = matched[row]
+                found.append(_indicator(kind, match, listed[(kind, match)], e, e["protocol"], name))
         return found
 
     def _fold(self, tenant_id: int, sensor_id: int, batch_id: str,
