@@ -13,25 +13,33 @@ import pytest
 from sensor.meter import pipeline
 
 # modules analyze has no use for: the uplink's HTTP client, the site's service modules, the
-# simulator, active identification and Scapy's TLS stack (which once named ciphers)
+# simulator, active identification, Scapy's TLS stack (which once named ciphers) and cffi's C parser
+# (numba's typing asks for cffi)
 UNUSED_BY_ANALYZE = ("httpx", "sensor.site.runner", "sensor.site.install", "sensor.site.opening", "sensor.ship",
-                     "sensor.simulate", "sensor.active.review", "scapy.layers")
+                     "sensor.simulate", "sensor.active.review", "scapy.layers", "cffi", "pycparser")
 
 _ANALYZE = """
 import json, sys
 from sensor.cli import app
+from sensor.meter.pipeline import lean_process
+lean_process()
 app(["analyze", sys.argv[1], "--out", sys.argv[2]], standalone_mode=False)
 print(json.dumps(sorted(sys.modules)))
+import cffi  # what the process left out is still there for anything else
+print(cffi.FFI().sizeof("int"))
 """
 
 
 def test_analyze_imports_only_what_it_uses(corpus, tmp_path):
     """A TLS 1.2 capture (a ServerHello names its cipher, a certificate is read) through analyze in
-    a fresh interpreter loads none of the modules other commands use."""
+    a fresh interpreter (as ``main`` runs it, after ``lean_process``) loads none of the modules other
+    commands use."""
     trace = corpus / "zeek/Traces/tls/tls1.2.pcap"
     run = subprocess.run([sys.executable, "-c", _ANALYZE, str(trace), str(tmp_path)], capture_output=True,
                          text=True, check=True)
-    loaded = json.loads(run.stdout.splitlines()[-1])
+    *_, modules, int_size = run.stdout.splitlines()
+    loaded = json.loads(modules)
+    assert int_size == "4"
     assert [m for m in loaded if m.startswith(UNUSED_BY_ANALYZE)] == []
     [event] = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert (event["protocol"], dict(event["attrs"])["cipher"]) == ("ssl", "TLS_RSA_WITH_RC4_128_MD5")
