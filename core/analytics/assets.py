@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.analytics import risk
 from core.analytics.explore import MARGIN
-from core.analytics.kept import INGEST, Kept
+from core.analytics.kept import INGEST, LEDGER_TOTAL, Kept
 from core.analytics.ledger import Asset, ip_order
 from core.analytics.ledger_reads import annotations, built, read
 from core.analytics.spans import pair_volume_rows, whole_days
@@ -30,7 +30,7 @@ MAX_QUERY = 200  # the longest search text: a longer one would be echoed into ev
 
 # What changes a ledger (core.analytics.kept: a ledger is kept until its tenant's batches or notes change).
 LEDGER_SOURCES = (*INGEST, "asset_annotations")
-_LEDGERS: Kept[dict[str, Asset]] = Kept(LEDGER_SOURCES)
+_LEDGERS: Kept[dict[str, Asset]] = Kept(LEDGER_SOURCES, total=LEDGER_TOTAL)
 
 
 def ledger(ch: ClickHouseStore, tenant_id: int, start: datetime | None = None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.analytics.assets import LEDGER_SOURCES
-from core.analytics.kept import Kept
+from core.analytics.kept import LEDGER_TOTAL, Kept
 from core.analytics.ledger import Asset, ip_order
 from core.analytics.ledger_reads import Reads, built, read, window_params
 from core.analytics.roles import PORT_HINTS
@@ -36,7 +36,7 @@ CSV_COLUMNS = ("change", "device", "ip", "peer_device", "peer_ip", "attribute", 
 
 
 # What changes are read from (core.analytics.kept: an answer is kept until the tenant's batches or notes change).
-_KEPT: Kept[dict] = Kept(LEDGER_SOURCES)
+_KEPT: Kept[dict] = Kept(LEDGER_SOURCES, total=LEDGER_TOTAL)
 
 
 def changes(ch: ClickHouseStore, tenant_id: int, a: Period, b: Period, volatile: bool = True) -> dict:
