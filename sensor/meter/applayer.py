@@ -41,6 +41,7 @@ from sensor.meter.fast_path import MovingFlows
 from sensor.meter.fast_s7comm import FastS7
 from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
 from sensor.meter.fold import TRANSACTION_ATTRS, merged
+from sensor.meter.intervalevents import IntervalEvents
 from sensor.meter.rows import Facts, event_row
 
 MAX_TRIES = 4  # payload packets of a flow offered to detection
@@ -51,10 +52,11 @@ NOTHING: frozenset[str] = frozenset()
 
 
 class _Flow:
-    """A detected flow. Its decoder ``session`` and reassembly ``streams`` are made when the Python
-    path first needs them: a flow on a compiled path never does."""
+    """A flow detected for the Python path (or moved there from a compiled path, which holds all
+    there is of its own flows). Its decoder ``session`` and reassembly ``streams`` are made when
+    first needed."""
 
-    __slots__ = ("_session", "_streams", "ends", "fast", "fid", "protocol", "served", "services", "stopped", "transport")
+    __slots__ = ("_session", "_streams", "ends", "protocol", "served", "services", "stopped", "transport")
 
     def __init__(self, endpoints: tuple[str, str, str, int], transport: str, protocol: Protocol) -> None:
         self.ends = endpoints  # (uid, orig_h, resp_h, resp_p)
@@ -65,8 +67,6 @@ class _Flow:
         self.services = 0  # how many services the flow table knows of
         self.served: frozenset[str] = NOTHING  # services the responder's protocol_served facts named this interval
         self.stopped = False
-        self.fid: int | None = None  # on a compiled path: its flow id there
-        self.fast: FastModbus | FastS7 | None = None  # that path
 
     uid = property(lambda self: self.ends[0])
     orig_h = property(lambda self: self.ends[1])
@@ -138,6 +138,7 @@ class AppLayer:
             self._fast["iec104"] = FastIec104(self._facts, table)
         if "dnp3" in names:
             self._fast["dnp3"] = FastDnp3(self._facts, table)
+        self._compiled_protocols = {proto.name: proto for proto in protocols if proto.name in self._fast}
 
     # -- pipeline interface ---------------------------------------------------------------
 
@@ -154,15 +155,17 @@ class AppLayer:
         rest = detecting[~tried]  # later packets of the flows detected just now
         self._run(p, rest[self.table.app_marks(placed.slot[rest]) == APP_DECODE], placed, buf, frame_end)
 
-    def flush(self) -> tuple[list[dict], list[dict], dict[str, int]]:
-        """This interval's events and observations (wire row dicts) and errors per protocol."""
+    def flush(self) -> tuple[list[dict] | IntervalEvents, list[dict], dict[str, int]]:
+        """This interval's events in time order (wire row dicts, with the compiled paths' as tables),
+        observations (wire row dicts) and errors per protocol."""
         rows = sorted(self._rows, key=lambda row: row[0].ts)
         events = self._folded(rows) if self.fold else [event_row(*row) for row in rows]
         if self._fast:
+            parts = [events]
             for path in self._fast.values():
-                events = events + path.flush(self.fold)
+                parts.append(path.flush(self.fold))
                 self.dropped += path.dropped
-            events.sort(key=lambda row: row["ts"])
+            events = IntervalEvents.merged(parts)
         observations = self._facts.flush()
         errors = dict(self.errors)
         self._rows, self._by_slot = [], {}
@@ -178,9 +181,11 @@ class AppLayer:
     def end(self, uids) -> None:
         """Forget the state of flows that ended."""
         for uid in uids:
-            flow = self._flows.pop(uid, None)
-            if flow is not None and flow.fid is not None:
-                flow.fast.release(flow.fid)
+            self._flows.pop(uid, None)
+        if self._fast:
+            ended = set(uids)
+            for path in self._fast.values():
+                path.end(ended)
 
     def forget_slots(self, slots: list[int]) -> None:
         """The flow table evicted these slots' flows: the slots may now hold other flows."""
@@ -196,6 +201,7 @@ class AppLayer:
         for name, path in self._fast.items():
             placed_fids = path.fids(placed.slot[idx])
             compiled[name], idx = idx[placed_fids >= 0].tolist(), idx[placed_fids < 0]
+        fresh: dict[int, str] = {}  # slots of the flows detected just now onto a compiled path: its name
         view = memoryview(buf)
         cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
                 p.proto[idx] == pk.TCP, p.seq[idx], idx)
@@ -203,6 +209,9 @@ class AppLayer:
             data = None
             flow = self._by_slot.get(slot)
             if flow is None:
+                if slot in fresh:
+                    compiled[fresh[slot]].append(i)
+                    continue
                 mark = self.table.app_mark(slot)
                 if mark == APP_IGNORE:  # (stopped by an earlier packet of this chunk)
                     continue
@@ -210,13 +219,16 @@ class AppLayer:
                     flow = self._flow(slot)
                 if flow is None:
                     data = bytes(view[lo : min(lo + length, end)])
-                    flow = self._detect(slot, data, "tcp" if tcp else "udp", int(p.sport[i]), int(p.dport[i]))
-                    if flow is None:
+                    transport = "tcp" if tcp else "udp"
+                    proto = self._detect(slot, data, transport, int(p.sport[i]), int(p.dport[i]))
+                    if proto is None:
                         continue
+                    if transport == "tcp" and proto.name in self._fast:
+                        fresh[slot] = self._to_path(slot, proto.name)
+                        compiled[proto.name].append(i)
+                        continue
+                    flow = self._detected(slot, transport, proto)
             if flow.stopped or flow.paused:
-                continue
-            if flow.fid is not None:  # detected just now
-                compiled[flow.protocol.name].append(i)
                 continue
             if data is None:
                 data = bytes(view[lo : min(lo + length, end)])
@@ -240,19 +252,19 @@ class AppLayer:
         cols = (buf, path.fids(placed.slot[idx]), placed.is_orig[idx], p.ts[idx], p.pay_off[idx],
                 p.pay_len[idx].astype(np.int64), frame_end[idx], p.seq[idx].astype(np.int64))
         if isinstance(path, MovingFlows):
-            path.packets(*cols, lambda fid, positions: self._move(path, fid, idx[positions], p, placed, buf, frame_end))
+            path.packets(*cols, lambda fid, positions: self._move(name, fid, idx[positions], p, placed, buf, frame_end))
         else:
             path.packets(*cols)
         errors = path.take_errors()
         if errors:
             self.errors[name] += errors
 
-    def _move(self, path: MovingFlows, fid: int, idx: np.ndarray, p: pk.Packets, placed: Placed, buf: np.ndarray,
+    def _move(self, name: str, fid: int, idx: np.ndarray, p: pk.Packets, placed: Placed, buf: np.ndarray,
               frame_end: np.ndarray) -> None:
         """A compiled flow goes on in Python, from its packets ``idx`` on, with the decoder state it would have."""
-        flow = self._flows[path.ends[fid][0]]
+        path = self._fast[name]
+        flow = self._flows[path.ends[fid][0]] = _Flow(path.ends[fid], "tcp", self._compiled_protocols[name])
         services, served, seqs, events, pending, variables = path.move_out(fid)
-        flow.fid = flow.fast = None
         flow.session.services |= services
         flow.services = len(flow.session.services)
         flow.served |= served
@@ -303,9 +315,9 @@ class AppLayer:
             self.table.mark_app(slot, APP_IGNORE)
             self._paused[flow.uid] = slot
 
-    def _detect(self, slot: int, data: bytes, transport: str, sport: int, dport: int) -> _Flow | None:
-        """Try the payload on the candidate protocols: the flow once its protocol is known. Until then
-        the flow table counts the tries: nothing is kept here of a flow no decoder takes."""
+    def _detect(self, slot: int, data: bytes, transport: str, sport: int, dport: int) -> Protocol | None:
+        """Try the payload on the candidate protocols: the flow's once known. Until then the flow
+        table counts the tries: nothing is kept here of a flow no decoder takes."""
         tries = self.table.count_try(slot)
         for proto in registry.candidates(transport, sport, dport, self.protocols):
             try:
@@ -313,21 +325,24 @@ class AppLayer:
             except MALFORMED:  # the input's fault only: what follows raises whatever it raises
                 continue
             if detected:
-                return self._detected(slot, transport, proto)
+                self.table.mark_app(slot, APP_DECODE)
+                return proto
         if tries >= MAX_TRIES:
             self.table.mark_app(slot, APP_IGNORE)
         return None
 
     def _detected(self, slot: int, transport: str, proto: Protocol) -> _Flow:
+        """A flow detected for the Python path."""
         endpoints = self.table.endpoints(slot)
         flow = self._flows[endpoints[0]] = self._by_slot[slot] = _Flow(endpoints, transport, proto)
-        self.table.mark_app(slot, APP_DECODE)
-        if proto.name in self._fast and transport == "tcp":
-            flow.fast = self._fast[proto.name]
-            flow.fid = flow.fast.add(endpoints, slot)
-            if proto.name == "modbus":
-                self.table.set_service(slot, "modbus")  # as the decoder's first PDU would
         return flow
+
+    def _to_path(self, slot: int, name: str) -> str:
+        """A TCP flow detected for a compiled path, which keeps all there is of it (no ``_Flow``)."""
+        self._fast[name].add(self.table.endpoints(slot), slot)
+        if name == "modbus":
+            self.table.set_service(slot, "modbus")  # as the decoder's first PDU would
+        return name
 
     def _stop(self, slot: int, flow: _Flow) -> None:
         """No more packets of this flow reach Python; its services stay on the flow record."""

@@ -18,6 +18,7 @@ Identity requests it still awaits (``session.vars["identity"]``, as ``sensor.dec
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from sensor.decode import cip, enip
 from sensor.decode.fast import enip as k
@@ -154,7 +155,7 @@ class FastEnip(MovingFlows):
 
     # -- interval end ---------------------------------------------------------------------
 
-    def flush(self, fold: bool) -> list[dict]:
+    def flush(self, fold: bool) -> pa.Table | list[dict]:
         rows = super().flush(fold)
         self._flows[: len(self.ends), k.F_LIVE : k.F_LIVE + k.CTX_SLOTS] = 0  # (the pending table is empty now)
         cnt = self._cnt

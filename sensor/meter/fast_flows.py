@@ -7,8 +7,10 @@ from __future__ import annotations
 from types import ModuleType
 
 import numpy as np
+import pyarrow as pa
 
 from sensor.decode.fast import modbus as pending
+from sensor.meter.eventcols import as_dicts
 
 
 class CompiledFlows:
@@ -18,7 +20,7 @@ class CompiledFlows:
         self.k = kernel
         self._initial = initial  # a new flow's state row (its slot is set apart)
         self.dropped = 0  # events over the cap in the interval flushed last
-        self.ends: list[tuple[str, str, str, int]] = []  # (uid, orig_h, resp_h, resp_p) by fid
+        self.ends: list[tuple[str, str, str, int] | None] = []  # (uid, orig_h, resp_h, resp_p) by fid; None: free
         self._free: list[int] = []
         self._flows = np.empty((0, kernel.FLOW_COLS), np.int64)
         self._by_slot = np.full(0, -1, np.int64)  # fid of each flow-table slot holding a flow of this path
@@ -38,7 +40,7 @@ class CompiledFlows:
             fid = len(self.ends)
             self.ends.append(ends)
             if fid >= len(self._flows):
-                self._flows = np.concatenate([self._flows, np.empty((max(64, fid), self.k.FLOW_COLS), np.int64)])
+                self._flows = _grown(self._flows, fid + 1)
         self._flows[fid] = self._initial
         self._flows[fid, self.k.F_SLOT] = slot
         if slot >= len(self._by_slot):
@@ -65,16 +67,31 @@ class CompiledFlows:
         if slot < len(self._by_slot) and self._by_slot[slot] == fid:  # not since taken by another flow
             self._by_slot[slot] = -1
         self._forget(fid)
+        self.ends[fid] = None
         self._free.append(fid)
+
+    def end(self, uids: set[str]) -> None:
+        """The flows of these uids ended (after the interval's flush)."""
+        for fid in [fid for fid, ends in enumerate(self.ends) if ends is not None and ends[0] in uids]:
+            self.release(fid)
 
     def _forget(self, fid: int) -> None:
         """Python-side state of a released flow."""
 
+    def _part(self, table: pa.Table, fids: np.ndarray) -> pa.Table | list[dict]:
+        """The interval's rows of the flows ``fids`` as a table, or as dicts when two of those flows
+        share a uid (a connection reused within the µs it started): fold_events folds such rows
+        together, which the app layer leaves to it (``IntervalEvents``)."""
+        present = np.unique(fids).tolist()
+        if len({self.ends[fid][0] for fid in present}) < len(present):
+            return list(as_dicts(table))
+        return table
+
     def _grow(self, pdus: int) -> None:
         """Make room for ``pdus`` more PDUs."""
         k, cnt = self.k, self._cnt
-        while cnt[k.C_EVENTS] + pdus > len(self._events) and len(self._events) < cnt[k.C_MAX_EVENTS]:
-            self._events = np.concatenate([self._events, np.zeros_like(self._events)])
+        if cnt[k.C_EVENTS] + pdus > len(self._events) and len(self._events) < cnt[k.C_MAX_EVENTS]:
+            self._events = _grown(self._events, cnt[k.C_EVENTS] + pdus)
         if cnt[k.C_JOBS] + pdus > len(self._jobs):
             self._jobs = np.zeros((2 * (cnt[k.C_JOBS] + pdus), k.JOB_COLS), np.int64)  # taken after every call
         size = len(self._keys)
@@ -84,3 +101,11 @@ class CompiledFlows:
             keys, vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
             pending.rehash(self._keys, self._vals, keys, vals)
             self._keys, self._vals = keys, vals
+
+
+def _grown(table: np.ndarray, rows: int) -> np.ndarray:
+    """``table`` with room for ``rows`` rows, grown by at least a quarter and in place where the
+    allocator can (``ndarray.resize``: realloc moves pages rather than copying them; new rows zeroed)."""
+    table = np.require(table, requirements=["C", "O"])  # (a view, e.g. an empty start, is copied once)
+    table.resize((max(rows, len(table) + max(len(table) // 4, 64)), table.shape[1]), refcheck=False)
+    return table

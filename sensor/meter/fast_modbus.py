@@ -2,9 +2,10 @@
 
 Once a flow is detected as Modbus, its packets skip the per-packet Python loop: each chunk's
 Modbus packets go to the numba kernel at once, which writes one row of event columns per request
-(or unanswered response). At the interval's end the rows become wire.EVENTS dicts, either one per
-event, as the Python decoder's events would be, or already folded (``fold=True``) with numpy into
-exactly the rows ``sensor.meter.fold.fold_events`` makes of those, without a dict per PDU.
+(or unanswered response). At the interval's end the rows become a wire.EVENTS table, built column
+by column (``sensor.meter.eventcols``), either one row per event, as the Python decoder's events
+would be, or already folded (``fold=True``) with numpy into exactly the rows
+``sensor.meter.fold.fold_events`` makes of those: no Python object per event.
 
 Python still reassembles the segments the kernel does not take (frames split across segments,
 partial retransmissions, truncated captures: ``Stream``) and reads identity answers with the
@@ -13,15 +14,15 @@ Python decoder's parsers; protocol_served facts and malformed-PDU counts are as 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import numpy as np
+import pyarrow as pa
 
 from sensor.decode import modbus
 from sensor.decode.fast import modbus as k
 from sensor.decode.spec import MALFORMED
 from sensor.decode.stream import Stream
-from sensor.meter.fast_fold import folded_rows, seconds
+from sensor.meter.eventcols import attrs_map, events_table, int_text, names, seconds_text
+from sensor.meter.fast_fold import Groups, each_alone, group_columns
 from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.flows import SEC
 from sensor.meter.rows import Facts
@@ -30,14 +31,14 @@ CONF_SERVED = 80  # as applayer.CONF_SERVED
 MAX_EVENTS = 1 << 19  # per interval (96 bytes each); the Python path keeps 50,000 of all protocols
 NAMES = [modbus.function_name(code) for code in range(256)]
 UMAS_NAMES = [modbus.UMAS_FUNCTIONS.get(code, f"unknown-{code}") for code in range(256)]
-STATUS_NAMES = {k.STATUS_NONE: "", k.STATUS_OK: "OK",
-                **{code: modbus.EXCEPTIONS.get(code, f"unknown-{code}") for code in range(256)}}
+STATUS_NAMES = ["", *(modbus.EXCEPTIONS.get(code, f"unknown-{code}") for code in range(k.STATUS_NONE + 1, k.STATUS_OK)),
+                "OK"]  # by status - STATUS_NONE
 IDENTITY = {k.JOB_DEVICE_ID: modbus.device_id_facts, k.JOB_UMAS_ID: modbus.umas_id_facts}
 KEY_COLS = [k.E_FID, k.E_NAME, k.E_STATUS, k.E_UNIT, k.E_LAYOUT, k.E_V1, k.E_V2, k.E_V3, k.E_V4]  # fold.py's _key
-
-
-def _utc(ts_us: int) -> datetime:
-    return datetime.fromtimestamp(ts_us / SEC, timezone.utc)
+# the numeric request attributes in the order a row's attrs name them: (name, value column, layouts that have it)
+REQUEST_ATTRS = [(name, k.E_V1 + i, [layout for layout, attrs in enumerate(k.LAYOUT_ATTRS) if attrs[i : i + 1] == (name,)])
+                 for name, i in dict.fromkeys((name, i) for layout, attrs in enumerate(k.LAYOUT_ATTRS) if layout != k.L_UMAS
+                                              for i, name in enumerate(attrs))]
 
 
 class FastModbus(CompiledFlows):
@@ -113,38 +114,36 @@ class FastModbus(CompiledFlows):
 
     # -- interval end ---------------------------------------------------------------------
 
-    def flush(self, fold: bool) -> list[dict]:
-        """The interval's events (wire.EVENTS dicts, folded or one per event); notes which responders
-        served Modbus; forgets pending requests."""
+    def flush(self, fold: bool) -> pa.Table | list[dict]:
+        """The interval's events (a wire.EVENTS part: folded or one row per event); notes which
+        responders served Modbus; forgets pending requests."""
         n = len(self.ends)
         for fid, served in enumerate(self._flows[:n, k.F_SERVED].tolist()):
             if served >= 0:
                 self.facts.add(served / SEC, "", self.ends[fid][2], "protocol_served", "modbus", "modbus", CONF_SERVED)
         events = self._events[: self._cnt[k.C_EVENTS]]
-        rows = folded_rows(events, KEY_COLS, k.E_TS, k.E_RTT, self._row) if fold else \
-            [self._row(e, 1, e[k.E_TS]) for e in events.tolist()]
+        g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT)
+        part = self._part(self._table(events[g.row], g), events[:, k.E_FID])
         self._flows[:n, k.F_SERVED] = -1
         self._flows[:n, k.F_PENDING] = 0
         self._keys.fill(-1)
         self.dropped = int(self._cnt[k.C_DROPPED])
         self._cnt[: k.C_MAX_EVENTS] = 0
-        return rows
+        return part
 
-    def _row(self, e: list[int], count: int, ts_end: int, rtt: dict[str, str] | None = None) -> dict:
-        """A wire.EVENTS dict: one event with its transaction id and rtt, or (``rtt`` given) a fold."""
-        uid, orig_h, resp_h, resp_p = self.ends[e[k.E_FID]]
-        layout = e[k.E_LAYOUT]
-        attrs = {} if rtt is not None else {"tid": str(e[k.E_TID])}
-        attrs["unit"] = str(e[k.E_UNIT])
-        if layout == k.L_UMAS:
-            attrs["umas_function"] = UMAS_NAMES[e[k.E_V1]]
-        else:
-            for i, name in enumerate(k.LAYOUT_ATTRS[layout]):
-                attrs[name] = str(e[k.E_V1 + i])
-        if rtt is not None:
-            attrs.update(rtt)
-        elif e[k.E_RTT] >= 0:
-            attrs["rtt"] = seconds(e[k.E_RTT])
-        return {"ts": _utc(e[k.E_TS]), "ts_end": _utc(ts_end), "count": count, "uid": uid, "orig_h": orig_h,
-                "resp_h": resp_h, "resp_p": resp_p, "protocol": "modbus", "action": NAMES[e[k.E_NAME]],
-                "status": STATUS_NAMES[e[k.E_STATUS]], "attrs": attrs}
+    def _table(self, e: np.ndarray, g: Groups) -> pa.Table:
+        """The groups' wire.EVENTS rows (``e``: a row of each): an event alone with its transaction
+        id and rtt, a fold with the mean and maximum of its answered rtts."""
+        alone, layout = g.count == 1, e[:, k.E_LAYOUT]
+        answered = np.where(alone, e[:, k.E_RTT] >= 0, g.rtt_n > 0)
+        rtt = np.maximum(np.where(alone, e[:, k.E_RTT], g.rtt_mean()), 0)
+        attrs = attrs_map([
+            ("tid", int_text(e[:, k.E_TID]), alone),
+            ("unit", int_text(e[:, k.E_UNIT]), True),
+            *((name, int_text(e[:, col]), np.isin(layout, layouts)) for name, col, layouts in REQUEST_ATTRS),
+            ("umas_function", names(UMAS_NAMES, np.where(layout == k.L_UMAS, e[:, k.E_V1], 0)), layout == k.L_UMAS),
+            ("rtt", seconds_text(rtt), answered),
+            ("rtt_max", seconds_text(np.maximum(g.rtt_max, 0)), answered & ~alone),
+        ], len(e))
+        return events_table(g.first, g.last, g.count, self.ends, e[:, k.E_FID], "modbus", names(NAMES, e[:, k.E_NAME]),
+                            names(STATUS_NAMES, e[:, k.E_STATUS] - k.STATUS_NONE), attrs)

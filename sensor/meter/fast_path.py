@@ -1,8 +1,8 @@
 """What a compiled path whose flows may move to Python does around its kernel (``fast_s7comm``,
 ``fast_iec104``, ``fast_dnp3``): run the kernel over a chunk's packets, growing its tables and
 handing over a flow at the first segment the kernel does not take; tell the flow table the
-services; note protocol_served facts; at the interval's end turn the event columns into
-wire.EVENTS dicts, one per event or folded with numpy (``sensor.meter.fast_fold``).
+services; note protocol_served facts; at the interval's end turn the event columns into a
+wire.EVENTS table, one row per event or folded with numpy (``sensor.meter.fast_fold``).
 
 A flow that moves goes on in Python for good: ``move_out`` gives the app layer what the Python
 decoder would hold by then — services, the responder's services noted this interval, the next
@@ -22,10 +22,12 @@ from datetime import datetime, timezone
 from types import ModuleType
 
 import numpy as np
+import pyarrow as pa
 
 from sensor.decode.fast import framed
 from sensor.decode.fast import modbus as pending
 from sensor.decode.spec import Event
+from sensor.meter.eventcols import rows_table
 from sensor.meter.fast_fold import folded_rows, seconds
 from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.flows import SEC, FlowTable
@@ -166,21 +168,22 @@ class MovingFlows(CompiledFlows):
 
     # -- interval end ---------------------------------------------------------------------
 
-    def flush(self, fold: bool) -> list[dict]:
-        """The interval's events (wire.EVENTS dicts, folded or one per event); notes which responders
-        served what; forgets pending requests."""
+    def flush(self, fold: bool) -> pa.Table | list[dict]:
+        """The interval's events (a wire.EVENTS part: folded or one row per event, made a block of
+        dicts at a time); notes which responders served what; forgets pending requests."""
         k, n = self.k, len(self.ends)
         for fid in np.flatnonzero(self._flows[:n, k.F_SERVED]).tolist():
             self._note_served(fid)
         events = self._events[: self._cnt[k.C_EVENTS]]
         events = events[events[:, k.E_FID] >= 0]
         rows = folded_rows(events, list(k.KEY_COLS), k.E_TS, k.E_RTT, self._row) if fold else \
-            [self._row(e, 1, e[k.E_TS]) for e in events.tolist()]
+            (self._row(e, 1, e[k.E_TS]) for e in events.tolist())
+        part = self._part(rows_table(rows), events[:, k.E_FID])
         self._flows[:n, k.F_PENDING] = 0
         self._keys.fill(-1)
         self.dropped = int(self._cnt[k.C_DROPPED])
         self._cnt[: k.C_MAX_EVENTS] = 0
-        return rows
+        return part
 
     def _fields(self, e: list[int]) -> tuple[str, str, dict[str, object]]:
         """(action, status, attributes but those naming one PDU) of an event row, valued as the

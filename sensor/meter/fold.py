@@ -36,15 +36,20 @@ def _mean_seconds(values: list[str]) -> str:
 
 def fold_events(rows: Iterable[dict]) -> list[dict]:
     """wire.EVENTS rows (each with ``count`` 1) → one row per distinct event, in time order."""
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(_key(row), []).append(row)
-    out = [members[0] if len(members) == 1 else
-           merged(members[0], sum(r["count"] for r in members), min(r["ts"] for r in members),
-                  max(r["ts_end"] for r in members), [r["attrs"]["rtt"] for r in members if "rtt" in r["attrs"]])
-           for members in groups.values()]
+    out = [row for _, row in fold_groups(rows)]
     out.sort(key=lambda r: r["ts"])
     return out
+
+
+def fold_groups(rows: Iterable[dict]) -> list[tuple[int, dict]]:
+    """(index of its first row, its row) per distinct event of ``rows``, in the order of their first rows."""
+    groups: dict[tuple, list[tuple[int, dict]]] = {}
+    for at, row in enumerate(rows):
+        groups.setdefault(_key(row), []).append((at, row))
+    return [(members[0][0], members[0][1] if len(members) == 1 else
+             merged(members[0][1], sum(r["count"] for _, r in members), min(r["ts"] for _, r in members),
+                    max(r["ts_end"] for _, r in members), [r["attrs"]["rtt"] for _, r in members if "rtt" in r["attrs"]]))
+            for members in groups.values()]
 
 
 def merged(first: dict, count: int, ts: datetime, ts_end: datetime, rtts: list[str]) -> dict:

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -33,7 +33,7 @@ from sensor.capture.pcapfile import Frames, iter_frames
 from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import Protocol
-from sensor.meter.fold import fold_events
+from sensor.meter.intervalevents import wire_events
 from sensor.meter.flows import SEC, FlowTable, ip_text, mac_text
 from sensor.meter.linklayer import LinkLayer
 from sensor.meter.synprint import SynPrints
@@ -54,7 +54,7 @@ class Interval:
     flows: pa.Table  # wire.FLOWS
     counters: dict[str, int]
     observations: list[dict] = field(default_factory=list)
-    events: list[dict] = field(default_factory=list)
+    events: Sequence[dict] = field(default_factory=list)  # wire.EVENTS dicts (IntervalEvents: some as tables)
     decode_errors: dict[str, int] = field(default_factory=dict)  # malformed PDUs per app protocol
 
     @property
@@ -132,7 +132,7 @@ class _Observer:
         ip = p.status == pk.OK
         if ip.any():
             rows = np.stack([p.src_mac[ip], p.ipver[ip].astype(np.uint64), p.src_hi[ip], p.src_lo[ip]], axis=1)
-            self.pairs.update(map(tuple, _distinct_rows(rows).tolist()))
+            self.pairs.update(map(tuple, np.unique(rows, axis=0).tolist()))
 
     def flush(self, ts: float) -> tuple[list[dict], list[dict]]:
         pairs = sorted(self.pairs)
@@ -140,22 +140,6 @@ class _Observer:
         self.obs.ip_pairs(ts, [(mac_text(m), ip_text(v, hi, lo)) for m, v, hi, lo in pairs])
         observations, events = self.obs.flush()
         return list(observations), list(events)
-
-
-def _distinct_rows(rows: np.ndarray) -> np.ndarray:
-    """The distinct rows of a uint64 matrix, in no order: ``np.unique(rows, axis=0)`` sorts the rows
-    as bytes, ~40 ms per 65,536; this sorts one 64-bit mix of each row and compares every row with its
-    group's first, so rows that merely share a mix are still told apart."""
-    mix = np.zeros(len(rows), np.uint64)
-    for column, factor in zip(rows.T, _MIX):
-        mix ^= column * factor
-    _, first, group = np.unique(mix, return_index=True, return_inverse=True)
-    distinct = rows[first]
-    shared = (rows != distinct[group]).any(axis=1)
-    return np.concatenate([distinct, np.unique(rows[shared], axis=0)]) if shared.any() else distinct
-
-
-_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], np.uint64)
 
 
 def _slice(p: pk.Packets, lo: int, hi: int) -> pk.Packets:
@@ -274,38 +258,31 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
         yield last
 
 
-class _Hidden(importlib.abc.MetaPathFinder):
-    """Finds none of the given packages (for ``lean_process``)."""
-
-    def __init__(self, *packages: str):
-        self.packages = packages
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """Finds no pandas (for ``lean_process``)."""
 
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in self.packages:
-            raise ModuleNotFoundError(f"the sensor process runs without {name}", name=name)
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("the sensor process runs without pandas", name=name)
         return None
 
 
 def lean_process() -> None:
     """For a sensor process, once at its start: Arrow buffers from the C library's malloc rather than
     Arrow's mimalloc pool, which keeps what an interval's records freed (100,000 concurrent flows:
-    25 MB more at the peak); pyarrow without pandas; numba without cffi. pyarrow imports pandas, where
-    it is installed, the first time it converts anything (``pa.array`` asks whether its argument is a
+    25 MB more at the peak); and pyarrow without pandas. pyarrow imports pandas, where it is
+    installed, the first time it converts anything (``pa.array`` asks whether its argument is a
     pandas object): ~30 MB the sensor never uses, and which the sensor's own install (the ``sensor``
-    extra) does not have. numba's typing of the first kernel it loads imports cffi, where installed,
-    to recognise cffi functions (no sensor kernel takes one), and cffi its C parser: 45 ms of every
-    start. Each looks once per process and keeps the answer, so they are asked here while pandas and
-    cffi cannot be found; anything else may still import them."""
+    extra) does not have. pyarrow looks for pandas once per process and keeps the answer, so it is
+    asked here while pandas cannot be found; anything else may still import pandas."""
     pa.set_memory_pool(pa.system_memory_pool())
-    hide = _Hidden("pandas", "cffi")
-    sys.meta_path.insert(0, hide)
-    try:
-        if "pandas" not in sys.modules:
+    if "pandas" not in sys.modules:
+        hide = _NoPandas()
+        sys.meta_path.insert(0, hide)
+        try:
             pa.array([0])
-        if "cffi" not in sys.modules:
-            import numba.core.typing.cffi_utils  # noqa: F401  (its cffi support off: SUPPORTED is False)
-    finally:
-        sys.meta_path.remove(hide)
+        finally:
+            sys.meta_path.remove(hide)
 
 
 def _utc(seconds: float) -> datetime:
@@ -321,7 +298,7 @@ def iter_batches(sources: Iterable[Path | Iterable[Frames]], interval: float = 6
                              max_flows=max_flows):
         tables = {
             "flows": iv.flows,
-            "events": wire.table_from_rows("events", fold_events(iv.events) if fold else iv.events),
+            "events": wire_events(iv.events, fold),
             "observations": wire.table_from_rows("observations", iv.observations),
         }
         yield wire.Batch(_utc(iv.start), _utc(iv.end), tables, iv.counters, sensor=sensor)

@@ -31,24 +31,27 @@ def busy_site(tmp_path_factory) -> Path:
     return path
 
 
-def test_flows_on_a_compiled_path_or_never_detected_hold_no_decoder_state(busy_site, monkeypatch):
-    held: list[list] = []
+def test_flows_on_a_compiled_path_or_never_detected_hold_no_python_object(busy_site, monkeypatch):
+    held: list[tuple] = []
     flush = AppLayer.flush
 
     def watched(self):
-        held.append(list(self._flows.values()))  # before the end of input releases them
+        # before the end of input releases them: the Python path's flows, the compiled Modbus path's
+        held.append((list(self._flows.values()), [ends[0] for ends in self._fast["modbus"].ends if ends]))
         return flush(self)
 
     monkeypatch.setattr(AppLayer, "flush", watched)
     [interval] = list(iter_intervals([busy_site], 60.0))
     services = dict(zip(interval.flows["uid"].to_pylist(), interval.flows["service"].to_pylist()))
-    [kept] = held
+    [(python, compiled)] = held
     modbus = {uid for uid, service in services.items() if service == "modbus"}
     assert len(services) == 1000 and 700 < len(modbus) < 900
-    # one object per Modbus flow, none for the UDP flows that no decoder took
-    assert {flow.uid for flow in kept} == modbus and not any(services[uid] for uid in set(services) - modbus)
-    assert all(flow.fid is not None and flow._session is None and flow._streams is None for flow in kept)
+    # the compiled path's endpoints per Modbus flow, no object for the UDP flows that no decoder took
+    assert python == [] and sorted(compiled) == sorted(modbus)
+    assert not any(services[uid] for uid in set(services) - modbus)
     assert len(interval.events) == len(modbus)  # each flow's request and answer, decoded all the same
+    tables = [part for parts in interval.events.sections for part in parts if not isinstance(part, list)]
+    assert [table.num_rows for table in tables] == [len(modbus)]  # as columns, no dict per event
 
 
 def test_the_sensor_process_runs_pyarrow_without_pandas(busy_site):
