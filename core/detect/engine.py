@@ -33,14 +33,12 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import select
 
 from core.detect import baseline, notify, registry
 from core.detect import store as alerts
 from core.detect.baseline import Baseline
-from core.detect.indicators import EVENT_ATTRS, Indicators, domain_hit, normalise
+from core.detect.indicators import Indicators, matches
 from core.detect.kinds import KINDS, OPEN_STATUSES, Finding
 from core.detect.observe import MAX_EVIDENCE, Sighting, sightings
 from core.detect.site import Site, site_of
@@ -52,8 +50,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEARNING_HOURS = 168
 DEFAULT_SILENT_MINUTES = 30
-_ATTR_ENTRIES = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))  # an event's attrs, as a list
-_INDICATOR_ATTRS = pa.array(sorted(EVENT_ATTRS), pa.string())
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -116,18 +112,21 @@ class Detector:
         policies = self._policies({tenant_id for tenant_id, _, _ in batches})
         self._load_first_data({(tenant_id, sensor_id, policies[tenant_id][1]) for tenant_id, sensor_id, _ in batches})
         self._open.load({(tenant_id, sensor_id) for tenant_id, sensor_id, _ in batches})
-        shown = self._sightings(batches, policies)
+        shown = _together(batches, "sightings", lambda group: sightings(
+            [batch for _, _, batch in group], [policies[tenant_id][2] for tenant_id, _, _ in group]))
+        indicated = _together(batches, "indicator matching", lambda group: matches(
+            [batch for _, _, batch in group], [self.indicators.of(tenant_id) for tenant_id, _, _ in group]))
         wanted: dict[int, set[tuple[str, str]]] = {}
         for (tenant_id, _, _), seen in zip(batches, shown):
             wanted.setdefault(tenant_id, set()).update((s.kind, s.key) for s in seen or ())
         self.baseline.prefetch(wanted)
         found = Detection(batches)
-        for (tenant_id, sensor_id, batch), seen in zip(batches, shown):
+        for (tenant_id, sensor_id, batch), seen, listed in zip(batches, shown, indicated):
             try:
-                if seen is None:
-                    raise RuntimeError("no sightings")  # logged when they failed
+                if seen is None or listed is None:
+                    raise RuntimeError("its sightings or indicator matches failed")  # logged as they did
                 rows, raised, learned = self._detect_one(tenant_id, sensor_id, batch, policies[tenant_id], seen,
-                                                         found.first_data)
+                                                         listed, found.first_data)
             except Exception:  # this batch's alerts are lost; the others go on
                 log.exception("detection failed on batch %s of sensor %s", batch.batch_id, sensor_id)
                 rows, raised, learned = [], [], []
@@ -157,35 +156,18 @@ class Detector:
             for row in found.first_data:
                 self._learning.pop((row["tenant_id"], row["sensor_id"], row["epoch"]), None)
 
-    def _sightings(self, batches: list[tuple[int, int, wire.Batch]],
-                   policies: dict[int, tuple[float, int, Site]]) -> list[list[Sighting] | None]:
-        """Each batch's sightings, worked out together; if that fails, each batch on its own (None for
-        a batch whose own fail: it is logged, and gets no alerts)."""
-        sites = [policies[tenant_id][2] for tenant_id, _, _ in batches]
-        try:
-            return sightings([batch for _, _, batch in batches], sites)
-        except Exception:
-            log.exception("sightings failed for a group of %d batches; working them out one by one", len(batches))
-        shown: list[list[Sighting] | None] = []
-        for (_, sensor_id, batch), site in zip(batches, sites):
-            try:
-                shown += sightings([batch], [site])
-            except Exception:
-                log.exception("sightings failed on batch %s of sensor %s", batch.batch_id, sensor_id)
-                shown.append(None)
-        return shown
-
     def _detect_one(self, tenant_id: int, sensor_id: int, batch: wire.Batch, policy: tuple[float, int, Site],
-                    shown: list[Sighting], first_data: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
-        """One batch: the alert rows it raised or folded, those of them raised, and the baseline rows
-        it learned (kept in the caches, not written); a sensor's first batch adds its learning row to
-        ``first_data``."""
+                    shown: list[Sighting], indicated: list[Finding],
+                    first_data: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+        """One batch, given its sightings and indicator matches: the alert rows it raised or folded,
+        those of them raised, and the baseline rows it learned (kept in the caches, not written); a
+        sensor's first batch adds its learning row to ``first_data``."""
         hours, epoch, site = policy
         start = micros(batch.interval_start)
         learning = start < self._first_data(tenant_id, sensor_id, epoch, start, first_data) + hours * 3_600_000_000
         seen = _latest(shown)
         known = self.baseline.lookup(tenant_id, {(s.kind, s.key) for s in seen})
-        findings = self._indicator_matches(tenant_id, batch)
+        findings = list(indicated)
         # an attribute's value is always kept current; anything else is learned only while learning
         learned = [(s.kind, s.key, s.value) for s in seen if known.get((s.kind, s.key)) != s.value
                    if s.kind == "attribute" or (learning and (s.kind, s.key) not in known)]
@@ -266,40 +248,6 @@ class Detector:
             with self._guard:
                 self._learning[key] = first
         return first
-
-    def _indicator_matches(self, tenant_id: int, batch: wire.Batch) -> list[Finding]:
-        listed = self.indicators.of(tenant_id)
-        if not listed:
-            return []
-        found = []
-        flows = batch.tables["flows"]
-        listed_ips = pa.array(sorted(v for t, v in listed if t == "ip"), pa.string())
-        if flows.num_rows and len(listed_ips):
-            hit = pc.or_(pc.is_in(flows["orig_h"], listed_ips), pc.is_in(flows["resp_h"], listed_ips))
-            for f in flows.filter(hit).select(["ts", "ts_end", "uid", "orig_h", "resp_h", "service"]).to_pylist():
-                ip = f["orig_h"] if ("ip", f["orig_h"]) in listed else f["resp_h"]
-                found.append(_indicator("ip", ip, listed[("ip", ip)], f, f["service"]))
-        events = batch.tables["events"]
-        if not events.num_rows:
-            return found
-        # the attributes an indicator can name, picked out in Arrow: the rest of the events stay there
-        attrs = events["attrs"].cast(_ATTR_ENTRIES)
-        entries, rows = pc.list_flatten(attrs), pc.list_parent_indices(attrs)
-        names = pc.struct_field(entries, 0)
-        named = pc.is_in(names, _INDICATOR_ATTRS)
-        matched: dict[int, dict] = {}
-        for row, name, value in zip(rows.filter(named).to_pylist(), names.filter(named).to_pylist(),
-                                    pc.struct_field(entries, 1).filter(named).to_pylist()):
-            kind = EVENT_ATTRS[name]
-            value = normalise(kind, value) or ""
-            match = domain_hit(listed, value) if kind == "domain" else (value if (kind, value) in listed else None)
-            if match:
-                if row not in matched:
-                    matched[row] = events.slice(row, 1).select(
-                        ["ts", "ts_end", "uid", "orig_h", "resp_h", "protocol"]).to_pylist()[0]
-                e = matched[row]
-                found.append(_indicator(kind, match, listed[(kind, match)], e, e["protocol"], name))
-        return found
 
     def _fold(self, tenant_id: int, sensor_id: int, batch_id: str,
               findings: list[Finding]) -> tuple[list[dict], list[dict]]:
@@ -410,6 +358,24 @@ class OpenAlerts:
         self._cache.pop((tenant_id, sensor_id), None)
 
 
+def _together(batches: list[tuple[int, int, wire.Batch]], what: str, work) -> list:
+    """``work`` (a result per batch of a list of (tenant, sensor, batch)) on the group's batches
+    together; if that fails, on each batch alone — None for a batch whose own fails (logged: it gets
+    no alerts, the others go on)."""
+    try:
+        return work(batches)
+    except Exception:
+        log.exception("%s failed for a group of %d batches; each batch on its own", what, len(batches))
+    out = []
+    for one in batches:
+        try:
+            out += work([one])
+        except Exception:
+            log.exception("%s failed on batch %s of sensor %s", what, one[2].batch_id, one[1])
+            out.append(None)
+    return out
+
+
 def _latest(seen: list[Sighting]) -> list[Sighting]:
     """One sighting per key: the last value of an attribute, the first sighting of anything else."""
     out: dict[tuple[str, str], Sighting] = {}
@@ -432,15 +398,6 @@ def _news(seen: list[Sighting], known: dict[tuple[str, str], str]) -> list[Findi
         elif (s.kind, s.key) not in known and not (s.kind == "device" and s.value in new_macs):
             out.append(s.finding)
     return out
-
-
-def _indicator(kind: str, value: str, note: str, row: dict, protocol: str, field: str = "") -> Finding:
-    ts, ts_last = micros(row["ts"]), micros(row["ts_end"])
-    details = (("indicator_type", kind), ("indicator", value)) + ((("note", note),) if note else ()) + (
-        (("field", field),) if field else ())
-    return Finding("indicator_match", f"{kind}:{value}|{row['orig_h']}>{row['resp_h']}", ts, ts_last,
-                   src_ip=row["orig_h"], dst_ip=row["resp_h"], protocol=protocol, details=details,
-                   evidence=(row["uid"],) if row["uid"] else ())
 
 
 def _merge(findings: list[Finding]) -> dict[tuple[str, str], Finding]:

@@ -1,5 +1,6 @@
 """Indicators of compromise: imported offline from STIX 2.1 bundles or CSV (``type,value[,note]``),
-per tenant or global (tenant 0), and matched against a batch's flows and events.
+per tenant or global (tenant 0), and matched against batches' flows and events — a group's batches
+together: the rows that may match are picked out in Arrow, and only they become Python.
 
 Types: ``ip`` (IPv4/IPv6), ``domain`` (matches the name and its subdomains in DNS queries, TLS SNI
 and HTTP Host), ``ja3``, ``ja4`` (TLS client fingerprints) and ``hassh`` (SSH client or server).
@@ -16,10 +17,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import stix2
 from stix2patterns.pattern import Pattern
 
+from core.detect.kinds import Finding
+from core.detect.observe import joined
 from core.store.clickhouse import ClickHouseStore
+from sensor import wire
 
 _CSV_TYPES = {"ip": "ip", "ipv4": "ip", "ipv6": "ip", "ipv4-addr": "ip", "ipv6-addr": "ip",
               "domain": "domain", "domain-name": "domain", "ja3": "ja3", "ja4": "ja4", "hassh": "hassh"}
@@ -28,6 +34,8 @@ _STIX_OBJECTS = {"ipv4-addr": "ip", "ipv6-addr": "ip", "domain-name": "domain"}
 EVENT_ATTRS = {"qname": "domain", "server_name": "domain", "host": "domain", "ja3": "ja3", "ja4": "ja4",
                "hassh": "hassh", "hassh_server": "hassh"}
 RELOAD_S = 30.0  # how long a process trusts its copy of the lists
+_ATTR_ENTRIES = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))  # an event's attrs, as a list
+_MATCHED_ATTRS = pa.array(sorted(EVENT_ATTRS), pa.string())
 
 
 class IndicatorError(ValueError):
@@ -160,3 +168,59 @@ def domain_hit(listed: dict[tuple[str, str], str], name: str) -> str | None:
         if ("domain", candidate) in listed:
             return candidate
     return None
+
+
+def matches(batches: list[wire.Batch], lists: list[dict[tuple[str, str], str]]) -> list[list[Finding]]:
+    """Per batch, its ``indicator_match`` findings against its own tenant's lists (``lists``, one per
+    batch, as ``Indicators.of`` gives them): first its flows to or from a listed address, then its
+    events' listed names and fingerprints, each in the batch's order."""
+    found: list[list[Finding]] = [[] for _ in batches]
+    matched = [i for i, listed in enumerate(lists) if listed]
+    if not matched:
+        return found
+    chosen = [batches[i] for i in matched]
+    flows = joined(chosen, "flows")
+    ips = pa.array(sorted({value for i in matched for kind, value in lists[i] if kind == "ip"}), pa.string())
+    if flows.num_rows and len(ips):
+        hit = pc.or_(pc.is_in(flows["orig_h"], ips), pc.is_in(flows["resp_h"], ips))
+        for f in _rows(flows.filter(hit), ["b", "ts", "ts_end", "uid", "orig_h", "resp_h", "service"]):
+            i = matched[f["b"]]
+            listed = lists[i]  # the addresses of every tenant were asked for: this batch's tenant's decide
+            ip = f["orig_h"] if ("ip", f["orig_h"]) in listed else f["resp_h"]
+            if ("ip", ip) in listed:
+                found[i].append(_finding("ip", ip, listed[("ip", ip)], f, f["service"]))
+    events = joined(chosen, "events")
+    if not events.num_rows:
+        return found
+    attrs = events["attrs"].cast(_ATTR_ENTRIES)
+    entries, rows = pc.list_flatten(attrs), pc.list_parent_indices(attrs)
+    names = pc.struct_field(entries, 0)
+    named = pc.is_in(names, _MATCHED_ATTRS)
+    batch_of = events["b"].to_numpy()
+    shown: dict[int, dict] = {}  # event row → the row as Python, once it matched
+    for row, name, value in zip(rows.filter(named).to_pylist(), names.filter(named).to_pylist(),
+                                pc.struct_field(entries, 1).filter(named).to_pylist()):
+        i = matched[batch_of[row]]
+        listed, kind = lists[i], EVENT_ATTRS[name]
+        value = normalise(kind, value) or ""
+        match = domain_hit(listed, value) if kind == "domain" else (value if (kind, value) in listed else None)
+        if match:
+            if row not in shown:
+                shown[row] = _rows(events.slice(row, 1), ["ts", "ts_end", "uid", "orig_h", "resp_h", "protocol"])[0]
+            e = shown[row]
+            found[i].append(_finding(kind, match, listed[(kind, match)], e, e["protocol"], name))
+    return found
+
+
+def _rows(table: pa.Table, names: list[str]) -> list[dict]:
+    """The table's rows as dicts of ``names``, times in µs since the epoch."""
+    columns = [table[name].cast(pa.int64()) if name in ("ts", "ts_end") else table[name] for name in names]
+    return pa.table(columns, names=names).to_pylist()
+
+
+def _finding(kind: str, value: str, note: str, row: dict, protocol: str, field: str = "") -> Finding:
+    details = (("indicator_type", kind), ("indicator", value)) + ((("note", note),) if note else ()) + (
+        (("field", field),) if field else ())
+    return Finding("indicator_match", f"{kind}:{value}|{row['orig_h']}>{row['resp_h']}", row["ts"], row["ts_end"],
+                   src_ip=row["orig_h"], dst_ip=row["resp_h"], protocol=protocol, details=details,
+                   evidence=(row["uid"],) if row["uid"] else ())

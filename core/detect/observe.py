@@ -64,9 +64,9 @@ class _Rows:
 def sightings(batches: list[wire.Batch], sites: list[Site]) -> list[list[Sighting]]:
     """Per batch (each with its tenant's site), what it shows: its links, attribute values, OT
     functions, then devices, each in the order the batch shows them first."""
-    flows = _joined(batches, "flows")
-    observations = _joined(batches, "observations")
-    events = _joined(batches, "events")
+    flows = joined(batches, "flows")
+    observations = joined(batches, "observations")
+    events = joined(batches, "events")
     places = _Places(sites)
     groups = _flow_groups(flows, len(batches))
     owners = _observed(observations, len(batches))
@@ -81,7 +81,7 @@ def sightings(batches: list[wire.Batch], sites: list[Site]) -> list[list[Sightin
     return out
 
 
-def _joined(batches: list[wire.Batch], name: str) -> pa.Table:
+def joined(batches: list[wire.Batch], name: str) -> pa.Table:
     """The batches' ``name`` tables as one, with each row's batch (its index) in column ``b``."""
     tables = [batch.tables[name] for batch in batches]
     sizes = [t.num_rows for t in tables]
