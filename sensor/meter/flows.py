@@ -822,7 +822,7 @@ class FlowTable:
         _keys(p, key, side, *self._secret)
         valid = np.flatnonzero(p.status != pk.MALFORMED)
         if len(valid):  # (a chunk of malformed frames only still advances the network time)
-            self._place(p, key, side, _in_arrival_order(valid[np.argsort(key[valid], kind="stable")], key), nt, pslot)
+            self._place(p, key, side, _in_arrival_order(valid, key), nt, pslot)
         _expire_all(self._st.F, self._st.S, self._nt, nt)
         return Placed(pslot, side == self._st.S[pslot, ORIG_SIDE])
 
@@ -999,17 +999,39 @@ class FlowTable:
         return community.community_id_array(proto, S[slots, IPVER] == 6, *ends, S[slots, PORT + o], S[slots, PORT + r])
 
 
-def _in_arrival_order(by_key: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Packets grouped by flow key, each group in capture order, with the groups put in the order of
-    their first packets: new flows then take slots in capture order, so the records come out in the
-    same order whatever the keys' secret."""
-    ks = key[by_key]
-    starts = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1])))
-    lengths = np.diff(np.append(starts, len(ks)))
-    order = np.argsort(by_key[starts])  # the groups by their first packet
-    starts, lengths = starts[order], lengths[order]
-    shift = starts - (np.cumsum(lengths) - lengths)  # each group's move from its new place to its old
-    return by_key[np.arange(len(ks)) + np.repeat(shift, lengths)]
+@njit(cache=True)
+def _in_arrival_order(packets, key):
+    """The ``packets`` (indices in capture order) grouped by flow key, each group in capture order,
+    the groups in the order of their first packets: new flows then take slots in capture order, so
+    the records come out in the same order whatever the keys' secret. A counting sort by group, the
+    groups numbered by a hash table of the chunk's keys (SipHash values: their low bits are its
+    index), in place of a stable sort of the keys (4 ms per 65,536 packets → ~1)."""
+    n = len(packets)
+    size = 16
+    while size < 2 * n:
+        size <<= 1
+    mask = np.uint64(size - 1)
+    held = np.empty(size, np.uint64)
+    numbered = np.full(size, -1, np.int64)
+    group = np.empty(n, np.int64)
+    count = np.zeros(n + 1, np.int64)
+    groups = 0
+    for j in range(n):
+        k = key[packets[j]]
+        h = np.int64(k & mask)
+        while numbered[h] >= 0 and held[h] != k:
+            h = np.int64((h + 1) & mask)
+        if numbered[h] < 0:
+            numbered[h], held[h] = groups, k
+            groups += 1
+        group[j] = numbered[h]
+        count[numbered[h] + 1] += 1
+    place = np.cumsum(count[:groups])  # where each group starts
+    order = np.empty(n, np.int64)
+    for j in range(n):
+        order[place[group[j]]] = packets[j]
+        place[group[j]] += 1
+    return order
 
 
 def _arrow(col: np.ndarray | pa.Array, kind: pa.DataType) -> pa.Array:

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from sensor.meter import flows as flows_mod
 from sensor.meter import pipeline
 
 # modules analyze has no use for: the uplink's HTTP client, the site's service modules, the
@@ -63,3 +64,27 @@ def test_distinct_rows_are_numpys_unique_rows(mix, monkeypatch):
     distinct = pipeline._distinct_rows(rows)
     assert len(distinct) == len(_as_set(distinct))
     assert _as_set(distinct) == _as_set(np.unique(rows, axis=0))
+
+
+def _arrival_order_by_sorting(packets: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The flow table's grouping as it was: a stable sort by key, then the groups by first packet."""
+    by_key = packets[np.argsort(key[packets], kind="stable")]
+    ks = key[by_key]
+    starts = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1])))
+    lengths = np.diff(np.append(starts, len(ks)))
+    order = np.argsort(by_key[starts])
+    starts, lengths = starts[order], lengths[order]
+    return by_key[np.arange(len(ks)) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)]
+
+
+@pytest.mark.parametrize(("packets", "flows"), [(1, 1), (50, 1), (5_000, 40), (70_000, 3_000), (70_000, 60_000)])
+def test_packets_in_arrival_order_as_sorting_puts_them(packets, flows):
+    """The flow table's grouping of a chunk's packets (its hash table and counting sort) puts them
+    in the order the stable sort did, keys sharing their low bits included."""
+    rng = np.random.default_rng(packets + flows)
+    keys = rng.integers(0, 1 << 64, flows, dtype=np.uint64)
+    keys[: min(flows // 2, 2_000)] &= np.uint64(0xFFFF_0000_0000_0000)  # keys alike in every low bit
+    key = keys[rng.integers(0, flows, packets)]
+    valid = np.flatnonzero(rng.random(packets) < 0.95)  # (malformed packets are left out)
+    assert flows_mod._in_arrival_order(valid, key).tolist() == _arrival_order_by_sorting(valid, key).tolist()
+    assert flows_mod._in_arrival_order(valid[:0], key).tolist() == []
