@@ -51,6 +51,7 @@ from core.ingest import Ingestor
 from core.api.metrics import Metrics, RequestTimer, worker_exits
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane
+from core.store.tenant_changes import count_start
 from core.access.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.detector = Detector(clickhouse, controlplane)
             retention = Retention(controlplane, settings.retention_raw_days)
             apply_retention(clickhouse, retention, settings.retention_rollup_days)
+            count_start(clickhouse)  # what a killed process wrote past its counts is read again
             app.state.ingestor = Ingestor(clickhouse, app.state.detector, retention.days, settings.ingest_crash_at,
                                          group_rows=settings.ingest_group_rows)
             app.state.ingestor.observe_group = app.state.metrics.group.observe

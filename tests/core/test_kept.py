@@ -257,15 +257,17 @@ def test_every_tenant_table_is_counted_by_a_writer(site):
 def test_the_version_is_the_tenants_counts_and_a_cluster_reads_them_through_distributed(site):
     ch = site[0].app.state.clickhouse
     one, two = 1001, 1002  # tenants of their own
-    assert tenant_changes.version(ch, one, ("asset_annotations",)) == ()
+    started = tenant_changes.version(ch, one, ())  # every version holds the core processes' starts
+    assert [r[:2] for r in started] == [(tenant_changes.EVERY_TENANT, tenant_changes.START)]
+    assert tenant_changes.version(ch, one, ("asset_annotations",)) == started
     assets.annotate(ch, one, "10.0.0.1", "someone", notes="first")
     noted = tenant_changes.version(ch, one, ("asset_annotations",))
-    assert noted[0][:3] == (one, "asset_annotations", 1)
-    assert tenant_changes.version(ch, two, ("asset_annotations",)) == ()  # only the tenant's
-    assert tenant_changes.version(ch, one, ("alerts",)) == ()  # only the sources named
+    assert noted[-1][:3] == (one, "asset_annotations", 1)
+    assert tenant_changes.version(ch, two, ("asset_annotations",)) == started  # only the tenant's
+    assert tenant_changes.version(ch, one, ("alerts",)) == started  # only the sources named
     assets.annotate(ch, one, "10.0.0.1", "someone", notes="second")
     twice = tenant_changes.version(ch, one, ("asset_annotations",))
-    assert twice[0][2] == 2 and twice[0][3] >= noted[0][3]
+    assert twice[-1][2] == 2 and twice[-1][3] >= noted[-1][3]
     ch.command("OPTIMIZE TABLE tenant_changes FINAL")
     assert tenant_changes.version(ch, one, ("asset_annotations",)) == twice  # a merge adds nothing
 
