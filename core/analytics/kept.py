@@ -8,7 +8,8 @@ are in before it), an ingest attempt whose rows were taken out, each table writt
 imports for every tenant, and the mutations (a retention pass counts itself; a deletion takes the
 tenant's counts with its rows). A result's version is its tenant's counts (and tenant 0's) of the
 sources it reads: another tenant's batch leaves it alone, a merge adds nothing, and on a cluster the
-counts are read through the Distributed table like any data.
+counts are read through the Distributed table like any data. Every start of a core process moves every
+version: a process killed between a table's insert and its view's leaves rows no count knows.
 
 Rows a TTL merge expires in the background (older than the retention) leave the counts as they are:
 a result that still holds them is computed again at its tenant's next change.
