@@ -113,4 +113,5 @@ def apply(ch: ClickHouseStore, retention: Retention, rollup_days: int) -> None:
             ch.command(f"ALTER TABLE {target} MODIFY TTL {ttl}", settings={"mutations_sync": 2})
             changed(ch, EVERY_TENANT, RETENTION)  # every tenant's rollups may have lost rows
     for tenant_id in undated_tenants(ch):
-        redate(ch, tenant_id, retention.days(tenant_id))
+        if days := retention.days(tenant_id):  # a tenant whose data is kept for good has its 0 already
+            redate(ch, tenant_id, days)

@@ -67,19 +67,25 @@ def test_partitions_follow_the_interval_not_the_flows_start(tmp_path):
 def test_rollup_ttls_and_undated_rows_are_applied_at_start(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
         ch.migrate()
-        Ingestor(ch).ingest(ACME, 1, wire.encode(days_ago(1)))  # stored with no retention (0)
+        for tenant_id in (ACME, GLOBEX):
+            Ingestor(ch).ingest(tenant_id, 1, wire.encode(days_ago(1)))  # stored with no retention (0)
         cp = ControlPlane(controlplane_url(tmp_path))
         cp.create_schema()
         with cp.session() as db:
             db.add(Tenant(id=ACME, name="acme", retention_days=90))
+            db.add(Tenant(id=GLOBEX, name="globex", retention_days=0))  # kept for good
+        counted = "SELECT tenant_id, sum(changes) AS n FROM tenant_changes WHERE source = 'retention' GROUP BY tenant_id"
         retention.apply(ch, retention.Retention(cp, 400), rollup_days=1000)
+        first = ch.query(counted)
+        retention.apply(ch, retention.Retention(cp, 400), rollup_days=1000)  # the next start: nothing to do
+        assert ch.query(counted) == first and GLOBEX not in {r["tenant_id"] for r in first}
         cp.close()
         rollups = retention.rollup_tables(ch)
         assert {"traffic_1m", "pairs_1h", "asset_seen_1h"} <= set(rollups)
         for table, column in rollups.items():
             assert f"TTL {column} + toIntervalDay(1000)" in ch.command(f"SHOW CREATE TABLE {table}"), table
-        assert ch.query("SELECT DISTINCT retention_days AS d FROM flows") == [{"d": 90}]
-        assert retention.undated_tenants(ch) == set()
+        got = ch.query("SELECT DISTINCT tenant_id, retention_days AS d FROM flows ORDER BY tenant_id")
+        assert [(r["tenant_id"], r["d"]) for r in got] == [(ACME, 90), (GLOBEX, 0)]
 
 
 def test_a_store_from_before_retention_is_rebuilt_without_losing_rows(tmp_path, monkeypatch):
