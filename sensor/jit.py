@@ -10,7 +10,8 @@ machine code is never met again. Directories no process has opened for a day go 
 
 The cache root is ``$NUMBA_CACHE_DIR/<package>`` when that is set, else ``<package>/__pycache__/numba``
 beside the sources (a dev checkout, a writable install), else ``$XDG_CACHE_HOME/mieruka/numba`` (a read-only
-site-packages), else the temp directory: the first one that can be written.
+site-packages): the first one that can be written; else ``<temp>/mieruka-numba-<uid>`` if it is this user's
+own directory that nobody else can write into (the index files are pickles).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -116,15 +118,28 @@ def _writable(directory: Path) -> bool:
         return False
 
 
+def _private(directory: Path) -> bool:
+    """Whether ``directory`` is (made, if missing) a directory of this user's that nobody else can write
+    into and no link. For the shared temp directory: numba's index files are pickles, so a directory
+    another user made there first, with files of theirs, would run their code in this process."""
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        found = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(found.st_mode) and found.st_uid == os.geteuid() and not found.st_mode & 0o077
+
+
 @functools.cache
 def cache_root(package: Path) -> Path | None:
     """The first of the cache roots (module docstring) this process can write; None when none is."""
     user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    candidates = [package / "__pycache__" / "numba", user_cache / "mieruka" / "numba",
-                  Path(tempfile.gettempdir()) / f"mieruka-numba-{os.getuid()}"]
+    candidates = [package / "__pycache__" / "numba", user_cache / "mieruka" / "numba"]
     if config.CACHE_DIR:
         candidates.insert(0, Path(config.CACHE_DIR) / package.name)
-    return next((root for root in candidates if _writable(root)), None)
+    shared = Path(tempfile.gettempdir()) / f"mieruka-numba-{os.geteuid()}"
+    return next((root for root in candidates if _writable(root)), None) or (
+        shared if _private(shared) and _writable(shared) else None)
 
 
 def _prune(directory: Path) -> None:

@@ -108,6 +108,19 @@ def test_an_unwritable_package_caches_in_the_users_cache(tmp_path, monkeypatch):
     assert jit.cache_root(package) == tmp_path / "cache" / "mieruka" / "numba"
 
 
+def test_the_shared_temp_fallback_is_used_only_when_private(tmp_path):
+    """Another user's directory there could hold pickled index files that run as this process."""
+    own = tmp_path / "own"
+    assert jit._private(own) and own.stat().st_mode & 0o777 == 0o700
+    open_to_all = tmp_path / "open"
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    assert not jit._private(open_to_all)
+    link = tmp_path / "link"
+    link.symlink_to(own)
+    assert not jit._private(link)
+
+
 def test_every_cached_kernel_of_the_sensor_is_cached_by_digest():
     for info in pkgutil.walk_packages(sensor.__path__, "sensor."):
         importlib.import_module(info.name)
