@@ -57,7 +57,10 @@ def test_a_late_batch_whose_group_failed_is_taken_out_of_the_rollups(ch, monkeyp
 def test_a_late_batch_a_crash_left_half_stored_is_taken_out_by_recover(ch, monkeypatch):
     ingest = Ingestor(ch, retention=lambda t: 2)
     fail_commit_markers(monkeypatch, ingest, "marker lost")
-    monkeypatch.setattr(ingest, "_take_out", lambda attempts: (_ for _ in ()).throw(RuntimeError("killed")))
+
+    def killed(attempts):
+        raise RuntimeError("killed before the take-out")
+    monkeypatch.setattr(ingest, "_take_out", killed)
     with pytest.raises(RuntimeError, match="marker lost"):  # rows stored, no marker, not taken out: a crash
         ingest.ingest(2, 1, wire.encode(late_batch()))
     assert traffic(ch, 2) == {"traffic_1m": 700, "pairs_1h": 700, "flows": 1}
