@@ -124,10 +124,13 @@ class _Places:
         """The addresses that are devices of their batch's site, "" for the others."""
         on_site = None
         for site, members in self.networks.values():
-            distinct = pc.unique(ips).to_pylist()
+            # only the addresses of this site's own batches: one batch's many addresses are never
+            # checked against every other site of the group
+            mine = pc.is_in(b, pa.array(members, pa.int32())) if len(self.networks) > 1 else None
+            distinct = pc.unique(ips if mine is None else ips.filter(mine)).to_pylist()
             ok = pc.is_in(ips, pa.array([ip for ip in distinct if site.is_site(ip)], pa.string()))
-            if len(self.networks) > 1:
-                ok = pc.and_(ok, pc.is_in(b, pa.array(members, pa.int32())))
+            if mine is not None:
+                ok = pc.and_(ok, mine)
             on_site = ok if on_site is None else pc.or_(on_site, ok)
         return pc.if_else(on_site, ips, "")
 
