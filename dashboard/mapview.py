@@ -11,7 +11,7 @@ from markupsafe import escape
 from core.analytics import risk
 from core.analytics import zones as zoning
 from core.analytics.assets import ledger
-from core.analytics.kept import INGEST, Kept, Same
+from core.analytics.kept import INGEST, LEDGER_TOTAL, PINNING, Kept, Same
 from core.analytics.ledger import Asset
 from core.store.clickhouse import ClickHouseStore
 from dashboard import figures
@@ -24,7 +24,7 @@ from dashboard.timefmt import MINUTES, absolute, zone_name
 LABEL_CHARS = 14
 KEEP = "keep"  # the editor's Purdue choice that leaves each device's level as it is
 # A window's links between the devices of its ledger, kept until the tenant's batches change (core.analytics.kept).
-_LINKS: Kept[list[zoning.Link]] = Kept(INGEST)
+_LINKS: Kept[list[zoning.Link]] = Kept(INGEST, size=PINNING, total=LEDGER_TOTAL)
 
 
 def zone_title(name: str, t: Translator) -> str:

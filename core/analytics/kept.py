@@ -35,6 +35,9 @@ INGEST = ("batches", "ingest_intents.removed", RETENTION)
 # Results in all for caches of whole ledgers or risk scores, ~5 and ~19 KiB a device (the 22-device
 # plant's: 118 and 411 KiB): 128 of 550-device tenants are ~0.4 and ~1.3 GB; the default 1,024, eight times.
 LEDGER_TOTAL = 128
+# Results a tenant for caches keyed by a ledger (``Same``): each key keeps its ledger alive, and a
+# recomputed ledger is a new key, so the old ones are never read again but would stay until pushed out.
+PINNING = 3
 
 
 class Same:

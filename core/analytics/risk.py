@@ -35,7 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from core.analytics.kept import INGEST, LEDGER_TOTAL, Kept, Same
+from core.analytics.kept import INGEST, LEDGER_TOTAL, PINNING, Kept, Same
 from core.analytics.ledger import SUMMARY_ATTRIBUTES, Asset
 from core.analytics.spans import pair_volume_rows, whole_days
 from core.analytics.window import LATEST
@@ -342,7 +342,7 @@ def _trend(ch: ClickHouseStore, tenant_id: int, since: date) -> list[dict]:
 
 # What changes what risk reads besides the ledger it is given: the tenant's batches (pairs), its alerts,
 # advisory imports (core.analytics.kept: scores are kept until one of them does).
-_SCORES: Kept[dict[str, dict]] = Kept((*INGEST, "alerts", "advisories"), total=LEDGER_TOTAL)
+_SCORES: Kept[dict[str, dict]] = Kept((*INGEST, "alerts", "advisories"), size=PINNING, total=LEDGER_TOTAL)
 
 
 def scored(ch: ClickHouseStore, tenant_id: int, assets: dict[str, Asset],
