@@ -77,8 +77,9 @@ class Settings(BaseSettings):
     max_batch_bytes: int = 32 * 1024 * 1024  # compressed request body limit for ingest
     # Batches whose interval or rows lie further ahead of the core's clock than this, or further
     # back than the oldest age, are refused with 400 (a sensor clock gone wrong, or a forged date).
-    ingest_max_future_s: float = 300.0
-    ingest_max_age_days: float = 3650.0
+    ingest_max_future_s: float = Field(300.0, ge=0)
+    # at most what a row's retention (UInt16 days) can say
+    ingest_max_age_days: float = Field(3650.0, gt=0, le=65535)
     session_hours: float = 12.0  # login session lifetime
     # Where login throttling (core.access.throttle) counts attempts: memory:// is per process; give a
     # shared storage URI (redis://host:6379) when several API processes serve logins.
