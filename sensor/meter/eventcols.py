@@ -6,9 +6,11 @@ A table part is in time order (a stable sort by ``ts``), as the app layer merges
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable
 from datetime import timezone
 from itertools import islice
+from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
@@ -30,23 +32,49 @@ def seconds_text(us: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(int_text(whole), pc.utf8_lpad(int_text(frac), 6, "0"), ".")
 
 
-def names(table: Sequence[str], codes: np.ndarray) -> pa.Array:
+def names(table: tuple[str, ...], codes: np.ndarray) -> pa.Array:
     """``table[code]`` of each code."""
-    return pa.array(table, pa.string()).take(pa.array(codes, pa.int64()))
+    return _strings(table).take(pa.array(codes, pa.int64()))
 
 
-def attrs_map(columns: list[tuple[str, pa.Array, np.ndarray | bool]], n: int) -> pa.MapArray:
+@functools.cache
+def _strings(table: tuple[str, ...]) -> pa.Array:
+    return pa.array(table, pa.string())  # (made at first use: pyarrow's first conversion looks for pandas)
+
+
+NUMBER, SECONDS, TEXT = range(3)  # how an attribute's values are given: integers, whole µs, texts
+_FORMAT = {NUMBER: int_text, SECONDS: seconds_text}
+
+
+def attrs_map(columns: list[tuple[str, int, np.ndarray | pa.Array, np.ndarray | bool]], n: int) -> pa.MapArray:
     """The attrs column: per row, the attributes whose mask is true for it, in ``columns`` order
-    (the order a dict built attribute by attribute has); ``columns``: (name, n values, mask)."""
+    (the order a dict built attribute by attribute has); ``columns``: (name, kind, the n rows' values,
+    mask). Numbers and times are written out only where present, each kind in one go."""
     present = np.empty((n, len(columns)), np.bool_)
-    for at, (_, _, mask) in enumerate(columns):
+    for at, (_, _, _, mask) in enumerate(columns):
         present[:, at] = mask
     rows, cols = np.nonzero(present)  # row by row, each row's attributes in column order
-    values = pa.concat_arrays([values for _, values, _ in columns]) if columns else pa.array([], pa.string())
+    kinds = np.array([kind for _, kind, _, _ in columns], np.int64)[cols]
+    numbers = np.zeros((len(columns), n), np.int64)
+    for at, (_, kind, values, _) in enumerate(columns):
+        if kind != TEXT:
+            numbers[at] = values
+    texts, where, made = [], np.empty(len(cols), np.int64), 0  # where: each entry's place in the texts
+    for kind, write in _FORMAT.items():
+        mine = np.flatnonzero(kinds == kind)
+        if len(mine):
+            texts.append(write(numbers[cols[mine], rows[mine]]))
+            where[mine], made = made + np.arange(len(mine)), made + len(mine)
+    for at, (_, kind, values, _) in enumerate(columns):
+        mine = np.flatnonzero(cols == at) if kind == TEXT else ()
+        if len(mine):
+            texts.append(values.take(pa.array(rows[mine])))
+            where[mine], made = made + np.arange(len(mine)), made + len(mine)
     offsets = np.zeros(n + 1, np.int32)
     np.cumsum(present.sum(axis=1), out=offsets[1:])
-    return pa.MapArray.from_arrays(pa.array(offsets), names([name for name, _, _ in columns], cols),
-                                   values.take(pa.array(cols * n + rows)), type=wire.EVENTS.field("attrs").type)
+    keys = names(tuple(name for name, _, _, _ in columns), cols)
+    values = pa.concat_arrays(texts).take(pa.array(where)) if texts else pa.array([], pa.string())
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, values, type=wire.EVENTS.field("attrs").type)
 
 
 def events_table(ts: np.ndarray, ts_end: np.ndarray, count: np.ndarray, ends: list[tuple[str, str, str, int]],
@@ -59,17 +87,23 @@ def events_table(ts: np.ndarray, ts_end: np.ndarray, count: np.ndarray, ends: li
     present = [ends[fid] for fid in present.tolist()]
     for at, kind in enumerate((pa.string(), pa.string(), pa.string(), pa.uint16())):
         cols.append(pa.array([end[at] for end in present], kind).take(pa.array(row_flow)))
-    cols += [pa.array(np.full(len(ts), protocol)) if len(ts) else pa.array([], pa.string()),
-             action.take(order), status.take(order), attrs.take(order)]
-    return pa.Table.from_arrays([c.cast(f.type) for c, f in zip(cols, wire.EVENTS)], schema=wire.EVENTS)
+    cols += [pa.array([protocol] * len(ts), pa.string()), action.take(order), status.take(order), attrs.take(order)]
+    return pa.Table.from_arrays(cols, schema=wire.EVENTS)
 
 
-def rows_table(rows: Iterable[dict]) -> pa.Table:
-    """wire.EVENTS dicts as a table in time order, BLOCK dicts held at a time."""
-    rows, blocks = iter(rows), []
-    while block := list(islice(rows, BLOCK)):
+def rows_part(rows: Iterable[dict]) -> list[dict] | pa.Table:
+    """wire.EVENTS dicts in time order (a stable sort): as they are when BLOCK or fewer, else as a
+    table built BLOCK dicts at a time."""
+    rows = iter(rows)
+    block = list(islice(rows, BLOCK))
+    if len(block) < BLOCK:
+        block.sort(key=itemgetter("ts"))
+        return block
+    blocks = []
+    while block:
         blocks.append(wire.table_from_rows("events", block))
-    table = pa.concat_tables(blocks) if blocks else wire.empty_table("events")
+        block = list(islice(rows, BLOCK))
+    table = pa.concat_tables(blocks)
     return table.take(pa.array(np.argsort(ts_micros(table), kind="stable")))
 
 

@@ -78,14 +78,16 @@ class CompiledFlows:
     def _forget(self, fid: int) -> None:
         """Python-side state of a released flow."""
 
-    def _part(self, table: pa.Table, fids: np.ndarray) -> pa.Table | list[dict]:
-        """The interval's rows of the flows ``fids`` as a table, or as dicts when two of those flows
-        share a uid (a connection reused within the µs it started): fold_events folds such rows
-        together, which the app layer leaves to it (``IntervalEvents``)."""
+    def _part(self, part: pa.Table | list[dict], fids: np.ndarray) -> pa.Table | list[dict]:
+        """The interval's rows of the flows ``fids``, a table made dicts when two of those flows share
+        a uid (a connection reused within the µs it started): fold_events folds such rows together,
+        which the app layer leaves to it for dicts (``IntervalEvents``)."""
+        if isinstance(part, list):
+            return part
         present = np.unique(fids).tolist()
         if len({self.ends[fid][0] for fid in present}) < len(present):
-            return list(as_dicts(table))
-        return table
+            return list(as_dicts(part))
+        return part
 
     def _grow(self, pdus: int) -> None:
         """Make room for ``pdus`` more PDUs."""

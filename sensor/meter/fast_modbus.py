@@ -21,7 +21,7 @@ from sensor.decode import modbus
 from sensor.decode.fast import modbus as k
 from sensor.decode.spec import MALFORMED
 from sensor.decode.stream import Stream
-from sensor.meter.eventcols import attrs_map, events_table, int_text, names, seconds_text
+from sensor.meter.eventcols import NUMBER, SECONDS, TEXT, attrs_map, events_table, names
 from sensor.meter.fast_fold import Groups, each_alone, group_columns
 from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.flows import SEC
@@ -29,16 +29,17 @@ from sensor.meter.rows import Facts
 
 CONF_SERVED = 80  # as applayer.CONF_SERVED
 MAX_EVENTS = 1 << 19  # per interval (96 bytes each); the Python path keeps 50,000 of all protocols
-NAMES = [modbus.function_name(code) for code in range(256)]
-UMAS_NAMES = [modbus.UMAS_FUNCTIONS.get(code, f"unknown-{code}") for code in range(256)]
-STATUS_NAMES = ["", *(modbus.EXCEPTIONS.get(code, f"unknown-{code}") for code in range(k.STATUS_NONE + 1, k.STATUS_OK)),
-                "OK"]  # by status - STATUS_NONE
+NAMES = tuple(modbus.function_name(code) for code in range(256))
+UMAS_NAMES = tuple(modbus.UMAS_FUNCTIONS.get(code, f"unknown-{code}") for code in range(256))
+STATUS_NAMES = ("", *(modbus.EXCEPTIONS.get(code, f"unknown-{code}") for code in range(k.STATUS_NONE + 1, k.STATUS_OK)),
+                "OK")  # by status - STATUS_NONE
 IDENTITY = {k.JOB_DEVICE_ID: modbus.device_id_facts, k.JOB_UMAS_ID: modbus.umas_id_facts}
 KEY_COLS = [k.E_FID, k.E_NAME, k.E_STATUS, k.E_UNIT, k.E_LAYOUT, k.E_V1, k.E_V2, k.E_V3, k.E_V4]  # fold.py's _key
 # the numeric request attributes in the order a row's attrs name them: (name, value column, layouts that have it)
 REQUEST_ATTRS = [(name, k.E_V1 + i, [layout for layout, attrs in enumerate(k.LAYOUT_ATTRS) if attrs[i : i + 1] == (name,)])
                  for name, i in dict.fromkeys((name, i) for layout, attrs in enumerate(k.LAYOUT_ATTRS) if layout != k.L_UMAS
                                               for i, name in enumerate(attrs))]
+LAYOUT_HAS = np.array([[layout in layouts for _, _, layouts in REQUEST_ATTRS] for layout in range(len(k.LAYOUT_ATTRS))])
 
 
 class FastModbus(CompiledFlows):
@@ -123,7 +124,7 @@ class FastModbus(CompiledFlows):
                 self.facts.add(served / SEC, "", self.ends[fid][2], "protocol_served", "modbus", "modbus", CONF_SERVED)
         events = self._events[: self._cnt[k.C_EVENTS]]
         g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT)
-        part = self._part(self._table(events[g.row], g), events[:, k.E_FID])
+        part = self._part(self._table(events[g.row], g), events[:, k.E_FID]) if len(events) else []
         self._flows[:n, k.F_SERVED] = -1
         self._flows[:n, k.F_PENDING] = 0
         self._keys.fill(-1)
@@ -136,14 +137,14 @@ class FastModbus(CompiledFlows):
         id and rtt, a fold with the mean and maximum of its answered rtts."""
         alone, layout = g.count == 1, e[:, k.E_LAYOUT]
         answered = np.where(alone, e[:, k.E_RTT] >= 0, g.rtt_n > 0)
-        rtt = np.maximum(np.where(alone, e[:, k.E_RTT], g.rtt_mean()), 0)
+        has = LAYOUT_HAS[layout]
         attrs = attrs_map([
-            ("tid", int_text(e[:, k.E_TID]), alone),
-            ("unit", int_text(e[:, k.E_UNIT]), True),
-            *((name, int_text(e[:, col]), np.isin(layout, layouts)) for name, col, layouts in REQUEST_ATTRS),
-            ("umas_function", names(UMAS_NAMES, np.where(layout == k.L_UMAS, e[:, k.E_V1], 0)), layout == k.L_UMAS),
-            ("rtt", seconds_text(rtt), answered),
-            ("rtt_max", seconds_text(np.maximum(g.rtt_max, 0)), answered & ~alone),
+            ("tid", NUMBER, e[:, k.E_TID], alone),
+            ("unit", NUMBER, e[:, k.E_UNIT], True),
+            *((name, NUMBER, e[:, col], has[:, at]) for at, (name, col, _) in enumerate(REQUEST_ATTRS)),
+            ("umas_function", TEXT, names(UMAS_NAMES, np.where(layout == k.L_UMAS, e[:, k.E_V1], 0)), layout == k.L_UMAS),
+            ("rtt", SECONDS, np.where(alone, e[:, k.E_RTT], g.rtt_mean()), answered),
+            ("rtt_max", SECONDS, g.rtt_max, answered & ~alone),
         ], len(e))
         return events_table(g.first, g.last, g.count, self.ends, e[:, k.E_FID], "modbus", names(NAMES, e[:, k.E_NAME]),
                             names(STATUS_NAMES, e[:, k.E_STATUS] - k.STATUS_NONE), attrs)

@@ -27,7 +27,7 @@ import pyarrow as pa
 from sensor.decode.fast import framed
 from sensor.decode.fast import modbus as pending
 from sensor.decode.spec import Event
-from sensor.meter.eventcols import rows_table
+from sensor.meter.eventcols import rows_part
 from sensor.meter.fast_fold import folded_rows, seconds
 from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.flows import SEC, FlowTable
@@ -169,8 +169,8 @@ class MovingFlows(CompiledFlows):
     # -- interval end ---------------------------------------------------------------------
 
     def flush(self, fold: bool) -> pa.Table | list[dict]:
-        """The interval's events (a wire.EVENTS part: folded or one row per event, made a block of
-        dicts at a time); notes which responders served what; forgets pending requests."""
+        """The interval's events (a wire.EVENTS part: folded or one row per event; dicts, a table
+        past a block of them); notes which responders served what; forgets pending requests."""
         k, n = self.k, len(self.ends)
         for fid in np.flatnonzero(self._flows[:n, k.F_SERVED]).tolist():
             self._note_served(fid)
@@ -178,7 +178,7 @@ class MovingFlows(CompiledFlows):
         events = events[events[:, k.E_FID] >= 0]
         rows = folded_rows(events, list(k.KEY_COLS), k.E_TS, k.E_RTT, self._row) if fold else \
             (self._row(e, 1, e[k.E_TS]) for e in events.tolist())
-        part = self._part(rows_table(rows), events[:, k.E_FID])
+        part = self._part(rows_part(rows), events[:, k.E_FID])
         self._flows[:n, k.F_PENDING] = 0
         self._keys.fill(-1)
         self.dropped = int(self._cnt[k.C_DROPPED])

@@ -132,4 +132,4 @@ def test_a_flow_past_the_pending_keys_reach_goes_on_in_python():
                  np.array([6, 6]), np.array([6, 12]), np.array([1, 1]), lambda fid, positions: moved.append(fid))
     assert moved == [beyond]
     assert table.service(1) == "iec104"
-    assert path.flush(False).column("action").to_pylist() == ["STARTDT act"]
+    assert [row["action"] for row in path.flush(False)] == ["STARTDT act"]
