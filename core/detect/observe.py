@@ -63,14 +63,14 @@ class _Rows:
 
 def sightings(batches: list[wire.Batch], sites: list[Site]) -> list[list[Sighting]]:
     """Per batch (each with its tenant's site), what it shows: its links, attribute values, OT
-    functions, then devices, each in the order the batch shows them first."""
+    functions, then devices, in the order of the batch's own groups (``_grouped``) and rows."""
     flows = joined(batches, "flows")
     observations = joined(batches, "observations")
     events = joined(batches, "events")
     places = _Places(sites)
-    groups = _flow_groups(flows, len(batches))
+    groups = _flow_groups(flows, len(batches), places)
     owners = _observed(observations, len(batches))
-    sections = [_links(groups, places), _attributes(observations, places), _functions(events, len(batches)),
+    sections = [_links(groups), _attributes(observations, places), _functions(events, len(batches)),
                 _devices(groups, owners, places)]
     out: list[list[Sighting]] = [[] for _ in batches]
     for kind, rows, columns in sections:
@@ -145,15 +145,19 @@ def _micros(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column.cast(pa.int64())
 
 
-def _flow_groups(flows: pa.Table, batches: int) -> pa.Table:
-    """One row per batch and distinct flow key (FLOW_KEYS), in the order each first shows: first ts,
-    last ts_end, first uid, rows, whether any was answered; with the ends' station MACs and site
-    addresses (``*_mac``, ``*_ip``; "" if not)."""
+def _flow_groups(flows: pa.Table, batches: int, places: _Places) -> pa.Table:
+    """One row per batch and distinct flow key (FLOW_KEYS): first ts, last ts_end, first uid, rows,
+    whether any was answered; with the ends' station MACs and site addresses (``*_mac``, ``*_ip``;
+    "" if not)."""
     # a link is a service that answered: a refused or unanswered probe is the scan rule's matter
     answered = pc.and_(pc.greater(flows["resp_pkts"], 0), pc.not_equal(flows["conn_state"], "REJ"))
-    return _grouped(flows.append_column("answered", answered), batches, FLOW_KEYS,
-                    [("ts", "min"), ("ts_end", "max"), ("uid", "first"), ("uid", "count"), ("answered", "any")],
-                    ["ts", "ts_last", "uid", "n", "answered"])
+    groups = _grouped(flows.append_column("answered", answered), batches, FLOW_KEYS,
+                      [("ts", "min"), ("ts_end", "max"), ("uid", "first"), ("uid", "count"), ("answered", "any")],
+                      ["ts", "ts_last", "uid", "n", "answered"])
+    for side in ("orig", "resp"):
+        groups = groups.append_column(f"{side}_mac", _unicast(groups[f"{side}_l2_addr"]))
+        groups = groups.append_column(f"{side}_ip", places.site_ips(groups[f"{side}_h"], groups["b"]))
+    return groups
 
 
 def _observed(observations: pa.Table, batches: int) -> pa.Table:
@@ -161,13 +165,11 @@ def _observed(observations: pa.Table, batches: int) -> pa.Table:
     return _grouped(observations, batches, ["mac", "ip"], [("ts", "min"), ("ts", "max")], ["ts", "ts_last"])
 
 
-def _links(groups: pa.Table, places: _Places) -> tuple[str, _Rows, dict]:
+def _links(groups: pa.Table) -> tuple[str, _Rows, dict]:
     """Answered flow groups between two site devices (IP) or two stations (a layer-2 flow)."""
     ip_flow = pc.or_(pc.not_equal(groups["orig_h"], ""), pc.not_equal(groups["resp_h"], ""))
-    both_ips = pc.and_(pc.not_equal(places.site_ips(groups["orig_h"], groups["b"]), ""),
-                       pc.not_equal(places.site_ips(groups["resp_h"], groups["b"]), ""))
-    both_macs = pc.and_(pc.not_equal(_unicast(groups["orig_l2_addr"]), ""),
-                        pc.not_equal(_unicast(groups["resp_l2_addr"]), ""))
+    both_ips = pc.and_(pc.not_equal(groups["orig_ip"], ""), pc.not_equal(groups["resp_ip"], ""))
+    both_macs = pc.and_(pc.not_equal(groups["orig_mac"], ""), pc.not_equal(groups["resp_mac"], ""))
     links = groups.filter(pc.and_(groups["answered"], pc.if_else(ip_flow, both_ips, both_macs)))
     ip_flow = pc.or_(pc.not_equal(links["orig_h"], ""), pc.not_equal(links["resp_h"], ""))
     ethertypes = pc.unique(links["ethertype"])
@@ -241,8 +243,7 @@ def _devices(groups: pa.Table, owners: pa.Table, places: _Places) -> tuple[str, 
     sides = []
     for side, seq in (("orig", order), ("resp", order + 1)):
         sides.append(pa.table({
-            "b": groups["b"], "mac": _unicast(groups[f"{side}_l2_addr"]),
-            "ip": places.site_ips(groups[f"{side}_h"], groups["b"]), "ts": _micros(groups["ts"]),
+            "b": groups["b"], "mac": groups[f"{side}_mac"], "ip": groups[f"{side}_ip"], "ts": _micros(groups["ts"]),
             "ts_last": _micros(groups["ts_last"]), "uid": groups["uid"], "n": pa.repeat(pa.scalar(1, pa.int64()), n),
             "seq": pa.array(seq)}))
     m = owners.num_rows
@@ -250,11 +251,7 @@ def _devices(groups: pa.Table, owners: pa.Table, places: _Places) -> tuple[str, 
         "b": owners["b"], "mac": _unicast(owners["mac"]), "ip": places.site_ips(owners["ip"], owners["b"]),
         "ts": _micros(owners["ts"]), "ts_last": _micros(owners["ts_last"]), "uid": pa.nulls(m, pa.string()),
         "n": pa.repeat(pa.scalar(0, pa.int64()), m), "seq": pa.array(2 * n + np.arange(m, dtype=np.int64))}))
-    seen = pa.concat_tables(sides).sort_by("seq")
-    # the MAC each site address came from first
-    paired = seen.filter(pc.and_(pc.not_equal(seen["mac"], ""), pc.not_equal(seen["ip"], "")))
-    owner = paired.group_by(["b", "ip"], use_threads=False).aggregate([("mac", "first")])
-    owner_of = dict(zip(zip(owner["b"].to_pylist(), owner["ip"].to_pylist()), owner["mac_first"].to_pylist()))
+    seen = pa.concat_tables(sides)
     # one row per key a sighting names: its MAC first, then its address
     null = pa.scalar(None, pa.string())
     by_key = []
@@ -272,9 +269,10 @@ def _devices(groups: pa.Table, owners: pa.Table, places: _Places) -> tuple[str, 
          ("pos", "min")])
     devices = devices.rename_columns(["b", "key", "ts", "ts_last", "n", "ip", "mac", "uids", "pos"])
     devices = devices.sort_by([("b", "ascending"), ("pos", "ascending")])
-    b, key = devices["b"].to_pylist(), devices["key"].to_pylist()
+    b, key, mac = devices["b"].to_pylist(), devices["key"].to_pylist(), devices["mac"].to_pylist()
+    # an address's first MAC is the device it came from; a MAC's own first MAC is itself
     return "device", _Rows(devices, _device), {"b": b, "key": key,
-                                               "value": [owner_of.get(k, "") for k in zip(b, key)]}
+                                               "value": [m if m and m != k else "" for k, m in zip(key, mac)]}
 
 
 def _device(d: dict) -> Finding:
