@@ -20,10 +20,11 @@ UNUSED_BY_ANALYZE = ("httpx", "sensor.site.runner", "sensor.site.install", "sens
                      "sensor.simulate", "sensor.active.review", "scapy.layers", "cffi", "pycparser")
 
 _ANALYZE = """
-import json, sys
+import gc, json, sys
 from sensor.cli import app
 from sensor.meter.pipeline import lean_process
 lean_process()
+print(gc.get_freeze_count())
 app(["analyze", sys.argv[1], "--out", sys.argv[2]], standalone_mode=False)
 print(json.dumps(sorted(sys.modules)))
 import cffi  # what the process left out is still there for anything else
@@ -34,13 +35,14 @@ print(cffi.FFI().sizeof("int"))
 def test_analyze_imports_only_what_it_uses(corpus, tmp_path):
     """A TLS 1.2 capture (a ServerHello names its cipher, a certificate is read) through analyze in
     a fresh interpreter (as ``main`` runs it, after ``lean_process``) loads none of the modules other
-    commands use."""
+    commands use; what start-up made is frozen out of the collector's way."""
     trace = corpus / "zeek/Traces/tls/tls1.2.pcap"
     run = subprocess.run([sys.executable, "-c", _ANALYZE, str(trace), str(tmp_path)], capture_output=True,
                          text=True, check=True)
-    *_, modules, int_size = run.stdout.splitlines()
+    frozen, *_, modules, int_size = run.stdout.splitlines()
     loaded = json.loads(modules)
     assert int_size == "4"
+    assert int(frozen) > 20_000  # start-up's objects (imports) out of the collector's way
     assert [m for m in loaded if m.startswith(UNUSED_BY_ANALYZE)] == []
     [event] = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert (event["protocol"], dict(event["attrs"])["cipher"]) == ("ssl", "TLS_RSA_WITH_RC4_128_MD5")
