@@ -33,6 +33,7 @@ from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
+from sensor.meter import fast_dnp3, fast_enip, fast_iec104, fast_modbus, fast_s7comm
 from sensor.meter.fast_dnp3 import FastDnp3
 from sensor.meter.fast_enip import FastEnip
 from sensor.meter.fast_iec104 import FastIec104
@@ -45,10 +46,11 @@ from sensor.meter.intervalevents import IntervalEvents
 from sensor.meter.rows import Facts, event_row
 
 MAX_TRIES = 4  # payload packets of a flow offered to detection
-MAX_EVENTS = 50_000  # per interval
+MAX_EVENTS = 50_000  # per interval, of the protocols without a compiled path (those have their path's cap each)
 CONF_SERVED = 80  # a host answered in the protocol: it serves it
 COMPILED = True  # detected flows through the compiled paths (False: every PDU through the Python decoder)
 NOTHING: frozenset[str] = frozenset()
+CAPPED = {"modbus": fast_modbus, "s7comm": fast_s7comm, "enip": fast_enip, "iec104": fast_iec104, "dnp3": fast_dnp3}
 
 
 class _Flow:
@@ -125,6 +127,7 @@ class AppLayer:
         self._by_slot: dict[int, _Flow] = {}  # this interval's flows by slot (slots are reused after it)
         self._paused: dict[str, int] = {}  # uid → slot of the flows paused until the interval end
         self._rows: list[tuple] = []  # (event, uid, orig_h, resp_h, resp_p, protocol)
+        self._kept: Counter[str] = Counter()  # events kept this interval: by protocol with a cap of its own, else ""
         self._facts = Facts()  # by IP: the sender's MAC may be a router's
         names = {proto.name for proto in protocols} if COMPILED else set()
         self._fast: dict[str, FastModbus | FastS7] = {}  # compiled paths by protocol name
@@ -139,6 +142,9 @@ class AppLayer:
         if "dnp3" in names:
             self._fast["dnp3"] = FastDnp3(self._facts, table)
         self._compiled_protocols = {proto.name: proto for proto in protocols if proto.name in self._fast}
+        # each protocol with a compiled path keeps as many events an interval on either path (with
+        # COMPILED off too), counted in capture order per protocol: both paths keep the same ones
+        self._caps = {name: module.MAX_EVENTS for name, module in CAPPED.items()}
 
     # -- pipeline interface ---------------------------------------------------------------
 
@@ -169,6 +175,7 @@ class AppLayer:
         observations = self._facts.flush()
         errors = dict(self.errors)
         self._rows, self._by_slot = [], {}
+        self._kept.clear()
         self.errors.clear()
         for uid, slot in self._paused.items():
             if self.table.endpoints(slot)[0] == uid:  # the slot is still the flow's
@@ -272,8 +279,8 @@ class AppLayer:
         flow.session.vars.update(variables)
         for stream, next_seq in zip(flow.streams, seqs):
             stream.next_seq = next_seq
-        for event in events:
-            self._event(event.ts, flow, event)
+        for event in events:  # (counted already, as the path's)
+            self._keep(event.ts, flow, event)
         self._run(p, idx, placed, buf, frame_end)
 
     def _flow(self, slot: int) -> _Flow | None:
@@ -373,8 +380,22 @@ class AppLayer:
         return out
 
     def _event(self, ts: float, flow: _Flow, event: Event) -> None:
-        if len(self._rows) >= MAX_EVENTS:
+        """Keep the event if the interval's cap for its flow's protocol has room (a protocol with a
+        compiled path shares the path's), else count it dropped."""
+        name = flow.protocol.name
+        path = self._fast.get(name)
+        if path is not None:
+            room = path.take_one()
+        else:
+            cap = self._caps.get(name)
+            name = name if cap is not None else ""
+            room = self._kept[name] < (MAX_EVENTS if cap is None else cap)
+            self._kept[name] += room
+        if not room:
             self.dropped += 1
             return
+        self._keep(ts, flow, event)
+
+    def _keep(self, ts: float, flow: _Flow, event: Event) -> None:
         event.ts = event.ts or ts
         self._rows.append((event, flow.uid, flow.orig_h, flow.resp_h, flow.resp_p, flow.protocol.name))

@@ -16,7 +16,7 @@ from sensor.meter.fast_path import FramedFlows
 from sensor.meter.flows import FlowTable
 from sensor.meter.rows import Facts
 
-MAX_EVENTS = 1 << 18  # per interval (192 bytes each)
+MAX_EVENTS = 1 << 17  # per interval (192 bytes each), with the Python path's DNP3 events (applayer.CAPPED)
 FUNCTIONS = [dnp3.FUNCTIONS.get(code, f"unknown-{code}") for code in range(256)]
 VALUE_MASK = (1 << k.VALUE_BITS) - 1
 

@@ -29,7 +29,7 @@ from sensor.meter.fast_path import MovingFlows
 from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
 
-MAX_EVENTS = 1 << 19  # per interval (112 bytes each)
+MAX_EVENTS = 1 << 17  # per interval (112 bytes each), with the Python path's enip and cip events (applayer.CAPPED)
 MAX_TAGS, MAX_ARENA = 1 << 16, 1 << 22  # tag names and their bytes the kernel holds at most
 
 

@@ -29,6 +29,7 @@ class CompiledFlows:
         self._events = np.zeros((1 << 14, kernel.EVENT_COLS), np.int64)
         self._jobs = np.zeros((1 << 6, kernel.JOB_COLS), np.int64)
         self._cnt = np.zeros(kernel.COUNTERS, np.int64)
+        self.cap = max_events  # events an interval, this path's and its protocol's on the Python path
         self._cnt[kernel.C_MAX_EVENTS] = max_events
 
     def add(self, ends: tuple[str, str, str, int], slot: int) -> int:
@@ -88,6 +89,23 @@ class CompiledFlows:
         if len({self.ends[fid][0] for fid in present}) < len(present):
             return list(as_dicts(part))
         return part
+
+    def take_one(self) -> bool:
+        """Whether the interval's budget has room for one more event of the protocol, kept on the
+        Python path (a UDP flow's, a moved flow's); if so it is the kernel's one fewer."""
+        cnt, k = self._cnt, self.k
+        if cnt[k.C_EVENTS] >= cnt[k.C_MAX_EVENTS]:
+            return False
+        cnt[k.C_MAX_EVENTS] -= 1
+        return True
+
+    def _next_interval(self) -> None:
+        """Forget pending requests; count the interval's events dropped over the cap; a new budget."""
+        k = self.k
+        self._keys.fill(-1)
+        self.dropped = int(self._cnt[k.C_DROPPED])
+        self._cnt[: k.C_MAX_EVENTS] = 0
+        self._cnt[k.C_MAX_EVENTS] = self.cap
 
     def _grow(self, pdus: int) -> None:
         """Make room for ``pdus`` more PDUs."""

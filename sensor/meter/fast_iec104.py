@@ -13,7 +13,7 @@ from sensor.meter.fast_path import FramedFlows
 from sensor.meter.flows import FlowTable
 from sensor.meter.rows import Facts
 
-MAX_EVENTS = 1 << 19  # per interval (104 bytes each)
+MAX_EVENTS = 1 << 17  # per interval (104 bytes each), with the Python path's IEC 104 events (applayer.CAPPED)
 TYPES = [iec104.TYPES.get(kind, f"unknown-{kind}") for kind in range(256)]
 CAUSES = [iec104.CAUSES.get(cause, f"unknown-{cause}") for cause in range(64)]
 STATUS = {k.STATUS_NONE: "", k.STATUS_OK: "OK", k.STATUS_NEGATIVE: "negative"}

@@ -28,7 +28,7 @@ from sensor.meter.flows import SEC
 from sensor.meter.rows import Facts
 
 CONF_SERVED = 80  # as applayer.CONF_SERVED
-MAX_EVENTS = 1 << 19  # per interval (96 bytes each); the Python path keeps 50,000 of all protocols
+MAX_EVENTS = 1 << 17  # per interval (96 bytes each), with the Python path's Modbus events (applayer.CAPPED)
 NAMES = tuple(modbus.function_name(code) for code in range(256))
 UMAS_NAMES = tuple(modbus.UMAS_FUNCTIONS.get(code, f"unknown-{code}") for code in range(256))
 STATUS_NAMES = ("", *(modbus.EXCEPTIONS.get(code, f"unknown-{code}") for code in range(k.STATUS_NONE + 1, k.STATUS_OK)),
@@ -127,9 +127,7 @@ class FastModbus(CompiledFlows):
         part = self._part(self._table(events[g.row], g), events[:, k.E_FID]) if len(events) else []
         self._flows[:n, k.F_SERVED] = -1
         self._flows[:n, k.F_PENDING] = 0
-        self._keys.fill(-1)
-        self.dropped = int(self._cnt[k.C_DROPPED])
-        self._cnt[: k.C_MAX_EVENTS] = 0
+        self._next_interval()
         return part
 
     def _table(self, e: np.ndarray, g: Groups) -> pa.Table:

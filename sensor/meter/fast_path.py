@@ -180,9 +180,7 @@ class MovingFlows(CompiledFlows):
             (self._row(e, 1, e[k.E_TS]) for e in events.tolist())
         part = self._part(rows_part(rows), events[:, k.E_FID])
         self._flows[:n, k.F_PENDING] = 0
-        self._keys.fill(-1)
-        self.dropped = int(self._cnt[k.C_DROPPED])
-        self._cnt[: k.C_MAX_EVENTS] = 0
+        self._next_interval()
         return part
 
     def _fields(self, e: list[int]) -> tuple[str, str, dict[str, object]]:

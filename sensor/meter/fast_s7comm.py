@@ -20,7 +20,7 @@ from sensor.meter.fast_path import MovingFlows
 from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
 
-MAX_EVENTS = 1 << 19  # per interval (96 bytes each)
+MAX_EVENTS = 1 << 17  # per interval (96 bytes each), with the Python path's S7comm events (applayer.CAPPED)
 SERVICES = ((k.SVC_COTP, "cotp"), (k.SVC_S7, "s7comm"))
 ROSCTR = s7comm.ROSCTR
 
