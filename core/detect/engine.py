@@ -11,11 +11,14 @@ Per batch, in this order:
 3. Findings fold into alerts: one open alert (``new``/``acknowledged``) per tenant, sensor, kind
    and key takes the repeats (``count``, ``ts_last``); otherwise a new alert whose id is derived
    from tenant, sensor, kind, key and first time — the same data gives the same alerts.
-4. The baseline is written, then per tenant the notifications of the alerts raised (forwarding's
-   outbox), then the alerts. Ingest detects a group of batches at once (``examine`` while their rows
-   are stored, then ``write``): each batch is detected after the ones before it as if alone, and the
-   group's alerts and baseline rows are one insert each. If a write fails, the group is not
-   acknowledged: its batches are stored again each on its own, and detected again.
+4. New sensors' learning rows (their first data times) and the baseline are written, then per
+   tenant the notifications of the alerts raised (forwarding's outbox), then the alerts. Ingest
+   detects a group of batches at once (``examine`` while their rows are stored, then ``write``):
+   each batch is detected after the ones before it as if alone, and the group's learning rows,
+   baseline rows and alerts are one insert each. What a group needs from the store is read with one
+   query per kind for all its tenants and sensors, and its batches' sightings and indicator matches
+   are worked out in one Arrow pass (``observe``, ``indicators.matches``). If a write fails, the
+   group is not acknowledged: its batches are stored again each on its own, and detected again.
 
 Crash safety: ingest (core/ingest.py) detects a batch after storing its rows and before writing its
 commit marker. If the core stops in between, the sensor got no reply and resends the batch, which
@@ -183,8 +186,8 @@ class Detector:
 
     def _write(self, rows: list[dict], raised: dict[int, list[dict]], learned: list[dict],
                first_data: list[dict] = ()) -> None:
-        """The learning rows and the baseline rows; then per tenant its notifications, each tenant in a transaction of its
-        own; then the alert rows of the tenants whose notifications were queued. An alert is stored
+        """The learning rows and the baseline rows; then per tenant its notifications, each tenant in a
+        transaction of its own; then the alert rows of the tenants whose notifications were queued. An alert is stored
         only once it is in the outbox: a stored alert is never raised again (its ``last_batch``), so
         one stored before its notification failed would never be forwarded. The other way round, a
         resend raises it again with the same id: forwarded twice at worst, never lost. Raises if

@@ -6,9 +6,9 @@ A group of batches is worked out together, in Arrow: their tables are joined wit
 as a column, and filtered and keyed in one pass, so a group of small batches costs about the Arrow
 calls of one. Only the grouping runs per batch (a slice of the joined table): a batch's groups come
 in Arrow's own order, which decides which uids are an alert's evidence and which group of a
-repeated key stands, so it must be the order the batch alone gives. Python only hands each batch its sightings (per distinct pair, device or
-function, never per row); a sighting's finding is built when asked for, which is rare: while a
-sensor learns none is, and after it most keys are known.
+repeated key stands, so it must be the order the batch alone gives. Python only hands each batch
+its sightings (per distinct pair, device or function, never per row); a sighting's finding is built
+when asked for, which is rare: while a sensor learns none is, and after it most keys are known.
 """
 
 from __future__ import annotations
