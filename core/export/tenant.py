@@ -87,13 +87,19 @@ def final(table: dict) -> str:
 
 
 def nonzero(table: dict) -> str:
-    """`` AND …`` for a SummingMergeTree: its rows whose sums (its numeric columns outside the key, as
-    ClickHouse sums them) are not all zero, the rows a merge keeps; else nothing."""
-    if "SummingMergeTree" not in table["engine"]:
-        return ""
-    key = set(re.findall(r"\w+", table["sorting_key"]))
-    sums = [name for name, kind in table["columns"].items() if name not in key and _NUMBER.match(kind)]
-    return " AND (" + " OR ".join(f"`{name}` != 0" for name in sums) + ")"
+    """`` AND …``: the rows whose sums are not all zero — of a SummingMergeTree, its numeric columns
+    outside the key, as ClickHouse sums them (the rows a merge keeps); of an AggregatingMergeTree, its
+    ``SimpleAggregateFunction(sum, …)`` columns (a pair a take-out cancelled stays there with zero sums,
+    which no merge drops); else nothing."""
+    columns = table["columns"].items()
+    if "SummingMergeTree" in table["engine"]:
+        key = set(re.findall(r"\w+", table["sorting_key"]))
+        sums = [name for name, kind in columns if name not in key and _NUMBER.match(kind)]
+    elif "AggregatingMergeTree" in table["engine"]:
+        sums = [name for name, kind in columns if kind.startswith("SimpleAggregateFunction(sum,")]
+    else:
+        sums = []
+    return " AND (" + " OR ".join(f"`{name}` != 0" for name in sums) + ")" if sums else ""
 
 
 def select_list(columns: dict[str, str]) -> str:

@@ -23,7 +23,8 @@ def protocols(ch: ClickHouseStore, period: Period, active: list[int]) -> Table:
     sites, params = len(active), {"start": period.start, "end": period.end, "active": active}
     rows = ch.query(
         f"""SELECT tenant_id, proto, service, sum(flows) AS flows, sum(bytes) AS bytes, sum(packets) AS packets
-        FROM pairs_1d WHERE {_DAYS} GROUP BY tenant_id, proto, service""", params)
+        FROM pairs_1d WHERE {_DAYS} GROUP BY tenant_id, proto, service
+        HAVING flows != 0 OR bytes != 0 OR packets != 0""", params)  # a take-out leaves zero sums
     totals = {m: sum(r[m] for r in rows) for m in MEASURES}
 
     def measures(cell):
@@ -36,8 +37,11 @@ def protocols(ch: ClickHouseStore, period: Period, active: list[int]) -> Table:
         table.add(labels.name(r["proto"]), labels.name(r["service"]), r["tenant_id"],
                   **{m: r[m] for m in MEASURES})
     for r in ch.query(
-            f"""SELECT DISTINCT tenant_id, proto, service, host FROM pairs_1d
-            ARRAY JOIN [orig_h, resp_h] AS host WHERE {_DAYS}""", params):
+            f"""SELECT DISTINCT tenant_id, proto, service, host FROM (
+                SELECT tenant_id, proto, service, orig_h, resp_h FROM pairs_1d WHERE {_DAYS}
+                GROUP BY tenant_id, proto, service, orig_h, resp_h
+                HAVING sum(flows) != 0 OR sum(bytes) != 0 OR sum(packets) != 0)
+            ARRAY JOIN [orig_h, resp_h] AS host""", params):
         if is_local_host(r["host"]):
             table.add(labels.name(r["proto"]), labels.name(r["service"]), r["tenant_id"], r["host"])
     return table
@@ -48,7 +52,8 @@ def ot_functions(ch: ClickHouseStore, period: Period, active: list[int]) -> Tabl
     sites = len(active)
     rows = ch.query(
         f"""SELECT tenant_id, protocol, action, orig_h, resp_h, sum(count) AS events FROM event_actions_1d
-        WHERE {_DAYS} AND protocol IN {{ot:Array(String)}} GROUP BY tenant_id, protocol, action, orig_h, resp_h""",
+        WHERE {_DAYS} AND protocol IN {{ot:Array(String)}} GROUP BY tenant_id, protocol, action, orig_h, resp_h
+        HAVING events != 0""",
         {"start": period.start, "end": period.end, "active": active, "ot": sorted(OT_SERVICES)})
     total = sum(r["events"] for r in rows)
     table = Table("ot_functions", lambda cell: {"site_share": share(len(cell.tenants), sites),

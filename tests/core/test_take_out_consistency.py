@@ -14,11 +14,14 @@ from sqlalchemy import create_engine
 
 from core.export import retention, tenant
 from core.ingest import Ingestor
+from core.stats.periods import Period
+from core.stats.traffic import ot_functions, protocols
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 ROLLUPS = ("traffic_1m", "pairs_1h")
+KEPT_PAIRS = "pairs_1d"  # an AggregatingMergeTree: a pair whose sums a take-out cancelled stays a row
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +89,25 @@ def test_a_pair_taken_out_is_counted_the_same_before_and_after_the_merge(ch, mon
     before = tenant.row_counts(ch, 3)
     # the ClickHouse part of the tenant's export (a control plane without tables adds nothing)
     exported = tenant.export_tenant(ch, create_engine("sqlite://"), 3, "acme", tmp_path / "export")
-    for table in ROLLUPS:
+    for table in (*ROLLUPS, KEPT_PAIRS):
         ch.command(f"OPTIMIZE TABLE {table} FINAL")
     after = tenant.row_counts(ch, 3)
-    assert (before["pairs_1h"], before["traffic_1m"]) == (2, 1)  # the taken-out pair and minute are not rows
+    # the taken-out pair and minute are not rows
+    assert (before["pairs_1h"], before["traffic_1m"], before[KEPT_PAIRS]) == (2, 1, 2)
     assert after == before
     rows = {f["path"]: f["rows"] for f in exported["files"]}
-    assert [rows[f"clickhouse/{t}.parquet"] for t in ROLLUPS] == [before[t] for t in ROLLUPS]
+    assert [rows[f"clickhouse/{t}.parquet"] for t in (*ROLLUPS, KEPT_PAIRS)] == [
+        before[t] for t in (*ROLLUPS, KEPT_PAIRS)]
+
+
+def test_a_batch_taken_out_adds_no_site_or_device_to_the_statistics(ch, monkeypatch):
+    ingest = Ingestor(ch)
+    fail_commit_markers(monkeypatch, ingest, "marker lost")
+    with pytest.raises(RuntimeError):  # a flow and a Modbus event, taken out
+        ingest.ingest(5, 1, wire.encode(make_batch([flow(orig_h="10.5.0.1", resp_h="10.5.0.2")])))
+    period = Period("test", T0 - timedelta(days=1), T0 + timedelta(days=1))
+    for table in (protocols(ch, period, [5]), ot_functions(ch, period, [5])):
+        assert not table.cells, (table.name, table.cells)
 
 
 def test_the_sums_read_are_the_ones_each_summing_table_declares(ch):
