@@ -26,6 +26,11 @@ class Groups(NamedTuple):
     rtt_sum: np.ndarray
     rtt_max: np.ndarray
 
+    def sorted(self) -> Groups:
+        """The groups in time order (a stable sort by first ts)."""
+        order = np.argsort(self.first, kind="stable")
+        return Groups(*(column[order] for column in self))
+
     def rtt_mean(self) -> np.ndarray:
         """The mean of each group's answered rtts rounded half to even, as fold.py rounds the mean of the
         decimal strings (0 where none was answered)."""

@@ -124,6 +124,7 @@ class FastModbus(CompiledFlows):
                 self.facts.add(served / SEC, "", self.ends[fid][2], "protocol_served", "modbus", "modbus", CONF_SERVED)
         events = self._events[: self._cnt[k.C_EVENTS]]
         g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT)
+        g = g.sorted()
         part = self._part(self._table(events[g.row], g), events[:, k.E_FID]) if len(events) else []
         self._flows[:n, k.F_SERVED] = -1
         self._flows[:n, k.F_PENDING] = 0
@@ -131,8 +132,8 @@ class FastModbus(CompiledFlows):
         return part
 
     def _table(self, e: np.ndarray, g: Groups) -> pa.Table:
-        """The groups' wire.EVENTS rows (``e``: a row of each): an event alone with its transaction
-        id and rtt, a fold with the mean and maximum of its answered rtts."""
+        """The groups' wire.EVENTS rows, in their order (``e``: a row of each): an event alone with its
+        transaction id and rtt, a fold with the mean and maximum of its answered rtts."""
         alone, layout = g.count == 1, e[:, k.E_LAYOUT]
         answered = np.where(alone, e[:, k.E_RTT] >= 0, g.rtt_n > 0)
         has = LAYOUT_HAS[layout]
