@@ -30,7 +30,7 @@ OK, NON_IP, MALFORMED = 0, 1, 2
 # why a frame is MALFORMED: an unknown link type; a damaged link or tunnel header; IP; transport
 ERR_NONE, ERR_LINK_TYPE, ERR_LINK, ERR_IP, ERR_TRANSPORT = 0, 1, 2, 3, 4
 ERRORS = {ERR_LINK_TYPE: "link_type", ERR_LINK: "link", ERR_IP: "ip", ERR_TRANSPORT: "transport"}
-DECODE_AHEAD = 8  # frames (1M-packet plant: decoding 0.16 → 0.09 s)
+DECODE_AHEAD = 8  # frames (1M-packet plant: decoding 0.18 → 0.11 s of CPU)
 FRAG_NONE, FRAG_FIRST, FRAG_LATER = 0, 1, 2
 TCP, UDP, ICMP, ICMP6 = 6, 17, 1, 58
 ETH_IPV4, ETH_IPV6, ETH_ARP = 0x0800, 0x86DD, 0x0806
