@@ -1,14 +1,15 @@
 """Where an ingest's time goes, in process: every ClickHouse call and decoding step timed.
 
     .venv/bin/python bench/bench_ingest_calls.py [--packets 100000] [--interval 60] [--merge 1] [--sensors 64]
-                                                 [--core-src DIR]
+                                                 [--learning-hours H] [--core-src DIR]
 
 The simulated plant as wire batches of ``--interval`` seconds; each of ``--sensors`` sensors (over four
 tenants) stores its own copy through ``core.ingest.Ingestor`` (embedded chDB, detection on) from a
 thread of its own, in order (``--merge K``: each K consecutive batches sent as one) — as the ingest route runs it, without HTTP. Printed: rows/s and rows per
 CPU second of the process, the groups, and per step (``wire`` decoding, detection, each kind of
 ClickHouse call) its calls, wall time and the CPU time of the thread that made them (chDB's own
-threads are not in that column). ``--core-src DIR`` takes ``core`` and ``sensor`` from another tree
+threads are not in that column). ``--learning-hours 0.05``: the sensors learn for the capture's first
+three minutes and detect after them (by default they learn throughout). ``--core-src DIR`` takes ``core`` and ``sensor`` from another tree
 (a git worktree of an earlier commit) to compare.
 """
 
@@ -59,6 +60,7 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=60.0, help="batch interval, seconds")
     ap.add_argument("--merge", type=int, default=1, help="capture batches per batch sent")
     ap.add_argument("--sensors", type=int, default=64)
+    ap.add_argument("--learning-hours", type=float, help="the tenants' learning period (default 168: all learning)")
     ap.add_argument("--core-src", type=Path, help="take core and sensor from this source tree")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench-ingest")
     args = ap.parse_args()
@@ -92,6 +94,8 @@ def main() -> None:
         cp.create_schema()
         with cp.sessions() as db:
             owners = [accounts.create_tenant(db, f"bench{i}") for i in range(TENANTS)]
+            for owner in owners:
+                owner.learning_hours = args.learning_hours
             sensors = [accounts.create_sensor(db, owners[i % TENANTS], f"SN-{i}")[0] for i in range(args.sensors)]
             db.commit()
             ids = [(s.tenant_id, s.id) for s in sensors]
