@@ -79,11 +79,13 @@ def attrs_map(columns: list[tuple[str, int, np.ndarray | pa.Array, np.ndarray | 
 
 def events_table(ts: np.ndarray, ts_end: np.ndarray, count: np.ndarray, ends: list[tuple[str, str, str, int]],
                  flow: np.ndarray, protocol: str, action: pa.Array, status: pa.Array, attrs: pa.Array) -> pa.Table:
-    """A wire.EVENTS table of rows in time order; times in µs, ``ends[flow[i]]``: row i's (uid, orig_h, resp_h, resp_p)."""
+    """A wire.EVENTS table of rows in time order; times in µs; ``ends[flow[i]]``: row i's (uid,
+    orig_h, resp_h, resp_p)."""
     rows = [ends[fid] for fid in flow.tolist()]
-    cols = [pa.array(ts, pa.int64()).view(wire.TS), pa.array(ts_end, pa.int64()).view(wire.TS), pa.array(count, pa.uint32())]
-    cols += [pa.array([row[at] for row in rows], kind) for at, kind in enumerate((pa.string(), pa.string(), pa.string(),
-                                                                                 pa.uint16()))]
+    cols = [pa.array(ts, pa.int64()).view(wire.TS), pa.array(ts_end, pa.int64()).view(wire.TS),
+            pa.array(count, pa.uint32())]
+    kinds = (pa.string(), pa.string(), pa.string(), pa.uint16())
+    cols += [pa.array([row[at] for row in rows], kind) for at, kind in enumerate(kinds)]
     cols += [pa.array([protocol] * len(ts), pa.string()), action, status, attrs]
     return pa.Table.from_arrays(cols, schema=wire.EVENTS)
 

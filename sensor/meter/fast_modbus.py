@@ -36,9 +36,10 @@ STATUS_NAMES = ("", *(modbus.EXCEPTIONS.get(code, f"unknown-{code}") for code in
 IDENTITY = {k.JOB_DEVICE_ID: modbus.device_id_facts, k.JOB_UMAS_ID: modbus.umas_id_facts}
 KEY_COLS = [k.E_FID, k.E_NAME, k.E_STATUS, k.E_UNIT, k.E_LAYOUT, k.E_V1, k.E_V2, k.E_V3, k.E_V4]  # fold.py's _key
 # the numeric request attributes in the order a row's attrs name them: (name, value column, layouts that have it)
-REQUEST_ATTRS = [(name, k.E_V1 + i, [layout for layout, attrs in enumerate(k.LAYOUT_ATTRS) if attrs[i : i + 1] == (name,)])
-                 for name, i in dict.fromkeys((name, i) for layout, attrs in enumerate(k.LAYOUT_ATTRS) if layout != k.L_UMAS
-                                              for i, name in enumerate(attrs))]
+_NAMED = dict.fromkeys((name, i) for layout, attrs in enumerate(k.LAYOUT_ATTRS) if layout != k.L_UMAS
+                       for i, name in enumerate(attrs))
+REQUEST_ATTRS = [(name, k.E_V1 + i, [layout for layout, attrs in enumerate(k.LAYOUT_ATTRS)
+                                     if attrs[i : i + 1] == (name,)]) for name, i in _NAMED]
 LAYOUT_HAS = np.array([[layout in layouts for _, _, layouts in REQUEST_ATTRS] for layout in range(len(k.LAYOUT_ATTRS))])
 
 
@@ -136,12 +137,12 @@ class FastModbus(CompiledFlows):
         transaction id and rtt, a fold with the mean and maximum of its answered rtts."""
         alone, layout = g.count == 1, e[:, k.E_LAYOUT]
         answered = np.where(alone, e[:, k.E_RTT] >= 0, g.rtt_n > 0)
-        has = LAYOUT_HAS[layout]
+        has, umas = LAYOUT_HAS[layout], layout == k.L_UMAS
         attrs = attrs_map([
             ("tid", NUMBER, e[:, k.E_TID], alone),
             ("unit", NUMBER, e[:, k.E_UNIT], True),
             *((name, NUMBER, e[:, col], has[:, at]) for at, (name, col, _) in enumerate(REQUEST_ATTRS)),
-            ("umas_function", TEXT, names(UMAS_NAMES, np.where(layout == k.L_UMAS, e[:, k.E_V1], 0)), layout == k.L_UMAS),
+            ("umas_function", TEXT, names(UMAS_NAMES, np.where(umas, e[:, k.E_V1], 0)), umas),
             ("rtt", SECONDS, np.where(alone, e[:, k.E_RTT], g.rtt_mean()), answered),
             ("rtt_max", SECONDS, g.rtt_max, answered & ~alone),
         ], len(e))

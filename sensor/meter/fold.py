@@ -46,10 +46,13 @@ def fold_groups(rows: Iterable[dict]) -> list[tuple[int, dict]]:
     groups: dict[tuple, list[tuple[int, dict]]] = {}
     for at, row in enumerate(rows):
         groups.setdefault(_key(row), []).append((at, row))
-    return [(members[0][0], members[0][1] if len(members) == 1 else
-             merged(members[0][1], sum(r["count"] for _, r in members), min(r["ts"] for _, r in members),
-                    max(r["ts_end"] for _, r in members), [r["attrs"]["rtt"] for _, r in members if "rtt" in r["attrs"]]))
-            for members in groups.values()]
+    out = []
+    for members in groups.values():
+        rows = [row for _, row in members]
+        out.append((members[0][0], rows[0] if len(rows) == 1 else
+                    merged(rows[0], sum(r["count"] for r in rows), min(r["ts"] for r in rows),
+                           max(r["ts_end"] for r in rows), [r["attrs"]["rtt"] for r in rows if "rtt" in r["attrs"]])))
+    return out
 
 
 def merged(first: dict, count: int, ts: datetime, ts_end: datetime, rtts: list[str]) -> dict:

@@ -83,8 +83,8 @@ def test_a_connection_reused_within_its_start_s_microsecond_folds_as_its_dicts_d
         src, dst, ports = (CLIENT, SERVER, (40000, 502)) if from_client else (SERVER, CLIENT, (502, 40000))
         return T0 + t, tcp_frame(src, dst, *ports, seq, 1, flags, payload)
 
-    read, answer = (modbus(tid, 1, b"\x03\x00\x0a\x00\x02") for tid in (1, 2)), modbus(1, 1, b"\x03\x04\x00\x01\x00\x02")
-    read_1, read_2 = read
+    read_1, read_2 = (modbus(tid, 1, b"\x03\x00\x0a\x00\x02") for tid in (1, 2))
+    answer = modbus(1, 1, b"\x03\x04\x00\x01\x00\x02")
     frames = [segment(0, True, 0x02, 100), segment(10, False, 0x12, 900), segment(20, True, 0x18, 101, read_1),
               segment(30, False, 0x18, 901, answer), segment(40, True, 0x04, 101 + len(read_1)),
               segment(0, True, 0x02, 7000), segment(50, False, 0x12, 800), segment(60, True, 0x18, 7001, read_2),
