@@ -44,6 +44,7 @@ from core.detect.baseline import Baseline
 from core.detect.indicators import Indicators, matches
 from core.detect.kinds import KINDS, OPEN_STATUSES, Finding
 from core.detect.observe import MAX_EVIDENCE, Sighting, sightings
+from core.detect.rules.common import shared
 from core.detect.site import Site, site_of
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane, Sensor, Tenant, utcnow
@@ -176,11 +177,12 @@ class Detector:
                    if s.kind == "attribute" or (learning and (s.kind, s.key) not in known)]
         if not learning:
             findings += _news(seen, known)
-            for name, rules in registry.rules():
-                try:
-                    findings += rules(batch, site)
-                except Exception:  # one broken rule must not stop the others
-                    log.exception("rule module %s failed on batch %s", name, batch.batch_id)
+            with shared(batch):  # the rules share one conversion of the batch's rows
+                for name, rules in registry.rules():
+                    try:
+                        findings += rules(batch, site)
+                    except Exception:  # one broken rule must not stop the others
+                        log.exception("rule module %s failed on batch %s", name, batch.batch_id)
         rows, raised = self._fold(tenant_id, sensor_id, batch.batch_id, findings)
         return rows, raised, self.baseline.learn(tenant_id, learned, batch.interval_end)
 

@@ -2,13 +2,15 @@
 since the epoch, an event's attrs as a dict), each flow's MACs, and findings folded by key.
 
 A rule looks at one batch only and keeps no state; what repeats across batches the engine folds.
-The engine runs every rule on one batch, then on the next: each conversion is made once per batch
+The engine runs every rule on one batch inside ``shared(batch)``: there each conversion is made once
 for all the rules that ask for it, so the rows are shared — a rule reads them and never changes them.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
+from contextlib import contextmanager
 
 import pyarrow as pa
 
@@ -31,26 +33,33 @@ def _rows(table: pa.Table, names: tuple[str, ...]) -> list[dict]:
     return [dict(zip(names, values)) for values in zip(*(cols[n] for n in names))]
 
 
-def _once(table: str):
-    """Convert the batch's ``table`` once for all the rules that ask: the last table converted is kept
-    with its rows (an Arrow table never changes, so the same table gives the same rows)."""
-
-    def decorate(convert):
-        last: list = [None, None]  # the table, its conversion
-
-        @functools.wraps(convert)
-        def converted(batch: Batch):
-            source = batch.tables[table]
-            kept = tuple(last)
-            if kept[0] is not source:
-                kept = (source, convert(batch))
-                last[:] = kept
-            return kept[1]
-        return converted
-    return decorate
+_kept = threading.local()  # the batch whose conversions are shared now (this thread), and them
 
 
-@_once("events")
+@contextmanager
+def shared(batch: Batch):
+    """Within it, each conversion of ``batch`` is made once for all the rules that ask (and let go after)."""
+    _kept.batch, _kept.rows = batch, {}
+    try:
+        yield
+    finally:
+        _kept.batch = _kept.rows = None
+
+
+def _once(convert):
+    """``convert(batch)``, made once per batch inside ``shared(batch)``."""
+
+    @functools.wraps(convert)
+    def converted(batch: Batch):
+        if getattr(_kept, "batch", None) is not batch:
+            return convert(batch)
+        if convert not in _kept.rows:
+            _kept.rows[convert] = convert(batch)
+        return _kept.rows[convert]
+    return converted
+
+
+@_once
 def events(batch: Batch) -> list[dict]:
     """The batch's events, ``attrs`` as a dict; ``ts``/``ts_end`` in µs."""
     table = batch.tables["events"]
@@ -67,13 +76,13 @@ FLOW_COLUMNS = ("ts", "ts_end", "uid", "orig_h", "orig_p", "resp_h", "resp_p", "
                 "orig_l2_addr", "resp_l2_addr")
 
 
-@_once("flows")
+@_once
 def flows(batch: Batch) -> list[dict]:
     table = batch.tables["flows"]
     return _rows(table, FLOW_COLUMNS) if table.num_rows else []
 
 
-@_once("flows")
+@_once
 def macs(batch: Batch) -> dict[str, tuple[str, str]]:
     """Flow uid → (originator's MAC, responder's MAC)."""
     table = batch.tables["flows"]
