@@ -21,6 +21,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane, Tenant
 from core.store.tenant_changes import EVERY_TENANT, RETENTION, changed
@@ -104,8 +106,9 @@ def rollup_tables(ch: ClickHouseStore) -> dict[str, str]:
 
 
 def apply(ch: ClickHouseStore, retention: Retention, rollup_days: int) -> None:
-    """Make the store keep what the settings say: every rollup's TTL, and a retention for raw records
-    stored before there was one."""
+    """Make the store keep what the settings say: every rollup's TTL, a retention for raw records
+    stored before there was one, and the default retention, when it changed since the last start, for
+    the rows of every tenant without one of its own."""
     for table, column in rollup_tables(ch).items():
         ttl = f"{column} + toIntervalDay({int(rollup_days)})"
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
@@ -115,3 +118,16 @@ def apply(ch: ClickHouseStore, retention: Retention, rollup_days: int) -> None:
     for tenant_id in undated_tenants(ch):
         if days := retention.days(tenant_id):  # a tenant whose data is kept for good has its 0 already
             redate(ch, tenant_id, days)
+    applied = ch.query("SELECT argMax(default_days, applied_at) AS d, count() AS n FROM retention_default")[0]
+    if applied["n"] and applied["d"] != retention.default_days:  # the setting changed since the last start
+        for tenant_id in on_the_default(ch, retention.controlplane):
+            redate(ch, tenant_id, retention.default_days)
+    if not applied["n"] or applied["d"] != retention.default_days:
+        ch.insert_rows("retention_default", [{"default_days": retention.default_days}])
+
+
+def on_the_default(ch: ClickHouseStore, controlplane: ControlPlane) -> set[int]:
+    """Tenants with stored batches and no retention of their own."""
+    with controlplane.session() as db:
+        own = set(db.scalars(select(Tenant.id).where(Tenant.retention_days.is_not(None))))
+    return {r["tenant_id"] for r in ch.query("SELECT DISTINCT tenant_id FROM batches")} - own

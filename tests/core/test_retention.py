@@ -88,6 +88,29 @@ def test_rollup_ttls_and_undated_rows_are_applied_at_start(tmp_path):
         assert [(r["tenant_id"], r["d"]) for r in got] == [(ACME, 90), (GLOBEX, 0)]
 
 
+def test_a_changed_default_retention_redates_the_rows_of_tenants_on_the_default(tmp_path):
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
+        ch.migrate()
+        cp = ControlPlane(controlplane_url(tmp_path))
+        cp.create_schema()
+        with cp.session() as db:
+            db.add(Tenant(id=ACME, name="acme"))  # the default
+            db.add(Tenant(id=GLOBEX, name="globex", retention_days=90))
+        stored = retention.Retention(cp, 30)
+        retention.apply(ch, stored, rollup_days=1000)
+        for tenant_id in (ACME, GLOBEX):
+            Ingestor(ch, retention=stored.days).ingest(tenant_id, 1, wire.encode(days_ago(1)))
+
+        def kept() -> list[tuple[int, int]]:
+            got = ch.query("SELECT DISTINCT tenant_id, retention_days AS d FROM flows ORDER BY tenant_id")
+            return [(r["tenant_id"], r["d"]) for r in got]
+        assert kept() == [(ACME, 30), (GLOBEX, 90)]
+        for default, acme in ((400, 400), (400, 400), (0, 0), (7, 7)):  # starts with a new default, or the same
+            retention.apply(ch, retention.Retention(cp, default), rollup_days=1000)
+            assert kept() == [(ACME, acme), (GLOBEX, 90)], default
+        cp.close()
+
+
 def test_a_store_from_before_retention_is_rebuilt_without_losing_rows(tmp_path, monkeypatch):
     every = clickhouse.migrations()
     monkeypatch.setattr(clickhouse, "migrations", lambda: [m for m in every if m[0] < 14])

@@ -17,6 +17,7 @@ ROLLUPS = {
     "asset_facts_mv",
 }
 RAW = {"flows", "events", "observations", "batches", "schema_migrations", "asset_annotations"}
+RETENTION = {"retention_default"}  # the default raw retention each start applied (migration 022)
 RISK = {"risk_daily"}
 REPORT = {"insecure_use_1h", "insecure_use_1h_mv"}  # the assessment report's insecure use per hour
 INGEST = {"ingest_intents"}  # each attempt to store a batch (exactly-once ingest)
@@ -47,7 +48,7 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
         assert store.migrate() == versions
         assert store.migrate() == []
-        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER | RISK | REPORT | INGEST | SPANS | CHANGES
+        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER | RISK | REPORT | INGEST | SPANS | CHANGES | RETENTION
         engines = {
             r["name"]: r["engine"]
             for r in store.query(
