@@ -72,16 +72,10 @@ def main() -> None:
     from core.store.clickhouse import ClickHouseStore
     from core.store.controlplane import ControlPlane
     from sensor import wire
-    from sensor.meter.observe import Observer
-    from sensor.meter.pipeline import iter_batches
-    from sensor.simulate import write_pcap
-    from merged_batches import merged
+    from plant_batches import plant_batches
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    capture = args.workdir / f"plant-{args.packets}.pcap"
-    if not capture.exists():
-        write_pcap(capture, packets=args.packets, seed=1)
-    batches = merged(list(iter_batches([capture], args.interval, sensor="SN", observer=Observer())), args.merge)
+    batches = plant_batches(args.workdir, args.packets, args.interval, args.merge)
     bodies = [[wire.encode(wire.Batch(b.interval_start, b.interval_end, b.tables, b.counters, sensor=f"SN-{s}"))
                for b in batches] for s in range(args.sensors)]
     rows = args.sensors * sum(b.rows(name) for b in batches for name in wire.TABLES)
