@@ -25,6 +25,7 @@ from stix2patterns.pattern import Pattern
 
 from core.detect.kinds import Finding
 from core.detect.observe import joined
+from core.detect.rules.common import table_rows
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
 
@@ -137,6 +138,15 @@ def import_file(ch: ClickHouseStore, path: Path, tenant_id: int = 0) -> tuple[in
     return len(found), skipped
 
 
+class Listed(dict):
+    """A tenant's lists, (type, value) → note, with their addresses as Arrow worked out once: a feed of
+    200,000 addresses is gone through once a reload, not once a batch."""
+
+    @functools.cached_property
+    def addresses(self) -> pa.Array:
+        return pa.array([value for kind, value in self if kind == "ip"], pa.string())
+
+
 class Indicators:
     """The lists one tenant is matched against (its own and the global ones), reloaded every
     RELOAD_S seconds so an import reaches a running core."""
@@ -144,10 +154,10 @@ class Indicators:
     def __init__(self, ch: ClickHouseStore, reload_s: float = RELOAD_S):
         self.ch = ch
         self.reload_s = reload_s
-        self._lists: dict[int, tuple[float, dict[tuple[str, str], str]]] = {}
+        self._lists: dict[int, tuple[float, Listed]] = {}
         self._guard = threading.Lock()
 
-    def of(self, tenant_id: int) -> dict[tuple[str, str], str]:
+    def of(self, tenant_id: int) -> Listed:
         """(type, value) → note."""
         with self._guard:
             cached = self._lists.get(tenant_id)
@@ -155,7 +165,7 @@ class Indicators:
             return cached[1]
         rows = self.ch.query("SELECT type, value, note FROM indicators FINAL WHERE tenant_id IN (0, {t:UInt32})",
                              {"t": tenant_id})
-        found = {(r["type"], r["value"]): r["note"] for r in rows}
+        found = Listed(((r["type"], r["value"]), r["note"]) for r in rows)
         with self._guard:
             self._lists[tenant_id] = (time.monotonic(), found)
         return found
@@ -171,20 +181,8 @@ def domain_hit(listed: dict[tuple[str, str], str], name: str) -> str | None:
     return None
 
 
-# A tenant's listed addresses as Arrow, by the id of the lists object ``Indicators.of`` hands out (the
-# same one until it reloads), which each entry keeps alive: a feed of 200,000 addresses is gone through
-# once a reload, not once a batch.
-_LISTED_IPS: dict[int, tuple[dict, pa.Array]] = {}
-_LISTED_IPS_MAX = 256
-
-
 def _listed_ips(listed: dict[tuple[str, str], str]) -> pa.Array:
-    kept = _LISTED_IPS.get(id(listed))
-    if kept is None or kept[0] is not listed:
-        if len(_LISTED_IPS) >= _LISTED_IPS_MAX:
-            _LISTED_IPS.clear()
-        kept = _LISTED_IPS[id(listed)] = (listed, pa.array([v for k, v in listed if k == "ip"], pa.string()))
-    return kept[1]
+    return (listed if isinstance(listed, Listed) else Listed(listed)).addresses
 
 
 def matches(batches: list[wire.Batch], lists: list[dict[tuple[str, str], str]]) -> list[list[Finding]]:
@@ -201,7 +199,7 @@ def matches(batches: list[wire.Batch], lists: list[dict[tuple[str, str], str]]) 
     if flows.num_rows and addresses:
         hit = functools.reduce(pc.or_, (pc.or_(pc.is_in(flows["orig_h"], ips), pc.is_in(flows["resp_h"], ips))
                                         for ips in addresses))
-        for f in _rows(flows.filter(hit), ["b", "ts", "ts_end", "uid", "orig_h", "resp_h", "service"]):
+        for f in table_rows(flows.filter(hit), ("b", "ts", "ts_end", "uid", "orig_h", "resp_h", "service")):
             i = matched[f["b"]]
             listed = lists[i]  # the addresses of every tenant were asked for: this batch's tenant's decide
             ip = f["orig_h"] if ("ip", f["orig_h"]) in listed else f["resp_h"]
@@ -215,7 +213,7 @@ def matches(batches: list[wire.Batch], lists: list[dict[tuple[str, str], str]]) 
     names = pc.struct_field(entries, 0)
     named = pc.is_in(names, _MATCHED_ATTRS)
     batch_of = events["b"].to_numpy()
-    shown: dict[int, dict] = {}  # event row → the row as Python, once it matched
+    hits = []  # (event row, batch, kind, listed value, attribute), in the events' order
     for row, name, value in zip(rows.filter(named).to_pylist(), names.filter(named).to_pylist(),
                                 pc.struct_field(entries, 1).filter(named).to_pylist()):
         i = matched[batch_of[row]]
@@ -223,17 +221,18 @@ def matches(batches: list[wire.Batch], lists: list[dict[tuple[str, str], str]]) 
         value = normalise(kind, value) or ""
         match = domain_hit(listed, value) if kind == "domain" else (value if (kind, value) in listed else None)
         if match:
-            if row not in shown:
-                shown[row] = _rows(events.slice(row, 1), ["ts", "ts_end", "uid", "orig_h", "resp_h", "protocol"])[0]
-            e = shown[row]
-            found[i].append(_finding(kind, match, listed[(kind, match)], e, e["protocol"], name))
+            hits.append((row, i, kind, match, name))
+    if not hits:
+        return found
+    hit_rows = sorted({row for row, *_ in hits})  # each matching event as Python, all in one conversion
+    shown = dict(zip(hit_rows, table_rows(events.take(pa.array(hit_rows, pa.int64())), _EVENT_COLUMNS)))
+    for row, i, kind, match, name in hits:
+        e = shown[row]
+        found[i].append(_finding(kind, match, lists[i][(kind, match)], e, e["protocol"], name))
     return found
 
 
-def _rows(table: pa.Table, names: list[str]) -> list[dict]:
-    """The table's rows as dicts of ``names``, times in µs since the epoch."""
-    columns = [table[name].cast(pa.int64()) if name in ("ts", "ts_end") else table[name] for name in names]
-    return pa.table(columns, names=names).to_pylist()
+_EVENT_COLUMNS = ("ts", "ts_end", "uid", "orig_h", "resp_h", "protocol")
 
 
 def _finding(kind: str, value: str, note: str, row: dict, protocol: str, field: str = "") -> Finding:

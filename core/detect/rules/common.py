@@ -23,7 +23,8 @@ __all__ = ("Findings", "Site", "accepted", "events", "flows", "macs", "services"
 MAX_EVIDENCE = 20  # uids kept per finding: enough to show what happened, bounded for the store
 
 
-def _rows(table: pa.Table, names: tuple[str, ...]) -> list[dict]:
+def table_rows(table: pa.Table, names: tuple[str, ...]) -> list[dict]:
+    """The table's rows as dicts of ``names``, times in µs since the epoch."""
     cols = {}
     for name in names:
         col = table.column(name)
@@ -65,7 +66,7 @@ def events(batch: Batch) -> list[dict]:
     table = batch.tables["events"]
     if not table.num_rows:
         return []
-    rows = _rows(table, tuple(table.schema.names))
+    rows = table_rows(table, tuple(table.schema.names))
     for row in rows:
         row["attrs"] = dict(row["attrs"] or ())
     return rows
@@ -79,7 +80,7 @@ FLOW_COLUMNS = ("ts", "ts_end", "uid", "orig_h", "orig_p", "resp_h", "resp_p", "
 @_once
 def flows(batch: Batch) -> list[dict]:
     table = batch.tables["flows"]
-    return _rows(table, FLOW_COLUMNS) if table.num_rows else []
+    return table_rows(table, FLOW_COLUMNS) if table.num_rows else []
 
 
 @_once
