@@ -104,6 +104,7 @@ def test_unused_digests_go_when_a_new_one_is_made(tmp_path):
 
 def test_an_unwritable_package_caches_in_the_users_cache(tmp_path, monkeypatch):
     package = _package(tmp_path, {"__pycache__": "a file, where the directory would go"})
+    monkeypatch.setattr(jit.config, "CACHE_DIR", "")  # (NUMBA_CACHE_DIR, when set, would come first)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert jit.cache_root(package) == tmp_path / "cache" / "mieruka" / "numba"
 
