@@ -206,6 +206,8 @@ WRITERS = {
     "a risk snapshot": (lambda c, a, g, m, t: risk.site_risk(c.app.state.clickhouse, a.id, [{"risk": 0}]),
                         {"counts"}, set()),
     "an advisory import": (_advisories, {"risk", "counts"}, {"risk", "counts"}),
+    "another tenant's retention": (lambda c, a, g, m, t: retention.redate(c.app.state.clickhouse, g.id, 40000),
+                                   set(), ALL),
     "acme's retention": (lambda c, a, g, m, t: retention.redate(c.app.state.clickhouse, a.id, 40000), ALL, set()),
     "the rollups' retention": (_rollup_retention, ALL, ALL),
     "a merge of every table": (_merge, set(), set()),

@@ -227,8 +227,7 @@ def test_events_over_the_cap_are_dropped_and_counted_as_the_python_path_does(tmp
     which the Python path's cap counts again); answers to dropped requests add no event."""
     path = tmp_path / "plain.pcap"
     fuzz_capture(path, 7, 44818, REGISTER, Messages(broken=False).frame, flows=20, segments=80, clean=True)
-    for module in (fast_enip, applayer):
-        monkeypatch.setattr(module, "MAX_EVENTS", 30)
+    monkeypatch.setattr(fast_enip, "MAX_EVENTS", 30)  # (cip's cap on both paths)
     assert_paths_agree(path, monkeypatch, "cip")
     intervals = run(path, True, False, monkeypatch)
     assert all(len(events) <= 30 for events, *_ in intervals) and sum(n for *_, n in intervals) > 1000
@@ -294,8 +293,7 @@ def _tables_at_flush(monkeypatch) -> list[dict]:
 def test_tags_of_requests_dropped_over_the_cap_are_not_interned(tmp_path, monkeypatch):
     path, names = tmp_path / "names.pcap", NewNames((20, 60))
     fuzz_capture(path, 1, 44818, REGISTER, names.frame, flows=20, segments=60, clean=True)
-    for module in (fast_enip, applayer):
-        monkeypatch.setattr(module, "MAX_EVENTS", 40)
+    monkeypatch.setattr(fast_enip, "MAX_EVENTS", 40)  # (cip's cap on both paths)
     seen = _tables_at_flush(monkeypatch)
     assert_paths_agree(path, monkeypatch, "cip")
     assert names.sent > 20 * 40 and seen
