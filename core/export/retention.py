@@ -32,6 +32,7 @@ LATEST_STATE = ("pair_seen_all", "asset_seen_all", "event_actions_all")  # migra
 # how long a late batch's raw rows outlive its arrival: past any take-out of its attempt (recover
 # takes out a crashed attempt 10-20 minutes after it while the core runs; a day covers a restart)
 TAKE_OUT_GRACE = timedelta(days=1)
+MAX_DAYS = 65535  # what a row's retention (UInt16 days) can say
 _ROLLUP_ENGINE = re.compile(r"(Summing|Aggregating)MergeTree")
 
 
@@ -69,7 +70,8 @@ def days_kept(interval_start: datetime, days: int, now: datetime | None = None) 
     if days == 0:
         return 0
     arrived = now or datetime.now(UTC)
-    return max(days, math.ceil((arrived + TAKE_OUT_GRACE - interval_start) / timedelta(days=1)))
+    late = math.ceil((arrived + TAKE_OUT_GRACE - interval_start) / timedelta(days=1))
+    return max(days, min(late, MAX_DAYS))
 
 
 def redate(ch: ClickHouseStore, tenant_id: int, days: int) -> None:

@@ -163,3 +163,9 @@ def test_setting_a_tenants_retention_redates_its_stored_rows(run):
     with cp.sessions() as db:
         assert db.get(Tenant, ACME).retention_days == 30
     cp.close()
+
+
+def test_a_batch_too_old_for_a_rows_retention_keeps_the_longest_it_can_say():
+    ancient = NOW - timedelta(days=70_000)  # older than 65,535 days: UInt16 days cannot count to its arrival
+    assert retention.days_kept(ancient, 400, now=NOW) == retention.MAX_DAYS
+    assert retention.days_kept(NOW - timedelta(days=500), 400, now=NOW) == 501

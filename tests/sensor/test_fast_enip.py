@@ -15,7 +15,8 @@ import sys
 
 import numpy as np
 import pytest
-from fastpaths import CLIENT, CORPUS, SERVER, T0, assert_paths_agree, fuzz_capture, plant, run  # noqa: F401 (plant: a fixture)
+from fastpaths import (  # noqa: F401 (plant: a fixture)
+    CLIENT, CORPUS, SERVER, T0, assert_paths_agree, fuzz_capture, moves, plant, run)
 
 from sensor.decode.fast import enip as kernel
 from sensor.decode.fast import modbus as pending
@@ -180,10 +181,7 @@ def test_every_enip_capture_of_the_corpus_decodes_the_same(trace, monkeypatch):
 
 
 def _moves(monkeypatch) -> list[int]:
-    moved: list[int] = []
-    move_out = fast_enip.FastEnip.move_out
-    monkeypatch.setattr(fast_enip.FastEnip, "move_out", lambda self, fid: moved.append(fid) or move_out(self, fid))
-    return moved
+    return moves(monkeypatch, fast_enip.FastEnip)
 
 
 @pytest.mark.parametrize("seed", range(3))
