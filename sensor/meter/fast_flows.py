@@ -73,6 +73,8 @@ class CompiledFlows:
 
     def end(self, uids: set[str]) -> None:
         """The flows of these uids ended (after the interval's flush)."""
+        if not uids:
+            return
         for fid in [fid for fid, ends in enumerate(self.ends) if ends is not None and ends[0] in uids]:
             self.release(fid)
 
