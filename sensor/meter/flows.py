@@ -1010,7 +1010,7 @@ def _in_arrival_order(packets, key):
     size = 16
     while size < 2 * n:
         size <<= 1
-    mask = np.uint64(size - 1)
+    mask = size - 1
     held = np.empty(size, np.uint64)
     numbered = np.full(size, -1, np.int64)
     group = np.empty(n, np.int64)
@@ -1018,9 +1018,9 @@ def _in_arrival_order(packets, key):
     groups = 0
     for j in range(n):
         k = key[packets[j]]
-        h = np.int64(k & mask)
+        h = np.int64(k & np.uint64(mask))
         while numbered[h] >= 0 and held[h] != k:
-            h = np.int64((h + 1) & mask)
+            h = (h + 1) & mask
         if numbered[h] < 0:
             numbered[h], held[h] = groups, k
             groups += 1

@@ -491,9 +491,10 @@ def test_a_flood_of_new_sender_contexts_costs_each_request_the_same_whatever_oth
         for flood in (0, pairs):
             paths.append(tmp_path / f"flood-{filler}-{flood}.pcap")
             _context_flood(paths[-1], filler, flood)
-    out = subprocess.run([sys.executable, "-c", LINES_IN_KERNEL, *map(str, paths)], check=True, capture_output=True,
-                         text=True, env={**os.environ, "NUMBA_DISABLE_JIT": "1"}).stdout
-    filled_before, filled, empty_before, empty = eval(out)
+    run = subprocess.run([sys.executable, "-c", LINES_IN_KERNEL, *map(str, paths)], capture_output=True, text=True,
+                         env={**os.environ, "NUMBA_DISABLE_JIT": "1"})
+    assert run.returncode == 0, run.stderr
+    filled_before, filled, empty_before, empty = eval(run.stdout)
     per_pair, per_pair_filled = (empty - empty_before) / pairs, (filled - filled_before) / pairs
     assert per_pair < 1000 and abs(per_pair_filled - per_pair) < 5, (per_pair, per_pair_filled)
     moved = _moves(monkeypatch)
