@@ -135,19 +135,19 @@ def _explore_page(request: Request, user, ch, kind: str) -> Response:
         size = int(request.query_params.get("size") or PAGE_SIZE)
         if size not in PAGE_SIZES:
             raise ValueError(f"size: one of {', '.join(map(str, PAGE_SIZES))}")
-        step, buckets = explore.timeline(ch, explore.KINDS[kind], user.tenant_id, filters)
-        found = explore.page(ch, explore.KINDS[kind], user.tenant_id, filters, sort, size, cursor, (step, buckets))
+        found = explore.search(ch, explore.KINDS[kind], user.tenant_id, filters, sort, size, cursor)
     except ValueError as exc:
         return page(request, "error.html", status_code=422, message=BAD_FILTER, detail=str(exc), user=user,
                     back="explore_flows")
     page_no = int(p) if (p := request.query_params.get("page", "1")).isdigit() else 1
     return page(request, "explorer.html", user=user, nav="explore_flows", kind=kind, t=t,
-                rows=[_shown(kind, r, t) for r in found.rows], count=explore.count(buckets),
-                figure=embed(timeline_figure(filters.window, step, buckets, t)), step=step, sort=sort, values=values,
+                rows=[_shown(kind, r, t) for r in found.page.rows], count=found.count,
+                figure=embed(timeline_figure(filters.window, found.step, found.buckets, t)), step=found.step,
+                sort=sort, values=values,
                 columns=SHOWN[kind], link=link, relink=relinker(link), range=range_key,
                 ranges=list(RANGES), page_no=page_no, page_size=size, page_sizes=PAGE_SIZES,
-                next_link=f"?{link}&{urlencode({'cursor': found.next_cursor, 'page': page_no + 1})}"
-                if found.next_cursor else None,
+                next_link=f"?{link}&{urlencode({'cursor': found.page.next_cursor, 'page': page_no + 1})}"
+                if found.page.next_cursor else None,
                 inputs={"start": local(filters.window.start).strftime(INPUT_FORMAT),
                         "end": local(filters.window.end).strftime(INPUT_FORMAT)},
                 shown={"start": absolute(filters.window.start), "end": absolute(filters.window.end)},

@@ -98,6 +98,16 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass
+class Found:
+    """A search's answer: the result's count and timeline (``step`` seconds a bucket), and one page."""
+
+    count: int
+    step: int
+    buckets: list[dict]
+    page: Page
+
+
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 TEXT_FILTERS = ("protocol", "action", "status", "source", "destination", "device")
 MAX_TEXT = 200
@@ -293,6 +303,15 @@ def timeline(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters) -> tup
     rows = ch.query(f"SELECT toStartOfInterval(ts, INTERVAL {{step:UInt32}} SECOND) AS t, count() AS n"
                     f" FROM {kind.table} WHERE {where} GROUP BY t ORDER BY t", params | {"step": step})
     return step, [{"t": utc(r["t"]), "n": r["n"]} for r in rows]
+
+
+def search(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort, limit: int,
+           cursor: str | None = None) -> Found:
+    """The filtered result's timeline, its count (the buckets summed) and the page after ``cursor``
+    (a first page in time order read from the buckets that hold it only)."""
+    step, buckets = timeline(ch, kind, tenant_id, f)
+    found = page(ch, kind, tenant_id, f, sort, limit, cursor, (step, buckets))
+    return Found(count(buckets), step, buckets, found)
 
 
 def export_rows(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort,

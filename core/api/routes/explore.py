@@ -61,12 +61,11 @@ def _explored(ch, who, kind: explore.Kind, window, query: dict, sort: str, limit
     try:
         filters = explore.parse_filters(window, query)
         order = explore.sort_of(kind, sort)
-        step, buckets = explore.timeline(ch, kind, who.tenant_id, filters)
-        found = explore.page(ch, kind, who.tenant_id, filters, order, limit, cursor, (step, buckets))
+        found = explore.search(ch, kind, who.tenant_id, filters, order, limit, cursor)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
-    return {"count": explore.count(buckets), "bucket_seconds": step,
-            "timeline": buckets, "next_cursor": found.next_cursor, "rows": found.rows}
+    return {"count": found.count, "bucket_seconds": found.step, "timeline": found.buckets,
+            "next_cursor": found.page.next_cursor, "rows": found.page.rows}
 
 
 BAD = refusals({400: "a bad start or end", 401: NEEDS_LOGIN, 422: "a bad filter, sort or cursor"})

@@ -1,0 +1,74 @@
+"""The explorer's first page (explore.search, which GET /api/v1/explore/* and the /flows and /events
+pages call) reads only the part of the store that holds it: with the result's timeline, a first page in
+time order asks for the newest (or oldest) buckets only, and ClickHouse's index analysis of the very
+query that ran (EXPLAIN ESTIMATE: the rows of the granules it selects) shows it reads those granules,
+not the whole window's — on hours of flows, one part of several granules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from coretest import T0, flow, make_batch
+from storetemplate import migrated
+
+from core.analytics import explore
+from core.analytics.window import Window
+from core.ingest import Ingestor
+from core.store.clickhouse import ClickHouseStore
+from sensor import wire
+
+HOURS, PER_HOUR = 10, 4000  # 40,000 flows: five granules of 8,192 rows once merged into one part
+WINDOW = Window(T0, T0 + timedelta(hours=HOURS))
+
+
+@pytest.fixture(scope="module")
+def ch(tmp_path_factory):
+    """A store with a minute of flows at the start of each hour, merged into one part (its granules then
+    do not depend on when background merges ran)."""
+    with ClickHouseStore(f"chdb://{migrated(tmp_path_factory.mktemp('store'))}/clickhouse") as store:
+        ingest = Ingestor(store)
+        for hour in range(HOURS):
+            start = T0 + timedelta(hours=hour)
+            flows = [flow(orig_h=f"10.1.{i // 250}.{i % 250}", ts=start + timedelta(milliseconds=15 * i))
+                     for i in range(PER_HOUR)]
+            assert ingest.ingest(1, 1, wire.encode(make_batch(flows, start=start))).status == "stored"
+        store.command("OPTIMIZE TABLE flows FINAL")
+        yield store
+
+
+@pytest.fixture
+def estimates(ch, monkeypatch) -> list[dict]:
+    """From now on, ClickHouse's estimate of what each page query (the one with a LIMIT) reads, as it runs."""
+    seen, query = [], ch.client.query
+
+    def estimated(sql, parameters=None, **kw):
+        if "LIMIT" in sql:
+            (estimate,) = query("EXPLAIN ESTIMATE " + sql, parameters=parameters).named_results()
+            seen.append(estimate)
+        return query(sql, parameters=parameters, **kw)
+
+    monkeypatch.setattr(ch.client, "query", estimated)
+    return seen
+
+
+@pytest.mark.parametrize("descending", [True, False])
+def test_the_first_page_in_time_order_reads_only_the_granules_of_its_buckets(ch, estimates, descending):
+    sort, filters = explore.Sort("ts", descending), explore.Filters(WINDOW)
+    found = explore.search(ch, explore.FLOWS, 1, filters, sort, 100)
+    whole_window = explore.page(ch, explore.FLOWS, 1, filters, sort, 100)  # a page read without the timeline
+    first, everything = estimates
+    assert found.count == HOURS * PER_HOUR and found.page == whole_window
+    assert everything["rows"] == HOURS * PER_HOUR  # reading the window shows: every granule
+    # the page's hour of flows lies in at most two granules of the part
+    assert first["marks"] <= 2 < everything["marks"] and first["rows"] <= HOURS * PER_HOUR / 2
+
+
+def test_a_page_past_the_first_or_by_another_column_reads_the_window(ch, estimates):
+    """Only a first page in time order can be narrowed by the timeline: a later page starts at its
+    cursor, a page by another column may hold rows of any bucket."""
+    filters = explore.Filters(WINDOW)
+    first = explore.search(ch, explore.FLOWS, 1, filters, explore.Sort(), 100)
+    explore.search(ch, explore.FLOWS, 1, filters, explore.Sort(), 100, first.page.next_cursor)
+    explore.search(ch, explore.FLOWS, 1, filters, explore.Sort("orig_h"), 100)
+    assert [e["rows"] for e in estimates[1:]] == [HOURS * PER_HOUR] * 2
