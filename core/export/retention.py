@@ -4,9 +4,10 @@
   (``retention_days``, set at ingest) and expire that long after their batch's interval: the
   tenant's own ``retention_days`` (``mieruka tenants set NAME --retention-days N``, which also
   re-dates the rows already stored), else ``MIERUKA_RETENTION_RAW_DAYS``. A batch arriving later than
-  that keeps its raw rows TAKE_OUT_GRACE after its arrival (``days_kept``): a take-out of its attempt
-  (core.ingest: its group failed, or ``recover`` after a crash) negates the rows it re-reads, and rows
-  the TTL dropped on arrival would leave their traffic in the rollups.
+  that keeps its raw rows TAKE_OUT_GRACE after its arrival (``days_kept``; a re-date within it too,
+  ``in_grace``): a take-out of its attempt (core.ingest: its group failed, or ``recover`` after a
+  crash) negates the rows it re-reads, and rows the TTL dropped on arrival would leave their traffic
+  in the rollups.
 - Rollups (Summing/AggregatingMergeTree tables with a time column in their key: traffic per minute,
   pairs and ledger state per hour and day …; the ledger's all-time state by its last sighting) are
   kept ``MIERUKA_RETENTION_ROLLUP_DAYS`` for every tenant, longer than raw records, so trends and the
@@ -33,6 +34,7 @@ LATEST_STATE = ("pair_seen_all", "asset_seen_all", "event_actions_all")  # migra
 # takes out a crashed attempt 10-20 minutes after it while the core runs; a day covers a restart)
 TAKE_OUT_GRACE = timedelta(days=1)
 MAX_DAYS = 65535  # what a row's retention (UInt16 days) can say
+BATCH = "concat(toString(sensor_id), '/', toString(batch_id))"  # a raw row's batch, as SQL
 _ROLLUP_ENGINE = re.compile(r"(Summing|Aggregating)MergeTree")
 
 
@@ -74,13 +76,42 @@ def days_kept(interval_start: datetime, days: int, now: datetime | None = None) 
     return max(days, min(late, MAX_DAYS))
 
 
-def redate(ch: ClickHouseStore, tenant_id: int, days: int) -> None:
-    """Give a tenant's stored raw records a new retention (a mutation; waits for it)."""
+def redate(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime | None = None) -> None:
+    """Give a tenant's stored raw records a new retention (a mutation; waits for it). The rows of a late
+    batch that arrived less than TAKE_OUT_GRACE before ``now`` keep what ``days_kept`` gives them from
+    its arrival, so a take-out of its attempt still finds them."""
+    graced = in_grace(ch, tenant_id, days, now or datetime.now(UTC))
     for table in RAW_TABLES:
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
-        ch.command(f"ALTER TABLE {target} UPDATE retention_days = {{d:UInt16}} WHERE tenant_id = {{t:UInt32}}",
-                   {"d": days, "t": tenant_id}, settings={"mutations_sync": 2})
+        ch.command(f"ALTER TABLE {target} UPDATE retention_days = transform({BATCH}, {{batches:Array(String)}},"
+                   " {kept:Array(UInt16)}, {d:UInt16}) WHERE tenant_id = {t:UInt32}",
+                   {"d": days, "t": tenant_id, "batches": list(graced), "kept": list(graced.values())},
+                   settings={"mutations_sync": 2})
     changed(ch, tenant_id, RETENTION)  # rows past the new retention may be gone: its results are read again
+
+
+def in_grace(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime) -> dict[str, int]:
+    """The tenant's batches (``BATCH``) that arrived (an attempt started) less than TAKE_OUT_GRACE before
+    ``now`` too late for a retention of ``days``, each with the retention its rows keep."""
+    if days == 0:  # kept for good
+        return {}
+    stored = " UNION ALL ".join(f"SELECT sensor_id, batch_id, interval_start FROM {table}"
+                                " WHERE tenant_id = {t:UInt32} AND interval_start < {late:DateTime64(6, 'UTC')}"
+                                for table in RAW_TABLES)
+    rows = ch.query(
+        f"""
+        SELECT {BATCH} AS batch, any(interval_start) AS start, any(arrived) AS arrived
+        FROM ({stored}) AS r
+        JOIN (SELECT sensor_id, batch_id, max(at) AS arrived FROM ingest_intents
+              WHERE tenant_id = {{t:UInt32}} AND state = 'started' AND at >= {{since:DateTime64(3, 'UTC')}}
+              GROUP BY sensor_id, batch_id) AS a USING (sensor_id, batch_id)
+        GROUP BY batch
+        SETTINGS distributed_product_mode = 'local'  -- on a cluster: these tables are sharded alike
+        """,
+        # a batch is late only if its interval is older than the retention when its grace ends
+        {"t": tenant_id, "since": now - TAKE_OUT_GRACE, "late": now + TAKE_OUT_GRACE - timedelta(days=days)})
+    kept = {r["batch"]: days_kept(r["start"], days, r["arrived"]) for r in rows}
+    return {batch: d for batch, d in kept.items() if d > days}
 
 
 def undated_tenants(ch: ClickHouseStore) -> set[int]:

@@ -43,10 +43,10 @@ def test_raw_records_expire_by_their_tenants_retention_and_rollups_stay(tmp_path
             for days in (5, 1):
                 assert ingest.ingest(tenant_id, 1, wire.encode(days_ago(days))).status == "stored"
         # a batch older than its retention when it arrives keeps its rows TAKE_OUT_GRACE (a take-out may
-        # need them); re-dated with the retention (as when the grace is over), they go
+        # need them); re-dated with the retention once the grace is over, they go
         for redated in (False, True):
             if redated:
-                retention.redate(ch, ACME, 2)
+                retention.redate(ch, ACME, 2, now=NOW + 2 * retention.TAKE_OUT_GRACE)
             for table in retention.RAW_TABLES:
                 ch.command(f"OPTIMIZE TABLE {table} FINAL")
                 per_batch = days_ago(1).rows(table)

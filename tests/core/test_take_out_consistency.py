@@ -122,3 +122,26 @@ def test_the_sums_read_are_the_ones_each_summing_table_declares(ch):
             named = {c.strip() for c in columns.split(",")}
             assert set(re.findall(r"`(\w+)` != 0", tenant.nonzero(table))) == named, table["name"]
 
+
+
+@pytest.mark.parametrize("grace_over", [False, True])
+def test_a_redate_keeps_a_late_batchs_grace_until_it_is_over(ch, monkeypatch, grace_over):
+    """A late batch a crash left half stored, then its tenant's retention set again (``tenants set``, or
+    a new default at start): within its grace its rows stay for ``recover`` to take out; once the grace
+    is over the re-date gives them the retention, and they go at the next merge."""
+    tenant_id = 6 + grace_over
+    ingest = Ingestor(ch, retention=lambda t: 2)
+    fail_commit_markers(monkeypatch, ingest, "marker lost")
+    monkeypatch.setattr(ingest, "_take_out", lambda attempts: None)  # the core dies before the take-out
+    with pytest.raises(RuntimeError, match="marker lost"):
+        ingest.ingest(tenant_id, 1, wire.encode(late_batch()))
+    later = datetime.now(UTC) + retention.TAKE_OUT_GRACE * grace_over
+    retention.redate(ch, tenant_id, 2, now=later)
+    ch.command("OPTIMIZE TABLE flows FINAL")  # a merge drops the rows past their retention
+    left = traffic(ch, tenant_id)
+    if grace_over:
+        assert left == {"traffic_1m": 700, "pairs_1h": 700, "flows": 0}
+        return
+    assert left == {"traffic_1m": 700, "pairs_1h": 700, "flows": 1}
+    assert Ingestor(ch).recover(older_than=timedelta(0)) >= 1
+    assert traffic(ch, tenant_id) == {"traffic_1m": 0, "pairs_1h": 0, "flows": 0}
