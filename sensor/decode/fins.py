@@ -99,12 +99,18 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
         event = Event(name, attrs={"command_code": f"0x{code:04x}", "sid": sid})
         out.append(event)
     event.status = "OK" if end == 0 else f"0x{end:04x}"
-    if code == CONTROLLER_DATA_READ and end == 0 and len(body) >= 42:  # end code, model, version
-        model, version = (body[2:22].split(b"\x00")[0].decode("latin-1").strip(),
-                          body[22:42].split(b"\x00")[0].decode("latin-1").strip())
-        facts = [Fact(attribute, value) for attribute, value in (("model", model), ("firmware", version)) if value]
-        out += facts + ([Fact("vendor", OMRON, confidence=CONF_VENDOR)] if facts else [])
+    if code == CONTROLLER_DATA_READ and end == 0 and len(body) >= 42:
+        out += controller_data(body)
     return out
+
+
+def controller_data(body: bytes) -> list[Fact]:
+    """A Controller Data Read answer's body (end code, model, version …): the controller's model and
+    version, and the vendor they imply."""
+    model, version = (body[2:22].split(b"\x00")[0].decode("latin-1").strip(),
+                      body[22:42].split(b"\x00")[0].decode("latin-1").strip())
+    facts = [Fact(attribute, value) for attribute, value in (("model", model), ("firmware", version)) if value]
+    return facts + ([Fact("vendor", OMRON, confidence=CONF_VENDOR)] if facts else [])
 
 
 PROTOCOL = Protocol("omron_fins", frozenset({"udp", "tcp"}), frozenset({9600}), detect, decode, frame)

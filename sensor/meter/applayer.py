@@ -16,7 +16,7 @@ each flow's services, notes that the responder serves each service its decoder c
 (``errors``).
 
 Modbus/TCP and S7comm flows, once detected, go to compiled paths instead (``sensor.meter.fast_modbus``,
-``sensor.meter.fast_s7comm``; EtherNet/IP-CIP over TCP, IEC 104 and DNP3 likewise): their packets never
+``sensor.meter.fast_s7comm``; EtherNet/IP-CIP over TCP, IEC 104, DNP3 and FINS over UDP likewise): their packets never
 enter the per-packet loop, and no Python object is made per PDU. A flow such a kernel cannot follow
 moves to the Python path for good, with the decoder state it would have had. The module's
 ``COMPILED`` switch (on by default) forces the Python path when off; the tests compare both.
@@ -33,9 +33,10 @@ from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
-from sensor.meter import fast_dnp3, fast_enip, fast_iec104, fast_modbus, fast_s7comm
+from sensor.meter import fast_dnp3, fast_enip, fast_fins, fast_iec104, fast_modbus, fast_s7comm
 from sensor.meter.fast_dnp3 import FastDnp3
 from sensor.meter.fast_enip import FastEnip
+from sensor.meter.fast_fins import FastFins
 from sensor.meter.fast_iec104 import FastIec104
 from sensor.meter.fast_modbus import FastModbus
 from sensor.meter.fast_path import MovingFlows
@@ -50,7 +51,8 @@ MAX_EVENTS = 50_000  # per interval, of the protocols without a compiled path (t
 CONF_SERVED = 80  # a host answered in the protocol: it serves it
 COMPILED = True  # detected flows through the compiled paths (False: every PDU through the Python decoder)
 NOTHING: frozenset[str] = frozenset()
-CAPPED = {"modbus": fast_modbus, "s7comm": fast_s7comm, "enip": fast_enip, "iec104": fast_iec104, "dnp3": fast_dnp3}
+CAPPED = {"modbus": fast_modbus, "s7comm": fast_s7comm, "enip": fast_enip, "iec104": fast_iec104, "dnp3": fast_dnp3,
+          "omron_fins": fast_fins}
 
 
 class _Flow:
@@ -141,6 +143,8 @@ class AppLayer:
             self._fast["iec104"] = FastIec104(self._facts, table)
         if "dnp3" in names:
             self._fast["dnp3"] = FastDnp3(self._facts, table)
+        if "omron_fins" in names:
+            self._fast["omron_fins"] = FastFins(self._facts, table)
         self._compiled_protocols = {proto.name: proto for proto in protocols if proto.name in self._fast}
         # each protocol with a compiled path keeps as many events an interval on either path (with
         # COMPILED off too), counted in capture order per protocol: both paths keep the same ones
@@ -230,7 +234,7 @@ class AppLayer:
                     proto = self._detect(slot, data, transport, int(p.sport[i]), int(p.dport[i]))
                     if proto is None:
                         continue
-                    if transport == "tcp" and proto.name in self._fast:
+                    if proto.name in self._fast and transport == self._fast[proto.name].transport:
                         fresh[slot] = self._to_path(slot, proto.name)
                         compiled[proto.name].append(i)
                         continue
@@ -270,7 +274,7 @@ class AppLayer:
               frame_end: np.ndarray) -> None:
         """A compiled flow goes on in Python, from its packets ``idx`` on, with the decoder state it would have."""
         path = self._fast[name]
-        flow = self._flows[path.ends[fid][0]] = _Flow(path.ends[fid], "tcp", self._compiled_protocols[name])
+        flow = self._flows[path.ends[fid][0]] = _Flow(path.ends[fid], path.transport, self._compiled_protocols[name])
         services, served, seqs, events, pending, variables = path.move_out(fid)
         flow.session.services |= services
         flow.services = len(flow.session.services)

@@ -16,6 +16,8 @@ from sensor.meter.eventcols import as_dicts
 class CompiledFlows:
     """``kernel``: the kernel module (its FLOW_COLS, EVENT_COLS, JOB_COLS, COUNTERS, F_SLOT and C_* indexes)."""
 
+    transport = "tcp"  # the flows the path takes ("tcp" or "udp"); its protocol's others stay in Python
+
     def __init__(self, kernel: ModuleType, initial: tuple[int, ...], max_events: int) -> None:
         self.k = kernel
         self._initial = initial  # a new flow's state row (its slot is set apart)
