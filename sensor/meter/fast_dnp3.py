@@ -99,27 +99,27 @@ class FastDnp3(FramedFlows):
         those put together here, the others read by the kernel; False when a fragment put together
         has more or larger object headers than the kernel holds (nothing of the segment is read)."""
         f, orig, t, lo, ln = int(fid[i]), bool(is_orig[i]), int(ts[i]), int(off[i]), int(length[i])
-        d, frames, pos = 0 if orig else 1, [], lo
-        while pos < lo + ln:
-            n = int(k.size(buf, pos, lo + ln - pos))
-            kind = k.fragment(buf, pos)[1]
-            frames.append((pos, kind, dnp3._user_data(bytes(buf[pos : pos + n])) if kind == k.SEGMENT else b""))
-            pos += n
+        d = 0 if orig else 1
         if self._stale and dnp3.Held.total + ln > dnp3.MAX_HELD:  # (no fragment of the segment grows past it)
             self._purge()
         held = self._partial(f, d)
-        live = len(held or b"")
-        for pos, kind, data in frames:
-            held, whole, _ = _transport(held, data, live) if kind == k.SEGMENT else \
-                (None if kind == k.WHOLE else held, None, False)
-            if whole is not None and not k.fits(whole, 0, False, len(whole), self._events):
-                return False
+        live, frames, pos = len(held or b""), [], lo
+        while pos < lo + ln:  # each frame with, for a segment, _transport's answer (nothing is changed yet)
+            n, kind = int(k.size(buf, pos, lo + ln - pos)), k.fragment(buf, pos)[1]
+            put = None
+            if kind == k.SEGMENT:
+                put = held, whole, _ = _transport(held, dnp3._user_data(bytes(buf[pos : pos + n])), live)
+                if whole is not None and not k.fits(whole, 0, False, len(whole), self._events):
+                    return False
+            elif kind == k.WHOLE:
+                held = None
+            frames.append((pos, kind, put))
+            pos += n
         self._grow(len(frames))
         self._flows[f, k.F_SEQ + d] = (int(seq[i]) + ln) & tcp.SEQ_MASK
-        for pos, kind, data in frames:
-            if kind == k.SEGMENT:
-                held = self._partial(f, d)
-                held, whole, too_large = _transport(held, data, len(held or b""))
+        for pos, kind, put in frames:
+            if put is not None:
+                held, whole, too_large = put
                 self._hold(f, d, held)
                 decoded = not too_large and (whole is None or k.assembled(
                     whole, len(whole), int(buf[pos + 6]) | int(buf[pos + 7]) << 8, int(buf[pos + 4]) | int(buf[pos + 5]) << 8,

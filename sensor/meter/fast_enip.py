@@ -25,6 +25,7 @@ from sensor.decode.fast import enip as k
 from sensor.decode.fast import modbus as pending
 from sensor.decode.fast import siphash
 from sensor.decode.spec import Event, Session, salvage
+from sensor.meter.fast_flows import grown
 from sensor.meter.fast_path import MovingFlows
 from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
@@ -50,13 +51,6 @@ def _asked(wanted: int) -> tuple[tuple[int, ...], str]:
     (attributes, route)."""
     route = f"port {wanted >> k.PORT_SHIFT & 0xF} link {wanted >> k.LINK_SHIFT}" if wanted & k.ROUTED else ""
     return tuple(wanted >> (k.ID_BITS * i) & k.MAX_ID for i in range(wanted >> k.COUNT_SHIFT & 7)), route
-
-
-def _longer(table: np.ndarray, rows: int, cap: int) -> np.ndarray:
-    """``table`` with zero rows after it: twice as many rows as now, or ``rows`` if more, ``cap`` at most."""
-    grown = np.zeros((min(max(2 * len(table), rows), cap), *table.shape[1:]), table.dtype)
-    grown[: len(table)] = table
-    return grown
 
 
 class FastEnip(MovingFlows):
@@ -94,14 +88,14 @@ class FastEnip(MovingFlows):
         max_tags, max_arena = int(cnt[k.C_MAX_TAGS]), int(cnt[k.C_MAX_ARENA])  # (the kernel interns no more)
         tags = min(int(cnt[k.C_TAGS]) + pdus, max_tags)
         if tags > len(self._tag_at):
-            self._tag_at = _longer(self._tag_at, tags, max_tags)
+            self._tag_at = grown(self._tag_at, tags, max_tags)
         if 2 * tags > len(self._tag_keys):
             size = 1 << (2 * tags - 1).bit_length()
             self._tag_keys, self._tag_vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
             k.reindex(self._tag_at, self._arena, cnt, self._tag_keys, self._tag_vals)
         nbytes = min(int(cnt[k.C_ARENA]) + pdus, max_arena)
         if nbytes > len(self._arena):
-            self._arena = _longer(self._arena, nbytes, max_arena)
+            self._arena = grown(self._arena, nbytes, max_arena)
 
     def _jobs_done(self, data: np.ndarray) -> None:
         """Name the tags interned by the last scan; read the Identity answers it found in ``data``."""

@@ -43,13 +43,13 @@ class CompiledFlows:
             fid = len(self.ends)
             self.ends.append(ends)
             if fid >= len(self._flows):
-                self._flows = _grown(self._flows, fid + 1)
+                self._flows = grown(self._flows, fid + 1)
         self._flows[fid] = self._initial
         self._flows[fid, self.k.F_SLOT] = slot
         if slot >= len(self._by_slot):
-            grown = np.full(max(slot + 1, 2 * len(self._by_slot)), -1, np.int64)
-            grown[: len(self._by_slot)] = self._by_slot
-            self._by_slot = grown
+            known = len(self._by_slot)
+            self._by_slot = grown(self._by_slot, slot + 1)
+            self._by_slot[known:] = -1
         self._by_slot[slot] = fid
         return fid
 
@@ -115,7 +115,7 @@ class CompiledFlows:
         """Make room for ``pdus`` more PDUs."""
         k, cnt = self.k, self._cnt
         if cnt[k.C_EVENTS] + pdus > len(self._events) and len(self._events) < cnt[k.C_MAX_EVENTS]:
-            self._events = _grown(self._events, cnt[k.C_EVENTS] + pdus)
+            self._events = grown(self._events, cnt[k.C_EVENTS] + pdus)
         if cnt[k.C_JOBS] + pdus > len(self._jobs):
             self._jobs = np.zeros((2 * (cnt[k.C_JOBS] + pdus), k.JOB_COLS), np.int64)  # taken after every call
         size = len(self._keys)
@@ -127,9 +127,11 @@ class CompiledFlows:
             self._keys, self._vals = keys, vals
 
 
-def _grown(table: np.ndarray, rows: int) -> np.ndarray:
-    """``table`` with room for ``rows`` rows, grown by at least a quarter and in place where the
-    allocator can (``ndarray.resize``: realloc moves pages rather than copying them; new rows zeroed)."""
+def grown(table: np.ndarray, rows: int, cap: int | None = None) -> np.ndarray:
+    """``table`` with room for ``rows`` rows, grown by at least a quarter (``cap`` rows at most) and in
+    place where the allocator can (``ndarray.resize``: realloc moves pages rather than copying them;
+    new rows zeroed)."""
     table = np.require(table, requirements=["C", "O"])  # (a view, e.g. an empty start, is copied once)
-    table.resize((max(rows, len(table) + max(len(table) // 4, 64)), table.shape[1]), refcheck=False)
+    size = max(rows, len(table) + max(len(table) // 4, 64))
+    table.resize((size if cap is None else min(size, cap), *table.shape[1:]), refcheck=False)
     return table

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -14,7 +13,7 @@ import pytest
 from sensor.meter import applayer
 from sensor.meter.fold import _key, fold_events
 from sensor.meter.pipeline import iter_intervals
-from sensor.simulate import Host, tcp_frame, write_pcap
+from sensor.simulate import PCAP_HEADER, PCAP_RECORD, Host, tcp_frame, write_pcap
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
@@ -122,8 +121,13 @@ def fuzz_capture(path: Path, seed: int, server_port: int, opening: bytes, frame:
             seq[from_client] = max(seq[from_client], (start + len(payload)) & 0xFFFFFFFF)
             t += rng.choice((0, 1, 900, 20_000, 3_000_000))
     records.sort(key=lambda r: r[0])
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    write_capture(path, records)
+
+
+def write_capture(path: Path, records: Iterable[tuple[int, bytes, int | None]]) -> None:
+    """A pcap of (timestamp in µs, frame, bytes captured of it or None: all) records."""
+    out = [PCAP_HEADER]
     for ts, packet, caplen in records:
         data = packet[:caplen] if caplen else packet
-        out.append(struct.pack("<IIII", *divmod(ts, 1_000_000), len(data), len(packet)) + data)
+        out.append(PCAP_RECORD.pack(*divmod(ts, 1_000_000), len(data), len(packet)) + data)
     path.write_bytes(b"".join(out))

@@ -15,8 +15,9 @@ import sys
 
 import numpy as np
 import pytest
+from cpython_hash import cpython_hashes
 from fastpaths import (  # noqa: F401 (plant: a fixture)
-    CLIENT, CORPUS, SERVER, T0, assert_paths_agree, fuzz_capture, moves, plant, run)
+    CLIENT, CORPUS, SERVER, T0, assert_paths_agree, fuzz_capture, moves, plant, run, write_capture)
 
 from sensor.decode.fast import enip as kernel
 from sensor.decode.fast import modbus as pending
@@ -246,7 +247,8 @@ def test_tag_names_filed_under_one_hash_stay_apart():
 
 # -- hostile tag names: memory, hash, faults ----------------------------------------------------
 
-READ_TAG_ANSWER = enip(0x6F, 1, enip_rr(b"\xcc\x00\x00\x00\xc4\x00\x01\x00\x00\x00"))
+ANSWER = b"\xcc\x00\x00\x00\xc4\x00\x01\x00\x00\x00"  # Read Tag's answer
+READ_TAG_ANSWER = enip(0x6F, 1, enip_rr(ANSWER))
 
 
 def _read_tag(name: bytes) -> bytes:
@@ -333,14 +335,9 @@ def test_tag_names_hash_as_cpythons_siphash_of_bytes():
     """The tag table's hash is SipHash-1-3 of the name's bytes, CPython's own when its key is zero."""
     rng = random.Random(5)
     names = [rng.randbytes(n) for n in range(1, 26)]
-    code = "import sys; print([hash(bytes.fromhex(name)) for name in sys.argv[1:]])"
-    out = subprocess.run([sys.executable, "-c", code, *(name.hex() for name in names)], check=True,
-                         capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}).stdout
-    ours = []
-    for name in names:
-        buf = np.frombuffer(b"--" + name, np.uint8)  # at an offset, as in the arena
-        ours.append(int(np.array([siphash.hash_bytes(np.uint64(0), np.uint64(0), buf, 2, len(name))]).view(np.int64)[0]))
-    assert eval(out) == ours
+    ours = [int(siphash.hash_bytes(np.uint64(0), np.uint64(0), np.frombuffer(b"--" + name, np.uint8), 2, len(name)))
+            for name in names]  # (at an offset, as in the arena)
+    assert cpython_hashes(names) == ours
 
 
 def _fnv_keys(names: np.ndarray) -> np.ndarray:
@@ -427,9 +424,6 @@ def test_the_flows_counts_of_keys_by_context_slot_are_what_the_tables_hold(tmp_p
     assert moved and len(checked) >= 6 and max(checked) > 0
 
 
-ANSWER = b"\xcc\x00\x00\x00\xc4\x00\x01\x00\x00\x00"  # Read Tag's answer
-
-
 def _context_flood(path, filler: int, pairs: int) -> None:
     """``filler`` flows of 256 unanswered Read Tag requests each (32 to a segment), then a flow of
     ``pairs`` requests, each with new sender-context high bits, and their answers: its four slots
@@ -453,9 +447,7 @@ def _context_flood(path, filler: int, pairs: int) -> None:
                                               for s in range(8)])
     flow(19999, [(True, REGISTER)] + [(client, message(i, i + 1, read if client else ANSWER))
                                       for i in range(pairs) for client in (True, False)])
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + b"".join(
-        struct.pack("<IIII", *divmod(T0 + n, 1_000_000), len(frame), len(frame)) + frame
-        for n, frame in enumerate(frames)))
+    write_capture(path, ((T0 + n, frame, None) for n, frame in enumerate(frames)))
 
 
 LINES_IN_KERNEL = """
