@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timezone
+from types import ModuleType
 
 import numpy as np
 
@@ -34,13 +35,8 @@ from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
 from sensor.meter import fast_dnp3, fast_enip, fast_fins, fast_iec104, fast_modbus, fast_s7comm
-from sensor.meter.fast_dnp3 import FastDnp3
-from sensor.meter.fast_enip import FastEnip
-from sensor.meter.fast_fins import FastFins
-from sensor.meter.fast_iec104 import FastIec104
-from sensor.meter.fast_modbus import FastModbus
+from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.fast_path import MovingFlows
-from sensor.meter.fast_s7comm import FastS7
 from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
 from sensor.meter.fold import TRANSACTION_ATTRS, merged
 from sensor.meter.intervalevents import IntervalEvents
@@ -51,8 +47,16 @@ MAX_EVENTS = 50_000  # per interval, of the protocols without a compiled path (t
 CONF_SERVED = 80  # a host answered in the protocol: it serves it
 COMPILED = True  # detected flows through the compiled paths (False: every PDU through the Python decoder)
 NOTHING: frozenset[str] = frozenset()
-CAPPED = {"modbus": fast_modbus, "s7comm": fast_s7comm, "enip": fast_enip, "iec104": fast_iec104, "dnp3": fast_dnp3,
-          "omron_fins": fast_fins}
+# each protocol with a compiled path: the path's module, whose MAX_EVENTS caps the protocol's events an
+# interval on either path, and its class, made from the interval's facts and the flow table
+CAPPED: dict[str, tuple[ModuleType, type[CompiledFlows]]] = {
+    "modbus": (fast_modbus, fast_modbus.FastModbus),
+    "s7comm": (fast_s7comm, fast_s7comm.FastS7),
+    "enip": (fast_enip, fast_enip.FastEnip),
+    "iec104": (fast_iec104, fast_iec104.FastIec104),
+    "dnp3": (fast_dnp3, fast_dnp3.FastDnp3),
+    "omron_fins": (fast_fins, fast_fins.FastFins),
+}
 
 
 class _Flow:
@@ -132,23 +136,12 @@ class AppLayer:
         self._kept: Counter[str] = Counter()  # events kept this interval: by protocol with a cap of its own, else ""
         self._facts = Facts()  # by IP: the sender's MAC may be a router's
         names = {proto.name for proto in protocols} if COMPILED else set()
-        self._fast: dict[str, FastModbus | FastS7] = {}  # compiled paths by protocol name
-        if "modbus" in names:
-            self._fast["modbus"] = FastModbus(self._facts)
-        if "s7comm" in names:
-            self._fast["s7comm"] = FastS7(self._facts, table)
-        if "enip" in names:
-            self._fast["enip"] = FastEnip(self._facts, table)
-        if "iec104" in names:
-            self._fast["iec104"] = FastIec104(self._facts, table)
-        if "dnp3" in names:
-            self._fast["dnp3"] = FastDnp3(self._facts, table)
-        if "omron_fins" in names:
-            self._fast["omron_fins"] = FastFins(self._facts, table)
+        self._fast = {name: path(self._facts, table) for name, (_, path) in CAPPED.items()  # by protocol name
+                      if name in names}
         self._compiled_protocols = {proto.name: proto for proto in protocols if proto.name in self._fast}
         # each protocol with a compiled path keeps as many events an interval on either path (with
         # COMPILED off too), counted in capture order per protocol: both paths keep the same ones
-        self._caps = {name: module.MAX_EVENTS for name, module in CAPPED.items()}
+        self._caps = {name: module.MAX_EVENTS for name, (module, _) in CAPPED.items()}
 
     # -- pipeline interface ---------------------------------------------------------------
 
@@ -349,10 +342,8 @@ class AppLayer:
         return flow
 
     def _to_path(self, slot: int, name: str) -> str:
-        """A TCP flow detected for a compiled path, which keeps all there is of it (no ``_Flow``)."""
+        """A flow detected for a compiled path, which keeps all there is of it (no ``_Flow``)."""
         self._fast[name].add(self.table.endpoints(slot), slot)
-        if name == "modbus":
-            self.table.set_service(slot, "modbus")  # as the decoder's first PDU would
         return name
 
     def _stop(self, slot: int, flow: _Flow) -> None:

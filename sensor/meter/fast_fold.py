@@ -62,9 +62,9 @@ def each_alone(events: np.ndarray, ts_col: int, rtt_col: int) -> Groups:
 
 def groups(events: np.ndarray, key_cols: list[int], ts_col: int, rtt_col: int) -> Iterator[tuple[int, int, int, int,
                                                                                                    dict[str, str]]]:
-    """Per group of rows equal in ``key_cols``: (a row of it, count, first ts, last ts, the rtt and
-    rtt_max attributes of the fold, empty when none was answered)."""
-    g = group_columns(events, key_cols, ts_col, rtt_col)
+    """Per group of rows equal in ``key_cols``, in time order (``Groups.sorted``): (a row of it, count,
+    first ts, last ts, the rtt and rtt_max attributes of the fold, empty when none was answered)."""
+    g = group_columns(events, key_cols, ts_col, rtt_col).sorted()
     for row, count, t0, t1, n, mean, top in zip(g.row.tolist(), g.count.tolist(), g.first.tolist(), g.last.tolist(),
                                                 g.rtt_n.tolist(), g.rtt_mean().tolist(), g.rtt_max.tolist()):
         yield row, count, t0, t1, {"rtt": seconds(mean), "rtt_max": seconds(top)} if n else {}
@@ -72,7 +72,7 @@ def groups(events: np.ndarray, key_cols: list[int], ts_col: int, rtt_col: int) -
 
 def folded_rows(events: np.ndarray, key_cols: list[int], ts_col: int, rtt_col: int,
                 row: Callable[..., dict]) -> Iterator[dict]:
-    """One wire.EVENTS dict per group: ``row(event, 1, ts_end)`` for an event alone (all its
+    """One wire.EVENTS dict per group, in time order: ``row(event, 1, ts_end)`` for an event alone (all its
     attributes), else ``row(first event with the group's first time, count, ts_end, rtt attributes)``."""
     for at, count, t0, t1, rtt in groups(events, key_cols, ts_col, rtt_col):
         e = events[at].tolist()

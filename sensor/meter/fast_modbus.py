@@ -24,7 +24,7 @@ from sensor.decode.stream import Stream
 from sensor.meter.eventcols import NUMBER, SECONDS, TEXT, attrs_map, events_table, names
 from sensor.meter.fast_fold import Groups, each_alone, group_columns
 from sensor.meter.fast_flows import CompiledFlows
-from sensor.meter.flows import SEC
+from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
 
 CONF_SERVED = 80  # as applayer.CONF_SERVED
@@ -44,11 +44,16 @@ LAYOUT_HAS = np.array([[layout in layouts for _, _, layouts in REQUEST_ATTRS] fo
 
 
 class FastModbus(CompiledFlows):
-    def __init__(self, facts: Facts) -> None:
+    def __init__(self, facts: Facts, table: FlowTable) -> None:
         super().__init__(k, (-1, -1, 0, 0, -1, 0, 0), MAX_EVENTS)
         self.facts = facts
+        self.table = table
         self.errors = 0  # malformed PDUs since the caller last took them
         self._streams: dict[tuple[int, int], Stream] = {}  # unfinished PDUs Python's Stream holds
+
+    def add(self, ends: tuple[str, str, str, int], slot: int) -> int:
+        self.table.set_service(slot, "modbus")  # as the Python decoder's first PDU would
+        return super().add(ends, slot)
 
     def _forget(self, fid: int) -> None:
         self._streams.pop((fid, 0), None)

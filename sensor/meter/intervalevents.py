@@ -1,6 +1,7 @@
 """One interval's events as the stages hand them over: wire.EVENTS dicts (the Python decoders and
 the other stages) and wire.EVENTS tables (the compiled paths, ``sensor.meter.eventcols``), read
-either as the one list of dicts they stand for or as the batch's wire.EVENTS table.
+either as the one list of dicts they stand for (in order, by iterating: a merged section has no
+index short of merging it) or as the batch's wire.EVENTS table.
 
 The list is sections one after the other (the observer's, the app layer's, …); a section is parts,
 each in time order, merged by time as a stable sort of their concatenation would order them (the
@@ -13,7 +14,7 @@ compiled row's uid is also a dict row's (a group could then span both) the dicts
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 
@@ -34,7 +35,9 @@ def _micros(t: datetime) -> int:
     return (t - EPOCH) // US
 
 
-class IntervalEvents(Sequence[dict]):
+class IntervalEvents:
+    """Sized and iterable, not indexable; ``+`` with a list of dicts on either side gives another."""
+
     def __init__(self, sections: list[list[Part]]) -> None:
         self.sections = [[part for part in parts if len(part)] for parts in sections]
 
@@ -44,13 +47,13 @@ class IntervalEvents(Sequence[dict]):
         return cls([parts])
 
     @staticmethod
-    def _sections(events: Sequence[dict]) -> list[list[Part]]:
+    def _sections(events: Iterable[dict]) -> list[list[Part]]:
         return events.sections if isinstance(events, IntervalEvents) else [[list(events)]]
 
-    def __add__(self, other: Sequence[dict]) -> IntervalEvents:
+    def __add__(self, other: Iterable[dict]) -> IntervalEvents:
         return IntervalEvents(self.sections + self._sections(other))
 
-    def __radd__(self, other: Sequence[dict]) -> IntervalEvents:
+    def __radd__(self, other: Iterable[dict]) -> IntervalEvents:
         return IntervalEvents(self._sections(other) + self.sections)
 
     def __len__(self) -> int:
@@ -60,9 +63,6 @@ class IntervalEvents(Sequence[dict]):
         for parts in self.sections:
             rows = [part if isinstance(part, list) else as_dicts(part) for part in parts]
             yield from rows[0] if len(rows) == 1 else heapq.merge(*rows, key=itemgetter("ts"))
-
-    def __getitem__(self, at):
-        return list(self)[at]
 
     # -- the batch's table ----------------------------------------------------------------
 
@@ -112,7 +112,7 @@ class IntervalEvents(Sequence[dict]):
         return rows, tables, rows_at, tables_at
 
 
-def wire_events(events: Sequence[dict], fold: bool) -> pa.Table:
+def wire_events(events: Iterable[dict], fold: bool) -> pa.Table:
     """The batch's wire.EVENTS table of an interval's events, their repeats folded if ``fold``."""
     if isinstance(events, IntervalEvents):
         return events.table(fold)

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +34,7 @@ from sensor.capture.pcapfile import Frames, iter_frames
 from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import Protocol
-from sensor.meter.intervalevents import wire_events
+from sensor.meter.intervalevents import IntervalEvents, wire_events
 from sensor.meter.flows import SEC, FlowTable, ip_text, mac_text
 from sensor.meter.linklayer import LinkLayer
 from sensor.meter.synprint import SynPrints
@@ -55,7 +55,7 @@ class Interval:
     flows: pa.Table  # wire.FLOWS
     counters: dict[str, int]
     observations: list[dict] = field(default_factory=list)
-    events: Sequence[dict] = field(default_factory=list)  # wire.EVENTS dicts (IntervalEvents: some as tables)
+    events: list[dict] | IntervalEvents = field(default_factory=list)  # wire.EVENTS dicts (IntervalEvents: some as tables)
     decode_errors: dict[str, int] = field(default_factory=dict)  # malformed PDUs per app protocol
 
     @property

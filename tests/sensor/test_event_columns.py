@@ -61,8 +61,9 @@ def test_parts_merge_by_time_and_sections_follow_each_other():
     before = _row(T0 + 5, "Ce", 5)  # a section of its own, before the merged one: not sorted into it
     events = [before] + IntervalEvents.merged([[early, tie_first], _table([_row(T0 + 2, "Cf", 6), tie_second])])
     events = events + [later]
-    order = [row["uid"] for row in events]
-    assert order == ["Ce", "Ca", "Cf", "Cb", "Cc", "Cd"] and len(events) == 6 and events[2]["attrs"]["tid"] == "6"
+    listed = list(events)
+    order = [row["uid"] for row in listed]
+    assert order == ["Ce", "Ca", "Cf", "Cb", "Cc", "Cd"] and len(events) == 6 and listed[2]["attrs"]["tid"] == "6"
     assert wire_events(events, False).column("uid").to_pylist() == order
     assert wire_events(events, True).equals(wire.table_from_rows("events", fold_events(list(events))))
 
