@@ -22,10 +22,9 @@ import pyarrow as pa
 
 from sensor.decode import cip, enip
 from sensor.decode.fast import enip as k
-from sensor.decode.fast import modbus as pending
 from sensor.decode.fast import siphash
 from sensor.decode.spec import Event, Session, salvage
-from sensor.meter.fast_flows import grown
+from sensor.meter.fast_flows import grown, rehashed, take_flow
 from sensor.meter.fast_path import MovingFlows
 from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
@@ -82,9 +81,7 @@ class FastEnip(MovingFlows):
         cnt = self._cnt
         if 2 * (cnt[k.C_ASKED] + pdus) > len(self._asked_keys):
             size = 1 << (2 * (int(cnt[k.C_ASKED]) + pdus)).bit_length()
-            keys, vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
-            pending.rehash(self._asked_keys, self._asked_vals, keys, vals)
-            self._asked_keys, self._asked_vals = keys, vals
+            self._asked_keys, self._asked_vals = rehashed(self._asked_keys, self._asked_vals, size)
         max_tags, max_arena = int(cnt[k.C_MAX_TAGS]), int(cnt[k.C_MAX_ARENA])  # (the kernel interns no more)
         tags = min(int(cnt[k.C_TAGS]) + pdus, max_tags)
         if tags > len(self._tag_at):
@@ -131,21 +128,14 @@ class FastEnip(MovingFlows):
 
     def _take_asked(self, fid: int) -> list[tuple[int, int]]:
         """The flow's Identity requests (kernel key without the flow's bits, attributes), taken out."""
-        if not self._flows[fid, k.F_ASKED]:
+        if not self._flows[fid, k.F_ASKED]:  # (how many the table holds)
             return []
-        keys = self._asked_keys
-        taken = np.flatnonzero((keys >= 0) & (keys >> k.FID_SHIFT == fid))
-        if not len(taken):
-            return []
-        out = list(zip((keys[taken] & ((1 << k.FID_SHIFT) - 1)).tolist(), self._asked_vals[taken].tolist()))
-        kept = keys.copy()
-        kept[taken] = -1
-        self._asked_keys = np.full(len(keys), -1, np.int64)
-        pending.rehash(kept, self._asked_vals.copy(), self._asked_keys, self._asked_vals)
-        self._cnt[k.C_ASKED] -= len(taken)
+        keys, wanted, self._asked_keys, self._asked_vals = take_flow(self._asked_keys, self._asked_vals, fid,
+                                                                     k.FID_SHIFT)
+        self._cnt[k.C_ASKED] -= len(keys)
         self._flows[fid, k.F_ASKED] = 0
         self._flows[fid, k.F_LIVE_ASKED : k.F_LIVE_ASKED + k.CTX_SLOTS] = 0
-        return out
+        return list(zip(keys.tolist(), wanted.tolist()))
 
     # -- interval end ---------------------------------------------------------------------
 

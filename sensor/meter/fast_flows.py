@@ -122,9 +122,7 @@ class CompiledFlows:
         while 2 * (cnt[k.C_PENDING] + pdus) > size:
             size *= 2
         if size != len(self._keys):
-            keys, vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
-            pending.rehash(self._keys, self._vals, keys, vals)
-            self._keys, self._vals = keys, vals
+            self._keys, self._vals = rehashed(self._keys, self._vals, size)
 
 
 def grown(table: np.ndarray, rows: int, cap: int | None = None) -> np.ndarray:
@@ -135,3 +133,21 @@ def grown(table: np.ndarray, rows: int, cap: int | None = None) -> np.ndarray:
     size = max(rows, len(table) + max(len(table) // 4, 64))
     table.resize((size if cap is None else min(size, cap), *table.shape[1:]), refcheck=False)
     return table
+
+
+def rehashed(keys: np.ndarray, vals: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A pending-style hash table (keys, -1 where free; vals) moved into a new one of ``size`` slots."""
+    new_keys, new_vals = np.full(size, -1, np.int64), np.zeros(size, np.int64)
+    pending.rehash(keys, vals, new_keys, new_vals)
+    return new_keys, new_vals
+
+
+def take_flow(keys: np.ndarray, vals: np.ndarray, fid: int, fid_shift: int) -> tuple[np.ndarray, ...]:
+    """The entries of flow ``fid`` in a pending-style table whose keys are ``fid << fid_shift | …``: (their
+    keys without the flow's bits, their values, the table's keys and values without them)."""
+    taken = np.flatnonzero((keys >= 0) & (keys >> fid_shift == fid))
+    if not len(taken):
+        return taken, taken, keys, vals
+    kept = keys.copy()
+    kept[taken] = -1
+    return keys[taken] & ((1 << fid_shift) - 1), vals[taken], *rehashed(kept, vals, len(keys))

@@ -29,7 +29,7 @@ from sensor.decode.fast import modbus as pending
 from sensor.decode.spec import Event
 from sensor.meter.eventcols import rows_part
 from sensor.meter.fast_fold import folded_rows, seconds
-from sensor.meter.fast_flows import CompiledFlows
+from sensor.meter.fast_flows import CompiledFlows, take_flow
 from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
 
@@ -125,16 +125,10 @@ class MovingFlows(CompiledFlows):
         mine = np.flatnonzero(self._events[:n, k.E_FID] == fid)
         events = {row: self._event(self._events[row].tolist()) for row in mine.tolist()}
         self._events[mine, k.E_FID] = -1  # rows now the app layer's
-        keys = self._keys
-        taken = np.flatnonzero((keys >= 0) & (keys >> self.fid_shift == fid))
-        asked = {self._pending_key(key & ((1 << self.fid_shift) - 1)): events[row] if row >= 0 else self._dropped(row)
-                 for key, row in zip(keys[taken].tolist(), self._vals[taken].tolist())}
-        if len(taken):
-            kept_keys, kept_vals = keys.copy(), self._vals.copy()
-            kept_keys[taken] = -1
-            self._keys, self._vals = np.full(len(keys), -1, np.int64), np.zeros(len(keys), np.int64)
-            pending.rehash(kept_keys, kept_vals, self._keys, self._vals)
-            self._cnt[k.C_PENDING] -= len(taken)
+        keys, rows, self._keys, self._vals = take_flow(self._keys, self._vals, fid, self.fid_shift)
+        asked = {self._pending_key(key): events[row] if row >= 0 else self._dropped(row)
+                 for key, row in zip(keys.tolist(), rows.tolist())}
+        self._cnt[k.C_PENDING] -= len(keys)
         if flow[k.F_SERVICES] != flow[k.F_TOLD]:  # the flow table learns what the decoder would have told it
             self.table.set_service(flow[k.F_SLOT], ",".join(sorted(self._services(flow[k.F_SERVICES]))))
         variables = self._vars(fid)
@@ -176,11 +170,9 @@ class MovingFlows(CompiledFlows):
             self._note_served(fid)
         events = self._events[: self._cnt[k.C_EVENTS]]
         events = events[events[:, k.E_FID] >= 0]
-        if fold:
-            rows = folded_rows(events, list(k.KEY_COLS), k.E_TS, k.E_RTT, self._row)
-        else:  # in time order (a packet's time may go back: capture order is not time order)
-            rows = (self._row(e, 1, e[k.E_TS]) for e in events[np.argsort(events[:, k.E_TS], kind="stable")].tolist())
-        part = self._part(rows_part(rows), events[:, k.E_FID]) if len(events) else []
+        rows = folded_rows(events, list(k.KEY_COLS), k.E_TS, k.E_RTT, self._row) if fold else \
+            (self._row(e, 1, e[k.E_TS]) for e in events.tolist())
+        part = self._part(rows_part(rows), events[:, k.E_FID])
         self._flows[:n, k.F_PENDING] = 0
         self._next_interval()
         return part
