@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from sensor.decode.fast.framed import frame_done
-from sensor.decode.fast.modbus import DROPPED, answer, ask, new_row, room
+from sensor.decode.fast.modbus import DROPPED, _be16, answer, ask, new_row, room
 from sensor.decode.fast.moving import (C_DROPPED, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS, DONE,  # noqa: F401
                                        F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, F_SERVICES, F_SLOT, F_TOLD,
                                        FLOW_COLS, GROW, INITIAL, MOVE, SERVICE)  # (read by the Python side)
@@ -38,11 +38,6 @@ FID_SHIFT = 48
 MAX_FID = 1 << (63 - FID_SHIFT)
 HEADER, TCP_HEADER, FRAME_SEND, ICF_RESPONSE, END_FLAGS = 12, 16, 2, 0x40, 0x7F3F
 CONTROLLER_DATA_READ, CONTROLLER_DATA = 0x0501, 42  # an answer's body bytes with model and version
-
-
-@njit(cache=True, _nrt=False)
-def _be16(b, o):
-    return (np.int64(b[o]) << 8) | np.int64(b[o + 1])
 
 
 @njit(cache=True, _nrt=False)
