@@ -26,7 +26,7 @@ from sensor.decode.fast import siphash
 from sensor.decode.spec import Event, Session, salvage
 from sensor.meter.fast_flows import grown, rehashed, take_flow
 from sensor.meter.fast_path import MovingFlows
-from sensor.meter.flows import SEC, FlowTable
+from sensor.meter.flows import FlowTable
 from sensor.meter.rows import Facts
 
 MAX_EVENTS = 1 << 17  # per interval (112 bytes each), with the Python path's enip and cip events (applayer.CAPPED)
@@ -101,10 +101,7 @@ class FastEnip(MovingFlows):
         session = self._identity
         for fid, ts, off, length, service, wanted, is_orig in self._jobs[: self._cnt[k.C_JOBS]].tolist():
             facts = salvage(session, cip._identity_reply, _asked(wanted), service, data[off : off + length].tobytes())
-            _, orig_h, resp_h, _ = self.ends[fid]
-            for fact in facts:
-                ip = orig_h if bool(is_orig) == fact.about_sender else resp_h
-                self.facts.add(ts / SEC, "", ip, fact.attribute, fact.value, "enip", fact.confidence)
+            self._note_facts(fid, ts, is_orig, facts)
         self.errors += session.malformed
         session.malformed = 0
         self._cnt[k.C_JOBS] = 0

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from sensor.decode.fast import framed
 from sensor.decode.fast import modbus as pending
-from sensor.decode.spec import Event
+from sensor.decode.spec import Event, Fact
 from sensor.meter.eventcols import rows_part
 from sensor.meter.fast_fold import folded_rows, seconds
 from sensor.meter.fast_flows import CompiledFlows, take_flow
@@ -95,6 +95,14 @@ class MovingFlows(CompiledFlows):
 
     def _jobs_done(self, data: np.ndarray) -> None:
         """Read what the kernel left to Python in ``data`` (its jobs table)."""
+
+    def _note_facts(self, fid: int, ts: int, is_orig: int, facts: list[Fact]) -> None:
+        """Facts a parser read in a PDU of the flow (sent at ``ts`` µs by the originator if ``is_orig``),
+        noted about the PDU's sender or its receiver, as the app layer notes a decoder's."""
+        _, orig_h, resp_h, _ = self.ends[fid]
+        for fact in facts:
+            ip = orig_h if bool(is_orig) == fact.about_sender else resp_h
+            self.facts.add(ts / SEC, "", ip, fact.attribute, fact.value, self.protocol, fact.confidence)
 
     def _tell_services(self) -> None:
         k, n = self.k, len(self.ends)

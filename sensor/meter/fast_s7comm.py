@@ -17,7 +17,7 @@ from sensor.decode import s7comm
 from sensor.decode.fast import s7comm as k
 from sensor.decode.spec import Event, Session, salvage
 from sensor.meter.fast_path import MovingFlows
-from sensor.meter.flows import SEC, FlowTable
+from sensor.meter.flows import FlowTable
 from sensor.meter.rows import Facts
 
 MAX_EVENTS = 1 << 17  # per interval (96 bytes each), with the Python path's S7comm events (applayer.CAPPED)
@@ -50,10 +50,7 @@ class FastS7(MovingFlows):
             facts = salvage(session, s7comm._szl_answer, bytes(data[off : off + length]), more, bool(first), session)
             self.errors += session.malformed
             session.malformed = 0
-            uid, orig_h, resp_h, _ = self.ends[fid]
-            for fact in facts:
-                ip = orig_h if bool(is_orig) == fact.about_sender else resp_h
-                self.facts.add(ts / SEC, "", ip, fact.attribute, fact.value, "s7comm", fact.confidence)
+            self._note_facts(fid, ts, is_orig, facts)
         self._cnt[k.C_JOBS] = 0
 
     # -- to Python ------------------------------------------------------------------------
