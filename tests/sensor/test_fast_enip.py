@@ -12,12 +12,14 @@ import random
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 from cpython_hash import cpython_hashes
 from fastpaths import (  # noqa: F401 (plant: a fixture)
-    CLIENT, CORPUS, SERVER, T0, assert_paths_agree, fuzz_capture, moves, plant, run, write_capture)
+    CLIENT, CORPUS, SERVER, T0, agree_on_fuzz, assert_paths_agree, fuzz_capture, moves, plant, run, write_capture)
 
 from sensor.decode.fast import enip as kernel
 from sensor.decode.fast import modbus as pending
@@ -181,16 +183,17 @@ def test_every_enip_capture_of_the_corpus_decodes_the_same(trace, monkeypatch):
     assert_paths_agree(CORPUS / trace, monkeypatch, "cip")
 
 
-def _moves(monkeypatch) -> list[int]:
-    return moves(monkeypatch, fast_enip.FastEnip)
+def _agree(tmp_path, monkeypatch, seed: int, frame: Callable[[random.Random, bool], bytes],
+           **capture) -> tuple[int, list[int], Path]:
+    """fastpaths.agree_on_fuzz on EtherNet/IP flows opened by Register Session: (their cip events, the
+    fids of flows moved to Python, the capture)."""
+    return agree_on_fuzz(tmp_path, monkeypatch, fast_enip.FastEnip, "cip", seed, 44818, REGISTER, frame, **capture)
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_random_and_broken_payloads_decode_the_same(seed, tmp_path, monkeypatch):
-    path = tmp_path / "fuzz.pcap"
-    fuzz_capture(path, seed, 44818, REGISTER, Messages(broken=True).frame)
-    moved = _moves(monkeypatch)
-    assert assert_paths_agree(path, monkeypatch, "cip") > 300
+    events, moved, _ = _agree(tmp_path, monkeypatch, seed, Messages(broken=True).frame)
+    assert events > 300
     assert moved  # flows moved to Python midway, pending and Identity requests and all
 
 
@@ -214,20 +217,16 @@ def test_random_payloads_the_kernel_takes_throughout_decode_the_same(seed, tmp_p
     """Seed 1 with the smallest tables."""
     if seed:
         _smallest_tables(monkeypatch)
-    path = tmp_path / "plain.pcap"
-    fuzz_capture(path, seed, 44818, REGISTER, Messages(broken=False).frame, segments=80, clean=True)
-    moved = _moves(monkeypatch)
-    assert assert_paths_agree(path, monkeypatch, "cip") > 1000
+    events, moved, _ = _agree(tmp_path, monkeypatch, seed, Messages(broken=False).frame, segments=80, clean=True)
+    assert events > 1000
     assert not moved
 
 
 def test_events_over_the_cap_are_dropped_and_counted_as_the_python_path_does(tmp_path, monkeypatch):
     """On flows the kernel follows throughout (a flow moving to Python brings its events along,
     which the Python path's cap counts again); answers to dropped requests add no event."""
-    path = tmp_path / "plain.pcap"
-    fuzz_capture(path, 7, 44818, REGISTER, Messages(broken=False).frame, flows=20, segments=80, clean=True)
     monkeypatch.setattr(fast_enip, "MAX_EVENTS", 30)  # (cip's cap on both paths)
-    assert_paths_agree(path, monkeypatch, "cip")
+    *_, path = _agree(tmp_path, monkeypatch, 7, Messages(broken=False).frame, flows=20, segments=80, clean=True)
     intervals = run(path, True, False, monkeypatch)
     assert all(len(events) <= 30 for events, *_ in intervals) and sum(n for *_, n in intervals) > 1000
 
@@ -291,11 +290,10 @@ def _tables_at_flush(monkeypatch) -> list[dict]:
 
 
 def test_tags_of_requests_dropped_over_the_cap_are_not_interned(tmp_path, monkeypatch):
-    path, names = tmp_path / "names.pcap", NewNames((20, 60))
-    fuzz_capture(path, 1, 44818, REGISTER, names.frame, flows=20, segments=60, clean=True)
+    names = NewNames((20, 60))
     monkeypatch.setattr(fast_enip, "MAX_EVENTS", 40)  # (cip's cap on both paths)
     seen = _tables_at_flush(monkeypatch)
-    assert_paths_agree(path, monkeypatch, "cip")
+    _agree(tmp_path, monkeypatch, 1, names.frame, flows=20, segments=60, clean=True)
     assert names.sent > 20 * 40 and seen
     assert all(0 < at["new"] <= at["kept"] <= 40 for at in seen), [(at["new"], at["kept"]) for at in seen]
 
@@ -308,10 +306,8 @@ def test_tag_tables_never_pass_their_caps(max_tags, max_arena, lengths, tmp_path
     _smallest_tables(monkeypatch)
     monkeypatch.setattr(fast_enip, "MAX_TAGS", max_tags)
     monkeypatch.setattr(fast_enip, "MAX_ARENA", max_arena)
-    path, names = tmp_path / "names.pcap", NewNames(lengths)
-    fuzz_capture(path, 2, 44818, REGISTER, names.frame, flows=12, segments=60, clean=True)
-    seen, moved = _tables_at_flush(monkeypatch), _moves(monkeypatch)
-    assert_paths_agree(path, monkeypatch, "cip")
+    names, seen = NewNames(lengths), _tables_at_flush(monkeypatch)
+    _, moved, _ = _agree(tmp_path, monkeypatch, 2, names.frame, flows=12, segments=60, clean=True)
     assert names.sent > 10 * min(max_tags, max_arena // lengths[1]) and moved and seen
     for at in seen:
         assert 0 < at["tags"] == at["names"] <= max_tags and at["bytes"] <= max_arena, at
@@ -322,11 +318,9 @@ def test_tag_names_are_forgotten_at_an_interval_end_past_half_a_cap(tmp_path, mo
     """20 names in turn under a cap of 24: no flow moves, and every interval starts with no name
     (its rows then name tags numbered anew), with the same output."""
     monkeypatch.setattr(fast_enip, "MAX_TAGS", 24)
-    path = tmp_path / "pool.pcap"
-    fuzz_capture(path, 6, 44818, REGISTER, lambda rng, client: _read_tag(b"pool_%02d" % rng.randrange(20)) if client
-                 else READ_TAG_ANSWER, flows=6, segments=150, clean=True)
-    seen, moved = _tables_at_flush(monkeypatch), _moves(monkeypatch)
-    assert_paths_agree(path, monkeypatch, "cip")
+    seen = _tables_at_flush(monkeypatch)
+    _, moved, _ = _agree(tmp_path, monkeypatch, 6, lambda rng, client: _read_tag(b"pool_%02d" % rng.randrange(20))
+                         if client else READ_TAG_ANSWER, flows=6, segments=150, clean=True)
     assert not moved and len(seen) >= 4
     assert all(12 < at["new"] == at["tags"] <= 20 for at in seen), [(at["new"], at["tags"]) for at in seen]
 
@@ -369,11 +363,9 @@ def test_names_crafted_to_share_one_home_spread_over_the_table(tmp_path, monkeyp
     table = np.empty(1 << 12, np.int64)
     assert len(crafted) == 300 and {pending._slot(table, key) for key in _fnv_keys(crafted).tolist()} == {0}
     names = itertools.cycle(name.tobytes() for name in crafted)
-    path = tmp_path / "crafted.pcap"
-    fuzz_capture(path, 3, 44818, REGISTER, lambda rng, client: _read_tag(next(names)) if client else READ_TAG_ANSWER,
-                 flows=3, segments=250, clean=True)
     seen = _tables_at_flush(monkeypatch)
-    assert_paths_agree(path, monkeypatch, "cip")
+    _agree(tmp_path, monkeypatch, 3, lambda rng, client: _read_tag(next(names)) if client else READ_TAG_ANSWER,
+           flows=3, segments=250, clean=True)
     assert max(at["tags"] for at in seen) == 300
     for at in seen:
         keys = at["keys"]
@@ -417,10 +409,8 @@ def test_the_flows_counts_of_keys_by_context_slot_are_what_the_tables_hold(tmp_p
 
     monkeypatch.setattr(fast_enip.FastEnip, "_tell_services", lambda self: check(self) or tell(self))
     monkeypatch.setattr(fast_enip.FastEnip, "flush", lambda self, fold: check(self) or flush(self, fold))
-    path = tmp_path / "fuzz.pcap"
-    fuzz_capture(path, 1, 44818, REGISTER, Messages(broken=True).frame)
-    moved = _moves(monkeypatch)
-    assert assert_paths_agree(path, monkeypatch, "cip") > 300
+    events, moved, _ = _agree(tmp_path, monkeypatch, 1, Messages(broken=True).frame)
+    assert events > 300
     assert moved and len(checked) >= 6 and max(checked) > 0
 
 
@@ -489,6 +479,6 @@ def test_a_flood_of_new_sender_contexts_costs_each_request_the_same_whatever_oth
     filled_before, filled, empty_before, empty = eval(run.stdout)
     per_pair, per_pair_filled = (empty - empty_before) / pairs, (filled - filled_before) / pairs
     assert per_pair < 1000 and abs(per_pair_filled - per_pair) < 5, (per_pair, per_pair_filled)
-    moved = _moves(monkeypatch)
+    moved = moves(monkeypatch, fast_enip.FastEnip)
     assert assert_paths_agree(paths[1], monkeypatch, "cip") == 8 * 256 + pairs  # (an answer joins its request)
     assert not moved  # the kernel took every request
