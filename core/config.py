@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     # Batches arriving while others are stored are stored together, up to this many rows per group
     # (core/ingest/group.py); 1 stores each batch on its own.
     ingest_group_rows: int = Field(500_000, ge=1)
+    # Detection works out at most this many new things of each kind a batch shows one by one (new
+    # devices, links, OT functions, device facts; new alerts of a kind); the rest are counted in one
+    # new_flood alert (core/detect/budget.py). Real sites' first batches hold at most 76 of a kind.
+    detect_new_per_batch: int = Field(2000, ge=100, le=100_000)
     # Tests of crash safety only: the core process exits at this ingest step (core.ingest.STEPS).
     ingest_crash_at: str = ""
     # PEM of the CA behind the core's TLS certificate; handed to sensors at activation, which pin it.

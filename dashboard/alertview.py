@@ -35,10 +35,11 @@ COLUMNS = (("severity", "severity"), ("kind", "alert"), ("count", "alert_count")
            ("ts_last", "alert_last"), ("status", "alert_state"))
 # Detail names the plain-words messages use; a kind that lacks one shows "–".
 WORDS = ("function", "service", "port", "attribute", "value", "previous", "sensor", "last_seen",
-         "threshold_minutes", "direction", "scan", "indicator", "indicator_type")
+         "threshold_minutes", "direction", "scan", "indicator", "indicator_type", "budget")
 # detail names shown in the page's language (others as the detector named them)
 DETAIL_NAMES = ("function", "status", "service", "port", "attribute", "value", "previous", "source", "direction",
-                "scan", "indicator", "indicator_type", "sensor", "last_seen", "threshold_minutes", "action", "from")
+                "scan", "indicator", "indicator_type", "sensor", "last_seen", "threshold_minutes", "action", "from",
+                "budget", "devices", "links", "functions", "attributes")
 # form action → status it sets
 STATUS_ACTIONS = {"acknowledge": "acknowledged", "resolve": "resolved", "false_positive": "false_positive",
                   "reopen": "new"}
@@ -54,7 +55,7 @@ COMPUTED_KEYS = (
     N_("alert_what_firmware_change"), N_("alert_what_device_change"), N_("alert_what_cleartext_credentials"),
     N_("alert_what_default_credentials"), N_("alert_what_smbv1"), N_("alert_what_internet_exposure"),
     N_("alert_what_remote_access"), N_("alert_what_scan"), N_("alert_what_indicator_match"),
-    N_("alert_what_sensor_silent"), N_("nav_alerts"),
+    N_("alert_what_sensor_silent"), N_("alert_what_new_flood"), N_("nav_alerts"),
     N_("done_acknowledge"), N_("done_resolve"), N_("done_false_positive"), N_("done_reopen"), N_("done_learn"),
     N_("done_assign"), N_("done_comment"),
     N_("action_acknowledge"), N_("action_resolve"), N_("action_false_positive"), N_("action_reopen"),
@@ -62,7 +63,8 @@ COMPUTED_KEYS = (
     N_("detail_function"), N_("detail_status"), N_("detail_service"), N_("detail_port"), N_("detail_attribute"),
     N_("detail_value"), N_("detail_previous"), N_("detail_source"), N_("detail_direction"), N_("detail_scan"),
     N_("detail_indicator"), N_("detail_indicator_type"), N_("detail_sensor"), N_("detail_last_seen"),
-    N_("detail_threshold_minutes"), N_("detail_action"), N_("detail_from"),
+    N_("detail_threshold_minutes"), N_("detail_action"), N_("detail_from"), N_("detail_budget"),
+    N_("detail_devices"), N_("detail_links"), N_("detail_functions"), N_("detail_attributes"),
 )
 
 
@@ -206,6 +208,15 @@ def what_happened(alert: dict, t: Translator) -> str:
              protocol=alert["protocol"] or "–", **values)
 
 
+def detail_label(name: str, t: Translator) -> str:
+    """A detail's name in the page's language: a known detail's label, an alert kind's title (a
+    ``new_flood`` alert counts the new alerts of a kind it cut), else the name as the detector gave it."""
+    if name in DETAIL_NAMES:
+        return t(f"detail_{name}")
+    kind = KINDS.get(name)
+    return (kind.title_ja if t.lang == "ja" else kind.title_en) if kind else name
+
+
 def _history(db: Session, tenant: int, alert: dict, t: Translator) -> list[dict]:
     """Raised, then each change an analyst made (from the audit log) and each comment, oldest first."""
     entries = [(as_utc(alert["ts"]), "mieruka", t("history_raised"), "")]
@@ -248,8 +259,7 @@ def detail_context(ch: ClickHouseStore, db: Session, tenant: int, alert_id: str,
         "what": what_happened(alert, t),
         "technique": {"id": alert["technique"], "name": alert["technique_name"],
                       "url": f"https://attack.mitre.org/techniques/{alert['technique']}/"},
-        "details": [(t(f"detail_{name}") if name in DETAIL_NAMES else name, value)
-                    for name, value in sorted(alert["details"].items())],
+        "details": [(detail_label(name, t), value) for name, value in sorted(alert["details"].items())],
         "ends": [(t("alert_src"), alert["src"], shown["src"]["device"]),
                  (t("alert_dst"), alert["dst"], shown["dst"]["device"])],
         "flows": _times(alert["evidence_flows"], "ts", "ts_end"),

@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.controlplane = controlplane
             app.state.clickhouse = clickhouse
             clickhouse.observe = app.state.metrics.observe_clickhouse
-            app.state.detector = Detector(clickhouse, controlplane)
+            app.state.detector = Detector(clickhouse, controlplane, settings.detect_new_per_batch)
             retention = Retention(controlplane, settings.retention_raw_days)
             apply_retention(clickhouse, retention, settings.retention_rollup_days)
             count_start(clickhouse)  # what a killed process wrote past its counts is read again

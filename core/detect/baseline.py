@@ -47,6 +47,7 @@ class Baseline:
         self.ch = ch
         self._known: dict[int, dict[tuple[str, str], str]] = {}
         self._missing: dict[int, tuple[float, int, set[tuple[str, str]]]] = {}
+        self._loaded: dict[int, tuple[float, int]] = {}  # tenant → when its whole baseline was read, additions then
         self._guard = threading.Lock()
 
     def lookup(self, tenant_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -59,16 +60,7 @@ class Baseline:
     def prefetch(self, wanted: dict[int, set[tuple[str, str]]]) -> None:
         """Make ``lookup`` of these tenants' (kind, key) pairs answer from the cache: one query loads
         the tenants not cached, one looks up the keys neither cached nor recently found missing."""
-        with self._guard:
-            unloaded = sorted(t for t in wanted if t not in self._known)
-        if unloaded:
-            loaded: dict[int, dict[tuple[str, str], str]] = {t: {} for t in unloaded}
-            for r in self.ch.query("SELECT tenant_id, kind, key, value FROM detect_baseline FINAL "
-                                   "WHERE tenant_id IN {t:Array(UInt32)}", {"t": unloaded}):
-                loaded[r["tenant_id"]][(r["kind"], r["key"])] = r["value"]
-            with self._guard:
-                for tenant_id, known in loaded.items():
-                    self._known.setdefault(tenant_id, known)
+        self.load(set(wanted))
         missing = []
         with self._guard:
             for tenant_id, keys in wanted.items():
@@ -85,6 +77,47 @@ class Baseline:
             for tenant_id, kind, key in missing:
                 if (kind, key) not in self._known[tenant_id]:
                     self._absent(tenant_id).add((kind, key))
+
+    def load(self, tenant_ids: set[int]) -> None:
+        """Cache the whole baseline of the tenants not cached: one query."""
+        with self._guard:
+            unloaded = sorted(t for t in tenant_ids if t not in self._known)
+        if unloaded:
+            loaded = self._read(unloaded)
+            with self._guard:
+                for tenant_id, known in loaded.items():
+                    self._known.setdefault(tenant_id, known)
+                    self._loaded[tenant_id] = time.monotonic(), additions
+
+    def _read(self, tenant_ids: list[int]) -> dict[int, dict[tuple[str, str], str]]:
+        read: dict[int, dict[tuple[str, str], str]] = {t: {} for t in tenant_ids}
+        for r in self.ch.query("SELECT tenant_id, kind, key, value FROM detect_baseline FINAL "
+                               "WHERE tenant_id IN {t:Array(UInt32)}", {"t": tenant_ids}):
+            read[r["tenant_id"]][(r["kind"], r["key"])] = r["value"]
+        return read
+
+    def cached(self, tenant_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The (kind, key) pairs of ``keys`` the cache holds, with their values; the store is not asked
+        about the others."""
+        self.load({tenant_id})
+        with self._guard:
+            known = self._known[tenant_id]
+            return {k: known[k] for k in keys if k in known}
+
+    def refresh(self, tenant_id: int) -> bool:
+        """Read the tenant's whole baseline again into the cache (what this process learned meanwhile
+        stays) unless it was read within RELOAD_S and no analyst added to it since; whether it was."""
+        with self._guard:
+            since, generation = self._loaded.get(tenant_id, (0.0, -1))
+        if generation == additions and time.monotonic() - since <= RELOAD_S:
+            return False
+        read = self._read([tenant_id])[tenant_id]
+        with self._guard:
+            known = self._known.setdefault(tenant_id, {})
+            for k, v in read.items():
+                known.setdefault(k, v)
+            self._loaded[tenant_id] = time.monotonic(), additions
+        return True
 
     def _absent(self, tenant_id: int) -> set[tuple[str, str]]:
         """The tenant's keys found missing lately (under the guard): forgotten after RELOAD_S seconds
@@ -107,3 +140,4 @@ class Baseline:
         """Drop the tenant's cache (what it learned could not be stored): loaded again when asked."""
         with self._guard:
             self._known.pop(tenant_id, None)
+            self._loaded.pop(tenant_id, None)

@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from core.detect import baseline, notify, registry
+from core.detect import baseline, budget, notify, registry
 from core.detect import store as alerts
 from core.detect.baseline import Baseline
 from core.detect.indicators import Indicators, matches
@@ -83,9 +83,10 @@ class Detection:
 class Detector:
     """Runs detection for stored batches; one per process (it caches baseline and indicators)."""
 
-    def __init__(self, ch: ClickHouseStore, controlplane: ControlPlane):
+    def __init__(self, ch: ClickHouseStore, controlplane: ControlPlane, new_per_batch: int = budget.DEFAULT_BUDGET):
         self.ch = ch
         self.controlplane = controlplane
+        self.budget = new_per_batch  # of each kind a batch works out one by one (core/detect/budget.py)
         self.baseline = Baseline(ch)
         self.indicators = Indicators(ch)
         self._learning: dict[tuple[int, int, int], int] = {}  # (tenant, sensor, epoch) → first µs
@@ -120,9 +121,14 @@ class Detector:
             [batch for _, _, batch in group], [policies[tenant_id][2] for tenant_id, _, _ in group]))
         indicated = _together(batches, "indicator matching", lambda group: matches(
             [batch for _, _, batch in group], [self.indicators.of(tenant_id) for tenant_id, _, _ in group]))
+        shown = [None if seen is None else _latest(seen) for seen in shown]
+        # the store is asked about the keys within each batch's budget (as the cache stands before
+        # the group: the batches before one in the group may leave it fewer news, never more)
+        self.baseline.load({tenant_id for tenant_id, _, _ in batches})
         wanted: dict[int, set[tuple[str, str]]] = {}
         for (tenant_id, _, _), seen in zip(batches, shown):
-            wanted.setdefault(tenant_id, set()).update((s.kind, s.key) for s in seen or ())
+            within = self._within(tenant_id, seen)[0] if seen else ()
+            wanted.setdefault(tenant_id, set()).update((s.kind, s.key) for s in within)
         self.baseline.prefetch(wanted)
         found = Detection(batches)
         for (tenant_id, sensor_id, batch), seen, listed in zip(batches, shown, indicated):
@@ -163,18 +169,20 @@ class Detector:
     def _detect_one(self, tenant_id: int, sensor_id: int, batch: wire.Batch, policy: tuple[float, int, Site],
                     shown: list[Sighting], indicated: list[Finding],
                     first_data: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
-        """One batch, given its sightings and indicator matches: the alert rows it raised or folded,
-        those of them raised, and the baseline rows it learned (kept in the caches, not written); a
-        sensor's first batch adds its learning row to ``first_data``."""
+        """One batch, given its sightings (one per key) and indicator matches: the alert rows it raised
+        or folded, those of them raised, and the baseline rows it learned (kept in the caches, not
+        written); a sensor's first batch adds its learning row to ``first_data``."""
         hours, epoch, site = policy
         start = micros(batch.interval_start)
         learning = start < self._first_data(tenant_id, sensor_id, epoch, start, first_data) + hours * 3_600_000_000
-        seen = _latest(shown)
+        seen, flood = self._within(tenant_id, shown)
         known = self.baseline.lookup(tenant_id, {(s.kind, s.key) for s in seen})
         findings = list(indicated)
-        # an attribute's value is always kept current; anything else is learned only while learning
+        # an attribute's value is always kept current; anything else is learned only while learning;
+        # after it, nothing of a kind the batch floods (core/detect/budget.py)
+        kept = flood.kinds if flood and not learning else ()
         learned = [(s.kind, s.key, s.value) for s in seen if known.get((s.kind, s.key)) != s.value
-                   if s.kind == "attribute" or (learning and (s.kind, s.key) not in known)]
+                   if s.kind not in kept and (s.kind == "attribute" or (learning and (s.kind, s.key) not in known))]
         if not learning:
             findings += _news(seen, known)
             with shared(batch):  # the rules share one conversion of the batch's rows
@@ -183,8 +191,18 @@ class Detector:
                         findings += rules(batch, site)
                     except Exception:  # one broken rule must not stop the others
                         log.exception("rule module %s failed on batch %s", name, batch.batch_id)
-        rows, raised = self._fold(tenant_id, sensor_id, batch.batch_id, findings)
+        rows, raised = self._fold(tenant_id, sensor_id, batch.batch_id, findings, flood,
+                                  (start, micros(batch.interval_end)))
         return rows, raised, self.baseline.learn(tenant_id, learned, batch.interval_end)
+
+    def _within(self, tenant_id: int, seen: list[Sighting]) -> tuple[list[Sighting], budget.Flood | None]:
+        """The sightings within the batch's budget, and what it cut; counted against the cached
+        baseline, read again from the store before a flood is believed."""
+        keys = {(s.kind, s.key) for s in seen}
+        kept, flood = budget.within(seen, self.baseline.cached(tenant_id, keys), self.budget)
+        if flood and self.baseline.refresh(tenant_id):
+            kept, flood = budget.within(seen, self.baseline.cached(tenant_id, keys), self.budget)
+        return kept, flood
 
     def _write(self, rows: list[dict], raised: dict[int, list[dict]], learned: list[dict],
                first_data: list[dict] = ()) -> None:
@@ -254,14 +272,23 @@ class Detector:
                 self._learning[key] = first
         return first
 
-    def _fold(self, tenant_id: int, sensor_id: int, batch_id: str,
-              findings: list[Finding]) -> tuple[list[dict], list[dict]]:
+    def _fold(self, tenant_id: int, sensor_id: int, batch_id: str, findings: list[Finding],
+              flood: budget.Flood | None = None, span: tuple[int, int] = (0, 0)) -> tuple[list[dict], list[dict]]:
         """The alert rows the findings raise or fold into (kept in the open-alert cache, not
-        written), and those of them raised."""
+        written), and those of them raised: at most the budget of new alerts of a kind, the rest and
+        ``flood`` (the sightings the budget cut) as one ``new_flood`` finding over ``span``."""
         merged = _merge(findings)
-        if not merged:
+        if not merged and not flood:
             return [], []
         open_rows = self._open.of(tenant_id, sensor_id)
+
+        def raising(kind: str, key: str, f: Finding) -> bool:  # a new alert, or one this batch raised
+            row = open_rows.get((kind, key))
+            return row is None or (row["last_batch"] == batch_id
+                                   and row["id"] == alert_id(tenant_id, sensor_id, kind, key, f.ts))
+        merged, flood = budget.raises_within(merged, raising, self.budget, flood)
+        if flood:
+            merged[(budget.KIND, budget.KEY)] = flood.finding(*span)
         rows, raised = [], []
         for (kind, key), f in merged.items():
             row = open_rows.get((kind, key))

@@ -58,6 +58,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          "Indicator match", "an IP, domain, JA3/JA4 or HASSH on an imported indicator list"),
     Kind("sensor_silent", "medium", "T0815", "Denial of View", "センサー無通信", "Sensor silent",
          "a sensor sends nothing for longer than its threshold"),
+    Kind("new_flood", "high", "T0846", "Remote System Discovery", "新規の大量出現", "Flood of new things",
+         "one batch shows more new devices, links, OT functions, device facts or alerts of one kind than the "
+         "per-batch budget (`MIERUKA_DETECT_NEW_PER_BATCH`, default 2,000): the first are handled one by one, "
+         "the rest only counted here and not learned — a scan, or a sensor sending forged data"),
 )}
 
 

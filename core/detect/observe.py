@@ -47,6 +47,11 @@ class Sighting:
     def finding(self) -> Finding:
         return self._rows.finding(self._row)
 
+    @property
+    def uid(self) -> str:
+        """A uid of what shows it ("" if none: an attribute's observation), read without building the finding."""
+        return self._rows.uid(self._row)
+
 
 class _Rows:
     """An Arrow table of one kind's sightings whose findings are built from its columns, converted to
@@ -54,6 +59,12 @@ class _Rows:
 
     def __init__(self, table: pa.Table, build):
         self.table, self._build, self._columns = table, build, None
+
+    def uid(self, row: int) -> str:
+        names = self.table.column_names
+        if "uids" in names:  # a device's
+            return next((u for u in self.table["uids"][row].as_py() if u), "")
+        return (self.table["uid"][row].as_py() or "") if "uid" in names else ""
 
     def finding(self, row: int) -> Finding:
         if self._columns is None:

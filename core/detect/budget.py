@@ -1,0 +1,120 @@
+"""A batch's budget of new things: at most ``budget`` of each sort are worked out one by one, the rest
+are counted in one ``new_flood`` alert.
+
+A real site's batch shows few new things at a time (the corpus captures' and the simulated plant's
+largest first batch: 224 baseline keys of all kinds, 76 of one kind); a crafted batch of 150,000
+distinct addresses showed as many new devices and links, each looked up in the store and turned into
+an alert, a notification and a row — seconds of work while the sensors of its group waited. So:
+
+1. The baseline's kinds (``device``, ``link``, ``function``, ``attribute``), before the store is asked:
+   a batch's *news* of a kind are its keys the baseline lacks (and attributes whose value differs; an
+   address shown with a new MAC is that MAC's device, not news of its own). When a kind has more
+   than ``budget`` news, the batch *floods* it: only its first ``budget`` news (in the batch's order)
+   go on (looked up, and after learning raised as alerts as always), the rest are only counted. While
+   learning, those first ones are learned; after it, nothing of a flooded kind is learned (an
+   attribute's value is not kept current). Keys beyond the budget are never learned: they stay new,
+   and a later batch that shows them within the budget learns or raises them as any other.
+2. Every alert kind, when the batch's findings are folded: at most ``budget`` new alerts of one kind
+   per batch (a rule or an indicator list meeting 150,000 distinct pairs); folds into open alerts
+   are not limited.
+3. What was cut is one finding of kind ``new_flood`` per batch, key ``new``: its count is the number
+   of things cut, its details the budget and each flooded sort's total; repeats fold into the
+   sensor's one open flood alert.
+
+A resend of the batch (the core stopped before its commit marker) cuts the same things: nothing of a
+flooded kind was learned after learning, and the first ``budget`` new alerts of a kind are chosen
+among the keys with no open alert or with the one this batch raised, so nothing is raised twice.
+While learning, a resend may learn up to ``budget`` more of a flooded kind (the first ones are known
+now); its flood alert folds once.
+
+The news are counted against the baseline as this process holds it; when a batch seems to flood,
+the tenant's whole baseline is read again first (at most every RELOAD_S seconds), so another
+worker's learning does not look like a flood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.config import Settings
+from core.detect.kinds import Finding
+from core.detect.observe import MAX_EVIDENCE, Sighting
+
+DEFAULT_BUDGET: int = Settings.model_fields["detect_new_per_batch"].default
+KIND = "new_flood"  # core.detect.kinds
+KEY = "new"
+# baseline kind → the detail that counts a flooded batch's news of it
+SORTS = {"device": "devices", "link": "links", "function": "functions", "attribute": "attributes"}
+
+
+@dataclass
+class Flood:
+    """What a batch's budget cut: per sort (a baseline kind's detail name, or an alert kind) the
+    batch's total, and how many of them were cut; uids of cut things as evidence."""
+
+    budget: int
+    kinds: set[str] = field(default_factory=set)  # the baseline kinds it flooded
+    totals: dict[str, int] = field(default_factory=dict)
+    cut: int = 0
+    evidence: list[str] = field(default_factory=list)
+
+    def add(self, sort: str, total: int, uids=()) -> None:
+        self.totals[sort] = total
+        self.cut += total - self.budget
+        self.evidence += [u for u in uids if u and u not in self.evidence][:MAX_EVIDENCE - len(self.evidence)]
+
+    def finding(self, start: int, end: int) -> Finding:
+        details = (("budget", str(self.budget)),) + tuple((sort, str(n)) for sort, n in self.totals.items())
+        return Finding(KIND, KEY, start, end, self.cut, details=details, evidence=tuple(self.evidence))
+
+
+def news(seen: list[Sighting], cached: dict[tuple[str, str], str]) -> dict[str, list[Sighting]]:
+    """Per baseline kind, the sightings (one per key) that are news to ``cached`` (the baseline's
+    values of those keys it holds), in order."""
+    out: dict[str, list[Sighting]] = {}
+    for s in seen:
+        if s.kind == "attribute":
+            new = cached.get((s.kind, s.key)) != s.value
+        else:
+            new = (s.kind, s.key) not in cached and not (s.kind == "device" and s.value
+                                                         and ("device", s.value) not in cached)
+        if new:
+            out.setdefault(s.kind, []).append(s)
+    return out
+
+
+def within(seen: list[Sighting], cached: dict[tuple[str, str], str], budget: int) -> tuple[list[Sighting], Flood | None]:
+    """The sightings a batch goes on with, and what its budget cut (None: nothing)."""
+    found = news(seen, cached)
+    flooded = {kind: items for kind, items in found.items() if len(items) > budget}
+    if not flooded:
+        return seen, None
+    flood = Flood(budget, set(flooded))
+    kept: set[int] = set()
+    for kind, items in flooded.items():
+        kept.update(id(s) for s in items[:budget])
+        flood.add(SORTS[kind], len(items), (s.uid for s in items[budget:budget + MAX_EVIDENCE]))
+    detailed_macs = {s.key for s in seen if s.kind == "device" and id(s) in kept}
+    # a flooded kind goes on with its first news only (and the addresses of the MACs among them)
+    return [s for s in seen if s.kind not in flooded or id(s) in kept
+            or (s.kind == "device" and s.value in detailed_macs)], flood
+
+
+def raises_within(merged: dict[tuple[str, str], Finding], raising, budget: int,
+                  flood: Flood | None) -> tuple[dict[tuple[str, str], Finding], Flood | None]:
+    """The findings a batch folds, with at most ``budget`` of each kind raising a new alert
+    (``raising(kind, key, finding)``: it would, or this batch raised it before); what was cut added
+    to ``flood`` (made if None)."""
+    raised: dict[str, list[tuple[str, str]]] = {}
+    for (kind, key), f in merged.items():
+        if raising(kind, key, f):
+            raised.setdefault(kind, []).append((kind, key))
+    over = {kind: keys for kind, keys in raised.items() if len(keys) > budget}
+    if not over:
+        return merged, flood
+    flood = flood or Flood(budget)
+    cut = set()
+    for kind, keys in over.items():
+        cut.update(keys[budget:])
+        flood.add(kind, len(keys), (u for k in keys[budget:budget + MAX_EVIDENCE] for u in merged[k].evidence[:1]))
+    return {k: f for k, f in merged.items() if k not in cut}, flood
