@@ -34,6 +34,9 @@ LATEST_STATE = ("pair_seen_all", "asset_seen_all", "event_actions_all")  # migra
 # takes out a crashed attempt 10-20 minutes after it while the core runs; a day covers a restart)
 TAKE_OUT_GRACE = timedelta(days=1)
 MAX_DAYS = 65535  # what a row's retention (UInt16 days) can say
+# the TTL's DateTime ends 2106-02-07: an expiry past it wraps to a past date and deletes the row at once,
+# so a row's retention ends by this day at the latest
+LAST_DAY = datetime(2106, 2, 6, tzinfo=UTC)
 BATCH = "concat(toString(sensor_id), '/', toString(batch_id))"  # a raw row's batch, as SQL
 _ROLLUP_ENGINE = re.compile(r"(Summing|Aggregating)MergeTree")
 
@@ -68,12 +71,13 @@ class Retention:
 
 def days_kept(interval_start: datetime, days: int, now: datetime | None = None) -> int:
     """The retention a batch's raw rows are stored with (days after ``interval_start``; 0: kept): the
-    tenant's ``days``, or for a batch older than that, until TAKE_OUT_GRACE after it arrived ``now``."""
+    tenant's ``days``, or for a batch older than that, until TAKE_OUT_GRACE after it arrived ``now``;
+    never past LAST_DAY."""
     if days == 0:
         return 0
     arrived = now or datetime.now(UTC)
     late = math.ceil((arrived + TAKE_OUT_GRACE - interval_start) / timedelta(days=1))
-    return max(days, min(late, MAX_DAYS))
+    return min(max(days, min(late, MAX_DAYS)), (LAST_DAY.date() - interval_start.date()).days)
 
 
 def redate(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime | None = None) -> None:
@@ -83,9 +87,11 @@ def redate(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime | None 
     graced = in_grace(ch, tenant_id, days, now or datetime.now(UTC))
     for table in RAW_TABLES:
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
-        ch.command(f"ALTER TABLE {target} UPDATE retention_days = transform({BATCH}, {{batches:Array(String)}},"
-                   " {kept:Array(UInt16)}, {d:UInt16}) WHERE tenant_id = {t:UInt32}",
-                   {"d": days, "t": tenant_id, "batches": list(graced), "kept": list(graced.values())},
+        # (days_kept's bound by LAST_DAY, per row)
+        ch.command(f"ALTER TABLE {target} UPDATE retention_days = least(transform({BATCH}, {{batches:Array(String)}},"
+                   " {kept:Array(UInt16)}, {d:UInt16}), dateDiff('day', interval_start, {last:DateTime64(6, 'UTC')}))"
+                   " WHERE tenant_id = {t:UInt32}",
+                   {"d": days, "t": tenant_id, "batches": list(graced), "kept": list(graced.values()), "last": LAST_DAY},
                    settings={"mutations_sync": 2})
     changed(ch, tenant_id, RETENTION)  # rows past the new retention may be gone: its results are read again
 

@@ -169,3 +169,20 @@ def test_a_batch_too_old_for_a_rows_retention_keeps_the_longest_it_can_say():
     ancient = NOW - timedelta(days=70_000)  # older than 65,535 days: UInt16 days cannot count to its arrival
     assert retention.days_kept(ancient, 400, now=NOW) == retention.MAX_DAYS
     assert retention.days_kept(NOW - timedelta(days=500), 400, now=NOW) == 501
+
+
+def test_a_retention_reaching_past_the_ttls_last_date_keeps_the_rows(tmp_path):
+    """A row expires at its interval + its retention, a DateTime that ends in 2106: a retention reaching
+    past it (``--retention-days`` takes up to 65,535) is cut at LAST_DAY, not wrapped to a past date that
+    deletes the rows at the next merge (stored) or at once (re-dated)."""
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
+        ch.migrate()
+        assert Ingestor(ch, retention=lambda t: 40_000).ingest(ACME, 1, wire.encode(days_ago(1))).status == "stored"
+        ch.command("OPTIMIZE TABLE flows FINAL")
+        assert count(ch, "flows", ACME) == 1
+        for days in (65_535, 40_000):
+            retention.redate(ch, ACME, days)
+            ch.command("OPTIMIZE TABLE flows FINAL")
+            assert count(ch, "flows", ACME) == 1, days
+        (row,) = ch.query("SELECT interval_start + toIntervalDay(retention_days) AS expiry FROM flows")
+        assert row["expiry"].date() == retention.LAST_DAY.date()
