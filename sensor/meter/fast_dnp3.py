@@ -103,8 +103,11 @@ class FastDnp3(FramedFlows):
         if self._stale and dnp3.Held.total + ln > dnp3.MAX_HELD:  # (no fragment of the segment grows past it)
             self._purge()
         held = self._partial(f, d)
+        # each frame with, for a segment, _transport's answer: worked out before anything changes, so each
+        # weighs the start held before the segment (``live``) against Held.total as it is now, which is what
+        # Held.total less the start held at that frame will be as the answers are applied
         live, frames, pos = len(held or b""), [], lo
-        while pos < lo + ln:  # each frame with, for a segment, _transport's answer (nothing is changed yet)
+        while pos < lo + ln:
             n, kind = int(k.size(buf, pos, lo + ln - pos)), k.fragment(buf, pos)[1]
             put = None
             if kind == k.SEGMENT:
@@ -122,8 +125,9 @@ class FastDnp3(FramedFlows):
                 held, whole, too_large = put
                 self._hold(f, d, held)
                 decoded = not too_large and (whole is None or k.assembled(
-                    whole, len(whole), int(buf[pos + 6]) | int(buf[pos + 7]) << 8, int(buf[pos + 4]) | int(buf[pos + 5]) << 8,
-                    f, orig, t, self._flows, self._keys, self._vals, self._events, self._cnt))
+                    whole, len(whole), int(buf[pos + 6]) | int(buf[pos + 7]) << 8,
+                    int(buf[pos + 4]) | int(buf[pos + 5]) << 8, f, orig, t, self._flows, self._keys, self._vals,
+                    self._events, self._cnt))
             else:
                 decoded = k.decode(buf, pos, 0, f, orig, t, self._flows, k.F_PENDING, self._keys, self._vals,
                                    self._events, self._cnt)
