@@ -178,9 +178,11 @@ class MovingFlows(CompiledFlows):
             self._note_served(fid)
         events = self._events[: self._cnt[k.C_EVENTS]]
         events = events[events[:, k.E_FID] >= 0]
-        rows = folded_rows(events, list(k.KEY_COLS), k.E_TS, k.E_RTT, self._row) if fold else \
-            (self._row(e, 1, e[k.E_TS]) for e in events.tolist())
-        part = self._part(rows_part(rows), events[:, k.E_FID])
+        if fold:
+            rows = folded_rows(events, list(k.KEY_COLS), k.E_TS, k.E_RTT, self._row)
+        else:  # in time order (a packet's time may go back: capture order is not time order)
+            rows = (self._row(e, 1, e[k.E_TS]) for e in events[np.argsort(events[:, k.E_TS], kind="stable")].tolist())
+        part = self._part(rows_part(rows), events[:, k.E_FID]) if len(events) else []
         self._flows[:n, k.F_PENDING] = 0
         self._next_interval()
         return part
