@@ -131,7 +131,8 @@ class FastModbus(CompiledFlows):
         events = self._events[: self._cnt[k.C_EVENTS]]
         g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT)
         g = g.sorted()
-        part = self._part(self._table(events[g.row], g), events[:, k.E_FID]) if len(events) else []
+        rows = events[g.row]  # a row of each group, whose flow is all of the group's (E_FID is in the key)
+        part = self._part(self._table(rows, g), rows[:, k.E_FID]) if len(events) else []
         self._flows[:n, k.F_SERVED] = -1
         self._flows[:n, k.F_PENDING] = 0
         self._next_interval()

@@ -709,7 +709,7 @@ def _tcp_sizes(F: np.ndarray, S: np.ndarray, slots: np.ndarray) -> np.ndarray:
     size = np.where((_pair(S, slots, FIN_CNT) > 0) & (size != 0), size - 1, size)
     state = _pair(S, slots, TSTATE)
     aborted = (_pair(S, slots, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
-    return np.where(aborted & ~np.isin(ack, (0, 1)), 0, size)
+    return np.where(aborted & (ack != 0) & (ack != 1), 0, size)
 
 
 class Placed(NamedTuple):
@@ -746,6 +746,9 @@ class FlowTable:
         self._evicted: list[pa.Table] = []  # records of the flows evicted since the last flush
         self._evicted_slots: list[int] = []  # their slots, until a stage takes them (take_evicted)
         self.evictions = 0  # flows evicted since the table was made
+        # per slot: its flow's Community ID digest (21 bytes, for community.render), then 1 + the
+        # originator's side it was worked out for (0: not yet), so a flow's is hashed once, not every interval
+        self._cids = np.zeros((0, 22), np.uint8)
 
     @property
     def network_time(self) -> int:
@@ -863,6 +866,7 @@ class FlowTable:
         self._slot_of.drop(self._st.U[done, KEY], done)
         S[done, KIND] = KIND_FREE
         S[done, ENDED] = 0
+        self._cids[done[done < len(self._cids)], 21] = 0
         nf = int(self._n_free[0])
         self._free[nf : nf + len(done)] = done
         self._n_free[0] = nf + len(done)
@@ -970,21 +974,22 @@ class FlowTable:
             "history": history,
             "orig_l2_addr": macs.take(mac[idx, o]), "resp_l2_addr": macs.take(mac[idx, r]),
             "final": S[slots, ENDED] != 0,
-            "community_id": self._community_ids(slots, o, r),
         }
         cols["uid"] = self._uids(slots, cols)
+        cols["community_id"] = self._community_ids(slots, o, r)
         return pa.Table.from_arrays([_arrow(cols[f.name], f.type) for f in wire.FLOWS], schema=wire.FLOWS)
 
     def _uids(self, slots: np.ndarray, cols: dict) -> pa.Array:
         """The flows' uids from the digests the slots keep; digests of flows named for the first
         time are worked out in bulk (``flowuid``) from their record's columns."""
         U = self._st.U
-        new = (U[slots, UID + 1] & np.uint64(UID_KNOWN)) == 0
-        if new.any():
+        new = np.flatnonzero((U[slots, UID + 1] & np.uint64(UID_KNOWN)) == 0)
+        if len(new):
             names = ("ts", "proto", "vlan", "ethertype", "orig_h", "orig_p", "orig_l2_addr", "resp_h", "resp_p",
                      "resp_l2_addr")
-            fresh = pa.table({name: _arrow(cols[name], wire.FLOWS.field(name).type) for name in names})
-            fresh = fresh.filter(pa.array(new))
+            taken = pa.array(new)
+            fresh = pa.table({name: cols[name].take(taken) if isinstance(cols[name], pa.Array) else
+                              _arrow(cols[name][new], wire.FLOWS.field(name).type) for name in names})
             _keep_digests(U, slots[new], flowuid.flow_digests(fresh, self._salt))
         return flowuid.uid_texts(_digests(U[slots]))
 
@@ -993,10 +998,19 @@ class FlowTable:
         return pa.array(self._service_names, pa.string()).take(self._st.S[slots, SERVICE])
 
     def _community_ids(self, slots: np.ndarray, o: np.ndarray, r: np.ndarray) -> pa.Array:
+        """The flows' Community IDs, hashed for the flows new to a slot (or whose originator changed)."""
         S, U = self._st.S, self._st.U
+        if len(self._cids) < len(S):
+            self._cids = np.concatenate([self._cids, np.zeros((len(S) - len(self._cids), 22), np.uint8)])
         proto = np.where(S[slots, KIND] == KIND_IP, S[slots, PROTO], 0)
-        ends = [community.words_to_bytes(U[slots, ADDR_HI + side], U[slots, ADDR_LO + side]) for side in (o, r)]
-        return community.community_id_array(proto, S[slots, IPVER] == 6, *ends, S[slots, PORT + o], S[slots, PORT + r])
+        new = np.flatnonzero(self._cids[slots, 21] != o + 1)
+        if len(new):
+            s, o, r = slots[new], o[new], r[new]
+            ends = [community.words_to_bytes(U[s, ADDR_HI + side], U[s, ADDR_LO + side]) for side in (o, r)]
+            self._cids[s, :21] = community.community_digests(proto[new], S[s, IPVER] == 6, *ends, S[s, PORT + o],
+                                                             S[s, PORT + r])
+            self._cids[s, 21] = o + 1
+        return community.render(self._cids[slots, :21], proto != 0)
 
 
 @njit(cache=True)
@@ -1035,7 +1049,11 @@ def _in_arrival_order(packets, key):
 
 
 def _arrow(col: np.ndarray | pa.Array, kind: pa.DataType) -> pa.Array:
-    return col if isinstance(col, pa.Array) else pa.array(col, kind)
+    """An Arrow column of ``kind``; integers narrowed by numpy (Arrow's checked cast of a few hundred
+    values costs ~6 times the conversion)."""
+    if isinstance(col, pa.Array):
+        return col
+    return pa.array(col.astype(kind.to_pandas_dtype(), copy=False) if pa.types.is_integer(kind) else col, kind)
 
 
 def _proto_name(code: int) -> str:
@@ -1066,7 +1084,7 @@ def _conn_states(proto: np.ndarray, os: np.ndarray, rs: np.ndarray, empty: np.nd
     history is read only where it decides (a TCP originator's reset with a quiet responder)."""
     tcp = proto == pk.TCP
     rstos0 = np.zeros(len(proto), np.bool_)
-    ask = np.flatnonzero(tcp & (os == RESET) & (rs != RESET) & np.isin(rs, (INACTIVE, PARTIAL)))
+    ask = np.flatnonzero(tcp & (os == RESET) & ((rs == INACTIVE) | (rs == PARTIAL)))
     if len(ask):
         rstos0[ask] = [_RSTOS0.fullmatch(h) is not None for h in history.take(ask).to_pylist()]
     kind = np.where(tcp, 0, np.where(proto == pk.UDP, 1, 2))

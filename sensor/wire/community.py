@@ -91,6 +91,13 @@ def community_ids(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp: np.
 def community_id_array(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp: np.ndarray,
                        orig_p: np.ndarray, resp_p: np.ndarray) -> pa.StringArray:
     """``community_ids`` as an Arrow string array (no Python string per flow)."""
+    return render(community_digests(proto, v6, orig, resp, orig_p, resp_p), np.asarray(proto) != 0)
+
+
+def community_digests(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp: np.ndarray,
+                      orig_p: np.ndarray, resp_p: np.ndarray) -> np.ndarray:
+    """The SHA-1 digest under each flow's Community ID, [n, 21] uint8 (a zero byte after the 20, for
+    ``render``); zeros where ``proto`` is 0."""
     n = len(proto)
     proto = np.asarray(proto, np.int64)
     sport = np.asarray(orig_p, np.int64).copy()
@@ -131,10 +138,10 @@ def community_id_array(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp
             sha1 = hashlib.sha1
             digests[sel, :20] = np.frombuffer(b"".join(sha1(blob[i:i + size]).digest()
                                                        for i in range(0, len(blob), size)), np.uint8).reshape(-1, 20)
-    return _render(digests, proto != 0)
+    return digests
 
 
-def _render(digests: np.ndarray, present: np.ndarray) -> pa.StringArray:
+def render(digests: np.ndarray, present: np.ndarray) -> pa.StringArray:
     """"1:" + base64 of each 20-byte digest (the 21st byte is zero), "" where not ``present``."""
     n = len(digests)
     groups = digests.reshape(n, 7, 3).astype(np.uint32)

@@ -123,3 +123,12 @@ def test_corpus_records_equal_the_per_row_reference(capture, compared):
     intervals = list(iter_intervals([path], 60.0, uid_salt="SN-1", protocols=()))
     assert sum(rows for rows, _, _ in compared) == sum(iv.flows.num_rows for iv in intervals) > 0
     assert all(same and same_bytes for _, same, same_bytes in compared)
+
+
+def test_records_of_flows_in_reused_slots_over_many_intervals_equal_the_reference(plant, compared):
+    """The Community IDs the table keeps per slot (hashed once a flow) stay right across intervals
+    and when an ended or evicted flow's slot holds another flow."""
+    intervals = list(iter_intervals([plant], 2.0, uid_salt="SN-1", protocols=(), max_flows=64))
+    assert len(intervals) > 5 and sum(iv.evicted_flows for iv in intervals) > 0
+    assert sum(iv.flows["final"].to_pylist().count(True) for iv in intervals[:-1]) > 0  # slots freed before the end
+    assert compared and all(same and same_bytes for _, same, same_bytes in compared)
