@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 import time
 from contextlib import contextmanager
+from datetime import timedelta
+from types import SimpleNamespace
 
 import httpx
+import limits.storage.memory
 import pytest
 from coretest import PASSWORD, LiveServer
 
-from core.access import accounts, auth
+from core.access import accounts, auth, throttle
 from core.api.app import create_app
 
 REAL, UNKNOWN = "ops@acme.example", "ghost@acme.example"  # same length: the echoed field matches too
@@ -32,7 +35,22 @@ def _comparable(r: httpx.Response, email: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def server(settings):
+def clock(monkeypatch):
+    """The throttle's and the account pause's clock, standing still until moved: the windows do not
+    depend on how fast a loaded machine answers the attempts."""
+    moved, start, start_utc = [0.0], time.time(), auth.utcnow()
+    fake = SimpleNamespace(time=lambda: start + moved[0])
+    monkeypatch.setattr(limits.storage.memory, "time", fake)
+    monkeypatch.setattr(throttle, "time", fake)
+    monkeypatch.setattr(auth, "utcnow", lambda: start_utc + timedelta(seconds=moved[0]))
+
+    def advance(seconds: float) -> None:
+        moved[0] += seconds
+    return advance
+
+
+@pytest.fixture
+def server(settings, clock):
     @contextmanager
     def start(**limits):
         with LiveServer(create_app(settings.model_copy(update=limits))) as live:
@@ -42,21 +60,21 @@ def server(settings):
     return start
 
 
-def test_throttled_real_and_unknown_accounts_get_the_same_locked_answer(server):
-    with server(login_limit_per_account_source="5/3 seconds", login_limit_per_source="100/minute") as live, httpx.Client(base_url=live.url) as client:
+def test_throttled_real_and_unknown_accounts_get_the_same_locked_answer(server, clock):
+    with server(login_limit_per_account_source="5/30 seconds", login_limit_per_source="100/minute") as live, httpx.Client(base_url=live.url) as client:
         for _ in range(5):  # interleaved, so both windows end in the same minute
             assert _login(client, REAL, "wrong password").status_code == 200
             assert _login(client, UNKNOWN, "wrong password").status_code == 200
         real, unknown = _login(client, REAL, PASSWORD), _login(client, UNKNOWN, PASSWORD)
         assert real.status_code == 429 and "一時的にロック" in real.text and re.search(r"\d\d:\d\d JST", real.text)
         assert _comparable(real, REAL) == _comparable(unknown, UNKNOWN)
-        time.sleep(3.5)  # the pause is over: the right password logs in
+        clock(31)  # the pause is over: the right password logs in
         assert _login(client, REAL, PASSWORD).status_code == 303
 
 
-def test_a_paused_account_and_an_unknown_one_tried_as_often_look_alike(server, monkeypatch):
+def test_a_paused_account_and_an_unknown_one_tried_as_often_look_alike(server, clock, monkeypatch):
     monkeypatch.setattr(auth, "ACCOUNT_CEILING", 3)
-    monkeypatch.setattr(auth, "ACCOUNT_PAUSE", auth.timedelta(seconds=3))
+    monkeypatch.setattr(auth, "ACCOUNT_PAUSE", auth.timedelta(seconds=30))
     loose = {"login_limit_per_account_source": "100/minute", "login_limit_per_source": "100/minute"}
     with server(**loose) as live, httpx.Client(base_url=live.url) as client:
         answers = {REAL: [], UNKNOWN: []}
@@ -68,5 +86,5 @@ def test_a_paused_account_and_an_unknown_one_tried_as_often_look_alike(server, m
         locked = _login(client, REAL, PASSWORD)  # paused even for the right password
         assert locked.status_code == 429 and "一時的にロック" in locked.text
         assert _comparable(locked, REAL) == _comparable(_login(client, UNKNOWN, PASSWORD), UNKNOWN)
-        time.sleep(3.5)
+        clock(31)
         assert _login(client, REAL, PASSWORD).status_code == 303
