@@ -289,7 +289,7 @@ def _apdu(apdu: bytes, is_orig: bool, session: Session, attrs: dict[str, object]
 def _answer_facts(service: int, body: bytes, session: Session) -> list[Fact]:
     if service not in (READ_PROPERTY, READ_PROPERTY_MULTIPLE):
         return []
-    return salvage(session, _device_facts, body, service == READ_PROPERTY_MULTIPLE)
+    return salvage(session, device_facts, body, service == READ_PROPERTY_MULTIPLE)
 
 
 def _start_reassembly(apdu: bytes, invoke: int, is_orig: bool, session: Session) -> list[Fact]:
@@ -356,7 +356,7 @@ def _unconfirmed(service: int, body: bytes, attrs: dict[str, object]) -> list[Ev
         object_type, instance = _object_id(tags[0][3])
         vendor = _unsigned(tags[3][3])
         event.attrs.update(object_type=object_type, instance=instance, vendor_id=vendor)
-        return [event, Fact("bacnet_device_id", str(instance)), *_vendor_id_facts(vendor)]
+        return [event, Fact("bacnet_device_id", str(instance)), *vendor_id_facts(vendor)]
     if service == I_HAVE:  # device id, object id, object name
         tags = _tags(body)
         if len(tags) < 3:
@@ -379,13 +379,13 @@ def _error_code(body: bytes) -> str:
     return _name(ERROR_CODES, values[1])
 
 
-def _vendor_id_facts(vendor: int) -> list[Fact]:
+def vendor_id_facts(vendor: int) -> list[Fact]:
     """A vendor identifier and, when ASHRAE's registry knows it, the vendor it names."""
     name = vendors().get(vendor)
     return [Fact("bacnet_vendor_id", str(vendor))] + ([Fact("vendor", name, confidence=CONF_VENDOR_ID)] if name else [])
 
 
-def _device_facts(body: bytes, multiple: bool) -> list[Fact]:
+def device_facts(body: bytes, multiple: bool) -> list[Fact]:
     """Facts from a read-property or read-property-multiple answer about a device object."""
     facts: list[Fact] = []
     for object_type, prop, number, content in (_rpm_values if multiple else _rp_value)(_tags(body)):
@@ -395,7 +395,7 @@ def _device_facts(body: bytes, multiple: bool) -> list[Fact]:
         if attribute and number == CHARACTER_STRING and (text := _text(content)):
             facts.append(Fact(attribute, text))
         elif prop == VENDOR_IDENTIFIER and number == UNSIGNED:
-            facts += _vendor_id_facts(_unsigned(content))
+            facts += vendor_id_facts(_unsigned(content))
     return facts
 
 

@@ -34,7 +34,7 @@ from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
-from sensor.meter import fast_dnp3, fast_enip, fast_fins, fast_iec104, fast_modbus, fast_s7comm
+from sensor.meter import fast_bacnet, fast_dnp3, fast_enip, fast_fins, fast_iec104, fast_modbus, fast_s7comm
 from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.fast_path import MovingFlows
 from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
@@ -56,6 +56,7 @@ CAPPED: dict[str, tuple[ModuleType, type[CompiledFlows]]] = {
     "iec104": (fast_iec104, fast_iec104.FastIec104),
     "dnp3": (fast_dnp3, fast_dnp3.FastDnp3),
     "omron_fins": (fast_fins, fast_fins.FastFins),
+    "bacnet": (fast_bacnet, fast_bacnet.FastBacnet),
 }
 
 

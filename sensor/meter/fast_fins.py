@@ -11,7 +11,7 @@ import numpy as np
 from sensor.decode import fins
 from sensor.decode.fast import fins as k
 from sensor.meter.fast_path import MovingFlows
-from sensor.meter.flows import SEC, FlowTable
+from sensor.meter.flows import FlowTable
 from sensor.meter.rows import Facts
 
 MAX_EVENTS = 1 << 17  # per interval (96 bytes each), with the Python path's FINS events (applayer.CAPPED)
@@ -42,10 +42,7 @@ class FastFins(MovingFlows):
     def _jobs_done(self, data: np.ndarray) -> None:
         """Controller Data Read answers: the model and version their sender states."""
         for fid, ts, off, length, orig in self._jobs[: self._cnt[k.C_JOBS]].tolist():
-            _, orig_h, resp_h, _ = self.ends[fid]
-            for fact in fins.controller_data(bytes(data[off : off + length])):
-                self.facts.add(ts / SEC, "", orig_h if orig else resp_h, fact.attribute, fact.value, self.protocol,
-                               fact.confidence)
+            self._note_facts(fid, ts, orig, fins.controller_data(bytes(data[off : off + length])))
         self._cnt[k.C_JOBS] = 0
 
     def _pending_key(self, key: int) -> object:

@@ -7,13 +7,14 @@ import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol
 
 import pytest
 
 from sensor.meter import applayer
 from sensor.meter.fold import _key, fold_events
 from sensor.meter.pipeline import iter_intervals
-from sensor.simulate import PCAP_HEADER, PCAP_RECORD, Host, tcp_frame, write_pcap
+from sensor.simulate import PCAP_HEADER, PCAP_RECORD, Host, tcp_frame, udp_frame, write_pcap
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
@@ -120,6 +121,36 @@ def fuzz_capture(path: Path, seed: int, server_port: int, opening: bytes, frame:
             last[from_client] = (start, payload)
             seq[from_client] = max(seq[from_client], (start + len(payload)) & 0xFFFFFFFF)
             t += rng.choice((0, 1, 900, 20_000, 3_000_000))
+    records.sort(key=lambda r: r[0])
+    write_capture(path, records)
+
+
+class Conversation(Protocol):
+    """A UDP conversation's datagrams: the client's first (one its protocol is detected by), then either way."""
+
+    def opening(self, rng: random.Random) -> bytes: ...
+
+    def __call__(self, rng: random.Random, from_client: bool) -> bytes: ...
+
+
+def udp_capture(path: Path, seed: int, server_port: int, conversation: Callable[[], Conversation], flows: int = 24,
+                datagrams: int = 40, truncated: float = 0.05) -> None:
+    """UDP flows to ``server_port`` from two clients (from that port or another), each a new ``conversation``,
+    over three 60 s intervals; ``truncated`` of the datagrams cut short by the capture."""
+    rng = random.Random(seed)
+    clients = [CLIENT, Host("hmi2", "hmi", "10.9.0.11", "02:00:00:00:00:0b", False, 64)]
+    records = []
+    for n in range(flows):
+        client, port, talk = clients[n % 2], rng.choice((server_port, 40000 + n)), conversation()
+        t = T0 + rng.randrange(60_000_000)
+        for i in range(datagrams):
+            from_client = i == 0 or rng.random() < 0.5
+            payload = talk.opening(rng) if i == 0 else talk(rng, from_client)
+            src, dst, ports = (client, SERVER, (port, server_port)) if from_client else \
+                (SERVER, client, (server_port, port))
+            cut = 42 + rng.randrange(len(payload)) if payload and rng.random() < truncated else None  # (42: headers)
+            records.append((t, udp_frame(src, dst.mac, dst.ip, *ports, payload), cut))
+            t += rng.choice((0, 1, 1_200, 20_000, 3_000_000))
     records.sort(key=lambda r: r[0])
     write_capture(path, records)
 

@@ -11,11 +11,11 @@ import random
 import struct
 
 import pytest
-from fastpaths import CORPUS, CLIENT, SERVER, T0, agree_bounded, assert_paths_agree, moves, run
+from fastpaths import CORPUS, agree_bounded, assert_paths_agree, moves, run, udp_capture
 
-from sensor.meter import fast_fins
+from sensor.meter import applayer, fast_fins
 from sensor.meter.fast_fins import FastFins
-from sensor.simulate import PCAP_HEADER, PCAP_RECORD, Host, fins, udp_frame
+from sensor.simulate import fins
 
 FINS_TRACES = sorted(p for p in [CORPUS / "nttcom/OmronFINS/Traces/test.pcap", CORPUS / "ndpi/fins.pcap",
                                  *(CORPUS / "icsnpp/omron-fins/traces").glob("*.pcap")] if p.exists())
@@ -40,6 +40,9 @@ class _Plc:
 
     def __init__(self) -> None:
         self.asked: list[tuple[int, int, int, int]] = []  # (sid, code, plc node, hmi node)
+
+    def opening(self, rng: random.Random) -> bytes:
+        return self.command(rng)
 
     def command(self, rng: random.Random) -> bytes:
         sid, code, plc, hmi = rng.randrange(4), rng.choice(CODES), rng.choice((1, 2)), rng.choice((10, 11))
@@ -73,28 +76,6 @@ class _Plc:
         return pdu[: rng.randrange(len(pdu))] if roll < 0.15 else pdu
 
 
-def fins_capture(path, seed: int, flows: int = 24, datagrams: int = 40, truncated: float = 0.05) -> None:
-    """FINS/UDP flows (from a few clients, to PORT) of ``_Plc`` datagrams over three 60 s intervals, some
-    cut short by the capture (``truncated`` of them)."""
-    rng = random.Random(seed)
-    clients = [CLIENT, Host("hmi2", "hmi", "10.9.0.11", "02:00:00:00:00:0b", False, 64)]
-    records = []
-    for n in range(flows):
-        client, port, plc = clients[n % 2], rng.choice((PORT, 40000 + n)), _Plc()
-        t = T0 + rng.randrange(60_000_000)
-        for i in range(datagrams):
-            from_client = i == 0 or rng.random() < 0.5
-            payload = plc.command(rng) if i == 0 else plc(rng, from_client)  # (the first one detected as FINS)
-            src, dst, ports = (client, SERVER, (port, PORT)) if from_client else (SERVER, client, (PORT, port))
-            frame = udp_frame(src, dst.mac, dst.ip, *ports, payload)
-            cut = len(frame) - 42 - rng.randrange(len(payload) + 1) if rng.random() < truncated else 0
-            records.append((t, frame[: 42 + cut] if cut > 0 else frame, len(frame)))
-            t += rng.choice((0, 1, 1_200, 20_000, 3_000_000))
-    records.sort(key=lambda r: r[0])
-    path.write_bytes(PCAP_HEADER + b"".join(PCAP_RECORD.pack(*divmod(ts, 1_000_000), len(data), size) + data
-                                            for ts, data, size in records))
-
-
 @pytest.fixture
 def kernel_packets(monkeypatch) -> list[int]:
     """How many packets the FINS path was given, per call (filled during runs)."""
@@ -123,10 +104,14 @@ def test_the_corpus_fins_over_udp_is_compiled_and_fins_tcp_stays_in_python(monke
 @pytest.mark.parametrize("seed", range(3))
 def test_random_broken_and_truncated_datagrams_decode_the_same(seed, tmp_path, monkeypatch, kernel_packets):
     path = tmp_path / "fins.pcap"
-    fins_capture(path, seed)
+    udp_capture(path, seed, PORT, _Plc)
     moved = moves(monkeypatch, FastFins)
+    decoded = []  # datagrams of FINS flows the Python decoder read
+    decode = applayer.AppLayer._decode
+    monkeypatch.setattr(applayer.AppLayer, "_decode", lambda self, flow, *rest: decoded.append(flow.protocol.name)
+                        or decode(self, flow, *rest))
     assert assert_paths_agree(path, monkeypatch, "omron_fins") > 500
-    assert not moved and sum(kernel_packets) > 2 * 900  # of 960 datagrams (two runs: one event a PDU, folded)
+    assert not moved and sum(kernel_packets) == 2 * decoded.count("omron_fins") > 1600  # (two runs: per PDU, folded)
     intervals = run(path, True, False, monkeypatch)
     events = [event for events, *_ in intervals for event in events]
     assert sum("rtt" in event["attrs"] for event in events) > 100  # commands answered
@@ -141,7 +126,7 @@ def test_flows_past_the_pending_keys_reach_go_on_in_python(tmp_path, monkeypatch
     """Pending keys hold 15 bits of flow id (32,768 FINS flows at once): a flow past them is not taken,
     from its first datagram on."""
     path = tmp_path / "fins.pcap"
-    fins_capture(path, 5, truncated=0)
+    udp_capture(path, 5, PORT, _Plc, truncated=0)
     monkeypatch.setattr(FastFins, "max_fid", 3)
     moved = moves(monkeypatch, FastFins)
     assert assert_paths_agree(path, monkeypatch, "omron_fins") > 500
@@ -152,5 +137,5 @@ def test_a_bounded_flow_table_and_the_event_cap_decode_the_same(tmp_path, monkey
     """Slots of evicted flows are reused by others; events over the cap are dropped and counted,
     their commands still pending (an answer adds no event)."""
     path = tmp_path / "fins.pcap"
-    fins_capture(path, 8, flows=12)
+    udp_capture(path, 8, PORT, _Plc, flows=12)
     assert agree_bounded(path, monkeypatch, "omron_fins", fast_fins) > 100
