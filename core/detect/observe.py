@@ -22,6 +22,7 @@ from core.detect.site import Site, is_unicast_mac
 from sensor import wire
 
 MAX_EVIDENCE = 20
+WHOLE_ROWS = 4096  # a table of sightings up to this size becomes Python whole when a finding is asked of it
 OT_PROTOCOLS = frozenset((
     "ads", "bacnet", "cclink_ie", "cclink_ie_field_basic", "cclink_ie_tsn", "cip", "dnp3", "enip", "goose",
     "hart_ip", "iec104", "knxnet_ip", "mms", "modbus", "omron_fins", "opcua", "profinet", "profinet_io_cm",
@@ -67,6 +68,8 @@ class _Rows:
         return (self.table["uid"][row].as_py() or "") if "uid" in names else ""
 
     def finding(self, row: int) -> Finding:
+        if self.table.num_rows > WHOLE_ROWS:  # a flood's table: only the rows its budget lets through
+            return self._build({name: _python(self.table[name].slice(row, 1))[0] for name in self.table.column_names})
         if self._columns is None:
             self._columns = {name: _python(self.table[name]) for name in self.table.column_names}
         return self._build({name: values[row] for name, values in self._columns.items()})
@@ -139,7 +142,7 @@ class _Places:
             # checked against every other site of the group
             mine = pc.is_in(b, pa.array(members, pa.int32())) if len(self.networks) > 1 else None
             distinct = pc.unique(ips if mine is None else ips.filter(mine)).to_pylist()
-            ok = pc.is_in(ips, pa.array([ip for ip in distinct if site.is_site(ip)], pa.string()))
+            ok = pc.is_in(ips, pa.array([ip for ip, (here, _) in site.places(distinct).items() if here], pa.string()))
             if mine is not None:
                 ok = pc.and_(ok, mine)
             on_site = ok if on_site is None else pc.or_(on_site, ok)

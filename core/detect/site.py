@@ -11,6 +11,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 DEFAULT_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
                     "fc00::/7", "fe80::/10")
 MAX_NETWORKS = 256
@@ -72,6 +76,36 @@ class Site:
     def is_public(self, ip: str) -> bool:
         """A global unicast address off the site (the internet)."""
         return self._place(ip)[1]
+
+    def places(self, ips: list[str]) -> dict[str, tuple[bool, bool]]:
+        """(``is_site``, ``is_public``) of each of ``ips`` (distinct addresses, "" allowed): IPv4
+        addresses on the site's networks in numpy (a batch may show 150,000 of them), the others one
+        by one."""
+        out: dict[str, tuple[bool, bool]] = {}
+        v4 = [ip for ip in ips if ip and ":" not in ip]
+        if v4:
+            try:
+                on_net, site = _v4_places(v4, self.networks)
+            except (pa.ArrowInvalid, ValueError):  # not all dotted quads: one by one
+                on_net, site = [False] * len(v4), [False] * len(v4)
+            out.update((ip, (True, False)) for ip, on, here in zip(v4, on_net, site) if on and here)
+        out.update((ip, self._place(ip)) for ip in ips if ip not in out)
+        return out
+
+
+def _v4_places(ips: list[str], networks: Networks) -> tuple[list[bool], list[bool]]:
+    """Of dotted-quad addresses: whether each is on one of the IPv4 ``networks``, and whether it is a
+    site device if so (unicast, not a .255 broadcast) — what ``_placer`` says of them."""
+    octets = pc.cast(pc.list_flatten(pc.split_pattern(pa.array(ips, pa.string()), ".")), pa.uint32())
+    octets = octets.to_numpy().reshape(len(ips), 4).astype(np.uint32)
+    value = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
+    on_net = np.zeros(len(ips), bool)
+    for net in networks:
+        if net.version == 4:
+            on_net |= (value & np.uint32(int(net.netmask))) == np.uint32(int(net.network_address))
+    first = octets[:, 0]
+    unicast = ~((first >= 224) & (first <= 239)) & (value != 0) & (first != 127)
+    return on_net.tolist(), (unicast & (octets[:, 3] != 255)).tolist()
 
 
 def site_of(tenant) -> Site:

@@ -6,7 +6,9 @@ ordinary batch is stored in the same group as the flood gets exactly what it get
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import random
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +18,7 @@ from coretest import flow, make_batch, post_batch, provision
 from test_detect_groups import stored
 
 from core.detect.observe import sightings
-from core.detect.site import Site
+from core.detect.site import Site, parse_networks
 from core.ingest import _Pending
 from core.store.controlplane import Tenant
 from sensor import wire
@@ -140,3 +142,19 @@ def test_a_flood_in_a_group_leaves_the_other_tenant_s_batch_as_it_is_alone(clien
     assert "new_flood" not in alerts_of(ch, beside) and alerts_of(ch, beside)
     assert {kind: len(rows) for kind, rows in alerts_of(ch, flooded).items()} == {
         "new_device": BUDGET, "new_link": BUDGET, "new_flood": 1}
+
+
+def test_the_site_check_of_many_addresses_at_once_says_what_one_by_one_says():
+    """``Site.places`` (IPv4 on the site's networks in numpy, so a flood of addresses costs no
+    Python per address) against ``is_site``/``is_public``, on random and edge addresses."""
+    rng = random.Random(7)
+    ips = {str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(5000)}
+    ips |= {f"{rng.choice([10, 127, 224, 239, 0, 169, 172, 192, 100])}.{rng.randrange(256)}.{rng.randrange(256)}."
+            f"{rng.choice([0, 1, 255, rng.randrange(256)])}" for _ in range(5000)}
+    ips |= {str(ipaddress.IPv6Address(rng.getrandbits(128))) for _ in range(200)}
+    ips = sorted(ips) + ["", "0.0.0.0", "255.255.255.255", "::ffff:10.0.0.255", "fe80::1", "fd00::7"]
+    for site in (Site(1), Site(2, parse_networks("10.0.0.0/8,192.168.1.0/24,23.0.0.0/8,fc00::/7")),
+                 Site(3, parse_networks("0.0.0.0/0"))):
+        placed = site.places(ips)
+        assert [placed[ip] for ip in ips] == [(site.is_site(ip), site.is_public(ip)) for ip in ips]
+        assert sum(here for here, _ in placed.values()) > 400

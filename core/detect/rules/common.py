@@ -13,12 +13,13 @@ import threading
 from contextlib import contextmanager
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.detect.kinds import Finding
 from core.detect.site import Site
 from sensor.wire import Batch
 
-__all__ = ("Findings", "Site", "accepted", "events", "flows", "macs", "services")
+__all__ = ("Findings", "Site", "accepted", "events", "flows", "macs", "places", "services")
 
 MAX_EVIDENCE = 20  # uids kept per finding: enough to show what happened, bounded for the store
 
@@ -92,6 +93,20 @@ def macs(batch: Batch) -> dict[str, tuple[str, str]]:
     return {uid: (o, r) for uid, o, r in zip(table.column("uid").to_pylist(),
                                              table.column("orig_l2_addr").to_pylist(),
                                              table.column("resp_l2_addr").to_pylist())}
+
+
+def places(batch: Batch, site: Site) -> dict[str, tuple[bool, bool]]:
+    """(``site.is_site``, ``site.is_public``) of every address of the batch's flows, worked out together
+    (``Site.places``) and once for all the rules inside ``shared(batch)``."""
+    key = (places, site.networks)
+    if getattr(_kept, "batch", None) is batch and key in _kept.rows:
+        return _kept.rows[key]
+    table = batch.tables["flows"]
+    both = pa.chunked_array(table["orig_h"].chunks + table["resp_h"].chunks, pa.string())
+    found = site.places(pc.unique(both).to_pylist())
+    if getattr(_kept, "batch", None) is batch:
+        _kept.rows[key] = found
+    return found
 
 
 def accepted(flow: dict) -> bool:

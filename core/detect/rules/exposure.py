@@ -4,7 +4,7 @@ severity) or inbound (a public host opened a flow the site device accepted: crit
 from __future__ import annotations
 
 from core.detect.kinds import Finding
-from core.detect.rules.common import Findings, Site, accepted, flows
+from core.detect.rules.common import Findings, Site, accepted, flows, places
 from sensor.wire import Batch
 
 INBOUND_SEVERITY = "critical"
@@ -12,18 +12,12 @@ INBOUND_SEVERITY = "critical"
 
 def rules(batch: Batch, site: Site) -> list[Finding]:
     found = Findings()
-    where: dict[str, tuple[bool, bool]] = {}  # address → (site, public), asked once per address
-
-    def place(ip: str) -> tuple[bool, bool]:
-        if ip not in where:
-            where[ip] = (site.is_site(ip), site.is_public(ip))
-        return where[ip]
-
+    where = places(batch, site)  # address → (site, public)
     for flow in flows(batch):
         orig, resp = flow["orig_h"], flow["resp_h"]
         if not orig or not resp:  # an L2 flow
             continue
-        (orig_site, orig_public), (resp_site, resp_public) = place(orig), place(resp)
+        (orig_site, orig_public), (resp_site, resp_public) = where[orig], where[resp]
         if orig_site and resp_public:
             direction, severity = "outbound", ""
         elif orig_public and resp_site and accepted(flow):

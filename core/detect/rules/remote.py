@@ -4,7 +4,7 @@ site device; from a public address they are high, from inside the kind's default
 from __future__ import annotations
 
 from core.detect.kinds import Finding
-from core.detect.rules.common import Findings, Site, accepted, flows, services
+from core.detect.rules.common import Findings, Site, accepted, flows, places, services
 from sensor.wire import Batch
 
 REMOTE = frozenset({"rdp", "vnc", "teamviewer", "anydesk", "ssh", "telnet"})
@@ -23,12 +23,12 @@ def service_of(flow: dict) -> str:
 
 
 def rules(batch: Batch, site: Site) -> list[Finding]:
-    found = Findings()
+    found, where = Findings(), places(batch, site)  # address → (site, public)
     for flow in flows(batch):
         service = service_of(flow) if flow["resp_h"] else ""
-        if not service or not accepted(flow) or not site.is_site(flow["resp_h"]):
+        if not service or not accepted(flow) or not where[flow["resp_h"]][0]:
             continue
-        outside = site.is_public(flow["orig_h"])
+        outside = where[flow["orig_h"]][1]
         found.add("remote_access", f"{service}:{flow['orig_h']}>{flow['resp_h']}", flow["ts"], flow["ts_end"],
                   evidence=flow["uid"], severity=FROM_OUTSIDE if outside else "", src_ip=flow["orig_h"],
                   src_mac=flow["orig_l2_addr"], dst_ip=flow["resp_h"], dst_mac=flow["resp_l2_addr"],

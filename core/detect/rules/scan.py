@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import timezone
 
 from core.detect.kinds import Finding
-from core.detect.rules.common import Findings, Site, events, flows, macs
+from core.detect.rules.common import Findings, Site, events, flows, macs, places
 from sensor.wire import Batch
 
 # Distinct ports probed on one host: a client opens a handful of services on a server; nmap's
@@ -57,7 +57,8 @@ def _identity(event: dict) -> bool:
 
 
 def _network_scans(batch: Batch, site: Site, found: Findings) -> None:
-    unicast = functools.cache(lambda ip: bool(ip) and (site.is_site(ip) or site.is_public(ip)))
+    where = places(batch, site)  # address → (site, public)
+    unicast = functools.cache(lambda ip: bool(ip) and any(where[ip]))
     start_us = int(batch.interval_start.astimezone(timezone.utc).timestamp() * 1_000_000)
     ports: dict[tuple[str, str], set] = defaultdict(set)  # (source, target) → probed ports
     hosts: dict[str, set] = defaultdict(set)  # source → probed hosts
