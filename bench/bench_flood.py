@@ -1,11 +1,16 @@
 """Detection's cost of a hostile batch: one sensor's batch showing many distinct addresses, alone and in
 a group with other sensors' ordinary batches.
 
-    .venv/bin/python bench/bench_flood.py [--addresses 150000] [--others 31] [--learning] [--core-src DIR]
+    .venv/bin/python bench/bench_flood.py [--addresses 150000] [--shape addresses|public|functions|dns]
+                                          [--others 31] [--learning] [--core-src DIR]
 
-The crafted batch holds one answered flow from each of ``--addresses`` distinct site addresses (and
-as many distinct MACs) to one PLC: each address a new device and a new link for the tenant, which
-detects (no learning period; ``--learning``: the tenant learns instead). It goes through
+The crafted batch (``--shape``) holds, for ``--addresses`` distinct values: ``addresses``, one answered
+flow from each of as many site addresses (and MACs) to one PLC — each a new device and a new link;
+``public``, one site device's flows to as many public addresses (``internet_exposure`` per pair);
+``functions``, as many distinct Modbus functions between two devices (``new_ot_function``); ``dns``, as
+many distinct names under a listed domain, each asked by its own site address (``indicator_match`` per
+pair, beside the new devices and links). The tenant detects (no learning period; ``--learning``: it
+learns instead). It goes through
 ``core.ingest.Ingestor`` (embedded chDB, detection on) as the ingest route runs it — once alone, once
 in a group with ``--others`` other tenants' sensors' plant batches — and ``Detector.examine`` and
 ``write`` are timed (thread CPU, wall) beside the whole group's store (what every sensor of the group
@@ -54,9 +59,48 @@ def crafted(addresses: int, start: datetime):
     return wire.Batch(start, start + timedelta(minutes=1), tables, {"packets": 4 * n}, sensor="SN-flood")
 
 
+def events_batch(rows: list[dict], flows: list[dict], start: datetime):
+    from sensor import wire
+
+    tables = {"flows": wire.table_from_rows("flows", flows), "events": wire.table_from_rows("events", rows),
+              "observations": wire.empty_table("observations")}
+    return wire.Batch(start, start + timedelta(minutes=1), tables, {"packets": 2 * len(flows)}, sensor="SN-flood")
+
+
+def _flow(orig: str, resp: str, start: datetime, i: int, service: str, proto: str = "tcp", port: int = 502) -> dict:
+    return dict(ts=start, ts_end=start + timedelta(seconds=1), uid=f"C{i}", community_id="", vlan=0, orig_h=orig,
+                orig_p=40000, resp_h=resp, resp_p=port, proto=proto, ethertype=0x0800, service=service, duration=1.0,
+                orig_bytes=12, resp_bytes=12, orig_pkts=2, resp_pkts=2, orig_ip_bytes=92, resp_ip_bytes=92,
+                conn_state="SF", history="ShADadFf", orig_l2_addr="00:1b:1b:00:00:05",
+                resp_l2_addr="00:1b:1b:00:00:fe", final=True)
+
+
+def shaped(shape: str, n: int, start: datetime):
+    """The crafted batch of ``shape`` (the module's docstring) with ``n`` distinct values."""
+    if shape == "addresses":
+        return crafted(n, start)
+    if shape == "public":
+        return events_batch([], [_flow("10.0.0.5", f"23.{1 + i // 60000}.{i // 240 % 250}.{1 + i % 240}", start, i,
+                                       "ssl", port=443) for i in range(n)], start)
+    if shape == "functions":
+        flows = [_flow("10.0.0.5", "10.0.0.2", start, 0, "modbus")]
+        return events_batch([dict(ts=start, ts_end=start, count=1, uid="C0", orig_h="10.0.0.5", resp_h="10.0.0.2",
+                                  resp_p=502, protocol="modbus", action=f"function_{i}", status="ok", attrs={})
+                             for i in range(n)], flows, start)
+    clients = [f"10.{1 + i // 60000}.{i // 240 % 250}.{1 + i % 240}" for i in range(n)]
+    return events_batch([dict(ts=start, ts_end=start, count=1, uid=f"C{i}", orig_h=ip, resp_h="10.0.0.53",
+                              resp_p=53, protocol="dns", action="query", status="NOERROR",
+                              attrs={"qname": f"h{i}.{LISTED_DOMAIN}"}) for i, ip in enumerate(clients)],
+                        [_flow(ip, "10.0.0.53", start, i, "dns", "udp", 53) for i, ip in enumerate(clients)], start)
+
+
+LISTED_DOMAIN = "flood.example"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--addresses", type=int, default=150_000)
+    ap.add_argument("--shape", choices=("addresses", "public", "functions", "dns"), default="addresses")
     ap.add_argument("--others", type=int, default=31, help="other sensors' batches in the group")
     ap.add_argument("--learning", action="store_true", help="the flooded tenant is learning")
     ap.add_argument("--core-src", type=Path, help="take core and sensor from this source tree")
@@ -76,7 +120,7 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     plant = plant_batches(args.workdir, 20_000, 60.0, 1)
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
-    print(f"core from {(args.core_src or ROOT).resolve()}; crafted batch of {args.addresses:,} addresses, "
+    print(f"core from {(args.core_src or ROOT).resolve()}; crafted batch of {args.addresses:,} {args.shape}, "
           f"{'learning' if args.learning else 'detecting'}; groups with {args.others} plant batches")
     with tempfile.TemporaryDirectory(dir=args.workdir) as data:
         cp = ControlPlane(f"sqlite:///{data}/control.db")
@@ -92,6 +136,8 @@ def main() -> None:
             others = [sensor(f"plant{i}", None) for i in range(args.others)]
         with ClickHouseStore(f"chdb://{data}/clickhouse") as ch:
             ch.migrate()
+            ch.insert_rows("indicators", [{"tenant_id": 0, "type": "domain", "value": LISTED_DOMAIN, "note": "",
+                                           "source": "bench"}])
             detector = Detector(ch, cp)
             ingestor = Ingestor(ch, detector)
             spent: dict[str, list[float]] = {}
@@ -107,7 +153,7 @@ def main() -> None:
                 setattr(detector, step, timed)
             for label, (tenant_id, sensor_id), group_size in (("alone", flooded[0], 0),
                                                               ("grouped", flooded[1], args.others)):
-                batch = wire.decode(wire.encode(crafted(args.addresses, start)))
+                batch = wire.decode(wire.encode(shaped(args.shape, args.addresses, start)))
                 group = [_Pending(tenant_id, sensor_id, batch)] + [
                     _Pending(t, s, wire.decode(wire.encode(plant[0]))) for t, s in others[:group_size]]
                 began, cpu = time.perf_counter(), time.process_time()

@@ -19,7 +19,7 @@ an alert, a notification and a row — seconds of work while the sensors of its 
    are not limited.
 3. What was cut is one finding of kind ``new_flood`` per batch, key ``new``: its count is the number
    of things cut, its details the budget and each flooded sort's total; repeats fold into the
-   sensor's one open flood alert.
+   sensor's one open flood alert (counts summed, each sort's largest batch total kept).
 
 A resend of the batch (the core stopped before its commit marker) cuts the same things: nothing of a
 flooded kind was learned after learning, and the first ``budget`` new alerts of a kind are chosen
@@ -34,6 +34,7 @@ worker's learning does not look like a flood.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from core.config import Settings
@@ -66,6 +67,16 @@ class Flood:
     def finding(self, start: int, end: int) -> Finding:
         details = (("budget", str(self.budget)),) + tuple((sort, str(n)) for sort, n in self.totals.items())
         return Finding(KIND, KEY, start, end, self.cut, details=details, evidence=tuple(self.evidence))
+
+
+def folded(details: dict | str, f: Finding) -> dict[str, str]:
+    """An open flood alert's details (as stored: JSON) after another batch's flood ``f`` folds in:
+    each sort's largest batch total, the budget now."""
+    out = details if isinstance(details, dict) else json.loads(details or "{}")
+    out = dict(out)
+    for name, value in f.details:
+        out[name] = value if name == "budget" else str(max(int(out.get(name, 0)), int(value)))
+    return out
 
 
 def news(seen: list[Sighting], cached: dict[tuple[str, str], str]) -> dict[str, list[Sighting]]:

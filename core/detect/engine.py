@@ -305,6 +305,8 @@ class Detector:
                              # +1, not the clock: an analyst's change made meanwhile (a clock
                              # version) outranks a fold that started from the row before it
                              "version": row["version"] + 1}
+                if kind == budget.KIND:
+                    row["details"] = budget.folded(row["details"], f)
             rows.append(row)
         self._open.wrote(tenant_id, sensor_id, rows)
         return rows, raised

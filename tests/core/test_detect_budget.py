@@ -92,8 +92,14 @@ def test_a_flood_of_addresses_raises_the_budget_and_one_flood_alert(client):
     alerts = alerts_of(ch, tenant_id)
     assert {kind: len(rows) for kind, rows in alerts.items()} == {"new_device": BUDGET, "new_link": BUDGET,
                                                                   "new_flood": 1}
-    assert flood_of(alerts)[0] == 2 * count
+    assert flood_of(alerts) == (2 * count, details)
     assert {r["count"] for r in alerts["new_link"]} == {2}
+
+    # then a rule meets as many distinct pairs: the sensor's one flood alert takes that sort in too
+    assert post_batch(client, token, wire.encode(public_peers(ADDRESSES, START + timedelta(minutes=2)))).status_code == 200
+    alerts = alerts_of(ch, tenant_id)
+    assert len(alerts["internet_exposure"]) == BUDGET
+    assert flood_of(alerts) == (2 * count + ADDRESSES - BUDGET, details | {"internet_exposure": str(ADDRESSES)})
 
 
 def test_while_learning_a_flood_teaches_only_the_budget_s_first(client):
