@@ -142,7 +142,7 @@ class _Places:
             # checked against every other site of the group
             mine = pc.is_in(b, pa.array(members, pa.int32())) if len(self.networks) > 1 else None
             distinct = pc.unique(ips if mine is None else ips.filter(mine)).to_pylist()
-            ok = pc.is_in(ips, pa.array([ip for ip, (here, _) in site.places(distinct).items() if here], pa.string()))
+            ok = pc.is_in(ips, pa.array(site.site_addresses(distinct), pa.string()))
             if mine is not None:
                 ok = pc.and_(ok, mine)
             on_site = ok if on_site is None else pc.or_(on_site, ok)

@@ -81,16 +81,24 @@ class Site:
         """(``is_site``, ``is_public``) of each of ``ips`` (distinct addresses, "" allowed): IPv4
         addresses on the site's networks in numpy (a batch may show 150,000 of them), the others one
         by one."""
-        out: dict[str, tuple[bool, bool]] = {}
-        v4 = [ip for ip in ips if ip and ":" not in ip]
-        if v4:
-            try:
-                on_net, site = _v4_places(v4, self.networks)
-            except (pa.ArrowInvalid, ValueError):  # not all dotted quads: one by one
-                on_net, site = [False] * len(v4), [False] * len(v4)
-            out.update((ip, (True, False)) for ip, on, here in zip(v4, on_net, site) if on and here)
+        out = {ip: (True, False) for ip in self._v4_sites(ips, on_net_only=True)}
         out.update((ip, self._place(ip)) for ip in ips if ip not in out)
         return out
+
+    def site_addresses(self, ips: list[str]) -> list[str]:
+        """Those of ``ips`` (distinct) that are site devices (``is_site``): IPv4 in numpy, others one by one."""
+        v4 = set(self._v4_sites(ips))
+        return [ip for ip in ips if ip in v4 or (ip and ":" in ip and self.is_site(ip))]
+
+    def _v4_sites(self, ips: list[str], on_net_only: bool = False) -> list[str]:
+        """The IPv4 site devices of ``ips``; with ``on_net_only``, none unless every IPv4 address
+        parses as a dotted quad (else the caller asks one by one)."""
+        v4 = [ip for ip in ips if ip and ":" not in ip]
+        try:
+            on_net, site = _v4_places(v4, self.networks) if v4 else ([], [])
+        except (pa.ArrowInvalid, ValueError):  # not all dotted quads
+            return [] if on_net_only else [ip for ip in v4 if self.is_site(ip)]
+        return [ip for ip, on, here in zip(v4, on_net, site) if on and here]
 
 
 def _v4_places(ips: list[str], networks: Networks) -> tuple[list[bool], list[bool]]:
