@@ -212,7 +212,7 @@ def _object_id(content: bytes) -> tuple[str, int]:
     return _name(OBJECT_TYPES, value >> 22), value & 0x3FFFFF
 
 
-def _text(content: bytes) -> str:
+def character_string(content: bytes) -> str:
     """Character string: character set (0 = UTF-8, 4 = UCS-2, 5 = ISO 8859-1), then the bytes."""
     charset, raw = content[0], content[1:]
     codec = {0: "utf-8", 4: "utf-16-be", 5: "latin-1"}.get(charset, "latin-1")
@@ -262,7 +262,7 @@ def _apdu(apdu: bytes, is_orig: bool, session: Session, attrs: dict[str, object]
         return []
     invoke = apdu[1]
     if kind == 3 and apdu[0] & 0x08 and apdu[2] != 0:
-        return _later_segment(apdu, invoke, is_orig, session)
+        return later_segment(apdu, invoke, is_orig, session)
     event = session.answer((invoke, not is_orig))
     out: list[Event | Fact] = []
     if event is None:
@@ -274,7 +274,7 @@ def _apdu(apdu: bytes, is_orig: bool, session: Session, attrs: dict[str, object]
     if kind in (2, 3):
         event.status = "OK"
         if kind == 3 and apdu[0] & 0x08:
-            out += _start_reassembly(apdu, invoke, is_orig, session)
+            out += start_reassembly(apdu, invoke, is_orig, session)
         elif kind == 3:
             out += _answer_facts(apdu[2], apdu[3:], session)
     elif kind == 5:
@@ -292,7 +292,7 @@ def _answer_facts(service: int, body: bytes, session: Session) -> list[Fact]:
     return salvage(session, device_facts, body, service == READ_PROPERTY_MULTIPLE)
 
 
-def _start_reassembly(apdu: bytes, invoke: int, is_orig: bool, session: Session) -> list[Fact]:
+def start_reassembly(apdu: bytes, invoke: int, is_orig: bool, session: Session) -> list[Fact]:
     """The first segment of a Complex-ACK (flags, invoke id, sequence 0, window, service, data):
     kept while more follow; read at once when it is the only one."""
     if len(apdu) < 5:
@@ -308,7 +308,7 @@ def _start_reassembly(apdu: bytes, invoke: int, is_orig: bool, session: Session)
     return []
 
 
-def _later_segment(apdu: bytes, invoke: int, is_orig: bool, session: Session) -> list[Fact]:
+def later_segment(apdu: bytes, invoke: int, is_orig: bool, session: Session) -> list[Fact]:
     """A Complex-ACK segment after the first: added to its answer, whose facts are read once the last
     one is in. A segment out of order, or an answer grown past ``MAX_SEGMENTED``, is given up."""
     parts: dict = session.vars.get("segmented", {})
@@ -363,7 +363,8 @@ def _unconfirmed(service: int, body: bytes, attrs: dict[str, object]) -> list[Ev
             raise ValueError("malformed I-Have")
         _, device = _object_id(tags[0][3])
         object_type, instance = _object_id(tags[1][3])
-        event.attrs.update(device=device, object_type=object_type, instance=instance, object_name=_text(tags[2][3]))
+        event.attrs.update(device=device, object_type=object_type, instance=instance,
+                           object_name=character_string(tags[2][3]))
     elif service == WHO_IS and body:  # optional device instance range
         tags = _tags(body)
         if len(tags) == 2:
@@ -392,7 +393,7 @@ def device_facts(body: bytes, multiple: bool) -> list[Fact]:
         if object_type != "device":
             continue
         attribute = DEVICE_FACTS.get(prop)
-        if attribute and number == CHARACTER_STRING and (text := _text(content)):
+        if attribute and number == CHARACTER_STRING and (text := character_string(content)):
             facts.append(Fact(attribute, text))
         elif prop == VENDOR_IDENTIFIER and number == UNSIGNED:
             facts += vendor_id_facts(_unsigned(content))

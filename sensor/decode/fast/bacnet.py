@@ -6,8 +6,9 @@ The kernel reads BVLC, NPDU (addresses and hop count) and APDU headers, the obje
 read/write-property requests, I-Am and Who-Is fields and Error PDUs' codes, raising where the Python
 decoder raises (counted malformed). I-Am answers' device and vendor ids and read-property(-multiple)
 Complex-ACKs become jobs: Python names the vendor and reads device objects' properties with the
-decoder's own functions. A flow moves to Python (``sensor.meter.fast_path``) at an I-Have (an object
-name) or a segmented Complex-ACK (put back together in Python).
+decoder's own functions, and an I-Have's object name is decoded there too (its row holds the name's
+number); the segments of a segmented Complex-ACK are put back together there (the kernel pairs its
+first segment with the request). No flow moves to Python.
 
 Columns, state and results are plain int64 arrays (see the index names below); timestamps are µs.
 """
@@ -25,22 +26,24 @@ from sensor.jit import njit
 # event columns: kind (below), code (service, BVLC function or network message), the PDU type the
 # event names (-1: none), BVLC function, invoke id (-1: none), status (-1: none; STATUS_* + code),
 # the answer's PDU type (-1: none), object type, instance, property, array index, vendor id, Who-Is
-# range (-1: none each); round-trip time at 11 (E_TS and E_RTT where modbus.answer sets them)
+# range, I-Have's device and object name (its number in the path's names) (-1: none each); round-trip
+# time at 11 (E_TS and E_RTT where modbus.answer sets them)
 E_FID, E_TS, E_KIND, E_CODE, E_PDU, E_BVLC, E_INVOKE, E_STATUS, E_REPLY, E_OBJECT, E_INSTANCE, E_RTT, E_PROPERTY, \
-    E_INDEX, E_VENDOR, E_LOW, E_HIGH = range(17)
-EVENT_COLS = 17
+    E_INDEX, E_VENDOR, E_LOW, E_HIGH, E_DEVICE, E_NAME = range(19)
+EVENT_COLS = 19
 KEY_COLS = (E_FID, E_KIND, E_CODE, E_PDU, E_BVLC, E_STATUS, E_REPLY, E_OBJECT, E_INSTANCE, E_PROPERTY, E_INDEX,
-            E_VENDOR, E_LOW, E_HIGH)
+            E_VENDOR, E_LOW, E_HIGH, E_DEVICE, E_NAME)
 KIND_REQUEST, KIND_ANSWER, KIND_UNCONFIRMED, KIND_BVLL, KIND_NETWORK = range(5)
 STATUS_OK, STATUS_ERROR, STATUS_REJECT, STATUS_ABORT = 0, 1 << 16, 2 << 16, 3 << 16
 # jobs: flow, time, kind, sent by the originator, relayed; I-Am: instance, vendor id; answers: service,
-# offset and length of the property values in the buffer
+# offset and length of the property values in the buffer; I-Have: event row, offset and length of the
+# object name (a character string); Complex-ACK segments: invoke id, offset and length of the APDU
 J_FID, J_TS, J_KIND, J_ORIG, J_RELAYED, J_A, J_B, J_C = range(8)
 JOB_COLS = 8
-JOB_I_AM, JOB_PROPERTIES = 1, 2
+JOB_I_AM, JOB_PROPERTIES, JOB_NAME, JOB_FIRST_SEGMENT, JOB_LATER_SEGMENT = 1, 2, 3, 4, 5
 FID_SHIFT = 9  # pending keys: fid << 9 | invoke id << 1 | the request came from the originator
 # decode() results
-NOT_BACNET, MALFORMED, DECODED, TO_PYTHON = 0, 1, 2, 3
+NOT_BACNET, MALFORMED, DECODED = 0, 1, 2
 BVLC_TYPE, MIN_DATAGRAM = 0x81, 4
 CONFIRMED, UNCONFIRMED, SIMPLE_ACK, COMPLEX_ACK, SEGMENT_ACK, ERROR, REJECT, ABORT = range(8)
 READ_PROPERTY, READ_PROPERTY_MULTIPLE, WRITE_PROPERTY, I_AM, I_HAVE, WHO_IS = 12, 14, 15, 0, 1, 8
@@ -100,6 +103,12 @@ def _unsigned(b, o, n):
 
 
 @njit(cache=True, _nrt=False)
+def _object_id(b, o):
+    """The 32 bits of an object identifier: object type << 22 | instance."""
+    return (np.int64(b[o]) << 24) | (np.int64(b[o + 1]) << 16) | (np.int64(b[o + 2]) << 8) | np.int64(b[o + 3])
+
+
+@njit(cache=True, _nrt=False)
 def _row(ev, cnt, fid, ts, kind, code, pdu, bvlc):
     k = new_row(cnt)
     if k >= 0:
@@ -113,7 +122,8 @@ def _row(ev, cnt, fid, ts, kind, code, pdu, bvlc):
 def _job(jobs, cnt, fid, ts, kind, is_orig, relayed, a, b_, c):
     j = cnt[C_JOBS]
     cnt[C_JOBS] = j + 1
-    jobs[j, J_FID], jobs[j, J_TS], jobs[j, J_KIND], jobs[j, J_ORIG], jobs[j, J_RELAYED] = fid, ts, kind, is_orig, relayed
+    jobs[j, J_FID], jobs[j, J_TS], jobs[j, J_KIND] = fid, ts, kind
+    jobs[j, J_ORIG], jobs[j, J_RELAYED] = is_orig, relayed
     jobs[j, J_A], jobs[j, J_B], jobs[j, J_C] = a, b_, c
 
 
@@ -130,7 +140,7 @@ def _request_fields(b, pos, end, ev, k):
             if n != 4:
                 return False
             if k >= 0:
-                value = (np.int64(b[o]) << 24) | (np.int64(b[o + 1]) << 16) | (np.int64(b[o + 2]) << 8) | np.int64(b[o + 3])
+                value = _object_id(b, o)
                 ev[k, E_OBJECT], ev[k, E_INSTANCE] = value >> 22, value & 0x3FFFFF
         elif number == 1 or number == 2:
             value = _unsigned(b, o, n)
@@ -163,12 +173,12 @@ def _error_code(b, pos, end):
 
 @njit(cache=True, _nrt=False)
 def _unconfirmed(b, pos, end, service, k, ev):
-    """bacnet._unconfirmed's fields of an I-Am or Who-Is (into row k, if any): (False where it raises,
-    I-Am's instance, its vendor id)."""
-    if service != I_AM and not (service == WHO_IS and pos < end):
+    """bacnet._unconfirmed's fields of an I-Am, I-Have or Who-Is (into row k, if any): (False where it
+    raises, I-Am's instance and vendor id or I-Have's object name's offset and length)."""
+    if service != I_AM and service != I_HAVE and not (service == WHO_IS and pos < end):
         return True, -1, -1
     count, first_number, first_context, first_o, first_n, fourth_o, fourth_n = 0, 0, False, 0, 0, 0, 0
-    second_o, second_n = 0, 0
+    second_o, second_n, third_o, third_n = 0, 0, 0, 0
     while pos < end:
         number, context, lvt, o, n, nxt = _tag(b, pos, end)
         if nxt < 0:
@@ -177,6 +187,8 @@ def _unconfirmed(b, pos, end, service, k, ev):
             first_number, first_context, first_o, first_n = number, context, o, n
         elif count == 1:
             second_o, second_n = o, n
+        elif count == 2:
+            third_o, third_n = o, n
         elif count == 3:
             fourth_o, fourth_n = o, n
         count += 1
@@ -189,13 +201,20 @@ def _unconfirmed(b, pos, end, service, k, ev):
             if k >= 0:
                 ev[k, E_LOW], ev[k, E_HIGH] = low, high
         return True, -1, -1
+    if service == I_HAVE:  # device id, object id, object name (its offset and length)
+        if count < 3 or first_n != 4 or second_n != 4 or third_n < 1:
+            return False, -1, -1
+        if k >= 0:
+            ev[k, E_DEVICE] = _object_id(b, first_o) & 0x3FFFFF
+            value = _object_id(b, second_o)
+            ev[k, E_OBJECT], ev[k, E_INSTANCE] = value >> 22, value & 0x3FFFFF
+        return True, third_o, third_n
     if count < 4 or first_number != OBJECT_ID or first_context or first_n != 4:
         return False, -1, -1
     vendor = _unsigned(b, fourth_o, fourth_n)
     if vendor < 0:
         return False, -1, -1
-    o = first_o
-    value = (np.int64(b[o]) << 24) | (np.int64(b[o + 1]) << 16) | (np.int64(b[o + 2]) << 8) | np.int64(b[o + 3])
+    value = _object_id(b, first_o)
     if k >= 0:
         ev[k, E_OBJECT], ev[k, E_INSTANCE], ev[k, E_VENDOR] = value >> 22, value & 0x3FFFFF, vendor
     return True, value & 0x3FFFFF, vendor
@@ -204,7 +223,7 @@ def _unconfirmed(b, pos, end, service, k, ev):
 @njit(cache=True, _nrt=False)
 def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
     """One datagram b[o:o+n], as bacnet.decode: NOT_BACNET (raised before the service is confirmed),
-    MALFORMED (raised after), DECODED, or TO_PYTHON (nothing done: the flow goes on in Python)."""
+    MALFORMED (raised after) or DECODED."""
     end = o + n
     if n < 2 or b[o] != BVLC_TYPE or not _bvlc(b[o + 1]):
         return NOT_BACNET
@@ -259,32 +278,37 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
         if size < 2:
             return MALFORMED
         service = np.int64(b[a + 1])
-        if service == I_HAVE:
-            return TO_PYTHON
-        ok, instance, vendor = _unconfirmed(b, a + 2, end, service, -1, ev)
+        ok, x, y = _unconfirmed(b, a + 2, end, service, -1, ev)
         if not ok:
             return MALFORMED
         k = _row(ev, cnt, fid, ts, KIND_UNCONFIRMED, service, UNCONFIRMED, function)
         if k >= 0:
             _unconfirmed(b, a + 2, end, service, k, ev)
-        if service == I_AM and not relayed:
-            _job(jobs, cnt, fid, ts, JOB_I_AM, is_orig, relayed, instance, vendor, 0)
+            if service == I_HAVE:
+                _job(jobs, cnt, fid, ts, JOB_NAME, is_orig, relayed, k, x, y)
+        if service == I_AM and not relayed:  # (x, y: the device's instance and vendor id)
+            _job(jobs, cnt, fid, ts, JOB_I_AM, is_orig, relayed, x, y, 0)
         return DECODED
     if kind == SEGMENT_ACK:
         return DECODED
     if size < 2:
         return MALFORMED
-    if kind == COMPLEX_ACK and segmented:
-        return TO_PYTHON
     invoke = np.int64(b[a + 1])
+    if kind == COMPLEX_ACK and segmented:
+        if size < 3:
+            return MALFORMED
+        if b[a + 2] != 0:  # a later segment: no event, put with the first in Python
+            _job(jobs, cnt, fid, ts, JOB_LATER_SEGMENT, is_orig, relayed, invoke, a, size)
+            return DECODED
     key = (fid << FID_SHIFT) | (invoke << 1) | np.int64(not is_orig)
     paired, k = answer(flows, F_PENDING, keys, vals, cnt, ev, fid, key, ts)
     if not paired:
         service = -1
         if kind == SIMPLE_ACK or kind == COMPLEX_ACK or kind == ERROR:
-            if size < 3:
+            at = 4 if segmented and kind == COMPLEX_ACK else 2
+            if size <= at:
                 return MALFORMED
-            service = np.int64(b[a + 2])
+            service = np.int64(b[a + at])
         status = _status(b, a, size, end, kind)
         if status == -1:
             return MALFORMED
@@ -302,7 +326,11 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
             return MALFORMED
     if k >= 0:
         ev[k, E_REPLY], ev[k, E_STATUS] = kind, status
-    if kind == COMPLEX_ACK:
+    if kind == COMPLEX_ACK and segmented:  # the first segment: put together with the others in Python
+        if size < 5:
+            return MALFORMED
+        _job(jobs, cnt, fid, ts, JOB_FIRST_SEGMENT, is_orig, relayed, invoke, a, size)
+    elif kind == COMPLEX_ACK:
         if size < 3:
             return MALFORMED
         service = np.int64(b[a + 2])
@@ -326,20 +354,15 @@ def _status(b, a, size, end, kind):
 
 @njit(cache=True, _nrt=False)
 def scan(b, fid, is_orig, ts, off, length, end, seq, start, flows, keys, vals, ev, jobs, cnt):
-    """Datagrams start… of BACnet flows (fid per packet) → events; returns (DONE, len) or (MOVE | GROW,
-    index of the packet Python must take over at, or make room for, first). Packets of flows already
-    moved to Python are skipped."""
+    """Datagrams start… of BACnet flows (fid per packet) → events; returns (DONE, len) or (GROW, index
+    of the packet to make room for first)."""
     for i in range(start, len(fid)):
         f = fid[i]
-        if flows[f, F_MOVED]:
-            continue
         if not room(1, keys, ev, jobs, cnt):
             return GROW, i
         lo = off[i]
         result = decode(b, lo, max(min(lo + length[i], end[i]) - lo, 0), f, is_orig[i], ts[i], flows, keys, vals,
                         ev, jobs, cnt)
-        if result == TO_PYTHON:
-            return MOVE, i
         if result != NOT_BACNET:
             flows[f, F_SERVICES] |= SERVICE
         if result != DECODED:

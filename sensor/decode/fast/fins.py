@@ -16,9 +16,9 @@ import numpy as np
 
 from sensor.decode.fast.framed import frame_done
 from sensor.decode.fast.modbus import DROPPED, _be16, answer, ask, new_row, room
-from sensor.decode.fast.moving import (C_DROPPED, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING, COUNTERS, DONE,  # noqa: F401
-                                       F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, F_SERVICES, F_SLOT, F_TOLD,
-                                       FLOW_COLS, GROW, INITIAL, MOVE, SERVICE)  # (read by the Python side)
+from sensor.decode.fast.moving import (C_DROPPED, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING,  # noqa: F401
+                                       COUNTERS, DONE, F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, F_SERVICES,
+                                       F_SLOT, F_TOLD, FLOW_COLS, GROW, INITIAL, MOVE, SERVICE)  # (read by Python)
 from sensor.jit import njit
 
 # event columns: kind (command, response alone, FINS/TCP header command), command code (the FINS/TCP
