@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensor.decode.fast.modbus import DROPPED, answer, ask, new_row, room
+from sensor.decode.fast.fins import row  # (E_FID … E_BVLC: its six columns)
+from sensor.decode.fast.modbus import DROPPED, answer, ask, room
 from sensor.decode.fast.moving import (C_DROPPED, C_ERRORS, C_EVENTS, C_JOBS, C_MAX_EVENTS, C_PENDING,  # noqa: F401
                                        COUNTERS, DONE, F_MOVED, F_PENDING, F_SEQ, F_SERVED, F_SERVED_AT, F_SERVICES,
                                        F_SLOT, F_TOLD, FLOW_COLS, GROW, INITIAL, MOVE, SERVICE)  # (read by Python)
@@ -106,16 +107,6 @@ def _unsigned(b, o, n):
 def _object_id(b, o):
     """The 32 bits of an object identifier: object type << 22 | instance."""
     return (np.int64(b[o]) << 24) | (np.int64(b[o + 1]) << 16) | (np.int64(b[o + 2]) << 8) | np.int64(b[o + 3])
-
-
-@njit(cache=True, _nrt=False)
-def _row(ev, cnt, fid, ts, kind, code, pdu, bvlc):
-    k = new_row(cnt)
-    if k >= 0:
-        ev[k, :] = -1
-        ev[k, E_FID], ev[k, E_TS], ev[k, E_KIND], ev[k, E_CODE], ev[k, E_PDU], ev[k, E_BVLC] = \
-            fid, ts, kind, code, pdu, bvlc
-    return k
 
 
 @njit(cache=True, _nrt=False)
@@ -229,7 +220,7 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
         return NOT_BACNET
     function = np.int64(b[o + 1])
     if not (function == 0x04 or function == 0x09 or function == 0x0A or function == 0x0B):
-        _row(ev, cnt, fid, ts, KIND_BVLL, function, -1, function)
+        row(ev, cnt, fid, ts, KIND_BVLL, function, -1, function)
         return DECODED
     pos = o + (10 if function == 0x04 else 4)  # bacnet._npdu
     if pos + 1 >= end or b[pos] != 0x01:
@@ -247,7 +238,7 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
     if control & 0x80:
         if pos >= end:
             return MALFORMED
-        _row(ev, cnt, fid, ts, KIND_NETWORK, b[pos], -1, function)
+        row(ev, cnt, fid, ts, KIND_NETWORK, b[pos], -1, function)
         return DECODED
     if pos >= end:
         return MALFORMED
@@ -266,7 +257,7 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
         if service == READ_PROPERTY or service == WRITE_PROPERTY:  # (its fields before any row: it may raise)
             if not _request_fields(b, a + at + 1, end, ev, -1):
                 return MALFORMED
-        k = _row(ev, cnt, fid, ts, KIND_REQUEST, service, CONFIRMED, function)
+        k = row(ev, cnt, fid, ts, KIND_REQUEST, service, CONFIRMED, function)
         if k >= 0:
             ev[k, E_INVOKE] = invoke
             if service == READ_PROPERTY or service == WRITE_PROPERTY:
@@ -281,7 +272,7 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
         ok, x, y = _unconfirmed(b, a + 2, end, service, -1, ev)
         if not ok:
             return MALFORMED
-        k = _row(ev, cnt, fid, ts, KIND_UNCONFIRMED, service, UNCONFIRMED, function)
+        k = row(ev, cnt, fid, ts, KIND_UNCONFIRMED, service, UNCONFIRMED, function)
         if k >= 0:
             _unconfirmed(b, a + 2, end, service, k, ev)
             if service == I_HAVE:
@@ -312,7 +303,7 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
         status = _status(b, a, size, end, kind)
         if status == -1:
             return MALFORMED
-        k = _row(ev, cnt, fid, ts, KIND_ANSWER, service, kind, function)
+        k = row(ev, cnt, fid, ts, KIND_ANSWER, service, kind, function)
         if k >= 0:
             ev[k, E_INVOKE] = invoke
     elif k >= 0:

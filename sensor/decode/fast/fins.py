@@ -56,12 +56,13 @@ def _memory(code):
 
 
 @njit(cache=True, _nrt=False)
-def _row(ev, cnt, fid, ts, kind, code, status, sid):
+def row(ev, cnt, fid, ts, kind, code, a, b_):
+    """A new event row of the datagram kernels (this one's and ``bacnet``'s: flow, time, kind, code, then
+    two more columns: here status and service id), the other columns -1; -1 once the interval has its cap."""
     k = new_row(cnt)
     if k >= 0:
         ev[k, :] = -1
-        ev[k, E_FID], ev[k, E_TS], ev[k, E_KIND], ev[k, E_CODE], ev[k, E_STATUS], ev[k, E_SID] = \
-            fid, ts, kind, code, status, sid
+        ev[k, 0], ev[k, 1], ev[k, 2], ev[k, 3], ev[k, 4], ev[k, 5] = fid, ts, kind, code, a, b_
     return k
 
 
@@ -73,7 +74,7 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
             return False
         command = _be32(b, o + 8)
         if command != FRAME_SEND:  # node address exchange, or an error notification
-            _row(ev, cnt, fid, ts, KIND_TCP, command, _be32(b, o + 12), -1)
+            row(ev, cnt, fid, ts, KIND_TCP, command, _be32(b, o + 12), -1)
             return True
         o, n = o + TCP_HEADER, n - TCP_HEADER
     if n < HEADER:
@@ -81,7 +82,7 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
     sid, code, body, size = np.int64(b[o + 9]), _be16(b, o + 10), o + HEADER, n - HEADER
     if not b[o] & ICF_RESPONSE:
         dest = _node(b, o + 3)
-        k = _row(ev, cnt, fid, ts, KIND_COMMAND, code, STATUS_NONE, sid)
+        k = row(ev, cnt, fid, ts, KIND_COMMAND, code, STATUS_NONE, sid)
         if k >= 0:
             ev[k, E_DEST], ev[k, E_SRC] = dest, _node(b, o + 6)
             if _memory(code) and size > 0:
@@ -97,7 +98,7 @@ def decode(b, o, n, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt):
     if k >= 0:
         ev[k, E_STATUS] = end
     elif not paired:  # the command was not seen this interval (a dropped one was: no event)
-        _row(ev, cnt, fid, ts, KIND_RESPONSE, code, end, sid)
+        row(ev, cnt, fid, ts, KIND_RESPONSE, code, end, sid)
     if code == CONTROLLER_DATA_READ and end == 0 and size >= CONTROLLER_DATA:
         j = cnt[C_JOBS]
         cnt[C_JOBS] = j + 1
