@@ -16,9 +16,9 @@ each flow's services, notes that the responder serves each service its decoder c
 (``errors``).
 
 Modbus/TCP and S7comm flows, once detected, go to compiled paths instead (``sensor.meter.fast_modbus``,
-``sensor.meter.fast_s7comm``; EtherNet/IP-CIP over TCP, IEC 104, DNP3 and FINS over UDP likewise): their packets never
-enter the per-packet loop, and no Python object is made per PDU. A flow such a kernel cannot follow
-moves to the Python path for good, with the decoder state it would have had. The module's
+``sensor.meter.fast_s7comm``; EtherNet/IP-CIP over TCP, IEC 104, DNP3, and FINS and BACnet over UDP
+likewise): their packets never enter the per-packet loop, and no Python object is made per PDU. A flow
+such a kernel cannot follow moves to the Python path for good, with the decoder state it would have had. The module's
 ``COMPILED`` switch (on by default) forces the Python path when off; the tests compare both.
 """
 
