@@ -215,17 +215,19 @@ def tenants_set(name: str, learning_hours: float | None = LEARNING_HOURS,
             tenant.site_networks = networks
             changed.append(f"site_networks={networks}")
         if retention_days is not None:
-            from core.export.retention import redate
-
-            cfg = settings()
-            with ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
-                ch.migrate()
-                redate(ch, tenant.id, retention_days)
             tenant.retention_days = retention_days
             changed.append(f"retention_days={retention_days}")
         audit(db, "cli", "tenant.set", tenant.id, " ".join(changed)[:2000])
         db.commit()
         note(f"tenant {tenant.name!r}: " + ", ".join(changed))
+        if retention_days is not None:  # running cores read it within Retention.RELOAD_S
+            from core.export.retention import Retention, redate_settled
+
+            note(f"re-dating its stored rows, again in {2 * Retention.RELOAD_S:.0f} s for rows stored meanwhile")
+            cfg = settings()
+            with ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
+                ch.migrate()
+                redate_settled(ch, tenant.id, retention_days)
 
 
 @tenants.command("relearn")

@@ -20,6 +20,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -44,7 +45,7 @@ _ROLLUP_ENGINE = re.compile(r"(Summing|Aggregating)MergeTree")
 class Retention:
     """Each tenant's raw retention in days, looked up in the control plane at most every RELOAD_S."""
 
-    RELOAD_S = 60.0
+    RELOAD_S = 10.0
 
     def __init__(self, controlplane: ControlPlane, default_days: int):
         self.controlplane = controlplane
@@ -94,6 +95,16 @@ def redate(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime | None 
                    {"d": days, "t": tenant_id, "batches": list(graced), "kept": list(graced.values()), "last": LAST_DAY},
                    settings={"mutations_sync": 2})
     changed(ch, tenant_id, RETENTION)  # rows past the new retention may be gone: its results are read again
+
+
+def redate_settled(ch: ClickHouseStore, tenant_id: int, days: int,
+                   wait: Callable[[], None] = lambda: time.sleep(2 * Retention.RELOAD_S)) -> None:
+    """``redate`` once the tenant's new retention is in the control plane, then again after running cores
+    have read it (``wait``): a batch a core stored meanwhile with the retention it still held, or a late
+    batch that arrived after ``in_grace`` was read, is re-dated too."""
+    redate(ch, tenant_id, days)
+    wait()
+    redate(ch, tenant_id, days)
 
 
 def in_grace(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime) -> dict[str, int]:
@@ -149,9 +160,11 @@ def apply(ch: ClickHouseStore, retention: Retention, rollup_days: int) -> None:
     stored before there was one, and the default retention, when it changed since the last start, for
     the rows of every tenant without one of its own."""
     for table, column in rollup_tables(ch).items():
-        ttl = f"{column} + toIntervalDay({int(rollup_days)})"
+        ttl = rollup_ttl(column, rollup_days)
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
-        if ttl.replace(" ", "") not in ch.command(f"SHOW CREATE TABLE {target.split()[0]}").replace(" ", ""):
+        shown = ch.query("SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase()"
+                         " AND name = {n:String}", {"n": target.split()[0]})[0]["q"]
+        if ttl.replace(" ", "") not in shown.replace(" ", ""):
             ch.command(f"ALTER TABLE {target} MODIFY TTL {ttl}", settings={"mutations_sync": 2})
             changed(ch, EVERY_TENANT, RETENTION)  # every tenant's rollups may have lost rows
     for tenant_id in undated_tenants(ch):
@@ -163,6 +176,12 @@ def apply(ch: ClickHouseStore, retention: Retention, rollup_days: int) -> None:
             redate(ch, tenant_id, retention.default_days)
     if not applied["n"] or applied["d"] != retention.default_days:
         ch.insert_rows("retention_default", [{"default_days": retention.default_days}])
+
+
+def rollup_ttl(column: str, days: int) -> str:
+    """A rollup row's TTL: ``days`` after its time, never past LAST_DAY (as ``days_kept`` for raw rows)."""
+    last = f"toDateTime('{LAST_DAY:%Y-%m-%d %H:%M:%S}', 'UTC')"
+    return f"{column} + toIntervalDay(least({int(days)}, dateDiff('day', {column}, {last})))"
 
 
 def on_the_default(ch: ClickHouseStore, controlplane: ControlPlane) -> set[int]:

@@ -84,7 +84,8 @@ def test_rollup_ttls_and_undated_rows_are_applied_at_start(tmp_path):
         rollups = retention.rollup_tables(ch)
         assert {"traffic_1m", "pairs_1h", "asset_seen_1h"} <= set(rollups)
         for table, column in rollups.items():
-            assert f"TTL {column} + toIntervalDay(1000)" in ch.command(f"SHOW CREATE TABLE {table}"), table
+            shown = ch.query("SELECT create_table_query AS q FROM system.tables WHERE name = {n:String}", {"n": table})
+            assert f"TTL {column} + toIntervalDay(least(1000, " in shown[0]["q"], table
         got = ch.query("SELECT DISTINCT tenant_id, retention_days AS d FROM flows ORDER BY tenant_id")
         assert [(r["tenant_id"], r["d"]) for r in got] == [(ACME, 90), (GLOBEX, 0)]
 
@@ -144,7 +145,8 @@ def run(tmp_path, monkeypatch):
     return lambda *args: runner.invoke(cli.app, list(args))
 
 
-def test_setting_a_tenants_retention_redates_its_stored_rows(run):
+def test_setting_a_tenants_retention_redates_its_stored_rows(run, monkeypatch):
+    monkeypatch.setattr(retention.Retention, "RELOAD_S", 0.0)  # no running core to wait for
     assert run("tenants", "add", "acme").exit_code == 0
     assert run("tenants", "add", "globex").exit_code == 0
     cfg = Settings()
@@ -186,3 +188,40 @@ def test_a_retention_reaching_past_the_ttls_last_date_keeps_the_rows(tmp_path):
             assert count(ch, "flows", ACME) == 1, days
         (row,) = ch.query("SELECT interval_start + toIntervalDay(retention_days) AS expiry FROM flows")
         assert row["expiry"].date() == retention.LAST_DAY.date()
+
+
+def test_a_rollup_retention_reaching_past_the_ttls_last_date_keeps_the_rollups(tmp_path):
+    """Rollups too: ``MIERUKA_RETENTION_ROLLUP_DAYS`` of 40,000 ends their rows' TTL on LAST_DAY, where an
+    expiry past 2106 wrapped to 1997 (deleted at the first merge on ClickHouse versions that act on it)."""
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
+        ch.migrate()
+        assert Ingestor(ch, retention=lambda t: 400).ingest(ACME, 1, wire.encode(days_ago(1))).status == "stored"
+        cp = ControlPlane(controlplane_url(tmp_path))
+        cp.create_schema()
+        retention.apply(ch, retention.Retention(cp, 400), rollup_days=40_000)
+        cp.close()
+        for table in ("traffic_1m", "pairs_1h", "pair_seen_all"):
+            ch.command(f"OPTIMIZE TABLE {table} FINAL")
+            (part,) = ch.query("SELECT count() AS n, min(delete_ttl_info_min) AS expiry FROM system.parts"
+                               " WHERE active AND table = {t:String}", {"t": table})
+            assert part["expiry"].date() == retention.LAST_DAY.date(), table
+            assert count(ch, table, ACME) == 1, table
+
+
+def test_a_retention_change_reaches_the_rows_running_cores_stored_meanwhile(tmp_path):
+    """A running core holds a tenant's retention up to Retention.RELOAD_S after ``tenants set`` changed it:
+    what it stores meanwhile carries the old one (raised 400 -> 30 here, so those rows would outlive
+    the setting) until the second re-date; a late batch arriving then keeps its day of grace."""
+    with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
+        ch.migrate()
+        stale = Ingestor(ch, retention=lambda t: 400)  # a core that has not read the change yet
+        assert stale.ingest(ACME, 1, wire.encode(days_ago(1))).status == "stored"
+
+        def meanwhile():
+            for days in (0.5, 35):  # the second is late for 30 days: its grace from now
+                assert stale.ingest(ACME, 1, wire.encode(days_ago(days))).status == "stored"
+        retention.redate_settled(ch, ACME, 30, wait=meanwhile)
+        late = retention.days_kept(days_ago(35).interval_start, 30)
+        for table in retention.RAW_TABLES:
+            got = ch.query(f"SELECT DISTINCT retention_days AS d FROM {table} ORDER BY d")
+            assert [r["d"] for r in got] == [30, late], table
