@@ -7,9 +7,10 @@ distinct addresses showed as many new devices and links, each looked up in the s
 an alert, a notification and a row — seconds of work while the sensors of its group waited. So:
 
 1. The baseline's kinds (``device``, ``link``, ``function``, ``attribute``), before the store is asked:
-   a batch's *news* of a kind are its keys the baseline lacks (and attributes whose value differs; an
-   address shown with a new MAC is that MAC's device, not news of its own). When a kind has more
-   than ``budget`` news, the batch *floods* it: only its first ``budget`` news (in the batch's order)
+   a batch's *news* of a kind are its keys the baseline lacks (and attributes whose value differs; a
+   device's MAC and its address are two keys, so 150,000 addresses behind one router's MAC — which
+   raise no alert of their own — are bounded too). When a kind has more than ``budget`` news, the
+   batch *floods* it: only its first ``budget`` news (in the batch's order)
    go on (looked up, and after learning raised as alerts as always), the rest are only counted. While
    learning, those first ones are learned; after it, nothing of a flooded kind is learned (an
    attribute's value is not kept current). Keys beyond the budget are never learned: they stay new,
@@ -87,8 +88,7 @@ def news(seen: list[Sighting], cached: dict[tuple[str, str], str]) -> dict[str, 
         if s.kind == "attribute":
             new = cached.get((s.kind, s.key)) != s.value
         else:
-            new = (s.kind, s.key) not in cached and not (s.kind == "device" and s.value
-                                                         and ("device", s.value) not in cached)
+            new = (s.kind, s.key) not in cached
         if new:
             out.setdefault(s.kind, []).append(s)
     return out
@@ -105,10 +105,8 @@ def within(seen: list[Sighting], cached: dict[tuple[str, str], str], budget: int
     for kind, items in flooded.items():
         kept.update(id(s) for s in items[:budget])
         flood.add(SORTS[kind], len(items), (s.uid for s in items[budget:budget + MAX_EVIDENCE]))
-    detailed_macs = {s.key for s in seen if s.kind == "device" and id(s) in kept}
-    # a flooded kind goes on with its first news only (and the addresses of the MACs among them)
-    return [s for s in seen if s.kind not in flooded or id(s) in kept
-            or (s.kind == "device" and s.value in detailed_macs)], flood
+    # a flooded kind goes on with its first news only
+    return [s for s in seen if s.kind not in flooded or id(s) in kept], flood
 
 
 def raises_within(merged: dict[tuple[str, str], Finding], raising, budget: int,

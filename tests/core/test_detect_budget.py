@@ -24,10 +24,12 @@ from core.store.controlplane import Tenant
 from sensor import wire
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bench_flood import crafted  # noqa: E402
+from bench_flood import crafted, shaped  # noqa: E402
 
 BUDGET = 100
-ADDRESSES = 250  # each a new device (its MAC) and a new link to the PLC, whose MAC is one more device
+ADDRESSES = 250  # each a new device (its MAC and address) and a new link to the PLC, one more device
+DEVICE_KEYS = 2 * (ADDRESSES + 1)  # a MAC and an address each, in that order: the budget raises half as many
+RAISED = {"new_device": BUDGET // 2, "new_link": BUDGET, "new_flood": 1}
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
 
 
@@ -69,12 +71,11 @@ def test_a_flood_of_addresses_raises_the_budget_and_one_flood_alert(client):
     assert post_batch(client, token, wire.encode(batch)).status_code == 200
 
     alerts = alerts_of(ch, tenant_id)
-    assert {kind: len(rows) for kind, rows in alerts.items()} == {"new_device": BUDGET, "new_link": BUDGET,
-                                                                  "new_flood": 1}
+    assert {kind: len(rows) for kind, rows in alerts.items()} == RAISED
     count, details = flood_of(alerts)
-    # 251 new devices and 250 new links: the first 100 of each raised, the rest counted
-    assert details == {"budget": "100", "devices": str(ADDRESSES + 1), "links": str(ADDRESSES)}
-    assert count == (ADDRESSES + 1 - BUDGET) + (ADDRESSES - BUDGET)
+    # 251 new devices (502 keys) and 250 new links: the first 100 keys of each go on, the rest counted
+    assert details == {"budget": "100", "devices": str(DEVICE_KEYS), "links": str(ADDRESSES)}
+    assert count == (DEVICE_KEYS - BUDGET) + (ADDRESSES - BUDGET)
     assert alerts["new_flood"][0]["severity"] == "high" and len(alerts["new_flood"][0]["evidence"]) == 20
     # the alerts raised are the batch's first new links, in the order detection sees them
     shown = sightings([wire.decode(wire.encode(batch))], [Site(tenant_id)])[0]
@@ -90,8 +91,7 @@ def test_a_flood_of_addresses_raises_the_budget_and_one_flood_alert(client):
     later = crafted(ADDRESSES, START + timedelta(minutes=1))
     assert post_batch(client, token, wire.encode(later)).status_code == 200
     alerts = alerts_of(ch, tenant_id)
-    assert {kind: len(rows) for kind, rows in alerts.items()} == {"new_device": BUDGET, "new_link": BUDGET,
-                                                                  "new_flood": 1}
+    assert {kind: len(rows) for kind, rows in alerts.items()} == RAISED
     assert flood_of(alerts) == (2 * count, details)
     assert {r["count"] for r in alerts["new_link"]} == {2}
 
@@ -109,9 +109,16 @@ def test_while_learning_a_flood_teaches_only_the_budget_s_first(client):
     assert post_batch(client, token, wire.encode(crafted(ADDRESSES, START))).status_code == 200
     alerts = alerts_of(ch, tenant_id)
     assert set(alerts) == {"new_flood"}  # learning raises nothing else, but a flood is never normal
-    assert flood_of(alerts)[1] == {"budget": "100", "devices": str(ADDRESSES + 1), "links": str(ADDRESSES)}
-    # the first 100 devices (MACs: 99 senders and the PLC) with their addresses, and the first 100 links
-    assert baseline_of(ch, tenant_id) == {"device": 2 * BUDGET, "link": BUDGET}
+    assert flood_of(alerts)[1] == {"budget": "100", "devices": str(DEVICE_KEYS), "links": str(ADDRESSES)}
+    # the first 100 device keys (50 MACs and their addresses) and the first 100 links
+    assert baseline_of(ch, tenant_id) == {"device": BUDGET, "link": BUDGET}
+
+    # addresses behind one router's MAC raise no new_device of their own, but each is a key to learn
+    tenant_id, _, token = tenant(app, "learning-routed", learning_hours=1e6)
+    assert post_batch(client, token, wire.encode(shaped("dns", ADDRESSES, START))).status_code == 200
+    assert flood_of(alerts_of(ch, tenant_id))[1] == {"budget": "100", "devices": str(ADDRESSES + 3),
+                                                     "links": str(ADDRESSES)}
+    assert baseline_of(ch, tenant_id) == {"device": BUDGET, "link": BUDGET}
 
 
 def public_peers(n: int, start: datetime) -> wire.Batch:
@@ -146,8 +153,7 @@ def test_a_flood_in_a_group_leaves_the_other_tenant_s_batch_as_it_is_alone(clien
     assert [p.status for p in group] == ["stored", "stored"]
     assert stored(ch, beside, [beside_sensor]) == stored(ch, alone, [alone_sensor])
     assert "new_flood" not in alerts_of(ch, beside) and alerts_of(ch, beside)
-    assert {kind: len(rows) for kind, rows in alerts_of(ch, flooded).items()} == {
-        "new_device": BUDGET, "new_link": BUDGET, "new_flood": 1}
+    assert {kind: len(rows) for kind, rows in alerts_of(ch, flooded).items()} == RAISED
 
 
 def test_the_site_check_of_many_addresses_at_once_says_what_one_by_one_says():
