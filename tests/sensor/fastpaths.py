@@ -76,6 +76,9 @@ def assert_paths_agree(path: Path, monkeypatch, protocol: str = "modbus", **opti
         [(canonical(events), *rest) for events, *rest in python]
     assert [(canonical(events), *rest) for events, *rest in folded] == \
         [(canonical(fold_events(events)), *rest) for events, *rest in python]
+    for events, *_ in per_pdu + folded:  # the compiled path's rows in time order (canonical() cannot see it)
+        times = [row["ts"] for row in events if row["protocol"] == protocol]
+        assert times == sorted(times)
     for events, *_ in folded:  # folded once: no two rows of an interval are one event
         assert len({_key(row) for row in events}) == len(events)
     return sum(event["protocol"] == protocol for events, *_ in python for event in events)
