@@ -16,7 +16,7 @@ from sensor.meter.fast_path import MovingFlows
 from sensor.meter.flows import FlowTable
 from sensor.meter.rows import Facts
 
-MAX_EVENTS = 1 << 17  # per interval (136 bytes each), with the Python path's BACnet events (applayer.CAPPED)
+MAX_EVENTS = 1 << 17  # per interval (152 bytes each), with the Python path's BACnet events (applayer.CAPPED)
 
 
 def _names(table: tuple[str, ...], size: int = 256) -> list[str]:
