@@ -4,7 +4,7 @@ paired with their request by invoke id and direction as ``sensor.decode.bacnet.d
 
 The kernel reads BVLC, NPDU (addresses and hop count) and APDU headers, the object and property of
 read/write-property requests, I-Am and Who-Is fields and Error PDUs' codes, raising where the Python
-decoder raises (counted malformed). I-Am answers' device and vendor ids and read-property(-multiple)
+decoder raises (counted malformed). An I-Am's device and vendor ids and read-property(-multiple)
 Complex-ACKs become jobs: Python names the vendor and reads device objects' properties with the
 decoder's own functions, and an I-Have's object name is decoded there too (its row holds the name's
 number); the segments of a segmented Complex-ACK are put back together there (the kernel pairs its
