@@ -202,11 +202,13 @@ class AppLayer:
     # -- per packet -----------------------------------------------------------------------
 
     def _run(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
-        compiled: dict[str, list[int]] = {}  # packets of flows on each compiled path
+        """Decode the packets ``idx`` (positions in capture order)."""
+        compiled: dict[str, np.ndarray] = {}  # packets of flows on each compiled path
         for name, path in self._fast.items():
             placed_fids = path.fids(placed.slot[idx])
-            compiled[name], idx = idx[placed_fids >= 0].tolist(), idx[placed_fids < 0]
+            compiled[name], idx = idx[placed_fids >= 0], idx[placed_fids < 0]
         fresh: dict[int, str] = {}  # slots of the flows detected just now onto a compiled path: its name
+        detected: dict[str, list[int]] = {name: [] for name in self._fast}  # those flows' packets
         view = memoryview(buf)
         cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
                 p.proto[idx] == pk.TCP, p.seq[idx], idx)
@@ -215,7 +217,7 @@ class AppLayer:
             flow = self._by_slot.get(slot)
             if flow is None:
                 if slot in fresh:
-                    compiled[fresh[slot]].append(i)
+                    detected[fresh[slot]].append(i)
                     continue
                 mark = self.table.app_mark(slot)
                 if mark == APP_IGNORE:  # (stopped by an earlier packet of this chunk)
@@ -230,7 +232,7 @@ class AppLayer:
                         continue
                     if proto.name in self._fast and transport == self._fast[proto.name].transport:
                         fresh[slot] = self._to_path(slot, proto.name)
-                        compiled[proto.name].append(i)
+                        detected[proto.name].append(i)
                         continue
                     flow = self._detected(slot, transport, proto)
             if flow.stopped or flow.paused:
@@ -248,8 +250,10 @@ class AppLayer:
                 pdus = [data]
             self._decode(flow, slot, pdus, is_orig, ts / SEC)
         for name, packets in compiled.items():
-            if packets:
-                self._compiled(name, p, np.sort(np.array(packets, np.int64)), placed, buf, frame_end)
+            if detected[name]:
+                packets = np.sort(np.concatenate([packets, np.array(detected[name], np.int64)]))
+            if len(packets):
+                self._compiled(name, p, packets, placed, buf, frame_end)
 
     def _compiled(self, name: str, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray,
                   frame_end: np.ndarray) -> None:
