@@ -442,9 +442,10 @@ def _merge(findings: list[Finding]) -> dict[tuple[str, str], Finding]:
             log.warning("finding of unknown kind %r dropped", f.kind)
             continue
         old = out.get((f.kind, f.key))
-        f = replace(f, evidence=tuple(u for u in f.evidence if u))
+        if not all(f.evidence):
+            f = replace(f, evidence=tuple(u for u in f.evidence if u))
         if old is None:
-            out[(f.kind, f.key)] = replace(f, evidence=f.evidence[:MAX_EVIDENCE])
+            out[(f.kind, f.key)] = f if len(f.evidence) <= MAX_EVIDENCE else replace(f, evidence=f.evidence[:MAX_EVIDENCE])
         else:
             evidence = old.evidence + tuple(u for u in f.evidence if u not in old.evidence)
             out[(f.kind, f.key)] = replace(old, ts=min(old.ts, f.ts), ts_last=max(old.ts_last, f.ts_last),
