@@ -94,7 +94,8 @@ def news(seen: list[Sighting], cached: dict[tuple[str, str], str]) -> dict[str, 
     return out
 
 
-def within(seen: list[Sighting], cached: dict[tuple[str, str], str], budget: int) -> tuple[list[Sighting], Flood | None]:
+def within(seen: list[Sighting], cached: dict[tuple[str, str], str],
+           budget: int) -> tuple[list[Sighting], Flood | None]:
     """The sightings a batch goes on with, and what its budget cut (None: nothing)."""
     found = news(seen, cached)
     flooded = {kind: items for kind, items in found.items() if len(items) > budget}

@@ -125,17 +125,22 @@ class Detector:
         # the store is asked about the keys within each batch's budget (as the cache stands before
         # the group: the batches before one in the group may leave it fewer news, never more)
         self.baseline.load({tenant_id for tenant_id, _, _ in batches})
+        bounded = [self._within(tenant_id, seen) if seen else (seen, None)
+                   for (tenant_id, _, _), seen in zip(batches, shown)]
         wanted: dict[int, set[tuple[str, str]]] = {}
-        for (tenant_id, _, _), seen in zip(batches, shown):
-            within = self._within(tenant_id, seen)[0] if seen else ()
-            wanted.setdefault(tenant_id, set()).update((s.kind, s.key) for s in within)
+        for (tenant_id, _, _), (within, _) in zip(batches, bounded):
+            wanted.setdefault(tenant_id, set()).update((s.kind, s.key) for s in within or ())
         self.baseline.prefetch(wanted)
         found = Detection(batches)
-        for (tenant_id, sensor_id, batch), seen, listed in zip(batches, shown, indicated):
+        tenants = set()  # of the batches before: a batch of one of them counts its news again
+        for (tenant_id, sensor_id, batch), seen, within, listed in zip(batches, shown, bounded, indicated):
             try:
                 if seen is None or listed is None:
                     raise RuntimeError("its sightings or indicator matches failed")  # logged as they did
-                rows, raised, learned = self._detect_one(tenant_id, sensor_id, batch, policies[tenant_id], seen,
+                if tenant_id in tenants:  # the batches before it may have learned some of its news
+                    within = self._within(tenant_id, seen)
+                tenants.add(tenant_id)
+                rows, raised, learned = self._detect_one(tenant_id, sensor_id, batch, policies[tenant_id], within,
                                                          listed, found.first_data)
             except Exception:  # this batch's alerts are lost; the others go on
                 log.exception("detection failed on batch %s of sensor %s", batch.batch_id, sensor_id)
@@ -167,15 +172,16 @@ class Detector:
                 self._learning.pop((row["tenant_id"], row["sensor_id"], row["epoch"]), None)
 
     def _detect_one(self, tenant_id: int, sensor_id: int, batch: wire.Batch, policy: tuple[float, int, Site],
-                    shown: list[Sighting], indicated: list[Finding],
+                    within: tuple[list[Sighting], budget.Flood | None], indicated: list[Finding],
                     first_data: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
-        """One batch, given its sightings (one per key) and indicator matches: the alert rows it raised
-        or folded, those of them raised, and the baseline rows it learned (kept in the caches, not
-        written); a sensor's first batch adds its learning row to ``first_data``."""
+        """One batch, given its sightings within its budget (one per key) and what the budget cut
+        (``_within``), and its indicator matches: the alert rows it raised or folded, those of them
+        raised, and the baseline rows it learned (kept in the caches, not written); a sensor's first
+        batch adds its learning row to ``first_data``."""
         hours, epoch, site = policy
         start = micros(batch.interval_start)
         learning = start < self._first_data(tenant_id, sensor_id, epoch, start, first_data) + hours * 3_600_000_000
-        seen, flood = self._within(tenant_id, shown)
+        seen, flood = within
         known = self.baseline.lookup(tenant_id, {(s.kind, s.key) for s in seen})
         findings = list(indicated)
         # an attribute's value is always kept current; anything else is learned only while learning;
@@ -445,7 +451,8 @@ def _merge(findings: list[Finding]) -> dict[tuple[str, str], Finding]:
         if not all(f.evidence):
             f = replace(f, evidence=tuple(u for u in f.evidence if u))
         if old is None:
-            out[(f.kind, f.key)] = f if len(f.evidence) <= MAX_EVIDENCE else replace(f, evidence=f.evidence[:MAX_EVIDENCE])
+            out[(f.kind, f.key)] = (f if len(f.evidence) <= MAX_EVIDENCE
+                                    else replace(f, evidence=f.evidence[:MAX_EVIDENCE]))
         else:
             evidence = old.evidence + tuple(u for u in f.evidence if u not in old.evidence)
             out[(f.kind, f.key)] = replace(old, ts=min(old.ts, f.ts), ts_last=max(old.ts_last, f.ts_last),

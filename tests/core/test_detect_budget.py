@@ -96,7 +96,8 @@ def test_a_flood_of_addresses_raises_the_budget_and_one_flood_alert(client):
     assert {r["count"] for r in alerts["new_link"]} == {2}
 
     # then a rule meets as many distinct pairs: the sensor's one flood alert takes that sort in too
-    assert post_batch(client, token, wire.encode(public_peers(ADDRESSES, START + timedelta(minutes=2)))).status_code == 200
+    body = wire.encode(public_peers(ADDRESSES, START + timedelta(minutes=2)))
+    assert post_batch(client, token, body).status_code == 200
     alerts = alerts_of(ch, tenant_id)
     assert len(alerts["internet_exposure"]) == BUDGET
     assert flood_of(alerts) == (2 * count + ADDRESSES - BUDGET, details | {"internet_exposure": str(ADDRESSES)})
