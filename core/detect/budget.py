@@ -10,10 +10,10 @@ an alert, a notification and a row — seconds of work while the sensors of its 
    a batch's *news* of a kind are its keys the baseline lacks (and attributes whose value differs; a
    device's MAC and its address are two keys, so 150,000 addresses behind one router's MAC — which
    raise no alert of their own — are bounded too). When a kind has more than ``budget`` news, the
-   batch *floods* it: only its first ``budget`` news (in the batch's order)
-   go on (looked up, and after learning raised as alerts as always), the rest are only counted. While
-   learning, those first ones are learned; after it, nothing of a flooded kind is learned (an
-   attribute's value is not kept current). Keys beyond the budget are never learned: they stay new,
+   batch *floods* it: only its first ``budget`` news (in the batch's order) go on (looked up, and
+   after learning raised as alerts as always), the rest are only counted. While learning, those
+   first ones are learned; after it, nothing of a flooded kind is learned (an attribute's value is
+   not kept current). Keys beyond the budget are never learned: they stay new,
    and a later batch that shows them within the budget learns or raises them as any other.
 2. Every alert kind, when the batch's findings are folded: at most ``budget`` new alerts of one kind
    per batch (a rule or an indicator list meeting 150,000 distinct pairs); folds into open alerts
@@ -29,8 +29,10 @@ While learning, a resend may learn up to ``budget`` more of a flooded kind (the 
 now); its flood alert folds once.
 
 The news are counted against the baseline as this process holds it; when a batch seems to flood,
-the tenant's whole baseline is read again first (at most every RELOAD_S seconds), so another
-worker's learning does not look like a flood.
+the tenant's whole baseline is read again first (at most every ``baseline.RELOAD_S`` seconds), so
+another worker's learning does not look like a flood. What the budget does not bound is per row or
+per distinct key and bounded by the batch size: Arrow's grouping, a ``Sighting`` per key, the rules'
+rows, and an indicator finding per matching row before the fold cuts them (bench/README.md).
 """
 
 from __future__ import annotations
