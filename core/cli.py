@@ -224,10 +224,14 @@ def tenants_set(name: str, learning_hours: float | None = LEARNING_HOURS,
             from core.export.retention import Retention, redate_settled
 
             note(f"re-dating its stored rows, again in {2 * Retention.RELOAD_S:.0f} s for rows stored meanwhile")
+            def current() -> int | None:
+                db.refresh(tenant)
+                return tenant.retention_days
+
             cfg = settings()
             with ClickHouseStore(cfg.clickhouse_dsn, cfg.clickhouse_cluster) as ch:
                 ch.migrate()
-                redate_settled(ch, tenant.id, retention_days)
+                redate_settled(ch, tenant.id, retention_days, current)
 
 
 @tenants.command("relearn")

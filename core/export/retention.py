@@ -97,14 +97,16 @@ def redate(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime | None 
     changed(ch, tenant_id, RETENTION)  # rows past the new retention may be gone: its results are read again
 
 
-def redate_settled(ch: ClickHouseStore, tenant_id: int, days: int,
+def redate_settled(ch: ClickHouseStore, tenant_id: int, days: int, current: Callable[[], int | None],
                    wait: Callable[[], None] = lambda: time.sleep(2 * Retention.RELOAD_S)) -> None:
     """``redate`` once the tenant's new retention is in the control plane, then again after running cores
     have read it (``wait``): a batch a core stored meanwhile with the retention it still held, or a late
-    batch that arrived after ``in_grace`` was read, is re-dated too."""
+    batch that arrived after ``in_grace`` was read, is re-dated too — unless the tenant's retention
+    (``current()``) changed again meanwhile: that change re-dates for itself."""
     redate(ch, tenant_id, days)
     wait()
-    redate(ch, tenant_id, days)
+    if current() == days:
+        redate(ch, tenant_id, days)
 
 
 def in_grace(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime) -> dict[str, int]:

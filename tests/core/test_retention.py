@@ -220,8 +220,12 @@ def test_a_retention_change_reaches_the_rows_running_cores_stored_meanwhile(tmp_
         def meanwhile():
             for days in (0.5, 35):  # the second is late for 30 days: its grace from now
                 assert stale.ingest(ACME, 1, wire.encode(days_ago(days))).status == "stored"
-        retention.redate_settled(ch, ACME, 30, wait=meanwhile)
+        retention.redate_settled(ch, ACME, 30, current=lambda: 30, wait=meanwhile)
         late = retention.days_kept(days_ago(35).interval_start, 30)
         for table in retention.RAW_TABLES:
             got = ch.query(f"SELECT DISTINCT retention_days AS d FROM {table} ORDER BY d")
             assert [r["d"] for r in got] == [30, late], table
+        # set again meanwhile (a second admin, a quick correction): that change's re-date stands
+        retention.redate_settled(ch, ACME, 60, current=lambda: 400, wait=lambda: retention.redate(ch, ACME, 400))
+        for table in retention.RAW_TABLES:
+            assert ch.query(f"SELECT DISTINCT retention_days AS d FROM {table}") == [{"d": 400}], table
