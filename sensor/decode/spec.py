@@ -165,11 +165,16 @@ def guard(name: str, fn: Callable) -> Callable:
         except MALFORMED:
             raise
         except Exception as exc:  # noqa: BLE001 - hostile input must not stop the capture
-            if not FAULTS[name]:
-                log.error("the %s decoder failed (counted as a malformed PDU from now on)", name, exc_info=exc)
-            FAULTS[name] += 1
+            count_fault(name, exc)
             raise DecoderFault(f"{name}: {type(exc).__name__}") from exc
     return call
+
+
+def count_fault(name: str, exc: Exception) -> None:
+    """A decoder of ``name`` failed otherwise than on malformed input: counted, logged the first time."""
+    if not FAULTS[name]:
+        log.error("the %s decoder failed (counted as a malformed PDU from now on)", name, exc_info=exc)
+    FAULTS[name] += 1
 
 
 def guarded(proto: Protocol | LinkProtocol) -> Protocol | LinkProtocol:

@@ -35,7 +35,7 @@ def _status(status: int) -> str:
         return ""
     if status == k.STATUS_OK:
         return "OK"
-    code = status & 0xFFFF
+    code = status & 0xFFFF_FFFF
     table = STATUS_TABLES[status - code]
     return table[code] if code < len(table) else f"unknown-{code}"
 

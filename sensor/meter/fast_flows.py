@@ -4,18 +4,24 @@ requests, event rows, jobs for Python, counters), grown before a kernel call wou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
 
 from sensor.decode.fast import modbus as pending
+from sensor.decode.spec import count_fault
 from sensor.meter.eventcols import as_dicts
+
+T = TypeVar("T")
 
 
 class CompiledFlows:
     """``kernel``: the kernel module (its FLOW_COLS, EVENT_COLS, JOB_COLS, COUNTERS, F_SLOT and C_* indexes)."""
 
+    protocol = ""
     transport = "tcp"  # the flows the path takes ("tcp" or "udp"); its protocol's others stay in Python
 
     def __init__(self, kernel: ModuleType, initial: tuple[int, ...], max_events: int) -> None:
@@ -82,6 +88,17 @@ class CompiledFlows:
 
     def _forget(self, fid: int) -> None:
         """Python-side state of a released flow."""
+
+    def _unless_faulty(self, events: int, build: Callable[[], T], lost: T) -> T:
+        """``build()``, which turns ``events`` of the kernel's event rows into the app layer's. Should it
+        fail (a bug some input met), they are ``lost``: counted as dropped and as the protocol's decoder
+        fault, and the capture goes on."""
+        try:
+            return build()
+        except Exception as exc:  # noqa: BLE001 - hostile input must not stop the capture
+            count_fault(self.protocol, exc)
+            self._cnt[self.k.C_DROPPED] += events
+            return lost
 
     def _part(self, part: pa.Table | list[dict], fids: np.ndarray) -> pa.Table | list[dict]:
         """The interval's rows of the flows ``fids``, a table made dicts when two of those flows share

@@ -44,6 +44,8 @@ LAYOUT_HAS = np.array([[layout in layouts for _, _, layouts in REQUEST_ATTRS] fo
 
 
 class FastModbus(CompiledFlows):
+    protocol = "modbus"
+
     def __init__(self, facts: Facts, table: FlowTable) -> None:
         super().__init__(k, (-1, -1, 0, 0, -1, 0, 0), MAX_EVENTS)
         self.facts = facts
@@ -129,10 +131,13 @@ class FastModbus(CompiledFlows):
             if served >= 0:
                 self.facts.add(served / SEC, "", self.ends[fid][2], "protocol_served", "modbus", "modbus", CONF_SERVED)
         events = self._events[: self._cnt[k.C_EVENTS]]
-        g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT)
-        g = g.sorted()
-        rows = events[g.row]  # a row of each group, whose flow is all of the group's (E_FID is in the key)
-        part = self._part(self._table(rows, g), rows[:, k.E_FID]) if len(events) else []
+
+        def build() -> pa.Table | list[dict]:
+            g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT)
+            g = g.sorted()
+            rows = events[g.row]  # a row of each group, whose flow is all of the group's (E_FID is in the key)
+            return self._part(self._table(rows, g), rows[:, k.E_FID])
+        part = self._unless_faulty(len(events), build, []) if len(events) else []
         self._flows[:n, k.F_SERVED] = -1
         self._flows[:n, k.F_PENDING] = 0
         self._next_interval()

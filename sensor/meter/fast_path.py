@@ -44,7 +44,6 @@ class MovingFlows(CompiledFlows):
     """``services``: (bit, service name) of what the kernel confirms; ``min_frame``: the bytes of the
     shortest frame (tables are grown for a segment of such frames)."""
 
-    protocol = ""
     services: tuple[tuple[int, str], ...] = ()
     min_frame = 1
     fid_shift = 0  # pending-table keys: fid << fid_shift | the request's key in the flow
@@ -131,11 +130,12 @@ class MovingFlows(CompiledFlows):
         served = self._note_served(fid)
         n = self._cnt[k.C_EVENTS]
         mine = np.flatnonzero(self._events[:n, k.E_FID] == fid)
-        events = {row: self._event(self._events[row].tolist()) for row in mine.tolist()}
+        events = self._unless_faulty(len(mine), lambda: {row: self._event(self._events[row].tolist())
+                                                         for row in mine.tolist()}, {})
         self._events[mine, k.E_FID] = -1  # rows now the app layer's
         keys, rows, self._keys, self._vals = take_flow(self._keys, self._vals, fid, self.fid_shift)
         asked = {self._pending_key(key): events[row] if row >= 0 else self._dropped(row)
-                 for key, row in zip(keys.tolist(), rows.tolist())}
+                 for key, row in zip(keys.tolist(), rows.tolist()) if row < 0 or row in events}
         self._cnt[k.C_PENDING] -= len(keys)
         if flow[k.F_SERVICES] != flow[k.F_TOLD]:  # the flow table learns what the decoder would have told it
             self.table.set_service(flow[k.F_SLOT], ",".join(sorted(self._services(flow[k.F_SERVICES]))))
@@ -178,11 +178,15 @@ class MovingFlows(CompiledFlows):
             self._note_served(fid)
         events = self._events[: self._cnt[k.C_EVENTS]]
         events = events[events[:, k.E_FID] >= 0]
-        if fold:
-            rows = folded_rows(events, list(k.KEY_COLS), k.E_TS, k.E_RTT, self._row)
-        else:  # in time order (a packet's time may go back: capture order is not time order)
-            rows = (self._row(e, 1, e[k.E_TS]) for e in events[np.argsort(events[:, k.E_TS], kind="stable")].tolist())
-        part = self._part(rows_part(rows), events[:, k.E_FID]) if len(events) else []
+
+        def build() -> pa.Table | list[dict]:
+            if fold:
+                rows = folded_rows(events, list(k.KEY_COLS), k.E_TS, k.E_RTT, self._row)
+            else:  # in time order (a packet's time may go back: capture order is not time order)
+                order = np.argsort(events[:, k.E_TS], kind="stable")
+                rows = (self._row(e, 1, e[k.E_TS]) for e in events[order].tolist())
+            return self._part(rows_part(rows), events[:, k.E_FID])
+        part = self._unless_faulty(len(events), build, []) if len(events) else []
         self._flows[:n, k.F_PENDING] = 0
         self._next_interval()
         return part

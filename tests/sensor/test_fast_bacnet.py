@@ -94,7 +94,9 @@ class _Bms:
         if roll < 0.7:
             return bytes([0x20, invoke, service])
         if roll < 0.8:
-            error = rng.choice((b"\x91\x02\x91\x20", b"\x91\x01\x91\x31", b"\x5e\x91\x02\x91\x1f\x5f", b"\x91\x02"))
+            error = rng.choice((b"\x91\x02\x91\x20", b"\x91\x01\x91\x31", b"\x5e\x91\x02\x91\x1f\x5f", b"\x91\x02",
+                                b"\x91\x02\x92\x01\x00", b"\x91\x02\x93\x04\x00\x00", b"\x91\x02\x94\xff\xff\xff\xff"))
+            # (codes of 2-4 bytes: 256, 0x40000 and 2^32-1 once crashed the compiled path's flush)
             return bytes([0x50, invoke, service]) + error
         if roll < 0.9:
             return bytes([rng.choice((0x60, 0x70)), invoke, rng.randrange(14)])

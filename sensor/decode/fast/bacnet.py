@@ -35,7 +35,7 @@ EVENT_COLS = 19
 KEY_COLS = (E_FID, E_KIND, E_CODE, E_PDU, E_BVLC, E_STATUS, E_REPLY, E_OBJECT, E_INSTANCE, E_PROPERTY, E_INDEX,
             E_VENDOR, E_LOW, E_HIGH, E_DEVICE, E_NAME)
 KIND_REQUEST, KIND_ANSWER, KIND_UNCONFIRMED, KIND_BVLL, KIND_NETWORK = range(5)
-STATUS_OK, STATUS_ERROR, STATUS_REJECT, STATUS_ABORT = 0, 1 << 16, 2 << 16, 3 << 16
+STATUS_OK, STATUS_ERROR, STATUS_REJECT, STATUS_ABORT = 0, 1 << 32, 2 << 32, 3 << 32  # + a code of up to 4 bytes
 # jobs: flow, time, kind, sent by the originator, relayed; I-Am: instance, vendor id; answers: service,
 # offset and length of the property values in the buffer; I-Have: event row, offset and length of the
 # object name (a character string); Complex-ACK segments: invoke id, offset and length of the APDU
