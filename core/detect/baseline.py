@@ -7,7 +7,8 @@ per-process cache loaded once per tenant, and keys the cache lacks are looked up
 an analyst's "learn", may have added them since) — one query for all the group's tenants; a key found
 missing is not asked again for RELOAD_S seconds unless an analyst added to the baseline in this
 process — so a group costs no query once its keys are known. What detection learns enters the cache
-as it learns it, so its own writes need no new look-up.
+as it learns it, so its own writes need no new look-up. Before a batch's budget believes a flood,
+its suspected news are asked of the store again whatever the cache says (``confirm``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ class Baseline:
         self.ch = ch
         self._known: dict[int, dict[tuple[str, str], str]] = {}
         self._missing: dict[int, tuple[float, int, set[tuple[str, str]]]] = {}
-        self._loaded: dict[int, tuple[float, int]] = {}  # tenant → when its whole baseline was read, additions then
         self._guard = threading.Lock()
 
     def lookup(self, tenant_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -66,15 +66,28 @@ class Baseline:
             for tenant_id, keys in wanted.items():
                 known, absent = self._known[tenant_id], self._absent(tenant_id)
                 missing += [(tenant_id, *k) for k in keys if k not in known and k not in absent]
-        if not missing:
-            return
+        if missing:
+            self._ask(missing)
+
+    def confirm(self, tenant_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The baseline's values of these (kind, key) pairs of the tenant, asked of the store whatever
+        the cache holds (another worker may have learned them): before a flood is believed. One query."""
+        self._ask([(tenant_id, *k) for k in keys])
+        with self._guard:
+            known = self._known[tenant_id]
+            return {k: known[k] for k in keys if k in known}
+
+    def _ask(self, keys: list[tuple[int, str, str]]) -> None:
+        """Look (tenant, kind, key) triples up in the store: those found enter the cache with their
+        values (a value this process learned stays: its write may be pending), the others are noted
+        missing."""
         rows = self.ch.query("SELECT tenant_id, kind, key, value FROM detect_baseline FINAL "
                              "WHERE (tenant_id, kind, key) IN {keys:Array(Tuple(UInt32, String, String))}",
-                             {"keys": missing})
+                             {"keys": keys})
         with self._guard:
             for r in rows:
-                self._known[r["tenant_id"]][(r["kind"], r["key"])] = r["value"]
-            for tenant_id, kind, key in missing:
+                self._known.setdefault(r["tenant_id"], {}).setdefault((r["kind"], r["key"]), r["value"])
+            for tenant_id, kind, key in keys:
                 if (kind, key) not in self._known[tenant_id]:
                     self._absent(tenant_id).add((kind, key))
 
@@ -87,7 +100,6 @@ class Baseline:
             with self._guard:
                 for tenant_id, known in loaded.items():
                     self._known.setdefault(tenant_id, known)
-                    self._loaded[tenant_id] = time.monotonic(), additions
 
     def _read(self, tenant_ids: list[int]) -> dict[int, dict[tuple[str, str], str]]:
         read: dict[int, dict[tuple[str, str], str]] = {t: {} for t in tenant_ids}
@@ -103,21 +115,6 @@ class Baseline:
         with self._guard:
             known = self._known[tenant_id]
             return {k: known[k] for k in keys if k in known}
-
-    def refresh(self, tenant_id: int) -> bool:
-        """Read the tenant's whole baseline again into the cache (what this process learned meanwhile
-        stays) unless it was read within RELOAD_S and no analyst added to it since; whether it was."""
-        with self._guard:
-            since, generation = self._loaded.get(tenant_id, (0.0, -1))
-        if generation == additions and time.monotonic() - since <= RELOAD_S:
-            return False
-        read = self._read([tenant_id])[tenant_id]
-        with self._guard:
-            known = self._known.setdefault(tenant_id, {})
-            for k, v in read.items():
-                known.setdefault(k, v)
-            self._loaded[tenant_id] = time.monotonic(), additions
-        return True
 
     def _absent(self, tenant_id: int) -> set[tuple[str, str]]:
         """The tenant's keys found missing lately (under the guard): forgotten after RELOAD_S seconds
@@ -140,4 +137,3 @@ class Baseline:
         """Drop the tenant's cache (what it learned could not be stored): loaded again when asked."""
         with self._guard:
             self._known.pop(tenant_id, None)
-            self._loaded.pop(tenant_id, None)

@@ -13,8 +13,14 @@ an alert, a notification and a row — seconds of work while the sensors of its 
    batch *floods* it: only its first ``budget`` news (in the batch's order) go on (looked up, and
    after learning raised as alerts as always), the rest are only counted. While learning, those
    first ones are learned; after it, nothing of a flooded kind is learned (an attribute's value is
-   not kept current). Keys beyond the budget are never learned: they stay new,
-   and a later batch that shows them within the budget learns or raises them as any other.
+   not kept current), but a key whose alert (``ALERTS``) is open from before the batch — or an
+   address whose MAC's is — is no news: it folds into its alert. So a flood repeated every minute
+   raises the next ``budget`` keys each time, and a real new device or link among them (or behind
+   them) is raised within ⌈news / budget⌉ batches; then the flood stops. Keys beyond the budget are
+   never learned: they stay new, and a later batch that shows them within the budget learns or
+   raises them as any other. The budget is one per kind for the whole batch, in the batch's order,
+   not shared out per originator: one source's flood may take all of it for a batch, but no longer
+   than the batches it takes the window to pass its keys.
 2. Every alert kind, when the batch's findings are folded: at most ``budget`` new alerts of one kind
    per batch (a rule or an indicator list meeting 150,000 distinct pairs); folds into open alerts
    are not limited.
@@ -23,14 +29,18 @@ an alert, a notification and a row — seconds of work while the sensors of its 
    sensor's one open flood alert (counts summed, each sort's largest batch total kept).
 
 A resend of the batch (the core stopped before its commit marker) cuts the same things: nothing of a
-flooded kind was learned after learning, and the first ``budget`` new alerts of a kind are chosen
-among the keys with no open alert or with the one this batch raised, so nothing is raised twice.
-While learning, a resend may learn up to ``budget`` more of a flooded kind (the first ones are known
-now); its flood alert folds once.
+flooded kind was learned after learning, an alert the batch raised counts as news again (only one
+open from before it is no news), and the first ``budget`` new alerts of a kind are chosen among the
+keys with no open alert or with the one this batch raised, so nothing is raised twice. While
+learning, a resend may learn up to ``budget`` more of a flooded kind (the first ones are known now);
+its flood alert folds once. ``new_flood`` is raised while learning too: a flood is never normal, and
+what it cut is not learned.
 
 The news are counted against the baseline as this process holds it; when a batch seems to flood,
-the tenant's whole baseline is read again first (at most every ``baseline.RELOAD_S`` seconds), so
-another worker's learning does not look like a flood. What the budget does not bound is per row or
+its suspected news (of each flooding kind, the first ``2 * budget + 1`` not yet asked; again while
+the first ``budget + 1`` are not all asked) are looked up in the store first
+(``Baseline.confirm``), so another worker's learning does not look like a flood — one query of at
+most ``2 * budget + 1`` keys a kind for a real flood. What the budget does not bound is per row or
 per distinct key and bounded by the batch size: Arrow's grouping, a ``Sighting`` per key, the rules'
 rows, and an indicator finding per matching row before the fold cuts them (bench/README.md).
 """
@@ -49,6 +59,8 @@ KIND = "new_flood"  # core.detect.kinds
 KEY = "new"
 # baseline kind → the detail that counts a flooded batch's news of it
 SORTS = {"device": "devices", "link": "links", "function": "functions", "attribute": "attributes"}
+# baseline kind → the alert its new keys raise (an attribute's changed value is news whatever is open)
+ALERTS = {"device": "new_device", "link": "new_link", "function": "new_ot_function"}
 
 
 @dataclass
@@ -82,34 +94,48 @@ def folded(details: dict | str, f: Finding) -> dict[str, str]:
     return out
 
 
-def news(seen: list[Sighting], cached: dict[tuple[str, str], str]) -> dict[str, list[Sighting]]:
+def news(seen: list[Sighting], cached: dict[tuple[str, str], str],
+         covered: set[tuple[str, str]] = frozenset()) -> dict[str, list[Sighting]]:
     """Per baseline kind, the sightings (one per key) that are news to ``cached`` (the baseline's
-    values of those keys it holds), in order."""
+    values of those keys it holds) and not ``covered`` (keys whose alert is open), in order."""
     out: dict[str, list[Sighting]] = {}
     for s in seen:
         if s.kind == "attribute":
             new = cached.get((s.kind, s.key)) != s.value
         else:
-            new = (s.kind, s.key) not in cached
+            new = (s.kind, s.key) not in cached and (s.kind, s.key) not in covered
         if new:
             out.setdefault(s.kind, []).append(s)
     return out
 
 
-def within(seen: list[Sighting], cached: dict[tuple[str, str], str],
-           budget: int) -> tuple[list[Sighting], Flood | None]:
+def suspects(seen: list[Sighting], cached: dict[tuple[str, str], str], covered: set[tuple[str, str]],
+             confirmed: set[tuple[str, str]], budget: int) -> set[tuple[str, str]]:
+    """The keys to look up in the store before a flood is believed: of each kind that seems to flood
+    and whose first ``budget + 1`` news are not all ``confirmed`` (looked up already), its first
+    ``2 * budget + 1`` news not confirmed. Empty: every flood is certain."""
+    out: set[tuple[str, str]] = set()
+    for items in news(seen, cached, covered).values():
+        keys = [(s.kind, s.key) for s in items]
+        if len(keys) > budget and not confirmed.issuperset(keys[:budget + 1]):
+            out.update([k for k in keys if k not in confirmed][:2 * budget + 1])
+    return out
+
+
+def within(seen: list[Sighting], cached: dict[tuple[str, str], str], budget: int,
+           covered: set[tuple[str, str]] = frozenset()) -> tuple[list[Sighting], Flood | None]:
     """The sightings a batch goes on with, and what its budget cut (None: nothing)."""
-    found = news(seen, cached)
+    found = news(seen, cached, covered)
     flooded = {kind: items for kind, items in found.items() if len(items) > budget}
     if not flooded:
         return seen, None
     flood = Flood(budget, set(flooded))
-    kept: set[int] = set()
+    cut: set[int] = set()
     for kind, items in flooded.items():
-        kept.update(id(s) for s in items[:budget])
+        cut.update(id(s) for s in items[budget:])
         flood.add(SORTS[kind], len(items), (s.uid for s in items[budget:budget + MAX_EVIDENCE]))
-    # a flooded kind goes on with its first news only
-    return [s for s in seen if s.kind not in flooded or id(s) in kept], flood
+    # a flooded kind goes on with its first news (and what it does not count as news) only
+    return [s for s in seen if id(s) not in cut], flood
 
 
 def raises_within(merged: dict[tuple[str, str], Finding], raising, budget: int,

@@ -125,20 +125,21 @@ class Detector:
         # the store is asked about the keys within each batch's budget (as the cache stands before
         # the group: the batches before one in the group may leave it fewer news, never more)
         self.baseline.load({tenant_id for tenant_id, _, _ in batches})
-        bounded = [self._within(tenant_id, seen) if seen else (seen, None)
-                   for (tenant_id, _, _), seen in zip(batches, shown)]
+        bounded = [self._bounded(tenant_id, sensor_id, batch, seen, policies[tenant_id])
+                   for (tenant_id, sensor_id, batch), seen in zip(batches, shown)]
         wanted: dict[int, set[tuple[str, str]]] = {}
-        for (tenant_id, _, _), (within, _) in zip(batches, bounded):
-            wanted.setdefault(tenant_id, set()).update((s.kind, s.key) for s in within or ())
+        for (tenant_id, _, _), within in zip(batches, bounded):
+            kept = within[0] if within else None
+            wanted.setdefault(tenant_id, set()).update((s.kind, s.key) for s in kept or ())
         self.baseline.prefetch(wanted)
         found = Detection(batches)
         tenants = set()  # of the batches before: a batch of one of them counts its news again
         for (tenant_id, sensor_id, batch), seen, within, listed in zip(batches, shown, bounded, indicated):
             try:
-                if seen is None or listed is None:
-                    raise RuntimeError("its sightings or indicator matches failed")  # logged as they did
-                if tenant_id in tenants:  # the batches before it may have learned some of its news
-                    within = self._within(tenant_id, seen)
+                if seen is None or listed is None or within is None:
+                    raise RuntimeError("its sightings, budget or indicator matches failed")  # logged as they did
+                if tenant_id in tenants:  # the batches before it may have learned or raised some of its news
+                    within = self._within(tenant_id, sensor_id, batch, seen, policies[tenant_id])
                 tenants.add(tenant_id)
                 rows, raised, learned = self._detect_one(tenant_id, sensor_id, batch, policies[tenant_id], within,
                                                          listed, found.first_data)
@@ -180,7 +181,7 @@ class Detector:
         batch adds its learning row to ``first_data``."""
         hours, epoch, site = policy
         start = micros(batch.interval_start)
-        learning = start < self._first_data(tenant_id, sensor_id, epoch, start, first_data) + hours * 3_600_000_000
+        learning = _learns(start, self._first_data(tenant_id, sensor_id, epoch, start, first_data), hours)
         seen, flood = within
         known = self.baseline.lookup(tenant_id, {(s.kind, s.key) for s in seen})
         findings = list(indicated)
@@ -201,14 +202,53 @@ class Detector:
                                   (start, micros(batch.interval_end)))
         return rows, raised, self.baseline.learn(tenant_id, learned, batch.interval_end)
 
-    def _within(self, tenant_id: int, seen: list[Sighting]) -> tuple[list[Sighting], budget.Flood | None]:
-        """The sightings within the batch's budget, and what it cut; counted against the cached
-        baseline, read again from the store before a flood is believed."""
-        keys = {(s.kind, s.key) for s in seen}
-        kept, flood = budget.within(seen, self.baseline.cached(tenant_id, keys), self.budget)
-        if flood and self.baseline.refresh(tenant_id):
-            kept, flood = budget.within(seen, self.baseline.cached(tenant_id, keys), self.budget)
-        return kept, flood
+    def _bounded(self, tenant_id: int, sensor_id: int, batch: wire.Batch, seen: list[Sighting] | None,
+                 policy: tuple[float, int, Site]) -> tuple[list[Sighting] | None, budget.Flood | None] | None:
+        """``_within`` of a batch before the group is examined; None if it failed (logged: the batch
+        gets no alerts, the others go on)."""
+        if not seen:
+            return seen, None
+        try:
+            return self._within(tenant_id, sensor_id, batch, seen, policy)
+        except Exception:
+            log.exception("the budget of batch %s of sensor %s failed", batch.batch_id, sensor_id)
+            return None
+
+    def _within(self, tenant_id: int, sensor_id: int, batch: wire.Batch, seen: list[Sighting],
+                policy: tuple[float, int, Site]) -> tuple[list[Sighting], budget.Flood | None]:
+        """The sightings within the batch's budget, and what it cut. News are counted against the
+        cached baseline; when they seem to flood, after learning the keys whose alert is open from
+        before this batch are no news (they fold: a steady flood's next batch reaches the keys after
+        the first ones), and the suspected news are looked up in the store (another worker may have
+        learned them) until the flood is certain."""
+        cached = self.baseline.cached(tenant_id, {(s.kind, s.key) for s in seen})
+        kept, flood = budget.within(seen, cached, self.budget)
+        if not flood:
+            return kept, flood
+        hours, epoch, _ = policy
+        start = micros(batch.interval_start)
+        with self._guard:
+            first = self._learning.get((tenant_id, sensor_id, epoch), start)
+        covered = set() if _learns(start, first, hours) else self._covered(tenant_id, sensor_id, batch.batch_id, seen)
+        confirmed: set[tuple[str, str]] = set()
+        while ask := budget.suspects(seen, cached, covered, confirmed, self.budget):
+            cached.update(self.baseline.confirm(tenant_id, ask))
+            confirmed |= ask
+        return budget.within(seen, cached, self.budget, covered)
+
+    def _covered(self, tenant_id: int, sensor_id: int, batch_id: str, seen: list[Sighting]) -> set[tuple[str, str]]:
+        """The keys of ``seen`` whose alert (``budget.ALERTS``) is open from before this batch (one
+        this batch raised, found again on a resend, is not), and the addresses a covered MAC shows
+        (they raise no alert of their own)."""
+        open_rows = self._open.of(tenant_id, sensor_id)
+        out = set()
+        for s in seen:
+            row = open_rows.get((budget.ALERTS.get(s.kind), s.key))
+            if row and not (row["last_batch"] == batch_id
+                            and row["id"] == alert_id(tenant_id, sensor_id, row["kind"], s.key, s.finding.ts)):
+                out.add((s.kind, s.key))
+        out.update(("device", s.key) for s in seen if s.kind == "device" and ("device", s.value) in out)
+        return out
 
     def _write(self, rows: list[dict], raised: dict[int, list[dict]], learned: list[dict],
                first_data: list[dict] = ()) -> None:
@@ -414,6 +454,11 @@ def _together(batches: list[tuple[int, int, wire.Batch]], what: str, work) -> li
             log.exception("%s failed on batch %s of sensor %s", what, one[2].batch_id, one[1])
             out.append(None)
     return out
+
+
+def _learns(start: int, first: int, hours: float) -> bool:
+    """Whether a batch starting at ``start`` (µs) is in its sensor's learning period (from ``first``)."""
+    return start < first + hours * 3_600_000_000
 
 
 def _latest(seen: list[Sighting]) -> list[Sighting]:

@@ -81,7 +81,7 @@ class Site:
         """(``is_site``, ``is_public``) of each of ``ips`` (distinct addresses, "" allowed): IPv4
         addresses on the site's networks in numpy (a batch may show 150,000 of them), the others one
         by one."""
-        out = {ip: (True, False) for ip in self._v4_sites(ips, on_net_only=True)}
+        out = {ip: (True, False) for ip in self._v4_sites(ips)}
         out.update((ip, self._place(ip)) for ip in ips if ip not in out)
         return out
 
@@ -90,21 +90,26 @@ class Site:
         v4 = set(self._v4_sites(ips))
         return [ip for ip in ips if ip in v4 or (ip and ":" in ip and self.is_site(ip))]
 
-    def _v4_sites(self, ips: list[str], on_net_only: bool = False) -> list[str]:
-        """The IPv4 site devices of ``ips``; with ``on_net_only``, none unless every IPv4 address
-        parses as a dotted quad (else the caller asks one by one)."""
-        v4 = [ip for ip in ips if ip and ":" not in ip]
-        try:
-            on_net, site = _v4_places(v4, self.networks) if v4 else ([], [])
-        except (pa.ArrowInvalid, ValueError):  # not all dotted quads
-            return [] if on_net_only else [ip for ip in v4 if self.is_site(ip)]
-        return [ip for ip, on, here in zip(v4, on_net, site) if on and here]
+    def _v4_sites(self, ips: list[str]) -> list[str]:
+        """The IPv4 site devices of ``ips``. Only canonical dotted quads (four decimal octets ≤ 255, no
+        leading zeros: what ``ipaddress`` reads) are read; any other string without a colon is no
+        address, as ``is_site`` says."""
+        v4 = pa.array([ip for ip in ips if ip and ":" not in ip], pa.string())
+        v4 = v4.filter(pc.match_substring_regex(v4, _DOTTED_QUAD))
+        if not len(v4):
+            return []
+        on_net, site = _v4_places(v4, self.networks)
+        return [ip for ip, on, here in zip(v4.to_pylist(), on_net, site) if on and here]
 
 
-def _v4_places(ips: list[str], networks: Networks) -> tuple[list[bool], list[bool]]:
-    """Of dotted-quad addresses: whether each is on one of the IPv4 ``networks``, and whether it is a
-    site device if so (unicast, not a .255 broadcast) — what ``_placer`` says of them."""
-    octets = pc.cast(pc.list_flatten(pc.split_pattern(pa.array(ips, pa.string()), ".")), pa.uint32())
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = rf"^{_OCTET}(\.{_OCTET}){{3}}$"
+
+
+def _v4_places(ips: pa.StringArray, networks: Networks) -> tuple[list[bool], list[bool]]:
+    """Of canonical dotted quads: whether each is on one of the IPv4 ``networks``, and whether it is
+    a site device if so (unicast, not a .255 broadcast) — what ``_placer`` says of them."""
+    octets = pc.cast(pc.list_flatten(pc.split_pattern(ips, ".")), pa.uint32())
     octets = octets.to_numpy().reshape(len(ips), 4).astype(np.uint32)
     value = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
     on_net = np.zeros(len(ips), bool)

@@ -13,10 +13,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from coretest import flow, make_batch, post_batch, provision
 from test_detect_groups import stored
 
+from core.detect.baseline import Baseline
+from core.detect.engine import Detector
 from core.detect.observe import sightings
 from core.detect.site import Site, parse_networks
 from core.ingest import _Pending
@@ -87,20 +90,23 @@ def test_a_flood_of_addresses_raises_the_budget_and_one_flood_alert(client):
     assert detector.detect(tenant_id, sensor_id, wire.decode(wire.encode(batch))) == []
     assert stored(ch, tenant_id, [sensor_id]) == before
 
-    # the next minute shows the same addresses: everything folds, nothing is raised anew
+    # the next minute shows the same addresses: the first ones fold into their open alerts and are no
+    # news now, so the budget goes on to the next ones (a steady flood reaches every key in turn)
     later = crafted(ADDRESSES, START + timedelta(minutes=1))
     assert post_batch(client, token, wire.encode(later)).status_code == 200
     alerts = alerts_of(ch, tenant_id)
-    assert {kind: len(rows) for kind, rows in alerts.items()} == RAISED
-    assert flood_of(alerts) == (2 * count, details)
-    assert {r["count"] for r in alerts["new_link"]} == {2}
-
+    assert {kind: len(rows) for kind, rows in alerts.items()} == {kind: 2 * n for kind, n in RAISED.items()} | {
+        "new_flood": 1}
+    count += (DEVICE_KEYS - 2 * BUDGET) + (ADDRESSES - 2 * BUDGET)
+    assert flood_of(alerts) == (count, details)
+    assert sorted(r["count"] for r in alerts["new_link"]) == [1] * BUDGET + [2] * BUDGET
+    assert detector.detect(tenant_id, sensor_id, wire.decode(wire.encode(later))) == []  # a resend: nothing
     # then a rule meets as many distinct pairs: the sensor's one flood alert takes that sort in too
     body = wire.encode(public_peers(ADDRESSES, START + timedelta(minutes=2)))
     assert post_batch(client, token, body).status_code == 200
     alerts = alerts_of(ch, tenant_id)
     assert len(alerts["internet_exposure"]) == BUDGET
-    assert flood_of(alerts) == (2 * count + ADDRESSES - BUDGET, details | {"internet_exposure": str(ADDRESSES)})
+    assert flood_of(alerts) == (count + ADDRESSES - BUDGET, details | {"internet_exposure": str(ADDRESSES)})
 
 
 def test_while_learning_a_flood_teaches_only_the_budget_s_first(client):
@@ -166,9 +172,91 @@ def test_the_site_check_of_many_addresses_at_once_says_what_one_by_one_says():
             f"{rng.choice([0, 1, 255, rng.randrange(256)])}" for _ in range(5000)}
     ips |= {str(ipaddress.IPv6Address(rng.getrandbits(128))) for _ in range(200)}
     ips = sorted(ips) + ["", "0.0.0.0", "255.255.255.255", "::ffff:10.0.0.255", "fe80::1", "fd00::7"]
-    for site in (Site(1), Site(2, parse_networks("10.0.0.0/8,192.168.1.0/24,23.0.0.0/8,fc00::/7")),
-                 Site(3, parse_networks("0.0.0.0/0"))):
-        placed = site.places(ips)
-        assert [placed[ip] for ip in ips] == [(site.is_site(ip), site.is_public(ip)) for ip in ips]
-        assert site.site_addresses(ips) == [ip for ip in ips if site.is_site(ip)]
-        assert sum(here for here, _ in placed.values()) > 400
+    # strings no address reader takes (ingest checks every address first; the check must not rely on
+    # it), alone (all digits and dots: '10.1.2' and '1.2.3.4.5' split into eight parts, two quads
+    # misaligned) and among the others
+    odd = ["10.0.0.01", "10.0.0.256", "10.1.2", "1.2.3.4.5", "010.0.0.1", "10.0.0.1"]
+    ips += odd + ["10..0.1", "10.0.0.1 ", "10.0.0.1\n", "10.0.0.+1", "10.0.0.0x1", "١٠.0.0.1", "plc"]
+    for addresses, here_at_least in ((odd, 1), (ips, 400)):
+        for site in (Site(1), Site(2, parse_networks("10.0.0.0/8,192.168.1.0/24,23.0.0.0/8,fc00::/7")),
+                     Site(3, parse_networks("0.0.0.0/0"))):
+            placed = site.places(addresses)
+            assert [placed[ip] for ip in addresses] == [(site.is_site(ip), site.is_public(ip)) for ip in addresses]
+            assert site.site_addresses(addresses) == [ip for ip in addresses if site.is_site(ip)]
+            assert sum(here for here, _ in placed.values()) >= here_at_least
+
+
+def with_s7_workstation(batch: wire.Batch, start: datetime) -> wire.Batch:
+    """``batch`` plus one real new S7 workstation's flow to the PLC, after the flood's flows."""
+    extra = wire.table_from_rows("flows", [flow(
+        orig_h="192.168.7.7", resp_h="10.0.0.2", service="s7comm", ts=start, uid=f"CS7{start:%H%M}", resp_p=102,
+        orig_l2_addr="00:0e:8c:77:77:77", resp_l2_addr="00:1b:1b:00:00:02")])
+    flows = batch.tables["flows"]
+    batch.tables["flows"] = pa.concat_tables([flows, extra.select(flows.schema.names).cast(flows.schema)])
+    return batch
+
+
+def test_a_steady_flood_hides_no_real_new_device_or_link_for_good(client):
+    """The same flood every minute with a real new S7 workstation behind it: each minute the keys whose
+    alert is open are no news, so the budget reaches the next ones — the workstation's link by the
+    third minute, its MAC by the fifth, and then the flood stops growing."""
+    app = client.app
+    ch = app.state.clickhouse
+    tenant_id, _, token = tenant(app, "steady-flood")
+    naming, floods = [], []
+    for minute in range(7):
+        start = START + timedelta(minutes=minute)
+        body = wire.encode(with_s7_workstation(crafted(ADDRESSES, start), start))
+        assert post_batch(client, token, body).status_code == 200
+        alerts = alerts_of(ch, tenant_id)
+        naming.append(sorted(r["kind"] for rows in alerts.values() for r in rows if r["src_ip"] == "192.168.7.7"))
+        floods.append(flood_of(alerts)[0])
+    # links: 251 news, then 151, then 51 (within the budget); device keys: 504, 404, … 4, the
+    # workstation's among the fifth hundred
+    assert naming == [[], [], ["new_link"], ["new_link"], ["new_device", "new_link"], ["new_device", "new_link"],
+                      ["new_device", "new_link"]]
+    assert len(alerts["new_link"]) == ADDRESSES + 1 and len(alerts["new_device"]) == ADDRESSES + 2
+    assert floods == [404 + 151, 555 + 304 + 51, 910 + 204, 1114 + 104, 1218 + 4, 1222, 1222]
+
+
+def test_another_worker_s_learning_is_no_flood(client):
+    """Two workers (two Detectors on one store): worker 2 cached the tenant's baseline before worker 1
+    learned 82 device keys; a batch showing those and 60 more keys is no flood once worker 2 asks the
+    store about its suspected news, and learns what one worker alone learns."""
+    app = client.app
+    ch, first = app.state.clickhouse, app.state.detector
+    second = Detector(ch, app.state.controlplane, BUDGET)
+    results = []
+    for name, workers in (("two-workers", (second, first, second)), ("one-worker", (first, first, first))):
+        tenant_id, sensor_id, _ = tenant(app, name, learning_hours=1e6)
+        for worker, batch in zip(workers, (make_batch(start=START), crafted(40, START + timedelta(minutes=1)),
+                                           crafted(70, START + timedelta(minutes=2)))):
+            raised = worker.detect(tenant_id, sensor_id, wire.decode(wire.encode(batch)))
+        results.append((sorted(r["kind"] for r in raised), baseline_of(ch, tenant_id)))
+    assert results[0] == results[1] == ([], {"device": 144, "link": 71, "function": 1, "attribute": 1})
+
+
+def test_a_failing_flood_check_loses_only_its_own_batch_s_alerts(client, monkeypatch, caplog):
+    """The look-up before a flood is believed fails for one tenant's batch of a group: that batch gets
+    no alerts (logged), the other tenant's batch gets what it gets alone."""
+    app = client.app
+    ch, ingestor = app.state.clickhouse, app.state.ingestor
+    flooded, flooded_sensor, _ = tenant(app, "check-fails")
+    beside, beside_sensor, _ = tenant(app, "check-fails-beside")
+    alone, alone_sensor, _ = tenant(app, "check-fails-alone")
+    ordinary = make_batch(start=START)
+    assert ingestor.ingest(alone, alone_sensor, wire.encode(ordinary)).status == "stored"
+    confirm = Baseline.confirm
+
+    def failing(self, tenant_id, keys):
+        if tenant_id == flooded:
+            raise RuntimeError("the store timed out")
+        return confirm(self, tenant_id, keys)
+
+    monkeypatch.setattr(Baseline, "confirm", failing)
+    group = [_Pending(flooded, flooded_sensor, wire.decode(wire.encode(crafted(ADDRESSES, START)))),
+             _Pending(beside, beside_sensor, wire.decode(wire.encode(ordinary)))]
+    ingestor._store(group)
+    assert [p.status for p in group] == ["stored", "stored"]
+    assert stored(ch, beside, [beside_sensor]) == stored(ch, alone, [alone_sensor]) and alerts_of(ch, beside)
+    assert alerts_of(ch, flooded) == {} and "the budget of batch" in caplog.text
