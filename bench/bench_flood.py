@@ -2,7 +2,7 @@
 a group with other sensors' ordinary batches.
 
     .venv/bin/python bench/bench_flood.py [--addresses 150000] [--shape addresses|public|functions|dns]
-                                          [--others 31] [--learning] [--core-src DIR]
+                                          [--others 31] [--learning] [--minutes 1] [--core-src DIR]
 
 The crafted batch (``--shape``) holds, for ``--addresses`` distinct values: ``addresses``, one answered
 flow from each of as many site addresses (and MACs) to one PLC — each a new device and a new link;
@@ -10,7 +10,8 @@ flow from each of as many site addresses (and MACs) to one PLC — each a new de
 ``functions``, as many distinct Modbus functions between two devices (``new_ot_function``); ``dns``, as
 many distinct names under a listed domain, each asked by its own site address (``indicator_match`` per
 pair, beside the new devices and links). The tenant detects (no learning period; ``--learning``: it
-learns instead). It goes through
+learns instead); ``--minutes`` sends the same crafted batch in as many consecutive minutes (a steady
+flood: each minute's batch reaches the keys after the ones whose alerts are open). It goes through
 ``core.ingest.Ingestor`` (embedded chDB, detection on) as the ingest route runs it — once alone, once
 in a group with ``--others`` other tenants' sensors' plant batches — and ``Detector.examine`` and
 ``write`` are timed (thread CPU, wall) beside the whole group's store (what every sensor of the group
@@ -24,6 +25,9 @@ import argparse
 import sys
 import tempfile
 import time
+import uuid
+from dataclasses import replace
+from itertools import product
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,6 +107,7 @@ def main() -> None:
     ap.add_argument("--shape", choices=("addresses", "public", "functions", "dns"), default="addresses")
     ap.add_argument("--others", type=int, default=31, help="other sensors' batches in the group")
     ap.add_argument("--learning", action="store_true", help="the flooded tenant is learning")
+    ap.add_argument("--minutes", type=int, default=1, help="the crafted batch again in as many minutes")
     ap.add_argument("--core-src", type=Path, help="take core and sensor from this source tree")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench-flood")
     args = ap.parse_args()
@@ -151,20 +156,21 @@ def main() -> None:
                     finally:
                         spent[step] = [time.thread_time() - cpu, time.perf_counter() - began]
                 setattr(detector, step, timed)
-            for label, (tenant_id, sensor_id), group_size in (("alone", flooded[0], 0),
-                                                              ("grouped", flooded[1], args.others)):
-                batch = wire.decode(wire.encode(shaped(args.shape, args.addresses, start)))
+            runs = (("alone", flooded[0], 0), ("grouped", flooded[1], args.others))
+            for (label, (tenant_id, sensor_id), group_size), minute in product(runs, range(args.minutes)):
+                batch = wire.decode(wire.encode(shaped(args.shape, args.addresses, start + timedelta(minutes=minute))))
                 group = [_Pending(tenant_id, sensor_id, batch)] + [
-                    _Pending(t, s, wire.decode(wire.encode(plant[0]))) for t, s in others[:group_size]]
+                    _Pending(t, s, replace(wire.decode(wire.encode(plant[0])), batch_id=str(uuid.uuid4())))
+                    for t, s in others[:group_size]]
                 began, cpu = time.perf_counter(), time.process_time()
                 ingestor._store(group)
                 wall, cpu = time.perf_counter() - began, time.process_time() - cpu
                 assert [p.status for p in group] == ["stored"] * len(group), [p.status for p in group]
-                alerts = ch.query("SELECT kind, count() AS n FROM alerts WHERE tenant_id = {t:UInt32} GROUP BY kind "
-                                  "ORDER BY kind", {"t": tenant_id})
+                alerts = ch.query("SELECT kind, count() AS n FROM alerts FINAL WHERE tenant_id = {t:UInt32} "
+                                  "GROUP BY kind ORDER BY kind", {"t": tenant_id})
                 shown = ", ".join(f"{r['kind']} {r['n']:,}" for r in alerts)
-                print(f"{label:>8} ({len(group)} batches): examine {spent['examine'][0]:.2f} s CPU "
-                      f"({spent['examine'][1]:.2f} s wall), write {spent['write'][0]:.2f} s CPU "
+                print(f"{label:>8} ({len(group)} batches, minute {minute}): "
+                      f"examine {spent['examine'][0]:.2f} s CPU ({spent['examine'][1]:.2f} s wall), write {spent['write'][0]:.2f} s CPU "
                       f"({spent['write'][1]:.2f} s wall); the group's store {wall:.2f} s wall, {cpu:.2f} s process CPU; "
                       f"alerts {shown or 'none'}")
             ingestor.close()
