@@ -146,20 +146,27 @@ def test_a_rule_meeting_many_distinct_pairs_raises_the_budget(client):
     assert flood_of(alerts) == (ADDRESSES - BUDGET, {"budget": "100", "internet_exposure": str(ADDRESSES)})
 
 
-def test_a_flood_in_a_group_leaves_the_other_tenant_s_batch_as_it_is_alone(client):
-    app = client.app
+def flood_beside_an_ordinary_batch(app, name: str) -> tuple[int, list, list]:
+    """A flood and another tenant's ordinary batch stored in one group (what group commit calls with
+    batches that arrived together); the flooded tenant, and the other tenant's stored detection
+    beside that of a third tenant that got the ordinary batch alone."""
     ch, ingestor = app.state.clickhouse, app.state.ingestor
-    flooded, flooded_sensor, _ = tenant(app, "flooded-grouped")
-    beside, beside_sensor, _ = tenant(app, "beside")
-    alone, alone_sensor, _ = tenant(app, "alone")
+    flooded, flooded_sensor, _ = tenant(app, name)
+    beside, beside_sensor, _ = tenant(app, f"{name}-beside")
+    alone, alone_sensor, _ = tenant(app, f"{name}-alone")
     ordinary = make_batch(start=START)
     assert ingestor.ingest(alone, alone_sensor, wire.encode(ordinary)).status == "stored"
     group = [_Pending(flooded, flooded_sensor, wire.decode(wire.encode(crafted(ADDRESSES, START)))),
              _Pending(beside, beside_sensor, wire.decode(wire.encode(ordinary)))]
-    ingestor._store(group)  # what group commit calls with batches that arrived together
+    ingestor._store(group)
     assert [p.status for p in group] == ["stored", "stored"]
-    assert stored(ch, beside, [beside_sensor]) == stored(ch, alone, [alone_sensor])
-    assert "new_flood" not in alerts_of(ch, beside) and alerts_of(ch, beside)
+    return flooded, stored(ch, beside, [beside_sensor]), stored(ch, alone, [alone_sensor])
+
+
+def test_a_flood_in_a_group_leaves_the_other_tenant_s_batch_as_it_is_alone(client):
+    ch = client.app.state.clickhouse
+    flooded, beside, alone = flood_beside_an_ordinary_batch(client.app, "flooded-grouped")
+    assert beside == alone and not any(row["kind"] == "new_flood" for row in beside[0]) and beside[0]
     assert {kind: len(rows) for kind, rows in alerts_of(ch, flooded).items()} == RAISED
 
 
@@ -240,23 +247,11 @@ def test_a_failing_flood_check_loses_only_its_own_batch_s_alerts(client, monkeyp
     """The look-up before a flood is believed fails for one tenant's batch of a group: that batch gets
     no alerts (logged), the other tenant's batch gets what it gets alone."""
     app = client.app
-    ch, ingestor = app.state.clickhouse, app.state.ingestor
-    flooded, flooded_sensor, _ = tenant(app, "check-fails")
-    beside, beside_sensor, _ = tenant(app, "check-fails-beside")
-    alone, alone_sensor, _ = tenant(app, "check-fails-alone")
-    ordinary = make_batch(start=START)
-    assert ingestor.ingest(alone, alone_sensor, wire.encode(ordinary)).status == "stored"
-    confirm = Baseline.confirm
 
-    def failing(self, tenant_id, keys):
-        if tenant_id == flooded:
-            raise RuntimeError("the store timed out")
-        return confirm(self, tenant_id, keys)
+    def failing(self, tenant_id, keys):  # asked only for a batch that seems to flood
+        raise RuntimeError("the store timed out")
 
     monkeypatch.setattr(Baseline, "confirm", failing)
-    group = [_Pending(flooded, flooded_sensor, wire.decode(wire.encode(crafted(ADDRESSES, START)))),
-             _Pending(beside, beside_sensor, wire.decode(wire.encode(ordinary)))]
-    ingestor._store(group)
-    assert [p.status for p in group] == ["stored", "stored"]
-    assert stored(ch, beside, [beside_sensor]) == stored(ch, alone, [alone_sensor]) and alerts_of(ch, beside)
-    assert alerts_of(ch, flooded) == {} and "the budget of batch" in caplog.text
+    flooded, beside, alone = flood_beside_an_ordinary_batch(app, "check-fails")
+    assert beside == alone and beside[0]
+    assert alerts_of(app.state.clickhouse, flooded) == {} and "the budget of batch" in caplog.text
