@@ -67,7 +67,7 @@ class Analysis:
 def analyse_capture(path: Path, interval: float = 60.0) -> Analysis:
     out = Analysis([], [], [], Counter())
     for iv in iter_intervals([path], interval):
-        out.events += iv.events
+        out.events.extend(iv.events)  # (+= would give an IntervalEvents: its __radd__ comes first)
         out.observations += iv.observations
         out.flows += [f for f in iv.flow_records() if f["final"]]  # one record per flow, the last
         out.errors.update(iv.decode_errors)
