@@ -1,0 +1,194 @@
+"""The sensor's kernels compiled ahead of time: one ``numba.pycc`` extension of every kernel plain Python calls.
+
+``sensor/aot_entries.json`` (checked in) declares those kernels and the argument types each is called with;
+``python -m sensor.aot build`` compiles them with pycc alone into ``sensor/_aot/`` (the extension and a
+manifest: export names, what each argument must be, the digest of each kernel module's sources), which
+``sensor.jit`` loads when the digests match. ``python -m sensor.aot record CAPTURE...`` runs the pipeline on
+captures under numba and writes the entries its Python-level kernel calls had (tests/sensor/test_aot.py
+checks a short workload needs nothing the file lacks). An argument spec is ``["array", dtype, ndim, layout,
+readonly]``, ``["bool"]``, ``["int", name]``, ``["float", name]``, ``["tuple", [specs]]`` or
+``["namedtuple", "module.Class", [specs]]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __name__ == "__main__":
+    os.environ["MIERUKA_SENSOR_AOT"] = "0"  # pycc compiles numba's kernels: never load an older build for it
+
+from sensor import jit  # noqa: E402
+
+ENTRIES = Path(__file__).with_name("aot_entries.json")
+EXTENSION = "mieruka_kernels"
+
+
+def spec_of(numba_type) -> list:
+    """The argument spec (module docstring) of a numba type."""
+    import numpy as np
+    from numba import types
+
+    if isinstance(numba_type, types.Array):
+        dtype = "bool" if numba_type.dtype == types.boolean else numba_type.dtype.name
+        return ["array", str(np.dtype(dtype)), numba_type.ndim, numba_type.layout, not numba_type.mutable]
+    if isinstance(numba_type, types.Boolean):
+        return ["bool"]
+    if isinstance(numba_type, types.Integer):
+        return ["int", numba_type.name]
+    if isinstance(numba_type, types.Float):
+        return ["float", numba_type.name]
+    members = [spec_of(t) for t in numba_type.types]
+    if isinstance(numba_type, (types.NamedTuple, types.NamedUniTuple)):
+        cls = numba_type.instance_class
+        return ["namedtuple", f"{cls.__module__}.{cls.__qualname__}", members]
+    if isinstance(numba_type, types.BaseTuple):
+        return ["tuple", members]
+    raise TypeError(f"no argument spec for {numba_type}")
+
+
+def type_of(spec: list):
+    """The numba type an argument spec stands for."""
+    import numpy as np
+    from numba import types
+    from numba.np.numpy_support import from_dtype
+
+    kind = spec[0]
+    if kind == "array":
+        _, dtype, ndim, layout, readonly = spec
+        return types.Array(from_dtype(np.dtype(dtype)), ndim, layout, readonly=readonly)
+    if kind == "bool":
+        return types.boolean
+    if kind in ("int", "float"):
+        return getattr(types, spec[1])
+    members = [type_of(s) for s in spec[-1]]
+    if kind == "namedtuple":
+        module, _, name = spec[1].rpartition(".")
+        return types.BaseTuple.from_types(members, getattr(importlib.import_module(module), name))
+    if kind == "tuple":
+        return types.BaseTuple.from_types(members)
+    raise ValueError(f"unknown argument spec {spec}")
+
+
+def declared() -> dict[str, list[list]]:
+    """The checked-in entries: "module.kernel" -> [argument specs of one signature, ...]."""
+    return json.loads(ENTRIES.read_text())
+
+
+def workload(captures: list[Path]) -> None:
+    """The pipeline on ``captures`` (folded and every PDU, flows only) and the live ring's walker."""
+    import numpy as np
+
+    from sensor.capture import tpacket
+    from sensor.meter import pipeline
+    from sensor.meter.observe import Observer
+
+    for capture in captures:
+        for fold in (True, False):
+            for _ in pipeline.iter_batches([capture], 60.0, observer=Observer(), fold=fold):
+                pass
+        for _ in pipeline.iter_intervals([capture], protocols=(), folded=True):
+            pass
+    tpacket._take_frames(np.zeros(64, np.uint8), 0, tpacket._Chunk(), False)  # as PacketRing's start does
+
+
+def record(run: Callable[[], object]) -> dict[str, list[list]]:
+    """The entries of the Python-level kernel calls ``run()`` makes. Needs numba's kernels
+    (``MIERUKA_SENSOR_AOT=0``): a kernel's call of another kernel does not go through the dispatcher's
+    ``__call__``, so only entry points count."""
+    from numba.core import dispatcher
+
+    if jit.AOT:
+        raise RuntimeError("recording needs numba's kernels: run it with MIERUKA_SENSOR_AOT=0")
+    called: dict[str, set[str]] = {}
+    call = dispatcher.Dispatcher.__call__
+
+    def recording(self, *args, **kws):
+        name = f"{self.py_func.__module__}.{self.py_func.__name__}"
+        called.setdefault(name, set()).add(json.dumps([spec_of(self.typeof_pyval(a)) for a in args]))
+        return call(self, *args, **kws)
+
+    dispatcher.Dispatcher.__call__ = recording
+    try:
+        run()
+    finally:
+        dispatcher.Dispatcher.__call__ = call
+    return {name: [json.loads(s) for s in sorted(sigs)] for name, sigs in sorted(called.items())}
+
+
+def merged(found: dict[str, list[list]], entries: dict[str, list[list]]) -> dict[str, list[list]]:
+    """``entries`` with every signature of ``found`` it lacks."""
+    out = {name: list(sigs) for name, sigs in entries.items()}
+    for name, sigs in found.items():
+        out.setdefault(name, []).extend(s for s in sigs if s not in out[name])
+    return dict(sorted(out.items()))
+
+
+def entries_text(entries: dict[str, list[list]]) -> str:
+    """``entries`` as JSON with one signature a line."""
+    kernels = (f" {json.dumps(name)}: [\n" + ",\n".join(f"  {json.dumps(sig)}" for sig in sigs) + "\n ]"
+               for name, sigs in entries.items())
+    return "{\n" + ",\n".join(kernels) + "\n}\n"
+
+
+def build(out: Path = jit.AOT_DIR, entries: dict[str, list[list]] | None = None) -> Path:
+    """Compile the declared entries with pycc into ``out``; returns the manifest's path."""
+    import numba
+    from numba.pycc import CC
+
+    if jit.AOT:  # (python -m sensor.aot switches it off)
+        raise RuntimeError("pycc compiles numba's kernels: build with MIERUKA_SENSOR_AOT=0")
+    entries = declared() if entries is None else entries
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob(f"{EXTENSION}*"):
+        old.unlink()
+    cc = CC(EXTENSION)
+    cc.output_dir = str(out)
+    exports, modules = {}, set()
+    for name, signatures in entries.items():
+        module, _, attr = name.rpartition(".")
+        kernel = getattr(importlib.import_module(module), attr)
+        modules.add(module)
+        exports[name] = []
+        for i, specs in enumerate(signatures):
+            symbol = f"{name.replace('.', '_')}__{i}"
+            cc.export(symbol, tuple(type_of(s) for s in specs))(kernel.py_func)  # the result type inferred
+            exports[name].append([symbol, specs])
+    cc.compile()
+    digests = {m: jit.source_digest(jit.PACKAGE, jit.module_path(m), numba.__version__) for m in sorted(modules)}
+    manifest = out / f"{EXTENSION}.json"
+    manifest.write_text(json.dumps({"compiler": numba.__version__, "digests": digests, "entries": exports},
+                                   indent=1) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sensor.aot", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    make = sub.add_parser("build", help="compile the declared kernels into sensor/_aot/")
+    make.add_argument("--out", type=Path, default=jit.AOT_DIR)
+    rec = sub.add_parser("record", help="add the kernel calls of a run on captures to aot_entries.json")
+    rec.add_argument("captures", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    if args.command == "build":
+        manifest = build(args.out)
+        print(f"built {manifest.parent} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    else:
+        missing = [str(p) for p in args.captures if not p.is_file()]
+        if missing:
+            parser.error(f"no such capture: {missing[0]}")
+        found = record(lambda: workload(args.captures))
+        ENTRIES.write_text(entries_text(merged(found, declared() if ENTRIES.exists() else {})))
+        print(f"wrote {ENTRIES}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
