@@ -1,15 +1,17 @@
-"""``njit`` for the sensor's kernels: compiled ahead of time when a built kernel module matches the sources,
-else numba's, cached under a digest of every source a kernel is built from (``sensor.jitcache``).
+"""numba's ``njit`` for the sensor's kernels, cached under a digest of every source a kernel is built from.
 
-``python -m sensor.aot build`` (``./dev``'s set-up runs it) compiles every kernel plain Python calls, with
-the signatures ``sensor/aot_entries.json`` declares, into one ``numba.pycc`` extension in ``sensor/_aot/``
-beside a manifest (export names, what each argument must be, the digest of each kernel module's sources).
-When every digest matches, ``njit`` hands out a ``_Kernel`` that checks its arguments (dtype, ndim, layout,
-writability: pycc's exports check none, a wrong dtype would read garbage) and calls the export; numba is
-never imported. Anything else — no build, a digest that differs, an argument list no export takes,
-``NUMBA_DISABLE_JIT=1``, ``MIERUKA_SENSOR_AOT=0`` — is numba's as before, logged once: on the first
-argument list no export takes, every kernel is made a numba dispatcher and put back into its module (so
-numba's typing of a caller finds dispatchers), and the ``_Kernel`` calls that.
+numba checks a cached kernel against its own file only (numba issues #1833, #9483): a kernel that inlines or
+calls a function of another module, or folds in its constants, went on running the old machine code after
+only that module changed. Every sensor module that compiles takes ``njit`` from here, which first puts a
+cache locator in front of numba's own for the sensor's files: a module's kernels are cached in a directory
+named by a digest of the module's source, of every sensor module it imports, transitively (as its import
+statements say), and of the compiler's version. A change to any of them lands in a new directory, so old
+machine code is never met again. Directories no process has opened for a day go when a new one is made.
+
+The cache root is ``$NUMBA_CACHE_DIR/<package>`` when that is set, else ``<package>/__pycache__/numba``
+beside the sources (a dev checkout, a writable install), else ``$XDG_CACHE_HOME/mieruka/numba`` (a read-only
+site-packages): the first one that can be written; else ``<temp>/mieruka-numba-<uid>`` if it is this user's
+own directory that nobody else can write into (the index files are pickles).
 """
 
 from __future__ import annotations
@@ -17,19 +19,20 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import importlib.machinery
-import importlib.util
-import json
-import logging
 import os
 import re
+import shutil
+import stat
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-import numpy as np
+import numba
+from numba import njit  # noqa: F401  (the sensor's kernels are compiled through this module)
+from numba.core import caching, config
 
-PACKAGE = Path(__file__).resolve().parent
-AOT_DIR = Path(os.environ.get("MIERUKA_AOT_DIR") or PACKAGE / "_aot")  # the build (another one: tests)
+UNUSED_FOR = 24 * 3600  # seconds: a digest directory opened by no process for this long is removed
 
 # import statements, parenthesised ones whole, wherever they stand (parsed on their own: fast)
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]*(?:\([^)]*\)|[^\n]*)|import[ \t]+[^\n]*)", re.M)
@@ -92,161 +95,120 @@ def _imports(package: Path, path: Path) -> set[Path]:
     return files
 
 
-def source_digest(package: Path, path: Path, compiler: str) -> str:
+def source_digest(package: Path, path: Path) -> str:
     """A digest of ``path``, every file of ``package`` it imports, transitively, and the compiler's version."""
-    seen, todo = {package / "jit.py"}, [path]  # (the loader is no kernel's source: editing it rebuilds nothing)
+    seen, todo = set(), [path]
     while todo:
         file = todo.pop()
         if file not in seen:
             seen.add(file)
             todo += _imports(package, file)
-    seen.discard(package / "jit.py")
-    digest = hashlib.blake2b(f"{compiler} {sys.version}".encode(), digest_size=12)
+    digest = hashlib.blake2b(f"{numba.__version__} {sys.version}".encode(), digest_size=12)
     for file in sorted(seen):
         digest.update(str(file.relative_to(package)).encode() + b"\0" + _content_digest(*_stamp(file)))
     return digest.hexdigest()
 
 
-def module_path(name: str) -> Path:
-    """The source file of sensor module ``name`` ("sensor.a.b")."""
-    return PACKAGE.parent.joinpath(*name.split(".")).with_suffix(".py")
-
-
-def _load_aot():
-    """(extension module, manifest) when the built kernels match the sources, else None (and why, logged)."""
-    if os.environ.get("MIERUKA_SENSOR_AOT", "1") == "0" or os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
-        return None
-    log = logging.getLogger(__name__)
+def _writable(directory: Path) -> bool:
     try:
-        manifest = json.loads((AOT_DIR / "mieruka_kernels.json").read_text())
-        so = next(AOT_DIR.glob("mieruka_kernels.*.so"))
-    except (OSError, StopIteration, ValueError):
-        log.info("no ahead-of-time kernels in %s (python -m sensor.aot build): numba compiles them", AOT_DIR)
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+        return True
+    except OSError:
+        return False
+
+
+def _private(directory: Path) -> bool:
+    """Whether ``directory`` is (made, if missing) a directory of this user's that nobody else can write
+    into and no link. For the shared temp directory: numba's index files are pickles, so a directory
+    another user made there first, with files of theirs, would run their code in this process."""
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        found = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(found.st_mode) and found.st_uid == os.geteuid() and not found.st_mode & 0o077
+
+
+@functools.cache
+def cache_root(package: Path) -> Path | None:
+    """The first of the cache roots (module docstring) this process can write; None when none is."""
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    candidates = [package / "__pycache__" / "numba", user_cache / "mieruka" / "numba"]
+    if config.CACHE_DIR:
+        candidates.insert(0, Path(config.CACHE_DIR) / package.name)
+    shared = Path(tempfile.gettempdir()) / f"mieruka-numba-{os.geteuid()}"
+    return next((root for root in candidates if _writable(root)), None) or (
+        shared if _private(shared) and _writable(shared) else None)
+
+
+def _prune(directory: Path) -> None:
+    """Remove the other digests' directories of ``directory``'s module no process opened for UNUSED_FOR.
+    (A process still running old code that finds its directory gone compiles again: numba reads a missing
+    index or data file as a miss.)"""
+    stem, now = directory.name.rsplit("-", 1)[0], time.time()
+    for other in directory.parent.glob(f"{stem}-*"):
+        try:
+            unused = now - other.stat().st_mtime > UNUSED_FOR
+        except OSError:  # removed meanwhile by another process
+            continue
+        if unused and other != directory and other.name.rsplit("-", 1)[0] == stem:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+@functools.cache
+def _cache_dir(package: Path, path: Path) -> tuple[str, str] | None:
+    """(directory, digest) for the kernels of source file ``path``, made and marked as opened now."""
+    root = cache_root(package)
+    if root is None:
         return None
-    for module, digest in manifest["digests"].items():
-        path = module_path(module)
-        if not path.is_file() or source_digest(PACKAGE, path, manifest["compiler"]) != digest:
-            log.warning("the ahead-of-time kernels in %s are older than %s (python -m sensor.aot build): "
-                        "numba compiles them", AOT_DIR, module)
-            return None
-    loader = importlib.machinery.ExtensionFileLoader("mieruka_kernels", str(so))
-    spec = importlib.util.spec_from_file_location("mieruka_kernels", so, loader=loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module, manifest
+    digest = source_digest(package, path)
+    directory = root / path.parent.relative_to(package) / f"{path.stem}-{digest}"
+    fresh = not directory.exists()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        os.utime(directory)
+    except OSError:
+        return None
+    if fresh:
+        _prune(directory)
+    return str(directory), digest
 
 
-_AOT = _load_aot()
-AOT = _AOT is not None
-_fell_back = False  # numba came in: kernels made from now on are its dispatchers
-_kernels: list["_Kernel"] = []
-_placeholders: list["Placeholder"] = []
+class DigestLocator(caching._CacheLocator):
+    """numba's cache locator for the kernels of the files under ``package``."""
+
+    package: Path
+
+    def __init__(self, py_func, cache_path: str, digest: str):
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path, self._digest = cache_path, digest
+
+    def get_cache_path(self) -> str:
+        return self._cache_path
+
+    def get_source_stamp(self) -> str:
+        return self._digest  # the directory already says it; numba also keeps it in the index
+
+    def get_disambiguator(self) -> str:
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        path = Path(py_file).resolve()
+        if not path.is_relative_to(cls.package) or not path.is_file():
+            return None  # another package's kernel: numba's own locators take it
+        place = _cache_dir(cls.package, path)
+        return cls(py_func, *place) if place else None
 
 
-def _key(value):
-    """What numba's typeof would tell of ``value``, as far as the exports' checks need."""
-    if isinstance(value, np.ndarray):
-        flags = value.flags
-        layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else "A"
-        return ("array", value.dtype, value.ndim, layout, not flags.writeable, flags.aligned and value.dtype.isnative)
-    if isinstance(value, (bool, np.bool_)):
-        return ("bool",)
-    if isinstance(value, int):
-        return ("int", "int64") if -(1 << 63) <= value < 1 << 63 else ("int", "uint64")
-    if isinstance(value, np.integer):
-        return ("int", value.dtype.name)
-    if isinstance(value, (float, np.floating)):
-        return ("float", "float64" if isinstance(value, float) else value.dtype.name)
-    if isinstance(value, tuple):
-        kind = type(value)
-        keys = tuple(_key(v) for v in value)
-        return ("namedtuple", f"{kind.__module__}.{kind.__qualname__}", keys) if hasattr(value, "_fields") else ("tuple", keys)
-    return ("other", type(value))
+def cache_under_digests(package: Path) -> None:
+    """Cache the kernels of the files under ``package`` (a package's directory) by their sources' digest.
+    Call it before the first of them is compiled: numba picks a kernel's locator when it is decorated."""
+    package = package.resolve()
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # (its older name)
+    if not any(getattr(cls, "package", None) == package for cls in impl._locator_classes):
+        impl._locator_classes.insert(0, type("DigestLocator", (DigestLocator,), {"package": package}))
 
 
-def _spec_keys(spec):
-    """The argument keys (``_key``) one exported argument takes: a readonly array parameter takes writable
-    arrays too (the kernel does not write to it)."""
-    kind = spec[0]
-    if kind == "array":
-        _, dtype, ndim, layout, readonly = spec
-        return [("array", np.dtype(dtype), ndim, layout, ro, True) for ro in ((True, False) if readonly else (False,))]
-    if kind == "bool":
-        return [("bool",)]
-    if kind in ("int", "float"):
-        return [tuple(spec)]
-    if kind == "namedtuple":
-        return [("namedtuple", spec[1], combo) for combo in _combos(spec[2])]
-    if kind == "tuple":
-        return [("tuple", combo) for combo in _combos(spec[1])]
-    raise ValueError(spec)
-
-
-def _combos(specs):
-    combos = [()]
-    for spec in specs:
-        combos = [c + (k,) for c in combos for k in _spec_keys(spec)]
-    return combos
-
-
-class _Kernel:
-    """A kernel called through the AOT module's exports, numba's dispatcher for anything else."""
-
-    def __init__(self, func, options):
-        self.py_func, self.options = func, options
-        self.__name__, self.__doc__, self.__module__ = func.__name__, func.__doc__, func.__module__
-        self._exports, self._numba = {}, None
-        for symbol, specs in _AOT[1]["entries"].get(f"{func.__module__}.{func.__name__}", ()):
-            fn = getattr(_AOT[0], symbol)
-            for combo in _combos(specs):
-                self._exports.setdefault(combo, fn)  # (a mutable array's own export first: manifest order)
-        _kernels.append(self)
-
-    def __call__(self, *args):
-        fn = self._exports.get(tuple(map(_key, args)))
-        if fn is not None:
-            return fn(*args)
-        if self._numba is None:
-            logging.getLogger(__name__).warning("%s.%s: no ahead-of-time export takes %s: numba compiles it",
-                                                self.__module__, self.__name__, [_key(a) for a in args])
-            _to_numba()
-        return self._numba(*args)
-
-
-class Placeholder:
-    """Stands for a numba object (an intrinsic) kernels use and no Python calls, until numba comes in."""
-
-    def __init__(self, module: str, name: str):
-        self.module, self.name = module, name
-        _placeholders.append(self)
-
-    def __call__(self, *args):
-        raise TypeError(f"{self.module}.{self.name} is for compiled kernels only")
-
-
-def _to_numba() -> None:
-    """Bring numba in: every kernel a numba dispatcher, put back where its module and others hold it."""
-    from sensor import jitcache  # numba, with kernels cached under their sources' digests
-
-    global _fell_back
-    _fell_back, real = True, {}
-    for kernel in _kernels:
-        kernel._numba = real[id(kernel)] = jitcache.njit(**kernel.options)(kernel.py_func)
-    for holder in _placeholders:
-        real[id(holder)] = getattr(importlib.import_module(holder.module), holder.name)
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == PACKAGE.name and module is not None:
-            for attr, value in list(vars(module).items()):
-                if id(value) in real and isinstance(value, (_Kernel, Placeholder)):
-                    setattr(module, attr, real[id(value)])
-
-
-def njit(*args, **options):
-    """numba's ``njit`` (with options), or a ``_Kernel`` when the AOT module is in use."""
-    if args and callable(args[0]):
-        return njit(**options)(args[0])
-    if AOT and not _fell_back:
-        return lambda func: _Kernel(func, options)
-    from sensor import jitcache
-
-    return jitcache.njit(*args, **options)
+cache_under_digests(Path(__file__).parent)
