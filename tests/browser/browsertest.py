@@ -21,6 +21,14 @@ def log_in(page, url: str, email: str, password: str = PASSWORD) -> None:
     page.wait_for_load_state()
 
 
+def search(page, text: str) -> None:
+    """Type ``text`` into the page's search box and wait until the results page has loaded: the
+    press returns once navigation starts, when the new table may still be empty."""
+    page.fill("input[name=q]", text)
+    with page.expect_navigation():
+        page.press("input[name=q]", "Enter")
+
+
 def collect_errors(page) -> list[str]:
     """Script errors and console errors (e.g. something the CSP blocked) the page reports from now on."""
     errors: list[str] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors, log_in, search
 
 from dashboard.assets import COLUMNS
 from dashboard.i18n import MESSAGES
@@ -35,8 +35,7 @@ def test_filter_open_a_plc_and_annotate_it(site, page, screenshots):
     page.click(f"button:has-text('{JA['filter']}')")
     assert "role=plc" in page.url and "sort=vendor" in page.url  # the filter keeps the sort
     assert set(column(page, "role")) == {JA["role_plc"]}
-    page.fill("input[name=q]", "rockwell")
-    page.press("input[name=q]", "Enter")
+    search(page, "rockwell")
     assert page.locator(ROWS).count() == 1
     logix = next(d for d in site.devices if d["name"] == "plc-logix-1")
     assert column(page, "ip") == [logix["ip"]]

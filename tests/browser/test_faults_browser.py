@@ -11,7 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from browsertest import collect_errors
+from browsertest import collect_errors, search
 
 from dashboard.assets import COLUMNS
 from dashboard.i18n import MESSAGES
@@ -43,11 +43,9 @@ def test_seen_times_search_sort_and_the_search_limit(site, signed_page, screensh
 
     # 2: the search finds what the page shows in its language, not internal keys
     cameras = {d["ip"] for d in site.devices if d["role"] == "camera"}
-    page.fill("input[name=q]", text["role_camera"])
-    page.press("input[name=q]", "Enter")
+    search(page, text["role_camera"])
     assert cameras and set(column(page, "ip")) == cameras
-    page.fill("input[name=q]", "engineering_workstation")
-    page.press("input[name=q]", "Enter")
+    search(page, "engineering_workstation")
     assert page.locator(ROWS).count() == 0  # a role's key, never shown (names such as PLC_LINE1 and
     # services such as omron_fins are shown, so "_" alone finds those)
 
