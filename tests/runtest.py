@@ -121,7 +121,7 @@ class CoreProcess:
             "MIERUKA_DATA_DIR": str(self.data_dir), "MIERUKA_HOST": self.host, "MIERUKA_PORT": str(self.port)
         } | {f"MIERUKA_{k.upper()}": v for k, v in settings.items()}
         self.process = Process([CORE_CLI, "serve"], env)
-        eventually(self._healthy, 60)
+        eventually(self._healthy, 180)  # a start takes 30-110 s at load 15-18 on 2 vCPUs
         return self
 
     def _healthy(self) -> bool:
