@@ -211,8 +211,25 @@ def test_an_event_naming_a_missing_flow_row_is_rejected():
     batch.tables["events"] = batch.tables["events"].set_column(3, "uid", pa.array(["Cother"]))
     body = wire.encode(batch)
     assert wire.decode(body).tables["events"]["uid"].to_pylist() == ["Cother"]  # not a flow of the batch: sent
-    wire_tables = wire._wire_tables(make_batch())
-    events = wire_tables["events"]
-    wire_tables["events"] = events.set_column(events.schema.get_field_index("flow"), "flow", pa.array([5], pa.int8()))
-    with pytest.raises(KeyError, match="flow row"):
-        wire._resolve(*wire._expand_all(wire_tables, T0), "SN-1")  # what decode does after expanding
+    with pytest.raises(wire.WireError, match="flow row") as refused:
+        wire.decode(body_naming_flow_row(make_batch(), 5))
+    assert refused.value.reason == wire.Reason.SCHEMA
+
+
+def body_with(batch: wire.Batch, **compact: pa.Table) -> bytes:
+    """``batch`` on the wire with some of its tables as given, in their compact form."""
+    raw = raw_of(batch)
+    pos = 9 + struct.unpack_from("<I", raw, 5)[0]
+    tables = wire._wire_tables(batch) | compact
+    parts = [raw[:pos]]
+    for name in wire.TABLES:
+        body = wire._ipc_bytes(tables[name])
+        parts += [struct.pack("<Q", len(body)), body]
+    return frame(b"".join(parts))
+
+
+def body_naming_flow_row(batch: wire.Batch, row: int) -> bytes:
+    """``batch`` on the wire with its events naming flow row ``row``."""
+    events = wire._wire_tables(batch)["events"]
+    return body_with(batch, events=events.set_column(
+        events.schema.get_field_index("flow"), "flow", pa.array([row] * events.num_rows, pa.int8())))

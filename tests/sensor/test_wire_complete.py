@@ -77,3 +77,41 @@ def test_version_1_batches_beside_later_ones_are_completed_each_alone(bodies):
     results = wire.complete([wire.parse(old), wire.parse(bodies[0])])
     assert [type(r) for r in results] == [wire.Batch, wire.Batch]
     assert results[0].tables["events"].equals(wire.decode(old).tables["events"])
+
+
+def test_a_batch_that_cannot_be_expanded_fails_alone_with_decodes_error(bodies):
+    """``parse`` checks each table's types; expanding the tables, which ``complete`` does for the whole
+    group, finds the rest: an event naming a flow row past its own batch's (within the group's),
+    a time past what int64 holds once its interval start is added."""
+    from test_wire import body_naming_flow_row, body_with, make_batch
+
+    batch = make_batch()
+    flows = wire._wire_tables(batch)["flows"]
+    overflow = body_with(batch, flows=flows.set_column(0, "ts", pa.array([2**63 - 1], pa.int64())))
+    bad = [body_naming_flow_row(batch, 1), *bodies[:3], overflow, *bodies[3:6]]
+    results = wire.complete([wire.parse(body) for body in bad])
+    for i in (0, 4):
+        with pytest.raises(wire.WireError) as alone:
+            wire.decode(bad[i])
+        assert isinstance(results[i], wire.WireError) and alone.value.reason == wire.Reason.SCHEMA
+        assert str(results[i]) == str(alone.value)
+    good = [r for i, r in enumerate(results) if i not in (0, 4)]
+    assert len(good) == 6
+    for done, body in zip(good, bodies[:6]):
+        assert all(done.tables[name].equals(wire.decode(body).tables[name]) for name in wire.TABLES)
+
+
+def test_a_group_whose_dictionaries_outgrow_their_index_type_is_completed_together(monkeypatch):
+    """Each batch's 100 distinct histories travel with int8 dictionary indices; the group's 300 do not
+    fit them, and the group is still expanded as one (not batch by batch)."""
+    from test_wire import T0, T1, flow_row
+
+    bodies = [wire.encode(wire.Batch(T0, T1, {
+        "flows": wire.table_from_rows("flows", [flow_row(history=f"h{b}-{i}", orig_p=i + 1) for i in range(100)]),
+        "events": wire.empty_table("events"), "observations": wire.empty_table("observations")}, sensor=f"SN-{b}"))
+        for b in range(3)]
+    alone = [wire.decode(body) for body in bodies]
+    monkeypatch.setattr(wire, "_complete", lambda parsed: pytest.fail("completed batch by batch"))
+    together = wire.complete([wire.parse(body) for body in bodies])
+    for a, b in zip(alone, together, strict=True):
+        assert all(a.tables[name].equals(b.tables[name]) for name in wire.TABLES)
