@@ -17,8 +17,18 @@ def log_in(page, url: str, email: str, password: str = PASSWORD) -> None:
     page.goto(f"{url}/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    follow(page, "button[type=submit]")
+
+
+def follow(page, target, **options) -> None:
+    """Click ``target`` (a selector or a locator) that opens a page and wait until that page has loaded:
+    the click returns once the navigation commits, when the new document may still be parsing, and
+    reads that do not wait (count, all_inner_texts, evaluate_all) would see half a table."""
+    with page.expect_navigation():
+        if isinstance(target, str):
+            page.click(target, **options)
+        else:
+            target.click(**options)
 
 
 def search(page, text: str) -> None:

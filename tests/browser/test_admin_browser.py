@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors, follow, log_in
 from coretest import LiveServer, add_user, provision
 from storetemplate import migrated
 
@@ -44,31 +44,27 @@ def test_admin_pages(server, wide, screenshots, lang):
     assert page.locator("nav.topnav a.active").inner_text() == t["nav_admin"]
     assert page.locator(".admintabs a.current").inner_text() == t["nav_admin_users"]
     row = page.locator(f"tr[data-user='{server.acme.email}']")
-    row.locator("button[data-action=disable]").click()
-    page.wait_for_load_state()
+    follow(page, row.locator("button[data-action=disable]"))
     assert page.locator("#done").inner_text() == t["done_user_disabled"]
     assert row.locator("[data-col=state]").inner_text().strip() == t["state_disabled"]
     page.screenshot(path=screenshots / f"admin-users-{lang}.png", full_page=True)
-    row.locator("button[data-action=enable]").click()
-    page.wait_for_load_state()
+    follow(page, row.locator("button[data-action=enable]"))
 
-    page.click(".admintabs a[data-tab=admin_tokens]")
+    follow(page, ".admintabs a[data-tab=admin_tokens]")
     page.fill("#add-token input[name=name]", f"grafana-{lang}")
-    page.click("#add-token button[type=submit]")
-    page.wait_for_load_state()
+    follow(page, "#add-token button[type=submit]")
     assert page.locator("#new-token code").inner_text().startswith("mka_")
     page.screenshot(path=screenshots / f"admin-tokens-{lang}.png", full_page=True)
 
-    page.click(".admintabs a[data-tab=admin_audit]")
+    follow(page, ".admintabs a[data-tab=admin_audit]")
     assert page.locator("nav.topnav a.active").inner_text() == t["nav_admin"]
     page.fill("#audit-filter input[name=action]", "user.")
-    page.click("#audit-filter button[type=submit]")
-    page.wait_for_load_state()
+    follow(page, "#audit-filter button[type=submit]")
     actions = page.locator("#audit tbody tr td:nth-child(3)").all_inner_texts()
     assert actions[:2] == ["user.enable", "user.disable"]
     page.goto(f"{server.url}/admin/audit")
     page.screenshot(path=screenshots / f"admin-audit-{lang}.png", full_page=True)
-    page.click(".admintabs a[data-tab=admin_export]")
+    follow(page, ".admintabs a[data-tab=admin_export]")
     assert page.locator("#export-tables tbody tr").count() >= 10  # every table of the tenant, with its rows
     with page.expect_download() as download:
         page.click("#export-download")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from browsertest import collect_errors, ingest_plant, log_in, provision_learning
+from browsertest import collect_errors, follow, ingest_plant, log_in, provision_learning
 from coretest import LiveServer
 from storetemplate import migrated
 
@@ -49,7 +49,7 @@ def test_filter_open_and_acknowledge_an_alert(plant, browser, screenshots):
     log_in(page, plant.url, plant.acme.email)
     ja, en = MESSAGES["ja"], MESSAGES["en"]
 
-    page.click(f".topnav a:has-text('{ja['nav_alerts']}')")
+    follow(page, f".topnav a:has-text('{ja['nav_alerts']}')")
     assert page.url == f"{plant.url}/alerts"
     assert page.locator(".topnav a.active").inner_text() == ja["nav_alerts"]
     assert page.locator("tr.alert-row").count() == min(len(plant.alerts), PAGE)  # all open, a page of them
@@ -61,13 +61,13 @@ def test_filter_open_and_acknowledge_an_alert(plant, browser, screenshots):
     page.screenshot(path=screenshots / "alerts-ja.png", full_page=True)
 
     page.select_option("select[name=severity]", "critical")
-    page.click(f"#alert-filters button:has-text('{ja['filter']}')")
+    follow(page, f"#alert-filters button:has-text('{ja['filter']}')")
     assert "severity=critical" in page.url
     assert page.locator("tr.alert-row").count() == len(critical)
     assert set(page.locator("tr.alert-row [data-severity]").all_inner_texts()) == {ja["severity_critical"]}
 
     stop = next(a for a in critical if a["kind"] == "plc_stop")
-    page.click(f"tr[data-alert='{stop['id']}'] td.title a")
+    follow(page, f"tr[data-alert='{stop['id']}'] td.title a")
     assert page.url == f"{plant.url}/alerts/{stop['id']}"
     assert stop["dst"]["ip"] in page.locator("p.what").inner_text()
     assert "T0858" in page.locator("#technique").inner_text()
@@ -75,7 +75,7 @@ def test_filter_open_and_acknowledge_an_alert(plant, browser, screenshots):
     assert fits(page)
     page.screenshot(path=screenshots / "alert-ja.png", full_page=True)
 
-    page.click("button[data-action=acknowledge]")
+    follow(page, "button[data-action=acknowledge]")
     assert page.url.endswith(f"/alerts/{stop['id']}?done=acknowledge")
     assert page.locator("p.notice").inner_text() == ja["done_acknowledge"]
     assert page.locator(".subtitle .badge").first.inner_text() == ja["alert_status_acknowledged"]

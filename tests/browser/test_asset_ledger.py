@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from browsertest import collect_errors, log_in, search
+from browsertest import collect_errors, follow, log_in, search
 
 from dashboard.assets import COLUMNS
 from dashboard.i18n import MESSAGES
@@ -20,19 +20,19 @@ def column(page, name: str) -> list[str]:
 def test_filter_open_a_plc_and_annotate_it(site, page, screenshots):
     errors = collect_errors(page)
     log_in(page, site.url, site.acme_email)
-    page.click(f".topnav a:has-text('{JA['nav_assets']}')")
+    follow(page, f".topnav a:has-text('{JA['nav_assets']}')")
     assert page.url == f"{site.url}/assets"
     assert page.locator(".topnav a.active").inner_text() == JA["nav_assets"]
     assert set(column(page, "ip")) >= {d["ip"] for d in site.devices}
     page.screenshot(path=screenshots / "assets-ja.png", full_page=True)
 
-    page.click("th a[data-sort=vendor]")  # sorting is the server's: the page reloads sorted
+    follow(page, "th a[data-sort=vendor]")  # sorting is the server's: the page reloads sorted
     assert page.locator("th[aria-sort=ascending] a").get_attribute("data-sort") == "vendor"
     vendors = [v for v in column(page, "vendor") if v]
     assert vendors == sorted(vendors)
 
     page.select_option("select[name=role]", "plc")
-    page.click(f"button:has-text('{JA['filter']}')")
+    follow(page, f"button:has-text('{JA['filter']}')")
     assert "role=plc" in page.url and "sort=vendor" in page.url  # the filter keeps the sort
     assert set(column(page, "role")) == {JA["role_plc"]}
     search(page, "rockwell")
@@ -41,7 +41,7 @@ def test_filter_open_a_plc_and_annotate_it(site, page, screenshots):
     assert column(page, "ip") == [logix["ip"]]
 
     # Anywhere on the row opens it: the address link covers the row (force: Playwright sees the cover).
-    page.locator(ROWS).first.locator("td:nth-child(4)").click(force=True)
+    follow(page, page.locator(ROWS).first.locator("td:nth-child(4)"), force=True)
     assert page.url == f"{site.url}/assets/{logix['mac']}"
     assert logix["ip"] in page.locator("h1").inner_text()
     assert page.locator(".topnav a.active").inner_text() == JA["nav_assets"]
@@ -56,7 +56,7 @@ def test_filter_open_a_plc_and_annotate_it(site, page, screenshots):
     page.select_option("select[name=importance]", "critical")
     page.fill("input[name=tags]", "ライン1、press")
     page.fill("textarea[name=notes]", "Main line controller")
-    page.click(f"#annotation button:has-text('{JA['save']}')")
+    follow(page, f"#annotation button:has-text('{JA['save']}')")
     assert page.url.endswith("?saved=1")
     assert page.locator(".notice").inner_text() == JA["saved"]
 
@@ -68,7 +68,7 @@ def test_filter_open_a_plc_and_annotate_it(site, page, screenshots):
     assert page.locator(".subtitle .auth-authorized").inner_text() == JA["auth_authorized"]
     page.screenshot(path=screenshots / "asset-plc-ja.png", full_page=True)
 
-    page.click(f".crumbs a:has-text('{JA['assets_title']}')")
+    follow(page, f".crumbs a:has-text('{JA['assets_title']}')")
     row = page.locator(f"{ROWS}[data-device='{logix['mac']}']")
     assert row.locator(".imp-critical").inner_text() == JA["importance_critical"]
     assert row.locator(".chip.tag").all_inner_texts() == ["press", "ライン1"]

@@ -11,7 +11,7 @@ import io
 import httpx
 import pytest
 import twoperiods
-from browsertest import collect_errors, log_in, search
+from browsertest import collect_errors, follow, log_in, search
 from coretest import LiveServer, provision
 from storetemplate import migrated
 
@@ -53,7 +53,7 @@ def test_the_default_comparison_shows_every_change(plant, wide, screenshots, lan
     log_in(page, url, acme.email)
     text = MESSAGES[lang]
     page.goto(f"{url}/?lang={lang}")
-    page.click(f".topnav a:has-text('{text['nav_changes']}')")
+    follow(page, f".topnav a:has-text('{text['nav_changes']}')")
     assert page.locator(".topnav a.active").inner_text() == text["nav_changes"]
     assert page.locator("h1").inner_text() == text["changes_title"]
     assert page.locator(".ranges a.current").get_attribute("data-range") == "7d"
@@ -74,7 +74,7 @@ def test_the_default_comparison_shows_every_change(plant, wide, screenshots, lan
 
     # the volatile switch: the same changes without counters and times
     page.check("input[name=stable]")
-    page.click(f"button:has-text('{text['compare']}')")
+    follow(page, f"button:has-text('{text['compare']}')")
     assert "stable=1" in page.url
     assert page.locator("#devices_added th").count() == 5
     assert rows(page, "devices_added", "data-device") == [twoperiods.LAPTOP["mac"]]
@@ -89,7 +89,7 @@ def test_the_default_comparison_shows_every_change(plant, wide, screenshots, lan
     assert len(listed) == shown and {r["first_seen"] for r in listed} == {""}
 
     # a device links to its page
-    page.click(f"#devices_removed a:has-text('{gone['ip']}')")
+    follow(page, f"#devices_removed a:has-text('{gone['ip']}')")
     assert page.url.endswith(f"/assets/{gone['mac']}")
     assert errors == []
 
@@ -115,10 +115,10 @@ def test_the_ledger_by_period(plant, wide, screenshots, lang):
     ips = lambda: set(page.locator("#ledger tbody tr td:nth-child(1)").all_inner_texts())  # noqa: E731
     assert page.locator(".ranges a.current").get_attribute("data-range") == "all"
     assert {gone["ip"], laptop["ip"]} <= ips()
-    page.click(".ranges a[data-range='1h']")
+    follow(page, ".ranges a[data-range='1h']")
     assert "range=1h" in page.url
     assert laptop["ip"] in ips() and gone["ip"] not in ips()
-    page.click("th a[data-sort=vendor]")
+    follow(page, "th a[data-sort=vendor]")
     assert "range=1h" in page.url and gone["ip"] not in ips()
     search(page, "10.10.0")
     assert "range=1h" in page.url and gone["ip"] not in ips()

@@ -10,7 +10,7 @@ import csv
 import io
 
 import pytest
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors, follow, log_in
 from coretest import add_user
 
 from dashboard.i18n import MESSAGES
@@ -61,11 +61,11 @@ def test_from_a_device_to_its_events_then_the_next_page_and_the_csv(site, wide, 
     assert page.locator("#results .scroll").evaluate("el => el.scrollWidth - el.clientWidth") == 0
     device = busiest(site)
     page.goto(f"{site.url}/assets/{device['mac']}?lang={lang}")
-    page.click("#explore-events")
+    follow(page, "#explore-events")
     assert "/events?" in page.url and page.input_value("input[name=device]") == device["ip"]
     assert page.locator(".topnav a.active").inner_text() == text["nav_explore_flows"]
     page.select_option("select[name=size]", "25")
-    page.click("#filters button[type=submit]")
+    follow(page, "#filters button[type=submit]")
     count = int(page.locator("#result-count").get_attribute("data-count"))
     assert count > 25  # more than one page
     page.wait_for_selector("#timeline .js-plotly-plot")
@@ -74,7 +74,7 @@ def test_from_a_device_to_its_events_then_the_next_page_and_the_csv(site, wide, 
     assert len(first) == 25 and all(device["ip"] in (r[1], r[2]) for r in first)
     page.screenshot(path=screenshots / f"explorer-events-{lang}.png", full_page=True)
 
-    page.click("#next-page")
+    follow(page, "#next-page")
     second = rows(page)
     assert second and not set(second) & set(first) and all(device["ip"] in (r[1], r[2]) for r in second)
 
@@ -85,7 +85,7 @@ def test_from_a_device_to_its_events_then_the_next_page_and_the_csv(site, wide, 
     shown = [(r["ts"], r["orig_h"], r["resp_h"], r["action"]) for r in table]
     assert [(s[1], s[2], s[3]) for s in shown[:len(first + second)]] == [(r[1], r[2], r[3]) for r in first + second]
     page.screenshot(path=screenshots / f"explorer-events-page2-{lang}.png", full_page=True)
-    page.click("a[data-tab=flows]")
+    follow(page, "a[data-tab=flows]")
     page.screenshot(path=screenshots / f"explorer-flows-{lang}.png", full_page=True)
     assert errors == []
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors, follow, log_in
 from coretest import T0, LiveServer, flow, make_batch, post_batch, provision
 from storetemplate import migrated
 
@@ -158,7 +158,7 @@ def test_plant_map_click_through_and_zone_editor(sites, wide, screenshots):
     wide.select_option("select[name=devices]", hmis)
     wide.fill("input[name=zone]", "Control room")
     wide.select_option("#zone-editor select[name=purdue_level]", "2")
-    wide.click(f"#zone-editor button:has-text('{EN['zone_assign']}')")
+    follow(wide, f"#zone-editor button:has-text('{EN['zone_assign']}')")
     assert wide.locator(".notice").inner_text() == EN["zone_saved"]
     wide.wait_for_selector(MAP)
     zones = wide.locator(MAP).evaluate("el => el.layout.annotations.map(a => a.hovertext)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors, follow, log_in
 from coretest import PASSWORD
 
 from dashboard.i18n import MESSAGES
@@ -46,7 +46,7 @@ def test_overview_shows_charts_and_assets(site, page, screenshots):
 
 def test_language_switch(site, page, screenshots):
     log_in(page, site.url, site.acme_email)
-    page.click("a[data-lang=en]")
+    follow(page, "a[data-lang=en]")
     page.wait_for_selector("#talkers .js-plotly-plot")
     assert page.locator("h1").inner_text() == EN["overview_title"]
     assert page.locator("#assets h2").inner_text() == EN["assets"]
@@ -55,12 +55,12 @@ def test_language_switch(site, page, screenshots):
 
     page.goto(site.url)  # the choice sticks (cookie)
     assert page.locator("h1").inner_text() == EN["overview_title"]
-    page.click("a[data-range='1h']")
+    follow(page, "a[data-range='1h']")
     assert "range=1h" in page.url and page.locator("a[data-range='1h']").get_attribute("aria-current") == "true"
     page.wait_for_selector("#traffic .js-plotly-plot")
     page.locator("#traffic").screenshot(path=screenshots / "traffic-1h.png")
 
-    page.click("a[data-lang=ja]")
+    follow(page, "a[data-lang=ja]")
     assert page.locator("h1").inner_text() == JA["overview_title"]
     assert "range=1h" in page.url  # switching language keeps the window
 
@@ -97,7 +97,7 @@ def test_post_without_csrf_token_is_rejected(site, page):
     page.goto(site.url)
     assert page.url == f"{site.url}/"
 
-    page.click("button:has-text('%s')" % JA["logout"])  # the real form carries the token
+    follow(page, "button:has-text('%s')" % JA["logout"])  # the real form carries the token
     assert page.url == f"{site.url}/login"
 
 

@@ -5,7 +5,7 @@ languages and fit the width."""
 
 from __future__ import annotations
 
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors, follow, log_in
 
 from dashboard.i18n import MESSAGES
 
@@ -46,7 +46,7 @@ def test_download_the_report_in_both_languages(site, browser, screenshots, tmp_p
     errors = collect_errors(page)
     log_in(page, site.url, site.acme_email)
 
-    page.click(f".topnav a:has-text('{JA['nav_report']}')")
+    follow(page, f".topnav a:has-text('{JA['nav_report']}')")
     assert page.url == f"{site.url}/report"
     assert page.locator("h1").inner_text() == JA["report_title"]
     assert page.locator(".topnav a.active").inner_text() == JA["nav_report"]
@@ -61,7 +61,7 @@ def test_download_the_report_in_both_languages(site, browser, screenshots, tmp_p
     html_ja = download(page, tmp_path, "ja", "html")
     assert "セキュリティ・アセスメントレポート" in html_ja.read_text()
 
-    page.click("a[data-lang=en]")
+    follow(page, "a[data-lang=en]")
     assert page.locator("h1").inner_text() == EN["report_title"]
     assert page.input_value("select[name=language]") == "en"  # the page's language by default
     assert fits(page)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from browsertest import collect_errors, ingest_plant, log_in, provision_learning
+from browsertest import collect_errors, follow, ingest_plant, log_in, provision_learning
 from coretest import LiveServer, bearer
 from storetemplate import migrated
 
@@ -56,8 +56,8 @@ def test_ledger_device_page_and_overview_show_risk(plant, browser, screenshots, 
     log_in(page, plant.url, plant.acme.email)
 
     page.goto(f"{plant.url}/assets?lang={lang}")
-    page.click("th a[data-sort=risk]")  # ascending first, then the riskiest on top
-    page.click("th a[data-sort=risk]")
+    follow(page, "th a[data-sort=risk]")  # ascending first, then the riskiest on top
+    follow(page, "th a[data-sort=risk]")
     assert "sort=risk" in page.url and "order=desc" in page.url
     shown = [int(s) for s in page.locator("#ledger td [data-risk]").all_inner_texts()]
     assert shown == [a["risk"] for a in plant.ranked] and shown == sorted(shown, reverse=True)
@@ -65,7 +65,7 @@ def test_ledger_device_page_and_overview_show_risk(plant, browser, screenshots, 
     assert fits(page)
     page.screenshot(path=screenshots / f"risk-assets-{lang}.png", full_page=True)
 
-    page.click(f"tr[data-device='{riskiest['device']}'] a.rowlink")
+    follow(page, f"tr[data-device='{riskiest['device']}'] a.rowlink")
     section = page.locator("#risk")
     assert section.locator("h2 [data-risk]").inner_text() == str(riskiest["risk"])
     rows = section.locator("tr[data-factor]")

@@ -4,7 +4,7 @@ numbers, the health report's economy badge and usage bar, both languages."""
 from __future__ import annotations
 
 import httpx
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors, follow, log_in
 from coretest import bearer
 
 from dashboard.i18n import MESSAGES
@@ -22,7 +22,7 @@ def test_sensors_table_with_health(site, page, screenshots):
     assert r.status_code == 200, r.text
     errors = collect_errors(page)
     log_in(page, site.url, site.acme_email)
-    page.click(f".topnav a:has-text('{JA['nav_sensors']}')")
+    follow(page, f".topnav a:has-text('{JA['nav_sensors']}')")
     assert page.url == f"{site.url}/sensors"
     assert page.locator(".topnav a.active").inner_text() == JA["nav_sensors"]
     assert page.locator("h1").inner_text() == JA["sensors_title"]
@@ -45,7 +45,7 @@ def test_sensors_table_with_health(site, page, screenshots):
     page.set_viewport_size({"width": 1366, "height": 900})
     page.screenshot(path=screenshots / "sensors-ja.png", full_page=True)
 
-    page.click("a[data-lang=en]")
+    follow(page, "a[data-lang=en]")
     assert page.locator("h1").inner_text() == EN["sensors_title"]
     assert row.locator(".badge.economy").inner_text() == EN["economy_mode"]
     assert row.locator("[data-col=set-aside]").inner_text() == "2 set aside"

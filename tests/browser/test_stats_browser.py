@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors, follow, log_in
 from coretest import LiveServer
 from statsfleet import CSAF, DATATEAM, PLANTS, build_fleet
 from storetemplate import migrated
@@ -45,13 +45,12 @@ def test_the_data_team_sees_the_fleet_in_both_languages(fleet_site, browser, scr
     page = context.new_page()
     errors = collect_errors(page)
     log_in(page, url, DATATEAM)
-    page.click(f".topnav a:has-text('{JA['nav_stats']}')")
+    follow(page, f".topnav a:has-text('{JA['nav_stats']}')")
     assert page.url == f"{url}/stats"
     assert page.locator("h1").inner_text() == JA["stats_title"]
     page.fill("input[name=start]", "2026-01-01")
     page.fill("input[name=end]", "2026-02-28")
-    page.click("#stats-window button[type=submit]")
-    page.wait_for_load_state()
+    follow(page, "#stats-window button[type=submit]")
     for chart in CHARTS:
         assert page.locator(f"#{chart} .main-svg").count() >= 1, chart
     assert page.locator("#stats-kpis strong").first.inner_text() == "4"  # the February fleet: four tenants
@@ -62,7 +61,7 @@ def test_the_data_team_sees_the_fleet_in_both_languages(fleet_site, browser, scr
     assert fits(page)
     page.screenshot(path=screenshots / "stats-stats-ja.png", full_page=True)
 
-    page.click("a[data-lang=en]")
+    follow(page, "a[data-lang=en]")
     assert page.locator("h1").inner_text() == EN["stats_title"]
     assert page.locator("#devices-role .main-svg").count() >= 1
     assert fits(page)

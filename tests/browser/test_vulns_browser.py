@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browsertest import collect_errors, log_in
+from browsertest import collect_errors, follow, log_in
 
 from core.vulns.store import import_path
 from dashboard.i18n import MESSAGES
@@ -49,7 +49,7 @@ def test_vulnerabilities_page(plant, browser, screenshots, lang):
     kpi = int(page.locator("#vuln-kpi strong").inner_text())
     assert fits(page)
     page.locator(".kpis").screenshot(path=screenshots / f"vulns-overview-{lang}.png")
-    page.click(f".topnav a:has-text('{text['nav_vulnerabilities']}')")
+    follow(page, f".topnav a:has-text('{text['nav_vulnerabilities']}')")
     assert page.url == f"{plant.url}/vulnerabilities"
     print(f"/vulnerabilities ({lang}): {server_ms(page):.0f} ms at the server and over the wire")
     assert page.locator(".topnav a.active").inner_text() == text["nav_vulnerabilities"]
@@ -79,7 +79,7 @@ def test_vulnerabilities_page(plant, browser, screenshots, lang):
     assert "V33.017" in row.locator("details.remediation").inner_text()
     page.screenshot(path=screenshots / f"vulns-vulnerabilities-cve-{lang}.png", full_page=True)
 
-    page.click(f"nav.ranges a[data-view=device]")
+    follow(page, "nav.ranges a[data-view=device]")
     listed = page.locator("#by-device tbody tr").evaluate_all("rows => rows.map(r => r.dataset.device)")
     assert {logix["mac"], hik["mac"], ipro["mac"]} <= set(listed)
     assert str(len(listed)) == page.locator("#vuln-counts [data-severity=devices] strong").inner_text()
@@ -91,7 +91,7 @@ def test_vulnerabilities_page(plant, browser, screenshots, lang):
     assert fits(page)
     page.screenshot(path=screenshots / f"vulns-vulnerabilities-device-{lang}.png", full_page=True)
 
-    devices.locator("a").click()
+    follow(page, devices.locator("a"))
     assert page.url == f"{plant.url}/assets/{logix['mac']}"
     listed = page.locator("#device-vulns tbody tr").evaluate_all("rows => rows.map(r => r.dataset.cve)")
     assert listed == ["CVE-2022-1161", "CVE-2024-6207"]

@@ -92,6 +92,6 @@ def logged_in(browser, url: str, email: str):
     page.goto(f"{url}/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the click may return before the signed-in page has loaded
+        page.click("button[type=submit]")
     return context, page
