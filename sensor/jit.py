@@ -1,17 +1,16 @@
-"""numba's ``njit`` for the sensor's kernels, cached under a digest of every source a kernel is built from.
+"""``njit`` for the sensor's kernels: compiled ahead of time when a built kernel module matches the sources,
+else numba's, cached under a digest of every source a kernel is built from (``sensor.jitcache``).
 
-numba checks a cached kernel against its own file only (numba issues #1833, #9483): a kernel that inlines or
-calls a function of another module, or folds in its constants, went on running the old machine code after
-only that module changed. Every sensor module that compiles takes ``njit`` from here, which first puts a
-cache locator in front of numba's own for the sensor's files: a module's kernels are cached in a directory
-named by a digest of the module's source, of every sensor module it imports, transitively (as its import
-statements say), and of the compiler's version. A change to any of them lands in a new directory, so old
-machine code is never met again. Directories no process has opened for a day go when a new one is made.
-
-The cache root is ``$NUMBA_CACHE_DIR/<package>`` when that is set, else ``<package>/__pycache__/numba``
-beside the sources (a dev checkout, a writable install), else ``$XDG_CACHE_HOME/mieruka/numba`` (a read-only
-site-packages): the first one that can be written; else ``<temp>/mieruka-numba-<uid>`` if it is this user's
-own directory that nobody else can write into (the index files are pickles).
+``python -m sensor.aot build`` (``./dev``'s set-up runs it) compiles every kernel plain Python calls, with
+the signatures ``sensor/aot_entries.json`` declares, into one ``numba.pycc`` extension in ``sensor/_aot/``
+beside a manifest (export names, what each argument must be, and what the build was made from: numba's,
+llvmlite's, numpy's and Python's versions, the entries file, each kernel module's sources). When all of that
+matches and the extension loads, ``njit`` hands out a ``_Kernel`` that checks its arguments (dtype, ndim,
+layout, writability, alignment: pycc's exports check none, a wrong dtype would read garbage) and calls the
+export; numba is never imported. Anything else — no build, a stale or broken one, an argument list no export
+takes, ``NUMBA_DISABLE_JIT=1``, ``MIERUKA_SENSOR_AOT=0`` — is numba's as before, logged once. numba comes in
+for every kernel at once (``_to_numba``): each made a numba dispatcher and put back into its module; numba
+code typing a ``_Kernel`` (a kernel of another package calling one) brings it in too and gets the dispatcher.
 """
 
 from __future__ import annotations
@@ -19,20 +18,22 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import logging
 import os
 import re
-import shutil
-import stat
 import sys
-import tempfile
-import time
+import threading
 from pathlib import Path
 
-import numba
-from numba import njit  # noqa: F401  (the sensor's kernels are compiled through this module)
-from numba.core import caching, config
+import numpy as np
 
-UNUSED_FOR = 24 * 3600  # seconds: a digest directory opened by no process for this long is removed
+PACKAGE = Path(__file__).resolve().parent
+AOT_DIR = Path(os.environ.get("MIERUKA_AOT_DIR") or PACKAGE / "_aot")  # the build (another one: tests)
+ENTRIES = PACKAGE / "aot_entries.json"  # the kernels plain Python calls and their argument types
+EXTENSION = "mieruka_kernels"  # the build's extension module and manifest
 
 # import statements, parenthesised ones whole, wherever they stand (parsed on their own: fast)
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]*(?:\([^)]*\)|[^\n]*)|import[ \t]+[^\n]*)", re.M)
@@ -95,120 +96,255 @@ def _imports(package: Path, path: Path) -> set[Path]:
     return files
 
 
-def source_digest(package: Path, path: Path) -> str:
+def source_digest(package: Path, path: Path, compiler: str) -> str:
     """A digest of ``path``, every file of ``package`` it imports, transitively, and the compiler's version."""
-    seen, todo = set(), [path]
+    seen, todo = {package / "jit.py"}, [path]  # (the loader is no kernel's source: editing it rebuilds nothing)
     while todo:
         file = todo.pop()
         if file not in seen:
             seen.add(file)
             todo += _imports(package, file)
-    digest = hashlib.blake2b(f"{numba.__version__} {sys.version}".encode(), digest_size=12)
+    seen.discard(package / "jit.py")
+    digest = hashlib.blake2b(f"{compiler} {sys.version}".encode(), digest_size=12)
     for file in sorted(seen):
         digest.update(str(file.relative_to(package)).encode() + b"\0" + _content_digest(*_stamp(file)))
     return digest.hexdigest()
 
 
-def _writable(directory: Path) -> bool:
+def module_path(name: str) -> Path:
+    """The source file of sensor module ``name`` ("sensor.a.b")."""
+    return PACKAGE.parent.joinpath(*name.split(".")).with_suffix(".py")
+
+
+def compiler() -> str:
+    """What a kernel's machine code depends on besides its sources: numba's and llvmlite's versions (their
+    ``_version.py``, read without importing them), numpy's and Python's."""
+    parts = [f"numpy {np.__version__}", f"python {sys.version}"]
+    for name in ("numba", "llvmlite"):
+        spec = importlib.util.find_spec(name)
+        version = Path(spec.origin).with_name("_version.py") if spec and spec.origin else None
+        parts.append(f"{name} {_content_digest(*_stamp(version)).hex() if version and version.is_file() else '-'}")
+    return "; ".join(parts)
+
+
+def build_sources() -> dict:
+    """What a build is made from (its manifest keeps it): the compiler, the entries file, and the digest of
+    each kernel module the entries name."""
+    text = ENTRIES.read_bytes()
+    made_by = compiler()
+    modules = sorted({name.rpartition(".")[0] for name in json.loads(text)})
+    return {"compiler": made_by, "entries": hashlib.blake2b(text, digest_size=12).hexdigest(),
+            "digests": {m: source_digest(PACKAGE, module_path(m), made_by) if module_path(m).is_file() else "-"
+                        for m in modules}}
+
+
+def _differs(built: dict, now: dict) -> str | None:
+    """What changed since the build (None: nothing)."""
+    if built.get("compiler") != now["compiler"]:  # (the digests include it: say so rather than a module)
+        return "numba, llvmlite, numpy or Python"
+    if built.get("entries") != now["entries"]:
+        return ENTRIES.name
+    return next((m for m in now["digests"] if built.get("digests", {}).get(m) != now["digests"][m]), None)
+
+
+def load_build(directory: Path):
+    """(extension module, manifest) of the build in ``directory`` when it matches the sources and loads,
+    else None (and why, logged)."""
+    log = logging.getLogger(__name__)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=directory).close()
-        return True
-    except OSError:
-        return False
-
-
-def _private(directory: Path) -> bool:
-    """Whether ``directory`` is (made, if missing) a directory of this user's that nobody else can write
-    into and no link. For the shared temp directory: numba's index files are pickles, so a directory
-    another user made there first, with files of theirs, would run their code in this process."""
-    try:
-        directory.mkdir(mode=0o700, exist_ok=True)
-        found = os.lstat(directory)
-    except OSError:
-        return False
-    return stat.S_ISDIR(found.st_mode) and found.st_uid == os.geteuid() and not found.st_mode & 0o077
-
-
-@functools.cache
-def cache_root(package: Path) -> Path | None:
-    """The first of the cache roots (module docstring) this process can write; None when none is."""
-    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    candidates = [package / "__pycache__" / "numba", user_cache / "mieruka" / "numba"]
-    if config.CACHE_DIR:
-        candidates.insert(0, Path(config.CACHE_DIR) / package.name)
-    shared = Path(tempfile.gettempdir()) / f"mieruka-numba-{os.geteuid()}"
-    return next((root for root in candidates if _writable(root)), None) or (
-        shared if _private(shared) and _writable(shared) else None)
-
-
-def _prune(directory: Path) -> None:
-    """Remove the other digests' directories of ``directory``'s module no process opened for UNUSED_FOR.
-    (A process still running old code that finds its directory gone compiles again: numba reads a missing
-    index or data file as a miss.)"""
-    stem, now = directory.name.rsplit("-", 1)[0], time.time()
-    for other in directory.parent.glob(f"{stem}-*"):
-        try:
-            unused = now - other.stat().st_mtime > UNUSED_FOR
-        except OSError:  # removed meanwhile by another process
-            continue
-        if unused and other != directory and other.name.rsplit("-", 1)[0] == stem:
-            shutil.rmtree(other, ignore_errors=True)
-
-
-@functools.cache
-def _cache_dir(package: Path, path: Path) -> tuple[str, str] | None:
-    """(directory, digest) for the kernels of source file ``path``, made and marked as opened now."""
-    root = cache_root(package)
-    if root is None:
+        manifest = json.loads((directory / f"{EXTENSION}.json").read_text())
+        so, built = directory / manifest["extension"], manifest["sources"]
+        changed = _differs(built, build_sources())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        log.info("no ahead-of-time kernels in %s (python -m sensor.aot build): numba compiles them", directory)
         return None
-    digest = source_digest(package, path)
-    directory = root / path.parent.relative_to(package) / f"{path.stem}-{digest}"
-    fresh = not directory.exists()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        os.utime(directory)
-    except OSError:
+    if changed:
+        log.warning("the ahead-of-time kernels in %s are older than %s (python -m sensor.aot build): "
+                    "numba compiles them", directory, changed)
         return None
-    if fresh:
-        _prune(directory)
-    return str(directory), digest
+    try:
+        if hashlib.blake2b(so.read_bytes(), digest_size=16).hexdigest() != manifest["extension_digest"]:
+            raise ImportError(f"{so.name} is not the one built")  # (a truncated one could crash the loader)
+        loader = importlib.machinery.ExtensionFileLoader(EXTENSION, str(so))
+        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(EXTENSION, so, loader=loader))
+        loader.exec_module(module)
+        for exports in manifest["entries"].values():
+            for symbol, _ in exports:
+                getattr(module, symbol)
+    except (ImportError, OSError, AttributeError, KeyError, ValueError, TypeError) as error:
+        log.warning("the ahead-of-time kernels in %s do not load (%s): numba compiles them", directory, error)
+        return None
+    return module, manifest
 
 
-class DigestLocator(caching._CacheLocator):
-    """numba's cache locator for the kernels of the files under ``package``."""
-
-    package: Path
-
-    def __init__(self, py_func, cache_path: str, digest: str):
-        self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path, self._digest = cache_path, digest
-
-    def get_cache_path(self) -> str:
-        return self._cache_path
-
-    def get_source_stamp(self) -> str:
-        return self._digest  # the directory already says it; numba also keeps it in the index
-
-    def get_disambiguator(self) -> str:
-        return str(self._lineno)
-
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        path = Path(py_file).resolve()
-        if not path.is_relative_to(cls.package) or not path.is_file():
-            return None  # another package's kernel: numba's own locators take it
-        place = _cache_dir(cls.package, path)
-        return cls(py_func, *place) if place else None
+def _load_aot():
+    if os.environ.get("MIERUKA_SENSOR_AOT", "1") == "0" or os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
+        return None
+    return load_build(AOT_DIR)
 
 
-def cache_under_digests(package: Path) -> None:
-    """Cache the kernels of the files under ``package`` (a package's directory) by their sources' digest.
-    Call it before the first of them is compiled: numba picks a kernel's locator when it is decorated."""
-    package = package.resolve()
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # (its older name)
-    if not any(getattr(cls, "package", None) == package for cls in impl._locator_classes):
-        impl._locator_classes.insert(0, type("DigestLocator", (DigestLocator,), {"package": package}))
+_AOT = _load_aot()
+AOT = _AOT is not None
+_fell_back = False  # numba came in: kernels made from now on are its dispatchers
+_lock = threading.RLock()  # held while numba comes in, and while a kernel is made
+_kernels: list["_Kernel"] = []
+_placeholders: list["Placeholder"] = []
 
 
-cache_under_digests(Path(__file__).parent)
+def exported() -> bool:
+    """Whether kernels are the AOT module's (numba has not come in)."""
+    return AOT and not _fell_back
+
+
+# numpy's array flags (ndarray.flags.num) an export's array argument is checked for
+_C, _F, _ALIGNED, _WRITEABLE = 0x1, 0x2, 0x100, 0x400
+_INT_RANGE = {"int64": (-(1 << 63), (1 << 63) - 1), "uint64": (1 << 63, (1 << 64) - 1)}  # Python ints typed so
+
+
+def _check(arg: str, spec, names: dict) -> str:
+    """A Python expression true when argument ``arg`` is what the argument spec takes (numba's typeof of
+    it would give that type, or a readonly array parameter is given a writable array); ``names`` gains the
+    objects it refers to."""
+    kind = spec[0]
+    if kind == "array":
+        _, dtype, ndim, layout, readonly = spec
+        mask = _ALIGNED | (0 if readonly else _WRITEABLE) | {"C": _C, "F": _F, "A": 0}[layout]
+        d = f"d{len(names)}"
+        names[d] = np.dtype(dtype)
+        return (f"(isinstance({arg}, ndarray) and {arg}.ndim == {ndim} and ({arg}.dtype is {d} or {arg}.dtype == {d})"
+                f" and {arg}.flags.num & {mask} == {mask})")
+    if kind == "bool":
+        return f"({arg}.__class__ is bool or {arg}.__class__ is bool_)"
+    if kind in ("int", "float"):
+        names[spec[1]] = getattr(np, spec[1])
+        if spec[1] in _INT_RANGE:
+            low, high = _INT_RANGE[spec[1]]
+            return f"(({arg}.__class__ is int and {low} <= {arg} <= {high}) or {arg}.__class__ is {spec[1]})"
+        return f"({arg}.__class__ is {spec[1]}" + (f" or {arg}.__class__ is float)" if spec[1] == "float64" else ")")
+    members = spec[-1]
+    if kind == "namedtuple":
+        module, _, name = spec[1].rpartition(".")
+        t = f"t{len(names)}"
+        names[t] = getattr(importlib.import_module(module), name)
+        head = f"{arg}.__class__ is {t}"
+    elif kind == "tuple":
+        head = f"{arg}.__class__ is tuple and len({arg}) == {len(members)}"
+    else:
+        raise ValueError(f"unknown argument spec {spec}")
+    return "(" + " and ".join([head, *(_check(f"{arg}[{i}]", s, names) for i, s in enumerate(members))]) + ")"
+
+
+class _Kernel:
+    """A kernel called through the AOT module's exports, numba's dispatcher for anything else. Each kernel is
+    an instance of its own subclass, whose ``__call__`` the first call makes: the checks of every export's
+    arguments in one function (0.15 us a call for two ints, 0.5 for six arguments of which two arrays;
+    bench/README.md)."""
+
+    def __new__(cls, func, options):
+        return object.__new__(type(func.__name__, (cls,), {}))
+
+    def __init__(self, func, options):
+        self.py_func, self.options = func, options
+        self.__name__, self.__doc__, self.__module__ = func.__name__, func.__doc__, func.__module__
+        self._specs = _AOT[1]["entries"].get(f"{func.__module__}.{func.__name__}", ())
+        self._numba = None
+        _kernels.append(self)
+
+    def __call__(self, *args):  # the first call (the classes of namedtuple arguments are imported by now)
+        type(self).__call__ = self._caller()
+        return self(*args)
+
+    def _caller(self):
+        """``__call__``: the first export (in the manifest's order) whose argument checks hold, else numba."""
+        names = {"ndarray": np.ndarray, "bool_": np.bool_, "numba": self._by_numba}
+        arities: dict[int, list[str]] = {}
+        for symbol, specs in self._specs:
+            params = [f"a{i}" for i in range(len(specs))]
+            export = f"f{len(names)}"
+            names[export] = getattr(_AOT[0], symbol)
+            test = " and ".join(_check(p, s, names) for p, s in zip(params, specs)) or "True"
+            arities.setdefault(len(specs), []).append(f"        if {test}:\n            return {export}(*args)")
+        lines = ["def __call__(self, *args):"]
+        for n, tests in arities.items():
+            lines += [f"    if len(args) == {n}:", *([f"        {', '.join(f'a{i}' for i in range(n))}, = args"] if n else []),
+                      *tests]
+        exec("\n".join([*lines, "    return numba(*args)\n"]), names)  # (checks inline: no call per argument)
+        return names["__call__"]
+
+    def _by_numba(self, *args):
+        if self._numba is None:
+            logging.getLogger(__name__).warning("%s.%s: no ahead-of-time export takes %s: numba compiles it",
+                                                self.__module__, self.__name__, [type(a).__name__ for a in args])
+            _to_numba()
+        return self._numba(*args)
+
+    @property
+    def _numba_type_(self):
+        """numba's type of this kernel, for numba code calling it: its dispatcher's (numba comes in)."""
+        _to_numba()
+        from numba import typeof
+
+        return typeof(self._numba)
+
+
+class Placeholder:
+    """Stands for a numba object (an intrinsic) kernels use and no Python calls, until numba comes in."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+        _placeholders.append(self)
+
+    def __call__(self, *args):
+        raise TypeError(f"{self.module}.{self.name} is for compiled kernels only")
+
+
+def numba_object(module: str, name: str):
+    """``module.name``, a numba object (an intrinsic) kernels use and no Python calls: a ``Placeholder``
+    while numba has not come in."""
+    with _lock:
+        if exported():
+            return Placeholder(module, name)
+    return getattr(importlib.import_module(module), name)
+
+
+def _to_numba() -> None:
+    """Bring numba in: every kernel a numba dispatcher, put back where its module and others hold it, before
+    any kernel hands its dispatcher out (a thread compiling meanwhile meets dispatchers only)."""
+    global _fell_back
+    with _lock:
+        if _fell_back:
+            return
+        from sensor import jitcache  # numba, with kernels cached under their sources' digests
+
+        real = {id(k): jitcache.njit(**k.options)(k.py_func) for k in _kernels}
+        for holder in _placeholders:
+            real[id(holder)] = getattr(importlib.import_module(holder.module), holder.name)
+        for name, module in list(sys.modules.items()):
+            if name.split(".")[0] == PACKAGE.name and module is not None:
+                for attr, value in list(vars(module).items()):
+                    if isinstance(value, (_Kernel, Placeholder)) and id(value) in real:
+                        setattr(module, attr, real[id(value)])
+        for kernel in _kernels:
+            kernel._numba = real[id(kernel)]
+        _fell_back = True
+
+
+def _made(func, options):
+    """``func``'s kernel: a ``_Kernel`` while numba has not come in, else its dispatcher."""
+    with _lock:
+        if exported():
+            return _Kernel(func, options)
+    from sensor import jitcache
+
+    return jitcache.njit(**options)(func)
+
+
+def njit(*args, **options):
+    """numba's ``njit`` (with options), or a ``_Kernel`` when the AOT module is in use."""
+    if args and callable(args[0]):
+        return njit(**options)(args[0])
+    if AOT:
+        return lambda func: _made(func, options)
+    from sensor import jitcache
+
+    return jitcache.njit(*args, **options)

@@ -306,7 +306,7 @@ def lean_process() -> None:
     try:
         if "pandas" not in sys.modules:
             pa.array([0])
-        if "cffi" not in sys.modules:
+        if "cffi" not in sys.modules and "numba" in sys.modules:
             import numba.core.typing.cffi_utils  # noqa: F401  (its cffi support off: SUPPORTED is False)
     finally:
         sys.meta_path.remove(hide)

@@ -1,0 +1,277 @@
+"""The sensor's kernels compiled ahead of time: one ``numba.pycc`` extension of every kernel plain Python calls.
+
+``sensor/aot_entries.json`` (checked in) declares those kernels and the argument types each is called with;
+``python -m sensor.aot build`` compiles them with pycc alone into ``sensor/_aot/`` (the extension and a
+manifest: export names, what each argument must be, what the build was made from), which ``sensor.jit``
+loads when that matches; ``python -m sensor.aot ensure`` (``./dev``) builds unless the build is current or
+failed for the same sources before. ``python -m sensor.aot record CAPTURE...`` runs the pipeline on
+captures under numba and writes the entries its Python-level kernel calls had (tests/sensor/test_aot.py
+checks a short workload needs nothing the file lacks). An argument spec is ``["array", dtype, ndim, layout,
+readonly]``, ``["bool"]``, ``["int", name]``, ``["float", name]``, ``["tuple", [specs]]`` or
+``["namedtuple", "module.Class", [specs]]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __name__ == "__main__":
+    os.environ["MIERUKA_SENSOR_AOT"] = "0"  # pycc compiles numba's kernels: never load an older build for it
+
+from sensor import jit  # noqa: E402
+
+ENTRIES = jit.ENTRIES
+EXTENSION = jit.EXTENSION
+
+
+def spec_of(numba_type) -> list:
+    """The argument spec (module docstring) of a numba type."""
+    import numpy as np
+    from numba import types
+
+    if isinstance(numba_type, types.Array):
+        dtype = "bool" if numba_type.dtype == types.boolean else numba_type.dtype.name
+        return ["array", str(np.dtype(dtype)), numba_type.ndim, numba_type.layout, not numba_type.mutable]
+    if isinstance(numba_type, types.Boolean):
+        return ["bool"]
+    if isinstance(numba_type, types.Integer):
+        return ["int", numba_type.name]
+    if isinstance(numba_type, types.Float):
+        return ["float", numba_type.name]
+    members = [spec_of(t) for t in numba_type.types]
+    if isinstance(numba_type, (types.NamedTuple, types.NamedUniTuple)):
+        cls = numba_type.instance_class
+        return ["namedtuple", f"{cls.__module__}.{cls.__qualname__}", members]
+    if isinstance(numba_type, types.BaseTuple):
+        return ["tuple", members]
+    raise TypeError(f"no argument spec for {numba_type}")
+
+
+def type_of(spec: list):
+    """The numba type an argument spec stands for."""
+    import numpy as np
+    from numba import types
+    from numba.np.numpy_support import from_dtype
+
+    kind = spec[0]
+    if kind == "array":
+        _, dtype, ndim, layout, readonly = spec
+        return types.Array(from_dtype(np.dtype(dtype)), ndim, layout, readonly=readonly)
+    if kind == "bool":
+        return types.boolean
+    if kind in ("int", "float"):
+        return getattr(types, spec[1])
+    members = [type_of(s) for s in spec[-1]]
+    if kind == "namedtuple":
+        module, _, name = spec[1].rpartition(".")
+        return types.BaseTuple.from_types(members, getattr(importlib.import_module(module), name))
+    if kind == "tuple":
+        return types.BaseTuple.from_types(members)
+    raise ValueError(f"unknown argument spec {spec}")
+
+
+def declared() -> dict[str, list[list]]:
+    """The checked-in entries: "module.kernel" -> [argument specs of one signature, ...]."""
+    return json.loads(ENTRIES.read_text())
+
+
+def workload(captures: list[Path]) -> None:
+    """The pipeline on ``captures`` (folded and every PDU, flows only) and the live ring's walker."""
+    import numpy as np
+
+    from sensor.capture import tpacket
+    from sensor.meter import pipeline
+    from sensor.meter.observe import Observer
+
+    for capture in captures:
+        for fold in (True, False):
+            for _ in pipeline.iter_batches([capture], 60.0, observer=Observer(), fold=fold):
+                pass
+        for _ in pipeline.iter_intervals([capture], protocols=(), folded=True):
+            pass
+    tpacket._take_frames(np.zeros(64, np.uint8), 0, tpacket._Chunk(), False)  # as PacketRing's start does
+
+
+def record(run: Callable[[], object]) -> dict[str, list[list]]:
+    """The entries of the Python-level kernel calls ``run()`` makes. Needs numba's kernels
+    (``MIERUKA_SENSOR_AOT=0``): a kernel's call of another kernel does not go through the dispatcher's
+    ``__call__``, so only entry points count."""
+    from numba.core import dispatcher
+
+    if jit.AOT:
+        raise RuntimeError("recording needs numba's kernels: run it with MIERUKA_SENSOR_AOT=0")
+    called: dict[str, set[str]] = {}
+    call = dispatcher.Dispatcher.__call__
+
+    def recording(self, *args, **kws):
+        name = f"{self.py_func.__module__}.{self.py_func.__name__}"
+        called.setdefault(name, set()).add(json.dumps([spec_of(self.typeof_pyval(a)) for a in args]))
+        return call(self, *args, **kws)
+
+    dispatcher.Dispatcher.__call__ = recording
+    try:
+        run()
+    finally:
+        dispatcher.Dispatcher.__call__ = call
+    return {name: [json.loads(s) for s in sorted(sigs)] for name, sigs in sorted(called.items())}
+
+
+def merged(found: dict[str, list[list]], entries: dict[str, list[list]]) -> dict[str, list[list]]:
+    """``entries`` with every signature of ``found`` it lacks."""
+    out = {name: list(sigs) for name, sigs in entries.items()}
+    for name, sigs in found.items():
+        out.setdefault(name, []).extend(s for s in sigs if s not in out[name])
+    return dict(sorted(out.items()))
+
+
+def entries_text(entries: dict[str, list[list]]) -> str:
+    """``entries`` as JSON with one signature a line."""
+    kernels = (f" {json.dumps(name)}: [\n" + ",\n".join(f"  {json.dumps(sig)}" for sig in sigs) + "\n ]"
+               for name, sigs in entries.items())
+    return "{\n" + ",\n".join(kernels) + "\n}\n"
+
+
+@contextlib.contextmanager
+def _releasing_the_gil(funcs: set):
+    """pycc's exports of ``funcs`` release the GIL while they run, as numba's ``nogil`` dispatchers do (pycc
+    compiles every export with its default flags, which hold it)."""
+    from numba.pycc import compiler
+
+    compile_extra = compiler.compile_extra
+
+    def compiling(typingctx, targetctx, func, *args, **kws):
+        flags = args[2] if len(args) > 2 else kws["flags"]
+        if func in funcs:
+            flags = flags.copy()
+            flags.release_gil = True
+            args = (*args[:2], flags, *args[3:]) if len(args) > 2 else args
+            kws = {**kws, "flags": flags} if "flags" in kws else kws
+        return compile_extra(typingctx, targetctx, func, *args, **kws)
+
+    compiler.compile_extra = compiling
+    try:
+        yield
+    finally:
+        compiler.compile_extra = compile_extra
+
+
+def _put_in_place(built: Path, out: Path) -> None:
+    """``built`` becomes ``out`` (the old build moved aside first: a directory is renamed over an empty one
+    only); a loader in between finds no build and takes numba's kernels."""
+    old = out.with_name(f".{out.name}-old-{os.getpid()}")
+    try:
+        os.rename(out, old)
+    except FileNotFoundError:
+        pass
+    try:
+        os.rename(built, out)
+    except OSError:  # another build put its own in place meanwhile
+        pass
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build(out: Path = jit.AOT_DIR) -> Path:
+    """Compile the declared entries with pycc into ``out`` (built beside it, then renamed into place);
+    returns the manifest's path."""
+    from numba.pycc import CC
+
+    if jit.AOT:  # (python -m sensor.aot switches it off)
+        raise RuntimeError("pycc compiles numba's kernels: build with MIERUKA_SENSOR_AOT=0")
+    sources, entries = jit.build_sources(), declared()  # (what the build is made from, read before it starts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    staging.chmod(0o755)  # (mkdtemp's is the user's alone)
+    try:
+        cc = CC(EXTENSION)
+        cc.output_dir = str(staging)
+        exports, nogil = {}, set()
+        for name, signatures in entries.items():
+            module, _, attr = name.rpartition(".")
+            kernel = getattr(importlib.import_module(module), attr)
+            if kernel.targetoptions.get("nogil"):
+                nogil.add(kernel.py_func)
+            exports[name] = []
+            for i, specs in enumerate(signatures):
+                symbol = f"{name.replace('.', '_')}__{i}"
+                cc.export(symbol, tuple(type_of(s) for s in specs))(kernel.py_func)  # the result type inferred
+                exports[name].append([symbol, specs])
+        with _releasing_the_gil(nogil):
+            cc.compile()
+        (so,) = staging.glob(f"{EXTENSION}.*so")
+        (staging / f"{EXTENSION}.json").write_text(json.dumps(
+            {"sources": sources, "extension": so.name, "entries": exports,
+             "extension_digest": hashlib.blake2b(so.read_bytes(), digest_size=16).hexdigest()}, indent=1) + "\n")
+        _put_in_place(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / f"{EXTENSION}.json"
+
+
+def failed_stamp(out: Path) -> Path:
+    """Where ``ensure`` notes the sources a build failed for (beside the build)."""
+    return out.with_name(f"{out.name}.failed")
+
+
+def ensure(out: Path, log: Path) -> bool:
+    """Build into ``out`` unless the build there matches the sources, or a build failed for these very sources
+    before (no C compiler: tried again once they change); the build's output goes to ``log``. Whether the
+    kernels are compiled ahead of time."""
+    if jit.load_build(out) is not None:
+        return True
+    key = hashlib.blake2b(json.dumps(jit.build_sources(), sort_keys=True).encode(), digest_size=12).hexdigest()
+    stamp = failed_stamp(out)
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        return False
+    with log.open("w") as output:
+        done = subprocess.run([sys.executable, "-m", "sensor.aot", "build", "--out", str(out)], stdout=output,
+                              stderr=subprocess.STDOUT, check=False)
+    if done.returncode:
+        stamp.write_text(key + "\n")
+        return False
+    stamp.unlink(missing_ok=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sensor.aot", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    make = sub.add_parser("build", help="compile the declared kernels into sensor/_aot/")
+    make.add_argument("--out", type=Path, default=jit.AOT_DIR)
+    check = sub.add_parser("ensure", help="build unless the build matches the sources or failed for them before")
+    check.add_argument("--out", type=Path, default=jit.AOT_DIR)
+    check.add_argument("--log", type=Path, required=True, help="the build's output")
+    rec = sub.add_parser("record", help="add the kernel calls of a run on captures to aot_entries.json")
+    rec.add_argument("captures", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    if args.command == "build":
+        manifest = build(args.out)
+        print(f"built {manifest.parent} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    elif args.command == "ensure":
+        if not ensure(args.out, args.log):
+            print(f"sensor kernels not compiled ahead of time (see {args.log}; tried again when their sources "
+                  "change): numba compiles them at run time", file=sys.stderr)
+    else:
+        missing = [str(p) for p in args.captures if not p.is_file()]
+        if missing:
+            parser.error(f"no such capture: {missing[0]}")
+        found = record(lambda: workload(args.captures))
+        ENTRIES.write_text(entries_text(merged(found, declared() if ENTRIES.exists() else {})))
+        print(f"wrote {ENTRIES}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

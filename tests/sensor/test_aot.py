@@ -1,0 +1,401 @@
+"""The kernels compiled ahead of time (``sensor.aot``, loaded by ``sensor.jit``): the same output as numba's on
+the plant and corpus captures, no numba in the process, numba taking every argument list no export is built
+for and every kernel numba code calls, the GIL released where the kernel says ``nogil``, a stale or broken
+build refused, a failed build not tried again for the same sources, and the checked-in entries covering every
+kernel plain Python calls (by a run, and by its call sites)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastpaths import fuzz_capture
+from test_fast_dnp3 import REQUEST_LINK_STATUS, _fragments
+
+import sensor
+from sensor import aot, jit
+from sensor.simulate import write_pcap
+from tests.sensor.conftest import CORPUS
+
+CORPUS_TRACES = ("ics-pcap/MODBUS/MODBUS-TestDataPart2/MODBUS-TestDataPart2.pcap",
+                 "ics-pcap/DNP3/DNP3-TestDataPart1/DNP3-TestDataPart1.pcap",
+                 "ics-pcap/S7/s7comm_reading_plc_status/s7comm_reading_plc_status.pcap",
+                 "ics-pcap/S7/V13_1200_TP1200sim_MW100_Int_SPS_5s_MW102_Int_SPS_10s_MW102_ab_1000_Timer_sync/"
+                 "V13_1200_TP1200sim_MW100_Int_SPS_5s_MW102_Int_SPS_10s_MW102_ab_1000_Timer_sync.pcapng")
+
+# Hashes every table and counter iter_batches gives per capture (folded, every PDU) and the flows-only
+# intervals; with --record, also the entries of its Python-level kernel calls (numba's kernels only).
+RUN = """
+import hashlib, json, sys
+from pathlib import Path
+from sensor import aot, jit
+from sensor.meter import pipeline
+from sensor.meter.observe import Observer
+
+def digests(captures):
+    out = {}
+    for capture in captures:
+        for fold in (True, False):
+            h = hashlib.blake2b(digest_size=16)
+            for batch in pipeline.iter_batches([capture], 60.0, sensor="s", observer=Observer(), fold=fold):
+                for name, table in sorted(batch.tables.items()):
+                    h.update(name.encode() + repr(table.to_pydict()).encode())
+                h.update(repr(sorted(batch.counters.items())).encode())
+            out[f"{capture.name} fold={fold}"] = h.hexdigest()
+        h = hashlib.blake2b(digest_size=16)
+        for iv in pipeline.iter_intervals([capture], protocols=(), folded=True):
+            h.update(repr(iv.flows.to_pydict()).encode() + repr(sorted(iv.counters.items())).encode())
+        out[f"{capture.name} flows"] = h.hexdigest()
+    return out
+
+captures = [Path(p) for p in sys.argv[2:]]
+result, found = {}, {}
+if sys.argv[1] == "--record":
+    found = aot.record(lambda: result.update(digests(captures)))
+else:
+    result = digests(captures)
+print(json.dumps({"aot": jit.AOT, "digests": result, "found": found,
+                  "modules": sorted(m for m in ("numba", "llvmlite") if m in sys.modules)}))
+"""
+
+
+def _env(aot_on: bool, **extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_DISABLE_JIT", "MIERUKA_AOT_DIR")}
+    return {**env, "PYTHONHASHSEED": "0", "MIERUKA_SENSOR_AOT": "1" if aot_on else "0", **extra}
+
+
+def _python(code: str, *args, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=600, check=False)
+
+
+def _json(run: subprocess.CompletedProcess) -> dict:
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    """The build ``./dev`` made (tests run on it, as CI does); skipped where there is none for these sources."""
+    if jit.load_build(jit.AOT_DIR) is None:
+        pytest.skip("no ahead-of-time kernels built for these sources (./dev builds them: python -m sensor.aot ensure)")
+    return jit.AOT_DIR
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory) -> list[Path]:
+    """The plant, DNP3 fragments spread over link frames (put together in Python), the corpus captures."""
+    made = tmp_path_factory.mktemp("aot")
+    write_pcap(made / "plant.pcap", packets=20_000, seed=3)
+    fuzz_capture(made / "dnp3.pcap", 5, 20000, REQUEST_LINK_STATUS, _fragments(), flows=10, segments=60, clean=True)
+    return [made / "plant.pcap", made / "dnp3.pcap", *(CORPUS / t for t in CORPUS_TRACES if (CORPUS / t).exists())]
+
+
+@pytest.fixture(scope="module")
+def under_numba(built, captures) -> dict:
+    return _json(_python(RUN, "--record", *captures, env=_env(False)))
+
+
+def test_same_output_as_numba_and_no_numba_imported(built, captures, under_numba):
+    """The plant, spread DNP3 fragments and four corpus captures (Modbus, DNP3, S7comm) through the exports
+    give what numba's kernels give, table for table, and the process never imports numba or llvmlite."""
+    assert len(captures) == 2 + len(CORPUS_TRACES), "the corpus captures are missing"
+    compiled = _json(_python(RUN, "--plain", *captures, env=_env(True)))
+    assert compiled["aot"] and not under_numba["aot"]
+    assert compiled["modules"] == [] and under_numba["modules"] == ["llvmlite", "numba"]
+    assert len(compiled["digests"]) == 3 * len(captures)
+    assert compiled["digests"] == under_numba["digests"]
+
+
+def test_entries_cover_every_kernel_call_of_a_run(under_numba):
+    """Every kernel plain Python called on the captures, with its argument types, is declared in
+    sensor/aot_entries.json (else the build lacks it and such a call goes to numba)."""
+    assert "sensor.decode.fast.dnp3.decode" in under_numba["found"]  # (a spread fragment's frames)
+    assert len(under_numba["found"]) >= 15, under_numba["found"].keys()
+    declared = aot.declared()
+    missing = {name: [s for s in sigs if s not in declared.get(name, [])] for name, sigs in under_numba["found"].items()}
+    assert not {k: v for k, v in missing.items() if v}, (
+        "kernel calls sensor/aot_entries.json lacks (their signatures changed?): python -m sensor.aot record "
+        "CAPTURES... adds them (the plant and corpus captures), then python -m sensor.aot build")
+
+
+def _read(path: Path) -> tuple[set[str], dict[str, set[str]], dict[str, str]]:
+    """Of a source file: its kernels (``@njit`` functions); the names its plain Python code calls ("name" or
+    "alias.attr") and where; what its imported names stand for ("sensor.module" or "sensor.module.name")."""
+    tree = ast.parse(path.read_text())
+    kernels = {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and any(
+        isinstance(d, ast.Name) and d.id == "njit" for d in
+        (d.func if isinstance(d, ast.Call) else d for d in node.decorator_list))}
+    calls: dict[str, set[str]] = {}
+    aliases = {}
+    todo = [(tree, False)]
+    while todo:
+        node, in_kernel = todo.pop()
+        in_kernel = in_kernel or isinstance(node, ast.FunctionDef) and node.name in kernels
+        if isinstance(node, ast.Call) and not in_kernel:
+            func = node.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                calls.setdefault(f"{func.value.id}.{func.attr}", set()).add(f"{path.name}:{node.lineno}")
+            elif isinstance(func, ast.Name):
+                calls.setdefault(func.id, set()).add(f"{path.name}:{node.lineno}")
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            aliases.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+        elif isinstance(node, ast.Import):
+            aliases.update({a.asname: a.name for a in node.names if a.asname})
+        todo += [(child, in_kernel) for child in ast.iter_child_nodes(node)]
+    return kernels, calls, aliases
+
+
+def test_every_kernel_plain_python_calls_has_an_export():
+    """Every call of a sensor kernel from plain Python code (not from another kernel), wherever it stands in
+    the sensor package, names a kernel sensor/aot_entries.json declares: one left out would bring numba in
+    for the whole process the first time it runs (as fast_dnp3's call of dnp3.decode for a fragment spread
+    over frames did)."""
+    root = Path(sensor.__file__).parent
+    read = {".".join(path.relative_to(root.parent).with_suffix("").parts): _read(path)
+            for path in sorted(root.rglob("*.py"))}
+    kernels = {f"{module}.{name}" for module, (names, _, _) in read.items() for name in names}
+    assert len(kernels) > 100
+    declared, undeclared = aot.declared(), {}
+    for module, (_, calls, aliases) in read.items():
+        for called, where in calls.items():
+            head, dot, attr = called.partition(".")
+            target = aliases.get(head, f"{module}.{head}") + dot + attr
+            if target in kernels and target not in declared:
+                undeclared[target] = sorted(where)
+    assert "sensor.decode.fast.dnp3.decode" in declared
+    assert not undeclared, (f"kernels called from plain Python without an export: {undeclared}; "
+                            "python -m sensor.aot record CAPTURES... (a run that makes those calls) adds them")
+
+
+_ANALYZE = """
+import json, sys
+from sensor.cli import app
+from sensor.meter.pipeline import lean_process
+lean_process()
+app(["analyze", sys.argv[1], "--out", sys.argv[2]], standalone_mode=False)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("numba", "llvmlite"))))
+"""
+
+
+def test_analyze_runs_without_numba(built, captures, tmp_path):
+    run = _python(_ANALYZE, captures[0], tmp_path, env=_env(True))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.splitlines()[-1]) == []
+    assert any(tmp_path.iterdir())
+
+
+_FALLBACK = """
+import json, sys
+import numpy as np
+from sensor import aot, jit
+from sensor.meter import flows
+kernel = flows._in_arrival_order  # (packets int64[::1], key uint64[::1]): the export takes only those
+rng = np.random.default_rng(1)
+packets, key = np.arange(64, dtype=np.int64), rng.integers(0, 5, 64).astype(np.uint64)
+readonly = key.copy()
+readonly.flags.writeable = False
+out = {"aot": jit.AOT, "exported": kernel(packets, key).tolist(), "numba": "numba" in sys.modules}
+cases = {"int32 packets": (packets.astype(np.int32), key), "strided": (np.repeat(packets, 2)[::2], key),
+         "readonly": (packets, readonly)}
+for name, args in cases.items():
+    out[name] = [kernel(*args).tolist(), kernel.py_func(*args).tolist()]
+numba_kernel = flows._in_arrival_order  # put back into its module: numba's dispatcher now
+out["signatures"] = [[aot.spec_of(t) for t in sig] for sig in numba_kernel.signatures]
+kernel(packets, key)  # the export's own argument types: still the export
+out["after"] = len(numba_kernel.signatures)
+out["dispatcher"] = type(numba_kernel).__name__
+print(json.dumps(out))
+"""
+
+
+def test_arguments_no_export_takes_go_to_numba(built):
+    """A wrong dtype, a strided array and a readonly array where the export wants a writable one are
+    each compiled by numba (its dispatcher, put back into the module, gains their signatures) and give
+    the Python function's result; the export's own argument types still go to the export."""
+    got = _json(_python(_FALLBACK, env=_env(True)))
+    assert got["aot"] and not got["numba"]
+    for case in ("int32 packets", "strided", "readonly"):
+        assert got[case][0] == got[case][1], case
+    assert got["dispatcher"] == "CPUDispatcher"
+    keys = ["array", "uint64", 1, "C", False]
+    assert got["signatures"] == [[["array", "int32", 1, "C", False], keys], [["array", "int64", 1, "A", False], keys],
+                                 [["array", "int64", 1, "C", False], keys[:-1] + [True]]]
+    assert got["after"] == 3
+
+
+_NUMBA_CALLER = """
+import json, sys
+import numpy as np
+from numba import njit
+from sensor import jit
+from sensor.capture import pcapfile
+from sensor.decode.fast import siphash
+from sensor.meter import flows
+
+@njit
+def hash_words(k0, k1, words):  # as tests/sensor/test_flow_keys.py's: kernels with no export
+    v = siphash.start(k0, k1)
+    for w in words:
+        v = siphash.absorb(v, w)
+    return siphash.finish(v, len(words))
+
+@njit
+def ordered(packets, key):  # a kernel with an export
+    return flows._in_arrival_order(packets, key)
+
+out = {"aot": jit.AOT, "numba before": "sensor.jitcache" in sys.modules}
+words = np.arange(5, dtype=np.uint64)
+out["hash"] = str(hash_words(np.uint64(1), np.uint64(2), words))
+packets, key = np.arange(8, dtype=np.int64), np.array([3, 1, 3, 2, 1, 1, 2, 3], np.uint64)
+out["ordered"] = ordered(packets, key).tolist()
+out["exported"] = flows._in_arrival_order(packets, key).tolist()
+out["module holds"] = type(flows._in_arrival_order).__name__
+import importlib
+from sensor.capture import prefetch
+del sys.modules["sensor.capture.prefetch"]
+imported_after = importlib.import_module("sensor.capture.prefetch")  # a module imported after numba came in
+out["imported again"] = imported_after is not prefetch
+out["placeholder after"] = isinstance(imported_after.prefetch, jit.Placeholder)
+out["placeholder before"] = isinstance(prefetch.prefetch, jit.Placeholder)
+print(json.dumps(out))
+"""
+
+
+def test_numba_code_calls_kernels_with_the_build_loaded(built):
+    """numba code of another package calling sensor kernels (with and without an export) types them: numba
+    comes in for every kernel, each put back into its module as a dispatcher, and a module imported after
+    that gets numba's prefetch, not the placeholder. Python's calls still go to the exports."""
+    got, numba_only = (_json(_python(_NUMBA_CALLER, env=_env(on))) for on in (True, False))
+    assert got["aot"] and not got["numba before"] and not numba_only["aot"]
+    assert got["hash"] == numba_only["hash"]
+    assert got["ordered"] == got["exported"] == [0, 2, 7, 1, 4, 5, 3, 6]
+    assert got["module holds"] == "CPUDispatcher"
+    assert got["imported again"] and not got["placeholder after"] and not got["placeholder before"]
+
+
+_NOGIL = """
+import json, sys, threading, time
+import numpy as np
+from sensor import jit
+from sensor.meter import flows
+from sensor.wire import blake2
+
+data = np.zeros(64 << 20, np.uint8)
+offsets = np.array([0, len(data)], np.int64)
+blake2.digests(data[:1000], np.array([0, 1000]), 16)
+calls = []
+
+def digest():
+    for _ in range(3):
+        started = time.perf_counter()
+        blake2.digests(data, offsets, 16)
+        calls.append((started, time.perf_counter()))
+
+worker = threading.Thread(target=digest)
+ticks, seen = 0, []
+worker.start()
+while worker.is_alive():  # a Python thread beside the kernel's
+    ticks += 1
+    if ticks % 1000 == 0:
+        seen.append(time.perf_counter())
+seen.append(time.perf_counter())
+# the longest the Python thread went without a tick during each call
+gaps = [max(min(b, hi) - max(a, lo) for a, b in zip(seen, seen[1:])) for lo, hi in calls]
+print(json.dumps({"aot": jit.AOT, "numba": "numba" in sys.modules, "calls": [hi - lo for lo, hi in calls],
+                  "gaps": gaps}))
+"""
+
+
+def test_nogil_kernels_release_the_gil(built):
+    """blake2's digests (``nogil``: the core hashes flow uids in decode threads) let a Python thread run
+    beside them: its longest stall during each call is a small part of the call, where holding the GIL
+    would stall it for the whole call."""
+    got = _json(_python(_NOGIL, env=_env(True)))
+    assert got["aot"] and not got["numba"]
+    assert min(got["calls"]) > 0.02, got
+    assert all(gap < call / 2 for gap, call in zip(got["gaps"], got["calls"])), got
+
+
+_LOADED = "import logging, sys; logging.basicConfig(); from sensor import jit; print(jit.AOT, 'numba' in sys.modules)"
+
+
+def test_stale_or_switched_off_build_falls_back(built, tmp_path):
+    """A build whose digest of a kernel module differs from the sources is refused with one log line,
+    as are ``MIERUKA_SENSOR_AOT=0`` and ``NUMBA_DISABLE_JIT=1``; the same build unchanged is taken."""
+    copy = tmp_path / "aot"
+    shutil.copytree(built, copy)
+    assert _python(_LOADED, env=_env(True, MIERUKA_AOT_DIR=str(copy))).stdout.split() == ["True", "False"]
+    manifest_path = copy / f"{aot.EXTENSION}.json"
+    manifest = json.loads(manifest_path.read_text())
+    changes = {"sensor.meter.flows": ("digests", "sensor.meter.flows"), "aot_entries.json": ("entries",),
+               "numba, llvmlite, numpy or Python": ("compiler",)}
+    for said, where in changes.items():
+        changed = json.loads(json.dumps(manifest))
+        place = changed["sources"]
+        for key in where[:-1]:
+            place = place[key]
+        place[where[-1]] = "0" * 24
+        manifest_path.write_text(json.dumps(changed))
+        stale = _python(_LOADED, env=_env(True, MIERUKA_AOT_DIR=str(copy)))
+        assert stale.stdout.split() == ["False", "False"], said
+        assert stale.stderr.count(f"older than {said} ") == 1, stale.stderr
+    manifest_path.write_text(json.dumps(manifest))
+    assert _python(_LOADED, env=_env(False)).stdout.split()[0] == "False"
+    assert _python(_LOADED, env=_env(True, NUMBA_DISABLE_JIT="1")).stdout.split()[0] == "False"
+
+
+_BROKEN = """
+import logging, sys
+logging.basicConfig()
+import numpy as np
+from sensor import jit
+from sensor.meter import flows
+print(jit.AOT, flows._in_arrival_order(np.arange(3), np.zeros(3, np.uint64)).tolist())
+"""
+
+
+def test_a_broken_extension_falls_back_to_numba(built, tmp_path):
+    """A truncated extension (a build cut short, a disk full) is refused with one log line, and numba's kernels
+    do the work; so is an extension lacking an export the manifest names."""
+    copy = tmp_path / "aot"
+    shutil.copytree(built, copy)
+    so = next(copy.glob(f"{aot.EXTENSION}.*so"))
+    so.write_bytes(so.read_bytes()[:4096])
+    run = _python(_BROKEN, env=_env(True, MIERUKA_AOT_DIR=str(copy)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == ["False", "[0,", "1,", "2]"]
+    assert run.stderr.count("do not load") == 1, run.stderr
+    shutil.copy(next(built.glob(f"{aot.EXTENSION}.*so")), so)
+    manifest = json.loads((copy / f"{aot.EXTENSION}.json").read_text())
+    manifest["entries"]["sensor.meter.flows._in_arrival_order"][0][0] = "no_such_export"
+    (copy / f"{aot.EXTENSION}.json").write_text(json.dumps(manifest))
+    run = _python(_BROKEN, env=_env(True, MIERUKA_AOT_DIR=str(copy)))
+    assert run.stdout.split()[0] == "False" and run.stderr.count("do not load") == 1, run.stderr
+
+
+def test_a_failed_build_is_tried_again_only_when_the_sources_change(tmp_path):
+    """``ensure`` (``./dev``'s set-up) tries a build that fails (here: NUMBA_DISABLE_JIT=1 leaves pycc nothing
+    to compile; on a machine without a C compiler, the link) once for the same sources: the next run says
+    so in one line and builds nothing; once the sources differ from the failed ones, it tries again."""
+    out, log = tmp_path / "aot", tmp_path / "build.log"
+    ensure = [sys.executable, "-m", "sensor.aot", "ensure", "--out", str(out), "--log", str(log)]
+    env = _env(False, NUMBA_DISABLE_JIT="1")
+    first = subprocess.run(ensure, capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert first.returncode == 0 and first.stderr.count("not compiled ahead of time") == 1, first.stderr
+    assert "Traceback" in log.read_text() and not out.exists()
+    stamp = aot.failed_stamp(out)
+    assert stamp.is_file()
+    log.unlink()
+    again = subprocess.run(ensure, capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert again.stderr.count("not compiled ahead of time") == 1, again.stderr
+    assert not log.exists()  # not tried
+    stamp.write_text("sources of another day\n")
+    subprocess.run(ensure, capture_output=True, text=True, env=env, timeout=600, check=True)
+    assert log.exists()  # tried again
