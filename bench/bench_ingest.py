@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pyarrow as pa
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent  # the virtualenv's scripts (a worktree of this checkout has none)
 
 from core.access import accounts  # noqa: E402
-from core.ingest import INSERT_ORDER, INSERT_SETTINGS, Ingestor  # noqa: E402
+from core.ingest import INSERT_ORDER, INSERT_SETTINGS, with_keys  # noqa: E402
 from core.store.clickhouse import ClickHouseStore  # noqa: E402
 from core.store.controlplane import ControlPlane  # noqa: E402
 from sensor import wire  # noqa: E402
@@ -174,9 +173,8 @@ def ceiling_rate(workdir: Path, batches: list[wire.Batch], sensors: int) -> tupl
     shutil.rmtree(data_dir, ignore_errors=True)
     store = ClickHouseStore(f"chdb://{data_dir}").open()
     store.migrate()
-    tables = {name: pa.concat_tables([Ingestor._with_keys(b, name, 1 + s % TENANTS, 1 + s, 0)
-                                      for s in range(sensors) for b in batches if b.rows(name)],
-                                     promote_options="default").combine_chunks()
+    tables = {name: with_keys(name, [(b, 1 + s % TENANTS, 1 + s, 0) for s in range(sensors) for b in batches
+                                     if b.rows(name)])
               for name in INSERT_ORDER}
     began, cpu = time.perf_counter(), time.process_time()
     for name in INSERT_ORDER:

@@ -52,6 +52,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.exceptions import OperationalError
@@ -160,15 +161,14 @@ class Ingestor:
                 members = [p for p in live if p.rows[name] and name not in p.stored]
                 if members:
                     self._step(f"before:{name}")
-                    tables = [self._with_keys(p.batch, name, p.tenant_id, p.sensor_id,
-                                              days_kept(p.batch.interval_start, self.retention(p.tenant_id)))
-                              for p in members]
-                    self._insert(name, _concat(tables), _group_token(members))
+                    keyed = [(p.batch, p.tenant_id, p.sensor_id,
+                              days_kept(p.batch.interval_start, self.retention(p.tenant_id))) for p in members]
+                    self._insert(name, with_keys(name, keyed), _group_token(members))
                     self._step(f"after:{name}")
             if examining:
                 self._write_detection(examining, live)
             self._step("before:batches")
-            self._insert("batches", _concat([_batch_row(p.batch, p.tenant_id, p.sensor_id) for p in live]),
+            self._insert("batches", batch_rows([(p.batch, p.tenant_id, p.sensor_id) for p in live]),
                          _group_token(live))
             self._step("after:batches")
         except Exception:
@@ -310,30 +310,6 @@ class Ingestor:
                 if attempt == INSERT_ATTEMPTS - 1:
                     raise
 
-    @staticmethod
-    def _with_keys(
-        batch: wire.Batch, name: str, tenant_id: int, sensor_id: int, retention_days: int
-    ) -> pa.Table:
-        table = batch.tables[name]
-        n = table.num_rows
-
-        def same(value, kind: pa.DataType) -> pa.Array:  # built in Arrow, not from a Python list per row
-            return pa.repeat(pa.scalar(value, kind), n)
-        table = (
-            table.append_column("tenant_id", same(tenant_id, pa.uint32()))
-            .append_column("sensor_id", same(sensor_id, pa.uint32()))
-            .append_column("batch_id", same(batch.batch_id, pa.string()))
-            .append_column("interval_start", same(batch.interval_start, wire.TS))
-            .append_column("retention_days", same(retention_days, pa.uint16()))
-        )
-        if name == "flows":
-            started = pc.greater_equal(
-                table["ts"], pa.scalar(batch.interval_start, wire.TS)
-            )
-            table = table.append_column("new_flow", pc.cast(started, pa.uint8()))
-        return table
-
-
 class _Pending:
     """A parsed batch waiting in a group, and what became of it."""
 
@@ -395,8 +371,32 @@ def _token(key: dict, generation: int) -> str:
     return f"{key['tenant']}:{key['sensor']}:{key['batch']}:{generation}"
 
 
-def _batch_row(batch: wire.Batch, tenant_id: int, sensor_id: int) -> pa.Table:
-    row = {
+def with_keys(name: str, batches: list[tuple[wire.Batch, int, int, int]]) -> pa.Table:
+    """The ``name`` rows of batches (batch, tenant, sensor, days its rows are kept) as one table, one
+    chunk (an insert of it is one block, stored whole or not at all), with the store's keys of each
+    row's batch, and for flows whether the flow began in the batch's interval: one Arrow array per
+    column for all the batches, not per batch."""
+    table = _concat([batch.tables[name] for batch, *_ in batches])
+    of_batch = pa.array(np.repeat(np.arange(len(batches)), [batch.rows(name) for batch, *_ in batches]))
+
+    def per_row(values: list, kind: pa.DataType) -> pa.Array:
+        return pa.array(values, kind).take(of_batch)
+    starts = per_row([batch.interval_start for batch, *_ in batches], wire.TS)
+    table = (
+        table.append_column("tenant_id", per_row([tenant for _, tenant, _, _ in batches], pa.uint32()))
+        .append_column("sensor_id", per_row([sensor for _, _, sensor, _ in batches], pa.uint32()))
+        .append_column("batch_id", per_row([batch.batch_id for batch, *_ in batches], pa.string()))
+        .append_column("interval_start", starts)
+        .append_column("retention_days", per_row([days for *_, days in batches], pa.uint16()))
+    )
+    if name == "flows":
+        table = table.append_column("new_flow", pc.cast(pc.greater_equal(table["ts"], starts), pa.uint8()))
+    return table
+
+
+def batch_rows(batches: list[tuple[wire.Batch, int, int]]) -> pa.Table:
+    """The commit markers (``batches`` rows) of batches (batch, tenant, sensor), one table."""
+    return pa.Table.from_pylist([{
         "tenant_id": tenant_id,
         "sensor_id": sensor_id,
         "batch_id": batch.batch_id,
@@ -404,8 +404,7 @@ def _batch_row(batch: wire.Batch, tenant_id: int, sensor_id: int) -> pa.Table:
         "interval_end": batch.interval_end,
         **{name: batch.rows(name) for name in wire.TABLES},
         **{name: batch.counters.get(name, 0) for name in wire.COUNTERS},
-    }
-    return pa.Table.from_pylist([row], schema=_BATCH_SCHEMA)
+    } for batch, tenant_id, sensor_id in batches], schema=_BATCH_SCHEMA)
 
 
 _BATCH_SCHEMA = pa.schema(

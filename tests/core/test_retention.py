@@ -15,7 +15,7 @@ import core.store.clickhouse as clickhouse
 from core import cli
 from core.config import Settings
 from core.export import retention
-from core.ingest import Ingestor, _batch_row
+from core.ingest import Ingestor, batch_rows, with_keys
 from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import ControlPlane, Tenant
 from sensor import wire
@@ -121,9 +121,9 @@ def test_a_store_from_before_retention_is_rebuilt_without_losing_rows(tmp_path, 
         old = days_ago(1, long_flow=True)
         ingest = Ingestor(ch)
         for name in wire.TABLES:  # stored as the core did before: no interval, no retention
-            table = ingest._with_keys(old, name, ACME, 1, 0).drop_columns(["interval_start", "retention_days"])
+            table = with_keys(name, [(old, ACME, 1, 0)]).drop_columns(["interval_start", "retention_days"])
             ch.insert_arrow(name, table)
-        marker = _batch_row(old, ACME, 1)  # only the columns the batches table had then
+        marker = batch_rows([(old, ACME, 1)])  # only the columns the batches table had then
         had = {r["name"] for r in ch.query("SELECT name FROM system.columns WHERE database = currentDatabase()"
                                            " AND table = 'batches'")}
         ch.insert_arrow("batches", marker.select([c for c in marker.column_names if c in had]))
