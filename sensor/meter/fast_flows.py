@@ -162,9 +162,10 @@ class CompiledFlows:
 def end_flows(paths: list[CompiledFlows], uids: pa.Array) -> None:
     """The flows of these uids (texts) ended (after the interval's flush): each path releases its
     own. One look-up for all paths: their flows' uids are made texts together."""
-    live = [np.flatnonzero(path._live[: path.n]) for path in paths]
-    if not len(uids) or not sum(map(len, live)):
+    paths = [path for path in paths if path.n > path._n_free]  # (those holding flows)
+    if not len(uids) or not paths:
         return
+    live = [np.flatnonzero(path._live[: path.n]) for path in paths]
     words = np.concatenate([path._ends[fids, flowends.UID : flowends.UID + 2] for path, fids in zip(paths, live)])
     ended = pc.is_in(flowends.uids(words), value_set=uids).to_numpy(zero_copy_only=False)
     at = 0

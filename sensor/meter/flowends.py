@@ -51,8 +51,12 @@ def resp_h(row: np.ndarray) -> str:
 
 
 def forget_ended(by_uid: dict[str, object], ended: pa.Array) -> None:
-    """Drop the entries of ``by_uid`` whose flow is among the ``ended`` uids."""
-    if by_uid and len(ended):
+    """Drop the entries of ``by_uid`` whose flow is among the ``ended`` uids: each ended uid looked up
+    when they are the fewer, else the entries' uids looked up among them in one Arrow call."""
+    if len(ended) <= len(by_uid):
+        for uid in ended.to_pylist():
+            by_uid.pop(uid, None)
+    elif by_uid:
         keys = list(by_uid)
         gone = pc.is_in(pa.array(keys, pa.string()), value_set=ended).to_numpy(zero_copy_only=False)
         for at in np.flatnonzero(gone).tolist():
