@@ -123,8 +123,7 @@ class CompiledFlows:
         which the app layer leaves to it for dicts (``IntervalEvents``)."""
         if isinstance(part, list):
             return part
-        present = np.unique(fids)
-        if len(np.unique(self._ends[present, flowends.UID : flowends.UID + 2], axis=0)) < len(present):
+        if flowends.shared_uid(self._ends[np.unique(fids)]):
             return list(as_dicts(part))
         return part
 

@@ -50,6 +50,13 @@ def resp_h(row: np.ndarray) -> str:
     return _host(int(row[VER]), int(row[RESP]), int(row[RESP + 1]))
 
 
+def shared_uid(rows: np.ndarray) -> bool:
+    """Whether two of the rows have the same uid (sorted rather than ``np.unique(axis=0)``: ~10× faster)."""
+    words = rows[:, UID : UID + 2]
+    ranked = words[np.lexsort(words.T)]
+    return bool((ranked[1:] == ranked[:-1]).all(axis=1).any())
+
+
 def forget_ended(by_uid: dict[str, object], ended: pa.Array) -> None:
     """Drop the entries of ``by_uid`` whose flow is among the ``ended`` uids: each ended uid looked up
     when they are the fewer, else the entries' uids looked up among them in one Arrow call."""
