@@ -29,15 +29,13 @@ from datetime import datetime, timezone
 from types import ModuleType
 
 import numpy as np
-import pyarrow as pa
 
 from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
 from sensor.meter import fast_bacnet, fast_dnp3, fast_enip, fast_fins, fast_iec104, fast_modbus, fast_s7comm
-from sensor.meter.fast_flows import CompiledFlows, end_flows
-from sensor.meter.flowends import forget_ended
+from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.fast_path import MovingFlows
 from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
 from sensor.meter.fold import TRANSACTION_ATTRS, merged
@@ -185,10 +183,14 @@ class AppLayer:
             flow.new_interval()
         return events, observations, errors
 
-    def end(self, uids: pa.Array) -> None:
-        """Forget the state of flows that ended (their uids)."""
-        forget_ended(self._flows, uids)
-        end_flows(list(self._fast.values()), uids)
+    def end(self, uids) -> None:
+        """Forget the state of flows that ended."""
+        for uid in uids:
+            self._flows.pop(uid, None)
+        if self._fast:
+            ended = set(uids)
+            for path in self._fast.values():
+                path.end(ended)
 
     def forget_slots(self, slots: list[int]) -> None:
         """The flow table evicted these slots' flows: the slots may now hold other flows."""
@@ -270,8 +272,7 @@ class AppLayer:
               frame_end: np.ndarray) -> None:
         """A compiled flow goes on in Python, from its packets ``idx`` on, with the decoder state it would have."""
         path = self._fast[name]
-        ends = path.endpoints(fid)
-        flow = self._flows[ends[0]] = _Flow(ends, path.transport, self._compiled_protocols[name])
+        flow = self._flows[path.ends[fid][0]] = _Flow(path.ends[fid], path.transport, self._compiled_protocols[name])
         services, served, seqs, events, pending, variables = path.move_out(fid)
         flow.session.services |= services
         flow.services = len(flow.session.services)
@@ -347,7 +348,7 @@ class AppLayer:
 
     def _to_path(self, slot: int, name: str) -> str:
         """A flow detected for a compiled path, which keeps all there is of it (no ``_Flow``)."""
-        self._fast[name].add(self.table.end_words(slot), slot)
+        self._fast[name].add(self.table.endpoints(slot), slot)
         return name
 
     def _stop(self, slot: int, flow: _Flow) -> None:

@@ -138,7 +138,7 @@ class FastEnip(MovingFlows):
 
     def flush(self, fold: bool) -> pa.Table | list[dict]:
         rows = super().flush(fold)
-        self._flows[: self.n, k.F_LIVE : k.F_LIVE + k.CTX_SLOTS] = 0  # (the pending table is empty now)
+        self._flows[: len(self.ends), k.F_LIVE : k.F_LIVE + k.CTX_SLOTS] = 0  # (the pending table is empty now)
         cnt = self._cnt
         if 2 * cnt[k.C_TAGS] > cnt[k.C_MAX_TAGS] or 2 * cnt[k.C_ARENA] > cnt[k.C_MAX_ARENA]:  # no row names a tag now
             self._tag_keys.fill(-1)

@@ -10,11 +10,9 @@ from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sensor.decode.fast import modbus as pending
 from sensor.decode.spec import count_fault
-from sensor.meter import flowends
 from sensor.meter.eventcols import as_dicts
 
 T = TypeVar("T")
@@ -30,11 +28,8 @@ class CompiledFlows:
         self.k = kernel
         self._initial = initial  # a new flow's state row (its slot is set apart)
         self.dropped = 0  # events over the cap in the interval flushed last
-        self.n = 0  # fids handed out (the free ones are in _free)
-        self._free = np.zeros(0, np.int64)  # released fids, a stack (the last released is taken first)
-        self._n_free = 0
-        self._ends = np.zeros((0, flowends.WORDS), np.uint64)  # by fid: the flow's ends (flowends rows)
-        self._live = np.zeros(0, np.bool_)  # by fid: holds a flow
+        self.ends: list[tuple[str, str, str, int] | None] = []  # (uid, orig_h, resp_h, resp_p) by fid; None: free
+        self._free: list[int] = []
         self._flows = np.empty((0, kernel.FLOW_COLS), np.int64)
         self._by_slot = np.full(0, -1, np.int64)  # fid of each flow-table slot holding a flow of this path
         self._keys = np.full(1 << 12, -1, np.int64)  # pending requests: kernel key → event row
@@ -45,19 +40,16 @@ class CompiledFlows:
         self.cap = max_events  # events an interval, this path's and its protocol's on the Python path
         self._cnt[kernel.C_MAX_EVENTS] = max_events
 
-    def add(self, ends: np.ndarray, slot: int) -> int:
-        """A flow detected as this path's protocol, in the flow-table slot ``slot`` (``ends``: its
-        ``FlowTable.end_words``): its fid."""
-        if self._n_free:
-            self._n_free -= 1
-            fid = int(self._free[self._n_free])
+    def add(self, ends: tuple[str, str, str, int], slot: int) -> int:
+        """A flow detected as this path's protocol, in the flow-table slot ``slot``: its fid."""
+        if self._free:
+            fid = self._free.pop()
+            self.ends[fid] = ends
         else:
-            fid, self.n = self.n, self.n + 1
+            fid = len(self.ends)
+            self.ends.append(ends)
             if fid >= len(self._flows):
                 self._flows = grown(self._flows, fid + 1)
-            if fid >= len(self._ends):
-                self._ends, self._live = grown(self._ends, fid + 1), grown(self._live, fid + 1)
-        self._ends[fid], self._live[fid] = ends, True
         self._flows[fid] = self._initial
         self._flows[fid, self.k.F_SLOT] = slot
         if slot >= len(self._by_slot):
@@ -80,28 +72,19 @@ class CompiledFlows:
 
     def release(self, fid: int) -> None:
         """The flow ended (after the interval's flush) or left the path: its slot may hold another flow next."""
-        self._release(np.array([fid], np.int64))
+        slot = self._flows[fid, self.k.F_SLOT]
+        if slot < len(self._by_slot) and self._by_slot[slot] == fid:  # not since taken by another flow
+            self._by_slot[slot] = -1
+        self._forget(fid)
+        self.ends[fid] = None
+        self._free.append(fid)
 
-    def _release(self, fids: np.ndarray) -> None:
-        """``release`` each of ``fids`` in turn."""
-        slots = self._flows[fids, self.k.F_SLOT]
-        held = slots < len(self._by_slot)
-        held[held] = self._by_slot[slots[held]] == fids[held]  # not since taken by another flow
-        self._by_slot[slots[held]] = -1
-        for fid in fids:
-            self._forget(int(fid))
-        self._live[fids] = False
-        top = self._n_free + len(fids)
-        if top > len(self._free):
-            self._free = grown(self._free, top)
-        self._free[self._n_free : top], self._n_free = fids, top
-
-    def endpoints(self, fid: int) -> tuple[str, str, str, int]:
-        """(uid, orig_h, resp_h, resp_p) of the flow ``fid``."""
-        return flowends.one(self._ends[fid])
-
-    def resp_h(self, fid: int) -> str:
-        return flowends.resp_h(self._ends[fid])
+    def end(self, uids: set[str]) -> None:
+        """The flows of these uids ended (after the interval's flush)."""
+        if not uids:
+            return
+        for fid in [fid for fid, ends in enumerate(self.ends) if ends is not None and ends[0] in uids]:
+            self.release(fid)
 
     def _forget(self, fid: int) -> None:
         """Python-side state of a released flow."""
@@ -123,7 +106,8 @@ class CompiledFlows:
         which the app layer leaves to it for dicts (``IntervalEvents``)."""
         if isinstance(part, list):
             return part
-        if flowends.shared_uid(self._ends[np.unique(fids)]):
+        present = np.unique(fids).tolist()
+        if len({self.ends[fid][0] for fid in present}) < len(present):
             return list(as_dicts(part))
         return part
 
@@ -156,23 +140,6 @@ class CompiledFlows:
             size *= 2
         if size != len(self._keys):
             self._keys, self._vals = rehashed(self._keys, self._vals, size)
-
-
-def end_flows(paths: list[CompiledFlows], uids: pa.Array) -> None:
-    """The flows of these uids (texts) ended (after the interval's flush): each path releases its
-    own. One look-up for all paths: their flows' uids are made texts together."""
-    paths = [path for path in paths if path.n > path._n_free]  # (those holding flows)
-    if not len(uids) or not paths:
-        return
-    live = [np.flatnonzero(path._live[: path.n]) for path in paths]
-    words = np.concatenate([path._ends[fids, flowends.UID : flowends.UID + 2] for path, fids in zip(paths, live)])
-    ended = pc.is_in(flowends.uids(words), value_set=uids).to_numpy(zero_copy_only=False)
-    at = 0
-    for path, fids in zip(paths, live):
-        gone = fids[ended[at : at + len(fids)]]
-        if len(gone):
-            path._release(gone)
-        at += len(fids)
 
 
 def grown(table: np.ndarray, rows: int, cap: int | None = None) -> np.ndarray:

@@ -21,7 +21,6 @@ from sensor.decode import modbus
 from sensor.decode.fast import modbus as k
 from sensor.decode.spec import MALFORMED
 from sensor.decode.stream import Stream
-from sensor.meter import flowends
 from sensor.meter.eventcols import NUMBER, SECONDS, TEXT, attrs_map, events_table, names
 from sensor.meter.fast_fold import Groups, each_alone, group_columns
 from sensor.meter.fast_flows import CompiledFlows
@@ -54,7 +53,7 @@ class FastModbus(CompiledFlows):
         self.errors = 0  # malformed PDUs since the caller last took them
         self._streams: dict[tuple[int, int], Stream] = {}  # unfinished PDUs Python's Stream holds
 
-    def add(self, ends: np.ndarray, slot: int) -> int:
+    def add(self, ends: tuple[str, str, str, int], slot: int) -> int:
         self.table.set_service(slot, "modbus")  # as the Python decoder's first PDU would
         return super().add(ends, slot)
 
@@ -114,7 +113,7 @@ class FastModbus(CompiledFlows):
                 self.errors += 1
                 continue
             for fact in facts:
-                self.facts.add(ts / SEC, "", self.resp_h(fid), fact.attribute, fact.value, "modbus", fact.confidence)
+                self.facts.add(ts / SEC, "", self.ends[fid][2], fact.attribute, fact.value, "modbus", fact.confidence)
         self._cnt[k.C_JOBS] = 0
 
     def take_errors(self) -> int:
@@ -127,12 +126,10 @@ class FastModbus(CompiledFlows):
     def flush(self, fold: bool) -> pa.Table | list[dict]:
         """The interval's events (a wire.EVENTS part: folded or one row per event); notes which
         responders served Modbus; forgets pending requests."""
-        n = self.n
-        fids = np.flatnonzero(self._flows[:n, k.F_SERVED] >= 0)
-        hosts, host = flowends.distinct_hosts(self._ends[fids], flowends.RESP)
-        hosts = hosts.to_pylist()
-        for served, at in zip(self._flows[fids, k.F_SERVED].tolist(), host.tolist()):
-            self.facts.add(served / SEC, "", hosts[at], "protocol_served", "modbus", "modbus", CONF_SERVED)
+        n = len(self.ends)
+        for fid, served in enumerate(self._flows[:n, k.F_SERVED].tolist()):
+            if served >= 0:
+                self.facts.add(served / SEC, "", self.ends[fid][2], "protocol_served", "modbus", "modbus", CONF_SERVED)
         events = self._events[: self._cnt[k.C_EVENTS]]
 
         def build() -> pa.Table | list[dict]:
@@ -160,5 +157,5 @@ class FastModbus(CompiledFlows):
             ("rtt", SECONDS, np.where(alone, e[:, k.E_RTT], g.rtt_mean()), answered),
             ("rtt_max", SECONDS, g.rtt_max, answered & ~alone),
         ], len(e))
-        return events_table(g.first, g.last, g.count, self._ends, e[:, k.E_FID], "modbus", names(NAMES, e[:, k.E_NAME]),
+        return events_table(g.first, g.last, g.count, self.ends, e[:, k.E_FID], "modbus", names(NAMES, e[:, k.E_NAME]),
                             names(STATUS_NAMES, e[:, k.E_STATUS] - k.STATUS_NONE), attrs)

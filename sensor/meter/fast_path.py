@@ -54,7 +54,6 @@ class MovingFlows(CompiledFlows):
         self.facts = facts
         self.table = table
         self.errors = 0  # malformed PDUs since the caller last took them (besides the kernel's count)
-        self._named: dict[int, tuple[str, str, str, int]] = {}  # by fid: the ends of the rows being built
 
     # -- packets --------------------------------------------------------------------------
 
@@ -99,13 +98,13 @@ class MovingFlows(CompiledFlows):
     def _note_facts(self, fid: int, ts: int, is_orig: int, facts: list[Fact]) -> None:
         """Facts a parser read in a PDU of the flow (sent at ``ts`` µs by the originator if ``is_orig``),
         noted about the PDU's sender or its receiver, as the app layer notes a decoder's."""
-        _, orig_h, resp_h, _ = self.endpoints(fid)
+        _, orig_h, resp_h, _ = self.ends[fid]
         for fact in facts:
             ip = orig_h if bool(is_orig) == fact.about_sender else resp_h
             self.facts.add(ts / SEC, "", ip, fact.attribute, fact.value, self.protocol, fact.confidence)
 
     def _tell_services(self) -> None:
-        k, n = self.k, self.n
+        k, n = self.k, len(self.ends)
         for fid in np.flatnonzero(self._flows[:n, k.F_SERVICES] != self._flows[:n, k.F_TOLD]).tolist():
             bits = int(self._flows[fid, k.F_SERVICES])
             self._flows[fid, k.F_TOLD] = bits
@@ -164,7 +163,7 @@ class MovingFlows(CompiledFlows):
         for i, (bit, name) in enumerate(self.services):
             if bits & bit:
                 at = self._flows[fid, k.F_SERVED_AT + i] / SEC
-                self.facts.add(at, "", self.resp_h(fid), "protocol_served", name, self.protocol, CONF_SERVED)
+                self.facts.add(at, "", self.ends[fid][2], "protocol_served", name, self.protocol, CONF_SERVED)
                 names.add(name)
         self._flows[fid, k.F_SERVED] = 0
         return names
@@ -174,14 +173,13 @@ class MovingFlows(CompiledFlows):
     def flush(self, fold: bool) -> pa.Table | list[dict]:
         """The interval's events (a wire.EVENTS part: folded or one row per event; dicts, a table
         past a block of them); notes which responders served what; forgets pending requests."""
-        k, n = self.k, self.n
+        k, n = self.k, len(self.ends)
         for fid in np.flatnonzero(self._flows[:n, k.F_SERVED]).tolist():
             self._note_served(fid)
         events = self._events[: self._cnt[k.C_EVENTS]]
         events = events[events[:, k.E_FID] >= 0]
 
         def build() -> pa.Table | list[dict]:
-            self._named = {fid: self.endpoints(fid) for fid in np.unique(events[:, k.E_FID]).tolist()}
             if fold:
                 rows = folded_rows(events, list(k.KEY_COLS), k.E_TS, k.E_RTT, self._row)
             else:  # in time order (a packet's time may go back: capture order is not time order)
@@ -189,7 +187,6 @@ class MovingFlows(CompiledFlows):
                 rows = (self._row(e, 1, e[k.E_TS]) for e in events[order].tolist())
             return self._part(rows_part(rows), events[:, k.E_FID])
         part = self._unless_faulty(len(events), build, []) if len(events) else []
-        self._named = {}
         self._flows[:n, k.F_PENDING] = 0
         self._next_interval()
         return part
@@ -213,7 +210,7 @@ class MovingFlows(CompiledFlows):
         k = self.k
         action, status, attrs = self._fields(e)
         attrs.update(self._transaction(e) if rtt is None else rtt)
-        uid, orig_h, resp_h, resp_p = self._named[e[k.E_FID]]
+        uid, orig_h, resp_h, resp_p = self.ends[e[k.E_FID]]
         return {"ts": _utc(e[k.E_TS]), "ts_end": _utc(ts_end), "count": count, "uid": uid, "orig_h": orig_h,
                 "resp_h": resp_h, "resp_p": resp_p, "protocol": self.protocol, "action": action, "status": status,
                 "attrs": {name: v if v.__class__ is str else str(v) for name, v in attrs.items() if v != ""}}

@@ -904,15 +904,6 @@ class FlowTable:
         host = self._hosts(slot)
         return wire.uid_text(self._digest(slot)), host[o], host[1 - o], int(S[slot, PORT + 1 - o])
 
-    def end_words(self, slot: int) -> np.ndarray:
-        """``endpoints`` of the flow in ``slot`` as numbers (a ``flowends`` row)."""
-        self._digest(slot)  # (worked out once, kept in U)
-        S, U = self._st.S, self._st.U
-        o, r = int(S[slot, ORIG_SIDE]), 1 - int(S[slot, ORIG_SIDE])
-        ver = 0 if S[slot, KIND] == KIND_L2 else int(S[slot, IPVER])
-        return np.array([U[slot, UID], U[slot, UID + 1] & np.uint64(0xFFFFFFFF), ver, U[slot, ADDR_HI + o],
-                         U[slot, ADDR_LO + o], U[slot, ADDR_HI + r], U[slot, ADDR_LO + r], S[slot, PORT + r]], np.uint64)
-
     def _hosts(self, s: int) -> tuple[str, str]:
         S, U = self._st.S, self._st.U
         if S[s, KIND] == KIND_L2:
@@ -1110,8 +1101,8 @@ def _keep_digests(U: np.ndarray, slots: np.ndarray, digests: np.ndarray) -> None
     U[slots, UID + 1] = low.view(">u8").ravel() | np.uint64(UID_KNOWN)
 
 
-def _digests(rows: np.ndarray, at: int = UID) -> np.ndarray:
-    """The 12-byte uid digests kept in columns ``at`` and ``at + 1`` of ``rows`` (U's), [n, 12] uint8."""
-    high = rows[:, at].astype(">u8").view(np.uint8).reshape(-1, 8)
-    low = (rows[:, at + 1] & np.uint64(0xFFFFFFFF)).astype(">u4").view(np.uint8).reshape(-1, 4)
+def _digests(rows: np.ndarray) -> np.ndarray:
+    """The 12-byte uid digests kept in U ``rows``, [n, 12] uint8."""
+    high = rows[:, UID].astype(">u8").view(np.uint8).reshape(-1, 8)
+    low = (rows[:, UID + 1] & np.uint64(0xFFFFFFFF)).astype(">u4").view(np.uint8).reshape(-1, 4)
     return np.concatenate([high, low], axis=1)

@@ -20,12 +20,10 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-import pyarrow as pa
 
 from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, LinkProtocol, Session
-from sensor.meter.flowends import forget_ended
 from sensor.meter.flows import SEC, FlowTable, Placed, mac_text
 from sensor.meter.rows import Facts, event_row
 
@@ -84,9 +82,10 @@ class LinkLayer:
             session.pending.clear()
         return events, self._facts.flush(), errors
 
-    def end(self, uids: pa.Array) -> None:
-        """Forget the state of flows that ended (their uids)."""
-        forget_ended(self._sessions, uids)
+    def end(self, uids) -> None:
+        """Forget the state of flows that ended."""
+        for uid in uids:
+            self._sessions.pop(uid, None)
 
     # -- per frame ------------------------------------------------------------------------
 

@@ -211,7 +211,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
             decode_errors.update(stage_errors)
         flows = table.flush(final)
         if stages:
-            ended = flows.column("uid").filter(flows.column("final")).combine_chunks()
+            ended = flows.column("uid").filter(flows.column("final")).to_pylist()
             for stage in stages:
                 stage.end(ended)
         counters["decode_errors"] = sum(decode_errors.values())

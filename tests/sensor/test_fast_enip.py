@@ -402,7 +402,7 @@ def test_the_flows_counts_of_keys_by_context_slot_are_what_the_tables_hold(tmp_p
     tell, flush = fast_enip.FastEnip._tell_services, fast_enip.FastEnip.flush
 
     def check(self) -> None:
-        n, live = self.n, np.flatnonzero(self._live[: self.n])
+        n, live = len(self.ends), [f for f in range(len(self.ends)) if f not in self._free]
         for column, table in ((kernel.F_LIVE, self._keys), (kernel.F_LIVE_ASKED, self._asked_keys)):
             assert (self._flows[live, column : column + kernel.CTX_SLOTS] == _live_by_slot(table, n)[live]).all()
         checked.append(int(self._flows[live, kernel.F_LIVE : kernel.F_LIVE_ASKED + kernel.CTX_SLOTS].sum()))

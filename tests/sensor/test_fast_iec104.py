@@ -122,12 +122,9 @@ def test_a_flow_past_the_pending_keys_reach_goes_on_in_python():
     """Pending keys hold 14 bits of flow id: the 16,385th IEC 104 flow held at once is not taken."""
     table = FlowTable()
     path = fast_iec104.FastIec104(Facts(), table)
-    def ends(uid: int, client: int) -> np.ndarray:  # (flowends words: uid digest, IPv4, 10.0.0.client → .2:2404)
-        return np.array([uid, 0, 4, 0, 0x0A000000 | client, 0, 0x0A000002, 2404], np.uint64)
-
     for n in range(fast_iec104.k.MAX_FID - 1):
-        path.add(ends(n, 1), 0)
-    last, beyond = path.add(ends(1 << 20, 1), 1), path.add(ends(1 << 21, 3), 2)
+        path.add((f"C{n}", "10.0.0.1", "10.0.0.2", 2404), 0)
+    last, beyond = path.add(("Cl", "10.0.0.1", "10.0.0.2", 2404), 1), path.add(("Cb", "10.0.0.3", "10.0.0.2", 2404), 2)
     assert beyond == fast_iec104.k.MAX_FID
     buf = np.frombuffer(STARTDT_ACT * 2, np.uint8)
     moved = []
