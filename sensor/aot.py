@@ -4,7 +4,7 @@
 ``python -m sensor.aot build`` compiles them with pycc alone into ``sensor/_aot/`` (the extension and a
 manifest: export names, what each argument must be, what the build was made from), which ``sensor.jit``
 loads when that matches; ``python -m sensor.aot ensure`` (``./dev``) builds unless the build is current or
-failed for the same sources before. ``python -m sensor.aot record CAPTURE...`` runs the pipeline on
+there is no C compiler or no Python.h to build with. ``python -m sensor.aot record CAPTURE...`` runs the pipeline on
 captures under numba and writes the entries its Python-level kernel calls had (tests/sensor/test_aot.py
 checks a short workload needs nothing the file lacks). An argument spec is ``["array", dtype, ndim, layout,
 readonly]``, ``["bool"]``, ``["int", name]``, ``["float", name]``, ``["tuple", [specs]]`` or
@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -88,10 +89,7 @@ def declared() -> dict[str, list[list]]:
 
 
 def workload(captures: list[Path]) -> None:
-    """The pipeline on ``captures`` (folded and every PDU, flows only) and the live ring's walker."""
-    import numpy as np
-
-    from sensor.capture import tpacket
+    """The pipeline on ``captures`` (folded and every PDU, flows only), then ``beside_captures``."""
     from sensor.meter import pipeline
     from sensor.meter.observe import Observer
 
@@ -101,7 +99,23 @@ def workload(captures: list[Path]) -> None:
                 pass
         for _ in pipeline.iter_intervals([capture], protocols=(), folded=True):
             pass
+    beside_captures()
+
+
+def beside_captures() -> None:
+    """The kernel calls a capture's pipeline run may not make: the live ring's walker, and the pending and tag
+    tables rehashed for many PDUs at once."""
+    import numpy as np
+
+    from sensor.capture import tpacket
+    from sensor.meter.fast_enip import FastEnip
+    from sensor.meter.fast_modbus import FastModbus
+    from sensor.meter.flows import FlowTable
+    from sensor.meter.rows import Facts
+
     tpacket._take_frames(np.zeros(64, np.uint8), 0, tpacket._Chunk(), False)  # as PacketRing's start does
+    for path in (FastModbus, FastEnip):
+        path(Facts(), FlowTable())._grow(4096)
 
 
 def record(run: Callable[[], object]) -> dict[str, list[list]]:
@@ -128,11 +142,30 @@ def record(run: Callable[[], object]) -> dict[str, list[list]]:
     return {name: [json.loads(s) for s in sorted(sigs)] for name, sigs in sorted(called.items())}
 
 
+def accepts(declared: list, called: list) -> bool:
+    """Whether an export of argument specs ``declared`` takes the arguments of specs ``called`` (a read-only
+    array parameter takes writable arrays too)."""
+    if len(declared) != len(called):
+        return False
+    for d, c in zip(declared, called):
+        if d[0] == c[0] == "array" and d[:4] == c[:4] and d[4] >= c[4]:
+            continue
+        if d[0] == c[0] and d[0] in ("tuple", "namedtuple") and d[:-1] == c[:-1]:
+            if accepts(d[-1], c[-1]):
+                continue
+            return False
+        if d != c:
+            return False
+    return True
+
+
 def merged(found: dict[str, list[list]], entries: dict[str, list[list]]) -> dict[str, list[list]]:
-    """``entries`` with every signature of ``found`` it lacks."""
+    """``entries`` with the signatures of the kernels ``found`` covers replaced by those ``found`` (keeping a
+    declared one that takes a found one: its read-only array parameters)."""
     out = {name: list(sigs) for name, sigs in entries.items()}
     for name, sigs in found.items():
-        out.setdefault(name, []).extend(s for s in sigs if s not in out[name])
+        kept = [d for d in out.get(name, []) if any(accepts(d, c) for c in sigs)]
+        out[name] = kept + [c for c in sigs if not any(accepts(d, c) for d in kept)]
     return dict(sorted(out.items()))
 
 
@@ -219,29 +252,28 @@ def build(out: Path = jit.AOT_DIR) -> Path:
     return out / f"{EXTENSION}.json"
 
 
-def failed_stamp(out: Path) -> Path:
-    """Where ``ensure`` notes the sources a build failed for (beside the build)."""
-    return out.with_name(f"{out.name}.failed")
+def toolchain() -> str | None:
+    """What pycc lacks to build on this machine (a C compiler, Python's headers), None when nothing."""
+    if shutil.which("cc") is None:
+        return "C compiler (cc)"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        return "Python headers (Python.h)"
+    return None
 
 
-def ensure(out: Path, log: Path) -> bool:
-    """Build into ``out`` unless the build there matches the sources, or a build failed for these very sources
-    before (no C compiler: tried again once they change); the build's output goes to ``log``. Whether the
-    kernels are compiled ahead of time."""
+def ensure(out: Path, log: Path) -> str | None:
+    """Build into ``out`` unless the build there matches the sources, the build's output going to ``log``
+    (tried again on every call until it succeeds). None when the kernels are compiled ahead of time, else
+    why not."""
     if jit.load_build(out) is not None:
-        return True
-    key = hashlib.blake2b(json.dumps(jit.build_sources(), sort_keys=True).encode(), digest_size=12).hexdigest()
-    stamp = failed_stamp(out)
-    if stamp.is_file() and stamp.read_text().strip() == key:
-        return False
+        return None
+    lacking = toolchain()
+    if lacking:
+        return f"no {lacking} to build them with"
     with log.open("w") as output:
         done = subprocess.run([sys.executable, "-m", "sensor.aot", "build", "--out", str(out)], stdout=output,
                               stderr=subprocess.STDOUT, check=False)
-    if done.returncode:
-        stamp.write_text(key + "\n")
-        return False
-    stamp.unlink(missing_ok=True)
-    return True
+    return f"their build failed (exit status {done.returncode}, see {log})" if done.returncode else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     make = sub.add_parser("build", help="compile the declared kernels into sensor/_aot/")
     make.add_argument("--out", type=Path, default=jit.AOT_DIR)
-    check = sub.add_parser("ensure", help="build unless the build matches the sources or failed for them before")
+    check = sub.add_parser("ensure", help="build unless the build matches the sources; exit status 1 when a "
+                           "build with a C compiler and Python.h failed")
     check.add_argument("--out", type=Path, default=jit.AOT_DIR)
     check.add_argument("--log", type=Path, required=True, help="the build's output")
     rec = sub.add_parser("record", help="add the kernel calls of a run on captures to aot_entries.json")
@@ -260,9 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         manifest = build(args.out)
         print(f"built {manifest.parent} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     elif args.command == "ensure":
-        if not ensure(args.out, args.log):
-            print(f"sensor kernels not compiled ahead of time (see {args.log}; tried again when their sources "
-                  "change): numba compiles them at run time", file=sys.stderr)
+        why = ensure(args.out, args.log)
+        if why:
+            print(f"sensor kernels not compiled ahead of time: {why}; numba compiles them at run time",
+                  file=sys.stderr)
+            return 1 if toolchain() is None else 0
     else:
         missing = [str(p) for p in args.captures if not p.is_file()]
         if missing:

@@ -8,7 +8,8 @@ llvmlite's, numpy's and Python's versions, the entries file, each kernel module'
 matches and the extension loads, ``njit`` hands out a ``_Kernel`` that checks its arguments (dtype, ndim,
 layout, writability, alignment: pycc's exports check none, a wrong dtype would read garbage) and calls the
 export; numba is never imported. Anything else — no build, a stale or broken one, an argument list no export
-takes, ``NUMBA_DISABLE_JIT=1``, ``MIERUKA_SENSOR_AOT=0`` — is numba's as before, logged once. numba comes in
+takes, ``NUMBA_DISABLE_JIT=1``, ``MIERUKA_SENSOR_AOT=0`` — is numba's as before, logged once
+(``MIERUKA_SENSOR_AOT=strict``: an argument list no export takes raises instead, for tests). numba comes in
 for every kernel at once (``_to_numba``): each made a numba dispatcher and put back into its module; numba
 code typing a ``_Kernel`` (a kernel of another package calling one) brings it in too and gets the dispatcher.
 """
@@ -37,6 +38,8 @@ EXTENSION = "mieruka_kernels"  # the build's extension module and manifest
 
 # import statements, parenthesised ones whole, wherever they stand (parsed on their own: fast)
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]*(?:\([^)]*\)|[^\n]*)|import[ \t]+[^\n]*)", re.M)
+# the modules ``numba_object("module", ...)`` takes objects from: imported by name, a source all the same
+_NUMBA_OBJECT = re.compile(rb"""numba_object\(\s*["']([\w.]+)["']""")
 
 
 def _stamp(path: Path) -> tuple[Path, int, int]:
@@ -47,7 +50,8 @@ def _stamp(path: Path) -> tuple[Path, int, int]:
 
 @functools.lru_cache(maxsize=1024)
 def _imported_names(path: Path, mtime_ns: int, size: int) -> tuple[tuple[int, str | None, tuple[str, ...]], ...]:
-    """(level, module, names) of every import statement of a source file: ``import a.b`` is (0, "a.b", ())."""
+    """(level, module, names) of every import statement of a source file: ``import a.b`` is (0, "a.b", ());
+    and of every module ``numba_object`` takes an object from, as if imported."""
     source = path.read_bytes()
     try:
         tree = ast.parse(b"\n".join(m.group(0).strip() for m in _IMPORT.finditer(source)))
@@ -59,6 +63,7 @@ def _imported_names(path: Path, mtime_ns: int, size: int) -> tuple[tuple[int, st
             found += [(0, alias.name, ()) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             found.append((node.level, node.module, tuple(alias.name for alias in node.names)))
+    found += [(0, m.group(1).decode(), ()) for m in _NUMBA_OBJECT.finditer(source)]
     return tuple(found)
 
 
@@ -147,13 +152,36 @@ def _differs(built: dict, now: dict) -> str | None:
     return next((m for m in now["digests"] if built.get("digests", {}).get(m) != now["digests"][m]), None)
 
 
+_SCALARS = {"int": {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"},
+            "float": {"float32", "float64"}}
+
+
+def valid_spec(spec) -> bool:
+    """Whether ``spec`` is an argument spec (``sensor.aot``'s docstring) with nothing else in it: the
+    manifest's specs become the source of the argument checks."""
+    if not isinstance(spec, list) or not spec:
+        return False
+    kind, rest = spec[0], spec[1:]
+    if kind == "array":
+        return (len(rest) == 4 and rest[0] in np.sctypeDict and type(rest[1]) is int and 0 <= rest[1] <= 32
+                and rest[2] in ("C", "F", "A") and type(rest[3]) is bool)
+    if kind == "bool":
+        return not rest
+    if kind in _SCALARS:
+        return len(rest) == 1 and rest[0] in _SCALARS[kind]
+    if kind == "tuple" and len(rest) == 1 or kind == "namedtuple" and len(rest) == 2:
+        return (isinstance(rest[-1], list) and all(map(valid_spec, rest[-1]))
+                and (kind == "tuple" or isinstance(rest[0], str) and rest[0].startswith(f"{PACKAGE.name}.")))
+    return False
+
+
 def load_build(directory: Path):
     """(extension module, manifest) of the build in ``directory`` when it matches the sources and loads,
     else None (and why, logged)."""
     log = logging.getLogger(__name__)
     try:
         manifest = json.loads((directory / f"{EXTENSION}.json").read_text())
-        so, built = directory / manifest["extension"], manifest["sources"]
+        so, built = directory / Path(manifest["extension"]).name, manifest["sources"]
         changed = _differs(built, build_sources())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         log.info("no ahead-of-time kernels in %s (python -m sensor.aot build): numba compiles them", directory)
@@ -163,6 +191,9 @@ def load_build(directory: Path):
                     "numba compiles them", directory, changed)
         return None
     try:
+        if not all(isinstance(symbol, str) and symbol.isidentifier() and isinstance(specs, list)
+                   and all(map(valid_spec, specs)) for exports in manifest["entries"].values() for symbol, specs in exports):
+            raise ValueError("a malformed export in the manifest")
         if hashlib.blake2b(so.read_bytes(), digest_size=16).hexdigest() != manifest["extension_digest"]:
             raise ImportError(f"{so.name} is not the one built")  # (a truncated one could crash the loader)
         loader = importlib.machinery.ExtensionFileLoader(EXTENSION, str(so))
@@ -178,11 +209,12 @@ def load_build(directory: Path):
 
 
 def _load_aot():
-    if os.environ.get("MIERUKA_SENSOR_AOT", "1") == "0" or os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
+    if _MODE == "0" or os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
         return None
     return load_build(AOT_DIR)
 
 
+_MODE = os.environ.get("MIERUKA_SENSOR_AOT", "1")  # "0": numba's kernels; "strict": no fallback to them
 _AOT = _load_aot()
 AOT = _AOT is not None
 _fell_back = False  # numba came in: kernels made from now on are its dispatchers
@@ -208,19 +240,20 @@ def _check(arg: str, spec, names: dict) -> str:
     kind = spec[0]
     if kind == "array":
         _, dtype, ndim, layout, readonly = spec
-        mask = _ALIGNED | (0 if readonly else _WRITEABLE) | {"C": _C, "F": _F, "A": 0}[layout]
+        mask = _ALIGNED | (0 if readonly is True else _WRITEABLE) | {"C": _C, "F": _F, "A": 0}[layout]
         d = f"d{len(names)}"
         names[d] = np.dtype(dtype)
-        return (f"(isinstance({arg}, ndarray) and {arg}.ndim == {ndim} and ({arg}.dtype is {d} or {arg}.dtype == {d})"
+        return (f"(isinstance({arg}, ndarray) and {arg}.ndim == {int(ndim)} and ({arg}.dtype is {d} or {arg}.dtype == {d})"
                 f" and {arg}.flags.num & {mask} == {mask})")
     if kind == "bool":
         return f"({arg}.__class__ is bool or {arg}.__class__ is bool_)"
     if kind in ("int", "float"):
-        names[spec[1]] = getattr(np, spec[1])
+        t = f"s{len(names)}"
+        names[t] = getattr(np, spec[1])
         if spec[1] in _INT_RANGE:
             low, high = _INT_RANGE[spec[1]]
-            return f"(({arg}.__class__ is int and {low} <= {arg} <= {high}) or {arg}.__class__ is {spec[1]})"
-        return f"({arg}.__class__ is {spec[1]}" + (f" or {arg}.__class__ is float)" if spec[1] == "float64" else ")")
+            return f"(({arg}.__class__ is int and {low} <= {arg} <= {high}) or {arg}.__class__ is {t})"
+        return f"({arg}.__class__ is {t}" + (f" or {arg}.__class__ is float)" if spec[1] == "float64" else ")")
     members = spec[-1]
     if kind == "namedtuple":
         module, _, name = spec[1].rpartition(".")
@@ -250,9 +283,9 @@ class _Kernel:
         self._numba = None
         _kernels.append(self)
 
-    def __call__(self, *args):  # the first call (the classes of namedtuple arguments are imported by now)
+    def __call__(self, *args, **kws):  # the first call (the classes of namedtuple arguments are imported by now)
         type(self).__call__ = self._caller()
-        return self(*args)
+        return self(*args, **kws)
 
     def _caller(self):
         """``__call__``: the first export (in the manifest's order) whose argument checks hold, else numba."""
@@ -264,19 +297,21 @@ class _Kernel:
             names[export] = getattr(_AOT[0], symbol)
             test = " and ".join(_check(p, s, names) for p, s in zip(params, specs)) or "True"
             arities.setdefault(len(specs), []).append(f"        if {test}:\n            return {export}(*args)")
-        lines = ["def __call__(self, *args):"]
+        lines = ["def __call__(self, *args, **kws):", "    if kws:", "        return numba(*args, **kws)"]
         for n, tests in arities.items():
             lines += [f"    if len(args) == {n}:", *([f"        {', '.join(f'a{i}' for i in range(n))}, = args"] if n else []),
                       *tests]
         exec("\n".join([*lines, "    return numba(*args)\n"]), names)  # (checks inline: no call per argument)
         return names["__call__"]
 
-    def _by_numba(self, *args):
+    def _by_numba(self, *args, **kws):
         if self._numba is None:
-            logging.getLogger(__name__).warning("%s.%s: no ahead-of-time export takes %s: numba compiles it",
-                                                self.__module__, self.__name__, [type(a).__name__ for a in args])
+            said = f"{self.__module__}.{self.__name__}: no ahead-of-time export takes {_described(args, kws)}"
+            if _MODE == "strict":
+                raise TypeError(f"{said} (MIERUKA_SENSOR_AOT=strict)")
+            logging.getLogger(__name__).warning("%s: numba compiles it", said)
             _to_numba()
-        return self._numba(*args)
+        return self._numba(*args, **kws)
 
     @property
     def _numba_type_(self):
@@ -285,6 +320,16 @@ class _Kernel:
         from numba import typeof
 
         return typeof(self._numba)
+
+
+def _described(args: tuple, kws: dict) -> str:
+    """What an argument list is, as an export's checks see it."""
+    def one(a) -> str:
+        if isinstance(a, np.ndarray):
+            layout = "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else "A"
+            return f"{a.dtype}[{a.ndim}d {layout}{'' if a.flags.writeable else ' readonly'}]"
+        return f"({', '.join(map(one, a))})" if isinstance(a, tuple) else type(a).__name__
+    return ", ".join([*map(one, args), *(f"{k}={one(v)}" for k, v in kws.items())])
 
 
 class Placeholder:
@@ -296,6 +341,14 @@ class Placeholder:
 
     def __call__(self, *args):
         raise TypeError(f"{self.module}.{self.name} is for compiled kernels only")
+
+    @property
+    def _numba_type_(self):
+        """numba's type of the object, for numba code using it: the object's (numba comes in)."""
+        _to_numba()
+        from numba.core.registry import cpu_target
+
+        return cpu_target.typing_context.resolve_value_type(getattr(importlib.import_module(self.module), self.name))
 
 
 def numba_object(module: str, name: str):

@@ -7,6 +7,8 @@ kernel plain Python calls (by a run, and by its call sites)."""
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import json
 import os
 import shutil
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 from fastpaths import fuzz_capture
 from test_fast_dnp3 import REQUEST_LINK_STATUS, _fragments
+from test_fast_modbus import _fuzz_capture as modbus_capture
 
 import sensor
 from sensor import aot, jit
@@ -27,10 +30,12 @@ CORPUS_TRACES = ("ics-pcap/MODBUS/MODBUS-TestDataPart2/MODBUS-TestDataPart2.pcap
                  "ics-pcap/DNP3/DNP3-TestDataPart1/DNP3-TestDataPart1.pcap",
                  "ics-pcap/S7/s7comm_reading_plc_status/s7comm_reading_plc_status.pcap",
                  "ics-pcap/S7/V13_1200_TP1200sim_MW100_Int_SPS_5s_MW102_Int_SPS_10s_MW102_ab_1000_Timer_sync/"
-                 "V13_1200_TP1200sim_MW100_Int_SPS_5s_MW102_Int_SPS_10s_MW102_ab_1000_Timer_sync.pcapng")
+                 "V13_1200_TP1200sim_MW100_Int_SPS_5s_MW102_Int_SPS_10s_MW102_ab_1000_Timer_sync.pcapng",
+                 "ics-pcap/EIP/EIP-ViewDeviceStatus/EIP-ViewDeviceStatus.pcap")
 
 # Hashes every table and counter iter_batches gives per capture (folded, every PDU) and the flows-only
-# intervals; with --record, also the entries of its Python-level kernel calls (numba's kernels only).
+# intervals, then makes the calls beside them (aot.beside_captures); with --record, also the entries of its
+# Python-level kernel calls (numba's kernels only).
 RUN = """
 import hashlib, json, sys
 from pathlib import Path
@@ -52,6 +57,7 @@ def digests(captures):
         for iv in pipeline.iter_intervals([capture], protocols=(), folded=True):
             h.update(repr(iv.flows.to_pydict()).encode() + repr(sorted(iv.counters.items())).encode())
         out[f"{capture.name} flows"] = h.hexdigest()
+    aot.beside_captures()
     return out
 
 captures = [Path(p) for p in sys.argv[2:]]
@@ -82,31 +88,39 @@ def _json(run: subprocess.CompletedProcess) -> dict:
 
 @pytest.fixture(scope="module")
 def built() -> Path:
-    """The build ``./dev`` made (tests run on it, as CI does); skipped where there is none for these sources."""
+    """The build ``./dev`` made (tests run on it, as CI does); where there is none for these sources, skipped,
+    or failed under ``./dev test`` (MIERUKA_REQUIRE_AOT=1)."""
     if jit.load_build(jit.AOT_DIR) is None:
-        pytest.skip("no ahead-of-time kernels built for these sources (./dev builds them: python -m sensor.aot ensure)")
+        said = "no ahead-of-time kernels built for these sources (./dev builds them: python -m sensor.aot ensure)"
+        if os.environ.get("MIERUKA_REQUIRE_AOT") == "1":
+            pytest.fail(said)
+        pytest.skip(said)
     return jit.AOT_DIR
 
 
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory) -> list[Path]:
-    """The plant, DNP3 fragments spread over link frames (put together in Python), the corpus captures."""
+    """The plant, DNP3 fragments spread over link frames and Modbus PDUs split over segments (both put together
+    in Python), the corpus captures."""
     made = tmp_path_factory.mktemp("aot")
-    write_pcap(made / "plant.pcap", packets=20_000, seed=3)
+    write_pcap(made / "plant.pcap", packets=5_000, seed=3)
     fuzz_capture(made / "dnp3.pcap", 5, 20000, REQUEST_LINK_STATUS, _fragments(), flows=10, segments=60, clean=True)
-    return [made / "plant.pcap", made / "dnp3.pcap", *(CORPUS / t for t in CORPUS_TRACES if (CORPUS / t).exists())]
+    modbus_capture(made / "modbus.pcap", 1)
+    return [made / "plant.pcap", made / "dnp3.pcap", made / "modbus.pcap",
+            *(CORPUS / t for t in CORPUS_TRACES if (CORPUS / t).exists())]
 
 
 @pytest.fixture(scope="module")
-def under_numba(built, captures) -> dict:
+def under_numba(captures) -> dict:
     return _json(_python(RUN, "--record", *captures, env=_env(False)))
 
 
 def test_same_output_as_numba_and_no_numba_imported(built, captures, under_numba):
-    """The plant, spread DNP3 fragments and four corpus captures (Modbus, DNP3, S7comm) through the exports
-    give what numba's kernels give, table for table, and the process never imports numba or llvmlite."""
-    assert len(captures) == 2 + len(CORPUS_TRACES), "the corpus captures are missing"
-    compiled = _json(_python(RUN, "--plain", *captures, env=_env(True)))
+    """The plant, spread DNP3 fragments, split Modbus PDUs and five corpus captures (Modbus, DNP3, S7comm,
+    EtherNet/IP) through the exports give what numba's kernels give, table for table, and the process never
+    imports numba or llvmlite: with MIERUKA_SENSOR_AOT=strict, a kernel call no export takes raises."""
+    assert len(captures) == 3 + len(CORPUS_TRACES), "the corpus captures are missing"
+    compiled = _json(_python(RUN, "--plain", *captures, env=_env(True, MIERUKA_SENSOR_AOT="strict")))
     assert compiled["aot"] and not under_numba["aot"]
     assert compiled["modules"] == [] and under_numba["modules"] == ["llvmlite", "numba"]
     assert len(compiled["digests"]) == 3 * len(captures)
@@ -116,24 +130,55 @@ def test_same_output_as_numba_and_no_numba_imported(built, captures, under_numba
 def test_entries_cover_every_kernel_call_of_a_run(under_numba):
     """Every kernel plain Python called on the captures, with its argument types, is declared in
     sensor/aot_entries.json (else the build lacks it and such a call goes to numba)."""
-    assert "sensor.decode.fast.dnp3.decode" in under_numba["found"]  # (a spread fragment's frames)
-    assert len(under_numba["found"]) >= 15, under_numba["found"].keys()
+    found = under_numba["found"]
+    assert {"sensor.decode.fast.dnp3.decode", "sensor.decode.fast.modbus.decode_pdus", "sensor.decode.fast.enip.scan",
+            "sensor.decode.fast.modbus.rehash", "sensor.decode.fast.enip.reindex"} <= found.keys()
+    assert len(found) >= 25, found.keys()
     declared = aot.declared()
-    missing = {name: [s for s in sigs if s not in declared.get(name, [])] for name, sigs in under_numba["found"].items()}
+    missing = {name: [s for s in sigs if not any(aot.accepts(d, s) for d in declared.get(name, []))]
+               for name, sigs in found.items()}
     assert not {k: v for k, v in missing.items() if v}, (
         "kernel calls sensor/aot_entries.json lacks (their signatures changed?): python -m sensor.aot record "
         "CAPTURES... adds them (the plant and corpus captures), then python -m sensor.aot build")
 
 
-def _read(path: Path) -> tuple[set[str], dict[str, set[str]], dict[str, str]]:
-    """Of a source file: its kernels (``@njit`` functions); the names its plain Python code calls ("name" or
-    "alias.attr") and where; what its imported names stand for ("sensor.module" or "sensor.module.name")."""
+def test_entries_match_the_kernels_parameters():
+    """Each declared signature has as many arguments as its kernel has parameters (a parameter added without
+    python -m sensor.aot record makes the build fail)."""
+    for name, signatures in aot.declared().items():
+        module, _, attr = name.rpartition(".")
+        params = inspect.signature(getattr(importlib.import_module(module), attr).py_func).parameters
+        assert all(len(sig) == len(params) for sig in signatures), (
+            f"{name} takes {list(params)}: python -m sensor.aot record CAPTURES... declares it again")
+
+
+def test_merged_replaces_the_signatures_of_the_kernels_a_run_covered():
+    """record's merge: a kernel the run called gets the run's signatures (a stale one goes), keeping a declared
+    signature with read-only arrays that takes the run's writable ones; other kernels stay as declared."""
+    w, r, i = ["array", "uint8", 1, "C", False], ["array", "uint8", 1, "C", True], ["int", "int64"]
+    entries = {"m.a": [[w, i]], "m.b": [[r, i]], "m.c": [[i]]}
+    found = {"m.a": [[w, i, i]], "m.b": [[w, i]]}
+    assert aot.merged(found, entries) == {"m.a": [[w, i, i]], "m.b": [[r, i]], "m.c": [[i]]}
+    assert aot.accepts([["tuple", [r]]], [["tuple", [w]]]) and not aot.accepts([w], [r])
+
+
+def test_source_digests_follow_numba_objects():
+    """prefetch.py takes prefetch_llvm's intrinsic by name: its kernels' digests still cover that file."""
+    package = Path(sensor.__file__).parent
+    assert package / "capture" / "prefetch_llvm.py" in jit._imports(package, package / "capture" / "prefetch.py")
+
+
+def _read(path: Path) -> tuple[set[str], dict[str, set[str]], dict[str, str], set[str]]:
+    """Of a source file: its kernels (``@njit`` functions); the names its plain Python code calls ("name",
+    "alias.attr", or "self.attr.name") and where; what its imported names stand for ("sensor.module" or
+    "sensor.module.name"); the names it hands to ``super().__init__`` or sets as class attributes (the modules
+    a ``self.attr`` may hold)."""
     tree = ast.parse(path.read_text())
     kernels = {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and any(
         isinstance(d, ast.Name) and d.id == "njit" for d in
         (d.func if isinstance(d, ast.Call) else d for d in node.decorator_list))}
     calls: dict[str, set[str]] = {}
-    aliases = {}
+    aliases, held = {}, set()
     todo = [(tree, False)]
     while todo:
         node, in_kernel = todo.pop()
@@ -144,12 +189,19 @@ def _read(path: Path) -> tuple[set[str], dict[str, set[str]], dict[str, str]]:
                 calls.setdefault(f"{func.value.id}.{func.attr}", set()).add(f"{path.name}:{node.lineno}")
             elif isinstance(func, ast.Name):
                 calls.setdefault(func.id, set()).add(f"{path.name}:{node.lineno}")
+            elif (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute)
+                  and isinstance(func.value.value, ast.Name) and func.value.value.id == "self"):
+                calls.setdefault(f"self.{func.value.attr}.{func.attr}", set()).add(f"{path.name}:{node.lineno}")
+            if isinstance(func, ast.Attribute) and func.attr == "__init__" and isinstance(func.value, ast.Call):
+                held.update(a.id for a in node.args if isinstance(a, ast.Name))
+        elif isinstance(node, ast.ClassDef):
+            held.update(s.value.id for s in node.body if isinstance(s, ast.Assign) and isinstance(s.value, ast.Name))
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             aliases.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
         elif isinstance(node, ast.Import):
             aliases.update({a.asname: a.name for a in node.names if a.asname})
         todo += [(child, in_kernel) for child in ast.iter_child_nodes(node)]
-    return kernels, calls, aliases
+    return kernels, calls, aliases, held
 
 
 def test_every_kernel_plain_python_calls_has_an_export():
@@ -160,14 +212,20 @@ def test_every_kernel_plain_python_calls_has_an_export():
     root = Path(sensor.__file__).parent
     read = {".".join(path.relative_to(root.parent).with_suffix("").parts): _read(path)
             for path in sorted(root.rglob("*.py"))}
-    kernels = {f"{module}.{name}" for module, (names, _, _) in read.items() for name in names}
+    kernels = {f"{module}.{name}" for module, (names, _, _, _) in read.items() for name in names}
     assert len(kernels) > 100
+    held = {aliases.get(name, f"{module}.{name}") for module, (_, _, aliases, names) in read.items() for name in names}
+    held &= {module for module, (names, _, _, _) in read.items() if names}  # the kernel modules among them
+    assert {"sensor.decode.fast.bacnet", "sensor.decode.fast.s7comm"} <= held
     declared, undeclared = aot.declared(), {}
-    for module, (_, calls, aliases) in read.items():
+    for module, (_, calls, aliases, _) in read.items():
         for called, where in calls.items():
             head, dot, attr = called.partition(".")
-            target = aliases.get(head, f"{module}.{head}") + dot + attr
-            if target in kernels and target not in declared:
+            if head == "self":  # self.attr.kernel: any kernel module a class holds
+                targets = {f"{m}.{attr.partition('.')[2]}" for m in held}
+            else:
+                targets = {aliases.get(head, f"{module}.{head}") + dot + attr}
+            for target in targets & (kernels - set(declared)):
                 undeclared[target] = sorted(where)
     assert "sensor.decode.fast.dnp3.decode" in declared
     assert not undeclared, (f"kernels called from plain Python without an export: {undeclared}; "
@@ -192,16 +250,23 @@ def test_analyze_runs_without_numba(built, captures, tmp_path):
 
 
 _FALLBACK = """
-import json, sys
+import json, logging, sys
 import numpy as np
 from sensor import aot, jit
 from sensor.meter import flows
+from sensor.wire import blake2, flowuid
+logging.basicConfig()
 kernel = flows._in_arrival_order  # (packets int64[::1], key uint64[::1]): the export takes only those
 rng = np.random.default_rng(1)
 packets, key = np.arange(64, dtype=np.int64), rng.integers(0, 5, 64).astype(np.uint64)
 readonly = key.copy()
 readonly.flags.writeable = False
-out = {"aot": jit.AOT, "exported": kernel(packets, key).tolist(), "numba": "numba" in sys.modules}
+data = np.frombuffer(b"abcdef", np.uint8)  # read-only, as Arrow's buffers and mmaps are
+digests = blake2.digests(data, np.frombuffer(np.array([0, 3, 6]).tobytes(), np.int64), 12)
+out = {"aot": jit.AOT, "exported": kernel(packets, key).tolist(), "read-only inputs": [
+    digests.tolist(), blake2.digests(data.copy(), np.array([0, 3, 6]), 12).tolist(),
+    flowuid.uid_texts(np.frombuffer(digests.tobytes(), np.uint8).reshape(2, 12)).to_pylist()],
+    "numba": "numba" in sys.modules}
 cases = {"int32 packets": (packets.astype(np.int32), key), "strided": (np.repeat(packets, 2)[::2], key),
          "readonly": (packets, readonly)}
 for name, args in cases.items():
@@ -210,17 +275,25 @@ numba_kernel = flows._in_arrival_order  # put back into its module: numba's disp
 out["signatures"] = [[aot.spec_of(t) for t in sig] for sig in numba_kernel.signatures]
 kernel(packets, key)  # the export's own argument types: still the export
 out["after"] = len(numba_kernel.signatures)
+out["keywords"] = [kernel(packets, key=key).tolist(), kernel.py_func(packets, key).tolist()]
 out["dispatcher"] = type(numba_kernel).__name__
 print(json.dumps(out))
 """
 
 
 def test_arguments_no_export_takes_go_to_numba(built):
-    """A wrong dtype, a strided array and a readonly array where the export wants a writable one are
-    each compiled by numba (its dispatcher, put back into the module, gains their signatures) and give
-    the Python function's result; the export's own argument types still go to the export."""
-    got = _json(_python(_FALLBACK, env=_env(True)))
+    """Read-only inputs go to the exports (their parameters are declared read-only). A wrong dtype, a strided
+    array and a readonly array where the export wants a writable one are each compiled by numba (its
+    dispatcher, put back into the module, gains their signatures; the log line says what the arguments were)
+    and give the Python function's result; the export's own argument types still go to the export, and
+    keyword arguments to numba."""
+    run = _python(_FALLBACK, env=_env(True))
+    got = _json(run)
     assert got["aot"] and not got["numba"]
+    digests, same, uids = got["read-only inputs"]
+    assert digests == same and len(uids) == 2 and uids[0] != uids[1]
+    assert "_in_arrival_order: no ahead-of-time export takes int32[1d C], uint64[1d C]: numba" in run.stderr
+    assert got["keywords"][0] == got["keywords"][1]
     for case in ("int32 packets", "strided", "readonly"):
         assert got[case][0] == got[case][1], case
     assert got["dispatcher"] == "CPUDispatcher"
@@ -250,6 +323,13 @@ def hash_words(k0, k1, words):  # as tests/sensor/test_flow_keys.py's: kernels w
 def ordered(packets, key):  # a kernel with an export
     return flows._in_arrival_order(packets, key)
 
+from sensor.capture.prefetch import prefetch as held  # the placeholder, kept where numba does not put it back
+
+@njit
+def fetched(buf):
+    held(buf, 0)
+    return buf[0]
+
 out = {"aot": jit.AOT, "numba before": "sensor.jitcache" in sys.modules}
 words = np.arange(5, dtype=np.uint64)
 out["hash"] = str(hash_words(np.uint64(1), np.uint64(2), words))
@@ -257,6 +337,7 @@ packets, key = np.arange(8, dtype=np.int64), np.array([3, 1, 3, 2, 1, 1, 2, 3], 
 out["ordered"] = ordered(packets, key).tolist()
 out["exported"] = flows._in_arrival_order(packets, key).tolist()
 out["module holds"] = type(flows._in_arrival_order).__name__
+out["fetched"] = int(fetched(np.arange(3, dtype=np.uint8) + 7))
 import importlib
 from sensor.capture import prefetch
 del sys.modules["sensor.capture.prefetch"]
@@ -276,7 +357,7 @@ def test_numba_code_calls_kernels_with_the_build_loaded(built):
     assert got["aot"] and not got["numba before"] and not numba_only["aot"]
     assert got["hash"] == numba_only["hash"]
     assert got["ordered"] == got["exported"] == [0, 2, 7, 1, 4, 5, 3, 6]
-    assert got["module holds"] == "CPUDispatcher"
+    assert got["module holds"] == "CPUDispatcher" and got["fetched"] == 7
     assert got["imported again"] and not got["placeholder after"] and not got["placeholder before"]
 
 
@@ -363,7 +444,8 @@ print(jit.AOT, flows._in_arrival_order(np.arange(3), np.zeros(3, np.uint64)).tol
 
 def test_a_broken_extension_falls_back_to_numba(built, tmp_path):
     """A truncated extension (a build cut short, a disk full) is refused with one log line, and numba's kernels
-    do the work; so is an extension lacking an export the manifest names."""
+    do the work; so is an extension lacking an export the manifest names, and a manifest whose argument
+    specs are not specs (they become the source of the argument checks: never run)."""
     copy = tmp_path / "aot"
     shutil.copytree(built, copy)
     so = next(copy.glob(f"{aot.EXTENSION}.*so"))
@@ -378,24 +460,30 @@ def test_a_broken_extension_falls_back_to_numba(built, tmp_path):
     (copy / f"{aot.EXTENSION}.json").write_text(json.dumps(manifest))
     run = _python(_BROKEN, env=_env(True, MIERUKA_AOT_DIR=str(copy)))
     assert run.stdout.split()[0] == "False" and run.stderr.count("do not load") == 1, run.stderr
+    ran = tmp_path / "ran"
+    manifest["entries"]["sensor.meter.flows._in_arrival_order"][0] = [
+        "sensor_meter_flows__in_arrival_order__0",
+        [["array", "int64", f"1 and open({str(ran)!r}, 'w')", "C", False], ["array", "uint64", 1, "C", False]]]
+    (copy / f"{aot.EXTENSION}.json").write_text(json.dumps(manifest))
+    run = _python(_BROKEN, env=_env(True, MIERUKA_AOT_DIR=str(copy)))
+    assert run.stdout.split()[0] == "False" and "malformed" in run.stderr and not ran.exists(), run.stderr
 
 
-def test_a_failed_build_is_tried_again_only_when_the_sources_change(tmp_path):
-    """``ensure`` (``./dev``'s set-up) tries a build that fails (here: NUMBA_DISABLE_JIT=1 leaves pycc nothing
-    to compile; on a machine without a C compiler, the link) once for the same sources: the next run says
-    so in one line and builds nothing; once the sources differ from the failed ones, it tries again."""
+def test_ensure_fails_loudly_and_tries_again_only_with_a_toolchain(tmp_path):
+    """``ensure`` (``./dev``'s set-up): without a C compiler on the PATH it builds nothing and says so in one
+    line (exit 0: the demo goes on with numba); with one, a build that fails (here NUMBA_DISABLE_JIT=1 leaves
+    pycc nothing to compile) exits 1 (``./dev test`` stops) and is tried again on the next run."""
     out, log = tmp_path / "aot", tmp_path / "build.log"
     ensure = [sys.executable, "-m", "sensor.aot", "ensure", "--out", str(out), "--log", str(log)]
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    lacking = subprocess.run(ensure, capture_output=True, text=True, env=_env(False, PATH=str(bare)), timeout=600,
+                             check=False)
+    assert lacking.returncode == 0, lacking.stderr
+    assert lacking.stderr.count("not compiled ahead of time: no C compiler (cc)") == 1 and not log.exists()
     env = _env(False, NUMBA_DISABLE_JIT="1")
-    first = subprocess.run(ensure, capture_output=True, text=True, env=env, timeout=600, check=False)
-    assert first.returncode == 0 and first.stderr.count("not compiled ahead of time") == 1, first.stderr
-    assert "Traceback" in log.read_text() and not out.exists()
-    stamp = aot.failed_stamp(out)
-    assert stamp.is_file()
-    log.unlink()
-    again = subprocess.run(ensure, capture_output=True, text=True, env=env, timeout=600, check=False)
-    assert again.stderr.count("not compiled ahead of time") == 1, again.stderr
-    assert not log.exists()  # not tried
-    stamp.write_text("sources of another day\n")
-    subprocess.run(ensure, capture_output=True, text=True, env=env, timeout=600, check=True)
-    assert log.exists()  # tried again
+    for _ in range(2):
+        failed = subprocess.run(ensure, capture_output=True, text=True, env=env, timeout=600, check=False)
+        assert failed.returncode == 1 and failed.stderr.count("their build failed") == 1, failed.stderr
+        assert "Traceback" in log.read_text() and not out.exists()
+        log.unlink()
