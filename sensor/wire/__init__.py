@@ -525,6 +525,7 @@ def _parse(frame: _Frame, has_checksum: bool, bounds: TimeBounds | None) -> Batc
     try:
         if version > 1:
             _check_compact_types(tables)
+            tables = {name: _one_chunk(name, table) for name, table in tables.items()}
         else:
             tables = _upgrade_v1(tables)
     except (pa.ArrowException, KeyError) as exc:
@@ -695,9 +696,21 @@ def _compact_type_ok(want: pa.DataType, got: pa.DataType) -> bool:
     if pa.types.is_signed_integer(want):
         return pa.types.is_signed_integer(got) and got.bit_width <= want.bit_width
     if pa.types.is_string(want):
-        return (pa.types.is_dictionary(got) and pa.types.is_signed_integer(got.index_type)
+        return (pa.types.is_dictionary(got) and pa.types.is_signed_integer(got.index_type) and not got.ordered
                 and got.index_type.bit_width <= 32 and pa.types.is_string(got.value_type))
     return got.equals(want)
+
+
+def _one_chunk(name: str, table: pa.Table) -> pa.Table:
+    """The table as one record batch, as ``encode`` writes it, here in the upload's own decode slot: a
+    group's ``complete`` would otherwise pay for a batch's many chunks. No dictionary may hold more
+    entries than the table has rows (``encode`` writes the values the rows use): joining a group's
+    dictionaries reads every entry, so unused ones would cost every batch of the group."""
+    table = table.combine_chunks()
+    for field, column in zip(table.schema, table.columns):
+        if pa.types.is_dictionary(field.type) and any(len(c.dictionary) > table.num_rows for c in column.chunks):
+            raise KeyError(f"{name}.{field.name} has more dictionary entries than the table has rows")
+    return table
 
 
 def _check_compact_types(tables: dict[str, pa.Table]) -> None:
