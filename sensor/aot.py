@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -253,7 +254,9 @@ def build(out: Path = jit.AOT_DIR) -> Path:
 
 
 def toolchain() -> str | None:
-    """What pycc lacks to build on this machine (a C compiler, Python's headers), None when nothing."""
+    """What pycc lacks to build on this machine (a C compiler, Python's headers, setuptools), None when nothing."""
+    if importlib.util.find_spec("setuptools") is None:
+        return "setuptools"
     if shutil.which("cc") is None:
         return "C compiler (cc)"
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():

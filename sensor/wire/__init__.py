@@ -706,11 +706,16 @@ def _one_chunk(name: str, table: pa.Table) -> pa.Table:
     group's ``complete`` would otherwise pay for a batch's many chunks. No dictionary may hold more
     entries than the table has rows (``encode`` writes the values the rows use): joining a group's
     dictionaries reads every entry, so unused ones would cost every batch of the group."""
+    _no_unused_entries(name, table)  # before joining them: refused at the cost of a length
     table = table.combine_chunks()
+    _no_unused_entries(name, table)
+    return table
+
+
+def _no_unused_entries(name: str, table: pa.Table) -> None:
     for field, column in zip(table.schema, table.columns):
         if pa.types.is_dictionary(field.type) and any(len(c.dictionary) > table.num_rows for c in column.chunks):
             raise KeyError(f"{name}.{field.name} has more dictionary entries than the table has rows")
-    return table
 
 
 def _check_compact_types(tables: dict[str, pa.Table]) -> None:
