@@ -9,6 +9,7 @@ import pytest
 from browsertest import collect_errors, follow, log_in
 from coretest import LiveServer, add_user, provision
 from storetemplate import migrated
+from browsershot import shoot
 
 from core.api.app import create_app
 from core.config import Settings
@@ -47,14 +48,14 @@ def test_admin_pages(server, wide, screenshots, lang):
     follow(page, row.locator("button[data-action=disable]"))
     assert page.locator("#done").inner_text() == t["done_user_disabled"]
     assert row.locator("[data-col=state]").inner_text().strip() == t["state_disabled"]
-    page.screenshot(path=screenshots / f"admin-users-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"admin-users-{lang}.png", full_page=True)
     follow(page, row.locator("button[data-action=enable]"))
 
     follow(page, ".admintabs a[data-tab=admin_tokens]")
     page.fill("#add-token input[name=name]", f"grafana-{lang}")
     follow(page, "#add-token button[type=submit]")
     assert page.locator("#new-token code").inner_text().startswith("mka_")
-    page.screenshot(path=screenshots / f"admin-tokens-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"admin-tokens-{lang}.png", full_page=True)
 
     follow(page, ".admintabs a[data-tab=admin_audit]")
     assert page.locator("nav.topnav a.active").inner_text() == t["nav_admin"]
@@ -63,13 +64,13 @@ def test_admin_pages(server, wide, screenshots, lang):
     actions = page.locator("#audit tbody tr td:nth-child(3)").all_inner_texts()
     assert actions[:2] == ["user.enable", "user.disable"]
     page.goto(f"{server.url}/admin/audit")
-    page.screenshot(path=screenshots / f"admin-audit-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"admin-audit-{lang}.png", full_page=True)
     follow(page, ".admintabs a[data-tab=admin_export]")
     assert page.locator("#export-tables tbody tr").count() >= 10  # every table of the tenant, with its rows
     with page.expect_download() as download:
         page.click("#export-download")
     assert download.value.suggested_filename.startswith("mieruka-acme-")
-    page.screenshot(path=screenshots / f"admin-export-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"admin-export-{lang}.png", full_page=True)
     assert errors == []
 
 
@@ -82,9 +83,9 @@ def test_throttled_login_says_so(server, wide, screenshots):
     text = page.locator(".alert").inner_text()
     retry = re.search(r"\d\d:\d\d JST", text)
     assert retry and text == MESSAGES["ja"]["login_locked"].format(minutes=15, time=retry.group(0))
-    page.screenshot(path=screenshots / "login-locked-ja.png")
+    shoot(page, screenshots / "login-locked-ja.png")
     page.goto(server.url + "/login?lang=en")
     log_in(page, server.url, BOSS, "not the password")
     text = page.locator(".alert").inner_text()
     assert text == MESSAGES["en"]["login_locked"].format(minutes=15, time=retry.group(0))
-    page.screenshot(path=screenshots / "login-locked-en.png")
+    shoot(page, screenshots / "login-locked-en.png")

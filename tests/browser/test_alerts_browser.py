@@ -10,6 +10,7 @@ import pytest
 from browsertest import collect_errors, follow, ingest_plant, log_in, provision_learning
 from coretest import LiveServer
 from storetemplate import migrated
+from browsershot import shoot
 
 from core.api.app import create_app
 from core.config import Settings
@@ -58,7 +59,7 @@ def test_filter_open_and_acknowledge_an_alert(plant, browser, screenshots):
     page.wait_for_selector("#alert-timeline .main-svg")  # plotly drew the timeline
     assert page.locator("#alert-timeline .bars path").count() > 0
     assert fits(page)
-    page.screenshot(path=screenshots / "alerts-ja.png", full_page=True)
+    shoot(page, screenshots / "alerts-ja.png", full_page=True)
 
     page.select_option("select[name=severity]", "critical")
     follow(page, f"#alert-filters button:has-text('{ja['filter']}')")
@@ -73,7 +74,7 @@ def test_filter_open_and_acknowledge_an_alert(plant, browser, screenshots):
     assert "T0858" in page.locator("#technique").inner_text()
     assert page.locator("#evidence-events tbody tr").count() >= 1
     assert fits(page)
-    page.screenshot(path=screenshots / "alert-ja.png", full_page=True)
+    shoot(page, screenshots / "alert-ja.png", full_page=True)
 
     follow(page, "button[data-action=acknowledge]")
     assert page.url.endswith(f"/alerts/{stop['id']}?done=acknowledge")
@@ -98,6 +99,6 @@ def test_filter_open_and_acknowledge_an_alert(plant, browser, screenshots):
             if name == "device":
                 assert page.locator(f"#device-alerts tr[data-alert='{stop['id']}']").count() == 1
             assert m["nav_alerts"] in page.locator(".topnav").inner_text()
-            page.screenshot(path=screenshots / f"{name}-alerts-{lang}.png", full_page=True)
+            shoot(page, screenshots / f"{name}-alerts-{lang}.png", full_page=True)
     assert errors == []
     context.close()

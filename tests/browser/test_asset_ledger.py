@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from browsertest import collect_errors, follow, log_in, search
+from browsershot import shoot
 
 from dashboard.assets import COLUMNS
 from dashboard.i18n import MESSAGES
@@ -24,7 +25,7 @@ def test_filter_open_a_plc_and_annotate_it(site, page, screenshots):
     assert page.url == f"{site.url}/assets"
     assert page.locator(".topnav a.active").inner_text() == JA["nav_assets"]
     assert set(column(page, "ip")) >= {d["ip"] for d in site.devices}
-    page.screenshot(path=screenshots / "assets-ja.png", full_page=True)
+    shoot(page, screenshots / "assets-ja.png", full_page=True)
 
     follow(page, "th a[data-sort=vendor]")  # sorting is the server's: the page reloads sorted
     assert page.locator("th[aria-sort=ascending] a").get_attribute("data-sort") == "vendor"
@@ -66,7 +67,7 @@ def test_filter_open_a_plc_and_annotate_it(site, page, screenshots):
     assert page.input_value("input[name=tags]") == "press, ライン1"
     assert page.input_value("textarea[name=notes]") == "Main line controller"
     assert page.locator(".subtitle .auth-authorized").inner_text() == JA["auth_authorized"]
-    page.screenshot(path=screenshots / "asset-plc-ja.png", full_page=True)
+    shoot(page, screenshots / "asset-plc-ja.png", full_page=True)
 
     follow(page, f".crumbs a:has-text('{JA['assets_title']}')")
     row = page.locator(f"{ROWS}[data-device='{logix['mac']}']")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from browsertest import log_in
+from browsershot import shoot
 
 from dashboard.i18n import MESSAGES
 
@@ -32,7 +33,7 @@ def test_download_choice_gives_the_table_on_screen(site, wide, screenshots, lang
     texts = MESSAGES[lang]
     choice = page.locator(".download")
     assert choice.locator("a").all_inner_texts() == [texts["csv_excel"], texts["csv_utf8"]]
-    page.screenshot(path=screenshots / f"assets-download-{lang}.png")
+    shoot(page, screenshots / f"assets-download-{lang}.png")
     shown_ips = page.locator(f"{ROWS} td:nth-child(1)").all_inner_texts()
     shown_roles = page.locator(f"{ROWS} td:nth-child(3)").all_inner_texts()
     files = {}

@@ -14,6 +14,7 @@ import twoperiods
 from browsertest import collect_errors, follow, log_in, search
 from coretest import LiveServer, provision
 from storetemplate import migrated
+from browsershot import shoot
 
 from core.api.app import create_app
 from core.config import Settings
@@ -70,7 +71,7 @@ def test_the_default_comparison_shows_every_change(plant, wide, screenshots, lan
     assert page.locator("#pairs_removed tbody tr").count() >= 1
     assert rows(page, "functions_added", "data-function") == ["modbus/WRITE_SINGLE_COIL"]
     assert page.locator("#devices_added th").count() == 7  # first and last seen shown
-    page.screenshot(path=screenshots / f"changes-changes-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"changes-changes-{lang}.png", full_page=True)
 
     # the volatile switch: the same changes without counters and times
     page.check("input[name=stable]")
@@ -79,7 +80,7 @@ def test_the_default_comparison_shows_every_change(plant, wide, screenshots, lan
     assert page.locator("#devices_added th").count() == 5
     assert rows(page, "devices_added", "data-device") == [twoperiods.LAPTOP["mac"]]
     if lang == "en":
-        page.screenshot(path=screenshots / "changes-changes-stable-en.png", full_page=True)
+        shoot(page, screenshots / "changes-changes-stable-en.png", full_page=True)
 
     # the CSV is what the page shows
     href = page.locator("#csv").get_attribute("href")
@@ -125,5 +126,5 @@ def test_the_ledger_by_period(plant, wide, screenshots, lang):
     href = page.locator("#csv-utf8").get_attribute("href")  # the page as shown, plain UTF-8
     csv_text = httpx.get(url + href, cookies={c["name"]: c["value"] for c in page.context.cookies()}).text
     assert laptop["ip"] in csv_text and gone["ip"] not in csv_text
-    page.screenshot(path=screenshots / f"ledger-assets-1h-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"ledger-assets-1h-{lang}.png", full_page=True)
     assert errors == []

@@ -9,6 +9,7 @@ import pytest
 from browsertest import collect_errors
 from coretest import LiveServer
 from storetemplate import migrated
+from browsershot import shoot
 
 from core.api.app import create_app
 from core.config import Settings
@@ -41,11 +42,11 @@ def test_swagger_ui_and_redoc_render_offline(core, page, screenshots):
     page.wait_for_selector(".opblock", timeout=30_000)
     assert page.locator(".opblock").count() > 20  # one per operation
     assert page.locator(".opblock-summary-path:has-text('/api/v1/alerts')").count() >= 1
-    page.screenshot(path=screenshots / "docs-swagger.png")
+    shoot(page, screenshots / "docs-swagger.png")
     page.goto(f"{core.url}/redoc")
     page.wait_for_selector("[role=menuitem], .menu-content", timeout=30_000)
     assert page.get_by_text("/api/v1/ingest").count() >= 1
-    page.screenshot(path=screenshots / "docs-redoc.png")
+    shoot(page, screenshots / "docs-redoc.png")
     # ReDoc's "API docs by Redocly" footer links its logo from its CDN: the CSP refuses it, as it must
     errors = [e for e in errors if "https://cdn.redoc.ly/redoc/logo-mini.svg" not in e]
     assert blocked == [] and errors == [], (blocked, errors)

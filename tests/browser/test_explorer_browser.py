@@ -11,6 +11,7 @@ import io
 
 import pytest
 from browsertest import collect_errors, follow, log_in
+from browsershot import shoot
 from coretest import add_user
 
 from dashboard.i18n import MESSAGES
@@ -47,7 +48,7 @@ def test_the_menu_with_the_explorer_fits_one_row(site, admin, wide, screenshots,
     langs = [b["y"] for b in (page.locator(".langs a").nth(i).bounding_box() for i in range(2))]
     assert langs[0] == langs[1]  # the language switch on one line
     assert page.locator(".tools button").bounding_box()["height"] < 30  # "Log out" on one line
-    page.screenshot(path=screenshots / f"explorer-menu-{who}-{lang}.png")
+    shoot(page, screenshots / f"explorer-menu-{who}-{lang}.png")
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
@@ -72,7 +73,7 @@ def test_from_a_device_to_its_events_then_the_next_page_and_the_csv(site, wide, 
     assert sum(page.locator("#timeline .js-plotly-plot").evaluate("el => el.data[0].y")) == count
     first = rows(page)
     assert len(first) == 25 and all(device["ip"] in (r[1], r[2]) for r in first)
-    page.screenshot(path=screenshots / f"explorer-events-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"explorer-events-{lang}.png", full_page=True)
 
     follow(page, "#next-page")
     second = rows(page)
@@ -84,9 +85,9 @@ def test_from_a_device_to_its_events_then_the_next_page_and_the_csv(site, wide, 
     assert len(table) == count
     shown = [(r["ts"], r["orig_h"], r["resp_h"], r["action"]) for r in table]
     assert [(s[1], s[2], s[3]) for s in shown[:len(first + second)]] == [(r[1], r[2], r[3]) for r in first + second]
-    page.screenshot(path=screenshots / f"explorer-events-page2-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"explorer-events-page2-{lang}.png", full_page=True)
     follow(page, "a[data-tab=flows]")
-    page.screenshot(path=screenshots / f"explorer-flows-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"explorer-flows-{lang}.png", full_page=True)
     assert errors == []
 
 
@@ -141,4 +142,4 @@ def test_dangerous_modbus_writes_are_badged(site, wide, screenshots, lang):
     assert "write" in row.locator("td[title]").get_attribute("title").lower() or badges.first.get_attribute("data-danger") != "write"
     if lang == "ja":  # the function in Japanese, the sensor's name kept in the title
         assert "書込" in row.locator("td[title]").inner_text()
-    page.screenshot(path=screenshots / f"explorer-danger-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"explorer-danger-{lang}.png", full_page=True)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from browsertest import collect_errors, search
+from browsershot import shoot
 
 from dashboard.assets import COLUMNS
 from dashboard.i18n import MESSAGES
@@ -60,7 +61,7 @@ def test_seen_times_search_sort_and_the_search_limit(site, signed_page, screensh
     # 7: the box takes 200 characters at most
     page.fill("input[name=q]", "a" * 300)
     assert len(page.input_value("input[name=q]")) == 200
-    page.screenshot(path=screenshots / f"faults-ledger-{lang}.png")
+    shoot(page, screenshots / f"faults-ledger-{lang}.png")
     assert errors == []
 
 
@@ -71,7 +72,7 @@ def test_unknown_pages_and_devices_named_by_ip_or_upper_case_mac(site, signed_pa
     r = page.goto(f"{site.url}/no/such/page?lang={lang}")
     assert r.status == 404 and text["page_not_found"] in page.inner_text("main")
     assert page.locator(".topnav a").count() >= 5  # the styled page, menu included
-    page.screenshot(path=screenshots / f"faults-404-{lang}.png")
+    shoot(page, screenshots / f"faults-404-{lang}.png")
     plc = next(d for d in site.devices if d["role"] == "plc" and d["name"] == "plc-logix-1")
     for named in (plc["ip"], plc["mac"].upper()):
         page.goto(f"{site.url}/assets/{named}?lang={lang}")

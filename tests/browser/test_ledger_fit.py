@@ -7,6 +7,7 @@ import re
 
 import pytest
 from browsertest import collect_errors
+from browsershot import shoot
 
 FITS = [(1366, "ja"), (1366, "en"), (1440, "en")]
 # The right edge of the ledger's card and of its last-seen column, and the viewport's width.
@@ -35,7 +36,7 @@ def test_the_assets_table_fits_with_both_time_columns(site, signed_page, screens
     page = signed_page
     errors = collect_errors(page)
     _open(page, site, width, lang, "/assets")
-    page.screenshot(path=screenshots / f"f14-assets-{lang}-{width}.png")
+    shoot(page, screenshots / f"f14-assets-{lang}-{width}.png")
     m = page.evaluate(MEASURE)
     assert m["page"] <= m["width"] and m["card"] <= m["client"], m  # nothing scrolls sideways
     assert m["last"] <= m["width"], m  # last seen is on screen
@@ -51,7 +52,7 @@ def test_a_short_timeline_ticks_show_the_clock_and_the_date_once(site, signed_pa
     plc = next(d for d in site.devices if d["name"] == "plc-logix-1")  # minutes of CIP events
     _open(page, site, 1366, lang, f"/assets/{plc['mac']}")
     page.wait_for_selector("#timeline .xtick text")
-    page.screenshot(path=screenshots / f"f14-device-{lang}-1366.png", full_page=True)
+    shoot(page, screenshots / f"f14-device-{lang}-1366.png", full_page=True)
     ticks = page.locator("#timeline .xtick text").evaluate_all(
         "texts => texts.map(t => [...t.querySelectorAll('tspan.line')].map(l => l.textContent))"
         " .map((lines, i) => lines.length ? lines : [texts[i].textContent])")
@@ -71,7 +72,7 @@ def test_pages_fit_1366_with_headings_whole(site, signed_page, screenshots, path
     page = signed_page
     errors = collect_errors(page)
     _open(page, site, 1366, lang, path)
-    page.screenshot(path=screenshots / f"f14-{path.strip('/') or 'overview'}-{lang}-1366.png", full_page=True)
+    shoot(page, screenshots / f"f14-{path.strip('/') or 'overview'}-{lang}-1366.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
     wrapped = [(text, lines) for text, lines in page.evaluate(LINES, "thead th") if lines > 2]
     assert wrapped == []  # no heading a character a line

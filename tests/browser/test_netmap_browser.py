@@ -12,6 +12,7 @@ import pytest
 from browsertest import collect_errors, follow, log_in
 from coretest import T0, LiveServer, flow, make_batch, post_batch, provision
 from storetemplate import migrated
+from browsershot import shoot
 
 from core.analytics.assets import amend
 from core.api.app import create_app
@@ -147,7 +148,7 @@ def test_plant_map_click_through_and_zone_editor(sites, wide, screenshots):
     zones = wide.locator(MAP).evaluate("el => el.layout.annotations.map(a => a.hovertext)")
     assert zones == ["10.10.0.0/24"]  # one subnet, untagged
     assert _fits(wide)
-    wide.screenshot(path=screenshots / "netmap-plant-ja.png", full_page=True)
+    shoot(wide, screenshots / "netmap-plant-ja.png", full_page=True)
 
     logix = next(d for d in plant if d["name"] == "plc-logix-1")
     _click_node(wide, f"/assets/{logix['mac']}")
@@ -166,7 +167,7 @@ def test_plant_map_click_through_and_zone_editor(sites, wide, screenshots):
     rows = wide.locator("#zone-links tbody tr td:nth-child(1)").all_inner_texts()
     assert "Control room" in rows  # the HMIs now reach the PLCs across zones
     assert _fits(wide)
-    wide.screenshot(path=screenshots / "netmap-plant-en.png", full_page=True)
+    shoot(wide, screenshots / "netmap-plant-en.png", full_page=True)
     assert errors == []
 
 
@@ -183,5 +184,5 @@ def test_two_hundred_devices(sites, wide, screenshots):
         assert zones == [messages["zone_external"], "Site operations · L3", "Supervisory · L2", "Cell 1 · L1",
                          "Cell 2 · L1", "Cell 3 · L1", "Cell 4 · L1", "10.20.7.0/24", "VLAN 50"]
         assert _fits(wide)
-        wide.screenshot(path=screenshots / f"netmap-200-{lang}.png", full_page=True)
+        shoot(wide, screenshots / f"netmap-200-{lang}.png", full_page=True)
     assert errors == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from browsertest import collect_errors, follow, log_in
+from browsershot import shoot
 from coretest import PASSWORD
 
 from dashboard.i18n import MESSAGES
@@ -41,7 +42,7 @@ def test_overview_shows_charts_and_assets(site, page, screenshots):
     assert "SN-acme" in page.locator("#sensors").inner_text()
     assert errors == []  # no script errors, nothing blocked by the CSP
 
-    page.screenshot(path=screenshots / "overview-ja.png", full_page=True)
+    shoot(page, screenshots / "overview-ja.png", full_page=True)
 
 
 def test_language_switch(site, page, screenshots):
@@ -51,14 +52,14 @@ def test_language_switch(site, page, screenshots):
     assert page.locator("h1").inner_text() == EN["overview_title"]
     assert page.locator("#assets h2").inner_text() == EN["assets"]
     assert page.locator("html").get_attribute("lang") == "en"
-    page.screenshot(path=screenshots / "overview-en.png", full_page=True)
+    shoot(page, screenshots / "overview-en.png", full_page=True)
 
     page.goto(site.url)  # the choice sticks (cookie)
     assert page.locator("h1").inner_text() == EN["overview_title"]
     follow(page, "a[data-range='1h']")
     assert "range=1h" in page.url and page.locator("a[data-range='1h']").get_attribute("aria-current") == "true"
     page.wait_for_selector("#traffic .js-plotly-plot")
-    page.locator("#traffic").screenshot(path=screenshots / "traffic-1h.png")
+    shoot(page.locator("#traffic"), screenshots / "traffic-1h.png")
 
     follow(page, "a[data-lang=ja]")
     assert page.locator("h1").inner_text() == JA["overview_title"]
@@ -70,7 +71,7 @@ def test_wrong_password_shows_generic_error(site, page, screenshots):
     assert page.url == f"{site.url}/login"
     assert page.locator(".alert").inner_text() == JA["login_failed"]
     assert page.input_value("input[name=email]") == site.acme_email
-    page.screenshot(path=screenshots / "login-error.png")
+    shoot(page, screenshots / "login-error.png")
 
     log_in(page, site.url, "nobody@nowhere.example")  # unknown user: the same message
     assert page.locator(".alert").inner_text() == JA["login_failed"]
@@ -111,4 +112,4 @@ def test_other_tenant_sees_none_of_acme(site, page, screenshots):
     assert page.locator("#assets .empty").inner_text() == JA["no_assets"]
     assert page.locator("#traffic .empty").inner_text() == JA["no_data"]
     assert page.locator("#sensors").get_by_text(JA["never"]).count() == 1
-    page.screenshot(path=screenshots / "overview-empty.png", full_page=True)
+    shoot(page, screenshots / "overview-empty.png", full_page=True)

@@ -6,6 +6,7 @@ languages and fit the width."""
 from __future__ import annotations
 
 from browsertest import collect_errors, follow, log_in
+from browsershot import shoot
 
 from dashboard.i18n import MESSAGES
 
@@ -36,7 +37,7 @@ def look_at_report(browser, path, name: str, screenshots) -> None:
     assert page.locator("svg.chart rect").count() > 5
     assert page.locator("#key-figures tbody tr").count() >= 9
     assert fits(page)
-    page.screenshot(path=screenshots / name, full_page=True)
+    shoot(page, screenshots / name, full_page=True)
     context.close()
 
 
@@ -53,7 +54,7 @@ def test_download_the_report_in_both_languages(site, browser, screenshots, tmp_p
     start, end = page.input_value("input[name=start]"), page.input_value("input[name=end]")
     assert start < end
     assert fits(page)
-    page.screenshot(path=screenshots / "report-form-ja.png", full_page=True)
+    shoot(page, screenshots / "report-form-ja.png", full_page=True)
 
     pdf = download(page, tmp_path, "ja", "pdf")
     assert pdf.name == f"assessment-acme-{start.replace('-', '')}-{end.replace('-', '')}.pdf"
@@ -65,7 +66,7 @@ def test_download_the_report_in_both_languages(site, browser, screenshots, tmp_p
     assert page.locator("h1").inner_text() == EN["report_title"]
     assert page.input_value("select[name=language]") == "en"  # the page's language by default
     assert fits(page)
-    page.screenshot(path=screenshots / "report-form-en.png", full_page=True)
+    shoot(page, screenshots / "report-form-en.png", full_page=True)
     html_en = download(page, tmp_path, "en", "html")
     text = html_en.read_text()
     assert "Security assessment report" in text

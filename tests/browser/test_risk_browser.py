@@ -12,6 +12,7 @@ import pytest
 from browsertest import collect_errors, follow, ingest_plant, log_in, provision_learning
 from coretest import LiveServer, bearer
 from storetemplate import migrated
+from browsershot import shoot
 
 from core.analytics import risk
 from core.analytics.assets import list_assets
@@ -63,7 +64,7 @@ def test_ledger_device_page_and_overview_show_risk(plant, browser, screenshots, 
     assert shown == [a["risk"] for a in plant.ranked] and shown == sorted(shown, reverse=True)
     assert page.locator("th[aria-sort=descending]").inner_text().startswith(m["risk"])
     assert fits(page)
-    page.screenshot(path=screenshots / f"risk-assets-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"risk-assets-{lang}.png", full_page=True)
 
     follow(page, f"tr[data-device='{riskiest['device']}'] a.rowlink")
     section = page.locator("#risk")
@@ -77,7 +78,7 @@ def test_ledger_device_page_and_overview_show_risk(plant, browser, screenshots, 
     if total > riskiest["risk"]:  # the cap is said
         assert str(total) in section.locator("p.muted").inner_text()
     assert fits(page)
-    page.screenshot(path=screenshots / f"risk-device-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"risk-device-{lang}.png", full_page=True)
 
     page.goto(f"{plant.url}/?lang={lang}")
     card = page.locator("#site-risk")
@@ -91,6 +92,6 @@ def test_ledger_device_page_and_overview_show_risk(plant, browser, screenshots, 
     assert sum(counts.values()) == len(plant.ranked)
     assert counts["high"] == sum(a["risk_level"] == "high" for a in plant.ranked)
     assert fits(page)
-    page.screenshot(path=screenshots / f"risk-overview-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"risk-overview-{lang}.png", full_page=True)
     assert errors == []
     context.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 from browsertest import collect_errors, follow, log_in
+from browsershot import shoot
 from coretest import bearer
 
 from dashboard.i18n import MESSAGES
@@ -43,10 +44,10 @@ def test_sensors_table_with_health(site, page, screenshots):
     assert row.locator("[data-col=unknown-link-types]").inner_text() == "DLT 239: 40"
     assert errors == []
     page.set_viewport_size({"width": 1366, "height": 900})
-    page.screenshot(path=screenshots / "sensors-ja.png", full_page=True)
+    shoot(page, screenshots / "sensors-ja.png", full_page=True)
 
     follow(page, "a[data-lang=en]")
     assert page.locator("h1").inner_text() == EN["sensors_title"]
     assert row.locator(".badge.economy").inner_text() == EN["economy_mode"]
     assert row.locator("[data-col=set-aside]").inner_text() == "2 set aside"
-    page.screenshot(path=screenshots / "sensors-en.png", full_page=True)
+    shoot(page, screenshots / "sensors-en.png", full_page=True)

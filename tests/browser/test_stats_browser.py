@@ -14,6 +14,7 @@ from browsertest import collect_errors, follow, log_in
 from coretest import LiveServer
 from statsfleet import CSAF, DATATEAM, PLANTS, build_fleet
 from storetemplate import migrated
+from browsershot import shoot
 
 from core.api.app import create_app
 from core.config import Settings
@@ -59,13 +60,13 @@ def test_the_data_team_sees_the_fleet_in_both_languages(fleet_site, browser, scr
     for name, *_ in PLANTS:
         assert name not in text
     assert fits(page)
-    page.screenshot(path=screenshots / "stats-stats-ja.png", full_page=True)
+    shoot(page, screenshots / "stats-stats-ja.png", full_page=True)
 
     follow(page, "a[data-lang=en]")
     assert page.locator("h1").inner_text() == EN["stats_title"]
     assert page.locator("#devices-role .main-svg").count() >= 1
     assert fits(page)
-    page.screenshot(path=screenshots / "stats-stats-en.png", full_page=True)
+    shoot(page, screenshots / "stats-stats-en.png", full_page=True)
 
     page.fill("input[name=purpose]", "quarterly attack-trend report")
     with page.expect_download() as info:

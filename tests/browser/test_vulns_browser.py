@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from browsertest import collect_errors, follow, log_in
+from browsershot import shoot
 
 from core.vulns.store import import_path
 from dashboard.i18n import MESSAGES
@@ -48,7 +49,7 @@ def test_vulnerabilities_page(plant, browser, screenshots, lang):
 
     kpi = int(page.locator("#vuln-kpi strong").inner_text())
     assert fits(page)
-    page.locator(".kpis").screenshot(path=screenshots / f"vulns-overview-{lang}.png")
+    shoot(page.locator(".kpis"), screenshots / f"vulns-overview-{lang}.png")
     follow(page, f".topnav a:has-text('{text['nav_vulnerabilities']}')")
     assert page.url == f"{plant.url}/vulnerabilities"
     print(f"/vulnerabilities ({lang}): {server_ms(page):.0f} ms at the server and over the wire")
@@ -77,7 +78,7 @@ def test_vulnerabilities_page(plant, browser, screenshots, lang):
     assert fits(page)
     row.locator("details.remediation summary").click()
     assert "V33.017" in row.locator("details.remediation").inner_text()
-    page.screenshot(path=screenshots / f"vulns-vulnerabilities-cve-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"vulns-vulnerabilities-cve-{lang}.png", full_page=True)
 
     follow(page, "nav.ranges a[data-view=device]")
     listed = page.locator("#by-device tbody tr").evaluate_all("rows => rows.map(r => r.dataset.device)")
@@ -89,14 +90,14 @@ def test_vulnerabilities_page(plant, browser, screenshots, lang):
                      hik["mac"]: ["CVE-2017-7921 10.0", "CVE-2017-7923 8.8"], ipro["mac"]: ["CVE-2022-4621 7.5"]}
     devices = page.locator(f"#by-device tr[data-device='{logix['mac']}']")
     assert fits(page)
-    page.screenshot(path=screenshots / f"vulns-vulnerabilities-device-{lang}.png", full_page=True)
+    shoot(page, screenshots / f"vulns-vulnerabilities-device-{lang}.png", full_page=True)
 
     follow(page, devices.locator("a"))
     assert page.url == f"{plant.url}/assets/{logix['mac']}"
     listed = page.locator("#device-vulns tbody tr").evaluate_all("rows => rows.map(r => r.dataset.cve)")
     assert listed == ["CVE-2022-1161", "CVE-2024-6207"]
     assert fits(page)
-    page.locator("#device-vulns").screenshot(path=screenshots / f"vulns-asset-{lang}.png")
+    shoot(page.locator("#device-vulns"), screenshots / f"vulns-asset-{lang}.png")
     assert errors == []
     context.close()
 

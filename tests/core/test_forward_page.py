@@ -12,6 +12,7 @@ import pytest
 from coretest import PASSWORD, add_user, provision
 from runtest import eventually, free_port
 from test_forward import SECRET, WebhookReceiver, add, alert, enqueue
+from browsershot import shoot
 
 from dashboard.i18n import MESSAGES
 
@@ -67,7 +68,7 @@ def test_forwarding_page(live, browser):
         html = page.content()
         assert SECRET not in html and "0123456789abcdef" not in html
         assert page.evaluate("document.documentElement.scrollWidth") <= 1366  # fits without scrolling sideways
-        page.screenshot(path=str(shots / f"forwarding-{lang}.png"), full_page=True)
+        shoot(page, str(shots / f"forwarding-{lang}.png"), full_page=True)
     context.close()
     hook.stop()
 
@@ -75,7 +76,7 @@ def test_forwarding_page(live, browser):
     page.goto(f"{live.url}/forwarding?lang=en")
     assert page.locator(".topnav a.active").inner_text() == MESSAGES["en"]["nav_forwarding"]
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
-    page.screenshot(path=str(shots / "forwarding-admin-en.png"))
+    shoot(page, str(shots / "forwarding-admin-en.png"))
     context.close()
 
     context, page = logged_in(browser, live.url, "bill@acme.example")
