@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from coretest import T0, post_batch, provision
 
 from core.detect import store
@@ -72,6 +73,7 @@ def test_dnp3_write_and_select_operate_after_learning_reads(client, corpus):
     assert write["evidence"] and set(write["evidence"]) <= uids
 
 
+@pytest.mark.one_pass
 def test_polling_after_learning_its_first_part_raises_nothing_even_replayed(client, corpus):
     batches = list(pipeline.iter_batches([corpus / "iti/ModbusTCP/modbus_test.pcap"], 5.0))
     span = batches[-1].interval_end - batches[0].interval_start

@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from test_detect_groups import stored, tenant_with_two_sensors
 
 from core.detect.indicators import import_file
@@ -24,6 +25,7 @@ import fuzz_ingest  # noqa: E402
 MUTANTS = 400
 
 
+@pytest.mark.one_pass
 def test_accepted_mutants_grouped_detect_as_one_by_one(client, tmp_path, caplog):
     app = client.app
     ingestor, ch = app.state.ingestor, app.state.clickhouse

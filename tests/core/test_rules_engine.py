@@ -90,6 +90,7 @@ def _print(title: str, table: dict[str, dict[str, str]]) -> None:
         print(f"  {name:78s} {', '.join(f'{k} ({s})' for k, s in sorted(kinds.items())) or '—'}")
 
 
+@pytest.mark.one_pass
 def test_attack_captures_raise_their_alerts_through_the_engine(client, corpus):
     table = {name: _row(alerts_after(client, corpus / name, learn=False)) for name in ATTACKS
              if name not in UNINGESTIBLE}
@@ -98,6 +99,7 @@ def test_attack_captures_raise_their_alerts_through_the_engine(client, corpus):
         assert ATTACKS[name] <= set(kinds), name
 
 
+@pytest.mark.one_pass
 def test_plain_polling_learned_on_its_first_half_raises_nothing_above_info(client, corpus):
     table = {name: _row(alerts_after(client, corpus / name, learn=True)) for name in POLLING}
     _print("polling → alerts through the engine (learned on the first half)", table)
