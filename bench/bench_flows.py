@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import, as mieruka-sensor (sensor/cli.py)
 
 from sensor.decode import registry  # noqa: E402
 from sensor.meter.pipeline import iter_intervals, lean_process  # noqa: E402
