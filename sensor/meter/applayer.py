@@ -153,9 +153,11 @@ class AppLayer:
         if not len(cand):
             return
         marks = self.table.app_marks(placed.slot[cand])
-        detecting = cand[marks == APP_DETECT]
+        decode, is_detecting = marks == APP_DECODE, marks == APP_DETECT
+        detecting = cand[is_detecting]
         tried = _first_per_group(placed.slot[detecting], MAX_TRIES)
-        self._run(p, np.sort(np.concatenate([cand[marks == APP_DECODE], detecting[tried]])), placed, buf, frame_end)
+        decode[is_detecting] = tried  # (in capture order, as cand is)
+        self._run(p, cand[decode], placed, buf, frame_end)
         rest = detecting[~tried]  # later packets of the flows detected just now
         self._run(p, rest[self.table.app_marks(placed.slot[rest]) == APP_DECODE], placed, buf, frame_end)
 

@@ -32,7 +32,8 @@ class SynPrints:
     def packets(self, p: pk.Packets, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
         syn = (p.status == pk.OK) & (p.proto == pk.TCP) & (p.frag != pk.FRAG_LATER)
         syn &= (p.tcp_flags & (SYN | ACK)) == SYN
-        syn &= (p.ipver == 4) | (buf[np.minimum(p.l3_off + 6, len(buf) - 1)] == pk.TCP)  # no IPv6 extension headers
+        v6 = np.flatnonzero(syn & (p.ipver != 4))  # no IPv6 extension headers: read from the frames of these only
+        syn[v6] = buf[np.minimum(p.l3_off[v6] + 6, len(buf) - 1)] == pk.TCP
         idx = np.flatnonzero(syn)
         if not len(idx):
             return
