@@ -10,7 +10,9 @@ Seed batches are real (a simulated plant capture through the sensor's pipeline) 
   counters, naive or far-off times), header bytes flipped or cut, Arrow IPC bytes flipped,
   int32 words of the IPC (offsets, lengths) overwritten with extreme values, columns given nulls,
   extreme integers, hostile strings (addresses, MACs, protocols), other types, dropped, renamed or
-  added; table lengths that lie, tables cut short or followed by junk, the version changed;
+  added; dictionaries with unused, repeated or null entries, ordered, of another index type or indexed past
+  their end, and tables cut into many record batches; table lengths that lie, tables cut short or followed
+  by junk, the version changed;
 - after compression: bytes flipped, frames cut short or followed by junk, the checksum flag cleared.
 
 Checked: no answer but 200 and 400 (no 5xx), the core alive with /healthz 200 at the end; every
@@ -39,6 +41,7 @@ from pathlib import Path
 
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 import zstandard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,8 +234,48 @@ def m_layout(r: Raw, rng: random.Random) -> bytes:
     return r.content()
 
 
+def m_dictionary(r: Raw, rng: random.Random) -> bytes:
+    """A dictionary column in shapes ``encode`` never writes: unused, repeated or null entries, an
+    ordered dictionary, another index type, indices past the dictionary; or the table cut into many
+    record batches, empty ones among them."""
+    tables = [(i, t) for i, t in enumerate(pa.ipc.open_stream(b).read_all() for b in r.tables) if t.num_rows]
+    if not tables:
+        return m_ipc_flip(r, rng)
+    i, table = rng.choice(tables)
+    coded = [j for j, f in enumerate(table.schema) if pa.types.is_dictionary(f.type)]
+    if not coded or rng.random() < 0.2:
+        cuts = sorted(rng.randrange(table.num_rows + 1) for _ in range(rng.choice([2, 8, 500])))
+        pieces = [table.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, table.num_rows])]
+        r.tables[i] = ipc(pa.concat_tables(pieces))
+        return r.content()
+    j = rng.choice(coded)
+    column = table.column(j).combine_chunks()
+    indices, values = column.indices, column.dictionary
+    choice = rng.random()
+    if choice < 0.25:
+        values = pa.concat_arrays([values, pa.array([f"unused-{k}" * 8 for k in range(rng.choice([1, 1000, 50_000]))])])
+    elif choice < 0.4:
+        values = pa.concat_arrays([values, values])
+        indices = pc.add(indices.cast(pa.int64()), len(column.dictionary)).cast(indices.type, safe=False)
+    elif choice < 0.5:
+        values = pa.concat_arrays([pa.nulls(1, values.type), values])
+        indices = pc.add(indices.cast(pa.int64()), 1).cast(indices.type, safe=False)
+    elif choice < 0.65:
+        column = pa.DictionaryArray.from_arrays(indices, values, ordered=True)
+    elif choice < 0.8:
+        indices = indices.cast(rng.choice([pa.int8(), pa.int16(), pa.int64(), pa.uint32()]), safe=False)
+    else:
+        bad = [len(values) + rng.choice([0, 1, 1000]) if k == 0 else k for k in indices.to_pylist()]
+        indices = pa.array(bad, pa.int64()).cast(indices.type, safe=False)
+    if choice < 0.5 or choice >= 0.65:
+        column = pa.DictionaryArray.from_arrays(indices, values, safe=False)
+    table = table.set_column(j, pa.field(table.schema.field(j).name, column.type), column)
+    r.tables[i] = ipc(table)
+    return r.content()
+
+
 BEFORE = {"header_field": m_header_field, "header_bytes": m_header_bytes, "ipc_flip": m_ipc_flip,
-          "ipc_word": m_ipc_word, "column": m_column, "layout": m_layout}
+          "ipc_word": m_ipc_word, "column": m_column, "layout": m_layout, "dictionary": m_dictionary}
 
 
 # -- mutations after compression ----------------------------------------------------------------
