@@ -8,6 +8,7 @@ Name decompression is bounded: at most ``MAX_POINTERS`` jumps, each strictly bac
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
 from dataclasses import dataclass, field
 
@@ -31,10 +32,12 @@ def type_name(qtype: int) -> str:
     return TYPE_NAMES.get(qtype, str(qtype))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def clean_text(raw: bytes, limit: int = MAX_NAME) -> str:
     """Network-supplied bytes → printable text: UTF-8 (invalid bytes replaced), no control chars."""
-    text = raw[:limit].decode("utf-8", "replace")
-    return "".join(ch for ch in text if ch >= " " and ch != "\x7f").strip()
+    return _CONTROL.sub("", raw[:limit].decode("utf-8", "replace")).strip()
 
 
 def read_name(buf: bytes, offset: int) -> tuple[str, int]:
