@@ -178,7 +178,7 @@ class AppLayer:
         self._kept.clear()
         self.errors.clear()
         for uid, slot in self._paused.items():
-            if self.table.endpoints(slot)[0] == uid:  # the slot is still the flow's
+            if self.table.holds(slot, uid):
                 self.table.mark_app(slot, APP_DECODE)
         self._paused = {}
         for flow in self._flows.values():

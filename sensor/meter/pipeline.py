@@ -204,14 +204,17 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
         start = current * interval if width else first_ts / SEC
         end = start + interval if width else last_ts / SEC
         observations, events = hook.flush(end) if hook else ([], [])
+        # end of input: the records first, built as the flow table gives its memory back, for the
+        # stages' output to reuse; no stage needs to forget the ended flows then
+        flows = table.flush(final=True) if final else None
         decode_errors: dict[str, int] = {}
         for stage in stages:
             stage_events, stage_observations, stage_errors = stage.flush()
             events, observations = events + stage_events, observations + stage_observations
             decode_errors.update(stage_errors)
-        flows = table.flush(final)
-        if stages:
-            ended = flows.column("uid").filter(flows.column("final")).to_pylist()
+        if not final:
+            flows = table.flush()
+            ended = flows.column("uid").filter(flows.column("final")).to_pylist() if stages else ()
             for stage in stages:
                 stage.end(ended)
         counters["decode_errors"] = sum(decode_errors.values())
@@ -270,6 +273,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
         if counters["packets"]:  # nothing readable, only damaged records
             yield Interval(0.0, 0.0, table.flush(final=True), dict(counters))
         return
+    p = seg = placed = frames = nt = iv = frame_end = None  # (the last chunk's columns: not needed to close)
     last = close(final=True)
     if not _empty(last):
         yield last

@@ -79,10 +79,10 @@ def _frame(table: pa.Table) -> bytes:
 
 @pytest.fixture
 def compared(monkeypatch):
-    """Every record table the flow table builds, checked against the reference as it is built;
-    the list of (rows, table equal, wire bytes equal) per build."""
+    """Every record table the flow table builds (a slice of slots each), checked against the reference
+    as it is built; the list of (rows, table equal, wire bytes equal) per build."""
     seen: list[tuple[int, bool, bool]] = []
-    built = FlowTable._records
+    built = FlowTable._record_slice
 
     def checked(self, slots):
         expected = reference_records(self, self._st.F.copy(), self._st.S.copy(), slots)
@@ -90,7 +90,7 @@ def compared(monkeypatch):
         seen.append((got.num_rows, got.combine_chunks().equals(expected), _frame(got) == _frame(expected)))
         return got
 
-    monkeypatch.setattr(FlowTable, "_records", checked)
+    monkeypatch.setattr(FlowTable, "_record_slice", checked)
     return seen
 
 

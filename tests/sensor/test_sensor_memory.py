@@ -125,3 +125,35 @@ def test_a_flow_sharing_an_ended_flow_s_uid_is_decoded_on(make_pcap):
     first, second = ([(e["uid"], e["action"]) for e in iv.events if e["protocol"] == "http"] for iv in intervals)
     assert len({uid for uid, _ in first}) == 1 and len(first) == 2  # both flows: one uid
     assert second == first[:1]
+
+
+def test_the_final_flush_gives_the_flow_table_back_as_it_builds_the_records(tmp_path, monkeypatch):
+    """At the end of input the records are built slice by slice from the last slots back, and the
+    table's matrices shrink behind each slice: the records take the place of the flows' state."""
+    import tracemalloc
+
+    from sensor.capture.pcapfile import iter_frames
+    from sensor.decode import packet as pk
+
+    path = tmp_path / "concurrent.pcap"
+    write_concurrent(path, flows=20_000, rounds=2)
+
+    def final_records(record_slice: int) -> tuple[object, int, int]:
+        """(the records, the table's state in bytes, the traced memory the final flush added)"""
+        monkeypatch.setattr(flows, "RECORD_SLICE", record_slice)
+        tracemalloc.start()  # (numpy's buffers are traced; Arrow's are not)
+        try:
+            table = flows.FlowTable()
+            for frames in iter_frames(path):
+                table.add(pk.decode(frames))
+            state, held = sum(matrix.nbytes for matrix in table._st), tracemalloc.get_traced_memory()[0]
+            records = table.flush(final=True)
+            return records, state, tracemalloc.get_traced_memory()[0] - held
+        finally:
+            tracemalloc.stop()
+
+    whole = final_records(1 << 20)[0]  # (in one slice; its first flush imports what the records need)
+    records, state, added = final_records(2_000)
+    assert records.num_rows == 20_000 and state > 9_000_000
+    assert added < -0.8 * state
+    assert records.equals(whole)
