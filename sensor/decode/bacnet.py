@@ -14,12 +14,10 @@ Service and type names are the standard's, in the spelling ICSNPP's bacnet.log u
 
 from __future__ import annotations
 
-import csv
 import struct
-from functools import cache
-from importlib.resources import files
 
 from sensor.decode.spec import Event, Fact, Protocol, Session, salvage
+from sensor.decode.tables import id_names
 
 BVLC_TYPE = 0x81
 BVLC_FUNCTIONS = {
@@ -122,13 +120,9 @@ def _name(table: tuple[str, ...], code: int) -> str:
     return table[code] if code < len(table) else f"unknown-{code}"
 
 
-@cache
 def vendors() -> dict[int, str]:
     """ASHRAE's BACnet vendor identifiers → vendor names (read once, on first use)."""
-    with files("sensor.decode").joinpath("data/bacnet_vendors.csv").open(encoding="utf-8") as f:
-        rows = csv.reader(line for line in f if not line.startswith("#"))
-        next(rows)  # header: id,name
-        return {int(number): name for number, name in rows}
+    return id_names("bacnet_vendors")
 
 
 def detect(payload: bytes) -> bool:

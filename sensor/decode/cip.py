@@ -11,16 +11,15 @@ Get_Attribute_List, Get_Attribute_Single) names the device: vendor, device type,
 revision, serial number and product name, as List Identity does (``identity_facts``). A request
 carried by an Unconnected Send is routed to another module (a slot of the chassis behind the
 adapter), so its identity becomes a ``cip_module`` fact about the adapter's address instead.
-Vendor and device type names come from pycomm3's tables (Wireshark's list).
+Vendor and device type names come from pycomm3's tables (Wireshark's list), copied into ``data/``.
 """
 
 from __future__ import annotations
 
 import struct
 
-from pycomm3.cip.status_info import PRODUCT_TYPES, VENDORS
-
 from sensor.decode.spec import MALFORMED, MAX_PENDING, Event, Fact, Session, salvage
+from sensor.decode.tables import id_names
 
 SERVICES = {
     0x01: "Get Attributes All", 0x02: "Set Attributes All", 0x03: "Get Attribute List",
@@ -207,15 +206,23 @@ def identity_facts(identity: dict[str, object]) -> list[Fact]:
     return [Fact(attribute, str(value)) for attribute, value in facts.items() if value]
 
 
+def vendor_name(vendor: int) -> str:
+    return id_names("cip_vendors").get(vendor, "")
+
+
+def device_type_name(device_type: int) -> str:
+    return id_names("cip_device_types").get(device_type, "")
+
+
 def identity_attrs(values: dict[int, bytes]) -> dict[str, object]:
     """Identity attribute values → the names List Identity gives them."""
     out: dict[str, object] = {}
     if 1 in values:
         vendor = struct.unpack("<H", values[1])[0]
-        out.update(vendor_id=vendor, vendor=VENDORS.get(vendor, ""))
+        out.update(vendor_id=vendor, vendor=vendor_name(vendor))
     if 2 in values:
         device_type = struct.unpack("<H", values[2])[0]
-        out.update(device_type_id=device_type, device_type=PRODUCT_TYPES.get(device_type, ""))
+        out.update(device_type_id=device_type, device_type=device_type_name(device_type))
     if 3 in values:
         out["product_code"] = struct.unpack("<H", values[3])[0]
     if 4 in values:

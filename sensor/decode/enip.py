@@ -7,15 +7,13 @@ the device: vendor, device type, product code, revision, serial number and produ
 attributes and as asset facts (so do Identity object replies inside Send RR Data and Send Unit
 Data: ``sensor.decode.cip``). Cyclic CIP I/O is recognised (service ``cip``, as ICSNPP names
 it) and then left to the flow record. Vendor and device type names come from pycomm3's tables
-(Wireshark's list).
+(Wireshark's list, ``cip.vendor_name``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import struct
-
-from pycomm3.cip.status_info import PRODUCT_TYPES, VENDORS
 
 from sensor.decode import cip
 from sensor.decode.spec import Event, Fact, Protocol, Session
@@ -162,8 +160,8 @@ def _identity(data: bytes) -> dict[str, object]:
             raise ValueError("identity product name truncated")
         return {
             "encapsulation_version": version, "socket_address": str(ipaddress.IPv4Address(address)),
-            "socket_port": struct.unpack(">H", port)[0], "vendor_id": vendor, "vendor": VENDORS.get(vendor, ""),
-            "device_type_id": device_type, "device_type": PRODUCT_TYPES.get(device_type, ""),
+            "socket_port": struct.unpack(">H", port)[0], "vendor_id": vendor, "vendor": cip.vendor_name(vendor),
+            "device_type_id": device_type, "device_type": cip.device_type_name(device_type),
             "product_code": product_code, "revision": f"{major}.{minor}", "device_status": f"0x{status:04x}",
             "serial": f"0x{serial:08x}", "product_name": product_name.decode("latin-1"),
         }

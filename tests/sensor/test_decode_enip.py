@@ -56,3 +56,12 @@ def test_unconnected_write_tag_and_its_error():
     [event] = enip.decode(wrap(request), True, session)
     assert enip.decode(wrap(answer), False, session) == []
     assert (event.action, event.attrs["tag"], event.status) == ("Write Tag", "Moto", "Path destination unknown")
+
+
+def test_vendor_and_device_type_names_are_pycomm3_s():
+    from pycomm3.cip.status_info import PRODUCT_TYPES, VENDORS
+
+    for name, table in ((cip.vendor_name, VENDORS), (cip.device_type_name, PRODUCT_TYPES)):
+        ids = [key for key in table if isinstance(key, int)]  # (pycomm3's tables map names to ids too)
+        assert [name(key) for key in ids] == [table[key] for key in ids]
+        assert name(max(ids) + 1) == ""
