@@ -121,6 +121,13 @@ def _first_per_group(keys: np.ndarray, n: int) -> np.ndarray:
     return mask
 
 
+def _rows(cols: tuple[np.ndarray, ...], block: int = 1024):
+    """The columns' values row by row, made Python objects a block at a time: a chunk's lists at once
+    held ~17 MB of ints, whose pymalloc arenas the flows' objects made between them kept resident."""
+    for at in range(0, len(cols[0]), block):
+        yield from zip(*(c[at : at + block].tolist() for c in cols))
+
+
 class AppLayer:
     def __init__(self, table: FlowTable, protocols: tuple[Protocol, ...] = registry.PROTOCOLS,
                  fold: bool = False) -> None:
@@ -214,7 +221,7 @@ class AppLayer:
         view = memoryview(buf)
         cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
                 p.proto[idx] == pk.TCP, p.seq[idx], idx)
-        for slot, is_orig, ts, lo, length, end, tcp, seq, i in zip(*(c.tolist() for c in cols)):
+        for slot, is_orig, ts, lo, length, end, tcp, seq, i in _rows(cols):
             data = None
             flow = self._by_slot.get(slot)
             if flow is None:

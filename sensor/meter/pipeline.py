@@ -269,11 +269,11 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                         yield done
                     counters = _new_counters()
                 current = tick if current is None else max(current, tick)
+            p = seg = placed = frames = nt = iv = frame_end = None  # gone before the next chunk is read
     if current is None:
         if counters["packets"]:  # nothing readable, only damaged records
             yield Interval(0.0, 0.0, table.flush(final=True), dict(counters))
         return
-    p = seg = placed = frames = nt = iv = frame_end = None  # (the last chunk's columns: not needed to close)
     last = close(final=True)
     if not _empty(last):
         yield last
