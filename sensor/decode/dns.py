@@ -170,7 +170,7 @@ def is_query_like(buf: bytes) -> bool:
     """A DNS-format message with exactly one question: DNS, LLMNR and NBNS queries and most answers.
     Detectors of protocols with weak signatures (NTP, RTP) rule these out."""
     try:
-        return len(parse(buf, decode_values=False).questions) == 1
+        return buf[4:6] == b"\x00\x01" and len(parse(buf, decode_values=False).questions) == 1  # (QDCOUNT 1 first)
     except (ValueError, IndexError, struct.error):
         return False
 
