@@ -10,12 +10,16 @@ import functools
 from collections.abc import Iterable
 from datetime import timezone
 from itertools import islice
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sensor import wire
+
+if TYPE_CHECKING:
+    from sensor.meter.fast_flows import Ends
 
 BLOCK = 4096  # dict rows turned into columns at a time
 
@@ -76,14 +80,13 @@ def attrs_map(columns: list[tuple[str, int, np.ndarray | pa.Array, np.ndarray | 
     return pa.MapArray.from_arrays(pa.array(offsets), keys, values, type=wire.EVENTS.field("attrs").type)
 
 
-def events_table(ts: np.ndarray, ts_end: np.ndarray, count: np.ndarray, ends: list[tuple[str, str, str, int]],
-                 flow: np.ndarray, protocol: str, action: pa.Array, status: pa.Array, attrs: pa.Array) -> pa.Table:
+def events_table(ts: np.ndarray, ts_end: np.ndarray, count: np.ndarray, ends: Ends, flow: np.ndarray, protocol: str,
+                 action: pa.Array, status: pa.Array, attrs: pa.Array) -> pa.Table:
     """A wire.EVENTS table of rows in time order; times in µs; ``ends[flow[i]]``: row i's (uid,
     orig_h, resp_h, resp_p). Each flow's ends become Arrow values once, and the rows take them."""
     fids, row_flow = np.unique(flow, return_inverse=True)
-    flows = [ends[fid] for fid in fids.tolist()]
     kinds = (pa.string(), pa.string(), pa.string(), pa.uint16())
-    taken = pa.table([pa.array([f[at] for f in flows], kind) for at, kind in enumerate(kinds)],
+    taken = pa.table([pa.array(column, kind) for column, kind in zip(ends.columns(fids.tolist()), kinds)],
                      names=["uid", "orig_h", "resp_h", "resp_p"]).take(pa.array(row_flow.ravel()))
     cols = [pa.array(ts, pa.int64()).view(wire.TS), pa.array(ts_end, pa.int64()).view(wire.TS),
             pa.array(count, pa.uint32()), *taken.columns, pa.repeat(pa.scalar(protocol, pa.string()), len(ts)),

@@ -4,7 +4,7 @@ requests, event rows, jobs for Python, counters), grown before a kernel call wou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TypeVar
 
@@ -18,6 +18,51 @@ from sensor.meter.eventcols import as_dicts
 T = TypeVar("T")
 
 
+class Ends:
+    """The endpoints (uid, orig_h, resp_h, resp_p) of a path's flows by fid (None: a free fid), kept as a
+    list per text and the ports as an array: a tuple and a port int per flow were ~100 of the ~185 bytes
+    a compiled flow's endpoints held (80,000 Modbus flows: ~8 MB)."""
+
+    def __init__(self) -> None:
+        self._uid: list[str | None] = []
+        self._orig: list[str | None] = []
+        self._resp: list[str | None] = []
+        self._port = np.zeros(0, np.uint16)
+
+    def __len__(self) -> int:
+        return len(self._uid)
+
+    def __getitem__(self, fid: int) -> tuple[str, str, str, int] | None:
+        uid = self._uid[fid]
+        return None if uid is None else (uid, self._orig[fid], self._resp[fid], int(self._port[fid]))
+
+    def __iter__(self) -> Iterator[tuple[str, str, str, int] | None]:
+        return (self[fid] for fid in range(len(self)))
+
+    def __setitem__(self, fid: int, ends: tuple[str, str, str, int] | None) -> None:
+        if ends is None:
+            self._uid[fid] = self._orig[fid] = self._resp[fid] = None
+        else:
+            self._uid[fid], self._orig[fid], self._resp[fid], self._port[fid] = ends
+
+    def append(self, ends: tuple[str, str, str, int]) -> None:
+        fid = len(self._uid)
+        for texts in (self._uid, self._orig, self._resp):
+            texts.append(None)
+        if fid >= len(self._port):
+            self._port = grown(self._port, fid + 1)
+        self[fid] = ends
+
+    def fids_of(self, uids: set[str]) -> list[int]:
+        """The fids of the flows with these uids."""
+        return [fid for fid, uid in enumerate(self._uid) if uid is not None and uid in uids]
+
+    def columns(self, fids: list[int]) -> tuple[list[str], list[str], list[str], np.ndarray]:
+        """The uids, orig_h, resp_h and resp_p of the flows ``fids``."""
+        return ([self._uid[f] for f in fids], [self._orig[f] for f in fids], [self._resp[f] for f in fids],
+                self._port[fids])
+
+
 class CompiledFlows:
     """``kernel``: the kernel module (its FLOW_COLS, EVENT_COLS, JOB_COLS, COUNTERS, F_SLOT and C_* indexes)."""
 
@@ -28,7 +73,7 @@ class CompiledFlows:
         self.k = kernel
         self._initial = initial  # a new flow's state row (its slot is set apart)
         self.dropped = 0  # events over the cap in the interval flushed last
-        self.ends: list[tuple[str, str, str, int] | None] = []  # (uid, orig_h, resp_h, resp_p) by fid; None: free
+        self.ends = Ends()
         self._free: list[int] = []
         self._flows = np.empty((0, kernel.FLOW_COLS), np.int64)
         self._by_slot = np.full(0, -1, np.int64)  # fid of each flow-table slot holding a flow of this path
@@ -83,7 +128,7 @@ class CompiledFlows:
         """The flows of these uids ended (after the interval's flush)."""
         if not uids:
             return
-        for fid in [fid for fid, ends in enumerate(self.ends) if ends is not None and ends[0] in uids]:
+        for fid in self.ends.fids_of(uids):
             self.release(fid)
 
     def _forget(self, fid: int) -> None:
