@@ -157,3 +157,25 @@ def test_the_final_flush_gives_the_flow_table_back_as_it_builds_the_records(tmp_
     assert records.num_rows == 20_000 and state > 9_000_000
     assert added < -0.8 * state
     assert records.equals(whole)
+
+
+def test_a_compiled_flow_s_endpoints_hold_no_tuple_or_port_object():
+    """A compiled path keeps its flows' endpoints as a list per text and the ports as an array: only
+    the uid string is the flow's own (its tuple and port int were ~100 bytes a flow)."""
+    import tracemalloc
+
+    from sensor.meter.fast_modbus import FastModbus
+    from sensor.meter.rows import Facts
+
+    n = 20_000
+    path = FastModbus(Facts(), flows.FlowTable(capacity=n))
+    uids = [f"C{i:017d}" for i in range(n)]
+    tracemalloc.start()
+    try:
+        for slot, uid in enumerate(uids):
+            path.add((uid, "10.0.0.1", "10.0.0.2", int(f"{50000 + slot % 1000}")), slot)  # (a new int each)
+        held = tracemalloc.get_traced_memory()[0] - path._flows.nbytes - path._by_slot.nbytes
+    finally:
+        tracemalloc.stop()
+    assert held < 40 * n
+    assert path.ends[7] == (uids[7], "10.0.0.1", "10.0.0.2", 50007) and list(path.ends)[-1][0] == uids[-1]
