@@ -18,48 +18,55 @@ from sensor.meter.eventcols import as_dicts
 T = TypeVar("T")
 
 
+UID_WIDTH = 18  # a flow uid: "C" and a 96-bit digest in base62
+
+
 class Ends:
-    """The endpoints (uid, orig_h, resp_h, resp_p) of a path's flows by fid (None: a free fid), kept as a
-    list per text and the ports as an array: a tuple and a port int per flow were ~100 of the ~185 bytes
-    a compiled flow's endpoints held (80,000 Modbus flows: ~8 MB)."""
+    """The endpoints (uid, orig_h, resp_h, resp_p) of a path's flows by fid (None: a free fid), kept as
+    columns: the uids as fixed-width ASCII, the hosts (shared strings) as a list each, the ports as an
+    array. A tuple, a uid string and a port int per flow were ~185 bytes (80,000 Modbus flows: ~15 MB)."""
 
     def __init__(self) -> None:
-        self._uid: list[str | None] = []
+        self._uid = np.zeros(0, f"S{UID_WIDTH}")  # ASCII; b"": a free fid
         self._orig: list[str | None] = []
         self._resp: list[str | None] = []
         self._port = np.zeros(0, np.uint16)
 
     def __len__(self) -> int:
-        return len(self._uid)
+        return len(self._orig)
 
     def __getitem__(self, fid: int) -> tuple[str, str, str, int] | None:
-        uid = self._uid[fid]
-        return None if uid is None else (uid, self._orig[fid], self._resp[fid], int(self._port[fid]))
+        orig = self._orig[fid]
+        return None if orig is None else (self._uid[fid].decode(), orig, self._resp[fid], int(self._port[fid]))
 
     def __iter__(self) -> Iterator[tuple[str, str, str, int] | None]:
         return (self[fid] for fid in range(len(self)))
 
     def __setitem__(self, fid: int, ends: tuple[str, str, str, int] | None) -> None:
         if ends is None:
-            self._uid[fid] = self._orig[fid] = self._resp[fid] = None
+            self._orig[fid] = self._resp[fid] = None
+            self._uid[fid] = b""
+        elif len(ends[0]) > UID_WIDTH:
+            raise ValueError(f"not a flow uid: {ends[0]!r}")
         else:
             self._uid[fid], self._orig[fid], self._resp[fid], self._port[fid] = ends
 
     def append(self, ends: tuple[str, str, str, int]) -> None:
-        fid = len(self._uid)
-        for texts in (self._uid, self._orig, self._resp):
-            texts.append(None)
+        fid = len(self._orig)
+        self._orig.append(None)
+        self._resp.append(None)
         if fid >= len(self._port):
             self._port = grown(self._port, fid + 1)
+            self._uid = grown(self._uid, fid + 1)
         self[fid] = ends
 
     def fids_of(self, uids: set[str]) -> list[int]:
         """The fids of the flows with these uids."""
-        return [fid for fid, uid in enumerate(self._uid) if uid is not None and uid in uids]
+        return np.flatnonzero(np.isin(self._uid[: len(self)], np.array(list(uids), self._uid.dtype))).tolist()
 
-    def columns(self, fids: list[int]) -> tuple[list[str], list[str], list[str], np.ndarray]:
+    def columns(self, fids: list[int]) -> tuple[np.ndarray, list[str], list[str], np.ndarray]:
         """The uids, orig_h, resp_h and resp_p of the flows ``fids``."""
-        return ([self._uid[f] for f in fids], [self._orig[f] for f in fids], [self._resp[f] for f in fids],
+        return (self._uid[fids].astype(str), [self._orig[f] for f in fids], [self._resp[f] for f in fids],
                 self._port[fids])
 
 
