@@ -156,6 +156,7 @@ def replay_files(files, queue, core: str, token: str, *, serial: str = "",
     for batch in pipeline.iter_batches(list(files), interval, sensor=serial, observer=Observer()):
         queue.put(batch.batch_id, wire.encode(batch))
         health.record_batch(queue.dir, batch)
+        batch = None  # spooled: not held while the next interval is built
     uplink = Uplink(core, token, queue)
     try:
         return uplink.drain(deadline=deadline)

@@ -64,6 +64,10 @@ class Ends:
         """The fids of the flows with these uids."""
         return np.flatnonzero(np.isin(self._uid[: len(self)], np.array(list(uids), self._uid.dtype))).tolist()
 
+    def share_uid(self, fids: np.ndarray) -> bool:
+        """Whether two of the flows ``fids`` (each once) have the same uid."""
+        return len(np.unique(self._uid[fids])) < len(fids)
+
     def columns(self, fids: list[int]) -> tuple[np.ndarray, list[str], list[str], np.ndarray]:
         """The uids, orig_h, resp_h and resp_p of the flows ``fids``."""
         return (self._uid[fids].astype(str), [self._orig[f] for f in fids], [self._resp[f] for f in fids],
@@ -158,8 +162,7 @@ class CompiledFlows:
         which the app layer leaves to it for dicts (``IntervalEvents``)."""
         if isinstance(part, list):
             return part
-        present = np.unique(fids).tolist()
-        if len({self.ends[fid][0] for fid in present}) < len(present):
+        if self.ends.share_uid(np.unique(fids)):
             return list(as_dicts(part))
         return part
 

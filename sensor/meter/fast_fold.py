@@ -31,6 +31,10 @@ class Groups(NamedTuple):
         order = np.argsort(self.first, kind="stable")
         return Groups(*(column[order] for column in self))
 
+    def part(self, lo: int, hi: int) -> Groups:
+        """The groups ``lo`` to ``hi``."""
+        return Groups(*(column[lo:hi] for column in self))
+
     def rtt_mean(self) -> np.ndarray:
         """The mean of each group's answered rtts rounded half to even, as fold.py rounds the mean of the
         decimal strings (0 where none was answered)."""

@@ -21,7 +21,7 @@ from sensor.decode import modbus
 from sensor.decode.fast import modbus as k
 from sensor.decode.spec import MALFORMED
 from sensor.decode.stream import Stream
-from sensor.meter.eventcols import NUMBER, SECONDS, TEXT, attrs_map, events_table, names
+from sensor.meter.eventcols import NUMBER, SECONDS, TEXT, attrs_map, events_table, in_slices, names
 from sensor.meter.fast_fold import Groups, each_alone, group_columns
 from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.flows import SEC, FlowTable
@@ -134,9 +134,9 @@ class FastModbus(CompiledFlows):
 
         def build() -> pa.Table | list[dict]:
             g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT)
-            g = g.sorted()
-            rows = events[g.row]  # a row of each group, whose flow is all of the group's (E_FID is in the key)
-            return self._part(self._table(rows, g), rows[:, k.E_FID])
+            g = g.sorted()  # g.row: a row of each group, whose flow is all of the group's (E_FID is in the key)
+            table = in_slices(len(g.row), lambda lo, hi: self._table(events[g.row[lo:hi]], g.part(lo, hi)))
+            return self._part(table, events[g.row, k.E_FID])
         part = self._unless_faulty(len(events), build, []) if len(events) else []
         self._flows[:n, k.F_SERVED] = -1
         self._flows[:n, k.F_PENDING] = 0

@@ -85,7 +85,10 @@ class IntervalEvents:
         table = pa.concat_tables([wire.table_from_rows("events", rows), compiled])
         ts = ts_micros(table)
         at = np.concatenate([np.array(first, np.int64), np.concatenate(tables_at)])
-        return table.take(pa.array(np.lexsort((at, ts)) if fold else np.argsort(at, kind="stable")))
+        order = np.lexsort((at, ts)) if fold else np.argsort(at, kind="stable")
+        if (order == np.arange(len(order))).all():  # in order already (one compiled part): not copied
+            return table
+        return table.take(pa.array(order))
 
     def _placed(self) -> tuple[list[dict], list[pa.Table], list[int], list[np.ndarray]]:
         """The dict rows and the tables, each row with its place in the list."""

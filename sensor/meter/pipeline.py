@@ -267,6 +267,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                 if current is not None and tick > current:
                     if not _empty(done := close()):
                         yield done
+                    done = None  # not held while the next interval is built
                     counters = _new_counters()
                 current = tick if current is None else max(current, tick)
             p = seg = placed = frames = nt = iv = frame_end = None  # gone before the next chunk is read
@@ -333,7 +334,10 @@ def iter_batches(sources: Iterable[Path | Iterable[Frames]], interval: float = 6
             "events": wire_events(iv.events, fold),
             "observations": wire.table_from_rows("observations", iv.observations),
         }
-        yield wire.Batch(_utc(iv.start), _utc(iv.end), tables, iv.counters, sensor=sensor)
+        batch = wire.Batch(_utc(iv.start), _utc(iv.end), tables, iv.counters, sensor=sensor)
+        iv = tables = None  # neither this interval nor its batch is held here while the next is built
+        yield batch
+        batch = None
 
 
 _SUMMED = ("orig_bytes", "resp_bytes", "orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes")

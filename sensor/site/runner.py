@@ -60,6 +60,7 @@ def run(cfg: SensorConfig, stop: threading.Event) -> None:
             producer.put(batch, stats.link_types)
             if active is not None:
                 active.learn(batch)
+            batch = None  # spooled: not held while the next interval is built
             wake.set()
         producer.finish()
         if not stop.is_set():

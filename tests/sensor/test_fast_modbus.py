@@ -13,7 +13,9 @@ from fastpaths import CORPUS, T0, assert_paths_agree, fuzz_capture, plant, run  
 
 from bench.concurrent_flows import write as write_concurrent
 from sensor.decode.fast.modbus import rtt_us
-from sensor.meter import applayer, fast_modbus
+from sensor import wire
+from sensor.meter import applayer, eventcols, fast_modbus
+from sensor.meter.pipeline import iter_batches
 from sensor.simulate import modbus, modbus_device_id_answer
 
 MODBUS_TRACES = [
@@ -111,3 +113,22 @@ def test_round_trip_times_round_as_python_formats_them():
         resp = req + rng.choice((0, 1, rng.randrange(1000), rng.randrange(1 << 32), -rng.randrange(100)))
         text = f"{max(resp / 1_000_000 - req / 1_000_000, 0.0):.6f}"
         assert rtt_us(req, resp) == int(text.replace(".", "")), (req, resp)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_the_events_table_built_in_slices_makes_the_same_batches(plant, fold, monkeypatch):
+    """An interval's events table is built TABLE_SLICE rows at a time (its temporaries a slice's):
+    every batch, encoded, is the same bytes as with the table built at once."""
+    def frames() -> tuple[list[bytes], int]:
+        out, most = [], 0
+        for batch in iter_batches([plant], 60.0, sensor="SN-1", fold=fold):
+            batch.batch_id = "00000000-0000-4000-8000-000000000000"
+            out.append(wire.encode(batch, level=3))
+            most = max(most, batch.tables["events"]["protocol"].to_pylist().count("modbus"))
+        return out, most
+
+    monkeypatch.setattr(eventcols, "TABLE_SLICE", 1 << 30)
+    at_once, most = frames()
+    assert most > 3 * 3  # several slices of 3 in an interval
+    monkeypatch.setattr(eventcols, "TABLE_SLICE", 3)
+    assert frames() == (at_once, most)
