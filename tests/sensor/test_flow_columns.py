@@ -14,8 +14,8 @@ import pytest
 from sensor import wire
 from sensor.meter import flows
 from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, EM_IPB, EM_PKTS, ENDED, ETHERTYPE, HIST_LEN, IPB, IPVER,
-                                KIND, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO, SEEN, SIZE, START, TSTATE,
-                                VLAN, FlowTable, ip_text, mac_text)
+                                IV_SEEN, KIND, KIND_FREE, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO, SEEN, SIZE,
+                                START, TSTATE, VLAN, FlowTable, ip_text, mac_text)
 from sensor.meter.pipeline import iter_intervals
 from sensor.simulate import write_pcap
 
@@ -79,18 +79,35 @@ def _frame(table: pa.Table) -> bytes:
 
 @pytest.fixture
 def compared(monkeypatch):
-    """Every record table the flow table builds (a slice of slots each), checked against the reference
-    as it is built; the list of (rows, table equal, wire bytes equal) per build."""
+    """Every table ``flush`` returns, checked whole against the reference built over every flow it
+    reports: the evicted flows first (as they were when evicted), then the flows with packets since the
+    last flush or ended (all of them, ended, at the end of input) in slot order, built 64 slots a slice;
+    the list of (rows, table equal, wire bytes equal) per flush."""
     seen: list[tuple[int, bool, bool]] = []
-    built = FlowTable._record_slice
+    evicted: dict[int, pa.Table] = {}  # id of a table of evicted flows' records → its reference
+    records, flush = FlowTable._records, FlowTable.flush
 
-    def checked(self, slots):
+    def checked_records(self, slots):
         expected = reference_records(self, self._st.F.copy(), self._st.S.copy(), slots)
-        got = built(self, slots)
+        got = records(self, slots)
+        evicted[id(got)] = expected
+        return got
+
+    def checked_flush(self, final=False):
+        F, S = self._st.F.copy(), self._st.S.copy()
+        used = S[:, KIND] != KIND_FREE
+        if final:
+            S[used, ENDED] = 1
+        slots = np.flatnonzero(used & ((S[:, IV_SEEN] != 0) | (S[:, ENDED] != 0)))
+        expected = pa.concat_tables([*(evicted[id(t)] for t in self._evicted), reference_records(self, F, S, slots)])
+        got = flush(self, final)
+        evicted.clear()
         seen.append((got.num_rows, got.combine_chunks().equals(expected), _frame(got) == _frame(expected)))
         return got
 
-    monkeypatch.setattr(FlowTable, "_record_slice", checked)
+    monkeypatch.setattr(FlowTable, "_records", checked_records)
+    monkeypatch.setattr(FlowTable, "flush", checked_flush)
+    monkeypatch.setattr(flows, "RECORD_SLICE", 64)  # several slices per flush
     return seen
 
 
@@ -101,8 +118,7 @@ def plant(tmp_path_factory) -> Path:
     return path
 
 
-def test_the_plant_s_records_equal_the_per_row_reference(plant, compared, monkeypatch):
-    monkeypatch.setattr(flows, "RECORD_SLICE", 64)  # several slices per flush
+def test_the_plant_s_records_equal_the_per_row_reference(plant, compared):
     intervals = list(iter_intervals([plant], 60.0, uid_salt="SN-1"))
     assert sum(iv.flows.num_rows for iv in intervals) == sum(rows for rows, _, _ in compared) > 100
     assert all(same and same_bytes for _, same, same_bytes in compared)
