@@ -8,7 +8,9 @@ with ``--concurrent``, bench/concurrent_flows.py's busy site. The output is pack
 and our speed as a ratio to each; ours, ndpiReader and tshark each run as a whole process of
 their own, so their maximum RSS is printed beside them (ours as a ratio to each peer's too). Ours
 runs as ``mieruka-sensor`` does (``pipeline.lean_process``: pyarrow without pandas, which the
-``sensor`` extra does not install), so a dev or core install measures what a sensor box runs.
+``sensor`` extra does not install), so a dev or core install measures what a sensor box runs; with
+``--concurrent`` also as a running sensor batches it (``live``: interval ends while the flows are
+open, where the end of the file closes them all at once).
 Scapy is timed on a prefix of the file and its rate extrapolated (it would take minutes on the
 whole file). numba compile time is measured separately, in a child process with an empty numba cache.
 """
@@ -30,7 +32,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import, as mieruka-sensor (sensor/cli.py)
 
 from sensor.decode import registry  # noqa: E402
-from sensor.meter.pipeline import iter_intervals, lean_process  # noqa: E402
+from sensor import wire  # noqa: E402
+from sensor.meter.pipeline import iter_batches, iter_intervals, lean_process  # noqa: E402
+from sensor.meter.observe import Observer  # noqa: E402
+
+LIVE_INTERVAL = 2.0  # s: concurrent_flows' rounds are 2 s apart, so every flow crosses interval ends before the file's
 
 
 def ours(path: Path, decoding: bool = True) -> tuple[int, int]:
@@ -41,6 +47,19 @@ def ours(path: Path, decoding: bool = True) -> tuple[int, int]:
     for iv in iter_intervals([path], protocols=registry.PROTOCOLS if decoding else (), folded=True):
         packets += iv.counters["packets"]
         records += iv.flows.num_rows
+    return packets, records
+
+
+def live(path: Path) -> tuple[int, int]:
+    """``ours`` as a running sensor (sensor/site/runner.py) meets the same packets: LIVE_INTERVAL batches
+    with the observer on, each encoded as it is spooled and then let go, so the flows are still open at
+    most interval ends (the high-water mark of a live sensor, where ``ours`` sees mostly the end of input)."""
+    packets = records = 0
+    for batch in iter_batches([path], LIVE_INTERVAL, sensor="bench", observer=Observer()):
+        packets += batch.counters["packets"]
+        records += batch.tables["flows"].num_rows
+        wire.encode(batch)
+        batch = None
     return packets, records
 
 
@@ -106,9 +125,10 @@ def measured(cmd: list[str]) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, out
 
 
-def ours_process(path: Path, decoding: bool) -> tuple[float, float, int, int]:
-    """(seconds, max RSS MB, packets, flow records) of ``ours`` in a fresh interpreter."""
-    seconds, rss, out = measured([sys.executable, __file__, "--child", "decoders" if decoding else "flows", str(path)])
+def ours_process(path: Path, child: str) -> tuple[float, float, int, int]:
+    """(seconds, max RSS MB, packets, flow records) of ``ours`` (child "flows" or "decoders") or ``live``
+    in a fresh interpreter."""
+    seconds, rss, out = measured([sys.executable, __file__, "--child", child, str(path)])
     packets, records = map(int, out.split())
     return seconds, rss, packets, records
 
@@ -152,12 +172,12 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=0, help="read a capture of this many concurrent flows instead")
     ap.add_argument("--scapy-packets", type=int, default=20_000)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench")
-    ap.add_argument("--child", choices=("flows", "decoders"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("flows", "decoders", "live"), help=argparse.SUPPRESS)
     ap.add_argument("capture", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:  # one measured run of ours, as mieruka-sensor runs it: print packets and flow records
         lean_process()
-        print(*ours(args.capture, args.child == "decoders"))
+        print(*(live(args.capture) if args.child == "live" else ours(args.capture, args.child == "decoders")))
         return
     from bench.concurrent_flows import write as write_concurrent  # (not in the measured child: 33 ms)
     from sensor.simulate import write_pcap
@@ -180,10 +200,14 @@ def main() -> None:
     compile_s = cold_compile_seconds(sample)
     warm_s, _ = timed(ours, sample)  # loads the compiled kernels from the numba cache
     rows = []
-    ours_s, ours_rss, n, records = ours_process(path, False)
+    ours_s, ours_rss, n, records = ours_process(path, "flows")
     rows.append(("mieruka flows (process, decoders off)", n, ours_s, ours_rss, f"{records:,} flow records", False))
-    full_s, full_rss, _, _ = ours_process(path, True)
+    full_s, full_rss, _, _ = ours_process(path, "decoders")
     rows.append(("mieruka flows + protocol decoders (process)", n, full_s, full_rss, "events and facts too", False))
+    if args.concurrent:
+        live_s, live_rss, _, live_records = ours_process(path, "live")
+        rows.append((f"mieruka as a live sensor ({LIVE_INTERVAL:g} s batches, encoded)", n, live_s, live_rss,
+                     f"{live_records:,} flow records", False))
     missing = [tool for tool in ("ndpiReader", "tshark") if not shutil.which(tool)]
     if shutil.which("ndpiReader"):
         ndpi_s, ndpi_rss, nflows = ndpi_flows(path)
