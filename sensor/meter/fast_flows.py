@@ -21,6 +21,20 @@ T = TypeVar("T")
 UID_WIDTH = 18  # a flow uid: "C" and a 96-bit digest in base62
 
 
+def _uid_bytes(uid: object) -> bytes | None:
+    """``uid`` as the ASCII an ``Ends`` keeps, or None when it is no flow uid (empty, longer, not ASCII)."""
+    if not isinstance(uid, str) or not 0 < len(uid) <= UID_WIDTH or not uid.isascii():
+        return None
+    return uid.encode()
+
+
+def _checked(ends: tuple[str, str, str, int]) -> tuple[bytes, str, str, int]:
+    uid = _uid_bytes(ends[0])
+    if uid is None:
+        raise ValueError(f"not a flow uid: {ends[0]!r}")
+    return (uid, *ends[1:])
+
+
 class Ends:
     """The endpoints (uid, orig_h, resp_h, resp_p) of a path's flows by fid (None: a free fid), kept as
     columns: the uids as fixed-width ASCII, the hosts (shared strings) as a list each, the ports as an
@@ -46,12 +60,11 @@ class Ends:
         if ends is None:
             self._orig[fid] = self._resp[fid] = None
             self._uid[fid] = b""
-        elif len(ends[0]) > UID_WIDTH:
-            raise ValueError(f"not a flow uid: {ends[0]!r}")
         else:
-            self._uid[fid], self._orig[fid], self._resp[fid], self._port[fid] = ends
+            self._uid[fid], self._orig[fid], self._resp[fid], self._port[fid] = _checked(ends)
 
     def append(self, ends: tuple[str, str, str, int]) -> None:
+        _checked(ends)  # before anything changes: a refused uid leaves no fid behind
         fid = len(self._orig)
         self._orig.append(None)
         self._resp.append(None)
@@ -61,8 +74,12 @@ class Ends:
         self[fid] = ends
 
     def fids_of(self, uids: set[str]) -> list[int]:
-        """The fids of the flows with these uids."""
-        return np.flatnonzero(np.isin(self._uid[: len(self)], np.array(list(uids), self._uid.dtype))).tolist()
+        """The fids of the flows with these uids (a text that is no flow uid names none, a free fid neither)."""
+        wanted = [u for u in uids if _uid_bytes(u)]
+        if not wanted:
+            return []
+        held = self._uid[: len(self)]
+        return np.flatnonzero(np.isin(held, np.array(wanted, held.dtype)) & (held != b"")).tolist()
 
     def share_uid(self, fids: np.ndarray) -> bool:
         """Whether two of the flows ``fids`` (each once) have the same uid."""

@@ -61,7 +61,11 @@ def test_unconnected_write_tag_and_its_error():
 def test_vendor_and_device_type_names_are_pycomm3_s():
     from pycomm3.cip.status_info import PRODUCT_TYPES, VENDORS
 
-    for name, table in ((cip.vendor_name, VENDORS), (cip.device_type_name, PRODUCT_TYPES)):
+    from sensor.decode.tables import id_names
+
+    for name, table, copy in ((cip.vendor_name, VENDORS, "cip_vendors"),
+                              (cip.device_type_name, PRODUCT_TYPES, "cip_device_types")):
         ids = [key for key in table if isinstance(key, int)]  # (pycomm3's tables map names to ids too)
         assert [name(key) for key in ids] == [table[key] for key in ids]
+        assert sorted(id_names(copy)) == sorted(ids)  # and no id of the copy's own
         assert name(max(ids) + 1) == ""

@@ -180,3 +180,28 @@ def test_a_compiled_flow_s_endpoints_hold_no_object_of_their_own():
     assert held < 48 * n
     assert path.ends[7] == ("C00000000000000007", "10.0.0.1", "10.0.0.2", 50007)
     assert list(path.ends)[-1][0] == f"C{n - 1:017d}" and path.ends.fids_of({"C00000000000000007"}) == [7]
+
+
+def test_a_compiled_path_s_fids_are_released_once_and_only_by_a_flow_uid():
+    """Ended flows free their fids once each, for reuse; a text that is no flow uid (empty, as a free fid's,
+    longer than a uid, not ASCII) ends nothing and is refused as a new flow's without leaving a fid behind."""
+    import pytest
+
+    from sensor.meter.fast_modbus import FastModbus
+    from sensor.meter.rows import Facts
+
+    path = FastModbus(Facts(), flows.FlowTable(capacity=8))
+    uids = [f"C{i:017d}" for i in range(4)]
+    for slot, uid in enumerate(uids):
+        path.add((uid, "10.0.0.1", "10.0.0.2", 502), slot)
+    path.end({uids[1], uids[3]})
+    path.end({"", uids[1], uids[1] + "Z", "C" + "\u3042" * 5})  # already free, a longer text, not ASCII
+    assert sorted(path._free) == [1, 3]
+    assert path.ends.fids_of({"", uids[0][:-1], uids[0] + "Z"}) == []
+    for bad in ("", "C" * 19, "C\u3042"):
+        with pytest.raises(ValueError):
+            path.ends.append((bad, "10.0.0.1", "10.0.0.2", 502))
+    assert len(path.ends) == 4
+    assert path.add((uids[1], "10.0.0.3", "10.0.0.4", 502), 5) in (1, 3)
+    assert path.add(("C" + "9" * 17, "10.0.0.5", "10.0.0.6", 502), 6) in (1, 3)
+    assert path._free == [] and path.add(("C" + "8" * 17, "10.0.0.7", "10.0.0.8", 502), 7) == 4
