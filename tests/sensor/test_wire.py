@@ -233,3 +233,27 @@ def body_naming_flow_row(batch: wire.Batch, row: int) -> bytes:
     events = wire._wire_tables(batch)["events"]
     return body_with(batch, events=events.set_column(
         events.schema.get_field_index("flow"), "flow", pa.array([row] * events.num_rows, pa.int8())))
+
+
+def test_derived_columns_worked_out_in_slices_are_the_same(tmp_path, monkeypatch):
+    """uids, Community IDs and durations are derived DERIVE_SLICE flows at a time, when encoding (to
+    leave them out) and when completing a group of batches (each row with its batch's salt)."""
+    from sensor.simulate import write_pcap
+
+    write_pcap(tmp_path / "plant.pcap", packets=3000, seed=3)
+    batches = list(iter_batches([tmp_path / "plant.pcap"], 1.0, sensor="SN-7"))
+    for batch in batches:
+        batch.batch_id = "00000000-0000-4000-8000-000000000000"
+
+    def encoded_and_completed():
+        frames = [wire.encode(batch, level=3) for batch in batches]
+        done = wire.complete([wire.parse(f) for f in frames])
+        return frames, [b.tables["flows"] for b in done]
+
+    monkeypatch.setattr(wire, "DERIVE_SLICE", 1 << 30)
+    frames, flows = encoded_and_completed()
+    assert len(batches) > 1 and sum(f.num_rows for f in flows) > 3 * 7
+    monkeypatch.setattr(wire, "DERIVE_SLICE", 7)
+    frames_sliced, flows_sliced = encoded_and_completed()
+    assert frames_sliced == frames
+    assert all(a.equals(b) for a, b in zip(flows_sliced, flows)) and len(flows_sliced) == len(flows)
