@@ -281,7 +281,8 @@ class AppLayer:
               frame_end: np.ndarray) -> None:
         """A compiled flow goes on in Python, from its packets ``idx`` on, with the decoder state it would have."""
         path = self._fast[name]
-        flow = self._flows[path.ends[fid][0]] = _Flow(path.ends[fid], path.transport, self._compiled_protocols[name])
+        ends = path.ends[fid]
+        flow = self._flows[ends[0]] = _Flow(ends, path.transport, self._compiled_protocols[name])
         services, served, seqs, events, pending, variables = path.move_out(fid)
         flow.session.services |= services
         flow.services = len(flow.session.services)

@@ -64,14 +64,18 @@ class Ends:
             self._uid[fid], self._orig[fid], self._resp[fid], self._port[fid] = _checked(ends)
 
     def append(self, ends: tuple[str, str, str, int]) -> None:
-        _checked(ends)  # before anything changes: a refused uid leaves no fid behind
+        uid, orig, resp, port = _checked(ends)  # before anything changes: a refused uid leaves no fid behind
         fid = len(self._orig)
-        self._orig.append(None)
-        self._resp.append(None)
         if fid >= len(self._port):
             self._port = grown(self._port, fid + 1)
             self._uid = grown(self._uid, fid + 1)
-        self[fid] = ends
+        self._orig.append(orig)
+        self._resp.append(resp)
+        self._uid[fid], self._port[fid] = uid, port
+
+    def resp_h(self, fid: int) -> str:
+        """The responder's address of the flow ``fid``."""
+        return self._resp[fid]
 
     def fids_of(self, uids: set[str]) -> list[int]:
         """The fids of the flows with these uids (a text that is no flow uid names none, a free fid neither)."""

@@ -113,7 +113,7 @@ class FastModbus(CompiledFlows):
                 self.errors += 1
                 continue
             for fact in facts:
-                self.facts.add(ts / SEC, "", self.ends[fid][2], fact.attribute, fact.value, "modbus", fact.confidence)
+                self.facts.add(ts / SEC, "", self.ends.resp_h(fid), fact.attribute, fact.value, "modbus", fact.confidence)
         self._cnt[k.C_JOBS] = 0
 
     def take_errors(self) -> int:
@@ -129,7 +129,7 @@ class FastModbus(CompiledFlows):
         n = len(self.ends)
         for fid, served in enumerate(self._flows[:n, k.F_SERVED].tolist()):
             if served >= 0:
-                self.facts.add(served / SEC, "", self.ends[fid][2], "protocol_served", "modbus", "modbus", CONF_SERVED)
+                self.facts.add(served / SEC, "", self.ends.resp_h(fid), "protocol_served", "modbus", "modbus", CONF_SERVED)
         events = self._events[: self._cnt[k.C_EVENTS]]
 
         def build() -> pa.Table | list[dict]:

@@ -163,7 +163,7 @@ class MovingFlows(CompiledFlows):
         for i, (bit, name) in enumerate(self.services):
             if bits & bit:
                 at = self._flows[fid, k.F_SERVED_AT + i] / SEC
-                self.facts.add(at, "", self.ends[fid][2], "protocol_served", name, self.protocol, CONF_SERVED)
+                self.facts.add(at, "", self.ends.resp_h(fid), "protocol_served", name, self.protocol, CONF_SERVED)
                 names.add(name)
         self._flows[fid, k.F_SERVED] = 0
         return names

@@ -873,7 +873,7 @@ class FlowTable:
             self._st.grow(int(part[0]))
             if len(self._cids) > part[0]:
                 self._cids.resize((int(part[0]), self._cids.shape[1]), refcheck=False)
-        rows = pa.concat_tables(parts[::-1]) if len(parts) > 1 else parts[0] if parts else self._record_slice(slots)
+        rows = pa.concat_tables(parts[::-1]) if parts else self._record_slice(slots)  # (no slots: an empty table)
         self._st = _State.alloc(0)
         self._free = np.zeros(0, np.int64)
         self._n_free[0] = 0
