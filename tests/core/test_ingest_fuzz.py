@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import fuzz_ingest  # noqa: E402
 
 BATCHES = 1500  # about 20 s on an idle 2-core machine; the full run is 10,000+
 
 
+@pytest.mark.one_pass  # the control plane is read per upload only to authenticate: covered on PostgreSQL elsewhere
 def test_mutated_batches_get_no_5xx_and_store_only_valid_rows(tmp_path):
     tally = fuzz_ingest.run(BATCHES, seed=9, workdir=tmp_path, log=None)
     assert sum(tally.kinds.values()) == BATCHES
