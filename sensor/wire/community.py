@@ -53,7 +53,7 @@ def text_to_bytes(addresses: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np
     encoded = pc.dictionary_encode(addresses)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks() if encoded.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
-    words = encoded.dictionary.to_pylist()
+    words = encoded.dictionary.to_pylist() or [""]  # an all-null column has no entry for its nulls to name
     packed = np.zeros((len(words), 16), np.uint8)
     v6 = np.zeros(len(words), np.bool_)
     for i, text in enumerate(words):

@@ -14,6 +14,7 @@ import pytest
 
 from sensor import wire
 from sensor.meter.pipeline import iter_intervals
+from sensor.wire.community import text_to_bytes
 from sensor.wire.flowuid import flow_uids
 
 
@@ -119,3 +120,9 @@ def test_every_protocol_family_and_icmp_pairing_equals_the_package():
 def test_an_empty_batch_has_no_ids():
     assert wire.flow_community_ids(_table([("tcp", "10.0.0.1", "10.0.0.2", 1, 2)]).slice(0, 0)) == []
 
+
+
+def test_addresses_all_null_or_absent_are_all_zeros():
+    for column in (pa.array([None, None], pa.string()), pa.chunked_array([], pa.string())):
+        packed, v6 = text_to_bytes(column)
+        assert packed.shape == (len(column), 16) and not packed.any() and not v6.any()
