@@ -205,3 +205,64 @@ def test_a_compiled_path_s_fids_are_released_once_and_only_by_a_flow_uid():
     assert path.add((uids[1], "10.0.0.3", "10.0.0.4", 502), 5) in (1, 3)
     assert path.add(("C" + "9" * 17, "10.0.0.5", "10.0.0.6", 502), 6) in (1, 3)
     assert path._free == [] and path.add(("C" + "8" * 17, "10.0.0.7", "10.0.0.8", 502), 7) == 4
+
+
+def test_a_compiled_path_s_tables_go_back_to_their_first_size_at_an_interval_end(tmp_path, monkeypatch):
+    """What a busy interval grew a path's event rows and pending-request table to is not held across
+    its end (the rows are turned into the interval's events table, the requests forgotten)."""
+    from sensor.meter import fast_flows
+    from sensor.meter.fast_modbus import FastModbus
+
+    path = tmp_path / "concurrent.pcap"
+    write_concurrent(path, flows=25_000, rounds=4)  # ~20,000 Modbus flows: a request or an answer each a round
+    sizes = []
+    flush = FastModbus.flush
+
+    def watched(self, fold):
+        grown = len(self._events), len(self._keys)
+        part = flush(self, fold)
+        sizes.append((grown, (len(self._events), len(self._keys)), len(part) if isinstance(part, list) else part.num_rows))
+        return part
+
+    monkeypatch.setattr(FastModbus, "flush", watched)
+    events = [len(iv.events) for iv in iter_intervals([path], 2.0)]  # (every PDU: a row each)
+    assert events[2] == events[3] > 19_000 and [rows for _, _, rows in sizes] == events
+    assert max(rows for (rows, _), _, _ in sizes) > fast_flows.EVENT_ROWS
+    assert max(keys for (_, keys), _, _ in sizes) > fast_flows.PENDING
+    assert {after for _, after, _ in sizes} == {(fast_flows.EVENT_ROWS, fast_flows.PENDING)}
+
+
+def test_the_slot_index_grows_for_the_keys_it_lacks_not_for_those_it_holds():
+    """A chunk's keys are mostly flows the index holds: 100,000 of them and a chunk of 65,536 known
+    keys stay in 262,144 entries (4 MB), where counting every key of the chunk as new doubled them."""
+    keys = np.unique(np.random.default_rng(7).integers(0, 2**63, 140_000, dtype=np.uint64))[:140_000]
+    index = SlotIndex()
+    index.put(keys[:100_000], np.arange(100_000))
+    entries = len(index._keys)
+    index.put(keys[:65_536], np.arange(65_536) + 1)
+    assert len(index._keys) == entries == 1 << 18 and len(index) == 100_000
+    index.put(keys[60_000:], np.arange(60_000, len(keys)))  # 40,000 new keys: grown
+    assert len(index._keys) > entries and len(index) == len(keys)
+    expected = np.concatenate([np.arange(60_000) + 1, np.arange(60_000, len(keys))])
+    assert index.get(keys).tolist() == expected.tolist()
+
+
+def test_no_packet_columns_are_held_while_an_interval_closes(busy_site, monkeypatch):
+    """A chunk is decoded a slice (the frames up to an interval end) at a time, each slice's columns let go
+    once placed: none is held while the interval's records, events and batch are built."""
+    import weakref
+
+    from sensor.decode import packet as pk
+
+    decoded = []
+    decode = pk.decode
+
+    def watched(frames):
+        packets = decode(frames)
+        decoded.append(weakref.ref(packets.status))
+        return packets
+
+    monkeypatch.setattr(pk, "decode", watched)
+    held = [sum(ref() is not None for ref in decoded) for _ in iter_intervals([busy_site], 2.0)]
+    assert len(held) == 4 and len(decoded) == 4  # (the capture is one chunk: four 2 s rounds)
+    assert held == [0, 0, 0, 0]
