@@ -75,7 +75,7 @@ UDP_SERVER_PORTS = frozenset(
 # Flow state is four matrices indexed by slot, so kernels pass four arrays, not dozens: F (int64)
 # holds the times, sequence numbers, bytes and packets, S (int32) the small columns (kinds, flags,
 # states, ports, timeouts, counters), U (uint64) the key and addresses, H (uint8) the history.
-# 496 bytes a slot (616 with every column int64).
+# 464 bytes a slot (616 with every column int64 and the reported packets and IP bytes kept as well).
 # S columns: each value fits 31 bits (a port, an EtherType or VLAN id, a state, a history mask, a
 # timeout below 2^31 µs); the two history counters and the FIN count saturate at I32_MAX.
 (KIND, ENDED, IV_SEEN, PROTO, ETHERTYPE, VLAN, IPVER, ORIG_SIDE, HIST_LEN, HIST_SEEN, ACTIVE, TIMEOUT, DNS_SEEN,
@@ -85,9 +85,8 @@ PORT, TSTATE, TPREV, DID_CLOSE, FIN_CNT, RX_CNT, RX_THR, W0_CNT, W0_THR = range(
 NS = 16 + 2 * 9
 # F columns, then per side
 START, LAST, SEEN, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE = range(7)
-(PKTS, IPB, SIZE, EM_PKTS, EM_IPB, EM_BYTES, START_SEQ, REL_LAST, REL_ACK, LAST_SYN, LAST_FIN,
- LAST_RST) = range(7, 7 + 2 * 12, 2)
-NI = 7 + 2 * 12
+(PKTS, IPB, SIZE, EM_BYTES, START_SEQ, REL_LAST, REL_ACK, LAST_SYN, LAST_FIN, LAST_RST) = range(7, 7 + 2 * 10, 2)
+NI = 7 + 2 * 10
 I32_MAX = 2**31 - 1
 KEY, ADDR_HI, ADDR_LO, MAC, UID = 0, 1, 3, 5, 7  # U columns; ADDR_*/MAC per side, UID two words
 NU = 9
@@ -101,10 +100,11 @@ UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the 
 # APP_DETECT, when the slot starts a flow; the kernels never read it) and APP_TRIES its payload
 # packets offered to detection so far (so that a flow being detected needs no object of the stage);
 # SERVICE the flow's service names (``FlowTable.set_service``; 0: none);
-# SIZE payload bytes of non-TCP flows (-1 before the side's first packet); EM_* already
-# reported in earlier interval records; TSTATE/TPREV TCP endpoint state; START_SEQ 32-bit ISN;
-# REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped; LAST_* relative seq of
-# the last SYN/FIN/RST (history repeats); RX_*/W0_* scaled history counters and thresholds.
+# PKTS/IPB packets and IP bytes since the flow's last record; SIZE payload bytes of non-TCP flows (-1
+# before the side's first packet); EM_BYTES payload bytes already reported; TSTATE/TPREV TCP endpoint
+# state; START_SEQ 32-bit ISN; REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped;
+# LAST_* relative seq of the last SYN/FIN/RST (history repeats); RX_*/W0_* scaled history counters and
+# thresholds.
 
 
 class _State(NamedTuple):
@@ -969,10 +969,8 @@ class FlowTable:
         size = np.where(tcp[:, None], _tcp_sizes(F, S, slots), np.maximum(_pair(F, slots, SIZE), 0))
         d_bytes = np.maximum(size - _pair(F, slots, EM_BYTES), 0)
         F[slots, EM_BYTES : EM_BYTES + 2] = np.maximum(size, _pair(F, slots, EM_BYTES))
-        d_pkts = _pair(F, slots, PKTS) - _pair(F, slots, EM_PKTS)
-        d_ipb = _pair(F, slots, IPB) - _pair(F, slots, EM_IPB)
-        F[slots, EM_PKTS : EM_PKTS + 2] = _pair(F, slots, PKTS)
-        F[slots, EM_IPB : EM_IPB + 2] = _pair(F, slots, IPB)
+        d_pkts, d_ipb = _pair(F, slots, PKTS), _pair(F, slots, IPB)  # (copies: their columns start again)
+        F[slots, PKTS : PKTS + 2] = F[slots, IPB : IPB + 2] = 0
         state = np.where(tcp[:, None], _pair(S, slots, TSTATE), active)
         l2 = S[slots, KIND] == KIND_L2
         ver = np.where(l2, 0, S[slots, IPVER]).astype(np.uint64)

@@ -13,7 +13,7 @@ import pytest
 
 from sensor import wire
 from sensor.meter import flows
-from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, EM_IPB, EM_PKTS, ENDED, ETHERTYPE, HIST_LEN, IPB, IPVER,
+from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, ENDED, ETHERTYPE, HIST_LEN, IPB, IPVER,
                                 IV_SEEN, KIND, KIND_FREE, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO, SEEN, SIZE,
                                 START, TSTATE, VLAN, FlowTable, ip_text, mac_text)
 from sensor.meter.pipeline import iter_intervals
@@ -36,7 +36,7 @@ def reference_records(table: FlowTable, F: np.ndarray, S: np.ndarray, slots: np.
     tcp = (S[slots, KIND] == KIND_IP) & (S[slots, PROTO] == 6)
     size = np.where(tcp[:, None], flows._tcp_sizes(F, S, slots), np.maximum(pair(SIZE), 0))
     d_bytes = np.maximum(size - pair(EM_BYTES), 0)
-    d_pkts, d_ipb = pair(PKTS) - pair(EM_PKTS), pair(IPB) - pair(EM_IPB)
+    d_pkts, d_ipb = pair(PKTS), pair(IPB)  # (since the flow's last record)
     state = np.where(tcp[:, None], S[slots, TSTATE : TSTATE + 2], pair(SIZE) >= 0)
     rows = {name: [] for name in wire.FLOWS.names}
     for i, s in enumerate(slots.tolist()):
