@@ -1,7 +1,8 @@
 """What keeps the sensor's memory small at many concurrent flows: the application layer keeps no
 object for a flow no decoder takes and no decoder session for a flow on a compiled path; the
-sensor process runs pyarrow without pandas; the flow table's key index is two arrays and its small
-state columns 32 bits wide (values that fit, counters that saturate)."""
+sensor process runs pyarrow without pandas; the flow table's key index is two arrays and its state
+columns as narrow as their values (a byte for the small ones, 32 bits for counters that saturate);
+a compiled path's tables and a chunk's packet columns are not held across an interval end."""
 
 from __future__ import annotations
 
