@@ -48,7 +48,6 @@ TCP_ATTEMPT_DELAY = 5 * SEC
 TCP_CLOSE_DELAY = 5 * SEC
 DNS_SESSION_TIMEOUT = 10 * SEC  # Zeek's DNS analyzer ends idle UDP DNS flows early
 TOO_LARGE_SEQ_DELTA = 1048576
-HMAX = 40  # history letters kept per flow
 
 # TCP endpoint states (Zeek's TCP_ENDPOINT_*)
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
@@ -73,21 +72,24 @@ UDP_SERVER_PORTS = frozenset(
 
 
 # Flow state is four matrices indexed by slot, so kernels pass four arrays, not dozens: F (int64)
-# holds the times, sequence numbers, bytes and packets, S (int32) the small columns (kinds, flags,
-# states, ports, timeouts, counters), U (uint64) the key and addresses, H (uint8) the history.
-# 496 bytes a slot (616 with every column int64).
-# S columns: each value fits 31 bits (a port, an EtherType or VLAN id, a state, a history mask, a
-# timeout below 2^31 µs); the two history counters and the FIN count saturate at I32_MAX.
-(KIND, ENDED, IV_SEEN, PROTO, ETHERTYPE, VLAN, IPVER, ORIG_SIDE, HIST_LEN, HIST_SEEN, ACTIVE, TIMEOUT, DNS_SEEN,
- APP, APP_TRIES, SERVICE) = range(16)
+# holds the times, sequence numbers, bytes and packets, S (int32) the columns that need more than a
+# byte (ports, EtherType, VLAN, history mask, timeout, counters), U (uint64) the key and addresses, H
+# (uint8) the history letters, then the byte-wide state (kinds, flags, protocol, TCP states).
+# 416 bytes a slot (616 with every column int64 and the reported packets and IP bytes kept as well).
+# S columns: each value fits 31 bits (a port, an EtherType or VLAN id, a history mask, a timeout below
+# 2^31 µs); the two history counters and the FIN count saturate at I32_MAX.
+ETHERTYPE, VLAN, HIST_SEEN, TIMEOUT, APP_TRIES, SERVICE = range(6)
 # per-side columns: the field's column + side (0 = lower canonical endpoint, 1 = higher)
-PORT, TSTATE, TPREV, DID_CLOSE, FIN_CNT, RX_CNT, RX_THR, W0_CNT, W0_THR = range(16, 16 + 2 * 9, 2)
-NS = 16 + 2 * 9
+PORT, FIN_CNT, RX_CNT, RX_THR, W0_CNT, W0_THR = range(6, 6 + 2 * 6, 2)
+NS = 6 + 2 * 6
+HMAX = 40  # history letters kept per flow: H's first columns
+KIND, ENDED, IV_SEEN, PROTO, IPVER, ORIG_SIDE, HIST_LEN, ACTIVE, DNS_SEEN, APP = range(HMAX, HMAX + 10)
+TSTATE, TPREV, DID_CLOSE = range(HMAX + 10, HMAX + 10 + 2 * 3, 2)  # per side
+NH = HMAX + 10 + 2 * 3
 # F columns, then per side
 START, LAST, SEEN, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE = range(7)
-(PKTS, IPB, SIZE, EM_PKTS, EM_IPB, EM_BYTES, START_SEQ, REL_LAST, REL_ACK, LAST_SYN, LAST_FIN,
- LAST_RST) = range(7, 7 + 2 * 12, 2)
-NI = 7 + 2 * 12
+(PKTS, IPB, SIZE, EM_BYTES, START_SEQ, REL_LAST, REL_ACK, LAST_SYN, LAST_FIN, LAST_RST) = range(7, 7 + 2 * 10, 2)
+NI = 7 + 2 * 10
 I32_MAX = 2**31 - 1
 KEY, ADDR_HI, ADDR_LO, MAC, UID = 0, 1, 3, 5, 7  # U columns; ADDR_*/MAC per side, UID two words
 NU = 9
@@ -101,10 +103,11 @@ UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the 
 # APP_DETECT, when the slot starts a flow; the kernels never read it) and APP_TRIES its payload
 # packets offered to detection so far (so that a flow being detected needs no object of the stage);
 # SERVICE the flow's service names (``FlowTable.set_service``; 0: none);
-# SIZE payload bytes of non-TCP flows (-1 before the side's first packet); EM_* already
-# reported in earlier interval records; TSTATE/TPREV TCP endpoint state; START_SEQ 32-bit ISN;
-# REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped; LAST_* relative seq of
-# the last SYN/FIN/RST (history repeats); RX_*/W0_* scaled history counters and thresholds.
+# PKTS/IPB packets and IP bytes since the flow's last record; SIZE payload bytes of non-TCP flows (-1
+# before the side's first packet); EM_BYTES payload bytes already reported; TSTATE/TPREV TCP endpoint
+# state; START_SEQ 32-bit ISN; REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped;
+# LAST_* relative seq of the last SYN/FIN/RST (history repeats); RX_*/W0_* scaled history counters and
+# thresholds.
 
 
 class _State(NamedTuple):
@@ -116,7 +119,7 @@ class _State(NamedTuple):
     @staticmethod
     def alloc(cap: int) -> _State:
         return _State(np.zeros((cap, NI), np.int64), np.zeros((cap, NS), np.int32), np.zeros((cap, NU), np.uint64),
-                      np.zeros((cap, HMAX), np.uint8))
+                      np.zeros((cap, NH), np.uint8))
 
     def grow(self, cap: int) -> None:
         """``cap`` rows, in place: a realloc moves the pages rather than copying them, so growing
@@ -161,11 +164,11 @@ def _keys(p, key, side, k0, k1):
 
 
 @njit(cache=True, _nrt=False)
-def _add_hist(S, H, s, ch):
-    n = S[s, HIST_LEN]
+def _add_hist(H, s, ch):
+    n = H[s, HIST_LEN]
     if n < HMAX:
         H[s, n] = ch
-        S[s, HIST_LEN] = n + 1
+        H[s, HIST_LEN] = n + 1
 
 
 @njit(cache=True, _nrt=False)
@@ -181,7 +184,7 @@ def _check_hist(S, H, s, mask, ch, is_orig):
     if S[s, HIST_SEEN] & mask:
         return True
     S[s, HIST_SEEN] |= mask
-    _add_hist(S, H, s, _case(ch, is_orig))
+    _add_hist(H, s, _case(ch, is_orig))
     return False
 
 
@@ -194,7 +197,7 @@ def _scaled_hist(S, H, s, cnt, ch, is_orig):
         return
     S[s, cnt] = n
     if n == S[s, cnt + 2]:
-        _add_hist(S, H, s, _case(ch, is_orig))
+        _add_hist(H, s, _case(ch, is_orig))
         S[s, cnt + 2] = min(n * 10, I32_MAX)
 
 
@@ -214,15 +217,15 @@ def _handshake(state):
 
 
 @njit(cache=True, _nrt=False)
-def _set_state(F, S, s, e, new):
+def _set_state(F, S, H, s, e, new):
     """TCP_Endpoint::SetState: finishing the handshake raises the inactivity timeout."""
-    old = S[s, TSTATE + e]
+    old = H[s, TSTATE + e]
     if old != new:
-        if not _handshake(new) and _handshake(old) and _handshake(S[s, TSTATE + 1 - e]):
+        if not _handshake(new) and _handshake(old) and _handshake(H[s, TSTATE + 1 - e]):
             S[s, TIMEOUT] = TCP_TIMEOUT
             F[s, T_INACT] = F[s, LAST] + TCP_TIMEOUT
-        S[s, TPREV + e] = old
-        S[s, TSTATE + e] = new
+        H[s, TPREV + e] = old
+        H[s, TSTATE + e] = new
 
 
 @njit(cache=True, _nrt=False)
@@ -233,8 +236,8 @@ def _init_seq(F, s, e, start, rel_last):
 
 
 @njit(cache=True, _nrt=False)
-def _init_endpoint(F, S, s, e, syn, seq, seg):
-    state = S[s, TSTATE + e]
+def _init_endpoint(F, H, s, e, syn, seq, seg):
+    state = H[s, TSTATE + e]
     if state == INACTIVE:
         if syn:
             _init_seq(F, s, e, seq, seg)
@@ -244,7 +247,7 @@ def _init_endpoint(F, S, s, e, syn, seq, seg):
         ((state == SYN_SENT or state == SYN_ACK_SENT) and seq != F[s, START_SEQ + e])
         or state == ESTABLISHED
         or state == PARTIAL
-        or (state == RESET and S[s, TPREV + e] == INACTIVE)
+        or (state == RESET and H[s, TPREV + e] == INACTIVE)
     ):
         _init_seq(F, s, e, seq, seg)
 
@@ -261,15 +264,15 @@ def _update_history(F, S, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
         if syn:
             code = ord("H") if ack else ord("S")
             if _check_hist(S, H, s, H_SYN, code, is_orig) and rel_seq != F[s, LAST_SYN + e]:
-                _add_hist(S, H, s, _case(code, is_orig))
+                _add_hist(H, s, _case(code, is_orig))
             F[s, LAST_SYN + e] = rel_seq
         if fin:
             if _check_hist(S, H, s, H_FIN, ord("F"), is_orig) and rel_seq + ln != F[s, LAST_FIN + e]:
-                _add_hist(S, H, s, _case(ord("F"), is_orig))
+                _add_hist(H, s, _case(ord("F"), is_orig))
             F[s, LAST_FIN + e] = rel_seq + ln
         if rst:
             if _check_hist(S, H, s, H_RST, ord("R"), is_orig) and rel_seq != F[s, LAST_RST + e]:
-                _add_hist(S, H, s, _case(ord("R"), is_orig))
+                _add_hist(H, s, _case(ord("R"), is_orig))
             F[s, LAST_RST + e] = rel_seq
     elif ln:
         _check_hist(S, H, s, H_DATA, ord("D"), is_orig)
@@ -285,7 +288,7 @@ def _update_last_seq(F, S, H, s, e, last_seq, syn, fin, rst, ln, is_orig):
         pass
     elif fin and F[s, REL_LAST + e] == 1:
         F[s, REL_LAST + e] += d
-    elif S[s, TSTATE + e] == RESET:
+    elif H[s, TSTATE + e] == RESET:
         pass
     elif d > 0:
         F[s, REL_LAST + e] += d
@@ -294,25 +297,25 @@ def _update_last_seq(F, S, H, s, e, last_seq, syn, fin, rst, ln, is_orig):
 
 
 @njit(cache=True, _nrt=False)
-def _flip(S, H, s):
-    S[s, ORIG_SIDE] = 1 - S[s, ORIG_SIDE]
-    _add_hist(S, H, s, ord("^"))
+def _flip(H, s):
+    H[s, ORIG_SIDE] = 1 - H[s, ORIG_SIDE]
+    _add_hist(H, s, ord("^"))
 
 
 @njit(cache=True, _nrt=False)
-def _connection_closed(F, S, s, e, gen_event):
+def _connection_closed(F, H, s, e, gen_event):
     """Zeek's ConnectionClosed (without reassembly's deferred close)."""
     q = 1 - e
-    if S[s, DID_CLOSE + e]:
+    if H[s, DID_CLOSE + e]:
         return
-    S[s, DID_CLOSE + e] = 1
-    if S[s, TSTATE + e] == RESET or S[s, DID_CLOSE + q] or S[s, TSTATE + q] == INACTIVE:
-        if gen_event and (S[s, TPREV + e] != INACTIVE or S[s, TSTATE + q] != INACTIVE):
-            S[s, ACTIVE] = 0  # ConnectionFinished
+    H[s, DID_CLOSE + e] = 1
+    if H[s, TSTATE + e] == RESET or H[s, DID_CLOSE + q] or H[s, TSTATE + q] == INACTIVE:
+        if gen_event and (H[s, TPREV + e] != INACTIVE or H[s, TSTATE + q] != INACTIVE):
+            H[s, ACTIVE] = 0  # ConnectionFinished
         F[s, T_EXPIRE] = 0  # CancelTimers
         F[s, T_ATTEMPT] = 0
         F[s, T_DELETE] = F[s, LAST] + TCP_CLOSE_DELAY
-    elif S[s, TPREV + e] != INACTIVE:
+    elif H[s, TPREV + e] != INACTIVE:
         due = F[s, LAST] + TCP_SESSION_TIMER
         if F[s, T_EXPIRE] == 0 or due < F[s, T_EXPIRE]:
             F[s, T_EXPIRE] = due
@@ -324,63 +327,63 @@ def _state_machine(F, S, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
     q = 1 - e
     do_close = False
     gen_event = False
-    state = S[s, TSTATE + e]
+    state = H[s, TSTATE + e]
     if state == INACTIVE:
         if syn:
             if is_orig:
-                _set_state(F, S, s, e, SYN_ACK_SENT if ack else SYN_SENT)
+                _set_state(F, S, H, s, e, SYN_ACK_SENT if ack else SYN_SENT)
                 F[s, T_ATTEMPT] = t + TCP_ATTEMPT_DELAY
             else:
-                if not ack and S[s, TSTATE + q] == SYN_ACK_SENT and seq == F[s, START_SEQ + e]:
-                    _flip(S, H, s)  # SYN and SYN-ACK seen in reverse order
-                    _set_state(F, S, s, q, ESTABLISHED)
-                if S[s, TSTATE + q] == SYN_SENT:
-                    _set_state(F, S, s, q, ESTABLISHED)
-                _set_state(F, S, s, e, ESTABLISHED)
+                if not ack and H[s, TSTATE + q] == SYN_ACK_SENT and seq == F[s, START_SEQ + e]:
+                    _flip(H, s)  # SYN and SYN-ACK seen in reverse order
+                    _set_state(F, S, H, s, q, ESTABLISHED)
+                if H[s, TSTATE + q] == SYN_SENT:
+                    _set_state(F, S, H, s, q, ESTABLISHED)
+                _set_state(F, S, H, s, e, ESTABLISHED)
         if fin:
-            _set_state(F, S, s, e, CLOSED)
+            _set_state(F, S, H, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(F, S, s, e, RESET)
-            peer = S[s, TSTATE + q]
+            _set_state(F, S, H, s, e, RESET)
+            peer = H[s, TSTATE + q]
             if is_orig:
                 reject = peer == ESTABLISHED
             else:
                 reject = peer == SYN_SENT or peer == SYN_ACK_SENT
             do_close = True
             gen_event = not reject
-        if S[s, TSTATE + e] == INACTIVE:
-            if not is_orig and ln == 0 and S[s, TSTATE + S[s, ORIG_SIDE]] == SYN_SENT:
+        if H[s, TSTATE + e] == INACTIVE:
+            if not is_orig and ln == 0 and H[s, TSTATE + H[s, ORIG_SIDE]] == SYN_SENT:
                 pass
-            elif ack and S[s, TSTATE + q] == ESTABLISHED:
-                _set_state(F, S, s, e, ESTABLISHED)
+            elif ack and H[s, TSTATE + q] == ESTABLISHED:
+                _set_state(F, S, H, s, e, ESTABLISHED)
             else:
-                _set_state(F, S, s, e, PARTIAL)
+                _set_state(F, S, H, s, e, PARTIAL)
     elif state == SYN_SENT or state == SYN_ACK_SENT:
         if fin:
-            _set_state(F, S, s, e, CLOSED)
+            _set_state(F, S, H, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(F, S, s, e, RESET)
-            S[s, ACTIVE] = 0
+            _set_state(F, S, H, s, e, RESET)
+            H[s, ACTIVE] = 0
             do_close = True
     elif state == ESTABLISHED or state == PARTIAL:
-        if syn and state == PARTIAL and S[s, TSTATE + q] == INACTIVE and not ack:
-            _set_state(F, S, s, e, SYN_SENT)
+        if syn and state == PARTIAL and H[s, TSTATE + q] == INACTIVE and not ack:
+            _set_state(F, S, H, s, e, SYN_SENT)
         if fin and not rst:
-            _set_state(F, S, s, e, CLOSED)
-            if S[s, TSTATE + q] == RESET and S[s, TPREV + q] == CLOSED:
-                _set_state(F, S, s, q, CLOSED)
+            _set_state(F, S, H, s, e, CLOSED)
+            if H[s, TSTATE + q] == RESET and H[s, TPREV + q] == CLOSED:
+                _set_state(F, S, H, s, q, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(F, S, s, e, RESET)
+            _set_state(F, S, H, s, e, RESET)
             do_close = True
-            if S[s, TSTATE + q] != RESET or S[s, TPREV + q] != ESTABLISHED:
-                S[s, ACTIVE] = 0
+            if H[s, TSTATE + q] != RESET or H[s, TPREV + q] != ESTABLISHED:
+                H[s, ACTIVE] = 0
     elif state == CLOSED:
-        if rst and S[s, TSTATE + q] != CLOSED:
-            _set_state(F, S, s, e, RESET)
-            if not S[s, DID_CLOSE + e]:
+        if rst and H[s, TSTATE + q] != CLOSED:
+            _set_state(F, S, H, s, e, RESET)
+            if not H[s, DID_CLOSE + e]:
                 do_close = True
     return do_close, gen_event
 
@@ -388,22 +391,22 @@ def _state_machine(F, S, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
 @njit(cache=True, _nrt=False)
 def _tcp_packet(F, S, H, s, e, t, flags, seq, ackn, ln, win):
     """Zeek's TCPSessionAdapter::Process for a segment from side e of flow s."""
-    is_orig = e == S[s, ORIG_SIDE]
+    is_orig = e == H[s, ORIG_SIDE]
     q = 1 - e
     syn, fin, rst, ack = (flags >> 1) & 1, flags & 1, (flags >> 2) & 1, (flags >> 4) & 1
     seg = ln + syn + fin - (ln if rst else 0)
-    _init_endpoint(F, S, s, e, syn, seq, seg)
+    _init_endpoint(F, H, s, e, syn, seq, seg)
     last_abs = (F[s, START_SEQ + e] + F[s, REL_LAST + e]) & 0xFFFFFFFF
     rel_seq = F[s, REL_LAST + e] + _sdelta(seq, last_abs)
     _update_history(F, S, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
-    if win == 0 and not rst and S[s, TSTATE + q] != CLOSED and S[s, TSTATE + e] != RESET:
+    if win == 0 and not rst and H[s, TSTATE + q] != CLOSED and H[s, TSTATE + e] != RESET:
         _scaled_hist(S, H, s, W0_CNT + e, ord("W"), is_orig)
-    if not (S[s, DID_CLOSE] and S[s, DID_CLOSE + 1]):
+    if not (H[s, DID_CLOSE] and H[s, DID_CLOSE + 1]):
         F[s, LAST] = t
     if fin and S[s, FIN_CNT + e] < I32_MAX:
         S[s, FIN_CNT + e] += 1
     if ack:
-        if S[s, TSTATE + q] == INACTIVE:  # init_peer
+        if H[s, TSTATE + q] == INACTIVE:  # init_peer
             _init_seq(F, s, q, ackn - 1, 0)
         else:
             ack_abs = (F[s, START_SEQ + q] + F[s, REL_ACK + q]) & 0xFFFFFFFF
@@ -413,29 +416,29 @@ def _tcp_packet(F, S, H, s, e, t, flags, seq, ackn, ln, win):
     _update_last_seq(F, S, H, s, e, (seq + seg) & 0xFFFFFFFF, syn, fin, rst, ln, is_orig)
     do_close, gen_event = _state_machine(F, S, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln)
     if do_close:
-        _connection_closed(F, S, s, e, gen_event)
+        _connection_closed(F, H, s, e, gen_event)
 
 
 @njit(cache=True, _nrt=False)
-def _is_reuse(F, S, s, flags, seq):
+def _is_reuse(F, H, s, flags, seq):
     """Zeek's TCPSessionAdapter::IsReuse: does this SYN start a new connection?"""
     if not (flags & 2):
         return False
-    o = S[s, ORIG_SIDE]
+    o = H[s, ORIG_SIDE]
     r = 1 - o
     conn_orig = o
     if flags & 16:
-        if S[s, TSTATE + o] != INACTIVE:
+        if H[s, TSTATE + o] != INACTIVE:
             return False
         conn_orig = r
-    if S[s, DID_CLOSE] or S[s, DID_CLOSE + 1]:
+    if H[s, DID_CLOSE] or H[s, DID_CLOSE + 1]:
         return True
     if seq == F[s, START_SEQ + conn_orig]:
         return False
     if (
         not (flags & 16)
-        and S[s, TSTATE + conn_orig] == SYN_ACK_SENT
-        and S[s, TSTATE + r] == INACTIVE
+        and H[s, TSTATE + conn_orig] == SYN_ACK_SENT
+        and H[s, TSTATE + r] == INACTIVE
         and seq == F[s, START_SEQ + r]
     ):
         return False
@@ -446,7 +449,7 @@ def _is_reuse(F, S, s, flags, seq):
 
 
 @njit(cache=True, _nrt=False)
-def _fire_timers(F, S, s, now, nt):
+def _fire_timers(F, S, H, s, now, nt):
     """Run the flow's timers due at or before network time ``now``; True if the flow ended.
     A timer due at x is dispatched at the first network time >= x (``nt`` is sorted)."""
     while True:
@@ -460,25 +463,25 @@ def _fire_timers(F, S, s, now, nt):
             return False
         k = np.searchsorted(nt, due)
         t = nt[k] if k < len(nt) else now
-        o = S[s, ORIG_SIDE]
+        o = H[s, ORIG_SIDE]
         r = 1 - o
         if which == T_INACT:  # Connection::InactivityTimer
             if F[s, LAST] + S[s, TIMEOUT] <= t:
                 return True
             F[s, T_INACT] = F[s, LAST] + S[s, TIMEOUT]
-        elif which == T_EXPIRE and S[s, PROTO] == pk.UDP:  # DNS_Analyzer::ExpireTimer
+        elif which == T_EXPIRE and H[s, PROTO] == pk.UDP:  # DNS_Analyzer::ExpireTimer
             if t - F[s, LAST] >= DNS_SESSION_TIMEOUT - SEC:
                 return True
             F[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
         elif which == T_EXPIRE:  # TCPSessionAdapter::ExpireTimer
             F[s, T_EXPIRE] = 0
-            if not S[s, ACTIVE]:
+            if not H[s, ACTIVE]:
                 continue
             if F[s, LAST] + TCP_LINGER < t:
-                so, sr = S[s, TSTATE + o], S[s, TSTATE + r]
-                if S[s, DID_CLOSE + o] or S[s, DID_CLOSE + r]:
+                so, sr = H[s, TSTATE + o], H[s, TSTATE + r]
+                if H[s, DID_CLOSE + o] or H[s, DID_CLOSE + r]:
                     if (
-                        (S[s, DID_CLOSE + o] and S[s, DID_CLOSE + r])
+                        (H[s, DID_CLOSE + o] and H[s, DID_CLOSE + r])
                         or so == RESET or sr == RESET or so == INACTIVE or sr == INACTIVE
                     ):
                         return True
@@ -487,8 +490,8 @@ def _fire_timers(F, S, s, now, nt):
             F[s, T_EXPIRE] = t + TCP_SESSION_TIMER
         elif which == T_ATTEMPT:  # AttemptTimer
             F[s, T_ATTEMPT] = 0
-            so = S[s, TSTATE + o]
-            if S[s, ACTIVE] and (so == SYN_SENT or so == SYN_ACK_SENT) and S[s, TSTATE + r] == INACTIVE:
+            so = H[s, TSTATE + o]
+            if H[s, ACTIVE] and (so == SYN_SENT or so == SYN_ACK_SENT) and H[s, TSTATE + r] == INACTIVE:
                 return True
         else:  # ConnDeleteTimer
             return True
@@ -514,11 +517,11 @@ def _start_flow(F, S, U, H, s, key, e, p, j, tcp_server, udp_server):
     F[s, :] = 0
     S[s, :] = 0
     H[s, :] = 0
-    S[s, KIND] = KIND_IP if ip else KIND_L2
-    S[s, PROTO] = p.proto[j] if ip else 0
+    H[s, KIND] = KIND_IP if ip else KIND_L2
+    H[s, PROTO] = p.proto[j] if ip else 0
     S[s, ETHERTYPE] = p.ethertype[j]
     S[s, VLAN] = p.vlan[j]
-    S[s, IPVER] = p.ipver[j] if ip else 0
+    H[s, IPVER] = p.ipver[j] if ip else 0
     a, b = e, 1 - e  # a = the sender's side
     U[s, KEY] = key
     U[s, UID + 1] = 0  # the uid's digest: worked out when the flow is first named
@@ -529,27 +532,27 @@ def _start_flow(F, S, U, H, s, key, e, p, j, tcp_server, udp_server):
         U[s, ADDR_HI + b], U[s, ADDR_LO + b], S[s, PORT + b] = p.dst_hi[j], p.dst_lo[j], p.dport[j]
     else:
         U[s, ADDR_HI + a], U[s, ADDR_LO + a], U[s, ADDR_HI + b], U[s, ADDR_LO + b] = 0, p.src_mac[j], 0, p.dst_mac[j]
-    S[s, ORIG_SIDE] = e
+    H[s, ORIG_SIDE] = e
     F[s, START] = F[s, LAST] = F[s, SEEN] = t
-    S[s, ACTIVE] = 1
+    H[s, ACTIVE] = 1
     for x in range(2):
         F[s, SIZE + x] = -1
         S[s, RX_THR + x] = S[s, W0_THR + x] = 1
-    S[s, TIMEOUT] = _initial_timeout(ip, S[s, PROTO])
+    S[s, TIMEOUT] = _initial_timeout(ip, H[s, PROTO])
     F[s, T_INACT] = t + S[s, TIMEOUT]
     if ip:
         sp, dp = p.sport[j], p.dport[j]
-        if S[s, PROTO] == pk.TCP:
+        if H[s, PROTO] == pk.TCP:
             F[s, T_EXPIRE] = t + TCP_SYN_TIMEOUT
             flags = p.tcp_flags[j]
             pure_syn = (flags & 2) and not (flags & 16)
             if not pure_syn and tcp_server[sp] and (not tcp_server[dp] or (not (flags & 2) and sp < dp)):
-                _flip(S, H, s)
-        elif S[s, PROTO] == pk.UDP:
+                _flip(H, s)
+        elif H[s, PROTO] == pk.UDP:
             # never make a broadcast or multicast address the originator
-            if udp_server[sp] and not udp_server[dp] and not _group_addr(S, U, s, 1 - e, True):
-                _flip(S, H, s)
-            if _is_dns_port(S[s, PORT + 1 - S[s, ORIG_SIDE]]):  # Zeek attaches its DNS analyzer
+            if udp_server[sp] and not udp_server[dp] and not _group_addr(H, U, s, 1 - e, True):
+                _flip(H, s)
+            if _is_dns_port(S[s, PORT + 1 - H[s, ORIG_SIDE]]):  # Zeek attaches its DNS analyzer
                 F[s, T_EXPIRE] = t + DNS_SESSION_TIMEOUT
 
 
@@ -558,35 +561,35 @@ def _count(F, S, H, s, e, t, ip_bytes, pay_len, is_tcp):
     """Count a packet into flow s; payload and history for everything but TCP segments."""
     F[s, PKTS + e] += 1
     F[s, IPB + e] += ip_bytes
-    S[s, IV_SEEN] = 1
+    H[s, IV_SEEN] = 1
     if t > F[s, SEEN]:
         F[s, SEEN] = t
     if is_tcp:
         return
     F[s, LAST] = t
     F[s, SIZE + e] = max(F[s, SIZE + e], 0) + pay_len
-    if S[s, KIND] == KIND_IP and S[s, PROTO] == pk.UDP:
-        is_orig = e == S[s, ORIG_SIDE]
+    if H[s, KIND] == KIND_IP and H[s, PROTO] == pk.UDP:
+        is_orig = e == H[s, ORIG_SIDE]
         mask = 1 if is_orig else 2  # UDP uses connection-level masks and explicit letters
         if not (S[s, HIST_SEEN] & mask):
             S[s, HIST_SEEN] |= mask
-            _add_hist(S, H, s, ord("D") if is_orig else ord("d"))
+            _add_hist(H, s, ord("D") if is_orig else ord("d"))
 
 
 @njit(cache=True, _nrt=False)
 def _dns_flip(S, U, H, s, e, response):
     """Zeek's DNS analyzer flips a flow whose first message is a response sent by the
     originator, unless the responder address is multicast."""
-    o = S[s, ORIG_SIDE]
+    o = H[s, ORIG_SIDE]
     r = 1 - o
-    if response and e == o and _is_dns_port(S[s, PORT + r]) and not _group_addr(S, U, s, r, False):
-        _flip(S, H, s)
+    if response and e == o and _is_dns_port(S[s, PORT + r]) and not _group_addr(H, U, s, r, False):
+        _flip(H, s)
 
 
 @njit(cache=True, _nrt=False)
-def _group_addr(S, U, s, side, broadcast):
+def _group_addr(H, U, s, side, broadcast):
     """Is the side's IP address multicast (or, with ``broadcast``, 255.255.255.255)?"""
-    if S[s, IPVER] == 4:
+    if H[s, IPVER] == 4:
         lo = U[s, ADDR_LO + side]
         return (lo >> np.uint64(28)) == np.uint64(0xE) or (broadcast and lo == np.uint64(0xFFFFFFFF))
     return (U[s, ADDR_HI + side] >> np.uint64(56)) == np.uint64(0xFF)
@@ -607,8 +610,8 @@ def _advance(F, S, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp
             is_tcp = p.status[j] == pk.OK and p.proto[j] == pk.TCP and p.frag[j] != pk.FRAG_LATER
             flags = np.int64(p.tcp_flags[j])
             seq = np.int64(p.seq[j])
-            if s >= 0 and (_fire_timers(F, S, s, nt[j], nt) or (is_tcp and _is_reuse(F, S, s, flags, seq))):
-                S[s, ENDED] = 1
+            if s >= 0 and (_fire_timers(F, S, H, s, nt[j], nt) or (is_tcp and _is_reuse(F, H, s, flags, seq))):
+                H[s, ENDED] = 1
                 s = -1
             if s < 0:
                 n_free[0] -= 1
@@ -620,19 +623,19 @@ def _advance(F, S, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp
             pslot[j] = s
             if is_tcp:
                 _tcp_packet(F, S, H, s, e, t, flags, seq, np.int64(p.ack[j]), ln, p.win[j])
-            elif p.dns_qr[j] and not S[s, DNS_SEEN]:
-                S[s, DNS_SEEN] = 1
+            elif p.dns_qr[j] and not H[s, DNS_SEEN]:
+                H[s, DNS_SEEN] = 1
                 _dns_flip(S, U, H, s, e, p.dns_qr[j] == 2)
         gslot[g] = s
     return -1
 
 
 @njit(cache=True)
-def _expire_all(F, S, now, nt):
+def _expire_all(F, S, H, now, nt):
     """Fire due timers of every live flow up to network time ``now``."""
     for s in range(F.shape[0]):
-        if S[s, KIND] != KIND_FREE and not S[s, ENDED] and _fire_timers(F, S, s, now, nt):
-            S[s, ENDED] = 1
+        if H[s, KIND] != KIND_FREE and not H[s, ENDED] and _fire_timers(F, S, H, s, now, nt):
+            H[s, ENDED] = 1
 
 
 # ---------------------------------------------------------------- Python side
@@ -701,14 +704,14 @@ def _pair(F: np.ndarray, slots: np.ndarray, col: int) -> np.ndarray:
     return F[slots, col : col + 2]
 
 
-def _tcp_sizes(F: np.ndarray, S: np.ndarray, slots: np.ndarray) -> np.ndarray:
+def _tcp_sizes(F: np.ndarray, S: np.ndarray, H: np.ndarray, slots: np.ndarray) -> np.ndarray:
     """Zeek's TCP_Endpoint::Size (payload bytes from the sequence span) per side, [n, 2]."""
     ack = _pair(F, slots, REL_ACK)
     size = np.maximum(np.maximum(_pair(F, slots, REL_LAST), ack), 0)
     size = np.where(size != 0, size - 1, 0)
     size = np.where((_pair(S, slots, FIN_CNT) > 0) & (size != 0), size - 1, size)
-    state = _pair(S, slots, TSTATE)
-    aborted = (_pair(S, slots, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
+    state = _pair(H, slots, TSTATE)
+    aborted = (_pair(H, slots, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
     return np.where(aborted & (ack != 0) & (ack != 1), 0, size)
 
 
@@ -755,7 +758,7 @@ class FlowTable:
         return self._nt
 
     def __len__(self) -> int:
-        return int(np.count_nonzero(self._st.S[:, KIND]))
+        return int(np.count_nonzero(self._st.H[:, KIND]))
 
     def _make_room(self, need: int, busy: np.ndarray) -> None:
         """At least ``need`` free slots: grow up to ``max_flows``, then evict flows not in ``busy``
@@ -769,11 +772,11 @@ class FlowTable:
             self._grow(need)
 
     def _evict(self, count: int, busy: np.ndarray) -> None:
-        F, S = self._st.F, self._st.S
-        live = np.flatnonzero(S[:, KIND] != KIND_FREE)
+        F, H = self._st.F, self._st.H
+        live = np.flatnonzero(H[:, KIND] != KIND_FREE)
         live = live[~np.isin(live, busy)]
-        victims = live[np.lexsort((F[live, SEEN], S[live, ENDED] == 0))[:count]]
-        S[victims, ENDED] = 1
+        victims = live[np.lexsort((F[live, SEEN], H[live, ENDED] == 0))[:count]]
+        H[victims, ENDED] = 1
         self._evicted.append(self._records(victims))
         self._release(victims)
         self._evicted_slots += victims.tolist()
@@ -826,8 +829,8 @@ class FlowTable:
         valid = np.flatnonzero(p.status != pk.MALFORMED)
         if len(valid):  # (a chunk of malformed frames only still advances the network time)
             self._place(p, key, side, _in_arrival_order(valid, key), nt, pslot)
-        _expire_all(self._st.F, self._st.S, self._nt, nt)
-        return Placed(pslot, side == self._st.S[pslot, ORIG_SIDE])
+        _expire_all(self._st.F, self._st.S, self._st.H, self._nt, nt)
+        return Placed(pslot, side == self._st.H[pslot, ORIG_SIDE])
 
     def _place(self, p: pk.Packets, key: np.ndarray, side: np.ndarray, order: np.ndarray, nt: np.ndarray,
                pslot: np.ndarray) -> None:
@@ -847,18 +850,18 @@ class FlowTable:
     def flush(self, final: bool = False) -> pa.Table:
         """Records (a wire.FLOWS table) for flows with packets since the last flush and for flows
         that ended; ``final`` ends every flow (end of input) and gives the table's memory back."""
-        S = self._st.S
-        used = S[:, KIND] != KIND_FREE
+        H = self._st.H
+        used = H[:, KIND] != KIND_FREE
         if final:
-            S[used, ENDED] = 1
-        slots = np.flatnonzero(used & ((S[:, IV_SEEN] != 0) | (S[:, ENDED] != 0)))
+            H[used, ENDED] = 1
+        slots = np.flatnonzero(used & ((H[:, IV_SEEN] != 0) | (H[:, ENDED] != 0)))
         rows = self._final_records(slots) if final else self._records(slots)
         if self._evicted:  # evicted flows first, as they were reported
             rows = pa.concat_tables([*self._evicted, rows])
             self._evicted = []
         if not final:
-            S[slots, IV_SEEN] = 0
-            self._release(slots[S[slots, ENDED] != 0])
+            H[slots, IV_SEEN] = 0
+            self._release(slots[H[slots, ENDED] != 0])
         return rows
 
     def _final_records(self, slots: np.ndarray) -> pa.Table:
@@ -883,10 +886,10 @@ class FlowTable:
 
     def _release(self, done: np.ndarray) -> None:
         """Free the slots of flows that ended and have been reported."""
-        S = self._st.S
+        H = self._st.H
         self._slot_of.drop(self._st.U[done, KEY], done)
-        S[done, KIND] = KIND_FREE
-        S[done, ENDED] = 0
+        H[done, KIND] = KIND_FREE
+        H[done, ENDED] = 0
         self._cids[done[done < len(self._cids)], 21] = 0
         nf = int(self._n_free[0])
         self._free[nf : nf + len(done)] = done
@@ -898,13 +901,13 @@ class FlowTable:
 
     def app_marks(self, slots: np.ndarray) -> np.ndarray:
         """The APP_* mark of each slot's flow."""
-        return self._st.S[slots, APP]
+        return self._st.H[slots, APP]
 
     def app_mark(self, slot: int) -> int:
-        return int(self._st.S[slot, APP])
+        return int(self._st.H[slot, APP])
 
     def mark_app(self, slot: int, mark: int) -> None:
-        self._st.S[slot, APP] = mark
+        self._st.H[slot, APP] = mark
 
     def count_try(self, slot: int) -> int:
         """One more payload packet of the flow offered to detection: how many so far."""
@@ -924,24 +927,24 @@ class FlowTable:
 
     def endpoints(self, slot: int) -> tuple[str, str, str, int]:
         """(uid, orig_h, resp_h, resp_p) of the flow in ``slot``, as its records name them."""
-        S = self._st.S
-        o = int(S[slot, ORIG_SIDE])
+        S, H = self._st.S, self._st.H
+        o = int(H[slot, ORIG_SIDE])
         host = self._hosts(slot)
         return wire.uid_text(self._digest(slot)), host[o], host[1 - o], int(S[slot, PORT + 1 - o])
 
     def _hosts(self, s: int) -> tuple[str, str]:
-        S, U = self._st.S, self._st.U
-        if S[s, KIND] == KIND_L2:
+        H, U = self._st.H, self._st.U
+        if H[s, KIND] == KIND_L2:
             return "", ""
-        return ip_text(S[s, IPVER], U[s, ADDR_HI], U[s, ADDR_LO]), ip_text(S[s, IPVER], U[s, ADDR_HI + 1], U[s, ADDR_LO + 1])
+        return ip_text(H[s, IPVER], U[s, ADDR_HI], U[s, ADDR_LO]), ip_text(H[s, IPVER], U[s, ADDR_HI + 1], U[s, ADDR_LO + 1])
 
     def _digest(self, s: int) -> bytes:
         """The digest under the flow's uid, worked out once and kept in the slot."""
-        F, S, U, _ = self._st
+        F, S, U, H = self._st
         if int(U[s, UID + 1]) & UID_KNOWN:
             return _digests(U[[s]])[0].tobytes()
         host = self._hosts(s)
-        proto = "l2" if S[s, KIND] == KIND_L2 else PROTO_NAMES.get(int(S[s, PROTO]), str(int(S[s, PROTO])))
+        proto = "l2" if H[s, KIND] == KIND_L2 else PROTO_NAMES.get(int(H[s, PROTO]), str(int(H[s, PROTO])))
         ends = [(host[x], int(S[s, PORT + x]), mac_text(U[s, MAC + x])) for x in (0, 1)]
         digest = wire.flow_digest(self._salt, proto, int(S[s, VLAN]), int(S[s, ETHERTYPE]), int(F[s, START]), *ends)
         _keep_digests(U, np.array([s]), np.frombuffer(digest, np.uint8).reshape(1, 12))
@@ -961,29 +964,27 @@ class FlowTable:
             return wire.FLOWS.empty_table()
         F, S, U, H = self._st
         n = len(slots)
-        o = S[slots, ORIG_SIDE]
+        o = H[slots, ORIG_SIDE]
         r = 1 - o
         idx = np.arange(n)
-        tcp = (S[slots, KIND] == KIND_IP) & (S[slots, PROTO] == pk.TCP)
+        tcp = (H[slots, KIND] == KIND_IP) & (H[slots, PROTO] == pk.TCP)
         active = _pair(F, slots, SIZE) >= 0  # UDP endpoint activity
-        size = np.where(tcp[:, None], _tcp_sizes(F, S, slots), np.maximum(_pair(F, slots, SIZE), 0))
+        size = np.where(tcp[:, None], _tcp_sizes(F, S, H, slots), np.maximum(_pair(F, slots, SIZE), 0))
         d_bytes = np.maximum(size - _pair(F, slots, EM_BYTES), 0)
         F[slots, EM_BYTES : EM_BYTES + 2] = np.maximum(size, _pair(F, slots, EM_BYTES))
-        d_pkts = _pair(F, slots, PKTS) - _pair(F, slots, EM_PKTS)
-        d_ipb = _pair(F, slots, IPB) - _pair(F, slots, EM_IPB)
-        F[slots, EM_PKTS : EM_PKTS + 2] = _pair(F, slots, PKTS)
-        F[slots, EM_IPB : EM_IPB + 2] = _pair(F, slots, IPB)
-        state = np.where(tcp[:, None], _pair(S, slots, TSTATE), active)
-        l2 = S[slots, KIND] == KIND_L2
-        ver = np.where(l2, 0, S[slots, IPVER]).astype(np.uint64)
+        d_pkts, d_ipb = _pair(F, slots, PKTS), _pair(F, slots, IPB)  # (copies: their columns start again)
+        F[slots, PKTS : PKTS + 2] = F[slots, IPB : IPB + 2] = 0
+        state = np.where(tcp[:, None], _pair(H, slots, TSTATE), active)
+        l2 = H[slots, KIND] == KIND_L2
+        ver = np.where(l2, 0, H[slots, IPVER]).astype(np.uint64)
         hosts, host = _texts(np.stack([np.repeat(ver, 2), U[slots, ADDR_HI : ADDR_HI + 2].ravel(),
                                        U[slots, ADDR_LO : ADDR_LO + 2].ravel()], axis=1),
                              lambda v, hi, lo: ip_text(v, hi, lo) if v else "")
         macs, mac = _texts(U[slots, MAC : MAC + 2].reshape(-1, 1), mac_text)
         host, mac = host.reshape(n, 2), mac.reshape(n, 2)
-        proto_code = np.where(l2, -1, S[slots, PROTO])
+        proto_code = np.where(l2, -1, H[slots, PROTO].astype(np.int64))
         protos, proto = _texts(proto_code[:, None], _proto_name)
-        history = _history(S, H, slots)
+        history = _history(H, slots)
         start, seen = F[slots, START], F[slots, SEEN]
         cols = {
             "ts": start, "ts_end": seen, "vlan": S[slots, VLAN],
@@ -998,7 +999,7 @@ class FlowTable:
                                        (size == 0).all(axis=1), history),
             "history": history,
             "orig_l2_addr": macs.take(mac[idx, o]), "resp_l2_addr": macs.take(mac[idx, r]),
-            "final": S[slots, ENDED] != 0,
+            "final": H[slots, ENDED] != 0,
         }
         cols["uid"] = self._uids(slots, cols)
         cols["community_id"] = self._community_ids(slots, o, r)
@@ -1024,15 +1025,15 @@ class FlowTable:
 
     def _community_ids(self, slots: np.ndarray, o: np.ndarray, r: np.ndarray) -> pa.Array:
         """The flows' Community IDs, hashed for the flows new to a slot (or whose originator changed)."""
-        S, U = self._st.S, self._st.U
+        S, U, H = self._st.S, self._st.U, self._st.H
         if len(self._cids) < len(S):
             self._cids = np.concatenate([self._cids, np.zeros((len(S) - len(self._cids), 22), np.uint8)])
-        proto = np.where(S[slots, KIND] == KIND_IP, S[slots, PROTO], 0)
+        proto = np.where(H[slots, KIND] == KIND_IP, H[slots, PROTO], 0)
         new = np.flatnonzero(self._cids[slots, 21] != o + 1)
         if len(new):
             s, o, r = slots[new], o[new], r[new]
             ends = [community.words_to_bytes(U[s, ADDR_HI + side], U[s, ADDR_LO + side]) for side in (o, r)]
-            self._cids[s, :21] = community.community_digests(proto[new], S[s, IPVER] == 6, *ends, S[s, PORT + o],
+            self._cids[s, :21] = community.community_digests(proto[new], H[s, IPVER] == 6, *ends, S[s, PORT + o],
                                                              S[s, PORT + r])
             self._cids[s, 21] = o + 1
         return community.render(self._cids[slots, :21], proto != 0)
@@ -1096,10 +1097,10 @@ def _texts(values: np.ndarray, fmt) -> tuple[pa.Array, np.ndarray]:
     return pa.array([fmt(*row) for row in ranked[first].tolist()], pa.string()), index
 
 
-def _history(S: np.ndarray, H: np.ndarray, slots: np.ndarray) -> pa.Array:
+def _history(H: np.ndarray, slots: np.ndarray) -> pa.Array:
     """The history letters of each flow as one Arrow string column, straight from the slots' bytes."""
-    length = S[slots, HIST_LEN]
-    letters = H[slots][np.arange(HMAX)[None, :] < length[:, None]]  # row by row, in order
+    length = H[slots, HIST_LEN].astype(np.int64)
+    letters = H[slots, :HMAX][np.arange(HMAX)[None, :] < length[:, None]]  # row by row, in order
     offsets = np.concatenate([[0], np.cumsum(length)]).astype(np.int32)
     return pa.StringArray.from_buffers(len(slots), pa.py_buffer(offsets), pa.py_buffer(letters.tobytes()))
 

@@ -85,12 +85,17 @@ class Stats:
     def balanced(self) -> bool:
         return self.read == self.decoded + sum(self.errors.values())
 
+    def damaged(self, records: int) -> None:
+        """File records too damaged to hold a frame."""
+        self.read += records
+        if records:
+            self.errors["record"] += records
+
     def add(self, frames: Frames, p: pk.Packets) -> None:
-        self.read += len(frames) + frames.errors
+        """The frames and their packet columns."""
+        self.read += len(frames)
         bad = p.status == pk.MALFORMED
         self.decoded += len(p.ts) - int(np.count_nonzero(bad))
-        if frames.errors:
-            self.errors["record"] += frames.errors
         for code, count in enumerate(np.bincount(p.error[bad]).tolist()):
             if count and code in pk.ERRORS:  # (a malformed frame without a reason unbalances the stats)
                 self.errors[pk.ERRORS[code]] += count
@@ -159,8 +164,10 @@ def _distinct_rows(rows: np.ndarray) -> np.ndarray:
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], np.uint64)
 
 
-def _slice(p: pk.Packets, lo: int, hi: int) -> pk.Packets:
-    return pk.Packets(*(a[lo:hi] for a in p))
+def _part(frames: Frames, lo: int, hi: int) -> Frames:
+    """The chunk's frames ``lo`` to ``hi`` (its damaged records, drops and clock left out)."""
+    return Frames(frames.buf, frames.ts[lo:hi], frames.offset[lo:hi], frames.caplen[lo:hi], frames.wirelen[lo:hi],
+                  frames.linktype[lo:hi])
 
 
 def _new_counters() -> dict[str, int]:
@@ -226,9 +233,8 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
 
     for source in sources:
         for frames in _chunks(source):
-            p = pk.decode(frames)
-            stats.add(frames, p)
-            nt = np.maximum.accumulate(np.maximum(p.ts, max(table.network_time, floor)))
+            stats.damaged(frames.errors)
+            nt = np.maximum.accumulate(np.maximum(frames.ts, max(table.network_time, floor)))
             iv = nt // int(width) if width else np.zeros(len(nt), np.int64)
             cuts = [0, *(np.flatnonzero(iv[1:] != iv[:-1]) + 1).tolist(), len(iv)] if len(iv) else [0]
             if max_flows and len(iv):  # a bounded table can evict only flows outside the slice it places
@@ -239,9 +245,12 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                     yield close()
                     counters = _new_counters()
                 current = int(iv[lo])
-                first_ts = int(p.ts[lo]) if first_ts is None else first_ts
+                first_ts = int(frames.ts[lo]) if first_ts is None else first_ts
                 last_ts = int(nt[hi - 1])
-                seg = _slice(p, lo, hi)
+                # decoded a slice at a time: no packet columns are held while an interval closes
+                part = _part(frames, lo, hi)
+                seg = pk.decode(part)
+                stats.add(part, seg)
                 placed = table.add(seg)
                 freed = table.take_evicted()
                 if app and freed:
@@ -257,6 +266,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                 counters["bytes"] += int(seg.wirelen.sum())
                 counters["parse_errors"] += malformed
                 counters["non_ip_packets"] += int(np.count_nonzero(seg.status == pk.NON_IP))
+                part = seg = placed = None
             # damaged records have no timestamp: count them in the interval being built
             counters["packets"] += frames.errors
             counters["parse_errors"] += frames.errors
@@ -270,7 +280,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                     done = None  # not held while the next interval is built
                     counters = _new_counters()
                 current = tick if current is None else max(current, tick)
-            p = seg = placed = frames = nt = iv = frame_end = None  # gone before the next chunk is read
+            frames = nt = iv = frame_end = None  # gone before the next chunk is read
     if current is None:
         if counters["packets"]:  # nothing readable, only damaged records
             yield Interval(0.0, 0.0, table.flush(final=True), dict(counters))

@@ -88,8 +88,10 @@ class SlotIndex:
 
     def put(self, keys: np.ndarray, slots: np.ndarray) -> None:
         """Each (distinct) key now leads to its slot."""
-        if 2 * (self._live + self._gone + len(keys)) > len(self._keys):
-            self._rebuild(self._live + len(keys))
+        if 2 * (self._live + self._gone + len(keys)) > len(self._keys):  # (then count the keys it lacks)
+            new = int(np.count_nonzero(self.get(keys) < 0))  # a chunk's keys are mostly its flows' known ones
+            if 2 * (self._live + self._gone + new) > len(self._keys):
+                self._rebuild(self._live + new)
         new, reused = _put(self._keys, self._slots, keys, slots)
         self._live += new
         self._gone -= reused

@@ -13,7 +13,7 @@ import pytest
 
 from sensor import wire
 from sensor.meter import flows
-from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, EM_IPB, EM_PKTS, ENDED, ETHERTYPE, HIST_LEN, IPB, IPVER,
+from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, ENDED, ETHERTYPE, HIST_LEN, IPB, IPVER,
                                 IV_SEEN, KIND, KIND_FREE, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO, SEEN, SIZE,
                                 START, TSTATE, VLAN, FlowTable, ip_text, mac_text)
 from sensor.meter.pipeline import iter_intervals
@@ -26,30 +26,30 @@ CAPTURES = ("zeek/Traces/tls/tls1.2.pcap", "ics-pcap/S7/s7-1200-hmi/s7-1200-hmi.
 STAMP = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
 
-def reference_records(table: FlowTable, F: np.ndarray, S: np.ndarray, slots: np.ndarray) -> pa.Table:
-    """The records as the table built them before, row by row from ``F`` and ``S`` (its state
+def reference_records(table: FlowTable, F: np.ndarray, S: np.ndarray, H: np.ndarray, slots: np.ndarray) -> pa.Table:
+    """The records as the table built them before, row by row from ``F``, ``S`` and ``H`` (its state
     before the interval's counts were marked reported)."""
-    U, H = table._st.U, table._st.H
+    U = table._st.U
     pair = lambda col: F[slots, col : col + 2]  # noqa: E731
-    o, idx = S[slots, ORIG_SIDE], np.arange(len(slots))
+    o, idx = H[slots, ORIG_SIDE], np.arange(len(slots))
     r = 1 - o
-    tcp = (S[slots, KIND] == KIND_IP) & (S[slots, PROTO] == 6)
-    size = np.where(tcp[:, None], flows._tcp_sizes(F, S, slots), np.maximum(pair(SIZE), 0))
+    tcp = (H[slots, KIND] == KIND_IP) & (H[slots, PROTO] == 6)
+    size = np.where(tcp[:, None], flows._tcp_sizes(F, S, H, slots), np.maximum(pair(SIZE), 0))
     d_bytes = np.maximum(size - pair(EM_BYTES), 0)
-    d_pkts, d_ipb = pair(PKTS) - pair(EM_PKTS), pair(IPB) - pair(EM_IPB)
-    state = np.where(tcp[:, None], S[slots, TSTATE : TSTATE + 2], pair(SIZE) >= 0)
+    d_pkts, d_ipb = pair(PKTS), pair(IPB)  # (since the flow's last record)
+    state = np.where(tcp[:, None], H[slots, TSTATE : TSTATE + 2], pair(SIZE) >= 0)
     rows = {name: [] for name in wire.FLOWS.names}
     for i, s in enumerate(slots.tolist()):
         oi, ri = int(o[i]), int(r[i])
         mac = (mac_text(U[s, MAC]), mac_text(U[s, MAC + 1]))
-        if S[s, KIND] == KIND_L2:
+        if H[s, KIND] == KIND_L2:
             host, proto = ("", ""), "l2"
         else:
-            ver = int(S[s, IPVER])
+            ver = int(H[s, IPVER])
             host = (ip_text(ver, U[s, ADDR_HI], U[s, ADDR_LO]), ip_text(ver, U[s, ADDR_HI + 1], U[s, ADDR_LO + 1]))
-            proto = flows.PROTO_NAMES.get(int(S[s, PROTO]), str(int(S[s, PROTO])))
+            proto = flows.PROTO_NAMES.get(int(H[s, PROTO]), str(int(H[s, PROTO])))
         ends = [(host[x], int(S[s, PORT + x]), mac[x]) for x in (0, 1)]
-        history = H[s, : S[s, HIST_LEN]].tobytes().decode("ascii")
+        history = H[s, : H[s, HIST_LEN]].tobytes().decode("ascii")
         ports = (int(S[s, PORT + oi]), int(S[s, PORT + ri]))
         values = {
             "ts": int(F[s, START]), "ts_end": int(F[s, SEEN]), "duration": (int(F[s, SEEN]) - int(F[s, START])) / 1e6,
@@ -63,7 +63,7 @@ def reference_records(table: FlowTable, F: np.ndarray, S: np.ndarray, slots: np.
             "conn_state": flows.conn_state(proto, int(state[i, oi]), int(state[i, ri]),
                                            size[i, oi] == 0 and size[i, ri] == 0,
                                            flows._RSTOS0.fullmatch(history) is not None),
-            "history": history, "orig_l2_addr": mac[oi], "resp_l2_addr": mac[ri], "final": bool(S[s, ENDED]),
+            "history": history, "orig_l2_addr": mac[oi], "resp_l2_addr": mac[ri], "final": bool(H[s, ENDED]),
         }
         for name, value in values.items():
             rows[name].append(value)
@@ -88,18 +88,18 @@ def compared(monkeypatch):
     records, flush = FlowTable._records, FlowTable.flush
 
     def checked_records(self, slots):
-        expected = reference_records(self, self._st.F.copy(), self._st.S.copy(), slots)
+        expected = reference_records(self, self._st.F.copy(), self._st.S.copy(), self._st.H.copy(), slots)
         got = records(self, slots)
         evicted[id(got)] = expected
         return got
 
     def checked_flush(self, final=False):
-        F, S = self._st.F.copy(), self._st.S.copy()
-        used = S[:, KIND] != KIND_FREE
+        F, S, H = self._st.F.copy(), self._st.S.copy(), self._st.H.copy()
+        used = H[:, KIND] != KIND_FREE
         if final:
-            S[used, ENDED] = 1
-        slots = np.flatnonzero(used & ((S[:, IV_SEEN] != 0) | (S[:, ENDED] != 0)))
-        expected = pa.concat_tables([*(evicted[id(t)] for t in self._evicted), reference_records(self, F, S, slots)])
+            H[used, ENDED] = 1
+        slots = np.flatnonzero(used & ((H[:, IV_SEEN] != 0) | (H[:, ENDED] != 0)))
+        expected = pa.concat_tables([*(evicted[id(t)] for t in self._evicted), reference_records(self, F, S, H, slots)])
         got = flush(self, final)
         evicted.clear()
         seen.append((got.num_rows, got.combine_chunks().equals(expected), _frame(got) == _frame(expected)))
