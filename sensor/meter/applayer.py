@@ -220,15 +220,18 @@ class AppLayer:
 
     def _run(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
         """Decode the packets ``idx`` (positions in capture order)."""
-        compiled: dict[str, np.ndarray] = {}  # packets of flows on each compiled path
+        compiled: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # packets of flows on each compiled path, their fids
+        slots = placed.slot[idx]
         for name, path in self._fast.items():
-            placed_fids = path.fids(placed.slot[idx])
-            compiled[name], idx = idx[placed_fids >= 0], idx[placed_fids < 0]
+            fids = path.fids(slots)
+            on = fids >= 0
+            compiled[name] = idx[on], fids[on]
+            idx, slots = idx[~on], slots[~on]
         fresh: dict[int, str] = {}  # slots of the flows detected just now onto a compiled path: its name
         detected: dict[str, list[int]] = {name: [] for name in self._fast}  # those flows' packets
         quiet: set[int] = set()  # slots of the flows stopped or paused by a packet of this call
         view = memoryview(buf)
-        cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
+        cols = (slots, placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
                 p.proto[idx] == pk.TCP, p.seq[idx], idx)
         for slot, is_orig, ts, lo, length, end, tcp, seq, i in _rows(cols, quiet):
             data = None
@@ -269,16 +272,18 @@ class AppLayer:
             self._decode(flow, slot, pdus, is_orig, ts / SEC)
             if flow.stopped or flow.paused:
                 quiet.add(slot)
-        for name, packets in compiled.items():
+        for name, (packets, fids) in compiled.items():
             if detected[name]:
                 packets = np.sort(np.concatenate([packets, np.array(detected[name], np.int64)]))
+                fids = self._fast[name].fids(placed.slot[packets])
             if len(packets):
-                self._compiled(name, p, packets, placed, buf, frame_end)
+                self._compiled(name, p, packets, fids, placed, buf, frame_end)
 
-    def _compiled(self, name: str, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray,
-                  frame_end: np.ndarray) -> None:
+    def _compiled(self, name: str, p: pk.Packets, idx: np.ndarray, fids: np.ndarray, placed: Placed,
+                  buf: np.ndarray, frame_end: np.ndarray) -> None:
+        """Decode the packets ``idx`` of flows on the path ``name`` (``fids``: theirs on it)."""
         path = self._fast[name]
-        cols = (buf, path.fids(placed.slot[idx]), placed.is_orig[idx], p.ts[idx], p.pay_off[idx],
+        cols = (buf, fids, placed.is_orig[idx], p.ts[idx], p.pay_off[idx],
                 p.pay_len[idx].astype(np.int64), frame_end[idx], p.seq[idx].astype(np.int64))
         if isinstance(path, MovingFlows):
             path.packets(*cols, lambda fid, positions: self._move(name, fid, idx[positions], p, placed, buf, frame_end))
