@@ -8,7 +8,7 @@ All tools read the same capture in one run: the simulated plant (sensor.simulate
 with ``--concurrent``, bench/concurrent_flows.py's busy site. The output is packets/s per tool
 and our speed as a ratio to each; ours, ndpiReader and tshark each run as a whole process of
 their own, so their CPU time (user + system, as ``/usr/bin/time`` reports it) and maximum RSS are printed
-beside them (our RSS as a ratio to each peer's too); ours also times its pipeline in process (CPU,
+beside them (our RSS as a ratio to each peer's too; each runs under ``/usr/bin/time``); ours also times its pipeline in process (CPU,
 start-up excluded: imports, kernels loaded). ``--dense`` runs ours, ndpiReader and tshark again on the
 plant's packets dense in time (bench/dense_capture.py: 1 M packets a second, as a busy mirror port
 delivers them), where a sensor meets one interval end instead of one every ~18,000 packets. Ours
@@ -41,6 +41,7 @@ from sensor import wire  # noqa: E402
 from sensor.meter.pipeline import iter_batches, iter_intervals, lean_process  # noqa: E402
 from sensor.meter.observe import Observer  # noqa: E402
 
+GNU_TIME = "/usr/bin/time"  # Debian's ``time``
 LIVE_INTERVAL = 2.0  # s: concurrent_flows' rounds are 2 s apart, so every flow crosses interval ends before the file's
 
 
@@ -118,16 +119,16 @@ def scapy_flows(path: Path, limit: int) -> tuple[int, int]:
 
 
 def measured(cmd: list[str]) -> tuple[float, float, float, str]:
-    """(seconds, CPU seconds, max RSS in MB, stdout) of ``cmd`` run as a process of its own."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise subprocess.CalledProcessError(proc.returncode, cmd, out)
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
+    """(seconds, CPU seconds, max RSS in MB, stdout) of ``cmd`` run as a process of its own under GNU time.
+    (``os.wait4`` on a child of this process reports at least this process's own maximum RSS: Popen's
+    vfork shares it until the exec, which keeps its high-water mark.)"""
+    with tempfile.NamedTemporaryFile("r") as report:
+        t = time.perf_counter()
+        out = subprocess.run([GNU_TIME, "-o", report.name, "-f", "%U %S %M", *cmd], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, check=True).stdout
+        seconds = time.perf_counter() - t
+        user, system, rss_kb = report.read().split()[-3:]
+    return seconds, float(user) + float(system), int(rss_kb) / 1024, out
 
 
 def ours_process(path: Path, child: str) -> tuple[float, float, float, float, int, int]:
@@ -207,6 +208,8 @@ def main() -> None:
         result = live(args.capture) if args.child == "live" else ours(args.capture, args.child == "decoders")
         print(*result, f"{time.process_time() - cpu:.4f}")
         return
+    if not Path(GNU_TIME).exists():
+        sys.exit(f"{GNU_TIME} measures each process: apt-get install -y time")
     from bench import dense_capture  # (these not in the measured child: 33 ms)
     from bench.concurrent_flows import write as write_concurrent
     from sensor.simulate import write_pcap
