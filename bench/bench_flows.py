@@ -2,11 +2,16 @@
 
     .venv/bin/python bench/bench_flows.py [--packets 1000000] [--scapy-packets 20000]
     .venv/bin/python bench/bench_flows.py --concurrent 100000   # 100,000 flows open at once
+    .venv/bin/python bench/bench_flows.py --dense                # and the plant at 1 M packets/s
 
 All tools read the same capture in one run: the simulated plant (sensor.simulate.write_pcap) or,
 with ``--concurrent``, bench/concurrent_flows.py's busy site. The output is packets/s per tool
 and our speed as a ratio to each; ours, ndpiReader and tshark each run as a whole process of
-their own, so their maximum RSS is printed beside them (ours as a ratio to each peer's too). Ours
+their own, so their CPU time (user + system, as ``/usr/bin/time`` reports it) and maximum RSS are printed
+beside them (our RSS as a ratio to each peer's too; each runs under ``/usr/bin/time``); ours also times its pipeline in process (CPU,
+start-up excluded: imports, kernels loaded). ``--dense`` runs ours, ndpiReader and tshark again on the
+plant's packets dense in time (bench/dense_capture.py: 1 M packets a second, as a busy mirror port
+delivers them), where a sensor meets one interval end instead of one every ~18,000 packets. Ours
 runs as ``mieruka-sensor`` does (``pipeline.lean_process``: pyarrow without pandas, which the
 ``sensor`` extra does not install), so a dev or core install measures what a sensor box runs; with
 ``--concurrent`` also as a running sensor batches it (``live``: interval ends while the flows are
@@ -18,6 +23,7 @@ whole file). numba compile time is measured separately, in a child process with 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
 import shutil
@@ -36,6 +42,7 @@ from sensor import wire  # noqa: E402
 from sensor.meter.pipeline import iter_batches, iter_intervals, lean_process  # noqa: E402
 from sensor.meter.observe import Observer  # noqa: E402
 
+GNU_TIME = "/usr/bin/time"  # Debian's ``time``
 LIVE_INTERVAL = 2.0  # s: concurrent_flows' rounds are 2 s apart, so every flow crosses interval ends before the file's
 
 
@@ -112,38 +119,38 @@ def scapy_flows(path: Path, limit: int) -> tuple[int, int]:
     return n, len(flows)
 
 
-def measured(cmd: list[str]) -> tuple[float, float, str]:
-    """(seconds, max RSS in MB, stdout) of ``cmd`` run as a process of its own."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise subprocess.CalledProcessError(proc.returncode, cmd, out)
-    return seconds, usage.ru_maxrss / 1024, out
+def measured(cmd: list[str]) -> tuple[float, float, float, str]:
+    """(seconds, CPU seconds, max RSS in MB, stdout) of ``cmd`` run as a process of its own under GNU time.
+    (``os.wait4`` on a child of this process reports at least this process's own maximum RSS: Popen's
+    vfork shares it until the exec, which keeps its high-water mark.)"""
+    with tempfile.NamedTemporaryFile("r") as report:
+        t = time.perf_counter()
+        out = subprocess.run([GNU_TIME, "-o", report.name, "-f", "%U %S %M", *cmd], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, check=True).stdout
+        seconds = time.perf_counter() - t
+        user, system, rss_kb = report.read().split()[-3:]
+    return seconds, float(user) + float(system), int(rss_kb) / 1024, out
 
 
-def ours_process(path: Path, child: str) -> tuple[float, float, int, int]:
-    """(seconds, max RSS MB, packets, flow records) of ``ours`` (child "flows" or "decoders") or ``live``
-    in a fresh interpreter."""
-    seconds, rss, out = measured([sys.executable, __file__, "--child", child, str(path)])
-    packets, records = map(int, out.split())
-    return seconds, rss, packets, records
+def ours_process(path: Path, child: str) -> tuple[float, float, float, float, int, int]:
+    """(seconds, CPU seconds, CPU seconds of the pipeline in process, max RSS MB, packets, flow records) of
+    ``ours`` (child "flows" or "decoders") or ``live`` in a fresh interpreter."""
+    seconds, cpu, rss, out = measured([sys.executable, __file__, "--child", child, str(path)])
+    packets, records, pipeline_cpu = out.split()
+    return seconds, cpu, float(pipeline_cpu), rss, int(packets), int(records)
 
 
-def tshark_flows(path: Path) -> tuple[float, float, int]:
-    """(seconds, max RSS MB, conversations tshark lists with its TCP and UDP conversation statistics)."""
-    seconds, rss, out = measured(["tshark", "-r", str(path), "-q", "-z", "conv,tcp", "-z", "conv,udp"])
-    return seconds, rss, sum(1 for line in out.splitlines() if "<->" in line)
+def tshark_flows(path: Path) -> tuple[float, float, float, int]:
+    """(seconds, CPU seconds, max RSS MB, conversations tshark lists with its TCP and UDP conversation statistics)."""
+    seconds, cpu, rss, out = measured(["tshark", "-r", str(path), "-q", "-z", "conv,tcp", "-z", "conv,udp"])
+    return seconds, cpu, rss, sum(1 for line in out.splitlines() if "<->" in line)
 
 
-def ndpi_flows(path: Path) -> tuple[float, float, int]:
-    """(seconds, max RSS MB, unique flows) of nDPI's ndpiReader (flow table and protocol detection)."""
-    seconds, rss, out = measured(["ndpiReader", "-i", str(path)])
+def ndpi_flows(path: Path) -> tuple[float, float, float, int]:
+    """(seconds, CPU seconds, max RSS MB, unique flows) of nDPI's ndpiReader (flow table and protocol detection)."""
+    seconds, cpu, rss, out = measured(["ndpiReader", "-i", str(path)])
     found = re.search(r"Unique flows:\s+(\d+)", out)
-    return seconds, rss, int(found[1]) if found else -1
+    return seconds, cpu, rss, int(found[1]) if found else -1
 
 
 def cold_compile_seconds(sample: Path) -> float:
@@ -166,20 +173,49 @@ def timed(fn, *args):
     return time.perf_counter() - t, result
 
 
+def processes(path: Path, label: str, children: tuple[str, ...]) -> list[tuple]:
+    """Table rows of ours (each of ``children``), ndpiReader and tshark on ``path``, each a process of its own."""
+    names = {"flows": "mieruka flows (process, decoders off)",
+             "decoders": "mieruka flows + protocol decoders (process)",
+             "live": f"mieruka as a live sensor ({LIVE_INTERVAL:g} s batches, encoded)"}
+    rows = []
+    for child in children:
+        seconds, cpu, pipeline_cpu, rss, n, records = ours_process(path, child)
+        note = "events and facts too" if child == "decoders" else f"{records:,} flow records"
+        rows.append((names[child] + label, child, n, seconds, cpu, pipeline_cpu, rss, note))
+    if shutil.which("ndpiReader"):
+        seconds, cpu, rss, nflows = ndpi_flows(path)
+        rows.append(("ndpiReader -i (nDPI)" + label, "peer", n, seconds, cpu, None, rss, f"{nflows:,} flows"))
+    if shutil.which("tshark"):
+        seconds, cpu, rss, convs = tshark_flows(path)
+        rows.append(("tshark -q -z conv,tcp -z conv,udp" + label, "peer", n, seconds, cpu, None, rss,
+                     f"{convs:,} conversations"))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--concurrent", type=int, default=0, help="read a capture of this many concurrent flows instead")
     ap.add_argument("--scapy-packets", type=int, default=20_000)
+    ap.add_argument("--dense", action="store_true", help="also the plant's packets at 1 M/s (bench/dense_capture.py)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench")
     ap.add_argument("--child", choices=("flows", "decoders", "live"), help=argparse.SUPPRESS)
     ap.add_argument("capture", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:  # one measured run of ours, as mieruka-sensor runs it: print packets and flow records
+    if args.child:  # one measured run of ours, as mieruka-sensor runs it: packets, flow records, pipeline CPU
         lean_process()
-        print(*(live(args.capture) if args.child == "live" else ours(args.capture, args.child == "decoders")))
+        cpu = time.process_time()
+        result = live(args.capture) if args.child == "live" else ours(args.capture, args.child == "decoders")
+        print(*result, f"{time.process_time() - cpu:.4f}")
         return
-    from bench.concurrent_flows import write as write_concurrent  # (not in the measured child: 33 ms)
+    if not Path(GNU_TIME).exists():
+        sys.exit(f"{GNU_TIME} measures each process: apt-get install -y time")
+    # the sensor's bytecode written, as an install writes it (an editable one under PYTHONDONTWRITEBYTECODE has
+    # none: every measured start would compile the ~120 modules it imports, ~0.12 s of CPU)
+    compileall.compile_dir(ROOT / "sensor", quiet=1)
+    from bench import dense_capture  # (these not in the measured child: 33 ms)
+    from bench.concurrent_flows import write as write_concurrent
     from sensor.simulate import write_pcap
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -196,44 +232,44 @@ def main() -> None:
         write_pcap(sample, packets=1000, seed=1)
     size_mb = path.stat().st_size / 1e6
     print(f"capture: {path} ({size_mb:.0f} MB), cpu: {os.cpu_count()} cores")
+    dense = path.with_name(f"{path.stem}-dense{path.suffix}")
+    if args.dense and not dense.exists():
+        spans = dense_capture.write(path, dense)
+        print(f"dense copy: {dense}, {spans['was']:,.0f} s → {spans['seconds']:.2f} s")
 
     compile_s = cold_compile_seconds(sample)
     warm_s, _ = timed(ours, sample)  # loads the compiled kernels from the numba cache
-    rows = []
-    ours_s, ours_rss, n, records = ours_process(path, "flows")
-    rows.append(("mieruka flows (process, decoders off)", n, ours_s, ours_rss, f"{records:,} flow records", False))
-    full_s, full_rss, _, _ = ours_process(path, "decoders")
-    rows.append(("mieruka flows + protocol decoders (process)", n, full_s, full_rss, "events and facts too", False))
-    if args.concurrent:
-        live_s, live_rss, _, live_records = ours_process(path, "live")
-        rows.append((f"mieruka as a live sensor ({LIVE_INTERVAL:g} s batches, encoded)", n, live_s, live_rss,
-                     f"{live_records:,} flow records", False))
-    missing = [tool for tool in ("ndpiReader", "tshark") if not shutil.which(tool)]
-    if shutil.which("ndpiReader"):
-        ndpi_s, ndpi_rss, nflows = ndpi_flows(path)
-        rows.append(("ndpiReader -i (nDPI)", n, ndpi_s, ndpi_rss, f"{nflows:,} flows", False))
-    if shutil.which("tshark"):
-        tshark_s, tshark_rss, convs = tshark_flows(path)
-        rows.append(("tshark -q -z conv,tcp -z conv,udp", n, tshark_s, tshark_rss, f"{convs:,} conversations", False))
-    dpkt_s, (dn, dflows) = timed(dpkt_flows, path)
-    rows.append(("dpkt loop + flow dict (in process)", dn, dpkt_s, None, f"{dflows:,} flows", False))
-    scapy_s, (sn, sflows) = timed(scapy_flows, path, args.scapy_packets)
-    rows.append((f"Scapy PcapReader ({sn:,}-packet prefix, in process)", sn, scapy_s, None, f"{sflows:,} flows", True))
+    rows = processes(path, "", ("flows", "decoders", "live") if args.concurrent else ("flows", "decoders"))
+    if args.dense:
+        rows += processes(dense, ", dense", ("decoders",))
+    for name, count, fn in (("dpkt loop + flow dict (in process)", None, dpkt_flows),
+                            (f"Scapy PcapReader ({args.scapy_packets:,}-packet prefix, in process)", args.scapy_packets,
+                             scapy_flows)):
+        cpu = time.process_time()
+        seconds, (n, nflows) = timed(fn, path, *([count] if count else []))
+        note = f"{nflows:,} flows" + ("; rate extrapolated" if count else "")
+        rows.append((name, "in process", n, seconds, time.process_time() - cpu, None, None, note))
 
-    our_rate, full_rate = n / ours_s, n / full_s
     for tool, package in (("ndpiReader", "libndpi-bin"), ("tshark", "tshark")):
-        if tool in missing:
+        if not shutil.which(tool):
             print(f"{tool} not installed: skipped (apt-get install -y {package})")
     print(f"numba: cold first call (compile, empty cache) {compile_s:.1f} s; warm first call (cached) {warm_s:.2f} s")
-    print(f"{'tool':52} {'packets':>10} {'seconds':>8} {'pkt/s':>11} {'max RSS':>8} {'flows ×':>8} {'decode ×':>9}"
-          f" {'RSS ×':>6}  notes")
-    for name, count, secs, rss, note, extrapolated in rows:
+    ours_row = {row[1]: row for row in rows[:2]}
+    our_rate, full_rate = (row[2] / row[3] for row in (ours_row["flows"], ours_row["decoders"]))
+    full_rss = ours_row["decoders"][6]
+    print(f"{'tool':52} {'packets':>10} {'seconds':>8} {'CPU s':>6} {'in-proc':>7} {'pkt/s':>11} {'pkt/s CPU':>11}"
+          f" {'max RSS':>8} {'flows ×':>8} {'decode ×':>9} {'RSS ×':>6}  notes")
+    for name, _, count, secs, cpu, pipeline_cpu, rss, note in rows:
         rate = count / secs
+        in_process = f"{pipeline_cpu:>7.2f}" if pipeline_cpu is not None else f"{'-':>7}"
         rss_text = f"{rss:>5.0f} MB" if rss else f"{'-':>8}"
         rss_ratio = f"{full_rss / rss:>6.2f}" if rss else f"{'-':>6}"
-        print(f"{name:52} {count:>10,} {secs:>8.2f} {rate:>11,.0f} {rss_text} {our_rate / rate:>8.2f} "
-              f"{full_rate / rate:>9.2f} {rss_ratio}  {note}" + ("; rate extrapolated" if extrapolated else ""))
-    print("flows × / decode ×: our rate (decoders off / on) over the tool's; RSS ×: our max RSS (decoders on) over the tool's")
+        print(f"{name:52} {count:>10,} {secs:>8.2f} {cpu:>6.2f} {in_process} {rate:>11,.0f} {count / cpu:>11,.0f} "
+              f"{rss_text} {our_rate / rate:>8.2f} {full_rate / rate:>9.2f} {rss_ratio}  {note}")
+    print("seconds: wall; CPU s: the process's user + system CPU (/usr/bin/time's), in process for dpkt and Scapy;"
+          " in-proc: ours, the pipeline's CPU in process (start-up excluded); pkt/s CPU: packets per CPU second;"
+          " flows × / decode ×: our wall rate (decoders off / on, plant as written) over the tool's;"
+          " RSS ×: our max RSS (decoders on) over the tool's")
 
 
 if __name__ == "__main__":

@@ -121,11 +121,19 @@ def _first_per_group(keys: np.ndarray, n: int) -> np.ndarray:
     return mask
 
 
-def _rows(cols: tuple[np.ndarray, ...], block: int = 1024):
+def _rows(cols: tuple[np.ndarray, ...], quiet: set[int], block: int = 1024):
     """The columns' values row by row, made Python objects a block at a time: a chunk's lists at once
-    held ~17 MB of ints, whose pymalloc arenas the flows' objects made between them kept resident."""
-    for at in range(0, len(cols[0]), block):
+    held ~17 MB of ints, whose pymalloc arenas the flows' objects made between them kept resident.
+    ``cols[0]`` is the slot: from the next block on, the rows of the slots added to ``quiet`` meanwhile
+    (flows stopped or paused, whose packets are passed over) are left out at once (at 1 M packets/s a
+    camera's RTP flow has thousands of packets in a chunk after its sample)."""
+    at, left_out = 0, 0
+    while at < len(cols[0]):
+        if len(quiet) > left_out:
+            rest = ~np.isin(cols[0][at:], np.fromiter(quiet, np.int64, len(quiet)))
+            cols, at, left_out = tuple(c[at:][rest] for c in cols), 0, len(quiet)
         yield from zip(*(c[at : at + block].tolist() for c in cols))
+        at += block
 
 
 class AppLayer:
@@ -212,16 +220,20 @@ class AppLayer:
 
     def _run(self, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray, frame_end: np.ndarray) -> None:
         """Decode the packets ``idx`` (positions in capture order)."""
-        compiled: dict[str, np.ndarray] = {}  # packets of flows on each compiled path
+        compiled: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # packets of flows on each compiled path, their fids
+        slots = placed.slot[idx]
         for name, path in self._fast.items():
-            placed_fids = path.fids(placed.slot[idx])
-            compiled[name], idx = idx[placed_fids >= 0], idx[placed_fids < 0]
+            fids = path.fids(slots)
+            on = fids >= 0
+            compiled[name] = idx[on], fids[on]
+            idx, slots = idx[~on], slots[~on]
         fresh: dict[int, str] = {}  # slots of the flows detected just now onto a compiled path: its name
         detected: dict[str, list[int]] = {name: [] for name in self._fast}  # those flows' packets
+        quiet: set[int] = set()  # slots of the flows stopped or paused by a packet of this call
         view = memoryview(buf)
-        cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
+        cols = (slots, placed.is_orig[idx], p.ts[idx], p.pay_off[idx], p.pay_len[idx], frame_end[idx],
                 p.proto[idx] == pk.TCP, p.seq[idx], idx)
-        for slot, is_orig, ts, lo, length, end, tcp, seq, i in _rows(cols):
+        for slot, is_orig, ts, lo, length, end, tcp, seq, i in _rows(cols, quiet):
             data = None
             flow = self._by_slot.get(slot)
             if flow is None:
@@ -258,16 +270,20 @@ class AppLayer:
             else:  # a datagram (or a stream without framing) is decoded as it is
                 pdus = [data]
             self._decode(flow, slot, pdus, is_orig, ts / SEC)
-        for name, packets in compiled.items():
+            if flow.stopped or flow.paused:
+                quiet.add(slot)
+        for name, (packets, fids) in compiled.items():
             if detected[name]:
                 packets = np.sort(np.concatenate([packets, np.array(detected[name], np.int64)]))
+                fids = self._fast[name].fids(placed.slot[packets])
             if len(packets):
-                self._compiled(name, p, packets, placed, buf, frame_end)
+                self._compiled(name, p, packets, fids, placed, buf, frame_end)
 
-    def _compiled(self, name: str, p: pk.Packets, idx: np.ndarray, placed: Placed, buf: np.ndarray,
-                  frame_end: np.ndarray) -> None:
+    def _compiled(self, name: str, p: pk.Packets, idx: np.ndarray, fids: np.ndarray, placed: Placed,
+                  buf: np.ndarray, frame_end: np.ndarray) -> None:
+        """Decode the packets ``idx`` of flows on the path ``name`` (``fids``: theirs on it)."""
         path = self._fast[name]
-        cols = (buf, path.fids(placed.slot[idx]), placed.is_orig[idx], p.ts[idx], p.pay_off[idx],
+        cols = (buf, fids, placed.is_orig[idx], p.ts[idx], p.pay_off[idx],
                 p.pay_len[idx].astype(np.int64), frame_end[idx], p.seq[idx].astype(np.int64))
         if isinstance(path, MovingFlows):
             path.packets(*cols, lambda fid, positions: self._move(name, fid, idx[positions], p, placed, buf, frame_end))

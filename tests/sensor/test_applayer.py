@@ -116,6 +116,27 @@ def test_undetected_flows_stop_reaching_python_after_max_tries(make_pcap, analys
     assert len(tries) == applayer.MAX_TRIES and run.flows[0]["service"] == "" and not run.events
 
 
+def test_the_packets_of_a_flow_stopped_mid_chunk_are_passed_over_at_once(make_pcap, analyse_path, monkeypatch):
+    """At line rate a camera's RTP flow has thousands of packets in a chunk after its sample: from the
+    next block of rows on they are left out, not looked at one by one."""
+    rows = 0
+    every_row = applayer._rows
+
+    def counting(*args, **kw):
+        nonlocal rows
+        for row in every_row(*args, **kw):
+            rows += 1
+            yield row
+
+    monkeypatch.setattr(applayer, "_rows", counting)
+    stream = [(T0 + i * 20, bytes(Ether(src=CLI[0], dst=SRV[0]) / IP(src=CLI[1], dst=SRV[1]) / UDP(sport=5004, dport=5006)
+                                  / (struct.pack(">BBHII", 0x80, 96, i, 3000 * i, 7) + bytes(100))))
+              for i in range(3000)]
+    run = analyse_path(make_pcap(stream))
+    assert run.flows[0]["service"] == "rtp" and [e["attrs"]["sampled"] for e in run.events] == ["64"]
+    assert rows <= applayer.MAX_TRIES + 1024  # the tries, then one block (was every packet: 3,000)
+
+
 def test_a_protocol_claimed_but_never_confirmed_is_not_served(make_pcap, analyse_path):
     """RTP's one-packet check claims the flow; the responder's other SSRC shows it is not one stream."""
     def rtp(src, dst, ports, ssrc: int, t: int) -> tuple[int, bytes]:
