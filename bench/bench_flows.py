@@ -10,7 +10,8 @@ their own, so their maximum RSS is printed beside them (ours as a ratio to each 
 runs as ``mieruka-sensor`` does (``pipeline.lean_process``: pyarrow without pandas, which the
 ``sensor`` extra does not install), so a dev or core install measures what a sensor box runs; with
 ``--concurrent`` also as a running sensor batches it (``live``: interval ends while the flows are
-open, where the end of the file closes them all at once).
+open, where the end of the file closes them all at once), and the same without encoding the batches
+(the pipeline's share of that).
 Scapy is timed on a prefix of the file and its rate extrapolated (it would take minutes on the
 whole file). numba compile time is measured separately, in a child process with an empty numba cache.
 """
@@ -50,15 +51,17 @@ def ours(path: Path, decoding: bool = True) -> tuple[int, int]:
     return packets, records
 
 
-def live(path: Path) -> tuple[int, int]:
+def live(path: Path, encoding: bool = True) -> tuple[int, int]:
     """``ours`` as a running sensor (sensor/site/runner.py) meets the same packets: LIVE_INTERVAL batches
-    with the observer on, each encoded as it is spooled and then let go, so the flows are still open at
-    most interval ends (the high-water mark of a live sensor, where ``ours`` sees mostly the end of input)."""
+    with the observer on, each encoded as it is spooled (unless not ``encoding``: the pipeline's share)
+    and then let go, so the flows are still open at most interval ends (the high-water mark of a live
+    sensor, where ``ours`` sees mostly the end of input)."""
     packets = records = 0
     for batch in iter_batches([path], LIVE_INTERVAL, sensor="bench", observer=Observer()):
         packets += batch.counters["packets"]
         records += batch.tables["flows"].num_rows
-        wire.encode(batch)
+        if encoding:
+            wire.encode(batch)
         batch = None
     return packets, records
 
@@ -127,7 +130,7 @@ def measured(cmd: list[str]) -> tuple[float, float, str]:
 
 def ours_process(path: Path, child: str) -> tuple[float, float, int, int]:
     """(seconds, max RSS MB, packets, flow records) of ``ours`` (child "flows" or "decoders") or ``live``
-    in a fresh interpreter."""
+    (child "live", or "batches": not encoded) in a fresh interpreter."""
     seconds, rss, out = measured([sys.executable, __file__, "--child", child, str(path)])
     packets, records = map(int, out.split())
     return seconds, rss, packets, records
@@ -172,12 +175,13 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=0, help="read a capture of this many concurrent flows instead")
     ap.add_argument("--scapy-packets", type=int, default=20_000)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench")
-    ap.add_argument("--child", choices=("flows", "decoders", "live"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("flows", "decoders", "live", "batches"), help=argparse.SUPPRESS)
     ap.add_argument("capture", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:  # one measured run of ours, as mieruka-sensor runs it: print packets and flow records
         lean_process()
-        print(*(live(args.capture) if args.child == "live" else ours(args.capture, args.child == "decoders")))
+        print(*(live(args.capture, args.child == "live") if args.child in ("live", "batches")
+                else ours(args.capture, args.child == "decoders")))
         return
     from bench.concurrent_flows import write as write_concurrent  # (not in the measured child: 33 ms)
     from sensor.simulate import write_pcap
@@ -208,6 +212,8 @@ def main() -> None:
         live_s, live_rss, _, live_records = ours_process(path, "live")
         rows.append((f"mieruka as a live sensor ({LIVE_INTERVAL:g} s batches, encoded)", n, live_s, live_rss,
                      f"{live_records:,} flow records", False))
+        batches_s, batches_rss, _, _ = ours_process(path, "batches")
+        rows.append(("  the same, batches not encoded", n, batches_s, batches_rss, "the pipeline's share", False))
     missing = [tool for tool in ("ndpiReader", "tshark") if not shutil.which(tool)]
     if shutil.which("ndpiReader"):
         ndpi_s, ndpi_rss, nflows = ndpi_flows(path)
