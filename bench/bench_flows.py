@@ -15,7 +15,8 @@ delivers them), where a sensor meets one interval end instead of one every ~18,0
 runs as ``mieruka-sensor`` does (``pipeline.lean_process``: pyarrow without pandas, which the
 ``sensor`` extra does not install), so a dev or core install measures what a sensor box runs; with
 ``--concurrent`` also as a running sensor batches it (``live``: interval ends while the flows are
-open, where the end of the file closes them all at once).
+open, where the end of the file closes them all at once), and the same without encoding the batches
+(the pipeline's share of that).
 Scapy is timed on a prefix of the file and its rate extrapolated (it would take minutes on the
 whole file). numba compile time is measured separately, in a child process with an empty numba cache.
 """
@@ -57,15 +58,17 @@ def ours(path: Path, decoding: bool = True) -> tuple[int, int]:
     return packets, records
 
 
-def live(path: Path) -> tuple[int, int]:
+def live(path: Path, encoding: bool = True) -> tuple[int, int]:
     """``ours`` as a running sensor (sensor/site/runner.py) meets the same packets: LIVE_INTERVAL batches
-    with the observer on, each encoded as it is spooled and then let go, so the flows are still open at
-    most interval ends (the high-water mark of a live sensor, where ``ours`` sees mostly the end of input)."""
+    with the observer on, each encoded as it is spooled (unless not ``encoding``: the pipeline's share)
+    and then let go, so the flows are still open at most interval ends (the high-water mark of a live
+    sensor, where ``ours`` sees mostly the end of input)."""
     packets = records = 0
     for batch in iter_batches([path], LIVE_INTERVAL, sensor="bench", observer=Observer()):
         packets += batch.counters["packets"]
         records += batch.tables["flows"].num_rows
-        wire.encode(batch)
+        if encoding:
+            wire.encode(batch)
         batch = None
     return packets, records
 
@@ -134,7 +137,8 @@ def measured(cmd: list[str]) -> tuple[float, float, float, str]:
 
 def ours_process(path: Path, child: str) -> tuple[float, float, float, float, int, int]:
     """(seconds, CPU seconds, CPU seconds of the pipeline in process, max RSS MB, packets, flow records) of
-    ``ours`` (child "flows" or "decoders") or ``live`` in a fresh interpreter."""
+    ``ours`` (child "flows" or "decoders") or ``live`` (child "live", or "batches": not encoded) in a fresh
+    interpreter."""
     seconds, cpu, rss, out = measured([sys.executable, __file__, "--child", child, str(path)])
     packets, records, pipeline_cpu = out.split()
     return seconds, cpu, float(pipeline_cpu), rss, int(packets), int(records)
@@ -177,7 +181,8 @@ def processes(path: Path, label: str, children: tuple[str, ...]) -> list[tuple]:
     """Table rows of ours (each of ``children``), ndpiReader and tshark on ``path``, each a process of its own."""
     names = {"flows": "mieruka flows (process, decoders off)",
              "decoders": "mieruka flows + protocol decoders (process)",
-             "live": f"mieruka as a live sensor ({LIVE_INTERVAL:g} s batches, encoded)"}
+             "live": f"mieruka as a live sensor ({LIVE_INTERVAL:g} s batches, encoded)",
+             "batches": "  the same, batches not encoded (the pipeline's share)"}
     rows = []
     for child in children:
         seconds, cpu, pipeline_cpu, rss, n, records = ours_process(path, child)
@@ -200,13 +205,14 @@ def main() -> None:
     ap.add_argument("--scapy-packets", type=int, default=20_000)
     ap.add_argument("--dense", action="store_true", help="also the plant's packets at 1 M/s (bench/dense_capture.py)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench")
-    ap.add_argument("--child", choices=("flows", "decoders", "live"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("flows", "decoders", "live", "batches"), help=argparse.SUPPRESS)
     ap.add_argument("capture", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:  # one measured run of ours, as mieruka-sensor runs it: packets, flow records, pipeline CPU
         lean_process()
         cpu = time.process_time()
-        result = live(args.capture) if args.child == "live" else ours(args.capture, args.child == "decoders")
+        result = (live(args.capture, args.child == "live") if args.child in ("live", "batches")
+                  else ours(args.capture, args.child == "decoders"))
         print(*result, f"{time.process_time() - cpu:.4f}")
         return
     if not Path(GNU_TIME).exists():
@@ -239,7 +245,7 @@ def main() -> None:
 
     compile_s = cold_compile_seconds(sample)
     warm_s, _ = timed(ours, sample)  # loads the compiled kernels from the numba cache
-    rows = processes(path, "", ("flows", "decoders", "live") if args.concurrent else ("flows", "decoders"))
+    rows = processes(path, "", ("flows", "decoders", "live", "batches") if args.concurrent else ("flows", "decoders"))
     if args.dense:
         rows += processes(dense, ", dense", ("decoders",))
     for name, count, fn in (("dpkt loop + flow dict (in process)", None, dpkt_flows),
