@@ -7,7 +7,8 @@
 A simulated plant capture goes through the sensor pipeline into wire batches of ``--interval``
 seconds; ``--merge K`` sends each K consecutive ones as one batch (larger batches from the same
 capture: its rows, its interval from the first start to the last end). Each of ``--sensors`` sensors (over four tenants) sends its own copy of them (new batch
-ids), in order, over ``--connections`` keep-alive HTTP connections at once, to a real core
+ids), in order, all sensors at once over at most ``--connections`` keep-alive HTTP connections
+(``fleet_client.py``, an asyncio process of its own: 512 sensors in flight cost it little), to a real core
 (``mieruka serve``, embedded ClickHouse, detection on) — twice: with group commit as shipped, and
 with each batch stored on its own (MIERUKA_INGEST_GROUP_ROWS=1), as before group commit. The
 ceiling is one bare ``clickhouse_connect`` insert per table of all the same rows (with the keys
@@ -24,14 +25,15 @@ core with py-spy into WORKDIR/<mode>.txt (collapsed stacks of the busy threads, 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pickle
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -98,29 +100,22 @@ def run_core(data_dir: Path, port: int, group_rows: int, source: Path | None) ->
     raise SystemExit(f"the core did not start; see {data_dir / 'core.log'}")
 
 
-def post_all(port: int, sensors: list[tuple[int, int, str]], bodies: list[list[bytes]], connections: int) -> float:
-    """Seconds to post every sensor's batches, in order per sensor, over ``connections`` at once."""
-    errors: list[str] = []
-
-    def connection(mine: list[int]) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-            for i in range(len(bodies[0])):
-                for s in mine:
-                    r = client.post("/api/v1/ingest", content=bodies[s][i],
-                                    headers={"Authorization": f"Bearer {sensors[s][2]}"})
-                    if r.status_code != 200 or r.json()["status"] != "stored":
-                        errors.append(f"{r.status_code} {r.text[:200]}")
-    threads = [threading.Thread(target=connection, args=(list(range(c, len(sensors), connections)),))
-               for c in range(connections)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - began
-    if errors:
-        raise SystemExit(f"{len(errors)} batches not stored, e.g. {errors[0]}")
-    return elapsed
+def post_all(port: int, sensors: list[tuple[int, int, str]], bodies: list[list[bytes]], connections: int,
+             workdir: Path) -> float:
+    """Seconds to post every sensor's batches, in order per sensor, every sensor at once over at most
+    ``connections`` connections, from a client process of its own (``fleet_client.py``: asyncio, so
+    hundreds of sensors' uploads are in flight for little CPU)."""
+    path = workdir / "bodies.pickle"
+    with open(path, "wb") as f:
+        pickle.dump([(token, mine) for (_, _, token), mine in zip(sensors, bodies)], f)
+    client = subprocess.run([sys.executable, str(Path(__file__).with_name("fleet_client.py")), str(port), str(path),
+                             str(connections)], capture_output=True, text=True)
+    path.unlink()
+    if client.returncode:
+        raise SystemExit(f"batches not stored: {client.stdout}{client.stderr[-2000:]}")
+    done = json.loads(client.stdout)
+    print(f"  client: {done['cpu']:.1f} CPU s, {done['resent']} batches resent (their connection failed)")
+    return done["seconds"]
 
 
 def group_sizes(port: int) -> str:
@@ -146,7 +141,7 @@ def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_r
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if args.profile else None
     try:
         cpu = cpu_seconds(core.pid)
-        elapsed = post_all(port, sensors, bodies, args.connections)
+        elapsed = post_all(port, sensors, bodies, args.connections, data_dir)
         cpu = cpu_seconds(core.pid) - cpu
         if group_rows:
             print(f"  {name}: {group_sizes(port)}")
