@@ -1,7 +1,7 @@
 """Ingest over HTTP with several connections, beside a bare insert of the same rows (the ceiling).
 
     .venv/bin/python bench/bench_ingest.py [--packets 100000] [--interval 10] [--merge 1] [--sensors 24]
-                                           [--connections 8] [--modes alone,group] [--profile]
+                                           [--connections 8] [--modes alone,group] [--profile] [--in-flight]
                                            [--core-src DIR] [--workdir DIR]
 
 A simulated plant capture goes through the sensor pipeline into wire batches of ``--interval``
@@ -19,7 +19,9 @@ worktree of an earlier commit) to compare.
 Printed: rows/s each way and the ratio to the ceiling (target >= 0.8), by the clock and per CPU
 second the core (every thread) or the bare insert used — on a machine others share, the clock
 swings with their load, CPU seconds much less. ``--profile`` records the
-core with py-spy into WORKDIR/<mode>.txt (collapsed stacks of the busy threads, one line each).
+core with py-spy into WORKDIR/<mode>.txt (collapsed stacks of the busy threads, one line each);
+``--in-flight`` samples the core's ``mieruka_ingest_in_flight_batches`` each second (uploads received
+and not answered: waiting for an upload thread, parsing, in a group).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ import pickle
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -118,13 +122,37 @@ def post_all(port: int, sensors: list[tuple[int, int, str]], bodies: list[list[b
     return done["seconds"]
 
 
+def metric(port: int, name: str) -> dict[tuple[str, str | None], float]:
+    """The samples of one metric family on the core's /metrics, by (sample name, ``le`` label)."""
+    return {(s.name, s.labels.get("le")): s.value
+            for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+            if family.name == name for s in family.samples}
+
+
 def group_sizes(port: int) -> str:
     """How the core grouped the batches, from its /metrics."""
-    found = {(s.name, s.labels.get("le")): s.value
-             for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
-             if family.name == "mieruka_ingest_group_batches" for s in family.samples}
+    found = metric(port, "mieruka_ingest_group_batches")
     groups, batches = found[("mieruka_ingest_group_batches_count", None)], found[("mieruka_ingest_group_batches_sum", None)]
     return f"{batches:.0f} batches in {groups:.0f} groups ({batches / max(groups, 1):.1f} per group)"
+
+
+class InFlight(threading.Thread):
+    """Samples the batches in the core (received, not answered yet) once a second while uploads run."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.seen, self.done = port, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(1):
+            self.seen.append(metric(self.port, "mieruka_ingest_in_flight_batches")[
+                ("mieruka_ingest_in_flight_batches", None)])
+
+    def stop(self) -> str:
+        self.done.set()
+        self.join()
+        return (f"batches in the core, sampled each second: median {statistics.median(self.seen or [0]):.0f}, "
+                f"max {max(self.seen or [0]):.0f}")
 
 
 def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_rows: int) -> float:
@@ -140,9 +168,14 @@ def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_r
                             "--rate", "100", "--format", "raw", "-o", str(workdir / f"{name}.txt")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if args.profile else None
     try:
+        sampler = InFlight(port) if args.in_flight and group_rows else None
         cpu = cpu_seconds(core.pid)
+        if sampler:
+            sampler.start()
         elapsed = post_all(port, sensors, bodies, args.connections, data_dir)
         cpu = cpu_seconds(core.pid) - cpu
+        if sampler:
+            print(f"  {name}: {sampler.stop()}")
         if group_rows:
             print(f"  {name}: {group_sizes(port)}")
     finally:
@@ -189,6 +222,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--modes", default="alone,group", help="the core's ways to run, of: alone, group, floor")
     ap.add_argument("--profile", action="store_true", help="record the core with py-spy")
+    ap.add_argument("--in-flight", action="store_true", help="sample the batches in the core each second")
     ap.add_argument("--core-src", type=Path, help="run the core from this source tree")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench-ingest")
     args = ap.parse_args()
