@@ -16,6 +16,7 @@ type, files and rows, and the lines its deduplication log grew by; then chDB's o
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from collections import Counter, defaultdict
@@ -50,7 +51,6 @@ def events(ch) -> dict[str, int]:
 
 def recorded(ch, calls: list[str]) -> None:
     """Record the table each of ``ch``'s calls writes or reads (its statement's first INTO/FROM)."""
-    import re
     for method in ("query", "command", "insert_arrow", "insert_rows"):
         real = getattr(ch, method)
 
