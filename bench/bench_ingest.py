@@ -1,13 +1,14 @@
 """Ingest over HTTP with several connections, beside a bare insert of the same rows (the ceiling).
 
     .venv/bin/python bench/bench_ingest.py [--packets 100000] [--interval 10] [--merge 1] [--sensors 24]
-                                           [--connections 8] [--modes alone,group] [--profile]
+                                           [--connections 8] [--modes alone,group] [--profile] [--in-flight]
                                            [--core-src DIR] [--workdir DIR]
 
 A simulated plant capture goes through the sensor pipeline into wire batches of ``--interval``
 seconds; ``--merge K`` sends each K consecutive ones as one batch (larger batches from the same
 capture: its rows, its interval from the first start to the last end). Each of ``--sensors`` sensors (over four tenants) sends its own copy of them (new batch
-ids), in order, over ``--connections`` keep-alive HTTP connections at once, to a real core
+ids), in order, all sensors at once over at most ``--connections`` keep-alive HTTP connections
+(``fleet_client.py``, an asyncio process of its own: 512 sensors in flight cost it little), to a real core
 (``mieruka serve``, embedded ClickHouse, detection on) — twice: with group commit as shipped, and
 with each batch stored on its own (MIERUKA_INGEST_GROUP_ROWS=1), as before group commit. The
 ceiling is one bare ``clickhouse_connect`` insert per table of all the same rows (with the keys
@@ -18,16 +19,21 @@ worktree of an earlier commit) to compare.
 Printed: rows/s each way and the ratio to the ceiling (target >= 0.8), by the clock and per CPU
 second the core (every thread) or the bare insert used — on a machine others share, the clock
 swings with their load, CPU seconds much less. ``--profile`` records the
-core with py-spy into WORKDIR/<mode>.txt (collapsed stacks of the busy threads, one line each).
+core with py-spy into WORKDIR/<mode>.txt (collapsed stacks of the busy threads, one line each);
+``--in-flight`` samples the core's ``mieruka_ingest_in_flight_batches`` each second (uploads received
+and not answered: waiting for an upload thread, parsing, in a group).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pickle
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,38 +104,55 @@ def run_core(data_dir: Path, port: int, group_rows: int, source: Path | None) ->
     raise SystemExit(f"the core did not start; see {data_dir / 'core.log'}")
 
 
-def post_all(port: int, sensors: list[tuple[int, int, str]], bodies: list[list[bytes]], connections: int) -> float:
-    """Seconds to post every sensor's batches, in order per sensor, over ``connections`` at once."""
-    errors: list[str] = []
+def post_all(port: int, sensors: list[tuple[int, int, str]], bodies: list[list[bytes]], connections: int,
+             workdir: Path) -> float:
+    """Seconds to post every sensor's batches, in order per sensor, every sensor at once over at most
+    ``connections`` connections, from a client process of its own (``fleet_client.py``: asyncio, so
+    hundreds of sensors' uploads are in flight for little CPU)."""
+    path = workdir / "bodies.pickle"
+    with open(path, "wb") as f:
+        pickle.dump([(token, mine) for (_, _, token), mine in zip(sensors, bodies)], f)
+    client = subprocess.run([sys.executable, str(Path(__file__).with_name("fleet_client.py")), str(port), str(path),
+                             str(connections)], capture_output=True, text=True)
+    path.unlink()
+    if client.returncode:
+        raise SystemExit(f"batches not stored: {client.stdout}{client.stderr[-2000:]}")
+    done = json.loads(client.stdout)
+    print(f"  client: {done['cpu']:.1f} CPU s, {done['resent']} batches resent (their connection failed)")
+    return done["seconds"]
 
-    def connection(mine: list[int]) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-            for i in range(len(bodies[0])):
-                for s in mine:
-                    r = client.post("/api/v1/ingest", content=bodies[s][i],
-                                    headers={"Authorization": f"Bearer {sensors[s][2]}"})
-                    if r.status_code != 200 or r.json()["status"] != "stored":
-                        errors.append(f"{r.status_code} {r.text[:200]}")
-    threads = [threading.Thread(target=connection, args=(list(range(c, len(sensors), connections)),))
-               for c in range(connections)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - began
-    if errors:
-        raise SystemExit(f"{len(errors)} batches not stored, e.g. {errors[0]}")
-    return elapsed
+
+def metric(port: int, name: str) -> dict[tuple[str, str | None], float]:
+    """The samples of one metric family on the core's /metrics, by (sample name, ``le`` label)."""
+    return {(s.name, s.labels.get("le")): s.value
+            for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+            if family.name == name for s in family.samples}
 
 
 def group_sizes(port: int) -> str:
     """How the core grouped the batches, from its /metrics."""
-    found = {(s.name, s.labels.get("le")): s.value
-             for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
-             if family.name == "mieruka_ingest_group_batches" for s in family.samples}
+    found = metric(port, "mieruka_ingest_group_batches")
     groups, batches = found[("mieruka_ingest_group_batches_count", None)], found[("mieruka_ingest_group_batches_sum", None)]
     return f"{batches:.0f} batches in {groups:.0f} groups ({batches / max(groups, 1):.1f} per group)"
+
+
+class InFlight(threading.Thread):
+    """Samples the batches in the core (received, not answered yet) once a second while uploads run."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.seen, self.done = port, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(1):
+            self.seen.append(metric(self.port, "mieruka_ingest_in_flight_batches")[
+                ("mieruka_ingest_in_flight_batches", None)])
+
+    def stop(self) -> str:
+        self.done.set()
+        self.join()
+        return (f"batches in the core, sampled each second: median {statistics.median(self.seen or [0]):.0f}, "
+                f"max {max(self.seen or [0]):.0f}")
 
 
 def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_rows: int) -> float:
@@ -145,9 +168,14 @@ def core_rate(workdir: Path, name: str, batches: list[wire.Batch], args, group_r
                             "--rate", "100", "--format", "raw", "-o", str(workdir / f"{name}.txt")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if args.profile else None
     try:
+        sampler = InFlight(port) if args.in_flight and group_rows else None
         cpu = cpu_seconds(core.pid)
-        elapsed = post_all(port, sensors, bodies, args.connections)
+        if sampler:
+            sampler.start()
+        elapsed = post_all(port, sensors, bodies, args.connections, data_dir)
         cpu = cpu_seconds(core.pid) - cpu
+        if sampler:
+            print(f"  {name}: {sampler.stop()}")
         if group_rows:
             print(f"  {name}: {group_sizes(port)}")
     finally:
@@ -194,6 +222,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--modes", default="alone,group", help="the core's ways to run, of: alone, group, floor")
     ap.add_argument("--profile", action="store_true", help="record the core with py-spy")
+    ap.add_argument("--in-flight", action="store_true", help="sample the batches in the core each second")
     ap.add_argument("--core-src", type=Path, help="run the core from this source tree")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench-ingest")
     args = ap.parse_args()

@@ -256,6 +256,21 @@ def test_every_tenant_table_is_counted_by_a_writer(site):
     assert {t["name"] for t in ch.tenant_tables()} - counted - filled == {"tenant_changes"}
 
 
+def test_an_ingest_attempt_is_counted_only_when_taken_out(site):
+    """A stored batch counts once, with its commit marker; its attempt log row writes nothing into the
+    counts (migration 023: a part less a group), a taken-out attempt does (the writers above)."""
+    client, _, globex = site  # acme is deleted by the last writer above
+    ch = client.app.state.clickhouse
+    batch = make_batch(flows=[flow(orig_h="10.9.0.1", resp_h="10.9.0.3", uid="Ccount")])
+    assert post_batch(client, globex.sensor_token, wire.encode(batch)).status_code == 200
+    sources = {r["source"] for r in ch.query("SELECT DISTINCT source FROM tenant_changes WHERE tenant_id = {t:UInt32}",
+                                             {"t": globex.id})}
+    assert "batches" in sources and "ingest_intents.started" not in sources
+    (sql,) = [sql for version, _, sql in migrations() if version == 23]
+    (view,) = [s for s in render(sql, "shards") if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert " TO tenant_changes_local " in view and "FROM ingest_intents_local WHERE state = 'removed'" in view
+
+
 def test_the_version_is_the_tenants_counts_and_a_cluster_reads_them_through_distributed(site):
     ch = site[0].app.state.clickhouse
     one, two = 1001, 1002  # tenants of their own
