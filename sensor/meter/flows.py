@@ -94,6 +94,7 @@ I32_MAX = 2**31 - 1
 KEY, ADDR_HI, ADDR_LO, MAC, UID = 0, 1, 3, 5, 7  # U columns; ADDR_*/MAC per side, UID two words
 NU = 9
 RECORD_SLICE = 1 << 14  # flows whose records are built at once
+FEW_NEW = 64  # new flows' uid digests worked out one by one (in Python) up to this many an interval slice
 UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the uid's digest is worked out
 # meanings: KIND KIND_*; ENDED closed, waiting to be reported; IV_SEEN packets this interval;
 # START/LAST/SEEN first packet, Zeek's last_time (drives timers), last packet (µs);
@@ -940,15 +941,20 @@ class FlowTable:
 
     def _digest(self, s: int) -> bytes:
         """The digest under the flow's uid, worked out once and kept in the slot."""
-        F, S, U, H = self._st
+        U = self._st.U
         if int(U[s, UID + 1]) & UID_KNOWN:
             return _digests(U[[s]])[0].tobytes()
+        digest = self._new_digest(s)
+        _keep_digests(U, np.array([s]), np.frombuffer(digest, np.uint8).reshape(1, 12))
+        return digest
+
+    def _new_digest(self, s: int) -> bytes:
+        """The digest under the uid of the flow in slot ``s``, worked out from its state (``wire.flow_digest``)."""
+        F, S, U, H = self._st
         host = self._hosts(s)
         proto = "l2" if H[s, KIND] == KIND_L2 else PROTO_NAMES.get(int(H[s, PROTO]), str(int(H[s, PROTO])))
         ends = [(host[x], int(S[s, PORT + x]), mac_text(U[s, MAC + x])) for x in (0, 1)]
-        digest = wire.flow_digest(self._salt, proto, int(S[s, VLAN]), int(S[s, ETHERTYPE]), int(F[s, START]), *ends)
-        _keep_digests(U, np.array([s]), np.frombuffer(digest, np.uint8).reshape(1, 12))
-        return digest
+        return wire.flow_digest(self._salt, proto, int(S[s, VLAN]), int(S[s, ETHERTYPE]), int(F[s, START]), *ends)
 
     def _records(self, slots: np.ndarray) -> pa.Table:
         """The flows' interval records as a wire.FLOWS table, built a slice of slots at a time (a
@@ -1007,10 +1013,14 @@ class FlowTable:
 
     def _uids(self, slots: np.ndarray, cols: dict) -> pa.Array:
         """The flows' uids from the digests the slots keep; digests of flows named for the first
-        time are worked out in bulk (``flowuid``) from their record's columns."""
+        time are worked out one by one when FEW_NEW or fewer (an interval of a small site: ~30 Arrow
+        calls in bulk cost more), else in bulk (``flowuid``) from their record's columns."""
         U = self._st.U
         new = np.flatnonzero((U[slots, UID + 1] & np.uint64(UID_KNOWN)) == 0)
-        if len(new):
+        if 0 < len(new) <= FEW_NEW:
+            digests = b"".join(self._new_digest(s) for s in slots[new].tolist())
+            _keep_digests(U, slots[new], np.frombuffer(digests, np.uint8).reshape(-1, 12))
+        elif len(new):
             names = ("ts", "proto", "vlan", "ethertype", "orig_h", "orig_p", "orig_l2_addr", "resp_h", "resp_p",
                      "resp_l2_addr")
             taken = pa.array(new)

@@ -4,6 +4,7 @@ gives the same table and the same wire bytes, on the simulated plant and on corp
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -108,6 +109,7 @@ def compared(monkeypatch):
     monkeypatch.setattr(FlowTable, "_records", checked_records)
     monkeypatch.setattr(FlowTable, "flush", checked_flush)
     monkeypatch.setattr(flows, "RECORD_SLICE", 64)  # several slices per flush
+    monkeypatch.setattr(flows, "FEW_NEW", 8)  # new flows' uids one by one in some slices, in bulk in others
     return seen
 
 
@@ -123,6 +125,23 @@ def test_the_plant_s_records_equal_the_per_row_reference(plant, compared):
     assert sum(iv.flows.num_rows for iv in intervals) == sum(rows for rows, _, _ in compared) > 100
     assert all(same and same_bytes for _, same, same_bytes in compared)
     assert any(iv.flows["service"].to_pylist().count("modbus") for iv in intervals)  # decoders named services
+
+
+def test_new_flows_uids_are_named_one_by_one_and_in_bulk(plant, compared, monkeypatch):
+    """Both ways of naming new flows (FEW_NEW) are taken on the plant, and each equals the reference."""
+    taken: Counter[str] = Counter()
+
+    def counted(name, fn):
+        def call(*args):
+            taken[name] += 1
+            return fn(*args)
+        return call
+
+    monkeypatch.setattr(FlowTable, "_new_digest", counted("one by one", FlowTable._new_digest))
+    monkeypatch.setattr(flows.flowuid, "flow_digests", counted("bulk", flows.flowuid.flow_digests))
+    intervals = list(iter_intervals([plant], 2.0, uid_salt="SN-1", protocols=()))
+    assert len(intervals) > 3 and taken["one by one"] > 0 and taken["bulk"] > 0
+    assert compared and all(same and same_bytes for _, same, same_bytes in compared)
 
 
 def test_evicted_flows_records_equal_the_reference(plant, compared):
