@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from scapy.config import conf
-
 
 def _normalise(mac: str) -> str | None:
     """``"AA-BB-CC-DD-EE-FF"``/``"aabb.ccdd.eeff"``/... → ``"AA:BB:CC:DD:EE:FF"``, or None."""
@@ -37,6 +35,8 @@ def vendor(mac: str) -> str | None:
     """The registered manufacturer of ``mac``, or None when unknown or not a vendor address."""
     if not is_unicast_global(mac):
         return None
+    from scapy.config import conf  # (here: importing Scapy costs a process that never looks a vendor up ~20 ms)
+
     norm = _normalise(mac)
     table = conf.manufdb.d
     for key in _block_keys(norm):

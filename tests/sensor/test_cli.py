@@ -92,3 +92,12 @@ def test_garbage_capture_is_a_clear_error_not_a_traceback(tmp_path):
     res = run("analyze", "junk.pcap", "--out", "o", cwd=tmp_path)
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "junk.pcap" in res.stderr
+
+
+def test_start_up_leaves_scapy_until_a_vendor_is_looked_up():
+    """`mieruka-sensor`'s imports leave out Scapy (~20 ms of every start): the MAC vendor table loads it when
+    first asked, and then answers."""
+    code = ("import sys; import sensor.cli; before = 'scapy' in sys.modules;"
+            "from sensor.meter import oui; print(before, oui.vendor('00:1B:1B:12:34:56'), 'scapy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split() == ["False", "Siemens", "AG", "True"]
