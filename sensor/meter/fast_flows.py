@@ -81,11 +81,14 @@ class Ends:
 
     def fids_of(self, uids: set[str]) -> list[int]:
         """The fids of the flows with these uids (a text that is no flow uid names none, a free fid neither)."""
-        wanted = [u for u in uids if _uid_bytes(u)]
-        if not wanted:
-            return []
         held = self._uid[: len(self)]
-        return np.flatnonzero(np.isin(held, np.array(wanted, held.dtype)) & (held != b"")).tolist()
+        wanted = np.array(sorted(uid for uid in map(_uid_bytes, uids) if uid), held.dtype)
+        if not len(wanted) or not len(held):
+            return []
+        # looked up in the sorted uids (np.isin sorts both: ~4 times the cost at an interval's few dozen);
+        # a free fid's b"" equals none of them
+        found = wanted[np.minimum(np.searchsorted(wanted, held), len(wanted) - 1)]
+        return np.flatnonzero(found == held).tolist()
 
     def share_uid(self, fids: np.ndarray) -> bool:
         """Whether two of the flows ``fids`` (each once) have the same uid."""
