@@ -639,6 +639,55 @@ def _expire_all(F, S, H, now, nt):
             H[s, ENDED] = 1
 
 
+# columns of an interval slice's numbers (``_record_numbers``), one row each
+(R_TS, R_TS_END, R_VLAN, R_ETHERTYPE, R_ORIG_P, R_RESP_P, R_ORIG_BYTES, R_RESP_BYTES, R_ORIG_PKTS, R_RESP_PKTS,
+ R_ORIG_IPB, R_RESP_IPB, R_FINAL, R_STATE_O, R_STATE_R, R_EMPTY, R_PROTO, R_VER) = range(18)
+NR = 18
+
+
+@njit(cache=True)
+def _record_numbers(F, S, H, slots, out):
+    """The numbers of the slots' interval records into ``out`` ([NR, len(slots)], a row per R_* column), in
+    one pass; each flow's packets and bytes since its last record are marked reported. Payload bytes are
+    Zeek's: a TCP side's from its sequence span (TCP_Endpoint::Size), another's as counted (-1: no packet);
+    R_STATE_* a TCP side's endpoint state or whether another side sent; R_PROTO -1 for an L2 flow."""
+    for i in range(len(slots)):
+        s = slots[i]
+        o = np.int64(H[s, ORIG_SIDE])
+        tcp = H[s, KIND] == KIND_IP and H[s, PROTO] == pk.TCP
+        empty = True
+        for x in range(2):
+            if tcp:
+                ack = F[s, REL_ACK + x]
+                size = max(max(F[s, REL_LAST + x], ack), 0)
+                size = size - 1 if size != 0 else 0
+                if S[s, FIN_CNT + x] > 0 and size != 0:
+                    size -= 1
+                state = H[s, TSTATE + x]
+                if H[s, TPREV + x] == SYN_SENT and state == RESET and H[s, TSTATE + 1 - x] == INACTIVE \
+                        and ack != 0 and ack != 1:
+                    size = 0
+            else:
+                size = max(F[s, SIZE + x], 0)
+                state = 1 if F[s, SIZE + x] >= 0 else 0
+            empty = empty and size == 0
+            at = 0 if x == o else 1  # 0: the originator's column
+            out[R_ORIG_BYTES + at, i] = max(size - F[s, EM_BYTES + x], 0)
+            F[s, EM_BYTES + x] = max(size, F[s, EM_BYTES + x])
+            out[R_ORIG_PKTS + at, i], out[R_ORIG_IPB + at, i] = F[s, PKTS + x], F[s, IPB + x]
+            F[s, PKTS + x] = 0
+            F[s, IPB + x] = 0
+            out[R_STATE_O + at, i] = state
+            out[R_ORIG_P + at, i] = S[s, PORT + x]
+        l2 = H[s, KIND] == KIND_L2
+        out[R_TS, i], out[R_TS_END, i] = F[s, START], F[s, SEEN]
+        out[R_VLAN, i], out[R_ETHERTYPE, i] = S[s, VLAN], S[s, ETHERTYPE]
+        out[R_FINAL, i] = H[s, ENDED] != 0
+        out[R_EMPTY, i] = empty
+        out[R_PROTO, i] = -1 if l2 else H[s, PROTO]
+        out[R_VER, i] = 0 if l2 else H[s, IPVER]
+
+
 # ---------------------------------------------------------------- Python side
 
 
@@ -698,22 +747,6 @@ def conn_state(proto: str, os: int, rs: int, empty: bool, rstos0: bool) -> str:
             return "SF" if rs else "S0"
         return "SHR" if rs else "OTH"
     return "OTH"
-
-
-def _pair(F: np.ndarray, slots: np.ndarray, col: int) -> np.ndarray:
-    """A per-side column for ``slots`` as an [n, 2] array."""
-    return F[slots, col : col + 2]
-
-
-def _tcp_sizes(F: np.ndarray, S: np.ndarray, H: np.ndarray, slots: np.ndarray) -> np.ndarray:
-    """Zeek's TCP_Endpoint::Size (payload bytes from the sequence span) per side, [n, 2]."""
-    ack = _pair(F, slots, REL_ACK)
-    size = np.maximum(np.maximum(_pair(F, slots, REL_LAST), ack), 0)
-    size = np.where(size != 0, size - 1, 0)
-    size = np.where((_pair(S, slots, FIN_CNT) > 0) & (size != 0), size - 1, size)
-    state = _pair(H, slots, TSTATE)
-    aborted = (_pair(H, slots, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
-    return np.where(aborted & (ack != 0) & (ack != 1), 0, size)
 
 
 class Placed(NamedTuple):
@@ -970,42 +1003,33 @@ class FlowTable:
             return wire.FLOWS.empty_table()
         F, S, U, H = self._st
         n = len(slots)
+        num = np.empty((NR, n), np.int64)
+        _record_numbers(F, S, H, slots, num)
         o = H[slots, ORIG_SIDE]
-        r = 1 - o
-        idx = np.arange(n)
-        tcp = (H[slots, KIND] == KIND_IP) & (H[slots, PROTO] == pk.TCP)
-        active = _pair(F, slots, SIZE) >= 0  # UDP endpoint activity
-        size = np.where(tcp[:, None], _tcp_sizes(F, S, H, slots), np.maximum(_pair(F, slots, SIZE), 0))
-        d_bytes = np.maximum(size - _pair(F, slots, EM_BYTES), 0)
-        F[slots, EM_BYTES : EM_BYTES + 2] = np.maximum(size, _pair(F, slots, EM_BYTES))
-        d_pkts, d_ipb = _pair(F, slots, PKTS), _pair(F, slots, IPB)  # (copies: their columns start again)
-        F[slots, PKTS : PKTS + 2] = F[slots, IPB : IPB + 2] = 0
-        state = np.where(tcp[:, None], _pair(H, slots, TSTATE), active)
-        l2 = H[slots, KIND] == KIND_L2
-        ver = np.where(l2, 0, H[slots, IPVER]).astype(np.uint64)
+        ver = num[R_VER].astype(np.uint64)
         hosts, host = _texts(np.stack([np.repeat(ver, 2), U[slots, ADDR_HI : ADDR_HI + 2].ravel(),
                                        U[slots, ADDR_LO : ADDR_LO + 2].ravel()], axis=1),
                              lambda v, hi, lo: ip_text(v, hi, lo) if v else "")
         macs, mac = _texts(U[slots, MAC : MAC + 2].reshape(-1, 1), mac_text)
         host, mac = host.reshape(n, 2), mac.reshape(n, 2)
-        proto_code = np.where(l2, -1, H[slots, PROTO].astype(np.int64))
+        proto_code = num[R_PROTO]
         protos, proto = _texts(proto_code[:, None], _proto_name)
         history = _history(H, slots)
-        start, seen = F[slots, START], F[slots, SEEN]
+        idx, r = np.arange(n), 1 - o
+        start, seen = num[R_TS], num[R_TS_END]
         cols = {
-            "ts": start, "ts_end": seen, "vlan": S[slots, VLAN],
-            "orig_h": hosts.take(host[idx, o]), "orig_p": S[slots, PORT + o],
-            "resp_h": hosts.take(host[idx, r]), "resp_p": S[slots, PORT + r],
-            "proto": protos.take(proto), "ethertype": S[slots, ETHERTYPE], "service": self._services(slots),
+            "ts": start, "ts_end": seen, "vlan": num[R_VLAN],
+            "orig_h": hosts.take(host[idx, o]), "orig_p": num[R_ORIG_P],
+            "resp_h": hosts.take(host[idx, r]), "resp_p": num[R_RESP_P],
+            "proto": protos.take(proto), "ethertype": num[R_ETHERTYPE], "service": self._services(slots),
             "duration": (seen - start) / SEC,
-            "orig_bytes": d_bytes[idx, o], "resp_bytes": d_bytes[idx, r],
-            "orig_pkts": d_pkts[idx, o], "resp_pkts": d_pkts[idx, r],
-            "orig_ip_bytes": d_ipb[idx, o], "resp_ip_bytes": d_ipb[idx, r],
-            "conn_state": _conn_states(proto_code, state[idx, o], state[idx, r],
-                                       (size == 0).all(axis=1), history),
+            "orig_bytes": num[R_ORIG_BYTES], "resp_bytes": num[R_RESP_BYTES],
+            "orig_pkts": num[R_ORIG_PKTS], "resp_pkts": num[R_RESP_PKTS],
+            "orig_ip_bytes": num[R_ORIG_IPB], "resp_ip_bytes": num[R_RESP_IPB],
+            "conn_state": _conn_states(proto_code, num[R_STATE_O], num[R_STATE_R], num[R_EMPTY], history),
             "history": history,
             "orig_l2_addr": macs.take(mac[idx, o]), "resp_l2_addr": macs.take(mac[idx, r]),
-            "final": H[slots, ENDED] != 0,
+            "final": num[R_FINAL] != 0,
         }
         cols["uid"] = self._uids(slots, cols)
         cols["community_id"] = self._community_ids(slots, o, r)
@@ -1086,10 +1110,12 @@ def _in_arrival_order(packets, key):
 
 def _arrow(col: np.ndarray | pa.Array, kind: pa.DataType) -> pa.Array:
     """An Arrow column of ``kind``; integers narrowed by numpy (Arrow's checked cast of a few hundred
-    values costs ~6 times the conversion)."""
+    values costs ~6 times the conversion). A row of a larger matrix is copied: Arrow would take it as it
+    is and keep the whole matrix for as long as the records live."""
     if isinstance(col, pa.Array):
         return col
-    return pa.array(col.astype(kind.to_pandas_dtype(), copy=False) if pa.types.is_integer(kind) else col, kind)
+    col = col.astype(kind.to_pandas_dtype(), copy=False) if pa.types.is_integer(kind) else col
+    return pa.array(col if col.base is None else col.copy(), kind)
 
 
 def _proto_name(code: int) -> str:

@@ -14,9 +14,10 @@ import pytest
 
 from sensor import wire
 from sensor.meter import flows
-from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, ENDED, ETHERTYPE, HIST_LEN, IPB, IPVER,
-                                IV_SEEN, KIND, KIND_FREE, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO, SEEN, SIZE,
-                                START, TSTATE, VLAN, FlowTable, ip_text, mac_text)
+from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, ENDED, ETHERTYPE, FIN_CNT, HIST_LEN, INACTIVE, IPB,
+                                IPVER, IV_SEEN, KIND, KIND_FREE, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO,
+                                REL_ACK, REL_LAST, RESET, SEEN, SIZE, START, SYN_SENT, TPREV, TSTATE, VLAN, FlowTable,
+                                ip_text, mac_text)
 from sensor.meter.pipeline import iter_intervals
 from sensor.simulate import write_pcap
 
@@ -27,6 +28,19 @@ CAPTURES = ("zeek/Traces/tls/tls1.2.pcap", "ics-pcap/S7/s7-1200-hmi/s7-1200-hmi.
 STAMP = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
 
+def tcp_sizes(F: np.ndarray, S: np.ndarray, H: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """Zeek's TCP_Endpoint::Size (payload bytes from the sequence span) per side, [n, 2], as the table
+    worked it out with numpy before its records' numbers came from one compiled pass."""
+    pair = lambda M, col: M[slots, col : col + 2]  # noqa: E731
+    ack = pair(F, REL_ACK)
+    size = np.maximum(np.maximum(pair(F, REL_LAST), ack), 0)
+    size = np.where(size != 0, size - 1, 0)
+    size = np.where((pair(S, FIN_CNT) > 0) & (size != 0), size - 1, size)
+    state = pair(H, TSTATE)
+    aborted = (pair(H, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
+    return np.where(aborted & (ack != 0) & (ack != 1), 0, size)
+
+
 def reference_records(table: FlowTable, F: np.ndarray, S: np.ndarray, H: np.ndarray, slots: np.ndarray) -> pa.Table:
     """The records as the table built them before, row by row from ``F``, ``S`` and ``H`` (its state
     before the interval's counts were marked reported)."""
@@ -35,7 +49,7 @@ def reference_records(table: FlowTable, F: np.ndarray, S: np.ndarray, H: np.ndar
     o, idx = H[slots, ORIG_SIDE], np.arange(len(slots))
     r = 1 - o
     tcp = (H[slots, KIND] == KIND_IP) & (H[slots, PROTO] == 6)
-    size = np.where(tcp[:, None], flows._tcp_sizes(F, S, H, slots), np.maximum(pair(SIZE), 0))
+    size = np.where(tcp[:, None], tcp_sizes(F, S, H, slots), np.maximum(pair(SIZE), 0))
     d_bytes = np.maximum(size - pair(EM_BYTES), 0)
     d_pkts, d_ipb = pair(PKTS), pair(IPB)  # (since the flow's last record)
     state = np.where(tcp[:, None], H[slots, TSTATE : TSTATE + 2], pair(SIZE) >= 0)
