@@ -308,6 +308,7 @@ def _wire_tables(batch: Batch, consume: bool = False) -> dict[str, pa.Table]:
     ``consume`` (``batch.tables`` is then emptied): the events first, as they name their flows' rows by
     the flows' uids, then the flows, whose uid and Community ID texts go as soon as they are compared."""
     tables = batch.tables if consume else dict(batch.tables)
+    give_back = consume and sum(table.nbytes for table in tables.values()) >= heap.WORTH
     for name in TABLES:
         if not tables[name].schema.equals(TABLES[name]):
             tables[name] = tables[name].cast(TABLES[name])
@@ -321,12 +322,12 @@ def _wire_tables(batch: Batch, consume: bool = False) -> dict[str, pa.Table]:
     tables["events"], events, flow = events.append_column("flow", flow), None, None
     start_us = _micros(batch.interval_start)
     compact = {"events": _compact(tables, "events", start_us)}
-    if consume:  # what the events held, free now, not kept resident beside the flows' derivation
+    if give_back:  # what the events held, free now, not kept resident beside the flows' derivation
         heap.give_back()
     tables["flows"] = _with_derived(tables.pop("flows"), batch.sensor, _unless_equal)
     compact["flows"] = _compact(tables, "flows", start_us)
     compact["observations"] = _compact(tables, "observations", start_us)
-    if consume:  # nor what the flows held beside the frame's content
+    if give_back:  # nor what the flows held beside the frame's content
         heap.give_back()
     return {name: compact[name] for name in TABLES}
 

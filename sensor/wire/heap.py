@@ -11,6 +11,8 @@ from __future__ import annotations
 import ctypes
 import functools
 
+WORTH = 4 << 20  # bytes let go below which giving back is not worth its walk of the heap (0.2-4 ms)
+
 
 @functools.cache
 def _trim():
