@@ -68,7 +68,7 @@ def live(path: Path, encoding: bool = True) -> tuple[int, int]:
         packets += batch.counters["packets"]
         records += batch.tables["flows"].num_rows
         if encoding:
-            wire.encode(batch)
+            wire.encode(batch, consume=True)  # as the runner's producer encodes it
         batch = None
     return packets, records
 

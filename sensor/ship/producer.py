@@ -35,7 +35,8 @@ class Producer:
 
     def put(self, batch: wire.Batch, unknown_link_types: Mapping[int, int] | None = None) -> None:
         """Spool one interval's batch (and, around economy mode, a flow summary); note its counters
-        and the frames of unknown link types so far for the health report."""
+        and the frames of unknown link types so far for the health report. The batch's tables are
+        let go as it is encoded (``wire.encode``'s ``consume``): read them before."""
         try:
             health.record_batch(self.spool.dir, batch, unknown_link_types)
         except OSError:
@@ -50,7 +51,7 @@ class Producer:
 
     def put_extra(self, batch: wire.Batch) -> None:
         """Spool a batch that is no capture interval (active identification's answers): no capture
-        figures for the health report, no economy summary."""
+        figures for the health report, no economy summary (its tables let go as ``put``'s)."""
         self._queue(batch)
         self.retry()
 
@@ -63,7 +64,7 @@ class Producer:
         if batch is None:
             return
         with self.lock:
-            self.backlog.append((batch.batch_id, wire.encode(batch)))
+            self.backlog.append((batch.batch_id, wire.encode(batch, consume=True)))  # only the frame is kept
             while sum(len(data) for _, data in self.backlog) > MAX_BACKLOG:
                 batch_id, data = self.backlog.popleft()
                 log.error("dropping batch %s: the spool disk has refused batches for too long", batch_id)

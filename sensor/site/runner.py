@@ -57,9 +57,9 @@ def run(cfg: SensorConfig, stop: threading.Event) -> None:
     try:
         for batch in pipeline.iter_batches([capture.chunks(stop)], cfg.interval_s, sensor=cfg.serial,
                                            observer=Observer(), stats=stats, max_flows=cfg.max_flows):
-            producer.put(batch, stats.link_types)
             if active is not None:
                 active.learn(batch)
+            producer.put(batch, stats.link_types)  # (lets the batch's tables go as it encodes them)
             batch = None  # spooled: not held while the next interval is built
             wake.set()
         producer.finish()

@@ -30,7 +30,7 @@ import io
 import json
 import struct
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import zstandard
 
-from sensor.wire import batchcheck, community, flowuid
+from sensor.wire import batchcheck, community, flowuid, heap
 
 MAGIC = b"MRKB"
 VERSION = 3  # 3: the frame carries its content checksum (2 did not; the content is the same)
@@ -252,17 +252,27 @@ def _dictionary(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([encoded.cast(pa.dictionary(index, pa.string()))])
 
 
-def _compact(table: pa.Table, start_us: int) -> pa.Table:
-    cols = []
-    for f, col in zip(table.schema, table.columns):
-        if pa.types.is_timestamp(f.type):
-            col = pc.subtract(col.cast(pa.int64()), start_us)
-        if pa.types.is_integer(col.type):
-            col = _narrow(col)
-        elif pa.types.is_string(col.type):
-            col = _dictionary(col)
-        cols.append(col)
-    return pa.table(cols, names=table.schema.names).combine_chunks()  # one record batch, however it was built
+def _compact(tables: dict[str, pa.Table], name: str, start_us: int) -> pa.Table:
+    """``tables[name]``, taken out of ``tables``, in its compact form: one column at a time, each original
+    column let go once its compact one is built (nothing else holding it, the table's memory is given
+    back as it goes rather than held beside the compact table)."""
+    table = tables.pop(name)
+    names, cols = table.schema.names, table.columns
+    table = None
+    for i in range(len(cols)):
+        cols[i] = _compact_column(cols[i], start_us)
+    return pa.table(cols, names=names)
+
+
+def _compact_column(col: pa.ChunkedArray, start_us: int) -> pa.Array:
+    """One column in its compact type, as one array (the table travels as one record batch, however it was built)."""
+    if pa.types.is_timestamp(col.type):
+        col = pc.subtract(col.cast(pa.int64()), start_us)
+    if pa.types.is_integer(col.type):
+        col = _narrow(col)
+    elif pa.types.is_string(col.type):
+        col = _dictionary(col)
+    return col.combine_chunks()
 
 
 def _expand(table: pa.Table, schema: pa.Schema, start_us: int | np.ndarray) -> pa.Table:
@@ -293,18 +303,33 @@ def _unless_equal(col: pa.ChunkedArray, other: pa.Array) -> pa.ChunkedArray:
     return pc.if_else(same, pa.nulls(len(col), col.type), col)
 
 
-def _wire_tables(batch: Batch) -> dict[str, pa.Table]:
-    flows = _with_derived(batch.tables["flows"], batch.sensor, _unless_equal)
-    events = batch.tables["events"]
+def _wire_tables(batch: Batch, consume: bool = False) -> dict[str, pa.Table]:
+    """The compact form of ``batch``'s tables, each original let go as its compact form is built when
+    ``consume`` (``batch.tables`` is then emptied): the events first, as they name their flows' rows by
+    the flows' uids, then the flows, whose uid and Community ID texts go as soon as they are compared."""
+    tables = batch.tables if consume else dict(batch.tables)
+    give_back = consume and sum(table.nbytes for table in tables.values()) >= heap.WORTH
+    for name in TABLES:
+        if not tables[name].schema.equals(TABLES[name]):
+            tables[name] = tables[name].cast(TABLES[name])
+    events, uids = tables["events"], tables["flows"].column("uid")
     # each event's flow row: the first flow of the batch with its uid (no Python object per flow or event)
-    flow = pc.index_in(events.column("uid"), value_set=batch.tables["flows"].column("uid")).cast(pa.int64())
+    flow = pc.index_in(events.column("uid"), value_set=uids).cast(pa.int64())
+    uids = None
     # the uid travels only for an event of no flow of the batch
     events = events.set_column(events.schema.get_field_index("uid"), "uid",
                                pc.if_else(pc.is_null(flow), events.column("uid"), pa.scalar(None, pa.string())))
-    events = events.append_column("flow", flow)
+    tables["events"], events, flow = events.append_column("flow", flow), None, None
     start_us = _micros(batch.interval_start)
-    return {name: _compact(table, start_us) for name, table in
-            {"flows": flows, "events": events, "observations": batch.tables["observations"]}.items()}
+    compact = {"events": _compact(tables, "events", start_us)}
+    if give_back:  # what the events held, free now, not kept resident beside the flows' derivation
+        heap.give_back()
+    tables["flows"] = _with_derived(tables.pop("flows"), batch.sensor, _unless_equal)
+    compact["flows"] = _compact(tables, "flows", start_us)
+    compact["observations"] = _compact(tables, "observations", start_us)
+    if give_back:  # nor what the flows held beside the frame's content
+        heap.give_back()
+    return {name: compact[name] for name in TABLES}
 
 
 def _expand_all(wire_tables: dict[str, pa.Table], window: _Window) -> tuple[dict[str, pa.Table], pa.Array]:
@@ -380,8 +405,10 @@ def level_for(size: int) -> int:
     return next((level for limit, level in LEVELS if size <= limit), LARGE_LEVEL)
 
 
-def encode(batch: Batch, level: int | None = None) -> bytes:
-    """``batch`` as a wire frame, compressed at ``level`` (default: ``level_for`` its size)."""
+def encode(batch: Batch, level: int | None = None, consume: bool = False) -> bytes:
+    """``batch`` as a wire frame, compressed at ``level`` (default: ``level_for`` its size). ``consume``
+    empties ``batch.tables``, each table let go as its compact form is built, for a caller that keeps only
+    the frame: the batch is then not held beside its compact form, the frame's content and the output."""
     header = {
         "version": VERSION,
         "batch_id": batch.batch_id,
@@ -392,9 +419,7 @@ def encode(batch: Batch, level: int | None = None) -> bytes:
         "counters": {k: int(batch.counters.get(k, 0)) for k in COUNTERS},
     }
     head = json.dumps(header, separators=(",", ":")).encode()
-    tables = {name: t if t.schema.equals(TABLES[name]) else t.cast(TABLES[name]) for name, t in batch.tables.items()}
-    compact = _wire_tables(replace(batch, tables=tables))
-    tables = None
+    compact = _wire_tables(batch, consume)
     content = _content(MAGIC + struct.pack("<BI", VERSION, len(head)) + head, compact)
     level = level_for(content.size) if level is None else level
     return zstandard.ZstdCompressor(level=level, dict_data=zstd_prefix(), write_checksum=True).compress(content)

@@ -83,3 +83,30 @@ def test_an_event_names_the_first_flow_with_its_uid_and_travels_with_its_uid_onl
     compact = wire._wire_tables(batch)["events"]
     assert compact.column("flow").to_pylist() == [0, None, 1, 0]
     assert compact.column("uid").cast(pa.string()).to_pylist() == [None, "Cz", None, None]
+
+
+def test_a_consuming_encode_lets_each_table_go_as_its_compact_form_is_built(busy_batches, monkeypatch):
+    """``encode(consume=True)`` (the runner's producer): by the time the frame's content is written, Arrow
+    holds the compact tables and none of the batch's (which held them beside each other: the batch's
+    flows alone are ~3 times the content); the frame is the same bytes."""
+    sent = busy_batches[2]
+    frame = wire.encode(sent)
+    before = pa.total_allocated_bytes()
+    batch = wire.decode(frame)  # tables of its own (the fixture's are shared), equal to the batch's
+    held = pa.total_allocated_bytes() - before  # what Arrow holds for them
+    assert held > 3 * len(frame)
+    seen = {}
+    content = wire._content
+
+    def writing(start, compact):
+        seen["allocated"] = pa.total_allocated_bytes()
+        seen["compact"] = sum(table.nbytes for table in compact.values())
+        return content(start, compact)
+
+    monkeypatch.setattr(wire, "_content", writing)
+    before = pa.total_allocated_bytes()  # the batch's tables included
+    assert wire.encode(batch, consume=True) == frame
+    # while the content is written: the compact tables, less the batch's tables
+    assert seen["allocated"] - before < seen["compact"] - held + (256 << 10), (seen, held)
+    assert pa.total_allocated_bytes() < before - held + (256 << 10)
+    assert batch.tables == {}
