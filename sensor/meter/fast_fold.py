@@ -44,17 +44,25 @@ class Groups(NamedTuple):
 
 
 def group_columns(events: np.ndarray, key_cols: list[int], ts_col: int, rtt_col: int) -> Groups:
-    """The groups of rows equal in ``key_cols``; rtt -1: unanswered."""
+    """The groups of rows equal in ``key_cols``, in time order (as ``Groups.sorted``); rtt -1: unanswered.
+    The key columns are read in place and gathered one at a time, each group column put in time order
+    as it is made: no sorted copy of the rows nor of the groups (80,000 Modbus events: 13 and 4 MB)."""
     if not len(events):
         return each_alone(events, ts_col, rtt_col)
-    order = np.lexsort(events[:, key_cols[::-1]].T)
-    keys = events[order][:, key_cols]
-    starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)])
+    order = np.lexsort([events[:, col] for col in key_cols[::-1]])
+    new = np.zeros(len(order), np.bool_)
+    new[0] = True
+    for col in key_cols:
+        key = events[order, col]
+        new[1:] |= key[1:] != key[:-1]
+    starts = np.flatnonzero(new)
     ts, rtt = events[order, ts_col], events[order, rtt_col]
+    first = np.minimum.reduceat(ts, starts)
+    by_time = np.argsort(first, kind="stable")
     answered = rtt >= 0
-    return Groups(order[starts], np.diff(np.r_[starts, len(order)]), np.minimum.reduceat(ts, starts),
-                  np.maximum.reduceat(ts, starts), np.add.reduceat(answered.astype(np.int64), starts),
-                  np.add.reduceat(np.where(answered, rtt, 0), starts), np.maximum.reduceat(rtt, starts))
+    return Groups(order[starts[by_time]], np.diff(np.r_[starts, len(order)])[by_time], first[by_time],
+                  np.maximum.reduceat(ts, starts)[by_time], np.add.reduceat(answered.astype(np.int64), starts)[by_time],
+                  np.add.reduceat(np.where(answered, rtt, 0), starts)[by_time], np.maximum.reduceat(rtt, starts)[by_time])
 
 
 def each_alone(events: np.ndarray, ts_col: int, rtt_col: int) -> Groups:
@@ -66,9 +74,9 @@ def each_alone(events: np.ndarray, ts_col: int, rtt_col: int) -> Groups:
 
 def groups(events: np.ndarray, key_cols: list[int], ts_col: int, rtt_col: int) -> Iterator[tuple[int, int, int, int,
                                                                                                    dict[str, str]]]:
-    """Per group of rows equal in ``key_cols``, in time order (``Groups.sorted``): (a row of it, count,
-    first ts, last ts, the rtt and rtt_max attributes of the fold, empty when none was answered)."""
-    g = group_columns(events, key_cols, ts_col, rtt_col).sorted()
+    """Per group of rows equal in ``key_cols``, in time order: (a row of it, count, first ts, last ts,
+    the rtt and rtt_max attributes of the fold, empty when none was answered)."""
+    g = group_columns(events, key_cols, ts_col, rtt_col)
     for row, count, t0, t1, n, mean, top in zip(g.row.tolist(), g.count.tolist(), g.first.tolist(), g.last.tolist(),
                                                 g.rtt_n.tolist(), g.rtt_mean().tolist(), g.rtt_max.tolist()):
         yield row, count, t0, t1, {"rtt": seconds(mean), "rtt_max": seconds(top)} if n else {}

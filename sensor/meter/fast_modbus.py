@@ -133,8 +133,8 @@ class FastModbus(CompiledFlows):
         events = self._events[: self._cnt[k.C_EVENTS]]
 
         def build() -> pa.Table | list[dict]:
-            g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT)
-            g = g.sorted()  # g.row: a row of each group, whose flow is all of the group's (E_FID is in the key)
+            # in time order; g.row: a row of each group, whose flow is all of the group's (E_FID is in the key)
+            g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT).sorted()
             table = in_slices(len(g.row), lambda lo, hi: self._table(events[g.row[lo:hi]], g.part(lo, hi)))
             return self._part(table, events[g.row, k.E_FID])
         part = self._unless_faulty(len(events), build, []) if len(events) else []

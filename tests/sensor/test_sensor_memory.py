@@ -7,6 +7,7 @@ a compiled path's tables and a chunk's packet columns are not held across an int
 from __future__ import annotations
 
 import subprocess
+import tracemalloc
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Dot1Q, Ether
 
 from bench.concurrent_flows import write as write_concurrent
-from sensor.meter import flows
+from sensor.meter import fast_fold, flows
 from sensor.meter.applayer import AppLayer
 from sensor.meter.pipeline import iter_intervals
 from sensor.meter.slotindex import SlotIndex
@@ -299,3 +300,33 @@ def test_a_flow_table_slot_holds_416_bytes():
     table = flows.FlowTable(capacity=1024)
     assert sum(matrix.nbytes for matrix in table._st) == 416 * 1024
     assert table._st.H.dtype == np.uint8 and table._st.H.shape[1] - flows.HMAX == 16
+
+
+def test_folding_a_compiled_path_s_event_rows_copies_no_rows():
+    """An interval end folds the Modbus path's event rows (60,000: 5.5 MB) into groups in time order,
+    the key read in place and gathered a column at a time: its temporaries under 0.8 of the rows
+    (a sorted copy of the rows and then of the groups: 1.3), the groups those of a dict by key."""
+    rng = np.random.default_rng(7)
+    n, key_cols, ts_col, rtt_col = 60_000, [0, 2, 3, 4, 5, 6, 7, 8, 9], 1, 11
+    rows = np.zeros((n, 12), np.int64)
+    rows[:, 0] = rng.integers(0, 15_000, n)  # flow
+    rows[:, ts_col] = 1_700_000_000_000_000 + np.sort(rng.integers(0, 2_000_000, n))
+    rows[:, 2], rows[:, 3], rows[:, 6] = rng.integers(1, 5, n), 256, rng.integers(0, 8, n)
+    rows[:, 10], rows[:, rtt_col] = rng.integers(0, 65_536, n), rng.integers(-1, 5_000, n)  # tid, rtt (-1: none)
+    tracemalloc.start()
+    try:
+        groups = fast_fold.group_columns(rows, key_cols, ts_col, rtt_col)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - held < 0.8 * rows.nbytes
+    by_key: dict[tuple, list[int]] = {}
+    for at, row in enumerate(rows[:, key_cols].tolist()):
+        by_key.setdefault(tuple(row), []).append(at)
+    assert len(groups.row) == len(by_key) < n
+    assert (np.diff(groups.first) >= 0).all()  # in time order
+    for row, count, first, last, rtt_n, rtt_max in zip(*(column.tolist() for column in (
+            groups.row, groups.count, groups.first, groups.last, groups.rtt_n, groups.rtt_max))):
+        members = by_key[tuple(rows[row, key_cols].tolist())]
+        ts, rtt = rows[members, ts_col], rows[members, rtt_col]
+        assert (count, first, last, rtt_n, rtt_max) == (len(members), ts.min(), ts.max(), (rtt >= 0).sum(), rtt.max())
