@@ -25,11 +25,13 @@ from core.store.clickhouse import ClickHouseStore
 from core.store.controlplane import Sensor, utcnow
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies that only read app.state are ``async``: FastAPI runs a plain ``def`` dependency in
+# a thread of the pool, a hop of its own for every request that uses it.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_clickhouse(request: Request) -> ClickHouseStore:
+async def get_clickhouse(request: Request) -> ClickHouseStore:
     return request.app.state.clickhouse
 
 
@@ -38,15 +40,15 @@ def get_db(request: Request) -> Iterator[Session]:
         yield db
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_ingestor(request: Request) -> Ingestor:
+async def get_ingestor(request: Request) -> Ingestor:
     return request.app.state.ingestor
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The core's clock (a dependency, so tests can move it)."""
     return utcnow()
 
@@ -71,11 +73,24 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def sensor_auth(db: DB, bearer: Bearer, metrics: MetricsDep) -> Sensor:
-    """The sensor whose token is in ``Authorization: Bearer``."""
+    """The sensor whose token is in ``Authorization: Bearer``, in the request's session (``DB``)."""
     sensor = auth.sensor_for_token(db, bearer.credentials) if bearer else None
     # The connection goes back to the pool now (the sensor stays loaded): an upload holds its
     # request for as long as its batch takes to store, and hundreds of sensors upload at once.
     db.commit()
+    return _known(sensor, bearer, metrics)
+
+
+def uploading_sensor(request: Request, bearer: Bearer, metrics: MetricsDep) -> Sensor:
+    """``sensor_auth`` for the ingest route, which changes nothing of the sensor: in a session of its own
+    closed at once, rather than ``DB``'s, whose opening and closing are two more thread hops every
+    upload. Looked up on every upload, not cached: a token revoked from the CLI (another process)
+    stops working at once."""
+    with request.app.state.controlplane.sessions() as db:
+        return _known(auth.sensor_for_token(db, bearer.credentials) if bearer else None, bearer, metrics)
+
+
+def _known(sensor: Sensor | None, bearer: HTTPAuthorizationCredentials | None, metrics: Metrics) -> Sensor:
     if sensor is None:
         metrics.rejected.labels("unauthorized").inc()
         raise _unauthorized(
@@ -100,6 +115,7 @@ def principal(
 
 
 SensorAuth = Annotated[Sensor, Depends(sensor_auth)]
+UploadingSensor = Annotated[Sensor, Depends(uploading_sensor)]
 Principal = Annotated[auth.Identity, Depends(principal)]
 
 

@@ -48,6 +48,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,6 +60,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 
 from core.detect.engine import Detection, Detector
 from core.export.retention import days_kept
+from core.ingest.budget import ByteBudget
 from core.ingest.group import GroupCommit
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
@@ -79,6 +81,10 @@ _KEY = "tenant_id = {tenant:UInt32} AND sensor_id = {sensor:UInt32} AND batch_id
 # Decodes at once in this process: each may hold a batch of up to wire.MAX_DECOMPRESSED bytes
 # decompressed plus its tables, so concurrent requests must not multiply that.
 DECODE_SLOTS = 2
+# What parsed batches waiting for their group may hold (their bodies and tables), beside the
+# DECODE_SLOTS being parsed: the bound on an upload's memory, so the upload threads (the route's) can
+# be many and a group hold every batch in flight.
+WAITING_BYTES = 512 * 1024 * 1024
 # Batches waiting while a group is stored go in the next group, up to this many rows (by default;
 # MIERUKA_INGEST_GROUP_ROWS): one insert per table for all of them.
 GROUP_ROWS = 500_000
@@ -101,7 +107,7 @@ class Ingestor:
 
     def __init__(self, store: ClickHouseStore, detector: Detector | None = None,
                  retention: Callable[[int], int] = lambda tenant_id: 0, crash_at: str = "",
-                 group_rows: int = GROUP_ROWS):
+                 group_rows: int = GROUP_ROWS, waiting_bytes: int = WAITING_BYTES):
         self.store = store
         self.detector = detector
         self.retention = retention  # tenant → days its raw records are kept (0: kept)
@@ -111,6 +117,7 @@ class Ingestor:
         self._locks: dict[tuple[int, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+        self.waiting = ByteBudget(waiting_bytes)
         # one group's detection at a time, beside the leader that stores the group's rows
         self._examiner = ThreadPoolExecutor(1, thread_name_prefix="detect") if detector else None
         self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), group_rows)
@@ -121,13 +128,15 @@ class Ingestor:
                bounds: wire.TimeBounds | None = None) -> IngestResult:
         """Decode (raises wire.WireError) and store one batch body; idempotent per batch_id.
         ``bounds``: the times the batch may speak of."""
-        with self._decode_slots:
-            parsed = wire.parse(body, bounds=bounds)
-        pending = _Pending(tenant_id, sensor_id, parsed)
-        # One batch at a time per sensor in this process, so check-then-insert cannot race, and a
-        # group holds at most one batch of a sensor (detection sees each sensor's batches in order).
-        with self._lock(tenant_id, sensor_id):
-            self._group.submit(pending)
+        with ExitStack() as waiting:
+            with self._decode_slots:  # the budget is taken before the slot is given back
+                parsed = wire.parse(body, bounds=bounds)
+                waiting.enter_context(self.waiting.held(len(body) + _size(parsed)))
+            pending = _Pending(tenant_id, sensor_id, parsed)
+            # One batch at a time per sensor in this process, so check-then-insert cannot race, and a
+            # group holds at most one batch of a sensor (detection sees each sensor's batches in order).
+            with self._lock(tenant_id, sensor_id):
+                self._group.submit(pending)
         if pending.error:
             raise pending.error
         return IngestResult(pending.status, parsed.batch_id, pending.rows, parsed.interval_end)
@@ -339,6 +348,11 @@ def _completed(group: list[_Pending]) -> list[_Pending]:
         else:
             p.batch = done
     return [p for p in group if p.error is None]
+
+
+def _size(parsed: wire.Parsed) -> int:
+    """The bytes a parsed batch's tables hold (the buffers they point into, whole)."""
+    return sum(table.get_total_buffer_size() for table in parsed.tables.values())
 
 
 def _group_token(members: list[_Pending]) -> str:

@@ -2,7 +2,9 @@
 
 A caller submits its item and waits. When no store call is running, the first waiting caller becomes
 the leader: it takes every waiting item (up to ``max_size``) and stores them in one ``store`` call while
-later arrivals queue for the next group. Groups grow with the load on their own: an idle core stores
+later arrivals queue for the next group. Each caller is woken once, when its item is stored or when it
+is to lead (with hundreds waiting, waking them all at the end of every group kept the event loop from
+the GIL for seconds). Groups grow with the load on their own: an idle core stores
 each item at once, a busy one stores what arrived during the previous store call. If a group fails,
 each of its items is stored again on its own, so one bad item fails alone.
 """
@@ -21,12 +23,13 @@ T = TypeVar("T")
 
 
 class _Slot(Generic[T]):
-    __slots__ = ("done", "error", "item")
+    __slots__ = ("done", "error", "item", "wake")
 
     def __init__(self, item: T) -> None:
         self.item = item
         self.done = False
         self.error: BaseException | None = None
+        self.wake = threading.Event()  # set once: its group is stored, or it is to lead the next
 
 
 class GroupCommit(Generic[T]):
@@ -36,27 +39,29 @@ class GroupCommit(Generic[T]):
         self._max_size = max_size
         self._queue: deque[_Slot[T]] = deque()
         self._busy = False
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
 
     def submit(self, item: T) -> None:
         """Store ``item`` with whatever else is waiting; returns once it is stored, or raises its error."""
         slot = _Slot(item)
-        with self._cond:
+        with self._lock:
             self._queue.append(slot)
-        while True:
-            with self._cond:
-                while self._busy and not slot.done:
-                    self._cond.wait()
-                if slot.done:
-                    break
+            leading, self._busy = not self._busy, True
+        if not leading:
+            slot.wake.wait()
+        if not slot.done:  # it leads: its item is the first waiting, so the first of the group
+            with self._lock:
                 group = self._take()
-                self._busy = True
             try:
                 self._run(group)
             finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                with self._lock:
+                    for stored in group:
+                        stored.wake.set()
+                    if self._queue:
+                        self._queue[0].wake.set()  # it leads the next group
+                    else:
+                        self._busy = False
         if slot.error is not None:
             raise slot.error
 

@@ -230,14 +230,18 @@ class ControlPlane:
     def touch_sensor(self, sensor_id: int, when: datetime) -> None:
         """Note a sensor's upload at ``when``: written at most every TOUCH_EVERY per sensor and process
         (hundreds of sensors upload at once, each write takes the database's write lock)."""
-        last = self._touched.get(sensor_id)
-        if last is not None and timedelta(0) <= when - last < TOUCH_EVERY:
+        if not self.touch_due(sensor_id, when):
             return
         self._touched[sensor_id] = when
         with self.session() as db:
             db.execute(
                 update(Sensor).where(Sensor.id == sensor_id).values(last_seen=when)
             )
+
+    def touch_due(self, sensor_id: int, when: datetime) -> bool:
+        """Whether ``touch_sensor`` would write the sensor's last_seen at ``when``."""
+        last = self._touched.get(sensor_id)
+        return last is None or not timedelta(0) <= when - last < TOUCH_EVERY
 
     def ping(self) -> bool:
         with self.engine.connect() as conn:

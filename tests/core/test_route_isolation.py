@@ -1,6 +1,6 @@
 """Tenant isolation on every route, the route list taken from the app itself.
 
-Each route is classified by the authentication dependency it has: ``sensor_auth`` (sensor token),
+Each route is classified by the authentication dependency it has: ``sensor_auth`` or ``uploading_sensor`` (sensor token),
 ``principal`` (user: API token or session cookie), the dashboard's ``session_user`` (page), or else
 it must be listed in PUBLIC. A route that is none of these fails the suite, so a new route cannot
 escape the checks: every user and page GET route must refuse anonymous callers and sensors, return
@@ -37,7 +37,7 @@ PUBLIC = {
     ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
     ("GET", "/static/docs/{name}"), ("GET", "/livez"), ("GET", "/readyz"),
 }
-KINDS = ((deps.sensor_auth, "sensor"), (deps.principal, "user"), (session_user, "page"))
+KINDS = ((deps.sensor_auth, "sensor"), (deps.uploading_sensor, "sensor"), (deps.principal, "user"), (session_user, "page"))
 ROLES = ("analyst", "admin", "billing", "datateam")
 QUERY_VALUES = {"month": "2026-12", "purpose": "route isolation test"}  # a value for each required query parameter
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from core.api.deps import IngestorDep, MetricsDep, Now, SensorAuth, SettingsDep
+from core.api.deps import IngestorDep, MetricsDep, Now, SettingsDep, UploadingSensor
 from core.api.models import Out, refusals
 from core.ingest import time_bounds
 from core.store.controlplane import utcnow
@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
 # Uploads wait for their group in threads of their own: a burst of them cannot take every thread of
 # the pool the other routes (and every request's sync dependencies) run in (anyio's, 40 threads).
-INGEST_THREADS = 128
+# Many: a group holds the batches waiting in them (128 capped groups at ~63 batches with 256 sensors
+# uploading); the memory they hold is bounded by bytes (core.ingest.WAITING_BYTES), not by their count.
+INGEST_THREADS = 1024
 _ingest_threads: RunVar[anyio.CapacityLimiter] = RunVar("ingest_threads")  # one per event loop, as anyio's
 
 
@@ -71,7 +73,7 @@ class Ingested(Out):
 }))
 async def ingest(
     request: Request,
-    sensor: SensorAuth,
+    sensor: UploadingSensor,
     settings: SettingsDep,
     ingestor: IngestorDep,
     metrics: MetricsDep,
@@ -107,8 +109,8 @@ async def ingest(
         for table, n in result.rows.items():
             metrics.rows.labels(table).inc(n)
         metrics.lag.labels(str(sensor.id)).set((utcnow() - result.interval_end).total_seconds())
-    await run_in_threadpool(
-        request.app.state.controlplane.touch_sensor, sensor.id, utcnow()
-    )
+    controlplane, seen = request.app.state.controlplane, utcnow()
+    if controlplane.touch_due(sensor.id, seen):  # at most every 30 s: no thread for the others
+        await run_in_threadpool(controlplane.touch_sensor, sensor.id, seen)
     reply = {"status": result.status, "batch_id": result.batch_id}
     return reply | ({"rows": result.rows} if result.status == "stored" else {})

@@ -1,0 +1,36 @@
+"""A budget of bytes shared by threads: what uploads waiting for their group may hold in memory.
+
+``held(size)`` waits while the others hold so much that ``size`` more would pass the limit; a size
+larger than the whole budget goes in once nothing else is held, so no upload waits for ever.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class ByteBudget:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def held(self, size: int) -> Iterator[None]:
+        with self._cond:
+            while self._held and self._held + size > self.limit:
+                self._cond.wait()
+            self._held += size
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held -= size
+                self._cond.notify_all()
+
+    @property
+    def in_use(self) -> int:
+        with self._cond:
+            return self._held
