@@ -232,11 +232,11 @@ class ControlPlane:
         (hundreds of sensors upload at once, each write takes the database's write lock)."""
         if not self.touch_due(sensor_id, when):
             return
-        self._touched[sensor_id] = when
         with self.session() as db:
             db.execute(
                 update(Sensor).where(Sensor.id == sensor_id).values(last_seen=when)
             )
+        self._touched[sensor_id] = when  # (after the write: a failed one is tried again next upload)
 
     def touch_due(self, sensor_id: int, when: datetime) -> bool:
         """Whether ``touch_sensor`` would write the sensor's last_seen at ``when``."""

@@ -207,3 +207,31 @@ def test_a_sensors_last_seen_is_written_at_most_every_30_seconds(tmp_path):
     cp.touch_sensor(sensor_id, T0)  # the clock went back: written
     assert seen() == T0
     cp.close()
+
+
+def test_a_stored_batch_is_answered_stored_even_if_last_seen_cannot_be_written(live, live_tenants, http):
+    """last_seen is a note beside the batch: a control-plane write that fails (SQLite's "database is
+    locked" under load) must not turn a stored batch's answer into a 5xx, and is tried again next upload."""
+    from sqlalchemy import event
+
+    from core.store.controlplane import Sensor
+
+    acme, _ = live_tenants
+    cp = live.app.state.controlplane
+
+    def locked(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("UPDATE SENSORS SET LAST_SEEN"):
+            raise conn.dialect.loaded_dbapi.OperationalError("database is locked")  # as the driver raises it
+
+    event.listen(cp.engine, "before_cursor_execute", locked)
+    try:
+        r = post_batch(http, acme.sensor_token, wire.encode(make_batch()))
+    finally:
+        event.remove(cp.engine, "before_cursor_execute", locked)
+    assert r.status_code == 200 and r.json()["status"] == "stored", r.text
+    with cp.sessions() as db:
+        assert db.get(Sensor, acme.sensor_id).last_seen is None
+    r = post_batch(http, acme.sensor_token, wire.encode(make_batch()))
+    assert r.status_code == 200 and r.json()["status"] == "stored", r.text
+    with cp.sessions() as db:
+        assert db.get(Sensor, acme.sensor_id).last_seen is not None

@@ -11,6 +11,7 @@ import anyio.to_thread
 from anyio.lowlevel import RunVar
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from core.api.deps import IngestorDep, MetricsDep, Now, SettingsDep, UploadingSensor
@@ -111,6 +112,9 @@ async def ingest(
         metrics.lag.labels(str(sensor.id)).set((utcnow() - result.interval_end).total_seconds())
     controlplane, seen = request.app.state.controlplane, utcnow()
     if controlplane.touch_due(sensor.id, seen):  # at most every 30 s: no thread for the others
-        await run_in_threadpool(controlplane.touch_sensor, sensor.id, seen)
+        try:
+            await run_in_threadpool(controlplane.touch_sensor, sensor.id, seen)
+        except SQLAlchemyError:  # the batch is stored and its answer stands; last_seen is written next upload
+            log.warning("noting sensor %s's upload failed", sensor.id, exc_info=True)
     reply = {"status": result.status, "batch_id": result.batch_id}
     return reply | ({"rows": result.rows} if result.status == "stored" else {})
