@@ -24,8 +24,9 @@ UID_WIDTH = 18  # a flow uid: "C" and a 96-bit digest in base62
 
 
 def _uid_bytes(uid: object) -> bytes | None:
-    """``uid`` as the ASCII an ``Ends`` keeps, or None when it is no flow uid (empty, longer, not ASCII)."""
-    if not isinstance(uid, str) or not 0 < len(uid) <= UID_WIDTH or not uid.isascii():
+    """``uid`` as the ASCII an ``Ends`` keeps, or None when it is no flow uid (empty, longer, not ASCII, or
+    with a NUL: numpy's fixed-width bytes drop trailing NULs, so "\x00" would read as a free fid's b"")."""
+    if not isinstance(uid, str) or not 0 < len(uid) <= UID_WIDTH or not uid.isascii() or "\x00" in uid:
         return None
     return uid.encode()
 

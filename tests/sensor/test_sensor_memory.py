@@ -220,10 +220,10 @@ def test_a_compiled_path_s_fids_are_released_once_and_only_by_a_flow_uid():
     for slot, uid in enumerate(uids):
         path.add((uid, "10.0.0.1", "10.0.0.2", 502), slot)
     path.end({uids[1], uids[3]})
-    path.end({"", uids[1], uids[1] + "Z", "C" + "\u3042" * 5})  # already free, a longer text, not ASCII
+    path.end({"", uids[1], uids[1] + "Z", "C" + "\u3042" * 5, "\x00"})  # already free, longer, not ASCII, NUL
     assert sorted(path._free) == [1, 3]
-    assert path.ends.fids_of({"", uids[0][:-1], uids[0] + "Z"}) == []
-    for bad in ("", "C" * 19, "C\u3042"):
+    assert path.ends.fids_of({"", "\x00", uids[0][:-1], uids[0] + "Z", uids[0][:-1] + "\x00"}) == []
+    for bad in ("", "C" * 19, "C\u3042", "\x00", "C1\x00"):
         with pytest.raises(ValueError):
             path.ends.append((bad, "10.0.0.1", "10.0.0.2", 502))
     assert len(path.ends) == 4
