@@ -35,7 +35,7 @@ from sensor.decode import registry
 from sensor.decode.spec import MALFORMED, Event, Protocol, Session
 from sensor.decode.stream import Stream
 from sensor.meter import fast_bacnet, fast_dnp3, fast_enip, fast_fins, fast_iec104, fast_modbus, fast_s7comm
-from sensor.meter.fast_flows import CompiledFlows
+from sensor.meter.fast_flows import CompiledFlows, uid_keys
 from sensor.meter.fast_path import MovingFlows
 from sensor.meter.flows import APP_DECODE, APP_DETECT, APP_IGNORE, SEC, FlowTable, Placed
 from sensor.meter.fold import TRANSACTION_ATTRS, merged
@@ -205,7 +205,7 @@ class AppLayer:
         for uid in uids:
             self._flows.pop(uid, None)
         if self._fast:
-            ended = set(uids)
+            ended = uid_keys(uids)
             for path in self._fast.values():
                 path.end(ended)
 

@@ -4,7 +4,7 @@ requests, event rows, jobs for Python, counters), grown before a kernel call wou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import TypeVar
 
@@ -29,6 +29,12 @@ def _uid_bytes(uid: object) -> bytes | None:
     if not isinstance(uid, str) or not 0 < len(uid) <= UID_WIDTH or not uid.isascii() or "\x00" in uid:
         return None
     return uid.encode()
+
+
+def uid_keys(uids: Iterable[str]) -> np.ndarray:
+    """The flow uids among ``uids`` as an ``Ends`` keeps them, sorted: what ``Ends.fids_of`` looks up (a text
+    that is no flow uid left out). Made once for every path an interval end reaches."""
+    return np.array(sorted(uid for uid in map(_uid_bytes, uids) if uid), f"S{UID_WIDTH}")
 
 
 def _checked(ends: tuple[str, str, str, int]) -> tuple[bytes, str, str, int]:
@@ -80,10 +86,9 @@ class Ends:
         """The responder's address of the flow ``fid``."""
         return self._resp[fid]
 
-    def fids_of(self, uids: set[str]) -> list[int]:
-        """The fids of the flows with these uids (a text that is no flow uid names none, a free fid neither)."""
+    def fids_of(self, wanted: np.ndarray) -> list[int]:
+        """The fids of the flows with the uids ``wanted`` (``uid_keys``; a free fid is none of them)."""
         held = self._uid[: len(self)]
-        wanted = np.array(sorted(uid for uid in map(_uid_bytes, uids) if uid), held.dtype)
         if not len(wanted) or not len(held):
             return []
         # looked up in the sorted uids (np.isin sorts both: ~4 times the cost at an interval's few dozen);
@@ -162,11 +167,9 @@ class CompiledFlows:
         self.ends[fid] = None
         self._free.append(fid)
 
-    def end(self, uids: set[str]) -> None:
-        """The flows of these uids ended (after the interval's flush)."""
-        if not uids:
-            return
-        for fid in self.ends.fids_of(uids):
+    def end(self, wanted: np.ndarray) -> None:
+        """The flows of the uids ``wanted`` (``uid_keys``) ended (after the interval's flush)."""
+        for fid in self.ends.fids_of(wanted):
             self.release(fid)
 
     def _forget(self, fid: int) -> None:

@@ -19,6 +19,7 @@ from scapy.layers.l2 import Dot1Q, Ether
 from bench.concurrent_flows import write as write_concurrent
 from sensor.meter import fast_fold, flows
 from sensor.meter.applayer import AppLayer
+from sensor.meter.fast_flows import uid_keys
 from sensor.meter.pipeline import iter_intervals
 from sensor.meter.slotindex import SlotIndex
 
@@ -204,7 +205,7 @@ def test_a_compiled_flow_s_endpoints_hold_no_object_of_their_own():
         tracemalloc.stop()
     assert held < 48 * n
     assert path.ends[7] == ("C00000000000000007", "10.0.0.1", "10.0.0.2", 50007)
-    assert list(path.ends)[-1][0] == f"C{n - 1:017d}" and path.ends.fids_of({"C00000000000000007"}) == [7]
+    assert list(path.ends)[-1][0] == f"C{n - 1:017d}" and path.ends.fids_of(uid_keys({"C00000000000000007"})) == [7]
 
 
 def test_a_compiled_path_s_fids_are_released_once_and_only_by_a_flow_uid():
@@ -219,10 +220,10 @@ def test_a_compiled_path_s_fids_are_released_once_and_only_by_a_flow_uid():
     uids = [f"C{i:017d}" for i in range(4)]
     for slot, uid in enumerate(uids):
         path.add((uid, "10.0.0.1", "10.0.0.2", 502), slot)
-    path.end({uids[1], uids[3]})
-    path.end({"", uids[1], uids[1] + "Z", "C" + "\u3042" * 5, "\x00"})  # already free, longer, not ASCII, NUL
+    path.end(uid_keys({uids[1], uids[3]}))
+    path.end(uid_keys({"", uids[1], uids[1] + "Z", "C" + "\u3042" * 5, "\x00"}))  # already free, longer, not ASCII, NUL
     assert sorted(path._free) == [1, 3]
-    assert path.ends.fids_of({"", "\x00", uids[0][:-1], uids[0] + "Z", uids[0][:-1] + "\x00"}) == []
+    assert path.ends.fids_of(uid_keys({"", "\x00", uids[0][:-1], uids[0] + "Z", uids[0][:-1] + "\x00"})) == []
     for bad in ("", "C" * 19, "C\u3042", "\x00", "C1\x00"):
         with pytest.raises(ValueError):
             path.ends.append((bad, "10.0.0.1", "10.0.0.2", 502))
