@@ -14,6 +14,7 @@ from core.ingest import Ingestor
 from core.ingest.budget import ByteBudget
 from sensor import wire
 
+
 def test_uploads_past_the_byte_budget_wait_before_their_group_then_are_stored(client):
     store, tenant = client.app.state.clickhouse, 47
     bodies = bodies_for(tenant)
@@ -35,6 +36,7 @@ def test_uploads_past_the_byte_budget_wait_before_their_group_then_are_stored(cl
         assert [o.result(60).status for o in outcomes] == ["stored"] * len(bodies)
     assert ingestor.waiting.in_use == 0
     assert totals(store, tenant)["batches"] == len(bodies)
+
 
 def test_a_batch_larger_than_the_budget_waits_for_the_others_and_goes_alone():
     budget, order = ByteBudget(10), []
