@@ -223,7 +223,7 @@ def build(out: Path = jit.AOT_DIR) -> Path:
 
     if jit.AOT:  # (python -m sensor.aot switches it off)
         raise RuntimeError("pycc compiles numba's kernels: build with MIERUKA_SENSOR_AOT=0")
-    sources, entries = jit.build_sources(), declared()  # (what the build is made from, read before it starts)
+    (sources, kept), entries = jit.stamped_sources(), declared()  # (what the build is made from, read before it starts)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     staging.chmod(0o755)  # (mkdtemp's is the user's alone)
@@ -244,9 +244,12 @@ def build(out: Path = jit.AOT_DIR) -> Path:
         with _releasing_the_gil(nogil):
             cc.compile()
         (so,) = staging.glob(f"{EXTENSION}.*so")
+        stamp = jit.file_stamp(so)  # (before its digest: a change after it is seen)
+        digest = hashlib.blake2b(so.read_bytes(), digest_size=16).hexdigest()
+        kept["extension"] = [*stamp, digest]
         (staging / f"{EXTENSION}.json").write_text(json.dumps(
-            {"sources": sources, "extension": so.name, "entries": exports,
-             "extension_digest": hashlib.blake2b(so.read_bytes(), digest_size=16).hexdigest()}, indent=1) + "\n")
+            {"sources": sources, "extension": so.name, "entries": exports, "stamps": kept,
+             "extension_digest": digest}, indent=1) + "\n")
         _put_in_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -4,11 +4,13 @@ else numba's, cached under a digest of every source a kernel is built from (``se
 ``python -m sensor.aot build`` (``./dev``'s set-up runs it) compiles every kernel plain Python calls, with
 the signatures ``sensor/aot_entries.json`` declares, into one ``numba.pycc`` extension in ``sensor/_aot/``
 beside a manifest (export names, what each argument must be, and what the build was made from: numba's,
-llvmlite's, numpy's and Python's versions, the entries file, each kernel module's sources). When all of that
-matches and the extension loads, ``njit`` hands out a ``_Kernel`` that checks its arguments (dtype, ndim,
-layout, writability, alignment: pycc's exports check none, a wrong dtype would read garbage) and calls the
-export; numba is never imported. Anything else — no build, a stale or broken one, an argument list no export
-takes, ``NUMBA_DISABLE_JIT=1``, ``MIERUKA_SENSOR_AOT=0`` — is numba's as before, logged once
+llvmlite's, numpy's and Python's versions, the entries file, each kernel module's sources, and the size and
+times of each of those files and of the extension as they were read: a start whose files all have the
+same finds the build current without reading them). When all of that matches and the extension loads,
+``njit`` hands out a ``_Kernel`` that checks its arguments (dtype, ndim, layout, writability, alignment:
+pycc's exports check none, a wrong dtype would read garbage) and calls the export; numba is never imported.
+Anything else — no build, a stale or broken one, an argument list no export takes, ``NUMBA_DISABLE_JIT=1``,
+``MIERUKA_SENSOR_AOT=0`` — is numba's as before, logged once
 (``MIERUKA_SENSOR_AOT=strict``: an argument list no export takes raises instead, for tests). numba comes in
 for every kernel at once (``_to_numba``): each made a numba dispatcher and put back into its module; numba
 code typing a ``_Kernel`` (a kernel of another package calling one) brings it in too and gets the dispatcher.
@@ -101,8 +103,8 @@ def _imports(package: Path, path: Path) -> set[Path]:
     return files
 
 
-def source_digest(package: Path, path: Path, compiler: str) -> str:
-    """A digest of ``path``, every file of ``package`` it imports, transitively, and the compiler's version."""
+def _sources(package: Path, path: Path) -> set[Path]:
+    """``path`` and every file of ``package`` it imports, transitively."""
     seen, todo = {package / "jit.py"}, [path]  # (the loader is no kernel's source: editing it rebuilds nothing)
     while todo:
         file = todo.pop()
@@ -110,8 +112,13 @@ def source_digest(package: Path, path: Path, compiler: str) -> str:
             seen.add(file)
             todo += _imports(package, file)
     seen.discard(package / "jit.py")
+    return seen
+
+
+def source_digest(package: Path, path: Path, compiler: str) -> str:
+    """A digest of ``path``, every file of ``package`` it imports, transitively, and the compiler's version."""
     digest = hashlib.blake2b(f"{compiler} {sys.version}".encode(), digest_size=12)
-    for file in sorted(seen):
+    for file in sorted(_sources(package, path)):
         digest.update(str(file.relative_to(package)).encode() + b"\0" + _content_digest(*_stamp(file)))
     return digest.hexdigest()
 
@@ -132,15 +139,57 @@ def compiler() -> str:
     return "; ".join(parts)
 
 
+def kernel_modules(text: bytes | None = None) -> list[str]:
+    """The kernel modules the entries file names."""
+    return sorted({name.rpartition(".")[0] for name in json.loads(ENTRIES.read_bytes() if text is None else text)})
+
+
 def build_sources() -> dict:
     """What a build is made from (its manifest keeps it): the compiler, the entries file, and the digest of
     each kernel module the entries name."""
     text = ENTRIES.read_bytes()
     made_by = compiler()
-    modules = sorted({name.rpartition(".")[0] for name in json.loads(text)})
+    modules = kernel_modules(text)
     return {"compiler": made_by, "entries": hashlib.blake2b(text, digest_size=12).hexdigest(),
             "digests": {m: source_digest(PACKAGE, module_path(m), made_by) if module_path(m).is_file() else "-"
                         for m in modules}}
+
+
+def stamped_sources() -> tuple[dict, dict]:
+    """``build_sources()`` and what a build's manifest keeps so that a start need not read them again: the size,
+    modification and change times (``os.stat``'s; the last no program sets) of every file they were read
+    from, taken before and found the same after (else none: every start reads them), and a digest of them."""
+    def files() -> dict[str, list[int]]:
+        modules = [module_path(m) for m in kernel_modules()]
+        found = set().union(*(_sources(PACKAGE, m) for m in modules if m.is_file()))
+        return {str(f): file_stamp(f) for f in sorted({ENTRIES, *found})}
+
+    before = files()
+    sources = build_sources()
+    return sources, {"of": _digest_of(sources), "files": before if files() == before else {}}
+
+
+def _digest_of(sources: dict) -> str:
+    return hashlib.blake2b(json.dumps(sources, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def file_stamp(path: Path) -> list[int]:
+    """A file's size, modification and change times."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _unchanged(manifest: dict, extension: Path) -> bool:
+    """Whether no file the build was made from, nor its extension, changed since its manifest was written, and
+    the manifest's record of the sources is the one written with those stamps (else they are read again)."""
+    try:
+        kept = manifest["stamps"]
+        if kept["of"] != _digest_of(manifest["sources"]) or manifest["sources"].get("compiler") != compiler():
+            return False
+        return (bool(kept["files"]) and [*file_stamp(extension), manifest["extension_digest"]] == kept["extension"]
+                and all(file_stamp(Path(f)) == stamp for f, stamp in kept["files"].items()))
+    except (OSError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _differs(built: dict, now: dict) -> str | None:
@@ -182,7 +231,8 @@ def load_build(directory: Path):
     try:
         manifest = json.loads((directory / f"{EXTENSION}.json").read_text())
         so, built = directory / Path(manifest["extension"]).name, manifest["sources"]
-        changed = _differs(built, build_sources())
+        same = _unchanged(manifest, so)  # (else every source is read and digested: ~25 ms)
+        changed = None if same else _differs(built, build_sources())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         log.info("no ahead-of-time kernels in %s (python -m sensor.aot build): numba compiles them", directory)
         return None
@@ -194,7 +244,7 @@ def load_build(directory: Path):
         if not all(isinstance(symbol, str) and symbol.isidentifier() and isinstance(specs, list)
                    and all(map(valid_spec, specs)) for exports in manifest["entries"].values() for symbol, specs in exports):
             raise ValueError("a malformed export in the manifest")
-        if hashlib.blake2b(so.read_bytes(), digest_size=16).hexdigest() != manifest["extension_digest"]:
+        if not same and hashlib.blake2b(so.read_bytes(), digest_size=16).hexdigest() != manifest["extension_digest"]:
             raise ImportError(f"{so.name} is not the one built")  # (a truncated one could crash the loader)
         loader = importlib.machinery.ExtensionFileLoader(EXTENSION, str(so))
         module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(EXTENSION, so, loader=loader))

@@ -432,6 +432,40 @@ def test_stale_or_switched_off_build_falls_back(built, tmp_path):
     assert _python(_LOADED, env=_env(True, NUMBA_DISABLE_JIT="1")).stdout.split()[0] == "False"
 
 
+_READ = "from sensor import jit; print(jit.AOT, jit._content_digest.cache_info().currsize)"
+
+
+def test_a_start_reads_no_source_of_an_unchanged_build(built, tmp_path):
+    """A start whose build's files (sources, entries, extension) all have the size and times the manifest keeps
+    reads and digests none of the sources (only numba's and llvmlite's version files); a copy of the build (its
+    extension another file, as is one that was linked or moved since: its change time differs) and a manifest
+    whose stamps or record of the sources differ have them all read, and the build is taken when they match."""
+    def loaded(directory: Path) -> tuple[str, int]:
+        aot_on, digested = _python(_READ, env=_env(True, MIERUKA_AOT_DIR=str(directory))).stdout.split()
+        return aot_on, int(digested)
+
+    manifest = json.loads((built / f"{aot.EXTENSION}.json").read_text())
+    sources = len(manifest["sources"]["digests"])
+    copy = tmp_path / "aot"
+    shutil.copytree(built, copy)
+    aot_on, digested = loaded(copy)
+    assert aot_on == "True" and digested > sources
+    manifest["stamps"]["extension"][:3] = jit.file_stamp(copy / manifest["extension"])  # the copy's
+    for change in (None, "files", "of"):
+        changed = json.loads(json.dumps(manifest))
+        if change == "files":
+            first = next(iter(changed["stamps"]["files"]))
+            changed["stamps"]["files"][first][1] += 1
+        elif change == "of":
+            changed["sources"]["entries"] = "0" * 24
+        (copy / f"{aot.EXTENSION}.json").write_text(json.dumps(changed))
+        aot_on, digested = loaded(copy)
+        if change is None:
+            assert (aot_on, digested) == ("True", 2)
+        else:
+            assert digested > sources and aot_on == ("True" if change == "files" else "False"), change
+
+
 _BROKEN = """
 import logging, sys
 logging.basicConfig()

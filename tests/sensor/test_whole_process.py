@@ -94,3 +94,32 @@ def test_packets_in_arrival_order_as_sorting_puts_them(packets, flows):
     assert flows_mod._in_arrival_order(valid[:0], key).tolist() == []
     if packets <= 5_000:
         assert flows_mod._in_arrival_order.py_func(valid, key).tolist() == expected
+
+
+_HEAP = """
+import resource, sys
+import numpy as np
+from sensor.meter.pipeline import lean_process
+if sys.argv[1] == "lean":
+    lean_process()
+faults = []
+for _ in range(20):  # two 1.5 MiB arrays a round (faults from the third on), as a slice's arrays come and go
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    a, b = np.ones(3 << 16, np.int64), np.ones(3 << 16, np.int64)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    a = b = None
+print(sum(faults[2:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux" or __import__("platform").libc_ver()[0] != "glibc",
+                    reason="glibc's malloc thresholds")
+def test_lean_process_keeps_a_slices_arrays_on_the_heap():
+    """After ``lean_process`` arrays of the sizes an interval slice allocates and frees (here two of 1.5 MiB a
+    round) come back from the heap without faulting their pages in again; in a process without it glibc
+    maps them anew every round."""
+    def faults(mode: str) -> int:
+        return int(subprocess.run([sys.executable, "-c", _HEAP, mode], capture_output=True, text=True,
+                                  check=True).stdout)
+
+    assert faults("lean") < 100 and faults("plain") > 10 * 700  # (a round's arrays: 768 pages)
