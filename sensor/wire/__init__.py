@@ -184,6 +184,14 @@ def flow_community_ids(flows: pa.Table) -> list[str]:
 
 
 def _community_id_array(flows: pa.Table) -> pa.StringArray:
+    """Worked out flowuid.TEXT_SLICE rows at a time: their keys and SHA-1 inputs are ~500 bytes a row at once."""
+    if flows.num_rows <= flowuid.TEXT_SLICE:
+        return _community_ids_of(flows)
+    return pa.concat_arrays([_community_ids_of(flows.slice(lo, flowuid.TEXT_SLICE))
+                             for lo in range(0, flows.num_rows, flowuid.TEXT_SLICE)])
+
+
+def _community_ids_of(flows: pa.Table) -> pa.StringArray:
     """Hashed once per distinct (protocol, addresses, ports): flows repeat them (a one-minute batch of
     the simulated plant has 551 among 1,311 flows: polls, ICMP, fixed-port UDP)."""
     orig, v6 = community.text_to_bytes(flows.column("orig_h"))
@@ -312,10 +320,8 @@ def _wire_tables(batch: Batch, consume: bool = False) -> dict[str, pa.Table]:
     for name in TABLES:
         if not tables[name].schema.equals(TABLES[name]):
             tables[name] = tables[name].cast(TABLES[name])
-    events, uids = tables["events"], tables["flows"].column("uid")
-    # each event's flow row: the first flow of the batch with its uid (no Python object per flow or event)
-    flow = pc.index_in(events.column("uid"), value_set=uids).cast(pa.int64())
-    uids = None
+    events = tables["events"]
+    flow = _first_rows(events.column("uid"), tables["flows"].column("uid"))
     # the uid travels only for an event of no flow of the batch
     events = events.set_column(events.schema.get_field_index("uid"), "uid",
                                pc.if_else(pc.is_null(flow), events.column("uid"), pa.scalar(None, pa.string())))
@@ -330,6 +336,16 @@ def _wire_tables(batch: Batch, consume: bool = False) -> dict[str, pa.Table]:
     if give_back:  # nor what the flows held beside the frame's content
         heap.give_back()
     return {name: compact[name] for name in TABLES}
+
+
+def _first_rows(uids: pa.ChunkedArray, flow_uids: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Each of ``uids``' row in ``flow_uids``, the first with it (null: none), looked up DERIVE_SLICE flows at
+    a time: a lookup's hash table of 100,000 uids is ~8 MB (no Python object per flow or event either way)."""
+    rows = None
+    for lo in range(0, max(len(flow_uids), 1), DERIVE_SLICE):
+        found = pc.add(pc.index_in(uids, value_set=flow_uids.slice(lo, DERIVE_SLICE)).cast(pa.int64()), lo)
+        rows = found if rows is None else pc.coalesce(rows, found)
+    return rows
 
 
 def _expand_all(wire_tables: dict[str, pa.Table], window: _Window) -> tuple[dict[str, pa.Table], pa.Array]:
