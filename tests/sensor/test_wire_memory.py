@@ -117,7 +117,7 @@ def test_a_consuming_encode_lets_each_table_go_as_its_compact_form_is_built(busy
 
 @pytest.mark.parametrize("slice_rows", [1, 2, 1 << 14])
 def test_an_event_names_the_first_flow_with_its_uid_whatever_the_flows_looked_up_at_a_time(monkeypatch, slice_rows):
-    monkeypatch.setattr(wire, "DERIVE_SLICE", slice_rows)
+    monkeypatch.setattr(wire, "LOOKUP_SLICE", slice_rows)
     flows = pa.chunked_array([["Ca", "Cb"], ["Ca", "Cc", "Cb"]])
     events = pa.chunked_array([["Cc", "Cz", "Ca"], [None, "Cb"]])
     assert wire._first_rows(events, flows).to_pylist() == [3, None, 0, None, 1]
@@ -138,7 +138,7 @@ def test_an_event_s_flow_row_is_looked_up_in_a_slice_of_the_flows_at_a_time():
         pa.set_memory_pool(previous)
     assert rows.to_pylist() == [2 * i if 2 * i < 100_000 else None for i in range(80_000)]
     rows = None  # (allocated from the pool: not to outlive it)
-    assert pool.max_memory() < 6 << 20, pool.max_memory()  # (all 100,000 at once: 8.5 MB)
+    assert pool.max_memory() < 3 << 20, pool.max_memory()  # (all 100,000 at once: 8.5 MB)
 
 
 def test_deriving_a_batch_s_flow_columns_holds_little_beside_them(busy_batches):
