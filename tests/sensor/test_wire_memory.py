@@ -16,8 +16,8 @@ import zstandard
 
 from bench.concurrent_flows import write as write_concurrent
 from sensor import wire
-from sensor.wire import community
 from sensor.meter.pipeline import iter_batches
+from sensor.wire import community, heap
 
 BATCH_ID = "00000000-0000-4000-8000-000000000000"
 
@@ -179,3 +179,20 @@ def test_community_ids_render_as_base64_a_few_bytes_a_row_at_once():
     assert texts.to_pylist() == [f"1:{base64.b64encode(d[:20].tobytes()).decode()}" if p else ""
                                  for d, p in zip(digests, present)]
     assert traced < 100 * len(digests), traced  # (a sextet array per group of three bytes: ~440 a row)
+
+
+def test_a_consuming_encode_gives_the_heap_back_before_each_large_column_s_compact_form(busy_batches, monkeypatch):
+    """A large column's compact form is one new block: the heap's free pages (what the columns before it
+    held) are returned first, rather than kept resident beside it."""
+    sent = busy_batches[2]
+    frame = wire.encode(sent)
+    batch = wire.decode(frame)  # tables of its own (the fixture's are shared)
+    monkeypatch.setattr(heap, "WORTH", 256 << 10)  # (this batch's largest columns: ~1 MB)
+    log = []
+    compact_column, give_back = wire._compact_column, heap.give_back
+    monkeypatch.setattr(wire, "_compact_column", lambda col, start: log.append(col.nbytes) or compact_column(col, start))
+    monkeypatch.setattr(heap, "give_back", lambda: log.append("given back") or give_back())
+    assert wire.encode(batch, consume=True) == frame
+    large = [at for at, entry in enumerate(log) if entry != "given back" and entry >= heap.WORTH]
+    assert len(large) >= 3, log
+    assert all(log[at - 1] == "given back" for at in large), log
