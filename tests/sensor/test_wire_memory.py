@@ -178,7 +178,7 @@ def test_community_ids_render_as_base64_a_few_bytes_a_row_at_once():
         tracemalloc.stop()
     assert texts.to_pylist() == [f"1:{base64.b64encode(d[:20].tobytes()).decode()}" if p else ""
                                  for d, p in zip(digests, present)]
-    assert traced < 100 * len(digests), traced  # (a sextet array per group of three bytes: ~440 a row)
+    assert traced < 100 * len(digests), traced  # (a sextet array per group of three bytes: ~340 a row)
 
 
 def test_a_consuming_encode_gives_the_heap_back_before_each_large_column_s_compact_form(busy_batches, monkeypatch):
