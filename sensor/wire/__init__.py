@@ -348,7 +348,7 @@ def _wire_tables(batch: Batch, consume: bool = False) -> dict[str, pa.Table]:
 
 def _first_rows(uids: pa.ChunkedArray, flow_uids: pa.ChunkedArray) -> pa.ChunkedArray:
     """Each of ``uids``' row in ``flow_uids``, the first with it (null: none), looked up LOOKUP_SLICE flows at
-    a time: a lookup's hash table of 100,000 uids is ~6 MB (no Python object per flow or event either way)."""
+    a time: a lookup's hash table of 100,000 uids is ~8 MB (no Python object per flow or event either way)."""
     rows = None
     for lo in range(0, max(len(flow_uids), 1), LOOKUP_SLICE):
         found = pc.index_in(uids, value_set=flow_uids.slice(lo, LOOKUP_SLICE))  # (int32)

@@ -147,7 +147,7 @@ def community_digests(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp:
 def render(digests: np.ndarray, present: np.ndarray) -> pa.StringArray:
     """"1:" + base64 of each 20-byte digest (the 21st byte is zero), "" where not ``present``. The rows'
     21 bytes are whole base64 groups, so the base64 of all of them is each row's one after the other
-    (binascii: no per-sextet arrays, which were ~400 bytes a row at once)."""
+    (binascii: no per-sextet arrays, which were ~340 bytes a row at once)."""
     n = len(digests)
     text = np.empty((n, 30), np.uint8)
     text[:, 0], text[:, 1] = ord("1"), ord(":")

@@ -190,7 +190,8 @@ def test_a_consuming_encode_gives_the_heap_back_before_each_large_column_s_compa
     monkeypatch.setattr(heap, "WORTH", 256 << 10)  # (this batch's largest columns: ~1 MB)
     log = []
     compact_column, give_back = wire._compact_column, heap.give_back
-    monkeypatch.setattr(wire, "_compact_column", lambda col, start: log.append(col.nbytes) or compact_column(col, start))
+    monkeypatch.setattr(wire, "_compact_column",
+                        lambda col, start: log.append(col.nbytes) or compact_column(col, start))
     monkeypatch.setattr(heap, "give_back", lambda: log.append("given back") or give_back())
     assert wire.encode(batch, consume=True) == frame
     large = [at for at, entry in enumerate(log) if entry != "given back" and entry >= heap.WORTH]
