@@ -5,9 +5,11 @@ bytes as the compact tables' IPC streams joined and compressed at once."""
 
 from __future__ import annotations
 
+import base64
 import struct
 import tracemalloc
 
+import numpy as np
 import pyarrow as pa
 import pytest
 import zstandard
@@ -15,6 +17,7 @@ import zstandard
 from bench.concurrent_flows import write as write_concurrent
 from sensor import wire
 from sensor.meter.pipeline import iter_batches
+from sensor.wire import community, heap
 
 BATCH_ID = "00000000-0000-4000-8000-000000000000"
 
@@ -110,3 +113,87 @@ def test_a_consuming_encode_lets_each_table_go_as_its_compact_form_is_built(busy
     assert seen["allocated"] - before < seen["compact"] - held + (256 << 10), (seen, held)
     assert pa.total_allocated_bytes() < before - held + (256 << 10)
     assert batch.tables == {}
+
+
+@pytest.mark.parametrize("slice_rows", [1, 2, 1 << 14])
+def test_an_event_names_the_first_flow_with_its_uid_whatever_the_flows_looked_up_at_a_time(monkeypatch, slice_rows):
+    monkeypatch.setattr(wire, "LOOKUP_SLICE", slice_rows)
+    flows = pa.chunked_array([["Ca", "Cb"], ["Ca", "Cc", "Cb"]])
+    events = pa.chunked_array([["Cc", "Cz", "Ca"], [None, "Cb"]])
+    assert wire._first_rows(events, flows).to_pylist() == [3, None, 0, None, 1]
+    assert wire._first_rows(events, pa.chunked_array([], pa.string())).to_pylist() == [None] * 5
+
+
+def test_an_event_s_flow_row_is_looked_up_in_a_slice_of_the_flows_at_a_time():
+    """A lookup hashes the uids it looks in: 100,000 flows' at once were ~8 MB of Arrow memory beside the
+    batch at its encode's high-water mark."""
+    uids = pa.chunked_array([pa.array([f"C{i:017d}" for i in range(100_000)])])
+    events = pa.chunked_array([pa.array([f"C{2 * i:017d}" for i in range(80_000)])])  # from 100,000: none
+    previous = pa.default_memory_pool()
+    pool = pa.proxy_memory_pool(previous)
+    pa.set_memory_pool(pool)
+    try:
+        rows = wire._first_rows(events, uids)
+    finally:
+        pa.set_memory_pool(previous)
+    assert rows.to_pylist() == [2 * i if 2 * i < 100_000 else None for i in range(80_000)]
+    rows = None  # (allocated from the pool: not to outlive it)
+    assert pool.max_memory() < 3 << 20, pool.max_memory()  # (all 100,000 at once: 8.5 MB)
+
+
+def test_deriving_a_batch_s_flow_columns_holds_little_beside_them(busy_batches):
+    """The uids' hash input texts and the Community IDs' keys and SHA-1 inputs are built a few thousand
+    flows at a time (16,384 at once: ~15 MB); the derived values are the batch's."""
+    flows = busy_batches[0].tables["flows"]
+    assert flows.num_rows > wire.DERIVE_SLICE
+    previous = pa.default_memory_pool()
+    pool = pa.proxy_memory_pool(previous)
+    pa.set_memory_pool(pool)
+    tracemalloc.start()
+    try:
+        derived = wire._with_derived(flows, "SN-7", lambda column, value: pa.chunked_array([value]))
+        traced = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        pa.set_memory_pool(previous)
+    for name in wire.DERIVED:
+        assert derived.column(name).equals(flows.column(name)), name
+    kept = sum(derived.column(name).nbytes for name in wire.DERIVED)
+    derived = None  # (allocated from the pool: not to outlive it)
+    # Python and numpy, then Arrow beside what is kept, in bytes a flow of a DERIVE_SLICE slice (numpy before: ~560)
+    assert traced < 260 * wire.DERIVE_SLICE, traced
+    assert pool.max_memory() < 160 * wire.DERIVE_SLICE + kept, (pool.max_memory(), kept)
+
+
+def test_community_ids_render_as_base64_a_few_bytes_a_row_at_once():
+    rng = np.random.default_rng(7)
+    digests = np.zeros((16_384, 21), np.uint8)
+    digests[:, :20] = rng.integers(0, 256, (16_384, 20), np.uint8)
+    present = rng.random(16_384) < 0.9
+    tracemalloc.start()
+    try:
+        texts = community.render(digests, present)
+        traced = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert texts.to_pylist() == [f"1:{base64.b64encode(d[:20].tobytes()).decode()}" if p else ""
+                                 for d, p in zip(digests, present)]
+    assert traced < 100 * len(digests), traced  # (a sextet array per group of three bytes: ~340 a row)
+
+
+def test_a_consuming_encode_gives_the_heap_back_before_each_large_column_s_compact_form(busy_batches, monkeypatch):
+    """A large column's compact form is one new block: the heap's free pages (what the columns before it
+    held) are returned first, rather than kept resident beside it."""
+    sent = busy_batches[2]
+    frame = wire.encode(sent)
+    batch = wire.decode(frame)  # tables of its own (the fixture's are shared)
+    monkeypatch.setattr(heap, "WORTH", 256 << 10)  # (this batch's largest columns: ~1 MB)
+    log = []
+    compact_column, give_back = wire._compact_column, heap.give_back
+    monkeypatch.setattr(wire, "_compact_column",
+                        lambda col, start: log.append(col.nbytes) or compact_column(col, start))
+    monkeypatch.setattr(heap, "give_back", lambda: log.append("given back") or give_back())
+    assert wire.encode(batch, consume=True) == frame
+    large = [at for at, entry in enumerate(log) if entry != "given back" and entry >= heap.WORTH]
+    assert len(large) >= 3, log
+    assert all(log[at - 1] == "given back" for at in large), log
