@@ -3,12 +3,12 @@ attributes, each as a baseline key with the finding it raises when the key is un
 attribute, when its value changed).
 
 A group of batches is worked out together, in Arrow: their tables are joined with each row's batch
-as a column, and filtered and keyed in one pass, so a group of small batches costs about the Arrow
-calls of one. Only the grouping runs per batch (a slice of the joined table): a batch's groups come
-in Arrow's own order, which decides which uids are an alert's evidence and which group of a
-repeated key stands, so it must be the order the batch alone gives. Python only hands each batch
-its sightings (per distinct pair, device or function, never per row); a sighting's finding is built
-when asked for, which is rare: while a sensor learns none is, and after it most keys are known.
+as a column, and filtered, grouped and keyed in one pass, so a group of small batches costs about the
+Arrow calls of one. A batch's groups come in the order of their first rows, which decides which uids
+are an alert's evidence and which group of a repeated key stands: the same in a group as alone.
+Python only hands each batch its sightings (per distinct pair, device or function, never per row); a
+sighting's finding is built when asked for, which is rare: while a sensor learns none is, and after
+it most keys are known.
 """
 
 from __future__ import annotations
@@ -82,9 +82,9 @@ def sightings(batches: list[wire.Batch], sites: list[Site]) -> list[list[Sightin
     observations = joined(batches, "observations")
     events = joined(batches, "events")
     places = _Places(sites)
-    groups = _flow_groups(flows, len(batches), places)
-    owners = _observed(observations, len(batches))
-    sections = [_links(groups), _attributes(observations, places), _functions(events, len(batches)),
+    groups = _flow_groups(flows, places)
+    owners = _observed(observations)
+    sections = [_links(groups), _attributes(observations, places), _functions(events),
                 _devices(groups, owners, places)]
     out: list[list[Sighting]] = [[] for _ in batches]
     for kind, rows, columns in sections:
@@ -103,19 +103,16 @@ def joined(batches: list[wire.Batch], name: str) -> pa.Table:
     return joined.append_column("b", pa.array(np.repeat(np.arange(len(tables), dtype=np.int32), sizes)))
 
 
-def _grouped(table: pa.Table, batches: int, keys: list[str], aggregations: list[tuple[str, str]],
-             names: list[str]) -> pa.Table:
-    """``table`` (a joined one, by batch) grouped by ``keys`` within each batch, its columns named
-    ``b``, ``keys`` and ``names`` (one per aggregation); each batch's groups in the order the batch's
-    own table grouped alone gives."""
-    counts = np.bincount(table["b"].to_numpy(), minlength=batches)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    parts = [table.slice(start, count).group_by(keys, use_threads=False).aggregate(aggregations)
-             for start, count in zip(starts.tolist(), counts.tolist())]
-    out = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-    out = out.rename_columns(keys + names)
-    b = np.repeat(np.arange(batches, dtype=np.int32), [part.num_rows for part in parts])
-    return out.add_column(0, "b", pa.array(b))
+def _grouped(table: pa.Table, keys: list[str], aggregations: list[tuple[str, str]], names: list[str]) -> pa.Table:
+    """``table`` (a joined one, its rows in batch order) grouped by ``keys`` within each batch, its columns
+    named ``b``, ``keys`` and ``names`` (one per aggregation): one grouping for every batch, each batch's
+    groups in the order of their first rows (Arrow's own order is its hash table's, which the other
+    batches' keys, or one more key column, change)."""
+    rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    out = table.append_column("row", rows).group_by(["b", *keys], use_threads=False).aggregate(
+        [*aggregations, ("row", "min")])
+    first = out.column(out.num_columns - 1)
+    return out.drop_columns(out.column_names[-1]).take(pc.sort_indices(first)).rename_columns(["b", *keys, *names])
 
 
 def _python(column: pa.ChunkedArray) -> list:
@@ -159,13 +156,13 @@ def _micros(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column.cast(pa.int64())
 
 
-def _flow_groups(flows: pa.Table, batches: int, places: _Places) -> pa.Table:
+def _flow_groups(flows: pa.Table, places: _Places) -> pa.Table:
     """One row per batch and distinct flow key (FLOW_KEYS): first ts, last ts_end, first uid, rows,
     whether any was answered; with the ends' station MACs and site addresses (``*_mac``, ``*_ip``;
     "" if not)."""
     # a link is a service that answered: a refused or unanswered probe is the scan rule's matter
     answered = pc.and_(pc.greater(flows["resp_pkts"], 0), pc.not_equal(flows["conn_state"], "REJ"))
-    groups = _grouped(flows.append_column("answered", answered), batches, FLOW_KEYS,
+    groups = _grouped(flows.append_column("answered", answered), FLOW_KEYS,
                       [("ts", "min"), ("ts_end", "max"), ("uid", "first"), ("uid", "count"), ("answered", "any")],
                       ["ts", "ts_last", "uid", "n", "answered"])
     for side in ("orig", "resp"):
@@ -174,9 +171,9 @@ def _flow_groups(flows: pa.Table, batches: int, places: _Places) -> pa.Table:
     return groups
 
 
-def _observed(observations: pa.Table, batches: int) -> pa.Table:
+def _observed(observations: pa.Table) -> pa.Table:
     """One row per batch and distinct (mac, ip) of the observations: first and last ts."""
-    return _grouped(observations, batches, ["mac", "ip"], [("ts", "min"), ("ts", "max")], ["ts", "ts_last"])
+    return _grouped(observations, ["mac", "ip"], [("ts", "min"), ("ts", "max")], ["ts", "ts_last"])
 
 
 def _links(groups: pa.Table) -> tuple[str, _Rows, dict]:
@@ -228,10 +225,10 @@ def _attribute(o: dict) -> Finding:
         details=(("attribute", o["attribute"]), ("value", o["value"]), ("source", o["source"])))
 
 
-def _functions(events: pa.Table, batches: int) -> tuple[str, _Rows, dict]:
+def _functions(events: pa.Table) -> tuple[str, _Rows, dict]:
     """The OT functions each pair used (per responder port, the first of a key standing)."""
     ot = events.filter(pc.is_in(events["protocol"], pa.array(sorted(OT_PROTOCOLS))))
-    grouped = _grouped(ot, batches, ["orig_h", "resp_h", "resp_p", "protocol", "action"],
+    grouped = _grouped(ot, ["orig_h", "resp_h", "resp_p", "protocol", "action"],
                        [("ts", "min"), ("ts_end", "max"), ("uid", "first"), ("count", "sum")],
                        ["ts", "ts_last", "uid", "n"])
     pair = pc.binary_join_element_wise(grouped["orig_h"], grouped["resp_h"], ">")

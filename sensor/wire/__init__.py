@@ -796,6 +796,8 @@ def _one_chunk(name: str, table: pa.Table) -> pa.Table:
     entries than the table has rows (``encode`` writes the values the rows use): joining a group's
     dictionaries reads every entry, so unused ones would cost every batch of the group."""
     _no_unused_entries(name, table)  # before joining them: refused at the cost of a length
+    if not table.num_columns or table.column(0).num_chunks <= 1:  # read from IPC: every column chunked alike
+        return table
     table = table.combine_chunks()
     _no_unused_entries(name, table)
     return table

@@ -78,3 +78,19 @@ def test_a_group_s_indicator_matches_are_each_batch_s_alone_against_its_own_list
     # a tenant without lists matches nothing, beside one with them
     group = [b for b, _ in next(groups(batches))]
     assert matches(group, [{}] * len(group)) == [[]] * len(group)
+
+
+def test_a_batch_s_groups_come_in_the_order_of_their_rows(batches):
+    """Which group of a repeated key stands and which uids are an alert's evidence follow the batch's
+    rows, not Arrow's hash order of groups (which the other batches' keys in a group would change):
+    each link's uid is its group's first flow, so in a batch the links' uids come in the flows' order."""
+    checked = 0
+    for group in groups(batches):
+        for (batch, _), seen in zip(group, sightings([b for b, _ in group], [SITES[t] for _, t in group])):
+            row = {}
+            for i, uid in enumerate(batch.tables["flows"]["uid"].to_pylist()):
+                row.setdefault(uid, i)
+            firsts = [row[s.uid] for s in seen if s.kind == "link"]
+            assert firsts == sorted(firsts), batch.batch_id
+            checked += len(firsts) > 1
+    assert checked > 30, checked

@@ -146,3 +146,15 @@ def test_what_encode_never_writes_is_refused_or_made_one_chunk_by_parse():
     assert all(column.num_chunks == 1 for column in parsed.tables["flows"].columns)
     (done,) = wire.complete([parsed])
     assert all(done.tables[name].equals(wire.decode(wire.encode(batch)).tables[name]) for name in wire.TABLES)
+
+
+def test_a_table_sent_as_one_record_batch_is_checked_once_and_kept_as_it_came(monkeypatch):
+    """``encode`` writes each table as one record batch: parse checks its dictionaries once and keeps the
+    table it read (joining one chunk would copy nothing and check it all again, per table of every upload)."""
+    from test_wire import make_batch
+
+    checked, real = [], wire._no_unused_entries
+    monkeypatch.setattr(wire, "_no_unused_entries", lambda name, table: checked.append(name) or real(name, table))
+    parsed = wire.parse(wire.encode(make_batch()))
+    assert sorted(checked) == sorted(wire.TABLES)
+    assert all(column.num_chunks <= 1 for table in parsed.tables.values() for column in table.columns)
