@@ -45,7 +45,7 @@ TIE = ("ts", "uid", "sensor_id", "row_hash")
 ROW_HASH = "UInt64"
 BUCKETS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
 MAX_BUCKETS = 240
-SAMPLE = 64
+SAMPLE = 1024
 
 
 @dataclass(frozen=True)
