@@ -4,7 +4,9 @@ exactly the filtered result, and the rows to download.
 Raw tables are read here (not the rollups), so every query names the tenant and a time window on
 the tables' ordering key: ``interval_start`` (the batch's interval, in ORDER BY since migration 014)
 within a margin of the window, plus the exact ``ts`` condition. Pages are keyset pages on
-(sort column, ts, uid, sensor_id): a deep page costs what the first one does, no OFFSET.
+(sort column, ts, uid, sensor_id): a deep page costs what the first one does, no OFFSET. A page sorted
+by another column than time is read within a bound on that column (and ts) that keeps a prefix of the
+order holding the page, so its sort reads the rows that reach the page, not the window's.
 The count is the timeline's buckets summed: ``count()`` under the same WHERE (filters make the rollups
 useless for it), read once with the timeline.
 """
@@ -45,6 +47,8 @@ TIE = ("ts", "uid", "sensor_id", "row_hash")
 ROW_HASH = "UInt64"
 BUCKETS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
 MAX_BUCKETS = 240
+# a first page by another column is bounded by its first buckets holding this many times its rows: enough
+# that the bound comes close to the page's own last row (on 100 M flows, 1 024: 3 buckets of a day, not 1)
 SAMPLE = 1024
 
 
@@ -247,7 +251,8 @@ def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort
     buckets."""
     first = None
     if cursor is None and timeline:
-        first = _first_buckets(f.window, sort.descending, *timeline, (limit + 1) * (1 if sort.column == "ts" else SAMPLE))
+        wanted = (limit + 1) * (1 if sort.column == "ts" else SAMPLE)
+        first = _first_buckets(f.window, sort.descending, *timeline, wanted)
     if first and sort.column == "ts":
         f = replace(f, window=first)
     where, params = _where(kind, f, tenant_id)
