@@ -311,10 +311,32 @@ def routes(ids: dict, plant: Plant, window: dict) -> list[tuple[str, str, str, d
         ("/api/v1/flows?host=", "/api/v1/flows", "user", {"host": ip}),
         ("/api/v1/explore/flows?device=", "/api/v1/explore/flows", "user", {"device": ip}),
         ("/api/v1/explore/events?device=", "/api/v1/explore/events", "user", {"device": ip}),
-        ("/api/v1/explore/flows (7 d, by bytes)", "/api/v1/explore/flows", "user",
-         {"sort": "-orig_bytes", "start": window["end_7d"], "end": window["end"]}),
+        *explore_sorts(window, ip),
         ("/changes (week vs week)", "/changes", "page", {"range": "7d"}),
     ]
+
+
+def explore_sorts(window: dict, ip: str) -> list[tuple[str, str, str, dict]]:
+    """The explorer sorted by columns other than time over a day, a week and the month (``window``'s
+    ``start_1d``, ``start_7d``, ``start``), filtered or not, and the pages of the last day and week."""
+    api = "/api/v1/explore/"
+    spans = {"24 h": "start_1d", "7 d": "start_7d", "30 d": "start"}
+    variants = [(f"{api}flows ({span}, by bytes)", f"{api}flows", {"sort": "-orig_bytes"}, span) for span in spans]
+    variants += [(f"{api}flows (7 d, by {name})", f"{api}flows", {"sort": sort}, "7 d") for name, sort in (
+        ("resp bytes", "-resp_bytes"), ("packets", "-orig_pkts"), ("duration", "-duration"),
+        ("fewest bytes", "orig_bytes"), ("port", "resp_p"), ("end", "-ts_end"))]
+    variants += [
+        (f"{api}flows?device= (30 d, by bytes)", f"{api}flows", {"sort": "-orig_bytes", "device": ip}, "30 d"),
+        (f"{api}flows?protocol= (30 d, by bytes)", f"{api}flows", {"sort": "-orig_bytes", "protocol": "s7comm"},
+         "30 d"),
+        (f"{api}events (30 d, by count)", f"{api}events", {"sort": "-count"}, "30 d"),
+        (f"{api}events (7 d, by count)", f"{api}events", {"sort": "-count"}, "7 d"),
+    ]
+    found = [(label, path, "user", query | {"start": window[spans[span]], "end": window["end"]})
+             for label, path, query, span in variants]
+    return found + [(f"/{kind} ({span}, by {name})", f"/{kind}", "page", {"range": span, "sort": sort})
+                    for kind, name, sort in (("flows", "bytes", "-orig_bytes"), ("events", "count", "-count"))
+                    for span in ("24h", "7d")]
 
 
 def pattern(text: str) -> re.Pattern:
@@ -364,7 +386,8 @@ def main() -> None:
         table_sizes(ch)
         big = plants(args.flows, args.events, ids)[0]
         iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
-        window = {"start": iso(plan["start"]), "end": iso(end), "end_7d": iso(end - 7 * 86400)}
+        window = {"start": iso(plan["start"]), "end": iso(end), "start_7d": iso(end - 7 * 86400),
+                  "start_1d": iso(end - 86400)}
         chosen = [r for r in routes(ids, big, window) if args.routes.search(r[0])]
         print("\nthe same questions of the raw tables:")
         raw = time_raw(ch, {"tenant": big.tenant, "start": datetime.fromtimestamp(end - 86400, UTC),
@@ -379,7 +402,7 @@ def main() -> None:
     try:
         with httpx.Client(base_url=base, timeout=120, follow_redirects=False) as client:
             for label, path, kind, params in chosen:
-                params = {k: v for k, v in params.items() if k != "end_7d"}
+                params = {k: v for k, v in params.items() if k not in ("start_7d", "start_1d")}
                 people = ["provider"] if path in DATA_TEAM_ROUTES else list(ROLES)
                 candidates = [bearer(ids["tokens"][p]) if kind == "user" else
                               {"Cookie": f"{auth.SESSION_COOKIE}={logins[p]}"} for p in people]

@@ -4,7 +4,9 @@ exactly the filtered result, and the rows to download.
 Raw tables are read here (not the rollups), so every query names the tenant and a time window on
 the tables' ordering key: ``interval_start`` (the batch's interval, in ORDER BY since migration 014)
 within a margin of the window, plus the exact ``ts`` condition. Pages are keyset pages on
-(sort column, ts, uid, sensor_id): a deep page costs what the first one does, no OFFSET.
+(sort column, ts, uid, sensor_id): a deep page costs what the first one does, no OFFSET. A page sorted
+by another column than time is read within a bound on that column (and ts) that keeps a prefix of the
+order holding the page, so its sort reads the rows that reach the page, not the window's.
 The count is the timeline's buckets summed: ``count()`` under the same WHERE (filters make the rollups
 useless for it), read once with the timeline.
 """
@@ -45,6 +47,9 @@ TIE = ("ts", "uid", "sensor_id", "row_hash")
 ROW_HASH = "UInt64"
 BUCKETS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
 MAX_BUCKETS = 240
+# a first page by another column is bounded by its first buckets holding this many times its rows: enough
+# that the bound comes close to the page's own last row (on 100 M flows, 1 024: 3 buckets of a day, not 1)
+SAMPLE = 1024
 
 
 @dataclass(frozen=True)
@@ -242,22 +247,80 @@ def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort
          cursor: str | None = None, timeline: tuple[int, list[dict]] | None = None) -> Page:
     """Up to ``limit`` rows after ``cursor`` (None: the first page), and the cursor of the next page.
     ``timeline``: the result's (``timeline``), when the caller has it — a first page in time order then
-    reads only the buckets that hold it."""
-    if cursor is None and timeline and sort.column == "ts":
-        f = replace(f, window=_first_buckets(f.window, sort.descending, *timeline, limit + 1))
+    reads only the buckets that hold it, a first page by another column is bounded by the rows of those
+    buckets."""
+    first = None
+    if cursor is None and timeline:
+        wanted = (limit + 1) * (1 if sort.column == "ts" else SAMPLE)
+        first = _first_buckets(f.window, sort.descending, *timeline, wanted)
+    if first and sort.column == "ts":
+        f = replace(f, window=first)
     where, params = _where(kind, f, tenant_id)
     if cursor:
         params |= _cursor_params(kind, sort, cursor)
         key = _key(sort)
-        mine = ", ".join(key)
+        mine = ", ".join(kind.row_hash if c == "row_hash" else c for c in key)
         theirs = ", ".join(f"{{k{i}:{_type(kind, c)}}}" for i, c in enumerate(key))
-        where += f" AND ({mine}) {'<' if sort.descending else '>'} ({theirs})"
+        # the sort column's own bound first: the granules its minmax index puts past the cursor are skipped
+        where += (f" AND {sort.column} {'<=' if sort.descending else '>='} {{k0:{_type(kind, sort.column)}}}"
+                  f" AND ({mine}) {'<' if sort.descending else '>'} ({theirs})")
+    if sort.column != "ts" and first:
+        where += _bound_by(ch, kind, sort, _where(kind, replace(f, window=first), tenant_id), params, limit + 1)
+    elif sort.column != "ts":
+        where += _bound(ch, kind, sort, where, params, limit + 1)
     columns = ", ".join((*kind.columns, *kind.extra, f"{kind.row_hash} AS row_hash"))
     rows = ch.query(f"SELECT {columns} FROM {kind.table} WHERE {where} ORDER BY {_order(sort)}"
                     " LIMIT {limit:UInt32}", params | {"limit": limit + 1})
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([_shaped(kind, r) for r in rows], encode_cursor(sort, rows[-1]) if more else None)
+
+
+def _bound(ch: ClickHouseStore, kind: Kind, sort: Sort, where: str, params: dict, wanted: int) -> str:
+    """A condition that keeps the result's first ``wanted`` rows and few others: the sort column at or before
+    its ``wanted``-th value ``v`` (the column read alone: ClickHouse's top-N read skips the granules its
+    minmax index, migration 024, or its running top rule out), and when ``v`` is tied within those rows,
+    of the rows at ``v`` only those up to the time of the last that fits. The page's own sort then
+    reads only the rows that reach it. Adds its values to ``params``; empty when the result is shorter.
+    (Every value compares: ingest refuses a NaN duration.)"""
+    column, direction = sort.column, " DESC" if sort.descending else ""
+    values = [r["v"] for r in ch.query(f"SELECT {column} AS v FROM {kind.table} WHERE {where}"
+                                       f" ORDER BY {column}{direction} LIMIT {{wanted:UInt32}}",
+                                       params | {"wanted": wanted})]
+    if len(values) < wanted:
+        return ""
+    params["bound"] = values[-1]
+    if (tied := values.count(values[-1])) > 1:
+        times = ch.query(f"SELECT ts FROM {kind.table} WHERE {where} AND {column} = {{bound:{_type(kind, column)}}}"
+                         f" ORDER BY ts{direction} LIMIT {{tied:UInt32}}", params | {"tied": tied})
+        if len(times) == tied:  # else rows went since: the column's bound alone
+            params["bound_ts"] = times[-1]["ts"]
+            return _up_to(kind, sort, with_time=True)
+    return _up_to(kind, sort, with_time=False)
+
+
+def _bound_by(ch: ClickHouseStore, kind: Kind, sort: Sort, part: tuple[str, dict], params: dict, wanted: int) -> str:
+    """A condition that keeps the result's first ``wanted`` rows, from a ``part`` of the result (its WHERE and
+    parameters; here its first buckets): the (sort column, ts) of the part's ``wanted``-th row comes no later
+    in the order than the whole result's, so the rows up to it hold the page. Adds its values to ``params``;
+    empty when the part is shorter."""
+    column, direction = sort.column, " DESC" if sort.descending else ""
+    where, part_params = part
+    rows = ch.query(f"SELECT {column} AS v, ts FROM {kind.table} WHERE {where}"
+                    f" ORDER BY {column}{direction}, ts{direction} LIMIT {{wanted:UInt32}}",
+                    part_params | {"wanted": wanted})
+    if len(rows) < wanted:
+        return ""
+    params |= {"bound": rows[-1]["v"], "bound_ts": rows[-1]["ts"]}
+    return _up_to(kind, sort, with_time=True)
+
+
+def _up_to(kind: Kind, sort: Sort, with_time: bool) -> str:
+    """The rows up to ``{bound}`` in the sort column (and, ``with_time``, of those at it, up to ``{bound_ts}``),
+    written so the minmax indexes rule out a granule: none of its values reach the bound, nor its times."""
+    column, at, past = sort.column, f"{{bound:{_type(kind, sort.column)}}}", ">" if sort.descending else "<"
+    condition = f" AND {column} {past}= {at}"
+    return condition + (f" AND ({column} {past} {at} OR ts {past}= {{bound_ts:{TS}}})" if with_time else "")
 
 
 def _first_buckets(window: Window, descending: bool, step: int, buckets: list[dict], wanted: int) -> Window:

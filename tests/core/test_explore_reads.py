@@ -1,11 +1,13 @@
 """The explorer's first page (explore.search, which GET /api/v1/explore/* and the /flows and /events
 pages call) reads only the part of the store that holds it: with the result's timeline, a first page in
-time order asks for the newest (or oldest) buckets only, and ClickHouse's index analysis of the very
+time order asks for the newest (or oldest) buckets only; a page by another column reads that column alone
+for the page's last value, then the rows at or past it only. ClickHouse's index analysis of the very
 query that ran (EXPLAIN ESTIMATE: the rows of the granules it selects) shows it reads those granules,
 not the whole window's — on hours of flows, one part of several granules."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -20,18 +22,19 @@ from sensor import wire
 
 HOURS, PER_HOUR = 10, 4000  # 40,000 flows: five granules of 8,192 rows once merged into one part
 WINDOW = Window(T0, T0 + timedelta(hours=HOURS))
+RECORDS = HOURS * PER_HOUR
 
 
 @pytest.fixture(scope="module")
 def ch(tmp_path_factory):
-    """A store with a minute of flows at the start of each hour, merged into one part (its granules then
-    do not depend on when background merges ran)."""
+    """A store with a minute of flows at the start of each hour, bytes growing hour by hour (many flows
+    of an hour alike), merged into one part (its granules then do not depend on when background merges ran)."""
     with ClickHouseStore(f"chdb://{migrated(tmp_path_factory.mktemp('store'))}/clickhouse") as store:
         ingest = Ingestor(store)
         for hour in range(HOURS):
             start = T0 + timedelta(hours=hour)
-            flows = [flow(orig_h=f"10.1.{i // 250}.{i % 250}", ts=start + timedelta(milliseconds=15 * i))
-                     for i in range(PER_HOUR)]
+            flows = [flow(orig_h=f"10.1.{i // 250}.{i % 250}", ts=start + timedelta(milliseconds=15 * i),
+                          nbytes=1000 * (hour + 1) + 2 * (i % 50)) for i in range(PER_HOUR)]
             assert ingest.ingest(1, 1, wire.encode(make_batch(flows, start=start))).status == "stored"
         store.command("OPTIMIZE TABLE flows FINAL")
         yield store
@@ -58,17 +61,72 @@ def test_the_first_page_in_time_order_reads_only_the_granules_of_its_buckets(ch,
     found = explore.search(ch, explore.FLOWS, 1, filters, sort, 100)
     whole_window = explore.page(ch, explore.FLOWS, 1, filters, sort, 100)  # a page read without the timeline
     first, everything = estimates
-    assert found.count == HOURS * PER_HOUR and found.page == whole_window
-    assert everything["rows"] == HOURS * PER_HOUR  # reading the window shows: every granule
+    assert found.count == RECORDS and found.page == whole_window
+    assert everything["rows"] == RECORDS  # reading the window shows: every granule
     # the page's hour of flows lies in at most two granules of the part
     assert first["marks"] <= 2 < everything["marks"] and first["rows"] <= HOURS * PER_HOUR / 2
 
 
-def test_a_page_past_the_first_or_by_another_column_reads_the_window(ch, estimates):
-    """Only a first page in time order can be narrowed by the timeline: a later page starts at its
-    cursor, a page by another column may hold rows of any bucket."""
+def test_a_page_past_the_first_in_time_order_reads_the_window(ch, estimates):
+    """Only a first page in time order can be narrowed by the timeline: a later page starts at its cursor."""
     filters = explore.Filters(WINDOW)
     first = explore.search(ch, explore.FLOWS, 1, filters, explore.Sort(), 100)
     explore.search(ch, explore.FLOWS, 1, filters, explore.Sort(), 100, first.page.next_cursor)
-    explore.search(ch, explore.FLOWS, 1, filters, explore.Sort("orig_h"), 100)
-    assert [e["rows"] for e in estimates[1:]] == [HOURS * PER_HOUR] * 2
+    assert [e["rows"] for e in estimates[1:]] == [RECORDS]
+
+
+def unbounded(ch, monkeypatch, *args) -> explore.Page:
+    """The page as the whole window's sort reads it (no bound from the sort column's top)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(explore, "_bound", lambda *_: "")
+        return explore.page(ch, *args)
+
+
+@pytest.mark.parametrize("sort", ["-orig_bytes", "orig_bytes", "-resp_bytes", "-orig_pkts"])
+def test_a_page_by_another_column_reads_only_the_granules_that_reach_its_last_value(ch, estimates, monkeypatch, sort):
+    """The sort column read alone gives the page's last value; the page then reads only the granules whose
+    minmax index reaches it (migration 024): bytes grow hour by hour, so the largest (smallest) are in the
+    last (first) hour's granules. Deeper pages (a cursor) are read the same way, and are the whole window's."""
+    order, filters = explore.sort_of(explore.FLOWS, sort), explore.Filters(WINDOW)
+    page = explore.page(ch, explore.FLOWS, 1, filters, order, 100)
+    bound, *_, rows = estimates  # the column, the time among its ties (when tied), the page
+    estimates.clear()
+    deeper = explore.page(ch, explore.FLOWS, 1, filters, order, 100, page.next_cursor)
+    deeper_bound, *_, deeper_rows = estimates
+    assert bound["rows"] == deeper_bound["rows"] == RECORDS  # the column: every granule (its top skips some)
+    assert rows["marks"] <= 2 < bound["marks"] and deeper_rows["marks"] <= 2
+    assert page == unbounded(ch, monkeypatch, explore.FLOWS, 1, filters, order, 100)
+    assert deeper == unbounded(ch, monkeypatch, explore.FLOWS, 1, filters, order, 100, page.next_cursor)
+
+
+@pytest.mark.parametrize("sort", ["-orig_bytes", "orig_bytes", "-orig_pkts"])
+def test_a_first_page_by_another_column_is_bounded_by_its_first_buckets(ch, estimates, monkeypatch, sort):
+    """With the timeline, the (column, time) of the first buckets' last row that fits bounds the page: its
+    read selects the granules that reach the bound only, and it is the whole window's page."""
+    order, filters = explore.sort_of(explore.FLOWS, sort), explore.Filters(WINDOW)
+    monkeypatch.setattr(explore, "SAMPLE", 4)  # 404 rows: the newest (oldest) of the hours' 4,000 a minute
+    found = explore.search(ch, explore.FLOWS, 1, filters, order, 100)
+    part, rows = estimates
+    assert part["marks"] <= 2 and rows["marks"] <= 2
+    assert found.page == unbounded(ch, monkeypatch, explore.FLOWS, 1, filters, order, 100)
+
+
+def test_an_upgraded_store_indexes_the_parts_it_holds(ch, estimates):
+    """A store whose records came in before migration 024: migrating adds the indexes to the parts already
+    written (a background mutation), and a page by bytes reads only the granules that reach its bound again."""
+    for table in ("flows", "events"):
+        for index in ch.query("SELECT name FROM system.data_skipping_indices WHERE table = {t:String}"
+                              " AND type = 'minmax'", {"t": table}):
+            ch.command(f"ALTER TABLE {table} DROP INDEX {index['name']}")
+    ch.command("DELETE FROM schema_migrations WHERE version = 24")
+    order, filters = explore.sort_of(explore.FLOWS, "-orig_bytes"), explore.Filters(WINDOW)
+    before = explore.page(ch, explore.FLOWS, 1, filters, order, 100)
+    assert estimates[-1]["rows"] == RECORDS  # no index: every granule
+    assert ch.migrate() == [24]
+    for _ in range(300):
+        if not ch.query("SELECT 1 FROM system.mutations WHERE NOT is_done"):
+            break
+        time.sleep(0.1)
+    estimates.clear()
+    assert explore.page(ch, explore.FLOWS, 1, filters, order, 100) == before
+    assert estimates[-1]["marks"] <= 2
