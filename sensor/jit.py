@@ -158,11 +158,12 @@ def build_sources() -> dict:
 def stamped_sources() -> tuple[dict, dict]:
     """``build_sources()`` and what a build's manifest keeps so that a start need not read them again: the size,
     modification and change times (``os.stat``'s; the last no program sets) of every file they were read
-    from, taken before and found the same after (else none: every start reads them), and a digest of them."""
+    from, by its path in the package (a start checks its own tree's files, whoever's build it loads), taken
+    before and found the same after (else none: every start reads them), and a digest of them."""
     def files() -> dict[str, list[int]]:
         modules = [module_path(m) for m in kernel_modules()]
         found = set().union(*(_sources(PACKAGE, m) for m in modules if m.is_file()))
-        return {str(f): file_stamp(f) for f in sorted({ENTRIES, *found})}
+        return {str(f.relative_to(PACKAGE)): file_stamp(f) for f in sorted({ENTRIES, *found})}
 
     before = files()
     sources = build_sources()
@@ -187,7 +188,8 @@ def _unchanged(manifest: dict, extension: Path) -> bool:
         if kept["of"] != _digest_of(manifest["sources"]) or manifest["sources"].get("compiler") != compiler():
             return False
         return (bool(kept["files"]) and [*file_stamp(extension), manifest["extension_digest"]] == kept["extension"]
-                and all(file_stamp(Path(f)) == stamp for f, stamp in kept["files"].items()))
+                and all(not Path(f).is_absolute() and ".." not in Path(f).parts and file_stamp(PACKAGE / f) == stamp
+                        for f, stamp in kept["files"].items()))
     except (OSError, KeyError, TypeError, AttributeError):
         return False
 

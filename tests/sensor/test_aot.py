@@ -76,9 +76,9 @@ def _env(aot_on: bool, **extra) -> dict[str, str]:
     return {**env, "PYTHONHASHSEED": "0", "MIERUKA_SENSOR_AOT": "1" if aot_on else "0", **extra}
 
 
-def _python(code: str, *args, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _python(code: str, *args, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=600, check=False)
+                          env=env, cwd=cwd, timeout=600, check=False)
 
 
 def _json(run: subprocess.CompletedProcess) -> dict:
@@ -464,6 +464,20 @@ def test_a_start_reads_no_source_of_an_unchanged_build(built, tmp_path):
             assert (aot_on, digested) == ("True", 2)
         else:
             assert digested > sources and aot_on == ("True" if change == "files" else "False"), change
+
+
+def test_another_tree_s_unchanged_build_has_this_tree_s_sources_read(built, tmp_path):
+    """A tree started on another tree's build (a build directory moved, linked or named by MIERUKA_AOT_DIR keeps
+    its extension's stamp) has its own sources read and digested, not the other tree's stamps taken for them:
+    its sources may differ from what the build was made from."""
+    tree = tmp_path / "tree"
+    shutil.copytree(jit.PACKAGE, tree / "sensor", ignore=shutil.ignore_patterns("_aot", "__pycache__"))
+    sources = len(json.loads((built / f"{aot.EXTENSION}.json").read_text())["sources"]["digests"])
+    env = _env(True, MIERUKA_AOT_DIR=str(built), PYTHONPATH=str(tree))
+    here = _python("import sensor; print(sensor.__file__)", env=env, cwd=tmp_path).stdout.strip()
+    assert here == str(tree / "sensor" / "__init__.py")
+    aot_on, digested = _python(_READ, env=env, cwd=tmp_path).stdout.split()
+    assert aot_on == "True" and int(digested) > sources  # (the same sources: the build is taken, once read)
 
 
 _BROKEN = """
