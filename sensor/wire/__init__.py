@@ -346,16 +346,17 @@ def _wire_tables(batch: Batch, consume: bool = False) -> dict[str, pa.Table]:
     return {name: compact[name] for name in TABLES}
 
 
-def _first_rows(uids: pa.ChunkedArray, flow_uids: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Each of ``uids``' row in ``flow_uids``, the first with it (null: none), looked up LOOKUP_SLICE flows at
-    a time: a lookup's hash table of 100,000 uids is ~8 MB (no Python object per flow or event either way)."""
-    rows = None
-    for lo in range(0, max(len(flow_uids), 1), LOOKUP_SLICE):
-        found = pc.index_in(uids, value_set=flow_uids.slice(lo, LOOKUP_SLICE))  # (int32)
-        found = pc.add(found, lo) if lo else found
-        rows = found if rows is None else pc.coalesce(rows, found)
-        found = None
-    return rows.cast(pa.int64())
+def _first_rows(uids: pa.ChunkedArray, flow_uids: pa.ChunkedArray) -> pa.Array:
+    """Each of ``uids``' row in ``flow_uids``, the first with it (null: none, zero beneath), looked up LOOKUP_SLICE
+    flows at a time: a lookup's hash table of 100,000 uids is ~8 MB (no Python object per flow or event either way)."""
+    rows = np.full(len(uids), -1, np.int64)
+    for lo in range(0, len(flow_uids), LOOKUP_SLICE):
+        found = pc.index_in(uids, value_set=flow_uids.slice(lo, LOOKUP_SLICE)).fill_null(-1).to_numpy()
+        first = (rows < 0) & (found >= 0)
+        rows[first] = found[first] + lo
+    none = rows < 0
+    rows[none] = 0
+    return pa.array(rows, mask=none)
 
 
 def _expand_all(wire_tables: dict[str, pa.Table], window: _Window) -> tuple[dict[str, pa.Table], pa.Array]:
