@@ -223,6 +223,7 @@ def raw_page(ch, *args) -> explore.Page:
         explore._bound = bound
 
 
+@pytest.mark.one_pass  # (ClickHouse's reads alone: ~55 s)
 @pytest.mark.parametrize("kind", ["flows", "events"])
 def test_a_page_by_any_column_is_the_whole_windows_sort(client, plant, kind):
     """Every column but time, both ways, over two windows, with and without filters, a page of one row,
