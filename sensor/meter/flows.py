@@ -72,26 +72,30 @@ UDP_SERVER_PORTS = frozenset(
 
 
 # Flow state is four matrices indexed by slot, so kernels pass four arrays, not dozens: F (int64)
-# holds the times, sequence numbers, bytes and packets, S (int32) the columns that need more than a
-# byte (ports, EtherType, VLAN, history mask, timeout, counters), U (uint64) the key and addresses, H
-# (uint8) the history letters, then the byte-wide state (kinds, flags, protocol, TCP states).
-# 416 bytes a slot (616 with every column int64 and the reported packets and IP bytes kept as well).
-# S columns: each value fits 31 bits (a port, an EtherType or VLAN id, a history mask, a timeout below
-# 2^31 µs); the two history counters and the FIN count saturate at I32_MAX.
+# holds the times, relative sequence numbers and byte counts, S (uint32) the columns that fit 32 bits
+# (ports, EtherType, VLAN, history mask, timeout, counters, initial sequence numbers, packets), U
+# (uint64) the key and addresses, H (uint8) the history letters, then the byte-wide state (kinds,
+# flags, protocol, TCP states). 355 bytes a slot (616 with every column int64, the reported packets and
+# IP bytes kept as well, the scaled history's thresholds and a FIN count). S columns: a port, an
+# EtherType or VLAN id, a history mask, a timeout below 2^31 µs, a 32-bit sequence number; the two
+# scaled history counters saturate at I32_MAX (as Zeek's), the packets since the last record at U32_MAX.
 ETHERTYPE, VLAN, HIST_SEEN, TIMEOUT, APP_TRIES, SERVICE = range(6)
 # per-side columns: the field's column + side (0 = lower canonical endpoint, 1 = higher)
-PORT, FIN_CNT, RX_CNT, RX_THR, W0_CNT, W0_THR = range(6, 6 + 2 * 6, 2)
-NS = 6 + 2 * 6
+PORT, RX_CNT, W0_CNT, START_SEQ, PKTS = range(6, 6 + 2 * 5, 2)
+NS = 6 + 2 * 5
 HMAX = 40  # history letters kept per flow: H's first columns
-KIND, ENDED, IV_SEEN, PROTO, IPVER, ORIG_SIDE, HIST_LEN, ACTIVE, DNS_SEEN, APP = range(HMAX, HMAX + 10)
-TSTATE, TPREV, DID_CLOSE = range(HMAX + 10, HMAX + 10 + 2 * 3, 2)  # per side
-NH = HMAX + 10 + 2 * 3
-# F columns, then per side
-START, LAST, SEEN, T_INACT, T_EXPIRE, T_ATTEMPT, T_DELETE = range(7)
-(PKTS, IPB, SIZE, EM_BYTES, START_SEQ, REL_LAST, REL_ACK, LAST_SYN, LAST_FIN, LAST_RST) = range(7, 7 + 2 * 10, 2)
-NI = 7 + 2 * 10
+KIND, ENDED, IV_SEEN, PROTO, IPVER, ORIG_SIDE, HIST_LEN, ACTIVE, DNS_SEEN, APP, DELETING = range(HMAX, HMAX + 11)
+TSTATE, TPREV, DID_CLOSE, FIN_SEEN = range(HMAX + 11, HMAX + 11 + 2 * 4, 2)  # per side
+NH = HMAX + 11 + 2 * 4
+# F columns, then per side; SIZE (flows other than TCP) shares REL_LAST's column (TCP flows only)
+START, LAST, SEEN, T_INACT, T_EXPIRE, T_ATTEMPT = range(6)
+T_DELETE = T_ATTEMPT  # (H[:, DELETING] says which: a close cancels the attempt timer, no SYN follows a close)
+IPB, EM_BYTES, REL_LAST, REL_ACK, LAST_SYN, LAST_FIN, LAST_RST = range(6, 6 + 2 * 7, 2)
+SIZE = REL_LAST
+NI = 6 + 2 * 7
 I32_MAX = 2**31 - 1
-KEY, ADDR_HI, ADDR_LO, MAC, UID = 0, 1, 3, 5, 7  # U columns; ADDR_*/MAC per side, UID two words
+U32_MAX = 2**32 - 1
+KEY, ADDR_HI, ADDR_LO, MAC, UID = 0, 1, 3, 5, 7  # U columns (SlotIndex reads KEY first); ADDR_*/MAC per side, UID two
 NU = 9
 RECORD_SLICE = 1 << 14  # flows whose records are built at once
 FEW_NEW = 64  # new flows' uid digests worked out one by one (in Python) up to this many an interval slice
@@ -99,16 +103,16 @@ UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the 
 # meanings: KIND KIND_*; ENDED closed, waiting to be reported; IV_SEEN packets this interval;
 # START/LAST/SEEN first packet, Zeek's last_time (drives timers), last packet (µs);
 # ACTIVE Zeek's TCPSessionAdapter::is_active; T_* timer due times (0 = none; T_EXPIRE is the
-# DNS analyzer's timer for UDP DNS flows); DNS_SEEN the first DNS message was seen (Zeek's
-# DNS analyzer may flip the flow on it); APP the application-layer stage's APP_* mark (zeroed, i.e.
-# APP_DETECT, when the slot starts a flow; the kernels never read it) and APP_TRIES its payload
-# packets offered to detection so far (so that a flow being detected needs no object of the stage);
-# SERVICE the flow's service names (``FlowTable.set_service``; 0: none);
+# DNS analyzer's timer for UDP DNS flows; DELETING: T_ATTEMPT's column holds T_DELETE); DNS_SEEN the
+# first DNS message was seen (Zeek's DNS analyzer may flip the flow on it); APP the application-layer
+# stage's APP_* mark (zeroed, i.e. APP_DETECT, when the slot starts a flow; the kernels never read it)
+# and APP_TRIES its payload packets offered to detection so far (so that a flow being detected needs no
+# object of the stage); SERVICE the flow's service names (``FlowTable.set_service``; 0: none);
 # PKTS/IPB packets and IP bytes since the flow's last record; SIZE payload bytes of non-TCP flows (-1
-# before the side's first packet); EM_BYTES payload bytes already reported; TSTATE/TPREV TCP endpoint
-# state; START_SEQ 32-bit ISN; REL_LAST/REL_ACK last seq / highest ack relative to START_SEQ, unwrapped;
-# LAST_* relative seq of the last SYN/FIN/RST (history repeats); RX_*/W0_* scaled history counters and
-# thresholds.
+# before the side's first packet; in REL_LAST's column); EM_BYTES payload bytes already reported;
+# TSTATE/TPREV TCP endpoint state; START_SEQ 32-bit ISN; REL_LAST/REL_ACK last seq / highest ack
+# relative to START_SEQ, unwrapped (64 bits: a side may span more than 4 GiB); LAST_* relative seq of
+# the last SYN/FIN/RST (history repeats); FIN_SEEN a FIN was sent; RX_*/W0_* scaled history counters.
 
 
 class _State(NamedTuple):
@@ -119,7 +123,7 @@ class _State(NamedTuple):
 
     @staticmethod
     def alloc(cap: int) -> _State:
-        return _State(np.zeros((cap, NI), np.int64), np.zeros((cap, NS), np.int32), np.zeros((cap, NU), np.uint64),
+        return _State(np.zeros((cap, NI), np.int64), np.zeros((cap, NS), np.uint32), np.zeros((cap, NU), np.uint64),
                       np.zeros((cap, NH), np.uint8))
 
     def grow(self, cap: int) -> None:
@@ -191,15 +195,18 @@ def _check_hist(S, H, s, mask, ch, is_orig):
 
 @njit(cache=True, _nrt=False)
 def _scaled_hist(S, H, s, cnt, ch, is_orig):
-    """Zeek's ScaledHistoryEntry: the letter at the 1st, 10th, 100th … occurrence.
-    ``cnt`` is the side's counter column; its threshold is two columns on."""
+    """Zeek's ScaledHistoryEntry: the letter at the 1st, 10th, 100th … occurrence (``cnt``: the side's
+    counter column). The thresholds are 32 bits, as Zeek's: past 10^9 the next is I32_MAX, where the
+    counter stays."""
     n = np.int64(S[s, cnt]) + 1
-    if n > I32_MAX:  # 2^31 of them: saturated (as the thresholds: Zeek's are 32 bits too)
+    if n > I32_MAX:
         return
     S[s, cnt] = n
-    if n == S[s, cnt + 2]:
+    threshold = 1
+    while threshold < n:
+        threshold *= 10
+    if n == threshold or n == I32_MAX:
         _add_hist(H, s, _case(ch, is_orig))
-        S[s, cnt + 2] = min(n * 10, I32_MAX)
 
 
 # ---------------------------------------------------------------- TCP (Zeek's TCPSessionAdapter)
@@ -230,27 +237,27 @@ def _set_state(F, S, H, s, e, new):
 
 
 @njit(cache=True, _nrt=False)
-def _init_seq(F, s, e, start, rel_last):
-    F[s, START_SEQ + e] = start & 0xFFFFFFFF
+def _init_seq(F, S, s, e, start, rel_last):
+    S[s, START_SEQ + e] = start & 0xFFFFFFFF
     F[s, REL_ACK + e] = 0
     F[s, REL_LAST + e] = rel_last
 
 
 @njit(cache=True, _nrt=False)
-def _init_endpoint(F, H, s, e, syn, seq, seg):
+def _init_endpoint(F, S, H, s, e, syn, seq, seg):
     state = H[s, TSTATE + e]
     if state == INACTIVE:
         if syn:
-            _init_seq(F, s, e, seq, seg)
+            _init_seq(F, S, s, e, seq, seg)
         else:  # partial connection: number as if a SYN had been seen
-            _init_seq(F, s, e, seq - 1, 1)
+            _init_seq(F, S, s, e, seq - 1, 1)
     elif syn and (
-        ((state == SYN_SENT or state == SYN_ACK_SENT) and seq != F[s, START_SEQ + e])
+        ((state == SYN_SENT or state == SYN_ACK_SENT) and seq != S[s, START_SEQ + e])
         or state == ESTABLISHED
         or state == PARTIAL
         or (state == RESET and H[s, TPREV + e] == INACTIVE)
     ):
-        _init_seq(F, s, e, seq, seg)
+        _init_seq(F, S, s, e, seq, seg)
 
 
 @njit(cache=True, _nrt=False)
@@ -283,7 +290,7 @@ def _update_history(F, S, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
 
 @njit(cache=True, _nrt=False)
 def _update_last_seq(F, S, H, s, e, last_seq, syn, fin, rst, ln, is_orig):
-    last_abs = (F[s, START_SEQ + e] + F[s, REL_LAST + e]) & 0xFFFFFFFF
+    last_abs = (np.int64(S[s, START_SEQ + e]) + F[s, REL_LAST + e]) & 0xFFFFFFFF
     d = _sdelta(last_seq, last_abs)
     if (syn or rst) and (d > TOO_LARGE_SEQ_DELTA or d < -TOO_LARGE_SEQ_DELTA):
         pass
@@ -313,9 +320,9 @@ def _connection_closed(F, H, s, e, gen_event):
     if H[s, TSTATE + e] == RESET or H[s, DID_CLOSE + q] or H[s, TSTATE + q] == INACTIVE:
         if gen_event and (H[s, TPREV + e] != INACTIVE or H[s, TSTATE + q] != INACTIVE):
             H[s, ACTIVE] = 0  # ConnectionFinished
-        F[s, T_EXPIRE] = 0  # CancelTimers
-        F[s, T_ATTEMPT] = 0
+        F[s, T_EXPIRE] = 0  # CancelTimers (the attempt timer's column is the delete timer's)
         F[s, T_DELETE] = F[s, LAST] + TCP_CLOSE_DELAY
+        H[s, DELETING] = 1
     elif H[s, TPREV + e] != INACTIVE:
         due = F[s, LAST] + TCP_SESSION_TIMER
         if F[s, T_EXPIRE] == 0 or due < F[s, T_EXPIRE]:
@@ -335,7 +342,7 @@ def _state_machine(F, S, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
                 _set_state(F, S, H, s, e, SYN_ACK_SENT if ack else SYN_SENT)
                 F[s, T_ATTEMPT] = t + TCP_ATTEMPT_DELAY
             else:
-                if not ack and H[s, TSTATE + q] == SYN_ACK_SENT and seq == F[s, START_SEQ + e]:
+                if not ack and H[s, TSTATE + q] == SYN_ACK_SENT and seq == S[s, START_SEQ + e]:
                     _flip(H, s)  # SYN and SYN-ACK seen in reverse order
                     _set_state(F, S, H, s, q, ESTABLISHED)
                 if H[s, TSTATE + q] == SYN_SENT:
@@ -396,21 +403,21 @@ def _tcp_packet(F, S, H, s, e, t, flags, seq, ackn, ln, win):
     q = 1 - e
     syn, fin, rst, ack = (flags >> 1) & 1, flags & 1, (flags >> 2) & 1, (flags >> 4) & 1
     seg = ln + syn + fin - (ln if rst else 0)
-    _init_endpoint(F, H, s, e, syn, seq, seg)
-    last_abs = (F[s, START_SEQ + e] + F[s, REL_LAST + e]) & 0xFFFFFFFF
+    _init_endpoint(F, S, H, s, e, syn, seq, seg)
+    last_abs = (np.int64(S[s, START_SEQ + e]) + F[s, REL_LAST + e]) & 0xFFFFFFFF
     rel_seq = F[s, REL_LAST + e] + _sdelta(seq, last_abs)
     _update_history(F, S, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
     if win == 0 and not rst and H[s, TSTATE + q] != CLOSED and H[s, TSTATE + e] != RESET:
         _scaled_hist(S, H, s, W0_CNT + e, ord("W"), is_orig)
     if not (H[s, DID_CLOSE] and H[s, DID_CLOSE + 1]):
         F[s, LAST] = t
-    if fin and S[s, FIN_CNT + e] < I32_MAX:
-        S[s, FIN_CNT + e] += 1
+    if fin:
+        H[s, FIN_SEEN + e] = 1
     if ack:
         if H[s, TSTATE + q] == INACTIVE:  # init_peer
-            _init_seq(F, s, q, ackn - 1, 0)
+            _init_seq(F, S, s, q, ackn - 1, 0)
         else:
-            ack_abs = (F[s, START_SEQ + q] + F[s, REL_ACK + q]) & 0xFFFFFFFF
+            ack_abs = (np.int64(S[s, START_SEQ + q]) + F[s, REL_ACK + q]) & 0xFFFFFFFF
             d = _sdelta(ackn, ack_abs)
             if d > 0 and F[s, REL_ACK + q] + d >= 0 and not rst and not (ackn == 0 and d > TOO_LARGE_SEQ_DELTA):
                 F[s, REL_ACK + q] += d
@@ -421,7 +428,7 @@ def _tcp_packet(F, S, H, s, e, t, flags, seq, ackn, ln, win):
 
 
 @njit(cache=True, _nrt=False)
-def _is_reuse(F, H, s, flags, seq):
+def _is_reuse(S, H, s, flags, seq):
     """Zeek's TCPSessionAdapter::IsReuse: does this SYN start a new connection?"""
     if not (flags & 2):
         return False
@@ -434,13 +441,13 @@ def _is_reuse(F, H, s, flags, seq):
         conn_orig = r
     if H[s, DID_CLOSE] or H[s, DID_CLOSE + 1]:
         return True
-    if seq == F[s, START_SEQ + conn_orig]:
+    if seq == S[s, START_SEQ + conn_orig]:
         return False
     if (
         not (flags & 16)
         and H[s, TSTATE + conn_orig] == SYN_ACK_SENT
         and H[s, TSTATE + r] == INACTIVE
-        and seq == F[s, START_SEQ + r]
+        and seq == S[s, START_SEQ + r]
     ):
         return False
     return True
@@ -456,7 +463,7 @@ def _fire_timers(F, S, H, s, now, nt):
     while True:
         due = F[s, T_INACT]
         which = T_INACT
-        for col in (T_EXPIRE, T_ATTEMPT, T_DELETE):  # TCP and UDP DNS only; zero otherwise
+        for col in (T_EXPIRE, T_ATTEMPT):  # TCP and UDP DNS only; zero otherwise (T_DELETE: T_ATTEMPT's column)
             x = F[s, col]
             if x != 0 and (due == 0 or x < due):
                 due, which = x, col
@@ -489,7 +496,7 @@ def _fire_timers(F, S, H, s, now, nt):
                 if so == INACTIVE and sr == INACTIVE:
                     return True
             F[s, T_EXPIRE] = t + TCP_SESSION_TIMER
-        elif which == T_ATTEMPT:  # AttemptTimer
+        elif not H[s, DELETING]:  # AttemptTimer
             F[s, T_ATTEMPT] = 0
             so = H[s, TSTATE + o]
             if H[s, ACTIVE] and (so == SYN_SENT or so == SYN_ACK_SENT) and H[s, TSTATE + r] == INACTIVE:
@@ -536,9 +543,10 @@ def _start_flow(F, S, U, H, s, key, e, p, j, tcp_server, udp_server):
     H[s, ORIG_SIDE] = e
     F[s, START] = F[s, LAST] = F[s, SEEN] = t
     H[s, ACTIVE] = 1
+    tcp = ip and H[s, PROTO] == pk.TCP
     for x in range(2):
-        F[s, SIZE + x] = -1
-        S[s, RX_THR + x] = S[s, W0_THR + x] = 1
+        if not tcp:  # (a TCP flow's column is its REL_LAST)
+            F[s, SIZE + x] = -1
     S[s, TIMEOUT] = _initial_timeout(ip, H[s, PROTO])
     F[s, T_INACT] = t + S[s, TIMEOUT]
     if ip:
@@ -560,7 +568,8 @@ def _start_flow(F, S, U, H, s, key, e, p, j, tcp_server, udp_server):
 @njit(cache=True, _nrt=False)
 def _count(F, S, H, s, e, t, ip_bytes, pay_len, is_tcp):
     """Count a packet into flow s; payload and history for everything but TCP segments."""
-    F[s, PKTS + e] += 1
+    if S[s, PKTS + e] < U32_MAX:
+        S[s, PKTS + e] += 1
     F[s, IPB + e] += ip_bytes
     H[s, IV_SEEN] = 1
     if t > F[s, SEEN]:
@@ -568,6 +577,8 @@ def _count(F, S, H, s, e, t, ip_bytes, pay_len, is_tcp):
     if is_tcp:
         return
     F[s, LAST] = t
+    if H[s, KIND] == KIND_IP and H[s, PROTO] == pk.TCP:  # a later fragment: SIZE is the TCP side's REL_LAST
+        return
     F[s, SIZE + e] = max(F[s, SIZE + e], 0) + pay_len
     if H[s, KIND] == KIND_IP and H[s, PROTO] == pk.UDP:
         is_orig = e == H[s, ORIG_SIDE]
@@ -611,7 +622,7 @@ def _advance(F, S, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp
             is_tcp = p.status[j] == pk.OK and p.proto[j] == pk.TCP and p.frag[j] != pk.FRAG_LATER
             flags = np.int64(p.tcp_flags[j])
             seq = np.int64(p.seq[j])
-            if s >= 0 and (_fire_timers(F, S, H, s, nt[j], nt) or (is_tcp and _is_reuse(F, H, s, flags, seq))):
+            if s >= 0 and (_fire_timers(F, S, H, s, nt[j], nt) or (is_tcp and _is_reuse(S, H, s, flags, seq))):
                 H[s, ENDED] = 1
                 s = -1
             if s < 0:
@@ -661,7 +672,7 @@ def _record_numbers(F, S, H, slots, out):
                 ack = F[s, REL_ACK + x]
                 size = max(max(F[s, REL_LAST + x], ack), 0)
                 size = size - 1 if size != 0 else 0
-                if S[s, FIN_CNT + x] > 0 and size != 0:
+                if H[s, FIN_SEEN + x] and size != 0:
                     size -= 1
                 state = H[s, TSTATE + x]
                 if H[s, TPREV + x] == SYN_SENT and state == RESET and H[s, TSTATE + 1 - x] == INACTIVE \
@@ -674,8 +685,8 @@ def _record_numbers(F, S, H, slots, out):
             at = 0 if x == o else 1  # 0: the originator's column
             out[R_ORIG_BYTES + at, i] = max(size - F[s, EM_BYTES + x], 0)
             F[s, EM_BYTES + x] = max(size, F[s, EM_BYTES + x])
-            out[R_ORIG_PKTS + at, i], out[R_ORIG_IPB + at, i] = F[s, PKTS + x], F[s, IPB + x]
-            F[s, PKTS + x] = 0
+            out[R_ORIG_PKTS + at, i], out[R_ORIG_IPB + at, i] = S[s, PKTS + x], F[s, IPB + x]
+            S[s, PKTS + x] = 0
             F[s, IPB + x] = 0
             out[R_STATE_O + at, i] = state
             out[R_ORIG_P + at, i] = S[s, PORT + x]
@@ -767,7 +778,7 @@ class FlowTable:
         self._max = max_flows
         capacity = min(capacity, max_flows) if max_flows else capacity
         self._st = _State.alloc(capacity)
-        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)  # stack of free slots
+        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int32)  # stack of free slots
         self._n_free = np.array([capacity], np.int64)
         self._slot_of = SlotIndex()  # flow key hash → the slot of the key's latest flow
         self._secret = siphash.secret()  # of the flow keys: see sensor.decode.fast.siphash
@@ -826,12 +837,12 @@ class FlowTable:
         nf = int(self._n_free[0])
         new_cap = cap
         while new_cap - cap + nf < need and (limit is None or new_cap < limit):
-            new_cap += max(new_cap // 8, 1024)  # by an eighth: the rows beyond the flows are zeroed, i.e. resident
+            new_cap += max(new_cap // 16, 1024)  # by a sixteenth: the rows beyond the flows are zeroed, i.e. resident
         new_cap = min(new_cap, max(limit, cap)) if limit else new_cap
         if new_cap == cap:
             return
         self._st.grow(new_cap)
-        free = np.empty(new_cap, np.int64)
+        free = np.empty(new_cap, np.int32)
         free[: new_cap - cap] = np.arange(new_cap - 1, cap - 1, -1)
         free[new_cap - cap : new_cap - cap + nf] = self._free[:nf]
         self._free = free
@@ -872,14 +883,14 @@ class FlowTable:
         ks = key[order]
         gstart = np.concatenate([[0], np.flatnonzero(ks[1:] != ks[:-1]) + 1, [len(order)]]).astype(np.int64)
         gkeys = ks[gstart[:-1]]
-        gslot = self._slot_of.get(gkeys)
+        gslot = self._slot_of.get(gkeys, self._st.U)
         g = 0
         while g >= 0:
             g = _advance(*self._st, p, key, side, order, gstart, gslot, nt, self._tcp_server, self._udp_server,
                          self._free, self._n_free, g, pslot)
             if g >= 0:
                 self._make_room(int(gstart[g + 1] - gstart[g]) + 1, gslot)
-        self._slot_of.put(gkeys, gslot)
+        self._slot_of.put(gkeys, gslot, self._st.U)
 
     def flush(self, final: bool = False) -> pa.Table:
         """Records (a wire.FLOWS table) for flows with packets since the last flush and for flows
@@ -912,7 +923,7 @@ class FlowTable:
                 self._cids.resize((int(part[0]), self._cids.shape[1]), refcheck=False)
         rows = pa.concat_tables(parts[::-1]) if parts else self._record_slice(slots)  # (no slots: an empty table)
         self._st = _State.alloc(0)
-        self._free = np.zeros(0, np.int64)
+        self._free = np.zeros(0, np.int32)
         self._n_free[0] = 0
         self._slot_of = SlotIndex()
         self._cids = np.zeros((0, 22), np.uint8)
@@ -921,7 +932,7 @@ class FlowTable:
     def _release(self, done: np.ndarray) -> None:
         """Free the slots of flows that ended and have been reported."""
         H = self._st.H
-        self._slot_of.drop(self._st.U[done, KEY], done)
+        self._slot_of.drop(self._st.U[done, KEY], done, self._st.U)
         H[done, KIND] = KIND_FREE
         H[done, ENDED] = 0
         self._cids[done[done < len(self._cids)], 21] = 0

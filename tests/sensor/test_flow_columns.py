@@ -14,7 +14,7 @@ import pytest
 
 from sensor import wire
 from sensor.meter import flows
-from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, ENDED, ETHERTYPE, FIN_CNT, HIST_LEN, INACTIVE, IPB,
+from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, ENDED, ETHERTYPE, FIN_SEEN, HIST_LEN, INACTIVE, IPB,
                                 IPVER, IV_SEEN, KIND, KIND_FREE, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO,
                                 REL_ACK, REL_LAST, RESET, SEEN, SIZE, START, SYN_SENT, TPREV, TSTATE, VLAN, FlowTable,
                                 ip_text, mac_text)
@@ -35,7 +35,7 @@ def tcp_sizes(F: np.ndarray, S: np.ndarray, H: np.ndarray, slots: np.ndarray) ->
     ack = pair(F, REL_ACK)
     size = np.maximum(np.maximum(pair(F, REL_LAST), ack), 0)
     size = np.where(size != 0, size - 1, 0)
-    size = np.where((pair(S, FIN_CNT) > 0) & (size != 0), size - 1, size)
+    size = np.where((pair(H, FIN_SEEN) > 0) & (size != 0), size - 1, size)
     state = pair(H, TSTATE)
     aborted = (pair(H, TPREV) == SYN_SENT) & (state == RESET) & (state[:, ::-1] == INACTIVE)
     return np.where(aborted & (ack != 0) & (ack != 1), 0, size)
@@ -51,7 +51,7 @@ def reference_records(table: FlowTable, F: np.ndarray, S: np.ndarray, H: np.ndar
     tcp = (H[slots, KIND] == KIND_IP) & (H[slots, PROTO] == 6)
     size = np.where(tcp[:, None], tcp_sizes(F, S, H, slots), np.maximum(pair(SIZE), 0))
     d_bytes = np.maximum(size - pair(EM_BYTES), 0)
-    d_pkts, d_ipb = pair(PKTS), pair(IPB)  # (since the flow's last record)
+    d_pkts, d_ipb = S[slots, PKTS : PKTS + 2], pair(IPB)  # (since the flow's last record)
     state = np.where(tcp[:, None], H[slots, TSTATE : TSTATE + 2], pair(SIZE) >= 0)
     rows = {name: [] for name in wire.FLOWS.names}
     for i, s in enumerate(slots.tolist()):
