@@ -73,20 +73,22 @@ UDP_SERVER_PORTS = frozenset(
 
 # Flow state is four matrices indexed by slot, so kernels pass four arrays, not dozens: F (int64)
 # holds the times, relative sequence numbers and byte counts, S (uint32) the columns that fit 32 bits
-# (ports, EtherType, VLAN, history mask, timeout, counters, initial sequence numbers, packets), U
-# (uint64) the key and addresses, H (uint8) the history letters, then the byte-wide state (kinds,
-# flags, protocol, TCP states). 355 bytes a slot (616 with every column int64, the reported packets and
-# IP bytes kept as well, the scaled history's thresholds and a FIN count). S columns: a port, an
-# EtherType or VLAN id, a history mask, a timeout below 2^31 µs, a 32-bit sequence number; the two
-# scaled history counters saturate at I32_MAX (as Zeek's), the packets since the last record at U32_MAX.
-ETHERTYPE, VLAN, HIST_SEEN, TIMEOUT, APP_TRIES, SERVICE = range(6)
+# (ports, EtherType, VLAN, service code, counters, initial sequence numbers, packets), U (uint64) the key
+# and addresses, H (uint8) the history letters, then the byte-wide state (kinds, flags, protocol, TCP
+# states, history masks). 347 bytes a slot (616 with every column int64, the reported packets and IP
+# bytes kept as well, the scaled history's thresholds, a FIN count and the timeout in columns of their
+# own). The two scaled history counters saturate at I32_MAX (as Zeek's), the packets since the last
+# record at U32_MAX.
+ETHERTYPE, VLAN, SERVICE = range(3)
 # per-side columns: the field's column + side (0 = lower canonical endpoint, 1 = higher)
-PORT, RX_CNT, W0_CNT, START_SEQ, PKTS = range(6, 6 + 2 * 5, 2)
-NS = 6 + 2 * 5
+PORT, RX_CNT, W0_CNT, START_SEQ, PKTS = range(3, 3 + 2 * 5, 2)
+NS = 3 + 2 * 5
 HMAX = 40  # history letters kept per flow: H's first columns
-KIND, ENDED, IV_SEEN, PROTO, IPVER, ORIG_SIDE, HIST_LEN, ACTIVE, DNS_SEEN, APP, DELETING = range(HMAX, HMAX + 11)
-TSTATE, TPREV, DID_CLOSE, FIN_SEEN = range(HMAX + 11, HMAX + 11 + 2 * 4, 2)  # per side
-NH = HMAX + 11 + 2 * 4
+(KIND, ENDED, IV_SEEN, PROTO, IPVER, ORIG_SIDE, HIST_LEN, ACTIVE, DNS_SEEN, APP, DELETING, LONG_TIMEOUT,
+ APP_TRIES) = range(HMAX, HMAX + 13)
+HIST_SEEN = HMAX + 13  # + 0 the originator's history mask, + 1 the responder's (a UDP flow's both in + 0)
+TSTATE, TPREV, DID_CLOSE, FIN_SEEN = range(HMAX + 15, HMAX + 15 + 2 * 4, 2)  # per side
+NH = HMAX + 15 + 2 * 4
 # F columns, then per side; SIZE (flows other than TCP) shares REL_LAST's column (TCP flows only)
 START, LAST, SEEN, T_INACT, T_EXPIRE, T_ATTEMPT = range(6)
 T_DELETE = T_ATTEMPT  # (H[:, DELETING] says which: a close cancels the attempt timer, no SYN follows a close)
@@ -102,7 +104,8 @@ FEW_NEW = 64  # new flows' uid digests worked out one by one (in Python) up to t
 UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the uid's digest is worked out
 # meanings: KIND KIND_*; ENDED closed, waiting to be reported; IV_SEEN packets this interval;
 # START/LAST/SEEN first packet, Zeek's last_time (drives timers), last packet (µs);
-# ACTIVE Zeek's TCPSessionAdapter::is_active; T_* timer due times (0 = none; T_EXPIRE is the
+# ACTIVE Zeek's TCPSessionAdapter::is_active; LONG_TIMEOUT a handshake raised the inactivity timeout to
+# TCP's (``_timeout``); T_* timer due times (0 = none; T_EXPIRE is the
 # DNS analyzer's timer for UDP DNS flows; DELETING: T_ATTEMPT's column holds T_DELETE); DNS_SEEN the
 # first DNS message was seen (Zeek's DNS analyzer may flip the flow on it); APP the application-layer
 # stage's APP_* mark (zeroed, i.e. APP_DETECT, when the slot starts a flow; the kernels never read it)
@@ -182,13 +185,12 @@ def _case(ch, is_orig):
 
 
 @njit(cache=True, _nrt=False)
-def _check_hist(S, H, s, mask, ch, is_orig):
+def _check_hist(H, s, mask, ch, is_orig):
     """Zeek's TCP_Endpoint::CheckHistory: record the letter once; True if seen before."""
-    if not is_orig:
-        mask <<= 16
-    if S[s, HIST_SEEN] & mask:
+    seen = HIST_SEEN if is_orig else HIST_SEEN + 1
+    if H[s, seen] & mask:
         return True
-    S[s, HIST_SEEN] |= mask
+    H[s, seen] |= mask
     _add_hist(H, s, _case(ch, is_orig))
     return False
 
@@ -225,12 +227,12 @@ def _handshake(state):
 
 
 @njit(cache=True, _nrt=False)
-def _set_state(F, S, H, s, e, new):
+def _set_state(F, H, s, e, new):
     """TCP_Endpoint::SetState: finishing the handshake raises the inactivity timeout."""
     old = H[s, TSTATE + e]
     if old != new:
         if not _handshake(new) and _handshake(old) and _handshake(H[s, TSTATE + 1 - e]):
-            S[s, TIMEOUT] = TCP_TIMEOUT
+            H[s, LONG_TIMEOUT] = 1
             F[s, T_INACT] = F[s, LAST] + TCP_TIMEOUT
         H[s, TPREV + e] = old
         H[s, TSTATE + e] = new
@@ -261,31 +263,31 @@ def _init_endpoint(F, S, H, s, e, syn, seq, seg):
 
 
 @njit(cache=True, _nrt=False)
-def _update_history(F, S, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
+def _update_history(F, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln):
     bits = syn + fin + rst
     if bits > 1:
         if fin and rst:
-            _check_hist(S, H, s, H_FIN_RST, ord("I"), is_orig)
+            _check_hist(H, s, H_FIN_RST, ord("I"), is_orig)
         else:
-            _check_hist(S, H, s, H_MULTI, ord("Q"), is_orig)
+            _check_hist(H, s, H_MULTI, ord("Q"), is_orig)
     elif bits == 1:
         if syn:
             code = ord("H") if ack else ord("S")
-            if _check_hist(S, H, s, H_SYN, code, is_orig) and rel_seq != F[s, LAST_SYN + e]:
+            if _check_hist(H, s, H_SYN, code, is_orig) and rel_seq != F[s, LAST_SYN + e]:
                 _add_hist(H, s, _case(code, is_orig))
             F[s, LAST_SYN + e] = rel_seq
         if fin:
-            if _check_hist(S, H, s, H_FIN, ord("F"), is_orig) and rel_seq + ln != F[s, LAST_FIN + e]:
+            if _check_hist(H, s, H_FIN, ord("F"), is_orig) and rel_seq + ln != F[s, LAST_FIN + e]:
                 _add_hist(H, s, _case(ord("F"), is_orig))
             F[s, LAST_FIN + e] = rel_seq + ln
         if rst:
-            if _check_hist(S, H, s, H_RST, ord("R"), is_orig) and rel_seq != F[s, LAST_RST + e]:
+            if _check_hist(H, s, H_RST, ord("R"), is_orig) and rel_seq != F[s, LAST_RST + e]:
                 _add_hist(H, s, _case(ord("R"), is_orig))
             F[s, LAST_RST + e] = rel_seq
     elif ln:
-        _check_hist(S, H, s, H_DATA, ord("D"), is_orig)
+        _check_hist(H, s, H_DATA, ord("D"), is_orig)
     elif ack:
-        _check_hist(S, H, s, H_ACK, ord("A"), is_orig)
+        _check_hist(H, s, H_ACK, ord("A"), is_orig)
 
 
 @njit(cache=True, _nrt=False)
@@ -339,20 +341,20 @@ def _state_machine(F, S, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
     if state == INACTIVE:
         if syn:
             if is_orig:
-                _set_state(F, S, H, s, e, SYN_ACK_SENT if ack else SYN_SENT)
+                _set_state(F, H, s, e, SYN_ACK_SENT if ack else SYN_SENT)
                 F[s, T_ATTEMPT] = t + TCP_ATTEMPT_DELAY
             else:
                 if not ack and H[s, TSTATE + q] == SYN_ACK_SENT and seq == S[s, START_SEQ + e]:
                     _flip(H, s)  # SYN and SYN-ACK seen in reverse order
-                    _set_state(F, S, H, s, q, ESTABLISHED)
+                    _set_state(F, H, s, q, ESTABLISHED)
                 if H[s, TSTATE + q] == SYN_SENT:
-                    _set_state(F, S, H, s, q, ESTABLISHED)
-                _set_state(F, S, H, s, e, ESTABLISHED)
+                    _set_state(F, H, s, q, ESTABLISHED)
+                _set_state(F, H, s, e, ESTABLISHED)
         if fin:
-            _set_state(F, S, H, s, e, CLOSED)
+            _set_state(F, H, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(F, S, H, s, e, RESET)
+            _set_state(F, H, s, e, RESET)
             peer = H[s, TSTATE + q]
             if is_orig:
                 reject = peer == ESTABLISHED
@@ -364,33 +366,33 @@ def _state_machine(F, S, H, s, e, is_orig, t, seq, syn, fin, rst, ack, ln):
             if not is_orig and ln == 0 and H[s, TSTATE + H[s, ORIG_SIDE]] == SYN_SENT:
                 pass
             elif ack and H[s, TSTATE + q] == ESTABLISHED:
-                _set_state(F, S, H, s, e, ESTABLISHED)
+                _set_state(F, H, s, e, ESTABLISHED)
             else:
-                _set_state(F, S, H, s, e, PARTIAL)
+                _set_state(F, H, s, e, PARTIAL)
     elif state == SYN_SENT or state == SYN_ACK_SENT:
         if fin:
-            _set_state(F, S, H, s, e, CLOSED)
+            _set_state(F, H, s, e, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(F, S, H, s, e, RESET)
+            _set_state(F, H, s, e, RESET)
             H[s, ACTIVE] = 0
             do_close = True
     elif state == ESTABLISHED or state == PARTIAL:
         if syn and state == PARTIAL and H[s, TSTATE + q] == INACTIVE and not ack:
-            _set_state(F, S, H, s, e, SYN_SENT)
+            _set_state(F, H, s, e, SYN_SENT)
         if fin and not rst:
-            _set_state(F, S, H, s, e, CLOSED)
+            _set_state(F, H, s, e, CLOSED)
             if H[s, TSTATE + q] == RESET and H[s, TPREV + q] == CLOSED:
-                _set_state(F, S, H, s, q, CLOSED)
+                _set_state(F, H, s, q, CLOSED)
             do_close = gen_event = True
         if rst:
-            _set_state(F, S, H, s, e, RESET)
+            _set_state(F, H, s, e, RESET)
             do_close = True
             if H[s, TSTATE + q] != RESET or H[s, TPREV + q] != ESTABLISHED:
                 H[s, ACTIVE] = 0
     elif state == CLOSED:
         if rst and H[s, TSTATE + q] != CLOSED:
-            _set_state(F, S, H, s, e, RESET)
+            _set_state(F, H, s, e, RESET)
             if not H[s, DID_CLOSE + e]:
                 do_close = True
     return do_close, gen_event
@@ -406,7 +408,7 @@ def _tcp_packet(F, S, H, s, e, t, flags, seq, ackn, ln, win):
     _init_endpoint(F, S, H, s, e, syn, seq, seg)
     last_abs = (np.int64(S[s, START_SEQ + e]) + F[s, REL_LAST + e]) & 0xFFFFFFFF
     rel_seq = F[s, REL_LAST + e] + _sdelta(seq, last_abs)
-    _update_history(F, S, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
+    _update_history(F, H, s, e, is_orig, syn, fin, rst, ack, rel_seq, ln)
     if win == 0 and not rst and H[s, TSTATE + q] != CLOSED and H[s, TSTATE + e] != RESET:
         _scaled_hist(S, H, s, W0_CNT + e, ord("W"), is_orig)
     if not (H[s, DID_CLOSE] and H[s, DID_CLOSE + 1]):
@@ -457,7 +459,7 @@ def _is_reuse(S, H, s, flags, seq):
 
 
 @njit(cache=True, _nrt=False)
-def _fire_timers(F, S, H, s, now, nt):
+def _fire_timers(F, H, s, now, nt):
     """Run the flow's timers due at or before network time ``now``; True if the flow ended.
     A timer due at x is dispatched at the first network time >= x (``nt`` is sorted)."""
     while True:
@@ -474,9 +476,9 @@ def _fire_timers(F, S, H, s, now, nt):
         o = H[s, ORIG_SIDE]
         r = 1 - o
         if which == T_INACT:  # Connection::InactivityTimer
-            if F[s, LAST] + S[s, TIMEOUT] <= t:
+            if F[s, LAST] + _timeout(H, s) <= t:
                 return True
-            F[s, T_INACT] = F[s, LAST] + S[s, TIMEOUT]
+            F[s, T_INACT] = F[s, LAST] + _timeout(H, s)
         elif which == T_EXPIRE and H[s, PROTO] == pk.UDP:  # DNS_Analyzer::ExpireTimer
             if t - F[s, LAST] >= DNS_SESSION_TIMEOUT - SEC:
                 return True
@@ -518,6 +520,12 @@ def _initial_timeout(ip, proto):
 
 
 @njit(cache=True, _nrt=False)
+def _timeout(H, s):
+    """The flow's inactivity timeout: TCP's once a handshake is done (TCP_Endpoint::SetState), else its first."""
+    return TCP_TIMEOUT if H[s, LONG_TIMEOUT] else _initial_timeout(H[s, KIND] == KIND_IP, H[s, PROTO])
+
+
+@njit(cache=True, _nrt=False)
 def _start_flow(F, S, U, H, s, key, e, p, j, tcp_server, udp_server):
     """Initialise slot s as a new flow whose first packet j was sent by side e."""
     t = p.ts[j]
@@ -547,8 +555,7 @@ def _start_flow(F, S, U, H, s, key, e, p, j, tcp_server, udp_server):
     for x in range(2):
         if not tcp:  # (a TCP flow's column is its REL_LAST)
             F[s, SIZE + x] = -1
-    S[s, TIMEOUT] = _initial_timeout(ip, H[s, PROTO])
-    F[s, T_INACT] = t + S[s, TIMEOUT]
+    F[s, T_INACT] = t + _initial_timeout(ip, H[s, PROTO])
     if ip:
         sp, dp = p.sport[j], p.dport[j]
         if H[s, PROTO] == pk.TCP:
@@ -583,8 +590,8 @@ def _count(F, S, H, s, e, t, ip_bytes, pay_len, is_tcp):
     if H[s, KIND] == KIND_IP and H[s, PROTO] == pk.UDP:
         is_orig = e == H[s, ORIG_SIDE]
         mask = 1 if is_orig else 2  # UDP uses connection-level masks and explicit letters
-        if not (S[s, HIST_SEEN] & mask):
-            S[s, HIST_SEEN] |= mask
+        if not (H[s, HIST_SEEN] & mask):
+            H[s, HIST_SEEN] |= mask
             _add_hist(H, s, ord("D") if is_orig else ord("d"))
 
 
@@ -622,7 +629,7 @@ def _advance(F, S, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp
             is_tcp = p.status[j] == pk.OK and p.proto[j] == pk.TCP and p.frag[j] != pk.FRAG_LATER
             flags = np.int64(p.tcp_flags[j])
             seq = np.int64(p.seq[j])
-            if s >= 0 and (_fire_timers(F, S, H, s, nt[j], nt) or (is_tcp and _is_reuse(S, H, s, flags, seq))):
+            if s >= 0 and (_fire_timers(F, H, s, nt[j], nt) or (is_tcp and _is_reuse(S, H, s, flags, seq))):
                 H[s, ENDED] = 1
                 s = -1
             if s < 0:
@@ -643,10 +650,10 @@ def _advance(F, S, U, H, p, key, side, order, gstart, gslot, nt, tcp_server, udp
 
 
 @njit(cache=True)
-def _expire_all(F, S, H, now, nt):
+def _expire_all(F, H, now, nt):
     """Fire due timers of every live flow up to network time ``now``."""
     for s in range(F.shape[0]):
-        if H[s, KIND] != KIND_FREE and not H[s, ENDED] and _fire_timers(F, S, H, s, now, nt):
+        if H[s, KIND] != KIND_FREE and not H[s, ENDED] and _fire_timers(F, H, s, now, nt):
             H[s, ENDED] = 1
 
 
@@ -874,7 +881,7 @@ class FlowTable:
         valid = np.flatnonzero(p.status != pk.MALFORMED)
         if len(valid):  # (a chunk of malformed frames only still advances the network time)
             self._place(p, key, side, _in_arrival_order(valid, key), nt, pslot)
-        _expire_all(self._st.F, self._st.S, self._st.H, self._nt, nt)
+        _expire_all(self._st.F, self._st.H, self._nt, nt)
         return Placed(pslot, side == self._st.H[pslot, ORIG_SIDE])
 
     def _place(self, p: pk.Packets, key: np.ndarray, side: np.ndarray, order: np.ndarray, nt: np.ndarray,
@@ -956,9 +963,10 @@ class FlowTable:
 
     def count_try(self, slot: int) -> int:
         """One more payload packet of the flow offered to detection: how many so far."""
-        S = self._st.S
-        S[slot, APP_TRIES] += 1
-        return int(S[slot, APP_TRIES])
+        H = self._st.H
+        if H[slot, APP_TRIES] < 255:  # (a byte: the stage stops offering long before)
+            H[slot, APP_TRIES] += 1
+        return int(H[slot, APP_TRIES])
 
     def set_service(self, slot: int, service: str) -> None:
         code = self._service_codes.get(service)

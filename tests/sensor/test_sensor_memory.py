@@ -356,15 +356,15 @@ def test_no_packet_columns_are_held_while_an_interval_closes(busy_site, monkeypa
     assert held == [0, 0, 0, 0]
 
 
-def test_a_flow_table_slot_holds_355_bytes():
+def test_a_flow_table_slot_holds_347_bytes():
     """The packets and IP bytes of a flow are counted since its last record (not as totals beside the
-    totals reported); its kinds, flags, protocol and TCP states are a byte each, its initial sequence
-    numbers and packet counts 32 bits; a flow other than TCP counts its payload in the column a TCP
-    flow keeps its last sequence number in, the attempt and delete timers share a column, the scaled
-    history's thresholds follow from its counters and a FIN is a flag: 100,000 flows' 100,966 slots hold
-    34.2 MiB (416 bytes each: 40.1; 616: 59.3)."""
+    totals reported); its kinds, flags, protocol, TCP states, history masks and timeout are a byte each,
+    its initial sequence numbers and packet counts 32 bits; a flow other than TCP counts its payload in
+    the column a TCP flow keeps its last sequence number in, the attempt and delete timers share a
+    column, the scaled history's thresholds follow from its counters and a FIN is a flag: 100,000 flows'
+    100,966 slots hold 33.4 MiB (416 bytes each: 40.1; 616: 59.3)."""
     table = flows.FlowTable(capacity=1024)
-    assert sum(matrix.nbytes for matrix in table._st) == 355 * 1024
+    assert sum(matrix.nbytes for matrix in table._st) == 347 * 1024
     assert table._st.H.dtype == np.uint8 and table._st.S.dtype == np.uint32 and flows.SIZE == flows.REL_LAST
 
 
