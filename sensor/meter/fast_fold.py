@@ -4,6 +4,7 @@ would make of the rows, with their counts, first and last times and round-trip-t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 import numpy as np
@@ -12,6 +13,11 @@ import numpy as np
 def seconds(us: int) -> str:
     """Whole µs as the decimal seconds the Python decoders format (``f"{s:.6f}"``)."""
     return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+
+def utc(us: int) -> datetime:
+    """µs since the epoch as a wire.EVENTS dict's time."""
+    return datetime.fromtimestamp(us / 1_000_000, timezone.utc)
 
 
 class Groups(NamedTuple):
