@@ -36,6 +36,7 @@ CONNECT_STATUS = {  # 3.1/3.1.1 return codes (Zeek's names), then 5.0 reason cod
 V5 = 5
 MAX_REMAINING = 1 << 20  # larger PDUs are not MQTT a sensor should buffer
 MAX_TOPICS = 8  # listed in a subscribe event
+MAX_GRANTED = 256  # return codes of a subscribe answer listed (3 digits and a comma each at most: < 1,024 characters)
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -184,7 +185,7 @@ def decode(pdu: bytes, is_orig: bool, session: Session) -> list[Event | Fact]:
     if kind == SUBACK:
         (packet_id,) = struct.unpack_from(">H", body)
         granted = body[_skip_properties(body, 2, session) :]
-        return _answer((SUBSCRIBE, packet_id), "subscribe", {"granted_qos": ",".join(map(str, granted))}, session)
+        return _answer((SUBSCRIBE, packet_id), "subscribe", {"granted_qos": ",".join(map(str, granted[:MAX_GRANTED]))}, session)
     if kind == UNSUBACK:
         return _answer((UNSUBSCRIBE, struct.unpack_from(">H", body)[0]), "unsubscribe", {}, session)
     return []

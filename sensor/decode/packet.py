@@ -469,7 +469,7 @@ def _decode(b, offset, linktype, c):
                     if dns_qr:
                         c.dns_qr[i] = dns_qr
                 else:
-                    err = ERR_TRANSPORT
+                    err = np.int64(ERR_TRANSPORT)  # (typed as _ip's: numba may take a literal else)
         c.status[i] = OK if err == ERR_NONE else MALFORMED
         c.error[i] = err
 

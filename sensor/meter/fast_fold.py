@@ -1,17 +1,32 @@
-"""Fold a compiled decoder's event columns with numpy: the groups ``sensor.meter.fold.fold_events``
-would make of the rows, with their counts, first and last times and round-trip-time sums."""
+"""Fold a compiled decoder's event columns: the groups ``sensor.meter.fold.fold_events`` would make of
+the rows, with their counts, first and last times and round-trip-time sums. Two compiled passes: the
+first numbers the groups (a hash table keyed by SipHash under a secret drawn per process: the key
+columns are what the packets say, so their homes must not be predictable), the second sums them
+straight into their places in time order."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 import numpy as np
+
+from sensor.decode.fast import siphash
+from sensor.jit import njit
+
+SECRET = np.array(siphash.secret(), np.uint64)
+INT64_MIN = np.iinfo(np.int64).min
 
 
 def seconds(us: int) -> str:
     """Whole µs as the decimal seconds the Python decoders format (``f"{s:.6f}"``)."""
     return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+
+def utc(us: int) -> datetime:
+    """µs since the epoch as a wire.EVENTS dict's time."""
+    return datetime.fromtimestamp(us / 1_000_000, timezone.utc)
 
 
 class Groups(NamedTuple):
@@ -43,26 +58,73 @@ class Groups(NamedTuple):
         return q + ((2 * r > n) | ((2 * r == n) & ((q & 1) == 1)))
 
 
+@njit(cache=True, _nrt=False)
+def _number(events, key_cols, ts_col, secret, table, gid, first_row, first_ts):
+    """Number the groups of the rows of ``events`` equal in ``key_cols`` in the order of their first rows:
+    each row's group into ``gid``, each group's first row and earliest ts into ``first_row`` and
+    ``first_ts``; ``table`` (a power of two of at least twice the rows, -1 everywhere) holds the groups by
+    their key's hash. Returns how many groups."""
+    mask, groups = len(table) - 1, 0
+    for i in range(len(events)):
+        v = siphash.start(secret[0], secret[1])
+        for c in key_cols:
+            v = siphash.absorb(v, np.uint64(events[i, c]))
+        at = np.int64(siphash.finish(v, len(key_cols)) & np.uint64(mask))
+        while True:
+            g = table[at]
+            if g < 0:
+                g, table[at] = groups, groups
+                first_row[g], first_ts[g] = i, events[i, ts_col]
+                groups += 1
+                break
+            same, r = True, first_row[g]
+            for c in key_cols:
+                if events[r, c] != events[i, c]:
+                    same = False
+                    break
+            if same:
+                break
+            at = (at + 1) & mask
+        gid[i] = g
+        first_ts[g] = min(first_ts[g], events[i, ts_col])
+    return groups
+
+
+@njit(cache=True, _nrt=False)
+def _sum(events, gid, place, ts_col, rtt_col, count, last, rtt_n, rtt_sum, rtt_max):
+    """Each row into its group's sums, the group at ``place[gid]`` (the sums zero, ``last`` and ``rtt_max``
+    at their least, before)."""
+    for i in range(len(events)):
+        p, ts, rtt = place[gid[i]], events[i, ts_col], events[i, rtt_col]
+        count[p] += 1
+        last[p], rtt_max[p] = max(last[p], ts), max(rtt_max[p], rtt)
+        if rtt >= 0:
+            rtt_n[p] += 1
+            rtt_sum[p] += rtt
+
+
 def group_columns(events: np.ndarray, key_cols: list[int], ts_col: int, rtt_col: int) -> Groups:
-    """The groups of rows equal in ``key_cols``, in time order (as ``Groups.sorted``); rtt -1: unanswered.
-    The key columns are read in place and gathered one at a time, each group column put in time order
-    as it is made: no sorted copy of the rows nor of the groups (80,000 Modbus events: 13 and 4 MB)."""
+    """The groups of rows equal in ``key_cols``, in time order (as ``Groups.sorted``; groups of the same
+    first ts in the order of their keys, ``key_cols[0]`` first); rtt -1: unanswered."""
     if not len(events):
         return each_alone(events, ts_col, rtt_col)
-    order = np.lexsort([events[:, col] for col in key_cols[::-1]])
-    new = np.zeros(len(order), np.bool_)
-    new[0] = True
-    for col in key_cols:
-        key = events[order, col]
-        new[1:] |= key[1:] != key[:-1]
-    starts = np.flatnonzero(new)
-    ts, rtt = events[order, ts_col], events[order, rtt_col]
-    first = np.minimum.reduceat(ts, starts)
-    by_time = np.argsort(first, kind="stable")
-    answered = rtt >= 0
-    return Groups(order[starts[by_time]], np.diff(np.r_[starts, len(order)])[by_time], first[by_time],
-                  np.maximum.reduceat(ts, starts)[by_time], np.add.reduceat(answered.astype(np.int64), starts)[by_time],
-                  np.add.reduceat(np.where(answered, rtt, 0), starts)[by_time], np.maximum.reduceat(rtt, starts)[by_time])
+    events, n = np.ascontiguousarray(events), len(events)
+    gid, first_row, first_ts = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    groups = _number(events, np.array(key_cols, np.int64), ts_col, SECRET,
+                     np.full(1 << (2 * n - 1).bit_length(), -1, np.int64), gid, first_row, first_ts)
+    first_row, first_ts = first_row[:groups], first_ts[:groups]
+    order = np.argsort(first_ts, kind="stable")
+    tied = np.flatnonzero(first_ts[order[1:]] == first_ts[order[:-1]])
+    if len(tied):  # groups of one first ts in the order of their keys
+        at = np.unique(np.r_[tied, tied + 1])
+        g = order[at]
+        order[at] = g[np.lexsort((*(events[first_row[g], c] for c in key_cols[::-1]), first_ts[g]))]
+    place = np.empty(groups, np.int64)
+    place[order] = np.arange(groups)
+    count, rtt_n, rtt_sum = np.zeros(groups, np.int64), np.zeros(groups, np.int64), np.zeros(groups, np.int64)
+    last, rtt_max = np.full(groups, INT64_MIN), np.full(groups, INT64_MIN)
+    _sum(events, gid, place, ts_col, rtt_col, count, last, rtt_n, rtt_sum, rtt_max)
+    return Groups(first_row[order], count, first_ts[order], last, rtt_n, rtt_sum, rtt_max)
 
 
 def each_alone(events: np.ndarray, ts_col: int, rtt_col: int) -> Groups:

@@ -5,7 +5,9 @@ Modbus packets go to the numba kernel at once, which writes one row of event col
 (or unanswered response). At the interval's end the rows become a wire.EVENTS table, built column
 by column (``sensor.meter.eventcols``), either one row per event, as the Python decoder's events
 would be, or already folded (``fold=True``) with numpy into exactly the rows
-``sensor.meter.fold.fold_events`` makes of those: no Python object per event.
+``sensor.meter.fold.fold_events`` makes of those: no Python object per event. An interval of
+FEW_ROWS rows or fewer (a plant's polls folded) hands them over as dicts instead, which cost
+less than the table's Arrow arrays.
 
 Python still reassembles the segments the kernel does not take (frames split across segments,
 partial retransmissions, truncated captures: ``Stream``) and reads identity answers with the
@@ -22,13 +24,14 @@ from sensor.decode.fast import modbus as k
 from sensor.decode.spec import MALFORMED
 from sensor.decode.stream import Stream
 from sensor.meter.eventcols import NUMBER, SECONDS, TEXT, attrs_map, events_table, in_slices, names
-from sensor.meter.fast_fold import Groups, each_alone, group_columns
+from sensor.meter.fast_fold import Groups, each_alone, group_columns, seconds, utc
 from sensor.meter.fast_flows import CompiledFlows
 from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
 
 CONF_SERVED = 80  # as applayer.CONF_SERVED
 MAX_EVENTS = 1 << 17  # per interval (96 bytes each), with the Python path's Modbus events (applayer.CAPPED)
+FEW_ROWS = 64  # an interval's rows handed over as dicts at most (more: a table)
 NAMES = tuple(modbus.function_name(code) for code in range(256))
 UMAS_NAMES = tuple(modbus.UMAS_FUNCTIONS.get(code, f"unknown-{code}") for code in range(256))
 STATUS_NAMES = ("", *(modbus.EXCEPTIONS.get(code, f"unknown-{code}") for code in range(k.STATUS_NONE + 1, k.STATUS_OK)),
@@ -41,6 +44,8 @@ _NAMED = dict.fromkeys((name, i) for layout, attrs in enumerate(k.LAYOUT_ATTRS) 
 REQUEST_ATTRS = [(name, k.E_V1 + i, [layout for layout, attrs in enumerate(k.LAYOUT_ATTRS)
                                      if attrs[i : i + 1] == (name,)]) for name, i in _NAMED]
 LAYOUT_HAS = np.array([[layout in layouts for _, _, layouts in REQUEST_ATTRS] for layout in range(len(k.LAYOUT_ATTRS))])
+LAYOUT_NAMED = [[(name, col) for name, col, layouts in REQUEST_ATTRS if layout in layouts]  # by layout
+                for layout in range(len(k.LAYOUT_ATTRS))]
 
 
 class FastModbus(CompiledFlows):
@@ -135,6 +140,8 @@ class FastModbus(CompiledFlows):
         def build() -> pa.Table | list[dict]:
             # in time order; g.row: a row of each group, whose flow is all of the group's (E_FID is in the key)
             g = group_columns(events, KEY_COLS, k.E_TS, k.E_RTT) if fold else each_alone(events, k.E_TS, k.E_RTT).sorted()
+            if len(g.row) <= FEW_ROWS:
+                return self._dicts(events[g.row], g)
             table = in_slices(len(g.row), lambda lo, hi: self._table(events[g.row[lo:hi]], g.part(lo, hi)))
             return self._part(table, events[g.row, k.E_FID])
         part = self._unless_faulty(len(events), build, []) if len(events) else []
@@ -142,6 +149,29 @@ class FastModbus(CompiledFlows):
         self._flows[:n, k.F_PENDING] = 0
         self._next_interval()
         return part
+
+    def _dicts(self, rows: np.ndarray, g: Groups) -> list[dict]:
+        """The groups' wire.EVENTS rows as dicts, as ``_table`` makes them (``rows``: a row of each)."""
+        out = []
+        for e, count, first, last, rtt_n, rtt_mean, rtt_max in zip(rows.tolist(), g.count.tolist(), g.first.tolist(),
+                                                                   g.last.tolist(), g.rtt_n.tolist(),
+                                                                   g.rtt_mean().tolist(), g.rtt_max.tolist()):
+            layout = e[k.E_LAYOUT]
+            attrs = {"tid": str(e[k.E_TID])} if count == 1 else {}
+            attrs["unit"] = str(e[k.E_UNIT])
+            for name, col in LAYOUT_NAMED[layout]:
+                attrs[name] = str(e[col])
+            if layout == k.L_UMAS:
+                attrs["umas_function"] = UMAS_NAMES[e[k.E_V1]]
+            if count == 1 and e[k.E_RTT] >= 0:
+                attrs["rtt"] = seconds(e[k.E_RTT])
+            elif count > 1 and rtt_n:
+                attrs["rtt"], attrs["rtt_max"] = seconds(rtt_mean), seconds(rtt_max)
+            uid, orig_h, resp_h, resp_p = self.ends[e[k.E_FID]]
+            out.append({"ts": utc(first), "ts_end": utc(last), "count": count, "uid": uid, "orig_h": orig_h,
+                         "resp_h": resp_h, "resp_p": resp_p, "protocol": "modbus", "action": NAMES[e[k.E_NAME]],
+                         "status": STATUS_NAMES[e[k.E_STATUS] - k.STATUS_NONE], "attrs": attrs})
+        return out
 
     def _table(self, e: np.ndarray, g: Groups) -> pa.Table:
         """The groups' wire.EVENTS rows, in their order (``e``: a row of each): an event alone with its

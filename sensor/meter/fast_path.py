@@ -18,7 +18,6 @@ kernel's layout (the kernel module: F_*, E_FID/E_TS/E_RTT, KEY_COLS, DONE/MOVE/G
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 from types import ModuleType
 
 import numpy as np
@@ -28,16 +27,12 @@ from sensor.decode.fast import framed
 from sensor.decode.fast import modbus as pending
 from sensor.decode.spec import Event, Fact
 from sensor.meter.eventcols import rows_part
-from sensor.meter.fast_fold import folded_rows, seconds
+from sensor.meter.fast_fold import folded_rows, seconds, utc
 from sensor.meter.fast_flows import CompiledFlows, take_flow
 from sensor.meter.flows import SEC, FlowTable
 from sensor.meter.rows import Facts
 
 CONF_SERVED = 80  # as applayer.CONF_SERVED
-
-
-def _utc(ts_us: int) -> datetime:
-    return datetime.fromtimestamp(ts_us / SEC, timezone.utc)
 
 
 class MovingFlows(CompiledFlows):
@@ -211,7 +206,7 @@ class MovingFlows(CompiledFlows):
         action, status, attrs = self._fields(e)
         attrs.update(self._transaction(e) if rtt is None else rtt)
         uid, orig_h, resp_h, resp_p = self.ends[e[k.E_FID]]
-        return {"ts": _utc(e[k.E_TS]), "ts_end": _utc(ts_end), "count": count, "uid": uid, "orig_h": orig_h,
+        return {"ts": utc(e[k.E_TS]), "ts_end": utc(ts_end), "count": count, "uid": uid, "orig_h": orig_h,
                 "resp_h": resp_h, "resp_p": resp_p, "protocol": self.protocol, "action": action, "status": status,
                 "attrs": {name: v if v.__class__ is str else str(v) for name, v in attrs.items() if v != ""}}
 

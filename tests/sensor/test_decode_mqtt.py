@@ -4,6 +4,7 @@ captures with MQTT 3.1.1, QoS 1 and a flow whose capture starts mid-stream."""
 from __future__ import annotations
 
 from sensor.decode import mqtt
+from sensor.decode.spec import Session
 
 BASELINE = "zeek/Baseline/scripts.base.protocols.mqtt.mqtt"
 
@@ -56,3 +57,20 @@ def test_detection():
     assert mqtt.detect(bytes.fromhex("20020000"))  # CONNACK
     assert not mqtt.detect(b"GET / HTTP/1.1\r\n\r\n") and not mqtt.detect(bytes.fromhex("c000"))  # PINGREQ alone
     assert not mqtt.detect(bytes.fromhex("300500024101ff"))  # a topic with a control character
+
+
+def test_a_subscribe_answer_lists_at_most_max_granted_codes():
+    """A SUBACK of thousands of return codes (hostile: one per topic of the request) lists MAX_GRANTED,
+    within an attribute's bound; a real one all of them."""
+    session = Session("tcp")
+    for codes in (bytes([0, 1, 2, 0x80]), bytes(range(256)) * 8):
+        body = b"\x00\x07" + codes
+        size, length = len(body), b""
+        while True:  # the remaining length, 7 bits a byte
+            length += bytes([size & 0x7F | (0x80 if size > 0x7F else 0)])
+            size >>= 7
+            if not size:
+                break
+        (event,) = mqtt.decode(b"\x90" + length + body, False, session)
+        assert event.attrs["granted_qos"].split(",") == [str(code) for code in codes[: mqtt.MAX_GRANTED]]
+        assert len(event.attrs["granted_qos"]) <= 1024  # (test_decode_fuzz's bound on an attribute)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastpaths import plant, run  # noqa: F401 (plant: a fixture)
 
 from sensor.decode import spec
+from sensor.meter import fast_modbus
 from sensor.meter.fast_modbus import FastModbus
 from sensor.meter.fast_s7comm import FastS7
 
@@ -16,9 +17,12 @@ def _broken(*args, **kwargs):
 
 def test_a_path_failing_to_make_its_rows_loses_only_its_protocols_events(plant, monkeypatch):
     whole = run(plant, True, True, monkeypatch)
-    for path_class, method, protocol in ((FastS7, "_fields", "s7comm"), (FastModbus, "_table", "modbus")):
+    for path_class, method, protocol, few in ((FastS7, "_fields", "s7comm", fast_modbus.FEW_ROWS),
+                                              (FastModbus, "_dicts", "modbus", fast_modbus.FEW_ROWS),
+                                              (FastModbus, "_table", "modbus", 0)):
         with monkeypatch.context() as patched:
             patched.setattr(path_class, method, _broken)
+            patched.setattr(fast_modbus, "FEW_ROWS", few)  # (0: the rows always a table)
             faults = spec.FAULTS[protocol]
             broken = run(plant, True, True, patched)
         assert spec.FAULTS[protocol] > faults

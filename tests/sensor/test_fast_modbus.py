@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from fastpaths import CORPUS, T0, assert_paths_agree, fuzz_capture, plant, run  # noqa: F401 (plant: a fixture)
 
@@ -127,8 +128,32 @@ def test_the_events_table_built_in_slices_makes_the_same_batches(plant, fold, mo
             most = max(most, batch.tables["events"]["protocol"].to_pylist().count("modbus"))
         return out, most
 
+    monkeypatch.setattr(fast_modbus, "FEW_ROWS", 0)  # (a table however few rows)
     monkeypatch.setattr(eventcols, "TABLE_SLICE", 1 << 30)
     at_once, most = frames()
     assert most > 3 * 3  # several slices of 3 in an interval
     monkeypatch.setattr(eventcols, "TABLE_SLICE", 3)
     assert frames() == (at_once, most)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_rows_handed_over_as_dicts_make_the_same_batches(plant, fold, monkeypatch):
+    """An interval of FEW_ROWS Modbus rows or fewer hands them over as dicts (the plant's polls folded),
+    more as a table: every batch, encoded, is the same bytes either way."""
+    flush, parts = fast_modbus.FastModbus.flush, []
+    monkeypatch.setattr(fast_modbus.FastModbus, "flush", lambda self, fold: parts.append(flush(self, fold)) or parts[-1])
+
+    def frames(few: int) -> tuple[list[bytes], set[type]]:
+        monkeypatch.setattr(fast_modbus, "FEW_ROWS", few)
+        parts.clear()
+        out = []
+        for batch in iter_batches([plant], 60.0, sensor="SN-1", fold=fold):
+            batch.batch_id = "00000000-0000-4000-8000-000000000000"
+            out.append(wire.encode(batch, level=3))
+        return out, {type(part) for part in parts if len(part)}
+
+    as_tables, kinds = frames(0)
+    assert kinds == {pa.Table}
+    assert frames(1 << 30) == (as_tables, {list})
+    if fold:  # the plant's folded rows: a few an interval
+        assert frames(fast_modbus.FEW_ROWS) == (as_tables, {list})

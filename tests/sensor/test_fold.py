@@ -7,8 +7,10 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from sensor.meter import fast_fold
 from sensor.meter.fold import TRANSACTION_ATTRS, fold_events
 from sensor.meter.pipeline import iter_batches, iter_intervals
 
@@ -76,3 +78,22 @@ def test_folded_batches_count_every_pdu_event_of_real_captures(folder):
             detail_rows += counts.total()
     assert folded_rows < detail_rows  # every folder has repeated polls: folding must have happened
     print(f"{folder}: {detail_rows} events → {folded_rows} rows")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_groups_are_those_of_a_dict_by_key_in_time_then_key_order(seed):
+    """fast_fold.group_columns: per group of rows equal in the key columns, its first row, count, first and last
+    ts and rtt sums; groups in order of first ts, those of one first ts in the order of their keys."""
+    rng = np.random.default_rng(seed)
+    n, key_cols, ts_col, rtt_col = 5_000, [4, 0, 2, 3], 1, 5
+    rows = rng.integers(0, 3, (n, 6)).astype(np.int64)
+    rows[:, ts_col], rows[:, rtt_col] = rng.integers(0, 40, n), rng.integers(-1, 9, n)  # many ties; rtt -1: none
+    by_key: dict[tuple, list[int]] = {}
+    for at, key in enumerate(rows[:, key_cols].tolist()):
+        by_key.setdefault(tuple(key), []).append(at)
+    want = []
+    for key, members in sorted(by_key.items(), key=lambda kv: (rows[kv[1], ts_col].min(), kv[0])):
+        ts, rtt = rows[members, ts_col], rows[members, rtt_col]
+        want.append((members[0], len(members), ts.min(), ts.max(), (rtt >= 0).sum(), rtt[rtt >= 0].sum(), rtt.max()))
+    groups = fast_fold.group_columns(rows, key_cols, ts_col, rtt_col)
+    assert list(zip(*(column.tolist() for column in groups))) == want

@@ -453,7 +453,7 @@ def _parts(b, o, n):
     return _le16(b, o)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _cip(b, m, mlen, is_req, key, commit, fid, is_orig, ts, command, seq, flows, keys, vals, ev, jobs, cnt,
          asked_keys, asked_vals, tag_keys, tag_vals, tag_at, arena, pv, name):
     """A CIP message and, in a Multiple Service Packet, its services: rows, or -1."""
@@ -515,7 +515,7 @@ def _context(flows, fid, hi, is_req, commit, pv):
     return slot
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _encapsulation(b, o, size, commit, fid, is_orig, ts, flows, keys, vals, ev, jobs, cnt, asked_keys, asked_vals,
                    tag_keys, tag_vals, tag_at, arena, pv, name):
     """One whole encapsulation message b[o:o+size] as enip.decode: rows it may add, -1 when the
