@@ -88,6 +88,12 @@ WAITING_BYTES = 512 * 1024 * 1024
 # Batches waiting while a group is stored go in the next group, up to this many rows (by default;
 # MIERUKA_INGEST_GROUP_ROWS): one insert per table for all of them.
 GROUP_ROWS = 500_000
+# While the store is busy (the last group held several batches), a group's leader waits for more
+# uploads while they keep coming — until none came for GROUP_QUIET s, or for GROUP_LINGER s in all —
+# so the uploads answered by the last group that send their next batch join this one: a group's
+# ClickHouse work (five inserts, their ~20 parts) is paid per group, not per batch.
+GROUP_LINGER = 1.0
+GROUP_QUIET = 0.25
 
 
 def time_bounds(now: datetime, max_age_days: float, max_future_s: float) -> wire.TimeBounds:
@@ -107,7 +113,8 @@ class Ingestor:
 
     def __init__(self, store: ClickHouseStore, detector: Detector | None = None,
                  retention: Callable[[int], int] = lambda tenant_id: 0, crash_at: str = "",
-                 group_rows: int = GROUP_ROWS, waiting_bytes: int = WAITING_BYTES):
+                 group_rows: int = GROUP_ROWS, waiting_bytes: int = WAITING_BYTES,
+                 linger: float = GROUP_LINGER, quiet: float = GROUP_QUIET):
         self.store = store
         self.detector = detector
         self.retention = retention  # tenant → days its raw records are kept (0: kept)
@@ -120,7 +127,7 @@ class Ingestor:
         self.waiting = ByteBudget(waiting_bytes)
         # one group's detection at a time, beside the leader that stores the group's rows
         self._examiner = ThreadPoolExecutor(1, thread_name_prefix="detect") if detector else None
-        self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), group_rows)
+        self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), group_rows, linger, quiet)
         self.observe_group: Callable[[int], None] | None = None  # batches in each group stored: metrics
         wire.zstd_prefix()  # built now, not by the first upload (pyarrow imports pandas on first use)
 

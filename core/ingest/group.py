@@ -5,7 +5,11 @@ the leader: it takes every waiting item (up to ``max_size``) and stores them in 
 later arrivals queue for the next group. Each caller is woken once, when its item is stored or when it
 is to lead (with hundreds waiting, waking them all at the end of every group kept the event loop from
 the GIL for seconds). Groups grow with the load on their own: an idle core stores
-each item at once, a busy one stores what arrived during the previous store call. If a group fails,
+each item at once, a busy one stores what arrived during the previous store call. When the previous
+group held more than one item (the store is busy), the leader first waits for more while they keep
+coming — until none came for ``quiet`` seconds, ``linger`` seconds passed or ``max_size`` is reached —
+since what a group costs is mostly per store call, not per item: callers that were answered by the
+previous group and send again join this one instead of waiting for the next. If a group fails,
 each of its items is stored again on its own, so one bad item fails alone.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -33,25 +38,34 @@ class _Slot(Generic[T]):
 
 
 class GroupCommit(Generic[T]):
-    def __init__(self, store: Callable[[list[T]], None], size: Callable[[T], int], max_size: int):
+    def __init__(self, store: Callable[[list[T]], None], size: Callable[[T], int], max_size: int,
+                 linger: float = 0.0, quiet: float = 0.0):
         self._store = store
         self._size = size
         self._max_size = max_size
+        self._linger, self._quiet = linger, quiet
         self._queue: deque[_Slot[T]] = deque()
+        self._queued = 0  # the size of the items in the queue
         self._busy = False
-        self._lock = threading.Lock()
+        self._shared = False  # whether the last group held more than one item
+        self._lock = threading.Condition()  # notified at each arrival, for a leader that lingers
 
     def submit(self, item: T) -> None:
         """Store ``item`` with whatever else is waiting; returns once it is stored, or raises its error."""
         slot = _Slot(item)
         with self._lock:
             self._queue.append(slot)
+            self._queued += self._size(item)
             leading, self._busy = not self._busy, True
+            self._lock.notify()
         if not leading:
             slot.wake.wait()
         if not slot.done:  # it leads: its item is the first waiting, so the first of the group
             with self._lock:
+                if self._shared:
+                    self._gather()
                 group = self._take()
+                self._shared = len(group) > 1
             try:
                 self._run(group)
             finally:
@@ -65,12 +79,22 @@ class GroupCommit(Generic[T]):
         if slot.error is not None:
             raise slot.error
 
+    def _gather(self) -> None:
+        """Wait (the lock held, given up while waiting) while items keep coming: until none came for
+        ``quiet`` seconds, ``linger`` seconds passed, or the queue holds ``max_size``."""
+        deadline = time.monotonic() + self._linger
+        while self._queued < self._max_size:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._lock.wait(min(self._quiet, left)):
+                return
+
     def _take(self) -> list[_Slot[T]]:
         group = [self._queue.popleft()]
         total = self._size(group[0].item)
         while self._queue and total + self._size(self._queue[0].item) <= self._max_size:
             total += self._size(self._queue[0].item)
             group.append(self._queue.popleft())
+        self._queued -= total
         return group
 
     def _run(self, group: list[_Slot[T]]) -> None:
