@@ -1,7 +1,7 @@
 """Hunting in the raw flows and events: filters, sort, keyset pages, the count and a timeline of
 exactly the filtered result, and the rows to download.
 
-Raw tables are read here (not the rollups), so every query names the tenant and a time window on
+Rows are read from the raw tables, so every query names the tenant and a time window on
 the tables' ordering key: ``interval_start`` (the batch's interval, in ORDER BY since migration 014)
 within a margin of the window, plus the exact ``ts`` condition. Pages are keyset pages on
 (sort column, ts, uid, sensor_id): a deep page costs what the first one does, no OFFSET. A page sorted

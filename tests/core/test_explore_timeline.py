@@ -77,7 +77,7 @@ WINDOWS = {  # (start, end): spans of every bucket size up to 3 hours
     "24 h": (T0 + timedelta(hours=5), T0 + timedelta(hours=29)),
     "7 d": (T0, T0 + timedelta(days=7)),
     "30 d": (T0 - timedelta(days=20), T0 + timedelta(days=10)),
-    "seconds at both edges": (T0 + timedelta(minutes=433, seconds=17.5), T0 + timedelta(hours=20, seconds=59.5)),
+    "seconds at both edges": (T0 + timedelta(minutes=433, seconds=17.6), T0 + timedelta(minutes=869, seconds=58.5)),
     "+05:30 and +09:00": (at("2024-05-01T17:30:20.000001+05:30"), at("2024-05-04T06:03:59+09:00")),
     "ends 6 minutes before a batch": (T0, T0 + timedelta(minutes=433 * 5 - 6)),
     "starts 6 minutes after a batch": (T0 + timedelta(minutes=433 * 2 + 6), T0 + timedelta(days=3)),
