@@ -3,8 +3,9 @@
 -- explorer's rollup-answerable filters name (flows: sensor, protocol, status; events: sensor, protocol,
 -- action, status, port), counting the batch's records with their sign: a batch taken out (its rows
 -- re-inserted negated, core/ingest) is given back. The batch's interval_start is kept exactly, so the
--- raw tables' window rule on it is applied as the raw read applies it, and its retention_days, which
--- core/export/retention.py re-dates with the raw rows'. These tables expire a week after the raw rows
+-- raw tables' window rule on it is applied as the raw read applies it, and its retention_days (the
+-- largest: a batch resent after a take-out keeps the resend's), which core/export/retention.py re-dates
+-- with the raw rows'. These tables expire a week after the raw rows
 -- they count (not by the rollup retention): rows the raw tables may have dropped are read from raw.
 -- Each is filled from the raw rows already stored (the INSERT … SELECT after its view).
 
@@ -18,10 +19,10 @@ CREATE TABLE IF NOT EXISTS {{TABLE explore_flows_1m}} {{ON_CLUSTER}}
     service        LowCardinality(String),
     proto          LowCardinality(String),
     conn_state     LowCardinality(String),
-    retention_days UInt16 CODEC(T64, ZSTD),
-    records        Int64
+    retention_days SimpleAggregateFunction(max, UInt16),
+    records        SimpleAggregateFunction(sum, Int64)
 )
-ENGINE = {{ENGINE SummingMergeTree(records)}}
+ENGINE = {{ENGINE AggregatingMergeTree}}
 PARTITION BY toYYYYMM(minute)
 ORDER BY (tenant_id, minute, sensor_id, interval_start, batch_id, service, proto, conn_state)
 TTL toDateTime(interval_start) + toIntervalDay(retention_days + 7)
@@ -56,10 +57,10 @@ CREATE TABLE IF NOT EXISTS {{TABLE explore_events_1m}} {{ON_CLUSTER}}
     action         LowCardinality(String),
     status         LowCardinality(String),
     resp_p         UInt16,
-    retention_days UInt16 CODEC(T64, ZSTD),
-    records        Int64
+    retention_days SimpleAggregateFunction(max, UInt16),
+    records        SimpleAggregateFunction(sum, Int64)
 )
-ENGINE = {{ENGINE SummingMergeTree(records)}}
+ENGINE = {{ENGINE AggregatingMergeTree}}
 PARTITION BY toYYYYMM(minute)
 ORDER BY (tenant_id, minute, sensor_id, interval_start, batch_id, protocol, action, status, resp_p)
 TTL toDateTime(interval_start) + toIntervalDay(retention_days + 7)
