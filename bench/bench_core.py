@@ -322,6 +322,8 @@ def explore_sorts(window: dict, ip: str) -> list[tuple[str, str, str, dict]]:
     api = "/api/v1/explore/"
     spans = {"24 h": "start_1d", "7 d": "start_7d", "30 d": "start"}
     variants = [(f"{api}flows ({span}, by bytes)", f"{api}flows", {"sort": "-orig_bytes"}, span) for span in spans]
+    variants += [(f"{api}{kind} ({span}, by time)", f"{api}{kind}", {}, span)
+                 for kind in ("flows", "events") for span in ("7 d", "30 d")]
     variants += [(f"{api}flows (7 d, by {name})", f"{api}flows", {"sort": sort}, "7 d") for name, sort in (
         ("resp bytes", "-resp_bytes"), ("packets", "-orig_pkts"), ("duration", "-duration"),
         ("fewest bytes", "orig_bytes"), ("port", "resp_p"), ("end", "-ts_end"))]
@@ -335,7 +337,8 @@ def explore_sorts(window: dict, ip: str) -> list[tuple[str, str, str, dict]]:
     found = [(label, path, "user", query | {"start": window[spans[span]], "end": window["end"]})
              for label, path, query, span in variants]
     return found + [(f"/{kind} ({span}, by {name})", f"/{kind}", "page", {"range": span, "sort": sort})
-                    for kind, name, sort in (("flows", "bytes", "-orig_bytes"), ("events", "count", "-count"))
+                    for kind, name, sort in (("flows", "bytes", "-orig_bytes"), ("events", "count", "-count"),
+                                             ("flows", "time", "-ts"), ("events", "time", "-ts"))
                     for span in ("24h", "7d")]
 
 

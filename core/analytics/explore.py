@@ -1,25 +1,28 @@
 """Hunting in the raw flows and events: filters, sort, keyset pages, the count and a timeline of
 exactly the filtered result, and the rows to download.
 
-Raw tables are read here (not the rollups), so every query names the tenant and a time window on
+Rows are read from the raw tables, so every query names the tenant and a time window on
 the tables' ordering key: ``interval_start`` (the batch's interval, in ORDER BY since migration 014)
 within a margin of the window, plus the exact ``ts`` condition. Pages are keyset pages on
 (sort column, ts, uid, sensor_id): a deep page costs what the first one does, no OFFSET. A page sorted
 by another column than time is read within a bound on that column (and ts) that keeps a prefix of the
 order holding the page, so its sort reads the rows that reach the page, not the window's.
-The count is the timeline's buckets summed: ``count()`` under the same WHERE (filters make the rollups
-useless for it), read once with the timeline.
+The count is the timeline's buckets summed. The timeline counts the window's whole minutes from a rollup
+of records per minute and batch (migration 025) when it holds every filter's column (sensor, protocol,
+status; for events action and port too), with the raw window rule on the batch's ``interval_start``; the
+partial minutes at the window's edges, batches whose raw rows may have expired, and any other filter
+(addresses, flows' port, attrs, uids) are read from raw.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
 
 from core.analytics.window import Window, utc
 from core.detect.danger import danger
@@ -47,6 +50,9 @@ TIE = ("ts", "uid", "sensor_id", "row_hash")
 ROW_HASH = "UInt64"
 BUCKETS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
 MAX_BUCKETS = 240
+# a batch whose raw rows' retention ends within this of now is counted from raw, not from the rollup (which
+# keeps its rows a week longer): covers the TTL merge's now against ours and the clocks' difference
+DOUBT = timedelta(days=1)
 # a first page by another column is bounded by its first buckets holding this many times its rows: enough
 # that the bound comes close to the page's own last row (on 100 M flows, 1 024: 3 buckets of a day, not 1)
 SAMPLE = 1024
@@ -61,16 +67,19 @@ class Kind:
     port: str
     row_hash: str  # SQL: a hash of the record's other fields
     extra: tuple[str, ...] = ()  # selected but not sortable
+    rollup: str = ""  # its records per minute and batch (migration 025)
+    rolled: frozenset[str] = frozenset()  # the filters (Filters' fields) whose columns the rollup holds
 
 
 FLOWS = Kind("flows", FLOW_COLUMNS, "(proto = {protocol:String} OR has(splitByChar(',', service), {protocol:String}))",
              "conn_state = {status:String}", "(orig_p = {port:UInt16} OR resp_p = {port:UInt16})",
              "cityHash64(final, ts_end, orig_p, resp_p, orig_bytes, resp_bytes, orig_pkts, resp_pkts, conn_state, history)",
-             ("community_id", "vlan", "ethertype", "history", "orig_ip_bytes", "resp_ip_bytes", "final"))
+             ("community_id", "vlan", "ethertype", "history", "orig_ip_bytes", "resp_ip_bytes", "final"),
+             "explore_flows_1m", frozenset({"sensor", "protocol", "status"}))
 EVENTS = Kind("events", EVENT_COLUMNS, "protocol = {protocol:String}", "status = {status:String}",
               "resp_p = {port:UInt16}",
               "cityHash64(ts_end, resp_p, protocol, action, status, count, mapKeys(attrs), mapValues(attrs))",
-              ("attrs",))
+              ("attrs",), "explore_events_1m", frozenset({"sensor", "protocol", "action", "status", "port"}))
 KINDS = {"flows": FLOWS, "events": EVENTS}
 
 
@@ -169,11 +178,22 @@ def sort_of(kind: Kind, text: str) -> Sort:
 
 
 def _where(kind: Kind, f: Filters, tenant_id: int) -> tuple[str, dict]:
-    params = {"tenant": tenant_id, "start": f.window.start, "end": f.window.end,
-              "lo": f.window.start - MARGIN, "hi": f.window.end + MARGIN}
-    sql = ["tenant_id = {tenant:UInt32}", "sign = 1",
-           f"interval_start >= {{lo:{TS}}}", f"interval_start < {{hi:{TS}}}",
-           f"ts >= {{start:{TS}}}", f"ts < {{end:{TS}}}"]
+    batches, params = _batches(f, tenant_id)
+    filters, values = _filtered(kind, f)
+    sql = [batches, "sign = 1", f"ts >= {{start:{TS}}}", f"ts < {{end:{TS}}}", *filters]
+    return " AND ".join(sql), params | values | {"start": f.window.start, "end": f.window.end}
+
+
+def _batches(f: Filters, tenant_id: int) -> tuple[str, dict]:
+    """The tenant's records of batches whose interval starts within MARGIN of the window."""
+    return (f"tenant_id = {{tenant:UInt32}} AND interval_start >= {{lo:{TS}}} AND interval_start < {{hi:{TS}}}",
+            {"tenant": tenant_id, "lo": f.window.start - MARGIN, "hi": f.window.end + MARGIN})
+
+
+def _filtered(kind: Kind, f: Filters) -> tuple[list[str], dict]:
+    """The filters' conditions and their parameters."""
+    sql: list[str] = []
+    params: dict = {}
 
     def add(condition: str, **values) -> None:
         sql.append(condition)
@@ -202,7 +222,7 @@ def _where(kind: Kind, f: Filters, tenant_id: int) -> tuple[str, dict]:
         add(f"attrs[{{ak{i}:String}}] = {{av{i}:String}}", **{f"ak{i}": key, f"av{i}": value})
     if f.uids:
         add("uid IN {uids:Array(String)}", uids=list(f.uids))
-    return " AND ".join(sql), params
+    return sql, params
 
 
 def encode_cursor(sort: Sort, row: dict) -> str:
@@ -360,12 +380,62 @@ def bucket_seconds(window: Window) -> int:
 
 
 def timeline(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters) -> tuple[int, list[dict]]:
-    """Records per bucket of the filtered result: (bucket seconds, [{t, n}])."""
-    where, params = _where(kind, f, tenant_id)
+    """Records per bucket of the filtered result: (bucket seconds, [{t, n}]). The window's whole minutes
+    come from the rollup when it holds every filter's column (``_from_rollup``), the rest from raw."""
     step = bucket_seconds(f.window)
-    rows = ch.query(f"SELECT toStartOfInterval(ts, INTERVAL {{step:UInt32}} SECOND) AS t, count() AS n"
-                    f" FROM {kind.table} WHERE {where} GROUP BY t ORDER BY t", params | {"step": step})
-    return step, [{"t": utc(r["t"]), "n": r["n"]} for r in rows]
+    where, params = _where(kind, f, tenant_id)
+    first, last = _ceil_minute(f.window.start), f.window.end.replace(second=0, microsecond=0)
+    if not _rolled(kind, f) or first >= last:
+        counts = _raw_counts(ch, kind, [where], params, step)
+    else:
+        counts, cutoff = _from_rollup(ch, kind, tenant_id, f, step, first, last)
+        parts = [f"{where} AND ts < {{first:{TS}}}"] if f.window.start < first else []
+        parts += [f"{where} AND ts >= {{last:{TS}}}"] if last < f.window.end else []
+        if cutoff > params["lo"]:  # batches the raw table may have dropped: as it holds them
+            parts.append(f"{where} AND ts >= {{first:{TS}}} AND ts < {{last:{TS}}} AND interval_start < {{cutoff:{TS}}}")
+        params |= {"first": first, "last": last, "cutoff": cutoff}
+        counts.update(_raw_counts(ch, kind, parts, params, step))
+    return step, [{"t": utc(t), "n": n} for t, n in sorted(counts.items()) if n]
+
+
+def _rolled(kind: Kind, f: Filters) -> bool:
+    """Whether the kind's rollup holds the columns of every filter ``f`` sets."""
+    asked = {field.name for field in fields(f) if field.name != "window" and getattr(f, field.name) not in (None, "", ())}
+    return bool(kind.rollup) and asked <= kind.rolled
+
+
+def _ceil_minute(t: datetime) -> datetime:
+    whole = t.replace(second=0, microsecond=0)
+    return whole if whole == t else whole + timedelta(minutes=1)
+
+
+def _raw_counts(ch: ClickHouseStore, kind: Kind, parts: list[str], params: dict, step: int) -> Counter:
+    """Records per bucket of the raw records under any of the WHEREs ``parts`` (disjoint)."""
+    if not parts:
+        return Counter()
+    each = " UNION ALL ".join(f"SELECT toStartOfInterval(ts, INTERVAL {{step:UInt32}} SECOND) AS t, count() AS n"
+                              f" FROM {kind.table} WHERE {where} GROUP BY t" for where in parts)
+    rows = ch.query(f"SELECT t, sum(n) AS n FROM ({each}) GROUP BY t", params | {"step": step})
+    return Counter({r["t"]: r["n"] for r in rows})
+
+
+def _from_rollup(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, step: int, first: datetime,
+                 last: datetime) -> tuple[Counter, datetime]:
+    """Records per bucket of the minutes [first, last) from the rollup (its rows' signed counts: a batch
+    taken out counts 0), of the batches that started at or after the returned cutoff: none of their raw
+    rows can have expired. Before it lie the batches the raw table keeps for the least retention in the
+    window's rows (DOUBT sooner), which a TTL merge may have dropped there; the caller reads those raw."""
+    batches, params = _batches(f, tenant_id)
+    minutes = "minute >= {first:DateTime('UTC')} AND minute < {last:DateTime('UTC')}"
+    params |= {"first": first, "last": last}
+    least = ch.query(f"SELECT minOrNull(retention_days) AS d FROM {kind.rollup} WHERE {batches} AND {minutes}"
+                     " AND retention_days > 0", params)[0]["d"]
+    cutoff = params["lo"] if least is None else max(params["lo"], datetime.now(UTC) - timedelta(days=least) + DOUBT)
+    filters, values = _filtered(kind, f)
+    where = " AND ".join([batches, minutes, f"interval_start >= {{cutoff:{TS}}}", *filters])
+    rows = ch.query(f"SELECT toStartOfInterval(minute, INTERVAL {{step:UInt32}} SECOND) AS t, sum(records) AS n"
+                    f" FROM {kind.rollup} WHERE {where} GROUP BY t", params | values | {"cutoff": cutoff, "step": step})
+    return Counter({r["t"]: r["n"] for r in rows}), cutoff
 
 
 def search(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort, limit: int,

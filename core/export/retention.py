@@ -30,6 +30,9 @@ from core.store.controlplane import ControlPlane, Tenant
 from core.store.tenant_changes import EVERY_TENANT, RETENTION, changed
 
 RAW_TABLES = ("flows", "events", "observations")
+# rollups that count raw rows by batch (migration 025) and expire a week after them, not by the rollup
+# retention: re-dated with them, first, so a shorter retention is in the rollup before raw rows can go by it
+RAW_COUNTS = ("explore_flows_1m", "explore_events_1m")
 LATEST_STATE = ("pair_seen_all", "asset_seen_all", "event_actions_all")  # migration 018
 # how long a late batch's raw rows outlive its arrival: past any take-out of its attempt (recover
 # takes out a crashed attempt 10-20 minutes after it while the core runs; a day covers a restart)
@@ -86,7 +89,7 @@ def redate(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime | None 
     batch that arrived less than TAKE_OUT_GRACE before ``now`` keep what ``days_kept`` gives them from
     its arrival, so a take-out of its attempt still finds them."""
     graced = in_grace(ch, tenant_id, days, now or datetime.now(UTC))
-    for table in RAW_TABLES:
+    for table in (*RAW_COUNTS, *RAW_TABLES):
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
         # (days_kept's bound by LAST_DAY, per row)
         ch.command(f"ALTER TABLE {target} UPDATE retention_days = least(transform({BATCH}, {{batches:Array(String)}},"
@@ -144,7 +147,7 @@ def rollup_tables(ch: ClickHouseStore) -> dict[str, str]:
     all-time state, its last sighting: a key not seen for the retention goes as its hours do)."""
     out = {}
     for table in ch.tenant_tables():
-        if not _ROLLUP_ENGINE.search(table["engine"]):
+        if not _ROLLUP_ENGINE.search(table["engine"]) or table["name"] in RAW_COUNTS:
             continue
         if table["name"] in LATEST_STATE:
             # its hour bucket, as in the hourly tables; a time past 2096 counts as 2096, so that

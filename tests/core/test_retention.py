@@ -83,11 +83,13 @@ def test_rollup_ttls_and_undated_rows_are_applied_at_start(tmp_path):
         cp.close()
         rollups = retention.rollup_tables(ch)
         assert {"traffic_1m", "pairs_1h", "asset_seen_1h"} <= set(rollups)
+        assert not set(retention.RAW_COUNTS) & set(rollups)  # expire with the raw rows they count
         for table, column in rollups.items():
             shown = ch.query("SELECT create_table_query AS q FROM system.tables WHERE name = {n:String}", {"n": table})
             assert f"TTL {column} + toIntervalDay(least(1000, " in shown[0]["q"], table
-        got = ch.query("SELECT DISTINCT tenant_id, retention_days AS d FROM flows ORDER BY tenant_id")
-        assert [(r["tenant_id"], r["d"]) for r in got] == [(ACME, 90), (GLOBEX, 0)]
+        for table in ("flows", *retention.RAW_COUNTS):  # the explorer's counts re-dated with the raw rows
+            got = ch.query(f"SELECT DISTINCT tenant_id, retention_days AS d FROM {table} ORDER BY tenant_id")
+            assert [(r["tenant_id"], r["d"]) for r in got] == [(ACME, 90), (GLOBEX, 0)], table
 
 
 def test_a_changed_default_retention_redates_the_rows_of_tenants_on_the_default(tmp_path):

@@ -28,6 +28,8 @@ LEDGER = {f"{t}{mv}" for t in ("asset_seen_1h", "asset_fact_values", "pair_seen_
 # the ledger's state per day and for all time, pairs per day (migration 018, core/analytics/spans.py)
 SPANS = {f"{t}{mv}" for t in ("pair_seen_1d", "pair_seen_all", "asset_seen_1d", "asset_seen_all", "event_actions_1d",
                               "event_actions_all", "pairs_1d") for mv in ("", "_mv")}
+# the explorer's records per minute and batch, its timeline and count (migration 025, core/analytics/explore.py)
+EXPLORE = {f"explore_{kind}_1m{mv}" for kind in ("flows", "events") for mv in ("", "_mv")}
 # what can change a tenant's results, counted per writer (migration 021, core/store/tenant_changes.py)
 CHANGES = {"tenant_changes", *(f"tenant_changes_{w}_mv" for w in (
     "batches", "intents", "annotations", "alerts", "comments", "indicators", "baseline", "learning", "risk", "advisories"))}
@@ -48,7 +50,7 @@ def test_migrations_apply_once_and_are_idempotent(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as store:
         assert store.migrate() == versions
         assert store.migrate() == []
-        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER | RISK | REPORT | INGEST | SPANS | CHANGES | RETENTION
+        assert tables(store) == RAW | ROLLUPS | DETECTION | VULNS | LEDGER | RISK | REPORT | INGEST | SPANS | CHANGES | RETENTION | EXPLORE
         engines = {
             r["name"]: r["engine"]
             for r in store.query(

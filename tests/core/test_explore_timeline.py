@@ -1,0 +1,147 @@
+"""The explorer's timeline and count from the rollup of records per minute and batch (migration 025) are the raw
+tables' (``count()`` per bucket under the explorer's WHERE): over windows of every bucket size, whole minutes or
+not, bounds given in another time zone, edges that cut batches by the window rule on ``interval_start``, every
+filter the rollup answers and one it does not, another tenant's records beside, a batch taken out, raw rows a
+retention TTL dropped, and a store upgraded to the migration with records in it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from coretest import T0, fail_commit_markers, flow, make_batch
+from storetemplate import migrated
+
+from core.analytics import explore
+from core.analytics.window import Window, utc
+from core.export.retention import redate
+from core.ingest import Ingestor
+from core.store.clickhouse import ClickHouseStore
+from sensor import wire
+
+DAYS = 9
+SERVICES = (("modbus", "tcp", "S1"), ("s7comm", "tcp", "SF"), ("dns", "udp", "SF"))
+
+
+def batch(start: datetime, sensor: int) -> wire.Batch:
+    """Ten minutes of flows and events: some begun 8 minutes before the interval (their batch is past a window
+    that ends 5 minutes before it), some 8 minutes into it (past a window that starts 5 minutes after it)."""
+    offsets = [timedelta(minutes=-8), timedelta(seconds=17.5), timedelta(minutes=3, seconds=59),
+               timedelta(minutes=8, microseconds=250)]
+    flows = [flow(orig_h=f"10.0.{sensor}.{i}", service=service, proto=proto, conn_state=state, ts=start + offset)
+             for i, (service, proto, state) in enumerate(SERVICES) for offset in offsets]
+    events = [dict(ts=start + offset, ts_end=start + offset, count=1, uid="C1", orig_h="10.0.0.1",
+                   resp_h=f"10.0.{sensor}.2", resp_p=port, protocol=protocol, action=action, status="ok",
+                   attrs={"unit": "1"})
+              for protocol, action, port in (("modbus", "write", 502), ("modbus", "read", 502), ("s7comm", "stop", 102))
+              for offset in offsets[1:]]
+    made = make_batch(flows, events, [], start)
+    return wire.Batch(start, start + timedelta(minutes=10), made.tables, made.counters)
+
+
+@pytest.fixture(scope="module")
+def ch(tmp_path_factory):
+    """Tenant 1's two sensors, a batch every 7 hours 13 minutes over DAYS days; tenant 2's sensor beside."""
+    with ClickHouseStore(f"chdb://{migrated(tmp_path_factory.mktemp('store'))}/clickhouse") as store:
+        ingest = Ingestor(store)
+        for n in range(DAYS * 24 * 60 // 433):
+            start = T0 + timedelta(minutes=433 * n)
+            for tenant, sensor in ((1, 1), (1, 2), (2, 3)):
+                assert ingest.ingest(tenant, sensor, wire.encode(batch(start, sensor))).status == "stored"
+        yield store
+
+
+def raw(ch, kind: explore.Kind, tenant: int, f: explore.Filters) -> tuple[int, list[dict]]:
+    """The timeline as the raw table gives it."""
+    where, params = explore._where(kind, f, tenant)
+    step = explore.bucket_seconds(f.window)
+    rows = ch.query(f"SELECT toStartOfInterval(ts, INTERVAL {{step:UInt32}} SECOND) AS t, count() AS n"
+                    f" FROM {kind.table} WHERE {where} GROUP BY t ORDER BY t", params | {"step": step})
+    return step, [{"t": utc(r["t"]), "n": r["n"]} for r in rows]
+
+
+@pytest.fixture
+def reads(ch, monkeypatch) -> list[str]:
+    """The SQL of every query from now on."""
+    seen, query = [], ch.query
+    monkeypatch.setattr(ch, "query", lambda sql, params=None: seen.append(sql) or query(sql, params))
+    return seen
+
+
+def at(text: str) -> datetime:
+    return utc(datetime.fromisoformat(text))
+
+
+WINDOWS = {  # (start, end): spans of every bucket size up to 3 hours
+    "1 h, whole minutes": (T0 + timedelta(minutes=433), T0 + timedelta(minutes=493)),
+    "24 h": (T0 + timedelta(hours=5), T0 + timedelta(hours=29)),
+    "7 d": (T0, T0 + timedelta(days=7)),
+    "30 d": (T0 - timedelta(days=20), T0 + timedelta(days=10)),
+    "seconds at both edges": (T0 + timedelta(minutes=433, seconds=17.6), T0 + timedelta(minutes=869, seconds=58.5)),
+    "+05:30 and +09:00": (at("2024-05-01T17:30:20.000001+05:30"), at("2024-05-04T06:03:59+09:00")),
+    "ends 6 minutes before a batch": (T0, T0 + timedelta(minutes=433 * 5 - 6)),
+    "starts 6 minutes after a batch": (T0 + timedelta(minutes=433 * 2 + 6), T0 + timedelta(days=3)),
+}
+FILTERS = {  # filters the rollup answers, then ones it does not
+    "flows": [{}, {"sensor": 2, "protocol": "s7comm"}, {"protocol": "tcp", "status": "SF"}, {"device": "10.0.1.2"}],
+    "events": [{}, {"sensor": 1, "protocol": "modbus", "action": "read"}, {"port": 102, "status": "ok"},
+               {"attrs": (("unit", "1"),)}],
+}
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+@pytest.mark.parametrize("kind", ["flows", "events"])
+def test_the_timeline_is_the_raw_tables(ch, reads, kind, window):
+    kind = explore.KINDS[kind]
+    for filters in FILTERS[kind.table]:
+        f = explore.Filters(Window(*WINDOWS[window]), **filters)
+        step, buckets = explore.timeline(ch, kind, 1, f)
+        assert (step, buckets) == raw(ch, kind, 1, f), filters
+        whole = f.window.start.second == f.window.end.second == 0
+        rolled = set(filters) <= kind.rolled
+        assert (f"FROM {kind.table} " not in "".join(reads[:-1])) == (rolled and whole), filters
+        reads.clear()
+    assert sum(b["n"] for b in explore.timeline(ch, kind, 1, explore.Filters(Window(*WINDOWS["7 d"])))[1]) > 100
+
+
+def test_a_batch_taken_out_is_not_counted(ch, monkeypatch):
+    ingest = Ingestor(ch)
+    fail_commit_markers(monkeypatch, ingest, "the commit marker failed")
+    with pytest.raises(RuntimeError):
+        ingest.ingest(1, 1, wire.encode(batch(T0 + timedelta(minutes=30), 1)))
+    f = explore.Filters(Window(T0, T0 + timedelta(hours=2)))
+    for kind in (explore.FLOWS, explore.EVENTS):
+        assert ch.query(f"SELECT sum(records) AS n, count() AS rows FROM {kind.rollup} WHERE tenant_id = 1"
+                        " AND minute >= {s:DateTime} AND minute < {e:DateTime}",
+                        {"s": f.window.start, "e": f.window.end})[0]["rows"] > 0  # the batch and its retraction
+        assert explore.timeline(ch, kind, 1, f) == raw(ch, kind, 1, f)
+
+
+def test_raw_rows_a_retention_dropped_are_not_counted(ch):
+    """Tenant 3's six daily batches re-dated to a retention that has passed for them all: the re-dating drops the
+    raw rows, while the rollup keeps its rows a week longer (those of the two newest batches). The timeline
+    counts what the raw table holds, before and after merges."""
+    ingest = Ingestor(ch)
+    for n in range(6):
+        assert ingest.ingest(3, 4, wire.encode(batch(T0 + timedelta(days=n), 4))).status == "stored"
+    redate(ch, 3, (datetime.now(UTC) - T0).days - 10, now=datetime.now(UTC) + timedelta(days=2))
+    held = "SELECT count() AS n FROM {} WHERE tenant_id = 3"
+    for merged in ("flows", "explore_flows_1m"):
+        assert [ch.query(held.format(t))[0]["n"] for t in ("flows", "explore_flows_1m")] == [0, 2 * 12]
+        for window in (Window(T0, T0 + timedelta(days=7)), Window(T0 + timedelta(days=3), T0 + timedelta(days=7))):
+            f = explore.Filters(window)
+            assert explore.timeline(ch, explore.FLOWS, 3, f) == raw(ch, explore.FLOWS, 3, f) == (3600, [])
+        ch.command(f"OPTIMIZE TABLE {merged} FINAL")
+
+
+def test_an_upgraded_store_counts_the_records_it_held(ch):
+    """Records stored before migration 025: migrating fills the rollups from them."""
+    for kind in (explore.FLOWS, explore.EVENTS):
+        ch.command(f"DROP VIEW {kind.rollup}_mv")
+        ch.command(f"DROP TABLE {kind.rollup}")
+    ch.command("DELETE FROM schema_migrations WHERE version = 25")
+    assert ch.migrate() == [25]
+    for kind in (explore.FLOWS, explore.EVENTS):
+        f = explore.Filters(Window(*WINDOWS["30 d"]))
+        assert explore.timeline(ch, kind, 1, f) == raw(ch, kind, 1, f)
+        assert explore.timeline(ch, kind, 2, f) == raw(ch, kind, 2, f)
