@@ -88,8 +88,9 @@ WAITING_BYTES = 512 * 1024 * 1024
 # Batches waiting while a group is stored go in the next group, up to this many rows (by default;
 # MIERUKA_INGEST_GROUP_ROWS): one insert per table for all of them.
 GROUP_ROWS = 500_000
-# While the store is busy (the last group held several batches), a group's leader waits for more
-# uploads while they keep coming — until none came for GROUP_QUIET s, or for GROUP_LINGER s in all —
+# While the store is busy (the last group held several batches and ended less than GROUP_QUIET s ago), a
+# group's leader waits for more uploads while they keep coming — until none came for GROUP_QUIET s, for
+# GROUP_LINGER s in all, or uploads wait for the WAITING_BYTES the queued ones hold —
 # so the uploads answered by the last group that send their next batch join this one: a group's
 # ClickHouse work (five inserts, their ~20 parts) is paid per group, not per batch.
 GROUP_LINGER = 1.0
@@ -127,7 +128,8 @@ class Ingestor:
         self.waiting = ByteBudget(waiting_bytes)
         # one group's detection at a time, beside the leader that stores the group's rows
         self._examiner = ThreadPoolExecutor(1, thread_name_prefix="detect") if detector else None
-        self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), group_rows, linger, quiet)
+        self._group = GroupCommit(self._store, lambda p: max(1, sum(p.rows.values())), group_rows, linger, quiet,
+                                  lambda: not self.waiting.blocked)  # (queued uploads hold the budget)
         self.observe_group: Callable[[int], None] | None = None  # batches in each group stored: metrics
         wire.zstd_prefix()  # built now, not by the first upload (pyarrow imports pandas on first use)
 

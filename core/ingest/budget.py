@@ -15,13 +15,18 @@ class ByteBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._held = 0
+        self._waiting = 0  # threads waiting for room
         self._cond = threading.Condition()
 
     @contextmanager
     def held(self, size: int) -> Iterator[None]:
         with self._cond:
             while self._held and self._held + size > self.limit:
-                self._cond.wait()
+                self._waiting += 1
+                try:
+                    self._cond.wait()
+                finally:
+                    self._waiting -= 1
             self._held += size
         try:
             yield
@@ -29,6 +34,12 @@ class ByteBudget:
             with self._cond:
                 self._held -= size
                 self._cond.notify_all()
+
+    @property
+    def blocked(self) -> bool:
+        """Whether a thread waits for room (what holds the budget must be let go first)."""
+        with self._cond:
+            return self._waiting > 0
 
     @property
     def in_use(self) -> int:

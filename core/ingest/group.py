@@ -6,8 +6,10 @@ later arrivals queue for the next group. Each caller is woken once, when its ite
 is to lead (with hundreds waiting, waking them all at the end of every group kept the event loop from
 the GIL for seconds). Groups grow with the load on their own: an idle core stores
 each item at once, a busy one stores what arrived during the previous store call. When the previous
-group held more than one item (the store is busy), the leader first waits for more while they keep
-coming — until none came for ``quiet`` seconds, ``linger`` seconds passed or ``max_size`` is reached —
+group held more than one item and ended less than ``quiet`` seconds ago (the store is busy), the leader
+first waits for more while they keep coming — until none came for ``quiet`` seconds, ``linger`` seconds
+passed, ``max_size`` is reached or ``more_can_come`` says no more can queue (the callers hold something
+the queued items must give back first) —
 since what a group costs is mostly per store call, not per item: callers that were answered by the
 previous group and send again join this one instead of waiting for the next. If a group fails,
 each of its items is stored again on its own, so one bad item fails alone.
@@ -39,15 +41,16 @@ class _Slot(Generic[T]):
 
 class GroupCommit(Generic[T]):
     def __init__(self, store: Callable[[list[T]], None], size: Callable[[T], int], max_size: int,
-                 linger: float = 0.0, quiet: float = 0.0):
+                 linger: float = 0.0, quiet: float = 0.0, more_can_come: Callable[[], bool] = lambda: True):
         self._store = store
         self._size = size
         self._max_size = max_size
         self._linger, self._quiet = linger, quiet
+        self._more_can_come = more_can_come
         self._queue: deque[_Slot[T]] = deque()
         self._queued = 0  # the size of the items in the queue
         self._busy = False
-        self._shared = False  # whether the last group held more than one item
+        self._shared_until = 0.0  # (monotonic) a group of several ended less than ``quiet`` before this
         self._lock = threading.Condition()  # notified at each arrival, for a leader that lingers
 
     def submit(self, item: T) -> None:
@@ -62,14 +65,14 @@ class GroupCommit(Generic[T]):
             slot.wake.wait()
         if not slot.done:  # it leads: its item is the first waiting, so the first of the group
             with self._lock:
-                if self._shared:
+                if time.monotonic() < self._shared_until:
                     self._gather()
                 group = self._take()
-                self._shared = len(group) > 1
             try:
                 self._run(group)
             finally:
                 with self._lock:
+                    self._shared_until = time.monotonic() + self._quiet if len(group) > 1 else 0.0
                     for stored in group:
                         stored.wake.set()
                     if self._queue:
@@ -81,9 +84,9 @@ class GroupCommit(Generic[T]):
 
     def _gather(self) -> None:
         """Wait (the lock held, given up while waiting) while items keep coming: until none came for
-        ``quiet`` seconds, ``linger`` seconds passed, or the queue holds ``max_size``."""
+        ``quiet`` seconds, ``linger`` seconds passed, the queue holds ``max_size`` or no more can come."""
         deadline = time.monotonic() + self._linger
-        while self._queued < self._max_size:
+        while self._queued < self._max_size and self._more_can_come():
             left = deadline - time.monotonic()
             if left <= 0 or not self._lock.wait(min(self._quiet, left)):
                 return

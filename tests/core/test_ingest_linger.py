@@ -12,6 +12,7 @@ from datetime import timedelta
 from coretest import T0, flow, make_batch
 
 from core.ingest import Ingestor
+from core.ingest.budget import ByteBudget
 from core.ingest.group import GroupCommit
 from sensor import wire
 
@@ -55,34 +56,81 @@ def test_uploads_sent_again_after_a_shared_group_join_one_group(client):
     ingestor.close()
 
 
+def submit_all(group: GroupCommit, items: list[int], every: float) -> float:
+    """Submit ``items`` from threads ``every`` s apart; the seconds until all are stored."""
+    began = time.monotonic()
+    with ThreadPoolExecutor(len(items)) as pool:
+        for item in items:
+            pool.submit(group.submit, item)
+            time.sleep(every)
+    return time.monotonic() - began
+
+
 def test_a_leader_stops_waiting_once_nothing_came_for_quiet_seconds_or_after_linger():
     stored: list[list[int]] = []
-    group = GroupCommit(stored.append, lambda item: 1, max_size=1000, linger=2, quiet=0.4)
-
-    def submit_all(items: list[int], every: float) -> float:
-        """Submit ``items`` from threads ``every`` s apart; the seconds until all are stored."""
-        began = time.monotonic()
-        with ThreadPoolExecutor(len(items)) as pool:
-            for item in items:
-                pool.submit(group.submit, item)
-                time.sleep(every)
-        return time.monotonic() - began
-
-    assert submit_all([1], 0) < 0.3  # nothing stored together before: no wait
-    group._shared = True  # as after a group of several
-    assert submit_all([2, 3], 0.1) >= 0.4  # waited for more until 0.4 s passed without any
-    assert stored[-1] == [2, 3]
-    submit_all(list(range(10, 34)), 0.1)  # items kept coming for 2.4 s: stored after 2 s, the rest next
-    assert stored[:2] == [[1], [2, 3]] and len(stored) == 4
-    assert 10 < len(stored[2]) < 24 and [*stored[2], *stored[3]] == list(range(10, 34))
+    group = GroupCommit(stored.append, lambda item: 1, max_size=1000, linger=1.5, quiet=1.0)
+    assert submit_all(group, [1], 0) < 0.5  # nothing stored together before: no wait
+    group._shared_until = float("inf")  # as just after a group of several
+    assert submit_all(group, [2, 3], 0.1) >= 1.0  # waited for more until 1 s passed without any
+    assert sorted(stored[-1]) == [2, 3]
+    submit_all(group, list(range(10, 30)), 0.1)  # items kept coming for 2 s: stored after 1.5 s, the rest next
+    assert len(stored) == 4 and 10 < len(stored[2]) < 20
+    assert sorted([*stored[2], *stored[3]]) == list(range(10, 30))
 
 
 def test_a_leader_waits_no_longer_once_the_group_is_full():
     stored: list[list[int]] = []
     group = GroupCommit(stored.append, lambda item: 1, max_size=3, linger=30, quiet=30)
-    group._shared = True
+    group._shared_until = float("inf")
     began = time.monotonic()
     with ThreadPoolExecutor(3) as pool:
         for item in (1, 2, 3):
             pool.submit(group.submit, item)
-    assert time.monotonic() - began < 5 and stored == [[1, 2, 3]]
+    assert time.monotonic() - began < 5 and len(stored) == 1 and sorted(stored[0]) == [1, 2, 3]
+
+
+def test_a_leader_waits_for_nothing_that_cannot_queue():
+    """Uploads waiting for the byte budget the queued ones hold cannot join: the leader stores at once."""
+    stored: list[list[int]] = []
+    group = GroupCommit(stored.append, lambda item: 1, max_size=1000, linger=30, quiet=30, more_can_come=lambda: False)
+    group._shared_until = float("inf")
+    assert submit_all(group, [1], 0) < 5 and stored == [[1]]
+
+    budget, entered = ByteBudget(10), threading.Event()
+
+    def wait_for_room():
+        with budget.held(5):
+            entered.set()
+    with budget.held(10):
+        waiter = threading.Thread(target=wait_for_room)
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while not budget.blocked and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert budget.blocked and not entered.is_set()
+    waiter.join(10)
+    assert entered.is_set() and not budget.blocked
+
+
+def test_an_idle_spell_after_a_shared_group_costs_the_next_upload_no_wait():
+    stored: list[list[int]] = []
+    first_in, release = threading.Event(), threading.Event()
+
+    def store(items):
+        if not stored:  # the first group waits until the others queue behind it
+            first_in.set()
+            release.wait(10)
+        stored.append(items)
+    group = GroupCommit(store, lambda item: 1, max_size=1000, linger=30, quiet=1.0)
+    with ThreadPoolExecutor(3) as pool:
+        pool.submit(group.submit, 1)
+        first_in.wait(10)
+        for item in (2, 3):
+            pool.submit(group.submit, item)
+        deadline = time.monotonic() + 10
+        while len(group._queue) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+    assert stored == [[1], [2, 3]] or stored == [[1], [3, 2]]  # a group of several
+    time.sleep(1.2)  # idle longer than quiet
+    assert submit_all(group, [4], 0) < 0.5 and stored[-1] == [4]
