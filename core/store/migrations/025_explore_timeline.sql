@@ -7,7 +7,10 @@
 -- largest: a batch resent after a take-out keeps the resend's), which core/export/retention.py re-dates
 -- with the raw rows'. These tables expire a week after the raw rows
 -- they count (not by the rollup retention): rows the raw tables may have dropped are read from raw.
--- Each is filled from the raw rows already stored (the INSERT … SELECT after its view).
+-- Each is filled from the raw rows already stored (the INSERT … SELECT after its view), less the batches it
+-- holds already: those the view took while the file ran (uploads to other workers), and all of them when the
+-- file runs again (a failure after the first backfill records no version); GLOBAL: on a cluster both are
+-- Distributed tables.
 
 CREATE TABLE IF NOT EXISTS {{TABLE explore_flows_1m}} {{ON_CLUSTER}}
 (
@@ -44,6 +47,7 @@ SELECT tenant_id, toStartOfMinute(ts) AS minute, sensor_id, interval_start, batc
        max(retention_days), sum(toInt64(sign))
 FROM flows
 WHERE ts >= toDateTime64(0, 6, 'UTC')
+  AND (tenant_id, sensor_id, batch_id) GLOBAL NOT IN (SELECT tenant_id, sensor_id, batch_id FROM explore_flows_1m)
 GROUP BY tenant_id, minute, sensor_id, interval_start, batch_id, service, proto, conn_state;
 
 CREATE TABLE IF NOT EXISTS {{TABLE explore_events_1m}} {{ON_CLUSTER}}
@@ -82,4 +86,5 @@ SELECT tenant_id, toStartOfMinute(ts) AS minute, sensor_id, interval_start, batc
        resp_p, max(retention_days), sum(toInt64(sign))
 FROM events
 WHERE ts >= toDateTime64(0, 6, 'UTC')
+  AND (tenant_id, sensor_id, batch_id) GLOBAL NOT IN (SELECT tenant_id, sensor_id, batch_id FROM explore_events_1m)
 GROUP BY tenant_id, minute, sensor_id, interval_start, batch_id, protocol, action, status, resp_p;
