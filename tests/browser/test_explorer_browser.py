@@ -92,11 +92,10 @@ def test_from_a_device_to_its_events_then_the_next_page_and_the_csv(site, wide, 
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_flows_sorted_by_bytes_show_the_top_of_the_whole_result(site, wide, screenshots, lang):
+def test_flows_sorted_by_bytes_show_the_top_of_the_whole_result(site, signed_page, screenshots, lang):
     """A click on the bytes heading sorts the page by that column (read bounded, not the whole window's
     sort): the rows shown are the first of the download, which holds the whole result in its order."""
-    page = wide
-    log_in(page, site.url, site.acme_email)
+    page = signed_page
     page.goto(f"{site.url}/flows?range=7d&lang={lang}")
     follow(page, "th a[data-sort=orig_bytes]")
     heading = page.locator("th[aria-sort]")
@@ -151,9 +150,8 @@ def test_a_top_talkers_bar_opens_the_flows_of_its_host(site, wide):
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_dangerous_modbus_writes_are_badged(site, wide, screenshots, lang):
-    page = wide
-    log_in(page, site.url, site.acme_email)
+def test_dangerous_modbus_writes_are_badged(site, signed_page, screenshots, lang):
+    page = signed_page  # (a login per test: this module's would meet the login throttle, 10 a minute)
     page.goto(f"{site.url}/events?range=7d&protocol=modbus&sort=-action&lang={lang}")
     badges = page.locator("#results .danger-badge")
     assert badges.count() > 0
