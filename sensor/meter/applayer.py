@@ -225,8 +225,9 @@ class AppLayer:
         for name, path in self._fast.items():
             fids = path.fids(slots)
             on = fids >= 0
-            compiled[name] = idx[on], fids[on]
-            idx, slots = idx[~on], slots[~on]
+            if on.any():
+                compiled[name] = idx[on], fids[on]
+                idx, slots = idx[~on], slots[~on]
         fresh: dict[int, str] = {}  # slots of the flows detected just now onto a compiled path: its name
         detected: dict[str, list[int]] = {name: [] for name in self._fast}  # those flows' packets
         quiet: set[int] = set()  # slots of the flows stopped or paused by a packet of this call
@@ -272,7 +273,8 @@ class AppLayer:
             self._decode(flow, slot, pdus, is_orig, ts / SEC)
             if flow.stopped or flow.paused:
                 quiet.add(slot)
-        for name, (packets, fids) in compiled.items():
+        for name in self._fast:
+            packets, fids = compiled.get(name, (idx[:0], idx[:0]))
             if detected[name]:
                 packets = np.sort(np.concatenate([packets, np.array(detected[name], np.int64)]))
                 fids = self._fast[name].fids(placed.slot[packets])

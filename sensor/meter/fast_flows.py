@@ -149,9 +149,13 @@ class CompiledFlows:
 
     def fids(self, slots: np.ndarray) -> np.ndarray:
         """The fid of each slot's flow on this path, else -1."""
+        by_slot = self._by_slot
+        if len(slots) and len(by_slot) > slots.max():  # (the usual case: one gather)
+            return by_slot[slots]
         out = np.full(len(slots), -1, np.int64)
-        inside = slots < len(self._by_slot)
-        out[inside] = self._by_slot[slots[inside]]
+        if len(by_slot):
+            inside = slots < len(by_slot)
+            out[inside] = by_slot[slots[inside]]
         return out
 
     def forget_slots(self, slots: list[int]) -> None:
