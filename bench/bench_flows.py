@@ -23,16 +23,15 @@ whole file). numba compile time is measured separately, in a child process with 
 
 from __future__ import annotations
 
-import argparse
-import compileall
-import os
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
+import gc
+
+gc.disable()  # while the imports run: none of what they make is garbage (as mieruka-sensor, sensor/cli.py)
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,7 +40,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import, as 
 from sensor.decode import registry  # noqa: E402
 from sensor import wire  # noqa: E402
 from sensor.meter.pipeline import iter_batches, iter_intervals, lean_process  # noqa: E402
-from sensor.meter.observe import Observer  # noqa: E402
+
+gc.enable()
+
+# (the modules only the bench itself uses are imported where used: the measured child never imports them)
 
 GNU_TIME = "/usr/bin/time"  # Debian's ``time``
 LIVE_INTERVAL = 2.0  # s: concurrent_flows' rounds are 2 s apart, so every flow crosses interval ends before the file's
@@ -63,6 +65,8 @@ def live(path: Path, encoding: bool = True) -> tuple[int, int]:
     with the observer on, each encoded as it is spooled (unless not ``encoding``: the pipeline's share)
     and then let go, so the flows are still open at most interval ends (the high-water mark of a live
     sensor, where ``ours`` sees mostly the end of input)."""
+    from sensor.meter.observe import Observer
+
     packets = records = 0
     for batch in iter_batches([path], LIVE_INTERVAL, sensor="bench", observer=Observer()):
         packets += batch.counters["packets"]
@@ -126,6 +130,9 @@ def measured(cmd: list[str]) -> tuple[float, float, float, str]:
     """(seconds, CPU seconds, max RSS in MB, stdout) of ``cmd`` run as a process of its own under GNU time.
     (``os.wait4`` on a child of this process reports at least this process's own maximum RSS: Popen's
     vfork shares it until the exec, which keeps its high-water mark.)"""
+    import subprocess
+    import tempfile
+
     with tempfile.NamedTemporaryFile("r") as report:
         t = time.perf_counter()
         out = subprocess.run([GNU_TIME, "-o", report.name, "-f", "%U %S %M", *cmd], stdout=subprocess.PIPE,
@@ -152,6 +159,8 @@ def tshark_flows(path: Path) -> tuple[float, float, float, int]:
 
 def ndpi_flows(path: Path) -> tuple[float, float, float, int]:
     """(seconds, CPU seconds, max RSS MB, unique flows) of nDPI's ndpiReader (flow table and protocol detection)."""
+    import re
+
     seconds, cpu, rss, out = measured(["ndpiReader", "-i", str(path)])
     found = re.search(r"Unique flows:\s+(\d+)", out)
     return seconds, cpu, rss, int(found[1]) if found else -1
@@ -160,6 +169,9 @@ def ndpi_flows(path: Path) -> tuple[float, float, float, int]:
 def cold_compile_seconds(sample: Path) -> float:
     """First call in a fresh interpreter on numba's JIT with an empty cache (the fallback when the ahead-of-time
     build is missing or stale): import + compile + run."""
+    import subprocess
+    import tempfile
+
     code = (
         "import sys, time; t = time.perf_counter(); sys.path.insert(0, sys.argv[1]);"
         "from sensor.meter.pipeline import iter_intervals; list(iter_intervals([sys.argv[2]]));"
@@ -180,6 +192,8 @@ def timed(fn, *args):
 
 def processes(path: Path, label: str, children: tuple[str, ...]) -> list[tuple]:
     """Table rows of ours (each of ``children``), ndpiReader and tshark on ``path``, each a process of its own."""
+    import shutil
+
     names = {"flows": "mieruka flows (process, decoders off)",
              "decoders": "mieruka flows + protocol decoders (process)",
              "live": f"mieruka as a live sensor ({LIVE_INTERVAL:g} s batches, encoded)",
@@ -205,7 +219,7 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=0, help="read a capture of this many concurrent flows instead")
     ap.add_argument("--scapy-packets", type=int, default=20_000)
     ap.add_argument("--dense", action="store_true", help="also the plant's packets at 1 M/s (bench/dense_capture.py)")
-    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mieruka-bench")
+    ap.add_argument("--workdir", type=Path, help="where the captures are written (default: TMPDIR/mieruka-bench)")
     ap.add_argument("--child", choices=("flows", "decoders", "live", "batches"), help=argparse.SUPPRESS)
     ap.add_argument("capture", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -216,8 +230,13 @@ def main() -> None:
                   else ours(args.capture, args.child == "decoders"))
         print(*result, f"{time.process_time() - cpu:.4f}")
         return
+    import compileall
+    import shutil
+    import tempfile
+
     if not Path(GNU_TIME).exists():
         sys.exit(f"{GNU_TIME} measures each process: apt-get install -y time")
+    args.workdir = args.workdir or Path(tempfile.gettempdir()) / "mieruka-bench"
     # the sensor's bytecode written, as an install writes it (an editable one under PYTHONDONTWRITEBYTECODE has
     # none: every measured start would compile the ~120 modules it imports, ~0.12 s of CPU)
     compileall.compile_dir(ROOT / "sensor", quiet=1)

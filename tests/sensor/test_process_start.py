@@ -25,3 +25,38 @@ def test_the_decoders_import_no_pycomm3():
     code = "import sys; sys.path.insert(0, sys.argv[1]); import sensor.decode.registry; print('pycomm3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False"]
+
+
+# whether the collector was on as each module of numpy, pyarrow and the sensor was looked for, as {module} (and
+# its packages, looked for before it runs) imported them
+COLLECTING = """import gc, sys
+sys.path.insert(0, sys.argv[1])
+seen = set()
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("numpy", "pyarrow", "sensor") and not "{module}".startswith(name):
+            seen.add(gc.isenabled())
+sys.meta_path.insert(0, Finder())
+import {module}
+print(sorted(seen), gc.isenabled())"""
+
+
+@pytest.mark.parametrize("module", ["sensor.cli", "bench.bench_flows"])
+def test_a_sensor_process_imports_with_the_collector_off(module):
+    """What the imports (numpy, pyarrow, the decoders) make lives as long as the process: the collector's passes
+    over it were 10-20 ms of every start. It is on again once they are done."""
+    out = subprocess.run([sys.executable, "-c", COLLECTING.format(module=module), str(ROOT)],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[False] True"
+
+
+def test_the_bench_child_imports_what_its_run_needs(tmp_path):
+    """The bench's measured child imports only the pipeline at start; the live run's observer when it runs."""
+    from sensor.simulate import write_pcap
+
+    capture = tmp_path / "plant.pcap"
+    write_pcap(capture, packets=300, seed=1)
+    for child in ("decoders", "live"):
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_flows.py"), "--child", child, str(capture)],
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert out[0] == "300" and int(out[1]) > 0, (child, out)
