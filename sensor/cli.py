@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import gc
 
-# What the imports make (numpy, pyarrow, the decoders: ~70,000 objects) lives as long as the process: the
-# collector's passes over it while it was made took 10-20 ms of every start (pipeline.lean_process freezes it).
+# What the imports make (numpy, pyarrow, the decoders: ~70,000 objects) lives as long as the process: no
+# collection while it is made, and none goes through it after (frozen; the collector's passes over it took
+# 10-20 ms of every start).
 _collecting = gc.isenabled()
 gc.disable()
 try:
@@ -43,6 +44,7 @@ try:
     from sensor.meter.observe import Observer
     from sensor.meter.zeeklog import write_conn_log
 finally:
+    gc.freeze()
     if _collecting:
         gc.enable()
 
