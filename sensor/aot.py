@@ -1,8 +1,9 @@
 """The sensor's kernels compiled ahead of time: one ``numba.pycc`` extension of every kernel plain Python calls.
 
 ``sensor/aot_entries.json`` (checked in) declares those kernels and the argument types each is called with;
-``python -m sensor.aot build`` compiles them with pycc alone into ``sensor/_aot/`` (the extension and a
-manifest: export names, what each argument must be, what the build was made from), which ``sensor.jit``
+``python -m sensor.aot build`` compiles them with pycc alone into ``sensor/_aot/`` (the extension, a
+manifest: export names, what each argument must be, what the build was made from; and the argument checks'
+code, ``jit.call_code``'s), which ``sensor.jit``
 loads when that matches; ``python -m sensor.aot ensure`` (``./dev``) builds unless the build is current or
 there is no C compiler or no Python.h to build with. ``python -m sensor.aot record CAPTURE...`` runs the pipeline on
 captures under numba and writes the entries its Python-level kernel calls had (tests/sensor/test_aot.py
@@ -19,6 +20,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import marshal
 import os
 import shutil
 import subprocess
@@ -250,10 +252,20 @@ def build(out: Path = jit.AOT_DIR) -> Path:
         (staging / f"{EXTENSION}.json").write_text(json.dumps(
             {"sources": sources, "extension": so.name, "entries": exports, "stamps": kept,
              "extension_digest": digest}, indent=1) + "\n")
+        write_checks(staging, exports)
         _put_in_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out / f"{EXTENSION}.json"
+
+
+def write_checks(out: Path, exports: dict[str, list]) -> None:
+    """Every kernel's argument checks for its ``exports`` (the manifest's), compiled into ``out`` beside the
+    build (``jit.compiled_checks``): a start compiled them, ~0.5 ms a kernel."""
+    kernels = {name: (kernel_exports, *jit.call_code(kernel_exports)) for name, kernel_exports in exports.items()}
+    written = out / f".{jit.CHECKS}-{os.getpid()}"
+    written.write_bytes(marshal.dumps({"made_by": jit.checks_made_by(), "kernels": kernels}))
+    os.replace(written, out / jit.CHECKS)
 
 
 def toolchain() -> str | None:
@@ -271,7 +283,11 @@ def ensure(out: Path, log: Path) -> str | None:
     """Build into ``out`` unless the build there matches the sources, the build's output going to ``log``
     (tried again on every call until it succeeds). None when the kernels are compiled ahead of time, else
     why not."""
-    if jit.load_build(out) is not None:
+    loaded = jit.load_build(out)
+    if loaded is not None:
+        if not jit.compiled_checks(out):  # a build made before they were, or by another version of the checks
+            with contextlib.suppress(OSError):  # (a build others own: each start compiles them)
+                write_checks(out, loaded[1]["entries"])
         return None
     lacking = toolchain()
     if lacking:

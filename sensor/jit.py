@@ -8,7 +8,8 @@ llvmlite's, numpy's and Python's versions, the entries file, each kernel module'
 times of each of those files and of the extension as they were read: a start whose files all have the
 same finds the build current without reading them). When all of that matches and the extension loads,
 ``njit`` hands out a ``_Kernel`` that checks its arguments (dtype, ndim, layout, writability, alignment:
-pycc's exports check none, a wrong dtype would read garbage) and calls the export; numba is never imported.
+pycc's exports check none, a wrong dtype would read garbage; the checks' code compiled with the build, beside
+it) and calls the export; numba is never imported.
 Anything else — no build, a stale or broken one, an argument list no export takes, ``NUMBA_DISABLE_JIT=1``,
 ``MIERUKA_SENSOR_AOT=0`` — is numba's as before, logged once
 (``MIERUKA_SENSOR_AOT=strict``: an argument list no export takes raises instead, for tests). numba comes in
@@ -25,10 +26,12 @@ import importlib.machinery
 import importlib.util
 import json
 import logging
+import marshal
 import os
 import re
 import sys
 import threading
+import types
 from pathlib import Path
 
 import numpy as np
@@ -285,38 +288,101 @@ _C, _F, _ALIGNED, _WRITEABLE = 0x1, 0x2, 0x100, 0x400
 _INT_RANGE = {"int64": (-(1 << 63), (1 << 63) - 1), "uint64": (1 << 63, (1 << 64) - 1)}  # Python ints typed so
 
 
-def _check(arg: str, spec, names: dict) -> str:
+def _check(arg: str, spec, refs: dict) -> str:
     """A Python expression true when argument ``arg`` is what the argument spec takes (numba's typeof of
-    it would give that type, or a readonly array parameter is given a writable array); ``names`` gains the
-    objects it refers to."""
+    it would give that type, or a readonly array parameter is given a writable array); ``refs`` gains the
+    objects it refers to, described (``_resolved``)."""
     kind = spec[0]
     if kind == "array":
         _, dtype, ndim, layout, readonly = spec
         mask = _ALIGNED | (0 if readonly is True else _WRITEABLE) | {"C": _C, "F": _F, "A": 0}[layout]
-        d = f"d{len(names)}"
-        names[d] = np.dtype(dtype)
+        d = f"d{len(refs)}"
+        refs[d] = ("dtype", dtype)
         return (f"(isinstance({arg}, ndarray) and {arg}.ndim == {int(ndim)} and ({arg}.dtype is {d} or {arg}.dtype == {d})"
                 f" and {arg}.flags.num & {mask} == {mask})")
     if kind == "bool":
         return f"({arg}.__class__ is bool or {arg}.__class__ is bool_)"
     if kind in ("int", "float"):
-        t = f"s{len(names)}"
-        names[t] = getattr(np, spec[1])
+        t = f"s{len(refs)}"
+        refs[t] = ("scalar", spec[1])
         if spec[1] in _INT_RANGE:
             low, high = _INT_RANGE[spec[1]]
             return f"(({arg}.__class__ is int and {low} <= {arg} <= {high}) or {arg}.__class__ is {t})"
         return f"({arg}.__class__ is {t}" + (f" or {arg}.__class__ is float)" if spec[1] == "float64" else ")")
     members = spec[-1]
     if kind == "namedtuple":
-        module, _, name = spec[1].rpartition(".")
-        t = f"t{len(names)}"
-        names[t] = getattr(importlib.import_module(module), name)
+        t = f"t{len(refs)}"
+        refs[t] = ("class", spec[1])
         head = f"{arg}.__class__ is {t}"
     elif kind == "tuple":
         head = f"{arg}.__class__ is tuple and len({arg}) == {len(members)}"
     else:
         raise ValueError(f"unknown argument spec {spec}")
-    return "(" + " and ".join([head, *(_check(f"{arg}[{i}]", s, names) for i, s in enumerate(members))]) + ")"
+    return "(" + " and ".join([head, *(_check(f"{arg}[{i}]", s, refs) for i, s in enumerate(members))]) + ")"
+
+
+def call_code(exports) -> tuple[dict[str, tuple[str, str]], types.CodeType]:
+    """The code that defines a kernel's ``__call__`` for its ``exports`` ([symbol, argument specs] each, in the
+    manifest's order: the first whose argument checks hold is called, else numba), and what its names refer
+    to, described (``_resolved``). The checks are inline: no call per argument."""
+    refs: dict[str, tuple[str, str]] = {}
+    arities: dict[int, list[str]] = {}
+    for symbol, specs in exports:
+        params = [f"a{i}" for i in range(len(specs))]
+        export = f"f{len(refs)}"
+        refs[export] = ("export", symbol)
+        test = " and ".join(_check(p, s, refs) for p, s in zip(params, specs)) or "True"
+        arities.setdefault(len(specs), []).append(f"        if {test}:\n            return {export}(*args)")
+    lines = ["def __call__(self, *args, **kws):", "    if kws:", "        return numba(*args, **kws)"]
+    for n, tests in arities.items():
+        lines += [f"    if len(args) == {n}:", *([f"        {', '.join(f'a{i}' for i in range(n))}, = args"] if n else []),
+                  *tests]
+    return refs, compile("\n".join([*lines, "    return numba(*args)\n"]), "<kernel argument checks>", "exec")
+
+
+_REFS = ("export", "dtype", "scalar", "class")  # what a name of the checks' code may refer to
+
+
+def _resolved(refs: dict[str, tuple[str, str]], numba) -> dict:
+    """The globals of a kernel's checks: the objects ``refs`` describe, and ``numba`` for what no export takes."""
+    names = {"ndarray": np.ndarray, "bool_": np.bool_, "numba": numba}
+    for name, (kind, value) in refs.items():
+        if kind == "export":
+            names[name] = getattr(_AOT[0], value)
+        elif kind == "dtype":
+            names[name] = np.dtype(value)
+        elif kind == "scalar":
+            names[name] = getattr(np, value)
+        else:
+            module, _, cls = value.rpartition(".")
+            names[name] = getattr(importlib.import_module(module), cls)
+    return names
+
+
+def checks_made_by() -> str:
+    """What compiled checks depend on besides the manifest's exports: this module (``call_code``) and Python."""
+    return hashlib.blake2b(Path(__file__).read_bytes() + sys.version.encode(), digest_size=12).hexdigest()
+
+
+CHECKS = f"{EXTENSION}.checks"  # beside a build's manifest: every export's argument checks, compiled (marshal)
+
+
+@functools.lru_cache(maxsize=4)
+def compiled_checks(directory: Path) -> dict:
+    """The argument checks compiled with the build in ``directory`` ({kernel: (exports, refs, code)}), as
+    ``sensor.aot`` writes them; {} when there are none, or they were made by another ``call_code`` or Python
+    (a start compiles its own: ~0.5 ms a kernel)."""
+    try:
+        kept = marshal.loads((directory / CHECKS).read_bytes())
+        kernels = kept["kernels"] if kept["made_by"] == checks_made_by() else {}
+        for name, (exports, refs, code) in kernels.items():
+            if not (isinstance(name, str) and isinstance(exports, list) and isinstance(code, types.CodeType)
+                    and all(isinstance(n, str) and type(r) is tuple and len(r) == 2 and r[0] in _REFS
+                            and isinstance(r[1], str) for n, r in refs.items())):
+                return {}
+        return kernels
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
 
 
 class _Kernel:
@@ -340,20 +406,11 @@ class _Kernel:
         return self(*args, **kws)
 
     def _caller(self):
-        """``__call__``: the first export (in the manifest's order) whose argument checks hold, else numba."""
-        names = {"ndarray": np.ndarray, "bool_": np.bool_, "numba": self._by_numba}
-        arities: dict[int, list[str]] = {}
-        for symbol, specs in self._specs:
-            params = [f"a{i}" for i in range(len(specs))]
-            export = f"f{len(names)}"
-            names[export] = getattr(_AOT[0], symbol)
-            test = " and ".join(_check(p, s, names) for p, s in zip(params, specs)) or "True"
-            arities.setdefault(len(specs), []).append(f"        if {test}:\n            return {export}(*args)")
-        lines = ["def __call__(self, *args, **kws):", "    if kws:", "        return numba(*args, **kws)"]
-        for n, tests in arities.items():
-            lines += [f"    if len(args) == {n}:", *([f"        {', '.join(f'a{i}' for i in range(n))}, = args"] if n else []),
-                      *tests]
-        exec("\n".join([*lines, "    return numba(*args)\n"]), names)  # (checks inline: no call per argument)
+        """``__call__`` (``call_code``'s): compiled with the build when its exports are this kernel's, else now."""
+        kept = compiled_checks(AOT_DIR).get(f"{self.__module__}.{self.__name__}")
+        refs, code = kept[1:] if kept is not None and kept[0] == self._specs else call_code(self._specs)
+        names = _resolved(refs, self._by_numba)
+        exec(code, names)
         return names["__call__"]
 
     def _by_numba(self, *args, **kws):

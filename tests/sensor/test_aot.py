@@ -10,6 +10,7 @@ import ast
 import importlib
 import inspect
 import json
+import marshal
 import os
 import shutil
 import subprocess
@@ -535,3 +536,55 @@ def test_ensure_fails_loudly_and_tries_again_only_with_a_toolchain(tmp_path):
         assert failed.returncode == 1 and failed.stderr.count("their build failed") == 1, failed.stderr
         assert "Traceback" in log.read_text() and not out.exists()
         log.unlink()
+
+
+# kernels whose argument checks this start compiled itself, and a few calls' results (arrays, ints, bools, a
+# namedtuple of arrays)
+_CHECKS = """import json, sys
+import numpy as np
+from sensor import jit
+compiled = []
+made = jit.call_code
+jit.call_code = lambda exports: compiled.append(1) or made(exports)
+from sensor.capture.pcapfile import iter_frames
+from sensor.decode import packet
+from sensor.decode.fast import dnp3
+from sensor.meter import flows
+packets, key = np.arange(8, dtype=np.int64), np.array([3, 1, 3, 2, 1, 1, 2, 3], np.uint64)
+decoded = packet.decode(next(iter_frames(sys.argv[1])))
+out = [flows._in_arrival_order(packets, key).tolist(), int(dnp3.size(np.frombuffer(b"\\x05\\x64\\x05\\xc0", np.uint8), 0, 4)),
+       int(decoded.status.sum()), int(decoded.sport.sum())]
+print(json.dumps({"aot": jit.AOT, "compiled": len(compiled), "out": out}))"""
+
+
+def test_a_start_takes_the_argument_checks_compiled_with_the_build(built, captures, tmp_path):
+    """The build keeps every kernel's argument checks compiled (a start compiled them: ~0.5 ms a kernel); a start
+    compiles those of a kernel whose exports they were not made for, and all of them when the file is another
+    version's or not marshal; ``ensure`` adds them to a build made without them. The calls' results are the same
+    every way."""
+    copy = tmp_path / "aot"
+    shutil.copytree(built, copy)
+    checks = copy / jit.CHECKS
+    checks.unlink(missing_ok=True)
+    log = tmp_path / "ensure.log"
+    ensured = subprocess.run([sys.executable, "-m", "sensor.aot", "ensure", "--out", str(copy), "--log", str(log)],
+                             capture_output=True, text=True, env=_env(False), timeout=600, check=False)
+    assert ensured.returncode == 0 and checks.is_file() and not log.exists(), ensured.stderr
+
+    def started() -> dict:
+        return _json(_python(_CHECKS, captures[0], env=_env(True, MIERUKA_AOT_DIR=str(copy))))
+
+    taken = started()
+    assert taken["aot"] and taken["compiled"] == 0
+    kept = marshal.loads(checks.read_bytes())
+    other = kept["kernels"]["sensor.meter.flows._in_arrival_order"]
+    kept["kernels"]["sensor.meter.flows._in_arrival_order"] = (other[0][:0], *other[1:])  # made for no export
+    checks.write_bytes(marshal.dumps(kept))
+    one = started()
+    assert one["compiled"] == 1 and one["out"] == taken["out"]
+    kept["made_by"] = "0" * 24
+    checks.write_bytes(marshal.dumps(kept))
+    every = started()
+    assert every["compiled"] >= 4 and every["out"] == taken["out"]
+    checks.write_bytes(b"not marshal")
+    assert started() == every
