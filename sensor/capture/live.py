@@ -35,6 +35,9 @@ class LiveCapture:
         except PermissionError:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_mb << 20)
         raw.setblocking(False)
+        # Scapy opens the socket unfiltered, with no buffer and on every interface until bound: what the
+        # kernel dropped then was never ours to capture. Reading the counters resets them.
+        kdrops.read_drops(raw)
         # On loopback the kernel shows every packet twice, outgoing then incoming: keep one (as libpcap)
         self.loopback = int((mirror.SYS_NET / interface / "flags").read_text(), 16) & mirror.IFF_LOOPBACK
 

@@ -15,6 +15,8 @@ from coretest import LiveServer, Tenant, provision
 from pgtest import POSTGRES, controlplane_url
 from storetemplate import migrated
 from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from core.access import auth
 from core.api.app import create_app
@@ -41,6 +43,27 @@ def control_plane_backend():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Settings, "database_dsn", property(lambda s: s.database_url or controlplane_url(s.data_dir)))
         yield
+
+
+@pytest.fixture(autouse=True)
+def controlplane_unused(request):
+    """A test marked no_controlplane is left out of the PostgreSQL pass: it must send its control plane
+    (any engine but an in-memory SQLite, its function-scoped fixtures' included) no statement."""
+    if request.node.get_closest_marker("no_controlplane") is None:
+        yield
+        return
+    sent = []
+
+    def count(conn, cursor, statement, *_):
+        if conn.engine.url.database not in (None, "", ":memory:"):  # an in-memory SQLite is nobody's
+            sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert not sent, f"marked no_controlplane, yet it sent {len(sent)} statements, the first: {sent[0]}"
 
 
 def make_settings(data_dir) -> Settings:

@@ -20,6 +20,8 @@ from core.ingest import Ingestor
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
 
+pytestmark = pytest.mark.no_controlplane  # nothing here uses one: left out of the PostgreSQL pass
+
 HOURS, PER_HOUR = 10, 4000  # 40,000 flows: five granules of 8,192 rows once merged into one part
 WINDOW = Window(T0, T0 + timedelta(hours=HOURS))
 RECORDS = HOURS * PER_HOUR

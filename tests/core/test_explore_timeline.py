@@ -19,6 +19,8 @@ from core.ingest import Ingestor
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
 
+pytestmark = pytest.mark.no_controlplane  # nothing here uses one: left out of the PostgreSQL pass
+
 DAYS = 9
 SERVICES = (("modbus", "tcp", "S1"), ("s7comm", "tcp", "SF"), ("dns", "udp", "SF"))
 

@@ -14,6 +14,8 @@ from core.ingest import Ingestor
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
 
+pytestmark = pytest.mark.no_controlplane  # nothing here uses one: left out of the PostgreSQL pass
+
 TENANT, SENSOR = 7, 3
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 PLC_MAC, LAPTOP_MAC = "00:1b:1b:00:00:02", "3c:52:82:00:00:50"

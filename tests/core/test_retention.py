@@ -35,6 +35,7 @@ def days_ago(days: float, long_flow: bool = False) -> wire.Batch:
     return make_batch([flow(ts=began)], start=start)
 
 
+@pytest.mark.no_controlplane
 def test_raw_records_expire_by_their_tenants_retention_and_rollups_stay(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
         ch.migrate()
@@ -55,6 +56,7 @@ def test_raw_records_expire_by_their_tenants_retention_and_rollups_stay(tmp_path
         assert count(ch, "pairs_1h", ACME) == 2  # the expired minute's rollup is kept
 
 
+@pytest.mark.no_controlplane
 def test_partitions_follow_the_interval_not_the_flows_start(tmp_path):
     with ClickHouseStore(f"chdb://{tmp_path}/ch") as ch:
         ch.migrate()
@@ -115,6 +117,7 @@ def test_a_changed_default_retention_redates_the_rows_of_tenants_on_the_default(
         cp.close()
 
 
+@pytest.mark.no_controlplane
 def test_a_store_from_before_retention_is_rebuilt_without_losing_rows(tmp_path, monkeypatch):
     every = clickhouse.migrations()
     monkeypatch.setattr(clickhouse, "migrations", lambda: [m for m in every if m[0] < 14])
@@ -169,12 +172,14 @@ def test_setting_a_tenants_retention_redates_its_stored_rows(run, monkeypatch):
     cp.close()
 
 
+@pytest.mark.no_controlplane
 def test_a_batch_too_old_for_a_rows_retention_keeps_the_longest_it_can_say():
     ancient = NOW - timedelta(days=70_000)  # older than 65,535 days: UInt16 days cannot count to its arrival
     assert retention.days_kept(ancient, 400, now=NOW) == retention.MAX_DAYS
     assert retention.days_kept(NOW - timedelta(days=500), 400, now=NOW) == 501
 
 
+@pytest.mark.no_controlplane
 def test_a_retention_reaching_past_the_ttls_last_date_keeps_the_rows(tmp_path):
     """A row expires at its interval + its retention, a DateTime that ends in 2106: a retention reaching
     past it (``--retention-days`` takes up to 65,535) is cut at LAST_DAY, not wrapped to a past date that
@@ -210,6 +215,7 @@ def test_a_rollup_retention_reaching_past_the_ttls_last_date_keeps_the_rollups(t
             assert count(ch, table, ACME) == 1, table
 
 
+@pytest.mark.no_controlplane
 def test_a_retention_change_reaches_the_rows_running_cores_stored_meanwhile(tmp_path):
     """A running core holds a tenant's retention up to Retention.RELOAD_S after ``tenants set`` changed it:
     what it stores meanwhile carries the old one (raised 400 -> 30 here, so those rows would outlive

@@ -15,6 +15,8 @@ from core.detect.rules import credentials, exposure, plc, remote, scan, smb
 from core.detect.site import Site
 from sensor.meter import pipeline
 
+pytestmark = pytest.mark.no_controlplane  # nothing here uses one: left out of the PostgreSQL pass
+
 FAMILIES = (plc, credentials, smb, exposure, remote, scan)
 
 # capture → the kinds that must fire (nothing of these families shows a DNP3 write or select/operate:

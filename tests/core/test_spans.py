@@ -24,6 +24,8 @@ from sensor.meter.observe import Observer
 from sensor.meter.pipeline import iter_batches
 from sensor.simulate import EPOCH, write_pcap
 
+pytestmark = pytest.mark.no_controlplane  # nothing here uses one: left out of the PostgreSQL pass
+
 TENANT, SENSOR = 5, 2
 DAY0 = datetime.fromtimestamp(EPOCH, UTC)
 # captures of ~4 minutes each: one crossing midnight, so a sighting spans two days

@@ -8,6 +8,8 @@ import pytest
 
 from core.store.clickhouse import ClickHouseStore, migrations, render, split_database
 
+pytestmark = pytest.mark.no_controlplane  # nothing here uses one: left out of the PostgreSQL pass
+
 ROLLUPS = {
     "traffic_1m",
     "traffic_1m_mv",

@@ -20,6 +20,8 @@ from core.stats.traffic import ot_functions, protocols
 from core.store.clickhouse import ClickHouseStore
 from sensor import wire
 
+pytestmark = pytest.mark.no_controlplane  # nothing here uses one: left out of the PostgreSQL pass
+
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 ROLLUPS = ("traffic_1m", "pairs_1h")
 KEPT_PAIRS = "pairs_1d"  # an AggregatingMergeTree: a pair whose sums a take-out cancelled stays a row

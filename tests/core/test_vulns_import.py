@@ -39,6 +39,7 @@ def run(tmp_path, monkeypatch):
     return lambda *args: runner.invoke(cli.app, [str(a) for a in args])
 
 
+@pytest.mark.no_controlplane
 @needs_csaf
 def test_every_shared_advisory_imports(ch):
     files = sorted(CSAF.glob("*.json"))
@@ -57,6 +58,7 @@ def test_every_shared_advisory_imports(ch):
     assert sum(len(a.vulnerabilities) for a in loaded.values()) == 38  # as many as the files hold
 
 
+@pytest.mark.no_controlplane
 @needs_csaf
 def test_reimport_and_newer_release_replace(ch, tmp_path):
     source = json.loads((CSAF / "icsa-17-320-01.json").read_text())
@@ -96,6 +98,7 @@ def test_reimport_and_newer_release_replace(ch, tmp_path):
     ({"document": {"csaf_version": "2.0", "tracking": {"id": "A"}}, "product_tree": {"branches": []}},
      "names no product"),
 ])
+@pytest.mark.no_controlplane
 def test_garbage_is_refused_with_a_reason(document, reason):
     with pytest.raises(CsafError, match=reason):
         parse(document)
@@ -160,6 +163,7 @@ def _paths(value, path=()):
         yield from _paths(child, (*path, key))
 
 
+@pytest.mark.no_controlplane
 @needs_csaf
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
