@@ -8,6 +8,7 @@ SHA-256 hashes (they are high-entropy, so a fast hash is enough); functions that
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import secrets
@@ -31,7 +32,6 @@ SENSOR_TOKEN_PREFIX = "mks_"
 API_TOKEN_PREFIX = "mka_"
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))  # verified against for unknown users
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,17 @@ class Identity:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def dummy_hash() -> str:
+    """A hash of no one's password, verified against for unknown users. Made when the API starts (argon2:
+    ~0.2 s), not at import: every CLI command imports this module and serves no login."""
+    return _dummy_hash(_hasher)
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash(secrets.token_hex(16))
 
 
 def new_token(prefix: str = "") -> str:
@@ -100,7 +111,7 @@ def check_password(db: Session, email: str, password: str, source: str = "") -> 
         db.refresh(user)
     at = f"{email} from {source or '?'}"
     if user is None:
-        _verify(_DUMMY_HASH, password)  # same cost as a real check: no user enumeration by timing
+        _verify(dummy_hash(), password)  # same cost as a real check: no user enumeration by timing
         return _audited(db, Attempt("failed"), None, f"{at} (unknown user)")
     if counted is None or counted.failed_logins > ACCOUNT_CEILING:
         if counted is not None:  # the attempt that crossed the ceiling pauses the account

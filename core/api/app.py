@@ -37,6 +37,7 @@ from core.api.routes import (
     vulnerabilities,
     zones,
 )
+from core.access import auth
 from core.api.security import SecuredApp
 from core.config import Settings
 from core.forward.worker import Worker
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         controlplane = ControlPlane(settings.database_dsn)
         controlplane.create_schema()
+        auth.dummy_hash()  # an unknown user's first login costs what a known one's does
         clickhouse = ClickHouseStore(
             settings.clickhouse_dsn, settings.clickhouse_cluster
         ).open()
