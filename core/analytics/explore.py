@@ -424,18 +424,19 @@ def _from_rollup(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, st
     """Records per bucket of the minutes [first, last) from the rollup (its rows' signed counts: a batch
     taken out counts 0), of the batches that started at or after the returned cutoff: none of their raw
     rows can have expired. Before it lie the batches the raw table keeps for the least retention in the
-    window's rows (DOUBT sooner), which a TTL merge may have dropped there; the caller reads those raw."""
+    rows read (DOUBT sooner), which a TTL merge may have dropped there; the caller reads those raw.
+    One query: the least retention is its scalar subquery."""
     batches, params = _batches(f, tenant_id)
-    minutes = "minute >= {first:DateTime('UTC')} AND minute < {last:DateTime('UTC')}"
-    params |= {"first": first, "last": last}
-    least = ch.query(f"SELECT minOrNull(retention_days) AS d FROM {kind.rollup} WHERE {batches} AND {minutes}"
-                     " AND retention_days > 0", params)[0]["d"]
-    cutoff = params["lo"] if least is None else max(params["lo"], datetime.now(UTC) - timedelta(days=least) + DOUBT)
     filters, values = _filtered(kind, f)
-    where = " AND ".join([batches, minutes, f"interval_start >= {{cutoff:{TS}}}", *filters])
-    rows = ch.query(f"SELECT toStartOfInterval(minute, INTERVAL {{step:UInt32}} SECOND) AS t, sum(records) AS n"
-                    f" FROM {kind.rollup} WHERE {where} GROUP BY t", params | values | {"cutoff": cutoff, "step": step})
-    return Counter({r["t"]: r["n"] for r in rows}), cutoff
+    where = " AND ".join([batches, "minute >= {first:DateTime('UTC')} AND minute < {last:DateTime('UTC')}", *filters])
+    least = f"(SELECT minOrNull(retention_days) FROM {kind.rollup} WHERE {where} AND retention_days > 0)"
+    (row,) = ch.query(
+        f"WITH greatest({{lo:{TS}}}, ifNull({{doubted:{TS}}} - toIntervalDay({least}), {{lo:{TS}}})) AS cutoff"
+        " SELECT cutoff, groupArray((t, n)) AS counts FROM ("
+        f" SELECT toStartOfInterval(minute, INTERVAL {{step:UInt32}} SECOND) AS t, sum(records) AS n FROM {kind.rollup}"
+        f" WHERE {where} AND interval_start >= cutoff GROUP BY t)",
+        params | values | {"first": first, "last": last, "step": step, "doubted": datetime.now(UTC) + DOUBT})
+    return Counter(dict(row["counts"])), utc(row["cutoff"])
 
 
 def search(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort, limit: int,
