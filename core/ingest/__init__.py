@@ -13,7 +13,8 @@ generation g — in any process; a group has a digest of its batches' tokens. So
 - if the core dies anywhere before the marker, the sensor (which got no answer) resends the batch:
   the next attempt has the same generation, skips the tables that hold the batch already (each
   insert is one block, stored whole or not at all; checked by query, so however long ago) and
-  inserts the rest, whatever group it is in now;
+  inserts the rest, whatever group it is in now; if it died taking an attempt out (rows re-inserted
+  negated, not yet deleted), the resend finishes the take-out and is stored as the next generation;
 - two workers storing the same batch at once store it once when each stores it alone (the same
   token). With several workers (a ClickHouse server), a batch whose group is still being stored when
   the sensor gives up waiting (30 s) and resends it to another worker could be stored twice; groups
