@@ -331,6 +331,9 @@ def explore_sorts(window: dict, ip: str) -> list[tuple[str, str, str, dict]]:
         (f"{api}flows?device= (30 d, by bytes)", f"{api}flows", {"sort": "-orig_bytes", "device": ip}, "30 d"),
         (f"{api}flows?protocol= (30 d, by bytes)", f"{api}flows", {"sort": "-orig_bytes", "protocol": "s7comm"},
          "30 d"),
+        *((f"{api}flows?{name}= (30 d, by time)", f"{api}flows", {name: value}, "30 d")
+          for name, value in (("device", ip), ("source", ip), ("destination", ip), ("port", 102))),
+        (f"{api}events?device= (30 d, by time)", f"{api}events", {"device": ip}, "30 d"),
         (f"{api}events (30 d, by count)", f"{api}events", {"sort": "-count"}, "30 d"),
         (f"{api}events (7 d, by count)", f"{api}events", {"sort": "-count"}, "7 d"),
     ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -56,6 +57,9 @@ DOUBT = timedelta(days=1)
 # a first page by another column is bounded by its first buckets holding this many times its rows: enough
 # that the bound comes close to the page's own last row (on 100 M flows, 1 024: 3 buckets of a day, not 1)
 SAMPLE = 1024
+# a first page by another column is first read past a guess that, were the window like its first buckets, holds
+# this many times its rows
+GUESS = 2
 
 
 @dataclass(frozen=True)
@@ -268,11 +272,13 @@ def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort
     """Up to ``limit`` rows after ``cursor`` (None: the first page), and the cursor of the next page.
     ``timeline``: the result's (``timeline``), when the caller has it — a first page in time order then
     reads only the buckets that hold it, a first page by another column is bounded by the rows of those
-    buckets."""
-    first = None
+    buckets (and read first past a tighter guess from them, kept when it holds the page)."""
+    first, share = None, 1.0
     if cursor is None and timeline:
         wanted = (limit + 1) * (1 if sort.column == "ts" else SAMPLE)
         first = _first_buckets(f.window, sort.descending, *timeline, wanted)
+        # the first buckets' share of the result's records
+        share = sum(b["n"] for b in timeline[1] if first.start <= b["t"] < first.end) / max(count(timeline[1]), 1)
     if first and sort.column == "ts":
         f = replace(f, window=first)
     where, params = _where(kind, f, tenant_id)
@@ -284,13 +290,20 @@ def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort
         # the sort column's own bound first: the granules its minmax index puts past the cursor are skipped
         where += (f" AND {sort.column} {'<=' if sort.descending else '>='} {{k0:{_type(kind, sort.column)}}}"
                   f" AND ({mine}) {'<' if sort.descending else '>'} ({theirs})")
+    columns = ", ".join((*kind.columns, *kind.extra, f"{kind.row_hash} AS row_hash"))
+    read = f"SELECT {columns} FROM {kind.table} WHERE {{}} ORDER BY {_order(sort)} LIMIT {{{{limit:UInt32}}}}"
+    rows = None
     if sort.column != "ts" and first:
-        where += _bound_by(ch, kind, sort, _where(kind, replace(f, window=first), tenant_id), params, limit + 1)
+        bound, guess = _bound_by(ch, kind, sort, _where(kind, replace(f, window=first), tenant_id), params,
+                                 limit + 1, share)
+        if guess:  # the whole page at or past it: these are its rows; else read up to the bound
+            rows = ch.query(read.format(where + guess), params | {"limit": limit + 1})
+            rows = rows if len(rows) > limit else None
+        where += bound
     elif sort.column != "ts":
         where += _bound(ch, kind, sort, where, params, limit + 1)
-    columns = ", ".join((*kind.columns, *kind.extra, f"{kind.row_hash} AS row_hash"))
-    rows = ch.query(f"SELECT {columns} FROM {kind.table} WHERE {where} ORDER BY {_order(sort)}"
-                    " LIMIT {limit:UInt32}", params | {"limit": limit + 1})
+    if rows is None:
+        rows = ch.query(read.format(where), params | {"limit": limit + 1})
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([_shaped(kind, r) for r in rows], encode_cursor(sort, rows[-1]) if more else None)
@@ -319,20 +332,29 @@ def _bound(ch: ClickHouseStore, kind: Kind, sort: Sort, where: str, params: dict
     return _up_to(kind, sort, with_time=False)
 
 
-def _bound_by(ch: ClickHouseStore, kind: Kind, sort: Sort, part: tuple[str, dict], params: dict, wanted: int) -> str:
+def _bound_by(ch: ClickHouseStore, kind: Kind, sort: Sort, part: tuple[str, dict], params: dict, wanted: int,
+              share: float) -> tuple[str, str]:
     """A condition that keeps the result's first ``wanted`` rows, from a ``part`` of the result (its WHERE and
-    parameters; here its first buckets): the (sort column, ts) of the part's ``wanted``-th row comes no later
-    in the order than the whole result's, so the rows up to it hold the page. Adds its values to ``params``;
-    empty when the part is shorter."""
+    parameters; here its first buckets, ``share`` of the result's rows): the (sort column, ts) of the part's
+    ``wanted``-th row comes no later in the order than the whole result's, so the rows up to it hold the page.
+    And a guess, tighter: the sort column at or before the part's row that the result, were it like the part,
+    holds GUESS times ``wanted`` rows up to — the page's rows if that many are there, which only reading them
+    tells (where values are spread evenly, every granule holds some past the first bound: the guess rules
+    most out). Adds their values to ``params``; each empty when the part is too short."""
     column, direction = sort.column, " DESC" if sort.descending else ""
     where, part_params = part
     rows = ch.query(f"SELECT {column} AS v, ts FROM {kind.table} WHERE {where}"
                     f" ORDER BY {column}{direction}, ts{direction} LIMIT {{wanted:UInt32}}",
                     part_params | {"wanted": wanted})
     if len(rows) < wanted:
-        return ""
+        return "", ""
     params |= {"bound": rows[-1]["v"], "bound_ts": rows[-1]["ts"]}
-    return _up_to(kind, sort, with_time=True)
+    bound = _up_to(kind, sort, with_time=True)
+    nth = math.ceil(GUESS * wanted * share)
+    if nth >= wanted or rows[nth - 1]["v"] == rows[-1]["v"]:  # no tighter than the bound's (ts) part
+        return bound, ""
+    params["guess"] = rows[nth - 1]["v"]
+    return bound, f" AND {column} {'>' if sort.descending else '<'}= {{guess:{_type(kind, column)}}}"
 
 
 def _up_to(kind: Kind, sort: Sort, with_time: bool) -> str:
@@ -424,18 +446,19 @@ def _from_rollup(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, st
     """Records per bucket of the minutes [first, last) from the rollup (its rows' signed counts: a batch
     taken out counts 0), of the batches that started at or after the returned cutoff: none of their raw
     rows can have expired. Before it lie the batches the raw table keeps for the least retention in the
-    window's rows (DOUBT sooner), which a TTL merge may have dropped there; the caller reads those raw."""
+    rows read (DOUBT sooner), which a TTL merge may have dropped there; the caller reads those raw.
+    One query: the least retention is its scalar subquery."""
     batches, params = _batches(f, tenant_id)
-    minutes = "minute >= {first:DateTime('UTC')} AND minute < {last:DateTime('UTC')}"
-    params |= {"first": first, "last": last}
-    least = ch.query(f"SELECT minOrNull(retention_days) AS d FROM {kind.rollup} WHERE {batches} AND {minutes}"
-                     " AND retention_days > 0", params)[0]["d"]
-    cutoff = params["lo"] if least is None else max(params["lo"], datetime.now(UTC) - timedelta(days=least) + DOUBT)
     filters, values = _filtered(kind, f)
-    where = " AND ".join([batches, minutes, f"interval_start >= {{cutoff:{TS}}}", *filters])
-    rows = ch.query(f"SELECT toStartOfInterval(minute, INTERVAL {{step:UInt32}} SECOND) AS t, sum(records) AS n"
-                    f" FROM {kind.rollup} WHERE {where} GROUP BY t", params | values | {"cutoff": cutoff, "step": step})
-    return Counter({r["t"]: r["n"] for r in rows}), cutoff
+    where = " AND ".join([batches, "minute >= {first:DateTime('UTC')} AND minute < {last:DateTime('UTC')}", *filters])
+    least = f"(SELECT minOrNull(retention_days) FROM {kind.rollup} WHERE {where} AND retention_days > 0)"
+    (row,) = ch.query(
+        f"WITH greatest({{lo:{TS}}}, ifNull({{doubted:{TS}}} - toIntervalDay({least}), {{lo:{TS}}})) AS cutoff"
+        " SELECT cutoff, groupArray((t, n)) AS counts FROM ("
+        f" SELECT toStartOfInterval(minute, INTERVAL {{step:UInt32}} SECOND) AS t, sum(records) AS n FROM {kind.rollup}"
+        f" WHERE {where} AND interval_start >= cutoff GROUP BY t)",
+        params | values | {"first": first, "last": last, "step": step, "doubted": datetime.now(UTC) + DOUBT})
+    return Counter(dict(row["counts"])), utc(row["cutoff"])
 
 
 def search(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort, limit: int,

@@ -13,7 +13,8 @@ generation g — in any process; a group has a digest of its batches' tokens. So
 - if the core dies anywhere before the marker, the sensor (which got no answer) resends the batch:
   the next attempt has the same generation, skips the tables that hold the batch already (each
   insert is one block, stored whole or not at all; checked by query, so however long ago) and
-  inserts the rest, whatever group it is in now;
+  inserts the rest, whatever group it is in now; if it died taking an attempt out (rows re-inserted
+  negated, not yet deleted), the resend finishes the take-out and is stored as the next generation;
 - two workers storing the same batch at once store it once when each stores it alone (the same
   token). With several workers (a ClickHouse server), a batch whose group is still being stored when
   the sensor gives up waiting (30 s) and resends it to another worker could be stored twice; groups
@@ -163,7 +164,11 @@ class Ingestor:
                 p.status = "duplicate"
                 continue
             # a resend after a crash: each table's insert is one block, stored whole or not at all
-            p.stored = self._stored_tables(p.key, p.batch.interval_start) if retried else set()
+            stored = self._stored_tables(p.key, p.batch.interval_start) if retried else set()
+            if stored is None:  # the crash was in a take-out of the attempt: finish it, store anew
+                self._take_out([(p.key, p.generation)])
+                p.generation, stored = p.generation + 1, set()
+            p.stored = stored
             live.append(p)
         if not live:
             return
@@ -274,11 +279,16 @@ class Ingestor:
             out[_key_tuple(key)] = (r["committed"] > 0, r["removed"], r["started"] > r["removed"])
         return out
 
-    def _stored_tables(self, key: dict, interval_start: datetime) -> set[str]:
-        """The raw tables that hold the batch's rows (whatever the deduplication window remembers)."""
+    def _stored_tables(self, key: dict, interval_start: datetime) -> set[str] | None:
+        """The raw tables that hold the batch's rows (whatever the deduplication window remembers); None when
+        a take-out had begun (rows re-inserted negated, not yet deleted): what they hold is cancelled, and
+        inserting it again in the same generation would be dropped as a duplicate."""
         where = f"{_KEY} AND interval_start = {{start:DateTime64(6)}}"
-        row = self.store.query("SELECT " + ", ".join(f"(SELECT count() FROM {t} WHERE {where}) AS {t}"
-                                                      for t in INSERT_ORDER), key | {"start": interval_start})[0]
+        held = [f"(SELECT count() FROM {t} WHERE {where}) AS {t}" for t in INSERT_ORDER]
+        held += [f"(SELECT count() FROM {t} WHERE {where} AND sign = -1) AS {t}_out" for t in RETRACTABLE]
+        row = self.store.query("SELECT " + ", ".join(held), key | {"start": interval_start})[0]
+        if any(row[f"{t}_out"] for t in RETRACTABLE):
+            return None
         return {t for t in INSERT_ORDER if row[t]}
 
     def _log_attempts(self, pending: list[_Pending], state: str) -> None:

@@ -108,8 +108,8 @@ def test_a_first_page_by_another_column_is_bounded_by_its_first_buckets(ch, esti
     order, filters = explore.sort_of(explore.FLOWS, sort), explore.Filters(WINDOW)
     monkeypatch.setattr(explore, "SAMPLE", 4)  # 404 rows: the newest (oldest) of the hours' 4,000 a minute
     found = explore.search(ch, explore.FLOWS, 1, filters, order, 100)
-    part, rows = estimates
-    assert part["marks"] <= 2 and rows["marks"] <= 2
+    part, *guessed, rows = estimates  # (the guess: the largest bytes' 80 rows, too few for the page)
+    assert all(e["marks"] <= 2 for e in (part, *guessed, rows))
     assert found.page == unbounded(ch, monkeypatch, explore.FLOWS, 1, filters, order, 100)
 
 
@@ -132,3 +132,37 @@ def test_an_upgraded_store_indexes_the_parts_it_holds(ch, estimates):
     estimates.clear()
     assert explore.page(ch, explore.FLOWS, 1, filters, order, 100) == before
     assert estimates[-1]["marks"] <= 2
+
+
+@pytest.fixture(scope="module")
+def spread(ch) -> Window:
+    """Tenant 2's ten hours of flows (400 an hour) a month after tenant 1's (another partition: its parts are not
+    merged with theirs), whose durations are spread evenly over them, but the first hour's, which are the
+    shortest; their window."""
+    ingest, per_hour, start = Ingestor(ch), 400, T0 + timedelta(days=40)
+    for hour in range(HOURS):
+        durations = [i / 1000 if hour == 0 else 1 + (hour * per_hour + i) * 7919 % (HOURS * per_hour) / 1000
+                     for i in range(per_hour)]
+        flows = [flow(orig_h=f"10.2.0.{i % 250}", ts=start + timedelta(hours=hour, seconds=i / 10), duration=d)
+                 for i, d in enumerate(durations)]
+        batch = make_batch(flows, start=start + timedelta(hours=hour))
+        assert ingest.ingest(2, 2, wire.encode(batch)).status == "stored"
+    return Window(start, start + timedelta(hours=HOURS))
+
+
+@pytest.mark.parametrize("descending", [True, False])
+def test_a_first_page_by_evenly_spread_values_is_read_past_a_guess(ch, spread, monkeypatch, descending):
+    """Durations spread evenly over the hours (at 100 M flows every granule then holds some past the first buckets'
+    bound, which rules none out): the page is first read past the value that, were the window like its first
+    buckets, twice its rows reach. The newest hour is like the window: that read holds the page. The oldest hour
+    holds the shortest only: too few reach its guess, and the page is read up to the bound. Either way it is the
+    whole window's page."""
+    monkeypatch.setattr(explore, "SAMPLE", 4)  # 152 rows: the first buckets are one hour, a tenth of the rows
+    seen, query = [], ch.query
+    monkeypatch.setattr(ch, "query", lambda sql, params=None: seen.append(sql) or query(sql, params))
+    order, filters = explore.Sort("duration", descending), explore.Filters(spread)
+    found = explore.search(ch, explore.FLOWS, 2, filters, order, 37)
+    guessed = [i for i, sql in enumerate(seen) if "{guess:" in sql]
+    assert len(guessed) == 1 and (guessed[0] == len(seen) - 1) == descending  # else read again, to the bound
+    monkeypatch.undo()
+    assert found.page == unbounded(ch, monkeypatch, explore.FLOWS, 2, filters, order, 37)

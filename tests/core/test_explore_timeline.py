@@ -136,6 +136,21 @@ def test_raw_rows_a_retention_dropped_are_not_counted(ch):
         ch.command(f"OPTIMIZE TABLE {merged} FINAL")
 
 
+def test_the_least_retention_in_a_window_decides_what_is_read_raw(ch):
+    """Two batches in one window: one re-dated to a retention that has passed for it (raw rows dropped, the
+    rollups' kept a week longer), one kept for years. The rollups count only what the least retention cannot
+    have expired: the first batch is read raw (nothing), the second counted."""
+    assert Ingestor(ch).ingest(4, 5, wire.encode(batch(T0 + timedelta(days=1), 5))).status == "stored"
+    redate(ch, 4, (datetime.now(UTC) - T0).days - 3, now=datetime.now(UTC) + timedelta(days=2))
+    kept = Ingestor(ch, retention=lambda tenant: 5000)
+    assert kept.ingest(4, 5, wire.encode(batch(T0 + timedelta(days=2), 5))).status == "stored"
+    f = explore.Filters(Window(T0, T0 + timedelta(days=7)))
+    for kind in (explore.FLOWS, explore.EVENTS):
+        step, buckets = explore.timeline(ch, kind, 4, f)
+        assert (step, buckets) == raw(ch, kind, 4, f)
+        assert {b["t"].date() for b in buckets} == {(T0 + timedelta(days=2)).date()}, kind
+
+
 def test_an_upgraded_store_counts_the_records_it_held(ch):
     """Records stored before migration 025: migrating fills the rollups from them."""
     for kind in (explore.FLOWS, explore.EVENTS):

@@ -182,3 +182,34 @@ def test_batches_with_bad_values_in_a_group_are_refused_alone(client, monkeypatc
     alone = sorted((r["uid"], r["community_id"], r["duration"]) for b in good.values()
                    for r in wire.decode(b).tables["flows"].select(["uid", "community_id", "duration"]).to_pylist())
     assert [(r["uid"], r["community_id"], r["duration"]) for r in stored] == alone
+
+
+def test_a_batch_resent_after_a_crash_inside_its_take_out_is_stored_whole(client, monkeypatch):
+    """The core dies during a take-out: its rows re-inserted negated, not yet deleted (every signed count
+    says 0). The resend of the same generation must store them again, not count them as stored."""
+    store, tenant = client.app.state.clickhouse, 45
+    sensor = tenant * 100
+    body = bodies_for(tenant)[sensor]
+    failing = Ingestor(store)
+    real_command = store.command
+
+    def step(at):
+        if at == "before:batches":
+            raise OSError("the store went away")
+
+    def command(sql, *args, **kwargs):
+        if sql.startswith("DELETE"):
+            raise Crash(sql)
+        return real_command(sql, *args, **kwargs)
+    monkeypatch.setattr(failing, "_step", step)
+    monkeypatch.setattr(store, "command", command)
+    with pytest.raises(Crash):
+        failing.ingest(tenant, sensor, body)
+    monkeypatch.undo()
+    assert raw_bytes(store, tenant) == 0 and totals(store, tenant)["flows"] == 4  # +2 and -2
+
+    assert Ingestor(store).ingest(tenant, sensor, body).status == "stored"
+    expected = expected_bytes({sensor: body})
+    assert raw_bytes(store, tenant) == expected
+    assert totals(store, tenant) == {"flows": 2, "events": 1, "batches": 1, "rolled_up_bytes": expected}
+    assert store.query("SELECT sum(sign) AS n FROM events WHERE tenant_id = {t:UInt32}", {"t": tenant})[0]["n"] == 1
