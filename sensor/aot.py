@@ -20,7 +20,6 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import marshal
 import os
 import shutil
 import subprocess
@@ -264,7 +263,7 @@ def write_checks(out: Path, exports: dict[str, list]) -> None:
     build (``jit.compiled_checks``): a start compiled them, ~0.5 ms a kernel."""
     kernels = {name: (kernel_exports, *jit.call_code(kernel_exports)) for name, kernel_exports in exports.items()}
     written = out / f".{jit.CHECKS}-{os.getpid()}"
-    written.write_bytes(marshal.dumps({"made_by": jit.checks_made_by(), "kernels": kernels}))
+    written.write_bytes(jit.sealed_checks(kernels))
     os.replace(written, out / jit.CHECKS)
 
 

@@ -373,7 +373,10 @@ def compiled_checks(directory: Path) -> dict:
     ``sensor.aot`` writes them; {} when there are none, or they were made by another ``call_code`` or Python
     (a start compiles its own: ~0.5 ms a kernel)."""
     try:
-        kept = marshal.loads((directory / CHECKS).read_bytes())
+        sealed = (directory / CHECKS).read_bytes()
+        if sealed[:_SEAL] != _seal_of(sealed[_SEAL:]):  # damaged: marshal may crash on it, the code more so
+            return {}
+        kept = marshal.loads(sealed[_SEAL:])
         kernels = kept["kernels"] if kept["made_by"] == checks_made_by() else {}
         for name, (exports, refs, code) in kernels.items():
             if not (isinstance(name, str) and isinstance(exports, list) and isinstance(code, types.CodeType)
@@ -381,8 +384,21 @@ def compiled_checks(directory: Path) -> dict:
                             and isinstance(r[1], str) for n, r in refs.items())):
                 return {}
         return kernels
-    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+    except Exception:  # whatever else is wrong with it: a start compiles its own
         return {}
+
+
+_SEAL = 16  # bytes of the checks file's digest of the rest
+
+
+def _seal_of(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=_SEAL).digest()
+
+
+def sealed_checks(kernels: dict) -> bytes:
+    """The checks file's bytes for ``kernels`` ({kernel: (exports, refs, code)}): a digest, then the marshal."""
+    payload = marshal.dumps({"made_by": checks_made_by(), "kernels": kernels})
+    return _seal_of(payload) + payload
 
 
 class _Kernel:

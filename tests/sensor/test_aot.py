@@ -576,15 +576,23 @@ def test_a_start_takes_the_argument_checks_compiled_with_the_build(built, captur
 
     taken = started()
     assert taken["aot"] and taken["compiled"] == 0
-    kept = marshal.loads(checks.read_bytes())
+    good = checks.read_bytes()
+    kept = marshal.loads(good[jit._SEAL:])
     other = kept["kernels"]["sensor.meter.flows._in_arrival_order"]
     kept["kernels"]["sensor.meter.flows._in_arrival_order"] = (other[0][:0], *other[1:])  # made for no export
-    checks.write_bytes(marshal.dumps(kept))
+    checks.write_bytes(one_made_anew := jit.sealed_checks(kept["kernels"]))
     one = started()
     assert one["compiled"] == 1 and one["out"] == taken["out"]
     kept["made_by"] = "0" * 24
-    checks.write_bytes(marshal.dumps(kept))
+    checks.write_bytes(jit._seal_of(payload := marshal.dumps(kept)) + payload)
     every = started()
     assert every["compiled"] >= 4 and every["out"] == taken["out"]
     checks.write_bytes(b"not marshal")
     assert started() == every
+    # what is under the seal changed (damage: marshal, or the checks it makes, may crash on it): not taken, and
+    # ensure mends it
+    checks.write_bytes(good[:jit._SEAL] + one_made_anew[jit._SEAL:])
+    assert started() == every
+    ensured = subprocess.run([sys.executable, "-m", "sensor.aot", "ensure", "--out", str(copy), "--log", str(log)],
+                             capture_output=True, text=True, env=_env(False), timeout=600, check=False)
+    assert ensured.returncode == 0 and checks.read_bytes() == good, ensured.stderr
