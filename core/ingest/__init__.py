@@ -13,8 +13,10 @@ generation g — in any process; a group has a digest of its batches' tokens. So
 - if the core dies anywhere before the marker, the sensor (which got no answer) resends the batch:
   the next attempt has the same generation, skips the tables that hold the batch already (each
   insert is one block, stored whole or not at all; checked by query, so however long ago) and
-  inserts the rest, whatever group it is in now; if it died taking an attempt out (rows re-inserted
-  negated, not yet deleted), the resend finishes the take-out and is stored as the next generation;
+  inserts the rest, whatever group it is in now; if it died taking an attempt out (its intent
+  'removing' logged, not yet 'removed': rows re-inserted negated, or deleted, which an insert under
+  the attempt's tokens would not bring back), the resend finishes the take-out and is stored as the
+  next generation;
 - two workers storing the same batch at once store it once when each stores it alone (the same
   token). With several workers (a ClickHouse server), a batch whose group is still being stored when
   the sensor gives up waiting (30 s) and resends it to another worker could be stored twice; groups
@@ -159,15 +161,15 @@ class Ingestor:
         states = self._states([p.key for p in group])
         live = []
         for p in group:
-            committed, p.generation, retried = states[_key_tuple(p.key)]
+            committed, p.generation, retried, halfway = states[_key_tuple(p.key)]
             if committed:
                 p.status = "duplicate"
                 continue
             # a resend after a crash: each table's insert is one block, stored whole or not at all
-            stored = self._stored_tables(p.key, p.batch.interval_start) if retried else set()
-            if stored is None:  # the crash was in a take-out of the attempt: finish it, store anew
-                self._take_out([(p.key, p.generation)])
-                p.generation, stored = p.generation + 1, set()
+            stored = self._stored_tables(p.key, p.batch.interval_start) if retried and not halfway else set()
+            if halfway or stored is None:  # the crash was in a take-out of the attempt: what it deleted would be
+                self._take_out([(p.key, p.generation)])  # dropped as a duplicate of this generation: finish it,
+                p.generation, stored = p.generation + 1, set()  # store anew
             p.stored = stored
             live.append(p)
         if not live:
@@ -226,7 +228,7 @@ class Ingestor:
         for row in stale:
             key = _key(row["tenant_id"], row["sensor_id"], row["batch_id"])
             with self._lock(row["tenant_id"], row["sensor_id"]):
-                committed, generation, _ = self._state(key)
+                committed, generation, _, _ = self._state(key)
                 if not committed and generation == row["generation"]:
                     self._take_out([(key, generation)])
                     log.warning("took out partial batch %s of sensor %s", row["batch_id"], row["sensor_id"])
@@ -256,27 +258,29 @@ class Ingestor:
         """Whether this sensor's batch ``batch_id`` is stored (its commit marker is written)."""
         return self._state(_key(tenant_id, sensor_id, batch_id))[0]
 
-    def _state(self, key: dict) -> tuple[bool, int, bool]:
+    def _state(self, key: dict) -> tuple[bool, int, bool, bool]:
         return self._states([key])[_key_tuple(key)]
 
-    def _states(self, keys: list[dict]) -> dict[tuple, tuple[bool, int, bool]]:
+    def _states(self, keys: list[dict]) -> dict[tuple, tuple[bool, int, bool, bool]]:
         """Per batch key: (committed, the generation of the next attempt, whether that generation
-        was attempted before: the core died during it)."""
+        was attempted before: the core died during it, and whether a take-out of it had begun)."""
         where = ("tenant_id IN {tenants:Array(UInt32)} AND sensor_id IN {sensors:Array(UInt32)} "
                  "AND batch_id IN {batches:Array(UUID)}")
         rows = self.store.query(
             "SELECT tenant_id, sensor_id, toString(batch_id) AS batch_id, sum(committed) AS committed, "
-            "sum(removed) AS removed, sum(started) AS started FROM ("
-            f" SELECT tenant_id, sensor_id, batch_id, 1 AS committed, 0 AS removed, 0 AS started FROM batches WHERE {where}"
-            " UNION ALL SELECT tenant_id, sensor_id, batch_id, 0, state = 'removed', state = 'started'"
-            f" FROM ingest_intents WHERE {where}) GROUP BY tenant_id, sensor_id, batch_id",
+            "sum(removed) AS removed, sum(started) AS started, groupArrayIf(generation, removing) AS removing FROM ("
+            f" SELECT tenant_id, sensor_id, batch_id, 1 AS committed, 0 AS removed, 0 AS started, 0 AS removing,"
+            f" toUInt32(0) AS generation FROM batches WHERE {where}"
+            " UNION ALL SELECT tenant_id, sensor_id, batch_id, 0, state = 'removed', state = 'started',"
+            f" state = 'removing', generation FROM ingest_intents WHERE {where}) GROUP BY tenant_id, sensor_id, batch_id",
             {"tenants": sorted({k["tenant"] for k in keys}), "sensors": sorted({k["sensor"] for k in keys}),
              "batches": sorted({k["batch"] for k in keys})})
         found = {(r["tenant_id"], r["sensor_id"], r["batch_id"]): r for r in rows}
         out = {}
         for key in keys:
-            r = found.get(_key_tuple(key), {"committed": 0, "removed": 0, "started": 0})
-            out[_key_tuple(key)] = (r["committed"] > 0, r["removed"], r["started"] > r["removed"])
+            r = found.get(_key_tuple(key), {"committed": 0, "removed": 0, "started": 0, "removing": []})
+            out[_key_tuple(key)] = (r["committed"] > 0, r["removed"], r["started"] > r["removed"],
+                                    r["removed"] in r["removing"])
         return out
 
     def _stored_tables(self, key: dict, interval_start: datetime) -> set[str] | None:
@@ -302,6 +306,7 @@ class Ingestor:
         keys = {"keys": [_key_tuple(key) for key, _ in attempts]}
         where = "(tenant_id, sensor_id, batch_id) IN {keys:Array(Tuple(UInt32, UInt32, UUID))}"
         token = _joint_token([_token(key, generation) for key, generation in attempts])
+        self._log_take_out(attempts, "removing")  # a resend after a crash from here on must store anew
         for table in RETRACTABLE:
             # its own token: a second retraction of the same rows (a later generation) is not a
             # duplicate of the first
@@ -311,9 +316,12 @@ class Ingestor:
             )
         for table in INSERT_ORDER:
             self.store.command(f"DELETE FROM {self.store.local(table)} {self.store.on_cluster} WHERE {where}", keys)
+        self._log_take_out(attempts, "removed")
+
+    def _log_take_out(self, attempts: list[tuple[dict, int]], state: str) -> None:
         self.store.insert_rows("ingest_intents", [
             {"tenant_id": key["tenant"], "sensor_id": key["sensor"], "batch_id": key["batch"],
-             "generation": generation, "state": "removed"} for key, generation in attempts])
+             "generation": generation, "state": state} for key, generation in attempts])
 
     def _step(self, step: str) -> None:
         if step == self.crash_at:

@@ -184,29 +184,37 @@ def test_batches_with_bad_values_in_a_group_are_refused_alone(client, monkeypatc
     assert [(r["uid"], r["community_id"], r["duration"]) for r in stored] == alone
 
 
-def test_a_batch_resent_after_a_crash_inside_its_take_out_is_stored_whole(client, monkeypatch):
+@pytest.mark.parametrize("crash, rows_left", [("DELETE", 4), ("removed", 0)], ids=["negated", "deleted"])
+def test_a_batch_resent_after_a_crash_inside_its_take_out_is_stored_whole(client, monkeypatch, crash, rows_left):
     """The core dies during a take-out: its rows re-inserted negated, not yet deleted (every signed count
-    says 0). The resend of the same generation must store them again, not count them as stored."""
-    store, tenant = client.app.state.clickhouse, 45
+    says 0), or deleted, not yet logged as removed. The resend must store them again, not count them as
+    stored nor insert them under the attempt's tokens (dropped as duplicates of what was deleted)."""
+    store, tenant = client.app.state.clickhouse, 45 + rows_left
     sensor = tenant * 100
     body = bodies_for(tenant)[sensor]
     failing = Ingestor(store)
-    real_command = store.command
+    real_command, real_rows = store.command, store.insert_rows
 
     def step(at):
         if at == "before:batches":
             raise OSError("the store went away")
 
     def command(sql, *args, **kwargs):
-        if sql.startswith("DELETE"):
+        if sql.startswith(crash):
             raise Crash(sql)
         return real_command(sql, *args, **kwargs)
+
+    def insert_rows(table, rows):
+        if table == "ingest_intents" and rows[0]["state"] == crash:
+            raise Crash(table)
+        return real_rows(table, rows)
     monkeypatch.setattr(failing, "_step", step)
     monkeypatch.setattr(store, "command", command)
+    monkeypatch.setattr(store, "insert_rows", insert_rows)
     with pytest.raises(Crash):
         failing.ingest(tenant, sensor, body)
     monkeypatch.undo()
-    assert raw_bytes(store, tenant) == 0 and totals(store, tenant)["flows"] == 4  # +2 and -2
+    assert raw_bytes(store, tenant) == 0 and totals(store, tenant)["flows"] == rows_left  # (+2 and -2)
 
     assert Ingestor(store).ingest(tenant, sensor, body).status == "stored"
     expected = expected_bytes({sensor: body})
