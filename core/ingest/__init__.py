@@ -177,7 +177,7 @@ class Ingestor:
         if self.observe_group:
             self.observe_group(len(live))
         self._step("start")
-        self._log_attempts(live, "started")
+        self._log_intents([(p.key, p.generation) for p in live], "started")
         # detection examines the batches while their rows are stored (the inserts let go of the
         # GIL) and writes its alerts once they are
         examining = self._examiner.submit(self._examine, live) if self._examiner else None
@@ -295,10 +295,6 @@ class Ingestor:
             return None
         return {t for t in INSERT_ORDER if row[t]}
 
-    def _log_attempts(self, pending: list[_Pending], state: str) -> None:
-        self.store.insert_rows("ingest_intents", [
-            {"tenant_id": p.tenant_id, "sensor_id": p.sensor_id, "batch_id": p.batch.batch_id,
-             "generation": p.generation, "state": state} for p in pending])
 
     def _take_out(self, attempts: list[tuple[dict, int]]) -> None:
         """Remove every row of batches (key, generation) that are not committed, and log their
@@ -306,7 +302,7 @@ class Ingestor:
         keys = {"keys": [_key_tuple(key) for key, _ in attempts]}
         where = "(tenant_id, sensor_id, batch_id) IN {keys:Array(Tuple(UInt32, UInt32, UUID))}"
         token = _joint_token([_token(key, generation) for key, generation in attempts])
-        self._log_take_out(attempts, "removing")  # a resend after a crash from here on must store anew
+        self._log_intents(attempts, "removing")  # a resend after a crash from here on must store anew
         for table in RETRACTABLE:
             # its own token: a second retraction of the same rows (a later generation) is not a
             # duplicate of the first
@@ -316,9 +312,9 @@ class Ingestor:
             )
         for table in INSERT_ORDER:
             self.store.command(f"DELETE FROM {self.store.local(table)} {self.store.on_cluster} WHERE {where}", keys)
-        self._log_take_out(attempts, "removed")
+        self._log_intents(attempts, "removed")
 
-    def _log_take_out(self, attempts: list[tuple[dict, int]], state: str) -> None:
+    def _log_intents(self, attempts: list[tuple[dict, int]], state: str) -> None:
         self.store.insert_rows("ingest_intents", [
             {"tenant_id": key["tenant"], "sensor_id": key["sensor"], "batch_id": key["batch"],
              "generation": generation, "state": state} for key, generation in attempts])
