@@ -414,7 +414,9 @@ def bucket_seconds(window: Window) -> int:
 
 def timeline(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters) -> tuple[int, list[dict]]:
     """Records per bucket of the filtered result: (bucket seconds, [{t, n}]). The window's whole minutes
-    come from the rollup when it holds every filter's column (``_from_rollup``), the rest from raw."""
+    come from the rollup when it holds every filter's column (``_from_rollup``); with buckets of an hour or
+    more and one filter, an address or a flow's port, its whole hours from the rollup per value and hour
+    (``_from_values``); the rest from raw."""
     step = bucket_seconds(f.window)
     where, params = _where(kind, f, tenant_id)
     valued = _valued(kind, f) if step % 3600 == 0 else None
@@ -504,11 +506,11 @@ def _from_values(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, va
     wholly at or after the returned cutoff and before ``beyond``: within the window's margins, and none of their
     raw rows can have expired by the least retention of the rows read (DOUBT sooner). The caller reads the
     other batches raw."""
-    batches, params = _batches(f, tenant_id)
+    _, params = _batches(f, tenant_id)
     where = " AND ".join(["tenant_id = {tenant:UInt32}", valued, "hour >= {first:DateTime('UTC')}",
                           "hour < {last:DateTime('UTC')}", "interval_hour < {beyond:DateTime('UTC')}"])
     least = (f"(SELECT minOrNull(least_days) FROM {kind.values} WHERE {where}"
-             f" AND interval_hour >= toStartOfHour({{lo:{TS}}}) AND least_days < 65535)")
+             f" AND interval_hour >= toStartOfHour({{lo:{TS}}}) AND least_days < 65535)")  # (65535: kept for good)
     (row,) = ch.query(
         f"WITH greatest({{lo:{TS}}}, ifNull({{doubted:{TS}}} - toIntervalDay({least}), {{lo:{TS}}})) AS cutoff,"
         " toStartOfHour(cutoff) AS floored, if(floored = cutoff, floored, floored + toIntervalHour(1)) AS since"

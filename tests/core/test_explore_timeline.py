@@ -90,6 +90,11 @@ WINDOWS = {  # (start, end): spans of every bucket size up to 3 hours
     "4 d, ends 6 minutes before a batch": (T0 + timedelta(seconds=13), T0 + timedelta(minutes=433 * 12 - 6)),
     "4 d, starts 6 minutes after a batch": (T0 + timedelta(minutes=433 * 2 + 6), T0 + timedelta(days=4, minutes=1)),
     "4 d, +05:30": (at("2024-05-01T17:30:20.000001+05:30"), at("2024-05-05T17:30:00+05:30")),
+    # whole hours, a batch's records in the first (last) one while its interval starts 5 minutes past the end
+    # (8 minutes before the start): the hour of interval_start it shares with batches of the window is read raw
+    "4 d, ends 5 minutes before a batch, whole hours": (T0 - timedelta(days=2), T0 + timedelta(minutes=433 * 5 - 5)),
+    "4 d, starts 8 minutes after a batch, whole hours": (T0 + timedelta(minutes=433 * 4 + 8),
+                                                         T0 + timedelta(days=4, minutes=433 * 4 + 8)),
 }
 FILTERS = {  # filters the minute rollup answers, the hourly one (an address or a flow's port alone), neither
     "flows": [{}, {"sensor": 2, "protocol": "s7comm"}, {"protocol": "tcp", "status": "SF"}, {"device": "10.0.1.2"},

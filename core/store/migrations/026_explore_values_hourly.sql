@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS {{TABLE explore_flow_values_batches}} {{ON_CLUSTER}}
     batch_id  UUID
 )
 ENGINE = {{ENGINE ReplacingMergeTree}}
-ORDER BY (tenant_id, sensor_id, batch_id);
+ORDER BY (tenant_id, sensor_id, batch_id)
+SETTINGS non_replicated_deduplication_window = 1000;
 
 {{DISTRIBUTED explore_flow_values_batches sipHash64(tenant_id, sensor_id)}};
 
@@ -126,7 +127,8 @@ CREATE TABLE IF NOT EXISTS {{TABLE explore_event_values_batches}} {{ON_CLUSTER}}
     batch_id  UUID
 )
 ENGINE = {{ENGINE ReplacingMergeTree}}
-ORDER BY (tenant_id, sensor_id, batch_id);
+ORDER BY (tenant_id, sensor_id, batch_id)
+SETTINGS non_replicated_deduplication_window = 1000;
 
 {{DISTRIBUTED explore_event_values_batches sipHash64(tenant_id, sensor_id)}};
 
