@@ -9,9 +9,12 @@ by another column than time is read within a bound on that column (and ts) that 
 order holding the page, so its sort reads the rows that reach the page, not the window's.
 The count is the timeline's buckets summed. The timeline counts the window's whole minutes from a rollup
 of records per minute and batch (migration 025) when it holds every filter's column (sensor, protocol,
-status; for events action and port too), with the raw window rule on the batch's ``interval_start``; the
-partial minutes at the window's edges, batches whose raw rows may have expired, and any other filter
-(addresses, flows' port, attrs, uids) are read from raw.
+status; for events action and port too), with the raw window rule on the batch's ``interval_start``; with
+buckets of an hour or more, a filter by one address (source, destination, device) or a flow's port alone
+counts the window's whole hours from a rollup of records per value and hour (migration 026). The partial
+minutes or hours at the window's edges, the hours of ``interval_start`` that straddle the window's margins,
+batches whose raw rows may have expired, and any other filter (attrs, uids, an address with another filter)
+are read from raw.
 """
 
 from __future__ import annotations
@@ -73,17 +76,25 @@ class Kind:
     extra: tuple[str, ...] = ()  # selected but not sortable
     rollup: str = ""  # its records per minute and batch (migration 025)
     rolled: frozenset[str] = frozenset()  # the filters (Filters' fields) whose columns the rollup holds
+    values: str = ""  # its records per value (address, port) and hour (migration 026)
+    valued: tuple[tuple[str, str], ...] = ()  # (a filter alone, its condition there)
 
 
+# a filter by one address, in migration 026's rollup: side 1 the originator's, 2 the responder's, 3 both
+ADDRESSES = (("device", "value = {device:String} AND side IN (1, 2, 3)"),
+             ("source", "value = {source:String} AND side IN (1, 3)"),
+             ("destination", "value = {destination:String} AND side IN (2, 3)"))
 FLOWS = Kind("flows", FLOW_COLUMNS, "(proto = {protocol:String} OR has(splitByChar(',', service), {protocol:String}))",
              "conn_state = {status:String}", "(orig_p = {port:UInt16} OR resp_p = {port:UInt16})",
              "cityHash64(final, ts_end, orig_p, resp_p, orig_bytes, resp_bytes, orig_pkts, resp_pkts, conn_state, history)",
              ("community_id", "vlan", "ethertype", "history", "orig_ip_bytes", "resp_ip_bytes", "final"),
-             "explore_flows_1m", frozenset({"sensor", "protocol", "status"}))
+             "explore_flows_1m", frozenset({"sensor", "protocol", "status"}), "explore_flow_values_1h",
+             (*ADDRESSES, ("port", "value = toString({port:UInt16}) AND side = 4")))
 EVENTS = Kind("events", EVENT_COLUMNS, "protocol = {protocol:String}", "status = {status:String}",
               "resp_p = {port:UInt16}",
               "cityHash64(ts_end, resp_p, protocol, action, status, count, mapKeys(attrs), mapValues(attrs))",
-              ("attrs",), "explore_events_1m", frozenset({"sensor", "protocol", "action", "status", "port"}))
+              ("attrs",), "explore_events_1m", frozenset({"sensor", "protocol", "action", "status", "port"}),
+              "explore_event_values_1h", ADDRESSES)
 KINDS = {"flows": FLOWS, "events": EVENTS}
 
 
@@ -403,32 +414,59 @@ def bucket_seconds(window: Window) -> int:
 
 def timeline(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters) -> tuple[int, list[dict]]:
     """Records per bucket of the filtered result: (bucket seconds, [{t, n}]). The window's whole minutes
-    come from the rollup when it holds every filter's column (``_from_rollup``), the rest from raw."""
+    come from the rollup when it holds every filter's column (``_from_rollup``); with buckets of an hour or
+    more and one filter, an address or a flow's port, its whole hours from the rollup per value and hour
+    (``_from_values``); the rest from raw."""
     step = bucket_seconds(f.window)
     where, params = _where(kind, f, tenant_id)
-    first, last = _ceil_minute(f.window.start), f.window.end.replace(second=0, microsecond=0)
-    if not _rolled(kind, f) or first >= last:
+    valued = _valued(kind, f) if step % 3600 == 0 else None
+    unit = timedelta(hours=1) if valued else timedelta(minutes=1)
+    first, last = _ceil(f.window.start, unit), _floor(f.window.end, unit)
+    if not (valued or _rolled(kind, f)) or first >= last:
         counts = _raw_counts(ch, kind, [where], params, step)
     else:
-        counts, cutoff = _from_rollup(ch, kind, tenant_id, f, step, first, last)
+        if valued:  # batches from ``beyond`` on share their hour of interval_start with some past the window
+            beyond = _floor(params["hi"], unit)
+            counts, cutoff = _from_values(ch, kind, tenant_id, f, valued, step, (first, last), beyond)
+        else:
+            (counts, cutoff), beyond = _from_rollup(ch, kind, tenant_id, f, step, first, last), params["hi"]
         parts = [f"{where} AND ts < {{first:{TS}}}"] if f.window.start < first else []
         parts += [f"{where} AND ts >= {{last:{TS}}}"] if last < f.window.end else []
-        if cutoff > params["lo"]:  # batches the raw table may have dropped: as it holds them
-            parts.append(f"{where} AND ts >= {{first:{TS}}} AND ts < {{last:{TS}}} AND interval_start < {{cutoff:{TS}}}")
-        params |= {"first": first, "last": last, "cutoff": cutoff}
+        inner = f"{where} AND ts >= {{first:{TS}}} AND ts < {{last:{TS}}}"
+        if cutoff > params["lo"]:  # batches the raw table may have dropped (or sharing an hour): as it holds them
+            parts.append(f"{inner} AND interval_start < {{cutoff:{TS}}}")
+        if beyond < params["hi"]:
+            parts.append(f"{inner} AND interval_start >= {{beyond:{TS}}} AND interval_start >= {{cutoff:{TS}}}")
+        params |= {"first": first, "last": last, "cutoff": cutoff, "beyond": beyond}
         counts.update(_raw_counts(ch, kind, parts, params, step))
     return step, [{"t": utc(t), "n": n} for t, n in sorted(counts.items()) if n]
 
 
+def _asked(f: Filters) -> set[str]:
+    return {each.name for each in fields(f) if each.name != "window" and getattr(f, each.name) not in (None, "", ())}
+
+
 def _rolled(kind: Kind, f: Filters) -> bool:
     """Whether the kind's rollup holds the columns of every filter ``f`` sets."""
-    asked = {field.name for field in fields(f) if field.name != "window" and getattr(f, field.name) not in (None, "", ())}
-    return bool(kind.rollup) and asked <= kind.rolled
+    return bool(kind.rollup) and _asked(f) <= kind.rolled
 
 
-def _ceil_minute(t: datetime) -> datetime:
-    whole = t.replace(second=0, microsecond=0)
-    return whole if whole == t else whole + timedelta(minutes=1)
+def _valued(kind: Kind, f: Filters) -> str | None:
+    """The condition in the kind's rollup per value and hour of the one filter ``f`` sets, if it holds it."""
+    asked = _asked(f)
+    return dict(kind.valued).get(asked.pop()) if len(asked) == 1 else None
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _floor(t: datetime, unit: timedelta) -> datetime:
+    return t - (t - EPOCH) % unit
+
+
+def _ceil(t: datetime, unit: timedelta) -> datetime:
+    whole = _floor(t, unit)
+    return whole if whole == t else whole + unit
 
 
 def _raw_counts(ch: ClickHouseStore, kind: Kind, parts: list[str], params: dict, step: int) -> Counter:
@@ -459,6 +497,29 @@ def _from_rollup(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, st
         f" WHERE {where} AND interval_start >= cutoff GROUP BY t)",
         params | values | {"first": first, "last": last, "step": step, "doubted": datetime.now(UTC) + DOUBT})
     return Counter(dict(row["counts"])), utc(row["cutoff"])
+
+
+def _from_values(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, valued: str, step: int,
+                 hours: tuple[datetime, datetime], beyond: datetime) -> tuple[Counter, datetime]:
+    """Records per bucket of the ``hours`` [first, last) from the rollup per value and hour (its rows' signed
+    counts) under the one filter's condition ``valued``, of the batches whose hour of ``interval_start`` lies
+    wholly at or after the returned cutoff and before ``beyond``: within the window's margins, and none of their
+    raw rows can have expired by the least retention of the rows read (DOUBT sooner). The caller reads the
+    other batches raw."""
+    _, params = _batches(f, tenant_id)
+    where = " AND ".join(["tenant_id = {tenant:UInt32}", valued, "hour >= {first:DateTime('UTC')}",
+                          "hour < {last:DateTime('UTC')}", "interval_hour < {beyond:DateTime('UTC')}"])
+    least = (f"(SELECT minOrNull(least_days) FROM {kind.values} WHERE {where}"
+             f" AND interval_hour >= toStartOfHour({{lo:{TS}}}) AND least_days < 65535)")  # (65535: kept for good)
+    (row,) = ch.query(
+        f"WITH greatest({{lo:{TS}}}, ifNull({{doubted:{TS}}} - toIntervalDay({least}), {{lo:{TS}}})) AS cutoff,"
+        " toStartOfHour(cutoff) AS floored, if(floored = cutoff, floored, floored + toIntervalHour(1)) AS since"
+        " SELECT since, groupArray((t, n)) AS counts FROM ("
+        f" SELECT toStartOfInterval(hour, INTERVAL {{step:UInt32}} SECOND) AS t, sum(records) AS n FROM {kind.values}"
+        f" WHERE {where} AND interval_hour >= since GROUP BY t)",
+        params | _filtered(kind, f)[1] | {"first": hours[0], "last": hours[1], "beyond": beyond, "step": step,
+                                          "doubted": datetime.now(UTC) + DOUBT})
+    return Counter(dict(row["counts"])), utc(row["since"])
 
 
 def search(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort, limit: int,

@@ -33,6 +33,10 @@ RAW_TABLES = ("flows", "events", "observations")
 # rollups that count raw rows by batch (migration 025) and expire a week after them, not by the rollup
 # retention: re-dated with them, first, so a shorter retention is in the rollup before raw rows can go by it
 RAW_COUNTS = ("explore_flows_1m", "explore_events_1m")
+# rollups that count raw rows per hour of their batches' interval (migration 026), with the least and the greatest
+# retention of the batches summed (0, kept for good, as MAX_DAYS): re-dated first too, to the least and the
+# greatest that a re-date gives a batch of the hour
+HOUR_COUNTS = ("explore_flow_values_1h", "explore_event_values_1h")
 LATEST_STATE = ("pair_seen_all", "asset_seen_all", "event_actions_all")  # migration 018
 # how long a late batch's raw rows outlive its arrival: past any take-out of its attempt (recover
 # takes out a crashed attempt 10-20 minutes after it while the core runs; a day covers a restart)
@@ -89,6 +93,15 @@ def redate(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime | None 
     batch that arrived less than TAKE_OUT_GRACE before ``now`` keep what ``days_kept`` gives them from
     its arrival, so a take-out of its attempt still finds them."""
     graced = in_grace(ch, tenant_id, days, now or datetime.now(UTC))
+    for table in HOUR_COUNTS:
+        target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
+        # an hour's batches start before its end: none of them is bounded by LAST_DAY sooner than that
+        ch.command(f"ALTER TABLE {target} UPDATE least_days = if({{d:UInt16}} = 0, {MAX_DAYS}, least({{d:UInt16}},"
+                   " dateDiff('day', interval_hour + toIntervalHour(1), {last:DateTime('UTC')}))),"
+                   f" most_days = if({{d:UInt16}} = 0, {MAX_DAYS}, greatest({{d:UInt16}}, {{most:UInt16}}))"
+                   " WHERE tenant_id = {t:UInt32}",
+                   {"d": days, "t": tenant_id, "most": max(graced.values(), default=0), "last": LAST_DAY},
+                   settings={"mutations_sync": 2})
     for table in (*RAW_COUNTS, *RAW_TABLES):
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
         # (days_kept's bound by LAST_DAY, per row)
@@ -147,7 +160,7 @@ def rollup_tables(ch: ClickHouseStore) -> dict[str, str]:
     all-time state, its last sighting: a key not seen for the retention goes as its hours do)."""
     out = {}
     for table in ch.tenant_tables():
-        if not _ROLLUP_ENGINE.search(table["engine"]) or table["name"] in RAW_COUNTS:
+        if not _ROLLUP_ENGINE.search(table["engine"]) or table["name"] in (*RAW_COUNTS, *HOUR_COUNTS):
             continue
         if table["name"] in LATEST_STATE:
             # its hour bucket, as in the hourly tables; a time past 2096 counts as 2096, so that

@@ -218,8 +218,8 @@ class ClickHouseStore:
     def tenant_tables(self) -> list[dict]:
         """Every table that holds rows per tenant (a ``tenant_id`` column), by the name queries use,
         with its engine, sorting key and columns (name → type). Views are left out (their rows live
-        in their target tables); on a cluster the Distributed table stands for its ``_local`` one
-        (whose engine and key are given)."""
+        in their target tables), and Null tables (they pass rows to views and hold none); on a cluster
+        the Distributed table stands for its ``_local`` one (whose engine and key are given)."""
         tables = {r["name"]: r for r in self.query(
             "SELECT name, engine, sorting_key FROM system.tables WHERE database = currentDatabase() "
             "AND engine NOT IN ('View', 'MaterializedView', 'LiveView', 'WindowView')")}
@@ -235,6 +235,8 @@ class ClickHouseStore:
                 continue
             local = tables.get(f"{name}_local") if table["engine"] == "Distributed" else None
             shown = {k: (local or table)[k] for k in ("engine", "sorting_key")}  # the data's engine and key
+            if shown["engine"] == "Null":
+                continue
             out.append({"name": name, **shown, "columns": columns[name]})
         return out
 

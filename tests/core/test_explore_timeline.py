@@ -1,8 +1,9 @@
-"""The explorer's timeline and count from the rollup of records per minute and batch (migration 025) are the raw
-tables' (``count()`` per bucket under the explorer's WHERE): over windows of every bucket size, whole minutes or
-not, bounds given in another time zone, edges that cut batches by the window rule on ``interval_start``, every
-filter the rollup answers and one it does not, another tenant's records beside, a batch taken out, raw rows a
-retention TTL dropped, and a store upgraded to the migration with records in it."""
+"""The explorer's timeline and count from the rollups of records per minute and batch (migration 025) and per
+address or port and hour (migration 026) are the raw tables' (``count()`` per bucket under the explorer's WHERE):
+over windows of every bucket size, whole minutes (hours) or not, bounds given in another time zone, edges that cut
+batches by the window rule on ``interval_start``, every filter the rollups answer and one they do not, another
+tenant's records beside, a batch taken out, raw rows a retention TTL dropped, and a store upgraded to the
+migrations with records in it."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def batch(start: datetime, sensor: int) -> wire.Batch:
     that ends 5 minutes before it), some 8 minutes into it (past a window that starts 5 minutes after it)."""
     offsets = [timedelta(minutes=-8), timedelta(seconds=17.5), timedelta(minutes=3, seconds=59),
                timedelta(minutes=8, microseconds=250)]
-    flows = [flow(orig_h=f"10.0.{sensor}.{i}", service=service, proto=proto, conn_state=state, ts=start + offset)
+    # (the first service's flows go from 10.0.<sensor>.0 to itself: an address on both sides)
+    flows = [flow(orig_h=f"10.0.{sensor}.{i}", service=service, proto=proto, conn_state=state, ts=start + offset,
+                  **({"resp_h": f"10.0.{sensor}.0", "orig_p": 502} if i == 0 else {}))
              for i, (service, proto, state) in enumerate(SERVICES) for offset in offsets]
     events = [dict(ts=start + offset, ts_end=start + offset, count=1, uid="C1", orig_h="10.0.0.1",
                    resp_h=f"10.0.{sensor}.2", resp_p=port, protocol=protocol, action=action, status="ok",
@@ -83,11 +86,24 @@ WINDOWS = {  # (start, end): spans of every bucket size up to 3 hours
     "+05:30 and +09:00": (at("2024-05-01T17:30:20.000001+05:30"), at("2024-05-04T06:03:59+09:00")),
     "ends 6 minutes before a batch": (T0, T0 + timedelta(minutes=433 * 5 - 6)),
     "starts 6 minutes after a batch": (T0 + timedelta(minutes=433 * 2 + 6), T0 + timedelta(days=3)),
+    # buckets of an hour (migration 026's rollup): edges inside hours, cutting batches by the window rule
+    "4 d, ends 6 minutes before a batch": (T0 + timedelta(seconds=13), T0 + timedelta(minutes=433 * 12 - 6)),
+    "4 d, starts 6 minutes after a batch": (T0 + timedelta(minutes=433 * 2 + 6), T0 + timedelta(days=4, minutes=1)),
+    "4 d, +05:30": (at("2024-05-01T17:30:20.000001+05:30"), at("2024-05-05T17:30:00+05:30")),
+    # whole hours, a batch's records in the first (last) one while its interval starts 5 minutes past the end
+    # (8 minutes before the start): the hour of interval_start it shares with batches of the window is read raw
+    "4 d, ends 5 minutes before a batch, whole hours": (T0 - timedelta(days=2), T0 + timedelta(minutes=433 * 5 - 5)),
+    "4 d, starts 8 minutes after a batch, whole hours": (T0 + timedelta(minutes=433 * 4 + 8),
+                                                         T0 + timedelta(days=4, minutes=433 * 4 + 8)),
 }
-FILTERS = {  # filters the rollup answers, then ones it does not
-    "flows": [{}, {"sensor": 2, "protocol": "s7comm"}, {"protocol": "tcp", "status": "SF"}, {"device": "10.0.1.2"}],
+FILTERS = {  # filters the minute rollup answers, the hourly one (an address or a flow's port alone), neither
+    "flows": [{}, {"sensor": 2, "protocol": "s7comm"}, {"protocol": "tcp", "status": "SF"}, {"device": "10.0.1.2"},
+              {"device": "10.0.1.0"}, {"device": "00:1b:1b:00:00:02"}, {"source": "10.0.0.2"},
+              {"destination": "10.0.2.0"}, {"source": "00:1b:1b:00:00:01"}, {"port": 502}, {"port": 50000},
+              {"device": "10.0.1.2", "sensor": 1}],
     "events": [{}, {"sensor": 1, "protocol": "modbus", "action": "read"}, {"port": 102, "status": "ok"},
-               {"attrs": (("unit", "1"),)}],
+               {"device": "10.0.0.1"}, {"source": "10.0.0.1"}, {"destination": "10.0.2.2"},
+               {"destination": "10.0.0.1"}, {"attrs": (("unit", "1"),)}],
 }
 
 
@@ -101,7 +117,9 @@ def test_the_timeline_is_the_raw_tables(ch, reads, kind, window):
         assert (step, buckets) == raw(ch, kind, 1, f), filters
         whole = f.window.start.second == f.window.end.second == 0
         rolled = set(filters) <= kind.rolled
+        valued = len(filters) == 1 and set(filters) <= dict(kind.valued).keys() and step >= 3600
         assert (f"FROM {kind.table} " not in "".join(reads[:-1])) == (rolled and whole), filters
+        assert (f"FROM {kind.values} " in "".join(reads[:-1])) == (valued and not rolled), filters
         reads.clear()
     assert sum(b["n"] for b in explore.timeline(ch, kind, 1, explore.Filters(Window(*WINDOWS["7 d"])))[1]) > 100
 
@@ -112,11 +130,13 @@ def test_a_batch_taken_out_is_not_counted(ch, monkeypatch):
     with pytest.raises(RuntimeError):
         ingest.ingest(1, 1, wire.encode(batch(T0 + timedelta(minutes=30), 1)))
     f = explore.Filters(Window(T0, T0 + timedelta(hours=2)))
-    for kind in (explore.FLOWS, explore.EVENTS):
+    for kind, device in ((explore.FLOWS, "10.0.1.0"), (explore.EVENTS, "10.0.1.2")):
         assert ch.query(f"SELECT sum(records) AS n, count() AS rows FROM {kind.rollup} WHERE tenant_id = 1"
                         " AND minute >= {s:DateTime} AND minute < {e:DateTime}",
                         {"s": f.window.start, "e": f.window.end})[0]["rows"] > 0  # the batch and its retraction
         assert explore.timeline(ch, kind, 1, f) == raw(ch, kind, 1, f)
+        days = explore.Filters(Window(T0, T0 + timedelta(days=4)), device=device)
+        assert explore.timeline(ch, kind, 1, days) == raw(ch, kind, 1, days)
 
 
 def test_raw_rows_a_retention_dropped_are_not_counted(ch):
@@ -128,11 +148,12 @@ def test_raw_rows_a_retention_dropped_are_not_counted(ch):
         assert ingest.ingest(3, 4, wire.encode(batch(T0 + timedelta(days=n), 4))).status == "stored"
     redate(ch, 3, (datetime.now(UTC) - T0).days - 10, now=datetime.now(UTC) + timedelta(days=2))
     held = "SELECT count() AS n FROM {} WHERE tenant_id = 3"
-    for merged in ("flows", "explore_flows_1m"):
+    for merged in ("flows", "explore_flows_1m", "explore_flow_values_1h"):
         assert [ch.query(held.format(t))[0]["n"] for t in ("flows", "explore_flows_1m")] == [0, 2 * 12]
+        assert ch.query(held.format("explore_flow_values_1h"))[0]["n"] > 0
         for window in (Window(T0, T0 + timedelta(days=7)), Window(T0 + timedelta(days=3), T0 + timedelta(days=7))):
-            f = explore.Filters(window)
-            assert explore.timeline(ch, explore.FLOWS, 3, f) == raw(ch, explore.FLOWS, 3, f) == (3600, [])
+            for f in (explore.Filters(window), explore.Filters(window, device="10.0.4.0")):
+                assert explore.timeline(ch, explore.FLOWS, 3, f) == raw(ch, explore.FLOWS, 3, f) == (3600, [])
         ch.command(f"OPTIMIZE TABLE {merged} FINAL")
 
 
@@ -144,31 +165,41 @@ def test_the_least_retention_in_a_window_decides_what_is_read_raw(ch):
     redate(ch, 4, (datetime.now(UTC) - T0).days - 3, now=datetime.now(UTC) + timedelta(days=2))
     kept = Ingestor(ch, retention=lambda tenant: 5000)
     assert kept.ingest(4, 5, wire.encode(batch(T0 + timedelta(days=2), 5))).status == "stored"
-    f = explore.Filters(Window(T0, T0 + timedelta(days=7)))
-    for kind in (explore.FLOWS, explore.EVENTS):
-        step, buckets = explore.timeline(ch, kind, 4, f)
-        assert (step, buckets) == raw(ch, kind, 4, f)
-        assert {b["t"].date() for b in buckets} == {(T0 + timedelta(days=2)).date()}, kind
+    for kind, device in ((explore.FLOWS, "10.0.5.0"), (explore.EVENTS, "10.0.0.1")):
+        for f in (explore.Filters(Window(T0, T0 + timedelta(days=7))),
+                  explore.Filters(Window(T0, T0 + timedelta(days=7)), device=device)):
+            step, buckets = explore.timeline(ch, kind, 4, f)
+            assert (step, buckets) == raw(ch, kind, 4, f)
+            assert {b["t"].date() for b in buckets} == {(T0 + timedelta(days=2)).date()}, kind
+
+
+def each_filter(ch, kind: explore.Kind) -> None:
+    """The timeline of tenants 1 and 2 over 30 days is the raw table's, with every filter (of both rollups)."""
+    for filters in FILTERS[kind.table]:
+        f = explore.Filters(Window(*WINDOWS["30 d"]), **filters)
+        assert explore.timeline(ch, kind, 1, f) == raw(ch, kind, 1, f), filters
+        assert explore.timeline(ch, kind, 2, f) == raw(ch, kind, 2, f), filters
 
 
 def test_an_upgraded_store_counts_the_records_it_held(ch):
-    """Records stored before migration 025: migrating fills the rollups from them."""
+    """Records stored before migrations 025 and 026: migrating fills the rollups from them."""
     for kind in (explore.FLOWS, explore.EVENTS):
         ch.command(f"DROP VIEW {kind.rollup}_mv")
         ch.command(f"DROP TABLE {kind.rollup}")
-    ch.command("DELETE FROM schema_migrations WHERE version = 25")
-    assert ch.migrate() == [25]
+        for name in ("in", "1h", "batches"):
+            ch.command(f"DROP VIEW {kind.values.removesuffix('_1h')}_{name}_mv")
+        for name in ("in", "1h", "batches"):
+            ch.command(f"DROP TABLE {kind.values.removesuffix('_1h')}_{name}")
+    ch.command("DELETE FROM schema_migrations WHERE version IN (25, 26)")
+    assert ch.migrate() == [25, 26]
     for kind in (explore.FLOWS, explore.EVENTS):
-        f = explore.Filters(Window(*WINDOWS["30 d"]))
-        assert explore.timeline(ch, kind, 1, f) == raw(ch, kind, 1, f)
-        assert explore.timeline(ch, kind, 2, f) == raw(ch, kind, 2, f)
+        each_filter(ch, kind)
 
 
 def test_the_migration_run_again_or_beside_uploads_counts_each_batch_once(ch):
     """The backfill leaves out batches the rollups hold: the view's (an upload while the file ran) and the
     first run's (the file run again after a failure past its first backfill)."""
-    ch.command("DELETE FROM schema_migrations WHERE version = 25")
-    assert ch.migrate() == [25]
+    ch.command("DELETE FROM schema_migrations WHERE version IN (25, 26)")
+    assert ch.migrate() == [25, 26]
     for kind in (explore.FLOWS, explore.EVENTS):
-        f = explore.Filters(Window(*WINDOWS["30 d"]))
-        assert explore.timeline(ch, kind, 1, f) == raw(ch, kind, 1, f)
+        each_filter(ch, kind)
