@@ -356,6 +356,21 @@ def test_no_packet_columns_are_held_while_an_interval_closes(busy_site, monkeypa
     assert held == [0, 0, 0, 0]
 
 
+def test_an_interval_end_holds_no_per_frame_array_beside_the_chunk(busy_site):
+    """Where a chunk's intervals end is worked out into plain numbers before its slices are decoded: no
+    array a number per frame (network times, interval indexes, frame ends) waits beside the chunk's own
+    columns while an interval's records, events and batch are built."""
+    intervals = iter_intervals([busy_site], 2.0)
+    held = []
+    for _ in intervals:
+        local = intervals.gi_frame.f_locals
+        if local["frames"] is not None:  # (the end of input's interval comes after the last chunk)
+            frames = len(local["frames"].ts)
+            held.append(sorted(name for name, value in local.items()
+                               if isinstance(value, np.ndarray) and value.shape[:1] == (frames,)))
+    assert held == [[], [], []]  # (the capture is one chunk: four 2 s rounds, three ends within it)
+
+
 def test_a_flow_table_slot_holds_347_bytes():
     """The packets and IP bytes of a flow are counted since its last record (not as totals beside the
     totals reported); its kinds, flags, protocol, TCP states, history masks and timeout are a byte each,
