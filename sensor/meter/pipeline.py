@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from sensor import wire
+from sensor.wire import arrays
 from sensor.meter.applayer import AppLayer
 from sensor.capture.pcapfile import Frames, iter_frames
 from sensor.decode import packet as pk
@@ -221,7 +222,8 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
             decode_errors.update(stage_errors)
         if not final:
             flows = table.flush()
-            ended = flows.column("uid").filter(flows.column("final")).to_pylist() if stages else ()
+            ended = arrays.take_texts(flows.column("uid").combine_chunks(), np.flatnonzero(
+                flows.column("final").to_numpy())).to_pylist() if stages else ()
             for stage in stages:
                 stage.end(ended)
         counters["decode_errors"] = sum(decode_errors.values())
