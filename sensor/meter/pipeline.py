@@ -221,8 +221,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
             decode_errors.update(stage_errors)
         if not final:
             flows = table.flush()
-            ended = arrays.take_texts(flows.column("uid").combine_chunks(), np.flatnonzero(
-                flows.column("final").to_numpy())).to_pylist() if stages else ()
+            ended = arrays.texts_at(flows.column("uid"), np.flatnonzero(flows.column("final").to_numpy())) if stages else ()
             for stage in stages:
                 stage.end(ended)
         counters["decode_errors"] = sum(decode_errors.values())
