@@ -20,7 +20,8 @@ import socket
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from sensor.wire.compute import pc
 
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
 PORT_PROTOCOLS = (ICMP, TCP, UDP, ICMP6, SCTP)

@@ -61,3 +61,27 @@ def test_the_bench_child_imports_what_its_run_needs(tmp_path):
         out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_flows.py"), "--child", child, str(capture)],
                              capture_output=True, text=True, check=True).stdout.split()
         assert out[0] == "300" and int(out[1]) > 0, (child, out)
+
+
+# a capture through the pipeline with every decoder on, as the bench's decoders child runs it
+DECODING = """import sys
+sys.path.insert(0, sys.argv[1])
+from sensor.decode import registry
+from sensor.meter.pipeline import iter_intervals, lean_process
+lean_process()
+records = sum(iv.flows.num_rows for iv in iter_intervals([sys.argv[2]], protocols=registry.PROTOCOLS, folded=True))
+print(records, *(name in sys.modules for name in ('pyarrow._compute', 'numpy.ma', 'importlib.resources')))"""
+
+
+def test_decoding_a_capture_imports_no_arrow_compute_nor_numpy_ma(tmp_path):
+    """The flow records (their uids in bulk too: more than flows.FEW_NEW new flows an interval) are built from
+    their buffers: the run never imports pyarrow.compute (~45 ms of a start), numpy.ma (~10 ms, which
+    pa.array of an ndarray imports) nor importlib.resources (~5 ms with tempfile and shutil)."""
+    from sensor.meter import flows
+    from sensor.simulate import write_pcap
+
+    capture = tmp_path / "plant.pcap"
+    write_pcap(capture, packets=20_000, seed=1)
+    out = subprocess.run([sys.executable, "-c", DECODING, str(ROOT), str(capture)], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert int(out[0]) > 3 * flows.FEW_NEW and out[1:] == ["False"] * 3, out
