@@ -36,6 +36,7 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy's import, as mieruka-sensor (sensor/cli.py)
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")  # before pyarrow's, as mieruka-sensor
 
 from sensor.decode import registry  # noqa: E402
 from sensor import wire  # noqa: E402

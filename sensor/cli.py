@@ -30,6 +30,10 @@ try:
     # The sensor does no linear algebra, yet numpy's OpenBLAS starts a thread per core when numpy is imported and
     # they spin (~55 ms of CPU per process on 2 cores): one BLAS thread, unless the environment asks for more.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # Arrow's own default pool (its IPC writer's, which pyarrow gives no other: wire.encode) the C library's malloc,
+    # as pipeline.lean_process makes pyarrow's: else its mimalloc reserves an arena madvised for huge pages, two of
+    # them (4 MiB) resident from the first batch encoded on. Arrow reads it as it loads.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
     import pyarrow as pa
     import typer

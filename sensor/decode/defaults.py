@@ -14,7 +14,8 @@ import hashlib
 import re
 from collections import defaultdict
 from functools import cache
-from importlib.resources import files
+
+from sensor.decode.tables import data_file
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 
@@ -23,7 +24,7 @@ _PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 def passwords() -> dict[str, frozenset[str]]:
     """User name → its default passwords."""
     table: dict[str, set[str]] = defaultdict(set)
-    with files("sensor.decode").joinpath("data/default_credentials.csv").open(encoding="utf-8") as f:
+    with data_file("default_credentials.csv") as f:
         for row in csv.DictReader(line for line in f if not line.startswith("#")):
             table[row["user"]].add(row["password"])
     return {user: frozenset(pw) for user, pw in table.items()}

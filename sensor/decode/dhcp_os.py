@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import csv
 from functools import cache
-from importlib.resources import files
+
+from sensor.decode.tables import data_file
 
 CONF_VENDOR_CLASS = 60  # names the family
 CONF_PARAMS = 65  # one stack's exact request list: more specific than the class
@@ -16,7 +17,7 @@ CONF_PARAMS = 65  # one stack's exact request list: more specific than the class
 @cache
 def _table() -> tuple[tuple[tuple[str, str], ...], dict[str, str]]:
     classes, params = [], {}
-    with files("sensor.decode").joinpath("data/dhcp_os.csv").open(encoding="utf-8") as f:
+    with data_file("dhcp_os.csv") as f:
         for row in csv.DictReader(line for line in f if not line.startswith("#")):
             if row["kind"] == "vendor_class":
                 classes.append((row["value"], row["os"]))

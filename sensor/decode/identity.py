@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import re
 from functools import cache
-from importlib.resources import files
 
 from sensor.decode.spec import Fact
+from sensor.decode.tables import data_file
 
 CONF_BANNER = 60  # a banner is configurable and names the software before the device
 # makers of the devices the sensor meets, as free text names them (lower case) → their name
@@ -32,7 +32,7 @@ _MAKER_NAMES = dict(MAKERS)
 @cache
 def _patterns() -> dict[str, list[tuple[re.Pattern, str, str]]]:
     table: dict[str, list[tuple[re.Pattern, str, str]]] = {}
-    with files("sensor.decode").joinpath("data/banners.csv").open(encoding="utf-8") as f:
+    with data_file("banners.csv") as f:
         for row in csv.DictReader(line for line in f if not line.startswith("#")):
             table.setdefault(row["kind"], []).append((re.compile(row["pattern"], re.IGNORECASE), row["vendor"],
                                                       row["os"]))

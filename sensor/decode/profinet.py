@@ -20,10 +20,10 @@ import csv
 import ipaddress
 import struct
 from functools import cache
-from importlib.resources import files
 
 from sensor.decode.dns import clean_text
 from sensor.decode.spec import Event, Fact, LinkProtocol, Session
+from sensor.decode.tables import data_file
 
 ETHERTYPE = 0x8892
 HELLO, GET_SET, IDENTIFY, IDENTIFY_RESPONSE = 0xFEFC, 0xFEFD, 0xFEFE, 0xFEFF
@@ -47,7 +47,7 @@ CONF_VENDOR_ID = 85  # a vendor named by its registered id: above the MAC's OUI 
 @cache
 def known_ids() -> dict[tuple[int, int | None], str]:
     """(vendor id, device id or None) → vendor or device family name (``data/profinet_ids.csv``)."""
-    with files("sensor.decode").joinpath("data/profinet_ids.csv").open(encoding="utf-8") as f:
+    with data_file("profinet_ids.csv") as f:
         rows = csv.DictReader(line for line in f if not line.startswith("#"))
         return {(int(r["vendor"], 16), int(r["device"], 16) if r["device"] else None): r["name"] for r in rows}
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 import csv
 import struct
 from functools import cache
-from importlib.resources import files
 
 from sensor.decode import identity, tlsprint, x509
 from sensor.decode.dns import clean_text
 from sensor.decode.spec import MALFORMED, Event, Fact, Protocol, Session
+from sensor.decode.tables import data_file
 
 RECORD = struct.Struct(">BHH")  # content type, version, length
 CCS, ALERT, HANDSHAKE, APPLICATION_DATA, HEARTBEAT = 20, 21, 22, 23, 24
@@ -56,7 +56,7 @@ CONF_SERVER_NAME = 50  # one name among the many a shared server may have
 @cache
 def cipher_names() -> dict[int, str]:
     """Cipher suite value → IANA name (``data/tls_cipher_suites.csv``, Scapy's table)."""
-    with files("sensor.decode").joinpath("data/tls_cipher_suites.csv").open(encoding="utf-8") as f:
+    with data_file("tls_cipher_suites.csv") as f:
         return {int(row["value"], 16): row["name"] for row in csv.DictReader(line for line in f if line[0] != "#")}
 
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sensor import wire
+from sensor.wire.compute import pc
 
 if TYPE_CHECKING:
     from sensor.meter.fast_flows import Ends

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from sensor import wire
 from sensor.jit import njit
-from sensor.wire import community, flowuid
+from sensor.wire import arrays, community, flowuid
 from sensor.decode import packet as pk
 from sensor.decode.fast import siphash
 from sensor.decode.packet import _is_dns_port
@@ -1038,16 +1038,16 @@ class FlowTable:
         start, seen = num[R_TS], num[R_TS_END]
         cols = {
             "ts": start, "ts_end": seen, "vlan": num[R_VLAN],
-            "orig_h": hosts.take(host[idx, o]), "orig_p": num[R_ORIG_P],
-            "resp_h": hosts.take(host[idx, r]), "resp_p": num[R_RESP_P],
-            "proto": protos.take(proto), "ethertype": num[R_ETHERTYPE], "service": self._services(slots),
+            "orig_h": arrays.take_texts(hosts, host[idx, o]), "orig_p": num[R_ORIG_P],
+            "resp_h": arrays.take_texts(hosts, host[idx, r]), "resp_p": num[R_RESP_P],
+            "proto": arrays.take_texts(protos, proto), "ethertype": num[R_ETHERTYPE], "service": self._services(slots),
             "duration": (seen - start) / SEC,
             "orig_bytes": num[R_ORIG_BYTES], "resp_bytes": num[R_RESP_BYTES],
             "orig_pkts": num[R_ORIG_PKTS], "resp_pkts": num[R_RESP_PKTS],
             "orig_ip_bytes": num[R_ORIG_IPB], "resp_ip_bytes": num[R_RESP_IPB],
             "conn_state": _conn_states(proto_code, num[R_STATE_O], num[R_STATE_R], num[R_EMPTY], history),
             "history": history,
-            "orig_l2_addr": macs.take(mac[idx, o]), "resp_l2_addr": macs.take(mac[idx, r]),
+            "orig_l2_addr": arrays.take_texts(macs, mac[idx, o]), "resp_l2_addr": arrays.take_texts(macs, mac[idx, r]),
             "final": num[R_FINAL] != 0,
         }
         cols["uid"] = self._uids(slots, cols)
@@ -1066,15 +1066,14 @@ class FlowTable:
         elif len(new):
             names = ("ts", "proto", "vlan", "ethertype", "orig_h", "orig_p", "orig_l2_addr", "resp_h", "resp_p",
                      "resp_l2_addr")
-            taken = pa.array(new)
-            fresh = pa.table({name: cols[name].take(taken) if isinstance(cols[name], pa.Array) else
+            fresh = pa.table({name: arrays.take_texts(cols[name], new) if isinstance(cols[name], pa.Array) else
                               _arrow(cols[name][new], wire.FLOWS.field(name).type) for name in names})
             _keep_digests(U, slots[new], flowuid.flow_digests(fresh, self._salt))
         return flowuid.uid_texts(_digests(U[slots]))
 
     def _services(self, slots: np.ndarray) -> pa.Array:
         """The service names the decoding stages gave the flows ("" for none)."""
-        return pa.array(self._service_names, pa.string()).take(self._st.S[slots, SERVICE])
+        return arrays.take_texts(pa.array(self._service_names, pa.string()), self._st.S[slots, SERVICE])
 
     def _community_ids(self, slots: np.ndarray, o: np.ndarray, r: np.ndarray) -> pa.Array:
         """The flows' Community IDs, hashed for the flows new to a slot (or whose originator changed)."""
@@ -1128,13 +1127,8 @@ def _in_arrival_order(packets, key):
 
 
 def _arrow(col: np.ndarray | pa.Array, kind: pa.DataType) -> pa.Array:
-    """An Arrow column of ``kind``; integers narrowed by numpy (Arrow's checked cast of a few hundred
-    values costs ~6 times the conversion). A row of a larger matrix is copied: Arrow would take it as it
-    is and keep the whole matrix for as long as the records live."""
-    if isinstance(col, pa.Array):
-        return col
-    col = col.astype(kind.to_pandas_dtype(), copy=False) if pa.types.is_integer(kind) else col
-    return pa.array(col if col.base is None else col.copy(), kind)
+    """An Arrow column of ``kind`` (a row of a larger matrix copied: ``arrays.numbers``)."""
+    return col if isinstance(col, pa.Array) else arrays.numbers(col, kind)
 
 
 def _proto_name(code: int) -> str:
@@ -1167,11 +1161,11 @@ def _conn_states(proto: np.ndarray, os: np.ndarray, rs: np.ndarray, empty: np.nd
     rstos0 = np.zeros(len(proto), np.bool_)
     ask = np.flatnonzero(tcp & (os == RESET) & ((rs == INACTIVE) | (rs == PARTIAL)))
     if len(ask):
-        rstos0[ask] = [_RSTOS0.fullmatch(h) is not None for h in history.take(ask).to_pylist()]
+        rstos0[ask] = [_RSTOS0.fullmatch(h) is not None for h in arrays.take_texts(history, ask).to_pylist()]
     kind = np.where(tcp, 0, np.where(proto == pk.UDP, 1, 2))
     texts, index = _texts(np.stack([kind, os, rs, empty, rstos0], axis=1),
                           lambda k, o, r, e, z: conn_state(("tcp", "udp", "")[k], o, r, bool(e), bool(z)))
-    return texts.take(index)
+    return arrays.take_texts(texts, index)
 
 
 def _keep_digests(U: np.ndarray, slots: np.ndarray, digests: np.ndarray) -> None:

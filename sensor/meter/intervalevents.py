@@ -20,11 +20,11 @@ from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sensor import wire
 from sensor.meter.eventcols import as_dicts, ts_micros
 from sensor.meter.fold import fold_events, fold_groups
+from sensor.wire.compute import pc
 
 Part = list[dict] | pa.Table
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -15,7 +15,6 @@ decoder does not know per link type.
 from __future__ import annotations
 
 import gc
-import importlib.abc
 import logging
 import math
 import sys
@@ -29,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from sensor import wire
+from sensor.wire import arrays
 from sensor.meter.applayer import AppLayer
 from sensor.capture.pcapfile import Frames, iter_frames
 from sensor.decode import packet as pk
@@ -170,6 +170,18 @@ def _part(frames: Frames, lo: int, hi: int) -> Frames:
                   frames.linktype[lo:hi])
 
 
+def _slices(ts: np.ndarray, floor: int, width: float | None, max_flows: int | None) -> list[tuple[int, int, int, int]]:
+    """A chunk's slices to decode one at a time, as (lo, hi, interval index, network time at the slice's
+    last frame): cut where the interval (by network time, from ``floor``) changes, and for a bounded table
+    every ``max_flows // 4`` frames. Plain numbers, so no per-frame array is held while an interval closes."""
+    nt = np.maximum.accumulate(np.maximum(ts, floor))
+    iv = nt // int(width) if width else np.zeros(len(nt), np.int64)
+    cuts = [0, *(np.flatnonzero(iv[1:] != iv[:-1]) + 1).tolist(), len(iv)] if len(iv) else [0]
+    if max_flows and len(iv):  # a bounded table can evict only flows outside the slice it places
+        cuts = sorted({*cuts, *range(0, len(iv), max(1, max_flows // 4))})
+    return [(lo, hi, int(iv[lo]), int(nt[hi - 1])) for lo, hi in zip(cuts[:-1], cuts[1:])]
+
+
 def _new_counters() -> dict[str, int]:
     return dict.fromkeys(wire.COUNTERS, 0)
 
@@ -221,7 +233,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
             decode_errors.update(stage_errors)
         if not final:
             flows = table.flush()
-            ended = flows.column("uid").filter(flows.column("final")).to_pylist() if stages else ()
+            ended = arrays.texts_at(flows.column("uid"), np.flatnonzero(flows.column("final").to_numpy())) if stages else ()
             for stage in stages:
                 stage.end(ended)
         counters["decode_errors"] = sum(decode_errors.values())
@@ -234,21 +246,16 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
     for source in sources:
         for frames in _chunks(source):
             stats.damaged(frames.errors)
-            nt = np.maximum.accumulate(np.maximum(frames.ts, max(table.network_time, floor)))
-            iv = nt // int(width) if width else np.zeros(len(nt), np.int64)
-            cuts = [0, *(np.flatnonzero(iv[1:] != iv[:-1]) + 1).tolist(), len(iv)] if len(iv) else [0]
-            if max_flows and len(iv):  # a bounded table can evict only flows outside the slice it places
-                cuts = sorted({*cuts, *range(0, len(iv), max(1, max_flows // 4))})
-            frame_end = frames.offset + frames.caplen
-            for lo, hi in zip(cuts[:-1], cuts[1:]):
-                if current is not None and int(iv[lo]) != current:
+            for lo, hi, index, last in _slices(frames.ts, max(table.network_time, floor), width, max_flows):
+                if current is not None and index != current:
                     yield close()
                     counters = _new_counters()
-                current = int(iv[lo])
+                current = index
                 first_ts = int(frames.ts[lo]) if first_ts is None else first_ts
-                last_ts = int(nt[hi - 1])
+                last_ts = last
                 # decoded a slice at a time: no packet columns are held while an interval closes
                 part = _part(frames, lo, hi)
+                frame_end = part.offset + part.caplen
                 seg = pk.decode(part)
                 stats.add(part, seg)
                 placed = table.add(seg)
@@ -258,15 +265,15 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                 if width:  # a packet stamped before its interval (out of order) dates its events at the start
                     seg = seg._replace(ts=np.maximum(seg.ts, current * int(width)))
                 for stage in stages:
-                    stage.packets(seg, placed, frames.buf, frame_end[lo:hi])
+                    stage.packets(seg, placed, frames.buf, frame_end)
                 if hook:
-                    hook.packets(seg, frames.buf, frame_end[lo:hi])
+                    hook.packets(seg, frames.buf, frame_end)
                 malformed = int(np.count_nonzero(seg.status == pk.MALFORMED))
                 counters["packets"] += hi - lo
                 counters["bytes"] += int(seg.wirelen.sum())
                 counters["parse_errors"] += malformed
                 counters["non_ip_packets"] += int(np.count_nonzero(seg.status == pk.NON_IP))
-                part = seg = placed = None
+                part = seg = placed = frame_end = None
             # damaged records have no timestamp: count them in the interval being built
             counters["packets"] += frames.errors
             counters["parse_errors"] += frames.errors
@@ -280,7 +287,7 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
                     done = None  # not held while the next interval is built
                     counters = _new_counters()
                 current = tick if current is None else max(current, tick)
-            frames = nt = iv = frame_end = None  # gone before the next chunk is read
+            frames = None  # gone before the next chunk is read
     if current is None:
         if counters["packets"]:  # nothing readable, only damaged records
             yield Interval(0.0, 0.0, table.flush(final=True), dict(counters))
@@ -290,8 +297,9 @@ def iter_intervals(sources: Iterable[Path | Iterable[Frames]], interval: float =
         yield last
 
 
-class _Hidden(importlib.abc.MetaPathFinder):
-    """Finds none of the given packages (for ``lean_process``)."""
+class _Hidden:
+    """Finds none of the given packages (for ``lean_process``): a meta path finder (not derived from
+    importlib.abc's, whose import brings importlib.resources, tempfile and shutil: ~5 ms of a start)."""
 
     def __init__(self, *packages: str):
         self.packages = packages

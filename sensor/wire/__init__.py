@@ -35,11 +35,11 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import zstandard
 
 from sensor.wire import batchcheck, community, flowuid, heap
+from sensor.wire.compute import pc
 
 MAGIC = b"MRKB"
 VERSION = 3  # 3: the frame carries its content checksum (2 did not; the content is the same)

@@ -13,7 +13,8 @@ import ipaddress
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from sensor.wire.compute import pc
 
 PROTOS = ["tcp", "udp", "icmp", "icmp6", "l2"] + [str(n) for n in range(256)]
 # Zeek's conn_state values; "" for economy-mode summaries (sensor/ship/budget.py)

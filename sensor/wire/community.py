@@ -20,7 +20,8 @@ import socket
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from sensor.wire.compute import pc
 
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
 PORT_PROTOCOLS = (ICMP, TCP, UDP, ICMP6, SCTP)
@@ -32,8 +33,8 @@ _ICMP6_PAIRS = {128: 129, 129: 128, 130: 131, 131: 130, 133: 134, 134: 133, 135:
 
 
 def _pair_table(pairs: dict[int, int]) -> np.ndarray:
-    """type → paired type, -1 where the type is one-way."""
-    table = np.full(65536, -1, np.int64)
+    """type → paired type, -1 where the type is one-way (int16: made at import, 128 KiB, where int64 was 512)."""
+    table = np.full(65536, -1, np.int16)
     table[list(pairs)] = list(pairs.values())
     return table
 

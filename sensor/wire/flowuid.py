@@ -1,16 +1,15 @@
 """``wire.flow_uid`` of every row of a flows table at once.
 
-The hash input strings are built with Arrow's string kernels; their BLAKE2b digests
-(sensor/wire/blake2.py) and base62 texts are compiled loops over the rows that let go of the GIL. The
-result equals ``flow_uid`` row by row (tests/sensor/test_community.py checks it on the corpus,
-tests/sensor/test_blake2.py on the plant's batches too).
+The hash input texts (what ``flow_digest`` formats) and their BLAKE2b digests (sensor/wire/blake2.py)
+are compiled loops over the columns' buffers, the base62 texts another: no Python per row, and no
+``pyarrow.compute``. The result equals ``flow_uid`` row by row (tests/sensor/test_community.py checks
+it on the corpus, tests/sensor/test_blake2.py on the plant's batches too).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sensor.jit import njit
 from sensor.wire import blake2
@@ -18,22 +17,8 @@ from sensor.wire import blake2
 _BASE62 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)
 _DIGITS = 17  # 62**17 > 2**96: a 12-byte digest has at most 17 base62 digits
 TEXT_SLICE = 1 << 12  # rows whose hash input texts are built at once
-
-
-def _text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    return pc.cast(col, pa.string())
-
-
-def _end(h, p, m) -> pa.Array:
-    """An end as Python prints the tuple (address, port, MAC): ``('10.0.0.1', 502, '02:…')``."""
-    return pc.binary_join_element_wise("('", h, "', ", _text(p), ", '", m, "')", "")
-
-
-def _less_or_equal(a: tuple, b: tuple) -> pa.Array:
-    """Python's tuple order a <= b for (address, port, MAC) columns."""
-    (ah, ap, am), (bh, bp, bm) = a, b
-    return pc.or_(pc.less(ah, bh), pc.and_(pc.equal(ah, bh), pc.or_(
-        pc.less(ap, bp), pc.and_(pc.equal(ap, bp), pc.less_equal(am, bm)))))
+_TEXTS = ("proto", "orig_h", "orig_l2_addr", "resp_h", "resp_l2_addr")
+_NUMBERS = ("vlan", "ethertype", "ts", "orig_p", "resp_p")
 
 
 def flow_uids(flows: pa.Table, salt: str | pa.Array) -> pa.Array:
@@ -55,23 +40,136 @@ def flow_digests(flows: pa.Table, salt: str | pa.Array) -> np.ndarray:
 
 
 def _digests(flows: pa.Table, salt: str | pa.Array) -> np.ndarray:
-    n = flows.num_rows
-    col = {name: flows.column(name).combine_chunks() for name in (
-        "proto", "vlan", "ethertype", "orig_h", "orig_p", "orig_l2_addr", "resp_h", "resp_p", "resp_l2_addr")}
-    a = (col["orig_h"], col["orig_p"], col["orig_l2_addr"])
-    b = (col["resp_h"], col["resp_p"], col["resp_l2_addr"])
-    a_text, b_text = _end(*a), _end(*b)
-    a_low = _less_or_equal(a, b)
-    low, high = pc.if_else(a_low, a_text, b_text), pc.if_else(a_low, b_text, a_text)
-    a_text = b_text = a_low = None
-    start = _text(flows.column("ts").combine_chunks().cast(pa.int64()))
-    salt = salt if isinstance(salt, pa.Array) else pa.scalar(salt)
-    src = pc.binary_join_element_wise(salt, col["proto"], _text(col["vlan"]), _text(col["ethertype"]),
-                                      start, low, high, "|").cast(pa.binary())
-    low = high = start = None
-    offsets = np.frombuffer(src.buffers()[1], np.int32, n + 1, src.offset * 4)
-    data = np.frombuffer(src.buffers()[2] or b"", np.uint8)
+    salts = salt if isinstance(salt, pa.Array) else pa.array([salt], pa.string())
+    texts = [part for name in _TEXTS for part in _buffers(flows.column(name))]
+    data, offsets = _hash_inputs(*_buffers(salts), int(isinstance(salt, pa.Array)), *texts,
+                                 *(_integers(flows.column(name)) for name in _NUMBERS))
     return blake2.digests(data, offsets, 12)
+
+
+def _buffers(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, n + 1 int32 offsets into them) of a string column without nulls."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    offsets = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
+    return np.frombuffer(col.buffers()[2] or b"", np.uint8), offsets
+
+
+def _integers(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """An integer or timestamp column without nulls as int64."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    col = col.view(pa.int64()) if pa.types.is_timestamp(col.type) else col
+    return np.ascontiguousarray(col.to_numpy(), np.int64)
+
+
+@njit(cache=True)
+def _hash_inputs(salt, salt_at, salt_step, proto, proto_at, ah, ah_at, am, am_at, bh, bh_at, bm, bm_at,
+                 vlan, ethertype, ts, ap, bp):
+    """Each row's ``flow_digest`` input, ``salt|proto|vlan|ethertype|ts|low|high`` (an end as Python
+    prints the tuple (address, port, MAC), the two in tuple order), as one buffer and n + 1 offsets;
+    row i's salt is ``salt_step * i``'s of the salts."""
+    n = len(ts)
+    offsets = np.empty(n + 1, np.int64)
+    offsets[0] = 0
+    for i in range(n):
+        s = salt_step * i
+        size = (salt_at[s + 1] - salt_at[s] + proto_at[i + 1] - proto_at[i] + _int_width(vlan[i])
+                + _int_width(ethertype[i]) + _int_width(ts[i]) + 6 + 20 + ah_at[i + 1] - ah_at[i] + am_at[i + 1]
+                - am_at[i] + _int_width(ap[i]) + bh_at[i + 1] - bh_at[i] + bm_at[i + 1] - bm_at[i] + _int_width(bp[i]))
+        offsets[i + 1] = offsets[i] + size
+    data = np.empty(offsets[n], np.uint8)
+    bar = np.uint8(124)  # "|"
+    for i in range(n):
+        s = salt_step * i
+        at = _put(data, offsets[i], salt, salt_at[s], salt_at[s + 1])
+        data[at] = bar
+        at = _put(data, at + 1, proto, proto_at[i], proto_at[i + 1])
+        data[at] = bar
+        at = _put_int(data, at + 1, vlan[i])
+        data[at] = bar
+        at = _put_int(data, at + 1, ethertype[i])
+        data[at] = bar
+        at = _put_int(data, at + 1, ts[i])
+        data[at] = bar
+        order = _compare(ah, ah_at[i], ah_at[i + 1], bh, bh_at[i], bh_at[i + 1])
+        if order == 0:
+            order = -1 if ap[i] < bp[i] else (1 if ap[i] > bp[i] else 0)
+        if order == 0:
+            order = _compare(am, am_at[i], am_at[i + 1], bm, bm_at[i], bm_at[i + 1])
+        if order <= 0:
+            at = _put_end(data, at + 1, ah, ah_at[i], ah_at[i + 1], ap[i], am, am_at[i], am_at[i + 1])
+            data[at] = bar
+            _put_end(data, at + 1, bh, bh_at[i], bh_at[i + 1], bp[i], bm, bm_at[i], bm_at[i + 1])
+        else:
+            at = _put_end(data, at + 1, bh, bh_at[i], bh_at[i + 1], bp[i], bm, bm_at[i], bm_at[i + 1])
+            data[at] = bar
+            _put_end(data, at + 1, ah, ah_at[i], ah_at[i + 1], ap[i], am, am_at[i], am_at[i + 1])
+    return data, offsets
+
+
+@njit(cache=True)
+def _compare(x, x_lo, x_hi, y, y_lo, y_hi):
+    """-1, 0 or 1 as ``x[x_lo:x_hi]`` sorts before, with or after ``y[y_lo:y_hi]`` (UTF-8 bytes sort as
+    their code points: Python's order of the texts)."""
+    k = 0
+    while x_lo + k < x_hi and y_lo + k < y_hi:
+        if x[x_lo + k] != y[y_lo + k]:
+            return -1 if x[x_lo + k] < y[y_lo + k] else 1
+        k += 1
+    x_len, y_len = x_hi - x_lo, y_hi - y_lo  # one is a prefix of the other: the shorter first
+    return 0 if x_len == y_len else (-1 if x_len < y_len else 1)
+
+
+@njit(cache=True)
+def _put(data, at, src, lo, hi):
+    for k in range(hi - lo):
+        data[at + k] = src[lo + k]
+    return at + hi - lo
+
+
+@njit(cache=True)
+def _put_end(data, at, h, h_lo, h_hi, p, m, m_lo, m_hi):
+    """``('h', p, 'm')``."""
+    data[at], data[at + 1] = 40, 39
+    at = _put(data, at + 2, h, h_lo, h_hi)
+    data[at], data[at + 1], data[at + 2] = 39, 44, 32
+    at = _put_int(data, at + 3, p)
+    data[at], data[at + 1], data[at + 2] = 44, 32, 39
+    at = _put(data, at + 3, m, m_lo, m_hi)
+    data[at], data[at + 1] = 39, 41
+    return at + 2
+
+
+@njit(cache=True)
+def _magnitude(v):
+    return np.uint64(~v) + np.uint64(1) if v < 0 else np.uint64(v)
+
+
+@njit(cache=True)
+def _int_width(v):
+    """The length of ``str(v)``."""
+    u = _magnitude(v)
+    width = 2 if v < 0 else 1
+    while u >= np.uint64(10):
+        u //= np.uint64(10)
+        width += 1
+    return width
+
+
+@njit(cache=True)
+def _put_int(data, at, v):
+    """``str(v)`` at ``at``; where it ends."""
+    end = at + _int_width(v)
+    if v < 0:
+        data[at] = 45
+    u = _magnitude(v)
+    k = end
+    while True:
+        k -= 1
+        data[k] = np.uint8(np.uint64(48) + u % np.uint64(10))
+        u //= np.uint64(10)
+        if u == np.uint64(0):
+            break
+    return end
 
 
 def uid_texts(digests: np.ndarray) -> pa.Array:

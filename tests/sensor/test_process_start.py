@@ -1,5 +1,6 @@
 """What a sensor process starts with: no thread of numpy's OpenBLAS (it spins at start, and the sensor does
-no linear algebra), no pycomm3 (its drivers, imported for two tables, took ~10-40 ms of every start)."""
+no linear algebra), no pycomm3 (its drivers, imported for two tables, took ~10-40 ms of every start), no allocation from
+Arrow's mimalloc."""
 
 import os
 import subprocess
@@ -61,3 +62,54 @@ def test_the_bench_child_imports_what_its_run_needs(tmp_path):
         out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_flows.py"), "--child", child, str(capture)],
                              capture_output=True, text=True, check=True).stdout.split()
         assert out[0] == "300" and int(out[1]) > 0, (child, out)
+
+
+# a capture through the pipeline with every decoder on, as the bench's decoders child runs it
+DECODING = """import sys
+sys.path.insert(0, sys.argv[1])
+from sensor.decode import registry
+from sensor.meter.pipeline import iter_intervals, lean_process
+lean_process()
+records = sum(iv.flows.num_rows for iv in iter_intervals([sys.argv[2]], protocols=registry.PROTOCOLS, folded=True))
+print(records, *(name in sys.modules for name in ('pyarrow._compute', 'numpy.ma', 'importlib.resources')))"""
+
+
+def test_decoding_a_capture_imports_no_arrow_compute_nor_numpy_ma(tmp_path):
+    """The flow records (their uids in bulk too: more than flows.FEW_NEW new flows an interval) are built from
+    their buffers: the run never imports pyarrow.compute (~45 ms of a start), numpy.ma (~10 ms, which
+    pa.array of an ndarray imports) nor importlib.resources (~5 ms with tempfile and shutil)."""
+    from sensor.meter import flows
+    from sensor.simulate import write_pcap
+
+    capture = tmp_path / "plant.pcap"
+    write_pcap(capture, packets=20_000, seed=1)
+    out = subprocess.run([sys.executable, "-c", DECODING, str(ROOT), str(capture)], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert int(out[0]) > 3 * flows.FEW_NEW and out[1:] == ["False"] * 3, out
+
+
+ARROW_POOL = """import sys
+sys.path.insert(0, sys.argv[1])
+import {module}
+import pyarrow as pa
+from sensor import wire
+from sensor.meter.pipeline import iter_batches, lean_process
+lean_process()
+for batch in iter_batches([sys.argv[2]], 60.0):
+    wire.encode(batch, consume=True)
+print(pa.mimalloc_memory_pool().max_memory())"""
+
+
+@pytest.mark.parametrize("module", ["sensor.cli", "bench.bench_flows"])
+def test_a_sensor_process_encodes_with_no_allocation_from_mimalloc(module, tmp_path):
+    """Arrow's own default pool, which its IPC writer takes buffers from (pyarrow offers it no other), is the C
+    library's malloc in a sensor process, as pyarrow's is: mimalloc's first allocation reserves an arena madvised for
+    huge pages, 4 MiB of it resident for the rest of the process."""
+    from sensor.simulate import write_pcap
+
+    capture = tmp_path / "plant.pcap"
+    write_pcap(capture, packets=300, seed=1)
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", ARROW_POOL.format(module=module), str(ROOT), str(capture)], env=env,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0"]
