@@ -26,12 +26,16 @@ def numbers(values: np.ndarray, kind: pa.DataType) -> pa.Array:
 
 
 def take_texts(texts: pa.StringArray, index: np.ndarray) -> pa.StringArray:
-    """``texts[i]`` for each ``i`` of ``index`` (``texts`` without nulls), as one string array."""
+    """``texts[i]`` for each ``i`` of ``index`` (``texts`` without nulls), as one string array. Refuses what
+    the compiled loop cannot take safely (it checks no bounds): another type, nulls, an index outside."""
+    if not pa.types.is_string(texts.type) or texts.null_count:
+        raise TypeError(f"take_texts: a string array without nulls, not {texts.type} with {texts.null_count} nulls")
+    index = np.ascontiguousarray(index, np.int64)
+    if len(index) and (index.min() < 0 or index.max() >= len(texts)):
+        raise IndexError(f"take_texts: an index outside the {len(texts)} texts")
     offsets = np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1, texts.offset * 4)
-    data, taken = _take(np.frombuffer(texts.buffers()[2] or b"", np.uint8), offsets,
-                        np.ascontiguousarray(index, np.int64))
+    data, taken = _take(np.frombuffer(texts.buffers()[2] or b"", np.uint8), offsets, index)
     return pa.StringArray.from_buffers(len(index), pa.py_buffer(taken), pa.py_buffer(data))
-
 
 
 def texts_at(column: pa.ChunkedArray, rows: np.ndarray) -> list[str]:
@@ -43,6 +47,8 @@ def texts_at(column: pa.ChunkedArray, rows: np.ndarray) -> list[str]:
         texts += take_texts(chunk, rows[lo:hi] - at).to_pylist()
         at += len(chunk)
     return texts
+
+
 @njit(cache=True)
 def _take(data, offsets, index):
     """The bytes of each string ``index`` names, one after the other, and their n + 1 offsets (a compiled

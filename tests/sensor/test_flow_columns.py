@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from sensor import wire
+from sensor.wire import arrays
 from sensor.meter import flows
 from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, ENDED, ETHERTYPE, FIN_SEEN, HIST_LEN, INACTIVE, IPB,
                                 IPVER, IV_SEEN, KIND, KIND_FREE, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO,
@@ -181,3 +182,18 @@ def test_records_of_flows_in_reused_slots_over_many_intervals_equal_the_referenc
     assert len(intervals) > 5 and sum(iv.evicted_flows for iv in intervals) > 0
     assert sum(iv.flows["final"].to_pylist().count(True) for iv in intervals[:-1]) > 0  # slots freed before the end
     assert compared and all(same and same_bytes for _, same, same_bytes in compared)
+
+
+def test_take_texts_is_arrows_take_and_refuses_what_its_loop_cannot_bound():
+    """``wire.arrays.take_texts`` (a compiled loop with no bounds checks) gives Arrow's ``take`` on a sliced
+    array, and refuses an index outside, nulls and other types rather than read past the buffers."""
+    texts = pa.array(["", "a", "ßü", "long" * 50, "x"], pa.string()).slice(1)
+    index = np.array([3, 0, 0, 2, 1])
+    assert arrays.take_texts(texts, index).equals(texts.take(pa.array(index)))
+    assert arrays.take_texts(texts, np.array([], np.int64)).to_pylist() == []
+    for bad in ([4], [-1], [10**7]):
+        with pytest.raises(IndexError):
+            arrays.take_texts(texts, np.array(bad))
+    for wrong in (pa.array(["a", None]), pa.array(["a", "b"], pa.large_string())):
+        with pytest.raises(TypeError):
+            arrays.take_texts(wrong, np.array([0]))
