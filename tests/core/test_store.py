@@ -147,7 +147,7 @@ def test_single_node_rendering_has_no_cluster_parts():
     assert "{{" not in text and "ON CLUSTER" not in text and "Replicated" not in text
     assert "Distributed" not in text and "_local" not in text
     assert all(s.startswith(("CREATE", "ALTER TABLE ", "INSERT INTO ", "EXCHANGE TABLES ", "DROP TABLE IF EXISTS ",
-                             "DROP VIEW IF EXISTS "))
+                             "DROP VIEW IF EXISTS ", "TRUNCATE TABLE IF EXISTS "))
                for s in statements)
 
 

@@ -86,6 +86,12 @@ ARRAY JOIN
                 arrayMap(p -> toUInt8(4), arrayDistinct([orig_p, resp_p]))) AS side
 WHERE ts >= toDateTime64(0, 6, 'UTC');
 
+-- A backfill commits its blocks as it goes, their batches noted with them, and a block ends where it falls:
+-- run again after a failure inside it, the file would skip batches it had counted in part. So every run
+-- starts the rollup over (what the views counted since goes too, unnoted, and is read from flows below).
+TRUNCATE TABLE IF EXISTS {{TABLE explore_flow_values_1h}} {{ON_CLUSTER}};
+TRUNCATE TABLE IF EXISTS {{TABLE explore_flow_values_batches}} {{ON_CLUSTER}};
+
 INSERT INTO explore_flow_values_in
 SELECT tenant_id, sensor_id, batch_id, value, side, toStartOfHour(ts) AS hour, toStartOfHour(interval_start) AS interval_hour,
        if(retention_days = 0, 65535, retention_days) AS days, toInt64(sign) AS records
@@ -168,6 +174,12 @@ ARRAY JOIN
     arrayFilter(a -> a != '', arrayDistinct([orig_h, resp_h])) AS value,
     arrayMap(a -> toUInt8((a = orig_h) + 2 * (a = resp_h)), arrayFilter(a -> a != '', arrayDistinct([orig_h, resp_h]))) AS side
 WHERE ts >= toDateTime64(0, 6, 'UTC');
+
+-- A backfill commits its blocks as it goes, their batches noted with them, and a block ends where it falls:
+-- run again after a failure inside it, the file would skip batches it had counted in part. So every run
+-- starts the rollup over (what the views counted since goes too, unnoted, and is read from events below).
+TRUNCATE TABLE IF EXISTS {{TABLE explore_event_values_1h}} {{ON_CLUSTER}};
+TRUNCATE TABLE IF EXISTS {{TABLE explore_event_values_batches}} {{ON_CLUSTER}};
 
 INSERT INTO explore_event_values_in
 SELECT tenant_id, sensor_id, batch_id, value, side, toStartOfHour(ts) AS hour, toStartOfHour(interval_start) AS interval_hour,
