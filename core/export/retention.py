@@ -91,24 +91,33 @@ def days_kept(interval_start: datetime, days: int, now: datetime | None = None) 
 def redate(ch: ClickHouseStore, tenant_id: int, days: int, now: datetime | None = None) -> None:
     """Give a tenant's stored raw records a new retention (a mutation; waits for it). The rows of a late
     batch that arrived less than TAKE_OUT_GRACE before ``now`` keep what ``days_kept`` gives them from
-    its arrival, so a take-out of its attempt still finds them."""
-    graced = in_grace(ch, tenant_id, days, now or datetime.now(UTC))
+    its arrival, so a take-out of its attempt still finds them. What the old retention expired stays
+    expired (rows its TTL has not yet removed, and the rollups' hours whose raw rows may have gone: their
+    counts would come back with no rows under a longer retention)."""
+    now = now or datetime.now(UTC)
+    graced = in_grace(ch, tenant_id, days, now)
+    # what the old retention expired as of ``now``: a re-date may shorten its retention, never lengthen it
+    hour_gone = f"least_days < {MAX_DAYS} AND interval_hour + toIntervalDay(least_days) <= {{now:DateTime('UTC')}}"
+    least = (f"if({{d:UInt16}} = 0, {MAX_DAYS}, least({{d:UInt16}},"
+             " dateDiff('day', interval_hour + toIntervalHour(1), {last:DateTime('UTC')})))")
+    most = f"if({{d:UInt16}} = 0, {MAX_DAYS}, greatest({{d:UInt16}}, {{most:UInt16}}))"
     for table in HOUR_COUNTS:
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
         # an hour's batches start before its end: none of them is bounded by LAST_DAY sooner than that
-        ch.command(f"ALTER TABLE {target} UPDATE least_days = if({{d:UInt16}} = 0, {MAX_DAYS}, least({{d:UInt16}},"
-                   " dateDiff('day', interval_hour + toIntervalHour(1), {last:DateTime('UTC')}))),"
-                   f" most_days = if({{d:UInt16}} = 0, {MAX_DAYS}, greatest({{d:UInt16}}, {{most:UInt16}}))"
-                   " WHERE tenant_id = {t:UInt32}",
-                   {"d": days, "t": tenant_id, "most": max(graced.values(), default=0), "last": LAST_DAY},
+        ch.command(f"ALTER TABLE {target} UPDATE least_days = if({hour_gone}, least(least_days, {least}), {least}),"
+                   f" most_days = if({hour_gone}, least(most_days, {most}), {most}) WHERE tenant_id = {{t:UInt32}}",
+                   {"d": days, "t": tenant_id, "most": max(graced.values(), default=0), "last": LAST_DAY, "now": now},
                    settings={"mutations_sync": 2})
+    row_gone = "retention_days > 0 AND toDateTime(interval_start) + toIntervalDay(retention_days) <= {now:DateTime('UTC')}"
+    # (days_kept's bound by LAST_DAY, per row; 0: kept for good)
+    kept = (f"least(transform({BATCH}, {{batches:Array(String)}}, {{kept:Array(UInt16)}}, {{d:UInt16}}),"
+            " dateDiff('day', interval_start, {last:DateTime64(6, 'UTC')}))")
     for table in (*RAW_COUNTS, *RAW_TABLES):
         target = f"{table}_local {ch.on_cluster}" if ch.cluster else table
-        # (days_kept's bound by LAST_DAY, per row)
-        ch.command(f"ALTER TABLE {target} UPDATE retention_days = least(transform({BATCH}, {{batches:Array(String)}},"
-                   " {kept:Array(UInt16)}, {d:UInt16}), dateDiff('day', interval_start, {last:DateTime64(6, 'UTC')}))"
-                   " WHERE tenant_id = {t:UInt32}",
-                   {"d": days, "t": tenant_id, "batches": list(graced), "kept": list(graced.values()), "last": LAST_DAY},
+        ch.command(f"ALTER TABLE {target} UPDATE retention_days = if({row_gone},"
+                   f" if({kept} > 0, least(retention_days, {kept}), retention_days), {kept}) WHERE tenant_id = {{t:UInt32}}",
+                   {"d": days, "t": tenant_id, "batches": list(graced), "kept": list(graced.values()), "last": LAST_DAY,
+                    "now": now},
                    settings={"mutations_sync": 2})
     changed(ch, tenant_id, RETENTION)  # rows past the new retention may be gone: its results are read again
 
