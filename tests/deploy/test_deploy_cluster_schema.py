@@ -17,7 +17,7 @@ from deploycluster import CLUSTER, CLUSTER_XML, statements
 from core.store.clickhouse import ClickHouseStore
 
 STATEMENTS = statements()
-CREATE_LOCAL = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)_local ON CLUSTER `(\w+)`.*?ENGINE = (\w+)\((.*?)\)\s*\n",
+CREATE_LOCAL = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)_local ON CLUSTER `(\w+)`.*?ENGINE = (\w+)(?:\((.*?)\))?\s*(?:\n|$)",
                           re.S)
 
 
@@ -59,7 +59,11 @@ def test_every_statement_but_inserts_runs_on_the_whole_cluster():
 
 
 def test_every_storage_table_is_replicated_per_shard_and_replica():
-    created = CREATE_LOCAL.findall("\n".join(s + "\n" for s in STATEMENTS))
+    created = [m.groups() for s in STATEMENTS if (m := CREATE_LOCAL.match(s))]
+    # a Null table holds no rows (what goes in only feeds its views): nothing to replicate
+    assert {table for table, _, engine, _ in created if engine == "Null"} == {
+        "explore_flow_values_in", "explore_event_values_in"}
+    created = [c for c in created if c[2] != "Null"]
     assert len(created) >= 20
     for table, cluster, engine, args in created:
         assert cluster == CLUSTER
@@ -86,7 +90,7 @@ def test_every_storage_table_has_a_distributed_twin_with_its_columns(replayed):
     local = [t for t in engines if t.endswith("_local")]
     assert len(local) >= 20
     for table in local:
-        assert engines[table][0].endswith("MergeTree")
+        assert engines[table][0].endswith("MergeTree") or engines[table][0] == "Null"  # (Null: feeds views, holds no rows)
         twin = table.removesuffix("_local")
         assert re.match(rf"Distributed\('{CLUSTER}', '\w+', '{table}'(, |\))", engines[twin][1]), engines[twin]
         assert columns[twin] == columns[table], twin  # after every ALTER and EXCHANGE of the migrations
