@@ -120,6 +120,15 @@ def note(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def server_modules():
+    """uvicorn and the app's factory, imported as the CLI's own modules are (``uncollected_imports``)."""
+    with uncollected_imports():
+        import uvicorn
+
+        from core.api.app import create_app
+    return uvicorn, create_app
+
+
 @app.command()
 def serve(
     workers: int = typer.Option(1, min=1, max=64, help="worker processes; more than one needs a ClickHouse "
@@ -127,11 +136,7 @@ def serve(
                                                         "(MIERUKA_DATABASE_URL)"),
 ) -> None:
     """Run the API server (host and port from MIERUKA_HOST / MIERUKA_PORT)."""
-    with uncollected_imports():
-        import uvicorn
-
-        from core.api.app import create_app
-
+    uvicorn, create_app = server_modules()
     cfg = settings()
     if workers > 1 and (cfg.clickhouse_dsn.startswith("chdb:") or cfg.database_dsn.startswith("sqlite")):
         raise fail("--workers > 1 needs MIERUKA_CLICKHOUSE_URL (a ClickHouse server) and MIERUKA_DATABASE_URL "

@@ -28,9 +28,7 @@ import core
 passes = []
 gc.callbacks.append(lambda phase, info: phase == "start" and passes.append(info["generation"]))
 import core.cli
-with core.cli.uncollected_imports():
-    import uvicorn
-    from core.api.app import create_app
+core.cli.server_modules()  # what `mieruka serve` imports
 print(len(passes) < 5, gc.isenabled(), gc.get_freeze_count() > 100_000)
 """
 
