@@ -100,7 +100,6 @@ U32_MAX = 2**32 - 1
 KEY, ADDR_HI, ADDR_LO, MAC, UID = 0, 1, 3, 5, 7  # U columns (SlotIndex reads KEY first); ADDR_*/MAC per side, UID two
 NU = 9
 RECORD_SLICE = 1 << 14  # flows whose records are built at once
-FEW_NEW = 64  # new flows' uid digests worked out one by one (in Python) up to this many an interval slice
 UID_KNOWN = 1 << 32  # in U[:, UID + 1] (beside the digest's last 4 bytes): the uid's digest is worked out
 # meanings: KIND KIND_*; ENDED closed, waiting to be reported; IV_SEEN packets this interval;
 # START/LAST/SEEN first packet, Zeek's last_time (drives timers), last packet (µs);
@@ -792,6 +791,7 @@ class FlowTable:
         self._service_names = [""]  # Zeek-style service names, comma-joined, by their SERVICE code
         self._service_codes = {"": 0}
         self._salt = uid_salt
+        self._salt_text = pa.array([uid_salt], pa.string())  # (flowuid.digests_of's form)
         self._nt = np.iinfo(np.int64).min  # network time: latest timestamp seen
         self._frags: dict[tuple, tuple[int, int]] = {}
         self._tcp_server = np.zeros(65536, np.bool_)
@@ -1035,11 +1035,12 @@ class FlowTable:
         protos, proto = _texts(proto_code[:, None], _proto_name)
         history = _history(H, slots)
         idx, r = np.arange(n), 1 - o
+        ends = ((hosts, host[idx, o]), (macs, mac[idx, o]), (hosts, host[idx, r]), (macs, mac[idx, r]))
         start, seen = num[R_TS], num[R_TS_END]
         cols = {
             "ts": start, "ts_end": seen, "vlan": num[R_VLAN],
-            "orig_h": arrays.take_texts(hosts, host[idx, o]), "orig_p": num[R_ORIG_P],
-            "resp_h": arrays.take_texts(hosts, host[idx, r]), "resp_p": num[R_RESP_P],
+            "orig_h": arrays.take_texts(*ends[0]), "orig_p": num[R_ORIG_P],
+            "resp_h": arrays.take_texts(*ends[2]), "resp_p": num[R_RESP_P],
             "proto": arrays.take_texts(protos, proto), "ethertype": num[R_ETHERTYPE], "service": self._services(slots),
             "duration": (seen - start) / SEC,
             "orig_bytes": num[R_ORIG_BYTES], "resp_bytes": num[R_RESP_BYTES],
@@ -1047,28 +1048,24 @@ class FlowTable:
             "orig_ip_bytes": num[R_ORIG_IPB], "resp_ip_bytes": num[R_RESP_IPB],
             "conn_state": _conn_states(proto_code, num[R_STATE_O], num[R_STATE_R], num[R_EMPTY], history),
             "history": history,
-            "orig_l2_addr": arrays.take_texts(macs, mac[idx, o]), "resp_l2_addr": arrays.take_texts(macs, mac[idx, r]),
+            "orig_l2_addr": arrays.take_texts(*ends[1]), "resp_l2_addr": arrays.take_texts(*ends[3]),
             "final": num[R_FINAL] != 0,
         }
-        cols["uid"] = self._uids(slots, cols)
+        cols["uid"] = self._uids(slots, num, (protos, proto), ends)
         cols["community_id"] = self._community_ids(slots, o, r)
         return pa.Table.from_arrays([_arrow(cols[f.name], f.type) for f in wire.FLOWS], schema=wire.FLOWS)
 
-    def _uids(self, slots: np.ndarray, cols: dict) -> pa.Array:
-        """The flows' uids from the digests the slots keep; digests of flows named for the first
-        time are worked out one by one when FEW_NEW or fewer (an interval of a small site: ~30 Arrow
-        calls in bulk cost more), else in bulk (``flowuid``) from their record's columns."""
+    def _uids(self, slots: np.ndarray, num: np.ndarray, proto: flowuid.Texts, ends: tuple) -> pa.Array:
+        """The flows' uids from the digests the slots keep, those of flows named for the first time worked out
+        from their records' numbers ``num`` and texts (``flowuid.Texts``: the slice's distinct protocols; ``ends``
+        the originator's host and MAC, then the responder's)."""
         U = self._st.U
         new = np.flatnonzero((U[slots, UID + 1] & np.uint64(UID_KNOWN)) == 0)
-        if 0 < len(new) <= FEW_NEW:
-            digests = b"".join(self._new_digest(s) for s in slots[new].tolist())
-            _keep_digests(U, slots[new], np.frombuffer(digests, np.uint8).reshape(-1, 12))
-        elif len(new):
-            names = ("ts", "proto", "vlan", "ethertype", "orig_h", "orig_p", "orig_l2_addr", "resp_h", "resp_p",
-                     "resp_l2_addr")
-            fresh = pa.table({name: arrays.take_texts(cols[name], new) if isinstance(cols[name], pa.Array) else
-                              _arrow(cols[name][new], wire.FLOWS.field(name).type) for name in names})
-            _keep_digests(U, slots[new], flowuid.flow_digests(fresh, self._salt))
+        if len(new):
+            digests = flowuid.digests_of((self._salt_text, np.zeros(len(new), np.int64)), (proto[0], proto[1][new]),
+                                         *((texts, index[new]) for texts, index in ends), num[R_VLAN, new],
+                                         num[R_ETHERTYPE, new], num[R_TS, new], num[R_ORIG_P, new], num[R_RESP_P, new])
+            _keep_digests(U, slots[new], digests)
         return flowuid.uid_texts(_digests(U[slots]))
 
     def _services(self, slots: np.ndarray) -> pa.Array:

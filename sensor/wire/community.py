@@ -1,8 +1,8 @@
 """Community ID v1 (seed 0) of many flows at once, from their columns.
 
 The hash input of each flow (seed, the two endpoints in canonical order, protocol, padding, and
-the ports for TCP, UDP, SCTP, ICMP and ICMPv6) is packed for all rows with numpy; only the SHA-1
-itself runs per row (hashlib, over ready bytes), and base64 is again done in bulk. ICMP and ICMPv6
+the ports for TCP, UDP, SCTP, ICMP and ICMPv6) is packed for all rows by one compiled loop; only the
+SHA-1 itself runs per row (hashlib, over ready bytes), and base64 is again done in bulk. ICMP and ICMPv6
 follow Zeek (and the ``communityid`` package): the ports are type and code, except that a type with
 a reply type (echo, timestamp, router/neighbour solicitation, …) pairs with that type and may be
 flipped like ports; other types are one-way and keep their order.
@@ -21,6 +21,7 @@ import socket
 import numpy as np
 import pyarrow as pa
 
+from sensor.jit import njit
 from sensor.wire.compute import pc
 
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
@@ -102,47 +103,68 @@ def community_digests(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp:
                       orig_p: np.ndarray, resp_p: np.ndarray) -> np.ndarray:
     """The SHA-1 digest under each flow's Community ID, [n, 21] uint8 (a zero byte after the 20, for
     ``render``); zeros where ``proto`` is 0."""
-    n = len(proto)
-    proto = np.asarray(proto, np.int64)
-    sport = np.asarray(orig_p, np.int64).copy()
-    dport = np.asarray(resp_p, np.int64).copy()
-    one_way = np.zeros(n, np.bool_)
-    for number, pairs in ((ICMP, _ICMP_PAIR), (ICMP6, _ICMP6_PAIR)):
-        icmp = proto == number
-        paired = pairs[sport[icmp] & 0xFFFF]
-        one_way[icmp] = paired < 0
-        dport[icmp] = np.where(paired < 0, dport[icmp], paired)
-    # canonical order: the smaller address first, or the smaller port when the addresses are equal
-    diff = orig != resp
-    first = np.argmax(diff, axis=1)
-    rows = np.arange(n)
-    o_first, r_first = orig[rows, first].astype(np.int16), resp[rows, first].astype(np.int16)
-    has_ports = np.isin(proto, PORT_PROTOCOLS)
-    same = ~diff.any(axis=1)
-    keep = one_way | (~same & (o_first < r_first)) | (same & has_ports & (sport < dport))
-    lo_addr = np.where(keep[:, None], orig, resp)
-    hi_addr = np.where(keep[:, None], resp, orig)
-    lo_port = np.where(keep, sport, dport).astype(">u2").view(np.uint8).reshape(n, 2)
-    hi_port = np.where(keep, dport, sport).astype(">u2").view(np.uint8).reshape(n, 2)
-    digests = np.zeros((n, 21), np.uint8)  # 20 bytes of SHA-1, one zero byte to make whole base64 groups
-    v6 = np.asarray(v6, np.bool_)
-    for is_v6 in (False, True):
-        width = 16 if is_v6 else 4
-        for ports in (False, True):
-            sel = np.flatnonzero((v6 == is_v6) & (has_ports == ports) & (proto != 0))
-            if not len(sel):
-                continue
-            parts = [np.zeros((len(sel), 2), np.uint8), lo_addr[sel, 16 - width:], hi_addr[sel, 16 - width:],
-                     proto[sel, None].astype(np.uint8), np.zeros((len(sel), 1), np.uint8)]
-            if ports:
-                parts += [lo_port[sel], hi_port[sel]]
-            packed = np.ascontiguousarray(np.concatenate(parts, axis=1))
-            size = packed.shape[1]
-            blob = packed.tobytes()
-            sha1 = hashlib.sha1
-            digests[sel, :20] = np.frombuffer(b"".join(sha1(blob[i:i + size]).digest()
-                                                       for i in range(0, len(blob), size)), np.uint8).reshape(-1, 20)
+    data, sizes = _hash_inputs(np.ascontiguousarray(proto, np.int64), np.ascontiguousarray(v6, np.bool_),
+                               np.ascontiguousarray(orig, np.uint8), np.ascontiguousarray(resp, np.uint8),
+                               np.ascontiguousarray(orig_p, np.int64), np.ascontiguousarray(resp_p, np.int64),
+                               _ICMP_PAIR, _ICMP6_PAIR)
+    digests = np.zeros((len(sizes), 21), np.uint8)  # 20 bytes of SHA-1, one zero byte to make whole base64 groups
+    rows = np.flatnonzero(sizes)
+    if len(rows):
+        blob, sha1 = memoryview(data.tobytes()), hashlib.sha1
+        digests[rows, :20] = np.frombuffer(b"".join(sha1(blob[i * _INPUT : i * _INPUT + size]).digest()
+                                                    for i, size in zip(rows.tolist(), sizes[rows].tolist())),
+                                           np.uint8).reshape(-1, 20)
     return digests
+
+
+_INPUT = 40  # bytes of the longest hash input: seed, two IPv6 addresses, protocol, padding, two ports
+
+
+@njit(cache=True)
+def _hash_inputs(proto, v6, orig, resp, orig_p, resp_p, icmp_pair, icmp6_pair):
+    """Each flow's SHA-1 input (seed 0, the endpoints in canonical order: the smaller address first, or the
+    smaller port when the addresses are equal; protocol, padding, the ports where the protocol has them) in
+    a row of _INPUT bytes, and its size (0 where ``proto`` is 0)."""
+    n = len(proto)
+    data = np.zeros((n, _INPUT), np.uint8)
+    sizes = np.zeros(n, np.int64)
+    for i in range(n):
+        p = proto[i]
+        if p == 0:
+            continue
+        sport, dport = orig_p[i], resp_p[i]
+        one_way = False
+        if p == ICMP or p == ICMP6:
+            paired = (icmp_pair if p == ICMP else icmp6_pair)[sport & 0xFFFF]
+            if paired < 0:
+                one_way = True
+            else:
+                dport = np.int64(paired)
+        has_ports = p == ICMP or p == TCP or p == UDP or p == ICMP6 or p == SCTP
+        first = 0
+        while first < 16 and orig[i, first] == resp[i, first]:
+            first += 1
+        if first < 16:
+            keep = one_way or orig[i, first] < resp[i, first]
+        else:
+            keep = one_way or (has_ports and sport < dport)
+        lo, hi = (orig, resp) if keep else (resp, orig)
+        lo_port, hi_port = (sport, dport) if keep else (dport, sport)
+        width = 16 if v6[i] else 4
+        at = 2  # the seed's two zero bytes
+        for k in range(16 - width, 16):
+            data[i, at] = lo[i, k]
+            data[i, at + width] = hi[i, k]
+            at += 1
+        at += width
+        data[i, at] = np.uint8(p & 0xFF)
+        at += 2  # and a zero byte of padding
+        if has_ports:
+            data[i, at], data[i, at + 1] = np.uint8((lo_port >> 8) & 0xFF), np.uint8(lo_port & 0xFF)
+            data[i, at + 2], data[i, at + 3] = np.uint8((hi_port >> 8) & 0xFF), np.uint8(hi_port & 0xFF)
+            at += 4
+        sizes[i] = at
+    return data, sizes
 
 
 def render(digests: np.ndarray, present: np.ndarray) -> pa.StringArray:

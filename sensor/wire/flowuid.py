@@ -19,6 +19,7 @@ _DIGITS = 17  # 62**17 > 2**96: a 12-byte digest has at most 17 base62 digits
 TEXT_SLICE = 1 << 12  # rows whose hash input texts are built at once
 _TEXTS = ("proto", "orig_h", "orig_l2_addr", "resp_h", "resp_l2_addr")
 _NUMBERS = ("vlan", "ethertype", "ts", "orig_p", "resp_p")
+Texts = tuple  # (pa.Array | pa.ChunkedArray of strings without nulls, np.ndarray: each row's index into them)
 
 
 def flow_uids(flows: pa.Table, salt: str | pa.Array) -> pa.Array:
@@ -40,10 +41,19 @@ def flow_digests(flows: pa.Table, salt: str | pa.Array) -> np.ndarray:
 
 
 def _digests(flows: pa.Table, salt: str | pa.Array) -> np.ndarray:
-    salts = salt if isinstance(salt, pa.Array) else pa.array([salt], pa.string())
-    texts = [part for name in _TEXTS for part in _buffers(flows.column(name))]
-    data, offsets = _hash_inputs(*_buffers(salts), int(isinstance(salt, pa.Array)), *texts,
-                                 *(_integers(flows.column(name)) for name in _NUMBERS))
+    rows = np.arange(flows.num_rows)
+    salts = (salt, rows) if isinstance(salt, pa.Array) else (pa.array([salt], pa.string()), np.zeros_like(rows))
+    return digests_of(salts, *((flows.column(name), rows) for name in _TEXTS),
+                      *(_integers(flows.column(name)) for name in _NUMBERS))
+
+
+def digests_of(salt: Texts, proto: Texts, a_host: Texts, a_mac: Texts, b_host: Texts, b_mac: Texts, vlan: np.ndarray,
+               ethertype: np.ndarray, ts: np.ndarray, a_port: np.ndarray, b_port: np.ndarray) -> np.ndarray:
+    """``flow_digests`` of rows given as their parts: each text a (strings, each row's index into them) pair (a
+    column and 0..n-1, or a flow table's distinct texts), each number int64 a row; ends a and b in either order."""
+    texts = [part for strings, index in (salt, proto, a_host, a_mac, b_host, b_mac)
+             for part in (*_buffers(strings), np.ascontiguousarray(index, np.int64))]
+    data, offsets = _hash_inputs(*texts, vlan, ethertype, ts, a_port, b_port)
     return blake2.digests(data, offsets, 12)
 
 
@@ -62,27 +72,26 @@ def _integers(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 @njit(cache=True)
-def _hash_inputs(salt, salt_at, salt_step, proto, proto_at, ah, ah_at, am, am_at, bh, bh_at, bm, bm_at,
-                 vlan, ethertype, ts, ap, bp):
+def _hash_inputs(salt, salt_at, salt_i, proto, proto_at, proto_i, ah, ah_at, ah_i, am, am_at, am_i, bh, bh_at, bh_i,
+                 bm, bm_at, bm_i, vlan, ethertype, ts, ap, bp):
     """Each row's ``flow_digest`` input, ``salt|proto|vlan|ethertype|ts|low|high`` (an end as Python
-    prints the tuple (address, port, MAC), the two in tuple order), as one buffer and n + 1 offsets;
-    row i's salt is ``salt_step * i``'s of the salts."""
+    prints the tuple (address, port, MAC), the two in tuple order), as one buffer and n + 1 offsets; a
+    row's text x is ``x[x_at[j]:x_at[j + 1]]`` for ``j = x_i[row]``."""
     n = len(ts)
     offsets = np.empty(n + 1, np.int64)
     offsets[0] = 0
     for i in range(n):
-        s = salt_step * i
-        size = (salt_at[s + 1] - salt_at[s] + proto_at[i + 1] - proto_at[i] + _int_width(vlan[i])
-                + _int_width(ethertype[i]) + _int_width(ts[i]) + 6 + 20 + ah_at[i + 1] - ah_at[i] + am_at[i + 1]
-                - am_at[i] + _int_width(ap[i]) + bh_at[i + 1] - bh_at[i] + bm_at[i + 1] - bm_at[i] + _int_width(bp[i]))
+        size = (_width(salt_at, salt_i[i]) + _width(proto_at, proto_i[i]) + _int_width(vlan[i])
+                + _int_width(ethertype[i]) + _int_width(ts[i]) + 6 + 20 + _width(ah_at, ah_i[i])
+                + _width(am_at, am_i[i]) + _int_width(ap[i]) + _width(bh_at, bh_i[i]) + _width(bm_at, bm_i[i])
+                + _int_width(bp[i]))
         offsets[i + 1] = offsets[i] + size
     data = np.empty(offsets[n], np.uint8)
     bar = np.uint8(124)  # "|"
     for i in range(n):
-        s = salt_step * i
-        at = _put(data, offsets[i], salt, salt_at[s], salt_at[s + 1])
+        at = _put(data, offsets[i], salt, salt_at[salt_i[i]], salt_at[salt_i[i] + 1])
         data[at] = bar
-        at = _put(data, at + 1, proto, proto_at[i], proto_at[i + 1])
+        at = _put(data, at + 1, proto, proto_at[proto_i[i]], proto_at[proto_i[i] + 1])
         data[at] = bar
         at = _put_int(data, at + 1, vlan[i])
         data[at] = bar
@@ -90,20 +99,27 @@ def _hash_inputs(salt, salt_at, salt_step, proto, proto_at, ah, ah_at, am, am_at
         data[at] = bar
         at = _put_int(data, at + 1, ts[i])
         data[at] = bar
-        order = _compare(ah, ah_at[i], ah_at[i + 1], bh, bh_at[i], bh_at[i + 1])
+        a_lo, a_hi, b_lo, b_hi = ah_at[ah_i[i]], ah_at[ah_i[i] + 1], bh_at[bh_i[i]], bh_at[bh_i[i] + 1]
+        am_lo, am_hi, bm_lo, bm_hi = am_at[am_i[i]], am_at[am_i[i] + 1], bm_at[bm_i[i]], bm_at[bm_i[i] + 1]
+        order = _compare(ah, a_lo, a_hi, bh, b_lo, b_hi)
         if order == 0:
             order = -1 if ap[i] < bp[i] else (1 if ap[i] > bp[i] else 0)
         if order == 0:
-            order = _compare(am, am_at[i], am_at[i + 1], bm, bm_at[i], bm_at[i + 1])
+            order = _compare(am, am_lo, am_hi, bm, bm_lo, bm_hi)
         if order <= 0:
-            at = _put_end(data, at + 1, ah, ah_at[i], ah_at[i + 1], ap[i], am, am_at[i], am_at[i + 1])
+            at = _put_end(data, at + 1, ah, a_lo, a_hi, ap[i], am, am_lo, am_hi)
             data[at] = bar
-            _put_end(data, at + 1, bh, bh_at[i], bh_at[i + 1], bp[i], bm, bm_at[i], bm_at[i + 1])
+            _put_end(data, at + 1, bh, b_lo, b_hi, bp[i], bm, bm_lo, bm_hi)
         else:
-            at = _put_end(data, at + 1, bh, bh_at[i], bh_at[i + 1], bp[i], bm, bm_at[i], bm_at[i + 1])
+            at = _put_end(data, at + 1, bh, b_lo, b_hi, bp[i], bm, bm_lo, bm_hi)
             data[at] = bar
-            _put_end(data, at + 1, ah, ah_at[i], ah_at[i + 1], ap[i], am, am_at[i], am_at[i + 1])
+            _put_end(data, at + 1, ah, a_lo, a_hi, ap[i], am, am_lo, am_hi)
     return data, offsets
+
+
+@njit(cache=True)
+def _width(at, j):
+    return at[j + 1] - at[j]
 
 
 @njit(cache=True)

@@ -124,7 +124,6 @@ def compared(monkeypatch):
     monkeypatch.setattr(FlowTable, "_records", checked_records)
     monkeypatch.setattr(FlowTable, "flush", checked_flush)
     monkeypatch.setattr(flows, "RECORD_SLICE", 64)  # several slices per flush
-    monkeypatch.setattr(flows, "FEW_NEW", 8)  # new flows' uids one by one in some slices, in bulk in others
     return seen
 
 
@@ -142,20 +141,20 @@ def test_the_plant_s_records_equal_the_per_row_reference(plant, compared):
     assert any(iv.flows["service"].to_pylist().count("modbus") for iv in intervals)  # decoders named services
 
 
-def test_new_flows_uids_are_named_one_by_one_and_in_bulk(plant, compared, monkeypatch):
-    """Both ways of naming new flows (FEW_NEW) are taken on the plant, and each equals the reference."""
-    taken: Counter[str] = Counter()
+def test_new_flows_uids_are_named_without_a_python_call_per_flow(plant, compared, monkeypatch):
+    """The uids of the flows an interval names first are worked out for the slice at once (flowuid.digests_of,
+    from the slice's distinct texts), never flow by flow (``FlowTable._new_digest``), and equal the reference."""
+    calls = Counter()
+    one = FlowTable._new_digest
 
-    def counted(name, fn):
-        def call(*args):
-            taken[name] += 1
-            return fn(*args)
-        return call
+    def counted(self, s):
+        calls["one by one"] += 1
+        return one(self, s)
 
-    monkeypatch.setattr(FlowTable, "_new_digest", counted("one by one", FlowTable._new_digest))
-    monkeypatch.setattr(flows.flowuid, "flow_digests", counted("bulk", flows.flowuid.flow_digests))
+    monkeypatch.setattr(FlowTable, "_new_digest", counted)
     intervals = list(iter_intervals([plant], 2.0, uid_salt="SN-1", protocols=()))
-    assert len(intervals) > 3 and taken["one by one"] > 0 and taken["bulk"] > 0
+    assert len(intervals) > 3 and sum(iv.flows.num_rows for iv in intervals) > 100
+    assert calls["one by one"] == 0
     assert compared and all(same and same_bytes for _, same, same_bytes in compared)
 
 
