@@ -316,7 +316,7 @@ class AppLayer:
     def _flow(self, slot: int) -> _Flow | None:
         """The flow in ``slot``, detected in an earlier interval; None if it was forgotten with an
         ended flow of the same uid (a connection reused within the µs it started): detect it again."""
-        flow = self._flows.get(self.table.endpoints(slot)[0])
+        flow = self._flows.get(self.table.uid(slot))
         if flow is not None:
             self._by_slot[slot] = flow
         return flow

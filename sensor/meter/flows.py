@@ -949,7 +949,7 @@ class FlowTable:
 
     def holds(self, slot: int, uid: str) -> bool:
         """Whether ``slot`` still holds the flow ``uid`` (none once a final flush emptied the table)."""
-        return slot < len(self._st.S) and self.endpoints(slot)[0] == uid
+        return slot < len(self._st.S) and self.uid(slot) == uid
 
     def app_marks(self, slots: np.ndarray) -> np.ndarray:
         """The APP_* mark of each slot's flow."""
@@ -983,7 +983,11 @@ class FlowTable:
         S, H = self._st.S, self._st.H
         o = int(H[slot, ORIG_SIDE])
         host = self._hosts(slot)
-        return wire.uid_text(self._digest(slot)), host[o], host[1 - o], int(S[slot, PORT + 1 - o])
+        return self.uid(slot), host[o], host[1 - o], int(S[slot, PORT + 1 - o])
+
+    def uid(self, slot: int) -> str:
+        """The uid of the flow in ``slot``, as its records name it."""
+        return wire.uid_text(self._digest(slot))
 
     def _hosts(self, s: int) -> tuple[str, str]:
         H, U = self._st.H, self._st.U
@@ -992,12 +996,14 @@ class FlowTable:
         return ip_text(H[s, IPVER], U[s, ADDR_HI], U[s, ADDR_LO]), ip_text(H[s, IPVER], U[s, ADDR_HI + 1], U[s, ADDR_LO + 1])
 
     def _digest(self, s: int) -> bytes:
-        """The digest under the flow's uid, worked out once and kept in the slot."""
+        """The digest under the flow's uid, worked out once and kept in the slot (as ``_keep_digests`` keeps
+        them; Python's ints here: this is one flow, where numpy's calls cost more than the work)."""
         U = self._st.U
-        if int(U[s, UID + 1]) & UID_KNOWN:
-            return _digests(U[[s]])[0].tobytes()
+        low = int(U[s, UID + 1])
+        if low & UID_KNOWN:
+            return int(U[s, UID]).to_bytes(8, "big") + (low & 0xFFFFFFFF).to_bytes(4, "big")
         digest = self._new_digest(s)
-        _keep_digests(U, np.array([s]), np.frombuffer(digest, np.uint8).reshape(1, 12))
+        U[s, UID], U[s, UID + 1] = int.from_bytes(digest[:8], "big"), int.from_bytes(digest[8:], "big") | UID_KNOWN
         return digest
 
     def _new_digest(self, s: int) -> bytes:

@@ -111,7 +111,7 @@ class LinkLayer:
         cols = (placed.slot[idx], placed.is_orig[idx], p.ts[idx], p.pay_off[idx], frame_end[idx], p.src_mac[idx],
                 p.dst_mac[idx])
         for slot, is_orig, ts, lo, end, src, dst in zip(*(c.tolist() for c in cols)):
-            uid = self.table.endpoints(slot)[0]
+            uid = self.table.uid(slot)
             session = self._sessions.get(uid)
             if session is None:
                 session = self._sessions[uid] = Session("l2")

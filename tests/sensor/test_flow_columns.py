@@ -17,7 +17,8 @@ from sensor.wire import arrays
 from sensor.meter import flows
 from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, ENDED, ETHERTYPE, FIN_SEEN, HIST_LEN, INACTIVE, IPB,
                                 IPVER, IV_SEEN, KIND, KIND_FREE, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO,
-                                REL_ACK, REL_LAST, RESET, SEEN, SIZE, START, SYN_SENT, TPREV, TSTATE, VLAN, FlowTable,
+                                REL_ACK, REL_LAST, RESET, SEEN, SIZE, START, SYN_SENT, TPREV, TSTATE, UID, UID_KNOWN, VLAN,
+                                FlowTable,
                                 ip_text, mac_text)
 from sensor.meter.pipeline import iter_intervals
 from sensor.simulate import write_pcap
@@ -156,6 +157,29 @@ def test_new_flows_uids_are_named_without_a_python_call_per_flow(plant, compared
     assert len(intervals) > 3 and sum(iv.flows.num_rows for iv in intervals) > 100
     assert calls["one by one"] == 0
     assert compared and all(same and same_bytes for _, same, same_bytes in compared)
+
+
+def test_a_flow_s_uid_by_its_slot_is_the_digest_kept_or_worked_out(plant, monkeypatch):
+    """``FlowTable.uid`` (how the decoding stages name a flow they meet) gives the uid of the flow's digest as
+    the records keep it, or works it out and keeps it when no record has yet, both as ``wire.flow_digest``."""
+    flush, checked = FlowTable.flush, Counter()
+
+    def check(table: FlowTable) -> None:
+        for s in np.flatnonzero(table._st.H[:, KIND] != KIND_FREE).tolist()[::3]:
+            checked["kept" if int(table._st.U[s, UID + 1]) & UID_KNOWN else "new"] += 1
+            assert table.uid(s) == wire.uid_text(table._new_digest(s))
+            assert int(table._st.U[s, UID + 1]) & UID_KNOWN
+
+    def checking(self, final=False):
+        check(self)  # (the flows new since the last flush: no record has named them yet)
+        records = flush(self, final)
+        check(self)
+        return records
+
+    monkeypatch.setattr(FlowTable, "flush", checking)
+    records = pa.concat_tables(iv.flows for iv in iter_intervals([plant], 2.0, uid_salt="SN-1", protocols=()))
+    assert checked["kept"] > 10 and checked["new"] > 10, checked
+    assert len(set(records["uid"].to_pylist())) > 100
 
 
 def test_evicted_flows_records_equal_the_reference(plant, compared):
