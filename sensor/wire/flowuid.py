@@ -50,10 +50,20 @@ def _digests(flows: pa.Table, salt: str | pa.Array) -> np.ndarray:
 def digests_of(salt: Texts, proto: Texts, a_host: Texts, a_mac: Texts, b_host: Texts, b_mac: Texts, vlan: np.ndarray,
                ethertype: np.ndarray, ts: np.ndarray, a_port: np.ndarray, b_port: np.ndarray) -> np.ndarray:
     """``flow_digests`` of rows given as their parts: each text a (strings, each row's index into them) pair (a
-    column and 0..n-1, or a flow table's distinct texts), each number int64 a row; ends a and b in either order."""
-    texts = [part for strings, index in (salt, proto, a_host, a_mac, b_host, b_mac)
-             for part in (*_buffers(strings), np.ascontiguousarray(index, np.int64))]
-    data, offsets = _hash_inputs(*texts, vlan, ethertype, ts, a_port, b_port)
+    column and 0..n-1, or a flow table's distinct texts), each number int64 a row; ends a and b in either order.
+    Refuses what the compiled loop cannot take safely (it checks no bounds): rows of unequal counts, an index
+    outside its strings."""
+    numbers = [np.ascontiguousarray(v, np.int64) for v in (vlan, ethertype, ts, a_port, b_port)]
+    parts = [(strings, np.ascontiguousarray(index, np.int64)) for strings, index in (salt, proto, a_host, a_mac,
+                                                                                      b_host, b_mac)]
+    if any(len(v) != len(ts) for v in numbers + [index for _, index in parts]):
+        raise ValueError("flowuid.digests_of: every part needs one value a row")
+    texts = []
+    for strings, index in parts:
+        if len(index) and (index.min() < 0 or index.max() >= len(strings)):
+            raise IndexError(f"flowuid.digests_of: an index outside the {len(strings)} texts")
+        texts += [*_buffers(strings), index]
+    data, offsets = _hash_inputs(*texts, *numbers)
     return blake2.digests(data, offsets, 12)
 
 

@@ -17,7 +17,7 @@ from sensor import wire
 from sensor.meter.pipeline import iter_intervals
 from sensor.simulate import write_pcap
 from sensor.wire import blake2
-from sensor.wire.flowuid import flow_uids, uid_texts
+from sensor.wire.flowuid import digests_of, flow_uids, uid_texts
 
 
 def _buffer(messages: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -72,3 +72,28 @@ def test_bulk_uids_equal_hashlib_on_every_plant_flow(plant_flows):
                        {"flows": plant_flows, "events": wire.empty_table("events"),
                         "observations": wire.empty_table("observations")}, sensor="SN-7")
     assert wire.decode(wire.encode(batch)).tables["flows"].column("uid").to_pylist() == expected
+
+
+def test_digests_of_distinct_texts_equal_flow_digest_and_refuse_what_the_loop_cannot_take():
+    """``digests_of`` with each text an index into a few distinct ones (a flow table's form) gives
+    ``wire.flow_digest``'s digests, the ends in either order; an index outside its texts or parts of
+    unequal rows are refused before the compiled loop (which checks no bounds) runs."""
+    hosts, macs, protos = pa.array(["10.0.0.2", "10.0.0.10", "fe80::1", ""]), pa.array(["00:00:00:00:00:01", ""]), \
+        pa.array(["tcp", "l2"])
+    rows = [(0, 0, 0, 1, 0, 502, 40000), (0, 1, 1, 0, 1, 7, 7), (1, 3, 3, 1, 1, 0, 0), (0, 2, 0, 0, 1, 1, 2)]
+    p, ah, bh, am, bm, ap, bp = (np.array(col, np.int64) for col in zip(*rows))
+    vlan, ethertype, ts = np.array([0, 5, 0, 4095]), np.array([0x800, 0x800, 0x88CC, 0x86DD]), \
+        np.array([1, -7, 0, 2**62])
+    salt = (pa.array(["SN-1"]), np.zeros(4, np.int64))
+    got = digests_of(salt, (protos, p), (hosts, ah), (macs, am), (hosts, bh), (macs, bm), vlan, ethertype, ts, ap, bp)
+    text = lambda strings, i: strings[int(i)].as_py()  # noqa: E731
+    assert [bytes(d) for d in got] == [
+        wire.flow_digest("SN-1", text(protos, p[i]), int(vlan[i]), int(ethertype[i]), int(ts[i]),
+                         (text(hosts, ah[i]), int(ap[i]), text(macs, am[i])),
+                         (text(hosts, bh[i]), int(bp[i]), text(macs, bm[i]))) for i in range(4)]
+    with pytest.raises(IndexError):
+        digests_of(salt, (protos, p), (hosts, ah + 1), (macs, am), (hosts, bh), (macs, bm), vlan, ethertype, ts, ap, bp)
+    with pytest.raises(IndexError):
+        digests_of(salt, (protos, p - 1), (hosts, ah), (macs, am), (hosts, bh), (macs, bm), vlan, ethertype, ts, ap, bp)
+    with pytest.raises(ValueError):
+        digests_of(salt, (protos, p), (hosts, ah), (macs, am), (hosts, bh), (macs, bm), vlan, ethertype, ts[:3], ap, bp)
