@@ -17,9 +17,8 @@ from sensor.wire import arrays
 from sensor.meter import flows
 from sensor.meter.flows import (ADDR_HI, ADDR_LO, EM_BYTES, ENDED, ETHERTYPE, FIN_SEEN, HIST_LEN, INACTIVE, IPB,
                                 IPVER, IV_SEEN, KIND, KIND_FREE, KIND_IP, KIND_L2, MAC, ORIG_SIDE, PKTS, PORT, PROTO,
-                                REL_ACK, REL_LAST, RESET, SEEN, SIZE, START, SYN_SENT, TPREV, TSTATE, UID, UID_KNOWN, VLAN,
-                                FlowTable,
-                                ip_text, mac_text)
+                                REL_ACK, REL_LAST, RESET, SEEN, SIZE, START, SYN_SENT, TPREV, TSTATE, UID, UID_KNOWN,
+                                VLAN, FlowTable, ip_text, mac_text)
 from sensor.meter.pipeline import iter_intervals
 from sensor.simulate import write_pcap
 
