@@ -379,11 +379,11 @@ def test_an_interval_end_holds_no_per_frame_array_beside_the_chunk(busy_site):
 def test_an_interval_end_holds_under_15_mb_of_the_capture_file_mapped(make_pcap, as_ring):
     """A file is read a chunk of frames at a time, and all of a chunk's pages are read when its record
     headers are scanned: they stay mapped until the chunk is done, across the interval ends within it.
-    20,000 frames of 1 kB (an interval end every 2,000), read as a file or as a live sensor's dumpcap ring
-    reads its files (``iter_frames``' chunks): under 15 MB of the file resident at each end (the whole
-    20 MB with 65,536 frames a chunk; a page cache may map a file 2 MiB at a time)."""
-    frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5000, dport=6000) / (b"x" * 958))
-    path = make_pcap([(1_000 * i, frame) for i in range(20_000)])  # 1 ms apart: 20 s
+    60,000 frames of 300 bytes (an interval end every 6,000), read as a file or as a live sensor's dumpcap
+    ring reads its files (``iter_frames``' chunks): under 15 MB of the file resident at each end (the whole
+    19 MB with 65,536 frames a chunk; a page cache may map a file 2 MiB at a time)."""
+    frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5000, dport=6000) / (b"x" * 258))
+    path = make_pcap([(1_000 * i, frame) for i in range(60_000)])  # 1 ms apart: 60 s
     source = iter_frames(path) if as_ring else path
 
     def mapped() -> int:  # bytes of the capture resident in this process
@@ -395,8 +395,8 @@ def test_an_interval_end_holds_under_15_mb_of_the_capture_file_mapped(make_pcap,
                 total += int(line.split()[1]) * 1024
         return total
 
-    held = [mapped() for _ in iter_intervals([source], 2.0, protocols=())]
-    assert len(held) == 10 and path.stat().st_size > 20_000_000
+    held = [mapped() for _ in iter_intervals([source], 6.0, protocols=())]
+    assert len(held) == 10 and path.stat().st_size > 18_000_000
     assert max(held) < 15_000_000, held
 
 
