@@ -30,7 +30,7 @@ import pyarrow as pa
 from sensor import wire
 from sensor.wire import arrays
 from sensor.meter.applayer import AppLayer
-from sensor.capture.pcapfile import Frames, iter_frames
+from sensor.capture.pcapfile import CHUNK, Frames, iter_frames
 from sensor.decode import packet as pk
 from sensor.decode import registry
 from sensor.decode.spec import Protocol
@@ -41,9 +41,7 @@ from sensor.meter.synprint import SynPrints
 
 log = logging.getLogger(__name__)
 
-# frames read from a file at once: a chunk's packet columns and mapped pages are the pipeline's
-# working memory (262,144 frames: ~45 MB more at the peak, and no faster)
-FILE_CHUNK = 1 << 16
+FILE_CHUNK = CHUNK  # frames read from a file at once (pcapfile.CHUNK: what that holds)
 
 
 @dataclass

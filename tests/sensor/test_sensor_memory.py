@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from scapy.layers.inet import IP, TCP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 
 from bench.concurrent_flows import write as write_concurrent
+from sensor.capture.pcapfile import iter_frames
 from sensor.meter import fast_fold, flows
 from sensor.meter.applayer import AppLayer
 from sensor.meter.fast_flows import uid_keys
@@ -372,6 +373,31 @@ def test_an_interval_end_holds_no_per_frame_array_beside_the_chunk(busy_site):
             held.append(sorted(name for name, value in local.items()
                                if isinstance(value, np.ndarray) and value.shape[:1] == (frames,)))
     assert held == [[], [], []]  # (the capture is one chunk: four 2 s rounds, three ends within it)
+
+
+@pytest.mark.parametrize("as_ring", [False, True], ids=["file", "ring"])
+def test_an_interval_end_holds_under_15_mb_of_the_capture_file_mapped(make_pcap, as_ring):
+    """A file is read a chunk of frames at a time, and all of a chunk's pages are read when its record
+    headers are scanned: they stay mapped until the chunk is done, across the interval ends within it.
+    60,000 frames of 300 bytes (an interval end every 6,000), read as a file or as a live sensor's dumpcap
+    ring reads its files (``iter_frames``' chunks): under 15 MB of the file resident at each end (the whole
+    19 MB with 65,536 frames a chunk; a page cache may map a file 2 MiB at a time)."""
+    frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5000, dport=6000) / (b"x" * 258))
+    path = make_pcap([(1_000 * i, frame) for i in range(60_000)])  # 1 ms apart: 60 s
+    source = iter_frames(path) if as_ring else path
+
+    def mapped() -> int:  # bytes of the capture resident in this process
+        lines, total, inside = Path("/proc/self/smaps").read_text().splitlines(), 0, False
+        for line in lines:
+            if not line.endswith(":") and "-" in line.split(" ", 1)[0]:
+                inside = line.endswith(str(path))
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1]) * 1024
+        return total
+
+    held = [mapped() for _ in iter_intervals([source], 6.0, protocols=())]
+    assert len(held) == 10 and path.stat().st_size > 18_000_000
+    assert max(held) < 15_000_000, held
 
 
 def test_a_flow_table_slot_holds_347_bytes():
