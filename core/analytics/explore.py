@@ -283,7 +283,7 @@ def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort
     """Up to ``limit`` rows after ``cursor`` (None: the first page), and the cursor of the next page.
     ``timeline``: the result's (``timeline``), when the caller has it — a first page in time order then
     reads only the buckets that hold it, a first page by another column is bounded by the rows of those
-    buckets (and read first past a tighter guess from them, kept when it holds the page)."""
+    buckets (or by the result's own row past a tighter guess from them, when the page's rows lie past it)."""
     first, share = None, 1.0
     if cursor is None and timeline:
         wanted = (limit + 1) * (1 if sort.column == "ts" else SAMPLE)

@@ -182,7 +182,8 @@ def tiers(ch) -> Window:
     for hour in range(HOURS):
         flows = [flow(orig_h=f"10.3.0.{i % 250}", ts=start + timedelta(hours=hour, seconds=i / 80),
                       nbytes=2000 + 2 * (i % 200 == 0)) for i in range(per_hour)]
-        assert ingest.ingest(3, 3, wire.encode(make_batch(flows, start=start + timedelta(hours=hour)))).status == "stored"
+        batch = make_batch(flows, start=start + timedelta(hours=hour))
+        assert ingest.ingest(3, 3, wire.encode(batch)).status == "stored"
     ch.command(f"OPTIMIZE TABLE flows PARTITION ID '{start:%Y%m}' FINAL")
     return Window(start, start + timedelta(hours=HOURS))
 
