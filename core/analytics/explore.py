@@ -283,7 +283,7 @@ def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort
     """Up to ``limit`` rows after ``cursor`` (None: the first page), and the cursor of the next page.
     ``timeline``: the result's (``timeline``), when the caller has it — a first page in time order then
     reads only the buckets that hold it, a first page by another column is bounded by the rows of those
-    buckets (and read first past a tighter guess from them, kept when it holds the page)."""
+    buckets (or by the result's own row past a tighter guess from them, when the page's rows lie past it)."""
     first, share = None, 1.0
     if cursor is None and timeline:
         wanted = (limit + 1) * (1 if sort.column == "ts" else SAMPLE)
@@ -303,18 +303,12 @@ def page(ch: ClickHouseStore, kind: Kind, tenant_id: int, f: Filters, sort: Sort
                   f" AND ({mine}) {'<' if sort.descending else '>'} ({theirs})")
     columns = ", ".join((*kind.columns, *kind.extra, f"{kind.row_hash} AS row_hash"))
     read = f"SELECT {columns} FROM {kind.table} WHERE {{}} ORDER BY {_order(sort)} LIMIT {{{{limit:UInt32}}}}"
-    rows = None
     if sort.column != "ts" and first:
-        bound, guess = _bound_by(ch, kind, sort, _where(kind, replace(f, window=first), tenant_id), params,
-                                 limit + 1, share)
-        if guess:  # the whole page at or past it: these are its rows; else read up to the bound
-            rows = ch.query(read.format(where + guess), params | {"limit": limit + 1})
-            rows = rows if len(rows) > limit else None
-        where += bound
+        where += _bound_by(ch, kind, sort, (where, params), _where(kind, replace(f, window=first), tenant_id),
+                           limit + 1, share)
     elif sort.column != "ts":
         where += _bound(ch, kind, sort, where, params, limit + 1)
-    if rows is None:
-        rows = ch.query(read.format(where), params | {"limit": limit + 1})
+    rows = ch.query(read.format(where), params | {"limit": limit + 1})
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([_shaped(kind, r) for r in rows], encode_cursor(sort, rows[-1]) if more else None)
@@ -343,29 +337,30 @@ def _bound(ch: ClickHouseStore, kind: Kind, sort: Sort, where: str, params: dict
     return _up_to(kind, sort, with_time=False)
 
 
-def _bound_by(ch: ClickHouseStore, kind: Kind, sort: Sort, part: tuple[str, dict], params: dict, wanted: int,
-              share: float) -> tuple[str, str]:
-    """A condition that keeps the result's first ``wanted`` rows, from a ``part`` of the result (its WHERE and
-    parameters; here its first buckets, ``share`` of the result's rows): the (sort column, ts) of the part's
-    ``wanted``-th row comes no later in the order than the whole result's, so the rows up to it hold the page.
-    And a guess, tighter: the sort column at or before the part's row that the result, were it like the part,
-    holds GUESS times ``wanted`` rows up to — the page's rows if that many are there, which only reading them
-    tells (where values are spread evenly, every granule holds some past the first bound: the guess rules
-    most out). Adds their values to ``params``; each empty when the part is too short."""
+def _bound_by(ch: ClickHouseStore, kind: Kind, sort: Sort, result: tuple[str, dict], part: tuple[str, dict],
+              wanted: int, share: float) -> str:
+    """A condition that keeps the ``result``'s (its WHERE and parameters) first ``wanted`` rows, from a ``part`` of
+    it (here its first buckets, ``share`` of the result's rows): the (sort column, ts) of the part's ``wanted``-th
+    row comes no later in the order than the whole result's, so the rows up to it hold the page. Tighter when a
+    guess holds: the result's own ``wanted``-th row past the part's row that the result, were it like the part,
+    holds GUESS times ``wanted`` rows up to (where values are spread evenly, every granule holds some past the
+    part's bound: the guess rules most out), read as (column, ts) alone — the page's other columns are then read
+    from the few granules of its rows only. Adds its values to the result's parameters; empty when the part is
+    too short."""
     column, direction = sort.column, " DESC" if sort.descending else ""
-    where, part_params = part
-    rows = ch.query(f"SELECT {column} AS v, ts FROM {kind.table} WHERE {where}"
-                    f" ORDER BY {column}{direction}, ts{direction} LIMIT {{wanted:UInt32}}",
-                    part_params | {"wanted": wanted})
+    where, params = result
+    top = (f"SELECT {column} AS v, ts FROM {kind.table} WHERE {{}} ORDER BY {column}{direction}, ts{direction}"
+           " LIMIT {{wanted:UInt32}}")
+    rows = ch.query(top.format(part[0]), part[1] | {"wanted": wanted})
     if len(rows) < wanted:
-        return "", ""
-    params |= {"bound": rows[-1]["v"], "bound_ts": rows[-1]["ts"]}
-    bound = _up_to(kind, sort, with_time=True)
+        return ""
     nth = math.ceil(GUESS * wanted * share)
-    if nth >= wanted or rows[nth - 1]["v"] == rows[-1]["v"]:  # no tighter than the bound's (ts) part
-        return bound, ""
-    params["guess"] = rows[nth - 1]["v"]
-    return bound, f" AND {column} {'>' if sort.descending else '<'}= {{guess:{_type(kind, column)}}}"
+    if nth < wanted and rows[nth - 1]["v"] != rows[-1]["v"]:  # tighter than the part's (ts) bound
+        past = f" AND {column} {'>' if sort.descending else '<'}= {{guess:{_type(kind, column)}}}"
+        held = ch.query(top.format(where + past), params | {"guess": rows[nth - 1]["v"], "wanted": wanted})
+        rows = held if len(held) == wanted else rows  # else fewer lie past it: the part's row
+    params |= {"bound": rows[-1]["v"], "bound_ts": rows[-1]["ts"]}
+    return _up_to(kind, sort, with_time=True)
 
 
 def _up_to(kind: Kind, sort: Sort, with_time: bool) -> str:
