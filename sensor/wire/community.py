@@ -25,7 +25,7 @@ from sensor.jit import njit
 from sensor.wire.compute import pc
 
 ICMP, TCP, UDP, ICMP6, SCTP = 1, 6, 17, 58, 132
-PORT_PROTOCOLS = (ICMP, TCP, UDP, ICMP6, SCTP)
+PORT_PROTOCOLS = (ICMP, TCP, UDP, ICMP6, SCTP)  # _hash_inputs spells these out too (has_ports)
 NAMED_PROTOCOLS = {"tcp": TCP, "udp": UDP, "icmp": ICMP, "icmp6": ICMP6}
 
 _ICMP_PAIRS = {0: 8, 8: 0, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
@@ -103,14 +103,18 @@ def community_digests(proto: np.ndarray, v6: np.ndarray, orig: np.ndarray, resp:
                       orig_p: np.ndarray, resp_p: np.ndarray) -> np.ndarray:
     """The SHA-1 digest under each flow's Community ID, [n, 21] uint8 (a zero byte after the 20, for
     ``render``); zeros where ``proto`` is 0."""
-    data, sizes = _hash_inputs(np.ascontiguousarray(proto, np.int64), np.ascontiguousarray(v6, np.bool_),
-                               np.ascontiguousarray(orig, np.uint8), np.ascontiguousarray(resp, np.uint8),
-                               np.ascontiguousarray(orig_p, np.int64), np.ascontiguousarray(resp_p, np.int64),
-                               _ICMP_PAIR, _ICMP6_PAIR)
+    proto, v6 = np.ascontiguousarray(proto, np.int64), np.ascontiguousarray(v6, np.bool_)
+    orig, resp = np.ascontiguousarray(orig, np.uint8), np.ascontiguousarray(resp, np.uint8)
+    orig_p, resp_p = np.ascontiguousarray(orig_p, np.int64), np.ascontiguousarray(resp_p, np.int64)
+    n = len(proto)  # _hash_inputs checks no bounds
+    if orig.shape != (n, 16) or resp.shape != (n, 16) or not len(v6) == len(orig_p) == len(resp_p) == n:
+        raise ValueError(f"community_digests: {n} protocols but addresses {orig.shape} / {resp.shape}, "
+                         f"{len(v6)} families, ports {len(orig_p)} / {len(resp_p)}")
+    data, sizes = _hash_inputs(proto, v6, orig, resp, orig_p, resp_p, _ICMP_PAIR, _ICMP6_PAIR)
     digests = np.zeros((len(sizes), 21), np.uint8)  # 20 bytes of SHA-1, one zero byte to make whole base64 groups
     rows = np.flatnonzero(sizes)
     if len(rows):
-        blob, sha1 = memoryview(data.tobytes()), hashlib.sha1
+        blob, sha1 = memoryview(data.reshape(-1)), hashlib.sha1
         digests[rows, :20] = np.frombuffer(b"".join(sha1(blob[i * _INPUT : i * _INPUT + size]).digest()
                                                     for i, size in zip(rows.tolist(), sizes[rows].tolist())),
                                            np.uint8).reshape(-1, 20)

@@ -9,12 +9,13 @@ import random
 from pathlib import Path
 
 import communityid
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from sensor import wire
 from sensor.meter.pipeline import iter_intervals
-from sensor.wire.community import text_to_bytes
+from sensor.wire.community import community_digests, text_to_bytes
 from sensor.wire.flowuid import flow_uids
 
 
@@ -126,3 +127,13 @@ def test_addresses_all_null_or_absent_are_all_zeros():
     for column in (pa.array([None, None], pa.string()), pa.chunked_array([], pa.string())):
         packed, v6 = text_to_bytes(column)
         assert packed.shape == (len(column), 16) and not packed.any() and not v6.any()
+
+
+@pytest.mark.parametrize("short", ["orig", "resp", "v6", "orig_p", "resp_p"])
+def test_parts_of_unequal_rows_are_refused_before_the_compiled_loop(short):
+    n = 50  # _hash_inputs reads row i of every part for each protocol: a shorter part would be read past its end
+    parts = {"v6": np.zeros(n, bool), "orig": np.ones((n, 16), np.uint8), "resp": np.full((n, 16), 2, np.uint8),
+             "orig_p": np.arange(n), "resp_p": np.arange(n)}
+    parts[short] = parts[short][:2]
+    with pytest.raises(ValueError, match="community_digests"):
+        community_digests(np.full(n, 6), **parts)
