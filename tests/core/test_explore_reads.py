@@ -199,3 +199,14 @@ def test_a_first_page_past_a_guess_reads_its_rows_granules_only(ch, tiers, estim
     window = ch.query("EXPLAIN ESTIMATE SELECT ts FROM flows WHERE tenant_id = 3")[0]
     assert estimates[-1]["marks"] <= 2 < window["marks"]  # the page's read: every column
     assert found.page == unbounded(ch, monkeypatch, explore.FLOWS, 3, filters, order, 37)
+
+
+def test_a_guess_with_exactly_the_page_past_it_reads_up_to_the_bound(ch, tiers, monkeypatch):
+    """The 200 larger flows past the guess are the page but not the row after it: the guess read does not bound the
+    page (its last row is not the result's 201st), so the page and its next cursor come from the first buckets' bound."""
+    monkeypatch.setattr(explore, "SAMPLE", 4)  # the newest hour: its 20 larger flows, then the rest
+    monkeypatch.setattr(explore, "GUESS", 0.5)  # the guess from among its larger ones: the larger size
+    order, filters = explore.sort_of(explore.FLOWS, "-orig_bytes"), explore.Filters(tiers)
+    found = explore.search(ch, explore.FLOWS, 3, filters, order, 200)
+    assert [row["orig_bytes"] for row in found.page.rows] == [1001] * 200 and found.page.next_cursor
+    assert found.page == unbounded(ch, monkeypatch, explore.FLOWS, 3, filters, order, 200)
