@@ -23,8 +23,9 @@ from sensor.jit import njit
 
 # records per chunk: a chunk's columns and its mapped pages (all read when its record headers are scanned)
 # are held until the chunk is done, across any interval end within it (a live sensor's ring files are read
-# so too). The 1M plant's peak: 236 MB at 262,144 frames, 141 at 65,536, 127 at 32,768, 113 at 8,192; its CPU
-# the same from 32,768 up, +9 % at 8,192 (more slices, each paying every stage's calls)
+# so too; the TPACKET_V3 ring and the Scapy socket end a chunk at it as well). The 1M plant's peak: 236 MB
+# at 262,144 frames, 141 at 65,536, 127 at 32,768, 113 at 8,192; its CPU the same from 32,768 up, +9 % at
+# 8,192 (more slices, each paying every stage's calls)
 CHUNK = 1 << 15
 MAX_CAPLEN = 1 << 18  # larger than any real snaplen: a garbled record header
 MAX_TS = (1 << 32) * 1_000_000  # µs: classic pcap's 32-bit seconds end in 2106; later pcapng times are lies
