@@ -38,7 +38,7 @@ def plant(tmp_path_factory):
             ingest_plant(client, acme.sensor_token, workdir / "risky.pcap", simulate.EPOCH + 7200, risky=True)
             live.ranked = client.get("/api/v1/assets", params={"sort": "risk", "order": "desc"},
                                      headers=bearer(acme.api_token)).json()
-        live.acme = acme
+        live.acme, live.day = acme, datetime.now(UTC).date()
         yield live
 
 
@@ -83,7 +83,8 @@ def test_ledger_device_page_and_overview_show_risk(plant, browser, screenshots, 
     page.goto(f"{plant.url}/?lang={lang}")
     card = page.locator("#site-risk")
     page.wait_for_selector("#site-risk .main-svg")  # plotly drew the trend
-    assert card.locator(".scatterlayer .point").count() == 2  # the day before and today
+    days = 2 + (datetime.now(UTC).date() - plant.day).days  # the day before, the plant's day (and today past midnight)
+    assert card.locator(".scatterlayer .point").count() == days
     shown = list(zip(card.locator("table.risky a.rowlink").all_inner_texts(),
                      map(int, card.locator("table.risky [data-risk]").all_inner_texts())))
     assert [score for _, score in shown] == [a["risk"] for a in plant.ranked[:5]]  # ties in any order
