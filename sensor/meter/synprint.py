@@ -24,7 +24,7 @@ SOURCE = "tcpfp"
 
 
 def first_per_source(p: pk.Packets, idx: np.ndarray) -> np.ndarray:
-    """The packets ``idx`` (in capture order) that are their source address's first, in capture order: a
+    """The packets ``idx`` (in capture order, at least one) that are their source's first, in capture order: a
     stable sort by address puts each source's first packet at the head of its run (``np.unique(rows,
     axis=0)`` costs 35-80 us a call for the few SYNs a chunk has, 3 ms for 3,000)."""
     sources = (p.src_lo[idx], p.src_hi[idx], p.ipver[idx])
