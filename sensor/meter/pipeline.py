@@ -320,7 +320,9 @@ def lean_process() -> None:
     extra) does not have. numba's typing of the first kernel it loads imports cffi, where installed,
     to recognise cffi functions (no sensor kernel takes one), and cffi its C parser: 45 ms of every
     start. Each looks once per process and keeps the answer, so they are asked here while pandas and
-    cffi cannot be found; anything else may still import them. Last, what start-up made (~72,000
+    cffi cannot be found; anything else may still import them. pyarrow's first conversion looks for
+    dateutil's ``relativedelta`` too (a type it would take as an interval), and dateutil brings six and
+    calendar (~4 ms of a start): hidden with pandas, whose dependency it is. Last, what start-up made (~72,000
     objects of imports: numba's registries, pyarrow, the decoders) is frozen out of the collector's
     way (``gc.freeze``): it lives as long as the process, yet every full collection went through it
     again, and so did the one at exit (1M-packet plant: 0.13-0.18 s of collection and exit → 0.04). And
@@ -330,7 +332,7 @@ def lean_process() -> None:
     mapped for the next slice (1M-packet plant: 51,000 page faults → 19,000, ~0.08 s of system CPU less)."""
     np.empty(HEAP_BLOCK, np.uint8)  # (freed at once; any other malloc ignores it)
     pa.set_memory_pool(pa.system_memory_pool())
-    hide = _Hidden("pandas", "cffi")
+    hide = _Hidden("pandas", "cffi", "dateutil")
     sys.meta_path.insert(0, hide)
     try:
         if "pandas" not in sys.modules:

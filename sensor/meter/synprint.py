@@ -23,6 +23,20 @@ CONF_OS = 30  # a default stack's look, which anyone can change
 SOURCE = "tcpfp"
 
 
+def first_per_source(p: pk.Packets, idx: np.ndarray) -> np.ndarray:
+    """The packets ``idx`` (in capture order, at least one) that are their source's first, in capture order: a
+    stable sort by address puts each source's first packet at the head of its run (``np.unique(rows,
+    axis=0)`` costs 35-80 us a call for the few SYNs a chunk has, 3 ms for 3,000)."""
+    sources = (p.src_lo[idx], p.src_hi[idx], p.ipver[idx])
+    order = np.lexsort(sources)
+    head = np.zeros(len(idx), np.bool_)
+    head[0] = True
+    for column in sources:
+        ranked = column[order]
+        head[1:] |= ranked[1:] != ranked[:-1]
+    return idx[np.sort(order[head])]
+
+
 class SynPrints:
     def __init__(self) -> None:
         self.errors: Counter[str] = Counter()  # malformed SYNs, this interval
@@ -37,9 +51,7 @@ class SynPrints:
         idx = np.flatnonzero(syn)
         if not len(idx):
             return
-        rows = np.stack([p.ipver[idx].astype(np.uint64), p.src_hi[idx], p.src_lo[idx]], axis=1)
-        _, first = np.unique(rows, axis=0, return_index=True)
-        for i in idx[np.sort(first)].tolist():
+        for i in first_per_source(p, idx).tolist():
             key = (int(p.ipver[i]), int(p.src_hi[i]), int(p.src_lo[i]))
             if key in self._seen:
                 continue

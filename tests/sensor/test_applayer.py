@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
@@ -171,3 +172,21 @@ def test_decoding_is_the_same_whatever_the_chunking(corpus, monkeypatch):
     monkeypatch.setattr(pipeline, "FILE_CHUNK", 7)
     chunked = [e for iv in iter_intervals([trace]) for e in iv.events]
     assert len(whole) > 500 and chunked == whole
+
+
+@pytest.mark.parametrize("n", [1, 4, 50])
+def test_first_per_group_keeps_each_keys_first_n_in_array_order(n):
+    """As counting each key's elements in array order: flows of one packet, of a few, of thousands
+    (a chunk's slots still being detected), and none."""
+    import numpy as np
+
+    rng = np.random.default_rng(n)
+    keys = np.concatenate([rng.integers(0, 300, 5_000), np.full(3_000, 7), np.arange(1_000, 1_100)])
+    keys = keys[rng.permutation(len(keys))]
+    seen: dict[int, int] = {}
+    expected = []
+    for key in keys.tolist():
+        seen[key] = seen.get(key, 0) + 1
+        expected.append(seen[key] <= n)
+    assert applayer.first_per_group(keys, n).tolist() == expected
+    assert applayer.first_per_group(keys[:0], n).tolist() == []

@@ -64,3 +64,28 @@ def test_malformed_headers_raise_only_countable_errors(data):
         tcpfp.guess(syn)
     except MALFORMED:
         pass
+
+
+@pytest.mark.parametrize("sources", [3, 40, 5_000])
+def test_first_syn_per_source_as_unique_rows_find_it(sources):
+    """Each source's first SYN of a chunk, in capture order, as ``np.unique(rows, axis=0)`` found it
+    (IPv4 and IPv6 sources sharing their low halves, a flood of one source's SYNs among them)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from sensor.meter import synprint
+
+    rng = np.random.default_rng(sources)
+    kinds = np.zeros((sources, 3), np.uint64)
+    kinds[:, 0] = rng.choice([4, 6], sources)
+    kinds[:, 1] = np.where(kinds[:, 0] == 6, rng.integers(0, 3, sources), 0)  # high halves 0-2 for IPv6
+    kinds[:, 2] = rng.integers(0, 8, sources)  # so low halves repeat across versions and high halves
+    rows = kinds[np.concatenate([rng.integers(0, sources, 20_000), np.zeros(3_000, np.int64)])]
+    idx = np.sort(rng.choice(len(rows) * 2, len(rows), replace=False))  # the SYNs among a chunk's packets
+    cols = np.zeros((len(rows) * 2, 3), np.uint64)
+    cols[idx] = rows
+    p = SimpleNamespace(ipver=cols[:, 0].astype(np.uint8), src_hi=cols[:, 1], src_lo=cols[:, 2])
+    _, first = np.unique(rows, axis=0, return_index=True)
+    assert synprint.first_per_source(p, idx).tolist() == idx[np.sort(first)].tolist()
+    assert synprint.first_per_source(p, idx[:1]).tolist() == idx[:1].tolist()

@@ -15,9 +15,9 @@ from sensor.meter import pipeline
 
 # modules analyze has no use for: the uplink's HTTP client, the site's service modules, the
 # simulator, active identification, Scapy's TLS stack (which once named ciphers) and cffi's C parser
-# (numba's typing asks for cffi)
+# (numba's typing asks for cffi) and dateutil (pyarrow's first conversion asks for it)
 UNUSED_BY_ANALYZE = ("httpx", "sensor.site.runner", "sensor.site.install", "sensor.site.opening", "sensor.ship",
-                     "sensor.simulate", "sensor.active.review", "scapy.layers", "cffi", "pycparser")
+                     "sensor.simulate", "sensor.active.review", "scapy.layers", "cffi", "pycparser", "dateutil")
 
 _ANALYZE = """
 import gc, json, sys
