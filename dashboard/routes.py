@@ -8,7 +8,7 @@ come from the core's dependencies, the tenant from the login session.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -88,8 +88,9 @@ def _asset_not_found(request: Request, user: User) -> HTMLResponse:
 
 def _locked(request: Request, email: str, wait: int) -> HTMLResponse:
     """429: logins for ``email`` (from here, or anywhere once paused) are locked for ``wait`` seconds;
-    the same answer whether or not the account exists. The retry time is shown to the minute."""
-    retry = datetime.now(UTC) + timedelta(seconds=wait)
+    the same answer whether or not the account exists. The retry time is shown to the minute, on the
+    clock the account pause reads."""
+    retry = auth.utcnow() + timedelta(seconds=wait)
     retry = retry.replace(second=0, microsecond=0) + timedelta(minutes=1 if retry.second or retry.microsecond else 0)
     response = page(request, "login.html", status_code=429, email=email, error="login_locked",
                     minutes=math.ceil(wait / 60), retry_at=f"{absolute(retry, '%H:%M')} {zone_name()}")
