@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
@@ -178,8 +179,6 @@ def test_decoding_is_the_same_whatever_the_chunking(corpus, monkeypatch):
 def test_first_per_group_keeps_each_keys_first_n_in_array_order(n):
     """As counting each key's elements in array order: flows of one packet, of a few, of thousands
     (a chunk's slots still being detected), and none."""
-    import numpy as np
-
     rng = np.random.default_rng(n)
     keys = np.concatenate([rng.integers(0, 300, 5_000), np.full(3_000, 7), np.arange(1_000, 1_100)])
     keys = keys[rng.permutation(len(keys))]

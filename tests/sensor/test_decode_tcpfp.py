@@ -3,6 +3,9 @@ the pipeline's facts, one SYN per source and interval), p0f-style signatures, ma
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +14,7 @@ from scapy.layers.inet6 import IPv6
 
 from sensor.decode import tcpfp
 from sensor.decode.spec import MALFORMED
+from sensor.meter import synprint
 
 # (trace, SYN sender) → what another tool or the capture itself says the sender runs
 KNOWN = {
@@ -70,12 +74,6 @@ def test_malformed_headers_raise_only_countable_errors(data):
 def test_first_syn_per_source_as_unique_rows_find_it(sources):
     """Each source's first SYN of a chunk, in capture order, as ``np.unique(rows, axis=0)`` found it
     (IPv4 and IPv6 sources sharing their low halves, a flood of one source's SYNs among them)."""
-    from types import SimpleNamespace
-
-    import numpy as np
-
-    from sensor.meter import synprint
-
     rng = np.random.default_rng(sources)
     kinds = np.zeros((sources, 3), np.uint64)
     kinds[:, 0] = rng.choice([4, 6], sources)
